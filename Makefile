@@ -1,0 +1,48 @@
+# Herald: the two commands a user needs are `make up` (the local stack) and `make test`.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum infra/requirements.txt | cut -d' ' -f1)
+SEEDS ?= 100
+
+.PHONY: help venv build up down status test lint unit bench sim clean sam-build
+
+help:
+	@echo "make up      start the local stack (moto, functions, event sources, fake platforms)"
+	@echo "make down    stop it"
+	@echo "make test    format, lint, cfn-lint, unit, emulator and end-to-end tests"
+	@echo "make bench   benchmarks (release builds): sizes, cold start, RSS, AWS calls, API latency"
+
+$(STAMP): infra/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+build:
+	cargo build --workspace --bins
+
+up: venv build
+	$(PY) infra/stack.py up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) infra/stack.py down; else echo "nothing to stop"; fi
+
+status: venv
+	$(PY) infra/stack.py status
+
+lint: venv
+	cargo fmt --all --check
+	$(VENV)/bin/cfn-lint template.yaml
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+test: venv
+	bash infra/test.sh
+
+bench: venv
+	bash infra/bench.sh
+
+clean: down
+	rm -rf .herald target

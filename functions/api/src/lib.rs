@@ -1,0 +1,44 @@
+//! The HTTP API function: configuration and wiring. The application is `herald_api::router`.
+
+use herald_aws::Clients;
+use herald_aws::config::{CommonConfig, ConfigError, Env};
+use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
+use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::idempotency::Idempotency;
+use herald_domain::posts::PostService;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    /// How long an in-flight idempotency key blocks retries: the function's timeout.
+    pub in_progress_ttl_seconds: i64,
+}
+
+impl Config {
+    pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(vars);
+        let common = CommonConfig::read(&mut env);
+        let in_progress_ttl_seconds = env.parsed("HERALD_IDEMPOTENCY_IN_PROGRESS_SECONDS", 30);
+        env.finish()?;
+        Ok(Self { common, in_progress_ttl_seconds })
+    }
+}
+
+pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
+    let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.common.table));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let idempotency = Idempotency::new(
+        Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), &config.common.idempotency_table)),
+        clock.clone(),
+        time::Duration::seconds(config.in_progress_ttl_seconds),
+    );
+    herald_api::AppState {
+        tenants: store.clone(),
+        accounts: store.clone(),
+        posts: PostService { posts: store.clone(), accounts: store.clone(), tenants: store, clock: clock.clone() },
+        idempotency,
+        clock,
+    }
+}

@@ -1,0 +1,80 @@
+//! The dispatcher function: on its schedule, hands due posts to the publish queue.
+
+use herald_aws::Clients;
+use herald_aws::config::{CommonConfig, ConfigError, Env};
+use herald_aws::dynamo::DynamoStore;
+use herald_aws::sqs::SqsPublishQueue;
+use herald_domain::clock::SystemClock;
+use herald_domain::dispatch::{DispatchConfig, DispatchReport, Dispatcher};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    pub dispatch: DispatchConfig,
+}
+
+impl Config {
+    pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(vars);
+        let common = CommonConfig::read(&mut env);
+        let defaults = DispatchConfig::default();
+        let dispatch = DispatchConfig {
+            lease: time::Duration::seconds(env.parsed("HERALD_DISPATCH_LEASE_SECONDS", defaults.lease.whole_seconds())),
+            batch: env.parsed("HERALD_DISPATCH_BATCH", defaults.batch),
+            concurrency: env.parsed("HERALD_DISPATCH_CONCURRENCY", defaults.concurrency),
+        };
+        env.finish()?;
+        Ok(Self { common, dispatch })
+    }
+}
+
+pub fn dispatcher(config: &Config, clients: &Clients) -> Dispatcher {
+    Dispatcher {
+        store: Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.common.table)),
+        queue: Arc::new(SqsPublishQueue::new(clients.sqs.clone(), &config.common.publish_queue_url)),
+        clock: Arc::new(SystemClock),
+        config: config.dispatch.clone(),
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Summary {
+    pub due: usize,
+    pub claimed: usize,
+    pub messages_sent: usize,
+    pub send_failures: usize,
+    pub skipped: usize,
+    pub errors: usize,
+}
+
+impl From<DispatchReport> for Summary {
+    fn from(r: DispatchReport) -> Self {
+        Self {
+            due: r.due,
+            claimed: r.claimed,
+            messages_sent: r.messages_sent,
+            send_failures: r.send_failures,
+            skipped: r.skipped,
+            errors: r.errors,
+        }
+    }
+}
+
+/// One scheduled run. The event's content does not matter (EventBridge's "Scheduled Event").
+pub async fn handle(dispatcher: &Dispatcher) -> Result<Summary, herald_domain::StoreError> {
+    let report = dispatcher.run_once().await?;
+    if report.due > 0 {
+        tracing::info!(
+            due = report.due,
+            claimed = report.claimed,
+            sent = report.messages_sent,
+            send_failures = report.send_failures,
+            skipped = report.skipped,
+            errors = report.errors,
+            "dispatch run"
+        );
+    }
+    Ok(report.into())
+}

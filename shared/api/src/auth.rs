@@ -1,0 +1,66 @@
+//! API-key authentication. Keys are looked up by their SHA-256 (one GetItem); the secret
+//! itself is never stored or logged.
+
+use crate::{ApiError, AppState};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use herald_domain::ids::{ApiKeyId, TenantId};
+use herald_domain::model::Role;
+use herald_domain::posts::Actor;
+use herald_domain::secret::api_key_hash;
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub tenant_id: TenantId,
+    pub key_id: ApiKeyId,
+    pub role: Role,
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        Actor { tenant_id: self.tenant_id.clone(), key_id: self.key_id.clone() }
+    }
+
+    pub fn require(&self, allowed: bool, what: &str) -> Result<(), ApiError> {
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("the {} role may not {what}", self.role.as_str())))
+        }
+    }
+}
+
+pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let key = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 256);
+    let Some(key) = key else {
+        return ApiError::unauthorized().into_response();
+    };
+    let found = match state.tenants.find_api_key(&api_key_hash(key)).await {
+        Ok(found) => found,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Some(api_key) = found else {
+        return ApiError::unauthorized().into_response();
+    };
+    tracing::Span::current().record("tenant_id", api_key.tenant_id.as_str());
+    request.extensions_mut().insert(Principal { tenant_id: api_key.tenant_id, key_id: api_key.id, role: api_key.role });
+    next.run(request).await
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Principal>().cloned().ok_or_else(ApiError::unauthorized)
+    }
+}

@@ -1,0 +1,242 @@
+//! What goes over the wire. Inputs refuse unknown fields (a typo is an error, not a no-op);
+//! outputs never carry tokens or key hashes.
+
+use herald_domain::model::{Account, Post, Tenant, Variant, VariantError};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectAccount {
+    /// `x`, `facebook` or `linkedin`.
+    pub platform: String,
+    /// The platform's id for the account: X user id, Facebook Page id, LinkedIn organization id
+    /// or URN.
+    pub external_id: String,
+    /// The OAuth access token. Stored, never returned.
+    pub access_token: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: String,
+    pub platform: String,
+    pub external_id: String,
+    pub display_name: Option<String>,
+    /// `active` or `needs_reauth`.
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&Account> for AccountView {
+    fn from(a: &Account) -> Self {
+        Self {
+            id: a.id.0.clone(),
+            platform: a.platform.as_str().to_owned(),
+            external_id: a.external_id.clone(),
+            display_name: a.display_name.clone(),
+            status: a.status.as_str().to_owned(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountList {
+    pub items: Vec<AccountView>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetInput {
+    pub account_id: String,
+    /// Text for this account only, instead of the post's.
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePost {
+    pub text: String,
+    /// RFC 3339; omitted means now.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub scheduled_at: Option<OffsetDateTime>,
+    pub targets: Vec<TargetInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditPost {
+    pub text: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub scheduled_at: Option<OffsetDateTime>,
+    /// Replaces every target.
+    pub targets: Option<Vec<TargetInput>>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewInput {
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorView {
+    /// `transient`, `rate_limited`, `auth`, `permanent` or `ambiguous`.
+    pub kind: String,
+    pub message: String,
+    pub platform_code: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl From<&VariantError> for ErrorView {
+    fn from(e: &VariantError) -> Self {
+        Self { kind: e.kind.as_str().to_owned(), message: e.message.clone(), platform_code: e.platform_code.clone(), at: e.at }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariantView {
+    pub account_id: String,
+    pub platform: String,
+    /// `pending`, `publishing`, `published`, `retrying`, `dead_lettered`, `failed`, `unknown`
+    /// or `cancelled`.
+    pub status: String,
+    pub text: Option<String>,
+    pub attempts: u32,
+    pub platform_post_id: Option<String>,
+    pub last_error: Option<ErrorView>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub published_at: Option<OffsetDateTime>,
+}
+
+impl From<&Variant> for VariantView {
+    fn from(v: &Variant) -> Self {
+        Self {
+            account_id: v.account_id.0.clone(),
+            platform: v.platform.as_str().to_owned(),
+            status: v.status.as_str().to_owned(),
+            text: v.text_override.clone(),
+            attempts: v.attempts,
+            platform_post_id: v.platform_post_id.clone(),
+            last_error: v.last_error.as_ref().map(ErrorView::from),
+            published_at: v.published_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewView {
+    /// `scheduled` (approved) or `rejected`.
+    pub decision: String,
+    pub by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostView {
+    pub id: String,
+    /// `pending_approval`, `scheduled`, `rejected`, `cancelled`, then from the variants:
+    /// `publishing`, `published`, `partially_published`, `failed` or `needs_attention`.
+    pub status: String,
+    pub text: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub scheduled_at: OffsetDateTime,
+    pub variants: Vec<VariantView>,
+    pub review: Option<ReviewView>,
+    pub correlation_id: String,
+    pub version: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&Post> for PostView {
+    fn from(p: &Post) -> Self {
+        Self {
+            id: p.id.0.clone(),
+            status: p.display_status().to_owned(),
+            text: p.text.clone(),
+            scheduled_at: p.scheduled_at,
+            variants: p.variants.values().map(VariantView::from).collect(),
+            review: p.review.as_ref().map(|r| ReviewView {
+                decision: r.decision.as_str().to_owned(),
+                by: r.by.0.clone(),
+                at: r.at,
+                note: r.note.clone(),
+            }),
+            correlation_id: p.correlation_id.clone(),
+            version: p.version,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostList {
+    pub items: Vec<PostView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListPostsQuery {
+    /// Only posts whose `status` is this.
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    /// 1 to 100, default 20.
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    pub id: String,
+    pub name: String,
+    pub require_approval: bool,
+}
+
+impl From<&Tenant> for TenantView {
+    fn from(t: &Tenant) -> Self {
+        Self { id: t.id.0.clone(), name: t.name.clone(), require_approval: t.settings.require_approval }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettingsInput {
+    pub require_approval: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    pub name: String,
+    /// `admin`, `editor`, `approver` or `viewer`.
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    pub id: String,
+    /// Shown once; only its hash is stored.
+    pub key: String,
+    pub role: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}

@@ -1,0 +1,104 @@
+//! Herald's HTTP API v1. `router` builds the whole application over the domain's ports, so the
+//! same router runs behind `lambda_http` in production and under `oneshot` in tests.
+//!
+//! Layers, outermost first: correlation id and request log → authentication (API key →
+//! tenant and role) → idempotency keys (mutating methods) → the route.
+
+pub mod auth;
+pub mod dto;
+pub mod error;
+pub mod idempotency;
+pub mod openapi;
+mod routes;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use herald_domain::clock::Clock;
+use herald_domain::idempotency::Idempotency;
+use herald_domain::ports::{AccountStore, TenantStore};
+use herald_domain::posts::PostService;
+use std::sync::Arc;
+use tracing::Instrument;
+
+pub use error::ApiError;
+
+/// Everything the handlers share, built once per cold start.
+#[derive(Clone)]
+pub struct AppState {
+    pub tenants: Arc<dyn TenantStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub posts: PostService,
+    pub idempotency: Idempotency,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// Request bodies above this are refused before they are read.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let authenticated = routes::authenticated()
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::layer));
+    Router::new()
+        .merge(routes::public())
+        .merge(authenticated)
+        .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not-found", "Not found", "no such route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(correlate))
+        .with_state(state)
+}
+
+pub const CORRELATION_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
+
+/// The correlation id of one request: the caller's `X-Correlation-Id` if it is sane,
+/// otherwise a new one. It is stored on the post and travels through the queues.
+#[derive(Debug, Clone)]
+pub struct CorrelationId(pub String);
+
+async fn correlate(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    request.extensions_mut().insert(CorrelationId(id.clone()));
+    let method = request.method().clone();
+    let path = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!(
+        "request",
+        correlation_id = %id,
+        %method,
+        path = %path,
+        tenant_id = tracing::field::Empty
+    );
+    async move {
+        let started = std::time::Instant::now();
+        let mut response = next.run(request).await;
+        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled");
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(CORRELATION_HEADER, v);
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// `Json` whose rejections are problem documents.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);

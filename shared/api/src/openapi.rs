@@ -1,0 +1,36 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use crate::dto::*;
+use crate::error::{Problem, ProblemField};
+use crate::routes;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Herald API", version = "1", description = "Schedule posts to X, Facebook Pages and LinkedIn; each is published exactly once."),
+    paths(
+        routes::health, routes::openapi,
+        routes::get_tenant, routes::update_tenant, routes::create_api_key,
+        routes::connect_account, routes::list_accounts,
+        routes::create_post, routes::list_posts, routes::get_post, routes::edit_post, routes::cancel_post,
+        routes::approve_post, routes::reject_post,
+    ),
+    components(schemas(Problem, ProblemField, ConnectAccount, AccountView, AccountList, CreatePost, EditPost, TargetInput,
+        PostView, VariantView, ErrorView, ReviewView, PostList, ReviewInput, TenantView, TenantSettingsInput,
+        CreateApiKey, CreatedApiKey, Health)),
+    modifiers(&BearerAuth),
+    security(("api_key" = [])),
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+#[derive(Debug)]
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}

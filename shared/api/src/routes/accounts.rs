@@ -1,0 +1,72 @@
+use crate::auth::Principal;
+use crate::dto::{AccountList, AccountView, ConnectAccount};
+use crate::error::Problem;
+use crate::{ApiError, ApiJson, AppState};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use herald_domain::model::{Account, AccountStatus, Platform};
+use herald_domain::posts::FieldError;
+use secrecy::SecretString;
+
+/// Connect a platform account, or refresh the token of one already connected.
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = ConnectAccount,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = AccountView, description = "Connected"), (status = 200, body = AccountView, description = "Reconnected"),
+        (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn connect_account(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(input): ApiJson<ConnectAccount>,
+) -> Result<(StatusCode, Json<AccountView>), ApiError> {
+    principal.require(principal.role.can_write_posts(), "connect accounts")?;
+    let mut errors = Vec::new();
+    let platform = Platform::parse(&input.platform);
+    if platform.is_none() {
+        errors.push(FieldError { field: "platform".into(), message: "must be x, facebook or linkedin".into() });
+    }
+    let external_ok = (1..=128).contains(&input.external_id.len())
+        && input.external_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b));
+    if !external_ok {
+        errors.push(FieldError {
+            field: "external_id".into(),
+            message: "must be 1 to 128 letters, digits or _-:.".into(),
+        });
+    }
+    if input.access_token.trim().is_empty() || input.access_token.len() > 4096 {
+        errors.push(FieldError { field: "access_token".into(), message: "must be 1 to 4096 characters".into() });
+    }
+    if input.display_name.as_ref().is_some_and(|n| n.len() > 200) {
+        errors.push(FieldError { field: "display_name".into(), message: "must be at most 200 characters".into() });
+    }
+    let Some(platform) = platform.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
+    };
+    let now = state.clock.now();
+    let account = Account {
+        id: Account::id_for(platform, &input.external_id),
+        tenant_id: principal.tenant_id.clone(),
+        platform,
+        external_id: input.external_id,
+        display_name: input.display_name,
+        access_token: SecretString::from(input.access_token),
+        status: AccountStatus::Active,
+        created_at: now,
+        updated_at: now,
+    };
+    let created = state.accounts.upsert_account(&account).await?;
+    let stored = state
+        .accounts
+        .get_account(&principal.tenant_id, &account.id)
+        .await?
+        .ok_or_else(|| ApiError::internal(&"account vanished after upsert"))?;
+    tracing::info!(account_id = %account.id, platform = %platform, created, "account connected");
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(AccountView::from(&stored))))
+}
+
+/// The tenant's connected accounts.
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", responses((status = 200, body = AccountList)))]
+pub async fn list_accounts(State(state): State<AppState>, principal: Principal) -> Result<Json<AccountList>, ApiError> {
+    let accounts = state.accounts.list_accounts(&principal.tenant_id).await?;
+    Ok(Json(AccountList { items: accounts.iter().map(AccountView::from).collect() }))
+}

@@ -1,0 +1,32 @@
+//! Routes, grouped by resource. Handlers are thin: parse, check the role, call the domain,
+//! shape the answer.
+
+mod accounts;
+mod meta;
+mod posts;
+mod tenant;
+
+use crate::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use accounts::*;
+pub use meta::*;
+pub use posts::*;
+pub use tenant::*;
+
+/// Routes that need no API key.
+pub fn public() -> Router<AppState> {
+    Router::new().route("/v1/health", get(meta::health)).route("/v1/openapi.json", get(meta::openapi))
+}
+
+pub fn authenticated() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tenant", get(tenant::get_tenant).patch(tenant::update_tenant))
+        .route("/v1/api-keys", post(tenant::create_api_key))
+        .route("/v1/accounts", post(accounts::connect_account).get(accounts::list_accounts))
+        .route("/v1/posts", post(posts::create_post).get(posts::list_posts))
+        .route("/v1/posts/{id}", get(posts::get_post).patch(posts::edit_post).delete(posts::cancel_post))
+        .route("/v1/posts/{id}/approve", post(posts::approve_post))
+        .route("/v1/posts/{id}/reject", post(posts::reject_post))
+}

@@ -1,0 +1,199 @@
+use crate::auth::Principal;
+use crate::dto::{CreatePost, EditPost, ListPostsQuery, PostList, PostView, ReviewInput, TargetInput};
+use crate::error::Problem;
+use crate::{ApiError, ApiJson, AppState, CorrelationId};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::{Extension, Json};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use herald_domain::ids::{AccountId, PostId, is_valid_id};
+use herald_domain::posts::{NewPost, PostEdit, Target};
+
+/// Statuses `GET /v1/posts?status=` accepts.
+const LISTABLE: [&str; 10] = [
+    "pending_approval",
+    "scheduled",
+    "rejected",
+    "cancelled",
+    "publishing",
+    "published",
+    "partially_published",
+    "failed",
+    "needs_attention",
+    "dispatched",
+];
+/// Store pages read at most per list request when filtering; the cursor continues.
+const MAX_PAGES_PER_LIST: usize = 5;
+
+fn post_id(raw: &str) -> Result<PostId, ApiError> {
+    if is_valid_id(raw) { Ok(PostId(raw.to_owned())) } else { Err(ApiError::not_found("post")) }
+}
+
+fn targets(input: Vec<TargetInput>) -> Vec<Target> {
+    input.into_iter().map(|t| Target { account_id: AccountId(t.account_id), text: t.text }).collect()
+}
+
+/// Schedule a post to one or more accounts. `Idempotency-Key` is required.
+#[utoipa::path(post, path = "/v1/posts", tag = "posts", request_body = CreatePost,
+    params(("Idempotency-Key" = String, Header, description = "Required: a retry with the same key and body replays the first answer")),
+    responses((status = 201, body = PostView), (status = 400, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_post(
+    State(state): State<AppState>,
+    principal: Principal,
+    Extension(correlation): Extension<CorrelationId>,
+    ApiJson(input): ApiJson<CreatePost>,
+) -> Result<(StatusCode, HeaderMap, Json<PostView>), ApiError> {
+    principal.require(principal.role.can_write_posts(), "write posts")?;
+    let new = NewPost { text: input.text, scheduled_at: input.scheduled_at, targets: targets(input.targets) };
+    let post = state.posts.create(&principal.actor(), new, correlation.0).await?;
+    tracing::info!(post_id = %post.id, status = post.status.as_str(), targets = post.variants.len(), "post created");
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/posts/{}", post.id)) {
+        headers.insert(header::LOCATION, v);
+    }
+    Ok((StatusCode::CREATED, headers, Json(PostView::from(&post))))
+}
+
+/// One post with every variant's status, attempts, platform post id and last error.
+#[utoipa::path(get, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path)),
+    responses((status = 200, body = PostView), (status = 404, body = Problem)))]
+pub async fn get_post(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Json<PostView>, ApiError> {
+    let post = state.posts.get(&principal.tenant_id, &post_id(&id)?).await?;
+    Ok(Json(PostView::from(&post)))
+}
+
+/// Newest first, optionally filtered by status, with cursor pagination.
+#[utoipa::path(get, path = "/v1/posts", tag = "posts", params(ListPostsQuery),
+    responses((status = 200, body = PostList), (status = 400, body = Problem)))]
+pub async fn list_posts(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: Result<Query<ListPostsQuery>, QueryRejection>,
+) -> Result<Json<PostList>, ApiError> {
+    let Query(q) = query?;
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 100"));
+    }
+    if let Some(s) = &q.status {
+        if !LISTABLE.contains(&s.as_str()) {
+            return Err(ApiError::bad_request(format!("status must be one of {}", LISTABLE.join(", "))));
+        }
+    }
+    let mut cursor = match &q.cursor {
+        None => None,
+        Some(c) => Some(
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|id| is_valid_id(id))
+                .ok_or_else(|| ApiError::bad_request("cursor is not one this API issued"))?,
+        ),
+    };
+    let matches = |status: &str| {
+        q.status.as_deref().is_none_or(|want| {
+            want == status || (want == "dispatched" && !["pending_approval", "scheduled", "rejected", "cancelled"].contains(&status))
+        })
+    };
+    let mut items = Vec::new();
+    let mut next = None;
+    'pages: for _ in 0..MAX_PAGES_PER_LIST {
+        let page = state.posts.posts.list_posts(&principal.tenant_id, cursor.as_deref(), limit).await?;
+        for post in &page.items {
+            if matches(post.display_status()) {
+                items.push(PostView::from(post));
+                if items.len() == limit {
+                    next = Some(post.id.0.clone());
+                    break 'pages;
+                }
+            }
+        }
+        match page.cursor {
+            Some(c) => {
+                next = Some(c.clone());
+                cursor = Some(c);
+            }
+            None => {
+                next = None;
+                break;
+            }
+        }
+    }
+    Ok(Json(PostList { items, next_cursor: next.map(|c| URL_SAFE_NO_PAD.encode(c)) }))
+}
+
+/// Edit a post no publisher has taken yet. An edit that commits before the claim is what
+/// gets published.
+#[utoipa::path(patch, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body = EditPost,
+    responses((status = 200, body = PostView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn edit_post(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<EditPost>,
+) -> Result<Json<PostView>, ApiError> {
+    principal.require(principal.role.can_write_posts(), "write posts")?;
+    let id = post_id(&id)?;
+    let edit = PostEdit { text: input.text, scheduled_at: input.scheduled_at, targets: input.targets.map(targets) };
+    let post = state.posts.edit(&principal.actor(), &id, edit).await?;
+    tracing::info!(post_id = %post.id, "post edited");
+    Ok(Json(PostView::from(&post)))
+}
+
+/// Cancel a post no publisher has taken yet. A cancel that commits first is never published.
+#[utoipa::path(delete, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 200, body = PostView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn cancel_post(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Json<PostView>, ApiError> {
+    principal.require(principal.role.can_write_posts(), "cancel posts")?;
+    let post = state.posts.cancel(&principal.actor(), &post_id(&id)?).await?;
+    tracing::info!(post_id = %post.id, "post cancelled");
+    Ok(Json(PostView::from(&post)))
+}
+
+/// Approve a post waiting for approval (admin or approver).
+#[utoipa::path(post, path = "/v1/posts/{id}/approve", tag = "posts", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body(content = Option<ReviewInput>),
+    responses((status = 200, body = PostView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+pub async fn approve_post(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<PostView>, ApiError> {
+    review(state, principal, id, body, true).await
+}
+
+/// Reject a post waiting for approval (admin or approver).
+#[utoipa::path(post, path = "/v1/posts/{id}/reject", tag = "posts", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body(content = Option<ReviewInput>),
+    responses((status = 200, body = PostView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+pub async fn reject_post(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<PostView>, ApiError> {
+    review(state, principal, id, body, false).await
+}
+
+async fn review(state: AppState, principal: Principal, id: String, body: axum::body::Bytes, approve: bool) -> Result<Json<PostView>, ApiError> {
+    principal.require(principal.role.can_approve(), "approve or reject posts")?;
+    let id = post_id(&id)?;
+    // The body is optional: an empty one means no note.
+    let input: ReviewInput = if body.iter().all(u8::is_ascii_whitespace) {
+        ReviewInput::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable(format!("invalid body: {e}")))?
+    };
+    let post = state.posts.review(&principal.actor(), &id, approve, input.note).await?;
+    tracing::info!(post_id = %post.id, approve, "post reviewed");
+    Ok(Json(PostView::from(&post)))
+}

@@ -1,0 +1,91 @@
+//! Reading configuration from the environment once, at start-up, listing every problem at
+//! once. Library code never reads the environment: binaries pass the variables in.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Collects values and problems; `finish` fails with all of them.
+#[derive(Debug)]
+pub struct Env<'a> {
+    vars: &'a HashMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(vars: &'a HashMap<String, String>) -> Self {
+        Self { vars, problems: Vec::new() }
+    }
+
+    pub fn required(&mut self, name: &str) -> String {
+        match self.vars.get(name).map(|v| v.trim()) {
+            Some(v) if !v.is_empty() => v.to_owned(),
+            _ => {
+                self.problems.push(format!("{name} is required"));
+                String::new()
+            }
+        }
+    }
+
+    pub fn parsed<T: FromStr>(&mut self, name: &str, default: T) -> T {
+        match self.vars.get(name).map(|v| v.trim()) {
+            None | Some("") => default,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                self.problems.push(format!("{name}={v:?} is not a valid {}", std::any::type_name::<T>()));
+                default
+            }),
+        }
+    }
+
+    pub fn url(&mut self, name: &str) -> String {
+        let v = self.required(name);
+        if !v.is_empty() && !(v.starts_with("https://") || v.starts_with("http://")) {
+            self.problems.push(format!("{name} must be an http(s) URL"));
+        }
+        v
+    }
+
+    pub fn finish(self) -> Result<(), ConfigError> {
+        if self.problems.is_empty() { Ok(()) } else { Err(ConfigError(self.problems)) }
+    }
+}
+
+/// What every function reads.
+#[derive(Debug, Clone)]
+pub struct CommonConfig {
+    pub table: String,
+    pub idempotency_table: String,
+    pub publish_queue_url: String,
+}
+
+impl CommonConfig {
+    pub fn read(env: &mut Env<'_>) -> Self {
+        Self {
+            table: env.required("HERALD_TABLE"),
+            idempotency_table: env.required("HERALD_IDEMPOTENCY_TABLE"),
+            publish_queue_url: env.url("HERALD_PUBLISH_QUEUE_URL"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_every_problem() {
+        let vars = HashMap::from([("HERALD_PUBLISH_QUEUE_URL".to_owned(), "queue".to_owned())]);
+        let mut env = Env::new(&vars);
+        CommonConfig::read(&mut env);
+        let n: u32 = env.parsed("N", 3);
+        assert_eq!(n, 3);
+        let err = env.finish().unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        assert!(err.to_string().contains("HERALD_TABLE is required"));
+        assert!(err.to_string().contains("must be an http(s) URL"));
+    }
+}

@@ -1,0 +1,369 @@
+//! Item ↔ domain type conversion for the main table.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use herald_domain::StoreError;
+use herald_domain::clock::{epoch_millis, from_epoch_millis};
+use herald_domain::ids::{AccountId, ApiKeyId, PostId, TenantId};
+use herald_domain::model::*;
+use secrecy::{ExposeSecret, SecretString};
+use std::collections::{BTreeMap, HashMap};
+use time::OffsetDateTime;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The number of partitions of the `due` index: spreads the dispatcher's reads and the
+/// index's writes; the dispatcher queries each.
+pub const DUE_SHARDS: u32 = 4;
+
+pub fn tenant_pk(t: &TenantId) -> String {
+    format!("TENANT#{t}")
+}
+pub fn post_sk(p: &PostId) -> String {
+    format!("POST#{p}")
+}
+pub fn account_sk(a: &AccountId) -> String {
+    format!("ACCOUNT#{a}")
+}
+pub fn api_key_pk(hash: &str) -> String {
+    format!("APIKEY#{hash}")
+}
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+pub fn time_n(t: OffsetDateTime) -> AttributeValue {
+    n(epoch_millis(t))
+}
+
+pub fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+pub fn due_shard(post: &PostId) -> u32 {
+    // FNV-1a: stable across processes and releases, unlike the std hasher.
+    post.as_str().bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193)) % DUE_SHARDS
+}
+
+pub fn due_pk(shard: u32) -> String {
+    format!("DUE#{shard}")
+}
+
+pub fn due_sk(at: OffsetDateTime, tenant: &TenantId, post: &PostId) -> String {
+    format!("{:013}#{tenant}#{post}", epoch_millis(at).max(0))
+}
+
+/// Reads typed fields out of an item, naming the field that is missing or malformed.
+#[derive(Debug)]
+pub struct Fields<'a>(pub &'a Item);
+
+fn bad(field: &str) -> StoreError {
+    StoreError::Invalid(format!("stored item has a missing or malformed `{field}`"))
+}
+
+impl Fields<'_> {
+    pub fn str(&self, f: &str) -> Result<String, StoreError> {
+        self.opt_str(f).ok_or_else(|| bad(f))
+    }
+    pub fn opt_str(&self, f: &str) -> Option<String> {
+        self.0.get(f).and_then(|v| v.as_s().ok()).cloned()
+    }
+    pub fn num(&self, f: &str) -> Result<i64, StoreError> {
+        self.opt_num(f).ok_or_else(|| bad(f))
+    }
+    pub fn opt_num(&self, f: &str) -> Option<i64> {
+        self.0.get(f).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+    }
+    pub fn time(&self, f: &str) -> Result<OffsetDateTime, StoreError> {
+        self.num(f).map(from_epoch_millis)
+    }
+    pub fn opt_time(&self, f: &str) -> Option<OffsetDateTime> {
+        self.opt_num(f).map(from_epoch_millis)
+    }
+    pub fn bool(&self, f: &str) -> bool {
+        self.0.get(f).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
+    }
+    pub fn map(&self, f: &str) -> Option<&Item> {
+        self.0.get(f).and_then(|v| v.as_m().ok())
+    }
+}
+
+pub fn tenant_to_item(t: &Tenant) -> Item {
+    let mut item = key(tenant_pk(&t.id), "TENANT");
+    item.insert("type".into(), s("tenant"));
+    item.insert("name".into(), s(&t.name));
+    item.insert("require_approval".into(), AttributeValue::Bool(t.settings.require_approval));
+    item.insert("created_at".into(), time_n(t.created_at));
+    item
+}
+
+pub fn tenant_from_item(item: &Item) -> Result<Tenant, StoreError> {
+    let f = Fields(item);
+    let pk = f.str("pk")?;
+    Ok(Tenant {
+        id: TenantId(pk.strip_prefix("TENANT#").ok_or_else(|| bad("pk"))?.to_owned()),
+        name: f.str("name")?,
+        settings: TenantSettings { require_approval: f.bool("require_approval") },
+        created_at: f.time("created_at")?,
+    })
+}
+
+pub fn api_key_to_item(k: &ApiKey) -> Item {
+    let mut item = key(api_key_pk(&k.hash), "APIKEY");
+    item.insert("type".into(), s("api_key"));
+    item.insert("key_id".into(), s(k.id.as_str()));
+    item.insert("tenant_id".into(), s(k.tenant_id.as_str()));
+    item.insert("role".into(), s(k.role.as_str()));
+    item.insert("name".into(), s(&k.name));
+    item.insert("created_at".into(), time_n(k.created_at));
+    item
+}
+
+pub fn api_key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
+    let f = Fields(item);
+    let pk = f.str("pk")?;
+    Ok(ApiKey {
+        id: ApiKeyId(f.str("key_id")?),
+        tenant_id: TenantId(f.str("tenant_id")?),
+        role: Role::parse(&f.str("role")?).ok_or_else(|| bad("role"))?,
+        name: f.str("name")?,
+        hash: pk.strip_prefix("APIKEY#").ok_or_else(|| bad("pk"))?.to_owned(),
+        created_at: f.time("created_at")?,
+    })
+}
+
+pub fn account_from_item(item: &Item) -> Result<Account, StoreError> {
+    let f = Fields(item);
+    let pk = f.str("pk")?;
+    let sk = f.str("sk")?;
+    Ok(Account {
+        id: AccountId(sk.strip_prefix("ACCOUNT#").ok_or_else(|| bad("sk"))?.to_owned()),
+        tenant_id: TenantId(pk.strip_prefix("TENANT#").ok_or_else(|| bad("pk"))?.to_owned()),
+        platform: Platform::parse(&f.str("platform")?).ok_or_else(|| bad("platform"))?,
+        external_id: f.str("external_id")?,
+        display_name: f.opt_str("display_name"),
+        access_token: SecretString::from(f.str("access_token")?),
+        status: AccountStatus::parse(&f.str("status")?).ok_or_else(|| bad("status"))?,
+        created_at: f.time("created_at")?,
+        updated_at: f.time("updated_at")?,
+    })
+}
+
+/// The attributes an account upsert sets (all but the key and `created_at`).
+pub fn account_values(a: &Account) -> Vec<(&'static str, AttributeValue)> {
+    let mut v = vec![
+        ("type", s("account")),
+        ("platform", s(a.platform.as_str())),
+        ("external_id", s(&a.external_id)),
+        ("access_token", s(a.access_token.expose_secret())),
+        ("status", s(a.status.as_str())),
+        ("updated_at", time_n(a.updated_at)),
+    ];
+    if let Some(name) = &a.display_name {
+        v.push(("display_name", s(name)));
+    }
+    v
+}
+
+pub fn error_to_av(e: &VariantError) -> AttributeValue {
+    let mut m = HashMap::from([
+        ("kind".to_owned(), s(e.kind.as_str())),
+        ("message".to_owned(), s(&e.message)),
+        ("at".to_owned(), time_n(e.at)),
+    ]);
+    if let Some(code) = &e.platform_code {
+        m.insert("platform_code".to_owned(), s(code));
+    }
+    AttributeValue::M(m)
+}
+
+fn error_from_item(item: &Item) -> Result<VariantError, StoreError> {
+    let f = Fields(item);
+    Ok(VariantError {
+        kind: FailureKind::parse(&f.str("kind")?).ok_or_else(|| bad("kind"))?,
+        message: f.str("message")?,
+        platform_code: f.opt_str("platform_code"),
+        at: f.time("at")?,
+    })
+}
+
+fn variant_to_av(v: &Variant) -> AttributeValue {
+    let mut m = HashMap::from([
+        ("platform".to_owned(), s(v.platform.as_str())),
+        ("status".to_owned(), s(v.status.as_str())),
+        ("attempts".to_owned(), n(v.attempts)),
+    ]);
+    if let Some(t) = &v.text_override {
+        m.insert("text_override".to_owned(), s(t));
+    }
+    if let Some(a) = &v.attempt_id {
+        m.insert("attempt_id".to_owned(), s(a));
+    }
+    if let Some(p) = &v.platform_post_id {
+        m.insert("platform_post_id".to_owned(), s(p));
+    }
+    if let Some(e) = &v.last_error {
+        m.insert("last_error".to_owned(), error_to_av(e));
+    }
+    if let Some(t) = v.published_at {
+        m.insert("published_at".to_owned(), time_n(t));
+    }
+    AttributeValue::M(m)
+}
+
+fn variant_from_item(account_id: &str, item: &Item) -> Result<Variant, StoreError> {
+    let f = Fields(item);
+    Ok(Variant {
+        account_id: AccountId(account_id.to_owned()),
+        platform: Platform::parse(&f.str("platform")?).ok_or_else(|| bad("platform"))?,
+        text_override: f.opt_str("text_override"),
+        status: VariantStatus::parse(&f.str("status")?).ok_or_else(|| bad("variant status"))?,
+        attempts: u32::try_from(f.num("attempts")?).map_err(|_| bad("attempts"))?,
+        attempt_id: f.opt_str("attempt_id"),
+        platform_post_id: f.opt_str("platform_post_id"),
+        last_error: f.map("last_error").map(error_from_item).transpose()?,
+        published_at: f.opt_time("published_at"),
+    })
+}
+
+pub fn post_to_item(p: &Post) -> Item {
+    let mut item = key(tenant_pk(&p.tenant_id), post_sk(&p.id));
+    item.insert("type".into(), s("post"));
+    item.insert("text".into(), s(&p.text));
+    item.insert("scheduled_at".into(), time_n(p.scheduled_at));
+    item.insert("status".into(), s(p.status.as_str()));
+    item.insert("version".into(), n(p.version));
+    item.insert("correlation_id".into(), s(&p.correlation_id));
+    item.insert("created_by".into(), s(p.created_by.as_str()));
+    item.insert("created_at".into(), time_n(p.created_at));
+    item.insert("updated_at".into(), time_n(p.updated_at));
+    let variants: HashMap<String, AttributeValue> =
+        p.variants.iter().map(|(id, v)| (id.0.clone(), variant_to_av(v))).collect();
+    item.insert("variants".into(), AttributeValue::M(variants));
+    if let Some(d) = &p.dispatch {
+        item.insert("dispatch_token".into(), s(&d.token));
+        item.insert("dispatch_lease".into(), time_n(d.lease_until));
+        item.insert("dispatch_sent".into(), AttributeValue::Bool(d.sent));
+    }
+    if let Some(r) = &p.review {
+        let mut m = HashMap::from([
+            ("decision".to_owned(), s(r.decision.as_str())),
+            ("by".to_owned(), s(r.by.as_str())),
+            ("at".to_owned(), time_n(r.at)),
+        ]);
+        if let Some(note) = &r.note {
+            m.insert("note".to_owned(), s(note));
+        }
+        item.insert("review".into(), AttributeValue::M(m));
+    }
+    if let Some(due) = p.due_at() {
+        item.insert("due_pk".into(), s(due_pk(due_shard(&p.id))));
+        item.insert("due_sk".into(), s(due_sk(due, &p.tenant_id, &p.id)));
+    }
+    item
+}
+
+pub fn post_from_item(item: &Item) -> Result<Post, StoreError> {
+    let f = Fields(item);
+    let pk = f.str("pk")?;
+    let sk = f.str("sk")?;
+    let variants = f
+        .map("variants")
+        .ok_or_else(|| bad("variants"))?
+        .iter()
+        .map(|(id, v)| {
+            let m = v.as_m().map_err(|_| bad("variants"))?;
+            Ok((AccountId(id.clone()), variant_from_item(id, m)?))
+        })
+        .collect::<Result<BTreeMap<_, _>, StoreError>>()?;
+    let dispatch = match (f.opt_str("dispatch_token"), f.opt_time("dispatch_lease")) {
+        (Some(token), Some(lease_until)) => Some(Dispatch { token, lease_until, sent: f.bool("dispatch_sent") }),
+        _ => None,
+    };
+    let review = f
+        .map("review")
+        .map(|m| {
+            let r = Fields(m);
+            Ok::<_, StoreError>(Review {
+                decision: PostStatus::parse(&r.str("decision")?).ok_or_else(|| bad("review.decision"))?,
+                by: ApiKeyId(r.str("by")?),
+                at: r.time("at")?,
+                note: r.opt_str("note"),
+            })
+        })
+        .transpose()?;
+    Ok(Post {
+        tenant_id: TenantId(pk.strip_prefix("TENANT#").ok_or_else(|| bad("pk"))?.to_owned()),
+        id: PostId(sk.strip_prefix("POST#").ok_or_else(|| bad("sk"))?.to_owned()),
+        text: f.str("text")?,
+        scheduled_at: f.time("scheduled_at")?,
+        status: PostStatus::parse(&f.str("status")?).ok_or_else(|| bad("status"))?,
+        variants,
+        version: u64::try_from(f.num("version")?).map_err(|_| bad("version"))?,
+        correlation_id: f.str("correlation_id")?,
+        created_by: ApiKeyId(f.str("created_by")?),
+        created_at: f.time("created_at")?,
+        updated_at: f.time("updated_at")?,
+        dispatch,
+        review,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn sample() -> Post {
+        let mut variants = BTreeMap::new();
+        let mut v = Variant::new(AccountId("acc_1".into()), Platform::X, Some("short".into()));
+        v.last_error = Some(VariantError {
+            kind: FailureKind::Transient,
+            message: "X answered 503".into(),
+            platform_code: Some("503".into()),
+            at: datetime!(2026-01-01 00:00:01 UTC),
+        });
+        variants.insert(v.account_id.clone(), v);
+        variants.insert(AccountId("acc_2".into()), Variant::new(AccountId("acc_2".into()), Platform::Linkedin, None));
+        Post {
+            tenant_id: TenantId("ten_1".into()),
+            id: PostId("post_1".into()),
+            text: "hello".into(),
+            scheduled_at: datetime!(2026-01-01 00:00:00 UTC),
+            status: PostStatus::Dispatched,
+            variants,
+            version: 7,
+            correlation_id: "c-1".into(),
+            created_by: ApiKeyId("key_1".into()),
+            created_at: datetime!(2025-12-31 00:00:00 UTC),
+            updated_at: datetime!(2025-12-31 00:00:01 UTC),
+            dispatch: Some(Dispatch { token: "t".into(), lease_until: datetime!(2026-01-01 00:02:00 UTC), sent: false }),
+            review: Some(Review { decision: PostStatus::Scheduled, by: ApiKeyId("key_2".into()), at: datetime!(2025-12-31 00:00:02 UTC), note: None }),
+        }
+    }
+
+    #[test]
+    fn post_round_trips_and_carries_its_due_keys() {
+        let post = sample();
+        let item = post_to_item(&post);
+        assert_eq!(post_from_item(&item).unwrap(), post);
+        let due = item["due_sk"].as_s().unwrap();
+        assert!(due.starts_with("1767225720000#ten_1#post_1"), "{due}");
+    }
+
+    #[test]
+    fn settled_posts_leave_the_due_index() {
+        let mut post = sample();
+        post.dispatch.as_mut().unwrap().sent = true;
+        assert!(!post_to_item(&post).contains_key("due_pk"));
+    }
+
+    #[test]
+    fn a_malformed_item_names_the_field() {
+        let mut item = post_to_item(&sample());
+        item.insert("status".into(), s("bogus"));
+        assert_eq!(post_from_item(&item).unwrap_err(), bad("status"));
+    }
+}

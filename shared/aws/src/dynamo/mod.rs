@@ -1,0 +1,22 @@
+//! DynamoDB adapters. One table holds tenants, API keys, accounts and posts (keys below);
+//! idempotency records live in their own table with a TTL. All item ↔ type conversion is in
+//! [`items`]; every access pattern is listed in `docs/data-model.md`.
+//!
+//! | item      | pk                 | sk                 |
+//! |-----------|--------------------|--------------------|
+//! | tenant    | `TENANT#<tenant>`  | `TENANT`           |
+//! | API key   | `APIKEY#<sha256>`  | `APIKEY`           |
+//! | account   | `TENANT#<tenant>`  | `ACCOUNT#<acc>`    |
+//! | post      | `TENANT#<tenant>`  | `POST#<post>`      |
+//!
+//! A post carries its variants in a map, so a claim, an outcome, an edit and a cancel are
+//! each one conditional write on one item. The sparse `due` index (`due_pk` =
+//! `DUE#<shard>`, `due_sk` = `<epoch ms>#<tenant>#<post>`) holds only posts the dispatcher
+//! still has to hand over.
+
+mod idempotency;
+pub mod items;
+mod store;
+
+pub use idempotency::DynamoIdempotency;
+pub use store::DynamoStore;

@@ -1,0 +1,424 @@
+//! The main table behind the domain's store ports. Each method is one DynamoDB call except
+//! `due_posts` (one Query per shard) and `list_posts` pagination.
+
+use super::items::*;
+use crate::errors::store_error;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use herald_domain::StoreError;
+use herald_domain::clock::epoch_millis;
+use herald_domain::ids::{AccountId, PostId, TenantId};
+use herald_domain::model::{Account, ApiKey, Post, PostStatus, Tenant, TenantSettings, VariantStatus};
+use herald_domain::ports::*;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+}
+
+fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn values(pairs: Vec<(&str, AttributeValue)>) -> HashMap<String, AttributeValue> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn is_conflict(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict)
+}
+
+#[async_trait]
+impl TenantStore for DynamoStore {
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(tenant_to_item(tenant)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(id), "TENANT")))
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.item.as_ref().map(tenant_from_item).transpose()
+    }
+
+    async fn update_settings(&self, id: &TenantId, settings: &TenantSettings) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(id), "TENANT")))
+            .update_expression("SET require_approval = :ra")
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_values(Some(values(vec![(
+                ":ra",
+                AttributeValue::Bool(settings.require_approval),
+            )])))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn put_api_key(&self, api_key: &ApiKey) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(api_key_to_item(api_key)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(api_key_pk(hash), "APIKEY")))
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.item.as_ref().map(api_key_from_item).transpose()
+    }
+}
+
+#[async_trait]
+impl AccountStore for DynamoStore {
+    async fn upsert_account(&self, account: &Account) -> Result<bool, StoreError> {
+        let fields = account_values(account);
+        let mut expr: Vec<String> = fields.iter().map(|(k, _)| format!("#{k} = :{k}")).collect();
+        expr.push("#created_at = if_not_exists(#created_at, :created_at)".to_owned());
+        let mut vals: HashMap<String, AttributeValue> = fields.iter().map(|(k, v)| (format!(":{k}"), v.clone())).collect();
+        vals.insert(":created_at".into(), time_n(account.created_at));
+        let mut nm: HashMap<String, String> = fields.iter().map(|(k, _)| (format!("#{k}"), (*k).to_owned())).collect();
+        nm.insert("#created_at".into(), "created_at".into());
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(&account.tenant_id), account_sk(&account.id))))
+            .update_expression(format!("SET {}", expr.join(", ")))
+            .set_expression_attribute_names(Some(nm))
+            .set_expression_attribute_values(Some(vals))
+            .return_values(ReturnValue::UpdatedOld)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(out.attributes.is_none_or(|a| !a.contains_key("platform")))
+    }
+
+    async fn get_account(&self, tenant: &TenantId, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(tenant), account_sk(id))))
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.item.as_ref().map(account_from_item).transpose()
+    }
+
+    async fn list_accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .set_expression_attribute_values(Some(values(vec![
+                (":pk", s(tenant_pk(tenant))),
+                (":prefix", s("ACCOUNT#")),
+            ])))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(store_error)?;
+        items.iter().map(account_from_item).collect()
+    }
+}
+
+#[async_trait]
+impl PostStore for DynamoStore {
+    async fn insert_post(&self, post: &Post) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(post_to_item(post)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn get_post(&self, tenant: &TenantId, id: &PostId) -> Result<Option<Post>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(tenant), post_sk(id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.item.as_ref().map(post_from_item).transpose()
+    }
+
+    async fn list_posts(&self, tenant: &TenantId, cursor: Option<&str>, limit: usize) -> Result<Page<Post>, StoreError> {
+        let start = cursor.map(|c| key(tenant_pk(tenant), post_sk(&PostId(c.to_owned()))));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .set_expression_attribute_values(Some(values(vec![
+                (":pk", s(tenant_pk(tenant))),
+                (":prefix", s("POST#")),
+            ])))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let items = out.items().iter().map(post_from_item).collect::<Result<Vec<_>, _>>()?;
+        let cursor = out
+            .last_evaluated_key()
+            .and_then(|k| k.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|sk| sk.strip_prefix("POST#"))
+            .map(str::to_owned);
+        Ok(Page { items, cursor })
+    }
+
+    async fn replace_post(&self, post: &Post, expected_version: u64) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(post_to_item(post)))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(expected_version))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DispatchStore for DynamoStore {
+    async fn due_posts(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<PostRef>, StoreError> {
+        // Every due_sk at or before `now` sorts below "<now>$" ('$' follows '#').
+        let upper = format!("{:013}$", epoch_millis(now).max(0));
+        let mut due: Vec<(String, PostRef)> = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("due")
+                .key_condition_expression("due_pk = :p AND due_sk < :upper")
+                .set_expression_attribute_values(Some(values(vec![(":p", s(due_pk(shard))), (":upper", s(&upper))])))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in out.items() {
+                let f = Fields(item);
+                let (pk, sk, dsk) = (f.str("pk")?, f.str("sk")?, f.str("due_sk")?);
+                let (Some(t), Some(p)) = (pk.strip_prefix("TENANT#"), sk.strip_prefix("POST#")) else {
+                    return Err(StoreError::Invalid("malformed key in the due index".into()));
+                };
+                due.push((dsk, PostRef { tenant_id: TenantId(t.to_owned()), post_id: PostId(p.to_owned()) }));
+            }
+        }
+        due.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(due.into_iter().take(limit).map(|(_, r)| r).collect())
+    }
+
+    async fn claim_for_dispatch(
+        &self,
+        post: &PostRef,
+        now: OffsetDateTime,
+        token: &str,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<Post>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(&post.tenant_id), post_sk(&post.post_id))))
+            .update_expression(
+                "SET #status = :dispatched, dispatch_token = :token, dispatch_lease = :lease, \
+                 dispatch_sent = :false, due_sk = :due_sk, version = version + :one, updated_at = :now",
+            )
+            .condition_expression(
+                "(#status = :scheduled AND scheduled_at <= :now) OR \
+                 (#status = :dispatched AND dispatch_sent = :false AND dispatch_lease <= :now)",
+            )
+            .set_expression_attribute_names(Some(names(&[("#status", "status")])))
+            .set_expression_attribute_values(Some(values(vec![
+                (":dispatched", s(PostStatus::Dispatched.as_str())),
+                (":scheduled", s(PostStatus::Scheduled.as_str())),
+                (":token", s(token)),
+                (":lease", time_n(lease_until)),
+                (":false", AttributeValue::Bool(false)),
+                (":due_sk", s(due_sk(lease_until, &post.tenant_id, &post.post_id))),
+                (":one", n(1)),
+                (":now", time_n(now)),
+            ])))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(store_error);
+        match result {
+            Ok(out) => out.attributes.as_ref().map(post_from_item).transpose(),
+            Err(e) if is_conflict(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn confirm_dispatch(&self, post: &PostRef, token: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(&post.tenant_id), post_sk(&post.post_id))))
+            .update_expression("SET dispatch_sent = :true, version = version + :one REMOVE due_pk, due_sk")
+            .condition_expression("#status = :dispatched AND dispatch_token = :token")
+            .set_expression_attribute_names(Some(names(&[("#status", "status")])))
+            .set_expression_attribute_values(Some(values(vec![
+                (":true", AttributeValue::Bool(true)),
+                (":one", n(1)),
+                (":dispatched", s(PostStatus::Dispatched.as_str())),
+                (":token", s(token)),
+            ])))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PublishStore for DynamoStore {
+    async fn claim_for_publish(&self, variant: &VariantRef, attempt_id: &str, now: OffsetDateTime) -> Result<Post, ClaimRejected> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(&variant.tenant_id), post_sk(&variant.post_id))))
+            .update_expression(
+                "SET variants.#acc.#vst = :publishing, variants.#acc.attempts = variants.#acc.attempts + :one, \
+                 variants.#acc.attempt_id = :attempt, version = version + :one, updated_at = :now",
+            )
+            .condition_expression("#status = :dispatched AND variants.#acc.#vst IN (:c0, :c1, :c2)")
+            .set_expression_attribute_names(Some(names(&[
+                ("#status", "status"),
+                ("#acc", variant.account_id.as_str()),
+                ("#vst", "status"),
+            ])))
+            .set_expression_attribute_values(Some(values(vec![
+                (":publishing", s(VariantStatus::Publishing.as_str())),
+                (":dispatched", s(PostStatus::Dispatched.as_str())),
+                (":c0", s(VariantStatus::CLAIMABLE[0].as_str())),
+                (":c1", s(VariantStatus::CLAIMABLE[1].as_str())),
+                (":c2", s(VariantStatus::CLAIMABLE[2].as_str())),
+                (":attempt", s(attempt_id)),
+                (":one", n(1)),
+                (":now", time_n(now)),
+            ])))
+            .return_values(ReturnValue::AllNew)
+            // A lost claim costs no read: the failure itself is enough (we only log it).
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
+            .send()
+            .await
+            .map_err(store_error);
+        match result {
+            Ok(out) => out
+                .attributes
+                .as_ref()
+                .map(post_from_item)
+                .transpose()
+                .map_err(ClaimRejected::Store)?
+                .ok_or(ClaimRejected::Store(StoreError::Invalid("the claim returned no item".into()))),
+            Err(StoreError::Conflict) => Err(ClaimRejected::NotClaimable),
+            Err(e) => Err(ClaimRejected::Store(e)),
+        }
+    }
+
+    async fn record_outcome(&self, variant: &VariantRef, attempt_id: &str, outcome: &VariantOutcome) -> Result<(), StoreError> {
+        let mut set = vec!["variants.#acc.#vst = :st", "version = version + :one"];
+        let mut remove = vec![];
+        let mut vals = vec![
+            (":publishing", s(VariantStatus::Publishing.as_str())),
+            (":attempt", s(attempt_id)),
+            (":one", n(1)),
+        ];
+        let status = match outcome {
+            VariantOutcome::Published { platform_post_id, at } => {
+                set.push("variants.#acc.platform_post_id = :ppid");
+                set.push("variants.#acc.published_at = :at");
+                remove.push("variants.#acc.last_error");
+                vals.push((":ppid", s(platform_post_id)));
+                vals.push((":at", time_n(*at)));
+                VariantStatus::Published
+            }
+            VariantOutcome::Failed(e)
+            | VariantOutcome::Retrying(e)
+            | VariantOutcome::DeadLettered(e)
+            | VariantOutcome::Unknown(e) => {
+                set.push("variants.#acc.last_error = :err");
+                vals.push((":err", error_to_av(e)));
+                match outcome {
+                    VariantOutcome::Failed(_) => VariantStatus::Failed,
+                    VariantOutcome::Retrying(_) => VariantStatus::Retrying,
+                    VariantOutcome::DeadLettered(_) => VariantStatus::DeadLettered,
+                    _ => VariantStatus::Unknown,
+                }
+            }
+        };
+        vals.push((":st", s(status.as_str())));
+        let mut expr = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(&variant.tenant_id), post_sk(&variant.post_id))))
+            .update_expression(expr)
+            .condition_expression("variants.#acc.#vst = :publishing AND variants.#acc.attempt_id = :attempt")
+            .set_expression_attribute_names(Some(names(&[("#acc", variant.account_id.as_str()), ("#vst", "status")])))
+            .set_expression_attribute_values(Some(values(vals)))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}

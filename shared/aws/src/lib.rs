@@ -1,0 +1,40 @@
+//! AWS adapters for Herald's ports and the start-up plumbing every Lambda binary shares:
+//! configuration from the environment, telemetry, and SDK clients (with a call counter).
+//!
+//! SDK types stop here: every adapter returns domain types and domain errors.
+
+pub mod calls;
+pub mod config;
+pub mod dynamo;
+pub mod errors;
+pub mod sqs;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+/// The SDK clients a binary needs, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub calls: Arc<calls::CallCounter>,
+}
+
+impl Clients {
+    /// Loads region, credentials and `AWS_ENDPOINT_URL` (the local emulator) the standard way.
+    pub async fn load() -> Self {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::from_sdk_config(&sdk)
+    }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+        let calls = Arc::new(calls::CallCounter::default());
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(calls::Interceptor(calls.clone())).build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(sdk).interceptor(calls::Interceptor(calls.clone())).build(),
+        );
+        Self { dynamodb, sqs, calls }
+    }
+}

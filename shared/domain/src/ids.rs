@@ -1,0 +1,59 @@
+//! Identifiers. Post ids are UUIDv7 so a tenant's posts sort by creation time.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+    };
+}
+
+id_type!(TenantId);
+id_type!(AccountId);
+id_type!(PostId);
+id_type!(ApiKeyId);
+
+impl TenantId {
+    pub fn generate() -> Self {
+        Self(format!("ten_{}", uuid::Uuid::now_v7().simple()))
+    }
+}
+
+impl PostId {
+    pub fn generate() -> Self {
+        Self(format!("post_{}", uuid::Uuid::now_v7().simple()))
+    }
+}
+
+impl ApiKeyId {
+    pub fn generate() -> Self {
+        Self(format!("key_{}", uuid::Uuid::now_v7().simple()))
+    }
+}
+
+/// Ids that arrive in URLs are checked before they reach a store key.
+pub fn is_valid_id(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}

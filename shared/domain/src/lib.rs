@@ -1,0 +1,24 @@
+//! Herald's domain: what a tenant, an account, a post and its per-platform variants are, the
+//! rules that move them between states, and the ports (traits) through which the services
+//! reach storage, queues and platforms.
+//!
+//! This crate must never depend on an AWS SDK or an HTTP framework: adapters live in
+//! `herald-aws` and `herald-platforms`, the HTTP surface in `herald-api`.
+
+pub mod clock;
+pub mod dispatch;
+pub mod error;
+pub mod ids;
+pub mod idempotency;
+pub mod model;
+pub mod platform;
+pub mod ports;
+pub mod posts;
+pub mod publish;
+pub mod secret;
+pub mod tenants;
+
+#[cfg(feature = "memory")]
+pub mod memory;
+
+pub use error::StoreError;

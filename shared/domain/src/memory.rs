@@ -1,0 +1,378 @@
+//! In-memory implementations of every port, with the same conditions as the DynamoDB
+//! adapter. They back the API's in-process tests, the unit tests and the benchmarks; the
+//! contract they share with DynamoDB is checked against both.
+
+use crate::error::StoreError;
+use crate::idempotency::{IdempotencyPersistence, IdempotencyRecord, PutRejected, holds_key};
+use crate::ids::{AccountId, PostId, TenantId};
+use crate::model::{Account, ApiKey, Dispatch, Post, PostStatus, Tenant, TenantSettings, VariantStatus};
+use crate::ports::*;
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use time::OffsetDateTime;
+
+/// Counts calls per operation, the way the AWS adapters count SDK calls.
+#[derive(Debug, Default)]
+pub struct CallCounter(Mutex<BTreeMap<&'static str, usize>>);
+
+impl CallCounter {
+    pub fn record(&self, op: &'static str) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()).entry(op).or_default() += 1;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<&'static str, usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn total(&self) -> usize {
+        self.snapshot().values().sum()
+    }
+
+    pub fn reset(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    tenants: HashMap<TenantId, Tenant>,
+    keys: HashMap<String, ApiKey>,
+    accounts: BTreeMap<(TenantId, AccountId), Account>,
+    posts: BTreeMap<(TenantId, PostId), Post>,
+    idempotency: HashMap<String, IdempotencyRecord>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    pub calls: CallCounter,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<R>(&self, op: &'static str, f: impl FnOnce(&mut State) -> R) -> R {
+        self.calls.record(op);
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Every post, for assertions.
+    pub fn all_posts(&self) -> Vec<Post> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).posts.values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl TenantStore for MemoryStore {
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        self.with("create_tenant", |s| {
+            if s.tenants.contains_key(&tenant.id) {
+                return Err(StoreError::Conflict);
+            }
+            s.tenants.insert(tenant.id.clone(), tenant.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        self.with("get_tenant", |s| Ok(s.tenants.get(id).cloned()))
+    }
+
+    async fn update_settings(&self, id: &TenantId, settings: &TenantSettings) -> Result<(), StoreError> {
+        self.with("update_settings", |s| match s.tenants.get_mut(id) {
+            Some(t) => {
+                t.settings = settings.clone();
+                Ok(())
+            }
+            None => Err(StoreError::Conflict),
+        })
+    }
+
+    async fn put_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.with("put_api_key", |s| {
+            if s.keys.contains_key(&key.hash) {
+                return Err(StoreError::Conflict);
+            }
+            s.keys.insert(key.hash.clone(), key.clone());
+            Ok(())
+        })
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.with("find_api_key", |s| Ok(s.keys.get(hash).cloned()))
+    }
+}
+
+#[async_trait]
+impl AccountStore for MemoryStore {
+    async fn upsert_account(&self, account: &Account) -> Result<bool, StoreError> {
+        self.with("upsert_account", |s| {
+            let key = (account.tenant_id.clone(), account.id.clone());
+            let mut stored = account.clone();
+            let created = match s.accounts.get(&key) {
+                Some(old) => {
+                    stored.created_at = old.created_at;
+                    false
+                }
+                None => true,
+            };
+            s.accounts.insert(key, stored);
+            Ok(created)
+        })
+    }
+
+    async fn get_account(&self, tenant: &TenantId, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        self.with("get_account", |s| Ok(s.accounts.get(&(tenant.clone(), id.clone())).cloned()))
+    }
+
+    async fn list_accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError> {
+        self.with("list_accounts", |s| {
+            Ok(s.accounts.iter().filter(|((t, _), _)| t == tenant).map(|(_, a)| a.clone()).collect())
+        })
+    }
+}
+
+#[async_trait]
+impl PostStore for MemoryStore {
+    async fn insert_post(&self, post: &Post) -> Result<(), StoreError> {
+        self.with("insert_post", |s| {
+            let key = (post.tenant_id.clone(), post.id.clone());
+            if s.posts.contains_key(&key) {
+                return Err(StoreError::Conflict);
+            }
+            s.posts.insert(key, post.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_post(&self, tenant: &TenantId, id: &PostId) -> Result<Option<Post>, StoreError> {
+        self.with("get_post", |s| Ok(s.posts.get(&(tenant.clone(), id.clone())).cloned()))
+    }
+
+    async fn list_posts(&self, tenant: &TenantId, cursor: Option<&str>, limit: usize) -> Result<Page<Post>, StoreError> {
+        self.with("list_posts", |s| {
+            let items: Vec<Post> = s
+                .posts
+                .iter()
+                .rev()
+                .filter(|((t, id), _)| t == tenant && cursor.is_none_or(|c| id.as_str() < c))
+                .take(limit)
+                .map(|(_, p)| p.clone())
+                .collect();
+            let cursor = (items.len() == limit).then(|| items.last().map(|p| p.id.0.clone())).flatten();
+            Ok(Page { items, cursor })
+        })
+    }
+
+    async fn replace_post(&self, post: &Post, expected_version: u64) -> Result<(), StoreError> {
+        self.with("replace_post", |s| {
+            let key = (post.tenant_id.clone(), post.id.clone());
+            match s.posts.get(&key) {
+                Some(old) if old.version == expected_version => {
+                    s.posts.insert(key, post.clone());
+                    Ok(())
+                }
+                _ => Err(StoreError::Conflict),
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl DispatchStore for MemoryStore {
+    async fn due_posts(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<PostRef>, StoreError> {
+        self.with("due_posts", |s| {
+            let mut due: Vec<(OffsetDateTime, PostRef)> = s
+                .posts
+                .values()
+                .filter_map(|p| p.due_at().filter(|d| *d <= now).map(|d| (d, p)))
+                .map(|(d, p)| (d, PostRef { tenant_id: p.tenant_id.clone(), post_id: p.id.clone() }))
+                .collect();
+            due.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(due.into_iter().take(limit).map(|(_, r)| r).collect())
+        })
+    }
+
+    async fn claim_for_dispatch(
+        &self,
+        post: &PostRef,
+        now: OffsetDateTime,
+        token: &str,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<Post>, StoreError> {
+        self.with("claim_for_dispatch", |s| {
+            let Some(p) = s.posts.get_mut(&(post.tenant_id.clone(), post.post_id.clone())) else {
+                return Ok(None);
+            };
+            let claimable = match (p.status, &p.dispatch) {
+                (PostStatus::Scheduled, _) => p.scheduled_at <= now,
+                (PostStatus::Dispatched, Some(d)) => !d.sent && d.lease_until <= now,
+                _ => false,
+            };
+            if !claimable {
+                return Ok(None);
+            }
+            p.status = PostStatus::Dispatched;
+            p.dispatch = Some(Dispatch { token: token.to_owned(), lease_until, sent: false });
+            p.version += 1;
+            Ok(Some(p.clone()))
+        })
+    }
+
+    async fn confirm_dispatch(&self, post: &PostRef, token: &str) -> Result<(), StoreError> {
+        self.with("confirm_dispatch", |s| {
+            let p = s.posts.get_mut(&(post.tenant_id.clone(), post.post_id.clone()));
+            match p {
+                Some(p) if p.dispatch.as_ref().is_some_and(|d| d.token == token) => {
+                    if let Some(d) = p.dispatch.as_mut() {
+                        d.sent = true;
+                    }
+                    p.version += 1;
+                    Ok(())
+                }
+                _ => Err(StoreError::Conflict),
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl PublishStore for MemoryStore {
+    async fn claim_for_publish(&self, variant: &VariantRef, attempt_id: &str, _now: OffsetDateTime) -> Result<Post, ClaimRejected> {
+        self.with("claim_for_publish", |s| {
+            let Some(p) = s.posts.get_mut(&(variant.tenant_id.clone(), variant.post_id.clone())) else {
+                return Err(ClaimRejected::NotClaimable);
+            };
+            if p.status != PostStatus::Dispatched {
+                return Err(ClaimRejected::NotClaimable);
+            }
+            let Some(v) = p.variants.get_mut(&variant.account_id) else {
+                return Err(ClaimRejected::NotClaimable);
+            };
+            if !v.status.is_claimable() {
+                return Err(ClaimRejected::NotClaimable);
+            }
+            v.status = VariantStatus::Publishing;
+            v.attempts += 1;
+            v.attempt_id = Some(attempt_id.to_owned());
+            p.version += 1;
+            Ok(p.clone())
+        })
+    }
+
+    async fn record_outcome(&self, variant: &VariantRef, attempt_id: &str, outcome: &VariantOutcome) -> Result<(), StoreError> {
+        self.with("record_outcome", |s| {
+            let p = s
+                .posts
+                .get_mut(&(variant.tenant_id.clone(), variant.post_id.clone()))
+                .ok_or(StoreError::Conflict)?;
+            let v = p.variants.get_mut(&variant.account_id).ok_or(StoreError::Conflict)?;
+            if v.status != VariantStatus::Publishing || v.attempt_id.as_deref() != Some(attempt_id) {
+                return Err(StoreError::Conflict);
+            }
+            apply_outcome(v, outcome);
+            p.version += 1;
+            Ok(())
+        })
+    }
+}
+
+/// How an outcome changes a variant; the DynamoDB adapter writes the same fields.
+pub fn apply_outcome(v: &mut crate::model::Variant, outcome: &VariantOutcome) {
+    match outcome {
+        VariantOutcome::Published { platform_post_id, at } => {
+            v.status = VariantStatus::Published;
+            v.platform_post_id = Some(platform_post_id.clone());
+            v.published_at = Some(*at);
+            v.last_error = None;
+        }
+        VariantOutcome::Failed(e) => {
+            v.status = VariantStatus::Failed;
+            v.last_error = Some(e.clone());
+        }
+        VariantOutcome::Retrying(e) => {
+            v.status = VariantStatus::Retrying;
+            v.last_error = Some(e.clone());
+        }
+        VariantOutcome::DeadLettered(e) => {
+            v.status = VariantStatus::DeadLettered;
+            v.last_error = Some(e.clone());
+        }
+        VariantOutcome::Unknown(e) => {
+            v.status = VariantStatus::Unknown;
+            v.last_error = Some(e.clone());
+        }
+    }
+}
+
+#[async_trait]
+impl IdempotencyPersistence for MemoryStore {
+    async fn put_in_progress(&self, record: &IdempotencyRecord, now: OffsetDateTime) -> Result<(), PutRejected> {
+        self.with("idempotency_put", |s| {
+            if let Some(existing) = s.idempotency.get(&record.id) {
+                if holds_key(existing, now) {
+                    return Err(PutRejected::Exists(existing.clone()));
+                }
+            }
+            s.idempotency.insert(record.id.clone(), record.clone());
+            Ok(())
+        })
+    }
+
+    async fn save_completed(&self, record: &IdempotencyRecord) -> Result<(), StoreError> {
+        self.with("idempotency_save", |s| {
+            s.idempotency.insert(record.id.clone(), record.clone());
+            Ok(())
+        })
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        self.with("idempotency_delete", |s| {
+            s.idempotency.remove(id);
+            Ok(())
+        })
+    }
+}
+
+/// A queue that keeps what it was sent.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    pub sent: Mutex<Vec<PublishMessage>>,
+    fail_next: AtomicUsize,
+}
+
+impl MemoryQueue {
+    /// The next `n` messages fail to send.
+    pub fn fail_next(&self, n: usize) {
+        self.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    pub fn take(&self) -> Vec<PublishMessage> {
+        std::mem::take(&mut *self.sent.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+#[async_trait]
+impl PublishQueue for MemoryQueue {
+    async fn send(&self, messages: &[PublishMessage]) -> Result<Vec<Result<(), String>>, StoreError> {
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(messages
+            .iter()
+            .map(|m| {
+                let left = self.fail_next.load(Ordering::SeqCst);
+                if left > 0 {
+                    self.fail_next.store(left - 1, Ordering::SeqCst);
+                    Err("injected send failure".to_owned())
+                } else {
+                    sent.push(m.clone());
+                    Ok(())
+                }
+            })
+            .collect())
+    }
+}
+

@@ -1,0 +1,410 @@
+//! The records Herald keeps and the states they move through.
+
+use crate::ids::{AccountId, ApiKeyId, PostId, TenantId};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    X,
+    Facebook,
+    Linkedin,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 3] = [Platform::X, Platform::Facebook, Platform::Linkedin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::X => "x",
+            Platform::Facebook => "facebook",
+            Platform::Linkedin => "linkedin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The most characters a post may hold on the platform (X: 280; LinkedIn commentary:
+    /// 3,000; a Facebook Page post: 63,206).
+    pub fn max_text_chars(self) -> usize {
+        match self {
+            Platform::X => 280,
+            Platform::Facebook => 63_206,
+            Platform::Linkedin => 3_000,
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including tenant settings and API keys.
+    Admin,
+    /// Connects accounts and writes posts.
+    Editor,
+    /// Reads everything and approves or rejects posts.
+    Approver,
+    /// Reads only.
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Approver => "approver",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Role::Admin, Role::Editor, Role::Approver, Role::Viewer]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+
+    pub fn can_write_posts(self) -> bool {
+        matches!(self, Role::Admin | Role::Editor)
+    }
+
+    pub fn can_approve(self) -> bool {
+        matches!(self, Role::Admin | Role::Approver)
+    }
+
+    pub fn is_admin(self) -> bool {
+        self == Role::Admin
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    /// Posts wait in `pending_approval` until someone allowed to approve says so.
+    pub require_approval: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub settings: TenantSettings,
+    pub created_at: OffsetDateTime,
+}
+
+/// An API key as stored: only the hash of the secret, never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub role: Role,
+    pub name: String,
+    pub hash: String,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    NeedsReauth,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::NeedsReauth => "needs_reauth",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(AccountStatus::Active),
+            "needs_reauth" => Some(AccountStatus::NeedsReauth),
+            _ => None,
+        }
+    }
+}
+
+/// A connected platform account. The token is a [`SecretString`]: it has no `Debug` output
+/// and cannot be serialized by accident.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: AccountId,
+    pub tenant_id: TenantId,
+    pub platform: Platform,
+    pub external_id: String,
+    pub display_name: Option<String>,
+    pub access_token: SecretString,
+    pub status: AccountStatus,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl Account {
+    /// One account per (platform, external id) and tenant: connecting it again refreshes it.
+    pub fn id_for(platform: Platform, external_id: &str) -> AccountId {
+        let digest = crate::secret::sha256_hex(&[platform.as_str().as_bytes(), external_id.as_bytes()]);
+        AccountId(format!("acc_{}", &digest[..24]))
+    }
+}
+
+/// A post's lifecycle as the API drives it. What happens per platform is in [`VariantStatus`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostStatus {
+    PendingApproval,
+    Scheduled,
+    /// Handed to the publish queue; the variants carry the outcome.
+    Dispatched,
+    Rejected,
+    Cancelled,
+}
+
+impl PostStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostStatus::PendingApproval => "pending_approval",
+            PostStatus::Scheduled => "scheduled",
+            PostStatus::Dispatched => "dispatched",
+            PostStatus::Rejected => "rejected",
+            PostStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            PostStatus::PendingApproval,
+            PostStatus::Scheduled,
+            PostStatus::Dispatched,
+            PostStatus::Rejected,
+            PostStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariantStatus {
+    /// Not yet taken by a publisher.
+    Pending,
+    /// A publisher holds it and may be talking to the platform.
+    Publishing,
+    Published,
+    /// A transient failure; the message will be delivered again.
+    Retrying,
+    /// Transient failures used every delivery; the message is in the DLQ and can be requeued.
+    DeadLettered,
+    /// The platform refused it for good; `last_error` says why.
+    Failed,
+    /// The request may or may not have reached the platform; it must be looked up, never
+    /// blindly retried.
+    Unknown,
+    Cancelled,
+}
+
+impl VariantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VariantStatus::Pending => "pending",
+            VariantStatus::Publishing => "publishing",
+            VariantStatus::Published => "published",
+            VariantStatus::Retrying => "retrying",
+            VariantStatus::DeadLettered => "dead_lettered",
+            VariantStatus::Failed => "failed",
+            VariantStatus::Unknown => "unknown",
+            VariantStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            VariantStatus::Pending,
+            VariantStatus::Publishing,
+            VariantStatus::Published,
+            VariantStatus::Retrying,
+            VariantStatus::DeadLettered,
+            VariantStatus::Failed,
+            VariantStatus::Unknown,
+            VariantStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// States from which a publisher may take the variant.
+    pub const CLAIMABLE: [VariantStatus; 3] =
+        [VariantStatus::Pending, VariantStatus::Retrying, VariantStatus::DeadLettered];
+
+    pub fn is_claimable(self) -> bool {
+        Self::CLAIMABLE.contains(&self)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, VariantStatus::Published | VariantStatus::Failed | VariantStatus::Cancelled)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    Transient,
+    RateLimited,
+    Auth,
+    Permanent,
+    Ambiguous,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Transient => "transient",
+            FailureKind::RateLimited => "rate_limited",
+            FailureKind::Auth => "auth",
+            FailureKind::Permanent => "permanent",
+            FailureKind::Ambiguous => "ambiguous",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            FailureKind::Transient,
+            FailureKind::RateLimited,
+            FailureKind::Auth,
+            FailureKind::Permanent,
+            FailureKind::Ambiguous,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// The last thing that went wrong with a variant, phrased so a person can act on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantError {
+    pub kind: FailureKind,
+    pub message: String,
+    pub platform_code: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub account_id: AccountId,
+    pub platform: Platform,
+    pub text_override: Option<String>,
+    pub status: VariantStatus,
+    pub attempts: u32,
+    /// The id of the publisher attempt holding the variant; outcomes must carry it.
+    pub attempt_id: Option<String>,
+    pub platform_post_id: Option<String>,
+    pub last_error: Option<VariantError>,
+    pub published_at: Option<OffsetDateTime>,
+}
+
+impl Variant {
+    pub fn new(account_id: AccountId, platform: Platform, text_override: Option<String>) -> Self {
+        Self {
+            account_id,
+            platform,
+            text_override,
+            status: VariantStatus::Pending,
+            attempts: 0,
+            attempt_id: None,
+            platform_post_id: None,
+            last_error: None,
+            published_at: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispatch {
+    pub token: String,
+    pub lease_until: OffsetDateTime,
+    /// Set once every message of this dispatch is on the queue.
+    pub sent: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub decision: PostStatus,
+    pub by: ApiKeyId,
+    pub at: OffsetDateTime,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    pub tenant_id: TenantId,
+    pub id: PostId,
+    pub text: String,
+    pub scheduled_at: OffsetDateTime,
+    pub status: PostStatus,
+    pub variants: BTreeMap<AccountId, Variant>,
+    /// Bumped by every write; the optimistic-concurrency token of edits and cancels.
+    pub version: u64,
+    pub correlation_id: String,
+    pub created_by: ApiKeyId,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub dispatch: Option<Dispatch>,
+    pub review: Option<Review>,
+}
+
+impl Post {
+    pub fn text_for(&self, account: &AccountId) -> &str {
+        self.variants
+            .get(account)
+            .and_then(|v| v.text_override.as_deref())
+            .unwrap_or(&self.text)
+    }
+
+    /// When the dispatcher should next look at this post, if ever: the schedule while it
+    /// waits, the lease while a dispatch is unconfirmed.
+    pub fn due_at(&self) -> Option<OffsetDateTime> {
+        match (self.status, &self.dispatch) {
+            (PostStatus::Scheduled, _) => Some(self.scheduled_at),
+            (PostStatus::Dispatched, Some(d)) if !d.sent => Some(d.lease_until),
+            _ => None,
+        }
+    }
+
+    /// No publisher has touched any variant yet, so the post can still change or be cancelled.
+    pub fn untouched(&self) -> bool {
+        self.variants.values().all(|v| v.status == VariantStatus::Pending && v.attempts == 0)
+    }
+
+    /// The status the API shows: the lifecycle until dispatch, then what the variants say.
+    pub fn display_status(&self) -> &'static str {
+        if self.status != PostStatus::Dispatched {
+            return self.status.as_str();
+        }
+        let all = |s: VariantStatus| self.variants.values().all(|v| v.status == s);
+        let any = |s: VariantStatus| self.variants.values().any(|v| v.status == s);
+        if all(VariantStatus::Published) {
+            "published"
+        } else if self.variants.values().all(|v| v.status.is_terminal()) {
+            if any(VariantStatus::Published) { "partially_published" } else { "failed" }
+        } else if any(VariantStatus::DeadLettered) || any(VariantStatus::Unknown) {
+            "needs_attention"
+        } else {
+            "publishing"
+        }
+    }
+}

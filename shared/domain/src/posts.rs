@@ -1,0 +1,297 @@
+//! Writing posts: create, edit, cancel, approve, reject.
+//!
+//! Every change is read → decide → write-if-version-unchanged. Dispatch and publish claims
+//! bump the version too, so a change that commits first always wins and a change that comes
+//! second sees the new state and decides again (it never overwrites a claim).
+
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::ids::{AccountId, ApiKeyId, PostId, TenantId};
+use crate::model::{Account, AccountStatus, Post, PostStatus, Review, Variant, VariantStatus};
+use crate::ports::{AccountStore, PostStore, TenantStore};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use thiserror::Error;
+use time::{Duration, OffsetDateTime};
+
+pub const MAX_TARGETS: usize = 10;
+/// A schedule may lie this far in the past (client clock skew); it then goes out at once.
+pub const PAST_TOLERANCE: Duration = Duration::minutes(5);
+pub const MAX_SCHEDULE_AHEAD: Duration = Duration::days(366);
+/// How often a change retries after losing an optimistic-concurrency race.
+const CONFLICT_RETRIES: usize = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PostError {
+    #[error("the request is invalid")]
+    Invalid(Vec<FieldError>),
+    #[error("post not found")]
+    NotFound,
+    #[error("{0}")]
+    InvalidState(String),
+    #[error("the post kept changing; try again")]
+    Contended,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub account_id: AccountId,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    pub text: String,
+    pub scheduled_at: Option<OffsetDateTime>,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PostEdit {
+    pub text: Option<String>,
+    pub scheduled_at: Option<OffsetDateTime>,
+    pub targets: Option<Vec<Target>>,
+}
+
+/// Who is acting: the API key and its tenant.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub tenant_id: TenantId,
+    pub key_id: ApiKeyId,
+}
+
+#[derive(Clone)]
+pub struct PostService {
+    pub posts: Arc<dyn PostStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub tenants: Arc<dyn TenantStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for PostService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostService").finish_non_exhaustive()
+    }
+}
+
+impl PostService {
+    pub async fn create(&self, actor: &Actor, new: NewPost, correlation_id: String) -> Result<Post, PostError> {
+        let now = self.clock.now();
+        let accounts = self.accounts.list_accounts(&actor.tenant_id).await?;
+        let scheduled_at = new.scheduled_at.unwrap_or(now);
+        let variants = validate(&new.text, scheduled_at, &new.targets, &accounts, now)?;
+        let status = self.initial_status(&actor.tenant_id).await?;
+        let post = Post {
+            tenant_id: actor.tenant_id.clone(),
+            id: PostId::generate(),
+            text: new.text,
+            scheduled_at,
+            status,
+            variants,
+            version: 1,
+            correlation_id,
+            created_by: actor.key_id.clone(),
+            created_at: now,
+            updated_at: now,
+            dispatch: None,
+            review: None,
+        };
+        self.posts.insert_post(&post).await?;
+        Ok(post)
+    }
+
+    pub async fn get(&self, tenant: &TenantId, id: &PostId) -> Result<Post, PostError> {
+        self.posts.get_post(tenant, id).await?.ok_or(PostError::NotFound)
+    }
+
+    pub async fn edit(&self, actor: &Actor, id: &PostId, edit: PostEdit) -> Result<Post, PostError> {
+        let accounts = self.accounts.list_accounts(&actor.tenant_id).await?;
+        let status = self.initial_status(&actor.tenant_id).await?;
+        self.change(&actor.tenant_id, id, |post, now| {
+            if !post_is_changeable(post) {
+                return Err(PostError::InvalidState(format!(
+                    "the post is {} and can no longer be edited",
+                    post.display_status()
+                )));
+            }
+            let text = edit.text.clone().unwrap_or_else(|| post.text.clone());
+            let scheduled_at = edit.scheduled_at.unwrap_or(post.scheduled_at);
+            let targets = edit.targets.clone().unwrap_or_else(|| targets_of(post));
+            post.variants = validate(&text, scheduled_at, &targets, &accounts, now)?;
+            post.text = text;
+            post.scheduled_at = scheduled_at;
+            // An edit after approval needs approval again.
+            post.status = status;
+            post.dispatch = None;
+            post.review = None;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn cancel(&self, actor: &Actor, id: &PostId) -> Result<Post, PostError> {
+        self.change(&actor.tenant_id, id, |post, _| {
+            if post.status == PostStatus::Cancelled {
+                return Err(PostError::InvalidState("the post is already cancelled".into()));
+            }
+            if !post_is_changeable(post) {
+                return Err(PostError::InvalidState(format!(
+                    "the post is {} and can no longer be cancelled",
+                    post.display_status()
+                )));
+            }
+            post.status = PostStatus::Cancelled;
+            post.dispatch = None;
+            for v in post.variants.values_mut() {
+                v.status = VariantStatus::Cancelled;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn review(&self, actor: &Actor, id: &PostId, approve: bool, note: Option<String>) -> Result<Post, PostError> {
+        self.change(&actor.tenant_id, id, |post, now| {
+            if post.status != PostStatus::PendingApproval {
+                return Err(PostError::InvalidState(format!(
+                    "only posts pending approval can be reviewed; this one is {}",
+                    post.display_status()
+                )));
+            }
+            let decision = if approve { PostStatus::Scheduled } else { PostStatus::Rejected };
+            post.status = decision;
+            if !approve {
+                for v in post.variants.values_mut() {
+                    v.status = VariantStatus::Cancelled;
+                }
+            }
+            post.review = Some(Review { decision, by: actor.key_id.clone(), at: now, note: note.clone() });
+            Ok(())
+        })
+        .await
+    }
+
+    async fn initial_status(&self, tenant: &TenantId) -> Result<PostStatus, PostError> {
+        let tenant = self
+            .tenants
+            .get_tenant(tenant)
+            .await?
+            .ok_or_else(|| StoreError::Invalid("the caller's tenant does not exist".into()))?;
+        Ok(if tenant.settings.require_approval { PostStatus::PendingApproval } else { PostStatus::Scheduled })
+    }
+
+    /// Read, apply `f`, write if nothing changed meanwhile; on a lost race, start over.
+    async fn change<F>(&self, tenant: &TenantId, id: &PostId, f: F) -> Result<Post, PostError>
+    where
+        F: Fn(&mut Post, OffsetDateTime) -> Result<(), PostError>,
+    {
+        for _ in 0..CONFLICT_RETRIES {
+            let mut post = self.get(tenant, id).await?;
+            let expected = post.version;
+            let now = self.clock.now();
+            f(&mut post, now)?;
+            post.version = expected + 1;
+            post.updated_at = now;
+            match self.posts.replace_post(&post, expected).await {
+                Ok(()) => return Ok(post),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(PostError::Contended)
+    }
+}
+
+/// Before any publisher takes a variant, a post may still be edited or cancelled, even after
+/// the dispatcher queued it: the publisher's claim requires `dispatched` and reads the content
+/// it publishes, so a change that commits first always wins.
+fn post_is_changeable(post: &Post) -> bool {
+    match post.status {
+        PostStatus::PendingApproval | PostStatus::Scheduled => true,
+        PostStatus::Dispatched => post.untouched(),
+        PostStatus::Rejected | PostStatus::Cancelled => false,
+    }
+}
+
+fn targets_of(post: &Post) -> Vec<Target> {
+    post.variants
+        .values()
+        .map(|v| Target { account_id: v.account_id.clone(), text: v.text_override.clone() })
+        .collect()
+}
+
+/// Checks a post against every rule at once and lists every violation.
+fn validate(
+    text: &str,
+    scheduled_at: OffsetDateTime,
+    targets: &[Target],
+    accounts: &[Account],
+    now: OffsetDateTime,
+) -> Result<BTreeMap<AccountId, Variant>, PostError> {
+    let mut errors = Vec::new();
+    if text.trim().is_empty() {
+        errors.push(FieldError::new("text", "must not be empty"));
+    }
+    if scheduled_at < now - PAST_TOLERANCE {
+        errors.push(FieldError::new("scheduled_at", "is in the past"));
+    }
+    if scheduled_at > now + MAX_SCHEDULE_AHEAD {
+        errors.push(FieldError::new("scheduled_at", "is more than a year ahead"));
+    }
+    if targets.is_empty() {
+        errors.push(FieldError::new("targets", "must name at least one account"));
+    }
+    if targets.len() > MAX_TARGETS {
+        errors.push(FieldError::new("targets", format!("must name at most {MAX_TARGETS} accounts")));
+    }
+    let mut seen = HashSet::new();
+    let mut variants = BTreeMap::new();
+    for (i, target) in targets.iter().enumerate() {
+        let field = format!("targets[{i}]");
+        if !seen.insert(&target.account_id) {
+            errors.push(FieldError::new(&field, "names the same account twice"));
+            continue;
+        }
+        let Some(account) = accounts.iter().find(|a| a.id == target.account_id) else {
+            errors.push(FieldError::new(format!("{field}.account_id"), "is not a connected account"));
+            continue;
+        };
+        if account.status != AccountStatus::Active {
+            errors.push(FieldError::new(
+                format!("{field}.account_id"),
+                "must be reconnected before it can publish (needs_reauth)",
+            ));
+        }
+        let effective = target.text.as_deref().unwrap_or(text);
+        if target.text.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            errors.push(FieldError::new(format!("{field}.text"), "must not be empty"));
+        }
+        let limit = account.platform.max_text_chars();
+        let chars = effective.chars().count();
+        if chars > limit {
+            errors.push(FieldError::new(
+                if target.text.is_some() { format!("{field}.text") } else { "text".to_owned() },
+                format!("is {chars} characters; {} allows {limit}", account.platform),
+            ));
+        }
+        variants.insert(
+            account.id.clone(),
+            Variant::new(account.id.clone(), account.platform, target.text.clone()),
+        );
+    }
+    if errors.is_empty() { Ok(variants) } else { Err(PostError::Invalid(errors)) }
+}
