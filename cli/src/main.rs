@@ -69,29 +69,41 @@ async fn main() -> ExitCode {
     let clients = Clients::load().await;
     let store = DynamoStore::new(clients.dynamodb.clone(), &cli.table);
     let result = match cli.command {
-        Command::Tenant { command: TenantCommand::Create { name, require_approval } } => {
-            herald_domain::tenants::create_tenant(&store, &SystemClock, &name, require_approval).await.map(
-                |(tenant, key, secret)| {
-                    serde_json::json!({
-                        "tenant_id": tenant.id.as_str(),
-                        "key_id": key.id.as_str(),
-                        "api_key": secret.expose_secret(),
-                        "role": key.role.as_str(),
-                    })
+        Command::Tenant {
+            command:
+                TenantCommand::Create {
+                    name,
+                    require_approval,
                 },
-            )
-        }
-        Command::ApiKey { command: ApiKeyCommand::Create { tenant, role, name } } => {
+        } => herald_domain::tenants::create_tenant(&store, &SystemClock, &name, require_approval)
+            .await
+            .map(|(tenant, key, secret)| {
+                serde_json::json!({
+                    "tenant_id": tenant.id.as_str(),
+                    "key_id": key.id.as_str(),
+                    "api_key": secret.expose_secret(),
+                    "role": key.role.as_str(),
+                })
+            }),
+        Command::ApiKey {
+            command: ApiKeyCommand::Create { tenant, role, name },
+        } => {
             let role = Role::parse(&role).unwrap_or(Role::Viewer);
-            herald_domain::tenants::issue_api_key(&store, &SystemClock, &TenantId(tenant), role, &name).await.map(
-                |(key, secret)| {
-                    serde_json::json!({
-                        "key_id": key.id.as_str(),
-                        "api_key": secret.expose_secret(),
-                        "role": key.role.as_str(),
-                    })
-                },
+            herald_domain::tenants::issue_api_key(
+                &store,
+                &SystemClock,
+                &TenantId(tenant),
+                role,
+                &name,
             )
+            .await
+            .map(|(key, secret)| {
+                serde_json::json!({
+                    "key_id": key.id.as_str(),
+                    "api_key": secret.expose_secret(),
+                    "role": key.role.as_str(),
+                })
+            })
         }
     };
     match result {

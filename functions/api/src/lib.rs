@@ -22,22 +22,36 @@ impl Config {
         let common = CommonConfig::read(&mut env);
         let in_progress_ttl_seconds = env.parsed("HERALD_IDEMPOTENCY_IN_PROGRESS_SECONDS", 30);
         env.finish()?;
-        Ok(Self { common, in_progress_ttl_seconds })
+        Ok(Self {
+            common,
+            in_progress_ttl_seconds,
+        })
     }
 }
 
 pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
-    let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.common.table));
+    let store = Arc::new(DynamoStore::new(
+        clients.dynamodb.clone(),
+        &config.common.table,
+    ));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let idempotency = Idempotency::new(
-        Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), &config.common.idempotency_table)),
+        Arc::new(DynamoIdempotency::new(
+            clients.dynamodb.clone(),
+            &config.common.idempotency_table,
+        )),
         clock.clone(),
         time::Duration::seconds(config.in_progress_ttl_seconds),
     );
     herald_api::AppState {
         tenants: store.clone(),
         accounts: store.clone(),
-        posts: PostService { posts: store.clone(), accounts: store.clone(), tenants: store, clock: clock.clone() },
+        posts: PostService {
+            posts: store.clone(),
+            accounts: store.clone(),
+            tenants: store,
+            clock: clock.clone(),
+        },
         idempotency,
         clock,
     }

@@ -21,7 +21,10 @@ impl Config {
         let common = CommonConfig::read(&mut env);
         let defaults = DispatchConfig::default();
         let dispatch = DispatchConfig {
-            lease: time::Duration::seconds(env.parsed("HERALD_DISPATCH_LEASE_SECONDS", defaults.lease.whole_seconds())),
+            lease: time::Duration::seconds(env.parsed(
+                "HERALD_DISPATCH_LEASE_SECONDS",
+                defaults.lease.whole_seconds(),
+            )),
             batch: env.parsed("HERALD_DISPATCH_BATCH", defaults.batch),
             concurrency: env.parsed("HERALD_DISPATCH_CONCURRENCY", defaults.concurrency),
         };
@@ -32,8 +35,14 @@ impl Config {
 
 pub fn dispatcher(config: &Config, clients: &Clients) -> Dispatcher {
     Dispatcher {
-        store: Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.common.table)),
-        queue: Arc::new(SqsPublishQueue::new(clients.sqs.clone(), &config.common.publish_queue_url)),
+        store: Arc::new(DynamoStore::new(
+            clients.dynamodb.clone(),
+            &config.common.table,
+        )),
+        queue: Arc::new(SqsPublishQueue::new(
+            clients.sqs.clone(),
+            &config.common.publish_queue_url,
+        )),
         clock: Arc::new(SystemClock),
         config: config.dispatch.clone(),
     }

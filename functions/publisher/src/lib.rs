@@ -32,19 +32,33 @@ impl Config {
         let common = CommonConfig::read(&mut env);
         let defaults = PublishConfig::default();
         let publish = PublishConfig {
-            max_receive_count: env.parsed("HERALD_PUBLISH_MAX_RECEIVE_COUNT", defaults.max_receive_count),
-            retry_base: Duration::from_secs(env.parsed("HERALD_RETRY_BASE_SECONDS", defaults.retry_base.as_secs())),
-            retry_cap: Duration::from_secs(env.parsed("HERALD_RETRY_CAP_SECONDS", defaults.retry_cap.as_secs())),
+            max_receive_count: env.parsed(
+                "HERALD_PUBLISH_MAX_RECEIVE_COUNT",
+                defaults.max_receive_count,
+            ),
+            retry_base: Duration::from_secs(
+                env.parsed("HERALD_RETRY_BASE_SECONDS", defaults.retry_base.as_secs()),
+            ),
+            retry_cap: Duration::from_secs(
+                env.parsed("HERALD_RETRY_CAP_SECONDS", defaults.retry_cap.as_secs()),
+            ),
         };
         let endpoints = Endpoints {
             x: env.url("HERALD_X_API_URL"),
             facebook: env.url("HERALD_FACEBOOK_API_URL"),
             linkedin: env.url("HERALD_LINKEDIN_API_URL"),
         };
-        let platform_timeout = Duration::from_secs(env.parsed("HERALD_PLATFORM_TIMEOUT_SECONDS", 10));
+        let platform_timeout =
+            Duration::from_secs(env.parsed("HERALD_PLATFORM_TIMEOUT_SECONDS", 10));
         let concurrency = env.parsed("HERALD_PUBLISH_CONCURRENCY", 10);
         env.finish()?;
-        Ok(Self { common, publish, endpoints, platform_timeout, concurrency })
+        Ok(Self {
+            common,
+            publish,
+            endpoints,
+            platform_timeout,
+            concurrency,
+        })
     }
 }
 
@@ -56,8 +70,12 @@ pub struct Publisher {
 }
 
 pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String> {
-    let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.common.table));
-    let platform = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout).map_err(|e| e.to_string())?;
+    let store = Arc::new(DynamoStore::new(
+        clients.dynamodb.clone(),
+        &config.common.table,
+    ));
+    let platform = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout)
+        .map_err(|e| e.to_string())?;
     Ok(Publisher {
         service: PublishService {
             store: store.clone(),
@@ -93,8 +111,11 @@ pub async fn handle(publisher: &Publisher, event: SqsEvent) -> SqsBatchResponse 
 /// Returns the message id when the record must stay on the queue.
 async fn handle_record(publisher: &Publisher, record: SqsMessage) -> Option<String> {
     let id = record.message_id.clone().unwrap_or_default();
-    let receive_count: u32 =
-        record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+    let receive_count: u32 = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
     let message: PublishMessage = match record.body.as_deref().map(serde_json::from_str) {
         Some(Ok(m)) => m,
         _ => {

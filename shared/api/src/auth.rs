@@ -22,14 +22,20 @@ pub struct Principal {
 
 impl Principal {
     pub fn actor(&self) -> Actor {
-        Actor { tenant_id: self.tenant_id.clone(), key_id: self.key_id.clone() }
+        Actor {
+            tenant_id: self.tenant_id.clone(),
+            key_id: self.key_id.clone(),
+        }
     }
 
     pub fn require(&self, allowed: bool, what: &str) -> Result<(), ApiError> {
         if allowed {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("the {} role may not {what}", self.role.as_str())))
+            Err(ApiError::forbidden(format!(
+                "the {} role may not {what}",
+                self.role.as_str()
+            )))
         }
     }
 }
@@ -39,7 +45,10 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 256);
     let Some(key) = key else {
@@ -53,7 +62,11 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
         return ApiError::unauthorized().into_response();
     };
     tracing::Span::current().record("tenant_id", api_key.tenant_id.as_str());
-    request.extensions_mut().insert(Principal { tenant_id: api_key.tenant_id, key_id: api_key.id, role: api_key.role });
+    request.extensions_mut().insert(Principal {
+        tenant_id: api_key.tenant_id,
+        key_id: api_key.id,
+        role: api_key.role,
+    });
     next.run(request).await
 }
 
@@ -61,6 +74,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Principal>().cloned().ok_or_else(ApiError::unauthorized)
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(ApiError::unauthorized)
     }
 }

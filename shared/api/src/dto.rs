@@ -98,7 +98,12 @@ pub struct ErrorView {
 
 impl From<&VariantError> for ErrorView {
     fn from(e: &VariantError) -> Self {
-        Self { kind: e.kind.as_str().to_owned(), message: e.message.clone(), platform_code: e.platform_code.clone(), at: e.at }
+        Self {
+            kind: e.kind.as_str().to_owned(),
+            message: e.message.clone(),
+            platform_code: e.platform_code.clone(),
+            at: e.at,
+        }
     }
 }
 
@@ -209,7 +214,11 @@ pub struct TenantView {
 
 impl From<&Tenant> for TenantView {
     fn from(t: &Tenant) -> Self {
-        Self { id: t.id.0.clone(), name: t.name.clone(), require_approval: t.settings.require_approval }
+        Self {
+            id: t.id.0.clone(),
+            name: t.name.clone(),
+            require_approval: t.settings.require_approval,
+        }
     }
 }
 

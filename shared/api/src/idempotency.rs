@@ -24,12 +24,16 @@ fn key_required(method: &Method, path: &str) -> bool {
 }
 
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !matches!(*request.method(), Method::POST | Method::PATCH | Method::DELETE | Method::PUT) {
+    if !matches!(
+        *request.method(),
+        Method::POST | Method::PATCH | Method::DELETE | Method::PUT
+    ) {
         return next.run(request).await;
     }
     let Some(raw) = request.headers().get(&IDEMPOTENCY_KEY) else {
         if key_required(request.method(), request.uri().path()) {
-            return ApiError::bad_request("this endpoint requires an Idempotency-Key header").into_response();
+            return ApiError::bad_request("this endpoint requires an Idempotency-Key header")
+                .into_response();
         }
         return next.run(request).await;
     };
@@ -48,29 +52,52 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
 
     let (parts, body) = request.into_parts();
     let Ok(body) = to_bytes(body, crate::MAX_BODY_BYTES).await else {
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Payload too large", "the body is too large")
-            .into_response();
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Payload too large",
+            "the body is too large",
+        )
+        .into_response();
     };
-    let path = parts.uri.path_and_query().map_or(parts.uri.path(), |p| p.as_str());
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |p| p.as_str());
     let fp = fingerprint(parts.method.as_str(), path, &body);
 
-    let ticket = match state.idempotency.begin(&principal.tenant_id, &key, fp).await {
+    let ticket = match state
+        .idempotency
+        .begin(&principal.tenant_id, &key, fp)
+        .await
+    {
         Err(e) => return ApiError::from(e).into_response(),
         Ok(Begin::Replay(stored)) => return replay(stored),
         Ok(Begin::InFlight) => {
-            return ApiError::conflict("a request with this Idempotency-Key is still being processed; retry later")
-                .into_response();
+            return ApiError::conflict(
+                "a request with this Idempotency-Key is still being processed; retry later",
+            )
+            .into_response();
         }
         Ok(Begin::Mismatch) => {
-            return ApiError::unprocessable("this Idempotency-Key was already used with a different request")
-                .into_response();
+            return ApiError::unprocessable(
+                "this Idempotency-Key was already used with a different request",
+            )
+            .into_response();
         }
         Ok(Begin::Proceed(ticket)) => ticket,
     };
 
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = response.status();
-    if status.is_server_error() {
+    // Not stored: server errors (a retry may succeed) and refusals about who is asking
+    // (another key, with the right role, may use the same Idempotency-Key).
+    if status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+        )
+    {
         if let Err(e) = state.idempotency.abandon(ticket).await {
             tracing::warn!(error = %e, "could not release an idempotency key; it frees itself when its lease ends");
         }
@@ -82,9 +109,19 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     };
     let headers = KEPT_HEADERS
         .iter()
-        .filter_map(|h| parts.headers.get(*h).and_then(|v| v.to_str().ok()).map(|v| ((*h).to_owned(), v.to_owned())))
+        .filter_map(|h| {
+            parts
+                .headers
+                .get(*h)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| ((*h).to_owned(), v.to_owned()))
+        })
         .collect();
-    let stored = StoredResponse { status: status.as_u16(), headers, body: bytes.to_vec() };
+    let stored = StoredResponse {
+        status: status.as_u16(),
+        headers,
+        body: bytes.to_vec(),
+    };
     if let Err(e) = state.idempotency.complete(ticket, stored).await {
         // The work is done; a retry will see IN_PROGRESS until the lease ends. Say so in the log.
         tracing::error!(error = %e, "could not store the idempotent response");
@@ -100,6 +137,8 @@ fn replay(stored: StoredResponse) -> Response {
             response.headers_mut().insert(n, v);
         }
     }
-    response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
     response
 }

@@ -46,12 +46,22 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let authenticated = routes::authenticated()
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), auth::layer));
     Router::new()
         .merge(routes::public())
         .merge(authenticated)
-        .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not-found", "Not found", "no such route") })
+        .fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                "no such route",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(correlate))
         .with_state(state)
@@ -69,7 +79,11 @@ async fn correlate(mut request: Request, next: Next) -> Response {
         .headers()
         .get(&CORRELATION_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     request.extensions_mut().insert(CorrelationId(id.clone()));
@@ -77,7 +91,10 @@ async fn correlate(mut request: Request, next: Next) -> Response {
     let path = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
+        .map_or_else(
+            || request.uri().path().to_owned(),
+            |p| p.as_str().to_owned(),
+        );
     let span = tracing::info_span!(
         "request",
         correlation_id = %id,
@@ -88,7 +105,11 @@ async fn correlate(mut request: Request, next: Next) -> Response {
     async move {
         let started = std::time::Instant::now();
         let mut response = next.run(request).await;
-        tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "handled");
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "handled"
+        );
         if let Ok(v) = HeaderValue::from_str(&id) {
             response.headers_mut().insert(CORRELATION_HEADER, v);
         }

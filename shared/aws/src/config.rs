@@ -18,7 +18,10 @@ pub struct Env<'a> {
 
 impl<'a> Env<'a> {
     pub fn new(vars: &'a HashMap<String, String>) -> Self {
-        Self { vars, problems: Vec::new() }
+        Self {
+            vars,
+            problems: Vec::new(),
+        }
     }
 
     pub fn required(&mut self, name: &str) -> String {
@@ -35,7 +38,10 @@ impl<'a> Env<'a> {
         match self.vars.get(name).map(|v| v.trim()) {
             None | Some("") => default,
             Some(v) => v.parse().unwrap_or_else(|_| {
-                self.problems.push(format!("{name}={v:?} is not a valid {}", std::any::type_name::<T>()));
+                self.problems.push(format!(
+                    "{name}={v:?} is not a valid {}",
+                    std::any::type_name::<T>()
+                ));
                 default
             }),
         }
@@ -50,7 +56,11 @@ impl<'a> Env<'a> {
     }
 
     pub fn finish(self) -> Result<(), ConfigError> {
-        if self.problems.is_empty() { Ok(()) } else { Err(ConfigError(self.problems)) }
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(self.problems))
+        }
     }
 }
 

@@ -19,7 +19,10 @@ where
 {
     match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StoreError::Unavailable(format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err)))
+            StoreError::Unavailable(format!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
+            ))
         }
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("Unknown");
@@ -31,6 +34,9 @@ where
                 StoreError::Invalid(format!("{code}: {}", service.err().message().unwrap_or("")))
             }
         }
-        _ => StoreError::Invalid(format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err))),
+        _ => StoreError::Invalid(format!(
+            "{}",
+            aws_smithy_types::error::display::DisplayErrorContext(&err)
+        )),
     }
 }

@@ -30,11 +30,19 @@ impl Clients {
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
         let calls = Arc::new(calls::CallCounter::default());
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(calls::Interceptor(calls.clone())).build(),
+            aws_sdk_dynamodb::config::Builder::from(sdk)
+                .interceptor(calls::Interceptor(calls.clone()))
+                .build(),
         );
         let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(sdk).interceptor(calls::Interceptor(calls.clone())).build(),
+            aws_sdk_sqs::config::Builder::from(sdk)
+                .interceptor(calls::Interceptor(calls.clone()))
+                .build(),
         );
-        Self { dynamodb, sqs, calls }
+        Self {
+            dynamodb,
+            sqs,
+            calls,
+        }
     }
 }

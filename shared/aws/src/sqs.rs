@@ -18,7 +18,10 @@ pub struct SqsPublishQueue {
 
 impl SqsPublishQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into() }
+        Self {
+            client,
+            url: url.into(),
+        }
     }
 
     /// Makes a received message visible again after `seconds` (the publisher's backoff).
@@ -37,14 +40,18 @@ impl SqsPublishQueue {
 
 #[async_trait]
 impl PublishQueue for SqsPublishQueue {
-    async fn send(&self, messages: &[PublishMessage]) -> Result<Vec<Result<(), String>>, StoreError> {
+    async fn send(
+        &self,
+        messages: &[PublishMessage],
+    ) -> Result<Vec<Result<(), String>>, StoreError> {
         let mut results: Vec<Result<(), String>> = vec![Ok(()); messages.len()];
         for (chunk_no, chunk) in messages.chunks(10).enumerate() {
             let entries = chunk
                 .iter()
                 .enumerate()
                 .map(|(i, m)| {
-                    let body = serde_json::to_string(m).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                    let body =
+                        serde_json::to_string(m).map_err(|e| StoreError::Invalid(e.to_string()))?;
                     let attr = MessageAttributeValue::builder()
                         .data_type("String")
                         .string_value(&m.correlation_id)
@@ -58,7 +65,14 @@ impl PublishQueue for SqsPublishQueue {
                         .map_err(|e| StoreError::Invalid(e.to_string()))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let out = match self.client.send_message_batch().queue_url(&self.url).set_entries(Some(entries)).send().await {
+            let out = match self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
                 Ok(out) => out,
                 Err(e) => {
                     let msg = store_error(e).to_string();
@@ -71,7 +85,11 @@ impl PublishQueue for SqsPublishQueue {
             // Per-entry failures: a batch call can succeed while some entries fail.
             for failed in out.failed() {
                 if let Ok(i) = failed.id().parse::<usize>() {
-                    results[chunk_no * 10 + i] = Err(format!("{}: {}", failed.code(), failed.message().unwrap_or("")));
+                    results[chunk_no * 10 + i] = Err(format!(
+                        "{}: {}",
+                        failed.code(),
+                        failed.message().unwrap_or("")
+                    ));
                 }
             }
         }

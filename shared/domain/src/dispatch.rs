@@ -9,9 +9,9 @@ use crate::clock::Clock;
 use crate::model::{Post, VariantStatus};
 use crate::ports::{DispatchStore, PostRef, PublishMessage, PublishQueue};
 use futures::StreamExt;
-use tracing::Instrument;
 use std::sync::Arc;
 use time::Duration;
+use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
@@ -25,7 +25,11 @@ pub struct DispatchConfig {
 
 impl Default for DispatchConfig {
     fn default() -> Self {
-        Self { lease: Duration::minutes(2), batch: 200, concurrency: 8 }
+        Self {
+            lease: Duration::minutes(2),
+            batch: 200,
+            concurrency: 8,
+        }
     }
 }
 
@@ -49,7 +53,9 @@ pub struct Dispatcher {
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dispatcher").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Dispatcher")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,7 +69,10 @@ impl Dispatcher {
     pub async fn run_once(&self) -> Result<DispatchReport, crate::StoreError> {
         let now = self.clock.now();
         let due = self.store.due_posts(now, self.config.batch).await?;
-        let mut report = DispatchReport { due: due.len(), ..Default::default() };
+        let mut report = DispatchReport {
+            due: due.len(),
+            ..Default::default()
+        };
         let results: Vec<One> = futures::stream::iter(due)
             .map(|post| self.dispatch_one(post))
             .buffer_unordered(self.config.concurrency.max(1))
@@ -86,7 +95,11 @@ impl Dispatcher {
     async fn dispatch_one(&self, post_ref: PostRef) -> One {
         let now = self.clock.now();
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let post = match self.store.claim_for_dispatch(&post_ref, now, &token, now + self.config.lease).await {
+        let post = match self
+            .store
+            .claim_for_dispatch(&post_ref, now, &token, now + self.config.lease)
+            .await
+        {
             Ok(Some(post)) => post,
             Ok(None) => return One::Skipped,
             Err(e) => {
@@ -95,7 +108,9 @@ impl Dispatcher {
             }
         };
         let span = tracing::info_span!("dispatch", correlation_id = %post.correlation_id, post_id = %post.id);
-        self.send_and_confirm(&post_ref, &post, &token).instrument(span).await
+        self.send_and_confirm(&post_ref, &post, &token)
+            .instrument(span)
+            .await
     }
 
     async fn send_and_confirm(&self, post_ref: &PostRef, post: &Post, token: &str) -> One {
@@ -104,7 +119,10 @@ impl Dispatcher {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "sending to the publish queue failed; the lease will bring it back");
-                return One::Sent { messages: messages.len(), failures: messages.len() };
+                return One::Sent {
+                    messages: messages.len(),
+                    failures: messages.len(),
+                };
             }
         };
         let failures = results.iter().filter(|r| r.is_err()).count();
@@ -114,10 +132,16 @@ impl Dispatcher {
                 tracing::info!(error = %e, "dispatch not confirmed");
             }
         } else {
-            tracing::warn!(failures, "some publish messages were not sent; the lease will bring them back");
+            tracing::warn!(
+                failures,
+                "some publish messages were not sent; the lease will bring them back"
+            );
         }
         tracing::info!(messages = messages.len(), failures, "dispatched");
-        One::Sent { messages: messages.len(), failures }
+        One::Sent {
+            messages: messages.len(),
+            failures,
+        }
     }
 }
 

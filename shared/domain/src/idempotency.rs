@@ -61,7 +61,10 @@ impl IdempotencyKey {
             }
             out
         } else {
-            if !header.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
+            if !header
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            {
                 return Err(KeyError::Malformed);
             }
             header.to_owned()
@@ -112,7 +115,11 @@ pub enum PutRejected {
 pub trait IdempotencyPersistence: Send + Sync {
     /// Writes an IN_PROGRESS record if the key is free at `now` (absent, expired, or an
     /// abandoned IN_PROGRESS), else returns the live record.
-    async fn put_in_progress(&self, record: &IdempotencyRecord, now: OffsetDateTime) -> Result<(), PutRejected>;
+    async fn put_in_progress(
+        &self,
+        record: &IdempotencyRecord,
+        now: OffsetDateTime,
+    ) -> Result<(), PutRejected>;
     async fn save_completed(&self, record: &IdempotencyRecord) -> Result<(), StoreError>;
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
 }
@@ -139,7 +146,9 @@ pub struct Idempotency {
 
 impl std::fmt::Debug for Idempotency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Idempotency").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("Idempotency")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -147,8 +156,17 @@ impl Idempotency {
     pub const DEFAULT_TTL: Duration = Duration::hours(24);
 
     /// `in_progress_ttl` should be the function's timeout: past it, the first request is dead.
-    pub fn new(persistence: Arc<dyn IdempotencyPersistence>, clock: Arc<dyn Clock>, in_progress_ttl: Duration) -> Self {
-        Self { persistence, clock, ttl: Self::DEFAULT_TTL, in_progress_ttl }
+    pub fn new(
+        persistence: Arc<dyn IdempotencyPersistence>,
+        clock: Arc<dyn Clock>,
+        in_progress_ttl: Duration,
+    ) -> Self {
+        Self {
+            persistence,
+            clock,
+            ttl: Self::DEFAULT_TTL,
+            in_progress_ttl,
+        }
     }
 
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
@@ -156,7 +174,12 @@ impl Idempotency {
         self
     }
 
-    pub async fn begin(&self, tenant: &TenantId, key: &IdempotencyKey, fingerprint: String) -> Result<Begin, StoreError> {
+    pub async fn begin(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        fingerprint: String,
+    ) -> Result<Begin, StoreError> {
         let now = self.clock.now();
         let record = IdempotencyRecord {
             id: format!("{}#{}", tenant, key.as_str()),
@@ -168,18 +191,24 @@ impl Idempotency {
         match self.persistence.put_in_progress(&record, now).await {
             Ok(()) => Ok(Begin::Proceed(Ticket(record))),
             Err(PutRejected::Store(e)) => Err(e),
-            Err(PutRejected::Exists(existing)) => Ok(if existing.fingerprint != record.fingerprint {
-                Begin::Mismatch
-            } else {
-                match existing.state {
-                    RecordState::InProgress => Begin::InFlight,
-                    RecordState::Completed(response) => Begin::Replay(response),
-                }
-            }),
+            Err(PutRejected::Exists(existing)) => {
+                Ok(if existing.fingerprint != record.fingerprint {
+                    Begin::Mismatch
+                } else {
+                    match existing.state {
+                        RecordState::InProgress => Begin::InFlight,
+                        RecordState::Completed(response) => Begin::Replay(response),
+                    }
+                })
+            }
         }
     }
 
-    pub async fn complete(&self, ticket: Ticket, response: StoredResponse) -> Result<(), StoreError> {
+    pub async fn complete(
+        &self,
+        ticket: Ticket,
+        response: StoredResponse,
+    ) -> Result<(), StoreError> {
         let mut record = ticket.0;
         record.state = RecordState::Completed(response);
         self.persistence.save_completed(&record).await
@@ -214,16 +243,41 @@ mod tests {
 
     #[test]
     fn parses_sf_strings_and_bare_tokens() {
-        assert_eq!(IdempotencyKey::parse("\"abc-123\"").unwrap().as_str(), "abc-123");
-        assert_eq!(IdempotencyKey::parse("abc-123").unwrap().as_str(), "abc-123");
-        assert_eq!(IdempotencyKey::parse(r#""a \"b\"""#).unwrap().as_str(), "a \"b\"");
-        for bad in ["", "\"\"", "\"abc", "a b", "a\tb", "é", &"x".repeat(256), "\"a\\nb\""] {
-            assert_eq!(IdempotencyKey::parse(bad), Err(KeyError::Malformed), "{bad:?}");
+        assert_eq!(
+            IdempotencyKey::parse("\"abc-123\"").unwrap().as_str(),
+            "abc-123"
+        );
+        assert_eq!(
+            IdempotencyKey::parse("abc-123").unwrap().as_str(),
+            "abc-123"
+        );
+        assert_eq!(
+            IdempotencyKey::parse(r#""a \"b\"""#).unwrap().as_str(),
+            "a \"b\""
+        );
+        for bad in [
+            "",
+            "\"\"",
+            "\"abc",
+            "a b",
+            "a\tb",
+            "é",
+            &"x".repeat(256),
+            "\"a\\nb\"",
+        ] {
+            assert_eq!(
+                IdempotencyKey::parse(bad),
+                Err(KeyError::Malformed),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn fingerprint_separates_parts() {
-        assert_ne!(fingerprint("POST", "/a", b"bc"), fingerprint("POST", "/ab", b"c"));
+        assert_ne!(
+            fingerprint("POST", "/a", b"bc"),
+            fingerprint("POST", "/ab", b"c")
+        );
     }
 }

@@ -8,8 +8,8 @@
 pub mod clock;
 pub mod dispatch;
 pub mod error;
-pub mod ids;
 pub mod idempotency;
+pub mod ids;
 pub mod model;
 pub mod platform;
 pub mod ports;

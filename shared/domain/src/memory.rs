@@ -5,7 +5,9 @@
 use crate::error::StoreError;
 use crate::idempotency::{IdempotencyPersistence, IdempotencyRecord, PutRejected, holds_key};
 use crate::ids::{AccountId, PostId, TenantId};
-use crate::model::{Account, ApiKey, Dispatch, Post, PostStatus, Tenant, TenantSettings, VariantStatus};
+use crate::model::{
+    Account, ApiKey, Dispatch, Post, PostStatus, Tenant, TenantSettings, VariantStatus,
+};
 use crate::ports::*;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
@@ -19,7 +21,12 @@ pub struct CallCounter(Mutex<BTreeMap<&'static str, usize>>);
 
 impl CallCounter {
     pub fn record(&self, op: &'static str) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()).entry(op).or_default() += 1;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(op)
+            .or_default() += 1;
     }
 
     pub fn snapshot(&self) -> BTreeMap<&'static str, usize> {
@@ -62,7 +69,13 @@ impl MemoryStore {
 
     /// Every post, for assertions.
     pub fn all_posts(&self) -> Vec<Post> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).posts.values().cloned().collect()
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .posts
+            .values()
+            .cloned()
+            .collect()
     }
 }
 
@@ -82,7 +95,11 @@ impl TenantStore for MemoryStore {
         self.with("get_tenant", |s| Ok(s.tenants.get(id).cloned()))
     }
 
-    async fn update_settings(&self, id: &TenantId, settings: &TenantSettings) -> Result<(), StoreError> {
+    async fn update_settings(
+        &self,
+        id: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), StoreError> {
         self.with("update_settings", |s| match s.tenants.get_mut(id) {
             Some(t) => {
                 t.settings = settings.clone();
@@ -125,13 +142,23 @@ impl AccountStore for MemoryStore {
         })
     }
 
-    async fn get_account(&self, tenant: &TenantId, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        self.with("get_account", |s| Ok(s.accounts.get(&(tenant.clone(), id.clone())).cloned()))
+    async fn get_account(
+        &self,
+        tenant: &TenantId,
+        id: &AccountId,
+    ) -> Result<Option<Account>, StoreError> {
+        self.with("get_account", |s| {
+            Ok(s.accounts.get(&(tenant.clone(), id.clone())).cloned())
+        })
     }
 
     async fn list_accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError> {
         self.with("list_accounts", |s| {
-            Ok(s.accounts.iter().filter(|((t, _), _)| t == tenant).map(|(_, a)| a.clone()).collect())
+            Ok(s.accounts
+                .iter()
+                .filter(|((t, _), _)| t == tenant)
+                .map(|(_, a)| a.clone())
+                .collect())
         })
     }
 }
@@ -150,10 +177,17 @@ impl PostStore for MemoryStore {
     }
 
     async fn get_post(&self, tenant: &TenantId, id: &PostId) -> Result<Option<Post>, StoreError> {
-        self.with("get_post", |s| Ok(s.posts.get(&(tenant.clone(), id.clone())).cloned()))
+        self.with("get_post", |s| {
+            Ok(s.posts.get(&(tenant.clone(), id.clone())).cloned())
+        })
     }
 
-    async fn list_posts(&self, tenant: &TenantId, cursor: Option<&str>, limit: usize) -> Result<Page<Post>, StoreError> {
+    async fn list_posts(
+        &self,
+        tenant: &TenantId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Post>, StoreError> {
         self.with("list_posts", |s| {
             let items: Vec<Post> = s
                 .posts
@@ -163,7 +197,9 @@ impl PostStore for MemoryStore {
                 .take(limit)
                 .map(|(_, p)| p.clone())
                 .collect();
-            let cursor = (items.len() == limit).then(|| items.last().map(|p| p.id.0.clone())).flatten();
+            let cursor = (items.len() == limit)
+                .then(|| items.last().map(|p| p.id.0.clone()))
+                .flatten();
             Ok(Page { items, cursor })
         })
     }
@@ -184,13 +220,25 @@ impl PostStore for MemoryStore {
 
 #[async_trait]
 impl DispatchStore for MemoryStore {
-    async fn due_posts(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<PostRef>, StoreError> {
+    async fn due_posts(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<PostRef>, StoreError> {
         self.with("due_posts", |s| {
             let mut due: Vec<(OffsetDateTime, PostRef)> = s
                 .posts
                 .values()
                 .filter_map(|p| p.due_at().filter(|d| *d <= now).map(|d| (d, p)))
-                .map(|(d, p)| (d, PostRef { tenant_id: p.tenant_id.clone(), post_id: p.id.clone() }))
+                .map(|(d, p)| {
+                    (
+                        d,
+                        PostRef {
+                            tenant_id: p.tenant_id.clone(),
+                            post_id: p.id.clone(),
+                        },
+                    )
+                })
                 .collect();
             due.sort_by(|a, b| a.0.cmp(&b.0));
             Ok(due.into_iter().take(limit).map(|(_, r)| r).collect())
@@ -205,7 +253,10 @@ impl DispatchStore for MemoryStore {
         lease_until: OffsetDateTime,
     ) -> Result<Option<Post>, StoreError> {
         self.with("claim_for_dispatch", |s| {
-            let Some(p) = s.posts.get_mut(&(post.tenant_id.clone(), post.post_id.clone())) else {
+            let Some(p) = s
+                .posts
+                .get_mut(&(post.tenant_id.clone(), post.post_id.clone()))
+            else {
                 return Ok(None);
             };
             let claimable = match (p.status, &p.dispatch) {
@@ -217,7 +268,11 @@ impl DispatchStore for MemoryStore {
                 return Ok(None);
             }
             p.status = PostStatus::Dispatched;
-            p.dispatch = Some(Dispatch { token: token.to_owned(), lease_until, sent: false });
+            p.dispatch = Some(Dispatch {
+                token: token.to_owned(),
+                lease_until,
+                sent: false,
+            });
             p.version += 1;
             Ok(Some(p.clone()))
         })
@@ -225,7 +280,9 @@ impl DispatchStore for MemoryStore {
 
     async fn confirm_dispatch(&self, post: &PostRef, token: &str) -> Result<(), StoreError> {
         self.with("confirm_dispatch", |s| {
-            let p = s.posts.get_mut(&(post.tenant_id.clone(), post.post_id.clone()));
+            let p = s
+                .posts
+                .get_mut(&(post.tenant_id.clone(), post.post_id.clone()));
             match p {
                 Some(p) if p.dispatch.as_ref().is_some_and(|d| d.token == token) => {
                     if let Some(d) = p.dispatch.as_mut() {
@@ -242,9 +299,17 @@ impl DispatchStore for MemoryStore {
 
 #[async_trait]
 impl PublishStore for MemoryStore {
-    async fn claim_for_publish(&self, variant: &VariantRef, attempt_id: &str, _now: OffsetDateTime) -> Result<Post, ClaimRejected> {
+    async fn claim_for_publish(
+        &self,
+        variant: &VariantRef,
+        attempt_id: &str,
+        _now: OffsetDateTime,
+    ) -> Result<Post, ClaimRejected> {
         self.with("claim_for_publish", |s| {
-            let Some(p) = s.posts.get_mut(&(variant.tenant_id.clone(), variant.post_id.clone())) else {
+            let Some(p) = s
+                .posts
+                .get_mut(&(variant.tenant_id.clone(), variant.post_id.clone()))
+            else {
                 return Err(ClaimRejected::NotClaimable);
             };
             if p.status != PostStatus::Dispatched {
@@ -264,14 +329,23 @@ impl PublishStore for MemoryStore {
         })
     }
 
-    async fn record_outcome(&self, variant: &VariantRef, attempt_id: &str, outcome: &VariantOutcome) -> Result<(), StoreError> {
+    async fn record_outcome(
+        &self,
+        variant: &VariantRef,
+        attempt_id: &str,
+        outcome: &VariantOutcome,
+    ) -> Result<(), StoreError> {
         self.with("record_outcome", |s| {
             let p = s
                 .posts
                 .get_mut(&(variant.tenant_id.clone(), variant.post_id.clone()))
                 .ok_or(StoreError::Conflict)?;
-            let v = p.variants.get_mut(&variant.account_id).ok_or(StoreError::Conflict)?;
-            if v.status != VariantStatus::Publishing || v.attempt_id.as_deref() != Some(attempt_id) {
+            let v = p
+                .variants
+                .get_mut(&variant.account_id)
+                .ok_or(StoreError::Conflict)?;
+            if v.status != VariantStatus::Publishing || v.attempt_id.as_deref() != Some(attempt_id)
+            {
                 return Err(StoreError::Conflict);
             }
             apply_outcome(v, outcome);
@@ -284,7 +358,10 @@ impl PublishStore for MemoryStore {
 /// How an outcome changes a variant; the DynamoDB adapter writes the same fields.
 pub fn apply_outcome(v: &mut crate::model::Variant, outcome: &VariantOutcome) {
     match outcome {
-        VariantOutcome::Published { platform_post_id, at } => {
+        VariantOutcome::Published {
+            platform_post_id,
+            at,
+        } => {
             v.status = VariantStatus::Published;
             v.platform_post_id = Some(platform_post_id.clone());
             v.published_at = Some(*at);
@@ -311,7 +388,11 @@ pub fn apply_outcome(v: &mut crate::model::Variant, outcome: &VariantOutcome) {
 
 #[async_trait]
 impl IdempotencyPersistence for MemoryStore {
-    async fn put_in_progress(&self, record: &IdempotencyRecord, now: OffsetDateTime) -> Result<(), PutRejected> {
+    async fn put_in_progress(
+        &self,
+        record: &IdempotencyRecord,
+        now: OffsetDateTime,
+    ) -> Result<(), PutRejected> {
         self.with("idempotency_put", |s| {
             if let Some(existing) = s.idempotency.get(&record.id) {
                 if holds_key(existing, now) {
@@ -358,7 +439,10 @@ impl MemoryQueue {
 
 #[async_trait]
 impl PublishQueue for MemoryQueue {
-    async fn send(&self, messages: &[PublishMessage]) -> Result<Vec<Result<(), String>>, StoreError> {
+    async fn send(
+        &self,
+        messages: &[PublishMessage],
+    ) -> Result<Vec<Result<(), String>>, StoreError> {
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
         Ok(messages
             .iter()
@@ -375,4 +459,3 @@ impl PublishQueue for MemoryQueue {
             .collect())
     }
 }
-

@@ -156,7 +156,8 @@ pub struct Account {
 impl Account {
     /// One account per (platform, external id) and tenant: connecting it again refreshes it.
     pub fn id_for(platform: Platform, external_id: &str) -> AccountId {
-        let digest = crate::secret::sha256_hex(&[platform.as_str().as_bytes(), external_id.as_bytes()]);
+        let digest =
+            crate::secret::sha256_hex(&[platform.as_str().as_bytes(), external_id.as_bytes()]);
         AccountId(format!("acc_{}", &digest[..24]))
     }
 }
@@ -247,15 +248,21 @@ impl VariantStatus {
     }
 
     /// States from which a publisher may take the variant.
-    pub const CLAIMABLE: [VariantStatus; 3] =
-        [VariantStatus::Pending, VariantStatus::Retrying, VariantStatus::DeadLettered];
+    pub const CLAIMABLE: [VariantStatus; 3] = [
+        VariantStatus::Pending,
+        VariantStatus::Retrying,
+        VariantStatus::DeadLettered,
+    ];
 
     pub fn is_claimable(self) -> bool {
         Self::CLAIMABLE.contains(&self)
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, VariantStatus::Published | VariantStatus::Failed | VariantStatus::Cancelled)
+        matches!(
+            self,
+            VariantStatus::Published | VariantStatus::Failed | VariantStatus::Cancelled
+        )
     }
 }
 
@@ -387,7 +394,9 @@ impl Post {
 
     /// No publisher has touched any variant yet, so the post can still change or be cancelled.
     pub fn untouched(&self) -> bool {
-        self.variants.values().all(|v| v.status == VariantStatus::Pending && v.attempts == 0)
+        self.variants
+            .values()
+            .all(|v| v.status == VariantStatus::Pending && v.attempts == 0)
     }
 
     /// The status the API shows: the lifecycle until dispatch, then what the variants say.
@@ -400,7 +409,11 @@ impl Post {
         if all(VariantStatus::Published) {
             "published"
         } else if self.variants.values().all(|v| v.status.is_terminal()) {
-            if any(VariantStatus::Published) { "partially_published" } else { "failed" }
+            if any(VariantStatus::Published) {
+                "partially_published"
+            } else {
+                "failed"
+            }
         } else if any(VariantStatus::DeadLettered) || any(VariantStatus::Unknown) {
             "needs_attention"
         } else {

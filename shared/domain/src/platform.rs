@@ -25,16 +25,30 @@ pub struct PublishedPost {
 pub enum PlatformError {
     /// Worth trying again (5xx, connection refused before sending, 429 without guidance).
     #[error("transient platform error: {message}")]
-    Transient { message: String, code: Option<String>, retry_after: Option<Duration> },
+    Transient {
+        message: String,
+        code: Option<String>,
+        retry_after: Option<Duration>,
+    },
     /// The platform asked us to slow down.
     #[error("rate limited by the platform: {message}")]
-    RateLimited { message: String, code: Option<String>, retry_after: Option<Duration> },
+    RateLimited {
+        message: String,
+        code: Option<String>,
+        retry_after: Option<Duration>,
+    },
     /// The token is invalid or revoked: the account must be reconnected.
     #[error("the platform refused the account's token: {message}")]
-    Auth { message: String, code: Option<String> },
+    Auth {
+        message: String,
+        code: Option<String>,
+    },
     /// The platform refused the content for good (validation, duplicate, policy).
     #[error("the platform refused the post: {message}")]
-    Permanent { message: String, code: Option<String> },
+    Permanent {
+        message: String,
+        code: Option<String>,
+    },
     /// The request was sent but no answer came back: the post may exist.
     #[error("no answer after the request was sent: {message}")]
     Ambiguous { message: String },
@@ -73,9 +87,8 @@ impl PlatformError {
 
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            PlatformError::Transient { retry_after, .. } | PlatformError::RateLimited { retry_after, .. } => {
-                *retry_after
-            }
+            PlatformError::Transient { retry_after, .. }
+            | PlatformError::RateLimited { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

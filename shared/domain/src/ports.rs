@@ -20,7 +20,11 @@ pub struct Page<T> {
 pub trait TenantStore: Send + Sync {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
-    async fn update_settings(&self, id: &TenantId, settings: &TenantSettings) -> Result<(), StoreError>;
+    async fn update_settings(
+        &self,
+        id: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), StoreError>;
     async fn put_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
 }
@@ -29,7 +33,11 @@ pub trait TenantStore: Send + Sync {
 pub trait AccountStore: Send + Sync {
     /// Inserts or refreshes; returns true when the account is new.
     async fn upsert_account(&self, account: &Account) -> Result<bool, StoreError>;
-    async fn get_account(&self, tenant: &TenantId, id: &AccountId) -> Result<Option<Account>, StoreError>;
+    async fn get_account(
+        &self,
+        tenant: &TenantId,
+        id: &AccountId,
+    ) -> Result<Option<Account>, StoreError>;
     async fn list_accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError>;
 }
 
@@ -39,7 +47,12 @@ pub trait PostStore: Send + Sync {
     async fn insert_post(&self, post: &Post) -> Result<(), StoreError>;
     async fn get_post(&self, tenant: &TenantId, id: &PostId) -> Result<Option<Post>, StoreError>;
     /// Newest first.
-    async fn list_posts(&self, tenant: &TenantId, cursor: Option<&str>, limit: usize) -> Result<Page<Post>, StoreError>;
+    async fn list_posts(
+        &self,
+        tenant: &TenantId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Post>, StoreError>;
     /// Writes `post` (whose `version` is already the new one) only if the stored version is
     /// still `expected_version`; `Conflict` otherwise.
     async fn replace_post(&self, post: &Post, expected_version: u64) -> Result<(), StoreError>;
@@ -54,7 +67,11 @@ pub struct PostRef {
 #[async_trait]
 pub trait DispatchStore: Send + Sync {
     /// Posts whose due time is at or before `now`, oldest first, without scanning the table.
-    async fn due_posts(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<PostRef>, StoreError>;
+    async fn due_posts(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<PostRef>, StoreError>;
     /// Takes a due post for dispatch in one conditional write: succeeds when it is `scheduled`
     /// and due, or `dispatched` with an unconfirmed dispatch whose lease ran out. Returns the
     /// post as written, or `None` when the condition failed (cancelled, edited, taken).
@@ -79,7 +96,10 @@ pub struct VariantRef {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VariantOutcome {
-    Published { platform_post_id: String, at: OffsetDateTime },
+    Published {
+        platform_post_id: String,
+        at: OffsetDateTime,
+    },
     Failed(VariantError),
     Retrying(VariantError),
     DeadLettered(VariantError),
@@ -105,7 +125,12 @@ pub trait PublishStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Post, ClaimRejected>;
     /// One conditional write, valid only while `attempt_id` still holds the variant.
-    async fn record_outcome(&self, variant: &VariantRef, attempt_id: &str, outcome: &VariantOutcome) -> Result<(), StoreError>;
+    async fn record_outcome(
+        &self,
+        variant: &VariantRef,
+        attempt_id: &str,
+        outcome: &VariantOutcome,
+    ) -> Result<(), StoreError>;
 }
 
 /// The message the dispatcher sends and the publisher receives. Keys only: the publisher
@@ -132,5 +157,8 @@ impl PublishMessage {
 pub trait PublishQueue: Send + Sync {
     /// Sends every message; the result has one entry per message, in order, so a partial
     /// batch failure is never mistaken for success.
-    async fn send(&self, messages: &[PublishMessage]) -> Result<Vec<Result<(), String>>, StoreError>;
+    async fn send(
+        &self,
+        messages: &[PublishMessage],
+    ) -> Result<Vec<Result<(), String>>, StoreError>;
 }

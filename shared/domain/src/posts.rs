@@ -29,7 +29,10 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -89,7 +92,12 @@ impl std::fmt::Debug for PostService {
 }
 
 impl PostService {
-    pub async fn create(&self, actor: &Actor, new: NewPost, correlation_id: String) -> Result<Post, PostError> {
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        new: NewPost,
+        correlation_id: String,
+    ) -> Result<Post, PostError> {
         let now = self.clock.now();
         let accounts = self.accounts.list_accounts(&actor.tenant_id).await?;
         let scheduled_at = new.scheduled_at.unwrap_or(now);
@@ -115,10 +123,18 @@ impl PostService {
     }
 
     pub async fn get(&self, tenant: &TenantId, id: &PostId) -> Result<Post, PostError> {
-        self.posts.get_post(tenant, id).await?.ok_or(PostError::NotFound)
+        self.posts
+            .get_post(tenant, id)
+            .await?
+            .ok_or(PostError::NotFound)
     }
 
-    pub async fn edit(&self, actor: &Actor, id: &PostId, edit: PostEdit) -> Result<Post, PostError> {
+    pub async fn edit(
+        &self,
+        actor: &Actor,
+        id: &PostId,
+        edit: PostEdit,
+    ) -> Result<Post, PostError> {
         let accounts = self.accounts.list_accounts(&actor.tenant_id).await?;
         let status = self.initial_status(&actor.tenant_id).await?;
         self.change(&actor.tenant_id, id, |post, now| {
@@ -146,7 +162,9 @@ impl PostService {
     pub async fn cancel(&self, actor: &Actor, id: &PostId) -> Result<Post, PostError> {
         self.change(&actor.tenant_id, id, |post, _| {
             if post.status == PostStatus::Cancelled {
-                return Err(PostError::InvalidState("the post is already cancelled".into()));
+                return Err(PostError::InvalidState(
+                    "the post is already cancelled".into(),
+                ));
             }
             if !post_is_changeable(post) {
                 return Err(PostError::InvalidState(format!(
@@ -164,7 +182,13 @@ impl PostService {
         .await
     }
 
-    pub async fn review(&self, actor: &Actor, id: &PostId, approve: bool, note: Option<String>) -> Result<Post, PostError> {
+    pub async fn review(
+        &self,
+        actor: &Actor,
+        id: &PostId,
+        approve: bool,
+        note: Option<String>,
+    ) -> Result<Post, PostError> {
         self.change(&actor.tenant_id, id, |post, now| {
             if post.status != PostStatus::PendingApproval {
                 return Err(PostError::InvalidState(format!(
@@ -172,14 +196,23 @@ impl PostService {
                     post.display_status()
                 )));
             }
-            let decision = if approve { PostStatus::Scheduled } else { PostStatus::Rejected };
+            let decision = if approve {
+                PostStatus::Scheduled
+            } else {
+                PostStatus::Rejected
+            };
             post.status = decision;
             if !approve {
                 for v in post.variants.values_mut() {
                     v.status = VariantStatus::Cancelled;
                 }
             }
-            post.review = Some(Review { decision, by: actor.key_id.clone(), at: now, note: note.clone() });
+            post.review = Some(Review {
+                decision,
+                by: actor.key_id.clone(),
+                at: now,
+                note: note.clone(),
+            });
             Ok(())
         })
         .await
@@ -191,7 +224,11 @@ impl PostService {
             .get_tenant(tenant)
             .await?
             .ok_or_else(|| StoreError::Invalid("the caller's tenant does not exist".into()))?;
-        Ok(if tenant.settings.require_approval { PostStatus::PendingApproval } else { PostStatus::Scheduled })
+        Ok(if tenant.settings.require_approval {
+            PostStatus::PendingApproval
+        } else {
+            PostStatus::Scheduled
+        })
     }
 
     /// Read, apply `f`, write if nothing changed meanwhile; on a lost race, start over.
@@ -230,7 +267,10 @@ fn post_is_changeable(post: &Post) -> bool {
 fn targets_of(post: &Post) -> Vec<Target> {
     post.variants
         .values()
-        .map(|v| Target { account_id: v.account_id.clone(), text: v.text_override.clone() })
+        .map(|v| Target {
+            account_id: v.account_id.clone(),
+            text: v.text_override.clone(),
+        })
         .collect()
 }
 
@@ -256,7 +296,10 @@ fn validate(
         errors.push(FieldError::new("targets", "must name at least one account"));
     }
     if targets.len() > MAX_TARGETS {
-        errors.push(FieldError::new("targets", format!("must name at most {MAX_TARGETS} accounts")));
+        errors.push(FieldError::new(
+            "targets",
+            format!("must name at most {MAX_TARGETS} accounts"),
+        ));
     }
     let mut seen = HashSet::new();
     let mut variants = BTreeMap::new();
@@ -267,7 +310,10 @@ fn validate(
             continue;
         }
         let Some(account) = accounts.iter().find(|a| a.id == target.account_id) else {
-            errors.push(FieldError::new(format!("{field}.account_id"), "is not a connected account"));
+            errors.push(FieldError::new(
+                format!("{field}.account_id"),
+                "is not a connected account",
+            ));
             continue;
         };
         if account.status != AccountStatus::Active {
@@ -278,13 +324,20 @@ fn validate(
         }
         let effective = target.text.as_deref().unwrap_or(text);
         if target.text.as_deref().is_some_and(|t| t.trim().is_empty()) {
-            errors.push(FieldError::new(format!("{field}.text"), "must not be empty"));
+            errors.push(FieldError::new(
+                format!("{field}.text"),
+                "must not be empty",
+            ));
         }
         let limit = account.platform.max_text_chars();
         let chars = effective.chars().count();
         if chars > limit {
             errors.push(FieldError::new(
-                if target.text.is_some() { format!("{field}.text") } else { "text".to_owned() },
+                if target.text.is_some() {
+                    format!("{field}.text")
+                } else {
+                    "text".to_owned()
+                },
                 format!("is {chars} characters; {} allows {limit}", account.platform),
             ));
         }
@@ -293,5 +346,9 @@ fn validate(
             Variant::new(account.id.clone(), account.platform, target.text.clone()),
         );
     }
-    if errors.is_empty() { Ok(variants) } else { Err(PostError::Invalid(errors)) }
+    if errors.is_empty() {
+        Ok(variants)
+    } else {
+        Err(PostError::Invalid(errors))
+    }
 }

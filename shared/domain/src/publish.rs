@@ -22,7 +22,11 @@ pub struct PublishConfig {
 
 impl Default for PublishConfig {
     fn default() -> Self {
-        Self { max_receive_count: 5, retry_base: Duration::from_secs(30), retry_cap: Duration::from_secs(900) }
+        Self {
+            max_receive_count: 5,
+            retry_base: Duration::from_secs(30),
+            retry_cap: Duration::from_secs(900),
+        }
     }
 }
 
@@ -57,7 +61,9 @@ pub struct PublishService {
 
 impl std::fmt::Debug for PublishService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublishService").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("PublishService")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -65,10 +71,16 @@ impl PublishService {
     pub async fn handle(&self, message: &PublishMessage, receive_count: u32) -> Disposition {
         let variant = message.variant();
         let attempt_id = uuid::Uuid::new_v4().simple().to_string();
-        let post = match self.store.claim_for_publish(&variant, &attempt_id, self.clock.now()).await {
+        let post = match self
+            .store
+            .claim_for_publish(&variant, &attempt_id, self.clock.now())
+            .await
+        {
             Ok(post) => post,
             Err(ClaimRejected::NotClaimable) => {
-                tracing::info!("not claimable (duplicate delivery, cancelled or already handled); nothing to do");
+                tracing::info!(
+                    "not claimable (duplicate delivery, cancelled or already handled); nothing to do"
+                );
                 return Disposition::Done(Done::Duplicate);
             }
             Err(ClaimRejected::Store(e)) => {
@@ -77,20 +89,30 @@ impl PublishService {
             }
         };
 
-        let result = match self.accounts.get_account(&message.tenant_id, &message.account_id).await {
+        let result = match self
+            .accounts
+            .get_account(&message.tenant_id, &message.account_id)
+            .await
+        {
             Err(e) => {
                 // Nothing was sent: hand the variant back for the next delivery.
                 tracing::warn!(error = %e, "reading the account failed");
-                Err(PlatformError::Transient { message: "could not read the account".into(), code: None, retry_after: None })
+                Err(PlatformError::Transient {
+                    message: "could not read the account".into(),
+                    code: None,
+                    retry_after: None,
+                })
             }
             Ok(None) => Err(PlatformError::Permanent {
                 message: "the account was disconnected; reconnect it and post again".into(),
                 code: None,
             }),
-            Ok(Some(account)) if account.status != AccountStatus::Active => Err(PlatformError::Auth {
-                message: "the account needs to be reconnected".into(),
-                code: None,
-            }),
+            Ok(Some(account)) if account.status != AccountStatus::Active => {
+                Err(PlatformError::Auth {
+                    message: "the account needs to be reconnected".into(),
+                    code: None,
+                })
+            }
             Ok(Some(account)) => {
                 self.platform
                     .publish(PublishRequest {
@@ -109,7 +131,10 @@ impl PublishService {
             Ok(published) => {
                 tracing::info!(platform_post_id = %published.platform_post_id, "published");
                 (
-                    VariantOutcome::Published { platform_post_id: published.platform_post_id, at: now },
+                    VariantOutcome::Published {
+                        platform_post_id: published.platform_post_id,
+                        at: now,
+                    },
                     Disposition::Done(Done::Published),
                 )
             }
@@ -122,11 +147,17 @@ impl PublishService {
                 };
                 tracing::warn!(kind = err.kind().as_str(), code = ?err.code(), message = %err.message(), "publish failed");
                 match err.kind() {
-                    FailureKind::Permanent | FailureKind::Auth => {
-                        (VariantOutcome::Failed(error), Disposition::Done(Done::Failed))
-                    }
-                    FailureKind::Ambiguous => (VariantOutcome::Unknown(error), Disposition::Done(Done::Unknown)),
-                    FailureKind::Transient | FailureKind::RateLimited if receive_count >= self.config.max_receive_count => {
+                    FailureKind::Permanent | FailureKind::Auth => (
+                        VariantOutcome::Failed(error),
+                        Disposition::Done(Done::Failed),
+                    ),
+                    FailureKind::Ambiguous => (
+                        VariantOutcome::Unknown(error),
+                        Disposition::Done(Done::Unknown),
+                    ),
+                    FailureKind::Transient | FailureKind::RateLimited
+                        if receive_count >= self.config.max_receive_count =>
+                    {
                         // The last delivery: SQS moves the message to the DLQ on its next
                         // receive; the variant says so, with the cause.
                         (VariantOutcome::DeadLettered(error), Disposition::Fail)
@@ -139,7 +170,11 @@ impl PublishService {
             }
         };
 
-        match self.store.record_outcome(&variant, &attempt_id, &outcome).await {
+        match self
+            .store
+            .record_outcome(&variant, &attempt_id, &outcome)
+            .await
+        {
             Ok(()) => disposition,
             Err(e) => {
                 // The variant stays `publishing` under this attempt; a redelivery cannot claim

@@ -46,6 +46,7 @@ pub async fn create_tenant(
         created_at: clock.now(),
     };
     store.create_tenant(&tenant).await?;
-    let (key, secret) = issue_api_key(store, clock, &tenant.id, Role::Admin, "bootstrap admin").await?;
+    let (key, secret) =
+        issue_api_key(store, clock, &tenant.id, Role::Admin, "bootstrap admin").await?;
     Ok((tenant, key, secret))
 }

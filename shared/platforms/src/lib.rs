@@ -66,24 +66,48 @@ impl HttpPlatforms {
         if status.is_success() {
             return body["data"]["id"]
                 .as_str()
-                .map(|id| PublishedPost { platform_post_id: id.to_owned() })
+                .map(|id| PublishedPost {
+                    platform_post_id: id.to_owned(),
+                })
                 .ok_or_else(|| missing_id("X"));
         }
-        let message = body["detail"].as_str().or(body["title"].as_str()).unwrap_or("no detail given");
+        let message = body["detail"]
+            .as_str()
+            .or(body["title"].as_str())
+            .unwrap_or("no detail given");
         let code = body["errors"][0]["code"].as_i64().map(|c| c.to_string());
         let message = format!("X answered {}: {message}", status.as_u16());
         let retry_after = retry_after(&headers).or_else(|| x_rate_limit_reset(&headers));
         Err(match status {
-            StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited { message, code, retry_after },
-            _ if code.as_deref() == Some("88") => PlatformError::RateLimited { message, code, retry_after },
+            StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
+                message,
+                code,
+                retry_after,
+            },
+            _ if code.as_deref() == Some("88") => PlatformError::RateLimited {
+                message,
+                code,
+                retry_after,
+            },
             StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
-            s if s.is_server_error() => PlatformError::Transient { message, code, retry_after },
+            s if s.is_server_error() => PlatformError::Transient {
+                message,
+                code,
+                retry_after,
+            },
             _ => PlatformError::Permanent { message, code },
         })
     }
 
-    async fn publish_facebook(&self, req: &PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
-        let url = format!("{}/{}/feed", self.endpoints.facebook.trim_end_matches('/'), req.external_id);
+    async fn publish_facebook(
+        &self,
+        req: &PublishRequest<'_>,
+    ) -> Result<PublishedPost, PlatformError> {
+        let url = format!(
+            "{}/{}/feed",
+            self.endpoints.facebook.trim_end_matches('/'),
+            req.external_id
+        );
         let response = self
             .http
             .post(url)
@@ -98,7 +122,9 @@ impl HttpPlatforms {
         if status.is_success() {
             return body["id"]
                 .as_str()
-                .map(|id| PublishedPost { platform_post_id: id.to_owned() })
+                .map(|id| PublishedPost {
+                    platform_post_id: id.to_owned(),
+                })
                 .ok_or_else(|| missing_id("Facebook"));
         }
         let error = &body["error"];
@@ -112,17 +138,39 @@ impl HttpPlatforms {
         let retry_after = retry_after(&headers);
         Err(match meta_code {
             Some(190) => PlatformError::Auth { message, code },
-            Some(4 | 17 | 32 | 613) => PlatformError::RateLimited { message, code, retry_after },
-            Some(1 | 2) => PlatformError::Transient { message, code, retry_after },
-            _ if status == StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited { message, code, retry_after },
-            _ if status.is_server_error() => PlatformError::Transient { message, code, retry_after },
+            Some(4 | 17 | 32 | 613) => PlatformError::RateLimited {
+                message,
+                code,
+                retry_after,
+            },
+            Some(1 | 2) => PlatformError::Transient {
+                message,
+                code,
+                retry_after,
+            },
+            _ if status == StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
+                message,
+                code,
+                retry_after,
+            },
+            _ if status.is_server_error() => PlatformError::Transient {
+                message,
+                code,
+                retry_after,
+            },
             _ if status == StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
             _ => PlatformError::Permanent { message, code },
         })
     }
 
-    async fn publish_linkedin(&self, req: &PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
-        let url = format!("{}/rest/posts", self.endpoints.linkedin.trim_end_matches('/'));
+    async fn publish_linkedin(
+        &self,
+        req: &PublishRequest<'_>,
+    ) -> Result<PublishedPost, PlatformError> {
+        let url = format!(
+            "{}/rest/posts",
+            self.endpoints.linkedin.trim_end_matches('/')
+        );
         let author = if req.external_id.starts_with("urn:") {
             req.external_id.to_owned()
         } else {
@@ -153,11 +201,16 @@ impl HttpPlatforms {
             return headers
                 .get("x-restli-id")
                 .and_then(|v| v.to_str().ok())
-                .map(|id| PublishedPost { platform_post_id: id.to_owned() })
+                .map(|id| PublishedPost {
+                    platform_post_id: id.to_owned(),
+                })
                 .ok_or_else(|| missing_id("LinkedIn"));
         }
         let body = read_json(response).await?;
-        let code = body["code"].as_str().map(str::to_owned).or_else(|| body["serviceErrorCode"].as_i64().map(|c| c.to_string()));
+        let code = body["code"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| body["serviceErrorCode"].as_i64().map(|c| c.to_string()));
         let message = format!(
             "LinkedIn answered {}: {}",
             status.as_u16(),
@@ -165,9 +218,17 @@ impl HttpPlatforms {
         );
         let retry_after = retry_after(&headers);
         Err(match status {
-            StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited { message, code, retry_after },
+            StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
+                message,
+                code,
+                retry_after,
+            },
             StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
-            s if s.is_server_error() => PlatformError::Transient { message, code, retry_after },
+            s if s.is_server_error() => PlatformError::Transient {
+                message,
+                code,
+                retry_after,
+            },
             _ => PlatformError::Permanent { message, code },
         })
     }
@@ -188,11 +249,19 @@ impl PlatformClient for HttpPlatforms {
 /// (timeout, reset, a body cut short) may have reached the platform.
 fn transport_error(e: reqwest::Error) -> PlatformError {
     if e.is_connect() {
-        PlatformError::Transient { message: "could not connect to the platform".into(), code: None, retry_after: None }
+        PlatformError::Transient {
+            message: "could not connect to the platform".into(),
+            code: None,
+            retry_after: None,
+        }
     } else if e.is_timeout() {
-        PlatformError::Ambiguous { message: "the platform did not answer in time after the request was sent".into() }
+        PlatformError::Ambiguous {
+            message: "the platform did not answer in time after the request was sent".into(),
+        }
     } else {
-        PlatformError::Ambiguous { message: "the connection to the platform broke after the request was sent".into() }
+        PlatformError::Ambiguous {
+            message: "the connection to the platform broke after the request was sent".into(),
+        }
     }
 }
 
@@ -203,7 +272,9 @@ async fn read_json(response: Response) -> Result<Value, PlatformError> {
 
 fn missing_id(platform: &str) -> PlatformError {
     // The platform said yes but gave no id: the post probably exists, so this is ambiguous.
-    PlatformError::Ambiguous { message: format!("{platform} accepted the post but returned no id") }
+    PlatformError::Ambiguous {
+        message: format!("{platform} accepted the post but returned no id"),
+    }
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -219,7 +290,12 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// X's `x-rate-limit-reset` is the epoch second the window resets.
 fn x_rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
-    let reset: u64 = headers.get("x-rate-limit-reset")?.to_str().ok()?.parse().ok()?;
+    let reset: u64 = headers
+        .get("x-rate-limit-reset")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
     Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
 }

@@ -23,10 +23,16 @@ pub async fn connect_account(
     let mut errors = Vec::new();
     let platform = Platform::parse(&input.platform);
     if platform.is_none() {
-        errors.push(FieldError { field: "platform".into(), message: "must be x, facebook or linkedin".into() });
+        errors.push(FieldError {
+            field: "platform".into(),
+            message: "must be x, facebook or linkedin".into(),
+        });
     }
     let external_ok = (1..=128).contains(&input.external_id.len())
-        && input.external_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b));
+        && input
+            .external_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b));
     if !external_ok {
         errors.push(FieldError {
             field: "external_id".into(),
@@ -34,10 +40,16 @@ pub async fn connect_account(
         });
     }
     if input.access_token.trim().is_empty() || input.access_token.len() > 4096 {
-        errors.push(FieldError { field: "access_token".into(), message: "must be 1 to 4096 characters".into() });
+        errors.push(FieldError {
+            field: "access_token".into(),
+            message: "must be 1 to 4096 characters".into(),
+        });
     }
     if input.display_name.as_ref().is_some_and(|n| n.len() > 200) {
-        errors.push(FieldError { field: "display_name".into(), message: "must be at most 200 characters".into() });
+        errors.push(FieldError {
+            field: "display_name".into(),
+            message: "must be at most 200 characters".into(),
+        });
     }
     let Some(platform) = platform.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors));
@@ -61,12 +73,24 @@ pub async fn connect_account(
         .await?
         .ok_or_else(|| ApiError::internal(&"account vanished after upsert"))?;
     tracing::info!(account_id = %account.id, platform = %platform, created, "account connected");
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(AccountView::from(&stored))))
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(AccountView::from(&stored)),
+    ))
 }
 
 /// The tenant's connected accounts.
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts", responses((status = 200, body = AccountList)))]
-pub async fn list_accounts(State(state): State<AppState>, principal: Principal) -> Result<Json<AccountList>, ApiError> {
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<AccountList>, ApiError> {
     let accounts = state.accounts.list_accounts(&principal.tenant_id).await?;
-    Ok(Json(AccountList { items: accounts.iter().map(AccountView::from).collect() }))
+    Ok(Json(AccountList {
+        items: accounts.iter().map(AccountView::from).collect(),
+    }))
 }

@@ -17,16 +17,29 @@ pub use tenant::*;
 
 /// Routes that need no API key.
 pub fn public() -> Router<AppState> {
-    Router::new().route("/v1/health", get(meta::health)).route("/v1/openapi.json", get(meta::openapi))
+    Router::new()
+        .route("/v1/health", get(meta::health))
+        .route("/v1/openapi.json", get(meta::openapi))
 }
 
 pub fn authenticated() -> Router<AppState> {
     Router::new()
-        .route("/v1/tenant", get(tenant::get_tenant).patch(tenant::update_tenant))
+        .route(
+            "/v1/tenant",
+            get(tenant::get_tenant).patch(tenant::update_tenant),
+        )
         .route("/v1/api-keys", post(tenant::create_api_key))
-        .route("/v1/accounts", post(accounts::connect_account).get(accounts::list_accounts))
+        .route(
+            "/v1/accounts",
+            post(accounts::connect_account).get(accounts::list_accounts),
+        )
         .route("/v1/posts", post(posts::create_post).get(posts::list_posts))
-        .route("/v1/posts/{id}", get(posts::get_post).patch(posts::edit_post).delete(posts::cancel_post))
+        .route(
+            "/v1/posts/{id}",
+            get(posts::get_post)
+                .patch(posts::edit_post)
+                .delete(posts::cancel_post),
+        )
         .route("/v1/posts/{id}/approve", post(posts::approve_post))
         .route("/v1/posts/{id}/reject", post(posts::reject_post))
 }

@@ -1,5 +1,7 @@
 use crate::auth::Principal;
-use crate::dto::{CreatePost, EditPost, ListPostsQuery, PostList, PostView, ReviewInput, TargetInput};
+use crate::dto::{
+    CreatePost, EditPost, ListPostsQuery, PostList, PostView, ReviewInput, TargetInput,
+};
 use crate::error::Problem;
 use crate::{ApiError, ApiJson, AppState, CorrelationId};
 use axum::extract::rejection::QueryRejection;
@@ -28,11 +30,21 @@ const LISTABLE: [&str; 10] = [
 const MAX_PAGES_PER_LIST: usize = 5;
 
 fn post_id(raw: &str) -> Result<PostId, ApiError> {
-    if is_valid_id(raw) { Ok(PostId(raw.to_owned())) } else { Err(ApiError::not_found("post")) }
+    if is_valid_id(raw) {
+        Ok(PostId(raw.to_owned()))
+    } else {
+        Err(ApiError::not_found("post"))
+    }
 }
 
 fn targets(input: Vec<TargetInput>) -> Vec<Target> {
-    input.into_iter().map(|t| Target { account_id: AccountId(t.account_id), text: t.text }).collect()
+    input
+        .into_iter()
+        .map(|t| Target {
+            account_id: AccountId(t.account_id),
+            text: t.text,
+        })
+        .collect()
 }
 
 /// Schedule a post to one or more accounts. `Idempotency-Key` is required.
@@ -46,8 +58,15 @@ pub async fn create_post(
     ApiJson(input): ApiJson<CreatePost>,
 ) -> Result<(StatusCode, HeaderMap, Json<PostView>), ApiError> {
     principal.require(principal.role.can_write_posts(), "write posts")?;
-    let new = NewPost { text: input.text, scheduled_at: input.scheduled_at, targets: targets(input.targets) };
-    let post = state.posts.create(&principal.actor(), new, correlation.0).await?;
+    let new = NewPost {
+        text: input.text,
+        scheduled_at: input.scheduled_at,
+        targets: targets(input.targets),
+    };
+    let post = state
+        .posts
+        .create(&principal.actor(), new, correlation.0)
+        .await?;
     tracing::info!(post_id = %post.id, status = post.status.as_str(), targets = post.variants.len(), "post created");
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/posts/{}", post.id)) {
@@ -59,8 +78,15 @@ pub async fn create_post(
 /// One post with every variant's status, attempts, platform post id and last error.
 #[utoipa::path(get, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path)),
     responses((status = 200, body = PostView), (status = 404, body = Problem)))]
-pub async fn get_post(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Json<PostView>, ApiError> {
-    let post = state.posts.get(&principal.tenant_id, &post_id(&id)?).await?;
+pub async fn get_post(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<PostView>, ApiError> {
+    let post = state
+        .posts
+        .get(&principal.tenant_id, &post_id(&id)?)
+        .await?;
     Ok(Json(PostView::from(&post)))
 }
 
@@ -79,7 +105,10 @@ pub async fn list_posts(
     }
     if let Some(s) = &q.status {
         if !LISTABLE.contains(&s.as_str()) {
-            return Err(ApiError::bad_request(format!("status must be one of {}", LISTABLE.join(", "))));
+            return Err(ApiError::bad_request(format!(
+                "status must be one of {}",
+                LISTABLE.join(", ")
+            )));
         }
     }
     let mut cursor = match &q.cursor {
@@ -95,13 +124,20 @@ pub async fn list_posts(
     };
     let matches = |status: &str| {
         q.status.as_deref().is_none_or(|want| {
-            want == status || (want == "dispatched" && !["pending_approval", "scheduled", "rejected", "cancelled"].contains(&status))
+            want == status
+                || (want == "dispatched"
+                    && !["pending_approval", "scheduled", "rejected", "cancelled"]
+                        .contains(&status))
         })
     };
     let mut items = Vec::new();
     let mut next = None;
     'pages: for _ in 0..MAX_PAGES_PER_LIST {
-        let page = state.posts.posts.list_posts(&principal.tenant_id, cursor.as_deref(), limit).await?;
+        let page = state
+            .posts
+            .posts
+            .list_posts(&principal.tenant_id, cursor.as_deref(), limit)
+            .await?;
         for post in &page.items {
             if matches(post.display_status()) {
                 items.push(PostView::from(post));
@@ -122,7 +158,10 @@ pub async fn list_posts(
             }
         }
     }
-    Ok(Json(PostList { items, next_cursor: next.map(|c| URL_SAFE_NO_PAD.encode(c)) }))
+    Ok(Json(PostList {
+        items,
+        next_cursor: next.map(|c| URL_SAFE_NO_PAD.encode(c)),
+    }))
 }
 
 /// Edit a post no publisher has taken yet. An edit that commits before the claim is what
@@ -139,7 +178,11 @@ pub async fn edit_post(
 ) -> Result<Json<PostView>, ApiError> {
     principal.require(principal.role.can_write_posts(), "write posts")?;
     let id = post_id(&id)?;
-    let edit = PostEdit { text: input.text, scheduled_at: input.scheduled_at, targets: input.targets.map(targets) };
+    let edit = PostEdit {
+        text: input.text,
+        scheduled_at: input.scheduled_at,
+        targets: input.targets.map(targets),
+    };
     let post = state.posts.edit(&principal.actor(), &id, edit).await?;
     tracing::info!(post_id = %post.id, "post edited");
     Ok(Json(PostView::from(&post)))
@@ -149,9 +192,16 @@ pub async fn edit_post(
 #[utoipa::path(delete, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 200, body = PostView), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn cancel_post(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Json<PostView>, ApiError> {
+pub async fn cancel_post(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<PostView>, ApiError> {
     principal.require(principal.role.can_write_posts(), "cancel posts")?;
-    let post = state.posts.cancel(&principal.actor(), &post_id(&id)?).await?;
+    let post = state
+        .posts
+        .cancel(&principal.actor(), &post_id(&id)?)
+        .await?;
     tracing::info!(post_id = %post.id, "post cancelled");
     Ok(Json(PostView::from(&post)))
 }
@@ -184,16 +234,26 @@ pub async fn reject_post(
     review(state, principal, id, body, false).await
 }
 
-async fn review(state: AppState, principal: Principal, id: String, body: axum::body::Bytes, approve: bool) -> Result<Json<PostView>, ApiError> {
+async fn review(
+    state: AppState,
+    principal: Principal,
+    id: String,
+    body: axum::body::Bytes,
+    approve: bool,
+) -> Result<Json<PostView>, ApiError> {
     principal.require(principal.role.can_approve(), "approve or reject posts")?;
     let id = post_id(&id)?;
     // The body is optional: an empty one means no note.
     let input: ReviewInput = if body.iter().all(u8::is_ascii_whitespace) {
         ReviewInput::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::unprocessable(format!("invalid body: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::unprocessable(format!("invalid body: {e}")))?
     };
-    let post = state.posts.review(&principal.actor(), &id, approve, input.note).await?;
+    let post = state
+        .posts
+        .review(&principal.actor(), &id, approve, input.note)
+        .await?;
     tracing::info!(post_id = %post.id, approve, "post reviewed");
     Ok(Json(PostView::from(&post)))
 }

@@ -11,8 +11,15 @@ use secrecy::ExposeSecret;
 
 /// The caller's tenant and its settings.
 #[utoipa::path(get, path = "/v1/tenant", tag = "tenant", responses((status = 200, body = TenantView), (status = 401, body = Problem)))]
-pub async fn get_tenant(State(state): State<AppState>, principal: Principal) -> Result<Json<TenantView>, ApiError> {
-    let tenant = state.tenants.get_tenant(&principal.tenant_id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+pub async fn get_tenant(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<TenantView>, ApiError> {
+    let tenant = state
+        .tenants
+        .get_tenant(&principal.tenant_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
     Ok(Json(TenantView::from(&tenant)))
 }
 
@@ -26,9 +33,18 @@ pub async fn update_tenant(
     ApiJson(input): ApiJson<TenantSettingsInput>,
 ) -> Result<Json<TenantView>, ApiError> {
     principal.require(principal.role.is_admin(), "change tenant settings")?;
-    let settings = TenantSettings { require_approval: input.require_approval };
-    state.tenants.update_settings(&principal.tenant_id, &settings).await?;
-    let tenant = state.tenants.get_tenant(&principal.tenant_id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    let settings = TenantSettings {
+        require_approval: input.require_approval,
+    };
+    state
+        .tenants
+        .update_settings(&principal.tenant_id, &settings)
+        .await?;
+    let tenant = state
+        .tenants
+        .get_tenant(&principal.tenant_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
     Ok(Json(TenantView::from(&tenant)))
 }
 
@@ -45,19 +61,35 @@ pub async fn create_api_key(
     let mut errors = Vec::new();
     let role = Role::parse(&input.role);
     if role.is_none() {
-        errors.push(FieldError { field: "role".into(), message: "must be admin, editor, approver or viewer".into() });
+        errors.push(FieldError {
+            field: "role".into(),
+            message: "must be admin, editor, approver or viewer".into(),
+        });
     }
     if input.name.trim().is_empty() || input.name.len() > 100 {
-        errors.push(FieldError { field: "name".into(), message: "must be 1 to 100 characters".into() });
+        errors.push(FieldError {
+            field: "name".into(),
+            message: "must be 1 to 100 characters".into(),
+        });
     }
     let Some(role) = role.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
-    let (key, secret) =
-        herald_domain::tenants::issue_api_key(state.tenants.as_ref(), state.clock.as_ref(), &principal.tenant_id, role, &input.name)
-            .await?;
+    let (key, secret) = herald_domain::tenants::issue_api_key(
+        state.tenants.as_ref(),
+        state.clock.as_ref(),
+        &principal.tenant_id,
+        role,
+        &input.name,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedApiKey { id: key.id.0, key: secret.expose_secret().to_owned(), role: role.as_str().into(), name: key.name }),
+        Json(CreatedApiKey {
+            id: key.id.0,
+            key: secret.expose_secret().to_owned(),
+            role: role.as_str().into(),
+            name: key.name,
+        }),
     ))
 }

@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use herald_domain::StoreError;
 use herald_domain::clock::epoch_millis;
-use herald_domain::idempotency::{IdempotencyPersistence, IdempotencyRecord, PutRejected, RecordState, StoredResponse};
+use herald_domain::idempotency::{
+    IdempotencyPersistence, IdempotencyRecord, PutRejected, RecordState, StoredResponse,
+};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
@@ -22,7 +24,10 @@ pub struct DynamoIdempotency {
 
 impl DynamoIdempotency {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 }
 
@@ -35,7 +40,10 @@ fn to_item(r: &IdempotencyRecord) -> Item {
         ("fingerprint".to_owned(), s(&r.fingerprint)),
         // Seconds: the unit DynamoDB's TTL reads.
         ("expires_at".to_owned(), n(r.expires_at.unix_timestamp())),
-        ("in_progress_expires_at".to_owned(), n(epoch_millis(r.in_progress_expires_at))),
+        (
+            "in_progress_expires_at".to_owned(),
+            n(epoch_millis(r.in_progress_expires_at)),
+        ),
     ]);
     match &r.state {
         RecordState::InProgress => {
@@ -46,9 +54,17 @@ fn to_item(r: &IdempotencyRecord) -> Item {
             item.insert("response_status".into(), n(resp.status));
             item.insert(
                 "response_headers".into(),
-                AttributeValue::L(resp.headers.iter().map(|(k, v)| AttributeValue::L(vec![s(k), s(v)])).collect()),
+                AttributeValue::L(
+                    resp.headers
+                        .iter()
+                        .map(|(k, v)| AttributeValue::L(vec![s(k), s(v)]))
+                        .collect(),
+                ),
             );
-            item.insert("response_body".into(), AttributeValue::B(Blob::new(resp.body.clone())));
+            item.insert(
+                "response_body".into(),
+                AttributeValue::B(Blob::new(resp.body.clone())),
+            );
         }
     }
     item
@@ -56,7 +72,8 @@ fn to_item(r: &IdempotencyRecord) -> Item {
 
 fn from_item(item: &Item) -> Result<IdempotencyRecord, StoreError> {
     let f = Fields(item);
-    let bad = |what: &str| StoreError::Invalid(format!("idempotency record has a malformed `{what}`"));
+    let bad =
+        |what: &str| StoreError::Invalid(format!("idempotency record has a malformed `{what}`"));
     let state = match f.str("state")?.as_str() {
         IN_PROGRESS => RecordState::InProgress,
         COMPLETED => {
@@ -71,7 +88,8 @@ fn from_item(item: &Item) -> Result<IdempotencyRecord, StoreError> {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             RecordState::Completed(StoredResponse {
-                status: u16::try_from(f.num("response_status")?).map_err(|_| bad("response_status"))?,
+                status: u16::try_from(f.num("response_status")?)
+                    .map_err(|_| bad("response_status"))?,
                 headers,
                 body: item
                     .get("response_body")
@@ -86,14 +104,19 @@ fn from_item(item: &Item) -> Result<IdempotencyRecord, StoreError> {
         id: f.str("pk")?,
         fingerprint: f.str("fingerprint")?,
         state,
-        expires_at: OffsetDateTime::from_unix_timestamp(f.num("expires_at")?).map_err(|_| bad("expires_at"))?,
+        expires_at: OffsetDateTime::from_unix_timestamp(f.num("expires_at")?)
+            .map_err(|_| bad("expires_at"))?,
         in_progress_expires_at: f.time("in_progress_expires_at")?,
     })
 }
 
 #[async_trait]
 impl IdempotencyPersistence for DynamoIdempotency {
-    async fn put_in_progress(&self, record: &IdempotencyRecord, now: OffsetDateTime) -> Result<(), PutRejected> {
+    async fn put_in_progress(
+        &self,
+        record: &IdempotencyRecord,
+        now: OffsetDateTime,
+    ) -> Result<(), PutRejected> {
         let result = self
             .client
             .put_item()
@@ -114,12 +137,16 @@ impl IdempotencyPersistence for DynamoIdempotency {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
                 let PutItemError::ConditionalCheckFailedException(ccf) = e.err() else {
                     return Err(PutRejected::Store(StoreError::Conflict));
                 };
                 match ccf.item() {
-                    Some(item) => Err(PutRejected::Exists(from_item(item).map_err(PutRejected::Store)?)),
+                    Some(item) => Err(PutRejected::Exists(
+                        from_item(item).map_err(PutRejected::Store)?,
+                    )),
                     None => Err(PutRejected::Store(StoreError::Invalid(
                         "the failed conditional write returned no item".into(),
                     ))),

@@ -44,7 +44,9 @@ pub fn key(pk: String, sk: impl Into<String>) -> Item {
 
 pub fn due_shard(post: &PostId) -> u32 {
     // FNV-1a: stable across processes and releases, unlike the std hasher.
-    post.as_str().bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193)) % DUE_SHARDS
+    post.as_str().bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    }) % DUE_SHARDS
 }
 
 pub fn due_pk(shard: u32) -> String {
@@ -74,7 +76,10 @@ impl Fields<'_> {
         self.opt_num(f).ok_or_else(|| bad(f))
     }
     pub fn opt_num(&self, f: &str) -> Option<i64> {
-        self.0.get(f).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+        self.0
+            .get(f)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
     }
     pub fn time(&self, f: &str) -> Result<OffsetDateTime, StoreError> {
         self.num(f).map(from_epoch_millis)
@@ -83,7 +88,11 @@ impl Fields<'_> {
         self.opt_num(f).map(from_epoch_millis)
     }
     pub fn bool(&self, f: &str) -> bool {
-        self.0.get(f).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
+        self.0
+            .get(f)
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false)
     }
     pub fn map(&self, f: &str) -> Option<&Item> {
         self.0.get(f).and_then(|v| v.as_m().ok())
@@ -94,7 +103,10 @@ pub fn tenant_to_item(t: &Tenant) -> Item {
     let mut item = key(tenant_pk(&t.id), "TENANT");
     item.insert("type".into(), s("tenant"));
     item.insert("name".into(), s(&t.name));
-    item.insert("require_approval".into(), AttributeValue::Bool(t.settings.require_approval));
+    item.insert(
+        "require_approval".into(),
+        AttributeValue::Bool(t.settings.require_approval),
+    );
     item.insert("created_at".into(), time_n(t.created_at));
     item
 }
@@ -103,9 +115,15 @@ pub fn tenant_from_item(item: &Item) -> Result<Tenant, StoreError> {
     let f = Fields(item);
     let pk = f.str("pk")?;
     Ok(Tenant {
-        id: TenantId(pk.strip_prefix("TENANT#").ok_or_else(|| bad("pk"))?.to_owned()),
+        id: TenantId(
+            pk.strip_prefix("TENANT#")
+                .ok_or_else(|| bad("pk"))?
+                .to_owned(),
+        ),
         name: f.str("name")?,
-        settings: TenantSettings { require_approval: f.bool("require_approval") },
+        settings: TenantSettings {
+            require_approval: f.bool("require_approval"),
+        },
         created_at: f.time("created_at")?,
     })
 }
@@ -129,7 +147,10 @@ pub fn api_key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
         tenant_id: TenantId(f.str("tenant_id")?),
         role: Role::parse(&f.str("role")?).ok_or_else(|| bad("role"))?,
         name: f.str("name")?,
-        hash: pk.strip_prefix("APIKEY#").ok_or_else(|| bad("pk"))?.to_owned(),
+        hash: pk
+            .strip_prefix("APIKEY#")
+            .ok_or_else(|| bad("pk"))?
+            .to_owned(),
         created_at: f.time("created_at")?,
     })
 }
@@ -139,8 +160,16 @@ pub fn account_from_item(item: &Item) -> Result<Account, StoreError> {
     let pk = f.str("pk")?;
     let sk = f.str("sk")?;
     Ok(Account {
-        id: AccountId(sk.strip_prefix("ACCOUNT#").ok_or_else(|| bad("sk"))?.to_owned()),
-        tenant_id: TenantId(pk.strip_prefix("TENANT#").ok_or_else(|| bad("pk"))?.to_owned()),
+        id: AccountId(
+            sk.strip_prefix("ACCOUNT#")
+                .ok_or_else(|| bad("sk"))?
+                .to_owned(),
+        ),
+        tenant_id: TenantId(
+            pk.strip_prefix("TENANT#")
+                .ok_or_else(|| bad("pk"))?
+                .to_owned(),
+        ),
         platform: Platform::parse(&f.str("platform")?).ok_or_else(|| bad("platform"))?,
         external_id: f.str("external_id")?,
         display_name: f.opt_str("display_name"),
@@ -239,8 +268,11 @@ pub fn post_to_item(p: &Post) -> Item {
     item.insert("created_by".into(), s(p.created_by.as_str()));
     item.insert("created_at".into(), time_n(p.created_at));
     item.insert("updated_at".into(), time_n(p.updated_at));
-    let variants: HashMap<String, AttributeValue> =
-        p.variants.iter().map(|(id, v)| (id.0.clone(), variant_to_av(v))).collect();
+    let variants: HashMap<String, AttributeValue> = p
+        .variants
+        .iter()
+        .map(|(id, v)| (id.0.clone(), variant_to_av(v)))
+        .collect();
     item.insert("variants".into(), AttributeValue::M(variants));
     if let Some(d) = &p.dispatch {
         item.insert("dispatch_token".into(), s(&d.token));
@@ -279,7 +311,11 @@ pub fn post_from_item(item: &Item) -> Result<Post, StoreError> {
         })
         .collect::<Result<BTreeMap<_, _>, StoreError>>()?;
     let dispatch = match (f.opt_str("dispatch_token"), f.opt_time("dispatch_lease")) {
-        (Some(token), Some(lease_until)) => Some(Dispatch { token, lease_until, sent: f.bool("dispatch_sent") }),
+        (Some(token), Some(lease_until)) => Some(Dispatch {
+            token,
+            lease_until,
+            sent: f.bool("dispatch_sent"),
+        }),
         _ => None,
     };
     let review = f
@@ -287,7 +323,8 @@ pub fn post_from_item(item: &Item) -> Result<Post, StoreError> {
         .map(|m| {
             let r = Fields(m);
             Ok::<_, StoreError>(Review {
-                decision: PostStatus::parse(&r.str("decision")?).ok_or_else(|| bad("review.decision"))?,
+                decision: PostStatus::parse(&r.str("decision")?)
+                    .ok_or_else(|| bad("review.decision"))?,
                 by: ApiKeyId(r.str("by")?),
                 at: r.time("at")?,
                 note: r.opt_str("note"),
@@ -295,8 +332,16 @@ pub fn post_from_item(item: &Item) -> Result<Post, StoreError> {
         })
         .transpose()?;
     Ok(Post {
-        tenant_id: TenantId(pk.strip_prefix("TENANT#").ok_or_else(|| bad("pk"))?.to_owned()),
-        id: PostId(sk.strip_prefix("POST#").ok_or_else(|| bad("sk"))?.to_owned()),
+        tenant_id: TenantId(
+            pk.strip_prefix("TENANT#")
+                .ok_or_else(|| bad("pk"))?
+                .to_owned(),
+        ),
+        id: PostId(
+            sk.strip_prefix("POST#")
+                .ok_or_else(|| bad("sk"))?
+                .to_owned(),
+        ),
         text: f.str("text")?,
         scheduled_at: f.time("scheduled_at")?,
         status: PostStatus::parse(&f.str("status")?).ok_or_else(|| bad("status"))?,
@@ -326,7 +371,10 @@ mod tests {
             at: datetime!(2026-01-01 00:00:01 UTC),
         });
         variants.insert(v.account_id.clone(), v);
-        variants.insert(AccountId("acc_2".into()), Variant::new(AccountId("acc_2".into()), Platform::Linkedin, None));
+        variants.insert(
+            AccountId("acc_2".into()),
+            Variant::new(AccountId("acc_2".into()), Platform::Linkedin, None),
+        );
         Post {
             tenant_id: TenantId("ten_1".into()),
             id: PostId("post_1".into()),
@@ -339,8 +387,17 @@ mod tests {
             created_by: ApiKeyId("key_1".into()),
             created_at: datetime!(2025-12-31 00:00:00 UTC),
             updated_at: datetime!(2025-12-31 00:00:01 UTC),
-            dispatch: Some(Dispatch { token: "t".into(), lease_until: datetime!(2026-01-01 00:02:00 UTC), sent: false }),
-            review: Some(Review { decision: PostStatus::Scheduled, by: ApiKeyId("key_2".into()), at: datetime!(2025-12-31 00:00:02 UTC), note: None }),
+            dispatch: Some(Dispatch {
+                token: "t".into(),
+                lease_until: datetime!(2026-01-01 00:02:00 UTC),
+                sent: false,
+            }),
+            review: Some(Review {
+                decision: PostStatus::Scheduled,
+                by: ApiKeyId("key_2".into()),
+                at: datetime!(2025-12-31 00:00:02 UTC),
+                note: None,
+            }),
         }
     }
 

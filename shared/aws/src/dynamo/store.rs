@@ -9,7 +9,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use herald_domain::StoreError;
 use herald_domain::clock::epoch_millis;
 use herald_domain::ids::{AccountId, PostId, TenantId};
-use herald_domain::model::{Account, ApiKey, Post, PostStatus, Tenant, TenantSettings, VariantStatus};
+use herald_domain::model::{
+    Account, ApiKey, Post, PostStatus, Tenant, TenantSettings, VariantStatus,
+};
 use herald_domain::ports::*;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -22,12 +24,18 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 }
 
 fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 fn values(pairs: Vec<(&str, AttributeValue)>) -> HashMap<String, AttributeValue> {
@@ -64,7 +72,11 @@ impl TenantStore for DynamoStore {
         out.item.as_ref().map(tenant_from_item).transpose()
     }
 
-    async fn update_settings(&self, id: &TenantId, settings: &TenantSettings) -> Result<(), StoreError> {
+    async fn update_settings(
+        &self,
+        id: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -112,15 +124,24 @@ impl AccountStore for DynamoStore {
         let fields = account_values(account);
         let mut expr: Vec<String> = fields.iter().map(|(k, _)| format!("#{k} = :{k}")).collect();
         expr.push("#created_at = if_not_exists(#created_at, :created_at)".to_owned());
-        let mut vals: HashMap<String, AttributeValue> = fields.iter().map(|(k, v)| (format!(":{k}"), v.clone())).collect();
+        let mut vals: HashMap<String, AttributeValue> = fields
+            .iter()
+            .map(|(k, v)| (format!(":{k}"), v.clone()))
+            .collect();
         vals.insert(":created_at".into(), time_n(account.created_at));
-        let mut nm: HashMap<String, String> = fields.iter().map(|(k, _)| (format!("#{k}"), (*k).to_owned())).collect();
+        let mut nm: HashMap<String, String> = fields
+            .iter()
+            .map(|(k, _)| (format!("#{k}"), (*k).to_owned()))
+            .collect();
         nm.insert("#created_at".into(), "created_at".into());
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(tenant_pk(&account.tenant_id), account_sk(&account.id))))
+            .set_key(Some(key(
+                tenant_pk(&account.tenant_id),
+                account_sk(&account.id),
+            )))
             .update_expression(format!("SET {}", expr.join(", ")))
             .set_expression_attribute_names(Some(nm))
             .set_expression_attribute_values(Some(vals))
@@ -131,7 +152,11 @@ impl AccountStore for DynamoStore {
         Ok(out.attributes.is_none_or(|a| !a.contains_key("platform")))
     }
 
-    async fn get_account(&self, tenant: &TenantId, id: &AccountId) -> Result<Option<Account>, StoreError> {
+    async fn get_account(
+        &self,
+        tenant: &TenantId,
+        id: &AccountId,
+    ) -> Result<Option<Account>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -190,7 +215,12 @@ impl PostStore for DynamoStore {
         out.item.as_ref().map(post_from_item).transpose()
     }
 
-    async fn list_posts(&self, tenant: &TenantId, cursor: Option<&str>, limit: usize) -> Result<Page<Post>, StoreError> {
+    async fn list_posts(
+        &self,
+        tenant: &TenantId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Post>, StoreError> {
         let start = cursor.map(|c| key(tenant_pk(tenant), post_sk(&PostId(c.to_owned()))));
         let out = self
             .client
@@ -207,7 +237,11 @@ impl PostStore for DynamoStore {
             .send()
             .await
             .map_err(store_error)?;
-        let items = out.items().iter().map(post_from_item).collect::<Result<Vec<_>, _>>()?;
+        let items = out
+            .items()
+            .iter()
+            .map(post_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
         let cursor = out
             .last_evaluated_key()
             .and_then(|k| k.get("sk"))
@@ -233,7 +267,11 @@ impl PostStore for DynamoStore {
 
 #[async_trait]
 impl DispatchStore for DynamoStore {
-    async fn due_posts(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<PostRef>, StoreError> {
+    async fn due_posts(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<PostRef>, StoreError> {
         // Every due_sk at or before `now` sorts below "<now>$" ('$' follows '#').
         let upper = format!("{:013}$", epoch_millis(now).max(0));
         let mut due: Vec<(String, PostRef)> = Vec::new();
@@ -244,7 +282,10 @@ impl DispatchStore for DynamoStore {
                 .table_name(&self.table)
                 .index_name("due")
                 .key_condition_expression("due_pk = :p AND due_sk < :upper")
-                .set_expression_attribute_values(Some(values(vec![(":p", s(due_pk(shard))), (":upper", s(&upper))])))
+                .set_expression_attribute_values(Some(values(vec![
+                    (":p", s(due_pk(shard))),
+                    (":upper", s(&upper)),
+                ])))
                 .limit(i32::try_from(limit).unwrap_or(i32::MAX))
                 .send()
                 .await
@@ -252,10 +293,17 @@ impl DispatchStore for DynamoStore {
             for item in out.items() {
                 let f = Fields(item);
                 let (pk, sk, dsk) = (f.str("pk")?, f.str("sk")?, f.str("due_sk")?);
-                let (Some(t), Some(p)) = (pk.strip_prefix("TENANT#"), sk.strip_prefix("POST#")) else {
+                let (Some(t), Some(p)) = (pk.strip_prefix("TENANT#"), sk.strip_prefix("POST#"))
+                else {
                     return Err(StoreError::Invalid("malformed key in the due index".into()));
                 };
-                due.push((dsk, PostRef { tenant_id: TenantId(t.to_owned()), post_id: PostId(p.to_owned()) }));
+                due.push((
+                    dsk,
+                    PostRef {
+                        tenant_id: TenantId(t.to_owned()),
+                        post_id: PostId(p.to_owned()),
+                    },
+                ));
             }
         }
         due.sort_by(|a, b| a.0.cmp(&b.0));
@@ -308,8 +356,13 @@ impl DispatchStore for DynamoStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(tenant_pk(&post.tenant_id), post_sk(&post.post_id))))
-            .update_expression("SET dispatch_sent = :true, version = version + :one REMOVE due_pk, due_sk")
+            .set_key(Some(key(
+                tenant_pk(&post.tenant_id),
+                post_sk(&post.post_id),
+            )))
+            .update_expression(
+                "SET dispatch_sent = :true, version = version + :one REMOVE due_pk, due_sk",
+            )
             .condition_expression("#status = :dispatched AND dispatch_token = :token")
             .set_expression_attribute_names(Some(names(&[("#status", "status")])))
             .set_expression_attribute_values(Some(values(vec![
@@ -327,7 +380,12 @@ impl DispatchStore for DynamoStore {
 
 #[async_trait]
 impl PublishStore for DynamoStore {
-    async fn claim_for_publish(&self, variant: &VariantRef, attempt_id: &str, now: OffsetDateTime) -> Result<Post, ClaimRejected> {
+    async fn claim_for_publish(
+        &self,
+        variant: &VariantRef,
+        attempt_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Post, ClaimRejected> {
         let result = self
             .client
             .update_item()
@@ -366,13 +424,20 @@ impl PublishStore for DynamoStore {
                 .map(post_from_item)
                 .transpose()
                 .map_err(ClaimRejected::Store)?
-                .ok_or(ClaimRejected::Store(StoreError::Invalid("the claim returned no item".into()))),
+                .ok_or(ClaimRejected::Store(StoreError::Invalid(
+                    "the claim returned no item".into(),
+                ))),
             Err(StoreError::Conflict) => Err(ClaimRejected::NotClaimable),
             Err(e) => Err(ClaimRejected::Store(e)),
         }
     }
 
-    async fn record_outcome(&self, variant: &VariantRef, attempt_id: &str, outcome: &VariantOutcome) -> Result<(), StoreError> {
+    async fn record_outcome(
+        &self,
+        variant: &VariantRef,
+        attempt_id: &str,
+        outcome: &VariantOutcome,
+    ) -> Result<(), StoreError> {
         let mut set = vec!["variants.#acc.#vst = :st", "version = version + :one"];
         let mut remove = vec![];
         let mut vals = vec![
@@ -381,7 +446,10 @@ impl PublishStore for DynamoStore {
             (":one", n(1)),
         ];
         let status = match outcome {
-            VariantOutcome::Published { platform_post_id, at } => {
+            VariantOutcome::Published {
+                platform_post_id,
+                at,
+            } => {
                 set.push("variants.#acc.platform_post_id = :ppid");
                 set.push("variants.#acc.published_at = :at");
                 remove.push("variants.#acc.last_error");
@@ -411,10 +479,18 @@ impl PublishStore for DynamoStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(tenant_pk(&variant.tenant_id), post_sk(&variant.post_id))))
+            .set_key(Some(key(
+                tenant_pk(&variant.tenant_id),
+                post_sk(&variant.post_id),
+            )))
             .update_expression(expr)
-            .condition_expression("variants.#acc.#vst = :publishing AND variants.#acc.attempt_id = :attempt")
-            .set_expression_attribute_names(Some(names(&[("#acc", variant.account_id.as_str()), ("#vst", "status")])))
+            .condition_expression(
+                "variants.#acc.#vst = :publishing AND variants.#acc.attempt_id = :attempt",
+            )
+            .set_expression_attribute_names(Some(names(&[
+                ("#acc", variant.account_id.as_str()),
+                ("#vst", "status"),
+            ])))
             .set_expression_attribute_values(Some(values(vals)))
             .send()
             .await

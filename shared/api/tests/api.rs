@@ -1,0 +1,641 @@
+//! The router in-process (`oneshot`) over the in-memory ports.
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use herald_api::{AppState, router};
+use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::idempotency::{Idempotency, IdempotencyKey};
+use herald_domain::memory::MemoryStore;
+use herald_domain::posts::PostService;
+use herald_domain::tenants::create_tenant;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Api {
+    app: Router,
+    store: Arc<MemoryStore>,
+    idempotency: Idempotency,
+}
+
+struct Tenant {
+    id: String,
+    key: String,
+}
+
+impl Api {
+    fn new() -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let idempotency =
+            Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30));
+        let state = AppState {
+            tenants: store.clone(),
+            accounts: store.clone(),
+            posts: PostService {
+                posts: store.clone(),
+                accounts: store.clone(),
+                tenants: store.clone(),
+                clock: clock.clone(),
+            },
+            idempotency: idempotency.clone(),
+            clock,
+        };
+        Self {
+            app: router(state),
+            store,
+            idempotency,
+        }
+    }
+
+    async fn tenant(&self, require_approval: bool) -> Tenant {
+        let (t, _, secret) =
+            create_tenant(self.store.as_ref(), &SystemClock, "t", require_approval)
+                .await
+                .unwrap();
+        Tenant {
+            id: t.id.0,
+            key: secret.expose_secret().to_owned(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        idem: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        if let Some(i) = idem {
+            req = req.header("idempotency-key", i);
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        let res = self
+            .app
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, headers, v)
+    }
+
+    async fn connect(&self, t: &Tenant, platform: &str, external: &str) -> String {
+        let (s, _, v) = self
+            .call("POST", "/v1/accounts", Some(&t.key), None, Some(json!({"platform": platform, "external_id": external, "access_token": "secret-token-123"})))
+            .await;
+        assert!(s.is_success(), "{s} {v}");
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn create_post(
+        &self,
+        t: &Tenant,
+        key: &str,
+        account: &str,
+        text: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        self.call(
+            "POST",
+            "/v1/posts",
+            Some(&t.key),
+            Some(key),
+            Some(json!({"text": text, "targets": [{"account_id": account}]})),
+        )
+        .await
+    }
+}
+
+fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, status: StatusCode) {
+    assert_eq!(
+        headers["content-type"], "application/problem+json",
+        "{body}"
+    );
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert!(
+        body["type"].as_str().unwrap().starts_with("/problems/"),
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn health_and_openapi_need_no_key() {
+    let api = Api::new();
+    let (s, _, v) = api.call("GET", "/v1/health", None, None, None).await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (s, _, v) = api.call("GET", "/v1/openapi.json", None, None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        v["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        v["openapi"]
+    );
+    for path in [
+        "/v1/posts",
+        "/v1/posts/{id}",
+        "/v1/posts/{id}/approve",
+        "/v1/accounts",
+        "/v1/tenant",
+        "/v1/api-keys",
+    ] {
+        assert!(
+            v["paths"][path].is_object(),
+            "{path} missing from the document"
+        );
+    }
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_key_are_refused() {
+    let api = Api::new();
+    for key in [None, Some("hrld_wrong"), Some("")] {
+        let (s, h, v) = api.call("GET", "/v1/posts", key, None, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_problem(&h, &v, s);
+        assert_eq!(h["www-authenticate"], "Bearer");
+    }
+    let (s, h, v) = api.call("GET", "/v1/nope", None, None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_problem(&h, &v, s);
+}
+
+#[tokio::test]
+async fn accounts_never_show_their_token() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let (s, _, v) = api
+        .call(
+            "POST",
+            "/v1/accounts",
+            Some(&t.key),
+            None,
+            Some(json!({"platform": "x", "external_id": "42", "access_token": "secret-token-123"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(!v.to_string().contains("secret-token"), "{v}");
+    let (s, _, again) = api
+        .call(
+            "POST",
+            "/v1/accounts",
+            Some(&t.key),
+            None,
+            Some(json!({"platform": "x", "external_id": "42", "access_token": "secret-token-456"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &again["id"]),
+        (StatusCode::OK, &v["id"]),
+        "reconnecting refreshes the same account"
+    );
+    let (_, _, list) = api
+        .call("GET", "/v1/accounts", Some(&t.key), None, None)
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert!(!list.to_string().contains("secret-token"));
+}
+
+#[tokio::test]
+async fn bad_account_input_lists_every_problem_and_writes_nothing() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let (s, h, v) = api
+        .call(
+            "POST",
+            "/v1/accounts",
+            Some(&t.key),
+            None,
+            Some(json!({"platform": "myspace", "external_id": "a b", "access_token": ""})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&h, &v, s);
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["platform", "external_id", "access_token"]);
+    let (_, _, list) = api
+        .call("GET", "/v1/accounts", Some(&t.key), None, None)
+        .await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_problems() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let cases: [(&str, Option<&str>, StatusCode); 3] = [
+        (
+            "{not json",
+            Some("application/json"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"text":"x","targets":[],"colour":"red"}"#,
+            Some("application/json"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            r#"{"text":"x","targets":[]}"#,
+            None,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+    ];
+    for (i, (body, ct, want)) in cases.into_iter().enumerate() {
+        let mut req = Request::builder()
+            .method("POST")
+            .uri("/v1/posts")
+            .header("authorization", format!("Bearer {}", t.key))
+            .header("idempotency-key", format!("k-{i}"));
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        let res = api
+            .app
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), want, "{body}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+    }
+    let (s, _, v) = api
+        .call(
+            "POST",
+            "/v1/posts",
+            Some(&t.key),
+            Some("k-time"),
+            Some(json!({"text": "x", "scheduled_at": "tomorrow", "targets": []})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(api.store.all_posts().is_empty());
+}
+
+#[tokio::test]
+async fn idempotency_key_semantics() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let acc = api.connect(&t, "x", "1").await;
+
+    // Required on POST /v1/posts.
+    let (s, h, v) = api
+        .call(
+            "POST",
+            "/v1/posts",
+            Some(&t.key),
+            None,
+            Some(json!({"text": "a", "targets": [{"account_id": acc}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_problem(&h, &v, s);
+    // Malformed.
+    for bad in ["\"unterminated", "has space", &"k".repeat(256)] {
+        let (s, _, _) = api.create_post(&t, bad, &acc, "a").await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad:?}");
+    }
+    // First use, then a replay with the same body.
+    let (s1, h1, first) = api.create_post(&t, "key-1", &acc, "hello").await;
+    assert_eq!(s1, StatusCode::CREATED, "{first}");
+    assert!(h1.get("idempotent-replayed").is_none());
+    let (s2, h2, second) = api.create_post(&t, "\"key-1\"", &acc, "hello").await;
+    assert_eq!(
+        (s2, &second),
+        (StatusCode::CREATED, &first),
+        "the sf-string form is the same key"
+    );
+    assert_eq!(h2["idempotent-replayed"], "true");
+    assert_eq!(h2["location"], h1["location"]);
+    assert_eq!(
+        api.store.all_posts().len(),
+        1,
+        "one post, however often it is retried"
+    );
+    // Same key, another payload.
+    let (s, h, v) = api.create_post(&t, "key-1", &acc, "different").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&h, &v, s);
+    // Still in flight.
+    let key = IdempotencyKey::parse("key-2").unwrap();
+    let body = json!({"text": "a", "targets": [{"account_id": acc}]}).to_string();
+    let fp = herald_domain::idempotency::fingerprint("POST", "/v1/posts", body.as_bytes());
+    let tenant_id = herald_domain::ids::TenantId(t.id.clone());
+    assert!(matches!(
+        api.idempotency.begin(&tenant_id, &key, fp).await.unwrap(),
+        herald_domain::idempotency::Begin::Proceed(_)
+    ));
+    let (s, h, v) = api.create_post(&t, "key-2", &acc, "a").await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_problem(&h, &v, s);
+    // Keys are per tenant: another tenant's "key-1" is a different key.
+    let other = api.tenant(false).await;
+    let other_acc = api.connect(&other, "x", "1").await;
+    let (s, h, _) = api.create_post(&other, "key-1", &other_acc, "hello").await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(h.get("idempotent-replayed").is_none());
+    // A 4xx is stored and replayed too: the request was wrong, retrying it will not fix it.
+    let (s, _, _) = api.create_post(&t, "key-3", "acc_missing", "x").await;
+    let (s2, h2, _) = api.create_post(&t, "key-3", "acc_missing", "x").await;
+    assert_eq!(
+        (s, s2),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::UNPROCESSABLE_ENTITY
+        )
+    );
+    assert_eq!(h2["idempotent-replayed"], "true");
+}
+
+#[tokio::test]
+async fn tenants_never_see_each_others_posts() {
+    let api = Api::new();
+    let a = api.tenant(false).await;
+    let b = api.tenant(false).await;
+    let acc = api.connect(&a, "x", "1").await;
+    let (_, _, post) = api.create_post(&a, "k", &acc, "hello").await;
+    let path = format!("/v1/posts/{}", post["id"].as_str().unwrap());
+    let (s, h, v) = api.call("GET", &path, Some(&b.key), None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_problem(&h, &v, s);
+    let (s, _, _) = api
+        .call(
+            "PATCH",
+            &path,
+            Some(&b.key),
+            None,
+            Some(json!({"text": "hijack"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = api.call("DELETE", &path, Some(&b.key), None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // B cannot target A's account either.
+    let (s, _, v) = api.create_post(&b, "k", &acc, "hello").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (_, _, list) = api.call("GET", "/v1/posts", Some(&b.key), None, None).await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+    let (_, _, mine) = api.call("GET", &path, Some(&a.key), None, None).await;
+    assert_eq!(mine["text"], "hello", "nothing changed");
+}
+
+#[tokio::test]
+async fn roles_limit_what_a_key_may_do() {
+    let api = Api::new();
+    let t = api.tenant(true).await;
+    let acc = api.connect(&t, "linkedin", "99").await;
+    let mut keys = std::collections::HashMap::new();
+    for role in ["viewer", "approver", "editor"] {
+        let (s, _, v) = api
+            .call(
+                "POST",
+                "/v1/api-keys",
+                Some(&t.key),
+                None,
+                Some(json!({"name": role, "role": role})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        keys.insert(role, v["key"].as_str().unwrap().to_owned());
+    }
+    let (s, _, _) = api
+        .call(
+            "POST",
+            "/v1/api-keys",
+            Some(&keys["editor"]),
+            None,
+            Some(json!({"name": "x", "role": "admin"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let viewer = Tenant {
+        id: t.id.clone(),
+        key: keys["viewer"].clone(),
+    };
+    let (s, h, v) = api.create_post(&viewer, "k", &acc, "x").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_problem(&h, &v, s);
+    let editor = Tenant {
+        id: t.id.clone(),
+        key: keys["editor"].clone(),
+    };
+    let (s, _, post) = api.create_post(&editor, "k", &acc, "x").await;
+    assert_eq!(
+        (s, post["status"].as_str()),
+        (StatusCode::CREATED, Some("pending_approval"))
+    );
+    let approve = format!("/v1/posts/{}/approve", post["id"].as_str().unwrap());
+    let (s, _, _) = api
+        .call("POST", &approve, Some(&keys["editor"]), None, None)
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "editors cannot approve their own posts"
+    );
+    let (s, _, v) = api
+        .call(
+            "POST",
+            &approve,
+            Some(&keys["approver"]),
+            None,
+            Some(json!({"note": "lgtm"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["status"].as_str(), v["review"]["note"].as_str()),
+        (StatusCode::OK, Some("scheduled"), Some("lgtm"))
+    );
+    let (s, _, _) = api
+        .call("POST", &approve, Some(&keys["approver"]), None, None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "already approved");
+}
+
+#[tokio::test]
+async fn posts_list_with_status_filter_and_cursor() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let acc = api.connect(&t, "facebook", "page1").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (_, _, p) = api
+            .create_post(&t, &format!("k{i}"), &acc, &format!("post {i}"))
+            .await;
+        ids.push(p["id"].as_str().unwrap().to_owned());
+    }
+    api.call(
+        "DELETE",
+        &format!("/v1/posts/{}", ids[1]),
+        Some(&t.key),
+        None,
+        None,
+    )
+    .await;
+    let (_, _, page1) = api
+        .call("GET", "/v1/posts?limit=2", Some(&t.key), None, None)
+        .await;
+    let got: Vec<&str> = page1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [ids[4].as_str(), ids[3].as_str()], "newest first");
+    let cursor = page1["next_cursor"].as_str().unwrap();
+    let (_, _, page2) = api
+        .call(
+            "GET",
+            &format!("/v1/posts?limit=2&cursor={cursor}"),
+            Some(&t.key),
+            None,
+            None,
+        )
+        .await;
+    let got: Vec<&str> = page2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [ids[2].as_str(), ids[1].as_str()]);
+    let (_, _, cancelled) = api
+        .call(
+            "GET",
+            "/v1/posts?status=cancelled",
+            Some(&t.key),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(cancelled["items"].as_array().unwrap().len(), 1);
+    assert_eq!(cancelled["items"][0]["id"], ids[1]);
+    assert!(cancelled["next_cursor"].is_null());
+    for bad in [
+        "/v1/posts?status=lost",
+        "/v1/posts?limit=0",
+        "/v1/posts?limit=abc",
+        "/v1/posts?cursor=%%%",
+        "/v1/posts?bogus=1",
+    ] {
+        let (s, h, v) = api.call("GET", bad, Some(&t.key), None, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+        assert_problem(&h, &v, s);
+    }
+}
+
+#[tokio::test]
+async fn edit_and_cancel_through_the_api() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let acc = api.connect(&t, "x", "1").await;
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (s, _, post) = api
+        .call(
+            "POST",
+            "/v1/posts",
+            Some(&t.key),
+            Some("k"),
+            Some(json!({"text": "a", "scheduled_at": later, "targets": [{"account_id": acc}]})),
+        )
+        .await;
+    assert_eq!(
+        (s, post["status"].as_str()),
+        (StatusCode::CREATED, Some("scheduled")),
+        "{post}"
+    );
+    let (s, _, _) = api
+        .call("POST", "/v1/posts", Some(&t.key), Some("k2"), Some(json!({"text": "a", "scheduled_at": "2199-01-01T00:00:00Z", "targets": [{"account_id": acc}]})))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "more than a year ahead"
+    );
+    let path = format!("/v1/posts/{}", post["id"].as_str().unwrap());
+    let (s, _, edited) = api
+        .call(
+            "PATCH",
+            &path,
+            Some(&t.key),
+            None,
+            Some(json!({"text": "b"})),
+        )
+        .await;
+    assert_eq!((s, edited["text"].as_str()), (StatusCode::OK, Some("b")));
+    assert!(edited["version"].as_u64() > post["version"].as_u64());
+    let (s, h, v) = api
+        .call(
+            "PATCH",
+            &path,
+            Some(&t.key),
+            None,
+            Some(json!({"text": "x".repeat(281)})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&h, &v, s);
+    let (_, _, unchanged) = api.call("GET", &path, Some(&t.key), None, None).await;
+    assert_eq!(unchanged["text"], "b", "a refused edit changes nothing");
+    let (s, _, cancelled) = api
+        .call("DELETE", &path, Some(&t.key), Some("del-1"), None)
+        .await;
+    assert_eq!(
+        (s, cancelled["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    let (s, h, _) = api
+        .call("DELETE", &path, Some(&t.key), Some("del-1"), None)
+        .await;
+    assert_eq!(
+        (s, h["idempotent-replayed"].to_str().unwrap()),
+        (StatusCode::OK, "true"),
+        "a retried cancel replays"
+    );
+    let (s, _, _) = api.call("DELETE", &path, Some(&t.key), None, None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "already cancelled");
+    let (s, _, _) = api
+        .call(
+            "PATCH",
+            &path,
+            Some(&t.key),
+            None,
+            Some(json!({"text": "c"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _, _) = api
+        .call("GET", "/v1/posts/not-an-id!", Some(&t.key), None, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
