@@ -140,10 +140,9 @@ async fn handle_record(publisher: &Publisher, record: SqsMessage) -> Option<Stri
             }
             Disposition::RetryAfter(delay) => {
                 let seconds = u32::try_from(delay.as_secs()).unwrap_or(u32::MAX).max(1);
-                if let Some(receipt) = record.receipt_handle.as_deref() {
-                    if let Err(e) = publisher.queue.retry_after(receipt, seconds).await {
-                        tracing::warn!(error = %e, "could not set the retry delay; the queue's visibility timeout applies");
-                    }
+                let receipt = record.receipt_handle.as_deref().unwrap_or_default();
+                if let Err(e) = publisher.queue.retry_after(receipt, seconds).await {
+                    tracing::warn!(error = %e, "could not set the retry delay; the queue's visibility timeout applies");
                 }
                 tracing::info!(retry_in_seconds = seconds, "will retry");
                 Some(id.clone())

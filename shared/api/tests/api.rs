@@ -1,4 +1,5 @@
 //! The router in-process (`oneshot`) over the in-memory ports.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 use axum::Router;
 use axum::body::{Body, to_bytes};

@@ -49,7 +49,7 @@ impl<'a> Env<'a> {
 
     pub fn url(&mut self, name: &str) -> String {
         let v = self.required(name);
-        if !v.is_empty() && !(v.starts_with("https://") || v.starts_with("http://")) {
+        if !v.is_empty() && !v.starts_with("https://") && !v.starts_with("http://") {
             self.problems.push(format!("{name} must be an http(s) URL"));
         }
         v

@@ -107,7 +107,7 @@ pub struct IdempotencyRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutRejected {
     /// A live record holds the key; this is the record, from the failed write itself.
-    Exists(IdempotencyRecord),
+    Exists(Box<IdempotencyRecord>),
     Store(StoreError),
 }
 

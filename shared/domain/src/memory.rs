@@ -240,7 +240,7 @@ impl DispatchStore for MemoryStore {
                     )
                 })
                 .collect();
-            due.sort_by(|a, b| a.0.cmp(&b.0));
+            due.sort_by_key(|(at, _)| *at);
             Ok(due.into_iter().take(limit).map(|(_, r)| r).collect())
         })
     }
@@ -394,10 +394,8 @@ impl IdempotencyPersistence for MemoryStore {
         now: OffsetDateTime,
     ) -> Result<(), PutRejected> {
         self.with("idempotency_put", |s| {
-            if let Some(existing) = s.idempotency.get(&record.id) {
-                if holds_key(existing, now) {
-                    return Err(PutRejected::Exists(existing.clone()));
-                }
+            if let Some(existing) = s.idempotency.get(&record.id).filter(|e| holds_key(e, now)) {
+                return Err(PutRejected::Exists(Box::new(existing.clone())));
             }
             s.idempotency.insert(record.id.clone(), record.clone());
             Ok(())

@@ -1,4 +1,5 @@
 //! The services against the in-memory ports, with a fake clock and a scripted platform.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 use async_trait::async_trait;
 use herald_domain::clock::{Clock, FakeClock};

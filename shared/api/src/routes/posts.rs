@@ -103,13 +103,11 @@ pub async fn list_posts(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 100"));
     }
-    if let Some(s) = &q.status {
-        if !LISTABLE.contains(&s.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "status must be one of {}",
-                LISTABLE.join(", ")
-            )));
-        }
+    if let Some(s) = q.status.as_deref().filter(|s| !LISTABLE.contains(s)) {
+        return Err(ApiError::bad_request(format!(
+            "status {s:?} is not one of {}",
+            LISTABLE.join(", ")
+        )));
     }
     let mut cursor = match &q.cursor {
         None => None,

@@ -144,9 +144,9 @@ impl IdempotencyPersistence for DynamoIdempotency {
                     return Err(PutRejected::Store(StoreError::Conflict));
                 };
                 match ccf.item() {
-                    Some(item) => Err(PutRejected::Exists(
+                    Some(item) => Err(PutRejected::Exists(Box::new(
                         from_item(item).map_err(PutRejected::Store)?,
-                    )),
+                    ))),
                     None => Err(PutRejected::Store(StoreError::Invalid(
                         "the failed conditional write returned no item".into(),
                     ))),
