@@ -56,3 +56,18 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
         clock,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sample_events_parse() {
+        for bytes in [
+            &include_bytes!("../../../events/api/warmup.json")[..],
+            include_bytes!("../../../events/api/list-posts.json"),
+        ] {
+            let request: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest =
+                serde_json::from_slice(bytes).unwrap();
+            assert!(request.raw_path.unwrap().starts_with("/v1/"));
+        }
+    }
+}

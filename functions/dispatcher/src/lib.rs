@@ -87,3 +87,18 @@ pub async fn handle(dispatcher: &Dispatcher) -> Result<Summary, herald_domain::S
     }
     Ok(report.into())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sample_events_parse() {
+        for bytes in [
+            &include_bytes!("../../../events/dispatcher/schedule.json")[..],
+            include_bytes!("../../../events/dispatcher/warmup.json"),
+        ] {
+            let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
+                serde_json::from_slice(bytes).unwrap();
+            assert_eq!(event.detail_type, "Scheduled Event");
+        }
+    }
+}

@@ -140,11 +140,13 @@ async fn handle_record(publisher: &Publisher, record: SqsMessage) -> Option<Stri
             }
             Disposition::RetryAfter(delay) => {
                 let seconds = u32::try_from(delay.as_secs()).unwrap_or(u32::MAX).max(1);
-                let receipt = record.receipt_handle.as_deref().unwrap_or_default();
-                if let Err(e) = publisher.queue.retry_after(receipt, seconds).await {
-                    tracing::warn!(error = %e, "could not set the retry delay; the queue's visibility timeout applies");
-                }
+                make_visible_in(publisher, &record, seconds).await;
                 tracing::info!(retry_in_seconds = seconds, "will retry");
+                Some(id.clone())
+            }
+            Disposition::DeadLetter => {
+                make_visible_in(publisher, &record, 0).await;
+                tracing::warn!("deliveries exhausted; SQS moves the message to the DLQ");
                 Some(id.clone())
             }
             Disposition::Fail => Some(id.clone()),
@@ -152,4 +154,49 @@ async fn handle_record(publisher: &Publisher, record: SqsMessage) -> Option<Stri
     }
     .instrument(span)
     .await
+}
+
+async fn make_visible_in(publisher: &Publisher, record: &SqsMessage, seconds: u32) {
+    let receipt = record.receipt_handle.as_deref().unwrap_or_default();
+    if let Err(e) = publisher.queue.retry_after(receipt, seconds).await {
+        tracing::warn!(error = %e, "could not change the message's visibility; the queue's timeout applies");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_events_parse() {
+        let event: SqsEvent = serde_json::from_slice(include_bytes!(
+            "../../../events/publisher/publish-message.json"
+        ))
+        .unwrap();
+        let message: PublishMessage =
+            serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+        assert_eq!(message.account_id.as_str(), "acc_5a1f0c3a1b27c3d8e9f0a1b2");
+        let empty: SqsEvent =
+            serde_json::from_slice(include_bytes!("../../../events/publisher/warmup.json"))
+                .unwrap();
+        assert!(empty.records.is_empty());
+    }
+
+    #[test]
+    fn config_lists_every_problem() {
+        let err = Config::from_env(&HashMap::from([(
+            "HERALD_RETRY_BASE_SECONDS".to_owned(),
+            "soon".to_owned(),
+        )]))
+        .unwrap_err();
+        let text = err.to_string();
+        for name in [
+            "HERALD_TABLE",
+            "HERALD_PUBLISH_QUEUE_URL",
+            "HERALD_X_API_URL",
+            "HERALD_RETRY_BASE_SECONDS",
+        ] {
+            assert!(text.contains(name), "{name} not in {text}");
+        }
+    }
 }

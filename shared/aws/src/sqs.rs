@@ -24,7 +24,8 @@ impl SqsPublishQueue {
         }
     }
 
-    /// Makes a received message visible again after `seconds` (the publisher's backoff).
+    /// Makes a received message visible again after `seconds` (the publisher's backoff; 0 for
+    /// at once).
     pub async fn retry_after(&self, receipt_handle: &str, seconds: u32) -> Result<(), StoreError> {
         self.client
             .change_message_visibility()

@@ -40,6 +40,8 @@ pub enum Disposition {
     /// Leave it on the queue as it is (the store failed; SQS redelivers after the visibility
     /// timeout, and after `maxReceiveCount` deliveries moves it to the DLQ).
     Fail,
+    /// The last delivery failed: make it visible at once so SQS moves it to the DLQ now.
+    DeadLetter,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +162,7 @@ impl PublishService {
                     {
                         // The last delivery: SQS moves the message to the DLQ on its next
                         // receive; the variant says so, with the cause.
-                        (VariantOutcome::DeadLettered(error), Disposition::Fail)
+                        (VariantOutcome::DeadLettered(error), Disposition::DeadLetter)
                     }
                     FailureKind::Transient | FailureKind::RateLimited => (
                         VariantOutcome::Retrying(error),

@@ -365,7 +365,7 @@ async fn transient_errors_retry_then_dead_letter_on_the_last_delivery() {
         w.publisher.handle(&m, 2).await,
         Disposition::RetryAfter(_)
     ));
-    assert_eq!(w.publisher.handle(&m, 3).await, Disposition::Fail);
+    assert_eq!(w.publisher.handle(&m, 3).await, Disposition::DeadLetter);
     let v = w.get(&post).await.variants.values().next().unwrap().clone();
     assert_eq!((v.status, v.attempts), (VariantStatus::DeadLettered, 3));
     assert_eq!(v.last_error.unwrap().message, "X answered 503");

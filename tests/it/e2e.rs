@@ -1,0 +1,499 @@
+//! End to end through the real binaries on the local stack (`make up`): the HTTP API behind
+//! the emulated API Gateway, the dispatcher on its emulated schedule, the publisher fed by
+//! the emulated SQS event source, and the fake platforms over HTTP.
+
+use herald_tests::{local_stack, repo_root};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+struct Stack {
+    env: HashMap<String, String>,
+    http: reqwest::Client,
+}
+
+struct Tenant {
+    id: String,
+    key: String,
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+impl Stack {
+    fn get() -> Self {
+        let env = local_stack().expect(
+            "the local stack is not running: start it with `make up` (make test does this itself)",
+        );
+        Self {
+            env,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn url(&self, name: &str) -> &str {
+        self.env
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing from .herald/local.env"))
+    }
+
+    /// A fresh tenant through the operator CLI, so tests never share data.
+    fn tenant(&self, require_approval: bool) -> Tenant {
+        let mut cmd = std::process::Command::new(repo_root().join("target/debug/herald"));
+        cmd.envs(&self.env)
+            .args(["tenant", "create", "--name", &unique("e2e-")]);
+        if require_approval {
+            cmd.arg("--require-approval");
+        }
+        let out = cmd.output().expect("run target/debug/herald");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        Tenant {
+            id: v["tenant_id"].as_str().unwrap().into(),
+            key: v["api_key"].as_str().unwrap().into(),
+        }
+    }
+
+    async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        t: &Tenant,
+        idem: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url("HERALD_API_URL")))
+            .bearer_auth(&t.key);
+        if let Some(k) = idem {
+            req = req.header("idempotency-key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn connect(&self, t: &Tenant, platform: &str, external_id: &str, token: &str) -> String {
+        let (s, _, v) = self
+            .api(Method::POST, "/v1/accounts", t, None, Some(json!({"platform": platform, "external_id": external_id, "access_token": token})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["id"].as_str().unwrap().into()
+    }
+
+    async fn schedule(&self, t: &Tenant, account: &str, text: &str, in_secs: i64) -> Value {
+        let at = (time::OffsetDateTime::now_utc() + time::Duration::seconds(in_secs))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let (s, _, v) = self
+            .api(
+                Method::POST,
+                "/v1/posts",
+                t,
+                Some(&unique("k-")),
+                Some(
+                    json!({"text": text, "scheduled_at": at, "targets": [{"account_id": account}]}),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v
+    }
+
+    async fn post(&self, t: &Tenant, id: &str) -> Value {
+        let (s, _, v) = self
+            .api(Method::GET, &format!("/v1/posts/{id}"), t, None, None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v
+    }
+
+    async fn fake_posts(&self, platform: &str, account: &str) -> Vec<Value> {
+        let url = format!("{}/_admin/posts", self.url("FAKE_PLATFORMS_URL"));
+        let v: Value = self
+            .http
+            .get(url)
+            .query(&[("platform", platform), ("account", account)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["posts"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn fault(&self, rule: Value) {
+        let url = format!("{}/_admin/faults", self.url("FAKE_PLATFORMS_URL"));
+        let res = self.http.post(url).json(&rule).send().await.unwrap();
+        assert!(
+            res.status().is_success(),
+            "fault rule refused: {}",
+            res.text().await.unwrap()
+        );
+    }
+
+    /// Polls `f` until it returns `Some`, or fails after `timeout` with `what`.
+    async fn wait_for<T, F, Fut>(&self, timeout: Duration, what: &str, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&herald_tests::sdk_config(self.url("AWS_ENDPOINT_URL")).await)
+    }
+
+    async fn queue_is_drained(&self, url: &str) -> bool {
+        let attrs = self
+            .sqs()
+            .await
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let a = attrs.attributes().unwrap();
+        use aws_sdk_sqs::types::QueueAttributeName as N;
+        [
+            N::ApproximateNumberOfMessages,
+            N::ApproximateNumberOfMessagesNotVisible,
+            N::ApproximateNumberOfMessagesDelayed,
+        ]
+        .iter()
+        .all(|n| a.get(n).is_none_or(|v| v == "0"))
+    }
+}
+
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_scheduled_post_is_published_exactly_once_and_a_duplicate_message_publishes_nothing() {
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    let page = unique("page");
+    let account = stack.connect(&t, "facebook", &page, "fb-token").await;
+    let post = stack.schedule(&t, &account, "Launch day!", 3).await;
+    let id = post["id"].as_str().unwrap();
+    assert_eq!(post["status"], "scheduled");
+
+    let published = stack
+        .wait_for(PUBLISH_TIMEOUT, "the post on the fake platform", || async {
+            let p = stack.post(&t, id).await;
+            (p["status"] == "published").then_some(p)
+        })
+        .await;
+    let on_platform = stack.fake_posts("facebook", &page).await;
+    assert_eq!(on_platform.len(), 1, "{on_platform:?}");
+    assert_eq!(on_platform[0]["text"], "Launch day!");
+    let variant = &published["variants"][0];
+    assert_eq!(variant["platform_post_id"], on_platform[0]["id"]);
+    assert_eq!(variant["attempts"], 1);
+    assert_eq!(published["correlation_id"], post["correlation_id"]);
+
+    // The same message again, twice, straight onto the queue.
+    let queue = stack.url("HERALD_PUBLISH_QUEUE_URL").to_owned();
+    let body =
+        json!({"tenant_id": t.id, "post_id": id, "account_id": account, "correlation_id": "dup"})
+            .to_string();
+    let sqs = stack.sqs().await;
+    for _ in 0..2 {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(&body)
+            .send()
+            .await
+            .unwrap();
+    }
+    stack
+        .wait_for(PUBLISH_TIMEOUT, "the duplicates to be consumed", || async {
+            stack.queue_is_drained(&queue).await.then_some(())
+        })
+        .await;
+    assert_eq!(
+        stack.fake_posts("facebook", &page).await.len(),
+        1,
+        "still exactly one"
+    );
+    assert_eq!(stack.post(&t, id).await["variants"][0]["attempts"], 1);
+}
+
+#[tokio::test]
+async fn a_cancel_before_the_claim_is_never_published() {
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    let org = unique("org");
+    let account = stack.connect(&t, "linkedin", &org, "li-token").await;
+    let post = stack.schedule(&t, &account, "never", 4).await;
+    let id = post["id"].as_str().unwrap();
+    let (s, _, v) = stack
+        .api(Method::DELETE, &format!("/v1/posts/{id}"), &t, None, None)
+        .await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("cancelled")),
+        "{v}"
+    );
+    // Well past the due time and several dispatcher runs.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(stack.fake_posts("linkedin", &org).await.is_empty());
+    assert_eq!(stack.post(&t, id).await["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn an_edit_before_the_claim_is_published_as_edited() {
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    let org = unique("org");
+    let account = stack.connect(&t, "linkedin", &org, "li-token").await;
+    let post = stack.schedule(&t, &account, "first draft", 4).await;
+    let id = post["id"].as_str().unwrap();
+    let (s, _, v) = stack
+        .api(
+            Method::PATCH,
+            &format!("/v1/posts/{id}"),
+            &t,
+            None,
+            Some(json!({"text": "final text"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    stack
+        .wait_for(PUBLISH_TIMEOUT, "the edited post", || async {
+            (stack.post(&t, id).await["status"] == "published").then_some(())
+        })
+        .await;
+    let on_platform = stack.fake_posts("linkedin", &org).await;
+    assert_eq!(on_platform.len(), 1);
+    assert_eq!(on_platform[0]["text"], "final text");
+}
+
+#[tokio::test]
+async fn idempotency_keys_and_tenancy_over_http() {
+    let stack = Stack::get();
+    let a = stack.tenant(false);
+    let b = stack.tenant(false);
+    let account = stack
+        .connect(&a, "x", &unique("user"), &unique("x-token-"))
+        .await;
+    let body = json!({"text": "once", "scheduled_at": "2099-01-01T00:00:00Z", "targets": [{"account_id": account}]});
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::days(30))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let body = json!({"text": "once", "scheduled_at": later, "targets": body["targets"]});
+    let key = unique("idem-");
+    let (s1, h1, first) = stack
+        .api(
+            Method::POST,
+            "/v1/posts",
+            &a,
+            Some(&key),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s1, StatusCode::CREATED, "{first}");
+    assert!(h1.get("idempotent-replayed").is_none());
+    let (s2, h2, second) = stack
+        .api(
+            Method::POST,
+            "/v1/posts",
+            &a,
+            Some(&key),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!((s2, &second), (StatusCode::CREATED, &first));
+    assert_eq!(h2["idempotent-replayed"], "true");
+    let (s, h, v) = stack
+        .api(
+            Method::POST,
+            "/v1/posts",
+            &a,
+            Some(&key),
+            Some(json!({"text": "other", "targets": body["targets"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(h["content-type"], "application/problem+json");
+    let (s, _, _) = stack
+        .api(Method::POST, "/v1/posts", &a, None, Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "key required");
+    let (s, _, _) = stack
+        .api(
+            Method::POST,
+            "/v1/posts",
+            &a,
+            Some("bad key"),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "malformed key");
+    let (_, _, list) = stack.api(Method::GET, "/v1/posts", &a, None, None).await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "one post for all those retries"
+    );
+
+    // Tenant B sees none of it and can change none of it.
+    let path = format!("/v1/posts/{}", first["id"].as_str().unwrap());
+    for (method, body) in [
+        (Method::GET, None),
+        (Method::PATCH, Some(json!({"text": "mine now"}))),
+        (Method::DELETE, None),
+    ] {
+        let (s, h, v) = stack.api(method.clone(), &path, &b, None, body).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{method} {v}");
+        assert_eq!(h["content-type"], "application/problem+json");
+    }
+    let (s, _, _) = stack
+        .api(Method::POST, "/v1/posts", &b, Some(&key), Some(body))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "B's key space is its own, and A's account is not B's"
+    );
+    assert_eq!(
+        stack.post(&a, first["id"].as_str().unwrap()).await["text"],
+        "once"
+    );
+}
+
+#[tokio::test]
+async fn permanent_and_auth_errors_end_failed_with_the_platform_reason() {
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    let revoked = stack
+        .connect(&t, "linkedin", &unique("org"), "revoked-token")
+        .await;
+    let page = unique("page");
+    let refused = stack.connect(&t, "facebook", &page, "fb-token").await;
+    stack
+        .fault(json!({"platform": "facebook", "account": page, "status": 400, "error_code": 100, "message": "Invalid parameter", "rate": 1.0}))
+        .await;
+    let auth_post = stack.schedule(&t, &revoked, "auth", 0).await;
+    let bad_post = stack.schedule(&t, &refused, "bad", 0).await;
+    for (post, kind, reason) in [
+        (&auth_post, "auth", "LinkedIn answered 401"),
+        (
+            &bad_post,
+            "permanent",
+            "Facebook answered 400: Invalid parameter",
+        ),
+    ] {
+        let id = post["id"].as_str().unwrap();
+        let p = stack
+            .wait_for(PUBLISH_TIMEOUT, "the post to fail", || async {
+                let p = stack.post(&t, id).await;
+                (p["status"] == "failed").then_some(p)
+            })
+            .await;
+        let v = &p["variants"][0];
+        assert_eq!(v["status"], "failed");
+        assert_eq!(v["last_error"]["kind"], kind, "{v}");
+        assert!(
+            v["last_error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(reason),
+            "{v}"
+        );
+        assert_eq!(v["attempts"], 1, "no retry loop");
+    }
+    assert!(stack.fake_posts("facebook", &page).await.is_empty());
+}
+
+#[tokio::test]
+async fn transient_failures_retry_and_end_in_the_dlq() {
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    let page = unique("page");
+    let account = stack.connect(&t, "facebook", &page, "fb-token").await;
+    stack
+        .fault(json!({"platform": "facebook", "account": page, "status": 503, "rate": 1.0}))
+        .await;
+    let post = stack.schedule(&t, &account, "doomed", 0).await;
+    let id = post["id"].as_str().unwrap().to_owned();
+    let max: u64 = stack
+        .url("HERALD_PUBLISH_MAX_RECEIVE_COUNT")
+        .parse()
+        .unwrap();
+    let p = stack
+        .wait_for(
+            Duration::from_secs(120),
+            "the variant to be dead-lettered",
+            || async {
+                let p = stack.post(&t, &id).await;
+                (p["variants"][0]["status"] == "dead_lettered").then_some(p)
+            },
+        )
+        .await;
+    assert_eq!(p["variants"][0]["attempts"], max);
+    assert!(
+        p["variants"][0]["last_error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("503")
+    );
+    assert_eq!(p["status"], "needs_attention");
+    let dlq = stack
+        .url("HERALD_QUEUE_URL_PUBLISH_DEAD_LETTER_QUEUE")
+        .to_owned();
+    let sqs = stack.sqs().await;
+    let found = stack
+        .wait_for(
+            Duration::from_secs(30),
+            "the message in the DLQ",
+            || async {
+                let out = sqs
+                    .receive_message()
+                    .queue_url(&dlq)
+                    .max_number_of_messages(10)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .unwrap();
+                out.messages
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|m| m.body().is_some_and(|b| b.contains(&id)))
+            },
+        )
+        .await;
+    assert!(found.body().unwrap().contains(&t.id));
+    assert!(stack.fake_posts("facebook", &page).await.is_empty());
+}

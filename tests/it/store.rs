@@ -1,0 +1,614 @@
+//! The adapters against DynamoDB and SQS on moto, with AWS calls counted.
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use herald_aws::Clients;
+use herald_aws::calls::Tally;
+use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
+use herald_aws::sqs::SqsPublishQueue;
+use herald_domain::StoreError;
+use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::dispatch::{DispatchConfig, Dispatcher};
+use herald_domain::idempotency::{Begin, Idempotency, IdempotencyKey, StoredResponse};
+use herald_domain::ids::{AccountId, ApiKeyId, PostId, TenantId};
+use herald_domain::model::*;
+use herald_domain::platform::{PlatformClient, PlatformError, PublishRequest, PublishedPost};
+use herald_domain::ports::*;
+use herald_domain::posts::{Actor, NewPost, PostService, Target};
+use herald_domain::publish::{PublishConfig, PublishService};
+use herald_tests::{bootstrap, moto, sdk_config};
+use secrecy::SecretString;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+struct RecordingPlatform {
+    published: Mutex<Vec<String>>,
+    fail_with: Mutex<Option<PlatformError>>,
+}
+
+#[async_trait]
+impl PlatformClient for RecordingPlatform {
+    async fn publish(&self, req: PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
+        if let Some(e) = self.fail_with.lock().unwrap().clone() {
+            return Err(e);
+        }
+        let mut p = self.published.lock().unwrap();
+        p.push(req.text.to_owned());
+        Ok(PublishedPost {
+            platform_post_id: format!("pp-{}", p.len()),
+        })
+    }
+}
+
+struct Env {
+    vars: HashMap<String, String>,
+    clients: Clients,
+    store: Arc<DynamoStore>,
+    queue: Arc<SqsPublishQueue>,
+    tenant: TenantId,
+    account: AccountId,
+}
+
+impl Env {
+    async fn new() -> Self {
+        let endpoint = moto().endpoint.clone();
+        let vars = bootstrap(&endpoint);
+        let clients = Clients::from_sdk_config(&sdk_config(&endpoint).await);
+        let store = Arc::new(DynamoStore::new(
+            clients.dynamodb.clone(),
+            &vars["HERALD_TABLE"],
+        ));
+        let queue = Arc::new(SqsPublishQueue::new(
+            clients.sqs.clone(),
+            &vars["HERALD_PUBLISH_QUEUE_URL"],
+        ));
+        let (tenant, _, _) =
+            herald_domain::tenants::create_tenant(store.as_ref(), &SystemClock, "t", false)
+                .await
+                .unwrap();
+        let account = Account {
+            id: Account::id_for(Platform::Facebook, "page-1"),
+            tenant_id: tenant.id.clone(),
+            platform: Platform::Facebook,
+            external_id: "page-1".into(),
+            display_name: None,
+            access_token: SecretString::from("tok"),
+            status: AccountStatus::Active,
+            created_at: SystemClock.now(),
+            updated_at: SystemClock.now(),
+        };
+        assert!(store.upsert_account(&account).await.unwrap(), "new account");
+        assert!(
+            !store.upsert_account(&account).await.unwrap(),
+            "second upsert refreshes"
+        );
+        Self {
+            vars,
+            clients,
+            store,
+            queue,
+            tenant: tenant.id,
+            account: account.id,
+        }
+    }
+
+    fn posts(&self) -> PostService {
+        PostService {
+            posts: self.store.clone(),
+            accounts: self.store.clone(),
+            tenants: self.store.clone(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    fn actor(&self) -> Actor {
+        Actor {
+            tenant_id: self.tenant.clone(),
+            key_id: ApiKeyId("key_t".into()),
+        }
+    }
+
+    async fn post_now(&self, text: &str) -> Post {
+        self.posts()
+            .create(
+                &self.actor(),
+                NewPost {
+                    text: text.into(),
+                    scheduled_at: None,
+                    targets: vec![Target {
+                        account_id: self.account.clone(),
+                        text: None,
+                    }],
+                },
+                "corr-it".into(),
+            )
+            .await
+            .unwrap()
+    }
+
+    fn dispatcher(&self) -> Dispatcher {
+        Dispatcher {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            clock: Arc::new(SystemClock),
+            config: DispatchConfig::default(),
+        }
+    }
+
+    fn publisher(&self, platform: Arc<RecordingPlatform>) -> PublishService {
+        PublishService {
+            store: self.store.clone(),
+            accounts: self.store.clone(),
+            platform,
+            clock: Arc::new(SystemClock),
+            config: PublishConfig {
+                max_receive_count: 3,
+                retry_base: Duration::from_secs(1),
+                retry_cap: Duration::from_secs(5),
+            },
+        }
+    }
+
+    async fn receive(&self) -> Vec<aws_sdk_sqs::types::Message> {
+        self.clients
+            .sqs
+            .receive_message()
+            .queue_url(&self.vars["HERALD_PUBLISH_QUEUE_URL"])
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default()
+    }
+
+    fn calls(&self) -> BTreeMap<String, Tally> {
+        self.clients.calls.snapshot()
+    }
+}
+
+fn tally(calls: &BTreeMap<String, Tally>, op: &str) -> (usize, usize) {
+    calls.get(op).map_or((0, 0), |t| (t.ok, t.failed))
+}
+
+#[tokio::test]
+async fn post_items_round_trip_and_stale_writes_lose() {
+    let env = Env::new().await;
+    let post = env.post_now("hello").await;
+    let stored = env
+        .store
+        .get_post(&env.tenant, &post.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, post);
+    let mut stale = post.clone();
+    stale.version += 1;
+    env.store.replace_post(&stale, post.version).await.unwrap();
+    assert_eq!(
+        env.store.replace_post(&stale, post.version).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        env.store.insert_post(&post).await,
+        Err(StoreError::Conflict)
+    );
+    assert!(
+        env.store
+            .get_post(&TenantId("ten_other".into()), &post.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "tenant-scoped keys"
+    );
+}
+
+#[tokio::test]
+async fn dispatch_then_publish_costs_two_writes_and_a_duplicate_one_failed_write() {
+    let env = Env::new().await;
+    let post = env.post_now("hello dynamo").await;
+    let report = env.dispatcher().run_once().await.unwrap();
+    assert_eq!((report.claimed, report.messages_sent), (1, 1), "{report:?}");
+    assert!(
+        env.store
+            .due_posts(SystemClock.now(), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "confirmed: off the due index"
+    );
+
+    let messages = env.receive().await;
+    assert_eq!(messages.len(), 1);
+    let body: PublishMessage = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(body.correlation_id, "corr-it");
+    let attr = messages[0].message_attributes().unwrap()["correlation_id"]
+        .string_value()
+        .unwrap();
+    assert_eq!(attr, "corr-it");
+
+    let platform = Arc::new(RecordingPlatform::default());
+    let publisher = env.publisher(platform.clone());
+    env.clients.calls.reset();
+    publisher.handle(&body, 1).await;
+    let calls = env.calls();
+    assert_eq!(
+        tally(&calls, "DynamoDB.UpdateItem"),
+        (2, 0),
+        "claim + outcome: {calls:?}"
+    );
+    assert_eq!(
+        tally(&calls, "DynamoDB.GetItem"),
+        (1, 0),
+        "the account's token: {calls:?}"
+    );
+    env.clients.calls.reset();
+    publisher.handle(&body, 2).await;
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "a duplicate costs one call: {calls:?}");
+    assert_eq!(
+        tally(&calls, "DynamoDB.UpdateItem"),
+        (0, 1),
+        "one failed conditional write: {calls:?}"
+    );
+
+    assert_eq!(
+        *platform.published.lock().unwrap(),
+        vec!["hello dynamo".to_owned()]
+    );
+    let stored = env
+        .store
+        .get_post(&env.tenant, &post.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let v = stored.variants.values().next().unwrap();
+    assert_eq!(
+        (v.status, v.attempts, v.platform_post_id.as_deref()),
+        (VariantStatus::Published, 1, Some("pp-1"))
+    );
+}
+
+#[tokio::test]
+async fn dispatch_claims_respect_schedule_cancel_and_lease() {
+    let env = Env::new().await;
+    let now = SystemClock.now();
+    let future = env
+        .posts()
+        .create(
+            &env.actor(),
+            NewPost {
+                text: "later".into(),
+                scheduled_at: Some(now + time::Duration::hours(1)),
+                targets: vec![Target {
+                    account_id: env.account.clone(),
+                    text: None,
+                }],
+            },
+            "c".into(),
+        )
+        .await
+        .unwrap();
+    let post_ref = |p: &Post| PostRef {
+        tenant_id: p.tenant_id.clone(),
+        post_id: p.id.clone(),
+    };
+    assert!(
+        env.store
+            .claim_for_dispatch(&post_ref(&future), now, "t1", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "not due"
+    );
+    assert!(env.store.due_posts(now, 10).await.unwrap().is_empty());
+    assert_eq!(
+        env.store
+            .due_posts(now + time::Duration::hours(2), 10)
+            .await
+            .unwrap(),
+        vec![post_ref(&future)]
+    );
+
+    let due = env.post_now("now").await;
+    env.posts().cancel(&env.actor(), &due.id).await.unwrap();
+    assert!(
+        env.store
+            .claim_for_dispatch(&post_ref(&due), now + time::Duration::seconds(1), "t2", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "cancelled"
+    );
+
+    let due = env.post_now("now again").await;
+    let later = SystemClock.now() + time::Duration::seconds(1);
+    let lease = later + time::Duration::seconds(60);
+    let claimed = env
+        .store
+        .claim_for_dispatch(&post_ref(&due), later, "t3", lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.status, PostStatus::Dispatched);
+    assert!(
+        env.store
+            .claim_for_dispatch(&post_ref(&due), later, "t4", lease)
+            .await
+            .unwrap()
+            .is_none(),
+        "lease held"
+    );
+    // Never confirmed: due again once the lease ends, and claimable by a new token.
+    assert!(
+        env.store
+            .due_posts(lease, 10)
+            .await
+            .unwrap()
+            .contains(&post_ref(&due))
+    );
+    assert!(
+        env.store
+            .claim_for_dispatch(
+                &post_ref(&due),
+                lease,
+                "t5",
+                lease + time::Duration::seconds(60)
+            )
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        env.store.confirm_dispatch(&post_ref(&due), "t3").await,
+        Err(StoreError::Conflict),
+        "stale token"
+    );
+    env.store
+        .confirm_dispatch(&post_ref(&due), "t5")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn outcomes_need_the_claiming_attempt() {
+    let env = Env::new().await;
+    let post = env.post_now("x").await;
+    env.dispatcher().run_once().await.unwrap();
+    let v = VariantRef {
+        tenant_id: env.tenant.clone(),
+        post_id: post.id.clone(),
+        account_id: env.account.clone(),
+    };
+    let claimed = env
+        .store
+        .claim_for_publish(&v, "attempt-1", SystemClock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.variants[&env.account].status,
+        VariantStatus::Publishing
+    );
+    assert_eq!(
+        env.store
+            .claim_for_publish(&v, "attempt-2", SystemClock.now())
+            .await,
+        Err(ClaimRejected::NotClaimable)
+    );
+    let err = VariantError {
+        kind: FailureKind::Transient,
+        message: "503".into(),
+        platform_code: None,
+        at: SystemClock.now(),
+    };
+    assert_eq!(
+        env.store
+            .record_outcome(&v, "attempt-2", &VariantOutcome::Retrying(err.clone()))
+            .await,
+        Err(StoreError::Conflict)
+    );
+    env.store
+        .record_outcome(&v, "attempt-1", &VariantOutcome::Retrying(err))
+        .await
+        .unwrap();
+    let again = env
+        .store
+        .claim_for_publish(&v, "attempt-3", SystemClock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.variants[&env.account].attempts, 2,
+        "a retrying variant is claimable again"
+    );
+    let missing = VariantRef {
+        account_id: AccountId("acc_nope".into()),
+        ..v
+    };
+    assert_eq!(
+        env.store
+            .claim_for_publish(&missing, "a", SystemClock.now())
+            .await,
+        Err(ClaimRejected::NotClaimable)
+    );
+}
+
+#[tokio::test]
+async fn idempotency_records_replay_and_a_duplicate_costs_one_failed_write() {
+    let env = Env::new().await;
+    let idem = Idempotency::new(
+        Arc::new(DynamoIdempotency::new(
+            env.clients.dynamodb.clone(),
+            &env.vars["HERALD_IDEMPOTENCY_TABLE"],
+        )),
+        Arc::new(SystemClock),
+        time::Duration::seconds(30),
+    );
+    let key = IdempotencyKey::parse("k-1").unwrap();
+    let Begin::Proceed(ticket) = idem.begin(&env.tenant, &key, "fp".into()).await.unwrap() else {
+        panic!("first use proceeds")
+    };
+    assert_eq!(
+        idem.begin(&env.tenant, &key, "fp".into()).await.unwrap(),
+        Begin::InFlight
+    );
+    assert_eq!(
+        idem.begin(&env.tenant, &key, "other".into()).await.unwrap(),
+        Begin::Mismatch
+    );
+    let response = StoredResponse {
+        status: 201,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: b"{\"id\":1}".to_vec(),
+    };
+    idem.complete(ticket, response.clone()).await.unwrap();
+    env.clients.calls.reset();
+    assert_eq!(
+        idem.begin(&env.tenant, &key, "fp".into()).await.unwrap(),
+        Begin::Replay(response)
+    );
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        tally(&calls, "DynamoDB.PutItem"),
+        (0, 1),
+        "one failed conditional write, no read: {calls:?}"
+    );
+    // Scoped to the tenant.
+    assert!(matches!(
+        idem.begin(&TenantId("ten_other".into()), &key, "fp".into())
+            .await
+            .unwrap(),
+        Begin::Proceed(_)
+    ));
+    // Expiry is decided in code (moto never runs TTL): an expired record frees the key.
+    let short = idem.clone().with_ttl(time::Duration::seconds(-1));
+    let key2 = IdempotencyKey::parse("k-2").unwrap();
+    let Begin::Proceed(t) = short.begin(&env.tenant, &key2, "fp".into()).await.unwrap() else {
+        panic!()
+    };
+    short
+        .complete(
+            t,
+            StoredResponse {
+                status: 200,
+                headers: vec![],
+                body: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        idem.begin(&env.tenant, &key2, "fp".into()).await.unwrap(),
+        Begin::Proceed(_)
+    ));
+    // An abandoned in-progress record (its Lambda died) frees the key after its lease.
+    let dying = Idempotency::new(
+        Arc::new(DynamoIdempotency::new(
+            env.clients.dynamodb.clone(),
+            &env.vars["HERALD_IDEMPOTENCY_TABLE"],
+        )),
+        Arc::new(SystemClock),
+        time::Duration::seconds(-1),
+    );
+    let key3 = IdempotencyKey::parse("k-3").unwrap();
+    assert!(matches!(
+        dying.begin(&env.tenant, &key3, "fp".into()).await.unwrap(),
+        Begin::Proceed(_)
+    ));
+    assert!(matches!(
+        idem.begin(&env.tenant, &key3, "fp".into()).await.unwrap(),
+        Begin::Proceed(_)
+    ));
+}
+
+#[tokio::test]
+async fn the_publisher_handler_reports_batch_item_failures_and_sets_the_retry_delay() {
+    let env = Env::new().await;
+    for i in 0..3 {
+        env.post_now(&format!("post {i}")).await;
+    }
+    env.dispatcher().run_once().await.unwrap();
+    let received = env.receive().await;
+    assert_eq!(received.len(), 3);
+    let platform = Arc::new(RecordingPlatform::default());
+    *platform.fail_with.lock().unwrap() = Some(PlatformError::Transient {
+        message: "Facebook answered 503".into(),
+        code: None,
+        retry_after: Some(Duration::from_secs(1)),
+    });
+    let publisher = herald_fn_publisher::Publisher {
+        service: env.publisher(platform.clone()),
+        queue: (*env.queue).clone(),
+        concurrency: 4,
+    };
+    let mut records: Vec<SqsMessage> = received.iter().map(to_lambda_record).collect();
+    let mut garbage = to_lambda_record(&received[0]);
+    garbage.message_id = Some("garbage".into());
+    garbage.body = Some("{not a publish message".into());
+    records.push(garbage);
+    let mut event = SqsEvent::default();
+    event.records = records;
+    let response = herald_fn_publisher::handle(&publisher, event).await;
+    let mut failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    failed.sort();
+    let mut expected: Vec<String> = received
+        .iter()
+        .map(|m| m.message_id().unwrap().to_owned())
+        .collect();
+    expected.push("garbage".into());
+    expected.sort();
+    assert_eq!(
+        failed, expected,
+        "every transient failure and the malformed record stay on the queue"
+    );
+    // The handler set their visibility to the platform's Retry-After: they come back soon.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(env.receive().await.len(), 3);
+    assert!(platform.published.lock().unwrap().is_empty());
+}
+
+fn to_lambda_record(m: &aws_sdk_sqs::types::Message) -> SqsMessage {
+    let mut r = SqsMessage::default();
+    r.message_id = m.message_id().map(str::to_owned);
+    r.receipt_handle = m.receipt_handle().map(str::to_owned);
+    r.body = m.body().map(str::to_owned);
+    r.attributes = m
+        .attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    r
+}
+
+#[tokio::test]
+async fn queue_sends_report_each_entry() {
+    let env = Env::new().await;
+    let messages: Vec<PublishMessage> = (0..23)
+        .map(|i| PublishMessage {
+            tenant_id: env.tenant.clone(),
+            post_id: PostId(format!("post_{i}")),
+            account_id: env.account.clone(),
+            correlation_id: format!("c{i}"),
+        })
+        .collect();
+    env.clients.calls.reset();
+    let results = env.queue.send(&messages).await.unwrap();
+    assert_eq!(results.len(), 23);
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(
+        tally(&env.calls(), "SQS.SendMessageBatch"),
+        (3, 0),
+        "batches of ten"
+    );
+}

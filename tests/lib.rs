@@ -1,0 +1,127 @@
+//! Shared set-up for the integration and end-to-end tests: a moto server started on a free
+//! port (once per test binary), resources created from template.yaml by the same bootstrap
+//! the local stack uses, and the local stack's `.herald/local.env`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test set-up fails loudly on purpose.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A moto server for this test binary; killed when the binary exits.
+#[derive(Debug)]
+pub struct Moto {
+    pub endpoint: String,
+    _child: ChildGuard,
+}
+
+#[derive(Debug)]
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bin = std::env::var("HERALD_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo_root().join(".venv/bin/moto_server"));
+        let log = std::fs::File::create(repo_root().join("target/moto-tests.log")).unwrap();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} (run `make venv`): {e}", bin.display()));
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            endpoint,
+            _child: ChildGuard(child),
+        }
+    })
+}
+
+/// Creates every table and queue of template.yaml under a fresh name prefix and returns the
+/// resolved environment the functions would get (HERALD_TABLE, HERALD_PUBLISH_QUEUE_URL, ...).
+pub fn bootstrap(endpoint: &str) -> HashMap<String, String> {
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let out = Command::new(repo_root().join(".venv/bin/python"))
+        .arg(repo_root().join("infra/bootstrap.py"))
+        .args([
+            "--endpoint-url",
+            endpoint,
+            "--prefix",
+            &prefix,
+            "--print-env",
+        ])
+        .output()
+        .expect("run infra/bootstrap.py");
+    assert!(
+        out.status.success(),
+        "bootstrap failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_env(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Parses KEY=VALUE lines (values optionally single- or double-quoted).
+pub fn parse_env(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .or_else(|| v.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
+                .unwrap_or(v);
+            (
+                k.trim().trim_start_matches("export ").to_owned(),
+                v.to_owned(),
+            )
+        })
+        .collect()
+}
+
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// The local stack's environment, or `None` when it is not running.
+pub fn local_stack() -> Option<HashMap<String, String>> {
+    let text = std::fs::read_to_string(repo_root().join(".herald/local.env")).ok()?;
+    Some(parse_env(&text))
+}
