@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make bench`: release builds, then one `BENCH <name> <value> <unit>` line per figure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "building release binaries (host architecture; set BENCH_ARM64=1 to also size arm64 builds)" >&2
+cargo build --release --workspace --bins --locked >&2
+
+zipped() { # binary -> bytes of a Lambda zip holding it as `bootstrap`
+  .venv/bin/python - "$1" <<'PY'
+import io, sys, zipfile
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+    z.write(sys.argv[1], "bootstrap")
+print(len(buf.getvalue()))
+PY
+}
+
+for f in api dispatcher publisher hello-lambda; do
+  bin="target/release/$f"
+  echo "BENCH binary_size.$f $(stat -c %s "$bin" | awk '{printf "%.2f", $1/1048576}') MiB"
+  echo "BENCH zip_size.$f $(zipped "$bin" | awk '{printf "%.2f", $1/1048576}') MiB"
+done
+
+if [ "${BENCH_ARM64:-0}" = 1 ]; then
+  .venv/bin/cargo-lambda lambda build --release --arm64 --bin api --bin dispatcher --bin publisher >&2
+  for f in api dispatcher publisher; do
+    echo "BENCH zip_size_arm64.$f $(zipped "target/lambda/$f/bootstrap" | awk '{printf "%.2f", $1/1048576}') MiB"
+  done
+fi
+
+HERALD_MOTO_SERVER="$PWD/.venv/bin/moto_server" target/release/herald-bench

@@ -1,0 +1,516 @@
+//! `make bench`: prints `BENCH <name> <value> <unit>` lines.
+//!
+//! - cold start of each release binary: process start → its first poll of the Lambda Runtime
+//!   API (served here), median of several runs, next to a hello-world lambda_runtime binary;
+//! - RSS after the first invocation (each function gets its warm-up event from `events/`);
+//! - DynamoDB calls for one happy-path publish and for a duplicate delivery (moto, counted by
+//!   the SDK interceptor);
+//! - the API's in-process handler overhead for `POST /v1/posts` (p50/p99, in-memory ports),
+//!   with port calls per request, and AWS calls per request against moto.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark harness fails loudly.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::routing::{get, post};
+use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::idempotency::Idempotency;
+use herald_domain::memory::MemoryStore;
+use herald_domain::posts::PostService;
+use herald_tests::{bootstrap, moto, repo_root, sdk_config};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tower::ServiceExt;
+
+fn bench(name: &str, value: impl std::fmt::Display, unit: &str) {
+    println!("BENCH {name} {value} {unit}");
+}
+
+#[derive(Default)]
+struct RuntimeApi {
+    event: Mutex<Option<Bytes>>,
+    first_poll: Mutex<Option<Instant>>,
+    answered: Notify,
+    outcome: Mutex<Option<String>>,
+}
+
+async fn next(State(api): State<Arc<RuntimeApi>>) -> (StatusCode, HeaderMap, Bytes) {
+    api.first_poll
+        .lock()
+        .unwrap()
+        .get_or_insert_with(Instant::now);
+    let event = api.event.lock().unwrap().take();
+    let Some(event) = event else {
+        // One invocation per process: park the second poll until the process is killed.
+        std::future::pending::<()>().await;
+        unreachable!()
+    };
+    let mut h = HeaderMap::new();
+    h.insert("lambda-runtime-aws-request-id", "bench-1".parse().unwrap());
+    let deadline = (std::time::SystemTime::now() + Duration::from_secs(30))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    h.insert(
+        "lambda-runtime-deadline-ms",
+        deadline.to_string().parse().unwrap(),
+    );
+    h.insert(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:123456789012:function:bench"
+            .parse()
+            .unwrap(),
+    );
+    h.insert(
+        "lambda-runtime-trace-id",
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+            .parse()
+            .unwrap(),
+    );
+    (StatusCode::OK, h, event)
+}
+
+async fn respond(
+    State(api): State<Arc<RuntimeApi>>,
+    Path((_id, kind)): Path<(String, String)>,
+    body: Bytes,
+) -> StatusCode {
+    *api.outcome.lock().unwrap() = Some(format!(
+        "{kind}: {}",
+        String::from_utf8_lossy(&body)
+            .chars()
+            .take(200)
+            .collect::<String>()
+    ));
+    api.answered.notify_one();
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(State(api): State<Arc<RuntimeApi>>, body: Bytes) -> StatusCode {
+    *api.outcome.lock().unwrap() = Some(format!("init error: {}", String::from_utf8_lossy(&body)));
+    api.answered.notify_one();
+    StatusCode::ACCEPTED
+}
+
+struct Run {
+    cold_start: Duration,
+    rss_kib: u64,
+}
+
+/// Starts `binary` against a Runtime API served here, sends it `event`, and measures.
+async fn run_once(binary: &PathBuf, env: &HashMap<String, String>, event: &[u8]) -> Run {
+    let api = Arc::new(RuntimeApi::default());
+    *api.event.lock().unwrap() = Some(Bytes::copy_from_slice(event));
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(respond))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(api.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .envs(env)
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), api.answered.notified())
+        .await
+        .expect("no answer from the function");
+    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0);
+    let outcome = api.outcome.lock().unwrap().clone().unwrap_or_default();
+    assert!(
+        outcome.starts_with("response"),
+        "{}: {outcome}",
+        binary.display()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    server.abort();
+    let cold_start = api.first_poll.lock().unwrap().unwrap() - started;
+    Run {
+        cold_start,
+        rss_kib,
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn cold_starts(env: &HashMap<String, String>) {
+    let release = repo_root().join("target/release");
+    let runs = 7;
+    let mut hello = Vec::new();
+    for _ in 0..runs {
+        hello.push(
+            run_once(&release.join("hello-lambda"), env, b"{}")
+                .await
+                .cold_start,
+        );
+    }
+    let baseline = median(hello);
+    bench(
+        "cold_start.hello-lambda",
+        format!("{:.2}", baseline.as_secs_f64() * 1e3),
+        "ms",
+    );
+    for function in ["api", "dispatcher", "publisher"] {
+        let event =
+            std::fs::read(repo_root().join(format!("events/{function}/warmup.json"))).unwrap();
+        let mut times = Vec::new();
+        let mut rss = 0;
+        for _ in 0..runs {
+            let run = run_once(&release.join(function), env, &event).await;
+            times.push(run.cold_start);
+            rss = rss.max(run.rss_kib);
+        }
+        let m = median(times);
+        bench(
+            &format!("cold_start.{function}"),
+            format!("{:.2}", m.as_secs_f64() * 1e3),
+            "ms",
+        );
+        bench(
+            &format!("cold_start_ratio.{function}"),
+            format!("{:.2}", m.as_secs_f64() / baseline.as_secs_f64()),
+            "x_hello",
+        );
+        bench(
+            &format!("rss_after_first_invoke.{function}"),
+            format!("{:.1}", rss as f64 / 1024.0),
+            "MiB",
+        );
+    }
+}
+
+async fn publish_calls(env: &HashMap<String, String>) {
+    use herald_aws::Clients;
+    use herald_aws::dynamo::DynamoStore;
+    use herald_aws::sqs::SqsPublishQueue;
+    use herald_domain::dispatch::{DispatchConfig, Dispatcher};
+    use herald_domain::model::*;
+    use herald_domain::platform::{PlatformClient, PlatformError, PublishRequest, PublishedPost};
+    use herald_domain::ports::AccountStore;
+    use herald_domain::posts::{Actor, NewPost, Target};
+    use herald_domain::publish::{PublishConfig, PublishService};
+
+    #[derive(Debug)]
+    struct Accepting;
+    #[async_trait::async_trait]
+    impl PlatformClient for Accepting {
+        async fn publish(&self, _: PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
+            Ok(PublishedPost {
+                platform_post_id: "1".into(),
+            })
+        }
+    }
+
+    let clients = Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
+    let store = Arc::new(DynamoStore::new(
+        clients.dynamodb.clone(),
+        &env["HERALD_TABLE"],
+    ));
+    let (tenant, key, _) =
+        herald_domain::tenants::create_tenant(store.as_ref(), &SystemClock, "bench", false)
+            .await
+            .unwrap();
+    let account = Account {
+        id: Account::id_for(Platform::X, "1"),
+        tenant_id: tenant.id.clone(),
+        platform: Platform::X,
+        external_id: "1".into(),
+        display_name: None,
+        access_token: secrecy::SecretString::from("t"),
+        status: AccountStatus::Active,
+        created_at: SystemClock.now(),
+        updated_at: SystemClock.now(),
+    };
+    store.upsert_account(&account).await.unwrap();
+    let posts = PostService {
+        posts: store.clone(),
+        accounts: store.clone(),
+        tenants: store.clone(),
+        clock: Arc::new(SystemClock),
+    };
+    posts
+        .create(
+            &Actor {
+                tenant_id: tenant.id.clone(),
+                key_id: key.id.clone(),
+            },
+            NewPost {
+                text: "bench".into(),
+                scheduled_at: None,
+                targets: vec![Target {
+                    account_id: account.id.clone(),
+                    text: None,
+                }],
+            },
+            "bench".into(),
+        )
+        .await
+        .unwrap();
+    let queue = Arc::new(SqsPublishQueue::new(
+        clients.sqs.clone(),
+        &env["HERALD_PUBLISH_QUEUE_URL"],
+    ));
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        queue,
+        clock: Arc::new(SystemClock),
+        config: DispatchConfig::default(),
+    };
+    clients.calls.reset();
+    dispatcher.run_once().await.unwrap();
+    let dispatch_calls = clients.calls.snapshot();
+    let received = clients
+        .sqs
+        .receive_message()
+        .queue_url(&env["HERALD_PUBLISH_QUEUE_URL"])
+        .send()
+        .await
+        .unwrap();
+    let body = received.messages()[0].body().unwrap().to_owned();
+    let message: herald_domain::ports::PublishMessage = serde_json::from_str(&body).unwrap();
+    let publisher = PublishService {
+        store: store.clone(),
+        accounts: store.clone(),
+        platform: Arc::new(Accepting),
+        clock: Arc::new(SystemClock),
+        config: PublishConfig::default(),
+    };
+    let count = |snap: &std::collections::BTreeMap<String, herald_aws::calls::Tally>,
+                 f: &dyn Fn(&str) -> bool,
+                 ok: bool|
+     -> usize {
+        snap.iter()
+            .filter(|(op, _)| f(op))
+            .map(|(_, t)| if ok { t.ok } else { t.failed })
+            .sum()
+    };
+    let is_write = |op: &str| {
+        [
+            "DynamoDB.UpdateItem",
+            "DynamoDB.PutItem",
+            "DynamoDB.DeleteItem",
+        ]
+        .contains(&op)
+    };
+    let is_read = |op: &str| {
+        [
+            "DynamoDB.GetItem",
+            "DynamoDB.Query",
+            "DynamoDB.BatchGetItem",
+        ]
+        .contains(&op)
+    };
+    bench(
+        "dispatch.dynamodb_calls_per_post",
+        count(&dispatch_calls, &|op| op.starts_with("DynamoDB"), true),
+        "calls",
+    );
+    bench(
+        "dispatch.sqs_calls_per_post",
+        count(&dispatch_calls, &|op| op.starts_with("SQS"), true),
+        "calls",
+    );
+    clients.calls.reset();
+    publisher.handle(&message, 1).await;
+    let snap = clients.calls.snapshot();
+    // The claim and the outcome are the two conditional writes; the account (its token) is a
+    // separate read, reported on its own line.
+    bench(
+        "publish.happy.dynamodb_writes",
+        count(&snap, &is_write, true),
+        "calls",
+    );
+    bench(
+        "publish.happy.dynamodb_reads_claim_and_outcome",
+        count(&snap, &|op| is_read(op) && op != "DynamoDB.GetItem", true),
+        "calls",
+    );
+    bench(
+        "publish.happy.dynamodb_account_reads",
+        count(&snap, &|op| op == "DynamoDB.GetItem", true),
+        "calls",
+    );
+    clients.calls.reset();
+    publisher.handle(&message, 2).await;
+    let snap = clients.calls.snapshot();
+    bench(
+        "publish.duplicate.dynamodb_failed_conditional_writes",
+        count(&snap, &is_write, false),
+        "calls",
+    );
+    bench(
+        "publish.duplicate.dynamodb_successful_writes",
+        count(&snap, &is_write, true),
+        "calls",
+    );
+    bench(
+        "publish.duplicate.dynamodb_reads",
+        count(&snap, &is_read, true) + count(&snap, &is_read, false),
+        "calls",
+    );
+}
+
+async fn api_overhead(env: &HashMap<String, String>) {
+    // In-process over in-memory ports: the handler's own cost.
+    let store = Arc::new(MemoryStore::new());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let state = herald_api::AppState {
+        tenants: store.clone(),
+        accounts: store.clone(),
+        posts: PostService {
+            posts: store.clone(),
+            accounts: store.clone(),
+            tenants: store.clone(),
+            clock: clock.clone(),
+        },
+        idempotency: Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30)),
+        clock,
+    };
+    let app = herald_api::router(state);
+    let (_, _, secret) =
+        herald_domain::tenants::create_tenant(store.as_ref(), &SystemClock, "bench", false)
+            .await
+            .unwrap();
+    let key = secrecy::ExposeSecret::expose_secret(&secret).to_owned();
+    let account = connect(&app, &key).await;
+    let n = 3000;
+    let mut times = Vec::with_capacity(n);
+    store.calls.reset();
+    for i in 0..n {
+        let req = create_request(&key, &account, &format!("bench-{i}"));
+        let t = Instant::now();
+        let res = app.clone().oneshot(req).await.unwrap();
+        times.push(t.elapsed());
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let calls = store.calls.total() as f64 / n as f64;
+    times.sort();
+    bench(
+        "api.post_posts.p50",
+        format!("{:.1}", times[n / 2].as_secs_f64() * 1e6),
+        "us",
+    );
+    bench(
+        "api.post_posts.p99",
+        format!("{:.1}", times[n * 99 / 100].as_secs_f64() * 1e6),
+        "us",
+    );
+    bench(
+        "api.post_posts.port_calls_per_request",
+        format!("{calls:.1}"),
+        "calls",
+    );
+
+    // The same request through the DynamoDB adapters, counting AWS calls.
+    let clients = herald_aws::Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
+    let config = herald_fn_api::Config::from_env(env).unwrap();
+    let app = herald_api::router(herald_fn_api::state(&config, &clients));
+    let store =
+        herald_aws::dynamo::DynamoStore::new(clients.dynamodb.clone(), &env["HERALD_TABLE"]);
+    let (_, _, secret) =
+        herald_domain::tenants::create_tenant(&store, &SystemClock, "bench-aws", false)
+            .await
+            .unwrap();
+    let key = secrecy::ExposeSecret::expose_secret(&secret).to_owned();
+    let account = connect(&app, &key).await;
+    clients.calls.reset();
+    let res = app
+        .clone()
+        .oneshot(create_request(&key, &account, "aws-1"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let snap = clients.calls.snapshot();
+    let total: usize = snap.values().map(|t| t.ok + t.failed).sum();
+    bench("api.post_posts.aws_calls_per_request", total, "calls");
+    for (op, t) in &snap {
+        bench(
+            &format!("api.post_posts.aws.{op}"),
+            t.ok + t.failed,
+            "calls",
+        );
+    }
+    clients.calls.reset();
+    let res = app
+        .clone()
+        .oneshot(create_request(&key, &account, "aws-1"))
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    let snap = clients.calls.snapshot();
+    bench(
+        "api.post_posts.replay.aws_calls",
+        snap.values().map(|t| t.ok + t.failed).sum::<usize>(),
+        "calls",
+    );
+}
+
+async fn connect(app: &Router, key: &str) -> String {
+    let req = Request::post("/v1/accounts")
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Body::from(
+            r#"{"platform":"x","external_id":"1","access_token":"t"}"#,
+        ))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn create_request(key: &str, account: &str, idem: &str) -> Request<Body> {
+    Request::post("/v1/posts")
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .header("idempotency-key", idem)
+        .body(Body::from(format!(
+            r#"{{"text":"hello","targets":[{{"account_id":"{account}"}}]}}"#
+        )))
+        .unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    let endpoint = moto().endpoint.clone();
+    let mut env = bootstrap(&endpoint);
+    env.insert("AWS_ENDPOINT_URL".into(), endpoint);
+    env.insert("AWS_REGION".into(), "us-east-1".into());
+    env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
+    env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+    cold_starts(&env).await;
+    publish_calls(&env).await;
+    api_overhead(&env).await;
+}
