@@ -13,6 +13,9 @@ cargo fmt --all --check
 step "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 
+step "local stack unit tests (bootstrap, event sources, fake platforms)"
+$PY -m unittest discover -s infra/tests
+
 step "clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -11,8 +11,9 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Millisecond precision: what the store keeps, so a record reads back as it was written.
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+        to_millis(OffsetDateTime::now_utc())
     }
 }
 
@@ -45,4 +46,25 @@ pub fn epoch_millis(t: OffsetDateTime) -> i64 {
 pub fn from_epoch_millis(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Drops what the store cannot keep (below a millisecond).
+pub fn to_millis(t: OffsetDateTime) -> OffsetDateTime {
+    from_epoch_millis(epoch_millis(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_time_round_trips_through_epoch_millis() {
+        let now = SystemClock.now();
+        assert_eq!(from_epoch_millis(epoch_millis(now)), now);
+        let precise = time::macros::datetime!(2026-01-02 03:04:05.123_456_789 UTC);
+        assert_eq!(
+            to_millis(precise),
+            time::macros::datetime!(2026-01-02 03:04:05.123 UTC)
+        );
+    }
 }

@@ -100,7 +100,7 @@ impl PostService {
     ) -> Result<Post, PostError> {
         let now = self.clock.now();
         let accounts = self.accounts.list_accounts(&actor.tenant_id).await?;
-        let scheduled_at = new.scheduled_at.unwrap_or(now);
+        let scheduled_at = new.scheduled_at.map_or(now, crate::clock::to_millis);
         let variants = validate(&new.text, scheduled_at, &new.targets, &accounts, now)?;
         let status = self.initial_status(&actor.tenant_id).await?;
         let post = Post {
@@ -145,7 +145,9 @@ impl PostService {
                 )));
             }
             let text = edit.text.clone().unwrap_or_else(|| post.text.clone());
-            let scheduled_at = edit.scheduled_at.unwrap_or(post.scheduled_at);
+            let scheduled_at = edit
+                .scheduled_at
+                .map_or(post.scheduled_at, crate::clock::to_millis);
             let targets = edit.targets.clone().unwrap_or_else(|| targets_of(post));
             post.variants = validate(&text, scheduled_at, &targets, &accounts, now)?;
             post.text = text;

@@ -145,11 +145,13 @@ impl AccountStore for DynamoStore {
             .update_expression(format!("SET {}", expr.join(", ")))
             .set_expression_attribute_names(Some(nm))
             .set_expression_attribute_values(Some(vals))
-            .return_values(ReturnValue::UpdatedOld)
+            // ALL_OLD, not UPDATED_OLD: an attribute set to its current value may not count
+            // as "updated", but any old item at all means the account existed.
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(store_error)?;
-        Ok(out.attributes.is_none_or(|a| !a.contains_key("platform")))
+        Ok(out.attributes.is_none_or(|a| a.is_empty()))
     }
 
     async fn get_account(

@@ -1,0 +1,362 @@
+"""Herald's local stack: `up`, `down` and `status` (what `make up` / `make down` run).
+
+`up` starts, in the background and each in its own process group:
+  1. moto (the AWS emulator) on loopback;
+  2. the fake platforms server (infra/fake_platforms.py);
+  3. infra/bootstrap.py: every table, queue, secret and bucket of template.yaml, with the
+     platform API URLs pointed at the fake;
+  4. `cargo lambda watch`, which runs the real function binaries;
+  5. infra/emulator.py: HTTP API routes, SQS event sources and schedules, as AWS would;
+then warms every function with its `events/<function>/warmup.json`, seeds a demo tenant with an
+admin key, and writes `.herald/local.env`. It returns once the API answers. A second `up` while
+everything runs does nothing; `down` stops exactly the processes `up` started (by their
+recorded process groups). Logs go to `.herald/logs/<process>.log`.
+
+Ports default to moto 4566, API 3000, fake platforms 4580, Lambda runtime 9000; a busy one is
+replaced by a free one (override with HERALD_<NAME>_PORT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = ROOT / ".herald"
+LOGS = STATE_DIR / "logs"
+STATE = STATE_DIR / "state.json"
+MANIFEST = STATE_DIR / "manifest.json"
+FUNCTIONS_ENV = STATE_DIR / "functions.env"
+LOCAL_ENV = STATE_DIR / "local.env"
+VENV_BIN = ROOT / ".venv" / "bin"
+PY = str(VENV_BIN / "python")
+HOST = "127.0.0.1"
+PREFIX = "herald"
+DEFAULT_PORTS = {"moto": 4566, "api": 3000, "fake": 4580, "runtime": 9000}
+AWS_ENV = {
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+}
+# Local tuning: short retry backoff so a transient failure reaches the DLQ in seconds.
+LOCAL_FUNCTION_ENV = {
+    "RUST_LOG": "info",
+    "HERALD_RETRY_BASE_SECONDS": "1",
+    "HERALD_RETRY_CAP_SECONDS": "2",
+}
+
+
+def say(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port(name: str) -> int:
+    wanted = int(os.environ.get(f"HERALD_{name.upper()}_PORT", DEFAULT_PORTS[name]))
+    if port_free(wanted):
+        return wanted
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+    say(f"port {wanted} for {name} is busy; using {port}")
+    return port
+
+
+def spawn(name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = (LOGS / f"{name}.log").open("ab")
+    process = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so `down` stops its children too
+    )
+    return process.pid
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
+
+
+def stop_group(pid: int, timeout: float = 10.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not alive(pid):
+                return
+            time.sleep(0.1)
+
+
+def wait_until(what: str, check: Any, timeout: float, pid: int | None = None, log: str | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if pid is not None and not alive(pid):
+            raise SystemExit(f"{what}: the process exited; see .herald/logs/{log}.log")
+        time.sleep(0.25)
+    raise SystemExit(f"{what}: not ready after {timeout:.0f} s; see .herald/logs/{log or 'the logs'}")
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - loopback only
+            return 200 <= r.status < 300
+    except OSError:
+        return False
+
+
+def tcp_open(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------- state
+
+
+def read_state() -> dict[str, Any] | None:
+    try:
+        return json.loads(STATE.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def running(state: dict[str, Any] | None) -> bool:
+    if not state:
+        return False
+    if not all(alive(pid) for pid in state["pids"].values()):
+        return False
+    return http_ok(f"{state['api_url']}/v1/health")
+
+
+def write_env_file(path: Path, values: dict[str, str], export: bool) -> None:
+    prefix = "export " if export else ""
+    lines = [f"{prefix}{k}={shlex.quote(v) if export else v}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def up() -> int:
+    state = read_state()
+    if running(state):
+        say(f"already running: API {state['api_url']} (source .herald/local.env)")
+        return 0
+    if state:
+        say("a previous stack is partly running; stopping it first")
+        down()
+    STATE_DIR.mkdir(exist_ok=True)
+    ports = {name: pick_port(name) for name in DEFAULT_PORTS}
+    endpoint = f"http://{HOST}:{ports['moto']}"
+    fake_url = f"http://{HOST}:{ports['fake']}"
+    api_url = f"http://{HOST}:{ports['api']}"
+    runtime_url = f"http://{HOST}:{ports['runtime']}"
+    pids: dict[str, int] = {}
+    state = {"pids": pids, "ports": ports, "api_url": api_url}
+
+    def record() -> None:
+        STATE.write_text(json.dumps(state, indent=2) + "\n")
+
+    try:
+        say(f"moto on {endpoint}")
+        pids["moto"] = spawn("moto", [str(VENV_BIN / "moto_server"), "-H", HOST, "-p", str(ports["moto"])])
+        record()
+        say(f"fake platforms on {fake_url}")
+        pids["fake"] = spawn("fake-platforms", [PY, "infra/fake_platforms.py", "--host", HOST, "--port", str(ports["fake"])])
+        record()
+        wait_until("moto", lambda: http_ok(f"{endpoint}/moto-api/"), 60, pids["moto"], "moto")
+        wait_until("fake platforms", lambda: http_ok(f"{fake_url}/_admin/health"), 30, pids["fake"], "fake-platforms")
+
+        say("creating the resources of template.yaml")
+        bootstrap = subprocess.run(
+            [
+                PY, "infra/bootstrap.py", "--endpoint-url", endpoint, "--prefix", PREFIX,
+                "--manifest", str(MANIFEST), "--print-env",
+                "--parameter", f"XApiUrl={fake_url}/x",
+                "--parameter", f"FacebookApiUrl={fake_url}/facebook/v21.0",
+                "--parameter", f"LinkedInApiUrl={fake_url}/linkedin",
+                "--parameter", "LogLevel=info",
+            ],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )
+        if bootstrap.returncode != 0:
+            raise SystemExit(f"bootstrap failed:\n{bootstrap.stderr}")
+        manifest = json.loads(MANIFEST.read_text())
+        function_env: dict[str, str] = {}
+        for spec in manifest["functions"].values():
+            function_env.update(spec["environment"])
+        function_env.update({**AWS_ENV, "AWS_ENDPOINT_URL": endpoint, **LOCAL_FUNCTION_ENV})
+        write_env_file(FUNCTIONS_ENV, function_env, export=False)
+
+        say(f"cargo lambda watch on {runtime_url}")
+        pids["functions"] = spawn(
+            "functions",
+            [
+                str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--ignore-changes",
+                "-A", HOST, "-P", str(ports["runtime"]), "--env-file", str(FUNCTIONS_ENV),
+                "--concurrency", "4",
+            ],
+            env={"PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", "CARGO_TERM_COLOR": "never"},
+        )
+        record()
+        wait_until("cargo lambda watch", lambda: tcp_open(ports["runtime"]), 60, pids["functions"], "functions")
+        for spec in manifest["functions"].values():
+            warm(runtime_url, spec["binary"], pids["functions"])
+
+        say(f"event sources and the HTTP API on {api_url}")
+        pids["emulator"] = spawn(
+            "emulator",
+            [
+                PY, "-u", "infra/emulator.py", "--manifest", str(MANIFEST), "--runtime", runtime_url,
+                "--endpoint-url", endpoint, "--http-port", str(ports["api"]),
+            ],
+        )
+        record()
+        wait_until("the HTTP API", lambda: http_ok(f"{api_url}/v1/health"), 60, pids["emulator"], "emulator")
+
+        aws_env = {**AWS_ENV, "AWS_ENDPOINT_URL": endpoint, "HERALD_TABLE": manifest["global_environment"]["HERALD_TABLE"]}
+        demo = seed_demo_tenant(aws_env)
+        local_env = {
+            "HERALD_API_URL": api_url,
+            "HERALD_API_KEY": demo["api_key"],
+            "HERALD_TENANT_ID": demo["tenant_id"],
+            "FAKE_PLATFORMS_URL": fake_url,
+            "HERALD_RUNTIME_URL": runtime_url,
+            **aws_env,
+            **manifest["global_environment"],
+            **manifest["queues"],
+        }
+        write_env_file(LOCAL_ENV, local_env, export=True)
+    except BaseException:
+        say("start-up failed; stopping what was started")
+        down()
+        raise
+    say(f"ready: API {api_url}; `source .herald/local.env`; logs in .herald/logs/")
+    return 0
+
+
+def warm(runtime_url: str, function: str, pid: int) -> None:
+    """First invocation: cargo lambda compiles (if needed) and starts the binary."""
+    event = (ROOT / "events" / function / "warmup.json").read_bytes()
+    say(f"warming {function}")
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            raise SystemExit("cargo lambda watch exited; see .herald/logs/functions.log")
+        request = urllib.request.Request(
+            f"{runtime_url}/2015-03-31/functions/{function}/invocations",
+            data=event, method="POST", headers={"content-type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=600) as r:  # noqa: S310 - loopback only
+                body = r.read()
+                if r.headers.get("x-amz-function-error") or b'"errorType"' in body[:200]:
+                    raise SystemExit(f"{function} failed its warm-up: {body[:500]!r}; see .herald/logs/functions.log")
+                return
+        except OSError:
+            time.sleep(1)
+    raise SystemExit(f"{function} did not answer its warm-up")
+
+
+def seed_demo_tenant(aws_env: dict[str, str]) -> dict[str, str]:
+    out = subprocess.run(
+        [str(ROOT / "target" / "debug" / "herald"), "tenant", "create", "--name", "demo"],
+        cwd=ROOT, env={**os.environ, **aws_env}, capture_output=True, text=True, check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"seeding the demo tenant failed: {out.stderr}")
+    return json.loads(out.stdout)
+
+
+def down() -> int:
+    state = read_state()
+    if not state:
+        say("nothing to stop")
+        return 0
+    # Stop the feeders first, then the functions, then what they talk to.
+    for name in ("emulator", "functions", "fake", "moto"):
+        pid = state["pids"].get(name)
+        if pid and alive(pid):
+            stop_group(pid)
+            say(f"stopped {name}")
+    STATE.unlink(missing_ok=True)
+    LOCAL_ENV.unlink(missing_ok=True)
+    return 0
+
+
+def status(quiet: bool) -> int:
+    state = read_state()
+    if running(state):
+        if not quiet:
+            say(f"running: API {state['api_url']}")
+            for name, pid in state["pids"].items():
+                say(f"  {name}: pid {pid}")
+        return 0
+    if not quiet:
+        say("not running")
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the local stack in the background")
+    sub.add_parser("down", help="stop it")
+    st = sub.add_parser("status", help="exit 0 when it runs and answers")
+    st.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        return up()
+    if args.command == "down":
+        return down()
+    return status(args.quiet)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

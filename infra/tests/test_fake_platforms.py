@@ -1,0 +1,639 @@
+"""Tests for infra/fake_platforms.py: one in-process server on a free port, real HTTP.
+
+Run with `python3 -m unittest discover -s infra/tests -v` from the repository root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import io
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+import unittest
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+INFRA = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(INFRA))
+
+import fake_platforms  # noqa: E402
+
+LINKEDIN_HEADERS = {"LinkedIn-Version": "202501", "X-Restli-Protocol-Version": "2.0.0"}
+
+
+class Answer:
+    def __init__(self, status: int, headers: http.client.HTTPMessage, raw: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.raw = raw
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.raw) if self.raw else None
+
+    def __repr__(self) -> str:
+        return f"Answer({self.status}, {self.raw[:300]!r})"
+
+
+class FakeServerCase(unittest.TestCase):
+    server: fake_platforms.FakePlatformsServer
+    thread: threading.Thread
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.server = fake_platforms.make_server("127.0.0.1", 0, log_stream=None)
+        cls.thread = threading.Thread(target=cls.server.serve_forever, daemon=True)
+        cls.thread.start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.server.shutdown()
+        cls.server.server_close()
+
+    def setUp(self) -> None:
+        self.assertEqual(self.call("POST", "/_admin/reset").status, 200)
+
+    # -- client helpers --------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        query: dict[str, Any] | None = None,
+        timeout: float = 5,
+    ) -> Answer:
+        host, port = self.server.server_address[:2]
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        sent = dict(headers or {})
+        data: bytes | None = None
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        if form is not None:
+            data = urlencode(form).encode()
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            sent.setdefault("Content-Type", "application/json")
+        if query:
+            path = f"{path}?{urlencode(query)}"
+        try:
+            conn.request(method, path, body=data, headers=sent)
+            response = conn.getresponse()
+            return Answer(response.status, response.headers, response.read())
+        finally:
+            conn.close()
+
+    def admin(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        answer = self.call(method, f"/_admin/{path}", body, **kw)
+        self.assertLess(answer.status, 300, answer)
+        return answer.json
+
+    def fault(self, **rule: Any) -> dict[str, Any]:
+        answer = self.call("POST", "/_admin/faults", rule)
+        self.assertEqual(answer.status, 201, answer)
+        return answer.json
+
+    def posts(self, **filters: str) -> list[dict[str, Any]]:
+        return self.admin("GET", "posts", query=filters)["posts"]
+
+    def tweet(self, text: str = "hello", token: str = "x-token") -> Answer:
+        return self.call("POST", "/x/2/tweets", {"text": text}, token=token)
+
+    def fb_post(self, page: str = "page1", text: str = "hello", token: str | None = "fb") -> Answer:
+        return self.call("POST", f"/facebook/v21.0/{page}/feed", token=token, form={"message": text})
+
+    def li_post(
+        self, org: str = "42", text: str = "hello", token: str = "li", headers: dict[str, str] | None = None
+    ) -> Answer:
+        body = {"author": f"urn:li:organization:{org}", "commentary": text, "visibility": "PUBLIC"}
+        return self.call(
+            "POST", "/linkedin/rest/posts", body, token=token,
+            headers=LINKEDIN_HEADERS if headers is None else headers,
+        )
+
+    def sms(self, sender: str = "+15550001", text: str = "hi", token: str = "sms") -> Answer:
+        body = {"to": "+15559999", "from": sender, "body": text}
+        return self.call("POST", "/sms/messages", body, token=token)
+
+
+class PlatformShapes(FakeServerCase):
+    def test_x_creates_tweets_with_increasing_19_digit_ids_and_rate_headers(self) -> None:
+        first, second = self.tweet("one"), self.tweet("two")
+        self.assertEqual(first.status, 201, first)
+        data = first.json["data"]
+        self.assertEqual(data["text"], "one")
+        self.assertRegex(data["id"], r"^\d{19}$")
+        self.assertGreater(int(second.json["data"]["id"]), int(data["id"]))
+        self.assertEqual(first.headers["x-rate-limit-limit"], "300")
+        self.assertEqual(first.headers["x-rate-limit-remaining"], "299")
+        self.assertEqual(second.headers["x-rate-limit-remaining"], "298")
+        self.assertAlmostEqual(int(first.headers["x-rate-limit-reset"]), time.time() + 900, delta=5)
+
+    def test_x_account_is_the_tokens_user(self) -> None:
+        self.admin("POST", "tokens", {"platform": "x", "token": "mapped", "account": "user-1"})
+        self.tweet("mapped", token="mapped")
+        self.tweet("unmapped", token="other")
+        expected = "token-" + hashlib.sha256(b"other").hexdigest()[:12]
+        self.assertEqual([p["account"] for p in self.posts(platform="x")], ["user-1", expected])
+        self.assertEqual(self.posts(account="user-1")[0]["text"], "mapped")
+
+    def test_x_timeline_is_newest_first_with_pagination_and_since_id(self) -> None:
+        self.admin("POST", "tokens", {"platform": "x", "token": "t", "account": "u1"})
+        ids = [self.tweet(f"t{i}", token="t").json["data"]["id"] for i in range(7)]
+        page = self.call("GET", "/x/2/users/u1/tweets", token="t", query={"max_results": 5}).json
+        self.assertEqual([t["id"] for t in page["data"]], ids[::-1][:5])
+        self.assertEqual(page["data"][0]["text"], "t6")
+        self.assertRegex(page["data"][0]["created_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        meta = page["meta"]
+        self.assertEqual((meta["result_count"], meta["newest_id"], meta["oldest_id"]), (5, ids[6], ids[2]))
+        rest = self.call(
+            "GET", "/x/2/users/u1/tweets", token="t",
+            query={"max_results": 5, "pagination_token": meta["next_token"]},
+        ).json
+        self.assertEqual([t["id"] for t in rest["data"]], [ids[1], ids[0]])
+        self.assertNotIn("next_token", rest["meta"])
+        since = self.call("GET", "/x/2/users/u1/tweets", token="t", query={"since_id": ids[4]}).json
+        self.assertEqual([t["id"] for t in since["data"]], [ids[6], ids[5]])
+        empty = self.call("GET", "/x/2/users/nobody/tweets", token="t").json
+        self.assertEqual(empty, {"meta": {"result_count": 0}})
+        bad = self.call("GET", "/x/2/users/u1/tweets", token="t", query={"max_results": 200})
+        self.assertEqual((bad.status, bad.json["status"]), (400, 400))
+
+    def test_facebook_creates_posts_on_any_version_and_reports_app_usage(self) -> None:
+        first = self.fb_post("page1", "hello")
+        self.assertEqual(first.status, 200, first)
+        self.assertRegex(first.json["id"], r"^page1_\d+$")
+        usage = json.loads(first.headers["X-App-Usage"])
+        self.assertEqual(set(usage), {"call_count", "total_cputime", "total_time"})
+        unversioned = self.call("POST", "/facebook/page1/feed", token="fb", form={"message": "two"})
+        via_param = self.call(
+            "POST", "/facebook/v19.0/page1/feed", form={"message": "three", "access_token": "fb"}
+        )
+        via_query = self.call(
+            "POST", "/facebook/v21.0/page1/feed", form={"message": "four"}, query={"access_token": "fb"}
+        )
+        for answer in (unversioned, via_param, via_query):
+            self.assertEqual(answer.status, 200, answer)
+        ids = [a.json["id"] for a in (first, unversioned, via_param, via_query)]
+        self.assertEqual(ids, sorted(ids, key=lambda i: int(i.split("_")[1])))
+        self.assertEqual(
+            [p["text"] for p in self.posts(platform="facebook", account="page1")],
+            ["hello", "two", "three", "four"],
+        )
+
+    def test_facebook_listing_pages_newest_first(self) -> None:
+        for i in range(5):
+            self.fb_post("page1", f"m{i}")
+        self.fb_post("page2", "elsewhere")
+        first = self.call("GET", "/facebook/v21.0/page1/feed", token="fb", query={"limit": 3}).json
+        self.assertEqual([p["message"] for p in first["data"]], ["m4", "m3", "m2"])
+        self.assertRegex(first["data"][0]["created_time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$")
+        self.assertEqual(set(first["paging"]["cursors"]), {"before", "after"})
+        next_url = urlsplit(first["paging"]["next"])
+        self.assertNotIn("access_token", next_url.query)
+        second = self.call("GET", f"{next_url.path}?{next_url.query}", token="fb").json
+        self.assertEqual([p["message"] for p in second["data"]], ["m1", "m0"])
+        self.assertNotIn("next", second["paging"])
+        posts = self.call("GET", "/facebook/v21.0/page2/posts", token="fb").json
+        self.assertEqual([p["message"] for p in posts["data"]], ["elsewhere"])
+
+    def test_linkedin_creates_with_restli_id_header_and_empty_body(self) -> None:
+        answer = self.li_post("42", "hello")
+        self.assertEqual(answer.status, 201, answer)
+        self.assertEqual(answer.raw, b"")
+        self.assertRegex(answer.headers["x-restli-id"], r"^urn:li:share:\d+$")
+        second = self.call(
+            "POST", "/linkedin/rest/posts",
+            {"author": "urn:li:person:abc", "commentary": "me"}, token="li", headers=LINKEDIN_HEADERS,
+        )
+        self.assertGreater(
+            int(second.headers["x-restli-id"].rsplit(":", 1)[1]),
+            int(answer.headers["x-restli-id"].rsplit(":", 1)[1]),
+        )
+        self.assertEqual([(p["account"], p["text"]) for p in self.posts(platform="linkedin")],
+                         [("42", "hello"), ("abc", "me")])
+
+    def test_linkedin_requires_its_version_headers(self) -> None:
+        for headers in ({}, {"LinkedIn-Version": "202501"}):
+            answer = self.li_post(headers=headers)
+            self.assertEqual(answer.status, 400, answer)
+            self.assertEqual(answer.json["code"], "VERSION_MISSING")
+            self.assertEqual(answer.json["status"], 400)
+        self.assertEqual(self.posts(), [])
+
+    def test_linkedin_listing_by_author(self) -> None:
+        for i in range(3):
+            self.li_post("42", f"p{i}")
+        self.li_post("7", "other")
+        answer = self.call(
+            "GET", "/linkedin/rest/posts", token="li", headers=LINKEDIN_HEADERS,
+            query={"q": "author", "author": "urn:li:organization:42", "count": 2, "start": 0},
+        )
+        self.assertEqual(answer.status, 200, answer)
+        body = answer.json
+        self.assertEqual([e["commentary"] for e in body["elements"]], ["p2", "p1"])
+        self.assertEqual(body["elements"][0]["author"], "urn:li:organization:42")
+        self.assertIsInstance(body["elements"][0]["createdAt"], int)
+        self.assertAlmostEqual(body["elements"][0]["createdAt"] / 1000, time.time(), delta=10)
+        self.assertEqual(body["paging"], {"start": 0, "count": 2, "total": 3})
+
+    def test_sms_messages_are_queued_and_recorded_by_sender(self) -> None:
+        answer = self.sms("+15550001", "code 1234")
+        self.assertEqual(answer.status, 201, answer)
+        self.assertRegex(answer.json["id"], r"^sm_\d+$")
+        self.assertEqual(answer.json["status"], "queued")
+        [post] = self.posts(platform="sms")
+        self.assertEqual((post["account"], post["text"]), ("+15550001", "code 1234"))
+        missing = self.call("POST", "/sms/messages", {"from": "+1"}, token="sms")
+        self.assertEqual(missing.status, 400, missing)
+
+    def test_admin_posts_have_rfc3339_ms_times_in_arrival_order(self) -> None:
+        self.tweet("a")
+        self.fb_post(text="b")
+        self.li_post(text="c")
+        posts = self.posts()
+        self.assertEqual([p["platform"] for p in posts], ["x", "facebook", "linkedin"])
+        self.assertEqual(set(posts[0]), {"platform", "account", "text", "id", "time"})
+        self.assertRegex(posts[0]["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual(len(self.posts(platform="", account="")), 3, "blank filters are ignored")
+
+
+class Auth(FakeServerCase):
+    def test_revoked_tokens_are_refused_per_platform(self) -> None:
+        x = self.tweet(token="revoked-token")
+        self.assertEqual(x.status, 401)
+        self.assertEqual(
+            x.json, {"title": "Unauthorized", "detail": "Unauthorized", "type": "about:blank", "status": 401}
+        )
+        self.assertIn("x-rate-limit-limit", x.headers)
+        fb = self.fb_post(token="revoked-123")
+        self.assertEqual(fb.status, 400)
+        self.assertEqual(fb.json["error"]["code"], 190)
+        self.assertEqual(fb.json["error"]["type"], "OAuthException")
+        self.assertIn("session has been invalidated", fb.json["error"]["message"])
+        li = self.li_post(token="revoked-token")
+        self.assertEqual(li.status, 401)
+        self.assertEqual(
+            li.json,
+            {"status": 401, "serviceErrorCode": 65600, "code": "INVALID_ACCESS_TOKEN",
+             "message": "Invalid access token"},
+        )
+        self.assertEqual(self.sms(token="revoked").status, 401)
+        self.assertEqual(self.posts(), [])
+
+    def test_missing_tokens_are_refused(self) -> None:
+        self.assertEqual(self.call("POST", "/x/2/tweets", {"text": "t"}).status, 401)
+        fb = self.fb_post(token=None)
+        self.assertEqual((fb.status, fb.json["error"]["code"]), (400, 190))
+        li = self.call("POST", "/linkedin/rest/posts",
+                       {"author": "urn:li:organization:1", "commentary": "c"}, headers=LINKEDIN_HEADERS)
+        self.assertEqual(li.status, 401)
+        self.assertEqual(self.call("POST", "/sms/messages", {"to": "1", "from": "2", "body": "b"}).status, 401)
+        self.assertEqual(self.call("GET", "/x/2/users/u/tweets").status, 401)
+        self.assertEqual(self.posts(), [])
+
+
+class Faults(FakeServerCase):
+    def test_the_e2e_facebook_rules(self) -> None:
+        self.fault(platform="facebook", account="page1", status=400, error_code=100,
+                   message="Invalid parameter", rate=1.0)
+        self.fault(platform="facebook", account="page2", status=503, rate=1.0)
+        refused = self.fb_post("page1")
+        self.assertEqual(refused.status, 400)
+        self.assertEqual(refused.json["error"]["code"], 100)
+        self.assertEqual(refused.json["error"]["message"], "Invalid parameter")
+        self.assertIn("fbtrace_id", refused.json["error"])
+        self.assertIn("X-App-Usage", refused.headers)
+        unavailable = self.fb_post("page2")
+        self.assertEqual(unavailable.status, 503)
+        self.assertIn("message", unavailable.json["error"])
+        self.assertEqual(self.fb_post("page3").status, 200, "other pages are unaffected")
+        self.assertEqual([p["account"] for p in self.posts()], ["page3"])
+
+    def test_status_faults_use_each_platforms_error_body(self) -> None:
+        self.fault(platform="x", status=429, error_code=88, retry_after=30)
+        x = self.tweet()
+        self.assertEqual(x.status, 429)
+        self.assertEqual(x.json["errors"], [{"code": 88, "message": "Rate limit exceeded"}])
+        self.assertEqual(x.json["detail"], "Rate limit exceeded")
+        self.assertEqual(x.json["status"], 429)
+        self.assertEqual(x.headers["Retry-After"], "30")
+        self.assertEqual(x.headers["x-rate-limit-remaining"], "0")
+        self.assertAlmostEqual(int(x.headers["x-rate-limit-reset"]), time.time() + 30, delta=3)
+
+        self.admin("DELETE", "faults")
+        self.fault(platform="x", status=500, message="Something broke")
+        plain = self.tweet()
+        self.assertEqual(plain.status, 500)
+        self.assertEqual(
+            plain.json,
+            {"title": "Internal Server Error", "detail": "Something broke", "type": "about:blank", "status": 500},
+        )
+
+        self.fault(platform="linkedin", status=429, error_code=101, message="slow down", retry_after=7)
+        li = self.li_post()
+        self.assertEqual(li.status, 429)
+        self.assertEqual(
+            li.json, {"status": 429, "serviceErrorCode": 101, "code": "TOO_MANY_REQUESTS", "message": "slow down"}
+        )
+        self.assertEqual(li.headers["Retry-After"], "7")
+
+        self.fault(platform="facebook", status=400, error_code=4)
+        fb = self.fb_post()
+        self.assertEqual((fb.status, fb.json["error"]["code"]), (400, 4))
+        self.assertEqual(fb.json["error"]["message"], "(#4) Application request limit reached")
+        self.assertGreaterEqual(json.loads(fb.headers["X-App-Usage"])["call_count"], 100)
+
+        self.fault(platform="sms", status=503)
+        self.assertEqual(self.sms().status, 503)
+        self.assertEqual(self.posts(), [], "status faults create nothing")
+
+    def test_count_spends_a_rule_and_the_listing_shows_how_often_it_fired(self) -> None:
+        rule = self.fault(platform="x", status=503, count=2)
+        self.assertRegex(rule["id"], r"^flt_\d+$")
+        self.assertEqual(rule["fired"], 0)
+        self.assertEqual([self.tweet().status for _ in range(3)], [503, 503, 201])
+        [listed] = self.admin("GET", "faults")["faults"]
+        self.assertEqual((listed["id"], listed["fired"], listed["count"]), (rule["id"], 2, 2))
+        self.admin("DELETE", "faults")
+        self.assertEqual(self.admin("GET", "faults")["faults"], [])
+
+    def test_rate_with_a_seed_replays(self) -> None:
+        self.fault(platform="facebook", status=500, rate=0.5, seed=42)
+        observed = [self.fb_post().status == 500 for _ in range(20)]
+        rng = random.Random(42)
+        self.assertEqual(observed, [rng.random() < 0.5 for _ in range(20)])
+        self.assertTrue(any(observed) and not all(observed))
+        self.assertEqual(len(self.posts()), observed.count(False))
+
+    def test_rules_match_by_account_in_insertion_order(self) -> None:
+        self.fault(platform="linkedin", account="1", status=500)
+        self.fault(platform="linkedin", status=502)
+        self.assertEqual(self.li_post("1").status, 500)
+        self.assertEqual(self.li_post("2").status, 502)
+        self.admin("POST", "tokens", {"platform": "x", "token": "tok-a", "account": "user-a"})
+        self.fault(platform="x", account="user-a", status=503)
+        self.assertEqual(self.tweet(token="tok-a").status, 503)
+        self.assertEqual(self.tweet(token="tok-b").status, 201)
+
+    def test_listings_are_only_affected_with_endpoints_all(self) -> None:
+        self.fault(platform="facebook", status=500)
+        self.assertEqual(self.call("GET", "/facebook/v21.0/p/feed", token="fb").status, 200)
+        self.admin("DELETE", "faults")
+        self.fault(platform="facebook", status=500, endpoints="all")
+        self.assertEqual(self.call("GET", "/facebook/v21.0/p/feed", token="fb").status, 500)
+        self.assertEqual(self.call("GET", "/_admin/health").status, 200, "never admin")
+
+    def test_ambiguous_creates_the_post_and_drops_the_connection(self) -> None:
+        self.fault(platform="facebook", account="page1", ambiguous=True, count=1)
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionResetError)):
+            self.fb_post("page1", "lost answer")
+        [post] = self.posts(platform="facebook", account="page1")
+        self.assertEqual(post["text"], "lost answer")
+        self.assertEqual(self.fb_post("page1", "next").status, 200, "the rule is spent")
+
+        self.fault(platform="linkedin", ambiguous=True)
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionResetError)):
+            self.li_post("9", "also lost")
+        self.assertEqual(len(self.posts(platform="linkedin", account="9")), 1)
+
+    def test_latency_delays_and_still_creates_after_a_client_timeout(self) -> None:
+        self.fault(platform="x", latency_ms=300, count=1)
+        started = time.monotonic()
+        answer = self.tweet("slow")
+        self.assertGreaterEqual(time.monotonic() - started, 0.3)
+        self.assertEqual(answer.status, 201)
+
+        self.fault(platform="sms", latency_ms=500, count=1)
+        with self.assertRaises(TimeoutError):
+            self.call("POST", "/sms/messages", {"to": "1", "from": "2", "body": "late"}, token="s", timeout=0.15)
+        deadline = time.monotonic() + 3
+        while not self.posts(platform="sms") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([p["text"] for p in self.posts(platform="sms")], ["late"])
+
+    def test_latency_with_a_status_creates_nothing(self) -> None:
+        self.fault(platform="x", latency_ms=100, status=503)
+        self.assertEqual(self.tweet().status, 503)
+        self.assertEqual(self.posts(), [])
+
+    def test_bad_rules_are_refused_with_a_json_error(self) -> None:
+        for rule in (
+            {},
+            {"platform": "myspace", "status": 500},
+            {"platform": "x", "status": 500, "rate": 1.5},
+            {"platform": "x", "status": "500"},
+            {"platform": "x", "status": 500, "surprise": True},
+            {"platform": "x"},
+            {"platform": "x", "status": 500, "ambiguous": True},
+            {"platform": "x", "status": 500, "endpoints": "some"},
+        ):
+            answer = self.call("POST", "/_admin/faults", rule)
+            self.assertEqual(answer.status, 400, rule)
+            self.assertIsInstance(answer.json["error"], str)
+        malformed = self.call("POST", "/_admin/faults", b"{not json")
+        self.assertEqual(malformed.status, 400)
+        self.assertIn("error", malformed.json)
+        self.assertEqual(self.admin("GET", "faults")["faults"], [])
+
+
+class RateLimits(FakeServerCase):
+    def limit(self, platform: str, limit: int, window: float = 60) -> None:
+        self.admin("POST", "limits", {"platform": platform, "limit": limit, "window_seconds": window})
+
+    def test_x_answers_429_with_code_88_and_rate_headers(self) -> None:
+        self.limit("x", 2)
+        self.assertEqual([self.tweet().status for _ in range(2)], [201, 201])
+        over = self.tweet()
+        self.assertEqual(over.status, 429)
+        self.assertEqual(over.json["errors"][0]["code"], 88)
+        self.assertEqual(over.headers["x-rate-limit-remaining"], "0")
+        self.assertEqual(over.headers["x-rate-limit-limit"], "2")
+        self.assertAlmostEqual(int(over.headers["x-rate-limit-reset"]), time.time() + 60, delta=3)
+        self.assertEqual(self.tweet(token="someone-else").status, 201, "windows are per account")
+        self.assertEqual(len(self.posts(platform="x")), 3)
+
+    def test_facebook_answers_code_4_with_full_app_usage(self) -> None:
+        self.limit("facebook", 2)
+        first = self.fb_post("page1")
+        self.assertEqual(json.loads(first.headers["X-App-Usage"])["call_count"], 50)
+        self.fb_post("page1")
+        over = self.fb_post("page1")
+        self.assertEqual(over.status, 400)
+        self.assertEqual(over.json["error"]["code"], 4)
+        self.assertGreaterEqual(json.loads(over.headers["X-App-Usage"])["call_count"], 100)
+        self.assertEqual(self.fb_post("page2").status, 200)
+
+    def test_linkedin_and_sms_answer_429_with_retry_after(self) -> None:
+        self.limit("linkedin", 1, 30)
+        self.limit("sms", 1, 10)
+        self.assertEqual(self.li_post().status, 201)
+        li = self.li_post()
+        self.assertEqual((li.status, li.json["code"]), (429, "TOO_MANY_REQUESTS"))
+        self.assertTrue(1 <= int(li.headers["Retry-After"]) <= 30)
+        self.assertEqual(self.sms().status, 201)
+        sms = self.sms()
+        self.assertEqual(sms.status, 429)
+        self.assertTrue(1 <= int(sms.headers["Retry-After"]) <= 10)
+
+    def test_the_window_resets(self) -> None:
+        self.limit("sms", 1, 0.2)
+        self.assertEqual(self.sms().status, 201)
+        self.assertEqual(self.sms().status, 429)
+        time.sleep(0.25)
+        self.assertEqual(self.sms().status, 201)
+
+    def test_injected_faults_and_auth_failures_do_not_count(self) -> None:
+        self.limit("x", 1)
+        self.fault(platform="x", status=500, count=2)
+        self.assertEqual([self.tweet().status for _ in range(2)], [500, 500])
+        self.assertEqual(self.tweet(token="revoked").status, 401)
+        self.assertEqual(self.tweet().status, 201)
+        self.assertEqual(self.tweet().status, 429)
+
+
+class SinksAndAdmin(FakeServerCase):
+    def test_a_sink_follows_its_script_then_answers_200(self) -> None:
+        self.admin("POST", "sinks/alerts", {"statuses": [500, 429], "retry_after": 3})
+        statuses = []
+        for i in range(3):
+            answer = self.call("POST", "/sinks/alerts", {"text": f"alert {i}"},
+                               headers={"X-Signature": f"sig{i}"})
+            statuses.append(answer.status)
+            if answer.status == 429:
+                self.assertEqual(answer.headers["Retry-After"], "3")
+        self.assertEqual(statuses, [500, 429, 200])
+        self.assertEqual(self.call("POST", "/sinks/alerts", {"x": 1}).json, {"ok": True})
+        requests = self.admin("GET", "sinks/alerts")["requests"]
+        self.assertEqual(len(requests), 4)
+        self.assertEqual(requests[0]["name"], "alerts")
+        self.assertEqual(json.loads(requests[0]["body"]), {"text": "alert 0"})
+        self.assertEqual(requests[0]["headers"]["x-signature"], "sig0")
+        self.assertEqual(requests[0]["headers"]["content-type"], "application/json")
+        self.assertEqual(self.admin("GET", "sinks/unused"), {"requests": []})
+
+    def test_reset_clears_everything_back_to_defaults(self) -> None:
+        self.admin("POST", "tokens", {"platform": "x", "token": "t", "account": "u"})
+        self.admin("POST", "limits", {"platform": "x", "limit": 1, "window_seconds": 60})
+        self.fault(platform="facebook", status=500)
+        self.tweet(token="t")
+        self.call("POST", "/sinks/hook", {})
+        self.admin("POST", "reset")
+        self.assertEqual(self.posts(), [])
+        self.assertEqual(self.admin("GET", "faults")["faults"], [])
+        self.assertEqual(self.admin("GET", "sinks/hook")["requests"], [])
+        self.assertEqual(self.admin("GET", "limits")["limits"]["x"], {"limit": 300, "window_seconds": 900})
+        answer = self.tweet(token="t")
+        self.assertEqual(answer.headers["x-rate-limit-remaining"], "299")
+        self.assertTrue(self.posts()[0]["account"].startswith("token-"))
+        self.assertEqual(self.fb_post().status, 200)
+
+    def test_health_unknown_paths_and_malformed_admin_json(self) -> None:
+        self.assertEqual(self.admin("GET", "health"), {"ok": True})
+        missing = self.call("GET", "/nowhere")
+        self.assertEqual(missing.status, 404)
+        self.assertIn("error", missing.json)
+        wrong_method = self.call("DELETE", "/x/2/tweets")
+        self.assertEqual(wrong_method.status, 405)
+        for path in ("/_admin/tokens", "/_admin/limits", "/_admin/sinks/s"):
+            answer = self.call("POST", path, b"[1, 2")
+            self.assertEqual(answer.status, 400, path)
+            self.assertIn("error", answer.json)
+        tokens = self.call("POST", "/_admin/tokens", {"platform": "facebook", "token": "t", "account": "a"})
+        self.assertEqual(tokens.status, 400)
+
+    def test_keep_alive_connections_serve_several_requests(self) -> None:
+        host, port = self.server.server_address[:2]
+        conn = http.client.HTTPConnection(host, port, timeout=5)
+        try:
+            for i in range(3):
+                conn.request("POST", "/x/2/tweets", json.dumps({"text": f"k{i}"}),
+                             {"Authorization": "Bearer k", "Content-Type": "application/json"})
+                response = conn.getresponse()
+                self.assertEqual(response.status, 201)
+                response.read()
+        finally:
+            conn.close()
+        self.assertEqual(len(self.posts(platform="x")), 3)
+
+    def test_concurrent_creates_are_all_recorded_with_unique_ids(self) -> None:
+        ids: list[str] = []
+        lock = threading.Lock()
+
+        def publish(n: int) -> None:
+            answer = self.fb_post(f"page{n % 3}", f"m{n}")
+            with lock:
+                ids.append(answer.json["id"])
+
+        threads = [threading.Thread(target=publish, args=(n,)) for n in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(len(set(ids)), 30)
+        self.assertEqual(len(self.posts(platform="facebook")), 30)
+
+
+class Logging(unittest.TestCase):
+    def test_one_json_line_per_request_without_tokens_or_contents(self) -> None:
+        stream = io.StringIO()
+        server = fake_platforms.make_server("127.0.0.1", 0, log_stream=stream)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            host, port = server.server_address[:2]
+            conn = http.client.HTTPConnection(host, port, timeout=5)
+            conn.request("POST", "/facebook/v21.0/p1/feed?access_token=secret-query-token",
+                         "message=private+words",
+                         {"Authorization": "Bearer secret-header-token",
+                          "Content-Type": "application/x-www-form-urlencoded"})
+            self.assertEqual(conn.getresponse().status, 200)
+            conn.close()
+        finally:
+            server.shutdown()
+            server.server_close()
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        self.assertEqual(len(lines), 1)
+        entry = lines[0]
+        self.assertEqual(
+            (entry["method"], entry["path"], entry["status"], entry["platform"]),
+            ("POST", "/facebook/v21.0/p1/feed", 200, "facebook"),
+        )
+        for secret in ("secret-query-token", "secret-header-token", "private"):
+            self.assertNotIn(secret, stream.getvalue())
+
+
+class CommandLine(unittest.TestCase):
+    def test_prints_the_url_once_bound_and_serves(self) -> None:
+        process = subprocess.Popen(
+            [sys.executable, str(INFRA / "fake_platforms.py"), "--host", "127.0.0.1", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline().strip()
+            self.assertRegex(line, r"^listening on http://127\.0\.0\.1:\d+$")
+            url = urlsplit(line.removeprefix("listening on "))
+            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+            conn.request("GET", "/_admin/health")
+            self.assertEqual(json.loads(conn.getresponse().read()), {"ok": True})
+            conn.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=5)
+        self.assertEqual(process.returncode, 0, "SIGTERM stops it cleanly")
+
+
+if __name__ == "__main__":
+    unittest.main()

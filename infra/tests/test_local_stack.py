@@ -1,0 +1,93 @@
+"""Unit tests for the local stack's own logic: template resolution and the event-source rules.
+
+The whole stack (moto, the binaries, the emulator) is exercised by the Rust end-to-end tests;
+these pin the details that would otherwise fail there in confusing ways.
+"""
+
+from __future__ import annotations
+
+import sys
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bootstrap  # noqa: E402
+import emulator  # noqa: E402
+
+
+class TemplateTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.template = bootstrap.load_template(bootstrap.ROOT / "template.yaml")
+
+    def test_short_form_tags_become_long_form(self) -> None:
+        queue = self.template["Resources"]["PublishQueue"]["Properties"]
+        self.assertEqual(
+            queue["RedrivePolicy"]["deadLetterTargetArn"],
+            {"Fn::GetAtt": ["PublishDeadLetterQueue", "Arn"]},
+        )
+        self.assertEqual(queue["RedrivePolicy"]["maxReceiveCount"], {"Ref": "PublishMaxReceiveCount"})
+
+    def test_references_resolve_once_their_resources_exist(self) -> None:
+        stack = bootstrap.Stack(self.template, "p", {"PublishMaxReceiveCount": "7"})
+        with self.assertRaises(bootstrap.Unresolved):
+            stack.resolve({"Fn::GetAtt": ["PublishDeadLetterQueue", "Arn"]})
+        stack.refs["HeraldTable"] = "p-HeraldTable"
+        stack.attrs[("HeraldTable", "Arn")] = "arn:table"
+        self.assertEqual(stack.resolve({"Ref": "PublishMaxReceiveCount"}), "7")
+        self.assertEqual(stack.resolve({"Fn::Sub": "${HeraldTable.Arn}/index/due"}), "arn:table/index/due")
+        self.assertEqual(stack.resolve({"Fn::Sub": "${AWS::Region}:${HeraldTable}"}), "us-east-1:p-HeraldTable")
+
+    def test_snake_case_names(self) -> None:
+        self.assertEqual(bootstrap.snake("PublishDeadLetterQueue"), "PUBLISH_DEAD_LETTER_QUEUE")
+
+
+class RouteTest(unittest.TestCase):
+    def test_greedy_and_plain_variables(self) -> None:
+        proxy = emulator.Route.parse("api", 30, "ANY", "/v1/{proxy+}")
+        self.assertEqual(proxy.pattern.match("/v1/posts/abc").groupdict(), {"proxy": "posts/abc"})
+        self.assertIsNone(proxy.pattern.match("/v2/posts"))
+        hook = emulator.Route.parse("hooks", 30, "POST", "/webhooks/{provider}")
+        self.assertEqual(hook.pattern.match("/webhooks/meta").groupdict(), {"provider": "meta"})
+        self.assertIsNone(hook.pattern.match("/webhooks/meta/extra"))
+        self.assertLess(hook.specificity(), proxy.specificity())
+
+
+class BatchItemFailuresTest(unittest.TestCase):
+    ids = {"a", "b", "c"}
+
+    def test_no_failures_deletes_everything(self) -> None:
+        self.assertEqual(emulator.failed_ids(None, self.ids), set())
+        self.assertEqual(emulator.failed_ids({"batchItemFailures": []}, self.ids), set())
+
+    def test_listed_records_stay(self) -> None:
+        payload = {"batchItemFailures": [{"itemIdentifier": "b"}]}
+        self.assertEqual(emulator.failed_ids(payload, self.ids), {"b"})
+
+    def test_an_unknown_or_empty_identifier_fails_the_whole_batch(self) -> None:
+        for bad in ({"itemIdentifier": "zzz"}, {"itemIdentifier": ""}, {}, "b"):
+            self.assertIsNone(emulator.failed_ids({"batchItemFailures": [bad]}, self.ids), bad)
+        self.assertIsNone(emulator.failed_ids({"batchItemFailures": "b"}, self.ids))
+
+
+class SqsRecordTest(unittest.TestCase):
+    def test_lambda_record_shape(self) -> None:
+        record = emulator.sqs_record(
+            {
+                "MessageId": "m1",
+                "ReceiptHandle": "r1",
+                "Body": "{}",
+                "MD5OfBody": "x",
+                "Attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1"},
+                "MessageAttributes": {"correlation_id": {"DataType": "String", "StringValue": "c"}},
+            },
+            "arn:q",
+        )
+        self.assertEqual(record["messageId"], "m1")
+        self.assertEqual(record["attributes"]["ApproximateReceiveCount"], "2")
+        self.assertEqual(record["messageAttributes"]["correlation_id"]["stringValue"], "c")
+        self.assertEqual(record["eventSourceARN"], "arn:q")
+
+
+if __name__ == "__main__":
+    unittest.main()
