@@ -29,4 +29,4 @@ if [ "${BENCH_ARM64:-0}" = 1 ]; then
   done
 fi
 
-HERALD_MOTO_SERVER="$PWD/.venv/bin/moto_server" target/release/herald-bench
+target/release/herald-bench

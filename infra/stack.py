@@ -1,7 +1,7 @@
 """Herald's local stack: `up`, `down` and `status` (what `make up` / `make down` run).
 
 `up` starts, in the background and each in its own process group:
-  1. moto (the AWS emulator) on loopback;
+  1. moto (the AWS emulator) on loopback, through infra/moto_server.py;
   2. the fake platforms server (infra/fake_platforms.py);
   3. infra/bootstrap.py: every table, queue, secret and bucket of template.yaml, with the
      platform API URLs pointed at the fake;
@@ -49,11 +49,18 @@ AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
 }
-# Local tuning: short retry backoff so a transient failure reaches the DLQ in seconds.
+# Local tuning: the production waits (backoff, breaker reset, pause re-check) scaled down to
+# seconds, so a failing platform reaches the DLQ, and a circuit half-opens, while tests watch.
 LOCAL_FUNCTION_ENV = {
     "RUST_LOG": "info",
-    "HERALD_RETRY_BASE_SECONDS": "1",
-    "HERALD_RETRY_CAP_SECONDS": "2",
+    "HERALD_RETRY_BASE_MS": "100",
+    "HERALD_RETRY_CAP_MS": "500",
+    "HERALD_REDELIVERY_BASE_SECONDS": "1",
+    "HERALD_REDELIVERY_CAP_SECONDS": "2",
+    "HERALD_BREAKER_RESET_SECONDS": "3",
+    "HERALD_PAUSE_RECHECK_SECONDS": "2",
+    "HERALD_LOOKUP_DELAY_MS": "200",
+    "HERALD_PLATFORM_TIMEOUT_SECONDS": "3",
 }
 
 
@@ -205,7 +212,7 @@ def up() -> int:
 
     try:
         say(f"moto on {endpoint}")
-        pids["moto"] = spawn("moto", [str(VENV_BIN / "moto_server"), "-H", HOST, "-p", str(ports["moto"])])
+        pids["moto"] = spawn("moto", [PY, "infra/moto_server.py", "-H", HOST, "-p", str(ports["moto"])])
         record()
         say(f"fake platforms on {fake_url}")
         pids["fake"] = spawn("fake-platforms", [PY, "infra/fake_platforms.py", "--host", HOST, "--port", str(ports["fake"])])

@@ -36,6 +36,6 @@ cleanup() {
 trap cleanup EXIT
 
 step "unit, emulator and end-to-end tests"
-# The emulator tests start their own moto server on a free port; the end-to-end tests use
-# the local stack through .herald/local.env.
-HERALD_MOTO_SERVER="$PWD/.venv/bin/moto_server" cargo test --workspace --locked -- --test-threads 8
+# The emulator tests start their own moto server (infra/moto_server.py) on a free port; the
+# end-to-end tests use the local stack through .herald/local.env.
+cargo test --workspace --locked -- --test-threads 8

@@ -42,11 +42,11 @@ pub fn moto() -> &'static Moto {
             .local_addr()
             .unwrap()
             .port();
-        let bin = std::env::var("HERALD_MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo_root().join(".venv/bin/moto_server"));
+        // moto with DynamoDB requests serialized (see infra/moto_server.py for why).
+        let bin = repo_root().join(".venv/bin/python");
         let log = std::fs::File::create(repo_root().join("target/moto-tests.log")).unwrap();
         let child = Command::new(&bin)
+            .arg(repo_root().join("infra/moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

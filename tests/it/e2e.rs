@@ -226,7 +226,7 @@ async fn a_scheduled_post_is_published_exactly_once_and_a_duplicate_message_publ
     // The same message again, twice, straight onto the queue.
     let queue = stack.url("HERALD_PUBLISH_QUEUE_URL").to_owned();
     let body =
-        json!({"tenant_id": t.id, "post_id": id, "account_id": account, "correlation_id": "dup"})
+        json!({"tenant_id": t.id, "post_id": id, "account_id": account, "platform": "facebook", "correlation_id": "dup"})
             .to_string();
     let sqs = stack.sqs().await;
     for _ in 0..2 {

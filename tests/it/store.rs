@@ -7,15 +7,19 @@ use herald_aws::calls::Tally;
 use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::StoreError;
+use herald_domain::clock::SystemEntropy;
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::dispatch::{DispatchConfig, Dispatcher};
+use herald_domain::gates::{Breaker, BreakerPolicy, BreakerState, Crisis, RateLimits, Window};
 use herald_domain::idempotency::{Begin, Idempotency, IdempotencyKey, StoredResponse};
 use herald_domain::ids::{AccountId, ApiKeyId, PostId, TenantId};
 use herald_domain::model::*;
-use herald_domain::platform::{PlatformClient, PlatformError, PublishRequest, PublishedPost};
+use herald_domain::platform::{
+    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
+};
 use herald_domain::ports::*;
 use herald_domain::posts::{Actor, NewPost, PostService, Target};
-use herald_domain::publish::{PublishConfig, PublishService};
+use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
 use herald_tests::{bootstrap, moto, sdk_config};
 use secrecy::SecretString;
 use std::collections::{BTreeMap, HashMap};
@@ -36,9 +40,33 @@ impl PlatformClient for RecordingPlatform {
         }
         let mut p = self.published.lock().unwrap();
         p.push(req.text.to_owned());
-        Ok(PublishedPost {
-            platform_post_id: format!("pp-{}", p.len()),
-        })
+        Ok(PublishedPost::new(format!("pp-{}", p.len())))
+    }
+
+    async fn find_post(
+        &self,
+        req: LookupRequest<'_>,
+    ) -> Result<Option<PublishedPost>, PlatformError> {
+        let p = self.published.lock().unwrap();
+        Ok(p.iter()
+            .position(|t| t == req.text)
+            .map(|i| PublishedPost::new(format!("pp-{}", i + 1))))
+    }
+}
+
+fn delivery(receive_count: u32) -> Delivery {
+    Delivery {
+        receive_count,
+        deadline: SystemClock.now() + time::Duration::seconds(30),
+    }
+}
+
+fn gate(now: time::OffsetDateTime) -> ClaimGate {
+    ClaimGate {
+        platform: Platform::Facebook,
+        now,
+        account_window: None,
+        breaker: BreakerGate::Closed,
     }
 }
 
@@ -60,10 +88,10 @@ impl Env {
             clients.dynamodb.clone(),
             &vars["HERALD_TABLE"],
         ));
-        let queue = Arc::new(SqsPublishQueue::new(
-            clients.sqs.clone(),
-            &vars["HERALD_PUBLISH_QUEUE_URL"],
-        ));
+        let queue = Arc::new(
+            SqsPublishQueue::new(clients.sqs.clone(), &vars["HERALD_PUBLISH_QUEUE_URL"])
+                .with_dead_letter_queue(&vars["HERALD_QUEUE_URL_PUBLISH_DEAD_LETTER_QUEUE"]),
+        );
         let (tenant, _, _) =
             herald_domain::tenants::create_tenant(store.as_ref(), &SystemClock, "t", false)
                 .await
@@ -78,6 +106,7 @@ impl Env {
             status: AccountStatus::Active,
             created_at: SystemClock.now(),
             updated_at: SystemClock.now(),
+            breaker: Default::default(),
         };
         assert!(store.upsert_account(&account).await.unwrap(), "new account");
         assert!(
@@ -138,16 +167,20 @@ impl Env {
     }
 
     fn publisher(&self, platform: Arc<RecordingPlatform>) -> PublishService {
+        let mut config = PublishConfig {
+            max_receive_count: 3,
+            max_attempts: 1,
+            ..PublishConfig::default()
+        };
+        config.redelivery.base = Duration::from_secs(1);
+        config.redelivery.cap = Duration::from_secs(1);
         PublishService {
             store: self.store.clone(),
-            accounts: self.store.clone(),
+            limiter: self.store.clone(),
             platform,
             clock: Arc::new(SystemClock),
-            config: PublishConfig {
-                max_receive_count: 3,
-                retry_base: Duration::from_secs(1),
-                retry_cap: Duration::from_secs(5),
-            },
+            entropy: Arc::new(SystemEntropy),
+            config,
         }
     }
 
@@ -234,24 +267,36 @@ async fn dispatch_then_publish_costs_two_writes_and_a_duplicate_one_failed_write
     let platform = Arc::new(RecordingPlatform::default());
     let publisher = env.publisher(platform.clone());
     env.clients.calls.reset();
-    publisher.handle(&body, 1).await;
+    assert_eq!(
+        publisher.handle(&body, delivery(1)).await,
+        Disposition::Done(Done::Published)
+    );
     let calls = env.calls();
     assert_eq!(
-        tally(&calls, "DynamoDB.UpdateItem"),
-        (2, 0),
-        "claim + outcome: {calls:?}"
+        tally(&calls, "DynamoDB.TransactWriteItems"),
+        (1, 0),
+        "the gated claim: {calls:?}"
     );
     assert_eq!(
-        tally(&calls, "DynamoDB.GetItem"),
+        tally(&calls, "DynamoDB.BatchGetItem"),
         (1, 0),
-        "the account's token: {calls:?}"
+        "the post and the account's token: {calls:?}"
     );
+    assert_eq!(
+        tally(&calls, "DynamoDB.UpdateItem"),
+        (1, 0),
+        "the outcome: {calls:?}"
+    );
+    assert_eq!(calls.len(), 3, "nothing else: {calls:?}");
     env.clients.calls.reset();
-    publisher.handle(&body, 2).await;
+    assert_eq!(
+        publisher.handle(&body, delivery(2)).await,
+        Disposition::Done(Done::Duplicate)
+    );
     let calls = env.calls();
     assert_eq!(calls.len(), 1, "a duplicate costs one call: {calls:?}");
     assert_eq!(
-        tally(&calls, "DynamoDB.UpdateItem"),
+        tally(&calls, "DynamoDB.TransactWriteItems"),
         (0, 1),
         "one failed conditional write: {calls:?}"
     );
@@ -384,55 +429,252 @@ async fn outcomes_need_the_claiming_attempt() {
         post_id: post.id.clone(),
         account_id: env.account.clone(),
     };
-    let claimed = env
-        .store
-        .claim_for_publish(&v, "attempt-1", SystemClock.now())
+    let now = SystemClock.now();
+    env.store
+        .claim_for_publish(&v, "attempt-1", &gate(now))
         .await
         .unwrap();
+    let (claimed, account) = env.store.load_for_publish(&v).await.unwrap();
     assert_eq!(
         claimed.variants[&env.account].status,
         VariantStatus::Publishing
     );
+    assert_eq!(account.unwrap().id, env.account);
     assert_eq!(
         env.store
-            .claim_for_publish(&v, "attempt-2", SystemClock.now())
+            .claim_for_publish(&v, "attempt-2", &gate(now))
             .await,
         Err(ClaimRejected::NotClaimable)
     );
     let err = VariantError {
-        kind: FailureKind::Transient,
-        message: "503".into(),
+        kind: FailureKind::Ambiguous,
+        message: "no answer".into(),
         platform_code: None,
-        at: SystemClock.now(),
+        at: now,
     };
     assert_eq!(
         env.store
-            .record_outcome(&v, "attempt-2", &VariantOutcome::Retrying(err.clone()))
+            .record_outcome(&v, "attempt-2", &VariantOutcome::Unknown(err.clone()), true)
             .await,
         Err(StoreError::Conflict)
     );
     env.store
-        .record_outcome(&v, "attempt-1", &VariantOutcome::Retrying(err))
+        .record_outcome(&v, "attempt-1", &VariantOutcome::Unknown(err), true)
         .await
         .unwrap();
-    let again = env
-        .store
-        .claim_for_publish(&v, "attempt-3", SystemClock.now())
+    env.store
+        .claim_for_publish(&v, "attempt-3", &gate(now))
         .await
         .unwrap();
-    assert_eq!(
-        again.variants[&env.account].attempts, 2,
-        "a retrying variant is claimable again"
-    );
+    let (again, _) = env.store.load_for_publish(&v).await.unwrap();
+    let variant = &again.variants[&env.account];
+    assert_eq!(variant.attempts, 2, "an unknown variant is claimable again");
+    assert!(variant.lookup, "and is looked up before anything is sent");
     let missing = VariantRef {
         account_id: AccountId("acc_nope".into()),
         ..v
     };
     assert_eq!(
-        env.store
-            .claim_for_publish(&missing, "a", SystemClock.now())
-            .await,
+        env.store.claim_for_publish(&missing, "a", &gate(now)).await,
         Err(ClaimRejected::NotClaimable)
+    );
+}
+
+/// The claim's gates on DynamoDB: a committed pause, a full rate window and an open circuit
+/// each hold the claim (and say why), and the half-open probe is taken exactly once.
+#[tokio::test]
+async fn the_claim_respects_pause_rate_window_and_breaker() {
+    let env = Env::new().await;
+    let post = env.post_now("gated").await;
+    env.dispatcher().run_once().await.unwrap();
+    let v = VariantRef {
+        tenant_id: env.tenant.clone(),
+        post_id: post.id.clone(),
+        account_id: env.account.clone(),
+    };
+    let now = SystemClock.now();
+
+    // A pause of every platform, then of another platform only.
+    let crisis = Crisis {
+        tenant_id: env.tenant.clone(),
+        platforms: vec![],
+        reason: "storm".into(),
+        started_by: ApiKeyId("key_t".into()),
+        started_at: now,
+        expires_at: now + time::Duration::hours(1),
+    };
+    env.store.put_crisis(&crisis).await.unwrap();
+    assert_eq!(
+        env.store.claim_for_publish(&v, "a1", &gate(now)).await,
+        Err(ClaimRejected::Paused {
+            until: crisis.expires_at
+        })
+    );
+    let x_only = Crisis {
+        platforms: vec![Platform::X],
+        ..crisis.clone()
+    };
+    env.store.put_crisis(&x_only).await.unwrap();
+    assert_eq!(
+        env.store.get_crisis(&env.tenant).await.unwrap(),
+        Some(x_only)
+    );
+
+    // A full window holds the claim until the window ends, and counts nothing.
+    let window = Window {
+        limit: 1,
+        period: time::Duration::hours(1),
+    };
+    let slot = window.slot(env.account.as_str(), now);
+    let full = ClaimGate {
+        account_window: Some(slot.clone()),
+        ..gate(now)
+    };
+    assert_eq!(
+        env.store.reserve(&slot, 1, now).await.unwrap().granted,
+        1,
+        "the window's only call"
+    );
+    assert_eq!(
+        env.store.claim_for_publish(&v, "a2", &full).await,
+        Err(ClaimRejected::RateLimited {
+            until: slot.ends_at
+        })
+    );
+
+    // Five failures open the circuit; the claim sees the breaker as stored.
+    let policy = BreakerPolicy::default();
+    let mut breaker = Breaker::default();
+    for _ in 0..policy.failure_threshold {
+        breaker = env
+            .store
+            .update_breaker(
+                &env.tenant,
+                &env.account,
+                BreakerChange::Failure { policy, now },
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(breaker.state, BreakerState::Open);
+    match env.store.claim_for_publish(&v, "a3", &gate(now)).await {
+        Err(ClaimRejected::Breaker(b)) => assert_eq!(b, breaker),
+        other => panic!("expected the breaker to hold the claim, got {other:?}"),
+    }
+    // Past the reset, one probe goes through and a second is held.
+    let later = now + policy.reset_after;
+    let probe = ClaimGate {
+        breaker: BreakerGate::Probe {
+            lease_until: later + policy.probe_lease,
+        },
+        ..gate(later)
+    };
+    env.store
+        .claim_for_publish(&v, "probe", &probe)
+        .await
+        .unwrap();
+    let other = VariantRef {
+        post_id: env.post_now("second").await.id,
+        ..v.clone()
+    };
+    env.dispatcher().run_once().await.unwrap();
+    assert!(matches!(
+        env.store.claim_for_publish(&other, "probe-2", &probe).await,
+        Err(ClaimRejected::Breaker(b)) if b.state == BreakerState::HalfOpen
+    ));
+    let closed = env
+        .store
+        .update_breaker(&env.tenant, &env.account, BreakerChange::Success)
+        .await
+        .unwrap();
+    assert!(closed.is_pristine());
+    env.store
+        .claim_for_publish(&other, "after-close", &gate(later))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn app_budgets_are_shared_and_a_block_holds_them() {
+    let env = Env::new().await;
+    let now = SystemClock.now();
+    let window = Window {
+        limit: 5,
+        period: time::Duration::hours(1),
+    };
+    let slot = window.slot(format!("app#facebook-{}", env.tenant), now);
+    env.clients.calls.reset();
+    let first = env.store.reserve(&slot, 3, now).await.unwrap();
+    assert_eq!((first.granted, first.retry_at), (3, None));
+    let second = env.store.reserve(&slot, 3, now).await.unwrap();
+    assert_eq!(
+        (second.granted, second.retry_at),
+        (2, Some(slot.ends_at)),
+        "what is left, no more"
+    );
+    let third = env.store.reserve(&slot, 1, now).await.unwrap();
+    assert_eq!(third.granted, 0);
+    let calls = env.calls();
+    assert_eq!(tally(&calls, "DynamoDB.Query"), (0, 0), "{calls:?}");
+
+    let facebook = RateLimits::default()
+        .app_slot(Platform::Facebook, now)
+        .unwrap();
+    env.store
+        .block_app(Platform::Facebook, now + time::Duration::minutes(10))
+        .await
+        .unwrap();
+    // An earlier block never shortens a later one.
+    env.store
+        .block_app(Platform::Facebook, now + time::Duration::minutes(1))
+        .await
+        .unwrap();
+    let held = env.store.reserve(&facebook, 1, now).await.unwrap();
+    assert_eq!(
+        (held.granted, held.retry_at),
+        (0, Some(now + time::Duration::minutes(10)))
+    );
+}
+
+#[tokio::test]
+async fn deferrals_send_a_fresh_delayed_copy_and_dead_letters_carry_the_reason() {
+    let env = Env::new().await;
+    let message = PublishMessage {
+        tenant_id: env.tenant.clone(),
+        post_id: PostId("post_x".into()),
+        account_id: env.account.clone(),
+        platform: Platform::Facebook,
+        correlation_id: "c".into(),
+        failures: 2,
+    };
+    env.queue
+        .send_delayed(&message, Duration::from_millis(1500))
+        .await
+        .unwrap();
+    assert!(env.receive().await.is_empty(), "not before its delay");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let got = env.receive().await;
+    assert_eq!(got.len(), 1);
+    let copy: PublishMessage = serde_json::from_str(got[0].body().unwrap()).unwrap();
+    assert_eq!(copy, message);
+
+    env.queue
+        .dead_letter(&message, "503 five times")
+        .await
+        .unwrap();
+    let dlq = env
+        .clients
+        .sqs
+        .receive_message()
+        .queue_url(&env.vars["HERALD_QUEUE_URL_PUBLISH_DEAD_LETTER_QUEUE"])
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap();
+    let m = &dlq.messages()[0];
+    assert_eq!(
+        m.message_attributes().unwrap()["dead_letter_reason"].string_value(),
+        Some("503 five times")
     );
 }
 
@@ -544,6 +786,7 @@ async fn the_publisher_handler_reports_batch_item_failures_and_sets_the_retry_de
         service: env.publisher(platform.clone()),
         queue: (*env.queue).clone(),
         concurrency: 4,
+        deadline_margin: Duration::from_secs(1),
     };
     let mut records: Vec<SqsMessage> = received.iter().map(to_lambda_record).collect();
     let mut garbage = to_lambda_record(&received[0]);
@@ -552,7 +795,8 @@ async fn the_publisher_handler_reports_batch_item_failures_and_sets_the_retry_de
     records.push(garbage);
     let mut event = SqsEvent::default();
     event.records = records;
-    let response = herald_fn_publisher::handle(&publisher, event).await;
+    let deadline = SystemClock.now() + time::Duration::seconds(30);
+    let response = herald_fn_publisher::handle(&publisher, event, deadline).await;
     let mut failed: Vec<String> = response
         .batch_item_failures
         .iter()
@@ -599,7 +843,9 @@ async fn queue_sends_report_each_entry() {
             tenant_id: env.tenant.clone(),
             post_id: PostId(format!("post_{i}")),
             account_id: env.account.clone(),
+            platform: Platform::Facebook,
             correlation_id: format!("c{i}"),
+            failures: 0,
         })
         .collect();
     env.clients.calls.reset();

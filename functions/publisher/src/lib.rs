@@ -1,64 +1,130 @@
-//! The publisher function: one SQS batch in, each record handled concurrently by the
-//! domain's `PublishService`; failures are reported per record (`batchItemFailures`).
+//! The publisher function: one SQS batch in, handled by the domain's `PublishService`
+//! (platform budgets reserved once per batch, records concurrently); each record's
+//! disposition becomes a queue action and, where SQS must keep it, a `batchItemFailures` entry.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::StreamExt;
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::dynamo::DynamoStore;
 use herald_aws::sqs::SqsPublishQueue;
-use herald_domain::clock::SystemClock;
-use herald_domain::ports::PublishMessage;
-use herald_domain::publish::{Disposition, PublishConfig, PublishService};
+use herald_domain::clock::{SystemClock, SystemEntropy};
+use herald_domain::gates::Window;
+use herald_domain::model::Platform;
+use herald_domain::ports::{PublishMessage, PublishQueue};
+use herald_domain::publish::{Delivery, Disposition, PublishConfig, PublishService};
 use herald_platforms::{Endpoints, HttpPlatforms};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use time::OffsetDateTime;
 use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,
+    pub dead_letter_queue_url: String,
     pub publish: PublishConfig,
     pub endpoints: Endpoints,
-    pub platform_timeout: Duration,
     /// Records of one batch handled at once.
     pub concurrency: usize,
+    /// Time kept back from the Lambda deadline for recording outcomes.
+    pub deadline_margin: Duration,
+    /// The function's timeout (template `Timeout`), used when the runtime gives no deadline.
+    pub function_timeout: Duration,
 }
 
 impl Config {
     pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let mut env = Env::new(vars);
         let common = CommonConfig::read(&mut env);
-        let defaults = PublishConfig::default();
-        let publish = PublishConfig {
-            max_receive_count: env.parsed(
-                "HERALD_PUBLISH_MAX_RECEIVE_COUNT",
-                defaults.max_receive_count,
+        let dead_letter_queue_url = env.url("HERALD_PUBLISH_DLQ_URL");
+        let d = PublishConfig::default();
+        let mut publish = PublishConfig {
+            max_receive_count: env.parsed("HERALD_PUBLISH_MAX_RECEIVE_COUNT", d.max_receive_count),
+            max_attempts: env.parsed("HERALD_PUBLISH_MAX_ATTEMPTS", d.max_attempts),
+            platform_timeout: Duration::from_secs(env.parsed(
+                "HERALD_PLATFORM_TIMEOUT_SECONDS",
+                d.platform_timeout.as_secs(),
+            )),
+            pause_recheck: Duration::from_secs(
+                env.parsed("HERALD_PAUSE_RECHECK_SECONDS", d.pause_recheck.as_secs()),
             ),
-            retry_base: Duration::from_secs(
-                env.parsed("HERALD_RETRY_BASE_SECONDS", defaults.retry_base.as_secs()),
-            ),
-            retry_cap: Duration::from_secs(
-                env.parsed("HERALD_RETRY_CAP_SECONDS", defaults.retry_cap.as_secs()),
-            ),
+            ..d.clone()
         };
+        publish.retry.base = Duration::from_millis(
+            env.parsed("HERALD_RETRY_BASE_MS", d.retry.base.as_millis() as u64),
+        );
+        publish.retry.cap = Duration::from_millis(
+            env.parsed("HERALD_RETRY_CAP_MS", d.retry.cap.as_millis() as u64),
+        );
+        publish.redelivery.base = Duration::from_secs(env.parsed(
+            "HERALD_REDELIVERY_BASE_SECONDS",
+            d.redelivery.base.as_secs(),
+        ));
+        publish.redelivery.cap = Duration::from_secs(
+            env.parsed("HERALD_REDELIVERY_CAP_SECONDS", d.redelivery.cap.as_secs()),
+        );
+        publish.breaker.failure_threshold =
+            env.parsed("HERALD_BREAKER_FAILURES", d.breaker.failure_threshold);
+        publish.breaker.reset_after = time::Duration::seconds(env.parsed(
+            "HERALD_BREAKER_RESET_SECONDS",
+            d.breaker.reset_after.whole_seconds(),
+        ));
+        publish.lookup_delay = Duration::from_millis(
+            env.parsed("HERALD_LOOKUP_DELAY_MS", d.lookup_delay.as_millis() as u64),
+        );
+        for platform in Platform::ALL {
+            let name = platform.as_str().to_uppercase();
+            for (scope, limits) in [
+                ("ACCOUNT", &mut publish.limits.per_account),
+                ("APP", &mut publish.limits.per_app),
+            ] {
+                let var = format!("HERALD_RATE_LIMIT_{name}_{scope}");
+                if let Some(window) = env.parsed::<WindowSpec>(&var, WindowSpec(None)).0 {
+                    limits.insert(platform, window);
+                }
+            }
+        }
         let endpoints = Endpoints {
             x: env.url("HERALD_X_API_URL"),
             facebook: env.url("HERALD_FACEBOOK_API_URL"),
             linkedin: env.url("HERALD_LINKEDIN_API_URL"),
         };
-        let platform_timeout =
-            Duration::from_secs(env.parsed("HERALD_PLATFORM_TIMEOUT_SECONDS", 10));
         let concurrency = env.parsed("HERALD_PUBLISH_CONCURRENCY", 10);
+        let deadline_margin = Duration::from_millis(env.parsed("HERALD_DEADLINE_MARGIN_MS", 2_000));
+        let function_timeout =
+            Duration::from_secs(env.parsed("HERALD_FUNCTION_TIMEOUT_SECONDS", 30));
         env.finish()?;
         Ok(Self {
             common,
+            dead_letter_queue_url,
             publish,
             endpoints,
-            platform_timeout,
             concurrency,
+            deadline_margin,
+            function_timeout,
         })
+    }
+}
+
+/// `<limit>/<seconds>`, e.g. `100/900`: a rate window from the environment.
+#[derive(Debug, Clone, Copy)]
+struct WindowSpec(Option<Window>);
+
+impl std::str::FromStr for WindowSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (limit, seconds) = s.split_once('/').ok_or("expected <limit>/<seconds>")?;
+        let limit: u32 = limit.trim().parse().map_err(|_| "bad limit")?;
+        let seconds: i64 = seconds.trim().parse().map_err(|_| "bad seconds")?;
+        if seconds <= 0 {
+            return Err("the period must be positive".into());
+        }
+        Ok(Self(Some(Window {
+            limit,
+            period: time::Duration::seconds(seconds),
+        })))
     }
 }
 
@@ -67,6 +133,7 @@ pub struct Publisher {
     pub service: PublishService,
     pub queue: SqsPublishQueue,
     pub concurrency: usize,
+    pub deadline_margin: Duration,
 }
 
 pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String> {
@@ -74,31 +141,93 @@ pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String
         clients.dynamodb.clone(),
         &config.common.table,
     ));
-    let platform = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout)
+    let platform = HttpPlatforms::new(config.endpoints.clone(), config.publish.platform_timeout)
         .map_err(|e| e.to_string())?;
+    let queue = SqsPublishQueue::new(clients.sqs.clone(), &config.common.publish_queue_url)
+        .with_dead_letter_queue(&config.dead_letter_queue_url);
     Ok(Publisher {
         service: PublishService {
             store: store.clone(),
-            accounts: store,
+            limiter: store,
             platform: Arc::new(platform),
             clock: Arc::new(SystemClock),
+            entropy: Arc::new(SystemEntropy),
             config: config.publish.clone(),
         },
-        queue: SqsPublishQueue::new(clients.sqs.clone(), &config.common.publish_queue_url),
+        queue,
         concurrency: config.concurrency,
+        deadline_margin: config.deadline_margin,
     })
 }
 
-pub async fn handle(publisher: &Publisher, event: SqsEvent) -> SqsBatchResponse {
-    let failures: Vec<Option<String>> = futures::stream::iter(event.records)
-        .map(|record| handle_record(publisher, record))
-        .buffer_unordered(publisher.concurrency.max(1))
-        .collect()
+/// Handles one batch; `deadline` is the invocation's (from the Lambda context).
+pub async fn handle(
+    publisher: &Publisher,
+    event: SqsEvent,
+    deadline: OffsetDateTime,
+) -> SqsBatchResponse {
+    let remaining_ms = (deadline - publisher.service.clock.now()).whole_milliseconds();
+    tracing::info!(
+        records = event.records.len(),
+        remaining_ms,
+        "batch received"
+    );
+    let deadline = deadline - publisher.deadline_margin;
+    let mut keep: Vec<String> = Vec::new();
+    let mut parsed: Vec<(SqsMessage, PublishMessage, Delivery)> = Vec::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        match record
+            .body
+            .as_deref()
+            .map(serde_json::from_str::<PublishMessage>)
+        {
+            Some(Ok(message)) => {
+                let receive_count = record
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1);
+                parsed.push((
+                    record,
+                    message,
+                    Delivery {
+                        receive_count,
+                        deadline,
+                    },
+                ));
+            }
+            _ => {
+                // Never valid: leave it for the DLQ, where an operator can look at it.
+                tracing::error!(message_id = %id, "malformed publish message");
+                keep.push(id);
+            }
+        }
+    }
+    let records: Vec<(PublishMessage, Delivery)> =
+        parsed.iter().map(|(_, m, d)| (m.clone(), *d)).collect();
+    let dispositions = publisher
+        .service
+        .handle_batch(&records, publisher.concurrency)
         .await;
+    let settled = futures::future::join_all(parsed.iter().zip(dispositions).map(
+        |((record, message, delivery), disposition)| {
+            let span = tracing::info_span!(
+                "publish",
+                correlation_id = %message.correlation_id,
+                message_id = record.message_id.as_deref().unwrap_or_default(),
+                post_id = %message.post_id,
+                account_id = %message.account_id,
+                receive_count = delivery.receive_count,
+            );
+            settle(publisher, record, message, disposition).instrument(span)
+        },
+    ))
+    .await;
+    keep.extend(settled.into_iter().flatten());
     let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures
+    response.batch_item_failures = keep
         .into_iter()
-        .flatten()
         .map(|id| {
             let mut f = BatchItemFailure::default();
             f.item_identifier = id;
@@ -108,52 +237,62 @@ pub async fn handle(publisher: &Publisher, event: SqsEvent) -> SqsBatchResponse 
     response
 }
 
-/// Returns the message id when the record must stay on the queue.
-async fn handle_record(publisher: &Publisher, record: SqsMessage) -> Option<String> {
+/// Carries out one disposition; returns the message id when SQS must keep the record.
+async fn settle(
+    publisher: &Publisher,
+    record: &SqsMessage,
+    message: &PublishMessage,
+    disposition: Disposition,
+) -> Option<String> {
     let id = record.message_id.clone().unwrap_or_default();
-    let receive_count: u32 = record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1);
-    let message: PublishMessage = match record.body.as_deref().map(serde_json::from_str) {
-        Some(Ok(m)) => m,
-        _ => {
-            // Never valid: leave it for the DLQ, where an operator can look at it.
-            tracing::error!(message_id = %id, "malformed publish message");
-            return Some(id);
+    match disposition {
+        Disposition::Done(done) => {
+            tracing::info!(outcome = ?done, "record done");
+            None
         }
-    };
-    let span = tracing::info_span!(
-        "publish",
-        correlation_id = %message.correlation_id,
-        message_id = %id,
-        post_id = %message.post_id,
-        account_id = %message.account_id,
-        receive_count
-    );
-    async {
-        match publisher.service.handle(&message, receive_count).await {
-            Disposition::Done(done) => {
-                tracing::info!(outcome = ?done, "record done");
-                None
-            }
-            Disposition::RetryAfter(delay) => {
-                let seconds = u32::try_from(delay.as_secs()).unwrap_or(u32::MAX).max(1);
-                make_visible_in(publisher, &record, seconds).await;
-                tracing::info!(retry_in_seconds = seconds, "will retry");
-                Some(id.clone())
-            }
-            Disposition::DeadLetter => {
-                make_visible_in(publisher, &record, 0).await;
-                tracing::warn!("deliveries exhausted; SQS moves the message to the DLQ");
-                Some(id.clone())
-            }
-            Disposition::Fail => Some(id.clone()),
+        Disposition::RetryAfter(delay) => {
+            make_visible_in(publisher, record, seconds(delay)).await;
+            tracing::info!(retry_in_seconds = seconds(delay), "will retry");
+            Some(id)
         }
+        Disposition::Defer { delay, copy } => {
+            // A fresh copy, so the wait does not count toward the DLQ; if it cannot be sent,
+            // keep this one (it then counts, but nothing is lost).
+            match publisher.queue.send_delayed(&copy, delay).await {
+                Ok(()) => {
+                    tracing::info!(deferred_seconds = seconds(delay), "deferred");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not defer; keeping the message");
+                    make_visible_in(publisher, record, seconds(delay)).await;
+                    Some(id)
+                }
+            }
+        }
+        Disposition::DeadLetter => {
+            make_visible_in(publisher, record, 0).await;
+            tracing::warn!("deliveries exhausted; SQS moves the message to the DLQ");
+            Some(id)
+        }
+        Disposition::MoveToDeadLetter(reason) => {
+            match publisher.queue.dead_letter(message, &reason).await {
+                Ok(()) => {
+                    tracing::warn!("deliveries exhausted; moved to the DLQ");
+                    None
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not move the message to the DLQ; keeping it");
+                    Some(id)
+                }
+            }
+        }
+        Disposition::Fail => Some(id),
     }
-    .instrument(span)
-    .await
+}
+
+fn seconds(d: Duration) -> u32 {
+    u32::try_from(d.as_millis().div_ceil(1000)).unwrap_or(u32::MAX)
 }
 
 async fn make_visible_in(publisher: &Publisher, record: &SqsMessage, seconds: u32) {
@@ -161,6 +300,22 @@ async fn make_visible_in(publisher: &Publisher, record: &SqsMessage, seconds: u3
     if let Err(e) = publisher.queue.retry_after(receipt, seconds).await {
         tracing::warn!(error = %e, "could not change the message's visibility; the queue's timeout applies");
     }
+}
+
+/// The invocation's deadline, from the Lambda context's epoch milliseconds. One that is not
+/// within Lambda's 15-minute limit from `now` is not a deadline (local runtimes have sent
+/// durations here): the function's own timeout from `now` stands in for it.
+pub fn deadline_of(
+    context_deadline_ms: u64,
+    now: OffsetDateTime,
+    timeout: Duration,
+) -> OffsetDateTime {
+    let fallback = now + timeout;
+    i64::try_from(context_deadline_ms)
+        .ok()
+        .map(herald_domain::clock::from_epoch_millis)
+        .filter(|d| *d > now && *d <= now + time::Duration::minutes(15))
+        .unwrap_or(fallback)
 }
 
 #[cfg(test)]
@@ -184,19 +339,64 @@ mod tests {
 
     #[test]
     fn config_lists_every_problem() {
-        let err = Config::from_env(&HashMap::from([(
-            "HERALD_RETRY_BASE_SECONDS".to_owned(),
-            "soon".to_owned(),
-        )]))
+        let err = Config::from_env(&HashMap::from([
+            ("HERALD_RETRY_BASE_MS".to_owned(), "soon".to_owned()),
+            ("HERALD_RATE_LIMIT_X_ACCOUNT".to_owned(), "100".to_owned()),
+        ]))
         .unwrap_err();
         let text = err.to_string();
         for name in [
             "HERALD_TABLE",
             "HERALD_PUBLISH_QUEUE_URL",
+            "HERALD_PUBLISH_DLQ_URL",
             "HERALD_X_API_URL",
-            "HERALD_RETRY_BASE_SECONDS",
+            "HERALD_RETRY_BASE_MS",
+            "HERALD_RATE_LIMIT_X_ACCOUNT",
         ] {
             assert!(text.contains(name), "{name} not in {text}");
         }
+    }
+
+    #[test]
+    fn an_implausible_deadline_falls_back_to_the_timeout() {
+        let now = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let timeout = Duration::from_secs(30);
+        let in_20s = herald_domain::clock::epoch_millis(now) as u64 + 20_000;
+        assert_eq!(
+            deadline_of(in_20s, now, timeout),
+            now + time::Duration::seconds(20)
+        );
+        for bogus in [0, 3_000, in_20s + 3_600_000] {
+            assert_eq!(
+                deadline_of(bogus, now, timeout),
+                now + time::Duration::seconds(30)
+            );
+        }
+    }
+
+    #[test]
+    fn rate_windows_come_from_the_environment() {
+        let mut vars: HashMap<String, String> = [
+            ("HERALD_TABLE", "t"),
+            ("HERALD_IDEMPOTENCY_TABLE", "i"),
+            ("HERALD_PUBLISH_QUEUE_URL", "http://q"),
+            ("HERALD_PUBLISH_DLQ_URL", "http://dlq"),
+            ("HERALD_X_API_URL", "http://x"),
+            ("HERALD_FACEBOOK_API_URL", "http://f"),
+            ("HERALD_LINKEDIN_API_URL", "http://l"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        vars.insert("HERALD_RATE_LIMIT_FACEBOOK_ACCOUNT".into(), "3/60".into());
+        let config = Config::from_env(&vars).unwrap();
+        assert_eq!(
+            config.publish.limits.per_account[&Platform::Facebook],
+            Window {
+                limit: 3,
+                period: time::Duration::minutes(1)
+            }
+        );
+        assert_eq!(config.publish.limits.per_account[&Platform::X].limit, 100);
     }
 }

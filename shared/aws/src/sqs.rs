@@ -10,10 +10,17 @@ use herald_domain::ports::{PublishMessage, PublishQueue};
 /// Message attribute carrying the correlation id, so it is visible without parsing the body.
 pub const CORRELATION_ATTRIBUTE: &str = "correlation_id";
 
+/// Message attribute saying why a message was moved to a dead-letter queue by Herald itself.
+pub const DEAD_LETTER_REASON_ATTRIBUTE: &str = "dead_letter_reason";
+
+/// SQS's longest message delay.
+const MAX_DELAY_SECONDS: u64 = 900;
+
 #[derive(Debug, Clone)]
 pub struct SqsPublishQueue {
     client: Client,
     url: String,
+    dead_letter_url: Option<String>,
 }
 
 impl SqsPublishQueue {
@@ -21,7 +28,14 @@ impl SqsPublishQueue {
         Self {
             client,
             url: url.into(),
+            dead_letter_url: None,
         }
+    }
+
+    /// The queue's DLQ, for messages Herald moves there itself (see `PublishQueue::dead_letter`).
+    pub fn with_dead_letter_queue(mut self, url: impl Into<String>) -> Self {
+        self.dead_letter_url = Some(url.into());
+        self
     }
 
     /// Makes a received message visible again after `seconds` (the publisher's backoff; 0 for
@@ -51,17 +65,10 @@ impl PublishQueue for SqsPublishQueue {
                 .iter()
                 .enumerate()
                 .map(|(i, m)| {
-                    let body =
-                        serde_json::to_string(m).map_err(|e| StoreError::Invalid(e.to_string()))?;
-                    let attr = MessageAttributeValue::builder()
-                        .data_type("String")
-                        .string_value(&m.correlation_id)
-                        .build()
-                        .map_err(|e| StoreError::Invalid(e.to_string()))?;
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
-                        .message_body(body)
-                        .message_attributes(CORRELATION_ATTRIBUTE, attr)
+                        .message_body(body(m)?)
+                        .message_attributes(CORRELATION_ATTRIBUTE, text(&m.correlation_id)?)
                         .build()
                         .map_err(|e| StoreError::Invalid(e.to_string()))
                 })
@@ -96,4 +103,51 @@ impl PublishQueue for SqsPublishQueue {
         }
         Ok(results)
     }
+    async fn send_delayed(
+        &self,
+        message: &PublishMessage,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        // Round up: a message must never come back before its wait is over.
+        let seconds = (delay.as_millis().div_ceil(1000) as u64).min(MAX_DELAY_SECONDS);
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body(message)?)
+            .delay_seconds(i32::try_from(seconds).unwrap_or(900))
+            .message_attributes(CORRELATION_ATTRIBUTE, text(&message.correlation_id)?)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, message: &PublishMessage, reason: &str) -> Result<(), StoreError> {
+        let url = self.dead_letter_url.as_deref().ok_or_else(|| {
+            StoreError::Invalid("no dead-letter queue is configured for the publish queue".into())
+        })?;
+        let reason: String = reason.chars().take(1000).collect();
+        self.client
+            .send_message()
+            .queue_url(url)
+            .message_body(body(message)?)
+            .message_attributes(CORRELATION_ATTRIBUTE, text(&message.correlation_id)?)
+            .message_attributes(DEAD_LETTER_REASON_ATTRIBUTE, text(&reason)?)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+fn body(message: &PublishMessage) -> Result<String, StoreError> {
+    serde_json::to_string(message).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn text(value: &str) -> Result<MessageAttributeValue, StoreError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| StoreError::Invalid(e.to_string()))
 }

@@ -3,17 +3,25 @@
 use std::sync::Mutex;
 use time::{Duration, OffsetDateTime};
 
+#[async_trait::async_trait]
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> OffsetDateTime;
+    /// Waits (a backoff between attempts). A simulated clock just moves forward.
+    async fn sleep(&self, duration: std::time::Duration);
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
+#[async_trait::async_trait]
 impl Clock for SystemClock {
     /// Millisecond precision: what the store keeps, so a record reads back as it was written.
     fn now(&self) -> OffsetDateTime {
         to_millis(OffsetDateTime::now_utc())
+    }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
     }
 }
 
@@ -32,9 +40,39 @@ impl FakeClock {
     }
 }
 
+#[async_trait::async_trait]
 impl Clock for FakeClock {
     fn now(&self) -> OffsetDateTime {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        self.advance(Duration::try_from(duration).unwrap_or(Duration::MAX));
+    }
+}
+
+/// Randomness the services use (backoff jitter, attempt ids), injectable so a simulation
+/// replays exactly from its seed.
+pub trait Entropy: Send + Sync + std::fmt::Debug {
+    /// Uniform in [0, 1).
+    fn fraction(&self) -> f64;
+    /// A fresh opaque identifier.
+    fn token(&self) -> String;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemEntropy;
+
+impl Entropy for SystemEntropy {
+    fn fraction(&self) -> f64 {
+        let mut r = [0u8; 8];
+        // Jitter only spreads load; a failing RNG just means no spread.
+        let _ = getrandom::fill(&mut r);
+        (u64::from_le_bytes(r) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn token(&self) -> String {
+        uuid::Uuid::new_v4().simple().to_string()
     }
 }
 

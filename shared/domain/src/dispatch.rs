@@ -154,7 +154,9 @@ pub fn messages_for(post: &Post) -> Vec<PublishMessage> {
             tenant_id: post.tenant_id.clone(),
             post_id: post.id.clone(),
             account_id: v.account_id.clone(),
+            platform: v.platform,
             correlation_id: post.correlation_id.clone(),
+            failures: 0,
         })
         .collect()
 }

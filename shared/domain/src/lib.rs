@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod dispatch;
 pub mod error;
+pub mod gates;
 pub mod idempotency;
 pub mod ids;
 pub mod model;

@@ -3,10 +3,12 @@
 //! contract they share with DynamoDB is checked against both.
 
 use crate::error::StoreError;
+use crate::gates::{Admission, Breaker, BreakerState, Crisis, WindowSlot};
 use crate::idempotency::{IdempotencyPersistence, IdempotencyRecord, PutRejected, holds_key};
 use crate::ids::{AccountId, PostId, TenantId};
 use crate::model::{
-    Account, ApiKey, Dispatch, Post, PostStatus, Tenant, TenantSettings, VariantStatus,
+    Account, AccountStatus, ApiKey, Dispatch, Platform, Post, PostStatus, Tenant, TenantSettings,
+    VariantStatus,
 };
 use crate::ports::*;
 use async_trait::async_trait;
@@ -49,6 +51,10 @@ struct State {
     accounts: BTreeMap<(TenantId, AccountId), Account>,
     posts: BTreeMap<(TenantId, PostId), Post>,
     idempotency: HashMap<String, IdempotencyRecord>,
+    crises: HashMap<TenantId, Crisis>,
+    /// Rate-window counters by (scope, window index).
+    windows: HashMap<(String, i64), u32>,
+    app_blocks: HashMap<String, OffsetDateTime>,
 }
 
 #[derive(Debug, Default)]
@@ -132,7 +138,9 @@ impl AccountStore for MemoryStore {
             let mut stored = account.clone();
             let created = match s.accounts.get(&key) {
                 Some(old) => {
+                    // Reconnecting refreshes the token, never the breaker's memory.
                     stored.created_at = old.created_at;
+                    stored.breaker = old.breaker.clone();
                     false
                 }
                 None => true,
@@ -303,29 +311,94 @@ impl PublishStore for MemoryStore {
         &self,
         variant: &VariantRef,
         attempt_id: &str,
-        _now: OffsetDateTime,
-    ) -> Result<Post, ClaimRejected> {
+        gate: &ClaimGate,
+    ) -> Result<(), ClaimRejected> {
         self.with("claim_for_publish", |s| {
-            let Some(p) = s
+            let now = gate.now;
+            // The same checks, in the same precedence, as the DynamoDB transaction.
+            let claimable = s
+                .posts
+                .get(&(variant.tenant_id.clone(), variant.post_id.clone()))
+                .filter(|p| p.status == PostStatus::Dispatched)
+                .and_then(|p| p.variants.get(&variant.account_id))
+                .is_some_and(|v| v.status.is_claimable());
+            if !claimable {
+                return Err(ClaimRejected::NotClaimable);
+            }
+            if let Some(c) = s
+                .crises
+                .get(&variant.tenant_id)
+                .filter(|c| c.pauses(gate.platform, now))
+            {
+                return Err(ClaimRejected::Paused {
+                    until: c.expires_at,
+                });
+            }
+            let breaker = s
+                .accounts
+                .get(&(variant.tenant_id.clone(), variant.account_id.clone()))
+                .map(|a| a.breaker.clone())
+                .unwrap_or_default();
+            let admitted = match gate.breaker {
+                BreakerGate::Closed => breaker.admission(now) == Admission::Pass,
+                BreakerGate::Probe { .. } => breaker.admission(now) == Admission::Probe,
+            };
+            if !admitted {
+                return Err(ClaimRejected::Breaker(breaker));
+            }
+            if let Some(slot) = &gate.account_window {
+                let used = s
+                    .windows
+                    .get(&(slot.scope.clone(), slot.index))
+                    .copied()
+                    .unwrap_or(0);
+                if used >= slot.limit {
+                    return Err(ClaimRejected::RateLimited {
+                        until: slot.ends_at,
+                    });
+                }
+                s.windows.insert((slot.scope.clone(), slot.index), used + 1);
+            }
+            if let BreakerGate::Probe { lease_until } = gate.breaker
+                && let Some(a) = s
+                    .accounts
+                    .get_mut(&(variant.tenant_id.clone(), variant.account_id.clone()))
+            {
+                a.breaker.state = BreakerState::HalfOpen;
+                a.breaker.until = Some(lease_until);
+            }
+            let p = s
                 .posts
                 .get_mut(&(variant.tenant_id.clone(), variant.post_id.clone()))
-            else {
-                return Err(ClaimRejected::NotClaimable);
-            };
-            if p.status != PostStatus::Dispatched {
-                return Err(ClaimRejected::NotClaimable);
-            }
-            let Some(v) = p.variants.get_mut(&variant.account_id) else {
-                return Err(ClaimRejected::NotClaimable);
-            };
-            if !v.status.is_claimable() {
-                return Err(ClaimRejected::NotClaimable);
-            }
+                .ok_or(ClaimRejected::NotClaimable)?;
+            let v = p
+                .variants
+                .get_mut(&variant.account_id)
+                .ok_or(ClaimRejected::NotClaimable)?;
             v.status = VariantStatus::Publishing;
             v.attempts += 1;
             v.attempt_id = Some(attempt_id.to_owned());
             p.version += 1;
-            Ok(p.clone())
+            p.updated_at = now;
+            Ok(())
+        })
+    }
+
+    async fn load_for_publish(
+        &self,
+        variant: &VariantRef,
+    ) -> Result<(Post, Option<Account>), StoreError> {
+        self.with("load_for_publish", |s| {
+            let post = s
+                .posts
+                .get(&(variant.tenant_id.clone(), variant.post_id.clone()))
+                .cloned()
+                .ok_or_else(|| StoreError::Invalid("the claimed post is gone".into()))?;
+            let account = s
+                .accounts
+                .get(&(variant.tenant_id.clone(), variant.account_id.clone()))
+                .cloned();
+            Ok((post, account))
         })
     }
 
@@ -334,6 +407,7 @@ impl PublishStore for MemoryStore {
         variant: &VariantRef,
         attempt_id: &str,
         outcome: &VariantOutcome,
+        lookup: bool,
     ) -> Result<(), StoreError> {
         self.with("record_outcome", |s| {
             let p = s
@@ -349,9 +423,122 @@ impl PublishStore for MemoryStore {
                 return Err(StoreError::Conflict);
             }
             apply_outcome(v, outcome);
+            v.lookup = lookup;
             p.version += 1;
             Ok(())
         })
+    }
+
+    async fn update_breaker(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        change: BreakerChange,
+    ) -> Result<Breaker, StoreError> {
+        self.with("update_breaker", |s| {
+            let a = s
+                .accounts
+                .get_mut(&(tenant.clone(), account.clone()))
+                .ok_or(StoreError::Conflict)?;
+            apply_breaker_change(&mut a.breaker, change);
+            Ok(a.breaker.clone())
+        })
+    }
+
+    async fn mark_needs_reauth(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.with("mark_needs_reauth", |s| {
+            if let Some(a) = s.accounts.get_mut(&(tenant.clone(), account.clone())) {
+                a.status = AccountStatus::NeedsReauth;
+                a.updated_at = now;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// How a breaker change lands; the DynamoDB adapter writes the same fields.
+pub fn apply_breaker_change(b: &mut Breaker, change: BreakerChange) {
+    match change {
+        BreakerChange::Success => {
+            b.state = BreakerState::Closed;
+            b.consecutive_failures = 0;
+            b.until = None;
+        }
+        BreakerChange::Failure { policy, now } => {
+            b.consecutive_failures += 1;
+            if b.state == BreakerState::HalfOpen
+                || b.consecutive_failures >= policy.failure_threshold
+            {
+                b.state = BreakerState::Open;
+                b.until = Some(now + policy.reset_after);
+            }
+        }
+        BreakerChange::BlockUntil(until) => {
+            b.blocked_until = Some(b.blocked_until.map_or(until, |t| t.max(until)));
+        }
+    }
+}
+
+#[async_trait]
+impl AppLimiter for MemoryStore {
+    async fn reserve(
+        &self,
+        slot: &WindowSlot,
+        wanted: u32,
+        now: OffsetDateTime,
+    ) -> Result<Reservation, StoreError> {
+        self.with("reserve", |s| {
+            if let Some(until) = s.app_blocks.get(&slot.scope).filter(|t| **t > now) {
+                return Ok(Reservation {
+                    granted: 0,
+                    retry_at: Some(*until),
+                });
+            }
+            let used = s
+                .windows
+                .entry((slot.scope.clone(), slot.index))
+                .or_default();
+            let granted = wanted.min(slot.limit.saturating_sub(*used));
+            *used += granted;
+            Ok(Reservation {
+                granted,
+                retry_at: (granted < wanted).then_some(slot.ends_at),
+            })
+        })
+    }
+
+    async fn block_app(&self, platform: Platform, until: OffsetDateTime) -> Result<(), StoreError> {
+        self.with("block_app", |s| {
+            let t = s
+                .app_blocks
+                .entry(format!("app#{platform}"))
+                .or_insert(until);
+            *t = (*t).max(until);
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl CrisisStore for MemoryStore {
+    async fn get_crisis(&self, tenant: &TenantId) -> Result<Option<Crisis>, StoreError> {
+        self.with("get_crisis", |s| Ok(s.crises.get(tenant).cloned()))
+    }
+
+    async fn put_crisis(&self, crisis: &Crisis) -> Result<(), StoreError> {
+        self.with("put_crisis", |s| {
+            s.crises.insert(crisis.tenant_id.clone(), crisis.clone());
+            Ok(())
+        })
+    }
+
+    async fn delete_crisis(&self, tenant: &TenantId) -> Result<Option<Crisis>, StoreError> {
+        self.with("delete_crisis", |s| Ok(s.crises.remove(tenant)))
     }
 }
 
@@ -421,6 +608,10 @@ impl IdempotencyPersistence for MemoryStore {
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
     pub sent: Mutex<Vec<PublishMessage>>,
+    /// Fresh copies sent with a delay, and the delay.
+    pub delayed: Mutex<Vec<(PublishMessage, std::time::Duration)>>,
+    /// Copies moved to the dead-letter queue, with the reason.
+    pub dead_letters: Mutex<Vec<(PublishMessage, String)>>,
     fail_next: AtomicUsize,
 }
 
@@ -455,5 +646,25 @@ impl PublishQueue for MemoryQueue {
                 }
             })
             .collect())
+    }
+
+    async fn send_delayed(
+        &self,
+        message: &PublishMessage,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        self.delayed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((message.clone(), delay));
+        Ok(())
+    }
+
+    async fn dead_letter(&self, message: &PublishMessage, reason: &str) -> Result<(), StoreError> {
+        self.dead_letters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((message.clone(), reason.to_owned()));
+        Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! The records Herald keeps and the states they move through.
 
+use crate::gates::Breaker;
 use crate::ids::{AccountId, ApiKeyId, PostId, TenantId};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -151,6 +152,9 @@ pub struct Account {
     pub status: AccountStatus,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// The account's circuit breaker and the platform's "stop until" signal. Connecting the
+    /// account again never resets it: only the platform's answers do.
+    pub breaker: Breaker,
 }
 
 impl Account {
@@ -247,11 +251,13 @@ impl VariantStatus {
         .find(|v| v.as_str() == s)
     }
 
-    /// States from which a publisher may take the variant.
-    pub const CLAIMABLE: [VariantStatus; 3] = [
+    /// States from which a publisher may take the variant. An `unknown` one is taken to be
+    /// looked up on the platform before anything is sent.
+    pub const CLAIMABLE: [VariantStatus; 4] = [
         VariantStatus::Pending,
         VariantStatus::Retrying,
         VariantStatus::DeadLettered,
+        VariantStatus::Unknown,
     ];
 
     pub fn is_claimable(self) -> bool {
@@ -322,6 +328,8 @@ pub struct Variant {
     pub platform_post_id: Option<String>,
     pub last_error: Option<VariantError>,
     pub published_at: Option<OffsetDateTime>,
+    /// The platform may hold this post (an answer was lost): look it up before any retry.
+    pub lookup: bool,
 }
 
 impl Variant {
@@ -336,6 +344,7 @@ impl Variant {
             platform_post_id: None,
             last_error: None,
             published_at: None,
+            lookup: false,
         }
     }
 }

@@ -19,6 +19,41 @@ pub struct PublishRequest<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedPost {
     pub platform_post_id: String,
+    /// What the platform said about the account's and the app's remaining budget.
+    pub signal: RateSignal,
+}
+
+impl PublishedPost {
+    pub fn new(platform_post_id: impl Into<String>) -> Self {
+        Self {
+            platform_post_id: platform_post_id.into(),
+            signal: RateSignal::default(),
+        }
+    }
+}
+
+/// Rate-limit headers, read on every answer so Herald slows down before a 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateSignal {
+    /// Calls left for this account in the platform's window (`x-rate-limit-remaining`).
+    pub remaining: Option<u32>,
+    /// When that window resets (`x-rate-limit-reset`), as a wait from now.
+    pub reset_after: Option<Duration>,
+    /// The largest share (percent) of the app's budget used (Meta `X-App-Usage`,
+    /// `X-Business-Use-Case-Usage`).
+    pub app_usage_percent: Option<u32>,
+}
+
+/// Finding a post Herald may have created when an answer was lost.
+#[derive(Debug)]
+pub struct LookupRequest<'a> {
+    pub platform: Platform,
+    pub external_id: &'a str,
+    pub access_token: &'a SecretString,
+    /// The exact text that was sent: the post's fingerprint on the platform.
+    pub text: &'a str,
+    /// Only posts created at or after this time match.
+    pub since: time::OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -97,4 +132,10 @@ impl PlatformError {
 #[async_trait]
 pub trait PlatformClient: Send + Sync + std::fmt::Debug {
     async fn publish(&self, request: PublishRequest<'_>) -> Result<PublishedPost, PlatformError>;
+    /// The account's post with this text created since `since`, if there is one. Used
+    /// before any retry of an ambiguous attempt, never a blind retry.
+    async fn find_post(
+        &self,
+        request: LookupRequest<'_>,
+    ) -> Result<Option<PublishedPost>, PlatformError>;
 }

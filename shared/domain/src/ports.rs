@@ -3,8 +3,9 @@
 //! the shared contract tests (`tests/` runs them against DynamoDB on the emulator).
 
 use crate::error::StoreError;
+use crate::gates::{Breaker, BreakerPolicy, Crisis, WindowSlot};
 use crate::ids::{AccountId, PostId, TenantId};
-use crate::model::{Account, ApiKey, Post, Tenant, TenantSettings, VariantError};
+use crate::model::{Account, ApiKey, Platform, Post, Tenant, TenantSettings, VariantError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -108,29 +109,131 @@ pub enum VariantOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimRejected {
-    /// The condition failed: a duplicate delivery, a cancelled or edited post, or another
-    /// publisher holding the variant. Nothing to do.
+    /// The variant is not claimable: a duplicate delivery, a cancelled or edited post, or
+    /// another publisher holding it. Nothing to do.
     NotClaimable,
+    /// The tenant paused publishing to this platform; the pause ends then.
+    Paused {
+        until: OffsetDateTime,
+    },
+    /// The account's rate window is full until then.
+    RateLimited {
+        until: OffsetDateTime,
+    },
+    /// The account's breaker did not admit the claim; it is as returned.
+    Breaker(Breaker),
+    /// Another writer touched the same records at the same moment; try again shortly.
+    Contended,
     Store(StoreError),
+}
+
+/// What a publish claim must respect, enforced in the same atomic write as the claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimGate {
+    pub platform: Platform,
+    pub now: OffsetDateTime,
+    /// The account's rate window; the claim counts one call in it (`None`: no limit).
+    pub account_window: Option<WindowSlot>,
+    pub breaker: BreakerGate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerGate {
+    /// The breaker must be closed and the account not blocked by the platform.
+    Closed,
+    /// Take the half-open probe (the breaker was seen open past its reset), holding it until then.
+    Probe { lease_until: OffsetDateTime },
+}
+
+/// How a publish attempt changes the account's breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerChange {
+    /// Close it and forget past failures.
+    Success,
+    /// One more consecutive failure; opens the circuit at the policy's threshold, or at once
+    /// after a failed probe.
+    Failure {
+        policy: BreakerPolicy,
+        now: OffsetDateTime,
+    },
+    /// The platform said this account has no calls left until then.
+    BlockUntil(OffsetDateTime),
 }
 
 #[async_trait]
 pub trait PublishStore: Send + Sync {
-    /// One conditional write: the post is `dispatched` and the variant claimable. Bumps the
-    /// variant's attempts, records `attempt_id`, and returns the post as written.
+    /// One atomic write: the post is `dispatched`, the variant claimable, the tenant's pause
+    /// does not cover `gate.platform`, the account's rate window has room (and counts this
+    /// call), and its breaker admits the claim. Bumps the variant's attempts and records
+    /// `attempt_id`. On failure, says which gate held it (a claim that is not claimable wins).
     async fn claim_for_publish(
         &self,
         variant: &VariantRef,
         attempt_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<Post, ClaimRejected>;
+        gate: &ClaimGate,
+    ) -> Result<(), ClaimRejected>;
+    /// The claimed post and its account (strongly consistent; `None` once disconnected).
+    async fn load_for_publish(
+        &self,
+        variant: &VariantRef,
+    ) -> Result<(Post, Option<Account>), StoreError>;
     /// One conditional write, valid only while `attempt_id` still holds the variant.
+    /// `lookup` marks that the platform may hold the post: the next attempt looks it up first.
     async fn record_outcome(
         &self,
         variant: &VariantRef,
         attempt_id: &str,
         outcome: &VariantOutcome,
+        lookup: bool,
     ) -> Result<(), StoreError>;
+    /// Applies `change` to the account's breaker and returns it as stored.
+    async fn update_breaker(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        change: BreakerChange,
+    ) -> Result<Breaker, StoreError>;
+    /// The token was refused: the account must be reconnected.
+    async fn mark_needs_reauth(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+}
+
+/// Calls left in a platform app's window for one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    pub granted: u32,
+    /// When more may be asked for, if fewer were granted than wanted.
+    pub retry_at: Option<OffsetDateTime>,
+}
+
+/// Herald's per-app budget on each platform, shared by every instance. Reserved per batch,
+/// so a busy platform costs one write per batch rather than one per post.
+#[async_trait]
+pub trait AppLimiter: Send + Sync {
+    /// Takes up to `wanted` calls from `slot` (none while the app is blocked).
+    async fn reserve(
+        &self,
+        slot: &WindowSlot,
+        wanted: u32,
+        now: OffsetDateTime,
+    ) -> Result<Reservation, StoreError>;
+    /// Holds every call to the platform back until then (the platform's usage signal).
+    async fn block_app(&self, platform: Platform, until: OffsetDateTime) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait CrisisStore: Send + Sync {
+    /// The tenant's pause, if one is stored (it may have expired: check `is_active`).
+    async fn get_crisis(&self, tenant: &TenantId) -> Result<Option<Crisis>, StoreError>;
+    /// Starts or replaces the pause. Once this returns, no publish claim for a paused
+    /// platform commits.
+    async fn put_crisis(&self, crisis: &Crisis) -> Result<(), StoreError>;
+    /// Lifts the pause, returning what it was.
+    async fn delete_crisis(&self, tenant: &TenantId) -> Result<Option<Crisis>, StoreError>;
 }
 
 /// The message the dispatcher sends and the publisher receives. Keys only: the publisher
@@ -140,7 +243,17 @@ pub struct PublishMessage {
     pub tenant_id: TenantId,
     pub post_id: PostId,
     pub account_id: AccountId,
+    pub platform: Platform,
     pub correlation_id: String,
+    /// Failed deliveries of earlier copies of this message. A deferral (rate limit, open
+    /// circuit, pause) sends a fresh copy, so SQS's receive count restarts; this carries the
+    /// real failures over, so only they count toward the dead-letter queue.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl PublishMessage {
@@ -161,4 +274,12 @@ pub trait PublishQueue: Send + Sync {
         &self,
         messages: &[PublishMessage],
     ) -> Result<Vec<Result<(), String>>, StoreError>;
+    /// Sends a fresh copy that becomes visible after `delay` (at most SQS's 15 minutes).
+    async fn send_delayed(
+        &self,
+        message: &PublishMessage,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError>;
+    /// Moves a copy to the dead-letter queue, with the reason a person reads there.
+    async fn dead_letter(&self, message: &PublishMessage, reason: &str) -> Result<(), StoreError>;
 }

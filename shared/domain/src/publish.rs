@@ -1,63 +1,155 @@
-//! The publisher: one SQS record in, at most one platform post out.
+//! The publisher: one queue message in, at most one platform post out.
 //!
-//! Claim (one conditional write) → publish through the platform client → record the outcome
-//! (one conditional write, valid only for this attempt). A duplicate delivery loses the claim
-//! and publishes nothing. An ambiguous failure (sent, no answer) is recorded `unknown` and is
-//! never retried blindly: the post has to be looked up on the platform first.
+//! 1. **Claim** in one atomic write that also checks the tenant's pause, counts the account's
+//!    rate window and asks the account's circuit breaker. A duplicate delivery loses the claim
+//!    and publishes nothing; a pause, a full window or an open circuit *defers* the message
+//!    (a fresh delayed copy), which never counts toward the dead-letter queue.
+//! 2. **Load** the claimed post and the account (its token).
+//! 3. **Publish**, retrying transient failures in place with exponential backoff and full
+//!    jitter while the invocation has time. An ambiguous failure (sent, no answer) is never
+//!    retried blindly: the account's posts are looked up first and a match is adopted.
+//! 4. **Record** the outcome with a write valid only for this attempt, then update the breaker.
+//!
+//! Only real failures count toward the DLQ: `message.failures` (earlier copies) plus this
+//! copy's receive count. Permanent and auth errors end `failed` with the platform's reason.
 
-use crate::clock::Clock;
-use crate::model::{AccountStatus, FailureKind, VariantError};
-use crate::platform::{PlatformClient, PlatformError, PublishRequest};
-use crate::ports::{AccountStore, ClaimRejected, PublishMessage, PublishStore, VariantOutcome};
+use crate::clock::{Clock, Entropy};
+use crate::gates::{Admission, BreakerPolicy, BreakerState, RateLimits};
+use crate::model::{Account, AccountStatus, FailureKind, Platform, Post, VariantError};
+use crate::platform::{
+    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost, RateSignal,
+};
+use crate::ports::{
+    AppLimiter, BreakerChange, BreakerGate, ClaimGate, ClaimRejected, PublishMessage, PublishStore,
+    VariantOutcome, VariantRef,
+};
+use futures::StreamExt;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+/// Exponential backoff with full jitter: attempt `n` waits a uniform time in
+/// `[0, min(cap, base * factor^(n-1))]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub factor: u32,
+    pub cap: Duration,
+}
+
+impl Backoff {
+    pub fn ceiling(&self, attempt: u32) -> Duration {
+        let exp = self
+            .factor
+            .max(1)
+            .saturating_pow(attempt.saturating_sub(1).min(30));
+        self.base.saturating_mul(exp).min(self.cap)
+    }
+
+    pub fn delay(&self, attempt: u32, entropy: &dyn Entropy) -> Duration {
+        self.ceiling(attempt).mul_f64(entropy.fraction())
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct PublishConfig {
-    /// The queue's redrive `maxReceiveCount`: the delivery with this count is the last.
+    /// The queue's redrive `maxReceiveCount`: real failed deliveries before the DLQ.
     pub max_receive_count: u32,
-    pub retry_base: Duration,
-    pub retry_cap: Duration,
+    /// Platform calls within one delivery, spaced by `retry`.
+    pub max_attempts: u32,
+    /// Between calls within one delivery (base 500 ms, factor 2, cap 60 s).
+    pub retry: Backoff,
+    /// Between deliveries after a delivery's attempts are used up (SQS visibility; seconds).
+    pub redelivery: Backoff,
+    /// No call starts unless it can finish (the platform timeout) before the deadline.
+    pub platform_timeout: Duration,
+    pub limits: RateLimits,
+    pub breaker: BreakerPolicy,
+    /// How often a paused variant checks whether its pause was lifted.
+    pub pause_recheck: Duration,
+    /// How far back a lookup searches for a post whose answer was lost.
+    pub lookup_window: time::Duration,
+    /// Wait before looking a post up, so the platform has indexed it.
+    pub lookup_delay: Duration,
 }
 
 impl Default for PublishConfig {
     fn default() -> Self {
         Self {
             max_receive_count: 5,
-            retry_base: Duration::from_secs(30),
-            retry_cap: Duration::from_secs(900),
+            max_attempts: 6,
+            retry: Backoff {
+                base: Duration::from_millis(500),
+                factor: 2,
+                cap: Duration::from_secs(60),
+            },
+            redelivery: Backoff {
+                base: Duration::from_secs(30),
+                factor: 2,
+                cap: Duration::from_secs(900),
+            },
+            platform_timeout: Duration::from_secs(10),
+            limits: RateLimits::default(),
+            breaker: BreakerPolicy::default(),
+            pause_recheck: Duration::from_secs(60),
+            lookup_window: time::Duration::hours(24),
+            lookup_delay: Duration::from_secs(2),
         }
     }
 }
 
-/// What to do with the SQS record.
+/// One delivery of a message, as the queue reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// SQS's `ApproximateReceiveCount` for this copy (1 on the first delivery).
+    pub receive_count: u32,
+    /// The invocation must be done by then (the Lambda deadline, less a margin).
+    pub deadline: OffsetDateTime,
+}
+
+/// What to do with the queue message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
-    /// Delete it: published, failed for good, recorded as unknown, or a duplicate.
+    /// Delete it: published, failed for good, or a duplicate.
     Done(Done),
-    /// Leave it on the queue and make it visible again after this long.
+    /// A real failure: leave it and make it visible again after this long (counts toward
+    /// the DLQ through SQS's receive count).
     RetryAfter(Duration),
-    /// Leave it on the queue as it is (the store failed; SQS redelivers after the visibility
-    /// timeout, and after `maxReceiveCount` deliveries moves it to the DLQ).
+    /// Held back (pause, rate limit, open circuit): send `copy` (a fresh message carrying
+    /// this one's real failures) visible after `delay`, then delete this one, so the wait
+    /// never counts toward the DLQ.
+    Defer {
+        delay: Duration,
+        copy: PublishMessage,
+    },
+    /// The store failed before anything was decided: leave it as it is.
     Fail,
-    /// The last delivery failed: make it visible at once so SQS moves it to the DLQ now.
+    /// Real failures used every delivery and this copy's receive count is at the limit:
+    /// make it visible at once so SQS's redrive moves it to the DLQ.
     DeadLetter,
+    /// Real failures used every delivery, counting earlier copies: move it to the DLQ now
+    /// (SQS's count restarted with the copy, so its redrive would not).
+    MoveToDeadLetter(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Done {
     Published,
+    /// Found on the platform after an ambiguous attempt and adopted.
+    Adopted,
     Failed,
-    Unknown,
     Duplicate,
 }
 
 #[derive(Clone)]
 pub struct PublishService {
     pub store: Arc<dyn PublishStore>,
-    pub accounts: Arc<dyn AccountStore>,
+    pub limiter: Arc<dyn AppLimiter>,
     pub platform: Arc<dyn PlatformClient>,
     pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
     pub config: PublishConfig,
 }
 
@@ -69,137 +161,533 @@ impl std::fmt::Debug for PublishService {
     }
 }
 
+/// How one delivery's attempts ended, before it is recorded.
+enum Attempted {
+    Published(PublishedPost, Done),
+    Failed(PlatformError),
+    /// Ran out of attempts, time or (after an open circuit) patience; `lookup` when the last
+    /// failure may have created the post.
+    GaveUp {
+        error: PlatformError,
+        lookup: bool,
+    },
+    RateLimited(PlatformError, Duration),
+}
+
 impl PublishService {
-    pub async fn handle(&self, message: &PublishMessage, receive_count: u32) -> Disposition {
+    /// A batch: the platform apps' budgets are reserved once per platform, then every record
+    /// is handled concurrently. Dispositions come back in the records' order.
+    pub async fn handle_batch(
+        &self,
+        records: &[(PublishMessage, Delivery)],
+        concurrency: usize,
+    ) -> Vec<Disposition> {
+        let now = self.clock.now();
+        let mut wanted: BTreeMap<Platform, u32> = BTreeMap::new();
+        for (m, _) in records {
+            *wanted.entry(m.platform).or_default() += 1;
+        }
+        // Per platform: how many records may go now, and when the rest may come back.
+        let mut budget: BTreeMap<Platform, (u32, Option<OffsetDateTime>)> = BTreeMap::new();
+        for (platform, n) in wanted {
+            let grant = match self.config.limits.app_slot(platform, now) {
+                None => (n, None),
+                Some(slot) => match self.limiter.reserve(&slot, n, now).await {
+                    Ok(r) => (r.granted, r.retry_at.or(Some(slot.ends_at))),
+                    Err(e) => {
+                        // Without the shared budget we cannot know; hold back briefly.
+                        tracing::warn!(error = %e, %platform, "reserving the app's rate budget failed");
+                        (0, Some(now + time::Duration::seconds(5)))
+                    }
+                },
+            };
+            budget.insert(platform, grant);
+        }
+        let admitted: Vec<Result<(), OffsetDateTime>> = records
+            .iter()
+            .map(|(m, _)| {
+                let (left, retry_at) = budget.entry(m.platform).or_insert((0, Some(now)));
+                if *left > 0 {
+                    *left -= 1;
+                    Ok(())
+                } else {
+                    Err(retry_at.unwrap_or(now))
+                }
+            })
+            .collect();
+        let mut out: Vec<(usize, Disposition)> =
+            futures::stream::iter(records.iter().zip(admitted).enumerate())
+                .map(|(i, ((message, delivery), admitted))| {
+                    // Every line logged for this record carries its correlation id.
+                    let span = tracing::info_span!(
+                        "publish",
+                        correlation_id = %message.correlation_id,
+                        post_id = %message.post_id,
+                        account_id = %message.account_id,
+                        receive_count = delivery.receive_count,
+                    );
+                    async move {
+                        let d = match admitted {
+                            Ok(()) => self.handle(message, *delivery).await,
+                            Err(at) => {
+                                tracing::info!("the platform app's rate budget is spent; deferred");
+                                defer(message, *delivery, self.wait_until(at))
+                            }
+                        };
+                        (i, d)
+                    }
+                    .instrument(span)
+                })
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
+        out.sort_by_key(|(i, _)| *i);
+        out.into_iter().map(|(_, d)| d).collect()
+    }
+
+    pub async fn handle(&self, message: &PublishMessage, delivery: Delivery) -> Disposition {
         let variant = message.variant();
-        let attempt_id = uuid::Uuid::new_v4().simple().to_string();
-        let post = match self
-            .store
-            .claim_for_publish(&variant, &attempt_id, self.clock.now())
-            .await
-        {
-            Ok(post) => post,
-            Err(ClaimRejected::NotClaimable) => {
-                tracing::info!(
-                    "not claimable (duplicate delivery, cancelled or already handled); nothing to do"
-                );
-                return Disposition::Done(Done::Duplicate);
-            }
-            Err(ClaimRejected::Store(e)) => {
-                tracing::warn!(error = %e, "claim failed");
+        let attempt_id = self.entropy.token();
+        if let Err(held) = self.claim(message, &variant, &attempt_id, delivery).await {
+            return held;
+        }
+        let (post, account) = match self.store.load_for_publish(&variant).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                // Claimed but unread: the variant stays `publishing` under this attempt and
+                // the reconciler resolves it past its lease (nothing was sent).
+                tracing::warn!(error = %e, "loading the claimed post failed");
                 return Disposition::Fail;
             }
         };
-
-        let result = match self
-            .accounts
-            .get_account(&message.tenant_id, &message.account_id)
-            .await
-        {
-            Err(e) => {
-                // Nothing was sent: hand the variant back for the next delivery.
-                tracing::warn!(error = %e, "reading the account failed");
-                Err(PlatformError::Transient {
-                    message: "could not read the account".into(),
-                    code: None,
-                    retry_after: None,
-                })
-            }
-            Ok(None) => Err(PlatformError::Permanent {
-                message: "the account was disconnected; reconnect it and post again".into(),
+        let lookup_first = post
+            .variants
+            .get(&message.account_id)
+            .is_some_and(|v| v.lookup);
+        let breaker_pristine = account.as_ref().is_none_or(|a| a.breaker.is_pristine());
+        let attempted = match account {
+            None => Attempted::Failed(PlatformError::Permanent {
+                message: "the account was disconnected; reconnect it and schedule the post again"
+                    .into(),
                 code: None,
             }),
-            Ok(Some(account)) if account.status != AccountStatus::Active => {
-                Err(PlatformError::Auth {
-                    message: "the account needs to be reconnected".into(),
+            Some(a) if a.status != AccountStatus::Active => {
+                Attempted::Failed(PlatformError::Auth {
+                    message:
+                        "the account's token was refused by the platform; reconnect the account"
+                            .into(),
                     code: None,
                 })
             }
-            Ok(Some(account)) => {
-                self.platform
-                    .publish(PublishRequest {
-                        platform: account.platform,
-                        external_id: &account.external_id,
-                        access_token: &account.access_token,
-                        text: post.text_for(&message.account_id),
-                        correlation_id: &message.correlation_id,
-                    })
+            Some(account) => {
+                self.attempt(message, &post, &account, lookup_first, delivery)
                     .await
             }
         };
+        self.finish(
+            message,
+            &variant,
+            &attempt_id,
+            attempted,
+            delivery,
+            breaker_pristine,
+        )
+        .await
+    }
 
+    /// The gated claim, with the half-open probe when the breaker allows one. `Err` carries
+    /// what to do with the message when the claim did not happen.
+    async fn claim(
+        &self,
+        message: &PublishMessage,
+        variant: &VariantRef,
+        attempt_id: &str,
+        delivery: Delivery,
+    ) -> Result<(), Disposition> {
         let now = self.clock.now();
-        let (outcome, disposition) = match result {
-            Ok(published) => {
-                tracing::info!(platform_post_id = %published.platform_post_id, "published");
-                (
-                    VariantOutcome::Published {
-                        platform_post_id: published.platform_post_id,
-                        at: now,
-                    },
-                    Disposition::Done(Done::Published),
-                )
-            }
-            Err(err) => {
-                let error = VariantError {
-                    kind: err.kind(),
-                    message: err.message().to_owned(),
-                    platform_code: err.code().map(str::to_owned),
-                    at: now,
-                };
-                tracing::warn!(kind = err.kind().as_str(), code = ?err.code(), message = %err.message(), "publish failed");
-                match err.kind() {
-                    FailureKind::Permanent | FailureKind::Auth => (
-                        VariantOutcome::Failed(error),
-                        Disposition::Done(Done::Failed),
-                    ),
-                    FailureKind::Ambiguous => (
-                        VariantOutcome::Unknown(error),
-                        Disposition::Done(Done::Unknown),
-                    ),
-                    FailureKind::Transient | FailureKind::RateLimited
-                        if receive_count >= self.config.max_receive_count =>
-                    {
-                        // The last delivery: SQS moves the message to the DLQ on its next
-                        // receive; the variant says so, with the cause.
-                        (VariantOutcome::DeadLettered(error), Disposition::DeadLetter)
+        let mut gate = ClaimGate {
+            platform: message.platform,
+            now,
+            account_window: self.config.limits.account_slot(
+                message.platform,
+                message.account_id.as_str(),
+                now,
+            ),
+            breaker: BreakerGate::Closed,
+        };
+        // At most: the plain claim, then once more if the breaker admits a probe (or was
+        // closed again in between).
+        for _ in 0..2 {
+            let rejected = match self
+                .store
+                .claim_for_publish(variant, attempt_id, &gate)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(r) => r,
+            };
+            let wait = match rejected {
+                ClaimRejected::NotClaimable => {
+                    tracing::info!(
+                        "not claimable (duplicate delivery, cancelled, or held elsewhere); nothing to do"
+                    );
+                    return Err(Disposition::Done(Done::Duplicate));
+                }
+                ClaimRejected::Store(e) => {
+                    tracing::warn!(error = %e, "the claim failed");
+                    return Err(Disposition::Fail);
+                }
+                ClaimRejected::Paused { until } => {
+                    tracing::info!("publishing is paused for this platform; deferred");
+                    self.wait_until(until).min(self.config.pause_recheck)
+                }
+                ClaimRejected::RateLimited { until } => {
+                    tracing::info!("the account's rate window is full; deferred");
+                    self.wait_until(until)
+                }
+                ClaimRejected::Contended => {
+                    Duration::from_millis(500) + jitter(&*self.entropy, 1500)
+                }
+                ClaimRejected::Breaker(breaker) => match breaker.admission(now) {
+                    Admission::WaitUntil(at) => {
+                        tracing::info!(
+                            state = breaker.state.as_str(),
+                            "the account's circuit is open; deferred"
+                        );
+                        self.wait_until(at)
                     }
-                    FailureKind::Transient | FailureKind::RateLimited => (
-                        VariantOutcome::Retrying(error),
-                        Disposition::RetryAfter(self.backoff(receive_count, err.retry_after())),
-                    ),
+                    Admission::Probe if gate.breaker == BreakerGate::Closed => {
+                        gate.breaker = BreakerGate::Probe {
+                            lease_until: now + self.config.breaker.probe_lease,
+                        };
+                        continue;
+                    }
+                    Admission::Pass if gate.breaker == BreakerGate::Closed => continue,
+                    // Someone else took the probe, or the breaker moved again: come back soon.
+                    _ => Duration::from_secs(1) + jitter(&*self.entropy, 4000),
+                },
+            };
+            return Err(defer(message, delivery, wait));
+        }
+        Err(defer(message, delivery, Duration::from_secs(1)))
+    }
+
+    /// Calls the platform until it answers for good, the attempts or the time run out, or
+    /// the circuit opens.
+    async fn attempt(
+        &self,
+        message: &PublishMessage,
+        post: &Post,
+        account: &Account,
+        mut lookup_first: bool,
+        delivery: Delivery,
+    ) -> Attempted {
+        let text = post.text_for(&message.account_id);
+        let mut last: Option<(PlatformError, bool)> = None;
+        for attempt in 1..=self.config.max_attempts.max(1) {
+            if attempt > 1 {
+                let wait = match &last {
+                    Some((e, _)) => e
+                        .retry_after()
+                        .unwrap_or_default()
+                        .max(self.config.retry.delay(attempt - 1, &*self.entropy)),
+                    None => Duration::ZERO,
+                };
+                let wait = if lookup_first {
+                    wait.max(self.config.lookup_delay)
+                } else {
+                    wait
+                };
+                if !self.has_time(delivery, wait) {
+                    break;
+                }
+                self.clock.sleep(wait).await;
+            } else if !self.has_time(delivery, Duration::ZERO) {
+                break;
+            }
+            if lookup_first {
+                match self.lookup(post, account, text).await {
+                    Ok(Some(found)) => {
+                        tracing::info!(platform_post_id = %found.platform_post_id, "found on the platform after an ambiguous attempt; adopted");
+                        return Attempted::Published(found, Done::Adopted);
+                    }
+                    // Not there: it is safe to send it now.
+                    Ok(None) => {}
+                    Err(e) => {
+                        // Still unknown: the post may exist, so it must not be sent again.
+                        tracing::warn!(kind = e.kind().as_str(), "the lookup failed");
+                        last = Some((e, true));
+                        continue;
+                    }
                 }
             }
-        };
+            let result = self
+                .platform
+                .publish(PublishRequest {
+                    platform: account.platform,
+                    external_id: &account.external_id,
+                    access_token: &account.access_token,
+                    text,
+                    correlation_id: &message.correlation_id,
+                })
+                .await;
+            let error = match result {
+                Ok(published) => return Attempted::Published(published, Done::Published),
+                Err(e) => e,
+            };
+            tracing::warn!(attempt, kind = error.kind().as_str(), code = ?error.code(), message = %error.message(), "publish attempt failed");
+            match error.kind() {
+                FailureKind::Permanent | FailureKind::Auth => return Attempted::Failed(error),
+                FailureKind::RateLimited => {
+                    let wait = error.retry_after().unwrap_or(Duration::from_secs(60));
+                    return Attempted::RateLimited(error, wait);
+                }
+                FailureKind::Transient | FailureKind::Ambiguous => {
+                    let ambiguous = error.kind() == FailureKind::Ambiguous;
+                    let breaker = self
+                        .store
+                        .update_breaker(
+                            &message.tenant_id,
+                            &message.account_id,
+                            BreakerChange::Failure {
+                                policy: self.config.breaker,
+                                now: self.clock.now(),
+                            },
+                        )
+                        .await;
+                    lookup_first = ambiguous;
+                    let opened = matches!(&breaker, Ok(b) if b.state != BreakerState::Closed);
+                    last = Some((error, ambiguous));
+                    if opened {
+                        tracing::warn!("the account's circuit opened");
+                        break;
+                    }
+                }
+            }
+        }
+        match last {
+            Some((error, lookup)) => Attempted::GaveUp { error, lookup },
+            None => Attempted::GaveUp {
+                error: PlatformError::Transient {
+                    message: "the invocation had no time left to call the platform".into(),
+                    code: None,
+                    retry_after: None,
+                },
+                lookup: lookup_first,
+            },
+        }
+    }
 
-        match self
+    async fn lookup(
+        &self,
+        post: &Post,
+        account: &Account,
+        text: &str,
+    ) -> Result<Option<PublishedPost>, PlatformError> {
+        let since = post.scheduled_at.min(post.updated_at) - self.config.lookup_window;
+        self.platform
+            .find_post(LookupRequest {
+                platform: account.platform,
+                external_id: &account.external_id,
+                access_token: &account.access_token,
+                text,
+                since,
+            })
+            .await
+    }
+
+    /// Records the outcome, updates the breaker and the account, and decides the message.
+    async fn finish(
+        &self,
+        message: &PublishMessage,
+        variant: &VariantRef,
+        attempt_id: &str,
+        attempted: Attempted,
+        delivery: Delivery,
+        breaker_pristine: bool,
+    ) -> Disposition {
+        let now = self.clock.now();
+        let error_of = |e: &PlatformError| VariantError {
+            kind: e.kind(),
+            message: e.message().to_owned(),
+            platform_code: e.code().map(str::to_owned),
+            at: now,
+        };
+        let failures = message.failures + delivery.receive_count;
+        let (outcome, lookup, disposition) = match &attempted {
+            Attempted::Published(published, done) => (
+                VariantOutcome::Published {
+                    platform_post_id: published.platform_post_id.clone(),
+                    at: now,
+                },
+                false,
+                Disposition::Done(*done),
+            ),
+            Attempted::Failed(e) => (
+                VariantOutcome::Failed(error_of(e)),
+                false,
+                Disposition::Done(Done::Failed),
+            ),
+            Attempted::RateLimited(e, wait) => (
+                VariantOutcome::Retrying(error_of(e)),
+                false,
+                defer(message, delivery, *wait),
+            ),
+            Attempted::GaveUp { error, lookup } if failures >= self.config.max_receive_count => {
+                let reason = format!("{} (after {failures} failed deliveries)", error.message());
+                let disposition = if delivery.receive_count >= self.config.max_receive_count {
+                    Disposition::DeadLetter
+                } else {
+                    Disposition::MoveToDeadLetter(reason)
+                };
+                (
+                    VariantOutcome::DeadLettered(error_of(error)),
+                    *lookup,
+                    disposition,
+                )
+            }
+            Attempted::GaveUp { error, lookup } => {
+                let outcome = if *lookup {
+                    VariantOutcome::Unknown(error_of(error))
+                } else {
+                    VariantOutcome::Retrying(error_of(error))
+                };
+                let wait = error
+                    .retry_after()
+                    .unwrap_or_default()
+                    .max(self.config.redelivery.delay(failures, &*self.entropy))
+                    .max(Duration::from_secs(1));
+                (outcome, *lookup, Disposition::RetryAfter(wait))
+            }
+        };
+        if let Err(e) = self
             .store
-            .record_outcome(&variant, &attempt_id, &outcome)
+            .record_outcome(variant, attempt_id, &outcome, lookup)
             .await
         {
-            Ok(()) => disposition,
-            Err(e) => {
-                // The variant stays `publishing` under this attempt; a redelivery cannot claim
-                // it, so nothing is published twice. The reconciler resolves it.
-                tracing::error!(error = %e, "recording the outcome failed");
-                Disposition::Fail
+            // The variant stays `publishing` under this attempt: a redelivery cannot claim
+            // it, so nothing is published twice. The reconciler resolves it.
+            tracing::error!(error = %e, "recording the outcome failed");
+            return Disposition::Fail;
+        }
+        self.after_outcome(message, &attempted, breaker_pristine)
+            .await;
+        disposition
+    }
+
+    /// Best-effort bookkeeping after the outcome is safe: breaker, platform signals, reauth.
+    async fn after_outcome(
+        &self,
+        message: &PublishMessage,
+        attempted: &Attempted,
+        breaker_pristine: bool,
+    ) {
+        let now = self.clock.now();
+        let (tenant, account) = (&message.tenant_id, &message.account_id);
+        let mut changes = Vec::new();
+        match attempted {
+            Attempted::Published(published, _) => {
+                // A success writes the breaker only when it has something to forget.
+                if !breaker_pristine {
+                    changes.push(BreakerChange::Success);
+                }
+                self.apply_signal(message.platform, &published.signal, now, &mut changes)
+                    .await;
+            }
+            Attempted::RateLimited(_, wait) => {
+                changes.push(BreakerChange::BlockUntil(now + *wait));
+            }
+            Attempted::Failed(e) if e.kind() == FailureKind::Auth => {
+                if let Err(e) = self.store.mark_needs_reauth(tenant, account, now).await {
+                    tracing::warn!(error = %e, "marking the account for reconnection failed");
+                }
+            }
+            _ => {}
+        }
+        for change in changes {
+            if let Err(e) = self.store.update_breaker(tenant, account, change).await {
+                tracing::warn!(error = %e, "updating the account's breaker failed");
             }
         }
     }
 
-    /// Exponential backoff with full jitter, at least one second (SQS counts in seconds);
-    /// the platform's Retry-After wins when it asks for longer.
-    pub fn backoff(&self, receive_count: u32, retry_after: Option<Duration>) -> Duration {
-        let exp = self
-            .config
-            .retry_base
-            .saturating_mul(1u32 << receive_count.saturating_sub(1).min(20))
-            .min(self.config.retry_cap);
-        let mut r = [0u8; 8];
-        // Jitter only spreads load; a failing RNG just means no spread.
-        let _ = getrandom::fill(&mut r);
-        let fraction = (u64::from_le_bytes(r) >> 11) as f64 / (1u64 << 53) as f64;
-        let jittered = exp.mul_f64(fraction).max(Duration::from_secs(1));
-        retry_after.map_or(jittered, |ra| ra.max(jittered))
+    async fn apply_signal(
+        &self,
+        platform: Platform,
+        signal: &RateSignal,
+        now: OffsetDateTime,
+        changes: &mut Vec<BreakerChange>,
+    ) {
+        if signal.remaining == Some(0) {
+            let wait = signal.reset_after.unwrap_or(Duration::from_secs(60));
+            changes.push(BreakerChange::BlockUntil(now + wait));
+        }
+        let limits = &self.config.limits;
+        if signal
+            .app_usage_percent
+            .is_some_and(|p| p >= limits.app_usage_ceiling)
+        {
+            let until = now + limits.app_usage_cooldown;
+            tracing::warn!(%platform, "the platform app's usage is near its limit; holding calls back");
+            if let Err(e) = self.limiter.block_app(platform, until).await {
+                tracing::warn!(error = %e, "blocking the platform app failed");
+            }
+        }
+    }
+
+    fn has_time(&self, delivery: Delivery, wait: Duration) -> bool {
+        let needed = wait + self.config.platform_timeout;
+        self.clock.now() + needed <= delivery.deadline
+    }
+
+    fn wait_until(&self, at: OffsetDateTime) -> Duration {
+        let wait = at - self.clock.now();
+        Duration::try_from(wait)
+            .unwrap_or_default()
+            .max(Duration::from_secs(1))
+    }
+}
+
+/// The deferral of a delivery: every earlier receive of this copy was a real failure (a
+/// deferral deletes its copy), so the fresh copy carries them over.
+fn defer(message: &PublishMessage, delivery: Delivery, delay: Duration) -> Disposition {
+    let mut copy = message.clone();
+    copy.failures = message
+        .failures
+        .saturating_add(delivery.receive_count.saturating_sub(1));
+    Disposition::Defer { delay, copy }
+}
+
+/// Up to `max_ms` of random spread, so contenders do not come back in step.
+fn jitter(entropy: &dyn Entropy, max_ms: u64) -> Duration {
+    Duration::from_millis((entropy.fraction() * max_ms as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Fixed(f64);
+    impl Entropy for Fixed {
+        fn fraction(&self) -> f64 {
+            self.0
+        }
+        fn token(&self) -> String {
+            "t".into()
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_from_half_a_second_up_to_a_minute() {
+        let b = PublishConfig::default().retry;
+        let ceilings: Vec<_> = (1..=9).map(|n| b.ceiling(n).as_millis()).collect();
+        assert_eq!(
+            ceilings,
+            [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]
+        );
+        assert_eq!(b.delay(3, &Fixed(0.5)), Duration::from_millis(1000));
+        assert_eq!(b.delay(3, &Fixed(0.0)), Duration::ZERO, "full jitter");
+        assert_eq!(b.ceiling(u32::MAX), Duration::from_secs(60));
     }
 }

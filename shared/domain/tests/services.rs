@@ -2,51 +2,108 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 use async_trait::async_trait;
-use herald_domain::clock::{Clock, FakeClock};
+use herald_domain::clock::{Clock, Entropy, FakeClock};
 use herald_domain::dispatch::{DispatchConfig, Dispatcher};
+use herald_domain::gates::{Crisis, Window};
 use herald_domain::ids::{AccountId, ApiKeyId, TenantId};
 use herald_domain::memory::{MemoryQueue, MemoryStore};
 use herald_domain::model::*;
-use herald_domain::platform::{PlatformClient, PlatformError, PublishRequest, PublishedPost};
-use herald_domain::ports::{AccountStore, PostStore, PublishMessage, TenantStore};
+use herald_domain::platform::{
+    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
+};
+use herald_domain::ports::{AccountStore, CrisisStore, PostStore, PublishMessage, TenantStore};
 use herald_domain::posts::{Actor, NewPost, PostEdit, PostError, PostService, Target};
-use herald_domain::publish::{Disposition, Done, PublishConfig, PublishService};
+use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
 use secrecy::SecretString;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::macros::datetime;
 
+/// One scripted platform answer.
+#[derive(Debug, Clone)]
+enum Step {
+    Fail(PlatformError),
+    /// The post is created, then the answer is lost: what a timeout after sending looks like.
+    CreatedButLost,
+}
+
 #[derive(Debug, Default)]
 struct ScriptedPlatform {
-    script: Mutex<VecDeque<Result<(), PlatformError>>>,
+    script: Mutex<VecDeque<Step>>,
     published: Mutex<Vec<(Platform, String, String)>>,
+    lookups: Mutex<usize>,
 }
 
 impl ScriptedPlatform {
     fn then(&self, r: Result<(), PlatformError>) {
-        self.script.lock().unwrap().push_back(r);
+        if let Err(e) = r {
+            self.script.lock().unwrap().push_back(Step::Fail(e));
+        }
+    }
+    fn then_created_but_lost(&self) {
+        self.script.lock().unwrap().push_back(Step::CreatedButLost);
     }
     fn published(&self) -> Vec<(Platform, String, String)> {
         self.published.lock().unwrap().clone()
+    }
+    fn lookups(&self) -> usize {
+        *self.lookups.lock().unwrap()
     }
 }
 
 #[async_trait]
 impl PlatformClient for ScriptedPlatform {
     async fn publish(&self, req: PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
-        let next = self.script.lock().unwrap().pop_front().unwrap_or(Ok(()));
-        next?;
+        let next = self.script.lock().unwrap().pop_front();
+        if let Some(Step::Fail(e)) = next {
+            return Err(e);
+        }
         let mut published = self.published.lock().unwrap();
         published.push((
             req.platform,
             req.external_id.to_owned(),
             req.text.to_owned(),
         ));
-        Ok(PublishedPost {
-            platform_post_id: format!("p{}", published.len()),
-        })
+        if let Some(Step::CreatedButLost) = next {
+            return Err(PlatformError::Ambiguous {
+                message: "no answer after the request was sent".into(),
+            });
+        }
+        Ok(PublishedPost::new(format!("p{}", published.len())))
     }
+
+    async fn find_post(
+        &self,
+        req: LookupRequest<'_>,
+    ) -> Result<Option<PublishedPost>, PlatformError> {
+        *self.lookups.lock().unwrap() += 1;
+        let published = self.published.lock().unwrap();
+        Ok(published
+            .iter()
+            .position(|(p, ext, text)| {
+                *p == req.platform && ext == req.external_id && text == req.text
+            })
+            .map(|i| PublishedPost::new(format!("p{}", i + 1))))
+    }
+}
+
+#[derive(Debug)]
+struct HalfEntropy;
+
+impl Entropy for HalfEntropy {
+    fn fraction(&self) -> f64 {
+        0.5
+    }
+    fn token(&self) -> String {
+        uuid_like()
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("attempt-{}", N.fetch_add(1, Ordering::SeqCst))
 }
 
 struct World {
@@ -88,6 +145,7 @@ impl World {
                     status: AccountStatus::Active,
                     created_at: clock.now(),
                     updated_at: clock.now(),
+                    breaker: Default::default(),
                 })
                 .await
                 .unwrap();
@@ -106,13 +164,15 @@ impl World {
         };
         let publisher = PublishService {
             store: store.clone(),
-            accounts: store.clone(),
+            limiter: store.clone(),
             platform: platform.clone(),
             clock: clock.clone(),
+            entropy: Arc::new(HalfEntropy),
             config: PublishConfig {
                 max_receive_count: 3,
-                retry_base: Duration::from_secs(1),
-                retry_cap: Duration::from_secs(60),
+                // One call per delivery unless a test says otherwise.
+                max_attempts: 1,
+                ..PublishConfig::default()
             },
         };
         let actor = Actor {
@@ -164,9 +224,36 @@ impl World {
     async fn deliver_all(&self) -> Vec<Disposition> {
         let mut out = Vec::new();
         for m in self.queue.take() {
-            out.push(self.publisher.handle(&m, 1).await);
+            out.push(self.deliver(&m, 1).await);
         }
         out
+    }
+
+    /// One delivery with `receive_count`, 30 s before the invocation's deadline.
+    async fn deliver(&self, m: &PublishMessage, receive_count: u32) -> Disposition {
+        self.publisher.handle(m, self.delivery(receive_count)).await
+    }
+
+    fn delivery(&self, receive_count: u32) -> Delivery {
+        Delivery {
+            receive_count,
+            deadline: self.clock.now() + time::Duration::seconds(30),
+        }
+    }
+
+    fn variant(&self, post: &Post) -> impl std::future::Future<Output = Variant> + '_ {
+        let (tenant, id) = (post.tenant_id.clone(), post.id.clone());
+        async move {
+            self.store
+                .get_post(&tenant, &id)
+                .await
+                .unwrap()
+                .unwrap()
+                .variants
+                .into_values()
+                .next()
+                .unwrap()
+        }
     }
 }
 
@@ -184,15 +271,9 @@ async fn a_due_post_is_published_once_per_target() {
     assert_eq!((report.claimed, report.messages_sent), (1, 2));
     let messages = w.queue.take();
     for m in &messages {
-        assert_eq!(
-            w.publisher.handle(m, 1).await,
-            Disposition::Done(Done::Published)
-        );
+        assert_eq!(w.deliver(m, 1).await, Disposition::Done(Done::Published));
         // A duplicate delivery publishes nothing more.
-        assert_eq!(
-            w.publisher.handle(m, 2).await,
-            Disposition::Done(Done::Duplicate)
-        );
+        assert_eq!(w.deliver(m, 2).await, Disposition::Done(Done::Duplicate));
     }
     assert_eq!(w.platform.published().len(), 2);
     let stored = w.get(&post).await;
@@ -353,48 +434,284 @@ async fn transient_errors_retry_then_dead_letter_on_the_last_delivery() {
             retry_after: None,
         }));
     }
-    assert!(matches!(
-        w.publisher.handle(&m, 1).await,
-        Disposition::RetryAfter(_)
-    ));
+    assert!(matches!(w.deliver(&m, 1).await, Disposition::RetryAfter(_)));
     assert_eq!(
         w.get(&post).await.variants.values().next().unwrap().status,
         VariantStatus::Retrying
     );
-    assert!(matches!(
-        w.publisher.handle(&m, 2).await,
-        Disposition::RetryAfter(_)
-    ));
-    assert_eq!(w.publisher.handle(&m, 3).await, Disposition::DeadLetter);
+    assert!(matches!(w.deliver(&m, 2).await, Disposition::RetryAfter(_)));
+    assert_eq!(w.deliver(&m, 3).await, Disposition::DeadLetter);
     let v = w.get(&post).await.variants.values().next().unwrap().clone();
     assert_eq!((v.status, v.attempts), (VariantStatus::DeadLettered, 3));
     assert_eq!(v.last_error.unwrap().message, "X answered 503");
     // Requeued from the DLQ, it is claimable again and publishes once.
-    assert_eq!(
-        w.publisher.handle(&m, 1).await,
-        Disposition::Done(Done::Published)
-    );
+    assert_eq!(w.deliver(&m, 1).await, Disposition::Done(Done::Published));
     assert_eq!(w.platform.published().len(), 1);
 }
 
 #[tokio::test]
-async fn an_ambiguous_failure_is_recorded_unknown_and_never_retried_blindly() {
+async fn an_ambiguous_failure_is_looked_up_and_adopted_never_sent_twice() {
+    let w = World::new(false).await;
+    let post = w.create("hello", 0, &["acc_x"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    let m = w.queue.take().pop().unwrap();
+    w.platform.then_created_but_lost();
+    assert!(matches!(w.deliver(&m, 1).await, Disposition::RetryAfter(_)));
+    let v = w.variant(&post).await;
+    assert_eq!((v.status, v.lookup), (VariantStatus::Unknown, true));
+    assert_eq!(w.get(&post).await.display_status(), "needs_attention");
+    // The redelivery looks the post up first, finds it and adopts it.
+    assert_eq!(w.deliver(&m, 2).await, Disposition::Done(Done::Adopted));
+    assert_eq!(w.platform.published().len(), 1, "never sent twice");
+    assert_eq!(w.platform.lookups(), 1);
+    let v = w.variant(&post).await;
+    assert_eq!(
+        (v.status, v.platform_post_id.as_deref(), v.lookup),
+        (VariantStatus::Published, Some("p1"), false)
+    );
+}
+
+#[tokio::test]
+async fn an_ambiguous_failure_that_created_nothing_is_sent_once_after_the_lookup() {
     let w = World::new(false).await;
     let post = w.create("hello", 0, &["acc_x"]).await;
     w.dispatcher.run_once().await.unwrap();
     let m = w.queue.take().pop().unwrap();
     w.platform.then(Err(PlatformError::Ambiguous {
-        message: "timeout after send".into(),
+        message: "timeout".into(),
+    }));
+    assert!(matches!(w.deliver(&m, 1).await, Disposition::RetryAfter(_)));
+    assert_eq!(w.deliver(&m, 2).await, Disposition::Done(Done::Published));
+    assert_eq!((w.platform.published().len(), w.platform.lookups()), (1, 1));
+    assert_eq!(w.variant(&post).await.status, VariantStatus::Published);
+}
+
+#[tokio::test]
+async fn within_one_delivery_transient_failures_retry_with_backoff() {
+    let mut w = World::new(false).await;
+    w.publisher.config.max_attempts = 6;
+    let post = w.create("hello", 0, &["acc_x"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    let m = w.queue.take().pop().unwrap();
+    for _ in 0..2 {
+        w.platform.then(Err(PlatformError::Transient {
+            message: "X answered 503".into(),
+            code: None,
+            retry_after: None,
+        }));
+    }
+    let before = w.clock.now();
+    assert_eq!(w.deliver(&m, 1).await, Disposition::Done(Done::Published));
+    // Half of 500 ms, then half of 1 s (the entropy is fixed at one half).
+    assert_eq!(w.clock.now() - before, time::Duration::milliseconds(750));
+    let v = w.variant(&post).await;
+    assert_eq!((v.status, v.attempts), (VariantStatus::Published, 1));
+}
+
+#[tokio::test]
+async fn no_call_starts_that_cannot_finish_before_the_deadline() {
+    let w = World::new(false).await;
+    let post = w.create("hello", 0, &["acc_x"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    let m = w.queue.take().pop().unwrap();
+    let late = Delivery {
+        receive_count: 1,
+        deadline: w.clock.now() + time::Duration::seconds(5),
+    };
+    assert!(matches!(
+        w.publisher.handle(&m, late).await,
+        Disposition::RetryAfter(_)
+    ));
+    assert!(w.platform.published().is_empty());
+    assert_eq!(w.variant(&post).await.status, VariantStatus::Retrying);
+}
+
+#[tokio::test]
+async fn a_pause_holds_claims_without_counting_and_lifting_it_releases_them() {
+    let w = World::new(false).await;
+    let post = w.create("hello", 0, &["acc_x"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    let m = w.queue.take().pop().unwrap();
+    let crisis = Crisis {
+        tenant_id: post.tenant_id.clone(),
+        platforms: vec![Platform::X],
+        reason: "storm".into(),
+        started_by: ApiKeyId("key_1".into()),
+        started_at: w.clock.now(),
+        expires_at: w.clock.now() + time::Duration::hours(24),
+    };
+    w.store.put_crisis(&crisis).await.unwrap();
+    let Disposition::Defer { delay, copy } = w.deliver(&m, 3).await else {
+        panic!("a paused variant is deferred")
+    };
+    assert_eq!(delay, w.publisher.config.pause_recheck);
+    assert_eq!(copy.failures, 2, "the copy carries earlier real failures");
+    let v = w.variant(&post).await;
+    assert_eq!((v.status, v.attempts), (VariantStatus::Pending, 0));
+    w.store.delete_crisis(&post.tenant_id).await.unwrap();
+    assert_eq!(
+        w.deliver(&copy, 1).await,
+        Disposition::Done(Done::Published)
+    );
+}
+
+#[tokio::test]
+async fn a_full_account_window_defers_until_it_ends() {
+    let mut w = World::new(false).await;
+    w.publisher.config.limits.per_account.insert(
+        Platform::X,
+        Window {
+            limit: 1,
+            period: time::Duration::minutes(15),
+        },
+    );
+    w.create("one", 0, &["acc_x"]).await;
+    w.create("two", 0, &["acc_x"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    let dispositions = w.deliver_all().await;
+    assert_eq!(dispositions[0], Disposition::Done(Done::Published));
+    let Disposition::Defer { delay, copy } = &dispositions[1] else {
+        panic!("{dispositions:?}")
+    };
+    assert_eq!(*delay, Duration::from_secs(15 * 60), "to the window's end");
+    assert_eq!(copy.failures, 0);
+    w.clock.advance(time::Duration::minutes(15));
+    assert_eq!(w.deliver(copy, 1).await, Disposition::Done(Done::Published));
+}
+
+#[tokio::test]
+async fn the_app_budget_is_reserved_once_per_batch() {
+    let mut w = World::new(false).await;
+    w.publisher.config.limits.per_app.insert(
+        Platform::X,
+        Window {
+            limit: 2,
+            period: time::Duration::hours(1),
+        },
+    );
+    for i in 0..3 {
+        w.create(&format!("post {i}"), 0, &["acc_x"]).await;
+    }
+    w.dispatcher.run_once().await.unwrap();
+    let records: Vec<_> = w
+        .queue
+        .take()
+        .into_iter()
+        .map(|m| (m, w.delivery(1)))
+        .collect();
+    w.store.calls.reset();
+    let out = w.publisher.handle_batch(&records, 4).await;
+    let published = out
+        .iter()
+        .filter(|d| **d == Disposition::Done(Done::Published))
+        .count();
+    assert_eq!(published, 2);
+    assert!(matches!(out[2], Disposition::Defer { .. }), "{out:?}");
+    assert_eq!(w.store.calls.snapshot()["reserve"], 1);
+}
+
+#[tokio::test]
+async fn the_breaker_opens_after_five_failures_and_admits_one_probe() {
+    let mut w = World::new(false).await;
+    w.publisher.config.max_receive_count = 50;
+    let mut messages = Vec::new();
+    for i in 0..7 {
+        w.create(&format!("post {i}"), 0, &["acc_x"]).await;
+    }
+    w.dispatcher.run_once().await.unwrap();
+    messages.extend(w.queue.take());
+    let fail = || PlatformError::Transient {
+        message: "X answered 503".into(),
+        code: None,
+        retry_after: None,
+    };
+    for _ in 0..6 {
+        w.platform.then(Err(fail()));
+    }
+    for m in &messages[..5] {
+        assert!(matches!(w.deliver(m, 1).await, Disposition::RetryAfter(_)));
+    }
+    // Open: the next claim is held without counting, until the reset.
+    let Disposition::Defer { delay, .. } = w.deliver(&messages[5], 1).await else {
+        panic!("an open circuit defers")
+    };
+    assert_eq!(delay, Duration::from_secs(300));
+    w.clock.advance(time::Duration::minutes(5));
+    // One probe goes; it fails and the circuit opens again.
+    assert!(matches!(
+        w.deliver(&messages[5], 1).await,
+        Disposition::RetryAfter(_)
+    ));
+    assert!(matches!(
+        w.deliver(&messages[6], 1).await,
+        Disposition::Defer { .. }
+    ));
+    w.clock.advance(time::Duration::minutes(5));
+    // The next probe succeeds and closes it for everyone.
+    assert_eq!(
+        w.deliver(&messages[6], 1).await,
+        Disposition::Done(Done::Published)
+    );
+    assert_eq!(
+        w.deliver(&messages[0], 2).await,
+        Disposition::Done(Done::Published)
+    );
+}
+
+#[tokio::test]
+async fn real_failures_carried_across_deferrals_end_in_the_dlq() {
+    let w = World::new(false).await;
+    let post = w.create("hello", 0, &["acc_x"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    let mut m = w.queue.take().pop().unwrap();
+    m.failures = 2;
+    w.platform.then(Err(PlatformError::Transient {
+        message: "X answered 503".into(),
+        code: None,
+        retry_after: None,
+    }));
+    let Disposition::MoveToDeadLetter(reason) = w.deliver(&m, 1).await else {
+        panic!("two earlier failures and this one make three")
+    };
+    assert!(reason.contains("X answered 503"), "{reason}");
+    assert_eq!(w.variant(&post).await.status, VariantStatus::DeadLettered);
+}
+
+#[tokio::test]
+async fn an_auth_error_marks_the_account_and_fails_its_next_posts_fast() {
+    let w = World::new(false).await;
+    let first = w.create("one", 0, &["acc_x"]).await;
+    let second = w.create("two", 0, &["acc_x"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    let messages = w.queue.take();
+    w.platform.then(Err(PlatformError::Auth {
+        message: "X answered 401: Unauthorized".into(),
+        code: None,
     }));
     assert_eq!(
-        w.publisher.handle(&m, 1).await,
-        Disposition::Done(Done::Unknown)
+        w.deliver(&messages[0], 1).await,
+        Disposition::Done(Done::Failed)
     );
+    let account = w
+        .store
+        .get_account(&first.tenant_id, &AccountId("acc_x".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.status, AccountStatus::NeedsReauth);
     assert_eq!(
-        w.publisher.handle(&m, 2).await,
-        Disposition::Done(Done::Duplicate)
+        w.deliver(&messages[1], 1).await,
+        Disposition::Done(Done::Failed)
     );
-    assert_eq!(w.get(&post).await.display_status(), "needs_attention");
+    let v = w.variant(&second).await;
+    assert!(
+        v.last_error
+            .unwrap()
+            .message
+            .contains("reconnect the account"),
+        "an actionable reason"
+    );
+    assert_eq!(w.platform.published().len(), 0);
 }
 
 #[tokio::test]
@@ -487,10 +804,7 @@ async fn a_message_for_another_tenant_claims_nothing() {
     w.dispatcher.run_once().await.unwrap();
     let mut m: PublishMessage = w.queue.take().pop().unwrap();
     m.tenant_id = TenantId("ten_other".into());
-    assert_eq!(
-        w.publisher.handle(&m, 1).await,
-        Disposition::Done(Done::Duplicate)
-    );
+    assert_eq!(w.deliver(&m, 1).await, Disposition::Done(Done::Duplicate));
     assert_eq!(
         w.get(&post).await.variants.values().next().unwrap().status,
         VariantStatus::Pending
@@ -498,26 +812,10 @@ async fn a_message_for_another_tenant_claims_nothing() {
 }
 
 #[test]
-fn backoff_grows_is_capped_and_honours_retry_after() {
-    let svc = PublishConfig {
-        max_receive_count: 5,
-        retry_base: Duration::from_secs(2),
-        retry_cap: Duration::from_secs(10),
-    };
-    let store = Arc::new(MemoryStore::new());
-    let p = PublishService {
-        store: store.clone(),
-        accounts: store,
-        platform: Arc::new(ScriptedPlatform::default()),
-        clock: Arc::new(FakeClock::new(datetime!(2026-01-01 00:00:00 UTC))),
-        config: svc,
-    };
-    for n in 1..30 {
-        let d = p.backoff(n, None);
-        assert!(
-            d >= Duration::from_secs(1) && d <= Duration::from_secs(10),
-            "{n}: {d:?}"
-        );
-    }
-    assert!(p.backoff(1, Some(Duration::from_secs(90))) >= Duration::from_secs(90));
+fn backoff_ceilings_grow_and_are_capped() {
+    let b = PublishConfig::default().redelivery;
+    assert_eq!(b.ceiling(1), Duration::from_secs(30));
+    assert_eq!(b.ceiling(3), Duration::from_secs(120));
+    assert_eq!(b.ceiling(40), Duration::from_secs(900));
+    assert_eq!(b.delay(2, &HalfEntropy), Duration::from_secs(30));
 }

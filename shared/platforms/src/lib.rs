@@ -10,16 +10,22 @@
 //! | 5xx, Meta codes 1, 2 | transient |
 //! | other 4xx | permanent, with the platform's message |
 //!
-//! Tokens go in headers only and never into a log line or an error message.
+//! Tokens go in headers only and never into a log line or an error message. Every answer's
+//! rate-limit headers are read into a [`RateSignal`], so Herald slows down before a 429, and
+//! `find_post` looks a post up by its exact text after an answer was lost.
 
 use async_trait::async_trait;
 use herald_domain::model::Platform;
-use herald_domain::platform::{PlatformClient, PlatformError, PublishRequest, PublishedPost};
+use herald_domain::platform::{
+    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost, RateSignal,
+};
 use reqwest::header::HeaderMap;
 use reqwest::{Response, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// Base URLs, e.g. `https://api.x.com`, `https://graph.facebook.com/v21.0`,
 /// `https://api.linkedin.com`.
@@ -66,9 +72,7 @@ impl HttpPlatforms {
         if status.is_success() {
             return body["data"]["id"]
                 .as_str()
-                .map(|id| PublishedPost {
-                    platform_post_id: id.to_owned(),
-                })
+                .map(|id| published(id, &headers))
                 .ok_or_else(|| missing_id("X"));
         }
         let message = body["detail"]
@@ -122,9 +126,7 @@ impl HttpPlatforms {
         if status.is_success() {
             return body["id"]
                 .as_str()
-                .map(|id| PublishedPost {
-                    platform_post_id: id.to_owned(),
-                })
+                .map(|id| published(id, &headers))
                 .ok_or_else(|| missing_id("Facebook"));
         }
         let error = &body["error"];
@@ -171,11 +173,7 @@ impl HttpPlatforms {
             "{}/rest/posts",
             self.endpoints.linkedin.trim_end_matches('/')
         );
-        let author = if req.external_id.starts_with("urn:") {
-            req.external_id.to_owned()
-        } else {
-            format!("urn:li:organization:{}", req.external_id)
-        };
+        let author = linkedin_author(req.external_id);
         let response = self
             .http
             .post(url)
@@ -201,9 +199,7 @@ impl HttpPlatforms {
             return headers
                 .get("x-restli-id")
                 .and_then(|v| v.to_str().ok())
-                .map(|id| PublishedPost {
-                    platform_post_id: id.to_owned(),
-                })
+                .map(|id| published(id, &headers))
                 .ok_or_else(|| missing_id("LinkedIn"));
         }
         let body = read_json(response).await?;
@@ -234,6 +230,127 @@ impl HttpPlatforms {
     }
 }
 
+impl HttpPlatforms {
+    /// The account's recent posts as (id, text, created) from the platform's listing.
+    async fn recent_posts(
+        &self,
+        req: &LookupRequest<'_>,
+    ) -> Result<Vec<(String, String, Option<OffsetDateTime>)>, PlatformError> {
+        let (url, query): (String, Vec<(&str, String)>) = match req.platform {
+            Platform::X => (
+                format!(
+                    "{}/2/users/{}/tweets",
+                    self.endpoints.x.trim_end_matches('/'),
+                    req.external_id
+                ),
+                vec![
+                    ("max_results", "100".into()),
+                    ("tweet.fields", "created_at".into()),
+                ],
+            ),
+            Platform::Facebook => (
+                format!(
+                    "{}/{}/feed",
+                    self.endpoints.facebook.trim_end_matches('/'),
+                    req.external_id
+                ),
+                vec![
+                    ("limit", "100".into()),
+                    ("fields", "id,message,created_time".into()),
+                ],
+            ),
+            Platform::Linkedin => (
+                format!(
+                    "{}/rest/posts",
+                    self.endpoints.linkedin.trim_end_matches('/')
+                ),
+                vec![
+                    ("q", "author".into()),
+                    ("author", linkedin_author(req.external_id)),
+                    ("count", "100".into()),
+                ],
+            ),
+        };
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(req.access_token.expose_secret())
+            .header("LinkedIn-Version", LINKEDIN_VERSION)
+            .header("X-Restli-Protocol-Version", "2.0.0")
+            .query(&query)
+            .send()
+            .await
+            .map_err(lookup_transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_json(response).await.map_err(|_| lookup_failed())?;
+        if !status.is_success() {
+            let message = format!(
+                "{} answered {} to the lookup",
+                platform_name(req.platform),
+                status.as_u16()
+            );
+            return Err(match status {
+                StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
+                    message,
+                    code: None,
+                    retry_after: retry_after(&headers).or_else(|| x_rate_limit_reset(&headers)),
+                },
+                StatusCode::UNAUTHORIZED => PlatformError::Auth {
+                    message,
+                    code: None,
+                },
+                _ => PlatformError::Transient {
+                    message,
+                    code: None,
+                    retry_after: retry_after(&headers),
+                },
+            });
+        }
+        let rfc3339 = |v: &Value| {
+            v.as_str()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        };
+        let entries = |list: &Value,
+                       id: &str,
+                       text: &str,
+                       created: &dyn Fn(&Value) -> Option<OffsetDateTime>| {
+            list.as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|p| {
+                            Some((
+                                p[id].as_str()?.to_owned(),
+                                p[text].as_str()?.to_owned(),
+                                created(p),
+                            ))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        Ok(match req.platform {
+            Platform::X => entries(&body["data"], "id", "text", &|p| rfc3339(&p["created_at"])),
+            Platform::Facebook => entries(&body["data"], "id", "message", &|p| {
+                p["created_time"]
+                    .as_str()
+                    .and_then(|t| OffsetDateTime::parse(t, GRAPH_TIME).ok())
+            }),
+            Platform::Linkedin => entries(&body["elements"], "id", "commentary", &|p| {
+                p["createdAt"]
+                    .as_i64()
+                    .map(herald_domain::clock::from_epoch_millis)
+            }),
+        })
+    }
+}
+
+/// The Graph API's `2025-01-31T12:00:00+0000`.
+const GRAPH_TIME: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory][offset_minute]"
+);
+
 #[async_trait]
 impl PlatformClient for HttpPlatforms {
     async fn publish(&self, request: PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
@@ -242,6 +359,80 @@ impl PlatformClient for HttpPlatforms {
             Platform::Facebook => self.publish_facebook(&request).await,
             Platform::Linkedin => self.publish_linkedin(&request).await,
         }
+    }
+
+    /// Searches the account's latest 100 posts for the exact text, created since `since`
+    /// (a post without a readable time still matches on its text).
+    async fn find_post(
+        &self,
+        request: LookupRequest<'_>,
+    ) -> Result<Option<PublishedPost>, PlatformError> {
+        let posts = self.recent_posts(&request).await?;
+        Ok(posts
+            .into_iter()
+            .find(|(_, text, created)| {
+                text == request.text && created.is_none_or(|c| c >= request.since)
+            })
+            .map(|(id, _, _)| PublishedPost::new(id)))
+    }
+}
+
+fn platform_name(p: Platform) -> &'static str {
+    match p {
+        Platform::X => "X",
+        Platform::Facebook => "Facebook",
+        Platform::Linkedin => "LinkedIn",
+    }
+}
+
+fn linkedin_author(external_id: &str) -> String {
+    if external_id.starts_with("urn:") {
+        external_id.to_owned()
+    } else {
+        format!("urn:li:organization:{external_id}")
+    }
+}
+
+fn published(id: &str, headers: &HeaderMap) -> PublishedPost {
+    PublishedPost {
+        platform_post_id: id.to_owned(),
+        signal: rate_signal(headers),
+    }
+}
+
+/// Reads the platforms' budget headers: X's `x-rate-limit-remaining`/`-reset`, Meta's
+/// `X-App-Usage` (`{"call_count":..,"total_cputime":..,"total_time":..}`, percent) and
+/// `X-Business-Use-Case-Usage` (`{"<id>":[{"call_count":..,...}]}`).
+pub fn rate_signal(headers: &HeaderMap) -> RateSignal {
+    let header_json = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| serde_json::from_str::<Value>(v).ok())
+    };
+    let usage_of = |v: &Value| {
+        ["call_count", "total_cputime", "total_time"]
+            .iter()
+            .filter_map(|k| v[*k].as_u64())
+            .max()
+    };
+    let app = header_json("x-app-usage").as_ref().and_then(usage_of);
+    let business = header_json("x-business-use-case-usage").and_then(|v| {
+        v.as_object()?
+            .values()
+            .flat_map(|list| list.as_array().cloned().unwrap_or_default())
+            .filter_map(|entry| usage_of(&entry))
+            .max()
+    });
+    RateSignal {
+        remaining: headers
+            .get("x-rate-limit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok()),
+        reset_after: x_rate_limit_reset(headers),
+        app_usage_percent: app
+            .max(business)
+            .map(|p| u32::try_from(p).unwrap_or(u32::MAX)),
     }
 }
 
@@ -262,6 +453,19 @@ fn transport_error(e: reqwest::Error) -> PlatformError {
         PlatformError::Ambiguous {
             message: "the connection to the platform broke after the request was sent".into(),
         }
+    }
+}
+
+/// A lookup sends nothing that creates a post: every transport failure is simply transient.
+fn lookup_transport_error(_: reqwest::Error) -> PlatformError {
+    lookup_failed()
+}
+
+fn lookup_failed() -> PlatformError {
+    PlatformError::Transient {
+        message: "looking the post up on the platform failed".into(),
+        code: None,
+        retry_after: None,
     }
 }
 
@@ -298,4 +502,40 @@ fn x_rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
         .ok()?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
     Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn reads_x_and_meta_budget_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
+        h.insert(
+            "x-app-usage",
+            HeaderValue::from_static(r#"{"call_count":12,"total_cputime":40,"total_time":7}"#),
+        );
+        h.insert(
+            "x-business-use-case-usage",
+            HeaderValue::from_static(
+                r#"{"123":[{"type":"pages","call_count":96,"total_cputime":1,"total_time":2}]}"#,
+            ),
+        );
+        let s = rate_signal(&h);
+        assert_eq!(s.remaining, Some(0));
+        assert_eq!(s.app_usage_percent, Some(96));
+        assert_eq!(rate_signal(&HeaderMap::new()), RateSignal::default());
+        let mut garbage = HeaderMap::new();
+        garbage.insert("x-app-usage", HeaderValue::from_static("{not json"));
+        garbage.insert("x-rate-limit-remaining", HeaderValue::from_static("lots"));
+        assert_eq!(rate_signal(&garbage), RateSignal::default());
+    }
+
+    #[test]
+    fn graph_times_parse() {
+        let t = OffsetDateTime::parse("2025-01-31T12:00:00+0000", GRAPH_TIME).unwrap();
+        assert_eq!(t.unix_timestamp(), 1_738_324_800);
+    }
 }

@@ -65,6 +65,7 @@ pub async fn connect_account(
         status: AccountStatus::Active,
         created_at: now,
         updated_at: now,
+        breaker: Default::default(),
     };
     let created = state.accounts.upsert_account(&account).await?;
     let stored = state

@@ -3,6 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use herald_domain::StoreError;
 use herald_domain::clock::{epoch_millis, from_epoch_millis};
+use herald_domain::gates::{Breaker, BreakerState, Crisis, WindowSlot};
 use herald_domain::ids::{AccountId, ApiKeyId, PostId, TenantId};
 use herald_domain::model::*;
 use secrecy::{ExposeSecret, SecretString};
@@ -26,6 +27,23 @@ pub fn account_sk(a: &AccountId) -> String {
 }
 pub fn api_key_pk(hash: &str) -> String {
     format!("APIKEY#{hash}")
+}
+/// The sort key of a tenant's pause (crisis mode) item.
+pub const CRISIS_SK: &str = "CRISIS";
+/// A rate window's counter: one item per scope and window, so a new window needs no reset.
+pub fn window_key(slot: &WindowSlot) -> Item {
+    key(
+        format!("RATE#{}", slot.scope),
+        format!("WINDOW#{}", slot.index),
+    )
+}
+/// A platform app's "hold every call until" item.
+pub fn app_block_key(platform: Platform) -> Item {
+    key(format!("RATE#app#{platform}"), "BLOCK")
+}
+/// TTL attributes are epoch **seconds**; expiry is still always checked in code.
+pub fn ttl_n(t: OffsetDateTime) -> AttributeValue {
+    n(t.unix_timestamp())
 }
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
@@ -177,6 +195,70 @@ pub fn account_from_item(item: &Item) -> Result<Account, StoreError> {
         status: AccountStatus::parse(&f.str("status")?).ok_or_else(|| bad("status"))?,
         created_at: f.time("created_at")?,
         updated_at: f.time("updated_at")?,
+        breaker: breaker_from_item(item)?,
+    })
+}
+
+/// The breaker's attributes on an account item (absent: closed, no failures).
+pub fn breaker_from_item(item: &Item) -> Result<Breaker, StoreError> {
+    let f = Fields(item);
+    Ok(Breaker {
+        state: match f.opt_str("breaker_state") {
+            None => BreakerState::Closed,
+            Some(v) => BreakerState::parse(&v).ok_or_else(|| bad("breaker_state"))?,
+        },
+        consecutive_failures: u32::try_from(f.opt_num("breaker_failures").unwrap_or(0))
+            .map_err(|_| bad("breaker_failures"))?,
+        until: f.opt_time("breaker_until"),
+        blocked_until: f.opt_time("blocked_until"),
+    })
+}
+
+pub fn crisis_to_item(c: &Crisis) -> Item {
+    let mut item = key(tenant_pk(&c.tenant_id), CRISIS_SK);
+    item.insert("type".into(), s("crisis"));
+    // A list, not a string set: an empty list (every platform) is allowed.
+    item.insert(
+        "platforms".into(),
+        AttributeValue::L(c.platforms.iter().map(|p| s(p.as_str())).collect()),
+    );
+    item.insert(
+        "all_platforms".into(),
+        AttributeValue::Bool(c.platforms.is_empty()),
+    );
+    item.insert("reason".into(), s(&c.reason));
+    item.insert("started_by".into(), s(c.started_by.as_str()));
+    item.insert("started_at".into(), time_n(c.started_at));
+    item.insert("expires_at".into(), time_n(c.expires_at));
+    item
+}
+
+pub fn crisis_from_item(item: &Item) -> Result<Crisis, StoreError> {
+    let f = Fields(item);
+    let pk = f.str("pk")?;
+    let platforms = match item.get("platforms") {
+        Some(AttributeValue::L(list)) => list
+            .iter()
+            .map(|v| {
+                v.as_s()
+                    .ok()
+                    .and_then(|p| Platform::parse(p))
+                    .ok_or_else(|| bad("platforms"))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(bad("platforms")),
+    };
+    Ok(Crisis {
+        tenant_id: TenantId(
+            pk.strip_prefix("TENANT#")
+                .ok_or_else(|| bad("pk"))?
+                .to_owned(),
+        ),
+        platforms,
+        reason: f.str("reason")?,
+        started_by: ApiKeyId(f.str("started_by")?),
+        started_at: f.time("started_at")?,
+        expires_at: f.time("expires_at")?,
     })
 }
 
@@ -239,6 +321,9 @@ fn variant_to_av(v: &Variant) -> AttributeValue {
     if let Some(t) = v.published_at {
         m.insert("published_at".to_owned(), time_n(t));
     }
+    if v.lookup {
+        m.insert("lookup".to_owned(), AttributeValue::Bool(true));
+    }
     AttributeValue::M(m)
 }
 
@@ -254,6 +339,7 @@ fn variant_from_item(account_id: &str, item: &Item) -> Result<Variant, StoreErro
         platform_post_id: f.opt_str("platform_post_id"),
         last_error: f.map("last_error").map(error_from_item).transpose()?,
         published_at: f.opt_time("published_at"),
+        lookup: f.bool("lookup"),
     })
 }
 
@@ -415,6 +501,32 @@ mod tests {
         let mut post = sample();
         post.dispatch.as_mut().unwrap().sent = true;
         assert!(!post_to_item(&post).contains_key("due_pk"));
+    }
+
+    #[test]
+    fn crisis_round_trips_with_every_platform_as_an_empty_list() {
+        let crisis = Crisis {
+            tenant_id: TenantId("ten_1".into()),
+            platforms: vec![],
+            reason: "storm".into(),
+            started_by: ApiKeyId("key_1".into()),
+            started_at: datetime!(2026-01-01 00:00:00 UTC),
+            expires_at: datetime!(2026-01-02 00:00:00 UTC),
+        };
+        let item = crisis_to_item(&crisis);
+        assert_eq!(item["all_platforms"], AttributeValue::Bool(true));
+        assert_eq!(crisis_from_item(&item).unwrap(), crisis);
+        let some = Crisis {
+            platforms: vec![Platform::X, Platform::Linkedin],
+            ..crisis
+        };
+        assert_eq!(crisis_from_item(&crisis_to_item(&some)).unwrap(), some);
+    }
+
+    #[test]
+    fn a_breaker_absent_from_an_account_is_closed() {
+        let item = key("TENANT#t".into(), "ACCOUNT#a");
+        assert_eq!(breaker_from_item(&item).unwrap(), Breaker::default());
     }
 
     #[test]

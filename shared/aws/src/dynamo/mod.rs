@@ -8,6 +8,9 @@
 //! | API key   | `APIKEY#<sha256>`  | `APIKEY`           |
 //! | account   | `TENANT#<tenant>`  | `ACCOUNT#<acc>`    |
 //! | post      | `TENANT#<tenant>`  | `POST#<post>`      |
+//! | crisis    | `TENANT#<tenant>`  | `CRISIS`           |
+//! | rate window | `RATE#<scope>`   | `WINDOW#<index>`   |
+//! | app block | `RATE#app#<platform>` | `BLOCK`         |
 //!
 //! A post carries its variants in a map, so a claim, an outcome, an edit and a cancel are
 //! each one conditional write on one item. The sparse `due` index (`due_pk` =
@@ -16,6 +19,7 @@
 
 mod idempotency;
 pub mod items;
+mod publish;
 mod store;
 
 pub use idempotency::DynamoIdempotency;

@@ -5,21 +5,19 @@ use super::items::*;
 use crate::errors::store_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use herald_domain::StoreError;
 use herald_domain::clock::epoch_millis;
 use herald_domain::ids::{AccountId, PostId, TenantId};
-use herald_domain::model::{
-    Account, ApiKey, Post, PostStatus, Tenant, TenantSettings, VariantStatus,
-};
+use herald_domain::model::{Account, ApiKey, Post, PostStatus, Tenant, TenantSettings};
 use herald_domain::ports::*;
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
 }
 
 impl DynamoStore {
@@ -31,14 +29,14 @@ impl DynamoStore {
     }
 }
 
-fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+pub(super) fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
 }
 
-fn values(pairs: Vec<(&str, AttributeValue)>) -> HashMap<String, AttributeValue> {
+pub(super) fn values(pairs: Vec<(&str, AttributeValue)>) -> HashMap<String, AttributeValue> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
@@ -373,127 +371,6 @@ impl DispatchStore for DynamoStore {
                 (":dispatched", s(PostStatus::Dispatched.as_str())),
                 (":token", s(token)),
             ])))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl PublishStore for DynamoStore {
-    async fn claim_for_publish(
-        &self,
-        variant: &VariantRef,
-        attempt_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<Post, ClaimRejected> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant_pk(&variant.tenant_id), post_sk(&variant.post_id))))
-            .update_expression(
-                "SET variants.#acc.#vst = :publishing, variants.#acc.attempts = variants.#acc.attempts + :one, \
-                 variants.#acc.attempt_id = :attempt, version = version + :one, updated_at = :now",
-            )
-            .condition_expression("#status = :dispatched AND variants.#acc.#vst IN (:c0, :c1, :c2)")
-            .set_expression_attribute_names(Some(names(&[
-                ("#status", "status"),
-                ("#acc", variant.account_id.as_str()),
-                ("#vst", "status"),
-            ])))
-            .set_expression_attribute_values(Some(values(vec![
-                (":publishing", s(VariantStatus::Publishing.as_str())),
-                (":dispatched", s(PostStatus::Dispatched.as_str())),
-                (":c0", s(VariantStatus::CLAIMABLE[0].as_str())),
-                (":c1", s(VariantStatus::CLAIMABLE[1].as_str())),
-                (":c2", s(VariantStatus::CLAIMABLE[2].as_str())),
-                (":attempt", s(attempt_id)),
-                (":one", n(1)),
-                (":now", time_n(now)),
-            ])))
-            .return_values(ReturnValue::AllNew)
-            // A lost claim costs no read: the failure itself is enough (we only log it).
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
-            .send()
-            .await
-            .map_err(store_error);
-        match result {
-            Ok(out) => out
-                .attributes
-                .as_ref()
-                .map(post_from_item)
-                .transpose()
-                .map_err(ClaimRejected::Store)?
-                .ok_or(ClaimRejected::Store(StoreError::Invalid(
-                    "the claim returned no item".into(),
-                ))),
-            Err(StoreError::Conflict) => Err(ClaimRejected::NotClaimable),
-            Err(e) => Err(ClaimRejected::Store(e)),
-        }
-    }
-
-    async fn record_outcome(
-        &self,
-        variant: &VariantRef,
-        attempt_id: &str,
-        outcome: &VariantOutcome,
-    ) -> Result<(), StoreError> {
-        let mut set = vec!["variants.#acc.#vst = :st", "version = version + :one"];
-        let mut remove = vec![];
-        let mut vals = vec![
-            (":publishing", s(VariantStatus::Publishing.as_str())),
-            (":attempt", s(attempt_id)),
-            (":one", n(1)),
-        ];
-        let status = match outcome {
-            VariantOutcome::Published {
-                platform_post_id,
-                at,
-            } => {
-                set.push("variants.#acc.platform_post_id = :ppid");
-                set.push("variants.#acc.published_at = :at");
-                remove.push("variants.#acc.last_error");
-                vals.push((":ppid", s(platform_post_id)));
-                vals.push((":at", time_n(*at)));
-                VariantStatus::Published
-            }
-            VariantOutcome::Failed(e)
-            | VariantOutcome::Retrying(e)
-            | VariantOutcome::DeadLettered(e)
-            | VariantOutcome::Unknown(e) => {
-                set.push("variants.#acc.last_error = :err");
-                vals.push((":err", error_to_av(e)));
-                match outcome {
-                    VariantOutcome::Failed(_) => VariantStatus::Failed,
-                    VariantOutcome::Retrying(_) => VariantStatus::Retrying,
-                    VariantOutcome::DeadLettered(_) => VariantStatus::DeadLettered,
-                    _ => VariantStatus::Unknown,
-                }
-            }
-        };
-        vals.push((":st", s(status.as_str())));
-        let mut expr = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                tenant_pk(&variant.tenant_id),
-                post_sk(&variant.post_id),
-            )))
-            .update_expression(expr)
-            .condition_expression(
-                "variants.#acc.#vst = :publishing AND variants.#acc.attempt_id = :attempt",
-            )
-            .set_expression_attribute_names(Some(names(&[
-                ("#acc", variant.account_id.as_str()),
-                ("#vst", "status"),
-            ])))
-            .set_expression_attribute_values(Some(values(vals)))
             .send()
             .await
             .map_err(store_error)?;

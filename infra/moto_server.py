@@ -1,0 +1,57 @@
+"""moto's server with DynamoDB requests serialized.
+
+moto implements TransactWriteItems by snapshotting each table it touches and, when the
+transaction is cancelled (a failed condition), putting the snapshot back. Under concurrent
+requests that also throws away every write another request committed in between, e.g. a
+publish claim that succeeded while a rate-limited claim was cancelled. Real DynamoDB has no
+such behaviour, so the emulator must not either: DynamoDB calls go through one lock here
+(they take milliseconds), while SQS and the other services stay concurrent, so long polls
+never block a write.
+
+    python infra/moto_server.py -H 127.0.0.1 -p 4566
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import run_simple
+
+_DYNAMODB = threading.Lock()
+
+
+def serialize_dynamodb(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("DynamoDB_"):
+            return app(environ, start_response)
+        with _DYNAMODB:
+            # Read the whole answer inside the lock: the work happens while it is produced.
+            return list(app(environ, start_response))
+
+    return wrapped
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=4566)
+    args = parser.parse_args()
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(
+        args.host,
+        args.port,
+        serialize_dynamodb(app),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+
+
+if __name__ == "__main__":
+    main()

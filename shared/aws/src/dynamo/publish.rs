@@ -1,0 +1,632 @@
+//! The publish path on DynamoDB: the gated claim (one `TransactWriteItems`), the read of the
+//! claimed post and its account (one `BatchGetItem`), the outcome (one conditional
+//! `UpdateItem`), the account's breaker, the platform apps' rate budgets and crisis mode.
+//!
+//! The claim transaction holds up to four items, in this order (the cancellation reasons
+//! come back in the same order and say which gate held the claim):
+//!
+//! 1. the post: `Update`, the variant claimable and the post dispatched;
+//! 2. the tenant's crisis item: `ConditionCheck`, no active pause covers the platform;
+//! 3. the account: `ConditionCheck` (breaker closed, not blocked) or, for the half-open probe,
+//!    `Update` taking the probe;
+//! 4. the account's rate window: `Update` counting one call, with room left.
+
+use super::DynamoStore;
+use super::items::*;
+use super::store::{names, values};
+use crate::errors::store_error;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use herald_domain::StoreError;
+use herald_domain::gates::{Breaker, BreakerState, Crisis, WindowSlot};
+use herald_domain::ids::{AccountId, TenantId};
+use herald_domain::model::{Account, AccountStatus, Platform, Post, PostStatus, VariantStatus};
+use herald_domain::ports::*;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+/// How long a window's counter is kept after its window ends (TTL; never relied on).
+const WINDOW_KEEP: time::Duration = time::Duration::days(2);
+
+impl DynamoStore {
+    fn claim_items(
+        &self,
+        variant: &VariantRef,
+        attempt_id: &str,
+        gate: &ClaimGate,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let post = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                tenant_pk(&variant.tenant_id),
+                post_sk(&variant.post_id),
+            )))
+            .update_expression(
+                "SET variants.#acc.#vst = :publishing, variants.#acc.attempts = variants.#acc.attempts + :one, \
+                 variants.#acc.attempt_id = :attempt, version = version + :one, updated_at = :now",
+            )
+            .condition_expression(
+                "#status = :dispatched AND variants.#acc.#vst IN (:c0, :c1, :c2, :c3)",
+            )
+            .set_expression_attribute_names(Some(names(&[
+                ("#status", "status"),
+                ("#acc", variant.account_id.as_str()),
+                ("#vst", "status"),
+            ])))
+            .set_expression_attribute_values(Some(values(vec![
+                (":publishing", s(VariantStatus::Publishing.as_str())),
+                (":dispatched", s(PostStatus::Dispatched.as_str())),
+                (":c0", s(VariantStatus::CLAIMABLE[0].as_str())),
+                (":c1", s(VariantStatus::CLAIMABLE[1].as_str())),
+                (":c2", s(VariantStatus::CLAIMABLE[2].as_str())),
+                (":c3", s(VariantStatus::CLAIMABLE[3].as_str())),
+                (":attempt", s(attempt_id)),
+                (":one", n(1)),
+                (":now", time_n(gate.now)),
+            ])))
+            .build()
+            .map_err(build_error)?;
+        let crisis = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(&variant.tenant_id), CRISIS_SK)))
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at <= :now \
+                 OR (all_platforms = :false AND NOT contains(platforms, :platform))",
+            )
+            .set_expression_attribute_values(Some(values(vec![
+                (":now", time_n(gate.now)),
+                (":false", AttributeValue::Bool(false)),
+                (":platform", s(gate.platform.as_str())),
+            ])))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_error)?;
+        let account_key = key(
+            tenant_pk(&variant.tenant_id),
+            account_sk(&variant.account_id),
+        );
+        let not_blocked = "(attribute_not_exists(blocked_until) OR blocked_until <= :now)";
+        let account = match gate.breaker {
+            BreakerGate::Closed => TransactWriteItem::builder().condition_check(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(account_key))
+                    .condition_expression(format!(
+                        "(attribute_not_exists(breaker_state) OR breaker_state = :closed) AND {not_blocked}"
+                    ))
+                    .set_expression_attribute_values(Some(values(vec![
+                        (":closed", s(BreakerState::Closed.as_str())),
+                        (":now", time_n(gate.now)),
+                    ])))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build()
+                    .map_err(build_error)?,
+            ),
+            BreakerGate::Probe { lease_until } => TransactWriteItem::builder().update(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(account_key))
+                    .update_expression("SET breaker_state = :half_open, breaker_until = :lease")
+                    .condition_expression(format!(
+                        "breaker_state IN (:open, :half_open) AND breaker_until <= :now AND {not_blocked}"
+                    ))
+                    .set_expression_attribute_values(Some(values(vec![
+                        (":open", s(BreakerState::Open.as_str())),
+                        (":half_open", s(BreakerState::HalfOpen.as_str())),
+                        (":lease", time_n(lease_until)),
+                        (":now", time_n(gate.now)),
+                    ])))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build()
+                    .map_err(build_error)?,
+            ),
+        };
+        let mut items = vec![
+            TransactWriteItem::builder().update(post).build(),
+            TransactWriteItem::builder().condition_check(crisis).build(),
+            account.build(),
+        ];
+        if let Some(slot) = &gate.account_window {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(self.window_update(slot, 1)?)
+                    .build(),
+            );
+        }
+        Ok(items)
+    }
+
+    /// Counts `n` calls in a window, only if they fit.
+    fn window_update(&self, slot: &WindowSlot, count: u32) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(window_key(slot)))
+            .update_expression(WINDOW_UPDATE)
+            .condition_expression(WINDOW_CONDITION)
+            .set_expression_attribute_values(Some(window_values(slot, count)))
+            .build()
+            .map_err(build_error)
+    }
+}
+
+const WINDOW_UPDATE: &str = "ADD used :n SET expires_at = :ttl";
+const WINDOW_CONDITION: &str = "attribute_not_exists(used) OR used <= :room";
+
+fn window_values(slot: &WindowSlot, count: u32) -> HashMap<String, AttributeValue> {
+    values(vec![
+        (":n", n(count)),
+        (":room", n(i64::from(slot.limit) - i64::from(count))),
+        (":ttl", ttl_n(slot.ends_at + WINDOW_KEEP)),
+    ])
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Invalid(format!("building a request: {e}"))
+}
+
+/// Which gate held a cancelled claim, from the transaction's cancellation reasons.
+fn claim_rejection(
+    err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
+    gate: &ClaimGate,
+) -> ClaimRejected {
+    let reasons = match &err {
+        SdkError::ServiceError(e) => match e.err() {
+            TransactWriteItemsError::TransactionCanceledException(c) => {
+                c.cancellation_reasons().to_vec()
+            }
+            _ => return ClaimRejected::Store(store_error(err)),
+        },
+        _ => return ClaimRejected::Store(store_error(err)),
+    };
+    let failed = |i: usize| {
+        reasons
+            .get(i)
+            .and_then(|r| r.code())
+            .is_some_and(|c| c == "ConditionalCheckFailed")
+    };
+    let old = |i: usize| reasons.get(i).and_then(|r| r.item()).cloned();
+    if failed(0) {
+        return ClaimRejected::NotClaimable;
+    }
+    if failed(1) {
+        let until = old(1)
+            .and_then(|item| crisis_from_item(&item).ok())
+            .map_or(gate.now + time::Duration::minutes(1), |c| c.expires_at);
+        return ClaimRejected::Paused { until };
+    }
+    if failed(2) {
+        let breaker = old(2)
+            .map(|item| breaker_from_item(&item))
+            .transpose()
+            .unwrap_or_default()
+            .unwrap_or_default();
+        return ClaimRejected::Breaker(breaker);
+    }
+    if failed(3) {
+        let until = gate
+            .account_window
+            .as_ref()
+            .map_or(gate.now, |slot| slot.ends_at);
+        return ClaimRejected::RateLimited { until };
+    }
+    if reasons
+        .iter()
+        .any(|r| r.code() == Some("TransactionConflict"))
+    {
+        return ClaimRejected::Contended;
+    }
+    let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
+    ClaimRejected::Store(StoreError::Unavailable(format!(
+        "the claim was cancelled: {}",
+        codes.join(", ")
+    )))
+}
+
+#[async_trait]
+impl PublishStore for DynamoStore {
+    async fn claim_for_publish(
+        &self,
+        variant: &VariantRef,
+        attempt_id: &str,
+        gate: &ClaimGate,
+    ) -> Result<(), ClaimRejected> {
+        let items = self
+            .claim_items(variant, attempt_id, gate)
+            .map_err(ClaimRejected::Store)?;
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| claim_rejection(e, gate))
+    }
+
+    async fn load_for_publish(
+        &self,
+        variant: &VariantRef,
+    ) -> Result<(Post, Option<Account>), StoreError> {
+        let post_key = key(tenant_pk(&variant.tenant_id), post_sk(&variant.post_id));
+        let account_key = key(
+            tenant_pk(&variant.tenant_id),
+            account_sk(&variant.account_id),
+        );
+        let wanted = KeysAndAttributes::builder()
+            .keys(post_key.clone())
+            .keys(account_key)
+            .consistent_read(true)
+            .build()
+            .map_err(build_error)?;
+        let mut pending = HashMap::from([(self.table.clone(), wanted)]);
+        let mut items: Vec<Item> = Vec::new();
+        // BatchGetItem may return some keys unprocessed; ask again for those (rare).
+        for _ in 0..5 {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(store_error)?;
+            if let Some(mut found) = out.responses {
+                items.extend(found.remove(&self.table).unwrap_or_default());
+            }
+            pending = out.unprocessed_keys.unwrap_or_default();
+            if pending.values().all(|k| k.keys().is_empty()) {
+                break;
+            }
+        }
+        let sk_of = |item: &Item| item.get("sk").and_then(|v| v.as_s().ok()).cloned();
+        let post_sk_value = post_sk(&variant.post_id);
+        let post = items
+            .iter()
+            .find(|i| sk_of(i).as_deref() == Some(post_sk_value.as_str()))
+            .map(post_from_item)
+            .transpose()?
+            .ok_or_else(|| StoreError::Invalid("the claimed post is gone".into()))?;
+        let account = items
+            .iter()
+            .find(|i| sk_of(i).is_some_and(|sk| sk.starts_with("ACCOUNT#")))
+            .map(account_from_item)
+            .transpose()?;
+        Ok((post, account))
+    }
+
+    async fn record_outcome(
+        &self,
+        variant: &VariantRef,
+        attempt_id: &str,
+        outcome: &VariantOutcome,
+        lookup: bool,
+    ) -> Result<(), StoreError> {
+        let mut set = vec!["variants.#acc.#vst = :st", "version = version + :one"];
+        let mut remove = vec![];
+        let mut vals = vec![
+            (":publishing", s(VariantStatus::Publishing.as_str())),
+            (":attempt", s(attempt_id)),
+            (":one", n(1)),
+        ];
+        let status = match outcome {
+            VariantOutcome::Published {
+                platform_post_id,
+                at,
+            } => {
+                set.push("variants.#acc.platform_post_id = :ppid");
+                set.push("variants.#acc.published_at = :at");
+                remove.push("variants.#acc.last_error");
+                vals.push((":ppid", s(platform_post_id)));
+                vals.push((":at", time_n(*at)));
+                VariantStatus::Published
+            }
+            VariantOutcome::Failed(e)
+            | VariantOutcome::Retrying(e)
+            | VariantOutcome::DeadLettered(e)
+            | VariantOutcome::Unknown(e) => {
+                set.push("variants.#acc.last_error = :err");
+                vals.push((":err", error_to_av(e)));
+                match outcome {
+                    VariantOutcome::Failed(_) => VariantStatus::Failed,
+                    VariantOutcome::Retrying(_) => VariantStatus::Retrying,
+                    VariantOutcome::DeadLettered(_) => VariantStatus::DeadLettered,
+                    _ => VariantStatus::Unknown,
+                }
+            }
+        };
+        if lookup {
+            set.push("variants.#acc.lookup = :true");
+            vals.push((":true", AttributeValue::Bool(true)));
+        } else {
+            remove.push("variants.#acc.lookup");
+        }
+        vals.push((":st", s(status.as_str())));
+        let mut expr = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                tenant_pk(&variant.tenant_id),
+                post_sk(&variant.post_id),
+            )))
+            .update_expression(expr)
+            .condition_expression(
+                "variants.#acc.#vst = :publishing AND variants.#acc.attempt_id = :attempt",
+            )
+            .set_expression_attribute_names(Some(names(&[
+                ("#acc", variant.account_id.as_str()),
+                ("#vst", "status"),
+            ])))
+            .set_expression_attribute_values(Some(values(vals)))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn update_breaker(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        change: BreakerChange,
+    ) -> Result<Breaker, StoreError> {
+        let account_key = key(tenant_pk(tenant), account_sk(account));
+        let exists = "attribute_exists(pk)";
+        let (expr, condition, vals) = match change {
+            BreakerChange::Success => (
+                "SET breaker_state = :closed, breaker_failures = :zero REMOVE breaker_until",
+                exists.to_owned(),
+                vec![
+                    (":closed", s(BreakerState::Closed.as_str())),
+                    (":zero", n(0)),
+                ],
+            ),
+            BreakerChange::Failure { .. } => (
+                "ADD breaker_failures :one",
+                exists.to_owned(),
+                vec![(":one", n(1))],
+            ),
+            // Never shorten a block another instance recorded.
+            BreakerChange::BlockUntil(until) => (
+                "SET blocked_until = :until",
+                format!(
+                    "{exists} AND (attribute_not_exists(blocked_until) OR blocked_until < :until)"
+                ),
+                vec![(":until", time_n(until))],
+            ),
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key.clone()))
+            .update_expression(expr)
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values(vals)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(store_error);
+        let out = match result {
+            Ok(out) => out,
+            // The account is gone, or a longer block is already recorded: nothing to change.
+            Err(StoreError::Conflict) => return Ok(Breaker::default()),
+            Err(e) => return Err(e),
+        };
+        let mut breaker = out
+            .attributes
+            .as_ref()
+            .map(breaker_from_item)
+            .transpose()?
+            .unwrap_or_default();
+        if let BreakerChange::Failure { policy, now } = change {
+            let opens = breaker.state == BreakerState::HalfOpen
+                || (breaker.state == BreakerState::Closed
+                    && breaker.consecutive_failures >= policy.failure_threshold);
+            if opens {
+                let until = now + policy.reset_after;
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(account_key))
+                    .update_expression("SET breaker_state = :open, breaker_until = :until")
+                    .condition_expression("attribute_exists(pk)")
+                    .set_expression_attribute_values(Some(values(vec![
+                        (":open", s(BreakerState::Open.as_str())),
+                        (":until", time_n(until)),
+                    ])))
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                breaker.state = BreakerState::Open;
+                breaker.until = Some(until);
+            }
+        }
+        Ok(breaker)
+    }
+
+    async fn mark_needs_reauth(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(tenant), account_sk(account))))
+            .update_expression("SET #status = :st, updated_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names(Some(names(&[("#status", "status")])))
+            .set_expression_attribute_values(Some(values(vec![
+                (":st", s(AccountStatus::NeedsReauth.as_str())),
+                (":now", time_n(now)),
+            ])))
+            .send()
+            .await
+            .map_err(store_error);
+        match result {
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl AppLimiter for DynamoStore {
+    async fn reserve(
+        &self,
+        slot: &WindowSlot,
+        wanted: u32,
+        now: OffsetDateTime,
+    ) -> Result<Reservation, StoreError> {
+        let blocked = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(app_block_key_for(slot)))
+            .send()
+            .await
+            .map_err(store_error)?
+            .item
+            .and_then(|i| Fields(&i).opt_time("until"))
+            .filter(|until| *until > now);
+        if let Some(until) = blocked {
+            return Ok(Reservation {
+                granted: 0,
+                retry_at: Some(until),
+            });
+        }
+        // Try the whole request; if it does not fit, take what is left (the failed write
+        // returns the counter, so this costs no read).
+        let mut ask = wanted;
+        for _ in 0..3 {
+            if ask == 0 {
+                break;
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(window_key(slot)))
+                .update_expression(WINDOW_UPDATE)
+                .condition_expression(WINDOW_CONDITION)
+                .set_expression_attribute_values(Some(window_values(slot, ask)))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    return Ok(Reservation {
+                        granted: ask,
+                        retry_at: (ask < wanted).then_some(slot.ends_at),
+                    });
+                }
+                Err(SdkError::ServiceError(e))
+                    if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+                {
+                    let used = match e.err() {
+                        UpdateItemError::ConditionalCheckFailedException(c) => c.item(),
+                        _ => None,
+                    }
+                    .and_then(|i| Fields(i).opt_num("used"))
+                    .unwrap_or(i64::from(slot.limit));
+                    ask = u32::try_from(i64::from(slot.limit) - used)
+                        .unwrap_or(0)
+                        .min(wanted);
+                }
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        Ok(Reservation {
+            granted: 0,
+            retry_at: Some(slot.ends_at),
+        })
+    }
+
+    async fn block_app(&self, platform: Platform, until: OffsetDateTime) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(app_block_key(platform)))
+            .update_expression("SET #until = :until, expires_at = :ttl")
+            .condition_expression("attribute_not_exists(#until) OR #until < :until")
+            .set_expression_attribute_names(Some(names(&[("#until", "until")])))
+            .set_expression_attribute_values(Some(values(vec![
+                (":until", time_n(until)),
+                (":ttl", ttl_n(until + WINDOW_KEEP)),
+            ])))
+            .send()
+            .await
+            .map_err(store_error);
+        match result {
+            // A longer block is already there.
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The app-block item for a window's scope (`app#<platform>`).
+fn app_block_key_for(slot: &WindowSlot) -> Item {
+    key(format!("RATE#{}", slot.scope), "BLOCK")
+}
+
+#[async_trait]
+impl CrisisStore for DynamoStore {
+    async fn get_crisis(&self, tenant: &TenantId) -> Result<Option<Crisis>, StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(tenant), CRISIS_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?
+            .item
+            .as_ref()
+            .map(crisis_from_item)
+            .transpose()
+    }
+
+    async fn put_crisis(&self, crisis: &Crisis) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(crisis_to_item(crisis)))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn delete_crisis(&self, tenant: &TenantId) -> Result<Option<Crisis>, StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(tenant), CRISIS_SK)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(store_error)?
+            .attributes
+            .as_ref()
+            .map(crisis_from_item)
+            .transpose()
+    }
+}
