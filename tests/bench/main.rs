@@ -296,6 +296,7 @@ async fn publish_calls(env: &HashMap<String, String>) {
     ));
     let dispatcher = Dispatcher {
         store: store.clone(),
+        crises: store.clone(),
         queue,
         clock: Arc::new(SystemClock),
         config: DispatchConfig::default(),
@@ -405,6 +406,7 @@ async fn api_overhead(env: &HashMap<String, String>) {
     let state = herald_api::AppState {
         tenants: store.clone(),
         accounts: store.clone(),
+        crises: store.clone(),
         posts: PostService {
             posts: store.clone(),
             accounts: store.clone(),

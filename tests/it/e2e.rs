@@ -497,3 +497,118 @@ async fn transient_failures_retry_and_end_in_the_dlq() {
     assert!(found.body().unwrap().contains(&t.id));
     assert!(stack.fake_posts("facebook", &page).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_pause_holds_posts_and_lifting_it_releases_them() {
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    let (page, org) = (unique("page"), unique("org"));
+    let facebook = stack.connect(&t, "facebook", &page, "fb-token").await;
+    let linkedin = stack.connect(&t, "linkedin", &org, "li-token").await;
+
+    // Facebook only: the dispatcher hands the post over; the publisher's claim holds it.
+    let (s, _, v) = stack
+        .api(
+            Method::PUT,
+            "/v1/crisis",
+            &t,
+            Some(&unique("k-")),
+            Some(json!({"reason": "brand review", "platforms": ["facebook"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let held = stack.schedule(&t, &facebook, "held back", 0).await;
+    let free = stack.schedule(&t, &linkedin, "goes out", 0).await;
+    stack
+        .wait_for(PUBLISH_TIMEOUT, "the unpaused platform's post", || async {
+            let p = stack.post(&t, free["id"].as_str().unwrap()).await;
+            (p["status"] == "published").then_some(())
+        })
+        .await;
+    // Several dispatcher runs and publisher re-checks later, still held.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let p = stack.post(&t, held["id"].as_str().unwrap()).await;
+    assert_eq!(p["variants"][0]["status"], "pending", "{p}");
+    assert_eq!(
+        p["variants"][0]["attempts"], 0,
+        "a held claim counts nothing"
+    );
+    assert!(stack.fake_posts("facebook", &page).await.is_empty());
+
+    // Every platform: the dispatcher does not even hand new posts over.
+    let (s, _, _) = stack
+        .api(
+            Method::PUT,
+            "/v1/crisis",
+            &t,
+            Some(&unique("k-")),
+            Some(json!({"reason": "everything stops"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let waiting = stack.schedule(&t, &linkedin, "waits", 0).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        stack.post(&t, waiting["id"].as_str().unwrap()).await["status"],
+        "scheduled"
+    );
+
+    let (s, _, v) = stack
+        .api(Method::DELETE, "/v1/crisis", &t, Some(&unique("k-")), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for post in [&held, &waiting] {
+        let id = post["id"].as_str().unwrap();
+        stack
+            .wait_for(PUBLISH_TIMEOUT, "the released post", || async {
+                (stack.post(&t, id).await["status"] == "published").then_some(())
+            })
+            .await;
+    }
+    assert_eq!(stack.fake_posts("facebook", &page).await.len(), 1);
+    assert_eq!(stack.fake_posts("linkedin", &org).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_post_whose_answer_was_lost_is_found_and_adopted_not_sent_again() {
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    let org = unique("org");
+    let account = stack.connect(&t, "linkedin", &org, "li-token").await;
+    stack
+        .fault(json!({"platform": "linkedin", "account": org, "ambiguous": true, "count": 1}))
+        .await;
+    let post = stack.schedule(&t, &account, "said once", 0).await;
+    let id = post["id"].as_str().unwrap();
+    let p = stack
+        .wait_for(PUBLISH_TIMEOUT, "the post to be adopted", || async {
+            let p = stack.post(&t, id).await;
+            (p["status"] == "published").then_some(p)
+        })
+        .await;
+    let on_platform = stack.fake_posts("linkedin", &org).await;
+    assert_eq!(on_platform.len(), 1, "exactly one post: {on_platform:?}");
+    assert_eq!(p["variants"][0]["platform_post_id"], on_platform[0]["id"]);
+}
+
+#[tokio::test]
+async fn a_429_defers_the_post_without_counting_toward_the_dlq() {
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    let org = unique("org");
+    let account = stack.connect(&t, "linkedin", &org, "li-token").await;
+    stack
+        .fault(json!({"platform": "linkedin", "account": org, "status": 429, "retry_after": 2, "count": 3}))
+        .await;
+    let post = stack.schedule(&t, &account, "patience", 0).await;
+    let id = post["id"].as_str().unwrap();
+    let p = stack
+        .wait_for(PUBLISH_TIMEOUT, "the post after the 429s", || async {
+            let p = stack.post(&t, id).await;
+            (p["status"] == "published").then_some(p)
+        })
+        .await;
+    assert_eq!(stack.fake_posts("linkedin", &org).await.len(), 1);
+    // Three deferrals and the publish: each a claim, none a failed delivery.
+    assert_eq!(p["variants"][0]["attempts"], 4, "{p}");
+}

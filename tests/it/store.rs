@@ -160,6 +160,7 @@ impl Env {
     fn dispatcher(&self) -> Dispatcher {
         Dispatcher {
             store: self.store.clone(),
+            crises: self.store.clone(),
             queue: self.queue.clone(),
             clock: Arc::new(SystemClock),
             config: DispatchConfig::default(),

@@ -34,11 +34,13 @@ impl Config {
 }
 
 pub fn dispatcher(config: &Config, clients: &Clients) -> Dispatcher {
+    let store = Arc::new(DynamoStore::new(
+        clients.dynamodb.clone(),
+        &config.common.table,
+    ));
     Dispatcher {
-        store: Arc::new(DynamoStore::new(
-            clients.dynamodb.clone(),
-            &config.common.table,
-        )),
+        store: store.clone(),
+        crises: store,
         queue: Arc::new(SqsPublishQueue::new(
             clients.sqs.clone(),
             &config.common.publish_queue_url,
@@ -51,6 +53,7 @@ pub fn dispatcher(config: &Config, clients: &Clients) -> Dispatcher {
 #[derive(Debug, serde::Serialize)]
 pub struct Summary {
     pub due: usize,
+    pub held: usize,
     pub claimed: usize,
     pub messages_sent: usize,
     pub send_failures: usize,
@@ -62,6 +65,7 @@ impl From<DispatchReport> for Summary {
     fn from(r: DispatchReport) -> Self {
         Self {
             due: r.due,
+            held: r.held,
             claimed: r.claimed,
             messages_sent: r.messages_sent,
             send_failures: r.send_failures,
@@ -77,6 +81,7 @@ pub async fn handle(dispatcher: &Dispatcher) -> Result<Summary, herald_domain::S
     if report.due > 0 {
         tracing::info!(
             due = report.due,
+            held = report.held,
             claimed = report.claimed,
             sent = report.messages_sent,
             send_failures = report.send_failures,

@@ -249,3 +249,54 @@ pub struct CreatedApiKey {
 pub struct Health {
     pub status: String,
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrisisInput {
+    /// Why publishing is paused; shown to every operator.
+    pub reason: String,
+    /// `x`, `facebook`, `linkedin`; absent or empty pauses every platform.
+    pub platforms: Option<Vec<String>>,
+    /// When the pause ends by itself (RFC 3339); default 24 hours from now, at most 30 days.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CrisisView {
+    pub active: bool,
+    /// The paused platforms; empty when every platform is paused.
+    pub platforms: Vec<String>,
+    pub all_platforms: bool,
+    pub reason: Option<String>,
+    pub started_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl CrisisView {
+    pub fn from_crisis(c: Option<&herald_domain::gates::Crisis>) -> Self {
+        match c {
+            None => Self {
+                active: false,
+                platforms: vec![],
+                all_platforms: false,
+                reason: None,
+                started_by: None,
+                started_at: None,
+                expires_at: None,
+            },
+            Some(c) => Self {
+                active: true,
+                platforms: c.platforms.iter().map(|p| p.as_str().to_owned()).collect(),
+                all_platforms: c.platforms.is_empty(),
+                reason: Some(c.reason.clone()),
+                started_by: Some(c.started_by.0.clone()),
+                started_at: Some(c.started_at),
+                expires_at: Some(c.expires_at),
+            },
+        }
+    }
+}

@@ -15,10 +15,11 @@ use utoipa::{Modify, OpenApi};
         routes::connect_account, routes::list_accounts,
         routes::create_post, routes::list_posts, routes::get_post, routes::edit_post, routes::cancel_post,
         routes::approve_post, routes::reject_post,
+        routes::get_crisis, routes::start_crisis, routes::lift_crisis,
     ),
     components(schemas(Problem, ProblemField, ConnectAccount, AccountView, AccountList, CreatePost, EditPost, TargetInput,
         PostView, VariantView, ErrorView, ReviewView, PostList, ReviewInput, TenantView, TenantSettingsInput,
-        CreateApiKey, CreatedApiKey, Health)),
+        CreateApiKey, CreatedApiKey, Health, CrisisInput, CrisisView)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
 )]

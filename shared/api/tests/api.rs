@@ -35,6 +35,7 @@ impl Api {
         let state = AppState {
             tenants: store.clone(),
             accounts: store.clone(),
+            crises: store.clone(),
             posts: PostService {
                 posts: store.clone(),
                 accounts: store.clone(),
@@ -639,4 +640,101 @@ async fn edit_and_cancel_through_the_api() {
         .call("GET", "/v1/posts/not-an-id!", Some(&t.key), None, None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn crisis_mode_is_admin_only_validated_and_lifted_once() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let (s, _, v) = api
+        .call("GET", "/v1/crisis", Some(&t.key), None, None)
+        .await;
+    assert_eq!((s, &v["active"]), (StatusCode::OK, &json!(false)));
+
+    let (s, h, v) = api
+        .call(
+            "PUT",
+            "/v1/crisis",
+            Some(&t.key),
+            None,
+            Some(json!({"reason": " ", "platforms": ["x", "myspace", "x"], "expires_at": "2001-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(h["content-type"], "application/problem+json");
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["reason", "platforms[1]", "platforms[2]", "expires_at"],
+        "{v}"
+    );
+    let (s, _, v) = api
+        .call("GET", "/v1/crisis", Some(&t.key), None, None)
+        .await;
+    assert_eq!(
+        (s, &v["active"]),
+        (StatusCode::OK, &json!(false)),
+        "nothing changed"
+    );
+
+    let (s, _, v) = api
+        .call(
+            "PUT",
+            "/v1/crisis",
+            Some(&t.key),
+            Some("pause-1"),
+            Some(json!({"reason": "brand safety review", "platforms": ["linkedin", "x"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["platforms"], json!(["x", "linkedin"]));
+    assert_eq!(v["all_platforms"], json!(false));
+    let expires = time::OffsetDateTime::parse(
+        v["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let day = expires - SystemClock.now();
+    assert!(
+        day > time::Duration::hours(23) && day <= time::Duration::hours(24),
+        "24 hours by default: {day}"
+    );
+    let (_, _, v) = api
+        .call("GET", "/v1/crisis", Some(&t.key), None, None)
+        .await;
+    assert_eq!(v["reason"], "brand safety review");
+
+    // Only admins see or touch it.
+    let (_, _, editor) = api
+        .call(
+            "POST",
+            "/v1/api-keys",
+            Some(&t.key),
+            None,
+            Some(json!({"name": "ed", "role": "editor"})),
+        )
+        .await;
+    let editor = editor["key"].as_str().unwrap().to_owned();
+    for method in ["GET", "DELETE"] {
+        let (s, _, _) = api
+            .call(method, "/v1/crisis", Some(&editor), None, None)
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{method}");
+    }
+
+    let (s, _, v) = api
+        .call("DELETE", "/v1/crisis", Some(&t.key), None, None)
+        .await;
+    assert_eq!((s, &v["active"]), (StatusCode::OK, &json!(false)), "{v}");
+    assert_eq!(v["reason"], "brand safety review", "says what was lifted");
+    let (s, h, _) = api
+        .call("DELETE", "/v1/crisis", Some(&t.key), None, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(h["content-type"], "application/problem+json");
 }

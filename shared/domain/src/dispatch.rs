@@ -6,11 +6,14 @@
 //! publisher's claim is conditional.
 
 use crate::clock::Clock;
+use crate::ids::TenantId;
 use crate::model::{Post, VariantStatus};
-use crate::ports::{DispatchStore, PostRef, PublishMessage, PublishQueue};
+use crate::ports::{CrisisStore, DispatchStore, PostRef, PublishMessage, PublishQueue};
 use futures::StreamExt;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use time::Duration;
+use time::OffsetDateTime;
 use tracing::Instrument;
 
 #[derive(Debug, Clone)]
@@ -36,6 +39,8 @@ impl Default for DispatchConfig {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DispatchReport {
     pub due: usize,
+    /// Due, but their tenant paused every platform.
+    pub held: usize,
     pub claimed: usize,
     pub messages_sent: usize,
     pub send_failures: usize,
@@ -46,6 +51,8 @@ pub struct DispatchReport {
 #[derive(Clone)]
 pub struct Dispatcher {
     pub store: Arc<dyn DispatchStore>,
+    /// Tenants that paused every platform keep their due posts here until the pause ends.
+    pub crises: Arc<dyn CrisisStore>,
     pub queue: Arc<dyn PublishQueue>,
     pub clock: Arc<dyn Clock>,
     pub config: DispatchConfig,
@@ -60,6 +67,7 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 enum One {
+    Held,
     Skipped,
     Sent { messages: usize, failures: usize },
     Error,
@@ -73,13 +81,24 @@ impl Dispatcher {
             due: due.len(),
             ..Default::default()
         };
+        let paused = self.fully_paused(&due, now).await;
         let results: Vec<One> = futures::stream::iter(due)
-            .map(|post| self.dispatch_one(post))
+            .map(|post| {
+                let held = paused.contains(&post.tenant_id);
+                async move {
+                    if held {
+                        One::Held
+                    } else {
+                        self.dispatch_one(post).await
+                    }
+                }
+            })
             .buffer_unordered(self.config.concurrency.max(1))
             .collect()
             .await;
         for r in results {
             match r {
+                One::Held => report.held += 1,
                 One::Skipped => report.skipped += 1,
                 One::Sent { messages, failures } => {
                     report.claimed += 1;
@@ -90,6 +109,26 @@ impl Dispatcher {
             }
         }
         Ok(report)
+    }
+
+    /// The tenants among `due` whose pause covers every platform (one read per tenant). A
+    /// partial pause is the publisher's to enforce, per variant, with the claim.
+    async fn fully_paused(&self, due: &[PostRef], now: OffsetDateTime) -> BTreeSet<TenantId> {
+        let tenants: BTreeSet<&TenantId> = due.iter().map(|p| &p.tenant_id).collect();
+        let mut paused = BTreeSet::new();
+        for tenant in tenants {
+            match self.crises.get_crisis(tenant).await {
+                Ok(Some(c)) if c.is_active(now) && c.platforms.is_empty() => {
+                    paused.insert(tenant.clone());
+                }
+                Ok(_) => {}
+                // The publisher's claim enforces the pause anyway; do not stop the run.
+                Err(e) => {
+                    tracing::warn!(tenant_id = %tenant, error = %e, "reading the pause failed")
+                }
+            }
+        }
+        paused
     }
 
     async fn dispatch_one(&self, post_ref: PostRef) -> One {

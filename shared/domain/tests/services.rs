@@ -158,6 +158,7 @@ impl World {
         };
         let dispatcher = Dispatcher {
             store: store.clone(),
+            crises: store.clone(),
             queue: queue.clone(),
             clock: clock.clone(),
             config: DispatchConfig::default(),
@@ -818,4 +819,37 @@ fn backoff_ceilings_grow_and_are_capped() {
     assert_eq!(b.ceiling(3), Duration::from_secs(120));
     assert_eq!(b.ceiling(40), Duration::from_secs(900));
     assert_eq!(b.delay(2, &HalfEntropy), Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn the_dispatcher_holds_a_fully_paused_tenant_until_the_pause_is_lifted() {
+    let w = World::new(false).await;
+    let post = w.create("hello", 0, &["acc_x"]).await;
+    let crisis = Crisis {
+        tenant_id: post.tenant_id.clone(),
+        platforms: vec![],
+        reason: "storm".into(),
+        started_by: ApiKeyId("key_1".into()),
+        started_at: w.clock.now(),
+        expires_at: w.clock.now() + time::Duration::hours(1),
+    };
+    w.store.put_crisis(&crisis).await.unwrap();
+    let report = w.dispatcher.run_once().await.unwrap();
+    assert_eq!((report.held, report.claimed), (1, 0));
+    assert_eq!(w.get(&post).await.status, PostStatus::Scheduled);
+    // A pause of some platforms only is the publisher's to hold, per variant.
+    w.store
+        .put_crisis(&Crisis {
+            platforms: vec![Platform::Facebook],
+            ..crisis.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(w.dispatcher.run_once().await.unwrap().claimed, 1);
+    w.store.put_crisis(&crisis).await.unwrap();
+    // An expired pause holds nothing.
+    let other = w.create("later", 0, &["acc_li"]).await;
+    w.clock.advance(time::Duration::hours(1));
+    assert_eq!(w.dispatcher.run_once().await.unwrap().held, 0);
+    assert_eq!(w.get(&other).await.status, PostStatus::Dispatched);
 }

@@ -2,6 +2,7 @@
 //! shape the answer.
 
 mod accounts;
+mod crisis;
 mod meta;
 mod posts;
 mod tenant;
@@ -11,6 +12,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 pub use accounts::*;
+pub use crisis::*;
 pub use meta::*;
 pub use posts::*;
 pub use tenant::*;
@@ -42,4 +44,10 @@ pub fn authenticated() -> Router<AppState> {
         )
         .route("/v1/posts/{id}/approve", post(posts::approve_post))
         .route("/v1/posts/{id}/reject", post(posts::reject_post))
+        .route(
+            "/v1/crisis",
+            get(crisis::get_crisis)
+                .put(crisis::start_crisis)
+                .delete(crisis::lift_crisis),
+        )
 }
