@@ -407,6 +407,7 @@ async fn api_overhead(env: &HashMap<String, String>) {
         tenants: store.clone(),
         accounts: store.clone(),
         crises: store.clone(),
+        heartbeats: store.clone(),
         posts: PostService {
             posts: store.clone(),
             accounts: store.clone(),

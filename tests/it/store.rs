@@ -20,6 +20,7 @@ use herald_domain::platform::{
 use herald_domain::ports::*;
 use herald_domain::posts::{Actor, NewPost, PostService, Target};
 use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
+use herald_domain::reconcile::{ReconcileConfig, Reconciler};
 use herald_tests::{bootstrap, moto, sdk_config};
 use secrecy::SecretString;
 use std::collections::{BTreeMap, HashMap};
@@ -67,6 +68,7 @@ fn gate(now: time::OffsetDateTime) -> ClaimGate {
         now,
         account_window: None,
         breaker: BreakerGate::Closed,
+        lease_until: now + time::Duration::minutes(2),
     }
 }
 
@@ -858,4 +860,88 @@ async fn queue_sends_report_each_entry() {
         (3, 0),
         "batches of ten"
     );
+}
+
+/// A claim whose publisher died: the reconciler finds it through the `inflight` index, records
+/// it `unknown` (to be looked up before anything is sent), requeues it, and beats.
+#[tokio::test]
+async fn the_reconciler_resolves_a_claim_whose_publisher_died() {
+    let env = Env::new().await;
+    let post = env.post_now("orphan").await;
+    env.dispatcher().run_once().await.unwrap();
+    let stale = env.receive().await;
+    assert_eq!(stale.len(), 1);
+    let v = VariantRef {
+        tenant_id: env.tenant.clone(),
+        post_id: post.id.clone(),
+        account_id: env.account.clone(),
+    };
+    let now = SystemClock.now();
+    env.store
+        .claim_for_publish(&v, "dead-attempt", &gate(now))
+        .await
+        .unwrap();
+    let reconciler = |lease| Reconciler {
+        store: env.store.clone(),
+        posts: env.store.clone(),
+        outcomes: env.store.clone(),
+        queue: env.queue.clone(),
+        heartbeats: env.store.clone(),
+        clock: Arc::new(SystemClock),
+        config: ReconcileConfig {
+            lease,
+            ..ReconcileConfig::default()
+        },
+    };
+    // Within the lease (and before the claim's check time) nothing is touched.
+    let report = reconciler(time::Duration::minutes(2))
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(report.posts, 0);
+    assert!(env.receive().await.is_empty());
+    // Past it: the claim's check time comes from the gate, so look at it from the future.
+    let later = Reconciler {
+        clock: Arc::new(herald_domain::clock::FakeClock::new(
+            now + time::Duration::minutes(3),
+        )),
+        ..reconciler(time::Duration::minutes(2))
+    };
+    env.clients.calls.reset();
+    let report = later.run_once().await.unwrap();
+    assert_eq!((report.posts, report.requeued), (1, 1), "{report:?}");
+    let stored = env
+        .store
+        .get_post(&env.tenant, &post.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let variant = &stored.variants[&env.account];
+    assert_eq!(
+        (variant.status, variant.lookup),
+        (VariantStatus::Unknown, true)
+    );
+    let requeued = env.receive().await;
+    assert_eq!(requeued.len(), 1);
+    let message: PublishMessage = serde_json::from_str(requeued[0].body().unwrap()).unwrap();
+    assert_eq!(message.post_id, post.id);
+    // Resolved posts leave the index: the next run finds nothing.
+    assert_eq!(later.run_once().await.unwrap().posts, 0);
+    let (at, summary) = env
+        .store
+        .last_beat(herald_domain::reconcile::HEARTBEAT)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(at, now + time::Duration::minutes(3));
+    assert!(summary.contains("\"requeued\":0"), "{summary}");
+    // The requeued message publishes after a lookup finds nothing: exactly once.
+    let platform = Arc::new(RecordingPlatform::default());
+    assert_eq!(
+        env.publisher(platform.clone())
+            .handle(&message, delivery(1))
+            .await,
+        Disposition::Done(Done::Published)
+    );
+    assert_eq!(platform.published.lock().unwrap().len(), 1);
 }

@@ -47,6 +47,7 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
         tenants: store.clone(),
         accounts: store.clone(),
         crises: store.clone(),
+        heartbeats: store.clone(),
         posts: PostService {
             posts: store.clone(),
             accounts: store.clone(),

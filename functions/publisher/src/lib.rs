@@ -70,6 +70,9 @@ impl Config {
             "HERALD_BREAKER_RESET_SECONDS",
             d.breaker.reset_after.whole_seconds(),
         ));
+        publish.claim_lease = time::Duration::seconds(
+            env.parsed("HERALD_CLAIM_LEASE_SECONDS", d.claim_lease.whole_seconds()),
+        );
         publish.lookup_delay = Duration::from_millis(
             env.parsed("HERALD_LOOKUP_DELAY_MS", d.lookup_delay.as_millis() as u64),
         );

@@ -247,7 +247,17 @@ pub struct CreatedApiKey {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
+    /// `ok`, or `degraded` when the reconciler has not run lately.
     pub status: String,
+    pub reconciler: Option<HeartbeatView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeartbeatView {
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_run_at: OffsetDateTime,
+    pub seconds_ago: i64,
+    pub stale: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -18,7 +18,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use herald_domain::clock::Clock;
 use herald_domain::idempotency::Idempotency;
-use herald_domain::ports::{AccountStore, CrisisStore, TenantStore};
+use herald_domain::ports::{AccountStore, CrisisStore, HeartbeatStore, TenantStore};
 use herald_domain::posts::PostService;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -31,6 +31,7 @@ pub struct AppState {
     pub tenants: Arc<dyn TenantStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub crises: Arc<dyn CrisisStore>,
+    pub heartbeats: Arc<dyn HeartbeatStore>,
     pub posts: PostService,
     pub idempotency: Idempotency,
     pub clock: Arc<dyn Clock>,

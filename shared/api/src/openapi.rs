@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(Problem, ProblemField, ConnectAccount, AccountView, AccountList, CreatePost, EditPost, TargetInput,
         PostView, VariantView, ErrorView, ReviewView, PostList, ReviewInput, TenantView, TenantSettingsInput,
-        CreateApiKey, CreatedApiKey, Health, CrisisInput, CrisisView)),
+        CreateApiKey, CreatedApiKey, Health, HeartbeatView, CrisisInput, CrisisView)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
 )]

@@ -8,6 +8,7 @@ use herald_api::{AppState, router};
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::idempotency::{Idempotency, IdempotencyKey};
 use herald_domain::memory::MemoryStore;
+use herald_domain::ports::HeartbeatStore;
 use herald_domain::posts::PostService;
 use herald_domain::tenants::create_tenant;
 use secrecy::ExposeSecret;
@@ -36,6 +37,7 @@ impl Api {
             tenants: store.clone(),
             accounts: store.clone(),
             crises: store.clone(),
+            heartbeats: store.clone(),
             posts: PostService {
                 posts: store.clone(),
                 accounts: store.clone(),
@@ -149,7 +151,28 @@ fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, status: StatusC
 async fn health_and_openapi_need_no_key() {
     let api = Api::new();
     let (s, _, v) = api.call("GET", "/v1/health", None, None, None).await;
-    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ok")));
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("degraded")),
+        "the reconciler never ran: {v}"
+    );
+    api.store
+        .beat(
+            herald_domain::reconcile::HEARTBEAT,
+            SystemClock.now() - time::Duration::minutes(6),
+            "{}",
+        )
+        .await
+        .unwrap();
+    let (_, _, v) = api.call("GET", "/v1/health", None, None, None).await;
+    assert_eq!(v["status"], "degraded", "a stale heartbeat: {v}");
+    assert_eq!(v["reconciler"]["stale"], true);
+    api.store
+        .beat(herald_domain::reconcile::HEARTBEAT, SystemClock.now(), "{}")
+        .await
+        .unwrap();
+    let (_, _, v) = api.call("GET", "/v1/health", None, None, None).await;
+    assert_eq!(v["status"], "ok", "{v}");
     let (s, _, v) = api.call("GET", "/v1/openapi.json", None, None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(

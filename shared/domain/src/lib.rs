@@ -16,6 +16,7 @@ pub mod platform;
 pub mod ports;
 pub mod posts;
 pub mod publish;
+pub mod reconcile;
 pub mod secret;
 pub mod tenants;
 

@@ -55,6 +55,9 @@ struct State {
     /// Rate-window counters by (scope, window index).
     windows: HashMap<(String, i64), u32>,
     app_blocks: HashMap<String, OffsetDateTime>,
+    /// Posts a publisher claimed from, by when to check on them.
+    inflight: BTreeMap<PostRef, OffsetDateTime>,
+    heartbeats: HashMap<String, (OffsetDateTime, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -378,8 +381,16 @@ impl PublishStore for MemoryStore {
             v.status = VariantStatus::Publishing;
             v.attempts += 1;
             v.attempt_id = Some(attempt_id.to_owned());
+            v.claimed_at = Some(now);
             p.version += 1;
             p.updated_at = now;
+            s.inflight.insert(
+                PostRef {
+                    tenant_id: variant.tenant_id.clone(),
+                    post_id: variant.post_id.clone(),
+                },
+                gate.lease_until,
+            );
             Ok(())
         })
     }
@@ -521,6 +532,55 @@ impl AppLimiter for MemoryStore {
             *t = (*t).max(until);
             Ok(())
         })
+    }
+}
+
+#[async_trait]
+impl ReconcileStore for MemoryStore {
+    async fn inflight_posts(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<PostRef>, StoreError> {
+        self.with("inflight_posts", |s| {
+            let mut due: Vec<(OffsetDateTime, PostRef)> = s
+                .inflight
+                .iter()
+                .filter(|(_, at)| **at <= now)
+                .map(|(p, at)| (*at, p.clone()))
+                .collect();
+            due.sort();
+            Ok(due.into_iter().take(limit).map(|(_, p)| p).collect())
+        })
+    }
+
+    async fn reschedule_inflight(
+        &self,
+        post: &PostRef,
+        next: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        self.with("reschedule_inflight", |s| {
+            match next {
+                Some(at) => s.inflight.insert(post.clone(), at),
+                None => s.inflight.remove(post),
+            };
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl HeartbeatStore for MemoryStore {
+    async fn beat(&self, name: &str, at: OffsetDateTime, summary: &str) -> Result<(), StoreError> {
+        self.with("beat", |s| {
+            s.heartbeats
+                .insert(name.to_owned(), (at, summary.to_owned()));
+            Ok(())
+        })
+    }
+
+    async fn last_beat(&self, name: &str) -> Result<Option<(OffsetDateTime, String)>, StoreError> {
+        self.with("last_beat", |s| Ok(s.heartbeats.get(name).cloned()))
     }
 }
 

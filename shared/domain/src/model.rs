@@ -330,6 +330,8 @@ pub struct Variant {
     pub published_at: Option<OffsetDateTime>,
     /// The platform may hold this post (an answer was lost): look it up before any retry.
     pub lookup: bool,
+    /// When the current (or last) claim took the variant; its lease runs from here.
+    pub claimed_at: Option<OffsetDateTime>,
 }
 
 impl Variant {
@@ -345,6 +347,7 @@ impl Variant {
             last_error: None,
             published_at: None,
             lookup: false,
+            claimed_at: None,
         }
     }
 }

@@ -59,7 +59,7 @@ pub trait PostStore: Send + Sync {
     async fn replace_post(&self, post: &Post, expected_version: u64) -> Result<(), StoreError>;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PostRef {
     pub tenant_id: TenantId,
     pub post_id: PostId,
@@ -135,6 +135,8 @@ pub struct ClaimGate {
     /// The account's rate window; the claim counts one call in it (`None`: no limit).
     pub account_window: Option<WindowSlot>,
     pub breaker: BreakerGate,
+    /// Until when the claim holds the variant; past it the reconciler looks at the post.
+    pub lease_until: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,4 +284,29 @@ pub trait PublishQueue: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Moves a copy to the dead-letter queue, with the reason a person reads there.
     async fn dead_letter(&self, message: &PublishMessage, reason: &str) -> Result<(), StoreError>;
+}
+
+/// Posts with a variant a publisher claimed, by when the claim's lease ends.
+#[async_trait]
+pub trait ReconcileStore: Send + Sync {
+    /// In-flight posts whose check time is at or before `now`, oldest first, without a scan.
+    async fn inflight_posts(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<PostRef>, StoreError>;
+    /// Sets the post's next check time, or takes it off the in-flight list (`None`).
+    async fn reschedule_inflight(
+        &self,
+        post: &PostRef,
+        next: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Liveness records of scheduled functions, read by the health check.
+#[async_trait]
+pub trait HeartbeatStore: Send + Sync {
+    async fn beat(&self, name: &str, at: OffsetDateTime, summary: &str) -> Result<(), StoreError>;
+    /// When `name` last beat, and what it said.
+    async fn last_beat(&self, name: &str) -> Result<Option<(OffsetDateTime, String)>, StoreError>;
 }

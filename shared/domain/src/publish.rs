@@ -73,6 +73,9 @@ pub struct PublishConfig {
     pub lookup_window: time::Duration,
     /// Wait before looking a post up, so the platform has indexed it.
     pub lookup_delay: Duration,
+    /// How long a claim holds a variant before the reconciler may resolve it: longer than
+    /// the function's timeout.
+    pub claim_lease: time::Duration,
 }
 
 impl Default for PublishConfig {
@@ -96,6 +99,7 @@ impl Default for PublishConfig {
             pause_recheck: Duration::from_secs(60),
             lookup_window: time::Duration::hours(24),
             lookup_delay: Duration::from_secs(2),
+            claim_lease: time::Duration::minutes(2),
         }
     }
 }
@@ -314,6 +318,7 @@ impl PublishService {
                 now,
             ),
             breaker: BreakerGate::Closed,
+            lease_until: now + self.config.claim_lease,
         };
         // At most: the plain claim, then once more if the breaker admits a probe (or was
         // closed again in between).

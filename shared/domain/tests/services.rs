@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 use async_trait::async_trait;
+use herald_domain::StoreError;
 use herald_domain::clock::{Clock, Entropy, FakeClock};
 use herald_domain::dispatch::{DispatchConfig, Dispatcher};
+use herald_domain::gates::Breaker;
 use herald_domain::gates::{Crisis, Window};
 use herald_domain::ids::{AccountId, ApiKeyId, TenantId};
 use herald_domain::memory::{MemoryQueue, MemoryStore};
@@ -11,9 +13,13 @@ use herald_domain::model::*;
 use herald_domain::platform::{
     LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
 };
-use herald_domain::ports::{AccountStore, CrisisStore, PostStore, PublishMessage, TenantStore};
+use herald_domain::ports::{
+    AccountStore, BreakerChange, ClaimGate, ClaimRejected, CrisisStore, HeartbeatStore, PostStore,
+    PublishMessage, PublishStore, TenantStore, VariantOutcome, VariantRef,
+};
 use herald_domain::posts::{Actor, NewPost, PostEdit, PostError, PostService, Target};
 use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
+use herald_domain::reconcile::{HEARTBEAT, ReconcileConfig, Reconciler};
 use secrecy::SecretString;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -852,4 +858,119 @@ async fn the_dispatcher_holds_a_fully_paused_tenant_until_the_pause_is_lifted() 
     w.clock.advance(time::Duration::hours(1));
     assert_eq!(w.dispatcher.run_once().await.unwrap().held, 0);
     assert_eq!(w.get(&other).await.status, PostStatus::Dispatched);
+}
+
+#[tokio::test]
+async fn the_reconciler_requeues_a_dead_claim_once_and_fails_it_after_too_many() {
+    let w = World::new(false).await;
+    let post = w.create("hello", 0, &["acc_x"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    let m = w.queue.take().pop().unwrap();
+    let reconciler = Reconciler {
+        store: w.store.clone(),
+        posts: w.store.clone(),
+        outcomes: w.store.clone(),
+        queue: w.queue.clone(),
+        heartbeats: w.store.clone(),
+        clock: w.clock.clone(),
+        config: ReconcileConfig {
+            max_attempts: 2,
+            ..ReconcileConfig::default()
+        },
+    };
+    // A publisher that dies after sending: the platform has the post, the store says
+    // `publishing`.
+    let dying = PublishService {
+        store: Arc::new(Dies(w.store.clone())),
+        ..w.publisher.clone()
+    };
+    assert_eq!(dying.handle(&m, w.delivery(1)).await, Disposition::Fail);
+    assert_eq!(w.variant(&post).await.status, VariantStatus::Publishing);
+    assert_eq!(
+        reconciler.run_once().await.unwrap().requeued,
+        0,
+        "within the lease"
+    );
+    w.clock.advance(time::Duration::minutes(2));
+    assert_eq!(reconciler.run_once().await.unwrap().requeued, 1);
+    let requeued = w.queue.take();
+    assert_eq!(requeued.len(), 1);
+    assert_eq!(
+        reconciler.run_once().await.unwrap().posts,
+        0,
+        "off the list"
+    );
+    // The requeued message finds the post on the platform and adopts it.
+    assert_eq!(
+        w.deliver(&requeued[0], 1).await,
+        Disposition::Done(Done::Adopted)
+    );
+    assert_eq!(w.platform.published().len(), 1);
+
+    // Too many claims without an outcome: failed, with a reason a person can act on.
+    let other = w.create("again", 0, &["acc_li"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    let m = w.queue.take().pop().unwrap();
+    for _ in 0..2 {
+        assert_eq!(dying.handle(&m, w.delivery(1)).await, Disposition::Fail);
+        w.clock.advance(time::Duration::minutes(2));
+        reconciler.run_once().await.unwrap();
+    }
+    let v = w.variant(&other).await;
+    assert_eq!(v.status, VariantStatus::Failed);
+    assert!(
+        v.last_error
+            .unwrap()
+            .message
+            .contains("no confirmed outcome")
+    );
+    let (_, summary) = w.store.last_beat(HEARTBEAT).await.unwrap().unwrap();
+    assert!(summary.contains("\"failed\":1"), "{summary}");
+}
+
+/// A store whose outcome writes fail: the publisher "dies" between the platform call and
+/// recording the outcome.
+struct Dies(Arc<MemoryStore>);
+
+#[async_trait]
+impl PublishStore for Dies {
+    async fn claim_for_publish(
+        &self,
+        v: &VariantRef,
+        attempt: &str,
+        gate: &ClaimGate,
+    ) -> Result<(), ClaimRejected> {
+        self.0.claim_for_publish(v, attempt, gate).await
+    }
+    async fn load_for_publish(
+        &self,
+        v: &VariantRef,
+    ) -> Result<(Post, Option<Account>), StoreError> {
+        self.0.load_for_publish(v).await
+    }
+    async fn record_outcome(
+        &self,
+        _: &VariantRef,
+        _: &str,
+        _: &VariantOutcome,
+        _: bool,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("the invocation died".into()))
+    }
+    async fn update_breaker(
+        &self,
+        t: &TenantId,
+        a: &AccountId,
+        c: BreakerChange,
+    ) -> Result<Breaker, StoreError> {
+        self.0.update_breaker(t, a, c).await
+    }
+    async fn mark_needs_reauth(
+        &self,
+        t: &TenantId,
+        a: &AccountId,
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.0.mark_needs_reauth(t, a, now).await
+    }
 }

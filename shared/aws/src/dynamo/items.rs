@@ -75,6 +75,16 @@ pub fn due_sk(at: OffsetDateTime, tenant: &TenantId, post: &PostId) -> String {
     format!("{:013}#{tenant}#{post}", epoch_millis(at).max(0))
 }
 
+/// The sparse `inflight` index: posts a publisher claimed from, keyed like `due` by the time
+/// to check on them (the claim's lease), in the same shards.
+pub fn inflight_pk(shard: u32) -> String {
+    format!("INFLIGHT#{shard}")
+}
+
+pub fn heartbeat_key(name: &str) -> Item {
+    key(format!("HEARTBEAT#{name}"), "HEARTBEAT")
+}
+
 /// Reads typed fields out of an item, naming the field that is missing or malformed.
 #[derive(Debug)]
 pub struct Fields<'a>(pub &'a Item);
@@ -324,6 +334,9 @@ fn variant_to_av(v: &Variant) -> AttributeValue {
     if v.lookup {
         m.insert("lookup".to_owned(), AttributeValue::Bool(true));
     }
+    if let Some(t) = v.claimed_at {
+        m.insert("claimed_at".to_owned(), time_n(t));
+    }
     AttributeValue::M(m)
 }
 
@@ -340,6 +353,7 @@ fn variant_from_item(account_id: &str, item: &Item) -> Result<Variant, StoreErro
         last_error: f.map("last_error").map(error_from_item).transpose()?,
         published_at: f.opt_time("published_at"),
         lookup: f.bool("lookup"),
+        claimed_at: f.opt_time("claimed_at"),
     })
 }
 

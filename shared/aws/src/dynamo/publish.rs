@@ -49,7 +49,8 @@ impl DynamoStore {
             )))
             .update_expression(
                 "SET variants.#acc.#vst = :publishing, variants.#acc.attempts = variants.#acc.attempts + :one, \
-                 variants.#acc.attempt_id = :attempt, version = version + :one, updated_at = :now",
+                 variants.#acc.attempt_id = :attempt, variants.#acc.claimed_at = :now, \
+                 version = version + :one, updated_at = :now, inflight_pk = :ipk, inflight_sk = :isk",
             )
             .condition_expression(
                 "#status = :dispatched AND variants.#acc.#vst IN (:c0, :c1, :c2, :c3)",
@@ -69,6 +70,11 @@ impl DynamoStore {
                 (":attempt", s(attempt_id)),
                 (":one", n(1)),
                 (":now", time_n(gate.now)),
+                (":ipk", s(inflight_pk(due_shard(&variant.post_id)))),
+                (
+                    ":isk",
+                    s(due_sk(gate.lease_until, &variant.tenant_id, &variant.post_id)),
+                ),
             ])))
             .build()
             .map_err(build_error)?;

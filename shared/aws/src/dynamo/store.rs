@@ -44,6 +44,140 @@ fn is_conflict(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict)
 }
 
+impl DynamoStore {
+    /// Posts in a sparse time index (`due`, `inflight`) whose time is at or before `now`,
+    /// oldest first: one Query per shard, no scan.
+    async fn posts_before(
+        &self,
+        index: &str,
+        pk_attr: &str,
+        sk_attr: &str,
+        shard_pk: fn(u32) -> String,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<PostRef>, StoreError> {
+        // Every sort key at or before `now` sorts below "<now>$" ('$' follows '#').
+        let upper = format!("{:013}$", epoch_millis(now).max(0));
+        let mut found: Vec<(String, PostRef)> = Vec::new();
+        for shard in 0..DUE_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#p = :p AND #s < :upper")
+                .set_expression_attribute_names(Some(names(&[("#p", pk_attr), ("#s", sk_attr)])))
+                .set_expression_attribute_values(Some(values(vec![
+                    (":p", s(shard_pk(shard))),
+                    (":upper", s(&upper)),
+                ])))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in out.items() {
+                let f = Fields(item);
+                let (pk, sk, at) = (f.str("pk")?, f.str("sk")?, f.str(sk_attr)?);
+                let (Some(t), Some(p)) = (pk.strip_prefix("TENANT#"), sk.strip_prefix("POST#"))
+                else {
+                    return Err(StoreError::Invalid(format!(
+                        "malformed key in the {index} index"
+                    )));
+                };
+                found.push((
+                    at,
+                    PostRef {
+                        tenant_id: TenantId(t.to_owned()),
+                        post_id: PostId(p.to_owned()),
+                    },
+                ));
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found.into_iter().take(limit).map(|(_, r)| r).collect())
+    }
+}
+
+#[async_trait]
+impl ReconcileStore for DynamoStore {
+    async fn inflight_posts(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<PostRef>, StoreError> {
+        self.posts_before(
+            "inflight",
+            "inflight_pk",
+            "inflight_sk",
+            inflight_pk,
+            now,
+            limit,
+        )
+        .await
+    }
+
+    async fn reschedule_inflight(
+        &self,
+        post: &PostRef,
+        next: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                tenant_pk(&post.tenant_id),
+                post_sk(&post.post_id),
+            )))
+            .condition_expression("attribute_exists(pk)");
+        let request = match next {
+            Some(at) => request
+                .update_expression("SET inflight_pk = :p, inflight_sk = :s")
+                .set_expression_attribute_values(Some(values(vec![
+                    (":p", s(inflight_pk(due_shard(&post.post_id)))),
+                    (":s", s(due_sk(at, &post.tenant_id, &post.post_id))),
+                ]))),
+            None => request.update_expression("REMOVE inflight_pk, inflight_sk"),
+        };
+        match request.send().await.map_err(store_error) {
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl HeartbeatStore for DynamoStore {
+    async fn beat(&self, name: &str, at: OffsetDateTime, summary: &str) -> Result<(), StoreError> {
+        let mut item = heartbeat_key(name);
+        item.insert("at".into(), time_n(at));
+        item.insert("summary".into(), s(summary));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn last_beat(&self, name: &str) -> Result<Option<(OffsetDateTime, String)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(heartbeat_key(name)))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(out.item.and_then(|i| {
+            let f = Fields(&i);
+            Some((f.opt_time("at")?, f.opt_str("summary").unwrap_or_default()))
+        }))
+    }
+}
+
 #[async_trait]
 impl TenantStore for DynamoStore {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
@@ -272,42 +406,8 @@ impl DispatchStore for DynamoStore {
         now: OffsetDateTime,
         limit: usize,
     ) -> Result<Vec<PostRef>, StoreError> {
-        // Every due_sk at or before `now` sorts below "<now>$" ('$' follows '#').
-        let upper = format!("{:013}$", epoch_millis(now).max(0));
-        let mut due: Vec<(String, PostRef)> = Vec::new();
-        for shard in 0..DUE_SHARDS {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("due")
-                .key_condition_expression("due_pk = :p AND due_sk < :upper")
-                .set_expression_attribute_values(Some(values(vec![
-                    (":p", s(due_pk(shard))),
-                    (":upper", s(&upper)),
-                ])))
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-                .send()
-                .await
-                .map_err(store_error)?;
-            for item in out.items() {
-                let f = Fields(item);
-                let (pk, sk, dsk) = (f.str("pk")?, f.str("sk")?, f.str("due_sk")?);
-                let (Some(t), Some(p)) = (pk.strip_prefix("TENANT#"), sk.strip_prefix("POST#"))
-                else {
-                    return Err(StoreError::Invalid("malformed key in the due index".into()));
-                };
-                due.push((
-                    dsk,
-                    PostRef {
-                        tenant_id: TenantId(t.to_owned()),
-                        post_id: PostId(p.to_owned()),
-                    },
-                ));
-            }
-        }
-        due.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(due.into_iter().take(limit).map(|(_, r)| r).collect())
+        self.posts_before("due", "due_pk", "due_sk", due_pk, now, limit)
+            .await
     }
 
     async fn claim_for_dispatch(

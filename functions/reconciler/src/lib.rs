@@ -1,0 +1,83 @@
+//! The reconciler function: on its schedule, resolves variants a publisher claimed but never
+//! settled (see `herald_domain::reconcile`) and leaves a heartbeat for the health check.
+
+use herald_aws::Clients;
+use herald_aws::config::{CommonConfig, ConfigError, Env};
+use herald_aws::dynamo::DynamoStore;
+use herald_aws::sqs::SqsPublishQueue;
+use herald_domain::clock::SystemClock;
+use herald_domain::reconcile::{ReconcileConfig, Reconciler};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    pub reconcile: ReconcileConfig,
+}
+
+impl Config {
+    pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(vars);
+        let common = CommonConfig::read(&mut env);
+        let d = ReconcileConfig::default();
+        let reconcile = ReconcileConfig {
+            lease: time::Duration::seconds(
+                env.parsed("HERALD_CLAIM_LEASE_SECONDS", d.lease.whole_seconds()),
+            ),
+            batch: env.parsed("HERALD_RECONCILE_BATCH", d.batch),
+            max_attempts: env.parsed("HERALD_RECONCILE_MAX_ATTEMPTS", d.max_attempts),
+        };
+        env.finish()?;
+        Ok(Self { common, reconcile })
+    }
+}
+
+pub fn reconciler(config: &Config, clients: &Clients) -> Reconciler {
+    let store = Arc::new(DynamoStore::new(
+        clients.dynamodb.clone(),
+        &config.common.table,
+    ));
+    Reconciler {
+        store: store.clone(),
+        posts: store.clone(),
+        outcomes: store.clone(),
+        queue: Arc::new(SqsPublishQueue::new(
+            clients.sqs.clone(),
+            &config.common.publish_queue_url,
+        )),
+        heartbeats: store,
+        clock: Arc::new(SystemClock),
+        config: config.reconcile.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_events_parse() {
+        for bytes in [
+            &include_bytes!("../../../events/reconciler/schedule.json")[..],
+            include_bytes!("../../../events/reconciler/warmup.json"),
+        ] {
+            let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
+                serde_json::from_slice(bytes).unwrap();
+            assert_eq!(event.detail_type, "Scheduled Event");
+        }
+    }
+
+    #[test]
+    fn config_lists_every_problem() {
+        let err = Config::from_env(&HashMap::from([(
+            "HERALD_CLAIM_LEASE_SECONDS".to_owned(),
+            "long".to_owned(),
+        )]))
+        .unwrap_err()
+        .to_string();
+        for name in ["HERALD_TABLE", "HERALD_CLAIM_LEASE_SECONDS"] {
+            assert!(err.contains(name), "{name} not in {err}");
+        }
+    }
+}

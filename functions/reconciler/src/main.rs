@@ -1,0 +1,21 @@
+use herald_fn_reconciler::{Config, reconciler};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    herald_aws::telemetry::init();
+    let config = Config::from_env(&std::env::vars().collect())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let clients = herald_aws::Clients::load().await;
+    let reconciler = reconciler(&config, &clients);
+    let reconciler = &reconciler;
+    lambda_runtime::run(service_fn(
+        move |_event: LambdaEvent<serde_json::Value>| async move {
+            reconciler
+                .run_once()
+                .await
+                .map_err(|e| lambda_runtime::Error::from(e.to_string()))
+        },
+    ))
+    .await
+}

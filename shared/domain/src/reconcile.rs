@@ -1,0 +1,191 @@
+//! The reconciler: finds variants a publisher claimed but never settled (the invocation
+//! died, or the outcome write failed) and resolves each, so nothing stays `publishing`.
+//!
+//! A claim marks its post "in flight" until the claim's lease ends. Past it, a variant still
+//! `publishing` may or may not have reached the platform, so it is recorded `unknown` (looked
+//! up before anything is sent again) and handed back to the publish queue; after too many
+//! attempts it ends `failed` with a reason a person can act on. Each run leaves a heartbeat
+//! the health check reads.
+
+use crate::StoreError;
+use crate::clock::Clock;
+use crate::model::{FailureKind, Post, VariantError, VariantStatus};
+use crate::ports::{
+    HeartbeatStore, PostStore, PublishMessage, PublishQueue, PublishStore, ReconcileStore,
+    VariantOutcome, VariantRef,
+};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+use tracing::Instrument;
+
+#[derive(Debug, Clone)]
+pub struct ReconcileConfig {
+    /// How long a claim may hold a variant (the publisher's timeout and a margin).
+    pub lease: Duration,
+    /// Posts looked at per run.
+    pub batch: usize,
+    /// Claims after which a variant with no confirmed outcome is failed instead.
+    pub max_attempts: u32,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::minutes(2),
+            batch: 100,
+            max_attempts: 10,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReconcileReport {
+    pub posts: usize,
+    pub requeued: usize,
+    pub failed: usize,
+    pub errors: usize,
+}
+
+/// The name the reconciler's heartbeat is stored under.
+pub const HEARTBEAT: &str = "reconciler";
+
+#[derive(Clone)]
+pub struct Reconciler {
+    pub store: Arc<dyn ReconcileStore>,
+    pub posts: Arc<dyn PostStore>,
+    pub outcomes: Arc<dyn PublishStore>,
+    pub queue: Arc<dyn PublishQueue>,
+    pub heartbeats: Arc<dyn HeartbeatStore>,
+    pub clock: Arc<dyn Clock>,
+    pub config: ReconcileConfig,
+}
+
+impl std::fmt::Debug for Reconciler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconciler")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reconciler {
+    pub async fn run_once(&self) -> Result<ReconcileReport, StoreError> {
+        let now = self.clock.now();
+        let mut report = ReconcileReport::default();
+        for post_ref in self.store.inflight_posts(now, self.config.batch).await? {
+            report.posts += 1;
+            let post = match self
+                .posts
+                .get_post(&post_ref.tenant_id, &post_ref.post_id)
+                .await
+            {
+                Ok(Some(post)) => post,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(post_id = %post_ref.post_id, error = %e, "reading an in-flight post failed");
+                    report.errors += 1;
+                    continue;
+                }
+            };
+            let span = tracing::info_span!("reconcile", correlation_id = %post.correlation_id, post_id = %post.id);
+            self.resolve(&post, now, &mut report).instrument(span).await;
+        }
+        let summary = serde_json::to_string(&report).unwrap_or_default();
+        self.heartbeats.beat(HEARTBEAT, now, &summary).await?;
+        if report.requeued + report.failed + report.errors > 0 {
+            tracing::warn!(?report, "reconciled stuck variants");
+        }
+        Ok(report)
+    }
+
+    async fn resolve(&self, post: &Post, now: OffsetDateTime, report: &mut ReconcileReport) {
+        let mut next_check: Option<OffsetDateTime> = None;
+        for v in post.variants.values() {
+            if v.status != VariantStatus::Publishing {
+                continue;
+            }
+            let expires = v.claimed_at.unwrap_or(post.updated_at) + self.config.lease;
+            if expires > now {
+                next_check = Some(next_check.map_or(expires, |t| t.min(expires)));
+                continue;
+            }
+            let variant = VariantRef {
+                tenant_id: post.tenant_id.clone(),
+                post_id: post.id.clone(),
+                account_id: v.account_id.clone(),
+            };
+            let attempt = v.attempt_id.clone().unwrap_or_default();
+            let give_up = v.attempts >= self.config.max_attempts;
+            let (outcome, what) = if give_up {
+                let error = VariantError {
+                    kind: FailureKind::Ambiguous,
+                    message: format!(
+                        "no confirmed outcome after {} attempts; check the account on the platform and schedule the post again if it is missing",
+                        v.attempts
+                    ),
+                    platform_code: None,
+                    at: now,
+                };
+                (VariantOutcome::Failed(error), "failed")
+            } else {
+                let error = VariantError {
+                    kind: FailureKind::Ambiguous,
+                    message: "the publisher stopped before recording an outcome; the post is looked up on the platform before anything is sent again".into(),
+                    platform_code: None,
+                    at: now,
+                };
+                (VariantOutcome::Unknown(error), "requeued")
+            };
+            // Conditional on the stuck attempt: a publisher that finishes meanwhile wins.
+            match self
+                .outcomes
+                .record_outcome(&variant, &attempt, &outcome, !give_up)
+                .await
+            {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => continue,
+                Err(e) => {
+                    tracing::warn!(account_id = %v.account_id, error = %e, "resolving a stuck variant failed");
+                    report.errors += 1;
+                    next_check = Some(now);
+                    continue;
+                }
+            }
+            if give_up {
+                report.failed += 1;
+            } else {
+                let message = PublishMessage {
+                    tenant_id: post.tenant_id.clone(),
+                    post_id: post.id.clone(),
+                    account_id: v.account_id.clone(),
+                    platform: v.platform,
+                    correlation_id: post.correlation_id.clone(),
+                    failures: 0,
+                };
+                match self.queue.send(std::slice::from_ref(&message)).await {
+                    Ok(results) if results.iter().all(Result::is_ok) => report.requeued += 1,
+                    _ => {
+                        // The variant is `unknown` now; look again soon to send its message.
+                        tracing::warn!(account_id = %v.account_id, "re-enqueueing a stuck variant failed");
+                        report.errors += 1;
+                        next_check = Some(now);
+                    }
+                }
+            }
+            tracing::warn!(account_id = %v.account_id, attempts = v.attempts, what, "stuck variant resolved");
+        }
+        if let Err(e) = self
+            .store
+            .reschedule_inflight(
+                &crate::ports::PostRef {
+                    tenant_id: post.tenant_id.clone(),
+                    post_id: post.id.clone(),
+                },
+                next_check,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "rescheduling the in-flight check failed");
+        }
+    }
+}
