@@ -194,6 +194,9 @@ def gateway_handler(routes: list[Route], invoker: Invoker) -> type[BaseHTTPReque
                 name = name.lower()
                 headers[name] = f"{headers[name]},{value}" if name in headers else value
             cookies = [c.strip() for c in headers.pop("cookie", "").split(";") if c.strip()]
+            # API Gateway appends the client's address to X-Forwarded-For.
+            forwarded = headers.get("x-forwarded-for")
+            headers["x-forwarded-for"] = f"{forwarded},{self.client_address[0]}" if forwarded else self.client_address[0]
             qs: dict[str, str] = {}
             for k, v in parse_qsl(query, keep_blank_values=True):
                 qs[k] = f"{qs[k]},{v}" if k in qs else v

@@ -8,6 +8,7 @@ use herald_aws::dynamo::DynamoStore;
 use herald_domain::clock::SystemClock;
 use herald_domain::ids::TenantId;
 use herald_domain::model::Role;
+use herald_domain::ports::{AuditFilter, AuditLog};
 use secrecy::ExposeSecret;
 use std::process::ExitCode;
 
@@ -17,6 +18,9 @@ struct Cli {
     /// The main table (the stack's HeraldTable).
     #[arg(long, env = "HERALD_TABLE", global = true, default_value = "")]
     table: String,
+    /// The audit log's table (the stack's AuditTable).
+    #[arg(long, env = "HERALD_AUDIT_TABLE", global = true, default_value = "")]
+    audit_table: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,6 +36,30 @@ enum Command {
     ApiKey {
         #[command(subcommand)]
         command: ApiKeyCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check every hash chain of a tenant's log; prints the findings as JSON and exits 1 when
+    /// a record was altered or removed.
+    Verify {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// The newest records, as JSON lines.
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        entity: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
     },
 }
 
@@ -59,6 +87,56 @@ enum ApiKeyCommand {
     },
 }
 
+async fn audit(store: &DynamoStore, command: AuditCommand) -> ExitCode {
+    match command {
+        AuditCommand::Verify { tenant } => match store.export(&TenantId(tenant)).await {
+            Ok((records, heads)) => {
+                let findings = herald_domain::audit::verify(&records, &heads);
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "records": records.len(),
+                        "chains": heads.len(),
+                        "ok": findings.is_empty(),
+                        "findings": findings,
+                    })
+                );
+                if findings.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("herald: {e}");
+                ExitCode::from(2)
+            }
+        },
+        AuditCommand::List {
+            tenant,
+            entity,
+            limit,
+        } => {
+            let filter = AuditFilter {
+                entity,
+                ..AuditFilter::default()
+            };
+            match store.list(&TenantId(tenant), &filter, None, limit).await {
+                Ok(page) => {
+                    for r in page.items {
+                        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("herald: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -67,8 +145,12 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let clients = Clients::load().await;
-    let store = DynamoStore::new(clients.dynamodb.clone(), &cli.table);
+    let mut store = DynamoStore::new(clients.dynamodb.clone(), &cli.table);
+    if !cli.audit_table.is_empty() {
+        store = store.with_audit_table(&cli.audit_table);
+    }
     let result = match cli.command {
+        Command::Audit { command } => return audit(&store, command).await,
         Command::Tenant {
             command:
                 TenantCommand::Create {

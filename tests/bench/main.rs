@@ -408,6 +408,7 @@ async fn api_overhead(env: &HashMap<String, String>) {
         accounts: store.clone(),
         crises: store.clone(),
         heartbeats: store.clone(),
+        audit: store.clone(),
         posts: PostService {
             posts: store.clone(),
             accounts: store.clone(),

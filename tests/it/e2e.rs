@@ -612,3 +612,86 @@ async fn a_429_defers_the_post_without_counting_toward_the_dlq() {
     // Three deferrals and the publish: each a claim, none a failed delivery.
     assert_eq!(p["variants"][0]["attempts"], 4, "{p}");
 }
+
+#[tokio::test]
+async fn herald_audit_verify_passes_then_finds_a_removed_record() {
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    let page = unique("page");
+    let account = stack.connect(&t, "facebook", &page, "fb-token").await;
+    for method in [Method::PUT, Method::DELETE] {
+        let body = (method == Method::PUT).then(|| json!({"reason": "drill"}));
+        let (s, _, v) = stack
+            .api(method, "/v1/crisis", &t, Some(&unique("k-")), body)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let post = stack.schedule(&t, &account, "audited", 0).await;
+    let id = post["id"].as_str().unwrap();
+    stack
+        .wait_for(PUBLISH_TIMEOUT, "the post", || async {
+            (stack.post(&t, id).await["status"] == "published").then_some(())
+        })
+        .await;
+    let (_, _, log) = stack.api(Method::GET, "/v1/audit", &t, None, None).await;
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "account.connected",
+        "crisis.started",
+        "crisis.lifted",
+        "publish.published",
+    ] {
+        assert!(actions.contains(&expected), "{expected} not in {actions:?}");
+    }
+    let verify = || {
+        std::process::Command::new(repo_root().join("target/debug/herald"))
+            .envs(&stack.env)
+            .args(["audit", "verify", "--tenant", &t.id])
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["records"], 4);
+
+    // Remove the crisis' first record behind Herald's back.
+    let dynamodb = aws_sdk_dynamodb::Client::new(
+        &herald_tests::sdk_config(stack.url("AWS_ENDPOINT_URL")).await,
+    );
+    let table = stack.url("HERALD_AUDIT_TABLE");
+    let records = dynamodb
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("AUDIT#{}", t.id)),
+        )
+        .send()
+        .await
+        .unwrap();
+    let started = records
+        .items()
+        .iter()
+        .find(|i| i["action"].as_s().unwrap() == "crisis.started")
+        .unwrap();
+    dynamodb
+        .delete_item()
+        .table_name(table)
+        .key("pk", started["pk"].clone())
+        .key("sk", started["sk"].clone())
+        .send()
+        .await
+        .unwrap();
+    let out = verify();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(report["findings"][0]["entity"], "crisis", "{report}");
+}

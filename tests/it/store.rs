@@ -7,6 +7,7 @@ use herald_aws::calls::Tally;
 use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::StoreError;
+use herald_domain::audit::{AuditEntry, AuditRecord, ChainHead};
 use herald_domain::clock::SystemEntropy;
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::dispatch::{DispatchConfig, Dispatcher};
@@ -86,10 +87,10 @@ impl Env {
         let endpoint = moto().endpoint.clone();
         let vars = bootstrap(&endpoint);
         let clients = Clients::from_sdk_config(&sdk_config(&endpoint).await);
-        let store = Arc::new(DynamoStore::new(
-            clients.dynamodb.clone(),
-            &vars["HERALD_TABLE"],
-        ));
+        let store = Arc::new(
+            DynamoStore::new(clients.dynamodb.clone(), &vars["HERALD_TABLE"])
+                .with_audit_table(&vars["HERALD_AUDIT_TABLE"]),
+        );
         let queue = Arc::new(
             SqsPublishQueue::new(clients.sqs.clone(), &vars["HERALD_PUBLISH_QUEUE_URL"])
                 .with_dead_letter_queue(&vars["HERALD_QUEUE_URL_PUBLISH_DEAD_LETTER_QUEUE"]),
@@ -244,7 +245,7 @@ async fn post_items_round_trip_and_stale_writes_lose() {
 }
 
 #[tokio::test]
-async fn dispatch_then_publish_costs_two_writes_and_a_duplicate_one_failed_write() {
+async fn a_publish_costs_three_calls_and_a_duplicate_one_failed_write() {
     let env = Env::new().await;
     let post = env.post_now("hello dynamo").await;
     let report = env.dispatcher().run_once().await.unwrap();
@@ -277,20 +278,15 @@ async fn dispatch_then_publish_costs_two_writes_and_a_duplicate_one_failed_write
     let calls = env.calls();
     assert_eq!(
         tally(&calls, "DynamoDB.TransactWriteItems"),
-        (1, 0),
-        "the gated claim: {calls:?}"
+        (2, 0),
+        "the gated claim, then the outcome with its audit record: {calls:?}"
     );
     assert_eq!(
         tally(&calls, "DynamoDB.BatchGetItem"),
         (1, 0),
-        "the post and the account's token: {calls:?}"
+        "the post, the account's token and the audit chain's head: {calls:?}"
     );
-    assert_eq!(
-        tally(&calls, "DynamoDB.UpdateItem"),
-        (1, 0),
-        "the outcome: {calls:?}"
-    );
-    assert_eq!(calls.len(), 3, "nothing else: {calls:?}");
+    assert_eq!(calls.len(), 2, "nothing else: {calls:?}");
     env.clients.calls.reset();
     assert_eq!(
         publisher.handle(&body, delivery(2)).await,
@@ -437,12 +433,29 @@ async fn outcomes_need_the_claiming_attempt() {
         .claim_for_publish(&v, "attempt-1", &gate(now))
         .await
         .unwrap();
-    let (claimed, account) = env.store.load_for_publish(&v).await.unwrap();
+    let loaded = env.store.load_for_publish(&v).await.unwrap();
     assert_eq!(
-        claimed.variants[&env.account].status,
+        loaded.post.variants[&env.account].status,
         VariantStatus::Publishing
     );
-    assert_eq!(account.unwrap().id, env.account);
+    assert_eq!(loaded.account.unwrap().id, env.account);
+    assert_eq!(loaded.audit_head, ChainHead::default());
+    let audit = |head: &ChainHead| {
+        AuditRecord::chain(
+            AuditEntry {
+                tenant_id: env.tenant.clone(),
+                entity: variant_entity(&v),
+                action: "publish.unknown".into(),
+                actor: "system:publisher".into(),
+                old: None,
+                new: None,
+                ip: None,
+                user_agent: None,
+                at: now,
+            },
+            head,
+        )
+    };
     assert_eq!(
         env.store
             .claim_for_publish(&v, "attempt-2", &gate(now))
@@ -457,20 +470,36 @@ async fn outcomes_need_the_claiming_attempt() {
     };
     assert_eq!(
         env.store
-            .record_outcome(&v, "attempt-2", &VariantOutcome::Unknown(err.clone()), true)
+            .record_outcome(
+                &v,
+                "attempt-2",
+                &VariantOutcome::Unknown(err.clone()),
+                true,
+                &audit(&ChainHead::default())
+            )
             .await,
         Err(StoreError::Conflict)
     );
     env.store
-        .record_outcome(&v, "attempt-1", &VariantOutcome::Unknown(err), true)
+        .record_outcome(
+            &v,
+            "attempt-1",
+            &VariantOutcome::Unknown(err),
+            true,
+            &audit(&ChainHead::default()),
+        )
         .await
         .unwrap();
     env.store
         .claim_for_publish(&v, "attempt-3", &gate(now))
         .await
         .unwrap();
-    let (again, _) = env.store.load_for_publish(&v).await.unwrap();
-    let variant = &again.variants[&env.account];
+    let again = env.store.load_for_publish(&v).await.unwrap();
+    assert_eq!(
+        again.audit_head.seq, 1,
+        "the outcome's audit record moved the chain"
+    );
+    let variant = &again.post.variants[&env.account];
     assert_eq!(variant.attempts, 2, "an unknown variant is claimable again");
     assert!(variant.lookup, "and is looked up before anything is sent");
     let missing = VariantRef {
@@ -887,6 +916,7 @@ async fn the_reconciler_resolves_a_claim_whose_publisher_died() {
         outcomes: env.store.clone(),
         queue: env.queue.clone(),
         heartbeats: env.store.clone(),
+        audit: env.store.clone(),
         clock: Arc::new(SystemClock),
         config: ReconcileConfig {
             lease,
@@ -944,4 +974,144 @@ async fn the_reconciler_resolves_a_claim_whose_publisher_died() {
         Disposition::Done(Done::Published)
     );
     assert_eq!(platform.published.lock().unwrap().len(), 1);
+}
+
+/// The audit log on DynamoDB: chains per entity, listing with filters, and verification that
+/// finds a record altered or removed behind the API's back.
+#[tokio::test]
+async fn the_audit_log_chains_lists_and_detects_tampering() {
+    let env = Env::new().await;
+    let base = SystemClock.now();
+    let entry = |entity: &str, action: &str, secs: i64| AuditEntry {
+        tenant_id: env.tenant.clone(),
+        entity: entity.into(),
+        action: action.into(),
+        actor: "key:key_1".into(),
+        old: Some(serde_json::json!({"status": "before"})),
+        new: Some(serde_json::json!({"status": "after"})),
+        ip: Some("203.0.113.9".into()),
+        user_agent: Some("curl/8".into()),
+        at: base + time::Duration::seconds(secs),
+    };
+    for (i, (entity, action)) in [
+        ("post:a", "post.approved"),
+        ("crisis", "crisis.started"),
+        ("post:a", "post.rejected"),
+        ("crisis", "crisis.lifted"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = env
+            .store
+            .append(entry(entity, action, i as i64))
+            .await
+            .unwrap();
+        assert_eq!(r.seq, if i < 2 { 1 } else { 2 });
+    }
+    let all = env
+        .store
+        .list(&env.tenant, &AuditFilter::default(), None, 10)
+        .await
+        .unwrap();
+    let actions: Vec<_> = all.items.iter().map(|r| r.entry.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "crisis.lifted",
+            "post.rejected",
+            "crisis.started",
+            "post.approved"
+        ],
+        "newest first"
+    );
+    let crisis_only = AuditFilter {
+        entity: Some("crisis".into()),
+        ..AuditFilter::default()
+    };
+    let page = env
+        .store
+        .list(&env.tenant, &crisis_only, None, 1)
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].entry.action, "crisis.lifted");
+    let next = env
+        .store
+        .list(&env.tenant, &crisis_only, page.cursor.as_deref(), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        next.items[0].entry.action, "crisis.started",
+        "the cursor pages on"
+    );
+    let window = AuditFilter {
+        from: Some(base + time::Duration::seconds(1)),
+        to: Some(base + time::Duration::seconds(3)),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        env.store
+            .list(&env.tenant, &window, None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+
+    let (records, heads) = env.store.export(&env.tenant).await.unwrap();
+    assert_eq!(herald_domain::audit::verify(&records, &heads), vec![]);
+
+    // Behind the API's back: alter one record, then remove another.
+    let table = &env.vars["HERALD_AUDIT_TABLE"];
+    let keys = env
+        .clients
+        .dynamodb
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("AUDIT#{}", env.tenant)),
+        )
+        .send()
+        .await
+        .unwrap();
+    let sk_of = |i: usize| keys.items()[i]["sk"].clone();
+    env.clients
+        .dynamodb
+        .update_item()
+        .table_name(table)
+        .key("pk", keys.items()[0]["pk"].clone())
+        .key("sk", sk_of(0))
+        .update_expression("SET #new = :forged")
+        .expression_attribute_names("#new", "new")
+        .expression_attribute_values(
+            ":forged",
+            aws_sdk_dynamodb::types::AttributeValue::S("{\"status\":\"forged\"}".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (records, heads) = env.store.export(&env.tenant).await.unwrap();
+    let findings = herald_domain::audit::verify(&records, &heads);
+    assert!(
+        findings.iter().any(|f| f.problem.contains("altered")),
+        "{findings:?}"
+    );
+    env.clients
+        .dynamodb
+        .delete_item()
+        .table_name(table)
+        .key("pk", keys.items()[3]["pk"].clone())
+        .key("sk", sk_of(3))
+        .send()
+        .await
+        .unwrap();
+    let (records, heads) = env.store.export(&env.tenant).await.unwrap();
+    let findings = herald_domain::audit::verify(&records, &heads);
+    assert!(
+        findings.iter().any(|f| f.problem.contains("head says 2")),
+        "{findings:?}"
+    );
 }

@@ -2,7 +2,7 @@
 
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
-use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
+use herald_aws::dynamo::DynamoIdempotency;
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::idempotency::Idempotency;
 use herald_domain::posts::PostService;
@@ -30,10 +30,7 @@ impl Config {
 }
 
 pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
-    let store = Arc::new(DynamoStore::new(
-        clients.dynamodb.clone(),
-        &config.common.table,
-    ));
+    let store = Arc::new(config.common.store(clients));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let idempotency = Idempotency::new(
         Arc::new(DynamoIdempotency::new(
@@ -48,6 +45,7 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
         accounts: store.clone(),
         crises: store.clone(),
         heartbeats: store.clone(),
+        audit: store.clone(),
         posts: PostService {
             posts: store.clone(),
             accounts: store.clone(),

@@ -2,7 +2,6 @@
 
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
-use herald_aws::dynamo::DynamoStore;
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::SystemClock;
 use herald_domain::dispatch::{DispatchConfig, DispatchReport, Dispatcher};
@@ -34,10 +33,7 @@ impl Config {
 }
 
 pub fn dispatcher(config: &Config, clients: &Clients) -> Dispatcher {
-    let store = Arc::new(DynamoStore::new(
-        clients.dynamodb.clone(),
-        &config.common.table,
-    ));
+    let store = Arc::new(config.common.store(clients));
     Dispatcher {
         store: store.clone(),
         crises: store,

@@ -5,7 +5,6 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
-use herald_aws::dynamo::DynamoStore;
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::{SystemClock, SystemEntropy};
 use herald_domain::gates::Window;
@@ -140,10 +139,7 @@ pub struct Publisher {
 }
 
 pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String> {
-    let store = Arc::new(DynamoStore::new(
-        clients.dynamodb.clone(),
-        &config.common.table,
-    ));
+    let store = Arc::new(config.common.store(clients));
     let platform = HttpPlatforms::new(config.endpoints.clone(), config.publish.platform_timeout)
         .map_err(|e| e.to_string())?;
     let queue = SqsPublishQueue::new(clients.sqs.clone(), &config.common.publish_queue_url)
@@ -382,6 +378,7 @@ mod tests {
         let mut vars: HashMap<String, String> = [
             ("HERALD_TABLE", "t"),
             ("HERALD_IDEMPOTENCY_TABLE", "i"),
+            ("HERALD_AUDIT_TABLE", "a"),
             ("HERALD_PUBLISH_QUEUE_URL", "http://q"),
             ("HERALD_PUBLISH_DLQ_URL", "http://dlq"),
             ("HERALD_X_API_URL", "http://x"),

@@ -3,7 +3,6 @@
 
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
-use herald_aws::dynamo::DynamoStore;
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::SystemClock;
 use herald_domain::reconcile::{ReconcileConfig, Reconciler};
@@ -34,10 +33,7 @@ impl Config {
 }
 
 pub fn reconciler(config: &Config, clients: &Clients) -> Reconciler {
-    let store = Arc::new(DynamoStore::new(
-        clients.dynamodb.clone(),
-        &config.common.table,
-    ));
+    let store = Arc::new(config.common.store(clients));
     Reconciler {
         store: store.clone(),
         posts: store.clone(),
@@ -46,7 +42,8 @@ pub fn reconciler(config: &Config, clients: &Clients) -> Reconciler {
             clients.sqs.clone(),
             &config.common.publish_queue_url,
         )),
-        heartbeats: store,
+        heartbeats: store.clone(),
+        audit: store,
         clock: Arc::new(SystemClock),
         config: config.reconcile.clone(),
     }

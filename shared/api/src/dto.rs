@@ -310,3 +310,63 @@ impl CrisisView {
         }
     }
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// e.g. `post:post_...`, `variant:post_...:acc_...`, `crisis`, `account:acc_...`
+    pub entity: Option<String>,
+    /// e.g. `key:key_...`, `system:publisher`
+    pub actor: Option<String>,
+    /// e.g. `post.approved`, `publish.published`, `crisis.started`
+    pub action: Option<String>,
+    /// Records at or after this time (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub from: Option<OffsetDateTime>,
+    /// Records before this time (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub to: Option<OffsetDateTime>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub entity: String,
+    pub seq: u64,
+    pub action: String,
+    pub actor: String,
+    pub old: Option<serde_json::Value>,
+    pub new: Option<serde_json::Value>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub hash: String,
+    pub prev_hash: String,
+}
+
+impl From<&herald_domain::audit::AuditRecord> for AuditView {
+    fn from(r: &herald_domain::audit::AuditRecord) -> Self {
+        let e = &r.entry;
+        Self {
+            entity: e.entity.clone(),
+            seq: r.seq,
+            action: e.action.clone(),
+            actor: e.actor.clone(),
+            old: e.old.clone(),
+            new: e.new.clone(),
+            ip: e.ip.clone(),
+            user_agent: e.user_agent.clone(),
+            at: e.at,
+            hash: r.hash.clone(),
+            prev_hash: r.prev_hash.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditList {
+    pub items: Vec<AuditView>,
+    pub next_cursor: Option<String>,
+}

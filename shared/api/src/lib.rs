@@ -4,6 +4,7 @@
 //! Layers, outermost first: correlation id and request log → authentication (API key →
 //! tenant and role) → idempotency keys (mutating methods) → the route.
 
+pub mod audit;
 pub mod auth;
 pub mod dto;
 pub mod error;
@@ -18,7 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use herald_domain::clock::Clock;
 use herald_domain::idempotency::Idempotency;
-use herald_domain::ports::{AccountStore, CrisisStore, HeartbeatStore, TenantStore};
+use herald_domain::ports::{AccountStore, AuditLog, CrisisStore, HeartbeatStore, TenantStore};
 use herald_domain::posts::PostService;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub accounts: Arc<dyn AccountStore>,
     pub crises: Arc<dyn CrisisStore>,
     pub heartbeats: Arc<dyn HeartbeatStore>,
+    pub audit: Arc<dyn AuditLog>,
     pub posts: PostService,
     pub idempotency: Idempotency,
     pub clock: Arc<dyn Clock>,

@@ -16,10 +16,11 @@ use utoipa::{Modify, OpenApi};
         routes::create_post, routes::list_posts, routes::get_post, routes::edit_post, routes::cancel_post,
         routes::approve_post, routes::reject_post,
         routes::get_crisis, routes::start_crisis, routes::lift_crisis,
+        crate::audit::list_audit,
     ),
     components(schemas(Problem, ProblemField, ConnectAccount, AccountView, AccountList, CreatePost, EditPost, TargetInput,
         PostView, VariantView, ErrorView, ReviewView, PostList, ReviewInput, TenantView, TenantSettingsInput,
-        CreateApiKey, CreatedApiKey, Health, HeartbeatView, CrisisInput, CrisisView)),
+        CreateApiKey, CreatedApiKey, Health, HeartbeatView, CrisisInput, CrisisView, AuditView, AuditList)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
 )]

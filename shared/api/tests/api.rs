@@ -38,6 +38,7 @@ impl Api {
             accounts: store.clone(),
             crises: store.clone(),
             heartbeats: store.clone(),
+            audit: store.clone(),
             posts: PostService {
                 posts: store.clone(),
                 accounts: store.clone(),
@@ -760,4 +761,68 @@ async fn crisis_mode_is_admin_only_validated_and_lifted_once() {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(h["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn api_actions_are_audited_with_who_and_from_where() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let (s, _, _) = api
+        .call(
+            "PUT",
+            "/v1/crisis",
+            Some(&t.key),
+            None,
+            Some(json!({"reason": "audit me"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let req = Request::builder()
+        .method("DELETE")
+        .uri("/v1/crisis")
+        .header("authorization", format!("Bearer {}", t.key))
+        .header("x-forwarded-for", "198.51.100.4, 10.0.0.1")
+        .header("user-agent", "ops-console/2")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        api.app.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    let (s, _, v) = api
+        .call("GET", "/v1/audit?entity=crisis", Some(&t.key), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{v}");
+    assert_eq!(items[0]["action"], "crisis.lifted");
+    assert_eq!(items[0]["ip"], "198.51.100.4", "the client, not the proxy");
+    assert_eq!(items[0]["user_agent"], "ops-console/2");
+    assert_eq!(items[0]["old"]["reason"], "audit me");
+    assert_eq!(items[1]["action"], "crisis.started");
+    assert!(items[0]["actor"].as_str().unwrap().starts_with("key:key_"));
+    let (_, _, v) = api
+        .call(
+            "GET",
+            "/v1/audit?action=crisis.started&limit=1",
+            Some(&t.key),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    let (s, _, _) = api
+        .call("GET", "/v1/audit?limit=0", Some(&t.key), None, None)
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _, _) = api
+        .call("GET", "/v1/audit?from=yesterday", Some(&t.key), None, None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let other = api.tenant(false).await;
+    let (_, _, v) = api
+        .call("GET", "/v1/audit", Some(&other.key), None, None)
+        .await;
+    assert_eq!(v["items"], json!([]), "another tenant sees none of it");
 }

@@ -69,6 +69,7 @@ impl<'a> Env<'a> {
 pub struct CommonConfig {
     pub table: String,
     pub idempotency_table: String,
+    pub audit_table: String,
     pub publish_queue_url: String,
 }
 
@@ -77,8 +78,15 @@ impl CommonConfig {
         Self {
             table: env.required("HERALD_TABLE"),
             idempotency_table: env.required("HERALD_IDEMPOTENCY_TABLE"),
+            audit_table: env.required("HERALD_AUDIT_TABLE"),
             publish_queue_url: env.url("HERALD_PUBLISH_QUEUE_URL"),
         }
+    }
+
+    /// The main table's store, with the audit log's table.
+    pub fn store(&self, clients: &crate::Clients) -> crate::dynamo::DynamoStore {
+        crate::dynamo::DynamoStore::new(clients.dynamodb.clone(), &self.table)
+            .with_audit_table(&self.audit_table)
     }
 }
 
@@ -94,7 +102,7 @@ mod tests {
         let n: u32 = env.parsed("N", 3);
         assert_eq!(n, 3);
         let err = env.finish().unwrap_err();
-        assert_eq!(err.0.len(), 3, "{err}");
+        assert_eq!(err.0.len(), 4, "{err}");
         assert!(err.to_string().contains("HERALD_TABLE is required"));
         assert!(err.to_string().contains("must be an http(s) URL"));
     }

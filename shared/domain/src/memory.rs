@@ -2,6 +2,7 @@
 //! adapter. They back the API's in-process tests, the unit tests and the benchmarks; the
 //! contract they share with DynamoDB is checked against both.
 
+use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::error::StoreError;
 use crate::gates::{Admission, Breaker, BreakerState, Crisis, WindowSlot};
 use crate::idempotency::{IdempotencyPersistence, IdempotencyRecord, PutRejected, holds_key};
@@ -58,6 +59,8 @@ struct State {
     /// Posts a publisher claimed from, by when to check on them.
     inflight: BTreeMap<PostRef, OffsetDateTime>,
     heartbeats: HashMap<String, (OffsetDateTime, String)>,
+    audit: Vec<AuditRecord>,
+    audit_heads: BTreeMap<(TenantId, String), ChainHead>,
 }
 
 #[derive(Debug, Default)]
@@ -395,10 +398,7 @@ impl PublishStore for MemoryStore {
         })
     }
 
-    async fn load_for_publish(
-        &self,
-        variant: &VariantRef,
-    ) -> Result<(Post, Option<Account>), StoreError> {
+    async fn load_for_publish(&self, variant: &VariantRef) -> Result<Loaded, StoreError> {
         self.with("load_for_publish", |s| {
             let post = s
                 .posts
@@ -409,7 +409,16 @@ impl PublishStore for MemoryStore {
                 .accounts
                 .get(&(variant.tenant_id.clone(), variant.account_id.clone()))
                 .cloned();
-            Ok((post, account))
+            let audit_head = s
+                .audit_heads
+                .get(&(variant.tenant_id.clone(), variant_entity(variant)))
+                .cloned()
+                .unwrap_or_default();
+            Ok(Loaded {
+                post,
+                account,
+                audit_head,
+            })
         })
     }
 
@@ -419,8 +428,13 @@ impl PublishStore for MemoryStore {
         attempt_id: &str,
         outcome: &VariantOutcome,
         lookup: bool,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError> {
         self.with("record_outcome", |s| {
+            let head_key = (variant.tenant_id.clone(), audit.entry.entity.clone());
+            if s.audit_heads.get(&head_key).map_or(0, |h| h.seq) + 1 != audit.seq {
+                return Err(StoreError::Conflict);
+            }
             let p = s
                 .posts
                 .get_mut(&(variant.tenant_id.clone(), variant.post_id.clone()))
@@ -436,6 +450,8 @@ impl PublishStore for MemoryStore {
             apply_outcome(v, outcome);
             v.lookup = lookup;
             p.version += 1;
+            s.audit_heads.insert(head_key, audit.head());
+            s.audit.push(audit.clone());
             Ok(())
         })
     }
@@ -581,6 +597,80 @@ impl HeartbeatStore for MemoryStore {
 
     async fn last_beat(&self, name: &str) -> Result<Option<(OffsetDateTime, String)>, StoreError> {
         self.with("last_beat", |s| Ok(s.heartbeats.get(name).cloned()))
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn head(&self, tenant: &TenantId, entity: &str) -> Result<ChainHead, StoreError> {
+        self.with("audit_head", |s| {
+            Ok(s.audit_heads
+                .get(&(tenant.clone(), entity.to_owned()))
+                .cloned()
+                .unwrap_or_default())
+        })
+    }
+
+    async fn append(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {
+        self.with("audit_append", |s| {
+            let key = (entry.tenant_id.clone(), entry.entity.clone());
+            let head = s.audit_heads.get(&key).cloned().unwrap_or_default();
+            let record = AuditRecord::chain(entry, &head);
+            s.audit_heads.insert(key, record.head());
+            s.audit.push(record.clone());
+            Ok(record)
+        })
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        filter: &AuditFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<AuditRecord>, StoreError> {
+        self.with("audit_list", |s| {
+            let skip: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+            let matching: Vec<AuditRecord> = s
+                .audit
+                .iter()
+                .rev()
+                .filter(|r| r.entry.tenant_id == *tenant && filter.matches(r))
+                .cloned()
+                .collect();
+            let items: Vec<AuditRecord> = matching.iter().skip(skip).take(limit).cloned().collect();
+            let cursor =
+                (skip + items.len() < matching.len()).then(|| (skip + items.len()).to_string());
+            Ok(Page { items, cursor })
+        })
+    }
+
+    async fn export(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Vec<AuditRecord>, BTreeMap<String, ChainHead>), StoreError> {
+        self.with("audit_export", |s| {
+            let records = s
+                .audit
+                .iter()
+                .filter(|r| r.entry.tenant_id == *tenant)
+                .cloned()
+                .collect();
+            let heads = s
+                .audit_heads
+                .iter()
+                .filter(|((t, _), _)| t == tenant)
+                .map(|((_, e), h)| (e.clone(), h.clone()))
+                .collect();
+            Ok((records, heads))
+        })
+    }
+}
+
+impl MemoryStore {
+    /// Every audit record, for tests that tamper with the log.
+    pub fn tamper_audit(&self, f: impl FnOnce(&mut Vec<AuditRecord>)) {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).audit);
     }
 }
 

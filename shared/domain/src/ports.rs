@@ -2,12 +2,14 @@
 //! Adapters (DynamoDB, SQS, in-memory) implement them; each contract below is also checked by
 //! the shared contract tests (`tests/` runs them against DynamoDB on the emulator).
 
+use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::error::StoreError;
 use crate::gates::{Breaker, BreakerPolicy, Crisis, WindowSlot};
 use crate::ids::{AccountId, PostId, TenantId};
 use crate::model::{Account, ApiKey, Platform, Post, Tenant, TenantSettings, VariantError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,12 +176,11 @@ pub trait PublishStore: Send + Sync {
         attempt_id: &str,
         gate: &ClaimGate,
     ) -> Result<(), ClaimRejected>;
-    /// The claimed post and its account (strongly consistent; `None` once disconnected).
-    async fn load_for_publish(
-        &self,
-        variant: &VariantRef,
-    ) -> Result<(Post, Option<Account>), StoreError>;
-    /// One conditional write, valid only while `attempt_id` still holds the variant.
+    /// The claimed post, its account (`None` once disconnected) and the head of the variant's
+    /// audit chain, in one strongly consistent read.
+    async fn load_for_publish(&self, variant: &VariantRef) -> Result<Loaded, StoreError>;
+    /// One atomic write, valid only while `attempt_id` still holds the variant: the outcome,
+    /// and `audit` appended to the variant's audit chain (it must follow the chain's head).
     /// `lookup` marks that the platform may hold the post: the next attempt looks it up first.
     async fn record_outcome(
         &self,
@@ -187,6 +188,7 @@ pub trait PublishStore: Send + Sync {
         attempt_id: &str,
         outcome: &VariantOutcome,
         lookup: bool,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError>;
     /// Applies `change` to the account's breaker and returns it as stored.
     async fn update_breaker(
@@ -202,6 +204,20 @@ pub trait PublishStore: Send + Sync {
         account: &AccountId,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
+}
+
+/// What a publisher reads after its claim.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub post: Post,
+    pub account: Option<Account>,
+    /// Where the variant's audit chain (`variant_entity`) stands.
+    pub audit_head: ChainHead,
+}
+
+/// The audit entity of one post variant: its publish attempts form one chain.
+pub fn variant_entity(variant: &VariantRef) -> String {
+    format!("variant:{}:{}", variant.post_id, variant.account_id)
 }
 
 /// Calls left in a platform app's window for one batch.
@@ -309,4 +325,48 @@ pub trait HeartbeatStore: Send + Sync {
     async fn beat(&self, name: &str, at: OffsetDateTime, summary: &str) -> Result<(), StoreError>;
     /// When `name` last beat, and what it said.
     async fn last_beat(&self, name: &str) -> Result<Option<(OffsetDateTime, String)>, StoreError>;
+}
+
+/// Which audit records to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub entity: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+}
+
+impl AuditFilter {
+    pub fn matches(&self, r: &AuditRecord) -> bool {
+        let e = &r.entry;
+        self.entity.as_ref().is_none_or(|x| *x == e.entity)
+            && self.actor.as_ref().is_none_or(|x| *x == e.actor)
+            && self.action.as_ref().is_none_or(|x| *x == e.action)
+            && self.from.is_none_or(|t| e.at >= t)
+            && self.to.is_none_or(|t| e.at < t)
+    }
+}
+
+/// The append-only audit log (see `crate::audit`).
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Where an entity's chain stands.
+    async fn head(&self, tenant: &TenantId, entity: &str) -> Result<ChainHead, StoreError>;
+    /// Appends to the entity's chain: reads its head, then writes the record and the new head
+    /// in one atomic write (again, if another append won the race).
+    async fn append(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError>;
+    /// Newest first.
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        filter: &AuditFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<AuditRecord>, StoreError>;
+    /// Every record and chain head of a tenant, for `audit::verify`.
+    async fn export(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Vec<AuditRecord>, BTreeMap<String, ChainHead>), StoreError>;
 }

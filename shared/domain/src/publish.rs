@@ -13,6 +13,7 @@
 //! Only real failures count toward the DLQ: `message.failures` (earlier copies) plus this
 //! copy's receive count. Permanent and auth errors end `failed` with the platform's reason.
 
+use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::clock::{Clock, Entropy};
 use crate::gates::{Admission, BreakerPolicy, BreakerState, RateLimits};
 use crate::model::{Account, AccountStatus, FailureKind, Platform, Post, VariantError};
@@ -20,8 +21,8 @@ use crate::platform::{
     LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost, RateSignal,
 };
 use crate::ports::{
-    AppLimiter, BreakerChange, BreakerGate, ClaimGate, ClaimRejected, PublishMessage, PublishStore,
-    VariantOutcome, VariantRef,
+    AppLimiter, BreakerChange, BreakerGate, ClaimGate, ClaimRejected, Loaded, PublishMessage,
+    PublishStore, VariantOutcome, VariantRef, variant_entity,
 };
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -165,6 +166,44 @@ impl std::fmt::Debug for PublishService {
     }
 }
 
+/// The claim a delivery holds, carried to the outcome.
+struct Attempt<'a> {
+    id: &'a str,
+    delivery: Delivery,
+    breaker_pristine: bool,
+    audit_head: &'a ChainHead,
+}
+
+/// The audit action's last word: `publish.published`, `publish.adopted`, ...
+fn outcome_name(outcome: &VariantOutcome, attempted: &Attempted) -> &'static str {
+    match (outcome, attempted) {
+        (_, Attempted::Published(_, Done::Adopted)) => "adopted",
+        (VariantOutcome::Published { .. }, _) => "published",
+        (VariantOutcome::Failed(_), _) => "failed",
+        (VariantOutcome::Retrying(_), _) => "retrying",
+        (VariantOutcome::DeadLettered(_), _) => "dead_lettered",
+        (VariantOutcome::Unknown(_), _) => "unknown",
+    }
+}
+
+/// What the audit record says the outcome was (no text, no token: ids, status, error).
+pub fn outcome_json(outcome: &VariantOutcome, delivery: Delivery) -> serde_json::Value {
+    let error = |e: &VariantError| serde_json::json!({"kind": e.kind.as_str(), "message": e.message, "platform_code": e.platform_code});
+    let mut v = match outcome {
+        VariantOutcome::Published {
+            platform_post_id, ..
+        } => serde_json::json!({"status": "published", "platform_post_id": platform_post_id}),
+        VariantOutcome::Failed(e) => serde_json::json!({"status": "failed", "error": error(e)}),
+        VariantOutcome::Retrying(e) => serde_json::json!({"status": "retrying", "error": error(e)}),
+        VariantOutcome::DeadLettered(e) => {
+            serde_json::json!({"status": "dead_lettered", "error": error(e)})
+        }
+        VariantOutcome::Unknown(e) => serde_json::json!({"status": "unknown", "error": error(e)}),
+    };
+    v["receive_count"] = delivery.receive_count.into();
+    v
+}
+
 /// How one delivery's attempts ended, before it is recorded.
 enum Attempted {
     Published(PublishedPost, Done),
@@ -255,7 +294,11 @@ impl PublishService {
         if let Err(held) = self.claim(message, &variant, &attempt_id, delivery).await {
             return held;
         }
-        let (post, account) = match self.store.load_for_publish(&variant).await {
+        let Loaded {
+            post,
+            account,
+            audit_head,
+        } = match self.store.load_for_publish(&variant).await {
             Ok(loaded) => loaded,
             Err(e) => {
                 // Claimed but unread: the variant stays `publishing` under this attempt and
@@ -288,15 +331,13 @@ impl PublishService {
                     .await
             }
         };
-        self.finish(
-            message,
-            &variant,
-            &attempt_id,
-            attempted,
+        let attempt = Attempt {
+            id: &attempt_id,
             delivery,
             breaker_pristine,
-        )
-        .await
+            audit_head: &audit_head,
+        };
+        self.finish(message, &variant, attempt, attempted).await
     }
 
     /// The gated claim, with the half-open probe when the breaker allows one. `Err` carries
@@ -501,16 +542,21 @@ impl PublishService {
             .await
     }
 
-    /// Records the outcome, updates the breaker and the account, and decides the message.
+    /// Records the outcome (with its audit record), updates the breaker and the account, and
+    /// decides the message.
     async fn finish(
         &self,
         message: &PublishMessage,
         variant: &VariantRef,
-        attempt_id: &str,
+        attempt: Attempt<'_>,
         attempted: Attempted,
-        delivery: Delivery,
-        breaker_pristine: bool,
     ) -> Disposition {
+        let Attempt {
+            id: attempt_id,
+            delivery,
+            breaker_pristine,
+            audit_head,
+        } = attempt;
         let now = self.clock.now();
         let error_of = |e: &PlatformError| VariantError {
             kind: e.kind(),
@@ -565,9 +611,23 @@ impl PublishService {
                 (outcome, *lookup, Disposition::RetryAfter(wait))
             }
         };
+        let audit = AuditRecord::chain(
+            AuditEntry {
+                tenant_id: message.tenant_id.clone(),
+                entity: variant_entity(variant),
+                action: format!("publish.{}", outcome_name(&outcome, &attempted)),
+                actor: "system:publisher".into(),
+                old: None,
+                new: Some(outcome_json(&outcome, delivery)),
+                ip: None,
+                user_agent: None,
+                at: now,
+            },
+            audit_head,
+        );
         if let Err(e) = self
             .store
-            .record_outcome(variant, attempt_id, &outcome, lookup)
+            .record_outcome(variant, attempt_id, &outcome, lookup, &audit)
             .await
         {
             // The variant stays `publishing` under this attempt: a redelivery cannot claim

@@ -8,11 +8,12 @@
 //! the health check reads.
 
 use crate::StoreError;
+use crate::audit::{AuditEntry, AuditRecord};
 use crate::clock::Clock;
 use crate::model::{FailureKind, Post, VariantError, VariantStatus};
 use crate::ports::{
-    HeartbeatStore, PostStore, PublishMessage, PublishQueue, PublishStore, ReconcileStore,
-    VariantOutcome, VariantRef,
+    AuditLog, HeartbeatStore, PostStore, PublishMessage, PublishQueue, PublishStore,
+    ReconcileStore, VariantOutcome, VariantRef, variant_entity,
 };
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -56,6 +57,7 @@ pub struct Reconciler {
     pub outcomes: Arc<dyn PublishStore>,
     pub queue: Arc<dyn PublishQueue>,
     pub heartbeats: Arc<dyn HeartbeatStore>,
+    pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
     pub config: ReconcileConfig,
 }
@@ -136,10 +138,39 @@ impl Reconciler {
                 };
                 (VariantOutcome::Unknown(error), "requeued")
             };
+            let head = match self
+                .audit
+                .head(&post.tenant_id, &variant_entity(&variant))
+                .await
+            {
+                Ok(head) => head,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the variant's audit chain failed");
+                    report.errors += 1;
+                    next_check = Some(now);
+                    continue;
+                }
+            };
+            let audit = AuditRecord::chain(
+                AuditEntry {
+                    tenant_id: post.tenant_id.clone(),
+                    entity: variant_entity(&variant),
+                    action: format!("publish.{what}_by_reconciler"),
+                    actor: "system:reconciler".into(),
+                    old: Some(serde_json::json!({"status": "publishing", "attempts": v.attempts})),
+                    new: Some(
+                        serde_json::json!({"status": if give_up { "failed" } else { "unknown" }}),
+                    ),
+                    ip: None,
+                    user_agent: None,
+                    at: now,
+                },
+                &head,
+            );
             // Conditional on the stuck attempt: a publisher that finishes meanwhile wins.
             match self
                 .outcomes
-                .record_outcome(&variant, &attempt, &outcome, !give_up)
+                .record_outcome(&variant, &attempt, &outcome, !give_up, &audit)
                 .await
             {
                 Ok(()) => {}

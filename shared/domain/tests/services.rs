@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use herald_domain::StoreError;
+use herald_domain::audit::AuditRecord;
 use herald_domain::clock::{Clock, Entropy, FakeClock};
 use herald_domain::dispatch::{DispatchConfig, Dispatcher};
 use herald_domain::gates::Breaker;
@@ -14,8 +15,8 @@ use herald_domain::platform::{
     LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
 };
 use herald_domain::ports::{
-    AccountStore, BreakerChange, ClaimGate, ClaimRejected, CrisisStore, HeartbeatStore, PostStore,
-    PublishMessage, PublishStore, TenantStore, VariantOutcome, VariantRef,
+    AccountStore, AuditLog, BreakerChange, ClaimGate, ClaimRejected, CrisisStore, HeartbeatStore,
+    Loaded, PostStore, PublishMessage, PublishStore, TenantStore, VariantOutcome, VariantRef,
 };
 use herald_domain::posts::{Actor, NewPost, PostEdit, PostError, PostService, Target};
 use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
@@ -872,6 +873,7 @@ async fn the_reconciler_requeues_a_dead_claim_once_and_fails_it_after_too_many()
         outcomes: w.store.clone(),
         queue: w.queue.clone(),
         heartbeats: w.store.clone(),
+        audit: w.store.clone(),
         clock: w.clock.clone(),
         config: ReconcileConfig {
             max_attempts: 2,
@@ -942,10 +944,7 @@ impl PublishStore for Dies {
     ) -> Result<(), ClaimRejected> {
         self.0.claim_for_publish(v, attempt, gate).await
     }
-    async fn load_for_publish(
-        &self,
-        v: &VariantRef,
-    ) -> Result<(Post, Option<Account>), StoreError> {
+    async fn load_for_publish(&self, v: &VariantRef) -> Result<Loaded, StoreError> {
         self.0.load_for_publish(v).await
     }
     async fn record_outcome(
@@ -954,6 +953,7 @@ impl PublishStore for Dies {
         _: &str,
         _: &VariantOutcome,
         _: bool,
+        _: &AuditRecord,
     ) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("the invocation died".into()))
     }
@@ -973,4 +973,30 @@ impl PublishStore for Dies {
     ) -> Result<(), StoreError> {
         self.0.mark_needs_reauth(t, a, now).await
     }
+}
+
+#[tokio::test]
+async fn every_publish_outcome_is_audited_on_its_variants_chain() {
+    let w = World::new(false).await;
+    let post = w.create("hello", 0, &["acc_x"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    let m = w.queue.take().pop().unwrap();
+    w.platform.then(Err(PlatformError::Transient {
+        message: "X answered 503".into(),
+        code: None,
+        retry_after: None,
+    }));
+    w.deliver(&m, 1).await;
+    w.deliver(&m, 2).await;
+    let (records, heads) = w.store.export(&post.tenant_id).await.unwrap();
+    let actions: Vec<_> = records.iter().map(|r| r.entry.action.as_str()).collect();
+    assert_eq!(actions, ["publish.retrying", "publish.published"]);
+    assert!(records.iter().all(|r| r.entry.actor == "system:publisher"));
+    assert_eq!(records[1].entry.new.as_ref().unwrap()["receive_count"], 2);
+    assert_eq!(herald_domain::audit::verify(&records, &heads), vec![]);
+    w.store.tamper_audit(|log| {
+        log.remove(0);
+    });
+    let (records, heads) = w.store.export(&post.tenant_id).await.unwrap();
+    assert!(!herald_domain::audit::verify(&records, &heads).is_empty());
 }

@@ -1,3 +1,4 @@
+use crate::audit::{self, Client};
 use crate::auth::Principal;
 use crate::dto::{AccountList, AccountView, ConnectAccount};
 use crate::error::Problem;
@@ -17,6 +18,7 @@ use secrecy::SecretString;
 pub async fn connect_account(
     State(state): State<AppState>,
     principal: Principal,
+    client: Client,
     ApiJson(input): ApiJson<ConnectAccount>,
 ) -> Result<(StatusCode, Json<AccountView>), ApiError> {
     principal.require(principal.role.can_write_posts(), "connect accounts")?;
@@ -74,6 +76,17 @@ pub async fn connect_account(
         .await?
         .ok_or_else(|| ApiError::internal(&"account vanished after upsert"))?;
     tracing::info!(account_id = %account.id, platform = %platform, created, "account connected");
+    // The token is never audited: only that the account was connected, and by whom.
+    audit::record(
+        &state,
+        &principal,
+        &client,
+        format!("account:{}", account.id),
+        if created { "account.connected" } else { "account.reconnected" },
+        None,
+        Some(serde_json::json!({"platform": platform.as_str(), "external_id": stored.external_id, "status": stored.status.as_str()})),
+    )
+    .await;
     Ok((
         if created {
             StatusCode::CREATED

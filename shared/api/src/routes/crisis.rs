@@ -2,6 +2,7 @@
 //! paused platform commits; the dispatcher holds fully paused tenants' posts, and lifting the
 //! pause releases them.
 
+use crate::audit::{self, Client};
 use crate::auth::Principal;
 use crate::dto::{CrisisInput, CrisisView};
 use crate::error::Problem;
@@ -40,6 +41,7 @@ pub async fn get_crisis(
 pub async fn start_crisis(
     State(state): State<AppState>,
     principal: Principal,
+    client: Client,
     ApiJson(input): ApiJson<CrisisInput>,
 ) -> Result<Json<CrisisView>, ApiError> {
     principal.require(principal.role.is_admin(), "pause publishing")?;
@@ -88,9 +90,23 @@ pub async fn start_crisis(
         started_at: now,
         expires_at,
     };
+    let before = state.crises.get_crisis(&principal.tenant_id).await?;
     state.crises.put_crisis(&crisis).await?;
     tracing::warn!(platforms = ?crisis.platforms, expires_at = %crisis.expires_at, "crisis mode on");
-    Ok(Json(CrisisView::from_crisis(Some(&crisis))))
+    let view = CrisisView::from_crisis(Some(&crisis));
+    audit::record(
+        &state,
+        &principal,
+        &client,
+        "crisis".into(),
+        "crisis.started",
+        before
+            .filter(|c| c.is_active(now))
+            .map(|c| serde_json::json!(CrisisView::from_crisis(Some(&c)))),
+        Some(serde_json::json!(view)),
+    )
+    .await;
+    Ok(Json(view))
 }
 
 /// Lift the pause; paused posts are released. 404 when there is none.
@@ -100,6 +116,7 @@ pub async fn start_crisis(
 pub async fn lift_crisis(
     State(state): State<AppState>,
     principal: Principal,
+    client: Client,
 ) -> Result<Json<CrisisView>, ApiError> {
     principal.require(principal.role.is_admin(), "lift a pause")?;
     let now = state.clock.now();
@@ -111,6 +128,16 @@ pub async fn lift_crisis(
         .ok_or_else(|| ApiError::not_found("pause"))?;
     tracing::warn!("crisis mode off");
     let mut view = CrisisView::from_crisis(Some(&lifted));
+    audit::record(
+        &state,
+        &principal,
+        &client,
+        "crisis".into(),
+        "crisis.lifted",
+        Some(serde_json::json!(view)),
+        None,
+    )
+    .await;
     view.active = false;
     Ok(Json(view))
 }

@@ -44,6 +44,7 @@ pub fn authenticated() -> Router<AppState> {
         )
         .route("/v1/posts/{id}/approve", post(posts::approve_post))
         .route("/v1/posts/{id}/reject", post(posts::reject_post))
+        .route("/v1/audit", get(crate::audit::list_audit))
         .route(
             "/v1/crisis",
             get(crisis::get_crisis)

@@ -1,3 +1,4 @@
+use crate::audit::{self, Client};
 use crate::auth::Principal;
 use crate::dto::{
     CreatePost, EditPost, ListPostsQuery, PostList, PostView, ReviewInput, TargetInput,
@@ -212,10 +213,11 @@ pub async fn cancel_post(
 pub async fn approve_post(
     State(state): State<AppState>,
     principal: Principal,
+    client: Client,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<PostView>, ApiError> {
-    review(state, principal, id, body, true).await
+    review(state, principal, client, id, body, true).await
 }
 
 /// Reject a post waiting for approval (admin or approver).
@@ -226,15 +228,17 @@ pub async fn approve_post(
 pub async fn reject_post(
     State(state): State<AppState>,
     principal: Principal,
+    client: Client,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<PostView>, ApiError> {
-    review(state, principal, id, body, false).await
+    review(state, principal, client, id, body, false).await
 }
 
 async fn review(
     state: AppState,
     principal: Principal,
+    client: Client,
     id: String,
     body: axum::body::Bytes,
     approve: bool,
@@ -250,8 +254,22 @@ async fn review(
     };
     let post = state
         .posts
-        .review(&principal.actor(), &id, approve, input.note)
+        .review(&principal.actor(), &id, approve, input.note.clone())
         .await?;
     tracing::info!(post_id = %post.id, approve, "post reviewed");
+    audit::record(
+        &state,
+        &principal,
+        &client,
+        format!("post:{}", post.id),
+        if approve {
+            "post.approved"
+        } else {
+            "post.rejected"
+        },
+        Some(serde_json::json!({"status": "pending_approval"})),
+        Some(serde_json::json!({"status": post.status.as_str(), "note": input.note})),
+    )
+    .await;
     Ok(Json(PostView::from(&post)))
 }

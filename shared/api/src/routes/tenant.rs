@@ -1,3 +1,4 @@
+use crate::audit::{self, Client};
 use crate::auth::Principal;
 use crate::dto::{CreateApiKey, CreatedApiKey, TenantSettingsInput, TenantView};
 use crate::error::Problem;
@@ -55,6 +56,7 @@ pub async fn update_tenant(
 pub async fn create_api_key(
     State(state): State<AppState>,
     principal: Principal,
+    client: Client,
     ApiJson(input): ApiJson<CreateApiKey>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     principal.require(principal.role.is_admin(), "issue API keys")?;
@@ -83,6 +85,16 @@ pub async fn create_api_key(
         &input.name,
     )
     .await?;
+    audit::record(
+        &state,
+        &principal,
+        &client,
+        format!("api_key:{}", key.id),
+        "api_key.issued",
+        None,
+        Some(serde_json::json!({"role": role.as_str(), "name": key.name})),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {

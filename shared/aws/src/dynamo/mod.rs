@@ -17,6 +17,7 @@
 //! `DUE#<shard>`, `due_sk` = `<epoch ms>#<tenant>#<post>`) holds only posts the dispatcher
 //! still has to hand over.
 
+mod audit;
 mod idempotency;
 pub mod items;
 mod publish;

@@ -24,9 +24,10 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use herald_domain::StoreError;
+use herald_domain::audit::AuditRecord;
 use herald_domain::gates::{Breaker, BreakerState, Crisis, WindowSlot};
 use herald_domain::ids::{AccountId, TenantId};
-use herald_domain::model::{Account, AccountStatus, Platform, Post, PostStatus, VariantStatus};
+use herald_domain::model::{AccountStatus, Platform, PostStatus, VariantStatus};
 use herald_domain::ports::*;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -258,18 +259,17 @@ impl PublishStore for DynamoStore {
             .map_err(|e| claim_rejection(e, gate))
     }
 
-    async fn load_for_publish(
-        &self,
-        variant: &VariantRef,
-    ) -> Result<(Post, Option<Account>), StoreError> {
+    async fn load_for_publish(&self, variant: &VariantRef) -> Result<Loaded, StoreError> {
         let post_key = key(tenant_pk(&variant.tenant_id), post_sk(&variant.post_id));
         let account_key = key(
             tenant_pk(&variant.tenant_id),
             account_sk(&variant.account_id),
         );
+        let head_key = DynamoStore::audit_head_key(&variant.tenant_id, &variant_entity(variant));
         let wanted = KeysAndAttributes::builder()
-            .keys(post_key.clone())
+            .keys(post_key)
             .keys(account_key)
+            .keys(head_key)
             .consistent_read(true)
             .build()
             .map_err(build_error)?;
@@ -293,19 +293,21 @@ impl PublishStore for DynamoStore {
             }
         }
         let sk_of = |item: &Item| item.get("sk").and_then(|v| v.as_s().ok()).cloned();
-        let post_sk_value = post_sk(&variant.post_id);
-        let post = items
-            .iter()
-            .find(|i| sk_of(i).as_deref() == Some(post_sk_value.as_str()))
+        let find = |prefix: &str| {
+            items
+                .iter()
+                .find(|i| sk_of(i).is_some_and(|sk| sk.starts_with(prefix)))
+        };
+        let post = find("POST#")
             .map(post_from_item)
             .transpose()?
             .ok_or_else(|| StoreError::Invalid("the claimed post is gone".into()))?;
-        let account = items
-            .iter()
-            .find(|i| sk_of(i).is_some_and(|sk| sk.starts_with("ACCOUNT#")))
-            .map(account_from_item)
-            .transpose()?;
-        Ok((post, account))
+        let account = find("ACCOUNT#").map(account_from_item).transpose()?;
+        Ok(Loaded {
+            post,
+            account,
+            audit_head: DynamoStore::audit_head_from(find("AUDITHEAD#")),
+        })
     }
 
     async fn record_outcome(
@@ -314,6 +316,7 @@ impl PublishStore for DynamoStore {
         attempt_id: &str,
         outcome: &VariantOutcome,
         lookup: bool,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError> {
         let mut set = vec!["variants.#acc.#vst = :st", "version = version + :one"];
         let mut remove = vec![];
@@ -359,8 +362,7 @@ impl PublishStore for DynamoStore {
         if !remove.is_empty() {
             expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        self.client
-            .update_item()
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(
                 tenant_pk(&variant.tenant_id),
@@ -375,10 +377,32 @@ impl PublishStore for DynamoStore {
                 ("#vst", "status"),
             ])))
             .set_expression_attribute_values(Some(values(vals)))
+            .build()
+            .map_err(build_error)?;
+        // The outcome and its audit record land together, or neither does.
+        let [record, head] = self.audit_items(audit)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(record)
+            .transact_items(head)
             .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // The attempt lost the variant (or the chain moved): the caller's `Conflict`.
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    TransactWriteItemsError::TransactionCanceledException(c)
+                        if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+                ) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(store_error(e)),
+        }
     }
 
     async fn update_breaker(

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 pub struct DynamoStore {
     pub(super) client: Client,
     pub(super) table: String,
+    pub(super) audit_table: Option<String>,
 }
 
 impl DynamoStore {
@@ -25,7 +26,14 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            audit_table: None,
         }
+    }
+
+    /// The audit log's table (`AuditTable`); without it, audited writes fail.
+    pub fn with_audit_table(mut self, table: impl Into<String>) -> Self {
+        self.audit_table = Some(table.into());
+        self
     }
 }
 

@@ -1,0 +1,98 @@
+//! Audit records of API actions and `GET /v1/audit`. Each record names the caller's key, the
+//! client's address (API Gateway's `X-Forwarded-For`) and user agent.
+
+use crate::auth::Principal;
+use crate::dto::{AuditList, AuditQuery, AuditView};
+use crate::error::Problem;
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use herald_domain::audit::AuditEntry;
+use herald_domain::ports::AuditFilter;
+use serde_json::Value;
+
+/// Where a request came from, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(256).collect::<String>())
+        };
+        Ok(Self {
+            // The left-most address is the client's; API Gateway appends the rest.
+            ip: header("x-forwarded-for")
+                .and_then(|v| v.split(',').next().map(|ip| ip.trim().to_owned()))
+                .filter(|ip| !ip.is_empty()),
+            user_agent: header("user-agent"),
+        })
+    }
+}
+
+/// Appends an audit record for an action that has happened. A failure is logged loudly but
+/// does not undo the action.
+pub async fn record(
+    state: &AppState,
+    principal: &Principal,
+    client: &Client,
+    entity: String,
+    action: &str,
+    old: Option<Value>,
+    new: Option<Value>,
+) {
+    let entry = AuditEntry {
+        tenant_id: principal.tenant_id.clone(),
+        entity,
+        action: action.to_owned(),
+        actor: format!("key:{}", principal.key_id),
+        old,
+        new,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        at: state.clock.now(),
+    };
+    if let Err(e) = state.audit.append(entry).await {
+        tracing::error!(error = %e, action, "the audit record could not be written");
+    }
+}
+
+/// The tenant's audit log, newest first (admin).
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
+    responses((status = 200, body = AuditList), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn list_audit(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<AuditList>, ApiError> {
+    principal.require(principal.role.is_admin(), "read the audit log")?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::unprocessable("limit must be 1 to 200"));
+    }
+    let filter = AuditFilter {
+        entity: q.entity,
+        actor: q.actor,
+        action: q.action,
+        from: q.from,
+        to: q.to,
+    };
+    let page = state
+        .audit
+        .list(&principal.tenant_id, &filter, q.cursor.as_deref(), limit)
+        .await?;
+    Ok(Json(AuditList {
+        items: page.items.iter().map(AuditView::from).collect(),
+        next_cursor: page.cursor,
+    }))
+}
