@@ -468,6 +468,12 @@ class State:
             cleared, self._faults = len(self._faults), []
             return cleared
 
+    def remove_fault(self, fault_id: str) -> bool:
+        with self._lock:
+            before = len(self._faults)
+            self._faults = [f for f in self._faults if f.id != fault_id]
+            return len(self._faults) < before
+
     def pick_fault(self, platform: str, account: str | None, endpoint: str) -> FaultRule | None:
         """The first rule, in insertion order, that matches and fires (its `rate`)."""
         with self._lock:
@@ -1114,6 +1120,12 @@ def admin_clear_faults(state: State, req: Request) -> Outcome:
     return Reply(200, {"ok": True, "cleared": state.clear_faults()})
 
 
+def admin_remove_fault(state: State, req: Request) -> Outcome:
+    if not state.remove_fault(req.params["id"]):
+        return Reply(404, {"error": "no such fault rule"})
+    return Reply(200, {"ok": True})
+
+
 def admin_tokens(state: State, req: Request) -> Outcome:
     data = req.json_object()
     if data.get("platform") != "x":
@@ -1181,6 +1193,7 @@ ROUTES = [
     _route("GET", r"/_admin/faults", admin_faults, "admin"),
     _route("POST", r"/_admin/faults", admin_add_fault, "admin"),
     _route("DELETE", r"/_admin/faults", admin_clear_faults, "admin"),
+    _route("DELETE", r"/_admin/faults/(?P<id>flt_\d+)", admin_remove_fault, "admin"),
     _route("POST", r"/_admin/tokens", admin_tokens, "admin"),
     _route("GET", r"/_admin/limits", admin_limits, "admin"),
     _route("POST", r"/_admin/limits", admin_set_limit, "admin"),

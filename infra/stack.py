@@ -139,10 +139,11 @@ def stop_group(pid: int, timeout: float = 10.0) -> None:
 def wait_until(what: str, check: Any, timeout: float, pid: int | None = None, log: str | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
-            return
+        # Our own process first: something else answering on its port is not it.
         if pid is not None and not alive(pid):
             raise SystemExit(f"{what}: the process exited; see .herald/logs/{log}.log")
+        if check():
+            return
         time.sleep(0.25)
     raise SystemExit(f"{what}: not ready after {timeout:.0f} s; see .herald/logs/{log or 'the logs'}")
 
@@ -200,13 +201,13 @@ def up() -> int:
         say("a previous stack is partly running; stopping it first")
         down()
     STATE_DIR.mkdir(exist_ok=True)
-    ports = {name: pick_port(name) for name in DEFAULT_PORTS}
-    endpoint = f"http://{HOST}:{ports['moto']}"
-    fake_url = f"http://{HOST}:{ports['fake']}"
-    api_url = f"http://{HOST}:{ports['api']}"
-    runtime_url = f"http://{HOST}:{ports['runtime']}"
+    # Each port is picked just before its process starts: the build can take minutes, and a
+    # port free at the start may not be by then.
+    ports: dict[str, int] = {}
     pids: dict[str, int] = {}
-    state = {"pids": pids, "ports": ports, "api_url": api_url}
+    state: dict[str, Any] = {"pids": pids, "ports": ports, "api_url": ""}
+    ports["moto"] = pick_port("moto")
+    endpoint = f"http://{HOST}:{ports['moto']}"
 
     def record() -> None:
         STATE.write_text(json.dumps(state, indent=2) + "\n")
@@ -215,6 +216,8 @@ def up() -> int:
         say(f"moto on {endpoint}")
         pids["moto"] = spawn("moto", [PY, "infra/moto_server.py", "-H", HOST, "-p", str(ports["moto"])])
         record()
+        ports["fake"] = pick_port("fake")
+        fake_url = f"http://{HOST}:{ports['fake']}"
         say(f"fake platforms on {fake_url}")
         pids["fake"] = spawn("fake-platforms", [PY, "infra/fake_platforms.py", "--host", HOST, "--port", str(ports["fake"])])
         record()
@@ -242,6 +245,8 @@ def up() -> int:
         function_env.update({**AWS_ENV, "AWS_ENDPOINT_URL": endpoint, **LOCAL_FUNCTION_ENV})
         write_env_file(FUNCTIONS_ENV, function_env, export=False)
 
+        ports["runtime"] = pick_port("runtime")
+        runtime_url = f"http://{HOST}:{ports['runtime']}"
         say(f"cargo lambda watch on {runtime_url}")
         pids["functions"] = spawn(
             "functions",
@@ -257,6 +262,8 @@ def up() -> int:
         for spec in manifest["functions"].values():
             warm(runtime_url, spec["binary"], pids["functions"])
 
+        ports["api"] = pick_port("api")
+        api_url = state["api_url"] = f"http://{HOST}:{ports['api']}"
         say(f"event sources and the HTTP API on {api_url}")
         pids["emulator"] = spawn(
             "emulator",

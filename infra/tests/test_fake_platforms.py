@@ -321,6 +321,14 @@ class Faults(FakeServerCase):
         self.assertEqual(self.fb_post("page3").status, 200, "other pages are unaffected")
         self.assertEqual([p["account"] for p in self.posts()], ["page3"])
 
+    def test_one_rule_can_be_removed_leaving_the_others(self) -> None:
+        first = self.fault(platform="facebook", account="page1", status=503)
+        self.fault(platform="facebook", account="page2", status=503)
+        self.admin("DELETE", f"faults/{first['id']}")
+        self.assertEqual(self.fb_post("page1").status, 200)
+        self.assertEqual(self.fb_post("page2").status, 503)
+        self.assertEqual(self.call("DELETE", f"/_admin/faults/{first['id']}").status, 404)
+
     def test_status_faults_use_each_platforms_error_body(self) -> None:
         self.fault(platform="x", status=429, error_code=88, retry_after=30)
         x = self.tweet()

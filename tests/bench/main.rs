@@ -402,6 +402,7 @@ async fn publish_calls(env: &HashMap<String, String>) {
 async fn api_overhead(env: &HashMap<String, String>) {
     // In-process over in-memory ports: the handler's own cost.
     let store = Arc::new(MemoryStore::new());
+    let dead_letters = Arc::new(herald_domain::memory::MemoryDeadLetters::default());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = herald_api::AppState {
         tenants: store.clone(),
@@ -409,6 +410,11 @@ async fn api_overhead(env: &HashMap<String, String>) {
         crises: store.clone(),
         heartbeats: store.clone(),
         audit: store.clone(),
+        dead_letters: herald_domain::dead_letters::DeadLetterService {
+            queues: dead_letters.clone(),
+            audit: store.clone(),
+            clock: clock.clone(),
+        },
         posts: PostService {
             posts: store.clone(),
             accounts: store.clone(),

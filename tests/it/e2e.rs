@@ -145,14 +145,19 @@ impl Stack {
         v["posts"].as_array().cloned().unwrap_or_default()
     }
 
-    async fn fault(&self, rule: Value) {
+    /// Adds a fault rule on the fake platforms; returns its id.
+    async fn fault(&self, rule: Value) -> String {
         let url = format!("{}/_admin/faults", self.url("FAKE_PLATFORMS_URL"));
         let res = self.http.post(url).json(&rule).send().await.unwrap();
-        assert!(
-            res.status().is_success(),
-            "fault rule refused: {}",
-            res.text().await.unwrap()
-        );
+        assert!(res.status().is_success(), "fault rule refused");
+        let v: Value = res.json().await.unwrap();
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn remove_fault(&self, id: &str) {
+        let url = format!("{}/_admin/faults/{id}", self.url("FAKE_PLATFORMS_URL"));
+        let res = self.http.delete(url).send().await.unwrap();
+        assert!(res.status().is_success());
     }
 
     /// Polls `f` until it returns `Some`, or fails after `timeout` with `what`.
@@ -443,7 +448,7 @@ async fn transient_failures_retry_and_end_in_the_dlq() {
     let t = stack.tenant(false);
     let page = unique("page");
     let account = stack.connect(&t, "facebook", &page, "fb-token").await;
-    stack
+    let outage = stack
         .fault(json!({"platform": "facebook", "account": page, "status": 503, "rate": 1.0}))
         .await;
     let post = stack.schedule(&t, &account, "doomed", 0).await;
@@ -496,6 +501,51 @@ async fn transient_failures_retry_and_end_in_the_dlq() {
         .await;
     assert!(found.body().unwrap().contains(&t.id));
     assert!(stack.fake_posts("facebook", &page).await.is_empty());
+
+    // The outage ends; an operator finds the dead letter and requeues it: published once.
+    stack.remove_fault(&outage).await;
+    let letter = stack
+        .wait_for(
+            Duration::from_secs(30),
+            "the dead letter in the API",
+            || async {
+                let (_, _, v) = stack
+                    .api(Method::GET, "/v1/dead-letters", &t, None, None)
+                    .await;
+                v["items"].as_array().and_then(|items| {
+                    items
+                        .iter()
+                        .find(|d| d["payload"]["post_id"] == id.as_str())
+                        .cloned()
+                })
+            },
+        )
+        .await;
+    assert_eq!(letter["source"], "publish");
+    let path = format!(
+        "/v1/dead-letters/{}/requeue",
+        letter["id"].as_str().unwrap()
+    );
+    let (s, _, v) = stack
+        .api(Method::POST, &path, &t, Some(&unique("k-")), None)
+        .await;
+    assert_eq!((s, &v["requeued"]), (StatusCode::OK, &json!(1)), "{v}");
+    stack
+        .wait_for(PUBLISH_TIMEOUT, "the requeued post", || async {
+            (stack.post(&t, &id).await["status"] == "published").then_some(())
+        })
+        .await;
+    assert_eq!(stack.fake_posts("facebook", &page).await.len(), 1);
+    let (_, _, log) = stack
+        .api(
+            Method::GET,
+            "/v1/audit?action=dead_letter.requeued",
+            &t,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 1, "{log}");
 }
 
 #[tokio::test]

@@ -2,8 +2,10 @@
 
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
+use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
 use herald_aws::dynamo::DynamoIdempotency;
 use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::dead_letters::DeadLetterService;
 use herald_domain::idempotency::Idempotency;
 use herald_domain::posts::PostService;
 use std::collections::HashMap;
@@ -12,6 +14,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,
+    /// The publish queue's DLQ, for the dead-letter endpoints.
+    pub publish_dlq_url: String,
     /// How long an in-flight idempotency key blocks retries: the function's timeout.
     pub in_progress_ttl_seconds: i64,
 }
@@ -20,10 +24,12 @@ impl Config {
     pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let mut env = Env::new(vars);
         let common = CommonConfig::read(&mut env);
+        let publish_dlq_url = env.url("HERALD_PUBLISH_DLQ_URL");
         let in_progress_ttl_seconds = env.parsed("HERALD_IDEMPOTENCY_IN_PROGRESS_SECONDS", 30);
         env.finish()?;
         Ok(Self {
             common,
+            publish_dlq_url,
             in_progress_ttl_seconds,
         })
     }
@@ -46,6 +52,18 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
         crises: store.clone(),
         heartbeats: store.clone(),
         audit: store.clone(),
+        dead_letters: DeadLetterService {
+            queues: Arc::new(SqsDeadLetters::new(
+                clients.sqs.clone(),
+                vec![DeadLetterQueue {
+                    source: "publish".into(),
+                    url: config.publish_dlq_url.clone(),
+                    source_url: config.common.publish_queue_url.clone(),
+                }],
+            )),
+            audit: store.clone(),
+            clock: clock.clone(),
+        },
         posts: PostService {
             posts: store.clone(),
             accounts: store.clone(),

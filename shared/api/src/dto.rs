@@ -370,3 +370,73 @@ pub struct AuditList {
     pub items: Vec<AuditView>,
     pub next_cursor: Option<String>,
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterQuery {
+    /// The queue it came from, e.g. `publish`.
+    pub source: Option<String>,
+    /// The message type, e.g. `publish` or `unreadable`.
+    pub r#type: Option<String>,
+    /// Only messages older than this many seconds.
+    pub older_than_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterView {
+    pub id: String,
+    pub source: String,
+    pub r#type: String,
+    /// The message as it was sent (JSON for publish messages).
+    pub payload: serde_json::Value,
+    /// Why Herald moved it to the DLQ, when Herald did.
+    pub reason: Option<String>,
+    pub receive_count: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: OffsetDateTime,
+}
+
+impl From<&herald_domain::dead_letters::DeadLetter> for DeadLetterView {
+    fn from(d: &herald_domain::dead_letters::DeadLetter) -> Self {
+        Self {
+            id: d.id.clone(),
+            source: d.source.clone(),
+            r#type: d.kind.clone(),
+            payload: serde_json::from_str(&d.body)
+                .unwrap_or_else(|_| serde_json::Value::String(d.body.clone())),
+            reason: d.reason.clone(),
+            receive_count: d.receive_count,
+            sent_at: d.sent_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterList {
+    pub items: Vec<DeadLetterView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequeueInput {
+    /// Requeue exactly these (1 to 100); otherwise every dead letter matching the filter.
+    pub ids: Option<Vec<String>>,
+    pub source: Option<String>,
+    pub r#type: Option<String>,
+    pub older_than_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequeueResult {
+    pub requeued: usize,
+    pub ids: Vec<String>,
+}
+
+impl From<&Vec<herald_domain::dead_letters::DeadLetter>> for RequeueResult {
+    fn from(done: &Vec<herald_domain::dead_letters::DeadLetter>) -> Self {
+        Self {
+            requeued: done.len(),
+            ids: done.iter().map(|d| d.id.clone()).collect(),
+        }
+    }
+}

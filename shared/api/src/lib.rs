@@ -34,6 +34,7 @@ pub struct AppState {
     pub crises: Arc<dyn CrisisStore>,
     pub heartbeats: Arc<dyn HeartbeatStore>,
     pub audit: Arc<dyn AuditLog>,
+    pub dead_letters: herald_domain::dead_letters::DeadLetterService,
     pub posts: PostService,
     pub idempotency: Idempotency,
     pub clock: Arc<dyn Clock>,

@@ -17,10 +17,12 @@ use utoipa::{Modify, OpenApi};
         routes::approve_post, routes::reject_post,
         routes::get_crisis, routes::start_crisis, routes::lift_crisis,
         crate::audit::list_audit,
+        routes::list_dead_letters, routes::get_dead_letter, routes::requeue_dead_letter,
+        routes::requeue_dead_letters, routes::delete_dead_letter,
     ),
     components(schemas(Problem, ProblemField, ConnectAccount, AccountView, AccountList, CreatePost, EditPost, TargetInput,
         PostView, VariantView, ErrorView, ReviewView, PostList, ReviewInput, TenantView, TenantSettingsInput,
-        CreateApiKey, CreatedApiKey, Health, HeartbeatView, CrisisInput, CrisisView, AuditView, AuditList)),
+        CreateApiKey, CreatedApiKey, Health, HeartbeatView, CrisisInput, CrisisView, AuditView, AuditList, DeadLetterView, DeadLetterList, RequeueInput, RequeueResult)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
 )]

@@ -19,6 +19,7 @@ use tower::ServiceExt;
 struct Api {
     app: Router,
     store: Arc<MemoryStore>,
+    dead_letters: Arc<herald_domain::memory::MemoryDeadLetters>,
     idempotency: Idempotency,
 }
 
@@ -30,6 +31,7 @@ struct Tenant {
 impl Api {
     fn new() -> Self {
         let store = Arc::new(MemoryStore::new());
+        let dead_letters = Arc::new(herald_domain::memory::MemoryDeadLetters::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let idempotency =
             Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30));
@@ -39,6 +41,11 @@ impl Api {
             crises: store.clone(),
             heartbeats: store.clone(),
             audit: store.clone(),
+            dead_letters: herald_domain::dead_letters::DeadLetterService {
+                queues: dead_letters.clone(),
+                audit: store.clone(),
+                clock: clock.clone(),
+            },
             posts: PostService {
                 posts: store.clone(),
                 accounts: store.clone(),
@@ -51,6 +58,7 @@ impl Api {
         Self {
             app: router(state),
             store,
+            dead_letters,
             idempotency,
         }
     }
@@ -825,4 +833,119 @@ async fn api_actions_are_audited_with_who_and_from_where() {
         .call("GET", "/v1/audit", Some(&other.key), None, None)
         .await;
     assert_eq!(v["items"], json!([]), "another tenant sees none of it");
+}
+
+#[tokio::test]
+async fn dead_letters_are_tenant_scoped_admin_only_and_audited() {
+    use herald_domain::dead_letters::DeadLetter;
+    let api = Api::new();
+    let (a, b) = (api.tenant(false).await, api.tenant(false).await);
+    let letter = |id: &str, tenant: &str, age_secs: i64| {
+        DeadLetter::from_body(
+            id.into(),
+            "publish",
+            json!({"tenant_id": tenant, "post_id": "post_1", "account_id": "acc_1", "platform": "x", "correlation_id": "c"}).to_string(),
+            Some("X answered 503 (after 5 failed deliveries)".into()),
+            5,
+            SystemClock.now() - time::Duration::seconds(age_secs),
+        )
+    };
+    *api.dead_letters.dead.lock().unwrap() = vec![
+        letter("m1", &a.id, 3600),
+        letter("m2", &a.id, 10),
+        letter("m3", &b.id, 10),
+        DeadLetter::from_body(
+            "m4".into(),
+            "publish",
+            "{garbage".into(),
+            None,
+            5,
+            SystemClock.now(),
+        ),
+    ];
+    let (s, _, v) = api
+        .call("GET", "/v1/dead-letters", Some(&a.key), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ids: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m1", "m2"], "only A's, oldest first");
+    assert_eq!(v["items"][0]["payload"]["post_id"], "post_1");
+    assert_eq!(v["items"][0]["receive_count"], 5);
+    let (_, _, v) = api
+        .call(
+            "GET",
+            "/v1/dead-letters?older_than_seconds=600",
+            Some(&a.key),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    let (s, _, _) = api
+        .call("GET", "/v1/dead-letters/m3", Some(&a.key), None, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "B's letter is not A's to see");
+    let (s, _, _) = api
+        .call("DELETE", "/v1/dead-letters/m3", Some(&a.key), None, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nor to delete");
+    let (s, _, v) = api
+        .call(
+            "POST",
+            "/v1/dead-letters/requeue",
+            Some(&a.key),
+            None,
+            Some(json!({"ids": []})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+
+    let (s, _, v) = api
+        .call(
+            "POST",
+            "/v1/dead-letters/m1/requeue",
+            Some(&a.key),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s, &v["requeued"]), (StatusCode::OK, &json!(1)), "{v}");
+    let (s, _, v) = api
+        .call("DELETE", "/v1/dead-letters/m2", Some(&a.key), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _, _) = api
+        .call(
+            "POST",
+            "/v1/dead-letters/m1/requeue",
+            Some(&a.key),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "already gone");
+    let left: Vec<String> = api
+        .dead_letters
+        .dead
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| d.id.clone())
+        .collect();
+    assert_eq!(left, ["m3", "m4"]);
+    assert_eq!(api.dead_letters.requeued.lock().unwrap()[0].id, "m1");
+
+    let (_, _, log) = api.call("GET", "/v1/audit", Some(&a.key), None, None).await;
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["dead_letter.deleted", "dead_letter.requeued"]);
 }

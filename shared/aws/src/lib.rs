@@ -5,6 +5,7 @@
 
 pub mod calls;
 pub mod config;
+pub mod dead_letters;
 pub mod dynamo;
 pub mod errors;
 pub mod sqs;

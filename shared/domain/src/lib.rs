@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod dead_letters;
 pub mod dispatch;
 pub mod error;
 pub mod gates;

@@ -818,3 +818,38 @@ impl PublishQueue for MemoryQueue {
         Ok(())
     }
 }
+
+/// Dead-letter queues in memory: `dead` holds the letters, `requeued` what went back.
+#[derive(Debug, Default)]
+pub struct MemoryDeadLetters {
+    pub dead: Mutex<Vec<crate::dead_letters::DeadLetter>>,
+    pub requeued: Mutex<Vec<crate::dead_letters::DeadLetter>>,
+}
+
+#[async_trait]
+impl crate::dead_letters::DeadLetterQueues for MemoryDeadLetters {
+    async fn list(&self, max: usize) -> Result<Vec<crate::dead_letters::DeadLetter>, StoreError> {
+        let dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(dead.iter().take(max).cloned().collect())
+    }
+
+    async fn requeue(&self, letter: &crate::dead_letters::DeadLetter) -> Result<bool, StoreError> {
+        let mut dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(i) = dead.iter().position(|d| d.id == letter.id) else {
+            return Ok(false);
+        };
+        let letter = dead.remove(i);
+        self.requeued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(letter);
+        Ok(true)
+    }
+
+    async fn delete(&self, letter: &crate::dead_letters::DeadLetter) -> Result<bool, StoreError> {
+        let mut dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
+        let before = dead.len();
+        dead.retain(|d| d.id != letter.id);
+        Ok(dead.len() < before)
+    }
+}

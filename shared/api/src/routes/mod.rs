@@ -3,6 +3,7 @@
 
 mod accounts;
 mod crisis;
+mod dead_letters;
 mod meta;
 mod posts;
 mod tenant;
@@ -13,6 +14,7 @@ use axum::routing::{get, post};
 
 pub use accounts::*;
 pub use crisis::*;
+pub use dead_letters::*;
 pub use meta::*;
 pub use posts::*;
 pub use tenant::*;
@@ -45,6 +47,19 @@ pub fn authenticated() -> Router<AppState> {
         .route("/v1/posts/{id}/approve", post(posts::approve_post))
         .route("/v1/posts/{id}/reject", post(posts::reject_post))
         .route("/v1/audit", get(crate::audit::list_audit))
+        .route("/v1/dead-letters", get(dead_letters::list_dead_letters))
+        .route(
+            "/v1/dead-letters/requeue",
+            post(dead_letters::requeue_dead_letters),
+        )
+        .route(
+            "/v1/dead-letters/{id}",
+            get(dead_letters::get_dead_letter).delete(dead_letters::delete_dead_letter),
+        )
+        .route(
+            "/v1/dead-letters/{id}/requeue",
+            post(dead_letters::requeue_dead_letter),
+        )
         .route(
             "/v1/crisis",
             get(crisis::get_crisis)
