@@ -4,13 +4,17 @@
 
 use clap::{Parser, Subcommand};
 use herald_aws::Clients;
+use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
 use herald_aws::dynamo::DynamoStore;
+use herald_domain::clock::Clock;
 use herald_domain::clock::SystemClock;
+use herald_domain::dead_letters::{DeadLetterFilter, DeadLetterService, Operator};
 use herald_domain::ids::TenantId;
 use herald_domain::model::Role;
 use herald_domain::ports::{AuditFilter, AuditLog};
 use secrecy::ExposeSecret;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, about = "Operate a Herald deployment")]
@@ -42,6 +46,41 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Dead letters of every tenant (operators).
+    DeadLetters {
+        /// The publish queue's DLQ (the stack's PublishDeadLetterQueue URL).
+        #[arg(long, env = "HERALD_PUBLISH_DLQ_URL")]
+        dlq_url: String,
+        /// The publish queue, where requeued messages go.
+        #[arg(long, env = "HERALD_PUBLISH_QUEUE_URL")]
+        queue_url: String,
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterCommand {
+    /// One JSON line per dead letter.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only those older than this many seconds.
+        #[arg(long)]
+        older_than_seconds: Option<i64>,
+    },
+    /// One dead letter, with its payload.
+    Show { id: String },
+    /// Back to the queue: the given ids, or with --all every one matching --tenant.
+    Requeue {
+        ids: Vec<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Remove for good.
+    Delete { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +124,79 @@ enum ApiKeyCommand {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+}
+
+async fn dead_letters(service: &DeadLetterService, command: DeadLetterCommand) -> ExitCode {
+    let operator = Operator {
+        actor: format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "operator".into())
+        ),
+        ip: None,
+        user_agent: Some(concat!("herald-cli/", env!("CARGO_PKG_VERSION")).into()),
+    };
+    let filter = |tenant: Option<String>, older: Option<i64>| DeadLetterFilter {
+        tenant_id: tenant.map(TenantId),
+        older_than: older.map(|s| SystemClock.now() - time::Duration::seconds(s)),
+        ..DeadLetterFilter::default()
+    };
+    let result = match command {
+        DeadLetterCommand::List {
+            tenant,
+            older_than_seconds,
+        } => service
+            .list(&filter(tenant, older_than_seconds))
+            .await
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|d| serde_json::json!(d))
+                    .collect::<Vec<_>>()
+            }),
+        DeadLetterCommand::Show { id } => service
+            .get(&DeadLetterFilter::default(), &id)
+            .await
+            .map(|d| d.into_iter().map(|d| serde_json::json!(d)).collect()),
+        DeadLetterCommand::Requeue { ids, all, tenant } => {
+            if ids.is_empty() != all {
+                eprintln!("herald: give dead-letter ids, or --all (with --tenant to narrow it)");
+                return ExitCode::from(2);
+            }
+            let ids = (!all).then_some(ids);
+            service
+                .requeue(&filter(tenant, None), ids.as_deref(), &operator)
+                .await
+                .map(|done| {
+                    done.iter()
+                        .map(|d| serde_json::json!({"requeued": d.id}))
+                        .collect()
+                })
+        }
+        DeadLetterCommand::Delete { id } => service
+            .delete(&DeadLetterFilter::default(), &id, &operator)
+            .await
+            .map(|d| {
+                d.into_iter()
+                    .map(|d| serde_json::json!({"deleted": d.id}))
+                    .collect()
+            }),
+    };
+    match result {
+        Ok(lines) if lines.is_empty() => {
+            eprintln!("herald: no matching dead letter");
+            ExitCode::FAILURE
+        }
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("herald: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 async fn audit(store: &DynamoStore, command: AuditCommand) -> ExitCode {
@@ -151,6 +263,25 @@ async fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Audit { command } => return audit(&store, command).await,
+        Command::DeadLetters {
+            dlq_url,
+            queue_url,
+            command,
+        } => {
+            let service = DeadLetterService {
+                queues: Arc::new(SqsDeadLetters::new(
+                    clients.sqs.clone(),
+                    vec![DeadLetterQueue {
+                        source: "publish".into(),
+                        url: dlq_url,
+                        source_url: queue_url,
+                    }],
+                )),
+                audit: Arc::new(store),
+                clock: Arc::new(SystemClock),
+            };
+            return dead_letters(&service, command).await;
+        }
         Command::Tenant {
             command:
                 TenantCommand::Create {
