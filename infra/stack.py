@@ -243,6 +243,8 @@ def up() -> int:
         for spec in manifest["functions"].values():
             function_env.update(spec["environment"])
         function_env.update({**AWS_ENV, "AWS_ENDPOINT_URL": endpoint, **LOCAL_FUNCTION_ENV})
+        # Alerts go to the fake platforms' sink, where tests read them.
+        function_env["HERALD_ALERT_WEBHOOK_URL"] = f"{fake_url}/sinks/alerts"
         write_env_file(FUNCTIONS_ENV, function_env, export=False)
 
         ports["runtime"] = pick_port("runtime")

@@ -318,9 +318,11 @@ async fn publish_calls(env: &HashMap<String, String>) {
             messages.push(serde_json::from_str(m.body().unwrap()).unwrap());
         }
     }
+    let alerter = herald_platforms::alerter(None, store.clone(), Arc::new(SystemClock)).unwrap();
     let publisher = PublishService {
         store: store.clone(),
         limiter: store.clone(),
+        alerter,
         platform: Arc::new(Accepting {
             latency: Duration::from_millis(200),
         }),

@@ -501,6 +501,36 @@ async fn transient_failures_retry_and_end_in_the_dlq() {
         .await;
     assert!(found.body().unwrap().contains(&t.id));
     assert!(stack.fake_posts("facebook", &page).await.is_empty());
+    // Operators were told: the circuit opened (once), and the DLQ is not empty.
+    let sink = format!("{}/_admin/sinks/alerts", stack.url("FAKE_PLATFORMS_URL"));
+    let circuit = format!("circuit_open:{}:{}", t.id, account);
+    let alerts = stack
+        .wait_for(Duration::from_secs(30), "the alerts", || async {
+            let v: Value = stack
+                .http
+                .get(&sink)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let keys: Vec<String> = v["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|r| serde_json::from_str::<Value>(r["body"].as_str()?).ok())
+                .filter_map(|b| b["herald"]["key"].as_str().map(str::to_owned))
+                .collect();
+            (keys.contains(&circuit) && keys.iter().any(|k| k == "dead_letters:publish"))
+                .then_some(keys)
+        })
+        .await;
+    assert_eq!(
+        alerts.iter().filter(|k| **k == circuit).count(),
+        1,
+        "one alert per condition per window: {alerts:?}"
+    );
 
     // The outage ends; an operator finds the dead letter and requeues it: published once.
     stack.remove_fault(&outage).await;

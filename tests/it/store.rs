@@ -160,6 +160,11 @@ impl Env {
             .unwrap()
     }
 
+    /// Alerts go to the log; the ledger is the real table.
+    fn alerter(&self) -> herald_domain::alerts::Alerter {
+        herald_platforms::alerter(None, self.store.clone(), Arc::new(SystemClock)).unwrap()
+    }
+
     fn dispatcher(&self) -> Dispatcher {
         Dispatcher {
             store: self.store.clone(),
@@ -181,6 +186,7 @@ impl Env {
         PublishService {
             store: self.store.clone(),
             limiter: self.store.clone(),
+            alerter: self.alerter(),
             platform,
             clock: Arc::new(SystemClock),
             entropy: Arc::new(SystemEntropy),
@@ -917,6 +923,8 @@ async fn the_reconciler_resolves_a_claim_whose_publisher_died() {
         queue: env.queue.clone(),
         heartbeats: env.store.clone(),
         audit: env.store.clone(),
+        queues: env.queue.clone(),
+        alerter: env.alerter(),
         clock: Arc::new(SystemClock),
         config: ReconcileConfig {
             lease,

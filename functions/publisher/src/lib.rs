@@ -30,6 +30,8 @@ pub struct Config {
     pub deadline_margin: Duration,
     /// The function's timeout (template `Timeout`), used when the runtime gives no deadline.
     pub function_timeout: Duration,
+    /// A Slack-compatible webhook for alerts (none: alerts are logged).
+    pub alert_webhook: Option<secrecy::SecretString>,
 }
 
 impl Config {
@@ -96,6 +98,7 @@ impl Config {
         let deadline_margin = Duration::from_millis(env.parsed("HERALD_DEADLINE_MARGIN_MS", 2_000));
         let function_timeout =
             Duration::from_secs(env.parsed("HERALD_FUNCTION_TIMEOUT_SECONDS", 30));
+        let alert_webhook = env.secret_url("HERALD_ALERT_WEBHOOK_URL");
         env.finish()?;
         Ok(Self {
             common,
@@ -105,6 +108,7 @@ impl Config {
             concurrency,
             deadline_margin,
             function_timeout,
+            alert_webhook,
         })
     }
 }
@@ -144,12 +148,17 @@ pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String
         .map_err(|e| e.to_string())?;
     let queue = SqsPublishQueue::new(clients.sqs.clone(), &config.common.publish_queue_url)
         .with_dead_letter_queue(&config.dead_letter_queue_url);
+    let clock = Arc::new(SystemClock);
+    let alerter =
+        herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone())
+            .map_err(|e| e.to_string())?;
     Ok(Publisher {
         service: PublishService {
             store: store.clone(),
             limiter: store,
+            alerter,
             platform: Arc::new(platform),
-            clock: Arc::new(SystemClock),
+            clock,
             entropy: Arc::new(SystemEntropy),
             config: config.publish.clone(),
         },

@@ -13,6 +13,8 @@ use std::sync::Arc;
 pub struct Config {
     pub common: CommonConfig,
     pub reconcile: ReconcileConfig,
+    pub publish_dlq_url: String,
+    pub alert_webhook: Option<secrecy::SecretString>,
 }
 
 impl Config {
@@ -27,26 +29,40 @@ impl Config {
             batch: env.parsed("HERALD_RECONCILE_BATCH", d.batch),
             max_attempts: env.parsed("HERALD_RECONCILE_MAX_ATTEMPTS", d.max_attempts),
         };
+        let publish_dlq_url = env.url("HERALD_PUBLISH_DLQ_URL");
+        let alert_webhook = env.secret_url("HERALD_ALERT_WEBHOOK_URL");
         env.finish()?;
-        Ok(Self { common, reconcile })
+        Ok(Self {
+            common,
+            reconcile,
+            publish_dlq_url,
+            alert_webhook,
+        })
     }
 }
 
-pub fn reconciler(config: &Config, clients: &Clients) -> Reconciler {
+pub fn reconciler(config: &Config, clients: &Clients) -> Result<Reconciler, String> {
     let store = Arc::new(config.common.store(clients));
-    Reconciler {
+    let clock = Arc::new(SystemClock);
+    let queue = Arc::new(
+        SqsPublishQueue::new(clients.sqs.clone(), &config.common.publish_queue_url)
+            .with_dead_letter_queue(&config.publish_dlq_url),
+    );
+    let alerter =
+        herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone())
+            .map_err(|e| e.to_string())?;
+    Ok(Reconciler {
         store: store.clone(),
         posts: store.clone(),
         outcomes: store.clone(),
-        queue: Arc::new(SqsPublishQueue::new(
-            clients.sqs.clone(),
-            &config.common.publish_queue_url,
-        )),
+        queue: queue.clone(),
         heartbeats: store.clone(),
         audit: store,
-        clock: Arc::new(SystemClock),
+        queues: queue,
+        alerter,
+        clock,
         config: config.reconcile.clone(),
-    }
+    })
 }
 
 #[cfg(test)]

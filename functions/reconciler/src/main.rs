@@ -7,7 +7,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env(&std::env::vars().collect())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let clients = herald_aws::Clients::load().await;
-    let reconciler = reconciler(&config, &clients);
+    let reconciler = reconciler(&config, &clients)?;
     let reconciler = &reconciler;
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {

@@ -55,6 +55,20 @@ impl<'a> Env<'a> {
         v
     }
 
+    /// An optional http(s) URL holding a credential: kept secret, never echoed in errors.
+    pub fn secret_url(&mut self, name: &str) -> Option<secrecy::SecretString> {
+        let v = self
+            .vars
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())?;
+        if !v.starts_with("https://") && !v.starts_with("http://") {
+            self.problems.push(format!("{name} must be an http(s) URL"));
+            return None;
+        }
+        Some(secrecy::SecretString::from(v.to_owned()))
+    }
+
     pub fn finish(self) -> Result<(), ConfigError> {
         if self.problems.is_empty() {
             Ok(())

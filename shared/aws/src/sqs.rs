@@ -151,3 +151,40 @@ fn text(value: &str) -> Result<MessageAttributeValue, StoreError> {
         .build()
         .map_err(|e| StoreError::Invalid(e.to_string()))
 }
+
+#[async_trait]
+impl herald_domain::ports::QueueStats for SqsPublishQueue {
+    async fn depths(&self) -> Result<(u64, u64), StoreError> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let count = |attrs: &std::collections::HashMap<A, String>, names: &[A]| -> u64 {
+            names
+                .iter()
+                .filter_map(|n| attrs.get(n).and_then(|v| v.parse::<u64>().ok()))
+                .sum()
+        };
+        let read = |url: String, names: Vec<A>| async move {
+            self.client
+                .get_queue_attributes()
+                .queue_url(url)
+                .set_attribute_names(Some(names))
+                .send()
+                .await
+                .map_err(store_error)
+        };
+        let waiting = [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesDelayed,
+        ];
+        let out = read(self.url.clone(), waiting.to_vec()).await?;
+        let publish = count(out.attributes().unwrap_or(&Default::default()), &waiting);
+        let dead = match &self.dead_letter_url {
+            Some(url) => {
+                let visible = [A::ApproximateNumberOfMessages];
+                let out = read(url.clone(), visible.to_vec()).await?;
+                count(out.attributes().unwrap_or(&Default::default()), &visible)
+            }
+            None => 0,
+        };
+        Ok((publish, dead))
+    }
+}

@@ -5,6 +5,7 @@
 //! This crate must never depend on an AWS SDK or an HTTP framework: adapters live in
 //! `herald-aws` and `herald-platforms`, the HTTP surface in `herald-api`.
 
+pub mod alerts;
 pub mod audit;
 pub mod clock;
 pub mod dead_letters;

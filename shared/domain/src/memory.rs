@@ -61,6 +61,7 @@ struct State {
     heartbeats: HashMap<String, (OffsetDateTime, String)>,
     audit: Vec<AuditRecord>,
     audit_heads: BTreeMap<(TenantId, String), ChainHead>,
+    alert_windows: HashMap<(String, i64), u32>,
 }
 
 #[derive(Debug, Default)]
@@ -852,4 +853,70 @@ impl crate::dead_letters::DeadLetterQueues for MemoryDeadLetters {
         dead.retain(|d| d.id != letter.id);
         Ok(dead.len() < before)
     }
+}
+
+#[async_trait]
+impl crate::alerts::AlertLedger for MemoryStore {
+    async fn first(
+        &self,
+        key: &str,
+        index: i64,
+        _expires: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.with("alert_first", |s| {
+            let seen = s
+                .alert_windows
+                .entry((format!("sent:{key}"), index))
+                .or_default();
+            *seen += 1;
+            Ok(*seen == 1)
+        })
+    }
+
+    async fn count(
+        &self,
+        key: &str,
+        index: i64,
+        _expires: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        self.with("alert_count", |s| {
+            let n = s.alert_windows.entry((key.to_owned(), index)).or_default();
+            *n += 1;
+            Ok(*n)
+        })
+    }
+}
+
+/// An alert sink that keeps what it was sent.
+#[derive(Debug, Default)]
+pub struct MemoryAlerts {
+    pub sent: Mutex<Vec<crate::alerts::Alert>>,
+}
+
+#[async_trait]
+impl crate::alerts::AlertSink for MemoryAlerts {
+    async fn send(&self, alert: &crate::alerts::Alert) -> Result<(), String> {
+        self.sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(alert.clone());
+        Ok(())
+    }
+}
+
+/// An alerter over `store`'s ledger, keeping what it sends.
+pub fn alerter(
+    store: std::sync::Arc<MemoryStore>,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+) -> (crate::alerts::Alerter, std::sync::Arc<MemoryAlerts>) {
+    let sink = std::sync::Arc::new(MemoryAlerts::default());
+    (
+        crate::alerts::Alerter {
+            ledger: store,
+            sink: sink.clone(),
+            clock,
+            config: crate::alerts::AlertConfig::default(),
+        },
+        sink,
+    )
 }

@@ -370,3 +370,10 @@ pub trait AuditLog: Send + Sync {
         tenant: &TenantId,
     ) -> Result<(Vec<AuditRecord>, BTreeMap<String, ChainHead>), StoreError>;
 }
+
+/// How many messages wait in the publish queue and its dead-letter queue.
+#[async_trait]
+pub trait QueueStats: Send + Sync {
+    /// (publish queue: visible and delayed, dead-letter queue: visible).
+    async fn depths(&self) -> Result<(u64, u64), StoreError>;
+}

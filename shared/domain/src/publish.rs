@@ -13,6 +13,7 @@
 //! Only real failures count toward the DLQ: `message.failures` (earlier copies) plus this
 //! copy's receive count. Permanent and auth errors end `failed` with the platform's reason.
 
+use crate::alerts::{Alert, Alerter};
 use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::clock::{Clock, Entropy};
 use crate::gates::{Admission, BreakerPolicy, BreakerState, RateLimits};
@@ -155,6 +156,7 @@ pub struct PublishService {
     pub platform: Arc<dyn PlatformClient>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
+    pub alerter: Alerter,
     pub config: PublishConfig,
 }
 
@@ -506,6 +508,21 @@ impl PublishService {
                     last = Some((error, ambiguous));
                     if opened {
                         tracing::warn!("the account's circuit opened");
+                        self.alerter
+                            .raise(Alert {
+                                key: format!(
+                                    "circuit_open:{}:{}",
+                                    message.tenant_id, message.account_id
+                                ),
+                                title: format!("{} account's circuit opened", account.platform),
+                                detail: format!(
+                                    "tenant {}, account {}: {} consecutive failures; its posts wait, then one probe goes",
+                                    message.tenant_id,
+                                    message.account_id,
+                                    self.config.breaker.failure_threshold
+                                ),
+                            })
+                            .await;
                         break;
                     }
                 }
@@ -635,7 +652,8 @@ impl PublishService {
             tracing::error!(error = %e, "recording the outcome failed");
             return Disposition::Fail;
         }
-        self.after_outcome(message, &attempted, breaker_pristine)
+        let dead_lettered = matches!(outcome, VariantOutcome::DeadLettered(_));
+        self.after_outcome(message, &attempted, breaker_pristine, dead_lettered)
             .await;
         disposition
     }
@@ -646,6 +664,7 @@ impl PublishService {
         message: &PublishMessage,
         attempted: &Attempted,
         breaker_pristine: bool,
+        dead_lettered: bool,
     ) {
         let now = self.clock.now();
         let (tenant, account) = (&message.tenant_id, &message.account_id);
@@ -662,10 +681,29 @@ impl PublishService {
             Attempted::RateLimited(_, wait) => {
                 changes.push(BreakerChange::BlockUntil(now + *wait));
             }
-            Attempted::Failed(e) if e.kind() == FailureKind::Auth => {
-                if let Err(e) = self.store.mark_needs_reauth(tenant, account, now).await {
-                    tracing::warn!(error = %e, "marking the account for reconnection failed");
+            Attempted::Failed(e) => {
+                if e.kind() == FailureKind::Auth {
+                    if let Err(e) = self.store.mark_needs_reauth(tenant, account, now).await {
+                        tracing::warn!(error = %e, "marking the account for reconnection failed");
+                    }
+                    self.alerter
+                        .raise(Alert {
+                            key: format!("token_invalid:{tenant}:{account}"),
+                            title: format!("{} refused an account's token", message.platform),
+                            detail: format!(
+                                "tenant {tenant}, account {account} needs to be reconnected"
+                            ),
+                        })
+                        .await;
                 }
+                self.alerter
+                    .failed_publish(tenant.as_str(), e.message())
+                    .await;
+            }
+            Attempted::GaveUp { error, .. } if dead_lettered => {
+                self.alerter
+                    .failed_publish(tenant.as_str(), error.message())
+                    .await;
             }
             _ => {}
         }

@@ -8,11 +8,12 @@
 //! the health check reads.
 
 use crate::StoreError;
+use crate::alerts::Alerter;
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::clock::Clock;
 use crate::model::{FailureKind, Post, VariantError, VariantStatus};
 use crate::ports::{
-    AuditLog, HeartbeatStore, PostStore, PublishMessage, PublishQueue, PublishStore,
+    AuditLog, HeartbeatStore, PostStore, PublishMessage, PublishQueue, PublishStore, QueueStats,
     ReconcileStore, VariantOutcome, VariantRef, variant_entity,
 };
 use std::sync::Arc;
@@ -58,6 +59,8 @@ pub struct Reconciler {
     pub queue: Arc<dyn PublishQueue>,
     pub heartbeats: Arc<dyn HeartbeatStore>,
     pub audit: Arc<dyn AuditLog>,
+    pub queues: Arc<dyn QueueStats>,
+    pub alerter: Alerter,
     pub clock: Arc<dyn Clock>,
     pub config: ReconcileConfig,
 }
@@ -91,6 +94,10 @@ impl Reconciler {
             };
             let span = tracing::info_span!("reconcile", correlation_id = %post.correlation_id, post_id = %post.id);
             self.resolve(&post, now, &mut report).instrument(span).await;
+        }
+        match self.queues.depths().await {
+            Ok((waiting, dead)) => self.alerter.queues(waiting, dead).await,
+            Err(e) => tracing::warn!(error = %e, "reading the queues' depths failed"),
         }
         let summary = serde_json::to_string(&report).unwrap_or_default();
         self.heartbeats.beat(HEARTBEAT, now, &summary).await?;

@@ -115,6 +115,7 @@ fn uuid_like() -> String {
 
 struct World {
     store: Arc<MemoryStore>,
+    alerts: Arc<herald_domain::memory::MemoryAlerts>,
     queue: Arc<MemoryQueue>,
     clock: Arc<FakeClock>,
     platform: Arc<ScriptedPlatform>,
@@ -170,9 +171,11 @@ impl World {
             clock: clock.clone(),
             config: DispatchConfig::default(),
         };
+        let (alerter, alerts) = herald_domain::memory::alerter(store.clone(), clock.clone());
         let publisher = PublishService {
             store: store.clone(),
             limiter: store.clone(),
+            alerter,
             platform: platform.clone(),
             clock: clock.clone(),
             entropy: Arc::new(HalfEntropy),
@@ -189,6 +192,7 @@ impl World {
         };
         Self {
             store,
+            alerts,
             queue,
             clock,
             platform,
@@ -874,6 +878,8 @@ async fn the_reconciler_requeues_a_dead_claim_once_and_fails_it_after_too_many()
         queue: w.queue.clone(),
         heartbeats: w.store.clone(),
         audit: w.store.clone(),
+        queues: Arc::new(NoQueues),
+        alerter: w.publisher.alerter.clone(),
         clock: w.clock.clone(),
         config: ReconcileConfig {
             max_attempts: 2,
@@ -999,4 +1005,72 @@ async fn every_publish_outcome_is_audited_on_its_variants_chain() {
     });
     let (records, heads) = w.store.export(&post.tenant_id).await.unwrap();
     assert!(!herald_domain::audit::verify(&records, &heads).is_empty());
+}
+
+#[derive(Debug)]
+struct NoQueues;
+
+#[async_trait]
+impl herald_domain::ports::QueueStats for NoQueues {
+    async fn depths(&self) -> Result<(u64, u64), StoreError> {
+        Ok((0, 0))
+    }
+}
+
+#[tokio::test]
+async fn alerts_go_once_per_condition_per_window() {
+    let w = World::new(false).await;
+    for i in 0..7 {
+        w.create(&format!("post {i}"), 0, &["acc_x"]).await;
+    }
+    w.dispatcher.run_once().await.unwrap();
+    for _ in 0..7 {
+        w.platform.then(Err(PlatformError::Permanent {
+            message: "X answered 403: duplicate content".into(),
+            code: None,
+        }));
+    }
+    w.deliver_all().await;
+    let alerts = w.alerts.sent.lock().unwrap().clone();
+    let keys: Vec<&str> = alerts.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["failed_publishes:ten_a"],
+        "the fifth failure alerts, once"
+    );
+    assert!(alerts[0].detail.contains("duplicate content"));
+    // A token going invalid alerts (once), and so does a circuit opening.
+    w.create("auth", 0, &["acc_li"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    w.platform.then(Err(PlatformError::Auth {
+        message: "LinkedIn answered 401".into(),
+        code: None,
+    }));
+    w.deliver_all().await;
+    let alerter = &w.publisher.alerter;
+    alerter.queues(101, 0).await;
+    alerter.queues(500, 3).await;
+    let keys: Vec<String> = w
+        .alerts
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a.key.clone())
+        .collect();
+    assert_eq!(
+        keys[1..],
+        [
+            "token_invalid:ten_a:acc_li".to_owned(),
+            "queue_depth:publish".into(),
+            "dead_letters:publish".into()
+        ]
+    );
+    w.clock.advance(time::Duration::hours(1));
+    alerter.queues(101, 0).await;
+    assert_eq!(
+        w.alerts.sent.lock().unwrap().len(),
+        5,
+        "a new window alerts again"
+    );
 }
