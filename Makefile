@@ -44,5 +44,8 @@ test: venv
 bench: venv
 	bash infra/bench.sh
 
+sim:
+	cargo run --release -p herald-sim -- --seeds $(SEEDS)
+
 clean: down
 	rm -rf .herald target

@@ -466,7 +466,10 @@ async fn outcomes_need_the_claiming_attempt() {
         env.store
             .claim_for_publish(&v, "attempt-2", &gate(now))
             .await,
-        Err(ClaimRejected::NotClaimable)
+        Err(ClaimRejected::Held {
+            until: now + time::Duration::minutes(2)
+        }),
+        "a duplicate while attempt-1 holds it waits out the lease (told without a read)"
     );
     let err = VariantError {
         kind: FailureKind::Ambiguous,

@@ -323,14 +323,20 @@ impl PublishStore for MemoryStore {
         self.with("claim_for_publish", |s| {
             let now = gate.now;
             // The same checks, in the same precedence, as the DynamoDB transaction.
-            let claimable = s
+            let current = s
                 .posts
                 .get(&(variant.tenant_id.clone(), variant.post_id.clone()))
                 .filter(|p| p.status == PostStatus::Dispatched)
-                .and_then(|p| p.variants.get(&variant.account_id))
-                .is_some_and(|v| v.status.is_claimable());
-            if !claimable {
-                return Err(ClaimRejected::NotClaimable);
+                .and_then(|p| p.variants.get(&variant.account_id));
+            match current {
+                Some(v) if v.status.is_claimable() => {}
+                Some(v) if v.status == VariantStatus::Publishing => {
+                    let lease = gate.lease_until - gate.now;
+                    return Err(ClaimRejected::Held {
+                        until: v.claimed_at.unwrap_or(now) + lease,
+                    });
+                }
+                _ => return Err(ClaimRejected::NotClaimable),
             }
             if let Some(c) = s
                 .crises
@@ -575,8 +581,16 @@ impl ReconcileStore for MemoryStore {
         &self,
         post: &PostRef,
         next: Option<OffsetDateTime>,
+        expected_version: u64,
     ) -> Result<(), StoreError> {
         self.with("reschedule_inflight", |s| {
+            let version = s
+                .posts
+                .get(&(post.tenant_id.clone(), post.post_id.clone()))
+                .map(|p| p.version);
+            if version != Some(expected_version) {
+                return Ok(());
+            }
             match next {
                 Some(at) => s.inflight.insert(post.clone(), at),
                 None => s.inflight.remove(post),

@@ -111,9 +111,14 @@ pub enum VariantOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimRejected {
-    /// The variant is not claimable: a duplicate delivery, a cancelled or edited post, or
-    /// another publisher holding it. Nothing to do.
+    /// The variant is not claimable: a duplicate delivery of a settled variant, or a
+    /// cancelled post. Nothing to do.
     NotClaimable,
+    /// Another attempt holds the variant (`publishing`) until its lease ends: this delivery
+    /// is a duplicate that must not be dropped yet, since the holder may still need it.
+    Held {
+        until: OffsetDateTime,
+    },
     /// The tenant paused publishing to this platform; the pause ends then.
     Paused {
         until: OffsetDateTime,
@@ -311,11 +316,13 @@ pub trait ReconcileStore: Send + Sync {
         now: OffsetDateTime,
         limit: usize,
     ) -> Result<Vec<PostRef>, StoreError>;
-    /// Sets the post's next check time, or takes it off the in-flight list (`None`).
+    /// Sets the post's next check time, or takes it off the in-flight list (`None`), only if
+    /// the post is still at `expected_version` (a claim since then keeps its own entry).
     async fn reschedule_inflight(
         &self,
         post: &PostRef,
         next: Option<OffsetDateTime>,
+        expected_version: u64,
     ) -> Result<(), StoreError>;
 }
 

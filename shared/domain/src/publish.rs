@@ -291,6 +291,24 @@ impl PublishService {
     }
 
     pub async fn handle(&self, message: &PublishMessage, delivery: Delivery) -> Disposition {
+        match self.handle_delivery(message, delivery).await {
+            // The store failed on the last delivery SQS allows: rather than let SQS dead-letter
+            // a message whose variant was never told, carry the count in a fresh copy.
+            Disposition::Fail if delivery.receive_count >= self.config.max_receive_count => {
+                let mut copy = message.clone();
+                copy.failures = message.failures.saturating_add(delivery.receive_count);
+                let delay = self
+                    .config
+                    .redelivery
+                    .delay(copy.failures, &*self.entropy)
+                    .max(Duration::from_secs(1));
+                Disposition::Defer { delay, copy }
+            }
+            other => other,
+        }
+    }
+
+    async fn handle_delivery(&self, message: &PublishMessage, delivery: Delivery) -> Disposition {
         let variant = message.variant();
         let attempt_id = self.entropy.token();
         if let Err(held) = self.claim(message, &variant, &attempt_id, delivery).await {
@@ -320,6 +338,16 @@ impl PublishService {
                     .into(),
                 code: None,
             }),
+            // The post may already be live and cannot be looked up without a working token:
+            // keep it unknown (retried, then dead-lettered with this reason) rather than
+            // `failed`, which would invite scheduling it twice.
+            Some(a) if a.status != AccountStatus::Active && lookup_first => Attempted::GaveUp {
+                error: PlatformError::Auth {
+                    message: "the post may already be live, and the account's token was refused: reconnect the account so Herald can look it up".into(),
+                    code: None,
+                },
+                lookup: true,
+            },
             Some(a) if a.status != AccountStatus::Active => {
                 Attempted::Failed(PlatformError::Auth {
                     message:
@@ -375,6 +403,14 @@ impl PublishService {
                 Err(r) => r,
             };
             let wait = match rejected {
+                ClaimRejected::Held { until } => {
+                    // A duplicate delivery while another attempt holds the variant: that
+                    // attempt may still need its message, so this copy waits out the lease.
+                    tracing::info!(
+                        "another attempt holds the variant; deferred until its lease ends"
+                    );
+                    self.wait_until(until) + Duration::from_secs(1)
+                }
                 ClaimRejected::NotClaimable => {
                     tracing::info!(
                         "not claimable (duplicate delivery, cancelled, or held elsewhere); nothing to do"

@@ -109,14 +109,32 @@ impl Reconciler {
 
     async fn resolve(&self, post: &Post, now: OffsetDateTime, report: &mut ReconcileReport) {
         let mut next_check: Option<OffsetDateTime> = None;
+        let mut soonest = |at: OffsetDateTime| {
+            next_check = Some(next_check.map_or(at, |t: OffsetDateTime| t.min(at)));
+        };
+        // The post's version after this run's own writes: the in-flight entry changes only if
+        // nothing else (a new claim) wrote the post meanwhile.
+        let mut version = post.version;
         for v in post.variants.values() {
-            if v.status != VariantStatus::Publishing {
-                continue;
-            }
             let expires = v.claimed_at.unwrap_or(post.updated_at) + self.config.lease;
-            if expires > now {
-                next_check = Some(next_check.map_or(expires, |t| t.min(expires)));
-                continue;
+            match v.status {
+                VariantStatus::Publishing if expires > now => {
+                    soonest(expires);
+                    continue;
+                }
+                VariantStatus::Publishing => {}
+                // Its message may be gone (a requeue that failed, an answer lost on the last
+                // delivery): send one more; a duplicate is harmless, the claim decides.
+                VariantStatus::Unknown if expires <= now => {
+                    if self.requeue(post, v).await {
+                        report.requeued += 1;
+                    } else {
+                        report.errors += 1;
+                        soonest(now);
+                    }
+                    continue;
+                }
+                _ => continue,
             }
             let variant = VariantRef {
                 tenant_id: post.tenant_id.clone(),
@@ -154,7 +172,7 @@ impl Reconciler {
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the variant's audit chain failed");
                     report.errors += 1;
-                    next_check = Some(now);
+                    soonest(now);
                     continue;
                 }
             };
@@ -180,35 +198,25 @@ impl Reconciler {
                 .record_outcome(&variant, &attempt, &outcome, !give_up, &audit)
                 .await
             {
-                Ok(()) => {}
+                Ok(()) => version += 1,
                 Err(StoreError::Conflict) => continue,
                 Err(e) => {
                     tracing::warn!(account_id = %v.account_id, error = %e, "resolving a stuck variant failed");
                     report.errors += 1;
-                    next_check = Some(now);
+                    soonest(now);
                     continue;
                 }
             }
             if give_up {
                 report.failed += 1;
+            } else if self.requeue(post, v).await {
+                report.requeued += 1;
+                // Keep watching: if the requeued attempt dies too, look again.
+                soonest(now + self.config.lease);
             } else {
-                let message = PublishMessage {
-                    tenant_id: post.tenant_id.clone(),
-                    post_id: post.id.clone(),
-                    account_id: v.account_id.clone(),
-                    platform: v.platform,
-                    correlation_id: post.correlation_id.clone(),
-                    failures: 0,
-                };
-                match self.queue.send(std::slice::from_ref(&message)).await {
-                    Ok(results) if results.iter().all(Result::is_ok) => report.requeued += 1,
-                    _ => {
-                        // The variant is `unknown` now; look again soon to send its message.
-                        tracing::warn!(account_id = %v.account_id, "re-enqueueing a stuck variant failed");
-                        report.errors += 1;
-                        next_check = Some(now);
-                    }
-                }
+                // The variant is `unknown` now; look again soon to send its message.
+                report.errors += 1;
+                soonest(now);
             }
             tracing::warn!(account_id = %v.account_id, attempts = v.attempts, what, "stuck variant resolved");
         }
@@ -220,10 +228,30 @@ impl Reconciler {
                     post_id: post.id.clone(),
                 },
                 next_check,
+                version,
             )
             .await
         {
             tracing::warn!(error = %e, "rescheduling the in-flight check failed");
+        }
+    }
+
+    /// Hands the variant back to the publish queue; false when the send failed.
+    async fn requeue(&self, post: &Post, v: &crate::model::Variant) -> bool {
+        let message = PublishMessage {
+            tenant_id: post.tenant_id.clone(),
+            post_id: post.id.clone(),
+            account_id: v.account_id.clone(),
+            platform: v.platform,
+            correlation_id: post.correlation_id.clone(),
+            failures: 0,
+        };
+        match self.queue.send(std::slice::from_ref(&message)).await {
+            Ok(results) if results.iter().all(Result::is_ok) => true,
+            _ => {
+                tracing::warn!(account_id = %v.account_id, "re-enqueueing a stuck variant failed");
+                false
+            }
         }
     }
 }

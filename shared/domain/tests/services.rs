@@ -1074,3 +1074,33 @@ async fn alerts_go_once_per_condition_per_window() {
         "a new window alerts again"
     );
 }
+
+#[tokio::test]
+async fn a_duplicate_while_another_attempt_holds_the_variant_waits_instead_of_vanishing() {
+    let w = World::new(false).await;
+    let post = w.create("hello", 0, &["acc_x"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    let m = w.queue.take().pop().unwrap();
+    // Another invocation holds the variant (claimed, still talking to the platform).
+    let now = w.clock.now();
+    w.store
+        .claim_for_publish(
+            &m.variant(),
+            "the-holder",
+            &ClaimGate {
+                platform: Platform::X,
+                now,
+                account_window: None,
+                breaker: herald_domain::ports::BreakerGate::Closed,
+                lease_until: now + time::Duration::minutes(2),
+            },
+        )
+        .await
+        .unwrap();
+    let Disposition::Defer { delay, copy } = w.deliver(&m, 1).await else {
+        panic!("the duplicate must not be dropped while the holder may still need it")
+    };
+    assert!(delay >= Duration::from_secs(120), "{delay:?}");
+    assert_eq!(copy.failures, 0);
+    assert_eq!(w.variant(&post).await.attempts, 1);
+}

@@ -77,6 +77,9 @@ impl DynamoStore {
                     s(due_sk(gate.lease_until, &variant.tenant_id, &variant.post_id)),
                 ),
             ])))
+            // A failed claim returns the post: a variant held by another attempt is told
+            // apart from a settled one without a read.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build_error)?;
         let crisis = ConditionCheck::builder()
@@ -184,6 +187,7 @@ fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 /// Which gate held a cancelled claim, from the transaction's cancellation reasons.
 fn claim_rejection(
     err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
+    variant: &VariantRef,
     gate: &ClaimGate,
 ) -> ClaimRejected {
     let reasons = match &err {
@@ -203,7 +207,16 @@ fn claim_rejection(
     };
     let old = |i: usize| reasons.get(i).and_then(|r| r.item()).cloned();
     if failed(0) {
-        return ClaimRejected::NotClaimable;
+        let held = old(0)
+            .and_then(|item| post_from_item(&item).ok())
+            .and_then(|post| post.variants.get(&variant.account_id).cloned())
+            .filter(|v| v.status == VariantStatus::Publishing);
+        return match held {
+            Some(v) => ClaimRejected::Held {
+                until: v.claimed_at.unwrap_or(gate.now) + (gate.lease_until - gate.now),
+            },
+            None => ClaimRejected::NotClaimable,
+        };
     }
     if failed(1) {
         let until = old(1)
@@ -256,7 +269,7 @@ impl PublishStore for DynamoStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| claim_rejection(e, gate))
+            .map_err(|e| claim_rejection(e, variant, gate))
     }
 
     async fn load_for_publish(&self, variant: &VariantRef) -> Result<Loaded, StoreError> {

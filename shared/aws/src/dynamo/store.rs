@@ -128,7 +128,9 @@ impl ReconcileStore for DynamoStore {
         &self,
         post: &PostRef,
         next: Option<OffsetDateTime>,
+        expected_version: u64,
     ) -> Result<(), StoreError> {
+        // A claim since the reconciler's read bumped the version and keeps its own entry.
         let request = self
             .client
             .update_item()
@@ -137,15 +139,18 @@ impl ReconcileStore for DynamoStore {
                 tenant_pk(&post.tenant_id),
                 post_sk(&post.post_id),
             )))
-            .condition_expression("attribute_exists(pk)");
+            .condition_expression("version = :v");
         let request = match next {
             Some(at) => request
                 .update_expression("SET inflight_pk = :p, inflight_sk = :s")
                 .set_expression_attribute_values(Some(values(vec![
                     (":p", s(inflight_pk(due_shard(&post.post_id)))),
                     (":s", s(due_sk(at, &post.tenant_id, &post.post_id))),
+                    (":v", n(expected_version)),
                 ]))),
-            None => request.update_expression("REMOVE inflight_pk, inflight_sk"),
+            None => request
+                .update_expression("REMOVE inflight_pk, inflight_sk")
+                .set_expression_attribute_values(Some(values(vec![(":v", n(expected_version))]))),
         };
         match request.send().await.map_err(store_error) {
             Ok(_) | Err(StoreError::Conflict) => Ok(()),

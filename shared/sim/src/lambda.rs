@@ -1,0 +1,309 @@
+//! The pipeline's functions as Lambda runs them (publisher, dispatcher, reconciler): each
+//! invocation has its template timeout and a fate (it may crash or stall), and whatever it
+//! did not finish when it dies simply did not happen.
+//!
+//! The publisher mirrors `functions/publisher`: one SQS batch into
+//! `PublishService::handle_batch`, then per record:
+//!
+//! | disposition            | the function                      | the event source mapping |
+//! |------------------------|-----------------------------------|--------------------------|
+//! | `Done`                 | -                                 | deletes it               |
+//! | `RetryAfter(d)`        | visibility = d (s, rounded up)    | keeps it                 |
+//! | `Defer { d, copy }`    | sends `copy` delayed by d         | deletes it               |
+//! | `Fail`                 | -                                 | keeps it (timeout 180 s) |
+//! | `DeadLetter`           | visibility = 0 (redrive moves it) | keeps it                 |
+//! | `MoveToDeadLetter(r)`  | sends it to the DLQ with r        | deletes it               |
+//!
+//! If the function's own queue call fails, the record is reported failed and kept (a failed
+//! deferral also sets the visibility to its delay). If the invocation crashes or times out,
+//! the mapping sees a failed invocation: nothing is deleted.
+
+use crate::driver::World;
+use crate::faults::Invocation;
+use crate::ledger::Stats;
+use crate::queue::{Handling, QueueClient, Received};
+use crate::vclock::SimClock;
+use herald_domain::dispatch::{DispatchConfig, Dispatcher};
+use herald_domain::ports::PublishMessage;
+use herald_domain::publish::{Delivery, Disposition};
+use herald_domain::reconcile::{ReconcileConfig, Reconciler};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The template's function timeout.
+pub const LAMBDA_TIMEOUT: Duration = Duration::from_secs(30);
+/// The event source mapping's `BatchSize`.
+pub const BATCH_SIZE: usize = 10;
+/// Records of one batch handled at once (`HERALD_PUBLISH_CONCURRENCY`).
+pub const CONCURRENCY: usize = 10;
+
+#[derive(Debug)]
+pub enum Ended<T> {
+    Returned(T),
+    Crashed,
+    TimedOut,
+}
+
+/// Runs `work` as the body of `inv`: it ends when the work does, when the invocation dies, or
+/// when the clock reaches `kill_at` (Lambda's timeout), whichever comes first.
+pub async fn until_killed<T>(
+    clock: &SimClock,
+    inv: &Invocation,
+    kill_at: OffsetDateTime,
+    work: impl Future<Output = T>,
+) -> Ended<T> {
+    let mut work = pin!(work);
+    let mut kill = pin!(clock.sleep_until(kill_at));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = work.as_mut().poll(cx) {
+            return Poll::Ready(Ended::Returned(v));
+        }
+        if inv.crashed() {
+            return Poll::Ready(Ended::Crashed);
+        }
+        if kill.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ended::TimedOut);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// One publisher invocation for one batch.
+pub async fn publisher(world: &World, batch: Vec<Received>) {
+    let inv = world.invocation(batch.len());
+    let clock = &world.clock;
+    let start = clock.time();
+    let kill_at = start + LAMBDA_TIMEOUT;
+    let deadline = kill_at - world.config.deadline_margin;
+    let mut records: Vec<(PublishMessage, Delivery)> = Vec::with_capacity(batch.len());
+    let mut handled: Vec<Option<(Handling, bool)>> = vec![None; batch.len()];
+    let mut index = Vec::with_capacity(batch.len());
+    for (i, r) in batch.iter().enumerate() {
+        match serde_json::from_str::<PublishMessage>(&r.body) {
+            Ok(message) => {
+                records.push((
+                    message,
+                    Delivery {
+                        receive_count: r.receive_count,
+                        deadline,
+                    },
+                ));
+                index.push(i);
+            }
+            // Never valid: left for the DLQ, where an operator can look at it.
+            Err(_) => handled[i] = Some((Handling::Failed, false)),
+        }
+    }
+    let service = world.publish_service(&inv);
+    let queue = world.queue_client.for_invocation(&inv);
+    let work = async {
+        let dispositions = service.handle_batch(&records, CONCURRENCY).await;
+        // Settled concurrently, as the function does.
+        let settled = index
+            .iter()
+            .zip(&records)
+            .zip(dispositions)
+            .map(|((i, (message, _)), d)| {
+                let r = &batch[*i];
+                let queue = &queue;
+                let inv = &inv;
+                async move {
+                    world
+                        .ledger
+                        .variant_event(clock.time(), &message.variant(), || {
+                            format!("m{} inv{}: {}", r.id, inv.id, describe(&d))
+                        });
+                    (*i, settle(world, queue, r, message, d).await)
+                }
+            });
+        futures::future::join_all(settled).await
+    };
+    match until_killed(clock, &inv, kill_at, work).await {
+        Ended::Returned(out) => {
+            for (i, h) in out {
+                handled[i] = Some(h);
+            }
+            for (r, h) in batch.iter().zip(handled) {
+                let (handling, delete) = h.unwrap_or((Handling::Failed, false));
+                world.queue.note(r.id, handling);
+                if delete {
+                    // The mapping's DeleteMessageBatch; a failure leaves the message to come back.
+                    let _ = world.queue_client.delete(r.id, r.receipt).await;
+                }
+            }
+        }
+        Ended::Crashed => {
+            Stats::bump(&world.stats.crashes);
+            note_all(world, &batch, &inv, Handling::Crashed);
+        }
+        Ended::TimedOut => {
+            Stats::bump(&world.stats.timeouts);
+            note_all(world, &batch, &inv, Handling::TimedOut);
+        }
+    }
+}
+
+fn note_all(world: &World, batch: &[Received], inv: &Invocation, handling: Handling) {
+    let now = world.clock.time();
+    for r in batch {
+        world.queue.note(r.id, handling);
+        if world.ledger.tracing()
+            && let Ok(m) = serde_json::from_str::<PublishMessage>(&r.body)
+        {
+            world.ledger.message_event(now, &m, || {
+                format!("m{} inv{}: invocation {handling:?}", r.id, inv.id)
+            });
+        }
+    }
+}
+
+/// What the function does with one record's disposition; returns how the receive ended and
+/// whether the mapping deletes the message.
+async fn settle(
+    world: &World,
+    queue: &QueueClient,
+    r: &Received,
+    message: &PublishMessage,
+    d: Disposition,
+) -> (Handling, bool) {
+    let stats = &world.stats;
+    match d {
+        Disposition::Done(_) => {
+            Stats::bump(&stats.done);
+            (Handling::Done, true)
+        }
+        Disposition::RetryAfter(delay) => {
+            Stats::bump(&stats.retries);
+            // On failure the queue's visibility timeout applies.
+            let _ = queue
+                .change_visibility(r.id, r.receipt, seconds(delay))
+                .await;
+            (Handling::Failed, false)
+        }
+        Disposition::Defer { delay, copy } => {
+            Stats::bump(&stats.deferrals);
+            match queue.send_delayed_from(r.id, &copy, delay).await {
+                Ok(()) => (Handling::Deferred, true),
+                Err(_) => {
+                    let _ = queue
+                        .change_visibility(r.id, r.receipt, seconds(delay))
+                        .await;
+                    (Handling::ActionFailed, false)
+                }
+            }
+        }
+        Disposition::Fail => {
+            Stats::bump(&stats.store_failures);
+            (Handling::StoreFailed, false)
+        }
+        Disposition::DeadLetter => {
+            Stats::bump(&stats.dead_letter_visibility);
+            let _ = queue.change_visibility(r.id, r.receipt, 0).await;
+            (Handling::Failed, false)
+        }
+        Disposition::MoveToDeadLetter(reason) => {
+            Stats::bump(&stats.moved_to_dlq);
+            match queue
+                .dead_letter_from(r.id, message, &reason, Handling::Failed)
+                .await
+            {
+                Ok(()) => (Handling::Failed, true),
+                Err(_) => (Handling::ActionFailed, false),
+            }
+        }
+    }
+}
+
+fn describe(d: &Disposition) -> String {
+    match d {
+        Disposition::Done(done) => format!("done ({done:?})"),
+        Disposition::RetryAfter(delay) => format!("retry after {:.1}s", delay.as_secs_f64()),
+        Disposition::Defer { delay, copy } => format!(
+            "defer {:.1}s (copy carries {} failures)",
+            delay.as_secs_f64(),
+            copy.failures
+        ),
+        Disposition::Fail => "fail (keep as is)".into(),
+        Disposition::DeadLetter => "dead letter (visible now, for the redrive)".into(),
+        Disposition::MoveToDeadLetter(reason) => format!("move to the DLQ: {reason}"),
+    }
+}
+
+/// Whole seconds, rounded up (the function's `seconds`).
+fn seconds(d: Duration) -> u32 {
+    u32::try_from(d.as_millis().div_ceil(1000)).unwrap_or(u32::MAX)
+}
+
+/// One scheduled dispatcher invocation.
+pub async fn dispatcher(world: &World) {
+    Stats::bump(&world.stats.dispatch_runs);
+    // A run claims, sends and confirms a few posts; aim crashes at that.
+    let inv = world.invocation(3);
+    let store = Arc::new(world.store.for_invocation(&inv));
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        crises: store,
+        queue: Arc::new(world.queue_client.for_invocation(&inv)),
+        clock: world.clock.clone(),
+        config: DispatchConfig::default(),
+    };
+    let kill_at = world.clock.time() + LAMBDA_TIMEOUT;
+    match until_killed(&world.clock, &inv, kill_at, dispatcher.run_once()).await {
+        Ended::Returned(_) => {}
+        Ended::Crashed => {
+            Stats::bump(&world.stats.crashes);
+            world.ledger.world_event(world.clock.time(), || {
+                format!("dispatcher inv{} crashed", inv.id)
+            });
+        }
+        Ended::TimedOut => {
+            Stats::bump(&world.stats.timeouts);
+            world.ledger.world_event(world.clock.time(), || {
+                format!("dispatcher inv{} timed out", inv.id)
+            });
+        }
+    }
+}
+
+/// The reconciler's timeout in the template.
+pub const RECONCILER_TIMEOUT: Duration = Duration::from_secs(55);
+
+/// One scheduled reconciler invocation (`functions/reconciler`).
+pub async fn reconciler(world: &World) {
+    Stats::bump(&world.stats.reconciler_runs);
+    let inv = world.invocation(2);
+    let store = Arc::new(world.store.for_invocation(&inv));
+    let reconciler = Reconciler {
+        store: store.clone(),
+        posts: store.clone(),
+        outcomes: store.clone(),
+        queue: Arc::new(world.queue_client.for_invocation(&inv)),
+        heartbeats: store.clone(),
+        audit: store,
+        queues: Arc::new(world.queue_client.for_invocation(&inv)),
+        alerter: world.alerter(),
+        clock: world.clock.clone(),
+        config: ReconcileConfig::default(),
+    };
+    let kill_at = world.clock.time() + RECONCILER_TIMEOUT;
+    match until_killed(&world.clock, &inv, kill_at, reconciler.run_once()).await {
+        Ended::Returned(_) => {}
+        Ended::Crashed => {
+            Stats::bump(&world.stats.crashes);
+            world.ledger.world_event(world.clock.time(), || {
+                format!("reconciler inv{} crashed", inv.id)
+            });
+        }
+        Ended::TimedOut => {
+            Stats::bump(&world.stats.timeouts);
+            world.ledger.world_event(world.clock.time(), || {
+                format!("reconciler inv{} timed out", inv.id)
+            });
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! A fake social platform (all three at once): it keeps every post it created, per account,
+//! and answers like the real ones do when things go wrong: 429 with a wait, 5xx, calls that
+//! time out after the post was created (ambiguous), refusals for good, refused tokens.
+//!
+//! The post list is the ground truth for "published at most once": every variant is given a
+//! unique text, so two posts with the same account and text are a duplicate publish.
+//! A post exists from the moment the platform processed it, whatever happens to the caller.
+
+use crate::Env;
+use crate::faults::{Invocation, Rates};
+use crate::ledger::{Ledger, Stats};
+use crate::rng::{Rng, SharedRng};
+use crate::vclock::SimClock;
+use async_trait::async_trait;
+use herald_domain::model::Platform;
+use herald_domain::platform::{
+    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost, RateSignal,
+};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The HTTP client's timeout: a slower answer is never seen.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformPost {
+    pub platform: Platform,
+    pub external_id: String,
+    pub text: String,
+    pub id: String,
+    pub created_at: OffsetDateTime,
+    /// When a lookup can first find it (search indexing lags a little behind creation).
+    pub indexed_at: OffsetDateTime,
+}
+
+/// A stretch of time in which a platform misbehaves far more than usual.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Episode {
+    pub platform: Platform,
+    pub from: OffsetDateTime,
+    pub until: OffsetDateTime,
+    pub kind: EpisodeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpisodeKind {
+    /// Most calls answer 5xx.
+    Outage,
+    /// Most calls answer 429.
+    RateLimitStorm,
+}
+
+#[derive(Debug, Default)]
+struct PlatformState {
+    posts: Vec<PlatformPost>,
+    /// Indexes into `posts`, by (platform, external id).
+    by_account: BTreeMap<(Platform, String), Vec<usize>>,
+    /// Per-account calls in X's 15-minute window, for `x-rate-limit-remaining`.
+    x_windows: BTreeMap<(String, i64), u32>,
+    /// Facebook app calls in the last hour, for `X-App-Usage`.
+    facebook_calls: Vec<OffsetDateTime>,
+}
+
+#[derive(Debug)]
+pub struct FakePlatform {
+    clock: Arc<SimClock>,
+    ledger: Arc<Ledger>,
+    stats: Arc<Stats>,
+    rng: SharedRng,
+    seed: u64,
+    rates: Rates,
+    faults: bool,
+    episodes: Vec<Episode>,
+    state: Mutex<PlatformState>,
+}
+
+/// What a call will do, decided when it arrives.
+enum Verdict {
+    Created {
+        latency: Duration,
+    },
+    /// Created, but the answer never arrives within the client's timeout.
+    CreatedNoAnswer {
+        latency: Duration,
+    },
+    NotCreatedNoAnswer {
+        latency: Duration,
+    },
+    Error {
+        latency: Duration,
+        error: PlatformError,
+    },
+}
+
+impl FakePlatform {
+    pub fn new(
+        env: &Env,
+        rng: SharedRng,
+        seed: u64,
+        rates: Rates,
+        faults: bool,
+        episodes: Vec<Episode>,
+    ) -> Self {
+        Self {
+            clock: env.clock.clone(),
+            ledger: env.ledger.clone(),
+            stats: env.stats.clone(),
+            rng,
+            seed,
+            rates,
+            faults,
+            episodes,
+            state: Mutex::new(PlatformState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PlatformState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every post created, in creation order.
+    pub fn posts(&self) -> Vec<PlatformPost> {
+        self.lock().posts.clone()
+    }
+
+    fn episode(&self, platform: Platform, now: OffsetDateTime) -> Option<EpisodeKind> {
+        self.episodes
+            .iter()
+            .find(|e| e.platform == platform && e.from <= now && now < e.until)
+            .map(|e| e.kind)
+    }
+
+    /// Whether this text always fails (`Some(slowly)`): fixed per text and seed, whatever the
+    /// call order.
+    fn poisoned(&self, text: &str) -> Option<bool> {
+        // FNV-1a: a stable hash (std's hashers are randomly keyed per process).
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let mut rng = Rng::stream(hash ^ self.seed, 9);
+        rng.chance(self.rates.platform_poison)
+            .then(|| rng.chance(0.5))
+    }
+
+    fn verdict(&self, platform: Platform, text: &str, now: OffsetDateTime) -> Verdict {
+        let r = &self.rates;
+        let poisoned = self.faults.then(|| self.poisoned(text)).flatten();
+        self.rng.with(|rng| {
+            let mut latency = rng.millis(150, 1_500);
+            if !self.faults {
+                return Verdict::Created { latency };
+            }
+            if let Some(slow) = poisoned {
+                // Half of them fail fast (500), half slowly (a 504 after 8-9 s), which leaves a
+                // delivery time for only a couple of attempts.
+                let (latency, code) = if slow {
+                    (rng.millis(8_000, 9_500), "504")
+                } else {
+                    (latency, "500")
+                };
+                return Verdict::Error {
+                    latency,
+                    error: PlatformError::Transient {
+                        message: format!("the platform answered {code}"),
+                        code: Some(code.into()),
+                        retry_after: None,
+                    },
+                };
+            }
+            if rng.chance(r.platform_slow) {
+                latency = rng.millis(2_000, 20_000);
+            }
+            let transient = |code: &str| PlatformError::Transient {
+                message: format!("the platform answered {code}"),
+                code: Some(code.to_owned()),
+                retry_after: None,
+            };
+            let rate_limited = |secs: u64| PlatformError::RateLimited {
+                message: "too many requests".into(),
+                code: Some("429".into()),
+                retry_after: Some(Duration::from_secs(secs)),
+            };
+            match self.episode(platform, now) {
+                Some(EpisodeKind::Outage) if rng.chance(0.7) => {
+                    return Verdict::Error {
+                        latency,
+                        error: transient(["500", "502", "503"][rng.index(3)]),
+                    };
+                }
+                Some(EpisodeKind::RateLimitStorm) if rng.chance(0.6) => {
+                    return Verdict::Error {
+                        latency: rng.millis(50, 300),
+                        error: rate_limited(rng.between(5, 300)),
+                    };
+                }
+                _ => {}
+            }
+            let roll = rng.fraction();
+            let mut edge = 0.0;
+            let mut hit = |p: f64| {
+                edge += p;
+                roll < edge
+            };
+            let verdict = if hit(r.platform_auth) {
+                Verdict::Error {
+                    latency,
+                    error: PlatformError::Auth {
+                        message: "the access token has expired".into(),
+                        code: Some("190".into()),
+                    },
+                }
+            } else if hit(r.platform_permanent) {
+                Verdict::Error {
+                    latency,
+                    error: PlatformError::Permanent {
+                        message: "the post was refused: it violates the content policy".into(),
+                        code: Some("368".into()),
+                    },
+                }
+            } else if hit(r.platform_rate_limited) {
+                Verdict::Error {
+                    latency: rng.millis(50, 300),
+                    error: rate_limited(if rng.chance(0.1) {
+                        900
+                    } else {
+                        rng.between(1, 120)
+                    }),
+                }
+            } else if hit(r.platform_transient) {
+                Verdict::Error {
+                    latency,
+                    error: transient(["500", "502", "503", "504"][rng.index(4)]),
+                }
+            } else if hit(r.platform_ambiguous) {
+                Verdict::CreatedNoAnswer { latency }
+            } else if hit(r.platform_ambiguous_lost) {
+                Verdict::NotCreatedNoAnswer { latency }
+            } else {
+                Verdict::Created { latency }
+            };
+            // Past the client's timeout nobody hears the answer; the request was sent, and
+            // most of the time the platform got it.
+            match verdict {
+                Verdict::Created { latency } | Verdict::CreatedNoAnswer { latency }
+                    if latency > CLIENT_TIMEOUT =>
+                {
+                    if rng.chance(0.7) {
+                        Verdict::CreatedNoAnswer { latency }
+                    } else {
+                        Verdict::NotCreatedNoAnswer { latency }
+                    }
+                }
+                Verdict::Error { latency, .. } if latency > CLIENT_TIMEOUT => {
+                    Verdict::NotCreatedNoAnswer { latency }
+                }
+                v => v,
+            }
+        })
+    }
+
+    /// The platform processes the request halfway through the call: from then on the post
+    /// exists, whatever happens to the caller.
+    fn create(
+        &self,
+        platform: Platform,
+        external_id: &str,
+        text: &str,
+        at: OffsetDateTime,
+    ) -> (String, RateSignal) {
+        let lag = if self.faults {
+            self.rng.millis(0, 1_000)
+        } else {
+            Duration::ZERO
+        };
+        let mut s = self.lock();
+        let id = format!("{platform}-{}", s.posts.len() + 1);
+        s.posts.push(PlatformPost {
+            platform,
+            external_id: external_id.to_owned(),
+            text: text.to_owned(),
+            id: id.clone(),
+            created_at: at,
+            indexed_at: at + lag,
+        });
+        let index = s.posts.len() - 1;
+        s.by_account
+            .entry((platform, external_id.to_owned()))
+            .or_default()
+            .push(index);
+        let signal = match platform {
+            // X: 100 posts per user per 15 minutes, reported on every answer.
+            Platform::X => {
+                let window = 15 * 60;
+                let slot = at.unix_timestamp().div_euclid(window);
+                let used = s
+                    .x_windows
+                    .entry((external_id.to_owned(), slot))
+                    .or_default();
+                *used += 1;
+                let reset = (slot + 1) * window - at.unix_timestamp();
+                RateSignal {
+                    remaining: Some(100u32.saturating_sub(*used)),
+                    reset_after: Some(Duration::from_secs(reset.max(1) as u64)),
+                    app_usage_percent: None,
+                }
+            }
+            // Meta: the app's share of 200 calls per hour.
+            Platform::Facebook => {
+                s.facebook_calls
+                    .retain(|t| *t > at - time::Duration::hours(1));
+                s.facebook_calls.push(at);
+                RateSignal {
+                    app_usage_percent: Some((s.facebook_calls.len() * 100 / 200) as u32),
+                    ..RateSignal::default()
+                }
+            }
+            Platform::Linkedin => RateSignal::default(),
+        };
+        (id, signal)
+    }
+}
+
+/// The platform as one invocation reaches it: its calls take part in the invocation's fate.
+#[derive(Debug, Clone)]
+pub struct PlatformClientFor {
+    pub platform: Arc<FakePlatform>,
+    pub inv: Option<Arc<Invocation>>,
+}
+
+#[async_trait]
+impl PlatformClient for PlatformClientFor {
+    async fn publish(&self, req: PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
+        let p = &self.platform;
+        if let Some(inv) = &self.inv {
+            inv.call(&p.clock).await;
+        }
+        Stats::bump(&p.stats.platform_calls);
+        let start = p.clock.time();
+        let verdict = p.verdict(req.platform, req.text, start);
+        let (latency, created) = match &verdict {
+            Verdict::Created { latency } | Verdict::CreatedNoAnswer { latency } => {
+                let at = start + *latency / 2;
+                Stats::bump(&p.stats.platform_created);
+                (
+                    *latency,
+                    Some(p.create(req.platform, req.external_id, req.text, at)),
+                )
+            }
+            Verdict::NotCreatedNoAnswer { latency } | Verdict::Error { latency, .. } => {
+                (*latency, None)
+            }
+        };
+        let waited = latency.min(CLIENT_TIMEOUT);
+        p.clock.sleep_for(waited).await;
+        let result = match (verdict, created) {
+            (Verdict::Created { .. }, Some((id, signal))) => Ok(PublishedPost {
+                platform_post_id: id,
+                signal,
+            }),
+            (Verdict::Error { error, .. }, _) => Err(error),
+            _ => Err(PlatformError::Ambiguous {
+                message: format!("no answer within {}s", waited.as_secs()),
+            }),
+        };
+        if result.is_err() {
+            Stats::bump(&p.stats.platform_errors);
+        }
+        p.ledger
+            .platform_event(p.clock.time(), req.text, req.external_id, || {
+                format!(
+                    "platform publish {:?}: {}",
+                    req.text,
+                    match &result {
+                        Ok(post) => format!("ok {}", post.platform_post_id),
+                        Err(e) => format!("{} ({})", e.kind().as_str(), e.message()),
+                    }
+                )
+            });
+        result
+    }
+
+    async fn find_post(
+        &self,
+        req: LookupRequest<'_>,
+    ) -> Result<Option<PublishedPost>, PlatformError> {
+        let p = &self.platform;
+        if let Some(inv) = &self.inv {
+            inv.call(&p.clock).await;
+        }
+        Stats::bump(&p.stats.lookups);
+        let d = p.rng.millis(100, 600);
+        p.clock.sleep_for(d).await;
+        let now = p.clock.time();
+        let result = if p.faults && p.rng.chance(p.rates.lookup_failure) {
+            Err(PlatformError::Transient {
+                message: "the search answered 503".into(),
+                code: Some("503".into()),
+                retry_after: None,
+            })
+        } else {
+            let s = p.lock();
+            let found = s
+                .by_account
+                .get(&(req.platform, req.external_id.to_owned()))
+                .into_iter()
+                .flatten()
+                .map(|i| &s.posts[*i])
+                .find(|post| {
+                    post.text == req.text && post.created_at >= req.since && post.indexed_at <= now
+                })
+                .map(|post| PublishedPost::new(post.id.clone()));
+            Ok(found)
+        };
+        p.ledger.platform_event(now, req.text, req.external_id, || {
+            format!(
+                "platform lookup {:?}: {:?}",
+                req.text,
+                result
+                    .as_ref()
+                    .map(|f| f.as_ref().map(|p| p.platform_post_id.clone()))
+            )
+        });
+        result
+    }
+}
