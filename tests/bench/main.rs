@@ -178,7 +178,7 @@ async fn cold_starts(env: &HashMap<String, String>) {
         format!("{:.2}", baseline.as_secs_f64() * 1e3),
         "ms",
     );
-    for function in ["api", "dispatcher", "publisher"] {
+    for function in ["api", "dispatcher", "publisher", "reconciler"] {
         let event =
             std::fs::read(repo_root().join(format!("events/{function}/warmup.json"))).unwrap();
         let mut times = Vec::new();
@@ -242,10 +242,10 @@ async fn publish_calls(env: &HashMap<String, String>) {
 
     const BATCH: usize = 10;
     let clients = Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
-    let store = Arc::new(DynamoStore::new(
-        clients.dynamodb.clone(),
-        &env["HERALD_TABLE"],
-    ));
+    let store = Arc::new(
+        DynamoStore::new(clients.dynamodb.clone(), &env["HERALD_TABLE"])
+            .with_audit_table(&env["HERALD_AUDIT_TABLE"]),
+    );
     let (tenant, key, _) =
         herald_domain::tenants::create_tenant(store.as_ref(), &SystemClock, "bench", false)
             .await
