@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -37,11 +38,28 @@ def serialize_dynamodb(app: Callable[..., Iterable[bytes]]) -> Callable[..., Ite
     return wrapped
 
 
+def exit_with_parent() -> None:
+    """Ends this server once the process that started it is gone (a test binary that keeps
+    its server in a static never gets to stop it)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=4566)
+    parser.add_argument("--exit-with-parent", action="store_true", help="stop when the parent process ends")
     args = parser.parse_args()
+    if args.exit_with_parent:
+        exit_with_parent()
     os.environ.setdefault("MOTO_PORT", str(args.port))
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(

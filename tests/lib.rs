@@ -47,6 +47,8 @@ pub fn moto() -> &'static Moto {
         let log = std::fs::File::create(repo_root().join("target/moto-tests.log")).unwrap();
         let child = Command::new(&bin)
             .arg(repo_root().join("infra/moto_server.py"))
+            // The server lives in a static, which is never dropped: it stops itself instead.
+            .arg("--exit-with-parent")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
