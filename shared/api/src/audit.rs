@@ -1,5 +1,6 @@
 //! Audit records of API actions and `GET /v1/audit`. Each record names the caller's key, the
-//! client's address (API Gateway's `X-Forwarded-For`) and user agent.
+//! client's address (the right-most `X-Forwarded-For` entry, the one API Gateway appends) and
+//! user agent.
 
 use crate::auth::Principal;
 use crate::dto::{AuditList, AuditQuery, AuditView};
@@ -31,9 +32,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
                 .map(|v| v.chars().take(256).collect::<String>())
         };
         Ok(Self {
-            // The left-most address is the client's; API Gateway appends the rest.
+            // API Gateway appends the address that connected to it: the right-most entry.
+            // Anything before it was sent by the client and proves nothing.
             ip: header("x-forwarded-for")
-                .and_then(|v| v.split(',').next().map(|ip| ip.trim().to_owned()))
+                .and_then(|v| v.rsplit(',').next().map(|ip| ip.trim().to_owned()))
                 .filter(|ip| !ip.is_empty()),
             user_agent: header("user-agent"),
         })

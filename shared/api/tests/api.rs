@@ -789,7 +789,7 @@ async fn api_actions_are_audited_with_who_and_from_where() {
         .method("DELETE")
         .uri("/v1/crisis")
         .header("authorization", format!("Bearer {}", t.key))
-        .header("x-forwarded-for", "198.51.100.4, 10.0.0.1")
+        .header("x-forwarded-for", "203.0.113.66, 198.51.100.4")
         .header("user-agent", "ops-console/2")
         .body(Body::empty())
         .unwrap();
@@ -805,7 +805,10 @@ async fn api_actions_are_audited_with_who_and_from_where() {
     let items = v["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{v}");
     assert_eq!(items[0]["action"], "crisis.lifted");
-    assert_eq!(items[0]["ip"], "198.51.100.4", "the client, not the proxy");
+    assert_eq!(
+        items[0]["ip"], "198.51.100.4",
+        "the address API Gateway saw, not one the client claimed"
+    );
     assert_eq!(items[0]["user_agent"], "ops-console/2");
     assert_eq!(items[0]["old"]["reason"], "audit me");
     assert_eq!(items[1]["action"], "crisis.started");
