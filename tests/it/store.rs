@@ -165,6 +165,59 @@ impl Env {
         herald_platforms::alerter(None, self.store.clone(), Arc::new(SystemClock)).unwrap()
     }
 
+    /// A post for the test account, dispatched: its variant is claimable.
+    async fn variant_now(&self, text: &str) -> VariantRef {
+        let post = self.post_now(text).await;
+        self.dispatcher().run_once().await.unwrap();
+        VariantRef {
+            tenant_id: self.tenant.clone(),
+            post_id: post.id,
+            account_id: self.account.clone(),
+        }
+    }
+
+    /// Records `attempt`'s success on `v`, with its audit record and breaker reset.
+    async fn record_published(
+        &self,
+        v: &VariantRef,
+        attempt: &str,
+        at: time::OffsetDateTime,
+        reset: BreakerReset,
+    ) {
+        let head = self.store.load_for_publish(v).await.unwrap().audit_head;
+        let audit = AuditRecord::chain(
+            AuditEntry {
+                tenant_id: self.tenant.clone(),
+                entity: variant_entity(v),
+                action: "publish.published".into(),
+                actor: "system:publisher".into(),
+                old: None,
+                new: None,
+                ip: None,
+                user_agent: None,
+                at,
+            },
+            &head,
+        );
+        let outcome = VariantOutcome::Published {
+            platform_post_id: format!("p-{attempt}"),
+            at,
+        };
+        self.store
+            .record_outcome(v, attempt, &outcome, false, &audit, Some(reset))
+            .await
+            .unwrap();
+    }
+
+    async fn breaker(&self) -> Breaker {
+        self.store
+            .get_account(&self.tenant, &self.account)
+            .await
+            .unwrap()
+            .expect("the test account")
+            .breaker
+    }
+
     fn dispatcher(&self) -> Dispatcher {
         Dispatcher {
             store: self.store.clone(),
@@ -484,7 +537,8 @@ async fn outcomes_need_the_claiming_attempt() {
                 "attempt-2",
                 &VariantOutcome::Unknown(err.clone()),
                 true,
-                &audit(&ChainHead::default())
+                &audit(&ChainHead::default()),
+                None,
             )
             .await,
         Err(StoreError::Conflict)
@@ -496,6 +550,7 @@ async fn outcomes_need_the_claiming_attempt() {
             &VariantOutcome::Unknown(err),
             true,
             &audit(&ChainHead::default()),
+            None,
         )
         .await
         .unwrap();
@@ -623,16 +678,68 @@ async fn the_claim_respects_pause_rate_window_and_breaker() {
         env.store.claim_for_publish(&other, "probe-2", &probe).await,
         Err(ClaimRejected::Breaker(b)) if b.state == BreakerState::HalfOpen
     ));
-    let closed = env
-        .store
-        .update_breaker(&env.tenant, &env.account, BreakerChange::Success)
-        .await
-        .unwrap();
-    assert!(closed.is_pristine());
+    // The probe's success closes the circuit in the outcome's own write.
+    env.record_published(&v, "probe", later, BreakerReset::Probe)
+        .await;
+    assert!(env.breaker().await.is_pristine());
     env.store
         .claim_for_publish(&other, "after-close", &gate(later))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_success_forgets_failures_committed_while_it_was_in_flight() {
+    let env = Env::new().await;
+    let now = SystemClock.now();
+    let policy = BreakerPolicy::default();
+    let v = env.variant_now("in flight").await;
+    env.store
+        .claim_for_publish(&v, "a1", &gate(now))
+        .await
+        .unwrap();
+    // Another attempt's failures land after this one read a pristine breaker.
+    for _ in 0..2 {
+        env.store
+            .update_breaker(
+                &env.tenant,
+                &env.account,
+                BreakerChange::Failure { policy, now },
+            )
+            .await
+            .unwrap();
+    }
+    env.clients.calls.reset();
+    env.record_published(&v, "a1", now, BreakerReset::IfClosed)
+        .await;
+    assert_eq!(
+        tally(&env.calls(), "DynamoDB.TransactWriteItems"),
+        (1, 0),
+        "outcome, audit and reset in one write"
+    );
+    assert!(env.breaker().await.is_pristine());
+
+    // A circuit that opened meanwhile stays open; the outcome is recorded all the same.
+    let w = env.variant_now("while open").await;
+    env.store
+        .claim_for_publish(&w, "b1", &gate(now))
+        .await
+        .unwrap();
+    for _ in 0..policy.failure_threshold {
+        env.store
+            .update_breaker(
+                &env.tenant,
+                &env.account,
+                BreakerChange::Failure { policy, now },
+            )
+            .await
+            .unwrap();
+    }
+    env.record_published(&w, "b1", now, BreakerReset::IfClosed)
+        .await;
+    assert_eq!(env.breaker().await.state, BreakerState::Open);
+    let post = env.store.load_for_publish(&w).await.unwrap().post;
+    assert_eq!(post.variants[&env.account].status, VariantStatus::Published);
 }
 
 #[tokio::test]

@@ -15,8 +15,9 @@ use herald_domain::platform::{
     LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
 };
 use herald_domain::ports::{
-    AccountStore, AuditLog, BreakerChange, ClaimGate, ClaimRejected, CrisisStore, HeartbeatStore,
-    Loaded, PostStore, PublishMessage, PublishStore, TenantStore, VariantOutcome, VariantRef,
+    AccountStore, AuditLog, BreakerChange, BreakerReset, ClaimGate, ClaimRejected, CrisisStore,
+    HeartbeatStore, Loaded, PostStore, PublishMessage, PublishStore, TenantStore, VariantOutcome,
+    VariantRef,
 };
 use herald_domain::posts::{Actor, NewPost, PostEdit, PostError, PostService, Target};
 use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
@@ -960,6 +961,7 @@ impl PublishStore for Dies {
         _: &VariantOutcome,
         _: bool,
         _: &AuditRecord,
+        _: Option<BreakerReset>,
     ) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("the invocation died".into()))
     }
