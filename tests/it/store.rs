@@ -4,12 +4,14 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use herald_aws::Clients;
 use herald_aws::calls::Tally;
+use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
 use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::StoreError;
 use herald_domain::audit::{AuditEntry, AuditRecord, ChainHead};
 use herald_domain::clock::SystemEntropy;
 use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::dead_letters::DeadLetterQueues;
 use herald_domain::dispatch::{DispatchConfig, Dispatcher};
 use herald_domain::gates::{Breaker, BreakerPolicy, BreakerState, Crisis, RateLimits, Window};
 use herald_domain::idempotency::{Begin, Idempotency, IdempotencyKey, StoredResponse};
@@ -823,6 +825,74 @@ async fn deferrals_send_a_fresh_delayed_copy_and_dead_letters_carry_the_reason()
     assert_eq!(
         m.message_attributes().unwrap()["dead_letter_reason"].string_value(),
         Some("503 five times")
+    );
+}
+
+/// The dead-letter tools on SQS: list, requeue (a fresh failure budget, the correlation id
+/// kept) and delete, each exactly once.
+#[tokio::test]
+async fn dead_letters_are_listed_requeued_and_deleted_once() {
+    let env = Env::new().await;
+    let message = |post: &str| PublishMessage {
+        tenant_id: env.tenant.clone(),
+        post_id: PostId(post.into()),
+        account_id: env.account.clone(),
+        platform: Platform::Facebook,
+        correlation_id: format!("corr-{post}"),
+        failures: 5,
+    };
+    for post in ["post_a", "post_b"] {
+        env.queue
+            .dead_letter(&message(post), "503 five times")
+            .await
+            .unwrap();
+    }
+    let letters = SqsDeadLetters::new(
+        env.clients.sqs.clone(),
+        vec![DeadLetterQueue {
+            source: "publish".into(),
+            url: env.vars["HERALD_QUEUE_URL_PUBLISH_DEAD_LETTER_QUEUE"].clone(),
+            source_url: env.vars["HERALD_PUBLISH_QUEUE_URL"].clone(),
+        }],
+    );
+    let listed = letters.list(10).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let find = |post: &str| {
+        listed
+            .iter()
+            .find(|l| l.body.contains(post))
+            .cloned()
+            .unwrap()
+    };
+    let (a, b) = (find("post_a"), find("post_b"));
+    assert_eq!(a.source, "publish");
+
+    assert!(letters.delete(&a).await.unwrap());
+    assert!(
+        !letters.delete(&a).await.unwrap(),
+        "gone: nothing to delete"
+    );
+    assert!(letters.requeue(&b).await.unwrap());
+    assert!(!letters.requeue(&b).await.unwrap(), "moved once, not twice");
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the list's visibility hold
+    assert!(
+        letters.list(10).await.unwrap().is_empty(),
+        "the DLQ is empty"
+    );
+    let back = env.receive().await;
+    assert_eq!(back.len(), 1, "exactly one copy back in the source queue");
+    assert_eq!(
+        back[0].message_attributes().unwrap()["correlation_id"].string_value(),
+        Some("corr-post_b"),
+        "the correlation id follows the message"
+    );
+    let copy: PublishMessage = serde_json::from_str(back[0].body().unwrap()).unwrap();
+    assert_eq!(
+        copy,
+        PublishMessage {
+            failures: 0,
+            ..message("post_b")
+        }
     );
 }
 
