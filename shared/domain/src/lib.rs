@@ -21,6 +21,7 @@ pub mod posts;
 pub mod publish;
 pub mod reconcile;
 pub mod secret;
+pub mod secrets;
 pub mod tenants;
 
 #[cfg(feature = "memory")]
