@@ -8,6 +8,7 @@ pub mod config;
 pub mod dead_letters;
 pub mod dynamo;
 pub mod errors;
+pub mod secrets;
 pub mod sqs;
 pub mod telemetry;
 
@@ -18,6 +19,7 @@ use std::sync::Arc;
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
     pub calls: Arc<calls::CallCounter>,
 }
 
@@ -40,9 +42,15 @@ impl Clients {
                 .interceptor(calls::Interceptor(calls.clone()))
                 .build(),
         );
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(sdk)
+                .interceptor(calls::Interceptor(calls.clone()))
+                .build(),
+        );
         Self {
             dynamodb,
             sqs,
+            secrets,
             calls,
         }
     }
