@@ -67,11 +67,17 @@ KILL_PATH = re.compile(r"^/_admin/functions/([^/]+)/kill/?$")
 INHERITED = ("PATH", "LANG", "LC_ALL", "RUST_BACKTRACE", "RUST_LIB_BACKTRACE")
 
 
+_LOG = threading.Lock()
+
+
 def log(event: str, **fields: Any) -> None:
     """One JSON line per lifecycle event. Never payloads or environment values."""
     line = {"time": datetime.now(timezone.utc).isoformat(), "component": "runner", "event": event}
     line.update(fields)
-    print(json.dumps(line), flush=True)
+    # One write per line under a lock: print() from several threads interleaves its pieces.
+    with _LOG:
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
 
 
 def read_env_file(path: Path) -> dict[str, str]:
