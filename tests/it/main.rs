@@ -5,3 +5,4 @@
 mod e2e;
 mod secrets;
 mod store;
+mod webhooks;

@@ -69,6 +69,11 @@ impl<'a> Env<'a> {
         Some(secrecy::SecretString::from(v.to_owned()))
     }
 
+    /// A problem found while interpreting a value.
+    pub fn problem(&mut self, message: impl Into<String>) {
+        self.problems.push(message.into());
+    }
+
     pub fn finish(self) -> Result<(), ConfigError> {
         if self.problems.is_empty() {
             Ok(())

@@ -11,6 +11,7 @@
 //! | crisis    | `TENANT#<tenant>`  | `CRISIS`           |
 //! | rate window | `RATE#<scope>`   | `WINDOW#<index>`   |
 //! | app block | `RATE#app#<platform>` | `BLOCK`         |
+//! | webhook sighting | `WEBHOOK#<provider>` | `SEEN#<event id>` |
 //!
 //! A post carries its variants in a map, so a claim, an outcome, an edit and a cancel are
 //! each one conditional write on one item. The sparse `due` index (`due_pk` =
@@ -19,6 +20,7 @@
 
 mod audit;
 mod idempotency;
+mod inbound;
 pub mod items;
 mod publish;
 mod store;
