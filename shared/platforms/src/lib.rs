@@ -75,32 +75,7 @@ impl HttpPlatforms {
                 .map(|id| published(id, &headers))
                 .ok_or_else(|| missing_id("X"));
         }
-        let message = body["detail"]
-            .as_str()
-            .or(body["title"].as_str())
-            .unwrap_or("no detail given");
-        let code = body["errors"][0]["code"].as_i64().map(|c| c.to_string());
-        let message = format!("X answered {}: {message}", status.as_u16());
-        let retry_after = retry_after(&headers).or_else(|| x_rate_limit_reset(&headers));
-        Err(match status {
-            StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
-                message,
-                code,
-                retry_after,
-            },
-            _ if code.as_deref() == Some("88") => PlatformError::RateLimited {
-                message,
-                code,
-                retry_after,
-            },
-            StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
-            s if s.is_server_error() => PlatformError::Transient {
-                message,
-                code,
-                retry_after,
-            },
-            _ => PlatformError::Permanent { message, code },
-        })
+        Err(x_error(status, &headers, &body))
     }
 
     async fn publish_facebook(
@@ -481,6 +456,33 @@ fn missing_id(platform: &str) -> PlatformError {
     }
 }
 
+/// X's error answer, classified. `x-rate-limit-reset` says when the *rate window* resets: it
+/// is the wait for a 429 (or error 88) only, never for a 5xx, which X sends with the same
+/// headers while the window may be minutes from its end.
+fn x_error(status: StatusCode, headers: &HeaderMap, body: &serde_json::Value) -> PlatformError {
+    let message = body["detail"]
+        .as_str()
+        .or(body["title"].as_str())
+        .unwrap_or("no detail given");
+    let code = body["errors"][0]["code"].as_i64().map(|c| c.to_string());
+    let message = format!("X answered {}: {message}", status.as_u16());
+    let rate_limited = status == StatusCode::TOO_MANY_REQUESTS || code.as_deref() == Some("88");
+    match status {
+        _ if rate_limited => PlatformError::RateLimited {
+            message,
+            code,
+            retry_after: retry_after(headers).or_else(|| x_rate_limit_reset(headers)),
+        },
+        StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
+        s if s.is_server_error() => PlatformError::Transient {
+            message,
+            code,
+            retry_after: retry_after(headers),
+        },
+        _ => PlatformError::Permanent { message, code },
+    }
+}
+
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get("retry-after")?
@@ -508,6 +510,39 @@ fn x_rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn an_x_5xx_waits_for_retry_after_not_for_the_rate_window() {
+        let mut h = HeaderMap::new();
+        let reset = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 800;
+        h.insert(
+            "x-rate-limit-reset",
+            HeaderValue::from_str(&reset.to_string()).unwrap(),
+        );
+        let body = serde_json::json!({"title": "Service Unavailable"});
+        match x_error(StatusCode::SERVICE_UNAVAILABLE, &h, &body) {
+            PlatformError::Transient { retry_after, .. } => assert_eq!(retry_after, None),
+            other => panic!("{other:?}"),
+        }
+        match x_error(StatusCode::TOO_MANY_REQUESTS, &h, &body) {
+            PlatformError::RateLimited {
+                retry_after: Some(wait),
+                ..
+            } => assert!(wait > Duration::from_secs(790), "{wait:?}"),
+            other => panic!("{other:?}"),
+        }
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        match x_error(StatusCode::BAD_GATEWAY, &h, &body) {
+            PlatformError::Transient { retry_after, .. } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(3)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn reads_x_and_meta_budget_headers() {
