@@ -31,6 +31,8 @@ from botocore.exceptions import ClientError
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+# The tag naming the kind of a secret Herald owns and rotates (herald_domain::secrets).
+OWNED_SECRET_TAG = "herald:secret-kind"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -85,6 +87,7 @@ class Stack:
         }
         self.refs: dict[str, str] = {}  # logical id -> Ref value
         self.attrs: dict[tuple[str, str], str] = {}  # (logical id, attribute) -> value
+        self.owned_secrets: dict[str, dict[str, str]] = {}  # logical id -> arn, kind
 
     def name_of(self, logical_id: str) -> str:
         return f"{self.prefix}-{logical_id}"
@@ -228,15 +231,24 @@ def create_secret(stack: Stack, aws: dict[str, Any], logical_id: str, props: dic
             document[generate["GenerateStringKey"]] = value
             value = json.dumps(document)
     else:
-        value = "{}"
+        # No value: a secret Herald owns gets its first one from its rotation (the local stack
+        # runs the rotation function once, as the template's RotateImmediatelyOnUpdate does).
+        value = None
+    tags = [{"Key": str(tag["Key"]), "Value": str(tag["Value"])} for tag in props.get("Tags", [])]
+    request: dict[str, Any] = {"Name": name, "Tags": tags}
+    if value is not None:
+        request["SecretString"] = value
     try:
-        arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
+        arn = sm.create_secret(**request)["ARN"]
     except ClientError as e:
         if e.response["Error"]["Code"] != "ResourceExistsException":
             raise
         arn = sm.describe_secret(SecretId=name)["ARN"]
     stack.refs[logical_id] = arn
     stack.attrs[(logical_id, "Id")] = arn
+    kind = next((tag["Value"] for tag in tags if tag["Key"] == OWNED_SECRET_TAG), None)
+    if kind:
+        stack.owned_secrets[logical_id] = {"arn": arn, "kind": kind}
 
 
 def create_bucket(stack: Stack, aws: dict[str, Any], logical_id: str, props: dict[str, Any]) -> None:
@@ -381,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         if attribute == "QueueUrl"
     }
     manifest["queues"] = queues
+    manifest["owned_secrets"] = stack.owned_secrets
     if args.manifest:
         args.manifest.parent.mkdir(parents=True, exist_ok=True)
         args.manifest.write_text(json.dumps(manifest, indent=2) + "\n")

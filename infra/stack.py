@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +265,7 @@ def up() -> int:
         wait_until("the Lambda runner", lambda: http_ok(f"{runtime_url}/_admin/health"), 30, pids["functions"], "functions")
         for spec in manifest["functions"].values():
             warm(runtime_url, spec["binary"], pids["functions"])
+        rotate_new_secrets(runtime_url, manifest, pids["functions"], endpoint)
 
         ports["api"] = pick_port("api")
         api_url = state["api_url"] = f"http://{HOST}:{ports['api']}"
@@ -286,6 +288,8 @@ def up() -> int:
             "HERALD_TENANT_ID": demo["tenant_id"],
             "FAKE_PLATFORMS_URL": fake_url,
             "HERALD_RUNTIME_URL": runtime_url,
+            # The `demo` inbound webhook provider's signing secret, for sending it events.
+            "HERALD_DEMO_WEBHOOK_SECRET": secret_value(endpoint, manifest["owned_secrets"]["DemoWebhookSecret"]["arn"]),
             **aws_env,
             **manifest["global_environment"],
             **manifest["queues"],
@@ -301,9 +305,16 @@ def up() -> int:
 
 def warm(runtime_url: str, function: str, pid: int) -> None:
     """First invocation: starts the function's first process, so the first real event does not
-    pay for its init, and a function that cannot start fails `up` rather than a test."""
-    event = (ROOT / "events" / function / "warmup.json").read_bytes()
-    say(f"warming {function}")
+    pay for its init, and a function that cannot start fails `up` rather than a test. A
+    function without `events/<function>/warmup.json` (the rotator) starts on its first event."""
+    path = ROOT / "events" / function / "warmup.json"
+    if path.is_file():
+        say(f"warming {function}")
+        invoke(runtime_url, function, path.read_bytes(), pid)
+
+
+def invoke(runtime_url: str, function: str, event: bytes, pid: int) -> bytes:
+    """Invokes a function through the runner, waiting for it to start; fails `up` on an error."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if not alive(pid):
@@ -316,11 +327,41 @@ def warm(runtime_url: str, function: str, pid: int) -> None:
             with urllib.request.urlopen(request, timeout=90) as r:  # noqa: S310 - loopback only
                 body = r.read()
                 if r.headers.get("x-amz-function-error") or b'"errorType"' in body[:200]:
-                    raise SystemExit(f"{function} failed its warm-up: {body[:500]!r}; see .herald/logs/{function}.log")
-                return
+                    raise SystemExit(f"{function} failed: {body[:500]!r}; see .herald/logs/{function}.log")
+                return body
         except OSError:
             time.sleep(1)
-    raise SystemExit(f"{function} did not answer its warm-up")
+    raise SystemExit(f"{function} did not answer")
+
+
+def secrets_client(endpoint: str) -> Any:
+    import boto3  # the venv's (moto brings it); only `up` needs it
+
+    return boto3.client(
+        "secretsmanager", endpoint_url=endpoint, region_name=AWS_ENV["AWS_REGION"],
+        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def rotate_new_secrets(runtime_url: str, manifest: dict[str, Any], pid: int, endpoint: str) -> None:
+    """What the template's rotation schedules do on AWS (RotateImmediatelyOnUpdate): each
+    secret Herald owns that has no value yet is rotated once, by the real rotation function.
+    moto cannot call a rotation Lambda, so this stands in for RotateSecret."""
+    sm = secrets_client(endpoint)
+    rotator = next(spec["binary"] for spec in manifest["functions"].values() if spec["binary"] == "rotator")
+    for logical_id, secret in manifest["owned_secrets"].items():
+        versions = sm.list_secret_version_ids(SecretId=secret["arn"])["Versions"]
+        if any("AWSCURRENT" in v.get("VersionStages", []) for v in versions):
+            continue
+        say(f"rotating {logical_id} for its first value")
+        token = str(uuid.uuid4())
+        for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
+            event = {"SecretId": secret["arn"], "ClientRequestToken": token, "Step": step}
+            invoke(runtime_url, rotator, json.dumps(event).encode(), pid)
+
+
+def secret_value(endpoint: str, arn: str) -> str:
+    return str(secrets_client(endpoint).get_secret_value(SecretId=arn)["SecretString"])
 
 
 def seed_demo_tenant(aws_env: dict[str, str]) -> dict[str, str]:
