@@ -120,6 +120,9 @@ pub struct VariantView {
     pub last_error: Option<ErrorView>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub published_at: Option<OffsetDateTime>,
+    /// When the platform reported the post deleted there.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub removed_at: Option<OffsetDateTime>,
 }
 
 impl From<&Variant> for VariantView {
@@ -133,6 +136,7 @@ impl From<&Variant> for VariantView {
             platform_post_id: v.platform_post_id.clone(),
             last_error: v.last_error.as_ref().map(ErrorView::from),
             published_at: v.published_at,
+            removed_at: v.removed_at,
         }
     }
 }

@@ -288,3 +288,143 @@ impl WebhookReceiver {
         }
     }
 }
+
+/// A platform telling Herald that one of its posts is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    /// Herald's account id for the platform account (`Account::id_for`).
+    pub account_id: crate::ids::AccountId,
+    pub platform_post_id: String,
+}
+
+/// What an event says, read from its (already verified) body: its type, and the removals it
+/// reports. A body this code does not understand is still kept, with type `unknown`.
+pub fn read_event(event: &InboundEvent) -> (String, Vec<Removal>) {
+    use crate::model::{Account, Platform};
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(&event.body) else {
+        return ("unknown".into(), Vec::new());
+    };
+    let text = |v: &serde_json::Value| {
+        v.as_str()
+            .map(str::to_owned)
+            .or_else(|| v.as_u64().map(|n| n.to_string()))
+    };
+    match event.scheme {
+        // Page feed changes: {"object":"page","entry":[{"id":<page>,"changes":[{"field":"feed",
+        // "value":{"verb":"remove","post_id":...}}]}]}
+        Scheme::Meta => {
+            let mut removals = Vec::new();
+            let mut kind = "meta.unknown".to_owned();
+            for entry in body["entry"].as_array().into_iter().flatten() {
+                let Some(page) = text(&entry["id"]) else {
+                    continue;
+                };
+                for change in entry["changes"].as_array().into_iter().flatten() {
+                    let field = change["field"].as_str().unwrap_or("unknown");
+                    let verb = change["value"]["verb"].as_str().unwrap_or("unknown");
+                    kind = format!("meta.{field}.{verb}");
+                    if field == "feed"
+                        && verb == "remove"
+                        && let Some(id) = text(&change["value"]["post_id"])
+                    {
+                        removals.push(Removal {
+                            account_id: Account::id_for(Platform::Facebook, &page),
+                            platform_post_id: id,
+                        });
+                    }
+                }
+            }
+            (kind, removals)
+        }
+        // Account Activity: {"for_user_id":...,"tweet_delete_events":[{"status":{"id":...,
+        // "user_id":...}}]}
+        Scheme::X => {
+            let Some(user) = text(&body["for_user_id"]) else {
+                return ("x.unknown".into(), Vec::new());
+            };
+            let kind = body
+                .as_object()
+                .and_then(|o| o.keys().find(|k| k.ends_with("_events")).cloned())
+                .map_or("x.unknown".into(), |k| format!("x.{k}"));
+            let removals = body["tweet_delete_events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| text(&e["status"]["id"]))
+                .map(|id| Removal {
+                    account_id: Account::id_for(Platform::X, &user),
+                    platform_post_id: id,
+                })
+                .collect();
+            (kind, removals)
+        }
+        _ => (
+            body["type"]
+                .as_str()
+                .or(body["status"].as_str())
+                .unwrap_or("unknown")
+                .chars()
+                .take(100)
+                .collect(),
+            Vec::new(),
+        ),
+    }
+}
+
+#[async_trait]
+pub trait InboundStore: Send + Sync {
+    /// Marks the variant published as `removal.platform_post_id` on that account as removed
+    /// on the platform; `false` when there is no such variant or it already was.
+    async fn mark_removed(&self, removal: &Removal, at: OffsetDateTime)
+    -> Result<bool, StoreError>;
+    /// Keeps the event (by provider and event id) for inspection and for the features that
+    /// apply billing events and delivery receipts; `false` when it was already kept.
+    async fn keep_event(
+        &self,
+        event: &InboundEvent,
+        kind: &str,
+        applied: usize,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The webhook processor: applies each queued event once. Effects first (each idempotent),
+/// then the event is kept: a redelivery after a crash in between applies nothing twice.
+pub struct WebhookProcessor {
+    pub store: Arc<dyn InboundStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for WebhookProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookProcessor").finish_non_exhaustive()
+    }
+}
+
+/// What processing an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Processed {
+    pub kind: String,
+    /// Variants newly marked removed.
+    pub removed: usize,
+    /// The event had been kept before (a redelivery).
+    pub duplicate: bool,
+}
+
+impl WebhookProcessor {
+    pub async fn process(&self, event: &InboundEvent) -> Result<Processed, StoreError> {
+        let (kind, removals) = read_event(event);
+        let now = self.clock.now();
+        let mut removed = 0;
+        for removal in &removals {
+            if self.store.mark_removed(removal, now).await? {
+                removed += 1;
+            }
+        }
+        let kept = self.store.keep_event(event, &kind, removed).await?;
+        Ok(Processed {
+            kind,
+            removed,
+            duplicate: !kept,
+        })
+    }
+}

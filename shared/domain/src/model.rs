@@ -332,6 +332,8 @@ pub struct Variant {
     pub lookup: bool,
     /// When the current (or last) claim took the variant; its lease runs from here.
     pub claimed_at: Option<OffsetDateTime>,
+    /// When the platform told Herald (by webhook) that the post was deleted there.
+    pub removed_at: Option<OffsetDateTime>,
 }
 
 impl Variant {
@@ -348,6 +350,7 @@ impl Variant {
             published_at: None,
             lookup: false,
             claimed_at: None,
+            removed_at: None,
         }
     }
 }

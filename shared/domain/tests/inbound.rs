@@ -336,3 +336,54 @@ async fn handshakes_answer_only_with_the_secret() {
         Challenge::NotFound
     );
 }
+
+fn event(scheme: Scheme, body: &str) -> InboundEvent {
+    InboundEvent {
+        provider: "p".into(),
+        scheme,
+        event_id: "e".into(),
+        received_at: datetime!(2026-06-01 12:00 UTC),
+        correlation_id: "c".into(),
+        body: body.into(),
+    }
+}
+
+#[test]
+fn platform_events_name_the_posts_they_remove() {
+    use herald_domain::model::{Account, Platform};
+    let meta = event(
+        Scheme::Meta,
+        r#"{"object":"page","entry":[{"id":"123","time":1,"changes":[{"field":"feed","value":{"item":"status","verb":"remove","post_id":"123_456"}}]}]}"#,
+    );
+    let (kind, removals) = read_event(&meta);
+    assert_eq!(kind, "meta.feed.remove");
+    assert_eq!(
+        removals,
+        [Removal {
+            account_id: Account::id_for(Platform::Facebook, "123"),
+            platform_post_id: "123_456".into()
+        }]
+    );
+    let x = event(
+        Scheme::X,
+        r#"{"for_user_id":"42","tweet_delete_events":[{"status":{"id":"1001","user_id":"42"},"timestamp_ms":"1"}]}"#,
+    );
+    let (kind, removals) = read_event(&x);
+    assert_eq!(kind, "x.tweet_delete_events");
+    assert_eq!(removals[0].account_id, Account::id_for(Platform::X, "42"));
+    assert_eq!(removals[0].platform_post_id, "1001");
+    let billing = event(Scheme::Stripe, r#"{"id":"evt_1","type":"invoice.paid"}"#);
+    assert_eq!(read_event(&billing), ("invoice.paid".into(), vec![]));
+    for garbage in [
+        "",
+        "[]",
+        "{",
+        r#"{"entry":"nope"}"#,
+        r#"{"for_user_id":{}}"#,
+    ] {
+        for scheme in [Scheme::Meta, Scheme::X, Scheme::Sms] {
+            let (_, removals) = read_event(&event(scheme, garbage));
+            assert!(removals.is_empty(), "{scheme:?} {garbage}");
+        }
+    }
+}

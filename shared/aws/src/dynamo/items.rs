@@ -337,6 +337,9 @@ fn variant_to_av(v: &Variant) -> AttributeValue {
     if let Some(t) = v.claimed_at {
         m.insert("claimed_at".to_owned(), time_n(t));
     }
+    if let Some(t) = v.removed_at {
+        m.insert("removed_at".to_owned(), time_n(t));
+    }
     AttributeValue::M(m)
 }
 
@@ -354,6 +357,7 @@ fn variant_from_item(account_id: &str, item: &Item) -> Result<Variant, StoreErro
         published_at: f.opt_time("published_at"),
         lookup: f.bool("lookup"),
         claimed_at: f.opt_time("claimed_at"),
+        removed_at: f.opt_time("removed_at"),
     })
 }
 

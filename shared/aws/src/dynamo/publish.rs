@@ -484,11 +484,27 @@ impl PublishStore for DynamoStore {
         // The outcome and its audit record land together, or neither does; a success's
         // breaker reset joins them unless its condition fails (then without it).
         let [record, head] = self.audit_items(audit)?;
-        let outcome_items = [
+        let mut outcome_items = vec![
             TransactWriteItem::builder().update(update).build(),
             record,
             head,
         ];
+        // A published post can be found again from the platform's webhooks.
+        if let VariantOutcome::Published {
+            platform_post_id, ..
+        } = outcome
+        {
+            let mut index =
+                super::inbound::platform_post_key(&variant.account_id, platform_post_id);
+            index.insert("tenant_id".into(), s(variant.tenant_id.as_str()));
+            index.insert("post_id".into(), s(variant.post_id.as_str()));
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(index))
+                .build()
+                .map_err(build_error)?;
+            outcome_items.push(TransactWriteItem::builder().put(put).build());
+        }
         let reset_item = reset.map(|r| self.breaker_reset(variant, r)).transpose()?;
         let mut result = self.transact(&outcome_items, reset_item.as_ref()).await;
         if reset_item.is_some() && matches!(&result, Err(reasons) if reasons.only_last_failed()) {

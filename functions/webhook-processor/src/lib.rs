@@ -1,0 +1,100 @@
+//! The webhook processor function: applies each queued inbound event once (see
+//! `herald_domain::inbound::WebhookProcessor`), reporting the records SQS must keep.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use herald_aws::Clients;
+use herald_aws::config::{ConfigError, Env};
+use herald_aws::dynamo::DynamoStore;
+use herald_domain::clock::SystemClock;
+use herald_domain::inbound::{InboundEvent, WebhookProcessor};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tracing::Instrument;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table: String,
+}
+
+impl Config {
+    pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(vars);
+        let table = env.required("HERALD_TABLE");
+        env.finish()?;
+        Ok(Self { table })
+    }
+}
+
+pub fn processor(config: &Config, clients: &Clients) -> WebhookProcessor {
+    WebhookProcessor {
+        store: Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table)),
+        clock: Arc::new(SystemClock),
+    }
+}
+
+/// One record at a time, in order: a provider's events about one post stay in sequence.
+pub async fn handle(processor: &WebhookProcessor, event: SqsEvent) -> SqsBatchResponse {
+    let mut keep = Vec::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let Some(inbound) = record
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<InboundEvent>(b).ok())
+        else {
+            // Never valid: left for the DLQ, where an operator can look at it.
+            tracing::error!(message_id = %id, "malformed webhook message");
+            keep.push(id);
+            continue;
+        };
+        let span = tracing::info_span!(
+            "webhook",
+            correlation_id = %inbound.correlation_id,
+            provider = %inbound.provider,
+            event_id = %inbound.event_id,
+        );
+        match processor.process(&inbound).instrument(span.clone()).await {
+            Ok(done) => span.in_scope(|| {
+                tracing::info!(
+                    kind = %done.kind,
+                    removed = done.removed,
+                    duplicate = done.duplicate,
+                    "webhook applied"
+                );
+            }),
+            Err(e) => {
+                span.in_scope(|| tracing::warn!(error = %e, "applying the webhook failed"));
+                keep.push(id);
+            }
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = keep
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sample_events_parse() {
+        let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_slice(
+            include_bytes!("../../../events/webhook-processor/warmup.json"),
+        )
+        .unwrap();
+        assert!(event.records.is_empty());
+        let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_slice(
+            include_bytes!("../../../events/webhook-processor/x-delete.json"),
+        )
+        .unwrap();
+        let body = event.records[0].body.as_deref().unwrap();
+        let inbound: herald_domain::inbound::InboundEvent = serde_json::from_str(body).unwrap();
+        assert_eq!(inbound.provider, "x");
+    }
+}
