@@ -103,6 +103,54 @@ impl Stack {
         v["id"].as_str().unwrap().into()
     }
 
+    /// A kept inbound event (the processor's record), if there is one.
+    async fn kept_event(
+        &self,
+        provider: &str,
+        event_id: &str,
+    ) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let ddb = aws_sdk_dynamodb::Client::new(
+            &herald_tests::sdk_config(self.url("AWS_ENDPOINT_URL")).await,
+        );
+        ddb.get_item()
+            .table_name(self.url("HERALD_TABLE"))
+            .key("pk", AttributeValue::S(format!("WEBHOOK#{provider}")))
+            .key("sk", AttributeValue::S(format!("EVENT#{event_id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+
+    /// A secret's current value, from the emulated Secrets Manager.
+    async fn secret(&self, name: &str) -> String {
+        let sm = aws_sdk_secretsmanager::Client::new(
+            &herald_tests::sdk_config(self.url("AWS_ENDPOINT_URL")).await,
+        );
+        sm.get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Connects an account whose token the fake platform knows (X names the user by token).
+    async fn connect_mapped(&self, t: &Tenant, platform: &str, external_id: &str) -> String {
+        let token = unique(&format!("{platform}-token-"));
+        if platform == "x" {
+            let url = format!("{}/_admin/tokens", self.url("FAKE_PLATFORMS_URL"));
+            let body = json!({"platform": "x", "token": token, "account": external_id});
+            let res = self.http.post(url).json(&body).send().await.unwrap();
+            assert!(res.status().is_success(), "token mapping refused");
+        }
+        self.connect(t, platform, external_id, &token).await
+    }
+
     async fn schedule(&self, t: &Tenant, account: &str, text: &str, in_secs: i64) -> Value {
         let at = (time::OffsetDateTime::now_utc() + time::Duration::seconds(in_secs))
             .format(&time::format_description::well_known::Rfc3339)
@@ -649,26 +697,61 @@ async fn a_pause_holds_posts_and_lifting_it_releases_them() {
     assert_eq!(stack.fake_posts("linkedin", &org).await.len(), 2);
 }
 
+/// On each platform: the post is created but its answer lost; the next attempt finds it
+/// through the platform's own listing and adopts it.
 #[tokio::test]
 async fn a_post_whose_answer_was_lost_is_found_and_adopted_not_sent_again() {
     let stack = Stack::get();
     let t = stack.tenant(false);
-    let org = unique("org");
-    let account = stack.connect(&t, "linkedin", &org, "li-token").await;
-    stack
-        .fault(json!({"platform": "linkedin", "account": org, "ambiguous": true, "count": 1}))
-        .await;
-    let post = stack.schedule(&t, &account, "said once", 0).await;
-    let id = post["id"].as_str().unwrap();
-    let p = stack
-        .wait_for(PUBLISH_TIMEOUT, "the post to be adopted", || async {
-            let p = stack.post(&t, id).await;
-            (p["status"] == "published").then_some(p)
-        })
-        .await;
-    let on_platform = stack.fake_posts("linkedin", &org).await;
-    assert_eq!(on_platform.len(), 1, "exactly one post: {on_platform:?}");
-    assert_eq!(p["variants"][0]["platform_post_id"], on_platform[0]["id"]);
+    let mut posts = Vec::new();
+    for platform in ["x", "facebook", "linkedin"] {
+        let external = unique(platform);
+        let account = stack.connect_mapped(&t, platform, &external).await;
+        stack
+            .fault(
+                json!({"platform": platform, "account": external, "ambiguous": true, "count": 1}),
+            )
+            .await;
+        let post = stack
+            .schedule(&t, &account, &format!("said once on {platform}"), 0)
+            .await;
+        posts.push((platform, external, post["id"].as_str().unwrap().to_owned()));
+    }
+    for (platform, external, id) in posts {
+        let p = stack
+            .wait_for(PUBLISH_TIMEOUT, "the post to be adopted", || async {
+                let p = stack.post(&t, &id).await;
+                (p["status"] == "published").then_some(p)
+            })
+            .await;
+        let on_platform = stack.fake_posts(platform, &external).await;
+        assert_eq!(
+            on_platform.len(),
+            1,
+            "{platform}: exactly one post: {on_platform:?}"
+        );
+        assert_eq!(
+            p["variants"][0]["platform_post_id"], on_platform[0]["id"],
+            "{platform}"
+        );
+        let (_, _, log) = stack
+            .api(
+                Method::GET,
+                &format!(
+                    "/v1/audit?action=publish.adopted&entity=variant:{id}:{}",
+                    p["variants"][0]["account_id"].as_str().unwrap()
+                ),
+                &t,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(
+            log["items"].as_array().map(Vec::len),
+            Some(1),
+            "{platform}: {log}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -774,4 +857,282 @@ async fn herald_audit_verify_passes_then_finds_a_removed_record() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1), "{report}");
     assert_eq!(report["findings"][0]["entity"], "crisis", "{report}");
+}
+
+/// Chaos: 200 posts over the three platforms while the fake platforms answer 429 (with
+/// Retry-After), 5xx, slowly, with lost answers and some permanent refusals, and the publisher
+/// process is killed mid-batch. In the end every variant is published exactly once on its
+/// platform, or failed with a reason, and nothing a refusal hit was posted.
+#[tokio::test]
+async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_killed_publisher() {
+    const POSTS: usize = 200;
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    // Faults are scoped to this test's accounts: other tests share the fake platforms.
+    let mut accounts = Vec::new();
+    for platform in ["x", "facebook", "linkedin"] {
+        for i in 0..3 {
+            let external = unique(&format!("chaos-{platform}-"));
+            let id = stack.connect_mapped(&t, platform, &external).await;
+            let mut rules = vec![
+                json!({"status": 429, "retry_after": 1, "rate": 0.1}),
+                json!({"status": 503, "rate": 0.1}),
+                json!({"latency_ms": 400, "rate": 0.1}),
+                json!({"ambiguous": true, "rate": 0.05}),
+            ];
+            if i == 0 {
+                // The platform refuses some posts for good: they end failed, with its reason.
+                rules.push(json!({"status": 400, "message": "chaos: refused", "rate": 0.1}));
+            }
+            for (seed, mut rule) in rules.into_iter().enumerate() {
+                rule["platform"] = json!(platform);
+                rule["account"] = json!(external);
+                rule["seed"] = json!(seed);
+                stack.fault(rule).await;
+            }
+            accounts.push((platform, external, id));
+        }
+    }
+
+    let runtime = stack.url("HERALD_RUNTIME_URL").to_owned();
+    let schedule = async {
+        let mut posts = Vec::new();
+        for i in 0..POSTS {
+            let (platform, external, account) = &accounts[i % accounts.len()];
+            let text = format!("chaos {i} {}", unique(""));
+            let post = stack.schedule(&t, account, &text, 0).await;
+            posts.push((
+                *platform,
+                external.clone(),
+                text,
+                post["id"].as_str().unwrap().to_owned(),
+            ));
+        }
+        posts
+    };
+    // Meanwhile: kill the publisher in the middle of a batch, twice.
+    let killer = async {
+        let mut killed = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while killed.len() < 2 && Instant::now() < deadline {
+            let res = stack
+                .http
+                .post(format!("{runtime}/_admin/functions/publisher/kill?busy=1"))
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "the runner refused the kill");
+            let v: Value = res.json().await.unwrap();
+            if v["killed"].as_array().is_some_and(|k| !k.is_empty()) {
+                killed.push(v);
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        killed
+    };
+    let (posts, killed) = tokio::join!(schedule, killer);
+    assert!(
+        !killed.is_empty(),
+        "the publisher was never caught mid-batch"
+    );
+
+    // Every variant settles: published, or failed with a reason.
+    let settled = stack
+        .wait_for(
+            Duration::from_secs(600),
+            "every variant to settle",
+            || async {
+                let mut all = HashMap::new();
+                let mut cursor: Option<String> = None;
+                loop {
+                    let path = match &cursor {
+                        Some(c) => format!("/v1/posts?limit=100&cursor={c}"),
+                        None => "/v1/posts?limit=100".to_owned(),
+                    };
+                    let (s, _, v) = stack.api(Method::GET, &path, &t, None, None).await;
+                    assert_eq!(s, StatusCode::OK, "{v}");
+                    for p in v["items"].as_array().unwrap() {
+                        all.insert(
+                            p["id"].as_str().unwrap().to_owned(),
+                            p["variants"][0].clone(),
+                        );
+                    }
+                    match v["next_cursor"].as_str() {
+                        Some(c) => cursor = Some(c.to_owned()),
+                        None => break,
+                    }
+                }
+                let done = all.len() == POSTS
+                    && all
+                        .values()
+                        .all(|v| matches!(v["status"].as_str(), Some("published" | "failed")));
+                done.then_some(all)
+            },
+        )
+        .await;
+
+    let mut on_platform: HashMap<(String, String), Vec<Value>> = HashMap::new();
+    for (platform, external, _) in &accounts {
+        on_platform.insert(
+            (platform.to_string(), external.clone()),
+            stack.fake_posts(platform, external).await,
+        );
+    }
+    let (mut published, mut failed) = (0, 0);
+    for (platform, external, text, id) in &posts {
+        let v = &settled[id];
+        let copies: Vec<&Value> = on_platform[&(platform.to_string(), external.clone())]
+            .iter()
+            .filter(|p| p["text"].as_str() == Some(text.as_str()))
+            .collect();
+        match v["status"].as_str() {
+            Some("published") => {
+                published += 1;
+                assert_eq!(
+                    copies.len(),
+                    1,
+                    "{platform}: exactly one post for {id}: {copies:?}"
+                );
+                assert_eq!(v["platform_post_id"], copies[0]["id"], "{id}");
+            }
+            _ => {
+                failed += 1;
+                assert!(copies.is_empty(), "{id} failed but was posted: {copies:?}");
+                let reason = v["last_error"]["message"].as_str().unwrap_or_default();
+                assert!(!reason.is_empty(), "{id} failed without a reason: {v}");
+            }
+        }
+    }
+    assert_eq!(published + failed, POSTS);
+    assert!(
+        published > POSTS / 2,
+        "published {published}, failed {failed}"
+    );
+    println!(
+        "chaos: published {published}, failed {failed}, publisher kills {}",
+        killed.len()
+    );
+}
+
+/// The `demo` provider's signed events through the emulated API Gateway and the real
+/// receiver binary: accepted once, a replay acknowledged but not queued twice, a forgery
+/// refused with a problem document that says nothing.
+#[tokio::test]
+async fn signed_webhooks_are_queued_once_and_forgeries_refused() {
+    let stack = Stack::get();
+    let secret = secrecy::SecretString::from(stack.url("HERALD_DEMO_WEBHOOK_SECRET").to_owned());
+    let id = unique("msg_");
+    let body = format!(r#"{{"type":"demo.ping","id":"{id}"}}"#);
+    let send = |secret: secrecy::SecretString| {
+        let signed = herald_webhooks::standard::sign(
+            &id,
+            time::OffsetDateTime::now_utc(),
+            body.as_bytes(),
+            &[secret],
+        )
+        .unwrap();
+        let mut request = stack
+            .http
+            .post(format!("{}/webhooks/demo", stack.url("HERALD_API_URL")))
+            .body(body.clone());
+        for (name, value) in signed.pairs() {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let forged = send(herald_webhooks::standard::generate_secret().unwrap()).await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(forged.headers()["content-type"], "application/problem+json");
+    assert_eq!(send(secret.clone()).await.status(), StatusCode::OK);
+    assert_eq!(
+        send(secret).await.status(),
+        StatusCode::OK,
+        "a replay is acknowledged"
+    );
+
+    // The processor keeps the event, once.
+    let kept = stack
+        .wait_for(Duration::from_secs(30), "the kept event", || async {
+            stack.kept_event("demo", &id).await
+        })
+        .await;
+    assert_eq!(kept["kind"].as_s().unwrap(), "demo.ping");
+    assert_eq!(kept["applied"].as_n().unwrap(), "0");
+}
+
+/// A post deleted on X: X's signed Account Activity event marks the variant removed, once.
+#[tokio::test]
+async fn a_signed_platform_event_marks_its_post_removed_once() {
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    let user = unique("");
+    let account = stack.connect_mapped(&t, "x", &user).await;
+    let post = stack.schedule(&t, &account, "soon deleted", 0).await;
+    let id = post["id"].as_str().unwrap().to_owned();
+    let published = stack
+        .wait_for(PUBLISH_TIMEOUT, "the post to be published", || async {
+            let p = stack.post(&t, &id).await;
+            (p["status"] == "published").then_some(p)
+        })
+        .await;
+    let tweet = published["variants"][0]["platform_post_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({
+        "for_user_id": user,
+        "tweet_delete_events": [{"status": {"id": tweet, "user_id": user}, "timestamp_ms": "1"}]
+    })
+    .to_string();
+    let secret = stack.secret("herald-XConsumerSecret").await;
+    let signature = {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        use base64::Engine;
+        format!(
+            "sha256={}",
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        )
+    };
+    let send = || async {
+        stack
+            .http
+            .post(format!("{}/webhooks/x", stack.url("HERALD_API_URL")))
+            .header("x-twitter-webhooks-signature", &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(send().await, StatusCode::OK);
+    let removed = stack
+        .wait_for(
+            Duration::from_secs(30),
+            "the variant marked removed",
+            || async {
+                let p = stack.post(&t, &id).await;
+                p["variants"][0]["removed_at"].is_string().then_some(p)
+            },
+        )
+        .await;
+    assert_eq!(send().await, StatusCode::OK, "a replay is acknowledged");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let again = stack.post(&t, &id).await;
+    assert_eq!(
+        again["variants"][0]["removed_at"], removed["variants"][0]["removed_at"],
+        "applied once"
+    );
+    let tampered = stack
+        .http
+        .post(format!("{}/webhooks/x", stack.url("HERALD_API_URL")))
+        .header("x-twitter-webhooks-signature", &signature)
+        .body(body.replace(&tweet, "1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tampered.status(), StatusCode::UNAUTHORIZED);
 }
