@@ -1020,7 +1020,7 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
 /// receiver binary: accepted once, a replay acknowledged but not queued twice, a forgery
 /// refused with a problem document that says nothing.
 #[tokio::test]
-async fn signed_webhooks_are_queued_once_and_forgeries_refused() {
+async fn signed_webhooks_are_kept_once_and_forgeries_refused() {
     let stack = Stack::get();
     let secret = secrecy::SecretString::from(stack.url("HERALD_DEMO_WEBHOOK_SECRET").to_owned());
     let id = unique("msg_");

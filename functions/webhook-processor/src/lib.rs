@@ -32,7 +32,8 @@ pub fn processor(config: &Config, clients: &Clients) -> WebhookProcessor {
     }
 }
 
-/// One record at a time, in order: a provider's events about one post stay in sequence.
+/// One record at a time. The queue promises no order; each event's effect is idempotent and
+/// independent of the others (a removal is a removal whenever it lands).
 pub async fn handle(processor: &WebhookProcessor, event: SqsEvent) -> SqsBatchResponse {
     let mut keep = Vec::new();
     for record in event.records {

@@ -6,19 +6,24 @@
 use crate::error::ApiError;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use herald_domain::inbound::{Challenge, Received, WebhookReceiver};
-use herald_webhooks::{MAX_BODY_BYTES, Request};
+use herald_webhooks::Request;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// The largest event taken: it must fit, escaped and with its envelope, in one SQS message
+/// and, kept, in one DynamoDB item (400 KB). Providers' events are a few KB.
+pub const MAX_EVENT_BYTES: usize = 192 * 1024;
 
 pub fn router(receiver: Arc<WebhookReceiver>) -> Router {
     Router::new()
         .route("/webhooks/{provider}", post(receive).get(challenge))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_EVENT_BYTES))
         .with_state(receiver)
 }
 
@@ -50,8 +55,18 @@ async fn receive(
     State(receiver): State<Arc<WebhookReceiver>>,
     Path(provider): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let Ok(body) = body else {
+        tracing::info!(metric = "webhooks.rejected", provider = %provider, reason = "too_large", "webhook");
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Payload too large",
+            format!("webhook bodies are at most {MAX_EVENT_BYTES} bytes"),
+        )
+        .into_response();
+    };
     let pairs: Vec<(&str, &[u8])> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_bytes()))

@@ -5,9 +5,13 @@
 //!
 //! A verification that fails with the cached secrets refetches them once (at most every few
 //! seconds, see `CachePolicy`) before refusing, so a secret rotated a moment ago never turns
-//! a genuine request away. If the hand-over to the queue fails, the event id is forgotten
-//! again and the sender is asked to retry: an id is never marked seen for an event that was
-//! not queued.
+//! a genuine request away.
+//!
+//! The event is queued *before* its id is recorded: an id is never marked seen for an event
+//! that is not on the queue, whatever fails or dies in between (a sender told 200 has its
+//! event queued). The price is that a replay is queued again before it is recognised; the
+//! processor keeps each (provider, event id) once and its effects are idempotent, so a
+//! duplicate on the queue applies nothing.
 
 use crate::StoreError;
 use crate::clock::{Clock, Entropy};
@@ -56,8 +60,6 @@ pub trait WebhookInbox: Send + Sync {
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
-    /// Forgets a sighting whose event could not be queued, so the sender's retry is taken.
-    async fn forget(&self, provider: &str, event_id: &str) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -73,11 +75,11 @@ pub enum Received {
         event_id: String,
         old_secret: bool,
     },
-    /// Verified, but its event id was already accepted: nothing was queued.
+    /// Verified, but its event id was already accepted (the copy queued applies nothing).
     Replayed,
     Refused(Rejection),
     UnknownProvider,
-    /// A store or the queue failed: the sender should retry.
+    /// The secrets or the queue could not be reached: the sender should retry.
     Unavailable,
 }
 
@@ -184,18 +186,6 @@ impl WebhookReceiver {
             matched_secret,
             ..
         } = verified;
-        match self
-            .inbox
-            .first_sighting(&p.name, &event_id, now, now + self.config.remember_for)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return Received::Replayed,
-            Err(e) => {
-                tracing::warn!(error = %e, "recording the webhook's event id failed");
-                return Received::Unavailable;
-            }
-        }
         let event = InboundEvent {
             provider: p.name.clone(),
             scheme: p.scheme,
@@ -205,16 +195,29 @@ impl WebhookReceiver {
             body: body.to_owned(),
         };
         if let Err(e) = self.queue.enqueue(&event).await {
-            tracing::warn!(error = %e, "queueing the webhook failed; its id is forgotten for the retry");
-            if let Err(e) = self.inbox.forget(&p.name, &event_id).await {
-                tracing::error!(error = %e, event_id, "forgetting the webhook's event id failed: the sender's retry will be taken for a replay");
-            }
+            tracing::warn!(error = %e, "queueing the webhook failed; the sender is asked to retry");
             return Received::Unavailable;
         }
-        tracing::info!(correlation_id = %event.correlation_id, provider = %p.name, event_id, "webhook accepted");
-        Received::Accepted {
-            event_id,
-            old_secret: matched_secret > 0,
+        tracing::info!(correlation_id = %event.correlation_id, provider = %p.name, event_id, "webhook queued");
+        match self
+            .inbox
+            .first_sighting(&p.name, &event_id, now, now + self.config.remember_for)
+            .await
+        {
+            Ok(false) => Received::Replayed,
+            Ok(true) => Received::Accepted {
+                event_id,
+                old_secret: matched_secret > 0,
+            },
+            // The event is queued and the processor keeps it once: a failure here only
+            // loses the replay count.
+            Err(e) => {
+                tracing::warn!(error = %e, "recording the webhook's event id failed");
+                Received::Accepted {
+                    event_id,
+                    old_secret: matched_secret > 0,
+                }
+            }
         }
     }
 

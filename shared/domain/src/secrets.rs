@@ -234,6 +234,14 @@ impl Rotation {
             .kind
             .ok_or_else(|| RotationError::NotOwned(secret.to_owned()))?;
         match meta.version(token) {
+            // A `finishSecret` that moved AWSCURRENT but died before removing AWSPENDING
+            // finishes that part when it is retried.
+            Some(v) if v.has(CURRENT) && v.has(PENDING) && step == RotationStep::Finish => {
+                self.store
+                    .move_stage(secret, PENDING, None, Some(token))
+                    .await?;
+                return Ok(StepOutcome::Done);
+            }
             Some(v) if v.has(CURRENT) => return Ok(StepOutcome::AlreadyDone),
             Some(v) if !v.has(PENDING) => return Err(RotationError::NotPending(token.to_owned())),
             // Secrets Manager stages the token before calling `createSecret`; whoever stands
@@ -413,6 +421,8 @@ mod tests {
         kind: Option<SecretKind>,
         versions: Mutex<Vec<(SecretVersion, Option<SecretString>)>>,
         fetches: Mutex<usize>,
+        /// The next removal of AWSPENDING fails (the invocation died there).
+        fail_pending_removal: Mutex<bool>,
     }
 
     impl Manager {
@@ -494,6 +504,13 @@ mod tests {
             to: Option<&str>,
             from: Option<&str>,
         ) -> Result<(), StoreError> {
+            if stage == PENDING && to.is_none() {
+                let mut fail = self.fail_pending_removal.lock().unwrap();
+                if *fail {
+                    *fail = false;
+                    return Err(StoreError::Unavailable("timed out".into()));
+                }
+            }
             let mut versions = self.versions.lock().unwrap();
             let holder = versions
                 .iter()
@@ -585,6 +602,29 @@ mod tests {
         assert_eq!(
             r.step("s", "dead", RotationStep::Finish).await,
             Err(RotationError::NotPending("dead".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_finish_retried_after_dying_midway_removes_the_pending_label() {
+        let m = Arc::new(Manager::owned(SecretKind::Key256));
+        let r = Rotation { store: m.clone() };
+        rotate(&r, "t1").await;
+        for step in [RotationStep::Create, RotationStep::Set, RotationStep::Test] {
+            r.step("s", "t2", step).await.unwrap();
+        }
+        *m.fail_pending_removal.lock().unwrap() = true;
+        assert!(r.step("s", "t2", RotationStep::Finish).await.is_err());
+        assert_eq!(
+            r.step("s", "t2", RotationStep::Finish).await,
+            Ok(StepOutcome::Done)
+        );
+        assert_eq!(
+            m.stages(),
+            [
+                ("t1".to_owned(), vec![PREVIOUS.to_owned()]),
+                ("t2".to_owned(), vec![CURRENT.to_owned()])
+            ]
         );
     }
 

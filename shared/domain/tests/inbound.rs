@@ -88,13 +88,6 @@ impl WebhookInbox for Inbox {
     ) -> Result<bool, StoreError> {
         Ok(self.0.lock().unwrap().insert((provider.into(), id.into())))
     }
-    async fn forget(&self, provider: &str, id: &str) -> Result<(), StoreError> {
-        self.0
-            .lock()
-            .unwrap()
-            .remove(&(provider.to_owned(), id.to_owned()));
-        Ok(())
-    }
 }
 
 #[derive(Default)]
@@ -196,8 +189,11 @@ async fn an_event_is_accepted_once_and_queued_with_its_exact_body() {
         }
     );
     assert_eq!(w.send("msg_1", body, OLD).await, Received::Replayed);
+    // Queued before its id is recorded, a replay is queued again: the processor keeps each
+    // (provider, event id) once.
     let queued = w.queued();
-    assert_eq!(queued.len(), 1);
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[0].event_id, queued[1].event_id);
     assert_eq!(queued[0].body, body);
     assert_eq!(
         (queued[0].provider.as_str(), queued[0].event_id.as_str()),
@@ -386,4 +382,78 @@ fn platform_events_name_the_posts_they_remove() {
             assert!(removals.is_empty(), "{scheme:?} {garbage}");
         }
     }
+}
+
+/// The processor's store: removals by (account, post id), kept events, and a failure to
+/// inject once.
+#[derive(Default)]
+struct Applied {
+    published: Mutex<HashSet<(String, String)>>,
+    removed: Mutex<Vec<(String, String)>>,
+    kept: Mutex<HashSet<(String, String)>>,
+    fail_keep_once: Mutex<bool>,
+}
+
+#[async_trait]
+impl InboundStore for Applied {
+    async fn mark_removed(&self, r: &Removal, _: OffsetDateTime) -> Result<bool, StoreError> {
+        let key = (r.account_id.0.clone(), r.platform_post_id.clone());
+        if !self.published.lock().unwrap().contains(&key) {
+            return Ok(false);
+        }
+        let mut removed = self.removed.lock().unwrap();
+        if removed.contains(&key) {
+            return Ok(false);
+        }
+        removed.push(key);
+        Ok(true)
+    }
+    async fn keep_event(&self, e: &InboundEvent, _: &str, _: usize) -> Result<bool, StoreError> {
+        let mut fail = self.fail_keep_once.lock().unwrap();
+        if *fail {
+            *fail = false;
+            return Err(StoreError::Unavailable("throttled".into()));
+        }
+        Ok(self
+            .kept
+            .lock()
+            .unwrap()
+            .insert((e.provider.clone(), e.event_id.clone())))
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_event_applies_nothing_twice_even_after_failing_midway() {
+    use herald_domain::model::{Account, Platform};
+    let store = Arc::new(Applied::default());
+    let account = Account::id_for(Platform::X, "42");
+    store
+        .published
+        .lock()
+        .unwrap()
+        .insert((account.0.clone(), "1001".into()));
+    let processor = WebhookProcessor {
+        store: store.clone(),
+        clock: Arc::new(FakeClock::new(datetime!(2026-06-01 12:00 UTC))),
+    };
+    let deletion = event(
+        Scheme::X,
+        r#"{"for_user_id":"42","tweet_delete_events":[{"status":{"id":"1001"}},{"status":{"id":"999"}}]}"#,
+    );
+    // The removal lands, then keeping the event fails: the message is redelivered.
+    *store.fail_keep_once.lock().unwrap() = true;
+    assert!(processor.process(&deletion).await.is_err());
+    let again = processor.process(&deletion).await.unwrap();
+    assert_eq!(
+        (again.removed, again.duplicate),
+        (0, false),
+        "already removed"
+    );
+    let third = processor.process(&deletion).await.unwrap();
+    assert!(third.duplicate);
+    assert_eq!(
+        store.removed.lock().unwrap().len(),
+        1,
+        "one post removed, once"
+    );
 }

@@ -17,7 +17,7 @@ use super::store::values;
 use crate::errors::store_error;
 use async_trait::async_trait;
 use herald_domain::StoreError;
-use herald_domain::ids::AccountId;
+use herald_domain::ids::{AccountId, PostId, TenantId};
 use herald_domain::inbound::{InboundEvent, InboundStore, Removal, WebhookInbox};
 use time::OffsetDateTime;
 
@@ -28,6 +28,9 @@ pub fn platform_post_key(account: &AccountId, platform_post_id: &str) -> Item {
         "PLATFORMPOST",
     )
 }
+
+/// How long a kept event stays (TTL): longer than `ReceiverConfig::remember_for`.
+const KEEP_EVENTS: time::Duration = time::Duration::days(90);
 
 fn sighting_key(provider: &str, event_id: &str) -> Item {
     key(format!("WEBHOOK#{provider}"), format!("SEEN#{event_id}"))
@@ -61,17 +64,6 @@ impl WebhookInbox for DynamoStore {
             Err(e) => Err(e),
         }
     }
-
-    async fn forget(&self, provider: &str, event_id: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(sighting_key(provider, event_id)))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -101,7 +93,10 @@ impl InboundStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("TENANT#{tenant}"), format!("POST#{post}"))))
+            .set_key(Some(key(
+                tenant_pk(&TenantId(tenant)),
+                post_sk(&PostId(post)),
+            )))
             .update_expression(
                 "SET variants.#acc.removed_at = :at, version = version + :one, updated_at = :at",
             )
@@ -143,6 +138,9 @@ impl InboundStore for DynamoStore {
         item.insert("correlation_id".into(), s(&event.correlation_id));
         item.insert("body".into(), s(&event.body));
         item.insert("applied".into(), n(applied));
+        // Bodies may carry personal data (receipts name phone numbers): kept for a while,
+        // longer than a sighting is remembered, so a late replay still applies nothing.
+        item.insert("expires_at".into(), ttl_n(event.received_at + KEEP_EVENTS));
         let result = self
             .client
             .put_item()

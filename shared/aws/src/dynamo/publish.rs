@@ -246,12 +246,12 @@ enum Cancelled {
 }
 
 impl Cancelled {
-    /// Only the last item failed (its condition, or a conflict on it); the rest were fine.
-    fn only_last_failed(&self) -> bool {
+    /// Only the last item failed, with `code`; the rest were fine.
+    fn only_last_failed_with(&self, code: &str) -> bool {
         match self {
             Cancelled::Reasons(codes) => codes
                 .split_last()
-                .is_some_and(|(last, rest)| last != "None" && rest.iter().all(|c| c == "None")),
+                .is_some_and(|(last, rest)| last == code && rest.iter().all(|c| c == "None")),
             Cancelled::Store(_) => false,
         }
     }
@@ -507,7 +507,19 @@ impl PublishStore for DynamoStore {
         }
         let reset_item = reset.map(|r| self.breaker_reset(variant, r)).transpose()?;
         let mut result = self.transact(&outcome_items, reset_item.as_ref()).await;
-        if reset_item.is_some() && matches!(&result, Err(reasons) if reasons.only_last_failed()) {
+        // Claims on the same account check its item in their own transactions: a conflict on
+        // it is worth a few more tries; a failed condition (the circuit opened meanwhile)
+        // means the reset does not apply.
+        for _ in 0..3 {
+            if !matches!(&result, Err(c) if c.only_last_failed_with("TransactionConflict")) {
+                break;
+            }
+            result = self.transact(&outcome_items, reset_item.as_ref()).await;
+        }
+        if reset_item.is_some()
+            && matches!(&result, Err(c) if c.only_last_failed_with("ConditionalCheckFailed")
+                || c.only_last_failed_with("TransactionConflict"))
+        {
             result = self.transact(&outcome_items, None).await;
         }
         match result {
