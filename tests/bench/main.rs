@@ -268,6 +268,7 @@ async fn publish_calls(env: &HashMap<String, String>) {
         posts: store.clone(),
         accounts: store.clone(),
         tenants: store.clone(),
+        media: herald_domain::memory::MemoryMedia::service(Arc::new(SystemClock)),
         clock: Arc::new(SystemClock),
     };
     for i in 0..BATCH {
@@ -283,7 +284,9 @@ async fn publish_calls(env: &HashMap<String, String>) {
                     targets: vec![Target {
                         account_id: account.id.clone(),
                         text: None,
+                        media: None,
                     }],
+                    media: vec![],
                 },
                 "bench".into(),
             )
@@ -326,6 +329,7 @@ async fn publish_calls(env: &HashMap<String, String>) {
         platform: Arc::new(Accepting {
             latency: Duration::from_millis(200),
         }),
+        media: Arc::new(herald_domain::memory::MemoryMedia::default()),
         clock: Arc::new(SystemClock),
         entropy: Arc::new(SystemEntropy),
         config: PublishConfig::default(),
@@ -421,6 +425,7 @@ async fn api_overhead(env: &HashMap<String, String>) {
             posts: store.clone(),
             accounts: store.clone(),
             tenants: store.clone(),
+            media: herald_domain::memory::MemoryMedia::service(clock.clone()),
             clock: clock.clone(),
         },
         idempotency: Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30)),

@@ -5,6 +5,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use herald_aws::Clients;
 use herald_aws::calls::Tally;
 use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
+use herald_aws::s3::S3Media;
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::StoreError;
 use herald_domain::audit::{AuditEntry, AuditRecord, ChainHead};
@@ -14,6 +15,7 @@ use herald_domain::dispatch::{DispatchConfig, Dispatcher};
 use herald_domain::gates::{Breaker, BreakerPolicy, BreakerState, Crisis, RateLimits, Window};
 use herald_domain::idempotency::{Begin, Idempotency, IdempotencyKey, StoredResponse};
 use herald_domain::ids::{AccountId, ApiKeyId, PostId, TenantId};
+use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaService};
 use herald_domain::model::*;
 use herald_domain::platform::{
     LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
@@ -78,6 +80,7 @@ struct Env {
     clients: Clients,
     store: Arc<DynamoStore>,
     queue: Arc<SqsPublishQueue>,
+    media: Arc<S3Media>,
     tenant: TenantId,
     account: AccountId,
 }
@@ -95,6 +98,10 @@ impl Env {
             SqsPublishQueue::new(clients.sqs.clone(), &vars["HERALD_PUBLISH_QUEUE_URL"])
                 .with_dead_letter_queue(&vars["HERALD_QUEUE_URL_PUBLISH_DEAD_LETTER_QUEUE"]),
         );
+        let media = Arc::new(S3Media::new(
+            clients.s3.clone(),
+            &vars["HERALD_MEDIA_BUCKET"],
+        ));
         let (tenant, _, _) =
             herald_domain::tenants::create_tenant(store.as_ref(), &SystemClock, "t", false)
                 .await
@@ -121,6 +128,7 @@ impl Env {
             clients,
             store,
             queue,
+            media,
             tenant: tenant.id,
             account: account.id,
         }
@@ -131,6 +139,12 @@ impl Env {
             posts: self.store.clone(),
             accounts: self.store.clone(),
             tenants: self.store.clone(),
+            media: MediaService {
+                records: self.store.clone(),
+                objects: self.media.clone(),
+                clock: Arc::new(SystemClock),
+                upload_url_ttl: DEFAULT_UPLOAD_URL_TTL,
+            },
             clock: Arc::new(SystemClock),
         }
     }
@@ -152,7 +166,9 @@ impl Env {
                     targets: vec![Target {
                         account_id: self.account.clone(),
                         text: None,
+                        media: None,
                     }],
+                    media: vec![],
                 },
                 "corr-it".into(),
             )
@@ -188,6 +204,7 @@ impl Env {
             limiter: self.store.clone(),
             alerter: self.alerter(),
             platform,
+            media: self.media.clone(),
             clock: Arc::new(SystemClock),
             entropy: Arc::new(SystemEntropy),
             config,
@@ -337,7 +354,9 @@ async fn dispatch_claims_respect_schedule_cancel_and_lease() {
                 targets: vec![Target {
                     account_id: env.account.clone(),
                     text: None,
+                    media: None,
                 }],
+                media: vec![],
             },
             "c".into(),
         )

@@ -69,6 +69,11 @@ impl<'a> Env<'a> {
         Some(secrecy::SecretString::from(v.to_owned()))
     }
 
+    /// A problem the caller found itself (a value out of range, two that contradict).
+    pub fn problem(&mut self, problem: impl Into<String>) {
+        self.problems.push(problem.into());
+    }
+
     pub fn finish(self) -> Result<(), ConfigError> {
         if self.problems.is_empty() {
             Ok(())

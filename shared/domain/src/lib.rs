@@ -14,6 +14,7 @@ pub mod error;
 pub mod gates;
 pub mod idempotency;
 pub mod ids;
+pub mod media;
 pub mod model;
 pub mod platform;
 pub mod ports;

@@ -2,6 +2,7 @@
 
 use crate::gates::Breaker;
 use crate::ids::{AccountId, ApiKeyId, PostId, TenantId};
+use crate::media::Attachment;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -332,6 +333,8 @@ pub struct Variant {
     pub lookup: bool,
     /// When the current (or last) claim took the variant; its lease runs from here.
     pub claimed_at: Option<OffsetDateTime>,
+    /// Media for this account only, instead of the post's (`Some(vec![])`: none).
+    pub media_override: Option<Vec<Attachment>>,
 }
 
 impl Variant {
@@ -348,6 +351,7 @@ impl Variant {
             published_at: None,
             lookup: false,
             claimed_at: None,
+            media_override: None,
         }
     }
 }
@@ -384,9 +388,20 @@ pub struct Post {
     pub updated_at: OffsetDateTime,
     pub dispatch: Option<Dispatch>,
     pub review: Option<Review>,
+    /// Uploaded media, checked against every target when attached; what each variant carries
+    /// unless it has its own.
+    pub media: Vec<Attachment>,
 }
 
 impl Post {
+    /// The media the variant for `account` publishes.
+    pub fn media_for(&self, account: &AccountId) -> &[Attachment] {
+        self.variants
+            .get(account)
+            .and_then(|v| v.media_override.as_deref())
+            .unwrap_or(&self.media)
+    }
+
     pub fn text_for(&self, account: &AccountId) -> &str {
         self.variants
             .get(account)

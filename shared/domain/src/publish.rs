@@ -17,13 +17,15 @@ use crate::alerts::{Alert, Alerter};
 use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::clock::{Clock, Entropy};
 use crate::gates::{Admission, BreakerPolicy, BreakerState, RateLimits};
+use crate::media::Attachment;
 use crate::model::{Account, AccountStatus, FailureKind, Platform, Post, VariantError};
 use crate::platform::{
-    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost, RateSignal,
+    LookupRequest, MediaUpload, PlatformClient, PlatformError, PublishRequest, PublishedPost,
+    RateSignal,
 };
 use crate::ports::{
-    AppLimiter, BreakerChange, BreakerGate, ClaimGate, ClaimRejected, Loaded, PublishMessage,
-    PublishStore, VariantOutcome, VariantRef, variant_entity,
+    AppLimiter, BreakerChange, BreakerGate, ClaimGate, ClaimRejected, Loaded, MediaObjects,
+    PublishMessage, PublishStore, VariantOutcome, VariantRef, variant_entity,
 };
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -154,6 +156,8 @@ pub struct PublishService {
     pub store: Arc<dyn PublishStore>,
     pub limiter: Arc<dyn AppLimiter>,
     pub platform: Arc<dyn PlatformClient>,
+    /// The media bucket: a variant's media are read from it for each platform call.
+    pub media: Arc<dyn MediaObjects>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub alerter: Alerter,
@@ -467,6 +471,12 @@ impl PublishService {
         delivery: Delivery,
     ) -> Attempted {
         let text = post.text_for(&message.account_id);
+        // Uploading the media comes on top of the post's own call.
+        let media_time: Duration = post
+            .media_for(&message.account_id)
+            .iter()
+            .map(|a| crate::platform::upload_allowance(self.config.platform_timeout, a.size))
+            .sum();
         let mut last: Option<(PlatformError, bool)> = None;
         for attempt in 1..=self.config.max_attempts.max(1) {
             if attempt > 1 {
@@ -482,11 +492,11 @@ impl PublishService {
                 } else {
                     wait
                 };
-                if !self.has_time(delivery, wait) {
+                if !self.has_time(delivery, wait + media_time) {
                     break;
                 }
                 self.clock.sleep(wait).await;
-            } else if !self.has_time(delivery, Duration::ZERO) {
+            } else if !self.has_time(delivery, media_time) {
                 break;
             }
             if lookup_first {
@@ -505,6 +515,18 @@ impl PublishService {
                     }
                 }
             }
+            let media = match self.open_media(post.media_for(&message.account_id)).await {
+                Ok(media) => media,
+                Err(error) if error.kind() == FailureKind::Permanent => {
+                    return Attempted::Failed(error);
+                }
+                Err(error) => {
+                    // Storage, not the platform, failed: the account's breaker is not told.
+                    tracing::warn!(attempt, message = %error.message(), "reading the media failed");
+                    last = Some((error, false));
+                    continue;
+                }
+            };
             let result = self
                 .platform
                 .publish(PublishRequest {
@@ -513,6 +535,7 @@ impl PublishService {
                     access_token: &account.access_token,
                     text,
                     correlation_id: &message.correlation_id,
+                    media,
                 })
                 .await;
             let error = match result {
@@ -575,6 +598,41 @@ impl PublishService {
                 lookup: lookup_first,
             },
         }
+    }
+
+    /// Opens exactly the versions of the variant's media that were checked when the post was
+    /// written. One that was replaced or removed since fails the variant for good, with a
+    /// reason a person can act on; a storage outage is transient.
+    async fn open_media<'a>(
+        &self,
+        media: &'a [Attachment],
+    ) -> Result<Vec<MediaUpload<'a>>, PlatformError> {
+        let mut uploads = Vec::with_capacity(media.len());
+        for attachment in media {
+            let gone = |what: &str| PlatformError::Permanent {
+                message: format!(
+                    "media {} {what} after the post was checked; attach new media and post again",
+                    attachment.media_id
+                ),
+                code: None,
+            };
+            match self.media.open(&attachment.key, &attachment.etag).await {
+                Ok(Some(content)) => uploads.push(MediaUpload {
+                    attachment,
+                    content,
+                }),
+                Ok(None) => return Err(gone("was removed from storage")),
+                Err(crate::StoreError::Conflict) => return Err(gone("was replaced")),
+                Err(e) => {
+                    return Err(PlatformError::Transient {
+                        message: format!("reading media {} failed: {e}", attachment.media_id),
+                        code: None,
+                        retry_after: None,
+                    });
+                }
+            }
+        }
+        Ok(uploads)
     }
 
     async fn lookup(

@@ -11,6 +11,7 @@
 //! | crisis    | `TENANT#<tenant>`  | `CRISIS`           |
 //! | rate window | `RATE#<scope>`   | `WINDOW#<index>`   |
 //! | app block | `RATE#app#<platform>` | `BLOCK`         |
+//! | media     | `TENANT#<tenant>`  | `MEDIA#<media>`    |
 //!
 //! A post carries its variants in a map, so a claim, an outcome, an edit and a cancel are
 //! each one conditional write on one item. The sparse `due` index (`due_pk` =
@@ -20,6 +21,7 @@
 mod audit;
 mod idempotency;
 pub mod items;
+mod media;
 mod publish;
 mod store;
 
