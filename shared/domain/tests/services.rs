@@ -1457,3 +1457,67 @@ async fn creating_media_lists_every_problem_and_stores_nothing() {
     );
     assert_eq!(w.store.calls.snapshot().get("media_insert"), None);
 }
+
+#[tokio::test]
+async fn edits_check_media_again_against_the_new_targets() {
+    let w = World::new(false).await;
+    let small = w.upload("image/png", samples::png(320, 240, 300)).await;
+    let post = w.create_with_media(&["acc_x"], &[&small]).await.unwrap();
+    // X sets no minimum; moving the post to Facebook does.
+    let err = w
+        .posts
+        .edit(
+            &w.actor,
+            &post.id,
+            PostEdit {
+                targets: Some(vec![Target {
+                    account_id: AccountId("acc_fb".into()),
+                    text: None,
+                    media: None,
+                }]),
+                ..PostEdit::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    let PostError::Invalid(errors) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.media.as_ref().map(|m| m.rule)))
+            .collect::<Vec<_>>(),
+        [("media[0]", Some(MediaRule::TooSmall))]
+    );
+    // With a media of its own for Facebook, the move goes through; X keeps nothing else.
+    let large = w.upload("image/jpeg", samples::jpeg(1200, 630, 900)).await;
+    let edited = w
+        .posts
+        .edit(
+            &w.actor,
+            &post.id,
+            PostEdit {
+                targets: Some(vec![Target {
+                    account_id: AccountId("acc_fb".into()),
+                    text: None,
+                    media: Some(vec![large.clone()]),
+                }]),
+                ..PostEdit::default()
+            },
+        )
+        .await
+        .unwrap();
+    let fb = &edited.variants[&AccountId("acc_fb".into())];
+    assert_eq!(
+        edited
+            .media_for(&fb.account_id)
+            .iter()
+            .map(|a| &a.media_id)
+            .collect::<Vec<_>>(),
+        [&large]
+    );
+    assert_eq!(edited.media[0].media_id, small, "the post's own media stay");
+    let stored = w.get(&post).await;
+    assert_eq!(stored, edited);
+}
