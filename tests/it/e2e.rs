@@ -1007,3 +1007,54 @@ async fn a_bad_media_set_gets_one_422_listing_every_violation_and_creates_nothin
     assert!(stack.fake_media("facebook", &page).await.is_empty());
     assert!(stack.fake_posts("linkedin", &org).await.is_empty());
 }
+
+#[tokio::test]
+async fn lost_answers_around_media_never_leave_a_second_post() {
+    use herald_domain::media::samples;
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    let (page, user) = (unique("page"), unique("user"));
+    let fb = stack.connect(&t, "facebook", &page, "fb-token").await;
+    let x = stack.connect_x(&t, &user).await;
+    let photo = samples::jpeg(1200, 630, 20_000);
+    let media = stack.upload_media(&t, "image/jpeg", "p.jpg", &photo).await;
+    // Facebook creates the post and the answer is lost; X stores the upload and its answer is
+    // lost.
+    stack
+        .fault(json!({"platform": "facebook", "account": page, "ambiguous": true, "count": 1}))
+        .await;
+    stack
+        .fault(json!({"platform": "x", "account": user, "endpoints": "upload", "ambiguous": true, "count": 1}))
+        .await;
+    let (s, _, post) = stack
+        .api(
+            Method::POST,
+            "/v1/posts",
+            &t,
+            Some(&unique("k-")),
+            Some(
+                json!({"text": "said once, with a picture", "media": [media],
+                "targets": [{"account_id": fb}, {"account_id": x}]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{post}");
+    let id = post["id"].as_str().unwrap();
+    stack
+        .wait_for(PUBLISH_TIMEOUT, "both variants to settle", || async {
+            (stack.post(&t, id).await["status"] == "published").then_some(())
+        })
+        .await;
+    let fb_posts = stack.fake_posts("facebook", &page).await;
+    assert_eq!(fb_posts.len(), 1, "looked up and adopted: {fb_posts:?}");
+    assert_eq!(
+        stack.fake_media("facebook", &page).await.len(),
+        1,
+        "not uploaded again"
+    );
+    let x_posts = stack.fake_posts("x", &user).await;
+    let x_media = stack.fake_media("x", &user).await;
+    assert_eq!(x_posts.len(), 1, "{x_posts:?}");
+    assert_eq!(x_media.len(), 2, "the lost upload was simply sent again");
+    assert_eq!(x_posts[0]["media"], json!([x_media[1]["id"]]));
+}

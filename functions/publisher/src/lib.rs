@@ -103,6 +103,7 @@ impl Config {
             Duration::from_secs(env.parsed("HERALD_FUNCTION_TIMEOUT_SECONDS", 30));
         let alert_webhook = env.secret_url("HERALD_ALERT_WEBHOOK_URL");
         let media_bucket = env.required("HERALD_MEDIA_BUCKET");
+        publish.invocation_budget = Some(function_timeout.saturating_sub(deadline_margin));
         env.finish()?;
         Ok(Self {
             common,

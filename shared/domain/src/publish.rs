@@ -80,6 +80,10 @@ pub struct PublishConfig {
     /// How long a claim holds a variant before the reconciler may resolve it: longer than
     /// the function's timeout.
     pub claim_lease: time::Duration,
+    /// The time one invocation has to publish (its timeout less the margin kept for recording
+    /// the outcome). Media whose uploads cannot fit in it fail at once with a reason, rather
+    /// than waiting delivery after delivery for time that never comes. `None`: no limit.
+    pub invocation_budget: Option<Duration>,
 }
 
 impl Default for PublishConfig {
@@ -104,6 +108,7 @@ impl Default for PublishConfig {
             lookup_window: time::Duration::hours(24),
             lookup_delay: Duration::from_secs(2),
             claim_lease: time::Duration::minutes(2),
+            invocation_budget: None,
         }
     }
 }
@@ -477,6 +482,22 @@ impl PublishService {
             .iter()
             .map(|a| crate::platform::upload_allowance(self.config.platform_timeout, a.size))
             .sum();
+        if let Some(budget) = self.config.invocation_budget
+            && media_time + self.config.platform_timeout > budget
+        {
+            return Attempted::Failed(PlatformError::Permanent {
+                message: format!(
+                    "the media cannot be uploaded within the publisher's time limit ({} s allows about {} MB for one file); post smaller media or raise the publisher's timeout",
+                    budget.as_secs(),
+                    budget
+                        .saturating_sub(self.config.platform_timeout * 2)
+                        .as_secs()
+                        .saturating_mul(crate::platform::UPLOAD_BYTES_PER_SECOND)
+                        / crate::media::MB,
+                ),
+                code: None,
+            });
+        }
         let mut last: Option<(PlatformError, bool)> = None;
         for attempt in 1..=self.config.max_attempts.max(1) {
             if attempt > 1 {

@@ -1521,3 +1521,32 @@ async fn edits_check_media_again_against_the_new_targets() {
     let stored = w.get(&post).await;
     assert_eq!(stored, edited);
 }
+
+#[tokio::test]
+async fn media_too_large_for_the_invocation_fail_at_once_with_a_reason() {
+    let mut w = World::new(false).await;
+    // 10 s for the post and 10 s + 1 s per 5 MB for each upload: 21 s fit 5 MB at most.
+    w.publisher.config.invocation_budget = Some(Duration::from_secs(21));
+    let big = w.upload("video/mp4", samples::mp4(6 * 1024 * 1024)).await;
+    let small = w.upload("video/mp4", samples::mp4(1024 * 1024)).await;
+    let too_big = w.create_with_media(&["acc_x"], &[&big]).await.unwrap();
+    let fits = w.create_with_media(&["acc_x"], &[&small]).await.unwrap();
+    w.dispatcher.run_once().await.unwrap();
+    let messages = w.queue.take();
+    let message = |post: &Post| messages.iter().find(|m| m.post_id == post.id).unwrap();
+    assert_eq!(
+        w.deliver(message(&too_big), 1).await,
+        Disposition::Done(Done::Failed)
+    );
+    let reason = w.variant(&too_big).await.last_error.unwrap().message;
+    assert!(reason.contains("publisher's time limit (21 s"), "{reason}");
+    assert_eq!(
+        w.deliver(message(&fits), 1).await,
+        Disposition::Done(Done::Published)
+    );
+    assert_eq!(
+        w.platform.uploads.lock().unwrap().len(),
+        1,
+        "only the one that fits"
+    );
+}

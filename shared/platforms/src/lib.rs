@@ -13,7 +13,9 @@
 //! Media go first, each uploaded the platform's way (X `POST /2/media/upload`, Facebook
 //! unpublished photos or a video post, LinkedIn `initializeUpload` then `PUT`), and the post
 //! refers to what came back. An upload is not a post: one whose answer was lost is transient
-//! and simply sent again; only the post itself can be ambiguous.
+//! and simply sent again; only the post itself can be ambiguous. Bytes are streamed from the
+//! media store, never held whole. (X's one-request upload is what X documents for images; its
+//! chunked INIT/APPEND/FINALIZE flow, which large videos need there, is not implemented.)
 //!
 //! Tokens go in headers only and never into a log line or an error message. Every answer's
 //! rate-limit headers are read into a [`RateSignal`], so Herald slows down before a 429, and
