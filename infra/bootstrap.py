@@ -9,8 +9,9 @@ Fn::Sub over the resources created and the parameters' defaults).
         --print-env --manifest .herald/manifest.json
 
 `--print-env` prints KEY=VALUE lines: the global function environment plus
-`HERALD_QUEUE_URL_<LOGICAL_ID>` for every queue. `--manifest` writes what the local
-event-source emulator needs: each function's binary, environment and event sources.
+`HERALD_QUEUE_URL_<LOGICAL_ID>` for every queue. `--manifest` writes what the local Lambda
+runner and event-source emulator need: each function's binary, timeout, memory size,
+environment and event sources.
 Running it twice with the same prefix is harmless.
 """
 
@@ -382,7 +383,7 @@ def create_resources(stack: Stack, aws: dict[str, Any]) -> list[str]:
 
 
 def function_manifest(stack: Stack) -> dict[str, Any]:
-    """Each function's binary, resolved environment and event sources."""
+    """Each function's binary, timeout, memory size, resolved environment and event sources."""
     template = stack.template
     global_fn = template.get("Globals", {}).get("Function", {})
     global_env = global_fn.get("Environment", {}).get("Variables", {})
@@ -429,6 +430,7 @@ def function_manifest(stack: Stack) -> dict[str, Any]:
         functions[logical_id] = {
             "binary": binary,
             "timeout": int(props.get("Timeout", global_fn.get("Timeout", 3))),
+            "memory": int(props.get("MemorySize", global_fn.get("MemorySize", 128))),
             "environment": {k: str(stack.resolve(v)) for k, v in env.items()},
             "events": events,
         }

@@ -12,7 +12,7 @@
 - Schedules: each `Schedule` event fires every `--schedule-seconds` (a few seconds instead of
   the template's rate, so local runs are quick), one run at a time.
 
-Functions are invoked through `cargo lambda watch`'s Lambda Invoke API.
+Functions are invoked through the Lambda Invoke API of the local runner (infra/runner.py).
 
     python infra/emulator.py --manifest .herald/manifest.json --runtime http://127.0.0.1:9000 \
         --endpoint-url http://127.0.0.1:4566 --http-port 3000
@@ -385,7 +385,7 @@ def scheduler(invoker: Invoker, function: str, timeout: float, source: dict[str,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, required=True)
-    parser.add_argument("--runtime", default="http://127.0.0.1:9000", help="cargo lambda watch's address")
+    parser.add_argument("--runtime", default="http://127.0.0.1:9000", help="the Lambda runner's address (infra/runner.py)")
     parser.add_argument("--endpoint-url", required=True, help="the AWS emulator")
     parser.add_argument("--http-host", default="127.0.0.1")
     parser.add_argument("--http-port", type=int, default=3000)

@@ -5,12 +5,16 @@
   2. the fake platforms server (infra/fake_platforms.py);
   3. infra/bootstrap.py: every table, queue, secret and bucket of template.yaml, with the
      platform API URLs pointed at the fake;
-  4. `cargo lambda watch`, which runs the real function binaries;
+  4. infra/runner.py, the local Lambda: the function binaries `cargo build --workspace --bins`
+     left in target/debug/, each run on demand (up to 4 processes per function) behind the
+     Lambda Invoke API, with AWS's deadlines, timeouts and crash behaviour
+     (`cargo lambda invoke` reaches it on the same port);
   5. infra/emulator.py: HTTP API routes, SQS event sources and schedules, as AWS would;
 then warms every function with its `events/<function>/warmup.json`, seeds a demo tenant with an
-admin key, and writes `.herald/local.env`. It returns once the API answers. A second `up` while
+admin key, and writes `.herald/local.env`. It builds nothing: `make up` builds first. It returns once the API answers. A second `up` while
 everything runs does nothing; `down` stops exactly the processes `up` started (by their
-recorded process groups). Logs go to `.herald/logs/<process>.log`.
+recorded process groups). Logs go to `.herald/logs/<process>.log`, and each function's output
+to `.herald/logs/<binary>.log`.
 
 Ports default to moto 4566, API 3000, fake platforms 4580, Lambda runtime 9000; a busy one is
 replaced by a free one (override with HERALD_<NAME>_PORT).
@@ -39,6 +43,7 @@ MANIFEST = STATE_DIR / "manifest.json"
 FUNCTIONS_ENV = STATE_DIR / "functions.env"
 LOCAL_ENV = STATE_DIR / "local.env"
 VENV_BIN = ROOT / ".venv" / "bin"
+BIN_DIR = ROOT / "target" / "debug"
 PY = str(VENV_BIN / "python")
 HOST = "127.0.0.1"
 PREFIX = "herald"
@@ -159,14 +164,6 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def tcp_open(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 # --------------------------------------------------------------------------- state
 
 
@@ -242,28 +239,29 @@ def up() -> int:
         if bootstrap.returncode != 0:
             raise SystemExit(f"bootstrap failed:\n{bootstrap.stderr}")
         manifest = json.loads(MANIFEST.read_text())
-        function_env: dict[str, str] = {}
-        for spec in manifest["functions"].values():
-            function_env.update(spec["environment"])
-        function_env.update({**AWS_ENV, "AWS_ENDPOINT_URL": endpoint, **LOCAL_FUNCTION_ENV})
+        missing = [spec["binary"] for spec in manifest["functions"].values() if not (BIN_DIR / spec["binary"]).is_file()]
+        if missing:
+            raise SystemExit(f"no {', '.join(missing)} in target/debug/: `make up` builds them (cargo build --workspace --bins)")
+        # Laid over each function's own environment from the template: the local endpoints,
+        # credentials and scaled-down timings.
+        function_env = {**AWS_ENV, "AWS_ENDPOINT_URL": endpoint, **LOCAL_FUNCTION_ENV}
         # Alerts go to the fake platforms' sink, where tests read them.
         function_env["HERALD_ALERT_WEBHOOK_URL"] = f"{fake_url}/sinks/alerts"
         write_env_file(FUNCTIONS_ENV, function_env, export=False)
 
         ports["runtime"] = pick_port("runtime")
         runtime_url = f"http://{HOST}:{ports['runtime']}"
-        say(f"cargo lambda watch on {runtime_url}")
+        say(f"the Lambda runner on {runtime_url}")
         pids["functions"] = spawn(
             "functions",
             [
-                str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--ignore-changes",
-                "-A", HOST, "-P", str(ports["runtime"]), "--env-file", str(FUNCTIONS_ENV),
+                PY, "-u", "infra/runner.py", "--manifest", str(MANIFEST), "--env-file", str(FUNCTIONS_ENV),
+                "--bin-dir", str(BIN_DIR), "--log-dir", str(LOGS), "--host", HOST, "--port", str(ports["runtime"]),
                 "--concurrency", "4",
             ],
-            env={"PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", "CARGO_TERM_COLOR": "never"},
         )
         record()
-        wait_until("cargo lambda watch", lambda: tcp_open(ports["runtime"]), 60, pids["functions"], "functions")
+        wait_until("the Lambda runner", lambda: http_ok(f"{runtime_url}/_admin/health"), 30, pids["functions"], "functions")
         for spec in manifest["functions"].values():
             warm(runtime_url, spec["binary"], pids["functions"])
 
@@ -302,22 +300,23 @@ def up() -> int:
 
 
 def warm(runtime_url: str, function: str, pid: int) -> None:
-    """First invocation: cargo lambda compiles (if needed) and starts the binary."""
+    """First invocation: starts the function's first process, so the first real event does not
+    pay for its init, and a function that cannot start fails `up` rather than a test."""
     event = (ROOT / "events" / function / "warmup.json").read_bytes()
     say(f"warming {function}")
-    deadline = time.monotonic() + 900
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if not alive(pid):
-            raise SystemExit("cargo lambda watch exited; see .herald/logs/functions.log")
+            raise SystemExit("the Lambda runner exited; see .herald/logs/functions.log")
         request = urllib.request.Request(
             f"{runtime_url}/2015-03-31/functions/{function}/invocations",
             data=event, method="POST", headers={"content-type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=600) as r:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(request, timeout=90) as r:  # noqa: S310 - loopback only
                 body = r.read()
                 if r.headers.get("x-amz-function-error") or b'"errorType"' in body[:200]:
-                    raise SystemExit(f"{function} failed its warm-up: {body[:500]!r}; see .herald/logs/functions.log")
+                    raise SystemExit(f"{function} failed its warm-up: {body[:500]!r}; see .herald/logs/{function}.log")
                 return
         except OSError:
             time.sleep(1)

@@ -13,7 +13,7 @@ cargo fmt --all --check
 step "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 
-step "local stack unit tests (bootstrap, event sources, fake platforms)"
+step "local stack unit tests (bootstrap, event sources, Lambda runner, fake platforms)"
 $PY -m unittest discover -s infra/tests
 
 step "clippy (warnings are errors)"

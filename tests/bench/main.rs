@@ -14,10 +14,19 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::{get, post};
+use herald_domain::alerts::AlertLedger;
+use herald_domain::clock::SystemEntropy;
 use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::dispatch::{DispatchConfig, Dispatcher};
 use herald_domain::idempotency::Idempotency;
 use herald_domain::memory::MemoryStore;
-use herald_domain::posts::PostService;
+use herald_domain::model::*;
+use herald_domain::platform::{
+    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
+};
+use herald_domain::ports::{AccountStore, AppLimiter, PostStore, PublishStore, TenantStore};
+use herald_domain::posts::{Actor, NewPost, PostService, Target};
+use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
 use herald_tests::{bootstrap, moto, repo_root, sdk_config};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -207,50 +216,42 @@ async fn cold_starts(env: &HashMap<String, String>) {
     }
 }
 
-async fn publish_calls(env: &HashMap<String, String>) {
-    use herald_aws::Clients;
-    use herald_aws::dynamo::DynamoStore;
-    use herald_aws::sqs::SqsPublishQueue;
-    use herald_domain::clock::SystemEntropy;
-    use herald_domain::dispatch::{DispatchConfig, Dispatcher};
-    use herald_domain::model::*;
-    use herald_domain::platform::{
-        LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
-    };
-    use herald_domain::ports::{AccountStore, PublishMessage};
-    use herald_domain::posts::{Actor, NewPost, Target};
-    use herald_domain::publish::{Delivery, PublishConfig, PublishService};
+const BATCH: usize = 10;
 
-    /// A platform that accepts every post after `latency`.
-    #[derive(Debug)]
-    struct Accepting {
-        latency: Duration,
-    }
-    #[async_trait::async_trait]
-    impl PlatformClient for Accepting {
-        async fn publish(&self, _: PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
-            tokio::time::sleep(self.latency).await;
-            Ok(PublishedPost::new("1"))
-        }
-        async fn find_post(
-            &self,
-            _: LookupRequest<'_>,
-        ) -> Result<Option<PublishedPost>, PlatformError> {
-            Ok(None)
-        }
-    }
+/// A platform that accepts every post after `latency`.
+#[derive(Debug)]
+struct Accepting {
+    latency: Duration,
+}
 
-    const BATCH: usize = 10;
-    let clients = Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
-    let store = Arc::new(
-        DynamoStore::new(clients.dynamodb.clone(), &env["HERALD_TABLE"])
-            .with_audit_table(&env["HERALD_AUDIT_TABLE"]),
-    );
-    let (tenant, key, _) =
-        herald_domain::tenants::create_tenant(store.as_ref(), &SystemClock, "bench", false)
-            .await
-            .unwrap();
-    // X: both an account window and an app window apply, the most gates of any platform.
+#[async_trait::async_trait]
+impl PlatformClient for Accepting {
+    async fn publish(&self, _: PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
+        tokio::time::sleep(self.latency).await;
+        Ok(PublishedPost::new("1"))
+    }
+    async fn find_post(
+        &self,
+        _: LookupRequest<'_>,
+    ) -> Result<Option<PublishedPost>, PlatformError> {
+        Ok(None)
+    }
+}
+
+/// A tenant with one X account (an account window and an app window apply: the most gates of
+/// any platform) and `BATCH` posts due now.
+async fn seed_batch<S>(store: &Arc<S>)
+where
+    S: TenantStore + AccountStore + PostStore + 'static,
+{
+    let (tenant, key, _) = herald_domain::tenants::create_tenant(
+        store.as_ref() as &dyn TenantStore,
+        &SystemClock,
+        "bench",
+        false,
+    )
+    .await
+    .unwrap();
     let account = Account {
         id: Account::id_for(Platform::X, "1"),
         tenant_id: tenant.id.clone(),
@@ -293,6 +294,86 @@ async fn publish_calls(env: &HashMap<String, String>) {
             .await
             .unwrap();
     }
+}
+
+/// The publisher over `store`, against a platform answering in 200 ms.
+fn accepting_publisher<S>(store: Arc<S>) -> PublishService
+where
+    S: PublishStore + AppLimiter + AlertLedger + 'static,
+{
+    let alerter = herald_platforms::alerter(None, store.clone(), Arc::new(SystemClock)).unwrap();
+    PublishService {
+        store: store.clone(),
+        limiter: store.clone(),
+        alerter,
+        platform: Arc::new(Accepting {
+            latency: Duration::from_millis(200),
+        }),
+        media: Arc::new(herald_domain::memory::MemoryMedia::default()),
+        clock: Arc::new(SystemClock),
+        entropy: Arc::new(SystemEntropy),
+        config: PublishConfig::default(),
+    }
+}
+
+/// The wall time of a batch over the in-memory store: the publisher's own concurrency, without
+/// the emulator (whose DynamoDB requests are serialized) in the way.
+async fn publish_batch_in_memory() {
+    let store = Arc::new(MemoryStore::new());
+    seed_batch(&store).await;
+    let queue = Arc::new(herald_domain::memory::MemoryQueue::default());
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        crises: store.clone(),
+        queue: queue.clone(),
+        clock: Arc::new(SystemClock),
+        config: DispatchConfig::default(),
+    };
+    dispatcher.run_once().await.unwrap();
+    let deadline = SystemClock.now() + time::Duration::seconds(30);
+    let records: Vec<_> = queue
+        .take()
+        .into_iter()
+        .map(|m| {
+            (
+                m,
+                Delivery {
+                    receive_count: 1,
+                    deadline,
+                },
+            )
+        })
+        .collect();
+    assert_eq!(records.len(), BATCH);
+    let publisher = accepting_publisher(store);
+    let started = Instant::now();
+    let dispositions = publisher.handle_batch(&records, BATCH).await;
+    let wall = started.elapsed();
+    assert!(
+        dispositions
+            .iter()
+            .all(|d| *d == Disposition::Done(Done::Published)),
+        "{dispositions:?}"
+    );
+    bench(
+        "publish.batch10.wall_time_200ms_platform.memory_store",
+        wall.as_millis(),
+        "ms",
+    );
+}
+
+async fn publish_calls(env: &HashMap<String, String>) {
+    use herald_aws::Clients;
+    use herald_aws::dynamo::DynamoStore;
+    use herald_aws::sqs::SqsPublishQueue;
+    use herald_domain::ports::PublishMessage;
+
+    let clients = Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
+    let store = Arc::new(
+        DynamoStore::new(clients.dynamodb.clone(), &env["HERALD_TABLE"])
+            .with_audit_table(&env["HERALD_AUDIT_TABLE"]),
+    );
+    seed_batch(&store).await;
     let queue = Arc::new(SqsPublishQueue::new(
         clients.sqs.clone(),
         &env["HERALD_PUBLISH_QUEUE_URL"],
@@ -321,19 +402,7 @@ async fn publish_calls(env: &HashMap<String, String>) {
             messages.push(serde_json::from_str(m.body().unwrap()).unwrap());
         }
     }
-    let alerter = herald_platforms::alerter(None, store.clone(), Arc::new(SystemClock)).unwrap();
-    let publisher = PublishService {
-        store: store.clone(),
-        limiter: store.clone(),
-        alerter,
-        platform: Arc::new(Accepting {
-            latency: Duration::from_millis(200),
-        }),
-        media: Arc::new(herald_domain::memory::MemoryMedia::default()),
-        clock: Arc::new(SystemClock),
-        entropy: Arc::new(SystemEntropy),
-        config: PublishConfig::default(),
-    };
+    let publisher = accepting_publisher(store.clone());
     let delivery = |n| Delivery {
         receive_count: n,
         deadline: SystemClock.now() + time::Duration::seconds(30),
@@ -549,5 +618,6 @@ async fn main() {
     env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
     cold_starts(&env).await;
     publish_calls(&env).await;
+    publish_batch_in_memory().await;
     api_overhead(&env).await;
 }

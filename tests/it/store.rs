@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use herald_aws::Clients;
 use herald_aws::calls::Tally;
+use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
 use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
 use herald_aws::s3::S3Media;
 use herald_aws::sqs::SqsPublishQueue;
@@ -11,6 +12,7 @@ use herald_domain::StoreError;
 use herald_domain::audit::{AuditEntry, AuditRecord, ChainHead};
 use herald_domain::clock::SystemEntropy;
 use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::dead_letters::DeadLetterQueues;
 use herald_domain::dispatch::{DispatchConfig, Dispatcher};
 use herald_domain::gates::{Breaker, BreakerPolicy, BreakerState, Crisis, RateLimits, Window};
 use herald_domain::idempotency::{Begin, Idempotency, IdempotencyKey, StoredResponse};
@@ -187,6 +189,59 @@ impl Env {
     /// Alerts go to the log; the ledger is the real table.
     fn alerter(&self) -> herald_domain::alerts::Alerter {
         herald_platforms::alerter(None, self.store.clone(), Arc::new(SystemClock)).unwrap()
+    }
+
+    /// A post for the test account, dispatched: its variant is claimable.
+    async fn variant_now(&self, text: &str) -> VariantRef {
+        let post = self.post_now(text).await;
+        self.dispatcher().run_once().await.unwrap();
+        VariantRef {
+            tenant_id: self.tenant.clone(),
+            post_id: post.id,
+            account_id: self.account.clone(),
+        }
+    }
+
+    /// Records `attempt`'s success on `v`, with its audit record and breaker reset.
+    async fn record_published(
+        &self,
+        v: &VariantRef,
+        attempt: &str,
+        at: time::OffsetDateTime,
+        reset: BreakerReset,
+    ) {
+        let head = self.store.load_for_publish(v).await.unwrap().audit_head;
+        let audit = AuditRecord::chain(
+            AuditEntry {
+                tenant_id: self.tenant.clone(),
+                entity: variant_entity(v),
+                action: "publish.published".into(),
+                actor: "system:publisher".into(),
+                old: None,
+                new: None,
+                ip: None,
+                user_agent: None,
+                at,
+            },
+            &head,
+        );
+        let outcome = VariantOutcome::Published {
+            platform_post_id: format!("p-{attempt}"),
+            at,
+        };
+        self.store
+            .record_outcome(v, attempt, &outcome, false, &audit, Some(reset))
+            .await
+            .unwrap();
+    }
+
+    async fn breaker(&self) -> Breaker {
+        self.store
+            .get_account(&self.tenant, &self.account)
+            .await
+            .unwrap()
+            .expect("the test account")
+            .breaker
     }
 
     fn dispatcher(&self) -> Dispatcher {
@@ -511,7 +566,8 @@ async fn outcomes_need_the_claiming_attempt() {
                 "attempt-2",
                 &VariantOutcome::Unknown(err.clone()),
                 true,
-                &audit(&ChainHead::default())
+                &audit(&ChainHead::default()),
+                None,
             )
             .await,
         Err(StoreError::Conflict)
@@ -523,6 +579,7 @@ async fn outcomes_need_the_claiming_attempt() {
             &VariantOutcome::Unknown(err),
             true,
             &audit(&ChainHead::default()),
+            None,
         )
         .await
         .unwrap();
@@ -650,16 +707,68 @@ async fn the_claim_respects_pause_rate_window_and_breaker() {
         env.store.claim_for_publish(&other, "probe-2", &probe).await,
         Err(ClaimRejected::Breaker(b)) if b.state == BreakerState::HalfOpen
     ));
-    let closed = env
-        .store
-        .update_breaker(&env.tenant, &env.account, BreakerChange::Success)
-        .await
-        .unwrap();
-    assert!(closed.is_pristine());
+    // The probe's success closes the circuit in the outcome's own write.
+    env.record_published(&v, "probe", later, BreakerReset::Probe)
+        .await;
+    assert!(env.breaker().await.is_pristine());
     env.store
         .claim_for_publish(&other, "after-close", &gate(later))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_success_forgets_failures_committed_while_it_was_in_flight() {
+    let env = Env::new().await;
+    let now = SystemClock.now();
+    let policy = BreakerPolicy::default();
+    let v = env.variant_now("in flight").await;
+    env.store
+        .claim_for_publish(&v, "a1", &gate(now))
+        .await
+        .unwrap();
+    // Another attempt's failures land after this one read a pristine breaker.
+    for _ in 0..2 {
+        env.store
+            .update_breaker(
+                &env.tenant,
+                &env.account,
+                BreakerChange::Failure { policy, now },
+            )
+            .await
+            .unwrap();
+    }
+    env.clients.calls.reset();
+    env.record_published(&v, "a1", now, BreakerReset::IfClosed)
+        .await;
+    assert_eq!(
+        tally(&env.calls(), "DynamoDB.TransactWriteItems"),
+        (1, 0),
+        "outcome, audit and reset in one write"
+    );
+    assert!(env.breaker().await.is_pristine());
+
+    // A circuit that opened meanwhile stays open; the outcome is recorded all the same.
+    let w = env.variant_now("while open").await;
+    env.store
+        .claim_for_publish(&w, "b1", &gate(now))
+        .await
+        .unwrap();
+    for _ in 0..policy.failure_threshold {
+        env.store
+            .update_breaker(
+                &env.tenant,
+                &env.account,
+                BreakerChange::Failure { policy, now },
+            )
+            .await
+            .unwrap();
+    }
+    env.record_published(&w, "b1", now, BreakerReset::IfClosed)
+        .await;
+    assert_eq!(env.breaker().await.state, BreakerState::Open);
+    let post = env.store.load_for_publish(&w).await.unwrap().post;
+    assert_eq!(post.variants[&env.account].status, VariantStatus::Published);
 }
 
 #[tokio::test]
@@ -743,6 +852,74 @@ async fn deferrals_send_a_fresh_delayed_copy_and_dead_letters_carry_the_reason()
     assert_eq!(
         m.message_attributes().unwrap()["dead_letter_reason"].string_value(),
         Some("503 five times")
+    );
+}
+
+/// The dead-letter tools on SQS: list, requeue (a fresh failure budget, the correlation id
+/// kept) and delete, each exactly once.
+#[tokio::test]
+async fn dead_letters_are_listed_requeued_and_deleted_once() {
+    let env = Env::new().await;
+    let message = |post: &str| PublishMessage {
+        tenant_id: env.tenant.clone(),
+        post_id: PostId(post.into()),
+        account_id: env.account.clone(),
+        platform: Platform::Facebook,
+        correlation_id: format!("corr-{post}"),
+        failures: 5,
+    };
+    for post in ["post_a", "post_b"] {
+        env.queue
+            .dead_letter(&message(post), "503 five times")
+            .await
+            .unwrap();
+    }
+    let letters = SqsDeadLetters::new(
+        env.clients.sqs.clone(),
+        vec![DeadLetterQueue {
+            source: "publish".into(),
+            url: env.vars["HERALD_QUEUE_URL_PUBLISH_DEAD_LETTER_QUEUE"].clone(),
+            source_url: env.vars["HERALD_PUBLISH_QUEUE_URL"].clone(),
+        }],
+    );
+    let listed = letters.list(10).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let find = |post: &str| {
+        listed
+            .iter()
+            .find(|l| l.body.contains(post))
+            .cloned()
+            .unwrap()
+    };
+    let (a, b) = (find("post_a"), find("post_b"));
+    assert_eq!(a.source, "publish");
+
+    assert!(letters.delete(&a).await.unwrap());
+    assert!(
+        !letters.delete(&a).await.unwrap(),
+        "gone: nothing to delete"
+    );
+    assert!(letters.requeue(&b).await.unwrap());
+    assert!(!letters.requeue(&b).await.unwrap(), "moved once, not twice");
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the list's visibility hold
+    assert!(
+        letters.list(10).await.unwrap().is_empty(),
+        "the DLQ is empty"
+    );
+    let back = env.receive().await;
+    assert_eq!(back.len(), 1, "exactly one copy back in the source queue");
+    assert_eq!(
+        back[0].message_attributes().unwrap()["correlation_id"].string_value(),
+        Some("corr-post_b"),
+        "the correlation id follows the message"
+    );
+    let copy: PublishMessage = serde_json::from_str(back[0].body().unwrap()).unwrap();
+    assert_eq!(
+        copy,
+        PublishMessage {
+            failures: 0,
+            ..message("post_b")
+        }
     );
 }
 

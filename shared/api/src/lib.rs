@@ -11,6 +11,7 @@ pub mod error;
 pub mod idempotency;
 pub mod openapi;
 mod routes;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};

@@ -69,9 +69,9 @@ impl<'a> Env<'a> {
         Some(secrecy::SecretString::from(v.to_owned()))
     }
 
-    /// A problem the caller found itself (a value out of range, two that contradict).
-    pub fn problem(&mut self, problem: impl Into<String>) {
-        self.problems.push(problem.into());
+    /// A problem found while interpreting a value.
+    pub fn problem(&mut self, message: impl Into<String>) {
+        self.problems.push(message.into());
     }
 
     pub fn finish(self) -> Result<(), ConfigError> {

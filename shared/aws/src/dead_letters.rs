@@ -71,18 +71,18 @@ impl SqsDeadLetters {
                 .send()
                 .await
                 .map_err(store_error)?;
+            // The whole page is kept even past a match: every message received is now hidden
+            // and the caller must see it to show it again.
             let mut fresh = 0;
+            let mut done = false;
             for m in page.messages.unwrap_or_default() {
                 if seen.insert(m.message_id().unwrap_or_default().to_owned()) {
                     fresh += 1;
-                    let done = stop(&m);
+                    done |= stop(&m);
                     out.push(m);
-                    if done {
-                        return Ok(out);
-                    }
                 }
             }
-            if fresh == 0 {
+            if done || fresh == 0 {
                 break;
             }
         }
@@ -114,6 +114,18 @@ impl SqsDeadLetters {
                 .send()
                 .await;
         }
+    }
+
+    /// Deletes a message found by `find` (while it is still hidden for us).
+    async fn remove(&self, q: &DeadLetterQueue, m: &Message) -> Result<(), StoreError> {
+        self.client
+            .delete_message()
+            .queue_url(&q.url)
+            .receipt_handle(m.receipt_handle().unwrap_or_default())
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 
     /// Finds one message by id, hiding it for the move; every other message found on the way
@@ -214,13 +226,7 @@ impl DeadLetterQueues for SqsDeadLetters {
         .send()
         .await
         .map_err(store_error)?;
-        self.client
-            .delete_message()
-            .queue_url(&q.url)
-            .receipt_handle(m.receipt_handle().unwrap_or_default())
-            .send()
-            .await
-            .map_err(store_error)?;
+        self.remove(q, &m).await?;
         Ok(true)
     }
 
@@ -229,13 +235,7 @@ impl DeadLetterQueues for SqsDeadLetters {
         let Some(m) = self.find(q, &letter.id).await? else {
             return Ok(false);
         };
-        self.client
-            .delete_message()
-            .queue_url(&q.url)
-            .receipt_handle(m.receipt_handle().unwrap_or_default())
-            .send()
-            .await
-            .map_err(store_error)?;
+        self.remove(q, &m).await?;
         Ok(true)
     }
 }

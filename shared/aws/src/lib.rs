@@ -1,5 +1,6 @@
-//! AWS adapters for Herald's ports (DynamoDB, SQS, S3) and the start-up plumbing every Lambda binary shares:
-//! configuration from the environment, telemetry, and SDK clients (with a call counter).
+//! AWS adapters for Herald's ports (DynamoDB, SQS, S3, Secrets Manager) and the start-up
+//! plumbing every Lambda binary shares: configuration from the environment, telemetry, and SDK
+//! clients (with a call counter).
 //!
 //! SDK types stop here: every adapter returns domain types and domain errors.
 
@@ -9,6 +10,7 @@ pub mod dead_letters;
 pub mod dynamo;
 pub mod errors;
 pub mod s3;
+pub mod secrets;
 pub mod sqs;
 pub mod telemetry;
 
@@ -20,6 +22,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
     pub calls: Arc<calls::CallCounter>,
 }
 
@@ -57,10 +60,16 @@ impl Clients {
                 .interceptor(calls::Interceptor(calls.clone()))
                 .build(),
         );
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(sdk)
+                .interceptor(calls::Interceptor(calls.clone()))
+                .build(),
+        );
         Self {
             dynamodb,
             sqs,
             s3,
+            secrets,
             calls,
         }
     }

@@ -1,4 +1,4 @@
-//! The publish queue on SQS.
+//! The publish queue and the inbound webhook queue on SQS.
 
 use crate::errors::store_error;
 use async_trait::async_trait;
@@ -186,5 +186,40 @@ impl herald_domain::ports::QueueStats for SqsPublishQueue {
             None => 0,
         };
         Ok((publish, dead))
+    }
+}
+
+/// The queue between the webhook receiver and its processor.
+#[derive(Debug, Clone)]
+pub struct SqsInboundQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsInboundQueue {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl herald_domain::inbound::InboundQueue for SqsInboundQueue {
+    async fn enqueue(
+        &self,
+        event: &herald_domain::inbound::InboundEvent,
+    ) -> Result<(), StoreError> {
+        let body = serde_json::to_string(event).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_attributes(CORRELATION_ATTRIBUTE, text(&event.correlation_id)?)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 }

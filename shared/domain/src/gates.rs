@@ -199,7 +199,7 @@ impl Breaker {
         }
     }
 
-    /// Nothing to write after a success when the breaker is already pristine.
+    /// Closed, with no failure counted.
     pub fn is_pristine(&self) -> bool {
         self.state == BreakerState::Closed && self.consecutive_failures == 0
     }

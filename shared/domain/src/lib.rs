@@ -14,6 +14,7 @@ pub mod error;
 pub mod gates;
 pub mod idempotency;
 pub mod ids;
+pub mod inbound;
 pub mod media;
 pub mod model;
 pub mod platform;
@@ -22,6 +23,7 @@ pub mod posts;
 pub mod publish;
 pub mod reconcile;
 pub mod secret;
+pub mod secrets;
 pub mod tenants;
 
 #[cfg(feature = "memory")]

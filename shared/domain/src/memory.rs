@@ -440,6 +440,7 @@ impl PublishStore for MemoryStore {
         outcome: &VariantOutcome,
         lookup: bool,
         audit: &AuditRecord,
+        reset: Option<BreakerReset>,
     ) -> Result<(), StoreError> {
         self.with("record_outcome", |s| {
             let head_key = (variant.tenant_id.clone(), audit.entry.entity.clone());
@@ -463,6 +464,13 @@ impl PublishStore for MemoryStore {
             p.version += 1;
             s.audit_heads.insert(head_key, audit.head());
             s.audit.push(audit.clone());
+            if let (Some(reset), Some(a)) = (
+                reset,
+                s.accounts
+                    .get_mut(&(variant.tenant_id.clone(), variant.account_id.clone())),
+            ) {
+                apply_breaker_reset(&mut a.breaker, reset);
+            }
             Ok(())
         })
     }
@@ -499,14 +507,22 @@ impl PublishStore for MemoryStore {
     }
 }
 
+/// How a success's reset lands, under the same conditions as the DynamoDB adapter's.
+pub fn apply_breaker_reset(b: &mut Breaker, reset: BreakerReset) {
+    let applies = match reset {
+        BreakerReset::IfClosed => b.state == BreakerState::Closed,
+        BreakerReset::Probe => b.state == BreakerState::HalfOpen,
+    };
+    if applies {
+        b.state = BreakerState::Closed;
+        b.consecutive_failures = 0;
+        b.until = None;
+    }
+}
+
 /// How a breaker change lands; the DynamoDB adapter writes the same fields.
 pub fn apply_breaker_change(b: &mut Breaker, change: BreakerChange) {
     match change {
-        BreakerChange::Success => {
-            b.state = BreakerState::Closed;
-            b.consecutive_failures = 0;
-            b.until = None;
-        }
         BreakerChange::Failure { policy, now } => {
             b.consecutive_failures += 1;
             if b.state == BreakerState::HalfOpen

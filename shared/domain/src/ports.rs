@@ -157,11 +157,20 @@ pub enum BreakerGate {
     Probe { lease_until: OffsetDateTime },
 }
 
+/// What a published outcome does to the account's breaker, in the same atomic write as the
+/// outcome, so a success always forgets the failures committed before it (reading the
+/// breaker first and resetting it later would miss a failure committed in between).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerReset {
+    /// Forget past failures, if the circuit is closed (one opened meanwhile stays open).
+    IfClosed,
+    /// This attempt held the half-open probe: close the circuit, if it is still half-open.
+    Probe,
+}
+
 /// How a publish attempt changes the account's breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerChange {
-    /// Close it and forget past failures.
-    Success,
     /// One more consecutive failure; opens the circuit at the policy's threshold, or at once
     /// after a failed probe.
     Failure {
@@ -190,6 +199,8 @@ pub trait PublishStore: Send + Sync {
     /// One atomic write, valid only while `attempt_id` still holds the variant: the outcome,
     /// and `audit` appended to the variant's audit chain (it must follow the chain's head).
     /// `lookup` marks that the platform may hold the post: the next attempt looks it up first.
+    /// `reset` is applied to the account's breaker in the same write when its condition holds;
+    /// when it does not (or the account is gone), the outcome is recorded without it.
     async fn record_outcome(
         &self,
         variant: &VariantRef,
@@ -197,6 +208,7 @@ pub trait PublishStore: Send + Sync {
         outcome: &VariantOutcome,
         lookup: bool,
         audit: &AuditRecord,
+        reset: Option<BreakerReset>,
     ) -> Result<(), StoreError>;
     /// Applies `change` to the account's breaker and returns it as stored.
     async fn update_breaker(

@@ -8,7 +8,8 @@
 //! 3. **Publish**, retrying transient failures in place with exponential backoff and full
 //!    jitter while the invocation has time. An ambiguous failure (sent, no answer) is never
 //!    retried blindly: the account's posts are looked up first and a match is adopted.
-//! 4. **Record** the outcome with a write valid only for this attempt, then update the breaker.
+//! 4. **Record** the outcome with a write valid only for this attempt (a success also closes
+//!    the account's breaker in it), then count a failure against the breaker.
 //!
 //! Only real failures count toward the DLQ: `message.failures` (earlier copies) plus this
 //! copy's receive count. Permanent and auth errors end `failed` with the platform's reason.
@@ -24,8 +25,8 @@ use crate::platform::{
     RateSignal,
 };
 use crate::ports::{
-    AppLimiter, BreakerChange, BreakerGate, ClaimGate, ClaimRejected, Loaded, MediaObjects,
-    PublishMessage, PublishStore, VariantOutcome, VariantRef, variant_entity,
+    AppLimiter, BreakerChange, BreakerGate, BreakerReset, ClaimGate, ClaimRejected, Loaded,
+    MediaObjects, PublishMessage, PublishStore, VariantOutcome, VariantRef, variant_entity,
 };
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -181,7 +182,8 @@ impl std::fmt::Debug for PublishService {
 struct Attempt<'a> {
     id: &'a str,
     delivery: Delivery,
-    breaker_pristine: bool,
+    /// The claim took the account's half-open probe.
+    probe: bool,
     audit_head: &'a ChainHead,
 }
 
@@ -320,9 +322,10 @@ impl PublishService {
     async fn handle_delivery(&self, message: &PublishMessage, delivery: Delivery) -> Disposition {
         let variant = message.variant();
         let attempt_id = self.entropy.token();
-        if let Err(held) = self.claim(message, &variant, &attempt_id, delivery).await {
-            return held;
-        }
+        let probe = match self.claim(message, &variant, &attempt_id, delivery).await {
+            Ok(gate) => matches!(gate, BreakerGate::Probe { .. }),
+            Err(held) => return held,
+        };
         let Loaded {
             post,
             account,
@@ -340,7 +343,6 @@ impl PublishService {
             .variants
             .get(&message.account_id)
             .is_some_and(|v| v.lookup);
-        let breaker_pristine = account.as_ref().is_none_or(|a| a.breaker.is_pristine());
         let attempted = match account {
             None => Attempted::Failed(PlatformError::Permanent {
                 message: "the account was disconnected; reconnect it and schedule the post again"
@@ -373,21 +375,21 @@ impl PublishService {
         let attempt = Attempt {
             id: &attempt_id,
             delivery,
-            breaker_pristine,
+            probe,
             audit_head: &audit_head,
         };
         self.finish(message, &variant, attempt, attempted).await
     }
 
-    /// The gated claim, with the half-open probe when the breaker allows one. `Err` carries
-    /// what to do with the message when the claim did not happen.
+    /// The gated claim, with the half-open probe when the breaker allows one; says which breaker
+    /// gate the claim passed. `Err` carries what to do with the message when it did not happen.
     async fn claim(
         &self,
         message: &PublishMessage,
         variant: &VariantRef,
         attempt_id: &str,
         delivery: Delivery,
-    ) -> Result<(), Disposition> {
+    ) -> Result<BreakerGate, Disposition> {
         let now = self.clock.now();
         let mut gate = ClaimGate {
             platform: message.platform,
@@ -408,7 +410,7 @@ impl PublishService {
                 .claim_for_publish(variant, attempt_id, &gate)
                 .await
             {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(gate.breaker),
                 Err(r) => r,
             };
             let wait = match rejected {
@@ -686,7 +688,7 @@ impl PublishService {
         let Attempt {
             id: attempt_id,
             delivery,
-            breaker_pristine,
+            probe,
             audit_head,
         } = attempt;
         let now = self.clock.now();
@@ -757,9 +759,15 @@ impl PublishService {
             },
             audit_head,
         );
+        // A success forgets the account's failures in the same write (see `BreakerReset`).
+        let reset = matches!(outcome, VariantOutcome::Published { .. }).then_some(if probe {
+            BreakerReset::Probe
+        } else {
+            BreakerReset::IfClosed
+        });
         if let Err(e) = self
             .store
-            .record_outcome(variant, attempt_id, &outcome, lookup, &audit)
+            .record_outcome(variant, attempt_id, &outcome, lookup, &audit, reset)
             .await
         {
             // The variant stays `publishing` under this attempt: a redelivery cannot claim
@@ -768,8 +776,7 @@ impl PublishService {
             return Disposition::Fail;
         }
         let dead_lettered = matches!(outcome, VariantOutcome::DeadLettered(_));
-        self.after_outcome(message, &attempted, breaker_pristine, dead_lettered)
-            .await;
+        self.after_outcome(message, &attempted, dead_lettered).await;
         disposition
     }
 
@@ -778,7 +785,6 @@ impl PublishService {
         &self,
         message: &PublishMessage,
         attempted: &Attempted,
-        breaker_pristine: bool,
         dead_lettered: bool,
     ) {
         let now = self.clock.now();
@@ -786,10 +792,6 @@ impl PublishService {
         let mut changes = Vec::new();
         match attempted {
             Attempted::Published(published, _) => {
-                // A success writes the breaker only when it has something to forget.
-                if !breaker_pristine {
-                    changes.push(BreakerChange::Success);
-                }
                 self.apply_signal(message.platform, &published.signal, now, &mut changes)
                     .await;
             }

@@ -195,7 +195,7 @@ impl Reconciler {
             // Conditional on the stuck attempt: a publisher that finishes meanwhile wins.
             match self
                 .outcomes
-                .record_outcome(&variant, &attempt, &outcome, !give_up, &audit)
+                .record_outcome(&variant, &attempt, &outcome, !give_up, &audit, None)
                 .await
             {
                 Ok(()) => version += 1,

@@ -20,9 +20,9 @@ use herald_domain::platform::{
     LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
 };
 use herald_domain::ports::{
-    AccountStore, AuditLog, BreakerChange, ClaimGate, ClaimRejected, CrisisStore, HeartbeatStore,
-    Loaded, MediaRecords, PostStore, PublishMessage, PublishStore, TenantStore, VariantOutcome,
-    VariantRef,
+    AccountStore, AuditLog, BreakerChange, BreakerReset, ClaimGate, ClaimRejected, CrisisStore,
+    HeartbeatStore, Loaded, MediaRecords, PostStore, PublishMessage, PublishStore, TenantStore,
+    VariantOutcome, VariantRef,
 };
 use herald_domain::posts::{Actor, NewPost, PostEdit, PostError, PostService, Target};
 use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
@@ -39,6 +39,10 @@ enum Step {
     Fail(PlatformError),
     /// The post is created, then the answer is lost: what a timeout after sending looks like.
     CreatedButLost,
+    /// Published, and the platform says the account has no calls left until the reset.
+    Exhausted(Duration),
+    /// Published once the test says so: the call is in flight until then.
+    After(Arc<tokio::sync::Notify>),
 }
 
 #[derive(Debug, Default)]
@@ -76,8 +80,10 @@ impl PlatformClient for ScriptedPlatform {
             self.uploads.lock().unwrap().push((id, bytes));
         }
         let next = self.script.lock().unwrap().pop_front();
-        if let Some(Step::Fail(e)) = next {
-            return Err(e);
+        match &next {
+            Some(Step::Fail(e)) => return Err(e.clone()),
+            Some(Step::After(go)) => go.notified().await,
+            _ => {}
         }
         let mut published = self.published.lock().unwrap();
         published.push((
@@ -90,7 +96,12 @@ impl PlatformClient for ScriptedPlatform {
                 message: "no answer after the request was sent".into(),
             });
         }
-        Ok(PublishedPost::new(format!("p{}", published.len())))
+        let mut post = PublishedPost::new(format!("p{}", published.len()));
+        if let Some(Step::Exhausted(reset)) = next {
+            post.signal.remaining = Some(0);
+            post.signal.reset_after = Some(reset);
+        }
+        Ok(post)
     }
 
     async fn find_post(
@@ -699,6 +710,76 @@ async fn the_breaker_opens_after_five_failures_and_admits_one_probe() {
     );
 }
 
+/// A success forgets the failures committed while it was in flight, so failures interleaved
+/// with successes never add up to an open circuit.
+#[tokio::test]
+async fn a_success_forgets_failures_committed_while_it_was_in_flight() {
+    let mut w = World::new(false).await;
+    w.publisher.config.max_receive_count = 50;
+    for i in 0..2 {
+        w.create(&format!("post {i}"), 0, &["acc_x"]).await;
+    }
+    w.dispatcher.run_once().await.unwrap();
+    let messages = w.queue.take();
+    let go = Arc::new(tokio::sync::Notify::new());
+    w.platform.script.lock().unwrap().extend([
+        Step::After(go.clone()),
+        Step::Fail(PlatformError::Transient {
+            message: "X answered 503".into(),
+            code: None,
+            retry_after: None,
+        }),
+    ]);
+    let slow = w.deliver(&messages[0], 1);
+    let failing = async {
+        let d = w.deliver(&messages[1], 1).await;
+        go.notify_one();
+        d
+    };
+    let (slow, failing) = tokio::join!(slow, failing);
+    assert!(matches!(failing, Disposition::RetryAfter(_)), "{failing:?}");
+    assert_eq!(slow, Disposition::Done(Done::Published));
+    let account = w
+        .store
+        .get_account(&w.actor.tenant_id, &AccountId("acc_x".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(account.breaker.is_pristine(), "{:?}", account.breaker);
+}
+
+/// `x-rate-limit-remaining: 0` holds the account's next claims until the platform's reset.
+#[tokio::test]
+async fn a_platform_saying_no_calls_left_holds_the_account_until_its_reset() {
+    let w = World::new(false).await;
+    w.create("last call", 0, &["acc_x"]).await;
+    w.create("next", 0, &["acc_x"]).await;
+    w.create("elsewhere", 0, &["acc_li"]).await;
+    w.dispatcher.run_once().await.unwrap();
+    w.platform
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Step::Exhausted(Duration::from_secs(600)));
+    let out = w.deliver_all().await;
+    assert_eq!(out[0], Disposition::Done(Done::Published));
+    let Disposition::Defer { delay, copy } = &out[1] else {
+        panic!("the account is blocked: {out:?}")
+    };
+    assert_eq!(
+        *delay,
+        Duration::from_secs(600),
+        "until the platform's reset"
+    );
+    assert_eq!(
+        out[2],
+        Disposition::Done(Done::Published),
+        "other accounts go on"
+    );
+    w.clock.advance(time::Duration::minutes(10));
+    assert_eq!(w.deliver(copy, 1).await, Disposition::Done(Done::Published));
+}
+
 #[tokio::test]
 async fn real_failures_carried_across_deferrals_end_in_the_dlq() {
     let w = World::new(false).await;
@@ -994,6 +1075,7 @@ impl PublishStore for Dies {
         _: &VariantOutcome,
         _: bool,
         _: &AuditRecord,
+        _: Option<BreakerReset>,
     ) -> Result<(), StoreError> {
         Err(StoreError::Unavailable("the invocation died".into()))
     }

@@ -385,6 +385,7 @@ impl PublishStore for SimStore {
         outcome: &VariantOutcome,
         lookup: bool,
         audit: &AuditRecord,
+        reset: Option<BreakerReset>,
     ) -> Result<(), StoreError> {
         let ledger = &self.env.ledger;
         if let Some(inv) = &self.inv {
@@ -396,7 +397,7 @@ impl PublishStore for SimStore {
         }
         let result = self
             .memory
-            .record_outcome(variant, attempt_id, outcome, lookup, audit)
+            .record_outcome(variant, attempt_id, outcome, lookup, audit, reset)
             .await;
         let now = self.now();
         ledger.variant_event(now, variant, || {

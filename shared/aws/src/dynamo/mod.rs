@@ -12,6 +12,7 @@
 //! | rate window | `RATE#<scope>`   | `WINDOW#<index>`   |
 //! | app block | `RATE#app#<platform>` | `BLOCK`         |
 //! | media     | `TENANT#<tenant>`  | `MEDIA#<media>`    |
+//! | webhook sighting | `WEBHOOK#<provider>` | `SEEN#<event id>` |
 //!
 //! A post carries its variants in a map, so a claim, an outcome, an edit and a cancel are
 //! each one conditional write on one item. The sparse `due` index (`due_pk` =
@@ -20,6 +21,7 @@
 
 mod audit;
 mod idempotency;
+mod inbound;
 pub mod items;
 mod media;
 mod publish;

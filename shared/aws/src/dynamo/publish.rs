@@ -1,6 +1,6 @@
 //! The publish path on DynamoDB: the gated claim (one `TransactWriteItems`), the read of the
-//! claimed post and its account (one `BatchGetItem`), the outcome (one conditional
-//! `UpdateItem`), the account's breaker, the platform apps' rate budgets and crisis mode.
+//! claimed post and its account (one `BatchGetItem`), the outcome (one transaction with its
+//! audit record and, for a success, the breaker's reset), the account's breaker, the platform apps' rate budgets and crisis mode.
 //!
 //! The claim transaction holds up to four items, in this order (the cancellation reasons
 //! come back in the same order and say which gate held the claim):
@@ -156,6 +156,75 @@ impl DynamoStore {
         Ok(items)
     }
 
+    /// A success's breaker reset on the account item (see `BreakerReset` for the conditions).
+    fn breaker_reset(
+        &self,
+        variant: &VariantRef,
+        reset: BreakerReset,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (expr, condition, vals) = match reset {
+            BreakerReset::IfClosed => (
+                "SET breaker_failures = :zero",
+                "attribute_exists(pk) AND (attribute_not_exists(breaker_state) OR breaker_state = :closed)",
+                vec![
+                    (":zero", n(0)),
+                    (":closed", s(BreakerState::Closed.as_str())),
+                ],
+            ),
+            BreakerReset::Probe => (
+                "SET breaker_state = :closed, breaker_failures = :zero REMOVE breaker_until",
+                "breaker_state = :half_open",
+                vec![
+                    (":zero", n(0)),
+                    (":closed", s(BreakerState::Closed.as_str())),
+                    (":half_open", s(BreakerState::HalfOpen.as_str())),
+                ],
+            ),
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                tenant_pk(&variant.tenant_id),
+                account_sk(&variant.account_id),
+            )))
+            .update_expression(expr)
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values(vals)))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// One transaction of `items`, then `last` if given; a cancellation's reason codes come
+    /// back in the same order ("None" for an item that was fine).
+    async fn transact(
+        &self,
+        items: &[TransactWriteItem],
+        last: Option<&TransactWriteItem>,
+    ) -> Result<(), Cancelled> {
+        let all: Vec<TransactWriteItem> = items.iter().chain(last).cloned().collect();
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(all))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    Err(Cancelled::Reasons(
+                        c.cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code().unwrap_or("None").to_owned())
+                            .collect(),
+                    ))
+                }
+                _ => Err(Cancelled::Store(store_error(e))),
+            },
+        }
+    }
+
     /// Counts `n` calls in a window, only if they fit.
     fn window_update(&self, slot: &WindowSlot, count: u32) -> Result<Update, StoreError> {
         Update::builder()
@@ -166,6 +235,25 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(window_values(slot, count)))
             .build()
             .map_err(build_error)
+    }
+}
+
+/// Why a transaction did not commit.
+enum Cancelled {
+    /// Cancelled: each item's reason code, in order.
+    Reasons(Vec<String>),
+    Store(StoreError),
+}
+
+impl Cancelled {
+    /// Only the last item failed (its condition, or a conflict on it); the rest were fine.
+    fn only_last_failed(&self) -> bool {
+        match self {
+            Cancelled::Reasons(codes) => codes
+                .split_last()
+                .is_some_and(|(last, rest)| last != "None" && rest.iter().all(|c| c == "None")),
+            Cancelled::Store(_) => false,
+        }
     }
 }
 
@@ -330,6 +418,7 @@ impl PublishStore for DynamoStore {
         outcome: &VariantOutcome,
         lookup: bool,
         audit: &AuditRecord,
+        reset: Option<BreakerReset>,
     ) -> Result<(), StoreError> {
         let mut set = vec!["variants.#acc.#vst = :st", "version = version + :one"];
         let mut remove = vec![];
@@ -392,29 +481,32 @@ impl PublishStore for DynamoStore {
             .set_expression_attribute_values(Some(values(vals)))
             .build()
             .map_err(build_error)?;
-        // The outcome and its audit record land together, or neither does.
+        // The outcome and its audit record land together, or neither does; a success's
+        // breaker reset joins them unless its condition fails (then without it).
         let [record, head] = self.audit_items(audit)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(record)
-            .transact_items(head)
-            .send()
-            .await;
+        let outcome_items = [
+            TransactWriteItem::builder().update(update).build(),
+            record,
+            head,
+        ];
+        let reset_item = reset.map(|r| self.breaker_reset(variant, r)).transpose()?;
+        let mut result = self.transact(&outcome_items, reset_item.as_ref()).await;
+        if reset_item.is_some() && matches!(&result, Err(reasons) if reasons.only_last_failed()) {
+            result = self.transact(&outcome_items, None).await;
+        }
         match result {
-            Ok(_) => Ok(()),
+            Ok(()) => Ok(()),
             // The attempt lost the variant (or the chain moved): the caller's `Conflict`.
-            Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    TransactWriteItemsError::TransactionCanceledException(c)
-                        if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
-                ) =>
+            Err(Cancelled::Reasons(codes))
+                if codes.iter().any(|c| c == "ConditionalCheckFailed") =>
             {
                 Err(StoreError::Conflict)
             }
-            Err(e) => Err(store_error(e)),
+            Err(Cancelled::Reasons(codes)) => Err(StoreError::Unavailable(format!(
+                "the outcome was cancelled: {}",
+                codes.join(", ")
+            ))),
+            Err(Cancelled::Store(e)) => Err(e),
         }
     }
 
@@ -427,14 +519,6 @@ impl PublishStore for DynamoStore {
         let account_key = key(tenant_pk(tenant), account_sk(account));
         let exists = "attribute_exists(pk)";
         let (expr, condition, vals) = match change {
-            BreakerChange::Success => (
-                "SET breaker_state = :closed, breaker_failures = :zero REMOVE breaker_until",
-                exists.to_owned(),
-                vec![
-                    (":closed", s(BreakerState::Closed.as_str())),
-                    (":zero", n(0)),
-                ],
-            ),
             BreakerChange::Failure { .. } => (
                 "ADD breaker_failures :one",
                 exists.to_owned(),

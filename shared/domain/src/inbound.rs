@@ -1,0 +1,290 @@
+//! Inbound webhooks: a provider's request is verified over its exact bytes (through
+//! `herald-webhooks`, with the provider's current and, in its grace period, previous secret),
+//! its event id is accepted once (a conditional write that expires), and the event is handed
+//! to a queue for the processor. Nothing is applied here: the receiver answers fast.
+//!
+//! A verification that fails with the cached secrets refetches them once (at most every few
+//! seconds, see `CachePolicy`) before refusing, so a secret rotated a moment ago never turns
+//! a genuine request away. If the hand-over to the queue fails, the event id is forgotten
+//! again and the sender is asked to retry: an id is never marked seen for an event that was
+//! not queued.
+
+use crate::StoreError;
+use crate::clock::{Clock, Entropy};
+use crate::secrets::SecretCache;
+use async_trait::async_trait;
+use herald_webhooks::{Rejection, Request, Scheme, Verified};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// A provider Herald takes webhooks from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookProvider {
+    /// The `{provider}` in `/webhooks/{provider}`.
+    pub name: String,
+    pub scheme: Scheme,
+    /// The secret that signs its requests (Secrets Manager id).
+    pub secret_id: String,
+    /// Meta's subscription handshake compares `hub.verify_token` against this secret.
+    pub verify_token_id: Option<String>,
+}
+
+/// A verified event on its way to the processor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundEvent {
+    pub provider: String,
+    pub scheme: Scheme,
+    pub event_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    pub correlation_id: String,
+    /// The body as received (every provider sends JSON, so UTF-8).
+    pub body: String,
+}
+
+#[async_trait]
+pub trait WebhookInbox: Send + Sync {
+    /// Records `event_id` as seen until `expires_at`; `false` when it already was (and that
+    /// record has not expired).
+    async fn first_sighting(
+        &self,
+        provider: &str,
+        event_id: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Forgets a sighting whose event could not be queued, so the sender's retry is taken.
+    async fn forget(&self, provider: &str, event_id: &str) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait InboundQueue: Send + Sync {
+    async fn enqueue(&self, event: &InboundEvent) -> Result<(), StoreError>;
+}
+
+/// What became of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Verified, seen for the first time and queued.
+    Accepted {
+        event_id: String,
+        old_secret: bool,
+    },
+    /// Verified, but its event id was already accepted: nothing was queued.
+    Replayed,
+    Refused(Rejection),
+    UnknownProvider,
+    /// A store or the queue failed: the sender should retry.
+    Unavailable,
+}
+
+impl Received {
+    /// The metric name this outcome counts under.
+    pub fn metric(&self) -> &'static str {
+        match self {
+            Received::Accepted { .. } => "verified",
+            Received::Replayed => "replayed",
+            Received::Refused(_) | Received::UnknownProvider => "rejected",
+            Received::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// How a handshake (`GET`) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// The body to answer with, and whether it is JSON (X) or plain text (Meta).
+    Answer {
+        body: String,
+        json: bool,
+    },
+    Refused(Rejection),
+    /// This provider has no handshake, or there is no such provider.
+    NotFound,
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReceiverConfig {
+    /// How long the previous secret keeps verifying after a new one became current.
+    pub grace: time::Duration,
+    /// How long an event id is remembered. Meta and X sign no time: this is how long a
+    /// captured request of theirs is refused as a replay, so it is long.
+    pub remember_for: time::Duration,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        Self {
+            grace: time::Duration::hours(24),
+            remember_for: time::Duration::days(30),
+        }
+    }
+}
+
+pub struct WebhookReceiver {
+    pub providers: HashMap<String, WebhookProvider>,
+    pub secrets: Arc<SecretCache>,
+    pub inbox: Arc<dyn WebhookInbox>,
+    pub queue: Arc<dyn InboundQueue>,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    pub config: ReceiverConfig,
+}
+
+impl std::fmt::Debug for WebhookReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookReceiver")
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the secrets could not be used.
+enum Refusal {
+    Rejected(Rejection),
+    Unavailable,
+}
+
+impl WebhookReceiver {
+    pub async fn receive(&self, provider: &str, request: &Request<'_>) -> Received {
+        let Some(p) = self.providers.get(provider) else {
+            return Received::UnknownProvider;
+        };
+        let now = self.clock.now();
+        let verified = match self
+            .with_secrets(&p.secret_id, |secrets| {
+                herald_webhooks::verify(p.scheme, request, secrets, now)
+            })
+            .await
+        {
+            Ok(v) => v,
+            Err(Refusal::Rejected(r)) => return Received::Refused(r),
+            Err(Refusal::Unavailable) => return Received::Unavailable,
+        };
+        let Ok(body) = std::str::from_utf8(request.body) else {
+            return Received::Refused(Rejection::MalformedBody);
+        };
+        self.hand_over(p, verified, body, now).await
+    }
+
+    async fn hand_over(
+        &self,
+        p: &WebhookProvider,
+        verified: Verified,
+        body: &str,
+        now: OffsetDateTime,
+    ) -> Received {
+        let Verified {
+            event_id,
+            matched_secret,
+            ..
+        } = verified;
+        match self
+            .inbox
+            .first_sighting(&p.name, &event_id, now, now + self.config.remember_for)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Received::Replayed,
+            Err(e) => {
+                tracing::warn!(error = %e, "recording the webhook's event id failed");
+                return Received::Unavailable;
+            }
+        }
+        let event = InboundEvent {
+            provider: p.name.clone(),
+            scheme: p.scheme,
+            event_id: event_id.clone(),
+            received_at: now,
+            correlation_id: self.entropy.token(),
+            body: body.to_owned(),
+        };
+        if let Err(e) = self.queue.enqueue(&event).await {
+            tracing::warn!(error = %e, "queueing the webhook failed; its id is forgotten for the retry");
+            if let Err(e) = self.inbox.forget(&p.name, &event_id).await {
+                tracing::error!(error = %e, event_id, "forgetting the webhook's event id failed: the sender's retry will be taken for a replay");
+            }
+            return Received::Unavailable;
+        }
+        tracing::info!(correlation_id = %event.correlation_id, provider = %p.name, event_id, "webhook accepted");
+        Received::Accepted {
+            event_id,
+            old_secret: matched_secret > 0,
+        }
+    }
+
+    /// The provider's `GET` handshake: Meta's subscription check or X's CRC.
+    pub async fn challenge(&self, provider: &str, query: &HashMap<String, String>) -> Challenge {
+        let Some(p) = self.providers.get(provider) else {
+            return Challenge::NotFound;
+        };
+        let param = |name: &str| query.get(name).map(String::as_str);
+        let answer = match (p.scheme, &p.verify_token_id) {
+            (Scheme::Meta, Some(tokens)) => {
+                let subscription = herald_webhooks::meta::Subscription {
+                    mode: param("hub.mode"),
+                    verify_token: param("hub.verify_token"),
+                    challenge: param("hub.challenge"),
+                };
+                self.with_secrets(tokens, |secrets| {
+                    herald_webhooks::meta::answer_subscription(&subscription, secrets)
+                        .map(|c| (c.to_owned(), false))
+                })
+                .await
+            }
+            (Scheme::X, _) => {
+                self.with_secrets(&p.secret_id, |secrets| {
+                    herald_webhooks::x::crc_response(param("crc_token"), secrets).map(|token| {
+                        (
+                            serde_json::json!({ "response_token": token }).to_string(),
+                            true,
+                        )
+                    })
+                })
+                .await
+            }
+            _ => return Challenge::NotFound,
+        };
+        match answer {
+            Ok((body, json)) => Challenge::Answer { body, json },
+            Err(Refusal::Rejected(r)) => Challenge::Refused(r),
+            Err(Refusal::Unavailable) => Challenge::Unavailable,
+        }
+    }
+
+    /// Runs `check` with the secret's accepted values; when it finds a bad signature, once
+    /// more with freshly fetched ones (a rotation may have just happened).
+    async fn with_secrets<T>(
+        &self,
+        secret_id: &str,
+        check: impl Fn(&[SecretString]) -> Result<T, Rejection>,
+    ) -> Result<T, Refusal> {
+        let now = self.clock.now();
+        let accepted = |ring: &crate::secrets::SecretRing| -> Vec<SecretString> {
+            ring.accepted(now, self.config.grace)
+                .into_iter()
+                .cloned()
+                .collect()
+        };
+        let ring = self.secrets.get(secret_id).await.map_err(|e| {
+            tracing::error!(error = %e, "reading the webhook secret failed");
+            Refusal::Unavailable
+        })?;
+        match check(&accepted(&ring)) {
+            Err(Rejection::BadSignature) => match self.secrets.refetch(secret_id).await {
+                Ok(Some(fresh)) => check(&accepted(&fresh)).map_err(Refusal::Rejected),
+                Ok(None) => Err(Refusal::Rejected(Rejection::BadSignature)),
+                Err(e) => {
+                    tracing::error!(error = %e, "refetching the webhook secret failed");
+                    Err(Refusal::Rejected(Rejection::BadSignature))
+                }
+            },
+            other => other.map_err(Refusal::Rejected),
+        }
+    }
+}
