@@ -85,6 +85,11 @@ class Stack:
             name: str(overrides.get(name, spec.get("Default", "")))
             for name, spec in template.get("Parameters", {}).items()
         }
+        self.list_params = {
+            name
+            for name, spec in template.get("Parameters", {}).items()
+            if spec.get("Type") == "CommaDelimitedList"
+        }
         self.refs: dict[str, str] = {}  # logical id -> Ref value
         self.attrs: dict[tuple[str, str], str] = {}  # (logical id, attribute) -> value
         self.owned_secrets: dict[str, dict[str, str]] = {}  # logical id -> arn, kind
@@ -110,11 +115,13 @@ class Stack:
                 return sep.join(str(self.resolve(p)) for p in parts)
         return {k: self.resolve(v) for k, v in value.items()}
 
-    def _ref(self, name: str) -> str:
+    def _ref(self, name: str) -> Any:
         pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": self.prefix}
         if name in pseudo:
             return pseudo[name]
         if name in self.params:
+            if name in self.list_params:
+                return [v.strip() for v in self.params[name].split(",")]
             return self.params[name]
         if name in self.refs:
             return self.refs[name]
@@ -135,7 +142,7 @@ class Stack:
                 return str(self.resolve(variables[name]))
             if "." in name:
                 return self._getatt(*name.split(".", 1))
-            return self._ref(name)
+            return str(self._ref(name))
 
         return re.sub(r"\$\{([^}!]+)\}", one, text)
 
@@ -251,7 +258,71 @@ def create_secret(stack: Stack, aws: dict[str, Any], logical_id: str, props: dic
         stack.owned_secrets[logical_id] = {"arn": arn, "kind": kind}
 
 
+def bucket_encryption(props: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's BucketEncryption as S3's PutBucketEncryption wants it."""
+    rules = []
+    for rule in props["ServerSideEncryptionConfiguration"]:
+        unknown = set(rule) - {"ServerSideEncryptionByDefault", "BucketKeyEnabled"}
+        if unknown:
+            raise SystemExit(f"bootstrap cannot apply bucket encryption field(s) {sorted(unknown)}")
+        api: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+        if "BucketKeyEnabled" in rule:
+            api["BucketKeyEnabled"] = bool(rule["BucketKeyEnabled"])
+        rules.append(api)
+    return {"Rules": rules}
+
+
+CORS_FIELDS = {
+    "AllowedMethods": "AllowedMethods",
+    "AllowedOrigins": "AllowedOrigins",
+    "AllowedHeaders": "AllowedHeaders",
+    "ExposedHeaders": "ExposeHeaders",
+    "MaxAge": "MaxAgeSeconds",
+    "Id": "ID",
+}
+
+
+def bucket_cors(props: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's CorsConfiguration (CorsRules, MaxAge) as S3's API wants it."""
+    rules = []
+    for rule in props["CorsRules"]:
+        unknown = set(rule) - set(CORS_FIELDS)
+        if unknown:
+            raise SystemExit(f"bootstrap cannot apply CORS field(s) {sorted(unknown)}")
+        api = {CORS_FIELDS[k]: v for k, v in rule.items()}
+        if "MaxAgeSeconds" in api:
+            api["MaxAgeSeconds"] = int(api["MaxAgeSeconds"])
+        rules.append(api)
+    return {"CORSRules": rules}
+
+
+LIFECYCLE_FIELDS = {"Id", "Status", "Prefix", "ExpirationInDays", "AbortIncompleteMultipartUpload"}
+
+
+def bucket_lifecycle(props: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's LifecycleConfiguration as S3's PutBucketLifecycleConfiguration wants it
+    (the fields Herald's template uses; anything else is refused rather than dropped)."""
+    rules = []
+    for rule in props["Rules"]:
+        unknown = set(rule) - LIFECYCLE_FIELDS
+        if unknown:
+            raise SystemExit(f"bootstrap cannot apply lifecycle field(s) {sorted(unknown)}")
+        api: dict[str, Any] = {"Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+        if "Id" in rule:
+            api["ID"] = rule["Id"]
+        if "ExpirationInDays" in rule:
+            api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+        if "AbortIncompleteMultipartUpload" in rule:
+            days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+            api["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+        rules.append(api)
+    return {"Rules": rules}
+
+
 def create_bucket(stack: Stack, aws: dict[str, Any], logical_id: str, props: dict[str, Any]) -> None:
+    """The bucket with its encryption, public access block, ownership, CORS and lifecycle.
+    (A bucket *policy* is a separate resource and is not applied: the emulator speaks plain
+    HTTP, which the template's TLS-only policy would refuse.)"""
     s3 = aws["s3"]
     name = (props.get("BucketName") or stack.name_of(logical_id)).lower()
     try:
@@ -259,10 +330,26 @@ def create_bucket(stack: Stack, aws: dict[str, Any], logical_id: str, props: dic
     except ClientError as e:
         if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
+    if props.get("BucketEncryption"):
+        s3.put_bucket_encryption(
+            Bucket=name, ServerSideEncryptionConfiguration=bucket_encryption(props["BucketEncryption"])
+        )
+    if props.get("PublicAccessBlockConfiguration"):
+        block = {k: bool(v) for k, v in props["PublicAccessBlockConfiguration"].items()}
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=block)
+    if props.get("OwnershipControls"):
+        s3.put_bucket_ownership_controls(
+            Bucket=name, OwnershipControls={"Rules": props["OwnershipControls"]["Rules"]}
+        )
     if props.get("CorsConfiguration"):
-        s3.put_bucket_cors(Bucket=name, CORSConfiguration=props["CorsConfiguration"])
+        s3.put_bucket_cors(Bucket=name, CORSConfiguration=bucket_cors(props["CorsConfiguration"]))
+    if props.get("LifecycleConfiguration"):
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=name, LifecycleConfiguration=bucket_lifecycle(props["LifecycleConfiguration"])
+        )
     stack.refs[logical_id] = name
     stack.attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+    stack.attrs[(logical_id, "DomainName")] = f"{name}.s3.amazonaws.com"
 
 
 def create_topic(stack: Stack, aws: dict[str, Any], logical_id: str, props: dict[str, Any]) -> None:

@@ -5,10 +5,16 @@ One HTTP server (Python 3.11, standard library only) speaks each platform's requ
 response shapes under its own path prefix, keeps everything it receives in memory, and
 injects faults on demand:
 
-    /x          X API v2            POST /x/2/tweets, GET /x/2/users/{id}/tweets
-    /facebook   Graph API           POST /facebook/v21.0/{page}/feed, GET .../{page}/feed|posts
+    /x          X API v2            POST /x/2/tweets, GET /x/2/users/{id}/tweets,
+                                    POST /x/2/media/upload (multipart `media`, `media_category`)
+    /facebook   Graph API           POST /facebook/v21.0/{page}/feed, GET .../{page}/feed|posts,
+                                    POST .../{page}/photos (multipart `source`, published=false),
+                                    POST .../{page}/videos (multipart `source`, `description`:
+                                    the video is the post)
                                     (any /vNN.N version segment, or none)
-    /linkedin   LinkedIn REST       POST /linkedin/rest/posts, GET /linkedin/rest/posts?q=author
+    /linkedin   LinkedIn REST       POST /linkedin/rest/posts, GET /linkedin/rest/posts?q=author,
+                                    POST /linkedin/rest/images|documents?action=initializeUpload,
+                                    then PUT the bytes to the `uploadUrl` it returns
     /sms        a generic provider  POST /sms/messages
     /sinks      Slack-style alert and outbound-webhook receivers: POST /sinks/{name}
     /_admin     assertions and fault injection (see the handlers under "Admin API" below)
@@ -37,6 +43,12 @@ Behaviour shared by the platforms, in the order a create request meets it:
 Only requests that get past step 3 count toward the rate-limit window (successful creates,
 ambiguous ones included, and validation errors for a known account); injected status
 faults, auth failures and the refusals for the limit itself do not.
+
+Media uploads meet the fault rules whose `endpoints` is `upload` or `all` and the token check,
+but no rate limit; an `ambiguous` fault stores the upload and drops the answer. A post may
+only refer to media its account uploaded (and, on LinkedIn, whose bytes arrived); what was
+uploaded (size, SHA-256, content type) is listed by `GET /_admin/media`, and each post lists
+the media it refers to.
 """
 
 from __future__ import annotations
@@ -75,6 +87,8 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
 }
 
 MAX_BODY_BYTES = 1 << 20
+#: Media uploads may be larger than any other request.
+MAX_UPLOAD_BYTES = 64 << 20
 
 # --------------------------------------------------------------------------------------------
 # Small helpers
@@ -120,6 +134,48 @@ def is_revoked(token: str) -> bool:
 
 class BadRequest(Exception):
     """The request cannot be understood; answered 400 in the endpoint's error shape."""
+
+
+@dataclass
+class FormPart:
+    name: str
+    data: bytes
+    filename: str | None = None
+    content_type: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+
+def parse_multipart(content_type: str | None, body: bytes) -> dict[str, FormPart]:
+    """A multipart/form-data body, byte for byte (binary parts are never re-encoded)."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type or "")
+    if not (content_type or "").lower().startswith("multipart/form-data") or match is None:
+        raise BadRequest("expected a multipart/form-data body with a boundary")
+    delimiter = b"--" + match.group(1).encode()
+    sections = body.split(delimiter)
+    if len(sections) < 3 or not sections[-1].startswith(b"--"):
+        raise BadRequest("malformed multipart body: no closing boundary")
+    parts: dict[str, FormPart] = {}
+    for section in sections[1:-1]:
+        head, sep, data = section.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not sep or not data.endswith(b"\r\n"):
+            raise BadRequest("malformed multipart part")
+        headers: dict[str, str] = {}
+        for line in head.decode("utf-8", errors="replace").split("\r\n"):
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        disposition = headers.get("content-disposition", "")
+        name = re.search(r'(?:^|;)\s*name="([^"]*)"', disposition)
+        if name is None:
+            raise BadRequest("a multipart part has no name")
+        filename = re.search(r'filename="([^"]*)"', disposition)
+        parts[name.group(1)] = FormPart(
+            name.group(1), data[:-2], filename.group(1) if filename else None,
+            headers.get("content-type"),
+        )
+    return parts
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,13 +268,55 @@ class Post:
     id: str
     created: float
     author: str | None = None  # LinkedIn's author URN
+    media: list[str] = field(default_factory=list)  # the media ids (URNs) it refers to
 
-    def admin_view(self) -> dict[str, str]:
+    def admin_view(self) -> dict[str, Any]:
         return {
+            "seq": self.seq,
             "platform": self.platform,
             "account": self.account,
             "text": self.text,
             "id": self.id,
+            "media": list(self.media),
+            "time": rfc3339_ms(self.created),
+        }
+
+
+@dataclass
+class Media:
+    """An upload: a file a post may then refer to. `seq` shares the posts' arrival order."""
+
+    seq: int
+    platform: str
+    account: str
+    id: str
+    kind: str  # image, gif, video or document
+    created: float
+    content_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    upload_token: str | None = None  # LinkedIn: where its bytes are PUT
+
+    @property
+    def uploaded(self) -> bool:
+        return self.sha256 is not None
+
+    def receive(self, content: bytes, content_type: str | None) -> None:
+        self.content_type = content_type
+        self.size = len(content)
+        self.sha256 = hashlib.sha256(content).hexdigest()
+
+    def admin_view(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "platform": self.platform,
+            "account": self.account,
+            "id": self.id,
+            "kind": self.kind,
+            "content_type": self.content_type,
+            "bytes": self.size,
+            "sha256": self.sha256,
+            "uploaded": self.uploaded,
             "time": rfc3339_ms(self.created),
         }
 
@@ -287,7 +385,7 @@ class FaultRule:
     rate: float = 1.0
     count: int | None = None
     seed: int | None = None
-    endpoints: str = "create"  # or "all": listings too
+    endpoints: str = "create"  # "upload": media uploads only; "all": listings and uploads too
     fired: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -300,7 +398,7 @@ class FaultRule:
             not self.spent
             and self.platform == platform
             and (self.account is None or self.account == account)
-            and (endpoint == "create" or self.endpoints == "all")
+            and self.endpoints in ("all", endpoint)
         )
 
     def view(self) -> dict[str, Any]:
@@ -361,8 +459,8 @@ def parse_fault_rule(data: Any) -> FaultRule:
     if platform not in PLATFORMS:
         raise BadRequest(f"platform is required and must be one of {', '.join(PLATFORMS)}")
     endpoints = _field(data, "endpoints", str) or "create"
-    if endpoints not in ("create", "all"):
-        raise BadRequest('endpoints must be "create" or "all"')
+    if endpoints not in ("create", "upload", "all"):
+        raise BadRequest('endpoints must be "create", "upload" or "all"')
     rate = _number(data, "rate", 0, 1)
     seed = _number(data, "seed", -(2**63), 2**63, integer=True)
     rule = FaultRule(
@@ -401,6 +499,7 @@ class State:
         self._lock = threading.Lock()
         self._sequences: dict[str, int] = {}
         self._posts: list[Post] = []
+        self._media: list[Media] = []
         self._faults: list[FaultRule] = []
         self._tokens: dict[tuple[str, str], str] = {}
         self._limits: dict[str, Limit] = {}
@@ -411,6 +510,7 @@ class State:
     def reset(self) -> None:
         with self._lock:
             self._posts = []
+            self._media = []
             self._faults = []
             self._tokens = {}
             self._limits = {p: Limit(*DEFAULT_LIMITS[p]) for p in PLATFORMS}
@@ -431,12 +531,66 @@ class State:
         text: str,
         make_id: Callable[[int, str], str],
         author: str | None = None,
+        media: list[str] | None = None,
     ) -> Post:
         with self._lock:
             post_id = make_id(self._next(platform), account)
-            post = Post(self._next("post"), platform, account, text, post_id, time.time(), author)
+            post = Post(
+                self._next("post"), platform, account, text, post_id, time.time(), author,
+                list(media or []),
+            )
             self._posts.append(post)
             return post
+
+    # media
+
+    def add_media(
+        self,
+        platform: str,
+        account: str,
+        kind: str,
+        make_id: Callable[[int], str],
+        content: bytes | None,
+        content_type: str | None,
+    ) -> Media:
+        """Stores an upload; without `content` it waits for its bytes under an upload token."""
+        with self._lock:
+            media = Media(
+                self._next("post"), platform, account, make_id(self._next(f"{platform}-media")),
+                kind, time.time(),
+            )
+            if content is None:
+                media.upload_token = "up" + "".join(random.choices(string.ascii_letters + string.digits, k=24))
+            else:
+                media.receive(content, content_type)
+            self._media.append(media)
+            return media
+
+    def receive_upload(self, token: str, content: bytes, content_type: str | None) -> Media | None:
+        with self._lock:
+            for media in self._media:
+                if media.upload_token == token:
+                    media.receive(content, content_type)
+                    return media
+            return None
+
+    def media_by_token(self, token: str) -> Media | None:
+        with self._lock:
+            return next((m for m in self._media if m.upload_token == token), None)
+
+    def find_media(self, platform: str, media_id: str) -> Media | None:
+        with self._lock:
+            return next((m for m in self._media if m.platform == platform and m.id == media_id), None)
+
+    def media(self, platform: str | None = None, account: str | None = None) -> list[Media]:
+        """In arrival order; each filter is an exact match when given."""
+        with self._lock:
+            return [
+                m
+                for m in self._media
+                if (platform is None or m.platform == platform)
+                and (account is None or m.account == account)
+            ]
 
     def posts(
         self, platform: str | None = None, account: str | None = None, author: str | None = None
@@ -568,6 +722,7 @@ class Draft:
     text: str | None = None
     author: str | None = None
     problem: str | None = None
+    media: list[str] = field(default_factory=list)  # ids (URNs) of uploaded media
 
 
 class Platform:
@@ -637,18 +792,27 @@ class XPlatform(Platform):
         token = req.bearer()
         draft = Draft(account=state.account_for_token("x", token) if token else None)
         try:
-            text = req.json_object().get("text")
+            body = req.json_object()
         except BadRequest as e:
             draft.problem = str(e)
             return draft
+        text = body.get("text")
+        media = body.get("media", {})
+        ids = media.get("media_ids", []) if isinstance(media, dict) else None
         if not isinstance(text, str) or not text:
             draft.problem = "The `text` field is required and must be a non-empty string."
+        elif not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > 4:
+            draft.problem = "`media.media_ids` must be a list of at most 4 media id strings."
         else:
             draft.text = text
+            draft.media = ids
         return draft
 
     def new_id(self, n: int, account: str) -> str:
         return str(self.ID_BASE + n)
+
+    def new_media_id(self, n: int) -> str:
+        return str(self.ID_BASE + 500_000_000 + n)
 
     def created(self, post: Post) -> Reply:
         return Reply(
@@ -720,18 +884,31 @@ class FacebookPlatform(Platform):
     def parse_publish(self, state: State, req: Request) -> Draft:
         draft = Draft(account=req.params["page"])
         try:
-            message = req.form().get("message")
+            form = req.form()
         except BadRequest as e:
             draft.problem = str(e)
+            return draft
+        message = form.get("message")
+        attached = sorted(
+            (int(m["i"]), v) for k, v in form.items() if (m := re.fullmatch(r"attached_media\[(?P<i>\d+)\]", k))
+        )
+        try:
+            media = [json.loads(v)["media_fbid"] for _, v in attached]
+        except (ValueError, KeyError, TypeError):
+            draft.problem = "(#100) attached_media must be objects like {\"media_fbid\": \"...\"}"
             return draft
         if not message:
             draft.problem = "(#100) The parameter message is required"
         else:
             draft.text = message
+            draft.media = [str(m) for m in media]
         return draft
 
     def new_id(self, n: int, account: str) -> str:
         return f"{account}_{self.ID_BASE + n}"
+
+    def new_media_id(self, n: int) -> str:
+        return str(self.ID_BASE + 500_000_000 + n)
 
     def created(self, post: Post) -> Reply:
         return Reply(200, {"id": post.id})
@@ -815,13 +992,32 @@ class LinkedInPlatform(Platform):
         author = body.get("author")
         draft = Draft(account=self.account_of(author), author=author)
         commentary = body.get("commentary")
+        media = self.content_media(body.get("content"))
         if draft.account is None:
             draft.problem = "ERROR :: /author :: must be urn:li:organization:{id} or urn:li:person:{id}"
         elif not isinstance(commentary, str):
             draft.problem = "ERROR :: /commentary :: field is required and must be a string"
+        elif media is None:
+            draft.problem = "ERROR :: /content :: must be {media: {id}} or {multiImage: {images: [{id}]}}"
         else:
             draft.text = commentary
+            draft.media = media
         return draft
+
+    @staticmethod
+    def content_media(content: Any) -> list[str] | None:
+        """The URNs a post's `content` refers to; None when it is malformed."""
+        if content is None:
+            return []
+        if not isinstance(content, dict):
+            return None
+        if "media" in content:
+            urn = content["media"].get("id") if isinstance(content["media"], dict) else None
+            return [urn] if isinstance(urn, str) else None
+        images = content.get("multiImage", {}).get("images") if isinstance(content.get("multiImage"), dict) else None
+        if isinstance(images, list) and all(isinstance(i, dict) and isinstance(i.get("id"), str) for i in images):
+            return [i["id"] for i in images]
+        return None
 
     def new_id(self, n: int, account: str) -> str:
         return f"urn:li:share:{self.ID_BASE + n}"
@@ -923,10 +1119,39 @@ def _create(state: State, platform: Platform, draft: Draft, rule: FaultRule | No
         return platform.limit_error(usage)
     if draft.problem is not None or draft.text is None:
         return platform.invalid(draft.problem or "nothing to publish")
-    post = state.add_post(platform.name, draft.account, draft.text, platform.new_id, draft.author)
+    for ref in draft.media:
+        media = state.find_media(platform.name, ref)
+        if media is None or media.account != draft.account:
+            return platform.invalid(f"media {ref} was not uploaded by this account")
+        if not media.uploaded:
+            return platform.invalid(f"media {ref} has no content: its upload never completed")
+    post = state.add_post(
+        platform.name, draft.account, draft.text, platform.new_id, draft.author, draft.media
+    )
     if rule is not None and rule.ambiguous:
         return DROP
     return platform.created(post)
+
+
+def upload(
+    state: State,
+    platform: Platform,
+    req: Request,
+    account: str | None,
+    store: Callable[[], Outcome],
+) -> Outcome:
+    """Fault rules for uploads and the token, then `store`; an ambiguous fault keeps the
+    upload and loses the answer. Uploads count toward no rate window."""
+    rule, refusal = _gate(state, platform, req, account, "upload")
+    if refusal is not None:
+        return platform.finish(state, account, refusal)
+    try:
+        outcome = store()
+    except BadRequest as e:
+        outcome = platform.invalid(str(e))
+    if rule is not None and rule.ambiguous and isinstance(outcome, Reply) and outcome.status < 300:
+        return DROP
+    return platform.finish(state, account, outcome)
 
 
 def list_posts(
@@ -956,6 +1181,33 @@ def list_posts(
 
 def x_create_tweet(state: State, req: Request) -> Outcome:
     return publish(state, X, req)
+
+
+X_MEDIA_CATEGORIES = {"tweet_image": ("image", "3"), "tweet_gif": ("gif", "16"), "tweet_video": ("video", "7")}
+
+
+def x_media_upload(state: State, req: Request) -> Outcome:
+    token = req.bearer()
+    account = state.account_for_token("x", token) if token else None
+
+    def store() -> Reply:
+        parts = parse_multipart(req.header("Content-Type"), req.body)
+        media, category = parts.get("media"), parts.get("media_category")
+        kind = X_MEDIA_CATEGORIES.get(category.text if category else "tweet_image")
+        if media is None or not media.data:
+            raise BadRequest("The `media` field is required.")
+        if kind is None:
+            raise BadRequest(f"media_category must be one of {', '.join(X_MEDIA_CATEGORIES)}")
+        assert account is not None  # the token check passed
+        stored = state.add_media("x", account, kind[0], X.new_media_id, media.data, media.content_type)
+        return Reply(200, {"data": {
+            "id": stored.id,
+            "media_key": f"{kind[1]}_{stored.id}",
+            "size": stored.size,
+            "expires_after_secs": 86400,
+        }})
+
+    return upload(state, X, req, account, store)
 
 
 def x_user_tweets(state: State, req: Request) -> Outcome:
@@ -989,6 +1241,56 @@ def x_user_tweets(state: State, req: Request) -> Outcome:
 
 def facebook_create_post(state: State, req: Request) -> Outcome:
     return publish(state, FACEBOOK, req)
+
+
+def facebook_upload_photo(state: State, req: Request) -> Outcome:
+    page = req.params["page"]
+
+    def store() -> Reply:
+        parts = parse_multipart(req.header("Content-Type"), req.body)
+        source, published = parts.get("source"), parts.get("published")
+        if source is None or not source.data:
+            raise BadRequest("(#100) The parameter source is required")
+        if published is None or published.text != "false":
+            raise BadRequest("(#100) this fake only takes unpublished photos (published=false) "
+                             "to attach to a feed post")
+        stored = state.add_media("facebook", page, "image", FACEBOOK.new_media_id, source.data,
+                                 source.content_type)
+        return Reply(200, {"id": stored.id})
+
+    return upload(state, FACEBOOK, req, page, store)
+
+
+def facebook_create_video(state: State, req: Request) -> Outcome:
+    """A Page video is itself a post (its description is the post's text): it meets what any
+    create meets, rate window included."""
+    page = req.params["page"]
+    draft = Draft(account=page)
+    source: FormPart | None = None
+    try:
+        parts = parse_multipart(req.header("Content-Type"), req.body)
+        source = parts.get("source")
+        description = parts.get("description")
+        if source is None or not source.data:
+            draft.problem = "(#100) The parameter source is required"
+        else:
+            draft.text = description.text if description else ""
+    except BadRequest as e:
+        draft.problem = str(e)
+    rule, refusal = _gate(state, FACEBOOK, req, page, "create")
+    if refusal is not None:
+        return FACEBOOK.finish(state, page, refusal)
+    allowed, usage = state.acquire("facebook", page)
+    if not allowed:
+        return FACEBOOK.finish(state, page, FACEBOOK.limit_error(usage))
+    if draft.problem is not None or draft.text is None or source is None:
+        return FACEBOOK.finish(state, page, FACEBOOK.invalid(draft.problem or "nothing to publish"))
+    video = state.add_media("facebook", page, "video", FACEBOOK.new_media_id, source.data,
+                            source.content_type)
+    state.add_post("facebook", page, draft.text, FACEBOOK.new_id, media=[video.id])
+    if rule is not None and rule.ambiguous:
+        return DROP
+    return FACEBOOK.finish(state, page, Reply(200, {"id": video.id}))
 
 
 def facebook_list_posts(state: State, req: Request) -> Outcome:
@@ -1057,6 +1359,63 @@ def linkedin_list_posts(state: State, req: Request) -> Outcome:
     return list_posts(state, LINKEDIN, req, LINKEDIN.account_of(author), render)
 
 
+LINKEDIN_UPLOADS = {"images": ("image", "image"), "documents": ("document", "document")}
+
+
+def linkedin_initialize_upload(state: State, req: Request) -> Outcome:
+    """`POST /rest/images|documents?action=initializeUpload`: an URN and where to PUT the bytes."""
+    kind, field_name = LINKEDIN_UPLOADS[req.params["resource"]]
+    try:
+        owner = req.json_object().get("initializeUploadRequest", {}).get("owner")
+    except (BadRequest, AttributeError):
+        owner = None
+    account = LINKEDIN.account_of(owner)
+
+    def store() -> Reply:
+        if req.param("action") != "initializeUpload":
+            raise BadRequest("action=initializeUpload is the only supported action")
+        if account is None:
+            raise BadRequest("ERROR :: /initializeUploadRequest/owner :: must be an organization or person URN")
+        prefix = f"urn:li:{field_name}:D"
+        media = state.add_media("linkedin", account, kind, lambda n: f"{prefix}{n:015d}", None, None)
+        value = {
+            "uploadUrlExpiresAt": int((time.time() + 3600) * 1000),
+            "uploadUrl": f"http://{req.host}/linkedin/uploads/{media.upload_token}",
+            field_name: media.id,
+        }
+        return Reply(200, {"value": value})
+
+    return upload(state, LINKEDIN, req, account, store)
+
+
+def linkedin_upload_bytes(state: State, req: Request) -> Outcome:
+    """The `uploadUrl`: takes the bytes (with the token, like LinkedIn's own upload host)."""
+    pending = state.media_by_token(req.params["token"])
+    account = pending.account if pending else None
+
+    def store() -> Reply:
+        if pending is None:
+            return LINKEDIN.error(404, message="no such upload")
+        if not req.body:
+            raise BadRequest("the upload has no bytes")
+        state.receive_upload(req.params["token"], req.body, req.header("Content-Type"))
+        return Reply(201, None)
+
+    rule, refusal = _gate(state, LINKEDIN, req, account, "upload")
+    # The upload host takes no version headers: only the token is checked.
+    if refusal is not None and (rule is None or rule.status is None):
+        refusal = LINKEDIN.check_token(req)
+    if refusal is not None:
+        return LINKEDIN.finish(state, account, refusal)
+    try:
+        outcome: Outcome = store()
+    except BadRequest as e:
+        outcome = LINKEDIN.invalid(str(e))
+    if rule is not None and rule.ambiguous and isinstance(outcome, Reply) and outcome.status < 300:
+        return DROP
+    return LINKEDIN.finish(state, account, outcome)
+
+
 def sms_send(state: State, req: Request) -> Outcome:
     return publish(state, SMS, req)
 
@@ -1105,6 +1464,11 @@ def admin_health(state: State, req: Request) -> Outcome:
 def admin_posts(state: State, req: Request) -> Outcome:
     posts = state.posts(req.param("platform"), req.param("account"))
     return Reply(200, {"posts": [p.admin_view() for p in posts]})
+
+
+def admin_media(state: State, req: Request) -> Outcome:
+    media = state.media(req.param("platform"), req.param("account"))
+    return Reply(200, {"media": [m.admin_view() for m in media]})
 
 
 def admin_add_fault(state: State, req: Request) -> Outcome:
@@ -1170,10 +1534,17 @@ class Route:
     pattern: re.Pattern[str]
     handler: Callable[[State, Request], Outcome]
     area: str  # a platform, "admin" or "sink", for the log
+    max_body: int = MAX_BODY_BYTES
 
 
-def _route(method: str, pattern: str, handler: Callable[[State, Request], Outcome], area: str) -> Route:
-    return Route(method, re.compile(pattern), handler, area)
+def _route(
+    method: str,
+    pattern: str,
+    handler: Callable[[State, Request], Outcome],
+    area: str,
+    max_body: int = MAX_BODY_BYTES,
+) -> Route:
+    return Route(method, re.compile(pattern), handler, area, max_body)
 
 
 _GRAPH = r"/facebook(?:/v\d+(?:\.\d+)?)?/(?P<page>[^/]+)"
@@ -1181,15 +1552,22 @@ _NAME = r"(?P<name>[A-Za-z0-9._-]+)"
 
 ROUTES = [
     _route("POST", r"/x/2/tweets", x_create_tweet, "x"),
+    _route("POST", r"/x/2/media/upload", x_media_upload, "x", MAX_UPLOAD_BYTES),
     _route("GET", r"/x/2/users/(?P<id>[^/]+)/tweets", x_user_tweets, "x"),
     _route("POST", _GRAPH + r"/feed", facebook_create_post, "facebook"),
+    _route("POST", _GRAPH + r"/photos", facebook_upload_photo, "facebook", MAX_UPLOAD_BYTES),
+    _route("POST", _GRAPH + r"/videos", facebook_create_video, "facebook", MAX_UPLOAD_BYTES),
     _route("GET", _GRAPH + r"/(?:feed|posts)", facebook_list_posts, "facebook"),
     _route("POST", r"/linkedin/rest/posts", linkedin_create_post, "linkedin"),
+    _route("POST", r"/linkedin/rest/(?P<resource>images|documents)", linkedin_initialize_upload, "linkedin"),
+    _route("PUT", r"/linkedin/uploads/(?P<token>[A-Za-z0-9]+)", linkedin_upload_bytes, "linkedin",
+           MAX_UPLOAD_BYTES),
     _route("GET", r"/linkedin/rest/posts", linkedin_list_posts, "linkedin"),
     _route("POST", r"/sms/messages", sms_send, "sms"),
     _route("POST", r"/sinks/" + _NAME, sink_receive, "sink"),
     _route("GET", r"/_admin/health", admin_health, "admin"),
     _route("GET", r"/_admin/posts", admin_posts, "admin"),
+    _route("GET", r"/_admin/media", admin_media, "admin"),
     _route("GET", r"/_admin/faults", admin_faults, "admin"),
     _route("POST", r"/_admin/faults", admin_add_fault, "admin"),
     _route("DELETE", r"/_admin/faults", admin_clear_faults, "admin"),
@@ -1268,7 +1646,7 @@ class Handler(BaseHTTPRequestHandler):
         self, route: Route | None, params: dict[str, str], allowed: list[str], path: str, query: str
     ) -> Outcome:
         try:
-            body = self._read_body()
+            body = self._read_body(route.max_body if route else MAX_BODY_BYTES)
         except BadRequest as e:
             self.close_connection = True
             return Reply(400, {"error": str(e)})
@@ -1291,9 +1669,9 @@ class Handler(BaseHTTPRequestHandler):
         except BadRequest as e:
             return Reply(400, {"error": str(e)})
 
-    def _read_body(self) -> bytes:
+    def _read_body(self, limit: int) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
+            return self._read_chunked(limit)
         raw = self.headers.get("Content-Length")
         if not raw:
             return b""
@@ -1301,11 +1679,11 @@ class Handler(BaseHTTPRequestHandler):
             length = int(raw)
         except ValueError:
             raise BadRequest("invalid Content-Length") from None
-        if not 0 <= length <= MAX_BODY_BYTES:
-            raise BadRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
+        if not 0 <= length <= limit:
+            raise BadRequest(f"the body must be at most {limit} bytes")
         return self.rfile.read(length)
 
-    def _read_chunked(self) -> bytes:
+    def _read_chunked(self, limit: int) -> bytes:
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -1318,8 +1696,8 @@ class Handler(BaseHTTPRequestHandler):
                     pass  # trailers
                 return b"".join(chunks)
             total += size
-            if total > MAX_BODY_BYTES:
-                raise BadRequest(f"the body must be at most {MAX_BODY_BYTES} bytes")
+            if total > limit:
+                raise BadRequest(f"the body must be at most {limit} bytes")
             chunks.append(self.rfile.read(size))
             self.rfile.readline()
 

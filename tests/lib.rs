@@ -68,6 +68,40 @@ pub fn moto() -> &'static Moto {
     })
 }
 
+/// A fake-platforms server (infra/fake_platforms.py) of one's own, on a free port; stopped
+/// when dropped.
+#[derive(Debug)]
+pub struct FakePlatforms {
+    pub url: String,
+    _child: ChildGuard,
+}
+
+pub fn fake_platforms() -> FakePlatforms {
+    use std::io::BufRead;
+    let bin = repo_root().join(".venv/bin/python");
+    let mut child = Command::new(&bin)
+        .arg(repo_root().join("infra/fake_platforms.py"))
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {} (run `make venv`): {e}", bin.display()));
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from the fake platforms: {line:?}"))
+        .to_owned();
+    FakePlatforms {
+        url,
+        _child: ChildGuard(child),
+    }
+}
+
 /// Creates every table and queue of template.yaml under a fresh name prefix and returns the
 /// resolved environment the functions would get (HERALD_TABLE, HERALD_PUBLISH_QUEUE_URL, ...).
 pub fn bootstrap(endpoint: &str) -> HashMap<String, String> {

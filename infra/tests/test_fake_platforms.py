@@ -264,7 +264,7 @@ class PlatformShapes(FakeServerCase):
         self.li_post(text="c")
         posts = self.posts()
         self.assertEqual([p["platform"] for p in posts], ["x", "facebook", "linkedin"])
-        self.assertEqual(set(posts[0]), {"platform", "account", "text", "id", "time"})
+        self.assertEqual(set(posts[0]), {"seq", "platform", "account", "text", "id", "media", "time"})
         self.assertRegex(posts[0]["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         self.assertEqual(len(self.posts(platform="", account="")), 3, "blank filters are ignored")
 
@@ -446,6 +446,7 @@ class Faults(FakeServerCase):
             {"platform": "x"},
             {"platform": "x", "status": 500, "ambiguous": True},
             {"platform": "x", "status": 500, "endpoints": "some"},
+            {"platform": "x", "status": 500, "endpoints": "uploads"},
         ):
             answer = self.call("POST", "/_admin/faults", rule)
             self.assertEqual(answer.status, 400, rule)
@@ -454,6 +455,178 @@ class Faults(FakeServerCase):
         self.assertEqual(malformed.status, 400)
         self.assertIn("error", malformed.json)
         self.assertEqual(self.admin("GET", "faults")["faults"], [])
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, str, bytes]]) -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body as reqwest sends one: fields, then (name, type, bytes) files."""
+    boundary = "herald-test-boundary-8d1f"
+    out = b""
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    for name, (filename, content_type, data) in files.items():
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode() + data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return out, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+# Binary content with the bytes a careless parser mangles: CR, LF, and a boundary-like line.
+PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40 + b"\r\n--not-the-boundary\r\n\r\n"
+
+
+class Media(FakeServerCase):
+    def x_upload(self, data: bytes = PHOTO, category: str = "tweet_image", token: str = "x-token") -> Answer:
+        body, headers = multipart({"media_category": category}, {"media": ("a.png", "image/png", data)})
+        return self.call("POST", "/x/2/media/upload", body, token=token, headers=headers)
+
+    def fb_photo(self, page: str = "page1", data: bytes = PHOTO, published: str = "false") -> Answer:
+        body, headers = multipart({"published": published}, {"source": ("a.png", "image/png", data)})
+        return self.call("POST", f"/facebook/v21.0/{page}/photos", body, token="fb", headers=headers)
+
+    def li_init(self, org: str = "42", resource: str = "images") -> Answer:
+        return self.call(
+            "POST", f"/linkedin/rest/{resource}", {"initializeUploadRequest": {"owner": f"urn:li:organization:{org}"}},
+            token="li", headers=LINKEDIN_HEADERS, query={"action": "initializeUpload"},
+        )
+
+    def li_put(self, url: str, data: bytes = PHOTO, content_type: str = "image/png") -> Answer:
+        path = urlsplit(url).path
+        return self.call("PUT", path, data, token="li", headers={"Content-Type": content_type})
+
+    def media(self, **filters: str) -> list[dict[str, Any]]:
+        return self.admin("GET", "media", query=filters)["media"]
+
+    def test_x_uploads_then_tweets_referring_to_the_media(self) -> None:
+        self.admin("POST", "tokens", {"platform": "x", "token": "x-token", "account": "u1"})
+        up = self.x_upload()
+        self.assertEqual(up.status, 200, up)
+        media_id = up.json["data"]["id"]
+        self.assertRegex(media_id, r"^\d{19}$")
+        self.assertEqual(up.json["data"]["media_key"], f"3_{media_id}")
+        self.assertEqual(self.x_upload(category="tweet_gif").json["data"]["media_key"][:3], "16_")
+        tweet = self.call("POST", "/x/2/tweets", {"text": "pic", "media": {"media_ids": [media_id]}}, token="x-token")
+        self.assertEqual(tweet.status, 201, tweet)
+        [post] = self.posts(platform="x")
+        self.assertEqual(post["media"], [media_id])
+        [first, _gif] = self.media(platform="x", account="u1")
+        self.assertEqual(
+            (first["id"], first["bytes"], first["sha256"], first["content_type"], first["kind"]),
+            (media_id, len(PHOTO), hashlib.sha256(PHOTO).hexdigest(), "image/png", "image"),
+        )
+        self.assertLess(first["seq"], post["seq"], "the upload came before the post")
+
+    def test_a_post_may_only_refer_to_its_own_accounts_uploads(self) -> None:
+        self.admin("POST", "tokens", {"platform": "x", "token": "other", "account": "u2"})
+        theirs = self.x_upload(token="other").json["data"]["id"]
+        for ids in ([theirs], ["1790000000999999999"]):
+            answer = self.call("POST", "/x/2/tweets", {"text": "t", "media": {"media_ids": ids}}, token="x-token")
+            self.assertEqual(answer.status, 400, answer)
+            self.assertIn("was not uploaded by this account", answer.json["detail"])
+        self.assertEqual(self.posts(platform="x"), [])
+        self.assertEqual(self.x_upload(token="revoked-1").status, 401, "uploads check the token")
+        missing, headers = multipart({"media_category": "tweet_image"}, {})
+        answer = self.call("POST", "/x/2/media/upload", missing, token="x-token", headers=headers)
+        self.assertEqual(answer.status, 400, answer)
+
+    def test_facebook_attaches_unpublished_photos_to_the_feed_post(self) -> None:
+        photos = [self.fb_photo().json["id"] for _ in range(2)]
+        form = {"message": "two pics"}
+        form.update({f"attached_media[{i}]": json.dumps({"media_fbid": p}) for i, p in enumerate(photos)})
+        answer = self.call("POST", "/facebook/v21.0/page1/feed", token="fb", form=form)
+        self.assertEqual(answer.status, 200, answer)
+        [post] = self.posts(platform="facebook")
+        self.assertEqual((post["text"], post["media"]), ("two pics", photos))
+        self.assertEqual(self.fb_photo(published="true").status, 400, "only unpublished uploads")
+        other_page = self.fb_photo(page="page2").json["id"]
+        refused = self.call(
+            "POST", "/facebook/v21.0/page1/feed", token="fb",
+            form={"message": "x", "attached_media[0]": json.dumps({"media_fbid": other_page})},
+        )
+        self.assertEqual(refused.status, 400, refused)
+        self.assertEqual(refused.json["error"]["code"], 100)
+
+    def test_a_facebook_video_is_its_own_post_and_is_listed_in_the_feed(self) -> None:
+        body, headers = multipart({"description": "our film"}, {"source": ("f.mp4", "video/mp4", b"\0\0\0\x18ftypisom" + PHOTO)})
+        answer = self.call("POST", "/facebook/v21.0/page1/videos", body, token="fb", headers=headers)
+        self.assertEqual(answer.status, 200, answer)
+        [video] = self.media(platform="facebook")
+        self.assertEqual((video["id"], video["kind"]), (answer.json["id"], "video"))
+        [post] = self.posts(platform="facebook")
+        self.assertEqual((post["text"], post["media"]), ("our film", [video["id"]]))
+        feed = self.call("GET", "/facebook/v21.0/page1/feed", token="fb").json
+        self.assertEqual([p["message"] for p in feed["data"]], ["our film"])
+
+    def test_linkedin_initializes_then_takes_the_bytes_then_posts_the_urn(self) -> None:
+        init = self.li_init()
+        self.assertEqual(init.status, 200, init)
+        value = init.json["value"]
+        self.assertRegex(value["image"], r"^urn:li:image:")
+        early = self.call(
+            "POST", "/linkedin/rest/posts",
+            {"author": "urn:li:organization:42", "commentary": "c", "content": {"media": {"id": value["image"]}}},
+            token="li", headers=LINKEDIN_HEADERS,
+        )
+        self.assertEqual(early.status, 422, "no bytes yet")
+        self.assertEqual(self.li_put(value["uploadUrl"], content_type="image/png").status, 201)
+        second = self.li_init()
+        self.li_put(second.json["value"]["uploadUrl"])
+        post = self.call(
+            "POST", "/linkedin/rest/posts",
+            {"author": "urn:li:organization:42", "commentary": "c",
+             "content": {"multiImage": {"images": [{"id": value["image"]}, {"id": second.json["value"]["image"]}]}}},
+            token="li", headers=LINKEDIN_HEADERS,
+        )
+        self.assertEqual(post.status, 201, post)
+        [stored] = self.posts(platform="linkedin")
+        self.assertEqual(stored["media"], [value["image"], second.json["value"]["image"]])
+        uploaded = self.media(platform="linkedin", account="42")
+        self.assertEqual([m["sha256"] for m in uploaded], [hashlib.sha256(PHOTO).hexdigest()] * 2)
+        doc = self.li_init(resource="documents").json["value"]
+        self.assertRegex(doc["document"], r"^urn:li:document:")
+        self.assertEqual(self.li_put(doc["uploadUrl"], b"%PDF-1.7 ...", "application/pdf").status, 201)
+        self.assertEqual(self.li_put("/linkedin/uploads/nosuchtoken").status, 404)
+        no_action = self.call(
+            "POST", "/linkedin/rest/images", {"initializeUploadRequest": {"owner": "urn:li:organization:42"}},
+            token="li", headers=LINKEDIN_HEADERS,
+        )
+        self.assertEqual(no_action.status, 422, no_action)
+
+    def test_upload_faults_apply_to_uploads_only_and_ambiguous_ones_keep_the_upload(self) -> None:
+        self.fault(platform="x", status=503, endpoints="upload", count=1)
+        self.assertEqual(self.x_upload().status, 503)
+        self.assertEqual(self.tweet("no media").status, 201, "creates are not affected")
+        self.fault(platform="facebook", ambiguous=True, endpoints="upload", count=1)
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionResetError)):
+            self.fb_photo()
+        self.assertEqual(len(self.media(platform="facebook")), 1, "stored, answer lost")
+        self.assertEqual(self.posts(platform="facebook"), [])
+        self.fault(platform="linkedin", status=500, endpoints="upload", count=1)
+        self.assertEqual(self.li_init().status, 500)
+        url = self.li_init().json["value"]["uploadUrl"]
+        self.fault(platform="linkedin", status=503, endpoints="upload", count=1)
+        self.assertEqual(self.li_put(url).status, 503, "the bytes' PUT is an upload too")
+        self.assertEqual(self.li_put(url).status, 201)
+
+    def test_uploads_may_be_larger_than_other_requests(self) -> None:
+        big = PHOTO + bytes(3 << 20)
+        up = self.x_upload(big)
+        self.assertEqual(up.status, 200, up)
+        self.assertEqual(self.media()[0]["bytes"], len(big))
+        too_big = self.call("POST", "/x/2/tweets", b"{" + b" " * (2 << 20) + b"}", token="x-token")
+        self.assertEqual(too_big.status, 400)
+
+    def test_multipart_parts_come_back_byte_for_byte(self) -> None:
+        body, headers = multipart({"a": "1"}, {"f": ("x.bin", "application/octet-stream", PHOTO)})
+        parts = fake_platforms.parse_multipart(headers["Content-Type"], body)
+        self.assertEqual(parts["f"].data, PHOTO)
+        self.assertEqual((parts["f"].filename, parts["f"].content_type), ("x.bin", "application/octet-stream"))
+        self.assertEqual(parts["a"].text, "1")
+        with self.assertRaises(fake_platforms.BadRequest):
+            fake_platforms.parse_multipart("multipart/form-data; boundary=zz", b"--zz\r\nno end")
+        with self.assertRaises(fake_platforms.BadRequest):
+            fake_platforms.parse_multipart("application/json", body)
 
 
 class RateLimits(FakeServerCase):

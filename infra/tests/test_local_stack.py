@@ -38,6 +38,32 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(stack.resolve({"Fn::Sub": "${HeraldTable.Arn}/index/due"}), "arn:table/index/due")
         self.assertEqual(stack.resolve({"Fn::Sub": "${AWS::Region}:${HeraldTable}"}), "us-east-1:p-HeraldTable")
 
+    def test_list_parameters_resolve_to_lists(self) -> None:
+        stack = bootstrap.Stack(self.template, "p", {"MediaUploadOrigins": "https://a.example, https://b.example"})
+        self.assertEqual(
+            stack.resolve({"Ref": "MediaUploadOrigins"}), ["https://a.example", "https://b.example"]
+        )
+
+    def test_the_media_bucket_translates_to_s3_api_shapes(self) -> None:
+        stack = bootstrap.Stack(self.template, "p", {})
+        props = stack.resolve(self.template["Resources"]["MediaBucket"]["Properties"])
+        self.assertEqual(
+            bootstrap.bucket_encryption(props["BucketEncryption"]),
+            {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        )
+        cors = bootstrap.bucket_cors(props["CorsConfiguration"])
+        self.assertEqual(
+            cors,
+            {"CORSRules": [{"AllowedMethods": ["PUT"], "AllowedOrigins": ["*"],
+                            "AllowedHeaders": ["content-type"], "MaxAgeSeconds": 3000}]},
+        )
+        lifecycle = bootstrap.bucket_lifecycle(props["LifecycleConfiguration"])
+        expire = next(r for r in lifecycle["Rules"] if r["ID"] == "ExpireUploads")
+        self.assertEqual(expire["Filter"], {"Prefix": "media/"})
+        self.assertEqual(expire["Expiration"], {"Days": 400})
+        with self.assertRaises(SystemExit):
+            bootstrap.bucket_lifecycle({"Rules": [{"Status": "Enabled", "Transitions": []}]})
+
     def test_snake_case_names(self) -> None:
         self.assertEqual(bootstrap.snake("PublishDeadLetterQueue"), "PUBLISH_DEAD_LETTER_QUEUE")
 

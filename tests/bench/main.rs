@@ -269,6 +269,7 @@ where
         posts: store.clone(),
         accounts: store.clone(),
         tenants: store.clone(),
+        media: herald_domain::memory::MemoryMedia::service(Arc::new(SystemClock)),
         clock: Arc::new(SystemClock),
     };
     for i in 0..BATCH {
@@ -284,7 +285,9 @@ where
                     targets: vec![Target {
                         account_id: account.id.clone(),
                         text: None,
+                        media: None,
                     }],
+                    media: vec![],
                 },
                 "bench".into(),
             )
@@ -306,6 +309,7 @@ where
         platform: Arc::new(Accepting {
             latency: Duration::from_millis(200),
         }),
+        media: Arc::new(herald_domain::memory::MemoryMedia::default()),
         clock: Arc::new(SystemClock),
         entropy: Arc::new(SystemEntropy),
         config: PublishConfig::default(),
@@ -490,6 +494,7 @@ async fn api_overhead(env: &HashMap<String, String>) {
             posts: store.clone(),
             accounts: store.clone(),
             tenants: store.clone(),
+            media: herald_domain::memory::MemoryMedia::service(clock.clone()),
             clock: clock.clone(),
         },
         idempotency: Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30)),

@@ -1,8 +1,11 @@
-//! One test binary: `store` and `secrets` drive the AWS adapters and the function handlers
-//! against a moto server these tests start; `e2e` drives the real binaries on the local stack.
+//! One test binary: `store` and `secrets` drive the AWS adapters (DynamoDB, SQS, S3, Secrets
+//! Manager) and the function handlers against a moto server these tests start; `platforms`
+//! drives the platform clients against fake platforms they start; `e2e` drives the real
+//! binaries on the local stack.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
 mod e2e;
+mod platforms;
 mod secrets;
 mod store;
 mod webhooks;

@@ -4,9 +4,11 @@ use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
 use herald_aws::dynamo::DynamoIdempotency;
+use herald_aws::s3::S3Media;
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::dead_letters::DeadLetterService;
 use herald_domain::idempotency::Idempotency;
+use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaService};
 use herald_domain::posts::PostService;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +20,10 @@ pub struct Config {
     pub publish_dlq_url: String,
     /// How long an in-flight idempotency key blocks retries: the function's timeout.
     pub in_progress_ttl_seconds: i64,
+    /// Where clients upload media.
+    pub media_bucket: String,
+    /// How long a presigned media upload URL works (default 15 minutes).
+    pub upload_url_ttl: std::time::Duration,
 }
 
 impl Config {
@@ -26,11 +32,22 @@ impl Config {
         let common = CommonConfig::read(&mut env);
         let publish_dlq_url = env.url("HERALD_PUBLISH_DLQ_URL");
         let in_progress_ttl_seconds = env.parsed("HERALD_IDEMPOTENCY_IN_PROGRESS_SECONDS", 30);
+        let media_bucket = env.required("HERALD_MEDIA_BUCKET");
+        let upload_url_seconds: u64 = env.parsed(
+            "HERALD_MEDIA_UPLOAD_URL_SECONDS",
+            DEFAULT_UPLOAD_URL_TTL.as_secs(),
+        );
+        // SigV4 presigned URLs work at most seven days; a short life keeps a leaked URL harmless.
+        if !(60..=3600).contains(&upload_url_seconds) {
+            env.problem("HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600");
+        }
         env.finish()?;
         Ok(Self {
             common,
             publish_dlq_url,
             in_progress_ttl_seconds,
+            media_bucket,
+            upload_url_ttl: std::time::Duration::from_secs(upload_url_seconds),
         })
     }
 }
@@ -67,7 +84,13 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
         posts: PostService {
             posts: store.clone(),
             accounts: store.clone(),
-            tenants: store,
+            tenants: store.clone(),
+            media: MediaService {
+                records: store,
+                objects: Arc::new(S3Media::new(clients.s3.clone(), &config.media_bucket)),
+                clock: clock.clone(),
+                upload_url_ttl: config.upload_url_ttl,
+            },
             clock: clock.clone(),
         },
         idempotency,
@@ -77,6 +100,26 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn config_lists_every_problem() {
+        let err = Config::from_env(&HashMap::from([(
+            "HERALD_MEDIA_UPLOAD_URL_SECONDS".to_owned(),
+            "86400".to_owned(),
+        )]))
+        .unwrap_err()
+        .to_string();
+        for name in [
+            "HERALD_TABLE",
+            "HERALD_PUBLISH_DLQ_URL",
+            "HERALD_MEDIA_BUCKET",
+            "HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600",
+        ] {
+            assert!(err.contains(name), "{name} not in {err}");
+        }
+    }
+
     #[test]
     fn sample_events_parse() {
         for bytes in [

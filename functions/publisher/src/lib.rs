@@ -5,6 +5,7 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
+use herald_aws::s3::S3Media;
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::{SystemClock, SystemEntropy};
 use herald_domain::gates::Window;
@@ -32,6 +33,8 @@ pub struct Config {
     pub function_timeout: Duration,
     /// A Slack-compatible webhook for alerts (none: alerts are logged).
     pub alert_webhook: Option<secrecy::SecretString>,
+    /// Where the variants' media are.
+    pub media_bucket: String,
 }
 
 impl Config {
@@ -99,6 +102,8 @@ impl Config {
         let function_timeout =
             Duration::from_secs(env.parsed("HERALD_FUNCTION_TIMEOUT_SECONDS", 30));
         let alert_webhook = env.secret_url("HERALD_ALERT_WEBHOOK_URL");
+        let media_bucket = env.required("HERALD_MEDIA_BUCKET");
+        publish.invocation_budget = Some(function_timeout.saturating_sub(deadline_margin));
         env.finish()?;
         Ok(Self {
             common,
@@ -109,6 +114,7 @@ impl Config {
             deadline_margin,
             function_timeout,
             alert_webhook,
+            media_bucket,
         })
     }
 }
@@ -158,6 +164,7 @@ pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String
             limiter: store,
             alerter,
             platform: Arc::new(platform),
+            media: Arc::new(S3Media::new(clients.s3.clone(), &config.media_bucket)),
             clock,
             entropy: Arc::new(SystemEntropy),
             config: config.publish.clone(),
@@ -358,6 +365,7 @@ mod tests {
             "HERALD_PUBLISH_QUEUE_URL",
             "HERALD_PUBLISH_DLQ_URL",
             "HERALD_X_API_URL",
+            "HERALD_MEDIA_BUCKET",
             "HERALD_RETRY_BASE_MS",
             "HERALD_RATE_LIMIT_X_ACCOUNT",
         ] {
@@ -393,6 +401,7 @@ mod tests {
             ("HERALD_X_API_URL", "http://x"),
             ("HERALD_FACEBOOK_API_URL", "http://f"),
             ("HERALD_LINKEDIN_API_URL", "http://l"),
+            ("HERALD_MEDIA_BUCKET", "media"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

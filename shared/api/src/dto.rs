@@ -1,6 +1,7 @@
 //! What goes over the wire. Inputs refuse unknown fields (a typo is an error, not a no-op);
 //! outputs never carry tokens or key hashes.
 
+use herald_domain::media::{Attachment, MediaRecord, PresignedUpload};
 use herald_domain::model::{Account, Post, Tenant, Variant, VariantError};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -58,6 +59,8 @@ pub struct TargetInput {
     pub account_id: String,
     /// Text for this account only, instead of the post's.
     pub text: Option<String>,
+    /// Media ids for this account only, instead of the post's (`[]`: none).
+    pub media: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -68,6 +71,10 @@ pub struct CreatePost {
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub scheduled_at: Option<OffsetDateTime>,
     pub targets: Vec<TargetInput>,
+    /// Uploaded media ids (`POST /v1/media`), published with the post on every target that
+    /// names no media of its own. Each is checked against each target's platform.
+    #[serde(default)]
+    pub media: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -78,6 +85,8 @@ pub struct EditPost {
     pub scheduled_at: Option<OffsetDateTime>,
     /// Replaces every target.
     pub targets: Option<Vec<TargetInput>>,
+    /// Replaces the post's media.
+    pub media: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -123,6 +132,12 @@ pub struct VariantView {
     /// When the platform reported the post deleted there.
     #[serde(with = "time::serde::rfc3339::option")]
     pub removed_at: Option<OffsetDateTime>,
+    /// This account's own media ids, when it does not carry the post's.
+    pub media: Option<Vec<String>>,
+}
+
+fn media_ids(media: &[Attachment]) -> Vec<String> {
+    media.iter().map(|a| a.media_id.0.clone()).collect()
 }
 
 impl From<&Variant> for VariantView {
@@ -137,6 +152,7 @@ impl From<&Variant> for VariantView {
             last_error: v.last_error.as_ref().map(ErrorView::from),
             published_at: v.published_at,
             removed_at: v.removed_at,
+            media: v.media_override.as_deref().map(media_ids),
         }
     }
 }
@@ -161,6 +177,8 @@ pub struct PostView {
     #[serde(with = "time::serde::rfc3339")]
     pub scheduled_at: OffsetDateTime,
     pub variants: Vec<VariantView>,
+    /// The post's media ids.
+    pub media: Vec<String>,
     pub review: Option<ReviewView>,
     pub correlation_id: String,
     pub version: u64,
@@ -178,6 +196,7 @@ impl From<&Post> for PostView {
             text: p.text.clone(),
             scheduled_at: p.scheduled_at,
             variants: p.variants.values().map(VariantView::from).collect(),
+            media: media_ids(&p.media),
             review: p.review.as_ref().map(|r| ReviewView {
                 decision: r.decision.as_str().to_owned(),
                 by: r.by.0.clone(),
@@ -441,6 +460,95 @@ impl From<&Vec<herald_domain::dead_letters::DeadLetter>> for RequeueResult {
         Self {
             requeued: done.len(),
             ids: done.iter().map(|d| d.id.clone()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMedia {
+    /// `image/jpeg`, `image/png`, `image/gif`, `image/webp`, `video/mp4`, `video/quicktime`
+    /// or `application/pdf`. The upload must send it, and its content must be of this type.
+    pub content_type: String,
+    /// The file's name, shown back and used as a document's title.
+    pub file_name: String,
+    /// The file's exact size in bytes: the upload URL accepts exactly this many.
+    pub size: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadView {
+    pub url: String,
+    /// `PUT`.
+    pub method: String,
+    /// Send exactly these headers with the bytes.
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl From<&PresignedUpload> for UploadView {
+    fn from(u: &PresignedUpload) -> Self {
+        Self {
+            url: u.url.clone(),
+            method: u.method.clone(),
+            headers: u.headers.iter().cloned().collect(),
+            expires_at: u.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DimensionsView {
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MediaView {
+    pub id: String,
+    /// `pending_upload`, `expired` (the upload URL ran out unused) or `uploaded`.
+    pub status: String,
+    pub file_name: String,
+    /// As declared when the media was created.
+    pub content_type: String,
+    /// As declared when the media was created.
+    pub declared_size: u64,
+    /// Once uploaded: the type by content (magic bytes), or `null` when it is none Herald
+    /// accepts.
+    pub detected_type: Option<String>,
+    /// Once uploaded.
+    pub size: Option<u64>,
+    /// Once uploaded, for images.
+    pub dimensions: Option<DimensionsView>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When storage drops the file; a post must be published before then.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Only in the answer to `POST /v1/media`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadView>,
+}
+
+impl MediaView {
+    pub fn new(m: &MediaRecord, now: OffsetDateTime, upload: Option<&PresignedUpload>) -> Self {
+        let i = m.inspection.as_ref();
+        Self {
+            id: m.id.0.clone(),
+            status: m.status(now).as_str().to_owned(),
+            file_name: m.file_name.clone(),
+            content_type: m.declared_type.mime().to_owned(),
+            declared_size: m.declared_size,
+            detected_type: i.and_then(|i| i.detected).map(|t| t.mime().to_owned()),
+            size: i.map(|i| i.size),
+            dimensions: i.and_then(|i| i.dimensions).map(|d| DimensionsView {
+                width: d.width,
+                height: d.height,
+            }),
+            created_at: m.created_at,
+            expires_at: m.expires_at(),
+            upload: upload.map(UploadView::from),
         }
     }
 }

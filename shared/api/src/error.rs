@@ -6,6 +6,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use herald_domain::StoreError;
+use herald_domain::media::{Measure, MediaError};
 use herald_domain::posts::{FieldError, PostError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -37,8 +38,49 @@ pub struct Problem {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProblemField {
+    /// Where in the request, e.g. `targets[1].text` or `media[0]`.
     pub field: String,
     pub message: String,
+    /// Media problems only: the media id (absent when the rule is about the whole list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<String>,
+    /// Media problems only: the platform whose rule it is (absent when it is wrong anywhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Media problems only: `unknown_media`, `not_uploaded`, `unrecognized_content`,
+    /// `type_mismatch`, `type_not_accepted`, `too_large`, `too_small`,
+    /// `dimensions_unreadable`, `too_many`, `not_alone` or `expires_before_publish`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Media problems only: the limit, as bytes, `{"width","height"}`, a MIME type or list of
+    /// them, a count or a time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub limit: Option<serde_json::Value>,
+    /// Media problems only: what was found, in the limit's terms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub actual: Option<serde_json::Value>,
+}
+
+impl From<&FieldError> for ProblemField {
+    fn from(e: &FieldError) -> Self {
+        let measure = |m: &Option<Measure>| m.as_ref().and_then(|m| serde_json::to_value(m).ok());
+        let media = e.media.as_ref();
+        Self {
+            field: e.field.clone(),
+            message: e.message.clone(),
+            media_id: media
+                .and_then(|m| m.media_id.as_ref())
+                .map(|id| id.0.clone()),
+            platform: media
+                .and_then(|m| m.platform)
+                .map(|p| p.as_str().to_owned()),
+            rule: media.map(|m| m.rule.as_str().to_owned()),
+            limit: media.and_then(|m| measure(&m.limit)),
+            actual: media.and_then(|m| measure(&m.actual)),
+        }
+    }
 }
 
 impl ApiError {
@@ -139,14 +181,7 @@ impl ApiError {
             title: self.title.to_owned(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
-            errors: self
-                .errors
-                .iter()
-                .map(|e| ProblemField {
-                    field: e.field.clone(),
-                    message: e.message.clone(),
-                })
-                .collect(),
+            errors: self.errors.iter().map(ProblemField::from).collect(),
         }
     }
 }
@@ -186,6 +221,16 @@ impl From<PostError> for ApiError {
             PostError::InvalidState(detail) => ApiError::conflict(detail),
             PostError::Contended => ApiError::conflict(e.to_string()),
             PostError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<MediaError> for ApiError {
+    fn from(e: MediaError) -> Self {
+        match e {
+            MediaError::Invalid(errors) => ApiError::validation(errors),
+            MediaError::NotFound => ApiError::not_found("media"),
+            MediaError::Store(s) => s.into(),
         }
     }
 }

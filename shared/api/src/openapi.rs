@@ -8,13 +8,14 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Herald API", version = "1", description = "Schedule posts to X, Facebook Pages and LinkedIn; each is published exactly once."),
+    info(title = "Herald API", version = "1", description = "Schedule posts, with media, to X, Facebook Pages and LinkedIn; each is published exactly once."),
     paths(
         routes::health, routes::openapi,
         routes::get_tenant, routes::update_tenant, routes::create_api_key,
         routes::connect_account, routes::list_accounts,
         routes::create_post, routes::list_posts, routes::get_post, routes::edit_post, routes::cancel_post,
         routes::approve_post, routes::reject_post,
+        routes::create_media, routes::get_media,
         routes::get_crisis, routes::start_crisis, routes::lift_crisis,
         crate::audit::list_audit,
         routes::list_dead_letters, routes::get_dead_letter, routes::requeue_dead_letter,
@@ -22,7 +23,8 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(Problem, ProblemField, ConnectAccount, AccountView, AccountList, CreatePost, EditPost, TargetInput,
         PostView, VariantView, ErrorView, ReviewView, PostList, ReviewInput, TenantView, TenantSettingsInput,
-        CreateApiKey, CreatedApiKey, Health, HeartbeatView, CrisisInput, CrisisView, AuditView, AuditList, DeadLetterView, DeadLetterList, RequeueInput, RequeueResult)),
+        CreateApiKey, CreatedApiKey, Health, HeartbeatView, CrisisInput, CrisisView, AuditView, AuditList, DeadLetterView, DeadLetterList, RequeueInput, RequeueResult,
+        CreateMedia, MediaView, UploadView, DimensionsView)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
 )]

@@ -54,6 +54,11 @@ impl Intercept for Interceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        // A request still in the context never went out (a presigned URL is signed and handed
+        // back, not sent): no call to count.
+        if context.response().is_none() && context.request().is_some() {
+            return Ok(());
+        }
         let op = cfg
             .load::<Metadata>()
             .map(|m| format!("{}.{}", m.service(), m.name()))

@@ -34,6 +34,10 @@ id_type!(TenantId);
 id_type!(AccountId);
 id_type!(PostId);
 id_type!(ApiKeyId);
+id_type!(
+    /// A tenant's uploaded file; UUIDv7 like posts.
+    MediaId
+);
 
 impl TenantId {
     pub fn generate() -> Self {
@@ -44,6 +48,12 @@ impl TenantId {
 impl PostId {
     pub fn generate() -> Self {
         Self(format!("post_{}", uuid::Uuid::now_v7().simple()))
+    }
+}
+
+impl MediaId {
+    pub fn generate() -> Self {
+        Self(format!("med_{}", uuid::Uuid::now_v7().simple()))
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::gates::Breaker;
 use crate::ids::{AccountId, ApiKeyId, PostId, TenantId};
+use crate::media::Attachment;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -334,6 +335,8 @@ pub struct Variant {
     pub claimed_at: Option<OffsetDateTime>,
     /// When the platform told Herald (by webhook) that the post was deleted there.
     pub removed_at: Option<OffsetDateTime>,
+    /// Media for this account only, instead of the post's (`Some(vec![])`: none).
+    pub media_override: Option<Vec<Attachment>>,
 }
 
 impl Variant {
@@ -351,6 +354,7 @@ impl Variant {
             lookup: false,
             claimed_at: None,
             removed_at: None,
+            media_override: None,
         }
     }
 }
@@ -387,9 +391,20 @@ pub struct Post {
     pub updated_at: OffsetDateTime,
     pub dispatch: Option<Dispatch>,
     pub review: Option<Review>,
+    /// Uploaded media, checked against every target when attached; what each variant carries
+    /// unless it has its own.
+    pub media: Vec<Attachment>,
 }
 
 impl Post {
+    /// The media the variant for `account` publishes.
+    pub fn media_for(&self, account: &AccountId) -> &[Attachment] {
+        self.variants
+            .get(account)
+            .and_then(|v| v.media_override.as_deref())
+            .unwrap_or(&self.media)
+    }
+
     pub fn text_for(&self, account: &AccountId) -> &str {
         self.variants
             .get(account)

@@ -1,11 +1,23 @@
 //! The port to the social platforms. Clients classify every failure into a
 //! [`PlatformError`] so the publisher decides on retries without knowing any platform.
 
+use crate::media::{Attachment, MediaContent};
 use crate::model::{FailureKind, Platform};
 use async_trait::async_trait;
 use secrecy::SecretString;
 use std::time::Duration;
 use thiserror::Error;
+
+/// The slowest transfer an upload is allowed before it counts as stuck: a request's time
+/// limit grows by one second for every this many bytes it carries.
+pub const UPLOAD_BYTES_PER_SECOND: u64 = 5 * 1024 * 1024;
+
+/// How long uploading `size` bytes may take: the platform call's own limit plus the transfer
+/// at [`UPLOAD_BYTES_PER_SECOND`]. The publisher only starts an attempt with that much time
+/// left, and the platform clients give each upload that long.
+pub fn upload_allowance(platform_timeout: Duration, size: u64) -> Duration {
+    platform_timeout + Duration::from_secs(size.div_ceil(UPLOAD_BYTES_PER_SECOND))
+}
 
 #[derive(Debug)]
 pub struct PublishRequest<'a> {
@@ -14,6 +26,16 @@ pub struct PublishRequest<'a> {
     pub access_token: &'a SecretString,
     pub text: &'a str,
     pub correlation_id: &'a str,
+    /// Uploaded to the platform first, in this order; the post then refers to them. Each
+    /// attempt gets fresh streams, so a retry uploads again (an upload is not a post).
+    pub media: Vec<MediaUpload<'a>>,
+}
+
+/// One media file to upload with a post: what it is and its bytes.
+#[derive(Debug)]
+pub struct MediaUpload<'a> {
+    pub attachment: &'a Attachment,
+    pub content: MediaContent,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,10 @@
 use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::error::StoreError;
 use crate::gates::{Breaker, BreakerPolicy, Crisis, WindowSlot};
-use crate::ids::{AccountId, PostId, TenantId};
+use crate::ids::{AccountId, MediaId, PostId, TenantId};
+use crate::media::{
+    Inspection, MediaContent, MediaRecord, MediaType, PresignedUpload, StoredObject,
+};
 use crate::model::{Account, ApiKey, Platform, Post, Tenant, TenantSettings, VariantError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -395,4 +398,53 @@ pub trait AuditLog: Send + Sync {
 pub trait QueueStats: Send + Sync {
     /// (publish queue: visible and delayed, dead-letter queue: visible).
     async fn depths(&self) -> Result<(u64, u64), StoreError>;
+}
+
+/// Media records (in the main table, beside the tenant's posts).
+#[async_trait]
+pub trait MediaRecords: Send + Sync {
+    /// Fails with `Conflict` if the id exists.
+    async fn insert_media(&self, media: &MediaRecord) -> Result<(), StoreError>;
+    /// The tenant's records among `ids` (in no particular order); ids it does not have are
+    /// simply absent.
+    async fn get_media(
+        &self,
+        tenant: &TenantId,
+        ids: &[MediaId],
+    ) -> Result<Vec<MediaRecord>, StoreError>;
+    /// Records what the upload turned out to be.
+    async fn record_inspection(
+        &self,
+        tenant: &TenantId,
+        id: &MediaId,
+        inspection: &Inspection,
+    ) -> Result<(), StoreError>;
+}
+
+/// The media bucket: clients upload straight to it through presigned URLs; Herald only looks.
+#[async_trait]
+pub trait MediaObjects: Send + Sync {
+    /// A URL that accepts exactly one object of `media_type` and `size` bytes at `key`, until
+    /// `now + expires_in`. Signing is local: no call to storage.
+    async fn presign_upload(
+        &self,
+        key: &str,
+        media_type: MediaType,
+        size: u64,
+        expires_in: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<PresignedUpload, StoreError>;
+    /// The object's size and version, or `None` when nothing is stored there.
+    async fn head(&self, key: &str) -> Result<Option<StoredObject>, StoreError>;
+    /// The first `len` bytes of the object, only if it is still version `etag` (`Conflict`
+    /// when it changed, `None` when it is gone).
+    async fn read_prefix(
+        &self,
+        key: &str,
+        etag: &str,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The whole object as a stream, only if it is still version `etag` (`Conflict` when it
+    /// changed, `None` when it is gone).
+    async fn open(&self, key: &str, etag: &str) -> Result<Option<MediaContent>, StoreError>;
 }

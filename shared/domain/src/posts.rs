@@ -6,10 +6,15 @@
 
 use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::ids::{AccountId, ApiKeyId, PostId, TenantId};
-use crate::model::{Account, AccountStatus, Post, PostStatus, Review, Variant, VariantStatus};
+use crate::ids::{AccountId, ApiKeyId, MediaId, PostId, TenantId};
+use crate::media::{
+    Attachment, MAX_MEDIA_PER_POST, MediaService, MediaViolation, Resolved, check_media,
+};
+use crate::model::{
+    Account, AccountStatus, Platform, Post, PostStatus, Review, Variant, VariantStatus,
+};
 use crate::ports::{AccountStore, PostStore, TenantStore};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
@@ -25,13 +30,24 @@ const CONFLICT_RETRIES: usize = 3;
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// For media: which media, platform and rule, with the limit and what was found.
+    pub media: Option<MediaViolation>,
 }
 
 impl FieldError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             message: message.into(),
+            media: None,
+        }
+    }
+
+    pub fn media(field: impl Into<String>, violation: MediaViolation) -> Self {
+        Self {
+            field: field.into(),
+            message: violation.message(),
+            media: Some(violation),
         }
     }
 }
@@ -54,6 +70,8 @@ pub enum PostError {
 pub struct Target {
     pub account_id: AccountId,
     pub text: Option<String>,
+    /// Media for this account only, instead of the post's (`Some(vec![])`: none).
+    pub media: Option<Vec<MediaId>>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +79,8 @@ pub struct NewPost {
     pub text: String,
     pub scheduled_at: Option<OffsetDateTime>,
     pub targets: Vec<Target>,
+    /// Uploaded media every target carries unless it names its own.
+    pub media: Vec<MediaId>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -68,6 +88,16 @@ pub struct PostEdit {
     pub text: Option<String>,
     pub scheduled_at: Option<OffsetDateTime>,
     pub targets: Option<Vec<Target>>,
+    /// Replaces the post's media.
+    pub media: Option<Vec<MediaId>>,
+}
+
+/// A target as validation sees it: media ids already looked up.
+#[derive(Debug, Clone)]
+struct Planned {
+    account_id: AccountId,
+    text: Option<String>,
+    media: Option<Vec<Resolved>>,
 }
 
 /// Who is acting: the API key and its tenant.
@@ -82,6 +112,7 @@ pub struct PostService {
     pub posts: Arc<dyn PostStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub tenants: Arc<dyn TenantStore>,
+    pub media: MediaService,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -101,7 +132,13 @@ impl PostService {
         let now = self.clock.now();
         let accounts = self.accounts.list_accounts(&actor.tenant_id).await?;
         let scheduled_at = new.scheduled_at.map_or(now, crate::clock::to_millis);
-        let variants = validate(&new.text, scheduled_at, &new.targets, &accounts, now)?;
+        let found = self
+            .resolve_media(&actor.tenant_id, Some(&new.media), Some(&new.targets))
+            .await?;
+        let media = found.list(&new.media);
+        let targets = found.plan(&new.targets);
+        let (variants, media) =
+            validate(&new.text, scheduled_at, &targets, &media, &accounts, now)?;
         let status = self.initial_status(&actor.tenant_id).await?;
         let post = Post {
             tenant_id: actor.tenant_id.clone(),
@@ -110,6 +147,7 @@ impl PostService {
             scheduled_at,
             status,
             variants,
+            media,
             version: 1,
             correlation_id,
             created_by: actor.key_id.clone(),
@@ -137,6 +175,15 @@ impl PostService {
     ) -> Result<Post, PostError> {
         let accounts = self.accounts.list_accounts(&actor.tenant_id).await?;
         let status = self.initial_status(&actor.tenant_id).await?;
+        // Only media the edit names are looked up; the post's own attachments were checked
+        // when they were attached and are checked again below against the edited targets.
+        let found = self
+            .resolve_media(
+                &actor.tenant_id,
+                edit.media.as_deref(),
+                edit.targets.as_deref(),
+            )
+            .await?;
         self.change(&actor.tenant_id, id, |post, now| {
             if !post_is_changeable(post) {
                 return Err(PostError::InvalidState(format!(
@@ -148,8 +195,18 @@ impl PostService {
             let scheduled_at = edit
                 .scheduled_at
                 .map_or(post.scheduled_at, crate::clock::to_millis);
-            let targets = edit.targets.clone().unwrap_or_else(|| targets_of(post));
-            post.variants = validate(&text, scheduled_at, &targets, &accounts, now)?;
+            let targets = match &edit.targets {
+                Some(t) => found.plan(t),
+                None => targets_of(post),
+            };
+            let media = match &edit.media {
+                Some(ids) => found.list(ids),
+                None => post.media.iter().map(Resolved::attached).collect(),
+            };
+            let (variants, media) =
+                validate(&text, scheduled_at, &targets, &media, &accounts, now)?;
+            post.variants = variants;
+            post.media = media;
             post.text = text;
             post.scheduled_at = scheduled_at;
             // An edit after approval needs approval again.
@@ -220,6 +277,38 @@ impl PostService {
         .await
     }
 
+    /// Looks up every media id a request names, at most [`MAX_MEDIA_PER_POST`] distinct ones
+    /// (more is refused before anything is read).
+    async fn resolve_media(
+        &self,
+        tenant: &TenantId,
+        post: Option<&[MediaId]>,
+        targets: Option<&[Target]>,
+    ) -> Result<FoundMedia, PostError> {
+        let ids: BTreeSet<MediaId> = post
+            .unwrap_or_default()
+            .iter()
+            .chain(
+                targets
+                    .unwrap_or_default()
+                    .iter()
+                    .flat_map(|t| t.media.iter().flatten()),
+            )
+            .cloned()
+            .collect();
+        if ids.len() > MAX_MEDIA_PER_POST {
+            return Err(PostError::Invalid(vec![FieldError::new(
+                "media",
+                format!(
+                    "names {} different media; a post may name at most {MAX_MEDIA_PER_POST}",
+                    ids.len()
+                ),
+            )]));
+        }
+        let ids: Vec<MediaId> = ids.into_iter().collect();
+        Ok(FoundMedia(self.media.resolve(tenant, &ids).await?))
+    }
+
     async fn initial_status(&self, tenant: &TenantId) -> Result<PostStatus, PostError> {
         let tenant = self
             .tenants
@@ -266,24 +355,88 @@ fn post_is_changeable(post: &Post) -> bool {
     }
 }
 
-fn targets_of(post: &Post) -> Vec<Target> {
+/// The post's targets as they stand, their media taken as already checked.
+fn targets_of(post: &Post) -> Vec<Planned> {
     post.variants
         .values()
-        .map(|v| Target {
+        .map(|v| Planned {
             account_id: v.account_id.clone(),
             text: v.text_override.clone(),
+            media: v
+                .media_override
+                .as_ref()
+                .map(|m| m.iter().map(Resolved::attached).collect()),
         })
         .collect()
 }
 
-/// Checks a post against every rule at once and lists every violation.
+/// The media a request names, as found.
+struct FoundMedia(BTreeMap<MediaId, Resolved>);
+
+impl FoundMedia {
+    fn list(&self, ids: &[MediaId]) -> Vec<Resolved> {
+        ids.iter()
+            .map(|id| {
+                self.0
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| Resolved::Unknown(id.clone()))
+            })
+            .collect()
+    }
+
+    fn plan(&self, targets: &[Target]) -> Vec<Planned> {
+        targets
+            .iter()
+            .map(|t| Planned {
+                account_id: t.account_id.clone(),
+                text: t.text.clone(),
+                media: t.media.as_deref().map(|ids| self.list(ids)),
+            })
+            .collect()
+    }
+}
+
+/// Checks a list of media ids for repeats and length.
+fn check_media_list(field: &str, media: &[Resolved], errors: &mut Vec<FieldError>) {
+    if media.len() > MAX_MEDIA_PER_POST {
+        errors.push(FieldError::new(
+            field,
+            format!("must name at most {MAX_MEDIA_PER_POST} media"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, m) in media.iter().enumerate() {
+        if !seen.insert(m.media_id()) {
+            errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                "names the same media twice",
+            ));
+        }
+    }
+}
+
+/// Only uploaded media end up on a post; validation has refused the rest.
+fn attachments(media: &[Resolved]) -> Vec<Attachment> {
+    media
+        .iter()
+        .filter_map(|m| match m {
+            Resolved::Uploaded { attachment, .. } => Some(attachment.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks a post against every rule at once and lists every violation, media included:
+/// each target's media (its own, or the post's) against its platform.
 fn validate(
     text: &str,
     scheduled_at: OffsetDateTime,
-    targets: &[Target],
+    targets: &[Planned],
+    media: &[Resolved],
     accounts: &[Account],
     now: OffsetDateTime,
-) -> Result<BTreeMap<AccountId, Variant>, PostError> {
+) -> Result<(BTreeMap<AccountId, Variant>, Vec<Attachment>), PostError> {
     let mut errors = Vec::new();
     if text.trim().is_empty() {
         errors.push(FieldError::new("text", "must not be empty"));
@@ -303,6 +456,8 @@ fn validate(
             format!("must name at most {MAX_TARGETS} accounts"),
         ));
     }
+    check_media_list("media", media, &mut errors);
+    let mut post_media_checked = false;
     let mut seen = HashSet::new();
     let mut variants = BTreeMap::new();
     for (i, target) in targets.iter().enumerate() {
@@ -343,13 +498,42 @@ fn validate(
                 format!("is {chars} characters; {} allows {limit}", account.platform),
             ));
         }
-        variants.insert(
-            account.id.clone(),
-            Variant::new(account.id.clone(), account.platform, target.text.clone()),
-        );
+        let (media_field, own_media) = match &target.media {
+            Some(own) => {
+                check_media_list(&format!("{field}.media"), own, &mut errors);
+                (format!("{field}.media"), own.as_slice())
+            }
+            None => {
+                post_media_checked = true;
+                ("media".to_owned(), media)
+            }
+        };
+        for (at, violation) in check_media(own_media, account.platform, scheduled_at) {
+            let name = match at {
+                Some(k) => format!("{media_field}[{k}]"),
+                None => media_field.clone(),
+            };
+            let error = FieldError::media(name, violation);
+            // The post's media are checked once per target: say each problem once.
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
+        let mut variant = Variant::new(account.id.clone(), account.platform, target.text.clone());
+        variant.media_override = target.media.as_deref().map(attachments);
+        variants.insert(account.id.clone(), variant);
+    }
+    if !post_media_checked {
+        // No target carries the post's media: still say what is wrong with them anywhere.
+        for (at, violation) in check_media(media, Platform::X, scheduled_at) {
+            if violation.platform.is_none() {
+                let name = at.map_or_else(|| "media".to_owned(), |k| format!("media[{k}]"));
+                errors.push(FieldError::media(name, violation));
+            }
+        }
     }
     if errors.is_empty() {
-        Ok(variants)
+        Ok((variants, attachments(media)))
     } else {
         Err(PostError::Invalid(errors))
     }

@@ -18,13 +18,15 @@ use crate::alerts::{Alert, Alerter};
 use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::clock::{Clock, Entropy};
 use crate::gates::{Admission, BreakerPolicy, BreakerState, RateLimits};
+use crate::media::Attachment;
 use crate::model::{Account, AccountStatus, FailureKind, Platform, Post, VariantError};
 use crate::platform::{
-    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost, RateSignal,
+    LookupRequest, MediaUpload, PlatformClient, PlatformError, PublishRequest, PublishedPost,
+    RateSignal,
 };
 use crate::ports::{
     AppLimiter, BreakerChange, BreakerGate, BreakerReset, ClaimGate, ClaimRejected, Loaded,
-    PublishMessage, PublishStore, VariantOutcome, VariantRef, variant_entity,
+    MediaObjects, PublishMessage, PublishStore, VariantOutcome, VariantRef, variant_entity,
 };
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -79,6 +81,10 @@ pub struct PublishConfig {
     /// How long a claim holds a variant before the reconciler may resolve it: longer than
     /// the function's timeout.
     pub claim_lease: time::Duration,
+    /// The time one invocation has to publish (its timeout less the margin kept for recording
+    /// the outcome). Media whose uploads cannot fit in it fail at once with a reason, rather
+    /// than waiting delivery after delivery for time that never comes. `None`: no limit.
+    pub invocation_budget: Option<Duration>,
 }
 
 impl Default for PublishConfig {
@@ -103,6 +109,7 @@ impl Default for PublishConfig {
             lookup_window: time::Duration::hours(24),
             lookup_delay: Duration::from_secs(2),
             claim_lease: time::Duration::minutes(2),
+            invocation_budget: None,
         }
     }
 }
@@ -155,6 +162,8 @@ pub struct PublishService {
     pub store: Arc<dyn PublishStore>,
     pub limiter: Arc<dyn AppLimiter>,
     pub platform: Arc<dyn PlatformClient>,
+    /// The media bucket: a variant's media are read from it for each platform call.
+    pub media: Arc<dyn MediaObjects>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub alerter: Alerter,
@@ -469,6 +478,28 @@ impl PublishService {
         delivery: Delivery,
     ) -> Attempted {
         let text = post.text_for(&message.account_id);
+        // Uploading the media comes on top of the post's own call.
+        let media_time: Duration = post
+            .media_for(&message.account_id)
+            .iter()
+            .map(|a| crate::platform::upload_allowance(self.config.platform_timeout, a.size))
+            .sum();
+        if let Some(budget) = self.config.invocation_budget
+            && media_time + self.config.platform_timeout > budget
+        {
+            return Attempted::Failed(PlatformError::Permanent {
+                message: format!(
+                    "the media cannot be uploaded within the publisher's time limit ({} s allows about {} MB for one file); post smaller media or raise the publisher's timeout",
+                    budget.as_secs(),
+                    budget
+                        .saturating_sub(self.config.platform_timeout * 2)
+                        .as_secs()
+                        .saturating_mul(crate::platform::UPLOAD_BYTES_PER_SECOND)
+                        / crate::media::MB,
+                ),
+                code: None,
+            });
+        }
         let mut last: Option<(PlatformError, bool)> = None;
         for attempt in 1..=self.config.max_attempts.max(1) {
             if attempt > 1 {
@@ -484,11 +515,11 @@ impl PublishService {
                 } else {
                     wait
                 };
-                if !self.has_time(delivery, wait) {
+                if !self.has_time(delivery, wait + media_time) {
                     break;
                 }
                 self.clock.sleep(wait).await;
-            } else if !self.has_time(delivery, Duration::ZERO) {
+            } else if !self.has_time(delivery, media_time) {
                 break;
             }
             if lookup_first {
@@ -507,6 +538,18 @@ impl PublishService {
                     }
                 }
             }
+            let media = match self.open_media(post.media_for(&message.account_id)).await {
+                Ok(media) => media,
+                Err(error) if error.kind() == FailureKind::Permanent => {
+                    return Attempted::Failed(error);
+                }
+                Err(error) => {
+                    // Storage, not the platform, failed: the account's breaker is not told.
+                    tracing::warn!(attempt, message = %error.message(), "reading the media failed");
+                    last = Some((error, false));
+                    continue;
+                }
+            };
             let result = self
                 .platform
                 .publish(PublishRequest {
@@ -515,6 +558,7 @@ impl PublishService {
                     access_token: &account.access_token,
                     text,
                     correlation_id: &message.correlation_id,
+                    media,
                 })
                 .await;
             let error = match result {
@@ -577,6 +621,41 @@ impl PublishService {
                 lookup: lookup_first,
             },
         }
+    }
+
+    /// Opens exactly the versions of the variant's media that were checked when the post was
+    /// written. One that was replaced or removed since fails the variant for good, with a
+    /// reason a person can act on; a storage outage is transient.
+    async fn open_media<'a>(
+        &self,
+        media: &'a [Attachment],
+    ) -> Result<Vec<MediaUpload<'a>>, PlatformError> {
+        let mut uploads = Vec::with_capacity(media.len());
+        for attachment in media {
+            let gone = |what: &str| PlatformError::Permanent {
+                message: format!(
+                    "media {} {what} after the post was checked; attach new media and post again",
+                    attachment.media_id
+                ),
+                code: None,
+            };
+            match self.media.open(&attachment.key, &attachment.etag).await {
+                Ok(Some(content)) => uploads.push(MediaUpload {
+                    attachment,
+                    content,
+                }),
+                Ok(None) => return Err(gone("was removed from storage")),
+                Err(crate::StoreError::Conflict) => return Err(gone("was replaced")),
+                Err(e) => {
+                    return Err(PlatformError::Transient {
+                        message: format!("reading media {} failed: {e}", attachment.media_id),
+                        code: None,
+                        retry_after: None,
+                    });
+                }
+            }
+        }
+        Ok(uploads)
     }
 
     async fn lookup(

@@ -10,18 +10,28 @@
 //! | 5xx, Meta codes 1, 2 | transient |
 //! | other 4xx | permanent, with the platform's message |
 //!
+//! Media go first, each uploaded the platform's way (X `POST /2/media/upload`, Facebook
+//! unpublished photos or a video post, LinkedIn `initializeUpload` then `PUT`), and the post
+//! refers to what came back. An upload is not a post: one whose answer was lost is transient
+//! and simply sent again; only the post itself can be ambiguous. Bytes are streamed from the
+//! media store, never held whole. (X's one-request upload is what X documents for images; its
+//! chunked INIT/APPEND/FINALIZE flow, which large videos need there, is not implemented.)
+//!
 //! Tokens go in headers only and never into a log line or an error message. Every answer's
 //! rate-limit headers are read into a [`RateSignal`], so Herald slows down before a 429, and
 //! `find_post` looks a post up by its exact text after an answer was lost.
 
 use async_trait::async_trait;
+use herald_domain::media::{Attachment, MediaKind, MediaType};
 use herald_domain::model::Platform;
 use herald_domain::platform::{
-    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost, RateSignal,
+    LookupRequest, MediaUpload, PlatformClient, PlatformError, PublishRequest, PublishedPost,
+    RateSignal, upload_allowance,
 };
 use reqwest::header::HeaderMap;
+use reqwest::multipart::{Form, Part};
 use reqwest::{Response, StatusCode};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use time::OffsetDateTime;
@@ -43,26 +53,63 @@ const LINKEDIN_VERSION: &str = "202501";
 pub struct HttpPlatforms {
     http: reqwest::Client,
     endpoints: Endpoints,
+    timeout: Duration,
 }
 
+/// What every call of one publish needs; the media travel apart, since their uploads consume
+/// them.
+#[derive(Debug, Clone, Copy)]
+struct Account<'a> {
+    external_id: &'a str,
+    token: &'a SecretString,
+    text: &'a str,
+}
+
+/// "X answered 400: ..." for a post, "X answered 400 to the media upload: ..." for an upload.
+const POST: &str = "";
+const UPLOAD: &str = " to the media upload";
+
 impl HttpPlatforms {
-    /// `timeout` bounds a whole request; past it the outcome is ambiguous.
+    /// `timeout` bounds a whole request; past it the outcome is ambiguous. An upload gets
+    /// longer, by its size (`upload_allowance`).
     pub fn new(endpoints: Endpoints, timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(3).min(timeout))
             .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, endpoints })
+        Ok(Self {
+            http,
+            endpoints,
+            timeout,
+        })
     }
 
-    async fn publish_x(&self, req: &PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
+    fn upload_timeout(&self, attachment: &Attachment) -> Duration {
+        upload_allowance(self.timeout, attachment.size)
+    }
+
+    /// X: each file in one `POST /2/media/upload` (multipart `media`, `media_category`), then
+    /// the tweet with `media.media_ids`.
+    async fn publish_x(
+        &self,
+        account: Account<'_>,
+        media: Vec<MediaUpload<'_>>,
+    ) -> Result<PublishedPost, PlatformError> {
+        let mut media_ids = Vec::with_capacity(media.len());
+        for upload in media {
+            media_ids.push(self.upload_x(account, upload).await?);
+        }
+        let mut body = serde_json::json!({ "text": account.text });
+        if !media_ids.is_empty() {
+            body["media"] = serde_json::json!({ "media_ids": media_ids });
+        }
         let url = format!("{}/2/tweets", self.endpoints.x.trim_end_matches('/'));
         let response = self
             .http
             .post(url)
-            .bearer_auth(req.access_token.expose_secret())
-            .json(&serde_json::json!({ "text": req.text }))
+            .bearer_auth(account.token.expose_secret())
+            .json(&body)
             .send()
             .await
             .map_err(transport_error)?;
@@ -75,23 +122,77 @@ impl HttpPlatforms {
                 .map(|id| published(id, &headers))
                 .ok_or_else(|| missing_id("X"));
         }
-        Err(x_error(status, &headers, &body))
+        Err(x_error(status, &headers, &body, POST))
     }
 
+    async fn upload_x(
+        &self,
+        account: Account<'_>,
+        upload: MediaUpload<'_>,
+    ) -> Result<String, PlatformError> {
+        let a = upload.attachment;
+        let category = match (a.media_type, a.media_type.kind()) {
+            (MediaType::Gif, _) => "tweet_gif",
+            (_, MediaKind::Video) => "tweet_video",
+            _ => "tweet_image",
+        };
+        let form = Form::new()
+            .text("media_category", category)
+            .part("media", media_part(upload)?);
+        let url = format!("{}/2/media/upload", self.endpoints.x.trim_end_matches('/'));
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(account.token.expose_secret())
+            .multipart(form)
+            .timeout(self.upload_timeout(a))
+            .send()
+            .await
+            .map_err(upload_transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_upload_json(response).await?;
+        if status.is_success() {
+            return body["data"]["id"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| upload_without_id("X"));
+        }
+        Err(x_error(status, &headers, &body, UPLOAD))
+    }
+
+    /// Facebook: photos are uploaded unpublished (`POST /{page}/photos`, `published=false`)
+    /// and attached to the feed post (`attached_media`); a video is its own post
+    /// (`POST /{page}/videos` with the text as its description).
     async fn publish_facebook(
         &self,
-        req: &PublishRequest<'_>,
+        account: Account<'_>,
+        mut media: Vec<MediaUpload<'_>>,
     ) -> Result<PublishedPost, PlatformError> {
+        if media.len() == 1
+            && media[0].attachment.media_type.kind() == MediaKind::Video
+            && let Some(video) = media.pop()
+        {
+            return self.publish_facebook_video(account, video).await;
+        }
+        let mut form: Vec<(String, String)> = vec![("message".into(), account.text.to_owned())];
+        for (i, upload) in media.into_iter().enumerate() {
+            let id = self.upload_facebook_photo(account, upload).await?;
+            form.push((
+                format!("attached_media[{i}]"),
+                serde_json::json!({ "media_fbid": id }).to_string(),
+            ));
+        }
         let url = format!(
             "{}/{}/feed",
             self.endpoints.facebook.trim_end_matches('/'),
-            req.external_id
+            account.external_id
         );
         let response = self
             .http
             .post(url)
-            .bearer_auth(req.access_token.expose_secret())
-            .form(&[("message", req.text)])
+            .bearer_auth(account.token.expose_secret())
+            .form(&form)
             .send()
             .await
             .map_err(transport_error)?;
@@ -104,65 +205,127 @@ impl HttpPlatforms {
                 .map(|id| published(id, &headers))
                 .ok_or_else(|| missing_id("Facebook"));
         }
-        let error = &body["error"];
-        let meta_code = error["code"].as_i64();
-        let code = meta_code.map(|c| c.to_string());
-        let message = format!(
-            "Facebook answered {}: {}",
-            status.as_u16(),
-            error["message"].as_str().unwrap_or("no detail given")
-        );
-        let retry_after = retry_after(&headers);
-        Err(match meta_code {
-            Some(190) => PlatformError::Auth { message, code },
-            Some(4 | 17 | 32 | 613) => PlatformError::RateLimited {
-                message,
-                code,
-                retry_after,
-            },
-            Some(1 | 2) => PlatformError::Transient {
-                message,
-                code,
-                retry_after,
-            },
-            _ if status == StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
-                message,
-                code,
-                retry_after,
-            },
-            _ if status.is_server_error() => PlatformError::Transient {
-                message,
-                code,
-                retry_after,
-            },
-            _ if status == StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
-            _ => PlatformError::Permanent { message, code },
-        })
+        Err(facebook_error(status, &headers, &body, POST))
     }
 
+    async fn upload_facebook_photo(
+        &self,
+        account: Account<'_>,
+        upload: MediaUpload<'_>,
+    ) -> Result<String, PlatformError> {
+        let timeout = self.upload_timeout(upload.attachment);
+        let form = Form::new()
+            .text("published", "false")
+            .part("source", media_part(upload)?);
+        let url = format!(
+            "{}/{}/photos",
+            self.endpoints.facebook.trim_end_matches('/'),
+            account.external_id
+        );
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(account.token.expose_secret())
+            .multipart(form)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(upload_transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_upload_json(response).await?;
+        if status.is_success() {
+            return body["id"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| upload_without_id("Facebook"));
+        }
+        Err(facebook_error(status, &headers, &body, UPLOAD))
+    }
+
+    /// The upload is the post here: a lost answer is ambiguous, as for any post.
+    async fn publish_facebook_video(
+        &self,
+        account: Account<'_>,
+        video: MediaUpload<'_>,
+    ) -> Result<PublishedPost, PlatformError> {
+        let timeout = self.upload_timeout(video.attachment);
+        let form = Form::new()
+            .text("description", account.text.to_owned())
+            .part("source", media_part(video)?);
+        let url = format!(
+            "{}/{}/videos",
+            self.endpoints.facebook.trim_end_matches('/'),
+            account.external_id
+        );
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(account.token.expose_secret())
+            .multipart(form)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_json(response).await?;
+        if status.is_success() {
+            return body["id"]
+                .as_str()
+                .map(|id| published(id, &headers))
+                .ok_or_else(|| missing_id("Facebook"));
+        }
+        Err(facebook_error(status, &headers, &body, POST))
+    }
+
+    /// LinkedIn: each file is registered (`POST /rest/images` or `/rest/documents`
+    /// `?action=initializeUpload`), its bytes `PUT` to the upload URL LinkedIn returns, and the
+    /// post refers to the image or document URN.
     async fn publish_linkedin(
         &self,
-        req: &PublishRequest<'_>,
+        account: Account<'_>,
+        media: Vec<MediaUpload<'_>>,
     ) -> Result<PublishedPost, PlatformError> {
+        let author = linkedin_author(account.external_id);
+        let mut uploaded = Vec::with_capacity(media.len());
+        for upload in media {
+            let a = upload.attachment;
+            let urn = self.upload_linkedin(account, &author, upload).await?;
+            uploaded.push((urn, a));
+        }
+        let mut post = serde_json::json!({
+            "author": author,
+            "commentary": account.text,
+            "visibility": "PUBLIC",
+            "distribution": { "feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": [] },
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": false
+        });
+        match uploaded.as_slice() {
+            [] => {}
+            [(urn, a)] => {
+                let mut media = serde_json::json!({ "id": urn });
+                if a.media_type.kind() == MediaKind::Document {
+                    media["title"] = a.file_name.clone().into();
+                }
+                post["content"] = serde_json::json!({ "media": media });
+            }
+            many => {
+                let images: Vec<Value> = many
+                    .iter()
+                    .map(|(urn, _)| serde_json::json!({ "id": urn }))
+                    .collect();
+                post["content"] = serde_json::json!({ "multiImage": { "images": images } });
+            }
+        }
         let url = format!(
             "{}/rest/posts",
             self.endpoints.linkedin.trim_end_matches('/')
         );
-        let author = linkedin_author(req.external_id);
         let response = self
-            .http
-            .post(url)
-            .bearer_auth(req.access_token.expose_secret())
-            .header("LinkedIn-Version", LINKEDIN_VERSION)
-            .header("X-Restli-Protocol-Version", "2.0.0")
-            .json(&serde_json::json!({
-                "author": author,
-                "commentary": req.text,
-                "visibility": "PUBLIC",
-                "distribution": { "feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": [] },
-                "lifecycleState": "PUBLISHED",
-                "isReshareDisabledByAuthor": false
-            }))
+            .linkedin(self.http.post(url), account)
+            .json(&post)
             .send()
             .await
             .map_err(transport_error)?;
@@ -178,30 +341,223 @@ impl HttpPlatforms {
                 .ok_or_else(|| missing_id("LinkedIn"));
         }
         let body = read_json(response).await?;
-        let code = body["code"]
-            .as_str()
-            .map(str::to_owned)
-            .or_else(|| body["serviceErrorCode"].as_i64().map(|c| c.to_string()));
-        let message = format!(
-            "LinkedIn answered {}: {}",
-            status.as_u16(),
-            body["message"].as_str().unwrap_or("no detail given")
+        Err(linkedin_error(status, &headers, &body, POST))
+    }
+
+    async fn upload_linkedin(
+        &self,
+        account: Account<'_>,
+        author: &str,
+        upload: MediaUpload<'_>,
+    ) -> Result<String, PlatformError> {
+        let a = upload.attachment;
+        let (resource, field) = match a.media_type.kind() {
+            MediaKind::Document => ("documents", "document"),
+            _ => ("images", "image"),
+        };
+        let url = format!(
+            "{}/rest/{resource}?action=initializeUpload",
+            self.endpoints.linkedin.trim_end_matches('/')
         );
-        let retry_after = retry_after(&headers);
-        Err(match status {
-            StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
-                message,
-                code,
-                retry_after,
-            },
-            StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
-            s if s.is_server_error() => PlatformError::Transient {
-                message,
-                code,
-                retry_after,
-            },
-            _ => PlatformError::Permanent { message, code },
-        })
+        let response = self
+            .linkedin(self.http.post(url), account)
+            .json(&serde_json::json!({ "initializeUploadRequest": { "owner": author } }))
+            .send()
+            .await
+            .map_err(upload_transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_upload_json(response).await?;
+        if !status.is_success() {
+            return Err(linkedin_error(status, &headers, &body, UPLOAD));
+        }
+        let (Some(upload_url), Some(urn)) = (
+            body["value"]["uploadUrl"].as_str(),
+            body["value"][field].as_str(),
+        ) else {
+            return Err(upload_without_id("LinkedIn"));
+        };
+        // The upload URL comes from LinkedIn's answer: the token goes only to LinkedIn's own
+        // hosts.
+        if !same_site(upload_url, &self.endpoints.linkedin) {
+            return Err(PlatformError::Permanent {
+                message:
+                    "LinkedIn returned an upload URL outside its own domain; nothing was sent there"
+                        .into(),
+                code: None,
+            });
+        }
+        let timeout = self.upload_timeout(a);
+        let content = upload.content;
+        let response = self
+            .http
+            .put(upload_url)
+            .bearer_auth(account.token.expose_secret())
+            .header(reqwest::header::CONTENT_TYPE, a.media_type.mime())
+            .header(reqwest::header::CONTENT_LENGTH, content.size)
+            .body(reqwest::Body::wrap_stream(content.chunks))
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(upload_transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_upload_json(response).await?;
+        if status.is_success() {
+            Ok(urn.to_owned())
+        } else {
+            Err(linkedin_error(status, &headers, &body, UPLOAD))
+        }
+    }
+
+    fn linkedin(
+        &self,
+        request: reqwest::RequestBuilder,
+        account: Account<'_>,
+    ) -> reqwest::RequestBuilder {
+        request
+            .bearer_auth(account.token.expose_secret())
+            .header("LinkedIn-Version", LINKEDIN_VERSION)
+            .header("X-Restli-Protocol-Version", "2.0.0")
+    }
+}
+
+/// A media file as a multipart part, streamed with its length.
+fn media_part(upload: MediaUpload<'_>) -> Result<Part, PlatformError> {
+    let a = upload.attachment;
+    Part::stream_with_length(
+        reqwest::Body::wrap_stream(upload.content.chunks),
+        upload.content.size,
+    )
+    .file_name(a.file_name.clone())
+    .mime_str(a.media_type.mime())
+    .map_err(|_| PlatformError::Permanent {
+        message: format!("media {} has an unusable content type", a.media_id),
+        code: None,
+    })
+}
+
+/// Whether `url` is on the same site as `endpoint`: the same host, or a host under the
+/// endpoint's parent domain (`www.linkedin.com` for `api.linkedin.com`), over the same scheme.
+fn same_site(url: &str, endpoint: &str) -> bool {
+    let (Ok(url), Ok(endpoint)) = (reqwest::Url::parse(url), reqwest::Url::parse(endpoint)) else {
+        return false;
+    };
+    let (Some(host), Some(base)) = (url.host_str(), endpoint.host_str()) else {
+        return false;
+    };
+    if url.scheme() != endpoint.scheme() {
+        return false;
+    }
+    if host == base {
+        return true;
+    }
+    let labels: Vec<&str> = base.split('.').collect();
+    if labels.len() < 3 || base.parse::<std::net::IpAddr>().is_ok() {
+        return false;
+    }
+    let parent = labels[1..].join(".");
+    host == parent || host.ends_with(&format!(".{parent}"))
+}
+
+/// X's error answer, classified. `x-rate-limit-reset` says when the *rate window* resets: it
+/// is the wait for a 429 (or error 88) only, never for a 5xx, which X sends with the same
+/// headers while the window may be minutes from its end.
+fn x_error(status: StatusCode, headers: &HeaderMap, body: &Value, what: &str) -> PlatformError {
+    let message = body["detail"]
+        .as_str()
+        .or(body["title"].as_str())
+        .unwrap_or("no detail given");
+    let code = body["errors"][0]["code"].as_i64().map(|c| c.to_string());
+    let message = format!("X answered {}{what}: {message}", status.as_u16());
+    let rate_limited = status == StatusCode::TOO_MANY_REQUESTS || code.as_deref() == Some("88");
+    match status {
+        _ if rate_limited => PlatformError::RateLimited {
+            message,
+            code,
+            retry_after: retry_after(headers).or_else(|| x_rate_limit_reset(headers)),
+        },
+        StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
+        s if s.is_server_error() => PlatformError::Transient {
+            message,
+            code,
+            retry_after: retry_after(headers),
+        },
+        _ => PlatformError::Permanent { message, code },
+    }
+}
+
+fn facebook_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &Value,
+    what: &str,
+) -> PlatformError {
+    let error = &body["error"];
+    let meta_code = error["code"].as_i64();
+    let code = meta_code.map(|c| c.to_string());
+    let message = format!(
+        "Facebook answered {}{what}: {}",
+        status.as_u16(),
+        error["message"].as_str().unwrap_or("no detail given")
+    );
+    let retry_after = retry_after(headers);
+    match meta_code {
+        Some(190) => PlatformError::Auth { message, code },
+        Some(4 | 17 | 32 | 613) => PlatformError::RateLimited {
+            message,
+            code,
+            retry_after,
+        },
+        Some(1 | 2) => PlatformError::Transient {
+            message,
+            code,
+            retry_after,
+        },
+        _ if status == StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
+            message,
+            code,
+            retry_after,
+        },
+        _ if status.is_server_error() => PlatformError::Transient {
+            message,
+            code,
+            retry_after,
+        },
+        _ if status == StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
+        _ => PlatformError::Permanent { message, code },
+    }
+}
+
+fn linkedin_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &Value,
+    what: &str,
+) -> PlatformError {
+    let code = body["code"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| body["serviceErrorCode"].as_i64().map(|c| c.to_string()));
+    let message = format!(
+        "LinkedIn answered {}{what}: {}",
+        status.as_u16(),
+        body["message"].as_str().unwrap_or("no detail given")
+    );
+    let retry_after = retry_after(headers);
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
+            message,
+            code,
+            retry_after,
+        },
+        StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
+        s if s.is_server_error() => PlatformError::Transient {
+            message,
+            code,
+            retry_after,
+        },
+        _ => PlatformError::Permanent { message, code },
     }
 }
 
@@ -328,11 +684,27 @@ const GRAPH_TIME: &[time::format_description::BorrowedFormatItem<'_>] = time::ma
 
 #[async_trait]
 impl PlatformClient for HttpPlatforms {
+    /// Uploads the media first, then publishes the post referring to them. An upload creates
+    /// nothing anyone sees, so one whose answer was lost is simply transient (the retry
+    /// uploads again); only the post itself can be ambiguous.
     async fn publish(&self, request: PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
-        match request.platform {
-            Platform::X => self.publish_x(&request).await,
-            Platform::Facebook => self.publish_facebook(&request).await,
-            Platform::Linkedin => self.publish_linkedin(&request).await,
+        let PublishRequest {
+            platform,
+            external_id,
+            access_token,
+            text,
+            media,
+            ..
+        } = request;
+        let account = Account {
+            external_id,
+            token: access_token,
+            text,
+        };
+        match platform {
+            Platform::X => self.publish_x(account, media).await,
+            Platform::Facebook => self.publish_facebook(account, media).await,
+            Platform::Linkedin => self.publish_linkedin(account, media).await,
         }
     }
 
@@ -431,6 +803,35 @@ fn transport_error(e: reqwest::Error) -> PlatformError {
     }
 }
 
+/// An upload creates nothing anyone sees: whether or not it reached the platform, sending it
+/// again is safe, so every transport failure is transient.
+fn upload_transport_error(e: reqwest::Error) -> PlatformError {
+    PlatformError::Transient {
+        message: if e.is_connect() {
+            "could not connect to the platform to upload media".into()
+        } else if e.is_timeout() {
+            "the platform did not answer the media upload in time; it is sent again".into()
+        } else {
+            "the media upload to the platform broke off; it is sent again".into()
+        },
+        code: None,
+        retry_after: None,
+    }
+}
+
+async fn read_upload_json(response: Response) -> Result<Value, PlatformError> {
+    let bytes = response.bytes().await.map_err(upload_transport_error)?;
+    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn upload_without_id(platform: &str) -> PlatformError {
+    PlatformError::Transient {
+        message: format!("{platform} accepted a media upload but returned no id; it is sent again"),
+        code: None,
+        retry_after: None,
+    }
+}
+
 /// A lookup sends nothing that creates a post: every transport failure is simply transient.
 fn lookup_transport_error(_: reqwest::Error) -> PlatformError {
     lookup_failed()
@@ -453,33 +854,6 @@ fn missing_id(platform: &str) -> PlatformError {
     // The platform said yes but gave no id: the post probably exists, so this is ambiguous.
     PlatformError::Ambiguous {
         message: format!("{platform} accepted the post but returned no id"),
-    }
-}
-
-/// X's error answer, classified. `x-rate-limit-reset` says when the *rate window* resets: it
-/// is the wait for a 429 (or error 88) only, never for a 5xx, which X sends with the same
-/// headers while the window may be minutes from its end.
-fn x_error(status: StatusCode, headers: &HeaderMap, body: &serde_json::Value) -> PlatformError {
-    let message = body["detail"]
-        .as_str()
-        .or(body["title"].as_str())
-        .unwrap_or("no detail given");
-    let code = body["errors"][0]["code"].as_i64().map(|c| c.to_string());
-    let message = format!("X answered {}: {message}", status.as_u16());
-    let rate_limited = status == StatusCode::TOO_MANY_REQUESTS || code.as_deref() == Some("88");
-    match status {
-        _ if rate_limited => PlatformError::RateLimited {
-            message,
-            code,
-            retry_after: retry_after(headers).or_else(|| x_rate_limit_reset(headers)),
-        },
-        StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
-        s if s.is_server_error() => PlatformError::Transient {
-            message,
-            code,
-            retry_after: retry_after(headers),
-        },
-        _ => PlatformError::Permanent { message, code },
     }
 }
 
@@ -524,11 +898,11 @@ mod tests {
             HeaderValue::from_str(&reset.to_string()).unwrap(),
         );
         let body = serde_json::json!({"title": "Service Unavailable"});
-        match x_error(StatusCode::SERVICE_UNAVAILABLE, &h, &body) {
+        match x_error(StatusCode::SERVICE_UNAVAILABLE, &h, &body, POST) {
             PlatformError::Transient { retry_after, .. } => assert_eq!(retry_after, None),
             other => panic!("{other:?}"),
         }
-        match x_error(StatusCode::TOO_MANY_REQUESTS, &h, &body) {
+        match x_error(StatusCode::TOO_MANY_REQUESTS, &h, &body, POST) {
             PlatformError::RateLimited {
                 retry_after: Some(wait),
                 ..
@@ -536,7 +910,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         h.insert("retry-after", HeaderValue::from_static("3"));
-        match x_error(StatusCode::BAD_GATEWAY, &h, &body) {
+        match x_error(StatusCode::BAD_GATEWAY, &h, &body, UPLOAD) {
             PlatformError::Transient { retry_after, .. } => {
                 assert_eq!(retry_after, Some(Duration::from_secs(3)));
             }

@@ -194,6 +194,7 @@ impl World {
                 platform: self.platform.clone(),
                 inv: Some(inv.clone()),
             }),
+            media: Arc::new(herald_domain::memory::MemoryMedia::default()),
             clock: self.clock.clone(),
             entropy: self.entropy.clone() as Arc<dyn Entropy>,
             alerter: self.alerter(),
@@ -294,6 +295,7 @@ fn build(config: SimConfig) -> World {
         posts: Arc::new(store.clone()),
         accounts: Arc::new(store.clone()),
         tenants: Arc::new(store.clone()),
+        media: herald_domain::memory::MemoryMedia::service(clock.clone()),
         clock: clock.clone() as Arc<dyn Clock>,
     };
     // Tenants and their connected accounts exist before the run starts.
@@ -635,12 +637,14 @@ async fn api_call(world: &World, call: ApiCall) {
                             accounts[*a].label, accounts[*a].platform
                         )
                     }),
+                    media: None,
                 })
                 .collect();
             let new = |targets: Vec<Target>| NewPost {
                 text: post_text(seq, 1, call.tenant),
                 scheduled_at,
                 targets,
+                media: vec![],
             };
             let mut result = world
                 .posts
@@ -698,6 +702,7 @@ async fn api_call(world: &World, call: ApiCall) {
                 text: text.then(|| post_text(seq, rev, call.tenant)),
                 scheduled_at,
                 targets: None,
+                media: None,
             };
             let result = world.posts.edit(&actor, &id, edit).await;
             count(&result, &world.stats.edits, &world.stats.edits_refused);

@@ -448,6 +448,7 @@ mod tests {
             updated_at: T0,
             dispatch: None,
             review: None,
+            media: vec![],
         }
     }
 

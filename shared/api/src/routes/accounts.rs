@@ -25,10 +25,10 @@ pub async fn connect_account(
     let mut errors = Vec::new();
     let platform = Platform::parse(&input.platform);
     if platform.is_none() {
-        errors.push(FieldError {
-            field: "platform".into(),
-            message: "must be x, facebook or linkedin".into(),
-        });
+        errors.push(FieldError::new(
+            "platform",
+            "must be x, facebook or linkedin",
+        ));
     }
     let external_ok = (1..=128).contains(&input.external_id.len())
         && input
@@ -36,22 +36,22 @@ pub async fn connect_account(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b));
     if !external_ok {
-        errors.push(FieldError {
-            field: "external_id".into(),
-            message: "must be 1 to 128 letters, digits or _-:.".into(),
-        });
+        errors.push(FieldError::new(
+            "external_id",
+            "must be 1 to 128 letters, digits or _-:.",
+        ));
     }
     if input.access_token.trim().is_empty() || input.access_token.len() > 4096 {
-        errors.push(FieldError {
-            field: "access_token".into(),
-            message: "must be 1 to 4096 characters".into(),
-        });
+        errors.push(FieldError::new(
+            "access_token",
+            "must be 1 to 4096 characters",
+        ));
     }
     if input.display_name.as_ref().is_some_and(|n| n.len() > 200) {
-        errors.push(FieldError {
-            field: "display_name".into(),
-            message: "must be at most 200 characters".into(),
-        });
+        errors.push(FieldError::new(
+            "display_name",
+            "must be at most 200 characters",
+        ));
     }
     let Some(platform) = platform.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors));

@@ -49,23 +49,20 @@ pub async fn start_crisis(
     let mut errors = Vec::new();
     let reason = input.reason.trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 500 {
-        errors.push(FieldError {
-            field: "reason".into(),
-            message: "must be 1 to 500 characters".into(),
-        });
+        errors.push(FieldError::new("reason", "must be 1 to 500 characters"));
     }
     let mut platforms = Vec::new();
     for (i, name) in input.platforms.iter().flatten().enumerate() {
         match Platform::parse(name) {
             Some(p) if !platforms.contains(&p) => platforms.push(p),
-            Some(_) => errors.push(FieldError {
-                field: format!("platforms[{i}]"),
-                message: "is listed twice".into(),
-            }),
-            None => errors.push(FieldError {
-                field: format!("platforms[{i}]"),
-                message: "must be x, facebook or linkedin".into(),
-            }),
+            Some(_) => errors.push(FieldError::new(
+                format!("platforms[{i}]"),
+                "is listed twice",
+            )),
+            None => errors.push(FieldError::new(
+                format!("platforms[{i}]"),
+                "must be x, facebook or linkedin",
+            )),
         }
     }
     let expires_at = input.expires_at.map_or(
@@ -73,10 +70,10 @@ pub async fn start_crisis(
         herald_domain::clock::to_millis,
     );
     if expires_at <= now || expires_at > now + MAX_PAUSE {
-        errors.push(FieldError {
-            field: "expires_at".into(),
-            message: "must be in the future and at most 30 days away".into(),
-        });
+        errors.push(FieldError::new(
+            "expires_at",
+            "must be in the future and at most 30 days away",
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));

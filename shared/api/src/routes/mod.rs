@@ -4,6 +4,7 @@
 mod accounts;
 mod crisis;
 mod dead_letters;
+mod media;
 mod meta;
 mod posts;
 mod tenant;
@@ -15,6 +16,7 @@ use axum::routing::{get, post};
 pub use accounts::*;
 pub use crisis::*;
 pub use dead_letters::*;
+pub use media::*;
 pub use meta::*;
 pub use posts::*;
 pub use tenant::*;
@@ -44,6 +46,8 @@ pub fn authenticated() -> Router<AppState> {
                 .patch(posts::edit_post)
                 .delete(posts::cancel_post),
         )
+        .route("/v1/media", post(media::create_media))
+        .route("/v1/media/{id}", get(media::get_media))
         .route("/v1/posts/{id}/approve", post(posts::approve_post))
         .route("/v1/posts/{id}/reject", post(posts::reject_post))
         .route("/v1/audit", get(crate::audit::list_audit))

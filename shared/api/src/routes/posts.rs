@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::{Extension, Json};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use herald_domain::ids::{AccountId, PostId, is_valid_id};
+use herald_domain::ids::{AccountId, MediaId, PostId, is_valid_id};
 use herald_domain::posts::{NewPost, PostEdit, Target};
 
 /// Statuses `GET /v1/posts?status=` accepts.
@@ -44,11 +44,19 @@ fn targets(input: Vec<TargetInput>) -> Vec<Target> {
         .map(|t| Target {
             account_id: AccountId(t.account_id),
             text: t.text,
+            media: t.media.map(media_ids),
         })
         .collect()
 }
 
-/// Schedule a post to one or more accounts. `Idempotency-Key` is required.
+fn media_ids(ids: Vec<String>) -> Vec<MediaId> {
+    ids.into_iter().map(MediaId).collect()
+}
+
+/// Schedule a post to one or more accounts, with media uploaded through `POST /v1/media`.
+/// Every problem (text, schedule, targets, and each media against each target's platform:
+/// type by content, size, dimensions, count) comes back in one 422. `Idempotency-Key` is
+/// required.
 #[utoipa::path(post, path = "/v1/posts", tag = "posts", request_body = CreatePost,
     params(("Idempotency-Key" = String, Header, description = "Required: a retry with the same key and body replays the first answer")),
     responses((status = 201, body = PostView), (status = 400, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -63,6 +71,7 @@ pub async fn create_post(
         text: input.text,
         scheduled_at: input.scheduled_at,
         targets: targets(input.targets),
+        media: media_ids(input.media),
     };
     let post = state
         .posts
@@ -181,6 +190,7 @@ pub async fn edit_post(
         text: input.text,
         scheduled_at: input.scheduled_at,
         targets: input.targets.map(targets),
+        media: input.media.map(media_ids),
     };
     let post = state.posts.edit(&principal.actor(), &id, edit).await?;
     tracing::info!(post_id = %post.id, "post edited");

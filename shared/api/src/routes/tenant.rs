@@ -63,16 +63,13 @@ pub async fn create_api_key(
     let mut errors = Vec::new();
     let role = Role::parse(&input.role);
     if role.is_none() {
-        errors.push(FieldError {
-            field: "role".into(),
-            message: "must be admin, editor, approver or viewer".into(),
-        });
+        errors.push(FieldError::new(
+            "role",
+            "must be admin, editor, approver or viewer",
+        ));
     }
     if input.name.trim().is_empty() || input.name.len() > 100 {
-        errors.push(FieldError {
-            field: "name".into(),
-            message: "must be 1 to 100 characters".into(),
-        });
+        errors.push(FieldError::new("name", "must be 1 to 100 characters"));
     }
     let Some(role) = role.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors));

@@ -4,7 +4,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use herald_domain::StoreError;
 use herald_domain::clock::{epoch_millis, from_epoch_millis};
 use herald_domain::gates::{Breaker, BreakerState, Crisis, WindowSlot};
-use herald_domain::ids::{AccountId, ApiKeyId, PostId, TenantId};
+use herald_domain::ids::{AccountId, ApiKeyId, MediaId, PostId, TenantId};
+use herald_domain::media::{Attachment, Dimensions, Inspection, MediaRecord, MediaType};
 use herald_domain::model::*;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +25,9 @@ pub fn post_sk(p: &PostId) -> String {
 }
 pub fn account_sk(a: &AccountId) -> String {
     format!("ACCOUNT#{a}")
+}
+pub fn media_sk(m: &MediaId) -> String {
+    format!("MEDIA#{m}")
 }
 pub fn api_key_pk(hash: &str) -> String {
     format!("APIKEY#{hash}")
@@ -125,6 +129,146 @@ impl Fields<'_> {
     pub fn map(&self, f: &str) -> Option<&Item> {
         self.0.get(f).and_then(|v| v.as_m().ok())
     }
+    pub fn list(&self, f: &str) -> Option<&Vec<AttributeValue>> {
+        self.0.get(f).and_then(|v| v.as_l().ok())
+    }
+    pub fn opt_u32(&self, f: &str) -> Result<Option<u32>, StoreError> {
+        self.opt_num(f)
+            .map(|v| u32::try_from(v).map_err(|_| bad(f)))
+            .transpose()
+    }
+    pub fn u64(&self, f: &str) -> Result<u64, StoreError> {
+        u64::try_from(self.num(f)?).map_err(|_| bad(f))
+    }
+    pub fn media_type(&self, f: &str) -> Result<MediaType, StoreError> {
+        MediaType::parse(&self.str(f)?).ok_or_else(|| bad(f))
+    }
+}
+
+fn dimensions_from(f: &Fields<'_>) -> Result<Option<Dimensions>, StoreError> {
+    Ok(match (f.opt_u32("width")?, f.opt_u32("height")?) {
+        (Some(width), Some(height)) => Some(Dimensions { width, height }),
+        _ => None,
+    })
+}
+
+fn dimensions_into(m: &mut Item, d: Option<Dimensions>) {
+    if let Some(d) = d {
+        m.insert("width".into(), n(d.width));
+        m.insert("height".into(), n(d.height));
+    }
+}
+
+/// A media snapshot on a post or variant: what was checked, and which version to read back.
+pub fn attachment_to_av(a: &Attachment) -> AttributeValue {
+    let mut m = HashMap::from([
+        ("id".to_owned(), s(a.media_id.as_str())),
+        ("key".to_owned(), s(&a.key)),
+        ("etag".to_owned(), s(&a.etag)),
+        ("media_type".to_owned(), s(a.media_type.mime())),
+        ("size".to_owned(), n(a.size)),
+        ("file_name".to_owned(), s(&a.file_name)),
+        ("created_at".to_owned(), time_n(a.created_at)),
+    ]);
+    dimensions_into(&mut m, a.dimensions);
+    AttributeValue::M(m)
+}
+
+fn attachment_from_av(v: &AttributeValue) -> Result<Attachment, StoreError> {
+    let f = Fields(v.as_m().map_err(|_| bad("media"))?);
+    Ok(Attachment {
+        media_id: MediaId(f.str("id")?),
+        key: f.str("key")?,
+        etag: f.str("etag")?,
+        media_type: f.media_type("media_type")?,
+        size: f.u64("size")?,
+        dimensions: dimensions_from(&f)?,
+        file_name: f.str("file_name")?,
+        created_at: f.time("created_at")?,
+    })
+}
+
+fn attachments_to_av(list: &[Attachment]) -> AttributeValue {
+    AttributeValue::L(list.iter().map(attachment_to_av).collect())
+}
+
+fn attachments_from(f: &Fields<'_>, field: &str) -> Result<Option<Vec<Attachment>>, StoreError> {
+    f.list(field)
+        .map(|l| l.iter().map(attachment_from_av).collect())
+        .transpose()
+}
+
+/// Written as `unrecognized` when the content is no accepted type.
+const UNRECOGNIZED: &str = "unrecognized";
+
+pub fn media_to_item(m: &MediaRecord) -> Item {
+    let mut item = key(tenant_pk(&m.tenant_id), media_sk(&m.id));
+    item.insert("type".into(), s("media"));
+    item.insert("key".into(), s(&m.key));
+    item.insert("file_name".into(), s(&m.file_name));
+    item.insert("declared_type".into(), s(m.declared_type.mime()));
+    item.insert("declared_size".into(), n(m.declared_size));
+    item.insert("created_by".into(), s(m.created_by.as_str()));
+    item.insert("created_at".into(), time_n(m.created_at));
+    item.insert("upload_expires_at".into(), time_n(m.upload_expires_at));
+    if let Some(i) = &m.inspection {
+        item.extend(inspection_values(i));
+    }
+    item
+}
+
+/// The attributes an inspection sets on a media item.
+pub fn inspection_values(i: &Inspection) -> Item {
+    let mut m = HashMap::from([
+        ("size".to_owned(), n(i.size)),
+        ("etag".to_owned(), s(&i.etag)),
+        (
+            "detected_type".to_owned(),
+            s(i.detected.map_or(UNRECOGNIZED, MediaType::mime)),
+        ),
+        ("inspected_at".to_owned(), time_n(i.at)),
+    ]);
+    dimensions_into(&mut m, i.dimensions);
+    m
+}
+
+pub fn media_from_item(item: &Item) -> Result<MediaRecord, StoreError> {
+    let f = Fields(item);
+    let pk = f.str("pk")?;
+    let sk = f.str("sk")?;
+    let inspection = match f.opt_str("etag") {
+        None => None,
+        Some(etag) => Some(Inspection {
+            size: f.u64("size")?,
+            etag,
+            detected: match f.str("detected_type")?.as_str() {
+                UNRECOGNIZED => None,
+                other => Some(MediaType::parse(other).ok_or_else(|| bad("detected_type"))?),
+            },
+            dimensions: dimensions_from(&f)?,
+            at: f.time("inspected_at")?,
+        }),
+    };
+    Ok(MediaRecord {
+        tenant_id: TenantId(
+            pk.strip_prefix("TENANT#")
+                .ok_or_else(|| bad("pk"))?
+                .to_owned(),
+        ),
+        id: MediaId(
+            sk.strip_prefix("MEDIA#")
+                .ok_or_else(|| bad("sk"))?
+                .to_owned(),
+        ),
+        key: f.str("key")?,
+        file_name: f.str("file_name")?,
+        declared_type: f.media_type("declared_type")?,
+        declared_size: f.u64("declared_size")?,
+        created_by: ApiKeyId(f.str("created_by")?),
+        created_at: f.time("created_at")?,
+        upload_expires_at: f.time("upload_expires_at")?,
+        inspection,
+    })
 }
 
 pub fn tenant_to_item(t: &Tenant) -> Item {
@@ -340,6 +484,9 @@ fn variant_to_av(v: &Variant) -> AttributeValue {
     if let Some(t) = v.removed_at {
         m.insert("removed_at".to_owned(), time_n(t));
     }
+    if let Some(media) = &v.media_override {
+        m.insert("media_override".to_owned(), attachments_to_av(media));
+    }
     AttributeValue::M(m)
 }
 
@@ -358,6 +505,7 @@ fn variant_from_item(account_id: &str, item: &Item) -> Result<Variant, StoreErro
         lookup: f.bool("lookup"),
         claimed_at: f.opt_time("claimed_at"),
         removed_at: f.opt_time("removed_at"),
+        media_override: attachments_from(&f, "media_override")?,
     })
 }
 
@@ -378,6 +526,9 @@ pub fn post_to_item(p: &Post) -> Item {
         .map(|(id, v)| (id.0.clone(), variant_to_av(v)))
         .collect();
     item.insert("variants".into(), AttributeValue::M(variants));
+    if !p.media.is_empty() {
+        item.insert("media".into(), attachments_to_av(&p.media));
+    }
     if let Some(d) = &p.dispatch {
         item.insert("dispatch_token".into(), s(&d.token));
         item.insert("dispatch_lease".into(), time_n(d.lease_until));
@@ -457,6 +608,7 @@ pub fn post_from_item(item: &Item) -> Result<Post, StoreError> {
         updated_at: f.time("updated_at")?,
         dispatch,
         review,
+        media: attachments_from(&f, "media")?.unwrap_or_default(),
     })
 }
 
@@ -475,10 +627,9 @@ mod tests {
             at: datetime!(2026-01-01 00:00:01 UTC),
         });
         variants.insert(v.account_id.clone(), v);
-        variants.insert(
-            AccountId("acc_2".into()),
-            Variant::new(AccountId("acc_2".into()), Platform::Linkedin, None),
-        );
+        let mut li = Variant::new(AccountId("acc_2".into()), Platform::Linkedin, None);
+        li.media_override = Some(vec![]);
+        variants.insert(li.account_id.clone(), li);
         Post {
             tenant_id: TenantId("ten_1".into()),
             id: PostId("post_1".into()),
@@ -502,6 +653,19 @@ mod tests {
                 at: datetime!(2025-12-31 00:00:02 UTC),
                 note: None,
             }),
+            media: vec![Attachment {
+                media_id: MediaId("med_1".into()),
+                key: "media/ten_1/med_1".into(),
+                etag: "\"abc\"".into(),
+                media_type: MediaType::Png,
+                size: 1234,
+                dimensions: Some(Dimensions {
+                    width: 600,
+                    height: 315,
+                }),
+                file_name: "launch.png".into(),
+                created_at: datetime!(2025-12-30 00:00:00 UTC),
+            }],
         }
     }
 
@@ -545,6 +709,31 @@ mod tests {
     fn a_breaker_absent_from_an_account_is_closed() {
         let item = key("TENANT#t".into(), "ACCOUNT#a");
         assert_eq!(breaker_from_item(&item).unwrap(), Breaker::default());
+    }
+
+    #[test]
+    fn media_round_trip_before_and_after_inspection() {
+        let mut media = MediaRecord {
+            tenant_id: TenantId("ten_1".into()),
+            id: MediaId("med_1".into()),
+            key: "media/ten_1/med_1".into(),
+            file_name: "photo.png".into(),
+            declared_type: MediaType::Png,
+            declared_size: 10,
+            created_by: ApiKeyId("key_1".into()),
+            created_at: datetime!(2026-01-01 00:00:00 UTC),
+            upload_expires_at: datetime!(2026-01-01 00:15:00 UTC),
+            inspection: None,
+        };
+        assert_eq!(media_from_item(&media_to_item(&media)).unwrap(), media);
+        media.inspection = Some(Inspection {
+            size: 10,
+            etag: "\"e\"".into(),
+            detected: None,
+            dimensions: None,
+            at: datetime!(2026-01-01 00:01:00 UTC),
+        });
+        assert_eq!(media_from_item(&media_to_item(&media)).unwrap(), media);
     }
 
     #[test]

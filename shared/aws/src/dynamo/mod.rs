@@ -11,6 +11,7 @@
 //! | crisis    | `TENANT#<tenant>`  | `CRISIS`           |
 //! | rate window | `RATE#<scope>`   | `WINDOW#<index>`   |
 //! | app block | `RATE#app#<platform>` | `BLOCK`         |
+//! | media     | `TENANT#<tenant>`  | `MEDIA#<media>`    |
 //! | webhook sighting | `WEBHOOK#<provider>` | `SEEN#<event id>` |
 //!
 //! A post carries its variants in a map, so a claim, an outcome, an edit and a cancel are
@@ -22,6 +23,7 @@ mod audit;
 mod idempotency;
 mod inbound;
 pub mod items;
+mod media;
 mod publish;
 mod store;
 

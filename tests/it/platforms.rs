@@ -1,0 +1,229 @@
+//! The platform clients' media uploads against the fake platforms (infra/fake_platforms.py,
+//! one server per test): each platform's upload shape, the post referring to what came back,
+//! and how upload failures are classified.
+
+use herald_domain::ids::MediaId;
+use herald_domain::media::{Attachment, Dimensions, MediaContent, MediaType, samples};
+use herald_domain::model::{FailureKind, Platform};
+use herald_domain::platform::{MediaUpload, PlatformClient, PlatformError, PublishRequest};
+use herald_platforms::{Endpoints, HttpPlatforms};
+use herald_tests::{FakePlatforms, fake_platforms};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+fn client(fake: &FakePlatforms) -> HttpPlatforms {
+    HttpPlatforms::new(
+        Endpoints {
+            x: format!("{}/x", fake.url),
+            facebook: format!("{}/facebook/v21.0", fake.url),
+            linkedin: format!("{}/linkedin", fake.url),
+        },
+        Duration::from_secs(3),
+    )
+    .unwrap()
+}
+
+fn attachment(id: &str, media_type: MediaType, content: &[u8]) -> Attachment {
+    Attachment {
+        media_id: MediaId(id.into()),
+        key: format!("media/t/{id}"),
+        etag: "\"e\"".into(),
+        media_type,
+        size: content.len() as u64,
+        dimensions: Some(Dimensions {
+            width: 1200,
+            height: 630,
+        }),
+        file_name: format!("{id}.bin"),
+        created_at: time::OffsetDateTime::now_utc(),
+    }
+}
+
+async fn publish(
+    client: &HttpPlatforms,
+    platform: Platform,
+    external_id: &str,
+    text: &str,
+    media: &[(Attachment, Vec<u8>)],
+) -> Result<String, PlatformError> {
+    let token = SecretString::from("token-1");
+    client
+        .publish(PublishRequest {
+            platform,
+            external_id,
+            access_token: &token,
+            text,
+            correlation_id: "c",
+            media: media
+                .iter()
+                .map(|(a, bytes)| MediaUpload {
+                    attachment: a,
+                    content: MediaContent::from_bytes(bytes.clone()),
+                })
+                .collect(),
+        })
+        .await
+        .map(|p| p.platform_post_id)
+}
+
+async fn admin(fake: &FakePlatforms, what: &str, platform: &str) -> Vec<Value> {
+    let v: Value = reqwest::get(format!("{}/_admin/{what}?platform={platform}", fake.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v[what].as_array().cloned().unwrap()
+}
+
+async fn fault(fake: &FakePlatforms, rule: Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{}/_admin/faults", fake.url))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{rule}");
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn each_platform_gets_the_bytes_first_and_a_post_that_refers_to_them() {
+    let fake = fake_platforms();
+    let client = client(&fake);
+    let photo = samples::png(1200, 630, 40_000);
+    let second = samples::jpeg(1200, 630, 30_000);
+    let media = vec![
+        (attachment("med_a", MediaType::Png, &photo), photo.clone()),
+        (
+            attachment("med_b", MediaType::Jpeg, &second),
+            second.clone(),
+        ),
+    ];
+    for (platform, account) in [
+        (Platform::X, "ignored"),
+        (Platform::Facebook, "page-1"),
+        (Platform::Linkedin, "42"),
+    ] {
+        let name = platform.as_str();
+        let id = publish(&client, platform, account, "two pictures", &media)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let uploads = admin(&fake, "media", name).await;
+        assert_eq!(
+            uploads
+                .iter()
+                .map(|m| m["sha256"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>(),
+            [sha256(&photo), sha256(&second)],
+            "{name}: exactly the bytes, in order"
+        );
+        assert_eq!(uploads[0]["content_type"], "image/png", "{name}");
+        let [post] = admin(&fake, "posts", name).await.try_into().unwrap();
+        assert_eq!(post["id"], id, "{name}");
+        let ids: Vec<&Value> = uploads.iter().map(|m| &m["id"]).collect();
+        assert_eq!(
+            post["media"].as_array().unwrap().iter().collect::<Vec<_>>(),
+            ids,
+            "{name}"
+        );
+        assert!(
+            uploads
+                .iter()
+                .all(|m| m["seq"].as_i64() < post["seq"].as_i64()),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_facebook_video_and_a_linkedin_document_take_their_own_paths() {
+    let fake = fake_platforms();
+    let client = client(&fake);
+    let video = samples::mp4(50_000);
+    let id = publish(
+        &client,
+        Platform::Facebook,
+        "page-1",
+        "our film",
+        &[(attachment("med_v", MediaType::Mp4, &video), video.clone())],
+    )
+    .await
+    .unwrap();
+    let [uploaded] = admin(&fake, "media", "facebook").await.try_into().unwrap();
+    assert_eq!(
+        (&uploaded["id"], &uploaded["kind"]),
+        (&json!(id), &json!("video"))
+    );
+    let [post] = admin(&fake, "posts", "facebook").await.try_into().unwrap();
+    assert_eq!(post["text"], "our film", "the video is the post");
+
+    let pdf = samples::pdf(20_000);
+    publish(
+        &client,
+        Platform::Linkedin,
+        "42",
+        "our report",
+        &[(attachment("med_d", MediaType::Pdf, &pdf), pdf.clone())],
+    )
+    .await
+    .unwrap();
+    let [doc] = admin(&fake, "media", "linkedin").await.try_into().unwrap();
+    assert_eq!(
+        (&doc["kind"], &doc["sha256"]),
+        (&json!("document"), &json!(sha256(&pdf)))
+    );
+    assert!(doc["id"].as_str().unwrap().starts_with("urn:li:document:"));
+}
+
+#[tokio::test]
+async fn an_upload_that_fails_or_loses_its_answer_is_transient_and_posts_nothing() {
+    let fake = fake_platforms();
+    let client = client(&fake);
+    let photo = samples::png(1200, 630, 10_000);
+    let media = [(attachment("med_a", MediaType::Png, &photo), photo.clone())];
+    fault(
+        &fake,
+        json!({"platform": "x", "endpoints": "upload", "ambiguous": true, "count": 1}),
+    )
+    .await;
+    let lost = publish(&client, Platform::X, "u", "hello", &media)
+        .await
+        .unwrap_err();
+    assert_eq!(lost.kind(), FailureKind::Transient, "{lost}");
+    fault(&fake, json!({"platform": "facebook", "endpoints": "upload", "status": 400, "error_code": 100, "count": 1})).await;
+    let refused = publish(&client, Platform::Facebook, "page-1", "hello", &media)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), FailureKind::Permanent, "{refused}");
+    assert!(
+        refused.message().contains("to the media upload"),
+        "{refused}"
+    );
+    fault(
+        &fake,
+        json!({"platform": "linkedin", "endpoints": "upload", "status": 503, "count": 1}),
+    )
+    .await;
+    let busy = publish(&client, Platform::Linkedin, "42", "hello", &media)
+        .await
+        .unwrap_err();
+    assert_eq!(busy.kind(), FailureKind::Transient, "{busy}");
+    for platform in ["x", "facebook", "linkedin"] {
+        assert!(
+            admin(&fake, "posts", platform).await.is_empty(),
+            "{platform}"
+        );
+    }
+    // Sent again, each goes through: uploaded twice on X (the lost answer), posted once.
+    publish(&client, Platform::X, "u", "hello", &media)
+        .await
+        .unwrap();
+    assert_eq!(admin(&fake, "media", "x").await.len(), 2);
+    assert_eq!(admin(&fake, "posts", "x").await.len(), 1);
+}
