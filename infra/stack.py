@@ -288,6 +288,9 @@ def up() -> int:
             "HERALD_TENANT_ID": demo["tenant_id"],
             "FAKE_PLATFORMS_URL": fake_url,
             "HERALD_RUNTIME_URL": runtime_url,
+            # What `herald dead-letters` needs to reach the inbound webhook queue's DLQ.
+            "HERALD_WEBHOOK_DLQ_URL": manifest["queues"]["HERALD_QUEUE_URL_WEBHOOK_DEAD_LETTER_QUEUE"],
+            "HERALD_WEBHOOK_QUEUE_URL": manifest["queues"]["HERALD_QUEUE_URL_WEBHOOK_QUEUE"],
             # The `demo` inbound webhook provider's signing secret, for sending it events.
             "HERALD_DEMO_WEBHOOK_SECRET": secret_value(endpoint, manifest["owned_secrets"]["DemoWebhookSecret"]["arn"]),
             **aws_env,

@@ -39,3 +39,7 @@ step "unit, emulator and end-to-end tests"
 # The emulator tests start their own moto server (infra/moto_server.py) on a free port; the
 # end-to-end tests use the local stack through .herald/local.env.
 cargo test --workspace --locked -- --test-threads 8
+
+step "end-to-end chaos run, alone (it fills the shared publish queue with 200 posts)"
+cargo test -p herald-tests --test it --locked -- --ignored --exact \
+  e2e::chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_killed_publisher

@@ -54,6 +54,12 @@ enum Command {
         /// The publish queue, where requeued messages go.
         #[arg(long, env = "HERALD_PUBLISH_QUEUE_URL")]
         queue_url: String,
+        /// The inbound webhook queue's DLQ (source `webhooks`), with the queue below.
+        #[arg(long, env = "HERALD_WEBHOOK_DLQ_URL", requires = "webhook_queue_url")]
+        webhook_dlq_url: Option<String>,
+        /// The inbound webhook queue, where its requeued messages go.
+        #[arg(long, env = "HERALD_WEBHOOK_QUEUE_URL")]
+        webhook_queue_url: Option<String>,
         #[command(subcommand)]
         command: DeadLetterCommand,
     },
@@ -266,17 +272,24 @@ async fn main() -> ExitCode {
         Command::DeadLetters {
             dlq_url,
             queue_url,
+            webhook_dlq_url,
+            webhook_queue_url,
             command,
         } => {
+            let mut queues = vec![DeadLetterQueue {
+                source: "publish".into(),
+                url: dlq_url,
+                source_url: queue_url,
+            }];
+            if let (Some(url), Some(source_url)) = (webhook_dlq_url, webhook_queue_url) {
+                queues.push(DeadLetterQueue {
+                    source: "webhooks".into(),
+                    url,
+                    source_url,
+                });
+            }
             let service = DeadLetterService {
-                queues: Arc::new(SqsDeadLetters::new(
-                    clients.sqs.clone(),
-                    vec![DeadLetterQueue {
-                        source: "publish".into(),
-                        url: dlq_url,
-                        source_url: queue_url,
-                    }],
-                )),
+                queues: Arc::new(SqsDeadLetters::new(clients.sqs.clone(), queues)),
                 audit: Arc::new(store),
                 clock: Arc::new(SystemClock),
             };

@@ -772,8 +772,10 @@ async fn a_429_defers_the_post_without_counting_toward_the_dlq() {
         })
         .await;
     assert_eq!(stack.fake_posts("linkedin", &org).await.len(), 1);
-    // Three deferrals and the publish: each a claim, none a failed delivery.
-    assert_eq!(p["variants"][0]["attempts"], 4, "{p}");
+    // Three deferrals and the publish, each a claim (a busy stack may add a contended one),
+    // none a failed delivery.
+    assert!(p["variants"][0]["attempts"].as_u64() >= Some(4), "{p}");
+    assert!(p["variants"][0]["last_error"].is_null(), "{p}");
 }
 
 #[tokio::test]
@@ -864,6 +866,7 @@ async fn herald_audit_verify_passes_then_finds_a_removed_record() {
 /// process is killed mid-batch. In the end every variant is published exactly once on its
 /// platform, or failed with a reason, and nothing a refusal hit was posted.
 #[tokio::test]
+#[ignore = "run alone by infra/test.sh: its 200 posts would hold up every other test's in the shared queue"]
 async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_killed_publisher() {
     const POSTS: usize = 200;
     let stack = Stack::get();
@@ -1418,4 +1421,55 @@ async fn lost_answers_around_media_never_leave_a_second_post() {
     assert_eq!(x_posts.len(), 1, "{x_posts:?}");
     assert_eq!(x_media.len(), 2, "the lost upload was simply sent again");
     assert_eq!(x_posts[0]["media"], json!([x_media[1]["id"]]));
+}
+
+/// An inbound event that could not be applied waits in the webhook DLQ; an operator finds it
+/// with `herald dead-letters list` and requeues it, and the processor then keeps it once.
+#[tokio::test]
+async fn a_dead_lettered_webhook_is_listed_and_requeued_by_the_operator_cli() {
+    let stack = Stack::get();
+    let event_id = unique("evt_");
+    let event = json!({
+        "provider": "demo", "scheme": "standard_webhooks", "event_id": event_id,
+        "received_at": "2026-11-22T12:00:00Z", "correlation_id": unique("corr-"),
+        "body": json!({"type": "demo.retried"}).to_string(),
+    });
+    let sqs = stack.sqs().await;
+    sqs.send_message()
+        .queue_url(stack.url("HERALD_WEBHOOK_DLQ_URL"))
+        .message_body(event.to_string())
+        .send()
+        .await
+        .unwrap();
+    let herald = |args: &[&str]| {
+        let out = std::process::Command::new(repo_root().join("target/debug/herald"))
+            .envs(&stack.env)
+            .arg("dead-letters")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed = herald(&["list"]);
+    let letter: Value = listed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["body"].as_str().is_some_and(|b| b.contains(&event_id)))
+        .unwrap_or_else(|| panic!("not listed: {listed}"));
+    assert_eq!(letter["source"], "webhooks");
+    assert_eq!(letter["kind"], "webhook:demo");
+    herald(&["requeue", letter["id"].as_str().unwrap()]);
+    let kept = stack
+        .wait_for(
+            Duration::from_secs(30),
+            "the requeued event kept",
+            || async { stack.kept_event("demo", &event_id).await },
+        )
+        .await;
+    assert_eq!(kept["kind"].as_s().unwrap(), "demo.retried");
 }

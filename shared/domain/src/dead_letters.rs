@@ -41,14 +41,18 @@ impl DeadLetter {
         sent_at: OffsetDateTime,
     ) -> Self {
         let message = serde_json::from_str::<PublishMessage>(&body).ok();
+        let kind = if message.is_some() {
+            source.to_owned()
+        } else if let Ok(event) = serde_json::from_str::<crate::inbound::InboundEvent>(&body) {
+            // A provider's event belongs to no tenant: only operators (the CLI) see it.
+            format!("webhook:{}", event.provider)
+        } else {
+            "unreadable".to_owned()
+        };
         Self {
             id,
             source: source.to_owned(),
-            kind: if message.is_some() {
-                source.to_owned()
-            } else {
-                "unreadable".to_owned()
-            },
+            kind,
             tenant_id: message.map(|m| m.tenant_id),
             body,
             reason,
