@@ -393,6 +393,13 @@ impl PublishStore for DynamoStore {
                 break;
             }
         }
+        // A key still unread is not a missing account (which would fail the variant): the
+        // claim stays, and the message is retried.
+        if pending.values().any(|k| !k.keys().is_empty()) {
+            return Err(StoreError::Unavailable(
+                "DynamoDB left keys of the claimed post unprocessed".into(),
+            ));
+        }
         let sk_of = |item: &Item| item.get("sk").and_then(|v| v.as_s().ok()).cloned();
         let find = |prefix: &str| {
             items
