@@ -13,7 +13,7 @@
 
 use super::DynamoStore;
 use super::items::*;
-use super::store::values;
+use super::store::{values, written};
 use crate::errors::store_error;
 use async_trait::async_trait;
 use herald_domain::StoreError;
@@ -48,21 +48,17 @@ impl WebhookInbox for DynamoStore {
         let mut item = sighting_key(provider, event_id);
         item.insert("seen_at".into(), time_n(now));
         item.insert("expires_at".into(), ttl_n(expires_at));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
-            .set_expression_attribute_values(Some(values(vec![(":now", ttl_n(now))])))
-            .send()
-            .await
-            .map_err(store_error);
-        match result {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        written(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+                .set_expression_attribute_values(Some(values(vec![(":now", ttl_n(now))])))
+                .send()
+                .await
+                .map_err(store_error),
+        )
     }
 }
 
@@ -115,11 +111,7 @@ impl InboundStore for DynamoStore {
             .send()
             .await
             .map_err(store_error);
-        match result {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        written(result)
     }
 
     async fn keep_event(
@@ -141,19 +133,15 @@ impl InboundStore for DynamoStore {
         // Bodies may carry personal data (receipts name phone numbers): kept for a while,
         // longer than a sighting is remembered, so a late replay still applies nothing.
         item.insert("expires_at".into(), ttl_n(event.received_at + KEEP_EVENTS));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(store_error);
-        match result {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        written(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await
+                .map_err(store_error),
+        )
     }
 }

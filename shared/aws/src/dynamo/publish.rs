@@ -13,7 +13,7 @@
 
 use super::DynamoStore;
 use super::items::*;
-use super::store::{names, values};
+use super::store::{names, values, written};
 use crate::errors::store_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -804,20 +804,16 @@ impl herald_domain::alerts::AlertLedger for DynamoStore {
     ) -> Result<bool, StoreError> {
         let mut item = key(format!("ALERT#{key_name}"), format!("WINDOW#{index}"));
         item.insert("expires_at".into(), ttl_n(expires));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(store_error);
-        match result {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        written(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await
+                .map_err(store_error),
+        )
     }
 
     async fn count(

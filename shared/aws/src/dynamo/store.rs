@@ -44,6 +44,15 @@ pub(super) fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .collect()
 }
 
+/// A conditional write's answer as "did it write": a failed condition is `false`.
+pub(super) fn written<T>(result: Result<T, StoreError>) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 pub(super) fn values(pairs: Vec<(&str, AttributeValue)>) -> HashMap<String, AttributeValue> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
