@@ -616,8 +616,19 @@ async fn main() {
     env.insert("AWS_REGION".into(), "us-east-1".into());
     env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
     env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
-    cold_starts(&env).await;
-    publish_calls(&env).await;
-    publish_batch_in_memory().await;
-    api_overhead(&env).await;
+    // `herald-bench <section>...` runs only those sections (all by default).
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let wants = |section: &str| only.is_empty() || only.iter().any(|o| o == section);
+    if wants("cold_starts") {
+        cold_starts(&env).await;
+    }
+    if wants("publish_calls") {
+        publish_calls(&env).await;
+    }
+    if wants("publish_batch_in_memory") {
+        publish_batch_in_memory().await;
+    }
+    if wants("api_overhead") {
+        api_overhead(&env).await;
+    }
 }
