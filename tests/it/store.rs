@@ -1569,3 +1569,30 @@ async fn the_media_bucket_is_private_encrypted_and_expires_uploads() {
         [herald_domain::media::MEDIA_RETENTION.whole_days() as i32]
     );
 }
+
+#[tokio::test]
+async fn disconnecting_an_account_returns_it_once() {
+    let env = Env::new().await;
+    let removed = env
+        .store
+        .delete_account(&env.tenant, &env.account)
+        .await
+        .unwrap()
+        .expect("the account was there");
+    assert_eq!(removed.id, env.account);
+    assert!(
+        env.store
+            .delete_account(&env.tenant, &env.account)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing to remove the second time"
+    );
+    assert!(
+        env.store
+            .get_account(&env.tenant, &env.account)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         routes::health, routes::openapi,
         routes::get_tenant, routes::update_tenant, routes::create_api_key,
-        routes::connect_account, routes::list_accounts,
+        routes::connect_account, routes::list_accounts, routes::disconnect_account,
         routes::create_post, routes::list_posts, routes::get_post, routes::edit_post, routes::cancel_post,
         routes::approve_post, routes::reject_post,
         routes::create_media, routes::get_media,

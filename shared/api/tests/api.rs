@@ -1221,3 +1221,55 @@ async fn a_post_with_bad_media_gets_one_422_naming_media_platform_rule_and_limit
     assert_eq!(s, StatusCode::CREATED, "{post}");
     assert_eq!(post["media"], json!([good]));
 }
+
+#[tokio::test]
+async fn disconnecting_an_account_removes_it_once_and_is_audited() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let other = api.tenant(false).await;
+    let account = api.connect(&t, "facebook", "page-9").await;
+    let path = format!("/v1/accounts/{account}");
+    let (s, h, v) = api
+        .call("DELETE", &path, Some(&other.key), None, None)
+        .await;
+    assert_problem(&h, &v, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "another tenant's account is not found"
+    );
+
+    let (s, _, v) = api.call("DELETE", &path, Some(&t.key), None, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], account.as_str());
+    assert!(!v.to_string().contains("secret-token"), "{v}");
+    let (_, _, list) = api
+        .call("GET", "/v1/accounts", Some(&t.key), None, None)
+        .await;
+    assert_eq!(list["items"], json!([]));
+    let (s, h, v) = api.call("DELETE", &path, Some(&t.key), None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_problem(&h, &v, StatusCode::NOT_FOUND);
+
+    let (_, _, log) = api
+        .call(
+            "GET",
+            &format!("/v1/audit?entity=account:{account}"),
+            Some(&t.key),
+            None,
+            None,
+        )
+        .await;
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["account.disconnected", "account.connected"],
+        "{log}"
+    );
+    assert_eq!(log["items"][0]["old"]["external_id"], "page-9");
+}

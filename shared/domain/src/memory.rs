@@ -171,6 +171,16 @@ impl AccountStore for MemoryStore {
         })
     }
 
+    async fn delete_account(
+        &self,
+        tenant: &TenantId,
+        id: &AccountId,
+    ) -> Result<Option<Account>, StoreError> {
+        self.with("delete_account", |s| {
+            Ok(s.accounts.remove(&(tenant.clone(), id.clone())))
+        })
+    }
+
     async fn list_accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError> {
         self.with("list_accounts", |s| {
             Ok(s.accounts

@@ -45,6 +45,13 @@ pub trait AccountStore: Send + Sync {
         id: &AccountId,
     ) -> Result<Option<Account>, StoreError>;
     async fn list_accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError>;
+    /// Removes the account and its token; returns what was removed (`None`: there was none).
+    /// Posts still aimed at it fail when a publisher takes them, saying it was disconnected.
+    async fn delete_account(
+        &self,
+        tenant: &TenantId,
+        id: &AccountId,
+    ) -> Result<Option<Account>, StoreError>;
 }
 
 #[async_trait]

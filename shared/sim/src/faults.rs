@@ -635,6 +635,15 @@ impl AccountStore for SimStore {
         self.latency().await;
         self.memory.list_accounts(tenant).await
     }
+
+    async fn delete_account(
+        &self,
+        tenant: &TenantId,
+        id: &AccountId,
+    ) -> Result<Option<Account>, StoreError> {
+        self.latency().await;
+        self.memory.delete_account(tenant, id).await
+    }
 }
 
 #[async_trait]

@@ -4,7 +4,7 @@ use crate::dto::{AccountList, AccountView, ConnectAccount};
 use crate::error::Problem;
 use crate::{ApiError, ApiJson, AppState};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_domain::model::{Account, AccountStatus, Platform};
 use herald_domain::posts::FieldError;
@@ -95,6 +95,38 @@ pub async fn connect_account(
         },
         Json(AccountView::from(&stored)),
     ))
+}
+
+/// Disconnect an account: its token is deleted. Posts still aimed at it fail when a publisher
+/// takes them, saying so; reconnecting it later starts afresh.
+#[utoipa::path(delete, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 200, body = AccountView, description = "Disconnected; the account as it was"),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn disconnect_account(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    principal.require(principal.role.can_write_posts(), "disconnect accounts")?;
+    let removed = state
+        .accounts
+        .delete_account(&principal.tenant_id, &herald_domain::ids::AccountId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    tracing::info!(account_id = %removed.id, "account disconnected");
+    audit::record(
+        &state,
+        &principal,
+        &client,
+        format!("account:{}", removed.id),
+        "account.disconnected",
+        Some(serde_json::json!({"platform": removed.platform.as_str(), "external_id": removed.external_id, "status": removed.status.as_str()})),
+        None,
+    )
+    .await;
+    Ok(Json(AccountView::from(&removed)))
 }
 
 /// The tenant's connected accounts.

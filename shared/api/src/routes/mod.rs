@@ -39,6 +39,10 @@ pub fn authenticated() -> Router<AppState> {
             "/v1/accounts",
             post(accounts::connect_account).get(accounts::list_accounts),
         )
+        .route(
+            "/v1/accounts/{id}",
+            axum::routing::delete(accounts::disconnect_account),
+        )
         .route("/v1/posts", post(posts::create_post).get(posts::list_posts))
         .route(
             "/v1/posts/{id}",

@@ -324,6 +324,27 @@ impl AccountStore for DynamoStore {
         out.item.as_ref().map(account_from_item).transpose()
     }
 
+    async fn delete_account(
+        &self,
+        tenant: &TenantId,
+        id: &AccountId,
+    ) -> Result<Option<Account>, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(tenant_pk(tenant), account_sk(id))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.attributes
+            .filter(|a| !a.is_empty())
+            .as_ref()
+            .map(account_from_item)
+            .transpose()
+    }
+
     async fn list_accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError> {
         let items = self
             .client
