@@ -179,7 +179,12 @@ impl Stack {
     }
 
     async fn fake_posts(&self, platform: &str, account: &str) -> Vec<Value> {
-        let url = format!("{}/_admin/posts", self.url("FAKE_PLATFORMS_URL"));
+        self.fake_listing("posts", platform, account).await
+    }
+
+    /// What the fake platforms received for an account: `posts` or `media`.
+    async fn fake_listing(&self, what: &str, platform: &str, account: &str) -> Vec<Value> {
+        let url = format!("{}/_admin/{what}", self.url("FAKE_PLATFORMS_URL"));
         let v: Value = self
             .http
             .get(url)
@@ -190,7 +195,7 @@ impl Stack {
             .json()
             .await
             .unwrap();
-        v["posts"].as_array().cloned().unwrap_or_default()
+        v[what].as_array().cloned().unwrap_or_default()
     }
 
     /// Adds a fault rule on the fake platforms; returns its id.
@@ -1167,33 +1172,7 @@ impl Stack {
     }
 
     async fn fake_media(&self, platform: &str, account: &str) -> Vec<Value> {
-        let url = format!("{}/_admin/media", self.url("FAKE_PLATFORMS_URL"));
-        let v: Value = self
-            .http
-            .get(url)
-            .query(&[("platform", platform), ("account", account)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["media"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// An X account whose token the fake knows as `user`.
-    async fn connect_x(&self, t: &Tenant, user: &str) -> String {
-        let token = unique("x-token-");
-        let url = format!("{}/_admin/tokens", self.url("FAKE_PLATFORMS_URL"));
-        let res = self
-            .http
-            .post(url)
-            .json(&json!({"platform": "x", "token": token, "account": user}))
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_success());
-        self.connect(t, "x", user, &token).await
+        self.fake_listing("media", platform, account).await
     }
 }
 
@@ -1210,7 +1189,7 @@ async fn media_goes_to_every_platform_before_the_post_that_refers_to_it() {
     let (page, org, user) = (unique("page"), unique("org"), unique("user"));
     let fb = stack.connect(&t, "facebook", &page, "fb-token").await;
     let li = stack.connect(&t, "linkedin", &org, "li-token").await;
-    let x = stack.connect_x(&t, &user).await;
+    let x = stack.connect_mapped(&t, "x", &user).await;
     let photo = samples::png(1200, 630, 120_000);
     let media = stack
         .upload_media(&t, "image/png", "launch.png", &photo)
@@ -1379,7 +1358,7 @@ async fn lost_answers_around_media_never_leave_a_second_post() {
     let t = stack.tenant(false);
     let (page, user) = (unique("page"), unique("user"));
     let fb = stack.connect(&t, "facebook", &page, "fb-token").await;
-    let x = stack.connect_x(&t, &user).await;
+    let x = stack.connect_mapped(&t, "x", &user).await;
     let photo = samples::jpeg(1200, 630, 20_000);
     let media = stack.upload_media(&t, "image/jpeg", "p.jpg", &photo).await;
     // Facebook creates the post and the answer is lost; X stores the upload and its answer is

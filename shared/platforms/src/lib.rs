@@ -217,18 +217,8 @@ impl HttpPlatforms {
         let form = Form::new()
             .text("published", "false")
             .part("source", media_part(upload)?);
-        let url = format!(
-            "{}/{}/photos",
-            self.endpoints.facebook.trim_end_matches('/'),
-            account.external_id
-        );
         let response = self
-            .http
-            .post(url)
-            .bearer_auth(account.token.expose_secret())
-            .multipart(form)
-            .timeout(timeout)
-            .send()
+            .post_page_form(&account, "photos", form, timeout)
             .await
             .map_err(upload_transport_error)?;
         let status = response.status();
@@ -243,6 +233,28 @@ impl HttpPlatforms {
         Err(facebook_error(status, &headers, &body, UPLOAD))
     }
 
+    /// A multipart POST to one of the Page's edges (`photos`, `videos`).
+    async fn post_page_form(
+        &self,
+        account: &Account<'_>,
+        edge: &str,
+        form: Form,
+        timeout: Duration,
+    ) -> Result<Response, reqwest::Error> {
+        let url = format!(
+            "{}/{}/{edge}",
+            self.endpoints.facebook.trim_end_matches('/'),
+            account.external_id
+        );
+        self.http
+            .post(url)
+            .bearer_auth(account.token.expose_secret())
+            .multipart(form)
+            .timeout(timeout)
+            .send()
+            .await
+    }
+
     /// The upload is the post here: a lost answer is ambiguous, as for any post.
     async fn publish_facebook_video(
         &self,
@@ -253,18 +265,8 @@ impl HttpPlatforms {
         let form = Form::new()
             .text("description", account.text.to_owned())
             .part("source", media_part(video)?);
-        let url = format!(
-            "{}/{}/videos",
-            self.endpoints.facebook.trim_end_matches('/'),
-            account.external_id
-        );
         let response = self
-            .http
-            .post(url)
-            .bearer_auth(account.token.expose_secret())
-            .multipart(form)
-            .timeout(timeout)
-            .send()
+            .post_page_form(&account, "videos", form, timeout)
             .await
             .map_err(transport_error)?;
         let status = response.status();
