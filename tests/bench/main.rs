@@ -6,8 +6,11 @@
 //! - DynamoDB calls for one happy-path publish and for a duplicate delivery (moto, counted by
 //!   the SDK interceptor);
 //! - the API's in-process handler overhead for `POST /v1/posts` (p50/p99, in-memory ports),
-//!   with port calls per request, and AWS calls per request against moto.
+//!   with port calls per request, and AWS calls per request against moto;
+//! - inbound webhooks: verification p50/p99 per scheme, AWS calls per accepted webhook.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark harness fails loudly.
+
+mod webhooks;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -630,5 +633,11 @@ async fn main() {
     }
     if wants("api_overhead") {
         api_overhead(&env).await;
+    }
+    if wants("webhook_verification") {
+        webhooks::verification();
+    }
+    if wants("webhook_calls") {
+        webhooks::calls_per_webhook(&env).await;
     }
 }
