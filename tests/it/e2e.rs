@@ -1070,6 +1070,98 @@ async fn signed_webhooks_are_kept_once_and_forgeries_refused() {
     assert_eq!(kept["applied"].as_n().unwrap(), "0");
 }
 
+/// The SMS provider's delivery receipts and the billing provider's Stripe-style events, each
+/// signed with its provider's secret from Secrets Manager: kept once by provider and event id
+/// for the features that apply them; a tampered body or a stale timestamp is refused and
+/// nothing is kept.
+#[tokio::test]
+async fn sms_receipts_and_billing_events_are_kept_by_provider_and_event_id() {
+    use hmac::Mac;
+    let stack = Stack::get();
+    let sign = |secret: &str, ts: i64, body: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{ts}.{body}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let post = |provider: &'static str, headers: Vec<(&'static str, String)>, body: String| {
+        let mut request = stack
+            .http
+            .post(format!(
+                "{}/webhooks/{provider}",
+                stack.url("HERALD_API_URL")
+            ))
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+
+    let sms_secret = stack.secret("herald-SmsWebhookSecret").await;
+    let receipt_id = unique("dlr_");
+    let receipt = format!(r#"{{"id":"{receipt_id}","message_id":"sms_1","status":"delivered"}}"#);
+    let sms_headers = |ts: i64, body: &str| {
+        vec![
+            ("X-Sms-Timestamp", ts.to_string()),
+            (
+                "X-Sms-Signature",
+                format!("sha256={}", sign(&sms_secret, ts, body)),
+            ),
+        ]
+    };
+    let stale = now - 301;
+    assert_eq!(
+        post("sms", sms_headers(stale, &receipt), receipt.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let tampered = receipt.replace("delivered", "failed");
+    assert_eq!(
+        post("sms", sms_headers(now, &receipt), tampered).await,
+        StatusCode::UNAUTHORIZED
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            post("sms", sms_headers(now, &receipt), receipt.clone()).await,
+            StatusCode::OK
+        );
+    }
+
+    let billing_secret = stack.secret("herald-BillingWebhookSecret").await;
+    let event_id = unique("evt_");
+    let event = format!(r#"{{"id":"{event_id}","type":"invoice.paid","data":{{"amount":1200}}}}"#);
+    let stripe = |ts: i64, body: &str| {
+        vec![(
+            "Stripe-Signature",
+            format!("t={ts},v1={}", sign(&billing_secret, ts, body)),
+        )]
+    };
+    assert_eq!(
+        post("billing", stripe(now + 301, &event), event.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "a timestamp from the future is refused too"
+    );
+    assert_eq!(
+        post("billing", stripe(now, &event), event.clone()).await,
+        StatusCode::OK
+    );
+
+    let kept = stack
+        .wait_for(Duration::from_secs(30), "the kept receipt", || async {
+            stack.kept_event("sms", &receipt_id).await
+        })
+        .await;
+    assert_eq!(kept["kind"].as_s().unwrap(), "delivered");
+    let kept = stack
+        .wait_for(
+            Duration::from_secs(30),
+            "the kept billing event",
+            || async { stack.kept_event("billing", &event_id).await },
+        )
+        .await;
+    assert_eq!(kept["kind"].as_s().unwrap(), "invoice.paid");
+}
+
 /// A post deleted on X: X's signed Account Activity event marks the variant removed, once.
 #[tokio::test]
 async fn a_signed_platform_event_marks_its_post_removed_once() {
