@@ -502,6 +502,7 @@ async fn api_overhead(env: &HashMap<String, String>) {
         },
         idempotency: Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30)),
         clock,
+        operator: None,
     };
     let app = herald_api::router(state);
     let (_, _, secret) =

@@ -1,7 +1,7 @@
 //! The HTTP API function: configuration and wiring. The application is `herald_api::router`.
 
 use herald_aws::Clients;
-use herald_aws::config::{CommonConfig, ConfigError, Env};
+use herald_aws::config::{CommonConfig, ConfigError, Env, SecretsConfig};
 use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
 use herald_aws::dynamo::DynamoIdempotency;
 use herald_aws::s3::S3Media;
@@ -9,6 +9,7 @@ use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::dead_letters::DeadLetterService;
 use herald_domain::idempotency::Idempotency;
 use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaService};
+use herald_domain::operator::OperatorToken;
 use herald_domain::posts::PostService;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +25,10 @@ pub struct Config {
     pub media_bucket: String,
     /// How long a presigned media upload URL works (default 15 minutes).
     pub upload_url_ttl: std::time::Duration,
+    /// The bootstrap operator token's secret (`HERALD_ADMIN_TOKEN_SECRET_ID`); without it
+    /// `POST /v1/tenants` is off.
+    pub admin_token_secret_id: Option<String>,
+    pub secrets: SecretsConfig,
 }
 
 impl Config {
@@ -41,6 +46,11 @@ impl Config {
         if !(60..=3600).contains(&upload_url_seconds) {
             env.problem("HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600");
         }
+        let admin_token_secret_id = vars
+            .get("HERALD_ADMIN_TOKEN_SECRET_ID")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        let secrets = SecretsConfig::read(&mut env);
         env.finish()?;
         Ok(Self {
             common,
@@ -48,6 +58,8 @@ impl Config {
             in_progress_ttl_seconds,
             media_bucket,
             upload_url_ttl: std::time::Duration::from_secs(upload_url_seconds),
+            admin_token_secret_id,
+            secrets,
         })
     }
 }
@@ -93,6 +105,14 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
             },
             clock: clock.clone(),
         },
+        operator: config.admin_token_secret_id.as_ref().map(|secret_id| {
+            Arc::new(OperatorToken {
+                secrets: config.secrets.cache(clients, clock.clone()),
+                secret_id: secret_id.clone(),
+                grace: config.secrets.grace,
+                clock: clock.clone(),
+            })
+        }),
         idempotency,
         clock,
     }

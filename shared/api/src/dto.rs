@@ -268,6 +268,23 @@ pub struct CreatedApiKey {
     pub name: String,
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    pub name: String,
+    /// Posts wait for an approver before they are scheduled.
+    #[serde(default)]
+    pub require_approval: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedTenant {
+    pub id: String,
+    pub name: String,
+    /// The tenant's first admin key, shown once.
+    pub api_key: CreatedApiKey,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok`, or `degraded` when the reconciler has not run lately.

@@ -20,11 +20,12 @@ use utoipa::{Modify, OpenApi};
         crate::audit::list_audit,
         routes::list_dead_letters, routes::get_dead_letter, routes::requeue_dead_letter,
         routes::requeue_dead_letters, routes::delete_dead_letter,
+        routes::operator::create_tenant,
     ),
     components(schemas(Problem, ProblemField, ConnectAccount, AccountView, AccountList, CreatePost, EditPost, TargetInput,
         PostView, VariantView, ErrorView, ReviewView, PostList, ReviewInput, TenantView, TenantSettingsInput,
         CreateApiKey, CreatedApiKey, Health, HeartbeatView, CrisisInput, CrisisView, AuditView, AuditList, DeadLetterView, DeadLetterList, RequeueInput, RequeueResult,
-        CreateMedia, MediaView, UploadView, DimensionsView)),
+        CreateMedia, MediaView, UploadView, DimensionsView, CreateTenant, CreatedTenant)),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
 )]

@@ -64,6 +64,7 @@ impl Api {
             },
             idempotency: idempotency.clone(),
             clock,
+            operator: None,
         };
         Self {
             app: router(state),
@@ -214,6 +215,18 @@ async fn health_and_openapi_need_no_key() {
             v["paths"][path].is_object(),
             "{path} missing from the document"
         );
+    }
+}
+
+#[tokio::test]
+async fn operator_routes_are_off_without_an_operator_token_and_tenant_keys_do_not_open_them() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    for key in [None, Some(t.key.as_str())] {
+        let body = Some(serde_json::json!({"name": "x"}));
+        let (s, h, v) = api.call("POST", "/v1/tenants", key, None, body).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_problem(&h, &v, s);
     }
 }
 

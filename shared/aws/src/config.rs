@@ -109,6 +109,51 @@ impl CommonConfig {
     }
 }
 
+/// How a function caches the secrets it verifies with, and how long a previous value keeps
+/// verifying after a rotation.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretsConfig {
+    pub cache: herald_domain::secrets::CachePolicy,
+    pub grace: time::Duration,
+}
+
+impl SecretsConfig {
+    /// `HERALD_SECRET_CACHE_SECONDS` (default 300) and `HERALD_SECRET_GRACE_SECONDS` (default
+    /// 86400).
+    pub fn read(env: &mut Env<'_>) -> Self {
+        let c = herald_domain::secrets::CachePolicy::default();
+        let seconds = |env: &mut Env<'_>, name: &str, default: time::Duration| {
+            time::Duration::seconds(env.parsed(name, default.whole_seconds()))
+        };
+        Self {
+            cache: herald_domain::secrets::CachePolicy {
+                ttl: seconds(env, "HERALD_SECRET_CACHE_SECONDS", c.ttl),
+                refetch_every: c.refetch_every,
+            },
+            grace: seconds(
+                env,
+                "HERALD_SECRET_GRACE_SECONDS",
+                time::Duration::hours(24),
+            ),
+        }
+    }
+
+    /// A process-wide cache over Secrets Manager.
+    pub fn cache(
+        &self,
+        clients: &crate::Clients,
+        clock: std::sync::Arc<dyn herald_domain::clock::Clock>,
+    ) -> std::sync::Arc<herald_domain::secrets::SecretCache> {
+        std::sync::Arc::new(herald_domain::secrets::SecretCache::new(
+            std::sync::Arc::new(crate::secrets::SecretsManagerStore::new(
+                clients.secrets.clone(),
+            )),
+            clock,
+            self.cache,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
