@@ -259,6 +259,8 @@ where
         external_id: "1".into(),
         display_name: None,
         access_token: secrecy::SecretString::from("t"),
+        refresh_token: None,
+        token_expires_at: None,
         status: AccountStatus::Active,
         created_at: SystemClock.now(),
         updated_at: SystemClock.now(),
@@ -306,6 +308,7 @@ where
         store: store.clone(),
         limiter: store.clone(),
         alerter,
+        tokens: None,
         platform: Arc::new(Accepting {
             latency: Duration::from_millis(200),
         }),
@@ -371,7 +374,11 @@ async fn publish_calls(env: &HashMap<String, String>) {
     let clients = Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
     let store = Arc::new(
         DynamoStore::new(clients.dynamodb.clone(), &env["HERALD_TABLE"])
-            .with_audit_table(&env["HERALD_AUDIT_TABLE"]),
+            .with_audit_table(&env["HERALD_AUDIT_TABLE"])
+            .with_token_vault(
+                herald_aws::config::CommonConfig::read(&mut herald_aws::config::Env::new(env))
+                    .token_vault(&clients),
+            ),
     );
     seed_batch(&store).await;
     let queue = Arc::new(SqsPublishQueue::new(
