@@ -1452,3 +1452,6 @@ async fn a_dead_lettered_webhook_is_listed_and_requeued_by_the_operator_cli() {
         .await;
     assert_eq!(kept["kind"].as_s().unwrap(), "demo.retried");
 }
+
+#[path = "e2e_tokens.rs"]
+mod tokens;

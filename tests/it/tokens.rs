@@ -419,6 +419,15 @@ async fn concurrent_publishers_refresh_an_expiring_token_exactly_once() {
             other => panic!("{other:?}"),
         }
     }
+    // A publisher that read the account before the refresh finished takes the free lease
+    // afterwards: it sees the refreshed token instead of spending the rotated one again.
+    match service.ensure_fresh(a.clone()).await {
+        Freshness::Ready(account) => {
+            assert_eq!(account.access_token.expose_secret(), "access-1-r0");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(refresher.calls.load(Ordering::SeqCst), 1);
     let stored = w
         .store
         .get_account(&a.tenant_id, &a.id)

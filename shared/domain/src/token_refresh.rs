@@ -204,6 +204,32 @@ impl TokenRefresh {
                 return Freshness::Transient(format!("taking the refresh lease failed: {e}"));
             }
         }
+        // The account was read before the lease: another holder may have refreshed it since
+        // (and rotated the refresh token this copy holds). Read it again under the lease.
+        let (account, refresh_token) = match self
+            .accounts
+            .get_account(&account.tenant_id, &account.id)
+            .await
+        {
+            Ok(Some(current))
+                if !self.due(&current, now) || current.status != AccountStatus::Active =>
+            {
+                self.release(&current, &holder).await;
+                return Freshness::Ready(current);
+            }
+            Ok(Some(current)) => {
+                let token = current.refresh_token.clone().unwrap_or(refresh_token);
+                (current, token)
+            }
+            Ok(None) => {
+                self.release(&account, &holder).await;
+                return Freshness::Ready(account);
+            }
+            Err(e) => {
+                self.release(&account, &holder).await;
+                return Freshness::Transient(format!("re-reading the account failed: {e}"));
+            }
+        };
         tracing::info!(platform = %account.platform, "refreshing the account's access token");
         match self
             .refresher
