@@ -623,6 +623,21 @@ async fn main() {
     env.insert("AWS_REGION".into(), "us-east-1".into());
     env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
     env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+    // The token-encryption key's first value (the local stack's rotation gives it one).
+    {
+        use secrecy::ExposeSecret;
+        aws_sdk_secretsmanager::Client::new(&sdk_config(&env["AWS_ENDPOINT_URL"]).await)
+            .put_secret_value()
+            .secret_id(&env["HERALD_TOKEN_KEY_SECRET"])
+            .secret_string(
+                herald_domain::secrets::SecretKind::Key256
+                    .generate()
+                    .expose_secret(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
     // `herald-bench <section>...` runs only those sections (all by default).
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wants = |section: &str| only.is_empty() || only.iter().any(|o| o == section);
