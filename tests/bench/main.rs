@@ -262,6 +262,8 @@ where
         external_id: "1".into(),
         display_name: None,
         access_token: secrecy::SecretString::from("t"),
+        refresh_token: None,
+        token_expires_at: None,
         status: AccountStatus::Active,
         created_at: SystemClock.now(),
         updated_at: SystemClock.now(),
@@ -309,6 +311,7 @@ where
         store: store.clone(),
         limiter: store.clone(),
         alerter,
+        tokens: None,
         platform: Arc::new(Accepting {
             latency: Duration::from_millis(200),
         }),
@@ -374,7 +377,11 @@ async fn publish_calls(env: &HashMap<String, String>) {
     let clients = Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
     let store = Arc::new(
         DynamoStore::new(clients.dynamodb.clone(), &env["HERALD_TABLE"])
-            .with_audit_table(&env["HERALD_AUDIT_TABLE"]),
+            .with_audit_table(&env["HERALD_AUDIT_TABLE"])
+            .with_token_vault(
+                herald_aws::config::CommonConfig::read(&mut herald_aws::config::Env::new(env))
+                    .token_vault(&clients),
+            ),
     );
     seed_batch(&store).await;
     let queue = Arc::new(SqsPublishQueue::new(
@@ -620,6 +627,21 @@ async fn main() {
     env.insert("AWS_REGION".into(), "us-east-1".into());
     env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
     env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+    // The token-encryption key's first value (the local stack's rotation gives it one).
+    {
+        use secrecy::ExposeSecret;
+        aws_sdk_secretsmanager::Client::new(&sdk_config(&env["AWS_ENDPOINT_URL"]).await)
+            .put_secret_value()
+            .secret_id(&env["HERALD_TOKEN_KEY_SECRET"])
+            .secret_string(
+                herald_domain::secrets::SecretKind::Key256
+                    .generate()
+                    .expose_secret(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
     // `herald-bench <section>...` runs only those sections (all by default).
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wants = |section: &str| only.is_empty() || only.iter().any(|o| o == section);

@@ -1661,3 +1661,6 @@ async fn the_operator_token_creates_tenants_and_keeps_working_across_its_rotatio
         assert_eq!(res.headers()["content-type"], "application/problem+json");
     }
 }
+
+#[path = "e2e_tokens.rs"]
+mod tokens;

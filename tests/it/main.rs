@@ -8,4 +8,5 @@ mod e2e;
 mod platforms;
 mod secrets;
 mod store;
+mod tokens;
 mod webhooks;

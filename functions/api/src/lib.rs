@@ -1,7 +1,7 @@
 //! The HTTP API function: configuration and wiring. The application is `herald_api::router`.
 
 use herald_aws::Clients;
-use herald_aws::config::{CommonConfig, ConfigError, Env, SecretsConfig};
+use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
 use herald_aws::dynamo::DynamoIdempotency;
 use herald_aws::s3::S3Media;
@@ -28,7 +28,6 @@ pub struct Config {
     /// The bootstrap operator token's secret (`HERALD_ADMIN_TOKEN_SECRET_ID`); without it
     /// `POST /v1/tenants` is off.
     pub admin_token_secret_id: Option<String>,
-    pub secrets: SecretsConfig,
 }
 
 impl Config {
@@ -50,7 +49,6 @@ impl Config {
             .get("HERALD_ADMIN_TOKEN_SECRET_ID")
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty());
-        let secrets = SecretsConfig::read(&mut env);
         env.finish()?;
         Ok(Self {
             common,
@@ -59,7 +57,6 @@ impl Config {
             media_bucket,
             upload_url_ttl: std::time::Duration::from_secs(upload_url_seconds),
             admin_token_secret_id,
-            secrets,
         })
     }
 }
@@ -107,9 +104,9 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
         },
         operator: config.admin_token_secret_id.as_ref().map(|secret_id| {
             Arc::new(OperatorToken {
-                secrets: config.secrets.cache(clients, clock.clone()),
+                secrets: config.common.secrets.cache(clients, clock.clone()),
                 secret_id: secret_id.clone(),
-                grace: config.secrets.grace,
+                grace: config.common.secrets.grace,
                 clock: clock.clone(),
             })
         }),

@@ -1,4 +1,4 @@
-use herald_fn_reconciler::{Config, reconciler};
+use herald_fn_reconciler::{Config, reconciler, sweep_tokens, token_sweep};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -9,12 +9,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = herald_aws::Clients::load().await;
     let reconciler = reconciler(&config, &clients)?;
     let reconciler = &reconciler;
+    let sweep = token_sweep(&config, &clients);
+    let sweep = &sweep;
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {
-            reconciler
+            let report = reconciler
                 .run_once()
                 .await
-                .map_err(|e| lambda_runtime::Error::from(e.to_string()))
+                .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
+            sweep_tokens(sweep.as_ref()).await;
+            Ok::<_, lambda_runtime::Error>(report)
         },
     ))
     .await

@@ -1286,3 +1286,44 @@ async fn disconnecting_an_account_removes_it_once_and_is_audited() {
     );
     assert_eq!(log["items"][0]["old"]["external_id"], "page-9");
 }
+
+#[tokio::test]
+async fn bad_refresh_token_or_expiry_is_refused_and_the_tokens_are_never_shown() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let (s, h, v) = api
+        .call(
+            "POST",
+            "/v1/accounts",
+            Some(&t.key),
+            None,
+            Some(json!({"platform": "x", "external_id": "42", "access_token": "a", "refresh_token": " ", "expires_in": 5})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&h, &v, s);
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["refresh_token", "expires_in"]);
+    let (_, _, list) = api
+        .call("GET", "/v1/accounts", Some(&t.key), None, None)
+        .await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+
+    let (s, _, v) = api
+        .call(
+            "POST",
+            "/v1/accounts",
+            Some(&t.key),
+            None,
+            Some(json!({"platform": "x", "external_id": "42", "access_token": "secret-a", "refresh_token": "secret-r", "expires_in": 7200})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(!v.to_string().contains("secret-"), "{v}");
+    assert!(v["token_expires_at"].is_string(), "{v}");
+}

@@ -26,6 +26,8 @@ pub mod reconcile;
 pub mod secret;
 pub mod secrets;
 pub mod tenants;
+pub mod token_crypto;
+pub mod token_refresh;
 
 #[cfg(feature = "memory")]
 pub mod memory;

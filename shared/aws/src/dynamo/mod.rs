@@ -26,6 +26,7 @@ pub mod items;
 mod media;
 mod publish;
 mod store;
+mod tokens;
 
 pub use idempotency::DynamoIdempotency;
 pub use store::DynamoStore;
