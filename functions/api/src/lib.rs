@@ -5,11 +5,14 @@ use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
 use herald_aws::dynamo::DynamoIdempotency;
 use herald_aws::s3::S3Media;
+use herald_aws::secrets::SecretsManagerStore;
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::dead_letters::DeadLetterService;
+use herald_domain::embed::EmbedTokens;
 use herald_domain::idempotency::Idempotency;
 use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaService};
 use herald_domain::posts::PostService;
+use herald_domain::secrets::{CachePolicy, SecretCache};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,6 +27,13 @@ pub struct Config {
     pub media_bucket: String,
     /// How long a presigned media upload URL works (default 15 minutes).
     pub upload_url_ttl: std::time::Duration,
+    /// The secret whose versions sign embed tokens (`EmbedSigningKeySecret`).
+    pub embed_secret_id: String,
+    /// How long the previous embed key keeps verifying after a rotation: longer than the
+    /// longest token (1 h) plus the secret cache's life, so no token issued with the old key
+    /// is refused before it expires (default 2 h).
+    pub embed_key_grace: time::Duration,
+    pub secret_cache: CachePolicy,
 }
 
 impl Config {
@@ -41,8 +51,26 @@ impl Config {
         if !(60..=3600).contains(&upload_url_seconds) {
             env.problem("HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600");
         }
+        let embed_secret_id = env.required("HERALD_EMBED_SIGNING_SECRET_ID");
+        let grace_seconds: i64 = env.parsed("HERALD_EMBED_KEY_GRACE_SECONDS", 7200);
+        let min_grace = herald_domain::embed::MAX_TTL_SECONDS + 300;
+        if grace_seconds < min_grace {
+            env.problem(format!(
+                "HERALD_EMBED_KEY_GRACE_SECONDS must be at least {min_grace} (the longest token plus the secret cache)"
+            ));
+        }
+        let c = CachePolicy::default();
+        let secret_cache = CachePolicy {
+            ttl: time::Duration::seconds(
+                env.parsed("HERALD_SECRET_CACHE_SECONDS", c.ttl.whole_seconds()),
+            ),
+            refetch_every: c.refetch_every,
+        };
         env.finish()?;
         Ok(Self {
+            embed_secret_id,
+            embed_key_grace: time::Duration::seconds(grace_seconds),
+            secret_cache,
             common,
             publish_dlq_url,
             in_progress_ttl_seconds,
@@ -98,6 +126,26 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
     }
 }
 
+/// The whole application: the API router with embed tokens and dashboards.
+pub fn app(config: &Config, clients: &Clients) -> axum::Router {
+    let store = Arc::new(config.common.store(clients));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let embed = herald_api::embed::EmbedState {
+        tokens: EmbedTokens {
+            secrets: Arc::new(SecretCache::new(
+                Arc::new(SecretsManagerStore::new(clients.secrets.clone())),
+                clock.clone(),
+                config.secret_cache,
+            )),
+            secret_id: config.embed_secret_id.clone(),
+            clock,
+            grace: config.embed_key_grace,
+        },
+        counter: store,
+    };
+    herald_api::embed::with_embeds(herald_api::router(state(config, clients)), embed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +163,7 @@ mod tests {
             "HERALD_PUBLISH_DLQ_URL",
             "HERALD_MEDIA_BUCKET",
             "HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600",
+            "HERALD_EMBED_SIGNING_SECRET_ID",
         ] {
             assert!(err.contains(name), "{name} not in {err}");
         }

@@ -7,6 +7,8 @@
 pub mod audit;
 pub mod auth;
 pub mod dto;
+pub mod embed;
+mod embed_page;
 pub mod error;
 pub mod idempotency;
 pub mod openapi;
@@ -59,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), auth::layer));
     Router::new()
         .merge(routes::public())
+        .merge(embed::routes())
         .merge(authenticated)
         .fallback(|| async {
             ApiError::new(

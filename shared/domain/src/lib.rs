@@ -8,8 +8,10 @@
 pub mod alerts;
 pub mod audit;
 pub mod clock;
+pub mod dashboard;
 pub mod dead_letters;
 pub mod dispatch;
+pub mod embed;
 pub mod error;
 pub mod gates;
 pub mod idempotency;

@@ -20,6 +20,7 @@
 //! still has to hand over.
 
 mod audit;
+mod embed;
 mod idempotency;
 mod inbound;
 pub mod items;
