@@ -4,6 +4,7 @@
 //! binaries on the local stack.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
+mod analytics;
 mod e2e;
 mod embed;
 mod platforms;

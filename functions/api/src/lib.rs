@@ -141,9 +141,10 @@ pub fn app(config: &Config, clients: &Clients) -> axum::Router {
             clock,
             grace: config.embed_key_grace,
         },
-        counter: store,
+        counter: store.clone(),
     };
-    herald_api::embed::with_embeds(herald_api::router(state(config, clients)), embed)
+    let app = herald_api::embed::with_embeds(herald_api::router(state(config, clients)), embed);
+    herald_api::analytics::with_analytics(app, store)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! Layers, outermost first: correlation id and request log → authentication (API key →
 //! tenant and role) → idempotency keys (mutating methods) → the route.
 
+pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod dto;

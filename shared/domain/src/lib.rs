@@ -6,6 +6,7 @@
 //! `herald-aws` and `herald-platforms`, the HTTP surface in `herald-api`.
 
 pub mod alerts;
+pub mod analytics;
 pub mod audit;
 pub mod clock;
 pub mod dashboard;

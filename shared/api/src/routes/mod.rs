@@ -69,6 +69,7 @@ pub fn authenticated() -> Router<AppState> {
             post(dead_letters::requeue_dead_letter),
         )
         .route("/v1/embed/tokens", post(crate::embed::create_token))
+        .route("/v1/analytics", get(crate::analytics::get_analytics))
         .route(
             "/v1/crisis",
             get(crisis::get_crisis)
