@@ -382,3 +382,159 @@ fn rand_u32() -> u32 {
     let b = uuid::Uuid::new_v4();
     u32::from_le_bytes(b.as_bytes()[..4].try_into().unwrap())
 }
+
+/// The engagement reads against a fake of this test's own: counts as set, zero before, and
+/// the failures classified (unknown post, revoked token, a platform fault).
+#[tokio::test]
+async fn engagement_reads_parse_each_platforms_counts_and_classify_failures() {
+    use herald_domain::analytics::{Engagement, EngagementClient};
+    use herald_domain::model::Platform;
+    use herald_domain::platform::{PlatformClient, PlatformError, PublishRequest};
+    use secrecy::SecretString;
+    let fake = herald_tests::fake_platforms();
+    let client = HttpPlatforms::new(
+        Endpoints {
+            x: format!("{}/x", fake.url),
+            facebook: format!("{}/facebook/v21.0", fake.url),
+            linkedin: format!("{}/linkedin", fake.url),
+        },
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    let http = reqwest::Client::new();
+    let token = SecretString::from("tok-1");
+    http.post(format!("{}/_admin/tokens", fake.url))
+        .json(&json!({"platform": "x", "token": "tok-1", "account": "u1"}))
+        .send()
+        .await
+        .unwrap();
+    let mut ids = HashMap::new();
+    for (platform, external) in [
+        (Platform::X, "u1"),
+        (Platform::Facebook, "123"),
+        (Platform::Linkedin, "456"),
+    ] {
+        let published = client
+            .publish(PublishRequest {
+                platform,
+                external_id: external,
+                access_token: &token,
+                text: "hello",
+                correlation_id: "c",
+                media: vec![],
+            })
+            .await
+            .unwrap();
+        ids.insert(platform, (external, published.platform_post_id));
+    }
+    let read = |p: Platform| {
+        let (external, id) = ids[&p].clone();
+        let client = &client;
+        let token = &token;
+        async move { client.engagement(p, external, token, &id).await }
+    };
+    // Nothing yet: zeros where the platform counts, None where it has no such count.
+    assert_eq!(
+        read(Platform::Linkedin).await.unwrap(),
+        Engagement {
+            likes: Some(0),
+            comments: Some(0),
+            shares: None,
+            impressions: None
+        }
+    );
+    for (p, body) in [
+        (
+            Platform::X,
+            json!({"likes": 3, "comments": 1, "shares": 2, "impressions": 40}),
+        ),
+        (
+            Platform::Facebook,
+            json!({"likes": 9, "comments": 4, "shares": 5}),
+        ),
+        (Platform::Linkedin, json!({"likes": 6, "comments": 2})),
+    ] {
+        let mut body = body;
+        body["platform"] = p.as_str().into();
+        body["post_id"] = ids[&p].1.clone().into();
+        let res = http
+            .post(format!("{}/_admin/metrics", fake.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+    }
+    assert_eq!(
+        read(Platform::X).await.unwrap(),
+        Engagement {
+            likes: Some(3),
+            comments: Some(1),
+            shares: Some(2),
+            impressions: Some(40)
+        }
+    );
+    assert_eq!(
+        read(Platform::Facebook).await.unwrap(),
+        Engagement {
+            likes: Some(9),
+            comments: Some(4),
+            shares: Some(5),
+            impressions: None
+        }
+    );
+    assert_eq!(
+        read(Platform::Linkedin).await.unwrap(),
+        Engagement {
+            likes: Some(6),
+            comments: Some(2),
+            shares: None,
+            impressions: None
+        }
+    );
+
+    // An unknown post, a revoked token and a platform fault, each classified.
+    let unknown = client
+        .engagement(Platform::X, "u1", &token, "999999")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unknown, PlatformError::Permanent { .. }),
+        "{unknown:?}"
+    );
+    let unknown_fb = client
+        .engagement(Platform::Facebook, "123", &token, "123_999999")
+        .await
+        .unwrap_err();
+    assert!(
+        !matches!(unknown_fb, PlatformError::Transient { .. }),
+        "{unknown_fb:?}"
+    );
+    let revoked = client
+        .engagement(
+            Platform::Facebook,
+            "123",
+            &SecretString::from("revoked-1"),
+            &ids[&Platform::Facebook].1,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        revoked.kind(),
+        herald_domain::model::FailureKind::Auth,
+        "{revoked:?}"
+    );
+    let res = http
+        .post(format!("{}/_admin/faults", fake.url))
+        .json(&json!({"platform": "linkedin", "status": 503, "count": 1, "endpoints": "all"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let down = read(Platform::Linkedin).await.unwrap_err();
+    assert!(matches!(down, PlatformError::Transient { .. }), "{down:?}");
+    assert!(
+        read(Platform::Linkedin).await.is_ok(),
+        "the fault was spent"
+    );
+}
