@@ -268,6 +268,41 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
     };
     assert!(!store.record_snapshot(x, &stale_entry, None).await.unwrap());
 
+    // The tenant's embeddable dashboard shows the engagement too.
+    let (s, issued) = stack
+        .api(
+            reqwest::Method::POST,
+            "/v1/embed/tokens",
+            &key,
+            Some(json!({"dashboard": "overview", "origins": ["https://shop.example"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{issued}");
+    let data: Value = stack
+        .http
+        .get(format!(
+            "{}/embed/v1/dashboards/overview/data",
+            stack.var("HERALD_API_URL")
+        ))
+        .bearer_auth(issued["token"].as_str().unwrap())
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let engagement = data["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "engagement_by_platform")
+        .unwrap_or_else(|| panic!("no engagement series: {data}"));
+    assert_eq!(
+        engagement["points"],
+        json!([{"label": "x", "value": 8}, {"label": "facebook", "value": 12}, {"label": "linkedin", "value": 5}])
+    );
+
     // The summary over HTTP.
     let (s, by_platform) = stack
         .api(

@@ -19,6 +19,7 @@
 //! Every issue and refusal is one log line counted by the template's metric filters
 //! (`embed.tokens.issued`, `embed.tokens.refused` with `reason`); tokens never reach a log.
 
+use crate::analytics::AnalyticsState;
 use crate::audit::{self, Client};
 use crate::auth::Principal;
 use crate::error::Problem;
@@ -323,9 +324,14 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn dashboard_data(state: &AppState, claims: &EmbedClaims) -> Result<DashboardData, ApiError> {
+async fn dashboard_data(
+    state: &AppState,
+    analytics: Option<&AnalyticsState>,
+    claims: &EmbedClaims,
+) -> Result<DashboardData, ApiError> {
     Ok(overview(
         state.posts.posts.as_ref(),
+        analytics.map(|a| a.0.as_ref()),
         &claims.tenant_id(),
         state.clock.now(),
     )
@@ -341,6 +347,7 @@ async fn dashboard_data(state: &AppState, claims: &EmbedClaims) -> Result<Dashbo
 pub async fn data(
     State(state): State<AppState>,
     embed: Option<Extension<EmbedState>>,
+    analytics: Option<Extension<AnalyticsState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -355,7 +362,7 @@ pub async fn data(
         Ok(c) => c,
         Err(e) => return embed_error(e),
     };
-    let data = match dashboard_data(&state, &claims).await {
+    let data = match dashboard_data(&state, analytics.as_ref().map(|e| &e.0), &claims).await {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
@@ -422,6 +429,7 @@ fn embedder(headers: &HeaderMap) -> Option<String> {
 pub async fn page(
     State(state): State<AppState>,
     embed: Option<Extension<EmbedState>>,
+    analytics: Option<Extension<AnalyticsState>>,
     Path(id): Path<String>,
     Query(query): Query<PageQuery>,
     headers: HeaderMap,
@@ -448,7 +456,7 @@ pub async fn page(
         Ok(c) => c,
         Err(e) => return embed_error(e),
     };
-    let data = match dashboard_data(&state, &claims).await {
+    let data = match dashboard_data(&state, analytics.as_ref().map(|e| &e.0), &claims).await {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };

@@ -3,6 +3,7 @@
 //! label and value), never for a particular page.
 
 use crate::StoreError;
+use crate::analytics::{self, GroupBy, SnapshotStore};
 use crate::ids::TenantId;
 use crate::model::{Platform, Post, VariantStatus};
 use crate::ports::PostStore;
@@ -41,9 +42,11 @@ pub struct DashboardData {
     pub series: Vec<Series>,
 }
 
-/// The "overview" dashboard of a tenant at `now`.
+/// The "overview" dashboard of a tenant at `now`; with the snapshot store, also the
+/// engagement of the variants published in the last 30 days (each at its latest snapshot).
 pub async fn overview(
     posts: &dyn PostStore,
+    snapshots: Option<&dyn SnapshotStore>,
     tenant: &TenantId,
     now: OffsetDateTime,
 ) -> Result<DashboardData, StoreError> {
@@ -59,7 +62,28 @@ pub async fn overview(
             break;
         }
     }
-    Ok(summarize(tenant, &all, now))
+    let mut data = summarize(tenant, &all, now);
+    if let Some(store) = snapshots {
+        let taken = store
+            .snapshots(tenant, now - Duration::days(30), now + Duration::seconds(1))
+            .await?;
+        let totals = analytics::summarize(&taken, GroupBy::Platform);
+        data.series.push(Series {
+            id: "engagement_by_platform",
+            title: "Engagement by platform (likes, comments, shares; last 30 days)",
+            points: Platform::ALL
+                .iter()
+                .map(|p| Point {
+                    label: p.as_str().to_owned(),
+                    value: totals
+                        .iter()
+                        .find(|t| t.key == p.as_str())
+                        .map_or(0, |t| t.likes + t.comments + t.shares),
+                })
+                .collect(),
+        });
+    }
+    Ok(data)
 }
 
 fn summarize(tenant: &TenantId, posts: &[Post], now: OffsetDateTime) -> DashboardData {
