@@ -1687,6 +1687,139 @@ ROUTES = [
 ]
 
 
+# --------------------------------------------------------------------------------------------
+# Engagement metrics (Herald's engagement snapshots read these)
+# --------------------------------------------------------------------------------------------
+# Each post the fake created has engagement counts, zero until `POST /_admin/metrics` sets
+# them. They live apart from `State` (post ids keep increasing across resets, so counts of an
+# old post never attach to a new one).
+
+METRIC_NAMES = ("likes", "comments", "shares", "impressions")
+
+
+class Engagement:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], dict[str, int]] = {}
+
+    def set(self, platform: str, post_id: str, counts: dict[str, int]) -> dict[str, int]:
+        with self._lock:
+            merged = {**self._counts.get((platform, post_id), {}), **counts}
+            self._counts[(platform, post_id)] = merged
+            return dict(merged)
+
+    def get(self, platform: str, post_id: str) -> dict[str, int]:
+        with self._lock:
+            found = self._counts.get((platform, post_id), {})
+        return {name: found.get(name, 0) for name in METRIC_NAMES}
+
+
+ENGAGEMENT = Engagement()
+
+
+def _created_post(state: State, platform: str, post_id: str) -> Post | None:
+    return next((p for p in state.posts(platform) if p.id == post_id), None)
+
+
+def admin_set_metrics(state: State, req: Request) -> Outcome:
+    data = req.json_object()
+    platform, post_id = data.get("platform"), data.get("post_id")
+    if platform not in ("x", "facebook", "linkedin") or not isinstance(post_id, str):
+        raise BadRequest('platform ("x", "facebook" or "linkedin") and post_id are required')
+    if _created_post(state, platform, post_id) is None:
+        return Reply(404, {"error": "no such post on the fake"})
+    counts: dict[str, int] = {}
+    for name in METRIC_NAMES:
+        value = _number(data, name, 0, 10**12, integer=True)
+        if value is not None:
+            counts[name] = int(value)
+    return Reply(200, {"platform": platform, "post_id": post_id, "metrics": ENGAGEMENT.set(platform, post_id, counts)})
+
+
+def x_tweets_lookup(state: State, req: Request) -> Outcome:
+    """`GET /2/tweets?ids=1,2&tweet.fields=public_metrics`: found tweets in `data`, the others
+    in `errors` (as X answers a partial lookup)."""
+    token = req.bearer()
+    account = state.account_for_token("x", token) if token else None
+
+    def render() -> Reply:
+        ids = [i for i in (req.param("ids") or "").split(",") if i]
+        if not ids or len(ids) > 100:
+            raise BadRequest("ids must name 1 to 100 tweets")
+        fields = (req.param("tweet.fields") or "").split(",")
+        data, errors = [], []
+        for tweet_id in ids:
+            post = _created_post(state, "x", tweet_id)
+            if post is None:
+                errors.append({"value": tweet_id, "detail": f"Could not find tweet with ids: [{tweet_id}].",
+                               "title": "Not Found Error", "resource_type": "tweet", "parameter": "ids",
+                               "resource_id": tweet_id,
+                               "type": "https://api.twitter.com/2/problems/resource-not-found"})
+                continue
+            tweet: dict[str, Any] = {"id": post.id, "text": post.text}
+            if "public_metrics" in fields:
+                m = ENGAGEMENT.get("x", post.id)
+                tweet["public_metrics"] = {"retweet_count": m["shares"], "reply_count": m["comments"],
+                                           "like_count": m["likes"], "quote_count": 0,
+                                           "impression_count": m["impressions"]}
+            data.append(tweet)
+        body: dict[str, Any] = {}
+        if data:
+            body["data"] = data
+        if errors:
+            body["errors"] = errors
+        return Reply(200, body)
+
+    return list_posts(state, X, req, account, render)
+
+
+def facebook_post_fields(state: State, req: Request) -> Outcome:
+    """`GET /{post-id}?fields=likes.summary(true),comments.summary(true),shares`."""
+    post_id = req.params["page"]
+    post = _created_post(state, "facebook", post_id)
+
+    def render() -> Reply:
+        if post is None:
+            return FACEBOOK.error(400, 100, f"Unsupported get request. Object with ID '{post_id}' does not exist")
+        m = ENGAGEMENT.get("facebook", post_id)
+        fields = req.param("fields") or ""
+        body: dict[str, Any] = {"id": post_id}
+        if "likes" in fields:
+            body["likes"] = {"data": [], "summary": {"total_count": m["likes"]}}
+        if "comments" in fields:
+            body["comments"] = {"data": [], "summary": {"total_count": m["comments"]}}
+        if "shares" in fields and m["shares"]:
+            body["shares"] = {"count": m["shares"]}  # Graph omits `shares` when there are none
+        return Reply(200, body)
+
+    return list_posts(state, FACEBOOK, req, post.account if post else None, render)
+
+
+def linkedin_social_actions(state: State, req: Request) -> Outcome:
+    """`GET /rest/socialActions/{urn}`: likes and comments summaries."""
+    from urllib.parse import unquote
+
+    urn = unquote(req.params["urn"])
+    post = _created_post(state, "linkedin", urn)
+
+    def render() -> Reply:
+        if post is None:
+            return LINKEDIN.error(404, None, f"Not found: {urn}")
+        m = ENGAGEMENT.get("linkedin", urn)
+        return Reply(200, {"target": urn, "likesSummary": {"totalLikes": m["likes"], "likedByCurrentUser": False},
+                           "commentsSummary": {"aggregatedTotalComments": m["comments"], "totalFirstLevelComments": m["comments"]}})
+
+    return list_posts(state, LINKEDIN, req, post.account if post else None, render)
+
+
+ROUTES += [
+    _route("GET", r"/x/2/tweets", x_tweets_lookup, "x"),
+    _route("GET", _GRAPH, facebook_post_fields, "facebook"),
+    _route("GET", r"/linkedin/rest/socialActions/(?P<urn>[^/]+)", linkedin_social_actions, "linkedin"),
+    _route("POST", r"/_admin/metrics", admin_set_metrics, "admin"),
+]
+
+
 def resolve(method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
     """The route and its path parameters, or None and the methods the path allows."""
     allowed: list[str] = []

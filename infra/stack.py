@@ -293,6 +293,8 @@ def up() -> int:
             "HERALD_WEBHOOK_QUEUE_URL": manifest["queues"]["HERALD_QUEUE_URL_WEBHOOK_QUEUE"],
             # The `demo` inbound webhook provider's signing secret, for sending it events.
             "HERALD_DEMO_WEBHOOK_SECRET": secret_value(endpoint, manifest["owned_secrets"]["DemoWebhookSecret"]["arn"]),
+            # The embed signing key's id (not its value), for tests that rotate it.
+            "HERALD_EMBED_SIGNING_SECRET_ID": manifest["owned_secrets"]["EmbedSigningKeySecret"]["arn"],
             **aws_env,
             **manifest["global_environment"],
             **manifest["queues"],

@@ -7,6 +7,16 @@ PY=.venv/bin/python
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "headless Chromium for the embed browser test"
+# Debian's chromium; installed once (as root), skipped when present.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  else
+    sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  fi
+fi
+
 step "format"
 cargo fmt --all --check
 

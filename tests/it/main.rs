@@ -4,7 +4,9 @@
 //! binaries on the local stack.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
+mod analytics;
 mod e2e;
+mod embed;
 mod platforms;
 mod secrets;
 mod store;

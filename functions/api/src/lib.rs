@@ -7,6 +7,7 @@ use herald_aws::dynamo::DynamoIdempotency;
 use herald_aws::s3::S3Media;
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::dead_letters::DeadLetterService;
+use herald_domain::embed::EmbedTokens;
 use herald_domain::idempotency::Idempotency;
 use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaService};
 use herald_domain::operator::OperatorToken;
@@ -28,6 +29,12 @@ pub struct Config {
     /// The bootstrap operator token's secret (`HERALD_ADMIN_TOKEN_SECRET_ID`); without it
     /// `POST /v1/tenants` is off.
     pub admin_token_secret_id: Option<String>,
+    /// The secret whose versions sign embed tokens (`EmbedSigningKeySecret`).
+    pub embed_secret_id: String,
+    /// How long the previous embed key keeps verifying after a rotation: longer than the
+    /// longest token (1 h) plus the secret cache's life, so no token issued with the old key
+    /// is refused before it expires (default 2 h).
+    pub embed_key_grace: time::Duration,
 }
 
 impl Config {
@@ -49,8 +56,18 @@ impl Config {
             .get("HERALD_ADMIN_TOKEN_SECRET_ID")
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty());
+        let embed_secret_id = env.required("HERALD_EMBED_SIGNING_SECRET_ID");
+        let grace_seconds: i64 = env.parsed("HERALD_EMBED_KEY_GRACE_SECONDS", 7200);
+        let min_grace = herald_domain::embed::MAX_TTL_SECONDS + 300;
+        if grace_seconds < min_grace {
+            env.problem(format!(
+                "HERALD_EMBED_KEY_GRACE_SECONDS must be at least {min_grace} (the longest token plus the secret cache)"
+            ));
+        }
         env.finish()?;
         Ok(Self {
+            embed_secret_id,
+            embed_key_grace: time::Duration::seconds(grace_seconds),
             common,
             publish_dlq_url,
             in_progress_ttl_seconds,
@@ -115,6 +132,23 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
     }
 }
 
+/// The whole application: the API router with embed tokens and dashboards.
+pub fn app(config: &Config, clients: &Clients) -> axum::Router {
+    let store = Arc::new(config.common.store(clients));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let embed = herald_api::embed::EmbedState {
+        tokens: EmbedTokens {
+            secrets: config.common.secrets.cache(clients, clock.clone()),
+            secret_id: config.embed_secret_id.clone(),
+            clock,
+            grace: config.embed_key_grace,
+        },
+        counter: store.clone(),
+    };
+    let app = herald_api::embed::with_embeds(herald_api::router(state(config, clients)), embed);
+    herald_api::analytics::with_analytics(app, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +166,7 @@ mod tests {
             "HERALD_PUBLISH_DLQ_URL",
             "HERALD_MEDIA_BUCKET",
             "HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600",
+            "HERALD_EMBED_SIGNING_SECRET_ID",
         ] {
             assert!(err.contains(name), "{name} not in {err}");
         }

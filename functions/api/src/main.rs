@@ -1,4 +1,4 @@
-use herald_fn_api::{Config, state};
+use herald_fn_api::{Config, app};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -6,5 +6,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env(&std::env::vars().collect())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let clients = herald_aws::Clients::load().await;
-    lambda_http::run(herald_api::router(state(&config, &clients))).await
+    lambda_http::run(app(&config, &clients)).await
 }

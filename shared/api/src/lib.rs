@@ -4,9 +4,12 @@
 //! Layers, outermost first: correlation id and request log → authentication (API key →
 //! tenant and role) → idempotency keys (mutating methods) → the route.
 
+pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod dto;
+pub mod embed;
+mod embed_page;
 pub mod error;
 pub mod idempotency;
 pub mod openapi;
@@ -71,6 +74,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::public())
         .merge(operator)
+        .merge(embed::routes())
         .merge(authenticated)
         .fallback(|| async {
             ApiError::new(

@@ -6,10 +6,13 @@
 //! `herald-aws` and `herald-platforms`, the HTTP surface in `herald-api`.
 
 pub mod alerts;
+pub mod analytics;
 pub mod audit;
 pub mod clock;
+pub mod dashboard;
 pub mod dead_letters;
 pub mod dispatch;
+pub mod embed;
 pub mod error;
 pub mod gates;
 pub mod idempotency;

@@ -21,6 +21,7 @@
 //! rate-limit headers are read into a [`RateSignal`], so Herald slows down before a 429, and
 //! `find_post` looks a post up by its exact text after an answer was lost.
 
+mod engagement;
 pub mod oauth;
 
 use async_trait::async_trait;

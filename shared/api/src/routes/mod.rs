@@ -74,6 +74,8 @@ pub fn authenticated() -> Router<AppState> {
             "/v1/dead-letters/{id}/requeue",
             post(dead_letters::requeue_dead_letter),
         )
+        .route("/v1/embed/tokens", post(crate::embed::create_token))
+        .route("/v1/analytics", get(crate::analytics::get_analytics))
         .route(
             "/v1/crisis",
             get(crisis::get_crisis)

@@ -19,7 +19,9 @@
 //! `DUE#<shard>`, `due_sk` = `<epoch ms>#<tenant>#<post>`) holds only posts the dispatcher
 //! still has to hand over.
 
+mod analytics;
 mod audit;
+mod embed;
 mod idempotency;
 mod inbound;
 pub mod items;

@@ -518,6 +518,26 @@ impl PublishStore for DynamoStore {
                 .map_err(build_error)?;
             outcome_items.push(TransactWriteItem::builder().put(put).build());
         }
+        // A published variant's engagement snapshots start here (herald_domain::analytics).
+        if let VariantOutcome::Published {
+            platform_post_id,
+            at,
+        } = outcome
+        {
+            let due = super::analytics::first_due_item(
+                &variant.tenant_id,
+                &variant.post_id,
+                &variant.account_id,
+                platform_post_id,
+                *at,
+            );
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(due))
+                .build()
+                .map_err(build_error)?;
+            outcome_items.push(TransactWriteItem::builder().put(put).build());
+        }
         let reset_item = reset.map(|r| self.breaker_reset(variant, r)).transpose()?;
         let mut result = self.transact(&outcome_items, reset_item.as_ref()).await;
         // Claims on the same account check its item in their own transactions: a conflict on

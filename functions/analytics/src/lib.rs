@@ -1,0 +1,125 @@
+//! The analytics function: on its schedule, takes the engagement snapshots that are due
+//! (`herald_domain::analytics`): each published variant at 1 h, 24 h and 7 days after
+//! publishing, read from its platform with the account's token.
+
+use herald_aws::Clients;
+use herald_aws::config::{ConfigError, Env};
+use herald_aws::dynamo::DynamoStore;
+use herald_domain::analytics::{MilestoneOffsets, SnapshotTaker};
+use herald_domain::clock::{Clock, SystemClock};
+use herald_platforms::{Endpoints, HttpPlatforms};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table: String,
+    pub endpoints: Endpoints,
+    /// `HERALD_SNAPSHOT_OFFSETS_SECONDS`: the three milestones after publishing, in seconds,
+    /// increasing (default `3600,86400,604800`).
+    pub offsets: MilestoneOffsets,
+    pub batch: usize,
+    pub platform_timeout: Duration,
+}
+
+impl Config {
+    pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(vars);
+        let table = env.required("HERALD_TABLE");
+        let endpoints = Endpoints {
+            x: env.url("HERALD_X_API_URL"),
+            facebook: env.url("HERALD_FACEBOOK_API_URL"),
+            linkedin: env.url("HERALD_LINKEDIN_API_URL"),
+        };
+        let spec: String = env.parsed(
+            "HERALD_SNAPSHOT_OFFSETS_SECONDS",
+            "3600,86400,604800".to_owned(),
+        );
+        let parsed: Vec<i64> = spec
+            .split(',')
+            .filter_map(|p| p.trim().parse().ok())
+            .collect();
+        let offsets = match parsed.as_slice() {
+            [a, b, c] if 0 <= *a && a < b && b < c => MilestoneOffsets([
+                time::Duration::seconds(*a),
+                time::Duration::seconds(*b),
+                time::Duration::seconds(*c),
+            ]),
+            _ => {
+                env.problem(
+                    "HERALD_SNAPSHOT_OFFSETS_SECONDS must be three increasing second counts, e.g. 3600,86400,604800",
+                );
+                MilestoneOffsets::default()
+            }
+        };
+        let batch = env.parsed("HERALD_SNAPSHOT_BATCH", 200usize);
+        let platform_timeout =
+            Duration::from_secs(env.parsed("HERALD_PLATFORM_TIMEOUT_SECONDS", 10u64));
+        env.finish()?;
+        Ok(Self {
+            table,
+            endpoints,
+            offsets,
+            batch,
+            platform_timeout,
+        })
+    }
+}
+
+pub fn taker(config: &Config, clients: &Clients) -> Result<SnapshotTaker, String> {
+    let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let client = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout)
+        .map_err(|e| e.to_string())?;
+    Ok(SnapshotTaker {
+        store: store.clone(),
+        accounts: store,
+        client: Arc::new(client),
+        clock,
+        offsets: config.offsets,
+        batch: config.batch,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_events_parse() {
+        for bytes in [
+            &include_bytes!("../../../events/analytics/schedule.json")[..],
+            include_bytes!("../../../events/analytics/warmup.json"),
+        ] {
+            let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
+                serde_json::from_slice(bytes).unwrap();
+            assert_eq!(event.detail_type, "Scheduled Event");
+        }
+    }
+
+    #[test]
+    fn config_lists_every_problem() {
+        let err = Config::from_env(&HashMap::from([(
+            "HERALD_SNAPSHOT_OFFSETS_SECONDS".to_owned(),
+            "60,30,90".to_owned(),
+        )]))
+        .unwrap_err()
+        .to_string();
+        for name in [
+            "HERALD_TABLE",
+            "HERALD_X_API_URL",
+            "HERALD_SNAPSHOT_OFFSETS_SECONDS must be three increasing",
+        ] {
+            assert!(err.contains(name), "{name} not in {err}");
+        }
+        let ok = Config::from_env(&HashMap::from([
+            ("HERALD_TABLE".to_owned(), "t".to_owned()),
+            ("HERALD_X_API_URL".to_owned(), "http://x".to_owned()),
+            ("HERALD_FACEBOOK_API_URL".to_owned(), "http://f".to_owned()),
+            ("HERALD_LINKEDIN_API_URL".to_owned(), "http://l".to_owned()),
+        ]))
+        .unwrap();
+        assert_eq!(ok.offsets, MilestoneOffsets::default());
+    }
+}

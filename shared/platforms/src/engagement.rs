@@ -1,0 +1,114 @@
+//! Reading a published post's engagement: X `GET /2/tweets?ids=&tweet.fields=public_metrics`,
+//! Facebook `GET /{post-id}?fields=likes.summary(true),comments.summary(true),shares`,
+//! LinkedIn `GET /rest/socialActions/{urn}` (likes and comments; LinkedIn has no share or
+//! impression count there). Failures are classified like a publish's.
+
+use super::*;
+use herald_domain::analytics::{Engagement, EngagementClient};
+
+fn count(v: &Value) -> Option<u64> {
+    v.as_u64()
+}
+
+#[async_trait]
+impl EngagementClient for HttpPlatforms {
+    async fn engagement(
+        &self,
+        platform: Platform,
+        _external_id: &str,
+        access_token: &SecretString,
+        platform_post_id: &str,
+    ) -> Result<Engagement, PlatformError> {
+        let request = match platform {
+            Platform::X => self
+                .http
+                .get(format!(
+                    "{}/2/tweets",
+                    self.endpoints.x.trim_end_matches('/')
+                ))
+                .query(&[
+                    ("ids", platform_post_id),
+                    ("tweet.fields", "public_metrics"),
+                ]),
+            Platform::Facebook => self
+                .http
+                .get(format!(
+                    "{}/{platform_post_id}",
+                    self.endpoints.facebook.trim_end_matches('/')
+                ))
+                .query(&[(
+                    "fields",
+                    "likes.summary(true),comments.summary(true),shares",
+                )]),
+            Platform::Linkedin => self
+                .http
+                .get(format!(
+                    "{}/rest/socialActions/{}",
+                    self.endpoints.linkedin.trim_end_matches('/'),
+                    urlencode_path(platform_post_id)
+                ))
+                .header("LinkedIn-Version", LINKEDIN_VERSION)
+                .header("X-Restli-Protocol-Version", "2.0.0"),
+        };
+        let response = request
+            .bearer_auth(access_token.expose_secret())
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_json(response).await?;
+        const WHAT: &str = " to the engagement read";
+        if !status.is_success() {
+            return Err(match platform {
+                Platform::X => x_error(status, &headers, &body, WHAT),
+                Platform::Facebook => facebook_error(status, &headers, &body, WHAT),
+                Platform::Linkedin => linkedin_error(status, &headers, &body, WHAT),
+            });
+        }
+        match platform {
+            Platform::X => {
+                let tweet = body["data"]
+                    .as_array()
+                    .and_then(|d| d.iter().find(|t| t["id"] == platform_post_id))
+                    .ok_or_else(|| PlatformError::Permanent {
+                        message: format!("X does not know tweet {platform_post_id} (deleted?)"),
+                        code: Some("not_found".into()),
+                    })?;
+                let m = &tweet["public_metrics"];
+                Ok(Engagement {
+                    likes: count(&m["like_count"]),
+                    comments: count(&m["reply_count"]),
+                    shares: count(&m["retweet_count"])
+                        .map(|r| r + count(&m["quote_count"]).unwrap_or(0)),
+                    impressions: count(&m["impression_count"]),
+                })
+            }
+            Platform::Facebook => Ok(Engagement {
+                likes: count(&body["likes"]["summary"]["total_count"]),
+                comments: count(&body["comments"]["summary"]["total_count"]),
+                // Graph leaves `shares` out when nobody shared.
+                shares: Some(count(&body["shares"]["count"]).unwrap_or(0)),
+                impressions: None,
+            }),
+            Platform::Linkedin => Ok(Engagement {
+                likes: count(&body["likesSummary"]["totalLikes"]),
+                comments: count(&body["commentsSummary"]["aggregatedTotalComments"]),
+                shares: None,
+                impressions: None,
+            }),
+        }
+    }
+}
+
+/// A URN as one path segment (`urn:li:share:1` → `urn%3Ali%3Ashare%3A1`).
+fn urlencode_path(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

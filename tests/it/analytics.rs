@@ -1,0 +1,575 @@
+//! Engagement snapshots and `GET /v1/analytics` on the local stack: a post published to X,
+//! Facebook and LinkedIn through the real binaries, engagement set on the fake platforms, the
+//! snapshot step run (the analytics function's own code, against the stack's table and the
+//! fake platforms over HTTP, at a clock a week ahead so every milestone is due), then the
+//! summary read over HTTP.
+
+use herald_aws::dynamo::DynamoStore;
+use herald_domain::analytics::{Milestone, MilestoneOffsets, SnapshotStore, SnapshotTaker};
+use herald_domain::clock::FakeClock;
+use herald_domain::ids::TenantId;
+use herald_platforms::{Endpoints, HttpPlatforms};
+use herald_tests::{local_stack, repo_root, sdk_config};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+struct Stack {
+    env: HashMap<String, String>,
+    http: reqwest::Client,
+}
+
+impl Stack {
+    fn get() -> Self {
+        Self {
+            env: local_stack().expect("the local stack is not running: start it with `make up`"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn var(&self, name: &str) -> &str {
+        self.env
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing from .herald/local.env"))
+    }
+
+    async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.var("HERALD_API_URL")))
+            .bearer_auth(key)
+            .header("idempotency-key", unique("k-"));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn fake(&self, path: &str, body: Value) -> Value {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.var("FAKE_PLATFORMS_URL")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status().is_success(),
+            "{path} refused: {}",
+            res.status()
+        );
+        res.json().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summarised_over_http() {
+    let stack = Stack::get();
+    let out = std::process::Command::new(repo_root().join("target/debug/herald"))
+        .envs(&stack.env)
+        .args(["tenant", "create", "--name", &unique("analytics-")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (tenant, key) = (
+        TenantId(v["tenant_id"].as_str().unwrap().to_owned()),
+        v["api_key"].as_str().unwrap().to_owned(),
+    );
+
+    // Three accounts, one post to all of them, published by the stack.
+    let x_user = unique("ax-");
+    let x_token = unique("x-token-");
+    stack
+        .fake(
+            "/_admin/tokens",
+            json!({"platform": "x", "token": x_token, "account": x_user}),
+        )
+        .await;
+    let mut targets = Vec::new();
+    for (platform, external, token) in [
+        ("x", x_user.clone(), x_token.clone()),
+        (
+            "facebook",
+            format!("{}", 1_000_000 + rand_u32() % 1_000_000),
+            unique("fb-"),
+        ),
+        (
+            "linkedin",
+            format!("{}", 2_000_000 + rand_u32() % 1_000_000),
+            unique("li-"),
+        ),
+    ] {
+        let (s, a) = stack
+            .api(
+                reqwest::Method::POST,
+                "/v1/accounts",
+                &key,
+                Some(json!({"platform": platform, "external_id": external, "access_token": token})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        targets.push(json!({"account_id": a["id"]}));
+    }
+    let at = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (s, post) = stack
+        .api(
+            reqwest::Method::POST,
+            "/v1/posts",
+            &key,
+            Some(json!({"text": unique("engaging "), "scheduled_at": at, "targets": targets})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{post}");
+    let post_id = post["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let published = loop {
+        let (_, p) = stack
+            .api(
+                reqwest::Method::GET,
+                &format!("/v1/posts/{post_id}"),
+                &key,
+                None,
+            )
+            .await;
+        let variants = p["variants"].as_array().cloned().unwrap_or_default();
+        if variants.len() == 3 && variants.iter().all(|v| v["status"] == "published") {
+            break variants;
+        }
+        assert!(Instant::now() < deadline, "not published: {p}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    // Engagement on the platforms.
+    let counts = HashMap::from([
+        (
+            "x",
+            json!({"likes": 5, "comments": 2, "shares": 1, "impressions": 100}),
+        ),
+        ("facebook", json!({"likes": 7, "comments": 3, "shares": 2})),
+        ("linkedin", json!({"likes": 4, "comments": 1})),
+    ]);
+    for v in &published {
+        let platform = v["platform"].as_str().unwrap();
+        let mut body = counts[platform].clone();
+        body["platform"] = platform.into();
+        body["post_id"] = v["platform_post_id"].clone();
+        stack.fake("/_admin/metrics", body).await;
+    }
+
+    // The snapshot step, a week and a bit after publishing: every milestone is due.
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk_config(stack.var("AWS_ENDPOINT_URL")).await),
+        stack.var("HERALD_TABLE"),
+    ));
+    let clock = Arc::new(FakeClock::new(
+        time::OffsetDateTime::now_utc() + time::Duration::days(8),
+    ));
+    let client = HttpPlatforms::new(
+        Endpoints {
+            x: stack.var("HERALD_X_API_URL").to_owned(),
+            facebook: stack.var("HERALD_FACEBOOK_API_URL").to_owned(),
+            linkedin: stack.var("HERALD_LINKEDIN_API_URL").to_owned(),
+        },
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let taker = SnapshotTaker {
+        store: store.clone(),
+        accounts: store.clone(),
+        client: Arc::new(client),
+        clock,
+        offsets: MilestoneOffsets::default(),
+        batch: 2000,
+    };
+    let window = (
+        time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+        time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let snapshots = loop {
+        taker.run().await.unwrap();
+        let found = store.snapshots(&tenant, window.0, window.1).await.unwrap();
+        if found.len() == 9 {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "snapshots so far: {found:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    for m in Milestone::ALL {
+        assert_eq!(
+            snapshots.iter().filter(|s| s.milestone == m).count(),
+            3,
+            "{m:?}"
+        );
+    }
+    let x = snapshots
+        .iter()
+        .find(|s| s.platform.as_str() == "x" && s.milestone == Milestone::Week)
+        .unwrap();
+    assert_eq!(
+        (
+            x.engagement.likes,
+            x.engagement.comments,
+            x.engagement.shares,
+            x.engagement.impressions
+        ),
+        (Some(5), Some(2), Some(1), Some(100))
+    );
+
+    // Once per variant and milestone: another run and a repeated write add nothing.
+    taker.run().await.unwrap();
+    assert_eq!(
+        store
+            .snapshots(&tenant, window.0, window.1)
+            .await
+            .unwrap()
+            .len(),
+        9
+    );
+    let stale_entry = herald_domain::analytics::SnapshotDue {
+        tenant_id: tenant.clone(),
+        post_id: x.post_id.clone(),
+        account_id: x.account_id.clone(),
+        platform_post_id: x.platform_post_id.clone(),
+        published_at: x.published_at,
+        milestone: Some(Milestone::Week),
+        due_at: x.published_at + time::Duration::days(7),
+    };
+    assert!(!store.record_snapshot(x, &stale_entry, None).await.unwrap());
+
+    // The tenant's embeddable dashboard shows the engagement too.
+    let (s, issued) = stack
+        .api(
+            reqwest::Method::POST,
+            "/v1/embed/tokens",
+            &key,
+            Some(json!({"dashboard": "overview", "origins": ["https://shop.example"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{issued}");
+    let data: Value = stack
+        .http
+        .get(format!(
+            "{}/embed/v1/dashboards/overview/data",
+            stack.var("HERALD_API_URL")
+        ))
+        .bearer_auth(issued["token"].as_str().unwrap())
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let engagement = data["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "engagement_by_platform")
+        .unwrap_or_else(|| panic!("no engagement series: {data}"));
+    assert_eq!(
+        engagement["points"],
+        json!([{"label": "x", "value": 8}, {"label": "facebook", "value": 12}, {"label": "linkedin", "value": 5}])
+    );
+
+    // The summary over HTTP.
+    let (s, by_platform) = stack
+        .api(
+            reqwest::Method::GET,
+            "/v1/analytics?group_by=platform",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{by_platform}");
+    let row = |v: &Value, k: &str| {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == k)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {k} in {v}"))
+    };
+    let fb = row(&by_platform, "facebook");
+    assert_eq!(
+        (
+            fb["likes"].as_u64(),
+            fb["comments"].as_u64(),
+            fb["shares"].as_u64()
+        ),
+        (Some(7), Some(3), Some(2))
+    );
+    let xr = row(&by_platform, "x");
+    assert_eq!(xr["impressions"], 100);
+    let li = row(&by_platform, "linkedin");
+    assert_eq!(
+        (li["likes"].as_u64(), li["shares"].as_u64()),
+        (Some(4), Some(0))
+    );
+    let (s, by_post) = stack
+        .api(
+            reqwest::Method::GET,
+            "/v1/analytics?group_by=post",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let p = row(&by_post, &post_id);
+    assert_eq!(
+        (
+            p["variants"].as_u64(),
+            p["likes"].as_u64(),
+            p["comments"].as_u64()
+        ),
+        (Some(3), Some(16), Some(6))
+    );
+    let (_, by_account) = stack
+        .api(
+            reqwest::Method::GET,
+            "/v1/analytics?group_by=account",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(
+        by_account["items"].as_array().unwrap().len(),
+        3,
+        "{by_account}"
+    );
+    // A range before the post: nothing.
+    let (s, empty) = stack
+        .api(
+            reqwest::Method::GET,
+            "/v1/analytics?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(empty["items"], json!([]));
+
+    // Bad queries are 422 problems naming each field.
+    for (query, fields) in [
+        ("group_by=tenant", vec!["group_by"]),
+        ("from=yesterday&group_by=nope", vec!["from", "group_by"]),
+        (
+            "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            vec!["from"],
+        ),
+        (
+            "from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            vec!["from"],
+        ),
+    ] {
+        let (s, v) = stack
+            .api(
+                reqwest::Method::GET,
+                &format!("/v1/analytics?{query}"),
+                &key,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {v}");
+        let got: Vec<&str> = v["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, fields, "{query}: {v}");
+    }
+}
+
+fn rand_u32() -> u32 {
+    let b = uuid::Uuid::new_v4();
+    u32::from_le_bytes(b.as_bytes()[..4].try_into().unwrap())
+}
+
+/// The engagement reads against a fake of this test's own: counts as set, zero before, and
+/// the failures classified (unknown post, revoked token, a platform fault).
+#[tokio::test]
+async fn engagement_reads_parse_each_platforms_counts_and_classify_failures() {
+    use herald_domain::analytics::{Engagement, EngagementClient};
+    use herald_domain::model::Platform;
+    use herald_domain::platform::{PlatformClient, PlatformError, PublishRequest};
+    use secrecy::SecretString;
+    let fake = herald_tests::fake_platforms();
+    let client = HttpPlatforms::new(
+        Endpoints {
+            x: format!("{}/x", fake.url),
+            facebook: format!("{}/facebook/v21.0", fake.url),
+            linkedin: format!("{}/linkedin", fake.url),
+        },
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    let http = reqwest::Client::new();
+    let token = SecretString::from("tok-1");
+    http.post(format!("{}/_admin/tokens", fake.url))
+        .json(&json!({"platform": "x", "token": "tok-1", "account": "u1"}))
+        .send()
+        .await
+        .unwrap();
+    let mut ids = HashMap::new();
+    for (platform, external) in [
+        (Platform::X, "u1"),
+        (Platform::Facebook, "123"),
+        (Platform::Linkedin, "456"),
+    ] {
+        let published = client
+            .publish(PublishRequest {
+                platform,
+                external_id: external,
+                access_token: &token,
+                text: "hello",
+                correlation_id: "c",
+                media: vec![],
+            })
+            .await
+            .unwrap();
+        ids.insert(platform, (external, published.platform_post_id));
+    }
+    let read = |p: Platform| {
+        let (external, id) = ids[&p].clone();
+        let client = &client;
+        let token = &token;
+        async move { client.engagement(p, external, token, &id).await }
+    };
+    // Nothing yet: zeros where the platform counts, None where it has no such count.
+    assert_eq!(
+        read(Platform::Linkedin).await.unwrap(),
+        Engagement {
+            likes: Some(0),
+            comments: Some(0),
+            shares: None,
+            impressions: None
+        }
+    );
+    for (p, body) in [
+        (
+            Platform::X,
+            json!({"likes": 3, "comments": 1, "shares": 2, "impressions": 40}),
+        ),
+        (
+            Platform::Facebook,
+            json!({"likes": 9, "comments": 4, "shares": 5}),
+        ),
+        (Platform::Linkedin, json!({"likes": 6, "comments": 2})),
+    ] {
+        let mut body = body;
+        body["platform"] = p.as_str().into();
+        body["post_id"] = ids[&p].1.clone().into();
+        let res = http
+            .post(format!("{}/_admin/metrics", fake.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+    }
+    assert_eq!(
+        read(Platform::X).await.unwrap(),
+        Engagement {
+            likes: Some(3),
+            comments: Some(1),
+            shares: Some(2),
+            impressions: Some(40)
+        }
+    );
+    assert_eq!(
+        read(Platform::Facebook).await.unwrap(),
+        Engagement {
+            likes: Some(9),
+            comments: Some(4),
+            shares: Some(5),
+            impressions: None
+        }
+    );
+    assert_eq!(
+        read(Platform::Linkedin).await.unwrap(),
+        Engagement {
+            likes: Some(6),
+            comments: Some(2),
+            shares: None,
+            impressions: None
+        }
+    );
+
+    // An unknown post, a revoked token and a platform fault, each classified.
+    let unknown = client
+        .engagement(Platform::X, "u1", &token, "999999")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unknown, PlatformError::Permanent { .. }),
+        "{unknown:?}"
+    );
+    let unknown_fb = client
+        .engagement(Platform::Facebook, "123", &token, "123_999999")
+        .await
+        .unwrap_err();
+    assert!(
+        !matches!(unknown_fb, PlatformError::Transient { .. }),
+        "{unknown_fb:?}"
+    );
+    let revoked = client
+        .engagement(
+            Platform::Facebook,
+            "123",
+            &SecretString::from("revoked-1"),
+            &ids[&Platform::Facebook].1,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        revoked.kind(),
+        herald_domain::model::FailureKind::Auth,
+        "{revoked:?}"
+    );
+    let res = http
+        .post(format!("{}/_admin/faults", fake.url))
+        .json(&json!({"platform": "linkedin", "status": 503, "count": 1, "endpoints": "all"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let down = read(Platform::Linkedin).await.unwrap_err();
+    assert!(matches!(down, PlatformError::Transient { .. }), "{down:?}");
+    assert!(
+        read(Platform::Linkedin).await.is_ok(),
+        "the fault was spent"
+    );
+}

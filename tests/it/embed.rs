@@ -1,0 +1,866 @@
+//! Embed tokens and embeddable dashboards.
+//!
+//! On moto (this binary's own): the signing key rotated by the real rotation function (old
+//! tokens verify through the grace period, then are refused as retired), and the per-key rate
+//! limit held in DynamoDB across two clients. On the local stack: tokens issued with an admin
+//! key over HTTP, the dashboard's data and page fetched with them, and every refusal over HTTP;
+//! then headless Chromium frames the page from an allowed and a refused origin.
+
+use herald_aws::Clients;
+use herald_aws::dynamo::DynamoStore;
+use herald_aws::secrets::SecretsManagerStore;
+use herald_domain::clock::FakeClock;
+use herald_domain::embed::{
+    AUDIENCE, EmbedClaims, EmbedError, EmbedTokens, ISSUER, Refusal, RequestCounter, TOKEN_POLICY,
+    TokenRequest, key_id,
+};
+use herald_domain::ids::TenantId;
+use herald_domain::secrets::{CachePolicy, KIND_TAG, SecretCache, SecretKind};
+use herald_fn_rotator::{RotationEvent, handle, rotation};
+use herald_tests::{bootstrap, local_stack, moto, repo_root, sdk_config};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SHOP: &str = "https://shop.example";
+
+async fn moto_clients() -> Clients {
+    Clients::from_sdk_config(&sdk_config(&moto().endpoint).await)
+}
+
+async fn rotate(clients: &Clients, secret: &str, token: &str) {
+    let rotation = rotation(clients);
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        handle(
+            &rotation,
+            &RotationEvent {
+                secret_id: secret.to_owned(),
+                client_request_token: token.to_owned(),
+                step: step.to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+}
+
+fn overview(origins: &[&str], ttl: Option<i64>) -> herald_domain::embed::ValidTokenRequest {
+    TokenRequest {
+        dashboard: "overview".into(),
+        origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+        ttl_seconds: ttl,
+    }
+    .validate()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_rotated_embed_key_verifies_old_tokens_through_the_grace_period_then_retires_them() {
+    let clients = moto_clients().await;
+    let name = format!("herald-embed-{}", uuid::Uuid::new_v4().simple());
+    let secret = clients
+        .secrets
+        .create_secret()
+        .name(&name)
+        .tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key(KIND_TAG)
+                .value("key-256")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    rotate(&clients, &secret, "00000000-0000-4000-8000-0000000000e1").await;
+    let clock = Arc::new(FakeClock::new(time::OffsetDateTime::now_utc()));
+    let tokens = EmbedTokens {
+        secrets: Arc::new(SecretCache::new(
+            Arc::new(SecretsManagerStore::new(clients.secrets.clone())),
+            clock.clone(),
+            CachePolicy::default(),
+        )),
+        secret_id: secret.clone(),
+        clock: clock.clone(),
+        grace: time::Duration::hours(2),
+    };
+    let tenant = TenantId("t-embed".into());
+    let old = tokens
+        .issue(&tenant, &overview(&[SHOP], Some(3600)))
+        .await
+        .unwrap();
+    assert!(
+        tokens
+            .verify(&old.token, "overview", Some(SHOP))
+            .await
+            .is_ok()
+    );
+
+    rotate(&clients, &secret, "00000000-0000-4000-8000-0000000000e2").await;
+    // The cached ring still signs with the old key until it is refetched (TTL 5 min).
+    clock.advance(time::Duration::minutes(6));
+    let new = tokens
+        .issue(&tenant, &overview(&[SHOP], Some(3600)))
+        .await
+        .unwrap();
+    assert_ne!(new.kid, old.kid, "the new key has its own kid");
+    assert!(
+        tokens
+            .verify(&new.token, "overview", Some(SHOP))
+            .await
+            .is_ok()
+    );
+    assert!(
+        tokens
+            .verify(&old.token, "overview", Some(SHOP))
+            .await
+            .is_ok(),
+        "the previous key verifies within the grace period"
+    );
+    // Past the grace period (the old token has not expired: its refusal is the key's).
+    clock.advance(time::Duration::hours(2));
+    match tokens.verify(&old.token, "overview", Some(SHOP)).await {
+        Err(EmbedError::Refused(Refusal::RetiredKey)) => {}
+        other => panic!("expected a retired key, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_eleventh_token_request_in_a_minute_is_refused_across_two_clients() {
+    let endpoint = &moto().endpoint;
+    let vars = bootstrap(endpoint);
+    // Two clients, as two Lambda instances would have.
+    let a = DynamoStore::new(
+        Clients::from_sdk_config(&sdk_config(endpoint).await).dynamodb,
+        &vars["HERALD_TABLE"],
+    );
+    let b = DynamoStore::new(
+        Clients::from_sdk_config(&sdk_config(endpoint).await).dynamodb,
+        &vars["HERALD_TABLE"],
+    );
+    // Mid-window, so the eleven calls share one window.
+    let now = time::OffsetDateTime::now_utc().replace_second(20).unwrap();
+    let scope = format!("apikey#{}#embed-tokens", uuid::Uuid::new_v4().simple());
+    let mut remaining = Vec::new();
+    for i in 0..10 {
+        let counter: &dyn RequestCounter = if i % 2 == 0 { &a } else { &b };
+        let d = TOKEN_POLICY.check(counter, &scope, now).await.unwrap();
+        assert!(d.allowed, "call {}", i + 1);
+        remaining.push(d.remaining);
+    }
+    assert_eq!(remaining, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+    for counter in [&a as &dyn RequestCounter, &b] {
+        let d = TOKEN_POLICY.check(counter, &scope, now).await.unwrap();
+        assert!(!d.allowed);
+        assert_eq!((d.remaining, d.reset_seconds), (0, 40));
+    }
+    // Another key has its own budget; the next window starts afresh.
+    assert!(
+        TOKEN_POLICY
+            .check(&a, "apikey#other#embed-tokens", now)
+            .await
+            .unwrap()
+            .allowed
+    );
+    let next = now + time::Duration::seconds(40);
+    assert!(TOKEN_POLICY.check(&b, &scope, next).await.unwrap().allowed);
+}
+
+// ---------------------------------------------------------------- the local stack
+
+struct Stack {
+    env: HashMap<String, String>,
+    http: reqwest::Client,
+}
+
+struct Tenant {
+    key: String,
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+impl Stack {
+    fn get() -> Self {
+        let env = local_stack().expect("the local stack is not running: start it with `make up`");
+        Self {
+            env,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn url(&self, name: &str) -> &str {
+        self.env
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing from .herald/local.env"))
+    }
+
+    fn api_url(&self, path: &str) -> String {
+        format!("{}{path}", self.url("HERALD_API_URL"))
+    }
+
+    fn tenant(&self) -> Tenant {
+        let out = std::process::Command::new(repo_root().join("target/debug/herald"))
+            .envs(&self.env)
+            .args(["tenant", "create", "--name", &unique("embed-")])
+            .output()
+            .expect("run target/debug/herald");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        Tenant {
+            key: v["api_key"].as_str().unwrap().into(),
+        }
+    }
+
+    async fn call(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn issue(
+        &self,
+        key: &str,
+        body: Value,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        self.call(
+            self.http
+                .post(self.api_url("/v1/embed/tokens"))
+                .bearer_auth(key)
+                .header("idempotency-key", unique("k-"))
+                .json(&body),
+        )
+        .await
+    }
+
+    async fn data(
+        &self,
+        token: &str,
+        origin: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = self
+            .http
+            .get(self.api_url("/embed/v1/dashboards/overview/data"))
+            .bearer_auth(token);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        self.call(req).await
+    }
+
+    /// Publishes one post on X through the whole stack and waits until it is published.
+    async fn publish_one(&self, t: &Tenant) {
+        let account_id = unique("embed-x-");
+        let token = unique("x-token-");
+        let fake = self.url("FAKE_PLATFORMS_URL");
+        let res = self
+            .http
+            .post(format!("{fake}/_admin/tokens"))
+            .json(&json!({"platform": "x", "token": token, "account": account_id}))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+        let (s, _, account) = self
+            .call(
+                self.http
+                    .post(self.api_url("/v1/accounts"))
+                    .bearer_auth(&t.key)
+                    .json(
+                        &json!({"platform": "x", "external_id": account_id, "access_token": token}),
+                    ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{account}");
+        let at = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let (s, _, post) = self
+            .call(
+                self.http
+                    .post(self.api_url("/v1/posts"))
+                    .bearer_auth(&t.key)
+                    .header("idempotency-key", unique("k-"))
+                    .json(&json!({"text": "embedded", "scheduled_at": at, "targets": [{"account_id": account["id"]}]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{post}");
+        let path = format!("/v1/posts/{}", post["id"].as_str().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, _, v) = self
+                .call(self.http.get(self.api_url(&path)).bearer_auth(&t.key))
+                .await;
+            if v["variants"][0]["status"] == "published" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the post was not published: {v}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The stack's signing key, read from its Secrets Manager, to forge tokens that only a
+    /// key holder could make (expired, for another audience).
+    async fn signing_key(&self) -> Vec<u8> {
+        let sm =
+            aws_sdk_secretsmanager::Client::new(&sdk_config(self.url("AWS_ENDPOINT_URL")).await);
+        let value = sm
+            .get_secret_value()
+            .secret_id(self.url("HERALD_EMBED_SIGNING_SECRET_ID"))
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap()
+            .to_owned();
+        SecretKind::Key256
+            .key_bytes(&SecretString::from(value))
+            .unwrap()
+    }
+}
+
+fn forge(key: &[u8], claims: &EmbedClaims) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(key_id(key));
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(key),
+    )
+    .unwrap()
+}
+
+fn claims_of(token: &str) -> EmbedClaims {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn series<'a>(data: &'a Value, id: &str) -> &'a Value {
+    data["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no series {id} in {data}"))
+}
+
+fn point(data: &Value, series_id: &str, label: &str) -> u64 {
+    series(data, series_id)["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["label"] == label)
+        .and_then(|p| p["value"].as_u64())
+        .unwrap()
+}
+
+fn problem_type(v: &Value) -> &str {
+    v["type"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn embed_tokens_over_http_open_the_tenants_data_and_every_bad_token_is_refused_by_name() {
+    let stack = Stack::get();
+    let t = stack.tenant();
+    stack.publish_one(&t).await;
+
+    // Only admin keys issue tokens.
+    let (s, _, editor) = stack
+        .call(
+            stack
+                .http
+                .post(stack.api_url("/v1/api-keys"))
+                .bearer_auth(&t.key)
+                .json(&json!({"role": "editor", "name": "ed"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{editor}");
+    let (s, _, v) = stack
+        .issue(
+            editor["key"].as_str().unwrap(),
+            json!({"dashboard": "overview", "origins": [SHOP]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+
+    // Bad requests are 422 problems listing each field.
+    let (s, h, v) = stack
+        .issue(
+            &t.key,
+            json!({"dashboard": "nope", "origins": ["*"], "ttl_seconds": 99999}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(h["content-type"], "application/problem+json");
+    assert_eq!(v["errors"].as_array().unwrap().len(), 3, "{v}");
+
+    let (s, h, issued) = stack
+        .issue(
+            &t.key,
+            json!({"dashboard": "overview", "origins": [SHOP, "http://127.0.0.1:9"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{issued}");
+    assert_eq!(h["ratelimit-policy"], "10;w=60");
+    assert!(
+        h["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("limit=10, remaining=")
+    );
+    assert_eq!(issued["expires_in"], 60, "the default TTL");
+    let token = issued["token"].as_str().unwrap();
+    let claims = claims_of(token);
+    assert_eq!(
+        (claims.aud.as_str(), claims.iss.as_str()),
+        (AUDIENCE, ISSUER)
+    );
+
+    // The data, for the tenant, to an allowed origin (with CORS for it alone).
+    let (s, h, data) = stack.data(token, Some(SHOP)).await;
+    assert_eq!(s, StatusCode::OK, "{data}");
+    assert_eq!(h["access-control-allow-origin"], SHOP);
+    assert_eq!(data["tenant_id"], claims.sub.as_str());
+    assert_eq!(point(&data, "published_by_platform", "x"), 1);
+    assert_eq!(point(&data, "variants_by_status", "published"), 1);
+
+    // Refusals, each named.
+    let key = stack.signing_key().await;
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut sig = parts[2].clone().into_bytes();
+    sig[5] = if sig[5] == b'A' { b'B' } else { b'A' };
+    parts[2] = String::from_utf8(sig).unwrap();
+    let tampered = parts.join(".");
+    let mut expired = claims.clone();
+    expired.iat -= 600;
+    expired.exp = expired.iat + 60;
+    let mut other_audience = claims.clone();
+    other_audience.aud = "herald-api".into();
+    let mut stranger = claims.clone();
+    stranger.sub = "someone".into();
+    let unknown_key = {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(key_id(&[3; 32]));
+        jsonwebtoken::encode(
+            &header,
+            &stranger,
+            &jsonwebtoken::EncodingKey::from_secret(&[3; 32]),
+        )
+        .unwrap()
+    };
+    let cases: Vec<(&str, String, Option<&str>, StatusCode, &str)> = vec![
+        (
+            "tampered",
+            tampered,
+            Some(SHOP),
+            StatusCode::UNAUTHORIZED,
+            "/problems/embed-token-bad-signature",
+        ),
+        (
+            "expired",
+            forge(&key, &expired),
+            Some(SHOP),
+            StatusCode::UNAUTHORIZED,
+            "/problems/embed-token-expired",
+        ),
+        (
+            "wrong audience",
+            forge(&key, &other_audience),
+            Some(SHOP),
+            StatusCode::UNAUTHORIZED,
+            "/problems/embed-token-wrong-audience",
+        ),
+        (
+            "unknown key",
+            unknown_key,
+            Some(SHOP),
+            StatusCode::UNAUTHORIZED,
+            "/problems/embed-token-unknown-key",
+        ),
+        (
+            "wrong origin",
+            token.to_owned(),
+            Some("https://evil.example"),
+            StatusCode::FORBIDDEN,
+            "/problems/embed-origin-not-allowed",
+        ),
+        (
+            "no origin",
+            token.to_owned(),
+            None,
+            StatusCode::FORBIDDEN,
+            "/problems/embed-origin-missing",
+        ),
+        (
+            "garbage",
+            "not-a-token".into(),
+            Some(SHOP),
+            StatusCode::UNAUTHORIZED,
+            "/problems/embed-token-malformed",
+        ),
+    ];
+    for (name, bad, origin, status, kind) in cases {
+        let (s, h, v) = stack.data(&bad, origin).await;
+        assert_eq!((s, problem_type(&v)), (status, kind), "{name}: {v}");
+        assert_eq!(h["content-type"], "application/problem+json", "{name}");
+        assert!(
+            h.get("access-control-allow-origin").is_none(),
+            "{name}: no CORS grant"
+        );
+        assert!(
+            bad.len() < 20 || !v.to_string().contains(&bad),
+            "{name}: the token is not echoed"
+        );
+    }
+
+    // The page: framed from an allowed origin (its Referer), with frame-ancestors for them.
+    let page = stack.api_url(&format!("/embed/v1/dashboards/overview?token={token}"));
+    let res = stack
+        .http
+        .get(&page)
+        .header("referer", format!("{SHOP}/products/1"))
+        .header("sec-fetch-dest", "iframe")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains(&format!("frame-ancestors {SHOP} http://127.0.0.1:9")),
+        "{csp}"
+    );
+    assert!(csp.contains("script-src 'nonce-"), "{csp}");
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains(r#"data-label="x" data-value="1""#),
+        "the chart shows the tenant's post"
+    );
+    for (referer, dest, kind) in [
+        (
+            Some("https://evil.example/"),
+            Some("iframe"),
+            "/problems/embed-origin-not-allowed",
+        ),
+        (None, Some("iframe"), "/problems/embed-origin-missing"),
+        (
+            Some("https://shop.example/"),
+            Some("document"),
+            "/problems/embed-origin-missing",
+        ),
+    ] {
+        let mut req = stack.http.get(&page);
+        if let Some(r) = referer {
+            req = req.header("referer", r);
+        }
+        if let Some(d) = dest {
+            req = req.header("sec-fetch-dest", d);
+        }
+        let (s, h, v) = stack.call(req).await;
+        assert_eq!(
+            (s, problem_type(&v)),
+            (StatusCode::FORBIDDEN, kind),
+            "{referer:?} {dest:?}: {v}"
+        );
+        assert_eq!(
+            h["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'"
+        );
+    }
+    let (s, _, v) = stack
+        .call(
+            stack
+                .http
+                .get(stack.api_url("/embed/v1/dashboards/overview"))
+                .header("referer", SHOP),
+        )
+        .await;
+    assert_eq!(
+        (s, problem_type(&v)),
+        (StatusCode::UNAUTHORIZED, "/problems/embed-token-missing"),
+        "{v}"
+    );
+
+    // The issue is audited.
+    let (s, _, audit) = stack
+        .call(
+            stack
+                .http
+                .get(stack.api_url("/v1/audit?action=embed_token.issued"))
+                .bearer_auth(&t.key),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{audit}");
+    let items = audit["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{audit}");
+    assert_eq!(
+        items[0]["new"]["origins"],
+        json!([SHOP, "http://127.0.0.1:9"])
+    );
+    assert!(
+        !audit.to_string().contains(token),
+        "the token is never stored"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_key_gets_ten_embed_tokens_a_minute_then_429_with_retry_after() {
+    let stack = Stack::get();
+    let t = stack.tenant();
+    let body = json!({"dashboard": "overview", "origins": [SHOP]});
+    // Start early in a window so all eleven calls fall in it.
+    let second = time::OffsetDateTime::now_utc().second();
+    if second > 40 {
+        tokio::time::sleep(Duration::from_secs(u64::from(61 - second))).await;
+    }
+    let mut remaining = Vec::new();
+    for _ in 0..10 {
+        let (s, h, v) = stack.issue(&t.key, body.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let rl = h["ratelimit"].to_str().unwrap().to_owned();
+        remaining.push(
+            rl.split(", ")
+                .find_map(|p| p.strip_prefix("remaining="))
+                .unwrap()
+                .parse::<u32>()
+                .unwrap(),
+        );
+    }
+    assert_eq!(remaining, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+    let (s, h, v) = stack.issue(&t.key, body.clone()).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(h["content-type"], "application/problem+json");
+    assert_eq!(h["ratelimit-policy"], "10;w=60");
+    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(
+        h["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("limit=10, remaining=0, reset=")
+    );
+    // Another admin key of the same tenant has its own budget.
+    let (s, _, other) = stack
+        .call(
+            stack
+                .http
+                .post(stack.api_url("/v1/api-keys"))
+                .bearer_auth(&t.key)
+                .json(&json!({"role": "admin", "name": "second"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _, _) = stack.issue(other["key"].as_str().unwrap(), body).await;
+    assert_eq!(s, StatusCode::CREATED);
+}
+
+// ---------------------------------------------------------------- in a real browser
+
+/// A site of its own on loopback: its origin, and the listener to serve its page with.
+async fn site() -> (String, tokio::net::TcpListener) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    (origin, listener)
+}
+
+/// Serves `html` as `/host.html` until the test ends.
+fn serve(listener: tokio::net::TcpListener, html: String) {
+    let app = axum::Router::new().route(
+        "/host.html",
+        axum::routing::get(move || {
+            let html = html.clone();
+            async move { axum::response::Html(html) }
+        }),
+    );
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+}
+
+/// A page of a site that frames the dashboard, writes what the dashboard's ready message said
+/// into `#ready`, and what its own `fetch` of the data got into `#fetch`.
+fn host_page(api: &str, token: &str) -> String {
+    format!(
+        r#"<!doctype html><html><head><meta charset="utf-8"><title>Shop</title></head>
+<body style="font-family:sans-serif;margin:12px">
+<h2>Our shop's stats</h2>
+<pre id="ready">no dashboard</pre>
+<pre id="fetch">no data</pre>
+<iframe id="dash" src="{api}/embed/v1/dashboards/overview?token={token}" width="640" height="760" style="border:1px solid #ccc"></iframe>
+<script>
+window.addEventListener("message", function (e) {{
+  if (e.origin === "{api}" && e.data && e.data.type === "herald:embed-ready") {{
+    document.getElementById("ready").textContent = JSON.stringify(e.data);
+    document.getElementById("dash").height = e.data.height + 20;
+  }}
+}});
+fetch("{api}/embed/v1/dashboards/overview/data", {{ headers: {{ authorization: "Bearer {token}" }} }})
+  .then(function (r) {{ return r.json().then(function (j) {{ return "status " + r.status + " " + JSON.stringify(j); }}); }})
+  .catch(function (e) {{ return "refused: " + e; }})
+  .then(function (t) {{ document.getElementById("fetch").textContent = t; }});
+</script>
+</body></html>"#
+    )
+}
+
+/// Runs headless Chromium on `url` with the flags this machine needs; `extra` adds the mode
+/// (`--dump-dom`, `--screenshot=...`). Returns stdout.
+async fn chromium(url: String, extra: Vec<String>) -> String {
+    tokio::task::spawn_blocking(move || {
+        let profile =
+            std::env::temp_dir().join(format!("herald-chromium-{}", uuid::Uuid::new_v4().simple()));
+        let out = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--window-size=700,1000",
+                "--virtual-time-budget=10000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("run chromium (infra/test.sh installs Debian's chromium)");
+        let _ = std::fs::remove_dir_all(&profile);
+        assert!(
+            out.status.success(),
+            "chromium failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+fn element_text<'a>(dom: &'a str, id: &str) -> &'a str {
+    let start = dom
+        .find(&format!(r#"<pre id="{id}">"#))
+        .unwrap_or_else(|| panic!("no #{id} in {dom}"));
+    let rest = &dom[start..];
+    let rest = &rest[rest.find('>').unwrap() + 1..];
+    &rest[..rest.find("</pre>").unwrap()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_renders_the_dashboard_framed_by_an_allowed_origin_and_not_by_another() {
+    let stack = Stack::get();
+    let t = stack.tenant();
+    stack.publish_one(&t).await;
+    let api = stack.url("HERALD_API_URL").trim_end_matches('/').to_owned();
+
+    // Two sites on loopback: the tenant's (in the token) and a stranger's (not).
+    let (shop, shop_listener) = site().await;
+    let (stranger_site, stranger_listener) = site().await;
+    let (s, _, issued) = stack
+        .issue(
+            &t.key,
+            json!({"dashboard": "overview", "origins": [shop], "ttl_seconds": 300}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{issued}");
+    let token = issued["token"].as_str().unwrap().to_owned();
+    serve(shop_listener, host_page(&api, &token));
+    serve(stranger_listener, host_page(&api, &token));
+
+    // Allowed: the framed page rendered its charts and told its parent what they show; the
+    // site's own fetch of the data got the tenant's numbers.
+    let dom = chromium(format!("{shop}/host.html"), vec!["--dump-dom".into()]).await;
+    let ready: Value = serde_json::from_str(&html_unescape(element_text(&dom, "ready")))
+        .unwrap_or_else(|e| panic!("the dashboard did not report rendering ({e}): {dom}"));
+    assert_eq!(ready["dashboard"], "overview");
+    let by_platform = ready["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "published_by_platform")
+        .unwrap();
+    assert_eq!(
+        by_platform["points"],
+        json!([["x", 1], ["facebook", 0], ["linkedin", 0]])
+    );
+    let fetched = html_unescape(element_text(&dom, "fetch"));
+    assert!(fetched.starts_with("status 200 "), "{fetched}");
+    let data: Value = serde_json::from_str(fetched.trim_start_matches("status 200 ")).unwrap();
+    assert_eq!(point(&data, "published_by_platform", "x"), 1);
+
+    let shot = repo_root().join("target/embed-dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(
+        format!("{shop}/host.html"),
+        vec![format!("--screenshot={}", shot.display())],
+    )
+    .await;
+    assert!(
+        std::fs::metadata(&shot)
+            .map(|m| m.len() > 10_000)
+            .unwrap_or(false),
+        "no screenshot at {}",
+        shot.display()
+    );
+
+    // Refused: the same token framed by another origin renders nothing (the page answers 403,
+    // and frame-ancestors would stop it anyway), and the stranger's fetch gets no CORS grant.
+    let dom = chromium(
+        format!("{stranger_site}/host.html"),
+        vec!["--dump-dom".into()],
+    )
+    .await;
+    assert_eq!(element_text(&dom, "ready"), "no dashboard", "{dom}");
+    let fetched = html_unescape(element_text(&dom, "fetch"));
+    assert!(fetched.starts_with("refused: "), "{fetched}");
+    let shot = repo_root().join("target/embed-dashboard-refused.png");
+    chromium(
+        format!("{stranger_site}/host.html"),
+        vec![format!("--screenshot={}", shot.display())],
+    )
+    .await;
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
