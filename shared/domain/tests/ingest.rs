@@ -582,8 +582,14 @@ async fn simulate(s: Scenario) {
             let mut runner = w.runner(store, config(s.page_sizes[i]));
             runner.source = Arc::new(Ticking(w.timeline.clone(), w.clock.clone()));
             let deadline = w.clock.now() + Duration::seconds(s.deadlines[i]);
-            let report = runner.run(&job, deadline).await;
-            if report.outcome == RunOutcome::Done && pushed == s.items.len() {
+            runner.run(&job, deadline).await;
+            // Caught up: a finished run's checkpoint is the newest item there is.
+            let state = w.store.stream(&w.tenant, &w.key).await.unwrap();
+            let position = state.map(|s| s.position).unwrap_or_default();
+            if pushed == s.items.len()
+                && position.cursor.is_none()
+                && position.since == (pushed > 0).then(|| next_id.to_string())
+            {
                 clean_done_after_last_push = true;
             }
         }
