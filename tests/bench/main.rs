@@ -499,6 +499,7 @@ async fn api_overhead(env: &HashMap<String, String>) {
         },
         idempotency: Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30)),
         clock,
+        ingest: Arc::new(herald_domain::ingest::memory::MemoryIngestStore::default()),
     };
     let app = herald_api::router(state);
     let (_, _, secret) =

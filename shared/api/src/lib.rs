@@ -39,6 +39,8 @@ pub struct AppState {
     pub posts: PostService,
     pub idempotency: Idempotency,
     pub clock: Arc<dyn Clock>,
+    /// Ingestion's review items (`GET /v1/review-items`).
+    pub ingest: Arc<dyn herald_domain::ingest::IngestStore>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -7,6 +7,7 @@ mod dead_letters;
 mod media;
 mod meta;
 mod posts;
+mod review_items;
 mod tenant;
 
 use crate::AppState;
@@ -19,6 +20,7 @@ pub use dead_letters::*;
 pub use media::*;
 pub use meta::*;
 pub use posts::*;
+pub use review_items::*;
 pub use tenant::*;
 
 /// Routes that need no API key.
@@ -68,6 +70,7 @@ pub fn authenticated() -> Router<AppState> {
             "/v1/dead-letters/{id}/requeue",
             post(dead_letters::requeue_dead_letter),
         )
+        .route("/v1/review-items", get(review_items::list_review_items))
         .route(
             "/v1/crisis",
             get(crisis::get_crisis)

@@ -22,6 +22,7 @@
 mod audit;
 mod idempotency;
 mod inbound;
+mod ingest;
 pub mod items;
 mod media;
 mod publish;
