@@ -118,7 +118,29 @@ fn counter_values(c: &Counters) -> Vec<(&'static str, AttributeValue)> {
     ]
 }
 
-const ADD_COUNTERS: &str = "ADD processed :cp, failed :cf, rate_limited :cr, skipped :cs";
+/// What the poller reads of accounts and streams (never a token).
+const SCANNED: &[&str] = &[
+    "pk",
+    "sk",
+    "platform",
+    "external_id",
+    "status",
+    "account_id",
+    "since",
+    "cursor",
+    "run_newest",
+    "lease_owner",
+    "lease_until",
+    "deferred_until",
+    "next_due",
+    "dry_run",
+    "processed",
+    "failed",
+    "rate_limited",
+    "skipped",
+];
+
+const ADD_COUNTERS: &str = "ADD #c_processed :cp, #c_failed :cf, #c_rate_limited :cr, #c_skipped :cs";
 
 /// `SET`s and `REMOVE`s for the checkpoint's three optional parts.
 fn position_update(
@@ -204,6 +226,13 @@ impl IngestStore for DynamoStore {
         let mut accounts: Vec<(TenantId, AccountId, StreamKey)> = Vec::new();
         let mut states: HashMap<(String, String), StreamState> = HashMap::new();
         let mut start: Option<Item> = None;
+        // Every attribute by a placeholder: several are reserved words.
+        let projection: Vec<String> = (0..SCANNED.len()).map(|i| format!("#p{i}")).collect();
+        let projection_names: HashMap<String, String> = SCANNED
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("#p{i}"), (*a).to_owned()))
+            .collect();
         loop {
             let out = self
                 .client
@@ -211,15 +240,8 @@ impl IngestStore for DynamoStore {
                 .table_name(&self.table)
                 .filter_expression("begins_with(sk, :a) OR begins_with(sk, :s)")
                 // Never the account's token.
-                .projection_expression(
-                    "pk, sk, platform, external_id, #st, account_id, since, #cu, run_newest, \
-                     lease_owner, lease_until, deferred_until, next_due, dry_run, processed, \
-                     failed, rate_limited, skipped",
-                )
-                .set_expression_attribute_names(Some(names(&[
-                    ("#st", "status"),
-                    ("#cu", "cursor"),
-                ])))
+                .projection_expression(projection.join(", "))
+                .set_expression_attribute_names(Some(projection_names.clone()))
                 .set_expression_attribute_values(Some(values(vec![
                     (":a", s("ACCOUNT#")),
                     (":s", s("STREAM#")),
@@ -346,6 +368,10 @@ impl IngestStore for DynamoStore {
                 ("#since", "since"),
                 ("#cursor", "cursor"),
                 ("#run_newest", "run_newest"),
+                ("#c_processed", "processed"),
+                ("#c_failed", "failed"),
+                ("#c_rate_limited", "rate_limited"),
+                ("#c_skipped", "skipped"),
             ])))
             .set_expression_attribute_values(Some(values(vals)))
             .build()
@@ -379,6 +405,12 @@ impl IngestStore for DynamoStore {
             .set_key(Some(super::items::key(tenant_pk(tenant), stream_sk(key))))
             .update_expression(expression(&set, &remove, Some(ADD_COUNTERS)))
             .condition_expression("lease_owner = :o")
+            .set_expression_attribute_names(Some(names(&[
+                ("#c_processed", "processed"),
+                ("#c_failed", "failed"),
+                ("#c_rate_limited", "rate_limited"),
+                ("#c_skipped", "skipped"),
+            ])))
             .set_expression_attribute_values(Some(values(vals)))
             .send()
             .await
@@ -392,8 +424,9 @@ impl IngestStore for DynamoStore {
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(super::items::key(tenant_pk(tenant), stream_sk(key))))
-                .update_expression("ADD skipped :one")
+                .update_expression("ADD #c_skipped :one")
                 .condition_expression("attribute_exists(pk)")
+                .set_expression_attribute_names(Some(names(&[("#c_skipped", "skipped")])))
                 .set_expression_attribute_values(Some(values(vec![(":one", n(1))])))
                 .send()
                 .await
