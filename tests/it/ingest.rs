@@ -51,7 +51,11 @@ impl Stack {
             .args(["tenant", "create", "--name", &unique("ingest-")])
             .output()
             .expect("run target/debug/herald");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         Tenant {
             id: v["tenant_id"].as_str().unwrap().into(),
@@ -74,7 +78,11 @@ impl Stack {
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
         let text = res.text().await.unwrap();
-        (status, content_type, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            content_type,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn fake(&self, path: &str, body: Value) -> Value {
@@ -87,8 +95,11 @@ impl Stack {
     /// Connects an X account whose token the fake maps to `user`.
     async fn connect_x(&self, t: &Tenant, user: &str) -> String {
         let token = unique("x-token-");
-        self.fake("/_admin/tokens", json!({"platform": "x", "token": token, "account": user}))
-            .await;
+        self.fake(
+            "/_admin/tokens",
+            json!({"platform": "x", "token": token, "account": user}),
+        )
+        .await;
         let res = self
             .http
             .post(format!("{}/v1/accounts", self.url("HERALD_API_URL")))
@@ -225,7 +236,15 @@ async fn fake_timeline(stack: &Stack, user: &str) -> (BTreeMap<String, String>, 
         "{}/_admin/timeline?platform=x&account={user}",
         stack.url("FAKE_PLATFORMS_URL")
     );
-    let v: Value = stack.http.get(url).send().await.unwrap().json().await.unwrap();
+    let v: Value = stack
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mut valid = BTreeMap::new();
     let mut bad = BTreeSet::new();
     for i in v["items"].as_array().unwrap() {
@@ -288,42 +307,69 @@ async fn a_timeline_is_ingested_exactly_through_a_429_malformed_items_and_a_kill
         .await;
     stack.fake("/_admin/faults", slow).await;
     let deferred = stack
-        .wait_for(Duration::from_secs(60), "the 429 to defer the stream", || async {
-            let s = stack.stream_state(&t, &stream).await?;
-            (num(&s, "rate_limited") >= 1).then_some(s)
-        })
+        .wait_for(
+            Duration::from_secs(60),
+            "the 429 to defer the stream",
+            || async {
+                let s = stack.stream_state(&t, &stream).await?;
+                (num(&s, "rate_limited") >= 1).then_some(s)
+            },
+        )
         .await;
     assert!(deferred.contains_key("deferred_until"), "{deferred:?}");
     let partial = stack.stored(&t, &stream).await.len();
-    assert!(partial > 0 && partial < 396, "{partial} stored before the 429");
+    assert!(
+        partial > 0 && partial < 396,
+        "{partial} stored before the 429"
+    );
 
-    // After the reset the poller sends the stream again: kill the ingester mid-run.
+    // After the reset the poller sends the stream again: once that run has stored a page,
+    // kill the ingester in the middle of its next one.
+    stack
+        .wait_for(
+            Duration::from_secs(60),
+            "the resumed run's first page",
+            || async { (stack.stored(&t, &stream).await.len() > partial).then_some(()) },
+        )
+        .await;
     let runtime = stack.url("HERALD_RUNTIME_URL").to_owned();
     let killed = stack
-        .wait_for(Duration::from_secs(60), "the ingester to be caught mid-run", || async {
-            let res = stack
-                .http
-                .post(format!("{runtime}/_admin/functions/ingester/kill"))
-                .send()
-                .await
-                .unwrap();
-            let v: Value = res.json().await.unwrap();
-            v["killed"].as_array().filter(|k| !k.is_empty()).cloned()
-        })
+        .wait_for(
+            Duration::from_secs(60),
+            "the ingester to be caught mid-run",
+            || async {
+                let res = stack
+                    .http
+                    .post(format!("{runtime}/_admin/functions/ingester/kill"))
+                    .send()
+                    .await
+                    .unwrap();
+                let v: Value = res.json().await.unwrap();
+                v["killed"].as_array().filter(|k| !k.is_empty()).cloned()
+            },
+        )
         .await;
     assert!(!killed.is_empty());
     let after_kill = stack.stored(&t, &stream).await.len();
     assert!(after_kill < 396, "the run had finished before the kill");
+    // The dead run's lease keeps every other worker off the stream until it expires.
+    let held = stack.stream_state(&t, &stream).await.unwrap();
+    assert!(held.contains_key("lease_owner"), "{held:?}");
+    assert!(held.contains_key("cursor"), "{held:?}");
 
     // The lease runs out, the poller resends, the run resumes from the checkpoint.
     let (valid, malformed) = fake_timeline(&stack, &user).await;
     assert_eq!((valid.len(), malformed.len()), (396, 4));
     let stored = stack
-        .wait_for(Duration::from_secs(180), "every item to be stored", || async {
-            let s = stack.stored(&t, &stream).await;
-            let state = stack.stream_state(&t, &stream).await?;
-            (s.len() >= valid.len() && !state.contains_key("cursor")).then_some(s)
-        })
+        .wait_for(
+            Duration::from_secs(180),
+            "every item to be stored",
+            || async {
+                let s = stack.stored(&t, &stream).await;
+                let state = stack.stream_state(&t, &stream).await?;
+                (s.len() >= valid.len() && !state.contains_key("cursor")).then_some(s)
+            },
+        )
         .await;
     assert_eq!(stored, valid, "stored items differ from the fake's");
     let reviews = stack.review_items(&t).await;
@@ -344,7 +390,9 @@ async fn a_timeline_is_ingested_exactly_through_a_429_malformed_items_and_a_kill
         valid.keys().chain(malformed.iter()).max().unwrap()
     );
     assert!(!state.contains_key("lease_owner"));
-    println!("ingest e2e: kill {killed:?}, {partial} stored before the 429, {after_kill} at the kill");
+    println!(
+        "ingest e2e: kill {killed:?}, {partial} stored before the 429, {after_kill} at the kill"
+    );
 }
 
 /// A dry run (one job invoked directly) fetches and validates the new items, says what it
@@ -407,7 +455,10 @@ async fn a_dry_run_reports_what_it_would_write_and_writes_nothing() {
     let mut expected: Vec<&str> = added[1..].to_vec();
     expected.sort();
     assert_eq!(would, expected);
-    assert_eq!(report["would_review"], json!([format!("{stream}#{}", added[0])]));
+    assert_eq!(
+        report["would_review"],
+        json!([format!("{stream}#{}", added[0])])
+    );
     let after = stack.tenant_items(&t, &[&stream]).await;
     assert_eq!(before, after, "the dry run changed the table");
     assert_eq!(stack.stored(&t, &stream).await.len(), 29);
@@ -435,7 +486,12 @@ async fn review_items_are_tenant_scoped_and_bad_queries_are_refused() {
         .await;
     assert_eq!(items.len(), 1);
     assert!(items[0]["platform_id"].is_null());
-    assert!(items[0]["reason"].as_str().unwrap().contains("`id` is missing"));
+    assert!(
+        items[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`id` is missing")
+    );
     assert!(items[0]["id"].as_str().unwrap().contains("#sha256:"));
     assert!(stack.review_items(&other).await.is_empty());
     for path in [
@@ -446,6 +502,9 @@ async fn review_items_are_tenant_scoped_and_bad_queries_are_refused() {
     ] {
         let (s, content_type, v) = stack.api(path, &t).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
-        assert!(content_type.starts_with("application/problem+json"), "{path}: {content_type}");
+        assert!(
+            content_type.starts_with("application/problem+json"),
+            "{path}: {content_type}"
+        );
     }
 }

@@ -140,7 +140,8 @@ const SCANNED: &[&str] = &[
     "skipped",
 ];
 
-const ADD_COUNTERS: &str = "ADD #c_processed :cp, #c_failed :cf, #c_rate_limited :cr, #c_skipped :cs";
+const ADD_COUNTERS: &str =
+    "ADD #c_processed :cp, #c_failed :cf, #c_rate_limited :cr, #c_skipped :cs";
 
 /// `SET`s and `REMOVE`s for the checkpoint's three optional parts.
 fn position_update(
