@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
+mod ingest;
+
 fn bench(name: &str, value: impl std::fmt::Display, unit: &str) {
     println!("BENCH {name} {value} {unit}");
 }
@@ -631,5 +633,11 @@ async fn main() {
     }
     if wants("api_overhead") {
         api_overhead(&env).await;
+    }
+    if wants("ingest_in_memory") {
+        ingest::ingest_in_memory().await;
+    }
+    if wants("ingest_calls") {
+        ingest::ingest_calls(&env).await;
     }
 }
