@@ -6,6 +6,7 @@
 
 mod e2e;
 mod ingest;
+mod ingest_store;
 mod platforms;
 mod secrets;
 mod store;
