@@ -19,7 +19,8 @@ injects faults on demand:
                                     POST /linkedin/oauth/v2/accessToken (grant_type=refresh_token)
     /sms        a generic provider  POST /sms/messages
     /sinks      Slack-style alert and outbound-webhook receivers: POST /sinks/{name}
-    /_admin     assertions and fault injection (see the handlers under "Admin API" below)
+    /_admin     assertions and fault injection (see the handlers under "Admin API" below),
+                and timeline seeding for ingestion (`/_admin/timeline`, its own section)
 
 Run it with
 
@@ -271,6 +272,9 @@ class Post:
     created: float
     author: str | None = None  # LinkedIn's author URN
     media: list[str] = field(default_factory=list)  # the media ids (URNs) it refers to
+    # Timeline seeding: fields a listing shows differently (None: left out), and why.
+    overrides: dict[str, Any] = field(default_factory=dict)
+    malformed: str | None = None
 
     def admin_view(self) -> dict[str, Any]:
         return {
@@ -1251,7 +1255,7 @@ def x_user_tweets(state: State, req: Request) -> Outcome:
 
     def render() -> Reply:
         max_results = req.int_param("max_results", 10, 5, 100)
-        tweets = list(reversed(state.posts("x", user)))
+        tweets = list(reversed(state.posts("x", user)))[:X_TIMELINE_WINDOW]
         if since_id := req.param("since_id"):
             if not since_id.isdigit():
                 raise BadRequest("since_id must be a tweet id")
@@ -1264,7 +1268,8 @@ def x_user_tweets(state: State, req: Request) -> Outcome:
         body: dict[str, Any] = {}
         if page:  # like X, an empty page has no `data` at all
             body["data"] = [
-                {"id": t.id, "text": t.text, "created_at": rfc3339_ms(t.created)} for t in page
+                as_listed(t, {"id": t.id, "text": t.text, "created_at": rfc3339_ms(t.created)})
+                for t in page
             ]
             meta.update(newest_id=page[0].id, oldest_id=page[-1].id)
         if rest:
@@ -1345,7 +1350,8 @@ def facebook_list_posts(state: State, req: Request) -> Outcome:
             page = posts[:limit]
         body: dict[str, Any] = {
             "data": [
-                {"id": p.id, "message": p.text, "created_time": graph_time(p.created)} for p in page
+                as_listed(p, {"id": p.id, "message": p.text, "created_time": graph_time(p.created)})
+                for p in page
             ]
         }
         if page:
@@ -1378,7 +1384,7 @@ def linkedin_list_posts(state: State, req: Request) -> Outcome:
         count = req.int_param("count", 10, 1, 100)
         posts = list(reversed(state.posts("linkedin", author=author)))
         elements = [
-            {
+            as_listed(p, {
                 "id": p.id,
                 "author": p.author,
                 "commentary": p.text,
@@ -1386,7 +1392,7 @@ def linkedin_list_posts(state: State, req: Request) -> Outcome:
                 "lastModifiedAt": int(p.created * 1000),
                 "lifecycleState": "PUBLISHED",
                 "visibility": "PUBLIC",
-            }
+            })
             for p in posts[start : start + count]
         ]
         paging = {"start": start, "count": count, "total": len(posts)}
@@ -1626,6 +1632,99 @@ def admin_reset(state: State, req: Request) -> Outcome:
 
 
 # --------------------------------------------------------------------------------------------
+# Timelines for ingestion: seeding items (some malformed) that the listings then serve
+# --------------------------------------------------------------------------------------------
+#
+# Herald's ingesters read accounts' timelines through the listing endpoints above (X
+# `GET /2/users/{id}/tweets` with `since_id`, `pagination_token`, `max_results`, the 3,200
+# newest only; Facebook `GET /{page}/posts` with `after` cursors; LinkedIn
+# `GET /rest/posts?q=author` with `start`/`count`). Their answers carry the rate-limit
+# headers (`x-rate-limit-*`, `X-App-Usage`), and fault rules with `"endpoints": "all"` (a
+# 429 with `retry_after` in the middle of a run, a slow page) apply to them.
+#
+# `POST /_admin/timeline` {"platform": "x" | "facebook" | "linkedin", "account": "<id>",
+#   "count": N (plain items "<prefix> <n>"), "text_prefix": "...",
+#   "malformed": {"<index>": "<kind>"}}  adds N items in order (the last is the newest).
+#   Kinds: `missing_text`, `text_not_string`, `bad_time`, `missing_id`. Answers the items
+#   added: [{id, text, malformed}].
+# `GET /_admin/timeline?platform=&account=`: every item the account's timeline holds, oldest
+#   first, with `malformed` (null for good ones).
+
+#: X serves only the newest 3,200 posts of a user timeline.
+X_TIMELINE_WINDOW = 3200
+
+TIMELINE_FIELDS = {
+    "x": ("text", "created_at"),
+    "facebook": ("message", "created_time"),
+    "linkedin": ("commentary", "createdAt"),
+}
+
+MALFORMED_KINDS = ("missing_text", "text_not_string", "bad_time", "missing_id")
+
+
+def as_listed(post: Post, view: dict[str, Any]) -> dict[str, Any]:
+    """A listing's view of a post with its seeded overrides (None removes a field)."""
+    for name, value in post.overrides.items():
+        if value is None:
+            view.pop(name, None)
+        else:
+            view[name] = value
+    return view
+
+
+def _overrides(platform: str, kind: str) -> dict[str, Any]:
+    text_field, time_field = TIMELINE_FIELDS[platform]
+    return {
+        "missing_text": {text_field: None},
+        "text_not_string": {text_field: 12345},
+        "bad_time": {time_field: "not a time" if platform != "linkedin" else "soon"},
+        "missing_id": {"id": None},
+    }[kind]
+
+
+def admin_seed_timeline(state: State, req: Request) -> Outcome:
+    data = req.json_object()
+    platform = data.get("platform")
+    if platform not in TIMELINE_FIELDS:
+        raise BadRequest(f"platform must be one of {', '.join(TIMELINE_FIELDS)}")
+    account = _field(data, "account", str)
+    if not account:
+        raise BadRequest("account is required")
+    count = _number(data, "count", 0, 10_000, integer=True)
+    if count is None:
+        raise BadRequest("count is required")
+    prefix = _field(data, "text_prefix", str) or "item"
+    malformed = _field(data, "malformed", dict) or {}
+    kinds: dict[int, str] = {}
+    for index, kind in malformed.items():
+        if not str(index).isdigit() or not 0 <= int(index) < count:
+            raise BadRequest(f"malformed index {index!r} is not an item's index")
+        if kind not in MALFORMED_KINDS:
+            raise BadRequest(f"malformed kind must be one of {', '.join(MALFORMED_KINDS)}")
+        kinds[int(index)] = kind
+    platform_obj = {"x": X, "facebook": FACEBOOK, "linkedin": LINKEDIN}[platform]
+    author = f"urn:li:organization:{account}" if platform == "linkedin" else None
+    added = []
+    for n in range(int(count)):
+        post = state.add_post(platform, account, f"{prefix} {n}", platform_obj.new_id, author)
+        if n in kinds:
+            post.overrides = _overrides(platform, kinds[n])
+            post.malformed = kinds[n]
+        added.append({"id": post.id, "text": post.text, "malformed": post.malformed})
+    return Reply(201, {"items": added})
+
+
+def admin_timeline(state: State, req: Request) -> Outcome:
+    platform, account = req.param("platform"), req.param("account")
+    if platform not in TIMELINE_FIELDS or not account:
+        raise BadRequest("platform and account are required")
+    posts = state.posts(platform, account)
+    return Reply(200, {"items": [
+        {"id": p.id, "text": p.text, "malformed": p.malformed} for p in posts
+    ]})
+
+
+# --------------------------------------------------------------------------------------------
 # Routing and the HTTP server
 # --------------------------------------------------------------------------------------------
 
@@ -1682,6 +1781,8 @@ ROUTES = [
     _route("GET", r"/_admin/limits", admin_limits, "admin"),
     _route("POST", r"/_admin/limits", admin_set_limit, "admin"),
     _route("POST", r"/_admin/reset", admin_reset, "admin"),
+    _route("POST", r"/_admin/timeline", admin_seed_timeline, "admin"),
+    _route("GET", r"/_admin/timeline", admin_timeline, "admin"),
     _route("GET", r"/_admin/sinks/" + _NAME, admin_sink_requests, "admin"),
     _route("POST", r"/_admin/sinks/" + _NAME, admin_sink_script, "admin"),
 ]

@@ -39,6 +39,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
+mod ingest;
+
 fn bench(name: &str, value: impl std::fmt::Display, unit: &str) {
     println!("BENCH {name} {value} {unit}");
 }
@@ -510,6 +512,7 @@ async fn api_overhead(env: &HashMap<String, String>) {
         idempotency: Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30)),
         clock,
         operator: None,
+        ingest: Arc::new(herald_domain::ingest::memory::MemoryIngestStore::default()),
     };
     let app = herald_api::router(state);
     let (_, _, secret) =
@@ -662,5 +665,11 @@ async fn main() {
     }
     if wants("webhook_calls") {
         webhooks::calls_per_webhook(&env).await;
+    }
+    if wants("ingest_in_memory") {
+        ingest::ingest_in_memory().await;
+    }
+    if wants("ingest_calls") {
+        ingest::ingest_calls(&env).await;
     }
 }

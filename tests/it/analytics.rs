@@ -4,7 +4,6 @@
 //! fake platforms over HTTP, at a clock a week ahead so every milestone is due), then the
 //! summary read over HTTP.
 
-use herald_aws::dynamo::DynamoStore;
 use herald_domain::analytics::{Milestone, MilestoneOffsets, SnapshotStore, SnapshotTaker};
 use herald_domain::clock::FakeClock;
 use herald_domain::ids::TenantId;
@@ -188,10 +187,12 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
     }
 
     // The snapshot step, a week and a bit after publishing: every milestone is due.
-    let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk_config(stack.var("AWS_ENDPOINT_URL")).await),
-        stack.var("HERALD_TABLE"),
-    ));
+    // The store as the analytics function builds it: accounts' tokens are sealed at rest.
+    let clients =
+        herald_aws::Clients::from_sdk_config(&sdk_config(stack.var("AWS_ENDPOINT_URL")).await);
+    let common =
+        herald_aws::config::CommonConfig::read(&mut herald_aws::config::Env::new(&stack.env));
+    let store = Arc::new(common.store(&clients));
     let clock = Arc::new(FakeClock::new(
         time::OffsetDateTime::now_utc() + time::Duration::days(8),
     ));

@@ -7,6 +7,8 @@
 mod analytics;
 mod e2e;
 mod embed;
+mod ingest;
+mod ingest_store;
 mod platforms;
 mod secrets;
 mod store;

@@ -3,8 +3,7 @@
 //! publishing, read from its platform with the account's token.
 
 use herald_aws::Clients;
-use herald_aws::config::{ConfigError, Env};
-use herald_aws::dynamo::DynamoStore;
+use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_domain::analytics::{MilestoneOffsets, SnapshotTaker};
 use herald_domain::clock::{Clock, SystemClock};
 use herald_platforms::{Endpoints, HttpPlatforms};
@@ -14,7 +13,8 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub table: String,
+    /// The table, and the token-encryption key that opens accounts' tokens.
+    pub common: CommonConfig,
     pub endpoints: Endpoints,
     /// `HERALD_SNAPSHOT_OFFSETS_SECONDS`: the three milestones after publishing, in seconds,
     /// increasing (default `3600,86400,604800`).
@@ -26,7 +26,7 @@ pub struct Config {
 impl Config {
     pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let mut env = Env::new(vars);
-        let table = env.required("HERALD_TABLE");
+        let common = CommonConfig::read(&mut env);
         let endpoints = Endpoints {
             x: env.url("HERALD_X_API_URL"),
             facebook: env.url("HERALD_FACEBOOK_API_URL"),
@@ -58,7 +58,7 @@ impl Config {
             Duration::from_secs(env.parsed("HERALD_PLATFORM_TIMEOUT_SECONDS", 10u64));
         env.finish()?;
         Ok(Self {
-            table,
+            common,
             endpoints,
             offsets,
             batch,
@@ -68,7 +68,7 @@ impl Config {
 }
 
 pub fn taker(config: &Config, clients: &Clients) -> Result<SnapshotTaker, String> {
-    let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table));
+    let store = Arc::new(config.common.store(clients));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let client = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout)
         .map_err(|e| e.to_string())?;

@@ -112,7 +112,7 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
             accounts: store.clone(),
             tenants: store.clone(),
             media: MediaService {
-                records: store,
+                records: store.clone(),
                 objects: Arc::new(S3Media::new(clients.s3.clone(), &config.media_bucket)),
                 clock: clock.clone(),
                 upload_url_ttl: config.upload_url_ttl,
@@ -129,6 +129,7 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
         }),
         idempotency,
         clock,
+        ingest: store,
     }
 }
 

@@ -44,6 +44,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The bootstrap operator token, for `POST /v1/tenants`; `None` turns those routes off.
     pub operator: Option<Arc<herald_domain::operator::OperatorToken>>,
+    /// Ingestion's review items (`GET /v1/review-items`).
+    pub ingest: Arc<dyn herald_domain::ingest::IngestStore>,
 }
 
 impl std::fmt::Debug for AppState {

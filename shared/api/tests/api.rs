@@ -39,6 +39,7 @@ impl Api {
         let idempotency =
             Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30));
         let media = Arc::new(MemoryMedia::default());
+        let ingest = Arc::new(herald_domain::ingest::memory::MemoryIngestStore::default());
         let state = AppState {
             tenants: store.clone(),
             accounts: store.clone(),
@@ -65,6 +66,7 @@ impl Api {
             idempotency: idempotency.clone(),
             clock,
             operator: None,
+            ingest: ingest.clone(),
         };
         Self {
             app: router(state),

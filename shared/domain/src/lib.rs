@@ -18,6 +18,7 @@ pub mod gates;
 pub mod idempotency;
 pub mod ids;
 pub mod inbound;
+pub mod ingest;
 pub mod media;
 pub mod model;
 pub mod operator;

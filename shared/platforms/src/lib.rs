@@ -49,6 +49,8 @@ pub struct Endpoints {
     pub linkedin: String,
 }
 
+mod timelines;
+
 /// The LinkedIn API version sent as `LinkedIn-Version`.
 const LINKEDIN_VERSION: &str = "202501";
 

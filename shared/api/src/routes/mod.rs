@@ -8,6 +8,7 @@ mod media;
 mod meta;
 pub mod operator;
 mod posts;
+mod review_items;
 mod tenant;
 
 use crate::AppState;
@@ -20,6 +21,7 @@ pub use dead_letters::*;
 pub use media::*;
 pub use meta::*;
 pub use posts::*;
+pub use review_items::*;
 pub use tenant::*;
 
 /// Routes that need no API key.
@@ -76,6 +78,7 @@ pub fn authenticated() -> Router<AppState> {
         )
         .route("/v1/embed/tokens", post(crate::embed::create_token))
         .route("/v1/analytics", get(crate::analytics::get_analytics))
+        .route("/v1/review-items", get(review_items::list_review_items))
         .route(
             "/v1/crisis",
             get(crisis::get_crisis)

@@ -24,6 +24,7 @@ mod audit;
 mod embed;
 mod idempotency;
 mod inbound;
+mod ingest;
 pub mod items;
 mod media;
 mod publish;

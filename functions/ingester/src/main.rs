@@ -1,0 +1,22 @@
+use herald_fn_ingester::{Config, deadline_of, handle, ingester, now};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    herald_aws::telemetry::init();
+    let config = Config::from_env(&std::env::vars().collect())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let clients = herald_aws::Clients::load().await;
+    let ingester = ingester(&config, &clients)?;
+    let ingester = &ingester;
+    let timeout = config.function_timeout;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let deadline = deadline_of(event.context.deadline, now(), timeout);
+            handle(ingester, event.payload, deadline)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        },
+    ))
+    .await
+}

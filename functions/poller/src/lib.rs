@@ -1,0 +1,113 @@
+//! The poller function: on its schedule, one ingest job per due stream (streams derive from
+//! connected accounts), sent to the ingest queue.
+
+use herald_aws::Clients;
+use herald_aws::config::{CommonConfig, ConfigError, Env};
+use herald_aws::ingest_queue::SqsIngestQueue;
+use herald_domain::clock::SystemClock;
+use herald_domain::ingest::poller::{PollConfig, PollReport, Poller};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    pub ingest_queue_url: String,
+    pub poll: PollConfig,
+}
+
+impl Config {
+    pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut env = Env::new(vars);
+        let common = CommonConfig::read(&mut env);
+        let ingest_queue_url = env.url("HERALD_INGEST_QUEUE_URL");
+        let poll = PollConfig {
+            enabled: env.parsed("INGEST_ENABLED", true),
+            dry_run: env.parsed("DRY_RUN", false),
+        };
+        env.finish()?;
+        Ok(Self {
+            common,
+            ingest_queue_url,
+            poll,
+        })
+    }
+}
+
+pub fn poller(config: &Config, clients: &Clients) -> Poller {
+    Poller {
+        store: Arc::new(config.common.store(clients)),
+        queue: Arc::new(SqsIngestQueue::new(
+            clients.sqs.clone(),
+            &config.ingest_queue_url,
+        )),
+        clock: Arc::new(SystemClock),
+        config: config.poll.clone(),
+    }
+}
+
+/// One scheduled run; the summary is the invocation's result.
+pub async fn handle(poller: &Poller) -> Result<PollReport, herald_domain::StoreError> {
+    let report = poller.run_once().await?;
+    if report.sent > 0 || report.send_failures > 0 {
+        tracing::info!(
+            streams = report.streams,
+            sent = report.sent,
+            send_failures = report.send_failures,
+            leased = report.leased,
+            deferred = report.deferred,
+            not_due = report.not_due,
+            dry_run_jobs = report.dry_run_jobs,
+            processed = report.totals.processed,
+            failed = report.totals.failed,
+            rate_limited = report.totals.rate_limited,
+            skipped = report.totals.skipped,
+            "poll run"
+        );
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_events_parse() {
+        for bytes in [
+            &include_bytes!("../../../events/poller/schedule.json")[..],
+            include_bytes!("../../../events/poller/warmup.json"),
+        ] {
+            let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
+                serde_json::from_slice(bytes).unwrap();
+            assert_eq!(event.detail_type, "Scheduled Event");
+        }
+    }
+
+    #[test]
+    fn flags_come_from_the_environment_and_bad_ones_are_listed() {
+        let mut vars: HashMap<String, String> = [
+            ("HERALD_TABLE", "t"),
+            ("HERALD_IDEMPOTENCY_TABLE", "i"),
+            ("HERALD_AUDIT_TABLE", "a"),
+            ("HERALD_PUBLISH_QUEUE_URL", "http://q"),
+            ("HERALD_INGEST_QUEUE_URL", "http://iq"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let c = Config::from_env(&vars).unwrap();
+        assert!(c.poll.enabled && !c.poll.dry_run);
+        vars.insert("INGEST_ENABLED".into(), "false".into());
+        vars.insert("DRY_RUN".into(), "true".into());
+        let c = Config::from_env(&vars).unwrap();
+        assert!(!c.poll.enabled && c.poll.dry_run);
+        vars.insert("DRY_RUN".into(), "maybe".into());
+        vars.remove("HERALD_INGEST_QUEUE_URL");
+        let err = Config::from_env(&vars).unwrap_err().to_string();
+        assert!(
+            err.contains("DRY_RUN") && err.contains("HERALD_INGEST_QUEUE_URL"),
+            "{err}"
+        );
+    }
+}

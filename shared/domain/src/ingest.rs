@@ -1,0 +1,366 @@
+//! Ingestion: reading connected accounts' timelines (X user timeline, Facebook Page posts,
+//! LinkedIn organisation posts) into Herald, one *stream* per account.
+//!
+//! - [`poller`]: on its schedule, one job per due stream to the ingest queue (a slow stream
+//!   never starves the others); streams that are leased, deferred by a rate limit or not yet
+//!   due are skipped.
+//! - [`runner`]: one job: take the stream's lease, page from its checkpoint, validate, store
+//!   each page's items and advance the checkpoint together, stop when done, throttled, or
+//!   before the invocation's deadline, release the lease.
+//! - [`validation`]: every item against its platform's schema; an invalid one becomes a
+//!   review item with the reason, never dropped, never stopping the stream.
+//!
+//! The checkpoint ([`Position`]) advances only with the items it covers, and items are
+//! keyed by platform id, so a crash anywhere resumes without a gap and writes no duplicate.
+
+pub mod poller;
+pub mod runner;
+pub mod validation;
+
+#[cfg(feature = "memory")]
+pub mod memory;
+
+use crate::StoreError;
+use crate::ids::{AccountId, TenantId};
+use crate::model::{Account, Platform};
+use crate::platform::{PlatformError, RateSignal};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use time::OffsetDateTime;
+
+/// `x:<user>`, `fb:<page>`, `li:<organisation>`: one stream per connected account.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StreamKey(pub String);
+
+impl StreamKey {
+    pub fn for_account(platform: Platform, external_id: &str) -> Self {
+        Self(format!("{}:{external_id}", Self::prefix(platform)))
+    }
+
+    fn prefix(platform: Platform) -> &'static str {
+        match platform {
+            Platform::X => "x",
+            Platform::Facebook => "fb",
+            Platform::Linkedin => "li",
+        }
+    }
+
+    /// The platform and the account's external id, when the key is well formed.
+    pub fn parse(&self) -> Option<(Platform, &str)> {
+        let (prefix, id) = self.0.split_once(':')?;
+        let platform = Platform::ALL
+            .into_iter()
+            .find(|p| Self::prefix(*p) == prefix)?;
+        (!id.is_empty()).then_some((platform, id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One ingest queue message: run this stream once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestJob {
+    pub tenant_id: TenantId,
+    pub account_id: AccountId,
+    pub stream: StreamKey,
+    /// Fetch and validate, report what would be written, write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Where a stream's next page starts: the checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The newest item of the last finished run: a run asks only for newer ones (X
+    /// `since_id`; Facebook and LinkedIn stop paging when they reach it).
+    pub since: Option<String>,
+    /// Mid-run: the page to continue with (X `pagination_token`, Facebook's `after`
+    /// cursor, LinkedIn's `start`).
+    pub cursor: Option<String>,
+    /// Mid-run: the newest item this run saw; it becomes `since` when the run finishes.
+    pub run_newest: Option<String>,
+}
+
+impl Position {
+    /// The checkpoint once `page` is stored.
+    pub fn after(&self, page: &Page) -> Position {
+        let run_newest = self.run_newest.clone().or_else(|| page.newest.clone());
+        match &page.next {
+            Some(next) => Position {
+                since: self.since.clone(),
+                cursor: Some(next.clone()),
+                run_newest,
+            },
+            None => Position {
+                since: run_newest.or_else(|| self.since.clone()),
+                cursor: None,
+                run_newest: None,
+            },
+        }
+    }
+}
+
+/// Counted per stream (on its state) and per run; the poller adds them up for all streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Valid items stored (in a dry run: that would be stored).
+    pub processed: u64,
+    /// Items quarantined as review items, and pages that could not be fetched or stored.
+    pub failed: u64,
+    /// Runs stopped by the platform's rate limit.
+    pub rate_limited: u64,
+    /// Jobs that found their stream leased, deferred, disabled or gone.
+    pub skipped: u64,
+}
+
+impl std::ops::AddAssign for Counters {
+    fn add_assign(&mut self, o: Self) {
+        self.processed += o.processed;
+        self.failed += o.failed;
+        self.rate_limited += o.rate_limited;
+        self.skipped += o.skipped;
+    }
+}
+
+/// What is kept per stream (`TENANT#t`/`STREAM#<key>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamState {
+    pub tenant_id: TenantId,
+    pub account_id: AccountId,
+    pub key: StreamKey,
+    pub position: Position,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<OffsetDateTime>,
+    /// The platform's rate limit stopped the stream until then.
+    pub deferred_until: Option<OffsetDateTime>,
+    /// When the poller next sends it a job.
+    pub next_due: Option<OffsetDateTime>,
+    /// An operator's per-stream dry run: its jobs write nothing.
+    pub dry_run: bool,
+    pub counters: Counters,
+}
+
+impl StreamState {
+    pub fn new(tenant_id: TenantId, account_id: AccountId, key: StreamKey) -> Self {
+        Self {
+            tenant_id,
+            account_id,
+            key,
+            position: Position::default(),
+            lease_owner: None,
+            lease_until: None,
+            deferred_until: None,
+            next_due: None,
+            dry_run: false,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn leased(&self, now: OffsetDateTime) -> bool {
+        self.lease_owner.is_some() && self.lease_until.is_some_and(|u| u > now)
+    }
+}
+
+/// One item as the platform sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawItem {
+    /// The platform's id, when the item has a readable one.
+    pub platform_id: Option<String>,
+    pub raw: serde_json::Value,
+}
+
+/// One page of a timeline, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<RawItem>,
+    /// The next (older) page; `None`: the run is complete.
+    pub next: Option<String>,
+    /// The newest item of the page (X `meta.newest_id`), kept from a run's first page.
+    pub newest: Option<String>,
+    /// The platform's budget headers on this answer.
+    pub rate: RateSignal,
+}
+
+/// A stored item, keyed by (stream, platform id): writing it again changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestedItem {
+    pub platform_id: String,
+    pub text: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// An item that failed validation, kept for a person to look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewItem {
+    /// `<stream>#<platform id>`, or `<stream>#sha256:<hex of the raw item>` without an id.
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub account_id: AccountId,
+    pub stream: StreamKey,
+    pub platform_id: Option<String>,
+    pub reason: String,
+    /// The item as received (JSON text).
+    pub raw: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+}
+
+/// A connected account the poller may make a stream of, with the stream's state if any.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub tenant_id: TenantId,
+    pub account_id: AccountId,
+    pub key: StreamKey,
+    pub state: Option<StreamState>,
+}
+
+/// How a leased run ends, written with the lease's release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    pub next_due: OffsetDateTime,
+    pub deferred_until: Option<OffsetDateTime>,
+    pub counters: Counters,
+}
+
+/// One stored page: the items, the review items and the checkpoint that covers them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageWrite<'a> {
+    pub tenant_id: &'a TenantId,
+    pub key: &'a StreamKey,
+    pub owner: &'a str,
+    pub items: &'a [IngestedItem],
+    pub reviews: &'a [ReviewItem],
+    pub position: &'a Position,
+    pub counters: Counters,
+}
+
+#[async_trait]
+pub trait IngestStore: Send + Sync {
+    /// Every connected account that has a stream, with its state (the poller's view).
+    async fn candidates(&self) -> Result<Vec<Candidate>, StoreError>;
+
+    async fn stream(
+        &self,
+        tenant: &TenantId,
+        key: &StreamKey,
+    ) -> Result<Option<StreamState>, StoreError>;
+
+    /// Takes the stream's lease unless another live one holds it (creating the state on
+    /// first use); `None`: leased elsewhere.
+    async fn take_lease(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        key: &StreamKey,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Option<StreamState>, StoreError>;
+
+    /// Stores the page's items and review items (idempotent: keyed by platform id) and
+    /// moves the checkpoint, the latter only while `owner` holds the lease
+    /// (`StoreError::Conflict` otherwise). Items may be written before the checkpoint, never after.
+    async fn store_page(&self, page: PageWrite<'_>) -> Result<(), StoreError>;
+
+    /// Releases the lease (only `owner`'s) and records when the stream is next due.
+    async fn finish(
+        &self,
+        tenant: &TenantId,
+        key: &StreamKey,
+        owner: &str,
+        finish: &Finish,
+    ) -> Result<(), StoreError>;
+
+    /// Counts a skipped job on the stream (no lease needed).
+    async fn count_skip(&self, tenant: &TenantId, key: &StreamKey) -> Result<(), StoreError>;
+
+    /// The stream's stored items, by platform id.
+    async fn items(
+        &self,
+        tenant: &TenantId,
+        key: &StreamKey,
+    ) -> Result<Vec<IngestedItem>, StoreError>;
+
+    /// A tenant's review items, by id; `cursor` is the last id of the previous page.
+    async fn review_items(
+        &self,
+        tenant: &TenantId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<ReviewItem>, Option<String>), StoreError>;
+}
+
+/// Reads one page of an account's timeline from `position`.
+#[async_trait]
+pub trait TimelineSource: Send + Sync {
+    async fn fetch(
+        &self,
+        account: &Account,
+        position: &Position,
+        page_size: u32,
+    ) -> Result<Page, PlatformError>;
+}
+
+/// The ingest queue.
+#[async_trait]
+pub trait IngestQueue: Send + Sync {
+    /// Sends the jobs (batched); one result per job.
+    async fn send(&self, jobs: &[IngestJob]) -> Result<Vec<Result<(), String>>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_keys_name_the_platform_and_account() {
+        let k = StreamKey::for_account(Platform::Facebook, "123");
+        assert_eq!(k.as_str(), "fb:123");
+        assert_eq!(k.parse(), Some((Platform::Facebook, "123")));
+        assert_eq!(StreamKey("x:".into()).parse(), None);
+        assert_eq!(StreamKey("mastodon:1".into()).parse(), None);
+    }
+
+    #[test]
+    fn the_checkpoint_becomes_since_when_a_run_completes() {
+        let start = Position {
+            since: Some("10".into()),
+            ..Default::default()
+        };
+        let page = |next: Option<&str>, newest: Option<&str>| Page {
+            items: vec![],
+            next: next.map(Into::into),
+            newest: newest.map(Into::into),
+            rate: RateSignal::default(),
+        };
+        let mid = start.after(&page(Some("15"), Some("20")));
+        assert_eq!(mid.cursor.as_deref(), Some("15"));
+        assert_eq!(mid.run_newest.as_deref(), Some("20"));
+        assert_eq!(mid.since.as_deref(), Some("10"));
+        // A later page's newest is not the run's.
+        let mid2 = mid.after(&page(Some("12"), Some("15")));
+        assert_eq!(mid2.run_newest.as_deref(), Some("20"));
+        let done = mid2.after(&page(None, Some("12")));
+        assert_eq!(
+            done,
+            Position {
+                since: Some("20".into()),
+                cursor: None,
+                run_newest: None
+            }
+        );
+        // An empty run keeps `since`.
+        assert_eq!(start.after(&page(None, None)), start);
+    }
+}

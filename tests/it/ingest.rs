@@ -1,0 +1,510 @@
+//! Ingestion end to end on the local stack (`make up`): the poller on its emulated schedule,
+//! the ingester fed by the emulated SQS event source, the fake platforms' timelines over
+//! HTTP, the API's review items.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use herald_tests::{local_stack, repo_root, sdk_config};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+struct Stack {
+    env: HashMap<String, String>,
+    http: reqwest::Client,
+}
+
+struct Tenant {
+    id: String,
+    key: String,
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+impl Stack {
+    fn get() -> Self {
+        Self {
+            env: local_stack().expect("the local stack is not running: start it with `make up`"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn url(&self, name: &str) -> &str {
+        self.env
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing from .herald/local.env"))
+    }
+
+    fn tenant(&self) -> Tenant {
+        let out = std::process::Command::new(repo_root().join("target/debug/herald"))
+            .envs(&self.env)
+            .args(["tenant", "create", "--name", &unique("ingest-")])
+            .output()
+            .expect("run target/debug/herald");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        Tenant {
+            id: v["tenant_id"].as_str().unwrap().into(),
+            key: v["api_key"].as_str().unwrap().into(),
+        }
+    }
+
+    async fn api(&self, path: &str, t: &Tenant) -> (StatusCode, String, Value) {
+        let res = self
+            .http
+            .request(Method::GET, format!("{}{path}", self.url("HERALD_API_URL")))
+            .bearer_auth(&t.key)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            content_type,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn fake(&self, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.url("FAKE_PLATFORMS_URL"));
+        let res = self.http.post(url).json(&body).send().await.unwrap();
+        assert!(res.status().is_success(), "the fake refused {path}: {body}");
+        res.json().await.unwrap()
+    }
+
+    /// Connects an X account whose token the fake maps to `user`.
+    async fn connect_x(&self, t: &Tenant, user: &str) -> String {
+        let token = unique("x-token-");
+        self.fake(
+            "/_admin/tokens",
+            json!({"platform": "x", "token": token, "account": user}),
+        )
+        .await;
+        let res = self
+            .http
+            .post(format!("{}/v1/accounts", self.url("HERALD_API_URL")))
+            .bearer_auth(&t.key)
+            .json(&json!({"platform": "x", "external_id": user, "access_token": token}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let v: Value = res.json().await.unwrap();
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn ddb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&sdk_config(self.url("AWS_ENDPOINT_URL")).await)
+    }
+
+    async fn query(&self, pk: &str) -> Vec<Item> {
+        let ddb = self.ddb().await;
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let out = ddb
+                .query()
+                .table_name(self.url("HERALD_TABLE"))
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", AttributeValue::S(pk.to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            all.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return all,
+            }
+        }
+    }
+
+    /// Stored items of a stream: platform id -> text.
+    async fn stored(&self, t: &Tenant, stream: &str) -> BTreeMap<String, String> {
+        self.query(&format!("INGEST#{}#{stream}", t.id))
+            .await
+            .iter()
+            .map(|i| {
+                (
+                    i["platform_id"].as_s().unwrap().clone(),
+                    i["text"].as_s().unwrap().clone(),
+                )
+            })
+            .collect()
+    }
+
+    async fn stream_state(&self, t: &Tenant, stream: &str) -> Option<Item> {
+        self.ddb()
+            .await
+            .get_item()
+            .table_name(self.url("HERALD_TABLE"))
+            .key("pk", AttributeValue::S(format!("TENANT#{}", t.id)))
+            .key("sk", AttributeValue::S(format!("STREAM#{stream}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+
+    /// Every review item through the API, following the cursor.
+    async fn review_items(&self, t: &Tenant) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/review-items?limit=2&cursor={c}"),
+                None => "/v1/review-items?limit=2".to_owned(),
+            };
+            let (s, _, v) = self.api(&path, t).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            all.extend(v["items"].as_array().unwrap().iter().cloned());
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return all,
+            }
+        }
+    }
+
+    /// Everything of the tenant in the table (its partition and its streams' items).
+    async fn tenant_items(&self, t: &Tenant, streams: &[&str]) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .query(&format!("TENANT#{}", t.id))
+            .await
+            .iter()
+            .map(|i| format!("{:?}", i.iter().collect::<BTreeMap<_, _>>()))
+            .collect();
+        for s in streams {
+            all.extend(
+                self.query(&format!("INGEST#{}#{s}", t.id))
+                    .await
+                    .iter()
+                    .map(|i| format!("{:?}", i.iter().collect::<BTreeMap<_, _>>())),
+            );
+        }
+        all.sort();
+        all
+    }
+
+    async fn wait_for<T, F, Fut>(&self, timeout: Duration, what: &str, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn num(item: &Item, name: &str) -> i64 {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The fake's timeline for `user`: (valid id -> text, malformed ids).
+async fn fake_timeline(stack: &Stack, user: &str) -> (BTreeMap<String, String>, BTreeSet<String>) {
+    let url = format!(
+        "{}/_admin/timeline?platform=x&account={user}",
+        stack.url("FAKE_PLATFORMS_URL")
+    );
+    let v: Value = stack
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut valid = BTreeMap::new();
+    let mut bad = BTreeSet::new();
+    for i in v["items"].as_array().unwrap() {
+        let id = i["id"].as_str().unwrap().to_owned();
+        if i["malformed"].is_null() {
+            valid.insert(id, i["text"].as_str().unwrap().to_owned());
+        } else {
+            bad.insert(id);
+        }
+    }
+    (valid, bad)
+}
+
+/// Multi-page ingestion with malformed items, a 429 in the middle of a run and the ingester
+/// killed mid-stream: the stored items equal the fake's valid items exactly, and the
+/// malformed ones are review items.
+#[tokio::test]
+async fn a_timeline_is_ingested_exactly_through_a_429_malformed_items_and_a_killed_ingester() {
+    let stack = Stack::get();
+    let t = stack.tenant();
+    let user = unique("ingest-");
+    let stream = format!("x:{user}");
+    stack
+        .fake(
+            "/_admin/timeline",
+            json!({"platform": "x", "account": user, "count": 400, "text_prefix": "post",
+                   "malformed": {"5": "missing_text", "77": "bad_time", "150": "text_not_string", "333": "missing_text"}}),
+        )
+        .await;
+    // Slow pages, so a run lasts long enough to be interrupted.
+    let slow = json!({"platform": "x", "account": user, "endpoints": "all", "latency_ms": 600});
+    let latency = stack.fake("/_admin/faults", slow.clone()).await;
+    stack.connect_x(&t, &user).await;
+
+    // The poller finds the new account; the first page lands.
+    stack
+        .wait_for(Duration::from_secs(60), "the first page", || async {
+            let s = stack.stream_state(&t, &stream).await?;
+            s.contains_key("cursor").then_some(())
+        })
+        .await;
+    // A 429 in the middle of the run: the stream is deferred until its reset. (The first
+    // matching rule applies: the 429 goes before the latency.)
+    let res = stack
+        .http
+        .delete(format!(
+            "{}/_admin/faults/{}",
+            stack.url("FAKE_PLATFORMS_URL"),
+            latency["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    stack
+        .fake(
+            "/_admin/faults",
+            json!({"platform": "x", "account": user, "endpoints": "all", "status": 429, "retry_after": 3, "count": 1}),
+        )
+        .await;
+    stack.fake("/_admin/faults", slow).await;
+    let deferred = stack
+        .wait_for(
+            Duration::from_secs(60),
+            "the 429 to defer the stream",
+            || async {
+                let s = stack.stream_state(&t, &stream).await?;
+                (num(&s, "rate_limited") >= 1).then_some(s)
+            },
+        )
+        .await;
+    assert!(deferred.contains_key("deferred_until"), "{deferred:?}");
+    let partial = stack.stored(&t, &stream).await.len();
+    assert!(
+        partial > 0 && partial < 396,
+        "{partial} stored before the 429"
+    );
+
+    // After the reset the poller sends the stream again: once that run has stored a page,
+    // kill the ingester in the middle of its next one.
+    stack
+        .wait_for(
+            Duration::from_secs(60),
+            "the resumed run's first page",
+            || async { (stack.stored(&t, &stream).await.len() > partial).then_some(()) },
+        )
+        .await;
+    let runtime = stack.url("HERALD_RUNTIME_URL").to_owned();
+    let killed = stack
+        .wait_for(
+            Duration::from_secs(60),
+            "the ingester to be caught mid-run",
+            || async {
+                let res = stack
+                    .http
+                    .post(format!("{runtime}/_admin/functions/ingester/kill"))
+                    .send()
+                    .await
+                    .unwrap();
+                let v: Value = res.json().await.unwrap();
+                v["killed"].as_array().filter(|k| !k.is_empty()).cloned()
+            },
+        )
+        .await;
+    assert!(!killed.is_empty());
+    let after_kill = stack.stored(&t, &stream).await.len();
+    assert!(after_kill < 396, "the run had finished before the kill");
+    // The dead run's lease keeps every other worker off the stream until it expires.
+    let held = stack.stream_state(&t, &stream).await.unwrap();
+    assert!(held.contains_key("lease_owner"), "{held:?}");
+    assert!(held.contains_key("cursor"), "{held:?}");
+
+    // The lease runs out, the poller resends, the run resumes from the checkpoint.
+    let (valid, malformed) = fake_timeline(&stack, &user).await;
+    assert_eq!((valid.len(), malformed.len()), (396, 4));
+    let stored = stack
+        .wait_for(
+            Duration::from_secs(180),
+            "every item to be stored",
+            || async {
+                let s = stack.stored(&t, &stream).await;
+                let state = stack.stream_state(&t, &stream).await?;
+                (s.len() >= valid.len() && !state.contains_key("cursor")).then_some(s)
+            },
+        )
+        .await;
+    assert_eq!(stored, valid, "stored items differ from the fake's");
+    let reviews = stack.review_items(&t).await;
+    let reviewed: BTreeSet<String> = reviews
+        .iter()
+        .map(|r| r["platform_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(reviewed, malformed);
+    assert_eq!(reviews.len(), 4, "a review item twice: {reviews:?}");
+    for r in &reviews {
+        assert_eq!(r["stream"], json!(stream));
+        assert!(!r["reason"].as_str().unwrap().is_empty());
+    }
+    let state = stack.stream_state(&t, &stream).await.unwrap();
+    assert_eq!(num(&state, "processed"), 396, "{state:?}");
+    assert_eq!(
+        state["since"].as_s().unwrap(),
+        valid.keys().chain(malformed.iter()).max().unwrap()
+    );
+    assert!(!state.contains_key("lease_owner"));
+    println!(
+        "ingest e2e: kill {killed:?}, {partial} stored before the 429, {after_kill} at the kill"
+    );
+}
+
+/// A dry run (one job invoked directly) fetches and validates the new items, says what it
+/// would write, and leaves the tenant's items in the table exactly as they were.
+#[tokio::test]
+async fn a_dry_run_reports_what_it_would_write_and_writes_nothing() {
+    let stack = Stack::get();
+    let t = stack.tenant();
+    let user = unique("dry-");
+    let stream = format!("x:{user}");
+    stack
+        .fake(
+            "/_admin/timeline",
+            json!({"platform": "x", "account": user, "count": 30, "malformed": {"3": "bad_time"}}),
+        )
+        .await;
+    let account = stack.connect_x(&t, &user).await;
+    stack
+        .wait_for(Duration::from_secs(60), "the first run", || async {
+            let s = stack.stored(&t, &stream).await;
+            let state = stack.stream_state(&t, &stream).await?;
+            (s.len() == 29 && !state.contains_key("lease_owner")).then_some(())
+        })
+        .await;
+    // New items; the stream is not due for minutes, so only the dry run reads them.
+    let added = stack
+        .fake(
+            "/_admin/timeline",
+            json!({"platform": "x", "account": user, "count": 12, "malformed": {"0": "missing_text"}}),
+        )
+        .await;
+    let before = stack.tenant_items(&t, &[&stream]).await;
+    let res = stack
+        .http
+        .post(format!(
+            "{}/2015-03-31/functions/ingester/invocations",
+            stack.url("HERALD_RUNTIME_URL")
+        ))
+        .json(&json!({"tenant_id": t.id, "account_id": account, "stream": stream, "dry_run": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("x-amz-function-error").is_none());
+    let report: Value = res.json().await.unwrap();
+    assert_eq!(report["dry_run"], json!(true), "{report}");
+    assert_eq!(report["outcome"]["kind"], json!("done"), "{report}");
+    let added: Vec<&str> = added["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    let mut would: Vec<&str> = report["would_store"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    would.sort();
+    let mut expected: Vec<&str> = added[1..].to_vec();
+    expected.sort();
+    assert_eq!(would, expected);
+    assert_eq!(
+        report["would_review"],
+        json!([format!("{stream}#{}", added[0])])
+    );
+    let after = stack.tenant_items(&t, &[&stream]).await;
+    assert_eq!(before, after, "the dry run changed the table");
+    assert_eq!(stack.stored(&t, &stream).await.len(), 29);
+}
+
+/// Review items are the caller's tenant's only; bad queries get problem documents.
+#[tokio::test]
+async fn review_items_are_tenant_scoped_and_bad_queries_are_refused() {
+    let stack = Stack::get();
+    let t = stack.tenant();
+    let other = stack.tenant();
+    let user = unique("rev-");
+    stack
+        .fake(
+            "/_admin/timeline",
+            json!({"platform": "x", "account": user, "count": 6, "malformed": {"2": "missing_id"}}),
+        )
+        .await;
+    stack.connect_x(&t, &user).await;
+    let items = stack
+        .wait_for(Duration::from_secs(60), "the review item", || async {
+            let items = stack.review_items(&t).await;
+            (!items.is_empty()).then_some(items)
+        })
+        .await;
+    assert_eq!(items.len(), 1);
+    assert!(items[0]["platform_id"].is_null());
+    assert!(
+        items[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`id` is missing")
+    );
+    assert!(items[0]["id"].as_str().unwrap().contains("#sha256:"));
+    assert!(stack.review_items(&other).await.is_empty());
+    for path in [
+        "/v1/review-items?limit=0",
+        "/v1/review-items?limit=500",
+        "/v1/review-items?cursor=%%%",
+        "/v1/review-items?color=blue",
+    ] {
+        let (s, content_type, v) = stack.api(path, &t).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert!(
+            content_type.starts_with("application/problem+json"),
+            "{path}: {content_type}"
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! The ingestion adapters against DynamoDB and SQS on moto: the stream's lease, a page and its
+//! checkpoint in one transaction (conditional on the lease, idempotent by platform id), the
+//! poller's view of accounts, review items' pagination, the job queue.
+
+use herald_aws::Clients;
+use herald_aws::dynamo::DynamoStore;
+use herald_aws::ingest_queue::SqsIngestQueue;
+use herald_domain::StoreError;
+use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::ids::TenantId;
+use herald_domain::ingest::*;
+use herald_domain::model::{Account, AccountStatus, Platform};
+use herald_domain::ports::AccountStore;
+use herald_tests::{bootstrap, moto, sdk_config};
+use secrecy::SecretString;
+use std::collections::HashMap;
+use time::Duration;
+
+struct Env {
+    vars: HashMap<String, String>,
+    clients: Clients,
+    store: DynamoStore,
+}
+
+async fn env() -> Env {
+    let endpoint = moto().endpoint.clone();
+    let vars = bootstrap(&endpoint);
+    let clients = Clients::from_sdk_config(&sdk_config(&endpoint).await);
+    let store = DynamoStore::new(clients.dynamodb.clone(), &vars["HERALD_TABLE"])
+        .with_audit_table(&vars["HERALD_AUDIT_TABLE"]);
+    Env {
+        vars,
+        clients,
+        store,
+    }
+}
+
+fn account(
+    tenant: &TenantId,
+    platform: Platform,
+    external: &str,
+    status: AccountStatus,
+) -> Account {
+    Account {
+        id: Account::id_for(platform, external),
+        tenant_id: tenant.clone(),
+        platform,
+        external_id: external.into(),
+        display_name: None,
+        access_token: SecretString::from("secret-token"),
+        refresh_token: None,
+        token_expires_at: None,
+        status,
+        created_at: SystemClock.now(),
+        updated_at: SystemClock.now(),
+        breaker: Default::default(),
+    }
+}
+
+fn item(id: &str) -> IngestedItem {
+    IngestedItem {
+        platform_id: id.into(),
+        text: format!("text {id}"),
+        created_at: time::macros::datetime!(2026-01-01 00:00 UTC),
+    }
+}
+
+fn write<'a>(
+    tenant: &'a TenantId,
+    key: &'a StreamKey,
+    owner: &'a str,
+    items: &'a [IngestedItem],
+    reviews: &'a [ReviewItem],
+    position: &'a Position,
+) -> PageWrite<'a> {
+    PageWrite {
+        tenant_id: tenant,
+        key,
+        owner,
+        items,
+        reviews,
+        position,
+        counters: Counters {
+            processed: items.len() as u64,
+            failed: reviews.len() as u64,
+            ..Default::default()
+        },
+    }
+}
+
+#[tokio::test]
+async fn lease_page_checkpoint_and_release_on_dynamodb() {
+    let e = env().await;
+    let tenant = TenantId("t-ingest".into());
+    let acc = account(&tenant, Platform::X, "u1", AccountStatus::Active);
+    e.store.upsert_account(&acc).await.unwrap();
+    e.store
+        .upsert_account(&account(
+            &tenant,
+            Platform::Facebook,
+            "p9",
+            AccountStatus::NeedsReauth,
+        ))
+        .await
+        .unwrap();
+    let key = StreamKey::for_account(Platform::X, "u1");
+    let now = SystemClock.now();
+
+    // The poller sees the active account only, with no state yet.
+    let c = e.store.candidates().await.unwrap();
+    let mine: Vec<&Candidate> = c.iter().filter(|c| c.tenant_id == tenant).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].key, key);
+    assert!(mine[0].state.is_none());
+
+    // One lease at a time; an expired one can be taken over.
+    let state = e
+        .store
+        .take_lease(
+            &tenant,
+            &acc.id,
+            &key,
+            "a",
+            now,
+            now + Duration::seconds(60),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.lease_owner.as_deref(), Some("a"));
+    assert!(
+        e.store
+            .take_lease(
+                &tenant,
+                &acc.id,
+                &key,
+                "b",
+                now,
+                now + Duration::seconds(60)
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A page: items, a review item and the checkpoint, all or nothing under the lease.
+    let items: Vec<IngestedItem> = (1..=120).map(|i| item(&i.to_string())).collect();
+    let review = ReviewItem {
+        id: format!("{key}#121"),
+        tenant_id: tenant.clone(),
+        account_id: acc.id.clone(),
+        stream: key.clone(),
+        platform_id: Some("121".into()),
+        reason: "`text` is missing".into(),
+        raw: r#"{"id":"121"}"#.into(),
+        received_at: now,
+    };
+    let position = Position {
+        since: None,
+        cursor: Some("0".into()),
+        run_newest: Some("121".into()),
+    };
+    let page =
+        |owner: &'static str, items: &'static [IngestedItem], reviews: &'static [ReviewItem]| {
+            write(&tenant, &key, owner, items, reviews, &position)
+        };
+    let items: &'static [IngestedItem] = Box::leak(items.into_boxed_slice());
+    let reviews: &'static [ReviewItem] = Box::leak(vec![review].into_boxed_slice());
+    // Not the lease holder: the checkpoint does not move.
+    assert_eq!(
+        e.store.store_page(page("b", &items[..10], &[])).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        e.store
+            .stream(&tenant, &key)
+            .await
+            .unwrap()
+            .unwrap()
+            .position,
+        Position::default()
+    );
+    e.clients.calls.reset();
+    e.store.store_page(page("a", items, reviews)).await.unwrap();
+    // 121 puts and the checkpoint: two transactions (100, then 21 + the update).
+    let calls = e.clients.calls.snapshot();
+    assert_eq!(calls["DynamoDB.TransactWriteItems"].ok, 2, "{calls:?}");
+    // Again (a redelivery): nothing changes.
+    e.store.store_page(page("a", items, reviews)).await.unwrap();
+    let stored = e.store.items(&tenant, &key).await.unwrap();
+    assert_eq!(stored.len(), 120);
+    let state = e.store.stream(&tenant, &key).await.unwrap().unwrap();
+    assert_eq!(state.position, position);
+    assert_eq!(state.counters.processed, 240, "counted per page stored");
+
+    // Release: next due, deferral, counters; only by the holder.
+    let finish = Finish {
+        next_due: now + Duration::seconds(90),
+        deferred_until: Some(now + Duration::seconds(90)),
+        counters: Counters {
+            rate_limited: 1,
+            ..Default::default()
+        },
+    };
+    assert_eq!(
+        e.store.finish(&tenant, &key, "b", &finish).await,
+        Err(StoreError::Conflict)
+    );
+    e.store.finish(&tenant, &key, "a", &finish).await.unwrap();
+    e.store.count_skip(&tenant, &key).await.unwrap();
+    let state = e.store.stream(&tenant, &key).await.unwrap().unwrap();
+    assert_eq!(state.lease_owner, None);
+    assert_eq!(state.deferred_until, Some(now + Duration::seconds(90)));
+    assert_eq!(state.counters.rate_limited, 1);
+    assert_eq!(state.counters.skipped, 1);
+    let c = e.store.candidates().await.unwrap();
+    let mine = c.iter().find(|c| c.tenant_id == tenant).unwrap();
+    assert_eq!(mine.state.as_ref().unwrap().position, position);
+
+    // Review items: the tenant's, paginated.
+    let (list, next) = e.store.review_items(&tenant, 10, None).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].reason, "`text` is missing");
+    assert!(
+        next.is_none()
+            || e.store
+                .review_items(&tenant, 10, next.as_deref())
+                .await
+                .unwrap()
+                .0
+                .is_empty()
+    );
+    assert!(
+        e.store
+            .review_items(&TenantId("other".into()), 10, None)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn jobs_go_to_the_ingest_queue_in_batches() {
+    let e = env().await;
+    let url = &e.vars["HERALD_QUEUE_URL_INGEST_QUEUE"];
+    let queue = SqsIngestQueue::new(e.clients.sqs.clone(), url);
+    let jobs: Vec<IngestJob> = (0..23)
+        .map(|i| IngestJob {
+            tenant_id: TenantId("t".into()),
+            account_id: herald_domain::ids::AccountId(format!("acc_{i}")),
+            stream: StreamKey::for_account(Platform::X, &format!("u{i}")),
+            dry_run: i == 0,
+        })
+        .collect();
+    e.clients.calls.reset();
+    let results = queue.send(&jobs).await.unwrap();
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(e.clients.calls.snapshot()["SQS.SendMessageBatch"].ok, 3);
+    let mut received = Vec::new();
+    for _ in 0..10 {
+        let out = e
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages() {
+            received.push(serde_json::from_str::<IngestJob>(m.body().unwrap()).unwrap());
+        }
+        if received.len() == jobs.len() {
+            break;
+        }
+    }
+    received.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    let mut expected = jobs.clone();
+    expected.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    assert_eq!(received, expected);
+}
