@@ -27,7 +27,12 @@ async fn env() -> Env {
     let vars = bootstrap(&endpoint);
     let clients = Clients::from_sdk_config(&sdk_config(&endpoint).await);
     let store = DynamoStore::new(clients.dynamodb.clone(), &vars["HERALD_TABLE"])
-        .with_audit_table(&vars["HERALD_AUDIT_TABLE"]);
+        .with_audit_table(&vars["HERALD_AUDIT_TABLE"])
+        .with_token_vault(std::sync::Arc::new(
+            herald_domain::token_crypto::TokenVault::fixed(
+                herald_domain::token_crypto::TokenKeys::from_keys(&[9; 32], &[]).unwrap(),
+            ),
+        ));
     Env {
         vars,
         clients,
