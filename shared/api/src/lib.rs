@@ -39,6 +39,8 @@ pub struct AppState {
     pub posts: PostService,
     pub idempotency: Idempotency,
     pub clock: Arc<dyn Clock>,
+    /// Outbound webhook endpoints.
+    pub webhook_endpoints: herald_domain::outbound::EndpointRegistry,
 }
 
 impl std::fmt::Debug for AppState {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod dead_letters;
 pub mod dynamo;
 pub mod errors;
+pub mod outbound;
 pub mod s3;
 pub mod secrets;
 pub mod sqs;

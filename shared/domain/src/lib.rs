@@ -17,6 +17,7 @@ pub mod ids;
 pub mod inbound;
 pub mod media;
 pub mod model;
+pub mod outbound;
 pub mod platform;
 pub mod ports;
 pub mod posts;

@@ -21,6 +21,8 @@
 //! rate-limit headers are read into a [`RateSignal`], so Herald slows down before a 429, and
 //! `find_post` looks a post up by its exact text after an answer was lost.
 
+pub mod outbound;
+
 use async_trait::async_trait;
 use herald_domain::media::{Attachment, MediaKind, MediaType};
 use herald_domain::model::Platform;

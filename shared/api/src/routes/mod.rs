@@ -8,6 +8,7 @@ mod media;
 mod meta;
 mod posts;
 mod tenant;
+mod webhook_endpoints;
 
 use crate::AppState;
 use axum::Router;
@@ -20,6 +21,7 @@ pub use media::*;
 pub use meta::*;
 pub use posts::*;
 pub use tenant::*;
+pub use webhook_endpoints::*;
 
 /// Routes that need no API key.
 pub fn public() -> Router<AppState> {
@@ -73,5 +75,23 @@ pub fn authenticated() -> Router<AppState> {
             get(crisis::get_crisis)
                 .put(crisis::start_crisis)
                 .delete(crisis::lift_crisis),
+        )
+        .route(
+            "/v1/webhook-endpoints",
+            post(webhook_endpoints::create_webhook_endpoint)
+                .get(webhook_endpoints::list_webhook_endpoints),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}",
+            get(webhook_endpoints::get_webhook_endpoint)
+                .delete(webhook_endpoints::delete_webhook_endpoint),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}/rotate-secret",
+            post(webhook_endpoints::rotate_webhook_endpoint_secret),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}/attempts",
+            get(webhook_endpoints::list_webhook_attempts),
         )
 }

@@ -24,6 +24,7 @@ mod idempotency;
 mod inbound;
 pub mod items;
 mod media;
+mod outbound;
 mod publish;
 mod store;
 
