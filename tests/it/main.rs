@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
 mod e2e;
+mod outbound;
 mod platforms;
 mod secrets;
 mod store;
