@@ -6,6 +6,7 @@
 
 mod e2e;
 mod outbound;
+mod outbound_store;
 mod platforms;
 mod secrets;
 mod store;
