@@ -1,3 +1,4 @@
+use herald_domain::clock::{Clock, SystemClock};
 use herald_fn_reconciler::{Config, reconciler};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -9,12 +10,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = herald_aws::Clients::load().await;
     let reconciler = reconciler(&config, &clients)?;
     let reconciler = &reconciler;
+    let outbound = herald_fn_reconciler::outbound(&config, &clients);
+    let outbound = &outbound;
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {
-            reconciler
+            let report = reconciler
                 .run_once()
                 .await
-                .map_err(|e| lambda_runtime::Error::from(e.to_string()))
+                .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
+            if let Some(outbound) = outbound {
+                herald_fn_reconciler::emit_resolved(outbound, &report, SystemClock.now()).await;
+            }
+            Ok::<_, lambda_runtime::Error>(report)
         },
     ))
     .await
