@@ -409,3 +409,92 @@ async fn an_event_that_fails_every_attempt_goes_to_the_outbound_dlq() {
     assert_eq!(v["items"][0]["outcome"], "dead_lettered", "{v}");
     assert_eq!(v["items"].as_array().unwrap().len(), 4);
 }
+
+#[tokio::test]
+async fn a_429_slows_the_endpoint_down_to_its_retry_after_and_a_failure_is_announced() {
+    let stack = Stack::get();
+    let key = stack.tenant();
+    let account = stack.account(&key).await;
+    let sink = unique("outbound-429-");
+    let res = stack
+        .http
+        .post(format!(
+            "{}/_admin/sinks/{sink}",
+            stack.url("FAKE_PLATFORMS_URL")
+        ))
+        .json(&json!({"statuses": [429], "retry_after": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let (endpoint, secret) = stack
+        .register(&key, &sink, &["post.published", "post.failed"])
+        .await;
+    stack.publish(&key, &account).await;
+    let requests = stack
+        .wait("the retry after the 429", || async {
+            let r = stack.sink_requests(&sink).await;
+            (r.len() >= 2).then_some(r)
+        })
+        .await;
+    let at = |r: &Value| {
+        time::OffsetDateTime::parse(
+            r["time"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let gap = at(&requests[1]) - at(&requests[0]);
+    // The local schedule's next slot is 1 s; the endpoint asked for 3.
+    assert!(gap >= time::Duration::seconds(3), "retried after {gap}");
+    let (_, v) = stack
+        .api(
+            Method::GET,
+            &format!("/v1/webhook-endpoints/{endpoint}/attempts"),
+            &key,
+            None,
+        )
+        .await;
+    let first = v["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(first["status"], 429, "{v}");
+    let next = time::OffsetDateTime::parse(
+        first["next_attempt_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let recorded = time::OffsetDateTime::parse(
+        first["at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(next - recorded >= time::Duration::seconds(3), "{first}");
+
+    // A permanent platform failure (a revoked LinkedIn token) is announced as post.failed.
+    let (s, v) = stack
+        .api(Method::POST, "/v1/accounts", &key, Some(json!({"platform": "linkedin", "external_id": unique("org"), "access_token": "revoked-token"})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let revoked = v["id"].as_str().unwrap().to_owned();
+    let (s, v) = stack
+        .api(
+            Method::POST,
+            "/v1/posts",
+            &key,
+            Some(json!({"text": unique("doomed "), "targets": [{"account_id": revoked}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let post = v["id"].as_str().unwrap().to_owned();
+    let failed = stack
+        .wait("post.failed at the sink", || async {
+            stack
+                .sink_requests(&sink)
+                .await
+                .into_iter()
+                .find(|r| body(r)["type"] == "post.failed")
+        })
+        .await;
+    verify(&failed, &[&secret]).expect("signed");
+    assert_eq!(body(&failed)["data"]["post_id"], post.as_str());
+    assert_eq!(body(&failed)["data"]["platform"], "linkedin");
+}
