@@ -6,7 +6,8 @@ response shapes under its own path prefix, keeps everything it receives in memor
 injects faults on demand:
 
     /x          X API v2            POST /x/2/tweets, GET /x/2/users/{id}/tweets,
-                                    POST /x/2/media/upload (multipart `media`, `media_category`)
+                                    POST /x/2/media/upload (multipart `media`, `media_category`),
+                                    POST /x/2/oauth2/token (grant_type=refresh_token; rotates it)
     /facebook   Graph API           POST /facebook/v21.0/{page}/feed, GET .../{page}/feed|posts,
                                     POST .../{page}/photos (multipart `source`, published=false),
                                     POST .../{page}/videos (multipart `source`, `description`:
@@ -14,7 +15,8 @@ injects faults on demand:
                                     (any /vNN.N version segment, or none)
     /linkedin   LinkedIn REST       POST /linkedin/rest/posts, GET /linkedin/rest/posts?q=author,
                                     POST /linkedin/rest/images|documents?action=initializeUpload,
-                                    then PUT the bytes to the `uploadUrl` it returns
+                                    then PUT the bytes to the `uploadUrl` it returns,
+                                    POST /linkedin/oauth/v2/accessToken (grant_type=refresh_token)
     /sms        a generic provider  POST /sms/messages
     /sinks      Slack-style alert and outbound-webhook receivers: POST /sinks/{name}
     /_admin     assertions and fault injection (see the handlers under "Admin API" below)
@@ -459,8 +461,8 @@ def parse_fault_rule(data: Any) -> FaultRule:
     if platform not in PLATFORMS:
         raise BadRequest(f"platform is required and must be one of {', '.join(PLATFORMS)}")
     endpoints = _field(data, "endpoints", str) or "create"
-    if endpoints not in ("create", "upload", "all"):
-        raise BadRequest('endpoints must be "create", "upload" or "all"')
+    if endpoints not in ("create", "upload", "oauth", "all"):
+        raise BadRequest('endpoints must be "create", "upload", "oauth" or "all"')
     rate = _number(data, "rate", 0, 1)
     seed = _number(data, "seed", -(2**63), 2**63, integer=True)
     rule = FaultRule(
@@ -502,6 +504,8 @@ class State:
         self._media: list[Media] = []
         self._faults: list[FaultRule] = []
         self._tokens: dict[tuple[str, str], str] = {}
+        self._refresh_tokens: dict[tuple[str, str], str] = {}
+        self._refreshes: dict[tuple[str, str], int] = {}
         self._limits: dict[str, Limit] = {}
         self._windows: dict[tuple[str, str], Window] = {}
         self._sinks: dict[str, Sink] = {}
@@ -513,6 +517,8 @@ class State:
             self._media = []
             self._faults = []
             self._tokens = {}
+            self._refresh_tokens = {}
+            self._refreshes = {}
             self._limits = {p: Limit(*DEFAULT_LIMITS[p]) for p in PLATFORMS}
             self._windows = {}
             self._sinks = {}
@@ -642,6 +648,36 @@ class State:
     def set_token(self, platform: str, token: str, account: str) -> None:
         with self._lock:
             self._tokens[(platform, token)] = account
+
+    def set_refresh_token(self, platform: str, token: str, account: str) -> None:
+        with self._lock:
+            self._refresh_tokens[(platform, token)] = account
+
+    def revoke_refresh_tokens(self, platform: str, account: str) -> int:
+        with self._lock:
+            dead = [k for k, a in self._refresh_tokens.items() if k[0] == platform and a == account]
+            for k in dead:
+                del self._refresh_tokens[k]
+            return len(dead)
+
+    def refresh(self, platform: str, refresh_token: str) -> tuple[str, str, str] | None:
+        """Rotates a refresh token: the old one dies, a new access and refresh token are
+        registered for its account. `None`: the refresh token is unknown (`invalid_grant`)."""
+        with self._lock:
+            account = self._refresh_tokens.pop((platform, refresh_token), None)
+            if account is None:
+                return None
+            n = self._refreshes.get((platform, account), 0) + 1
+            self._refreshes[(platform, account)] = n
+            salt = hashlib.sha256(f"{refresh_token}:{n}:{time.time()}".encode()).hexdigest()[:12]
+            access, new_refresh = f"at-{account}-{n}-{salt}", f"rt-{account}-{n}-{salt}"
+            self._tokens[(platform, access)] = account
+            self._refresh_tokens[(platform, new_refresh)] = account
+            return account, access, new_refresh
+
+    def refresh_counts(self) -> dict[str, int]:
+        with self._lock:
+            return {f"{p}:{a}": n for (p, a), n in self._refreshes.items()}
 
     def account_for_token(self, platform: str, token: str) -> str:
         with self._lock:
@@ -1501,6 +1537,72 @@ def admin_tokens(state: State, req: Request) -> Outcome:
     return Reply(200, {"ok": True, "platform": "x", "account": account})
 
 
+#: What a refreshed access token is said to live for (seconds), as X's two hours.
+OAUTH_EXPIRES_IN = 7200
+
+
+def oauth_refresh(state: State, platform: Platform, req: Request) -> Outcome:
+    """`grant_type=refresh_token` at X's `/2/oauth2/token` or LinkedIn's `/oauth/v2/accessToken`.
+    Fault rules with `endpoints` "oauth" (or "all") apply first; an unknown, revoked or already
+    rotated refresh token is `400 invalid_grant`, as real OAuth servers answer."""
+    form = req.form()
+    rule = state.pick_fault(platform.name, None, "oauth")
+    if rule is not None and rule.latency_ms:
+        time.sleep(rule.latency_ms / 1000)
+    if rule is not None and rule.status is not None:
+        return Reply(rule.status, {"error": "server_error", "error_description": rule.message or phrase(rule.status)})
+    if form.get("grant_type") != "refresh_token" or not form.get("refresh_token"):
+        return Reply(400, {"error": "invalid_request", "error_description": "grant_type=refresh_token and refresh_token are required"})
+    rotated = state.refresh(platform.name, form["refresh_token"])
+    if rotated is None:
+        return Reply(400, {"error": "invalid_grant", "error_description": "the refresh token is invalid, expired or revoked"})
+    _, access, refresh = rotated
+    if rule is not None and rule.ambiguous:
+        return DROP
+    return Reply(
+        200,
+        {
+            "token_type": "bearer",
+            "access_token": access,
+            "refresh_token": refresh,
+            "expires_in": OAUTH_EXPIRES_IN,
+            "scope": "tweet.read tweet.write users.read offline.access" if platform.name == "x" else "w_organization_social",
+        },
+    )
+
+
+def x_oauth_token(state: State, req: Request) -> Outcome:
+    return oauth_refresh(state, X, req)
+
+
+def linkedin_oauth_token(state: State, req: Request) -> Outcome:
+    return oauth_refresh(state, LINKEDIN, req)
+
+
+def admin_oauth(state: State, req: Request) -> Outcome:
+    """Registers a refresh token for an account (`{"platform", "account", "refresh_token"}`),
+    or with `"revoke": true` revokes every refresh token of the account."""
+    data = req.json_object()
+    platform = data.get("platform")
+    if platform not in ("x", "linkedin"):
+        raise BadRequest('platform must be "x" or "linkedin"')
+    account = _field(data, "account", str)
+    if not account:
+        raise BadRequest("account is required")
+    if _field(data, "revoke", bool):
+        return Reply(200, {"ok": True, "revoked": state.revoke_refresh_tokens(platform, account)})
+    token = _field(data, "refresh_token", str)
+    if not token:
+        raise BadRequest("refresh_token is required (or revoke: true)")
+    state.set_refresh_token(platform, token, account)
+    return Reply(200, {"ok": True, "platform": platform, "account": account})
+
+
+def admin_oauth_view(state: State, req: Request) -> Outcome:
+    """Successful refreshes per `platform:account`."""
+    return Reply(200, {"refreshes": state.refresh_counts()})
+
+
 def admin_set_limit(state: State, req: Request) -> Outcome:
     data = req.json_object()
     platform = data.get("platform")
@@ -1552,6 +1654,10 @@ _NAME = r"(?P<name>[A-Za-z0-9._-]+)"
 
 ROUTES = [
     _route("POST", r"/x/2/tweets", x_create_tweet, "x"),
+    _route("POST", r"/x/2/oauth2/token", x_oauth_token, "x"),
+    _route("POST", r"/linkedin/oauth/v2/accessToken", linkedin_oauth_token, "linkedin"),
+    _route("POST", r"/_admin/oauth", admin_oauth, "admin"),
+    _route("GET", r"/_admin/oauth", admin_oauth_view, "admin"),
     _route("POST", r"/x/2/media/upload", x_media_upload, "x", MAX_UPLOAD_BYTES),
     _route("GET", r"/x/2/users/(?P<id>[^/]+)/tweets", x_user_tweets, "x"),
     _route("POST", _GRAPH + r"/feed", facebook_create_post, "facebook"),

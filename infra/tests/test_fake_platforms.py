@@ -771,6 +771,41 @@ class SinksAndAdmin(FakeServerCase):
         self.assertEqual(len(self.posts(platform="facebook")), 30)
 
 
+class OAuthRefresh(FakeServerCase):
+    def refresh(self, platform: str, token: str) -> Answer:
+        path = "/x/2/oauth2/token" if platform == "x" else "/linkedin/oauth/v2/accessToken"
+        return self.call("POST", path, form={"grant_type": "refresh_token", "refresh_token": token})
+
+    def test_a_refresh_rotates_the_refresh_token_and_maps_the_new_access_token(self) -> None:
+        self.admin("POST", "oauth", {"platform": "x", "account": "u1", "refresh_token": "r0"})
+        first = self.refresh("x", "r0")
+        self.assertEqual(first.status, 200, first)
+        body = first.json
+        self.assertEqual(body["expires_in"], fake_platforms.OAUTH_EXPIRES_IN)
+        self.assertNotEqual(body["refresh_token"], "r0")
+        # The new access token is the account's; the old refresh token is dead.
+        self.tweet("after refresh", token=body["access_token"])
+        self.assertEqual(self.posts(platform="x")[0]["account"], "u1")
+        again = self.refresh("x", "r0")
+        self.assertEqual((again.status, again.json["error"]), (400, "invalid_grant"))
+        self.assertEqual(self.refresh("x", body["refresh_token"]).status, 200)
+        self.assertEqual(self.admin("GET", "oauth")["refreshes"], {"x:u1": 2})
+
+    def test_revoked_refresh_tokens_get_invalid_grant_and_faults_apply(self) -> None:
+        self.admin("POST", "oauth", {"platform": "linkedin", "account": "42", "refresh_token": "r"})
+        self.fault(platform="linkedin", status=503, endpoints="oauth", count=1)
+        self.assertEqual(self.refresh("linkedin", "r").status, 503)
+        self.admin("POST", "oauth", {"platform": "linkedin", "account": "42", "revoke": True})
+        answer = self.refresh("linkedin", "r")
+        self.assertEqual((answer.status, answer.json["error"]), (400, "invalid_grant"))
+        self.assertEqual(self.admin("GET", "oauth")["refreshes"], {})
+
+    def test_bad_requests_are_refused(self) -> None:
+        answer = self.call("POST", "/x/2/oauth2/token", form={"grant_type": "password"})
+        self.assertEqual((answer.status, answer.json["error"]), (400, "invalid_request"))
+        self.assertEqual(self.call("POST", "/_admin/oauth", {"platform": "facebook", "account": "a"}).status, 400)
+
+
 class Logging(unittest.TestCase):
     def test_one_json_line_per_request_without_tokens_or_contents(self) -> None:
         stream = io.StringIO()

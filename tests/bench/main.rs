@@ -6,8 +6,11 @@
 //! - DynamoDB calls for one happy-path publish and for a duplicate delivery (moto, counted by
 //!   the SDK interceptor);
 //! - the API's in-process handler overhead for `POST /v1/posts` (p50/p99, in-memory ports),
-//!   with port calls per request, and AWS calls per request against moto.
+//!   with port calls per request, and AWS calls per request against moto;
+//! - inbound webhooks: verification p50/p99 per scheme, AWS calls per accepted webhook.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark harness fails loudly.
+
+mod webhooks;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -259,6 +262,8 @@ where
         external_id: "1".into(),
         display_name: None,
         access_token: secrecy::SecretString::from("t"),
+        refresh_token: None,
+        token_expires_at: None,
         status: AccountStatus::Active,
         created_at: SystemClock.now(),
         updated_at: SystemClock.now(),
@@ -306,6 +311,7 @@ where
         store: store.clone(),
         limiter: store.clone(),
         alerter,
+        tokens: None,
         platform: Arc::new(Accepting {
             latency: Duration::from_millis(200),
         }),
@@ -371,7 +377,11 @@ async fn publish_calls(env: &HashMap<String, String>) {
     let clients = Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
     let store = Arc::new(
         DynamoStore::new(clients.dynamodb.clone(), &env["HERALD_TABLE"])
-            .with_audit_table(&env["HERALD_AUDIT_TABLE"]),
+            .with_audit_table(&env["HERALD_AUDIT_TABLE"])
+            .with_token_vault(
+                herald_aws::config::CommonConfig::read(&mut herald_aws::config::Env::new(env))
+                    .token_vault(&clients),
+            ),
     );
     seed_batch(&store).await;
     let queue = Arc::new(SqsPublishQueue::new(
@@ -508,6 +518,7 @@ async fn api_overhead(env: &HashMap<String, String>) {
             policy: Default::default(),
             secret_overlap: std::time::Duration::from_secs(24 * 3600),
         },
+        operator: None,
     };
     let app = herald_api::router(state);
     let (_, _, secret) =
@@ -625,6 +636,21 @@ async fn main() {
     env.insert("AWS_REGION".into(), "us-east-1".into());
     env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
     env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+    // The token-encryption key's first value (the local stack's rotation gives it one).
+    {
+        use secrecy::ExposeSecret;
+        aws_sdk_secretsmanager::Client::new(&sdk_config(&env["AWS_ENDPOINT_URL"]).await)
+            .put_secret_value()
+            .secret_id(&env["HERALD_TOKEN_KEY_SECRET"])
+            .secret_string(
+                herald_domain::secrets::SecretKind::Key256
+                    .generate()
+                    .expose_secret(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
     // `herald-bench <section>...` runs only those sections (all by default).
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wants = |section: &str| only.is_empty() || only.iter().any(|o| o == section);
@@ -639,5 +665,11 @@ async fn main() {
     }
     if wants("api_overhead") {
         api_overhead(&env).await;
+    }
+    if wants("webhook_verification") {
+        webhooks::verification();
+    }
+    if wants("webhook_calls") {
+        webhooks::calls_per_webhook(&env).await;
     }
 }

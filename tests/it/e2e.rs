@@ -129,8 +129,11 @@ impl Stack {
         let sm = aws_sdk_secretsmanager::Client::new(
             &herald_tests::sdk_config(self.url("AWS_ENDPOINT_URL")).await,
         );
+        // The stage named explicitly: moto answers a bare GetSecretValue with a stale version
+        // after UpdateSecretVersionStage.
         sm.get_secret_value()
             .secret_id(name)
+            .version_stage("AWSCURRENT")
             .send()
             .await
             .unwrap()
@@ -1070,6 +1073,99 @@ async fn signed_webhooks_are_kept_once_and_forgeries_refused() {
     assert_eq!(kept["applied"].as_n().unwrap(), "0");
 }
 
+/// The SMS provider's delivery receipts and the billing provider's Stripe-style events, each
+/// signed with its provider's secret from Secrets Manager: kept once by provider and event id
+/// for the features that apply them; a tampered body or a stale timestamp is refused and
+/// nothing is kept.
+#[tokio::test]
+async fn sms_receipts_and_billing_events_are_kept_by_provider_and_event_id() {
+    use hmac::Mac;
+    let stack = Stack::get();
+    let sign = |secret: &str, ts: i64, body: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{ts}.{body}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let post = |provider: &'static str, headers: Vec<(&'static str, String)>, body: String| {
+        let mut request = stack
+            .http
+            .post(format!(
+                "{}/webhooks/{provider}",
+                stack.url("HERALD_API_URL")
+            ))
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+
+    let sms_secret = stack.secret("herald-SmsWebhookSecret").await;
+    let receipt_id = unique("dlr_");
+    let receipt = format!(r#"{{"id":"{receipt_id}","message_id":"sms_1","status":"delivered"}}"#);
+    let sms_headers = |ts: i64, body: &str| {
+        vec![
+            ("X-Sms-Timestamp", ts.to_string()),
+            (
+                "X-Sms-Signature",
+                format!("sha256={}", sign(&sms_secret, ts, body)),
+            ),
+        ]
+    };
+    // Well past the five minutes, whatever time these requests take.
+    let stale = now - 360;
+    assert_eq!(
+        post("sms", sms_headers(stale, &receipt), receipt.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let tampered = receipt.replace("delivered", "failed");
+    assert_eq!(
+        post("sms", sms_headers(now, &receipt), tampered).await,
+        StatusCode::UNAUTHORIZED
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            post("sms", sms_headers(now, &receipt), receipt.clone()).await,
+            StatusCode::OK
+        );
+    }
+
+    let billing_secret = stack.secret("herald-BillingWebhookSecret").await;
+    let event_id = unique("evt_");
+    let event = format!(r#"{{"id":"{event_id}","type":"invoice.paid","data":{{"amount":1200}}}}"#);
+    let stripe = |ts: i64, body: &str| {
+        vec![(
+            "Stripe-Signature",
+            format!("t={ts},v1={}", sign(&billing_secret, ts, body)),
+        )]
+    };
+    assert_eq!(
+        post("billing", stripe(now + 360, &event), event.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "a timestamp from the future is refused too"
+    );
+    assert_eq!(
+        post("billing", stripe(now, &event), event.clone()).await,
+        StatusCode::OK
+    );
+
+    let kept = stack
+        .wait_for(Duration::from_secs(30), "the kept receipt", || async {
+            stack.kept_event("sms", &receipt_id).await
+        })
+        .await;
+    assert_eq!(kept["kind"].as_s().unwrap(), "delivered");
+    let kept = stack
+        .wait_for(
+            Duration::from_secs(30),
+            "the kept billing event",
+            || async { stack.kept_event("billing", &event_id).await },
+        )
+        .await;
+    assert_eq!(kept["kind"].as_s().unwrap(), "invoice.paid");
+}
+
 /// A post deleted on X: X's signed Account Activity event marks the variant removed, once.
 #[tokio::test]
 async fn a_signed_platform_event_marks_its_post_removed_once() {
@@ -1452,3 +1548,119 @@ async fn a_dead_lettered_webhook_is_listed_and_requeued_by_the_operator_cli() {
         .await;
     assert_eq!(kept["kind"].as_s().unwrap(), "demo.retried");
 }
+
+/// The bootstrap operator token from Secrets Manager creates a tenant over HTTP (idempotently,
+/// audited in the new tenant's log); a rotation by the real rotation function changes nothing
+/// for a caller: the new token works at once and the old one through the grace period.
+#[tokio::test]
+async fn the_operator_token_creates_tenants_and_keeps_working_across_its_rotation() {
+    let stack = Stack::get();
+    let api = stack.url("HERALD_API_URL").to_owned();
+    let create = |token: String, body: Value, key: Option<String>| {
+        let mut request = stack
+            .http
+            .post(format!("{api}/v1/tenants"))
+            .bearer_auth(token)
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let old = stack.secret("herald-AdminTokenSecret").await;
+    let name = unique("acme-");
+    let key = unique("op-");
+    let created = create(old.clone(), json!({"name": name}), Some(key.clone())).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    let replayed = create(old.clone(), json!({"name": name}), Some(key)).await;
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    let replayed: Value = replayed.json().await.unwrap();
+    assert_eq!(
+        replayed["id"], created["id"],
+        "a retry creates no second tenant"
+    );
+
+    let tenant_key = created["api_key"]["key"].as_str().unwrap().to_owned();
+    let tenant: Value = stack
+        .http
+        .get(format!("{api}/v1/tenant"))
+        .bearer_auth(&tenant_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tenant["name"], name.as_str());
+    let audit: Value = stack
+        .http
+        .get(format!("{api}/v1/audit"))
+        .bearer_auth(&tenant_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"tenant.created"), "{audit}");
+
+    // Rotate with the real rotation function, as Secrets Manager would.
+    let runtime = stack.url("HERALD_RUNTIME_URL").to_owned();
+    let token = uuid::Uuid::new_v4().to_string();
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        let res = stack
+            .http
+            .post(format!("{runtime}/2015-03-31/functions/rotator/invocations"))
+            .json(&json!({"SecretId": "herald-AdminTokenSecret", "ClientRequestToken": token, "Step": step}))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{step}: {}", res.status());
+        assert!(
+            res.headers().get("x-amz-function-error").is_none(),
+            "{step} failed"
+        );
+    }
+    let new = stack.secret("herald-AdminTokenSecret").await;
+    assert_ne!(new, old);
+    // A token the cached ring does not know refetches it, at most once per 10 s per process
+    // (so forged tokens cannot flood Secrets Manager): let the last fetch age past that.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    for token in [new, old] {
+        let res = create(token, json!({"name": unique("after-")}), None).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+
+    // Refusals: a tenant's key, a wrong token, a bad body.
+    for (token, body, status) in [
+        (
+            tenant_key.clone(),
+            json!({"name": "x"}),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "hrld_wrong".to_owned(),
+            json!({"name": "x"}),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            stack.secret("herald-AdminTokenSecret").await,
+            json!({"name": " "}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let res = create(token, body, None).await;
+        assert_eq!(res.status(), status);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+    }
+}
+
+#[path = "e2e_tokens.rs"]
+mod tokens;

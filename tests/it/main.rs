@@ -10,4 +10,5 @@ mod outbound_store;
 mod platforms;
 mod secrets;
 mod store;
+mod tokens;
 mod webhooks;

@@ -102,7 +102,10 @@ impl Env {
         let clients = Clients::from_sdk_config(&sdk_config(&endpoint).await);
         let store = Arc::new(
             DynamoStore::new(clients.dynamodb.clone(), &vars["HERALD_TABLE"])
-                .with_audit_table(&vars["HERALD_AUDIT_TABLE"]),
+                .with_audit_table(&vars["HERALD_AUDIT_TABLE"])
+                .with_token_vault(Arc::new(herald_domain::token_crypto::TokenVault::fixed(
+                    herald_domain::token_crypto::TokenKeys::from_keys(&[9; 32], &[]).unwrap(),
+                ))),
         );
         let queue = Arc::new(
             SqsPublishQueue::new(clients.sqs.clone(), &vars["HERALD_PUBLISH_QUEUE_URL"])
@@ -123,6 +126,8 @@ impl Env {
             external_id: "page-1".into(),
             display_name: None,
             access_token: SecretString::from("tok"),
+            refresh_token: None,
+            token_expires_at: None,
             status: AccountStatus::Active,
             created_at: SystemClock.now(),
             updated_at: SystemClock.now(),
@@ -266,6 +271,7 @@ impl Env {
             store: self.store.clone(),
             limiter: self.store.clone(),
             alerter: self.alerter(),
+            tokens: None,
             platform,
             media: self.media.clone(),
             clock: Arc::new(SystemClock),

@@ -9,6 +9,7 @@ use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::dead_letters::DeadLetterService;
 use herald_domain::idempotency::Idempotency;
 use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaService};
+use herald_domain::operator::OperatorToken;
 use herald_domain::outbound::EndpointRegistry;
 use herald_domain::outbound::guard::TargetPolicy;
 use herald_domain::posts::PostService;
@@ -31,6 +32,9 @@ pub struct Config {
     pub outbound_allow_private: bool,
     /// The outbound queue and its DLQ, for the dead-letter endpoints (none: not listed).
     pub outbound_queues: Option<(String, String)>,
+    /// The bootstrap operator token's secret (`HERALD_ADMIN_TOKEN_SECRET_ID`); without it
+    /// `POST /v1/tenants` is off.
+    pub admin_token_secret_id: Option<String>,
 }
 
 impl Config {
@@ -53,6 +57,10 @@ impl Config {
         let outbound_dlq: String = env.parsed("HERALD_OUTBOUND_DLQ_URL", String::new());
         let outbound_queues = (!outbound_queue.is_empty() && !outbound_dlq.is_empty())
             .then_some((outbound_queue, outbound_dlq));
+        let admin_token_secret_id = vars
+            .get("HERALD_ADMIN_TOKEN_SECRET_ID")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
         env.finish()?;
         Ok(Self {
             common,
@@ -62,6 +70,7 @@ impl Config {
             in_progress_ttl_seconds,
             media_bucket,
             upload_url_ttl: std::time::Duration::from_secs(upload_url_seconds),
+            admin_token_secret_id,
         })
     }
 }
@@ -126,6 +135,14 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
             },
             clock: clock.clone(),
         },
+        operator: config.admin_token_secret_id.as_ref().map(|secret_id| {
+            Arc::new(OperatorToken {
+                secrets: config.common.secrets.cache(clients, clock.clone()),
+                secret_id: secret_id.clone(),
+                grace: config.common.secrets.grace,
+                clock: clock.clone(),
+            })
+        }),
         idempotency,
         clock,
     }

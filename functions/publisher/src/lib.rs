@@ -14,6 +14,7 @@ use herald_domain::model::Platform;
 use herald_domain::outbound::{EventType, OutboundEvent, OutboundEvents};
 use herald_domain::ports::{PublishMessage, PublishQueue};
 use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
+use herald_domain::token_refresh::{RefreshConfig, TokenRefresh};
 use herald_platforms::{Endpoints, HttpPlatforms};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct Config {
     pub outbound_queue_url: Option<String>,
     /// How long a tenant's endpoints are cached between fan-outs.
     pub outbound_cache: time::Duration,
+    /// Access tokens expiring within the margin are refreshed before use.
+    pub refresh: RefreshConfig,
 }
 
 impl Config {
@@ -114,6 +117,14 @@ impl Config {
         let outbound_cache =
             time::Duration::seconds(env.parsed("HERALD_OUTBOUND_ENDPOINT_CACHE_SECONDS", 10));
         publish.invocation_budget = Some(function_timeout.saturating_sub(deadline_margin));
+        let r = RefreshConfig::default();
+        let refresh = RefreshConfig {
+            margin: time::Duration::seconds(env.parsed(
+                "HERALD_TOKEN_REFRESH_MARGIN_SECONDS",
+                r.margin.whole_seconds(),
+            )),
+            ..r
+        };
         env.finish()?;
         Ok(Self {
             common,
@@ -127,6 +138,7 @@ impl Config {
             media_bucket,
             outbound_queue_url,
             outbound_cache,
+            refresh,
         })
     }
 }
@@ -164,8 +176,10 @@ pub struct Publisher {
 
 pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String> {
     let store = Arc::new(config.common.store(clients));
-    let platform = HttpPlatforms::new(config.endpoints.clone(), config.publish.platform_timeout)
-        .map_err(|e| e.to_string())?;
+    let platform = Arc::new(
+        HttpPlatforms::new(config.endpoints.clone(), config.publish.platform_timeout)
+            .map_err(|e| e.to_string())?,
+    );
     let queue = SqsPublishQueue::new(clients.sqs.clone(), &config.common.publish_queue_url)
         .with_dead_letter_queue(&config.dead_letter_queue_url);
     let clock = Arc::new(SystemClock);
@@ -180,16 +194,29 @@ pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String
     let alerter =
         herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone())
             .map_err(|e| e.to_string())?;
+    let entropy = Arc::new(SystemEntropy);
+    let tokens = TokenRefresh {
+        leases: store.clone(),
+        accounts: store.clone(),
+        reauth: store.clone(),
+        audit: store.clone(),
+        refresher: platform.clone(),
+        alerter: alerter.clone(),
+        clock: clock.clone(),
+        entropy: entropy.clone(),
+        config: config.refresh,
+    };
     Ok(Publisher {
         service: PublishService {
             store: store.clone(),
             limiter: store,
             alerter,
-            platform: Arc::new(platform),
+            platform,
             media: Arc::new(S3Media::new(clients.s3.clone(), &config.media_bucket)),
             clock,
-            entropy: Arc::new(SystemEntropy),
+            entropy,
             config: config.publish.clone(),
+            tokens: Some(Arc::new(tokens)),
         },
         queue,
         concurrency: config.concurrency,
@@ -454,6 +481,7 @@ mod tests {
             ("HERALD_IDEMPOTENCY_TABLE", "i"),
             ("HERALD_AUDIT_TABLE", "a"),
             ("HERALD_PUBLISH_QUEUE_URL", "http://q"),
+            ("HERALD_TOKEN_KEY_SECRET", "token-key"),
             ("HERALD_PUBLISH_DLQ_URL", "http://dlq"),
             ("HERALD_X_API_URL", "http://x"),
             ("HERALD_FACEBOOK_API_URL", "http://f"),

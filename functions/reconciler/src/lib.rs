@@ -8,6 +8,7 @@ use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::SystemClock;
 use herald_domain::outbound::{EventType, OutboundEvent, OutboundEvents};
 use herald_domain::reconcile::{ReconcileConfig, ReconcileReport, Reconciler};
+use herald_domain::token_crypto::TokenSweep;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -45,6 +46,30 @@ impl Config {
             alert_webhook,
             outbound_queue_url,
         })
+    }
+}
+
+/// The token sweep the reconciler runs after each pass: re-seals platform tokens still under
+/// the previous token-encryption key (one GetItem per run while nothing rotated).
+pub fn token_sweep(config: &Config, clients: &Clients) -> Arc<dyn TokenSweep> {
+    Arc::new(config.common.store(clients))
+}
+
+/// Other instances may seal under the key before the current one for as long as they cache
+/// the key ring: the sweep is done only after that (the cache's TTL, with a margin).
+pub const SWEEP_SETTLE: time::Duration = time::Duration::minutes(6);
+
+/// One sweep pass; failures are logged, never fail the reconciler's run.
+pub async fn sweep_tokens(sweep: &dyn TokenSweep) {
+    match sweep
+        .sweep_tokens(time::OffsetDateTime::now_utc(), SWEEP_SETTLE)
+        .await
+    {
+        Ok(report) if report.examined > 0 => {
+            tracing::info!(?report, "re-sealed platform tokens under the current key");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "the token sweep failed; the next run tries again"),
     }
 }
 

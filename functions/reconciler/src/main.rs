@@ -1,5 +1,5 @@
 use herald_domain::clock::{Clock, SystemClock};
-use herald_fn_reconciler::{Config, reconciler};
+use herald_fn_reconciler::{Config, reconciler, sweep_tokens, token_sweep};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -12,6 +12,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let reconciler = &reconciler;
     let outbound = herald_fn_reconciler::outbound(&config, &clients);
     let outbound = &outbound;
+    let sweep = token_sweep(&config, &clients);
+    let sweep = &sweep;
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {
             let report = reconciler
@@ -21,6 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             if let Some(outbound) = outbound {
                 herald_fn_reconciler::emit_resolved(outbound, &report, SystemClock.now()).await;
             }
+            sweep_tokens(sweep.as_ref()).await;
             Ok::<_, lambda_runtime::Error>(report)
         },
     ))

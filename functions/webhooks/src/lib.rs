@@ -2,13 +2,11 @@
 //! `herald_api::webhooks`, the logic `herald_domain::inbound`.
 
 use herald_aws::Clients;
-use herald_aws::config::{ConfigError, Env};
+use herald_aws::config::{ConfigError, Env, SecretsConfig};
 use herald_aws::dynamo::DynamoStore;
-use herald_aws::secrets::SecretsManagerStore;
 use herald_aws::sqs::SqsInboundQueue;
 use herald_domain::clock::{SystemClock, SystemEntropy};
 use herald_domain::inbound::{ReceiverConfig, WebhookProvider, WebhookReceiver};
-use herald_domain::secrets::{CachePolicy, SecretCache};
 use herald_webhooks::Scheme;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +17,7 @@ pub struct Config {
     pub queue_url: String,
     pub providers: HashMap<String, WebhookProvider>,
     pub receiver: ReceiverConfig,
-    pub cache: CachePolicy,
+    pub secrets: SecretsConfig,
 }
 
 /// `HERALD_WEBHOOK_PROVIDERS`: comma-separated `name=scheme:secret-id`, with Meta's
@@ -74,21 +72,13 @@ impl Config {
         let spec = env.required("HERALD_WEBHOOK_PROVIDERS");
         let providers = providers(&mut env, &spec);
         let d = ReceiverConfig::default();
+        let secrets = SecretsConfig::read(&mut env);
         let receiver = ReceiverConfig {
-            grace: time::Duration::seconds(
-                env.parsed("HERALD_SECRET_GRACE_SECONDS", d.grace.whole_seconds()),
-            ),
+            grace: secrets.grace,
             remember_for: time::Duration::seconds(env.parsed(
                 "HERALD_WEBHOOK_REMEMBER_SECONDS",
                 d.remember_for.whole_seconds(),
             )),
-        };
-        let c = CachePolicy::default();
-        let cache = CachePolicy {
-            ttl: time::Duration::seconds(
-                env.parsed("HERALD_SECRET_CACHE_SECONDS", c.ttl.whole_seconds()),
-            ),
-            refetch_every: c.refetch_every,
         };
         env.finish()?;
         Ok(Self {
@@ -96,7 +86,7 @@ impl Config {
             queue_url,
             providers,
             receiver,
-            cache,
+            secrets,
         })
     }
 }
@@ -105,11 +95,7 @@ pub fn receiver(config: &Config, clients: &Clients) -> WebhookReceiver {
     let clock = Arc::new(SystemClock);
     WebhookReceiver {
         providers: config.providers.clone(),
-        secrets: Arc::new(SecretCache::new(
-            Arc::new(SecretsManagerStore::new(clients.secrets.clone())),
-            clock.clone(),
-            config.cache,
-        )),
+        secrets: config.secrets.cache(clients, clock.clone()),
         inbox: Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table)),
         queue: Arc::new(SqsInboundQueue::new(clients.sqs.clone(), &config.queue_url)),
         clock,

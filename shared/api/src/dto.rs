@@ -18,6 +18,14 @@ pub struct ConnectAccount {
     /// The OAuth access token. Stored, never returned.
     pub access_token: String,
     pub display_name: Option<String>,
+    /// The OAuth refresh token, if the platform issued one. Stored encrypted, never returned.
+    /// Connecting again without one keeps the stored one.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// Seconds until the access token expires (the platform's `expires_in`); absent: it does
+    /// not expire. Herald refreshes it shortly before.
+    #[serde(default)]
+    pub expires_in: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,6 +40,9 @@ pub struct AccountView {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// When the access token expires, if it does.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub token_expires_at: Option<OffsetDateTime>,
 }
 
 impl From<&Account> for AccountView {
@@ -44,6 +55,7 @@ impl From<&Account> for AccountView {
             status: a.status.as_str().to_owned(),
             created_at: a.created_at,
             updated_at: a.updated_at,
+            token_expires_at: a.token_expires_at,
         }
     }
 }
@@ -266,6 +278,23 @@ pub struct CreatedApiKey {
     pub key: String,
     pub role: String,
     pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    pub name: String,
+    /// Posts wait for an approver before they are scheduled.
+    #[serde(default)]
+    pub require_approval: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedTenant {
+    pub id: String,
+    pub name: String,
+    /// The tenant's first admin key, shown once.
+    pub api_key: CreatedApiKey,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

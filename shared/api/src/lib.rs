@@ -41,6 +41,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Outbound webhook endpoints.
     pub webhook_endpoints: herald_domain::outbound::EndpointRegistry,
+    /// The bootstrap operator token, for `POST /v1/tenants`; `None` turns those routes off.
+    pub operator: Option<Arc<herald_domain::operator::OperatorToken>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -59,8 +61,18 @@ pub fn router(state: AppState) -> Router {
             idempotency::layer,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), auth::layer));
+    let operator = routes::operator()
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            routes::operator::layer,
+        ));
     Router::new()
         .merge(routes::public())
+        .merge(operator)
         .merge(authenticated)
         .fallback(|| async {
             ApiError::new(

@@ -73,6 +73,7 @@ impl Api {
                 policy: Default::default(),
                 secret_overlap: std::time::Duration::from_secs(24 * 3600),
             },
+            operator: None,
         };
         Self {
             app: router(state),
@@ -223,6 +224,18 @@ async fn health_and_openapi_need_no_key() {
             v["paths"][path].is_object(),
             "{path} missing from the document"
         );
+    }
+}
+
+#[tokio::test]
+async fn operator_routes_are_off_without_an_operator_token_and_tenant_keys_do_not_open_them() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    for key in [None, Some(t.key.as_str())] {
+        let body = Some(serde_json::json!({"name": "x"}));
+        let (s, h, v) = api.call("POST", "/v1/tenants", key, None, body).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_problem(&h, &v, s);
     }
 }
 
@@ -1281,6 +1294,47 @@ async fn disconnecting_an_account_removes_it_once_and_is_audited() {
         "{log}"
     );
     assert_eq!(log["items"][0]["old"]["external_id"], "page-9");
+}
+
+#[tokio::test]
+async fn bad_refresh_token_or_expiry_is_refused_and_the_tokens_are_never_shown() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let (s, h, v) = api
+        .call(
+            "POST",
+            "/v1/accounts",
+            Some(&t.key),
+            None,
+            Some(json!({"platform": "x", "external_id": "42", "access_token": "a", "refresh_token": " ", "expires_in": 5})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&h, &v, s);
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["refresh_token", "expires_in"]);
+    let (_, _, list) = api
+        .call("GET", "/v1/accounts", Some(&t.key), None, None)
+        .await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+
+    let (s, _, v) = api
+        .call(
+            "POST",
+            "/v1/accounts",
+            Some(&t.key),
+            None,
+            Some(json!({"platform": "x", "external_id": "42", "access_token": "secret-a", "refresh_token": "secret-r", "expires_in": 7200})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(!v.to_string().contains("secret-"), "{v}");
+    assert!(v["token_expires_at"].is_string(), "{v}");
 }
 
 #[tokio::test]

@@ -90,6 +90,10 @@ pub struct CommonConfig {
     pub idempotency_table: String,
     pub audit_table: String,
     pub publish_queue_url: String,
+    /// The token-encryption key secret (`TokenEncryptionKeySecret`): platform tokens are
+    /// sealed under it at rest.
+    pub token_key_secret: String,
+    pub secrets: SecretsConfig,
 }
 
 impl CommonConfig {
@@ -99,13 +103,77 @@ impl CommonConfig {
             idempotency_table: env.required("HERALD_IDEMPOTENCY_TABLE"),
             audit_table: env.required("HERALD_AUDIT_TABLE"),
             publish_queue_url: env.url("HERALD_PUBLISH_QUEUE_URL"),
+            token_key_secret: env.required("HERALD_TOKEN_KEY_SECRET"),
+            secrets: SecretsConfig::read(env),
         }
     }
 
-    /// The main table's store, with the audit log's table.
+    /// The main table's store, with the audit log's table and the token vault.
     pub fn store(&self, clients: &crate::Clients) -> crate::dynamo::DynamoStore {
         crate::dynamo::DynamoStore::new(clients.dynamodb.clone(), &self.table)
             .with_audit_table(&self.audit_table)
+            .with_token_vault(self.token_vault(clients))
+    }
+
+    /// Platform tokens' key ring, read from Secrets Manager through an in-process cache
+    /// (5-minute TTL; a token under a key it does not hold refetches at most every 10 s).
+    pub fn token_vault(
+        &self,
+        clients: &crate::Clients,
+    ) -> std::sync::Arc<herald_domain::token_crypto::TokenVault> {
+        let cache = self.secrets.cache(
+            clients,
+            std::sync::Arc::new(herald_domain::clock::SystemClock),
+        );
+        std::sync::Arc::new(herald_domain::token_crypto::TokenVault::from_secret(
+            cache,
+            &self.token_key_secret,
+        ))
+    }
+}
+
+/// How a function caches the secrets it verifies with, and how long a previous value keeps
+/// verifying after a rotation.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretsConfig {
+    pub cache: herald_domain::secrets::CachePolicy,
+    pub grace: time::Duration,
+}
+
+impl SecretsConfig {
+    /// `HERALD_SECRET_CACHE_SECONDS` (default 300) and `HERALD_SECRET_GRACE_SECONDS` (default
+    /// 86400).
+    pub fn read(env: &mut Env<'_>) -> Self {
+        let c = herald_domain::secrets::CachePolicy::default();
+        let seconds = |env: &mut Env<'_>, name: &str, default: time::Duration| {
+            time::Duration::seconds(env.parsed(name, default.whole_seconds()))
+        };
+        Self {
+            cache: herald_domain::secrets::CachePolicy {
+                ttl: seconds(env, "HERALD_SECRET_CACHE_SECONDS", c.ttl),
+                refetch_every: c.refetch_every,
+            },
+            grace: seconds(
+                env,
+                "HERALD_SECRET_GRACE_SECONDS",
+                time::Duration::hours(24),
+            ),
+        }
+    }
+
+    /// A process-wide cache over Secrets Manager.
+    pub fn cache(
+        &self,
+        clients: &crate::Clients,
+        clock: std::sync::Arc<dyn herald_domain::clock::Clock>,
+    ) -> std::sync::Arc<herald_domain::secrets::SecretCache> {
+        std::sync::Arc::new(herald_domain::secrets::SecretCache::new(
+            std::sync::Arc::new(crate::secrets::SecretsManagerStore::new(
+                clients.secrets.clone(),
+            )),
+            clock,
+            self.cache,
+        ))
     }
 }
 
@@ -121,7 +189,7 @@ mod tests {
         let n: u32 = env.parsed("N", 3);
         assert_eq!(n, 3);
         let err = env.finish().unwrap_err();
-        assert_eq!(err.0.len(), 4, "{err}");
+        assert_eq!(err.0.len(), 5, "{err}");
         assert!(err.to_string().contains("HERALD_TABLE is required"));
         assert!(err.to_string().contains("must be an http(s) URL"));
     }

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod inbound;
 pub mod media;
 pub mod model;
+pub mod operator;
 pub mod outbound;
 pub mod platform;
 pub mod ports;
@@ -26,6 +27,8 @@ pub mod reconcile;
 pub mod secret;
 pub mod secrets;
 pub mod tenants;
+pub mod token_crypto;
+pub mod token_refresh;
 
 #[cfg(feature = "memory")]
 pub mod memory;

@@ -152,6 +152,10 @@ impl AccountStore for MemoryStore {
                     // Reconnecting refreshes the token, never the breaker's memory.
                     stored.created_at = old.created_at;
                     stored.breaker = old.breaker.clone();
+                    // Reconnecting without a refresh token keeps the stored one.
+                    if stored.refresh_token.is_none() {
+                        stored.refresh_token = old.refresh_token.clone();
+                    }
                     false
                 }
                 None => true,

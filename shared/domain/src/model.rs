@@ -150,6 +150,12 @@ pub struct Account {
     pub external_id: String,
     pub display_name: Option<String>,
     pub access_token: SecretString,
+    /// The OAuth refresh token, when the platform issued one. Connecting the account again
+    /// without one keeps the stored one (see `AccountStore::upsert_account`).
+    pub refresh_token: Option<SecretString>,
+    /// When the access token stops working (`None`: it does not expire, e.g. a Facebook
+    /// Page token).
+    pub token_expires_at: Option<OffsetDateTime>,
     pub status: AccountStatus,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,

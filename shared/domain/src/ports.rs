@@ -37,7 +37,9 @@ pub trait TenantStore: Send + Sync {
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    /// Inserts or refreshes; returns true when the account is new.
+    /// Inserts or refreshes; returns true when the account is new. Refreshing keeps the
+    /// stored refresh token when `account.refresh_token` is `None`, and the breaker always.
+    /// Adapters store tokens sealed (`token_crypto`), never in plaintext.
     async fn upsert_account(&self, account: &Account) -> Result<bool, StoreError>;
     async fn get_account(
         &self,

@@ -28,6 +28,7 @@ use crate::ports::{
     AppLimiter, BreakerChange, BreakerGate, BreakerReset, ClaimGate, ClaimRejected, Loaded,
     MediaObjects, PublishMessage, PublishStore, VariantOutcome, VariantRef, variant_entity,
 };
+use crate::token_refresh::{Freshness, TokenRefresh};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -168,6 +169,9 @@ pub struct PublishService {
     pub entropy: Arc<dyn Entropy>,
     pub alerter: Alerter,
     pub config: PublishConfig,
+    /// Refreshes access tokens that expire soon before they are used (`None`: tokens are
+    /// used as stored).
+    pub tokens: Option<Arc<TokenRefresh>>,
 }
 
 impl std::fmt::Debug for PublishService {
@@ -228,6 +232,10 @@ enum Attempted {
         lookup: bool,
     },
     RateLimited(PlatformError, Duration),
+    /// Held back before any platform call (another instance is refreshing the account's
+    /// token): a deferral, which neither counts toward the DLQ nor touches the breaker.
+    /// `lookup`: the variant still has to be looked up first (kept for the next attempt).
+    Deferred(PlatformError, Duration, bool),
 }
 
 impl PublishService {
@@ -367,10 +375,53 @@ impl PublishService {
                     code: None,
                 })
             }
-            Some(account) => {
-                self.attempt(message, &post, &account, lookup_first, delivery)
-                    .await
-            }
+            Some(account) => match &self.tokens {
+                None => {
+                    self.attempt(message, &post, &account, lookup_first, delivery)
+                        .await
+                }
+                Some(tokens) => match tokens.ensure_fresh(account).await {
+                    Freshness::Ready(account) if account.status == AccountStatus::Active => {
+                        self.attempt(message, &post, &account, lookup_first, delivery)
+                            .await
+                    }
+                    Freshness::Ready(_) => Attempted::Failed(PlatformError::Auth {
+                        message: "the account's authorisation was lost while its token was refreshed; reconnect the account".into(),
+                        code: None,
+                    }),
+                    Freshness::InFlight(wait) => Attempted::Deferred(
+                        PlatformError::Transient {
+                            message: "waiting for the account's token to be refreshed".into(),
+                            code: None,
+                            retry_after: Some(wait),
+                        },
+                        wait,
+                        lookup_first,
+                    ),
+                    // The post may be live already: keep it unknown rather than failed.
+                    Freshness::Revoked(reason) if lookup_first => Attempted::GaveUp {
+                        error: PlatformError::Auth {
+                            message: format!(
+                                "{reason}; the post may already be live, so Herald looks it up once it is"
+                            ),
+                            code: Some("invalid_grant".into()),
+                        },
+                        lookup: true,
+                    },
+                    Freshness::Revoked(reason) => Attempted::Failed(PlatformError::Auth {
+                        message: reason,
+                        code: Some("invalid_grant".into()),
+                    }),
+                    Freshness::Transient(why) => Attempted::GaveUp {
+                        error: PlatformError::Transient {
+                            message: why,
+                            code: None,
+                            retry_after: None,
+                        },
+                        lookup: lookup_first,
+                    },
+                },
+            },
         };
         let attempt = Attempt {
             id: &attempt_id,
@@ -716,6 +767,11 @@ impl PublishService {
             Attempted::RateLimited(e, wait) => (
                 VariantOutcome::Retrying(error_of(e)),
                 false,
+                defer(message, delivery, *wait),
+            ),
+            Attempted::Deferred(e, wait, lookup) => (
+                VariantOutcome::Retrying(error_of(e)),
+                *lookup,
                 defer(message, delivery, *wait),
             ),
             Attempted::GaveUp { error, lookup } if failures >= self.config.max_receive_count => {

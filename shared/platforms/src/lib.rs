@@ -21,6 +21,7 @@
 //! rate-limit headers are read into a [`RateSignal`], so Herald slows down before a 429, and
 //! `find_post` looks a post up by its exact text after an answer was lost.
 
+pub mod oauth;
 pub mod outbound;
 
 use async_trait::async_trait;
@@ -56,6 +57,8 @@ pub struct HttpPlatforms {
     http: reqwest::Client,
     endpoints: Endpoints,
     timeout: Duration,
+    /// Client credentials for refreshing tokens (`oauth`).
+    oauth: oauth::OAuthClients,
 }
 
 /// What every call of one publish needs; the media travel apart, since their uploads consume
@@ -84,7 +87,14 @@ impl HttpPlatforms {
             http,
             endpoints,
             timeout,
+            oauth: oauth::OAuthClients::default(),
         })
+    }
+
+    /// The OAuth clients token refreshes authenticate with.
+    pub fn with_oauth_clients(mut self, clients: oauth::OAuthClients) -> Self {
+        self.oauth = clients;
+        self
     }
 
     fn upload_timeout(&self, attachment: &Attachment) -> Duration {

@@ -198,6 +198,7 @@ impl World {
             clock: self.clock.clone(),
             entropy: self.entropy.clone() as Arc<dyn Entropy>,
             alerter: self.alerter(),
+            tokens: None,
             config: self.publish_config.clone(),
         }
     }
@@ -319,6 +320,8 @@ fn build(config: SimConfig) -> World {
                 external_id: a.label.clone(),
                 display_name: Some(a.label.clone()),
                 access_token: format!("token-{}", a.label).into(),
+                refresh_token: None,
+                token_expires_at: None,
                 status: AccountStatus::Active,
                 created_at: START,
                 updated_at: START,

@@ -47,6 +47,25 @@ pub async fn connect_account(
             "must be 1 to 4096 characters",
         ));
     }
+    if input
+        .refresh_token
+        .as_ref()
+        .is_some_and(|t| t.trim().is_empty() || t.len() > 4096)
+    {
+        errors.push(FieldError::new(
+            "refresh_token",
+            "must be 1 to 4096 characters",
+        ));
+    }
+    if input
+        .expires_in
+        .is_some_and(|s| !(60..=366 * 86_400).contains(&s))
+    {
+        errors.push(FieldError::new(
+            "expires_in",
+            "must be 60 to 31622400 seconds",
+        ));
+    }
     if input.display_name.as_ref().is_some_and(|n| n.len() > 200) {
         errors.push(FieldError::new(
             "display_name",
@@ -64,6 +83,8 @@ pub async fn connect_account(
         external_id: input.external_id,
         display_name: input.display_name,
         access_token: SecretString::from(input.access_token),
+        refresh_token: input.refresh_token.map(SecretString::from),
+        token_expires_at: input.expires_in.map(|s| now + time::Duration::seconds(s)),
         status: AccountStatus::Active,
         created_at: now,
         updated_at: now,

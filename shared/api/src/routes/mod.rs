@@ -6,6 +6,7 @@ mod crisis;
 mod dead_letters;
 mod media;
 mod meta;
+pub mod operator;
 mod posts;
 mod tenant;
 mod webhook_endpoints;
@@ -28,6 +29,11 @@ pub fn public() -> Router<AppState> {
     Router::new()
         .route("/v1/health", get(meta::health))
         .route("/v1/openapi.json", get(meta::openapi))
+}
+
+/// Routes for the operator token (see [`operator`]).
+pub fn operator() -> Router<AppState> {
+    Router::new().route("/v1/tenants", post(operator::create_tenant))
 }
 
 pub fn authenticated() -> Router<AppState> {

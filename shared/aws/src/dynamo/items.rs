@@ -7,7 +7,7 @@ use herald_domain::gates::{Breaker, BreakerState, Crisis, WindowSlot};
 use herald_domain::ids::{AccountId, ApiKeyId, MediaId, PostId, TenantId};
 use herald_domain::media::{Attachment, Dimensions, Inspection, MediaRecord, MediaType};
 use herald_domain::model::*;
-use secrecy::{ExposeSecret, SecretString};
+use herald_domain::token_crypto::{TokenField, TokenKeys, sealed_key_id};
 use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 
@@ -327,30 +327,50 @@ pub fn api_key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
     })
 }
 
-pub fn account_from_item(item: &Item) -> Result<Account, StoreError> {
+/// An account item as the domain sees it: its tokens opened with `keys` (which must hold
+/// every key [`token_key_ids`] names).
+pub fn account_from_item(item: &Item, keys: &TokenKeys) -> Result<Account, StoreError> {
     let f = Fields(item);
     let pk = f.str("pk")?;
     let sk = f.str("sk")?;
+    let id = AccountId(
+        sk.strip_prefix("ACCOUNT#")
+            .ok_or_else(|| bad("sk"))?
+            .to_owned(),
+    );
+    let tenant_id = TenantId(
+        pk.strip_prefix("TENANT#")
+            .ok_or_else(|| bad("pk"))?
+            .to_owned(),
+    );
+    let access_token = keys.open(&tenant_id, &id, TokenField::Access, &f.str("access_token")?)?;
+    let refresh_token = f
+        .opt_str("refresh_token")
+        .map(|r| keys.open(&tenant_id, &id, TokenField::Refresh, &r))
+        .transpose()?;
     Ok(Account {
-        id: AccountId(
-            sk.strip_prefix("ACCOUNT#")
-                .ok_or_else(|| bad("sk"))?
-                .to_owned(),
-        ),
-        tenant_id: TenantId(
-            pk.strip_prefix("TENANT#")
-                .ok_or_else(|| bad("pk"))?
-                .to_owned(),
-        ),
+        id,
+        tenant_id,
         platform: Platform::parse(&f.str("platform")?).ok_or_else(|| bad("platform"))?,
         external_id: f.str("external_id")?,
         display_name: f.opt_str("display_name"),
-        access_token: SecretString::from(f.str("access_token")?),
+        access_token,
+        refresh_token,
+        token_expires_at: f.opt_time("token_expires_at"),
         status: AccountStatus::parse(&f.str("status")?).ok_or_else(|| bad("status"))?,
         created_at: f.time("created_at")?,
         updated_at: f.time("updated_at")?,
         breaker: breaker_from_item(item)?,
     })
+}
+
+/// The ids of the keys an account item's tokens are sealed under.
+pub fn token_key_ids(item: &Item) -> Vec<&str> {
+    ["access_token", "refresh_token"]
+        .iter()
+        .filter_map(|f| item.get(*f).and_then(|v| v.as_s().ok()))
+        .filter_map(|v| sealed_key_id(v))
+        .collect()
 }
 
 /// The breaker's attributes on an account item (absent: closed, no failures).
@@ -416,16 +436,29 @@ pub fn crisis_from_item(item: &Item) -> Result<Crisis, StoreError> {
     })
 }
 
-/// The attributes an account upsert sets (all but the key and `created_at`).
-pub fn account_values(a: &Account) -> Vec<(&'static str, AttributeValue)> {
+/// The attributes an account upsert sets (all but the key and `created_at`); its tokens sealed
+/// under the current key. No refresh token: the stored one is kept (the attribute is not set).
+pub fn account_values(a: &Account, keys: &TokenKeys) -> Vec<(&'static str, AttributeValue)> {
     let mut v = vec![
         ("type", s("account")),
         ("platform", s(a.platform.as_str())),
         ("external_id", s(&a.external_id)),
-        ("access_token", s(a.access_token.expose_secret())),
+        (
+            "access_token",
+            s(keys.seal(&a.tenant_id, &a.id, TokenField::Access, &a.access_token)),
+        ),
         ("status", s(a.status.as_str())),
         ("updated_at", time_n(a.updated_at)),
     ];
+    if let Some(refresh) = &a.refresh_token {
+        v.push((
+            "refresh_token",
+            s(keys.seal(&a.tenant_id, &a.id, TokenField::Refresh, refresh)),
+        ));
+    }
+    if let Some(at) = a.token_expires_at {
+        v.push(("token_expires_at", time_n(at)));
+    }
     if let Some(name) = &a.display_name {
         v.push(("display_name", s(name)));
     }

@@ -27,6 +27,7 @@ mod media;
 mod outbound;
 mod publish;
 mod store;
+mod tokens;
 
 pub use idempotency::DynamoIdempotency;
 pub use store::DynamoStore;

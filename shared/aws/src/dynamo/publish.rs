@@ -410,7 +410,13 @@ impl PublishStore for DynamoStore {
             .map(post_from_item)
             .transpose()?
             .ok_or_else(|| StoreError::Invalid("the claimed post is gone".into()))?;
-        let account = find("ACCOUNT#").map(account_from_item).transpose()?;
+        let account = match find("ACCOUNT#") {
+            Some(item) => {
+                let keys = self.keys_for_items([item]).await?;
+                Some(account_from_item(item, &keys)?)
+            }
+            None => None,
+        };
         Ok(Loaded {
             post,
             account,

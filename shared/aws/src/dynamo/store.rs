@@ -11,7 +11,9 @@ use herald_domain::clock::epoch_millis;
 use herald_domain::ids::{AccountId, PostId, TenantId};
 use herald_domain::model::{Account, ApiKey, Post, PostStatus, Tenant, TenantSettings};
 use herald_domain::ports::*;
+use herald_domain::token_crypto::{TokenKeys, TokenVault};
 use std::collections::HashMap;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone)]
@@ -19,6 +21,9 @@ pub struct DynamoStore {
     pub(super) client: Client,
     pub(super) table: String,
     pub(super) audit_table: Option<String>,
+    /// Seals and opens platform tokens; without it, account reads and writes fail (tokens are
+    /// never stored in plaintext).
+    pub(super) tokens: Option<Arc<TokenVault>>,
 }
 
 impl DynamoStore {
@@ -27,7 +32,34 @@ impl DynamoStore {
             client,
             table: table.into(),
             audit_table: None,
+            tokens: None,
         }
+    }
+
+    /// The token-encryption key ring accounts' tokens are sealed under.
+    pub fn with_token_vault(mut self, vault: Arc<TokenVault>) -> Self {
+        self.tokens = Some(vault);
+        self
+    }
+
+    fn vault(&self) -> Result<&TokenVault, StoreError> {
+        self.tokens.as_deref().ok_or_else(|| {
+            StoreError::Invalid("no token-encryption key is configured for account tokens".into())
+        })
+    }
+
+    /// Keys that open every account item in `items`.
+    pub(super) async fn keys_for_items<'a>(
+        &self,
+        items: impl IntoIterator<Item = &'a Item>,
+    ) -> Result<Arc<TokenKeys>, StoreError> {
+        let ids: Vec<&str> = items.into_iter().flat_map(token_key_ids).collect();
+        self.vault()?.keys_for(ids).await
+    }
+
+    /// The current keys, to seal with.
+    pub(super) async fn sealing_keys(&self) -> Result<Arc<TokenKeys>, StoreError> {
+        self.vault()?.keys().await
     }
 
     /// The audit log's table (`AuditTable`); without it, audited writes fail.
@@ -275,7 +307,8 @@ impl TenantStore for DynamoStore {
 #[async_trait]
 impl AccountStore for DynamoStore {
     async fn upsert_account(&self, account: &Account) -> Result<bool, StoreError> {
-        let fields = account_values(account);
+        let keys = self.sealing_keys().await?;
+        let fields = account_values(account, &keys);
         let mut expr: Vec<String> = fields.iter().map(|(k, _)| format!("#{k} = :{k}")).collect();
         expr.push("#created_at = if_not_exists(#created_at, :created_at)".to_owned());
         let mut vals: HashMap<String, AttributeValue> = fields
@@ -296,7 +329,11 @@ impl AccountStore for DynamoStore {
                 tenant_pk(&account.tenant_id),
                 account_sk(&account.id),
             )))
-            .update_expression(format!("SET {}", expr.join(", ")))
+            // A reconnect ends any refresh in flight: its tokens must not overwrite these.
+            .update_expression(format!(
+                "SET {} REMOVE refresh_lease, refresh_lease_until",
+                expr.join(", ")
+            ))
             .set_expression_attribute_names(Some(nm))
             .set_expression_attribute_values(Some(vals))
             // ALL_OLD, not UPDATED_OLD: an attribute set to its current value may not count
@@ -321,7 +358,13 @@ impl AccountStore for DynamoStore {
             .send()
             .await
             .map_err(store_error)?;
-        out.item.as_ref().map(account_from_item).transpose()
+        match out.item {
+            Some(item) => {
+                let keys = self.keys_for_items([&item]).await?;
+                account_from_item(&item, &keys).map(Some)
+            }
+            None => Ok(None),
+        }
     }
 
     async fn delete_account(
@@ -338,11 +381,13 @@ impl AccountStore for DynamoStore {
             .send()
             .await
             .map_err(store_error)?;
-        out.attributes
-            .filter(|a| !a.is_empty())
-            .as_ref()
-            .map(account_from_item)
-            .transpose()
+        match out.attributes.filter(|a| !a.is_empty()) {
+            Some(item) => {
+                let keys = self.keys_for_items([&item]).await?;
+                account_from_item(&item, &keys).map(Some)
+            }
+            None => Ok(None),
+        }
     }
 
     async fn list_accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError> {
@@ -361,7 +406,8 @@ impl AccountStore for DynamoStore {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(store_error)?;
-        items.iter().map(account_from_item).collect()
+        let keys = self.keys_for_items(&items).await?;
+        items.iter().map(|i| account_from_item(i, &keys)).collect()
     }
 }
 

@@ -1,0 +1,114 @@
+//! Operator routes, authenticated by the bootstrap operator token (Secrets Manager's
+//! `admin-token` secret) instead of a tenant's API key: creating tenants over HTTP.
+
+use crate::audit::{self, Client};
+use crate::auth::Principal;
+use crate::dto::{CreateTenant, CreatedApiKey, CreatedTenant};
+use crate::error::Problem;
+use crate::{ApiError, ApiJson, AppState};
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use herald_domain::ids::{ApiKeyId, TenantId};
+use herald_domain::model::Role;
+use herald_domain::posts::FieldError;
+use secrecy::ExposeSecret;
+
+/// The scope operator requests' idempotency keys live in: no tenant id is ever `operator`
+/// (tenant ids are generated as `ten_...`).
+pub const OPERATOR_SCOPE: &str = "operator";
+
+/// Admits requests that carry the operator token as `Authorization: Bearer <token>`.
+pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let Some(operator) = state.operator.clone() else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            "operator routes are not enabled on this deployment",
+        )
+        .into_response();
+    };
+    let token = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 256);
+    let Some(token) = token else {
+        return ApiError::unauthorized().into_response();
+    };
+    match operator.admits(token).await {
+        Ok(true) => {}
+        Ok(false) => return ApiError::unauthorized().into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the operator token failed");
+            return ApiError::from(e).into_response();
+        }
+    }
+    request.extensions_mut().insert(Principal {
+        tenant_id: TenantId(OPERATOR_SCOPE.into()),
+        key_id: ApiKeyId("operator-token".into()),
+        role: Role::Admin,
+    });
+    next.run(request).await
+}
+
+/// Create a tenant with its first admin key (operator token). The key is in this response
+/// only.
+#[utoipa::path(post, path = "/v1/tenants", tag = "operator", request_body = CreateTenant,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = CreatedTenant), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: Client,
+    ApiJson(input): ApiJson<CreateTenant>,
+) -> Result<(StatusCode, Json<CreatedTenant>), ApiError> {
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "name",
+            "must be 1 to 100 characters",
+        )]));
+    }
+    let (tenant, key, secret) = herald_domain::tenants::create_tenant(
+        state.tenants.as_ref(),
+        state.clock.as_ref(),
+        name,
+        input.require_approval,
+    )
+    .await?;
+    // Recorded in the new tenant's own log, naming the operator token as the actor.
+    let actor = Principal {
+        tenant_id: tenant.id.clone(),
+        ..principal
+    };
+    audit::record(
+        &state,
+        &actor,
+        &client,
+        format!("tenant:{}", tenant.id),
+        "tenant.created",
+        None,
+        Some(serde_json::json!({"name": tenant.name, "require_approval": input.require_approval})),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedTenant {
+            id: tenant.id.0,
+            name: tenant.name,
+            api_key: CreatedApiKey {
+                id: key.id.0,
+                key: secret.expose_secret().to_owned(),
+                role: key.role.as_str().into(),
+                name: key.name,
+            },
+        }),
+    ))
+}

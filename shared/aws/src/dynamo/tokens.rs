@@ -1,0 +1,271 @@
+//! Account tokens on the main table: the refresh lease, the refreshed tokens' write, and the
+//! sweep that re-seals tokens under the current key. Every token is sealed (`token_crypto`)
+//! before it is written; none is ever read back in plaintext from an item.
+//!
+//! The refresh lease is two attributes on the account item (`refresh_lease`,
+//! `refresh_lease_until`). Its expiry is checked in the condition, against the caller's
+//! clock: a lease that ended is free, whether or not anything removed it.
+//!
+//! ```text
+//!   refresher A: take (free)      ── ok ──► call the platform ──► store (lease = A) ── ok
+//!   refresher B: take (held by A) ── ConditionalCheckFailed ──► re-read, use A's token
+//!   A dies:      lease ends at `until` ──► the next taker wins without anyone cleaning up
+//! ```
+
+use super::items::*;
+use super::store::{DynamoStore, names, values, written};
+use crate::errors::store_error;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use herald_domain::StoreError;
+use herald_domain::ids::{AccountId, TenantId};
+use herald_domain::token_crypto::{SweepReport, TokenField, TokenSweep};
+use herald_domain::token_refresh::{RefreshLeases, RefreshedTokens};
+use time::OffsetDateTime;
+
+/// The marker item that remembers which key the last complete sweep left every token under.
+const SWEEP_PK: &str = "SWEEP#tokens";
+const SWEEP_SK: &str = "STATE";
+
+#[async_trait]
+impl RefreshLeases for DynamoStore {
+    async fn take_refresh_lease(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        written(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(tenant_pk(tenant), account_sk(account))))
+                .update_expression("SET refresh_lease = :holder, refresh_lease_until = :until")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(refresh_lease_until) OR refresh_lease_until <= :now)",
+                )
+                .set_expression_attribute_values(Some(values(vec![
+                    (":holder", s(holder)),
+                    (":until", time_n(until)),
+                    (":now", time_n(now)),
+                ])))
+                .send()
+                .await
+                .map_err(store_error),
+        )
+    }
+
+    async fn store_refreshed(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        holder: &str,
+        tokens: &RefreshedTokens,
+        expires_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let keys = self.sealing_keys().await?;
+        let mut set = vec!["access_token = :access", "updated_at = :now"];
+        let mut remove = vec!["refresh_lease", "refresh_lease_until"];
+        let mut vals = vec![
+            (
+                ":access",
+                s(keys.seal(tenant, account, TokenField::Access, &tokens.access_token)),
+            ),
+            (":now", time_n(now)),
+            (":holder", s(holder)),
+        ];
+        if let Some(refresh) = &tokens.refresh_token {
+            set.push("refresh_token = :refresh");
+            vals.push((
+                ":refresh",
+                s(keys.seal(tenant, account, TokenField::Refresh, refresh)),
+            ));
+        }
+        match expires_at {
+            Some(at) => {
+                set.push("token_expires_at = :exp");
+                vals.push((":exp", time_n(at)));
+            }
+            None => remove.push("token_expires_at"),
+        }
+        let stored = written(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(tenant_pk(tenant), account_sk(account))))
+                .update_expression(format!(
+                    "SET {} REMOVE {}",
+                    set.join(", "),
+                    remove.join(", ")
+                ))
+                .condition_expression("refresh_lease = :holder")
+                .set_expression_attribute_values(Some(values(vals)))
+                .send()
+                .await
+                .map_err(store_error),
+        )?;
+        if stored {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
+    async fn release_refresh_lease(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        written(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(tenant_pk(tenant), account_sk(account))))
+                .update_expression("REMOVE refresh_lease, refresh_lease_until")
+                .condition_expression("refresh_lease = :holder")
+                .set_expression_attribute_values(Some(values(vec![(":holder", s(holder))])))
+                .send()
+                .await
+                .map_err(store_error),
+        )
+        .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl TokenSweep for DynamoStore {
+    /// Cheap while nothing rotated: one GetItem of the marker. After a rotation, one Scan
+    /// (filtered to account items with a token not under the current key) and one conditional
+    /// write per such account; the marker moves once a pass finds nothing left and the key
+    /// has been current for longer than other instances may cache the ring before it.
+    async fn sweep_tokens(
+        &self,
+        now: OffsetDateTime,
+        settle: time::Duration,
+    ) -> Result<SweepReport, StoreError> {
+        let keys = self.sealing_keys().await?;
+        let current = keys.current_id().to_owned();
+        let marker = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(SWEEP_PK.to_owned(), SWEEP_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let swept = marker
+            .item
+            .as_ref()
+            .and_then(|i| i.get("key_id"))
+            .and_then(|v| v.as_s().ok());
+        let mut report = SweepReport::default();
+        if swept == Some(&current) {
+            report.done = true;
+            return Ok(report);
+        }
+        let prefix = format!("v1.{current}.");
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(
+                "#type = :account AND (NOT begins_with(access_token, :prefix) OR (attribute_exists(refresh_token) AND NOT begins_with(refresh_token, :prefix)))",
+            )
+            .set_expression_attribute_names(Some(names(&[("#type", "type")])))
+            .set_expression_attribute_values(Some(values(vec![
+                (":account", s("account")),
+                (":prefix", s(prefix)),
+            ])))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(store_error)?;
+        for item in &items {
+            report.examined += 1;
+            let opened = match self.keys_for_items([item]).await {
+                Ok(old) => account_from_item(item, &old),
+                Err(e) => Err(e),
+            };
+            let account = match opened {
+                Ok(a) => a,
+                Err(e) => {
+                    let sk = item.get("sk").and_then(|v| v.as_s().ok());
+                    tracing::error!(account = ?sk, error = %e, "a stored token cannot be opened with any key the secret holds");
+                    report.unreadable += 1;
+                    continue;
+                }
+            };
+            let (tenant, id) = (&account.tenant_id, &account.id);
+            let mut set = vec!["access_token = :access"];
+            let mut vals: Vec<(&str, AttributeValue)> = vec![
+                (
+                    ":access",
+                    s(keys.seal(tenant, id, TokenField::Access, &account.access_token)),
+                ),
+                (
+                    ":old_access",
+                    item.get("access_token").cloned().unwrap_or(s("")),
+                ),
+            ];
+            // Only if nothing wrote the tokens since they were read (a refresh or a
+            // reconnect seals under the current key itself).
+            let mut condition = "access_token = :old_access".to_owned();
+            match (&account.refresh_token, item.get("refresh_token")) {
+                (Some(refresh), Some(old)) => {
+                    set.push("refresh_token = :refresh");
+                    vals.push((
+                        ":refresh",
+                        s(keys.seal(tenant, id, TokenField::Refresh, refresh)),
+                    ));
+                    vals.push((":old_refresh", old.clone()));
+                    condition.push_str(" AND refresh_token = :old_refresh");
+                }
+                _ => condition.push_str(" AND attribute_not_exists(refresh_token)"),
+            }
+            let resealed = written(
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(tenant_pk(tenant), account_sk(id))))
+                    .update_expression(format!("SET {}", set.join(", ")))
+                    .condition_expression(condition)
+                    .set_expression_attribute_values(Some(values(vals)))
+                    .send()
+                    .await
+                    .map_err(store_error),
+            )?;
+            if resealed {
+                report.resealed += 1;
+            } else {
+                report.skipped += 1;
+            }
+        }
+        let settled = keys
+            .current_since()
+            .is_none_or(|since| since + settle <= now);
+        if items.is_empty() && settled {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some({
+                    let mut item = key(SWEEP_PK.to_owned(), SWEEP_SK);
+                    item.insert("type".into(), s("token_sweep"));
+                    item.insert("key_id".into(), s(current));
+                    item.insert("at".into(), time_n(now));
+                    item
+                }))
+                .send()
+                .await
+                .map_err(store_error)?;
+            report.done = true;
+        }
+        Ok(report)
+    }
+}
