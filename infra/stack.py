@@ -71,6 +71,11 @@ LOCAL_FUNCTION_ENV = {
     # The whole suite (and its chaos run) publishes more to Facebook in a minute than Meta's
     # 200 calls per app per hour: locally the app budget is not the subject under test.
     "HERALD_RATE_LIMIT_FACEBOOK_APP": "100000/3600",
+    # Outbound webhooks: four attempts a second apart instead of ten over a day, to the fake
+    # platforms' sinks on 127.0.0.1 (over http), and no endpoint cache in the publisher.
+    "HERALD_OUTBOUND_SCHEDULE": "0,1,1,1",
+    "HERALD_OUTBOUND_ALLOW_PRIVATE": "true",
+    "HERALD_OUTBOUND_ENDPOINT_CACHE_SECONDS": "0",
 }
 
 
@@ -291,6 +296,9 @@ def up() -> int:
             # What `herald dead-letters` needs to reach the inbound webhook queue's DLQ.
             "HERALD_WEBHOOK_DLQ_URL": manifest["queues"]["HERALD_QUEUE_URL_WEBHOOK_DEAD_LETTER_QUEUE"],
             "HERALD_WEBHOOK_QUEUE_URL": manifest["queues"]["HERALD_QUEUE_URL_WEBHOOK_QUEUE"],
+            # What `herald dead-letters` needs to reach the outbound webhook queue's DLQ.
+            "HERALD_OUTBOUND_DLQ_URL": manifest["queues"]["HERALD_QUEUE_URL_OUTBOUND_DEAD_LETTER_QUEUE"],
+            "HERALD_OUTBOUND_QUEUE_URL": manifest["queues"]["HERALD_QUEUE_URL_OUTBOUND_QUEUE"],
             # The `demo` inbound webhook provider's signing secret, for sending it events.
             "HERALD_DEMO_WEBHOOK_SECRET": secret_value(endpoint, manifest["owned_secrets"]["DemoWebhookSecret"]["arn"]),
             # The embed signing key's id (not its value), for tests that rotate it.

@@ -60,6 +60,12 @@ enum Command {
         /// The inbound webhook queue, where its requeued messages go.
         #[arg(long, env = "HERALD_WEBHOOK_QUEUE_URL")]
         webhook_queue_url: Option<String>,
+        /// The outbound webhook queue's DLQ (source `outbound`), with the queue below.
+        #[arg(long, env = "HERALD_OUTBOUND_DLQ_URL", requires = "outbound_queue_url")]
+        outbound_dlq_url: Option<String>,
+        /// The outbound webhook queue, where its requeued messages go (with a fresh schedule).
+        #[arg(long, env = "HERALD_OUTBOUND_QUEUE_URL")]
+        outbound_queue_url: Option<String>,
         #[command(subcommand)]
         command: DeadLetterCommand,
     },
@@ -274,6 +280,8 @@ async fn main() -> ExitCode {
             queue_url,
             webhook_dlq_url,
             webhook_queue_url,
+            outbound_dlq_url,
+            outbound_queue_url,
             command,
         } => {
             let mut queues = vec![DeadLetterQueue {
@@ -284,6 +292,13 @@ async fn main() -> ExitCode {
             if let (Some(url), Some(source_url)) = (webhook_dlq_url, webhook_queue_url) {
                 queues.push(DeadLetterQueue {
                     source: "webhooks".into(),
+                    url,
+                    source_url,
+                });
+            }
+            if let (Some(url), Some(source_url)) = (outbound_dlq_url, outbound_queue_url) {
+                queues.push(DeadLetterQueue {
+                    source: "outbound".into(),
                     url,
                     source_url,
                 });

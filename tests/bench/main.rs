@@ -511,6 +511,15 @@ async fn api_overhead(env: &HashMap<String, String>) {
         },
         idempotency: Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30)),
         clock,
+        webhook_endpoints: herald_domain::outbound::EndpointRegistry {
+            store: Arc::new(herald_domain::outbound::memory::MemoryEndpoints::default()),
+            // Every name resolves to a public address (example.com's), unless a test says otherwise.
+            resolver: Arc::new(herald_domain::outbound::memory::FixedResolver(vec![
+                std::net::IpAddr::from([93, 184, 215, 14]),
+            ])),
+            policy: Default::default(),
+            secret_overlap: std::time::Duration::from_secs(24 * 3600),
+        },
         operator: None,
         ingest: Arc::new(herald_domain::ingest::memory::MemoryIngestStore::default()),
     };

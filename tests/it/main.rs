@@ -9,6 +9,8 @@ mod e2e;
 mod embed;
 mod ingest;
 mod ingest_store;
+mod outbound;
+mod outbound_store;
 mod platforms;
 mod secrets;
 mod store;

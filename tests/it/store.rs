@@ -1038,6 +1038,7 @@ async fn the_publisher_handler_reports_batch_item_failures_and_sets_the_retry_de
         queue: (*env.queue).clone(),
         concurrency: 4,
         deadline_margin: Duration::from_secs(1),
+        outbound: None,
     };
     let mut records: Vec<SqsMessage> = received.iter().map(to_lambda_record).collect();
     let mut garbage = to_lambda_record(&received[0]);

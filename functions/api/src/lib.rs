@@ -11,6 +11,8 @@ use herald_domain::embed::EmbedTokens;
 use herald_domain::idempotency::Idempotency;
 use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaService};
 use herald_domain::operator::OperatorToken;
+use herald_domain::outbound::EndpointRegistry;
+use herald_domain::outbound::guard::TargetPolicy;
 use herald_domain::posts::PostService;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +28,11 @@ pub struct Config {
     pub media_bucket: String,
     /// How long a presigned media upload URL works (default 15 minutes).
     pub upload_url_ttl: std::time::Duration,
+    /// Outbound webhooks: private and loopback targets (and plain http) allowed; the local
+    /// stack only.
+    pub outbound_allow_private: bool,
+    /// The outbound queue and its DLQ, for the dead-letter endpoints (none: not listed).
+    pub outbound_queues: Option<(String, String)>,
     /// The bootstrap operator token's secret (`HERALD_ADMIN_TOKEN_SECRET_ID`); without it
     /// `POST /v1/tenants` is off.
     pub admin_token_secret_id: Option<String>,
@@ -52,6 +59,11 @@ impl Config {
         if !(60..=3600).contains(&upload_url_seconds) {
             env.problem("HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600");
         }
+        let outbound_allow_private = env.parsed("HERALD_OUTBOUND_ALLOW_PRIVATE", false);
+        let outbound_queue: String = env.parsed("HERALD_OUTBOUND_QUEUE_URL", String::new());
+        let outbound_dlq: String = env.parsed("HERALD_OUTBOUND_DLQ_URL", String::new());
+        let outbound_queues = (!outbound_queue.is_empty() && !outbound_dlq.is_empty())
+            .then_some((outbound_queue, outbound_dlq));
         let admin_token_secret_id = vars
             .get("HERALD_ADMIN_TOKEN_SECRET_ID")
             .map(|v| v.trim().to_owned())
@@ -69,6 +81,8 @@ impl Config {
             embed_secret_id,
             embed_key_grace: time::Duration::seconds(grace_seconds),
             common,
+            outbound_allow_private,
+            outbound_queues,
             publish_dlq_url,
             in_progress_ttl_seconds,
             media_bucket,
@@ -98,14 +112,33 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
         dead_letters: DeadLetterService {
             queues: Arc::new(SqsDeadLetters::new(
                 clients.sqs.clone(),
-                vec![DeadLetterQueue {
+                std::iter::once(DeadLetterQueue {
                     source: "publish".into(),
                     url: config.publish_dlq_url.clone(),
                     source_url: config.common.publish_queue_url.clone(),
-                }],
+                })
+                .chain(
+                    config
+                        .outbound_queues
+                        .as_ref()
+                        .map(|(queue, dlq)| DeadLetterQueue {
+                            source: "outbound".into(),
+                            url: dlq.clone(),
+                            source_url: queue.clone(),
+                        }),
+                )
+                .collect(),
             )),
             audit: store.clone(),
             clock: clock.clone(),
+        },
+        webhook_endpoints: EndpointRegistry {
+            store: store.clone(),
+            resolver: Arc::new(herald_platforms::outbound::SystemResolver),
+            policy: TargetPolicy {
+                allow_private: config.outbound_allow_private,
+            },
+            secret_overlap: std::time::Duration::from_secs(24 * 3600),
         },
         posts: PostService {
             posts: store.clone(),

@@ -5,13 +5,15 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
+use herald_aws::outbound::SqsOutboundQueue;
 use herald_aws::s3::S3Media;
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::{SystemClock, SystemEntropy};
 use herald_domain::gates::Window;
 use herald_domain::model::Platform;
+use herald_domain::outbound::{EventType, OutboundEvent, OutboundEvents};
 use herald_domain::ports::{PublishMessage, PublishQueue};
-use herald_domain::publish::{Delivery, Disposition, PublishConfig, PublishService};
+use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
 use herald_domain::token_refresh::{RefreshConfig, TokenRefresh};
 use herald_platforms::{Endpoints, HttpPlatforms};
 use std::collections::HashMap;
@@ -36,6 +38,10 @@ pub struct Config {
     pub alert_webhook: Option<secrecy::SecretString>,
     /// Where the variants' media are.
     pub media_bucket: String,
+    /// The outbound webhook queue (none: no outbound events are emitted).
+    pub outbound_queue_url: Option<String>,
+    /// How long a tenant's endpoints are cached between fan-outs.
+    pub outbound_cache: time::Duration,
     /// Access tokens expiring within the margin are refreshed before use.
     pub refresh: RefreshConfig,
 }
@@ -106,6 +112,10 @@ impl Config {
             Duration::from_secs(env.parsed("HERALD_FUNCTION_TIMEOUT_SECONDS", 30));
         let alert_webhook = env.secret_url("HERALD_ALERT_WEBHOOK_URL");
         let media_bucket = env.required("HERALD_MEDIA_BUCKET");
+        let outbound_queue_url =
+            Some(env.parsed("HERALD_OUTBOUND_QUEUE_URL", String::new())).filter(|u| !u.is_empty());
+        let outbound_cache =
+            time::Duration::seconds(env.parsed("HERALD_OUTBOUND_ENDPOINT_CACHE_SECONDS", 10));
         publish.invocation_budget = Some(function_timeout.saturating_sub(deadline_margin));
         let r = RefreshConfig::default();
         let refresh = RefreshConfig {
@@ -126,6 +136,8 @@ impl Config {
             function_timeout,
             alert_webhook,
             media_bucket,
+            outbound_queue_url,
+            outbound_cache,
             refresh,
         })
     }
@@ -158,6 +170,8 @@ pub struct Publisher {
     pub queue: SqsPublishQueue,
     pub concurrency: usize,
     pub deadline_margin: Duration,
+    /// Outbound webhook events for outcomes recorded here.
+    pub outbound: Option<Arc<OutboundEvents>>,
 }
 
 pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String> {
@@ -169,6 +183,14 @@ pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String
     let queue = SqsPublishQueue::new(clients.sqs.clone(), &config.common.publish_queue_url)
         .with_dead_letter_queue(&config.dead_letter_queue_url);
     let clock = Arc::new(SystemClock);
+    let outbound = config.outbound_queue_url.as_ref().map(|url| {
+        Arc::new(OutboundEvents::new(
+            store.clone(),
+            Arc::new(SqsOutboundQueue::new(clients.sqs.clone(), url)),
+            clock.clone(),
+            config.outbound_cache,
+        ))
+    });
     let alerter =
         herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone())
             .map_err(|e| e.to_string())?;
@@ -199,6 +221,7 @@ pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String
         queue,
         concurrency: config.concurrency,
         deadline_margin: config.deadline_margin,
+        outbound,
     })
 }
 
@@ -287,6 +310,7 @@ async fn settle(
     disposition: Disposition,
 ) -> Option<String> {
     let id = record.message_id.clone().unwrap_or_default();
+    emit_outbound(publisher, message, &disposition).await;
     match disposition {
         Disposition::Done(done) => {
             tracing::info!(outcome = ?done, "record done");
@@ -331,6 +355,39 @@ async fn settle(
         }
         Disposition::Fail => Some(id),
     }
+}
+
+/// The outbound webhook event for a disposition that records a fact: published (or adopted),
+/// failed for good, or dead-lettered. Emitted once the outcome is committed (the disposition is
+/// decided after the store write); a failure to enqueue is logged, never fails the publish.
+/// A crash between the outcome's write and this send loses the event (at most once there);
+/// the event id is derived from the fact, so a redelivered copy dedupes at the receiver.
+async fn emit_outbound(publisher: &Publisher, message: &PublishMessage, disposition: &Disposition) {
+    let Some(outbound) = &publisher.outbound else {
+        return;
+    };
+    let event_type = match disposition {
+        Disposition::Done(Done::Published | Done::Adopted) => EventType::PostPublished,
+        Disposition::Done(Done::Failed) => EventType::PostFailed,
+        Disposition::DeadLetter | Disposition::MoveToDeadLetter(_) => EventType::DeadLetterAdded,
+        _ => return,
+    };
+    let mut data = serde_json::json!({
+        "post_id": message.post_id,
+        "account_id": message.account_id,
+        "platform": message.platform.as_str(),
+    });
+    if event_type == EventType::DeadLetterAdded {
+        data["source"] = "publish".into();
+    }
+    let event = OutboundEvent::new(
+        event_type,
+        message.tenant_id.clone(),
+        &[message.post_id.as_str(), message.account_id.as_str()],
+        publisher.service.clock.now(),
+        data,
+    );
+    outbound.emit(&event, &message.correlation_id).await;
 }
 
 fn seconds(d: Duration) -> u32 {

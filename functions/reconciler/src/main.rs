@@ -1,3 +1,4 @@
+use herald_domain::clock::{Clock, SystemClock};
 use herald_fn_reconciler::{Config, reconciler, sweep_tokens, token_sweep};
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -9,6 +10,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = herald_aws::Clients::load().await;
     let reconciler = reconciler(&config, &clients)?;
     let reconciler = &reconciler;
+    let outbound = herald_fn_reconciler::outbound(&config, &clients);
+    let outbound = &outbound;
     let sweep = token_sweep(&config, &clients);
     let sweep = &sweep;
     lambda_runtime::run(service_fn(
@@ -17,6 +20,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .run_once()
                 .await
                 .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
+            if let Some(outbound) = outbound {
+                herald_fn_reconciler::emit_resolved(outbound, &report, SystemClock.now()).await;
+            }
             sweep_tokens(sweep.as_ref()).await;
             Ok::<_, lambda_runtime::Error>(report)
         },

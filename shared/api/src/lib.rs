@@ -42,6 +42,8 @@ pub struct AppState {
     pub posts: PostService,
     pub idempotency: Idempotency,
     pub clock: Arc<dyn Clock>,
+    /// Outbound webhook endpoints.
+    pub webhook_endpoints: herald_domain::outbound::EndpointRegistry,
     /// The bootstrap operator token, for `POST /v1/tenants`; `None` turns those routes off.
     pub operator: Option<Arc<herald_domain::operator::OperatorToken>>,
     /// Ingestion's review items (`GET /v1/review-items`).

@@ -14,6 +14,7 @@ use aws_sdk_sqs::types::{
 use herald_domain::StoreError;
 use herald_domain::clock::from_epoch_millis;
 use herald_domain::dead_letters::{DeadLetter, DeadLetterQueues};
+use herald_domain::outbound::DeliveryMessage;
 use herald_domain::ports::PublishMessage;
 use std::collections::HashSet;
 
@@ -202,7 +203,16 @@ impl DeadLetterQueues for SqsDeadLetters {
                 message.failures = 0;
                 serde_json::to_string(&message).map_err(|e| StoreError::Invalid(e.to_string()))?
             }
-            Err(_) => letter.body.clone(),
+            // An outbound webhook goes back with a fresh schedule.
+            Err(_) => match serde_json::from_str::<DeliveryMessage>(&letter.body) {
+                Ok(mut message) => {
+                    message.attempts = 0;
+                    message.not_before = None;
+                    serde_json::to_string(&message)
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?
+                }
+                Err(_) => letter.body.clone(),
+            },
         };
         let mut send = self
             .client

@@ -10,6 +10,7 @@ pub mod dead_letters;
 pub mod dynamo;
 pub mod errors;
 pub mod ingest_queue;
+pub mod outbound;
 pub mod s3;
 pub mod secrets;
 pub mod sqs;

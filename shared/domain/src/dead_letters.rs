@@ -41,8 +41,12 @@ impl DeadLetter {
         sent_at: OffsetDateTime,
     ) -> Self {
         let message = serde_json::from_str::<PublishMessage>(&body).ok();
+        // An outbound webhook that used up its schedule belongs to its tenant, like a post.
+        let outbound = serde_json::from_str::<crate::outbound::DeliveryMessage>(&body).ok();
         let kind = if message.is_some() {
             source.to_owned()
+        } else if let Some(m) = &outbound {
+            format!("outbound:{}", m.event.event_type)
         } else if let Ok(event) = serde_json::from_str::<crate::inbound::InboundEvent>(&body) {
             // A provider's event belongs to no tenant: only operators (the CLI) see it.
             format!("webhook:{}", event.provider)
@@ -53,7 +57,9 @@ impl DeadLetter {
             id,
             source: source.to_owned(),
             kind,
-            tenant_id: message.map(|m| m.tenant_id),
+            tenant_id: message
+                .map(|m| m.tenant_id)
+                .or(outbound.map(|m| m.tenant_id)),
             body,
             reason,
             receive_count,

@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod media;
 pub mod model;
 pub mod operator;
+pub mod outbound;
 pub mod platform;
 pub mod ports;
 pub mod posts;

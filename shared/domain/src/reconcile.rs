@@ -46,6 +46,21 @@ pub struct ReconcileReport {
     pub requeued: usize,
     pub failed: usize,
     pub errors: usize,
+    /// The stuck variants this run resolved (committed), for outbound webhooks.
+    #[serde(skip)]
+    pub resolved: Vec<ResolvedVariant>,
+}
+
+/// A stuck variant the reconciler resolved: recorded `unknown` (and handed back to be looked
+/// up) or `failed` after too many attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedVariant {
+    pub variant: VariantRef,
+    pub platform: crate::model::Platform,
+    /// `unknown` or `failed`.
+    pub status: &'static str,
+    pub attempts: u32,
+    pub correlation_id: String,
 }
 
 /// The name the reconciler's heartbeat is stored under.
@@ -207,6 +222,13 @@ impl Reconciler {
                     continue;
                 }
             }
+            report.resolved.push(ResolvedVariant {
+                variant: variant.clone(),
+                platform: v.platform,
+                status: if give_up { "failed" } else { "unknown" },
+                attempts: v.attempts,
+                correlation_id: post.correlation_id.clone(),
+            });
             if give_up {
                 report.failed += 1;
             } else if self.requeue(post, v).await {

@@ -1018,7 +1018,12 @@ async fn the_reconciler_requeues_a_dead_claim_once_and_fails_it_after_too_many()
         "within the lease"
     );
     w.clock.advance(time::Duration::minutes(2));
-    assert_eq!(reconciler.run_once().await.unwrap().requeued, 1);
+    let report = reconciler.run_once().await.unwrap();
+    assert_eq!(report.requeued, 1);
+    // What outbound webhooks announce as `post.unknown_resolved`.
+    assert_eq!(report.resolved.len(), 1);
+    assert_eq!(report.resolved[0].status, "unknown");
+    assert_eq!(report.resolved[0].variant.post_id, post.id);
     let requeued = w.queue.take();
     assert_eq!(requeued.len(), 1);
     assert_eq!(

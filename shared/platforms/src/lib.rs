@@ -23,6 +23,7 @@
 
 mod engagement;
 pub mod oauth;
+pub mod outbound;
 
 use async_trait::async_trait;
 use herald_domain::media::{Attachment, MediaKind, MediaType};

@@ -10,6 +10,7 @@ pub mod operator;
 mod posts;
 mod review_items;
 mod tenant;
+mod webhook_endpoints;
 
 use crate::AppState;
 use axum::Router;
@@ -23,6 +24,7 @@ pub use meta::*;
 pub use posts::*;
 pub use review_items::*;
 pub use tenant::*;
+pub use webhook_endpoints::*;
 
 /// Routes that need no API key.
 pub fn public() -> Router<AppState> {
@@ -84,5 +86,23 @@ pub fn authenticated() -> Router<AppState> {
             get(crisis::get_crisis)
                 .put(crisis::start_crisis)
                 .delete(crisis::lift_crisis),
+        )
+        .route(
+            "/v1/webhook-endpoints",
+            post(webhook_endpoints::create_webhook_endpoint)
+                .get(webhook_endpoints::list_webhook_endpoints),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}",
+            get(webhook_endpoints::get_webhook_endpoint)
+                .delete(webhook_endpoints::delete_webhook_endpoint),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}/rotate-secret",
+            post(webhook_endpoints::rotate_webhook_endpoint_secret),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}/attempts",
+            get(webhook_endpoints::list_webhook_attempts),
         )
 }

@@ -27,6 +27,7 @@ mod inbound;
 mod ingest;
 pub mod items;
 mod media;
+mod outbound;
 mod publish;
 mod store;
 mod tokens;

@@ -1,0 +1,18 @@
+use herald_fn_deliverer::{Config, deliverer, handle};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    herald_aws::telemetry::init();
+    let config = Config::from_env(&std::env::vars().collect())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let clients = herald_aws::Clients::load().await;
+    let deliverer = deliverer(&config, &clients);
+    let deliverer = &deliverer;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
+            Ok::<_, lambda_runtime::Error>(handle(deliverer, event.payload).await)
+        },
+    ))
+    .await
+}

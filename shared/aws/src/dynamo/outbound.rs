@@ -1,0 +1,288 @@
+//! Outbound webhook endpoints and their delivery attempts on the main table.
+//!
+//! | item     | pk                         | sk                                          |
+//! |----------|----------------------------|---------------------------------------------|
+//! | endpoint | `TENANT#<tenant>`          | `WEBHOOKEP#<we_id>`                         |
+//! | attempt  | `WEBHOOKEP#<tenant>#<we_id>` | `ATTEMPT#<epoch ms, 13>#<event id>#<n, 4>` |
+//!
+//! A tenant's endpoints are one Query (the fan-out reads them per event); an endpoint's
+//! attempts are one Query, newest first, and expire through `expires_at` (TTL).
+
+use super::items::*;
+use super::store::{DynamoStore, names, values, written};
+use crate::errors::store_error;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use herald_domain::StoreError;
+use herald_domain::clock::epoch_millis;
+use herald_domain::ids::TenantId;
+use herald_domain::outbound::{
+    ATTEMPT_RETENTION, AttemptRecord, Disabled, Endpoint, EndpointId, EndpointStore, EventType,
+    PreviousSecret,
+};
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+
+const ENDPOINT_PREFIX: &str = "WEBHOOKEP#";
+
+fn endpoint_key(tenant: &TenantId, id: &EndpointId) -> Item {
+    key(tenant_pk(tenant), format!("{ENDPOINT_PREFIX}{id}"))
+}
+
+fn attempts_pk(tenant: &TenantId, id: &EndpointId) -> String {
+    format!("WEBHOOKEP#{tenant}#{id}")
+}
+
+fn invalid(field: &str) -> StoreError {
+    StoreError::Invalid(format!(
+        "stored endpoint has a missing or malformed `{field}`"
+    ))
+}
+
+pub fn endpoint_to_item(e: &Endpoint) -> Item {
+    let mut item = endpoint_key(&e.tenant_id, &e.id);
+    item.insert("url".into(), s(&e.url));
+    item.insert(
+        "event_types".into(),
+        AttributeValue::L(e.event_types.iter().map(|t| s(t.as_str())).collect()),
+    );
+    item.insert("secret".into(), s(e.secret.expose_secret()));
+    if let Some(p) = &e.previous_secret {
+        item.insert("previous_secret".into(), s(p.secret.expose_secret()));
+        item.insert("previous_until".into(), time_n(p.until));
+    }
+    if let Some(d) = &e.disabled {
+        item.insert("disabled_reason".into(), s(&d.reason));
+        item.insert("disabled_at".into(), time_n(d.at));
+    }
+    item.insert("created_at".into(), time_n(e.created_at));
+    item.insert("updated_at".into(), time_n(e.updated_at));
+    item
+}
+
+pub fn endpoint_from_item(item: &Item) -> Result<Endpoint, StoreError> {
+    let f = Fields(item);
+    let pk = f.str("pk")?;
+    let sk = f.str("sk")?;
+    let event_types = f
+        .list("event_types")
+        .ok_or_else(|| invalid("event_types"))?
+        .iter()
+        .map(|v| {
+            v.as_s()
+                .ok()
+                .and_then(|t| EventType::parse(t))
+                .ok_or_else(|| invalid("event_types"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Endpoint {
+        id: EndpointId(
+            sk.strip_prefix(ENDPOINT_PREFIX)
+                .ok_or_else(|| invalid("sk"))?
+                .to_owned(),
+        ),
+        tenant_id: TenantId(
+            pk.strip_prefix("TENANT#")
+                .ok_or_else(|| invalid("pk"))?
+                .to_owned(),
+        ),
+        url: f.str("url")?,
+        event_types,
+        disabled: match (f.opt_str("disabled_reason"), f.opt_time("disabled_at")) {
+            (Some(reason), Some(at)) => Some(Disabled { reason, at }),
+            _ => None,
+        },
+        secret: SecretString::from(f.str("secret")?),
+        previous_secret: match (f.opt_str("previous_secret"), f.opt_time("previous_until")) {
+            (Some(secret), Some(until)) => Some(PreviousSecret {
+                secret: SecretString::from(secret),
+                until,
+            }),
+            _ => None,
+        },
+        created_at: f.time("created_at")?,
+        updated_at: f.time("updated_at")?,
+    })
+}
+
+pub fn attempt_to_item(a: &AttemptRecord) -> Item {
+    let mut item = key(
+        attempts_pk(&a.tenant_id, &a.endpoint_id),
+        format!(
+            "ATTEMPT#{:013}#{}#{:04}",
+            epoch_millis(a.at).max(0),
+            a.event_id,
+            a.attempt
+        ),
+    );
+    item.insert("event_id".into(), s(&a.event_id));
+    item.insert("event_type".into(), s(a.event_type.as_str()));
+    item.insert("attempt".into(), n(a.attempt));
+    item.insert("at".into(), time_n(a.at));
+    if let Some(status) = a.status {
+        item.insert("status".into(), n(status));
+    }
+    item.insert("duration_ms".into(), n(a.duration_ms));
+    if let Some(e) = &a.error {
+        item.insert("error".into(), s(e));
+    }
+    item.insert("outcome".into(), s(&a.outcome));
+    if let Some(next) = a.next_attempt_at {
+        item.insert("next_attempt_at".into(), time_n(next));
+    }
+    item.insert("expires_at".into(), ttl_n(a.at + ATTEMPT_RETENTION));
+    item
+}
+
+pub fn attempt_from_item(
+    tenant: &TenantId,
+    id: &EndpointId,
+    item: &Item,
+) -> Result<AttemptRecord, StoreError> {
+    let f = Fields(item);
+    Ok(AttemptRecord {
+        tenant_id: tenant.clone(),
+        endpoint_id: id.clone(),
+        event_id: f.str("event_id")?,
+        event_type: EventType::parse(&f.str("event_type")?).ok_or_else(|| invalid("event_type"))?,
+        attempt: f.opt_u32("attempt")?.ok_or_else(|| invalid("attempt"))?,
+        at: f.time("at")?,
+        status: f.opt_num("status").and_then(|v| u16::try_from(v).ok()),
+        duration_ms: f.u64("duration_ms")?,
+        error: f.opt_str("error"),
+        outcome: f.str("outcome")?,
+        next_attempt_at: f.opt_time("next_attempt_at"),
+    })
+}
+
+#[async_trait]
+impl EndpointStore for DynamoStore {
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(endpoint_to_item(endpoint)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn replace_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        expected: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let wrote = written(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(endpoint_to_item(endpoint)))
+                .condition_expression("#u = :expected")
+                .set_expression_attribute_names(Some(names(&[("#u", "updated_at")])))
+                .set_expression_attribute_values(Some(values(vec![(
+                    ":expected",
+                    time_n(expected),
+                )])))
+                .send()
+                .await
+                .map_err(store_error),
+        )?;
+        if wrote {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
+    async fn get_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(endpoint_key(tenant, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.item.as_ref().map(endpoint_from_item).transpose()
+    }
+
+    async fn list_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .set_expression_attribute_values(Some(values(vec![
+                (":pk", s(tenant_pk(tenant))),
+                (":prefix", s(ENDPOINT_PREFIX)),
+            ])))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(store_error)?;
+        items.iter().map(endpoint_from_item).collect()
+    }
+
+    async fn delete_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(endpoint_key(tenant, id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.attributes.as_ref().map(endpoint_from_item).transpose()
+    }
+
+    async fn record_attempt(&self, attempt: &AttemptRecord) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(attempt_to_item(attempt)))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn list_attempts(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        limit: usize,
+    ) -> Result<Vec<AttemptRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .set_expression_attribute_values(Some(values(vec![
+                (":pk", s(attempts_pk(tenant, id))),
+                (":prefix", s("ATTEMPT#")),
+            ])))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(100))
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.items()
+            .iter()
+            .map(|item| attempt_from_item(tenant, id, item))
+            .collect()
+    }
+}
