@@ -115,6 +115,10 @@ mod tests {
         }
         let ok = Config::from_env(&HashMap::from([
             ("HERALD_TABLE".to_owned(), "t".to_owned()),
+            ("HERALD_IDEMPOTENCY_TABLE".to_owned(), "i".to_owned()),
+            ("HERALD_AUDIT_TABLE".to_owned(), "a".to_owned()),
+            ("HERALD_PUBLISH_QUEUE_URL".to_owned(), "http://q".to_owned()),
+            ("HERALD_TOKEN_KEY_SECRET".to_owned(), "k".to_owned()),
             ("HERALD_X_API_URL".to_owned(), "http://x".to_owned()),
             ("HERALD_FACEBOOK_API_URL".to_owned(), "http://f".to_owned()),
             ("HERALD_LINKEDIN_API_URL".to_owned(), "http://l".to_owned()),

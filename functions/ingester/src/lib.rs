@@ -222,6 +222,7 @@ mod tests {
             ("HERALD_IDEMPOTENCY_TABLE", "i"),
             ("HERALD_AUDIT_TABLE", "a"),
             ("HERALD_PUBLISH_QUEUE_URL", "http://q"),
+            ("HERALD_TOKEN_KEY_SECRET", "k"),
             ("HERALD_X_API_URL", "http://x"),
             ("HERALD_FACEBOOK_API_URL", "http://f"),
             ("HERALD_LINKEDIN_API_URL", "http://l"),

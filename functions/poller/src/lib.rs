@@ -91,6 +91,7 @@ mod tests {
             ("HERALD_IDEMPOTENCY_TABLE", "i"),
             ("HERALD_AUDIT_TABLE", "a"),
             ("HERALD_PUBLISH_QUEUE_URL", "http://q"),
+            ("HERALD_TOKEN_KEY_SECRET", "k"),
             ("HERALD_INGEST_QUEUE_URL", "http://iq"),
         ]
         .into_iter()
