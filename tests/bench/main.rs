@@ -639,6 +639,12 @@ async fn main() {
     env.insert("AWS_REGION".into(), "us-east-1".into());
     env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
     env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+    // The API function's own variable: the template sets it on the function, not in Globals,
+    // which is all `bootstrap` prints. Nothing benchmarked here reads the embed key.
+    env.insert(
+        "HERALD_EMBED_SIGNING_SECRET_ID".into(),
+        "herald-EmbedSigningKeySecret".into(),
+    );
     // The token-encryption key's first value (the local stack's rotation gives it one).
     {
         use secrecy::ExposeSecret;
