@@ -20,7 +20,8 @@ injects faults on demand:
     /sms        a generic provider  POST /sms/messages
     /sinks      Slack-style alert and outbound-webhook receivers: POST /sinks/{name}
     /_admin     assertions and fault injection (see the handlers under "Admin API" below),
-                and timeline seeding for ingestion (`/_admin/timeline`, its own section)
+                and timeline seeding for ingestion (`/_admin/timeline`, its own section);
+                GET .../{page}/insights (Page insights, `/_admin/insights`, its own section)
 
 Run it with
 
@@ -513,6 +514,7 @@ class State:
         self._limits: dict[str, Limit] = {}
         self._windows: dict[tuple[str, str], Window] = {}
         self._sinks: dict[str, Sink] = {}
+        self._insights: dict[str, list[InsightValue]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -526,6 +528,7 @@ class State:
             self._limits = {p: Limit(*DEFAULT_LIMITS[p]) for p in PLATFORMS}
             self._windows = {}
             self._sinks = {}
+            self._insights = {}
 
     def _next(self, name: str) -> int:
         """The next number of a sequence; the caller holds the lock."""
@@ -551,6 +554,16 @@ class State:
             )
             self._posts.append(post)
             return post
+
+    # Page insights
+
+    def set_insights(self, page: str, values: list[InsightValue]) -> None:
+        with self._lock:
+            self._insights[page] = list(values)
+
+    def insights(self, page: str) -> list[InsightValue]:
+        with self._lock:
+            return list(self._insights.get(page, []))
 
     # media
 
@@ -1724,6 +1737,116 @@ def admin_timeline(state: State, req: Request) -> Outcome:
     ]})
 
 
+
+# --------------------------------------------------------------------------------------------
+# Facebook Page insights for ingestion
+# --------------------------------------------------------------------------------------------
+#
+# `GET /facebook/v21.0/{page}/insights?metric=page_impressions,page_post_engagements&period=day
+#   &since=<unix>&until=<unix>` answers Graph's shape: per metric `{name, period, values:
+#   [{value, end_time}], title, id}`, the values whose end time is in (since, until], oldest
+#   first, with `paging.previous/next` windows of the same length and the usage headers. At
+#   most 93 days per request, `period=day` only, unknown metrics refused (#100).
+# `POST /_admin/insights` {"page": "<id>", "days": N, "malformed": {"<day index>": "<kind>"}}
+#   replaces the Page's insights with N daily values per metric, the last one ending at
+#   today's 00:00 UTC. Kinds (applied to that day's `page_impressions`): `value_not_number`,
+#   `negative_value`, `missing_end_time`. Answers every value: [{id, name, end_time, value,
+#   malformed}] where `id` is `<metric>/day/<end_time>`.
+# `GET /_admin/insights?page=`: the same list.
+
+INSIGHT_METRICS = ("page_impressions", "page_post_engagements")
+INSIGHT_MALFORMED_KINDS = ("value_not_number", "negative_value", "missing_end_time")
+DAY_SECONDS = 86_400
+
+
+@dataclass
+class InsightValue:
+    metric: str
+    end: int  # Unix seconds
+    value: int
+    malformed: str | None = None
+
+    def admin_view(self) -> dict[str, Any]:
+        end_time = graph_time(self.end)
+        return {"id": f"{self.metric}/day/{end_time}", "name": self.metric,
+                "end_time": end_time, "value": self.value, "malformed": self.malformed}
+
+    def listed(self) -> dict[str, Any]:
+        view: dict[str, Any] = {"value": self.value, "end_time": graph_time(self.end)}
+        if self.malformed == "value_not_number":
+            view["value"] = "n/a"
+        elif self.malformed == "negative_value":
+            view["value"] = -1
+        elif self.malformed == "missing_end_time":
+            del view["end_time"]
+        return view
+
+
+def admin_seed_insights(state: State, req: Request) -> Outcome:
+    data = req.json_object()
+    page = _field(data, "page", str)
+    if not page:
+        raise BadRequest("page is required")
+    days = _number(data, "days", 1, 93, integer=True)
+    if days is None:
+        raise BadRequest("days is required")
+    kinds: dict[int, str] = {}
+    for index, kind in (_field(data, "malformed", dict) or {}).items():
+        if not str(index).isdigit() or not 0 <= int(index) < days:
+            raise BadRequest(f"malformed index {index!r} is not a day's index")
+        if kind not in INSIGHT_MALFORMED_KINDS:
+            raise BadRequest(f"malformed kind must be one of {', '.join(INSIGHT_MALFORMED_KINDS)}")
+        kinds[int(index)] = kind
+    today = int(time.time()) // DAY_SECONDS * DAY_SECONDS
+    values = [
+        InsightValue(metric, today - (int(days) - 1 - day) * DAY_SECONDS,
+                     (day + 1) * (100 if metric == INSIGHT_METRICS[0] else 7),
+                     kinds.get(day) if metric == INSIGHT_METRICS[0] else None)
+        for day in range(int(days))
+        for metric in INSIGHT_METRICS
+    ]
+    state.set_insights(page, values)
+    return Reply(201, {"values": [v.admin_view() for v in values]})
+
+
+def admin_insights(state: State, req: Request) -> Outcome:
+    page = req.param("page")
+    if not page:
+        raise BadRequest("page is required")
+    return Reply(200, {"values": [v.admin_view() for v in state.insights(page)]})
+
+
+def facebook_page_insights(state: State, req: Request) -> Outcome:
+    page_id = req.params["page"]
+
+    def render() -> Reply:
+        metrics = (req.param("metric") or "").split(",")
+        unknown = [m for m in metrics if m not in INSIGHT_METRICS]
+        if unknown:
+            return FACEBOOK.error(400, 100, f"(#100) The value must be a valid insights metric: {unknown[0]!r}")
+        if req.param("period") != "day":
+            return FACEBOOK.error(400, 100, "(#100) period must be day")
+        try:
+            since, until = int(req.param("since") or ""), int(req.param("until") or "")
+        except ValueError:
+            return FACEBOOK.error(400, 100, "(#100) since and until must be Unix times")
+        if not 0 < until - since <= 93 * DAY_SECONDS:
+            return FACEBOOK.error(400, 100, "(#100) There cannot be more than 93 days between since and until")
+        values = [v for v in state.insights(page_id) if since < v.end <= until]
+        data = [
+            {"name": metric, "period": "day", "title": metric.replace("_", " ").title(),
+             "id": f"{page_id}/insights/{metric}/day",
+             "values": [v.listed() for v in sorted(values, key=lambda v: v.end) if v.metric == metric]}
+            for metric in metrics
+        ]
+        span = until - since
+        link = lambda a, b: f"http://{req.host}{req.path}?" + urlencode(  # noqa: E731
+            {"metric": ",".join(metrics), "period": "day", "since": a, "until": b})
+        return Reply(200, {"data": data, "paging": {"previous": link(since - span, since),
+                                                    "next": link(until, until + span)}})
+
+    return list_posts(state, FACEBOOK, req, page_id, render)
+
 # --------------------------------------------------------------------------------------------
 # Routing and the HTTP server
 # --------------------------------------------------------------------------------------------
@@ -1763,6 +1886,7 @@ ROUTES = [
     _route("POST", _GRAPH + r"/photos", facebook_upload_photo, "facebook", MAX_UPLOAD_BYTES),
     _route("POST", _GRAPH + r"/videos", facebook_create_video, "facebook", MAX_UPLOAD_BYTES),
     _route("GET", _GRAPH + r"/(?:feed|posts)", facebook_list_posts, "facebook"),
+    _route("GET", _GRAPH + r"/insights", facebook_page_insights, "facebook"),
     _route("POST", r"/linkedin/rest/posts", linkedin_create_post, "linkedin"),
     _route("POST", r"/linkedin/rest/(?P<resource>images|documents)", linkedin_initialize_upload, "linkedin"),
     _route("PUT", r"/linkedin/uploads/(?P<token>[A-Za-z0-9]+)", linkedin_upload_bytes, "linkedin",
@@ -1783,6 +1907,8 @@ ROUTES = [
     _route("POST", r"/_admin/reset", admin_reset, "admin"),
     _route("POST", r"/_admin/timeline", admin_seed_timeline, "admin"),
     _route("GET", r"/_admin/timeline", admin_timeline, "admin"),
+    _route("POST", r"/_admin/insights", admin_seed_insights, "admin"),
+    _route("GET", r"/_admin/insights", admin_insights, "admin"),
     _route("GET", r"/_admin/sinks/" + _NAME, admin_sink_requests, "admin"),
     _route("POST", r"/_admin/sinks/" + _NAME, admin_sink_script, "admin"),
 ]

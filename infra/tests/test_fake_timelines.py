@@ -8,6 +8,7 @@ Run with `python3 -m unittest discover -s infra/tests -v` from the repository ro
 from __future__ import annotations
 
 import sys
+import time
 import unittest
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,49 @@ class TimelineCase(FakeServerCase):
         ):
             self.assertEqual(self.call("POST", "/_admin/timeline", body).status, 400, body)
         self.assertEqual(self.admin("GET", "timeline", query={"platform": "x", "account": "a"})["items"], [])
+
+    def test_facebook_insights_are_daily_values_in_since_until_windows(self) -> None:
+        seeded = self.call("POST", "/_admin/insights", {"page": "p5", "days": 10,
+                                                        "malformed": {"2": "value_not_number", "4": "missing_end_time"}})
+        self.assertEqual(seeded.status, 201, seeded)
+        values = seeded.json["values"]
+        self.assertEqual(len(values), 20)
+        day = 86_400
+        today = int(time.time()) // day * day
+        query = {"metric": "page_impressions,page_post_engagements", "period": "day",
+                 "since": today - 10 * day, "until": today - 3 * day, "access_token": "tok"}
+        answer = self.call("GET", "/facebook/v21.0/p5/insights", query=query)
+        self.assertEqual(answer.status, 200, answer)
+        self.assertIn("X-App-Usage", answer.headers)
+        data = answer.json["data"]
+        self.assertEqual([d["name"] for d in data], ["page_impressions", "page_post_engagements"])
+        impressions = data[0]["values"]
+        self.assertEqual(len(impressions), 7, "(since, until]: days 0-6")
+        self.assertEqual(impressions[0]["value"], 100)
+        self.assertEqual(impressions[2]["value"], "n/a")
+        self.assertNotIn("end_time", impressions[4])
+        self.assertEqual(data[1]["values"][1]["value"], 14)
+        nxt = parse_qs(urlsplit(answer.json["paging"]["next"]).query)
+        self.assertEqual(int(nxt["since"][0]), today - 3 * day)
+        rest = self.call("GET", "/facebook/v21.0/p5/insights",
+                         query={**query, "since": today - 3 * day, "until": today}).json["data"]
+        self.assertEqual(len(rest[0]["values"]), 3, "the last value ends today at 00:00 UTC")
+        listed = self.admin("GET", "insights", query={"page": "p5"})["values"]
+        self.assertEqual([v["malformed"] for v in listed if v["malformed"]], ["value_not_number", "missing_end_time"])
+        self.assertEqual(listed[0]["id"], f"page_impressions/day/{listed[0]['end_time']}")
+
+    def test_facebook_insights_refuse_bad_queries_and_seeds(self) -> None:
+        base = {"metric": "page_impressions", "period": "day", "since": 0, "until": 86_400, "access_token": "t"}
+        for bad in ({"metric": "page_fans_online"}, {"period": "week"}, {"until": "soon"},
+                    {"since": 0, "until": 94 * 86_400}, {"since": 5, "until": 5}):
+            answer = self.call("GET", "/facebook/v21.0/p6/insights", query={**base, **bad})
+            self.assertEqual(answer.status, 400, bad)
+            self.assertEqual(answer.json["error"]["code"], 100, bad)
+        no_token = {k: v for k, v in base.items() if k != "access_token"}
+        self.assertEqual(self.call("GET", "/facebook/v21.0/p6/insights", query=no_token).status, 400)
+        for body in ({"days": 3}, {"page": "p", "days": 0}, {"page": "p", "days": 2, "malformed": {"2": "value_not_number"}},
+                     {"page": "p", "days": 2, "malformed": {"0": "weird"}}):
+            self.assertEqual(self.call("POST", "/_admin/insights", body).status, 400, body)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,16 @@ fn item(id: &str) -> IngestedItem {
         platform_id: id.into(),
         text: format!("text {id}"),
         created_at: time::macros::datetime!(2026-01-01 00:00 UTC),
+        // Every seventh an insight, so both shapes go through the table.
+        insight: id
+            .parse::<u32>()
+            .ok()
+            .filter(|n| n % 7 == 0)
+            .map(|n| Insight {
+                metric: "page_impressions".into(),
+                period: "day".into(),
+                value: u64::from(n) * 1_000,
+            }),
     }
 }
 
@@ -111,12 +121,24 @@ async fn lease_page_checkpoint_and_release_on_dynamodb() {
     let key = StreamKey::for_account(Platform::X, "u1");
     let now = SystemClock.now();
 
-    // The poller sees the active account only, with no state yet.
+    e.store
+        .upsert_account(&account(
+            &tenant,
+            Platform::Facebook,
+            "p1",
+            AccountStatus::Active,
+        ))
+        .await
+        .unwrap();
+
+    // The poller sees the active accounts' streams only (a Page has posts and insights),
+    // with no state yet.
     let c = e.store.candidates().await.unwrap();
-    let mine: Vec<&Candidate> = c.iter().filter(|c| c.tenant_id == tenant).collect();
-    assert_eq!(mine.len(), 1);
-    assert_eq!(mine[0].key, key);
-    assert!(mine[0].state.is_none());
+    let mut mine: Vec<&Candidate> = c.iter().filter(|c| c.tenant_id == tenant).collect();
+    mine.sort_by(|a, b| a.key.cmp(&b.key));
+    let keys: Vec<&str> = mine.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["fb-insights:p1", "fb:p1", "x:u1"]);
+    assert!(mine.iter().all(|c| c.state.is_none()));
 
     // One lease at a time; an expired one can be taken over.
     let state = e
@@ -194,6 +216,9 @@ async fn lease_page_checkpoint_and_release_on_dynamodb() {
     e.store.store_page(page("a", items, reviews)).await.unwrap();
     let stored = e.store.items(&tenant, &key).await.unwrap();
     assert_eq!(stored.len(), 120);
+    let seventh = stored.iter().find(|i| i.platform_id == "7").unwrap();
+    assert_eq!(seventh, &item("7"), "an insight reads back as written");
+    assert_eq!(seventh.insight.as_ref().unwrap().value, 7_000);
     let state = e.store.stream(&tenant, &key).await.unwrap().unwrap();
     assert_eq!(state.position, position);
     assert_eq!(state.counters.processed, 240, "counted per page stored");

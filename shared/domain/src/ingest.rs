@@ -1,5 +1,6 @@
 //! Ingestion: reading connected accounts' timelines (X user timeline, Facebook Page posts,
-//! LinkedIn organisation posts) into Herald, one *stream* per account.
+//! LinkedIn organisation posts) and Facebook Page insights into Herald, one *stream* per
+//! account and kind ([`StreamKey`]).
 //!
 //! - [`poller`]: on its schedule, one job per due stream to the ingest queue (a slow stream
 //!   never starves the others); streams that are leased, deferred by a rate limit or not yet
@@ -29,31 +30,59 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use time::OffsetDateTime;
 
-/// `x:<user>`, `fb:<page>`, `li:<organisation>`: one stream per connected account.
+/// What a stream reads from its account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamKind {
+    /// The account's posts (X user timeline, Facebook Page posts, LinkedIn organisation posts).
+    Posts,
+    /// A Facebook Page's daily insights (impressions, engagements), one item per metric and day.
+    Insights,
+}
+
+/// `x:<user>`, `fb:<page>`, `fb-insights:<page>`, `li:<organisation>`: the streams of a
+/// connected account.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StreamKey(pub String);
 
+const PREFIXES: [(Platform, StreamKind, &str); 4] = [
+    (Platform::X, StreamKind::Posts, "x"),
+    (Platform::Facebook, StreamKind::Posts, "fb"),
+    (Platform::Facebook, StreamKind::Insights, "fb-insights"),
+    (Platform::Linkedin, StreamKind::Posts, "li"),
+];
+
 impl StreamKey {
+    /// The account's posts stream.
     pub fn for_account(platform: Platform, external_id: &str) -> Self {
-        Self(format!("{}:{external_id}", Self::prefix(platform)))
+        Self::of(platform, StreamKind::Posts, external_id)
+            .unwrap_or_else(|| unreachable!("every platform has a posts stream"))
     }
 
-    fn prefix(platform: Platform) -> &'static str {
-        match platform {
-            Platform::X => "x",
-            Platform::Facebook => "fb",
-            Platform::Linkedin => "li",
-        }
+    /// The stream of this kind, when the platform has one.
+    pub fn of(platform: Platform, kind: StreamKind, external_id: &str) -> Option<Self> {
+        PREFIXES
+            .iter()
+            .find(|(p, k, _)| *p == platform && *k == kind)
+            .map(|(_, _, prefix)| Self(format!("{prefix}:{external_id}")))
     }
 
-    /// The platform and the account's external id, when the key is well formed.
-    pub fn parse(&self) -> Option<(Platform, &str)> {
+    /// Every stream of a connected account.
+    pub fn all_for(platform: Platform, external_id: &str) -> Vec<Self> {
+        PREFIXES
+            .iter()
+            .filter(|(p, _, _)| *p == platform)
+            .map(|(_, _, prefix)| Self(format!("{prefix}:{external_id}")))
+            .collect()
+    }
+
+    /// The platform, the stream's kind and the account's external id, when the key is well
+    /// formed.
+    pub fn parse(&self) -> Option<(Platform, StreamKind, &str)> {
         let (prefix, id) = self.0.split_once(':')?;
-        let platform = Platform::ALL
-            .into_iter()
-            .find(|p| Self::prefix(*p) == prefix)?;
-        (!id.is_empty()).then_some((platform, id))
+        let (platform, kind, _) = PREFIXES.iter().find(|(_, _, p)| *p == prefix)?;
+        (!id.is_empty()).then_some((*platform, *kind, id))
     }
 
     pub fn as_str(&self) -> &str {
@@ -85,7 +114,7 @@ pub struct Position {
     /// `since_id`; Facebook and LinkedIn stop paging when they reach it).
     pub since: Option<String>,
     /// Mid-run: the page to continue with (X `pagination_token`, Facebook's `after`
-    /// cursor, LinkedIn's `start`).
+    /// cursor, LinkedIn's `start`, an insights window's start).
     pub cursor: Option<String>,
     /// Mid-run: the newest item this run saw; it becomes `since` when the run finishes.
     pub run_newest: Option<String>,
@@ -195,9 +224,22 @@ pub struct Page {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestedItem {
     pub platform_id: String,
+    /// A post's text; empty for an insight.
     pub text: String,
+    /// A post's creation; an insight's end of period.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// An insights stream's measurement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insight: Option<Insight>,
+}
+
+/// One metric's value over one period (Facebook Page insights: `page_impressions`, `day`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Insight {
+    pub metric: String,
+    pub period: String,
+    pub value: u64,
 }
 
 /// An item that failed validation, kept for a person to look at.
@@ -301,12 +343,13 @@ pub trait IngestStore: Send + Sync {
     ) -> Result<(Vec<ReviewItem>, Option<String>), StoreError>;
 }
 
-/// Reads one page of an account's timeline from `position`.
+/// Reads one page of one of an account's streams from `position`.
 #[async_trait]
 pub trait TimelineSource: Send + Sync {
     async fn fetch(
         &self,
         account: &Account,
+        kind: StreamKind,
         position: &Position,
         page_size: u32,
     ) -> Result<Page, PlatformError>;
@@ -327,7 +370,22 @@ mod tests {
     fn stream_keys_name_the_platform_and_account() {
         let k = StreamKey::for_account(Platform::Facebook, "123");
         assert_eq!(k.as_str(), "fb:123");
-        assert_eq!(k.parse(), Some((Platform::Facebook, "123")));
+        assert_eq!(
+            k.parse(),
+            Some((Platform::Facebook, StreamKind::Posts, "123"))
+        );
+        let streams = StreamKey::all_for(Platform::Facebook, "123");
+        assert_eq!(streams.len(), 2);
+        assert_eq!(streams[1].as_str(), "fb-insights:123");
+        assert_eq!(
+            streams[1].parse(),
+            Some((Platform::Facebook, StreamKind::Insights, "123"))
+        );
+        assert_eq!(StreamKey::all_for(Platform::X, "u").len(), 1);
+        assert_eq!(
+            StreamKey::of(Platform::Linkedin, StreamKind::Insights, "o"),
+            None
+        );
         assert_eq!(StreamKey("x:".into()).parse(), None);
         assert_eq!(StreamKey("mastodon:1".into()).parse(), None);
     }

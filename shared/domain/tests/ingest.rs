@@ -221,8 +221,14 @@ async fn spent_budget_headers_stop_the_stream_before_a_429() {
     struct Spent(Arc<ScriptedTimeline>);
     #[async_trait]
     impl TimelineSource for Spent {
-        async fn fetch(&self, a: &Account, p: &Position, n: u32) -> Result<Page, PlatformError> {
-            let mut page = self.0.fetch(a, p, n).await?;
+        async fn fetch(
+            &self,
+            a: &Account,
+            k: StreamKind,
+            p: &Position,
+            n: u32,
+        ) -> Result<Page, PlatformError> {
+            let mut page = self.0.fetch(a, k, p, n).await?;
             page.rate.app_usage_percent = Some(95);
             page.rate.reset_after = Some(std::time::Duration::from_secs(600));
             Ok(page)
@@ -249,9 +255,15 @@ async fn a_run_stops_at_its_deadline_with_a_consistent_checkpoint() {
     struct Slow(Arc<ScriptedTimeline>, Arc<FakeClock>);
     #[async_trait]
     impl TimelineSource for Slow {
-        async fn fetch(&self, a: &Account, p: &Position, n: u32) -> Result<Page, PlatformError> {
+        async fn fetch(
+            &self,
+            a: &Account,
+            k: StreamKind,
+            p: &Position,
+            n: u32,
+        ) -> Result<Page, PlatformError> {
             self.1.advance(Duration::seconds(10));
-            self.0.fetch(a, p, n).await
+            self.0.fetch(a, k, p, n).await
         }
     }
     let w = world().await;
@@ -304,13 +316,14 @@ async fn a_leased_stream_is_skipped_and_a_lost_lease_stops_the_run() {
         .unwrap();
     let page = w
         .timeline
-        .fetch(&account, &Position::default(), 5)
+        .fetch(&account, StreamKind::Posts, &Position::default(), 5)
         .await
         .unwrap();
     let items = vec![IngestedItem {
         platform_id: "1".into(),
         text: "x".into(),
         created_at: now,
+        insight: None,
     }];
     let lost = w
         .store
@@ -492,9 +505,15 @@ struct Ticking(Arc<ScriptedTimeline>, Arc<FakeClock>);
 
 #[async_trait]
 impl TimelineSource for Ticking {
-    async fn fetch(&self, a: &Account, p: &Position, n: u32) -> Result<Page, PlatformError> {
+    async fn fetch(
+        &self,
+        a: &Account,
+        k: StreamKind,
+        p: &Position,
+        n: u32,
+    ) -> Result<Page, PlatformError> {
         self.1.advance(Duration::seconds(1));
-        self.0.fetch(a, p, n).await
+        self.0.fetch(a, k, p, n).await
     }
 }
 

@@ -5,20 +5,33 @@
 //!
 //! Facebook and LinkedIn have no `since_id`: a run pages from the newest post and stops at
 //! the newest one a previous run stored (`Position::since`).
+//!
+//! Facebook Page insights (`GET /{page}/insights`, daily `page_impressions` and
+//! `page_post_engagements`) page forward in time instead: windows of whole days from the
+//! checkpoint (a Unix time; a new stream starts four weeks back) up to the last complete
+//! day, one item per metric and day.
 
 use super::{
     HttpPlatforms, LINKEDIN_VERSION, facebook_error, linkedin_author, linkedin_error, rate_signal,
     x_error,
 };
 use async_trait::async_trait;
-use herald_domain::ingest::{Page, Position, RawItem, TimelineSource};
+use herald_domain::ingest::{Page, Position, RawItem, StreamKind, TimelineSource};
 use herald_domain::model::{Account, Platform};
 use herald_domain::platform::PlatformError;
 use reqwest::Response;
 use secrecy::ExposeSecret;
-use serde_json::Value;
+use serde_json::{Value, json};
+use time::{OffsetDateTime, Time};
 
 const WHAT: &str = " to the timeline read";
+
+/// The Page insights an insights stream reads, daily.
+const INSIGHT_METRICS: &str = "page_impressions,page_post_engagements";
+/// Where a new insights stream starts.
+const INSIGHTS_BACKFILL: time::Duration = time::Duration::days(28);
+/// Days per insights request (Graph allows up to 93 between `since` and `until`).
+const INSIGHTS_WINDOW: time::Duration = time::Duration::days(7);
 
 fn read_failed(e: &reqwest::Error) -> PlatformError {
     PlatformError::Transient {
@@ -212,6 +225,112 @@ impl HttpPlatforms {
             rate: rate_signal(&headers),
         })
     }
+
+    async fn facebook_insights(
+        &self,
+        account: &Account,
+        position: &Position,
+    ) -> Result<Page, PlatformError> {
+        let window = insights_window(position, OffsetDateTime::now_utc());
+        let Some((since, until, last)) = window else {
+            // Up to date: nothing to ask for until another day is complete.
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+                newest: None,
+                rate: Default::default(),
+            });
+        };
+        let url = format!(
+            "{}/{}/insights",
+            self.endpoints.facebook.trim_end_matches('/'),
+            account.external_id
+        );
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(account.access_token.expose_secret())
+            .query(&[
+                ("metric", INSIGHT_METRICS.to_owned()),
+                ("period", "day".to_owned()),
+                ("since", since.to_string()),
+                ("until", until.to_string()),
+            ])
+            .send()
+            .await
+            .map_err(|e| read_failed(&e))?;
+        let (status, headers, body) = answer(response).await?;
+        if !status.is_success() {
+            return Err(facebook_error(status, &headers, &body, WHAT));
+        }
+        let end = until.to_string();
+        Ok(Page {
+            items: insight_items(&body["data"])?,
+            // Mid-run the window's end is the cursor; the last window's becomes `since`.
+            next: (!last).then(|| end.clone()),
+            newest: last.then_some(end),
+            rate: rate_signal(&headers),
+        })
+    }
+}
+
+/// The next insights window `(since, until, last)` in Unix seconds: from the checkpoint to
+/// at most [`INSIGHTS_WINDOW`] later, never past the last complete (UTC) day; `None` when
+/// there is no complete day after the checkpoint.
+fn insights_window(position: &Position, now: OffsetDateTime) -> Option<(i64, i64, bool)> {
+    let complete = now.replace_time(Time::MIDNIGHT).unix_timestamp();
+    let since = position
+        .cursor
+        .as_deref()
+        .or(position.since.as_deref())
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(complete - INSIGHTS_BACKFILL.whole_seconds());
+    let until = (since + INSIGHTS_WINDOW.whole_seconds()).min(complete);
+    (since < until).then_some((since, until, until == complete))
+}
+
+/// Graph's `[{name, period, values: [{value, end_time}]}]` flattened to one item per metric
+/// and period end, keyed `<metric>/<period>/<end_time>`; a value whose key parts are missing
+/// keeps no id (validation says why).
+fn insight_items(data: &Value) -> Result<Vec<RawItem>, PlatformError> {
+    let mut items = Vec::new();
+    for metric in raw_items(data)? {
+        let m = &metric.raw;
+        let Some(values) = m["values"].as_array() else {
+            items.push(RawItem {
+                platform_id: None,
+                raw: metric.raw.clone(),
+            });
+            continue;
+        };
+        for v in values {
+            // Only what Graph sent: a missing field stays missing for the review item.
+            let raw: serde_json::Map<String, Value> = [
+                ("name", &m["name"]),
+                ("period", &m["period"]),
+                ("value", &v["value"]),
+                ("end_time", &v["end_time"]),
+            ]
+            .into_iter()
+            .filter(|(_, value)| !value.is_null())
+            .map(|(k, value)| (k.to_owned(), value.clone()))
+            .collect();
+            let mut raw = Value::Object(raw);
+            let platform_id = match (
+                m["name"].as_str(),
+                m["period"].as_str(),
+                v["end_time"].as_str(),
+            ) {
+                (Some(name), Some(period), Some(end)) => Some(format!("{name}/{period}/{end}")),
+                _ => None,
+            };
+            if let Some(id) = &platform_id {
+                raw["id"] = json!(id);
+            }
+            items.push(RawItem { platform_id, raw });
+        }
+    }
+    Ok(items)
 }
 
 #[async_trait]
@@ -219,13 +338,25 @@ impl TimelineSource for HttpPlatforms {
     async fn fetch(
         &self,
         account: &Account,
+        kind: StreamKind,
         position: &Position,
         page_size: u32,
     ) -> Result<Page, PlatformError> {
-        match account.platform {
-            Platform::X => self.x_timeline(account, position, page_size).await,
-            Platform::Facebook => self.facebook_timeline(account, position, page_size).await,
-            Platform::Linkedin => self.linkedin_timeline(account, position, page_size).await,
+        match (account.platform, kind) {
+            (Platform::Facebook, StreamKind::Insights) => {
+                self.facebook_insights(account, position).await
+            }
+            (_, StreamKind::Insights) => Err(PlatformError::Permanent {
+                message: format!("{} has no insights stream", account.platform),
+                code: None,
+            }),
+            (Platform::X, StreamKind::Posts) => self.x_timeline(account, position, page_size).await,
+            (Platform::Facebook, StreamKind::Posts) => {
+                self.facebook_timeline(account, position, page_size).await
+            }
+            (Platform::Linkedin, StreamKind::Posts) => {
+                self.linkedin_timeline(account, position, page_size).await
+            }
         }
     }
 }
@@ -246,5 +377,58 @@ mod tests {
         assert_eq!(kept.len(), 3);
         assert!(raw_items(&json!({"oops": 1})).is_err());
         assert!(raw_items(&Value::Null).unwrap().is_empty());
+    }
+
+    #[test]
+    fn insights_windows_step_a_week_at_a_time_up_to_the_last_complete_day() {
+        let now = time::macros::datetime!(2026-11-24 15:30 UTC);
+        let midnight = time::macros::datetime!(2026-11-24 00:00 UTC).unix_timestamp();
+        let day = 86_400;
+        // A new stream starts four weeks back.
+        let (since, until, last) = insights_window(&Position::default(), now).unwrap();
+        assert_eq!(
+            (since, until, last),
+            (midnight - 28 * day, midnight - 21 * day, false)
+        );
+        // Mid-run the cursor wins over `since`.
+        let mid = Position {
+            since: Some((midnight - 28 * day).to_string()),
+            cursor: Some((midnight - 3 * day).to_string()),
+            run_newest: None,
+        };
+        assert_eq!(
+            insights_window(&mid, now),
+            Some((midnight - 3 * day, midnight, true))
+        );
+        // Up to date: nothing to fetch until the next day is complete.
+        let done = Position {
+            since: Some(midnight.to_string()),
+            ..Default::default()
+        };
+        assert_eq!(insights_window(&done, now), None);
+    }
+
+    #[test]
+    fn insights_are_flattened_to_one_keyed_item_per_metric_and_day() {
+        let data = json!([
+            {"name": "page_impressions", "period": "day", "id": "p/insights/page_impressions/day",
+             "values": [{"value": 5, "end_time": "2026-11-20T00:00:00+0000"},
+                        {"value": 6}]},
+            {"name": "page_post_engagements", "period": "day", "values": "oops"},
+        ]);
+        let items = insight_items(&data).unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(
+            items[0].platform_id.as_deref(),
+            Some("page_impressions/day/2026-11-20T00:00:00+0000")
+        );
+        assert_eq!(items[0].raw["value"], json!(5));
+        assert_eq!(
+            items[0].raw["id"],
+            json!(items[0].platform_id.as_deref().unwrap())
+        );
+        assert_eq!(items[1].platform_id, None, "no end_time, no key");
+        assert!(items[1].raw.get("end_time").is_none(), "{}", items[1].raw);
+        assert_eq!(items[2].platform_id, None, "values that are not a list");
     }
 }

@@ -40,7 +40,30 @@ fn item_to_av(tenant: &TenantId, key: &StreamKey, item: &IngestedItem) -> Item {
     av.insert("platform_id".into(), s(&item.platform_id));
     av.insert("text".into(), s(&item.text));
     av.insert("created_at".into(), time_n(item.created_at));
+    if let Some(i) = &item.insight {
+        av.insert("metric".into(), s(&i.metric));
+        av.insert("period".into(), s(&i.period));
+        av.insert("value".into(), n(i.value));
+    }
     av
+}
+
+fn item_from_av(item: &Item) -> Result<IngestedItem, StoreError> {
+    let f = Fields(item);
+    let insight = match f.opt_str("metric") {
+        Some(metric) => Some(Insight {
+            metric,
+            period: f.str("period")?,
+            value: f.u64("value")?,
+        }),
+        None => None,
+    };
+    Ok(IngestedItem {
+        platform_id: f.str("platform_id")?,
+        text: f.str("text")?,
+        created_at: f.time("created_at")?,
+        insight,
+    })
 }
 
 fn review_to_av(r: &ReviewItem) -> Item {
@@ -264,11 +287,13 @@ impl IngestStore for DynamoStore {
                     if f.opt_str("status").as_deref() != Some("active") {
                         continue;
                     }
-                    accounts.push((
-                        TenantId(tenant.to_owned()),
-                        AccountId(account.to_owned()),
-                        StreamKey::for_account(platform, &f.str("external_id")?),
-                    ));
+                    for key in StreamKey::all_for(platform, &f.str("external_id")?) {
+                        accounts.push((
+                            TenantId(tenant.to_owned()),
+                            AccountId(account.to_owned()),
+                            key,
+                        ));
+                    }
                 } else {
                     let state = state_from_av(item)?;
                     states.insert((pk, state.key.0.clone()), state);
@@ -458,12 +483,7 @@ impl IngestStore for DynamoStore {
                 .await
                 .map_err(store_error)?;
             for item in out.items() {
-                let f = Fields(item);
-                found.push(IngestedItem {
-                    platform_id: f.str("platform_id")?,
-                    text: f.str("text")?,
-                    created_at: f.time("created_at")?,
-                });
+                found.push(item_from_av(item)?);
             }
             match out.last_evaluated_key() {
                 Some(k) => start = Some(k.clone()),

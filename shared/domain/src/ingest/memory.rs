@@ -256,6 +256,7 @@ impl TimelineSource for ScriptedTimeline {
     async fn fetch(
         &self,
         _account: &Account,
+        _kind: StreamKind,
         position: &Position,
         page_size: u32,
     ) -> Result<Page, PlatformError> {

@@ -116,7 +116,7 @@ impl StreamRunner {
         {
             Ok(Some(a))
                 if a.status == AccountStatus::Active
-                    && StreamKey::for_account(a.platform, &a.external_id) == job.stream =>
+                    && StreamKey::all_for(a.platform, &a.external_id).contains(&job.stream) =>
             {
                 a
             }
@@ -132,6 +132,11 @@ impl StreamRunner {
                 return report;
             }
         };
+        // The account has this stream (checked above), so the key parses.
+        let kind = job
+            .stream
+            .parse()
+            .map_or(StreamKind::Posts, |(_, kind, _)| kind);
         let now = self.clock.now();
         if dry_run {
             // Reads only: no lease, no counters, nothing written.
@@ -146,7 +151,8 @@ impl StreamRunner {
                     return report;
                 }
             }
-            self.pages(&account, job, None, deadline, &mut report).await;
+            self.pages(&account, kind, job, None, deadline, &mut report)
+                .await;
             return report;
         }
         let owner = uuid::Uuid::new_v4().simple().to_string();
@@ -184,7 +190,7 @@ impl StreamRunner {
         }
         report.position = state.position.clone();
         let lease_lost = self
-            .pages(&account, job, Some(&owner), deadline, &mut report)
+            .pages(&account, kind, job, Some(&owner), deadline, &mut report)
             .await;
         if lease_lost {
             // Someone else holds the stream now: its lease is not ours to release.
@@ -242,6 +248,7 @@ impl StreamRunner {
     async fn pages(
         &self,
         account: &Account,
+        kind: StreamKind,
         job: &IngestJob,
         owner: Option<&str>,
         deadline: OffsetDateTime,
@@ -254,7 +261,7 @@ impl StreamRunner {
             }
             let page = match self
                 .source
-                .fetch(account, &report.position, self.config.page_size)
+                .fetch(account, kind, &report.position, self.config.page_size)
                 .await
             {
                 Ok(page) => page,
@@ -281,7 +288,7 @@ impl StreamRunner {
             let mut items = Vec::new();
             let mut reviews = Vec::new();
             for raw in &page.items {
-                match validate(account.platform, raw) {
+                match validate(account.platform, kind, raw) {
                     Ok(item) => items.push(item),
                     Err(reason) => reviews.push(review_item(job, raw, reason, now)),
                 }

@@ -1,14 +1,66 @@
 //! Each platform's item schema. An item either becomes an [`IngestedItem`] or a reason,
 //! which the runner turns into a review item: nothing is dropped silently.
 
-use super::{IngestedItem, RawItem};
+use super::{IngestedItem, Insight, RawItem, StreamKind};
 use crate::model::Platform;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Checks `item` against `platform`'s schema.
-pub fn validate(platform: Platform, item: &RawItem) -> Result<IngestedItem, String> {
+/// Checks `item` against the schema of `platform`'s `kind` of stream.
+pub fn validate(
+    platform: Platform,
+    kind: StreamKind,
+    item: &RawItem,
+) -> Result<IngestedItem, String> {
+    match kind {
+        StreamKind::Posts => validate_post(platform, item),
+        StreamKind::Insights => validate_insight(item),
+    }
+}
+
+/// An insight value as the timeline client flattens Graph's answer: `{"id":
+/// "<metric>/<period>/<end_time>", "name", "period", "value", "end_time"}`.
+fn validate_insight(item: &RawItem) -> Result<IngestedItem, String> {
+    let raw = &item.raw;
+    if !raw.is_object() {
+        return Err("the insight is not a JSON object".into());
+    }
+    let field = |name: &str| match &raw[name] {
+        Value::String(s) if !s.is_empty() => Ok(s.clone()),
+        Value::Null => Err(format!("`{name}` is missing")),
+        other => Err(format!(
+            "`{name}` must be a non-empty string, not {}",
+            kind(other)
+        )),
+    };
+    let metric = field("name")?;
+    let period = field("period")?;
+    let end_time = field("end_time")?;
+    let created_at = parse_graph_time(&end_time)
+        .ok_or_else(|| format!("`end_time` {end_time:?} is not a time"))?;
+    let value = match &raw["value"] {
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| format!("`value` {n} is not a whole number of at least 0"))?,
+        Value::Null => return Err("`value` is missing".into()),
+        other => return Err(format!("`value` must be a number, not {}", kind(other))),
+    };
+    // The client keys a value by its metric, period and end time.
+    let id = field("id")?;
+    Ok(IngestedItem {
+        platform_id: id,
+        text: String::new(),
+        created_at,
+        insight: Some(Insight {
+            metric,
+            period,
+            value,
+        }),
+    })
+}
+
+fn validate_post(platform: Platform, item: &RawItem) -> Result<IngestedItem, String> {
     let raw = &item.raw;
     if !raw.is_object() {
         return Err("the item is not a JSON object".into());
@@ -65,6 +117,7 @@ pub fn validate(platform: Platform, item: &RawItem) -> Result<IngestedItem, Stri
         platform_id: id,
         text,
         created_at,
+        insight: None,
     })
 }
 
@@ -105,6 +158,7 @@ mod tests {
     fn a_good_tweet_passes() {
         let ok = validate(
             Platform::X,
+            StreamKind::Posts,
             &item(json!({"id": "17", "text": "hi", "created_at": "2026-01-01T00:00:00.000Z"})),
         )
         .unwrap();
@@ -137,7 +191,7 @@ mod tests {
                 "RFC 3339",
             ),
         ] {
-            let err = validate(Platform::X, &item(v.clone())).unwrap_err();
+            let err = validate(Platform::X, StreamKind::Posts, &item(v.clone())).unwrap_err();
             assert!(err.contains(reason), "{v}: {err}");
         }
     }
@@ -146,12 +200,14 @@ mod tests {
     fn facebook_and_linkedin_shapes() {
         let fb = validate(
             Platform::Facebook,
+            StreamKind::Posts,
             &item(json!({"id": "1_2", "message": "m", "created_time": "2026-01-01T10:00:00+0000"})),
         )
         .unwrap();
         assert_eq!(fb.created_at.hour(), 10);
         let li = validate(
             Platform::Linkedin,
+            StreamKind::Posts,
             &item(
                 json!({"id": "urn:li:share:1", "commentary": "c", "createdAt": 1767225600000_i64}),
             ),
@@ -161,9 +217,44 @@ mod tests {
         assert!(
             validate(
                 Platform::Linkedin,
+                StreamKind::Posts,
                 &item(json!({"id": "urn:li:share:1", "commentary": "c", "createdAt": "soon"}))
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn insights_are_checked_for_each_field() {
+        let good = json!({"id": "page_impressions/day/2026-11-20T08:00:00+0000",
+            "name": "page_impressions", "period": "day", "value": 42,
+            "end_time": "2026-11-20T08:00:00+0000"});
+        let ok = validate(
+            Platform::Facebook,
+            StreamKind::Insights,
+            &item(good.clone()),
+        )
+        .unwrap();
+        assert_eq!(ok.insight.as_ref().unwrap().value, 42);
+        assert_eq!(ok.insight.unwrap().metric, "page_impressions");
+        assert_eq!(ok.created_at.hour(), 8);
+        for (field, bad, reason) in [
+            ("value", json!("n/a"), "`value` must be a number"),
+            ("value", json!(-3), "at least 0"),
+            ("value", json!({"a": 1}), "an object"),
+            ("value", Value::Null, "`value` is missing"),
+            ("end_time", json!("later"), "not a time"),
+            ("end_time", Value::Null, "`end_time` is missing"),
+            ("name", json!(7), "a number"),
+        ] {
+            let mut v = good.clone();
+            if bad.is_null() {
+                v.as_object_mut().unwrap().remove(field);
+            } else {
+                v[field] = bad;
+            }
+            let err = validate(Platform::Facebook, StreamKind::Insights, &item(v)).unwrap_err();
+            assert!(err.contains(reason), "{field}: {err}");
+        }
     }
 }
