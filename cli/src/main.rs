@@ -6,10 +6,12 @@ use clap::{Parser, Subcommand};
 use herald_aws::Clients;
 use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
 use herald_aws::dynamo::DynamoStore;
+use herald_domain::audit::AuditEntry;
 use herald_domain::clock::Clock;
 use herald_domain::clock::SystemClock;
 use herald_domain::dead_letters::{DeadLetterFilter, DeadLetterService, Operator};
 use herald_domain::ids::TenantId;
+use herald_domain::ingest::{Candidate, IngestStore, StreamKey, set_stream_dry_run};
 use herald_domain::model::Role;
 use herald_domain::ports::{AuditFilter, AuditLog};
 use secrecy::ExposeSecret;
@@ -45,6 +47,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Ingest streams: list a tenant's, switch one's dry run, reindex after upgrading.
+    Streams {
+        #[command(subcommand)]
+        command: StreamCommand,
     },
     /// Dead letters of every tenant (operators).
     DeadLetters {
@@ -96,6 +103,27 @@ enum DeadLetterCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum StreamCommand {
+    /// One JSON line per stream of the tenant's connected accounts.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Turn a stream's dry run on or off (its jobs then write nothing); audited.
+    DryRun {
+        #[arg(long)]
+        tenant: String,
+        /// e.g. `x:<user>`, `fb-insights:<page>`.
+        key: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+    /// Give accounts and streams written before the poller's `poll` index their place in
+    /// it (once, after upgrading from a release without the index).
+    Reindex,
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Check every hash chain of a tenant's log; prints the findings as JSON and exits 1 when
     /// a record was altered or removed.
@@ -140,10 +168,7 @@ enum ApiKeyCommand {
 
 async fn dead_letters(service: &DeadLetterService, command: DeadLetterCommand) -> ExitCode {
     let operator = Operator {
-        actor: format!(
-            "cli:{}",
-            std::env::var("USER").unwrap_or_else(|_| "operator".into())
-        ),
+        actor: actor(),
         ip: None,
         user_agent: Some(concat!("herald-cli/", env!("CARGO_PKG_VERSION")).into()),
     };
@@ -211,6 +236,66 @@ async fn dead_letters(service: &DeadLetterService, command: DeadLetterCommand) -
     }
 }
 
+fn actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "operator".into())
+    )
+}
+
+fn stream_line(c: &Candidate) -> serde_json::Value {
+    let state = c.state.as_ref();
+    serde_json::json!({
+        "key": c.key.as_str(),
+        "account_id": c.account_id.as_str(),
+        "dry_run": state.is_some_and(|s| s.dry_run),
+        "since": state.and_then(|s| s.position.since.clone()),
+        "in_progress": state.is_some_and(|s| s.position.cursor.is_some()),
+        "counters": state.map(|s| s.counters).unwrap_or_default(),
+    })
+}
+
+async fn streams(
+    store: &DynamoStore,
+    command: StreamCommand,
+) -> Result<Vec<serde_json::Value>, String> {
+    match command {
+        StreamCommand::List { tenant } => {
+            let mut all = store
+                .streams(&TenantId(tenant))
+                .await
+                .map_err(|e| e.to_string())?;
+            all.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(all.iter().map(stream_line).collect())
+        }
+        StreamCommand::DryRun { tenant, key, state } => {
+            let (tenant, key, on) = (TenantId(tenant), StreamKey(key), state == "on");
+            let (before, after) = set_stream_dry_run(store, &tenant, &key, on)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("tenant {tenant} has no stream {key}"))?;
+            let entry = AuditEntry {
+                tenant_id: tenant,
+                entity: format!("stream:{key}"),
+                action: "stream.dry_run_set".into(),
+                actor: actor(),
+                old: Some(serde_json::json!({"dry_run": before.state.is_some_and(|s| s.dry_run)})),
+                new: Some(serde_json::json!({"dry_run": on})),
+                ip: None,
+                user_agent: Some(concat!("herald-cli/", env!("CARGO_PKG_VERSION")).into()),
+                at: SystemClock.now(),
+            };
+            store.append(entry).await.map_err(|e| e.to_string())?;
+            Ok(vec![stream_line(&after)])
+        }
+        StreamCommand::Reindex => store
+            .backfill_poll_index()
+            .await
+            .map(|n| vec![serde_json::json!({"reindexed": n})])
+            .map_err(|e| e.to_string()),
+    }
+}
+
 async fn audit(store: &DynamoStore, command: AuditCommand) -> ExitCode {
     match command {
         AuditCommand::Verify { tenant } => match store.export(&TenantId(tenant)).await {
@@ -275,6 +360,20 @@ async fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Audit { command } => return audit(&store, command).await,
+        Command::Streams { command } => {
+            return match streams(&store, command).await {
+                Ok(lines) => {
+                    for line in lines {
+                        println!("{line}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("herald: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::DeadLetters {
             dlq_url,
             queue_url,

@@ -63,6 +63,46 @@ impl Stack {
         }
     }
 
+    /// Runs the `herald` CLI against the stack; answers its stdout's JSON lines.
+    fn cli(&self, args: &[&str]) -> Vec<Value> {
+        let out = std::process::Command::new(repo_root().join("target/debug/herald"))
+            .envs(&self.env)
+            .args(args)
+            .output()
+            .expect("run target/debug/herald");
+        assert!(
+            out.status.success(),
+            "herald {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    async fn patch(&self, path: &str, key: &str, body: Value) -> (StatusCode, String, Value) {
+        let res = self
+            .http
+            .patch(format!("{}{path}", self.url("HERALD_API_URL")))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (
+            status,
+            content_type,
+            res.json().await.unwrap_or(Value::Null),
+        )
+    }
+
     async fn api(&self, path: &str, t: &Tenant) -> (StatusCode, String, Value) {
         let res = self
             .http
@@ -651,6 +691,129 @@ async fn a_dry_run_reports_what_it_would_write_and_writes_nothing() {
     let after = stack.tenant_items(&t, &[&stream]).await;
     assert_eq!(before, after, "the dry run changed the table");
     assert_eq!(stack.stored(&t, &stream).await.len(), 29);
+}
+
+/// An admin switches a stream to dry run through the API: a job then writes nothing, and
+/// after the CLI switches it back the next job stores. The listing shows the streams; other
+/// roles, unknown streams and bad bodies are refused; each change is audited.
+#[tokio::test]
+async fn a_stream_switched_to_dry_run_writes_nothing_until_switched_back() {
+    let stack = Stack::get();
+    let t = stack.tenant();
+    let user = unique("switch-");
+    let stream = format!("x:{user}");
+    stack
+        .fake(
+            "/_admin/timeline",
+            json!({"platform": "x", "account": user, "count": 20}),
+        )
+        .await;
+    let account = stack.connect_x(&t, &user).await;
+    stack
+        .wait_for(Duration::from_secs(60), "the first run", || async {
+            let state = stack.stream_state(&t, &stream).await?;
+            (stack.stored(&t, &stream).await.len() == 20
+                && state.contains_key("since")
+                && !state.contains_key("lease_owner"))
+            .then_some(())
+        })
+        .await;
+    let (s, _, listed) = stack.api("/v1/streams", &t).await;
+    assert_eq!(s, StatusCode::OK, "{listed}");
+    let mine = &listed["items"].as_array().unwrap()[0];
+    assert_eq!(mine["key"], json!(stream), "{listed}");
+    assert_eq!(mine["dry_run"], json!(false));
+    assert_eq!(mine["counters"]["processed"], json!(20));
+    assert!(mine["since"].is_string(), "{mine}");
+
+    let path = format!("/v1/streams/{stream}");
+    let (s, _, v) = stack.patch(&path, &t.key, json!({"dry_run": true})).await;
+    assert_eq!((s, &v["dry_run"]), (StatusCode::OK, &json!(true)), "{v}");
+    stack
+        .fake(
+            "/_admin/timeline",
+            json!({"platform": "x", "account": user, "count": 5}),
+        )
+        .await;
+    // A job as the poller sent it before the switch: it reads only.
+    let report = run_again(&stack, &t, &account, &stream).await;
+    assert_eq!(report["dry_run"], json!(true), "{report}");
+    assert_eq!(
+        report["would_store"].as_array().unwrap().len(),
+        5,
+        "{report}"
+    );
+    assert_eq!(stack.stored(&t, &stream).await.len(), 20);
+    let state = stack.stream_state(&t, &stream).await.unwrap();
+    assert!(!state.contains_key("lease_owner"), "{state:?}");
+
+    // The CLI lists it and switches it off; the next job stores.
+    let lines = stack.cli(&["streams", "list", "--tenant", &t.id]);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["dry_run"], json!(true));
+    let off = stack.cli(&["streams", "dry-run", "--tenant", &t.id, &stream, "off"]);
+    assert_eq!(off[0]["dry_run"], json!(false));
+    let report = run_again(&stack, &t, &account, &stream).await;
+    assert_eq!(report["dry_run"], json!(false), "{report}");
+    assert_eq!(report["counters"]["processed"], json!(5), "{report}");
+    assert_eq!(stack.stored(&t, &stream).await.len(), 25);
+
+    // Refusals change nothing.
+    let editor = stack.cli(&["api-key", "create", "--tenant", &t.id, "--role", "editor"]);
+    let editor_key = editor[0]["api_key"].as_str().unwrap();
+    for (key, path, body, status) in [
+        (
+            editor_key,
+            path.as_str(),
+            json!({"dry_run": true}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            t.key.as_str(),
+            "/v1/streams/x:someone-else",
+            json!({"dry_run": true}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            t.key.as_str(),
+            path.as_str(),
+            json!({"dry_run": "yes"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            t.key.as_str(),
+            path.as_str(),
+            json!({"dry_run": true, "paused": true}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (s, content_type, v) = stack.patch(path, key, body.clone()).await;
+        assert_eq!(s, status, "{path} {body}: {v}");
+        assert!(
+            content_type.starts_with("application/problem+json"),
+            "{content_type}"
+        );
+    }
+    let (_, _, listed) = stack.api("/v1/streams", &t).await;
+    assert_eq!(listed["items"][0]["dry_run"], json!(false));
+    let (s, _, audit) = stack
+        .api(&format!("/v1/audit?entity=stream:{stream}"), &t)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{audit}");
+    let actions: Vec<(&str, &Value)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap(), &r["new"]["dry_run"]))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("stream.dry_run_set", &json!(false)),
+            ("stream.dry_run_set", &json!(true))
+        ],
+        "newest first"
+    );
 }
 
 /// Review items are the caller's tenant's only; bad queries get problem documents.

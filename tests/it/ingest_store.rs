@@ -2,6 +2,7 @@
 //! checkpoint in one transaction (conditional on the lease, idempotent by platform id), the
 //! poller's view of accounts, review items' pagination, the job queue.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use herald_aws::Clients;
 use herald_aws::dynamo::DynamoStore;
 use herald_aws::ingest_queue::SqsIngestQueue;
@@ -13,7 +14,7 @@ use herald_domain::model::{Account, AccountStatus, Platform};
 use herald_domain::ports::AccountStore;
 use herald_tests::{bootstrap, moto, sdk_config};
 use secrecy::SecretString;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use time::Duration;
 
 struct Env {
@@ -267,6 +268,92 @@ async fn lease_page_checkpoint_and_release_on_dynamodb() {
             .unwrap()
             .0
             .is_empty()
+    );
+}
+
+/// The tenant's streams and the per-stream dry run on DynamoDB; items written before the
+/// `poll` index are found once reindexed.
+#[tokio::test]
+async fn streams_dry_run_and_reindex_on_dynamodb() {
+    let e = env().await;
+    let tenant = TenantId("t-streams".into());
+    let fb = account(&tenant, Platform::Facebook, "p2", AccountStatus::Active);
+    e.store.upsert_account(&fb).await.unwrap();
+    let posts = StreamKey::for_account(Platform::Facebook, "p2");
+    let insights = StreamKey::of(Platform::Facebook, StreamKind::Insights, "p2").unwrap();
+
+    let listed = e.store.streams(&tenant).await.unwrap();
+    let keys: BTreeSet<&str> = listed.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, BTreeSet::from(["fb:p2", "fb-insights:p2"]));
+    assert!(listed.iter().all(|c| c.state.is_none()));
+
+    // On for a stream that never ran: its state is created, with the flag.
+    let (before, after) = set_stream_dry_run(&e.store, &tenant, &insights, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(before.state.is_none());
+    let state = after.state.unwrap();
+    assert!(state.dry_run);
+    assert_eq!(state.account_id, fb.id);
+    let polled = e.store.candidates().await.unwrap();
+    let mine: Vec<&Candidate> = polled.iter().filter(|c| c.tenant_id == tenant).collect();
+    assert_eq!(mine.len(), 2);
+    let flagged = mine.iter().find(|c| c.key == insights).unwrap();
+    assert!(
+        flagged.state.as_ref().unwrap().dry_run,
+        "the poller sees the flag"
+    );
+    // Off again keeps the rest of the state.
+    let (_, after) = set_stream_dry_run(&e.store, &tenant, &insights, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!after.state.unwrap().dry_run);
+    assert!(
+        set_stream_dry_run(&e.store, &tenant, &StreamKey("x:nobody".into()), true)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        e.store
+            .streams(&TenantId("t-none".into()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // An account written before the index: invisible to the poller until reindexed.
+    let ddb = &e.clients.dynamodb;
+    let table = &e.vars["HERALD_TABLE"];
+    ddb.update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("TENANT#t-streams".into()))
+        .key("sk", AttributeValue::S(format!("ACCOUNT#{}", fb.id)))
+        .update_expression("REMOVE poll_pk")
+        .send()
+        .await
+        .unwrap();
+    let polled = e.store.candidates().await.unwrap();
+    let keys: BTreeSet<&str> = polled
+        .iter()
+        .filter(|c| c.tenant_id == tenant)
+        .map(|c| c.key.as_str())
+        .collect();
+    assert!(keys.is_empty(), "{keys:?}");
+    assert!(e.store.backfill_poll_index().await.unwrap() >= 1);
+    let polled = e.store.candidates().await.unwrap();
+    let keys: BTreeSet<&str> = polled
+        .iter()
+        .filter(|c| c.tenant_id == tenant)
+        .map(|c| c.key.as_str())
+        .collect();
+    assert_eq!(keys, BTreeSet::from([posts.as_str(), insights.as_str()]));
+    assert_eq!(
+        e.store.backfill_poll_index().await.unwrap(),
+        0,
+        "once is enough"
     );
 }
 

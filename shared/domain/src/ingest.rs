@@ -292,6 +292,19 @@ pub trait IngestStore: Send + Sync {
     /// Every connected account that has a stream, with its state (the poller's view).
     async fn candidates(&self) -> Result<Vec<Candidate>, StoreError>;
 
+    /// A tenant's streams (every stream of its active accounts), with their states if any.
+    async fn streams(&self, tenant: &TenantId) -> Result<Vec<Candidate>, StoreError>;
+
+    /// An operator's per-stream dry run: while set, the stream's jobs write nothing. Creates
+    /// the stream's state when it has not run yet.
+    async fn set_dry_run(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        key: &StreamKey,
+        dry_run: bool,
+    ) -> Result<StreamState, StoreError>;
+
     async fn stream(
         &self,
         tenant: &TenantId,
@@ -341,6 +354,32 @@ pub trait IngestStore: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<(Vec<ReviewItem>, Option<String>), StoreError>;
+}
+
+/// An operator turns a tenant's stream's dry run on or off: the stream as it was and as it
+/// is now, or `None` when the tenant has no such stream (the caller audits the change).
+pub async fn set_stream_dry_run(
+    store: &dyn IngestStore,
+    tenant: &TenantId,
+    key: &StreamKey,
+    dry_run: bool,
+) -> Result<Option<(Candidate, Candidate)>, StoreError> {
+    let Some(before) = store
+        .streams(tenant)
+        .await?
+        .into_iter()
+        .find(|c| &c.key == key)
+    else {
+        return Ok(None);
+    };
+    let state = store
+        .set_dry_run(tenant, &before.account_id, key, dry_run)
+        .await?;
+    let after = Candidate {
+        state: Some(state),
+        ..before.clone()
+    };
+    Ok(Some((before, after)))
 }
 
 /// Reads one page of one of an account's streams from `position`.

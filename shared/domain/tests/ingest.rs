@@ -366,7 +366,10 @@ async fn a_dry_run_reports_what_it_would_write_and_writes_nothing() {
         assert_eq!(w.store.snapshot(), before, "a dry run wrote something");
     }
     // A per-stream dry run: the poller marks the stream's jobs.
-    w.store.set_dry_run(&w.tenant, &w.account, &w.key, true);
+    w.store
+        .set_dry_run(&w.tenant, &w.account, &w.key, true)
+        .await
+        .unwrap();
     let queue = Arc::new(MemoryIngestQueue::default());
     let poller = Poller {
         store: w.store.clone(),
@@ -377,6 +380,28 @@ async fn a_dry_run_reports_what_it_would_write_and_writes_nothing() {
     let r = poller.run_once().await.unwrap();
     assert_eq!((r.sent, r.dry_run_jobs), (1, 1));
     assert!(queue.sent.lock().unwrap()[0].dry_run);
+    // A job sent before the switch reads only, and gives the lease back.
+    let report = w
+        .runner(w.store.clone(), config(5))
+        .run(&w.job(false), w.far())
+        .await;
+    assert!(report.dry_run);
+    assert_eq!(report.would_store.len(), 11);
+    let state = w.store.stream(&w.tenant, &w.key).await.unwrap().unwrap();
+    assert!(state.lease_owner.is_none(), "{state:?}");
+    assert_eq!(state.position, Position::default());
+    assert_eq!(w.store.items(&w.tenant, &w.key).await.unwrap(), vec![]);
+    // Off again: the next job stores.
+    w.store
+        .set_dry_run(&w.tenant, &w.account, &w.key, false)
+        .await
+        .unwrap();
+    let report = w
+        .runner(w.store.clone(), config(5))
+        .run(&w.job(false), w.far())
+        .await;
+    assert!(!report.dry_run);
+    assert_eq!(w.store.items(&w.tenant, &w.key).await.unwrap().len(), 11);
 }
 
 #[tokio::test]
@@ -439,6 +464,18 @@ struct Crashing {
 impl IngestStore for Crashing {
     async fn candidates(&self) -> Result<Vec<Candidate>, StoreError> {
         self.inner.candidates().await
+    }
+    async fn streams(&self, t: &TenantId) -> Result<Vec<Candidate>, StoreError> {
+        self.inner.streams(t).await
+    }
+    async fn set_dry_run(
+        &self,
+        t: &TenantId,
+        a: &AccountId,
+        k: &StreamKey,
+        on: bool,
+    ) -> Result<StreamState, StoreError> {
+        self.inner.set_dry_run(t, a, k, on).await
     }
     async fn stream(&self, t: &TenantId, k: &StreamKey) -> Result<Option<StreamState>, StoreError> {
         self.inner.stream(t, k).await

@@ -9,6 +9,7 @@ mod meta;
 pub mod operator;
 mod posts;
 mod review_items;
+mod streams;
 mod tenant;
 mod webhook_endpoints;
 
@@ -23,6 +24,7 @@ pub use media::*;
 pub use meta::*;
 pub use posts::*;
 pub use review_items::*;
+pub use streams::*;
 pub use tenant::*;
 pub use webhook_endpoints::*;
 
@@ -81,6 +83,11 @@ pub fn authenticated() -> Router<AppState> {
         .route("/v1/embed/tokens", post(crate::embed::create_token))
         .route("/v1/analytics", get(crate::analytics::get_analytics))
         .route("/v1/review-items", get(review_items::list_review_items))
+        .route("/v1/streams", get(streams::list_streams))
+        .route(
+            "/v1/streams/{key}",
+            axum::routing::patch(streams::update_stream),
+        )
         .route(
             "/v1/crisis",
             get(crisis::get_crisis)

@@ -141,7 +141,10 @@ fn counter_values(c: &Counters) -> Vec<(&'static str, AttributeValue)> {
     ]
 }
 
-/// What the poller reads of accounts and streams (never a token).
+/// The sparse index of accounts and streams the poller reads (`poll_pk` = [`POLL_PARTITION`]
+/// on every account and stream item), and what it and the stream listing read of them:
+/// never a token. The template's `poll` index projects these attributes.
+const POLL_INDEX: &str = "poll";
 const SCANNED: &[&str] = &[
     "pk",
     "sk",
@@ -162,6 +165,58 @@ const SCANNED: &[&str] = &[
     "rate_limited",
     "skipped",
 ];
+
+/// The projection of [`SCANNED`], every attribute by a placeholder (several are reserved
+/// words).
+fn projection() -> (HashMap<String, String>, String) {
+    let names = SCANNED
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("#p{i}"), (*a).to_owned()))
+        .collect();
+    let list: Vec<String> = (0..SCANNED.len()).map(|i| format!("#p{i}")).collect();
+    (names, list.join(", "))
+}
+
+/// Pairs each active account's streams with their states.
+fn join_streams(items: &[Item]) -> Result<Vec<Candidate>, StoreError> {
+    let mut accounts: Vec<(TenantId, AccountId, StreamKey)> = Vec::new();
+    let mut states: HashMap<(String, String), StreamState> = HashMap::new();
+    for item in items {
+        let f = Fields(item);
+        let (pk, sk) = (f.str("pk")?, f.str("sk")?);
+        if let Some(account) = sk.strip_prefix("ACCOUNT#") {
+            let (Some(tenant), Some(platform)) = (
+                pk.strip_prefix("TENANT#"),
+                f.opt_str("platform").as_deref().and_then(Platform::parse),
+            ) else {
+                continue;
+            };
+            if f.opt_str("status").as_deref() != Some("active") {
+                continue;
+            }
+            for key in StreamKey::all_for(platform, &f.str("external_id")?) {
+                accounts.push((
+                    TenantId(tenant.to_owned()),
+                    AccountId(account.to_owned()),
+                    key,
+                ));
+            }
+        } else if sk.starts_with("STREAM#") {
+            let state = state_from_av(item)?;
+            states.insert((pk, state.key.0.clone()), state);
+        }
+    }
+    Ok(accounts
+        .into_iter()
+        .map(|(tenant_id, account_id, key)| Candidate {
+            state: states.remove(&(tenant_pk(&tenant_id), key.0.clone())),
+            tenant_id,
+            account_id,
+            key,
+        })
+        .collect())
+}
 
 const ADD_COUNTERS: &str =
     "ADD #c_processed :cp, #c_failed :cf, #c_rate_limited :cr, #c_skipped :cs";
@@ -244,75 +299,131 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Gives account and stream items written before the `poll` index their `poll_pk`
+    /// (`herald streams reindex`, once after upgrading); answers how many it changed. A
+    /// Scan: an operator's one-off, never on a schedule.
+    pub async fn backfill_poll_index(&self) -> Result<usize, StoreError> {
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(
+                "(begins_with(sk, :a) OR begins_with(sk, :s)) AND attribute_not_exists(poll_pk)",
+            )
+            .projection_expression("pk, sk")
+            .set_expression_attribute_values(Some(values(vec![
+                (":a", s("ACCOUNT#")),
+                (":s", s("STREAM#")),
+            ])))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(store_error)?;
+        let mut changed = 0;
+        for item in &items {
+            let f = Fields(item);
+            let done = written(
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(super::items::key(f.str("pk")?, f.str("sk")?)))
+                    .update_expression("SET poll_pk = :poll")
+                    // Not one deleted since the scan read it.
+                    .condition_expression("attribute_exists(pk)")
+                    .set_expression_attribute_values(Some(values(vec![(
+                        ":poll",
+                        s(POLL_PARTITION),
+                    )])))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(store_error),
+            )?;
+            changed += usize::from(done);
+        }
+        Ok(changed)
+    }
+}
+
 #[async_trait]
 impl IngestStore for DynamoStore {
     async fn candidates(&self) -> Result<Vec<Candidate>, StoreError> {
-        let mut accounts: Vec<(TenantId, AccountId, StreamKey)> = Vec::new();
-        let mut states: HashMap<(String, String), StreamState> = HashMap::new();
-        let mut start: Option<Item> = None;
-        // Every attribute by a placeholder: several are reserved words.
-        let projection: Vec<String> = (0..SCANNED.len()).map(|i| format!("#p{i}")).collect();
-        let projection_names: HashMap<String, String> = SCANNED
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (format!("#p{i}"), (*a).to_owned()))
-            .collect();
-        loop {
-            let out = self
+        let (names, projection) = projection();
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(POLL_INDEX)
+            .key_condition_expression("#poll = :poll")
+            // Never the account's token (the index does not hold it either).
+            .projection_expression(projection)
+            .set_expression_attribute_names(Some(names))
+            .expression_attribute_names("#poll", "poll_pk")
+            .expression_attribute_values(":poll", s(POLL_PARTITION))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(store_error)?;
+        join_streams(&items)
+    }
+
+    async fn streams(&self, tenant: &TenantId) -> Result<Vec<Candidate>, StoreError> {
+        let (names, projection) = projection();
+        let mut items = Vec::new();
+        for prefix in ["ACCOUNT#", "STREAM#"] {
+            let found = self
                 .client
-                .scan()
+                .query()
                 .table_name(&self.table)
-                .filter_expression("begins_with(sk, :a) OR begins_with(sk, :s)")
-                // Never the account's token.
-                .projection_expression(projection.join(", "))
-                .set_expression_attribute_names(Some(projection_names.clone()))
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .projection_expression(projection.clone())
+                .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values(vec![
-                    (":a", s("ACCOUNT#")),
-                    (":s", s("STREAM#")),
+                    (":pk", s(tenant_pk(tenant))),
+                    (":prefix", s(prefix)),
                 ])))
-                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .into_paginator()
+                .items()
                 .send()
+                .collect::<Result<Vec<_>, _>>()
                 .await
                 .map_err(store_error)?;
-            for item in out.items() {
-                let f = Fields(item);
-                let (pk, sk) = (f.str("pk")?, f.str("sk")?);
-                if let Some(account) = sk.strip_prefix("ACCOUNT#") {
-                    let (Some(tenant), Some(platform)) = (
-                        pk.strip_prefix("TENANT#"),
-                        f.opt_str("platform").as_deref().and_then(Platform::parse),
-                    ) else {
-                        continue;
-                    };
-                    if f.opt_str("status").as_deref() != Some("active") {
-                        continue;
-                    }
-                    for key in StreamKey::all_for(platform, &f.str("external_id")?) {
-                        accounts.push((
-                            TenantId(tenant.to_owned()),
-                            AccountId(account.to_owned()),
-                            key,
-                        ));
-                    }
-                } else {
-                    let state = state_from_av(item)?;
-                    states.insert((pk, state.key.0.clone()), state);
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => break,
-            }
+            items.extend(found);
         }
-        Ok(accounts
-            .into_iter()
-            .map(|(tenant_id, account_id, key)| Candidate {
-                state: states.remove(&(tenant_pk(&tenant_id), key.0.clone())),
-                tenant_id,
-                account_id,
-                key,
-            })
-            .collect())
+        join_streams(&items)
+    }
+
+    async fn set_dry_run(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        key: &StreamKey,
+        dry_run: bool,
+    ) -> Result<StreamState, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::items::key(tenant_pk(tenant), stream_sk(key))))
+            .update_expression(
+                "SET account_id = if_not_exists(account_id, :a), dry_run = :d, poll_pk = :poll",
+            )
+            .set_expression_attribute_values(Some(values(vec![
+                (":a", s(account.as_str())),
+                (":d", AttributeValue::Bool(dry_run)),
+                (":poll", s(POLL_PARTITION)),
+            ])))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(store_error)?;
+        state_from_av(out.attributes().unwrap_or(&HashMap::new()))
     }
 
     async fn stream(
@@ -346,9 +457,12 @@ impl IngestStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(super::items::key(tenant_pk(tenant), stream_sk(key))))
-            .update_expression("SET account_id = :a, lease_owner = :o, lease_until = :u")
+            .update_expression(
+                "SET account_id = :a, lease_owner = :o, lease_until = :u, poll_pk = :poll",
+            )
             .condition_expression("attribute_not_exists(lease_owner) OR lease_until <= :now")
             .set_expression_attribute_values(Some(values(vec![
+                (":poll", s(POLL_PARTITION)),
                 (":a", s(account.as_str())),
                 (":o", s(owner)),
                 (":u", time_n(until)),

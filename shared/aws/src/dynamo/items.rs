@@ -17,6 +17,10 @@ pub type Item = HashMap<String, AttributeValue>;
 /// index's writes; the dispatcher queries each.
 pub const DUE_SHARDS: u32 = 4;
 
+/// `poll_pk` of every account and ingest stream: the `poll` index's one partition (sharding
+/// it is the step past tens of thousands of streams).
+pub const POLL_PARTITION: &str = "STREAMS";
+
 pub fn tenant_pk(t: &TenantId) -> String {
     format!("TENANT#{t}")
 }
@@ -441,6 +445,8 @@ pub fn crisis_from_item(item: &Item) -> Result<Crisis, StoreError> {
 pub fn account_values(a: &Account, keys: &TokenKeys) -> Vec<(&'static str, AttributeValue)> {
     let mut v = vec![
         ("type", s("account")),
+        // Every account has streams: the poller finds it through the `poll` index.
+        ("poll_pk", s(POLL_PARTITION)),
         ("platform", s(a.platform.as_str())),
         ("external_id", s(&a.external_id)),
         (

@@ -34,15 +34,6 @@ impl MemoryIngestStore {
             .push((tenant.clone(), account.clone(), key.clone()));
     }
 
-    /// Sets a stream's operator dry-run flag (creating its state).
-    pub fn set_dry_run(&self, tenant: &TenantId, account: &AccountId, key: &StreamKey, on: bool) {
-        let mut g = self.lock();
-        g.streams
-            .entry((tenant.clone(), key.clone()))
-            .or_insert_with(|| StreamState::new(tenant.clone(), account.clone(), key.clone()))
-            .dry_run = on;
-    }
-
     /// How many times each item was written (a re-delivery writes again, harmlessly).
     pub fn writes(&self) -> HashMap<(StreamKey, String), usize> {
         self.lock().writes.clone()
@@ -70,6 +61,33 @@ impl IngestStore for MemoryIngestStore {
                 state: g.streams.get(&(t.clone(), k.clone())).cloned(),
             })
             .collect())
+    }
+
+    async fn streams(&self, tenant: &TenantId) -> Result<Vec<Candidate>, StoreError> {
+        self.calls.record("streams");
+        Ok(self
+            .candidates()
+            .await?
+            .into_iter()
+            .filter(|c| &c.tenant_id == tenant)
+            .collect())
+    }
+
+    async fn set_dry_run(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        key: &StreamKey,
+        dry_run: bool,
+    ) -> Result<StreamState, StoreError> {
+        self.calls.record("set_dry_run");
+        let mut g = self.lock();
+        let state = g
+            .streams
+            .entry((tenant.clone(), key.clone()))
+            .or_insert_with(|| StreamState::new(tenant.clone(), account.clone(), key.clone()));
+        state.dry_run = dry_run;
+        Ok(state.clone())
     }
 
     async fn stream(
