@@ -76,6 +76,9 @@ LOCAL_FUNCTION_ENV = {
     "HERALD_OUTBOUND_SCHEDULE": "0,1,1,1",
     "HERALD_OUTBOUND_ALLOW_PRIVATE": "true",
     "HERALD_OUTBOUND_ENDPOINT_CACHE_SECONDS": "0",
+    # Engagement snapshots seconds after publishing instead of 1 h, 24 h and 7 days, so the
+    # analytics function takes all three on its schedule within a test.
+    "HERALD_SNAPSHOT_OFFSETS_SECONDS": "6,12,18",
 }
 
 
