@@ -48,6 +48,7 @@ async fn setup(items: u64) -> (Arc<MemoryStore>, Arc<ScriptedTimeline>, IngestJo
         account_id: account.id.clone(),
         stream: StreamKey::for_account(Platform::X, "bench-user"),
         dry_run: false,
+        correlation_id: None,
     };
     (accounts, timeline, job)
 }

@@ -190,7 +190,10 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
     // function builds it (accounts' tokens are sealed at rest).
     let offsets = functions_env("HERALD_SNAPSHOT_OFFSETS_SECONDS");
     let offsets: Vec<i64> = offsets.split(',').map(|o| o.parse().unwrap()).collect();
-    assert!(offsets[2] <= 60, "the local stack's milestones: {offsets:?}");
+    assert!(
+        offsets[2] <= 60,
+        "the local stack's milestones: {offsets:?}"
+    );
     let clients =
         herald_aws::Clients::from_sdk_config(&sdk_config(stack.var("AWS_ENDPOINT_URL")).await);
     let common =

@@ -296,6 +296,17 @@ impl Stack {
     }
 }
 
+/// A local function's JSON log lines (`.herald/logs/<function>.log`) that `keep` accepts.
+fn log_lines(function: &str, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let path = repo_root().join(format!(".herald/logs/{function}.log"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| keep(l))
+        .collect()
+}
+
 fn num(item: &Item, name: &str) -> i64 {
     item.get(name)
         .and_then(|v| v.as_n().ok())
@@ -463,6 +474,21 @@ async fn facebook_posts_and_insights_and_linkedin_posts_are_ingested_exactly() {
     assert_eq!(reviews.len(), 6, "{reviews:?}");
     let state = stack.stream_state(&t, &insights).await.unwrap();
     assert_eq!(num(&state, "processed"), 37, "{state:?}");
+    // The ingester's metric lines (what the template's Ingest* filters count) add up to the
+    // same, and carry the poll run's correlation id, which the poller logged when sending.
+    let runs = log_lines("ingester", |l| {
+        l["metric"] == json!("ingest.run") && l["stream"] == json!(insights)
+    });
+    assert!(!runs.is_empty());
+    let processed: i64 = runs.iter().map(|l| l["processed"].as_i64().unwrap()).sum();
+    assert_eq!(processed, 37, "{runs:?}");
+    assert_eq!(runs[0]["kind"], json!("fb-insights"));
+    let correlation = runs[0]["correlation_id"].as_str().unwrap().to_owned();
+    assert!(correlation.starts_with("poll-"), "{correlation}");
+    assert!(
+        !log_lines("poller", |l| l["correlation_id"] == json!(correlation)).is_empty(),
+        "the poller did not log {correlation}"
+    );
 
     // New posts: the next run stops at the newest one already stored.
     stack

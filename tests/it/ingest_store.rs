@@ -368,6 +368,7 @@ async fn jobs_go_to_the_ingest_queue_in_batches() {
             account_id: herald_domain::ids::AccountId(format!("acc_{i}")),
             stream: StreamKey::for_account(Platform::X, &format!("u{i}")),
             dry_run: i == 0,
+            correlation_id: Some(format!("poll-{i}")),
         })
         .collect();
     e.clients.calls.reset();

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -132,8 +133,17 @@ pub async fn run_job(ingester: &Ingester, job: &IngestJob, deadline: OffsetDateT
             position: Default::default(),
         };
     }
-    let report = ingester.runner.run(job, deadline).await;
+    let span = tracing::info_span!(
+        "ingest",
+        correlation_id = job.correlation_id.as_deref().unwrap_or("direct"),
+        stream = %job.stream,
+    );
+    let report = ingester.runner.run(job, deadline).instrument(span).await;
     tracing::info!(
+        // Counted by the template's Ingest* metric filters (dry runs excepted).
+        metric = "ingest.run",
+        correlation_id = job.correlation_id.as_deref().unwrap_or("direct"),
+        kind = job.stream.as_str().split(':').next().unwrap_or_default(),
         stream = %job.stream,
         dry_run = report.dry_run,
         outcome = ?report.outcome,

@@ -105,6 +105,10 @@ pub struct IngestJob {
     /// Fetch and validate, report what would be written, write nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// The poll run that sent the job (`poll-<uuid>`), on every log line of its run; absent
+    /// on a job an operator invoked by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 /// Where a stream's next page starts: the checkpoint.

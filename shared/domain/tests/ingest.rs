@@ -96,6 +96,7 @@ impl World {
             account_id: self.account.clone(),
             stream: self.key.clone(),
             dry_run,
+            correlation_id: None,
         }
     }
 

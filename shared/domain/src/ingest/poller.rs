@@ -62,6 +62,7 @@ impl Poller {
             return Ok(report);
         }
         let now = self.clock.now();
+        let correlation_id = format!("poll-{}", uuid::Uuid::new_v4().simple());
         let candidates = self.store.candidates().await?;
         report.streams = candidates.len();
         let mut jobs = Vec::new();
@@ -89,11 +90,13 @@ impl Poller {
                 account_id: c.account_id,
                 stream: c.key,
                 dry_run,
+                correlation_id: Some(correlation_id.clone()),
             });
         }
         if jobs.is_empty() {
             return Ok(report);
         }
+        tracing::info!(correlation_id, jobs = jobs.len(), "sending ingest jobs");
         match self.queue.send(&jobs).await {
             Ok(results) => {
                 for (job, r) in jobs.iter().zip(results) {
