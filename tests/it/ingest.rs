@@ -163,6 +163,20 @@ impl Stack {
 
     /// Runs one job through the ingester function, invoked directly; answers its report.
     async fn run_job(&self, t: &Tenant, account: &str, stream: &str, dry_run: bool) -> Value {
+        self.try_job(t, account, stream, dry_run)
+            .await
+            .unwrap_or_else(|e| panic!("the ingester failed: {e}"))
+    }
+
+    /// As [`Self::run_job`], the function's error as `Err` (another test killing the
+    /// ingester mid-run ends this invocation too).
+    async fn try_job(
+        &self,
+        t: &Tenant,
+        account: &str,
+        stream: &str,
+        dry_run: bool,
+    ) -> Result<Value, String> {
         let res = self
             .http
             .post(format!(
@@ -173,8 +187,13 @@ impl Stack {
             .send()
             .await
             .unwrap();
-        assert!(res.headers().get("x-amz-function-error").is_none());
-        res.json().await.unwrap()
+        let failed = res.headers().get("x-amz-function-error").is_some();
+        let body: Value = res.json().await.unwrap();
+        if failed {
+            Err(body.to_string())
+        } else {
+            Ok(body)
+        }
     }
 
     async fn ddb(&self) -> aws_sdk_dynamodb::Client {
@@ -382,12 +401,19 @@ async fn fake_insights(stack: &Stack, page: &str) -> (BTreeMap<String, i64>, Vec
     (valid, bad)
 }
 
-/// Runs `stream` once more through the ingester, retrying while a queued poller job holds it.
+/// Runs `stream` once more through the ingester, retrying while a queued poller job holds it
+/// or when the invocation died (the killed-ingester test kills every run in flight; a run
+/// killed after taking the lease leaves it to expire).
 async fn run_again(stack: &Stack, t: &Tenant, account: &str, stream: &str) -> Value {
     stack
-        .wait_for(Duration::from_secs(60), "a run of its own", || async {
-            let report = stack.run_job(t, account, stream, false).await;
-            (report["outcome"]["kind"] != json!("leased")).then_some(report)
+        .wait_for(Duration::from_secs(120), "a run of its own", || async {
+            match stack.try_job(t, account, stream, false).await {
+                Ok(report) => (report["outcome"]["kind"] != json!("leased")).then_some(report),
+                Err(e) => {
+                    eprintln!("an ingester run died ({e}); again");
+                    None
+                }
+            }
         })
         .await
 }
@@ -677,7 +703,7 @@ async fn a_dry_run_reports_what_it_would_write_and_writes_nothing() {
         .await;
     let account = stack.connect_x(&t, &user).await;
     stack
-        .wait_for(Duration::from_secs(60), "the first run", || async {
+        .wait_for(Duration::from_secs(120), "the first run", || async {
             let s = stack.stored(&t, &stream).await;
             let state = stack.stream_state(&t, &stream).await?;
             (s.len() == 29 && !state.contains_key("lease_owner")).then_some(())
@@ -736,7 +762,7 @@ async fn a_stream_switched_to_dry_run_writes_nothing_until_switched_back() {
         .await;
     let account = stack.connect_x(&t, &user).await;
     stack
-        .wait_for(Duration::from_secs(60), "the first run", || async {
+        .wait_for(Duration::from_secs(120), "the first run", || async {
             let state = stack.stream_state(&t, &stream).await?;
             (stack.stored(&t, &stream).await.len() == 20
                 && state.contains_key("since")

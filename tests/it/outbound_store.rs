@@ -1,6 +1,7 @@
 //! The outbound webhook adapters on moto: endpoints and attempts on DynamoDB (keys, the
 //! optimistic replace, tenancy, newest-first attempts), the fan-out to SQS, and the DLQ send.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use herald_aws::Clients;
 use herald_aws::dynamo::DynamoStore;
 use herald_aws::outbound::SqsOutboundQueue;
@@ -11,6 +12,7 @@ use herald_domain::outbound::{
     AttemptRecord, Disabled, Endpoint, EndpointId, EndpointStore, EventType, OutboundEvent,
     OutboundEvents, OutboundQueue,
 };
+use herald_domain::token_crypto::{TokenKeys, TokenSweep, TokenVault, key_id};
 use herald_tests::{bootstrap, moto, sdk_config};
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
@@ -30,7 +32,8 @@ impl Env {
         let clients = Clients::from_sdk_config(&sdk_config(&endpoint).await);
         let store = Arc::new(
             DynamoStore::new(clients.dynamodb.clone(), &vars["HERALD_TABLE"])
-                .with_audit_table(&vars["HERALD_AUDIT_TABLE"]),
+                .with_audit_table(&vars["HERALD_AUDIT_TABLE"])
+                .with_token_vault(vault(&[7; 32], &[])),
         );
         Self {
             vars,
@@ -61,6 +64,12 @@ impl Env {
             .messages
             .unwrap_or_default()
     }
+}
+
+fn vault(current: &[u8], previous: &[&[u8]]) -> Arc<TokenVault> {
+    Arc::new(TokenVault::fixed(
+        TokenKeys::from_keys(current, previous).unwrap(),
+    ))
 }
 
 fn endpoint(tenant: &str, types: &[EventType]) -> Endpoint {
@@ -303,4 +312,142 @@ async fn the_fan_out_enqueues_one_message_per_subscribed_enabled_endpoint() {
         .string_value()
         .unwrap();
     assert_eq!(reason, "10 attempts; the last answered 500");
+}
+
+/// Signing secrets are sealed at rest, bound to their endpoint; one written in plaintext
+/// before sealing is still read, and the token sweep seals it, as it moves sealed ones to a
+/// new key after a rotation.
+#[tokio::test]
+async fn signing_secrets_are_sealed_at_rest_and_the_sweep_seals_and_reseals_them() {
+    let env = Env::new().await;
+    let table = &env.vars["HERALD_TABLE"];
+    let raw = |e: &Endpoint| {
+        let ddb = env.clients.dynamodb.clone();
+        let (pk, sk) = (
+            format!("TENANT#{}", e.tenant_id),
+            format!("WEBHOOKEP#{}", e.id),
+        );
+        async move {
+            ddb.get_item()
+                .table_name(table)
+                .key("pk", AttributeValue::S(pk))
+                .key("sk", AttributeValue::S(sk))
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
+        }
+    };
+    let text = |v: &AttributeValue| v.as_s().unwrap().clone();
+    let sealed = endpoint("ten_seal", &[EventType::PostPublished]);
+    env.store.create_endpoint(&sealed).await.unwrap();
+    let rotated = sealed.rotated(
+        herald_webhooks::standard::generate_secret().unwrap(),
+        SystemClock.now() + time::Duration::seconds(1),
+        Duration::from_secs(3600),
+    );
+    env.store
+        .replace_endpoint(&rotated, sealed.updated_at)
+        .await
+        .unwrap();
+    let item = raw(&rotated).await;
+    let under_7 = format!("v1.{}.", key_id(&[7; 32]));
+    for field in ["secret", "previous_secret"] {
+        let stored = text(&item[field]);
+        assert!(stored.starts_with(&under_7), "{field}: {stored}");
+        assert!(!stored.contains("whsec_"), "{field} is plaintext");
+    }
+    // Moved onto another endpoint, a sealed secret does not open.
+    let other = endpoint("ten_seal", &[EventType::PostFailed]);
+    env.store.create_endpoint(&other).await.unwrap();
+    env.clients
+        .dynamodb
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("TENANT#ten_seal".into()))
+        .key("sk", AttributeValue::S(format!("WEBHOOKEP#{}", other.id)))
+        .update_expression("SET secret = :s")
+        .expression_attribute_values(":s", item["secret"].clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(
+        env.store.get_endpoint(&other.tenant_id, &other.id).await,
+        Err(StoreError::Invalid(_))
+    ));
+    // (Gone again, so the sweep below has nothing unreadable.)
+    env.clients
+        .dynamodb
+        .delete_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("TENANT#ten_seal".into()))
+        .key("sk", AttributeValue::S(format!("WEBHOOKEP#{}", other.id)))
+        .send()
+        .await
+        .unwrap();
+
+    // A plaintext secret from before sealing.
+    let legacy = endpoint("ten_seal", &[EventType::PostPublished]);
+    let mut legacy_item = raw(&rotated).await;
+    legacy_item.insert(
+        "sk".into(),
+        AttributeValue::S(format!("WEBHOOKEP#{}", legacy.id)),
+    );
+    legacy_item.insert(
+        "secret".into(),
+        AttributeValue::S(legacy.secret.expose_secret().to_owned()),
+    );
+    legacy_item.remove("previous_secret");
+    legacy_item.remove("previous_until");
+    env.clients
+        .dynamodb
+        .put_item()
+        .table_name(table)
+        .set_item(Some(legacy_item))
+        .send()
+        .await
+        .unwrap();
+    let read = env
+        .store
+        .get_endpoint(&legacy.tenant_id, &legacy.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.secret.expose_secret(), legacy.secret.expose_secret());
+
+    // The key rotates: the sweep seals the plaintext one and moves the others to the new key.
+    let store = DynamoStore::new(env.clients.dynamodb.clone(), table)
+        .with_token_vault(vault(&[8; 32], &[&[7; 32]]));
+    let report = store
+        .sweep_tokens(SystemClock.now(), time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(report.unreadable, 0, "{report:?}");
+    assert!(report.resealed >= 2, "{report:?}");
+    let under_8 = format!("v1.{}.", key_id(&[8; 32]));
+    let item = raw(&legacy).await;
+    assert!(text(&item["secret"]).starts_with(&under_8));
+    let item = raw(&rotated).await;
+    assert!(text(&item["secret"]).starts_with(&under_8));
+    assert!(text(&item["previous_secret"]).starts_with(&under_8));
+    // Only the new key is needed now.
+    let new_only = DynamoStore::new(env.clients.dynamodb.clone(), table)
+        .with_token_vault(vault(&[8; 32], &[]));
+    let read = new_only
+        .get_endpoint(&rotated.tenant_id, &rotated.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.secret.expose_secret(), rotated.secret.expose_secret());
+    assert_eq!(
+        read.previous_secret.unwrap().secret.expose_secret(),
+        sealed.secret.expose_secret()
+    );
+    let read = new_only
+        .get_endpoint(&legacy.tenant_id, &legacy.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.secret.expose_secret(), legacy.secret.expose_secret());
 }

@@ -30,11 +30,14 @@ const VERSION: &str = "v1";
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
-/// Which of an account's tokens a ciphertext holds (part of the associated data).
+/// Which secret a ciphertext holds (part of the associated data): one of an account's
+/// tokens, or one of an outbound webhook endpoint's signing secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenField {
     Access,
     Refresh,
+    WebhookSecret,
+    WebhookPreviousSecret,
 }
 
 impl TokenField {
@@ -42,6 +45,8 @@ impl TokenField {
         match self {
             Self::Access => "access",
             Self::Refresh => "refresh",
+            Self::WebhookSecret => "webhook-secret",
+            Self::WebhookPreviousSecret => "webhook-previous-secret",
         }
     }
 }
@@ -110,11 +115,11 @@ impl std::fmt::Debug for TokenKeys {
     }
 }
 
-fn aad(tenant: &TenantId, account: &AccountId, field: TokenField) -> Vec<u8> {
+/// `owner`: the account id (`acc_…`) or the webhook endpoint id (`we_…`) the secret belongs to.
+fn aad(tenant: &TenantId, owner: &str, field: TokenField) -> Vec<u8> {
     format!(
-        "herald-token:{VERSION}:{}:{}:{}",
+        "herald-token:{VERSION}:{}:{owner}:{}",
         tenant.as_str(),
-        account.as_str(),
         field.as_str()
     )
     .into_bytes()
@@ -175,20 +180,31 @@ impl TokenKeys {
         field: TokenField,
         token: &SecretString,
     ) -> String {
+        self.seal_for(tenant, account.as_str(), field, token)
+    }
+
+    /// Seals `secret` for `field` of `owner` (an account or webhook endpoint id).
+    pub fn seal_for(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+        field: TokenField,
+        secret: &SecretString,
+    ) -> String {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).expect("the operating system's random source failed");
-        self.seal_with_nonce(tenant, account, field, token, nonce)
+        self.seal_with_nonce(tenant, owner, field, secret, nonce)
     }
 
     fn seal_with_nonce(
         &self,
         tenant: &TenantId,
-        account: &AccountId,
+        owner: &str,
         field: TokenField,
         token: &SecretString,
         nonce: [u8; NONCE_LEN],
     ) -> String {
-        let aad = aad(tenant, account, field);
+        let aad = aad(tenant, owner, field);
         let ciphertext = self
             .current
             .cipher
@@ -219,6 +235,17 @@ impl TokenKeys {
         field: TokenField,
         sealed: &str,
     ) -> Result<SecretString, TokenCryptoError> {
+        self.open_for(tenant, account.as_str(), field, sealed)
+    }
+
+    /// Opens a sealed secret of `field` of `owner` (an account or webhook endpoint id).
+    pub fn open_for(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+        field: TokenField,
+        sealed: &str,
+    ) -> Result<SecretString, TokenCryptoError> {
         let (id, body) = parse(sealed)?;
         let key = std::iter::once(&self.current)
             .chain(&self.previous)
@@ -231,7 +258,7 @@ impl TokenKeys {
                 Nonce::from_slice(nonce),
                 Payload {
                     msg: ciphertext,
-                    aad: &aad(tenant, account, field),
+                    aad: &aad(tenant, owner, field),
                 },
             )
             .map_err(|_| TokenCryptoError::Unauthentic)?;
@@ -244,13 +271,14 @@ impl TokenKeys {
 /// What one sweep pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
-    /// Account items found with a token not under the current key.
+    /// Items found with a secret not under the current key (accounts' tokens, webhook
+    /// endpoints' signing secrets).
     pub examined: u32,
     /// Re-sealed under the current key.
     pub resealed: u32,
     /// Changed concurrently (a refresh or a reconnect wrote them first): left alone.
     pub skipped: u32,
-    /// Could not be opened with any key the secret holds (logged by account id).
+    /// Could not be opened with any key the secret holds (logged by item key).
     pub unreadable: u32,
     /// Every token is under the current key: later passes cost one read until the next
     /// rotation.
@@ -430,6 +458,30 @@ mod tests {
             assert_eq!(
                 k.open(tt, aa, f, &sealed).unwrap_err(),
                 TokenCryptoError::Unauthentic
+            );
+        }
+    }
+
+    #[test]
+    fn a_webhook_secret_is_bound_to_its_endpoint_and_field() {
+        let t = TenantId("t1".into());
+        let k = keys(1, &[]);
+        let sealed = k.seal_for(&t, "we_1", TokenField::WebhookSecret, &token("whsec_x"));
+        assert_eq!(
+            k.open_for(&t, "we_1", TokenField::WebhookSecret, &sealed)
+                .unwrap()
+                .expose_secret(),
+            "whsec_x"
+        );
+        for (owner, field) in [
+            ("we_2", TokenField::WebhookSecret),
+            ("we_1", TokenField::WebhookPreviousSecret),
+            ("we_1", TokenField::Access),
+        ] {
+            assert_eq!(
+                k.open_for(&t, owner, field, &sealed).unwrap_err(),
+                TokenCryptoError::Unauthentic,
+                "{owner} {field:?}"
             );
         }
     }

@@ -368,9 +368,10 @@ pub fn account_from_item(item: &Item, keys: &TokenKeys) -> Result<Account, Store
     })
 }
 
-/// The ids of the keys an account item's tokens are sealed under.
+/// The ids of the keys an item's sealed secrets are under (an account's tokens, a webhook
+/// endpoint's signing secrets).
 pub fn token_key_ids(item: &Item) -> Vec<&str> {
-    ["access_token", "refresh_token"]
+    ["access_token", "refresh_token", "secret", "previous_secret"]
         .iter()
         .filter_map(|f| item.get(*f).and_then(|v| v.as_s().ok()))
         .filter_map(|v| sealed_key_id(v))

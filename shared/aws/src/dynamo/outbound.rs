@@ -7,6 +7,11 @@
 //!
 //! A tenant's endpoints are one Query (the fan-out reads them per event); an endpoint's
 //! attempts are one Query, newest first, and expire through `expires_at` (TTL).
+//!
+//! An endpoint's signing secrets are sealed at rest under the token-encryption key, bound to
+//! the tenant, the endpoint and the field (`herald_domain::token_crypto`); the reconciler's
+//! sweep re-seals them after a rotation. A plaintext `whsec_` value (written before sealing)
+//! is still read, and the sweep seals it.
 
 use super::items::*;
 use super::store::{DynamoStore, names, values, written};
@@ -20,7 +25,8 @@ use herald_domain::outbound::{
     ATTEMPT_RETENTION, AttemptRecord, Disabled, Endpoint, EndpointId, EndpointStore, EventType,
     PreviousSecret,
 };
-use secrecy::{ExposeSecret, SecretString};
+use herald_domain::token_crypto::{SweepReport, TokenField, TokenKeys};
+use secrecy::SecretString;
 use time::OffsetDateTime;
 
 const ENDPOINT_PREFIX: &str = "WEBHOOKEP#";
@@ -39,16 +45,21 @@ fn invalid(field: &str) -> StoreError {
     ))
 }
 
-pub fn endpoint_to_item(e: &Endpoint) -> Item {
+/// The endpoint's secrets sealed under the current key.
+pub fn endpoint_to_item(e: &Endpoint, keys: &TokenKeys) -> Item {
     let mut item = endpoint_key(&e.tenant_id, &e.id);
     item.insert("url".into(), s(&e.url));
     item.insert(
         "event_types".into(),
         AttributeValue::L(e.event_types.iter().map(|t| s(t.as_str())).collect()),
     );
-    item.insert("secret".into(), s(e.secret.expose_secret()));
+    let seal = |field, secret| s(keys.seal_for(&e.tenant_id, e.id.as_str(), field, secret));
+    item.insert("secret".into(), seal(TokenField::WebhookSecret, &e.secret));
     if let Some(p) = &e.previous_secret {
-        item.insert("previous_secret".into(), s(p.secret.expose_secret()));
+        item.insert(
+            "previous_secret".into(),
+            seal(TokenField::WebhookPreviousSecret, &p.secret),
+        );
         item.insert("previous_until".into(), time_n(p.until));
     }
     if let Some(d) = &e.disabled {
@@ -60,10 +71,34 @@ pub fn endpoint_to_item(e: &Endpoint) -> Item {
     item
 }
 
-pub fn endpoint_from_item(item: &Item) -> Result<Endpoint, StoreError> {
+/// A stored signing secret: sealed, or a plaintext `whsec_` one from before sealing.
+fn open_secret(
+    keys: &TokenKeys,
+    tenant: &TenantId,
+    id: &EndpointId,
+    field: TokenField,
+    stored: String,
+) -> Result<SecretString, StoreError> {
+    if stored.starts_with("whsec_") {
+        return Ok(SecretString::from(stored));
+    }
+    Ok(keys.open_for(tenant, id.as_str(), field, &stored)?)
+}
+
+pub fn endpoint_from_item(item: &Item, keys: &TokenKeys) -> Result<Endpoint, StoreError> {
     let f = Fields(item);
     let pk = f.str("pk")?;
     let sk = f.str("sk")?;
+    let id = EndpointId(
+        sk.strip_prefix(ENDPOINT_PREFIX)
+            .ok_or_else(|| invalid("sk"))?
+            .to_owned(),
+    );
+    let tenant_id = TenantId(
+        pk.strip_prefix("TENANT#")
+            .ok_or_else(|| invalid("pk"))?
+            .to_owned(),
+    );
     let event_types = f
         .list("event_types")
         .ok_or_else(|| invalid("event_types"))?
@@ -75,31 +110,37 @@ pub fn endpoint_from_item(item: &Item) -> Result<Endpoint, StoreError> {
                 .ok_or_else(|| invalid("event_types"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let secret = open_secret(
+        keys,
+        &tenant_id,
+        &id,
+        TokenField::WebhookSecret,
+        f.str("secret")?,
+    )?;
+    let previous_secret = match (f.opt_str("previous_secret"), f.opt_time("previous_until")) {
+        (Some(stored), Some(until)) => Some(PreviousSecret {
+            secret: open_secret(
+                keys,
+                &tenant_id,
+                &id,
+                TokenField::WebhookPreviousSecret,
+                stored,
+            )?,
+            until,
+        }),
+        _ => None,
+    };
     Ok(Endpoint {
-        id: EndpointId(
-            sk.strip_prefix(ENDPOINT_PREFIX)
-                .ok_or_else(|| invalid("sk"))?
-                .to_owned(),
-        ),
-        tenant_id: TenantId(
-            pk.strip_prefix("TENANT#")
-                .ok_or_else(|| invalid("pk"))?
-                .to_owned(),
-        ),
+        id,
+        tenant_id,
         url: f.str("url")?,
         event_types,
         disabled: match (f.opt_str("disabled_reason"), f.opt_time("disabled_at")) {
             (Some(reason), Some(at)) => Some(Disabled { reason, at }),
             _ => None,
         },
-        secret: SecretString::from(f.str("secret")?),
-        previous_secret: match (f.opt_str("previous_secret"), f.opt_time("previous_until")) {
-            (Some(secret), Some(until)) => Some(PreviousSecret {
-                secret: SecretString::from(secret),
-                until,
-            }),
-            _ => None,
-        },
+        secret,
+        previous_secret,
         created_at: f.time("created_at")?,
         updated_at: f.time("updated_at")?,
     })
@@ -155,13 +196,95 @@ pub fn attempt_from_item(
     })
 }
 
+impl DynamoStore {
+    /// The token sweep's part for endpoints: each endpoint with a signing secret not sealed
+    /// under the current key (or still plaintext) is written again with its secrets sealed
+    /// under it, unless it changed since it was read (a rotation or a disable wins). Answers
+    /// how many such endpoints there were.
+    pub(super) async fn reseal_endpoints(
+        &self,
+        keys: &TokenKeys,
+        report: &mut SweepReport,
+    ) -> Result<usize, StoreError> {
+        let prefix = format!("v1.{}.", keys.current_id());
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(
+                "begins_with(sk, :ep) AND (NOT begins_with(#secret, :prefix) OR (attribute_exists(previous_secret) AND NOT begins_with(previous_secret, :prefix)))",
+            )
+            .set_expression_attribute_names(Some(names(&[("#secret", "secret")])))
+            .set_expression_attribute_values(Some(values(vec![
+                (":ep", s(ENDPOINT_PREFIX)),
+                (":prefix", s(prefix)),
+            ])))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(store_error)?;
+        for item in &items {
+            report.examined += 1;
+            let opened = match self.keys_for_items([item]).await {
+                Ok(old) => endpoint_from_item(item, &old),
+                Err(e) => Err(e),
+            };
+            let endpoint = match opened {
+                Ok(e) => e,
+                Err(e) => {
+                    let sk = item.get("sk").and_then(|v| v.as_s().ok());
+                    tracing::error!(endpoint = ?sk, error = %e, "a stored webhook secret cannot be opened with any key the secret holds");
+                    report.unreadable += 1;
+                    continue;
+                }
+            };
+            let resealed = written(
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(endpoint_to_item(&endpoint, keys)))
+                    .condition_expression("#secret = :old AND #u = :u")
+                    .set_expression_attribute_names(Some(names(&[
+                        ("#secret", "secret"),
+                        ("#u", "updated_at"),
+                    ])))
+                    .set_expression_attribute_values(Some(values(vec![
+                        (":old", item.get("secret").cloned().unwrap_or(s(""))),
+                        (":u", time_n(endpoint.updated_at)),
+                    ])))
+                    .send()
+                    .await
+                    .map_err(store_error),
+            )?;
+            if resealed {
+                report.resealed += 1;
+            } else {
+                report.skipped += 1;
+            }
+        }
+        Ok(items.len())
+    }
+
+    /// An endpoint item read back, its secrets opened.
+    async fn endpoint(&self, item: Option<&Item>) -> Result<Option<Endpoint>, StoreError> {
+        let Some(item) = item else {
+            return Ok(None);
+        };
+        let keys = self.keys_for_items([item]).await?;
+        endpoint_from_item(item, &keys).map(Some)
+    }
+}
+
 #[async_trait]
 impl EndpointStore for DynamoStore {
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        let keys = self.sealing_keys().await?;
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(endpoint_to_item(endpoint)))
+            .set_item(Some(endpoint_to_item(endpoint, &keys)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
@@ -174,11 +297,12 @@ impl EndpointStore for DynamoStore {
         endpoint: &Endpoint,
         expected: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        let keys = self.sealing_keys().await?;
         let wrote = written(
             self.client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(endpoint_to_item(endpoint)))
+                .set_item(Some(endpoint_to_item(endpoint, &keys)))
                 .condition_expression("#u = :expected")
                 .set_expression_attribute_names(Some(names(&[("#u", "updated_at")])))
                 .set_expression_attribute_values(Some(values(vec![(
@@ -210,7 +334,7 @@ impl EndpointStore for DynamoStore {
             .send()
             .await
             .map_err(store_error)?;
-        out.item.as_ref().map(endpoint_from_item).transpose()
+        self.endpoint(out.item.as_ref()).await
     }
 
     async fn list_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>, StoreError> {
@@ -229,7 +353,11 @@ impl EndpointStore for DynamoStore {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(store_error)?;
-        items.iter().map(endpoint_from_item).collect()
+        let keys = self.keys_for_items(&items).await?;
+        items
+            .iter()
+            .map(|item| endpoint_from_item(item, &keys))
+            .collect()
     }
 
     async fn delete_endpoint(
@@ -246,7 +374,7 @@ impl EndpointStore for DynamoStore {
             .send()
             .await
             .map_err(store_error)?;
-        out.attributes.as_ref().map(endpoint_from_item).transpose()
+        self.endpoint(out.attributes.as_ref()).await
     }
 
     async fn record_attempt(&self, attempt: &AttemptRecord) -> Result<(), StoreError> {

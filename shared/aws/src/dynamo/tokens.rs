@@ -138,9 +138,9 @@ impl RefreshLeases for DynamoStore {
 
 #[async_trait]
 impl TokenSweep for DynamoStore {
-    /// Cheap while nothing rotated: one GetItem of the marker. After a rotation, one Scan
-    /// (filtered to account items with a token not under the current key) and one conditional
-    /// write per such account; the marker moves once a pass finds nothing left and the key
+    /// Cheap while nothing rotated: one GetItem of the marker. After a rotation, two Scans
+    /// (filtered to account items with a token, and webhook endpoints with a signing secret,
+    /// not under the current key) and one conditional write per such item; the marker moves once a pass finds nothing left and the key
     /// has been current for longer than other instances may cache the ring before it.
     async fn sweep_tokens(
         &self,
@@ -247,10 +247,11 @@ impl TokenSweep for DynamoStore {
                 report.skipped += 1;
             }
         }
+        let endpoints = self.reseal_endpoints(&keys, &mut report).await?;
         let settled = keys
             .current_since()
             .is_none_or(|since| since + settle <= now);
-        if items.is_empty() && settled {
+        if items.is_empty() && endpoints == 0 && settled {
             self.client
                 .put_item()
                 .table_name(&self.table)
