@@ -416,7 +416,33 @@ async fn signing_secrets_are_sealed_at_rest_and_the_sweep_seals_and_reseals_them
         .unwrap();
     assert_eq!(read.secret.expose_secret(), legacy.secret.expose_secret());
 
-    // The key rotates: the sweep seals the plaintext one and moves the others to the new key.
+    // A pass marked done before endpoints were sealed (no `covers`) does not stop the first
+    // pass after upgrading: it seals the plaintext secret under the current key.
+    env.clients
+        .dynamodb
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S("SWEEP#tokens".into()))
+        .item("sk", AttributeValue::S("STATE".into()))
+        .item("key_id", AttributeValue::S(key_id(&[7; 32])))
+        .send()
+        .await
+        .unwrap();
+    let report = env
+        .store
+        .sweep_tokens(SystemClock.now(), time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!((report.resealed, report.unreadable), (1, 0), "{report:?}");
+    assert!(text(&raw(&legacy).await["secret"]).starts_with(&under_7));
+    let again = env
+        .store
+        .sweep_tokens(SystemClock.now(), time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!((again.examined, again.done), (0, true), "{again:?}");
+
+    // The key rotates: the sweep moves every secret to the new key.
     let store = DynamoStore::new(env.clients.dynamodb.clone(), table)
         .with_token_vault(vault(&[8; 32], &[&[7; 32]]));
     let report = store

@@ -26,6 +26,10 @@ use time::OffsetDateTime;
 /// The marker item that remembers which key the last complete sweep left every token under.
 const SWEEP_PK: &str = "SWEEP#tokens";
 const SWEEP_SK: &str = "STATE";
+/// What a finished pass covered: a marker from before endpoints' secrets were sealed does not
+/// count, so the first pass after upgrading seals their plaintext ones without waiting for a
+/// rotation.
+const SWEEP_COVERS: &str = "accounts,endpoints";
 
 #[async_trait]
 impl RefreshLeases for DynamoStore {
@@ -161,6 +165,12 @@ impl TokenSweep for DynamoStore {
         let swept = marker
             .item
             .as_ref()
+            .filter(|i| {
+                i.get("covers")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some(SWEEP_COVERS)
+            })
             .and_then(|i| i.get("key_id"))
             .and_then(|v| v.as_s().ok());
         let mut report = SweepReport::default();
@@ -259,6 +269,7 @@ impl TokenSweep for DynamoStore {
                     let mut item = key(SWEEP_PK.to_owned(), SWEEP_SK);
                     item.insert("type".into(), s("token_sweep"));
                     item.insert("key_id".into(), s(current));
+                    item.insert("covers".into(), s(SWEEP_COVERS));
                     item.insert("at".into(), time_n(now));
                     item
                 }))
