@@ -206,64 +206,40 @@ impl DynamoStore {
         keys: &TokenKeys,
         report: &mut SweepReport,
     ) -> Result<usize, StoreError> {
-        let prefix = format!("v1.{}.", keys.current_id());
         let items = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression(
+            .sweep_scan(
                 "begins_with(sk, :ep) AND (NOT begins_with(#secret, :prefix) OR (attribute_exists(previous_secret) AND NOT begins_with(previous_secret, :prefix)))",
+                &[("#secret", "secret")],
+                vec![(":ep", s(ENDPOINT_PREFIX))],
+                keys,
             )
-            .set_expression_attribute_names(Some(names(&[("#secret", "secret")])))
-            .set_expression_attribute_values(Some(values(vec![
-                (":ep", s(ENDPOINT_PREFIX)),
-                (":prefix", s(prefix)),
-            ])))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(store_error)?;
-        for item in &items {
-            report.examined += 1;
-            let opened = match self.keys_for_items([item]).await {
-                Ok(old) => endpoint_from_item(item, &old),
-                Err(e) => Err(e),
-            };
-            let endpoint = match opened {
-                Ok(e) => e,
-                Err(e) => {
-                    let sk = item.get("sk").and_then(|v| v.as_s().ok());
-                    tracing::error!(endpoint = ?sk, error = %e, "a stored webhook secret cannot be opened with any key the secret holds");
-                    report.unreadable += 1;
-                    continue;
-                }
-            };
-            let resealed = written(
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(endpoint_to_item(&endpoint, keys)))
-                    .condition_expression("#secret = :old AND #u = :u")
-                    .set_expression_attribute_names(Some(names(&[
-                        ("#secret", "secret"),
-                        ("#u", "updated_at"),
-                    ])))
-                    .set_expression_attribute_values(Some(values(vec![
-                        (":old", item.get("secret").cloned().unwrap_or(s(""))),
-                        (":u", time_n(endpoint.updated_at)),
-                    ])))
-                    .send()
-                    .await
-                    .map_err(store_error),
-            )?;
-            if resealed {
-                report.resealed += 1;
-            } else {
-                report.skipped += 1;
-            }
-        }
+            .await?;
+        self.reseal_each(
+            &items,
+            endpoint_from_item,
+            |item, endpoint| async move {
+                written(
+                    self.client
+                        .put_item()
+                        .table_name(&self.table)
+                        .set_item(Some(endpoint_to_item(&endpoint, keys)))
+                        .condition_expression("#secret = :old AND #u = :u")
+                        .set_expression_attribute_names(Some(names(&[
+                            ("#secret", "secret"),
+                            ("#u", "updated_at"),
+                        ])))
+                        .set_expression_attribute_values(Some(values(vec![
+                            (":old", item.get("secret").cloned().unwrap_or(s(""))),
+                            (":u", time_n(endpoint.updated_at)),
+                        ])))
+                        .send()
+                        .await
+                        .map_err(store_error),
+                )
+            },
+            report,
+        )
+        .await?;
         Ok(items.len())
     }
 

@@ -19,7 +19,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use herald_domain::StoreError;
 use herald_domain::ids::{AccountId, TenantId};
-use herald_domain::token_crypto::{SweepReport, TokenField, TokenSweep};
+use herald_domain::model::Account;
+use herald_domain::token_crypto::{SweepReport, TokenField, TokenKeys, TokenSweep};
 use herald_domain::token_refresh::{RefreshLeases, RefreshedTokens};
 use time::OffsetDateTime;
 
@@ -140,6 +141,116 @@ impl RefreshLeases for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// A sweep's Scan: the items `filter` keeps, where `:prefix` is the current key's
+    /// `v1.<key id>.`.
+    pub(super) async fn sweep_scan(
+        &self,
+        filter: &str,
+        attribute_names: &[(&str, &str)],
+        mut attribute_values: Vec<(&str, AttributeValue)>,
+        keys: &TokenKeys,
+    ) -> Result<Vec<Item>, StoreError> {
+        attribute_values.push((":prefix", s(format!("v1.{}.", keys.current_id()))));
+        self.client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(filter)
+            .set_expression_attribute_names(Some(names(attribute_names)))
+            .set_expression_attribute_values(Some(values(attribute_values)))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(store_error)
+    }
+
+    /// A sweep's loop: each item opened with the keys its secrets name (`open`), then written
+    /// back sealed under the current key by `reseal` (false: it changed since it was read and
+    /// is left alone). One that no key opens is logged by its key and counted.
+    pub(super) async fn reseal_each<T, Fut>(
+        &self,
+        items: &[Item],
+        open: impl Fn(&Item, &TokenKeys) -> Result<T, StoreError>,
+        reseal: impl Fn(Item, T) -> Fut,
+        report: &mut SweepReport,
+    ) -> Result<(), StoreError>
+    where
+        Fut: std::future::Future<Output = Result<bool, StoreError>>,
+    {
+        for item in items {
+            report.examined += 1;
+            let opened = match self.keys_for_items([item]).await {
+                Ok(old) => open(item, &old),
+                Err(e) => Err(e),
+            };
+            let value = match opened {
+                Ok(v) => v,
+                Err(e) => {
+                    let sk = item.get("sk").and_then(|v| v.as_s().ok());
+                    tracing::error!(item = ?sk, error = %e, "a stored secret cannot be opened with any key the secret holds");
+                    report.unreadable += 1;
+                    continue;
+                }
+            };
+            if reseal(item.clone(), value).await? {
+                report.resealed += 1;
+            } else {
+                report.skipped += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The account's tokens sealed under the current key, only if nothing wrote them since
+    /// they were read (a refresh or a reconnect seals under the current key itself).
+    async fn reseal_account(
+        &self,
+        keys: &TokenKeys,
+        item: Item,
+        account: Account,
+    ) -> Result<bool, StoreError> {
+        let (tenant, id) = (&account.tenant_id, &account.id);
+        let mut set = vec!["access_token = :access"];
+        let mut vals: Vec<(&str, AttributeValue)> = vec![
+            (
+                ":access",
+                s(keys.seal(tenant, id, TokenField::Access, &account.access_token)),
+            ),
+            (
+                ":old_access",
+                item.get("access_token").cloned().unwrap_or(s("")),
+            ),
+        ];
+        let mut condition = "access_token = :old_access".to_owned();
+        match (&account.refresh_token, item.get("refresh_token")) {
+            (Some(refresh), Some(old)) => {
+                set.push("refresh_token = :refresh");
+                vals.push((
+                    ":refresh",
+                    s(keys.seal(tenant, id, TokenField::Refresh, refresh)),
+                ));
+                vals.push((":old_refresh", old.clone()));
+                condition.push_str(" AND refresh_token = :old_refresh");
+            }
+            _ => condition.push_str(" AND attribute_not_exists(refresh_token)"),
+        }
+        written(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(tenant_pk(tenant), account_sk(id))))
+                .update_expression(format!("SET {}", set.join(", ")))
+                .condition_expression(condition)
+                .set_expression_attribute_values(Some(values(vals)))
+                .send()
+                .await
+                .map_err(store_error),
+        )
+    }
+}
+
 #[async_trait]
 impl TokenSweep for DynamoStore {
     /// Cheap while nothing rotated: one GetItem of the marker. After a rotation, two Scans
@@ -178,85 +289,21 @@ impl TokenSweep for DynamoStore {
             report.done = true;
             return Ok(report);
         }
-        let prefix = format!("v1.{current}.");
         let items = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression(
+            .sweep_scan(
                 "#type = :account AND (NOT begins_with(access_token, :prefix) OR (attribute_exists(refresh_token) AND NOT begins_with(refresh_token, :prefix)))",
+                &[("#type", "type")],
+                vec![(":account", s("account"))],
+                &keys,
             )
-            .set_expression_attribute_names(Some(names(&[("#type", "type")])))
-            .set_expression_attribute_values(Some(values(vec![
-                (":account", s("account")),
-                (":prefix", s(prefix)),
-            ])))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(store_error)?;
-        for item in &items {
-            report.examined += 1;
-            let opened = match self.keys_for_items([item]).await {
-                Ok(old) => account_from_item(item, &old),
-                Err(e) => Err(e),
-            };
-            let account = match opened {
-                Ok(a) => a,
-                Err(e) => {
-                    let sk = item.get("sk").and_then(|v| v.as_s().ok());
-                    tracing::error!(account = ?sk, error = %e, "a stored token cannot be opened with any key the secret holds");
-                    report.unreadable += 1;
-                    continue;
-                }
-            };
-            let (tenant, id) = (&account.tenant_id, &account.id);
-            let mut set = vec!["access_token = :access"];
-            let mut vals: Vec<(&str, AttributeValue)> = vec![
-                (
-                    ":access",
-                    s(keys.seal(tenant, id, TokenField::Access, &account.access_token)),
-                ),
-                (
-                    ":old_access",
-                    item.get("access_token").cloned().unwrap_or(s("")),
-                ),
-            ];
-            // Only if nothing wrote the tokens since they were read (a refresh or a
-            // reconnect seals under the current key itself).
-            let mut condition = "access_token = :old_access".to_owned();
-            match (&account.refresh_token, item.get("refresh_token")) {
-                (Some(refresh), Some(old)) => {
-                    set.push("refresh_token = :refresh");
-                    vals.push((
-                        ":refresh",
-                        s(keys.seal(tenant, id, TokenField::Refresh, refresh)),
-                    ));
-                    vals.push((":old_refresh", old.clone()));
-                    condition.push_str(" AND refresh_token = :old_refresh");
-                }
-                _ => condition.push_str(" AND attribute_not_exists(refresh_token)"),
-            }
-            let resealed = written(
-                self.client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(tenant_pk(tenant), account_sk(id))))
-                    .update_expression(format!("SET {}", set.join(", ")))
-                    .condition_expression(condition)
-                    .set_expression_attribute_values(Some(values(vals)))
-                    .send()
-                    .await
-                    .map_err(store_error),
-            )?;
-            if resealed {
-                report.resealed += 1;
-            } else {
-                report.skipped += 1;
-            }
-        }
+            .await?;
+        self.reseal_each(
+            &items,
+            account_from_item,
+            |item, account| self.reseal_account(&keys, item, account),
+            &mut report,
+        )
+        .await?;
         let endpoints = self.reseal_endpoints(&keys, &mut report).await?;
         let settled = keys
             .current_since()
