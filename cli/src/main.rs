@@ -223,17 +223,20 @@ async fn dead_letters(service: &DeadLetterService, command: DeadLetterCommand) -
             eprintln!("herald: no matching dead letter");
             ExitCode::FAILURE
         }
-        Ok(lines) => {
-            for line in lines {
-                println!("{line}");
-            }
-            ExitCode::SUCCESS
-        }
+        Ok(lines) => print_lines(lines),
         Err(e) => {
             eprintln!("herald: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+/// One JSON document a line.
+fn print_lines(lines: Vec<serde_json::Value>) -> ExitCode {
+    for line in lines {
+        println!("{line}");
+    }
+    ExitCode::SUCCESS
 }
 
 fn actor() -> String {
@@ -362,12 +365,7 @@ async fn main() -> ExitCode {
         Command::Audit { command } => return audit(&store, command).await,
         Command::Streams { command } => {
             return match streams(&store, command).await {
-                Ok(lines) => {
-                    for line in lines {
-                        println!("{line}");
-                    }
-                    ExitCode::SUCCESS
-                }
+                Ok(lines) => print_lines(lines),
                 Err(e) => {
                     eprintln!("herald: {e}");
                     ExitCode::FAILURE

@@ -125,6 +125,13 @@ impl Stack {
         )
     }
 
+    async fn fake_get(&self, path: &str) -> Value {
+        let url = format!("{}{path}", self.url("FAKE_PLATFORMS_URL"));
+        let res = self.http.get(url).send().await.unwrap();
+        assert!(res.status().is_success(), "the fake refused {path}");
+        res.json().await.unwrap()
+    }
+
     async fn fake(&self, path: &str, body: Value) -> Value {
         let url = format!("{}{path}", self.url("FAKE_PLATFORMS_URL"));
         let res = self.http.post(url).json(&body).send().await.unwrap();
@@ -344,19 +351,11 @@ async fn fake_posts(
     platform: &str,
     account: &str,
 ) -> (BTreeMap<String, String>, BTreeSet<String>) {
-    let url = format!(
-        "{}/_admin/timeline?platform={platform}&account={account}",
-        stack.url("FAKE_PLATFORMS_URL")
-    );
-    let v: Value = stack
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = stack
+        .fake_get(&format!(
+            "/_admin/timeline?platform={platform}&account={account}"
+        ))
+        .await;
     let mut valid = BTreeMap::new();
     let mut bad = BTreeSet::new();
     for i in v["items"].as_array().unwrap() {
@@ -373,19 +372,9 @@ async fn fake_posts(
 /// The fake's insights of a Page: (valid id -> value, malformed values' ids, those without
 /// an end time having none).
 async fn fake_insights(stack: &Stack, page: &str) -> (BTreeMap<String, i64>, Vec<Option<String>>) {
-    let url = format!(
-        "{}/_admin/insights?page={page}",
-        stack.url("FAKE_PLATFORMS_URL")
-    );
-    let v: Value = stack
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = stack
+        .fake_get(&format!("/_admin/insights?page={page}"))
+        .await;
     let mut valid = BTreeMap::new();
     let mut bad = Vec::new();
     for i in v["values"].as_array().unwrap() {
