@@ -61,6 +61,7 @@ import argparse
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import math
 import random
@@ -511,6 +512,8 @@ class State:
         self._tokens: dict[tuple[str, str], str] = {}
         self._refresh_tokens: dict[tuple[str, str], str] = {}
         self._refreshes: dict[tuple[str, str], int] = {}
+        # The app's OAuth clients per platform: configuration, so a reset keeps them.
+        self._oauth_clients: dict[str, tuple[str, str]] = {}
         self._limits: dict[str, Limit] = {}
         self._windows: dict[tuple[str, str], Window] = {}
         self._sinks: dict[str, Sink] = {}
@@ -691,6 +694,14 @@ class State:
             self._tokens[(platform, access)] = account
             self._refresh_tokens[(platform, new_refresh)] = account
             return account, access, new_refresh
+
+    def set_oauth_client(self, platform: str, client_id: str, client_secret: str) -> None:
+        with self._lock:
+            self._oauth_clients[platform] = (client_id, client_secret)
+
+    def oauth_client(self, platform: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._oauth_clients.get(platform)
 
     def refresh_counts(self) -> dict[str, int]:
         with self._lock:
@@ -1570,6 +1581,8 @@ def oauth_refresh(state: State, platform: Platform, req: Request) -> Outcome:
         time.sleep(rule.latency_ms / 1000)
     if rule is not None and rule.status is not None:
         return Reply(rule.status, {"error": "server_error", "error_description": rule.message or phrase(rule.status)})
+    if (client := state.oauth_client(platform.name)) is not None and not _client_authenticated(req, form, client):
+        return Reply(401, {"error": "invalid_client", "error_description": "client authentication failed"})
     if form.get("grant_type") != "refresh_token" or not form.get("refresh_token"):
         return Reply(400, {"error": "invalid_request", "error_description": "grant_type=refresh_token and refresh_token are required"})
     rotated = state.refresh(platform.name, form["refresh_token"])
@@ -1588,6 +1601,36 @@ def oauth_refresh(state: State, platform: Platform, req: Request) -> Outcome:
             "scope": "tweet.read tweet.write users.read offline.access" if platform.name == "x" else "w_organization_social",
         },
     )
+
+
+def _client_authenticated(req: Request, form: dict[str, str], client: tuple[str, str]) -> bool:
+    """HTTP Basic with the registered client's id and secret (and, when the form names a
+    `client_id`, the same one), as a confidential client authenticates."""
+    scheme, _, encoded = (req.header("Authorization") or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        client_id, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    if form.get("client_id") not in (None, client_id):
+        return False
+    return hmac.compare_digest(client_id, client[0]) and hmac.compare_digest(secret, client[1])
+
+
+def admin_oauth_client(state: State, req: Request) -> Outcome:
+    """Registers the app's OAuth client at a platform (`{"platform", "client_id",
+    "client_secret"}`): from then on its refreshes must authenticate with it (HTTP Basic), or
+    they are `401 invalid_client`."""
+    data = req.json_object()
+    platform = data.get("platform")
+    if platform not in ("x", "linkedin"):
+        raise BadRequest('platform must be "x" or "linkedin"')
+    client_id, secret = _field(data, "client_id", str), _field(data, "client_secret", str)
+    if not client_id or not secret:
+        raise BadRequest("client_id and client_secret are required")
+    state.set_oauth_client(platform, client_id, secret)
+    return Reply(200, {"ok": True, "platform": platform, "client_id": client_id})
 
 
 def x_oauth_token(state: State, req: Request) -> Outcome:
@@ -1879,6 +1922,7 @@ ROUTES = [
     _route("POST", r"/x/2/oauth2/token", x_oauth_token, "x"),
     _route("POST", r"/linkedin/oauth/v2/accessToken", linkedin_oauth_token, "linkedin"),
     _route("POST", r"/_admin/oauth", admin_oauth, "admin"),
+    _route("POST", r"/_admin/oauth/clients", admin_oauth_client, "admin"),
     _route("GET", r"/_admin/oauth", admin_oauth_view, "admin"),
     _route("POST", r"/x/2/media/upload", x_media_upload, "x", MAX_UPLOAD_BYTES),
     _route("GET", r"/x/2/users/(?P<id>[^/]+)/tweets", x_user_tweets, "x"),

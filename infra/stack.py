@@ -274,6 +274,7 @@ def up() -> int:
         for spec in manifest["functions"].values():
             warm(runtime_url, spec["binary"], pids["functions"])
         rotate_new_secrets(runtime_url, manifest, pids["functions"], endpoint)
+        configure_oauth_clients(manifest, endpoint, fake_url)
 
         ports["api"] = pick_port("api")
         api_url = state["api_url"] = f"http://{HOST}:{ports['api']}"
@@ -374,6 +375,30 @@ def rotate_new_secrets(runtime_url: str, manifest: dict[str, Any], pid: int, end
         for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
             event = {"SecretId": secret["arn"], "ClientRequestToken": token, "Step": step}
             invoke(runtime_url, rotator, json.dumps(event).encode(), pid)
+
+
+def configure_oauth_clients(manifest: dict[str, Any], endpoint: str, fake_url: str) -> None:
+    """What an operator does once the apps exist: a fresh client per platform, put into
+    OAuthClientsSecret and registered with the fake platforms, which then refuse any refresh
+    that does not authenticate with it (so every token refresh in the tests proves it does)."""
+    arn = next(
+        (spec["environment"].get("HERALD_OAUTH_CLIENTS_SECRET") for spec in manifest["functions"].values()
+         if spec["environment"].get("HERALD_OAUTH_CLIENTS_SECRET")),
+        None,
+    )
+    if arn is None:
+        return
+    clients = {p: {"client_id": f"herald-{p}-{uuid.uuid4().hex[:8]}", "client_secret": uuid.uuid4().hex}
+               for p in ("x", "linkedin")}
+    secrets_client(endpoint).put_secret_value(SecretId=arn, SecretString=json.dumps(clients))
+    for platform, c in clients.items():
+        request = urllib.request.Request(
+            f"{fake_url}/_admin/oauth/clients", method="POST", headers={"content-type": "application/json"},
+            data=json.dumps({"platform": platform, **c}).encode(),
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310 - loopback only
+            r.read()
+    say("OAuth clients for X and LinkedIn put in OAuthClientsSecret and registered with the fake platforms")
 
 
 def secret_value(endpoint: str, arn: str) -> str:

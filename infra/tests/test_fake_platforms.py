@@ -5,6 +5,7 @@ Run with `python3 -m unittest discover -s infra/tests -v` from the repository ro
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import io
@@ -804,6 +805,34 @@ class OAuthRefresh(FakeServerCase):
         answer = self.call("POST", "/x/2/oauth2/token", form={"grant_type": "password"})
         self.assertEqual((answer.status, answer.json["error"]), (400, "invalid_request"))
         self.assertEqual(self.call("POST", "/_admin/oauth", {"platform": "facebook", "account": "a"}).status, 400)
+
+
+class OAuthClientAuthentication(FakeServerCase):
+    """Its own server: a registered client outlives resets, as configuration does."""
+
+    def test_a_registered_client_must_authenticate_every_refresh(self) -> None:
+        self.admin("POST", "oauth/clients", {"platform": "x", "client_id": "app", "client_secret": "s3cret"})
+        self.admin("POST", "oauth", {"platform": "x", "account": "u1", "refresh_token": "r0"})
+        form = {"grant_type": "refresh_token", "refresh_token": "r0"}
+
+        def basic(user: str, password: str) -> dict[str, str]:
+            return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+        for headers, extra in (({}, {}), (basic("app", "wrong"), {}), (basic("other", "s3cret"), {}),
+                               (basic("app", "s3cret"), {"client_id": "other"}),
+                               ({"Authorization": "Basic !!!"}, {})):
+            answer = self.call("POST", "/x/2/oauth2/token", form={**form, **extra}, headers=headers)
+            self.assertEqual((answer.status, answer.json["error"]), (401, "invalid_client"), headers)
+        ok = self.call("POST", "/x/2/oauth2/token", form={**form, "client_id": "app"}, headers=basic("app", "s3cret"))
+        self.assertEqual(ok.status, 200, ok)
+        # A reset keeps the client: it is the app's configuration.
+        self.assertEqual(self.call("POST", "/_admin/reset").status, 200)
+        self.admin("POST", "oauth", {"platform": "x", "account": "u1", "refresh_token": "r1"})
+        answer = self.call("POST", "/x/2/oauth2/token", form={**form, "refresh_token": "r1"})
+        self.assertEqual(answer.status, 401)
+        for bad in ({"platform": "facebook", "client_id": "a", "client_secret": "b"},
+                    {"platform": "x", "client_id": "a"}):
+            self.assertEqual(self.call("POST", "/_admin/oauth/clients", bad).status, 400, bad)
 
 
 class Logging(unittest.TestCase):

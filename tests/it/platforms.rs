@@ -227,3 +227,91 @@ async fn an_upload_that_fails_or_loses_its_answer_is_transient_and_posts_nothing
     assert_eq!(admin(&fake, "media", "x").await.len(), 2);
     assert_eq!(admin(&fake, "posts", "x").await.len(), 1);
 }
+
+/// Token refreshes authenticate with the app's OAuth client (HTTP Basic): without it, or with
+/// a wrong secret, the platform's `invalid_client` is Herald's configuration to fix, not the
+/// account's token, so the error is transient and names the secret; with it, the refresh
+/// rotates the tokens.
+#[tokio::test]
+async fn refreshes_authenticate_with_the_apps_oauth_client() {
+    use herald_domain::token_refresh::{RefreshError, TokenRefresher};
+    use herald_platforms::oauth::{OAuthClient, OAuthClients};
+    use secrecy::ExposeSecret;
+    let fake = fake_platforms();
+    let http = reqwest::Client::new();
+    for (path, body) in [
+        (
+            "oauth/clients",
+            json!({"platform": "linkedin", "client_id": "herald-li", "client_secret": "li-s3cret"}),
+        ),
+        (
+            "oauth",
+            json!({"platform": "linkedin", "account": "42", "refresh_token": "r0"}),
+        ),
+    ] {
+        let res = http
+            .post(format!("{}/_admin/{path}", fake.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{path}");
+    }
+    let with = |secret: &str| {
+        client(&fake).with_oauth_clients(OAuthClients {
+            x: None,
+            linkedin: Some(OAuthClient {
+                id: "herald-li".into(),
+                secret: SecretString::from(secret.to_owned()),
+            }),
+        })
+    };
+    let r0 = SecretString::from("r0".to_owned());
+    for platforms in [client(&fake), with("wrong")] {
+        match platforms.refresh(Platform::Linkedin, &r0).await {
+            Err(RefreshError::Transient(m)) => {
+                assert!(m.contains("OAuthClientsSecret"), "{m}");
+                assert!(!m.contains("r0") && !m.contains("wrong"), "{m}");
+            }
+            other => panic!("not a transient client error: {other:?}"),
+        }
+    }
+    let refreshed = with("li-s3cret")
+        .refresh(Platform::Linkedin, &r0)
+        .await
+        .unwrap();
+    assert!(!refreshed.access_token.expose_secret().is_empty());
+    assert_ne!(
+        refreshed.refresh_token.unwrap().expose_secret(),
+        "r0",
+        "rotated"
+    );
+}
+
+#[test]
+fn the_oauth_clients_secret_is_parsed_strictly() {
+    use herald_platforms::oauth::OAuthClients;
+    use secrecy::ExposeSecret;
+    let both = OAuthClients::parse(
+        r#"{"x": {"client_id": "a", "client_secret": "b"}, "linkedin": {"client_id": "c", "client_secret": "d"}}"#,
+    )
+    .unwrap();
+    assert_eq!(both.x.as_ref().unwrap().id, "a");
+    assert_eq!(both.linkedin.unwrap().secret.expose_secret(), "d");
+    let none = OAuthClients::parse("{}").unwrap();
+    assert!(none.x.is_none() && none.linkedin.is_none());
+    for (bad, says) in [
+        ("not json", "not JSON"),
+        ("[]", "not a JSON object"),
+        (r#"{"facebook": {}}"#, "\"facebook\""),
+        (r#"{"x": {"client_id": "a"}}"#, "\"x\""),
+        (
+            r#"{"x": {"client_id": "", "client_secret": "s3"}}"#,
+            "\"x\"",
+        ),
+    ] {
+        let err = OAuthClients::parse(bad).unwrap_err();
+        assert!(err.contains(says), "{bad}: {err}");
+        assert!(!err.contains("s3"), "{err}");
+    }
+}

@@ -44,6 +44,9 @@ pub struct Config {
     pub outbound_cache: time::Duration,
     /// Access tokens expiring within the margin are refreshed before use.
     pub refresh: RefreshConfig,
+    /// `HERALD_OAUTH_CLIENTS_SECRET`: the secret holding the app's OAuth clients that token
+    /// refreshes authenticate with (none: refreshes carry no client authentication).
+    pub oauth_clients_secret: Option<String>,
 }
 
 impl Config {
@@ -125,6 +128,8 @@ impl Config {
             )),
             ..r
         };
+        let oauth_clients_secret = Some(env.parsed("HERALD_OAUTH_CLIENTS_SECRET", String::new()))
+            .filter(|s| !s.is_empty());
         env.finish()?;
         Ok(Self {
             common,
@@ -139,6 +144,7 @@ impl Config {
             outbound_queue_url,
             outbound_cache,
             refresh,
+            oauth_clients_secret,
         })
     }
 }
@@ -176,13 +182,17 @@ pub struct Publisher {
 
 pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String> {
     let store = Arc::new(config.common.store(clients));
-    let platform = Arc::new(
+    let clock = Arc::new(SystemClock);
+    let mut platforms =
         HttpPlatforms::new(config.endpoints.clone(), config.publish.platform_timeout)
-            .map_err(|e| e.to_string())?,
-    );
+            .map_err(|e| e.to_string())?;
+    if let Some(secret) = &config.oauth_clients_secret {
+        platforms = platforms
+            .with_oauth_secret(config.common.secrets.cache(clients, clock.clone()), secret);
+    }
+    let platform = Arc::new(platforms);
     let queue = SqsPublishQueue::new(clients.sqs.clone(), &config.common.publish_queue_url)
         .with_dead_letter_queue(&config.dead_letter_queue_url);
-    let clock = Arc::new(SystemClock);
     let outbound = config.outbound_queue_url.as_ref().map(|url| {
         Arc::new(OutboundEvents::new(
             store.clone(),

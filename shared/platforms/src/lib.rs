@@ -61,7 +61,7 @@ pub struct HttpPlatforms {
     endpoints: Endpoints,
     timeout: Duration,
     /// Client credentials for refreshing tokens (`oauth`).
-    oauth: oauth::OAuthClients,
+    oauth: oauth::OAuthClientSource,
 }
 
 /// What every call of one publish needs; the media travel apart, since their uploads consume
@@ -90,13 +90,28 @@ impl HttpPlatforms {
             http,
             endpoints,
             timeout,
-            oauth: oauth::OAuthClients::default(),
+            oauth: oauth::OAuthClientSource::Fixed(oauth::OAuthClients::default()),
         })
     }
 
     /// The OAuth clients token refreshes authenticate with.
     pub fn with_oauth_clients(mut self, clients: oauth::OAuthClients) -> Self {
-        self.oauth = clients;
+        self.oauth = oauth::OAuthClientSource::Fixed(clients);
+        self
+    }
+
+    /// The OAuth clients read from a secret (`OAuthClientsSecret`: `{"x": {"client_id",
+    /// "client_secret"}, "linkedin": {...}}`) through the secret cache, so an operator's new
+    /// value is used within the cache's TTL.
+    pub fn with_oauth_secret(
+        mut self,
+        cache: std::sync::Arc<herald_domain::secrets::SecretCache>,
+        secret: impl Into<String>,
+    ) -> Self {
+        self.oauth = oauth::OAuthClientSource::Secret {
+            cache,
+            secret: secret.into(),
+        };
         self
     }
 

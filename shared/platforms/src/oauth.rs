@@ -6,16 +6,20 @@
 //! | LinkedIn | `POST {linkedin}/oauth/v2/accessToken` | may rotate the refresh token |
 //! | Facebook | none | Page tokens from a long-lived user token do not expire: nothing to refresh |
 //!
-//! `400`/`401` (`invalid_grant`, `invalid_client`, ...) means the refresh token is dead: the
-//! account must be reconnected. `429`, `5xx` and transport failures are transient. Tokens go
-//! in the form body only and never into an error message or a log line.
+//! `400`/`401` (`invalid_grant`, ...) means the refresh token is dead: the account must be
+//! reconnected. `invalid_client` is Herald's own app credentials refused (`OAuthClientsSecret`
+//! is wrong): no account is to blame, so it is transient and says what to fix. `429`, `5xx`
+//! and transport failures are transient. Tokens go in the form body only and never into an
+//! error message or a log line.
 
 use crate::HttpPlatforms;
 use async_trait::async_trait;
 use herald_domain::model::Platform;
+use herald_domain::secrets::SecretCache;
 use herald_domain::token_refresh::{RefreshError, RefreshedTokens, TokenRefresher};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// An app's OAuth client credentials at one platform (confidential clients authenticate the
 /// refresh with HTTP Basic).
@@ -33,6 +37,81 @@ pub struct OAuthClients {
     pub linkedin: Option<OAuthClient>,
 }
 
+impl OAuthClients {
+    /// From the secret's JSON: `{"x": {"client_id": "...", "client_secret": "..."},
+    /// "linkedin": {...}}`; a platform left out (or `{}`) has no client. The error names the
+    /// problem, never a value.
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let v: Value = serde_json::from_str(json)
+            .map_err(|_| "the OAuth clients secret is not JSON".to_owned())?;
+        let Some(map) = v.as_object() else {
+            return Err("the OAuth clients secret is not a JSON object".into());
+        };
+        if let Some(other) = map.keys().find(|k| !matches!(k.as_str(), "x" | "linkedin")) {
+            return Err(format!(
+                "the OAuth clients secret names {other:?}; only \"x\" and \"linkedin\" refresh tokens"
+            ));
+        }
+        let client = |name: &str| -> Result<Option<OAuthClient>, String> {
+            let Some(c) = map.get(name) else {
+                return Ok(None);
+            };
+            match (c["client_id"].as_str(), c["client_secret"].as_str()) {
+                (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                    Ok(Some(OAuthClient {
+                        id: id.to_owned(),
+                        secret: SecretString::from(secret.to_owned()),
+                    }))
+                }
+                _ => Err(format!(
+                    "the OAuth clients secret's {name:?} needs a non-empty client_id and client_secret"
+                )),
+            }
+        };
+        Ok(Self {
+            x: client("x")?,
+            linkedin: client("linkedin")?,
+        })
+    }
+}
+
+/// Where [`HttpPlatforms`] finds its OAuth clients.
+#[derive(Clone)]
+pub enum OAuthClientSource {
+    Fixed(OAuthClients),
+    /// Read through the secret cache on each refresh (refreshes are rare; the cache keeps
+    /// the value for its TTL).
+    Secret {
+        cache: Arc<SecretCache>,
+        secret: String,
+    },
+}
+
+impl std::fmt::Debug for OAuthClientSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fixed(c) => f.debug_tuple("Fixed").field(c).finish(),
+            Self::Secret { secret, .. } => {
+                f.debug_struct("Secret").field("secret", secret).finish()
+            }
+        }
+    }
+}
+
+impl OAuthClientSource {
+    async fn clients(&self) -> Result<OAuthClients, RefreshError> {
+        match self {
+            Self::Fixed(c) => Ok(c.clone()),
+            Self::Secret { cache, secret } => {
+                let ring = cache.get(secret).await.map_err(|e| {
+                    RefreshError::Transient(format!("reading the OAuth clients secret failed: {e}"))
+                })?;
+                OAuthClients::parse(ring.current.expose_secret()).map_err(RefreshError::Transient)
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl TokenRefresher for HttpPlatforms {
     async fn refresh(
@@ -40,10 +119,11 @@ impl TokenRefresher for HttpPlatforms {
         platform: Platform,
         refresh_token: &SecretString,
     ) -> Result<RefreshedTokens, RefreshError> {
+        let clients = self.oauth.clients().await?;
         let (url, client, name) = match platform {
             Platform::X => (
                 format!("{}/2/oauth2/token", self.endpoints.x.trim_end_matches('/')),
-                self.oauth.x.as_ref(),
+                clients.x.as_ref(),
                 "X",
             ),
             Platform::Linkedin => (
@@ -51,7 +131,7 @@ impl TokenRefresher for HttpPlatforms {
                     "{}/oauth/v2/accessToken",
                     self.endpoints.linkedin.trim_end_matches('/')
                 ),
-                self.oauth.linkedin.as_ref(),
+                clients.linkedin.as_ref(),
                 "LinkedIn",
             ),
             Platform::Facebook => {
@@ -107,6 +187,12 @@ impl TokenRefresher for HttpPlatforms {
                     .map(|t| SecretString::from(t.to_owned())),
                 expires_in: body["expires_in"].as_i64().map(time::Duration::seconds),
             });
+        }
+        if body["error"] == "invalid_client" {
+            return Err(RefreshError::Transient(format!(
+                "{}; Herald's OAuth client for {name} was refused: put the right client_id and client_secret in OAuthClientsSecret",
+                described()
+            )));
         }
         if status.as_u16() == 400 || status.as_u16() == 401 {
             return Err(RefreshError::Revoked(described()));

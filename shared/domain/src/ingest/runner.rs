@@ -353,10 +353,14 @@ impl StreamRunner {
             }
             report.counters += counters;
             report.position = position;
+            // Counted per page (the template's IngestItems* metric filters), so a run that dies
+            // later still counts what it stored.
             tracing::info!(
+                metric = "ingest.page",
+                kind = job.stream.as_str().split(':').next().unwrap_or_default(),
                 stream = %job.stream,
-                items = items.len(),
-                reviews = reviews.len(),
+                processed = items.len(),
+                failed = reviews.len(),
                 dry_run = owner.is_none(),
                 "page"
             );
