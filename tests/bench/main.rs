@@ -372,18 +372,13 @@ async fn publish_batch_in_memory() {
 
 async fn publish_calls(env: &HashMap<String, String>) {
     use herald_aws::Clients;
-    use herald_aws::dynamo::DynamoStore;
     use herald_aws::sqs::SqsPublishQueue;
     use herald_domain::ports::PublishMessage;
 
     let clients = Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
     let store = Arc::new(
-        DynamoStore::new(clients.dynamodb.clone(), &env["HERALD_TABLE"])
-            .with_audit_table(&env["HERALD_AUDIT_TABLE"])
-            .with_token_vault(
-                herald_aws::config::CommonConfig::read(&mut herald_aws::config::Env::new(env))
-                    .token_vault(&clients),
-            ),
+        herald_aws::config::CommonConfig::read(&mut herald_aws::config::Env::new(env))
+            .store(&clients),
     );
     seed_batch(&store).await;
     let queue = Arc::new(SqsPublishQueue::new(
@@ -561,7 +556,8 @@ async fn api_overhead(env: &HashMap<String, String>) {
     // The same request through the DynamoDB adapters, counting AWS calls.
     let clients = herald_aws::Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
     let config = herald_fn_api::Config::from_env(env).unwrap();
-    let app = herald_api::router(herald_fn_api::state(&config, &clients));
+    let shared = herald_fn_api::shared(&config, &clients);
+    let app = herald_api::router(herald_fn_api::state(&config, &clients, &shared));
     let store =
         herald_aws::dynamo::DynamoStore::new(clients.dynamodb.clone(), &env["HERALD_TABLE"]);
     let (_, _, secret) =

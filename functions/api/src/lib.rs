@@ -3,7 +3,7 @@
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
-use herald_aws::dynamo::DynamoIdempotency;
+use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
 use herald_aws::s3::S3Media;
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::dead_letters::DeadLetterService;
@@ -14,6 +14,7 @@ use herald_domain::operator::OperatorToken;
 use herald_domain::outbound::EndpointRegistry;
 use herald_domain::outbound::guard::TargetPolicy;
 use herald_domain::posts::PostService;
+use herald_domain::secrets::SecretCache;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -92,9 +93,34 @@ impl Config {
     }
 }
 
-pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
-    let store = Arc::new(config.common.store(clients));
+/// What the API's parts share: one secret cache (the token vault, the operator token and the
+/// embed key read through it), one store, one clock.
+#[derive(Clone)]
+pub struct Shared {
+    pub store: Arc<DynamoStore>,
+    pub secrets: Arc<SecretCache>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+pub fn shared(config: &Config, clients: &Clients) -> Shared {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let secrets = config.common.secrets.cache(clients, clock.clone());
+    Shared {
+        store: Arc::new(config.common.store_with(clients, secrets.clone())),
+        secrets,
+        clock,
+    }
+}
+
+pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api::AppState {
+    let store = shared.store.clone();
+    let clock = shared.clock.clone();
     let idempotency = Idempotency::new(
         Arc::new(DynamoIdempotency::new(
             clients.dynamodb.clone(),
@@ -154,7 +180,7 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
         },
         operator: config.admin_token_secret_id.as_ref().map(|secret_id| {
             Arc::new(OperatorToken {
-                secrets: config.common.secrets.cache(clients, clock.clone()),
+                secrets: shared.secrets.clone(),
                 secret_id: secret_id.clone(),
                 grace: config.common.secrets.grace,
                 clock: clock.clone(),
@@ -168,19 +194,19 @@ pub fn state(config: &Config, clients: &Clients) -> herald_api::AppState {
 
 /// The whole application: the API router with embed tokens and dashboards.
 pub fn app(config: &Config, clients: &Clients) -> axum::Router {
-    let store = Arc::new(config.common.store(clients));
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let shared = shared(config, clients);
     let embed = herald_api::embed::EmbedState {
         tokens: EmbedTokens {
-            secrets: config.common.secrets.cache(clients, clock.clone()),
+            secrets: shared.secrets.clone(),
             secret_id: config.embed_secret_id.clone(),
-            clock,
+            clock: shared.clock.clone(),
             grace: config.embed_key_grace,
         },
-        counter: store.clone(),
+        counter: shared.store.clone(),
     };
-    let app = herald_api::embed::with_embeds(herald_api::router(state(config, clients)), embed);
-    herald_api::analytics::with_analytics(app, store)
+    let app =
+        herald_api::embed::with_embeds(herald_api::router(state(config, clients, &shared)), embed);
+    herald_api::analytics::with_analytics(app, shared.store)
 }
 
 #[cfg(test)]

@@ -110,25 +110,25 @@ impl CommonConfig {
 
     /// The main table's store, with the audit log's table and the token vault.
     pub fn store(&self, clients: &crate::Clients) -> crate::dynamo::DynamoStore {
-        crate::dynamo::DynamoStore::new(clients.dynamodb.clone(), &self.table)
-            .with_audit_table(&self.audit_table)
-            .with_token_vault(self.token_vault(clients))
-    }
-
-    /// Platform tokens' key ring, read from Secrets Manager through an in-process cache
-    /// (5-minute TTL; a token under a key it does not hold refetches at most every 10 s).
-    pub fn token_vault(
-        &self,
-        clients: &crate::Clients,
-    ) -> std::sync::Arc<herald_domain::token_crypto::TokenVault> {
         let cache = self.secrets.cache(
             clients,
             std::sync::Arc::new(herald_domain::clock::SystemClock),
         );
-        std::sync::Arc::new(herald_domain::token_crypto::TokenVault::from_secret(
-            cache,
-            &self.token_key_secret,
-        ))
+        self.store_with(clients, cache)
+    }
+
+    /// The store, its token vault reading through `cache` (a function that reads other
+    /// secrets too shares one cache).
+    pub fn store_with(
+        &self,
+        clients: &crate::Clients,
+        cache: std::sync::Arc<herald_domain::secrets::SecretCache>,
+    ) -> crate::dynamo::DynamoStore {
+        crate::dynamo::DynamoStore::new(clients.dynamodb.clone(), &self.table)
+            .with_audit_table(&self.audit_table)
+            .with_token_vault(std::sync::Arc::new(
+                herald_domain::token_crypto::TokenVault::from_secret(cache, &self.token_key_secret),
+            ))
     }
 }
 
