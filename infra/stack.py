@@ -79,6 +79,9 @@ LOCAL_FUNCTION_ENV = {
     # Engagement snapshots seconds after publishing instead of 1 h, 24 h and 7 days, so the
     # analytics function takes all three on its schedule within a test.
     "HERALD_SNAPSHOT_OFFSETS_SECONDS": "6,12,18",
+    # The reconciler refreshes tokens 10 s before they expire instead of 30 minutes, so the
+    # tests' short-lived tokens are the publisher's to refresh unless a test waits.
+    "HERALD_TOKEN_REFRESH_AHEAD_SECONDS": "10",
 }
 
 

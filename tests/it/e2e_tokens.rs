@@ -211,3 +211,45 @@ async fn a_reconnect_without_a_refresh_token_keeps_the_stored_one() {
     // The refresh used the token stored by the first connect.
     assert_eq!(stack.refreshes(&user).await, 1);
 }
+
+/// The reconciler refreshes a token about to expire ahead of any use (no post needs it): an
+/// idle account keeps a working token for ingestion and engagement reads. Locally "about to
+/// expire" is `HERALD_TOKEN_REFRESH_AHEAD_SECONDS` (10 s) instead of 30 minutes.
+#[tokio::test]
+async fn the_reconciler_refreshes_an_idle_accounts_token_before_it_expires() {
+    let stack = Stack::get();
+    let t = stack.tenant(false);
+    let user = unique("xidle");
+    let refresh = unique("rt-");
+    stack.oauth_grant(&user, &refresh).await;
+    // The shortest lifetime the API takes; the reconciler refreshes it 10 s before its end.
+    let (s, account) = stack.connect_x(&t, &user, Some(&refresh), 60).await;
+    assert_eq!(s, StatusCode::CREATED, "{account}");
+    let a = stack
+        .wait_for(
+            Duration::from_secs(120),
+            "the reconciler's refresh",
+            || async {
+                let (_, _, accounts) = stack.api(Method::GET, "/v1/accounts", &t, None, None).await;
+                let a = accounts["items"][0].clone();
+                let expires = time::OffsetDateTime::parse(
+                    a["token_expires_at"].as_str()?,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .ok()?;
+                (expires > time::OffsetDateTime::now_utc() + time::Duration::minutes(100))
+                    .then_some(a)
+            },
+        )
+        .await;
+    assert_eq!(a["status"], "active");
+    assert_eq!(stack.refreshes(&user).await, 1, "exactly one refresh");
+    // The refreshed token works: a post goes out with it, with no further refresh.
+    let post = stack
+        .schedule(&t, a["id"].as_str().unwrap(), "after an idle refresh", 0)
+        .await;
+    stack
+        .wait_settled(&t, post["id"].as_str().unwrap(), "published")
+        .await;
+    assert_eq!(stack.refreshes(&user).await, 1);
+}

@@ -1,14 +1,17 @@
 //! The reconciler function: on its schedule, resolves variants a publisher claimed but never
-//! settled (see `herald_domain::reconcile`) and leaves a heartbeat for the health check.
+//! settled (see `herald_domain::reconcile`) and leaves a heartbeat for the health check; then
+//! re-seals tokens after a key rotation and refreshes access tokens about to expire.
 
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::outbound::SqsOutboundQueue;
 use herald_aws::sqs::SqsPublishQueue;
-use herald_domain::clock::SystemClock;
+use herald_domain::clock::{Clock, SystemClock, SystemEntropy};
 use herald_domain::outbound::{EventType, OutboundEvent, OutboundEvents};
 use herald_domain::reconcile::{ReconcileConfig, ReconcileReport, Reconciler};
 use herald_domain::token_crypto::TokenSweep;
+use herald_domain::token_refresh::{ExpiringTokens, RefreshConfig, TokenRefresh};
+use herald_platforms::{Endpoints, HttpPlatforms};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,6 +23,14 @@ pub struct Config {
     pub alert_webhook: Option<secrecy::SecretString>,
     /// The outbound webhook queue (none: no outbound events are emitted).
     pub outbound_queue_url: Option<String>,
+    /// The platforms' token endpoints.
+    pub endpoints: Endpoints,
+    pub platform_timeout: std::time::Duration,
+    /// `HERALD_OAUTH_CLIENTS_SECRET`: the app's OAuth clients refreshes authenticate with.
+    pub oauth_clients_secret: Option<String>,
+    /// `HERALD_TOKEN_REFRESH_AHEAD_SECONDS`: tokens expiring within this are refreshed ahead
+    /// of use (default 30 minutes; 0: not at all).
+    pub refresh_ahead: time::Duration,
 }
 
 impl Config {
@@ -38,6 +49,17 @@ impl Config {
         let alert_webhook = env.secret_url("HERALD_ALERT_WEBHOOK_URL");
         let outbound_queue_url =
             Some(env.parsed("HERALD_OUTBOUND_QUEUE_URL", String::new())).filter(|u| !u.is_empty());
+        let endpoints = Endpoints {
+            x: env.url("HERALD_X_API_URL"),
+            facebook: env.url("HERALD_FACEBOOK_API_URL"),
+            linkedin: env.url("HERALD_LINKEDIN_API_URL"),
+        };
+        let platform_timeout =
+            std::time::Duration::from_secs(env.parsed("HERALD_PLATFORM_TIMEOUT_SECONDS", 10));
+        let oauth_clients_secret = Some(env.parsed("HERALD_OAUTH_CLIENTS_SECRET", String::new()))
+            .filter(|s| !s.is_empty());
+        let refresh_ahead =
+            time::Duration::seconds(env.parsed("HERALD_TOKEN_REFRESH_AHEAD_SECONDS", 1800));
         env.finish()?;
         Ok(Self {
             common,
@@ -45,6 +67,10 @@ impl Config {
             publish_dlq_url,
             alert_webhook,
             outbound_queue_url,
+            endpoints,
+            platform_timeout,
+            oauth_clients_secret,
+            refresh_ahead,
         })
     }
 }
@@ -95,6 +121,57 @@ pub fn reconciler(config: &Config, clients: &Clients) -> Result<Reconciler, Stri
         clock,
         config: config.reconcile.clone(),
     })
+}
+
+/// The refresh service and where it finds the accounts to refresh.
+pub type RefreshAhead = (TokenRefresh, Arc<dyn ExpiringTokens>);
+
+/// Refreshing access tokens ahead of use: the publisher's refresh (one refresher per account,
+/// `invalid_grant` marks the account for reconnection), with the reconciler's longer margin.
+/// `None` when `HERALD_TOKEN_REFRESH_AHEAD_SECONDS` is 0.
+pub fn token_refresh(config: &Config, clients: &Clients) -> Result<Option<RefreshAhead>, String> {
+    if config.refresh_ahead <= time::Duration::ZERO {
+        return Ok(None);
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let secrets = config.common.secrets.cache(clients, clock.clone());
+    let store = Arc::new(config.common.store_with(clients, secrets.clone()));
+    let mut platforms = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout)
+        .map_err(|e| e.to_string())?;
+    if let Some(secret) = &config.oauth_clients_secret {
+        platforms = platforms.with_oauth_secret(secrets, secret);
+    }
+    let alerter =
+        herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone())
+            .map_err(|e| e.to_string())?;
+    let refresh = TokenRefresh {
+        leases: store.clone(),
+        accounts: store.clone(),
+        reauth: store.clone(),
+        audit: store.clone(),
+        refresher: Arc::new(platforms),
+        alerter,
+        clock,
+        entropy: Arc::new(SystemEntropy),
+        config: RefreshConfig {
+            margin: config.refresh_ahead,
+            ..RefreshConfig::default()
+        },
+    };
+    Ok(Some((refresh, store)))
+}
+
+/// One refresh-ahead pass; failures are logged, never fail the reconciler's run.
+pub async fn refresh_ahead(refresh: &TokenRefresh, expiring: &dyn ExpiringTokens) {
+    match refresh.refresh_ahead(expiring).await {
+        Ok(report) if report.due > 0 => {
+            tracing::info!(?report, "refreshed access tokens about to expire");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "refreshing tokens ahead failed; the next run tries again")
+        }
+    }
 }
 
 /// The outbound webhook fan-out, when the queue is configured. No cache: the reconciler runs

@@ -14,6 +14,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let outbound = &outbound;
     let sweep = token_sweep(&config, &clients);
     let sweep = &sweep;
+    let refresh = herald_fn_reconciler::token_refresh(&config, &clients)?;
+    let refresh = &refresh;
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {
             let report = reconciler
@@ -24,6 +26,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 herald_fn_reconciler::emit_resolved(outbound, &report, SystemClock.now()).await;
             }
             sweep_tokens(sweep.as_ref()).await;
+            if let Some((refresh, expiring)) = refresh {
+                herald_fn_reconciler::refresh_ahead(refresh, expiring.as_ref()).await;
+            }
             Ok::<_, lambda_runtime::Error>(report)
         },
     ))

@@ -11,6 +11,10 @@
 //!   alert goes out, an audit record says why, and its posts fail with a reason a person can
 //!   act on. A transient failure (5xx, timeout) is retried, never `needs_reauth`.
 //!
+//! - Ahead of use: the reconciler refreshes every active account's token that expires within
+//!   its (longer) margin on each run ([`TokenRefresh::refresh_ahead`]), so idle accounts keep
+//!   working tokens for ingestion and engagement reads too, not only when a post needs one.
+//!
 //! Tokens stay inside [`SecretString`]s here; nothing below logs one.
 
 use crate::StoreError;
@@ -87,6 +91,32 @@ pub trait RefreshLeases: Send + Sync {
         account: &AccountId,
         holder: &str,
     ) -> Result<(), StoreError>;
+}
+
+/// Accounts whose access token expires soon.
+#[async_trait]
+pub trait ExpiringTokens: Send + Sync {
+    /// Active accounts with an access token that expires before `before`.
+    async fn expiring_before(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Vec<(TenantId, AccountId)>, StoreError>;
+}
+
+/// What one [`TokenRefresh::refresh_ahead`] pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AheadReport {
+    /// Accounts whose token expires within the margin.
+    pub due: u32,
+    pub refreshed: u32,
+    /// No refresh token, but still valid for now: kept as it is.
+    pub kept: u32,
+    /// Another refresh was in flight.
+    pub in_flight: u32,
+    /// Marked `needs_reauth` (alerted and audited).
+    pub reconnect: u32,
+    /// Failed for now (the next run tries again).
+    pub failed: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -282,6 +312,37 @@ impl TokenRefresh {
                 .await
             }
         }
+    }
+
+    /// Refreshes every active account's token that expires within the margin, ahead of any
+    /// use. One account failing does not stop the others.
+    pub async fn refresh_ahead(
+        &self,
+        expiring: &dyn ExpiringTokens,
+    ) -> Result<AheadReport, StoreError> {
+        let now = self.clock.now();
+        let mut report = AheadReport::default();
+        for (tenant, id) in expiring.expiring_before(now + self.config.margin).await? {
+            report.due += 1;
+            let account = match self.accounts.get_account(&tenant, &id).await {
+                Ok(Some(a)) => a,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading an account to refresh failed");
+                    report.failed += 1;
+                    continue;
+                }
+            };
+            let before = account.token_expires_at;
+            match self.ensure_fresh(account).await {
+                Freshness::Ready(a) if a.token_expires_at != before => report.refreshed += 1,
+                Freshness::Ready(_) => report.kept += 1,
+                Freshness::InFlight(_) => report.in_flight += 1,
+                Freshness::Revoked(_) => report.reconnect += 1,
+                Freshness::Transient(_) => report.failed += 1,
+            }
+        }
+        Ok(report)
     }
 
     async fn release(&self, account: &Account, holder: &str) {

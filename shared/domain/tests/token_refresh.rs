@@ -256,3 +256,70 @@ async fn a_refresh_held_elsewhere_that_makes_no_progress_defers() {
         "polled for 8 x 250 ms"
     );
 }
+
+/// The expiring accounts a store would name: the world's account, when its token expires
+/// before the horizon asked for.
+struct Expiring(Arc<MemoryStore>, Account, Mutex<Vec<OffsetDateTime>>);
+
+#[async_trait]
+impl ExpiringTokens for Expiring {
+    async fn expiring_before(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Vec<(TenantId, AccountId)>, StoreError> {
+        self.2.lock().unwrap().push(before);
+        let a = self
+            .0
+            .get_account(&self.1.tenant_id, &self.1.id)
+            .await?
+            .unwrap();
+        Ok(a.token_expires_at
+            .filter(|at| *at <= before)
+            .map(|_| (a.tenant_id.clone(), a.id.clone()))
+            .into_iter()
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn refreshing_ahead_refreshes_what_expires_within_the_margin_and_counts_each_outcome() {
+    let mut w = world(
+        Some("r0"),
+        time::Duration::minutes(20),
+        vec![
+            tokens("a1"),
+            Err(RefreshError::Revoked("invalid_grant".into())),
+        ],
+    )
+    .await;
+    w.service.config.margin = time::Duration::minutes(30);
+    let expiring = Expiring(w.store.clone(), w.account.clone(), Mutex::new(vec![]));
+    let report = w.service.refresh_ahead(&expiring).await.unwrap();
+    assert_eq!((report.due, report.refreshed), (1, 1), "{report:?}");
+    assert_eq!(
+        expiring.2.lock().unwrap()[0],
+        T0 + time::Duration::minutes(30)
+    );
+    let stored = w
+        .store
+        .get_account(&w.account.tenant_id, &w.account.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.access_token.expose_secret(), "a1");
+    // Two hours left now: nothing is due on the next pass.
+    let report = w.service.refresh_ahead(&expiring).await.unwrap();
+    assert_eq!(report, AheadReport::default());
+    assert_eq!(w.endpoint.calls.load(Ordering::SeqCst), 1);
+    // Within the margin again, and the platform refuses the refresh token: reconnect.
+    w.clock.advance(time::Duration::minutes(100));
+    let report = w.service.refresh_ahead(&expiring).await.unwrap();
+    assert_eq!((report.due, report.reconnect), (1, 1), "{report:?}");
+    let stored = w
+        .store
+        .get_account(&w.account.tenant_id, &w.account.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, AccountStatus::NeedsReauth);
+}

@@ -141,10 +141,8 @@ fn counter_values(c: &Counters) -> Vec<(&'static str, AttributeValue)> {
     ]
 }
 
-/// The sparse index of accounts and streams the poller reads (`poll_pk` = [`POLL_PARTITION`]
-/// on every account and stream item), and what it and the stream listing read of them:
-/// never a token. The template's `poll` index projects these attributes.
-const POLL_INDEX: &str = "poll";
+/// What the poller and the stream listing read of accounts and streams (never a token),
+/// through the `poll` index ([`POLL_INDEX`]), which projects these attributes.
 const SCANNED: &[&str] = &[
     "pk",
     "sk",

@@ -20,6 +20,8 @@ pub const DUE_SHARDS: u32 = 4;
 /// `poll_pk` of every account and ingest stream: the `poll` index's one partition (sharding
 /// it is the step past tens of thousands of streams).
 pub const POLL_PARTITION: &str = "STREAMS";
+/// The sparse index of accounts and ingest streams (`poll_pk`), never holding a token.
+pub const POLL_INDEX: &str = "poll";
 
 pub fn tenant_pk(t: &TenantId) -> String {
     format!("TENANT#{t}")

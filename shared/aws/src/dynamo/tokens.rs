@@ -21,7 +21,7 @@ use herald_domain::StoreError;
 use herald_domain::ids::{AccountId, TenantId};
 use herald_domain::model::Account;
 use herald_domain::token_crypto::{SweepReport, TokenField, TokenKeys, TokenSweep};
-use herald_domain::token_refresh::{RefreshLeases, RefreshedTokens};
+use herald_domain::token_refresh::{ExpiringTokens, RefreshLeases, RefreshedTokens};
 use time::OffsetDateTime;
 
 /// The marker item that remembers which key the last complete sweep left every token under.
@@ -248,6 +248,46 @@ impl DynamoStore {
                 .await
                 .map_err(store_error),
         )
+    }
+}
+
+/// One Query of the `poll` index (accounts and streams only), filtered to active accounts
+/// whose `token_expires_at` is before the horizon.
+#[async_trait]
+impl ExpiringTokens for DynamoStore {
+    async fn expiring_before(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Vec<(TenantId, AccountId)>, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(POLL_INDEX)
+            .key_condition_expression("poll_pk = :poll")
+            .filter_expression("token_expires_at <= :before AND #status = :active")
+            .projection_expression("pk, sk")
+            .set_expression_attribute_names(Some(names(&[("#status", "status")])))
+            .set_expression_attribute_values(Some(values(vec![
+                (":poll", s(POLL_PARTITION)),
+                (":before", time_n(before)),
+                (":active", s("active")),
+            ])))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(store_error)?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let f = Fields(item);
+                let tenant = f.str("pk").ok()?.strip_prefix("TENANT#")?.to_owned();
+                let account = f.str("sk").ok()?.strip_prefix("ACCOUNT#")?.to_owned();
+                Some((TenantId(tenant), AccountId(account)))
+            })
+            .collect())
     }
 }
 
