@@ -1793,7 +1793,8 @@ def admin_timeline(state: State, req: Request) -> Outcome:
 # `POST /_admin/insights` {"page": "<id>", "days": N, "malformed": {"<day index>": "<kind>"}}
 #   replaces the Page's insights with N daily values per metric, the last one ending at
 #   today's 00:00 UTC. Kinds (applied to that day's `page_impressions`): `value_not_number`,
-#   `negative_value`, `missing_end_time`. Answers every value: [{id, name, end_time, value,
+#   `negative_value`, `missing_end_time`. `"revise_last": N` adds N to the last day's values
+#   (Meta revising a day it already reported). Answers every value: [{id, name, end_time, value,
 #   malformed}] where `id` is `<metric>/day/<end_time>`.
 # `GET /_admin/insights?page=`: the same list.
 
@@ -1840,10 +1841,12 @@ def admin_seed_insights(state: State, req: Request) -> Outcome:
         if kind not in INSIGHT_MALFORMED_KINDS:
             raise BadRequest(f"malformed kind must be one of {', '.join(INSIGHT_MALFORMED_KINDS)}")
         kinds[int(index)] = kind
+    revise = _number(data, "revise_last", 0, 1_000_000, integer=True) or 0
     today = int(time.time()) // DAY_SECONDS * DAY_SECONDS
     values = [
         InsightValue(metric, today - (int(days) - 1 - day) * DAY_SECONDS,
-                     (day + 1) * (100 if metric == INSIGHT_METRICS[0] else 7),
+                     (day + 1) * (100 if metric == INSIGHT_METRICS[0] else 7)
+                     + (int(revise) if day == int(days) - 1 else 0),
                      kinds.get(day) if metric == INSIGHT_METRICS[0] else None)
         for day in range(int(days))
         for metric in INSIGHT_METRICS

@@ -155,6 +155,9 @@ class TimelineCase(FakeServerCase):
         listed = self.admin("GET", "insights", query={"page": "p5"})["values"]
         self.assertEqual([v["malformed"] for v in listed if v["malformed"]], ["value_not_number", "missing_end_time"])
         self.assertEqual(listed[0]["id"], f"page_impressions/day/{listed[0]['end_time']}")
+        revised = self.call("POST", "/_admin/insights", {"page": "p5", "days": 10, "revise_last": 50}).json["values"]
+        self.assertEqual([v["value"] for v in revised[-2:]], [1050, 120])
+        self.assertEqual([v["id"] for v in revised], [v["id"] for v in listed])
 
     def test_facebook_insights_refuse_bad_queries_and_seeds(self) -> None:
         base = {"metric": "page_impressions", "period": "day", "since": 0, "until": 86_400, "access_token": "t"}

@@ -538,11 +538,21 @@ async fn facebook_posts_and_insights_and_linkedin_posts_are_ingested_exactly() {
         stack.stored(&t, &li).await,
         fake_posts(&stack, "linkedin", &org).await.0
     );
-    // Insights are up to date until another day is complete.
+    // Insights: each run reads the last three days again (Meta revises them); a revised
+    // value overwrites its item, nothing is added.
+    stack
+        .fake(
+            "/_admin/insights",
+            json!({"page": page, "days": 20, "malformed": {"3": "value_not_number", "11": "missing_end_time", "12": "negative_value"}, "revise_last": 500}),
+        )
+        .await;
     let report = run_again(&stack, &t, &fb_account, &insights).await;
     assert_eq!(report["outcome"]["kind"], json!("done"), "{report}");
-    assert_eq!(report["counters"]["processed"], json!(0), "{report}");
-    assert_eq!(stack.stored_values(&t, &insights).await, values);
+    assert_eq!(report["pages"], json!(1), "{report}");
+    assert_eq!(report["counters"]["processed"], json!(6), "{report}");
+    let (revised, _) = fake_insights(&stack, &page).await;
+    assert_ne!(revised, values, "the fake revised the last day");
+    assert_eq!(stack.stored_values(&t, &insights).await, revised);
 }
 
 /// Multi-page ingestion with malformed items, a 429 in the middle of a run and the ingester

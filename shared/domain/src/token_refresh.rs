@@ -333,6 +333,12 @@ impl TokenRefresh {
                     continue;
                 }
             };
+            if account.platform == Platform::Facebook {
+                // Page tokens are not refreshable: one that expires is the publisher's to
+                // report when a post needs it, not a reason to cut the account off early.
+                report.kept += 1;
+                continue;
+            }
             let before = account.token_expires_at;
             match self.ensure_fresh(account).await {
                 Freshness::Ready(a) if a.token_expires_at != before => report.refreshed += 1,

@@ -323,3 +323,24 @@ async fn refreshing_ahead_refreshes_what_expires_within_the_margin_and_counts_ea
         .unwrap();
     assert_eq!(stored.status, AccountStatus::NeedsReauth);
 }
+
+#[tokio::test]
+async fn refreshing_ahead_leaves_facebook_page_tokens_alone() {
+    let mut w = world(Some("r0"), time::Duration::minutes(20), vec![]).await;
+    w.service.config.margin = time::Duration::minutes(30);
+    let mut page = w.account.clone();
+    page.platform = Platform::Facebook;
+    page.id = Account::id_for(Platform::Facebook, "42");
+    w.store.upsert_account(&page).await.unwrap();
+    let expiring = Expiring(w.store.clone(), page.clone(), Mutex::new(vec![]));
+    let report = w.service.refresh_ahead(&expiring).await.unwrap();
+    assert_eq!((report.due, report.kept, report.reconnect), (1, 1, 0));
+    assert_eq!(w.endpoint.calls.load(Ordering::SeqCst), 0);
+    let stored = w
+        .store
+        .get_account(&page.tenant_id, &page.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, AccountStatus::Active);
+}

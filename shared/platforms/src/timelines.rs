@@ -8,8 +8,9 @@
 //!
 //! Facebook Page insights (`GET /{page}/insights`, daily `page_impressions` and
 //! `page_post_engagements`) page forward in time instead: windows of whole days from the
-//! checkpoint (a Unix time; a new stream starts four weeks back) up to the last complete
-//! day, one item per metric and day.
+//! checkpoint (a Unix time; a new stream starts four weeks back; each run reads the last
+//! three days again, which Meta revises) up to the last complete day, one item per metric
+//! and day.
 
 use super::{
     HttpPlatforms, LINKEDIN_VERSION, facebook_error, linkedin_author, linkedin_error, rate_signal,
@@ -32,6 +33,9 @@ const INSIGHT_METRICS: &str = "page_impressions,page_post_engagements";
 const INSIGHTS_BACKFILL: time::Duration = time::Duration::days(28);
 /// Days per insights request (Graph allows up to 93 between `since` and `until`).
 const INSIGHTS_WINDOW: time::Duration = time::Duration::days(7);
+/// Meta publishes daily values late and revises them for a few days: each run reads these
+/// last days again (items are keyed by metric and day, so a revised value overwrites its item).
+const INSIGHTS_REVISION: time::Duration = time::Duration::days(3);
 
 fn read_failed(e: &reqwest::Error) -> PlatformError {
     PlatformError::Transient {
@@ -274,17 +278,17 @@ impl HttpPlatforms {
     }
 }
 
-/// The next insights window `(since, until, last)` in Unix seconds: from the checkpoint to
-/// at most [`INSIGHTS_WINDOW`] later, never past the last complete (UTC) day; `None` when
-/// there is no complete day after the checkpoint.
+/// The next insights window `(since, until, last)` in Unix seconds: mid-run from the cursor,
+/// otherwise from [`INSIGHTS_REVISION`] before the checkpoint, to at most [`INSIGHTS_WINDOW`]
+/// later, never past the last complete (UTC) day; `None` when there is nothing to ask for.
 fn insights_window(position: &Position, now: OffsetDateTime) -> Option<(i64, i64, bool)> {
     let complete = now.replace_time(Time::MIDNIGHT).unix_timestamp();
-    let since = position
-        .cursor
-        .as_deref()
-        .or(position.since.as_deref())
-        .and_then(|s| s.parse::<i64>().ok())
-        .unwrap_or(complete - INSIGHTS_BACKFILL.whole_seconds());
+    let parse = |s: &Option<String>| s.as_deref().and_then(|s| s.parse::<i64>().ok());
+    let since = match (parse(&position.cursor), parse(&position.since)) {
+        (Some(cursor), _) => cursor,
+        (None, Some(since)) => since - INSIGHTS_REVISION.whole_seconds(),
+        (None, None) => complete - INSIGHTS_BACKFILL.whole_seconds(),
+    };
     let until = (since + INSIGHTS_WINDOW.whole_seconds()).min(complete);
     (since < until).then_some((since, until, until == complete))
 }
@@ -400,12 +404,21 @@ mod tests {
             insights_window(&mid, now),
             Some((midnight - 3 * day, midnight, true))
         );
-        // Up to date: nothing to fetch until the next day is complete.
+        // Up to date: the last three days again (Meta revises them), nothing newer.
         let done = Position {
             since: Some(midnight.to_string()),
             ..Default::default()
         };
-        assert_eq!(insights_window(&done, now), None);
+        assert_eq!(
+            insights_window(&done, now),
+            Some((midnight - 3 * day, midnight, true))
+        );
+        // A checkpoint from the future (a clock gone wrong) asks for nothing.
+        let ahead = Position {
+            since: Some((midnight + 5 * day).to_string()),
+            ..Default::default()
+        };
+        assert_eq!(insights_window(&ahead, now), None);
     }
 
     #[test]
