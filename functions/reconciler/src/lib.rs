@@ -4,11 +4,13 @@
 
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
+use herald_aws::dynamo::DynamoStore;
 use herald_aws::outbound::SqsOutboundQueue;
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::{Clock, SystemClock, SystemEntropy};
 use herald_domain::outbound::{EventType, OutboundEvent, OutboundEvents};
 use herald_domain::reconcile::{ReconcileConfig, ReconcileReport, Reconciler};
+use herald_domain::secrets::SecretCache;
 use herald_domain::token_crypto::TokenSweep;
 use herald_domain::token_refresh::{ExpiringTokens, RefreshConfig, TokenRefresh};
 use herald_platforms::{Endpoints, HttpPlatforms};
@@ -75,10 +77,32 @@ impl Config {
     }
 }
 
+/// What the reconciler's parts share: one secret cache (the token vault and the OAuth
+/// clients read through it), one store.
+#[derive(Clone)]
+pub struct Shared {
+    pub store: Arc<DynamoStore>,
+    pub secrets: Arc<SecretCache>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+pub fn shared(config: &Config, clients: &Clients) -> Shared {
+    let secrets = config.common.secrets.cache(clients, Arc::new(SystemClock));
+    Shared {
+        store: Arc::new(config.common.store_with(clients, secrets.clone())),
+        secrets,
+    }
+}
+
 /// The token sweep the reconciler runs after each pass: re-seals platform tokens still under
 /// the previous token-encryption key (one GetItem per run while nothing rotated).
-pub fn token_sweep(config: &Config, clients: &Clients) -> Arc<dyn TokenSweep> {
-    Arc::new(config.common.store(clients))
+pub fn token_sweep(shared: &Shared) -> Arc<dyn TokenSweep> {
+    shared.store.clone()
 }
 
 /// Other instances may seal under the key before the current one for as long as they cache
@@ -99,8 +123,12 @@ pub async fn sweep_tokens(sweep: &dyn TokenSweep) {
     }
 }
 
-pub fn reconciler(config: &Config, clients: &Clients) -> Result<Reconciler, String> {
-    let store = Arc::new(config.common.store(clients));
+pub fn reconciler(
+    config: &Config,
+    clients: &Clients,
+    shared: &Shared,
+) -> Result<Reconciler, String> {
+    let store = shared.store.clone();
     let clock = Arc::new(SystemClock);
     let queue = Arc::new(
         SqsPublishQueue::new(clients.sqs.clone(), &config.common.publish_queue_url)
@@ -129,17 +157,16 @@ pub type RefreshAhead = (TokenRefresh, Arc<dyn ExpiringTokens>);
 /// Refreshing access tokens ahead of use: the publisher's refresh (one refresher per account,
 /// `invalid_grant` marks the account for reconnection), with the reconciler's longer margin.
 /// `None` when `HERALD_TOKEN_REFRESH_AHEAD_SECONDS` is 0.
-pub fn token_refresh(config: &Config, clients: &Clients) -> Result<Option<RefreshAhead>, String> {
+pub fn token_refresh(config: &Config, shared: &Shared) -> Result<Option<RefreshAhead>, String> {
     if config.refresh_ahead <= time::Duration::ZERO {
         return Ok(None);
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let secrets = config.common.secrets.cache(clients, clock.clone());
-    let store = Arc::new(config.common.store_with(clients, secrets.clone()));
+    let store = shared.store.clone();
     let mut platforms = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout)
         .map_err(|e| e.to_string())?;
     if let Some(secret) = &config.oauth_clients_secret {
-        platforms = platforms.with_oauth_secret(secrets, secret);
+        platforms = platforms.with_oauth_secret(shared.secrets.clone(), secret);
     }
     let alerter =
         herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone())
@@ -176,10 +203,10 @@ pub async fn refresh_ahead(refresh: &TokenRefresh, expiring: &dyn ExpiringTokens
 
 /// The outbound webhook fan-out, when the queue is configured. No cache: the reconciler runs
 /// once a minute.
-pub fn outbound(config: &Config, clients: &Clients) -> Option<OutboundEvents> {
+pub fn outbound(config: &Config, clients: &Clients, shared: &Shared) -> Option<OutboundEvents> {
     config.outbound_queue_url.as_ref().map(|url| {
         OutboundEvents::new(
-            Arc::new(config.common.store(clients)),
+            shared.store.clone(),
             Arc::new(SqsOutboundQueue::new(clients.sqs.clone(), url)),
             Arc::new(SystemClock),
             time::Duration::ZERO,

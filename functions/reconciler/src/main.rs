@@ -8,13 +8,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env(&std::env::vars().collect())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let clients = herald_aws::Clients::load().await;
-    let reconciler = reconciler(&config, &clients)?;
+    let shared = herald_fn_reconciler::shared(&config, &clients);
+    let reconciler = reconciler(&config, &clients, &shared)?;
     let reconciler = &reconciler;
-    let outbound = herald_fn_reconciler::outbound(&config, &clients);
+    let outbound = herald_fn_reconciler::outbound(&config, &clients, &shared);
     let outbound = &outbound;
-    let sweep = token_sweep(&config, &clients);
+    let sweep = token_sweep(&shared);
     let sweep = &sweep;
-    let refresh = herald_fn_reconciler::token_refresh(&config, &clients)?;
+    let refresh = herald_fn_reconciler::token_refresh(&config, &shared)?;
     let refresh = &refresh;
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {
