@@ -177,6 +177,17 @@ impl StreamRunner {
                 return report;
             }
         };
+        if state.deferred_until.is_some_and(|u| u > now) {
+            report.counters.skipped += 1;
+            report.outcome = RunOutcome::Deferred;
+            let finish = Finish {
+                next_due: state.deferred_until.unwrap_or(now),
+                deferred_until: state.deferred_until,
+                counters: report.counters,
+            };
+            self.release(job, &owner, &finish).await;
+            return report;
+        }
         if state.dry_run {
             // An operator switched the stream to dry run after this job was sent: give the
             // lease back untouched and read only.
@@ -190,17 +201,6 @@ impl StreamRunner {
             report.position = state.position.clone();
             self.pages(&account, kind, job, None, deadline, &mut report)
                 .await;
-            return report;
-        }
-        if state.deferred_until.is_some_and(|u| u > now) {
-            report.counters.skipped += 1;
-            report.outcome = RunOutcome::Deferred;
-            let finish = Finish {
-                next_due: state.deferred_until.unwrap_or(now),
-                deferred_until: state.deferred_until,
-                counters: report.counters,
-            };
-            self.release(job, &owner, &finish).await;
             return report;
         }
         report.position = state.position.clone();
