@@ -5,13 +5,15 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum infra/requirements.txt | cut -d' ' -f1)
 SEEDS ?= 100
 
-.PHONY: help venv build up down status test lint unit bench sim clean sam-build
+.PHONY: help venv build up down status test lint unit bench sim load soak clean sam-build
 
 help:
 	@echo "make up      start the local stack (moto, functions, event sources, fake platforms)"
 	@echo "make down    stop it"
 	@echo "make test    format, lint, cfn-lint, unit, emulator and end-to-end tests"
-	@echo "make bench   benchmarks (release builds): sizes, cold start, RSS, AWS calls, API latency"
+	@echo "make bench   benchmarks (release builds): sizes, cold start, RSS, AWS calls, API latency, load"
+	@echo "make load    300 posts to 3 accounts each from 6 clients on the running stack; fails on a missed target"
+	@echo "make soak    20 minutes of mixed traffic on the running stack; fails unless memory plateaus"
 
 $(STAMP): infra/requirements.txt
 	python3 -m venv $(VENV)
@@ -43,6 +45,12 @@ test: venv
 
 bench: venv
 	bash infra/bench.sh
+
+load: venv
+	$(PY) infra/load.py --posts 300 --clients 6 --check
+
+soak: venv
+	$(PY) infra/soak.py --minutes 20
 
 sim:
 	cargo run --release -p herald-sim -- --seeds $(SEEDS)

@@ -30,3 +30,21 @@ if [ "${BENCH_ARM64:-0}" = 1 ]; then
 fi
 
 target/release/herald-bench
+
+echo "moto's own cost per call as the data grows, patched (infra/moto_patches.py) and as released" >&2
+.venv/bin/python infra/bench_moto.py --sizes 10000,100000 --messages 1000,10000
+.venv/bin/python infra/bench_moto.py --unpatched --sizes 10000 --messages 1000
+
+# Load on the local stack (debug binaries, as `make up` runs them): 300 posts to three accounts
+# each from six clients, against a main table of 10,000 and then 100,000 items.
+started_stack=0
+if ! .venv/bin/python infra/stack.py status --quiet; then
+  echo "starting the local stack for the load figures" >&2
+  cargo build --workspace --bins --locked >&2
+  .venv/bin/python infra/stack.py up >&2
+  started_stack=1
+fi
+stop_stack() { if [ "$started_stack" = 1 ]; then .venv/bin/python infra/stack.py down >&2 || true; fi; }
+trap stop_stack EXIT
+.venv/bin/python infra/load.py --fill 10000 --posts 300 --clients 6
+.venv/bin/python infra/load.py --fill 100000 --posts 300 --clients 6

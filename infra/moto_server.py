@@ -1,12 +1,11 @@
-"""moto's server with DynamoDB requests serialized.
+"""moto's server, patched so DynamoDB requests cost what they touch, and run one at a time.
 
-moto implements TransactWriteItems by snapshotting each table it touches and, when the
-transaction is cancelled (a failed condition), putting the snapshot back. Under concurrent
-requests that also throws away every write another request committed in between, e.g. a
-publish claim that succeeded while a rate-limited claim was cancelled. Real DynamoDB has no
-such behaviour, so the emulator must not either: DynamoDB calls go through one lock here
-(they take milliseconds), while SQS and the other services stay concurrent, so long polls
-never block a write.
+`moto_patches` replaces moto's whole-table transaction snapshot with an undo log of the items
+a transaction touches and lets queries read one partition (see its docstring). moto's DynamoDB
+backend is still not thread-safe, and a transaction must be isolated from other requests, so
+DynamoDB calls go through one lock here (each now takes about a millisecond, whatever the
+table holds), while SQS and the other services stay concurrent, so long polls never block a
+write.
 
     python infra/moto_server.py -H 127.0.0.1 -p 4566
 """
@@ -22,6 +21,8 @@ from typing import Any
 
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
+
+import moto_patches
 
 _DYNAMODB = threading.Lock()
 
@@ -61,6 +62,7 @@ def main() -> None:
     if args.exit_with_parent:
         exit_with_parent()
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    moto_patches.apply()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(
         args.host,

@@ -186,12 +186,52 @@ def read_state() -> dict[str, Any] | None:
         return None
 
 
-def running(state: dict[str, Any] | None) -> bool:
+def problems(state: dict[str, Any] | None) -> list[str]:
+    """What keeps the stack from serving: a process gone, or one that no longer answers. Each
+    process is asked itself, so a dead moto is never hidden behind an API that still says 200."""
     if not state:
-        return False
-    if not all(alive(pid) for pid in state["pids"].values()):
-        return False
-    return http_ok(f"{state['api_url']}/v1/health")
+        return ["no stack was started (.herald/state.json is missing)"]
+    found = [f"{name} (pid {pid}) has exited; see .herald/logs/" for name, pid in state["pids"].items() if not alive(pid)]
+    ports = state.get("ports", {})
+    probes = {
+        "moto": f"http://{HOST}:{ports.get('moto')}/moto-api/",
+        "fake": f"http://{HOST}:{ports.get('fake')}/_admin/health",
+        "functions": f"http://{HOST}:{ports.get('runtime')}/_admin/health",
+        "emulator": f"{state.get('api_url')}/v1/health",
+    }
+    for name, url in probes.items():
+        if name in state["pids"] and alive(state["pids"][name]) and not http_ok(url):
+            found.append(f"{name} (pid {state['pids'][name]}) does not answer {url}")
+    return found
+
+
+def running(state: dict[str, Any] | None) -> bool:
+    return not problems(state)
+
+
+def resident_mib(pid: int) -> tuple[float, float]:
+    """Resident memory of a process, and of its whole process group (the runner's functions,
+    the processes of one `spawn`), in MiB; 0 for a process that is gone."""
+
+    def rss(p: str) -> float:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
+    group = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == pid:
+                    group += rss(entry)
+            except OSError:
+                continue
+    return rss(str(pid)), group
 
 
 def write_env_file(path: Path, values: dict[str, str], export: bool) -> None:
@@ -435,16 +475,34 @@ def down() -> int:
 
 
 def status(quiet: bool) -> int:
+    """Exit 0 when every process of the stack lives and answers; otherwise say which does not."""
     state = read_state()
-    if running(state):
-        if not quiet:
-            say(f"running: API {state['api_url']}")
-            for name, pid in state["pids"].items():
-                say(f"  {name}: pid {pid}")
-        return 0
+    found = problems(state)
     if not quiet:
-        say("not running")
-    return 1
+        say(f"running: API {state['api_url']}" if not found else "not running")
+        for name, pid in (state or {}).get("pids", {}).items():
+            if alive(pid):
+                own, group = resident_mib(pid)
+                say(f"  {name}: pid {pid}, resident {own:.0f} MiB (with its children {group:.0f} MiB)")
+            else:
+                say(f"  {name}: pid {pid}, DEAD")
+        for problem in found:
+            say(f"  problem: {problem}")
+    return 0 if not found else 1
+
+
+def memory(process: str, max_mib: float | None) -> int:
+    state = read_state()
+    pid = (state or {}).get("pids", {}).get(process)
+    if not pid or not alive(pid):
+        say(f"{process} is not running")
+        return 1
+    _, group = resident_mib(pid)
+    print(f"{group:.0f}")
+    if max_mib is not None and group > max_mib:
+        say(f"{process} holds {group:.0f} MiB resident, over the {max_mib:.0f} MiB allowed")
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -454,11 +512,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop it")
     st = sub.add_parser("status", help="exit 0 when it runs and answers")
     st.add_argument("--quiet", action="store_true")
+    mem = sub.add_parser("memory", help="print one process's resident MiB (with its children); exit 1 over --max-mib")
+    mem.add_argument("process", choices=["moto", "fake", "functions", "emulator"])
+    mem.add_argument("--max-mib", type=float)
     args = parser.parse_args(argv)
     if args.command == "up":
         return up()
     if args.command == "down":
         return down()
+    if args.command == "memory":
+        return memory(args.process, args.max_mib)
     return status(args.quiet)
 
 

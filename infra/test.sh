@@ -53,3 +53,6 @@ cargo test --workspace --locked -- --test-threads 8
 step "end-to-end chaos run, alone (it fills the shared publish queue with 200 posts)"
 cargo test -p herald-tests --test it --locked -- --ignored --exact \
   e2e::chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_killed_publisher
+
+step "the local stack's moto holds under 1 GiB after the whole suite"
+$PY infra/stack.py memory moto --max-mib 1024

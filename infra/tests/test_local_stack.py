@@ -7,6 +7,7 @@ these pin the details that would otherwise fail there in confusing ways.
 from __future__ import annotations
 
 import sys
+import time
 import unittest
 from pathlib import Path
 
@@ -117,3 +118,45 @@ class SqsRecordTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StackWatchTest(unittest.TestCase):
+    """`make status`: each process's memory, and a stack with a dead or silent process is never
+    reported ready."""
+
+    def setUp(self) -> None:
+        import socket
+        import subprocess
+
+        import stack
+
+        self.stack = stack
+        # A live process in its own group, holding some memory, and one that has exited.
+        self.live = subprocess.Popen([sys.executable, "-c", "import time; x = bytearray(64 << 20); time.sleep(60)"],
+                                     start_new_session=True)
+        self.dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        self.dead.wait()
+        with socket.socket() as s:  # a port nothing listens on
+            s.bind(("127.0.0.1", 0))
+            self.closed_port = s.getsockname()[1]
+
+    def tearDown(self) -> None:
+        self.live.kill()
+        self.live.wait()
+
+    def test_a_dead_or_silent_process_is_a_problem_and_memory_is_reported(self) -> None:
+        state = {"pids": {"moto": self.live.pid, "fake": self.dead.pid},
+                 "ports": {"moto": self.closed_port, "fake": self.closed_port}, "api_url": ""}
+        found = self.stack.problems(state)
+        self.assertEqual(len(found), 2, found)
+        self.assertIn(f"fake (pid {self.dead.pid}) has exited", found[0])
+        self.assertIn(f"moto (pid {self.live.pid}) does not answer", found[1])
+        self.assertFalse(self.stack.running(state))
+        self.assertEqual(self.stack.problems(None), ["no stack was started (.herald/state.json is missing)"])
+        deadline = time.monotonic() + 10
+        while self.stack.resident_mib(self.live.pid)[0] < 64 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        own, group = self.stack.resident_mib(self.live.pid)
+        self.assertGreaterEqual(own, 64)
+        self.assertGreaterEqual(group, own)
+        self.assertEqual(self.stack.resident_mib(self.dead.pid), (0.0, 0.0))
