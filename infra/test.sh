@@ -5,7 +5,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's duration is printed when the next one starts, and the total at the end.
+step_name=""
+step_start=$SECONDS
+step_done() {
+  if [ -n "$step_name" ]; then printf '<== %s: %d s\n' "$step_name" $((SECONDS - step_start)); fi
+}
+step() { step_done; step_name="$*"; step_start=$SECONDS; printf '\n==> %s\n' "$*"; }
+
+started_stack=0
+cleanup() {
+  status=$?
+  step_done
+  printf '<== make test: %s after %d s\n' "$([ "$status" = 0 ] && echo passed || echo FAILED)" "$SECONDS"
+  if [ "$started_stack" = 1 ]; then
+    $PY infra/stack.py down || true
+  fi
+}
+trap cleanup EXIT
 
 step "headless Chromium for the embed browser test"
 # Debian's chromium; installed once (as root), skipped when present.
@@ -32,18 +49,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build"
 cargo build --workspace --all-targets --locked
 
-started_stack=0
 if ! $PY infra/stack.py status --quiet; then
   step "start the local stack"
   $PY infra/stack.py up
   started_stack=1
 fi
-cleanup() {
-  if [ "$started_stack" = 1 ]; then
-    $PY infra/stack.py down || true
-  fi
-}
-trap cleanup EXIT
 
 step "unit, emulator and end-to-end tests"
 # The emulator tests start their own moto server (infra/moto_server.py) on a free port; the
@@ -51,7 +61,8 @@ step "unit, emulator and end-to-end tests"
 cargo test --workspace --locked -- --test-threads 8
 
 step "end-to-end chaos run, alone (it fills the shared publish queue with 200 posts)"
-cargo test -p herald-tests --test it --locked -- --ignored --exact \
+# `--workspace` keeps the features the previous step built with, so nothing is rebuilt.
+cargo test --workspace --test it --locked -- --ignored --exact \
   e2e::chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_killed_publisher
 
 step "the local stack's moto holds under 1 GiB after the whole suite"
