@@ -17,6 +17,15 @@ and Herald's hot paths hit all three:
    kept up to date by every write path (put, update, delete, batch writes and transactions all
    go through the three methods wrapped below, and the undo log re-indexes what it restores).
 
+and one that grows with every item a Scan reads (the token sweep scans after each key rotation,
+which locally is every two seconds for six minutes after `make up`):
+
+3b. ``Query`` and ``Scan`` deep-copy every item they read (a Scan, every item of the table)
+    before filtering. The copies only guard the answer against later writes, and the server
+    serializes each answer while it holds the DynamoDB lock, so here the answer shares the
+    stored items: ``copy.deepcopy`` inside ``moto.dynamodb.models.table`` returns an ``Item`` (or
+    a list of them) as it is, and copies everything else (backups, restores) as before.
+
 SQS, where every received message cost several passes over the whole queue:
 
 4. Receiving checks each message's retention by building *all* the queue's attributes, whose
@@ -61,6 +70,7 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models import table as table_module
 from moto.dynamodb.models.table import GlobalSecondaryIndex, Table
 from moto.dynamodb.comparisons import get_filter_expression
 
@@ -106,6 +116,7 @@ def apply() -> None:
     Table.delete_item = _delete_item
     Table.query = _query
     Table.all_items = _all_items
+    table_module.copy = _ItemsUncopied()  # type: ignore[assignment]
     sqs_models.unix_time = _unix_time
     sqs_models.unix_time_millis = _unix_time_millis
     sqs_models.SQSBackend.is_message_valid_based_on_retention_period = _retained
@@ -156,6 +167,7 @@ def _restore(table: Table, hash_key: DynamoType, range_key: DynamoType | None, b
         table.items[hash_key] = before
     else:
         table.items.pop(hash_key, None)
+    _changed(table)
     _reindex(table, hash_key, range_key)
 
 
@@ -341,12 +353,14 @@ def _reindex(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -
 
 def _put_item(self: Table, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Item:
     item = _ORIGINAL["put_item"](self, item_attrs, *args, **kwargs)
+    _changed(self)
     _index_item(self, (item.hash_key, item.range_key), item)
     return item
 
 
 def _delete_item(self: Table, hash_key: DynamoType, range_key: DynamoType | None) -> Item | None:
     item = _ORIGINAL["delete_item"](self, hash_key, range_key)
+    _changed(self)
     if item is not None:
         _index_item(self, (item.hash_key, item.range_key), None)
     return item
@@ -380,10 +394,25 @@ def _candidates(table: Table, items: list[Item] | None) -> Iterator[None]:
 
 
 def _all_items(self: Table) -> list[Item]:
+    """moto's ``all_items`` (every item, in key order), sorted once per change of the table's
+    item set rather than on every Scan page, and by the keys' values (what ``DynamoType``'s
+    ordering compares) instead of through Python-level comparisons."""
     candidates = self.__dict__.get("_herald_candidates")
     if candidates is not None:
         return list(candidates)
-    return _ORIGINAL["all_items"](self)
+    version = self.__dict__.get("_herald_version", 0)
+    cached = self.__dict__.get("_herald_sorted")
+    if cached is None or cached[0] != version:
+        items = [i for partition in self.items.values() for i in (partition.values() if self.range_key_attr else [partition])]
+        items.sort(key=lambda x: (x.hash_key.cast_value, x.range_key.cast_value if x.range_key else ""))
+        cached = (version, items)
+        self.__dict__["_herald_sorted"] = cached
+    return list(cached[1])
+
+
+def _changed(table: Table) -> None:
+    """Notes that the table's set of item objects changed (a put, a delete, a restore)."""
+    table.__dict__["_herald_version"] = table.__dict__.get("_herald_version", 0) + 1
 
 
 def _query_candidates(
@@ -416,6 +445,20 @@ def _query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) 
     narrowed = _query_candidates(self, hash_key, index_name, kwargs.get("hash_key_conditions"))
     with _candidates(self, narrowed):
         return _ORIGINAL["query"](self, hash_key, *args, **kwargs)
+
+
+class _ItemsUncopied:
+    """Stands for the ``copy`` module inside ``moto.dynamodb.models.table`` (3b above)."""
+
+    copy = staticmethod(copy.copy)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, Item):
+            return value
+        if isinstance(value, list) and all(isinstance(v, Item) for v in value):
+            return list(value)
+        return copy.deepcopy(value, memo)
 
 
 # ---------------------------------------------------------------------------------------------

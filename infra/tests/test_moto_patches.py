@@ -342,7 +342,27 @@ class NarrowedQueryTest(unittest.TestCase):
                         with self.full_reads(Table):
                             full = db.query(TableName=TABLE, **request)
                         self.assertEqual(narrowed["Items"], full["Items"], f"round {round_}: {request}")
+                self.scan_all(db, Table, 50, full=False)  # then one write, which the next scan must see
+                db.put_item(TableName=TABLE, Item=self.random_item(rng))
+                self.assertEqual(self.scan_all(db, Table, rng.randrange(1, 9), full=False),
+                                 self.scan_all(db, Table, rng.randrange(1, 9), full=True), f"round {round_}: scan")
             self.assertIn("_herald_gsi", table.__dict__, "the GSI path was exercised")
+
+    def scan_all(self, db: Any, table_class: Any, limit: int, full: bool) -> list[Any]:
+        """Every item by Scan pages of `limit`, with the patched paths or with moto's own."""
+        items: list[Any] = []
+        request: dict[str, Any] = {"TableName": TABLE, "Limit": limit}
+        if full:
+            table_class.all_items = moto_patches._ORIGINAL["all_items"]
+        try:
+            while True:
+                page = db.scan(**request)
+                items += page["Items"]
+                if "LastEvaluatedKey" not in page:
+                    return items
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        finally:
+            table_class.all_items = moto_patches._all_items
 
     @staticmethod
     def full_reads(table_class: Any) -> Any:
