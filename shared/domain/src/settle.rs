@@ -8,12 +8,22 @@
 //! |-----------------------|-------------------------------------------------|--------------|
 //! | `Done`                | -                                               | no (deleted) |
 //! | `RetryAfter(d)`       | visible again after d (s, rounded up)           | yes          |
+//! |   ... on its last-but-one receive | a fresh copy, delayed d, carries its failures | no |
 //! | `Defer { d, copy }`   | `copy` sent, delayed d                          | no           |
 //! | `Fail`                | -                                               | yes (as is)  |
 //! | `DeadLetter`          | visible at once (SQS's redrive moves it)        | yes          |
 //! | `MoveToDeadLetter(r)` | sent to the DLQ with r                          | no           |
 //!
-//! A queue call that fails keeps the message (it comes back; nothing is lost).
+//! Why the last-but-one receive is special: SQS's redrive moves a message received
+//! `maxReceiveCount` times whatever that last receive did, so a message that keeps its last
+//! receive for a planned retry can reach the DLQ without Herald deciding so (an invocation that
+//! dies on that receive, or a deferral whose copy cannot be sent, leaves a variant `retrying`
+//! with its message dead-lettered). Herald's own count (`PublishMessage::failures`) decides the
+//! DLQ instead; SQS's redrive stays the backstop for a copy that can never be settled.
+//!
+//! A queue call that fails keeps the message (it comes back; nothing is lost). A deferral whose
+//! copy cannot be sent on the message's last receive tries again first: keeping it there would
+//! let the redrive move it, and a deferral must never reach a DLQ.
 //!
 //! This module never reads the environment and never fails its caller.
 
@@ -81,6 +91,9 @@ pub enum Settled {
     Deferred,
     /// A real failure, retried by SQS: visible again after its delay.
     Retrying,
+    /// A real failure on the message's last-but-one receive, retried in a fresh delayed copy
+    /// that carries its failures.
+    CarriedOver,
     /// Real failures used every delivery: Herald moved it to the DLQ.
     DeadLettered,
     /// Real failures used every delivery on its last receive: left for SQS's redrive.
@@ -97,17 +110,21 @@ impl Settled {
     pub fn keeps_message(self) -> bool {
         !matches!(
             self,
-            Settled::Done | Settled::Deferred | Settled::DeadLettered
+            Settled::Done | Settled::Deferred | Settled::CarriedOver | Settled::DeadLettered
         )
     }
 }
+
+/// Tries of a deferral's copy on the message's last receive, and the pause before each retry.
+const LAST_RECEIVE_SENDS: u32 = 3;
+const LAST_RECEIVE_PAUSE: Duration = Duration::from_millis(200);
 
 /// Carries out one record's disposition: announces the fact it commits, then acts on the
 /// message. Returns how it was settled; [`Settled::keeps_message`] says what SQS must keep.
 pub async fn settle(
     ports: SettlePorts<'_>,
     message: &PublishMessage,
-    _delivery: Delivery,
+    delivery: Delivery,
     disposition: Disposition,
 ) -> Settled {
     if let (Some(events), Some(event)) = (
@@ -122,12 +139,18 @@ pub async fn settle(
             tracing::info!(outcome = ?done, "record done");
             Settled::Done
         }
+        Disposition::RetryAfter(delay) if delivery.receive_count + 1 >= ports.max_receive_count => {
+            carry_over(actions, message, delivery, delay).await
+        }
         Disposition::RetryAfter(delay) => {
             make_visible_in(actions, seconds(delay)).await;
             tracing::info!(retry_in_seconds = seconds(delay), "will retry");
             Settled::Retrying
         }
-        Disposition::Defer { delay, copy } => defer(actions, &copy, delay).await,
+        Disposition::Defer { delay, copy } => {
+            let last = delivery.receive_count >= ports.max_receive_count;
+            defer(ports, &copy, delay, last).await
+        }
         Disposition::DeadLetter => {
             make_visible_in(actions, 0).await;
             tracing::warn!("deliveries exhausted; SQS moves the message to the DLQ");
@@ -149,20 +172,66 @@ pub async fn settle(
     }
 }
 
-/// A deferral: a fresh copy, so the wait does not count toward the DLQ; if it cannot be sent,
-/// keep this one (it then counts, but nothing is lost).
-async fn defer(actions: &dyn MessageActions, copy: &PublishMessage, delay: Duration) -> Settled {
-    match actions.send_delayed(copy, delay).await {
+/// A real failure on the last-but-one receive: the retry goes out as a fresh copy carrying
+/// every receive of this one as a failure, so SQS's count restarts and Herald's decides the
+/// DLQ. If the copy cannot be sent, SQS retries this one as usual (one receive is left).
+async fn carry_over(
+    actions: &dyn MessageActions,
+    message: &PublishMessage,
+    delivery: Delivery,
+    delay: Duration,
+) -> Settled {
+    let mut copy = message.clone();
+    copy.failures = message.failures.saturating_add(delivery.receive_count);
+    match actions.send_delayed(&copy, delay).await {
         Ok(()) => {
-            tracing::info!(deferred_seconds = seconds(delay), "deferred");
-            Settled::Deferred
+            tracing::info!(
+                retry_in_seconds = seconds(delay),
+                failures = copy.failures,
+                "will retry in a fresh copy"
+            );
+            Settled::CarriedOver
         }
         Err(e) => {
-            tracing::warn!(error = %e, "could not defer; keeping the message");
+            tracing::warn!(error = %e, "could not send the retry's copy; SQS retries this one");
             make_visible_in(actions, seconds(delay)).await;
-            Settled::ActionFailed
+            Settled::Retrying
         }
     }
+}
+
+/// A deferral: a fresh copy, so the wait does not count toward the DLQ. If it cannot be sent,
+/// this one is kept (it then counts, but nothing is lost) unless this was its last receive,
+/// where keeping it would let SQS's redrive move it: there the send is tried again first.
+async fn defer(
+    ports: SettlePorts<'_>,
+    copy: &PublishMessage,
+    delay: Duration,
+    last_receive: bool,
+) -> Settled {
+    let tries = if last_receive { LAST_RECEIVE_SENDS } else { 1 };
+    let mut pause = LAST_RECEIVE_PAUSE;
+    for attempt in 1..=tries {
+        if attempt > 1 {
+            ports.clock.sleep(pause).await;
+            pause *= 2;
+        }
+        match ports.actions.send_delayed(copy, delay).await {
+            Ok(()) => {
+                tracing::info!(deferred_seconds = seconds(delay), "deferred");
+                return Settled::Deferred;
+            }
+            Err(e) if attempt < tries => {
+                tracing::warn!(error = %e, attempt, "could not defer on the last receive; trying again");
+            }
+            Err(e) if last_receive => {
+                tracing::error!(error = %e, "could not defer on the message's last receive; keeping it, and SQS's redrive will move it to the DLQ");
+            }
+            Err(e) => tracing::warn!(error = %e, "could not defer; keeping the message"),
+        }
+    }
+    make_visible_in(ports.actions, seconds(delay)).await;
+    Settled::ActionFailed
 }
 
 async fn make_visible_in(actions: &dyn MessageActions, seconds: u32) {

@@ -1,4 +1,5 @@
-//! The settle table, row by row, through a recording queue port.
+//! The settle table, row by row, through a recording queue port; and the seed-288 regression:
+//! a deferral on a message's last receive never leaves it for SQS's redrive.
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 use super::*;
@@ -212,6 +213,7 @@ async fn sqs_keeps_only_what_comes_back() {
         Settled::Done,
         Settled::Deferred,
         Settled::Retrying,
+        Settled::CarriedOver,
         Settled::DeadLettered,
         Settled::Redrive,
         Settled::Unsettled,
@@ -256,6 +258,64 @@ async fn a_failed_send_keeps_the_message_for_its_delay() {
     .await;
     assert_eq!((calls, events), (vec![], vec![EventType::DeadLetterAdded]));
     assert_eq!(settled, Settled::ActionFailed);
+}
+
+/// Seed 288: four real failures, then the fifth (last) receive finds the breaker open. Its
+/// deferral's copy could not be sent, the message was kept, and SQS's redrive moved it to the
+/// DLQ while the variant said `retrying`. On the last receive the send is tried again.
+#[tokio::test]
+async fn a_deferral_on_the_last_receive_tries_its_copy_again_rather_than_keep_it() {
+    let delay = Duration::from_secs(269);
+    let defer = || Disposition::Defer {
+        delay,
+        copy: message(MAX - 1),
+    };
+    let queue = Recorder::failing(2);
+    let (settled, calls, _) = run(defer(), MAX, &queue).await;
+    assert_eq!(settled, Settled::Deferred);
+    assert_eq!(
+        calls,
+        vec![Call::Sent {
+            failures: MAX - 1,
+            delay
+        }],
+        "no visibility change: the message is deleted, never redriven"
+    );
+    // Before its last receive, keeping the message is safe: no second try.
+    let queue = Recorder::failing(1);
+    let (settled, calls, _) = run(defer(), MAX - 1, &queue).await;
+    assert_eq!(
+        (settled, calls),
+        (Settled::ActionFailed, vec![Call::Visible(269)])
+    );
+}
+
+/// Seed 1873: a planned retry kept the message for its last receive, the invocation died on
+/// it, and the redrive moved it with the variant `retrying`. The last-but-one receive's retry
+/// goes out as a fresh copy carrying the failures, so Herald's count decides the DLQ.
+#[tokio::test]
+async fn a_retry_on_the_last_but_one_receive_goes_out_as_a_fresh_copy() {
+    let wait = Duration::from_millis(30_300);
+    let queue = Recorder::default();
+    let (settled, calls, _) = run(Disposition::RetryAfter(wait), MAX - 1, &queue).await;
+    assert_eq!(
+        (settled, calls),
+        (
+            Settled::CarriedOver,
+            vec![Call::Sent {
+                failures: MAX - 1,
+                delay: wait
+            }]
+        )
+    );
+    assert!(!settled.keeps_message());
+    // If the copy cannot be sent, SQS retries this one as before.
+    let queue = Recorder::failing(1);
+    let (settled, calls, _) = run(Disposition::RetryAfter(wait), MAX - 1, &queue).await;
+    assert_eq!(
+        (settled, calls),
+        (Settled::Retrying, vec![Call::Visible(31)])
+    );
 }
 
 #[tokio::test]

@@ -189,7 +189,9 @@ async fn settle(
     let handling = match settled {
         Settled::Done => Handling::Done,
         Settled::Deferred => Handling::Deferred,
-        Settled::Retrying | Settled::DeadLettered | Settled::Redrive => Handling::Failed,
+        Settled::Retrying | Settled::CarriedOver | Settled::DeadLettered | Settled::Redrive => {
+            Handling::Failed
+        }
         Settled::Unsettled => Handling::StoreFailed,
         Settled::ActionFailed => Handling::ActionFailed,
     };
