@@ -24,7 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .await
                 .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
             if let Some(outbound) = outbound {
-                // Through the publisher's settle module: one place decides the outbound facts.
+                // The outbound facts are decided in one place: `herald_domain::settle`.
                 herald_domain::settle::announce_resolved(outbound, &report, SystemClock.now())
                     .await;
             }
