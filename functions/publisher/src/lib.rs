@@ -1,6 +1,7 @@
 //! The publisher function: one SQS batch in, handled by the domain's `PublishService`
 //! (platform budgets reserved once per batch, records concurrently); each record's
-//! disposition becomes a queue action and, where SQS must keep it, a `batchItemFailures` entry.
+//! disposition is settled by the domain's `settle` (its queue action and outbound event) and,
+//! where SQS must keep it, becomes a `batchItemFailures` entry. Configuration and wiring only.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use herald_aws::Clients;
@@ -11,9 +12,10 @@ use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::{SystemClock, SystemEntropy};
 use herald_domain::gates::Window;
 use herald_domain::model::Platform;
-use herald_domain::outbound::{EventType, OutboundEvent, OutboundEvents};
-use herald_domain::ports::{PublishMessage, PublishQueue};
-use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
+use herald_domain::outbound::OutboundEvents;
+use herald_domain::ports::PublishMessage;
+use herald_domain::publish::{Delivery, Disposition, PublishConfig, PublishService};
+use herald_domain::settle::{OutcomeEvents, SettlePorts};
 use herald_domain::token_refresh::{RefreshConfig, TokenRefresh};
 use herald_platforms::{Endpoints, HttpPlatforms};
 use std::collections::HashMap;
@@ -295,7 +297,7 @@ pub async fn handle(
                 account_id = %message.account_id,
                 receive_count = delivery.receive_count,
             );
-            settle(publisher, record, message, disposition).instrument(span)
+            settle(publisher, record, message, *delivery, disposition).instrument(span)
         },
     ))
     .await;
@@ -312,103 +314,31 @@ pub async fn handle(
     response
 }
 
-/// Carries out one disposition; returns the message id when SQS must keep the record.
+/// Carries out one disposition through the domain's `settle`; returns the message id when SQS
+/// must keep the record.
 async fn settle(
     publisher: &Publisher,
     record: &SqsMessage,
     message: &PublishMessage,
+    delivery: Delivery,
     disposition: Disposition,
 ) -> Option<String> {
-    let id = record.message_id.clone().unwrap_or_default();
-    emit_outbound(publisher, message, &disposition).await;
-    match disposition {
-        Disposition::Done(done) => {
-            tracing::info!(outcome = ?done, "record done");
-            None
-        }
-        Disposition::RetryAfter(delay) => {
-            make_visible_in(publisher, record, seconds(delay)).await;
-            tracing::info!(retry_in_seconds = seconds(delay), "will retry");
-            Some(id)
-        }
-        Disposition::Defer { delay, copy } => {
-            // A fresh copy, so the wait does not count toward the DLQ; if it cannot be sent,
-            // keep this one (it then counts, but nothing is lost).
-            match publisher.queue.send_delayed(&copy, delay).await {
-                Ok(()) => {
-                    tracing::info!(deferred_seconds = seconds(delay), "deferred");
-                    None
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not defer; keeping the message");
-                    make_visible_in(publisher, record, seconds(delay)).await;
-                    Some(id)
-                }
-            }
-        }
-        Disposition::DeadLetter => {
-            make_visible_in(publisher, record, 0).await;
-            tracing::warn!("deliveries exhausted; SQS moves the message to the DLQ");
-            Some(id)
-        }
-        Disposition::MoveToDeadLetter(reason) => {
-            match publisher.queue.dead_letter(message, &reason).await {
-                Ok(()) => {
-                    tracing::warn!("deliveries exhausted; moved to the DLQ");
-                    None
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "could not move the message to the DLQ; keeping it");
-                    Some(id)
-                }
-            }
-        }
-        Disposition::Fail => Some(id),
-    }
-}
-
-/// The outbound webhook event for a disposition that records a fact: published (or adopted),
-/// failed for good, or dead-lettered. Emitted once the outcome is committed (the disposition is
-/// decided after the store write); a failure to enqueue is logged, never fails the publish.
-/// A crash between the outcome's write and this send loses the event (at most once there);
-/// the event id is derived from the fact, so a redelivered copy dedupes at the receiver.
-async fn emit_outbound(publisher: &Publisher, message: &PublishMessage, disposition: &Disposition) {
-    let Some(outbound) = &publisher.outbound else {
-        return;
+    let actions = publisher
+        .queue
+        .received(record.receipt_handle.as_deref().unwrap_or_default());
+    let ports = SettlePorts {
+        actions: &actions,
+        events: publisher
+            .outbound
+            .as_deref()
+            .map(|o| o as &dyn OutcomeEvents),
+        clock: &*publisher.service.clock,
+        max_receive_count: publisher.service.config.max_receive_count,
     };
-    let event_type = match disposition {
-        Disposition::Done(Done::Published | Done::Adopted) => EventType::PostPublished,
-        Disposition::Done(Done::Failed) => EventType::PostFailed,
-        Disposition::DeadLetter | Disposition::MoveToDeadLetter(_) => EventType::DeadLetterAdded,
-        _ => return,
-    };
-    let mut data = serde_json::json!({
-        "post_id": message.post_id,
-        "account_id": message.account_id,
-        "platform": message.platform.as_str(),
-    });
-    if event_type == EventType::DeadLetterAdded {
-        data["source"] = "publish".into();
-    }
-    let event = OutboundEvent::new(
-        event_type,
-        message.tenant_id.clone(),
-        &[message.post_id.as_str(), message.account_id.as_str()],
-        publisher.service.clock.now(),
-        data,
-    );
-    outbound.emit(&event, &message.correlation_id).await;
-}
-
-fn seconds(d: Duration) -> u32 {
-    u32::try_from(d.as_millis().div_ceil(1000)).unwrap_or(u32::MAX)
-}
-
-async fn make_visible_in(publisher: &Publisher, record: &SqsMessage, seconds: u32) {
-    let receipt = record.receipt_handle.as_deref().unwrap_or_default();
-    if let Err(e) = publisher.queue.retry_after(receipt, seconds).await {
-        tracing::warn!(error = %e, "could not change the message's visibility; the queue's timeout applies");
-    }
+    let settled = herald_domain::settle::settle(ports, message, delivery, disposition).await;
+    settled
+        .keeps_message()
+        .then(|| record.message_id.clone().unwrap_or_default())
 }
 
 /// The invocation's deadline, from the Lambda context's epoch milliseconds. One that is not

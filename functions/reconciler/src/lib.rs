@@ -8,8 +8,8 @@ use herald_aws::dynamo::DynamoStore;
 use herald_aws::outbound::SqsOutboundQueue;
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::{Clock, SystemClock, SystemEntropy};
-use herald_domain::outbound::{EventType, OutboundEvent, OutboundEvents};
-use herald_domain::reconcile::{ReconcileConfig, ReconcileReport, Reconciler};
+use herald_domain::outbound::OutboundEvents;
+use herald_domain::reconcile::{ReconcileConfig, Reconciler};
 use herald_domain::secrets::SecretCache;
 use herald_domain::token_crypto::TokenSweep;
 use herald_domain::token_refresh::{ExpiringTokens, RefreshConfig, TokenRefresh};
@@ -214,36 +214,6 @@ pub fn outbound(config: &Config, clients: &Clients, shared: &Shared) -> Option<O
     })
 }
 
-/// `post.unknown_resolved` for each stuck variant the run resolved (its outcome is committed
-/// by then). The event id names the attempt count, so a variant resolved again after another
-/// stuck attempt is a new event.
-pub async fn emit_resolved(
-    outbound: &OutboundEvents,
-    report: &ReconcileReport,
-    now: time::OffsetDateTime,
-) {
-    for r in &report.resolved {
-        let event = OutboundEvent::new(
-            EventType::PostUnknownResolved,
-            r.variant.tenant_id.clone(),
-            &[
-                r.variant.post_id.as_str(),
-                r.variant.account_id.as_str(),
-                &r.attempts.to_string(),
-            ],
-            now,
-            serde_json::json!({
-                "post_id": r.variant.post_id,
-                "account_id": r.variant.account_id,
-                "platform": r.platform.as_str(),
-                "status": r.status,
-                "attempts": r.attempts,
-            }),
-        );
-        outbound.emit(&event, &r.correlation_id).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,68 +241,5 @@ mod tests {
         for name in ["HERALD_TABLE", "HERALD_CLAIM_LEASE_SECONDS"] {
             assert!(err.contains(name), "{name} not in {err}");
         }
-    }
-
-    #[tokio::test]
-    async fn resolved_variants_are_announced_to_subscribed_endpoints() {
-        use herald_domain::clock::Clock;
-        use herald_domain::ids::{AccountId, PostId, TenantId};
-        use herald_domain::outbound::memory::{MemoryEndpoints, MemoryOutboundQueue};
-        use herald_domain::outbound::{Endpoint, EndpointId, EndpointStore};
-        use herald_domain::ports::VariantRef;
-        use herald_domain::reconcile::ResolvedVariant;
-        let now = SystemClock.now();
-        let endpoints = Arc::new(MemoryEndpoints::default());
-        let tenant = TenantId::from("ten_1");
-        for types in [
-            vec![EventType::PostUnknownResolved],
-            vec![EventType::PostPublished],
-        ] {
-            endpoints
-                .create_endpoint(&Endpoint {
-                    id: EndpointId::generate(),
-                    tenant_id: tenant.clone(),
-                    url: "https://hooks.example.com/in".into(),
-                    event_types: types,
-                    disabled: None,
-                    secret: herald_webhooks_secret(),
-                    previous_secret: None,
-                    created_at: now,
-                    updated_at: now,
-                })
-                .await
-                .unwrap();
-        }
-        let queue = Arc::new(MemoryOutboundQueue::default());
-        let outbound = OutboundEvents::new(
-            endpoints,
-            queue.clone(),
-            Arc::new(SystemClock),
-            time::Duration::ZERO,
-        );
-        let mut report = ReconcileReport::default();
-        report.resolved.push(ResolvedVariant {
-            variant: VariantRef {
-                tenant_id: tenant.clone(),
-                post_id: PostId::from("post_1"),
-                account_id: AccountId::from("acc_1"),
-            },
-            platform: herald_domain::model::Platform::X,
-            status: "unknown",
-            attempts: 1,
-            correlation_id: "c-1".into(),
-        });
-        emit_resolved(&outbound, &report, now).await;
-        let sent = queue.sent.lock().unwrap();
-        assert_eq!(sent.len(), 1, "only the subscribed endpoint");
-        let event = &sent[0].0.event;
-        assert_eq!(event.event_type, EventType::PostUnknownResolved);
-        assert_eq!(event.data["status"], "unknown");
-        assert_eq!(event.data["post_id"], "post_1");
-        assert_eq!(sent[0].0.correlation_id, "c-1");
-    }
-
-    fn herald_webhooks_secret() -> secrecy::SecretString {
-        secrecy::SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     }
 }

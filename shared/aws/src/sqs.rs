@@ -6,6 +6,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use herald_domain::StoreError;
 use herald_domain::ports::{PublishMessage, PublishQueue};
+use herald_domain::settle::MessageActions;
 
 /// Message attribute carrying the correlation id, so it is visible without parsing the body.
 pub const CORRELATION_ATTRIBUTE: &str = "correlation_id";
@@ -50,6 +51,41 @@ impl SqsPublishQueue {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+
+    /// One received message, as the publisher's settle step acts on it.
+    pub fn received<'a>(&'a self, receipt_handle: &'a str) -> ReceivedPublish<'a> {
+        ReceivedPublish {
+            queue: self,
+            receipt_handle,
+        }
+    }
+}
+
+/// A received publish message: its receipt handle on the queue (the port of one SQS record
+/// that `herald_domain::settle` acts through).
+#[derive(Debug, Clone, Copy)]
+pub struct ReceivedPublish<'a> {
+    queue: &'a SqsPublishQueue,
+    receipt_handle: &'a str,
+}
+
+#[async_trait]
+impl MessageActions for ReceivedPublish<'_> {
+    async fn make_visible_in(&self, seconds: u32) -> Result<(), StoreError> {
+        self.queue.retry_after(self.receipt_handle, seconds).await
+    }
+
+    async fn send_delayed(
+        &self,
+        copy: &PublishMessage,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        PublishQueue::send_delayed(self.queue, copy, delay).await
+    }
+
+    async fn dead_letter(&self, message: &PublishMessage, reason: &str) -> Result<(), StoreError> {
+        PublishQueue::dead_letter(self.queue, message, reason).await
     }
 }
 

@@ -30,6 +30,7 @@ pub mod publish;
 pub mod reconcile;
 pub mod secret;
 pub mod secrets;
+pub mod settle;
 pub mod tenants;
 pub mod token_crypto;
 pub mod token_refresh;

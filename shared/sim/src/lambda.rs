@@ -2,31 +2,24 @@
 //! invocation has its template timeout and a fate (it may crash or stall), and whatever it
 //! did not finish when it dies simply did not happen.
 //!
-//! The publisher mirrors `functions/publisher`: one SQS batch into
-//! `PublishService::handle_batch`, then per record:
-//!
-//! | disposition            | the function                      | the event source mapping |
-//! |------------------------|-----------------------------------|--------------------------|
-//! | `Done`                 | -                                 | deletes it               |
-//! | `RetryAfter(d)`        | visibility = d (s, rounded up)    | keeps it                 |
-//! | `Defer { d, copy }`    | sends `copy` delayed by d         | deletes it               |
-//! | `Fail`                 | -                                 | keeps it (timeout 180 s) |
-//! | `DeadLetter`           | visibility = 0 (redrive moves it) | keeps it                 |
-//! | `MoveToDeadLetter(r)`  | sends it to the DLQ with r        | deletes it               |
-//!
-//! If the function's own queue call fails, the record is reported failed and kept (a failed
-//! deferral also sets the visibility to its delay). If the invocation crashes or times out,
-//! the mapping sees a failed invocation: nothing is deleted.
+//! The publisher runs as `functions/publisher` does: one SQS batch into
+//! `PublishService::handle_batch`, then each record's disposition through the domain's
+//! `settle` (the same function the Lambda calls), with this record's port on the SQS model.
+//! If the invocation crashes or times out, the mapping sees a failed invocation: nothing is
+//! deleted.
 
 use crate::driver::World;
 use crate::faults::Invocation;
 use crate::ledger::Stats;
 use crate::queue::{Handling, QueueClient, Received};
 use crate::vclock::SimClock;
+use async_trait::async_trait;
+use herald_domain::StoreError;
 use herald_domain::dispatch::{DispatchConfig, Dispatcher};
 use herald_domain::ports::PublishMessage;
-use herald_domain::publish::{Delivery, Disposition};
+use herald_domain::publish::{Delivery, Disposition, PublishService};
 use herald_domain::reconcile::{ReconcileConfig, Reconciler};
+use herald_domain::settle::{MessageActions, SettlePorts, Settled};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -101,28 +94,29 @@ pub async fn publisher(world: &World, batch: Vec<Received>) {
     }
     let service = world.publish_service(&inv);
     let queue = world.queue_client.for_invocation(&inv);
-    let work = async {
-        let dispositions = service.handle_batch(&records, CONCURRENCY).await;
-        // Settled concurrently, as the function does.
-        let settled = index
-            .iter()
-            .zip(&records)
-            .zip(dispositions)
-            .map(|((i, (message, _)), d)| {
-                let r = &batch[*i];
-                let queue = &queue;
-                let inv = &inv;
-                async move {
-                    world
-                        .ledger
-                        .variant_event(clock.time(), &message.variant(), || {
-                            format!("m{} inv{}: {}", r.id, inv.id, describe(&d))
-                        });
-                    (*i, settle(world, queue, r, message, d).await)
-                }
-            });
-        futures::future::join_all(settled).await
-    };
+    let work =
+        async {
+            let dispositions = service.handle_batch(&records, CONCURRENCY).await;
+            // Settled concurrently, as the function does.
+            let settled = index.iter().zip(&records).zip(dispositions).map(
+                |((i, (message, delivery)), d)| {
+                    let r = &batch[*i];
+                    let (queue, inv, service) = (&queue, &inv, &service);
+                    async move {
+                        world
+                            .ledger
+                            .variant_event(clock.time(), &message.variant(), || {
+                                format!("m{} inv{}: {}", r.id, inv.id, describe(&d))
+                            });
+                        (
+                            *i,
+                            settle(world, service, queue, r, (message, *delivery), d).await,
+                        )
+                    }
+                },
+            );
+            futures::future::join_all(settled).await
+        };
     match until_killed(clock, &inv, kill_at, work).await {
         Ended::Returned(out) => {
             for (i, h) in out {
@@ -162,60 +156,86 @@ fn note_all(world: &World, batch: &[Received], inv: &Invocation, handling: Handl
     }
 }
 
-/// What the function does with one record's disposition; returns how the receive ended and
-/// whether the mapping deletes the message.
+/// What the function does with one record's disposition: the domain's `settle`, through this
+/// record's queue port. Returns how the receive ended and whether the mapping deletes the
+/// message.
 async fn settle(
     world: &World,
+    service: &PublishService,
     queue: &QueueClient,
     r: &Received,
-    message: &PublishMessage,
+    (message, delivery): (&PublishMessage, Delivery),
     d: Disposition,
 ) -> (Handling, bool) {
-    let stats = &world.stats;
-    match d {
-        Disposition::Done(_) => {
-            Stats::bump(&stats.done);
-            (Handling::Done, true)
+    count(&world.stats, &d);
+    // A copy sent for a deferral replaces a held-back receive; one sent for a retry (on the
+    // last-but-one receive) replaces a real failure.
+    let copy_replaces = match d {
+        Disposition::Defer { .. } => Handling::Deferred,
+        _ => Handling::Failed,
+    };
+    let actions = SimRecord {
+        queue,
+        r,
+        copy_replaces,
+    };
+    let ports = SettlePorts {
+        actions: &actions,
+        events: None,
+        clock: &*service.clock,
+        max_receive_count: service.config.max_receive_count,
+    };
+    let settled = herald_domain::settle::settle(ports, message, delivery, d).await;
+    let handling = match settled {
+        Settled::Done => Handling::Done,
+        Settled::Deferred => Handling::Deferred,
+        Settled::Retrying | Settled::CarriedOver | Settled::DeadLettered | Settled::Redrive => {
+            Handling::Failed
         }
-        Disposition::RetryAfter(delay) => {
-            Stats::bump(&stats.retries);
-            // On failure the queue's visibility timeout applies.
-            let _ = queue
-                .change_visibility(r.id, r.receipt, seconds(delay))
-                .await;
-            (Handling::Failed, false)
-        }
-        Disposition::Defer { delay, copy } => {
-            Stats::bump(&stats.deferrals);
-            match queue.send_delayed_from(r.id, &copy, delay).await {
-                Ok(()) => (Handling::Deferred, true),
-                Err(_) => {
-                    let _ = queue
-                        .change_visibility(r.id, r.receipt, seconds(delay))
-                        .await;
-                    (Handling::ActionFailed, false)
-                }
-            }
-        }
-        Disposition::Fail => {
-            Stats::bump(&stats.store_failures);
-            (Handling::StoreFailed, false)
-        }
-        Disposition::DeadLetter => {
-            Stats::bump(&stats.dead_letter_visibility);
-            let _ = queue.change_visibility(r.id, r.receipt, 0).await;
-            (Handling::Failed, false)
-        }
-        Disposition::MoveToDeadLetter(reason) => {
-            Stats::bump(&stats.moved_to_dlq);
-            match queue
-                .dead_letter_from(r.id, message, &reason, Handling::Failed)
-                .await
-            {
-                Ok(()) => (Handling::Failed, true),
-                Err(_) => (Handling::ActionFailed, false),
-            }
-        }
+        Settled::Unsettled => Handling::StoreFailed,
+        Settled::ActionFailed => Handling::ActionFailed,
+    };
+    (handling, !settled.keeps_message())
+}
+
+/// The counters a disposition bumps.
+fn count(stats: &Stats, d: &Disposition) {
+    Stats::bump(match d {
+        Disposition::Done(_) => &stats.done,
+        Disposition::RetryAfter(_) => &stats.retries,
+        Disposition::Defer { .. } => &stats.deferrals,
+        Disposition::Fail => &stats.store_failures,
+        Disposition::DeadLetter => &stats.dead_letter_visibility,
+        Disposition::MoveToDeadLetter(_) => &stats.moved_to_dlq,
+    });
+}
+
+/// One received record's queue port: the SQS model's calls with this receipt, and the
+/// lineage (for the invariants only) that a copy or a DLQ entry inherits from it.
+struct SimRecord<'a> {
+    queue: &'a QueueClient,
+    r: &'a Received,
+    copy_replaces: Handling,
+}
+
+#[async_trait]
+impl MessageActions for SimRecord<'_> {
+    async fn make_visible_in(&self, seconds: u32) -> Result<(), StoreError> {
+        self.queue
+            .change_visibility(self.r.id, self.r.receipt, seconds)
+            .await
+    }
+
+    async fn send_delayed(&self, copy: &PublishMessage, delay: Duration) -> Result<(), StoreError> {
+        self.queue
+            .send_delayed_from(self.r.id, copy, delay, self.copy_replaces)
+            .await
+    }
+
+    async fn dead_letter(&self, message: &PublishMessage, reason: &str) -> Result<(), StoreError> {
+        self.queue
+            .dead_letter_from(self.r.id, message, reason, Handling::Failed)
+            .await
     }
 }
 
@@ -232,11 +252,6 @@ fn describe(d: &Disposition) -> String {
         Disposition::DeadLetter => "dead letter (visible now, for the redrive)".into(),
         Disposition::MoveToDeadLetter(reason) => format!("move to the DLQ: {reason}"),
     }
-}
-
-/// Whole seconds, rounded up (the function's `seconds`).
-fn seconds(d: Duration) -> u32 {
-    u32::try_from(d.as_millis().div_ceil(1000)).unwrap_or(u32::MAX)
 }
 
 /// One scheduled dispatcher invocation.

@@ -456,16 +456,18 @@ impl QueueClient {
         Ok(())
     }
 
-    /// A deferral: a fresh copy that inherits the lineage of the message it replaces.
+    /// A fresh copy (a deferral, or a retry carried over) that inherits the lineage of the
+    /// message it replaces; `handling` is how this receive ended.
     pub async fn send_delayed_from(
         &self,
         parent: u64,
         message: &PublishMessage,
         delay: Duration,
+        handling: Handling,
     ) -> Result<(), StoreError> {
         self.call("SendMessage").await?;
         let mut lineage = self.model.lineage(parent);
-        lineage.push(Handling::Deferred);
+        lineage.push(handling);
         self.model.send(message, sqs_delay(delay), lineage);
         Ok(())
     }
