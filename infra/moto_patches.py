@@ -140,8 +140,10 @@ class _UndoLog:
         self._entries: list[tuple[Table, DynamoType, DynamoType | None, Item | None]] = []
         self._stream_lengths: dict[int, tuple[Table, int]] = {}
 
-    def remember(self, table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> None:
-        before = table.get_item(hash_key, range_key) if (range_key is not None or not table.has_range_key) else None
+    def remember(self, table: Table, hash_key: DynamoType | None, range_key: DynamoType | None) -> None:
+        if hash_key is None or (table.has_range_key and range_key is None):
+            return  # not a whole key: moto refuses the operation before it changes anything
+        before = table.get_item(hash_key, range_key)
         self._entries.append((table, hash_key, range_key, copy.deepcopy(before)))
         if table.stream_shard is not None and id(table) not in self._stream_lengths:
             self._stream_lengths[id(table)] = (table, len(table.stream_shard.items))
@@ -373,7 +375,10 @@ def _backend_update_item(self: DynamoDBBackend, table_name: str, key: dict[str, 
     try:
         return _ORIGINAL["backend_update_item"](self, table_name, key, *args, **kwargs)
     finally:
-        hash_key, range_key = _key_of(table, key)
+        try:
+            hash_key, range_key = _key_of(table, key)
+        except Exception:  # noqa: BLE001 (a malformed key: moto refused it, nothing changed)
+            hash_key = range_key = None
         if hash_key is not None and (range_key is not None or not table.has_range_key):
             _reindex(table, hash_key, range_key)
 

@@ -208,6 +208,19 @@ class TransactionTest(PatchedServer):
         self.assertIsNone(self.transact(*many[:100]))
         self.assertIsNotNone(self.get("p", "99"))
 
+    def test_a_malformed_key_refuses_the_transaction_and_keeps_the_partition(self) -> None:
+        self.put("p", "a")
+        self.put("p", "b")
+        error = self.transact(
+            {"Put": {"TableName": self.table, "Item": key("p", "new")}},
+            {"Update": {"TableName": self.table, "Key": {"pk": s("p")}, "UpdateExpression": "SET n = :n",
+                        "ExpressionAttributeValues": {":n": {"N": "1"}}}},
+        )
+        assert error is not None
+        self.assertIsNone(self.get("p", "new"))
+        self.assertIsNotNone(self.get("p", "a"))
+        self.assertIsNotNone(self.get("p", "b"))
+
     def test_a_cancelled_transaction_never_undoes_another_requests_write(self) -> None:
         """Two clients on one table: one commits writes, the other runs transactions that are
         always cancelled after writing. Every committed write must survive."""
