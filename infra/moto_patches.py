@@ -80,17 +80,12 @@ from moto.sqs.exceptions import ReceiptHandleIsInvalid
 PATCHED_MOTO_VERSION = "5.2.5"
 
 _ORIGINAL = {
-    "transact_write_items": DynamoDBBackend.transact_write_items,
     "backend_update_item": DynamoDBBackend.update_item,
     "put_item": Table.put_item,
     "delete_item": Table.delete_item,
     "query": Table.query,
     "all_items": Table.all_items,
     "sqs_unix_time": sqs_models.unix_time,
-    "sqs_unix_time_millis": sqs_models.unix_time_millis,
-    "retention_check": sqs_models.SQSBackend.is_message_valid_based_on_retention_period,
-    "queue_delete_message": sqs_models.Queue.delete_message,
-    "delete_message_batch": sqs_models.SQSBackend.delete_message_batch,
 }
 
 _applied = False
