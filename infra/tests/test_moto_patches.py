@@ -449,3 +449,80 @@ class NarrowedQueryTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AnswerSerializationTest(unittest.TestCase):
+    """Attribute values written as stored (patch 9) are exactly what moto's serializer writes,
+    and the values it must not take as they are (binary) still go through moto's serializer."""
+
+    def random_value(self, rng: random.Random, depth: int = 0) -> dict[str, Any]:
+        kinds = ["S", "N", "BOOL", "NULL", "SS", "NS", "B", "BS"] + (["M", "L"] if depth < 3 else [])
+        kind = rng.choice(kinds)
+        text = lambda: "".join(rng.choice("aZ9 é\"\\\n{}") for _ in range(rng.randrange(0, 6)))  # noqa: E731
+        number = lambda: str(rng.randrange(-(10**6), 10**6))  # noqa: E731
+        blob = lambda: bytes(rng.randrange(256) for _ in range(rng.randrange(0, 6)))  # noqa: E731
+        return {
+            "S": lambda: {"S": text()},
+            "N": lambda: {"N": number()},
+            "BOOL": lambda: {"BOOL": rng.random() < 0.5},
+            "NULL": lambda: {"NULL": True},
+            "SS": lambda: {"SS": sorted({text() + str(i) for i in range(rng.randrange(1, 4))})},
+            "NS": lambda: {"NS": sorted({number() for _ in range(rng.randrange(1, 4))})},
+            "B": lambda: {"B": blob()},
+            "BS": lambda: {"BS": list({blob() + bytes([i]) for i in range(rng.randrange(1, 3))})},
+            "M": lambda: {"M": {text() + str(i): self.random_value(rng, depth + 1) for i in range(rng.randrange(0, 4))}},
+            "L": lambda: {"L": [self.random_value(rng, depth + 1) for _ in range(rng.randrange(0, 4))]},
+        }[kind]()
+
+    def test_items_come_back_as_moto_would_write_them(self) -> None:
+        from moto import mock_aws
+
+        moto_patches.apply()
+        rng = random.Random(11)
+        with mock_aws():
+            db = boto3.client("dynamodb", region_name="us-east-1")
+            create_table(db)
+            items = []
+            for i in range(150):
+                item = {**key("p", f"{i:04}"), **{f"a{j}": self.random_value(rng) for j in range(rng.randrange(1, 6))}}
+                db.put_item(TableName=TABLE, Item=item)
+                items.append(item)
+            answers = [db.get_item(TableName=TABLE, Key=key("p", f"{i:04}"))["Item"] for i in range(150)]
+            queried = db.query(
+                TableName=TABLE,
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": s("p")},
+            )["Items"]
+            original = moto_patches.core_serialize.BaseJSONSerializer._serialize_type_structure
+            moto_patches.core_serialize.BaseJSONSerializer._serialize_type_structure = moto_patches._ORIGINAL[
+                "json_serialize_structure"
+            ]
+            try:
+                by_moto = [db.get_item(TableName=TABLE, Key=key("p", f"{i:04}"))["Item"] for i in range(150)]
+            finally:
+                moto_patches.core_serialize.BaseJSONSerializer._serialize_type_structure = original
+        self.assertEqual(answers, by_moto)
+        self.assertEqual(queried, by_moto)
+        self.assertEqual([normalized(a) for a in answers], [normalized(i) for i in items])
+
+    def test_what_is_written_as_it_is(self) -> None:
+        self.assertTrue(moto_patches._wire_ready({"M": {"a": {"L": [{"S": "x"}, {"NULL": True}]}}}))
+        self.assertFalse(moto_patches._wire_ready({"M": {"a": {"B": b"\x00"}}}))
+        self.assertFalse(moto_patches._wire_ready({"N": 5}))
+        self.assertFalse(moto_patches._wire_ready({"S": "x", "N": "1"}))
+
+
+def normalized(item: dict[str, Any]) -> dict[str, Any]:
+    """Sets compared as sets (DynamoDB does not keep their order)."""
+
+    def value(v: dict[str, Any]) -> Any:
+        ((kind, inner),) = v.items()
+        if kind in ("SS", "NS", "BS"):
+            return (kind, frozenset(inner))
+        if kind == "M":
+            return (kind, {k: value(x) for k, x in inner.items()})
+        if kind == "L":
+            return (kind, [value(x) for x in inner])
+        return (kind, inner)
+
+    return {k: value(v) for k, v in item.items()}
