@@ -259,12 +259,47 @@ async fn the_sweep_waits_until_other_instances_can_no_longer_seal_under_the_old_
     let w = World::new([3; 32]).await;
     w.put_key([4; 32]).await;
     let store = w.fresh_store();
+    let settle = time::Duration::minutes(6);
+    let now = SystemClock.now();
     // The key just became current: a pass finds nothing but is not done yet.
-    let report = store
-        .sweep_tokens(SystemClock.now(), time::Duration::minutes(6))
+    let report = store.sweep_tokens(now, settle).await.unwrap();
+    assert_eq!((report.examined, report.done), (0, false));
+
+    // An instance that still caches the old ring seals a token under the old key.
+    let stale = DynamoStore::new(w.clients.dynamodb.clone(), &w.vars["HERALD_TABLE"])
+        .with_token_vault(Arc::new(TokenVault::fixed(
+            TokenKeys::from_keys(&[3; 32], &[]).unwrap(),
+        )));
+    let late = w.account("sealed-late", Some("plain-refresh-late"));
+    stale.upsert_account(&late).await.unwrap();
+    let old_prefix = format!("v1.{}.", key_id(&[3; 32]));
+    assert!(text_of(&w.raw(&late).await["access_token"]).starts_with(&old_prefix));
+
+    // Until the window closes a pass reads the marker and nothing else: no Scan per run.
+    w.clients.calls.reset();
+    let waiting = store
+        .sweep_tokens(now + time::Duration::minutes(1), settle)
         .await
         .unwrap();
-    assert_eq!((report.examined, report.done), (0, false));
+    assert_eq!((waiting.examined, waiting.done), (0, false));
+    let calls = w.clients.calls.snapshot();
+    assert_eq!(
+        calls.values().map(|t| t.ok + t.failed).sum::<usize>(),
+        1,
+        "{calls:?}"
+    );
+
+    // The first pass after it finds the late token and moves it; the next marks the key swept.
+    let after = now + settle + time::Duration::seconds(1);
+    let late_pass = store.sweep_tokens(after, settle).await.unwrap();
+    assert_eq!(
+        (late_pass.examined, late_pass.resealed, late_pass.done),
+        (1, 1, false)
+    );
+    let new_prefix = format!("v1.{}.", key_id(&[4; 32]));
+    assert!(text_of(&w.raw(&late).await["access_token"]).starts_with(&new_prefix));
+    let last = store.sweep_tokens(after, settle).await.unwrap();
+    assert_eq!((last.examined, last.done), (0, true));
 }
 
 #[tokio::test]

@@ -295,8 +295,12 @@ impl ExpiringTokens for DynamoStore {
 impl TokenSweep for DynamoStore {
     /// Cheap while nothing rotated: one GetItem of the marker. After a rotation, two Scans
     /// (filtered to account items with a token, and webhook endpoints with a signing secret,
-    /// not under the current key) and one conditional write per such item; the marker moves once a pass finds nothing left and the key
-    /// has been current for longer than other instances may cache the ring before it.
+    /// not under the current key) and one conditional write per such item. A pass that finds
+    /// nothing left before the key has been current for longer than other instances may cache
+    /// the ring before it (`settle`) marks the key clean *pending* until then, and passes
+    /// until that time cost one read again: one more pass after it catches what a stale
+    /// instance sealed under the old key meanwhile, and marks the key swept. (Scanning on every
+    /// pass of the settle window cost a whole-table read every reconciler run.)
     async fn sweep_tokens(
         &self,
         now: OffsetDateTime,
@@ -304,30 +308,15 @@ impl TokenSweep for DynamoStore {
     ) -> Result<SweepReport, StoreError> {
         let keys = self.sealing_keys().await?;
         let current = keys.current_id().to_owned();
-        let marker = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(SWEEP_PK.to_owned(), SWEEP_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        let swept = marker
-            .item
-            .as_ref()
-            .filter(|i| {
-                i.get("covers")
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str)
-                    == Some(SWEEP_COVERS)
-            })
-            .and_then(|i| i.get("key_id"))
-            .and_then(|v| v.as_s().ok());
+        let marker = self.sweep_marker(&current).await?;
         let mut report = SweepReport::default();
-        if swept == Some(&current) {
-            report.done = true;
-            return Ok(report);
+        match marker {
+            SweepMarker::Swept => {
+                report.done = true;
+                return Ok(report);
+            }
+            SweepMarker::CleanUntil(until) if now < until => return Ok(report),
+            SweepMarker::CleanUntil(_) | SweepMarker::Behind => {}
         }
         let items = self
             .sweep_scan(
@@ -345,26 +334,67 @@ impl TokenSweep for DynamoStore {
         )
         .await?;
         let endpoints = self.reseal_endpoints(&keys, &mut report).await?;
-        let settled = keys
-            .current_since()
-            .is_none_or(|since| since + settle <= now);
-        if items.is_empty() && endpoints == 0 && settled {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some({
-                    let mut item = key(SWEEP_PK.to_owned(), SWEEP_SK);
-                    item.insert("type".into(), s("token_sweep"));
-                    item.insert("key_id".into(), s(current));
-                    item.insert("covers".into(), s(SWEEP_COVERS));
-                    item.insert("at".into(), time_n(now));
-                    item
-                }))
-                .send()
-                .await
-                .map_err(store_error)?;
-            report.done = true;
+        if !items.is_empty() || endpoints > 0 {
+            return Ok(report);
         }
+        let settles_at = keys.current_since().map(|since| since + settle);
+        let pending = settles_at.filter(|at| now < *at);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some({
+                let mut item = key(SWEEP_PK.to_owned(), SWEEP_SK);
+                item.insert("type".into(), s("token_sweep"));
+                item.insert("key_id".into(), s(current));
+                item.insert("covers".into(), s(SWEEP_COVERS));
+                item.insert("at".into(), time_n(now));
+                if let Some(at) = pending {
+                    item.insert("clean_until".into(), time_n(at));
+                }
+                item
+            }))
+            .send()
+            .await
+            .map_err(store_error)?;
+        report.done = pending.is_none();
         Ok(report)
+    }
+}
+
+/// What the marker says of the current key.
+enum SweepMarker {
+    /// Every secret is under it, for good.
+    Swept,
+    /// A pass found nothing left under an older key, but instances may still seal under one
+    /// until this time: the next pass after it decides.
+    CleanUntil(OffsetDateTime),
+    /// Not swept (another key, an older marker, or none).
+    Behind,
+}
+
+impl DynamoStore {
+    async fn sweep_marker(&self, current: &str) -> Result<SweepMarker, StoreError> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(SWEEP_PK.to_owned(), SWEEP_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let Some(item) = answer.item else {
+            return Ok(SweepMarker::Behind);
+        };
+        let f = Fields(&item);
+        if f.opt_str("covers").as_deref() != Some(SWEEP_COVERS)
+            || f.opt_str("key_id").as_deref() != Some(current)
+        {
+            return Ok(SweepMarker::Behind);
+        }
+        Ok(match f.opt_time("clean_until") {
+            Some(until) => SweepMarker::CleanUntil(until),
+            None => SweepMarker::Swept,
+        })
     }
 }
