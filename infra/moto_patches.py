@@ -54,6 +54,18 @@ and one that every DynamoDB answer paid per attribute of every item it carries:
    number, boolean, null, string or number set, map or list is written as it is; anything else
    (binary values, which moto holds as bytes) still goes through moto's serializer.
 
+and two that every write paid per attribute:
+
+10. Building an ``Item`` checks the 400 KB limit after each attribute by summing the sizes of
+    all attributes so far (quadratic in the attribute count); here the sizes are summed once
+    and checked against the same limit (the sums only grow, so the one check refuses exactly
+    the items the per-attribute checks refused, with the same error).
+11. Every ``UpdateItem`` (and every ``Update`` in a transaction) parses its update expression
+    twice, and moto's validator deep-copies the tree before it changes it (the copy cost more
+    than a parse). Here the parse is kept per expression text for the two readers that only
+    look at it, and the validator parses the text afresh instead of copying: the shared tree
+    is never changed, and each validation still works on a tree of its own.
+
 Everything else (condition checks, cancellation reasons with ``ALL_OLD`` items, the 100-item
 limit, one operation per item, validation errors, projections, sort order, paging) is moto's own
 code: the transaction body below is moto's, with only the backup and rollback replaced, and the
@@ -83,6 +95,7 @@ from moto.core import responses as core_responses
 from moto.core import serialize as core_serialize
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
+    ItemSizeTooLarge,
     MockValidationException,
     MultipleTransactionsException,
     TooManyTransactionsException,
@@ -90,10 +103,13 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.utilities import bytesize
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+from moto.dynamodb.parsing.validators import Validator
 from moto.dynamodb.models import table as table_module
 from moto.dynamodb.models.table import GlobalSecondaryIndex, Table
-from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.comparisons import get_comparison_func, get_filter_expression
 
 from moto.sqs import models as sqs_models
 from moto.sqs.exceptions import ReceiptHandleIsInvalid
@@ -110,6 +126,8 @@ _ORIGINAL = {
     "list_of_moto_modules": backends.list_of_moto_modules,
     "method_names_from_class": core_responses.method_names_from_class,
     "json_serialize_structure": core_serialize.BaseJSONSerializer._serialize_type_structure,
+    "update_expression_make": UpdateExpressionParser.make,
+    "validator_init": Validator.__init__,
 }
 
 _applied = False
@@ -149,6 +167,9 @@ def apply() -> None:
     backends.list_of_moto_modules = lambda: modules
     core_responses.method_names_from_class = functools.cache(_ORIGINAL["method_names_from_class"])
     core_serialize.BaseJSONSerializer._serialize_type_structure = _json_serialize_structure
+    Item.__init__ = _item_init
+    UpdateExpressionParser.make = staticmethod(functools.lru_cache(maxsize=4096)(_parsed_update_expression))
+    Validator.__init__ = _validator_init
     _applied = True
 
 
@@ -413,7 +434,7 @@ def _candidates(table: Table, items: list[Item] | None) -> Iterator[None]:
         yield
         return
     table.__dict__["_herald_candidates"] = sorted(
-        items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key
+        items, key=lambda x: (x.hash_key.cast_value, x.range_key.cast_value if x.range_key else "")
     )
     try:
         yield
@@ -468,9 +489,33 @@ def _query_candidates(
     return list(maps.get(index_name, {}).get(tuple(conditions[a] for a in attrs), {}).values())
 
 
+def _in_range(table: Table, items: list[Item], comparison: str | None, objs: list[DynamoType]) -> list[Item]:
+    """A base-table query's partition narrowed to the items its sort-key condition keeps (with
+    moto's own comparison, ``DynamoType.compare``) and their two neighbours in key order, so
+    moto's loop no longer sizes and skips the rest one by one. Every sort-key condition keeps
+    one run of keys in key order; the neighbours keep moto's answers exactly: moto returns a
+    LastEvaluatedKey when the page is full and *any* item follows. (moto also stopped a page
+    early when a skipped item would have taken it past 1 MB; no single item is that large.)"""
+    if not comparison or not table.has_range_key:
+        return items
+    compare = get_comparison_func(comparison)
+    bounds = [obj.cast_value for obj in objs]
+    ordered = sorted(items, key=lambda item: item.range_key.cast_value)
+    kept = [i for i, item in enumerate(ordered) if compare(item.range_key.cast_value, *bounds)]
+    if not kept:
+        return []
+    return ordered[max(kept[0] - 1, 0) : kept[-1] + 2]
+
+
 def _query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
     index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
     narrowed = _query_candidates(self, hash_key, index_name, kwargs.get("hash_key_conditions"))
+    conditions = kwargs.get("range_key_conditions") or []
+    single = all(name == self.range_key_attr for name, _, _ in conditions) and len(conditions) <= 1
+    if narrowed is not None and index_name is None and single:
+        comparison = kwargs.get("range_comparison", args[0] if args else None)
+        objs = kwargs.get("range_objs", args[1] if len(args) > 1 else [])
+        narrowed = _in_range(self, narrowed, comparison, objs)
     with _candidates(self, narrowed):
         return _ORIGINAL["query"](self, hash_key, *args, **kwargs)
 
@@ -595,3 +640,51 @@ def _json_serialize_structure(self: Any, serialized: Any, value: Any, shape: Any
         self._default_serialize(serialized, value, shape, key)
         return
     _ORIGINAL["json_serialize_structure"](self, serialized, value, shape, key)
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. Items built with one size check
+
+ITEM_SIZE_LIMIT = 405000  # moto's own figure (LimitedSizeDict): between DynamoDB's 409 and 410 KB
+
+
+def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]) -> None:
+    self.hash_key = hash_key
+    self.range_key = range_key
+    converted = {key: DynamoType(value) for key, value in attrs.items()}
+    if sum(bytesize(key) + value.size() for key, value in converted.items()) > ITEM_SIZE_LIMIT:
+        raise ItemSizeTooLarge
+    # Filled as dict, not through LimitedSizeDict.__setitem__ (which re-sums at each key);
+    # later writes to the item still go through it.
+    self.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.update(self.attrs, converted)
+
+
+# ---------------------------------------------------------------------------------------------
+# 11. Update expressions parsed once per text; each validation on a fresh parse
+
+
+def _parsed_update_expression(text: str) -> Any:
+    tree = _ORIGINAL["update_expression_make"](text)
+    tree._herald_source = text
+    return tree
+
+
+def _validator_init(self: Validator, expression: Any, *args: Any, **kwargs: Any) -> None:
+    source = getattr(expression, "_herald_source", None)
+    if source is None:  # not a tree from the cache above: moto's own copy
+        _ORIGINAL["validator_init"](self, expression, *args, **kwargs)
+        return
+    # moto's __init__ with a fresh parse where it deep-copies (``expression`` is only copied there).
+    _ORIGINAL["validator_init"](self, _Unparsed(source), *args, **kwargs)
+
+
+class _Unparsed:
+    """Handed to moto's ``Validator.__init__``, whose only use of the tree is
+    ``deepcopy(expression)``: the copy is a fresh parse of the text."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return _ORIGINAL["update_expression_make"](self.source)

@@ -50,10 +50,12 @@ def serialize_dynamodb(app: Callable[..., Iterable[bytes]]) -> Callable[..., Ite
 
 
 def request_counts(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-    """`GET /_herald/requests` answers how many requests the server has taken, per operation
-    (the `X-Amz-Target` header, or the query's `Action`, or the method and path's first
-    segment), as JSON: to see what a workload asks of the emulator."""
+    """`GET /_herald/requests` answers, per operation (the `X-Amz-Target` header, or the query's
+    `Action`, or the method and path's first segment), how many requests the server has taken
+    and the milliseconds spent producing their answers, as JSON: to see what a workload asks of
+    the emulator and what each kind of request costs it."""
     counts: Counter[str] = Counter()
+    millis: Counter[str] = Counter()
 
     def operation(environ: dict[str, Any]) -> str:
         target = environ.get("HTTP_X_AMZ_TARGET")
@@ -67,11 +69,16 @@ def request_counts(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterabl
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/_herald/requests":
-            body = json.dumps(dict(counts.most_common())).encode()
+            report = {op: {"count": n, "ms": round(millis[op], 1)} for op, n in counts.most_common()}
+            body = json.dumps(report).encode()
             start_response("200 OK", [("content-type", "application/json"), ("content-length", str(len(body)))])
             return [body]
-        counts[operation(environ)] += 1
-        return app(environ, start_response)
+        op = operation(environ)
+        started = time.perf_counter()
+        answer = list(app(environ, start_response))
+        counts[op] += 1
+        millis[op] += (time.perf_counter() - started) * 1000
+        return answer
 
     return wrapped
 
@@ -138,7 +145,8 @@ def main() -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     moto_patches.apply()
     few_malloc_arenas()
-    app = request_counts(serialize_dynamodb(DomainDispatcherApplication(create_backend_app)))
+    # Counted inside the DynamoDB lock: the time is what each answer cost, not its wait.
+    app = serialize_dynamodb(request_counts(DomainDispatcherApplication(create_backend_app)))
     if os.environ.get("HERALD_MOTO_TRACEMALLOC") == "1":
         app = memory_report(app)
     print(f" * moto {moto_patches.PATCHED_MOTO_VERSION} (patched) on http://{args.host}:{args.port}", flush=True)

@@ -438,17 +438,18 @@ class NarrowedQueryTest(unittest.TestCase):
                 request["ExpressionAttributeValues"][":r"] = s(f"{rng.randrange(50):02}")
         else:
             request.update(KeyConditionExpression="pk = :h", ExpressionAttributeValues={":h": s(f"p{rng.randrange(5)}")})
-            if rng.random() < 0.5:
-                request["KeyConditionExpression"] += " AND begins_with(sk, :r)"
-                request["ExpressionAttributeValues"][":r"] = s(f"s{rng.randrange(3)}")
+            if rng.random() < 0.6:
+                condition = rng.choice(["begins_with(sk, :r)", "sk = :r", "sk < :r", "sk <= :r", "sk > :r",
+                                        "sk >= :r", "sk BETWEEN :r AND :r2"])
+                request["KeyConditionExpression"] += f" AND {condition}"
+                low = rng.randrange(30)
+                request["ExpressionAttributeValues"][":r"] = s(f"s{low:02}"[: rng.choice([2, 3])] if "begins" in condition else f"s{low:02}")
+                if ":r2" in condition:
+                    request["ExpressionAttributeValues"][":r2"] = s(f"s{low + rng.randrange(8):02}")
         if rng.random() < 0.3:
             request["FilterExpression"] = "n > :n"
             request["ExpressionAttributeValues"][":n"] = {"N": "4"}
         return request
-
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class AnswerSerializationTest(unittest.TestCase):
@@ -526,3 +527,38 @@ def normalized(item: dict[str, Any]) -> dict[str, Any]:
         return (kind, inner)
 
     return {k: value(v) for k, v in item.items()}
+
+
+class WritePathTest(PatchedServer):
+    def test_the_item_size_limit_holds_where_moto_put_it(self) -> None:
+        # Two attributes: key names count, as in moto's per-attribute check.
+        base = len("pk") + len("p") + len("sk") + len("s") + len("a") + len("b")
+        fits = moto_patches.ITEM_SIZE_LIMIT - base
+        self.put("p", "s", a={"S": "x" * (fits // 2)}, b={"S": "y" * (fits - fits // 2)})
+        self.assertEqual(len(self.get("p", "s")["b"]["S"]), fits - fits // 2)
+        with self.assertRaises(ClientError) as refused:
+            self.put("p", "s", a={"S": "x" * (fits // 2)}, b={"S": "y" * (fits - fits // 2 + 1)})
+        self.assertIn("Item size has exceeded", str(refused.exception))
+        self.assertEqual(len(self.get("p", "s")["b"]["S"]), fits - fits // 2)
+
+    def test_one_update_expression_applies_to_each_item_with_its_own_values(self) -> None:
+        expression = "SET n = if_not_exists(n, :zero) + :step, tags = list_append(if_not_exists(tags, :empty), :tag) REMOVE gone"
+        for round_ in range(3):
+            for i in range(4):
+                values = {":zero": {"N": "0"}, ":step": {"N": str(i + 1)}, ":empty": {"L": []}, ":tag": {"L": [s(f"r{round_}")]}}
+                if i % 2:
+                    self.db.update_item(TableName=self.table, Key=key("u", str(i)), UpdateExpression=expression, ExpressionAttributeValues=values)
+                else:
+                    self.transact({"Update": {"TableName": self.table, "Key": key("u", str(i)), "UpdateExpression": expression, "ExpressionAttributeValues": values}})
+        for i in range(4):
+            item = self.get("u", str(i))
+            self.assertEqual(item["n"], {"N": str(3 * (i + 1))})
+            self.assertEqual(item["tags"], {"L": [s("r0"), s("r1"), s("r2")]})
+        with self.assertRaises(ClientError):  # a bad expression is refused every time, not remembered
+            self.db.update_item(TableName=self.table, Key=key("u", "0"), UpdateExpression="SET = :x", ExpressionAttributeValues={":x": s("1")})
+        with self.assertRaises(ClientError):
+            self.db.update_item(TableName=self.table, Key=key("u", "0"), UpdateExpression="SET = :x", ExpressionAttributeValues={":x": s("1")})
+
+
+if __name__ == "__main__":
+    unittest.main()
