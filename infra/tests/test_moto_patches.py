@@ -560,5 +560,23 @@ class WritePathTest(PatchedServer):
             self.db.update_item(TableName=self.table, Key=key("u", "0"), UpdateExpression="SET = :x", ExpressionAttributeValues={":x": s("1")})
 
 
+class RequestCountsTest(PatchedServer):
+    def test_the_server_counts_and_times_each_operation(self) -> None:
+        import json
+        import urllib.request
+
+        def report() -> dict[str, Any]:
+            with urllib.request.urlopen(f"{self.endpoint}/_herald/requests") as answer:
+                return json.load(answer)
+
+        before = report().get("DynamoDB_20120810.GetItem", {"count": 0, "ms": 0})
+        for _ in range(3):
+            self.get("p", "nothing")
+        after = report()["DynamoDB_20120810.GetItem"]
+        self.assertEqual(after["count"] - before["count"], 3)
+        self.assertGreater(after["ms"], before["ms"])
+        self.assertNotIn("GET /_herald", report())
+
+
 if __name__ == "__main__":
     unittest.main()
