@@ -85,7 +85,7 @@ from __future__ import annotations
 import copy
 import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -489,33 +489,54 @@ def _query_candidates(
     return list(maps.get(index_name, {}).get(tuple(conditions[a] for a in attrs), {}).values())
 
 
-def _in_range(table: Table, items: list[Item], comparison: str | None, objs: list[DynamoType]) -> list[Item]:
-    """A base-table query's partition narrowed to the items its sort-key condition keeps (with
-    moto's own comparison, ``DynamoType.compare``) and their two neighbours in key order, so
-    moto's loop no longer sizes and skips the rest one by one. Every sort-key condition keeps
-    one run of keys in key order; the neighbours keep moto's answers exactly: moto returns a
-    LastEvaluatedKey when the page is full and *any* item follows. (moto also stopped a page
-    early when a skipped item would have taken it past 1 MB; no single item is that large.)"""
-    if not comparison or not table.has_range_key:
-        return items
+def _in_range(
+    items: list[Item], sort_key: Callable[[Item], DynamoType | None], comparison: str, objs: list[DynamoType]
+) -> list[Item]:
+    """A query's partition (of the table or of a GSI) narrowed to the items its sort-key
+    condition keeps (with moto's own comparison, ``DynamoType.compare``) and their two
+    neighbours in key order, so moto's loop no longer sizes and skips the rest one by one.
+    Every sort-key condition keeps one run of keys in key order; the neighbours keep moto's
+    answers exactly: moto returns a LastEvaluatedKey when the page is full and *any* item
+    follows. Items without the sort key are left out, as moto's index query leaves them out.
+    (moto also stopped a page early when a skipped item would have taken it past 1 MB; no
+    single item is that large.)"""
     compare = get_comparison_func(comparison)
     bounds = [obj.cast_value for obj in objs]
-    ordered = sorted(items, key=lambda item: item.range_key.cast_value)
-    kept = [i for i, item in enumerate(ordered) if compare(item.range_key.cast_value, *bounds)]
+    keyed = [(value.cast_value, item) for item in items if (value := sort_key(item)) is not None]
+    keyed.sort(key=lambda pair: pair[0])
+    kept = [i for i, (value, _) in enumerate(keyed) if compare(value, *bounds)]
     if not kept:
         return []
-    return ordered[max(kept[0] - 1, 0) : kept[-1] + 2]
+    return [item for _, item in keyed[max(kept[0] - 1, 0) : kept[-1] + 2]]
+
+
+def _sort_key_of(table: Table, index_name: str | None, conditions: list[Any]) -> Callable[[Item], DynamoType | None] | None:
+    """How to read a query's one sort key from an item, or None where moto must decide (a
+    local index, a multi-attribute key, an unknown index)."""
+    if index_name is None:
+        attr = table.range_key_attr
+        getter: Callable[[Item], DynamoType | None] = lambda item: item.range_key  # noqa: E731
+    else:
+        index = next((i for i in (table.global_indexes or []) if i.name == index_name), None)
+        ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"] if index else []
+        if len(ranges) != 1:
+            return None
+        attr = ranges[0]
+        getter = lambda item: item.attrs.get(attr)  # noqa: E731
+    if not attr or len(conditions) > 1 or any(name != attr for name, _, _ in conditions):
+        return None
+    return getter
 
 
 def _query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
     index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
     narrowed = _query_candidates(self, hash_key, index_name, kwargs.get("hash_key_conditions"))
-    conditions = kwargs.get("range_key_conditions") or []
-    single = all(name == self.range_key_attr for name, _, _ in conditions) and len(conditions) <= 1
-    if narrowed is not None and index_name is None and single:
-        comparison = kwargs.get("range_comparison", args[0] if args else None)
-        objs = kwargs.get("range_objs", args[1] if len(args) > 1 else [])
-        narrowed = _in_range(self, narrowed, comparison, objs)
+    comparison = kwargs.get("range_comparison", args[0] if args else None)
+    if narrowed is not None and comparison:
+        sort_key = _sort_key_of(self, index_name, kwargs.get("range_key_conditions") or [])
+        if sort_key is not None:
+            objs = kwargs.get("range_objs", args[1] if len(args) > 1 else [])
+            narrowed = _in_range(narrowed, sort_key, comparison, objs)
     with _candidates(self, narrowed):
         return _ORIGINAL["query"](self, hash_key, *args, **kwargs)
 

@@ -433,9 +433,14 @@ class NarrowedQueryTest(unittest.TestCase):
         if rng.random() < 0.5:
             request.update(IndexName="due", KeyConditionExpression="due_pk = :h",
                            ExpressionAttributeValues={":h": s(f"D{rng.randrange(4)}")})
-            if rng.random() < 0.5:
-                request["KeyConditionExpression"] += " AND due_sk < :r"
-                request["ExpressionAttributeValues"][":r"] = s(f"{rng.randrange(50):02}")
+            if rng.random() < 0.6:
+                condition = rng.choice(["due_sk < :r", "due_sk >= :r", "due_sk = :r", "begins_with(due_sk, :r)",
+                                        "due_sk BETWEEN :r AND :r2"])
+                request["KeyConditionExpression"] += f" AND {condition}"
+                low = rng.randrange(50)
+                request["ExpressionAttributeValues"][":r"] = s(f"{low:02}"[: rng.choice([1, 2])] if "begins" in condition else f"{low:02}")
+                if ":r2" in condition:
+                    request["ExpressionAttributeValues"][":r2"] = s(f"{low + rng.randrange(10):02}")
         else:
             request.update(KeyConditionExpression="pk = :h", ExpressionAttributeValues={":h": s(f"p{rng.randrange(5)}")})
             if rng.random() < 0.6:
