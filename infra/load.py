@@ -1,6 +1,6 @@
 """Load on the running local stack: seeded data, concurrent API clients, publishing end to end.
 
-    .venv/bin/python infra/load.py [--fill 10000] [--posts 300] [--clients 6] [--check]
+    .venv/bin/python infra/load.py [--fill 10000] [--posts 300] [--clients 6] [--rate 2] [--check]
 
 1. Fill: tops the main table up to `--fill` items with post-shaped items of filler tenants
    (BatchWriteItem straight to the emulator; a tenth carry a far-future `due` index entry), so
@@ -9,7 +9,9 @@
    and X users to stay inside each platform's per-account window.
 3. `--clients` threads each create their share of `--posts` posts, every post to three accounts
    and due a few seconds later, and after each create list the tenant's five newest posts
-   (`GET /v1/posts?limit=5`). Every request is timed; every status is counted.
+   (`GET /v1/posts?limit=5`). Every request is timed; every status is counted. By default the
+   clients go as fast as the stack answers (the stack's saturation); `--rate R` offers R posts
+   a second on a fixed schedule instead, to find the rate up to which the targets hold.
 4. It waits until every post is published (or `--publish-timeout` passes) and reports the end
    to end rate: posts published per minute from the first one due to the last one published.
 5. moto's resident memory after the run.
@@ -165,12 +167,19 @@ def connect(api: Api, env: dict[str, str], posts: int) -> list[list[str]]:
 # --------------------------------------------------------------------------- the run
 
 
-def drive(api: Api, targets: list[list[str]], clients: int, due_in: float) -> tuple[dict[str, list[float]], Counter[str], list[str]]:
+def drive(
+    api: Api, targets: list[list[str]], clients: int, due_in: float, rate: float | None
+) -> tuple[dict[str, list[float]], Counter[str], list[str]]:
+    """Each client creates a post, then lists the newest five, until every post is created.
+    Unpaced (`rate` None) each client starts its next post as soon as the last list answers;
+    paced, post `i` starts no earlier than `i / rate` seconds into the run (an open schedule:
+    a slow answer does not lower the rate offered, it queues)."""
     timings: dict[str, list[float]] = {"post": [], "get": []}
     statuses: Counter[str] = Counter()
     created: list[str] = []
     lock = threading.Lock()
     work = iter(range(len(targets)))
+    started = time.monotonic()
 
     def client() -> None:
         while True:
@@ -178,6 +187,8 @@ def drive(api: Api, targets: list[list[str]], clients: int, due_in: float) -> tu
                 i = next(work, None)
             if i is None:
                 return
+            if rate:
+                time.sleep(max(0.0, started + i / rate - time.monotonic()))
             at = (datetime.now(timezone.utc) + timedelta(seconds=due_in)).isoformat(timespec="seconds")
             body = {"text": f"load {i} {uuid.uuid4().hex[:6]}", "scheduled_at": at,
                     "targets": [{"account_id": a} for a in targets[i]]}
@@ -229,6 +240,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--due-in", type=float, default=5.0, help="seconds from creation to each post's scheduled time")
     parser.add_argument("--publish-timeout", type=float, default=600.0)
+    parser.add_argument("--rate", type=float, default=None,
+                        help="posts per second offered across all clients (default: as fast as they answer)")
     parser.add_argument("--label", default=None, help="the figures' name (default: the table size)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
@@ -243,7 +256,7 @@ def main() -> int:
     targets = connect(api, env, args.posts)
 
     run_started = time.monotonic()
-    timings, statuses, created = drive(api, targets, args.clients, args.due_in)
+    timings, statuses, created = drive(api, targets, args.clients, args.due_in, args.rate)
     drive_seconds = time.monotonic() - run_started
     first_due = run_started + args.due_in
     count, waited = await_published(api, created, args.publish_timeout)

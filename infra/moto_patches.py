@@ -11,7 +11,8 @@ and Herald's hot paths hit all three:
    transaction puts exactly those items back, newest first. Nothing else in the table is
    touched, so a cancelled transaction can never undo another request's committed write.
 2. ``Query`` on the base table sorts every item of the table to find one partition. Here it
-   reads that partition only.
+   reads that partition only, and within it (as within a GSI partition) only the run of keys
+   the sort-key condition keeps, plus one neighbour each side (see ``_in_range``).
 3. ``Query`` on a global secondary index sorts and filters every item of the table. Here each
    table keeps, per GSI, a map from the index's partition-key value to the items that carry it,
    kept up to date by every write path (put, update, delete, batch writes and transactions all

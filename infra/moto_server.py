@@ -4,7 +4,9 @@ moto's own server is werkzeug's development server, which closes the connection 
 request (so every AWS call paid a new TCP connection and a new thread: 7 ms for an empty
 `GetItem`). Here moto's WSGI application runs under waitress instead, a production WSGI server
 that keeps connections alive and serves requests from a pool of threads (1.7 ms for the same
-call). The pool is large because an SQS long poll holds its thread while it waits.
+call). The pool is large because an SQS long poll holds its thread while it waits. (waitress,
+like most servers, drops request headers spelled with an underscore, which moto's own handler
+kept for S3 object metadata; Herald sets no S3 metadata.)
 
 `moto_patches` replaces moto's whole-table transaction snapshot with an undo log of the items
 a transaction touches and lets queries read one partition (see its docstring). moto's DynamoDB
@@ -56,6 +58,7 @@ def request_counts(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterabl
     the emulator and what each kind of request costs it."""
     counts: Counter[str] = Counter()
     millis: Counter[str] = Counter()
+    lock = threading.Lock()  # SQS and other requests are counted from many threads at once
 
     def operation(environ: dict[str, Any]) -> str:
         target = environ.get("HTTP_X_AMZ_TARGET")
@@ -69,15 +72,18 @@ def request_counts(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterabl
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/_herald/requests":
-            report = {op: {"count": n, "ms": round(millis[op], 1)} for op, n in counts.most_common()}
+            with lock:
+                report = {op: {"count": n, "ms": round(millis[op], 1)} for op, n in counts.most_common()}
             body = json.dumps(report).encode()
             start_response("200 OK", [("content-type", "application/json"), ("content-length", str(len(body)))])
             return [body]
         op = operation(environ)
         started = time.perf_counter()
         answer = list(app(environ, start_response))
-        counts[op] += 1
-        millis[op] += (time.perf_counter() - started) * 1000
+        elapsed = (time.perf_counter() - started) * 1000
+        with lock:
+            counts[op] += 1
+            millis[op] += elapsed
         return answer
 
     return wrapped
