@@ -10,7 +10,9 @@
   the queue come back after their visibility timeout, and SQS's redrive policy moves them to
   the DLQ after `maxReceiveCount` receives.
 - Schedules: each `Schedule` event fires every `--schedule-seconds` (a few seconds instead of
-  the template's rate, so local runs are quick), one run at a time.
+  the template's rate, so local runs are quick), one run at a time, at a fixed rate and each at
+  its own phase (as EventBridge rules fire at whatever phase they were created with): fired all
+  at once, every function's scheduled run met the others' calls on the emulator every period.
 
 Functions are invoked through the Lambda Invoke API of the local runner (infra/runner.py).
 
@@ -360,9 +362,15 @@ def sqs_poller(sqs: Any, invoker: Invoker, function: str, timeout: float, source
 # --------------------------------------------------------------------------- schedules
 
 
-def scheduler(invoker: Invoker, function: str, timeout: float, source: dict[str, Any], every: float, stop: threading.Event) -> None:
+def scheduler(
+    invoker: Invoker, function: str, timeout: float, source: dict[str, Any], every: float, phase: float, stop: threading.Event
+) -> None:
+    """Fires at `phase`, then every `every` seconds after it (a run that overruns its period
+    delays the next one, never doubles it)."""
     rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{function}-{source['id']}"
-    while not stop.wait(every):
+    due = time.monotonic() + phase
+    while not stop.wait(max(0.0, due - time.monotonic())):
+        due = max(due + every, time.monotonic())
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -400,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     ).client("sqs", endpoint_url=args.endpoint_url, config=Config(retries={"max_attempts": 3}))
     stop = threading.Event()
     routes: list[Route] = []
+    schedules: list[tuple[str, float, dict[str, Any]]] = []
     threads = []
     for spec in manifest["functions"].values():
         fn, timeout = spec["binary"], float(spec["timeout"])
@@ -410,7 +419,10 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(args.sqs_pollers):
                     threads.append(threading.Thread(target=sqs_poller, args=(sqs, invoker, fn, timeout, source, stop), daemon=True))
             elif source["type"] == "schedule":
-                threads.append(threading.Thread(target=scheduler, args=(invoker, fn, timeout, source, args.schedule_seconds, stop), daemon=True))
+                schedules.append((fn, timeout, source))
+    for i, (fn, timeout, source) in enumerate(schedules):
+        phase = args.schedule_seconds * (i + 1) / len(schedules)
+        threads.append(threading.Thread(target=scheduler, args=(invoker, fn, timeout, source, args.schedule_seconds, phase, stop), daemon=True))
 
     server = ThreadingHTTPServer((args.http_host, args.http_port), gateway_handler(routes, invoker))
     server.daemon_threads = True

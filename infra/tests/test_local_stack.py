@@ -120,6 +120,43 @@ if __name__ == "__main__":
     unittest.main()
 
 
+class ScheduleTest(unittest.TestCase):
+    """Schedules fire at their own phase and a fixed rate; an overrunning run delays the next."""
+
+    def fire(self, every: float, phase: float, run_seconds: float, for_seconds: float) -> list[float]:
+        import threading
+
+        started = time.monotonic()
+        fired: list[float] = []
+
+        class Invoker:
+            def invoke(self, function: str, event: dict, timeout: float) -> object:
+                fired.append(time.monotonic() - started)
+                time.sleep(run_seconds)
+                return type("Result", (), {"ok": True, "error": None})()
+
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=emulator.scheduler, args=(Invoker(), "fn", 1.0, {"id": "s"}, every, phase, stop), daemon=True
+        )
+        thread.start()
+        time.sleep(for_seconds)
+        stop.set()
+        thread.join(2)
+        return fired
+
+    def test_a_schedule_fires_at_its_phase_then_every_period(self) -> None:
+        fired = self.fire(every=0.2, phase=0.1, run_seconds=0.0, for_seconds=0.75)
+        self.assertEqual(len(fired), 4, fired)
+        for n, at in enumerate(fired):
+            self.assertAlmostEqual(at, 0.1 + 0.2 * n, delta=0.05)
+
+    def test_an_overrunning_run_delays_the_next_without_doubling_it(self) -> None:
+        fired = self.fire(every=0.1, phase=0.0, run_seconds=0.25, for_seconds=0.7)
+        gaps = [b - a for a, b in zip(fired, fired[1:])]
+        self.assertTrue(gaps and all(g >= 0.24 for g in gaps), gaps)
+
+
 class StackWatchTest(unittest.TestCase):
     """`make status`: each process's memory, and a stack with a dead or silent process is never
     reported ready."""
