@@ -21,23 +21,31 @@
 //! rate-limit headers are read into a [`RateSignal`], so Herald slows down before a 429, and
 //! `find_post` looks a post up by its exact text after an answer was lost.
 
+mod alerts;
 mod engagement;
+mod errors;
 pub mod oauth;
 pub mod outbound;
+#[cfg(test)]
+mod tests;
+
+pub use alerts::{WebhookAlerts, alerter};
+pub use errors::rate_signal;
+use errors::*;
 
 use async_trait::async_trait;
 use herald_domain::media::{Attachment, MediaKind, MediaType};
 use herald_domain::model::Platform;
 use herald_domain::platform::{
     LookupRequest, MediaUpload, PlatformClient, PlatformError, PublishRequest, PublishedPost,
-    RateSignal, upload_allowance,
+    upload_allowance,
 };
 use reqwest::header::HeaderMap;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -492,107 +500,6 @@ fn same_site(url: &str, endpoint: &str) -> bool {
     host == parent || host.ends_with(&format!(".{parent}"))
 }
 
-/// X's error answer, classified. `x-rate-limit-reset` says when the *rate window* resets: it
-/// is the wait for a 429 (or error 88) only, never for a 5xx, which X sends with the same
-/// headers while the window may be minutes from its end.
-fn x_error(status: StatusCode, headers: &HeaderMap, body: &Value, what: &str) -> PlatformError {
-    let message = body["detail"]
-        .as_str()
-        .or(body["title"].as_str())
-        .unwrap_or("no detail given");
-    let code = body["errors"][0]["code"].as_i64().map(|c| c.to_string());
-    let message = format!("X answered {}{what}: {message}", status.as_u16());
-    let rate_limited = status == StatusCode::TOO_MANY_REQUESTS || code.as_deref() == Some("88");
-    match status {
-        _ if rate_limited => PlatformError::RateLimited {
-            message,
-            code,
-            retry_after: retry_after(headers).or_else(|| x_rate_limit_reset(headers)),
-        },
-        StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
-        s if s.is_server_error() => PlatformError::Transient {
-            message,
-            code,
-            retry_after: retry_after(headers),
-        },
-        _ => PlatformError::Permanent { message, code },
-    }
-}
-
-fn facebook_error(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &Value,
-    what: &str,
-) -> PlatformError {
-    let error = &body["error"];
-    let meta_code = error["code"].as_i64();
-    let code = meta_code.map(|c| c.to_string());
-    let message = format!(
-        "Facebook answered {}{what}: {}",
-        status.as_u16(),
-        error["message"].as_str().unwrap_or("no detail given")
-    );
-    let retry_after = retry_after(headers);
-    match meta_code {
-        Some(190) => PlatformError::Auth { message, code },
-        Some(4 | 17 | 32 | 613) => PlatformError::RateLimited {
-            message,
-            code,
-            retry_after,
-        },
-        Some(1 | 2) => PlatformError::Transient {
-            message,
-            code,
-            retry_after,
-        },
-        _ if status == StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
-            message,
-            code,
-            retry_after,
-        },
-        _ if status.is_server_error() => PlatformError::Transient {
-            message,
-            code,
-            retry_after,
-        },
-        _ if status == StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
-        _ => PlatformError::Permanent { message, code },
-    }
-}
-
-fn linkedin_error(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &Value,
-    what: &str,
-) -> PlatformError {
-    let code = body["code"]
-        .as_str()
-        .map(str::to_owned)
-        .or_else(|| body["serviceErrorCode"].as_i64().map(|c| c.to_string()));
-    let message = format!(
-        "LinkedIn answered {}{what}: {}",
-        status.as_u16(),
-        body["message"].as_str().unwrap_or("no detail given")
-    );
-    let retry_after = retry_after(headers);
-    match status {
-        StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
-            message,
-            code,
-            retry_after,
-        },
-        StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
-        s if s.is_server_error() => PlatformError::Transient {
-            message,
-            code,
-            retry_after,
-        },
-        _ => PlatformError::Permanent { message, code },
-    }
-}
-
 impl HttpPlatforms {
     /// The account's recent posts as (id, text, created) from the platform's listing.
     async fn recent_posts(
@@ -777,267 +684,4 @@ fn published(id: &str, headers: &HeaderMap) -> PublishedPost {
         platform_post_id: id.to_owned(),
         signal: rate_signal(headers),
     }
-}
-
-/// Reads the platforms' budget headers: X's `x-rate-limit-remaining`/`-reset`, Meta's
-/// `X-App-Usage` (`{"call_count":..,"total_cputime":..,"total_time":..}`, percent) and
-/// `X-Business-Use-Case-Usage` (`{"<id>":[{"call_count":..,...}]}`).
-pub fn rate_signal(headers: &HeaderMap) -> RateSignal {
-    let header_json = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| serde_json::from_str::<Value>(v).ok())
-    };
-    let usage_of = |v: &Value| {
-        ["call_count", "total_cputime", "total_time"]
-            .iter()
-            .filter_map(|k| v[*k].as_u64())
-            .max()
-    };
-    let app = header_json("x-app-usage").as_ref().and_then(usage_of);
-    let business = header_json("x-business-use-case-usage").and_then(|v| {
-        v.as_object()?
-            .values()
-            .flat_map(|list| list.as_array().cloned().unwrap_or_default())
-            .filter_map(|entry| usage_of(&entry))
-            .max()
-    });
-    RateSignal {
-        remaining: headers
-            .get("x-rate-limit-remaining")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok()),
-        reset_after: x_rate_limit_reset(headers),
-        app_usage_percent: app
-            .max(business)
-            .map(|p| u32::try_from(p).unwrap_or(u32::MAX)),
-    }
-}
-
-/// Connect failures happened before anything was sent and are safe to retry; anything else
-/// (timeout, reset, a body cut short) may have reached the platform.
-fn transport_error(e: reqwest::Error) -> PlatformError {
-    if e.is_connect() {
-        PlatformError::Transient {
-            message: "could not connect to the platform".into(),
-            code: None,
-            retry_after: None,
-        }
-    } else if e.is_timeout() {
-        PlatformError::Ambiguous {
-            message: "the platform did not answer in time after the request was sent".into(),
-        }
-    } else {
-        PlatformError::Ambiguous {
-            message: "the connection to the platform broke after the request was sent".into(),
-        }
-    }
-}
-
-/// An upload creates nothing anyone sees: whether or not it reached the platform, sending it
-/// again is safe, so every transport failure is transient.
-fn upload_transport_error(e: reqwest::Error) -> PlatformError {
-    PlatformError::Transient {
-        message: if e.is_connect() {
-            "could not connect to the platform to upload media".into()
-        } else if e.is_timeout() {
-            "the platform did not answer the media upload in time; it is sent again".into()
-        } else {
-            "the media upload to the platform broke off; it is sent again".into()
-        },
-        code: None,
-        retry_after: None,
-    }
-}
-
-async fn read_upload_json(response: Response) -> Result<Value, PlatformError> {
-    let bytes = response.bytes().await.map_err(upload_transport_error)?;
-    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
-
-fn upload_without_id(platform: &str) -> PlatformError {
-    PlatformError::Transient {
-        message: format!("{platform} accepted a media upload but returned no id; it is sent again"),
-        code: None,
-        retry_after: None,
-    }
-}
-
-/// A lookup sends nothing that creates a post: every transport failure is simply transient.
-fn lookup_transport_error(_: reqwest::Error) -> PlatformError {
-    lookup_failed()
-}
-
-fn lookup_failed() -> PlatformError {
-    PlatformError::Transient {
-        message: "looking the post up on the platform failed".into(),
-        code: None,
-        retry_after: None,
-    }
-}
-
-async fn read_json(response: Response) -> Result<Value, PlatformError> {
-    let bytes = response.bytes().await.map_err(transport_error)?;
-    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
-
-fn missing_id(platform: &str) -> PlatformError {
-    // The platform said yes but gave no id: the post probably exists, so this is ambiguous.
-    PlatformError::Ambiguous {
-        message: format!("{platform} accepted the post but returned no id"),
-    }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get("retry-after")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-}
-
-/// X's `x-rate-limit-reset` is the epoch second the window resets.
-fn x_rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
-    let reset: u64 = headers
-        .get("x-rate-limit-reset")?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::header::HeaderValue;
-
-    #[test]
-    fn an_x_5xx_waits_for_retry_after_not_for_the_rate_window() {
-        let mut h = HeaderMap::new();
-        let reset = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 800;
-        h.insert(
-            "x-rate-limit-reset",
-            HeaderValue::from_str(&reset.to_string()).unwrap(),
-        );
-        let body = serde_json::json!({"title": "Service Unavailable"});
-        match x_error(StatusCode::SERVICE_UNAVAILABLE, &h, &body, POST) {
-            PlatformError::Transient { retry_after, .. } => assert_eq!(retry_after, None),
-            other => panic!("{other:?}"),
-        }
-        match x_error(StatusCode::TOO_MANY_REQUESTS, &h, &body, POST) {
-            PlatformError::RateLimited {
-                retry_after: Some(wait),
-                ..
-            } => assert!(wait > Duration::from_secs(790), "{wait:?}"),
-            other => panic!("{other:?}"),
-        }
-        h.insert("retry-after", HeaderValue::from_static("3"));
-        match x_error(StatusCode::BAD_GATEWAY, &h, &body, UPLOAD) {
-            PlatformError::Transient { retry_after, .. } => {
-                assert_eq!(retry_after, Some(Duration::from_secs(3)));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn reads_x_and_meta_budget_headers() {
-        let mut h = HeaderMap::new();
-        h.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
-        h.insert(
-            "x-app-usage",
-            HeaderValue::from_static(r#"{"call_count":12,"total_cputime":40,"total_time":7}"#),
-        );
-        h.insert(
-            "x-business-use-case-usage",
-            HeaderValue::from_static(
-                r#"{"123":[{"type":"pages","call_count":96,"total_cputime":1,"total_time":2}]}"#,
-            ),
-        );
-        let s = rate_signal(&h);
-        assert_eq!(s.remaining, Some(0));
-        assert_eq!(s.app_usage_percent, Some(96));
-        assert_eq!(rate_signal(&HeaderMap::new()), RateSignal::default());
-        let mut garbage = HeaderMap::new();
-        garbage.insert("x-app-usage", HeaderValue::from_static("{not json"));
-        garbage.insert("x-rate-limit-remaining", HeaderValue::from_static("lots"));
-        assert_eq!(rate_signal(&garbage), RateSignal::default());
-    }
-
-    #[test]
-    fn graph_times_parse() {
-        let t = OffsetDateTime::parse("2025-01-31T12:00:00+0000", GRAPH_TIME).unwrap();
-        assert_eq!(t.unix_timestamp(), 1_738_324_800);
-    }
-}
-
-/// Alerts to a Slack-compatible incoming webhook (`{"text": ...}`). The URL is a secret (it
-/// carries the webhook's token) and is never logged.
-#[derive(Debug, Clone)]
-pub struct WebhookAlerts {
-    http: reqwest::Client,
-    url: secrecy::SecretString,
-}
-
-impl WebhookAlerts {
-    pub fn new(url: secrecy::SecretString) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { http, url })
-    }
-}
-
-#[async_trait]
-impl herald_domain::alerts::AlertSink for WebhookAlerts {
-    async fn send(&self, alert: &herald_domain::alerts::Alert) -> Result<(), String> {
-        let body = serde_json::json!({
-            "text": format!(":rotating_light: *{}*\n{}", alert.title, alert.detail),
-            "herald": {"key": alert.key},
-        });
-        let response = self
-            .http
-            .post(self.url.expose_secret())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| format!("the alert webhook did not answer: {}", e.without_url()))?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "the alert webhook answered {}",
-                response.status().as_u16()
-            ))
-        }
-    }
-}
-
-/// The alerter every function uses: the webhook when one is configured, the log otherwise.
-pub fn alerter(
-    webhook: Option<secrecy::SecretString>,
-    ledger: std::sync::Arc<dyn herald_domain::alerts::AlertLedger>,
-    clock: std::sync::Arc<dyn herald_domain::clock::Clock>,
-) -> Result<herald_domain::alerts::Alerter, reqwest::Error> {
-    let sink: std::sync::Arc<dyn herald_domain::alerts::AlertSink> = match webhook {
-        Some(url) => std::sync::Arc::new(WebhookAlerts::new(url)?),
-        None => std::sync::Arc::new(herald_domain::alerts::LogSink),
-    };
-    Ok(herald_domain::alerts::Alerter {
-        ledger,
-        sink,
-        clock,
-        config: herald_domain::alerts::AlertConfig::default(),
-    })
 }
