@@ -172,8 +172,9 @@ def drive(
 ) -> tuple[dict[str, list[float]], Counter[str], list[str]]:
     """Each client creates a post, then lists the newest five, until every post is created.
     Unpaced (`rate` None) each client starts its next post as soon as the last list answers;
-    paced, post `i` starts no earlier than `i / rate` seconds into the run (an open schedule:
-    a slow answer does not lower the rate offered, it queues)."""
+    paced, post `i` starts no earlier than `i / rate` seconds into the run, with at most
+    `clients` requests in flight: when every client is still busy a post starts late, and its
+    latency counts from when it is sent (so past saturation the figures understate the wait)."""
     timings: dict[str, list[float]] = {"post": [], "get": []}
     statuses: Counter[str] = Counter()
     created: list[str] = []
