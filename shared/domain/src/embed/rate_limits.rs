@@ -1,0 +1,118 @@
+//! Request rate limits: a fixed-window budget per scope (an API key), counted by a
+//! [`RequestCounter`] port.
+
+use crate::StoreError;
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+/// A fixed-window request budget: `limit` requests per `window` per scope (an API key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestPolicy {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+/// `POST /v1/embed/tokens`: ten per minute per API key.
+pub const TOKEN_POLICY: RequestPolicy = RequestPolicy {
+    limit: 10,
+    window: Duration::seconds(60),
+};
+
+/// A shared counter per scope and window, so the budget holds across every Lambda instance.
+#[async_trait]
+pub trait RequestCounter: Send + Sync {
+    /// Counts one request in window `index` of `scope` if fewer than `limit` were counted:
+    /// the count after it, or `None` (nothing counted) when the window is full. The counter
+    /// may be forgotten after `expires`.
+    async fn take(
+        &self,
+        scope: &str,
+        index: i64,
+        limit: u32,
+        expires: OffsetDateTime,
+    ) -> Result<Option<u32>, StoreError>;
+}
+
+/// One request's place in its window: what the `RateLimit` headers say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window resets (at least 1).
+    pub reset_seconds: i64,
+}
+
+impl RequestPolicy {
+    /// `RateLimit-Policy` (IETF httpapi-ratelimit-headers draft): `10;w=60`.
+    pub fn header(&self) -> String {
+        format!("{};w={}", self.limit, self.window.whole_seconds())
+    }
+
+    pub async fn check(
+        &self,
+        counter: &dyn RequestCounter,
+        scope: &str,
+        now: OffsetDateTime,
+    ) -> Result<RateDecision, StoreError> {
+        let w = self.window.whole_seconds().max(1);
+        let t = now.unix_timestamp();
+        let index = t.div_euclid(w);
+        let ends = OffsetDateTime::from_unix_timestamp((index + 1) * w)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let reset_seconds = ((index + 1) * w - t).max(1);
+        let taken = counter
+            .take(scope, index, self.limit, ends + self.window)
+            .await?;
+        Ok(match taken {
+            Some(used) => RateDecision {
+                allowed: true,
+                limit: self.limit,
+                remaining: self.limit.saturating_sub(used),
+                reset_seconds,
+            },
+            None => RateDecision {
+                allowed: false,
+                limit: self.limit,
+                remaining: 0,
+                reset_seconds,
+            },
+        })
+    }
+}
+
+impl RateDecision {
+    /// `RateLimit`: `limit=10, remaining=3, reset=42`.
+    pub fn header(&self) -> String {
+        format!(
+            "limit={}, remaining={}, reset={}",
+            self.limit, self.remaining, self.reset_seconds
+        )
+    }
+}
+
+/// An in-process counter for tests.
+#[derive(Debug, Default)]
+pub struct MemoryCounter(std::sync::Mutex<std::collections::HashMap<(String, i64), u32>>);
+
+#[async_trait]
+impl RequestCounter for MemoryCounter {
+    async fn take(
+        &self,
+        scope: &str,
+        index: i64,
+        limit: u32,
+        _expires: OffsetDateTime,
+    ) -> Result<Option<u32>, StoreError> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let used = map.entry((scope.to_owned(), index)).or_insert(0);
+        if *used >= limit {
+            return Ok(None);
+        }
+        *used += 1;
+        Ok(Some(*used))
+    }
+}
