@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(routes::public())
+        .route("/v1/openapi.json", axum::routing::get(openapi::document))
         .merge(operator)
         .merge(embed::routes())
         .merge(authenticated)

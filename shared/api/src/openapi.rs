@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Herald API", version = "1", description = "Schedule posts, with media, to X, Facebook Pages and LinkedIn; each is published exactly once."),
     paths(
-        routes::health, routes::openapi,
+        routes::health, document,
         routes::get_tenant, routes::update_tenant, routes::create_api_key,
         routes::connect_account, routes::list_accounts, routes::disconnect_account,
         routes::create_post, routes::list_posts, routes::get_post, routes::edit_post, routes::cancel_post,
@@ -54,4 +54,10 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", operation_id = "openapi", tag = "meta", security(()), responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn document() -> impl axum::response::IntoResponse {
+    axum::Json(ApiDoc::openapi())
 }

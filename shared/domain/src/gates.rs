@@ -6,8 +6,7 @@
 //! sees the same limits and no claim commits after a pause.
 
 use crate::clock::{epoch_millis, from_epoch_millis};
-use crate::ids::{ApiKeyId, TenantId};
-use crate::model::Platform;
+use crate::ids::{ApiKeyId, Platform, TenantId};
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
 

@@ -1,4 +1,6 @@
-//! Identifiers. Post ids are UUIDv7 so a tenant's posts sort by creation time.
+//! Identifiers, and the platforms they live on: the ground floor every other module builds on
+//! (it imports nothing from this crate). Post ids are UUIDv7 so a tenant's posts sort by creation
+//! time.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -66,4 +68,45 @@ impl ApiKeyId {
 /// Ids that arrive in URLs are checked before they reach a store key.
 pub fn is_valid_id(s: &str) -> bool {
     (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The networks Herald publishes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    X,
+    Facebook,
+    Linkedin,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 3] = [Platform::X, Platform::Facebook, Platform::Linkedin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::X => "x",
+            Platform::Facebook => "facebook",
+            Platform::Linkedin => "linkedin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The most characters a post may hold on the platform (X: 280; LinkedIn commentary:
+    /// 3,000; a Facebook Page post: 63,206).
+    pub fn max_text_chars(self) -> usize {
+        match self {
+            Platform::X => 280,
+            Platform::Facebook => 63_206,
+            Platform::Linkedin => 3_000,
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -2,52 +2,13 @@
 
 use crate::gates::Breaker;
 use crate::ids::{AccountId, ApiKeyId, PostId, TenantId};
+/// Defined with the ids (the ground floor); named here too, where it always was.
+pub use crate::ids::Platform;
 use crate::media::Attachment;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use time::OffsetDateTime;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    X,
-    Facebook,
-    Linkedin,
-}
-
-impl Platform {
-    pub const ALL: [Platform; 3] = [Platform::X, Platform::Facebook, Platform::Linkedin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::X => "x",
-            Platform::Facebook => "facebook",
-            Platform::Linkedin => "linkedin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-
-    /// The most characters a post may hold on the platform (X: 280; LinkedIn commentary:
-    /// 3,000; a Facebook Page post: 63,206).
-    pub fn max_text_chars(self) -> usize {
-        match self {
-            Platform::X => 280,
-            Platform::Facebook => 63_206,
-            Platform::Linkedin => 3_000,
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

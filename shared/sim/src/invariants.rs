@@ -12,10 +12,10 @@
 //! out is not the post's final text) and `state_mismatch` (recorded `failed` but on the
 //! platform). Findings carry a class so the report can say *which way* something was lost.
 
-use crate::driver::World;
 use crate::ledger::{ClaimEntry, Ledger, PauseChange, PauseEntry, clock_time, post_seq_in_text};
 use crate::platform::PlatformPost;
 use crate::queue::{DlqEntry, DlqVia, MAX_RECEIVE_COUNT};
+use crate::world::World;
 use herald_domain::gates::Crisis;
 use herald_domain::ids::TenantId;
 use herald_domain::model::{Post, PostStatus, VariantStatus};

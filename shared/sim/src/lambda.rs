@@ -8,11 +8,11 @@
 //! If the invocation crashes or times out, the mapping sees a failed invocation: nothing is
 //! deleted.
 
-use crate::driver::World;
 use crate::faults::Invocation;
 use crate::ledger::Stats;
 use crate::queue::{Handling, QueueClient, Received};
 use crate::vclock::SimClock;
+use crate::world::World;
 use async_trait::async_trait;
 use herald_domain::StoreError;
 use herald_domain::dispatch::{DispatchConfig, Dispatcher};

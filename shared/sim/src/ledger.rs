@@ -279,7 +279,7 @@ pub fn post_seq_in_text(text: &str) -> Option<usize> {
 /// `10:59:12.738` (and `+1d` on later days): compact times for traces and findings.
 pub fn clock_time(at: OffsetDateTime) -> String {
     let t = at.time();
-    let days = (at.date() - crate::driver::START.date()).whole_days();
+    let days = (at.date() - crate::vclock::START.date()).whole_days();
     let day = if days > 0 {
         format!("+{days}d ")
     } else {

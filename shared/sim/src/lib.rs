@@ -11,15 +11,18 @@
 //! A seed replays exactly: one thread, virtual time, every random draw from the seed. This
 //! crate never reads the system clock or iterates a `HashMap` to decide anything.
 
+pub mod config;
 pub mod driver;
 pub mod faults;
 pub mod invariants;
 pub mod lambda;
 pub mod ledger;
+pub mod plan;
 pub mod platform;
 pub mod queue;
 pub mod rng;
 pub mod vclock;
+pub mod world;
 
 pub use driver::{SeedRun, SimConfig, run_seed};
 pub use faults::{Faults, Rates};

@@ -22,6 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use time::OffsetDateTime;
 
+/// When every seed's simulated day begins.
+pub const START: time::OffsetDateTime = time::macros::datetime!(2026-03-02 08:00 UTC);
+
 #[derive(Debug)]
 pub struct SimClock {
     state: Mutex<ClockState>,

@@ -2,8 +2,6 @@ use crate::AppState;
 use crate::dto::{Health, HeartbeatView};
 use axum::Json;
 use axum::extract::State;
-use axum::response::IntoResponse;
-use utoipa::OpenApi;
 
 /// A reconciler heartbeat older than this marks the deployment `degraded`.
 const STALE_AFTER: time::Duration = time::Duration::minutes(5);
@@ -33,10 +31,4 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         status: if healthy { "ok" } else { "degraded" }.into(),
         reconciler,
     })
-}
-
-/// This document.
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta", security(()), responses((status = 200, description = "OpenAPI 3.1 document")))]
-pub async fn openapi() -> impl IntoResponse {
-    Json(crate::openapi::ApiDoc::openapi())
 }

@@ -28,11 +28,10 @@ pub use streams::*;
 pub use tenant::*;
 pub use webhook_endpoints::*;
 
-/// Routes that need no API key.
+/// Routes that need no API key (and `/v1/openapi.json`, which `crate::router` adds: the
+/// document lists these routes, so it lives above them).
 pub fn public() -> Router<AppState> {
-    Router::new()
-        .route("/v1/health", get(meta::health))
-        .route("/v1/openapi.json", get(meta::openapi))
+    Router::new().route("/v1/health", get(meta::health))
 }
 
 /// Routes for the operator token (see [`operator`]).
