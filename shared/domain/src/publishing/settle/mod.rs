@@ -308,5 +308,4 @@ pub async fn announce_resolved(
 }
 
 #[cfg(test)]
-#[path = "settle_tests.rs"]
 mod tests;

@@ -1,0 +1,18 @@
+//! Publishing: a post and its per-platform variants from creation to published, exactly once.
+//!
+//! - `posts`: creating, editing, cancelling and reviewing posts (the API's side);
+//! - `dispatch`: due posts claimed and their variants queued (the dispatcher);
+//! - `publish`: one variant's claim, attempt and outcome (the publisher);
+//! - `settle`: what happens to the queue message and which outbound event goes out after a
+//!   publish (shared by the publisher Lambda and the simulation);
+//! - `reconcile`: claims whose publisher died, resolved (the reconciler);
+//! - `gates`: what may publish now: pause switch, per-account rate windows, circuit breakers;
+//! - `platform`: the port a platform client implements.
+
+pub mod dispatch;
+pub mod gates;
+pub mod platform;
+pub mod posts;
+pub mod publish;
+pub mod reconcile;
+pub mod settle;
