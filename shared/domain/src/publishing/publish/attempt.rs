@@ -1,0 +1,221 @@
+//! Steps 2 and 3: the platform calls, with in-place retries, the media they carry, and the
+//! lookup that adopts a post an ambiguous failure may have created.
+
+use super::*;
+use crate::alerts::Alert;
+use crate::gates::BreakerState;
+use crate::media::Attachment;
+use crate::model::{Account, FailureKind, Post};
+use crate::platform::{LookupRequest, MediaUpload, PublishRequest};
+use crate::ports::BreakerChange;
+
+impl PublishService {
+    /// Calls the platform until it answers for good, the attempts or the time run out, or
+    /// the circuit opens.
+    pub(super) async fn attempt(
+        &self,
+        message: &PublishMessage,
+        post: &Post,
+        account: &Account,
+        mut lookup_first: bool,
+        delivery: Delivery,
+    ) -> Attempted {
+        let text = post.text_for(&message.account_id);
+        // Uploading the media comes on top of the post's own call.
+        let media_time: Duration = post
+            .media_for(&message.account_id)
+            .iter()
+            .map(|a| crate::platform::upload_allowance(self.config.platform_timeout, a.size))
+            .sum();
+        if let Some(budget) = self.config.invocation_budget
+            && media_time + self.config.platform_timeout > budget
+        {
+            return Attempted::Failed(PlatformError::Permanent {
+                message: format!(
+                    "the media cannot be uploaded within the publisher's time limit ({} s allows about {} MB for one file); post smaller media or raise the publisher's timeout",
+                    budget.as_secs(),
+                    budget
+                        .saturating_sub(self.config.platform_timeout * 2)
+                        .as_secs()
+                        .saturating_mul(crate::platform::UPLOAD_BYTES_PER_SECOND)
+                        / crate::media::MB,
+                ),
+                code: None,
+            });
+        }
+        let mut last: Option<(PlatformError, bool)> = None;
+        for attempt in 1..=self.config.max_attempts.max(1) {
+            if attempt > 1 {
+                let wait = match &last {
+                    Some((e, _)) => e
+                        .retry_after()
+                        .unwrap_or_default()
+                        .max(self.config.retry.delay(attempt - 1, &*self.entropy)),
+                    None => Duration::ZERO,
+                };
+                let wait = if lookup_first {
+                    wait.max(self.config.lookup_delay)
+                } else {
+                    wait
+                };
+                if !self.has_time(delivery, wait + media_time) {
+                    break;
+                }
+                self.clock.sleep(wait).await;
+            } else if !self.has_time(delivery, media_time) {
+                break;
+            }
+            if lookup_first {
+                match self.lookup(post, account, text).await {
+                    Ok(Some(found)) => {
+                        tracing::info!(platform_post_id = %found.platform_post_id, "found on the platform after an ambiguous attempt; adopted");
+                        return Attempted::Published(found, Done::Adopted);
+                    }
+                    // Not there: it is safe to send it now.
+                    Ok(None) => {}
+                    Err(e) => {
+                        // Still unknown: the post may exist, so it must not be sent again.
+                        tracing::warn!(kind = e.kind().as_str(), "the lookup failed");
+                        last = Some((e, true));
+                        continue;
+                    }
+                }
+            }
+            let media = match self.open_media(post.media_for(&message.account_id)).await {
+                Ok(media) => media,
+                Err(error) if error.kind() == FailureKind::Permanent => {
+                    return Attempted::Failed(error);
+                }
+                Err(error) => {
+                    // Storage, not the platform, failed: the account's breaker is not told.
+                    tracing::warn!(attempt, message = %error.message(), "reading the media failed");
+                    last = Some((error, false));
+                    continue;
+                }
+            };
+            let result = self
+                .platform
+                .publish(PublishRequest {
+                    platform: account.platform,
+                    external_id: &account.external_id,
+                    access_token: &account.access_token,
+                    text,
+                    correlation_id: &message.correlation_id,
+                    media,
+                })
+                .await;
+            let error = match result {
+                Ok(published) => return Attempted::Published(published, Done::Published),
+                Err(e) => e,
+            };
+            tracing::warn!(attempt, kind = error.kind().as_str(), code = ?error.code(), message = %error.message(), "publish attempt failed");
+            match error.kind() {
+                FailureKind::Permanent | FailureKind::Auth => return Attempted::Failed(error),
+                FailureKind::RateLimited => {
+                    let wait = error.retry_after().unwrap_or(Duration::from_secs(60));
+                    return Attempted::RateLimited(error, wait);
+                }
+                FailureKind::Transient | FailureKind::Ambiguous => {
+                    let ambiguous = error.kind() == FailureKind::Ambiguous;
+                    let breaker = self
+                        .store
+                        .update_breaker(
+                            &message.tenant_id,
+                            &message.account_id,
+                            BreakerChange::Failure {
+                                policy: self.config.breaker,
+                                now: self.clock.now(),
+                            },
+                        )
+                        .await;
+                    lookup_first = ambiguous;
+                    let opened = matches!(&breaker, Ok(b) if b.state != BreakerState::Closed);
+                    last = Some((error, ambiguous));
+                    if opened {
+                        tracing::warn!("the account's circuit opened");
+                        self.alerter
+                            .raise(Alert {
+                                key: format!(
+                                    "circuit_open:{}:{}",
+                                    message.tenant_id, message.account_id
+                                ),
+                                title: format!("{} account's circuit opened", account.platform),
+                                detail: format!(
+                                    "tenant {}, account {}: {} consecutive failures; its posts wait, then one probe goes",
+                                    message.tenant_id,
+                                    message.account_id,
+                                    self.config.breaker.failure_threshold
+                                ),
+                            })
+                            .await;
+                        break;
+                    }
+                }
+            }
+        }
+        match last {
+            Some((error, lookup)) => Attempted::GaveUp { error, lookup },
+            None => Attempted::GaveUp {
+                error: PlatformError::Transient {
+                    message: "the invocation had no time left to call the platform".into(),
+                    code: None,
+                    retry_after: None,
+                },
+                lookup: lookup_first,
+            },
+        }
+    }
+
+    /// Opens exactly the versions of the variant's media that were checked when the post was
+    /// written. One that was replaced or removed since fails the variant for good, with a
+    /// reason a person can act on; a storage outage is transient.
+    pub(super) async fn open_media<'a>(
+        &self,
+        media: &'a [Attachment],
+    ) -> Result<Vec<MediaUpload<'a>>, PlatformError> {
+        let mut uploads = Vec::with_capacity(media.len());
+        for attachment in media {
+            let gone = |what: &str| PlatformError::Permanent {
+                message: format!(
+                    "media {} {what} after the post was checked; attach new media and post again",
+                    attachment.media_id
+                ),
+                code: None,
+            };
+            match self.media.open(&attachment.key, &attachment.etag).await {
+                Ok(Some(content)) => uploads.push(MediaUpload {
+                    attachment,
+                    content,
+                }),
+                Ok(None) => return Err(gone("was removed from storage")),
+                Err(crate::StoreError::Conflict) => return Err(gone("was replaced")),
+                Err(e) => {
+                    return Err(PlatformError::Transient {
+                        message: format!("reading media {} failed: {e}", attachment.media_id),
+                        code: None,
+                        retry_after: None,
+                    });
+                }
+            }
+        }
+        Ok(uploads)
+    }
+
+    pub(super) async fn lookup(
+        &self,
+        post: &Post,
+        account: &Account,
+        text: &str,
+    ) -> Result<Option<PublishedPost>, PlatformError> {
+        let since = post.scheduled_at.min(post.updated_at) - self.config.lookup_window;
+        self.platform
+            .find_post(LookupRequest {
+                platform: account.platform,
+                external_id: &account.external_id,
+                access_token: &account.access_token,
+                text,
+                since,
+            })
+            .await
+    }
+}
