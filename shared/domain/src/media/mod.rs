@@ -12,6 +12,8 @@
 //! This module never trusts a declared type or a file name, and never logs a file name (it
 //! may be personal data).
 
+#[cfg(feature = "memory")]
+pub mod memory;
 mod inspect;
 mod record;
 mod rules;

@@ -11,6 +11,8 @@
 
 pub mod dispatch;
 pub mod gates;
+#[cfg(feature = "memory")]
+pub mod memory;
 pub mod platform;
 pub mod posts;
 pub mod publish;
