@@ -19,13 +19,16 @@
 //! `DUE#<shard>`, `due_sk` = `<epoch ms>#<tenant>#<post>`) holds only posts the dispatcher
 //! still has to hand over.
 
+mod alerts;
 mod analytics;
 mod audit;
+mod crisis;
 mod embed;
 mod idempotency;
 mod inbound;
 mod ingest;
 pub mod items;
+mod limits;
 mod media;
 mod outbound;
 mod publish;

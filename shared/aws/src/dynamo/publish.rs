@@ -1,6 +1,7 @@
 //! The publish path on DynamoDB: the gated claim (one `TransactWriteItems`), the read of the
 //! claimed post and its account (one `BatchGetItem`), the outcome (one transaction with its
-//! audit record and, for a success, the breaker's reset), the account's breaker, the platform apps' rate budgets and crisis mode.
+//! audit record and, for a success, the breaker's reset) and the account's breaker. The rate
+//! windows and app budgets are in `limits.rs`, the pause switch's item in `crisis.rs`.
 //!
 //! The claim transaction holds up to four items, in this order (the cancellation reasons
 //! come back in the same order and say which gate held the claim):
@@ -13,27 +14,24 @@
 
 use super::DynamoStore;
 use super::items::*;
-use super::store::{names, values, written};
+use super::limits::{WINDOW_CONDITION, WINDOW_UPDATE, window_values};
+use super::store::{names, values};
 use crate::errors::store_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, KeysAndAttributes, ReturnValue,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use herald_domain::StoreError;
 use herald_domain::audit::AuditRecord;
-use herald_domain::gates::{Breaker, BreakerState, Crisis, WindowSlot};
+use herald_domain::gates::{Breaker, BreakerState, WindowSlot};
 use herald_domain::ids::{AccountId, TenantId};
-use herald_domain::model::{AccountStatus, Platform, PostStatus, VariantStatus};
+use herald_domain::model::{AccountStatus, PostStatus, VariantStatus};
 use herald_domain::ports::*;
 use std::collections::HashMap;
 use time::OffsetDateTime;
-
-/// How long a window's counter is kept after its window ends (TTL; never relied on).
-const WINDOW_KEEP: time::Duration = time::Duration::days(2);
 
 impl DynamoStore {
     fn claim_items(
@@ -255,17 +253,6 @@ impl Cancelled {
             Cancelled::Store(_) => false,
         }
     }
-}
-
-const WINDOW_UPDATE: &str = "ADD used :n SET expires_at = :ttl";
-const WINDOW_CONDITION: &str = "attribute_not_exists(used) OR used <= :room";
-
-fn window_values(slot: &WindowSlot, count: u32) -> HashMap<String, AttributeValue> {
-    values(vec![
-        (":n", n(count)),
-        (":room", n(i64::from(slot.limit) - i64::from(count))),
-        (":ttl", ttl_n(slot.ends_at + WINDOW_KEEP)),
-    ])
 }
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
@@ -669,207 +656,5 @@ impl PublishStore for DynamoStore {
             Ok(_) | Err(StoreError::Conflict) => Ok(()),
             Err(e) => Err(e),
         }
-    }
-}
-
-#[async_trait]
-impl AppLimiter for DynamoStore {
-    async fn reserve(
-        &self,
-        slot: &WindowSlot,
-        wanted: u32,
-        now: OffsetDateTime,
-    ) -> Result<Reservation, StoreError> {
-        let blocked = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(app_block_key_for(slot)))
-            .send()
-            .await
-            .map_err(store_error)?
-            .item
-            .and_then(|i| Fields(&i).opt_time("until"))
-            .filter(|until| *until > now);
-        if let Some(until) = blocked {
-            return Ok(Reservation {
-                granted: 0,
-                retry_at: Some(until),
-            });
-        }
-        // Try the whole request; if it does not fit, take what is left (the failed write
-        // returns the counter, so this costs no read).
-        let mut ask = wanted;
-        for _ in 0..3 {
-            if ask == 0 {
-                break;
-            }
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(window_key(slot)))
-                .update_expression(WINDOW_UPDATE)
-                .condition_expression(WINDOW_CONDITION)
-                .set_expression_attribute_values(Some(window_values(slot, ask)))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await;
-            match result {
-                Ok(_) => {
-                    return Ok(Reservation {
-                        granted: ask,
-                        retry_at: (ask < wanted).then_some(slot.ends_at),
-                    });
-                }
-                Err(SdkError::ServiceError(e))
-                    if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-                {
-                    let used = match e.err() {
-                        UpdateItemError::ConditionalCheckFailedException(c) => c.item(),
-                        _ => None,
-                    }
-                    .and_then(|i| Fields(i).opt_num("used"))
-                    .unwrap_or(i64::from(slot.limit));
-                    ask = u32::try_from(i64::from(slot.limit) - used)
-                        .unwrap_or(0)
-                        .min(wanted);
-                }
-                Err(e) => return Err(store_error(e)),
-            }
-        }
-        Ok(Reservation {
-            granted: 0,
-            retry_at: Some(slot.ends_at),
-        })
-    }
-
-    async fn block_app(&self, platform: Platform, until: OffsetDateTime) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(app_block_key(platform)))
-            .update_expression("SET #until = :until, expires_at = :ttl")
-            .condition_expression("attribute_not_exists(#until) OR #until < :until")
-            .set_expression_attribute_names(Some(names(&[("#until", "until")])))
-            .set_expression_attribute_values(Some(values(vec![
-                (":until", time_n(until)),
-                (":ttl", ttl_n(until + WINDOW_KEEP)),
-            ])))
-            .send()
-            .await
-            .map_err(store_error);
-        match result {
-            // A longer block is already there.
-            Ok(_) | Err(StoreError::Conflict) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-/// The app-block item for a window's scope (`app#<platform>`).
-fn app_block_key_for(slot: &WindowSlot) -> Item {
-    key(format!("RATE#{}", slot.scope), "BLOCK")
-}
-
-#[async_trait]
-impl CrisisStore for DynamoStore {
-    async fn get_crisis(&self, tenant: &TenantId) -> Result<Option<Crisis>, StoreError> {
-        self.client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant_pk(tenant), CRISIS_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?
-            .item
-            .as_ref()
-            .map(crisis_from_item)
-            .transpose()
-    }
-
-    async fn put_crisis(&self, crisis: &Crisis) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(crisis_to_item(crisis)))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
-    }
-
-    async fn delete_crisis(&self, tenant: &TenantId) -> Result<Option<Crisis>, StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant_pk(tenant), CRISIS_SK)))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(store_error)?
-            .attributes
-            .as_ref()
-            .map(crisis_from_item)
-            .transpose()
-    }
-}
-
-/// The alert ledger: `ALERT#<key>` / `WINDOW#<index>` items, kept two windows (TTL).
-#[async_trait]
-impl herald_domain::alerts::AlertLedger for DynamoStore {
-    async fn first(
-        &self,
-        key_name: &str,
-        index: i64,
-        expires: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let mut item = key(format!("ALERT#{key_name}"), format!("WINDOW#{index}"));
-        item.insert("expires_at".into(), ttl_n(expires));
-        written(
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await
-                .map_err(store_error),
-        )
-    }
-
-    async fn count(
-        &self,
-        key_name: &str,
-        index: i64,
-        expires: OffsetDateTime,
-    ) -> Result<u32, StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                format!("ALERT#{key_name}"),
-                format!("WINDOW#{index}"),
-            )))
-            .update_expression("ADD events :one SET expires_at = :ttl")
-            .set_expression_attribute_values(Some(values(vec![
-                (":one", n(1)),
-                (":ttl", ttl_n(expires)),
-            ])))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(out
-            .attributes
-            .as_ref()
-            .and_then(|a| Fields(a).opt_num("events"))
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(0))
     }
 }
