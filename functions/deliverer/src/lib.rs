@@ -2,9 +2,10 @@
 //! `herald_domain::outbound::deliver`), records handled concurrently, reporting the records
 //! SQS must keep.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
+use herald_aws::lambda::{batch_response, parse_record};
 use herald_aws::outbound::SqsOutboundQueue;
 use herald_domain::clock::{SystemClock, SystemEntropy};
 use herald_domain::outbound::DeliveryMessage;
@@ -74,11 +75,7 @@ pub fn deliverer(config: &Config, clients: &Clients) -> Deliverer {
 pub async fn handle(deliverer: &Deliverer, event: SqsEvent) -> SqsBatchResponse {
     let results = futures::future::join_all(event.records.into_iter().map(|record| async move {
         let id = record.message_id.clone().unwrap_or_default();
-        let Some(message) = record
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<DeliveryMessage>(b).ok())
-        else {
+        let Ok(message) = parse_record::<DeliveryMessage>(&record) else {
             // Never valid: left for the DLQ, where an operator can look at it.
             tracing::error!(message_id = %id, "malformed outbound message");
             return Some(id);
@@ -106,17 +103,7 @@ pub async fn handle(deliverer: &Deliverer, event: SqsEvent) -> SqsBatchResponse 
         }
     }))
     .await;
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = results
-        .into_iter()
-        .flatten()
-        .map(|id| {
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = id;
-            f
-        })
-        .collect();
-    response
+    batch_response(results.into_iter().flatten())
 }
 
 #[cfg(test)]

@@ -4,9 +4,11 @@
 //! Invoked directly with a job (`{"tenant_id", "account_id", "stream", "dry_run"}`), it runs
 //! that one job and answers its report: how an operator dry-runs one stream.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
+pub use herald_aws::lambda::deadline_of;
+use herald_aws::lambda::{batch_response, parse_record};
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::ingest::IngestJob;
 use herald_domain::ingest::runner::{IngestConfig, RunOutcome, RunReport, StreamRunner};
@@ -182,40 +184,19 @@ pub async fn handle_batch(
     event: SqsEvent,
     deadline: OffsetDateTime,
 ) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
+    let mut keep = Vec::new();
     for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        match record
-            .body
-            .as_deref()
-            .map(serde_json::from_str::<IngestJob>)
-        {
-            Some(Ok(job)) => {
+        match parse_record::<IngestJob>(&record) {
+            Ok(job) => {
                 run_job(ingester, &job, deadline).await;
             }
-            _ => {
+            Err(id) => {
                 tracing::error!(message_id = %id, "malformed ingest job");
-                let mut f = BatchItemFailure::default();
-                f.item_identifier = id;
-                response.batch_item_failures.push(f);
+                keep.push(id);
             }
         }
     }
-    response
-}
-
-/// The invocation's deadline from the context's epoch milliseconds; an implausible one (not
-/// within 15 minutes) stands for none, and the function's timeout from now is used.
-pub fn deadline_of(
-    context_deadline_ms: u64,
-    now: OffsetDateTime,
-    timeout: Duration,
-) -> OffsetDateTime {
-    i64::try_from(context_deadline_ms)
-        .ok()
-        .map(herald_domain::clock::from_epoch_millis)
-        .filter(|d| *d > now && *d <= now + time::Duration::minutes(15))
-        .unwrap_or(now + timeout)
+    batch_response(keep)
 }
 
 pub fn now() -> OffsetDateTime {

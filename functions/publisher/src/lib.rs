@@ -3,9 +3,11 @@
 //! disposition is settled by the domain's `settle` (its queue action and outbound event) and,
 //! where SQS must keep it, becomes a `batchItemFailures` entry. Configuration and wiring only.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
+pub use herald_aws::lambda::deadline_of;
+use herald_aws::lambda::{batch_response, parse_record};
 use herald_aws::outbound::SqsOutboundQueue;
 use herald_aws::s3::S3Media;
 use herald_aws::sqs::SqsPublishQueue;
@@ -253,13 +255,8 @@ pub async fn handle(
     let mut keep: Vec<String> = Vec::new();
     let mut parsed: Vec<(SqsMessage, PublishMessage, Delivery)> = Vec::new();
     for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        match record
-            .body
-            .as_deref()
-            .map(serde_json::from_str::<PublishMessage>)
-        {
-            Some(Ok(message)) => {
+        match parse_record::<PublishMessage>(&record) {
+            Ok(message) => {
                 let receive_count = record
                     .attributes
                     .get("ApproximateReceiveCount")
@@ -274,7 +271,7 @@ pub async fn handle(
                     },
                 ));
             }
-            _ => {
+            Err(id) => {
                 // Never valid: leave it for the DLQ, where an operator can look at it.
                 tracing::error!(message_id = %id, "malformed publish message");
                 keep.push(id);
@@ -302,16 +299,7 @@ pub async fn handle(
     ))
     .await;
     keep.extend(settled.into_iter().flatten());
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = keep
-        .into_iter()
-        .map(|id| {
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = id;
-            f
-        })
-        .collect();
-    response
+    batch_response(keep)
 }
 
 /// Carries out one disposition through the domain's `settle`; returns the message id when SQS
@@ -339,22 +327,6 @@ async fn settle(
     settled
         .keeps_message()
         .then(|| record.message_id.clone().unwrap_or_default())
-}
-
-/// The invocation's deadline, from the Lambda context's epoch milliseconds. One that is not
-/// within Lambda's 15-minute limit from `now` is not a deadline (local runtimes have sent
-/// durations here): the function's own timeout from `now` stands in for it.
-pub fn deadline_of(
-    context_deadline_ms: u64,
-    now: OffsetDateTime,
-    timeout: Duration,
-) -> OffsetDateTime {
-    let fallback = now + timeout;
-    i64::try_from(context_deadline_ms)
-        .ok()
-        .map(herald_domain::clock::from_epoch_millis)
-        .filter(|d| *d > now && *d <= now + time::Duration::minutes(15))
-        .unwrap_or(fallback)
 }
 
 #[cfg(test)]
@@ -394,23 +366,6 @@ mod tests {
             "HERALD_RATE_LIMIT_X_ACCOUNT",
         ] {
             assert!(text.contains(name), "{name} not in {text}");
-        }
-    }
-
-    #[test]
-    fn an_implausible_deadline_falls_back_to_the_timeout() {
-        let now = time::macros::datetime!(2026-01-01 00:00 UTC);
-        let timeout = Duration::from_secs(30);
-        let in_20s = herald_domain::clock::epoch_millis(now) as u64 + 20_000;
-        assert_eq!(
-            deadline_of(in_20s, now, timeout),
-            now + time::Duration::seconds(20)
-        );
-        for bogus in [0, 3_000, in_20s + 3_600_000] {
-            assert_eq!(
-                deadline_of(bogus, now, timeout),
-                now + time::Duration::seconds(30)
-            );
         }
     }
 

@@ -1,10 +1,11 @@
 //! The webhook processor function: applies each queued inbound event once (see
 //! `herald_domain::inbound::WebhookProcessor`), reporting the records SQS must keep.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use herald_aws::Clients;
 use herald_aws::config::{ConfigError, Env};
 use herald_aws::dynamo::DynamoStore;
+use herald_aws::lambda::{batch_response, parse_record};
 use herald_domain::clock::SystemClock;
 use herald_domain::inbound::{InboundEvent, WebhookProcessor};
 use std::collections::HashMap;
@@ -38,11 +39,7 @@ pub async fn handle(processor: &WebhookProcessor, event: SqsEvent) -> SqsBatchRe
     let mut keep = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let Some(inbound) = record
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<InboundEvent>(b).ok())
-        else {
+        let Ok(inbound) = parse_record::<InboundEvent>(&record) else {
             // Never valid: left for the DLQ, where an operator can look at it.
             tracing::error!(message_id = %id, "malformed webhook message");
             keep.push(id);
@@ -69,16 +66,7 @@ pub async fn handle(processor: &WebhookProcessor, event: SqsEvent) -> SqsBatchRe
             }
         }
     }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = keep
-        .into_iter()
-        .map(|id| {
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = id;
-            f
-        })
-        .collect();
-    response
+    batch_response(keep)
 }
 
 #[cfg(test)]

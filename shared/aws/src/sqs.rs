@@ -1,50 +1,40 @@
 //! The publish queue and the inbound webhook queue on SQS.
 
 use crate::errors::store_error;
+use crate::queue::JsonQueue;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use herald_domain::StoreError;
 use herald_domain::ports::{PublishMessage, PublishQueue};
 use herald_domain::settle::MessageActions;
 
-/// Message attribute carrying the correlation id, so it is visible without parsing the body.
-pub const CORRELATION_ATTRIBUTE: &str = "correlation_id";
-
-/// Message attribute saying why a message was moved to a dead-letter queue by Herald itself.
-pub const DEAD_LETTER_REASON_ATTRIBUTE: &str = "dead_letter_reason";
-
-/// SQS's longest message delay.
-const MAX_DELAY_SECONDS: u64 = 900;
+pub use crate::queue::{CORRELATION_ATTRIBUTE, DEAD_LETTER_REASON_ATTRIBUTE};
 
 #[derive(Debug, Clone)]
 pub struct SqsPublishQueue {
-    client: Client,
-    url: String,
-    dead_letter_url: Option<String>,
+    queue: JsonQueue,
 }
 
 impl SqsPublishQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
-            client,
-            url: url.into(),
-            dead_letter_url: None,
+            queue: JsonQueue::new(client, url, "publish"),
         }
     }
 
     /// The queue's DLQ, for messages Herald moves there itself (see `PublishQueue::dead_letter`).
     pub fn with_dead_letter_queue(mut self, url: impl Into<String>) -> Self {
-        self.dead_letter_url = Some(url.into());
+        self.queue = self.queue.with_dead_letter_queue(url);
         self
     }
 
     /// Makes a received message visible again after `seconds` (the publisher's backoff; 0 for
     /// at once).
     pub async fn retry_after(&self, receipt_handle: &str, seconds: u32) -> Result<(), StoreError> {
-        self.client
+        self.queue
+            .client
             .change_message_visibility()
-            .queue_url(&self.url)
+            .queue_url(&self.queue.url)
             .receipt_handle(receipt_handle)
             .visibility_timeout(i32::try_from(seconds.min(43_200)).unwrap_or(43_200))
             .send()
@@ -95,97 +85,26 @@ impl PublishQueue for SqsPublishQueue {
         &self,
         messages: &[PublishMessage],
     ) -> Result<Vec<Result<(), String>>, StoreError> {
-        let mut results: Vec<Result<(), String>> = vec![Ok(()); messages.len()];
-        for (chunk_no, chunk) in messages.chunks(10).enumerate() {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body(m)?)
-                        .message_attributes(CORRELATION_ATTRIBUTE, text(&m.correlation_id)?)
-                        .build()
-                        .map_err(|e| StoreError::Invalid(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = match self
-                .client
-                .send_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) => {
-                    let msg = store_error(e).to_string();
-                    for r in &mut results[chunk_no * 10..chunk_no * 10 + chunk.len()] {
-                        *r = Err(msg.clone());
-                    }
-                    continue;
-                }
-            };
-            // Per-entry failures: a batch call can succeed while some entries fail.
-            for failed in out.failed() {
-                if let Ok(i) = failed.id().parse::<usize>() {
-                    results[chunk_no * 10 + i] = Err(format!(
-                        "{}: {}",
-                        failed.code(),
-                        failed.message().unwrap_or("")
-                    ));
-                }
-            }
-        }
-        Ok(results)
+        self.queue
+            .send_batch(messages, |m| Some(m.correlation_id.as_str()))
+            .await
     }
+
     async fn send_delayed(
         &self,
         message: &PublishMessage,
         delay: std::time::Duration,
     ) -> Result<(), StoreError> {
-        // Round up: a message must never come back before its wait is over.
-        let seconds = (delay.as_millis().div_ceil(1000) as u64).min(MAX_DELAY_SECONDS);
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body(message)?)
-            .delay_seconds(i32::try_from(seconds).unwrap_or(900))
-            .message_attributes(CORRELATION_ATTRIBUTE, text(&message.correlation_id)?)
-            .send()
+        self.queue
+            .send_delayed(message, &message.correlation_id, delay)
             .await
-            .map_err(store_error)?;
-        Ok(())
     }
 
     async fn dead_letter(&self, message: &PublishMessage, reason: &str) -> Result<(), StoreError> {
-        let url = self.dead_letter_url.as_deref().ok_or_else(|| {
-            StoreError::Invalid("no dead-letter queue is configured for the publish queue".into())
-        })?;
-        let reason: String = reason.chars().take(1000).collect();
-        self.client
-            .send_message()
-            .queue_url(url)
-            .message_body(body(message)?)
-            .message_attributes(CORRELATION_ATTRIBUTE, text(&message.correlation_id)?)
-            .message_attributes(DEAD_LETTER_REASON_ATTRIBUTE, text(&reason)?)
-            .send()
+        self.queue
+            .dead_letter(message, &message.correlation_id, reason)
             .await
-            .map_err(store_error)?;
-        Ok(())
     }
-}
-
-fn body(message: &PublishMessage) -> Result<String, StoreError> {
-    serde_json::to_string(message).map_err(|e| StoreError::Invalid(e.to_string()))
-}
-
-fn text(value: &str) -> Result<MessageAttributeValue, StoreError> {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 #[async_trait]
@@ -199,7 +118,8 @@ impl herald_domain::ports::QueueStats for SqsPublishQueue {
                 .sum()
         };
         let read = |url: String, names: Vec<A>| async move {
-            self.client
+            self.queue
+                .client
                 .get_queue_attributes()
                 .queue_url(url)
                 .set_attribute_names(Some(names))
@@ -211,9 +131,9 @@ impl herald_domain::ports::QueueStats for SqsPublishQueue {
             A::ApproximateNumberOfMessages,
             A::ApproximateNumberOfMessagesDelayed,
         ];
-        let out = read(self.url.clone(), waiting.to_vec()).await?;
+        let out = read(self.queue.url.clone(), waiting.to_vec()).await?;
         let publish = count(out.attributes().unwrap_or(&Default::default()), &waiting);
-        let dead = match &self.dead_letter_url {
+        let dead = match &self.queue.dead_letter_url {
             Some(url) => {
                 let visible = [A::ApproximateNumberOfMessages];
                 let out = read(url.clone(), visible.to_vec()).await?;
@@ -228,15 +148,13 @@ impl herald_domain::ports::QueueStats for SqsPublishQueue {
 /// The queue between the webhook receiver and its processor.
 #[derive(Debug, Clone)]
 pub struct SqsInboundQueue {
-    client: Client,
-    url: String,
+    queue: JsonQueue,
 }
 
 impl SqsInboundQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
-            client,
-            url: url.into(),
+            queue: JsonQueue::new(client, url, "inbound"),
         }
     }
 }
@@ -247,15 +165,6 @@ impl herald_domain::inbound::InboundQueue for SqsInboundQueue {
         &self,
         event: &herald_domain::inbound::InboundEvent,
     ) -> Result<(), StoreError> {
-        let body = serde_json::to_string(event).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .message_attributes(CORRELATION_ATTRIBUTE, text(&event.correlation_id)?)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.queue.send(event, &event.correlation_id).await
     }
 }

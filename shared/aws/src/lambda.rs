@@ -1,0 +1,92 @@
+//! What every SQS-fed function does with its event, written once: read a record's JSON body,
+//! answer the records SQS must keep (`ReportBatchItemFailures`), and find the invocation's
+//! deadline in the Lambda context.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// A record's body as `T`, or the record's message id when the body is missing or is not a
+/// `T` (never valid: the caller leaves it for the DLQ, where an operator can look at it).
+pub fn parse_record<T: DeserializeOwned>(record: &SqsMessage) -> Result<T, String> {
+    record
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .ok_or_else(|| record.message_id.clone().unwrap_or_default())
+}
+
+/// The answer that makes SQS keep (redeliver) exactly the records in `keep` and delete the rest.
+pub fn batch_response(keep: impl IntoIterator<Item = String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = keep
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    response
+}
+
+/// The invocation's deadline, from the Lambda context's epoch milliseconds. One that is not
+/// within Lambda's 15-minute limit from `now` is not a deadline (local runtimes have sent
+/// durations here): the function's own timeout from `now` stands in for it.
+pub fn deadline_of(
+    context_deadline_ms: u64,
+    now: OffsetDateTime,
+    timeout: Duration,
+) -> OffsetDateTime {
+    i64::try_from(context_deadline_ms)
+        .ok()
+        .map(herald_domain::clock::from_epoch_millis)
+        .filter(|d| *d > now && *d <= now + time::Duration::minutes(15))
+        .unwrap_or(now + timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_implausible_deadline_falls_back_to_the_timeout() {
+        let now = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let timeout = Duration::from_secs(30);
+        let in_20s = herald_domain::clock::epoch_millis(now) as u64 + 20_000;
+        assert_eq!(
+            deadline_of(in_20s, now, timeout),
+            now + time::Duration::seconds(20)
+        );
+        for bogus in [0, 3_000, in_20s + 3_600_000] {
+            assert_eq!(
+                deadline_of(bogus, now, timeout),
+                now + time::Duration::seconds(30)
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_parses_or_names_itself_for_the_dlq() {
+        let mut record = SqsMessage::default();
+        record.message_id = Some("m-1".into());
+        record.body = Some(r#"{"n": 3}"#.into());
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Job {
+            n: u32,
+        }
+        assert_eq!(parse_record::<Job>(&record), Ok(Job { n: 3 }));
+        record.body = Some("not json".into());
+        assert_eq!(parse_record::<Job>(&record), Err("m-1".to_owned()));
+        record.body = None;
+        assert_eq!(parse_record::<Job>(&record), Err("m-1".to_owned()));
+        let response = batch_response(["a".to_owned(), "b".to_owned()]);
+        let ids: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+}
