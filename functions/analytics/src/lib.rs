@@ -27,11 +27,7 @@ impl Config {
     pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let mut env = Env::new(vars);
         let common = CommonConfig::read(&mut env);
-        let endpoints = Endpoints {
-            x: env.url("HERALD_X_API_URL"),
-            facebook: env.url("HERALD_FACEBOOK_API_URL"),
-            linkedin: env.url("HERALD_LINKEDIN_API_URL"),
-        };
+        let endpoints = Endpoints::read(|name| env.url(name));
         let spec: String = env.parsed(
             "HERALD_SNAPSHOT_OFFSETS_SECONDS",
             "3600,86400,604800".to_owned(),

@@ -61,14 +61,10 @@ impl Config {
             env.problem("HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600");
         }
         let outbound_allow_private = env.parsed("HERALD_OUTBOUND_ALLOW_PRIVATE", false);
-        let outbound_queue: String = env.parsed("HERALD_OUTBOUND_QUEUE_URL", String::new());
-        let outbound_dlq: String = env.parsed("HERALD_OUTBOUND_DLQ_URL", String::new());
-        let outbound_queues = (!outbound_queue.is_empty() && !outbound_dlq.is_empty())
-            .then_some((outbound_queue, outbound_dlq));
-        let admin_token_secret_id = vars
-            .get("HERALD_ADMIN_TOKEN_SECRET_ID")
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty());
+        let outbound_queues = env
+            .optional("HERALD_OUTBOUND_QUEUE_URL")
+            .zip(env.optional("HERALD_OUTBOUND_DLQ_URL"));
+        let admin_token_secret_id = env.optional("HERALD_ADMIN_TOKEN_SECRET_ID");
         let embed_secret_id = env.required("HERALD_EMBED_SIGNING_SECRET_ID");
         let grace_seconds: i64 = env.parsed("HERALD_EMBED_KEY_GRACE_SECONDS", 7200);
         let min_grace = herald_domain::embed::MAX_TTL_SECONDS + 300;

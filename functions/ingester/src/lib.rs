@@ -64,11 +64,7 @@ impl Config {
             dry_run: env.parsed("DRY_RUN", false),
         };
         let enabled = env.parsed("INGEST_ENABLED", true);
-        let endpoints = Endpoints {
-            x: env.url("HERALD_X_API_URL"),
-            facebook: env.url("HERALD_FACEBOOK_API_URL"),
-            linkedin: env.url("HERALD_LINKEDIN_API_URL"),
-        };
+        let endpoints = Endpoints::read(|name| env.url(name));
         let platform_timeout =
             Duration::from_secs(env.parsed("HERALD_PLATFORM_TIMEOUT_SECONDS", 10));
         let deadline_margin = Duration::from_millis(env.parsed("HERALD_DEADLINE_MARGIN_MS", 3_000));

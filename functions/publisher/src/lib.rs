@@ -108,19 +108,14 @@ impl Config {
                 }
             }
         }
-        let endpoints = Endpoints {
-            x: env.url("HERALD_X_API_URL"),
-            facebook: env.url("HERALD_FACEBOOK_API_URL"),
-            linkedin: env.url("HERALD_LINKEDIN_API_URL"),
-        };
+        let endpoints = Endpoints::read(|name| env.url(name));
         let concurrency = env.parsed("HERALD_PUBLISH_CONCURRENCY", 10);
         let deadline_margin = Duration::from_millis(env.parsed("HERALD_DEADLINE_MARGIN_MS", 2_000));
         let function_timeout =
             Duration::from_secs(env.parsed("HERALD_FUNCTION_TIMEOUT_SECONDS", 30));
         let alert_webhook = env.secret_url("HERALD_ALERT_WEBHOOK_URL");
         let media_bucket = env.required("HERALD_MEDIA_BUCKET");
-        let outbound_queue_url =
-            Some(env.parsed("HERALD_OUTBOUND_QUEUE_URL", String::new())).filter(|u| !u.is_empty());
+        let outbound_queue_url = env.optional("HERALD_OUTBOUND_QUEUE_URL");
         let outbound_cache =
             time::Duration::seconds(env.parsed("HERALD_OUTBOUND_ENDPOINT_CACHE_SECONDS", 10));
         publish.invocation_budget = Some(function_timeout.saturating_sub(deadline_margin));
@@ -132,8 +127,7 @@ impl Config {
             )),
             ..r
         };
-        let oauth_clients_secret = Some(env.parsed("HERALD_OAUTH_CLIENTS_SECRET", String::new()))
-            .filter(|s| !s.is_empty());
+        let oauth_clients_secret = env.optional("HERALD_OAUTH_CLIENTS_SECRET");
         env.finish()?;
         Ok(Self {
             common,

@@ -49,17 +49,11 @@ impl Config {
         };
         let publish_dlq_url = env.url("HERALD_PUBLISH_DLQ_URL");
         let alert_webhook = env.secret_url("HERALD_ALERT_WEBHOOK_URL");
-        let outbound_queue_url =
-            Some(env.parsed("HERALD_OUTBOUND_QUEUE_URL", String::new())).filter(|u| !u.is_empty());
-        let endpoints = Endpoints {
-            x: env.url("HERALD_X_API_URL"),
-            facebook: env.url("HERALD_FACEBOOK_API_URL"),
-            linkedin: env.url("HERALD_LINKEDIN_API_URL"),
-        };
+        let outbound_queue_url = env.optional("HERALD_OUTBOUND_QUEUE_URL");
+        let endpoints = Endpoints::read(|name| env.url(name));
         let platform_timeout =
             std::time::Duration::from_secs(env.parsed("HERALD_PLATFORM_TIMEOUT_SECONDS", 10));
-        let oauth_clients_secret = Some(env.parsed("HERALD_OAUTH_CLIENTS_SECRET", String::new()))
-            .filter(|s| !s.is_empty());
+        let oauth_clients_secret = env.optional("HERALD_OAUTH_CLIENTS_SECRET");
         let refresh_ahead =
             time::Duration::seconds(env.parsed("HERALD_TOKEN_REFRESH_AHEAD_SECONDS", 1800));
         env.finish()?;

@@ -34,6 +34,15 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// A variable that may be unset; empty (or only spaces) counts as unset.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
     pub fn parsed<T: FromStr>(&mut self, name: &str, default: T) -> T {
         match self.vars.get(name).map(|v| v.trim()) {
             None | Some("") => default,
@@ -192,5 +201,18 @@ mod tests {
         assert_eq!(err.0.len(), 5, "{err}");
         assert!(err.to_string().contains("HERALD_TABLE is required"));
         assert!(err.to_string().contains("must be an http(s) URL"));
+    }
+
+    #[test]
+    fn an_optional_variable_that_is_empty_is_unset() {
+        let vars = HashMap::from([
+            ("SET".to_owned(), " value ".to_owned()),
+            ("EMPTY".to_owned(), "  ".to_owned()),
+        ]);
+        let env = Env::new(&vars);
+        assert_eq!(env.optional("SET").as_deref(), Some("value"));
+        assert_eq!(env.optional("EMPTY"), None);
+        assert_eq!(env.optional("MISSING"), None);
+        assert!(env.finish().is_ok(), "an optional variable is never a problem");
     }
 }

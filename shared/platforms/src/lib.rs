@@ -58,6 +58,19 @@ pub struct Endpoints {
     pub linkedin: String,
 }
 
+impl Endpoints {
+    /// The three base URLs from `HERALD_X_API_URL`, `HERALD_FACEBOOK_API_URL` and
+    /// `HERALD_LINKEDIN_API_URL`, each read by `url` (the function's configuration reader,
+    /// which checks and reports them).
+    pub fn read(mut url: impl FnMut(&str) -> String) -> Self {
+        Self {
+            x: url("HERALD_X_API_URL"),
+            facebook: url("HERALD_FACEBOOK_API_URL"),
+            linkedin: url("HERALD_LINKEDIN_API_URL"),
+        }
+    }
+}
+
 mod timelines;
 
 /// The LinkedIn API version sent as `LinkedIn-Version`.
