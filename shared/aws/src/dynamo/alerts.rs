@@ -20,16 +20,7 @@ impl herald_domain::alerts::AlertLedger for DynamoStore {
     ) -> Result<bool, StoreError> {
         let mut item = key(format!("ALERT#{key_name}"), format!("WINDOW#{index}"));
         item.insert("expires_at".into(), ttl_n(expires));
-        written(
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await
-                .map_err(store_error),
-        )
+        written(self.put_new(item).await)
     }
 
     async fn count(

@@ -249,14 +249,18 @@ impl AuditLog for DynamoStore {
     ) -> Result<(Vec<AuditRecord>, BTreeMap<String, ChainHead>), StoreError> {
         let mut records = Vec::new();
         for item in self
-            .query_all(self.audit_table()?, &audit_pk(tenant), "REC#")
+            .query_prefix_in(self.audit_table()?, audit_pk(tenant), "REC#")
+            .consistent()
+            .all()
             .await?
         {
             records.push(record_from_item(&item)?);
         }
         let mut heads = BTreeMap::new();
         for item in self
-            .query_all(&self.table, &tenant_pk(tenant), "AUDITHEAD#")
+            .query_prefix(tenant_pk(tenant), "AUDITHEAD#")
+            .consistent()
+            .all()
             .await?
         {
             let sk = Fields(&item).str("sk")?;
@@ -267,39 +271,6 @@ impl AuditLog for DynamoStore {
             }
         }
         Ok((records, heads))
-    }
-}
-
-impl DynamoStore {
-    async fn query_all(
-        &self,
-        table: &str,
-        pk: &str,
-        prefix: &str,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut all = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .set_expression_attribute_values(Some(values(vec![
-                    (":pk", s(pk)),
-                    (":prefix", s(prefix)),
-                ])))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(store_error)?;
-            all.extend(out.items().iter().cloned());
-            match out.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(all),
-            }
-        }
     }
 }
 

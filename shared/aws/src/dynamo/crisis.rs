@@ -13,15 +13,8 @@ use herald_domain::ports::*;
 #[async_trait]
 impl CrisisStore for DynamoStore {
     async fn get_crisis(&self, tenant: &TenantId) -> Result<Option<Crisis>, StoreError> {
-        self.client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant_pk(tenant), CRISIS_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?
-            .item
+        self.get_latest(key(tenant_pk(tenant), CRISIS_SK))
+            .await?
             .as_ref()
             .map(crisis_from_item)
             .transpose()

@@ -70,17 +70,12 @@ impl InboundStore for DynamoStore {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let found = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(platform_post_key(
+            .get(platform_post_key(
                 &removal.account_id,
                 &removal.platform_post_id,
-            )))
-            .send()
-            .await
-            .map_err(store_error)?;
-        let Some(index) = found.item else {
+            ))
+            .await?;
+        let Some(index) = found else {
             return Ok(false);
         };
         let f = Fields(&index);
@@ -133,15 +128,6 @@ impl InboundStore for DynamoStore {
         // Bodies may carry personal data (receipts name phone numbers): kept for a while,
         // longer than a sighting is remembered, so a late replay still applies nothing.
         item.insert("expires_at".into(), ttl_n(event.received_at + KEEP_EVENTS));
-        written(
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await
-                .map_err(store_error),
-        )
+        written(self.put_new(item).await)
     }
 }

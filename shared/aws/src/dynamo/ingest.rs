@@ -429,16 +429,10 @@ impl IngestStore for DynamoStore {
         tenant: &TenantId,
         key: &StreamKey,
     ) -> Result<Option<StreamState>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(super::items::key(tenant_pk(tenant), stream_sk(key))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        out.item().map(state_from_av).transpose()
+        let item = self
+            .get_latest(super::items::key(tenant_pk(tenant), stream_sk(key)))
+            .await?;
+        item.as_ref().map(state_from_av).transpose()
     }
 
     async fn take_lease(
@@ -610,32 +604,15 @@ impl IngestStore for DynamoStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<(Vec<ReviewItem>, Option<String>), StoreError> {
-        let start = cursor.map(|c| super::items::key(tenant_pk(tenant), review_sk(c)));
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :p AND begins_with(sk, :r)")
-            .set_expression_attribute_values(Some(values(vec![
-                (":p", s(tenant_pk(tenant))),
-                (":r", s("REVIEW#")),
-            ])))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(store_error)?;
-        let items = out
-            .items()
+        let page = self
+            .query_prefix(tenant_pk(tenant), "REVIEW#")
+            .page(cursor, limit)
+            .await?;
+        let items = page
+            .items
             .iter()
             .map(review_from_av)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = out
-            .last_evaluated_key()
-            .and_then(|k| k.get("sk"))
-            .and_then(|v| v.as_s().ok())
-            .and_then(|sk| sk.strip_prefix("REVIEW#"))
-            .map(str::to_owned);
-        Ok((items, next))
+        Ok((items, page.cursor))
     }
 }

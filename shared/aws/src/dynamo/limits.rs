@@ -41,14 +41,8 @@ impl AppLimiter for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<Reservation, StoreError> {
         let blocked = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(app_block_key_for(slot)))
-            .send()
-            .await
-            .map_err(store_error)?
-            .item
+            .get(app_block_key_for(slot))
+            .await?
             .and_then(|i| Fields(&i).opt_time("until"))
             .filter(|until| *until > now);
         if let Some(until) = blocked {

@@ -19,15 +19,7 @@ const BATCH_GET_MAX: usize = 100;
 #[async_trait]
 impl MediaRecords for DynamoStore {
     async fn insert_media(&self, media: &MediaRecord) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(media_to_item(media)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.put_new(media_to_item(media)).await
     }
 
     async fn get_media(

@@ -30,6 +30,7 @@ mod ingest;
 pub mod items;
 mod limits;
 mod media;
+mod ops;
 mod outbound;
 mod publish;
 mod store;

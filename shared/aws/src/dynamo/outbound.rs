@@ -257,15 +257,7 @@ impl DynamoStore {
 impl EndpointStore for DynamoStore {
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
         let keys = self.sealing_keys().await?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(endpoint_to_item(endpoint, &keys)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.put_new(endpoint_to_item(endpoint, &keys)).await
     }
 
     async fn replace_endpoint(
@@ -301,34 +293,15 @@ impl EndpointStore for DynamoStore {
         tenant: &TenantId,
         id: &EndpointId,
     ) -> Result<Option<Endpoint>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(endpoint_key(tenant, id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        self.endpoint(out.item.as_ref()).await
+        let item = self.get_latest(endpoint_key(tenant, id)).await?;
+        self.endpoint(item.as_ref()).await
     }
 
     async fn list_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>, StoreError> {
         let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .set_expression_attribute_values(Some(values(vec![
-                (":pk", s(tenant_pk(tenant))),
-                (":prefix", s(ENDPOINT_PREFIX)),
-            ])))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(store_error)?;
+            .query_prefix(tenant_pk(tenant), ENDPOINT_PREFIX)
+            .all()
+            .await?;
         let keys = self.keys_for_items(&items).await?;
         items
             .iter()
@@ -370,21 +343,12 @@ impl EndpointStore for DynamoStore {
         id: &EndpointId,
         limit: usize,
     ) -> Result<Vec<AttemptRecord>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .set_expression_attribute_values(Some(values(vec![
-                (":pk", s(attempts_pk(tenant, id))),
-                (":prefix", s("ATTEMPT#")),
-            ])))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(100))
-            .send()
-            .await
-            .map_err(store_error)?;
-        out.items()
+        let page = self
+            .query_prefix(attempts_pk(tenant, id), "ATTEMPT#")
+            .backward()
+            .page(None, limit.clamp(1, 1000))
+            .await?;
+        page.items
             .iter()
             .map(|item| attempt_from_item(tenant, id, item))
             .collect()

@@ -217,15 +217,8 @@ impl HeartbeatStore for DynamoStore {
     }
 
     async fn last_beat(&self, name: &str) -> Result<Option<(OffsetDateTime, String)>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(heartbeat_key(name)))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(out.item.and_then(|i| {
+        let item = self.get(heartbeat_key(name)).await?;
+        Ok(item.and_then(|i| {
             let f = Fields(&i);
             Some((f.opt_time("at")?, f.opt_str("summary").unwrap_or_default()))
         }))
@@ -247,15 +240,8 @@ impl TenantStore for DynamoStore {
     }
 
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant_pk(id), "TENANT")))
-            .send()
-            .await
-            .map_err(store_error)?;
-        out.item.as_ref().map(tenant_from_item).transpose()
+        let item = self.get(key(tenant_pk(id), "TENANT")).await?;
+        item.as_ref().map(tenant_from_item).transpose()
     }
 
     async fn update_settings(
@@ -392,20 +378,9 @@ impl AccountStore for DynamoStore {
 
     async fn list_accounts(&self, tenant: &TenantId) -> Result<Vec<Account>, StoreError> {
         let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .set_expression_attribute_values(Some(values(vec![
-                (":pk", s(tenant_pk(tenant))),
-                (":prefix", s("ACCOUNT#")),
-            ])))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(store_error)?;
+            .query_prefix(tenant_pk(tenant), "ACCOUNT#")
+            .all()
+            .await?;
         let keys = self.keys_for_items(&items).await?;
         items.iter().map(|i| account_from_item(i, &keys)).collect()
     }
@@ -414,28 +389,12 @@ impl AccountStore for DynamoStore {
 #[async_trait]
 impl PostStore for DynamoStore {
     async fn insert_post(&self, post: &Post) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(post_to_item(post)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.put_new(post_to_item(post)).await
     }
 
     async fn get_post(&self, tenant: &TenantId, id: &PostId) -> Result<Option<Post>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant_pk(tenant), post_sk(id))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        out.item.as_ref().map(post_from_item).transpose()
+        let item = self.get_latest(key(tenant_pk(tenant), post_sk(id))).await?;
+        item.as_ref().map(post_from_item).transpose()
     }
 
     async fn list_posts(
@@ -444,34 +403,19 @@ impl PostStore for DynamoStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Post>, StoreError> {
-        let start = cursor.map(|c| key(tenant_pk(tenant), post_sk(&PostId(c.to_owned()))));
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .set_expression_attribute_values(Some(values(vec![
-                (":pk", s(tenant_pk(tenant))),
-                (":prefix", s("POST#")),
-            ])))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(store_error)?;
-        let items = out
-            .items()
-            .iter()
-            .map(post_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        let cursor = out
-            .last_evaluated_key()
-            .and_then(|k| k.get("sk"))
-            .and_then(|v| v.as_s().ok())
-            .and_then(|sk| sk.strip_prefix("POST#"))
-            .map(str::to_owned);
-        Ok(Page { items, cursor })
+        let page = self
+            .query_prefix(tenant_pk(tenant), "POST#")
+            .backward()
+            .page(cursor, limit)
+            .await?;
+        Ok(Page {
+            items: page
+                .items
+                .iter()
+                .map(post_from_item)
+                .collect::<Result<_, _>>()?,
+            cursor: page.cursor,
+        })
     }
 
     async fn replace_post(&self, post: &Post, expected_version: u64) -> Result<(), StoreError> {

@@ -1,0 +1,147 @@
+//! The DynamoDB calls every store makes, written once: read one item, write a new one, and
+//! read a partition's items whose sort key starts with a prefix (every page, or one page with
+//! a cursor).
+
+use super::DynamoStore;
+use super::items::{Item, key, s};
+use super::store::values;
+use crate::errors::store_error;
+use herald_domain::StoreError;
+use herald_domain::ports::Page;
+
+impl DynamoStore {
+    /// The item at `key` on the main table (an eventually consistent read).
+    pub(super) async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        self.get_item(key, false).await
+    }
+
+    /// The item at `key` on the main table, with every write acknowledged before the read.
+    pub(super) async fn get_latest(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        self.get_item(key, true).await
+    }
+
+    async fn get_item(&self, key: Item, consistent: bool) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(out.item)
+    }
+
+    /// Writes `item` only if no item has its key (`ConditionalCheckFailed` otherwise).
+    pub(super) async fn put_new(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// The items of partition `pk` whose sort key begins with `prefix`, in sort-key order.
+    pub(super) fn query_prefix<'a>(&'a self, pk: String, prefix: &'a str) -> PrefixQuery<'a> {
+        self.query_prefix_in(&self.table, pk, prefix)
+    }
+
+    /// The same query on another of Herald's tables (the audit table).
+    pub(super) fn query_prefix_in<'a>(
+        &'a self,
+        table: &'a str,
+        pk: String,
+        prefix: &'a str,
+    ) -> PrefixQuery<'a> {
+        PrefixQuery {
+            store: self,
+            table,
+            pk,
+            prefix,
+            backward: false,
+            consistent: false,
+        }
+    }
+}
+
+/// A `pk = :pk AND begins_with(sk, :prefix)` query on the main table.
+#[derive(Debug)]
+pub(super) struct PrefixQuery<'a> {
+    store: &'a DynamoStore,
+    table: &'a str,
+    pk: String,
+    prefix: &'a str,
+    backward: bool,
+    consistent: bool,
+}
+
+impl PrefixQuery<'_> {
+    /// Highest sort key first.
+    pub(super) fn backward(mut self) -> Self {
+        self.backward = true;
+        self
+    }
+
+    /// Strongly consistent reads.
+    pub(super) fn consistent(mut self) -> Self {
+        self.consistent = true;
+        self
+    }
+
+    fn query(&self) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.store
+            .client
+            .query()
+            .table_name(self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .set_expression_attribute_values(Some(values(vec![
+                (":pk", s(self.pk.clone())),
+                (":prefix", s(self.prefix)),
+            ])))
+            .scan_index_forward(!self.backward)
+            .consistent_read(self.consistent)
+    }
+
+    /// Every matching item, page after page.
+    pub(super) async fn all(self) -> Result<Vec<Item>, StoreError> {
+        self.query()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(store_error)
+    }
+
+    /// Up to `limit` items after `cursor` (what follows the prefix in the last sort key a page
+    /// ended on); the page's cursor is `None` when nothing more matches.
+    pub(super) async fn page(
+        self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Item>, StoreError> {
+        let start = cursor.map(|c| key(self.pk.clone(), format!("{}{c}", self.prefix)));
+        let out = self
+            .query()
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let cursor = out
+            .last_evaluated_key()
+            .and_then(|k| k.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .and_then(|sk| sk.strip_prefix(self.prefix))
+            .map(str::to_owned);
+        Ok(Page {
+            items: out.items.unwrap_or_default(),
+            cursor,
+        })
+    }
+}
