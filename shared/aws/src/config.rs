@@ -213,6 +213,9 @@ mod tests {
         assert_eq!(env.optional("SET").as_deref(), Some("value"));
         assert_eq!(env.optional("EMPTY"), None);
         assert_eq!(env.optional("MISSING"), None);
-        assert!(env.finish().is_ok(), "an optional variable is never a problem");
+        assert!(
+            env.finish().is_ok(),
+            "an optional variable is never a problem"
+        );
     }
 }
