@@ -9,9 +9,7 @@ pub mod alerts;
 pub mod analytics;
 pub mod audit;
 pub mod clock;
-pub mod dashboard;
 pub mod dead_letters;
-pub mod embed;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
@@ -19,19 +17,17 @@ pub mod inbound;
 pub mod ingest;
 pub mod media;
 pub mod model;
-pub mod operator;
 pub mod outbound;
 pub mod publishing;
 pub mod ports;
-pub mod secret;
 pub mod secrets;
 pub mod tenants;
-pub mod token_crypto;
-pub mod token_refresh;
 
 #[cfg(feature = "memory")]
 pub mod memory;
 
 pub use error::StoreError;
 // Where these modules lived before the feature folders; kept while callers move over.
+pub use analytics::{dashboard, embed};
 pub use publishing::{dispatch, gates, platform, posts, publish, reconcile, settle};
+pub use secrets::{operator, secret, token_crypto, token_refresh};

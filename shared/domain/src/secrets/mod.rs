@@ -9,6 +9,15 @@
 //! leaves no `AWSPENDING` label behind. Verifiers accept `AWSCURRENT` and, for a grace period
 //! after it was created, `AWSPREVIOUS`: requests signed before, during and after a switch all
 //! verify.
+//!
+//! The folder also holds `secret` (random secrets and API-key hashes), `token_crypto` (platform
+//! tokens sealed at rest), `token_refresh` (refreshing them before they expire) and `operator`
+//! (the bootstrap operator token).
+
+pub mod operator;
+pub mod secret;
+pub mod token_crypto;
+pub mod token_refresh;
 
 use crate::StoreError;
 use crate::clock::Clock;

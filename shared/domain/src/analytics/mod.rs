@@ -8,6 +8,12 @@
 //! the snapshot step gives it the first milestone's time, and each snapshot taken moves it to
 //! the next milestone in the same transaction that stores the snapshot, until the last one
 //! removes it. Nothing here reads the environment or talks to AWS.
+//!
+//! The folder also holds `dashboard` (the data behind an embeddable dashboard) and `embed`
+//! (the signed tokens that open it to a tenant's site).
+
+pub mod dashboard;
+pub mod embed;
 
 use crate::StoreError;
 use crate::clock::Clock;
