@@ -1,6 +1,7 @@
 //! Error classification and header parsing.
 
 use super::*;
+use crate::lookup::GRAPH_TIME;
 use herald_domain::platform::RateSignal;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;

@@ -1,0 +1,125 @@
+//! Finding a post an ambiguous failure may have created: the account's recent posts, read
+//! from each platform's listing.
+
+use super::*;
+
+impl HttpPlatforms {
+    /// The account's recent posts as (id, text, created) from the platform's listing.
+    pub(crate) async fn recent_posts(
+        &self,
+        req: &LookupRequest<'_>,
+    ) -> Result<Vec<(String, String, Option<OffsetDateTime>)>, PlatformError> {
+        let (url, query): (String, Vec<(&str, String)>) = match req.platform {
+            Platform::X => (
+                format!(
+                    "{}/2/users/{}/tweets",
+                    self.endpoints.x.trim_end_matches('/'),
+                    req.external_id
+                ),
+                vec![
+                    ("max_results", "100".into()),
+                    ("tweet.fields", "created_at".into()),
+                ],
+            ),
+            Platform::Facebook => (
+                format!(
+                    "{}/{}/feed",
+                    self.endpoints.facebook.trim_end_matches('/'),
+                    req.external_id
+                ),
+                vec![
+                    ("limit", "100".into()),
+                    ("fields", "id,message,created_time".into()),
+                ],
+            ),
+            Platform::Linkedin => (
+                format!(
+                    "{}/rest/posts",
+                    self.endpoints.linkedin.trim_end_matches('/')
+                ),
+                vec![
+                    ("q", "author".into()),
+                    ("author", linkedin_author(req.external_id)),
+                    ("count", "100".into()),
+                ],
+            ),
+        };
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(req.access_token.expose_secret())
+            .header("LinkedIn-Version", LINKEDIN_VERSION)
+            .header("X-Restli-Protocol-Version", "2.0.0")
+            .query(&query)
+            .send()
+            .await
+            .map_err(lookup_transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_json(response).await.map_err(|_| lookup_failed())?;
+        if !status.is_success() {
+            let message = format!(
+                "{} answered {} to the lookup",
+                platform_name(req.platform),
+                status.as_u16()
+            );
+            return Err(match status {
+                StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
+                    message,
+                    code: None,
+                    retry_after: retry_after(&headers).or_else(|| x_rate_limit_reset(&headers)),
+                },
+                StatusCode::UNAUTHORIZED => PlatformError::Auth {
+                    message,
+                    code: None,
+                },
+                _ => PlatformError::Transient {
+                    message,
+                    code: None,
+                    retry_after: retry_after(&headers),
+                },
+            });
+        }
+        let rfc3339 = |v: &Value| {
+            v.as_str()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        };
+        let entries = |list: &Value,
+                       id: &str,
+                       text: &str,
+                       created: &dyn Fn(&Value) -> Option<OffsetDateTime>| {
+            list.as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|p| {
+                            Some((
+                                p[id].as_str()?.to_owned(),
+                                p[text].as_str()?.to_owned(),
+                                created(p),
+                            ))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        Ok(match req.platform {
+            Platform::X => entries(&body["data"], "id", "text", &|p| rfc3339(&p["created_at"])),
+            Platform::Facebook => entries(&body["data"], "id", "message", &|p| {
+                p["created_time"]
+                    .as_str()
+                    .and_then(|t| OffsetDateTime::parse(t, GRAPH_TIME).ok())
+            }),
+            Platform::Linkedin => entries(&body["elements"], "id", "commentary", &|p| {
+                p["createdAt"]
+                    .as_i64()
+                    .map(herald_domain::clock::from_epoch_millis)
+            }),
+        })
+    }
+}
+
+/// The Graph API's `2025-01-31T12:00:00+0000`.
+pub(crate) const GRAPH_TIME: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory][offset_minute]"
+);
