@@ -3,10 +3,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    herald_aws::telemetry::init();
-    let config = Config::from_env(&std::env::vars().collect())
-        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
-    let clients = herald_aws::Clients::load().await;
+    let (config, clients) = herald_aws::lambda::start(Config::from_env).await?;
     let deliverer = deliverer(&config, &clients);
     let deliverer = &deliverer;
     lambda_runtime::run(service_fn(

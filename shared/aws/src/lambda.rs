@@ -1,11 +1,25 @@
-//! What every SQS-fed function does with its event, written once: read a record's JSON body,
-//! answer the records SQS must keep (`ReportBatchItemFailures`), and find the invocation's
-//! deadline in the Lambda context.
+//! What every function does, written once: start (logs, configuration, AWS clients), and for
+//! the SQS-fed ones read a record's JSON body, answer the records SQS must keep
+//! (`ReportBatchItemFailures`), and find the invocation's deadline in the Lambda context.
 
+use crate::Clients;
+use crate::config::ConfigError;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 use std::time::Duration;
 use time::OffsetDateTime;
+
+/// A function's start: JSON logs, its configuration read from the environment (every problem
+/// logged, and the start refused), then the AWS clients.
+pub async fn start<C>(
+    from_env: impl FnOnce(&HashMap<String, String>) -> Result<C, ConfigError>,
+) -> Result<(C, Clients), ConfigError> {
+    crate::telemetry::init();
+    let config = from_env(&std::env::vars().collect())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    Ok((config, Clients::load().await))
+}
 
 /// A record's body as `T`, or the record's message id when the body is missing or is not a
 /// `T` (never valid: the caller leaves it for the DLQ, where an operator can look at it).
