@@ -46,33 +46,10 @@ pub fn dispatcher(config: &Config, clients: &Clients) -> Dispatcher {
     }
 }
 
-#[derive(Debug, serde::Serialize)]
-pub struct Summary {
-    pub due: usize,
-    pub held: usize,
-    pub claimed: usize,
-    pub messages_sent: usize,
-    pub send_failures: usize,
-    pub skipped: usize,
-    pub errors: usize,
-}
-
-impl From<DispatchReport> for Summary {
-    fn from(r: DispatchReport) -> Self {
-        Self {
-            due: r.due,
-            held: r.held,
-            claimed: r.claimed,
-            messages_sent: r.messages_sent,
-            send_failures: r.send_failures,
-            skipped: r.skipped,
-            errors: r.errors,
-        }
-    }
-}
-
 /// One scheduled run. The event's content does not matter (EventBridge's "Scheduled Event").
-pub async fn handle(dispatcher: &Dispatcher) -> Result<Summary, herald_domain::StoreError> {
+pub async fn handle(
+    dispatcher: &Dispatcher,
+) -> Result<DispatchReport, herald_domain::StoreError> {
     let report = dispatcher.run_once().await?;
     if report.due > 0 {
         tracing::info!(
@@ -86,7 +63,7 @@ pub async fn handle(dispatcher: &Dispatcher) -> Result<Summary, herald_domain::S
             "dispatch run"
         );
     }
-    Ok(report.into())
+    Ok(report)
 }
 
 #[cfg(test)]

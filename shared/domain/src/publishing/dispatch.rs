@@ -36,7 +36,8 @@ impl Default for DispatchConfig {
     }
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// What one run did; also the dispatcher function's answer.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DispatchReport {
     pub due: usize,
     /// Due, but their tenant paused every platform.
