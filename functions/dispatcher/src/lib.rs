@@ -47,9 +47,7 @@ pub fn dispatcher(config: &Config, clients: &Clients) -> Dispatcher {
 }
 
 /// One scheduled run. The event's content does not matter (EventBridge's "Scheduled Event").
-pub async fn handle(
-    dispatcher: &Dispatcher,
-) -> Result<DispatchReport, herald_domain::StoreError> {
+pub async fn handle(dispatcher: &Dispatcher) -> Result<DispatchReport, herald_domain::StoreError> {
     let report = dispatcher.run_once().await?;
     if report.due > 0 {
         tracing::info!(
