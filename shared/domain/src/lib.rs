@@ -18,8 +18,8 @@ pub mod ingest;
 pub mod media;
 pub mod model;
 pub mod outbound;
-pub mod publishing;
 pub mod ports;
+pub mod publishing;
 pub mod secrets;
 pub mod tenants;
 

@@ -1,9 +1,9 @@
 //! The records Herald keeps and the states they move through.
 
 use crate::gates::Breaker;
-use crate::ids::{AccountId, ApiKeyId, PostId, TenantId};
 /// Defined with the ids (the ground floor); named here too, where it always was.
 pub use crate::ids::Platform;
+use crate::ids::{AccountId, ApiKeyId, PostId, TenantId};
 use crate::media::Attachment;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};

@@ -12,9 +12,9 @@
 //! This module never trusts a declared type or a file name, and never logs a file name (it
 //! may be personal data).
 
+mod inspect;
 #[cfg(feature = "memory")]
 pub mod memory;
-mod inspect;
 mod record;
 mod rules;
 mod service;
