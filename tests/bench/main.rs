@@ -20,16 +20,18 @@ use axum::routing::{get, post};
 use herald_domain::alerts::AlertLedger;
 use herald_domain::clock::SystemEntropy;
 use herald_domain::clock::{Clock, SystemClock};
-use herald_domain::dispatch::{DispatchConfig, Dispatcher};
 use herald_domain::idempotency::Idempotency;
 use herald_domain::memory::MemoryStore;
 use herald_domain::model::*;
-use herald_domain::platform::{
+use herald_domain::ports::{AccountStore, AppLimiter, PostStore, PublishStore, TenantStore};
+use herald_domain::publishing::dispatch::{DispatchConfig, Dispatcher};
+use herald_domain::publishing::platform::{
     LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
 };
-use herald_domain::ports::{AccountStore, AppLimiter, PostStore, PublishStore, TenantStore};
-use herald_domain::posts::{Actor, NewPost, PostService, Target};
-use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
+use herald_domain::publishing::posts::{Actor, NewPost, PostService, Target};
+use herald_domain::publishing::publish::{
+    Delivery, Disposition, Done, PublishConfig, PublishService,
+};
 use herald_tests::{bootstrap, moto, repo_root, sdk_config};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -450,7 +452,7 @@ async fn publish_calls(env: &HashMap<String, String>) {
     assert!(
         dispositions
             .iter()
-            .all(|d| matches!(d, herald_domain::publish::Disposition::Done(_))),
+            .all(|d| matches!(d, herald_domain::publishing::publish::Disposition::Done(_))),
         "{dispositions:?}"
     );
     let snap = clients.calls.snapshot();

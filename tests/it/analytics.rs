@@ -426,7 +426,7 @@ fn rand_u32() -> u32 {
 async fn engagement_reads_parse_each_platforms_counts_and_classify_failures() {
     use herald_domain::analytics::{Engagement, EngagementClient};
     use herald_domain::model::Platform;
-    use herald_domain::platform::{PlatformClient, PlatformError, PublishRequest};
+    use herald_domain::publishing::platform::{PlatformClient, PlatformError, PublishRequest};
     use secrecy::SecretString;
     let fake = herald_tests::fake_platforms();
     let client = HttpPlatforms::new(

@@ -9,11 +9,11 @@
 use herald_aws::Clients;
 use herald_aws::dynamo::DynamoStore;
 use herald_aws::secrets::SecretsManagerStore;
-use herald_domain::clock::FakeClock;
-use herald_domain::embed::{
+use herald_domain::analytics::embed::{
     AUDIENCE, EmbedClaims, EmbedError, EmbedTokens, ISSUER, Refusal, RequestCounter, TOKEN_POLICY,
     TokenRequest, key_id,
 };
+use herald_domain::clock::FakeClock;
 use herald_domain::ids::TenantId;
 use herald_domain::secrets::{CachePolicy, KIND_TAG, SecretCache, SecretKind};
 use herald_fn_rotator::{RotationEvent, handle, rotation};
@@ -47,7 +47,10 @@ async fn rotate(clients: &Clients, secret: &str, token: &str) {
     }
 }
 
-fn overview(origins: &[&str], ttl: Option<i64>) -> herald_domain::embed::ValidTokenRequest {
+fn overview(
+    origins: &[&str],
+    ttl: Option<i64>,
+) -> herald_domain::analytics::embed::ValidTokenRequest {
     TokenRequest {
         dashboard: "overview".into(),
         origins: origins.iter().map(|o| (*o).to_owned()).collect(),

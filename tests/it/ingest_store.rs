@@ -30,8 +30,8 @@ async fn env() -> Env {
     let store = DynamoStore::new(clients.dynamodb.clone(), &vars["HERALD_TABLE"])
         .with_audit_table(&vars["HERALD_AUDIT_TABLE"])
         .with_token_vault(std::sync::Arc::new(
-            herald_domain::token_crypto::TokenVault::fixed(
-                herald_domain::token_crypto::TokenKeys::from_keys(&[9; 32], &[]).unwrap(),
+            herald_domain::secrets::token_crypto::TokenVault::fixed(
+                herald_domain::secrets::token_crypto::TokenKeys::from_keys(&[9; 32], &[]).unwrap(),
             ),
         ));
     Env {

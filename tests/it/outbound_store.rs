@@ -12,7 +12,7 @@ use herald_domain::outbound::{
     AttemptRecord, Disabled, Endpoint, EndpointId, EndpointStore, EventType, OutboundEvent,
     OutboundEvents, OutboundQueue,
 };
-use herald_domain::token_crypto::{TokenKeys, TokenSweep, TokenVault, key_id};
+use herald_domain::secrets::token_crypto::{TokenKeys, TokenSweep, TokenVault, key_id};
 use herald_tests::{bootstrap, moto, sdk_config};
 use secrecy::ExposeSecret;
 use std::collections::HashMap;

@@ -5,7 +5,9 @@
 use herald_domain::ids::MediaId;
 use herald_domain::media::{Attachment, Dimensions, MediaContent, MediaType, samples};
 use herald_domain::model::{FailureKind, Platform};
-use herald_domain::platform::{MediaUpload, PlatformClient, PlatformError, PublishRequest};
+use herald_domain::publishing::platform::{
+    MediaUpload, PlatformClient, PlatformError, PublishRequest,
+};
 use herald_platforms::{Endpoints, HttpPlatforms};
 use herald_tests::{FakePlatforms, fake_platforms};
 use secrecy::SecretString;
@@ -234,7 +236,7 @@ async fn an_upload_that_fails_or_loses_its_answer_is_transient_and_posts_nothing
 /// rotates the tokens.
 #[tokio::test]
 async fn refreshes_authenticate_with_the_apps_oauth_client() {
-    use herald_domain::token_refresh::{RefreshError, TokenRefresher};
+    use herald_domain::secrets::token_refresh::{RefreshError, TokenRefresher};
     use herald_platforms::oauth::{OAuthClient, OAuthClients};
     use secrecy::ExposeSecret;
     let fake = fake_platforms();

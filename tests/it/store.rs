@@ -13,21 +13,25 @@ use herald_domain::audit::{AuditEntry, AuditRecord, ChainHead};
 use herald_domain::clock::SystemEntropy;
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::dead_letters::DeadLetterQueues;
-use herald_domain::dispatch::{DispatchConfig, Dispatcher};
-use herald_domain::gates::{Breaker, BreakerPolicy, BreakerState, Crisis, RateLimits, Window};
 use herald_domain::idempotency::{Begin, Idempotency, IdempotencyKey, StoredResponse};
 use herald_domain::ids::{AccountId, ApiKeyId, PostId, TenantId};
 use herald_domain::media::{
     DEFAULT_UPLOAD_URL_TTL, MediaService, MediaType, NewMedia, PresignedUpload, Resolved, samples,
 };
 use herald_domain::model::*;
-use herald_domain::platform::{
+use herald_domain::ports::*;
+use herald_domain::publishing::dispatch::{DispatchConfig, Dispatcher};
+use herald_domain::publishing::gates::{
+    Breaker, BreakerPolicy, BreakerState, Crisis, RateLimits, Window,
+};
+use herald_domain::publishing::platform::{
     LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
 };
-use herald_domain::ports::*;
-use herald_domain::posts::{Actor, NewPost, PostService, Target};
-use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
-use herald_domain::reconcile::{ReconcileConfig, Reconciler};
+use herald_domain::publishing::posts::{Actor, NewPost, PostService, Target};
+use herald_domain::publishing::publish::{
+    Delivery, Disposition, Done, PublishConfig, PublishService,
+};
+use herald_domain::publishing::reconcile::{ReconcileConfig, Reconciler};
 use herald_tests::{bootstrap, moto, sdk_config};
 use secrecy::SecretString;
 use std::collections::{BTreeMap, HashMap};
@@ -103,9 +107,12 @@ impl Env {
         let store = Arc::new(
             DynamoStore::new(clients.dynamodb.clone(), &vars["HERALD_TABLE"])
                 .with_audit_table(&vars["HERALD_AUDIT_TABLE"])
-                .with_token_vault(Arc::new(herald_domain::token_crypto::TokenVault::fixed(
-                    herald_domain::token_crypto::TokenKeys::from_keys(&[9; 32], &[]).unwrap(),
-                ))),
+                .with_token_vault(Arc::new(
+                    herald_domain::secrets::token_crypto::TokenVault::fixed(
+                        herald_domain::secrets::token_crypto::TokenKeys::from_keys(&[9; 32], &[])
+                            .unwrap(),
+                    ),
+                )),
         );
         let queue = Arc::new(
             SqsPublishQueue::new(clients.sqs.clone(), &vars["HERALD_PUBLISH_QUEUE_URL"])
@@ -1181,7 +1188,7 @@ async fn the_reconciler_resolves_a_claim_whose_publisher_died() {
     assert_eq!(later.run_once().await.unwrap().posts, 0);
     let (at, summary) = env
         .store
-        .last_beat(herald_domain::reconcile::HEARTBEAT)
+        .last_beat(herald_domain::publishing::reconcile::HEARTBEAT)
         .await
         .unwrap()
         .unwrap();

@@ -13,8 +13,8 @@ use herald_domain::ids::TenantId;
 use herald_domain::model::*;
 use herald_domain::ports::{AccountStore, AuditFilter, AuditLog};
 use herald_domain::secrets::SecretKind;
-use herald_domain::token_crypto::{TokenKeys, TokenSweep, TokenVault, key_id};
-use herald_domain::token_refresh::{
+use herald_domain::secrets::token_crypto::{TokenKeys, TokenSweep, TokenVault, key_id};
+use herald_domain::secrets::token_refresh::{
     Freshness, RefreshConfig, RefreshError, RefreshLeases, RefreshedTokens, TokenRefresh,
     TokenRefresher,
 };

@@ -5,16 +5,16 @@ use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
 use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
 use herald_aws::s3::S3Media;
+use herald_domain::analytics::embed::EmbedTokens;
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::dead_letters::DeadLetterService;
-use herald_domain::embed::EmbedTokens;
 use herald_domain::idempotency::Idempotency;
 use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaService};
-use herald_domain::operator::OperatorToken;
 use herald_domain::outbound::EndpointRegistry;
 use herald_domain::outbound::guard::TargetPolicy;
-use herald_domain::posts::PostService;
+use herald_domain::publishing::posts::PostService;
 use herald_domain::secrets::SecretCache;
+use herald_domain::secrets::operator::OperatorToken;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -67,7 +67,7 @@ impl Config {
         let admin_token_secret_id = env.optional("HERALD_ADMIN_TOKEN_SECRET_ID");
         let embed_secret_id = env.required("HERALD_EMBED_SIGNING_SECRET_ID");
         let grace_seconds: i64 = env.parsed("HERALD_EMBED_KEY_GRACE_SECONDS", 7200);
-        let min_grace = herald_domain::embed::MAX_TTL_SECONDS + 300;
+        let min_grace = herald_domain::analytics::embed::MAX_TTL_SECONDS + 300;
         if grace_seconds < min_grace {
             env.problem(format!(
                 "HERALD_EMBED_KEY_GRACE_SECONDS must be at least {min_grace} (the longest token plus the secret cache)"

@@ -4,7 +4,7 @@ use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::SystemClock;
-use herald_domain::dispatch::{DispatchConfig, DispatchReport, Dispatcher};
+use herald_domain::publishing::dispatch::{DispatchConfig, DispatchReport, Dispatcher};
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -12,13 +12,13 @@ use herald_aws::outbound::SqsOutboundQueue;
 use herald_aws::s3::S3Media;
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::{SystemClock, SystemEntropy};
-use herald_domain::gates::Window;
 use herald_domain::model::Platform;
 use herald_domain::outbound::OutboundEvents;
 use herald_domain::ports::PublishMessage;
-use herald_domain::publish::{Delivery, Disposition, PublishConfig, PublishService};
-use herald_domain::settle::{OutcomeEvents, SettlePorts};
-use herald_domain::token_refresh::{RefreshConfig, TokenRefresh};
+use herald_domain::publishing::gates::Window;
+use herald_domain::publishing::publish::{Delivery, Disposition, PublishConfig, PublishService};
+use herald_domain::publishing::settle::{OutcomeEvents, SettlePorts};
+use herald_domain::secrets::token_refresh::{RefreshConfig, TokenRefresh};
 use herald_platforms::{Endpoints, HttpPlatforms};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -317,7 +317,8 @@ async fn settle(
         clock: &*publisher.service.clock,
         max_receive_count: publisher.service.config.max_receive_count,
     };
-    let settled = herald_domain::settle::settle(ports, message, delivery, disposition).await;
+    let settled =
+        herald_domain::publishing::settle::settle(ports, message, delivery, disposition).await;
     settled
         .keeps_message()
         .then(|| record.message_id.clone().unwrap_or_default())

@@ -1,5 +1,5 @@
 //! The reconciler function: on its schedule, resolves variants a publisher claimed but never
-//! settled (see `herald_domain::reconcile`) and leaves a heartbeat for the health check; then
+//! settled (see `herald_domain::publishing::reconcile`) and leaves a heartbeat for the health check; then
 //! re-seals tokens after a key rotation and refreshes access tokens about to expire.
 
 use herald_aws::Clients;
@@ -9,10 +9,10 @@ use herald_aws::outbound::SqsOutboundQueue;
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::{Clock, SystemClock, SystemEntropy};
 use herald_domain::outbound::OutboundEvents;
-use herald_domain::reconcile::{ReconcileConfig, Reconciler};
+use herald_domain::publishing::reconcile::{ReconcileConfig, Reconciler};
 use herald_domain::secrets::SecretCache;
-use herald_domain::token_crypto::TokenSweep;
-use herald_domain::token_refresh::{ExpiringTokens, RefreshConfig, TokenRefresh};
+use herald_domain::secrets::token_crypto::TokenSweep;
+use herald_domain::secrets::token_refresh::{ExpiringTokens, RefreshConfig, TokenRefresh};
 use herald_platforms::{Endpoints, HttpPlatforms};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -21,9 +21,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .await
                 .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
             if let Some(outbound) = outbound {
-                // The outbound facts are decided in one place: `herald_domain::settle`.
-                herald_domain::settle::announce_resolved(outbound, &report, SystemClock.now())
-                    .await;
+                // The outbound facts are decided in one place: `herald_domain::publishing::settle`.
+                herald_domain::publishing::settle::announce_resolved(
+                    outbound,
+                    &report,
+                    SystemClock.now(),
+                )
+                .await;
             }
             sweep_tokens(sweep.as_ref()).await;
             if let Some((refresh, expiring)) = refresh {

@@ -7,7 +7,7 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Extension, Query, State};
 use herald_domain::analytics::{GroupBy, SnapshotStore, Totals, summarize};
-use herald_domain::posts::FieldError;
+use herald_domain::publishing::posts::FieldError;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use time::OffsetDateTime;

@@ -9,8 +9,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use herald_domain::ids::{ApiKeyId, TenantId};
 use herald_domain::model::Role;
-use herald_domain::posts::Actor;
-use herald_domain::secret::api_key_hash;
+use herald_domain::publishing::posts::Actor;
+use herald_domain::secrets::secret::api_key_hash;
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]

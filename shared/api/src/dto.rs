@@ -339,7 +339,7 @@ pub struct CrisisView {
 }
 
 impl CrisisView {
-    pub fn from_crisis(c: Option<&herald_domain::gates::Crisis>) -> Self {
+    pub fn from_crisis(c: Option<&herald_domain::publishing::gates::Crisis>) -> Self {
         match c {
             None => Self {
                 active: false,

@@ -30,8 +30,8 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use herald_domain::dashboard::{DashboardData, overview};
-use herald_domain::embed::{
+use herald_domain::analytics::dashboard::{DashboardData, overview};
+use herald_domain::analytics::embed::{
     EmbedClaims, EmbedError, EmbedTokens, RateDecision, Refusal, RequestCounter, TOKEN_POLICY,
     TokenRequest, origin_of_url,
 };
@@ -369,7 +369,7 @@ pub async fn data(
     let mut response = Json(data).into_response();
     let h = response.headers_mut();
     if let Some(Ok(v)) = origin
-        .and_then(herald_domain::embed::normalize_origin)
+        .and_then(herald_domain::analytics::embed::normalize_origin)
         .map(|o| HeaderValue::from_str(&o))
     {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
@@ -385,7 +385,7 @@ async fn preflight(headers: HeaderMap) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let h = response.headers_mut();
     if let Some(Ok(v)) = header_str(&headers, "origin")
-        .and_then(herald_domain::embed::normalize_origin)
+        .and_then(herald_domain::analytics::embed::normalize_origin)
         .map(|o| HeaderValue::from_str(&o))
     {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
@@ -465,11 +465,11 @@ pub async fn page(
         Ok(None) => claims.sub.clone(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let nonce = herald_domain::secret::random_hex(16);
+    let nonce = herald_domain::secrets::secret::random_hex(16);
     // The embedder's origin is one of the token's (verified above), so postMessage targets it.
     let parent = origin
         .as_deref()
-        .and_then(herald_domain::embed::normalize_origin)
+        .and_then(herald_domain::analytics::embed::normalize_origin)
         .unwrap_or_default();
     let html = crate::embed_page::render(&data, &tenant_name, &nonce, &parent);
     let csp = format!(

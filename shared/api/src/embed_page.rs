@@ -3,7 +3,7 @@
 //! the embedding page, by `postMessage` to its origin only, that the dashboard rendered, its
 //! height (to size the iframe) and the numbers the charts show.
 
-use herald_domain::dashboard::{DashboardData, Series};
+use herald_domain::analytics::dashboard::{DashboardData, Series};
 use std::fmt::Write;
 
 /// Text for HTML element content and attribute values.
@@ -133,7 +133,7 @@ svg text{{font-size:12px;fill:#374151}}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_domain::dashboard::Point;
+    use herald_domain::analytics::dashboard::Point;
 
     #[test]
     fn the_page_escapes_names_and_draws_one_bar_per_point() {

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use herald_domain::StoreError;
 use herald_domain::media::{Measure, MediaError};
-use herald_domain::posts::{FieldError, PostError};
+use herald_domain::publishing::posts::{FieldError, PostError};
 use serde::Serialize;
 use utoipa::ToSchema;
 

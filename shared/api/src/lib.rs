@@ -24,7 +24,7 @@ use axum::response::Response;
 use herald_domain::clock::Clock;
 use herald_domain::idempotency::Idempotency;
 use herald_domain::ports::{AccountStore, AuditLog, CrisisStore, HeartbeatStore, TenantStore};
-use herald_domain::posts::PostService;
+use herald_domain::publishing::posts::PostService;
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -45,7 +45,7 @@ pub struct AppState {
     /// Outbound webhook endpoints.
     pub webhook_endpoints: herald_domain::outbound::EndpointRegistry,
     /// The bootstrap operator token, for `POST /v1/tenants`; `None` turns those routes off.
-    pub operator: Option<Arc<herald_domain::operator::OperatorToken>>,
+    pub operator: Option<Arc<herald_domain::secrets::operator::OperatorToken>>,
     /// Ingestion's review items (`GET /v1/review-items`).
     pub ingest: Arc<dyn herald_domain::ingest::IngestStore>,
 }

@@ -10,7 +10,7 @@ use herald_domain::idempotency::{Idempotency, IdempotencyKey};
 use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaService};
 use herald_domain::memory::{MemoryMedia, MemoryStore};
 use herald_domain::ports::HeartbeatStore;
-use herald_domain::posts::PostService;
+use herald_domain::publishing::posts::PostService;
 use herald_domain::tenants::create_tenant;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -190,7 +190,7 @@ async fn health_and_openapi_need_no_key() {
     );
     api.store
         .beat(
-            herald_domain::reconcile::HEARTBEAT,
+            herald_domain::publishing::reconcile::HEARTBEAT,
             SystemClock.now() - time::Duration::minutes(6),
             "{}",
         )
@@ -200,7 +200,11 @@ async fn health_and_openapi_need_no_key() {
     assert_eq!(v["status"], "degraded", "a stale heartbeat: {v}");
     assert_eq!(v["reconciler"]["stale"], true);
     api.store
-        .beat(herald_domain::reconcile::HEARTBEAT, SystemClock.now(), "{}")
+        .beat(
+            herald_domain::publishing::reconcile::HEARTBEAT,
+            SystemClock.now(),
+            "{}",
+        )
         .await
         .unwrap();
     let (_, _, v) = api.call("GET", "/v1/health", None, None, None).await;

@@ -136,7 +136,10 @@ impl CommonConfig {
         crate::dynamo::DynamoStore::new(clients.dynamodb.clone(), &self.table)
             .with_audit_table(&self.audit_table)
             .with_token_vault(std::sync::Arc::new(
-                herald_domain::token_crypto::TokenVault::from_secret(cache, &self.token_key_secret),
+                herald_domain::secrets::token_crypto::TokenVault::from_secret(
+                    cache,
+                    &self.token_key_secret,
+                ),
             ))
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use herald_domain::StoreError;
 use herald_domain::ports::{PublishMessage, PublishQueue};
-use herald_domain::settle::MessageActions;
+use herald_domain::publishing::settle::MessageActions;
 
 pub use crate::queue::{CORRELATION_ATTRIBUTE, DEAD_LETTER_REASON_ATTRIBUTE};
 
@@ -53,7 +53,7 @@ impl SqsPublishQueue {
 }
 
 /// A received publish message: its receipt handle on the queue (the port of one SQS record
-/// that `herald_domain::settle` acts through).
+/// that `herald_domain::publishing::settle` acts through).
 #[derive(Debug, Clone, Copy)]
 pub struct ReceivedPublish<'a> {
     queue: &'a SqsPublishQueue,

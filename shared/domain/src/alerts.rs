@@ -6,7 +6,7 @@
 
 use crate::StoreError;
 use crate::clock::Clock;
-use crate::gates::Window;
+use crate::publishing::gates::Window;
 use async_trait::async_trait;
 use serde::Serialize;
 use std::sync::Arc;

@@ -87,7 +87,7 @@ impl AuditRecord {
         let (old, new) = (json(&e.old), json(&e.new));
         let at = crate::clock::epoch_millis(e.at).to_string();
         let seq = self.seq.to_string();
-        crate::secret::sha256_hex(&[
+        crate::secrets::secret::sha256_hex(&[
             e.tenant_id.as_str().as_bytes(),
             e.entity.as_bytes(),
             seq.as_bytes(),

@@ -223,7 +223,7 @@ impl Idempotency {
 /// The request fingerprint: method, path and body, length-prefixed so no two differ only by
 /// where one part ends.
 pub fn fingerprint(method: &str, path_and_query: &str, body: &[u8]) -> String {
-    crate::secret::sha256_hex(&[method.as_bytes(), path_and_query.as_bytes(), body])
+    crate::secrets::secret::sha256_hex(&[method.as_bytes(), path_and_query.as_bytes(), body])
 }
 
 /// Whether a stored record still holds its key at `now`. Backends that cannot evaluate the

@@ -27,7 +27,3 @@ pub mod tenants;
 pub mod memory;
 
 pub use error::StoreError;
-// Where these modules lived before the feature folders; kept while callers move over.
-pub use analytics::{dashboard, embed};
-pub use publishing::{dispatch, gates, platform, posts, publish, reconcile, settle};
-pub use secrets::{operator, secret, token_crypto, token_refresh};

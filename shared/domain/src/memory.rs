@@ -8,12 +8,12 @@
 
 use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::error::StoreError;
-use crate::gates::Crisis;
 use crate::idempotency::{IdempotencyPersistence, IdempotencyRecord, PutRejected, holds_key};
 use crate::ids::{AccountId, MediaId, PostId, TenantId};
 use crate::media::MediaRecord;
 use crate::model::{Account, ApiKey, Post, Tenant, TenantSettings};
 use crate::ports::*;
+use crate::publishing::gates::Crisis;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -1,10 +1,10 @@
 //! The records Herald keeps and the states they move through.
 
-use crate::gates::Breaker;
 /// Defined with the ids (the ground floor); named here too, where it always was.
 pub use crate::ids::Platform;
 use crate::ids::{AccountId, ApiKeyId, PostId, TenantId};
 use crate::media::Attachment;
+use crate::publishing::gates::Breaker;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -128,8 +128,10 @@ pub struct Account {
 impl Account {
     /// One account per (platform, external id) and tenant: connecting it again refreshes it.
     pub fn id_for(platform: Platform, external_id: &str) -> AccountId {
-        let digest =
-            crate::secret::sha256_hex(&[platform.as_str().as_bytes(), external_id.as_bytes()]);
+        let digest = crate::secrets::secret::sha256_hex(&[
+            platform.as_str().as_bytes(),
+            external_id.as_bytes(),
+        ]);
         AccountId(format!("acc_{}", &digest[..24]))
     }
 }

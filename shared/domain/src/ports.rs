@@ -4,12 +4,12 @@
 
 use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::error::StoreError;
-use crate::gates::{Breaker, BreakerPolicy, Crisis, WindowSlot};
 use crate::ids::{AccountId, MediaId, PostId, TenantId};
 use crate::media::{
     Inspection, MediaContent, MediaRecord, MediaType, PresignedUpload, StoredObject,
 };
 use crate::model::{Account, ApiKey, Platform, Post, Tenant, TenantSettings, VariantError};
+use crate::publishing::gates::{Breaker, BreakerPolicy, Crisis, WindowSlot};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

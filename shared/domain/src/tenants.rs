@@ -5,7 +5,7 @@ use crate::error::StoreError;
 use crate::ids::{ApiKeyId, TenantId};
 use crate::model::{ApiKey, Role, Tenant, TenantSettings};
 use crate::ports::TenantStore;
-use crate::secret::{api_key_hash, random_hex};
+use crate::secrets::secret::{api_key_hash, random_hex};
 use secrecy::SecretString;
 
 /// Prefix of every key Herald issues, so a leaked key is recognisable (secret scanners).

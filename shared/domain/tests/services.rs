@@ -5,9 +5,6 @@ use async_trait::async_trait;
 use herald_domain::StoreError;
 use herald_domain::audit::AuditRecord;
 use herald_domain::clock::{Clock, Entropy, FakeClock};
-use herald_domain::dispatch::{DispatchConfig, Dispatcher};
-use herald_domain::gates::Breaker;
-use herald_domain::gates::{Crisis, Window};
 use herald_domain::ids::MediaId;
 use herald_domain::ids::{AccountId, ApiKeyId, TenantId};
 use herald_domain::media::{
@@ -16,17 +13,22 @@ use herald_domain::media::{
 };
 use herald_domain::memory::{MemoryMedia, MemoryQueue, MemoryStore};
 use herald_domain::model::*;
-use herald_domain::platform::{
-    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
-};
 use herald_domain::ports::{
     AccountStore, AuditLog, BreakerChange, BreakerReset, ClaimGate, ClaimRejected, CrisisStore,
     HeartbeatStore, Loaded, MediaRecords, PostStore, PublishMessage, PublishStore, TenantStore,
     VariantOutcome, VariantRef,
 };
-use herald_domain::posts::{Actor, NewPost, PostEdit, PostError, PostService, Target};
-use herald_domain::publish::{Delivery, Disposition, Done, PublishConfig, PublishService};
-use herald_domain::reconcile::{HEARTBEAT, ReconcileConfig, Reconciler};
+use herald_domain::publishing::dispatch::{DispatchConfig, Dispatcher};
+use herald_domain::publishing::gates::Breaker;
+use herald_domain::publishing::gates::{Crisis, Window};
+use herald_domain::publishing::platform::{
+    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
+};
+use herald_domain::publishing::posts::{Actor, NewPost, PostEdit, PostError, PostService, Target};
+use herald_domain::publishing::publish::{
+    Delivery, Disposition, Done, PublishConfig, PublishService,
+};
+use herald_domain::publishing::reconcile::{HEARTBEAT, ReconcileConfig, Reconciler};
 use secrecy::SecretString;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

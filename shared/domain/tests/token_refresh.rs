@@ -9,7 +9,7 @@ use herald_domain::ids::{AccountId, TenantId};
 use herald_domain::memory::MemoryStore;
 use herald_domain::model::*;
 use herald_domain::ports::{AccountStore, AuditFilter, AuditLog};
-use herald_domain::token_refresh::*;
+use herald_domain::secrets::token_refresh::*;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! Each platform's answers classified into Herald's errors, and the budget headers read into a
 //! [`RateSignal`]: the table in the crate's documentation, as code.
 
-use herald_domain::platform::{PlatformError, RateSignal};
+use herald_domain::publishing::platform::{PlatformError, RateSignal};
 use reqwest::header::HeaderMap;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;

@@ -39,7 +39,7 @@ use linkedin::{LINKEDIN_VERSION, linkedin_author};
 use async_trait::async_trait;
 use herald_domain::media::{Attachment, MediaKind, MediaType};
 use herald_domain::model::Platform;
-use herald_domain::platform::{
+use herald_domain::publishing::platform::{
     LookupRequest, MediaUpload, PlatformClient, PlatformError, PublishRequest, PublishedPost,
     upload_allowance,
 };

@@ -16,7 +16,7 @@ use crate::HttpPlatforms;
 use async_trait::async_trait;
 use herald_domain::model::Platform;
 use herald_domain::secrets::SecretCache;
-use herald_domain::token_refresh::{RefreshError, RefreshedTokens, TokenRefresher};
+use herald_domain::secrets::token_refresh::{RefreshError, RefreshedTokens, TokenRefresher};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::lookup::GRAPH_TIME;
-use herald_domain::platform::RateSignal;
+use herald_domain::publishing::platform::RateSignal;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use reqwest::header::HeaderValue;

@@ -19,7 +19,7 @@ use super::{
 use async_trait::async_trait;
 use herald_domain::ingest::{Page, Position, RawItem, StreamKind, TimelineSource};
 use herald_domain::model::{Account, Platform};
-use herald_domain::platform::PlatformError;
+use herald_domain::publishing::platform::PlatformError;
 use reqwest::Response;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};

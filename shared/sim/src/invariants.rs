@@ -16,10 +16,10 @@ use crate::ledger::{ClaimEntry, Ledger, PauseChange, PauseEntry, clock_time, pos
 use crate::platform::PlatformPost;
 use crate::queue::{DlqEntry, DlqVia, MAX_RECEIVE_COUNT};
 use crate::world::World;
-use herald_domain::gates::Crisis;
 use herald_domain::ids::TenantId;
 use herald_domain::model::{Post, PostStatus, VariantStatus};
 use herald_domain::ports::{PublishMessage, VariantRef};
+use herald_domain::publishing::gates::Crisis;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -415,9 +415,9 @@ fn check_dead_letters(observed: &Observed, ledger: &Ledger, report: &mut SeedRep
 mod tests {
     use super::*;
     use crate::queue::Handling;
-    use herald_domain::gates::Crisis;
     use herald_domain::ids::{AccountId, ApiKeyId, PostId};
     use herald_domain::model::{Platform, Variant, VariantError};
+    use herald_domain::publishing::gates::Crisis;
     use std::collections::BTreeMap;
     use time::OffsetDateTime;
     use time::macros::datetime;

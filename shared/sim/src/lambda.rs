@@ -15,11 +15,11 @@ use crate::vclock::SimClock;
 use crate::world::World;
 use async_trait::async_trait;
 use herald_domain::StoreError;
-use herald_domain::dispatch::{DispatchConfig, Dispatcher};
 use herald_domain::ports::PublishMessage;
-use herald_domain::publish::{Delivery, Disposition, PublishService};
-use herald_domain::reconcile::{ReconcileConfig, Reconciler};
-use herald_domain::settle::{MessageActions, SettlePorts, Settled};
+use herald_domain::publishing::dispatch::{DispatchConfig, Dispatcher};
+use herald_domain::publishing::publish::{Delivery, Disposition, PublishService};
+use herald_domain::publishing::reconcile::{ReconcileConfig, Reconciler};
+use herald_domain::publishing::settle::{MessageActions, SettlePorts, Settled};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -185,7 +185,7 @@ async fn settle(
         clock: &*service.clock,
         max_receive_count: service.config.max_receive_count,
     };
-    let settled = herald_domain::settle::settle(ports, message, delivery, d).await;
+    let settled = herald_domain::publishing::settle::settle(ports, message, delivery, d).await;
     let handling = match settled {
         Settled::Done => Handling::Done,
         Settled::Deferred => Handling::Deferred,

@@ -6,10 +6,10 @@
 //! It never decides anything: the run must behave the same with tracing on or off, which is
 //! how a failing seed is replayed with its trace.
 
-use herald_domain::gates::Crisis;
 use herald_domain::ids::{AccountId, PostId, TenantId};
 use herald_domain::model::Platform;
 use herald_domain::ports::VariantRef;
+use herald_domain::publishing::gates::Crisis;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -13,7 +13,7 @@ use crate::rng::{Rng, SharedRng};
 use crate::vclock::SimClock;
 use async_trait::async_trait;
 use herald_domain::model::Platform;
-use herald_domain::platform::{
+use herald_domain::publishing::platform::{
     LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost, RateSignal,
 };
 use std::collections::BTreeMap;

@@ -52,7 +52,7 @@ fn invariants_hold_for_1000_seeds_of_1000_publishes_under_every_fault() {
 
 /// Seeds that once left a variant `retrying` with its message redriven to the DLQ: a deferral
 /// whose copy could not be sent on the message's last receive (288, 2070), and an invocation
-/// that died on it (1873). The table-level cases are in `herald_domain::settle`'s tests.
+/// that died on it (1873). The table-level cases are in `herald_domain::publishing::settle`'s tests.
 #[test]
 fn no_message_is_redriven_from_under_a_retrying_variant() {
     let base = SimConfig::new(0, 1000);

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_domain::model::{Account, AccountStatus, Platform};
-use herald_domain::posts::FieldError;
+use herald_domain::publishing::posts::FieldError;
 use secrecy::SecretString;
 
 /// Connect a platform account, or refresh the token of one already connected.

@@ -9,9 +9,9 @@ use crate::error::Problem;
 use crate::{ApiError, ApiJson, AppState};
 use axum::Json;
 use axum::extract::State;
-use herald_domain::gates::Crisis;
 use herald_domain::model::Platform;
-use herald_domain::posts::FieldError;
+use herald_domain::publishing::gates::Crisis;
+use herald_domain::publishing::posts::FieldError;
 
 /// The longest pause one call may set; a longer crisis is extended explicitly.
 const MAX_PAUSE: time::Duration = time::Duration::days(30);

@@ -13,7 +13,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
     let now = state.clock.now();
     let beat = state
         .heartbeats
-        .last_beat(herald_domain::reconcile::HEARTBEAT)
+        .last_beat(herald_domain::publishing::reconcile::HEARTBEAT)
         .await;
     let reconciler = match &beat {
         Ok(Some((at, _))) => Some(HeartbeatView {

@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use herald_domain::ids::{ApiKeyId, TenantId};
 use herald_domain::model::Role;
-use herald_domain::posts::FieldError;
+use herald_domain::publishing::posts::FieldError;
 use secrecy::ExposeSecret;
 
 /// The scope operator requests' idempotency keys live in: no tenant id is ever `operator`

@@ -12,7 +12,7 @@ use axum::{Extension, Json};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_domain::ids::{AccountId, MediaId, PostId, is_valid_id};
-use herald_domain::posts::{NewPost, PostEdit, Target};
+use herald_domain::publishing::posts::{NewPost, PostEdit, Target};
 
 /// Statuses `GET /v1/posts?status=` accepts.
 const LISTABLE: [&str; 10] = [

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use herald_domain::model::{Role, TenantSettings};
-use herald_domain::posts::FieldError;
+use herald_domain::publishing::posts::FieldError;
 use secrecy::ExposeSecret;
 
 /// The caller's tenant and its settings.

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use herald_domain::StoreError;
 use herald_domain::outbound::{AttemptRecord, Endpoint, EndpointId, EventType};
-use herald_domain::posts::FieldError;
+use herald_domain::publishing::posts::FieldError;
 use herald_webhooks::standard::generate_secret;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};

@@ -6,9 +6,9 @@ use crate::errors::store_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use herald_domain::StoreError;
-use herald_domain::gates::Crisis;
 use herald_domain::ids::TenantId;
 use herald_domain::ports::*;
+use herald_domain::publishing::gates::Crisis;
 
 #[async_trait]
 impl CrisisStore for DynamoStore {

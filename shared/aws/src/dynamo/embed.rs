@@ -8,7 +8,7 @@ use crate::errors::store_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use herald_domain::StoreError;
-use herald_domain::embed::RequestCounter;
+use herald_domain::analytics::embed::RequestCounter;
 use time::OffsetDateTime;
 
 #[async_trait]

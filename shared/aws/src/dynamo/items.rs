@@ -3,11 +3,11 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use herald_domain::StoreError;
 use herald_domain::clock::{epoch_millis, from_epoch_millis};
-use herald_domain::gates::{Breaker, BreakerState, Crisis, WindowSlot};
 use herald_domain::ids::{AccountId, ApiKeyId, MediaId, PostId, TenantId};
 use herald_domain::media::{Attachment, Dimensions, Inspection, MediaRecord, MediaType};
 use herald_domain::model::*;
-use herald_domain::token_crypto::{TokenField, TokenKeys, sealed_key_id};
+use herald_domain::publishing::gates::{Breaker, BreakerState, Crisis, WindowSlot};
+use herald_domain::secrets::token_crypto::{TokenField, TokenKeys, sealed_key_id};
 use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 

@@ -10,9 +10,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use herald_domain::StoreError;
-use herald_domain::gates::WindowSlot;
 use herald_domain::model::Platform;
 use herald_domain::ports::*;
+use herald_domain::publishing::gates::WindowSlot;
 use std::collections::HashMap;
 use time::OffsetDateTime;
 

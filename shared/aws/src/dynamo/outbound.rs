@@ -9,7 +9,7 @@
 //! attempts are one Query, newest first, and expire through `expires_at` (TTL).
 //!
 //! An endpoint's signing secrets are sealed at rest under the token-encryption key, bound to
-//! the tenant, the endpoint and the field (`herald_domain::token_crypto`); the reconciler's
+//! the tenant, the endpoint and the field (`herald_domain::secrets::token_crypto`); the reconciler's
 //! sweep re-seals them after a rotation. A plaintext `whsec_` value (written before sealing)
 //! is still read, and the sweep seals it.
 
@@ -25,7 +25,7 @@ use herald_domain::outbound::{
     ATTEMPT_RETENTION, AttemptRecord, Disabled, Endpoint, EndpointId, EndpointStore, EventType,
     PreviousSecret,
 };
-use herald_domain::token_crypto::{SweepReport, TokenField, TokenKeys};
+use herald_domain::secrets::token_crypto::{SweepReport, TokenField, TokenKeys};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 

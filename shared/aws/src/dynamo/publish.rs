@@ -26,10 +26,10 @@ use aws_sdk_dynamodb::types::{
 };
 use herald_domain::StoreError;
 use herald_domain::audit::AuditRecord;
-use herald_domain::gates::{Breaker, BreakerState, WindowSlot};
 use herald_domain::ids::{AccountId, TenantId};
 use herald_domain::model::{AccountStatus, PostStatus, VariantStatus};
 use herald_domain::ports::*;
+use herald_domain::publishing::gates::{Breaker, BreakerState, WindowSlot};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 

@@ -11,7 +11,7 @@ use herald_domain::clock::epoch_millis;
 use herald_domain::ids::{AccountId, PostId, TenantId};
 use herald_domain::model::{Account, ApiKey, Post, PostStatus, Tenant, TenantSettings};
 use herald_domain::ports::*;
-use herald_domain::token_crypto::{TokenKeys, TokenVault};
+use herald_domain::secrets::token_crypto::{TokenKeys, TokenVault};
 use std::collections::HashMap;
 use std::sync::Arc;
 use time::OffsetDateTime;

@@ -20,8 +20,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use herald_domain::StoreError;
 use herald_domain::ids::{AccountId, TenantId};
 use herald_domain::model::Account;
-use herald_domain::token_crypto::{SweepReport, TokenField, TokenKeys, TokenSweep};
-use herald_domain::token_refresh::{ExpiringTokens, RefreshLeases, RefreshedTokens};
+use herald_domain::secrets::token_crypto::{SweepReport, TokenField, TokenKeys, TokenSweep};
+use herald_domain::secrets::token_refresh::{ExpiringTokens, RefreshLeases, RefreshedTokens};
 use time::OffsetDateTime;
 
 /// The marker item that remembers which key the last complete sweep left every token under.

@@ -24,7 +24,7 @@ pub mod memory;
 use crate::StoreError;
 use crate::ids::{AccountId, TenantId};
 use crate::model::{Account, Platform};
-use crate::platform::{PlatformError, RateSignal};
+use crate::publishing::platform::{PlatformError, RateSignal};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -379,7 +379,7 @@ impl StreamRunner {
     }
 
     /// The wait when the page's budget headers say the window is spent.
-    fn spent(&self, rate: &crate::platform::RateSignal) -> Option<Duration> {
+    fn spent(&self, rate: &crate::publishing::platform::RateSignal) -> Option<Duration> {
         let reset = rate
             .reset_after
             .and_then(|d| Duration::try_from(d).ok())
@@ -401,7 +401,10 @@ fn review_item(job: &IngestJob, raw: &RawItem, reason: String, now: OffsetDateTi
     let text = raw.raw.to_string();
     let suffix = match &raw.platform_id {
         Some(id) => id.clone(),
-        None => format!("sha256:{}", crate::secret::sha256_hex(&[text.as_bytes()])),
+        None => format!(
+            "sha256:{}",
+            crate::secrets::secret::sha256_hex(&[text.as_bytes()])
+        ),
     };
     ReviewItem {
         id: format!("{}#{suffix}", job.stream),

@@ -80,7 +80,10 @@ impl MemoryMedia {
 
     pub fn put(&self, key: &str, content: impl Into<bytes::Bytes>) {
         let content = content.into();
-        let etag = format!("\"{}\"", &crate::secret::sha256_hex(&[&content])[..32]);
+        let etag = format!(
+            "\"{}\"",
+            &crate::secrets::secret::sha256_hex(&[&content])[..32]
+        );
         self.objects
             .lock()
             .unwrap_or_else(|p| p.into_inner())

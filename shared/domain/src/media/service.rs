@@ -6,7 +6,7 @@ use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ids::{MediaId, TenantId};
 use crate::ports::{MediaObjects, MediaRecords};
-use crate::posts::{Actor, FieldError};
+use crate::publishing::posts::{Actor, FieldError};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;

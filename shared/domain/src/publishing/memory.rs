@@ -3,11 +3,11 @@
 
 use crate::audit::AuditRecord;
 use crate::error::StoreError;
-use crate::gates::{Admission, Breaker, BreakerState, Crisis, WindowSlot};
 use crate::ids::{AccountId, PostId, TenantId};
 use crate::memory::MemoryStore;
 use crate::model::{AccountStatus, Dispatch, Platform, Post, PostStatus, VariantStatus};
 use crate::ports::*;
+use crate::publishing::gates::{Admission, Breaker, BreakerState, Crisis, WindowSlot};
 use async_trait::async_trait;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -90,7 +90,7 @@ impl Key {
 
 /// The fingerprint a key is known by in sealed tokens.
 pub fn key_id(key: &[u8]) -> String {
-    let digest = crate::secret::sha256_hex(&[b"herald-token-key-v1", key]);
+    let digest = crate::secrets::secret::sha256_hex(&[b"herald-token-key-v1", key]);
     digest[..16].to_owned()
 }
 

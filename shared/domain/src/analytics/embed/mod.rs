@@ -17,7 +17,7 @@
 use crate::StoreError;
 use crate::clock::Clock;
 use crate::ids::TenantId;
-use crate::posts::FieldError;
+use crate::publishing::posts::FieldError;
 use crate::secrets::{SecretCache, SecretKind};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};

@@ -3,11 +3,11 @@
 
 use super::*;
 use crate::alerts::Alert;
-use crate::gates::BreakerState;
 use crate::media::Attachment;
 use crate::model::{Account, FailureKind, Post};
-use crate::platform::{LookupRequest, MediaUpload, PublishRequest};
 use crate::ports::BreakerChange;
+use crate::publishing::gates::BreakerState;
+use crate::publishing::platform::{LookupRequest, MediaUpload, PublishRequest};
 
 impl PublishService {
     /// Calls the platform until it answers for good, the attempts or the time run out, or
@@ -25,7 +25,9 @@ impl PublishService {
         let media_time: Duration = post
             .media_for(&message.account_id)
             .iter()
-            .map(|a| crate::platform::upload_allowance(self.config.platform_timeout, a.size))
+            .map(|a| {
+                crate::publishing::platform::upload_allowance(self.config.platform_timeout, a.size)
+            })
             .sum();
         if let Some(budget) = self.config.invocation_budget
             && media_time + self.config.platform_timeout > budget
@@ -37,7 +39,7 @@ impl PublishService {
                     budget
                         .saturating_sub(self.config.platform_timeout * 2)
                         .as_secs()
-                        .saturating_mul(crate::platform::UPLOAD_BYTES_PER_SECOND)
+                        .saturating_mul(crate::publishing::platform::UPLOAD_BYTES_PER_SECOND)
                         / crate::media::MB,
                 ),
                 code: None,

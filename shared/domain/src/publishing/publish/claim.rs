@@ -1,8 +1,8 @@
 //! Step 1: the gated claim (pause, rate window, breaker) in one conditional write.
 
 use super::*;
-use crate::gates::Admission;
 use crate::ports::{ClaimGate, ClaimRejected, VariantRef};
+use crate::publishing::gates::Admission;
 
 impl PublishService {
     /// The gated claim, with the half-open probe when the breaker allows one; says which breaker

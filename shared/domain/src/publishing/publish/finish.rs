@@ -5,8 +5,8 @@ use super::*;
 use crate::alerts::Alert;
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::model::FailureKind;
-use crate::platform::RateSignal;
 use crate::ports::{BreakerChange, BreakerReset, VariantRef, variant_entity};
+use crate::publishing::platform::RateSignal;
 
 impl PublishService {
     /// Records the outcome (with its audit record), updates the breaker and the account, and

@@ -17,13 +17,13 @@
 use crate::alerts::Alerter;
 use crate::audit::ChainHead;
 use crate::clock::{Clock, Entropy};
-use crate::gates::{BreakerPolicy, RateLimits};
 use crate::model::{AccountStatus, Platform, VariantError};
-use crate::platform::{PlatformClient, PlatformError, PublishedPost};
 use crate::ports::{
     AppLimiter, BreakerGate, Loaded, MediaObjects, PublishMessage, PublishStore, VariantOutcome,
 };
-use crate::token_refresh::{Freshness, TokenRefresh};
+use crate::publishing::gates::{BreakerPolicy, RateLimits};
+use crate::publishing::platform::{PlatformClient, PlatformError, PublishedPost};
+use crate::secrets::token_refresh::{Freshness, TokenRefresh};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;

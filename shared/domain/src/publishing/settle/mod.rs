@@ -1,4 +1,4 @@
-//! Settling a publish delivery: once [`PublishService`](crate::publish::PublishService) has
+//! Settling a publish delivery: once [`PublishService`](crate::publishing::publish::PublishService) has
 //! decided a record's [`Disposition`], this decides what happens to the queue message and which
 //! outbound event announces the fact. The publisher function and the simulation both call
 //! [`settle`]; the queue is reached only through the [`MessageActions`] port and the outbound
@@ -31,8 +31,8 @@ use crate::StoreError;
 use crate::clock::Clock;
 use crate::outbound::{EventType, OutboundEvent, OutboundEvents};
 use crate::ports::PublishMessage;
-use crate::publish::{Delivery, Disposition, Done};
-use crate::reconcile::ReconcileReport;
+use crate::publishing::publish::{Delivery, Disposition, Done};
+use crate::publishing::reconcile::ReconcileReport;
 use async_trait::async_trait;
 use std::time::Duration;
 use time::OffsetDateTime;

@@ -9,7 +9,7 @@ use crate::model::Platform;
 use crate::outbound::memory::{MemoryEndpoints, MemoryOutboundQueue};
 use crate::outbound::{Endpoint, EndpointId, EndpointStore};
 use crate::ports::VariantRef;
-use crate::reconcile::ResolvedVariant;
+use crate::publishing::reconcile::ResolvedVariant;
 use std::sync::{Arc, Mutex};
 use time::macros::datetime;
 
