@@ -850,6 +850,10 @@ class Logging(unittest.TestCase):
                           "Content-Type": "application/x-www-form-urlencoded"})
             self.assertEqual(conn.getresponse().status, 200)
             conn.close()
+            # The handler's thread writes its line after the answer has gone out.
+            deadline = time.monotonic() + 5
+            while not stream.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.01)
         finally:
             server.shutdown()
             server.server_close()
