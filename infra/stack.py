@@ -2,7 +2,7 @@
 
 `up` starts, in the background and each in its own process group:
   1. moto (the AWS emulator) on loopback, through infra/moto_server.py;
-  2. the fake platforms server (infra/fake_platforms.py);
+  2. the fake platforms server (the package infra/fake_platforms/, run as a folder);
   3. infra/bootstrap.py: every table, queue, secret and bucket of template.yaml, with the
      platform API URLs pointed at the fake;
   4. infra/runner.py, the local Lambda: the function binaries `cargo build --workspace --bins`
@@ -271,7 +271,7 @@ def up() -> int:
         ports["fake"] = pick_port("fake")
         fake_url = f"http://{HOST}:{ports['fake']}"
         say(f"fake platforms on {fake_url}")
-        pids["fake"] = spawn("fake-platforms", [PY, "infra/fake_platforms.py", "--host", HOST, "--port", str(ports["fake"])])
+        pids["fake"] = spawn("fake-platforms", [PY, "infra/fake_platforms", "--host", HOST, "--port", str(ports["fake"])])
         record()
         wait_until("moto", lambda: http_ok(f"{endpoint}/moto-api/"), 60, pids["moto"], "moto")
         wait_until("fake platforms", lambda: http_ok(f"{fake_url}/_admin/health"), 30, pids["fake"], "fake-platforms")

@@ -68,7 +68,7 @@ pub fn moto() -> &'static Moto {
     })
 }
 
-/// A fake-platforms server (infra/fake_platforms.py) of one's own, on a free port; stopped
+/// A fake-platforms server (infra/fake_platforms/) of one's own, on a free port; stopped
 /// when dropped.
 #[derive(Debug)]
 pub struct FakePlatforms {
@@ -80,7 +80,7 @@ pub fn fake_platforms() -> FakePlatforms {
     use std::io::BufRead;
     let bin = repo_root().join(".venv/bin/python");
     let mut child = Command::new(&bin)
-        .arg(repo_root().join("infra/fake_platforms.py"))
+        .arg(repo_root().join("infra/fake_platforms"))
         .args(["--host", "127.0.0.1", "--port", "0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

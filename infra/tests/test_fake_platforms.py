@@ -1,4 +1,4 @@
-"""Tests for infra/fake_platforms.py: one in-process server on a free port, real HTTP.
+"""Tests for infra/fake_platforms/: one in-process server on a free port, real HTTP.
 
 Run with `python3 -m unittest discover -s infra/tests -v` from the repository root.
 """
@@ -871,7 +871,7 @@ class Logging(unittest.TestCase):
 class CommandLine(unittest.TestCase):
     def test_prints_the_url_once_bound_and_serves(self) -> None:
         process = subprocess.Popen(
-            [sys.executable, str(INFRA / "fake_platforms.py"), "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, str(INFRA / "fake_platforms"), "--host", "127.0.0.1", "--port", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         try:

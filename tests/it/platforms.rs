@@ -1,4 +1,4 @@
-//! The platform clients' media uploads against the fake platforms (infra/fake_platforms.py,
+//! The platform clients' media uploads against the fake platforms (infra/fake_platforms/,
 //! one server per test): each platform's upload shape, the post referring to what came back,
 //! and how upload failures are classified.
 

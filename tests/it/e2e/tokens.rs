@@ -77,7 +77,7 @@ impl Stack {
 #[tokio::test]
 async fn an_expiring_x_token_is_refreshed_exactly_once_for_concurrent_variants() {
     let stack = Stack::get();
-    let t = stack.tenant(false);
+    let t = stack.tenant();
     let user = unique("xuser");
     let refresh = unique("rt-");
     stack.oauth_grant(&user, &refresh).await;
@@ -115,7 +115,7 @@ async fn an_expiring_x_token_is_refreshed_exactly_once_for_concurrent_variants()
 #[tokio::test]
 async fn a_revoked_refresh_token_fails_the_post_with_a_reason_and_marks_the_account() {
     let stack = Stack::get();
-    let t = stack.tenant(false);
+    let t = stack.tenant();
     let user = unique("xrevoked");
     // The fake never issued this refresh token: `invalid_grant`.
     let (_, account) = stack
@@ -193,7 +193,7 @@ async fn a_revoked_refresh_token_fails_the_post_with_a_reason_and_marks_the_acco
 #[tokio::test]
 async fn a_reconnect_without_a_refresh_token_keeps_the_stored_one() {
     let stack = Stack::get();
-    let t = stack.tenant(false);
+    let t = stack.tenant();
     let user = unique("xkeep");
     let refresh = unique("rt-");
     stack.oauth_grant(&user, &refresh).await;
@@ -218,7 +218,7 @@ async fn a_reconnect_without_a_refresh_token_keeps_the_stored_one() {
 #[tokio::test]
 async fn the_reconciler_refreshes_an_idle_accounts_token_before_it_expires() {
     let stack = Stack::get();
-    let t = stack.tenant(false);
+    let t = stack.tenant();
     let user = unique("xidle");
     let refresh = unique("rt-");
     stack.oauth_grant(&user, &refresh).await;

@@ -1,0 +1,138 @@
+"""The route table: which handler answers a method and path (the first match wins, in order)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fake_platforms.admin import (
+    admin_add_fault,
+    admin_clear_faults,
+    admin_faults,
+    admin_health,
+    admin_insights,
+    admin_limits,
+    admin_media,
+    admin_oauth,
+    admin_oauth_client,
+    admin_oauth_view,
+    admin_posts,
+    admin_remove_fault,
+    admin_reset,
+    admin_seed_insights,
+    admin_seed_timeline,
+    admin_set_limit,
+    admin_set_metrics,
+    admin_sink_requests,
+    admin_sink_script,
+    admin_timeline,
+    admin_tokens,
+    sink_receive,
+)
+from fake_platforms.facebook import (
+    facebook_create_post,
+    facebook_create_video,
+    facebook_list_posts,
+    facebook_page_insights,
+    facebook_post_fields,
+    facebook_upload_photo,
+)
+from fake_platforms.linkedin import (
+    linkedin_create_post,
+    linkedin_initialize_upload,
+    linkedin_list_posts,
+    linkedin_oauth_token,
+    linkedin_social_actions,
+    linkedin_upload_bytes,
+)
+from fake_platforms.protocol import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Outcome, Request
+from fake_platforms.sms import sms_send
+from fake_platforms.state import State
+from fake_platforms.x import (
+    x_create_tweet,
+    x_media_upload,
+    x_oauth_token,
+    x_tweets_lookup,
+    x_user_tweets,
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Callable[[State, Request], Outcome]
+    area: str  # a platform, "admin" or "sink", for the log
+    max_body: int = MAX_BODY_BYTES
+
+
+def _route(
+    method: str,
+    pattern: str,
+    handler: Callable[[State, Request], Outcome],
+    area: str,
+    max_body: int = MAX_BODY_BYTES,
+) -> Route:
+    return Route(method, re.compile(pattern), handler, area, max_body)
+
+
+_GRAPH = r"/facebook(?:/v\d+(?:\.\d+)?)?/(?P<page>[^/]+)"
+_NAME = r"(?P<name>[A-Za-z0-9._-]+)"
+
+ROUTES = [
+    _route("POST", r"/x/2/tweets", x_create_tweet, "x"),
+    _route("POST", r"/x/2/oauth2/token", x_oauth_token, "x"),
+    _route("POST", r"/linkedin/oauth/v2/accessToken", linkedin_oauth_token, "linkedin"),
+    _route("POST", r"/_admin/oauth", admin_oauth, "admin"),
+    _route("POST", r"/_admin/oauth/clients", admin_oauth_client, "admin"),
+    _route("GET", r"/_admin/oauth", admin_oauth_view, "admin"),
+    _route("POST", r"/x/2/media/upload", x_media_upload, "x", MAX_UPLOAD_BYTES),
+    _route("GET", r"/x/2/users/(?P<id>[^/]+)/tweets", x_user_tweets, "x"),
+    _route("POST", _GRAPH + r"/feed", facebook_create_post, "facebook"),
+    _route("POST", _GRAPH + r"/photos", facebook_upload_photo, "facebook", MAX_UPLOAD_BYTES),
+    _route("POST", _GRAPH + r"/videos", facebook_create_video, "facebook", MAX_UPLOAD_BYTES),
+    _route("GET", _GRAPH + r"/(?:feed|posts)", facebook_list_posts, "facebook"),
+    _route("GET", _GRAPH + r"/insights", facebook_page_insights, "facebook"),
+    _route("POST", r"/linkedin/rest/posts", linkedin_create_post, "linkedin"),
+    _route("POST", r"/linkedin/rest/(?P<resource>images|documents)", linkedin_initialize_upload, "linkedin"),
+    _route("PUT", r"/linkedin/uploads/(?P<token>[A-Za-z0-9]+)", linkedin_upload_bytes, "linkedin",
+           MAX_UPLOAD_BYTES),
+    _route("GET", r"/linkedin/rest/posts", linkedin_list_posts, "linkedin"),
+    _route("POST", r"/sms/messages", sms_send, "sms"),
+    _route("POST", r"/sinks/" + _NAME, sink_receive, "sink"),
+    _route("GET", r"/_admin/health", admin_health, "admin"),
+    _route("GET", r"/_admin/posts", admin_posts, "admin"),
+    _route("GET", r"/_admin/media", admin_media, "admin"),
+    _route("GET", r"/_admin/faults", admin_faults, "admin"),
+    _route("POST", r"/_admin/faults", admin_add_fault, "admin"),
+    _route("DELETE", r"/_admin/faults", admin_clear_faults, "admin"),
+    _route("DELETE", r"/_admin/faults/(?P<id>flt_\d+)", admin_remove_fault, "admin"),
+    _route("POST", r"/_admin/tokens", admin_tokens, "admin"),
+    _route("GET", r"/_admin/limits", admin_limits, "admin"),
+    _route("POST", r"/_admin/limits", admin_set_limit, "admin"),
+    _route("POST", r"/_admin/reset", admin_reset, "admin"),
+    _route("POST", r"/_admin/timeline", admin_seed_timeline, "admin"),
+    _route("GET", r"/_admin/timeline", admin_timeline, "admin"),
+    _route("POST", r"/_admin/insights", admin_seed_insights, "admin"),
+    _route("GET", r"/_admin/insights", admin_insights, "admin"),
+    _route("GET", r"/_admin/sinks/" + _NAME, admin_sink_requests, "admin"),
+    _route("POST", r"/_admin/sinks/" + _NAME, admin_sink_script, "admin"),
+    # engagement metrics
+    _route("GET", r"/x/2/tweets", x_tweets_lookup, "x"),
+    _route("GET", _GRAPH, facebook_post_fields, "facebook"),
+    _route("GET", r"/linkedin/rest/socialActions/(?P<urn>[^/]+)", linkedin_social_actions, "linkedin"),
+    _route("POST", r"/_admin/metrics", admin_set_metrics, "admin"),
+]
+
+
+def resolve(method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
+    """The route and its path parameters, or None and the methods the path allows."""
+    allowed: list[str] = []
+    for route in ROUTES:
+        match = route.pattern.fullmatch(path)
+        if match:
+            if route.method == method:
+                return route, match.groupdict(), []
+            allowed.append(route.method)
+    return None, {}, allowed

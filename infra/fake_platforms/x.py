@@ -1,0 +1,206 @@
+"""The fake X API v2: POST /x/2/tweets, GET /x/2/users/{id}/tweets, GET /x/2/tweets (lookup
+with public metrics), POST /x/2/media/upload and POST /x/2/oauth2/token."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from fake_platforms.base import (
+    Draft,
+    Platform,
+    _created_post,
+    as_listed,
+    list_posts,
+    oauth_refresh,
+    publish,
+    upload,
+)
+from fake_platforms.protocol import (
+    BadRequest,
+    Outcome,
+    Reply,
+    Request,
+    decode_cursor,
+    encode_cursor,
+    parse_multipart,
+    phrase,
+    rfc3339_ms,
+)
+from fake_platforms.state import ENGAGEMENT, FaultRule, Post, State, Usage
+
+
+#: X serves only the newest 3,200 posts of a user timeline.
+X_TIMELINE_WINDOW = 3200
+
+
+class XPlatform(Platform):
+    name = "x"
+    ID_BASE = 1_790_000_000_000_000_000  # 19 digits, like a snowflake id
+    MESSAGES = {88: "Rate limit exceeded"}
+
+    def parse_publish(self, state: State, req: Request) -> Draft:
+        token = req.bearer()
+        draft = Draft(account=state.account_for_token("x", token) if token else None)
+        try:
+            body = req.json_object()
+        except BadRequest as e:
+            draft.problem = str(e)
+            return draft
+        text = body.get("text")
+        media = body.get("media", {})
+        ids = media.get("media_ids", []) if isinstance(media, dict) else None
+        if not isinstance(text, str) or not text:
+            draft.problem = "The `text` field is required and must be a non-empty string."
+        elif not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > 4:
+            draft.problem = "`media.media_ids` must be a list of at most 4 media id strings."
+        else:
+            draft.text = text
+            draft.media = ids
+        return draft
+
+    def new_id(self, n: int, account: str) -> str:
+        return str(self.ID_BASE + n)
+
+    def new_media_id(self, n: int) -> str:
+        return str(self.ID_BASE + 500_000_000 + n)
+
+    def created(self, post: Post) -> Reply:
+        return Reply(
+            201, {"data": {"id": post.id, "text": post.text, "edit_history_tweet_ids": [post.id]}}
+        )
+
+    def error(self, status: int, code: int | None = None, message: str | None = None) -> Reply:
+        detail = message or self.MESSAGES.get(code or 0) or phrase(status)
+        body: dict[str, Any] = {
+            "title": phrase(status),
+            "detail": detail,
+            "type": "about:blank",
+            "status": status,
+        }
+        if code is not None:
+            body = {"errors": [{"code": code, "message": detail}], **body}
+        return Reply(status, body)
+
+    def limit_error(self, usage: Usage) -> Reply:
+        return self.error(429, 88)  # the usage headers say remaining 0 and when it resets
+
+    def fault_error(self, rule: FaultRule) -> Reply:
+        reply = super().fault_error(rule)
+        if rule.retry_after is not None:
+            reply.headers["x-rate-limit-remaining"] = "0"
+            reply.headers["x-rate-limit-reset"] = str(math.ceil(time.time() + rule.retry_after))
+        return reply
+
+    def usage_headers(self, usage: Usage) -> dict[str, str]:
+        return {
+            "x-rate-limit-limit": str(usage.limit),
+            "x-rate-limit-remaining": str(usage.remaining),
+            "x-rate-limit-reset": str(math.ceil(usage.reset)),
+        }
+
+
+X = XPlatform()
+
+
+def x_create_tweet(state: State, req: Request) -> Outcome:
+    return publish(state, X, req)
+
+
+X_MEDIA_CATEGORIES = {"tweet_image": ("image", "3"), "tweet_gif": ("gif", "16"), "tweet_video": ("video", "7")}
+
+
+def x_media_upload(state: State, req: Request) -> Outcome:
+    token = req.bearer()
+    account = state.account_for_token("x", token) if token else None
+
+    def store() -> Reply:
+        parts = parse_multipart(req.header("Content-Type"), req.body)
+        media, category = parts.get("media"), parts.get("media_category")
+        kind = X_MEDIA_CATEGORIES.get(category.text if category else "tweet_image")
+        if media is None or not media.data:
+            raise BadRequest("The `media` field is required.")
+        if kind is None:
+            raise BadRequest(f"media_category must be one of {', '.join(X_MEDIA_CATEGORIES)}")
+        assert account is not None  # the token check passed
+        stored = state.add_media("x", account, kind[0], X.new_media_id, media.data, media.content_type)
+        return Reply(200, {"data": {
+            "id": stored.id,
+            "media_key": f"{kind[1]}_{stored.id}",
+            "size": stored.size,
+            "expires_after_secs": 86400,
+        }})
+
+    return upload(state, X, req, account, store)
+
+
+def x_user_tweets(state: State, req: Request) -> Outcome:
+    user = req.params["id"]
+
+    def render() -> Reply:
+        max_results = req.int_param("max_results", 10, 5, 100)
+        tweets = list(reversed(state.posts("x", user)))[:X_TIMELINE_WINDOW]
+        if since_id := req.param("since_id"):
+            if not since_id.isdigit():
+                raise BadRequest("since_id must be a tweet id")
+            tweets = [t for t in tweets if int(t.id) > int(since_id)]
+        if token := req.param("pagination_token"):
+            newest = decode_cursor(token)
+            tweets = [t for t in tweets if int(t.id) <= newest]
+        page, rest = tweets[:max_results], tweets[max_results:]
+        meta: dict[str, Any] = {"result_count": len(page)}
+        body: dict[str, Any] = {}
+        if page:  # like X, an empty page has no `data` at all
+            body["data"] = [
+                as_listed(t, {"id": t.id, "text": t.text, "created_at": rfc3339_ms(t.created)})
+                for t in page
+            ]
+            meta.update(newest_id=page[0].id, oldest_id=page[-1].id)
+        if rest:
+            meta["next_token"] = encode_cursor(int(rest[0].id))
+        body["meta"] = meta
+        return Reply(200, body)
+
+    return list_posts(state, X, req, user, render)
+
+
+def x_oauth_token(state: State, req: Request) -> Outcome:
+    return oauth_refresh(state, X, req)
+
+
+def x_tweets_lookup(state: State, req: Request) -> Outcome:
+    """`GET /2/tweets?ids=1,2&tweet.fields=public_metrics`: found tweets in `data`, the others
+    in `errors` (as X answers a partial lookup)."""
+    token = req.bearer()
+    account = state.account_for_token("x", token) if token else None
+
+    def render() -> Reply:
+        ids = [i for i in (req.param("ids") or "").split(",") if i]
+        if not ids or len(ids) > 100:
+            raise BadRequest("ids must name 1 to 100 tweets")
+        fields = (req.param("tweet.fields") or "").split(",")
+        data, errors = [], []
+        for tweet_id in ids:
+            post = _created_post(state, "x", tweet_id)
+            if post is None:
+                errors.append({"value": tweet_id, "detail": f"Could not find tweet with ids: [{tweet_id}].",
+                               "title": "Not Found Error", "resource_type": "tweet", "parameter": "ids",
+                               "resource_id": tweet_id,
+                               "type": "https://api.twitter.com/2/problems/resource-not-found"})
+                continue
+            tweet: dict[str, Any] = {"id": post.id, "text": post.text}
+            if "public_metrics" in fields:
+                m = ENGAGEMENT.get("x", post.id)
+                tweet["public_metrics"] = {"retweet_count": m["shares"], "reply_count": m["comments"],
+                                           "like_count": m["likes"], "quote_count": 0,
+                                           "impression_count": m["impressions"]}
+            data.append(tweet)
+        body: dict[str, Any] = {}
+        if data:
+            body["data"] = data
+        if errors:
+            body["errors"] = errors
+        return Reply(200, body)
+
+    return list_posts(state, X, req, account, render)

@@ -1,0 +1,164 @@
+//! The router in-process (`oneshot`) over the in-memory ports.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use herald_api::{AppState, router};
+use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::idempotency::{Idempotency, IdempotencyKey};
+use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaService};
+use herald_domain::memory::{MemoryMedia, MemoryStore};
+use herald_domain::ports::HeartbeatStore;
+use herald_domain::publishing::posts::PostService;
+use herald_domain::tenants::create_tenant;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Api {
+    app: Router,
+    store: Arc<MemoryStore>,
+    /// The media bucket: `put` stands in for a client's upload to the presigned URL.
+    media: Arc<MemoryMedia>,
+    dead_letters: Arc<herald_domain::memory::MemoryDeadLetters>,
+    idempotency: Idempotency,
+}
+
+/// An answer's status, headers and body (JSON, or the text as a string, or null when empty).
+type Answer = (StatusCode, axum::http::HeaderMap, Value);
+
+struct Tenant {
+    id: String,
+    key: String,
+}
+
+impl Api {
+    fn new() -> Self {
+        let m = AppState::in_memory();
+        Self {
+            app: router(m.state),
+            store: m.store,
+            media: m.media,
+            dead_letters: m.dead_letters,
+            idempotency: m.idempotency,
+        }
+    }
+
+    async fn tenant(&self, require_approval: bool) -> Tenant {
+        let (t, _, secret) =
+            create_tenant(self.store.as_ref(), &SystemClock, "t", require_approval)
+                .await
+                .unwrap();
+        Tenant {
+            id: t.id.0,
+            key: secret.expose_secret().to_owned(),
+        }
+    }
+
+    /// `GET path` with `key`.
+    async fn get(&self, path: &str, key: &str) -> Answer {
+        self.call("GET", path, Some(key), None, None).await
+    }
+
+    /// `POST path` with `key` and a JSON body, no idempotency key.
+    async fn post(&self, path: &str, key: &str, body: Value) -> Answer {
+        self.call("POST", path, Some(key), None, Some(body)).await
+    }
+
+    async fn patch(&self, path: &str, key: &str, body: Value) -> Answer {
+        self.call("PATCH", path, Some(key), None, Some(body)).await
+    }
+
+    async fn delete(&self, path: &str, key: &str) -> Answer {
+        self.call("DELETE", path, Some(key), None, None).await
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        idem: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        if let Some(i) = idem {
+            req = req.header("idempotency-key", i);
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        let res = self
+            .app
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, headers, v)
+    }
+
+    async fn connect(&self, t: &Tenant, platform: &str, external: &str) -> String {
+        let (s, _, v) = self
+            .post("/v1/accounts", &t.key, json!({"platform": platform, "external_id": external, "access_token": "secret-token-123"}))
+            .await;
+        assert!(s.is_success(), "{s} {v}");
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn create_post(
+        &self,
+        t: &Tenant,
+        key: &str,
+        account: &str,
+        text: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        self.call(
+            "POST",
+            "/v1/posts",
+            Some(&t.key),
+            Some(key),
+            Some(json!({"text": text, "targets": [{"account_id": account}]})),
+        )
+        .await
+    }
+}
+
+fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, status: StatusCode) {
+    assert_eq!(
+        headers["content-type"], "application/problem+json",
+        "{body}"
+    );
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert!(
+        body["type"].as_str().unwrap().starts_with("/problems/"),
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
+
+mod access;
+mod media;
+mod operations;
+mod posts;
+mod webhook_endpoints;
