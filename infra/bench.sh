@@ -16,15 +16,15 @@ print(len(buf.getvalue()))
 PY
 }
 
-for f in api dispatcher publisher reconciler hello-lambda; do
+for f in api analytics deliverer dispatcher ingester poller publisher reconciler rotator webhook-processor webhooks hello-lambda; do
   bin="target/release/$f"
   echo "BENCH binary_size.$f $(stat -c %s "$bin" | awk '{printf "%.2f", $1/1048576}') MiB"
   echo "BENCH zip_size.$f $(zipped "$bin" | awk '{printf "%.2f", $1/1048576}') MiB"
 done
 
 if [ "${BENCH_ARM64:-0}" = 1 ]; then
-  .venv/bin/cargo-lambda lambda build --release --arm64 --bin api --bin dispatcher --bin publisher --bin reconciler >&2
-  for f in api dispatcher publisher reconciler; do
+  .venv/bin/cargo-lambda lambda build --release --arm64 --bins >&2
+  for f in api analytics deliverer dispatcher ingester poller publisher reconciler rotator webhook-processor webhooks; do
     echo "BENCH zip_size_arm64.$f $(zipped "target/lambda/$f/bootstrap" | awk '{printf "%.2f", $1/1048576}') MiB"
   done
 fi

@@ -1,26 +1,24 @@
 //! `make bench`: prints `BENCH <name> <value> <unit>` lines.
 //!
-//! - cold start of each release binary: process start → its first poll of the Lambda Runtime
-//!   API (served here), median of several runs, next to a hello-world lambda_runtime binary;
-//! - RSS after the first invocation (each function gets its warm-up event from `events/`);
+//! - `cold_start`: every function's init and first invocation next to a hello-world
+//!   lambda_runtime binary, its AWS calls counted apart, and RSS after the first invocation;
 //! - DynamoDB calls for one happy-path publish and for a duplicate delivery (moto, counted by
 //!   the SDK interceptor);
 //! - the API's in-process handler overhead for `POST /v1/posts` (p50/p99, in-memory ports),
 //!   with port calls per request, and AWS calls per request against moto;
 //! - inbound webhooks: verification p50/p99 per scheme, AWS calls per accepted webhook.
+//!
+//! Each feature's figures live in a module of their own (`cold_start`, `webhooks`, `ingest`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark harness fails loudly.
 
 mod webhooks;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Request, StatusCode};
-use axum::routing::{get, post};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use herald_domain::alerts::AlertLedger;
 use herald_domain::clock::SystemEntropy;
 use herald_domain::clock::{Clock, SystemClock};
-use herald_domain::idempotency::Idempotency;
 use herald_domain::memory::MemoryStore;
 use herald_domain::model::*;
 use herald_domain::ports::{AccountStore, AppLimiter, PostStore, PublishStore, TenantStore};
@@ -32,195 +30,17 @@ use herald_domain::publishing::posts::{Actor, NewPost, PostService, Target};
 use herald_domain::publishing::publish::{
     Delivery, Disposition, Done, PublishConfig, PublishService,
 };
-use herald_tests::{bootstrap, moto, repo_root, sdk_config};
+use herald_tests::{bootstrap, moto, sdk_config};
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 use tower::ServiceExt;
 
+mod cold_start;
 mod ingest;
 
-fn bench(name: &str, value: impl std::fmt::Display, unit: &str) {
+pub(crate) fn bench(name: &str, value: impl std::fmt::Display, unit: &str) {
     println!("BENCH {name} {value} {unit}");
-}
-
-#[derive(Default)]
-struct RuntimeApi {
-    event: Mutex<Option<Bytes>>,
-    first_poll: Mutex<Option<Instant>>,
-    answered: Notify,
-    outcome: Mutex<Option<String>>,
-}
-
-async fn next(State(api): State<Arc<RuntimeApi>>) -> (StatusCode, HeaderMap, Bytes) {
-    api.first_poll
-        .lock()
-        .unwrap()
-        .get_or_insert_with(Instant::now);
-    let event = api.event.lock().unwrap().take();
-    let Some(event) = event else {
-        // One invocation per process: park the second poll until the process is killed.
-        std::future::pending::<()>().await;
-        unreachable!()
-    };
-    let mut h = HeaderMap::new();
-    h.insert("lambda-runtime-aws-request-id", "bench-1".parse().unwrap());
-    let deadline = (std::time::SystemTime::now() + Duration::from_secs(30))
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    h.insert(
-        "lambda-runtime-deadline-ms",
-        deadline.to_string().parse().unwrap(),
-    );
-    h.insert(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:123456789012:function:bench"
-            .parse()
-            .unwrap(),
-    );
-    h.insert(
-        "lambda-runtime-trace-id",
-        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
-            .parse()
-            .unwrap(),
-    );
-    (StatusCode::OK, h, event)
-}
-
-async fn respond(
-    State(api): State<Arc<RuntimeApi>>,
-    Path((_id, kind)): Path<(String, String)>,
-    body: Bytes,
-) -> StatusCode {
-    *api.outcome.lock().unwrap() = Some(format!(
-        "{kind}: {}",
-        String::from_utf8_lossy(&body)
-            .chars()
-            .take(200)
-            .collect::<String>()
-    ));
-    api.answered.notify_one();
-    StatusCode::ACCEPTED
-}
-
-async fn init_error(State(api): State<Arc<RuntimeApi>>, body: Bytes) -> StatusCode {
-    *api.outcome.lock().unwrap() = Some(format!("init error: {}", String::from_utf8_lossy(&body)));
-    api.answered.notify_one();
-    StatusCode::ACCEPTED
-}
-
-struct Run {
-    cold_start: Duration,
-    rss_kib: u64,
-}
-
-/// Starts `binary` against a Runtime API served here, sends it `event`, and measures.
-async fn run_once(binary: &PathBuf, env: &HashMap<String, String>, event: &[u8]) -> Run {
-    let api = Arc::new(RuntimeApi::default());
-    *api.event.lock().unwrap() = Some(Bytes::copy_from_slice(event));
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route("/2018-06-01/runtime/invocation/{id}/{kind}", post(respond))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state(api.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let started = Instant::now();
-    let mut child = Command::new(binary)
-        .envs(env)
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), api.answered.notified())
-        .await
-        .expect("no answer from the function");
-    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0);
-    let outcome = api.outcome.lock().unwrap().clone().unwrap_or_default();
-    assert!(
-        outcome.starts_with("response"),
-        "{}: {outcome}",
-        binary.display()
-    );
-    let _ = child.kill();
-    let _ = child.wait();
-    server.abort();
-    let cold_start = api.first_poll.lock().unwrap().unwrap() - started;
-    Run {
-        cold_start,
-        rss_kib,
-    }
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-async fn cold_starts(env: &HashMap<String, String>) {
-    let release = repo_root().join("target/release");
-    let runs = 7;
-    let mut hello = Vec::new();
-    for _ in 0..runs {
-        hello.push(
-            run_once(&release.join("hello-lambda"), env, b"{}")
-                .await
-                .cold_start,
-        );
-    }
-    let baseline = median(hello);
-    bench(
-        "cold_start.hello-lambda",
-        format!("{:.2}", baseline.as_secs_f64() * 1e3),
-        "ms",
-    );
-    for function in ["api", "dispatcher", "publisher", "reconciler"] {
-        let event =
-            std::fs::read(repo_root().join(format!("events/{function}/warmup.json"))).unwrap();
-        let mut times = Vec::new();
-        let mut rss = 0;
-        for _ in 0..runs {
-            let run = run_once(&release.join(function), env, &event).await;
-            times.push(run.cold_start);
-            rss = rss.max(run.rss_kib);
-        }
-        let m = median(times);
-        bench(
-            &format!("cold_start.{function}"),
-            format!("{:.2}", m.as_secs_f64() * 1e3),
-            "ms",
-        );
-        bench(
-            &format!("cold_start_ratio.{function}"),
-            format!("{:.2}", m.as_secs_f64() / baseline.as_secs_f64()),
-            "x_hello",
-        );
-        bench(
-            &format!("rss_after_first_invoke.{function}"),
-            format!("{:.1}", rss as f64 / 1024.0),
-            "MiB",
-        );
-    }
 }
 
 const BATCH: usize = 10;
@@ -485,42 +305,9 @@ async fn publish_calls(env: &HashMap<String, String>) {
 
 async fn api_overhead(env: &HashMap<String, String>) {
     // In-process over in-memory ports: the handler's own cost.
-    let store = Arc::new(MemoryStore::new());
-    let dead_letters = Arc::new(herald_domain::memory::MemoryDeadLetters::default());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state = herald_api::AppState {
-        tenants: store.clone(),
-        accounts: store.clone(),
-        crises: store.clone(),
-        heartbeats: store.clone(),
-        audit: store.clone(),
-        dead_letters: herald_domain::dead_letters::DeadLetterService {
-            queues: dead_letters.clone(),
-            audit: store.clone(),
-            clock: clock.clone(),
-        },
-        posts: PostService {
-            posts: store.clone(),
-            accounts: store.clone(),
-            tenants: store.clone(),
-            media: herald_domain::memory::MemoryMedia::service(clock.clone()),
-            clock: clock.clone(),
-        },
-        idempotency: Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30)),
-        clock,
-        webhook_endpoints: herald_domain::outbound::EndpointRegistry {
-            store: Arc::new(herald_domain::outbound::memory::MemoryEndpoints::default()),
-            // Every name resolves to a public address (example.com's), unless a test says otherwise.
-            resolver: Arc::new(herald_domain::outbound::memory::FixedResolver(vec![
-                std::net::IpAddr::from([93, 184, 215, 14]),
-            ])),
-            policy: Default::default(),
-            secret_overlap: std::time::Duration::from_secs(24 * 3600),
-        },
-        operator: None,
-        ingest: Arc::new(herald_domain::ingest::memory::MemoryIngestStore::default()),
-    };
-    let app = herald_api::router(state);
+    let memory = herald_api::AppState::in_memory();
+    let store = memory.store;
+    let app = herald_api::router(memory.state);
     let (_, _, secret) =
         herald_domain::tenants::create_tenant(store.as_ref(), &SystemClock, "bench", false)
             .await
@@ -662,7 +449,7 @@ async fn main() {
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wants = |section: &str| only.is_empty() || only.iter().any(|o| o == section);
     if wants("cold_starts") {
-        cold_starts(&env).await;
+        cold_start::cold_starts(&env).await;
     }
     if wants("publish_calls") {
         publish_calls(&env).await;

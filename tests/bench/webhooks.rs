@@ -2,13 +2,11 @@
 //! webhook through the real receiver on moto (target: one conditional write, one queue send).
 
 use super::bench;
-use aws_sdk_secretsmanager::types::Tag;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use herald_aws::Clients;
-use herald_domain::secrets::KIND_TAG;
 use herald_fn_webhooks::{Config, receiver};
 use herald_tests::sdk_config;
 use herald_webhooks::{Scheme, standard, verify};
@@ -140,39 +138,14 @@ pub async fn calls_per_webhook(env: &HashMap<String, String>) {
     const EVENTS: usize = 20;
     let clients = Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
     let secret = standard::generate_secret().unwrap();
-    let arn = clients
-        .secrets
-        .create_secret()
-        .name(format!(
-            "herald-bench-demo-{}",
-            uuid::Uuid::new_v4().simple()
-        ))
-        .secret_string(secret.expose_secret())
-        .tags(
-            Tag::builder()
-                .key(KIND_TAG)
-                .value("webhook-signing")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
-    let queue_url = clients
-        .sqs
-        .create_queue()
-        .queue_name(format!(
-            "herald-bench-webhooks-{}",
-            uuid::Uuid::new_v4().simple()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+    let arn = herald_tests::create_secret(
+        &clients.secrets,
+        "herald-bench-demo-",
+        Some("webhook-signing"),
+        Some(secret.expose_secret()),
+    )
+    .await;
+    let queue_url = herald_tests::create_queue(&clients.sqs, "herald-bench-webhooks-").await;
     let config = Config::from_env(&HashMap::from([
         ("HERALD_TABLE".to_owned(), env["HERALD_TABLE"].clone()),
         ("HERALD_WEBHOOK_QUEUE_URL".to_owned(), queue_url),

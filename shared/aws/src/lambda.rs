@@ -64,6 +64,20 @@ pub fn deadline_of(
 mod tests {
     use super::*;
 
+    /// The scheduled functions' sample events (`events/<function>/`) are what EventBridge sends.
+    #[test]
+    fn scheduled_sample_events_parse() {
+        let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        for function in ["analytics", "dispatcher", "poller", "reconciler"] {
+            for file in ["schedule.json", "warmup.json"] {
+                let bytes = std::fs::read(events.join(function).join(file)).unwrap();
+                let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
+                    serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(event.detail_type, "Scheduled Event", "{function}/{file}");
+            }
+        }
+    }
+
     #[test]
     fn an_implausible_deadline_falls_back_to_the_timeout() {
         let now = time::macros::datetime!(2026-01-01 00:00 UTC);

@@ -17,6 +17,7 @@ pub mod s3;
 pub mod secrets;
 pub mod sqs;
 pub mod telemetry;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -33,7 +34,10 @@ pub struct Clients {
 impl Clients {
     /// Loads region, credentials and `AWS_ENDPOINT_URL` (the local emulator) the standard way.
     pub async fn load() -> Self {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(tls::http_client())
+            .load()
+            .await;
         Self::from_sdk_config(&sdk)
     }
 

@@ -14,9 +14,8 @@ pub struct WebhookAlerts {
 
 impl WebhookAlerts {
     pub fn new(url: secrecy::SecretString) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client()
             .timeout(Duration::from_secs(5))
-            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self { http, url })
     }

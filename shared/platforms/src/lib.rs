@@ -78,6 +78,7 @@ mod facebook;
 mod linkedin;
 mod lookup;
 mod timelines;
+mod tls;
 mod x;
 
 #[derive(Debug, Clone)]
@@ -106,10 +107,9 @@ impl HttpPlatforms {
     /// `timeout` bounds a whole request; past it the outcome is ambiguous. An upload gets
     /// longer, by its size (`upload_allowance`).
     pub fn new(endpoints: Endpoints, timeout: Duration) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let http = tls::client()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(3).min(timeout))
-            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
             http,

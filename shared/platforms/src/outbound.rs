@@ -18,7 +18,7 @@ impl WebhookSender for HttpWebhookSender {
     async fn post(&self, request: PinnedRequest<'_>) -> AttemptResult {
         // One client per attempt: the pin is per client, and an attempt is seconds of network
         // against a client's microseconds of setup.
-        let client = match reqwest::Client::builder()
+        let client = match crate::tls::client()
             .resolve(&request.target.host, request.address)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
