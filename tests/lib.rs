@@ -161,3 +161,40 @@ pub fn local_stack() -> Option<HashMap<String, String>> {
     let text = std::fs::read_to_string(repo_root().join(".herald/local.env")).ok()?;
     Some(parse_env(&text))
 }
+
+/// A new secret (a unique name after `prefix`) tagged with Herald's secret `kind`, holding
+/// `value` if given; answers its ARN.
+pub async fn create_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    prefix: &str,
+    kind: Option<&str>,
+    value: Option<&str>,
+) -> String {
+    let mut create = sm
+        .create_secret()
+        .name(format!("{prefix}{}", uuid::Uuid::new_v4().simple()));
+    if let Some(kind) = kind {
+        create = create.tags(
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key(herald_domain::secrets::KIND_TAG)
+                .value(kind)
+                .build(),
+        );
+    }
+    if let Some(value) = value {
+        create = create.secret_string(value);
+    }
+    create.send().await.unwrap().arn().unwrap().to_owned()
+}
+
+/// A new queue (a unique name after `prefix`); answers its URL.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
+    sqs.create_queue()
+        .queue_name(format!("{prefix}{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned()
+}

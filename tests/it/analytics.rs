@@ -3,89 +3,20 @@
 //! analytics function taking each milestone on its emulated schedule (the local stack's
 //! milestones are seconds apart), then the summary read over HTTP.
 
+use crate::support::*;
 use herald_domain::analytics::{Milestone, SnapshotStore};
 use herald_domain::ids::TenantId;
 use herald_platforms::{Endpoints, HttpPlatforms};
-use herald_tests::{local_stack, repo_root, sdk_config};
+use herald_tests::{repo_root, sdk_config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
-
-struct Stack {
-    env: HashMap<String, String>,
-    http: reqwest::Client,
-}
-
-impl Stack {
-    fn get() -> Self {
-        Self {
-            env: local_stack().expect("the local stack is not running: start it with `make up`"),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    fn var(&self, name: &str) -> &str {
-        self.env
-            .get(name)
-            .unwrap_or_else(|| panic!("{name} missing from .herald/local.env"))
-    }
-
-    async fn api(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.var("HERALD_API_URL")))
-            .bearer_auth(key)
-            .header("idempotency-key", unique("k-"));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn fake(&self, path: &str, body: Value) -> Value {
-        let res = self
-            .http
-            .post(format!("{}{path}", self.var("FAKE_PLATFORMS_URL")))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            res.status().is_success(),
-            "{path} refused: {}",
-            res.status()
-        );
-        res.json().await.unwrap()
-    }
-}
-
 #[tokio::test]
 async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summarised_over_http() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let out = std::process::Command::new(repo_root().join("target/debug/herald"))
         .envs(&stack.env)
         .args(["tenant", "create", "--name", &unique("analytics-")])
@@ -126,7 +57,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         ),
     ] {
         let (s, a) = stack
-            .api(
+            .send(
                 reqwest::Method::POST,
                 "/v1/accounts",
                 &key,
@@ -140,7 +71,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     let (s, post) = stack
-        .api(
+        .send(
             reqwest::Method::POST,
             "/v1/posts",
             &key,
@@ -152,7 +83,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
     let deadline = Instant::now() + Duration::from_secs(90);
     let published = loop {
         let (_, p) = stack
-            .api(
+            .send(
                 reqwest::Method::GET,
                 &format!("/v1/posts/{post_id}"),
                 &key,
@@ -195,7 +126,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         "the local stack's milestones: {offsets:?}"
     );
     let clients =
-        herald_aws::Clients::from_sdk_config(&sdk_config(stack.var("AWS_ENDPOINT_URL")).await);
+        herald_aws::Clients::from_sdk_config(&sdk_config(stack.url("AWS_ENDPOINT_URL")).await);
     let common =
         herald_aws::config::CommonConfig::read(&mut herald_aws::config::Env::new(&stack.env));
     let store = Arc::new(common.store(&clients));
@@ -260,7 +191,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
 
     // The tenant's embeddable dashboard shows the engagement too.
     let (s, issued) = stack
-        .api(
+        .send(
             reqwest::Method::POST,
             "/v1/embed/tokens",
             &key,
@@ -272,7 +203,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         .http
         .get(format!(
             "{}/embed/v1/dashboards/overview/data",
-            stack.var("HERALD_API_URL")
+            stack.url("HERALD_API_URL")
         ))
         .bearer_auth(issued["token"].as_str().unwrap())
         .header("origin", "https://shop.example")
@@ -295,7 +226,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
 
     // The summary over HTTP.
     let (s, by_platform) = stack
-        .api(
+        .send(
             reqwest::Method::GET,
             "/v1/analytics?group_by=platform",
             &key,
@@ -329,7 +260,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         (Some(4), Some(0))
     );
     let (s, by_post) = stack
-        .api(
+        .send(
             reqwest::Method::GET,
             "/v1/analytics?group_by=post",
             &key,
@@ -347,7 +278,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         (Some(3), Some(16), Some(6))
     );
     let (_, by_account) = stack
-        .api(
+        .send(
             reqwest::Method::GET,
             "/v1/analytics?group_by=account",
             &key,
@@ -361,7 +292,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
     );
     // A range before the post: nothing.
     let (s, empty) = stack
-        .api(
+        .send(
             reqwest::Method::GET,
             "/v1/analytics?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
             &key,
@@ -385,7 +316,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         ),
     ] {
         let (s, v) = stack
-            .api(
+            .send(
                 reqwest::Method::GET,
                 &format!("/v1/analytics?{query}"),
                 &key,

@@ -2,172 +2,17 @@
 //! the ingester fed by the emulated SQS event source, the fake platforms' timelines over
 //! HTTP, the API's review items.
 
+use crate::support::*;
 use aws_sdk_dynamodb::types::AttributeValue;
-use herald_tests::{local_stack, repo_root, sdk_config};
-use reqwest::{Method, StatusCode};
+use herald_tests::repo_root;
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{Duration, Instant};
-
-struct Stack {
-    env: HashMap<String, String>,
-    http: reqwest::Client,
-}
-
-struct Tenant {
-    id: String,
-    key: String,
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
+use std::time::Duration;
 
 type Item = HashMap<String, AttributeValue>;
 
 impl Stack {
-    fn get() -> Self {
-        Self {
-            env: local_stack().expect("the local stack is not running: start it with `make up`"),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    fn url(&self, name: &str) -> &str {
-        self.env
-            .get(name)
-            .unwrap_or_else(|| panic!("{name} missing from .herald/local.env"))
-    }
-
-    fn tenant(&self) -> Tenant {
-        let out = std::process::Command::new(repo_root().join("target/debug/herald"))
-            .envs(&self.env)
-            .args(["tenant", "create", "--name", &unique("ingest-")])
-            .output()
-            .expect("run target/debug/herald");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        Tenant {
-            id: v["tenant_id"].as_str().unwrap().into(),
-            key: v["api_key"].as_str().unwrap().into(),
-        }
-    }
-
-    /// Runs the `herald` CLI against the stack; answers its stdout's JSON lines.
-    fn cli(&self, args: &[&str]) -> Vec<Value> {
-        let out = std::process::Command::new(repo_root().join("target/debug/herald"))
-            .envs(&self.env)
-            .args(args)
-            .output()
-            .expect("run target/debug/herald");
-        assert!(
-            out.status.success(),
-            "herald {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    async fn patch(&self, path: &str, key: &str, body: Value) -> (StatusCode, String, Value) {
-        let res = self
-            .http
-            .patch(format!("{}{path}", self.url("HERALD_API_URL")))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (
-            status,
-            content_type,
-            res.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    async fn api(&self, path: &str, t: &Tenant) -> (StatusCode, String, Value) {
-        let res = self
-            .http
-            .request(Method::GET, format!("{}{path}", self.url("HERALD_API_URL")))
-            .bearer_auth(&t.key)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let text = res.text().await.unwrap();
-        (
-            status,
-            content_type,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn fake_get(&self, path: &str) -> Value {
-        let url = format!("{}{path}", self.url("FAKE_PLATFORMS_URL"));
-        let res = self.http.get(url).send().await.unwrap();
-        assert!(res.status().is_success(), "the fake refused {path}");
-        res.json().await.unwrap()
-    }
-
-    async fn fake(&self, path: &str, body: Value) -> Value {
-        let url = format!("{}{path}", self.url("FAKE_PLATFORMS_URL"));
-        let res = self.http.post(url).json(&body).send().await.unwrap();
-        assert!(res.status().is_success(), "the fake refused {path}: {body}");
-        res.json().await.unwrap()
-    }
-
-    /// Connects an X account whose token the fake maps to `user`.
-    async fn connect_x(&self, t: &Tenant, user: &str) -> String {
-        self.connect(t, "x", user).await
-    }
-
-    /// Connects a `platform` account (for X, the fake maps the token to `external_id`; the
-    /// other platforms name the account in the request).
-    async fn connect(&self, t: &Tenant, platform: &str, external_id: &str) -> String {
-        let token = unique(&format!("{platform}-token-"));
-        if platform == "x" {
-            self.fake(
-                "/_admin/tokens",
-                json!({"platform": platform, "token": token, "account": external_id}),
-            )
-            .await;
-        }
-        let res = self
-            .http
-            .post(format!("{}/v1/accounts", self.url("HERALD_API_URL")))
-            .bearer_auth(&t.key)
-            .json(&json!({"platform": platform, "external_id": external_id, "access_token": token}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
-        let v: Value = res.json().await.unwrap();
-        v["id"].as_str().unwrap().to_owned()
-    }
-
     /// Runs one job through the ingester function, invoked directly; answers its report.
     /// A dry run takes no lease, so one that another test's kill ended is simply run again.
     async fn run_job(&self, t: &Tenant, account: &str, stream: &str, dry_run: bool) -> Value {
@@ -208,10 +53,6 @@ impl Stack {
         } else {
             Ok(body)
         }
-    }
-
-    async fn ddb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&sdk_config(self.url("AWS_ENDPOINT_URL")).await)
     }
 
     async fn query(&self, pk: &str) -> Vec<Item> {
@@ -283,7 +124,7 @@ impl Stack {
                 Some(c) => format!("/v1/review-items?limit=2&cursor={c}"),
                 None => "/v1/review-items?limit=2".to_owned(),
             };
-            let (s, _, v) = self.api(&path, t).await;
+            let (s, _, v) = self.get(&path, t).await;
             assert_eq!(s, StatusCode::OK, "{v}");
             all.extend(v["items"].as_array().unwrap().iter().cloned());
             match v["next_cursor"].as_str() {
@@ -311,21 +152,6 @@ impl Stack {
         }
         all.sort();
         all
-    }
-
-    async fn wait_for<T, F, Fut>(&self, timeout: Duration, what: &str, mut f: F) -> T
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Option<T>>,
-    {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(v) = f().await {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 }
 
@@ -419,7 +245,7 @@ async fn run_again(stack: &Stack, t: &Tenant, account: &str, stream: &str) -> Va
 /// malformed ones are review items, and a later run reads only what is new.
 #[tokio::test]
 async fn facebook_posts_and_insights_and_linkedin_posts_are_ingested_exactly() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let page = unique("page");
     let org = unique("org");
@@ -448,8 +274,8 @@ async fn facebook_posts_and_insights_and_linkedin_posts_are_ingested_exactly() {
                    "malformed": {"10": "text_not_string"}}),
         )
         .await;
-    let fb_account = stack.connect(&t, "facebook", &page).await;
-    let li_account = stack.connect(&t, "linkedin", &org).await;
+    let fb_account = stack.connect_mapped(&t, "facebook", &page).await;
+    let li_account = stack.connect_mapped(&t, "linkedin", &org).await;
 
     let (fb_valid, fb_bad) = fake_posts(&stack, "facebook", &page).await;
     let (li_valid, li_bad) = fake_posts(&stack, "linkedin", &org).await;
@@ -572,7 +398,7 @@ async fn facebook_posts_and_insights_and_linkedin_posts_are_ingested_exactly() {
 /// malformed ones are review items.
 #[tokio::test]
 async fn a_timeline_is_ingested_exactly_through_a_429_malformed_items_and_a_killed_ingester() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let user = unique("ingest-");
     let stream = format!("x:{user}");
@@ -586,7 +412,7 @@ async fn a_timeline_is_ingested_exactly_through_a_429_malformed_items_and_a_kill
     // Slow pages, so a run lasts long enough to be interrupted.
     let slow = json!({"platform": "x", "account": user, "endpoints": "all", "latency_ms": 600});
     let latency = stack.fake("/_admin/faults", slow.clone()).await;
-    stack.connect_x(&t, &user).await;
+    stack.connect_mapped(&t, "x", &user).await;
 
     // The poller finds the new account; the first page lands.
     stack
@@ -708,7 +534,7 @@ async fn a_timeline_is_ingested_exactly_through_a_429_malformed_items_and_a_kill
 /// would write, and leaves the tenant's items in the table exactly as they were.
 #[tokio::test]
 async fn a_dry_run_reports_what_it_would_write_and_writes_nothing() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let user = unique("dry-");
     let stream = format!("x:{user}");
@@ -718,7 +544,7 @@ async fn a_dry_run_reports_what_it_would_write_and_writes_nothing() {
             json!({"platform": "x", "account": user, "count": 30, "malformed": {"3": "bad_time"}}),
         )
         .await;
-    let account = stack.connect_x(&t, &user).await;
+    let account = stack.connect_mapped(&t, "x", &user).await;
     stack
         .wait_for(Duration::from_secs(120), "the first run", || async {
             let s = stack.stored(&t, &stream).await;
@@ -767,7 +593,7 @@ async fn a_dry_run_reports_what_it_would_write_and_writes_nothing() {
 /// roles, unknown streams and bad bodies are refused; each change is audited.
 #[tokio::test]
 async fn a_stream_switched_to_dry_run_writes_nothing_until_switched_back() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let user = unique("switch-");
     let stream = format!("x:{user}");
@@ -777,7 +603,7 @@ async fn a_stream_switched_to_dry_run_writes_nothing_until_switched_back() {
             json!({"platform": "x", "account": user, "count": 20}),
         )
         .await;
-    let account = stack.connect_x(&t, &user).await;
+    let account = stack.connect_mapped(&t, "x", &user).await;
     stack
         .wait_for(Duration::from_secs(120), "the first run", || async {
             let state = stack.stream_state(&t, &stream).await?;
@@ -787,7 +613,7 @@ async fn a_stream_switched_to_dry_run_writes_nothing_until_switched_back() {
             .then_some(())
         })
         .await;
-    let (s, _, listed) = stack.api("/v1/streams", &t).await;
+    let (s, _, listed) = stack.get("/v1/streams", &t).await;
     assert_eq!(s, StatusCode::OK, "{listed}");
     let mine = &listed["items"].as_array().unwrap()[0];
     assert_eq!(mine["key"], json!(stream), "{listed}");
@@ -857,15 +683,12 @@ async fn a_stream_switched_to_dry_run_writes_nothing_until_switched_back() {
     ] {
         let (s, content_type, v) = stack.patch(path, key, body.clone()).await;
         assert_eq!(s, status, "{path} {body}: {v}");
-        assert!(
-            content_type.starts_with("application/problem+json"),
-            "{content_type}"
-        );
+        assert!(is_problem(&content_type), "{content_type:?}");
     }
-    let (_, _, listed) = stack.api("/v1/streams", &t).await;
+    let (_, _, listed) = stack.get("/v1/streams", &t).await;
     assert_eq!(listed["items"][0]["dry_run"], json!(false));
     let (s, _, audit) = stack
-        .api(&format!("/v1/audit?entity=stream:{stream}"), &t)
+        .get(&format!("/v1/audit?entity=stream:{stream}"), &t)
         .await;
     assert_eq!(s, StatusCode::OK, "{audit}");
     let actions: Vec<(&str, &Value)> = audit["items"]
@@ -887,7 +710,7 @@ async fn a_stream_switched_to_dry_run_writes_nothing_until_switched_back() {
 /// Review items are the caller's tenant's only; bad queries get problem documents.
 #[tokio::test]
 async fn review_items_are_tenant_scoped_and_bad_queries_are_refused() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let other = stack.tenant();
     let user = unique("rev-");
@@ -897,7 +720,7 @@ async fn review_items_are_tenant_scoped_and_bad_queries_are_refused() {
             json!({"platform": "x", "account": user, "count": 6, "malformed": {"2": "missing_id"}}),
         )
         .await;
-    stack.connect_x(&t, &user).await;
+    stack.connect_mapped(&t, "x", &user).await;
     let items = stack
         .wait_for(Duration::from_secs(60), "the review item", || async {
             let items = stack.review_items(&t).await;
@@ -920,11 +743,8 @@ async fn review_items_are_tenant_scoped_and_bad_queries_are_refused() {
         "/v1/review-items?cursor=%%%",
         "/v1/review-items?color=blue",
     ] {
-        let (s, content_type, v) = stack.api(path, &t).await;
+        let (s, content_type, v) = stack.get(path, &t).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
-        assert!(
-            content_type.starts_with("application/problem+json"),
-            "{path}: {content_type}"
-        );
+        assert!(is_problem(&content_type), "{path}: {content_type:?}");
     }
 }

@@ -2,6 +2,7 @@
 //! checkpoint in one transaction (conditional on the lease, idempotent by platform id), the
 //! poller's view of accounts, review items' pagination, the job queue.
 
+use crate::support::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use herald_aws::Clients;
 use herald_aws::dynamo::DynamoStore;
@@ -12,7 +13,6 @@ use herald_domain::ids::TenantId;
 use herald_domain::ingest::*;
 use herald_domain::model::{Account, AccountStatus, Platform};
 use herald_domain::ports::AccountStore;
-use herald_tests::{bootstrap, moto, sdk_config};
 use secrecy::SecretString;
 use std::collections::{BTreeSet, HashMap};
 use time::Duration;
@@ -24,16 +24,8 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let endpoint = moto().endpoint.clone();
-    let vars = bootstrap(&endpoint);
-    let clients = Clients::from_sdk_config(&sdk_config(&endpoint).await);
-    let store = DynamoStore::new(clients.dynamodb.clone(), &vars["HERALD_TABLE"])
-        .with_audit_table(&vars["HERALD_AUDIT_TABLE"])
-        .with_token_vault(std::sync::Arc::new(
-            herald_domain::secrets::token_crypto::TokenVault::fixed(
-                herald_domain::secrets::token_crypto::TokenKeys::from_keys(&[9; 32], &[]).unwrap(),
-            ),
-        ));
+    let Emulator { vars, clients } = Emulator::new().await;
+    let store = store_on(&clients, &vars, [9; 32]);
     Env {
         vars,
         clients,

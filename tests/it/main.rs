@@ -14,5 +14,6 @@ mod outbound_store;
 mod platforms;
 mod secrets;
 mod store;
+mod support;
 mod tokens;
 mod webhooks;

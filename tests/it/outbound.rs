@@ -3,89 +3,15 @@
 //! after 500s on the (shortened) schedule, is disabled by a 410, signs with both secrets after
 //! a rotation, and a schedule used up ends in the outbound DLQ.
 
-use herald_tests::{local_stack, repo_root};
+use crate::support::*;
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(90);
 
-struct Stack {
-    env: HashMap<String, String>,
-    http: reqwest::Client,
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
-
 impl Stack {
-    fn get() -> Self {
-        Self {
-            env: local_stack().expect("the local stack is not running: start it with `make up`"),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    fn url(&self, name: &str) -> &str {
-        self.env
-            .get(name)
-            .unwrap_or_else(|| panic!("{name} missing"))
-    }
-
-    /// A fresh tenant (admin key) through the operator CLI.
-    fn tenant(&self) -> String {
-        let out = std::process::Command::new(repo_root().join("target/debug/herald"))
-            .envs(&self.env)
-            .args(["tenant", "create", "--name", &unique("outbound-")])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["api_key"].as_str().unwrap().into()
-    }
-
-    async fn api(
-        &self,
-        method: Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(
-                method.clone(),
-                format!("{}{path}", self.url("HERALD_API_URL")),
-            )
-            .bearer_auth(key);
-        if method != Method::GET {
-            req = req.header("idempotency-key", unique("k-"));
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
     async fn account(&self, key: &str) -> String {
         let external = unique("out");
         let token = unique("x-token-");
@@ -98,7 +24,7 @@ impl Stack {
             .unwrap();
         assert!(res.status().is_success());
         let (s, v) = self
-            .api(
+            .send(
                 Method::POST,
                 "/v1/accounts",
                 key,
@@ -112,7 +38,7 @@ impl Stack {
     /// Publishes a post now and waits until it is published; returns its id.
     async fn publish(&self, key: &str, account: &str) -> String {
         let (s, v) = self
-            .api(
+            .send(
                 Method::POST,
                 "/v1/posts",
                 key,
@@ -125,7 +51,7 @@ impl Stack {
         let id = v["id"].as_str().unwrap().to_owned();
         self.wait(&format!("post {id} published"), || async {
             let (_, v) = self
-                .api(Method::GET, &format!("/v1/posts/{id}"), key, None)
+                .send(Method::GET, &format!("/v1/posts/{id}"), key, None)
                 .await;
             (v["status"] == "published").then_some(())
         })
@@ -181,7 +107,7 @@ impl Stack {
     async fn register(&self, key: &str, sink: &str, events: &[&str]) -> (String, String) {
         let url = format!("{}/sinks/{sink}", self.url("FAKE_PLATFORMS_URL"));
         let (s, v) = self
-            .api(
+            .send(
                 Method::POST,
                 "/v1/webhook-endpoints",
                 key,
@@ -219,8 +145,8 @@ fn body(request: &Value) -> Value {
 
 #[tokio::test]
 async fn an_endpoint_receives_signed_events_is_retried_after_500s_rotates_and_is_disabled_by_410() {
-    let stack = Stack::get();
-    let key = stack.tenant();
+    let stack = Stack::running();
+    let key = stack.tenant().key;
     let account = stack.account(&key).await;
     let sink = unique("outbound-");
     stack.script_sink(&sink, &[500, 500, 200]).await;
@@ -254,7 +180,7 @@ async fn an_endpoint_receives_signed_events_is_retried_after_500s_rotates_and_is
     let attempts = stack
         .wait("three attempts listed", || async {
             let (s, v) = stack
-                .api(
+                .send(
                     Method::GET,
                     &format!("/v1/webhook-endpoints/{endpoint}/attempts"),
                     &key,
@@ -288,7 +214,7 @@ async fn an_endpoint_receives_signed_events_is_retried_after_500s_rotates_and_is
 
     // Rotated: both secrets sign, and each verifies on its own.
     let (s, rotated) = stack
-        .api(
+        .send(
             Method::POST,
             &format!("/v1/webhook-endpoints/{endpoint}/rotate-secret"),
             &key,
@@ -319,7 +245,7 @@ async fn an_endpoint_receives_signed_events_is_retried_after_500s_rotates_and_is
     let disabled = stack
         .wait("the endpoint disabled", || async {
             let (_, v) = stack
-                .api(
+                .send(
                     Method::GET,
                     &format!("/v1/webhook-endpoints/{endpoint}"),
                     &key,
@@ -337,7 +263,7 @@ async fn an_endpoint_receives_signed_events_is_retried_after_500s_rotates_and_is
         "{disabled}"
     );
     assert!(disabled.get("secret").is_none());
-    let (_, audit) = stack.api(Method::GET, "/v1/audit", &key, None).await;
+    let (_, audit) = stack.send(Method::GET, "/v1/audit", &key, None).await;
     let actions: Vec<&str> = audit["items"]
         .as_array()
         .unwrap()
@@ -365,8 +291,8 @@ async fn an_endpoint_receives_signed_events_is_retried_after_500s_rotates_and_is
 
 #[tokio::test]
 async fn an_event_that_fails_every_attempt_goes_to_the_outbound_dlq() {
-    let stack = Stack::get();
-    let key = stack.tenant();
+    let stack = Stack::running();
+    let key = stack.tenant().key;
     let account = stack.account(&key).await;
     let sink = unique("outbound-dlq-");
     // The local schedule is four attempts.
@@ -375,7 +301,9 @@ async fn an_event_that_fails_every_attempt_goes_to_the_outbound_dlq() {
     let post = stack.publish(&key, &account).await;
     let letter = stack
         .wait("the event in the outbound DLQ", || async {
-            let (s, v) = stack.api(Method::GET, "/v1/dead-letters", &key, None).await;
+            let (s, v) = stack
+                .send(Method::GET, "/v1/dead-letters", &key, None)
+                .await;
             assert_eq!(s, StatusCode::OK, "{v}");
             v["items"].as_array().and_then(|items| {
                 items
@@ -399,7 +327,7 @@ async fn an_event_that_fails_every_attempt_goes_to_the_outbound_dlq() {
     );
     assert_eq!(stack.sink_requests(&sink).await.len(), 4);
     let (_, v) = stack
-        .api(
+        .send(
             Method::GET,
             &format!("/v1/webhook-endpoints/{endpoint}/attempts"),
             &key,
@@ -412,8 +340,8 @@ async fn an_event_that_fails_every_attempt_goes_to_the_outbound_dlq() {
 
 #[tokio::test]
 async fn a_429_slows_the_endpoint_down_to_its_retry_after_and_a_failure_is_announced() {
-    let stack = Stack::get();
-    let key = stack.tenant();
+    let stack = Stack::running();
+    let key = stack.tenant().key;
     let account = stack.account(&key).await;
     let sink = unique("outbound-429-");
     let res = stack
@@ -448,7 +376,7 @@ async fn a_429_slows_the_endpoint_down_to_its_retry_after_and_a_failure_is_annou
     // The local schedule's next slot is 1 s; the endpoint asked for 3.
     assert!(gap >= time::Duration::seconds(3), "retried after {gap}");
     let (_, v) = stack
-        .api(
+        .send(
             Method::GET,
             &format!("/v1/webhook-endpoints/{endpoint}/attempts"),
             &key,
@@ -471,12 +399,12 @@ async fn a_429_slows_the_endpoint_down_to_its_retry_after_and_a_failure_is_annou
 
     // A permanent platform failure (a revoked LinkedIn token) is announced as post.failed.
     let (s, v) = stack
-        .api(Method::POST, "/v1/accounts", &key, Some(json!({"platform": "linkedin", "external_id": unique("org"), "access_token": "revoked-token"})))
+        .send(Method::POST, "/v1/accounts", &key, Some(json!({"platform": "linkedin", "external_id": unique("org"), "access_token": "revoked-token"})))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let revoked = v["id"].as_str().unwrap().to_owned();
     let (s, v) = stack
-        .api(
+        .send(
             Method::POST,
             "/v1/posts",
             &key,

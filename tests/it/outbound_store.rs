@@ -1,6 +1,7 @@
 //! The outbound webhook adapters on moto: endpoints and attempts on DynamoDB (keys, the
 //! optimistic replace, tenancy, newest-first attempts), the fan-out to SQS, and the DLQ send.
 
+use crate::support::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use herald_aws::Clients;
 use herald_aws::dynamo::DynamoStore;
@@ -12,8 +13,7 @@ use herald_domain::outbound::{
     AttemptRecord, Disabled, Endpoint, EndpointId, EndpointStore, EventType, OutboundEvent,
     OutboundEvents, OutboundQueue,
 };
-use herald_domain::secrets::token_crypto::{TokenKeys, TokenSweep, TokenVault, key_id};
-use herald_tests::{bootstrap, moto, sdk_config};
+use herald_domain::secrets::token_crypto::{TokenSweep, key_id};
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,14 +27,8 @@ struct Env {
 
 impl Env {
     async fn new() -> Self {
-        let endpoint = moto().endpoint.clone();
-        let vars = bootstrap(&endpoint);
-        let clients = Clients::from_sdk_config(&sdk_config(&endpoint).await);
-        let store = Arc::new(
-            DynamoStore::new(clients.dynamodb.clone(), &vars["HERALD_TABLE"])
-                .with_audit_table(&vars["HERALD_AUDIT_TABLE"])
-                .with_token_vault(vault(&[7; 32], &[])),
-        );
+        let Emulator { vars, clients } = Emulator::new().await;
+        let store = Arc::new(store_on(&clients, &vars, [7; 32]));
         Self {
             vars,
             clients,
@@ -64,12 +58,6 @@ impl Env {
             .messages
             .unwrap_or_default()
     }
-}
-
-fn vault(current: &[u8], previous: &[&[u8]]) -> Arc<TokenVault> {
-    Arc::new(TokenVault::fixed(
-        TokenKeys::from_keys(current, previous).unwrap(),
-    ))
 }
 
 fn endpoint(tenant: &str, types: &[EventType]) -> Endpoint {

@@ -2,12 +2,11 @@
 //! `RotateSecret`: they call the rotation function's handler with each of the four steps,
 //! twice as a retried invocation would, and read the ring the verifiers use.
 
-use aws_sdk_secretsmanager::types::Tag;
 use herald_aws::Clients;
 use herald_aws::secrets::SecretsManagerStore;
-use herald_domain::secrets::{KIND_TAG, PENDING, SecretKind, SecretStore, load_ring};
+use herald_domain::secrets::{PENDING, SecretKind, SecretStore, load_ring};
 use herald_fn_rotator::{RotationEvent, handle, rotation};
-use herald_tests::{moto, sdk_config};
+use herald_tests::{create_secret, moto, sdk_config};
 use secrecy::ExposeSecret;
 
 // Secrets Manager's tokens are 32 to 64 characters (it sends UUIDs).
@@ -21,12 +20,7 @@ async fn clients() -> Clients {
 
 /// A secret as the template declares Herald's own: no value yet, its kind in a tag.
 async fn new_secret(clients: &Clients, kind: Option<&str>) -> String {
-    let name = format!("herald-test-{}", uuid::Uuid::new_v4().simple());
-    let mut create = clients.secrets.create_secret().name(&name);
-    if let Some(kind) = kind {
-        create = create.tags(Tag::builder().key(KIND_TAG).value(kind).build());
-    }
-    create.send().await.unwrap().arn().unwrap().to_owned()
+    create_secret(&clients.secrets, "herald-test-", kind, None).await
 }
 
 fn event(secret: &str, token: &str, step: &str) -> RotationEvent {

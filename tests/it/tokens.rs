@@ -1,6 +1,7 @@
 //! Platform tokens on DynamoDB and Secrets Manager (moto): sealed at rest, kept on reconnect,
 //! re-sealed by the sweep after a rotation, and refreshed by exactly one of many refreshers.
 
+use crate::support::*;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use herald_aws::Clients;
@@ -18,7 +19,6 @@ use herald_domain::secrets::token_refresh::{
     Freshness, RefreshConfig, RefreshError, RefreshLeases, RefreshedTokens, TokenRefresh,
     TokenRefresher,
 };
-use herald_tests::{bootstrap, moto, sdk_config};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -35,9 +35,7 @@ struct World {
 impl World {
     /// A fresh stack whose token-encryption key secret holds `key`.
     async fn new(key: [u8; 32]) -> Self {
-        let endpoint = moto().endpoint.clone();
-        let vars = bootstrap(&endpoint);
-        let clients = Clients::from_sdk_config(&sdk_config(&endpoint).await);
+        let Emulator { vars, clients } = Emulator::new().await;
         let w = Self {
             store: Arc::new(DynamoStore::new(clients.dynamodb.clone(), "unused")),
             vars,

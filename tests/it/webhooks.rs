@@ -1,13 +1,12 @@
 //! The webhook receiver's handler on moto: the real router, secrets from Secrets Manager, the
 //! event id's conditional write in DynamoDB and the hand-over to SQS.
 
-use aws_sdk_secretsmanager::types::Tag;
+use crate::support::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use herald_aws::Clients;
-use herald_domain::secrets::KIND_TAG;
 use herald_fn_webhooks::{Config, receiver};
-use herald_tests::{bootstrap, moto, sdk_config};
+use herald_tests::{create_queue, create_secret};
 use herald_webhooks::standard;
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -23,41 +22,16 @@ struct Env {
 
 impl Env {
     async fn new() -> Self {
-        let endpoint = moto().endpoint.clone();
-        let vars = bootstrap(&endpoint);
-        let clients = Clients::from_sdk_config(&sdk_config(&endpoint).await);
-        let name = format!("herald-test-demo-{}", uuid::Uuid::new_v4().simple());
+        let Emulator { vars, clients } = Emulator::new().await;
         let secret = standard::generate_secret().unwrap();
-        let arn = clients
-            .secrets
-            .create_secret()
-            .name(&name)
-            .secret_string(secrecy::ExposeSecret::expose_secret(&secret))
-            .tags(
-                Tag::builder()
-                    .key(KIND_TAG)
-                    .value("webhook-signing")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .arn()
-            .unwrap()
-            .to_owned();
-        let queue_url = clients
-            .sqs
-            .create_queue()
-            .queue_name(format!(
-                "herald-test-webhooks-{}",
-                uuid::Uuid::new_v4().simple()
-            ))
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_owned();
+        let arn = create_secret(
+            &clients.secrets,
+            "herald-test-demo-",
+            Some("webhook-signing"),
+            Some(secrecy::ExposeSecret::expose_secret(&secret)),
+        )
+        .await;
+        let queue_url = create_queue(&clients.sqs, "herald-test-webhooks-").await;
         let config = Config::from_env(&HashMap::from([
             ("HERALD_TABLE".to_owned(), vars["HERALD_TABLE"].clone()),
             ("HERALD_WEBHOOK_QUEUE_URL".to_owned(), queue_url.clone()),
@@ -166,9 +140,7 @@ async fn a_signed_event_is_taken_and_forgeries_are_refused_without_a_trace() {
 #[tokio::test]
 async fn an_event_id_is_remembered_until_it_expires_even_without_ttl_deletion() {
     use herald_domain::inbound::WebhookInbox;
-    let endpoint = moto().endpoint.clone();
-    let vars = bootstrap(&endpoint);
-    let clients = Clients::from_sdk_config(&sdk_config(&endpoint).await);
+    let Emulator { vars, clients } = Emulator::new().await;
     let inbox =
         herald_aws::dynamo::DynamoStore::new(clients.dynamodb.clone(), &vars["HERALD_TABLE"]);
     let now = time::OffsetDateTime::now_utc();

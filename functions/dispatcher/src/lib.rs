@@ -63,18 +63,3 @@ pub async fn handle(dispatcher: &Dispatcher) -> Result<DispatchReport, herald_do
     }
     Ok(report)
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sample_events_parse() {
-        for bytes in [
-            &include_bytes!("../../../events/dispatcher/schedule.json")[..],
-            include_bytes!("../../../events/dispatcher/warmup.json"),
-        ] {
-            let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
-                serde_json::from_slice(bytes).unwrap();
-            assert_eq!(event.detail_type, "Scheduled Event");
-        }
-    }
-}

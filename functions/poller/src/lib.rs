@@ -73,18 +73,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sample_events_parse() {
-        for bytes in [
-            &include_bytes!("../../../events/poller/schedule.json")[..],
-            include_bytes!("../../../events/poller/warmup.json"),
-        ] {
-            let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
-                serde_json::from_slice(bytes).unwrap();
-            assert_eq!(event.detail_type, "Scheduled Event");
-        }
-    }
-
-    #[test]
     fn flags_come_from_the_environment_and_bad_ones_are_listed() {
         let mut vars: HashMap<String, String> = [
             ("HERALD_TABLE", "t"),

@@ -213,18 +213,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sample_events_parse() {
-        for bytes in [
-            &include_bytes!("../../../events/reconciler/schedule.json")[..],
-            include_bytes!("../../../events/reconciler/warmup.json"),
-        ] {
-            let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
-                serde_json::from_slice(bytes).unwrap();
-            assert_eq!(event.detail_type, "Scheduled Event");
-        }
-    }
-
-    #[test]
     fn config_lists_every_problem() {
         let err = Config::from_env(&HashMap::from([(
             "HERALD_CLAIM_LEASE_SECONDS".to_owned(),

@@ -12,6 +12,8 @@ pub mod embed;
 mod embed_page;
 pub mod error;
 pub mod idempotency;
+#[cfg(feature = "memory")]
+pub mod memory;
 pub mod openapi;
 mod routes;
 pub mod webhooks;

@@ -42,7 +42,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn media_goes_to_every_platform_before_the_post_that_refers_to_it() {
     use herald_domain::media::samples;
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let (page, org, user) = (unique("page"), unique("org"), unique("user"));
     let fb = stack.connect(&t, "facebook", &page, "fb-token").await;
@@ -118,7 +118,7 @@ async fn media_goes_to_every_platform_before_the_post_that_refers_to_it() {
 #[tokio::test]
 async fn a_bad_media_set_gets_one_422_listing_every_violation_and_creates_nothing() {
     use herald_domain::media::samples;
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let (page, org) = (unique("page"), unique("org"));
     let fb = stack.connect(&t, "facebook", &page, "fb-token").await;
@@ -212,7 +212,7 @@ async fn a_bad_media_set_gets_one_422_listing_every_violation_and_creates_nothin
 #[tokio::test]
 async fn lost_answers_around_media_never_leave_a_second_post() {
     use herald_domain::media::samples;
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let (page, user) = (unique("page"), unique("user"));
     let fb = stack.connect(&t, "facebook", &page, "fb-token").await;
@@ -259,6 +259,3 @@ async fn lost_answers_around_media_never_leave_a_second_post() {
     assert_eq!(x_media.len(), 2, "the lost upload was simply sent again");
     assert_eq!(x_posts[0]["media"], json!([x_media[1]["id"]]));
 }
-
-/// An inbound event that could not be applied waits in the webhook DLQ; an operator finds it
-/// with `herald dead-letters list` and requeues it, and the processor then keeps it once.

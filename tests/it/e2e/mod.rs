@@ -3,18 +3,17 @@
 //! the emulated SQS event source, and the fake platforms over HTTP.
 
 use crate::support::*;
-use herald_tests::{local_stack, repo_root};
+use herald_tests::repo_root;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn a_scheduled_post_is_published_exactly_once_and_a_duplicate_message_publishes_nothing() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let page = unique("page");
     let account = stack.connect(&t, "facebook", &page, "fb-token").await;
@@ -65,7 +64,7 @@ async fn a_scheduled_post_is_published_exactly_once_and_a_duplicate_message_publ
 
 #[tokio::test]
 async fn a_cancel_before_the_claim_is_never_published() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let org = unique("org");
     let account = stack.connect(&t, "linkedin", &org, "li-token").await;
@@ -87,7 +86,7 @@ async fn a_cancel_before_the_claim_is_never_published() {
 
 #[tokio::test]
 async fn an_edit_before_the_claim_is_published_as_edited() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let org = unique("org");
     let account = stack.connect(&t, "linkedin", &org, "li-token").await;
@@ -115,7 +114,7 @@ async fn an_edit_before_the_claim_is_published_as_edited() {
 
 #[tokio::test]
 async fn idempotency_keys_and_tenancy_over_http() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let a = stack.tenant();
     let b = stack.tenant();
     let account = stack
@@ -208,7 +207,7 @@ async fn idempotency_keys_and_tenancy_over_http() {
 
 #[tokio::test]
 async fn permanent_and_auth_errors_end_failed_with_the_platform_reason() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let revoked = stack
         .connect(&t, "linkedin", &unique("org"), "revoked-token")
@@ -252,7 +251,7 @@ async fn permanent_and_auth_errors_end_failed_with_the_platform_reason() {
 
 #[tokio::test]
 async fn transient_failures_retry_and_end_in_the_dlq() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let page = unique("page");
     let account = stack.connect(&t, "facebook", &page, "fb-token").await;
@@ -388,7 +387,7 @@ async fn transient_failures_retry_and_end_in_the_dlq() {
 
 #[tokio::test]
 async fn a_pause_holds_posts_and_lifting_it_releases_them() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let (page, org) = (unique("page"), unique("org"));
     let facebook = stack.connect(&t, "facebook", &page, "fb-token").await;
@@ -461,7 +460,7 @@ async fn a_pause_holds_posts_and_lifting_it_releases_them() {
 /// through the platform's own listing and adopts it.
 #[tokio::test]
 async fn a_post_whose_answer_was_lost_is_found_and_adopted_not_sent_again() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let mut posts = Vec::new();
     for platform in ["x", "facebook", "linkedin"] {
@@ -516,7 +515,7 @@ async fn a_post_whose_answer_was_lost_is_found_and_adopted_not_sent_again() {
 
 #[tokio::test]
 async fn a_429_defers_the_post_without_counting_toward_the_dlq() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let org = unique("org");
     let account = stack.connect(&t, "linkedin", &org, "li-token").await;
@@ -540,7 +539,7 @@ async fn a_429_defers_the_post_without_counting_toward_the_dlq() {
 
 #[tokio::test]
 async fn herald_audit_verify_passes_then_finds_a_removed_record() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let page = unique("page");
     let account = stack.connect(&t, "facebook", &page, "fb-token").await;
@@ -629,7 +628,7 @@ async fn herald_audit_verify_passes_then_finds_a_removed_record() {
 #[ignore = "run alone by infra/test.sh: its 200 posts would hold up every other test's in the shared queue"]
 async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_killed_publisher() {
     const POSTS: usize = 200;
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     // Faults are scoped to this test's accounts: other tests share the fake platforms.
     let mut accounts = Vec::new();
@@ -778,10 +777,6 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
         killed.len()
     );
 }
-
-/// The `demo` provider's signed events through the emulated API Gateway and the real
-/// receiver binary: accepted once, a replay acknowledged but not queued twice, a forgery
-/// refused with a problem document that says nothing.
 
 mod media;
 mod operator;

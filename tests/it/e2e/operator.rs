@@ -2,9 +2,12 @@
 
 use super::*;
 
+/// The bootstrap operator token from Secrets Manager creates a tenant over HTTP (idempotently,
+/// audited in the new tenant's log); a rotation by the real rotation function changes nothing
+/// for a caller: the new token works at once and the old one through the grace period.
 #[tokio::test]
 async fn the_operator_token_creates_tenants_and_keeps_working_across_its_rotation() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let api = stack.url("HERALD_API_URL").to_owned();
     let create = |token: String, body: Value, key: Option<String>| {
         let mut request = stack

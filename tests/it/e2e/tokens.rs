@@ -60,23 +60,11 @@ impl Stack {
             .as_u64()
             .unwrap_or(0)
     }
-
-    async fn wait_settled(&self, t: &Tenant, id: &str, status: &str) -> Value {
-        self.wait_for(
-            PUBLISH_TIMEOUT,
-            &format!("the post to be {status}"),
-            || async {
-                let p = self.post(t, id).await;
-                (p["variants"][0]["status"] == status).then_some(p)
-            },
-        )
-        .await
-    }
 }
 
 #[tokio::test]
 async fn an_expiring_x_token_is_refreshed_exactly_once_for_concurrent_variants() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let user = unique("xuser");
     let refresh = unique("rt-");
@@ -96,7 +84,7 @@ async fn an_expiring_x_token_is_refreshed_exactly_once_for_concurrent_variants()
     }
     for p in &posts {
         stack
-            .wait_settled(&t, p["id"].as_str().unwrap(), "published")
+            .await_variant(&t, p["id"].as_str().unwrap(), "published")
             .await;
     }
     assert_eq!(stack.refreshes(&user).await, 1, "exactly one refresh");
@@ -114,7 +102,7 @@ async fn an_expiring_x_token_is_refreshed_exactly_once_for_concurrent_variants()
 
 #[tokio::test]
 async fn a_revoked_refresh_token_fails_the_post_with_a_reason_and_marks_the_account() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let user = unique("xrevoked");
     // The fake never issued this refresh token: `invalid_grant`.
@@ -124,7 +112,7 @@ async fn a_revoked_refresh_token_fails_the_post_with_a_reason_and_marks_the_acco
     let id = account["id"].as_str().unwrap().to_owned();
     let post = stack.schedule(&t, &id, "never goes out", 0).await;
     let p = stack
-        .wait_settled(&t, post["id"].as_str().unwrap(), "failed")
+        .await_variant(&t, post["id"].as_str().unwrap(), "failed")
         .await;
     let v = &p["variants"][0];
     assert_eq!(v["last_error"]["kind"], "auth", "{v}");
@@ -185,14 +173,14 @@ async fn a_revoked_refresh_token_fails_the_post_with_a_reason_and_marks_the_acco
     assert_eq!(again["status"], "active");
     let post = stack.schedule(&t, &id, "after reconnecting", 0).await;
     stack
-        .wait_settled(&t, post["id"].as_str().unwrap(), "published")
+        .await_variant(&t, post["id"].as_str().unwrap(), "published")
         .await;
     assert_eq!(stack.refreshes(&user).await, 1);
 }
 
 #[tokio::test]
 async fn a_reconnect_without_a_refresh_token_keeps_the_stored_one() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let user = unique("xkeep");
     let refresh = unique("rt-");
@@ -206,7 +194,7 @@ async fn a_reconnect_without_a_refresh_token_keeps_the_stored_one() {
     assert_eq!(s, StatusCode::OK);
     let post = stack.schedule(&t, &id, "kept refresh token", 0).await;
     stack
-        .wait_settled(&t, post["id"].as_str().unwrap(), "published")
+        .await_variant(&t, post["id"].as_str().unwrap(), "published")
         .await;
     // The refresh used the token stored by the first connect.
     assert_eq!(stack.refreshes(&user).await, 1);
@@ -217,7 +205,7 @@ async fn a_reconnect_without_a_refresh_token_keeps_the_stored_one() {
 /// expire" is `HERALD_TOKEN_REFRESH_AHEAD_SECONDS` (10 s) instead of 30 minutes.
 #[tokio::test]
 async fn the_reconciler_refreshes_an_idle_accounts_token_before_it_expires() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let user = unique("xidle");
     let refresh = unique("rt-");
@@ -249,7 +237,7 @@ async fn the_reconciler_refreshes_an_idle_accounts_token_before_it_expires() {
         .schedule(&t, a["id"].as_str().unwrap(), "after an idle refresh", 0)
         .await;
     stack
-        .wait_settled(&t, post["id"].as_str().unwrap(), "published")
+        .await_variant(&t, post["id"].as_str().unwrap(), "published")
         .await;
     assert_eq!(stack.refreshes(&user).await, 1);
 }

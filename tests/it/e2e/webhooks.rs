@@ -4,9 +4,12 @@
 
 use super::*;
 
+/// The `demo` provider's signed events through the emulated API Gateway and the real
+/// receiver binary: accepted once, a replay acknowledged but not queued twice, a forgery
+/// refused with a problem document that says nothing.
 #[tokio::test]
 async fn signed_webhooks_are_kept_once_and_forgeries_refused() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let secret = secrecy::SecretString::from(stack.url("HERALD_DEMO_WEBHOOK_SECRET").to_owned());
     let id = unique("msg_");
     let body = format!(r#"{{"type":"demo.ping","id":"{id}"}}"#);
@@ -38,11 +41,7 @@ async fn signed_webhooks_are_kept_once_and_forgeries_refused() {
     );
 
     // The processor keeps the event, once.
-    let kept = stack
-        .wait_for(Duration::from_secs(30), "the kept event", || async {
-            stack.kept_event("demo", &id).await
-        })
-        .await;
+    let kept = stack.await_kept("demo", &id).await;
     assert_eq!(kept["kind"].as_s().unwrap(), "demo.ping");
     assert_eq!(kept["applied"].as_n().unwrap(), "0");
 }
@@ -54,7 +53,7 @@ async fn signed_webhooks_are_kept_once_and_forgeries_refused() {
 #[tokio::test]
 async fn sms_receipts_and_billing_events_are_kept_by_provider_and_event_id() {
     use hmac::Mac;
-    let stack = Stack::get();
+    let stack = Stack::running();
     let sign = |secret: &str, ts: i64, body: &str| {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(format!("{ts}.{body}").as_bytes());
@@ -124,26 +123,16 @@ async fn sms_receipts_and_billing_events_are_kept_by_provider_and_event_id() {
         StatusCode::OK
     );
 
-    let kept = stack
-        .wait_for(Duration::from_secs(30), "the kept receipt", || async {
-            stack.kept_event("sms", &receipt_id).await
-        })
-        .await;
+    let kept = stack.await_kept("sms", &receipt_id).await;
     assert_eq!(kept["kind"].as_s().unwrap(), "delivered");
-    let kept = stack
-        .wait_for(
-            Duration::from_secs(30),
-            "the kept billing event",
-            || async { stack.kept_event("billing", &event_id).await },
-        )
-        .await;
+    let kept = stack.await_kept("billing", &event_id).await;
     assert_eq!(kept["kind"].as_s().unwrap(), "invoice.paid");
 }
 
 /// A post deleted on X: X's signed Account Activity event marks the variant removed, once.
 #[tokio::test]
 async fn a_signed_platform_event_marks_its_post_removed_once() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let user = unique("");
     let account = stack.connect_mapped(&t, "x", &user).await;
@@ -215,9 +204,11 @@ async fn a_signed_platform_event_marks_its_post_removed_once() {
     assert_eq!(tampered.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// An inbound event that could not be applied waits in the webhook DLQ; an operator finds it
+/// with `herald dead-letters list` and requeues it, and the processor then keeps it once.
 #[tokio::test]
 async fn a_dead_lettered_webhook_is_listed_and_requeued_by_the_operator_cli() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let event_id = unique("evt_");
     let event = json!({
         "provider": "demo", "scheme": "standard_webhooks", "event_id": event_id,
@@ -254,16 +245,6 @@ async fn a_dead_lettered_webhook_is_listed_and_requeued_by_the_operator_cli() {
     assert_eq!(letter["source"], "webhooks");
     assert_eq!(letter["kind"], "webhook:demo");
     herald(&["requeue", letter["id"].as_str().unwrap()]);
-    let kept = stack
-        .wait_for(
-            Duration::from_secs(30),
-            "the requeued event kept",
-            || async { stack.kept_event("demo", &event_id).await },
-        )
-        .await;
+    let kept = stack.await_kept("demo", &event_id).await;
     assert_eq!(kept["kind"].as_s().unwrap(), "demo.retried");
 }
-
-/// The bootstrap operator token from Secrets Manager creates a tenant over HTTP (idempotently,
-/// audited in the new tenant's log); a rotation by the real rotation function changes nothing
-/// for a caller: the new token works at once and the old one through the grace period.

@@ -3,7 +3,6 @@
 
 use super::*;
 
-
 /// A site of its own on loopback: its origin, and the listener to serve its page with.
 async fn site() -> (String, tokio::net::TcpListener) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -99,7 +98,7 @@ fn element_text<'a>(dom: &'a str, id: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_renders_the_dashboard_framed_by_an_allowed_origin_and_not_by_another() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     stack.publish_one(&t).await;
     let api = stack.url("HERALD_API_URL").trim_end_matches('/').to_owned();

@@ -16,13 +16,12 @@ use herald_domain::analytics::embed::{
 };
 use herald_domain::clock::FakeClock;
 use herald_domain::ids::TenantId;
-use herald_domain::secrets::{CachePolicy, KIND_TAG, SecretCache, SecretKind};
+use herald_domain::secrets::{CachePolicy, SecretCache, SecretKind};
 use herald_fn_rotator::{RotationEvent, handle, rotation};
-use herald_tests::{bootstrap, local_stack, moto, repo_root, sdk_config};
+use herald_tests::{bootstrap, create_secret, moto, repo_root, sdk_config};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,23 +63,7 @@ fn overview(
 #[tokio::test]
 async fn a_rotated_embed_key_verifies_old_tokens_through_the_grace_period_then_retires_them() {
     let clients = moto_clients().await;
-    let name = format!("herald-embed-{}", uuid::Uuid::new_v4().simple());
-    let secret = clients
-        .secrets
-        .create_secret()
-        .name(&name)
-        .tags(
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key(KIND_TAG)
-                .value("key-256")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let secret = create_secret(&clients.secrets, "herald-embed-", Some("key-256"), None).await;
     rotate(&clients, &secret, "00000000-0000-4000-8000-0000000000e1").await;
     let clock = Arc::new(FakeClock::new(time::OffsetDateTime::now_utc()));
     let tokens = EmbedTokens {
@@ -326,7 +309,7 @@ fn problem_type(v: &Value) -> &str {
 
 #[tokio::test]
 async fn embed_tokens_over_http_open_the_tenants_data_and_every_bad_token_is_refused_by_name() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     stack.publish_one(&t).await;
 
@@ -573,7 +556,7 @@ async fn embed_tokens_over_http_open_the_tenants_data_and_every_bad_token_is_ref
 
 #[tokio::test]
 async fn an_admin_key_gets_ten_embed_tokens_a_minute_then_429_with_retry_after() {
-    let stack = Stack::get();
+    let stack = Stack::running();
     let t = stack.tenant();
     let body = json!({"dashboard": "overview", "origins": [SHOP]});
     // Start early in a window so all eleven calls fall in it.

@@ -2,7 +2,6 @@
 
 use super::*;
 
-
 /// The audit log on DynamoDB: chains per entity, listing with filters, and verification that
 /// finds a record altered or removed behind the API's back.
 #[tokio::test]

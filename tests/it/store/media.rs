@@ -3,7 +3,6 @@
 
 use super::*;
 
-
 /// What a client does with `POST /v1/media`'s answer: PUT the bytes with exactly its headers.
 async fn put_to(upload: &PresignedUpload, bytes: Vec<u8>) -> reqwest::StatusCode {
     let mut req = reqwest::Client::new().request(upload.method.parse().unwrap(), &upload.url);

@@ -1,5 +1,6 @@
 //! The adapters against DynamoDB and SQS on moto, with AWS calls counted.
 
+use crate::support::*;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use herald_aws::Clients;
@@ -32,8 +33,6 @@ use herald_domain::publishing::publish::{
     Delivery, Disposition, Done, PublishConfig, PublishService,
 };
 use herald_domain::publishing::reconcile::{ReconcileConfig, Reconciler};
-use crate::support::*;
-use herald_tests::{bootstrap, moto, sdk_config};
 use secrecy::SecretString;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -103,9 +102,7 @@ struct Env {
 impl Env {
     async fn new() -> Self {
         let Emulator { vars, clients } = Emulator::new().await;
-        let store = Arc::new(
-            store_on(&clients, &vars, [9; 32]),
-        );
+        let store = Arc::new(store_on(&clients, &vars, [9; 32]));
         let queue = Arc::new(
             SqsPublishQueue::new(clients.sqs.clone(), &vars["HERALD_PUBLISH_QUEUE_URL"])
                 .with_dead_letter_queue(&vars["HERALD_QUEUE_URL_PUBLISH_DEAD_LETTER_QUEUE"]),

@@ -3,7 +3,6 @@
 
 use super::*;
 
-
 #[tokio::test]
 async fn post_items_round_trip_and_stale_writes_lose() {
     let env = Env::new().await;

@@ -3,7 +3,6 @@
 
 use super::*;
 
-
 /// The dead-letter tools on SQS: list, requeue (a fresh failure budget, the correlation id
 /// kept) and delete, each exactly once.
 #[tokio::test]

@@ -3,7 +3,6 @@
 
 use super::*;
 
-
 #[tokio::test]
 async fn health_and_openapi_need_no_key() {
     let api = Api::new();
@@ -189,7 +188,6 @@ async fn malformed_bodies_are_problems() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert!(api.store.all_posts().is_empty());
 }
-
 
 #[tokio::test]
 async fn disconnecting_an_account_removes_it_once_and_is_audited() {

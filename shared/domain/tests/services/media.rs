@@ -3,7 +3,6 @@
 
 use super::*;
 
-
 impl World {
     /// Creates media and uploads `content` to it, as a client would through the URL.
     async fn upload(&self, declared: &str, content: Vec<u8>) -> MediaId {

@@ -4,7 +4,6 @@
 
 use super::*;
 
-
 #[tokio::test]
 async fn a_due_post_is_published_once_per_target() {
     let w = World::new(false).await;
