@@ -105,7 +105,19 @@ pub fn fake_platforms() -> FakePlatforms {
 /// Creates every table and queue of template.yaml under a fresh name prefix and returns the
 /// resolved environment the functions would get (HERALD_TABLE, HERALD_PUBLISH_QUEUE_URL, ...).
 pub fn bootstrap(endpoint: &str) -> HashMap<String, String> {
+    bootstrap_functions(endpoint).0
+}
+
+/// As [`bootstrap`], with each function's own variables (the template's per-function
+/// `Environment`), by binary name.
+pub fn bootstrap_functions(
+    endpoint: &str,
+) -> (
+    HashMap<String, String>,
+    HashMap<String, HashMap<String, String>>,
+) {
     let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let manifest = std::env::temp_dir().join(format!("herald-{prefix}.json"));
     let out = Command::new(repo_root().join(".venv/bin/python"))
         .arg(repo_root().join("infra/bootstrap.py"))
         .args([
@@ -115,6 +127,8 @@ pub fn bootstrap(endpoint: &str) -> HashMap<String, String> {
             &prefix,
             "--print-env",
         ])
+        .arg("--manifest")
+        .arg(&manifest)
         .output()
         .expect("run infra/bootstrap.py");
     assert!(
@@ -122,7 +136,24 @@ pub fn bootstrap(endpoint: &str) -> HashMap<String, String> {
         "bootstrap failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    parse_env(&String::from_utf8_lossy(&out.stdout))
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let _ = std::fs::remove_file(&manifest);
+    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let functions = manifest["functions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|f| {
+            let env = f["environment"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect();
+            (f["binary"].as_str().unwrap().to_owned(), env)
+        })
+        .collect();
+    (parse_env(&String::from_utf8_lossy(&out.stdout)), functions)
 }
 
 /// Parses KEY=VALUE lines (values optionally single- or double-quoted).

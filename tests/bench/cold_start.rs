@@ -274,7 +274,10 @@ async fn rotation_event(env: &HashMap<String, String>) -> Vec<u8> {
 
 /// `HERALD_BENCH_BINARIES` names another folder of release binaries (an earlier commit's
 /// build, for a before/after comparison in one run); `target/release` by default.
-pub async fn cold_starts(env: &HashMap<String, String>) {
+pub async fn cold_starts(
+    env: &HashMap<String, String>,
+    functions: &HashMap<String, HashMap<String, String>>,
+) {
     let release = std::env::var_os("HERALD_BENCH_BINARIES").map_or_else(
         || repo_root().join("target/release"),
         std::path::PathBuf::from,
@@ -305,6 +308,8 @@ pub async fn cold_starts(env: &HashMap<String, String>) {
             } else {
                 std::fs::read(repo_root().join("events").join(event_file)).unwrap()
             };
+            let mut env = env.clone();
+            env.extend(functions.get(function).cloned().unwrap_or_default());
             runs.push(run_once(&release.join(function), &env, &proxy, &event).await);
         }
         let init = median(runs.iter().map(|r| r.init).collect());

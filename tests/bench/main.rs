@@ -30,7 +30,7 @@ use herald_domain::publishing::posts::{Actor, NewPost, PostService, Target};
 use herald_domain::publishing::publish::{
     Delivery, Disposition, Done, PublishConfig, PublishService,
 };
-use herald_tests::{bootstrap, moto, sdk_config};
+use herald_tests::{bootstrap_functions, moto, sdk_config};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -419,16 +419,16 @@ fn create_request(key: &str, account: &str, idem: &str) -> Request<Body> {
 #[tokio::main]
 async fn main() {
     let endpoint = moto().endpoint.clone();
-    let mut env = bootstrap(&endpoint);
+    let (mut env, functions) = bootstrap_functions(&endpoint);
     env.insert("AWS_ENDPOINT_URL".into(), endpoint);
     env.insert("AWS_REGION".into(), "us-east-1".into());
     env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
     env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
-    // The API function's own variable: the template sets it on the function, not in Globals,
-    // which is all `bootstrap` prints. Nothing benchmarked here reads the embed key.
+    // The API function's own variable, for the in-process API below (nothing benchmarked
+    // there reads the embed key).
     env.insert(
         "HERALD_EMBED_SIGNING_SECRET_ID".into(),
-        "herald-EmbedSigningKeySecret".into(),
+        functions["api"]["HERALD_EMBED_SIGNING_SECRET_ID"].clone(),
     );
     // The token-encryption key's first value (the local stack's rotation gives it one).
     {
@@ -449,7 +449,7 @@ async fn main() {
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wants = |section: &str| only.is_empty() || only.iter().any(|o| o == section);
     if wants("cold_starts") {
-        cold_start::cold_starts(&env).await;
+        cold_start::cold_starts(&env, &functions).await;
     }
     if wants("publish_calls") {
         publish_calls(&env).await;

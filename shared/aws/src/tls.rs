@@ -1,20 +1,52 @@
-//! The SDK's HTTPS client, trusting the root certificates compiled into the binary
-//! (`webpki-root-certs`, Mozilla's set) instead of the system store.
+//! The SDK's HTTPS client: the compiled-in root certificates (`webpki-root-certs`, Mozilla's
+//! set) instead of the system store, and its connector built on the first request only.
 //!
-//! Profiled (strace of a cold start): reading the system store (`/etc/ssl/certs`, a bundle and
-//! 146 files) was most of every function's init, 3-5 ms of a 9-18 ms cold start. The compiled-in
-//! set costs no file system access; the SDK's client still loads it only when it first connects.
+//! Profiled (strace, then perf of a cold start): init was dominated by root certificates.
+//! Reading the system store (`/etc/ssl/certs`, a bundle and 146 files) came first; with the
+//! roots compiled in, decoding them came next (`rustls_pki_types::pem::read`, half of the API
+//! function's CPU), because the SDK's hyper client builds a connector, and so parses every
+//! root, each time an SDK client is constructed (`validate_base_client_config`: four clients,
+//! four parses, all thrown away), and once more on the first request. [`LazyConnector`] drops
+//! the eager builds: one parse per process, on the first AWS call.
 
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::shared::IntoShared;
 use base64::Engine;
 
 /// An HTTPS client for every SDK client of a binary (rustls with aws-lc, the SDK's default).
 pub fn http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context())
-        .build_https()
+    LazyConnector(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context())
+            .build_https(),
+    )
+    .into_shared()
+}
+
+/// The SDK's client, less its eager connector build at every client's construction. The
+/// inner client caches its connectors, so every SDK client of a process shares one.
+#[derive(Debug)]
+struct LazyConnector(SharedHttpClient);
+
+impl HttpClient for LazyConnector {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 fn context() -> TlsContext {
@@ -40,6 +72,55 @@ fn pem_bundle() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+    use aws_smithy_types::config_bag::ConfigBag;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts the eager connector builds an SDK client asks of its HTTP client.
+    #[derive(Debug, Default, Clone)]
+    struct Counting(Arc<AtomicUsize>);
+
+    impl HttpClient for Counting {
+        fn http_connector(
+            &self,
+            _: &HttpConnectorSettings,
+            _: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            unreachable!("no request is sent")
+        }
+
+        fn validate_base_client_config(
+            &self,
+            _: &RuntimeComponentsBuilder,
+            _: &ConfigBag,
+        ) -> Result<(), BoxError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn construct_clients(http: SharedHttpClient) {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .http_client(http)
+            .build();
+        for _ in 0..4 {
+            let _ = aws_sdk_sqs::Client::from_conf(config.clone());
+        }
+    }
+
+    #[test]
+    fn constructing_sdk_clients_builds_no_connector() {
+        let bare = Counting::default();
+        construct_clients(bare.clone().into_shared());
+        assert_eq!(bare.0.load(Ordering::SeqCst), 4, "the SDK's eager build");
+        let lazy = Counting::default();
+        construct_clients(LazyConnector(lazy.clone().into_shared()).into_shared());
+        assert_eq!(lazy.0.load(Ordering::SeqCst), 0);
+    }
 
     #[test]
     fn the_bundle_holds_every_compiled_in_root() {
