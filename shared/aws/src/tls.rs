@@ -16,22 +16,29 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::shared::IntoShared;
 use base64::Engine;
+use std::sync::OnceLock;
 
 /// An HTTPS client for every SDK client of a binary (rustls with aws-lc, the SDK's default).
 pub fn http_client() -> SharedHttpClient {
-    LazyConnector(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .tls_context(context())
-            .build_https(),
-    )
-    .into_shared()
+    LazyConnector(OnceLock::new()).into_shared()
 }
 
-/// The SDK's client, less its eager connector build at every client's construction. The
-/// inner client caches its connectors, so every SDK client of a process shares one.
+/// The SDK's client, made on the first request, less its eager connector build at every
+/// client's construction. The inner client caches its connectors, so every SDK client of a
+/// process shares one.
 #[derive(Debug)]
-struct LazyConnector(SharedHttpClient);
+struct LazyConnector(OnceLock<SharedHttpClient>);
+
+impl LazyConnector {
+    fn inner(&self) -> &SharedHttpClient {
+        self.0.get_or_init(|| {
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(context())
+                .build_https()
+        })
+    }
+}
 
 impl HttpClient for LazyConnector {
     fn http_connector(
@@ -39,13 +46,13 @@ impl HttpClient for LazyConnector {
         settings: &HttpConnectorSettings,
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        self.0.http_connector(settings, components)
+        self.inner().http_connector(settings, components)
     }
 
     fn connector_metadata(
         &self,
     ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
-        self.0.connector_metadata()
+        self.inner().connector_metadata()
     }
 }
 
@@ -118,7 +125,9 @@ mod tests {
         construct_clients(bare.clone().into_shared());
         assert_eq!(bare.0.load(Ordering::SeqCst), 4, "the SDK's eager build");
         let lazy = Counting::default();
-        construct_clients(LazyConnector(lazy.clone().into_shared()).into_shared());
+        construct_clients(
+            LazyConnector(OnceLock::from(SharedHttpClient::new(lazy.clone()))).into_shared(),
+        );
         assert_eq!(lazy.0.load(Ordering::SeqCst), 0);
     }
 
