@@ -5,7 +5,8 @@
 
 use std::sync::LazyLock;
 
-/// The compiled-in roots, parsed once per process.
+/// The compiled-in roots as reqwest certificates, made once per process (each client's build
+/// still parses them into its own root store).
 static ROOTS: LazyLock<Vec<reqwest::Certificate>> = LazyLock::new(|| {
     webpki_root_certs::TLS_SERVER_ROOT_CERTS
         .iter()
