@@ -24,13 +24,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "headless Chromium for the embed browser test"
-# Debian's chromium; installed once (as root), skipped when present.
-if ! command -v chromium >/dev/null 2>&1; then
+step "headless Chromium and its WebDriver for the browser tests"
+# Debian's chromium and chromium-driver; installed once (as root), skipped when present.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
   else
-    sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+    sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
   fi
 fi
 

@@ -5,8 +5,11 @@
 //!   platforms' admin endpoints, waiting, and reads of what the stack stored.
 //! - [`Emulator`]: this binary's own moto server with the template's resources, SDK clients and
 //!   a store, for the adapter tests.
+//! - [`browser::Browser`]: headless Chromium under WebDriver, for tests that click and type.
 //!
 //! A test file adds helpers of its own in an `impl Stack` block of its own.
+
+pub mod browser;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use herald_aws::Clients;
