@@ -130,7 +130,7 @@ fn accepting_publisher<S>(store: Arc<S>) -> PublishService
 where
     S: PublishStore + AppLimiter + AlertLedger + 'static,
 {
-    let alerter = herald_platforms::alerter(None, store.clone(), Arc::new(SystemClock)).unwrap();
+    let alerter = herald_platforms::alerter(None, store.clone(), Arc::new(SystemClock));
     PublishService {
         store: store.clone(),
         limiter: store.clone(),

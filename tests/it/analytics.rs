@@ -367,8 +367,7 @@ async fn engagement_reads_parse_each_platforms_counts_and_classify_failures() {
             linkedin: format!("{}/linkedin", fake.url),
         },
         Duration::from_secs(3),
-    )
-    .unwrap();
+    );
     let http = reqwest::Client::new();
     let token = SecretString::from("tok-1");
     http.post(format!("{}/_admin/tokens", fake.url))

@@ -24,7 +24,6 @@ fn client(fake: &FakePlatforms) -> HttpPlatforms {
         },
         Duration::from_secs(3),
     )
-    .unwrap()
 }
 
 fn attachment(id: &str, media_type: MediaType, content: &[u8]) -> Attachment {

@@ -63,19 +63,18 @@ impl Config {
     }
 }
 
-pub fn taker(config: &Config, clients: &Clients) -> Result<SnapshotTaker, String> {
+pub fn taker(config: &Config, clients: &Clients) -> SnapshotTaker {
     let store = Arc::new(config.common.store(clients));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let client = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout)
-        .map_err(|e| e.to_string())?;
-    Ok(SnapshotTaker {
+    let client = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout);
+    SnapshotTaker {
         store: store.clone(),
         accounts: store,
         client: Arc::new(client),
         clock,
         offsets: config.offsets,
         batch: config.batch,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (config, clients) = herald_aws::lambda::start(Config::from_env).await?;
-    let taker = taker(&config, &clients)?;
+    let taker = taker(&config, &clients);
     let taker = &taker;
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {

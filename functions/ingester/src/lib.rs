@@ -93,11 +93,10 @@ pub struct Ingester {
     pub deadline_margin: Duration,
 }
 
-pub fn ingester(config: &Config, clients: &Clients) -> Result<Ingester, String> {
+pub fn ingester(config: &Config, clients: &Clients) -> Ingester {
     let store = Arc::new(config.common.store(clients));
-    let platforms = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout)
-        .map_err(|e| e.to_string())?;
-    Ok(Ingester {
+    let platforms = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout);
+    Ingester {
         runner: StreamRunner {
             store: store.clone(),
             accounts: store,
@@ -107,7 +106,7 @@ pub fn ingester(config: &Config, clients: &Clients) -> Result<Ingester, String> 
         },
         enabled: config.enabled,
         deadline_margin: config.deadline_margin,
-    })
+    }
 }
 
 /// Runs one job, logging its report.

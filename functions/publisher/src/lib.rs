@@ -178,12 +178,11 @@ pub struct Publisher {
     pub outbound: Option<Arc<OutboundEvents>>,
 }
 
-pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String> {
+pub fn publisher(config: &Config, clients: &Clients) -> Publisher {
     let store = Arc::new(config.common.store(clients));
     let clock = Arc::new(SystemClock);
     let mut platforms =
-        HttpPlatforms::new(config.endpoints.clone(), config.publish.platform_timeout)
-            .map_err(|e| e.to_string())?;
+        HttpPlatforms::new(config.endpoints.clone(), config.publish.platform_timeout);
     if let Some(secret) = &config.oauth_clients_secret {
         platforms = platforms
             .with_oauth_secret(config.common.secrets.cache(clients, clock.clone()), secret);
@@ -200,8 +199,7 @@ pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String
         ))
     });
     let alerter =
-        herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone())
-            .map_err(|e| e.to_string())?;
+        herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone());
     let entropy = Arc::new(SystemEntropy);
     let tokens = TokenRefresh {
         leases: store.clone(),
@@ -214,7 +212,7 @@ pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String
         entropy: entropy.clone(),
         config: config.refresh,
     };
-    Ok(Publisher {
+    Publisher {
         service: PublishService {
             store: store.clone(),
             limiter: store,
@@ -230,7 +228,7 @@ pub fn publisher(config: &Config, clients: &Clients) -> Result<Publisher, String
         concurrency: config.concurrency,
         deadline_margin: config.deadline_margin,
         outbound,
-    })
+    }
 }
 
 /// Handles one batch; `deadline` is the invocation's (from the Lambda context).

@@ -5,7 +5,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (config, clients) = herald_aws::lambda::start(Config::from_env).await?;
-    let publisher = publisher(&config, &clients)?;
+    let publisher = publisher(&config, &clients);
     let publisher = &publisher;
     let timeout = config.function_timeout;
     lambda_runtime::run(service_fn(

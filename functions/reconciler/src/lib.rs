@@ -117,11 +117,7 @@ pub async fn sweep_tokens(sweep: &dyn TokenSweep) {
     }
 }
 
-pub fn reconciler(
-    config: &Config,
-    clients: &Clients,
-    shared: &Shared,
-) -> Result<Reconciler, String> {
+pub fn reconciler(config: &Config, clients: &Clients, shared: &Shared) -> Reconciler {
     let store = shared.store.clone();
     let clock = Arc::new(SystemClock);
     let queue = Arc::new(
@@ -129,9 +125,8 @@ pub fn reconciler(
             .with_dead_letter_queue(&config.publish_dlq_url),
     );
     let alerter =
-        herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone())
-            .map_err(|e| e.to_string())?;
-    Ok(Reconciler {
+        herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone());
+    Reconciler {
         store: store.clone(),
         posts: store.clone(),
         outcomes: store.clone(),
@@ -142,7 +137,7 @@ pub fn reconciler(
         alerter,
         clock,
         config: config.reconcile.clone(),
-    })
+    }
 }
 
 /// The refresh service and where it finds the accounts to refresh.
@@ -151,20 +146,18 @@ pub type RefreshAhead = (TokenRefresh, Arc<dyn ExpiringTokens>);
 /// Refreshing access tokens ahead of use: the publisher's refresh (one refresher per account,
 /// `invalid_grant` marks the account for reconnection), with the reconciler's longer margin.
 /// `None` when `HERALD_TOKEN_REFRESH_AHEAD_SECONDS` is 0.
-pub fn token_refresh(config: &Config, shared: &Shared) -> Result<Option<RefreshAhead>, String> {
+pub fn token_refresh(config: &Config, shared: &Shared) -> Option<RefreshAhead> {
     if config.refresh_ahead <= time::Duration::ZERO {
-        return Ok(None);
+        return None;
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = shared.store.clone();
-    let mut platforms = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout)
-        .map_err(|e| e.to_string())?;
+    let mut platforms = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout);
     if let Some(secret) = &config.oauth_clients_secret {
         platforms = platforms.with_oauth_secret(shared.secrets.clone(), secret);
     }
     let alerter =
-        herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone())
-            .map_err(|e| e.to_string())?;
+        herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone());
     let refresh = TokenRefresh {
         leases: store.clone(),
         accounts: store.clone(),
@@ -179,7 +172,7 @@ pub fn token_refresh(config: &Config, shared: &Shared) -> Result<Option<RefreshA
             ..RefreshConfig::default()
         },
     };
-    Ok(Some((refresh, store)))
+    Some((refresh, store))
 }
 
 /// One refresh-ahead pass; failures are logged, never fail the reconciler's run.

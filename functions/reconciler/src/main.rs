@@ -6,13 +6,13 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (config, clients) = herald_aws::lambda::start(Config::from_env).await?;
     let shared = herald_fn_reconciler::shared(&config, &clients);
-    let reconciler = reconciler(&config, &clients, &shared)?;
+    let reconciler = reconciler(&config, &clients, &shared);
     let reconciler = &reconciler;
     let outbound = herald_fn_reconciler::outbound(&config, &clients, &shared);
     let outbound = &outbound;
     let sweep = token_sweep(&shared);
     let sweep = &sweep;
-    let refresh = herald_fn_reconciler::token_refresh(&config, &shared)?;
+    let refresh = herald_fn_reconciler::token_refresh(&config, &shared);
     let refresh = &refresh;
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {

@@ -79,7 +79,7 @@ impl From<Totals> for TotalsView {
 #[utoipa::path(get, path = "/v1/analytics", tag = "analytics", params(AnalyticsQuery),
     responses((status = 200, body = AnalyticsView), (status = 422, body = Problem)))]
 pub async fn get_analytics(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     analytics: Option<Extension<AnalyticsState>>,
     principal: Principal,
     Query(q): Query<AnalyticsQuery>,

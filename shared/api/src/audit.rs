@@ -12,6 +12,7 @@ use axum::http::request::Parts;
 use herald_domain::audit::AuditEntry;
 use herald_domain::ports::AuditFilter;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Where a request came from, for the audit log.
 #[derive(Debug, Clone, Default)]
@@ -73,7 +74,7 @@ pub async fn record(
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = AuditList), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn list_audit(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<AuditList>, ApiError> {

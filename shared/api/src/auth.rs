@@ -11,6 +11,7 @@ use herald_domain::ids::{ApiKeyId, TenantId};
 use herald_domain::model::Role;
 use herald_domain::publishing::posts::Actor;
 use herald_domain::secrets::secret::api_key_hash;
+use std::sync::Arc;
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -40,7 +41,11 @@ impl Principal {
     }
 }
 
-pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn layer(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let key = request
         .headers()
         .get(AUTHORIZATION)

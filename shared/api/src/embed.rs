@@ -59,7 +59,7 @@ pub fn with_embeds(app: Router, embed: EmbedState) -> Router {
 }
 
 /// The token-authenticated routes (no API key).
-pub(crate) fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/embed/v1/dashboards/{id}", get(page))
         .route(
@@ -215,7 +215,7 @@ fn rate_headers(response: &mut Response, decision: &RateDecision) {
         (status = 403, body = Problem), (status = 422, body = Problem),
         (status = 429, body = Problem, description = "Over 10 a minute for this key; see `Retry-After`")))]
 pub async fn create_token(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     embed: Option<Extension<EmbedState>>,
     principal: Principal,
     client: Client,
@@ -345,7 +345,7 @@ async fn dashboard_data(
     responses((status = 200, description = "The dashboard's series"), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(()))]
 pub async fn data(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     embed: Option<Extension<EmbedState>>,
     analytics: Option<Extension<AnalyticsState>>,
     Path(id): Path<String>,
@@ -427,7 +427,7 @@ fn embedder(headers: &HeaderMap) -> Option<String> {
         (status = 401, body = Problem), (status = 403, body = Problem)),
     security(()))]
 pub async fn page(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     embed: Option<Extension<EmbedState>>,
     analytics: Option<Extension<AnalyticsState>>,
     Path(id): Path<String>,

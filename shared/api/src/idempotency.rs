@@ -9,6 +9,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use herald_domain::idempotency::{Begin, IdempotencyKey, StoredResponse, fingerprint};
+use std::sync::Arc;
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// Set on a replayed response.
@@ -23,7 +24,7 @@ fn key_required(method: &Method, path: &str) -> bool {
     method == Method::POST && path == "/v1/posts"
 }
 
-pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn layer(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     if !matches!(
         *request.method(),
         Method::POST | Method::PATCH | Method::DELETE | Method::PUT

@@ -29,7 +29,7 @@ pub struct DeadLetterQueue {
 
 #[derive(Debug, Clone)]
 pub struct SqsDeadLetters {
-    client: Client,
+    client: crate::Lazy<Client>,
     queues: Vec<DeadLetterQueue>,
 }
 
@@ -39,8 +39,11 @@ const LIST_VISIBILITY: i32 = 1;
 const MOVE_VISIBILITY: i32 = 30;
 
 impl SqsDeadLetters {
-    pub fn new(client: Client, queues: Vec<DeadLetterQueue>) -> Self {
-        Self { client, queues }
+    pub fn new(client: impl Into<crate::Lazy<Client>>, queues: Vec<DeadLetterQueue>) -> Self {
+        Self {
+            client: client.into(),
+            queues,
+        }
     }
 
     fn queue(&self, source: &str) -> Result<&DeadLetterQueue, StoreError> {

@@ -12,7 +12,7 @@ pub struct SqsIngestQueue {
 }
 
 impl SqsIngestQueue {
-    pub fn new(client: Client, url: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<crate::Lazy<Client>>, url: impl Into<String>) -> Self {
         Self {
             queue: JsonQueue::new(client, url, "ingest"),
         }

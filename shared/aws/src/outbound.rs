@@ -14,7 +14,7 @@ pub struct SqsOutboundQueue {
 }
 
 impl SqsOutboundQueue {
-    pub fn new(client: Client, url: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<crate::Lazy<Client>>, url: impl Into<String>) -> Self {
         Self {
             queue: JsonQueue::new(client, url, "outbound"),
         }

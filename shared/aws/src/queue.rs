@@ -26,7 +26,7 @@ const MAX_REASON_CHARS: usize = 1000;
 
 #[derive(Debug, Clone)]
 pub struct JsonQueue {
-    pub(crate) client: Client,
+    pub(crate) client: crate::Lazy<Client>,
     pub(crate) url: String,
     pub(crate) dead_letter_url: Option<String>,
     /// What the queue carries, for errors ("publish", "outbound").
@@ -34,9 +34,13 @@ pub struct JsonQueue {
 }
 
 impl JsonQueue {
-    pub fn new(client: Client, url: impl Into<String>, name: &'static str) -> Self {
+    pub fn new(
+        client: impl Into<crate::Lazy<Client>>,
+        url: impl Into<String>,
+        name: &'static str,
+    ) -> Self {
         Self {
-            client,
+            client: client.into(),
             url: url.into(),
             dead_letter_url: None,
             name,

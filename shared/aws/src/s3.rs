@@ -25,14 +25,14 @@ const RETRYABLE: &[&str] = &[
 
 #[derive(Debug, Clone)]
 pub struct S3Media {
-    client: Client,
+    client: crate::Lazy<Client>,
     bucket: String,
 }
 
 impl S3Media {
-    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<crate::Lazy<Client>>, bucket: impl Into<String>) -> Self {
         Self {
-            client,
+            client: client.into(),
             bucket: bucket.into(),
         }
     }

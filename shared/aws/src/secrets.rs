@@ -14,12 +14,14 @@ use time::OffsetDateTime;
 
 #[derive(Debug, Clone)]
 pub struct SecretsManagerStore {
-    client: Client,
+    client: crate::Lazy<Client>,
 }
 
 impl SecretsManagerStore {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(client: impl Into<crate::Lazy<Client>>) -> Self {
+        Self {
+            client: client.into(),
+        }
     }
 }
 

@@ -16,7 +16,7 @@ pub struct SqsPublishQueue {
 }
 
 impl SqsPublishQueue {
-    pub fn new(client: Client, url: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<crate::Lazy<Client>>, url: impl Into<String>) -> Self {
         Self {
             queue: JsonQueue::new(client, url, "publish"),
         }
@@ -152,7 +152,7 @@ pub struct SqsInboundQueue {
 }
 
 impl SqsInboundQueue {
-    pub fn new(client: Client, url: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<crate::Lazy<Client>>, url: impl Into<String>) -> Self {
         Self {
             queue: JsonQueue::new(client, url, "inbound"),
         }

@@ -8,16 +8,14 @@ use std::time::Duration;
 /// carries the webhook's token) and is never logged.
 #[derive(Debug, Clone)]
 pub struct WebhookAlerts {
-    http: reqwest::Client,
+    http: crate::tls::LazyClient,
     url: secrecy::SecretString,
 }
 
 impl WebhookAlerts {
-    pub fn new(url: secrecy::SecretString) -> Result<Self, reqwest::Error> {
-        let http = crate::tls::client()
-            .timeout(Duration::from_secs(5))
-            .build()?;
-        Ok(Self { http, url })
+    pub fn new(url: secrecy::SecretString) -> Self {
+        let http = crate::tls::LazyClient::new(|builder| builder.timeout(Duration::from_secs(5)));
+        Self { http, url }
     }
 }
 
@@ -51,15 +49,15 @@ pub fn alerter(
     webhook: Option<secrecy::SecretString>,
     ledger: std::sync::Arc<dyn herald_domain::alerts::AlertLedger>,
     clock: std::sync::Arc<dyn herald_domain::clock::Clock>,
-) -> Result<herald_domain::alerts::Alerter, reqwest::Error> {
+) -> herald_domain::alerts::Alerter {
     let sink: std::sync::Arc<dyn herald_domain::alerts::AlertSink> = match webhook {
-        Some(url) => std::sync::Arc::new(WebhookAlerts::new(url)?),
+        Some(url) => std::sync::Arc::new(WebhookAlerts::new(url)),
         None => std::sync::Arc::new(herald_domain::alerts::LogSink),
     };
-    Ok(herald_domain::alerts::Alerter {
+    herald_domain::alerts::Alerter {
         ledger,
         sink,
         clock,
         config: herald_domain::alerts::AlertConfig::default(),
-    })
+    }
 }

@@ -83,7 +83,7 @@ mod x;
 
 #[derive(Debug, Clone)]
 pub struct HttpPlatforms {
-    http: reqwest::Client,
+    http: tls::LazyClient,
     endpoints: Endpoints,
     timeout: Duration,
     /// Client credentials for refreshing tokens (`oauth`).
@@ -106,17 +106,18 @@ const UPLOAD: &str = " to the media upload";
 impl HttpPlatforms {
     /// `timeout` bounds a whole request; past it the outcome is ambiguous. An upload gets
     /// longer, by its size (`upload_allowance`).
-    pub fn new(endpoints: Endpoints, timeout: Duration) -> Result<Self, reqwest::Error> {
-        let http = tls::client()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(3).min(timeout))
-            .build()?;
-        Ok(Self {
+    pub fn new(endpoints: Endpoints, timeout: Duration) -> Self {
+        let http = tls::LazyClient::new(move |builder| {
+            builder
+                .timeout(timeout)
+                .connect_timeout(Duration::from_secs(3).min(timeout))
+        });
+        Self {
             http,
             endpoints,
             timeout,
             oauth: oauth::OAuthClientSource::Fixed(oauth::OAuthClients::default()),
-        })
+        }
     }
 
     /// The OAuth clients token refreshes authenticate with.

@@ -3,7 +3,7 @@
 //! 146 files under `/etc/ssl/certs`) cost each function's cold start several milliseconds, and
 //! the outbound sender, which builds a client per delivery, paid it on every delivery.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// The compiled-in roots as reqwest certificates, made once per process (each client's build
 /// still parses them into its own root store).
@@ -19,6 +19,42 @@ pub fn client() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .tls_certs_only(ROOTS.iter().cloned())
         .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+}
+
+/// A client made on its first request: a cold start whose first event calls no platform builds
+/// none (a client's build parses every root into its own store: a third of a millisecond and
+/// more, measured in `make bench`). It derefs to the client.
+#[derive(Clone)]
+pub(crate) struct LazyClient(
+    Arc<LazyLock<reqwest::Client, Box<dyn FnOnce() -> reqwest::Client + Send>>>,
+);
+
+impl LazyClient {
+    /// [`client`], with what `configure` adds (timeouts, redirect policy).
+    pub(crate) fn new(
+        configure: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + 'static,
+    ) -> Self {
+        Self(Arc::new(LazyLock::new(Box::new(move || {
+            configure(client())
+                .build()
+                // Fails only if rustls refuses the compiled-in roots, which a test builds.
+                .expect("an HTTP client over the compiled-in roots")
+        }))))
+    }
+}
+
+impl std::ops::Deref for LazyClient {
+    type Target = reqwest::Client;
+
+    fn deref(&self) -> &reqwest::Client {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for LazyClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyClient")
+    }
 }
 
 #[cfg(test)]

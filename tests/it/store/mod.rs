@@ -189,7 +189,7 @@ impl Env {
 
     /// Alerts go to the log; the ledger is the real table.
     fn alerter(&self) -> herald_domain::alerts::Alerter {
-        herald_platforms::alerter(None, self.store.clone(), Arc::new(SystemClock)).unwrap()
+        herald_platforms::alerter(None, self.store.clone(), Arc::new(SystemClock))
     }
 
     /// A post for the test account, dispatched: its variant is claimable.

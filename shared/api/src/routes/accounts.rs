@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use herald_domain::model::{Account, AccountStatus, Platform};
 use herald_domain::publishing::posts::FieldError;
 use secrecy::SecretString;
+use std::sync::Arc;
 
 /// Connect a platform account, or refresh the token of one already connected.
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = ConnectAccount,
@@ -16,7 +17,7 @@ use secrecy::SecretString;
     responses((status = 201, body = AccountView, description = "Connected"), (status = 200, body = AccountView, description = "Reconnected"),
         (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn connect_account(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     ApiJson(input): ApiJson<ConnectAccount>,
@@ -125,7 +126,7 @@ pub async fn connect_account(
     responses((status = 200, body = AccountView, description = "Disconnected; the account as it was"),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn disconnect_account(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     Path(id): Path<String>,
@@ -153,7 +154,7 @@ pub async fn disconnect_account(
 /// The tenant's connected accounts.
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts", responses((status = 200, body = AccountList)))]
 pub async fn list_accounts(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
 ) -> Result<Json<AccountList>, ApiError> {
     let accounts = state.accounts.list_accounts(&principal.tenant_id).await?;

@@ -12,6 +12,7 @@ use axum::extract::State;
 use herald_domain::model::Platform;
 use herald_domain::publishing::gates::Crisis;
 use herald_domain::publishing::posts::FieldError;
+use std::sync::Arc;
 
 /// The longest pause one call may set; a longer crisis is extended explicitly.
 const MAX_PAUSE: time::Duration = time::Duration::days(30);
@@ -20,7 +21,7 @@ const MAX_PAUSE: time::Duration = time::Duration::days(30);
 #[utoipa::path(get, path = "/v1/crisis", tag = "crisis",
     responses((status = 200, body = CrisisView), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn get_crisis(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
 ) -> Result<Json<CrisisView>, ApiError> {
     principal.require(principal.role.is_admin(), "see crisis mode")?;
@@ -39,7 +40,7 @@ pub async fn get_crisis(
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 200, body = CrisisView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn start_crisis(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     ApiJson(input): ApiJson<CrisisInput>,
@@ -111,7 +112,7 @@ pub async fn start_crisis(
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 200, body = CrisisView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn lift_crisis(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
 ) -> Result<Json<CrisisView>, ApiError> {

@@ -9,6 +9,7 @@ use crate::{ApiError, ApiJson, AppState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use herald_domain::dead_letters::{DeadLetterFilter, Operator};
+use std::sync::Arc;
 
 fn scope(principal: &Principal) -> DeadLetterFilter {
     DeadLetterFilter {
@@ -29,7 +30,7 @@ fn operator(principal: &Principal, client: &Client) -> Operator {
 #[utoipa::path(get, path = "/v1/dead-letters", tag = "dead-letters", params(DeadLetterQuery),
     responses((status = 200, body = DeadLetterList), (status = 403, body = Problem)))]
 pub async fn list_dead_letters(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     Query(q): Query<DeadLetterQuery>,
 ) -> Result<Json<DeadLetterList>, ApiError> {
@@ -53,7 +54,7 @@ pub async fn list_dead_letters(
 #[utoipa::path(get, path = "/v1/dead-letters/{id}", tag = "dead-letters", params(("id" = String, Path)),
     responses((status = 200, body = DeadLetterView), (status = 404, body = Problem)))]
 pub async fn get_dead_letter(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<DeadLetterView>, ApiError> {
@@ -71,7 +72,7 @@ pub async fn get_dead_letter(
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 200, body = RequeueResult), (status = 404, body = Problem)))]
 pub async fn requeue_dead_letter(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     Path(id): Path<String>,
@@ -97,7 +98,7 @@ pub async fn requeue_dead_letter(
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 200, body = RequeueResult), (status = 422, body = Problem)))]
 pub async fn requeue_dead_letters(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     ApiJson(input): ApiJson<RequeueInput>,
@@ -136,7 +137,7 @@ pub async fn requeue_dead_letters(
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 200, body = DeadLetterView), (status = 404, body = Problem)))]
 pub async fn delete_dead_letter(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     Path(id): Path<String>,

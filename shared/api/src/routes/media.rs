@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use herald_domain::ids::{MediaId, is_valid_id};
 use herald_domain::media::NewMedia;
+use std::sync::Arc;
 
 /// Create media: answers with its id and where to upload the bytes (`PUT` with exactly the
 /// headers given, before `expires_at`). Nothing is stored when the request is invalid.
@@ -19,7 +20,7 @@ use herald_domain::media::NewMedia;
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a retry gets the same media and upload URL")),
     responses((status = 201, body = MediaView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_media(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     ApiJson(input): ApiJson<CreateMedia>,
@@ -56,7 +57,7 @@ pub async fn create_media(
 #[utoipa::path(get, path = "/v1/media/{id}", tag = "media", params(("id" = String, Path)),
     responses((status = 200, body = MediaView), (status = 404, body = Problem)))]
 pub async fn get_media(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<MediaView>, ApiError> {

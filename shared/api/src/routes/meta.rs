@@ -2,6 +2,7 @@ use crate::AppState;
 use crate::dto::{Health, HeartbeatView};
 use axum::Json;
 use axum::extract::State;
+use std::sync::Arc;
 
 /// A reconciler heartbeat older than this marks the deployment `degraded`.
 const STALE_AFTER: time::Duration = time::Duration::minutes(5);
@@ -9,7 +10,7 @@ const STALE_AFTER: time::Duration = time::Duration::minutes(5);
 /// Liveness of the API and of the reconciler (its last run). `degraded` when the reconciler
 /// has not run for five minutes; the store being unreachable is `degraded` too.
 #[utoipa::path(get, path = "/v1/health", tag = "meta", security(()), responses((status = 200, body = Health)))]
-pub async fn health(State(state): State<AppState>) -> Json<Health> {
+pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
     let now = state.clock.now();
     let beat = state
         .heartbeats

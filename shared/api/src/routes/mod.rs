@@ -16,6 +16,7 @@ mod webhook_endpoints;
 use crate::AppState;
 use axum::Router;
 use axum::routing::{get, post};
+use std::sync::Arc;
 
 pub use accounts::*;
 pub use crisis::*;
@@ -30,16 +31,16 @@ pub use webhook_endpoints::*;
 
 /// Routes that need no API key (and `/v1/openapi.json`, which `crate::router` adds: the
 /// document lists these routes, so it lives above them).
-pub fn public() -> Router<AppState> {
+pub fn public() -> Router<Arc<AppState>> {
     Router::new().route("/v1/health", get(meta::health))
 }
 
 /// Routes for the operator token (see [`operator`]).
-pub fn operator() -> Router<AppState> {
+pub fn operator() -> Router<Arc<AppState>> {
     Router::new().route("/v1/tenants", post(operator::create_tenant))
 }
 
-pub fn authenticated() -> Router<AppState> {
+pub fn authenticated() -> Router<Arc<AppState>> {
     Router::new()
         .route(
             "/v1/tenant",

@@ -16,13 +16,18 @@ use herald_domain::ids::{ApiKeyId, TenantId};
 use herald_domain::model::Role;
 use herald_domain::publishing::posts::FieldError;
 use secrecy::ExposeSecret;
+use std::sync::Arc;
 
 /// The scope operator requests' idempotency keys live in: no tenant id is ever `operator`
 /// (tenant ids are generated as `ten_...`).
 pub const OPERATOR_SCOPE: &str = "operator";
 
 /// Admits requests that carry the operator token as `Authorization: Bearer <token>`.
-pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn layer(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let Some(operator) = state.operator.clone() else {
         return ApiError::new(
             StatusCode::NOT_FOUND,
@@ -64,7 +69,7 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 201, body = CreatedTenant), (status = 401, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_tenant(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     ApiJson(input): ApiJson<CreateTenant>,

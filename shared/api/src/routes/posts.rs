@@ -13,6 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_domain::ids::{AccountId, MediaId, PostId, is_valid_id};
 use herald_domain::publishing::posts::{NewPost, PostEdit, Target};
+use std::sync::Arc;
 
 /// Statuses `GET /v1/posts?status=` accepts.
 const LISTABLE: [&str; 10] = [
@@ -61,7 +62,7 @@ fn media_ids(ids: Vec<String>) -> Vec<MediaId> {
     params(("Idempotency-Key" = String, Header, description = "Required: a retry with the same key and body replays the first answer")),
     responses((status = 201, body = PostView), (status = 400, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_post(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     Extension(correlation): Extension<CorrelationId>,
     ApiJson(input): ApiJson<CreatePost>,
@@ -89,7 +90,7 @@ pub async fn create_post(
 #[utoipa::path(get, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path)),
     responses((status = 200, body = PostView), (status = 404, body = Problem)))]
 pub async fn get_post(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<PostView>, ApiError> {
@@ -104,7 +105,7 @@ pub async fn get_post(
 #[utoipa::path(get, path = "/v1/posts", tag = "posts", params(ListPostsQuery),
     responses((status = 200, body = PostList), (status = 400, body = Problem)))]
 pub async fn list_posts(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     query: Result<Query<ListPostsQuery>, QueryRejection>,
 ) -> Result<Json<PostList>, ApiError> {
@@ -179,7 +180,7 @@ pub async fn list_posts(
     request_body = EditPost,
     responses((status = 200, body = PostView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn edit_post(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<EditPost>,
@@ -202,7 +203,7 @@ pub async fn edit_post(
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 200, body = PostView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn cancel_post(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<PostView>, ApiError> {
@@ -221,7 +222,7 @@ pub async fn cancel_post(
     request_body(content = Option<ReviewInput>),
     responses((status = 200, body = PostView), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub async fn approve_post(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     Path(id): Path<String>,
@@ -236,7 +237,7 @@ pub async fn approve_post(
     request_body(content = Option<ReviewInput>),
     responses((status = 200, body = PostView), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub async fn reject_post(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     Path(id): Path<String>,
@@ -246,7 +247,7 @@ pub async fn reject_post(
 }
 
 async fn review(
-    state: AppState,
+    state: Arc<AppState>,
     principal: Principal,
     client: Client,
     id: String,

@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_domain::ingest::ReviewItem;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -63,7 +64,7 @@ pub struct ReviewItemList {
 #[utoipa::path(get, path = "/v1/review-items", tag = "ingestion", params(ListReviewItemsQuery),
     responses((status = 200, body = ReviewItemList), (status = 400, body = Problem)))]
 pub async fn list_review_items(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     query: Result<Query<ListReviewItemsQuery>, QueryRejection>,
 ) -> Result<Json<ReviewItemList>, ApiError> {

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use herald_domain::ingest::{Candidate, StreamKey, StreamState, set_stream_dry_run};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -88,7 +89,7 @@ pub struct UpdateStream {
 #[utoipa::path(get, path = "/v1/streams", tag = "ingestion",
     responses((status = 200, body = StreamList), (status = 401, body = Problem)))]
 pub async fn list_streams(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
 ) -> Result<Json<StreamList>, ApiError> {
     let now = state.clock.now();
@@ -105,7 +106,7 @@ pub async fn list_streams(
     responses((status = 200, body = StreamView), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn update_stream(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     Path(key): Path<String>,

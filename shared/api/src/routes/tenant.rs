@@ -9,11 +9,12 @@ use axum::http::StatusCode;
 use herald_domain::model::{Role, TenantSettings};
 use herald_domain::publishing::posts::FieldError;
 use secrecy::ExposeSecret;
+use std::sync::Arc;
 
 /// The caller's tenant and its settings.
 #[utoipa::path(get, path = "/v1/tenant", tag = "tenant", responses((status = 200, body = TenantView), (status = 401, body = Problem)))]
 pub async fn get_tenant(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
 ) -> Result<Json<TenantView>, ApiError> {
     let tenant = state
@@ -29,7 +30,7 @@ pub async fn get_tenant(
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 200, body = TenantView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_tenant(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     ApiJson(input): ApiJson<TenantSettingsInput>,
 ) -> Result<Json<TenantView>, ApiError> {
@@ -54,7 +55,7 @@ pub async fn update_tenant(
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 201, body = CreatedApiKey), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_api_key(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     ApiJson(input): ApiJson<CreateApiKey>,

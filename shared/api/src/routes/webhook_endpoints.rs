@@ -14,6 +14,7 @@ use herald_domain::publishing::posts::FieldError;
 use herald_webhooks::standard::generate_secret;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
@@ -152,7 +153,7 @@ fn new_secret() -> Result<secrecy::SecretString, ApiError> {
     responses((status = 201, body = WebhookEndpointWithSecret, description = "Registered"),
         (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_webhook_endpoint(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     ApiJson(input): ApiJson<CreateWebhookEndpoint>,
@@ -230,7 +231,7 @@ pub async fn create_webhook_endpoint(
 #[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks",
     responses((status = 200, body = WebhookEndpointList)))]
 pub async fn list_webhook_endpoints(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
 ) -> Result<Json<WebhookEndpointList>, ApiError> {
     let list = state
@@ -256,7 +257,7 @@ async fn find(state: &AppState, principal: &Principal, id: String) -> Result<End
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", params(("id" = String, Path)),
     responses((status = 200, body = WebhookEndpointView), (status = 404, body = Problem)))]
 pub async fn get_webhook_endpoint(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookEndpointView>, ApiError> {
@@ -270,7 +271,7 @@ pub async fn get_webhook_endpoint(
     responses((status = 200, body = WebhookEndpointView, description = "Deleted; the endpoint as it was"),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn delete_webhook_endpoint(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     Path(id): Path<String>,
@@ -303,7 +304,7 @@ pub async fn delete_webhook_endpoint(
     responses((status = 200, body = WebhookEndpointWithSecret, description = "Rotated"),
         (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn rotate_webhook_endpoint_secret(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     client: Client,
     Path(id): Path<String>,
@@ -349,7 +350,7 @@ pub async fn rotate_webhook_endpoint_secret(
     params(("id" = String, Path), AttemptsQuery),
     responses((status = 200, body = DeliveryAttemptList), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn list_webhook_attempts(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     principal: Principal,
     Path(id): Path<String>,
     Query(q): Query<AttemptsQuery>,

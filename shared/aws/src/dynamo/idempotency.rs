@@ -18,14 +18,14 @@ use time::OffsetDateTime;
 
 #[derive(Debug, Clone)]
 pub struct DynamoIdempotency {
-    client: Client,
+    client: crate::Lazy<Client>,
     table: String,
 }
 
 impl DynamoIdempotency {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<crate::Lazy<Client>>, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: client.into(),
             table: table.into(),
         }
     }

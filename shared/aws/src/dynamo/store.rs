@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    pub(super) client: Client,
+    pub(super) client: crate::Lazy<Client>,
     pub(super) table: String,
     pub(super) audit_table: Option<String>,
     /// Seals and opens platform tokens; without it, account reads and writes fail (tokens are
@@ -27,9 +27,9 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<crate::Lazy<Client>>, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: client.into(),
             table: table.into(),
             audit_table: None,
             tokens: None,
