@@ -82,14 +82,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
     let post_id = post["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(90);
     let published = loop {
-        let (_, p) = stack
-            .send(
-                reqwest::Method::GET,
-                &format!("/v1/posts/{post_id}"),
-                &key,
-                None,
-            )
-            .await;
+        let (_, _, p) = stack.get(&format!("/v1/posts/{post_id}"), &key).await;
         let variants = p["variants"].as_array().cloned().unwrap_or_default();
         if variants.len() == 3 && variants.iter().all(|v| v["status"] == "published") {
             break variants;
@@ -199,20 +192,17 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{issued}");
-    let data: Value = stack
-        .http
-        .get(format!(
-            "{}/embed/v1/dashboards/overview/data",
-            stack.url("HERALD_API_URL")
-        ))
-        .bearer_auth(issued["token"].as_str().unwrap())
-        .header("origin", "https://shop.example")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let data = json_of(
+        stack
+            .http
+            .get(format!(
+                "{}/embed/v1/dashboards/overview/data",
+                stack.url("HERALD_API_URL")
+            ))
+            .bearer_auth(issued["token"].as_str().unwrap())
+            .header("origin", "https://shop.example"),
+    )
+    .await;
     let engagement = data["series"]
         .as_array()
         .unwrap()
@@ -225,14 +215,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
     );
 
     // The summary over HTTP.
-    let (s, by_platform) = stack
-        .send(
-            reqwest::Method::GET,
-            "/v1/analytics?group_by=platform",
-            &key,
-            None,
-        )
-        .await;
+    let (s, _, by_platform) = stack.get("/v1/analytics?group_by=platform", &key).await;
     assert_eq!(s, StatusCode::OK, "{by_platform}");
     let row = |v: &Value, k: &str| {
         v["items"]
@@ -259,14 +242,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         (li["likes"].as_u64(), li["shares"].as_u64()),
         (Some(4), Some(0))
     );
-    let (s, by_post) = stack
-        .send(
-            reqwest::Method::GET,
-            "/v1/analytics?group_by=post",
-            &key,
-            None,
-        )
-        .await;
+    let (s, _, by_post) = stack.get("/v1/analytics?group_by=post", &key).await;
     assert_eq!(s, StatusCode::OK);
     let p = row(&by_post, &post_id);
     assert_eq!(
@@ -277,26 +253,17 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         ),
         (Some(3), Some(16), Some(6))
     );
-    let (_, by_account) = stack
-        .send(
-            reqwest::Method::GET,
-            "/v1/analytics?group_by=account",
-            &key,
-            None,
-        )
-        .await;
+    let (_, _, by_account) = stack.get("/v1/analytics?group_by=account", &key).await;
     assert_eq!(
         by_account["items"].as_array().unwrap().len(),
         3,
         "{by_account}"
     );
     // A range before the post: nothing.
-    let (s, empty) = stack
-        .send(
-            reqwest::Method::GET,
+    let (s, _, empty) = stack
+        .get(
             "/v1/analytics?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
             &key,
-            None,
         )
         .await;
     assert_eq!(s, StatusCode::OK);
@@ -315,14 +282,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
             vec!["from"],
         ),
     ] {
-        let (s, v) = stack
-            .send(
-                reqwest::Method::GET,
-                &format!("/v1/analytics?{query}"),
-                &key,
-                None,
-            )
-            .await;
+        let (s, _, v) = stack.get(&format!("/v1/analytics?{query}"), &key).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {v}");
         let got: Vec<&str> = v["errors"]
             .as_array()

@@ -50,9 +50,7 @@ impl Stack {
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let id = v["id"].as_str().unwrap().to_owned();
         self.wait(&format!("post {id} published"), || async {
-            let (_, v) = self
-                .send(Method::GET, &format!("/v1/posts/{id}"), key, None)
-                .await;
+            let (_, _, v) = self.get(&format!("/v1/posts/{id}"), key).await;
             (v["status"] == "published").then_some(())
         })
         .await;
@@ -60,33 +58,11 @@ impl Stack {
     }
 
     async fn script_sink(&self, sink: &str, statuses: &[u16]) {
-        let res = self
-            .http
-            .post(format!(
-                "{}/_admin/sinks/{sink}",
-                self.url("FAKE_PLATFORMS_URL")
-            ))
-            .json(&json!({"statuses": statuses}))
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_success());
-    }
-
-    async fn sink_requests(&self, sink: &str) -> Vec<Value> {
-        let v: Value = self
-            .http
-            .get(format!(
-                "{}/_admin/sinks/{sink}",
-                self.url("FAKE_PLATFORMS_URL")
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["requests"].as_array().cloned().unwrap_or_default()
+        self.fake(
+            &format!("/_admin/sinks/{sink}"),
+            json!({"statuses": statuses}),
+        )
+        .await;
     }
 
     async fn wait<T, F, Fut>(&self, what: &str, mut f: F) -> T
@@ -179,13 +155,8 @@ async fn an_endpoint_receives_signed_events_is_retried_after_500s_rotates_and_is
     }
     let attempts = stack
         .wait("three attempts listed", || async {
-            let (s, v) = stack
-                .send(
-                    Method::GET,
-                    &format!("/v1/webhook-endpoints/{endpoint}/attempts"),
-                    &key,
-                    None,
-                )
+            let (s, _, v) = stack
+                .get(&format!("/v1/webhook-endpoints/{endpoint}/attempts"), &key)
                 .await;
             assert_eq!(s, StatusCode::OK, "{v}");
             let items = v["items"].as_array().cloned().unwrap_or_default();
@@ -244,13 +215,8 @@ async fn an_endpoint_receives_signed_events_is_retried_after_500s_rotates_and_is
     verify(&gone, &[&secret]).expect("the old secret still verifies during the overlap");
     let disabled = stack
         .wait("the endpoint disabled", || async {
-            let (_, v) = stack
-                .send(
-                    Method::GET,
-                    &format!("/v1/webhook-endpoints/{endpoint}"),
-                    &key,
-                    None,
-                )
+            let (_, _, v) = stack
+                .get(&format!("/v1/webhook-endpoints/{endpoint}"), &key)
                 .await;
             (v["status"] == "disabled").then_some(v)
         })
@@ -263,7 +229,7 @@ async fn an_endpoint_receives_signed_events_is_retried_after_500s_rotates_and_is
         "{disabled}"
     );
     assert!(disabled.get("secret").is_none());
-    let (_, audit) = stack.send(Method::GET, "/v1/audit", &key, None).await;
+    let (_, _, audit) = stack.get("/v1/audit", &key).await;
     let actions: Vec<&str> = audit["items"]
         .as_array()
         .unwrap()
@@ -301,9 +267,7 @@ async fn an_event_that_fails_every_attempt_goes_to_the_outbound_dlq() {
     let post = stack.publish(&key, &account).await;
     let letter = stack
         .wait("the event in the outbound DLQ", || async {
-            let (s, v) = stack
-                .send(Method::GET, "/v1/dead-letters", &key, None)
-                .await;
+            let (s, _, v) = stack.get("/v1/dead-letters", &key).await;
             assert_eq!(s, StatusCode::OK, "{v}");
             v["items"].as_array().and_then(|items| {
                 items
@@ -326,13 +290,8 @@ async fn an_event_that_fails_every_attempt_goes_to_the_outbound_dlq() {
         "{letter}"
     );
     assert_eq!(stack.sink_requests(&sink).await.len(), 4);
-    let (_, v) = stack
-        .send(
-            Method::GET,
-            &format!("/v1/webhook-endpoints/{endpoint}/attempts"),
-            &key,
-            None,
-        )
+    let (_, _, v) = stack
+        .get(&format!("/v1/webhook-endpoints/{endpoint}/attempts"), &key)
         .await;
     assert_eq!(v["items"][0]["outcome"], "dead_lettered", "{v}");
     assert_eq!(v["items"].as_array().unwrap().len(), 4);
@@ -344,17 +303,12 @@ async fn a_429_slows_the_endpoint_down_to_its_retry_after_and_a_failure_is_annou
     let key = stack.tenant().key;
     let account = stack.account(&key).await;
     let sink = unique("outbound-429-");
-    let res = stack
-        .http
-        .post(format!(
-            "{}/_admin/sinks/{sink}",
-            stack.url("FAKE_PLATFORMS_URL")
-        ))
-        .json(&json!({"statuses": [429], "retry_after": 3}))
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success());
+    stack
+        .fake(
+            &format!("/_admin/sinks/{sink}"),
+            json!({"statuses": [429], "retry_after": 3}),
+        )
+        .await;
     let (endpoint, secret) = stack
         .register(&key, &sink, &["post.published", "post.failed"])
         .await;
@@ -375,13 +329,8 @@ async fn a_429_slows_the_endpoint_down_to_its_retry_after_and_a_failure_is_annou
     let gap = at(&requests[1]) - at(&requests[0]);
     // The local schedule's next slot is 1 s; the endpoint asked for 3.
     assert!(gap >= time::Duration::seconds(3), "retried after {gap}");
-    let (_, v) = stack
-        .send(
-            Method::GET,
-            &format!("/v1/webhook-endpoints/{endpoint}/attempts"),
-            &key,
-            None,
-        )
+    let (_, _, v) = stack
+        .get(&format!("/v1/webhook-endpoints/{endpoint}/attempts"), &key)
         .await;
     let first = v["items"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(first["status"], 429, "{v}");

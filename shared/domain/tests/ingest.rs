@@ -80,6 +80,18 @@ fn malformed(id: u64) -> serde_json::Value {
 }
 
 impl World {
+    /// A poller over the world's store and clock with `config`, and the queue it sends to.
+    fn poller(&self, config: PollConfig) -> (Poller, Arc<MemoryIngestQueue>) {
+        let queue = Arc::new(MemoryIngestQueue::default());
+        let poller = Poller {
+            store: self.store.clone(),
+            queue: queue.clone(),
+            clock: self.clock.clone(),
+            config,
+        };
+        (poller, queue)
+    }
+
     fn runner(&self, store: Arc<dyn IngestStore>, config: IngestConfig) -> StreamRunner {
         StreamRunner {
             store,
@@ -193,13 +205,7 @@ async fn a_429_defers_the_stream_until_its_reset_and_the_poller_leaves_it_alone(
     assert_eq!(report.outcome, RunOutcome::Throttled { until });
     assert_eq!(report.counters.rate_limited, 1);
     assert_eq!(w.stored().await.len(), 4, "the page before the 429 is kept");
-    let queue = Arc::new(MemoryIngestQueue::default());
-    let poller = Poller {
-        store: w.store.clone(),
-        queue: queue.clone(),
-        clock: w.clock.clone(),
-        config: PollConfig::default(),
-    };
+    let (poller, queue) = w.poller(PollConfig::default());
     let r = poller.run_once().await.unwrap();
     assert_eq!((r.deferred, r.sent), (1, 0));
     assert_eq!(r.totals.rate_limited, 1);
@@ -371,13 +377,7 @@ async fn a_dry_run_reports_what_it_would_write_and_writes_nothing() {
         .set_dry_run(&w.tenant, &w.account, &w.key, true)
         .await
         .unwrap();
-    let queue = Arc::new(MemoryIngestQueue::default());
-    let poller = Poller {
-        store: w.store.clone(),
-        queue: queue.clone(),
-        clock: w.clock.clone(),
-        config: PollConfig::default(),
-    };
+    let (poller, queue) = w.poller(PollConfig::default());
     let r = poller.run_once().await.unwrap();
     assert_eq!((r.sent, r.dry_run_jobs), (1, 1));
     assert!(queue.sent.lock().unwrap()[0].dry_run);
@@ -411,16 +411,10 @@ async fn ingest_disabled_sends_nothing_and_the_poller_fans_out_one_job_per_due_s
     let other = StreamKey::for_account(Platform::Facebook, "page1");
     w.store
         .register(&w.tenant, &AccountId("acc_fb".into()), &other);
-    let queue = Arc::new(MemoryIngestQueue::default());
-    let mut poller = Poller {
-        store: w.store.clone(),
-        queue: queue.clone(),
-        clock: w.clock.clone(),
-        config: PollConfig {
-            enabled: false,
-            dry_run: false,
-        },
-    };
+    let (mut poller, queue) = w.poller(PollConfig {
+        enabled: false,
+        dry_run: false,
+    });
     let r = poller.run_once().await.unwrap();
     assert!(!r.enabled);
     assert!(queue.sent.lock().unwrap().is_empty());
@@ -595,13 +589,7 @@ async fn simulate(s: Scenario) {
         w.timeline
             .throttle_fetch(*f, std::time::Duration::from_secs(1 + (*f as u64 % 100)));
     }
-    let queue = Arc::new(MemoryIngestQueue::default());
-    let poller = Poller {
-        store: w.store.clone(),
-        queue: queue.clone(),
-        clock: w.clock.clone(),
-        config: PollConfig::default(),
-    };
+    let (poller, queue) = w.poller(PollConfig::default());
     let (mut valid, mut bad) = (BTreeSet::new(), BTreeSet::new());
     let mut next_id = 1_000u64;
     let mut pushed = 0;

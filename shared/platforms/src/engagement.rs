@@ -20,33 +20,23 @@ impl EngagementClient for HttpPlatforms {
         platform_post_id: &str,
     ) -> Result<Engagement, PlatformError> {
         let request = match platform {
-            Platform::X => self
-                .http
-                .get(format!(
-                    "{}/2/tweets",
-                    self.endpoints.x.trim_end_matches('/')
-                ))
-                .query(&[
-                    ("ids", platform_post_id),
-                    ("tweet.fields", "public_metrics"),
-                ]),
+            Platform::X => self.http.get(self.endpoints.x_url("/2/tweets")).query(&[
+                ("ids", platform_post_id),
+                ("tweet.fields", "public_metrics"),
+            ]),
             Platform::Facebook => self
                 .http
-                .get(format!(
-                    "{}/{platform_post_id}",
-                    self.endpoints.facebook.trim_end_matches('/')
-                ))
+                .get(self.endpoints.facebook_url(&format!("/{platform_post_id}")))
                 .query(&[(
                     "fields",
                     "likes.summary(true),comments.summary(true),shares",
                 )]),
             Platform::Linkedin => self
                 .http
-                .get(format!(
-                    "{}/rest/socialActions/{}",
-                    self.endpoints.linkedin.trim_end_matches('/'),
+                .get(self.endpoints.linkedin_url(&format!(
+                    "/rest/socialActions/{}",
                     urlencode_path(platform_post_id)
-                ))
+                )))
                 .header("LinkedIn-Version", LINKEDIN_VERSION)
                 .header("X-Restli-Protocol-Version", "2.0.0"),
         };

@@ -26,11 +26,9 @@ impl HttpPlatforms {
                 serde_json::json!({ "media_fbid": id }).to_string(),
             ));
         }
-        let url = format!(
-            "{}/{}/feed",
-            self.endpoints.facebook.trim_end_matches('/'),
-            account.external_id
-        );
+        let url = self
+            .endpoints
+            .facebook_url(&format!("/{}/feed", account.external_id));
         let response = self
             .http
             .post(url)
@@ -72,11 +70,9 @@ impl HttpPlatforms {
         form: Form,
         timeout: Duration,
     ) -> Result<Response, reqwest::Error> {
-        let url = format!(
-            "{}/{}/{edge}",
-            self.endpoints.facebook.trim_end_matches('/'),
-            account.external_id
-        );
+        let url = self
+            .endpoints
+            .facebook_url(&format!("/{}/{edge}", account.external_id));
         self.http
             .post(url)
             .bearer_auth(account.token.expose_secret())

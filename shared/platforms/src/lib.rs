@@ -62,6 +62,21 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
+    /// `path` (from its leading `/`) on X's API.
+    fn x_url(&self, path: &str) -> String {
+        join(&self.x, path)
+    }
+
+    /// `path` on Facebook's Graph API (its base carries the version).
+    fn facebook_url(&self, path: &str) -> String {
+        join(&self.facebook, path)
+    }
+
+    /// `path` on LinkedIn's API.
+    fn linkedin_url(&self, path: &str) -> String {
+        join(&self.linkedin, path)
+    }
+
     /// The three base URLs from `HERALD_X_API_URL`, `HERALD_FACEBOOK_API_URL` and
     /// `HERALD_LINKEDIN_API_URL`, each read by `url` (the function's configuration reader,
     /// which checks and reports them).
@@ -72,6 +87,11 @@ impl Endpoints {
             linkedin: url("HERALD_LINKEDIN_API_URL"),
         }
     }
+}
+
+/// A base URL (with or without its trailing `/`) and a path from its leading `/`.
+fn join(base: &str, path: &str) -> String {
+    format!("{}{path}", base.trim_end_matches('/'))
 }
 
 mod facebook;

@@ -55,10 +55,7 @@ impl HttpPlatforms {
                 post["content"] = serde_json::json!({ "multiImage": { "images": images } });
             }
         }
-        let url = format!(
-            "{}/rest/posts",
-            self.endpoints.linkedin.trim_end_matches('/')
-        );
+        let url = self.endpoints.linkedin_url("/rest/posts");
         let response = self
             .linkedin(self.http.post(url), account)
             .json(&post)
@@ -91,10 +88,9 @@ impl HttpPlatforms {
             MediaKind::Document => ("documents", "document"),
             _ => ("images", "image"),
         };
-        let url = format!(
-            "{}/rest/{resource}?action=initializeUpload",
-            self.endpoints.linkedin.trim_end_matches('/')
-        );
+        let url = self
+            .endpoints
+            .linkedin_url(&format!("/rest/{resource}?action=initializeUpload"));
         let response = self
             .linkedin(self.http.post(url), account)
             .json(&serde_json::json!({ "initializeUploadRequest": { "owner": author } }))

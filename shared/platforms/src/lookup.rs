@@ -11,32 +11,23 @@ impl HttpPlatforms {
     ) -> Result<Vec<(String, String, Option<OffsetDateTime>)>, PlatformError> {
         let (url, query): (String, Vec<(&str, String)>) = match req.platform {
             Platform::X => (
-                format!(
-                    "{}/2/users/{}/tweets",
-                    self.endpoints.x.trim_end_matches('/'),
-                    req.external_id
-                ),
+                self.endpoints
+                    .x_url(&format!("/2/users/{}/tweets", req.external_id)),
                 vec![
                     ("max_results", "100".into()),
                     ("tweet.fields", "created_at".into()),
                 ],
             ),
             Platform::Facebook => (
-                format!(
-                    "{}/{}/feed",
-                    self.endpoints.facebook.trim_end_matches('/'),
-                    req.external_id
-                ),
+                self.endpoints
+                    .facebook_url(&format!("/{}/feed", req.external_id)),
                 vec![
                     ("limit", "100".into()),
                     ("fields", "id,message,created_time".into()),
                 ],
             ),
             Platform::Linkedin => (
-                format!(
-                    "{}/rest/posts",
-                    self.endpoints.linkedin.trim_end_matches('/')
-                ),
+                self.endpoints.linkedin_url("/rest/posts"),
                 vec![
                     ("q", "author".into()),
                     ("author", linkedin_author(req.external_id)),

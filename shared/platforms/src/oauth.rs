@@ -122,15 +122,12 @@ impl TokenRefresher for HttpPlatforms {
         let clients = self.oauth.clients().await?;
         let (url, client, name) = match platform {
             Platform::X => (
-                format!("{}/2/oauth2/token", self.endpoints.x.trim_end_matches('/')),
+                self.endpoints.x_url("/2/oauth2/token"),
                 clients.x.as_ref(),
                 "X",
             ),
             Platform::Linkedin => (
-                format!(
-                    "{}/oauth/v2/accessToken",
-                    self.endpoints.linkedin.trim_end_matches('/')
-                ),
+                self.endpoints.linkedin_url("/oauth/v2/accessToken"),
                 clients.linkedin.as_ref(),
                 "LinkedIn",
             ),

@@ -20,7 +20,6 @@ use async_trait::async_trait;
 use herald_domain::ingest::{Page, Position, RawItem, StreamKind, TimelineSource};
 use herald_domain::model::{Account, Platform};
 use herald_domain::publishing::platform::PlatformError;
-use reqwest::Response;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use time::{OffsetDateTime, Time};
@@ -49,14 +48,29 @@ fn read_failed(e: &reqwest::Error) -> PlatformError {
     }
 }
 
-async fn answer(
-    response: Response,
-) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Value), PlatformError> {
+/// How a platform's refusal reads as a [`PlatformError`] (`x_error`, `facebook_error`, ...).
+type Classify = fn(reqwest::StatusCode, &reqwest::header::HeaderMap, &Value, &str) -> PlatformError;
+
+/// Sends one timeline read with the account's token; its headers and JSON body when the
+/// platform accepted it, its refusal through `classify` when not.
+async fn read(
+    request: reqwest::RequestBuilder,
+    account: &Account,
+    classify: Classify,
+) -> Result<(reqwest::header::HeaderMap, Value), PlatformError> {
+    let response = request
+        .bearer_auth(account.access_token.expose_secret())
+        .send()
+        .await
+        .map_err(|e| read_failed(&e))?;
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.bytes().await.map_err(|e| read_failed(&e))?;
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Ok((status, headers, body))
+    if !status.is_success() {
+        return Err(classify(status, &headers, &body, WHAT));
+    }
+    Ok((headers, body))
 }
 
 fn raw_items(list: &Value) -> Result<Vec<RawItem>, PlatformError> {
@@ -98,11 +112,9 @@ impl HttpPlatforms {
         position: &Position,
         page_size: u32,
     ) -> Result<Page, PlatformError> {
-        let url = format!(
-            "{}/2/users/{}/tweets",
-            self.endpoints.x.trim_end_matches('/'),
-            account.external_id
-        );
+        let url = self
+            .endpoints
+            .x_url(&format!("/2/users/{}/tweets", account.external_id));
         let mut query = vec![
             ("max_results", page_size.clamp(5, 100).to_string()),
             ("tweet.fields", "created_at".to_owned()),
@@ -113,18 +125,7 @@ impl HttpPlatforms {
         if let Some(cursor) = &position.cursor {
             query.push(("pagination_token", cursor.clone()));
         }
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(account.access_token.expose_secret())
-            .query(&query)
-            .send()
-            .await
-            .map_err(|e| read_failed(&e))?;
-        let (status, headers, body) = answer(response).await?;
-        if !status.is_success() {
-            return Err(x_error(status, &headers, &body, WHAT));
-        }
+        let (headers, body) = read(self.http.get(url).query(&query), account, x_error).await?;
         Ok(Page {
             items: raw_items(&body["data"])?,
             next: body["meta"]["next_token"].as_str().map(str::to_owned),
@@ -139,11 +140,9 @@ impl HttpPlatforms {
         position: &Position,
         page_size: u32,
     ) -> Result<Page, PlatformError> {
-        let url = format!(
-            "{}/{}/posts",
-            self.endpoints.facebook.trim_end_matches('/'),
-            account.external_id
-        );
+        let url = self
+            .endpoints
+            .facebook_url(&format!("/{}/posts", account.external_id));
         let mut query = vec![
             ("limit", page_size.clamp(1, 100).to_string()),
             ("fields", "id,message,created_time".to_owned()),
@@ -151,18 +150,8 @@ impl HttpPlatforms {
         if let Some(cursor) = &position.cursor {
             query.push(("after", cursor.clone()));
         }
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(account.access_token.expose_secret())
-            .query(&query)
-            .send()
-            .await
-            .map_err(|e| read_failed(&e))?;
-        let (status, headers, body) = answer(response).await?;
-        if !status.is_success() {
-            return Err(facebook_error(status, &headers, &body, WHAT));
-        }
+        let (headers, body) =
+            read(self.http.get(url).query(&query), account, facebook_error).await?;
         let all = raw_items(&body["data"])?;
         let newest = all.first().and_then(|i| i.platform_id.clone());
         let (items, reached) = until_since(all, position.since.as_deref());
@@ -187,35 +176,28 @@ impl HttpPlatforms {
         position: &Position,
         page_size: u32,
     ) -> Result<Page, PlatformError> {
-        let url = format!(
-            "{}/rest/posts",
-            self.endpoints.linkedin.trim_end_matches('/')
-        );
+        let url = self.endpoints.linkedin_url("/rest/posts");
         let start: u64 = position
             .cursor
             .as_deref()
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
         let count = u64::from(page_size.clamp(1, 100));
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(account.access_token.expose_secret())
-            .header("LinkedIn-Version", LINKEDIN_VERSION)
-            .header("X-Restli-Protocol-Version", "2.0.0")
-            .query(&[
-                ("q", "author".to_owned()),
-                ("author", linkedin_author(&account.external_id)),
-                ("start", start.to_string()),
-                ("count", count.to_string()),
-            ])
-            .send()
-            .await
-            .map_err(|e| read_failed(&e))?;
-        let (status, headers, body) = answer(response).await?;
-        if !status.is_success() {
-            return Err(linkedin_error(status, &headers, &body, WHAT));
-        }
+        let (headers, body) = read(
+            self.http
+                .get(url)
+                .header("LinkedIn-Version", LINKEDIN_VERSION)
+                .header("X-Restli-Protocol-Version", "2.0.0")
+                .query(&[
+                    ("q", "author".to_owned()),
+                    ("author", linkedin_author(&account.external_id)),
+                    ("start", start.to_string()),
+                    ("count", count.to_string()),
+                ]),
+            account,
+            linkedin_error,
+        )
+        .await?;
         let all = raw_items(&body["elements"])?;
         let newest = all.first().and_then(|i| i.platform_id.clone());
         let fetched = all.len() as u64;
@@ -245,28 +227,20 @@ impl HttpPlatforms {
                 rate: Default::default(),
             });
         };
-        let url = format!(
-            "{}/{}/insights",
-            self.endpoints.facebook.trim_end_matches('/'),
-            account.external_id
-        );
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(account.access_token.expose_secret())
-            .query(&[
+        let url = self
+            .endpoints
+            .facebook_url(&format!("/{}/insights", account.external_id));
+        let (headers, body) = read(
+            self.http.get(url).query(&[
                 ("metric", INSIGHT_METRICS.to_owned()),
                 ("period", "day".to_owned()),
                 ("since", since.to_string()),
                 ("until", until.to_string()),
-            ])
-            .send()
-            .await
-            .map_err(|e| read_failed(&e))?;
-        let (status, headers, body) = answer(response).await?;
-        if !status.is_success() {
-            return Err(facebook_error(status, &headers, &body, WHAT));
-        }
+            ]),
+            account,
+            facebook_error,
+        )
+        .await?;
         let end = until.to_string();
         Ok(Page {
             items: insight_items(&body["data"])?,

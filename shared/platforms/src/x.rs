@@ -18,7 +18,7 @@ impl HttpPlatforms {
         if !media_ids.is_empty() {
             body["media"] = serde_json::json!({ "media_ids": media_ids });
         }
-        let url = format!("{}/2/tweets", self.endpoints.x.trim_end_matches('/'));
+        let url = self.endpoints.x_url("/2/tweets");
         let response = self
             .http
             .post(url)
@@ -46,7 +46,7 @@ impl HttpPlatforms {
         let form = Form::new()
             .text("media_category", category)
             .part("media", media_part(upload)?);
-        let url = format!("{}/2/media/upload", self.endpoints.x.trim_end_matches('/'));
+        let url = self.endpoints.x_url("/2/media/upload");
         let response = self
             .http
             .post(url)

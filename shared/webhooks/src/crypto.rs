@@ -95,6 +95,28 @@ pub(crate) fn first_matching_secret(
     })
 }
 
+/// A POST whose `header` is `sha256=<tag>`, the tag (hex for Meta, base64 for X, read by
+/// `decode`) an HMAC-SHA256 of the raw body alone: its body, and the index of the secret that
+/// signed it.
+pub(crate) fn body_signed_in_header<'a>(
+    request: &crate::Request<'a>,
+    header: &str,
+    decode: fn(&str) -> Option<Tag>,
+    secrets: &[SecretString],
+) -> Result<(&'a [u8], usize), Rejection> {
+    let body = request.bounded_body()?;
+    let offered = request
+        .header(header)?
+        .strip_prefix("sha256=")
+        .and_then(decode)
+        .map(Offered::one)
+        .ok_or(Rejection::MalformedHeader)?;
+    let matched_secret = first_matching_secret(secrets, |secret| {
+        Some(offered.contains(&hmac_sha256(plain_key(secret)?, &[body])))
+    })?;
+    Ok((body, matched_secret))
+}
+
 /// A secret used as the HMAC key byte for byte (Stripe-style, Meta, X, SMS). An empty one is
 /// unusable: HMAC accepts it, and so could anyone who guessed it.
 pub(crate) fn plain_key(secret: &SecretString) -> Option<&[u8]> {

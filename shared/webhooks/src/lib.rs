@@ -226,6 +226,50 @@ pub fn verify(
     }
 }
 
+/// The five-minute window every timestamped scheme keeps: `verdict` (a check of one signed
+/// request at a given time) accepts five minutes either side of `signed_at`, and a second
+/// more is too late (`Stale`) or too early (`Future`).
+#[cfg(test)]
+pub(crate) fn assert_five_minute_window(
+    signed_at: OffsetDateTime,
+    verdict: impl Fn(OffsetDateTime) -> Result<(), Rejection>,
+) {
+    let five = Duration::minutes(5);
+    assert_eq!(verdict(signed_at + five), Ok(()));
+    assert_eq!(verdict(signed_at - five), Ok(()));
+    assert_eq!(
+        verdict(signed_at + five + Duration::SECOND),
+        Err(Rejection::Stale)
+    );
+    assert_eq!(
+        verdict(signed_at - five - Duration::SECOND),
+        Err(Rejection::Future)
+    );
+}
+
+/// A body-hash scheme's (Meta's, X's) reference vector: `check` (verifying the vector with the
+/// given secrets) accepts it under `secret`, with the body's SHA-256 as the event id and no
+/// time, and under the second secret of a ring.
+#[cfg(test)]
+pub(crate) fn assert_body_hash_vector(
+    check: impl Fn(&[&str]) -> Result<Verified, Rejection>,
+    secret: &str,
+    body_sha256: &str,
+) {
+    assert_eq!(
+        check(&[secret]),
+        Ok(Verified {
+            event_id: body_sha256.to_owned(),
+            timestamp: None,
+            matched_secret: 0,
+        })
+    );
+    assert_eq!(
+        check(&["another-secret", secret]).map(|v| v.matched_secret),
+        Ok(1)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@
 //! each configured token, current first), and the challenge must be a short run of letters,
 //! digits, `-`, `_` or `.`, so a caller that echoes it cannot be made to reflect markup.
 
-use crate::crypto::{self, Offered, first_matching_secret, hmac_sha256, plain_key};
+use crate::crypto::{self, first_matching_secret};
 use crate::request::header_text;
 use crate::{Rejection, Request, Verified};
 use secrecy::{ExposeSecret, SecretString};
@@ -29,17 +29,8 @@ pub const MAX_CHALLENGE_BYTES: usize = 256;
 
 /// Verifies a Meta POST; see the module documentation. The secrets are the app secret(s).
 pub fn verify(request: &Request<'_>, secrets: &[SecretString]) -> Result<Verified, Rejection> {
-    let body = request.bounded_body()?;
-    let offered = request
-        .header(SIGNATURE_HEADER)?
-        .strip_prefix("sha256=")
-        .and_then(crypto::decode_hex_tag)
-        .map(Offered::one)
-        .ok_or(Rejection::MalformedHeader)?;
-
-    let matched_secret = first_matching_secret(secrets, |secret| {
-        Some(offered.contains(&hmac_sha256(plain_key(secret)?, &[body])))
-    })?;
+    let (body, matched_secret) =
+        crypto::body_signed_in_header(request, SIGNATURE_HEADER, crypto::decode_hex_tag, secrets)?;
     Ok(Verified {
         event_id: crypto::sha256_hex(body),
         timestamp: None,
@@ -121,18 +112,7 @@ mod tests {
 
     #[test]
     fn the_reference_vector_verifies_with_the_body_hash_as_event_id() {
-        assert_eq!(
-            check(SIGNATURE, BODY, &[SECRET]),
-            Ok(Verified {
-                event_id: BODY_SHA256.to_owned(),
-                timestamp: None,
-                matched_secret: 0,
-            })
-        );
-        assert_eq!(
-            check(SIGNATURE, BODY, &["old-secret", SECRET]).map(|v| v.matched_secret),
-            Ok(1)
-        );
+        crate::assert_body_hash_vector(|keys| check(SIGNATURE, BODY, keys), SECRET, BODY_SHA256);
     }
 
     #[test]

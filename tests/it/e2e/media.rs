@@ -52,9 +52,7 @@ async fn media_goes_to_every_platform_before_the_post_that_refers_to_it() {
     let media = stack
         .upload_media(&t, "image/png", "launch.png", &photo)
         .await;
-    let (s, _, seen) = stack
-        .api(Method::GET, &format!("/v1/media/{media}"), &t, None, None)
-        .await;
+    let (s, _, seen) = stack.get(&format!("/v1/media/{media}"), &t).await;
     assert_eq!(s, StatusCode::OK, "{seen}");
     assert_eq!(
         (&seen["status"], &seen["detected_type"], &seen["size"]),
@@ -203,7 +201,7 @@ async fn a_bad_media_set_gets_one_422_listing_every_violation_and_creates_nothin
         v["errors"][0]["actual"],
         json!({"width": 300, "height": 200})
     );
-    let (_, _, list) = stack.api(Method::GET, "/v1/posts", &t, None, None).await;
+    let (_, _, list) = stack.get("/v1/posts", &t).await;
     assert_eq!(list["items"], json!([]), "nothing created");
     assert!(stack.fake_media("facebook", &page).await.is_empty());
     assert!(stack.fake_posts("linkedin", &org).await.is_empty());

@@ -173,7 +173,7 @@ async fn idempotency_keys_and_tenancy_over_http() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "malformed key");
-    let (_, _, list) = stack.api(Method::GET, "/v1/posts", &a, None, None).await;
+    let (_, _, list) = stack.get("/v1/posts", &a).await;
     assert_eq!(
         list["items"].as_array().unwrap().len(),
         1,
@@ -309,26 +309,10 @@ async fn transient_failures_retry_and_end_in_the_dlq() {
     assert!(found.body().unwrap().contains(&t.id));
     assert!(stack.fake_posts("facebook", &page).await.is_empty());
     // Operators were told: the circuit opened (once), and the DLQ is not empty.
-    let sink = format!("{}/_admin/sinks/alerts", stack.url("FAKE_PLATFORMS_URL"));
     let circuit = format!("circuit_open:{}:{}", t.id, account);
     let alerts = stack
         .wait_for(Duration::from_secs(30), "the alerts", || async {
-            let v: Value = stack
-                .http
-                .get(&sink)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let keys: Vec<String> = v["requests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|r| serde_json::from_str::<Value>(r["body"].as_str()?).ok())
-                .filter_map(|b| b["herald"]["key"].as_str().map(str::to_owned))
-                .collect();
+            let keys = stack.alert_keys().await;
             (keys.contains(&circuit) && keys.iter().any(|k| k == "dead_letters:publish"))
                 .then_some(keys)
         })
@@ -346,9 +330,7 @@ async fn transient_failures_retry_and_end_in_the_dlq() {
             Duration::from_secs(30),
             "the dead letter in the API",
             || async {
-                let (_, _, v) = stack
-                    .api(Method::GET, "/v1/dead-letters", &t, None, None)
-                    .await;
+                let (_, _, v) = stack.get("/v1/dead-letters", &t).await;
                 v["items"].as_array().and_then(|items| {
                     items
                         .iter()
@@ -373,15 +355,7 @@ async fn transient_failures_retry_and_end_in_the_dlq() {
         })
         .await;
     assert_eq!(stack.fake_posts("facebook", &page).await.len(), 1);
-    let (_, _, log) = stack
-        .api(
-            Method::GET,
-            "/v1/audit?action=dead_letter.requeued",
-            &t,
-            None,
-            None,
-        )
-        .await;
+    let (_, _, log) = stack.get("/v1/audit?action=dead_letter.requeued", &t).await;
     assert_eq!(log["items"].as_array().unwrap().len(), 1, "{log}");
 }
 
@@ -494,15 +468,12 @@ async fn a_post_whose_answer_was_lost_is_found_and_adopted_not_sent_again() {
             "{platform}"
         );
         let (_, _, log) = stack
-            .api(
-                Method::GET,
+            .get(
                 &format!(
                     "/v1/audit?action=publish.adopted&entity=variant:{id}:{}",
                     p["variants"][0]["account_id"].as_str().unwrap()
                 ),
                 &t,
-                None,
-                None,
             )
             .await;
         assert_eq!(
@@ -557,7 +528,7 @@ async fn herald_audit_verify_passes_then_finds_a_removed_record() {
             (stack.read_post(&t, id).await["status"] == "published").then_some(())
         })
         .await;
-    let (_, _, log) = stack.api(Method::GET, "/v1/audit", &t, None, None).await;
+    let (_, _, log) = stack.get("/v1/audit", &t).await;
     let actions: Vec<&str> = log["items"]
         .as_array()
         .unwrap()
@@ -713,7 +684,7 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
                         Some(c) => format!("/v1/posts?limit=100&cursor={c}"),
                         None => "/v1/posts?limit=100".to_owned(),
                     };
-                    let (s, _, v) = stack.api(Method::GET, &path, &t, None, None).await;
+                    let (s, _, v) = stack.get(&path, &t).await;
                     assert_eq!(s, StatusCode::OK, "{v}");
                     for p in v["items"].as_array().unwrap() {
                         all.insert(

@@ -16,10 +16,11 @@ impl Stack {
         expires_in: i64,
     ) -> (StatusCode, Value) {
         let token = unique("x-token-");
-        let url = format!("{}/_admin/tokens", self.url("FAKE_PLATFORMS_URL"));
-        let body = json!({"platform": "x", "token": token, "account": external_id});
-        let res = self.http.post(url).json(&body).send().await.unwrap();
-        assert!(res.status().is_success(), "token mapping refused");
+        self.fake(
+            "/_admin/tokens",
+            json!({"platform": "x", "token": token, "account": external_id}),
+        )
+        .await;
         let mut body = json!({"platform": "x", "external_id": external_id, "access_token": token,
             "display_name": external_id, "expires_in": expires_in});
         if let Some(r) = refresh_token {
@@ -39,23 +40,34 @@ impl Stack {
 
     /// Registers a refresh token for an account at the fake's OAuth endpoint.
     async fn oauth_grant(&self, external_id: &str, refresh_token: &str) {
-        let url = format!("{}/_admin/oauth", self.url("FAKE_PLATFORMS_URL"));
-        let body = json!({"platform": "x", "account": external_id, "refresh_token": refresh_token});
-        let res = self.http.post(url).json(&body).send().await.unwrap();
-        assert!(res.status().is_success());
+        self.fake(
+            "/_admin/oauth",
+            json!({"platform": "x", "account": external_id, "refresh_token": refresh_token}),
+        )
+        .await;
+    }
+
+    /// A new X user (named `prefix` and random digits) whose refresh token the fake's OAuth
+    /// endpoint honours, connected with it and an access token good for `expires_in` seconds:
+    /// the user and the account.
+    async fn refreshable_x(&self, t: &Tenant, prefix: &str, expires_in: i64) -> (String, Value) {
+        let user = unique(prefix);
+        let refresh = unique("rt-");
+        self.oauth_grant(&user, &refresh).await;
+        let (s, account) = self.connect_x(t, &user, Some(&refresh), expires_in).await;
+        assert_eq!(s, StatusCode::CREATED, "{account}");
+        (user, account)
+    }
+
+    /// A post due now on `account`, once it is published.
+    async fn published_now(&self, t: &Tenant, account: &str, text: &str) {
+        let post = self.schedule(t, account, text, 0).await;
+        self.await_variant(t, post["id"].as_str().unwrap(), "published")
+            .await;
     }
 
     async fn refreshes(&self, external_id: &str) -> u64 {
-        let url = format!("{}/_admin/oauth", self.url("FAKE_PLATFORMS_URL"));
-        let v: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = self.fake_get("/_admin/oauth").await;
         v["refreshes"][format!("x:{external_id}")]
             .as_u64()
             .unwrap_or(0)
@@ -66,12 +78,8 @@ impl Stack {
 async fn an_expiring_x_token_is_refreshed_exactly_once_for_concurrent_variants() {
     let stack = Stack::running();
     let t = stack.tenant();
-    let user = unique("xuser");
-    let refresh = unique("rt-");
-    stack.oauth_grant(&user, &refresh).await;
     // Expires within the publisher's 5-minute margin: refreshed before the first post.
-    let (s, account) = stack.connect_x(&t, &user, Some(&refresh), 120).await;
-    assert_eq!(s, StatusCode::CREATED, "{account}");
+    let (user, account) = stack.refreshable_x(&t, "xuser", 120).await;
     assert!(account.get("refresh_token").is_none() && account.get("access_token").is_none());
     let id = account["id"].as_str().unwrap().to_owned();
     let mut posts = Vec::new();
@@ -89,7 +97,7 @@ async fn an_expiring_x_token_is_refreshed_exactly_once_for_concurrent_variants()
     }
     assert_eq!(stack.refreshes(&user).await, 1, "exactly one refresh");
     assert_eq!(stack.fake_posts("x", &user).await.len(), 5);
-    let (_, _, accounts) = stack.api(Method::GET, "/v1/accounts", &t, None, None).await;
+    let (_, _, accounts) = stack.get("/v1/accounts", &t).await;
     let a = &accounts["items"][0];
     assert_eq!(a["status"], "active");
     let expires = time::OffsetDateTime::parse(
@@ -126,42 +134,18 @@ async fn a_revoked_refresh_token_fails_the_post_with_a_reason_and_marks_the_acco
     assert_eq!(v["attempts"], 1, "no retry loop");
     assert!(stack.fake_posts("x", &user).await.is_empty());
 
-    let (_, _, accounts) = stack.api(Method::GET, "/v1/accounts", &t, None, None).await;
+    let (_, _, accounts) = stack.get("/v1/accounts", &t).await;
     assert_eq!(accounts["items"][0]["status"], "needs_reauth");
-    let (s, _, audit) = stack
-        .api(
-            Method::GET,
-            "/v1/audit?action=account.needs_reauth",
-            &t,
-            None,
-            None,
-        )
-        .await;
+    let (s, _, audit) = stack.get("/v1/audit?action=account.needs_reauth", &t).await;
     assert_eq!(s, StatusCode::OK, "{audit}");
     let items = audit["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{audit}");
     assert_eq!(items[0]["entity"], format!("account:{id}"));
 
-    let sink = format!("{}/_admin/sinks/alerts", stack.url("FAKE_PLATFORMS_URL"));
     let key = format!("token_invalid:{}:{}", t.id, id);
     stack
         .wait_for(Duration::from_secs(30), "the alert", || async {
-            let v: Value = stack
-                .http
-                .get(&sink)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["requests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|r| serde_json::from_str::<Value>(r["body"].as_str()?).ok())
-                .any(|b| b["herald"]["key"] == key.as_str())
-                .then_some(())
+            stack.alert_keys().await.contains(&key).then_some(())
         })
         .await;
 
@@ -171,10 +155,7 @@ async fn a_revoked_refresh_token_fails_the_post_with_a_reason_and_marks_the_acco
     let (s, again) = stack.connect_x(&t, &user, Some(&refresh), 60).await;
     assert_eq!(s, StatusCode::OK, "{again}");
     assert_eq!(again["status"], "active");
-    let post = stack.schedule(&t, &id, "after reconnecting", 0).await;
-    stack
-        .await_variant(&t, post["id"].as_str().unwrap(), "published")
-        .await;
+    stack.published_now(&t, &id, "after reconnecting").await;
     assert_eq!(stack.refreshes(&user).await, 1);
 }
 
@@ -182,20 +163,13 @@ async fn a_revoked_refresh_token_fails_the_post_with_a_reason_and_marks_the_acco
 async fn a_reconnect_without_a_refresh_token_keeps_the_stored_one() {
     let stack = Stack::running();
     let t = stack.tenant();
-    let user = unique("xkeep");
-    let refresh = unique("rt-");
-    stack.oauth_grant(&user, &refresh).await;
     // Connected with a refresh token and a token good for an hour: nothing to refresh.
-    let (s, account) = stack.connect_x(&t, &user, Some(&refresh), 3600).await;
-    assert_eq!(s, StatusCode::CREATED, "{account}");
+    let (user, account) = stack.refreshable_x(&t, "xkeep", 3600).await;
     let id = account["id"].as_str().unwrap().to_owned();
     // Reconnected with a new, soon-expiring access token and no refresh token.
     let (s, _) = stack.connect_x(&t, &user, None, 60).await;
     assert_eq!(s, StatusCode::OK);
-    let post = stack.schedule(&t, &id, "kept refresh token", 0).await;
-    stack
-        .await_variant(&t, post["id"].as_str().unwrap(), "published")
-        .await;
+    stack.published_now(&t, &id, "kept refresh token").await;
     // The refresh used the token stored by the first connect.
     assert_eq!(stack.refreshes(&user).await, 1);
 }
@@ -207,18 +181,14 @@ async fn a_reconnect_without_a_refresh_token_keeps_the_stored_one() {
 async fn the_reconciler_refreshes_an_idle_accounts_token_before_it_expires() {
     let stack = Stack::running();
     let t = stack.tenant();
-    let user = unique("xidle");
-    let refresh = unique("rt-");
-    stack.oauth_grant(&user, &refresh).await;
     // The shortest lifetime the API takes; the reconciler refreshes it 10 s before its end.
-    let (s, account) = stack.connect_x(&t, &user, Some(&refresh), 60).await;
-    assert_eq!(s, StatusCode::CREATED, "{account}");
+    let (user, _) = stack.refreshable_x(&t, "xidle", 60).await;
     let a = stack
         .wait_for(
             Duration::from_secs(120),
             "the reconciler's refresh",
             || async {
-                let (_, _, accounts) = stack.api(Method::GET, "/v1/accounts", &t, None, None).await;
+                let (_, _, accounts) = stack.get("/v1/accounts", &t).await;
                 let a = accounts["items"][0].clone();
                 let expires = time::OffsetDateTime::parse(
                     a["token_expires_at"].as_str()?,
@@ -233,11 +203,8 @@ async fn the_reconciler_refreshes_an_idle_accounts_token_before_it_expires() {
     assert_eq!(a["status"], "active");
     assert_eq!(stack.refreshes(&user).await, 1, "exactly one refresh");
     // The refreshed token works: a post goes out with it, with no further refresh.
-    let post = stack
-        .schedule(&t, a["id"].as_str().unwrap(), "after an idle refresh", 0)
-        .await;
     stack
-        .await_variant(&t, post["id"].as_str().unwrap(), "published")
+        .published_now(&t, a["id"].as_str().unwrap(), "after an idle refresh")
         .await;
     assert_eq!(stack.refreshes(&user).await, 1);
 }

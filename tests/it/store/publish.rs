@@ -214,13 +214,7 @@ async fn dispatch_claims_respect_schedule_cancel_and_lease() {
 #[tokio::test]
 async fn outcomes_need_the_claiming_attempt() {
     let env = Env::new().await;
-    let post = env.post_now("x").await;
-    env.dispatcher().run_once().await.unwrap();
-    let v = VariantRef {
-        tenant_id: env.tenant.clone(),
-        post_id: post.id.clone(),
-        account_id: env.account.clone(),
-    };
+    let v = env.variant_now("x").await;
     let now = SystemClock.now();
     env.store
         .claim_for_publish(&v, "attempt-1", &gate(now))

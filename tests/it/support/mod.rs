@@ -39,6 +39,12 @@ pub fn is_problem(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/problem+json"))
 }
 
+/// Sends `request` and reads its answer's JSON (for requests past the API helpers: the fake
+/// platforms' admin, the embed routes, a raw key).
+pub async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// A tenant made for one test, with its admin key.
 pub struct Tenant {
     pub id: String,
@@ -279,6 +285,22 @@ impl Stack {
         res.json().await.unwrap()
     }
 
+    /// The requests a sink of the fake platforms took (`alerts`, or an outbound endpoint's).
+    pub async fn sink_requests(&self, sink: &str) -> Vec<Value> {
+        let v = self.fake_get(&format!("/_admin/sinks/{sink}")).await;
+        v["requests"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The keys of the alerts Herald sent to the alert webhook, oldest first.
+    pub async fn alert_keys(&self) -> Vec<String> {
+        self.sink_requests("alerts")
+            .await
+            .iter()
+            .filter_map(|r| serde_json::from_str::<Value>(r["body"].as_str()?).ok())
+            .filter_map(|b| b["herald"]["key"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     pub async fn fake_posts(&self, platform: &str, account: &str) -> Vec<Value> {
         self.fake_listing("posts", platform, account).await
     }
@@ -286,16 +308,12 @@ impl Stack {
     /// What the fake platforms received for an account: `posts` or `media`.
     pub async fn fake_listing(&self, what: &str, platform: &str, account: &str) -> Vec<Value> {
         let url = format!("{}/_admin/{what}", self.url("FAKE_PLATFORMS_URL"));
-        let v: Value = self
-            .http
-            .get(url)
-            .query(&[("platform", platform), ("account", account)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = json_of(
+            self.http
+                .get(url)
+                .query(&[("platform", platform), ("account", account)]),
+        )
+        .await;
         v[what].as_array().cloned().unwrap_or_default()
     }
 

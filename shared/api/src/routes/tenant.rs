@@ -17,6 +17,13 @@ pub async fn get_tenant(
     State(state): State<Arc<AppState>>,
     principal: Principal,
 ) -> Result<Json<TenantView>, ApiError> {
+    tenant_view(&state, &principal).await
+}
+
+async fn tenant_view(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<Json<TenantView>, ApiError> {
     let tenant = state
         .tenants
         .get_tenant(&principal.tenant_id)
@@ -42,12 +49,7 @@ pub async fn update_tenant(
         .tenants
         .update_settings(&principal.tenant_id, &settings)
         .await?;
-    let tenant = state
-        .tenants
-        .get_tenant(&principal.tenant_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("tenant"))?;
-    Ok(Json(TenantView::from(&tenant)))
+    tenant_view(&state, &principal).await
 }
 
 /// Issue an API key for this tenant (admin). The key is in this response only.

@@ -65,6 +65,11 @@ impl Api {
         self.call("POST", path, Some(key), None, Some(body)).await
     }
 
+    /// `POST path` with `key` and no body (an action: approve, requeue, rotate).
+    async fn act(&self, path: &str, key: &str) -> Answer {
+        self.call("POST", path, Some(key), None, None).await
+    }
+
     async fn patch(&self, path: &str, key: &str, body: Value) -> Answer {
         self.call("PATCH", path, Some(key), None, Some(body)).await
     }

@@ -192,27 +192,11 @@ async fn dead_letters_are_tenant_scoped_admin_only_and_audited() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 
-    let (s, _, v) = api
-        .call(
-            "POST",
-            "/v1/dead-letters/m1/requeue",
-            Some(&a.key),
-            None,
-            None,
-        )
-        .await;
+    let (s, _, v) = api.act("/v1/dead-letters/m1/requeue", &a.key).await;
     assert_eq!((s, &v["requeued"]), (StatusCode::OK, &json!(1)), "{v}");
     let (s, _, v) = api.delete("/v1/dead-letters/m2", &a.key).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, _, _) = api
-        .call(
-            "POST",
-            "/v1/dead-letters/m1/requeue",
-            Some(&a.key),
-            None,
-            None,
-        )
-        .await;
+    let (s, _, _) = api.act("/v1/dead-letters/m1/requeue", &a.key).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "already gone");
     let left: Vec<String> = api
         .dead_letters

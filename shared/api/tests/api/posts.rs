@@ -137,9 +137,7 @@ async fn roles_limit_what_a_key_may_do() {
         (StatusCode::CREATED, Some("pending_approval"))
     );
     let approve = format!("/v1/posts/{}/approve", post["id"].as_str().unwrap());
-    let (s, _, _) = api
-        .call("POST", &approve, Some(&keys["editor"]), None, None)
-        .await;
+    let (s, _, _) = api.act(&approve, &keys["editor"]).await;
     assert_eq!(
         s,
         StatusCode::FORBIDDEN,
@@ -152,9 +150,7 @@ async fn roles_limit_what_a_key_may_do() {
         (s, v["status"].as_str(), v["review"]["note"].as_str()),
         (StatusCode::OK, Some("scheduled"), Some("lgtm"))
     );
-    let (s, _, _) = api
-        .call("POST", &approve, Some(&keys["approver"]), None, None)
-        .await;
+    let (s, _, _) = api.act(&approve, &keys["approver"]).await;
     assert_eq!(s, StatusCode::CONFLICT, "already approved");
 }
 

@@ -151,16 +151,8 @@ impl DynamoStore {
 #[async_trait]
 impl AuditLog for DynamoStore {
     async fn head(&self, tenant: &TenantId, entity: &str) -> Result<ChainHead, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(head_key(tenant, entity)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(Self::audit_head_from(out.item.as_ref()))
+        let item = self.get_latest(head_key(tenant, entity)).await?;
+        Ok(Self::audit_head_from(item.as_ref()))
     }
 
     async fn append(&self, entry: AuditEntry) -> Result<AuditRecord, StoreError> {

@@ -228,15 +228,7 @@ impl HeartbeatStore for DynamoStore {
 #[async_trait]
 impl TenantStore for DynamoStore {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(tenant_to_item(tenant)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.put_new(tenant_to_item(tenant)).await
     }
 
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
@@ -266,27 +258,12 @@ impl TenantStore for DynamoStore {
     }
 
     async fn put_api_key(&self, api_key: &ApiKey) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(api_key_to_item(api_key)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.put_new(api_key_to_item(api_key)).await
     }
 
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(api_key_pk(hash), "APIKEY")))
-            .send()
-            .await
-            .map_err(store_error)?;
-        out.item.as_ref().map(api_key_from_item).transpose()
+        let item = self.get(key(api_key_pk(hash), "APIKEY")).await?;
+        item.as_ref().map(api_key_from_item).transpose()
     }
 }
 
@@ -336,15 +313,7 @@ impl AccountStore for DynamoStore {
         tenant: &TenantId,
         id: &AccountId,
     ) -> Result<Option<Account>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(tenant_pk(tenant), account_sk(id))))
-            .send()
-            .await
-            .map_err(store_error)?;
-        match out.item {
+        match self.get(key(tenant_pk(tenant), account_sk(id))).await? {
             Some(item) => {
                 let keys = self.keys_for_items([&item]).await?;
                 account_from_item(&item, &keys).map(Some)

@@ -374,16 +374,7 @@ enum SweepMarker {
 
 impl DynamoStore {
     async fn sweep_marker(&self, current: &str) -> Result<SweepMarker, StoreError> {
-        let answer = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(SWEEP_PK.to_owned(), SWEEP_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        let Some(item) = answer.item else {
+        let Some(item) = self.get_latest(key(SWEEP_PK.to_owned(), SWEEP_SK)).await? else {
             return Ok(SweepMarker::Behind);
         };
         let f = Fields(&item);
