@@ -1,5 +1,6 @@
 //! The HTTP API function: configuration and wiring. The application is `herald_api::router`.
 
+use herald_api::state::{Ports, Settings};
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
@@ -7,12 +8,9 @@ use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
 use herald_aws::s3::S3Media;
 use herald_domain::analytics::embed::EmbedTokens;
 use herald_domain::clock::{Clock, SystemClock};
-use herald_domain::dead_letters::DeadLetterService;
 use herald_domain::idempotency::Idempotency;
-use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaService};
-use herald_domain::outbound::EndpointRegistry;
+use herald_domain::media::DEFAULT_UPLOAD_URL_TTL;
 use herald_domain::outbound::guard::TargetPolicy;
-use herald_domain::publishing::posts::PostService;
 use herald_domain::secrets::SecretCache;
 use herald_domain::secrets::operator::OperatorToken;
 use std::collections::HashMap;
@@ -125,67 +123,49 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
         clock.clone(),
         time::Duration::seconds(config.in_progress_ttl_seconds),
     );
-    herald_api::AppState {
-        tenants: store.clone(),
-        accounts: store.clone(),
-        crises: store.clone(),
-        heartbeats: store.clone(),
-        audit: store.clone(),
-        dead_letters: DeadLetterService {
-            queues: Arc::new(SqsDeadLetters::new(
-                clients.sqs.clone(),
-                std::iter::once(DeadLetterQueue {
-                    source: "publish".into(),
-                    url: config.publish_dlq_url.clone(),
-                    source_url: config.common.publish_queue_url.clone(),
-                })
-                .chain(
-                    config
-                        .outbound_queues
-                        .as_ref()
-                        .map(|(queue, dlq)| DeadLetterQueue {
-                            source: "outbound".into(),
-                            url: dlq.clone(),
-                            source_url: queue.clone(),
-                        }),
-                )
-                .collect(),
-            )),
-            audit: store.clone(),
+    let operator = config.admin_token_secret_id.as_ref().map(|secret_id| {
+        Arc::new(OperatorToken {
+            secrets: shared.secrets.clone(),
+            secret_id: secret_id.clone(),
+            grace: config.common.secrets.grace,
             clock: clock.clone(),
-        },
-        webhook_endpoints: EndpointRegistry {
+        })
+    });
+    let dead_letters = std::iter::once(DeadLetterQueue {
+        source: "publish".into(),
+        url: config.publish_dlq_url.clone(),
+        source_url: config.common.publish_queue_url.clone(),
+    })
+    .chain(
+        config
+            .outbound_queues
+            .as_ref()
+            .map(|(queue, dlq)| DeadLetterQueue {
+                source: "outbound".into(),
+                url: dlq.clone(),
+                source_url: queue.clone(),
+            }),
+    )
+    .collect();
+    herald_api::AppState::new(
+        Ports {
             store: store.clone(),
+            dead_letters: Arc::new(SqsDeadLetters::new(clients.sqs.clone(), dead_letters)),
+            media: Arc::new(S3Media::new(clients.s3.clone(), &config.media_bucket)),
+            endpoints: store.clone(),
             resolver: Arc::new(herald_platforms::outbound::SystemResolver),
-            policy: TargetPolicy {
+            ingest: store,
+            idempotency,
+            clock,
+        },
+        Settings {
+            upload_url_ttl: config.upload_url_ttl,
+            target_policy: TargetPolicy {
                 allow_private: config.outbound_allow_private,
             },
-            secret_overlap: std::time::Duration::from_secs(24 * 3600),
+            operator,
         },
-        posts: PostService {
-            posts: store.clone(),
-            accounts: store.clone(),
-            tenants: store.clone(),
-            media: MediaService {
-                records: store.clone(),
-                objects: Arc::new(S3Media::new(clients.s3.clone(), &config.media_bucket)),
-                clock: clock.clone(),
-                upload_url_ttl: config.upload_url_ttl,
-            },
-            clock: clock.clone(),
-        },
-        operator: config.admin_token_secret_id.as_ref().map(|secret_id| {
-            Arc::new(OperatorToken {
-                secrets: shared.secrets.clone(),
-                secret_id: secret_id.clone(),
-                grace: config.common.secrets.grace,
-                clock: clock.clone(),
-            })
-        }),
-        idempotency,
-        clock,
-        ingest: store,
-    }
+    )
 }
 
 /// The whole application: the API router with embed tokens and dashboards.

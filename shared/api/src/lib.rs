@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod memory;
 pub mod openapi;
 mod routes;
+pub mod state;
 pub mod webhooks;
 
 use axum::Router;

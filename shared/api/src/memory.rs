@@ -2,15 +2,13 @@
 //! tests and the bench run, with handles on the fakes so they can look behind the API.
 
 use crate::AppState;
+use crate::state::{Ports, Settings};
 use herald_domain::clock::{Clock, SystemClock};
-use herald_domain::dead_letters::DeadLetterService;
 use herald_domain::idempotency::Idempotency;
 use herald_domain::ingest::memory::MemoryIngestStore;
-use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaService};
+use herald_domain::media::DEFAULT_UPLOAD_URL_TTL;
 use herald_domain::memory::{MemoryDeadLetters, MemoryMedia, MemoryStore};
-use herald_domain::outbound::EndpointRegistry;
 use herald_domain::outbound::memory::{FixedResolver, MemoryEndpoints};
-use herald_domain::publishing::posts::PostService;
 use std::sync::Arc;
 
 /// An [`AppState`] over in-memory ports, and those ports.
@@ -34,42 +32,25 @@ impl AppState {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let idempotency =
             Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30));
-        let state = AppState {
-            tenants: store.clone(),
-            accounts: store.clone(),
-            crises: store.clone(),
-            heartbeats: store.clone(),
-            audit: store.clone(),
-            dead_letters: DeadLetterService {
-                queues: dead_letters.clone(),
-                audit: store.clone(),
-                clock: clock.clone(),
-            },
-            posts: PostService {
-                posts: store.clone(),
-                accounts: store.clone(),
-                tenants: store.clone(),
-                media: MediaService {
-                    records: store.clone(),
-                    objects: media.clone(),
-                    clock: clock.clone(),
-                    upload_url_ttl: DEFAULT_UPLOAD_URL_TTL,
-                },
-                clock: clock.clone(),
-            },
-            idempotency: idempotency.clone(),
-            clock,
-            webhook_endpoints: EndpointRegistry {
-                store: Arc::new(MemoryEndpoints::default()),
+        let state = AppState::new(
+            Ports {
+                store: store.clone(),
+                dead_letters: dead_letters.clone(),
+                media: media.clone(),
+                endpoints: Arc::new(MemoryEndpoints::default()),
                 resolver: Arc::new(FixedResolver(vec![std::net::IpAddr::from([
                     93, 184, 215, 14,
                 ])])),
-                policy: Default::default(),
-                secret_overlap: std::time::Duration::from_secs(24 * 3600),
+                ingest: Arc::new(MemoryIngestStore::default()),
+                idempotency: idempotency.clone(),
+                clock,
             },
-            operator: None,
-            ingest: Arc::new(MemoryIngestStore::default()),
-        };
+            Settings {
+                upload_url_ttl: DEFAULT_UPLOAD_URL_TTL,
+                target_policy: Default::default(),
+                operator: None,
+            },
+        );
         MemoryApp {
             state,
             store,

@@ -1,0 +1,112 @@
+//! The one way an [`AppState`] is made from ports: production wiring (`functions/api`, over
+//! DynamoDB, SQS and S3) and the in-memory state of the tests and the bench (`memory`) both
+//! call [`AppState::new`], so the services are wired the same way everywhere.
+
+use crate::AppState;
+use herald_domain::clock::Clock;
+use herald_domain::dead_letters::{DeadLetterQueues, DeadLetterService};
+use herald_domain::idempotency::Idempotency;
+use herald_domain::ingest::IngestStore;
+use herald_domain::media::MediaService;
+use herald_domain::outbound::guard::TargetPolicy;
+use herald_domain::outbound::{EndpointRegistry, EndpointStore, Resolver};
+use herald_domain::ports::{
+    AccountStore, AuditLog, CrisisStore, HeartbeatStore, MediaObjects, MediaRecords, PostStore,
+    TenantStore,
+};
+use herald_domain::publishing::posts::PostService;
+use herald_domain::secrets::operator::OperatorToken;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an outbound endpoint's previous secret keeps signing after a rotation.
+const SECRET_OVERLAP: Duration = Duration::from_secs(24 * 3600);
+
+/// The ports the API stands on. One store serves the main table's ports (tenants, accounts,
+/// posts, media records, the audit log, crises, heartbeats); the others may live apart.
+pub struct Ports<S> {
+    pub store: Arc<S>,
+    pub dead_letters: Arc<dyn DeadLetterQueues>,
+    pub media: Arc<dyn MediaObjects>,
+    pub endpoints: Arc<dyn EndpointStore>,
+    pub resolver: Arc<dyn Resolver>,
+    pub ingest: Arc<dyn IngestStore>,
+    pub idempotency: Idempotency,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl<S> std::fmt::Debug for Ports<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports").finish_non_exhaustive()
+    }
+}
+
+/// What the API's behaviour depends on beyond its ports.
+#[derive(Debug)]
+pub struct Settings {
+    /// How long a media upload URL works.
+    pub upload_url_ttl: Duration,
+    /// Which outbound webhook targets are allowed (private addresses only locally).
+    pub target_policy: TargetPolicy,
+    /// The bootstrap operator token, for `POST /v1/tenants`; `None` turns those routes off.
+    pub operator: Option<Arc<OperatorToken>>,
+}
+
+impl AppState {
+    pub fn new<S>(ports: Ports<S>, settings: Settings) -> Self
+    where
+        S: TenantStore
+            + AccountStore
+            + CrisisStore
+            + HeartbeatStore
+            + AuditLog
+            + PostStore
+            + MediaRecords
+            + 'static,
+    {
+        let Ports {
+            store,
+            dead_letters,
+            media,
+            endpoints,
+            resolver,
+            ingest,
+            idempotency,
+            clock,
+        } = ports;
+        Self {
+            tenants: store.clone(),
+            accounts: store.clone(),
+            crises: store.clone(),
+            heartbeats: store.clone(),
+            audit: store.clone(),
+            dead_letters: DeadLetterService {
+                queues: dead_letters,
+                audit: store.clone(),
+                clock: clock.clone(),
+            },
+            posts: PostService {
+                posts: store.clone(),
+                accounts: store.clone(),
+                tenants: store.clone(),
+                media: MediaService {
+                    records: store,
+                    objects: media,
+                    clock: clock.clone(),
+                    upload_url_ttl: settings.upload_url_ttl,
+                },
+                clock: clock.clone(),
+            },
+            webhook_endpoints: EndpointRegistry {
+                store: endpoints,
+                resolver,
+                policy: settings.target_policy,
+                secret_overlap: SECRET_OVERLAP,
+            },
+            operator: settings.operator,
+            idempotency,
+            clock,
+            ingest,
+        }
+    }
+}
