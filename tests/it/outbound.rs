@@ -13,26 +13,7 @@ const WAIT: Duration = Duration::from_secs(90);
 
 impl Stack {
     async fn account(&self, key: &str) -> String {
-        let external = unique("out");
-        let token = unique("x-token-");
-        let res = self
-            .http
-            .post(format!("{}/_admin/tokens", self.url("FAKE_PLATFORMS_URL")))
-            .json(&json!({"platform": "x", "token": token, "account": external}))
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_success());
-        let (s, v) = self
-            .send(
-                Method::POST,
-                "/v1/accounts",
-                key,
-                Some(json!({"platform": "x", "external_id": external, "access_token": token})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        v["id"].as_str().unwrap().into()
+        self.connect_mapped(key, "x", &unique("out")).await
     }
 
     /// Publishes a post now and waits until it is published; returns its id.

@@ -23,7 +23,7 @@ use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SHOP: &str = "https://shop.example";
 
@@ -193,53 +193,10 @@ impl Stack {
 
     /// Publishes one post on X through the whole stack and waits until it is published.
     async fn publish_one(&self, t: &Tenant) {
-        let account_id = unique("embed-x-");
-        let token = unique("x-token-");
-        let fake = self.url("FAKE_PLATFORMS_URL");
-        let res = self
-            .http
-            .post(format!("{fake}/_admin/tokens"))
-            .json(&json!({"platform": "x", "token": token, "account": account_id}))
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_success());
-        let (s, _, account) = self
-            .call(
-                self.http
-                    .post(self.api_url("/v1/accounts"))
-                    .bearer_auth(&t.key)
-                    .json(
-                        &json!({"platform": "x", "external_id": account_id, "access_token": token}),
-                    ),
-            )
+        let account = self.connect_mapped(t, "x", &unique("embed-x-")).await;
+        let post = self.schedule(t, &account, "embedded", 1).await;
+        self.await_variant(t, post["id"].as_str().unwrap(), "published")
             .await;
-        assert_eq!(s, StatusCode::CREATED, "{account}");
-        let at = (time::OffsetDateTime::now_utc() + time::Duration::seconds(1))
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap();
-        let (s, _, post) = self
-            .call(
-                self.http
-                    .post(self.api_url("/v1/posts"))
-                    .bearer_auth(&t.key)
-                    .header("idempotency-key", unique("k-"))
-                    .json(&json!({"text": "embedded", "scheduled_at": at, "targets": [{"account_id": account["id"]}]})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{post}");
-        let path = format!("/v1/posts/{}", post["id"].as_str().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (_, _, v) = self
-                .call(self.http.get(self.api_url(&path)).bearer_auth(&t.key))
-                .await;
-            if v["variants"][0]["status"] == "published" {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the post was not published: {v}");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
     }
 
     /// The stack's signing key, read from its Secrets Manager, to forge tokens that only a

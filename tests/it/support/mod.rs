@@ -224,7 +224,7 @@ impl Stack {
 
     pub async fn connect(
         &self,
-        t: &Tenant,
+        t: &(impl Bearer + ?Sized),
         platform: &str,
         external_id: &str,
         token: &str,
@@ -237,7 +237,12 @@ impl Stack {
     }
 
     /// Connects an account whose token the fake platform knows (X names the user by token).
-    pub async fn connect_mapped(&self, t: &Tenant, platform: &str, external_id: &str) -> String {
+    pub async fn connect_mapped(
+        &self,
+        t: &(impl Bearer + ?Sized),
+        platform: &str,
+        external_id: &str,
+    ) -> String {
         let token = unique(&format!("{platform}-token-"));
         if platform == "x" {
             self.fake(
