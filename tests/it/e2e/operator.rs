@@ -35,21 +35,9 @@ async fn the_operator_token_creates_tenants_and_keeps_working_across_its_rotatio
     );
 
     let tenant_key = created["api_key"]["key"].as_str().unwrap().to_owned();
-    let tenant = json_of(
-        stack
-            .http
-            .get(format!("{api}/v1/tenant"))
-            .bearer_auth(&tenant_key),
-    )
-    .await;
+    let (_, _, tenant) = stack.get("/v1/tenant", &tenant_key).await;
     assert_eq!(tenant["name"], name.as_str());
-    let audit = json_of(
-        stack
-            .http
-            .get(format!("{api}/v1/audit"))
-            .bearer_auth(&tenant_key),
-    )
-    .await;
+    let (_, _, audit) = stack.get("/v1/audit", &tenant_key).await;
     let actions: Vec<&str> = audit["items"]
         .as_array()
         .unwrap()

@@ -86,12 +86,18 @@ impl Browser {
             .unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
-    /// The text an element shows, as a user reads it (no markup, entities decoded).
-    pub async fn text(&self, css: &str) -> String {
+    /// The element `css` selects, which must be on the page.
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .find(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+    }
+
+    /// The text an element shows, as a user reads it (no markup, entities decoded).
+    pub async fn text(&self, css: &str) -> String {
+        self.element(css)
+            .await
             .text()
             .await
             .unwrap_or_else(|e| panic!("read {css}: {e}"))
@@ -115,20 +121,16 @@ impl Browser {
 
     /// Types `text` into the field `css`, as keystrokes.
     pub async fn type_into(&self, css: &str, text: &str) {
-        self.client
-            .find(Locator::Css(css))
+        self.element(css)
             .await
-            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
             .send_keys(text)
             .await
             .unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
     pub async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
+        self.element(css)
             .await
-            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
             .click()
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
