@@ -2,13 +2,15 @@
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum infra/requirements.txt | cut -d' ' -f1)
+# The local DynamoDB (dynoxide, from crates.io), built into the venv beside the Python tools.
+DYNOXIDE := 3.2.0
+STAMP := $(VENV)/.installed-$(shell cksum infra/requirements.txt | cut -d' ' -f1)-dynoxide-$(DYNOXIDE)
 SEEDS ?= 100
 
 .PHONY: help venv build up down status test lint unit bench sim load soak clean sam-build
 
 help:
-	@echo "make up      start the local stack (moto, functions, event sources, fake platforms)"
+	@echo "make up      start the local stack (moto, dynoxide, functions, event sources, fake platforms)"
 	@echo "make down    stop it"
 	@echo "make test    format, lint, cfn-lint, unit, emulator and end-to-end tests"
 	@echo "make bench   benchmarks (release builds): sizes, cold start, RSS, AWS calls, API latency, load"
@@ -18,6 +20,8 @@ help:
 $(STAMP): infra/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements.txt
+	cargo install --quiet --locked --root $(VENV) --target-dir target/tools \
+	  --no-default-features --features native-sqlite,http-server,cli dynoxide-rs@$(DYNOXIDE)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

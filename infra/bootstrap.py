@@ -176,10 +176,14 @@ def create_table(stack: Stack, aws: dict[str, Any], logical_id: str, props: dict
             if e.response["Error"]["Code"] != "ValidationException":
                 raise
     if props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
-        ddb.update_continuous_backups(
-            TableName=name,
-            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-        )
+        try:
+            ddb.update_continuous_backups(
+                TableName=name,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+            )
+        except ClientError as e:  # the local DynamoDB (dynoxide) has no backups to turn on
+            if e.response["Error"]["Code"] != "UnknownOperationException":
+                raise
     arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
     stack.refs[logical_id] = name
     stack.attrs[(logical_id, "Arn")] = arn
@@ -449,13 +453,15 @@ def function_manifest(stack: Stack) -> dict[str, Any]:
     return {"functions": functions, "global_environment": {k: str(stack.resolve(v)) for k, v in global_env.items()}}
 
 
-def clients(endpoint: str) -> dict[str, Any]:
+def clients(endpoint: str, dynamodb_endpoint: str | None = None) -> dict[str, Any]:
+    """Clients of the emulated services at `endpoint`; DynamoDB at its own endpoint if given."""
     session = boto3.session.Session(
         aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION
     )
     cfg = Config(retries={"max_attempts": 3, "mode": "standard"})
+    endpoints = {"dynamodb": dynamodb_endpoint or endpoint}
     return {
-        name: session.client(name, endpoint_url=endpoint, config=cfg)
+        name: session.client(name, endpoint_url=endpoints.get(name, endpoint), config=cfg)
         for name in ("dynamodb", "sqs", "secretsmanager", "s3", "sns")
     }
 
@@ -463,6 +469,7 @@ def clients(endpoint: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoint-url", required=True)
+    parser.add_argument("--dynamodb-endpoint-url", help="DynamoDB's own endpoint (default: --endpoint-url)")
     parser.add_argument("--prefix", default="herald")
     parser.add_argument("--template", type=Path, default=ROOT / "template.yaml")
     parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE")
@@ -472,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = dict(p.split("=", 1) for p in args.parameter)
     stack = Stack(load_template(args.template), args.prefix, overrides)
-    create_resources(stack, clients(args.endpoint_url))
+    create_resources(stack, clients(args.endpoint_url, args.dynamodb_endpoint_url))
     manifest = function_manifest(stack)
     queues = {
         f"HERALD_QUEUE_URL_{snake(lid)}": url

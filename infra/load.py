@@ -76,7 +76,8 @@ def percentile(values: list[float], p: float) -> float:
 
 def fill(env: dict[str, str], items: int) -> int:
     """Tops the main table up to `items`; answers how many it holds."""
-    db = boto3.client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+    endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB", env["AWS_ENDPOINT_URL"])
+    db = boto3.client("dynamodb", endpoint_url=endpoint, region_name=env["AWS_REGION"],
                       aws_access_key_id="test", aws_secret_access_key="test")
     table = env["HERALD_TABLE"]
     have = db.describe_table(TableName=table)["Table"]["ItemCount"]

@@ -48,7 +48,8 @@ BIN_DIR = ROOT / "target" / "debug"
 PY = str(VENV_BIN / "python")
 HOST = "127.0.0.1"
 PREFIX = "herald"
-DEFAULT_PORTS = {"moto": 4566, "api": 3000, "fake": 4580, "runtime": 9000}
+DEFAULT_PORTS = {"moto": 4566, "dynamodb": 4569, "api": 3000, "fake": 4580, "runtime": 9000}
+DYNOXIDE = VENV_BIN / "dynoxide"
 AWS_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -168,6 +169,26 @@ def wait_until(what: str, check: Any, timeout: float, pid: int | None = None, lo
     raise SystemExit(f"{what}: not ready after {timeout:.0f} s; see .herald/logs/{log or 'the logs'}")
 
 
+def dynamodb_ok(url: str, timeout: float = 2.0) -> bool:
+    """DynamoDB answers `ListTables` (its API is one POST route; a GET proves nothing). dynoxide
+    wants a request shaped as if signed, as DynamoDB does, and checks no signature."""
+    request = urllib.request.Request(
+        url, data=b"{}", method="POST",
+        headers={
+            "content-type": "application/x-amz-json-1.0",
+            "x-amz-target": "DynamoDB_20120810.ListTables",
+            "x-amz-date": "20260101T000000Z",
+            "authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, "
+            "SignedHeaders=host;x-amz-date, Signature=0",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:  # noqa: S310 - loopback only
+            return 200 <= r.status < 300
+    except OSError:
+        return False
+
+
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - loopback only
@@ -194,13 +215,14 @@ def problems(state: dict[str, Any] | None) -> list[str]:
     found = [f"{name} (pid {pid}) has exited; see .herald/logs/" for name, pid in state["pids"].items() if not alive(pid)]
     ports = state.get("ports", {})
     probes = {
-        "moto": f"http://{HOST}:{ports.get('moto')}/moto-api/",
-        "fake": f"http://{HOST}:{ports.get('fake')}/_admin/health",
-        "functions": f"http://{HOST}:{ports.get('runtime')}/_admin/health",
-        "emulator": f"{state.get('api_url')}/v1/health",
+        "moto": (http_ok, f"http://{HOST}:{ports.get('moto')}/moto-api/"),
+        "dynamodb": (dynamodb_ok, f"http://{HOST}:{ports.get('dynamodb')}"),
+        "fake": (http_ok, f"http://{HOST}:{ports.get('fake')}/_admin/health"),
+        "functions": (http_ok, f"http://{HOST}:{ports.get('runtime')}/_admin/health"),
+        "emulator": (http_ok, f"{state.get('api_url')}/v1/health"),
     }
-    for name, url in probes.items():
-        if name in state["pids"] and alive(state["pids"][name]) and not http_ok(url):
+    for name, (answers, url) in probes.items():
+        if name in state["pids"] and alive(state["pids"][name]) and not answers(url):
             found.append(f"{name} (pid {state['pids'][name]}) does not answer {url}")
     return found
 
@@ -260,11 +282,16 @@ def up() -> int:
     state: dict[str, Any] = {"pids": pids, "ports": ports, "api_url": ""}
     ports["moto"] = pick_port("moto")
     endpoint = f"http://{HOST}:{ports['moto']}"
+    ports["dynamodb"] = pick_port("dynamodb")
+    dynamodb = f"http://{HOST}:{ports['dynamodb']}"
 
     def record() -> None:
         STATE.write_text(json.dumps(state, indent=2) + "\n")
 
     try:
+        say(f"DynamoDB (dynoxide) on {dynamodb}")
+        pids["dynamodb"] = spawn("dynamodb", [str(DYNOXIDE), "--host", HOST, "--port", str(ports["dynamodb"])])
+        record()
         say(f"moto on {endpoint}")
         pids["moto"] = spawn("moto", [PY, "infra/moto_server.py", "-H", HOST, "-p", str(ports["moto"])])
         record()
@@ -274,12 +301,14 @@ def up() -> int:
         pids["fake"] = spawn("fake-platforms", [PY, "infra/fake_platforms", "--host", HOST, "--port", str(ports["fake"])])
         record()
         wait_until("moto", lambda: http_ok(f"{endpoint}/moto-api/"), 60, pids["moto"], "moto")
+        wait_until("DynamoDB", lambda: dynamodb_ok(dynamodb), 30, pids["dynamodb"], "dynamodb")
         wait_until("fake platforms", lambda: http_ok(f"{fake_url}/_admin/health"), 30, pids["fake"], "fake-platforms")
 
         say("creating the resources of template.yaml")
         bootstrap = subprocess.run(
             [
-                PY, "infra/bootstrap.py", "--endpoint-url", endpoint, "--prefix", PREFIX,
+                PY, "infra/bootstrap.py", "--endpoint-url", endpoint, "--dynamodb-endpoint-url", dynamodb,
+                "--prefix", PREFIX,
                 "--manifest", str(MANIFEST), "--print-env",
                 "--parameter", f"XApiUrl={fake_url}/x",
                 "--parameter", f"FacebookApiUrl={fake_url}/facebook/v21.0",
@@ -296,7 +325,8 @@ def up() -> int:
             raise SystemExit(f"no {', '.join(missing)} in target/debug/: `make up` builds them (cargo build --workspace --bins)")
         # Laid over each function's own environment from the template: the local endpoints,
         # credentials and scaled-down timings.
-        function_env = {**AWS_ENV, "AWS_ENDPOINT_URL": endpoint, **LOCAL_FUNCTION_ENV}
+        endpoints = {"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_DYNAMODB": dynamodb}
+        function_env = {**AWS_ENV, **endpoints, **LOCAL_FUNCTION_ENV}
         # Alerts go to the fake platforms' sink, where tests read them.
         function_env["HERALD_ALERT_WEBHOOK_URL"] = f"{fake_url}/sinks/alerts"
         write_env_file(FUNCTIONS_ENV, function_env, export=False)
@@ -332,7 +362,7 @@ def up() -> int:
         record()
         wait_until("the HTTP API", lambda: http_ok(f"{api_url}/v1/health"), 60, pids["emulator"], "emulator")
 
-        aws_env = {**AWS_ENV, "AWS_ENDPOINT_URL": endpoint, "HERALD_TABLE": manifest["global_environment"]["HERALD_TABLE"]}
+        aws_env = {**AWS_ENV, **endpoints, "HERALD_TABLE": manifest["global_environment"]["HERALD_TABLE"]}
         demo = seed_demo_tenant(aws_env)
         local_env = {
             "HERALD_API_URL": api_url,
@@ -464,7 +494,7 @@ def down() -> int:
         say("nothing to stop")
         return 0
     # Stop the feeders first, then the functions, then what they talk to.
-    for name in ("emulator", "functions", "fake", "moto"):
+    for name in ("emulator", "functions", "fake", "moto", "dynamodb"):
         pid = state["pids"].get(name)
         if pid and alive(pid):
             stop_group(pid)
@@ -513,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("status", help="exit 0 when it runs and answers")
     st.add_argument("--quiet", action="store_true")
     mem = sub.add_parser("memory", help="print one process's resident MiB (with its children); exit 1 over --max-mib")
-    mem.add_argument("process", choices=["moto", "fake", "functions", "emulator"])
+    mem.add_argument("process", choices=["moto", "dynamodb", "fake", "functions", "emulator"])
     mem.add_argument("--max-mib", type=float)
     args = parser.parse_args(argv)
     if args.command == "up":

@@ -71,5 +71,6 @@ grep -q "test result: ok. 1 passed" target/chaos-run.log || {
   exit 1
 }
 
-step "the local stack's moto holds under 1 GiB after the whole suite"
+step "the local stack's moto and DynamoDB each hold under 1 GiB after the whole suite"
 $PY infra/stack.py memory moto --max-mib 1024
+$PY infra/stack.py memory dynamodb --max-mib 1024

@@ -1,6 +1,7 @@
-//! Shared set-up for the integration and end-to-end tests: a moto server started on a free
-//! port (once per test binary), resources created from template.yaml by the same bootstrap
-//! the local stack uses, and the local stack's `.herald/local.env`.
+//! Shared set-up for the integration and end-to-end tests: the emulated AWS (moto, and dynoxide
+//! for DynamoDB) started on free ports (once per test binary), resources created from
+//! template.yaml by the same bootstrap the local stack uses, and the local stack's
+//! `.herald/local.env`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test set-up fails loudly on purpose.
 
 use std::collections::HashMap;
@@ -17,11 +18,22 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A moto server for this test binary; killed when the binary exits.
+/// The emulated AWS of this test binary, each on a free port and stopped when the binary
+/// exits: moto (SQS, S3, Secrets Manager, SNS) and dynoxide (DynamoDB), as in the local stack.
 #[derive(Debug)]
-pub struct Moto {
+pub struct LocalAws {
+    /// moto's endpoint, for every service but DynamoDB.
     pub endpoint: String,
-    _child: ChildGuard,
+    pub dynamodb: String,
+    _moto: ChildGuard,
+    _dynamodb: ChildGuard,
+}
+
+impl LocalAws {
+    /// SDK clients of Herald's adapters, each service at its own emulator.
+    pub async fn clients(&self) -> herald_aws::Clients {
+        clients(&self.endpoint, &self.dynamodb).await
+    }
 }
 
 #[derive(Debug)]
@@ -34,38 +46,70 @@ impl Drop for ChildGuard {
     }
 }
 
-pub fn moto() -> &'static Moto {
-    static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+pub fn local_aws() -> &'static LocalAws {
+    static AWS: OnceLock<LocalAws> = OnceLock::new();
+    AWS.get_or_init(|| {
+        let (moto_port, dynamodb_port) = (free_port(), free_port());
         // moto with DynamoDB requests serialized (see infra/moto_server.py for why).
-        let bin = repo_root().join(".venv/bin/python");
-        let log = std::fs::File::create(repo_root().join("target/moto-tests.log")).unwrap();
-        let child = Command::new(&bin)
+        let python = repo_root().join(".venv/bin/python");
+        let moto = Command::new(&python)
             .arg(repo_root().join("infra/moto_server.py"))
             // The server lives in a static, which is never dropped: it stops itself instead.
             .arg("--exit-with-parent")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
             .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
+            .stdout(test_log("moto-tests.log"))
+            .stderr(test_log("moto-tests.log"))
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} (run `make venv`): {e}", bin.display()));
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start");
-            std::thread::sleep(Duration::from_millis(100));
+            .unwrap_or_else(|e| panic!("cannot start {} (run `make venv`): {e}", python.display()));
+        // dynoxide has no such option: a shell runs it and ends it once this binary is gone.
+        let dynoxide = repo_root().join(".venv/bin/dynoxide");
+        let dynamodb = Command::new("sh")
+            .args([
+                "-c",
+                r#"parent=$PPID; "$@" & child=$!
+                while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
+                kill "$child" 2>/dev/null"#,
+                "sh",
+            ])
+            .arg(&dynoxide)
+            .args(["--host", "127.0.0.1", "--port", &dynamodb_port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(test_log("dynamodb-tests.log"))
+            .stderr(test_log("dynamodb-tests.log"))
+            .spawn()
+            .unwrap();
+        for (name, port) in [("moto", moto_port), ("dynoxide (run `make venv`)", dynamodb_port)] {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "{name} did not start");
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
-        Moto {
-            endpoint,
-            _child: ChildGuard(child),
+        LocalAws {
+            endpoint: format!("http://127.0.0.1:{moto_port}"),
+            dynamodb: format!("http://127.0.0.1:{dynamodb_port}"),
+            _moto: ChildGuard(moto),
+            _dynamodb: ChildGuard(dynamodb),
         }
     })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A log file under target/, appended to by every process that writes it.
+fn test_log(name: &str) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(repo_root().join("target").join(name))
+        .unwrap()
 }
 
 /// A fake-platforms server (infra/fake_platforms/) of one's own, on a free port; stopped
@@ -104,14 +148,14 @@ pub fn fake_platforms() -> FakePlatforms {
 
 /// Creates every table and queue of template.yaml under a fresh name prefix and returns the
 /// resolved environment the functions would get (HERALD_TABLE, HERALD_PUBLISH_QUEUE_URL, ...).
-pub fn bootstrap(endpoint: &str) -> HashMap<String, String> {
-    bootstrap_functions(endpoint).0
+pub fn bootstrap(aws: &LocalAws) -> HashMap<String, String> {
+    bootstrap_functions(aws).0
 }
 
 /// As [`bootstrap`], with each function's own variables (the template's per-function
 /// `Environment`), by binary name.
 pub fn bootstrap_functions(
-    endpoint: &str,
+    aws: &LocalAws,
 ) -> (
     HashMap<String, String>,
     HashMap<String, HashMap<String, String>>,
@@ -122,7 +166,9 @@ pub fn bootstrap_functions(
         .arg(repo_root().join("infra/bootstrap.py"))
         .args([
             "--endpoint-url",
-            endpoint,
+            &aws.endpoint,
+            "--dynamodb-endpoint-url",
+            &aws.dynamodb,
             "--prefix",
             &prefix,
             "--print-env",
@@ -174,6 +220,16 @@ pub fn parse_env(text: &str) -> HashMap<String, String> {
             )
         })
         .collect()
+}
+
+/// SDK clients of Herald's adapters: DynamoDB at `dynamodb`, the other services at `endpoint`.
+pub async fn clients(endpoint: &str, dynamodb: &str) -> herald_aws::Clients {
+    herald_aws::Clients::with_dynamodb_endpoint(&sdk_config(endpoint).await, dynamodb)
+}
+
+/// The same for the local stack's environment (`.herald/local.env`).
+pub async fn stack_clients(env: &HashMap<String, String>) -> herald_aws::Clients {
+    clients(&env["AWS_ENDPOINT_URL"], &env["AWS_ENDPOINT_URL_DYNAMODB"]).await
 }
 
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {

@@ -9,7 +9,6 @@ use herald_domain::ingest::{IngestJob, IngestStore, StreamKey};
 use herald_domain::memory::MemoryStore;
 use herald_domain::model::{Account, AccountStatus, Platform};
 use herald_domain::ports::AccountStore;
-use herald_tests::sdk_config;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -98,10 +97,9 @@ pub async fn ingest_in_memory() {
 }
 
 pub async fn ingest_calls(env: &HashMap<String, String>) {
-    use herald_aws::Clients;
     use herald_aws::dynamo::DynamoStore;
     const ITEMS: u64 = 1_000;
-    let clients = Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
+    let clients = herald_tests::stack_clients(env).await;
     let store = Arc::new(DynamoStore::new(
         clients.dynamodb.clone(),
         &env["HERALD_TABLE"],

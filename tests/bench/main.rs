@@ -30,7 +30,7 @@ use herald_domain::publishing::posts::{Actor, NewPost, PostService, Target};
 use herald_domain::publishing::publish::{
     Delivery, Disposition, Done, PublishConfig, PublishService,
 };
-use herald_tests::{bootstrap_functions, moto, sdk_config};
+use herald_tests::{bootstrap_functions, local_aws, sdk_config};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -193,11 +193,10 @@ async fn publish_batch_in_memory() {
 }
 
 async fn publish_calls(env: &HashMap<String, String>) {
-    use herald_aws::Clients;
     use herald_aws::sqs::SqsPublishQueue;
     use herald_domain::ports::PublishMessage;
 
-    let clients = Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
+    let clients = herald_tests::stack_clients(env).await;
     let store = Arc::new(
         herald_aws::config::CommonConfig::read(&mut herald_aws::config::Env::new(env))
             .store(&clients),
@@ -343,7 +342,7 @@ async fn api_overhead(env: &HashMap<String, String>) {
     );
 
     // The same request through the DynamoDB adapters, counting AWS calls.
-    let clients = herald_aws::Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
+    let clients = herald_tests::stack_clients(env).await;
     let config = herald_fn_api::Config::from_env(env).unwrap();
     let shared = herald_fn_api::shared(&config, &clients);
     let app = herald_api::router(herald_fn_api::state(&config, &clients, &shared));
@@ -418,9 +417,10 @@ fn create_request(key: &str, account: &str, idem: &str) -> Request<Body> {
 
 #[tokio::main]
 async fn main() {
-    let endpoint = moto().endpoint.clone();
-    let (mut env, functions) = bootstrap_functions(&endpoint);
-    env.insert("AWS_ENDPOINT_URL".into(), endpoint);
+    let aws = local_aws();
+    let (mut env, functions) = bootstrap_functions(aws);
+    env.insert("AWS_ENDPOINT_URL".into(), aws.endpoint.clone());
+    env.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), aws.dynamodb.clone());
     env.insert("AWS_REGION".into(), "us-east-1".into());
     env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
     env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());

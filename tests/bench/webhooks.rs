@@ -6,9 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use herald_aws::Clients;
 use herald_fn_webhooks::{Config, receiver};
-use herald_tests::sdk_config;
 use herald_webhooks::{Scheme, standard, verify};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -136,7 +134,7 @@ fn rand_bytes() -> [u8; 32] {
 /// replayed one, counted by the SDK interceptor against moto.
 pub async fn calls_per_webhook(env: &HashMap<String, String>) {
     const EVENTS: usize = 20;
-    let clients = Clients::from_sdk_config(&sdk_config(&env["AWS_ENDPOINT_URL"]).await);
+    let clients = herald_tests::stack_clients(env).await;
     let secret = standard::generate_secret().unwrap();
     let arn = herald_tests::create_secret(
         &clients.secrets,

@@ -7,7 +7,7 @@ use crate::support::*;
 use herald_domain::analytics::{Milestone, SnapshotStore};
 use herald_domain::ids::TenantId;
 use herald_platforms::{Endpoints, HttpPlatforms};
-use herald_tests::{repo_root, sdk_config};
+use herald_tests::repo_root;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -118,8 +118,7 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         offsets[2] <= 60,
         "the local stack's milestones: {offsets:?}"
     );
-    let clients =
-        herald_aws::Clients::from_sdk_config(&sdk_config(stack.url("AWS_ENDPOINT_URL")).await);
+    let clients = herald_tests::stack_clients(&stack.env).await;
     let common =
         herald_aws::config::CommonConfig::read(&mut herald_aws::config::Env::new(&stack.env));
     let store = Arc::new(common.store(&clients));

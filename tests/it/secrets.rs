@@ -6,7 +6,7 @@ use herald_aws::Clients;
 use herald_aws::secrets::SecretsManagerStore;
 use herald_domain::secrets::{PENDING, SecretKind, SecretStore, load_ring};
 use herald_fn_rotator::{RotationEvent, handle, rotation};
-use herald_tests::{create_secret, moto, sdk_config};
+use herald_tests::{create_secret, local_aws};
 use secrecy::ExposeSecret;
 
 // Secrets Manager's tokens are 32 to 64 characters (it sends UUIDs).
@@ -15,7 +15,7 @@ const T2: &str = "00000000-0000-4000-8000-000000000002";
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
 async fn clients() -> Clients {
-    Clients::from_sdk_config(&sdk_config(&moto().endpoint).await)
+    local_aws().clients().await
 }
 
 /// A secret as the template declares Herald's own: no value yet, its kind in a tag.

@@ -122,7 +122,10 @@ fn text_of(v: &AttributeValue) -> String {
 async fn tokens_are_sealed_at_rest_and_a_reconnect_keeps_the_refresh_token() {
     let w = World::new([1; 32]).await;
     let a = w.account("sealed", Some("plain-refresh-sealed"));
-    w.store.upsert_account(&a).await.unwrap();
+    assert!(
+        w.store.upsert_account(&a).await.unwrap(),
+        "the first connect creates the account"
+    );
 
     let item = w.raw(&a).await;
     for (name, value) in &item {

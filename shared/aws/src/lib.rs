@@ -54,8 +54,19 @@ impl Clients {
     }
 
     pub fn from_sdk_config(sdk: &SdkConfig) -> Self {
+        Self::with_dynamodb_config(sdk, sdk)
+    }
+
+    /// As [`Clients::from_sdk_config`], with DynamoDB at `endpoint`: what
+    /// `AWS_ENDPOINT_URL_DYNAMODB` does for [`Clients::load`], for a caller that builds its own
+    /// config (the tests, whose local DynamoDB runs beside the emulator of the other services).
+    pub fn with_dynamodb_endpoint(sdk: &SdkConfig, endpoint: &str) -> Self {
+        Self::with_dynamodb_config(sdk, &sdk.to_builder().endpoint_url(endpoint).build())
+    }
+
+    fn with_dynamodb_config(sdk: &SdkConfig, dynamodb_sdk: &SdkConfig) -> Self {
         let calls = Arc::new(calls::CallCounter::default());
-        let dynamodb = Self::lazy(sdk, &calls, |sdk, counted| {
+        let dynamodb = Self::lazy(dynamodb_sdk, &calls, |sdk, counted| {
             aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(sdk)
                     .interceptor(counted)

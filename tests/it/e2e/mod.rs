@@ -557,9 +557,7 @@ async fn herald_audit_verify_passes_then_finds_a_removed_record() {
     assert_eq!(report["records"], 4);
 
     // Remove the crisis' first record behind Herald's back.
-    let dynamodb = aws_sdk_dynamodb::Client::new(
-        &herald_tests::sdk_config(stack.url("AWS_ENDPOINT_URL")).await,
-    );
+    let dynamodb = stack.ddb().await;
     let table = stack.url("HERALD_AUDIT_TABLE");
     let records = dynamodb
         .query()

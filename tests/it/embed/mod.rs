@@ -18,7 +18,7 @@ use herald_domain::clock::FakeClock;
 use herald_domain::ids::TenantId;
 use herald_domain::secrets::{CachePolicy, SecretCache, SecretKind};
 use herald_fn_rotator::{RotationEvent, handle, rotation};
-use herald_tests::{bootstrap, create_secret, moto, repo_root, sdk_config};
+use herald_tests::{bootstrap, create_secret, local_aws, repo_root, sdk_config};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -28,7 +28,7 @@ use std::time::Duration;
 const SHOP: &str = "https://shop.example";
 
 async fn moto_clients() -> Clients {
-    Clients::from_sdk_config(&sdk_config(&moto().endpoint).await)
+    local_aws().clients().await
 }
 
 async fn rotate(clients: &Clients, secret: &str, token: &str) {
@@ -119,17 +119,10 @@ async fn a_rotated_embed_key_verifies_old_tokens_through_the_grace_period_then_r
 
 #[tokio::test]
 async fn the_eleventh_token_request_in_a_minute_is_refused_across_two_clients() {
-    let endpoint = &moto().endpoint;
-    let vars = bootstrap(endpoint);
+    let vars = bootstrap(local_aws());
     // Two clients, as two Lambda instances would have.
-    let a = DynamoStore::new(
-        Clients::from_sdk_config(&sdk_config(endpoint).await).dynamodb,
-        &vars["HERALD_TABLE"],
-    );
-    let b = DynamoStore::new(
-        Clients::from_sdk_config(&sdk_config(endpoint).await).dynamodb,
-        &vars["HERALD_TABLE"],
-    );
+    let a = DynamoStore::new(local_aws().clients().await.dynamodb, &vars["HERALD_TABLE"]);
+    let b = DynamoStore::new(local_aws().clients().await.dynamodb, &vars["HERALD_TABLE"]);
     // Mid-window, so the eleven calls share one window.
     let now = time::OffsetDateTime::now_utc().replace_second(20).unwrap();
     let scope = format!("apikey#{}#embed-tokens", uuid::Uuid::new_v4().simple());

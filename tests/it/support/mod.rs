@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use herald_aws::Clients;
 use herald_aws::dynamo::DynamoStore;
 use herald_domain::secrets::token_crypto::{TokenKeys, TokenVault};
-use herald_tests::{bootstrap, local_stack, moto, repo_root, sdk_config};
+use herald_tests::{bootstrap, local_aws, local_stack, repo_root, sdk_config};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -359,7 +359,7 @@ impl Stack {
     }
 
     pub async fn ddb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.sdk().await)
+        aws_sdk_dynamodb::Client::new(&sdk_config(self.url("AWS_ENDPOINT_URL_DYNAMODB")).await)
     }
 
     pub async fn queue_is_drained(&self, url: &str) -> bool {
@@ -441,9 +441,8 @@ pub struct Emulator {
 
 impl Emulator {
     pub async fn new() -> Self {
-        let endpoint = moto().endpoint.clone();
-        let vars = bootstrap(&endpoint);
-        let clients = Clients::from_sdk_config(&sdk_config(&endpoint).await);
+        let vars = bootstrap(local_aws());
+        let clients = local_aws().clients().await;
         Self { vars, clients }
     }
 }

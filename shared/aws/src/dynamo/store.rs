@@ -300,12 +300,14 @@ impl AccountStore for DynamoStore {
             .set_expression_attribute_names(Some(nm))
             .set_expression_attribute_values(Some(vals))
             // ALL_OLD, not UPDATED_OLD: an attribute set to its current value may not count
-            // as "updated", but any old item at all means the account existed.
+            // as "updated", but an old item with its `created_at` means the account existed.
+            // (For an item the update creates, DynamoDB answers no old image; some emulators
+            // answer its key alone.)
             .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(store_error)?;
-        Ok(out.attributes.is_none_or(|a| a.is_empty()))
+        Ok(out.attributes.is_none_or(|a| !a.contains_key("created_at")))
     }
 
     async fn get_account(
