@@ -31,9 +31,9 @@ fi
 
 target/release/herald-bench
 
-echo "moto's own cost per call as the data grows, patched (infra/moto_patches.py) and as released" >&2
-.venv/bin/python infra/bench_moto.py --sizes 10000,100000 --messages 1000,10000
-.venv/bin/python infra/bench_moto.py --unpatched --sizes 10000 --messages 1000
+echo "the local AWS's cost per call as the data grows: DynamoDB (dynoxide), SQS (moto, patched and as released)" >&2
+.venv/bin/python infra/bench_local_aws.py --sizes 10000,100000 --messages 1000,10000
+.venv/bin/python infra/bench_local_aws.py --unpatched --no-dynamodb --messages 1000
 
 # Load on the local stack (debug binaries, as `make up` runs them): 300 posts to three accounts
 # each from six clients, against a main table of 10,000 and then 100,000 items.

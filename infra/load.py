@@ -3,7 +3,7 @@
     .venv/bin/python infra/load.py [--fill 10000] [--posts 300] [--clients 6] [--rate 2] [--check]
 
 1. Fill: tops the main table up to `--fill` items with post-shaped items of filler tenants
-   (BatchWriteItem straight to the emulator; a tenth carry a far-future `due` index entry), so
+   (BatchWriteItem straight to the local DynamoDB; a tenth carry a far-future `due` index entry), so
    every figure is taken against a table of a known size.
 2. A fresh tenant (the operator CLI) connects enough Facebook Pages, LinkedIn organisations
    and X users to stay inside each platform's per-account window.
@@ -14,7 +14,7 @@
    a second on a fixed schedule instead, to find the rate up to which the targets hold.
 4. It waits until every post is published (or `--publish-timeout` passes) and reports the end
    to end rate: posts published per minute from the first one due to the last one published.
-5. moto's resident memory after the run.
+5. The resident memory of moto and of the local DynamoDB (dynoxide) after the run.
 
 One `BENCH load.<label>.<figure> <value> <unit>` line per figure, like `make bench`. With
 `--check` it exits 1 when the seeds' targets are missed: any 503 or 5xx, p95 >= 200 ms or
@@ -263,8 +263,8 @@ def main() -> int:
     first_due = run_started + args.due_in
     count, waited = await_published(api, created, args.publish_timeout)
     publish_seconds = max(1e-3, run_started + drive_seconds + waited - first_due)
-    moto_pid = stack.read_state()["pids"]["moto"]  # type: ignore[index]
-    _, moto_mib = stack.resident_mib(moto_pid)
+    pids = stack.read_state()["pids"]  # type: ignore[index]
+    rss = {name: stack.resident_mib(pids[name])[1] for name in ("moto", "dynamodb")}
 
     errors = sum(n for k, n in statuses.items() if int(k.split()[1]) >= 500)
     unavailable = sum(n for k, n in statuses.items() if k.endswith(" 503"))
@@ -279,7 +279,8 @@ def main() -> int:
         ("requests_per_second", sum(statuses.values()) / drive_seconds, "1/s"),
         ("published", count, "posts"),
         ("published_per_minute", count / publish_seconds * 60, "posts/min"),
-        ("moto_rss", moto_mib, "MiB"),
+        ("moto_rss", rss["moto"], "MiB"),
+        ("dynamodb_rss", rss["dynamodb"], "MiB"),
     ]
     if items is not None:
         figures.append(("table_items", items, "count"))

@@ -1,19 +1,17 @@
-"""moto's server, patched so DynamoDB requests cost what they touch, and run one at a time.
+"""moto's server for SQS, S3, Secrets Manager and SNS, patched so a request costs what it
+touches; DynamoDB is not served here (the local stack runs dynoxide for it).
 
 moto's own server is werkzeug's development server, which closes the connection after every
-request (so every AWS call paid a new TCP connection and a new thread: 7 ms for an empty
-`GetItem`). Here moto's WSGI application runs under waitress instead, a production WSGI server
-that keeps connections alive and serves requests from a pool of threads (1.7 ms for the same
-call). The pool is large because an SQS long poll holds its thread while it waits. (waitress,
-like most servers, drops request headers spelled with an underscore, which moto's own handler
-kept for S3 object metadata; Herald sets no S3 metadata.)
+request (so every AWS call paid a new TCP connection and a new thread). Here moto's WSGI
+application runs under waitress instead, a production WSGI server that keeps connections alive
+and serves requests from a pool of threads. The pool is large because an SQS long poll holds
+its thread while it waits. (waitress, like most servers, drops request headers spelled with an
+underscore, which moto's own handler kept for S3 object metadata; Herald sets no S3 metadata.)
 
-`moto_patches` replaces moto's whole-table transaction snapshot with an undo log of the items
-a transaction touches and lets queries read one partition (see its docstring). moto's DynamoDB
-backend is still not thread-safe, and a transaction must be isolated from other requests, so
-DynamoDB calls go through one lock here (each now takes about a millisecond, whatever the
-table holds), while SQS and the other services stay concurrent, so long polls never block a
-write.
+`moto_patches` makes SQS receives and deletes walk a queue once and removes work moto repeated
+per request (see its docstring). A DynamoDB request is refused with a message naming
+`AWS_ENDPOINT_URL_DYNAMODB`: a client that reaches moto for DynamoDB is misconfigured, and
+moto's DynamoDB (whose transactions copy whole tables) would hide that by being slow.
 
     python infra/moto_server.py -H 127.0.0.1 -p 4566
 """
@@ -34,19 +32,20 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 
 import moto_patches
 
-_DYNAMODB = threading.Lock()
 # Threads serving requests: SQS long polls (up to 20 s) each hold one while they wait.
 THREADS = 64
 
 
-def serialize_dynamodb(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+def refuse_dynamodb(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if not target.startswith("DynamoDB_"):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             return app(environ, start_response)
-        with _DYNAMODB:
-            # Read the whole answer inside the lock: the work happens while it is produced.
-            return list(app(environ, start_response))
+        body = json.dumps({
+            "__type": "com.amazon.coral.service#UnknownOperationException",
+            "message": "DynamoDB is not served by moto here: send it to AWS_ENDPOINT_URL_DYNAMODB (dynoxide)",
+        }).encode()
+        start_response("400 Bad Request", [("content-type", "application/x-amz-json-1.0"), ("content-length", str(len(body)))])
+        return [body]
 
     return wrapped
 
@@ -99,8 +98,7 @@ def memory_report(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != "/_herald/memory":
             return app(environ, start_response)
-        with _DYNAMODB:
-            snapshot = tracemalloc.take_snapshot()
+        snapshot = tracemalloc.take_snapshot()
         body = "\n\n".join(
             f"{stat.size / 1048576:.1f} MiB in {stat.count} blocks\n" + "\n".join(stat.traceback.format())
             for stat in snapshot.statistics("traceback")[:25]
@@ -151,8 +149,7 @@ def main() -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     moto_patches.apply()
     few_malloc_arenas()
-    # Counted inside the DynamoDB lock: the time is what each answer cost, not its wait.
-    app = serialize_dynamodb(request_counts(DomainDispatcherApplication(create_backend_app)))
+    app = refuse_dynamodb(request_counts(DomainDispatcherApplication(create_backend_app)))
     if os.environ.get("HERALD_MOTO_TRACEMALLOC") == "1":
         app = memory_report(app)
     print(f" * moto {moto_patches.PATCHED_MOTO_VERSION} (patched) on http://{args.host}:{args.port}", flush=True)

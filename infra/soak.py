@@ -6,7 +6,8 @@ process's resident memory, which must plateau.
 Traffic, in turn at `--rate` requests a second: create a post (three accounts, due seconds
 later, so it is dispatched and published), list the newest posts, read one post, list the
 accounts, and the health check. Every `--sample-seconds` it reads each process group's resident
-memory (moto, the fake platforms, the Lambda runner with its functions, the event emulator).
+memory (moto, dynoxide, the fake platforms, the Lambda runner with its functions, the event
+emulator).
 
 Plateau: for each process, the highest reading in the last third of the run may exceed the
 highest in the middle third by at most max(64 MiB, 10%). The curve goes to `.herald/soak.csv`
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load  # noqa: E402
 import stack  # noqa: E402
 
-PROCESSES = ("moto", "fake", "functions", "emulator")
+PROCESSES = ("moto", "dynamodb", "fake", "functions", "emulator")
 
 
 def sample(readings: list[dict[str, float]], every: float, stop: threading.Event) -> None:

@@ -4,8 +4,8 @@
 //! - `init`: process start to its first poll for an event (what the function builds before
 //!   it can take one);
 //! - `first_invoke`: process start to its answer, less the time the emulator spent answering
-//!   its AWS calls (those are counted apart, through a counting proxy in front of moto, as
-//!   `first_invoke_aws_calls` and `first_invoke_aws_ms`);
+//!   its AWS calls (those are counted apart, through a counting proxy in front of the
+//!   emulators, as `first_invoke_aws_calls` and `first_invoke_aws_ms`);
 //! - RSS after the first invocation.
 //!
 //! Medians of several runs per function; ratios are to hello-world's median.
@@ -116,9 +116,11 @@ async fn init_error(State(api): State<Arc<RuntimeApi>>, body: Bytes) -> StatusCo
     StatusCode::ACCEPTED
 }
 
-/// Forwards every request to the emulator, counting calls and the time spent waiting on them.
+/// Forwards every request to the emulator (DynamoDB's to the local DynamoDB, the rest to moto),
+/// counting calls and the time spent waiting on them.
 struct Proxy {
     upstream: String,
+    dynamodb: String,
     http: reqwest::Client,
     calls: AtomicU64,
     busy_micros: AtomicU64,
@@ -129,9 +131,18 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = to_bytes(body, usize::MAX).await.unwrap();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let dynamodb = parts
+        .headers
+        .get("x-amz-target")
+        .is_some_and(|t| t.as_bytes().starts_with(b"DynamoDB_"));
+    let upstream = if dynamodb {
+        &proxy.dynamodb
+    } else {
+        &proxy.upstream
+    };
     let mut out = proxy
         .http
-        .request(parts.method, format!("{}{path}", proxy.upstream));
+        .request(parts.method, format!("{upstream}{path}"));
     for (name, value) in &parts.headers {
         if name != "host" && name != "content-length" {
             out = out.header(name, value);
@@ -153,9 +164,10 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
 }
 
 /// Serves the proxy; answers its address.
-async fn start_proxy(upstream: &str) -> (Arc<Proxy>, String) {
+async fn start_proxy(upstream: &str, dynamodb: &str) -> (Arc<Proxy>, String) {
     let proxy = Arc::new(Proxy {
         upstream: upstream.trim_end_matches('/').to_owned(),
+        dynamodb: dynamodb.trim_end_matches('/').to_owned(),
         http: reqwest::Client::new(),
         calls: AtomicU64::new(0),
         busy_micros: AtomicU64::new(0),
@@ -282,9 +294,11 @@ pub async fn cold_starts(
         || repo_root().join("target/release"),
         std::path::PathBuf::from,
     );
-    let (proxy, proxy_url) = start_proxy(&env["AWS_ENDPOINT_URL"]).await;
+    let (proxy, proxy_url) =
+        start_proxy(&env["AWS_ENDPOINT_URL"], &env["AWS_ENDPOINT_URL_DYNAMODB"]).await;
     let mut env = env.clone();
-    env.insert("AWS_ENDPOINT_URL".into(), proxy_url);
+    env.insert("AWS_ENDPOINT_URL".into(), proxy_url.clone());
+    env.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy_url);
     let hello: Vec<Run> = {
         let mut runs = Vec::new();
         for _ in 0..RUNS {

@@ -1,5 +1,5 @@
 //! Ingestion: items stored per second for one stream in-process (in-memory store, the
-//! scripted X-like timeline), and AWS calls per page stored (DynamoDB on moto).
+//! scripted X-like timeline), and AWS calls per page stored (on the emulated DynamoDB).
 
 use crate::bench;
 use herald_domain::clock::{Clock, SystemClock};
@@ -116,16 +116,19 @@ pub async fn ingest_calls(env: &HashMap<String, String>) {
     let snap = clients.calls.snapshot();
     let total: usize = snap.values().map(|t| t.ok + t.failed).sum();
     bench(
-        "ingest.moto.aws_calls_per_page",
+        "ingest.emulated.aws_calls_per_page",
         format!("{:.2}", total as f64 / f64::from(report.pages)),
         "calls",
     );
     bench(
-        "ingest.moto.items_per_second_per_stream",
+        "ingest.emulated.items_per_second_per_stream",
         (ITEMS as f64 / wall.as_secs_f64()).round(),
         "items/s",
     );
     let stored = store.items(&job.tenant_id, &job.stream).await.unwrap();
     assert_eq!(stored.len() as u64, report.counters.processed);
-    println!("ingest.moto calls: {snap:?} over {} pages", report.pages);
+    println!(
+        "ingest.emulated calls: {snap:?} over {} pages",
+        report.pages
+    );
 }

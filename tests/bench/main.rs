@@ -2,10 +2,10 @@
 //!
 //! - `cold_start`: every function's init and first invocation next to a hello-world
 //!   lambda_runtime binary, its AWS calls counted apart, and RSS after the first invocation;
-//! - DynamoDB calls for one happy-path publish and for a duplicate delivery (moto, counted by
+//! - DynamoDB calls for one happy-path publish and for a duplicate delivery (emulated, counted by
 //!   the SDK interceptor);
 //! - the API's in-process handler overhead for `POST /v1/posts` (p50/p99, in-memory ports),
-//!   with port calls per request, and AWS calls per request against moto;
+//!   with port calls per request, and AWS calls per request against the emulators;
 //! - inbound webhooks: verification p50/p99 per scheme, AWS calls per accepted webhook.
 //!
 //! Each feature's figures live in a module of their own (`cold_start`, `webhooks`, `ingest`).

@@ -1,4 +1,4 @@
-//! The ingestion adapters against DynamoDB and SQS on moto: the stream's lease, a page and its
+//! The ingestion adapters against the emulated DynamoDB and SQS: the stream's lease, a page and its
 //! checkpoint in one transaction (conditional on the lease, idempotent by platform id), the
 //! poller's view of accounts, review items' pagination, the job queue.
 

@@ -1,5 +1,5 @@
 //! One test binary: `store` and `secrets` drive the AWS adapters (DynamoDB, SQS, S3, Secrets
-//! Manager) and the function handlers against a moto server these tests start; `platforms`
+//! Manager) and the function handlers against emulators these tests start (moto, dynoxide); `platforms`
 //! drives the platform clients against fake platforms they start; `e2e` drives the real
 //! binaries on the local stack.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.

@@ -1,4 +1,4 @@
-//! The outbound webhook adapters on moto: endpoints and attempts on DynamoDB (keys, the
+//! The outbound webhook adapters on the emulated AWS: endpoints and attempts on DynamoDB (keys, the
 //! optimistic replace, tenancy, newest-first attempts), the fan-out to SQS, and the DLQ send.
 
 use crate::support::*;

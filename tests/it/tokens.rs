@@ -1,4 +1,4 @@
-//! Platform tokens on DynamoDB and Secrets Manager (moto): sealed at rest, kept on reconnect,
+//! Platform tokens on the emulated DynamoDB and Secrets Manager: sealed at rest, kept on reconnect,
 //! re-sealed by the sweep after a rotation, and refreshed by exactly one of many refreshers.
 
 use crate::support::*;
@@ -334,7 +334,7 @@ async fn the_refresh_lease_admits_exactly_one_of_many_refreshers() {
             .await,
         Err(StoreError::Conflict)
     );
-    // A lease that ended is free, although nothing removed it (no TTL on moto).
+    // A lease that ended is free, although nothing removed it (TTL deletion lags).
     assert!(
         w.store
             .take_refresh_lease(

@@ -1,4 +1,4 @@
-//! The webhook receiver's handler on moto: the real router, secrets from Secrets Manager, the
+//! The webhook receiver's handler on the emulated AWS: the real router, secrets from Secrets Manager, the
 //! event id's conditional write in DynamoDB and the hand-over to SQS.
 
 use crate::support::*;
@@ -164,7 +164,7 @@ async fn an_event_id_is_remembered_until_it_expires_even_without_ttl_deletion() 
             .unwrap(),
         "ids are scoped by provider"
     );
-    // moto never deletes expired items: the condition checks the expiry itself.
+    // TTL deletion may lag (it has not run here): the condition checks the expiry itself.
     let later = until + time::Duration::seconds(1);
     assert!(
         inbox

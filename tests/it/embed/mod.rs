@@ -1,10 +1,11 @@
 //! Embed tokens and embeddable dashboards.
 //!
-//! On moto (this binary's own): the signing key rotated by the real rotation function (old
-//! tokens verify through the grace period, then are refused as retired), and the per-key rate
-//! limit held in DynamoDB across two clients. On the local stack: tokens issued with an admin
-//! key over HTTP, the dashboard's data and page fetched with them, and every refusal over HTTP;
-//! then headless Chromium frames the page from an allowed and a refused origin.
+//! On the emulated AWS (this binary's own): the signing key rotated by the real rotation
+//! function (old tokens verify through the grace period, then are refused as retired), and the
+//! per-key rate limit held in DynamoDB across two clients. On the local stack: tokens issued
+//! with an admin key over HTTP, the dashboard's data and page fetched with them, and every
+//! refusal over HTTP; then headless Chromium frames the page from an allowed and a refused
+//! origin.
 
 use crate::support::*;
 use herald_aws::Clients;
@@ -27,7 +28,7 @@ use std::time::Duration;
 
 const SHOP: &str = "https://shop.example";
 
-async fn moto_clients() -> Clients {
+async fn aws_clients() -> Clients {
     local_aws().clients().await
 }
 
@@ -62,7 +63,7 @@ fn overview(
 
 #[tokio::test]
 async fn a_rotated_embed_key_verifies_old_tokens_through_the_grace_period_then_retires_them() {
-    let clients = moto_clients().await;
+    let clients = aws_clients().await;
     let secret = create_secret(&clients.secrets, "herald-embed-", Some("key-256"), None).await;
     rotate(&clients, &secret, "00000000-0000-4000-8000-0000000000e1").await;
     let clock = Arc::new(FakeClock::new(time::OffsetDateTime::now_utc()));

@@ -1,4 +1,4 @@
-//! The adapters against DynamoDB and SQS on moto, with AWS calls counted.
+//! The adapters against the emulated DynamoDB and SQS, with AWS calls counted.
 
 use crate::support::*;
 use async_trait::async_trait;

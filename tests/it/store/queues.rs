@@ -119,7 +119,7 @@ async fn idempotency_records_replay_and_a_duplicate_costs_one_failed_write() {
             .unwrap(),
         Begin::Proceed(_)
     ));
-    // Expiry is decided in code (moto never runs TTL): an expired record frees the key.
+    // Expiry is decided in code (TTL deletion lags): an expired record frees the key.
     let short = idem.clone().with_ttl(time::Duration::seconds(-1));
     let key2 = IdempotencyKey::parse("k-2").unwrap();
     let Begin::Proceed(t) = short.begin(&env.tenant, &key2, "fp".into()).await.unwrap() else {

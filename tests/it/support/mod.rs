@@ -3,7 +3,7 @@
 //! - [`Stack`]: the local stack (`make up`) for the end-to-end tests: its variables, fresh
 //!   tenants through the operator CLI, API requests (`api`, `send`, `get`, `patch`), the fake
 //!   platforms' admin endpoints, waiting, and reads of what the stack stored.
-//! - [`Emulator`]: this binary's own moto server with the template's resources, SDK clients and
+//! - [`Emulator`]: this binary's own emulated AWS with the template's resources, SDK clients and
 //!   a store, for the adapter tests.
 //! - [`browser::Browser`]: headless Chromium under WebDriver, for tests that click and type.
 //!
@@ -433,7 +433,7 @@ impl Stack {
     }
 }
 
-/// This binary's moto server with the template's resources (`bootstrap`), and SDK clients.
+/// This binary's emulated AWS with the template's resources (`bootstrap`), and SDK clients.
 pub struct Emulator {
     pub vars: HashMap<String, String>,
     pub clients: Clients,

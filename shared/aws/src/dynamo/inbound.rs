@@ -1,6 +1,6 @@
 //! Inbound webhook event ids on DynamoDB: one item per (provider, event id), written only if
 //! absent or expired. The table's TTL removes old items eventually; expiry is checked here,
-//! in the condition, because TTL deletion may lag by days (and moto never runs it).
+//! in the condition, because TTL deletion may lag by days.
 //!
 //! The processor keeps each event, and finds the variant a platform event is about through
 //! the index item the publisher writes with a published outcome.

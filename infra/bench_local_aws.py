@@ -1,14 +1,17 @@
-"""How moto's DynamoDB and SQS paths grow with the data they hold, with and without
-infra/moto_patches.py. In-process (moto's backends through boto3, no HTTP), so the figures are
-moto's own cost; one `BENCH <name> <value> <unit>` line per figure, like `make bench`.
+"""How the local AWS's paths grow with the data they hold: DynamoDB (dynoxide, over HTTP as the
+stack runs it) at each table size, and SQS (moto, in-process, with and without
+infra/moto_patches.py) at each queue length. One `BENCH <name> <value> <unit>` line per
+figure, like `make bench`.
 
-    .venv/bin/python infra/bench_moto.py [--sizes 10000,100000] [--unpatched]
+    .venv/bin/python infra/bench_local_aws.py [--sizes 10000,100000] [--messages 1000,10000]
 """
 
 from __future__ import annotations
 
 import argparse
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -19,12 +22,14 @@ import boto3
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+INFRA = Path(__file__).resolve().parent
+sys.path.insert(0, str(INFRA))
 
 import moto_patches  # noqa: E402
 
 TABLE = "bench"
-ACCOUNT, REGION = "123456789012", "us-east-1"
+REGION = "us-east-1"
+DYNOXIDE = INFRA.parent / ".venv" / "bin" / "dynoxide"
 
 
 def median_ms(run: Callable[[], Any], repeats: int) -> float:
@@ -36,10 +41,29 @@ def median_ms(run: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
+def dynamodb() -> tuple[subprocess.Popen[bytes], Any]:
+    """A fresh dynoxide server on a free port, and a client of it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([str(DYNOXIDE), "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name=REGION,
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            db.list_tables()
+            return server, db
+        except Exception:  # noqa: BLE001 (not up yet)
+            if time.monotonic() > deadline:
+                server.kill()
+                raise
+            time.sleep(0.1)
+
+
 def seed_table(db: Any, items: int) -> None:
     """Herald's shape: tenant partitions of posts, a sparse `due` GSI on one in ten."""
-    from moto.dynamodb.models import dynamodb_backends
-
     db.create_table(
         TableName=TABLE,
         BillingMode="PAY_PER_REQUEST",
@@ -51,16 +75,18 @@ def seed_table(db: Any, items: int) -> None:
             "Projection": {"ProjectionType": "KEYS_ONLY"},
         }],
     )
-    table = dynamodb_backends[ACCOUNT][REGION].get_table(TABLE)
-    for i in range(items):
-        item = {"pk": {"S": f"TENANT#{i % 100}"}, "sk": {"S": f"POST#{i:08}"}, "status": {"S": "scheduled"},
-                "body": {"S": "x" * 200}}
-        if i % 10 == 0:
-            item.update(due_pk={"S": f"DUE#{i % 8}"}, due_sk={"S": f"{i:08}"})
-        table.put_item(item)
+    for start in range(0, items, 25):
+        batch = []
+        for i in range(start, min(start + 25, items)):
+            item = {"pk": {"S": f"TENANT#{i % 100}"}, "sk": {"S": f"POST#{i:08}"}, "status": {"S": "scheduled"},
+                    "body": {"S": "x" * 200}}
+            if i % 10 == 0:
+                item.update(due_pk={"S": f"DUE#{i % 8}"}, due_sk={"S": f"{i:08}"})
+            batch.append({"PutRequest": {"Item": item}})
+        db.batch_write_item(RequestItems={TABLE: batch})
 
 
-def dynamodb_figures(db: Any, size: int, label: str) -> None:
+def dynamodb_figures(db: Any, size: int) -> None:
     counter = iter(range(10**9))
 
     def transact_cancelled() -> None:
@@ -84,8 +110,7 @@ def dynamodb_figures(db: Any, size: int, label: str) -> None:
             {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "AUDIT#2"}, "sk": {"S": f"{n}"}}}},
         ])
 
-    slow = label == "unpatched" and size >= 100_000
-    repeats = 3 if slow else 20
+    repeats = 20
     figures = {
         "transact_committed": transact_committed,
         "transact_cancelled": transact_cancelled,
@@ -101,7 +126,7 @@ def dynamodb_figures(db: Any, size: int, label: str) -> None:
         "get_item": lambda: db.get_item(TableName=TABLE, Key={"pk": {"S": "TENANT#5"}, "sk": {"S": "POST#00000005"}}),
     }
     for name, run in figures.items():
-        print(f"BENCH moto.{label}.{size}.{name} {median_ms(run, repeats):.2f} ms", flush=True)
+        print(f"BENCH local_aws.dynamodb.{size}.{name} {median_ms(run, repeats):.2f} ms", flush=True)
 
 
 def sqs_figures(messages: int, label: str) -> None:
@@ -116,25 +141,29 @@ def sqs_figures(messages: int, label: str) -> None:
             sqs.delete_message_batch(QueueUrl=url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
 
-    print(f"BENCH moto.{label}.sqs{messages}.receive10_delete10 {median_ms(receive_delete, 20):.2f} ms", flush=True)
+    print(f"BENCH local_aws.sqs.{label}.{messages}.receive10_delete10 {median_ms(receive_delete, 20):.2f} ms", flush=True)
     send = lambda: sqs.send_message(QueueUrl=url, MessageBody="{}")  # noqa: E731
-    print(f"BENCH moto.{label}.sqs{messages}.send {median_ms(send, 20):.2f} ms", flush=True)
+    print(f"BENCH local_aws.sqs.{label}.{messages}.send {median_ms(send, 20):.2f} ms", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--messages", default="1000,10000")
-    parser.add_argument("--unpatched", action="store_true", help="measure moto as released, for comparison")
+    parser.add_argument("--unpatched", action="store_true", help="SQS on moto as released, for comparison")
+    parser.add_argument("--no-dynamodb", action="store_true", help="SQS figures only")
     args = parser.parse_args()
     label = "unpatched" if args.unpatched else "patched"
     if not args.unpatched:
         moto_patches.apply()
-    for size in (int(s) for s in args.sizes.split(",")):
-        with mock_aws():
-            db = boto3.client("dynamodb", region_name=REGION)
+    for size in () if args.no_dynamodb else (int(s) for s in args.sizes.split(",")):
+        server, db = dynamodb()
+        try:
             seed_table(db, size)
-            dynamodb_figures(db, size, label)
+            dynamodb_figures(db, size)
+        finally:
+            server.kill()
+            server.wait()
     for messages in (int(m) for m in args.messages.split(",")):
         with mock_aws():
             sqs_figures(messages, label)
