@@ -9,7 +9,6 @@ figure, like `make bench`.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ INFRA = Path(__file__).resolve().parent
 sys.path.insert(0, str(INFRA))
 
 import moto_patches  # noqa: E402
+import servers  # noqa: E402
 
 TABLE = "bench"
 REGION = "us-east-1"
@@ -43,23 +43,11 @@ def median_ms(run: Callable[[], Any], repeats: int) -> float:
 
 def dynamodb() -> tuple[subprocess.Popen[bytes], Any]:
     """A fresh dynoxide server on a free port, and a client of it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([str(DYNOXIDE), "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = servers.free_port()
     db = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name=REGION,
                       aws_access_key_id="test", aws_secret_access_key="test")
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            db.list_tables()
-            return server, db
-        except Exception:  # noqa: BLE001 (not up yet)
-            if time.monotonic() > deadline:
-                server.kill()
-                raise
-            time.sleep(0.1)
+    server = servers.start([str(DYNOXIDE), "--host", "127.0.0.1", "--port", str(port)], db.list_tables, timeout=10)
+    return server, db
 
 
 def seed_table(db: Any, items: int) -> None:

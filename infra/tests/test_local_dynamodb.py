@@ -6,10 +6,8 @@ transaction never undoes another request's committed write."""
 from __future__ import annotations
 
 import random
-import socket
-import subprocess
+import sys
 import threading
-import time
 import unittest
 from pathlib import Path
 from typing import Any
@@ -18,15 +16,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-DYNOXIDE = Path(__file__).resolve().parent.parent.parent / ".venv" / "bin" / "dynoxide"
+INFRA = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(INFRA))
+
+import servers  # noqa: E402
+
+DYNOXIDE = INFRA.parent / ".venv" / "bin" / "dynoxide"
 
 TABLE = "local"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def client(endpoint: str) -> Any:
@@ -72,36 +69,16 @@ def key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": s(pk), "sk": s(sk)}
 
 
-class LocalDynamoDb(unittest.TestCase):
+class LocalDynamoDb(servers.ServerTestCase):
     """One dynoxide server for the class, as the local stack runs it."""
 
-    server: subprocess.Popen[bytes]
-    endpoint: str
+    @classmethod
+    def command(cls, port: int) -> list[str]:
+        return [str(DYNOXIDE), "--host", "127.0.0.1", "--port", str(port)]
 
     @classmethod
-    def setUpClass(cls) -> None:
-        port = free_port()
-        cls.server = subprocess.Popen(
-            [str(DYNOXIDE), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        cls.endpoint = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client(cls.endpoint).list_tables()
-                break
-            except Exception:  # noqa: BLE001 (not up yet)
-                if time.monotonic() > deadline or cls.server.poll() is not None:
-                    cls.server.kill()
-                    raise
-                time.sleep(0.2)
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.server.terminate()
-        cls.server.wait(10)
+    def probe(cls) -> object:
+        return client(cls.endpoint).list_tables()
 
     def setUp(self) -> None:
         self.db = client(self.endpoint)

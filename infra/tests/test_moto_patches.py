@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-import socket
-import subprocess
 import sys
-import time
 import unittest
 import urllib.request
 from pathlib import Path
@@ -23,12 +20,7 @@ INFRA = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(INFRA))
 
 import moto_patches  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+import servers  # noqa: E402
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -42,36 +34,16 @@ def client(service: str, endpoint: str) -> Any:
     )
 
 
-class PatchedServer(unittest.TestCase):
+class PatchedServer(servers.ServerTestCase):
     """One patched moto server for the class, as the local stack runs it."""
 
-    server: subprocess.Popen[bytes]
-    endpoint: str
+    @classmethod
+    def command(cls, port: int) -> list[str]:
+        return [sys.executable, str(INFRA / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)]
 
     @classmethod
-    def setUpClass(cls) -> None:
-        port = free_port()
-        cls.server = subprocess.Popen(
-            [sys.executable, str(INFRA / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        cls.endpoint = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client("sqs", cls.endpoint).list_queues()
-                break
-            except Exception:  # noqa: BLE001 (not up yet)
-                if time.monotonic() > deadline or cls.server.poll() is not None:
-                    cls.server.kill()
-                    raise
-                time.sleep(0.2)
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.server.terminate()
-        cls.server.wait(10)
+    def probe(cls) -> object:
+        return client("sqs", cls.endpoint).list_queues()
 
     def setUp(self) -> None:
         self.name = f"t{random.getrandbits(40)}"
