@@ -1,13 +1,12 @@
 use herald_fn_analytics::{Config, taker};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::LambdaEvent;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let (config, clients) = herald_aws::lambda::start(Config::from_env).await?;
-    let taker = taker(&config, &clients);
-    let taker = &taker;
-    lambda_runtime::run(service_fn(
-        move |_event: LambdaEvent<serde_json::Value>| async move {
+    herald_aws::lambda::serve(
+        Config::from_env,
+        taker,
+        |taker, _: LambdaEvent<serde_json::Value>| async move {
             let run = taker
                 .run()
                 .await
@@ -21,8 +20,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 dropped = run.dropped,
                 "snapshot run"
             );
-            Ok::<_, lambda_runtime::Error>(serde_json::to_value(run)?)
+            Ok(run)
         },
-    ))
+    )
     .await
 }

@@ -96,11 +96,7 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").finish_non_exhaustive()
-    }
-}
+herald_domain::debug_fields!(Shared);
 
 pub fn shared(config: &Config, clients: &Clients) -> Shared {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -11,7 +11,6 @@ use herald_domain::clock::{SystemClock, SystemEntropy};
 use herald_domain::outbound::DeliveryMessage;
 use herald_domain::outbound::deliver::{Deliverer, DeliveryConfig, Handled};
 use herald_domain::outbound::guard::TargetPolicy;
-use herald_domain::outbound::schedule::Schedule;
 use herald_platforms::outbound::{HttpWebhookSender, SystemResolver};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,27 +27,25 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let mut env = Env::new(vars);
-        let common = CommonConfig::read(&mut env);
-        let outbound_queue_url = env.url("HERALD_OUTBOUND_QUEUE_URL");
-        let outbound_dlq_url = env.url("HERALD_OUTBOUND_DLQ_URL");
         let d = DeliveryConfig::default();
-        let schedule: Schedule = env.parsed("HERALD_OUTBOUND_SCHEDULE", d.schedule.clone());
-        let allow_private = env.parsed("HERALD_OUTBOUND_ALLOW_PRIVATE", false);
-        let timeout =
-            Duration::from_secs(env.parsed("HERALD_OUTBOUND_TIMEOUT_SECONDS", d.timeout.as_secs()));
-        if timeout.is_zero() || timeout > Duration::from_secs(30) {
-            env.problem("HERALD_OUTBOUND_TIMEOUT_SECONDS must be 1 to 30");
-        }
-        env.finish()?;
-        Ok(Self {
-            common,
-            outbound_queue_url,
-            outbound_dlq_url,
+        Env::read(vars, |env| Self {
+            common: CommonConfig::read(env),
+            outbound_queue_url: env.url("HERALD_OUTBOUND_QUEUE_URL"),
+            outbound_dlq_url: env.url("HERALD_OUTBOUND_DLQ_URL"),
             delivery: DeliveryConfig {
-                schedule,
-                policy: TargetPolicy { allow_private },
-                timeout,
+                schedule: env.parsed("HERALD_OUTBOUND_SCHEDULE", d.schedule.clone()),
+                policy: TargetPolicy {
+                    allow_private: env.parsed("HERALD_OUTBOUND_ALLOW_PRIVATE", false),
+                },
+                timeout: {
+                    let timeout = Duration::from_secs(
+                        env.parsed("HERALD_OUTBOUND_TIMEOUT_SECONDS", d.timeout.as_secs()),
+                    );
+                    if timeout.is_zero() || timeout > Duration::from_secs(30) {
+                        env.problem("HERALD_OUTBOUND_TIMEOUT_SECONDS must be 1 to 30");
+                    }
+                    timeout
+                },
             },
         })
     }

@@ -1,15 +1,15 @@
+use aws_lambda_events::event::sqs::SqsEvent;
 use herald_fn_deliverer::{Config, deliverer, handle};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::LambdaEvent;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let (config, clients) = herald_aws::lambda::start(Config::from_env).await?;
-    let deliverer = deliverer(&config, &clients);
-    let deliverer = &deliverer;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
-            Ok::<_, lambda_runtime::Error>(handle(deliverer, event.payload).await)
+    herald_aws::lambda::serve(
+        Config::from_env,
+        deliverer,
+        |deliverer, event: LambdaEvent<SqsEvent>| async move {
+            Ok(handle(deliverer, event.payload).await)
         },
-    ))
+    )
     .await
 }

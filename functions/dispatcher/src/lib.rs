@@ -16,19 +16,15 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let mut env = Env::new(vars);
-        let common = CommonConfig::read(&mut env);
-        let defaults = DispatchConfig::default();
-        let dispatch = DispatchConfig {
-            lease: time::Duration::seconds(env.parsed(
-                "HERALD_DISPATCH_LEASE_SECONDS",
-                defaults.lease.whole_seconds(),
-            )),
-            batch: env.parsed("HERALD_DISPATCH_BATCH", defaults.batch),
-            concurrency: env.parsed("HERALD_DISPATCH_CONCURRENCY", defaults.concurrency),
-        };
-        env.finish()?;
-        Ok(Self { common, dispatch })
+        let d = DispatchConfig::default();
+        Env::read(vars, |env| Self {
+            common: CommonConfig::read(env),
+            dispatch: DispatchConfig {
+                lease: env.seconds("HERALD_DISPATCH_LEASE_SECONDS", d.lease),
+                batch: env.parsed("HERALD_DISPATCH_BATCH", d.batch),
+                concurrency: env.parsed("HERALD_DISPATCH_CONCURRENCY", d.concurrency),
+            },
+        })
     }
 }
 

@@ -42,23 +42,13 @@ impl Config {
         if !(5..=99).contains(&page_size) {
             env.problem("HERALD_INGEST_PAGE_SIZE must be between 5 and 99 (a page and its checkpoint are one transaction)");
         }
-        let seconds = |env: &mut Env<'_>, name: &str, default: time::Duration| {
-            time::Duration::seconds(env.parsed(name, default.whole_seconds()))
-        };
         let ingest = IngestConfig {
             page_size,
-            lease: seconds(&mut env, "HERALD_INGEST_LEASE_SECONDS", d.lease),
-            interval: seconds(&mut env, "HERALD_INGEST_INTERVAL_SECONDS", d.interval),
-            retry_after_failure: seconds(
-                &mut env,
-                "HERALD_INGEST_RETRY_SECONDS",
-                d.retry_after_failure,
-            ),
-            default_throttle: seconds(
-                &mut env,
-                "HERALD_INGEST_DEFAULT_THROTTLE_SECONDS",
-                d.default_throttle,
-            ),
+            lease: env.seconds("HERALD_INGEST_LEASE_SECONDS", d.lease),
+            interval: env.seconds("HERALD_INGEST_INTERVAL_SECONDS", d.interval),
+            retry_after_failure: env.seconds("HERALD_INGEST_RETRY_SECONDS", d.retry_after_failure),
+            default_throttle: env
+                .seconds("HERALD_INGEST_DEFAULT_THROTTLE_SECONDS", d.default_throttle),
             usage_threshold_percent: env
                 .parsed("HERALD_INGEST_USAGE_THRESHOLD", d.usage_threshold_percent),
             dry_run: env.parsed("DRY_RUN", false),

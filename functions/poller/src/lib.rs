@@ -18,18 +18,13 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let mut env = Env::new(vars);
-        let common = CommonConfig::read(&mut env);
-        let ingest_queue_url = env.url("HERALD_INGEST_QUEUE_URL");
-        let poll = PollConfig {
-            enabled: env.parsed("INGEST_ENABLED", true),
-            dry_run: env.parsed("DRY_RUN", false),
-        };
-        env.finish()?;
-        Ok(Self {
-            common,
-            ingest_queue_url,
-            poll,
+        Env::read(vars, |env| Self {
+            common: CommonConfig::read(env),
+            ingest_queue_url: env.url("HERALD_INGEST_QUEUE_URL"),
+            poll: PollConfig {
+                enabled: env.parsed("INGEST_ENABLED", true),
+                dry_run: env.parsed("DRY_RUN", false),
+            },
         })
     }
 }

@@ -86,13 +86,9 @@ impl Config {
         );
         publish.breaker.failure_threshold =
             env.parsed("HERALD_BREAKER_FAILURES", d.breaker.failure_threshold);
-        publish.breaker.reset_after = time::Duration::seconds(env.parsed(
-            "HERALD_BREAKER_RESET_SECONDS",
-            d.breaker.reset_after.whole_seconds(),
-        ));
-        publish.claim_lease = time::Duration::seconds(
-            env.parsed("HERALD_CLAIM_LEASE_SECONDS", d.claim_lease.whole_seconds()),
-        );
+        publish.breaker.reset_after =
+            env.seconds("HERALD_BREAKER_RESET_SECONDS", d.breaker.reset_after);
+        publish.claim_lease = env.seconds("HERALD_CLAIM_LEASE_SECONDS", d.claim_lease);
         publish.lookup_delay = Duration::from_millis(
             env.parsed("HERALD_LOOKUP_DELAY_MS", d.lookup_delay.as_millis() as u64),
         );
@@ -116,15 +112,14 @@ impl Config {
         let alert_webhook = env.secret_url("HERALD_ALERT_WEBHOOK_URL");
         let media_bucket = env.required("HERALD_MEDIA_BUCKET");
         let outbound_queue_url = env.optional("HERALD_OUTBOUND_QUEUE_URL");
-        let outbound_cache =
-            time::Duration::seconds(env.parsed("HERALD_OUTBOUND_ENDPOINT_CACHE_SECONDS", 10));
+        let outbound_cache = env.seconds(
+            "HERALD_OUTBOUND_ENDPOINT_CACHE_SECONDS",
+            time::Duration::seconds(10),
+        );
         publish.invocation_budget = Some(function_timeout.saturating_sub(deadline_margin));
         let r = RefreshConfig::default();
         let refresh = RefreshConfig {
-            margin: time::Duration::seconds(env.parsed(
-                "HERALD_TOKEN_REFRESH_MARGIN_SECONDS",
-                r.margin.whole_seconds(),
-            )),
+            margin: env.seconds("HERALD_TOKEN_REFRESH_MARGIN_SECONDS", r.margin),
             ..r
         };
         let oauth_clients_secret = env.optional("HERALD_OAUTH_CLIENTS_SECRET");

@@ -41,9 +41,7 @@ impl Config {
         let common = CommonConfig::read(&mut env);
         let d = ReconcileConfig::default();
         let reconcile = ReconcileConfig {
-            lease: time::Duration::seconds(
-                env.parsed("HERALD_CLAIM_LEASE_SECONDS", d.lease.whole_seconds()),
-            ),
+            lease: env.seconds("HERALD_CLAIM_LEASE_SECONDS", d.lease),
             batch: env.parsed("HERALD_RECONCILE_BATCH", d.batch),
             max_attempts: env.parsed("HERALD_RECONCILE_MAX_ATTEMPTS", d.max_attempts),
         };
@@ -54,8 +52,10 @@ impl Config {
         let platform_timeout =
             std::time::Duration::from_secs(env.parsed("HERALD_PLATFORM_TIMEOUT_SECONDS", 10));
         let oauth_clients_secret = env.optional("HERALD_OAUTH_CLIENTS_SECRET");
-        let refresh_ahead =
-            time::Duration::seconds(env.parsed("HERALD_TOKEN_REFRESH_AHEAD_SECONDS", 1800));
+        let refresh_ahead = env.seconds(
+            "HERALD_TOKEN_REFRESH_AHEAD_SECONDS",
+            time::Duration::minutes(30),
+        );
         env.finish()?;
         Ok(Self {
             common,
@@ -79,11 +79,7 @@ pub struct Shared {
     pub secrets: Arc<SecretCache>,
 }
 
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").finish_non_exhaustive()
-    }
-}
+herald_domain::debug_fields!(Shared);
 
 pub fn shared(config: &Config, clients: &Clients) -> Shared {
     let secrets = config.common.secrets.cache(clients, Arc::new(SystemClock));

@@ -1,18 +1,17 @@
 use herald_fn_rotator::{RotationEvent, handle, rotation};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::LambdaEvent;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    herald_aws::telemetry::init();
-    let clients = herald_aws::Clients::load().await;
-    let rotation = rotation(&clients);
-    let rotation = &rotation;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<RotationEvent>| async move {
+    herald_aws::lambda::serve(
+        // The rotator reads no configuration: Secrets Manager names the secret in each event.
+        |_| Ok(()),
+        |(), clients| rotation(clients),
+        |rotation, event: LambdaEvent<RotationEvent>| async move {
             handle(rotation, &event.payload)
                 .await
                 .map_err(lambda_runtime::Error::from)
         },
-    ))
+    )
     .await
 }

@@ -19,10 +19,9 @@ pub struct Config {
 
 impl Config {
     pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let mut env = Env::new(vars);
-        let table = env.required("HERALD_TABLE");
-        env.finish()?;
-        Ok(Self { table })
+        Env::read(vars, |env| Self {
+            table: env.required("HERALD_TABLE"),
+        })
     }
 }
 

@@ -1,15 +1,15 @@
+use aws_lambda_events::event::sqs::SqsEvent;
 use herald_fn_webhook_processor::{Config, handle, processor};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::LambdaEvent;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let (config, clients) = herald_aws::lambda::start(Config::from_env).await?;
-    let processor = processor(&config, &clients);
-    let processor = &processor;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| async move {
-            Ok::<_, lambda_runtime::Error>(handle(processor, event.payload).await)
+    herald_aws::lambda::serve(
+        Config::from_env,
+        processor,
+        |processor, event: LambdaEvent<SqsEvent>| async move {
+            Ok(handle(processor, event.payload).await)
         },
-    ))
+    )
     .await
 }

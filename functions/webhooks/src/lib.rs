@@ -75,10 +75,7 @@ impl Config {
         let secrets = SecretsConfig::read(&mut env);
         let receiver = ReceiverConfig {
             grace: secrets.grace,
-            remember_for: time::Duration::seconds(env.parsed(
-                "HERALD_WEBHOOK_REMEMBER_SECONDS",
-                d.remember_for.whole_seconds(),
-            )),
+            remember_for: env.seconds("HERALD_WEBHOOK_REMEMBER_SECONDS", d.remember_for),
         };
         env.finish()?;
         Ok(Self {

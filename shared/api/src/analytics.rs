@@ -18,11 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Clone)]
 pub struct AnalyticsState(pub Arc<dyn SnapshotStore>);
 
-impl std::fmt::Debug for AnalyticsState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AnalyticsState").finish_non_exhaustive()
-    }
-}
+herald_domain::debug_fields!(AnalyticsState);
 
 pub fn with_analytics(app: axum::Router, store: Arc<dyn SnapshotStore>) -> axum::Router {
     app.layer(Extension(AnalyticsState(store)))

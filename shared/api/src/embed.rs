@@ -47,11 +47,7 @@ pub struct EmbedState {
     pub counter: Arc<dyn RequestCounter>,
 }
 
-impl std::fmt::Debug for EmbedState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbedState").finish_non_exhaustive()
-    }
-}
+herald_domain::debug_fields!(EmbedState);
 
 /// The application with embed tokens and dashboards switched on.
 pub fn with_embeds(app: Router, embed: EmbedState) -> Router {

@@ -53,11 +53,7 @@ pub struct AppState {
     pub ingest: Arc<dyn herald_domain::ingest::IngestStore>,
 }
 
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").finish_non_exhaustive()
-    }
-}
+herald_domain::debug_fields!(AppState);
 
 /// Request bodies above this are refused before they are read.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;

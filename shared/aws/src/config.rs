@@ -24,6 +24,18 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// A whole configuration: `read` takes what it needs from the variables (noting every
+    /// problem on the way), then the problems are reported together or the value returned.
+    pub fn read<T>(
+        vars: &'a HashMap<String, String>,
+        read: impl FnOnce(&mut Env<'a>) -> T,
+    ) -> Result<T, ConfigError> {
+        let mut env = Self::new(vars);
+        let value = read(&mut env);
+        env.finish()?;
+        Ok(value)
+    }
+
     pub fn required(&mut self, name: &str) -> String {
         match self.vars.get(name).map(|v| v.trim()) {
             Some(v) if !v.is_empty() => v.to_owned(),
@@ -76,6 +88,11 @@ impl<'a> Env<'a> {
             return None;
         }
         Some(secrecy::SecretString::from(v.to_owned()))
+    }
+
+    /// A duration given in whole seconds.
+    pub fn seconds(&mut self, name: &str, default: time::Duration) -> time::Duration {
+        time::Duration::seconds(self.parsed(name, default.whole_seconds()))
     }
 
     /// A problem found while interpreting a value.
@@ -157,19 +174,12 @@ impl SecretsConfig {
     /// 86400).
     pub fn read(env: &mut Env<'_>) -> Self {
         let c = herald_domain::secrets::CachePolicy::default();
-        let seconds = |env: &mut Env<'_>, name: &str, default: time::Duration| {
-            time::Duration::seconds(env.parsed(name, default.whole_seconds()))
-        };
         Self {
             cache: herald_domain::secrets::CachePolicy {
-                ttl: seconds(env, "HERALD_SECRET_CACHE_SECONDS", c.ttl),
+                ttl: env.seconds("HERALD_SECRET_CACHE_SECONDS", c.ttl),
                 refetch_every: c.refetch_every,
             },
-            grace: seconds(
-                env,
-                "HERALD_SECRET_GRACE_SECONDS",
-                time::Duration::hours(24),
-            ),
+            grace: env.seconds("HERALD_SECRET_GRACE_SECONDS", time::Duration::hours(24)),
         }
     }
 

@@ -1,12 +1,16 @@
-//! What every function does, written once: start (logs, configuration, AWS clients), and for
+//! What every function does, written once: start (logs, configuration, AWS clients), serve its
+//! events with the service it built once, and for
 //! the SQS-fed ones read a record's JSON body, answer the records SQS must keep
 //! (`ReportBatchItemFailures`), and find the invocation's deadline in the Lambda context.
 
 use crate::Clients;
 use crate::config::ConfigError;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -19,6 +23,25 @@ pub async fn start<C>(
     let config = from_env(&std::env::vars().collect())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     Ok((config, Clients::load().await))
+}
+
+/// A function's whole life: `start`, its service built once from the configuration and the
+/// clients (it lives as long as the process, so every event borrows it), then each event
+/// handed to `handler` until the runtime stops.
+pub async fn serve<C, S, E, R, Fut>(
+    from_env: impl FnOnce(&HashMap<String, String>) -> Result<C, ConfigError>,
+    build: impl FnOnce(&C, &Clients) -> S,
+    handler: impl Fn(&'static S, LambdaEvent<E>) -> Fut,
+) -> Result<(), lambda_runtime::Error>
+where
+    S: Sync + 'static,
+    E: DeserializeOwned,
+    R: Serialize,
+    Fut: Future<Output = Result<R, lambda_runtime::Error>>,
+{
+    let (config, clients) = start(from_env).await?;
+    let service: &'static S = Box::leak(Box::new(build(&config, &clients)));
+    lambda_runtime::run(service_fn(move |event| handler(service, event))).await
 }
 
 /// A record's body as `T`, or the record's message id when the body is missing or is not a

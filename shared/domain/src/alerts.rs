@@ -75,13 +75,7 @@ pub struct Alerter {
     pub config: AlertConfig,
 }
 
-impl std::fmt::Debug for Alerter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Alerter")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(Alerter, config);
 
 impl Alerter {
     fn window(&self) -> Window {

@@ -109,11 +109,7 @@ pub struct DeadLetterService {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for DeadLetterService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeadLetterService").finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(DeadLetterService);
 
 /// Who acts, for the audit log.
 #[derive(Debug, Clone)]

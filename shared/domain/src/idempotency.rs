@@ -144,13 +144,7 @@ pub struct Idempotency {
     in_progress_ttl: Duration,
 }
 
-impl std::fmt::Debug for Idempotency {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Idempotency")
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(Idempotency, ttl);
 
 impl Idempotency {
     pub const DEFAULT_TTL: Duration = Duration::hours(24);

@@ -27,3 +27,20 @@ pub mod tenants;
 pub mod memory;
 
 pub use error::StoreError;
+
+/// `Debug` for a type whose parts are trait objects (ports, clients, caches) that have none:
+/// prints the named fields and marks the rest as hidden, so no secret or port leaks into a log.
+/// `debug_fields!(Dispatcher, config)`. Hand-written: the derive crates that can skip fields
+/// (`educe`, `derivative`) want an attribute on every skipped field instead.
+#[macro_export]
+macro_rules! debug_fields {
+    ($type:ident $(, $field:ident)* $(,)?) => {
+        impl ::std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($type))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}

@@ -259,26 +259,16 @@ async fn spent_budget_headers_stop_the_stream_before_a_429() {
 
 #[tokio::test]
 async fn a_run_stops_at_its_deadline_with_a_consistent_checkpoint() {
-    struct Slow(Arc<ScriptedTimeline>, Arc<FakeClock>);
-    #[async_trait]
-    impl TimelineSource for Slow {
-        async fn fetch(
-            &self,
-            a: &Account,
-            k: StreamKind,
-            p: &Position,
-            n: u32,
-        ) -> Result<Page, PlatformError> {
-            self.1.advance(Duration::seconds(10));
-            self.0.fetch(a, k, p, n).await
-        }
-    }
     let w = world().await;
     for id in 1..=50 {
         w.timeline.push(id, tweet(id));
     }
     let mut runner = w.runner(w.store.clone(), config(5));
-    runner.source = Arc::new(Slow(w.timeline.clone(), w.clock.clone()));
+    runner.source = Arc::new(Ticking(
+        w.timeline.clone(),
+        w.clock.clone(),
+        Duration::seconds(10),
+    ));
     let report = runner
         .run(&w.job(false), w.clock.now() + Duration::seconds(25))
         .await;
@@ -532,8 +522,8 @@ impl IngestStore for Crashing {
     }
 }
 
-/// Advances the clock per fetch, so deadlines fall between pages.
-struct Ticking(Arc<ScriptedTimeline>, Arc<FakeClock>);
+/// Advances the clock by its step per fetch, so deadlines fall between pages.
+struct Ticking(Arc<ScriptedTimeline>, Arc<FakeClock>, Duration);
 
 #[async_trait]
 impl TimelineSource for Ticking {
@@ -544,7 +534,7 @@ impl TimelineSource for Ticking {
         p: &Position,
         n: u32,
     ) -> Result<Page, PlatformError> {
-        self.1.advance(Duration::seconds(1));
+        self.1.advance(self.2);
         self.0.fetch(a, k, p, n).await
     }
 }
@@ -627,7 +617,11 @@ async fn simulate(s: Scenario) {
                 dead: AtomicBool::new(false),
             });
             let mut runner = w.runner(store, config(s.page_sizes[i]));
-            runner.source = Arc::new(Ticking(w.timeline.clone(), w.clock.clone()));
+            runner.source = Arc::new(Ticking(
+                w.timeline.clone(),
+                w.clock.clone(),
+                Duration::seconds(1),
+            ));
             let deadline = w.clock.now() + Duration::seconds(s.deadlines[i]);
             runner.run(&job, deadline).await;
             // Caught up: a finished run's checkpoint is the newest item there is.

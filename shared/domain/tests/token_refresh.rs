@@ -102,6 +102,16 @@ struct World {
     account: Account,
 }
 
+impl World {
+    /// The account as the store holds it now.
+    async fn stored(&self) -> Account {
+        let account = self
+            .store
+            .get_account(&self.account.tenant_id, &self.account.id);
+        account.await.unwrap().unwrap()
+    }
+}
+
 async fn world(
     refresh: Option<&str>,
     expires_in: time::Duration,
@@ -192,12 +202,7 @@ async fn a_transient_failure_releases_the_lease_and_the_next_attempt_refreshes()
         other => panic!("{other:?}"),
     }
     assert!(w.leases.held.lock().unwrap().is_none(), "released");
-    let stored = w
-        .store
-        .get_account(&w.account.tenant_id, &w.account.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = w.stored().await;
     assert_eq!(stored.status, AccountStatus::Active, "not needs_reauth");
     match w.service.ensure_fresh(w.account.clone()).await {
         Freshness::Ready(a) => assert_eq!(a.access_token.expose_secret(), "a1"),
@@ -215,12 +220,7 @@ async fn an_expired_token_without_a_refresh_token_needs_a_reconnect() {
         ),
         other => panic!("{other:?}"),
     }
-    let stored = w
-        .store
-        .get_account(&w.account.tenant_id, &w.account.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = w.stored().await;
     assert_eq!(stored.status, AccountStatus::NeedsReauth);
     let audit = w
         .store
@@ -300,12 +300,7 @@ async fn refreshing_ahead_refreshes_what_expires_within_the_margin_and_counts_ea
         expiring.2.lock().unwrap()[0],
         T0 + time::Duration::minutes(30)
     );
-    let stored = w
-        .store
-        .get_account(&w.account.tenant_id, &w.account.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = w.stored().await;
     assert_eq!(stored.access_token.expose_secret(), "a1");
     // Two hours left now: nothing is due on the next pass.
     let report = w.service.refresh_ahead(&expiring).await.unwrap();
@@ -315,12 +310,7 @@ async fn refreshing_ahead_refreshes_what_expires_within_the_margin_and_counts_ea
     w.clock.advance(time::Duration::minutes(100));
     let report = w.service.refresh_ahead(&expiring).await.unwrap();
     assert_eq!((report.due, report.reconnect), (1, 1), "{report:?}");
-    let stored = w
-        .store
-        .get_account(&w.account.tenant_id, &w.account.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = w.stored().await;
     assert_eq!(stored.status, AccountStatus::NeedsReauth);
 }
 

@@ -159,11 +159,7 @@ pub type Task = Pin<Box<dyn Future<Output = ()> + 'static>>;
 #[derive(Clone, Default)]
 pub struct Spawner(Arc<Mutex<Vec<Task>>>);
 
-impl std::fmt::Debug for Spawner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Spawner").finish_non_exhaustive()
-    }
-}
+herald_domain::debug_fields!(Spawner);
 
 impl Spawner {
     pub fn spawn(&self, task: impl Future<Output = ()> + 'static) {

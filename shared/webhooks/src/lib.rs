@@ -247,6 +247,12 @@ pub(crate) fn assert_five_minute_window(
     );
 }
 
+/// A test's secret ring, from the secrets' texts.
+#[cfg(test)]
+pub(crate) fn secrets(texts: &[&str]) -> Vec<SecretString> {
+    texts.iter().map(|t| SecretString::from(*t)).collect()
+}
+
 /// A body-hash scheme's (Meta's, X's) reference vector: `check` (verifying the vector with the
 /// given secrets) accepts it under `secret`, with the body's SHA-256 as the event id and no
 /// time, and under the second secret of a ring.

@@ -101,13 +101,9 @@ mod tests {
         "sha256=b65f05fae41ec0b0a1a177c23d23ffcf73242e1a9dab89c40b8398e473cb437b";
     const BODY_SHA256: &str = "3571fc17ad7350f47fee932ba8b5bee1ccc9e421b5e19a28a87b2eac8623a0ff";
 
-    fn secrets(keys: &[&str]) -> Vec<SecretString> {
-        keys.iter().map(|k| SecretString::from(*k)).collect()
-    }
-
     fn check(signature: &str, body: &[u8], keys: &[&str]) -> Result<Verified, Rejection> {
         let headers: &[(&str, &[u8])] = &[("x-hub-signature-256", signature.as_bytes())];
-        verify(&Request::new(headers, body), &secrets(keys))
+        verify(&Request::new(headers, body), &crate::secrets(keys))
     }
 
     #[test]
@@ -146,7 +142,7 @@ mod tests {
             );
         }
         assert_eq!(
-            verify(&Request::new(&[], BODY), &secrets(&[SECRET])),
+            verify(&Request::new(&[], BODY), &crate::secrets(&[SECRET])),
             Err(Rejection::MissingHeader)
         );
         assert_eq!(check(SIGNATURE, BODY, &[]), Err(Rejection::NoSecret));
@@ -162,7 +158,7 @@ mod tests {
 
     #[test]
     fn the_handshake_echoes_the_challenge_for_a_known_token() {
-        let tokens = secrets(&["current-token", "previous-token"]);
+        let tokens = crate::secrets(&["current-token", "previous-token"]);
         assert_eq!(
             answer_subscription(
                 &subscription("subscribe", "current-token", "1158201444"),
@@ -181,7 +177,7 @@ mod tests {
 
     #[test]
     fn the_handshake_refuses_anything_else() {
-        let tokens = secrets(&["current-token"]);
+        let tokens = crate::secrets(&["current-token"]);
         let verdict = |q: Subscription<'_>| answer_subscription(&q, &tokens).map(|_| ());
         assert_eq!(
             verdict(subscription("subscribe", "current-tokeN", "1")),
@@ -221,7 +217,7 @@ mod tests {
         let q = subscription("subscribe", "current-token", "1");
         assert_eq!(answer_subscription(&q, &[]), Err(Rejection::NoSecret));
         assert_eq!(
-            answer_subscription(&q, &secrets(&[""])),
+            answer_subscription(&q, &crate::secrets(&[""])),
             Err(Rejection::NoSecret)
         );
     }

@@ -79,7 +79,7 @@ mod tests {
             ("x-sms-timestamp", timestamp.as_bytes()),
             ("x-sms-signature", signature.as_bytes()),
         ];
-        let secrets: Vec<SecretString> = keys.iter().map(|k| SecretString::from(*k)).collect();
+        let secrets = crate::secrets(keys);
         verify(&Request::new(headers, body), &secrets, now)
     }
 

@@ -226,6 +226,7 @@ pub fn sign(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets;
     use time::Duration;
 
     // The specification's own test vector, as in the standardwebhooks and svix reference
@@ -246,10 +247,6 @@ mod tests {
 
     fn signed_at() -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_614_265_330).unwrap()
-    }
-
-    fn secrets(texts: &[&str]) -> Vec<SecretString> {
-        texts.iter().map(|t| SecretString::from(*t)).collect()
     }
 
     fn check(

@@ -89,34 +89,30 @@ mod tests {
     const SIGNATURE: &str = "sha256=rzWr/GS2U3ruKZHPU0dmx3W1oCFdRZXkCAkZnC9ah9Y=";
     const BODY_SHA256: &str = "069ab77334725fd653a40b5ec47ea69e85a1154224b808fcfac654001cf5cb0b";
 
-    fn secrets(keys: &[&str]) -> Vec<SecretString> {
-        keys.iter().map(|k| SecretString::from(*k)).collect()
-    }
-
     fn check(signature: &str, body: &[u8], keys: &[&str]) -> Result<Verified, Rejection> {
         let headers: &[(&str, &[u8])] = &[("X-Twitter-Webhooks-Signature", signature.as_bytes())];
-        verify(&Request::new(headers, body), &secrets(keys))
+        verify(&Request::new(headers, body), &crate::secrets(keys))
     }
 
     #[test]
     fn the_crc_reference_vector_is_answered_with_the_current_secret() {
         assert_eq!(
-            crc_response(Some(CRC_TOKEN), &secrets(&[SECRET])).as_deref(),
+            crc_response(Some(CRC_TOKEN), &crate::secrets(&[SECRET])).as_deref(),
             Ok(CRC_RESPONSE)
         );
         assert_eq!(
-            crc_response(Some(CRC_TOKEN), &secrets(&["", SECRET, "older"])).as_deref(),
+            crc_response(Some(CRC_TOKEN), &crate::secrets(&["", SECRET, "older"])).as_deref(),
             Ok(CRC_RESPONSE)
         );
         assert_ne!(
-            crc_response(Some(CRC_TOKEN), &secrets(&["newer", SECRET])).as_deref(),
+            crc_response(Some(CRC_TOKEN), &crate::secrets(&["newer", SECRET])).as_deref(),
             Ok(CRC_RESPONSE)
         );
     }
 
     #[test]
     fn crc_tokens_are_short_plain_text() {
-        let keys = secrets(&[SECRET]);
+        let keys = crate::secrets(&[SECRET]);
         assert_eq!(crc_response(None, &keys), Err(Rejection::MissingHeader));
         for token in ["", "{\"a\":1}", "a b", "a\n", "é"] {
             assert_eq!(
@@ -174,7 +170,7 @@ mod tests {
             );
         }
         assert_eq!(
-            verify(&Request::new(&[], BODY), &secrets(&[SECRET])),
+            verify(&Request::new(&[], BODY), &crate::secrets(&[SECRET])),
             Err(Rejection::MissingHeader)
         );
         assert_eq!(check(SIGNATURE, BODY, &[]), Err(Rejection::NoSecret));
@@ -182,7 +178,7 @@ mod tests {
 
     #[test]
     fn the_crc_oracle_cannot_sign_an_acceptable_event() {
-        let keys = secrets(&[SECRET]);
+        let keys = crate::secrets(&[SECRET]);
         // Whatever token the oracle signs, its signature over those bytes as a body is refused.
         let token = "dGhpcyBpcyBub3QgSlNPTg==";
         let response = crc_response(Some(token), &keys).unwrap();

@@ -236,6 +236,19 @@ impl Env {
             .unwrap();
     }
 
+    /// Records `times` failures on the test account's breaker; answers the breaker as stored.
+    async fn fail(&self, times: u32, policy: BreakerPolicy, now: time::OffsetDateTime) -> Breaker {
+        let mut breaker = Breaker::default();
+        for _ in 0..times {
+            let change = BreakerChange::Failure { policy, now };
+            let update = self
+                .store
+                .update_breaker(&self.tenant, &self.account, change);
+            breaker = update.await.unwrap();
+        }
+        breaker
+    }
+
     async fn breaker(&self) -> Breaker {
         self.store
             .get_account(&self.tenant, &self.account)

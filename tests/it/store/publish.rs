@@ -368,18 +368,7 @@ async fn the_claim_respects_pause_rate_window_and_breaker() {
 
     // Five failures open the circuit; the claim sees the breaker as stored.
     let policy = BreakerPolicy::default();
-    let mut breaker = Breaker::default();
-    for _ in 0..policy.failure_threshold {
-        breaker = env
-            .store
-            .update_breaker(
-                &env.tenant,
-                &env.account,
-                BreakerChange::Failure { policy, now },
-            )
-            .await
-            .unwrap();
-    }
+    let breaker = env.fail(policy.failure_threshold, policy, now).await;
     assert_eq!(breaker.state, BreakerState::Open);
     match env.store.claim_for_publish(&v, "a3", &gate(now)).await {
         Err(ClaimRejected::Breaker(b)) => assert_eq!(b, breaker),
@@ -427,16 +416,7 @@ async fn a_success_forgets_failures_committed_while_it_was_in_flight() {
         .await
         .unwrap();
     // Another attempt's failures land after this one read a pristine breaker.
-    for _ in 0..2 {
-        env.store
-            .update_breaker(
-                &env.tenant,
-                &env.account,
-                BreakerChange::Failure { policy, now },
-            )
-            .await
-            .unwrap();
-    }
+    env.fail(2, policy, now).await;
     env.clients.calls.reset();
     env.record_published(&v, "a1", now, BreakerReset::IfClosed)
         .await;
@@ -453,16 +433,7 @@ async fn a_success_forgets_failures_committed_while_it_was_in_flight() {
         .claim_for_publish(&w, "b1", &gate(now))
         .await
         .unwrap();
-    for _ in 0..policy.failure_threshold {
-        env.store
-            .update_breaker(
-                &env.tenant,
-                &env.account,
-                BreakerChange::Failure { policy, now },
-            )
-            .await
-            .unwrap();
-    }
+    env.fail(policy.failure_threshold, policy, now).await;
     env.record_published(&w, "b1", now, BreakerReset::IfClosed)
         .await;
     assert_eq!(env.breaker().await.state, BreakerState::Open);

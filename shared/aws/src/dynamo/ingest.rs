@@ -11,6 +11,7 @@
 //! the lease. Pages over 99 items put the overflow first (idempotent), never the checkpoint.
 
 use super::items::*;
+use super::ops::AllItems;
 use super::store::{DynamoStore, names, values, written};
 use crate::errors::store_error;
 use async_trait::async_trait;
@@ -314,12 +315,8 @@ impl DynamoStore {
                 (":a", s("ACCOUNT#")),
                 (":s", s("STREAM#")),
             ])))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(store_error)?;
+            .all_items()
+            .await?;
         let mut changed = 0;
         for item in &items {
             let f = Fields(item);
@@ -361,12 +358,8 @@ impl IngestStore for DynamoStore {
             .set_expression_attribute_names(Some(names))
             .expression_attribute_names("#poll", "poll_pk")
             .expression_attribute_values(":poll", s(POLL_PARTITION))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(store_error)?;
+            .all_items()
+            .await?;
         join_streams(&items)
     }
 
@@ -386,12 +379,8 @@ impl IngestStore for DynamoStore {
                     (":prefix", s(prefix)),
                 ])))
                 .consistent_read(true)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(store_error)?;
+                .all_items()
+                .await?;
             items.extend(found);
         }
         join_streams(&items)

@@ -1,13 +1,41 @@
-//! The DynamoDB calls every store makes, written once: read one item, write a new one, and
-//! read a partition's items whose sort key starts with a prefix (every page, or one page with
-//! a cursor).
+//! The DynamoDB calls every store makes, written once: read one item, write a new one, read
+//! a partition's items whose sort key starts with a prefix (every page, or one page with a
+//! cursor), and every page of any Query or Scan (`AllItems`).
 
 use super::DynamoStore;
 use super::items::{Item, key, s};
 use super::store::values;
 use crate::errors::store_error;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use herald_domain::StoreError;
 use herald_domain::ports::Page;
+use std::future::Future;
+
+/// Every item a Query or a Scan matches, page after page.
+pub(super) trait AllItems {
+    fn all_items(self) -> impl Future<Output = Result<Vec<Item>, StoreError>> + Send;
+}
+
+impl AllItems for QueryFluentBuilder {
+    async fn all_items(self) -> Result<Vec<Item>, StoreError> {
+        let pages = self.into_paginator().items().send();
+        pages
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(store_error)
+    }
+}
+
+impl AllItems for ScanFluentBuilder {
+    async fn all_items(self) -> Result<Vec<Item>, StoreError> {
+        let pages = self.into_paginator().items().send();
+        pages
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(store_error)
+    }
+}
 
 impl DynamoStore {
     /// The item at `key` on the main table (an eventually consistent read).
@@ -109,13 +137,7 @@ impl PrefixQuery<'_> {
 
     /// Every matching item, page after page.
     pub(super) async fn all(self) -> Result<Vec<Item>, StoreError> {
-        self.query()
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(store_error)
+        self.query().all_items().await
     }
 
     /// Up to `limit` items after `cursor` (what follows the prefix in the last sort key a page

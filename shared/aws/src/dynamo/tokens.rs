@@ -13,6 +13,7 @@
 //! ```
 
 use super::items::*;
+use super::ops::AllItems;
 use super::store::{DynamoStore, names, values, written};
 use crate::errors::store_error;
 use async_trait::async_trait;
@@ -158,12 +159,8 @@ impl DynamoStore {
             .filter_expression(filter)
             .set_expression_attribute_names(Some(names(attribute_names)))
             .set_expression_attribute_values(Some(values(attribute_values)))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
+            .all_items()
             .await
-            .map_err(store_error)
     }
 
     /// A sweep's loop: each item opened with the keys its secrets name (`open`), then written
@@ -273,12 +270,8 @@ impl ExpiringTokens for DynamoStore {
                 (":before", time_n(before)),
                 (":active", s("active")),
             ])))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(store_error)?;
+            .all_items()
+            .await?;
         Ok(items
             .iter()
             .filter_map(|item| {

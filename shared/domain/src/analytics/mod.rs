@@ -183,13 +183,7 @@ pub struct SnapshotTaker {
     pub batch: usize,
 }
 
-impl std::fmt::Debug for SnapshotTaker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SnapshotTaker")
-            .field("offsets", &self.offsets)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(SnapshotTaker, offsets);
 
 impl SnapshotTaker {
     fn at(&self, entry: &SnapshotDue, m: Milestone) -> SnapshotDue {

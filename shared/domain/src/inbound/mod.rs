@@ -397,11 +397,7 @@ pub struct WebhookProcessor {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for WebhookProcessor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookProcessor").finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(WebhookProcessor);
 
 /// What processing an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,13 +44,7 @@ pub struct Poller {
     pub config: PollConfig,
 }
 
-impl std::fmt::Debug for Poller {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Poller")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(Poller, config);
 
 impl Poller {
     pub async fn run_once(&self) -> Result<PollReport, StoreError> {

@@ -86,13 +86,7 @@ pub struct StreamRunner {
     pub config: IngestConfig,
 }
 
-impl std::fmt::Debug for StreamRunner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamRunner")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(StreamRunner, config);
 
 impl StreamRunner {
     /// Runs `job` until done, throttled, failed, or `deadline` (which the caller has already

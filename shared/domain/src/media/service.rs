@@ -8,7 +8,6 @@ use crate::ids::{MediaId, TenantId};
 use crate::ports::{MediaObjects, MediaRecords};
 use crate::publishing::posts::{Actor, FieldError};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -36,13 +35,7 @@ pub struct MediaContent {
     pub chunks: futures::stream::BoxStream<'static, Result<bytes::Bytes, StoreError>>,
 }
 
-impl fmt::Debug for MediaContent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MediaContent")
-            .field("size", &self.size)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(MediaContent, size);
 
 impl MediaContent {
     /// Content already in memory, in one chunk.
@@ -94,13 +87,7 @@ pub struct MediaService {
     pub upload_url_ttl: std::time::Duration,
 }
 
-impl fmt::Debug for MediaService {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MediaService")
-            .field("upload_url_ttl", &self.upload_url_ttl)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(MediaService, upload_url_ttl);
 
 pub const DEFAULT_UPLOAD_URL_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 

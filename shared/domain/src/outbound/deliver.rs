@@ -63,13 +63,7 @@ pub struct Deliverer {
     pub config: DeliveryConfig,
 }
 
-impl std::fmt::Debug for Deliverer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deliverer")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(Deliverer, config);
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]

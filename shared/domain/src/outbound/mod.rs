@@ -316,13 +316,7 @@ pub struct OutboundEvents {
     cache: Mutex<HashMap<TenantId, Cached>>,
 }
 
-impl std::fmt::Debug for OutboundEvents {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboundEvents")
-            .field("cache_ttl", &self.cache_ttl)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(OutboundEvents, cache_ttl);
 
 /// A tenant's endpoints and when they were read.
 type Cached = (OffsetDateTime, Arc<Vec<Endpoint>>);
@@ -423,14 +417,7 @@ pub struct EndpointRegistry {
     pub secret_overlap: Duration,
 }
 
-impl std::fmt::Debug for EndpointRegistry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EndpointRegistry")
-            .field("policy", &self.policy)
-            .field("secret_overlap", &self.secret_overlap)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(EndpointRegistry, policy, secret_overlap);
 
 impl EndpointRegistry {
     /// The guard's check of a URL at registration: its form, and the addresses its host

@@ -59,13 +59,7 @@ pub struct Dispatcher {
     pub config: DispatchConfig,
 }
 
-impl std::fmt::Debug for Dispatcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dispatcher")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(Dispatcher, config);
 
 enum One {
     Held,

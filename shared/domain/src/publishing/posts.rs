@@ -116,11 +116,7 @@ pub struct PostService {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for PostService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostService").finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(PostService);
 
 impl PostService {
     pub async fn create(

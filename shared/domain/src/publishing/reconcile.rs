@@ -80,13 +80,7 @@ pub struct Reconciler {
     pub config: ReconcileConfig,
 }
 
-impl std::fmt::Debug for Reconciler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reconciler")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(Reconciler, config);
 
 impl Reconciler {
     pub async fn run_once(&self) -> Result<ReconcileReport, StoreError> {

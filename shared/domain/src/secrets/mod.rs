@@ -225,11 +225,7 @@ pub struct Rotation {
     pub store: Arc<dyn SecretStore>,
 }
 
-impl std::fmt::Debug for Rotation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rotation").finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(Rotation);
 
 impl Rotation {
     pub async fn step(
@@ -364,13 +360,7 @@ pub struct SecretCache {
     rings: Mutex<HashMap<String, (Arc<SecretRing>, OffsetDateTime)>>,
 }
 
-impl std::fmt::Debug for SecretCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretCache")
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(SecretCache, policy);
 
 impl SecretCache {
     pub fn new(store: Arc<dyn SecretStore>, clock: Arc<dyn Clock>, policy: CachePolicy) -> Self {

@@ -19,13 +19,7 @@ pub struct OperatorToken {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for OperatorToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OperatorToken")
-            .field("grace", &self.grace)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(OperatorToken, grace);
 
 impl OperatorToken {
     /// Whether `presented` is the operator token. Compared as SHA-256 digests in constant

@@ -337,11 +337,7 @@ pub struct TokenVault {
     source: Source,
 }
 
-impl std::fmt::Debug for TokenVault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenVault").finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(TokenVault);
 
 impl TokenVault {
     pub fn from_secret(cache: Arc<SecretCache>, secret: impl Into<String>) -> Self {

@@ -169,13 +169,7 @@ pub struct TokenRefresh {
     pub config: RefreshConfig,
 }
 
-impl std::fmt::Debug for TokenRefresh {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenRefresh")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(TokenRefresh, config);
 
 /// The reason a post of this account fails with once its authorisation is gone.
 pub fn reconnect_reason(account: &Account, why: &str) -> String {

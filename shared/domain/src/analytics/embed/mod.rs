@@ -246,13 +246,7 @@ pub struct EmbedTokens {
     pub grace: Duration,
 }
 
-impl std::fmt::Debug for EmbedTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbedTokens")
-            .field("grace", &self.grace)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(EmbedTokens, grace);
 
 fn key_bytes(value: &secrecy::SecretString) -> Result<Vec<u8>, StoreError> {
     SecretKind::Key256.key_bytes(value).map_err(|reason| {

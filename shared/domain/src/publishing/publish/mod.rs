@@ -175,13 +175,7 @@ pub struct PublishService {
     pub tokens: Option<Arc<TokenRefresh>>,
 }
 
-impl std::fmt::Debug for PublishService {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublishService")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_fields!(PublishService, config);
 
 /// The claim a delivery holds, carried to the outcome.
 struct Attempt<'a> {
