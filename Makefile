@@ -7,7 +7,7 @@ DYNOXIDE := 3.2.0
 STAMP := $(VENV)/.installed-$(shell cksum infra/requirements.txt | cut -d' ' -f1)-dynoxide-$(DYNOXIDE)
 SEEDS ?= 100
 
-.PHONY: help venv build up down status test lint unit bench sim load soak clean sam-build
+.PHONY: help venv build up down status test lint unit bench sim load soak clean sam-venv sam-validate sam-build
 
 help:
 	@echo "make up      start the local stack (moto, dynoxide, functions, event sources, fake platforms)"
@@ -16,6 +16,8 @@ help:
 	@echo "make bench   benchmarks (release builds): sizes, cold start, RSS, AWS calls, API latency, load"
 	@echo "make load    300 posts to 3 accounts each from 6 clients on the running stack; fails on a missed target"
 	@echo "make soak    20 minutes of mixed traffic on the running stack; fails unless memory plateaus"
+	@echo "make sam-build     every function built for arm64 by the SAM CLI, ready for \`sam deploy\`"
+	@echo "make sam-validate  the SAM transform and cfn-lint over template.yaml (part of make test)"
 
 $(STAMP): infra/requirements.txt
 	python3 -m venv $(VENV)
@@ -26,6 +28,28 @@ $(STAMP): infra/requirements.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The SAM CLI in a venv of its own (it pins its own boto3), with ziglang and cargo-lambda, which
+# its `rust-cargolambda` build method uses to cross-compile for arm64 (no Docker).
+SAM_VENV  := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell cksum infra/requirements-sam.txt | cut -d' ' -f1)
+SAM       := SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam
+
+$(SAM_STAMP): infra/requirements-sam.txt
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-sam.txt
+	rm -f $(SAM_VENV)/.installed-*
+	touch $(SAM_STAMP)
+
+sam-venv: $(SAM_STAMP)
+
+# Both: `--lint` runs cfn-lint only, without it the SAM transform checks the serverless resources.
+sam-validate: sam-venv
+	$(SAM) validate --region us-east-1
+	$(SAM) validate --lint --region us-east-1
+
+sam-build: sam-venv
+	@start=$$(date +%s); $(SAM) build && echo "sam build: $$(( $$(date +%s) - start )) s"
 
 build:
 	cargo build --workspace --bins

@@ -40,6 +40,9 @@ cargo fmt --all --check
 step "cfn-lint template.yaml"
 .venv/bin/cfn-lint template.yaml
 
+step "sam validate, then with --lint (the SAM transform, then cfn-lint; installs .venv-sam once)"
+make --no-print-directory sam-validate
+
 step "local stack unit tests (bootstrap, event sources, Lambda runner, fake platforms)"
 $PY -m unittest discover -s infra/tests
 
