@@ -217,6 +217,32 @@ mod tests {
     }
 
     #[test]
+    fn read_returns_the_value_or_every_problem_and_seconds_are_durations() {
+        let vars = HashMap::from([
+            ("LEASE".to_owned(), "90".to_owned()),
+            ("BAD".to_owned(), "soon".to_owned()),
+        ]);
+        let read = |env: &mut Env<'_>| {
+            (
+                env.seconds("LEASE", time::Duration::seconds(5)),
+                env.seconds("UNSET", time::Duration::minutes(2)),
+            )
+        };
+        assert_eq!(
+            Env::read(&vars, read),
+            Ok((time::Duration::seconds(90), time::Duration::minutes(2)))
+        );
+        let err = Env::read(&vars, |env| {
+            env.seconds("BAD", time::Duration::ZERO);
+            env.required("MISSING")
+        })
+        .unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(err.to_string().contains("BAD"), "{err}");
+        assert!(err.to_string().contains("MISSING is required"), "{err}");
+    }
+
+    #[test]
     fn an_optional_variable_that_is_empty_is_unset() {
         let vars = HashMap::from([
             ("SET".to_owned(), " value ".to_owned()),

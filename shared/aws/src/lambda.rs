@@ -1,7 +1,7 @@
 //! What every function does, written once: start (logs, configuration, AWS clients), serve its
-//! events with the service it built once, and for
-//! the SQS-fed ones read a record's JSON body, answer the records SQS must keep
-//! (`ReportBatchItemFailures`), and find the invocation's deadline in the Lambda context.
+//! events with the service it built once, and for the SQS-fed ones read a record's JSON body,
+//! answer the records SQS must keep (`ReportBatchItemFailures`), and find the invocation's
+//! deadline in the Lambda context.
 
 use crate::Clients;
 use crate::config::ConfigError;
