@@ -17,25 +17,23 @@ pub(super) trait AllItems {
     fn all_items(self) -> impl Future<Output = Result<Vec<Item>, StoreError>> + Send;
 }
 
-impl AllItems for QueryFluentBuilder {
-    async fn all_items(self) -> Result<Vec<Item>, StoreError> {
-        let pages = self.into_paginator().items().send();
-        pages
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(store_error)
-    }
+/// The two builders' paginators are different types with the same calls, so one body serves
+/// both through a macro.
+macro_rules! all_items {
+    ($($builder:ty),+) => {$(
+        impl AllItems for $builder {
+            async fn all_items(self) -> Result<Vec<Item>, StoreError> {
+                let pages = self.into_paginator().items().send();
+                pages
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+                    .map_err(store_error)
+            }
+        }
+    )+};
 }
 
-impl AllItems for ScanFluentBuilder {
-    async fn all_items(self) -> Result<Vec<Item>, StoreError> {
-        let pages = self.into_paginator().items().send();
-        pages
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(store_error)
-    }
-}
+all_items!(QueryFluentBuilder, ScanFluentBuilder);
 
 impl DynamoStore {
     /// The item at `key` on the main table (an eventually consistent read).
