@@ -8,6 +8,9 @@ and serves requests from a pool of threads. The pool is large because an SQS lon
 its thread while it waits. (waitress, like most servers, drops request headers spelled with an
 underscore, which moto's own handler kept for S3 object metadata; Herald sets no S3 metadata.)
 
+`moto_cbor` serves CloudWatch's CBOR protocol, which the AWS SDK for Rust speaks and moto does
+not (the health check reads a queue's oldest message age from CloudWatch).
+
 `moto_patches` makes SQS receives and deletes walk a queue once and removes work moto repeated
 per request (see its docstring). A DynamoDB request is refused with a message naming
 `AWS_ENDPOINT_URL_DYNAMODB`: a client that reaches moto for DynamoDB is misconfigured, and
@@ -31,6 +34,7 @@ import waitress
 from moto.server import DomainDispatcherApplication, create_backend_app
 
 import moto_patches
+from moto_cbor import cloudwatch_cbor
 
 # Threads serving requests: SQS long polls (up to 20 s) each hold one while they wait.
 THREADS = 64
@@ -149,7 +153,7 @@ def main() -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     moto_patches.apply()
     few_malloc_arenas()
-    app = refuse_dynamodb(request_counts(DomainDispatcherApplication(create_backend_app)))
+    app = refuse_dynamodb(request_counts(cloudwatch_cbor(DomainDispatcherApplication(create_backend_app))))
     if os.environ.get("HERALD_MOTO_TRACEMALLOC") == "1":
         app = memory_report(app)
     print(f" * moto {moto_patches.PATCHED_MOTO_VERSION} (patched) on http://{args.host}:{args.port}", flush=True)

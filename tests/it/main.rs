@@ -7,6 +7,7 @@
 mod analytics;
 mod e2e;
 mod embed;
+mod health;
 mod ingest;
 mod ingest_store;
 mod outbound;

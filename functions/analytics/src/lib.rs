@@ -4,8 +4,9 @@
 
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
-use herald_domain::analytics::{MilestoneOffsets, SnapshotTaker};
+use herald_domain::analytics::{HEARTBEAT, MilestoneOffsets, SnapshotRun, SnapshotTaker};
 use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::health::Heartbeat;
 use herald_platforms::{Endpoints, HttpPlatforms};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,18 +64,38 @@ impl Config {
     }
 }
 
-pub fn taker(config: &Config, clients: &Clients) -> SnapshotTaker {
+/// The snapshot taker and the heartbeat it leaves after each run.
+pub fn taker(config: &Config, clients: &Clients) -> (SnapshotTaker, Heartbeat) {
     let store = Arc::new(config.common.store(clients));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let client = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout);
-    SnapshotTaker {
+    let taker = SnapshotTaker {
         store: store.clone(),
         accounts: store,
         client: Arc::new(client),
         clock,
         offsets: config.offsets,
         batch: config.batch,
-    }
+    };
+    (taker, config.common.heartbeat(clients, HEARTBEAT))
+}
+
+/// One scheduled run; the summary is the invocation's result.
+pub async fn handle(
+    (taker, heartbeat): &(SnapshotTaker, Heartbeat),
+) -> Result<SnapshotRun, herald_domain::StoreError> {
+    let run = taker.run().await?;
+    heartbeat.record(&run).await;
+    tracing::info!(
+        metric = "analytics.snapshots",
+        scheduled = run.scheduled,
+        taken = run.taken,
+        already_taken = run.already_taken,
+        failed = run.failed,
+        dropped = run.dropped,
+        "snapshot run"
+    );
+    Ok(run)
 }
 
 #[cfg(test)]

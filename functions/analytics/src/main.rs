@@ -1,4 +1,4 @@
-use herald_fn_analytics::{Config, taker};
+use herald_fn_analytics::{Config, handle, taker};
 use lambda_runtime::LambdaEvent;
 
 #[tokio::main]
@@ -7,20 +7,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Config::from_env,
         taker,
         |taker, _: LambdaEvent<serde_json::Value>| async move {
-            let run = taker
-                .run()
+            handle(taker)
                 .await
-                .map_err(|e| lambda_runtime::Error::from(e.to_string()))?;
-            tracing::info!(
-                metric = "analytics.snapshots",
-                scheduled = run.scheduled,
-                taken = run.taken,
-                already_taken = run.already_taken,
-                failed = run.failed,
-                dropped = run.dropped,
-                "snapshot run"
-            );
-            Ok(run)
+                .map_err(|e| lambda_runtime::Error::from(e.to_string()))
         },
     )
     .await

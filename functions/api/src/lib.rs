@@ -5,9 +5,11 @@ use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
 use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
+use herald_aws::health::{BucketProbe, QueueProbe, SecretProbe, TableProbe};
 use herald_aws::s3::S3Media;
 use herald_domain::analytics::embed::EmbedTokens;
 use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::health::Probe;
 use herald_domain::idempotency::Idempotency;
 use herald_domain::media::DEFAULT_UPLOAD_URL_TTL;
 use herald_domain::outbound::guard::TargetPolicy;
@@ -41,6 +43,56 @@ pub struct Config {
     /// longest token (1 h) plus the secret cache's life, so no token issued with the old key
     /// is refused before it expires (default 2 h).
     pub embed_key_grace: time::Duration,
+    /// What `GET /v1/health` looks at beyond the common configuration.
+    pub health: HealthConfig,
+}
+
+/// The health check's reach and limits.
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    /// The ingest and webhook queues with their DLQs (the publish and outbound ones are read
+    /// from their own settings).
+    pub ingest_queues: (String, String),
+    pub webhook_queues: (String, String),
+    /// How long one check may take (`HERALD_HEALTH_TIMEOUT_MS`, default 2000).
+    pub timeout: std::time::Duration,
+    /// A queue's oldest message older than these is a `warn`, a `fail`
+    /// (`HERALD_HEALTH_QUEUE_AGE_WARN_SECONDS`, default 300; `..._FAIL_SECONDS`, 1800).
+    pub age_warn: time::Duration,
+    pub age_fail: time::Duration,
+}
+
+impl HealthConfig {
+    fn read(env: &mut Env<'_>) -> Self {
+        let timeout_ms: u64 = env.parsed("HERALD_HEALTH_TIMEOUT_MS", 2000);
+        if !(100..=10_000).contains(&timeout_ms) {
+            env.problem("HERALD_HEALTH_TIMEOUT_MS must be 100 to 10000");
+        }
+        let age_warn = env.seconds(
+            "HERALD_HEALTH_QUEUE_AGE_WARN_SECONDS",
+            time::Duration::minutes(5),
+        );
+        let age_fail = env.seconds(
+            "HERALD_HEALTH_QUEUE_AGE_FAIL_SECONDS",
+            time::Duration::minutes(30),
+        );
+        if age_warn <= time::Duration::ZERO || age_fail <= age_warn {
+            env.problem("HERALD_HEALTH_QUEUE_AGE_WARN_SECONDS must be positive and below HERALD_HEALTH_QUEUE_AGE_FAIL_SECONDS");
+        }
+        Self {
+            ingest_queues: (
+                env.url("HERALD_INGEST_QUEUE_URL"),
+                env.url("HERALD_INGEST_DLQ_URL"),
+            ),
+            webhook_queues: (
+                env.url("HERALD_WEBHOOK_QUEUE_URL"),
+                env.url("HERALD_WEBHOOK_DLQ_URL"),
+            ),
+            timeout: std::time::Duration::from_millis(timeout_ms),
+            age_warn,
+            age_fail,
+        }
+    }
 }
 
 impl Config {
@@ -71,8 +123,10 @@ impl Config {
                 "HERALD_EMBED_KEY_GRACE_SECONDS must be at least {min_grace} (the longest token plus the secret cache)"
             ));
         }
+        let health = HealthConfig::read(&mut env);
         env.finish()?;
         Ok(Self {
+            health,
             embed_secret_id,
             embed_key_grace: time::Duration::seconds(grace_seconds),
             common,
@@ -153,6 +207,7 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             ingest: store,
             idempotency,
             clock,
+            probes: probes(config, clients),
         },
         Settings {
             upload_url_ttl: config.upload_url_ttl,
@@ -160,8 +215,57 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
                 allow_private: config.outbound_allow_private,
             },
             operator,
+            health_timeout: config.health.timeout,
         },
     )
+}
+
+/// What the health check asks beyond the domain's own ports: every table, every queue with
+/// its DLQ, Secrets Manager and the media bucket.
+fn probes(config: &Config, clients: &Clients) -> Vec<Arc<dyn Probe>> {
+    let c = &config.common;
+    let table = |label, table: &String, sort_key| -> Arc<dyn Probe> {
+        Arc::new(TableProbe {
+            client: clients.dynamodb.clone(),
+            table: table.clone(),
+            label,
+            sort_key,
+        })
+    };
+    let queue = |label, url: &String, dlq: &String| -> Arc<dyn Probe> {
+        Arc::new(QueueProbe {
+            sqs: clients.sqs.clone(),
+            cloudwatch: clients.cloudwatch.clone(),
+            label,
+            url: url.clone(),
+            dead_letter_url: Some(dlq.clone()),
+            age_warn: config.health.age_warn,
+            age_fail: config.health.age_fail,
+        })
+    };
+    let (ingest, ingest_dlq) = &config.health.ingest_queues;
+    let (webhook, webhook_dlq) = &config.health.webhook_queues;
+    let mut probes = vec![
+        table("main", &c.table, true),
+        table("audit", &c.audit_table, true),
+        table("idempotency", &c.idempotency_table, false),
+        queue("publish", &c.publish_queue_url, &config.publish_dlq_url),
+        queue("ingest", ingest, ingest_dlq),
+        queue("webhook", webhook, webhook_dlq),
+        Arc::new(SecretProbe {
+            client: clients.secrets.clone(),
+            secret_id: c.token_key_secret.clone(),
+            label: "token-encryption-key",
+        }),
+        Arc::new(BucketProbe {
+            client: clients.s3.clone(),
+            bucket: config.media_bucket.clone(),
+        }),
+    ];
+    if let Some((outbound, outbound_dlq)) = &config.outbound_queues {
+        probes.push(queue("outbound", outbound, outbound_dlq));
+    }
+    probes
 }
 
 /// The whole application: the API router with embed tokens and dashboards.

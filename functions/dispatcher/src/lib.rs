@@ -4,7 +4,8 @@ use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::sqs::SqsPublishQueue;
 use herald_domain::clock::SystemClock;
-use herald_domain::publishing::dispatch::{DispatchConfig, DispatchReport, Dispatcher};
+use herald_domain::health::Heartbeat;
+use herald_domain::publishing::dispatch::{DispatchConfig, DispatchReport, Dispatcher, HEARTBEAT};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -28,9 +29,11 @@ impl Config {
     }
 }
 
-pub fn dispatcher(config: &Config, clients: &Clients) -> Dispatcher {
+/// The dispatcher and the heartbeat it leaves after each run.
+pub fn dispatcher(config: &Config, clients: &Clients) -> (Dispatcher, Heartbeat) {
     let store = Arc::new(config.common.store(clients));
-    Dispatcher {
+    let heartbeat = config.common.heartbeat(clients, HEARTBEAT);
+    let dispatcher = Dispatcher {
         store: store.clone(),
         crises: store,
         queue: Arc::new(SqsPublishQueue::new(
@@ -39,12 +42,16 @@ pub fn dispatcher(config: &Config, clients: &Clients) -> Dispatcher {
         )),
         clock: Arc::new(SystemClock),
         config: config.dispatch.clone(),
-    }
+    };
+    (dispatcher, heartbeat)
 }
 
 /// One scheduled run. The event's content does not matter (EventBridge's "Scheduled Event").
-pub async fn handle(dispatcher: &Dispatcher) -> Result<DispatchReport, herald_domain::StoreError> {
+pub async fn handle(
+    (dispatcher, heartbeat): &(Dispatcher, Heartbeat),
+) -> Result<DispatchReport, herald_domain::StoreError> {
     let report = dispatcher.run_once().await?;
+    heartbeat.record(&report).await;
     if report.due > 0 {
         tracing::info!(
             due = report.due,

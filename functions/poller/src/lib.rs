@@ -5,7 +5,8 @@ use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::ingest_queue::SqsIngestQueue;
 use herald_domain::clock::SystemClock;
-use herald_domain::ingest::poller::{PollConfig, PollReport, Poller};
+use herald_domain::health::Heartbeat;
+use herald_domain::ingest::poller::{HEARTBEAT, PollConfig, PollReport, Poller};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -29,8 +30,9 @@ impl Config {
     }
 }
 
-pub fn poller(config: &Config, clients: &Clients) -> Poller {
-    Poller {
+/// The poller and the heartbeat it leaves after each run.
+pub fn poller(config: &Config, clients: &Clients) -> (Poller, Heartbeat) {
+    let poller = Poller {
         store: Arc::new(config.common.store(clients)),
         queue: Arc::new(SqsIngestQueue::new(
             clients.sqs.clone(),
@@ -38,12 +40,16 @@ pub fn poller(config: &Config, clients: &Clients) -> Poller {
         )),
         clock: Arc::new(SystemClock),
         config: config.poll.clone(),
-    }
+    };
+    (poller, config.common.heartbeat(clients, HEARTBEAT))
 }
 
 /// One scheduled run; the summary is the invocation's result.
-pub async fn handle(poller: &Poller) -> Result<PollReport, herald_domain::StoreError> {
+pub async fn handle(
+    (poller, heartbeat): &(Poller, Heartbeat),
+) -> Result<PollReport, herald_domain::StoreError> {
     let report = poller.run_once().await?;
+    heartbeat.record(&report).await;
     if report.sent > 0 || report.send_failures > 0 {
         tracing::info!(
             streams = report.streams,

@@ -3,6 +3,7 @@
 
 use crate::{ApiError, AppState};
 use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -41,13 +42,9 @@ impl Principal {
     }
 }
 
-pub async fn layer(
-    State(state): State<Arc<AppState>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let key = request
-        .headers()
+/// The credential of `Authorization: Bearer <credential>`, when there is a plausible one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -55,8 +52,15 @@ pub async fn layer(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 256);
-    let Some(key) = key else {
+        .filter(|k| !k.is_empty() && k.len() <= 256)
+}
+
+pub async fn layer(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(key) = bearer(request.headers()) else {
         return ApiError::unauthorized().into_response();
     };
     let found = match state.tenants.find_api_key(&api_key_hash(key)).await {

@@ -1,9 +1,11 @@
 //! What goes over the wire. Inputs refuse unknown fields (a typo is an error, not a no-op);
 //! outputs never carry tokens or key hashes.
 
+use herald_domain::health::{Check, Observed, Status};
 use herald_domain::media::{Attachment, MediaRecord, PresignedUpload};
 use herald_domain::model::{Account, Post, Tenant, Variant, VariantError};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
@@ -297,19 +299,100 @@ pub struct CreatedTenant {
     pub api_key: CreatedApiKey,
 }
 
+/// A health answer in the IETF health-check draft's format (`application/health+json`).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    /// `ok`, or `degraded` when the reconciler has not run lately.
+#[serde(rename_all = "camelCase")]
+pub struct HealthAnswer {
+    /// `pass`, `warn` or `fail`: the worst of the checks (liveness alone: `pass`).
     pub status: String,
-    pub reconciler: Option<HeartbeatView>,
+    /// The API's major version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The release: the crate version and the build (`HERALD_BUILD` at build time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_id: Option<String>,
+    pub service_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// By `<component>:<measurement>`, one entry per component instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<BTreeMap<String, Vec<HealthCheck>>>,
+}
+
+impl HealthAnswer {
+    pub fn live() -> Self {
+        Self {
+            status: "pass".into(),
+            version: None,
+            release_id: None,
+            service_id: "herald".into(),
+            description: None,
+            checks: None,
+        }
+    }
+
+    pub fn detailed(status: Status, checks: BTreeMap<String, Vec<HealthCheck>>) -> Self {
+        Self {
+            status: status.as_str().into(),
+            version: Some("1".into()),
+            release_id: Some(format!(
+                "{}+{}",
+                env!("CARGO_PKG_VERSION"),
+                option_env!("HERALD_BUILD").unwrap_or("dev")
+            )),
+            description: Some("Herald's publishing backend and every dependency it reaches".into()),
+            checks: Some(checks),
+            ..Self::live()
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct HeartbeatView {
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    pub component_id: String,
+    /// `datastore`, `queue`, `component` or `system`.
+    pub component_type: String,
+    /// A count, a time in `observedUnit`, or an RFC 3339 time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub observed_value: Option<serde_json::Value>,
+    /// `ms` or `s`, when the value is a duration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_unit: Option<String>,
+    /// `pass`, `warn` or `fail`.
+    pub status: String,
     #[serde(with = "time::serde::rfc3339")]
-    pub last_run_at: OffsetDateTime,
-    pub seconds_ago: i64,
-    pub stale: bool,
+    pub time: OffsetDateTime,
+    /// Why the status is not `pass`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+impl From<Check> for HealthCheck {
+    fn from(c: Check) -> Self {
+        let (value, unit) = match c.observed {
+            None => (None, None),
+            Some(Observed::Count(n)) => (Some(n.into()), None),
+            Some(Observed::Millis(ms)) => (Some(ms.into()), Some("ms")),
+            Some(Observed::Seconds(s)) => (Some(s.into()), Some("s")),
+            Some(Observed::Time(t)) => (
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+                    .map(serde_json::Value::from),
+                None,
+            ),
+        };
+        Self {
+            component_id: c.component_id,
+            component_type: c.component_type.into(),
+            observed_value: value,
+            observed_unit: unit.map(Into::into),
+            status: c.status.as_str().into(),
+            time: c.time,
+            output: c.output,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -51,6 +51,8 @@ pub struct AppState {
     pub operator: Option<Arc<herald_domain::secrets::operator::OperatorToken>>,
     /// Ingestion's review items (`GET /v1/review-items`).
     pub ingest: Arc<dyn herald_domain::ingest::IngestStore>,
+    /// `GET /v1/health`.
+    pub health: herald_domain::health::HealthService,
 }
 
 herald_domain::debug_fields!(AppState);

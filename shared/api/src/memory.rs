@@ -44,11 +44,13 @@ impl AppState {
                 ingest: Arc::new(MemoryIngestStore::default()),
                 idempotency: idempotency.clone(),
                 clock,
+                probes: vec![],
             },
             Settings {
                 upload_url_ttl: DEFAULT_UPLOAD_URL_TTL,
                 target_policy: Default::default(),
                 operator: None,
+                health_timeout: herald_domain::health::DEFAULT_TIMEOUT,
             },
         );
         MemoryApp {

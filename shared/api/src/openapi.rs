@@ -29,7 +29,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(Problem, ProblemField, ConnectAccount, AccountView, AccountList, CreatePost, EditPost, TargetInput,
         PostView, VariantView, ErrorView, ReviewView, PostList, ReviewInput, TenantView, TenantSettingsInput,
-        CreateApiKey, CreatedApiKey, Health, HeartbeatView, CrisisInput, CrisisView, AuditView, AuditList, DeadLetterView, DeadLetterList, RequeueInput, RequeueResult,
+        CreateApiKey, CreatedApiKey, HealthAnswer, HealthCheck, CrisisInput, CrisisView, AuditView, AuditList, DeadLetterView, DeadLetterList, RequeueInput, RequeueResult,
         CreateMedia, MediaView, UploadView, DimensionsView, CreateTenant, CreatedTenant,
         crate::embed::CreateEmbedToken, crate::embed::EmbedTokenView,
         crate::analytics::AnalyticsView, crate::analytics::TotalsView,

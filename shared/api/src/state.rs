@@ -5,6 +5,10 @@
 use crate::AppState;
 use herald_domain::clock::Clock;
 use herald_domain::dead_letters::{DeadLetterQueues, DeadLetterService};
+use herald_domain::health::{
+    AccountCensus, AppBlockProbe, AppBlocks, CensusProbe, HealthService, HeartbeatProbe, Probe,
+    SCHEDULED,
+};
 use herald_domain::idempotency::Idempotency;
 use herald_domain::ingest::IngestStore;
 use herald_domain::media::MediaService;
@@ -33,6 +37,9 @@ pub struct Ports<S> {
     pub ingest: Arc<dyn IngestStore>,
     pub idempotency: Idempotency,
     pub clock: Arc<dyn Clock>,
+    /// The dependencies only the adapters reach (tables, queues, secrets, the bucket), for
+    /// the health check; the domain adds its own (heartbeats, app blocks, accounts).
+    pub probes: Vec<Arc<dyn Probe>>,
 }
 
 impl<S> std::fmt::Debug for Ports<S> {
@@ -50,6 +57,8 @@ pub struct Settings {
     pub target_policy: TargetPolicy,
     /// The bootstrap operator token, for `POST /v1/tenants`; `None` turns those routes off.
     pub operator: Option<Arc<OperatorToken>>,
+    /// How long each health check may take.
+    pub health_timeout: Duration,
 }
 
 impl AppState {
@@ -62,6 +71,8 @@ impl AppState {
             + AuditLog
             + PostStore
             + MediaRecords
+            + AccountCensus
+            + AppBlocks
             + 'static,
     {
         let Ports {
@@ -73,8 +84,28 @@ impl AppState {
             ingest,
             idempotency,
             clock,
+            probes,
         } = ports;
+        let own: [Arc<dyn Probe>; 2] = [
+            Arc::new(HeartbeatProbe {
+                heartbeats: store.clone(),
+                schedules: SCHEDULED.to_vec(),
+            }),
+            Arc::new(AppBlockProbe {
+                blocks: store.clone(),
+            }),
+        ];
+        let health = HealthService {
+            probes: probes.into_iter().chain(own).collect(),
+            operator_probes: vec![Arc::new(CensusProbe {
+                census: store.clone(),
+            })],
+            accounts: store.clone(),
+            clock: clock.clone(),
+            timeout: settings.health_timeout,
+        };
         Self {
+            health,
             tenants: store.clone(),
             accounts: store.clone(),
             crises: store.clone(),

@@ -9,6 +9,7 @@ pub mod config;
 pub mod dead_letters;
 pub mod dynamo;
 pub mod errors;
+pub mod health;
 pub mod ingest_queue;
 pub mod lambda;
 pub mod outbound;
@@ -35,6 +36,8 @@ pub struct Clients {
     pub sqs: Lazy<aws_sdk_sqs::Client>,
     pub s3: Lazy<aws_sdk_s3::Client>,
     pub secrets: Lazy<aws_sdk_secretsmanager::Client>,
+    /// Only the health check reads CloudWatch (a queue's oldest message age).
+    pub cloudwatch: Lazy<aws_sdk_cloudwatch::Client>,
     pub calls: Arc<calls::CallCounter>,
 }
 
@@ -104,11 +107,19 @@ impl Clients {
                     .build(),
             )
         });
+        let cloudwatch = Self::lazy(sdk, &calls, |sdk, counted| {
+            aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(sdk)
+                    .interceptor(counted)
+                    .build(),
+            )
+        });
         Self {
             dynamodb,
             sqs,
             s3,
             secrets,
+            cloudwatch,
             calls,
         }
     }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod clock;
 pub mod dead_letters;
 pub mod error;
+pub mod health;
 pub mod idempotency;
 pub mod ids;
 pub mod inbound;

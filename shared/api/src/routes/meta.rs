@@ -1,35 +1,82 @@
+use crate::ApiError;
 use crate::AppState;
-use crate::dto::{Health, HeartbeatView};
-use axum::Json;
+use crate::auth::bearer;
+use crate::dto::{HealthAnswer, HealthCheck};
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use herald_domain::health::{Audience, Status};
+use herald_domain::secrets::secret::api_key_hash;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// A reconciler heartbeat older than this marks the deployment `degraded`.
-const STALE_AFTER: time::Duration = time::Duration::minutes(5);
+/// The draft's media type for a health answer.
+const HEALTH_JSON: &str = "application/health+json";
 
-/// Liveness of the API and of the reconciler (its last run). `degraded` when the reconciler
-/// has not run for five minutes; the store being unreachable is `degraded` too.
-#[utoipa::path(get, path = "/v1/health", tag = "meta", security(()), responses((status = 200, body = Health)))]
-pub async fn health(State(state): State<Arc<AppState>>) -> Json<Health> {
-    let now = state.clock.now();
-    let beat = state
-        .heartbeats
-        .last_beat(herald_domain::publishing::reconcile::HEARTBEAT)
-        .await;
-    let reconciler = match &beat {
-        Ok(Some((at, _))) => Some(HeartbeatView {
-            last_run_at: *at,
-            seconds_ago: (now - *at).whole_seconds(),
-            stale: now - *at > STALE_AFTER,
-        }),
-        _ => None,
+/// Health in the IETF health-check draft's format. Without a credential (or with a key that
+/// is not an admin's): liveness only, `{"status":"pass"}`, and no dependency is asked. With
+/// the operator token: one check per dependency with its measurements, the version and the
+/// build. With a tenant admin's key: the shared checks' statuses and the tenant's own
+/// accounts. `503` when any check fails; `warn` answers `200`.
+#[utoipa::path(get, path = "/v1/health", tag = "meta", security((), ("api_key" = [])),
+    responses(
+        (status = 200, body = HealthAnswer, content_type = "application/health+json", description = "`pass` or `warn`"),
+        (status = 503, body = HealthAnswer, content_type = "application/health+json", description = "A check failed"),
+        (status = 401, body = crate::error::Problem, content_type = "application/problem+json", description = "The credential is neither an API key nor the operator token")))]
+pub async fn health(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let audience = match bearer(&headers) {
+        None => None,
+        Some(credential) => audience(&state, credential).await?,
     };
-    let healthy = reconciler.as_ref().is_some_and(|r| !r.stale);
-    if let Err(e) = &beat {
-        tracing::warn!(error = %e, "reading the reconciler's heartbeat failed");
+    let Some(audience) = audience else {
+        return Ok(answer(StatusCode::OK, HealthAnswer::live()));
+    };
+    let report = state.health.report(&audience).await;
+    let mut checks: BTreeMap<String, Vec<HealthCheck>> = BTreeMap::new();
+    for check in report.checks {
+        checks
+            .entry(check.name.clone())
+            .or_default()
+            .push(HealthCheck::from(check));
     }
-    Json(Health {
-        status: if healthy { "ok" } else { "degraded" }.into(),
-        reconciler,
-    })
+    let code = if report.status == Status::Fail {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    Ok(answer(code, HealthAnswer::detailed(report.status, checks)))
+}
+
+/// Who `credential` is: an admin's API key (its tenant), the operator token, or a key that
+/// may not see details (`None`: the liveness answer). Anything else is refused, so a monitor
+/// set up with a wrong key is told so instead of reading a reassuring `pass`.
+async fn audience(state: &AppState, credential: &str) -> Result<Option<Audience>, ApiError> {
+    if let Some(key) = state
+        .tenants
+        .find_api_key(&api_key_hash(credential))
+        .await?
+    {
+        return Ok(key
+            .role
+            .is_admin()
+            .then_some(Audience::Tenant(key.tenant_id)));
+    }
+    match &state.operator {
+        Some(operator) if operator.admits(credential).await? => Ok(Some(Audience::Operator)),
+        _ => Err(ApiError::unauthorized()),
+    }
+}
+
+fn answer(code: StatusCode, body: HealthAnswer) -> Response {
+    let mut response = (code, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(HEALTH_JSON));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

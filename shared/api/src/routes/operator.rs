@@ -9,7 +9,6 @@ use crate::{ApiError, ApiJson, AppState};
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use herald_domain::ids::{ApiKeyId, TenantId};
@@ -37,14 +36,7 @@ pub async fn layer(
         )
         .into_response();
     };
-    let token = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 256);
-    let Some(token) = token else {
+    let Some(token) = crate::auth::bearer(request.headers()) else {
         return ApiError::unauthorized().into_response();
     };
     match operator.admits(token).await {

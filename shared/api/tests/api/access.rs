@@ -6,33 +6,15 @@ use super::*;
 #[tokio::test]
 async fn health_and_openapi_need_no_key() {
     let api = Api::new();
-    let (s, _, v) = api.call("GET", "/v1/health", None, None, None).await;
+    let (s, h, v) = api.call("GET", "/v1/health", None, None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "application/health+json");
     assert_eq!(
-        (s, v["status"].as_str()),
-        (StatusCode::OK, Some("degraded")),
-        "the reconciler never ran: {v}"
+        v,
+        json!({"status": "pass", "serviceId": "herald"}),
+        "liveness only, no details"
     );
-    api.store
-        .beat(
-            herald_domain::publishing::reconcile::HEARTBEAT,
-            SystemClock.now() - time::Duration::minutes(6),
-            "{}",
-        )
-        .await
-        .unwrap();
-    let (_, _, v) = api.call("GET", "/v1/health", None, None, None).await;
-    assert_eq!(v["status"], "degraded", "a stale heartbeat: {v}");
-    assert_eq!(v["reconciler"]["stale"], true);
-    api.store
-        .beat(
-            herald_domain::publishing::reconcile::HEARTBEAT,
-            SystemClock.now(),
-            "{}",
-        )
-        .await
-        .unwrap();
-    let (_, _, v) = api.call("GET", "/v1/health", None, None, None).await;
-    assert_eq!(v["status"], "ok", "{v}");
+    assert_eq!(api.store.calls.total(), 0, "liveness asks no dependency");
     let (s, _, v) = api.call("GET", "/v1/openapi.json", None, None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(
@@ -55,6 +37,123 @@ async fn health_and_openapi_need_no_key() {
             "{path} missing from the document"
         );
     }
+}
+
+/// The checks of one name in a health answer, by component id.
+fn checks<'a>(v: &'a Value, name: &str) -> std::collections::BTreeMap<&'a str, &'a Value> {
+    v["checks"][name]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {name} checks in {v}"))
+        .iter()
+        .map(|c| (c["componentId"].as_str().unwrap(), c))
+        .collect()
+}
+
+#[tokio::test]
+async fn health_details_are_for_admins_and_show_only_their_own_accounts() {
+    let api = Api::new();
+    let a = api.tenant(false).await;
+    let b = api.tenant(false).await;
+    api.connect(&a, "x", "a1").await;
+    api.connect(&b, "x", "b1").await;
+    api.connect(&b, "linkedin", "b2").await;
+    let (s, _, v) = api
+        .post(
+            "/v1/api-keys",
+            &a.key,
+            json!({"name": "v", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let viewer = v["key"].as_str().unwrap().to_owned();
+
+    let (s, h, v) = api.get("/v1/health", &viewer).await;
+    assert_eq!(
+        (s, &v),
+        (
+            StatusCode::OK,
+            &json!({"status": "pass", "serviceId": "herald"})
+        )
+    );
+    assert_eq!(h["content-type"], "application/health+json");
+
+    let (s, h, v) = api.get("/v1/health", "hrld_nobody_issued_this").await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "a wrong key is told so, not shown `pass`"
+    );
+    assert_problem(&h, &v, s);
+
+    // Nothing ran yet: every scheduled function's heartbeat warns.
+    let (s, h, v) = api.get("/v1/health", &a.key).await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("warn")),
+        "{v}"
+    );
+    assert_eq!(h["content-type"], "application/health+json");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(v["version"], "1");
+    assert!(
+        v["releaseId"]
+            .as_str()
+            .unwrap()
+            .starts_with(env!("CARGO_PKG_VERSION")),
+        "{v}"
+    );
+    let beats = checks(&v, "heartbeat:age");
+    for function in ["dispatcher", "poller", "analytics", "reconciler"] {
+        assert_eq!(beats[function]["status"], "warn", "{function}: {v}");
+        assert!(
+            beats[function].get("output").is_none(),
+            "a tenant sees no shared details: {v}"
+        );
+    }
+    let accounts = checks(&v, "accounts:needsReauth");
+    assert_eq!(
+        accounts.keys().copied().collect::<Vec<_>>(),
+        vec![a.id.as_str()],
+        "{v}"
+    );
+    assert_eq!(accounts[a.id.as_str()]["observedValue"], 0);
+    assert_eq!(
+        checks(&v, "accounts:openCircuits")[a.id.as_str()]["status"],
+        "pass"
+    );
+    assert!(
+        !v.to_string().contains(&b.id),
+        "tenant b's id is nowhere in a's answer: {v}"
+    );
+    assert!(v["checks"].get("platform:appBlock").is_some(), "{v}");
+
+    // Fresh heartbeats pass; a stopped one fails the whole answer with 503.
+    let now = SystemClock.now();
+    for function in ["dispatcher", "poller", "analytics", "reconciler"] {
+        api.store.beat(function, now, "{}").await.unwrap();
+    }
+    let (s, _, v) = api.get("/v1/health", &a.key).await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("pass")),
+        "{v}"
+    );
+    api.store
+        .beat("dispatcher", now - time::Duration::minutes(20), "{}")
+        .await
+        .unwrap();
+    let (s, h, v) = api.get("/v1/health", &b.key).await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("fail")),
+        "{v}"
+    );
+    assert_eq!(h["content-type"], "application/health+json");
+    assert_eq!(checks(&v, "heartbeat:age")["dispatcher"]["status"], "fail");
+    assert_eq!(
+        checks(&v, "accounts:needsReauth")[b.id.as_str()]["observedValue"],
+        0
+    );
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ mod analytics;
 mod audit;
 mod crisis;
 mod embed;
+mod health;
 mod idempotency;
 mod inbound;
 mod ingest;

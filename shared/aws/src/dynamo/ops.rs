@@ -46,6 +46,29 @@ impl DynamoStore {
         self.get_item(key, true).await
     }
 
+    /// Every item of the `poll` index (accounts and streams, never a token) that `filter`
+    /// keeps, projected to `projection`; `names` and `values` are the expressions' own.
+    pub(super) async fn query_poll(
+        &self,
+        filter: &str,
+        projection: &str,
+        names: &[(&str, &str)],
+        mut values: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
+    ) -> Result<Vec<Item>, StoreError> {
+        values.push((":poll", s(super::items::POLL_PARTITION)));
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(super::items::POLL_INDEX)
+            .key_condition_expression("poll_pk = :poll")
+            .filter_expression(filter)
+            .projection_expression(projection)
+            .set_expression_attribute_names((!names.is_empty()).then(|| super::store::names(names)))
+            .set_expression_attribute_values(Some(super::store::values(values)))
+            .all_items()
+            .await
+    }
+
     async fn get_item(&self, key: Item, consistent: bool) -> Result<Option<Item>, StoreError> {
         let out = self
             .client

@@ -257,20 +257,12 @@ impl ExpiringTokens for DynamoStore {
         before: OffsetDateTime,
     ) -> Result<Vec<(TenantId, AccountId)>, StoreError> {
         let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(POLL_INDEX)
-            .key_condition_expression("poll_pk = :poll")
-            .filter_expression("token_expires_at <= :before AND #status = :active")
-            .projection_expression("pk, sk")
-            .set_expression_attribute_names(Some(names(&[("#status", "status")])))
-            .set_expression_attribute_values(Some(values(vec![
-                (":poll", s(POLL_PARTITION)),
-                (":before", time_n(before)),
-                (":active", s("active")),
-            ])))
-            .all_items()
+            .query_poll(
+                "token_expires_at <= :before AND #status = :active",
+                "pk, sk",
+                &[("#status", "status")],
+                vec![(":before", time_n(before)), (":active", s("active"))],
+            )
             .await?;
         Ok(items
             .iter()

@@ -160,6 +160,9 @@ pub trait EngagementClient: Send + Sync {
     ) -> Result<Engagement, PlatformError>;
 }
 
+/// The name this function's heartbeat is stored under.
+pub const HEARTBEAT: &str = "analytics";
+
 /// What one run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SnapshotRun {

@@ -21,6 +21,9 @@ impl Default for PollConfig {
     }
 }
 
+/// The name this function's heartbeat is stored under.
+pub const HEARTBEAT: &str = "poller";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PollReport {
     pub enabled: bool,

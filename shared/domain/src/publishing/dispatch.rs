@@ -37,6 +37,9 @@ impl Default for DispatchConfig {
 }
 
 /// What one run did; also the dispatcher function's answer.
+/// The name this function's heartbeat is stored under.
+pub const HEARTBEAT: &str = "dispatcher";
+
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DispatchReport {
     pub due: usize,
