@@ -261,20 +261,28 @@ async fn the_api_answers_503_naming_the_dependency_that_is_gone_never_500() {
         .send()
         .await
         .unwrap();
+    let get =
+        |env: &std::collections::HashMap<String, String>, path: &'static str, token: String| {
+            let config = herald_fn_api::Config::from_env(env).unwrap();
+            let shared = herald_fn_api::shared(&config, &clients);
+            let app = herald_api::router(herald_fn_api::state(&config, &clients, &shared));
+            async move {
+                let request = Request::get(path)
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap();
+                let res = app.oneshot(request).await.unwrap();
+                let status = res.status();
+                let kind = res.headers()["content-type"].to_str().unwrap().to_owned();
+                let bytes = to_bytes(res.into_body(), 1 << 20).await.unwrap();
+                (status, kind, String::from_utf8(bytes.to_vec()).unwrap())
+            }
+        };
     let ask = |env: &std::collections::HashMap<String, String>| {
-        let config = herald_fn_api::Config::from_env(env).unwrap();
-        let shared = herald_fn_api::shared(&config, &clients);
-        let app = herald_api::router(herald_fn_api::state(&config, &clients, &shared));
-        let operator = operator.clone();
+        let answer = get(env, "/v1/health", operator.clone());
         async move {
-            let request = Request::get("/v1/health")
-                .header("authorization", format!("Bearer {operator}"))
-                .body(Body::empty())
-                .unwrap();
-            let res = app.oneshot(request).await.unwrap();
-            let status = res.status();
-            let bytes = to_bytes(res.into_body(), 1 << 20).await.unwrap();
-            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+            let (status, _, body) = answer.await;
+            (status, serde_json::from_str::<Value>(&body).unwrap())
         }
     };
     let status_of = |v: &Value, name: &str, component: &str| -> String {

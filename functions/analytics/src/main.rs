@@ -4,6 +4,7 @@ use lambda_runtime::LambdaEvent;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_aws::lambda::serve(
+        "analytics",
         Config::from_env,
         taker,
         |taker, _: LambdaEvent<serde_json::Value>| async move {

@@ -4,6 +4,7 @@ use lambda_runtime::LambdaEvent;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_aws::lambda::serve(
+        "dispatcher",
         Config::from_env,
         dispatcher,
         |dispatcher, _: LambdaEvent<serde_json::Value>| async move {

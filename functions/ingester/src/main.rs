@@ -4,6 +4,7 @@ use lambda_runtime::LambdaEvent;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_aws::lambda::serve(
+        "ingester",
         Config::from_env,
         |config, clients| (ingester(config, clients), config.function_timeout),
         |(ingester, timeout), event: LambdaEvent<serde_json::Value>| async move {

@@ -4,6 +4,7 @@ use lambda_runtime::LambdaEvent;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_aws::lambda::serve(
+        "poller",
         Config::from_env,
         poller,
         |poller, _: LambdaEvent<serde_json::Value>| async move {

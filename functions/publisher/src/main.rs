@@ -6,6 +6,7 @@ use lambda_runtime::LambdaEvent;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_aws::lambda::serve(
+        "publisher",
         Config::from_env,
         |config, clients| (publisher(config, clients), config.function_timeout),
         |(publisher, timeout), event: LambdaEvent<SqsEvent>| async move {

@@ -7,6 +7,7 @@ use lambda_runtime::LambdaEvent;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_aws::lambda::serve(
+        "reconciler",
         Config::from_env,
         |config, clients| {
             let shared = shared(config, clients);

@@ -4,6 +4,7 @@ use lambda_runtime::LambdaEvent;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_aws::lambda::serve(
+        "rotator",
         // The rotator reads no configuration: Secrets Manager names the secret in each event.
         |_| Ok(()),
         |(), clients| rotation(clients),

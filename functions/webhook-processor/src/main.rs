@@ -5,6 +5,7 @@ use lambda_runtime::LambdaEvent;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     herald_aws::lambda::serve(
+        "webhook-processor",
         Config::from_env,
         processor,
         |processor, event: LambdaEvent<SqsEvent>| async move {

@@ -3,7 +3,8 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let (config, clients) = herald_aws::lambda::start(Config::from_env).await?;
-    let receiver = Arc::new(receiver(&config, &clients));
-    lambda_http::run(herald_api::webhooks::router(receiver)).await
+    herald_aws::lambda::serve_http("webhooks", Config::from_env, |config, clients| {
+        herald_api::webhooks::router(Arc::new(receiver(config, clients)))
+    })
+    .await
 }

@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(operator)
         .merge(embed::routes())
         .merge(authenticated)
+        .route_layer(middleware::from_fn(tag_route))
         .fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
@@ -120,28 +121,28 @@ async fn correlate(mut request: Request, next: Next) -> Response {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     request.extensions_mut().insert(CorrelationId(id.clone()));
     let method = request.method().clone();
-    let path = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(
-            || request.uri().path().to_owned(),
-            |p| p.as_str().to_owned(),
-        );
     let span = tracing::info_span!(
         "request",
         correlation_id = %id,
         %method,
-        path = %path,
         tenant_id = tracing::field::Empty
     );
     async move {
         let started = std::time::Instant::now();
         let mut response = next.run(request).await;
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        let route = response
+            .extensions()
+            .get::<Route>()
+            .map_or("unmatched", |r| r.0.as_str());
         tracing::info!(
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            route,
+            status,
+            elapsed_ms = elapsed.as_millis() as u64,
             "handled"
         );
+        herald_domain::metrics::api_request(route, method.as_str(), status, elapsed);
         if let Ok(v) = HeaderValue::from_str(&id) {
             response.headers_mut().insert(CORRELATION_HEADER, v);
         }
@@ -149,6 +150,17 @@ async fn correlate(mut request: Request, next: Next) -> Response {
     }
     .instrument(span)
     .await
+}
+
+/// The route a request matched (`/v1/posts/{id}`, never the raw path), carried out on its
+/// response: the outer layer that logs and counts requests runs before routing.
+#[derive(Debug, Clone)]
+struct Route(axum::extract::MatchedPath);
+
+async fn tag_route(matched: axum::extract::MatchedPath, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(Route(matched));
+    response
 }
 
 /// `Json` whose rejections are problem documents.

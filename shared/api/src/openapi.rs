@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Herald API", version = "1", description = "Schedule posts, with media, to X, Facebook Pages and LinkedIn; each is published exactly once."),
     paths(
-        routes::health, document,
+        routes::health, routes::metrics, document,
         routes::get_tenant, routes::update_tenant, routes::create_api_key,
         routes::connect_account, routes::list_accounts, routes::disconnect_account,
         routes::create_post, routes::list_posts, routes::get_post, routes::edit_post, routes::cancel_post,

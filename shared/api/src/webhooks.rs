@@ -59,6 +59,7 @@ async fn receive(
 ) -> Response {
     let Ok(body) = body else {
         tracing::info!(metric = "webhooks.rejected", provider = %provider, reason = "too_large", "webhook");
+        herald_domain::metrics::webhook_verification("unknown", "too_large");
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too-large",
@@ -79,6 +80,20 @@ async fn receive(
         Received::UnknownProvider => "unknown_provider",
         _ => "",
     };
+    // A provider nobody configured is not a dimension value: anyone can name one.
+    let known = if matches!(outcome, Received::UnknownProvider) {
+        "unknown"
+    } else {
+        provider.as_str()
+    };
+    herald_domain::metrics::webhook_verification(
+        known,
+        if reason.is_empty() {
+            outcome.metric()
+        } else {
+            reason
+        },
+    );
     // One line per request, counted by the template's metric filters.
     tracing::info!(
         metric = %format!("webhooks.{}", outcome.metric()),

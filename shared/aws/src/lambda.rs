@@ -28,7 +28,9 @@ pub async fn start<C>(
 /// A function's whole life: `start`, its service built once from the configuration and the
 /// clients (it lives as long as the process, so every event borrows it), then each event
 /// handed to `handler` until the runtime stops.
+/// `function` names it in the metrics (see [`crate::metrics`]), flushed after every event.
 pub async fn serve<C, S, E, R, Fut>(
+    function: &'static str,
     from_env: impl FnOnce(&HashMap<String, String>) -> Result<C, ConfigError>,
     build: impl FnOnce(&C, &Clients) -> S,
     handler: impl Fn(&'static S, LambdaEvent<E>) -> Fut,
@@ -40,8 +42,30 @@ where
     Fut: Future<Output = Result<R, lambda_runtime::Error>>,
 {
     let (config, clients) = start(from_env).await?;
+    let metrics = crate::metrics::install(function)?;
     let service: &'static S = Box::leak(Box::new(build(&config, &clients)));
-    lambda_runtime::run(service_fn(move |event| handler(service, event))).await
+    metrics_cloudwatch_embedded::lambda::service::run(
+        metrics,
+        service_fn(move |event| handler(service, event)),
+    )
+    .await
+}
+
+/// The same for a function behind API Gateway: `app` answers its HTTP requests.
+pub async fn serve_http<C, A, R, E>(
+    function: &'static str,
+    from_env: impl FnOnce(&HashMap<String, String>) -> Result<C, ConfigError>,
+    app: impl FnOnce(&C, &Clients) -> A,
+) -> Result<(), lambda_runtime::Error>
+where
+    A: tower::Service<lambda_http::Request, Response = R, Error = E> + Send,
+    A::Future: Send + 'static,
+    R: lambda_http::IntoResponse,
+    E: std::fmt::Debug + Into<lambda_runtime::Diagnostic>,
+{
+    let (config, clients) = start(from_env).await?;
+    let metrics = crate::metrics::install(function)?;
+    metrics_cloudwatch_embedded::lambda::service::run_http(metrics, app(&config, &clients)).await
 }
 
 /// A record's body as `T`, or the record's message id when the body is missing or is not a

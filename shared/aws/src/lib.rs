@@ -12,6 +12,7 @@ pub mod errors;
 pub mod health;
 pub mod ingest_queue;
 pub mod lambda;
+pub mod metrics;
 pub mod outbound;
 pub mod queue;
 pub mod s3;

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod inbound;
 pub mod ingest;
 pub mod media;
+pub mod metrics;
 pub mod model;
 pub mod outbound;
 pub mod ports;

@@ -93,3 +93,79 @@ async fn the_operator_sees_every_dependency_of_the_running_stack_and_a_tenant_on
     );
     assert!(!v.to_string().contains(&other.id), "{v}");
 }
+
+/// The Embedded Metric Format documents `binary` wrote to its log: its JSON lines with `_aws`.
+fn emf_documents(binary: &str) -> Vec<Value> {
+    let log = repo_root().join(format!(".herald/logs/{binary}.log"));
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|doc| doc.get("_aws").is_some())
+        .collect()
+}
+
+/// Every function writes its metrics as CloudWatch EMF beside its logs: a post published
+/// through the stack leaves `publish.outcome` in the publisher's log and its `POST /v1/posts`
+/// an `api.requests` count in the API's (by route, never the raw path), each under the
+/// stack's namespace with the function's dimension.
+#[tokio::test]
+async fn functions_write_their_metrics_in_embedded_metric_format() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let account = stack.connect(&t, "linkedin", &unique("li-"), "tok").await;
+    let post = stack.schedule(&t, &account, "counted", 1).await;
+    let id = post["id"].as_str().unwrap();
+    stack.await_variant(&t, id, "published").await;
+    let (status, _, _) = stack.get(&format!("/v1/posts/{id}"), &t).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let published = stack
+        .wait_for(
+            Duration::from_secs(10),
+            "publish.outcome in the publisher's log",
+            || async {
+                emf_documents("publisher").into_iter().find(|d| {
+                    d["function"] == "publisher"
+                        && d["outcome"] == "published"
+                        && d["platform"] == "linkedin"
+                        && d["publish.outcome"].as_f64().is_some_and(|n| n >= 1.0)
+                })
+            },
+        )
+        .await;
+    let directive = &published["_aws"]["CloudWatchMetrics"][0];
+    assert!(
+        directive["Namespace"]
+            .as_str()
+            .unwrap()
+            .starts_with("Herald/"),
+        "{published}"
+    );
+    let names: Vec<&str> = directive["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"publish.outcome"), "{published}");
+
+    let read = stack
+        .wait_for(
+            Duration::from_secs(10),
+            "api.requests in the API's log",
+            || async {
+                emf_documents("api")
+                    .into_iter()
+                    .find(|d| d["route"] == "/v1/posts/{id}" && d["status"] == "200")
+            },
+        )
+        .await;
+    assert_eq!(read["function"], "api", "{read}");
+    assert!(
+        !emf_documents("api")
+            .iter()
+            .any(|d| d["route"].as_str().is_some_and(|r| r.contains(id))),
+        "a raw path (with an id) is never a dimension"
+    );
+}

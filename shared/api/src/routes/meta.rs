@@ -43,6 +43,17 @@ pub async fn health(
             .push(HealthCheck::from(check));
     }
     let code = if report.status == Status::Fail {
+        let failing: Vec<String> = checks
+            .iter()
+            .flat_map(|(name, found)| {
+                found
+                    .iter()
+                    .filter(|c| c.status == "fail")
+                    .map(move |c| format!("{name} {}", c.component_id))
+            })
+            .collect();
+        tracing::warn!(?failing, "health: failing checks");
+        herald_domain::metrics::health_failed();
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK

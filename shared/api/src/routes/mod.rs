@@ -6,6 +6,7 @@ mod crisis;
 mod dead_letters;
 mod media;
 mod meta;
+mod metrics;
 pub mod operator;
 mod posts;
 mod review_items;
@@ -23,6 +24,7 @@ pub use crisis::*;
 pub use dead_letters::*;
 pub use media::*;
 pub use meta::*;
+pub use metrics::*;
 pub use posts::*;
 pub use review_items::*;
 pub use streams::*;
@@ -37,7 +39,9 @@ pub fn public() -> Router<Arc<AppState>> {
 
 /// Routes for the operator token (see [`operator`]).
 pub fn operator() -> Router<Arc<AppState>> {
-    Router::new().route("/v1/tenants", post(operator::create_tenant))
+    Router::new()
+        .route("/v1/tenants", post(operator::create_tenant))
+        .route("/v1/metrics", get(metrics::metrics))
 }
 
 pub fn authenticated() -> Router<Arc<AppState>> {

@@ -120,7 +120,15 @@ impl Probe for CensusProbe {
                     .check(now)
                     .failed(format!("counting accounts failed: {e}")),
             ],
-            Ok(c) => account_checks("all tenants", now, c.needs_reauth, c.expiring, c.overdue),
+            Ok(c) => {
+                let mut checks =
+                    account_checks("all tenants", now, c.needs_reauth, c.expiring, c.overdue);
+                checks.push(
+                    Check::new("accounts:total", "all tenants", "system", now)
+                        .observed(Observed::Count(c.accounts)),
+                );
+                checks
+            }
         }
     }
 }

@@ -121,6 +121,7 @@ impl Deliverer {
         tracing::info!(endpoint_id = %endpoint.id, event_id = %message.event.id,
             event_type = %message.event.event_type, attempt = made, status, error = error.as_deref(),
             duration_ms, outcome = decision.outcome(), "outbound attempt");
+        crate::metrics::outbound_delivery(decision.outcome());
         let record = AttemptRecord {
             tenant_id: message.tenant_id.clone(),
             endpoint_id: endpoint.id.clone(),

@@ -316,4 +316,5 @@ impl World {
 
 mod lifecycle;
 mod media;
+mod metrics;
 mod publish;

@@ -37,14 +37,17 @@ impl PublishService {
                 Ok(()) => return Ok(gate.breaker),
                 Err(r) => r,
             };
-            let wait = match rejected {
+            let (reason, wait) = match rejected {
                 ClaimRejected::Held { until } => {
                     // A duplicate delivery while another attempt holds the variant: that
                     // attempt may still need its message, so this copy waits out the lease.
                     tracing::info!(
                         "another attempt holds the variant; deferred until its lease ends"
                     );
-                    self.wait_until(until) + Duration::from_secs(1)
+                    (
+                        "lease_held",
+                        self.wait_until(until) + Duration::from_secs(1),
+                    )
                 }
                 ClaimRejected::NotClaimable => {
                     tracing::info!(
@@ -58,22 +61,26 @@ impl PublishService {
                 }
                 ClaimRejected::Paused { until } => {
                     tracing::info!("publishing is paused for this platform; deferred");
-                    self.wait_until(until).min(self.config.pause_recheck)
+                    (
+                        "paused",
+                        self.wait_until(until).min(self.config.pause_recheck),
+                    )
                 }
                 ClaimRejected::RateLimited { until } => {
                     tracing::info!("the account's rate window is full; deferred");
-                    self.wait_until(until)
+                    ("rate_window", self.wait_until(until))
                 }
-                ClaimRejected::Contended => {
-                    Duration::from_millis(500) + jitter(&*self.entropy, 1500)
-                }
+                ClaimRejected::Contended => (
+                    "contended",
+                    Duration::from_millis(500) + jitter(&*self.entropy, 1500),
+                ),
                 ClaimRejected::Breaker(breaker) => match breaker.admission(now) {
                     Admission::WaitUntil(at) => {
                         tracing::info!(
                             state = breaker.state.as_str(),
                             "the account's circuit is open; deferred"
                         );
-                        self.wait_until(at)
+                        ("circuit_open", self.wait_until(at))
                     }
                     Admission::Probe if gate.breaker == BreakerGate::Closed => {
                         gate.breaker = BreakerGate::Probe {
@@ -83,11 +90,16 @@ impl PublishService {
                     }
                     Admission::Pass if gate.breaker == BreakerGate::Closed => continue,
                     // Someone else took the probe, or the breaker moved again: come back soon.
-                    _ => Duration::from_secs(1) + jitter(&*self.entropy, 4000),
+                    _ => (
+                        "circuit_busy",
+                        Duration::from_secs(1) + jitter(&*self.entropy, 4000),
+                    ),
                 },
             };
+            crate::metrics::publish_deferred(message.platform, reason);
             return Err(defer(message, delivery, wait));
         }
+        crate::metrics::publish_deferred(message.platform, "circuit_busy");
         Err(defer(message, delivery, Duration::from_secs(1)))
     }
 }

@@ -23,6 +23,8 @@ impl PublishService {
             delivery,
             probe,
             audit_head,
+            scheduled_at,
+            attempts,
         } = attempt;
         let now = self.clock.now();
         let error_of = |e: &PlatformError| VariantError {
@@ -46,16 +48,22 @@ impl PublishService {
                 false,
                 Disposition::Done(Done::Failed),
             ),
-            Attempted::RateLimited(e, wait) => (
-                VariantOutcome::Retrying(error_of(e)),
-                false,
-                defer(message, delivery, *wait),
-            ),
-            Attempted::Deferred(e, wait, lookup) => (
-                VariantOutcome::Retrying(error_of(e)),
-                *lookup,
-                defer(message, delivery, *wait),
-            ),
+            Attempted::RateLimited(e, wait) => {
+                crate::metrics::publish_deferred(message.platform, "platform_rate_limit");
+                (
+                    VariantOutcome::Retrying(error_of(e)),
+                    false,
+                    defer(message, delivery, *wait),
+                )
+            }
+            Attempted::Deferred(e, wait, lookup) => {
+                crate::metrics::publish_deferred(message.platform, "platform_later");
+                (
+                    VariantOutcome::Retrying(error_of(e)),
+                    *lookup,
+                    defer(message, delivery, *wait),
+                )
+            }
             Attempted::GaveUp { error, lookup } if failures >= self.config.max_receive_count => {
                 let reason = format!("{} (after {failures} failed deliveries)", error.message());
                 let disposition = if delivery.receive_count >= self.config.max_receive_count {
@@ -113,6 +121,13 @@ impl PublishService {
             tracing::error!(error = %e, "recording the outcome failed");
             return Disposition::Fail;
         }
+        record_metrics(
+            message.platform,
+            &outcome,
+            &attempted,
+            scheduled_at,
+            attempts,
+        );
         let dead_lettered = matches!(outcome, VariantOutcome::DeadLettered(_));
         self.after_outcome(message, &attempted, dead_lettered).await;
         disposition
@@ -191,5 +206,34 @@ impl PublishService {
                 tracing::warn!(error = %e, "blocking the platform app failed");
             }
         }
+    }
+}
+
+/// The outcome's counter; for a final one the attempts it took, and for a publication how
+/// late it came after `scheduled_at`.
+fn record_metrics(
+    platform: Platform,
+    outcome: &VariantOutcome,
+    attempted: &Attempted,
+    scheduled_at: OffsetDateTime,
+    attempts: u32,
+) {
+    let error = match outcome {
+        VariantOutcome::Published { .. } => "none",
+        VariantOutcome::Failed(e)
+        | VariantOutcome::Retrying(e)
+        | VariantOutcome::DeadLettered(e)
+        | VariantOutcome::Unknown(e) => e.kind.as_str(),
+    };
+    crate::metrics::publish_outcome(platform, outcome_name(outcome, attempted), error);
+    match outcome {
+        VariantOutcome::Published { at, .. } => {
+            crate::metrics::publish_lateness(platform, *at - scheduled_at);
+            crate::metrics::publish_attempts(platform, attempts);
+        }
+        VariantOutcome::Failed(_) | VariantOutcome::DeadLettered(_) => {
+            crate::metrics::publish_attempts(platform, attempts);
+        }
+        VariantOutcome::Retrying(_) | VariantOutcome::Unknown(_) => {}
     }
 }

@@ -181,6 +181,9 @@ crate::debug_fields!(PublishService, config);
 struct Attempt<'a> {
     id: &'a str,
     delivery: Delivery,
+    /// When the post was due, and the variant's attempts counting this one (for metrics).
+    scheduled_at: OffsetDateTime,
+    attempts: u32,
     /// The claim took the account's half-open probe.
     probe: bool,
     audit_head: &'a ChainHead,
@@ -290,6 +293,7 @@ impl PublishService {
                             Ok(()) => self.handle(message, *delivery).await,
                             Err(at) => {
                                 tracing::info!("the platform app's rate budget is spent; deferred");
+                                crate::metrics::publish_deferred(message.platform, "app_budget");
                                 defer(message, *delivery, self.wait_until(at))
                             }
                         };
@@ -316,6 +320,7 @@ impl PublishService {
                     .redelivery
                     .delay(copy.failures, &*self.entropy)
                     .max(Duration::from_secs(1));
+                crate::metrics::publish_deferred(message.platform, "store_failed");
                 Disposition::Defer { delay, copy }
             }
             other => other,
@@ -421,6 +426,11 @@ impl PublishService {
         let attempt = Attempt {
             id: &attempt_id,
             delivery,
+            scheduled_at: post.scheduled_at,
+            attempts: post
+                .variants
+                .get(&message.account_id)
+                .map_or(1, |v| v.attempts),
             probe,
             audit_head: &audit_head,
         };
