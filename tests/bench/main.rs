@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
 mod cold_start;
+mod health;
 mod ingest;
 
 pub(crate) fn bench(name: &str, value: impl std::fmt::Display, unit: &str) {
@@ -424,12 +425,11 @@ async fn main() {
     env.insert("AWS_REGION".into(), "us-east-1".into());
     env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
     env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
-    // The API function's own variable, for the in-process API below (nothing benchmarked
-    // there reads the embed key).
-    env.insert(
-        "HERALD_EMBED_SIGNING_SECRET_ID".into(),
-        functions["api"]["HERALD_EMBED_SIGNING_SECRET_ID"].clone(),
-    );
+    // The API function's own variables (the embed key, the queues its health check reads),
+    // for the in-process API below.
+    for (name, value) in &functions["api"] {
+        env.entry(name.clone()).or_insert_with(|| value.clone());
+    }
     // The token-encryption key's first value (the local stack's rotation gives it one).
     {
         use secrecy::ExposeSecret;
@@ -471,5 +471,8 @@ async fn main() {
     }
     if wants("ingest_calls") {
         ingest::ingest_calls(&env).await;
+    }
+    if wants("health") {
+        health::health(&env).await;
     }
 }
