@@ -14,7 +14,7 @@ help:
 	@echo "make down    stop it"
 	@echo "make test    format, lint, cfn-lint, unit, emulator and end-to-end tests"
 	@echo "make bench   benchmarks (release builds): sizes, cold start, RSS, AWS calls, API latency, load"
-	@echo "make load    300 posts to 3 accounts each from 6 clients on the running stack; fails on a missed target"
+	@echo "make load    steady, ramp and spike phases on the main routes, then 1,000 posts due in one minute, on the running stack; fails on a missed target"
 	@echo "make soak    20 minutes of mixed traffic on the running stack; fails unless memory plateaus"
 	@echo "make sam-build     every function built for arm64 by the SAM CLI, ready for \`sam deploy\`"
 	@echo "make sam-validate  the SAM transform and cfn-lint over template.yaml (part of make test)"
@@ -75,7 +75,7 @@ bench: venv
 	bash infra/bench.sh
 
 load: venv
-	$(PY) infra/load.py --posts 300 --clients 6 --check
+	$(PY) infra/load_phases.py --check
 
 soak: venv
 	$(PY) infra/soak.py --minutes 20

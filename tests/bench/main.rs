@@ -36,7 +36,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
+mod api_load;
 mod cold_start;
+mod cost;
 mod health;
 mod ingest;
 
@@ -193,7 +195,8 @@ async fn publish_batch_in_memory() {
     );
 }
 
-async fn publish_calls(env: &HashMap<String, String>) {
+/// The dispatch and publish stages' AWS calls, for the cost figures.
+async fn publish_calls(env: &HashMap<String, String>) -> [cost::Stage; 2] {
     use herald_aws::sqs::SqsPublishQueue;
     use herald_domain::ports::PublishMessage;
 
@@ -288,6 +291,26 @@ async fn publish_calls(env: &HashMap<String, String>) {
         wall.as_millis(),
         "ms",
     );
+    let stages = [
+        cost::Stage {
+            name: "dispatch",
+            calls: dispatch_calls.clone(),
+            posts: BATCH as f64,
+            // It runs once a minute whatever is due: no invocation is a post's own.
+            invocations_per_post: 0.0,
+            own_ms_per_post: 0.0,
+            http_requests_per_post: 0.0,
+        },
+        cost::Stage {
+            name: "publish",
+            calls: snap.clone(),
+            posts: BATCH as f64,
+            invocations_per_post: 1.0 / BATCH as f64,
+            // The batch waits for the platform (200 ms here) once, its ten calls at once.
+            own_ms_per_post: 200.0 / BATCH as f64,
+            http_requests_per_post: 0.0,
+        },
+    ];
     clients.calls.reset();
     publisher.handle(&messages[0], delivery(2)).await;
     let snap = clients.calls.snapshot();
@@ -301,9 +324,11 @@ async fn publish_calls(env: &HashMap<String, String>) {
         count(&snap, &is_read, true) + count(&snap, &is_read, false),
         "calls",
     );
+    stages
 }
 
-async fn api_overhead(env: &HashMap<String, String>) {
+/// The API's `POST /v1/posts` stage, for the cost figures.
+async fn api_overhead(env: &HashMap<String, String>) -> cost::Stage {
     // In-process over in-memory ports: the handler's own cost.
     let memory = herald_api::AppState::in_memory();
     let store = memory.store;
@@ -365,6 +390,14 @@ async fn api_overhead(env: &HashMap<String, String>) {
     let snap = clients.calls.snapshot();
     let total: usize = snap.values().map(|t| t.ok + t.failed).sum();
     bench("api.post_posts.aws_calls_per_request", total, "calls");
+    let create = cost::Stage {
+        name: "api_create",
+        calls: snap.clone(),
+        posts: 1.0,
+        invocations_per_post: 1.0,
+        own_ms_per_post: times[n / 2].as_secs_f64() * 1e3,
+        http_requests_per_post: 1.0,
+    };
     for (op, t) in &snap {
         bench(
             &format!("api.post_posts.aws.{op}"),
@@ -385,6 +418,7 @@ async fn api_overhead(env: &HashMap<String, String>) {
         snap.values().map(|t| t.ok + t.failed).sum::<usize>(),
         "calls",
     );
+    create
 }
 
 async fn connect(app: &Router, key: &str) -> String {
@@ -451,14 +485,24 @@ async fn main() {
     if wants("cold_starts") {
         cold_start::cold_starts(&env, &functions).await;
     }
-    if wants("publish_calls") {
-        publish_calls(&env).await;
-    }
+    let publish = if wants("publish_calls") {
+        Some(publish_calls(&env).await)
+    } else {
+        None
+    };
     if wants("publish_batch_in_memory") {
         publish_batch_in_memory().await;
     }
-    if wants("api_overhead") {
-        api_overhead(&env).await;
+    let create = if wants("api_overhead") {
+        Some(api_overhead(&env).await)
+    } else {
+        None
+    };
+    if let (Some(create), Some([dispatch, publish])) = (create, publish) {
+        cost::report(&[create, dispatch, publish]);
+    }
+    if wants("api_load") {
+        api_load::api_load().await;
     }
     if wants("webhook_verification") {
         webhooks::verification();
