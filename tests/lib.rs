@@ -285,3 +285,28 @@ pub async fn create_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// A fresh operator token, put into the admin-token secret the API's `env` names (AWSCURRENT).
+pub async fn operator_token(
+    clients: &herald_aws::Clients,
+    env: &HashMap<String, String>,
+) -> String {
+    let token = format!("hrld_op_{}", uuid::Uuid::new_v4().simple());
+    clients
+        .secrets
+        .put_secret_value()
+        .secret_id(&env["HERALD_ADMIN_TOKEN_SECRET_ID"])
+        .secret_string(&token)
+        .send()
+        .await
+        .unwrap();
+    token
+}
+
+/// The API function's own wiring (`herald_fn_api`) over the API's `env`, as a router to call
+/// in-process.
+pub fn api_router(clients: &herald_aws::Clients, env: &HashMap<String, String>) -> axum::Router {
+    let config = herald_fn_api::Config::from_env(env).unwrap();
+    let shared = herald_fn_api::shared(&config, clients);
+    herald_api::router(herald_fn_api::state(&config, clients, &shared))
+}

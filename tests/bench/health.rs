@@ -14,18 +14,8 @@ const ANSWERS: usize = 50;
 
 pub async fn health(env: &HashMap<String, String>) {
     let clients = herald_tests::stack_clients(env).await;
-    let operator = format!("hrld_bench_{}", uuid::Uuid::new_v4().simple());
-    clients
-        .secrets
-        .put_secret_value()
-        .secret_id(&env["HERALD_ADMIN_TOKEN_SECRET_ID"])
-        .secret_string(&operator)
-        .send()
-        .await
-        .unwrap();
-    let config = herald_fn_api::Config::from_env(env).unwrap();
-    let shared = herald_fn_api::shared(&config, &clients);
-    let app = herald_api::router(herald_fn_api::state(&config, &clients, &shared));
+    let operator = herald_tests::operator_token(&clients, env).await;
+    let app = herald_tests::api_router(&clients, env);
     let ask = |path: &str| {
         Request::get(path)
             .header("authorization", format!("Bearer {operator}"))

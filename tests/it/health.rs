@@ -252,20 +252,10 @@ async fn the_api_answers_503_naming_the_dependency_that_is_gone_never_500() {
     let (_, functions) = herald_tests::bootstrap_functions(aws);
     let mut env = functions["api"].clone();
     let clients = aws.clients().await;
-    let operator = format!("hrld_{}", unique("op"));
-    clients
-        .secrets
-        .put_secret_value()
-        .secret_id(&env["HERALD_ADMIN_TOKEN_SECRET_ID"])
-        .secret_string(&operator)
-        .send()
-        .await
-        .unwrap();
+    let operator = herald_tests::operator_token(&clients, &env).await;
     let get =
         |env: &std::collections::HashMap<String, String>, path: &'static str, token: String| {
-            let config = herald_fn_api::Config::from_env(env).unwrap();
-            let shared = herald_fn_api::shared(&config, &clients);
-            let app = herald_api::router(herald_fn_api::state(&config, &clients, &shared));
+            let app = herald_tests::api_router(&clients, env);
             async move {
                 let request = Request::get(path)
                     .header("authorization", format!("Bearer {token}"))
