@@ -325,4 +325,42 @@ async fn the_api_answers_503_naming_the_dependency_that_is_gone_never_500() {
         "pass",
         "the rest still answer: {v}"
     );
+
+    // The same measurements as OpenMetrics gauges, for the operator only.
+    let (status, kind, text) = get(&env, "/v1/metrics", operator.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(
+        kind,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    for line in [
+        "herald_queue_messages{queue=\"publish\"} 0.0",
+        "herald_dead_letters{queue=\"outbound\"} 0.0",
+        "herald_check_status{check=\"s3:responseTime\",component=\"media\"} 2.0",
+        "herald_check_status{check=\"dynamodb:responseTime\",component=\"main\"} 0.0",
+        "herald_accounts{scope=\"all tenants\"} 0.0",
+        "herald_check_status{check=\"heartbeat:age\",component=\"dispatcher\"} 1.0",
+        "# TYPE herald_queue_messages gauge",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let (status, kind, _) = get(&env, "/v1/metrics", "hrld_not_the_operator".into()).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (StatusCode::UNAUTHORIZED, "application/problem+json")
+    );
+
+    // The main table gone: the operator (whose token needs no table) still gets every check.
+    let mut no_table = env.clone();
+    no_table.insert("HERALD_TABLE".into(), "herald-table-that-is-gone".into());
+    let (status, v) = ask(&no_table).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(
+        status_of(&v, "dynamodb:responseTime", "main"),
+        "fail",
+        "{v}"
+    );
+    assert_eq!(status_of(&v, "heartbeat:age", "reconciler"), "fail", "{v}");
+    assert_eq!(status_of(&v, "sqs:depth", "publish"), "pass", "{v}");
 }

@@ -61,23 +61,32 @@ pub async fn health(
     Ok(answer(code, HealthAnswer::detailed(report.status, checks)))
 }
 
-/// Who `credential` is: an admin's API key (its tenant), the operator token, or a key that
+/// Who `credential` is: the operator token, an admin's API key (its tenant), or a key that
 /// may not see details (`None`: the liveness answer). Anything else is refused, so a monitor
-/// set up with a wrong key is told so instead of reading a reassuring `pass`.
+/// set up with a wrong key is told so instead of reading a reassuring `pass`. The operator
+/// token is tried first: it needs no table, so the operator still gets every check when the
+/// main table is what is down.
 async fn audience(state: &AppState, credential: &str) -> Result<Option<Audience>, ApiError> {
-    if let Some(key) = state
+    let operator = match &state.operator {
+        Some(operator) => operator.admits(credential).await,
+        None => Ok(false),
+    };
+    if matches!(operator, Ok(true)) {
+        return Ok(Some(Audience::Operator));
+    }
+    match state
         .tenants
         .find_api_key(&api_key_hash(credential))
         .await?
     {
-        return Ok(key
+        Some(key) => Ok(key
             .role
             .is_admin()
-            .then_some(Audience::Tenant(key.tenant_id)));
-    }
-    match &state.operator {
-        Some(operator) if operator.admits(credential).await? => Ok(Some(Audience::Operator)),
-        _ => Err(ApiError::unauthorized()),
+            .then_some(Audience::Tenant(key.tenant_id))),
+        None => match operator {
+            Err(e) => Err(e.into()),
+            Ok(_) => Err(ApiError::unauthorized()),
+        },
     }
 }
 
