@@ -133,8 +133,23 @@ impl SqsDeadLetters {
     }
 
     /// Finds one message by id, hiding it for the move; every other message found on the way
-    /// is made visible again at once.
+    /// is made visible again at once. A listing running at the same time hides what it read
+    /// for `LIST_VISIBILITY`: when the first pass misses, a second one after that tells "hidden
+    /// for a moment" from "not there" (a requeue answered a false 404 otherwise).
     async fn find(&self, q: &DeadLetterQueue, id: &str) -> Result<Option<Message>, StoreError> {
+        if let Some(found) = self.find_once(q, id).await? {
+            return Ok(Some(found));
+        }
+        let hidden = u64::try_from(LIST_VISIBILITY).unwrap_or(1) * 1000;
+        tokio::time::sleep(std::time::Duration::from_millis(hidden + 250)).await;
+        self.find_once(q, id).await
+    }
+
+    async fn find_once(
+        &self,
+        q: &DeadLetterQueue,
+        id: &str,
+    ) -> Result<Option<Message>, StoreError> {
         let found = self
             .receive_all(&q.url, MOVE_VISIBILITY, usize::MAX, |m| {
                 m.message_id() == Some(id)
