@@ -193,7 +193,8 @@ def burst(api: load.Api, env: dict[str, str], posts: int, workers: int, timeout:
         with urllib.request.urlopen(url, timeout=30) as r:  # noqa: S310 - loopback only
             for post in json.loads(r.read())["posts"]:
                 seen[post.get("text", "")] += 1
-    duplicates = sum(n - 1 for t, n in seen.items() if t in set(texts) and n > 1)
+    ours = set(texts)
+    duplicates = sum(n - 1 for t, n in seen.items() if t in ours and n > 1)
     missing = sum(1 for t in texts if seen[t] == 0)
     for name, value, unit in [
         ("posts", posts, "count"),
