@@ -69,6 +69,11 @@ pub fn taker(config: &Config, clients: &Clients) -> (SnapshotTaker, Heartbeat) {
     let store = Arc::new(config.common.store(clients));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let client = HttpPlatforms::new(config.endpoints.clone(), config.platform_timeout);
+    let heartbeat = Heartbeat {
+        store: store.clone(),
+        clock: clock.clone(),
+        function: HEARTBEAT,
+    };
     let taker = SnapshotTaker {
         store: store.clone(),
         accounts: store,
@@ -77,7 +82,7 @@ pub fn taker(config: &Config, clients: &Clients) -> (SnapshotTaker, Heartbeat) {
         offsets: config.offsets,
         batch: config.batch,
     };
-    (taker, config.common.heartbeat(clients, HEARTBEAT))
+    (taker, heartbeat)
 }
 
 /// One scheduled run; the summary is the invocation's result.

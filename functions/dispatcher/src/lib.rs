@@ -3,7 +3,7 @@
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::sqs::SqsPublishQueue;
-use herald_domain::clock::SystemClock;
+use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::health::Heartbeat;
 use herald_domain::publishing::dispatch::{DispatchConfig, DispatchReport, Dispatcher, HEARTBEAT};
 use std::collections::HashMap;
@@ -32,7 +32,12 @@ impl Config {
 /// The dispatcher and the heartbeat it leaves after each run.
 pub fn dispatcher(config: &Config, clients: &Clients) -> (Dispatcher, Heartbeat) {
     let store = Arc::new(config.common.store(clients));
-    let heartbeat = config.common.heartbeat(clients, HEARTBEAT);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let heartbeat = Heartbeat {
+        store: store.clone(),
+        clock: clock.clone(),
+        function: HEARTBEAT,
+    };
     let dispatcher = Dispatcher {
         store: store.clone(),
         crises: store,
@@ -40,7 +45,7 @@ pub fn dispatcher(config: &Config, clients: &Clients) -> (Dispatcher, Heartbeat)
             clients.sqs.clone(),
             &config.common.publish_queue_url,
         )),
-        clock: Arc::new(SystemClock),
+        clock,
         config: config.dispatch.clone(),
     };
     (dispatcher, heartbeat)

@@ -4,7 +4,7 @@
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::ingest_queue::SqsIngestQueue;
-use herald_domain::clock::SystemClock;
+use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::health::Heartbeat;
 use herald_domain::ingest::poller::{HEARTBEAT, PollConfig, PollReport, Poller};
 use std::collections::HashMap;
@@ -32,16 +32,23 @@ impl Config {
 
 /// The poller and the heartbeat it leaves after each run.
 pub fn poller(config: &Config, clients: &Clients) -> (Poller, Heartbeat) {
+    let store = Arc::new(config.common.store(clients));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let heartbeat = Heartbeat {
+        store: store.clone(),
+        clock: clock.clone(),
+        function: HEARTBEAT,
+    };
     let poller = Poller {
-        store: Arc::new(config.common.store(clients)),
+        store,
         queue: Arc::new(SqsIngestQueue::new(
             clients.sqs.clone(),
             &config.ingest_queue_url,
         )),
-        clock: Arc::new(SystemClock),
+        clock,
         config: config.poll.clone(),
     };
-    (poller, config.common.heartbeat(clients, HEARTBEAT))
+    (poller, heartbeat)
 }
 
 /// One scheduled run; the summary is the invocation's result.

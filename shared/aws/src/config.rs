@@ -143,19 +143,6 @@ impl CommonConfig {
         self.store_with(clients, cache)
     }
 
-    /// The heartbeat a scheduled function leaves after each run, for the health check.
-    pub fn heartbeat(
-        &self,
-        clients: &crate::Clients,
-        function: &'static str,
-    ) -> herald_domain::health::Heartbeat {
-        herald_domain::health::Heartbeat {
-            store: std::sync::Arc::new(self.store(clients)),
-            clock: std::sync::Arc::new(herald_domain::clock::SystemClock),
-            function,
-        }
-    }
-
     /// The store, its token vault reading through `cache` (a function that reads other
     /// secrets too shares one cache).
     pub fn store_with(
