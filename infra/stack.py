@@ -59,7 +59,9 @@ AWS_ENV = {
 # Local tuning: the production waits (backoff, breaker reset, pause re-check) scaled down to
 # seconds, so a failing platform reaches the DLQ, and a circuit half-opens, while tests watch.
 LOCAL_FUNCTION_ENV = {
-    "RUST_LOG": "info",
+    # The most verbose level a deployment allows: the log scan at the end of make test
+    # proves no credential reaches the logs even here.
+    "HERALD_LOG_LEVEL": "debug",
     "HERALD_RETRY_BASE_MS": "100",
     "HERALD_RETRY_CAP_MS": "500",
     "HERALD_REDELIVERY_BASE_SECONDS": "1",

@@ -61,6 +61,8 @@ fi
 step "unit, emulator and end-to-end tests"
 # The emulator tests start their own moto server (infra/moto_server.py) on a free port; the
 # end-to-end tests use the local stack through .herald/local.env.
+# The harness records every credential it handles here, for the log scan at the end.
+rm -f .herald/test-secrets.jsonl
 cargo test --workspace --locked -- --test-threads 8
 
 step "end-to-end chaos run, alone (it fills the shared publish queue with 200 posts)"
@@ -73,6 +75,9 @@ grep -q "test result: ok. 1 passed" target/chaos-run.log || {
   echo "the chaos run did not run exactly one test" >&2
   exit 1
 }
+
+step "no credential the tests used is in Herald's logs (written at debug, the most verbose level)"
+$PY infra/log_scan.py
 
 step "the local stack's moto and DynamoDB each hold under 1 GiB after the whole suite"
 $PY infra/stack.py memory moto --max-mib 1024

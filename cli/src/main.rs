@@ -5,7 +5,7 @@
 use clap::{Parser, Subcommand};
 use herald_aws::Clients;
 use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
-use herald_aws::dynamo::DynamoStore;
+use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
 use herald_domain::audit::AuditEntry;
 use herald_domain::clock::Clock;
 use herald_domain::clock::SystemClock;
@@ -27,6 +27,14 @@ struct Cli {
     /// The audit log's table (the stack's AuditTable).
     #[arg(long, env = "HERALD_AUDIT_TABLE", global = true, default_value = "")]
     audit_table: String,
+    /// The idempotency table (the stack's IdempotencyTable).
+    #[arg(
+        long,
+        env = "HERALD_IDEMPOTENCY_TABLE",
+        global = true,
+        default_value = ""
+    )]
+    idempotency_table: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +60,11 @@ enum Command {
     Streams {
         #[command(subcommand)]
         command: StreamCommand,
+    },
+    /// Idempotency records.
+    Idempotency {
+        #[command(subcommand)]
+        command: IdempotencyCommand,
     },
     /// Dead letters of every tenant (operators).
     DeadLetters {
@@ -100,6 +113,13 @@ enum DeadLetterCommand {
     },
     /// Remove for good.
     Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum IdempotencyCommand {
+    /// Delete the records written before responses were sealed and bound to their caller
+    /// (once, after upgrading); prints {"purged": n}.
+    PurgeLegacy,
 }
 
 #[derive(Debug, Subcommand)]
@@ -363,6 +383,18 @@ async fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Audit { command } => return audit(&store, command).await,
+        Command::Idempotency {
+            command: IdempotencyCommand::PurgeLegacy,
+        } => {
+            if cli.idempotency_table.is_empty() {
+                eprintln!("herald: set HERALD_IDEMPOTENCY_TABLE or --idempotency-table");
+                return ExitCode::from(2);
+            }
+            DynamoIdempotency::new(clients.dynamodb.clone(), &cli.idempotency_table)
+                .purge_legacy()
+                .await
+                .map(|n| serde_json::json!({ "purged": n }))
+        }
         Command::Streams { command } => {
             return match streams(&store, command).await {
                 Ok(lines) => print_lines(lines),

@@ -170,6 +170,7 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             clients.dynamodb.clone(),
             &config.common.idempotency_table,
         )),
+        config.common.token_vault(shared.secrets.clone()),
         clock.clone(),
         time::Duration::seconds(config.in_progress_ttl_seconds),
     );
@@ -291,13 +292,17 @@ mod tests {
 
     #[test]
     fn config_lists_every_problem() {
-        let err = Config::from_env(&HashMap::from([(
-            "HERALD_MEDIA_UPLOAD_URL_SECONDS".to_owned(),
-            "86400".to_owned(),
-        )]))
+        let err = Config::from_env(&HashMap::from([
+            (
+                "HERALD_MEDIA_UPLOAD_URL_SECONDS".to_owned(),
+                "86400".to_owned(),
+            ),
+            ("HERALD_LOG_LEVEL".to_owned(), "trace".to_owned()),
+        ]))
         .unwrap_err()
         .to_string();
         for name in [
+            "HERALD_LOG_LEVEL must be one of error, warn, info, debug",
             "HERALD_TABLE",
             "HERALD_PUBLISH_DLQ_URL",
             "HERALD_MEDIA_BUCKET",

@@ -72,7 +72,7 @@ pub async fn record(
 
 /// The tenant's audit log, newest first (admin).
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = AuditList), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = AuditList), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn list_audit(
     State(state): State<Arc<AppState>>,
     principal: Principal,
@@ -82,6 +82,25 @@ pub async fn list_audit(
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::unprocessable("limit must be 1 to 200"));
+    }
+    if let (Some(from), Some(to)) = (q.from, q.to)
+        && from > to
+    {
+        return Err(ApiError::bad_request("from must not be after to"));
+    }
+    for (name, value) in [
+        ("entity", &q.entity),
+        ("actor", &q.actor),
+        ("action", &q.action),
+    ] {
+        if value.as_ref().is_some_and(|v| v.len() > 200) {
+            return Err(ApiError::bad_request(format!(
+                "{name} must be at most 200 characters"
+            )));
+        }
+    }
+    if let Some(c) = &q.cursor {
+        crate::routes::decode_cursor(c, |sk| sk.starts_with("REC#"))?;
     }
     let filter = AuditFilter {
         entity: q.entity,

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// `Debug` shows no token (the log scan's `access_token`, `refresh_token`).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectAccount {
     /// `x`, `facebook` or `linkedin`.
@@ -273,7 +274,8 @@ pub struct CreateApiKey {
     pub role: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// `Debug` shows no key.
+#[derive(Serialize, ToSchema)]
 pub struct CreatedApiKey {
     pub id: String,
     /// Shown once; only its hash is stored.
@@ -291,7 +293,7 @@ pub struct CreateTenant {
     pub require_approval: bool,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedTenant {
     pub id: String,
     pub name: String,
@@ -514,6 +516,7 @@ pub struct DeadLetterQuery {
     /// The message type, e.g. `publish` or `unreadable`.
     pub r#type: Option<String>,
     /// Only messages older than this many seconds.
+    #[param(minimum = 0, maximum = 1209600)]
     pub older_than_seconds: Option<i64>,
 }
 
@@ -558,6 +561,7 @@ pub struct RequeueInput {
     pub ids: Option<Vec<String>>,
     pub source: Option<String>,
     pub r#type: Option<String>,
+    #[schema(minimum = 0, maximum = 1209600)]
     pub older_than_seconds: Option<i64>,
 }
 
@@ -664,3 +668,13 @@ impl MediaView {
         }
     }
 }
+
+herald_domain::debug_fields!(
+    ConnectAccount,
+    platform,
+    external_id,
+    display_name,
+    expires_in
+);
+herald_domain::debug_fields!(CreatedApiKey, id, role, name);
+herald_domain::debug_fields!(CreatedTenant, id, name, api_key);

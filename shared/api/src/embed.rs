@@ -176,7 +176,8 @@ pub struct CreateEmbedToken {
     pub ttl_seconds: Option<i64>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// `Debug` shows no token.
+#[derive(Serialize, ToSchema)]
 pub struct EmbedTokenView {
     /// The signed token (HS256 JWT). Hand it to the embedding page; it is shown once.
     pub token: String,
@@ -193,6 +194,8 @@ pub struct EmbedTokenView {
     /// Path of the JSON data: send the token as `Authorization: Bearer`.
     pub data_path: String,
 }
+
+herald_domain::debug_fields!(EmbedTokenView, token_type, kid, dashboard, origins);
 
 fn rate_headers(response: &mut Response, decision: &RateDecision) {
     let h = response.headers_mut();

@@ -69,7 +69,7 @@ pub async fn layer(State(state): State<Arc<AppState>>, request: Request, next: N
 
     let ticket = match state
         .idempotency
-        .begin(&principal.tenant_id, &key, fp)
+        .begin(&principal.tenant_id, principal.key_id.as_str(), &key, fp)
         .await
     {
         Err(e) => return ApiError::from(e).into_response(),
@@ -83,6 +83,19 @@ pub async fn layer(State(state): State<Arc<AppState>>, request: Request, next: N
         Ok(Begin::Mismatch) => {
             return ApiError::unprocessable(
                 "this Idempotency-Key was already used with a different request",
+            )
+            .into_response();
+        }
+        Ok(Begin::OtherCaller) => {
+            return ApiError::unprocessable(
+                "this Idempotency-Key was already used by another credential; choose a new key",
+            )
+            .into_response();
+        }
+        Ok(Begin::Unreadable) => {
+            return ApiError::conflict(
+                "the request with this Idempotency-Key was carried out, but its response can no \
+                 longer be replayed; read the resource instead of retrying",
             )
             .into_response();
         }

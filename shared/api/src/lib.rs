@@ -96,6 +96,7 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(refuse_impossible_paths))
         .layer(middleware::from_fn(correlate))
         .with_state(state)
 }
@@ -121,6 +122,7 @@ async fn correlate(mut request: Request, next: Next) -> Response {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     request.extensions_mut().insert(CorrelationId(id.clone()));
     let method = request.method().clone();
+    let api = request.uri().path().starts_with("/v1/");
     let span = tracing::info_span!(
         "request",
         correlation_id = %id,
@@ -146,10 +148,64 @@ async fn correlate(mut request: Request, next: Next) -> Response {
         if let Ok(v) = HeaderValue::from_str(&id) {
             response.headers_mut().insert(CORRELATION_HEADER, v);
         }
+        if api {
+            harden(response.headers_mut());
+        }
         response
     }
     .instrument(span)
     .await
+}
+
+/// The longest path segment any route matches: ids are at most 64 characters, stream keys
+/// (`fb-insights:<page id>`) a little more.
+pub const MAX_PATH_SEGMENT: usize = 160;
+
+/// A path no resource can have answers 404 before any handler or store sees it: a segment
+/// that is too long, or holds (after percent-decoding) anything but letters, digits and
+/// `_-:.~`. Ids never contain `#`, the store's key separator, nor control characters.
+async fn refuse_impossible_paths(request: Request, next: Next) -> Response {
+    let possible = request.uri().path().split('/').all(|raw| {
+        let decoded = percent_encoding::percent_decode_str(raw).collect::<Vec<u8>>();
+        decoded.len() <= MAX_PATH_SEGMENT
+            && decoded
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-:.~".contains(b))
+    });
+    if possible {
+        next.run(request).await
+    } else {
+        axum::response::IntoResponse::into_response(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            "no resource has this path",
+        ))
+    }
+}
+
+/// The headers every `/v1` answer carries: answers hold keys and secrets, so nothing caches
+/// them; nothing sniffs a JSON body into HTML; nothing frames them; browsers keep to HTTPS.
+/// A handler's own `Cache-Control` (none today) would be kept.
+fn harden(headers: &mut axum::http::HeaderMap) {
+    use axum::http::header;
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
 }
 
 /// The route a request matched (`/v1/posts/{id}`, never the raw path), carried out on its

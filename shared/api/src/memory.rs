@@ -30,8 +30,12 @@ impl AppState {
         let dead_letters = Arc::new(MemoryDeadLetters::default());
         let media = Arc::new(MemoryMedia::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let idempotency =
-            Idempotency::new(store.clone(), clock.clone(), time::Duration::seconds(30));
+        let idempotency = Idempotency::new(
+            store.clone(),
+            Arc::new(herald_domain::secrets::token_crypto::TokenVault::ephemeral()),
+            clock.clone(),
+            time::Duration::seconds(30),
+        );
         let state = AppState::new(
             Ports {
                 store: store.clone(),

@@ -124,6 +124,14 @@ pub struct CommonConfig {
 
 impl CommonConfig {
     pub fn read(env: &mut Env<'_>) -> Self {
+        if let Some(level) = env.optional("HERALD_LOG_LEVEL")
+            && !crate::telemetry::LEVELS.contains(&level.as_str())
+        {
+            env.problem(format!(
+                "HERALD_LOG_LEVEL must be one of {}",
+                crate::telemetry::LEVELS.join(", ")
+            ));
+        }
         Self {
             table: env.required("HERALD_TABLE"),
             idempotency_table: env.required("HERALD_IDEMPOTENCY_TABLE"),
@@ -152,12 +160,20 @@ impl CommonConfig {
     ) -> crate::dynamo::DynamoStore {
         crate::dynamo::DynamoStore::new(clients.dynamodb.clone(), &self.table)
             .with_audit_table(&self.audit_table)
-            .with_token_vault(std::sync::Arc::new(
-                herald_domain::secrets::token_crypto::TokenVault::from_secret(
-                    cache,
-                    &self.token_key_secret,
-                ),
-            ))
+            .with_token_vault(self.token_vault(cache))
+    }
+
+    /// The token-encryption key ring, read through `cache`.
+    pub fn token_vault(
+        &self,
+        cache: std::sync::Arc<herald_domain::secrets::SecretCache>,
+    ) -> std::sync::Arc<herald_domain::secrets::token_crypto::TokenVault> {
+        std::sync::Arc::new(
+            herald_domain::secrets::token_crypto::TokenVault::from_secret(
+                cache,
+                &self.token_key_secret,
+            ),
+        )
     }
 }
 

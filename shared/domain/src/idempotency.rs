@@ -3,6 +3,12 @@
 //! a retry while the first is still running gets 409; the same key with another payload gets
 //! 422; a malformed key gets 400. Keys are scoped to a tenant and live 24 hours.
 //!
+//! A record belongs to the credential that created it (an API key's id, or the operator
+//! token): the same key sent by another credential of the tenant is refused with 422
+//! ([`Begin::OtherCaller`]) and never replayed, so a viewer cannot replay an admin's request to
+//! read the key it created. The stored response body is sealed with the token vault (bound to
+//! the record's id), so the table never holds a created key or signing secret in plaintext.
+//!
 //! The state machine lives here, once; the persistence port only puts, saves and deletes
 //! (the shape of Powertools' `BasePersistenceLayer`). The put is conditional and returns the
 //! record that beat it, so a duplicate costs one failed conditional write and no read.
@@ -23,6 +29,7 @@
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ids::TenantId;
+use crate::secrets::token_crypto::{TokenField, TokenVault, sealed_key_id};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -88,16 +95,29 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
+/// A response as it is stored: the body sealed under the token key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// `v1.<key id>.<…>` from [`TokenVault`]; `None` in records written before responses were
+    /// sealed (those have no owner either, so they are never replayed).
+    pub body: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordState {
     InProgress,
-    Completed(StoredResponse),
+    Completed(SealedResponse),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
     /// `<tenant>#<key>`: keys never collide across tenants.
     pub id: String,
+    /// The credential that created the record (an API key id, `operator-token`); `None` in
+    /// records written before records had owners.
+    pub owner: Option<String>,
     pub fingerprint: String,
     pub state: RecordState,
     pub expires_at: OffsetDateTime,
@@ -130,15 +150,24 @@ pub enum Begin {
     Replay(StoredResponse),
     InFlight,
     Mismatch,
+    /// Another credential holds this key.
+    OtherCaller,
+    /// The request was carried out but its stored response can no longer be opened (its key
+    /// left the ring, or the record predates sealing).
+    Unreadable,
 }
 
 /// Proof that this request holds the key; hand it back to `complete` or `abandon`.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Ticket(IdempotencyRecord);
+pub struct Ticket {
+    record: IdempotencyRecord,
+    tenant: TenantId,
+}
 
 #[derive(Clone)]
 pub struct Idempotency {
     persistence: Arc<dyn IdempotencyPersistence>,
+    vault: Arc<TokenVault>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
     in_progress_ttl: Duration,
@@ -152,11 +181,13 @@ impl Idempotency {
     /// `in_progress_ttl` should be the function's timeout: past it, the first request is dead.
     pub fn new(
         persistence: Arc<dyn IdempotencyPersistence>,
+        vault: Arc<TokenVault>,
         clock: Arc<dyn Clock>,
         in_progress_ttl: Duration,
     ) -> Self {
         Self {
             persistence,
+            vault,
             clock,
             ttl: Self::DEFAULT_TTL,
             in_progress_ttl,
@@ -168,34 +199,70 @@ impl Idempotency {
         self
     }
 
+    /// `owner`: the credential asking (an API key id, or the operator token's name).
     pub async fn begin(
         &self,
         tenant: &TenantId,
+        owner: &str,
         key: &IdempotencyKey,
         fingerprint: String,
     ) -> Result<Begin, StoreError> {
         let now = self.clock.now();
         let record = IdempotencyRecord {
             id: format!("{}#{}", tenant, key.as_str()),
+            owner: Some(owner.to_owned()),
             fingerprint,
             state: RecordState::InProgress,
             expires_at: now + self.ttl,
             in_progress_expires_at: now + self.in_progress_ttl,
         };
         match self.persistence.put_in_progress(&record, now).await {
-            Ok(()) => Ok(Begin::Proceed(Ticket(record))),
+            Ok(()) => Ok(Begin::Proceed(Ticket {
+                record,
+                tenant: tenant.clone(),
+            })),
             Err(PutRejected::Store(e)) => Err(e),
             Err(PutRejected::Exists(existing)) => {
-                Ok(if existing.fingerprint != record.fingerprint {
-                    Begin::Mismatch
-                } else {
-                    match existing.state {
-                        RecordState::InProgress => Begin::InFlight,
-                        RecordState::Completed(response) => Begin::Replay(response),
-                    }
-                })
+                match &existing.owner {
+                    // Written before records had owners: whose it was is unknown.
+                    None => return Ok(Begin::Unreadable),
+                    Some(o) if o != owner => return Ok(Begin::OtherCaller),
+                    Some(_) => {}
+                }
+                if existing.fingerprint != record.fingerprint {
+                    return Ok(Begin::Mismatch);
+                }
+                match existing.state {
+                    RecordState::InProgress => Ok(Begin::InFlight),
+                    RecordState::Completed(sealed) => self.open(tenant, &existing.id, sealed).await,
+                }
             }
         }
+    }
+
+    async fn open(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        sealed: SealedResponse,
+    ) -> Result<Begin, StoreError> {
+        let Some(body) = sealed.body else {
+            return Ok(Begin::Unreadable);
+        };
+        let keys = self.vault.keys_for(sealed_key_id(&body)).await?;
+        Ok(
+            match keys.open_bytes(tenant, id, TokenField::IdempotentResponse, &body) {
+                Ok(body) => Begin::Replay(StoredResponse {
+                    status: sealed.status,
+                    headers: sealed.headers,
+                    body,
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a stored idempotent response does not open");
+                    Begin::Unreadable
+                }
+            },
+        )
     }
 
     pub async fn complete(
@@ -203,14 +270,24 @@ impl Idempotency {
         ticket: Ticket,
         response: StoredResponse,
     ) -> Result<(), StoreError> {
-        let mut record = ticket.0;
-        record.state = RecordState::Completed(response);
+        let Ticket { mut record, tenant } = ticket;
+        let keys = self.vault.keys().await?;
+        record.state = RecordState::Completed(SealedResponse {
+            status: response.status,
+            headers: response.headers,
+            body: Some(keys.seal_bytes(
+                &tenant,
+                &record.id,
+                TokenField::IdempotentResponse,
+                &response.body,
+            )),
+        });
         self.persistence.save_completed(&record).await
     }
 
     /// Frees the key after a failure the client may retry (a 5xx).
     pub async fn abandon(&self, ticket: Ticket) -> Result<(), StoreError> {
-        self.persistence.delete(&ticket.0.id).await
+        self.persistence.delete(&ticket.record.id).await
     }
 }
 

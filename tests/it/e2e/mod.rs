@@ -750,5 +750,6 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
 mod health;
 mod media;
 mod operator;
+mod tenant_safety;
 mod tokens;
 mod webhooks;

@@ -2,6 +2,7 @@
 //! publisher handler's batch answer, queue sends, and the reconciler.
 
 use super::*;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 /// The dead-letter tools on SQS: list, requeue (a fresh failure budget, the correlation id
 /// kept) and delete, each exactly once.
@@ -71,39 +72,56 @@ async fn dead_letters_are_listed_requeued_and_deleted_once() {
     );
 }
 
+/// Idempotency records on DynamoDB: a duplicate costs one failed conditional write and no
+/// read; the record belongs to the credential that wrote it; the response is stored sealed
+/// (no byte of it in the item); expiry is decided in code; records from before sealing are
+/// never replayed and `herald idempotency purge-legacy` deletes them.
 #[tokio::test]
-async fn idempotency_records_replay_and_a_duplicate_costs_one_failed_write() {
+async fn idempotency_records_replay_sealed_to_their_owner_only() {
     let env = Env::new().await;
-    let idem = Idempotency::new(
-        Arc::new(DynamoIdempotency::new(
-            env.clients.dynamodb.clone(),
-            &env.vars["HERALD_IDEMPOTENCY_TABLE"],
-        )),
-        Arc::new(SystemClock),
-        time::Duration::seconds(30),
-    );
-    let key = IdempotencyKey::parse("k-1").unwrap();
-    let Begin::Proceed(ticket) = idem.begin(&env.tenant, &key, "fp".into()).await.unwrap() else {
+    let table = &env.vars["HERALD_IDEMPOTENCY_TABLE"];
+    let idem_with = |in_progress: i64| {
+        Idempotency::new(
+            Arc::new(DynamoIdempotency::new(env.clients.dynamodb.clone(), table)),
+            vault(&[7; 32], &[]),
+            Arc::new(SystemClock),
+            time::Duration::seconds(in_progress),
+        )
+    };
+    let idem = idem_with(30);
+    let key = IdempotencyKey::parse(&unique("k-")).unwrap();
+    let Begin::Proceed(ticket) = idem
+        .begin(&env.tenant, "key_admin", &key, "fp".into())
+        .await
+        .unwrap()
+    else {
         panic!("first use proceeds")
     };
     assert_eq!(
-        idem.begin(&env.tenant, &key, "fp".into()).await.unwrap(),
+        idem.begin(&env.tenant, "key_admin", &key, "fp".into())
+            .await
+            .unwrap(),
         Begin::InFlight
     );
     assert_eq!(
-        idem.begin(&env.tenant, &key, "other".into()).await.unwrap(),
+        idem.begin(&env.tenant, "key_admin", &key, "other".into())
+            .await
+            .unwrap(),
         Begin::Mismatch
     );
+    let secret = "hk_live_SECRET_THAT_MUST_NOT_BE_STORED";
     let response = StoredResponse {
         status: 201,
         headers: vec![("content-type".into(), "application/json".into())],
-        body: b"{\"id\":1}".to_vec(),
+        body: format!("{{\"api_key\":\"{secret}\"}}").into_bytes(),
     };
     idem.complete(ticket, response.clone()).await.unwrap();
     env.clients.calls.reset();
     assert_eq!(
-        idem.begin(&env.tenant, &key, "fp".into()).await.unwrap(),
-        Begin::Replay(response)
+        idem.begin(&env.tenant, "key_admin", &key, "fp".into())
+            .await
+            .unwrap(),
+        Begin::Replay(response.clone())
     );
     let calls = env.calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
@@ -112,17 +130,69 @@ async fn idempotency_records_replay_and_a_duplicate_costs_one_failed_write() {
         (0, 1),
         "one failed conditional write, no read: {calls:?}"
     );
-    // Scoped to the tenant.
-    assert!(matches!(
-        idem.begin(&TenantId("ten_other".into()), &key, "fp".into())
+    // Another credential of the same tenant, with the same request: refused, never replayed.
+    assert_eq!(
+        idem.begin(&env.tenant, "key_viewer", &key, "fp".into())
             .await
             .unwrap(),
+        Begin::OtherCaller
+    );
+    // What the table holds: the owner, and a body sealed under the token key.
+    let item = env
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key(
+            "pk",
+            AttributeValue::S(format!("{}#{}", env.tenant, key.as_str())),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["owner"].as_s().unwrap(), "key_admin");
+    assert!(item["sealed_body"].as_s().unwrap().starts_with("v1."));
+    assert!(!item.contains_key("response_body"));
+    assert!(
+        !format!("{item:?}").contains("SECRET_THAT"),
+        "the stored item holds the response in plaintext"
+    );
+    // A ring without the sealing key cannot replay: 409 in the API, never a wrong answer.
+    let rotated = Idempotency::new(
+        Arc::new(DynamoIdempotency::new(env.clients.dynamodb.clone(), table)),
+        vault(&[8; 32], &[]),
+        Arc::new(SystemClock),
+        time::Duration::seconds(30),
+    );
+    assert_eq!(
+        rotated
+            .begin(&env.tenant, "key_admin", &key, "fp".into())
+            .await
+            .unwrap(),
+        Begin::Unreadable
+    );
+    // Scoped to the tenant.
+    assert!(matches!(
+        idem.begin(
+            &TenantId("ten_other".into()),
+            "key_admin",
+            &key,
+            "fp".into()
+        )
+        .await
+        .unwrap(),
         Begin::Proceed(_)
     ));
     // Expiry is decided in code (TTL deletion lags): an expired record frees the key.
     let short = idem.clone().with_ttl(time::Duration::seconds(-1));
-    let key2 = IdempotencyKey::parse("k-2").unwrap();
-    let Begin::Proceed(t) = short.begin(&env.tenant, &key2, "fp".into()).await.unwrap() else {
+    let key2 = IdempotencyKey::parse(&unique("k-")).unwrap();
+    let Begin::Proceed(t) = short
+        .begin(&env.tenant, "key_admin", &key2, "fp".into())
+        .await
+        .unwrap()
+    else {
         panic!()
     };
     short
@@ -137,27 +207,80 @@ async fn idempotency_records_replay_and_a_duplicate_costs_one_failed_write() {
         .await
         .unwrap();
     assert!(matches!(
-        idem.begin(&env.tenant, &key2, "fp".into()).await.unwrap(),
+        idem.begin(&env.tenant, "key_admin", &key2, "fp".into())
+            .await
+            .unwrap(),
         Begin::Proceed(_)
     ));
     // An abandoned in-progress record (its Lambda died) frees the key after its lease.
-    let dying = Idempotency::new(
-        Arc::new(DynamoIdempotency::new(
-            env.clients.dynamodb.clone(),
-            &env.vars["HERALD_IDEMPOTENCY_TABLE"],
-        )),
-        Arc::new(SystemClock),
-        time::Duration::seconds(-1),
+    let dying = idem_with(-1);
+    let key3 = IdempotencyKey::parse(&unique("k-")).unwrap();
+    assert!(matches!(
+        dying
+            .begin(&env.tenant, "key_admin", &key3, "fp".into())
+            .await
+            .unwrap(),
+        Begin::Proceed(_)
+    ));
+    assert!(matches!(
+        idem.begin(&env.tenant, "key_admin", &key3, "fp".into())
+            .await
+            .unwrap(),
+        Begin::Proceed(_)
+    ));
+
+    // A record from before sealing (plaintext body, no owner): never replayed, and purged.
+    let legacy = format!("{}#{}", env.tenant, unique("k-"));
+    let far = (time::OffsetDateTime::now_utc() + time::Duration::hours(1)).unix_timestamp();
+    env.clients
+        .dynamodb
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S(legacy.clone()))
+        .item("fingerprint", AttributeValue::S("fp".into()))
+        .item("state", AttributeValue::S("COMPLETED".into()))
+        .item("expires_at", AttributeValue::N(far.to_string()))
+        .item("in_progress_expires_at", AttributeValue::N("0".into()))
+        .item("response_status", AttributeValue::N("201".into()))
+        .item("response_headers", AttributeValue::L(vec![]))
+        .item(
+            "response_body",
+            AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(secret.as_bytes())),
+        )
+        .send()
+        .await
+        .unwrap();
+    let legacy_key = IdempotencyKey::parse(legacy.split_once('#').unwrap().1).unwrap();
+    assert_eq!(
+        idem.begin(&env.tenant, "key_admin", &legacy_key, "fp".into())
+            .await
+            .unwrap(),
+        Begin::Unreadable
     );
-    let key3 = IdempotencyKey::parse("k-3").unwrap();
-    assert!(matches!(
-        dying.begin(&env.tenant, &key3, "fp".into()).await.unwrap(),
-        Begin::Proceed(_)
-    ));
-    assert!(matches!(
-        idem.begin(&env.tenant, &key3, "fp".into()).await.unwrap(),
-        Begin::Proceed(_)
-    ));
+    let purged = DynamoIdempotency::new(env.clients.dynamodb.clone(), table)
+        .purge_legacy()
+        .await
+        .unwrap();
+    assert!(purged >= 1, "{purged}");
+    let left = env
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(legacy))
+        .send()
+        .await
+        .unwrap();
+    assert!(left.item.is_none(), "the legacy record is gone");
+    assert!(
+        matches!(
+            idem.begin(&env.tenant, "key_admin", &key, "fp".into())
+                .await
+                .unwrap(),
+            Begin::Replay(_)
+        ),
+        "sealed records survive the purge"
+    );
 }
 
 #[tokio::test]

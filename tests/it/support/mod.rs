@@ -10,6 +10,7 @@
 //! A test file adds helpers of its own in an `impl Stack` block of its own.
 
 pub mod browser;
+pub mod secrets;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use herald_aws::Clients;
@@ -108,6 +109,7 @@ impl Stack {
     /// A fresh tenant through the operator CLI, so tests never share data.
     pub fn tenant(&self) -> Tenant {
         let v = &self.cli(&["tenant", "create", "--name", &unique("it-")])[0];
+        secrets::remember_json(v);
         Tenant {
             id: v["tenant_id"].as_str().unwrap().into(),
             key: v["api_key"].as_str().unwrap().into(),
@@ -143,11 +145,9 @@ impl Stack {
         let status = res.status();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap();
-        (
-            status,
-            headers,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        secrets::remember_json(&body);
+        (status, headers, body)
     }
 
     /// An API request with an explicit idempotency key (or none).
@@ -159,6 +159,7 @@ impl Stack {
         idem: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, HeaderMap, Value) {
+        secrets::remember("api_key", auth.bearer());
         let mut req = self
             .http
             .request(method, self.api_url(path))
@@ -167,6 +168,7 @@ impl Stack {
             req = req.header("idempotency-key", k);
         }
         if let Some(b) = body {
+            secrets::remember_json(&b);
             req = req.json(&b);
         }
         self.call(req).await
@@ -421,7 +423,8 @@ impl Stack {
         let sm = aws_sdk_secretsmanager::Client::new(&self.sdk().await);
         // The stage named explicitly: moto answers a bare GetSecretValue with a stale version
         // after UpdateSecretVersionStage.
-        sm.get_secret_value()
+        let value = sm
+            .get_secret_value()
             .secret_id(name)
             .version_stage("AWSCURRENT")
             .send()
@@ -429,7 +432,11 @@ impl Stack {
             .unwrap()
             .secret_string()
             .unwrap()
-            .to_owned()
+            .to_owned();
+        if name.contains("AdminToken") {
+            secrets::remember("operator_token", &value);
+        }
+        value
     }
 }
 

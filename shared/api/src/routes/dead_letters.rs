@@ -18,6 +18,26 @@ fn scope(principal: &Principal) -> DeadLetterFilter {
     }
 }
 
+/// SQS keeps a message at most 14 days: no dead letter is older.
+pub const MAX_AGE_SECONDS: i64 = 14 * 24 * 3600;
+
+/// The cut-off `older_than_seconds` names, refused outside 0 to 14 days.
+fn older_than(
+    state: &AppState,
+    seconds: Option<i64>,
+    refuse: fn(String) -> ApiError,
+) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    match seconds {
+        None => Ok(None),
+        Some(s) if (0..=MAX_AGE_SECONDS).contains(&s) => {
+            Ok(state.clock.now().checked_sub(time::Duration::seconds(s)))
+        }
+        Some(_) => Err(refuse(format!(
+            "older_than_seconds must be 0 to {MAX_AGE_SECONDS} (14 days, the longest a dead letter is kept)"
+        ))),
+    }
+}
+
 fn operator(principal: &Principal, client: &Client) -> Operator {
     Operator {
         actor: format!("key:{}", principal.key_id),
@@ -28,7 +48,7 @@ fn operator(principal: &Principal, client: &Client) -> Operator {
 
 /// Dead letters, oldest first; filter by source queue, type and age.
 #[utoipa::path(get, path = "/v1/dead-letters", tag = "dead-letters", params(DeadLetterQuery),
-    responses((status = 200, body = DeadLetterList), (status = 403, body = Problem)))]
+    responses((status = 200, body = DeadLetterList), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_dead_letters(
     State(state): State<Arc<AppState>>,
     principal: Principal,
@@ -38,9 +58,7 @@ pub async fn list_dead_letters(
     let filter = DeadLetterFilter {
         source: q.source,
         kind: q.r#type,
-        older_than: q
-            .older_than_seconds
-            .map(|s| state.clock.now() - time::Duration::seconds(s)),
+        older_than: older_than(&state, q.older_than_seconds, ApiError::bad_request)?,
         ..scope(&principal)
     };
     let mut items = state.dead_letters.list(&filter).await?;
@@ -116,9 +134,7 @@ pub async fn requeue_dead_letters(
     let filter = DeadLetterFilter {
         source: input.source,
         kind: input.r#type,
-        older_than: input
-            .older_than_seconds
-            .map(|s| state.clock.now() - time::Duration::seconds(s)),
+        older_than: older_than(&state, input.older_than_seconds, ApiError::unprocessable)?,
         ..scope(&principal)
     };
     let done = state

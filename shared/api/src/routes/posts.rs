@@ -122,14 +122,7 @@ pub async fn list_posts(
     }
     let mut cursor = match &q.cursor {
         None => None,
-        Some(c) => Some(
-            URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .filter(|id| is_valid_id(id))
-                .ok_or_else(|| ApiError::bad_request("cursor is not one this API issued"))?,
-        ),
+        Some(c) => Some(super::decode_cursor(c, is_valid_id)?),
     };
     let matches = |status: &str| {
         q.status.as_deref().is_none_or(|want| {

@@ -75,14 +75,7 @@ pub async fn list_review_items(
     }
     let cursor = match &q.cursor {
         None => None,
-        Some(c) => Some(
-            URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .filter(|id| id.contains('#') && id.len() <= 1024)
-                .ok_or_else(|| ApiError::bad_request("cursor is not one this API issued"))?,
-        ),
+        Some(c) => Some(super::decode_cursor(c, |id| id.contains('#'))?),
     };
     let (items, next) = state
         .ingest

@@ -74,14 +74,17 @@ impl From<&Endpoint> for WebhookEndpointView {
     }
 }
 
-/// An endpoint with its signing secret: only in the answer that made the secret.
-#[derive(Debug, Serialize, ToSchema)]
+/// An endpoint with its signing secret: only in the answer that made the secret. `Debug`
+/// shows no secret.
+#[derive(Serialize, ToSchema)]
 pub struct WebhookEndpointWithSecret {
     #[serde(flatten)]
     pub endpoint: WebhookEndpointView,
     /// `whsec_...`: verify deliveries with it (Standard Webhooks). Shown once.
     pub secret: String,
 }
+
+herald_domain::debug_fields!(WebhookEndpointWithSecret, endpoint);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookEndpointList {

@@ -356,3 +356,41 @@ async fn bad_refresh_token_or_expiry_is_refused_and_the_tokens_are_never_shown()
     assert!(!v.to_string().contains("secret-"), "{v}");
     assert!(v["token_expires_at"].is_string(), "{v}");
 }
+
+/// Every `/v1` answer, success or refusal, is uncacheable, unsniffable and unframeable.
+#[tokio::test]
+async fn every_v1_answer_carries_the_security_headers() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let answers = [
+        api.get("/v1/tenant", &t.key).await,
+        api.get("/v1/tenant", "hk_wrong").await,
+        api.post(
+            "/v1/api-keys",
+            &t.key,
+            json!({"name": "x", "role": "admin"}),
+        )
+        .await,
+        api.get("/v1/no-such-route", &t.key).await,
+        api.call("GET", "/v1/health", None, None, None).await,
+    ];
+    for (status, h, _) in answers {
+        assert_eq!(h["cache-control"], "no-store", "{status}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{status}");
+        assert_eq!(h["x-frame-options"], "DENY", "{status}");
+        assert!(
+            h["strict-transport-security"]
+                .to_str()
+                .unwrap()
+                .starts_with("max-age="),
+            "{status}"
+        );
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{status}"
+        );
+    }
+}

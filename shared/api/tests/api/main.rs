@@ -30,6 +30,8 @@ type Answer = (StatusCode, axum::http::HeaderMap, Value);
 struct Tenant {
     id: String,
     key: String,
+    /// The admin key's id (what idempotency records are owned by).
+    key_id: String,
 }
 
 impl Api {
@@ -45,13 +47,14 @@ impl Api {
     }
 
     async fn tenant(&self, require_approval: bool) -> Tenant {
-        let (t, _, secret) =
+        let (t, key, secret) =
             create_tenant(self.store.as_ref(), &SystemClock, "t", require_approval)
                 .await
                 .unwrap();
         Tenant {
             id: t.id.0,
             key: secret.expose_secret().to_owned(),
+            key_id: key.id.0,
         }
     }
 
@@ -161,6 +164,7 @@ fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, status: StatusC
 }
 
 mod access;
+mod fuzz;
 mod media;
 mod operations;
 mod posts;

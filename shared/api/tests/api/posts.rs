@@ -50,7 +50,10 @@ async fn idempotency_key_semantics() {
     let fp = herald_domain::idempotency::fingerprint("POST", "/v1/posts", body.as_bytes());
     let tenant_id = herald_domain::ids::TenantId(t.id.clone());
     assert!(matches!(
-        api.idempotency.begin(&tenant_id, &key, fp).await.unwrap(),
+        api.idempotency
+            .begin(&tenant_id, &t.key_id, &key, fp)
+            .await
+            .unwrap(),
         herald_domain::idempotency::Begin::Proceed(_)
     ));
     let (s, h, v) = api.create_post(&t, "key-2", &acc, "a").await;
@@ -123,6 +126,7 @@ async fn roles_limit_what_a_key_may_do() {
     let viewer = Tenant {
         id: t.id.clone(),
         key: keys["viewer"].clone(),
+        key_id: String::new(),
     };
     let (s, h, v) = api.create_post(&viewer, "k", &acc, "x").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
@@ -130,6 +134,7 @@ async fn roles_limit_what_a_key_may_do() {
     let editor = Tenant {
         id: t.id.clone(),
         key: keys["editor"].clone(),
+        key_id: String::new(),
     };
     let (s, _, post) = api.create_post(&editor, "k", &acc, "x").await;
     assert_eq!(

@@ -1,17 +1,21 @@
 //! Idempotency records in their own table (`pk` = `<tenant>#<key>`, TTL on `expires_at`).
+//! `owner` names the credential that wrote the record and `sealed_body` holds the response
+//! sealed by the token vault. Records written before both existed carry `response_body` in
+//! plaintext and no owner: they are never replayed, expire within 24 hours, and
+//! `herald idempotency purge-legacy` deletes them at once.
 
 use super::items::{Fields, Item, n, s};
+use super::ops::AllItems;
 use crate::errors::store_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use herald_domain::StoreError;
 use herald_domain::clock::epoch_millis;
 use herald_domain::idempotency::{
-    IdempotencyPersistence, IdempotencyRecord, PutRejected, RecordState, StoredResponse,
+    IdempotencyPersistence, IdempotencyRecord, PutRejected, RecordState, SealedResponse,
 };
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -29,6 +33,24 @@ impl DynamoIdempotency {
             table: table.into(),
         }
     }
+
+    /// Deletes the records written before responses were sealed (they hold created keys and
+    /// signing secrets in plaintext): once, after upgrading. Returns how many went.
+    pub async fn purge_legacy(&self) -> Result<usize, StoreError> {
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("attribute_exists(response_body) OR attribute_not_exists(#owner)")
+            .expression_attribute_names("#owner", "owner")
+            .projection_expression("pk")
+            .all_items()
+            .await?;
+        for item in &items {
+            self.delete(&Fields(item).str("pk")?).await?;
+        }
+        Ok(items.len())
+    }
 }
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
@@ -45,6 +67,9 @@ fn to_item(r: &IdempotencyRecord) -> Item {
             n(epoch_millis(r.in_progress_expires_at)),
         ),
     ]);
+    if let Some(owner) = &r.owner {
+        item.insert("owner".into(), s(owner));
+    }
     match &r.state {
         RecordState::InProgress => {
             item.insert("state".into(), s(IN_PROGRESS));
@@ -61,10 +86,9 @@ fn to_item(r: &IdempotencyRecord) -> Item {
                         .collect(),
                 ),
             );
-            item.insert(
-                "response_body".into(),
-                AttributeValue::B(Blob::new(resp.body.clone())),
-            );
+            if let Some(body) = &resp.body {
+                item.insert("sealed_body".into(), s(body));
+            }
         }
     }
     item
@@ -87,21 +111,18 @@ fn from_item(item: &Item) -> Result<IdempotencyRecord, StoreError> {
                     _ => Err(bad("response_headers")),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            RecordState::Completed(StoredResponse {
+            RecordState::Completed(SealedResponse {
                 status: u16::try_from(f.num("response_status")?)
                     .map_err(|_| bad("response_status"))?,
                 headers,
-                body: item
-                    .get("response_body")
-                    .and_then(|v| v.as_b().ok())
-                    .map(|b| b.as_ref().to_vec())
-                    .unwrap_or_default(),
+                body: item.get("sealed_body").and_then(|v| v.as_s().ok()).cloned(),
             })
         }
         _ => return Err(bad("state")),
     };
     Ok(IdempotencyRecord {
         id: f.str("pk")?,
+        owner: item.get("owner").and_then(|v| v.as_s().ok()).cloned(),
         fingerprint: f.str("fingerprint")?,
         state,
         expires_at: OffsetDateTime::from_unix_timestamp(f.num("expires_at")?)

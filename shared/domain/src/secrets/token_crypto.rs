@@ -38,6 +38,8 @@ pub enum TokenField {
     Refresh,
     WebhookSecret,
     WebhookPreviousSecret,
+    /// A response kept for `Idempotency-Key` replays (owner: the record's id).
+    IdempotentResponse,
 }
 
 impl TokenField {
@@ -47,6 +49,7 @@ impl TokenField {
             Self::Refresh => "refresh",
             Self::WebhookSecret => "webhook-secret",
             Self::WebhookPreviousSecret => "webhook-previous-secret",
+            Self::IdempotentResponse => "idempotent-response",
         }
     }
 }
@@ -191,9 +194,20 @@ impl TokenKeys {
         field: TokenField,
         secret: &SecretString,
     ) -> String {
+        self.seal_bytes(tenant, owner, field, secret.expose_secret().as_bytes())
+    }
+
+    /// Seals any bytes (a stored response) in the same format.
+    pub fn seal_bytes(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+        field: TokenField,
+        plain: &[u8],
+    ) -> String {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).expect("the operating system's random source failed");
-        self.seal_with_nonce(tenant, owner, field, secret, nonce)
+        self.seal_with_nonce(tenant, owner, field, plain, nonce)
     }
 
     fn seal_with_nonce(
@@ -201,7 +215,7 @@ impl TokenKeys {
         tenant: &TenantId,
         owner: &str,
         field: TokenField,
-        token: &SecretString,
+        plain: &[u8],
         nonce: [u8; NONCE_LEN],
     ) -> String {
         let aad = aad(tenant, owner, field);
@@ -211,11 +225,11 @@ impl TokenKeys {
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: token.expose_secret().as_bytes(),
+                    msg: plain,
                     aad: &aad,
                 },
             )
-            // AES-GCM fails only past 64 GiB of plaintext; a token is at most a few KiB.
+            // AES-GCM fails only past 64 GiB of plaintext; what is sealed is at most 300 KiB.
             .expect("AES-GCM encryption of a token cannot fail");
         let mut body = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         body.extend_from_slice(&nonce);
@@ -246,14 +260,26 @@ impl TokenKeys {
         field: TokenField,
         sealed: &str,
     ) -> Result<SecretString, TokenCryptoError> {
+        String::from_utf8(self.open_bytes(tenant, owner, field, sealed)?)
+            .map(SecretString::from)
+            .map_err(|_| TokenCryptoError::Unauthentic)
+    }
+
+    /// Opens what [`TokenKeys::seal_bytes`] sealed.
+    pub fn open_bytes(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+        field: TokenField,
+        sealed: &str,
+    ) -> Result<Vec<u8>, TokenCryptoError> {
         let (id, body) = parse(sealed)?;
         let key = std::iter::once(&self.current)
             .chain(&self.previous)
             .find(|k| k.id == id)
             .ok_or_else(|| TokenCryptoError::UnknownKey(id.to_owned()))?;
         let (nonce, ciphertext) = body.split_at(NONCE_LEN);
-        let plain = key
-            .cipher
+        key.cipher
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
@@ -261,9 +287,6 @@ impl TokenKeys {
                     aad: &aad(tenant, owner, field),
                 },
             )
-            .map_err(|_| TokenCryptoError::Unauthentic)?;
-        String::from_utf8(plain)
-            .map(SecretString::from)
             .map_err(|_| TokenCryptoError::Unauthentic)
     }
 }
@@ -353,6 +376,13 @@ impl TokenVault {
         Self {
             source: Source::Fixed(Arc::new(keys)),
         }
+    }
+
+    /// A vault with one fresh random key, gone with the process (in-memory stores).
+    pub fn ephemeral() -> Self {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the operating system's random source failed");
+        Self::fixed(TokenKeys::from_keys(&key, &[]).expect("a 32-byte key is a valid key"))
     }
 
     /// The keys, from the cache while it is fresh.
