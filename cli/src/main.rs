@@ -10,13 +10,18 @@ use herald_domain::audit::AuditEntry;
 use herald_domain::clock::Clock;
 use herald_domain::clock::SystemClock;
 use herald_domain::dead_letters::{DeadLetterFilter, DeadLetterService, Operator};
-use herald_domain::ids::TenantId;
+use herald_domain::ids::{ApiKeyId, TenantId};
 use herald_domain::ingest::{Candidate, IngestStore, StreamKey, set_stream_dry_run};
+use herald_domain::model::ApiKey;
 use herald_domain::model::Role;
+use herald_domain::ports::TenantStore;
 use herald_domain::ports::{AuditFilter, AuditLog};
+use herald_domain::tenants;
 use secrecy::ExposeSecret;
 use std::process::ExitCode;
 use std::sync::Arc;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, about = "Operate a Herald deployment")]
@@ -171,6 +176,18 @@ enum TenantCommand {
         #[arg(long)]
         require_approval: bool,
     },
+    /// Suspend a tenant: every key of it is refused (403 naming the reason); audited.
+    Suspend {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Resume a suspended tenant; audited.
+    Resume {
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,7 +200,32 @@ enum ApiKeyCommand {
         role: String,
         #[arg(long, default_value = "cli")]
         name: String,
+        /// RFC 3339; absent: the key works until revoked.
+        #[arg(long)]
+        expires_at: Option<String>,
     },
+    /// A tenant's keys, one JSON line each (never a secret).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key: refused from the next request on; audited.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        key_id: String,
+    },
+    /// Rotate a key: prints the new key; the old one works for the overlap; audited.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        key_id: String,
+        #[arg(long, default_value_t = 86_400)]
+        overlap_seconds: i64,
+    },
+    /// Give keys issued before the tenant key index their place in it (once, after
+    /// upgrading); prints {"reindexed": n}.
+    Reindex,
 }
 
 async fn dead_letters(service: &DeadLetterService, command: DeadLetterCommand) -> ExitCode {
@@ -455,35 +497,194 @@ async fn main() -> ExitCode {
                     "role": key.role.as_str(),
                 })
             }),
-        Command::ApiKey {
-            command: ApiKeyCommand::Create { tenant, role, name },
-        } => {
-            let role = Role::parse(&role).unwrap_or(Role::Viewer);
-            herald_domain::tenants::issue_api_key(
-                &store,
-                &SystemClock,
-                &TenantId(tenant),
-                role,
-                &name,
-            )
-            .await
-            .map(|(key, secret)| {
-                serde_json::json!({
-                    "key_id": key.id.as_str(),
-                    "api_key": secret.expose_secret(),
-                    "role": key.role.as_str(),
-                })
-            })
-        }
+        Command::ApiKey { command } => return print_result(api_keys(&store, command).await),
+        Command::Tenant {
+            command: TenantCommand::Suspend { tenant, reason },
+        } => suspension(&store, tenant, Some(reason)).await,
+        Command::Tenant {
+            command: TenantCommand::Resume { tenant },
+        } => suspension(&store, tenant, None).await,
     };
+    print_result(result.map(|out| vec![out]).map_err(|e| e.to_string()))
+}
+
+fn print_result(result: Result<Vec<serde_json::Value>, String>) -> ExitCode {
     match result {
-        Ok(out) => {
-            println!("{out}");
-            ExitCode::SUCCESS
-        }
+        Ok(lines) => print_lines(lines),
         Err(e) => {
             eprintln!("herald: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// One audit record of an operator's CLI action in `tenant`'s log.
+async fn audit_cli(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    entity: String,
+    action: &str,
+    new: serde_json::Value,
+) -> Result<(), String> {
+    let entry = AuditEntry {
+        tenant_id: tenant.clone(),
+        entity,
+        action: action.into(),
+        actor: actor(),
+        old: None,
+        new: Some(new),
+        ip: None,
+        user_agent: Some(concat!("herald-cli/", env!("CARGO_PKG_VERSION")).into()),
+        at: SystemClock.now(),
+    };
+    store
+        .append(entry)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn suspension(
+    store: &DynamoStore,
+    tenant: String,
+    reason: Option<String>,
+) -> Result<serde_json::Value, herald_domain::StoreError> {
+    let tenant = TenantId(tenant);
+    let found = tenants::set_suspension(store, &SystemClock, &tenant, reason.as_deref()).await?;
+    if !found {
+        return Err(herald_domain::StoreError::Invalid(format!(
+            "there is no tenant {tenant}"
+        )));
+    }
+    let action = if reason.is_some() {
+        "tenant.suspended"
+    } else {
+        "tenant.resumed"
+    };
+    audit_cli(
+        store,
+        &tenant,
+        format!("tenant:{tenant}"),
+        action,
+        serde_json::json!({ "reason": reason }),
+    )
+    .await
+    .map_err(herald_domain::StoreError::Invalid)?;
+    Ok(serde_json::json!({"tenant_id": tenant.as_str(), "suspended": reason.is_some()}))
+}
+
+fn key_line(k: &ApiKey) -> serde_json::Value {
+    serde_json::json!({
+        "key_id": k.id.as_str(),
+        "name": k.name,
+        "role": k.role.as_str(),
+        "hint": k.hint,
+        "status": k.state(SystemClock.now()).as_str(),
+        "created_at": k.created_at.format(&Rfc3339).ok(),
+        "expires_at": k.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
+        "revoked_at": k.revoked_at.and_then(|t| t.format(&Rfc3339).ok()),
+        "last_used_at": k.last_used_at.and_then(|t| t.format(&Rfc3339).ok()),
+    })
+}
+
+async fn api_keys(
+    store: &DynamoStore,
+    command: ApiKeyCommand,
+) -> Result<Vec<serde_json::Value>, String> {
+    let e = |e: herald_domain::StoreError| e.to_string();
+    match command {
+        ApiKeyCommand::Create {
+            tenant,
+            role,
+            name,
+            expires_at,
+        } => {
+            let role = Role::parse(&role).unwrap_or(Role::Viewer);
+            let expires_at = expires_at
+                .map(|t| OffsetDateTime::parse(&t, &Rfc3339))
+                .transpose()
+                .map_err(|_| "--expires-at must be an RFC 3339 time".to_owned())?;
+            let tenant = TenantId(tenant);
+            let (key, secret) =
+                tenants::issue_api_key(store, &SystemClock, &tenant, role, &name, expires_at)
+                    .await
+                    .map_err(e)?;
+            audit_cli(
+                store,
+                &tenant,
+                format!("api_key:{}", key.id),
+                "api_key.issued",
+                serde_json::json!({"role": role.as_str(), "name": key.name}),
+            )
+            .await?;
+            Ok(vec![serde_json::json!({
+                "key_id": key.id.as_str(),
+                "api_key": secret.expose_secret(),
+                "role": key.role.as_str(),
+            })])
+        }
+        ApiKeyCommand::List { tenant } => Ok(store
+            .list_api_keys(&TenantId(tenant))
+            .await
+            .map_err(e)?
+            .iter()
+            .map(key_line)
+            .collect()),
+        ApiKeyCommand::Revoke { tenant, key_id } => {
+            let tenant = TenantId(tenant);
+            let id = ApiKeyId(key_id);
+            let key = tenants::revoke_api_key(store, &SystemClock, &tenant, &id)
+                .await
+                .map_err(e)?
+                .ok_or_else(|| format!("tenant {tenant} has no key {id}"))?;
+            audit_cli(
+                store,
+                &tenant,
+                format!("api_key:{id}"),
+                "api_key.revoked",
+                serde_json::json!({"revoked_at": key.revoked_at.and_then(|t| t.format(&Rfc3339).ok())}),
+            )
+            .await?;
+            Ok(vec![key_line(&key)])
+        }
+        ApiKeyCommand::Rotate {
+            tenant,
+            key_id,
+            overlap_seconds,
+        } => {
+            if !(0..=tenants::MAX_ROTATION_OVERLAP.whole_seconds()).contains(&overlap_seconds) {
+                return Err("--overlap-seconds must be 0 to 604800".into());
+            }
+            let tenant = TenantId(tenant);
+            let id = ApiKeyId(key_id);
+            let rotated = tenants::rotate_api_key(
+                store,
+                &SystemClock,
+                &tenant,
+                &id,
+                time::Duration::seconds(overlap_seconds),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            audit_cli(
+                store,
+                &tenant,
+                format!("api_key:{id}"),
+                "api_key.rotated",
+                serde_json::json!({"replaced_by": rotated.new.id.as_str()}),
+            )
+            .await?;
+            Ok(vec![serde_json::json!({
+                "key_id": rotated.new.id.as_str(),
+                "api_key": rotated.secret.expose_secret(),
+                "role": rotated.new.role.as_str(),
+                "previous": key_line(&rotated.old),
+            })])
+        }
+        ApiKeyCommand::Reindex => store
+            .backfill_keys_index()
+            .await
+            .map(|n| vec![serde_json::json!({ "reindexed": n })])
+            .map_err(e),
     }
 }

@@ -3,15 +3,15 @@
 
 use crate::{ApiError, AppState};
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use herald_domain::ids::{ApiKeyId, TenantId};
 use herald_domain::model::Role;
 use herald_domain::publishing::posts::Actor;
-use herald_domain::secrets::secret::api_key_hash;
+use herald_domain::tenants::{self, Refused};
 use std::sync::Arc;
 
 /// The authenticated caller.
@@ -63,13 +63,11 @@ pub async fn layer(
     let Some(key) = bearer(request.headers()) else {
         return ApiError::unauthorized().into_response();
     };
-    let found = match state.tenants.find_api_key(&api_key_hash(key)).await {
-        Ok(found) => found,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let Some(api_key) = found else {
-        return ApiError::unauthorized().into_response();
-    };
+    let api_key =
+        match tenants::authenticate(state.tenants.as_ref(), state.clock.as_ref(), key).await {
+            Ok(found) => found,
+            Err(refused) => return refusal(refused).into_response(),
+        };
     tracing::Span::current().record("tenant_id", api_key.tenant_id.as_str());
     request.extensions_mut().insert(Principal {
         tenant_id: api_key.tenant_id,
@@ -77,6 +75,28 @@ pub async fn layer(
         role: api_key.role,
     });
     next.run(request).await
+}
+
+/// The answer to a key that does not let its holder in: 401 for a key that is unknown,
+/// revoked or expired (saying which, so its owner knows to replace it), 403 naming the
+/// suspension for a suspended tenant's key.
+fn refusal(refused: Refused) -> ApiError {
+    match refused {
+        Refused::Unknown => ApiError::unauthorized(),
+        Refused::Revoked | Refused::Expired => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            format!("{refused}; use another key"),
+        ),
+        Refused::Suspended(_) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "tenant-suspended",
+            "Tenant suspended",
+            refused.to_string(),
+        ),
+        Refused::Store(e) => e.into(),
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {

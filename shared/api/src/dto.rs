@@ -3,7 +3,7 @@
 
 use herald_domain::health::{Check, Observed, Status};
 use herald_domain::media::{Attachment, MediaRecord, PresignedUpload};
-use herald_domain::model::{Account, Post, Tenant, Variant, VariantError};
+use herald_domain::model::{Account, ApiKey, Post, Tenant, Variant, VariantError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -248,6 +248,14 @@ pub struct TenantView {
     pub id: String,
     pub name: String,
     pub require_approval: bool,
+    /// Set while the operator has suspended the tenant (its keys are refused).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub suspended_at: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspension_reason: Option<String>,
 }
 
 impl From<&Tenant> for TenantView {
@@ -256,6 +264,8 @@ impl From<&Tenant> for TenantView {
             id: t.id.0.clone(),
             name: t.name.clone(),
             require_approval: t.settings.require_approval,
+            suspended_at: t.suspended.as_ref().map(|s| s.at),
+            suspension_reason: t.suspended.as_ref().map(|s| s.reason.clone()),
         }
     }
 }
@@ -269,9 +279,14 @@ pub struct TenantSettingsInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// `admin`, `editor`, `approver` or `viewer`.
     pub role: String,
+    /// When the key stops working (RFC 3339, at least a minute and at most two years ahead);
+    /// absent: it works until revoked.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// `Debug` shows no key.
@@ -282,6 +297,75 @@ pub struct CreatedApiKey {
     pub key: String,
     pub role: String,
     pub name: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A key as listed: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    /// How the key starts and ends (`hrld_1a2b…9f3c`); null for keys issued before hints.
+    pub hint: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// The last use, to the hour.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+impl ApiKeyView {
+    pub fn new(k: &ApiKey, now: OffsetDateTime) -> Self {
+        Self {
+            id: k.id.0.clone(),
+            name: k.name.clone(),
+            role: k.role.as_str().into(),
+            hint: (!k.hint.is_empty()).then(|| k.hint.clone()),
+            status: k.state(now).as_str().into(),
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+            revoked_at: k.revoked_at,
+            last_used_at: k.last_used_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub items: Vec<ApiKeyView>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateApiKey {
+    /// How long the old key keeps working: 0 to 604800 seconds (7 days), default 86400.
+    #[schema(minimum = 0, maximum = 604800)]
+    pub overlap_seconds: Option<i64>,
+}
+
+/// `Debug` shows no key.
+#[derive(Serialize, ToSchema)]
+pub struct RotatedApiKey {
+    /// The new key, its secret shown once.
+    pub key: CreatedApiKey,
+    /// The old key, now expiring at the end of the overlap.
+    pub previous: ApiKeyView,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendTenant {
+    /// Shown to the tenant's callers in every refusal.
+    #[schema(min_length = 1, max_length = 200)]
+    pub reason: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -677,4 +761,5 @@ herald_domain::debug_fields!(
     expires_in
 );
 herald_domain::debug_fields!(CreatedApiKey, id, role, name);
+herald_domain::debug_fields!(RotatedApiKey, previous);
 herald_domain::debug_fields!(CreatedTenant, id, name, api_key);

@@ -9,9 +9,9 @@
 use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::error::StoreError;
 use crate::idempotency::{IdempotencyPersistence, IdempotencyRecord, PutRejected, holds_key};
-use crate::ids::{AccountId, MediaId, PostId, TenantId};
+use crate::ids::{AccountId, ApiKeyId, MediaId, PostId, TenantId};
 use crate::media::MediaRecord;
-use crate::model::{Account, ApiKey, Post, Tenant, TenantSettings};
+use crate::model::{Account, ApiKey, KeyChange, Post, Suspension, Tenant, TenantSettings};
 use crate::ports::*;
 use crate::publishing::gates::Crisis;
 use async_trait::async_trait;
@@ -140,6 +140,72 @@ impl TenantStore for MemoryStore {
 
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
         self.with("find_api_key", |s| Ok(s.keys.get(hash).cloned()))
+    }
+
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError> {
+        self.with("list_api_keys", |s| {
+            let mut keys: Vec<ApiKey> = s
+                .keys
+                .values()
+                .filter(|k| &k.tenant_id == tenant)
+                .cloned()
+                .collect();
+            keys.sort_by(|a, b| b.id.cmp(&a.id));
+            Ok(keys)
+        })
+    }
+
+    async fn change_api_key(
+        &self,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+        change: &KeyChange,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        self.with("change_api_key", |s| {
+            let Some(key) = s
+                .keys
+                .values_mut()
+                .find(|k| &k.tenant_id == tenant && &k.id == id)
+            else {
+                return Ok(None);
+            };
+            if let Some(at) = change.revoked_at {
+                key.revoked_at = Some(at);
+            }
+            if let Some(at) = change.expires_at {
+                key.expires_at = Some(at);
+            }
+            Ok(Some(key.clone()))
+        })
+    }
+
+    async fn touch_api_key(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.with("touch_api_key", |s| {
+            if let Some(key) = s.keys.get_mut(hash)
+                && key.last_used_at.is_none_or(|t| t < since)
+            {
+                key.last_used_at = Some(at);
+            }
+            Ok(())
+        })
+    }
+
+    async fn set_suspension(
+        &self,
+        tenant: &TenantId,
+        suspension: Option<&Suspension>,
+    ) -> Result<bool, StoreError> {
+        self.with("set_suspension", |s| {
+            Ok(s.tenants
+                .get_mut(tenant)
+                .map(|t| t.suspended = suspension.cloned())
+                .is_some())
+        })
     }
 }
 

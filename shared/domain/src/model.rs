@@ -64,6 +64,15 @@ pub struct Tenant {
     pub name: String,
     pub settings: TenantSettings,
     pub created_at: OffsetDateTime,
+    /// Set by the operator: every key of the tenant is refused while it is.
+    pub suspended: Option<Suspension>,
+}
+
+/// Why and since when a tenant is suspended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspension {
+    pub at: OffsetDateTime,
+    pub reason: String,
 }
 
 /// An API key as stored: only the hash of the secret, never the secret itself.
@@ -75,6 +84,51 @@ pub struct ApiKey {
     pub name: String,
     pub hash: String,
     pub created_at: OffsetDateTime,
+    /// How the key starts and ends (`hrld_1a2b…9f3c`), to recognise it in a list; empty for
+    /// keys issued before hints were kept.
+    pub hint: String,
+    /// After this the key is refused (absent: it does not expire).
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Updated at most once an hour.
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// What [`crate::ports::TenantStore::change_api_key`] sets; `None` leaves a field alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyChange {
+    pub revoked_at: Option<OffsetDateTime>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Whether a key lets its holder in at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+impl ApiKey {
+    pub fn state(&self, now: OffsetDateTime) -> KeyState {
+        if self.revoked_at.is_some_and(|at| at <= now) {
+            KeyState::Revoked
+        } else if self.expires_at.is_some_and(|at| at <= now) {
+            KeyState::Expired
+        } else {
+            KeyState::Active
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,11 +4,13 @@
 
 use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::error::StoreError;
-use crate::ids::{AccountId, MediaId, PostId, TenantId};
+use crate::ids::{AccountId, ApiKeyId, MediaId, PostId, TenantId};
 use crate::media::{
     Inspection, MediaContent, MediaRecord, MediaType, PresignedUpload, StoredObject,
 };
-use crate::model::{Account, ApiKey, Platform, Post, Tenant, TenantSettings, VariantError};
+use crate::model::{
+    Account, ApiKey, KeyChange, Platform, Post, Suspension, Tenant, TenantSettings, VariantError,
+};
 use crate::publishing::gates::{Breaker, BreakerPolicy, Crisis, WindowSlot};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -33,6 +35,30 @@ pub trait TenantStore: Send + Sync {
     ) -> Result<(), StoreError>;
     async fn put_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// The tenant's keys, newest first (one query of the tenant's key index).
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError>;
+    /// Sets what `change` names on the tenant's key `id`; the key as it is after, `None` when
+    /// the tenant has no such key.
+    async fn change_api_key(
+        &self,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+        change: &KeyChange,
+    ) -> Result<Option<ApiKey>, StoreError>;
+    /// Records a use of the key at `at` unless one after `since` is recorded (one conditional
+    /// write, which loses quietly to a concurrent one).
+    async fn touch_api_key(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Suspends the tenant (`Some`) or resumes it (`None`); false when there is no such tenant.
+    async fn set_suspension(
+        &self,
+        tenant: &TenantId,
+        suspension: Option<&Suspension>,
+    ) -> Result<bool, StoreError>;
 }
 
 #[async_trait]

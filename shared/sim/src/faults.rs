@@ -672,6 +672,36 @@ impl TenantStore for SimStore {
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
         self.memory.find_api_key(hash).await
     }
+
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError> {
+        self.memory.list_api_keys(tenant).await
+    }
+
+    async fn change_api_key(
+        &self,
+        tenant: &TenantId,
+        id: &herald_domain::ids::ApiKeyId,
+        change: &herald_domain::model::KeyChange,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        self.memory.change_api_key(tenant, id, change).await
+    }
+
+    async fn touch_api_key(
+        &self,
+        hash: &str,
+        at: time::OffsetDateTime,
+        since: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.memory.touch_api_key(hash, at, since).await
+    }
+
+    async fn set_suspension(
+        &self,
+        tenant: &TenantId,
+        suspension: Option<&herald_domain::model::Suspension>,
+    ) -> Result<bool, StoreError> {
+        self.memory.set_suspension(tenant, suspension).await
+    }
 }
 
 #[async_trait]

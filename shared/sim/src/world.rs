@@ -160,6 +160,7 @@ pub(crate) fn build(config: SimConfig) -> World {
                 require_approval: t.require_approval,
             },
             created_at: START,
+            suspended: None,
         };
         // The in-memory store answers at once: its futures complete on the first poll.
         let _ = memory.create_tenant(&tenant).now_or_never();

@@ -86,3 +86,83 @@ async fn a_weaker_key_cannot_replay_another_keys_request() {
     assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(again["key"], created["key"]);
 }
+
+/// Over HTTP: a revoked key is refused by the very next request; the operator suspends a
+/// tenant (403 naming the reason, for every key of it, not for another tenant) and resumes
+/// it; the CLI lists the keys without a secret.
+#[tokio::test]
+async fn revoked_keys_and_suspended_tenants_are_refused_at_once() {
+    let stack = Stack::running();
+    let tenant = stack.tenant();
+    let other = stack.tenant();
+    let (status, editor) = stack
+        .send(
+            Method::POST,
+            "/v1/api-keys",
+            &tenant,
+            Some(json!({"name": "ci", "role": "editor"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{editor}");
+    let secret = editor["key"].as_str().unwrap().to_owned();
+    let id = editor["id"].as_str().unwrap().to_owned();
+    assert_eq!(stack.get("/v1/posts", &secret).await.0, StatusCode::OK);
+    let (status, revoked) = stack
+        .send(Method::DELETE, &format!("/v1/api-keys/{id}"), &tenant, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    let (status, headers, body) = stack.get("/v1/posts", &secret).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(is_problem(&headers));
+
+    let listed = stack.cli(&["api-key", "list", "--tenant", &tenant.id]);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(
+        listed
+            .iter()
+            .any(|k| k["key_id"] == id && k["status"] == "revoked")
+    );
+    assert!(!format!("{listed:?}").contains(&secret));
+
+    let (status, _, suspended) = stack
+        .operator(
+            Method::POST,
+            &format!("/v1/tenants/{}/suspend", tenant.id),
+            Some(json!({"reason": "unpaid invoice"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{suspended}");
+    assert_eq!(suspended["suspension_reason"], "unpaid invoice");
+    let (status, _, body) = stack.get("/v1/posts", &tenant).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("unpaid invoice"));
+    assert_eq!(stack.get("/v1/posts", &other).await.0, StatusCode::OK);
+    // A tenant's own key cannot lift it: the operator routes want the operator token.
+    let (status, _, _) = stack
+        .api(
+            Method::POST,
+            &format!("/v1/tenants/{}/resume", tenant.id),
+            &tenant,
+            Some(&unique("k-")),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, resumed) = stack
+        .operator(
+            Method::POST,
+            &format!("/v1/tenants/{}/resume", tenant.id),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resumed}");
+    assert_eq!(stack.get("/v1/posts", &tenant).await.0, StatusCode::OK);
+    let (status, _, _) = stack
+        .operator(
+            Method::POST,
+            "/v1/tenants/ten_nope/suspend",
+            Some(json!({"reason": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

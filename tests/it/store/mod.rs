@@ -314,6 +314,7 @@ fn tally(calls: &BTreeMap<String, Tally>, op: &str) -> (usize, usize) {
 }
 
 mod audit;
+mod keys;
 mod media;
 mod publish;
 mod queues;

@@ -352,6 +352,34 @@ impl Stack {
         }
     }
 
+    /// A request with the operator token (and a fresh idempotency key). Another test may rotate
+    /// the token at any time, and the API refetches a token it does not know at most every
+    /// 10 s: a 401 is retried with the token read again, for up to 15 s.
+    pub async fn operator(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let token = self.secret("herald-AdminTokenSecret").await;
+            let answer = self
+                .api(
+                    method.clone(),
+                    path,
+                    &token,
+                    Some(&unique("k-")),
+                    body.clone(),
+                )
+                .await;
+            if answer.0 != StatusCode::UNAUTHORIZED || Instant::now() > deadline {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     pub async fn sdk(&self) -> aws_config::SdkConfig {
         sdk_config(self.url("AWS_ENDPOINT_URL")).await
     }

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use herald_domain::health::{Audience, Status};
-use herald_domain::secrets::secret::api_key_hash;
+use herald_domain::tenants::{self, Refused};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -74,16 +74,13 @@ async fn audience(state: &AppState, credential: &str) -> Result<Option<Audience>
     if matches!(operator, Ok(true)) {
         return Ok(Some(Audience::Operator));
     }
-    match state
-        .tenants
-        .find_api_key(&api_key_hash(credential))
-        .await?
-    {
-        Some(key) => Ok(key
+    match tenants::authenticate(state.tenants.as_ref(), state.clock.as_ref(), credential).await {
+        Ok(key) => Ok(key
             .role
             .is_admin()
             .then_some(Audience::Tenant(key.tenant_id))),
-        None => match operator {
+        Err(Refused::Store(e)) => Err(e.into()),
+        Err(_) => match operator {
             Err(e) => Err(e.into()),
             Ok(_) => Err(ApiError::unauthorized()),
         },

@@ -2,6 +2,7 @@
 //! shape the answer.
 
 mod accounts;
+mod api_keys;
 mod crisis;
 mod dead_letters;
 mod media;
@@ -20,6 +21,7 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 
 pub use accounts::*;
+pub use api_keys::*;
 pub use crisis::*;
 pub use dead_letters::*;
 pub use media::*;
@@ -60,6 +62,8 @@ pub fn public() -> Router<Arc<AppState>> {
 pub fn operator() -> Router<Arc<AppState>> {
     Router::new()
         .route("/v1/tenants", post(operator::create_tenant))
+        .route("/v1/tenants/{id}/suspend", post(operator::suspend_tenant))
+        .route("/v1/tenants/{id}/resume", post(operator::resume_tenant))
         .route("/v1/metrics", get(metrics::metrics))
 }
 
@@ -69,7 +73,15 @@ pub fn authenticated() -> Router<Arc<AppState>> {
             "/v1/tenant",
             get(tenant::get_tenant).patch(tenant::update_tenant),
         )
-        .route("/v1/api-keys", post(tenant::create_api_key))
+        .route(
+            "/v1/api-keys",
+            post(api_keys::create_api_key).get(api_keys::list_api_keys),
+        )
+        .route(
+            "/v1/api-keys/{id}",
+            axum::routing::delete(api_keys::revoke_api_key),
+        )
+        .route("/v1/api-keys/{id}/rotate", post(api_keys::rotate_api_key))
         .route(
             "/v1/accounts",
             post(accounts::connect_account).get(accounts::list_accounts),

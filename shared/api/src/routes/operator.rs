@@ -3,11 +3,11 @@
 
 use crate::audit::{self, Client};
 use crate::auth::Principal;
-use crate::dto::{CreateTenant, CreatedApiKey, CreatedTenant};
+use crate::dto::{CreateTenant, CreatedApiKey, CreatedTenant, SuspendTenant, TenantView};
 use crate::error::Problem;
 use crate::{ApiError, ApiJson, AppState};
 use axum::Json;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -105,7 +105,87 @@ pub async fn create_tenant(
                 key: secret.expose_secret().to_owned(),
                 role: key.role.as_str().into(),
                 name: key.name,
+                expires_at: key.expires_at,
             },
         }),
     ))
+}
+
+/// Suspend a tenant (operator token): every one of its keys is refused with a 403 naming the
+/// reason, from the next request on, until it is resumed. Audited in the tenant's log.
+#[utoipa::path(post, path = "/v1/tenants/{id}/suspend", tag = "operator", params(("id" = String, Path),
+    ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body = SuspendTenant,
+    responses((status = 200, body = TenantView), (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn suspend_tenant(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    client: Client,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<SuspendTenant>,
+) -> Result<Json<TenantView>, ApiError> {
+    let reason = input.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "reason",
+            "must be 1 to 200 characters",
+        )]));
+    }
+    suspension(&state, principal, &client, TenantId(id), Some(reason)).await
+}
+
+/// Resume a suspended tenant (operator token): its keys work again. Audited.
+#[utoipa::path(post, path = "/v1/tenants/{id}/resume", tag = "operator", params(("id" = String, Path),
+    ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 200, body = TenantView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn resume_tenant(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<TenantView>, ApiError> {
+    suspension(&state, principal, &client, TenantId(id), None).await
+}
+
+async fn suspension(
+    state: &AppState,
+    principal: Principal,
+    client: &Client,
+    tenant: TenantId,
+    reason: Option<&str>,
+) -> Result<Json<TenantView>, ApiError> {
+    let found = herald_domain::tenants::set_suspension(
+        state.tenants.as_ref(),
+        state.clock.as_ref(),
+        &tenant,
+        reason,
+    )
+    .await?;
+    if !found {
+        return Err(ApiError::not_found("tenant"));
+    }
+    let actor = Principal {
+        tenant_id: tenant.clone(),
+        ..principal
+    };
+    audit::record(
+        state,
+        &actor,
+        client,
+        format!("tenant:{tenant}"),
+        if reason.is_some() {
+            "tenant.suspended"
+        } else {
+            "tenant.resumed"
+        },
+        None,
+        Some(serde_json::json!({"reason": reason})),
+    )
+    .await;
+    let tenant = state
+        .tenants
+        .get_tenant(&tenant)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    Ok(Json(TenantView::from(&tenant)))
 }

@@ -164,6 +164,7 @@ fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, status: StatusC
 }
 
 mod access;
+mod api_keys;
 mod fuzz;
 mod media;
 mod operations;

@@ -38,6 +38,13 @@ pub fn media_sk(m: &MediaId) -> String {
 pub fn api_key_pk(hash: &str) -> String {
     format!("APIKEY#{hash}")
 }
+
+/// The `keys` index: a tenant's keys (`keys_pk`), by key id (`keys_sk`, UUIDv7: by age).
+pub const KEYS_INDEX: &str = "keys";
+
+pub fn tenant_keys_pk(tenant: &TenantId) -> String {
+    format!("TENANTKEYS#{tenant}")
+}
 /// The sort key of a tenant's pause (crisis mode) item.
 pub const CRISIS_SK: &str = "CRISIS";
 /// A rate window's counter: one item per scope and window, so a new window needs no reset.
@@ -286,6 +293,10 @@ pub fn tenant_to_item(t: &Tenant) -> Item {
         AttributeValue::Bool(t.settings.require_approval),
     );
     item.insert("created_at".into(), time_n(t.created_at));
+    if let Some(sus) = &t.suspended {
+        item.insert("suspended_at".into(), time_n(sus.at));
+        item.insert("suspension_reason".into(), s(&sus.reason));
+    }
     item
 }
 
@@ -303,6 +314,10 @@ pub fn tenant_from_item(item: &Item) -> Result<Tenant, StoreError> {
             require_approval: f.bool("require_approval"),
         },
         created_at: f.time("created_at")?,
+        suspended: f.opt_time("suspended_at").map(|at| Suspension {
+            at,
+            reason: f.opt_str("suspension_reason").unwrap_or_default(),
+        }),
     })
 }
 
@@ -314,6 +329,20 @@ pub fn api_key_to_item(k: &ApiKey) -> Item {
     item.insert("role".into(), s(k.role.as_str()));
     item.insert("name".into(), s(&k.name));
     item.insert("created_at".into(), time_n(k.created_at));
+    item.insert("keys_pk".into(), s(tenant_keys_pk(&k.tenant_id)));
+    item.insert("keys_sk".into(), s(k.id.as_str()));
+    if !k.hint.is_empty() {
+        item.insert("hint".into(), s(&k.hint));
+    }
+    for (name, at) in [
+        ("expires_at", k.expires_at),
+        ("revoked_at", k.revoked_at),
+        ("last_used_at", k.last_used_at),
+    ] {
+        if let Some(at) = at {
+            item.insert(name.into(), time_n(at));
+        }
+    }
     item
 }
 
@@ -330,6 +359,10 @@ pub fn api_key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
             .ok_or_else(|| bad("pk"))?
             .to_owned(),
         created_at: f.time("created_at")?,
+        hint: f.opt_str("hint").unwrap_or_default(),
+        expires_at: f.opt_time("expires_at"),
+        revoked_at: f.opt_time("revoked_at"),
+        last_used_at: f.opt_time("last_used_at"),
     })
 }
 

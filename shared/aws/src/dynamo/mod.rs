@@ -5,7 +5,7 @@
 //! | item      | pk                 | sk                 |
 //! |-----------|--------------------|--------------------|
 //! | tenant    | `TENANT#<tenant>`  | `TENANT`           |
-//! | API key   | `APIKEY#<sha256>`  | `APIKEY`           |
+//! | API key   | `APIKEY#<sha256>`  | `APIKEY`           | (`keys` index: `TENANTKEYS#<tenant>`, key id)
 //! | account   | `TENANT#<tenant>`  | `ACCOUNT#<acc>`    |
 //! | post      | `TENANT#<tenant>`  | `POST#<post>`      |
 //! | crisis    | `TENANT#<tenant>`  | `CRISIS`           |
@@ -29,6 +29,7 @@ mod idempotency;
 mod inbound;
 mod ingest;
 pub mod items;
+mod keys;
 mod limits;
 mod media;
 mod ops;

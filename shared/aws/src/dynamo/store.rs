@@ -8,8 +8,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use herald_domain::StoreError;
 use herald_domain::clock::epoch_millis;
-use herald_domain::ids::{AccountId, PostId, TenantId};
-use herald_domain::model::{Account, ApiKey, Post, PostStatus, Tenant, TenantSettings};
+use herald_domain::ids::{AccountId, ApiKeyId, PostId, TenantId};
+use herald_domain::model::{
+    Account, ApiKey, KeyChange, Post, PostStatus, Suspension, Tenant, TenantSettings,
+};
 use herald_domain::ports::*;
 use herald_domain::secrets::token_crypto::{TokenKeys, TokenVault};
 use std::collections::HashMap;
@@ -262,8 +264,37 @@ impl TenantStore for DynamoStore {
     }
 
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        let item = self.get(key(api_key_pk(hash), "APIKEY")).await?;
-        item.as_ref().map(api_key_from_item).transpose()
+        self.find_key(hash).await
+    }
+
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>, StoreError> {
+        self.tenant_keys(tenant).await
+    }
+
+    async fn change_api_key(
+        &self,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+        change: &KeyChange,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        self.change_key(tenant, id, change).await
+    }
+
+    async fn touch_api_key(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.touch_key(hash, at, since).await
+    }
+
+    async fn set_suspension(
+        &self,
+        tenant: &TenantId,
+        suspension: Option<&Suspension>,
+    ) -> Result<bool, StoreError> {
+        self.suspend(tenant, suspension).await
     }
 }
 

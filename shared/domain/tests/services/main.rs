@@ -165,6 +165,7 @@ impl World {
                 name: "a".into(),
                 settings: TenantSettings { require_approval },
                 created_at: clock.now(),
+                suspended: None,
             })
             .await
             .unwrap();
