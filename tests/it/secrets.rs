@@ -5,7 +5,7 @@
 use herald_aws::Clients;
 use herald_aws::secrets::SecretsManagerStore;
 use herald_domain::secrets::{PENDING, SecretKind, SecretStore, load_ring};
-use herald_fn_rotator::{RotationEvent, handle, rotation};
+use herald_fn_rotator::{Config, RotationEvent, handle, rotation};
 use herald_tests::{create_secret, local_aws};
 use secrecy::ExposeSecret;
 
@@ -23,6 +23,14 @@ async fn new_secret(clients: &Clients, kind: Option<&str>) -> String {
     create_secret(&clients.secrets, "herald-test-", kind, None).await
 }
 
+/// No secret these tests rotate is the token key, so the gate never reads the table.
+fn config() -> Config {
+    Config {
+        table: "unused".into(),
+        token_key_secret: "herald-not-rotated-here".into(),
+    }
+}
+
 fn event(secret: &str, token: &str, step: &str) -> RotationEvent {
     RotationEvent {
         secret_id: secret.to_owned(),
@@ -35,7 +43,7 @@ fn event(secret: &str, token: &str, step: &str) -> RotationEvent {
 async fn rotation_steps_are_idempotent_and_the_previous_value_stays_in_the_ring() {
     let clients = clients().await;
     let secret = new_secret(&clients, Some("webhook-signing")).await;
-    let rotation = rotation(&clients);
+    let rotation = rotation(&config(), &clients);
     let store = SecretsManagerStore::new(clients.secrets.clone());
     // The first rotation gives the secret its first value.
     for step in STEPS {
@@ -96,7 +104,7 @@ async fn rotation_steps_are_idempotent_and_the_previous_value_stays_in_the_ring(
 #[tokio::test]
 async fn rotation_refuses_foreign_secrets_unknown_tokens_and_steps() {
     let clients = clients().await;
-    let rotation = rotation(&clients);
+    let rotation = rotation(&config(), &clients);
     let foreign = new_secret(&clients, None).await;
     let err = handle(&rotation, &event(&foreign, "t", "createSecret"))
         .await

@@ -255,6 +255,89 @@ async fn after_a_rotation_old_tokens_open_and_the_sweep_moves_them_to_the_new_ke
     assert_eq!(calls, 1, "one GetItem while nothing rotated");
 }
 
+/// The token key rotates again only once the sweep has moved everything to its current
+/// value: two rotations in a row are refused at the second `createSecret` (no value made), so
+/// no token is ever stranded; after the sweep the rotation goes through and every token opens.
+#[tokio::test]
+async fn the_token_key_rotates_again_only_after_the_sweep_so_no_token_is_stranded() {
+    use herald_fn_rotator::{Config, RotationEvent, handle, rotation};
+    let w = World::new([5; 32]).await;
+    let account = w.account("twice", Some("plain-refresh-twice"));
+    w.store.upsert_account(&account).await.unwrap();
+    let rotator = rotation(
+        &Config {
+            table: w.vars["HERALD_TABLE"].clone(),
+            token_key_secret: w.vars["HERALD_TOKEN_KEY_SECRET"].clone(),
+        },
+        &w.clients,
+    );
+    let rotate = |token: &'static str| {
+        let rotator = &rotator;
+        let secret = w.vars["HERALD_TOKEN_KEY_SECRET"].clone();
+        async move {
+            for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+                handle(
+                    rotator,
+                    &RotationEvent {
+                        secret_id: secret.clone(),
+                        client_request_token: token.to_owned(),
+                        step: step.to_owned(),
+                    },
+                )
+                .await?;
+            }
+            Ok::<(), String>(())
+        }
+    };
+    let opens = || async {
+        let read = w
+            .fresh_store()
+            .get_account(&w.tenant, &account.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            read.refresh_token.unwrap().expose_secret(),
+            "plain-refresh-twice"
+        );
+    };
+    let sweep_until_done = || async {
+        for _ in 0..3 {
+            if w.fresh_store()
+                .sweep_tokens(SystemClock.now(), time::Duration::ZERO)
+                .await
+                .unwrap()
+                .done
+            {
+                return;
+            }
+        }
+        panic!("the sweep did not finish");
+    };
+
+    // No sweep has run under this key yet: held.
+    let refused = rotate("00000000-0000-4000-8000-00000000000a")
+        .await
+        .unwrap_err();
+    assert!(refused.contains("sweep"), "{refused}");
+    sweep_until_done().await;
+    rotate("00000000-0000-4000-8000-00000000000b")
+        .await
+        .unwrap();
+    opens().await;
+    // At once again: refused, before any new value exists; the token still opens.
+    let refused = rotate("00000000-0000-4000-8000-00000000000c")
+        .await
+        .unwrap_err();
+    assert!(refused.contains("sweep"), "{refused}");
+    opens().await;
+    sweep_until_done().await;
+    rotate("00000000-0000-4000-8000-00000000000d")
+        .await
+        .unwrap();
+    opens().await;
+}
+
 #[tokio::test]
 async fn the_sweep_waits_until_other_instances_can_no_longer_seal_under_the_old_key() {
     let w = World::new([3; 32]).await;

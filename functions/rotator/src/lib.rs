@@ -2,10 +2,30 @@
 //! steps for a secret Herald owns (see `herald_domain::secrets`).
 
 use herald_aws::Clients;
-use herald_aws::secrets::SecretsManagerStore;
+use herald_aws::config::{ConfigError, Env};
+use herald_aws::dynamo::DynamoStore;
+use herald_aws::secrets::{SecretsManagerStore, SweptBeforeRotation};
 use herald_domain::secrets::{Rotation, RotationStep, StepOutcome};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::sync::Arc;
+
+/// What the rotator needs beyond the event: where the sweep marker is, and which secret is
+/// the token-encryption key (its rotation waits for the sweep).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table: String,
+    pub token_key_secret: String,
+}
+
+impl Config {
+    pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Env::read(vars, |env| Self {
+            table: env.required("HERALD_TABLE"),
+            token_key_secret: env.required("HERALD_TOKEN_KEY_SECRET"),
+        })
+    }
+}
 
 /// The event Secrets Manager sends a rotation function.
 #[derive(Debug, Clone, Deserialize)]
@@ -16,9 +36,13 @@ pub struct RotationEvent {
     pub step: String,
 }
 
-pub fn rotation(clients: &Clients) -> Rotation {
+pub fn rotation(config: &Config, clients: &Clients) -> Rotation {
     Rotation {
         store: Arc::new(SecretsManagerStore::new(clients.secrets.clone())),
+        gate: Some(Arc::new(SweptBeforeRotation {
+            store: DynamoStore::new(clients.dynamodb.clone(), &config.table),
+            token_key_secret: config.token_key_secret.clone(),
+        })),
     }
 }
 
@@ -43,6 +67,14 @@ pub async fn handle(rotation: &Rotation, event: &RotationEvent) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_lists_every_problem() {
+        let err = Config::from_env(&HashMap::new()).unwrap_err().to_string();
+        for name in ["HERALD_TABLE", "HERALD_TOKEN_KEY_SECRET"] {
+            assert!(err.contains(name), "{name} not in {err}");
+        }
+    }
 
     #[test]
     fn sample_events_parse() {

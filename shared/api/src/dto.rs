@@ -248,6 +248,7 @@ pub struct TenantView {
     pub id: String,
     pub name: String,
     pub require_approval: bool,
+    pub forbid_self_approval: bool,
     /// Set while the operator has suspended the tenant (its keys are refused).
     #[serde(
         with = "time::serde::rfc3339::option",
@@ -264,6 +265,7 @@ impl From<&Tenant> for TenantView {
             id: t.id.0.clone(),
             name: t.name.clone(),
             require_approval: t.settings.require_approval,
+            forbid_self_approval: t.settings.forbid_self_approval,
             suspended_at: t.suspended.as_ref().map(|s| s.at),
             suspension_reason: t.suspended.as_ref().map(|s| s.reason.clone()),
         }
@@ -273,7 +275,10 @@ impl From<&Tenant> for TenantView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSettingsInput {
-    pub require_approval: bool,
+    /// Posts wait for an approver before they are scheduled (absent: unchanged).
+    pub require_approval: Option<bool>,
+    /// A post cannot be approved with the key that created it (absent: unchanged).
+    pub forbid_self_approval: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

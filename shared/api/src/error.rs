@@ -220,6 +220,7 @@ impl From<PostError> for ApiError {
             PostError::NotFound => ApiError::not_found("post"),
             PostError::InvalidState(detail) => ApiError::conflict(detail),
             PostError::Contended => ApiError::conflict(e.to_string()),
+            PostError::Forbidden(detail) => ApiError::forbidden(detail),
             PostError::Store(s) => s.into(),
         }
     }

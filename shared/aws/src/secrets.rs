@@ -7,7 +7,7 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use herald_domain::StoreError;
 use herald_domain::secrets::{
-    KIND_TAG, PENDING, SecretKind, SecretMeta, SecretStore, SecretVersion,
+    KIND_TAG, PENDING, RotationGate, SecretKind, SecretMeta, SecretStore, SecretVersion,
 };
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -145,5 +145,69 @@ impl SecretStore for SecretsManagerStore {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+}
+
+/// Holds a rotation of the token-encryption key until the sweep has re-sealed every stored
+/// token and webhook secret under its current value: the ring keeps only the current and the
+/// previous key, so a second rotation before that would strand what is still under the older
+/// one. Secrets Manager records the refusal and tries again at its next schedule (or an
+/// operator retries `rotate-secret` once the reconciler has swept, within minutes).
+#[derive(Debug, Clone)]
+pub struct SweptBeforeRotation {
+    /// Reads the sweep marker only: no token vault needed.
+    pub store: crate::dynamo::DynamoStore,
+    /// The token-encryption key secret (`HERALD_TOKEN_KEY_SECRET`: a name or an ARN).
+    pub token_key_secret: String,
+}
+
+#[async_trait]
+impl RotationGate for SweptBeforeRotation {
+    async fn hold(
+        &self,
+        secret: &str,
+        current: &SecretString,
+    ) -> Result<Option<String>, StoreError> {
+        if secret_name(secret) != secret_name(&self.token_key_secret) {
+            return Ok(None);
+        }
+        let bytes = SecretKind::Key256
+            .key_bytes(current)
+            .map_err(StoreError::Invalid)?;
+        let id = herald_domain::secrets::token_crypto::key_id(&bytes);
+        Ok((!self.store.tokens_swept_under(&id).await?).then(|| {
+            format!(
+                "the re-seal sweep has not yet moved every stored token and webhook secret to the \
+                 current key {id}; rotating again would strand them (the reconciler finishes the \
+                 sweep within minutes)"
+            )
+        }))
+    }
+}
+
+/// A secret's name, from its name or its ARN (`arn:…:secret:<name>-<6 characters>`).
+fn secret_name(id: &str) -> &str {
+    match id.split_once(":secret:") {
+        Some((_, rest)) if id.starts_with("arn:") => rest
+            .rsplit_once('-')
+            .filter(|(_, suffix)| suffix.len() == 6)
+            .map_or(rest, |(name, _)| name),
+        _ => id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_named_alike_by_name_and_by_arn() {
+        for id in [
+            "herald-TokenEncryptionKeySecret",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:herald-TokenEncryptionKeySecret-AbC123",
+        ] {
+            assert_eq!(secret_name(id), "herald-TokenEncryptionKeySecret");
+        }
+        assert_eq!(secret_name("a-b"), "a-b");
     }
 }

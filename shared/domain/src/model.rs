@@ -52,10 +52,13 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantSettings {
     /// Posts wait in `pending_approval` until someone allowed to approve says so.
     pub require_approval: bool,
+    /// A post may not be approved with the key that created it (four eyes).
+    #[serde(default)]
+    pub forbid_self_approval: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -217,7 +217,10 @@ pub async fn create_tenant(
     let tenant = Tenant {
         id: TenantId::generate(),
         name: name.to_owned(),
-        settings: TenantSettings { require_approval },
+        settings: TenantSettings {
+            require_approval,
+            ..TenantSettings::default()
+        },
         created_at: clock.now(),
         suspended: None,
     };

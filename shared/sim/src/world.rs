@@ -158,6 +158,7 @@ pub(crate) fn build(config: SimConfig) -> World {
             name: format!("tenant {i}"),
             settings: TenantSettings {
                 require_approval: t.require_approval,
+                ..TenantSettings::default()
             },
             created_at: START,
             suspended: None,

@@ -33,7 +33,12 @@ async fn aws_clients() -> Clients {
 }
 
 async fn rotate(clients: &Clients, secret: &str, token: &str) {
-    let rotation = rotation(clients);
+    // The embed key is not the token key: the gate never reads the table.
+    let config = herald_fn_rotator::Config {
+        table: "unused".into(),
+        token_key_secret: "herald-not-rotated-here".into(),
+    };
+    let rotation = rotation(&config, clients);
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
         handle(
             &rotation,

@@ -19,9 +19,21 @@ pub const FIELDS: [(&str, &str); 7] = [
     ("token", "embed_token"),
 ];
 
+/// How a value of each kind begins, where Herald shapes it: a field named `key` or `token`
+/// also carries ids (a stream's key, a media object's key), which are not secrets.
+const SHAPES: [(&str, &str); 3] = [
+    ("api_key", "hrld_"),
+    ("webhook_secret", "whsec_"),
+    ("embed_token", "eyJ"),
+];
+
 /// Records one credential (one appended line: concurrent tests do not interleave).
 pub fn remember(kind: &str, value: &str) {
-    if value.is_empty() {
+    let shaped = SHAPES
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .is_none_or(|(_, prefix)| value.starts_with(prefix));
+    if value.is_empty() || !shaped {
         return;
     }
     let line = format!("{}\n", serde_json::json!({"kind": kind, "value": value}));

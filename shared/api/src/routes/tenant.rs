@@ -1,3 +1,4 @@
+use crate::audit::{self, Client};
 use crate::auth::Principal;
 use crate::dto::{TenantSettingsInput, TenantView};
 use crate::error::Problem;
@@ -35,15 +36,35 @@ async fn tenant_view(
 pub async fn update_tenant(
     State(state): State<Arc<AppState>>,
     principal: Principal,
+    client: Client,
     ApiJson(input): ApiJson<TenantSettingsInput>,
 ) -> Result<Json<TenantView>, ApiError> {
     principal.require(principal.role.is_admin(), "change tenant settings")?;
+    let before = state
+        .tenants
+        .get_tenant(&principal.tenant_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?
+        .settings;
     let settings = TenantSettings {
-        require_approval: input.require_approval,
+        require_approval: input.require_approval.unwrap_or(before.require_approval),
+        forbid_self_approval: input
+            .forbid_self_approval
+            .unwrap_or(before.forbid_self_approval),
     };
     state
         .tenants
         .update_settings(&principal.tenant_id, &settings)
         .await?;
+    audit::record(
+        &state,
+        &principal,
+        &client,
+        format!("tenant:{}", principal.tenant_id),
+        "tenant.settings_changed",
+        Some(serde_json::json!(before)),
+        Some(serde_json::json!(settings)),
+    )
+    .await;
     tenant_view(&state, &principal).await
 }

@@ -230,13 +230,15 @@ pub async fn create_webhook_endpoint(
     ))
 }
 
-/// The tenant's endpoints (no secrets).
+/// The tenant's endpoints (admin; no secrets). Admins only: endpoint URLs often carry a
+/// receiver's own credential in their query.
 #[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks",
-    responses((status = 200, body = WebhookEndpointList)))]
+    responses((status = 200, body = WebhookEndpointList), (status = 403, body = Problem)))]
 pub async fn list_webhook_endpoints(
     State(state): State<Arc<AppState>>,
     principal: Principal,
 ) -> Result<Json<WebhookEndpointList>, ApiError> {
+    principal.require(principal.role.is_admin(), "see webhook endpoints")?;
     let list = state
         .webhook_endpoints
         .store
@@ -247,7 +249,9 @@ pub async fn list_webhook_endpoints(
     }))
 }
 
+/// The tenant's endpoint `id`, for an admin (endpoints, their URLs and attempts are theirs).
 async fn find(state: &AppState, principal: &Principal, id: String) -> Result<Endpoint, ApiError> {
+    principal.require(principal.role.is_admin(), "see webhook endpoints")?;
     state
         .webhook_endpoints
         .store
@@ -256,9 +260,9 @@ async fn find(state: &AppState, principal: &Principal, id: String) -> Result<End
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))
 }
 
-/// One endpoint (no secret).
+/// One endpoint (admin; no secret).
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", params(("id" = String, Path)),
-    responses((status = 200, body = WebhookEndpointView), (status = 404, body = Problem)))]
+    responses((status = 200, body = WebhookEndpointView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_webhook_endpoint(
     State(state): State<Arc<AppState>>,
     principal: Principal,
@@ -351,7 +355,7 @@ pub async fn rotate_webhook_endpoint_secret(
 /// The endpoint's delivery attempts, newest first (kept 30 days).
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/attempts", tag = "webhooks",
     params(("id" = String, Path), AttemptsQuery),
-    responses((status = 200, body = DeliveryAttemptList), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = DeliveryAttemptList), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn list_webhook_attempts(
     State(state): State<Arc<AppState>>,
     principal: Principal,

@@ -271,3 +271,73 @@ async fn edit_and_cancel_through_the_api() {
     let (s, _, _) = api.get("/v1/posts/not-an-id!", &t.key).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+/// A tenant that forbids self-approval: the key that wrote a post cannot approve it (403),
+/// another approver can; the setting is changed with PATCH, one field at a time, and audited.
+/// Notes and base texts are bounded even when every target overrides the text.
+#[tokio::test]
+async fn four_eyes_notes_and_texts_have_their_limits() {
+    let api = Api::new();
+    let t = api.tenant(true).await;
+    let acc = api.connect(&t, "x", "4eyes").await;
+    let (s, _, v) = api
+        .call(
+            "PATCH",
+            "/v1/tenant",
+            Some(&t.key),
+            None,
+            Some(json!({"forbid_self_approval": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (&v["require_approval"], &v["forbid_self_approval"]),
+        (&json!(true), &json!(true)),
+        "the field not sent is unchanged"
+    );
+    let (_, _, post) = api.create_post(&t, "k-4eyes", &acc, "mine").await;
+    let approve = format!("/v1/posts/{}/approve", post["id"].as_str().unwrap());
+    let (s, h, v) = api.act(&approve, &t.key).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_problem(&h, &v, s);
+    let (_, _, approver) = api
+        .post(
+            "/v1/api-keys",
+            &t.key,
+            json!({"name": "second pair", "role": "approver"}),
+        )
+        .await;
+    let long_note = "n".repeat(1_001);
+    let (s, _, _) = api
+        .post(
+            &approve,
+            approver["key"].as_str().unwrap(),
+            json!({"note": long_note}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _, v) = api.act(&approve, approver["key"].as_str().unwrap()).await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("scheduled"))
+    );
+    let (_, _, log) = api
+        .get(&format!("/v1/audit?entity=tenant:{}", t.id), &t.key)
+        .await;
+    assert!(log.to_string().contains("tenant.settings_changed"), "{log}");
+
+    // A base text longer than any platform takes is refused even when the target overrides it.
+    let (s, _, v) = api
+        .call(
+            "POST",
+            "/v1/posts",
+            Some(&t.key),
+            Some("k-long"),
+            Some(json!({
+                "text": "x".repeat(63_207),
+                "targets": [{"account_id": acc, "text": "short"}],
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+}

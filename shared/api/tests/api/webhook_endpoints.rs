@@ -136,3 +136,36 @@ async fn webhook_endpoints_register_rotate_and_delete() {
         "no secret in the audit log"
     );
 }
+
+/// Endpoint URLs often carry the receiver's own credential: only admins see them.
+#[tokio::test]
+async fn only_admins_see_endpoints_and_their_attempts() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let (s, _, created) = api
+        .post(
+            "/v1/webhook-endpoints",
+            &t.key,
+            json!({"url": "https://hooks.example.com/in?token=receiver-secret", "event_types": ["post.published"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap();
+    for role in ["viewer", "editor", "approver"] {
+        let (_, _, key) = api
+            .post("/v1/api-keys", &t.key, json!({"name": role, "role": role}))
+            .await;
+        let key = key["key"].as_str().unwrap();
+        for path in [
+            "/v1/webhook-endpoints".to_owned(),
+            format!("/v1/webhook-endpoints/{id}"),
+            format!("/v1/webhook-endpoints/{id}/attempts"),
+        ] {
+            let (s, _, v) = api.get(&path, key).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{role} {path}: {v}");
+            assert!(!v.to_string().contains("receiver-secret"));
+        }
+    }
+    let (s, _, _) = api.get("/v1/webhook-endpoints", &t.key).await;
+    assert_eq!(s, StatusCode::OK);
+}

@@ -292,6 +292,10 @@ pub fn tenant_to_item(t: &Tenant) -> Item {
         "require_approval".into(),
         AttributeValue::Bool(t.settings.require_approval),
     );
+    item.insert(
+        "forbid_self_approval".into(),
+        AttributeValue::Bool(t.settings.forbid_self_approval),
+    );
     item.insert("created_at".into(), time_n(t.created_at));
     if let Some(sus) = &t.suspended {
         item.insert("suspended_at".into(), time_n(sus.at));
@@ -312,6 +316,7 @@ pub fn tenant_from_item(item: &Item) -> Result<Tenant, StoreError> {
         name: f.str("name")?,
         settings: TenantSettings {
             require_approval: f.bool("require_approval"),
+            forbid_self_approval: f.bool("forbid_self_approval"),
         },
         created_at: f.time("created_at")?,
         suspended: f.opt_time("suspended_at").map(|at| Suspension {

@@ -247,12 +247,12 @@ impl TenantStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(tenant_pk(id), "TENANT")))
-            .update_expression("SET require_approval = :ra")
+            .update_expression("SET require_approval = :ra, forbid_self_approval = :fs")
             .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_values(Some(values(vec![(
-                ":ra",
-                AttributeValue::Bool(settings.require_approval),
-            )])))
+            .set_expression_attribute_values(Some(values(vec![
+                (":ra", AttributeValue::Bool(settings.require_approval)),
+                (":fs", AttributeValue::Bool(settings.forbid_self_approval)),
+            ])))
             .send()
             .await
             .map_err(store_error)?;

@@ -358,6 +358,15 @@ enum SweepMarker {
 }
 
 impl DynamoStore {
+    /// Whether a finished sweep left every stored token and endpoint secret under the key
+    /// `key_id`, for good (one consistent GetItem of the marker).
+    pub async fn tokens_swept_under(&self, key_id: &str) -> Result<bool, StoreError> {
+        Ok(matches!(
+            self.sweep_marker(key_id).await?,
+            SweepMarker::Swept
+        ))
+    }
+
     async fn sweep_marker(&self, current: &str) -> Result<SweepMarker, StoreError> {
         let Some(item) = self.get_latest(key(SWEEP_PK.to_owned(), SWEEP_SK)).await? else {
             return Ok(SweepMarker::Behind);

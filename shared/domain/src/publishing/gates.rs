@@ -6,7 +6,7 @@
 //! sees the same limits and no claim commits after a pause.
 
 use crate::clock::{epoch_millis, from_epoch_millis};
-use crate::ids::{ApiKeyId, Platform, TenantId};
+use crate::ids::{AccountId, ApiKeyId, Platform, TenantId};
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
 
@@ -97,15 +97,19 @@ impl Default for RateLimits {
 }
 
 impl RateLimits {
+    /// The account's window, scoped to the tenant that connected it: account ids derive from
+    /// the platform's id alone, so two tenants connecting the same page would otherwise spend
+    /// one budget (and one could exhaust the other's).
     pub fn account_slot(
         &self,
         platform: Platform,
-        account: &str,
+        tenant: &TenantId,
+        account: &AccountId,
         now: OffsetDateTime,
     ) -> Option<WindowSlot> {
         self.per_account
             .get(&platform)
-            .map(|w| w.slot(account, now))
+            .map(|w| w.slot(format!("{tenant}#{account}"), now))
     }
 
     pub fn app_slot(&self, platform: Platform, now: OffsetDateTime) -> Option<WindowSlot> {

@@ -20,6 +20,11 @@ use thiserror::Error;
 use time::{Duration, OffsetDateTime};
 
 pub const MAX_TARGETS: usize = 10;
+/// The longest base text: the most any platform takes (a Facebook Page post). Targets that
+/// override it do not make a longer one acceptable.
+pub const MAX_TEXT_CHARS: usize = 63_206;
+/// The longest review note.
+pub const MAX_NOTE_CHARS: usize = 1_000;
 /// A schedule may lie this far in the past (client clock skew); it then goes out at once.
 pub const PAST_TOLERANCE: Duration = Duration::minutes(5);
 pub const MAX_SCHEDULE_AHEAD: Duration = Duration::days(366);
@@ -62,6 +67,9 @@ pub enum PostError {
     InvalidState(String),
     #[error("the post kept changing; try again")]
     Contended,
+    /// A rule of the tenant's forbids it (e.g. approving one's own post).
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -244,7 +252,27 @@ impl PostService {
         approve: bool,
         note: Option<String>,
     ) -> Result<Post, PostError> {
+        if note
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
+        {
+            return Err(PostError::Invalid(vec![FieldError::new(
+                "note",
+                format!("must be at most {MAX_NOTE_CHARS} characters"),
+            )]));
+        }
+        let four_eyes = approve
+            && self
+                .tenants
+                .get_tenant(&actor.tenant_id)
+                .await?
+                .is_some_and(|t| t.settings.forbid_self_approval);
         self.change(&actor.tenant_id, id, |post, now| {
+            if four_eyes && post.created_by == actor.key_id {
+                return Err(PostError::Forbidden(
+                    "this tenant forbids approving a post with the key that created it".into(),
+                ));
+            }
             if post.status != PostStatus::PendingApproval {
                 return Err(PostError::InvalidState(format!(
                     "only posts pending approval can be reviewed; this one is {}",
@@ -436,6 +464,12 @@ fn validate(
     let mut errors = Vec::new();
     if text.trim().is_empty() {
         errors.push(FieldError::new("text", "must not be empty"));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        errors.push(FieldError::new(
+            "text",
+            format!("must be at most {MAX_TEXT_CHARS} characters"),
+        ));
     }
     if scheduled_at < now - PAST_TOLERANCE {
         errors.push(FieldError::new("scheduled_at", "is in the past"));

@@ -207,6 +207,8 @@ pub enum RotationError {
     UnknownVersion(String),
     #[error("the pending value is not a valid {kind}: {reason}")]
     Invalid { kind: &'static str, reason: String },
+    #[error("not rotating {secret} yet: {reason}")]
+    NotReady { secret: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -219,15 +221,46 @@ pub enum StepOutcome {
     AlreadyDone,
 }
 
+/// What may hold a rotation back: a secret whose older values something still depends on.
+#[async_trait::async_trait]
+pub trait RotationGate: Send + Sync {
+    /// Why `secret`, whose current value is `current`, may not rotate now (`None`: it may).
+    async fn hold(
+        &self,
+        secret: &str,
+        current: &SecretString,
+    ) -> Result<Option<String>, StoreError>;
+}
+
 /// The rotation function's logic.
 #[derive(Clone)]
 pub struct Rotation {
     pub store: Arc<dyn SecretStore>,
+    /// Asked before a new value is made (`createSecret`) for a secret that has one already.
+    pub gate: Option<Arc<dyn RotationGate>>,
 }
 
 crate::debug_fields!(Rotation);
 
 impl Rotation {
+    /// The gate's answer, read against the current value as Secrets Manager holds it now (a
+    /// cached ring could be a rotation behind).
+    async fn check_gate(&self, secret: &str, meta: &SecretMeta) -> Result<(), RotationError> {
+        let (Some(gate), Some(current)) = (&self.gate, meta.staged(CURRENT)) else {
+            return Ok(());
+        };
+        let Some(value) = self.store.value(secret, &current.id).await? else {
+            return Ok(());
+        };
+        match gate.hold(secret, &value).await? {
+            None => Ok(()),
+            Some(reason) => Err(RotationError::NotReady {
+                secret: secret.to_owned(),
+                reason,
+            }),
+        }
+    }
+
     pub async fn step(
         &self,
         secret: &str,
@@ -261,6 +294,7 @@ impl Rotation {
                 if self.store.value(secret, token).await?.is_some() {
                     return Ok(StepOutcome::AlreadyDone);
                 }
+                self.check_gate(secret, &meta).await?;
                 self.store
                     .put_pending(secret, token, &kind.generate())
                     .await?;
@@ -549,7 +583,10 @@ mod tests {
     #[tokio::test]
     async fn a_rotation_moves_current_and_previous_and_leaves_no_pending() {
         let m = Arc::new(Manager::owned(SecretKind::WebhookSigning));
-        let r = Rotation { store: m.clone() };
+        let r = Rotation {
+            store: m.clone(),
+            gate: None,
+        };
         rotate(&r, "t1").await;
         assert_eq!(m.stages(), [("t1".to_owned(), vec![CURRENT.to_owned()])]);
         let first = m.value("s", "t1").await.unwrap().unwrap();
@@ -587,7 +624,10 @@ mod tests {
     #[tokio::test]
     async fn an_abandoned_rotation_leaves_no_stray_pending_behind_the_next() {
         let m = Arc::new(Manager::owned(SecretKind::Key256));
-        let r = Rotation { store: m.clone() };
+        let r = Rotation {
+            store: m.clone(),
+            gate: None,
+        };
         rotate(&r, "t1").await;
         r.step("s", "dead", RotationStep::Create).await.unwrap();
         rotate(&r, "t2").await;
@@ -607,7 +647,10 @@ mod tests {
     #[tokio::test]
     async fn a_finish_retried_after_dying_midway_removes_the_pending_label() {
         let m = Arc::new(Manager::owned(SecretKind::Key256));
-        let r = Rotation { store: m.clone() };
+        let r = Rotation {
+            store: m.clone(),
+            gate: None,
+        };
         rotate(&r, "t1").await;
         for step in [RotationStep::Create, RotationStep::Set, RotationStep::Test] {
             r.step("s", "t2", step).await.unwrap();
@@ -627,17 +670,83 @@ mod tests {
         );
     }
 
+    /// Holds every rotation while `held` says so, and records the value it was shown.
+    #[derive(Default)]
+    struct Gate {
+        held: Mutex<bool>,
+        shown: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl RotationGate for Gate {
+        async fn hold(
+            &self,
+            _: &str,
+            current: &SecretString,
+        ) -> Result<Option<String>, StoreError> {
+            self.shown
+                .lock()
+                .unwrap()
+                .push(current.expose_secret().to_owned());
+            Ok(self
+                .held
+                .lock()
+                .unwrap()
+                .then(|| "the sweep is behind".to_owned()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_gate_holds_a_rotation_before_any_new_value_but_never_the_first() {
+        let m = Arc::new(Manager::owned(SecretKind::Key256));
+        let gate = Arc::new(Gate::default());
+        *gate.held.lock().unwrap() = true;
+        let r = Rotation {
+            store: m.clone(),
+            gate: Some(gate.clone()),
+        };
+        rotate(&r, "t1").await;
+        assert!(
+            gate.shown.lock().unwrap().is_empty(),
+            "no value yet: nothing to hold"
+        );
+        let first = m.value("s", "t1").await.unwrap().unwrap();
+        assert_eq!(
+            r.step("s", "t2", RotationStep::Create).await,
+            Err(RotationError::NotReady {
+                secret: "s".into(),
+                reason: "the sweep is behind".into()
+            })
+        );
+        assert!(
+            m.value("s", "t2").await.unwrap().is_none(),
+            "no value was made"
+        );
+        assert_eq!(
+            gate.shown.lock().unwrap().as_slice(),
+            [first.expose_secret().to_owned()],
+            "the gate judged the current value"
+        );
+        *gate.held.lock().unwrap() = false;
+        rotate(&r, "t2").await;
+        assert_eq!(m.stages().last().unwrap().0, "t2");
+    }
+
     #[tokio::test]
     async fn refusals_name_the_problem() {
         let stranger = Rotation {
             store: Arc::new(Manager::default()),
+            gate: None,
         };
         assert_eq!(
             stranger.step("s", "t", RotationStep::Create).await,
             Err(RotationError::NotOwned("s".into()))
         );
         let m = Arc::new(Manager::owned(SecretKind::AdminToken));
-        let r = Rotation { store: m.clone() };
+        let r = Rotation {
+            store: m.clone(),
+            gate: None,
+        };
         assert_eq!(
             r.step("s", "nope", RotationStep::Test).await,
             Err(RotationError::UnknownVersion("nope".into()))
@@ -657,7 +766,14 @@ mod tests {
     #[tokio::test]
     async fn the_cache_keeps_a_ring_for_its_ttl_and_refetches_at_most_so_often() {
         let m = Arc::new(Manager::owned(SecretKind::WebhookSigning));
-        rotate(&Rotation { store: m.clone() }, "t1").await;
+        rotate(
+            &Rotation {
+                store: m.clone(),
+                gate: None,
+            },
+            "t1",
+        )
+        .await;
         let clock = Arc::new(FakeClock::new(datetime!(2026-01-01 00:00 UTC)));
         let cache = SecretCache::new(m.clone(), clock.clone(), CachePolicy::default());
         let fetches = || *m.fetches.lock().unwrap();

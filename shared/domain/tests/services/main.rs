@@ -163,7 +163,10 @@ impl World {
             .create_tenant(&Tenant {
                 id: tenant.clone(),
                 name: "a".into(),
-                settings: TenantSettings { require_approval },
+                settings: TenantSettings {
+                    require_approval,
+                    ..TenantSettings::default()
+                },
                 created_at: clock.now(),
                 suspended: None,
             })

@@ -326,6 +326,71 @@ async fn a_full_account_window_defers_until_it_ends() {
     assert_eq!(w.deliver(copy, 1).await, Disposition::Done(Done::Published));
 }
 
+/// Account ids come from the platform's id alone, so two tenants connecting the same X account
+/// share an id: each still spends only its own window, and one cannot exhaust the other's.
+#[tokio::test]
+async fn each_tenant_spends_its_own_window_on_a_shared_account() {
+    let mut w = World::new(false).await;
+    w.publisher.config.limits.per_account.insert(
+        Platform::X,
+        Window {
+            limit: 1,
+            period: time::Duration::minutes(15),
+        },
+    );
+    let b = TenantId("ten_b".into());
+    w.store
+        .create_tenant(&Tenant {
+            id: b.clone(),
+            name: "b".into(),
+            settings: TenantSettings::default(),
+            created_at: w.clock.now(),
+            suspended: None,
+        })
+        .await
+        .unwrap();
+    let mut shared = w
+        .store
+        .get_account(&w.actor.tenant_id, &AccountId("acc_x".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    shared.tenant_id = b.clone();
+    w.store.upsert_account(&shared).await.unwrap();
+    w.create("a's", 0, &["acc_x"]).await;
+    let b_actor = Actor {
+        tenant_id: b,
+        key_id: ApiKeyId("key_b".into()),
+    };
+    w.posts
+        .create(
+            &b_actor,
+            NewPost {
+                text: "b's".into(),
+                scheduled_at: Some(w.clock.now()),
+                targets: vec![Target {
+                    account_id: AccountId("acc_x".into()),
+                    text: None,
+                    media: None,
+                }],
+                media: vec![],
+            },
+            "corr-b".into(),
+        )
+        .await
+        .unwrap();
+    w.dispatcher.run_once().await.unwrap();
+    let dispositions = w.deliver_all().await;
+    assert_eq!(
+        dispositions,
+        [
+            Disposition::Done(Done::Published),
+            Disposition::Done(Done::Published)
+        ],
+        "neither tenant's window was the other's"
+    );
+}
+
 #[tokio::test]
 async fn the_app_budget_is_reserved_once_per_batch() {
     let mut w = World::new(false).await;

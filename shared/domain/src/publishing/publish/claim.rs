@@ -20,7 +20,8 @@ impl PublishService {
             now,
             account_window: self.config.limits.account_slot(
                 message.platform,
-                message.account_id.as_str(),
+                &message.tenant_id,
+                &message.account_id,
                 now,
             ),
             breaker: BreakerGate::Closed,
