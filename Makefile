@@ -7,7 +7,7 @@ DYNOXIDE := 3.2.0
 STAMP := $(VENV)/.installed-$(shell cksum infra/requirements.txt | cut -d' ' -f1)-dynoxide-$(DYNOXIDE)
 SEEDS ?= 100
 
-.PHONY: help venv build up down status test lint unit bench sim load soak clean sam-venv sam-validate sam-build
+.PHONY: help venv build up down status test lint unit bench sim load soak clean sam-venv sam-validate sam-build checkov
 
 help:
 	@echo "make up      start the local stack (moto, dynoxide, functions, event sources, fake platforms)"
@@ -18,6 +18,7 @@ help:
 	@echo "make soak    20 minutes of mixed traffic on the running stack; fails unless memory plateaus"
 	@echo "make sam-build     every function built for arm64 by the SAM CLI, ready for \`sam deploy\`"
 	@echo "make sam-validate  the SAM transform and cfn-lint over template.yaml (part of make test)"
+	@echo "make checkov       checkov over template.yaml, skips justified in infra/checkov.yaml (part of make test)"
 
 $(STAMP): infra/requirements.txt
 	python3 -m venv $(VENV)
@@ -47,6 +48,19 @@ sam-venv: $(SAM_STAMP)
 sam-validate: sam-venv
 	$(SAM) validate --region us-east-1
 	$(SAM) validate --lint --region us-east-1
+
+# checkov in a venv of its own too (it pins its own libraries).
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum infra/requirements-checkov.txt | cut -d' ' -f1)
+
+$(CHECKOV_STAMP): infra/requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
+	rm -f $(CHECKOV_VENV)/.installed-*
+	touch $(CHECKOV_STAMP)
+
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --config-file infra/checkov.yaml
 
 sam-build: sam-venv
 	@start=$$(date +%s); $(SAM) build && echo "sam build: $$(( $$(date +%s) - start )) s"

@@ -43,6 +43,9 @@ step "cfn-lint template.yaml"
 step "sam validate, then with --lint (the SAM transform, then cfn-lint; installs .venv-sam once)"
 make --no-print-directory sam-validate
 
+step "checkov over template.yaml (skips justified in infra/checkov.yaml; installs .venv-checkov once)"
+make --no-print-directory checkov
+
 step "local stack unit tests (bootstrap, event sources, Lambda runner, fake platforms)"
 $PY -m unittest discover -s infra/tests
 
