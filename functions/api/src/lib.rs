@@ -13,6 +13,7 @@ use herald_domain::health::Probe;
 use herald_domain::idempotency::Idempotency;
 use herald_domain::media::DEFAULT_UPLOAD_URL_TTL;
 use herald_domain::outbound::guard::TargetPolicy;
+use herald_domain::rate_limits::{ApiRateLimits, RequestPolicy};
 use herald_domain::secrets::SecretCache;
 use herald_domain::secrets::operator::OperatorToken;
 use std::collections::HashMap;
@@ -45,6 +46,8 @@ pub struct Config {
     pub embed_key_grace: time::Duration,
     /// What `GET /v1/health` looks at beyond the common configuration.
     pub health: HealthConfig,
+    /// Requests a minute per key and class (`HERALD_RATE_LIMIT_<CLASS>_PER_MINUTE`).
+    pub rate_limits: ApiRateLimits,
 }
 
 /// The health check's reach and limits.
@@ -124,8 +127,10 @@ impl Config {
             ));
         }
         let health = HealthConfig::read(&mut env);
+        let rate_limits = rate_limits(&mut env);
         env.finish()?;
         Ok(Self {
+            rate_limits,
             health,
             embed_secret_id,
             embed_key_grace: time::Duration::seconds(grace_seconds),
@@ -138,6 +143,29 @@ impl Config {
             upload_url_ttl: std::time::Duration::from_secs(upload_url_seconds),
             admin_token_secret_id,
         })
+    }
+}
+
+/// The budgets per key and class, a minute each: 1 to 1,000,000 (defaults: read 600, write
+/// 120, expensive read 30, operator 120).
+fn rate_limits(env: &mut Env<'_>) -> ApiRateLimits {
+    let defaults = ApiRateLimits::default();
+    let mut read = |name: &str, default: RequestPolicy| {
+        let variable = format!("HERALD_RATE_LIMIT_{name}_PER_MINUTE");
+        let limit: u32 = env.parsed(&variable, default.limit);
+        if !(1..=1_000_000).contains(&limit) {
+            env.problem(format!("{variable} must be 1 to 1000000"));
+        }
+        RequestPolicy {
+            limit,
+            window: time::Duration::minutes(1),
+        }
+    };
+    ApiRateLimits {
+        read: read("READ", defaults.read),
+        write: read("WRITE", defaults.write),
+        expensive_read: read("EXPENSIVE_READ", defaults.expensive_read),
+        operator: read("OPERATOR", defaults.operator),
     }
 }
 
@@ -208,6 +236,7 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             ingest: store,
             idempotency,
             clock,
+            counter: shared.store.clone(),
             probes: probes(config, clients),
         },
         Settings {
@@ -217,6 +246,7 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             },
             operator,
             health_timeout: config.health.timeout,
+            rate_limits: config.rate_limits,
         },
     )
 }
@@ -298,10 +328,15 @@ mod tests {
                 "86400".to_owned(),
             ),
             ("HERALD_LOG_LEVEL".to_owned(), "trace".to_owned()),
+            (
+                "HERALD_RATE_LIMIT_WRITE_PER_MINUTE".to_owned(),
+                "0".to_owned(),
+            ),
         ]))
         .unwrap_err()
         .to_string();
         for name in [
+            "HERALD_RATE_LIMIT_WRITE_PER_MINUTE must be 1 to 1000000",
             "HERALD_LOG_LEVEL must be one of error, warn, info, debug",
             "HERALD_TABLE",
             "HERALD_PUBLISH_DLQ_URL",

@@ -65,6 +65,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 }
 
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// The embed token budget's name in the `RateLimit` headers.
+const TOKEN_POLICY_NAME: &str = "embed-tokens";
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 fn not_configured() -> ApiError {
@@ -199,10 +201,10 @@ herald_domain::debug_fields!(EmbedTokenView, token_type, kid, dashboard, origins
 
 fn rate_headers(response: &mut Response, decision: &RateDecision) {
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&TOKEN_POLICY.header()) {
+    if let Ok(v) = HeaderValue::from_str(&TOKEN_POLICY.header(TOKEN_POLICY_NAME)) {
         h.insert(RATELIMIT_POLICY, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&decision.header()) {
+    if let Ok(v) = HeaderValue::from_str(&decision.header(TOKEN_POLICY_NAME)) {
         h.insert(RATELIMIT, v);
     }
 }

@@ -15,6 +15,7 @@ pub mod idempotency;
 #[cfg(feature = "memory")]
 pub mod memory;
 pub mod openapi;
+pub mod rate_limit;
 mod routes;
 pub mod state;
 pub mod webhooks;
@@ -53,6 +54,9 @@ pub struct AppState {
     pub ingest: Arc<dyn herald_domain::ingest::IngestStore>,
     /// `GET /v1/health`.
     pub health: herald_domain::health::HealthService,
+    /// The shared request counter and the budgets it enforces (`rate_limit`).
+    pub counter: Arc<dyn herald_domain::rate_limits::RequestCounter>,
+    pub rate_limits: herald_domain::rate_limits::ApiRateLimits,
 }
 
 herald_domain::debug_fields!(AppState);
@@ -65,16 +69,25 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// function's router build, per perf).
 pub fn router(state: AppState) -> Router {
     let state = Arc::new(state);
+    // Outermost first: who is asking, then their budget, then the idempotency key.
     let authenticated = routes::authenticated()
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::layer,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), auth::layer));
     let operator = routes::operator()
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::layer,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -9,6 +9,7 @@ use herald_domain::ingest::memory::MemoryIngestStore;
 use herald_domain::media::DEFAULT_UPLOAD_URL_TTL;
 use herald_domain::memory::{MemoryDeadLetters, MemoryMedia, MemoryStore};
 use herald_domain::outbound::memory::{FixedResolver, MemoryEndpoints};
+use herald_domain::rate_limits::ApiRateLimits;
 use std::sync::Arc;
 
 /// An [`AppState`] over in-memory ports, and those ports.
@@ -48,6 +49,7 @@ impl AppState {
                 ingest: Arc::new(MemoryIngestStore::default()),
                 idempotency: idempotency.clone(),
                 clock,
+                counter: Arc::new(herald_domain::rate_limits::MemoryCounter::default()),
                 probes: vec![],
             },
             Settings {
@@ -55,6 +57,8 @@ impl AppState {
                 target_policy: Default::default(),
                 operator: None,
                 health_timeout: herald_domain::health::DEFAULT_TIMEOUT,
+                // High enough that no test or bench meets them unless it sets its own.
+                rate_limits: ApiRateLimits::per_minute(1_000_000),
             },
         );
         MemoryApp {

@@ -19,6 +19,7 @@ use herald_domain::ports::{
     TenantStore,
 };
 use herald_domain::publishing::posts::PostService;
+use herald_domain::rate_limits::{ApiRateLimits, RequestCounter};
 use herald_domain::secrets::operator::OperatorToken;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub struct Ports<S> {
     pub ingest: Arc<dyn IngestStore>,
     pub idempotency: Idempotency,
     pub clock: Arc<dyn Clock>,
+    /// The shared request counter behind the rate limits (every instance draws on it).
+    pub counter: Arc<dyn RequestCounter>,
     /// The dependencies only the adapters reach (tables, queues, secrets, the bucket), for
     /// the health check; the domain adds its own (heartbeats, app blocks, accounts).
     pub probes: Vec<Arc<dyn Probe>>,
@@ -59,6 +62,8 @@ pub struct Settings {
     pub operator: Option<Arc<OperatorToken>>,
     /// How long each health check may take.
     pub health_timeout: Duration,
+    /// Every route's budget per key and operation class.
+    pub rate_limits: ApiRateLimits,
 }
 
 impl AppState {
@@ -84,6 +89,7 @@ impl AppState {
             ingest,
             idempotency,
             clock,
+            counter,
             probes,
         } = ports;
         let own: [Arc<dyn Probe>; 2] = [
@@ -138,6 +144,8 @@ impl AppState {
             idempotency,
             clock,
             ingest,
+            counter,
+            rate_limits: settings.rate_limits,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod model;
 pub mod outbound;
 pub mod ports;
 pub mod publishing;
+pub mod rate_limits;
 pub mod secrets;
 pub mod tenants;
 

@@ -106,7 +106,21 @@ async fn revoked_keys_and_suspended_tenants_are_refused_at_once() {
     assert_eq!(status, StatusCode::CREATED, "{editor}");
     let secret = editor["key"].as_str().unwrap().to_owned();
     let id = editor["id"].as_str().unwrap().to_owned();
-    assert_eq!(stack.get("/v1/posts", &secret).await.0, StatusCode::OK);
+    let (status, headers, _) = stack.get("/v1/posts", &secret).await;
+    assert_eq!(status, StatusCode::OK);
+    // Every limited answer says its budget (the stack's budgets are raised for the suites).
+    assert!(
+        headers["ratelimit-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"read\";q=")
+    );
+    assert!(
+        headers["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"read\";r=")
+    );
     let (status, revoked) = stack
         .send(Method::DELETE, &format!("/v1/api-keys/{id}"), &tenant, None)
         .await;

@@ -169,4 +169,5 @@ mod fuzz;
 mod media;
 mod operations;
 mod posts;
+mod rate_limits;
 mod webhook_endpoints;

@@ -381,8 +381,7 @@ impl EmbedTokens {
     }
 }
 
-mod rate_limits;
 #[cfg(test)]
 mod tests;
 
-pub use rate_limits::*;
+pub use crate::rate_limits::*;

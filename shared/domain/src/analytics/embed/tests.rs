@@ -365,8 +365,11 @@ async fn the_eleventh_request_in_a_window_is_refused_until_the_next() {
             reset_seconds: 45
         }
     );
-    assert_eq!(d.header(), "limit=10, remaining=0, reset=45");
-    assert_eq!(TOKEN_POLICY.header(), "10;w=60");
+    assert_eq!(d.header("embed-tokens"), "\"embed-tokens\";r=0;t=45");
+    assert_eq!(
+        TOKEN_POLICY.header("embed-tokens"),
+        "\"embed-tokens\";q=10;w=60"
+    );
     assert!(
         TOKEN_POLICY
             .check(&counter, "other", t)

@@ -1,5 +1,7 @@
-//! Request rate limits: a fixed-window budget per scope (an API key), counted by a
-//! [`RequestCounter`] port.
+//! Request rate limits: a fixed-window budget per scope (an API key and an operation class,
+//! an embed token, a provider), counted by a [`RequestCounter`] port shared by every instance
+//! (DynamoDB: one conditional write per request). The API's limits, the embed token issuer's
+//! and, later, the SMS sender's messages per second all draw on it.
 
 use crate::StoreError;
 use async_trait::async_trait;
@@ -17,6 +19,77 @@ pub const TOKEN_POLICY: RequestPolicy = RequestPolicy {
     limit: 10,
     window: Duration::seconds(60),
 };
+
+/// What a request does, for its budget: cheap reads, writes, reads that cost many store
+/// calls, and the operator's routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperationClass {
+    Read,
+    Write,
+    ExpensiveRead,
+    Operator,
+}
+
+impl OperationClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::ExpensiveRead => "expensive-read",
+            Self::Operator => "operator",
+        }
+    }
+}
+
+/// The API's budgets per key and class (per minute by default; configuration, so load runs
+/// can raise them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRateLimits {
+    pub read: RequestPolicy,
+    pub write: RequestPolicy,
+    pub expensive_read: RequestPolicy,
+    pub operator: RequestPolicy,
+}
+
+impl Default for ApiRateLimits {
+    fn default() -> Self {
+        let per_minute = |limit| RequestPolicy {
+            limit,
+            window: Duration::minutes(1),
+        };
+        Self {
+            read: per_minute(600),
+            write: per_minute(120),
+            expensive_read: per_minute(30),
+            operator: per_minute(120),
+        }
+    }
+}
+
+impl ApiRateLimits {
+    /// Every class at `limit` a minute.
+    pub fn per_minute(limit: u32) -> Self {
+        let policy = RequestPolicy {
+            limit,
+            window: Duration::minutes(1),
+        };
+        Self {
+            read: policy,
+            write: policy,
+            expensive_read: policy,
+            operator: policy,
+        }
+    }
+
+    pub fn policy(&self, class: OperationClass) -> RequestPolicy {
+        match class {
+            OperationClass::Read => self.read,
+            OperationClass::Write => self.write,
+            OperationClass::ExpensiveRead => self.expensive_read,
+            OperationClass::Operator => self.operator,
+        }
+    }
+}
 
 /// A shared counter per scope and window, so the budget holds across every Lambda instance.
 #[async_trait]
@@ -44,9 +117,14 @@ pub struct RateDecision {
 }
 
 impl RequestPolicy {
-    /// `RateLimit-Policy` (IETF httpapi-ratelimit-headers draft): `10;w=60`.
-    pub fn header(&self) -> String {
-        format!("{};w={}", self.limit, self.window.whole_seconds())
+    /// `RateLimit-Policy` in the IETF httpapi-ratelimit-headers draft's syntax (a Structured
+    /// Field list of named policies): `"write";q=120;w=60`.
+    pub fn header(&self, name: &str) -> String {
+        format!(
+            "\"{name}\";q={};w={}",
+            self.limit,
+            self.window.whole_seconds()
+        )
     }
 
     pub async fn check(
@@ -82,12 +160,10 @@ impl RequestPolicy {
 }
 
 impl RateDecision {
-    /// `RateLimit`: `limit=10, remaining=3, reset=42`.
-    pub fn header(&self) -> String {
-        format!(
-            "limit={}, remaining={}, reset={}",
-            self.limit, self.remaining, self.reset_seconds
-        )
+    /// `RateLimit` in the same draft's syntax: `"write";r=3;t=42` (remaining quota, seconds
+    /// until it resets).
+    pub fn header(&self, name: &str) -> String {
+        format!("\"{name}\";r={};t={}", self.remaining, self.reset_seconds)
     }
 }
 
