@@ -112,11 +112,18 @@ class Stack:
                 return self._sub(arg)
             if key == "Fn::Join":
                 sep, parts = arg
-                return sep.join(str(self.resolve(p)) for p in parts)
+                # The list may itself be a Ref to a CommaDelimitedList parameter.
+                resolved = self.resolve(parts)
+                return sep.join(str(p) for p in resolved)
         return {k: self.resolve(v) for k, v in value.items()}
 
     def _ref(self, name: str) -> Any:
-        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": self.prefix}
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": self.prefix,
+            "AWS::Partition": "aws",
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.params:
@@ -362,7 +369,15 @@ def create_topic(stack: Stack, aws: dict[str, Any], logical_id: str, props: dict
     stack.attrs[(logical_id, "TopicName")] = stack.name_of(logical_id)
 
 
+def create_key(stack: Stack, aws: dict[str, Any], logical_id: str, props: dict[str, Any]) -> None:
+    # The local stack encrypts nothing with it (the alarm topic's key): a reference is enough.
+    arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{stack.name_of(logical_id)}"
+    stack.refs[logical_id] = arn
+    stack.attrs[(logical_id, "Arn")] = arn
+
+
 CREATORS = {
+    "AWS::KMS::Key": create_key,
     "AWS::DynamoDB::Table": create_table,
     "AWS::SQS::Queue": create_queue,
     "AWS::SecretsManager::Secret": create_secret,

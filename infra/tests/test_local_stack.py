@@ -45,6 +45,22 @@ class TemplateTest(unittest.TestCase):
             stack.resolve({"Ref": "MediaUploadOrigins"}), ["https://a.example", "https://b.example"]
         )
 
+    def test_the_alarm_topic_key_resolves_locally(self) -> None:
+        stack = bootstrap.Stack(self.template, "p", {})
+        props = stack.resolve(self.template["Resources"]["AlarmTopicKey"]["Properties"])
+        self.assertEqual(
+            props["KeyPolicy"]["Statement"][0]["Principal"]["AWS"], f"arn:aws:iam::{bootstrap.ACCOUNT}:root"
+        )
+        bootstrap.create_key(stack, {}, "AlarmTopicKey", props)
+        self.assertTrue(stack.resolve({"Ref": "AlarmTopicKey"}).startswith("arn:aws:kms:"))
+
+    def test_a_join_over_a_list_parameter_joins_its_items(self) -> None:
+        stack = bootstrap.Stack(self.template, "p", {"OperatorAllowedCidrs": "10.0.0.0/8, 192.0.2.0/24"})
+        self.assertEqual(
+            stack.resolve({"Fn::Join": [",", {"Ref": "OperatorAllowedCidrs"}]}), "10.0.0.0/8,192.0.2.0/24"
+        )
+        self.assertEqual(bootstrap.Stack(self.template, "p", {}).resolve({"Fn::Join": [",", {"Ref": "OperatorAllowedCidrs"}]}), "")
+
     def test_the_media_bucket_translates_to_s3_api_shapes(self) -> None:
         stack = bootstrap.Stack(self.template, "p", {})
         props = stack.resolve(self.template["Resources"]["MediaBucket"]["Properties"])

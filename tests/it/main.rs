@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
 mod analytics;
+mod api_access;
 mod e2e;
 mod embed;
 mod health;

@@ -48,6 +48,12 @@ pub struct Config {
     pub health: HealthConfig,
     /// Requests a minute per key and class (`HERALD_RATE_LIMIT_<CLASS>_PER_MINUTE`).
     pub rate_limits: ApiRateLimits,
+    /// Where the operator's routes may be called from (`HERALD_OPERATOR_ALLOWED_CIDRS`,
+    /// comma-separated; empty: anywhere).
+    pub operator_networks: Vec<ipnet::IpNet>,
+    /// Browser origins allowed to call `/v1` (`HERALD_CORS_ORIGINS`, comma-separated
+    /// `https://host[:port]`; empty: none).
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 /// The health check's reach and limits.
@@ -128,8 +134,16 @@ impl Config {
         }
         let health = HealthConfig::read(&mut env);
         let rate_limits = rate_limits(&mut env);
+        let operator_networks = list(&mut env, "HERALD_OPERATOR_ALLOWED_CIDRS", |cidr| {
+            cidr.parse::<ipnet::IpNet>()
+                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .ok()
+        });
+        let cors_origins = list(&mut env, "HERALD_CORS_ORIGINS", origin);
         env.finish()?;
         Ok(Self {
+            operator_networks,
+            cors_origins,
             rate_limits,
             health,
             embed_secret_id,
@@ -144,6 +158,33 @@ impl Config {
             admin_token_secret_id,
         })
     }
+}
+
+/// A comma-separated list, every item read by `parse`; each one it refuses is a problem.
+fn list<T>(env: &mut Env<'_>, name: &str, parse: impl Fn(&str) -> Option<T>) -> Vec<T> {
+    let raw = env.optional(name).unwrap_or_default();
+    let mut out = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        match parse(item) {
+            Some(v) => out.push(v),
+            None => env.problem(format!("{name} holds {item:?}, which is not valid")),
+        }
+    }
+    out
+}
+
+/// A browser origin: `https://host[:port]` (or `http://localhost[:port]`), nothing after it.
+fn origin(item: &str) -> Option<axum::http::HeaderValue> {
+    let rest = item.strip_prefix("https://").or_else(|| {
+        item.strip_prefix("http://")
+            .filter(|r| r.starts_with("localhost"))
+    })?;
+    let ok = !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
+    ok.then(|| axum::http::HeaderValue::from_str(item).ok())
+        .flatten()
 }
 
 /// The budgets per key and class, a minute each: 1 to 1,000,000 (defaults: read 600, write
@@ -247,6 +288,8 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             operator,
             health_timeout: config.health.timeout,
             rate_limits: config.rate_limits,
+            operator_networks: config.operator_networks.clone(),
+            cors_origins: config.cors_origins.clone(),
         },
     )
 }
@@ -332,10 +375,20 @@ mod tests {
                 "HERALD_RATE_LIMIT_WRITE_PER_MINUTE".to_owned(),
                 "0".to_owned(),
             ),
+            (
+                "HERALD_OPERATOR_ALLOWED_CIDRS".to_owned(),
+                "10.0.0.0/8, not-a-net".to_owned(),
+            ),
+            (
+                "HERALD_CORS_ORIGINS".to_owned(),
+                "https://app.example.com, http://evil.example.com/path".to_owned(),
+            ),
         ]))
         .unwrap_err()
         .to_string();
         for name in [
+            "HERALD_OPERATOR_ALLOWED_CIDRS holds \"not-a-net\"",
+            "HERALD_CORS_ORIGINS holds \"http://evil.example.com/path\"",
             "HERALD_RATE_LIMIT_WRITE_PER_MINUTE must be 1 to 1000000",
             "HERALD_LOG_LEVEL must be one of error, warn, info, debug",
             "HERALD_TABLE",

@@ -33,14 +33,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
                 .map(|v| v.chars().take(256).collect::<String>())
         };
         Ok(Self {
-            // API Gateway appends the address that connected to it: the right-most entry.
-            // Anything before it was sent by the client and proves nothing.
-            ip: header("x-forwarded-for")
-                .and_then(|v| v.rsplit(',').next().map(|ip| ip.trim().to_owned()))
-                .filter(|ip| !ip.is_empty()),
+            ip: client_ip(&parts.headers).map(|ip| ip.chars().take(256).collect()),
             user_agent: header("user-agent"),
         })
     }
+}
+
+/// The address that connected to API Gateway: the right-most `X-Forwarded-For` entry, which
+/// API Gateway appends. Anything before it was sent by the client and proves nothing.
+pub fn client_ip(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim)
+        .filter(|ip| !ip.is_empty())
 }
 
 /// Appends an audit record for an action that has happened. A failure is logged loudly but

@@ -57,6 +57,10 @@ pub struct AppState {
     /// The shared request counter and the budgets it enforces (`rate_limit`).
     pub counter: Arc<dyn herald_domain::rate_limits::RequestCounter>,
     pub rate_limits: herald_domain::rate_limits::ApiRateLimits,
+    /// Where the operator's routes may be called from (empty: anywhere).
+    pub operator_networks: Vec<ipnet::IpNet>,
+    /// Browser origins allowed to call `/v1` (empty: none).
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 herald_domain::debug_fields!(AppState);
@@ -68,6 +72,7 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// middleware as the router is built (cloned field by field, that was a quarter of the API
 /// function's router build, per perf).
 pub fn router(state: AppState) -> Router {
+    let cors = cors(&state.cors_origins);
     let state = Arc::new(state);
     // Outermost first: who is asking, then their budget, then the idempotency key.
     let authenticated = routes::authenticated()
@@ -93,6 +98,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             routes::operator::layer,
         ));
+    // CORS outside authentication: a browser's preflight carries no key.
+    let (authenticated, operator) = match cors {
+        Some(cors) => (authenticated.layer(cors.clone()), operator.layer(cors)),
+        None => (authenticated, operator),
+    };
     Router::new()
         .merge(routes::public())
         .route("/v1/openapi.json", axum::routing::get(openapi::document))
@@ -112,6 +122,40 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(refuse_impossible_paths))
         .layer(middleware::from_fn(correlate))
         .with_state(state)
+}
+
+/// CORS for `/v1` when origins are configured: those origins (exactly), the methods and
+/// headers the API takes, and the headers a client reads back. Credentials are bearer keys,
+/// never cookies, so none are allowed.
+fn cors(origins: &[HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    (!origins.is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PATCH,
+                Method::PUT,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                idempotency::IDEMPOTENCY_KEY,
+                CORRELATION_HEADER,
+            ])
+            .expose_headers([
+                header::LOCATION,
+                header::RETRY_AFTER,
+                idempotency::REPLAYED,
+                CORRELATION_HEADER,
+                embed::RATELIMIT,
+                embed::RATELIMIT_POLICY,
+            ])
+            .max_age(std::time::Duration::from_secs(600))
+    })
 }
 
 pub const CORRELATION_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");

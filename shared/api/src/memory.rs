@@ -59,6 +59,8 @@ impl AppState {
                 health_timeout: herald_domain::health::DEFAULT_TIMEOUT,
                 // High enough that no test or bench meets them unless it sets its own.
                 rate_limits: ApiRateLimits::per_minute(1_000_000),
+                operator_networks: vec![],
+                cors_origins: vec![],
             },
         );
         MemoryApp {

@@ -64,6 +64,10 @@ pub struct Settings {
     pub health_timeout: Duration,
     /// Every route's budget per key and operation class.
     pub rate_limits: ApiRateLimits,
+    /// Where the operator's routes may be called from (empty: anywhere).
+    pub operator_networks: Vec<ipnet::IpNet>,
+    /// Browser origins allowed to call `/v1` (CORS; empty: none).
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 impl AppState {
@@ -146,6 +150,8 @@ impl AppState {
             ingest,
             counter,
             rate_limits: settings.rate_limits,
+            operator_networks: settings.operator_networks,
+            cors_origins: settings.cors_origins,
         }
     }
 }

@@ -36,6 +36,16 @@ pub async fn layer(
         )
         .into_response();
     };
+    if !state.operator_networks.is_empty() {
+        let from = crate::audit::client_ip(request.headers())
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok());
+        if !from.is_some_and(|ip| state.operator_networks.iter().any(|n| n.contains(&ip))) {
+            return ApiError::forbidden(
+                "the operator's routes may not be called from this address",
+            )
+            .into_response();
+        }
+    }
     let Some(token) = crate::auth::bearer(request.headers()) else {
         return ApiError::unauthorized().into_response();
     };

@@ -394,3 +394,72 @@ async fn every_v1_answer_carries_the_security_headers() {
         );
     }
 }
+
+/// CORS for `/v1` only when origins are configured, and only for those: a preflight from an
+/// allowed origin is answered without a key, another origin gets no grant.
+#[tokio::test]
+async fn cors_grants_only_the_configured_origins() {
+    let plain = Api::new();
+    let t = plain.tenant(false).await;
+    let ask = |app: Router, method: &str, origin: &str, key: Option<String>| {
+        let mut req = Request::builder()
+            .method(method)
+            .uri("/v1/posts")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST");
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        async move { app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap() }
+    };
+    let res = ask(
+        plain.app.clone(),
+        "GET",
+        "https://app.example.com",
+        Some(t.key.clone()),
+    )
+    .await;
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "no CORS by default"
+    );
+
+    let mut m = AppState::in_memory();
+    m.state.cors_origins = vec![axum::http::HeaderValue::from_static(
+        "https://app.example.com",
+    )];
+    let store = m.store.clone();
+    let app = router(m.state);
+    let (_, _, secret) = create_tenant(store.as_ref(), &SystemClock, "c", false)
+        .await
+        .unwrap();
+    let key = secret.expose_secret().to_owned();
+    let pre = ask(app.clone(), "OPTIONS", "https://app.example.com", None).await;
+    assert!(pre.status().is_success(), "{}", pre.status());
+    assert_eq!(
+        pre.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let allowed = pre.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("idempotency-key"),
+        "{allowed}"
+    );
+    let get = ask(
+        app.clone(),
+        "GET",
+        "https://app.example.com",
+        Some(key.clone()),
+    )
+    .await;
+    assert_eq!(get.status(), StatusCode::OK);
+    assert_eq!(
+        get.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let other = ask(app, "GET", "https://evil.example.com", Some(key)).await;
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
