@@ -41,3 +41,27 @@ async fn the_operator_routes_answer_only_from_the_allowed_networks() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// The operator token counts on `GET /v1/health` only from the allowed networks too: from
+/// elsewhere it is not the operator (and, being no API key either, is refused).
+#[tokio::test]
+async fn health_details_for_the_operator_only_from_the_allowed_networks() {
+    let aws = herald_tests::local_aws();
+    let (_, functions) = herald_tests::bootstrap_functions(aws);
+    let mut env = functions["api"].clone();
+    env.insert("HERALD_OPERATOR_ALLOWED_CIDRS".into(), "10.1.0.0/16".into());
+    let clients = aws.clients().await;
+    let token = herald_tests::operator_token(&clients, &env).await;
+    let app = herald_tests::api_router(&clients, &env);
+    let health = |from: &str| {
+        let request = Request::get("/v1/health")
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-forwarded-for", from)
+            .body(Body::empty())
+            .unwrap();
+        let app = app.clone();
+        async move { app.oneshot(request).await.unwrap().status() }
+    };
+    assert_ne!(health("10.1.2.3").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(health("192.0.2.1").await, StatusCode::UNAUTHORIZED);
+}

@@ -169,8 +169,14 @@ pub async fn rotate_api_key(
     id: &ApiKeyId,
     overlap: Duration,
 ) -> Result<Rotated, RotateError> {
-    let old = find_key(store, tenant, id)
+    let listed = find_key(store, tenant, id)
         .await?
+        .ok_or(RotateError::NotFound)?;
+    // The index may lag a revocation: judge the key as its own item says, read consistently.
+    let old = store
+        .find_api_key(&listed.hash)
+        .await?
+        .filter(|k| &k.tenant_id == tenant)
         .ok_or(RotateError::NotFound)?;
     let now = clock.now();
     match old.state(now) {

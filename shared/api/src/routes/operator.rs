@@ -21,6 +21,15 @@ use std::sync::Arc;
 /// (tenant ids are generated as `ten_...`).
 pub const OPERATOR_SCOPE: &str = "operator";
 
+/// Whether the caller's address (as API Gateway reports it) is one the operator token may be
+/// used from: any, when no networks are configured.
+pub fn from_allowed_network(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    state.operator_networks.is_empty()
+        || crate::audit::client_ip(headers)
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|ip| state.operator_networks.iter().any(|n| n.contains(&ip)))
+}
+
 /// Admits requests that carry the operator token as `Authorization: Bearer <token>`.
 pub async fn layer(
     State(state): State<Arc<AppState>>,
@@ -36,15 +45,9 @@ pub async fn layer(
         )
         .into_response();
     };
-    if !state.operator_networks.is_empty() {
-        let from = crate::audit::client_ip(request.headers())
-            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok());
-        if !from.is_some_and(|ip| state.operator_networks.iter().any(|n| n.contains(&ip))) {
-            return ApiError::forbidden(
-                "the operator's routes may not be called from this address",
-            )
+    if !from_allowed_network(&state, request.headers()) {
+        return ApiError::forbidden("the operator's routes may not be called from this address")
             .into_response();
-        }
     }
     let Some(token) = crate::auth::bearer(request.headers()) else {
         return ApiError::unauthorized().into_response();

@@ -88,6 +88,14 @@ async fn keys_are_listed_without_secrets_and_revoked_at_once() {
         .call("DELETE", "/v1/api-keys/key_nope", Some(&t.key), None, None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // A revoked key has no successor.
+    let (s, _, v) = api
+        .act(
+            &format!("/v1/api-keys/{}/rotate", viewer["id"].as_str().unwrap()),
+            &t.key,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
 }
 
 #[tokio::test]
