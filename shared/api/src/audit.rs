@@ -107,7 +107,7 @@ pub async fn list_audit(
         }
     }
     if let Some(c) = &q.cursor {
-        crate::routes::decode_cursor(c, |sk| sk.starts_with("REC#"))?;
+        crate::cursor::decode(c, |sk| sk.starts_with("REC#"))?;
     }
     let filter = AuditFilter {
         entity: q.entity,

@@ -7,6 +7,7 @@
 pub mod analytics;
 pub mod audit;
 pub mod auth;
+mod cursor;
 pub mod dto;
 pub mod embed;
 mod embed_page;

@@ -33,25 +33,6 @@ pub use streams::*;
 pub use tenant::*;
 pub use webhook_endpoints::*;
 
-/// The position a `next_cursor` names, checked before any store sees it: base64url of a key
-/// this API gave out (`valid` says which), at most 512 bytes. Anything else is a 400.
-pub(crate) fn decode_cursor(
-    cursor: &str,
-    valid: impl Fn(&str) -> bool,
-) -> Result<String, crate::ApiError> {
-    use base64::Engine;
-    (cursor.len() <= 700)
-        .then(|| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(cursor)
-                .ok()
-        })
-        .flatten()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|c| c.len() <= 512 && valid(c))
-        .ok_or_else(|| crate::ApiError::bad_request("cursor is not one this API issued"))
-}
-
 /// Routes that need no API key (and `/v1/openapi.json`, which `crate::router` adds: the
 /// document lists these routes, so it lives above them).
 pub fn public() -> Router<Arc<AppState>> {

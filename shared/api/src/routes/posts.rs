@@ -122,7 +122,7 @@ pub async fn list_posts(
     }
     let mut cursor = match &q.cursor {
         None => None,
-        Some(c) => Some(super::decode_cursor(c, is_valid_id)?),
+        Some(c) => Some(crate::cursor::decode(c, is_valid_id)?),
     };
     let matches = |status: &str| {
         q.status.as_deref().is_none_or(|want| {

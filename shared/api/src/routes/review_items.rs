@@ -75,7 +75,7 @@ pub async fn list_review_items(
     }
     let cursor = match &q.cursor {
         None => None,
-        Some(c) => Some(super::decode_cursor(c, |id| id.contains('#'))?),
+        Some(c) => Some(crate::cursor::decode(c, |id| id.contains('#'))?),
     };
     let (items, next) = state
         .ingest
