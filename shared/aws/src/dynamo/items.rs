@@ -35,16 +35,6 @@ pub fn account_sk(a: &AccountId) -> String {
 pub fn media_sk(m: &MediaId) -> String {
     format!("MEDIA#{m}")
 }
-pub fn api_key_pk(hash: &str) -> String {
-    format!("APIKEY#{hash}")
-}
-
-/// The `keys` index: a tenant's keys (`keys_pk`), by key id (`keys_sk`, UUIDv7: by age).
-pub const KEYS_INDEX: &str = "keys";
-
-pub fn tenant_keys_pk(tenant: &TenantId) -> String {
-    format!("TENANTKEYS#{tenant}")
-}
 /// The sort key of a tenant's pause (crisis mode) item.
 pub const CRISIS_SK: &str = "CRISIS";
 /// A rate window's counter: one item per scope and window, so a new window needs no reset.
@@ -323,51 +313,6 @@ pub fn tenant_from_item(item: &Item) -> Result<Tenant, StoreError> {
             at,
             reason: f.opt_str("suspension_reason").unwrap_or_default(),
         }),
-    })
-}
-
-pub fn api_key_to_item(k: &ApiKey) -> Item {
-    let mut item = key(api_key_pk(&k.hash), "APIKEY");
-    item.insert("type".into(), s("api_key"));
-    item.insert("key_id".into(), s(k.id.as_str()));
-    item.insert("tenant_id".into(), s(k.tenant_id.as_str()));
-    item.insert("role".into(), s(k.role.as_str()));
-    item.insert("name".into(), s(&k.name));
-    item.insert("created_at".into(), time_n(k.created_at));
-    item.insert("keys_pk".into(), s(tenant_keys_pk(&k.tenant_id)));
-    item.insert("keys_sk".into(), s(k.id.as_str()));
-    if !k.hint.is_empty() {
-        item.insert("hint".into(), s(&k.hint));
-    }
-    for (name, at) in [
-        ("expires_at", k.expires_at),
-        ("revoked_at", k.revoked_at),
-        ("last_used_at", k.last_used_at),
-    ] {
-        if let Some(at) = at {
-            item.insert(name.into(), time_n(at));
-        }
-    }
-    item
-}
-
-pub fn api_key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
-    let f = Fields(item);
-    let pk = f.str("pk")?;
-    Ok(ApiKey {
-        id: ApiKeyId(f.str("key_id")?),
-        tenant_id: TenantId(f.str("tenant_id")?),
-        role: Role::parse(&f.str("role")?).ok_or_else(|| bad("role"))?,
-        name: f.str("name")?,
-        hash: pk
-            .strip_prefix("APIKEY#")
-            .ok_or_else(|| bad("pk"))?
-            .to_owned(),
-        created_at: f.time("created_at")?,
-        hint: f.opt_str("hint").unwrap_or_default(),
-        expires_at: f.opt_time("expires_at"),
-        revoked_at: f.opt_time("revoked_at"),
-        last_used_at: f.opt_time("last_used_at"),
     })
 }
 

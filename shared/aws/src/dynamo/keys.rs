@@ -9,8 +9,71 @@ use crate::errors::store_error;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use herald_domain::StoreError;
 use herald_domain::ids::{ApiKeyId, TenantId};
-use herald_domain::model::{ApiKey, KeyChange, Suspension};
+use herald_domain::model::{ApiKey, KeyChange, Role, Suspension};
 use time::OffsetDateTime;
+
+/// Where a key's item is: by the hash of its secret.
+pub fn api_key_pk(hash: &str) -> String {
+    format!("APIKEY#{hash}")
+}
+
+/// The `keys` index: a tenant's keys (`keys_pk`), by key id (`keys_sk`, UUIDv7: by age).
+pub const KEYS_INDEX: &str = "keys";
+
+pub fn tenant_keys_pk(tenant: &TenantId) -> String {
+    format!("TENANTKEYS#{tenant}")
+}
+
+fn bad(field: &str) -> StoreError {
+    StoreError::Invalid(format!(
+        "stored API key has a missing or malformed `{field}`"
+    ))
+}
+
+pub fn api_key_to_item(k: &ApiKey) -> Item {
+    let mut item = key(api_key_pk(&k.hash), "APIKEY");
+    item.insert("type".into(), s("api_key"));
+    item.insert("key_id".into(), s(k.id.as_str()));
+    item.insert("tenant_id".into(), s(k.tenant_id.as_str()));
+    item.insert("role".into(), s(k.role.as_str()));
+    item.insert("name".into(), s(&k.name));
+    item.insert("created_at".into(), time_n(k.created_at));
+    item.insert("keys_pk".into(), s(tenant_keys_pk(&k.tenant_id)));
+    item.insert("keys_sk".into(), s(k.id.as_str()));
+    if !k.hint.is_empty() {
+        item.insert("hint".into(), s(&k.hint));
+    }
+    for (name, at) in [
+        ("expires_at", k.expires_at),
+        ("revoked_at", k.revoked_at),
+        ("last_used_at", k.last_used_at),
+    ] {
+        if let Some(at) = at {
+            item.insert(name.into(), time_n(at));
+        }
+    }
+    item
+}
+
+pub fn api_key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
+    let f = Fields(item);
+    let pk = f.str("pk")?;
+    Ok(ApiKey {
+        id: ApiKeyId(f.str("key_id")?),
+        tenant_id: TenantId(f.str("tenant_id")?),
+        role: Role::parse(&f.str("role")?).ok_or_else(|| bad("role"))?,
+        name: f.str("name")?,
+        hash: pk
+            .strip_prefix("APIKEY#")
+            .ok_or_else(|| bad("pk"))?
+            .to_owned(),
+        created_at: f.time("created_at")?,
+        hint: f.opt_str("hint").unwrap_or_default(),
+        expires_at: f.opt_time("expires_at"),
+        revoked_at: f.opt_time("revoked_at"),
+        last_used_at: f.opt_time("last_used_at"),
+    })
+}
 
 impl DynamoStore {
     pub(super) async fn find_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
