@@ -3,7 +3,7 @@
 
 The test harness appends every credential it handles to `.herald/test-secrets.jsonl` (one
 `{"kind": ..., "value": ...}` per line: API keys, the operator token, platform access and
-refresh tokens, webhook signing secrets, embed tokens, phone numbers). This scans every log
+refresh tokens, webhook signing secrets, embed tokens, the alert webhook's URL, phone numbers). This scans every log
 the local stack's Herald processes wrote (`.herald/logs/`, the functions and the local API
 gateway; not the fake platforms or the AWS emulator, which stand in for the outside world)
 and fails on any hit, naming the kind and the file, never the value.
@@ -32,6 +32,7 @@ REQUIRED_KINDS = {
     "refresh_token",
     "webhook_secret",
     "embed_token",
+    "alert_webhook_url",
 }
 # Shorter values are too likely to occur by chance in unrelated text.
 MIN_LENGTH = 12

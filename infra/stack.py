@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -312,6 +313,7 @@ def up() -> int:
         wait_until("DynamoDB", lambda: dynamodb_ok(dynamodb), 30, pids["dynamodb"], "dynamodb")
         wait_until("fake platforms", lambda: http_ok(f"{fake_url}/_admin/health"), 30, pids["fake"], "fake-platforms")
 
+        alert_url = f"{fake_url}/sinks/alerts?token={secrets.token_hex(16)}"
         say("creating the resources of template.yaml")
         bootstrap = subprocess.run(
             [
@@ -322,6 +324,9 @@ def up() -> int:
                 "--parameter", f"FacebookApiUrl={fake_url}/facebook/v21.0",
                 "--parameter", f"LinkedInApiUrl={fake_url}/linkedin",
                 "--parameter", "LogLevel=info",
+                # Alerts go to the fake platforms' sink, where tests read them; the token in the
+                # URL stands for a real webhook's, and the log scan looks for it.
+                "--parameter", f"AlertWebhookUrl={alert_url}",
             ],
             cwd=ROOT, capture_output=True, text=True, check=False,
         )
@@ -335,8 +340,6 @@ def up() -> int:
         # credentials and scaled-down timings.
         endpoints = {"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_DYNAMODB": dynamodb}
         function_env = {**AWS_ENV, **endpoints, **LOCAL_FUNCTION_ENV}
-        # Alerts go to the fake platforms' sink, where tests read them.
-        function_env["HERALD_ALERT_WEBHOOK_URL"] = f"{fake_url}/sinks/alerts"
         write_env_file(FUNCTIONS_ENV, function_env, export=False)
 
         ports["runtime"] = pick_port("runtime")
@@ -377,6 +380,8 @@ def up() -> int:
             "HERALD_API_KEY": demo["api_key"],
             "HERALD_TENANT_ID": demo["tenant_id"],
             "FAKE_PLATFORMS_URL": fake_url,
+            # The alert webhook's URL (the functions read it from its secret), for the log scan.
+            "HERALD_ALERT_WEBHOOK_URL": alert_url,
             "HERALD_RUNTIME_URL": runtime_url,
             # What `herald dead-letters` needs to reach the inbound webhook queue's DLQ.
             "HERALD_WEBHOOK_DLQ_URL": manifest["queues"]["HERALD_QUEUE_URL_WEBHOOK_DEAD_LETTER_QUEUE"],

@@ -66,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         command: StreamCommand,
     },
+    /// Media usage.
+    Media {
+        #[command(subcommand)]
+        command: MediaCommand,
+    },
     /// Idempotency records.
     Idempotency {
         #[command(subcommand)]
@@ -118,6 +123,14 @@ enum DeadLetterCommand {
     },
     /// Remove for good.
     Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum MediaCommand {
+    /// Count every tenant's media again and write its usage (once after upgrading to the
+    /// quota, then once more to catch media created during the first run); prints
+    /// {"recounted": tenants}.
+    Recount,
 }
 
 #[derive(Debug, Subcommand)]
@@ -437,6 +450,12 @@ async fn main() -> ExitCode {
                 .await
                 .map(|n| serde_json::json!({ "purged": n }))
         }
+        Command::Media {
+            command: MediaCommand::Recount,
+        } => store
+            .recount_media_usage(time::OffsetDateTime::now_utc())
+            .await
+            .map(|n| serde_json::json!({ "recounted": n })),
         Command::Streams { command } => {
             return match streams(&store, command).await {
                 Ok(lines) => print_lines(lines),

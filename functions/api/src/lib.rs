@@ -11,7 +11,9 @@ use herald_domain::analytics::embed::EmbedTokens;
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::health::Probe;
 use herald_domain::idempotency::Idempotency;
-use herald_domain::media::DEFAULT_UPLOAD_URL_TTL;
+use herald_domain::media::{
+    DEFAULT_QUOTA_BYTES, DEFAULT_QUOTA_OBJECTS, DEFAULT_UPLOAD_URL_TTL, MediaQuota,
+};
 use herald_domain::outbound::guard::TargetPolicy;
 use herald_domain::rate_limits::{ApiRateLimits, RequestPolicy};
 use herald_domain::secrets::SecretCache;
@@ -30,6 +32,9 @@ pub struct Config {
     pub media_bucket: String,
     /// How long a presigned media upload URL works (default 15 minutes).
     pub upload_url_ttl: std::time::Duration,
+    /// The most media one tenant may hold (`HERALD_MEDIA_QUOTA_BYTES`,
+    /// `HERALD_MEDIA_QUOTA_OBJECTS`; default 5 GiB and 10,000).
+    pub media_quota: MediaQuota,
     /// Outbound webhooks: private and loopback targets (and plain http) allowed; the local
     /// stack only.
     pub outbound_allow_private: bool,
@@ -119,6 +124,15 @@ impl Config {
         if !(60..=3600).contains(&upload_url_seconds) {
             env.problem("HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600");
         }
+        let media_quota = MediaQuota {
+            max_bytes: env.parsed("HERALD_MEDIA_QUOTA_BYTES", DEFAULT_QUOTA_BYTES),
+            max_objects: env.parsed("HERALD_MEDIA_QUOTA_OBJECTS", DEFAULT_QUOTA_OBJECTS),
+        };
+        if media_quota.max_bytes == 0 || media_quota.max_objects == 0 {
+            env.problem(
+                "HERALD_MEDIA_QUOTA_BYTES and HERALD_MEDIA_QUOTA_OBJECTS must be at least 1",
+            );
+        }
         let outbound_allow_private = env.parsed("HERALD_OUTBOUND_ALLOW_PRIVATE", false);
         let outbound_queues = env
             .optional("HERALD_OUTBOUND_QUEUE_URL")
@@ -155,6 +169,7 @@ impl Config {
             in_progress_ttl_seconds,
             media_bucket,
             upload_url_ttl: std::time::Duration::from_secs(upload_url_seconds),
+            media_quota,
             admin_token_secret_id,
         })
     }
@@ -282,6 +297,7 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
         },
         Settings {
             upload_url_ttl: config.upload_url_ttl,
+            media_quota: config.media_quota,
             target_policy: TargetPolicy {
                 allow_private: config.outbound_allow_private,
             },
@@ -371,6 +387,7 @@ mod tests {
                 "86400".to_owned(),
             ),
             ("HERALD_LOG_LEVEL".to_owned(), "trace".to_owned()),
+            ("HERALD_MEDIA_QUOTA_OBJECTS".to_owned(), "0".to_owned()),
             (
                 "HERALD_RATE_LIMIT_WRITE_PER_MINUTE".to_owned(),
                 "0".to_owned(),
@@ -396,6 +413,7 @@ mod tests {
             "HERALD_MEDIA_BUCKET",
             "HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600",
             "HERALD_EMBED_SIGNING_SECRET_ID",
+            "HERALD_MEDIA_QUOTA_BYTES and HERALD_MEDIA_QUOTA_OBJECTS must be at least 1",
         ] {
             assert!(err.contains(name), "{name} not in {err}");
         }

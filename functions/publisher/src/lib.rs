@@ -38,8 +38,9 @@ pub struct Config {
     pub deadline_margin: Duration,
     /// The function's timeout (template `Timeout`), used when the runtime gives no deadline.
     pub function_timeout: Duration,
-    /// A Slack-compatible webhook for alerts (none: alerts are logged).
-    pub alert_webhook: Option<secrecy::SecretString>,
+    /// `HERALD_ALERT_WEBHOOK_SECRET`: the secret holding a Slack-compatible webhook for
+    /// alerts (none, or an empty URL in it: alerts are logged).
+    pub alert_webhook_secret: Option<String>,
     /// Where the variants' media are.
     pub media_bucket: String,
     /// The outbound webhook queue (none: no outbound events are emitted).
@@ -109,7 +110,7 @@ impl Config {
         let deadline_margin = Duration::from_millis(env.parsed("HERALD_DEADLINE_MARGIN_MS", 2_000));
         let function_timeout =
             Duration::from_secs(env.parsed("HERALD_FUNCTION_TIMEOUT_SECONDS", 30));
-        let alert_webhook = env.secret_url("HERALD_ALERT_WEBHOOK_URL");
+        let alert_webhook_secret = env.optional("HERALD_ALERT_WEBHOOK_SECRET");
         let media_bucket = env.required("HERALD_MEDIA_BUCKET");
         let outbound_queue_url = env.optional("HERALD_OUTBOUND_QUEUE_URL");
         let outbound_cache = env.seconds(
@@ -132,7 +133,7 @@ impl Config {
             concurrency,
             deadline_margin,
             function_timeout,
-            alert_webhook,
+            alert_webhook_secret,
             media_bucket,
             outbound_queue_url,
             outbound_cache,
@@ -174,13 +175,13 @@ pub struct Publisher {
 }
 
 pub fn publisher(config: &Config, clients: &Clients) -> Publisher {
-    let store = Arc::new(config.common.store(clients));
     let clock = Arc::new(SystemClock);
+    let secrets = config.common.secrets.cache(clients, clock.clone());
+    let store = Arc::new(config.common.store_with(clients, secrets.clone()));
     let mut platforms =
         HttpPlatforms::new(config.endpoints.clone(), config.publish.platform_timeout);
     if let Some(secret) = &config.oauth_clients_secret {
-        platforms = platforms
-            .with_oauth_secret(config.common.secrets.cache(clients, clock.clone()), secret);
+        platforms = platforms.with_oauth_secret(secrets.clone(), secret);
     }
     let platform = Arc::new(platforms);
     let queue = SqsPublishQueue::new(clients.sqs.clone(), &config.common.publish_queue_url)
@@ -193,8 +194,8 @@ pub fn publisher(config: &Config, clients: &Clients) -> Publisher {
             config.outbound_cache,
         ))
     });
-    let alerter =
-        herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone());
+    let webhook = config.alert_webhook_secret.clone().map(|id| (secrets, id));
+    let alerter = herald_platforms::alerter(webhook, store.clone(), clock.clone());
     let entropy = Arc::new(SystemEntropy);
     let tokens = TokenRefresh {
         leases: store.clone(),

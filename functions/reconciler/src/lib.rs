@@ -22,7 +22,8 @@ pub struct Config {
     pub common: CommonConfig,
     pub reconcile: ReconcileConfig,
     pub publish_dlq_url: String,
-    pub alert_webhook: Option<secrecy::SecretString>,
+    /// `HERALD_ALERT_WEBHOOK_SECRET`: the secret holding the alert webhook's URL.
+    pub alert_webhook_secret: Option<String>,
     /// The outbound webhook queue (none: no outbound events are emitted).
     pub outbound_queue_url: Option<String>,
     /// The platforms' token endpoints.
@@ -46,7 +47,7 @@ impl Config {
             max_attempts: env.parsed("HERALD_RECONCILE_MAX_ATTEMPTS", d.max_attempts),
         };
         let publish_dlq_url = env.url("HERALD_PUBLISH_DLQ_URL");
-        let alert_webhook = env.secret_url("HERALD_ALERT_WEBHOOK_URL");
+        let alert_webhook_secret = env.optional("HERALD_ALERT_WEBHOOK_SECRET");
         let outbound_queue_url = env.optional("HERALD_OUTBOUND_QUEUE_URL");
         let endpoints = Endpoints::read(|name| env.url(name));
         let platform_timeout =
@@ -61,7 +62,7 @@ impl Config {
             common,
             reconcile,
             publish_dlq_url,
-            alert_webhook,
+            alert_webhook_secret,
             outbound_queue_url,
             endpoints,
             platform_timeout,
@@ -121,7 +122,7 @@ pub fn reconciler(config: &Config, clients: &Clients, shared: &Shared) -> Reconc
             .with_dead_letter_queue(&config.publish_dlq_url),
     );
     let alerter =
-        herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone());
+        herald_platforms::alerter(alert_webhook(config, shared), store.clone(), clock.clone());
     Reconciler {
         store: store.clone(),
         posts: store.clone(),
@@ -134,6 +135,14 @@ pub fn reconciler(config: &Config, clients: &Clients, shared: &Shared) -> Reconc
         clock,
         config: config.reconcile.clone(),
     }
+}
+
+/// The alert webhook's secret, read through the function's secret cache.
+fn alert_webhook(config: &Config, shared: &Shared) -> Option<(Arc<SecretCache>, String)> {
+    config
+        .alert_webhook_secret
+        .clone()
+        .map(|id| (shared.secrets.clone(), id))
 }
 
 /// The refresh service and where it finds the accounts to refresh.
@@ -153,7 +162,7 @@ pub fn token_refresh(config: &Config, shared: &Shared) -> Option<RefreshAhead> {
         platforms = platforms.with_oauth_secret(shared.secrets.clone(), secret);
     }
     let alerter =
-        herald_platforms::alerter(config.alert_webhook.clone(), store.clone(), clock.clone());
+        herald_platforms::alerter(alert_webhook(config, shared), store.clone(), clock.clone());
     let refresh = TokenRefresh {
         leases: store.clone(),
         accounts: store.clone(),

@@ -49,7 +49,7 @@ pub struct ProblemField {
     pub platform: Option<String>,
     /// Media problems only: `unknown_media`, `not_uploaded`, `unrecognized_content`,
     /// `type_mismatch`, `type_not_accepted`, `too_large`, `too_small`,
-    /// `dimensions_unreadable`, `too_many`, `not_alone` or `expires_before_publish`.
+    /// `dimensions_unreadable`, `too_many`, `not_alone`, `expires_before_publish`, `quota_objects` or `quota_bytes`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// Media problems only: the limit, as bytes, `{"width","height"}`, a MIME type or list of

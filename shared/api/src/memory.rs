@@ -6,7 +6,7 @@ use crate::state::{Ports, Settings};
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::idempotency::Idempotency;
 use herald_domain::ingest::memory::MemoryIngestStore;
-use herald_domain::media::DEFAULT_UPLOAD_URL_TTL;
+use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaQuota};
 use herald_domain::memory::{MemoryDeadLetters, MemoryMedia, MemoryStore};
 use herald_domain::outbound::memory::{FixedResolver, MemoryEndpoints};
 use herald_domain::rate_limits::ApiRateLimits;
@@ -54,6 +54,7 @@ impl AppState {
             },
             Settings {
                 upload_url_ttl: DEFAULT_UPLOAD_URL_TTL,
+                media_quota: MediaQuota::default(),
                 target_policy: Default::default(),
                 operator: None,
                 health_timeout: herald_domain::health::DEFAULT_TIMEOUT,

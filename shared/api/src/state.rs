@@ -11,7 +11,7 @@ use herald_domain::health::{
 };
 use herald_domain::idempotency::Idempotency;
 use herald_domain::ingest::IngestStore;
-use herald_domain::media::MediaService;
+use herald_domain::media::{MediaQuota, MediaService};
 use herald_domain::outbound::guard::TargetPolicy;
 use herald_domain::outbound::{EndpointRegistry, EndpointStore, Resolver};
 use herald_domain::ports::{
@@ -56,6 +56,8 @@ impl<S> std::fmt::Debug for Ports<S> {
 pub struct Settings {
     /// How long a media upload URL works.
     pub upload_url_ttl: Duration,
+    /// The most media one tenant may hold.
+    pub media_quota: MediaQuota,
     /// Which outbound webhook targets are allowed (private addresses only locally).
     pub target_policy: TargetPolicy,
     /// The bootstrap operator token, for `POST /v1/tenants`; `None` turns those routes off.
@@ -135,6 +137,7 @@ impl AppState {
                     objects: media,
                     clock: clock.clone(),
                     upload_url_ttl: settings.upload_url_ttl,
+                    quota: settings.media_quota,
                 },
                 clock: clock.clone(),
             },

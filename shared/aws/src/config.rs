@@ -76,20 +76,6 @@ impl<'a> Env<'a> {
         v
     }
 
-    /// An optional http(s) URL holding a credential: kept secret, never echoed in errors.
-    pub fn secret_url(&mut self, name: &str) -> Option<secrecy::SecretString> {
-        let v = self
-            .vars
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())?;
-        if !v.starts_with("https://") && !v.starts_with("http://") {
-            self.problems.push(format!("{name} must be an http(s) URL"));
-            return None;
-        }
-        Some(secrecy::SecretString::from(v.to_owned()))
-    }
-
     /// A duration given in whole seconds.
     pub fn seconds(&mut self, name: &str, default: time::Duration) -> time::Duration {
         time::Duration::seconds(self.parsed(name, default.whole_seconds()))

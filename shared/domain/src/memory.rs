@@ -68,6 +68,7 @@ pub(crate) struct State {
     pub(crate) audit_heads: BTreeMap<(TenantId, String), ChainHead>,
     pub(crate) alert_windows: HashMap<(String, i64), u32>,
     pub(crate) media: BTreeMap<(TenantId, MediaId), MediaRecord>,
+    pub(crate) media_usage: BTreeMap<TenantId, crate::media::MediaUsage>,
 }
 
 #[derive(Debug, Default)]

@@ -6,7 +6,7 @@ use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::error::StoreError;
 use crate::ids::{AccountId, ApiKeyId, MediaId, PostId, TenantId};
 use crate::media::{
-    Inspection, MediaContent, MediaRecord, MediaType, PresignedUpload, StoredObject,
+    Inspection, MediaContent, MediaRecord, MediaType, MediaUsage, PresignedUpload, StoredObject,
 };
 use crate::model::{
     Account, ApiKey, KeyChange, Platform, Post, Suspension, Tenant, TenantSettings, VariantError,
@@ -438,8 +438,13 @@ pub trait QueueStats: Send + Sync {
 /// Media records (in the main table, beside the tenant's posts).
 #[async_trait]
 pub trait MediaRecords: Send + Sync {
-    /// Fails with `Conflict` if the id exists.
-    async fn insert_media(&self, media: &MediaRecord) -> Result<(), StoreError>;
+    /// The tenant's media usage (empty, version 0, if it never created media).
+    async fn media_usage(&self, tenant: &TenantId) -> Result<MediaUsage, StoreError>;
+    /// Inserts the record and replaces the tenant's usage with `usage` in one atomic step.
+    /// Fails with `Conflict` if the id exists or the usage is no longer at
+    /// `usage.version - 1` (another media was created meanwhile: read it again).
+    async fn insert_media(&self, media: &MediaRecord, usage: &MediaUsage)
+    -> Result<(), StoreError>;
     /// The tenant's records among `ids` (in no particular order); ids it does not have are
     /// simply absent.
     async fn get_media(

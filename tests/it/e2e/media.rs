@@ -257,3 +257,51 @@ async fn lost_answers_around_media_never_leave_a_second_post() {
     assert_eq!(x_media.len(), 2, "the lost upload was simply sent again");
     assert_eq!(x_posts[0]["media"], json!([x_media[1]["id"]]));
 }
+
+#[tokio::test]
+async fn the_media_quota_refuses_with_a_422_naming_what_is_exceeded() {
+    use herald_domain::media::{DEFAULT_QUOTA_BYTES, MediaType, largest_accepted};
+    let stack = Stack::running();
+    let (t, other) = (stack.tenant(), stack.tenant());
+    let create = |t: &Tenant, size: u64| {
+        let (stack, key) = (&stack, t.key.clone());
+        async move {
+            stack
+                .api(
+                    Method::POST,
+                    "/v1/media",
+                    key.as_str(),
+                    Some(&unique("q-")),
+                    Some(json!({"content_type": "video/mp4", "file_name": "v.mp4", "size": size})),
+                )
+                .await
+        }
+    };
+    // Nothing is uploaded: the declared size is what the upload URL accepts, and what counts.
+    let largest = largest_accepted(MediaType::Mp4).unwrap();
+    for _ in 0..DEFAULT_QUOTA_BYTES / largest {
+        let (s, _, v) = create(&t, largest).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let room = DEFAULT_QUOTA_BYTES % largest;
+    let (s, headers, v) = create(&t, room + 1).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(v["errors"][0]["rule"], "quota_bytes", "{v}");
+    assert_eq!(v["errors"][0]["field"], "size");
+    assert_eq!(v["errors"][0]["limit"], json!(DEFAULT_QUOTA_BYTES));
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("quota"),
+        "{v}"
+    );
+    if room > 0 {
+        let (s, _, v) = create(&t, room).await;
+        assert_eq!(s, StatusCode::CREATED, "what is left still fits: {v}");
+    }
+    // Another tenant's quota is untouched by this one's.
+    let (s, _, v) = create(&other, largest).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+}

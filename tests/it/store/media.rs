@@ -2,6 +2,7 @@
 //! bucket's own settings.
 
 use super::*;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 /// What a client does with `POST /v1/media`'s answer: PUT the bytes with exactly its headers.
 async fn put_to(upload: &PresignedUpload, bytes: Vec<u8>) -> reqwest::StatusCode {
@@ -240,4 +241,69 @@ async fn the_media_bucket_is_private_encrypted_and_expires_uploads() {
         days,
         [herald_domain::media::MEDIA_RETENTION.whole_days() as i32]
     );
+}
+
+#[tokio::test]
+async fn the_media_quota_holds_under_concurrent_creates_and_a_recount_restores_it() {
+    let env = Env::new().await;
+    let mut service = env.posts().media;
+    service.quota = MediaQuota {
+        max_bytes: 10_000,
+        max_objects: 3,
+    };
+    let new = || NewMedia {
+        content_type: "image/png".into(),
+        file_name: "a.png".into(),
+        size: 100,
+    };
+    // Eight creates at once from as many tasks: the usage item's version lets three through.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let service = service.clone();
+            let actor = env.actor();
+            tokio::spawn(async move { service.create(&actor, new()).await })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(MediaError::Invalid(errors)) => {
+                let rules: Vec<_> = errors
+                    .iter()
+                    .map(|e| e.media.as_ref().unwrap().rule)
+                    .collect();
+                assert_eq!(rules, [MediaRule::QuotaObjects]);
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(created, 3);
+    let now = SystemClock.now();
+    let usage = env.store.media_usage(&env.tenant).await.unwrap();
+    assert_eq!(usage.total(now).objects, 3);
+    assert_eq!(usage.total(now).bytes, 300);
+
+    // A deployment from before the quota holds media records and no usage: the recount
+    // writes it from the records, and a second run finds the same.
+    env.clients
+        .dynamodb
+        .delete_item()
+        .table_name(&env.vars["HERALD_TABLE"])
+        .key("pk", AttributeValue::S(format!("TENANT#{}", env.tenant)))
+        .key("sk", AttributeValue::S("MEDIAUSAGE".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(env.store.media_usage(&env.tenant).await.unwrap().version, 0);
+    assert!(env.store.recount_media_usage(now).await.unwrap() >= 1);
+    let recounted = env.store.media_usage(&env.tenant).await.unwrap();
+    assert_eq!(recounted.total(now), usage.total(now));
+    env.store.recount_media_usage(now).await.unwrap();
+    assert_eq!(
+        env.store.media_usage(&env.tenant).await.unwrap().total(now),
+        usage.total(now)
+    );
+    let refused = service.create(&env.actor(), new()).await.unwrap_err();
+    assert!(matches!(refused, MediaError::Invalid(_)), "{refused:?}");
 }

@@ -17,7 +17,8 @@ use herald_domain::dead_letters::DeadLetterQueues;
 use herald_domain::idempotency::{Begin, Idempotency, IdempotencyKey, StoredResponse};
 use herald_domain::ids::{AccountId, ApiKeyId, PostId, TenantId};
 use herald_domain::media::{
-    DEFAULT_UPLOAD_URL_TTL, MediaService, MediaType, NewMedia, PresignedUpload, Resolved, samples,
+    DEFAULT_UPLOAD_URL_TTL, MediaError, MediaQuota, MediaRule, MediaService, MediaType, NewMedia,
+    PresignedUpload, Resolved, samples,
 };
 use herald_domain::model::*;
 use herald_domain::ports::*;
@@ -155,6 +156,7 @@ impl Env {
                 objects: self.media.clone(),
                 clock: Arc::new(SystemClock),
                 upload_url_ttl: DEFAULT_UPLOAD_URL_TTL,
+                quota: Default::default(),
             },
             clock: Arc::new(SystemClock),
         }

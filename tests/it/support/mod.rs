@@ -86,6 +86,9 @@ impl Stack {
         let env = local_stack().expect(
             "the local stack is not running: start it with `make up` (make test does this itself)",
         );
+        if let Some(url) = env.get("HERALD_ALERT_WEBHOOK_URL") {
+            secrets::remember("alert_webhook_url", url);
+        }
         Self {
             env,
             http: reqwest::Client::builder()

@@ -9,12 +9,10 @@
 //! read per tenant by the time their variant was published.
 
 use super::items::*;
+use super::ops::build_error;
 use super::store::{DynamoStore, values};
 use crate::errors::store_error;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use herald_domain::StoreError;
 use herald_domain::analytics::{Engagement, Milestone, Snapshot, SnapshotDue, SnapshotStore};
@@ -141,10 +139,6 @@ fn snapshot_from_item(tenant: &TenantId, item: &Item) -> Result<Snapshot, StoreE
     })
 }
 
-fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Invalid(e.to_string())
-}
-
 impl DynamoStore {
     fn delete_due(&self, entry: &SnapshotDue) -> Result<TransactWriteItem, StoreError> {
         Ok(TransactWriteItem::builder()
@@ -170,35 +164,6 @@ impl DynamoStore {
                     .map_err(build_error)?,
             )
             .build())
-    }
-
-    /// `Ok(false)`: a condition failed (nothing was written).
-    async fn transact_conditional(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<bool, StoreError> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    TransactWriteItemsError::TransactionCanceledException(c)
-                        if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) if e.code() == Some("TransactionCanceledException") => Err(
-                StoreError::Unavailable("a snapshot transaction was cancelled".into()),
-            ),
-            Err(e) => Err(store_error(e)),
-        }
     }
 }
 

@@ -6,8 +6,11 @@ use super::DynamoStore;
 use super::items::{Item, key, s};
 use super::store::values;
 use crate::errors::store_error;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use herald_domain::StoreError;
 use herald_domain::ports::Page;
 use std::future::Future;
@@ -36,6 +39,35 @@ macro_rules! all_items {
 all_items!(QueryFluentBuilder, ScanFluentBuilder);
 
 impl DynamoStore {
+    /// `Ok(false)`: a condition failed (nothing was written).
+    pub(super) async fn transact_conditional(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    TransactWriteItemsError::TransactionCanceledException(c)
+                        if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) if e.code() == Some("TransactionCanceledException") => Err(
+                StoreError::Unavailable("a transaction was cancelled".into()),
+            ),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
     /// The item at `key` on the main table (an eventually consistent read).
     pub(super) async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
         self.get_item(key, false).await
@@ -187,4 +219,9 @@ impl PrefixQuery<'_> {
             cursor,
         })
     }
+}
+
+/// A request the SDK could not build (a missing required field: a bug, not an outage).
+pub(super) fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Invalid(format!("building a request: {e}"))
 }

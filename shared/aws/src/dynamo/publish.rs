@@ -15,6 +15,7 @@
 use super::DynamoStore;
 use super::items::*;
 use super::limits::{WINDOW_CONDITION, WINDOW_UPDATE, window_values};
+use super::ops::build_error;
 use super::store::{names, values};
 use crate::errors::store_error;
 use async_trait::async_trait;
@@ -253,10 +254,6 @@ impl Cancelled {
             Cancelled::Store(_) => false,
         }
     }
-}
-
-fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Invalid(format!("building a request: {e}"))
 }
 
 /// Which gate held a cancelled claim, from the transaction's cancellation reasons.

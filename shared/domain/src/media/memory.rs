@@ -3,7 +3,7 @@
 use crate::error::StoreError;
 use crate::ids::{MediaId, TenantId};
 use crate::media::{
-    Inspection, MediaContent, MediaRecord, MediaType, PresignedUpload, StoredObject,
+    Inspection, MediaContent, MediaRecord, MediaType, MediaUsage, PresignedUpload, StoredObject,
 };
 use crate::memory::{CallCounter, MemoryStore};
 use crate::ports::*;
@@ -15,13 +15,25 @@ use time::OffsetDateTime;
 
 #[async_trait]
 impl MediaRecords for MemoryStore {
-    async fn insert_media(&self, media: &MediaRecord) -> Result<(), StoreError> {
+    async fn media_usage(&self, tenant: &TenantId) -> Result<MediaUsage, StoreError> {
+        self.with("media_usage", |s| {
+            Ok(s.media_usage.get(tenant).cloned().unwrap_or_default())
+        })
+    }
+
+    async fn insert_media(
+        &self,
+        media: &MediaRecord,
+        usage: &MediaUsage,
+    ) -> Result<(), StoreError> {
         self.with("media_insert", |s| {
             let key = (media.tenant_id.clone(), media.id.clone());
-            if s.media.contains_key(&key) {
+            let held = s.media_usage.get(&media.tenant_id).map_or(0, |u| u.version);
+            if s.media.contains_key(&key) || held + 1 != usage.version {
                 return Err(StoreError::Conflict);
             }
             s.media.insert(key, media.clone());
+            s.media_usage.insert(media.tenant_id.clone(), usage.clone());
             Ok(())
         })
     }
@@ -75,6 +87,7 @@ impl MemoryMedia {
             objects: std::sync::Arc::new(MemoryMedia::default()),
             clock,
             upload_url_ttl: crate::media::DEFAULT_UPLOAD_URL_TTL,
+            quota: Default::default(),
         }
     }
 

@@ -15,6 +15,7 @@
 mod inspect;
 #[cfg(feature = "memory")]
 pub mod memory;
+mod quota;
 mod record;
 mod rules;
 mod service;
@@ -22,6 +23,7 @@ mod service;
 mod tests;
 
 pub use inspect::*;
+pub use quota::*;
 pub use record::*;
 pub use rules::*;
 pub use service::*;

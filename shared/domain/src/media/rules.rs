@@ -118,6 +118,10 @@ pub enum MediaRule {
     TooMany,
     NotAlone,
     ExpiresBeforePublish,
+    /// Creating the media would take the tenant past its quota of objects.
+    QuotaObjects,
+    /// ... or of bytes.
+    QuotaBytes,
 }
 
 impl MediaRule {
@@ -134,6 +138,8 @@ impl MediaRule {
             MediaRule::TooMany => "too_many",
             MediaRule::NotAlone => "not_alone",
             MediaRule::ExpiresBeforePublish => "expires_before_publish",
+            MediaRule::QuotaObjects => "quota_objects",
+            MediaRule::QuotaBytes => "quota_bytes",
         }
     }
 }
@@ -211,6 +217,16 @@ impl MediaViolation {
                 "is kept until {}, before the post is scheduled; upload it again",
                 at.date()
             ),
+            (MediaRule::QuotaObjects, Some(Measure::Count(max)), _) => format!(
+                "the tenant already holds {max} media, its quota; media are deleted {} days after creation",
+                MEDIA_RETENTION.whole_days()
+            ),
+            (MediaRule::QuotaBytes, Some(Measure::Bytes(max)), Some(Measure::Bytes(total))) => {
+                format!(
+                    "would take the tenant's media to {total} bytes; its quota is {max} bytes ({})",
+                    human(*max)
+                )
+            }
             (rule, _, _) => rule.as_str().replace('_', " "),
         }
     }

@@ -85,9 +85,14 @@ pub struct MediaService {
     pub clock: Arc<dyn Clock>,
     /// How long an upload URL works (default 15 minutes).
     pub upload_url_ttl: std::time::Duration,
+    /// The most media one tenant may hold.
+    pub quota: MediaQuota,
 }
 
-crate::debug_fields!(MediaService, upload_url_ttl);
+crate::debug_fields!(MediaService, upload_url_ttl, quota);
+
+/// How many times creating media reads the usage again after losing a race for it.
+const MAX_COUNT_ATTEMPTS: u32 = 8;
 
 pub const DEFAULT_UPLOAD_URL_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
@@ -141,6 +146,8 @@ impl MediaService {
             return Err(MediaError::Invalid(errors));
         };
         let now = self.clock.now();
+        // The quota is checked last, so a request that is wrong anyway is not told about it.
+        let mut counted = self.admit(&actor.tenant_id, new.size, now).await?;
         let id = MediaId::generate();
         let key = MediaRecord::object_key(&actor.tenant_id, &id);
         let upload = self
@@ -159,8 +166,30 @@ impl MediaService {
             upload_expires_at: upload.expires_at,
             inspection: None,
         };
-        self.records.insert_media(&record).await?;
+        // Another media of the tenant created since the read: count again on what it left.
+        for attempt in 0.. {
+            match self.records.insert_media(&record, &counted).await {
+                Ok(()) => break,
+                Err(StoreError::Conflict) if attempt < MAX_COUNT_ATTEMPTS => {
+                    counted = self.admit(&actor.tenant_id, new.size, now).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok((record, upload))
+    }
+
+    /// The tenant's usage with one more media of `size` bytes, or the quota's 422.
+    async fn admit(
+        &self,
+        tenant: &TenantId,
+        size: u64,
+        now: OffsetDateTime,
+    ) -> Result<MediaUsage, MediaError> {
+        let usage = self.records.media_usage(tenant).await?;
+        usage
+            .admit(size, now, self.quota)
+            .map_err(MediaError::Invalid)
     }
 
     /// The media as it stands now: an upload since the last look is inspected and recorded.

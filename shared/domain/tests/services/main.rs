@@ -8,8 +8,8 @@ use herald_domain::clock::{Clock, Entropy, FakeClock};
 use herald_domain::ids::MediaId;
 use herald_domain::ids::{AccountId, ApiKeyId, TenantId};
 use herald_domain::media::{
-    DEFAULT_UPLOAD_URL_TTL, MediaError, MediaRecord, MediaRule, MediaService, MediaStatus,
-    MediaType, NewMedia, samples,
+    DEFAULT_UPLOAD_URL_TTL, MediaError, MediaQuota, MediaRecord, MediaRule, MediaService,
+    MediaStatus, MediaType, MediaUsage, NewMedia, samples,
 };
 use herald_domain::memory::{MemoryMedia, MemoryQueue, MemoryStore};
 use herald_domain::model::*;
@@ -205,6 +205,7 @@ impl World {
                 objects: media.clone(),
                 clock: clock.clone(),
                 upload_url_ttl: DEFAULT_UPLOAD_URL_TTL,
+                quota: Default::default(),
             },
             clock: clock.clone(),
         };

@@ -106,18 +106,24 @@ async fn a_bad_set_of_media_is_refused_whole_with_every_violation() {
     // Another tenant's media answers exactly like an unknown id.
     let theirs = MediaId("med_theirs".into());
     w.store
-        .insert_media(&MediaRecord {
-            tenant_id: TenantId("ten_b".into()),
-            id: theirs.clone(),
-            key: "media/ten_b/med_theirs".into(),
-            file_name: "x.png".into(),
-            declared_type: MediaType::Png,
-            declared_size: 10,
-            created_by: ApiKeyId("key_b".into()),
-            created_at: w.clock.now(),
-            upload_expires_at: w.clock.now() + time::Duration::minutes(15),
-            inspection: None,
-        })
+        .insert_media(
+            &MediaRecord {
+                tenant_id: TenantId("ten_b".into()),
+                id: theirs.clone(),
+                key: "media/ten_b/med_theirs".into(),
+                file_name: "x.png".into(),
+                declared_type: MediaType::Png,
+                declared_size: 10,
+                created_by: ApiKeyId("key_b".into()),
+                created_at: w.clock.now(),
+                upload_expires_at: w.clock.now() + time::Duration::minutes(15),
+                inspection: None,
+            },
+            &MediaUsage {
+                version: 1,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     w.media
@@ -411,4 +417,49 @@ async fn media_too_large_for_the_invocation_fail_at_once_with_a_reason() {
         1,
         "only the one that fits"
     );
+}
+
+#[tokio::test]
+async fn the_media_quota_holds_per_tenant_and_under_concurrent_creates() {
+    let w = World::new(false).await;
+    let mut media = w.posts.media.clone();
+    media.quota = MediaQuota {
+        max_bytes: 1_000,
+        max_objects: 3,
+    };
+    let new = |size: u64| NewMedia {
+        content_type: "image/png".into(),
+        file_name: "a.png".into(),
+        size,
+    };
+    let rules = |e: MediaError| match e {
+        MediaError::Invalid(errors) => errors
+            .iter()
+            .map(|e| e.media.as_ref().unwrap().rule)
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    media.create(&w.actor, new(400)).await.unwrap();
+    media.create(&w.actor, new(600)).await.unwrap();
+    let refused = media.create(&w.actor, new(1)).await.unwrap_err();
+    assert_eq!(rules(refused), [MediaRule::QuotaBytes]);
+    // Another tenant's quota is its own.
+    let other = Actor {
+        tenant_id: TenantId("ten_other".into()),
+        key_id: ApiKeyId("key_other".into()),
+    };
+    media.create(&other, new(1_000)).await.unwrap();
+    // Ten creates at once for a third tenant: exactly the quota's three get through.
+    let third = Actor {
+        tenant_id: TenantId("ten_third".into()),
+        key_id: ApiKeyId("key_third".into()),
+    };
+    let results = futures::future::join_all((0..10).map(|_| media.create(&third, new(10)))).await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 3);
+    for refused in results.into_iter().filter_map(Result::err) {
+        assert_eq!(rules(refused), [MediaRule::QuotaObjects]);
+    }
+    let usage = w.store.media_usage(&third.tenant_id).await.unwrap();
+    assert_eq!(usage.total(w.clock.now()).objects, 3);
 }
