@@ -6,7 +6,8 @@
 //!   the SDK interceptor);
 //! - the API's in-process handler overhead for `POST /v1/posts` (p50/p99, in-memory ports),
 //!   with port calls per request, and AWS calls per request against the emulators;
-//! - inbound webhooks: verification p50/p99 per scheme, AWS calls per accepted webhook.
+//! - inbound webhooks: verification p50/p99 per scheme, AWS calls per accepted webhook;
+//! - the rate limiter: AWS calls and latency per request (`limiter`).
 //!
 //! Each feature's figures live in a module of their own (`cold_start`, `webhooks`, `ingest`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark harness fails loudly.
@@ -41,6 +42,7 @@ mod cold_start;
 mod cost;
 mod health;
 mod ingest;
+mod limiter;
 
 pub(crate) fn bench(name: &str, value: impl std::fmt::Display, unit: &str) {
     println!("BENCH {name} {value} {unit}");
@@ -518,5 +520,8 @@ async fn main() {
     }
     if wants("health") {
         health::health(&env).await;
+    }
+    if wants("rate_limiter") {
+        limiter::limiter(&env).await;
     }
 }

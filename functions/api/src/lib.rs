@@ -222,6 +222,7 @@ fn rate_limits(env: &mut Env<'_>) -> ApiRateLimits {
         write: read("WRITE", defaults.write),
         expensive_read: read("EXPENSIVE_READ", defaults.expensive_read),
         operator: read("OPERATOR", defaults.operator),
+        embed_read: read("EMBED_READ", defaults.embed_read),
     }
 }
 

@@ -7,6 +7,7 @@ use herald_aws::dynamo::DynamoStore;
 use herald_aws::sqs::SqsInboundQueue;
 use herald_domain::clock::{SystemClock, SystemEntropy};
 use herald_domain::inbound::{ReceiverConfig, WebhookProvider, WebhookReceiver};
+use herald_domain::rate_limits::RequestPolicy;
 use herald_webhooks::Scheme;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,7 +77,14 @@ impl Config {
         let receiver = ReceiverConfig {
             grace: secrets.grace,
             remember_for: env.seconds("HERALD_WEBHOOK_REMEMBER_SECONDS", d.remember_for),
+            rate: RequestPolicy {
+                limit: env.parsed("HERALD_WEBHOOK_RATE_LIMIT_PER_MINUTE", d.rate.limit),
+                window: time::Duration::minutes(1),
+            },
         };
+        if !(1..=1_000_000).contains(&receiver.rate.limit) {
+            env.problem("HERALD_WEBHOOK_RATE_LIMIT_PER_MINUTE must be 1 to 1000000");
+        }
         env.finish()?;
         Ok(Self {
             table,
@@ -90,10 +98,12 @@ impl Config {
 
 pub fn receiver(config: &Config, clients: &Clients) -> WebhookReceiver {
     let clock = Arc::new(SystemClock);
+    let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table));
     WebhookReceiver {
+        counter: store.clone(),
         providers: config.providers.clone(),
         secrets: config.secrets.cache(clients, clock.clone()),
-        inbox: Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table)),
+        inbox: store,
         queue: Arc::new(SqsInboundQueue::new(clients.sqs.clone(), &config.queue_url)),
         clock,
         entropy: Arc::new(SystemEntropy),

@@ -23,6 +23,7 @@ use crate::analytics::AnalyticsState;
 use crate::audit::{self, Client};
 use crate::auth::Principal;
 use crate::error::Problem;
+use crate::rate_limit::{Budget, spend};
 use crate::{ApiError, ApiJson, AppState};
 use axum::Json;
 use axum::Router;
@@ -32,9 +33,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use herald_domain::analytics::dashboard::{DashboardData, overview};
 use herald_domain::analytics::embed::{
-    EmbedClaims, EmbedError, EmbedTokens, RateDecision, Refusal, RequestCounter, TOKEN_POLICY,
-    TokenRequest, origin_of_url,
+    EmbedClaims, EmbedError, EmbedTokens, Refusal, RequestCounter, TOKEN_POLICY, TokenRequest,
+    origin_of_url,
 };
+use herald_domain::rate_limits::OperationClass;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -199,14 +201,46 @@ pub struct EmbedTokenView {
 
 herald_domain::debug_fields!(EmbedTokenView, token_type, kid, dashboard, origins);
 
-fn rate_headers(response: &mut Response, decision: &RateDecision) {
-    let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&TOKEN_POLICY.header(TOKEN_POLICY_NAME)) {
-        h.insert(RATELIMIT_POLICY, v);
+/// What every embed read goes through once its token verified: the tenant must not be
+/// suspended, and the token's read budget must have room (`Ok(None)`: the limiter could not
+/// count; admitted).
+async fn admit_read(state: &AppState, claims: &EmbedClaims) -> Result<Option<Budget>, Response> {
+    match state.tenants.get_tenant(&claims.tenant_id()).await {
+        Ok(Some(tenant)) if tenant.suspended.is_some() => {
+            refused_metric("tenant_suspended");
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "tenant-suspended",
+                "Tenant suspended",
+                "this dashboard's tenant is suspended",
+            )
+            .into_response());
+        }
+        Ok(_) => {}
+        Err(e) => return Err(ApiError::from(e).into_response()),
     }
-    if let Ok(v) = HeaderValue::from_str(&decision.header(TOKEN_POLICY_NAME)) {
-        h.insert(RATELIMIT, v);
+    let policy = state.rate_limits.embed_read;
+    let scope = format!("embedtoken#{}", claims.jti);
+    let name = OperationClass::EmbedRead.as_str();
+    let Some(budget) = spend(
+        state.counter.as_ref(),
+        policy,
+        name,
+        &scope,
+        state.clock.now(),
+    )
+    .await
+    else {
+        return Ok(None);
+    };
+    if !budget.decision.allowed {
+        refused_metric("rate_limited");
+        return Err(budget.refusal(format!(
+            "this embed token may read {} times a minute; retry in {} s",
+            policy.limit, budget.decision.reset_seconds
+        )));
     }
+    Ok(Some(budget))
 }
 
 /// Issue an embed token (admin keys only; 10 a minute per key).
@@ -233,28 +267,26 @@ pub async fn create_token(
         )));
     }
     let scope = format!("apikey#{}#embed-tokens", principal.key_id);
-    let decision = TOKEN_POLICY
-        .check(embed.counter.as_ref(), &scope, state.clock.now())
-        .await?;
-    if !decision.allowed {
+    let budget = spend(
+        embed.counter.as_ref(),
+        TOKEN_POLICY,
+        TOKEN_POLICY_NAME,
+        &scope,
+        state.clock.now(),
+    )
+    .await;
+    if let Some(b) = budget.filter(|b| !b.decision.allowed) {
         refused_metric("rate_limited");
-        let mut response = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Too many requests",
-            format!(
-                "this key may issue {} embed tokens a minute; retry in {} s",
-                TOKEN_POLICY.limit, decision.reset_seconds
-            ),
-        )
-        .into_response();
-        rate_headers(&mut response, &decision);
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(decision.reset_seconds),
-        );
-        return Ok(response);
+        return Ok(b.refusal(format!(
+            "this key may issue {} embed tokens a minute; retry in {} s",
+            TOKEN_POLICY.limit, b.decision.reset_seconds
+        )));
     }
+    let stamp = |response: &mut Response| {
+        if let Some(b) = &budget {
+            b.stamp(response);
+        }
+    };
     let request = TokenRequest {
         dashboard: input.dashboard,
         origins: input.origins,
@@ -264,7 +296,7 @@ pub async fn create_token(
         Ok(v) => v,
         Err(errors) => {
             let mut response = ApiError::validation(errors).into_response();
-            rate_headers(&mut response, &decision);
+            stamp(&mut response);
             return Ok(response);
         }
     };
@@ -302,7 +334,7 @@ pub async fn create_token(
         expires_at: issued.expires_at,
     };
     let mut response = (StatusCode::CREATED, Json(view)).into_response();
-    rate_headers(&mut response, &decision);
+    stamp(&mut response);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -343,7 +375,8 @@ async fn dashboard_data(
 /// origins).
 #[utoipa::path(get, path = "/embed/v1/dashboards/{id}/data", tag = "embed",
     params(("id" = String, Path, description = "The dashboard (`overview`)")),
-    responses((status = 200, description = "The dashboard's series"), (status = 401, body = Problem), (status = 403, body = Problem)),
+    responses((status = 200, description = "The dashboard's series; `RateLimit-Policy` and `RateLimit` say the token's budget"), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 429, body = Problem, description = "Over the token's reads a minute; see `Retry-After`")),
     security(()))]
 pub async fn data(
     State(state): State<Arc<AppState>>,
@@ -363,11 +396,18 @@ pub async fn data(
         Ok(c) => c,
         Err(e) => return embed_error(e),
     };
+    let budget = match admit_read(&state, &claims).await {
+        Ok(b) => b,
+        Err(response) => return response,
+    };
     let data = match dashboard_data(&state, analytics.as_ref().map(|e| &e.0), &claims).await {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
     let mut response = Json(data).into_response();
+    if let Some(b) = budget {
+        b.stamp(&mut response);
+    }
     let h = response.headers_mut();
     if let Some(Ok(v)) = origin
         .and_then(herald_domain::analytics::embed::normalize_origin)
@@ -425,7 +465,8 @@ fn embedder(headers: &HeaderMap) -> Option<String> {
     params(("id" = String, Path, description = "The dashboard (`overview`)"),
         ("token" = String, Query, description = "An embed token")),
     responses((status = 200, description = "An HTML page with the dashboard's charts", content_type = "text/html"),
-        (status = 401, body = Problem), (status = 403, body = Problem)),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 429, body = Problem, description = "Over the token's reads a minute; see `Retry-After`")),
     security(()))]
 pub async fn page(
     State(state): State<Arc<AppState>>,
@@ -457,6 +498,10 @@ pub async fn page(
         Ok(c) => c,
         Err(e) => return embed_error(e),
     };
+    let budget = match admit_read(&state, &claims).await {
+        Ok(b) => b,
+        Err(response) => return response,
+    };
     let data = match dashboard_data(&state, analytics.as_ref().map(|e| &e.0), &claims).await {
         Ok(d) => d,
         Err(e) => return e.into_response(),
@@ -483,6 +528,9 @@ pub async fn page(
         html,
     )
         .into_response();
+    if let Some(b) = budget {
+        b.stamp(&mut response);
+    }
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);

@@ -17,7 +17,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use herald_domain::rate_limits::{OperationClass, RateDecision, RequestPolicy};
+use herald_domain::rate_limits::{OperationClass, RateDecision, RequestCounter, RequestPolicy};
 use std::sync::Arc;
 
 /// Routes whose `GET` reads many items or messages.
@@ -61,60 +61,93 @@ pub async fn layer(
     );
     let policy = state.rate_limits.policy(class);
     let scope = format!("apikey#{}#{}", principal.key_id, class.as_str());
-    let decision = match policy
-        .check(state.counter.as_ref(), &scope, state.clock.now())
-        .await
-    {
-        Ok(decision) => decision,
-        Err(e) => {
-            // The counter's table is what failed: the request most likely fails on its own;
-            // refusing it here would turn a partial outage into a full one.
-            tracing::warn!(error = %e, class = class.as_str(), "the rate limiter could not count; admitted");
-            return next.run(request).await;
-        }
+    let Some(budget) = spend(
+        state.counter.as_ref(),
+        policy,
+        class.as_str(),
+        &scope,
+        state.clock.now(),
+    )
+    .await
+    else {
+        return next.run(request).await;
     };
-    if !decision.allowed {
+    if !budget.decision.allowed {
+        return budget.refusal(format!(
+            "this key may make {} {} requests every {} s; retry in {} s",
+            policy.limit,
+            class.as_str(),
+            policy.window.whole_seconds(),
+            budget.decision.reset_seconds
+        ));
+    }
+    let mut response = next.run(request).await;
+    budget.stamp(&mut response);
+    response
+}
+
+/// One request's spend of a budget: the policy, its name in the headers, and where the
+/// request left it.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub name: &'static str,
+    pub policy: RequestPolicy,
+    pub decision: RateDecision,
+}
+
+/// Counts one request against `policy` in `scope`. `None` when the counter could not count:
+/// the request is admitted (the counter's table is what failed, so the request most likely
+/// fails on its own; refusing it here would turn a partial outage into a full one).
+pub async fn spend(
+    counter: &dyn RequestCounter,
+    policy: RequestPolicy,
+    name: &'static str,
+    scope: &str,
+    now: time::OffsetDateTime,
+) -> Option<Budget> {
+    match policy.check(counter, scope, now).await {
+        Ok(decision) => Some(Budget {
+            name,
+            policy,
+            decision,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, budget = name, "the rate limiter could not count; admitted");
+            None
+        }
+    }
+}
+
+impl Budget {
+    /// The budget's headers, unless the route set its own narrower one.
+    pub fn stamp(&self, response: &mut Response) {
+        let h = response.headers_mut();
+        if h.contains_key(RATELIMIT_POLICY) {
+            return;
+        }
+        if let Ok(v) = HeaderValue::from_str(&self.policy.header(self.name)) {
+            h.insert(RATELIMIT_POLICY, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&self.decision.header(self.name)) {
+            h.insert(RATELIMIT, v);
+        }
+    }
+
+    /// The `429` past the budget: a problem saying `detail`, the headers and `Retry-After`.
+    pub fn refusal(&self, detail: String) -> Response {
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
             "Too many requests",
-            format!(
-                "this key may make {} {} requests every {} s; retry in {} s",
-                policy.limit,
-                class.as_str(),
-                policy.window.whole_seconds(),
-                decision.reset_seconds
-            ),
+            detail,
         )
         .into_response();
-        headers(&mut response, &policy, &decision, class);
+        self.stamp(&mut response);
         response.headers_mut().insert(
             header::RETRY_AFTER,
-            HeaderValue::from(decision.reset_seconds),
+            HeaderValue::from(self.decision.reset_seconds),
         );
-        return response;
-    }
-    let mut response = next.run(request).await;
-    headers(&mut response, &policy, &decision, class);
-    response
-}
-
-/// The budget's headers, unless the route set its own narrower one.
-fn headers(
-    response: &mut Response,
-    policy: &RequestPolicy,
-    decision: &RateDecision,
-    class: OperationClass,
-) {
-    let h = response.headers_mut();
-    if h.contains_key(RATELIMIT_POLICY) {
-        return;
-    }
-    if let Ok(v) = HeaderValue::from_str(&policy.header(class.as_str())) {
-        h.insert(RATELIMIT_POLICY, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&decision.header(class.as_str())) {
-        h.insert(RATELIMIT, v);
+        response
     }
 }
 

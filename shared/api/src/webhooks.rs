@@ -4,6 +4,7 @@
 //! learns nothing about why, or about which providers exist.
 
 use crate::error::ApiError;
+use crate::rate_limit::Budget;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -11,7 +12,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use herald_domain::inbound::{Challenge, Received, WebhookReceiver};
+use herald_domain::inbound::{Challenge, Receipt, Received, WebhookReceiver};
 use herald_webhooks::Request;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,9 +73,14 @@ async fn receive(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_bytes()))
         .collect();
-    let outcome = receiver
+    let Receipt { outcome, rate } = receiver
         .receive(&provider, &Request::new(&pairs, &body))
         .await;
+    let budget = rate.map(|decision| Budget {
+        name: "webhook",
+        policy: receiver.config.rate,
+        decision,
+    });
     let reason = match &outcome {
         Received::Refused(r) => r.label(),
         Received::UnknownProvider => "unknown_provider",
@@ -102,7 +108,7 @@ async fn receive(
         old_secret = matches!(outcome, Received::Accepted { old_secret: true, .. }),
         "webhook"
     );
-    match outcome {
+    let mut response = match outcome {
         Received::Accepted { .. } | Received::Replayed => (
             StatusCode::OK,
             axum::Json(serde_json::json!({"received": true})),
@@ -110,7 +116,20 @@ async fn receive(
             .into_response(),
         Received::Refused(_) | Received::UnknownProvider => refused(),
         Received::Unavailable => unavailable(),
+        Received::Throttled => match &budget {
+            Some(b) => b.refusal(format!(
+                "at most {} webhooks of this provider every {} s; retry in {} s",
+                b.policy.limit,
+                b.policy.window.whole_seconds(),
+                b.decision.reset_seconds
+            )),
+            None => unavailable(),
+        },
+    };
+    if let Some(b) = &budget {
+        b.stamp(&mut response);
     }
+    response
 }
 
 async fn challenge(

@@ -20,6 +20,13 @@ pub const TOKEN_POLICY: RequestPolicy = RequestPolicy {
     window: Duration::seconds(60),
 };
 
+/// Verified webhooks per provider (the default of the receiver's configuration): providers
+/// retry a 429, so a burst past it arrives later instead of taking every instance.
+pub const WEBHOOK_POLICY: RequestPolicy = RequestPolicy {
+    limit: 6_000,
+    window: Duration::seconds(60),
+};
+
 /// What a request does, for its budget: cheap reads, writes, reads that cost many store
 /// calls, and the operator's routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,6 +35,8 @@ pub enum OperationClass {
     Write,
     ExpensiveRead,
     Operator,
+    /// An embedded dashboard's page or data, per embed token.
+    EmbedRead,
 }
 
 impl OperationClass {
@@ -37,6 +46,7 @@ impl OperationClass {
             Self::Write => "write",
             Self::ExpensiveRead => "expensive-read",
             Self::Operator => "operator",
+            Self::EmbedRead => "embed-read",
         }
     }
 }
@@ -49,6 +59,8 @@ pub struct ApiRateLimits {
     pub write: RequestPolicy,
     pub expensive_read: RequestPolicy,
     pub operator: RequestPolicy,
+    /// Per embed token (a dashboard page and its data).
+    pub embed_read: RequestPolicy,
 }
 
 impl Default for ApiRateLimits {
@@ -62,6 +74,7 @@ impl Default for ApiRateLimits {
             write: per_minute(120),
             expensive_read: per_minute(30),
             operator: per_minute(120),
+            embed_read: per_minute(60),
         }
     }
 }
@@ -78,6 +91,7 @@ impl ApiRateLimits {
             write: policy,
             expensive_read: policy,
             operator: policy,
+            embed_read: policy,
         }
     }
 
@@ -87,6 +101,7 @@ impl ApiRateLimits {
             OperationClass::Write => self.write,
             OperationClass::ExpensiveRead => self.expensive_read,
             OperationClass::Operator => self.operator,
+            OperationClass::EmbedRead => self.embed_read,
         }
     }
 }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use herald_domain::StoreError;
 use herald_domain::clock::{Clock, FakeClock, SystemEntropy};
 use herald_domain::inbound::*;
+use herald_domain::rate_limits::{MemoryCounter, RequestPolicy};
 use herald_domain::secrets::{CachePolicy, SecretCache, SecretMeta, SecretStore};
 use herald_webhooks::{Rejection, Request, Scheme, standard};
 use secrecy::SecretString;
@@ -143,6 +144,7 @@ fn world() -> World {
         clock: clock.clone(),
         entropy: Arc::new(SystemEntropy),
         config: ReceiverConfig::default(),
+        counter: Arc::new(MemoryCounter::default()),
     };
     World {
         receiver,
@@ -170,6 +172,7 @@ impl World {
         self.receiver
             .receive("demo", &Request::new(&headers, body.as_bytes()))
             .await
+            .outcome
     }
 
     fn queued(&self) -> Vec<InboundEvent> {
@@ -208,12 +211,17 @@ async fn forged_requests_leave_no_trace() {
         w.send("msg_1", "{}", NEW).await,
         Received::Refused(Rejection::BadSignature)
     );
-    let unsigned = w.receiver.receive("demo", &Request::new(&[], b"{}")).await;
+    let unsigned = w
+        .receiver
+        .receive("demo", &Request::new(&[], b"{}"))
+        .await
+        .outcome;
     assert!(matches!(unsigned, Received::Refused(_)), "{unsigned:?}");
     assert_eq!(
         w.receiver
             .receive("nobody", &Request::new(&[], b"{}"))
-            .await,
+            .await
+            .outcome,
         Received::UnknownProvider
     );
     assert!(w.queued().is_empty());
@@ -456,4 +464,47 @@ async fn a_redelivered_event_applies_nothing_twice_even_after_failing_midway() {
         1,
         "one post removed, once"
     );
+}
+
+#[tokio::test]
+async fn a_provider_past_its_budget_is_throttled_and_forgeries_do_not_spend_it() {
+    let mut w = world();
+    w.receiver.config.rate = RequestPolicy {
+        limit: 2,
+        window: time::Duration::minutes(1),
+    };
+    // Forged requests are refused before they are counted.
+    for _ in 0..5 {
+        let forged = w.send("forged", "{}", NEW).await;
+        assert_eq!(forged, Received::Refused(Rejection::BadSignature));
+    }
+    for id in ["a", "b"] {
+        assert!(matches!(
+            w.send(id, "{}", OLD).await,
+            Received::Accepted { .. }
+        ));
+    }
+    assert_eq!(w.send("c", "{}", OLD).await, Received::Throttled);
+    assert_eq!(w.queued().len(), 2, "the throttled event was not queued");
+    // The decision rides along for the headers; a new window admits again.
+    let signed = standard::sign("d", w.clock.now(), b"{}", &[SecretString::from(OLD)]).unwrap();
+    let headers: Vec<(&str, &[u8])> = signed
+        .pairs()
+        .iter()
+        .map(|(k, v)| (*k, v.as_bytes()))
+        .collect();
+    let receipt = w
+        .receiver
+        .receive("demo", &Request::new(&headers, b"{}"))
+        .await;
+    let rate = receipt.rate.unwrap();
+    assert!(
+        !rate.allowed && rate.remaining == 0 && rate.limit == 2,
+        "{rate:?}"
+    );
+    w.clock.advance(time::Duration::minutes(1));
+    assert!(matches!(
+        w.send("e", "{}", OLD).await,
+        Received::Accepted { .. }
+    ));
 }

@@ -20,7 +20,7 @@ use herald_domain::ids::TenantId;
 use herald_domain::secrets::{CachePolicy, SecretCache, SecretKind};
 use herald_fn_rotator::{RotationEvent, handle, rotation};
 use herald_tests::{bootstrap, create_secret, local_aws, repo_root, sdk_config};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -562,3 +562,64 @@ async fn an_admin_key_gets_ten_embed_tokens_a_minute_then_429_with_retry_after()
 }
 
 mod browser;
+
+#[tokio::test]
+async fn each_embed_token_has_a_read_budget_and_a_suspended_tenants_dashboards_close() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let body = json!({"dashboard": "overview", "origins": [SHOP]});
+    let token = |v: &Value| v["token"].as_str().unwrap().to_owned();
+    let (s, _, first) = stack.issue(&t.key, body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    let (s, _, second) = stack.issue(&t.key, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{second}");
+    let (first, second) = (token(&first), token(&second));
+    // Start early in a window so every read falls in it.
+    let at = time::OffsetDateTime::now_utc().second();
+    if at > 30 {
+        tokio::time::sleep(Duration::from_secs(u64::from(61 - at))).await;
+    }
+    for n in 0..60 {
+        let (s, h, v) = stack.data(&first, Some(SHOP)).await;
+        assert_eq!(s, StatusCode::OK, "read {n}: {v}");
+        assert_eq!(h["ratelimit-policy"], "\"embed-read\";q=60;w=60");
+    }
+    let (s, h, v) = stack.data(&first, Some(SHOP)).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(h["content-type"], "application/problem+json");
+    assert!(h.contains_key("retry-after"));
+    assert!(
+        h["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"embed-read\";r=0;t=")
+    );
+    // Another token of the same tenant has its own budget.
+    assert_eq!(stack.data(&second, Some(SHOP)).await.0, StatusCode::OK);
+
+    // Suspended: every token of the tenant is refused, page and data alike, until resumed.
+    let path = |what: &str| format!("/v1/tenants/{}/{what}", t.id);
+    let (s, _, v) = stack
+        .operator(
+            Method::POST,
+            &path("suspend"),
+            Some(json!({"reason": "abuse"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _, v) = stack.data(&second, Some(SHOP)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(problem_type(&v), "/problems/tenant-suspended");
+    let page = stack
+        .http
+        .get(stack.api_url(&format!("/embed/v1/dashboards/overview?token={second}")))
+        .header("origin", SHOP)
+        .header("sec-fetch-dest", "iframe")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    let (s, _, v) = stack.operator(Method::POST, &path("resume"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(stack.data(&second, Some(SHOP)).await.0, StatusCode::OK);
+}

@@ -15,6 +15,7 @@ fn limited() -> Api {
         write: policy(2),
         expensive_read: policy(1),
         operator: policy(1),
+        embed_read: policy(2),
     };
     Api {
         app: router(m.state),

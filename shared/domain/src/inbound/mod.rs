@@ -15,6 +15,7 @@
 
 use crate::StoreError;
 use crate::clock::{Clock, Entropy};
+use crate::rate_limits::{RateDecision, RequestCounter, RequestPolicy, WEBHOOK_POLICY};
 use crate::secrets::SecretCache;
 use async_trait::async_trait;
 use herald_webhooks::{Rejection, Request, Scheme, Verified};
@@ -81,6 +82,26 @@ pub enum Received {
     UnknownProvider,
     /// The secrets or the queue could not be reached: the sender should retry.
     Unavailable,
+    /// Verified, but over the provider's budget: nothing was queued; the sender should retry
+    /// after the window resets.
+    Throttled,
+}
+
+/// What became of a request, and where it left its provider's budget (none before the
+/// request verified, or when the limiter could not count).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub outcome: Received,
+    pub rate: Option<RateDecision>,
+}
+
+impl From<Received> for Receipt {
+    fn from(outcome: Received) -> Self {
+        Self {
+            outcome,
+            rate: None,
+        }
+    }
 }
 
 impl Received {
@@ -91,6 +112,7 @@ impl Received {
             Received::Replayed => "replayed",
             Received::Refused(_) | Received::UnknownProvider => "rejected",
             Received::Unavailable => "unavailable",
+            Received::Throttled => "throttled",
         }
     }
 }
@@ -116,6 +138,8 @@ pub struct ReceiverConfig {
     /// How long an event id is remembered. Meta and X sign no time: this is how long a
     /// captured request of theirs is refused as a replay, so it is long.
     pub remember_for: time::Duration,
+    /// Verified webhooks per provider (every instance shares the count).
+    pub rate: RequestPolicy,
 }
 
 impl Default for ReceiverConfig {
@@ -123,6 +147,7 @@ impl Default for ReceiverConfig {
         Self {
             grace: time::Duration::hours(24),
             remember_for: time::Duration::days(30),
+            rate: WEBHOOK_POLICY,
         }
     }
 }
@@ -135,6 +160,8 @@ pub struct WebhookReceiver {
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
     pub config: ReceiverConfig,
+    /// Counts verified webhooks against each provider's budget (`config.rate`).
+    pub counter: Arc<dyn RequestCounter>,
 }
 
 impl std::fmt::Debug for WebhookReceiver {
@@ -153,9 +180,9 @@ enum Refusal {
 }
 
 impl WebhookReceiver {
-    pub async fn receive(&self, provider: &str, request: &Request<'_>) -> Received {
+    pub async fn receive(&self, provider: &str, request: &Request<'_>) -> Receipt {
         let Some(p) = self.providers.get(provider) else {
-            return Received::UnknownProvider;
+            return Received::UnknownProvider.into();
         };
         let now = self.clock.now();
         let verified = match self
@@ -165,13 +192,32 @@ impl WebhookReceiver {
             .await
         {
             Ok(v) => v,
-            Err(Refusal::Rejected(r)) => return Received::Refused(r),
-            Err(Refusal::Unavailable) => return Received::Unavailable,
+            Err(Refusal::Rejected(r)) => return Received::Refused(r).into(),
+            Err(Refusal::Unavailable) => return Received::Unavailable.into(),
         };
         let Ok(body) = std::str::from_utf8(request.body) else {
-            return Received::Refused(Rejection::MalformedBody);
+            return Received::Refused(Rejection::MalformedBody).into();
         };
-        self.hand_over(p, verified, body, now).await
+        // Counted once verified: forged requests cannot spend a provider's budget.
+        let scope = format!("webhook#{}", p.name);
+        let rate = match self
+            .config
+            .rate
+            .check(self.counter.as_ref(), &scope, now)
+            .await
+        {
+            Ok(decision) => Some(decision),
+            Err(e) => {
+                tracing::warn!(error = %e, "the webhook rate limiter could not count; admitted");
+                None
+            }
+        };
+        let outcome = if rate.is_some_and(|d| !d.allowed) {
+            Received::Throttled
+        } else {
+            self.hand_over(p, verified, body, now).await
+        };
+        Receipt { outcome, rate }
     }
 
     async fn hand_over(
