@@ -138,17 +138,21 @@ def tenant(env: dict[str, str]) -> Api:
     return Api(env["HERALD_API_URL"], made["api_key"])
 
 
+def register_token(env: dict[str, str], platform: str, token: str, external: str) -> None:
+    """Tells the fake platform whose `token` is: Herald asks it before connecting an account."""
+    request = urllib.request.Request(f"{env['FAKE_PLATFORMS_URL']}/_admin/tokens", method="POST",
+                                     data=json.dumps({"platform": platform, "token": token, "account": external}).encode(),
+                                     headers={"content-type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()  # noqa: S310 - loopback only
+
+
 def connect(api: Api, env: dict[str, str], posts: int) -> list[list[str]]:
     """The accounts each post goes to: a Facebook Page, a LinkedIn organisation and an X user,
     each account given no more posts than its platform's per-account window allows."""
     def account(platform: str) -> str:
         external = f"load{uuid.uuid4().hex[:10]}"
         token = f"{platform}-token-{uuid.uuid4().hex[:12]}"
-        if platform == "x":
-            request = urllib.request.Request(f"{env['FAKE_PLATFORMS_URL']}/_admin/tokens", method="POST",
-                                             data=json.dumps({"platform": "x", "token": token, "account": external}).encode(),
-                                             headers={"content-type": "application/json"})
-            urllib.request.urlopen(request, timeout=10).read()  # noqa: S310 - loopback only
+        register_token(env, platform, token, external)
         status, body, _ = api.call("POST", "/v1/accounts", {"platform": platform, "external_id": external, "access_token": token})
         if status != 201:
             raise SystemExit(f"connecting a {platform} account failed: {status} {body}")

@@ -139,13 +139,15 @@ def report(phase: str, recorder: Recorder, seconds: float) -> list[str]:
     return missed
 
 
-def linkedin_organisations(api: load.Api, count: int) -> list[tuple[str, str]]:
+def linkedin_organisations(api: load.Api, env: dict[str, str], count: int) -> list[tuple[str, str]]:
     """(account id, external id) of `count` freshly connected LinkedIn organisations."""
     found = []
     for _ in range(count):
         external = f"burst{uuid.uuid4().hex[:10]}"
+        token = f"li-{uuid.uuid4().hex[:12]}"
+        load.register_token(env, "linkedin", token, external)
         status, body, _ = api.call("POST", "/v1/accounts", {
-            "platform": "linkedin", "external_id": external, "access_token": f"li-{uuid.uuid4().hex[:12]}"})
+            "platform": "linkedin", "external_id": external, "access_token": token})
         if status != 201:
             raise SystemExit(f"connecting a LinkedIn organisation failed: {status} {body}")
         found.append((body["id"], external))
@@ -155,7 +157,7 @@ def linkedin_organisations(api: load.Api, count: int) -> list[tuple[str, str]]:
 def burst(api: load.Api, env: dict[str, str], posts: int, workers: int, timeout: float) -> list[str]:
     """`posts` posts due at the same minute; prints how long until the last is published and
     how many reached the platform more than once or not at all."""
-    organisations = linkedin_organisations(api, -(-posts // load.LINKEDIN_POSTS_PER_ACCOUNT))
+    organisations = linkedin_organisations(api, env, -(-posts // load.LINKEDIN_POSTS_PER_ACCOUNT))
     now = datetime.now(timezone.utc)
     # The start of a minute at least 45 s away: creating them all takes well under that.
     due = (now + timedelta(seconds=105)).replace(second=0, microsecond=0)
@@ -223,7 +225,7 @@ def main() -> int:
 
     env = load.local_env()
     api = load.tenant(env)
-    accounts = [a for a, _ in linkedin_organisations(api, 3)]
+    accounts = [a for a, _ in linkedin_organisations(api, env, 3)]
     created: list[str] = []
     missed: list[str] = []
     for phase, rps, seconds in [

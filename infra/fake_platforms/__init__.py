@@ -7,15 +7,19 @@ injects faults on demand:
     /x          X API v2            POST /x/2/tweets, GET /x/2/users/{id}/tweets,
                                     POST /x/2/media/upload (multipart `media`, `media_category`),
                                     POST /x/2/oauth2/token (grant_type=refresh_token; rotates it)
+                                    GET /x/2/users/me (who the token is)
     /facebook   Graph API           POST /facebook/v21.0/{page}/feed, GET .../{page}/feed|posts,
                                     POST .../{page}/photos (multipart `source`, published=false),
                                     POST .../{page}/videos (multipart `source`, `description`:
                                     the video is the post)
+                                    GET .../me (a Page token's Page)
                                     (any /vNN.N version segment, or none)
     /linkedin   LinkedIn REST       POST /linkedin/rest/posts, GET /linkedin/rest/posts?q=author,
                                     POST /linkedin/rest/images|documents?action=initializeUpload,
                                     then PUT the bytes to the `uploadUrl` it returns,
                                     POST /linkedin/oauth/v2/accessToken (grant_type=refresh_token)
+                                    GET /linkedin/v2/userinfo, GET /linkedin/rest/organizationAcls
+                                    (the member, the organisations it administers)
     /sms        a generic provider  POST /sms/messages
     /sinks      Slack-style alert and outbound-webhook receivers: POST /sinks/{name}
     /_admin     assertions and fault injection (see the handlers in admin.py),

@@ -95,13 +95,15 @@ def admin_remove_fault(state: State, req: Request) -> Outcome:
 
 def admin_tokens(state: State, req: Request) -> Outcome:
     data = req.json_object()
-    if data.get("platform") != "x":
-        raise BadRequest('platform must be "x": the other platforms name the account in the request')
+    platform = data.get("platform")
+    if platform not in ("x", "facebook", "linkedin"):
+        raise BadRequest('platform must be "x", "facebook" or "linkedin"')
     token, account = _field(data, "token", str), _field(data, "account", str)
     if not token or not account:
         raise BadRequest("token and account are required strings")
-    state.set_token("x", token, account)
-    return Reply(200, {"ok": True, "platform": "x", "account": account})
+    # X posts as the token's user; every platform answers "who is this token" with it.
+    state.set_token(platform, token, account)
+    return Reply(200, {"ok": True, "platform": platform, "account": account})
 
 
 def admin_oauth_client(state: State, req: Request) -> Outcome:

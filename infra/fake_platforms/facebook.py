@@ -308,3 +308,9 @@ def facebook_post_fields(state: State, req: Request) -> Outcome:
         return Reply(200, body)
 
     return list_posts(state, FACEBOOK, req, post.account if post else None, render)
+
+
+def facebook_me(state: State, req: Request) -> Outcome:
+    """GET /me: a Page access token's `me` is its Page."""
+    page = state.account_for_token("facebook", FACEBOOK.token(req) or "")
+    return list_posts(state, FACEBOOK, req, page, lambda: Reply(200, {"id": page, "name": f"Page {page}"}))

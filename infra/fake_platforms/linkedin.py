@@ -5,6 +5,7 @@ POST /linkedin/oauth/v2/accessToken."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from typing import Any
@@ -242,3 +243,30 @@ def linkedin_social_actions(state: State, req: Request) -> Outcome:
                            "commentsSummary": {"aggregatedTotalComments": m["comments"], "totalFirstLevelComments": m["comments"]}})
 
     return list_posts(state, LINKEDIN, req, post.account if post else None, render)
+
+
+def _linkedin_member(state: State, req: Request) -> tuple[str, str]:
+    """(member id, organisation URN) of a token: a token registered for `urn:li:person:<id>`
+    is that member; one registered for an organisation is an administrator of it."""
+    token = LINKEDIN.token(req) or ""
+    account = state.account_for_token("linkedin", token)
+    if account.startswith("urn:li:person:"):
+        return account.removeprefix("urn:li:person:"), ""
+    member = "member-" + hashlib.sha256(token.encode()).hexdigest()[:12]
+    org = account if account.startswith("urn:") else f"urn:li:organization:{account}"
+    return member, org
+
+
+def linkedin_userinfo(state: State, req: Request) -> Outcome:
+    """GET /v2/userinfo (OpenID Connect): the member the token acts for."""
+    member, _ = _linkedin_member(state, req)
+    return list_posts(state, LINKEDIN, req, None, lambda: Reply(200, {"sub": member, "name": f"Member {member}"}))
+
+
+def linkedin_organization_acls(state: State, req: Request) -> Outcome:
+    """GET /rest/organizationAcls?q=roleAssignee: the organisations the member administers."""
+    member, org = _linkedin_member(state, req)
+    elements = [
+        {"organization": org, "role": "ADMINISTRATOR", "state": "APPROVED", "roleAssignee": f"urn:li:person:{member}"}
+    ] if org else []
+    return list_posts(state, LINKEDIN, req, None, lambda: Reply(200, {"elements": elements, "paging": {"count": len(elements), "start": 0}}))

@@ -34,6 +34,7 @@ from fake_platforms.facebook import (
     facebook_create_post,
     facebook_create_video,
     facebook_list_posts,
+    facebook_me,
     facebook_page_insights,
     facebook_post_fields,
     facebook_upload_photo,
@@ -43,8 +44,10 @@ from fake_platforms.linkedin import (
     linkedin_initialize_upload,
     linkedin_list_posts,
     linkedin_oauth_token,
+    linkedin_organization_acls,
     linkedin_social_actions,
     linkedin_upload_bytes,
+    linkedin_userinfo,
 )
 from fake_platforms.protocol import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Outcome, Request
 from fake_platforms.sms import sms_send
@@ -55,6 +58,7 @@ from fake_platforms.x import (
     x_oauth_token,
     x_tweets_lookup,
     x_user_tweets,
+    x_users_me,
 )
 
 
@@ -81,6 +85,12 @@ _GRAPH = r"/facebook(?:/v\d+(?:\.\d+)?)?/(?P<page>[^/]+)"
 _NAME = r"(?P<name>[A-Za-z0-9._-]+)"
 
 ROUTES = [
+    # Who a token belongs to (asked when an account is connected); before the Graph's
+    # `/{page}` routes, which would take `me` for a page.
+    _route("GET", r"/x/2/users/me", x_users_me, "x"),
+    _route("GET", r"/facebook(?:/v\d+(?:\.\d+)?)?/me", facebook_me, "facebook"),
+    _route("GET", r"/linkedin/v2/userinfo", linkedin_userinfo, "linkedin"),
+    _route("GET", r"/linkedin/rest/organizationAcls", linkedin_organization_acls, "linkedin"),
     _route("POST", r"/x/2/tweets", x_create_tweet, "x"),
     _route("POST", r"/x/2/oauth2/token", x_oauth_token, "x"),
     _route("POST", r"/linkedin/oauth/v2/accessToken", linkedin_oauth_token, "linkedin"),

@@ -204,3 +204,11 @@ def x_tweets_lookup(state: State, req: Request) -> Outcome:
         return Reply(200, body)
 
     return list_posts(state, X, req, account, render)
+
+
+def x_users_me(state: State, req: Request) -> Outcome:
+    """GET /2/users/me: the user the token acts as (tokens registered with /_admin/tokens name
+    their account; any other token is a user of its own)."""
+    account = state.account_for_token("x", X.token(req) or "")
+    body = {"data": {"id": account, "name": f"X user {account}", "username": f"user_{account}"}}
+    return list_posts(state, X, req, account, lambda: Reply(200, body))

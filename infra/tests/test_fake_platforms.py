@@ -149,6 +149,31 @@ class PlatformShapes(FakeServerCase):
         self.assertEqual([p["account"] for p in self.posts(platform="x")], ["user-1", expected])
         self.assertEqual(self.posts(account="user-1")[0]["text"], "mapped")
 
+    def test_each_platform_says_who_a_token_belongs_to(self) -> None:
+        for platform, account in (("x", "user-9"), ("facebook", "page-9"), ("linkedin", "42")):
+            self.admin("POST", "tokens", {"platform": platform, "token": f"{platform}-t", "account": account})
+        me = self.call("GET", "/x/2/users/me", token="x-t")
+        self.assertEqual((me.status, me.json["data"]["id"]), (200, "user-9"))
+        page = self.call("GET", "/facebook/v21.0/me", token="facebook-t", query={"fields": "id,name"})
+        self.assertEqual((page.status, page.json["id"]), (200, "page-9"))
+        member = self.call("GET", "/linkedin/v2/userinfo", token="linkedin-t", headers=LINKEDIN_HEADERS)
+        self.assertEqual(member.status, 200)
+        acls = self.call("GET", "/linkedin/rest/organizationAcls", token="linkedin-t", headers=LINKEDIN_HEADERS,
+                         query={"q": "roleAssignee", "role": "ADMINISTRATOR", "state": "APPROVED"})
+        self.assertEqual(
+            [(e["organization"], e["roleAssignee"]) for e in acls.json["elements"]],
+            [("urn:li:organization:42", f"urn:li:person:{member.json['sub']}")],
+        )
+        # An unregistered token is a user of its own; a revoked one is refused.
+        other = self.call("GET", "/x/2/users/me", token="unknown")
+        self.assertEqual(other.json["data"]["id"], "token-" + hashlib.sha256(b"unknown").hexdigest()[:12])
+        self.assertEqual(self.call("GET", "/x/2/users/me", token="revoked-1").status, 401)
+        self.assertEqual(self.call("GET", "/facebook/v21.0/me", token="revoked-1").json["error"]["code"], 190)
+        self.assertEqual(self.call("GET", "/linkedin/v2/userinfo", token="revoked-1",
+                                   headers=LINKEDIN_HEADERS).status, 401)
+        bad = self.call("POST", "/_admin/tokens", {"platform": "myspace", "token": "t", "account": "a"})
+        self.assertEqual(bad.status, 400)
+
     def test_x_timeline_is_newest_first_with_pagination_and_since_id(self) -> None:
         self.admin("POST", "tokens", {"platform": "x", "token": "t", "account": "u1"})
         ids = [self.tweet(f"t{i}", token="t").json["data"]["id"] for i in range(7)]
@@ -737,7 +762,7 @@ class SinksAndAdmin(FakeServerCase):
             answer = self.call("POST", path, b"[1, 2")
             self.assertEqual(answer.status, 400, path)
             self.assertIn("error", answer.json)
-        tokens = self.call("POST", "/_admin/tokens", {"platform": "facebook", "token": "t", "account": "a"})
+        tokens = self.call("POST", "/_admin/tokens", {"platform": "sms", "token": "t", "account": "a"})
         self.assertEqual(tokens.status, 400)
 
     def test_keep_alive_connections_serve_several_requests(self) -> None:

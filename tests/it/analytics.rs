@@ -56,6 +56,13 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
             unique("li-"),
         ),
     ] {
+        // Herald asks the platform who the token is: the fake knows it as the account's.
+        stack
+            .fake(
+                "/_admin/tokens",
+                json!({"platform": platform, "token": token, "account": external}),
+            )
+            .await;
         let (s, a) = stack
             .send(
                 reqwest::Method::POST,

@@ -327,12 +327,13 @@ async fn a_429_slows_the_endpoint_down_to_its_retry_after_and_a_failure_is_annou
     .unwrap();
     assert!(next - recorded >= time::Duration::seconds(3), "{first}");
 
-    // A permanent platform failure (a revoked LinkedIn token) is announced as post.failed.
-    let (s, v) = stack
-        .send(Method::POST, "/v1/accounts", &key, Some(json!({"platform": "linkedin", "external_id": unique("org"), "access_token": "revoked-token"})))
+    // A permanent platform failure (a LinkedIn token revoked after it was connected) is
+    // announced as post.failed.
+    let org = unique("org");
+    let revoked = stack.connect_mapped(key.as_str(), "linkedin", &org).await;
+    stack
+        .fault(json!({"platform": "linkedin", "account": org, "status": 401, "rate": 1.0}))
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let revoked = v["id"].as_str().unwrap().to_owned();
     let (s, v) = stack
         .send(
             Method::POST,

@@ -59,7 +59,12 @@ pub struct Config {
     /// Browser origins allowed to call `/v1` (`HERALD_CORS_ORIGINS`, comma-separated
     /// `https://host[:port]`; empty: none).
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// The platforms' API base URLs, for asking who a token belongs to at connect time.
+    pub platforms: herald_platforms::Endpoints,
 }
+
+/// How long connecting an account waits for the platform to say who its token is.
+const IDENTITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// The health check's reach and limits.
 #[derive(Debug, Clone)]
@@ -154,8 +159,10 @@ impl Config {
                 .ok()
         });
         let cors_origins = list(&mut env, "HERALD_CORS_ORIGINS", origin);
+        let platforms = herald_platforms::Endpoints::read(|name| env.url(name));
         env.finish()?;
         Ok(Self {
+            platforms,
             operator_networks,
             cors_origins,
             rate_limits,
@@ -294,6 +301,10 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             idempotency,
             clock,
             counter: shared.store.clone(),
+            owners: Arc::new(herald_platforms::HttpPlatforms::new(
+                config.platforms.clone(),
+                IDENTITY_TIMEOUT,
+            )),
             probes: probes(config, clients),
         },
         Settings {
@@ -415,6 +426,7 @@ mod tests {
             "HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600",
             "HERALD_EMBED_SIGNING_SECRET_ID",
             "HERALD_MEDIA_QUOTA_BYTES and HERALD_MEDIA_QUOTA_OBJECTS must be at least 1",
+            "HERALD_X_API_URL",
         ] {
             assert!(err.contains(name), "{name} not in {err}");
         }

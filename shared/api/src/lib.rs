@@ -57,6 +57,8 @@ pub struct AppState {
     pub health: herald_domain::health::HealthService,
     /// The shared request counter and the budgets it enforces (`rate_limit`).
     pub counter: Arc<dyn herald_domain::rate_limits::RequestCounter>,
+    /// Who a token belongs to, asked when an account is connected.
+    pub owners: Arc<dyn herald_domain::publishing::platform::TokenOwners>,
     pub rate_limits: herald_domain::rate_limits::ApiRateLimits,
     /// Where the operator's routes may be called from (empty: anywhere).
     pub operator_networks: Vec<ipnet::IpNet>,

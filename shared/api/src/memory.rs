@@ -50,6 +50,7 @@ impl AppState {
                 idempotency: idempotency.clone(),
                 clock,
                 counter: Arc::new(herald_domain::rate_limits::MemoryCounter::default()),
+                owners: Arc::new(herald_domain::publishing::platform::TrustingOwners),
                 probes: vec![],
             },
             Settings {

@@ -18,6 +18,7 @@ use herald_domain::ports::{
     AccountStore, AuditLog, CrisisStore, HeartbeatStore, MediaObjects, MediaRecords, PostStore,
     TenantStore,
 };
+use herald_domain::publishing::platform::TokenOwners;
 use herald_domain::publishing::posts::PostService;
 use herald_domain::rate_limits::{ApiRateLimits, RequestCounter};
 use herald_domain::secrets::operator::OperatorToken;
@@ -40,6 +41,8 @@ pub struct Ports<S> {
     pub clock: Arc<dyn Clock>,
     /// The shared request counter behind the rate limits (every instance draws on it).
     pub counter: Arc<dyn RequestCounter>,
+    /// Asks the platforms who a token belongs to, when an account is connected.
+    pub owners: Arc<dyn TokenOwners>,
     /// The dependencies only the adapters reach (tables, queues, secrets, the bucket), for
     /// the health check; the domain adds its own (heartbeats, app blocks, accounts).
     pub probes: Vec<Arc<dyn Probe>>,
@@ -96,6 +99,7 @@ impl AppState {
             idempotency,
             clock,
             counter,
+            owners,
             probes,
         } = ports;
         let own: [Arc<dyn Probe>; 2] = [
@@ -152,6 +156,7 @@ impl AppState {
             clock,
             ingest,
             counter,
+            owners,
             rate_limits: settings.rate_limits,
             operator_networks: settings.operator_networks,
             cors_origins: settings.cors_origins,

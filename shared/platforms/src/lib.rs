@@ -97,6 +97,7 @@ fn join(base: &str, path: &str) -> String {
 mod facebook;
 mod linkedin;
 mod lookup;
+mod owners;
 mod timelines;
 mod tls;
 mod x;

@@ -209,8 +209,11 @@ async fn idempotency_keys_and_tenancy_over_http() {
 async fn permanent_and_auth_errors_end_failed_with_the_platform_reason() {
     let stack = Stack::running();
     let t = stack.tenant();
-    let revoked = stack
-        .connect(&t, "linkedin", &unique("org"), "revoked-token")
+    // Valid when connected, refused at publish (revoked in between).
+    let org = unique("org");
+    let revoked = stack.connect_mapped(&t, "linkedin", &org).await;
+    stack
+        .fault(json!({"platform": "linkedin", "account": org, "status": 401, "rate": 1.0}))
         .await;
     let page = unique("page");
     let refused = stack.connect(&t, "facebook", &page, "fb-token").await;

@@ -180,3 +180,81 @@ async fn revoked_keys_and_suspended_tenants_are_refused_at_once() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Connecting asks the platform who the token is: tenant B cannot connect tenant A's X user,
+/// Facebook Page or LinkedIn organisation with a token of its own, a refused token is caught
+/// at connect time, and nothing is stored by a refusal.
+#[tokio::test]
+async fn an_account_is_connected_only_with_a_token_that_may_act_as_it() {
+    let stack = Stack::running();
+    let (a, b) = (stack.tenant(), stack.tenant());
+    let connect = |t: &Tenant, platform: &str, external: &str, token: &str| {
+        let body = json!({"platform": platform, "external_id": external, "access_token": token});
+        let (stack, key) = (&stack, t.key.clone());
+        async move {
+            stack
+                .send(Method::POST, "/v1/accounts", key.as_str(), Some(body))
+                .await
+        }
+    };
+    let register = |platform: &str, token: &str, account: &str| {
+        stack.fake(
+            "/_admin/tokens",
+            json!({"platform": platform, "token": token, "account": account}),
+        )
+    };
+    for platform in ["x", "facebook", "linkedin"] {
+        let (victim, own) = (unique("victim"), unique("own"));
+        let account = stack.connect_mapped(&a, platform, &victim).await;
+        let (s, listed) = stack.send(Method::GET, "/v1/accounts", &a, None).await;
+        assert_eq!(s, StatusCode::OK);
+        let mine = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == account.as_str())
+            .unwrap()
+            .clone();
+        if platform != "linkedin" {
+            // The platform's name for the account, since none was given.
+            assert!(
+                mine["display_name"].as_str().unwrap().contains(&victim),
+                "{mine}"
+            );
+        }
+
+        // B's token is B's own account's: it may not act as A's.
+        let token = unique("b-token-");
+        register(platform, &token, &own).await;
+        let (s, v) = connect(&b, platform, &victim, &token).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{platform}: {v}");
+        assert_eq!(v["errors"][0]["field"], "external_id", "{v}");
+        // A token the platform refuses is caught now, not at publish time.
+        let (s, v) = connect(&b, platform, &own, "revoked-at-connect").await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{platform}: {v}");
+        assert_eq!(v["errors"][0]["field"], "access_token", "{v}");
+        // Nothing of B's was stored; A's account is untouched.
+        let (_, listed) = stack.send(Method::GET, "/v1/accounts", &b, None).await;
+        assert_eq!(listed["items"], json!([]), "{listed}");
+        let (_, listed) = stack.send(Method::GET, "/v1/accounts", &a, None).await;
+        assert!(
+            listed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["id"] == account.as_str())
+        );
+        // With its own token B connects its own account.
+        let (s, v) = connect(&b, platform, &own, &token).await;
+        assert_eq!(s, StatusCode::CREATED, "{platform}: {v}");
+        let (s, _) = stack
+            .send(
+                Method::DELETE,
+                &format!("/v1/accounts/{}", v["id"].as_str().unwrap()),
+                &b,
+                None,
+            )
+            .await;
+        assert!(s.is_success());
+    }
+}

@@ -234,6 +234,13 @@ impl Stack {
         external_id: &str,
         token: &str,
     ) -> String {
+        // Herald asks the platform who a token is before it connects the account: the fake
+        // answers with the account the token is registered for.
+        self.fake(
+            "/_admin/tokens",
+            json!({"platform": platform, "token": token, "account": external_id}),
+        )
+        .await;
         let (s, _, v) = self
             .api(Method::POST, "/v1/accounts", t, None, Some(json!({"platform": platform, "external_id": external_id, "access_token": token})))
             .await;
@@ -241,7 +248,7 @@ impl Stack {
         v["id"].as_str().unwrap().into()
     }
 
-    /// Connects an account whose token the fake platform knows (X names the user by token).
+    /// Connects an account with a fresh token the fake platform knows as the account's.
     pub async fn connect_mapped(
         &self,
         t: &(impl Bearer + ?Sized),
@@ -249,13 +256,6 @@ impl Stack {
         external_id: &str,
     ) -> String {
         let token = unique(&format!("{platform}-token-"));
-        if platform == "x" {
-            self.fake(
-                "/_admin/tokens",
-                json!({"platform": "x", "token": token, "account": external_id}),
-            )
-            .await;
-        }
         self.connect(t, platform, external_id, &token).await
     }
 

@@ -7,15 +7,45 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_domain::model::{Account, AccountStatus, Platform};
+use herald_domain::publishing::platform::{Ownership, PlatformError};
 use herald_domain::publishing::posts::FieldError;
 use secrecy::SecretString;
 use std::sync::Arc;
+
+/// Asks the platform who `token` belongs to: a token that is not `external_id`'s (or that the
+/// platform refuses) is a 422 on the field at fault; a platform that cannot be asked, a 503.
+async fn token_owner(
+    state: &AppState,
+    platform: Platform,
+    token: &SecretString,
+    external_id: &str,
+) -> Result<Ownership, ApiError> {
+    match state.owners.ownership(platform, token, external_id).await {
+        Ok(owner) if owner.owns => Ok(owner),
+        Ok(owner) => Err(ApiError::validation(vec![FieldError::new(
+            "external_id",
+            format!(
+                "the token is {platform} account {}, which may not act as {external_id}",
+                owner.actual_id
+            ),
+        )])),
+        Err(PlatformError::Auth { .. } | PlatformError::Permanent { .. }) => {
+            Err(ApiError::validation(vec![FieldError::new(
+                "access_token",
+                format!("{platform} refused this token"),
+            )]))
+        }
+        Err(e) => Err(ApiError::unavailable(&e)),
+    }
+}
 
 /// Connect a platform account, or refresh the token of one already connected.
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = ConnectAccount,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 201, body = AccountView, description = "Connected"), (status = 200, body = AccountView, description = "Reconnected"),
-        (status = 403, body = Problem), (status = 422, body = Problem)))]
+        (status = 403, body = Problem),
+        (status = 422, body = Problem, description = "Invalid, or the token is not the account's (the platform is asked who the token belongs to)"),
+        (status = 503, body = Problem, description = "The platform could not be asked; retry")))]
 pub async fn connect_account(
     State(state): State<Arc<AppState>>,
     principal: Principal,
@@ -76,14 +106,16 @@ pub async fn connect_account(
     let Some(platform) = platform.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
+    let access_token = SecretString::from(input.access_token);
+    let owner = token_owner(&state, platform, &access_token, &input.external_id).await?;
     let now = state.clock.now();
     let account = Account {
         id: Account::id_for(platform, &input.external_id),
         tenant_id: principal.tenant_id.clone(),
         platform,
         external_id: input.external_id,
-        display_name: input.display_name,
-        access_token: SecretString::from(input.access_token),
+        display_name: input.display_name.or(owner.name),
+        access_token,
         refresh_token: input.refresh_token.map(SecretString::from),
         token_expires_at: input.expires_in.map(|s| now + time::Duration::seconds(s)),
         status: AccountStatus::Active,

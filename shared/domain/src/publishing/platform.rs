@@ -161,3 +161,51 @@ pub trait PlatformClient: Send + Sync + std::fmt::Debug {
         request: LookupRequest<'_>,
     ) -> Result<Option<PublishedPost>, PlatformError>;
 }
+
+/// Who a token belongs to, as the platform says (`POST /v1/accounts` asks before it stores a
+/// token, so a tenant cannot connect an account that is not the token's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ownership {
+    /// Whether the token may act as the account asked for.
+    pub owns: bool,
+    /// The account the token is (X, Facebook: its own id; LinkedIn: the member), for the
+    /// refusal's message.
+    pub actual_id: String,
+    /// The account's name, when the platform gave it.
+    pub name: Option<String>,
+}
+
+/// Asks a platform who an access token belongs to: X `GET /2/users/me`, Facebook
+/// `GET /me` (a Page token is the Page), LinkedIn `GET /v2/userinfo` and, for an
+/// organisation, the member's administrator roles (`GET /rest/organizationAcls`).
+#[async_trait]
+pub trait TokenOwners: Send + Sync + std::fmt::Debug {
+    /// `Auth` when the platform refuses the token; `Transient`/`RateLimited` when it could not
+    /// be asked.
+    async fn ownership(
+        &self,
+        platform: Platform,
+        access_token: &SecretString,
+        external_id: &str,
+    ) -> Result<Ownership, PlatformError>;
+}
+
+/// Believes every token: for in-memory tests that connect accounts with made-up tokens.
+#[derive(Debug, Default)]
+pub struct TrustingOwners;
+
+#[async_trait]
+impl TokenOwners for TrustingOwners {
+    async fn ownership(
+        &self,
+        _platform: Platform,
+        _access_token: &SecretString,
+        external_id: &str,
+    ) -> Result<Ownership, PlatformError> {
+        Ok(Ownership {
+            owns: true,
+            actual_id: external_id.to_owned(),
+            name: None,
+        })
+    }
+}
