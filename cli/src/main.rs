@@ -9,7 +9,9 @@ use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
 use herald_domain::audit::AuditEntry;
 use herald_domain::clock::Clock;
 use herald_domain::clock::SystemClock;
-use herald_domain::dead_letters::{DeadLetterFilter, DeadLetterService, Operator};
+use herald_domain::dead_letters::{
+    DeadLetterQuery, DeadLetterService, MAX_PAGE, OPERATORS, Operator,
+};
 use herald_domain::ids::{ApiKeyId, TenantId};
 use herald_domain::ingest::{Candidate, IngestStore, StreamKey, set_stream_dry_run};
 use herald_domain::model::ApiKey;
@@ -103,26 +105,38 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum DeadLetterCommand {
-    /// One JSON line per dead letter.
+    /// Move every message waiting in the DLQs into dead-letter records now (the reconciler
+    /// does this every minute); prints {"drained": n}.
+    Drain,
+    /// One JSON line per dead letter of --tenant (default `operators`: messages that name no
+    /// tenant, such as providers' webhook events), oldest first.
     List {
-        #[arg(long)]
-        tenant: Option<String>,
+        #[arg(long, default_value = OPERATORS)]
+        tenant: String,
         /// Only those older than this many seconds.
         #[arg(long)]
         older_than_seconds: Option<i64>,
     },
     /// One dead letter, with its payload.
-    Show { id: String },
-    /// Back to the queue: the given ids, or with --all every one matching --tenant.
+    Show {
+        id: String,
+        #[arg(long, default_value = OPERATORS)]
+        tenant: String,
+    },
+    /// Back to the queue: the given ids, or with --all every one of --tenant.
     Requeue {
         ids: Vec<String>,
         #[arg(long)]
         all: bool,
-        #[arg(long)]
-        tenant: Option<String>,
+        #[arg(long, default_value = OPERATORS)]
+        tenant: String,
     },
     /// Remove for good.
-    Delete { id: String },
+    Delete {
+        id: String,
+        #[arg(long, default_value = OPERATORS)]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,45 +261,76 @@ async fn dead_letters(service: &DeadLetterService, command: DeadLetterCommand) -
         ip: None,
         user_agent: Some(concat!("herald-cli/", env!("CARGO_PKG_VERSION")).into()),
     };
-    let filter = |tenant: Option<String>, older: Option<i64>| DeadLetterFilter {
-        tenant_id: tenant.map(TenantId),
-        older_than: older.map(|s| SystemClock.now() - time::Duration::seconds(s)),
-        ..DeadLetterFilter::default()
-    };
     let result = match command {
+        DeadLetterCommand::Drain => service
+            .drain(usize::MAX)
+            .await
+            .map(|n| vec![serde_json::json!({ "drained": n })]),
         DeadLetterCommand::List {
             tenant,
             older_than_seconds,
-        } => service
-            .list(&filter(tenant, older_than_seconds))
-            .await
-            .map(|items| {
-                items
-                    .iter()
-                    .map(|d| serde_json::json!(d))
-                    .collect::<Vec<_>>()
-            }),
-        DeadLetterCommand::Show { id } => service
-            .get(&DeadLetterFilter::default(), &id)
+        } => {
+            let query = DeadLetterQuery {
+                older_than: older_than_seconds
+                    .map(|s| SystemClock.now() - time::Duration::seconds(s)),
+                ..DeadLetterQuery::default()
+            };
+            let owner = TenantId(tenant);
+            let mut lines = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                match service
+                    .list(&owner, &query, cursor.as_deref(), MAX_PAGE)
+                    .await
+                {
+                    Ok(page) => {
+                        lines.extend(page.items.iter().map(|d| serde_json::json!(d)));
+                        cursor = page.cursor;
+                        if cursor.is_none() {
+                            break Ok(lines);
+                        }
+                    }
+                    Err(e) => break Err(e),
+                }
+            }
+        }
+        DeadLetterCommand::Show { id, tenant } => service
+            .get(&TenantId(tenant), &id)
             .await
             .map(|d| d.into_iter().map(|d| serde_json::json!(d)).collect()),
         DeadLetterCommand::Requeue { ids, all, tenant } => {
             if ids.is_empty() != all {
-                eprintln!("herald: give dead-letter ids, or --all (with --tenant to narrow it)");
+                eprintln!("herald: give dead-letter ids, or --all (with --tenant)");
                 return ExitCode::from(2);
             }
-            let ids = (!all).then_some(ids);
-            service
-                .requeue(&filter(tenant, None), ids.as_deref(), &operator)
-                .await
-                .map(|done| {
-                    done.iter()
-                        .map(|d| serde_json::json!({"requeued": d.id}))
-                        .collect()
-                })
+            let owner = TenantId(tenant);
+            let done = if all {
+                let mut done = Vec::new();
+                loop {
+                    match service
+                        .requeue_matching(&owner, &DeadLetterQuery::default(), &operator)
+                        .await
+                    {
+                        Ok(batch) => {
+                            done.extend(batch.letters);
+                            if !batch.more {
+                                break Ok(done);
+                            }
+                        }
+                        Err(e) => break Err(e),
+                    }
+                }
+            } else {
+                service.requeue_ids(&owner, &ids, &operator).await
+            };
+            done.map(|done| {
+                done.iter()
+                    .map(|d| serde_json::json!({"requeued": d.id}))
+                    .collect()
+            })
         }
-        DeadLetterCommand::Delete { id } => service
-            .delete(&DeadLetterFilter::default(), &id, &operator)
+        DeadLetterCommand::Delete { id, tenant } => service
+            .delete(&TenantId(tenant), &id, &operator)
             .await
             .map(|d| {
                 d.into_iter()
@@ -493,9 +538,11 @@ async fn main() -> ExitCode {
                     source_url,
                 });
             }
+            let store = Arc::new(store);
             let service = DeadLetterService {
                 queues: Arc::new(SqsDeadLetters::new(clients.sqs.clone(), queues)),
-                audit: Arc::new(store),
+                records: store.clone(),
+                audit: store,
                 clock: Arc::new(SystemClock),
             };
             return dead_letters(&service, command).await;

@@ -294,6 +294,7 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
         Ports {
             store: store.clone(),
             dead_letters: Arc::new(SqsDeadLetters::new(clients.sqs.clone(), dead_letters)),
+            dead_letter_records: store.clone(),
             media: Arc::new(S3Media::new(clients.s3.clone(), &config.media_bucket)),
             endpoints: store.clone(),
             resolver: Arc::new(herald_platforms::outbound::SystemResolver),

@@ -2,6 +2,10 @@
 //! settled (see `herald_domain::publishing::reconcile`) and leaves a heartbeat for the health check; then
 //! re-seals tokens after a key rotation and refreshes access tokens about to expire.
 
+mod dead_letters;
+
+pub use dead_letters::{DRAIN_PER_RUN, PublishDepths, drain, drain_dead_letters};
+
 use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::dynamo::DynamoStore;
@@ -24,8 +28,11 @@ pub struct Config {
     pub publish_dlq_url: String,
     /// `HERALD_ALERT_WEBHOOK_SECRET`: the secret holding the alert webhook's URL.
     pub alert_webhook_secret: Option<String>,
-    /// The outbound webhook queue (none: no outbound events are emitted).
+    /// The outbound webhook queue (none: no outbound events are emitted) and its DLQ.
     pub outbound_queue_url: Option<String>,
+    pub outbound_dlq_url: Option<String>,
+    /// The inbound webhook queue and its DLQ, drained into dead-letter records.
+    pub webhook_queues: (String, String),
     /// The platforms' token endpoints.
     pub endpoints: Endpoints,
     pub platform_timeout: std::time::Duration,
@@ -49,6 +56,11 @@ impl Config {
         let publish_dlq_url = env.url("HERALD_PUBLISH_DLQ_URL");
         let alert_webhook_secret = env.optional("HERALD_ALERT_WEBHOOK_SECRET");
         let outbound_queue_url = env.optional("HERALD_OUTBOUND_QUEUE_URL");
+        let outbound_dlq_url = env.optional("HERALD_OUTBOUND_DLQ_URL");
+        let webhook_queues = (
+            env.url("HERALD_WEBHOOK_QUEUE_URL"),
+            env.url("HERALD_WEBHOOK_DLQ_URL"),
+        );
         let endpoints = Endpoints::read(|name| env.url(name));
         let platform_timeout =
             std::time::Duration::from_secs(env.parsed("HERALD_PLATFORM_TIMEOUT_SECONDS", 10));
@@ -64,6 +76,8 @@ impl Config {
             publish_dlq_url,
             alert_webhook_secret,
             outbound_queue_url,
+            outbound_dlq_url,
+            webhook_queues,
             endpoints,
             platform_timeout,
             oauth_clients_secret,
@@ -129,8 +143,11 @@ pub fn reconciler(config: &Config, clients: &Clients, shared: &Shared) -> Reconc
         outcomes: store.clone(),
         queue: queue.clone(),
         heartbeats: store.clone(),
-        audit: store,
-        queues: queue,
+        audit: store.clone(),
+        queues: Arc::new(PublishDepths {
+            queue,
+            records: store,
+        }),
         alerter,
         clock,
         config: config.reconcile.clone(),

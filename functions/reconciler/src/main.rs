@@ -1,6 +1,7 @@
 use herald_domain::clock::{Clock, SystemClock};
 use herald_fn_reconciler::{
-    Config, outbound, reconciler, refresh_ahead, shared, sweep_tokens, token_refresh, token_sweep,
+    Config, drain, drain_dead_letters, outbound, reconciler, refresh_ahead, shared, sweep_tokens,
+    token_refresh, token_sweep,
 };
 use lambda_runtime::LambdaEvent;
 
@@ -12,13 +13,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         |config, clients| {
             let shared = shared(config, clients);
             (
+                drain(config, clients, &shared),
                 reconciler(config, clients, &shared),
                 outbound(config, clients, &shared),
                 token_sweep(&shared),
                 token_refresh(config, &shared),
             )
         },
-        |(reconciler, outbound, sweep, refresh), _: LambdaEvent<serde_json::Value>| async move {
+        |(drain, reconciler, outbound, sweep, refresh), _: LambdaEvent<serde_json::Value>| async move {
+            // First, so this run's alerts see the dead letters in their records.
+            drain_dead_letters(drain).await;
             let report = reconciler
                 .run_once()
                 .await

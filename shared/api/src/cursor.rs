@@ -18,3 +18,9 @@ pub(crate) fn decode(
         .filter(|c| c.len() <= 512 && valid(c))
         .ok_or_else(|| crate::ApiError::bad_request("cursor is not one this API issued"))
 }
+
+/// The `next_cursor` a client gets for a store key: what [`decode`] takes back.
+pub(crate) fn encode(key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}

@@ -605,8 +605,13 @@ pub struct DeadLetterQuery {
     /// The message type, e.g. `publish` or `unreadable`.
     pub r#type: Option<String>,
     /// Only messages older than this many seconds.
-    #[param(minimum = 0, maximum = 1209600)]
+    #[param(minimum = 0, maximum = 31622400)]
     pub older_than_seconds: Option<i64>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -641,6 +646,8 @@ impl From<&herald_domain::dead_letters::DeadLetter> for DeadLetterView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeadLetterList {
     pub items: Vec<DeadLetterView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -650,7 +657,7 @@ pub struct RequeueInput {
     pub ids: Option<Vec<String>>,
     pub source: Option<String>,
     pub r#type: Option<String>,
-    #[schema(minimum = 0, maximum = 1209600)]
+    #[schema(minimum = 0, maximum = 31622400)]
     pub older_than_seconds: Option<i64>,
 }
 
@@ -658,13 +665,16 @@ pub struct RequeueInput {
 pub struct RequeueResult {
     pub requeued: usize,
     pub ids: Vec<String>,
+    /// Matching dead letters remain (a call requeues at most 500): call again.
+    pub more: bool,
 }
 
-impl From<&Vec<herald_domain::dead_letters::DeadLetter>> for RequeueResult {
-    fn from(done: &Vec<herald_domain::dead_letters::DeadLetter>) -> Self {
+impl RequeueResult {
+    pub fn new(done: &[herald_domain::dead_letters::DeadLetter], more: bool) -> Self {
         Self {
             requeued: done.len(),
             ids: done.iter().map(|d| d.id.clone()).collect(),
+            more,
         }
     }
 }

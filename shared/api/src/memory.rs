@@ -7,7 +7,7 @@ use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::idempotency::Idempotency;
 use herald_domain::ingest::memory::MemoryIngestStore;
 use herald_domain::media::{DEFAULT_UPLOAD_URL_TTL, MediaQuota};
-use herald_domain::memory::{MemoryDeadLetters, MemoryMedia, MemoryStore};
+use herald_domain::memory::{MemoryDeadLetterRecords, MemoryDeadLetters, MemoryMedia, MemoryStore};
 use herald_domain::outbound::memory::{FixedResolver, MemoryEndpoints};
 use herald_domain::rate_limits::ApiRateLimits;
 use std::sync::Arc;
@@ -20,6 +20,8 @@ pub struct MemoryApp {
     /// The media bucket: `put` stands in for a client's upload to the presigned URL.
     pub media: Arc<MemoryMedia>,
     pub dead_letters: Arc<MemoryDeadLetters>,
+    /// The service over the same queues and records, for tests to drain with.
+    pub dead_letter_service: herald_domain::dead_letters::DeadLetterService,
     pub idempotency: Idempotency,
 }
 
@@ -29,6 +31,7 @@ impl AppState {
     pub fn in_memory() -> MemoryApp {
         let store = Arc::new(MemoryStore::new());
         let dead_letters = Arc::new(MemoryDeadLetters::default());
+        let dead_letter_records = Arc::new(MemoryDeadLetterRecords::default());
         let media = Arc::new(MemoryMedia::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let idempotency = Idempotency::new(
@@ -41,6 +44,7 @@ impl AppState {
             Ports {
                 store: store.clone(),
                 dead_letters: dead_letters.clone(),
+                dead_letter_records: dead_letter_records.clone(),
                 media: media.clone(),
                 endpoints: Arc::new(MemoryEndpoints::default()),
                 resolver: Arc::new(FixedResolver(vec![std::net::IpAddr::from([
@@ -66,6 +70,7 @@ impl AppState {
             },
         );
         MemoryApp {
+            dead_letter_service: state.dead_letters.clone(),
             state,
             store,
             media,

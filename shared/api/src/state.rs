@@ -4,10 +4,10 @@
 
 use crate::AppState;
 use herald_domain::clock::Clock;
-use herald_domain::dead_letters::{DeadLetterQueues, DeadLetterService};
+use herald_domain::dead_letters::{DeadLetterQueues, DeadLetterRecords, DeadLetterService};
 use herald_domain::health::{
-    AccountCensus, AppBlockProbe, AppBlocks, CensusProbe, HealthService, HeartbeatProbe, Probe,
-    SCHEDULED,
+    AccountCensus, AppBlockProbe, AppBlocks, CensusProbe, DeadLetterProbe, HealthService,
+    HeartbeatProbe, Probe, SCHEDULED,
 };
 use herald_domain::idempotency::Idempotency;
 use herald_domain::ingest::IngestStore;
@@ -33,6 +33,8 @@ const SECRET_OVERLAP: Duration = Duration::from_secs(24 * 3600);
 pub struct Ports<S> {
     pub store: Arc<S>,
     pub dead_letters: Arc<dyn DeadLetterQueues>,
+    /// Dead letters moved out of the queues, under their tenants.
+    pub dead_letter_records: Arc<dyn DeadLetterRecords>,
     pub media: Arc<dyn MediaObjects>,
     pub endpoints: Arc<dyn EndpointStore>,
     pub resolver: Arc<dyn Resolver>,
@@ -92,6 +94,7 @@ impl AppState {
         let Ports {
             store,
             dead_letters,
+            dead_letter_records,
             media,
             endpoints,
             resolver,
@@ -102,7 +105,11 @@ impl AppState {
             owners,
             probes,
         } = ports;
-        let own: [Arc<dyn Probe>; 2] = [
+        let own: [Arc<dyn Probe>; 3] = [
+            Arc::new(DeadLetterProbe {
+                records: dead_letter_records.clone(),
+                sources: dead_letters.sources(),
+            }),
             Arc::new(HeartbeatProbe {
                 heartbeats: store.clone(),
                 schedules: SCHEDULED.to_vec(),
@@ -129,6 +136,7 @@ impl AppState {
             audit: store.clone(),
             dead_letters: DeadLetterService {
                 queues: dead_letters,
+                records: dead_letter_records,
                 audit: store.clone(),
                 clock: clock.clone(),
             },

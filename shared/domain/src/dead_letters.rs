@@ -1,21 +1,36 @@
-//! Dead letters: messages a queue gave up on. Nothing in a DLQ is lost: each can be listed,
-//! inspected, requeued (to the queue it came from, with a fresh failure budget) or deleted,
-//! and every action is audited. Through the API a tenant sees only its own messages.
+//! Dead letters: messages a queue gave up on. Nothing in a DLQ is lost, and no tenant ever
+//! touches another's.
+//!
+//! A drain (the reconciler, every minute) moves each DLQ message into a dead-letter record
+//! under its tenant (messages that name no tenant, such as providers' webhook events, under
+//! the operators): the record is written first and the message deleted second, so a crash in
+//! between only leaves a message whose record already exists (its id is the message's own, so
+//! the second write changes nothing). From then on a tenant's dead letters are a query on its
+//! own partition: listed a page at a time with a cursor, without receiving any message, so
+//! reading hides nothing and costs O(page). Requeueing sends the body back to the queue it
+//! came from (with a fresh failure budget) and then removes the record; deleting removes it.
+//! Every action is audited. A count per source queue is kept with the records, for the health
+//! check, the alerts and the metrics.
 
 use crate::StoreError;
 use crate::audit::AuditEntry;
 use crate::clock::Clock;
 use crate::ids::TenantId;
-use crate::ports::{AuditLog, PublishMessage};
+use crate::ports::{AuditLog, Page, PublishMessage};
 use async_trait::async_trait;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// One message in a dead-letter queue.
+/// Where dead letters that name no tenant are kept (and audited).
+pub const OPERATORS: &str = "operators";
+
+/// One dead letter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadLetter {
-    /// The queue's message id.
+    /// `<sent_at, 13-digit epoch millis>-<the queue's message id>`: stable across redeliveries
+    /// of the message, and in the order the messages were sent.
     pub id: String,
     /// The queue it came from, e.g. `publish`.
     pub source: String,
@@ -33,7 +48,7 @@ pub struct DeadLetter {
 
 impl DeadLetter {
     pub fn from_body(
-        id: String,
+        message_id: &str,
         source: &str,
         body: String,
         reason: Option<String>,
@@ -54,7 +69,7 @@ impl DeadLetter {
             "unreadable".to_owned()
         };
         Self {
-            id,
+            id: Self::id_for(sent_at, message_id),
             source: source.to_owned(),
             kind,
             tenant_id: message
@@ -66,45 +81,85 @@ impl DeadLetter {
             sent_at,
         }
     }
+
+    /// The id of the dead letter a message becomes.
+    pub fn id_for(sent_at: OffsetDateTime, message_id: &str) -> String {
+        format!(
+            "{:013}-{message_id}",
+            crate::clock::epoch_millis(sent_at).max(0)
+        )
+    }
+
+    /// Whose it is: its tenant, or the operators'.
+    pub fn owner(&self) -> TenantId {
+        self.tenant_id
+            .clone()
+            .unwrap_or_else(|| TenantId(OPERATORS.into()))
+    }
 }
 
-/// Which dead letters to act on.
+/// Which of an owner's dead letters to act on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeadLetterFilter {
-    pub tenant_id: Option<TenantId>,
+pub struct DeadLetterQuery {
     pub source: Option<String>,
     pub kind: Option<String>,
     /// Only messages sent before this time.
     pub older_than: Option<OffsetDateTime>,
 }
 
-impl DeadLetterFilter {
+impl DeadLetterQuery {
     pub fn matches(&self, d: &DeadLetter) -> bool {
-        self.tenant_id
-            .as_ref()
-            .is_none_or(|t| d.tenant_id.as_ref() == Some(t))
-            && self.source.as_ref().is_none_or(|s| *s == d.source)
+        self.source.as_ref().is_none_or(|s| *s == d.source)
             && self.kind.as_ref().is_none_or(|k| *k == d.kind)
             && self.older_than.is_none_or(|t| d.sent_at < t)
     }
 }
 
-/// The dead-letter queues (SQS in production).
+/// A message received from a DLQ, with the handle that removes it.
+#[derive(Debug, Clone)]
+pub struct Drained {
+    pub letter: DeadLetter,
+    pub handle: String,
+}
+
+/// The dead-letter queues (SQS in production), as the drain and a requeue use them.
 #[async_trait]
 pub trait DeadLetterQueues: Send + Sync {
-    /// Every dead letter of every queue, up to `max`.
-    async fn list(&self, max: usize) -> Result<Vec<DeadLetter>, StoreError>;
-    /// Sends the message back to its source queue, then removes it from the DLQ. Never loses
-    /// it: if the removal fails it stays in the DLQ (and a second copy is harmless, since
-    /// publishing is idempotent). `Ok(false)` when it is no longer there.
-    async fn requeue(&self, letter: &DeadLetter) -> Result<bool, StoreError>;
-    /// Removes it for good. `Ok(false)` when it is no longer there.
-    async fn delete(&self, letter: &DeadLetter) -> Result<bool, StoreError>;
+    /// The source queues whose DLQs are drained, e.g. `publish`.
+    fn sources(&self) -> Vec<String>;
+    /// Up to ten messages of `source`'s DLQ, hidden from other readers while they are moved.
+    async fn receive(&self, source: &str) -> Result<Vec<Drained>, StoreError>;
+    /// Removes received messages from `source`'s DLQ.
+    async fn remove(&self, source: &str, handles: &[String]) -> Result<(), StoreError>;
+    /// Sends each letter's message back to the queue it came from (a publish message with a
+    /// fresh failure budget, an outbound delivery with a fresh schedule); whether each went.
+    async fn send_back(&self, letters: &[DeadLetter]) -> Result<Vec<bool>, StoreError>;
+}
+
+/// Dead-letter records (the main table): one per drained message, under its owner.
+#[async_trait]
+pub trait DeadLetterRecords: Send + Sync {
+    /// Keeps `letter` and counts it; `Ok(false)` when it is already kept.
+    async fn keep(&self, letter: &DeadLetter) -> Result<bool, StoreError>;
+    /// A page of an owner's dead letters matching `query`, oldest first.
+    async fn page(
+        &self,
+        owner: &TenantId,
+        query: &DeadLetterQuery,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<DeadLetter>, StoreError>;
+    async fn find(&self, owner: &TenantId, id: &str) -> Result<Option<DeadLetter>, StoreError>;
+    /// Removes it and uncounts it; `Ok(false)` when it is no longer there.
+    async fn discard(&self, letter: &DeadLetter) -> Result<bool, StoreError>;
+    /// How many dead letters each source queue has left.
+    async fn pending(&self) -> Result<BTreeMap<String, u64>, StoreError>;
 }
 
 #[derive(Clone)]
 pub struct DeadLetterService {
     pub queues: Arc<dyn DeadLetterQueues>,
+    pub records: Arc<dyn DeadLetterRecords>,
     pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
 }
@@ -119,43 +174,126 @@ pub struct Operator {
     pub user_agent: Option<String>,
 }
 
-/// How many dead letters one call looks through.
-pub const SCAN_LIMIT: usize = 1000;
+/// The most dead letters one page shows.
+pub const MAX_PAGE: usize = 100;
+/// The most dead letters one bulk requeue sends back; past it the answer says more remain.
+pub const REQUEUE_BATCH: usize = 500;
+
+/// What a bulk requeue did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requeued {
+    pub letters: Vec<DeadLetter>,
+    /// Matching dead letters were left for another call (the batch was full).
+    pub more: bool,
+}
 
 impl DeadLetterService {
-    pub async fn list(&self, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>, StoreError> {
-        Ok(self
-            .queues
-            .list(SCAN_LIMIT)
-            .await?
-            .into_iter()
-            .filter(|d| filter.matches(d))
-            .collect())
+    /// Moves up to `max` messages from every DLQ into records; how many it moved.
+    pub async fn drain(&self, max: usize) -> Result<usize, StoreError> {
+        let mut moved = 0;
+        for source in self.queues.sources() {
+            while moved < max {
+                let batch = self.queues.receive(&source).await?;
+                if batch.is_empty() {
+                    break;
+                }
+                let mut handles = Vec::with_capacity(batch.len());
+                for Drained { letter, handle } in batch {
+                    // Kept first: a failure here leaves the message where it was.
+                    if self.records.keep(&letter).await? {
+                        tracing::warn!(
+                            dead_letter_id = %letter.id,
+                            source = %letter.source,
+                            kind = %letter.kind,
+                            tenant_id = %letter.owner(),
+                            "dead letter recorded"
+                        );
+                    }
+                    handles.push(handle);
+                }
+                moved += handles.len();
+                self.queues.remove(&source, &handles).await?;
+            }
+        }
+        Ok(moved)
     }
 
-    pub async fn get(
+    pub async fn list(
         &self,
-        filter: &DeadLetterFilter,
-        id: &str,
-    ) -> Result<Option<DeadLetter>, StoreError> {
-        Ok(self.list(filter).await?.into_iter().find(|d| d.id == id))
+        owner: &TenantId,
+        query: &DeadLetterQuery,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<DeadLetter>, StoreError> {
+        self.records
+            .page(owner, query, cursor, limit.clamp(1, MAX_PAGE))
+            .await
     }
 
-    /// Requeues every matching dead letter; returns those requeued.
-    pub async fn requeue(
+    pub async fn get(&self, owner: &TenantId, id: &str) -> Result<Option<DeadLetter>, StoreError> {
+        self.records.find(owner, id).await
+    }
+
+    /// Requeues the owner's dead letters named in `ids`.
+    pub async fn requeue_ids(
         &self,
-        filter: &DeadLetterFilter,
-        ids: Option<&[String]>,
+        owner: &TenantId,
+        ids: &[String],
         by: &Operator,
     ) -> Result<Vec<DeadLetter>, StoreError> {
-        let mut done = Vec::new();
-        for letter in self.list(filter).await? {
-            if ids.is_some_and(|ids| !ids.contains(&letter.id)) {
-                continue;
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(letter) = self.records.find(owner, id).await? {
+                found.push(letter);
             }
-            if self.queues.requeue(&letter).await? {
-                self.record(&letter, "dead_letter.requeued", by).await;
-                done.push(letter);
+        }
+        self.send_back(found, by).await
+    }
+
+    /// Requeues the owner's dead letters matching `query`, at most [`REQUEUE_BATCH`] a call,
+    /// reading them a page at a time.
+    pub async fn requeue_matching(
+        &self,
+        owner: &TenantId,
+        query: &DeadLetterQuery,
+        by: &Operator,
+    ) -> Result<Requeued, StoreError> {
+        let mut done = Requeued::default();
+        let mut cursor: Option<String> = None;
+        loop {
+            let room = REQUEUE_BATCH - done.letters.len();
+            let page = self
+                .records
+                .page(owner, query, cursor.as_deref(), room.min(MAX_PAGE))
+                .await?;
+            done.letters.extend(self.send_back(page.items, by).await?);
+            cursor = page.cursor;
+            if cursor.is_none() {
+                return Ok(done);
+            }
+            if done.letters.len() >= REQUEUE_BATCH {
+                done.more = true;
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Sends the letters back and removes their records: a record goes only once its message
+    /// went (a crash in between leaves a second copy to requeue, never a lost one; publishing
+    /// is idempotent).
+    async fn send_back(
+        &self,
+        letters: Vec<DeadLetter>,
+        by: &Operator,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut done = Vec::with_capacity(letters.len());
+        for chunk in letters.chunks(10) {
+            let sent = self.queues.send_back(chunk).await?;
+            for (letter, went) in chunk.iter().zip(sent) {
+                if went && self.records.discard(letter).await? {
+                    self.record(letter, "dead_letter.requeued", by).await;
+                    done.push(letter.clone());
+                }
             }
         }
         Ok(done)
@@ -163,14 +301,14 @@ impl DeadLetterService {
 
     pub async fn delete(
         &self,
-        filter: &DeadLetterFilter,
+        owner: &TenantId,
         id: &str,
         by: &Operator,
     ) -> Result<Option<DeadLetter>, StoreError> {
-        let Some(letter) = self.get(filter, id).await? else {
+        let Some(letter) = self.records.find(owner, id).await? else {
             return Ok(None);
         };
-        if !self.queues.delete(&letter).await? {
+        if !self.records.discard(&letter).await? {
             return Ok(None);
         }
         self.record(&letter, "dead_letter.deleted", by).await;
@@ -178,13 +316,8 @@ impl DeadLetterService {
     }
 
     async fn record(&self, letter: &DeadLetter, action: &str, by: &Operator) {
-        // Messages whose body names no tenant are audited under the operators' own log.
-        let tenant = letter
-            .tenant_id
-            .clone()
-            .unwrap_or_else(|| TenantId("operators".into()));
         let entry = AuditEntry {
-            tenant_id: tenant,
+            tenant_id: letter.owner(),
             entity: format!("dead_letter:{}", letter.id),
             action: action.to_owned(),
             actor: by.actor.clone(),
@@ -201,3 +334,6 @@ impl DeadLetterService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,9 @@
 //! here; the publishing ports are in `publishing/memory.rs`, the media ones in `media/memory.rs`.
 
 use crate::audit::{AuditEntry, AuditRecord, ChainHead};
+use crate::dead_letters::{
+    DeadLetter, DeadLetterQuery, DeadLetterQueues, DeadLetterRecords, Drained,
+};
 use crate::error::StoreError;
 use crate::idempotency::{IdempotencyPersistence, IdempotencyRecord, PutRejected, holds_key};
 use crate::ids::{AccountId, ApiKeyId, MediaId, PostId, TenantId};
@@ -373,35 +376,97 @@ impl IdempotencyPersistence for MemoryStore {
 /// Dead-letter queues in memory: `dead` holds the letters, `requeued` what went back.
 #[derive(Debug, Default)]
 pub struct MemoryDeadLetters {
-    pub dead: Mutex<Vec<crate::dead_letters::DeadLetter>>,
-    pub requeued: Mutex<Vec<crate::dead_letters::DeadLetter>>,
+    pub dead: Mutex<Vec<DeadLetter>>,
+    pub requeued: Mutex<Vec<DeadLetter>>,
 }
 
 #[async_trait]
-impl crate::dead_letters::DeadLetterQueues for MemoryDeadLetters {
-    async fn list(&self, max: usize) -> Result<Vec<crate::dead_letters::DeadLetter>, StoreError> {
-        let dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(dead.iter().take(max).cloned().collect())
+impl DeadLetterQueues for MemoryDeadLetters {
+    fn sources(&self) -> Vec<String> {
+        vec!["publish".into(), "webhooks".into(), "outbound".into()]
     }
 
-    async fn requeue(&self, letter: &crate::dead_letters::DeadLetter) -> Result<bool, StoreError> {
+    async fn receive(&self, source: &str) -> Result<Vec<Drained>, StoreError> {
+        let dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(dead
+            .iter()
+            .filter(|d| d.source == source)
+            .take(10)
+            .map(|d| Drained {
+                letter: d.clone(),
+                handle: d.id.clone(),
+            })
+            .collect())
+    }
+
+    async fn remove(&self, _source: &str, handles: &[String]) -> Result<(), StoreError> {
         let mut dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(i) = dead.iter().position(|d| d.id == letter.id) else {
+        dead.retain(|d| !handles.contains(&d.id));
+        Ok(())
+    }
+
+    async fn send_back(&self, letters: &[DeadLetter]) -> Result<Vec<bool>, StoreError> {
+        let mut requeued = self.requeued.lock().unwrap_or_else(|p| p.into_inner());
+        requeued.extend(letters.iter().cloned());
+        Ok(vec![true; letters.len()])
+    }
+}
+
+/// Dead-letter records in memory, by owner and id (ids sort as the messages were sent).
+#[derive(Debug, Default)]
+pub struct MemoryDeadLetterRecords(Mutex<BTreeMap<(TenantId, String), DeadLetter>>);
+
+#[async_trait]
+impl DeadLetterRecords for MemoryDeadLetterRecords {
+    async fn keep(&self, letter: &DeadLetter) -> Result<bool, StoreError> {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (letter.owner(), letter.id.clone());
+        if kept.contains_key(&key) {
             return Ok(false);
-        };
-        let letter = dead.remove(i);
-        self.requeued
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(letter);
+        }
+        kept.insert(key, letter.clone());
         Ok(true)
     }
 
-    async fn delete(&self, letter: &crate::dead_letters::DeadLetter) -> Result<bool, StoreError> {
-        let mut dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
-        let before = dead.len();
-        dead.retain(|d| d.id != letter.id);
-        Ok(dead.len() < before)
+    async fn page(
+        &self,
+        owner: &TenantId,
+        query: &DeadLetterQuery,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<DeadLetter>, StoreError> {
+        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut items: Vec<DeadLetter> = kept
+            .iter()
+            .filter(|((o, id), d)| {
+                o == owner && cursor.is_none_or(|c| id.as_str() > c) && query.matches(d)
+            })
+            .map(|(_, d)| d.clone())
+            .take(limit + 1)
+            .collect();
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let cursor = more.then(|| items.last().map(|d| d.id.clone())).flatten();
+        Ok(Page { items, cursor })
+    }
+
+    async fn find(&self, owner: &TenantId, id: &str) -> Result<Option<DeadLetter>, StoreError> {
+        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(kept.get(&(owner.clone(), id.to_owned())).cloned())
+    }
+
+    async fn discard(&self, letter: &DeadLetter) -> Result<bool, StoreError> {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(kept.remove(&(letter.owner(), letter.id.clone())).is_some())
+    }
+
+    async fn pending(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = BTreeMap::new();
+        for d in kept.values() {
+            *counts.entry(d.source.clone()).or_insert(0) += 1;
+        }
+        Ok(counts)
     }
 }
 

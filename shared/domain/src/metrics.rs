@@ -28,6 +28,14 @@ pub const API_REQUESTS: &str = "api.requests";
 /// API request latency in milliseconds by `route`.
 pub const API_LATENCY: &str = "api.latency_ms";
 
+/// Dead letters waiting in their records, by `source` queue: the reconciler's gauge after
+/// each drain, and the dead-letter alarms' metric.
+pub const DEAD_LETTERS_PENDING: &str = "dead_letters.pending";
+
+pub fn dead_letters_pending(source: &str, waiting: u64) {
+    ::metrics::gauge!(DEAD_LETTERS_PENDING, "source" => source.to_owned()).set(waiting as f64);
+}
+
 /// Health answers that failed (one per `GET /v1/health` answering 503): the alarm's metric.
 pub const HEALTH_FAILED: &str = "health.failed";
 

@@ -13,7 +13,9 @@ use herald_domain::StoreError;
 use herald_domain::audit::{AuditEntry, AuditRecord, ChainHead};
 use herald_domain::clock::SystemEntropy;
 use herald_domain::clock::{Clock, SystemClock};
-use herald_domain::dead_letters::DeadLetterQueues;
+use herald_domain::dead_letters::{
+    DeadLetterQuery, DeadLetterQueues, DeadLetterRecords, DeadLetterService,
+};
 use herald_domain::idempotency::{Begin, Idempotency, IdempotencyKey, StoredResponse};
 use herald_domain::ids::{AccountId, ApiKeyId, PostId, TenantId};
 use herald_domain::media::{

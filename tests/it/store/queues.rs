@@ -4,71 +4,172 @@
 use super::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-/// The dead-letter tools on SQS: list, requeue (a fresh failure budget, the correlation id
-/// kept) and delete, each exactly once.
+/// Dead letters of two tenants, 1,100 of them: the drain moves every DLQ message into a
+/// record under its tenant; a tenant's pages are one Query each and touch no queue and no
+/// other tenant's letters; a requeue sends the message back with a fresh failure budget and
+/// its correlation id, once; a redelivered message changes nothing.
 #[tokio::test]
-async fn dead_letters_are_listed_requeued_and_deleted_once() {
+async fn eleven_hundred_dead_letters_of_two_tenants_are_drained_paged_and_requeued_apart() {
     let env = Env::new().await;
-    let message = |post: &str| PublishMessage {
-        tenant_id: env.tenant.clone(),
-        post_id: PostId(post.into()),
+    let other = TenantId(format!("ten_{}", unique("other")));
+    let message = |tenant: &TenantId, n: usize| PublishMessage {
+        tenant_id: tenant.clone(),
+        post_id: PostId(format!("post_{n:04}")),
         account_id: env.account.clone(),
         platform: Platform::Facebook,
-        correlation_id: format!("corr-{post}"),
+        correlation_id: format!("corr-{n}"),
         failures: 5,
     };
-    for post in ["post_a", "post_b"] {
-        env.queue
-            .dead_letter(&message(post), "503 five times")
+    let dlq = env.vars["HERALD_QUEUE_URL_PUBLISH_DEAD_LETTER_QUEUE"].clone();
+    let bodies: Vec<String> = (0..1_100)
+        .map(|n| {
+            let tenant = if n < 1_000 { &env.tenant } else { &other };
+            serde_json::to_string(&message(tenant, n)).unwrap()
+        })
+        .collect();
+    for (batch, chunk) in bodies.chunks(10).enumerate() {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(format!("{batch}-{i}"))
+                    .message_body(body)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        env.clients
+            .sqs
+            .send_message_batch()
+            .queue_url(&dlq)
+            .set_entries(Some(entries))
+            .send()
             .await
             .unwrap();
     }
-    let letters = SqsDeadLetters::new(
+    let queues = Arc::new(SqsDeadLetters::new(
         env.clients.sqs.clone(),
         vec![DeadLetterQueue {
             source: "publish".into(),
-            url: env.vars["HERALD_QUEUE_URL_PUBLISH_DEAD_LETTER_QUEUE"].clone(),
+            url: dlq.clone(),
             source_url: env.vars["HERALD_PUBLISH_QUEUE_URL"].clone(),
         }],
-    );
-    let listed = letters.list(10).await.unwrap();
-    assert_eq!(listed.len(), 2, "{listed:?}");
-    let find = |post: &str| {
-        listed
-            .iter()
-            .find(|l| l.body.contains(post))
-            .cloned()
-            .unwrap()
+    ));
+    let service = DeadLetterService {
+        queues: queues.clone(),
+        records: env.store.clone(),
+        audit: env.store.clone(),
+        clock: Arc::new(SystemClock),
     };
-    let (a, b) = (find("post_a"), find("post_b"));
-    assert_eq!(a.source, "publish");
-
-    assert!(letters.delete(&a).await.unwrap());
+    assert_eq!(service.drain(usize::MAX).await.unwrap(), 1_100);
     assert!(
-        !letters.delete(&a).await.unwrap(),
-        "gone: nothing to delete"
-    );
-    assert!(letters.requeue(&b).await.unwrap());
-    assert!(!letters.requeue(&b).await.unwrap(), "moved once, not twice");
-    tokio::time::sleep(Duration::from_millis(1100)).await; // the list's visibility hold
-    assert!(
-        letters.list(10).await.unwrap().is_empty(),
+        queues.receive("publish").await.unwrap().is_empty(),
         "the DLQ is empty"
     );
-    let back = env.receive().await;
-    assert_eq!(back.len(), 1, "exactly one copy back in the source queue");
     assert_eq!(
-        back[0].message_attributes().unwrap()["correlation_id"].string_value(),
-        Some("corr-post_b"),
-        "the correlation id follows the message"
+        env.store.pending().await.unwrap().get("publish"),
+        Some(&1_100)
+    );
+
+    // A's letters, a page at a time: one Query per page, no queue call, none of B's.
+    env.clients.calls.reset();
+    let all = DeadLetterQuery::default();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = service
+            .list(&env.tenant, &all, cursor.as_deref(), 100)
+            .await
+            .unwrap();
+        pages += 1;
+        seen.extend(page.items);
+        cursor = page.cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let calls = env.calls();
+    assert_eq!(calls.len(), 1, "queries only: {calls:?}");
+    assert_eq!(tally(&calls, "DynamoDB.Query"), (pages, 0));
+    assert!(pages <= 11, "{pages} pages");
+    assert_eq!(seen.len(), 1_000);
+    assert!(
+        seen.iter()
+            .all(|d| d.tenant_id.as_ref() == Some(&env.tenant))
+    );
+    let ids: std::collections::HashSet<_> = seen.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(ids.len(), 1_000, "no letter twice");
+    assert!(seen.windows(2).all(|p| p[0].id < p[1].id), "oldest first");
+    assert!(service.get(&other, &seen[0].id).await.unwrap().is_none());
+
+    // A message delivered again (its deletion was lost) is kept once.
+    assert!(!env.store.keep(&seen[0]).await.unwrap());
+
+    // B requeues all of its own: each back once, with a fresh budget; A's stay.
+    let by = herald_domain::dead_letters::Operator {
+        actor: "key:b".into(),
+        ip: None,
+        user_agent: None,
+    };
+    let done = service.requeue_matching(&other, &all, &by).await.unwrap();
+    assert_eq!((done.letters.len(), done.more), (100, false));
+    let mut back = Vec::new();
+    loop {
+        let got = env.receive().await;
+        if got.is_empty() {
+            break;
+        }
+        for m in &got {
+            env.clients
+                .sqs
+                .delete_message()
+                .queue_url(&env.vars["HERALD_PUBLISH_QUEUE_URL"])
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        back.extend(got);
+    }
+    assert_eq!(
+        back.len(),
+        100,
+        "exactly one copy of each back in the source queue"
     );
     let copy: PublishMessage = serde_json::from_str(back[0].body().unwrap()).unwrap();
+    assert_eq!(copy.failures, 0);
+    assert_eq!(copy.tenant_id, other);
     assert_eq!(
-        copy,
-        PublishMessage {
-            failures: 0,
-            ..message("post_b")
-        }
+        back[0].message_attributes().unwrap()["correlation_id"].string_value(),
+        Some(copy.correlation_id.as_str()),
+        "the correlation id follows the message"
+    );
+    assert_eq!(
+        env.store.pending().await.unwrap().get("publish"),
+        Some(&1_000)
+    );
+    let page = service.list(&other, &all, None, 100).await.unwrap();
+    assert!(page.items.is_empty());
+    // Deleted once.
+    assert!(
+        service
+            .delete(&env.tenant, &seen[0].id, &by)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        service
+            .delete(&env.tenant, &seen[0].id, &by)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        env.store.pending().await.unwrap().get("publish"),
+        Some(&999)
     );
 }
 

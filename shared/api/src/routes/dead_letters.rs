@@ -1,5 +1,7 @@
-//! Dead letters of the caller's tenant (admin): list, inspect, requeue (one, some or all
-//! matching), delete. Every action is audited.
+//! Dead letters of the caller's tenant (admin): list a page at a time, inspect, requeue (one,
+//! some or all matching), delete. They are records under the tenant (the reconciler drains the
+//! DLQs into them every minute), so reading one tenant's touches no other's. Every action is
+//! audited.
 
 use crate::audit::Client;
 use crate::auth::Principal;
@@ -8,20 +10,16 @@ use crate::error::Problem;
 use crate::{ApiError, ApiJson, AppState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use herald_domain::dead_letters::{DeadLetterFilter, Operator};
+use herald_domain::dead_letters::{self, Operator};
+use herald_domain::ids::is_valid_id;
 use std::sync::Arc;
 
-fn scope(principal: &Principal) -> DeadLetterFilter {
-    DeadLetterFilter {
-        tenant_id: Some(principal.tenant_id.clone()),
-        ..DeadLetterFilter::default()
-    }
-}
+/// The oldest dead letter a filter may name: a year (records are kept until someone acts).
+pub const MAX_AGE_SECONDS: i64 = 366 * 24 * 3600;
+/// A page's default size.
+const DEFAULT_PAGE: usize = 50;
 
-/// SQS keeps a message at most 14 days: no dead letter is older.
-pub const MAX_AGE_SECONDS: i64 = 14 * 24 * 3600;
-
-/// The cut-off `older_than_seconds` names, refused outside 0 to 14 days.
+/// The cut-off `older_than_seconds` names, refused outside 0 to 366 days.
 fn older_than(
     state: &AppState,
     seconds: Option<i64>,
@@ -33,7 +31,7 @@ fn older_than(
             Ok(state.clock.now().checked_sub(time::Duration::seconds(s)))
         }
         Some(_) => Err(refuse(format!(
-            "older_than_seconds must be 0 to {MAX_AGE_SECONDS} (14 days, the longest a dead letter is kept)"
+            "older_than_seconds must be 0 to {MAX_AGE_SECONDS} (366 days)"
         ))),
     }
 }
@@ -46,7 +44,15 @@ fn operator(principal: &Principal, client: &Client) -> Operator {
     }
 }
 
-/// Dead letters, oldest first; filter by source queue, type and age.
+/// A dead letter's id as this API gives them out: `<13 digits>-<message id>`.
+fn valid_id(id: &str) -> bool {
+    id.len() <= 160
+        && id.as_bytes().get(13) == Some(&b'-')
+        && id[..13].bytes().all(|b| b.is_ascii_digit())
+        && is_valid_id(&id[14..])
+}
+
+/// Dead letters, oldest first, a page at a time; filter by source queue, type and age.
 #[utoipa::path(get, path = "/v1/dead-letters", tag = "dead-letters", params(DeadLetterQuery),
     responses((status = 200, body = DeadLetterList), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_dead_letters(
@@ -55,16 +61,33 @@ pub async fn list_dead_letters(
     Query(q): Query<DeadLetterQuery>,
 ) -> Result<Json<DeadLetterList>, ApiError> {
     principal.require(principal.role.is_admin(), "see dead letters")?;
-    let filter = DeadLetterFilter {
+    let query = dead_letters::DeadLetterQuery {
         source: q.source,
         kind: q.r#type,
         older_than: older_than(&state, q.older_than_seconds, ApiError::bad_request)?,
-        ..scope(&principal)
     };
-    let mut items = state.dead_letters.list(&filter).await?;
-    items.sort_by_key(|d| d.sent_at);
+    let limit = match q.limit {
+        None => DEFAULT_PAGE,
+        Some(n) if (1..=dead_letters::MAX_PAGE).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::bad_request(format!(
+                "limit must be 1 to {}",
+                dead_letters::MAX_PAGE
+            )));
+        }
+    };
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| crate::cursor::decode(c, valid_id))
+        .transpose()?;
+    let page = state
+        .dead_letters
+        .list(&principal.tenant_id, &query, cursor.as_deref(), limit)
+        .await?;
     Ok(Json(DeadLetterList {
-        items: items.iter().map(DeadLetterView::from).collect(),
+        items: page.items.iter().map(DeadLetterView::from).collect(),
+        next_cursor: page.cursor.as_deref().map(crate::cursor::encode),
     }))
 }
 
@@ -77,9 +100,12 @@ pub async fn get_dead_letter(
     Path(id): Path<String>,
 ) -> Result<Json<DeadLetterView>, ApiError> {
     principal.require(principal.role.is_admin(), "see dead letters")?;
+    if !valid_id(&id) {
+        return Err(ApiError::not_found("dead letter"));
+    }
     let letter = state
         .dead_letters
-        .get(&scope(&principal), &id)
+        .get(&principal.tenant_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("dead letter"))?;
     Ok(Json(DeadLetterView::from(&letter)))
@@ -96,22 +122,21 @@ pub async fn requeue_dead_letter(
     Path(id): Path<String>,
 ) -> Result<Json<RequeueResult>, ApiError> {
     principal.require(principal.role.is_admin(), "requeue dead letters")?;
-    let ids = [id];
+    if !valid_id(&id) {
+        return Err(ApiError::not_found("dead letter"));
+    }
     let done = state
         .dead_letters
-        .requeue(
-            &scope(&principal),
-            Some(&ids),
-            &operator(&principal, &client),
-        )
+        .requeue_ids(&principal.tenant_id, &[id], &operator(&principal, &client))
         .await?;
     if done.is_empty() {
         return Err(ApiError::not_found("dead letter"));
     }
-    Ok(Json(RequeueResult::from(&done)))
+    Ok(Json(RequeueResult::new(&done, false)))
 }
 
-/// Send back several dead letters: those listed in `ids`, or every one matching the filter.
+/// Send back several dead letters: those listed in `ids`, or every one matching the filter
+/// (at most 500 a call: `more` says to call again).
 #[utoipa::path(post, path = "/v1/dead-letters/requeue", tag = "dead-letters", request_body = RequeueInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 200, body = RequeueResult), (status = 422, body = Problem)))]
@@ -122,30 +147,29 @@ pub async fn requeue_dead_letters(
     ApiJson(input): ApiJson<RequeueInput>,
 ) -> Result<Json<RequeueResult>, ApiError> {
     principal.require(principal.role.is_admin(), "requeue dead letters")?;
-    if input
-        .ids
-        .as_ref()
-        .is_some_and(|ids| ids.is_empty() || ids.len() > 100)
-    {
-        return Err(ApiError::unprocessable(
-            "ids must list 1 to 100 dead letters",
-        ));
+    let by = operator(&principal, &client);
+    if let Some(ids) = &input.ids {
+        if ids.is_empty() || ids.len() > 100 || !ids.iter().all(|id| valid_id(id)) {
+            return Err(ApiError::unprocessable(
+                "ids must list 1 to 100 dead letter ids",
+            ));
+        }
+        let done = state
+            .dead_letters
+            .requeue_ids(&principal.tenant_id, ids, &by)
+            .await?;
+        return Ok(Json(RequeueResult::new(&done, false)));
     }
-    let filter = DeadLetterFilter {
+    let query = dead_letters::DeadLetterQuery {
         source: input.source,
         kind: input.r#type,
         older_than: older_than(&state, input.older_than_seconds, ApiError::unprocessable)?,
-        ..scope(&principal)
     };
     let done = state
         .dead_letters
-        .requeue(
-            &filter,
-            input.ids.as_deref(),
-            &operator(&principal, &client),
-        )
+        .requeue_matching(&principal.tenant_id, &query, &by)
         .await?;
-    Ok(Json(RequeueResult::from(&done)))
+    Ok(Json(RequeueResult::new(&done.letters, done.more)))
 }
 
 /// Remove a dead letter for good.
@@ -159,9 +183,12 @@ pub async fn delete_dead_letter(
     Path(id): Path<String>,
 ) -> Result<Json<DeadLetterView>, ApiError> {
     principal.require(principal.role.is_admin(), "delete dead letters")?;
+    if !valid_id(&id) {
+        return Err(ApiError::not_found("dead letter"));
+    }
     let letter = state
         .dead_letters
-        .delete(&scope(&principal), &id, &operator(&principal, &client))
+        .delete(&principal.tenant_id, &id, &operator(&principal, &client))
         .await?
         .ok_or_else(|| ApiError::not_found("dead letter"))?;
     Ok(Json(DeadLetterView::from(&letter)))

@@ -32,7 +32,7 @@ struct Gauged {
     label: &'static str,
 }
 
-const GAUGED: [Gauged; 9] = [
+const GAUGED: [Gauged; 10] = [
     Gauged {
         check: "sqs:depth",
         name: "queue_messages",
@@ -51,6 +51,13 @@ const GAUGED: [Gauged; 9] = [
         check: "deadLetters:count",
         name: "dead_letters",
         help: "Messages waiting in a queue's dead-letter queue",
+        unit: None,
+        label: "queue",
+    },
+    Gauged {
+        check: "deadLetters:pending",
+        name: "dead_letters_pending",
+        help: "Dead letters moved out of a queue's DLQ and waiting for someone (records)",
         unit: None,
         label: "queue",
     },

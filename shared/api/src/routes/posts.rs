@@ -9,8 +9,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::{Extension, Json};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_domain::ids::{AccountId, MediaId, PostId, is_valid_id};
 use herald_domain::publishing::posts::{NewPost, PostEdit, Target};
 use std::sync::Arc;
@@ -162,7 +160,7 @@ pub async fn list_posts(
     }
     Ok(Json(PostList {
         items,
-        next_cursor: next.map(|c| URL_SAFE_NO_PAD.encode(c)),
+        next_cursor: next.as_deref().map(crate::cursor::encode),
     }))
 }
 

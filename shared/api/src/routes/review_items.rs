@@ -7,8 +7,6 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use herald_domain::ingest::ReviewItem;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -83,6 +81,6 @@ pub async fn list_review_items(
         .await?;
     Ok(Json(ReviewItemList {
         items: items.iter().map(ReviewItemView::from).collect(),
-        next_cursor: next.map(|c| URL_SAFE_NO_PAD.encode(c)),
+        next_cursor: next.as_deref().map(crate::cursor::encode),
     }))
 }

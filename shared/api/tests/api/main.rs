@@ -21,6 +21,8 @@ struct Api {
     /// The media bucket: `put` stands in for a client's upload to the presigned URL.
     media: Arc<MemoryMedia>,
     dead_letters: Arc<herald_domain::memory::MemoryDeadLetters>,
+    /// The service over the same queues and records: tests drain with it.
+    drain: herald_domain::dead_letters::DeadLetterService,
     idempotency: Idempotency,
 }
 
@@ -42,6 +44,7 @@ impl Api {
             store: m.store,
             media: m.media,
             dead_letters: m.dead_letters,
+            drain: m.dead_letter_service,
             idempotency: m.idempotency,
         }
     }

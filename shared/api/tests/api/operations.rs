@@ -147,7 +147,7 @@ async fn dead_letters_are_tenant_scoped_admin_only_and_audited() {
     let (a, b) = (api.tenant(false).await, api.tenant(false).await);
     let letter = |id: &str, tenant: &str, age_secs: i64| {
         DeadLetter::from_body(
-            id.into(),
+            id,
             "publish",
             json!({"tenant_id": tenant, "post_id": "post_1", "account_id": "acc_1", "platform": "x", "correlation_id": "c"}).to_string(),
             Some("X answered 503 (after 5 failed deliveries)".into()),
@@ -155,12 +155,17 @@ async fn dead_letters_are_tenant_scoped_admin_only_and_audited() {
             SystemClock.now() - time::Duration::seconds(age_secs),
         )
     };
-    *api.dead_letters.dead.lock().unwrap() = vec![
+    let (m1, m2, m3) = (
         letter("m1", &a.id, 3600),
         letter("m2", &a.id, 10),
         letter("m3", &b.id, 10),
+    );
+    *api.dead_letters.dead.lock().unwrap() = vec![
+        m1.clone(),
+        m2.clone(),
+        m3.clone(),
         DeadLetter::from_body(
-            "m4".into(),
+            "m4",
             "publish",
             "{garbage".into(),
             None,
@@ -168,6 +173,11 @@ async fn dead_letters_are_tenant_scoped_admin_only_and_audited() {
             SystemClock.now(),
         ),
     ];
+    // Nothing is listed until the drain moves the DLQ's messages into records.
+    let (_, _, v) = api.get("/v1/dead-letters", &a.key).await;
+    assert_eq!(v["items"], json!([]));
+    assert_eq!(api.drain.drain(100).await.unwrap(), 4);
+    assert!(api.dead_letters.dead.lock().unwrap().is_empty());
     let (s, _, v) = api.get("/v1/dead-letters", &a.key).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let ids: Vec<&str> = v["items"]
@@ -176,38 +186,69 @@ async fn dead_letters_are_tenant_scoped_admin_only_and_audited() {
         .iter()
         .map(|d| d["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["m1", "m2"], "only A's, oldest first");
+    assert_eq!(
+        ids,
+        [m1.id.as_str(), m2.id.as_str()],
+        "only A's, oldest first"
+    );
     assert_eq!(v["items"][0]["payload"]["post_id"], "post_1");
     assert_eq!(v["items"][0]["receive_count"], 5);
+    assert_eq!(v["next_cursor"], Value::Null);
+    // A page at a time.
+    let (_, _, first) = api.get("/v1/dead-letters?limit=1", &a.key).await;
+    assert_eq!(first["items"][0]["id"], m1.id.as_str());
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, _, second) = api
+        .get(&format!("/v1/dead-letters?limit=1&cursor={cursor}"), &a.key)
+        .await;
+    assert_eq!(second["items"][0]["id"], m2.id.as_str(), "{second}");
+    for bad in ["limit=0", "limit=101", "cursor=bm90LW91cnM"] {
+        let (s, _, v) = api.get(&format!("/v1/dead-letters?{bad}"), &a.key).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
     let (_, _, v) = api
         .get("/v1/dead-letters?older_than_seconds=600", &a.key)
         .await;
     assert_eq!(v["items"].as_array().unwrap().len(), 1);
-    let (s, _, _) = api.get("/v1/dead-letters/m3", &a.key).await;
+    let (s, _, _) = api
+        .get(&format!("/v1/dead-letters/{}", m3.id), &a.key)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "B's letter is not A's to see");
-    let (s, _, _) = api.delete("/v1/dead-letters/m3", &a.key).await;
+    let (s, _, _) = api
+        .delete(&format!("/v1/dead-letters/{}", m3.id), &a.key)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "nor to delete");
+    let (s, _, _) = api
+        .act(&format!("/v1/dead-letters/{}/requeue", m3.id), &a.key)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nor to requeue");
     let (s, _, v) = api
         .post("/v1/dead-letters/requeue", &a.key, json!({"ids": []}))
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (_, _, v) = api
+        .post("/v1/dead-letters/requeue", &a.key, json!({"ids": [m3.id]}))
+        .await;
+    assert_eq!(
+        v["requeued"], 0,
+        "B's id in A's bulk requeue does nothing: {v}"
+    );
 
-    let (s, _, v) = api.act("/v1/dead-letters/m1/requeue", &a.key).await;
+    let (s, _, v) = api
+        .act(&format!("/v1/dead-letters/{}/requeue", m1.id), &a.key)
+        .await;
     assert_eq!((s, &v["requeued"]), (StatusCode::OK, &json!(1)), "{v}");
-    let (s, _, v) = api.delete("/v1/dead-letters/m2", &a.key).await;
+    let (s, _, v) = api
+        .delete(&format!("/v1/dead-letters/{}", m2.id), &a.key)
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, _, _) = api.act("/v1/dead-letters/m1/requeue", &a.key).await;
+    let (s, _, _) = api
+        .act(&format!("/v1/dead-letters/{}/requeue", m1.id), &a.key)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "already gone");
-    let left: Vec<String> = api
-        .dead_letters
-        .dead
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|d| d.id.clone())
-        .collect();
-    assert_eq!(left, ["m3", "m4"]);
-    assert_eq!(api.dead_letters.requeued.lock().unwrap()[0].id, "m1");
+    let (_, _, left) = api.get("/v1/dead-letters", &b.key).await;
+    assert_eq!(left["items"][0]["id"], m3.id.as_str(), "B's is still there");
+    assert_eq!(api.dead_letters.requeued.lock().unwrap()[0].id, m1.id);
 
     let (_, _, log) = api.get("/v1/audit", &a.key).await;
     let actions: Vec<&str> = log["items"]

@@ -22,6 +22,7 @@ fn limited() -> Api {
         store: m.store,
         media: m.media,
         dead_letters: m.dead_letters,
+        drain: m.dead_letter_service,
         idempotency: m.idempotency,
     }
 }

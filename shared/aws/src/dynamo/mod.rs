@@ -13,6 +13,9 @@
 //! | app block | `RATE#app#<platform>` | `BLOCK`         |
 //! | media     | `TENANT#<tenant>`  | `MEDIA#<media>`    |
 //! | webhook sighting | `WEBHOOK#<provider>` | `SEEN#<event id>` |
+//! | dead letter | `TENANT#<tenant or operators>` | `DEADLETTER#<ms>-<message id>` |
+//! | dead-letter counts | `DEADLETTERS`    | `COUNT`            |
+//! | media usage | `TENANT#<tenant>`  | `MEDIAUSAGE`       |
 //!
 //! A post carries its variants in a map, so a claim, an outcome, an edit and a cancel are
 //! each one conditional write on one item. The sparse `due` index (`due_pk` =
@@ -23,6 +26,7 @@ mod alerts;
 mod analytics;
 mod audit;
 mod crisis;
+mod dead_letters;
 mod embed;
 mod health;
 mod idempotency;

@@ -14,7 +14,9 @@ mod probes;
 #[cfg(feature = "memory")]
 pub mod memory;
 
-pub use probes::{AccountChecks, AppBlockProbe, CensusProbe, HeartbeatProbe, Schedule};
+pub use probes::{
+    AccountChecks, AppBlockProbe, CensusProbe, DeadLetterProbe, HeartbeatProbe, Schedule,
+};
 
 use crate::clock::Clock;
 use crate::error::StoreError;

@@ -218,3 +218,49 @@ fn account_checks(
         },
     ]
 }
+
+/// Dead letters waiting in their records, per source queue: `warn` while any wait.
+pub struct DeadLetterProbe {
+    pub records: Arc<dyn crate::dead_letters::DeadLetterRecords>,
+    /// The sources always shown, even with none waiting.
+    pub sources: Vec<String>,
+}
+
+crate::debug_fields!(DeadLetterProbe, sources);
+
+#[async_trait]
+impl Probe for DeadLetterProbe {
+    fn target(&self) -> Target {
+        Target::new("deadLetters:pending", "dead letters", "datastore")
+    }
+
+    async fn check(&self, now: OffsetDateTime) -> Vec<Check> {
+        let pending = match self.records.pending().await {
+            Ok(p) => p,
+            Err(e) => return vec![self.target().check(now).failed(e)],
+        };
+        let mut sources = self.sources.clone();
+        sources.extend(
+            pending
+                .keys()
+                .filter(|k| !self.sources.contains(k))
+                .cloned(),
+        );
+        sources
+            .into_iter()
+            .map(|source| {
+                let n = pending.get(&source).copied().unwrap_or(0);
+                let check = Check::new("deadLetters:pending", source, "queue", now)
+                    .observed(Observed::Count(n));
+                if n == 0 {
+                    check
+                } else {
+                    check.status(
+                        Status::Warn,
+                        format!("{n} dead letter(s) wait: inspect, requeue or delete them"),
+                    )
+                }
+            })
+            .collect()
+    }
+}
