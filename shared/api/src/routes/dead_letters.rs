@@ -11,7 +11,6 @@ use crate::{ApiError, ApiJson, AppState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use herald_domain::dead_letters::{self, Operator};
-use herald_domain::ids::is_valid_id;
 use std::sync::Arc;
 
 /// The oldest dead letter a filter may name: a year (records are kept until someone acts).
@@ -44,12 +43,18 @@ fn operator(principal: &Principal, client: &Client) -> Operator {
     }
 }
 
-/// A dead letter's id as this API gives them out: `<13 digits>-<message id>`.
+/// A dead letter's id as this API gives them out: `<13 digits>-<message id>` (SQS message ids
+/// are UUIDs: letters, digits and dashes).
 fn valid_id(id: &str) -> bool {
-    id.len() <= 160
-        && id.as_bytes().get(13) == Some(&b'-')
-        && id[..13].bytes().all(|b| b.is_ascii_digit())
-        && is_valid_id(&id[14..])
+    let Some((millis, message)) = id.split_once('-') else {
+        return false;
+    };
+    millis.len() == 13
+        && millis.bytes().all(|b| b.is_ascii_digit())
+        && (1..=128).contains(&message.len())
+        && message
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Dead letters, oldest first, a page at a time; filter by source queue, type and age.

@@ -156,9 +156,9 @@ async fn dead_letters_are_tenant_scoped_admin_only_and_audited() {
         )
     };
     let (m1, m2, m3) = (
-        letter("m1", &a.id, 3600),
-        letter("m2", &a.id, 10),
-        letter("m3", &b.id, 10),
+        letter("5f0c1a2e-m1", &a.id, 3600),
+        letter("5f0c1a2e-m2", &a.id, 10),
+        letter("5f0c1a2e-m3", &b.id, 10),
     );
     *api.dead_letters.dead.lock().unwrap() = vec![
         m1.clone(),
