@@ -181,6 +181,14 @@ def gateway_handler(routes: list[Route], invoker: Invoker) -> type[BaseHTTPReque
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            # A method API Gateway routes to no integration (TRACE, CONNECT, QUERY...): it
+            # answers 404 with its own body, as for an unknown route, never 501.
+            if code == 501:
+                self.close_connection = True
+                return self._send(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+            super().send_error(code, message, explain)
+
         def _match(self, path: str) -> tuple[Route, dict[str, str]] | None:
             for route in routes:
                 if route.method not in ("ANY", self.command):

@@ -3,9 +3,9 @@
 
 use crate::auth::Principal;
 use crate::error::Problem;
-use crate::{ApiError, AppState};
+use crate::{ApiError, ApiQuery, AppState};
 use axum::Json;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Extension, State};
 use herald_domain::analytics::{GroupBy, SnapshotStore, Totals, summarize};
 use herald_domain::publishing::posts::FieldError;
 use serde::{Deserialize, Serialize};
@@ -28,12 +28,17 @@ pub fn with_analytics(app: axum::Router, store: Arc<dyn SnapshotStore>) -> axum:
 pub const MAX_RANGE_DAYS: i64 = 400;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AnalyticsQuery {
     /// RFC 3339; variants published at or after it (default: 30 days before `to`).
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// RFC 3339; variants published before it (default: now).
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// `post` (default), `account` or `platform`.
+    #[param(pattern = "^(post|account|platform)$")]
     pub group_by: Option<String>,
 }
 
@@ -78,7 +83,7 @@ pub async fn get_analytics(
     State(state): State<Arc<AppState>>,
     analytics: Option<Extension<AnalyticsState>>,
     principal: Principal,
-    Query(q): Query<AnalyticsQuery>,
+    ApiQuery(q): ApiQuery<AnalyticsQuery>,
 ) -> Result<Json<AnalyticsView>, ApiError> {
     let Some(Extension(AnalyticsState(store))) = analytics else {
         return Err(ApiError::not_found("analytics"));

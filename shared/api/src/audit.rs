@@ -5,9 +5,9 @@
 use crate::auth::Principal;
 use crate::dto::{AuditList, AuditQuery, AuditView};
 use crate::error::Problem;
-use crate::{ApiError, AppState};
+use crate::{ApiError, ApiQuery, AppState};
 use axum::Json;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use herald_domain::audit::AuditEntry;
 use herald_domain::ports::AuditFilter;
@@ -83,12 +83,12 @@ pub async fn record(
 pub async fn list_audit(
     State(state): State<Arc<AppState>>,
     principal: Principal,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditList>, ApiError> {
     principal.require(principal.role.is_admin(), "read the audit log")?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::unprocessable("limit must be 1 to 200"));
+        return Err(ApiError::bad_request("limit must be 1 to 200"));
     }
     if let (Some(from), Some(to)) = (q.from, q.to)
         && from > to

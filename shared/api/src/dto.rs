@@ -234,12 +234,16 @@ pub struct PostList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListPostsQuery {
-    /// Only posts whose `status` is this.
+    /// Only posts whose `status` is this (`dispatched`: every post a publisher has taken).
+    #[param(inline, value_type = Option<String>, pattern = "^(pending_approval|scheduled|rejected|cancelled|publishing|published|partially_published|failed|needs_attention|dispatched)$")]
     pub status: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(min_length = 1, max_length = 700)]
     pub cursor: Option<String>,
-    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<usize>,
 }
 
@@ -446,7 +450,6 @@ pub struct HealthCheck {
     pub component_type: String,
     /// A count, a time in `observedUnit`, or an RFC 3339 time.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub observed_value: Option<serde_json::Value>,
     /// `ms` or `s`, when the value is a duration.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -538,13 +541,17 @@ impl CrisisView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// e.g. `post:post_...`, `variant:post_...:acc_...`, `crisis`, `account:acc_...`
+    #[param(min_length = 1, max_length = 256)]
     pub entity: Option<String>,
     /// e.g. `key:key_...`, `system:publisher`
+    #[param(min_length = 1, max_length = 256)]
     pub actor: Option<String>,
     /// e.g. `post.approved`, `publish.published`, `crisis.started`
+    #[param(min_length = 1, max_length = 256)]
     pub action: Option<String>,
     /// Records at or after this time (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -552,7 +559,10 @@ pub struct AuditQuery {
     /// Records before this time (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub to: Option<OffsetDateTime>,
+    #[param(minimum = 1, maximum = 200, default = 50)]
     pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    #[param(min_length = 1, max_length = 700)]
     pub cursor: Option<String>,
 }
 
@@ -598,11 +608,14 @@ pub struct AuditList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeadLetterQuery {
     /// The queue it came from, e.g. `publish`.
+    #[param(min_length = 1, max_length = 64)]
     pub source: Option<String>,
     /// The message type, e.g. `publish` or `unreadable`.
+    #[param(min_length = 1, max_length = 128)]
     pub r#type: Option<String>,
     /// Only messages older than this many seconds.
     #[param(minimum = 0, maximum = 31622400)]
@@ -611,6 +624,7 @@ pub struct DeadLetterQuery {
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1, max_length = 700)]
     pub cursor: Option<String>,
 }
 

@@ -55,11 +55,9 @@ pub struct ProblemField {
     /// Media problems only: the limit, as bytes, `{"width","height"}`, a MIME type or list of
     /// them, a count or a time.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub limit: Option<serde_json::Value>,
     /// Media problems only: what was found, in the limit's terms.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub actual: Option<serde_json::Value>,
 }
 

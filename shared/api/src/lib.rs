@@ -77,9 +77,10 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.cors_origins);
     let state = Arc::new(state);
-    // Outermost first: who is asking, then their budget, then the idempotency key.
+    // Outermost first: who is asking, then their budget, then the idempotency key (the last
+    // two on matched routes only: an undeclared method is a 405, whatever its headers).
     let authenticated = routes::authenticated()
-        .layer(middleware::from_fn_with_state(
+        .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
         ))
@@ -89,7 +90,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), auth::layer));
     let operator = routes::operator()
-        .layer(middleware::from_fn_with_state(
+        .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
         ))
@@ -283,3 +284,21 @@ async fn tag_route(matched: axum::extract::MatchedPath, request: Request, next: 
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+/// `Query` whose rejections are problem documents (`400`).
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// An optional JSON body: none, only whitespace, or `null` is `T::default()`; anything else
+/// must be a `T` (`422` saying what does not match).
+pub(crate) fn optional_body<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice::<Option<T>>(body)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| ApiError::unprocessable(format!("invalid body: {e}")))
+}

@@ -6,6 +6,8 @@ use crate::routes;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+pub mod contract;
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Herald API", version = "1", description = "Schedule posts, with media, to X, Facebook Pages and LinkedIn; each is published exactly once."),
@@ -61,5 +63,5 @@ impl Modify for BearerAuth {
 /// This document.
 #[utoipa::path(get, path = "/v1/openapi.json", operation_id = "openapi", tag = "meta", security(()), responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn document() -> impl axum::response::IntoResponse {
-    axum::Json(ApiDoc::openapi())
+    axum::Json(contract::document())
 }

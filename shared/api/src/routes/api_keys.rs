@@ -153,14 +153,8 @@ pub async fn rotate_api_key(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<RotatedApiKey>), ApiError> {
     principal.require(principal.role.is_admin(), "rotate API keys")?;
-    // The body is optional: none means the defaults.
-    let input: RotateApiKey = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateApiKey::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::unprocessable(format!("the body does not match RotateApiKey: {e}"))
-        })?
-    };
+    // The body is optional: none (or `null`) means the defaults.
+    let input: RotateApiKey = crate::optional_body(&body)?;
     let overlap = match input.overlap_seconds {
         None => DEFAULT_ROTATION_OVERLAP,
         Some(s) if (0..=MAX_ROTATION_OVERLAP.whole_seconds()).contains(&s) => {

@@ -7,9 +7,9 @@ use crate::audit::Client;
 use crate::auth::Principal;
 use crate::dto::{DeadLetterList, DeadLetterQuery, DeadLetterView, RequeueInput, RequeueResult};
 use crate::error::Problem;
-use crate::{ApiError, ApiJson, AppState};
+use crate::{ApiError, ApiJson, ApiQuery, AppState};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use herald_domain::dead_letters::{self, Operator};
 use std::sync::Arc;
 
@@ -63,7 +63,7 @@ fn valid_id(id: &str) -> bool {
 pub async fn list_dead_letters(
     State(state): State<Arc<AppState>>,
     principal: Principal,
-    Query(q): Query<DeadLetterQuery>,
+    ApiQuery(q): ApiQuery<DeadLetterQuery>,
 ) -> Result<Json<DeadLetterList>, ApiError> {
     principal.require(principal.role.is_admin(), "see dead letters")?;
     let query = dead_letters::DeadLetterQuery {

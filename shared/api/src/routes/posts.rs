@@ -247,13 +247,8 @@ async fn review(
 ) -> Result<Json<PostView>, ApiError> {
     principal.require(principal.role.can_approve(), "approve or reject posts")?;
     let id = post_id(&id)?;
-    // The body is optional: an empty one means no note.
-    let input: ReviewInput = if body.iter().all(u8::is_ascii_whitespace) {
-        ReviewInput::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::unprocessable(format!("invalid body: {e}")))?
-    };
+    // The body is optional: none (or `null`) means no note.
+    let input: ReviewInput = crate::optional_body(&body)?;
     let post = state
         .posts
         .review(&principal.actor(), &id, approve, input.note.clone())

@@ -13,11 +13,13 @@ use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListReviewItemsQuery {
     /// From a previous page's `next_cursor`.
+    #[param(min_length = 1, max_length = 700)]
     pub cursor: Option<String>,
-    /// 1 to 100, default 50.
+    #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<usize>,
 }
 

@@ -4,9 +4,9 @@
 use crate::audit::{self, Client};
 use crate::auth::Principal;
 use crate::error::Problem;
-use crate::{ApiError, ApiJson, AppState};
+use crate::{ApiError, ApiJson, ApiQuery, AppState};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_domain::StoreError;
 use herald_domain::outbound::{AttemptRecord, Endpoint, EndpointId, EventType};
@@ -129,8 +129,11 @@ pub struct DeliveryAttemptList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AttemptsQuery {
-    /// 1 to 100 (default 50), newest first.
+    /// Newest first.
+    #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<usize>,
 }
 
@@ -360,14 +363,11 @@ pub async fn list_webhook_attempts(
     State(state): State<Arc<AppState>>,
     principal: Principal,
     Path(id): Path<String>,
-    Query(q): Query<AttemptsQuery>,
+    ApiQuery(q): ApiQuery<AttemptsQuery>,
 ) -> Result<Json<DeliveryAttemptList>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "limit",
-            "must be 1 to 100",
-        )]));
+        return Err(ApiError::bad_request("limit must be 1 to 100"));
     }
     let endpoint = find(&state, &principal, id).await?;
     let attempts = state
