@@ -7,7 +7,7 @@ DYNOXIDE := 3.2.0
 STAMP := $(VENV)/.installed-$(shell cksum infra/requirements.txt | cut -d' ' -f1)-dynoxide-$(DYNOXIDE)
 SEEDS ?= 100
 
-.PHONY: help venv build up down status test lint unit bench sim load soak clean sam-venv sam-validate sam-build checkov
+.PHONY: help venv build up down status test lint unit bench sim load soak clean sam-venv sam-validate sam-build checkov contract
 
 help:
 	@echo "make up      start the local stack (moto, dynoxide, functions, event sources, fake platforms)"
@@ -19,6 +19,7 @@ help:
 	@echo "make sam-build     every function built for arm64 by the SAM CLI, ready for \`sam deploy\`"
 	@echo "make sam-validate  the SAM transform and cfn-lint over template.yaml (part of make test)"
 	@echo "make checkov       checkov over template.yaml, skips justified in infra/checkov.yaml (part of make test)"
+	@echo "make contract      Schemathesis: the running stack against /v1/openapi.json, zero failures (part of make test)"
 
 $(STAMP): infra/requirements.txt
 	python3 -m venv $(VENV)
@@ -58,6 +59,9 @@ $(CHECKOV_STAMP): infra/requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
 	rm -f $(CHECKOV_VENV)/.installed-*
 	touch $(CHECKOV_STAMP)
+
+contract:
+	bash infra/contract.sh
 
 checkov: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --config-file infra/checkov.yaml

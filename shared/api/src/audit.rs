@@ -100,9 +100,12 @@ pub async fn list_audit(
         ("actor", &q.actor),
         ("action", &q.action),
     ] {
-        if value.as_ref().is_some_and(|v| v.len() > 200) {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.is_empty() || v.len() > 200)
+        {
             return Err(ApiError::bad_request(format!(
-                "{name} must be at most 200 characters"
+                "{name} must be 1 to 200 characters"
             )));
         }
     }

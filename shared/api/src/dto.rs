@@ -14,20 +14,27 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct ConnectAccount {
     /// `x`, `facebook` or `linkedin`.
+    #[schema(pattern = "^(x|facebook|linkedin)$")]
     pub platform: String,
     /// The platform's id for the account: X user id, Facebook Page id, LinkedIn organization id
     /// or URN.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_:.-]+$")]
     pub external_id: String,
-    /// The OAuth access token. Stored, never returned.
+    /// The OAuth access token (visible ASCII, as an HTTP header carries it). Stored, never
+    /// returned. The platform is asked whose it is.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^[!-~]+$")]
     pub access_token: String,
+    #[schema(max_length = 200)]
     pub display_name: Option<String>,
     /// The OAuth refresh token, if the platform issued one. Stored encrypted, never returned.
     /// Connecting again without one keeps the stored one.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 4096, pattern = "^[!-~]+$")]
     pub refresh_token: Option<String>,
     /// Seconds until the access token expires (the platform's `expires_in`); absent: it does
     /// not expire. Herald refreshes it shortly before.
     #[serde(default)]
+    #[schema(minimum = 60, maximum = 31622400)]
     pub expires_in: Option<i64>,
 }
 
@@ -71,24 +78,32 @@ pub struct AccountList {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetInput {
+    #[schema(min_length = 1, max_length = 64)]
     pub account_id: String,
     /// Text for this account only, instead of the post's.
+    #[schema(min_length = 1, max_length = 63206)]
     pub text: Option<String>,
     /// Media ids for this account only, instead of the post's (`[]`: none).
+    #[schema(max_items = 20)]
     pub media: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePost {
+    /// Not only whitespace.
+    #[schema(min_length = 1, max_length = 63206, pattern = "\\S")]
     pub text: String,
     /// RFC 3339; omitted means now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub scheduled_at: Option<OffsetDateTime>,
+    /// Distinct accounts of the tenant.
+    #[schema(min_items = 1, max_items = 10)]
     pub targets: Vec<TargetInput>,
     /// Uploaded media ids (`POST /v1/media`), published with the post on every target that
     /// names no media of its own. Each is checked against each target's platform.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub media: Vec<String>,
 }
 
@@ -107,6 +122,7 @@ pub struct EditPost {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewInput {
+    #[schema(max_length = 1000)]
     pub note: Option<String>,
 }
 
@@ -291,6 +307,7 @@ pub struct CreateApiKey {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// `admin`, `editor`, `approver` or `viewer`.
+    #[schema(pattern = "^(admin|editor|approver|viewer)$")]
     pub role: String,
     /// When the key stops working (RFC 3339, at least a minute and at most two years ahead);
     /// absent: it works until revoked.
@@ -372,14 +389,16 @@ pub struct RotatedApiKey {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuspendTenant {
-    /// Shown to the tenant's callers in every refusal.
-    #[schema(min_length = 1, max_length = 200)]
+    /// Shown to the tenant's callers in every refusal; not only whitespace.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub reason: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
+    /// Not only whitespace.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
     /// Posts wait for an approver before they are scheduled.
     #[serde(default)]
@@ -493,8 +512,10 @@ impl From<Check> for HealthCheck {
 #[serde(deny_unknown_fields)]
 pub struct CrisisInput {
     /// Why publishing is paused; shown to every operator.
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     pub reason: String,
     /// `x`, `facebook`, `linkedin`; absent or empty pauses every platform.
+    #[schema(max_items = 3, inline, value_type = Option<Vec<PlatformName>>)]
     pub platforms: Option<Vec<String>>,
     /// When the pause ends by itself (RFC 3339); default 24 hours from now, at most 30 days.
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -545,13 +566,13 @@ impl CrisisView {
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// e.g. `post:post_...`, `variant:post_...:acc_...`, `crisis`, `account:acc_...`
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 200)]
     pub entity: Option<String>,
     /// e.g. `key:key_...`, `system:publisher`
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 200)]
     pub actor: Option<String>,
     /// e.g. `post.approved`, `publish.published`, `crisis.started`
-    #[param(min_length = 1, max_length = 256)]
+    #[param(min_length = 1, max_length = 200)]
     pub action: Option<String>,
     /// Records at or after this time (RFC 3339).
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -667,9 +688,12 @@ pub struct DeadLetterList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequeueInput {
-    /// Requeue exactly these (1 to 100); otherwise every dead letter matching the filter.
+    /// Requeue exactly these; otherwise every dead letter matching the filter.
+    #[schema(min_items = 1, max_items = 100)]
     pub ids: Option<Vec<String>>,
+    #[schema(min_length = 1, max_length = 64)]
     pub source: Option<String>,
+    #[schema(min_length = 1, max_length = 128)]
     pub r#type: Option<String>,
     #[schema(minimum = 0, maximum = 31622400)]
     pub older_than_seconds: Option<i64>,
@@ -698,10 +722,21 @@ impl RequeueResult {
 pub struct CreateMedia {
     /// `image/jpeg`, `image/png`, `image/gif`, `image/webp`, `video/mp4`, `video/quicktime`
     /// or `application/pdf`. The upload must send it, and its content must be of this type.
+    #[schema(
+        pattern = "^(image/jpeg|image/png|image/gif|image/webp|video/mp4|video/quicktime|application/pdf)$"
+    )]
     pub content_type: String,
-    /// The file's name, shown back and used as a document's title.
+    /// The file's name, shown back and used as a document's title: no path, no control
+    /// characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^/\\\\\\x00-\\x1f\\x7f]*[^/\\\\\\x00-\\x1f\\x7f\\s][^/\\\\\\x00-\\x1f\\x7f]*$"
+    )]
     pub file_name: String,
-    /// The file's exact size in bytes: the upload URL accepts exactly this many.
+    /// The file's exact size in bytes: the upload URL accepts exactly this many (at most the
+    /// largest any platform takes of its type: 1 GiB for video).
+    #[schema(minimum = 1, maximum = 1073741824)]
     pub size: u64,
 }
 
@@ -792,3 +827,12 @@ herald_domain::debug_fields!(
 herald_domain::debug_fields!(CreatedApiKey, id, role, name);
 herald_domain::debug_fields!(RotatedApiKey, previous);
 herald_domain::debug_fields!(CreatedTenant, id, name, api_key);
+
+/// A platform's name in a request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PlatformName {
+    X,
+    Facebook,
+    Linkedin,
+}

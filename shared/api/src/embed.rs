@@ -172,11 +172,14 @@ fn embed_error(e: EmbedError) -> Response {
 #[serde(deny_unknown_fields)]
 pub struct CreateEmbedToken {
     /// The dashboard to open: `overview`.
+    #[schema(pattern = "^overview$")]
     pub dashboard: String,
-    /// Origins (`https://host[:port]`) whose pages may embed it; at most 10.
+    /// Origins (`https://host[:port]`) whose pages may embed it, each once.
+    #[schema(min_items = 1, max_items = 10, inline, value_type = Vec<Origin>)]
     pub origins: Vec<String>,
-    /// The token's life: 10 to 3600 seconds (default 60).
+    /// The token's life in seconds (default 60).
     #[serde(default)]
+    #[schema(minimum = 10, maximum = 3600)]
     pub ttl_seconds: Option<i64>,
 }
 
@@ -547,3 +550,8 @@ pub async fn page(
     );
     response
 }
+
+/// An origin a page is served from: `https://host[:port]` (`http://` only for localhost).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(value_type = String, pattern = "^(https://[A-Za-z0-9.-]+|http://(localhost|127\\.0\\.0\\.1))(:[0-9]{1,5})?$")]
+pub struct Origin(pub String);

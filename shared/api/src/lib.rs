@@ -280,10 +280,28 @@ async fn tag_route(matched: axum::extract::MatchedPath, request: Request, next: 
     response
 }
 
-/// `Json` whose rejections are problem documents.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `Json` whose rejections are problem documents, and which takes a JSON object only (serde
+/// would also build a struct from an array of its fields, which no schema here allows).
+#[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::unprocessable("the body must be a JSON object"));
+        }
+        serde_json::from_value(value)
+            .map(ApiJson)
+            .map_err(|e| ApiError::unprocessable(format!("invalid body: {e}")))
+    }
+}
 
 /// `Query` whose rejections are problem documents (`400`).
 #[derive(Debug, axum::extract::FromRequestParts)]
@@ -298,7 +316,12 @@ pub(crate) fn optional_body<T: serde::de::DeserializeOwned + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice::<Option<T>>(body)
-        .map(Option::unwrap_or_default)
-        .map_err(|e| ApiError::unprocessable(format!("invalid body: {e}")))
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    match value {
+        serde_json::Value::Null => Ok(T::default()),
+        serde_json::Value::Object(_) => serde_json::from_value(value)
+            .map_err(|e| ApiError::unprocessable(format!("invalid body: {e}"))),
+        _ => Err(ApiError::unprocessable("the body must be a JSON object")),
+    }
 }

@@ -24,6 +24,84 @@ const METHODS: [&str; 8] = [
 
 const PROBLEM_JSON: &str = crate::error::PROBLEM_JSON;
 
+/// OpenAPI links: what a response's id lets a client (or a stateful fuzzer) do next.
+/// (method, path, status) of the answer, the body's pointer to the id, the operations it
+/// feeds as their `id` path parameter.
+const LINKS: [(&str, &str, &str, &str, &[&str]); 9] = [
+    (
+        "post",
+        "/v1/posts",
+        "201",
+        "/id",
+        &[
+            "get_post",
+            "edit_post",
+            "cancel_post",
+            "approve_post",
+            "reject_post",
+        ],
+    ),
+    (
+        "post",
+        "/v1/accounts",
+        "201",
+        "/id",
+        &["disconnect_account"],
+    ),
+    ("post", "/v1/media", "201", "/id", &["get_media"]),
+    (
+        "post",
+        "/v1/api-keys",
+        "201",
+        "/id",
+        &["revoke_api_key", "rotate_api_key"],
+    ),
+    (
+        "post",
+        "/v1/webhook-endpoints",
+        "201",
+        "/id",
+        &[
+            "get_webhook_endpoint",
+            "delete_webhook_endpoint",
+            "rotate_webhook_endpoint_secret",
+            "list_webhook_attempts",
+        ],
+    ),
+    (
+        "post",
+        "/v1/tenants",
+        "201",
+        "/id",
+        &["suspend_tenant", "resume_tenant"],
+    ),
+    (
+        "get",
+        "/v1/posts",
+        "200",
+        "/items/0/id",
+        &["get_post", "edit_post", "cancel_post"],
+    ),
+    (
+        "get",
+        "/v1/dead-letters",
+        "200",
+        "/items/0/id",
+        &[
+            "get_dead_letter",
+            "requeue_dead_letter",
+            "delete_dead_letter",
+        ],
+    ),
+    (
+        "get",
+        "/v1/webhook-endpoints",
+        "200",
+        "/items/0/id",
+        &["get_webhook_endpoint", "list_webhook_attempts"],
+    ),
+];
+
 /// The served document.
 pub fn document() -> Value {
     let mut doc = serde_json::to_value(<super::ApiDoc as utoipa::OpenApi>::openapi())
@@ -38,7 +116,33 @@ pub fn document() -> Value {
             }
         }
     }
+    for (method, path, status, pointer, targets) in LINKS {
+        let response = doc
+            .pointer_mut(&format!(
+                "/paths/{}/{method}/responses/{status}",
+                escape(path)
+            ))
+            .and_then(Value::as_object_mut);
+        if let Some(response) = response {
+            let links = targets
+                .iter()
+                .map(|op| {
+                    let link = json!({
+                        "operationId": op,
+                        "parameters": {"id": format!("$response.body#{pointer}")},
+                    });
+                    ((*op).to_owned(), link)
+                })
+                .collect::<serde_json::Map<_, _>>();
+            response.insert("links".into(), Value::Object(links));
+        }
+    }
     doc
+}
+
+/// A path as one JSON Pointer token.
+fn escape(path: &str) -> String {
+    path.replace('~', "~0").replace('/', "~1")
 }
 
 fn problem(description: &str) -> Value {

@@ -72,20 +72,19 @@ pub async fn connect_account(
             "must be 1 to 128 letters, digits or _-:.",
         ));
     }
-    if input.access_token.trim().is_empty() || input.access_token.len() > 4096 {
+    // Tokens travel in HTTP headers: visible ASCII only.
+    let token_ok =
+        |t: &str| (1..=4096).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_graphic());
+    if !token_ok(&input.access_token) {
         errors.push(FieldError::new(
             "access_token",
-            "must be 1 to 4096 characters",
+            "must be 1 to 4096 visible ASCII characters",
         ));
     }
-    if input
-        .refresh_token
-        .as_ref()
-        .is_some_and(|t| t.trim().is_empty() || t.len() > 4096)
-    {
+    if input.refresh_token.as_deref().is_some_and(|t| !token_ok(t)) {
         errors.push(FieldError::new(
             "refresh_token",
-            "must be 1 to 4096 characters",
+            "must be 1 to 4096 visible ASCII characters",
         ));
     }
     if input

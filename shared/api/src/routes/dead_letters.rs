@@ -66,6 +66,16 @@ pub async fn list_dead_letters(
     ApiQuery(q): ApiQuery<DeadLetterQuery>,
 ) -> Result<Json<DeadLetterList>, ApiError> {
     principal.require(principal.role.is_admin(), "see dead letters")?;
+    for (name, value, max) in [("source", &q.source, 64), ("type", &q.r#type, 128)] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.is_empty() || v.len() > max)
+        {
+            return Err(ApiError::bad_request(format!(
+                "{name} must be 1 to {max} characters"
+            )));
+        }
+    }
     let query = dead_letters::DeadLetterQuery {
         source: q.source,
         kind: q.r#type,

@@ -25,8 +25,10 @@ pub const MAX_ENDPOINTS: usize = 20;
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhookEndpoint {
     /// An https URL on a public address.
+    #[schema(max_length = 2048, pattern = "^https://")]
     pub url: String,
     /// `post.published`, `post.failed`, `post.unknown_resolved`, `dead_letter.added`.
+    #[schema(min_items = 1, max_items = 4, inline, value_type = Vec<EventTypeName>)]
     pub event_types: Vec<String>,
 }
 
@@ -378,4 +380,21 @@ pub async fn list_webhook_attempts(
     Ok(Json(DeliveryAttemptList {
         items: attempts.iter().map(DeliveryAttemptView::from).collect(),
     }))
+}
+
+/// An outbound event type.
+#[derive(Debug, Deserialize, ToSchema)]
+pub enum EventTypeName {
+    #[serde(rename = "post.published")]
+    #[schema(rename = "post.published")]
+    PostPublished,
+    #[serde(rename = "post.failed")]
+    #[schema(rename = "post.failed")]
+    PostFailed,
+    #[serde(rename = "post.unknown_resolved")]
+    #[schema(rename = "post.unknown_resolved")]
+    PostUnknownResolved,
+    #[serde(rename = "dead_letter.added")]
+    #[schema(rename = "dead_letter.added")]
+    DeadLetterAdded,
 }

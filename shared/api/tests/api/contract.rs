@@ -100,3 +100,28 @@ async fn list_filters_are_query_parameters_with_their_limits() {
         assert_eq!(limit["schema"]["minimum"], 1, "{path}: {limit}");
     }
 }
+
+#[tokio::test]
+async fn links_name_operations_that_exist() {
+    let doc = document().await;
+    let ids: Vec<String> = operations(&doc)
+        .iter()
+        .filter_map(|(_, _, op)| op["operationId"].as_str().map(str::to_owned))
+        .collect();
+    let mut links = 0;
+    for (method, path, op) in operations(&doc) {
+        for (status, response) in op["responses"].as_object().unwrap() {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                links += 1;
+                let target = link["operationId"].as_str().unwrap();
+                assert!(
+                    ids.iter().any(|i| i == target),
+                    "{method} {path} {status} {name}"
+                );
+            }
+        }
+    }
+    assert!(links >= 20, "{links}");
+    let created = &doc["paths"]["/v1/posts"]["post"]["responses"]["201"]["links"]["get_post"];
+    assert_eq!(created["parameters"]["id"], "$response.body#/id");
+}

@@ -132,7 +132,11 @@ async fn api_actions_are_audited_with_who_and_from_where() {
         .await;
     assert_eq!(v["items"].as_array().unwrap().len(), 1);
     let (s, _, _) = api.get("/v1/audit?limit=0", &t.key).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "a query parameter out of range, as everywhere");
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "a query parameter out of range, as everywhere"
+    );
     let (s, _, _) = api.get("/v1/audit?from=yesterday", &t.key).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let other = api.tenant(false).await;
