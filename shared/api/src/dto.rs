@@ -346,6 +346,8 @@ pub struct ApiKeyView {
     /// The last use, to the hour.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
+    /// The key that replaced it, once rotated (a key is rotated once).
+    pub rotated_to: Option<String>,
 }
 
 impl ApiKeyView {
@@ -360,6 +362,7 @@ impl ApiKeyView {
             expires_at: k.expires_at,
             revoked_at: k.revoked_at,
             last_used_at: k.last_used_at,
+            rotated_to: k.rotated_to.as_ref().map(|id| id.0.clone()),
         }
     }
 }

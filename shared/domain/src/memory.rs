@@ -173,6 +173,12 @@ impl TenantStore for MemoryStore {
             else {
                 return Ok(None);
             };
+            if change.rotated_to.is_some() && key.rotated_to.is_some() {
+                return Ok(None);
+            }
+            if let Some(next) = &change.rotated_to {
+                key.rotated_to = Some(next.clone());
+            }
             if let Some(at) = change.revoked_at {
                 key.revoked_at = Some(at);
             }

@@ -95,6 +95,8 @@ pub struct ApiKey {
     pub revoked_at: Option<OffsetDateTime>,
     /// Updated at most once an hour.
     pub last_used_at: Option<OffsetDateTime>,
+    /// The key that replaced it, once it was rotated (a key is rotated once).
+    pub rotated_to: Option<ApiKeyId>,
 }
 
 /// What [`crate::ports::TenantStore::change_api_key`] sets; `None` leaves a field alone.
@@ -102,6 +104,8 @@ pub struct ApiKey {
 pub struct KeyChange {
     pub revoked_at: Option<OffsetDateTime>,
     pub expires_at: Option<OffsetDateTime>,
+    /// Marks the key rotated to this one; the change is made only if it was not rotated yet.
+    pub rotated_to: Option<ApiKeyId>,
 }
 
 /// Whether a key lets its holder in at a given time.

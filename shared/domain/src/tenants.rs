@@ -55,6 +55,7 @@ pub async fn issue_api_key(
         expires_at,
         revoked_at: None,
         last_used_at: None,
+        rotated_to: None,
     };
     store.put_api_key(&key).await?;
     Ok((key, SecretString::from(secret)))
@@ -156,6 +157,8 @@ pub enum RotateError {
     NotFound,
     #[error("the key is {0} and cannot be rotated")]
     NotActive(&'static str),
+    #[error("the key was already rotated to {0}; rotate that one")]
+    AlreadyRotated(ApiKeyId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -183,6 +186,9 @@ pub async fn rotate_api_key(
         KeyState::Active => {}
         other => return Err(RotateError::NotActive(other.as_str())),
     }
+    if let Some(successor) = old.rotated_to {
+        return Err(RotateError::AlreadyRotated(successor));
+    }
     let (new, secret) =
         issue_api_key(store, clock, tenant, old.role, &old.name, old.expires_at).await?;
     let ends = old
@@ -190,13 +196,25 @@ pub async fn rotate_api_key(
         .map_or(now + overlap, |at| at.min(now + overlap));
     let change = KeyChange {
         expires_at: Some(ends),
+        rotated_to: Some(new.id.clone()),
         ..KeyChange::default()
     };
-    let old = store
-        .change_api_key(tenant, id, &change)
-        .await?
-        .ok_or(RotateError::NotFound)?;
-    Ok(Rotated { new, secret, old })
+    if let Some(old) = store.change_api_key(tenant, id, &change).await? {
+        return Ok(Rotated { new, secret, old });
+    }
+    // Another rotation of the same key won the race (or the key is gone): the key issued here
+    // never reaches anyone; it is revoked at once.
+    let revoke = KeyChange {
+        revoked_at: Some(now),
+        ..KeyChange::default()
+    };
+    store.change_api_key(tenant, &new.id, &revoke).await?;
+    match store.find_api_key(&listed.hash).await? {
+        Some(k) if &k.tenant_id == tenant => Err(k
+            .rotated_to
+            .map_or(RotateError::NotFound, RotateError::AlreadyRotated)),
+        _ => Err(RotateError::NotFound),
+    }
 }
 
 /// Suspends (`reason`) or resumes (`None`) a tenant; false when there is no such tenant.

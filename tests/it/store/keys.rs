@@ -146,3 +146,47 @@ async fn keys_are_listed_changed_touched_and_reindexed_per_tenant() {
         "once is enough"
     );
 }
+
+/// Two rotations of one key at once, on DynamoDB: one wins; the other's key is revoked before
+/// anyone sees it, and it answers with the winner's id. Then the key cannot be rotated again.
+#[tokio::test]
+async fn a_key_is_rotated_once_even_by_two_clients_at_once() {
+    let env = Env::new().await;
+    let store: &DynamoStore = env.store.as_ref();
+    let clock = SystemClock;
+    let (key, _) = tenants::issue_api_key(store, &clock, &env.tenant, Role::Editor, "ci", None)
+        .await
+        .unwrap();
+    let rotate = || {
+        tenants::rotate_api_key(
+            store,
+            &clock,
+            &env.tenant,
+            &key.id,
+            time::Duration::hours(1),
+        )
+    };
+    let (a, b) = tokio::join!(rotate(), rotate());
+    let (won, lost) = match (a, b) {
+        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+        other => panic!("exactly one rotation wins: {other:?}"),
+    };
+    assert_eq!(
+        lost,
+        tenants::RotateError::AlreadyRotated(won.new.id.clone())
+    );
+    let listed = store.list_api_keys(&env.tenant).await.unwrap();
+    let live: Vec<_> = listed
+        .iter()
+        .filter(|k| k.name == "ci" && k.revoked_at.is_none())
+        .collect();
+    assert_eq!(
+        live.len(),
+        2,
+        "the old key (in its overlap) and one successor: {listed:?}"
+    );
+    assert_eq!(
+        rotate().await.unwrap_err(),
+        tenants::RotateError::AlreadyRotated(won.new.id)
+    );
+}

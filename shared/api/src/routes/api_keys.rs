@@ -178,7 +178,9 @@ pub async fn rotate_api_key(
     .await
     .map_err(|e| match e {
         RotateError::NotFound => ApiError::not_found("API key"),
-        RotateError::NotActive(_) => ApiError::conflict(e.to_string()),
+        RotateError::NotActive(_) | RotateError::AlreadyRotated(_) => {
+            ApiError::conflict(e.to_string())
+        }
         RotateError::Store(s) => s.into(),
     })?;
     audit::record(

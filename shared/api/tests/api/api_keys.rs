@@ -150,6 +150,20 @@ async fn a_rotation_overlaps_the_old_key_and_an_expired_key_is_refused() {
         let (s, _, _) = api.get("/v1/posts", secret).await;
         assert_eq!(s, StatusCode::OK);
     }
+    assert_eq!(rotated["previous"]["rotated_to"], rotated["key"]["id"]);
+    // A key is rotated once: a second rotation (a retry without the Idempotency-Key, or a
+    // second client) names the successor instead of minting another live key.
+    let (s, _, twice) = api
+        .post(&format!("/v1/api-keys/{id}/rotate"), &t.key, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{twice}");
+    assert!(
+        twice["detail"]
+            .as_str()
+            .unwrap()
+            .contains(rotated["key"]["id"].as_str().unwrap()),
+        "{twice}"
+    );
     // No overlap: the old key is refused at once, as expired.
     let (s, _, again) = api
         .post(

@@ -43,6 +43,9 @@ pub fn api_key_to_item(k: &ApiKey) -> Item {
     if !k.hint.is_empty() {
         item.insert("hint".into(), s(&k.hint));
     }
+    if let Some(next) = &k.rotated_to {
+        item.insert("rotated_to".into(), s(next.as_str()));
+    }
     for (name, at) in [
         ("expires_at", k.expires_at),
         ("revoked_at", k.revoked_at),
@@ -72,6 +75,7 @@ pub fn api_key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
         expires_at: f.opt_time("expires_at"),
         revoked_at: f.opt_time("revoked_at"),
         last_used_at: f.opt_time("last_used_at"),
+        rotated_to: f.opt_str("rotated_to").map(ApiKeyId),
     })
 }
 
@@ -120,6 +124,14 @@ impl DynamoStore {
             sets.push("expires_at = :e");
             vals.push((":e", time_n(at)));
         }
+        // The index may lag a deletion: the key must still be this tenant's; and a key is
+        // rotated once (two rotations at once: one wins, the other changes nothing).
+        let mut condition = "tenant_id = :t".to_owned();
+        if let Some(next) = &change.rotated_to {
+            sets.push("rotated_to = :n");
+            vals.push((":n", s(next.as_str())));
+            condition.push_str(" AND attribute_not_exists(rotated_to)");
+        }
         if sets.is_empty() {
             return Ok(Some(found));
         }
@@ -129,8 +141,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(api_key_pk(&found.hash), "APIKEY")))
             .update_expression(format!("SET {}", sets.join(", ")))
-            // The index may lag a deletion; the key must still be this tenant's.
-            .condition_expression("tenant_id = :t")
+            .condition_expression(condition)
             .set_expression_attribute_values(Some(values(vals)))
             .return_values(ReturnValue::AllNew)
             .send()
