@@ -5,7 +5,7 @@
 
 use super::DynamoStore;
 use super::items::*;
-use super::ops::build_error;
+use super::ops::{build_error, sk_cursor};
 use super::store::values;
 use crate::errors::store_error;
 use async_trait::async_trait;
@@ -137,12 +137,7 @@ impl DeadLetterRecords for DynamoStore {
             .send()
             .await
             .map_err(store_error)?;
-        let cursor = out
-            .last_evaluated_key()
-            .and_then(|k| k.get("sk"))
-            .and_then(|v| v.as_s().ok())
-            .and_then(|sk| sk.strip_prefix(PREFIX))
-            .map(str::to_owned);
+        let cursor = sk_cursor(out.last_evaluated_key(), PREFIX);
         let items = out
             .items()
             .iter()

@@ -208,17 +208,21 @@ impl PrefixQuery<'_> {
             .send()
             .await
             .map_err(store_error)?;
-        let cursor = out
-            .last_evaluated_key()
-            .and_then(|k| k.get("sk"))
-            .and_then(|v| v.as_s().ok())
-            .and_then(|sk| sk.strip_prefix(self.prefix))
-            .map(str::to_owned);
+        let cursor = sk_cursor(out.last_evaluated_key(), self.prefix);
         Ok(Page {
             items: out.items.unwrap_or_default(),
             cursor,
         })
     }
+}
+
+/// Where a page ended, as a cursor: what follows `prefix` in the last sort key it read
+/// (`None` when the query read everything).
+pub(super) fn sk_cursor(last: Option<&Item>, prefix: &str) -> Option<String> {
+    last.and_then(|k| k.get("sk"))
+        .and_then(|v| v.as_s().ok())
+        .and_then(|sk| sk.strip_prefix(prefix))
+        .map(str::to_owned)
 }
 
 /// A request the SDK could not build (a missing required field: a bug, not an outage).
