@@ -28,7 +28,7 @@ use crate::{ApiError, ApiJson, AppState};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use herald_domain::analytics::dashboard::{DashboardData, overview};
@@ -66,10 +66,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
 }
 
-pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 /// The embed token budget's name in the `RateLimit` headers.
 const TOKEN_POLICY_NAME: &str = "embed-tokens";
-pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 fn not_configured() -> ApiError {
     ApiError::new(

@@ -155,8 +155,8 @@ fn cors(origins: &[HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
                 header::RETRY_AFTER,
                 idempotency::REPLAYED,
                 CORRELATION_HEADER,
-                embed::RATELIMIT,
-                embed::RATELIMIT_POLICY,
+                rate_limit::RATELIMIT,
+                rate_limit::RATELIMIT_POLICY,
             ])
             .max_age(std::time::Duration::from_secs(600))
     })

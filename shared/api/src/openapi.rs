@@ -33,7 +33,7 @@ pub mod contract;
     components(schemas(Problem, ProblemField, ConnectAccount, AccountView, AccountList, CreatePost, EditPost, TargetInput,
         PostView, VariantView, ErrorView, ReviewView, PostList, ReviewInput, TenantView, TenantSettingsInput,
         CreateApiKey, CreatedApiKey, ApiKeyView, ApiKeyList, RotateApiKey, RotatedApiKey, SuspendTenant,
-        HealthAnswer, HealthCheck, CrisisInput, CrisisView, AuditView, AuditList, DeadLetterView, DeadLetterList, RequeueInput, RequeueResult,
+        HealthAnswer, HealthCheck, CrisisInput, CrisisView, AuditView, AuditList, routes::DeadLetterView, routes::DeadLetterList, routes::RequeueInput, routes::RequeueResult,
         CreateMedia, MediaView, UploadView, DimensionsView, CreateTenant, CreatedTenant,
         crate::embed::CreateEmbedToken, crate::embed::EmbedTokenView,
         crate::analytics::AnalyticsView, crate::analytics::TotalsView,

@@ -10,15 +10,19 @@
 //! request. A route's own, narrower budget (embed tokens) keeps its headers.
 
 use crate::auth::Principal;
-use crate::embed::{RATELIMIT, RATELIMIT_POLICY};
 use crate::routes::operator::OPERATOR_SCOPE;
 use crate::{ApiError, AppState};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use herald_domain::rate_limits::{OperationClass, RateDecision, RequestCounter, RequestPolicy};
 use std::sync::Arc;
+
+/// `RateLimit-Policy`: a budget (IETF httpapi-ratelimit-headers draft).
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`: where this request left it.
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// Routes whose `GET` reads many items or messages.
 const EXPENSIVE: [&str; 7] = [

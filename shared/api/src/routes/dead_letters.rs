@@ -5,13 +5,15 @@
 
 use crate::audit::Client;
 use crate::auth::Principal;
-use crate::dto::{DeadLetterList, DeadLetterQuery, DeadLetterView, RequeueInput, RequeueResult};
 use crate::error::Problem;
 use crate::{ApiError, ApiJson, ApiQuery, AppState};
 use axum::Json;
 use axum::extract::{Path, State};
 use herald_domain::dead_letters::{self, Operator};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 
 /// The oldest dead letter a filter may name: a year (records are kept until someone acts).
 pub const MAX_AGE_SECONDS: i64 = 366 * 24 * 3600;
@@ -207,4 +209,93 @@ pub async fn delete_dead_letter(
         .await?
         .ok_or_else(|| ApiError::not_found("dead letter"))?;
     Ok(Json(DeadLetterView::from(&letter)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterQuery {
+    /// The queue it came from, e.g. `publish`.
+    #[param(min_length = 1, max_length = 64)]
+    pub source: Option<String>,
+    /// The message type, e.g. `publish` or `unreadable`.
+    #[param(min_length = 1, max_length = 128)]
+    pub r#type: Option<String>,
+    /// Only messages older than this many seconds.
+    #[param(minimum = 0, maximum = 31622400)]
+    pub older_than_seconds: Option<i64>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    #[param(min_length = 1, max_length = 700)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterView {
+    pub id: String,
+    pub source: String,
+    pub r#type: String,
+    /// The message as it was sent (JSON for publish messages).
+    pub payload: serde_json::Value,
+    /// Why Herald moved it to the DLQ, when Herald did.
+    pub reason: Option<String>,
+    pub receive_count: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: OffsetDateTime,
+}
+
+impl From<&herald_domain::dead_letters::DeadLetter> for DeadLetterView {
+    fn from(d: &herald_domain::dead_letters::DeadLetter) -> Self {
+        Self {
+            id: d.id.clone(),
+            source: d.source.clone(),
+            r#type: d.kind.clone(),
+            payload: serde_json::from_str(&d.body)
+                .unwrap_or_else(|_| serde_json::Value::String(d.body.clone())),
+            reason: d.reason.clone(),
+            receive_count: d.receive_count,
+            sent_at: d.sent_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterList {
+    pub items: Vec<DeadLetterView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequeueInput {
+    /// Requeue exactly these; otherwise every dead letter matching the filter.
+    #[schema(min_items = 1, max_items = 100)]
+    pub ids: Option<Vec<String>>,
+    #[schema(min_length = 1, max_length = 64)]
+    pub source: Option<String>,
+    #[schema(min_length = 1, max_length = 128)]
+    pub r#type: Option<String>,
+    #[schema(minimum = 0, maximum = 31622400)]
+    pub older_than_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequeueResult {
+    pub requeued: usize,
+    pub ids: Vec<String>,
+    /// Matching dead letters remain (a call requeues at most 500): call again.
+    pub more: bool,
+}
+
+impl RequeueResult {
+    pub fn new(done: &[herald_domain::dead_letters::DeadLetter], more: bool) -> Self {
+        Self {
+            requeued: done.len(),
+            ids: done.iter().map(|d| d.id.clone()).collect(),
+            more,
+        }
+    }
 }

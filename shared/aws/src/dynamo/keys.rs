@@ -100,6 +100,11 @@ impl DynamoStore {
             .collect()
     }
 
+    /// A new key's item (never over an existing one).
+    pub(super) async fn put_key(&self, api_key: &ApiKey) -> Result<(), StoreError> {
+        self.put_new(api_key_to_item(api_key)).await
+    }
+
     pub(super) async fn change_key(
         &self,
         tenant: &TenantId,

@@ -260,7 +260,7 @@ impl TenantStore for DynamoStore {
     }
 
     async fn put_api_key(&self, api_key: &ApiKey) -> Result<(), StoreError> {
-        self.put_new(super::keys::api_key_to_item(api_key)).await
+        self.put_key(api_key).await
     }
 
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
