@@ -235,7 +235,9 @@ impl Stack {
         token: &str,
     ) -> String {
         // Herald asks the platform who a token is before it connects the account: the fake
-        // answers with the account the token is registered for.
+        // answers with the account the token is registered for. Tests run at once and name
+        // tokens alike ("li-token"): each connection gets a token of its own.
+        let token = &unique(&format!("{token}-"));
         self.fake(
             "/_admin/tokens",
             json!({"platform": platform, "token": token, "account": external_id}),
