@@ -13,8 +13,9 @@ use herald_domain::dead_letters::{DeadLetterRecords, DeadLetterService};
 use herald_domain::ports::QueueStats;
 use std::sync::Arc;
 
-/// The most messages one run moves (the rest wait for the next run, a minute later).
-pub const DRAIN_PER_RUN: usize = 2_000;
+/// The most messages one run moves (the rest wait for the next run, a minute later): each is
+/// a transaction, so 500 take a few seconds of the run's 30, leaving the rest to reconciling.
+pub const DRAIN_PER_RUN: usize = 500;
 
 /// The DLQs drained: publish, the inbound webhooks and the outbound webhooks.
 pub fn drain(config: &Config, clients: &Clients, shared: &Shared) -> DeadLetterService {
