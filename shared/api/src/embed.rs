@@ -202,11 +202,17 @@ pub struct EmbedTokenView {
 
 herald_domain::debug_fields!(EmbedTokenView, token_type, kid, dashboard, origins);
 
+/// What an admitted embed read knows: the tenant's name (the page shows it) and the token's
+/// budget (`None`: the limiter could not count; admitted).
+struct Admitted {
+    tenant_name: Option<String>,
+    budget: Option<Budget>,
+}
+
 /// What every embed read goes through once its token verified: the tenant must not be
-/// suspended, and the token's read budget must have room (`Ok(None)`: the limiter could not
-/// count; admitted).
-async fn admit_read(state: &AppState, claims: &EmbedClaims) -> Result<Option<Budget>, Response> {
-    match state.tenants.get_tenant(&claims.tenant_id()).await {
+/// suspended, and the token's read budget must have room.
+async fn admit_read(state: &AppState, claims: &EmbedClaims) -> Result<Admitted, Response> {
+    let tenant_name = match state.tenants.get_tenant(&claims.tenant_id()).await {
         Ok(Some(tenant)) if tenant.suspended.is_some() => {
             refused_metric("tenant_suspended");
             return Err(ApiError::new(
@@ -217,9 +223,9 @@ async fn admit_read(state: &AppState, claims: &EmbedClaims) -> Result<Option<Bud
             )
             .into_response());
         }
-        Ok(_) => {}
+        Ok(tenant) => tenant.map(|t| t.name),
         Err(e) => return Err(ApiError::from(e).into_response()),
-    }
+    };
     let policy = state.rate_limits.embed_read;
     let scope = format!("embedtoken#{}", claims.jti);
     let name = OperationClass::EmbedRead.as_str();
@@ -232,7 +238,10 @@ async fn admit_read(state: &AppState, claims: &EmbedClaims) -> Result<Option<Bud
     )
     .await
     else {
-        return Ok(None);
+        return Ok(Admitted {
+            tenant_name,
+            budget: None,
+        });
     };
     if !budget.decision.allowed {
         refused_metric("rate_limited");
@@ -241,7 +250,10 @@ async fn admit_read(state: &AppState, claims: &EmbedClaims) -> Result<Option<Bud
             policy.limit, budget.decision.reset_seconds
         )));
     }
-    Ok(Some(budget))
+    Ok(Admitted {
+        tenant_name,
+        budget: Some(budget),
+    })
 }
 
 /// Issue an embed token (admin keys only; 10 a minute per key).
@@ -397,8 +409,8 @@ pub async fn data(
         Ok(c) => c,
         Err(e) => return embed_error(e),
     };
-    let budget = match admit_read(&state, &claims).await {
-        Ok(b) => b,
+    let admitted = match admit_read(&state, &claims).await {
+        Ok(a) => a,
         Err(response) => return response,
     };
     let data = match dashboard_data(&state, analytics.as_ref().map(|e| &e.0), &claims).await {
@@ -406,7 +418,7 @@ pub async fn data(
         Err(e) => return e.into_response(),
     };
     let mut response = Json(data).into_response();
-    if let Some(b) = budget {
+    if let Some(b) = &admitted.budget {
         b.stamp(&mut response);
     }
     let h = response.headers_mut();
@@ -499,19 +511,15 @@ pub async fn page(
         Ok(c) => c,
         Err(e) => return embed_error(e),
     };
-    let budget = match admit_read(&state, &claims).await {
-        Ok(b) => b,
+    let admitted = match admit_read(&state, &claims).await {
+        Ok(a) => a,
         Err(response) => return response,
     };
     let data = match dashboard_data(&state, analytics.as_ref().map(|e| &e.0), &claims).await {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
-    let tenant_name = match state.tenants.get_tenant(&claims.tenant_id()).await {
-        Ok(Some(t)) => t.name,
-        Ok(None) => claims.sub.clone(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let tenant_name = admitted.tenant_name.unwrap_or_else(|| claims.sub.clone());
     let nonce = herald_domain::secrets::secret::random_hex(16);
     // The embedder's origin is one of the token's (verified above), so postMessage targets it.
     let parent = origin
@@ -529,7 +537,7 @@ pub async fn page(
         html,
     )
         .into_response();
-    if let Some(b) = budget {
+    if let Some(b) = &admitted.budget {
         b.stamp(&mut response);
     }
     let h = response.headers_mut();
