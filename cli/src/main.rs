@@ -2,28 +2,27 @@
 //! through the same adapters, with the standard AWS configuration (`AWS_ENDPOINT_URL` for
 //! the local stack).
 
+mod backup;
+mod keys;
+
 use clap::{Parser, Subcommand};
 use herald_aws::Clients;
 use herald_aws::dead_letters::{DeadLetterQueue, SqsDeadLetters};
 use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
 use herald_domain::audit::AuditEntry;
+use herald_domain::backup::TableRef;
 use herald_domain::clock::Clock;
 use herald_domain::clock::SystemClock;
 use herald_domain::dead_letters::{
     DeadLetterQuery, DeadLetterService, MAX_PAGE, OPERATORS, Operator,
 };
-use herald_domain::ids::{ApiKeyId, TenantId};
+use herald_domain::ids::TenantId;
 use herald_domain::ingest::{Candidate, IngestStore, StreamKey, set_stream_dry_run};
-use herald_domain::model::ApiKey;
-use herald_domain::model::Role;
-use herald_domain::ports::TenantStore;
 use herald_domain::ports::{AuditFilter, AuditLog};
 use herald_domain::tenants;
 use secrecy::ExposeSecret;
 use std::process::ExitCode;
 use std::sync::Arc;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, about = "Operate a Herald deployment")]
@@ -77,6 +76,11 @@ enum Command {
     Idempotency {
         #[command(subcommand)]
         command: IdempotencyCommand,
+    },
+    /// Backups of the whole deployment: export to a directory, restore into an empty one.
+    Backup {
+        #[command(subcommand)]
+        command: backup::BackupCommand,
     },
     /// Dead letters of every tenant (operators).
     DeadLetters {
@@ -218,7 +222,7 @@ enum TenantCommand {
 }
 
 #[derive(Debug, Subcommand)]
-enum ApiKeyCommand {
+pub(crate) enum ApiKeyCommand {
     /// Issue a key for a tenant; prints {"key_id","api_key","role"} as JSON.
     Create {
         #[arg(long)]
@@ -563,7 +567,23 @@ async fn main() -> ExitCode {
                     "role": key.role.as_str(),
                 })
             }),
-        Command::ApiKey { command } => return print_result(api_keys(&store, command).await),
+        Command::ApiKey { command } => return print_result(keys::api_keys(&store, command).await),
+        Command::Backup { command } => {
+            let tables = [
+                ("main", &cli.table),
+                ("audit", &cli.audit_table),
+                ("idempotency", &cli.idempotency_table),
+            ]
+            .map(|(role, name)| TableRef {
+                role: role.into(),
+                name: name.clone(),
+            });
+            return print_result(
+                backup::run(&clients, &tables, command)
+                    .await
+                    .map(|v| vec![v]),
+            );
+        }
         Command::Tenant {
             command: TenantCommand::Suspend { tenant, reason },
         } => suspension(&store, tenant, Some(reason)).await,
@@ -585,7 +605,7 @@ fn print_result(result: Result<Vec<serde_json::Value>, String>) -> ExitCode {
 }
 
 /// One audit record of an operator's CLI action in `tenant`'s log.
-async fn audit_cli(
+pub(crate) async fn audit_cli(
     store: &DynamoStore,
     tenant: &TenantId,
     entity: String,
@@ -637,120 +657,4 @@ async fn suspension(
     .await
     .map_err(herald_domain::StoreError::Invalid)?;
     Ok(serde_json::json!({"tenant_id": tenant.as_str(), "suspended": reason.is_some()}))
-}
-
-fn key_line(k: &ApiKey) -> serde_json::Value {
-    serde_json::json!({
-        "key_id": k.id.as_str(),
-        "name": k.name,
-        "role": k.role.as_str(),
-        "hint": k.hint,
-        "status": k.state(SystemClock.now()).as_str(),
-        "created_at": k.created_at.format(&Rfc3339).ok(),
-        "expires_at": k.expires_at.and_then(|t| t.format(&Rfc3339).ok()),
-        "revoked_at": k.revoked_at.and_then(|t| t.format(&Rfc3339).ok()),
-        "last_used_at": k.last_used_at.and_then(|t| t.format(&Rfc3339).ok()),
-    })
-}
-
-async fn api_keys(
-    store: &DynamoStore,
-    command: ApiKeyCommand,
-) -> Result<Vec<serde_json::Value>, String> {
-    let e = |e: herald_domain::StoreError| e.to_string();
-    match command {
-        ApiKeyCommand::Create {
-            tenant,
-            role,
-            name,
-            expires_at,
-        } => {
-            let role = Role::parse(&role).unwrap_or(Role::Viewer);
-            let expires_at = expires_at
-                .map(|t| OffsetDateTime::parse(&t, &Rfc3339))
-                .transpose()
-                .map_err(|_| "--expires-at must be an RFC 3339 time".to_owned())?;
-            let tenant = TenantId(tenant);
-            let (key, secret) =
-                tenants::issue_api_key(store, &SystemClock, &tenant, role, &name, expires_at)
-                    .await
-                    .map_err(e)?;
-            audit_cli(
-                store,
-                &tenant,
-                format!("api_key:{}", key.id),
-                "api_key.issued",
-                serde_json::json!({"role": role.as_str(), "name": key.name}),
-            )
-            .await?;
-            Ok(vec![serde_json::json!({
-                "key_id": key.id.as_str(),
-                "api_key": secret.expose_secret(),
-                "role": key.role.as_str(),
-            })])
-        }
-        ApiKeyCommand::List { tenant } => Ok(store
-            .list_api_keys(&TenantId(tenant))
-            .await
-            .map_err(e)?
-            .iter()
-            .map(key_line)
-            .collect()),
-        ApiKeyCommand::Revoke { tenant, key_id } => {
-            let tenant = TenantId(tenant);
-            let id = ApiKeyId(key_id);
-            let key = tenants::revoke_api_key(store, &SystemClock, &tenant, &id)
-                .await
-                .map_err(e)?
-                .ok_or_else(|| format!("tenant {tenant} has no key {id}"))?;
-            audit_cli(
-                store,
-                &tenant,
-                format!("api_key:{id}"),
-                "api_key.revoked",
-                serde_json::json!({"revoked_at": key.revoked_at.and_then(|t| t.format(&Rfc3339).ok())}),
-            )
-            .await?;
-            Ok(vec![key_line(&key)])
-        }
-        ApiKeyCommand::Rotate {
-            tenant,
-            key_id,
-            overlap_seconds,
-        } => {
-            if !(0..=tenants::MAX_ROTATION_OVERLAP.whole_seconds()).contains(&overlap_seconds) {
-                return Err("--overlap-seconds must be 0 to 604800".into());
-            }
-            let tenant = TenantId(tenant);
-            let id = ApiKeyId(key_id);
-            let rotated = tenants::rotate_api_key(
-                store,
-                &SystemClock,
-                &tenant,
-                &id,
-                time::Duration::seconds(overlap_seconds),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            audit_cli(
-                store,
-                &tenant,
-                format!("api_key:{id}"),
-                "api_key.rotated",
-                serde_json::json!({"replaced_by": rotated.new.id.as_str()}),
-            )
-            .await?;
-            Ok(vec![serde_json::json!({
-                "key_id": rotated.new.id.as_str(),
-                "api_key": rotated.secret.expose_secret(),
-                "role": rotated.new.role.as_str(),
-                "previous": key_line(&rotated.old),
-            })])
-        }
-        ApiKeyCommand::Reindex => store
-            .backfill_keys_index()
-            .await
-            .map(|n| vec![serde_json::json!({ "reindexed": n })])
-            .map_err(e),
-    }
 }

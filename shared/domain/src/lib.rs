@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod analytics;
 pub mod audit;
+pub mod backup;
 pub mod clock;
 pub mod dead_letters;
 pub mod error;

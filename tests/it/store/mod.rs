@@ -318,6 +318,7 @@ fn tally(calls: &BTreeMap<String, Tally>, op: &str) -> (usize, usize) {
 }
 
 mod audit;
+mod backup;
 mod keys;
 mod media;
 mod publish;

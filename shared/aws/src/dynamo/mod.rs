@@ -40,7 +40,9 @@ mod ops;
 mod outbound;
 mod publish;
 mod store;
+mod tables;
 mod tokens;
 
 pub use idempotency::DynamoIdempotency;
 pub use store::DynamoStore;
+pub use tables::DynamoTables;
