@@ -4,6 +4,7 @@
 
 mod backup;
 mod keys;
+mod offboarding;
 
 use clap::{Parser, Subcommand};
 use herald_aws::Clients;
@@ -219,6 +220,24 @@ enum TenantCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Write a tenant's posts, accounts (never a token) and audit log to DIR (new or empty);
+    /// audited in its log and the operators'.
+    Export {
+        tenant: String,
+        dir: std::path::PathBuf,
+    },
+    /// Erase a tenant for good: suspended first, then its keys, accounts and tokens, posts,
+    /// media (objects and records) and everything else deleted; its audit log kept with
+    /// personal data redacted; audited in its log and the operators'.
+    Erase {
+        tenant: String,
+        /// The tenant id again.
+        #[arg(long)]
+        confirm: String,
+        /// The media bucket (the stack's MediaBucket).
+        #[arg(long, env = "HERALD_MEDIA_BUCKET", default_value = "")]
+        media_bucket: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -363,7 +382,7 @@ fn print_lines(lines: Vec<serde_json::Value>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn actor() -> String {
+pub(crate) fn actor() -> String {
     format!(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "operator".into())
@@ -485,6 +504,7 @@ async fn main() -> ExitCode {
     if !cli.audit_table.is_empty() {
         store = store.with_audit_table(&cli.audit_table);
     }
+    let tables = roles(&cli);
     let result = match cli.command {
         Command::Audit { command } => return audit(&store, command).await,
         Command::Idempotency {
@@ -569,19 +589,44 @@ async fn main() -> ExitCode {
             }),
         Command::ApiKey { command } => return print_result(keys::api_keys(&store, command).await),
         Command::Backup { command } => {
-            let tables = [
-                ("main", &cli.table),
-                ("audit", &cli.audit_table),
-                ("idempotency", &cli.idempotency_table),
-            ]
-            .map(|(role, name)| TableRef {
-                role: role.into(),
-                name: name.clone(),
-            });
             return print_result(
                 backup::run(&clients, &tables, command)
                     .await
                     .map(|v| vec![v]),
+            );
+        }
+        Command::Tenant {
+            command: command @ (TenantCommand::Export { .. } | TenantCommand::Erase { .. }),
+        } => {
+            let [main, audit, idempotency] = &tables;
+            let tables = offboarding::Tables {
+                main,
+                audit,
+                idempotency,
+            };
+            return print_result(
+                match command {
+                    TenantCommand::Export { tenant, dir } => {
+                        offboarding::export(&clients, &store, &tables, tenant, &dir).await
+                    }
+                    TenantCommand::Erase {
+                        tenant,
+                        confirm,
+                        media_bucket,
+                    } => {
+                        offboarding::erase(
+                            &clients,
+                            &store,
+                            &tables,
+                            &media_bucket,
+                            tenant,
+                            &confirm,
+                        )
+                        .await
+                    }
+                    _ => Err("not an offboarding command".into()),
+                }
+                .map(|v| vec![v]),
             );
         }
         Command::Tenant {
@@ -592,6 +637,19 @@ async fn main() -> ExitCode {
         } => suspension(&store, tenant, None).await,
     };
     print_result(result.map(|out| vec![out]).map_err(|e| e.to_string()))
+}
+
+/// The deployment's tables by role.
+fn roles(cli: &Cli) -> [TableRef; 3] {
+    [
+        ("main", &cli.table),
+        ("audit", &cli.audit_table),
+        ("idempotency", &cli.idempotency_table),
+    ]
+    .map(|(role, name)| TableRef {
+        role: role.into(),
+        name: name.clone(),
+    })
 }
 
 fn print_result(result: Result<Vec<serde_json::Value>, String>) -> ExitCode {

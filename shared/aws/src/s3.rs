@@ -198,3 +198,61 @@ impl MediaObjects for S3Media {
         }))
     }
 }
+
+/// A leaving tenant's objects: listed a page (1,000) at a time, each page deleted in one
+/// DeleteObjects call, whose per-key errors count as a failure.
+#[async_trait]
+impl herald_domain::offboarding::MediaPurge for S3Media {
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let build = |e: aws_sdk_s3::error::BuildError| StoreError::Invalid(e.to_string());
+        let mut deleted = 0u64;
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            let ids = page
+                .contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(|k| ObjectIdentifier::builder().key(k).build().map_err(build))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !ids.is_empty() {
+                let count = ids.len() as u64;
+                let out = self
+                    .client
+                    .delete_objects()
+                    .bucket(&self.bucket)
+                    .delete(
+                        Delete::builder()
+                            .set_objects(Some(ids))
+                            .quiet(true)
+                            .build()
+                            .map_err(build)?,
+                    )
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                if let Some(e) = out.errors().first() {
+                    return Err(StoreError::Unavailable(format!(
+                        "S3 did not delete {}: {}",
+                        e.key().unwrap_or("an object"),
+                        e.code().unwrap_or("an error")
+                    )));
+                }
+                deleted += count;
+            }
+            token = page.next_continuation_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(deleted);
+            }
+        }
+    }
+}

@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod media;
 pub mod metrics;
 pub mod model;
+pub mod offboarding;
 pub mod outbound;
 pub mod ports;
 pub mod publishing;

@@ -123,7 +123,10 @@ impl Deployment {
         let mut request = Request::builder()
             .method(method.clone())
             .uri(path)
-            .header("authorization", format!("Bearer {key}"));
+            .header("authorization", format!("Bearer {key}"))
+            // Personal data the audit log records (and an erasure redacts).
+            .header("user-agent", "Mozilla/5.0 (Ada's laptop)")
+            .header("x-forwarded-for", "198.51.100.23");
         if method != Method::GET {
             request = request.header("idempotency-key", unique("k-"));
         }

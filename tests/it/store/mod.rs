@@ -321,5 +321,6 @@ mod audit;
 mod backup;
 mod keys;
 mod media;
+mod offboarding;
 mod publish;
 mod queues;

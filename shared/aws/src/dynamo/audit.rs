@@ -279,3 +279,46 @@ fn decode_cursor(tenant: &TenantId, cursor: &str) -> Result<Item, StoreError> {
         .ok_or_else(|| StoreError::Invalid("the cursor is not one this API gave out".into()))?;
     Ok(key(audit_pk(tenant), sk))
 }
+
+/// Erasure's redaction: the only write that replaces records, run by the operator's command
+/// (the functions' role may not; see the module comment).
+#[async_trait]
+impl herald_domain::offboarding::AuditRewrite for DynamoStore {
+    async fn replace_chain(
+        &self,
+        tenant: &TenantId,
+        entity: &str,
+        records: &[AuditRecord],
+    ) -> Result<(), StoreError> {
+        let table = self.audit_table()?;
+        for record in records {
+            if record.entry.tenant_id != *tenant || record.entry.entity != entity {
+                return Err(StoreError::Invalid(
+                    "a replaced chain holds a record of another chain".into(),
+                ));
+            }
+            self.client
+                .put_item()
+                .table_name(table)
+                .set_item(Some(record_to_item(record)))
+                .condition_expression("attribute_exists(pk)")
+                .send()
+                .await
+                .map_err(store_error)?;
+        }
+        let Some(last) = records.last() else {
+            return Ok(());
+        };
+        let mut head = head_key(tenant, entity);
+        head.insert("seq".into(), n(last.seq));
+        head.insert("hash".into(), s(&last.hash));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(head))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}

@@ -13,7 +13,7 @@
 //! ([`crate::secrets::SecretStore`]) reads and stages secret values.
 
 pub mod export;
-mod files;
+pub(crate) mod files;
 pub mod manifest;
 pub mod restore;
 mod secrets;
