@@ -80,7 +80,8 @@ pub struct AccountList {
 pub struct TargetInput {
     #[schema(min_length = 1, max_length = 64)]
     pub account_id: String,
-    /// Text for this account only, instead of the post's.
+    /// Text for this account only, instead of the post's. Measured as the account's
+    /// platform counts (X: twitter-text weighted length, at most 280).
     #[schema(min_length = 1, max_length = 63206)]
     pub text: Option<String>,
     /// Media ids for this account only, instead of the post's (`[]`: none).
