@@ -7,6 +7,7 @@
 pub mod analytics;
 pub mod audit;
 pub mod auth;
+pub mod console;
 mod cursor;
 pub mod dto;
 pub mod embed;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub tenants: Arc<dyn TenantStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub crises: Arc<dyn CrisisStore>,
+    /// The console's sessions (`console`).
+    pub sessions: Arc<dyn herald_domain::console::SessionStore>,
     pub heartbeats: Arc<dyn HeartbeatStore>,
     pub audit: Arc<dyn AuditLog>,
     pub dead_letters: herald_domain::dead_letters::DeadLetterService,
@@ -112,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", axum::routing::get(openapi::document))
         .merge(operator)
         .merge(embed::routes())
+        .merge(console::routes())
         .merge(authenticated)
         .route_layer(middleware::from_fn(tag_route))
         .fallback(|| async {

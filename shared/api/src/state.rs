@@ -89,6 +89,7 @@ impl AppState {
             + MediaRecords
             + AccountCensus
             + AppBlocks
+            + herald_domain::console::SessionStore
             + 'static,
     {
         let Ports {
@@ -132,6 +133,7 @@ impl AppState {
             tenants: store.clone(),
             accounts: store.clone(),
             crises: store.clone(),
+            sessions: store.clone(),
             heartbeats: store.clone(),
             audit: store.clone(),
             dead_letters: DeadLetterService {

@@ -72,6 +72,7 @@ pub(crate) struct State {
     pub(crate) alert_windows: HashMap<(String, i64), u32>,
     pub(crate) media: BTreeMap<(TenantId, MediaId), MediaRecord>,
     pub(crate) media_usage: BTreeMap<TenantId, crate::media::MediaUsage>,
+    pub(crate) console_sessions: HashMap<String, crate::console::Session>,
 }
 
 #[derive(Debug, Default)]
@@ -540,4 +541,26 @@ pub fn alerter(
         },
         sink,
     )
+}
+
+#[async_trait]
+impl crate::console::SessionStore for MemoryStore {
+    async fn put_session(&self, session: &crate::console::Session) -> Result<(), StoreError> {
+        self.with("put_session", |s| {
+            s.console_sessions
+                .insert(session.id.clone(), session.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<crate::console::Session>, StoreError> {
+        self.with("get_session", |s| Ok(s.console_sessions.get(id).cloned()))
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        self.with("delete_session", |s| {
+            s.console_sessions.remove(id);
+            Ok(())
+        })
+    }
 }

@@ -83,6 +83,7 @@ pub fn authenticated() -> Router<Arc<AppState>> {
         .route("/v1/posts/{id}/approve", post(posts::approve_post))
         .route("/v1/posts/{id}/reject", post(posts::reject_post))
         .route("/v1/audit", get(crate::audit::list_audit))
+        .route("/v1/audit/verify", get(crate::audit::verify_audit))
         .route("/v1/dead-letters", get(dead_letters::list_dead_letters))
         .route(
             "/v1/dead-letters/requeue",

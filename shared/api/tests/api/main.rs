@@ -168,6 +168,7 @@ fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, status: StatusC
 
 mod access;
 mod api_keys;
+mod console;
 mod contract;
 mod fuzz;
 mod media;
