@@ -30,6 +30,7 @@ from fake_platforms.admin import (
     admin_tokens,
     sink_receive,
 )
+from fake_platforms.authorize import x_authorize_decision, x_authorize_page
 from fake_platforms.facebook import (
     facebook_create_post,
     facebook_create_video,
@@ -93,6 +94,8 @@ ROUTES = [
     _route("GET", r"/linkedin/rest/organizationAcls", linkedin_organization_acls, "linkedin"),
     _route("POST", r"/x/2/tweets", x_create_tweet, "x"),
     _route("POST", r"/x/2/oauth2/token", x_oauth_token, "x"),
+    _route("GET", r"/x/i/oauth2/authorize", x_authorize_page, "x"),
+    _route("POST", r"/x/i/oauth2/authorize", x_authorize_decision, "x"),
     _route("POST", r"/linkedin/oauth/v2/accessToken", linkedin_oauth_token, "linkedin"),
     _route("POST", r"/_admin/oauth", admin_oauth, "admin"),
     _route("POST", r"/_admin/oauth/clients", admin_oauth_client, "admin"),

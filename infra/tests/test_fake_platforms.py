@@ -18,7 +18,7 @@ import time
 import unittest
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlparse, urlsplit
 
 INFRA = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(INFRA))
@@ -858,6 +858,56 @@ class OAuthClientAuthentication(FakeServerCase):
         for bad in ({"platform": "facebook", "client_id": "a", "client_secret": "b"},
                     {"platform": "x", "client_id": "a"}):
             self.assertEqual(self.call("POST", "/_admin/oauth/clients", bad).status, 400, bad)
+
+
+class OAuthAuthorizationCode(FakeServerCase):
+    """X's consent page, its redirect, and the PKCE-checked exchange."""
+
+    def basic(self) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(b"app:s3cret").decode()}
+
+    def consent(self, verifier: str, decision: str = "allow") -> Answer:
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        request = {"response_type": "code", "client_id": "app", "redirect_uri": "http://herald/cb?x=1",
+                   "state": "st4te", "code_challenge": challenge, "code_challenge_method": "S256",
+                   "scope": "tweet.write users.read offline.access"}
+        page = self.call("GET", "/x/i/oauth2/authorize", query=request)
+        self.assertEqual(page.status, 200, page)
+        self.assertIn(b"Authorize app", page.raw)
+        return self.call("POST", "/x/i/oauth2/authorize", form={**request, "user": "u77", "decision": decision})
+
+    def exchange(self, code: str, verifier: str, redirect: str = "http://herald/cb?x=1") -> Answer:
+        form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier, "redirect_uri": redirect}
+        return self.call("POST", "/x/2/oauth2/token", form=form, headers=self.basic())
+
+    def code_of(self, answer: Answer) -> str:
+        self.assertEqual(answer.status, 302, answer)
+        query = parse_qs(urlparse(answer.headers["Location"]).query)
+        self.assertEqual((query["state"], query["x"]), (["st4te"], ["1"]))
+        return query["code"][0]
+
+    def test_a_consented_code_is_exchanged_once_for_the_users_tokens(self) -> None:
+        self.admin("POST", "oauth/clients", {"platform": "x", "client_id": "app", "client_secret": "s3cret"})
+        verifier = "v" * 50
+        code = self.code_of(self.consent(verifier))
+        for wrong in (self.exchange(code, "w" * 50), self.exchange(code, verifier, "http://evil/cb")):
+            self.assertEqual((wrong.status, wrong.json["error"]), (400, "invalid_grant"), wrong)
+        code = self.code_of(self.consent(verifier))
+        answer = self.exchange(code, verifier)
+        self.assertEqual(answer.status, 200, answer)
+        me = self.call("GET", "/x/2/users/me", token=answer.json["access_token"])
+        self.assertEqual(me.json["data"]["id"], "u77")
+        again = self.exchange(code, verifier)
+        self.assertEqual((again.status, again.json["error"]), (400, "invalid_grant"))
+
+    def test_cancelling_redirects_with_access_denied_and_bad_requests_are_refused(self) -> None:
+        self.admin("POST", "oauth/clients", {"platform": "x", "client_id": "app", "client_secret": "s3cret"})
+        denied = self.consent("v" * 50, decision="deny")
+        self.assertIn("error=access_denied", denied.headers["Location"])
+        for bad in ({"client_id": "other"}, {"code_challenge_method": "plain"}, {"redirect_uri": "javascript:x"}):
+            query = {"response_type": "code", "client_id": "app", "redirect_uri": "http://h/cb", "state": "s",
+                     "code_challenge": "c", "code_challenge_method": "S256", **bad}
+            self.assertEqual(self.call("GET", "/x/i/oauth2/authorize", query=query).status, 400, bad)
 
 
 class Logging(unittest.TestCase):

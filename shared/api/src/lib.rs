@@ -42,6 +42,10 @@ pub struct AppState {
     pub tenants: Arc<dyn TenantStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub crises: Arc<dyn CrisisStore>,
+    /// Connect links and the OAuth flow behind them (`routes::connect`).
+    pub connect: herald_domain::connect::ConnectService,
+    /// The API's public base URL (`state::Settings::public_url`).
+    pub public_url: Option<String>,
     /// The console's sessions (`console`).
     pub sessions: Arc<dyn herald_domain::console::SessionStore>,
     pub heartbeats: Arc<dyn HeartbeatStore>,

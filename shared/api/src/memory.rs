@@ -23,6 +23,8 @@ pub struct MemoryApp {
     /// The service over the same queues and records, for tests to drain with.
     pub dead_letter_service: herald_domain::dead_letters::DeadLetterService,
     pub idempotency: Idempotency,
+    /// The platforms' consent pages: `consent` plays the person who signs in.
+    pub authorization: Arc<herald_domain::connect::memory::MemoryAuthorization>,
 }
 
 impl AppState {
@@ -34,6 +36,8 @@ impl AppState {
         let dead_letter_records = Arc::new(MemoryDeadLetterRecords::default());
         let media = Arc::new(MemoryMedia::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let authorization =
+            Arc::new(herald_domain::connect::memory::MemoryAuthorization::default());
         let idempotency = Idempotency::new(
             store.clone(),
             Arc::new(herald_domain::secrets::token_crypto::TokenVault::ephemeral()),
@@ -54,7 +58,8 @@ impl AppState {
                 idempotency: idempotency.clone(),
                 clock,
                 counter: Arc::new(herald_domain::rate_limits::MemoryCounter::default()),
-                owners: Arc::new(herald_domain::publishing::platform::TrustingOwners),
+                owners: Arc::new(herald_domain::connect::memory::MemoryOwners),
+                authorization: authorization.clone(),
                 probes: vec![],
             },
             Settings {
@@ -67,6 +72,7 @@ impl AppState {
                 rate_limits: ApiRateLimits::per_minute(1_000_000),
                 operator_networks: vec![],
                 cors_origins: vec![],
+                public_url: Some("https://herald.example".into()),
             },
         );
         MemoryApp {
@@ -76,6 +82,7 @@ impl AppState {
             media,
             dead_letters,
             idempotency,
+            authorization,
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct Ports<S> {
     pub counter: Arc<dyn RequestCounter>,
     /// Asks the platforms who a token belongs to, when an account is connected.
     pub owners: Arc<dyn TokenOwners>,
+    /// The platforms' consent pages and token endpoints, for connect links.
+    pub authorization: Arc<dyn herald_domain::connect::AuthorizationServer>,
     /// The dependencies only the adapters reach (tables, queues, secrets, the bucket), for
     /// the health check; the domain adds its own (heartbeats, app blocks, accounts).
     pub probes: Vec<Arc<dyn Probe>>,
@@ -75,6 +77,9 @@ pub struct Settings {
     pub operator_networks: Vec<ipnet::IpNet>,
     /// Browser origins allowed to call `/v1` (CORS; empty: none).
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// The API's public base URL, for the connect flow's redirects (`None`: `https://` and
+    /// the request's `Host`, which API Gateway sets).
+    pub public_url: Option<String>,
 }
 
 impl AppState {
@@ -90,6 +95,7 @@ impl AppState {
             + AccountCensus
             + AppBlocks
             + herald_domain::console::SessionStore
+            + herald_domain::connect::ConnectStore
             + 'static,
     {
         let Ports {
@@ -104,6 +110,7 @@ impl AppState {
             clock,
             counter,
             owners,
+            authorization,
             probes,
         } = ports;
         let own: [Arc<dyn Probe>; 3] = [
@@ -134,6 +141,14 @@ impl AppState {
             accounts: store.clone(),
             crises: store.clone(),
             sessions: store.clone(),
+            connect: herald_domain::connect::ConnectService {
+                store: store.clone(),
+                server: authorization,
+                owners: owners.clone(),
+                accounts: store.clone(),
+                clock: clock.clone(),
+            },
+            public_url: settings.public_url,
             heartbeats: store.clone(),
             audit: store.clone(),
             dead_letters: DeadLetterService {

@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod analytics;
 pub mod audit;
 pub mod clock;
+pub mod connect;
 pub mod console;
 pub mod dead_letters;
 pub mod error;

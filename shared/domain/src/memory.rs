@@ -73,6 +73,8 @@ pub(crate) struct State {
     pub(crate) media: BTreeMap<(TenantId, MediaId), MediaRecord>,
     pub(crate) media_usage: BTreeMap<TenantId, crate::media::MediaUsage>,
     pub(crate) console_sessions: HashMap<String, crate::console::Session>,
+    pub(crate) connect_links: HashMap<String, crate::connect::ConnectLink>,
+    pub(crate) authorizations: HashMap<String, crate::connect::PendingAuthorization>,
 }
 
 #[derive(Debug, Default)]
@@ -562,5 +564,36 @@ impl crate::console::SessionStore for MemoryStore {
             s.console_sessions.remove(id);
             Ok(())
         })
+    }
+}
+
+#[async_trait]
+impl crate::connect::ConnectStore for MemoryStore {
+    async fn put_link(&self, link: &crate::connect::ConnectLink) -> Result<(), StoreError> {
+        self.with("put_link", |s| {
+            s.connect_links.insert(link.id.clone(), link.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_link(&self, id: &str) -> Result<Option<crate::connect::ConnectLink>, StoreError> {
+        self.with("get_link", |s| Ok(s.connect_links.get(id).cloned()))
+    }
+
+    async fn put_authorization(
+        &self,
+        pending: &crate::connect::PendingAuthorization,
+    ) -> Result<(), StoreError> {
+        self.with("put_authorization", |s| {
+            s.authorizations.insert(pending.id.clone(), pending.clone());
+            Ok(())
+        })
+    }
+
+    async fn take_authorization(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::connect::PendingAuthorization>, StoreError> {
+        self.with("take_authorization", |s| Ok(s.authorizations.remove(id)))
     }
 }

@@ -23,6 +23,7 @@
 
 mod alerts;
 mod answer;
+pub mod authorize;
 mod engagement;
 mod errors;
 pub mod oauth;
@@ -109,6 +110,8 @@ pub struct HttpPlatforms {
     timeout: Duration,
     /// Client credentials for refreshing tokens (`oauth`).
     oauth: oauth::OAuthClientSource,
+    /// X's consent page, for connect links (`authorize`).
+    x_authorize_url: String,
 }
 
 /// What every call of one publish needs; the media travel apart, since their uploads consume
@@ -138,10 +141,17 @@ impl HttpPlatforms {
             endpoints,
             timeout,
             oauth: oauth::OAuthClientSource::Fixed(oauth::OAuthClients::default()),
+            x_authorize_url: authorize::X_AUTHORIZE_URL.to_owned(),
         }
     }
 
     /// The OAuth clients token refreshes authenticate with.
+    /// X's consent page at another address (the fake platforms').
+    pub fn with_x_authorize_url(mut self, url: impl Into<String>) -> Self {
+        self.x_authorize_url = url.into();
+        self
+    }
+
     pub fn with_oauth_clients(mut self, clients: oauth::OAuthClients) -> Self {
         self.oauth = oauth::OAuthClientSource::Fixed(clients);
         self

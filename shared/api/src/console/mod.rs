@@ -12,7 +12,7 @@
 //! - The session keeps the hash of the key it was opened with and checks the key on every
 //!   request (`herald_domain::console`): a revoked key or a suspended tenant ends it at once.
 
-mod page;
+pub(crate) mod page;
 
 use crate::audit::{self, Client};
 use crate::auth::{Principal, refusal};

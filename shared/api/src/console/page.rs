@@ -75,6 +75,11 @@ pub fn console(caller: &Caller, session: &Session) -> Response {
     )
 }
 
+/// A page with no script (the connect flow's), under the same policy.
+pub(crate) fn plain(status: StatusCode, title: &str, body: &str) -> Response {
+    respond(status, &random_hex(16), title, body, false)
+}
+
 fn respond(status: StatusCode, nonce: &str, title: &str, body: &str, script: bool) -> Response {
     let script = if script {
         format!(r#"<script nonce="{nonce}">{SCRIPT}</script>"#)

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api_keys;
+pub mod connect;
 mod crisis;
 mod dead_letters;
 mod media;
@@ -36,7 +37,11 @@ pub use webhook_endpoints::*;
 /// Routes that need no API key (and `/v1/openapi.json`, which `crate::router` adds: the
 /// document lists these routes, so it lives above them).
 pub fn public() -> Router<Arc<AppState>> {
-    Router::new().route("/v1/health", get(meta::health))
+    Router::new()
+        .route("/v1/health", get(meta::health))
+        .route("/connect/{link}", get(connect::show_link))
+        .route("/connect/{link}/start", get(connect::start))
+        .route("/connect/callback/{platform}", get(connect::callback))
 }
 
 /// Routes for the operator token (see [`operator`]).
@@ -67,6 +72,7 @@ pub fn authenticated() -> Router<Arc<AppState>> {
             "/v1/accounts",
             post(accounts::connect_account).get(accounts::list_accounts),
         )
+        .route("/v1/connect-links", post(connect::create_connect_link))
         .route(
             "/v1/accounts/{id}",
             axum::routing::delete(accounts::disconnect_account),

@@ -24,6 +24,8 @@ struct Api {
     /// The service over the same queues and records: tests drain with it.
     drain: herald_domain::dead_letters::DeadLetterService,
     idempotency: Idempotency,
+    /// The platforms' consent pages (`consent` signs in as a user).
+    authorization: Arc<herald_domain::connect::memory::MemoryAuthorization>,
 }
 
 /// An answer's status, headers and body (JSON, or the text as a string, or null when empty).
@@ -46,6 +48,7 @@ impl Api {
             dead_letters: m.dead_letters,
             drain: m.dead_letter_service,
             idempotency: m.idempotency,
+            authorization: m.authorization,
         }
     }
 
@@ -168,6 +171,7 @@ fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, status: StatusC
 
 mod access;
 mod api_keys;
+mod connect;
 mod console;
 mod contract;
 mod fuzz;

@@ -24,6 +24,7 @@ fn limited() -> Api {
         dead_letters: m.dead_letters,
         drain: m.dead_letter_service,
         idempotency: m.idempotency,
+        authorization: m.authorization,
     }
 }
 

@@ -60,14 +60,7 @@ fn from_item(id: &str, item: &Item) -> Result<Session, StoreError> {
 #[async_trait]
 impl SessionStore for DynamoStore {
     async fn put_session(&self, session: &Session) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(session)))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.put_new(to_item(session)).await
     }
 
     async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError> {

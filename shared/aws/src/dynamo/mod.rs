@@ -25,6 +25,7 @@
 mod alerts;
 mod analytics;
 mod audit;
+mod connect;
 mod console;
 mod crisis;
 mod dead_letters;
