@@ -328,6 +328,7 @@ def up() -> int:
                 "--parameter", f"FacebookApiUrl={fake_url}/facebook/v21.0",
                 "--parameter", f"LinkedInApiUrl={fake_url}/linkedin",
                 "--parameter", f"XAuthorizeUrl={fake_url}/x/i/oauth2/authorize",
+                "--parameter", f"FacebookAuthorizeUrl={fake_url}/facebook/v21.0/dialog/oauth",
                 "--parameter", f"PublicUrl={api_url}",
                 "--parameter", "LogLevel=info",
                 # Alerts go to the fake platforms' sink, where tests read them; the token in the
@@ -479,7 +480,7 @@ def configure_oauth_clients(manifest: dict[str, Any], endpoint: str, fake_url: s
     if arn is None:
         return
     clients = {p: {"client_id": f"herald-{p}-{uuid.uuid4().hex[:8]}", "client_secret": uuid.uuid4().hex}
-               for p in ("x", "linkedin")}
+               for p in ("x", "linkedin", "facebook")}
     secrets_client(endpoint).put_secret_value(SecretId=arn, SecretString=json.dumps(clients))
     for platform, c in clients.items():
         request = urllib.request.Request(
@@ -488,7 +489,7 @@ def configure_oauth_clients(manifest: dict[str, Any], endpoint: str, fake_url: s
         )
         with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310 - loopback only
             r.read()
-    say("OAuth clients for X and LinkedIn put in OAuthClientsSecret and registered with the fake platforms")
+    say("OAuth clients for X, LinkedIn and Facebook put in OAuthClientsSecret and registered with the fake platforms")
 
 
 def secret_value(endpoint: str, arn: str) -> str:

@@ -258,6 +258,8 @@ class State:
         self._oauth_clients: dict[str, tuple[str, str]] = {}
         # Authorisation codes waiting for their exchange, by (platform, code).
         self._codes: dict[tuple[str, str], dict] = {}
+        # Facebook user tokens: the user and the Pages they manage.
+        self._fb_users: dict[str, tuple[str, list[str]]] = {}
         self._limits: dict[str, Limit] = {}
         self._windows: dict[tuple[str, str], Window] = {}
         self._sinks: dict[str, Sink] = {}
@@ -451,6 +453,14 @@ class State:
         """The grant behind an authorisation code, once: a second exchange finds nothing."""
         with self._lock:
             return self._codes.pop((platform, code), None)
+
+    def set_facebook_user(self, token: str, user: str, pages: list[str]) -> None:
+        with self._lock:
+            self._fb_users[token] = (user, pages)
+
+    def facebook_user(self, token: str) -> tuple[str, list[str]] | None:
+        with self._lock:
+            return self._fb_users.get(token)
 
     def oauth_client(self, platform: str) -> tuple[str, str] | None:
         with self._lock:

@@ -855,7 +855,7 @@ class OAuthClientAuthentication(FakeServerCase):
         self.admin("POST", "oauth", {"platform": "x", "account": "u1", "refresh_token": "r1"})
         answer = self.call("POST", "/x/2/oauth2/token", form={**form, "refresh_token": "r1"})
         self.assertEqual(answer.status, 401)
-        for bad in ({"platform": "facebook", "client_id": "a", "client_secret": "b"},
+        for bad in ({"platform": "sms", "client_id": "a", "client_secret": "b"},
                     {"platform": "x", "client_id": "a"}):
             self.assertEqual(self.call("POST", "/_admin/oauth/clients", bad).status, 400, bad)
 
@@ -908,6 +908,41 @@ class OAuthAuthorizationCode(FakeServerCase):
             query = {"response_type": "code", "client_id": "app", "redirect_uri": "http://h/cb", "state": "s",
                      "code_challenge": "c", "code_challenge_method": "S256", **bad}
             self.assertEqual(self.call("GET", "/x/i/oauth2/authorize", query=query).status, 400, bad)
+
+
+class FacebookLogin(FakeServerCase):
+    """Facebook Login: consent with the Pages the user manages, the code (PKCE) for a user
+    token, a long-lived one, and each Page's own token, which then publishes as the Page."""
+
+    def test_the_code_becomes_page_tokens_that_publish_as_their_pages(self) -> None:
+        self.admin("POST", "oauth/clients", {"platform": "facebook", "client_id": "fbapp", "client_secret": "s3"})
+        verifier = "q" * 60
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        request = {"response_type": "code", "client_id": "fbapp", "redirect_uri": "http://herald/cb",
+                   "state": "st", "code_challenge": challenge, "code_challenge_method": "S256"}
+        page = self.call("GET", "/facebook/v21.0/dialog/oauth", query=request)
+        self.assertIn(b"Pages you manage", page.raw)
+        answer = self.call("POST", "/facebook/v21.0/dialog/oauth",
+                           form={**request, "user": "fbuser", "pages": "p1, p2", "decision": "allow"})
+        code = parse_qs(urlparse(answer.headers["Location"]).query)["code"][0]
+        client = {"client_id": "fbapp", "client_secret": "s3", "redirect_uri": "http://herald/cb"}
+        wrong = self.call("GET", "/facebook/v21.0/oauth/access_token", query={**client, "client_secret": "no", "code": code})
+        self.assertEqual(wrong.status, 400)
+        short = self.call("GET", "/facebook/v21.0/oauth/access_token",
+                          query={**client, "code": code, "code_verifier": verifier})
+        self.assertEqual(short.status, 200, short)
+        again = self.call("GET", "/facebook/v21.0/oauth/access_token",
+                          query={**client, "code": code, "code_verifier": verifier})
+        self.assertEqual(again.status, 400, "a code works once")
+        long = self.call("GET", "/facebook/v21.0/oauth/access_token",
+                         query={"grant_type": "fb_exchange_token", "client_id": "fbapp", "client_secret": "s3",
+                                "fb_exchange_token": short.json["access_token"]})
+        self.assertEqual((long.status, long.json["expires_in"]), (200, 5183944))
+        pages = self.call("GET", "/facebook/v21.0/me/accounts", token=long.json["access_token"]).json["data"]
+        self.assertEqual([p["id"] for p in pages], ["p1", "p2"])
+        me = self.call("GET", "/facebook/v21.0/me", token=pages[1]["access_token"])
+        self.assertEqual(me.json["id"], "p2")
+        self.assertEqual(self.call("GET", "/facebook/v21.0/me/accounts", token="nobody").status, 401)
 
 
 class Logging(unittest.TestCase):

@@ -72,8 +72,8 @@ pub struct ConnectConfig {
     /// `HERALD_PUBLIC_URL`: the API's public base URL (empty: `https://` and the request's
     /// `Host`, which API Gateway sets).
     pub public_url: Option<String>,
-    /// `HERALD_X_AUTHORIZE_URL` (default X's own consent page).
-    pub x_authorize_url: String,
+    /// `HERALD_X_AUTHORIZE_URL`, `HERALD_FACEBOOK_AUTHORIZE_URL` (default the platforms' own).
+    pub consent_pages: herald_platforms::authorize::ConsentPages,
     /// `HERALD_OAUTH_CLIENTS_SECRET`: the app's OAuth clients (without it, no link connects).
     pub oauth_clients_secret: Option<String>,
 }
@@ -85,16 +85,24 @@ impl ConnectConfig {
         if public_url.as_deref().is_some_and(|u| !web(u)) {
             env.problem("HERALD_PUBLIC_URL must be an http(s) URL");
         }
-        let x_authorize_url = env
-            .optional("HERALD_X_AUTHORIZE_URL")
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| herald_platforms::authorize::X_AUTHORIZE_URL.to_owned());
-        if !web(&x_authorize_url) {
-            env.problem("HERALD_X_AUTHORIZE_URL must be an http(s) URL");
-        }
+        let defaults = herald_platforms::authorize::ConsentPages::default();
+        let mut page = |name: &str, default: String| {
+            let url = env
+                .optional(name)
+                .filter(|u| !u.is_empty())
+                .unwrap_or(default);
+            if !web(&url) {
+                env.problem(format!("{name} must be an http(s) URL"));
+            }
+            url
+        };
+        let consent_pages = herald_platforms::authorize::ConsentPages {
+            x: page("HERALD_X_AUTHORIZE_URL", defaults.x),
+            facebook: page("HERALD_FACEBOOK_AUTHORIZE_URL", defaults.facebook),
+        };
         Self {
             public_url,
-            x_authorize_url,
+            consent_pages,
             oauth_clients_secret: env.optional("HERALD_OAUTH_CLIENTS_SECRET"),
         }
     }
@@ -368,7 +376,7 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
 fn authorization(config: &Config, shared: &Shared) -> herald_platforms::HttpPlatforms {
     let platforms =
         herald_platforms::HttpPlatforms::new(config.platforms.clone(), IDENTITY_TIMEOUT)
-            .with_x_authorize_url(&config.connect.x_authorize_url);
+            .with_consent_pages(config.connect.consent_pages.clone());
     match &config.connect.oauth_clients_secret {
         Some(secret) => platforms.with_oauth_secret(shared.secrets.clone(), secret),
         None => platforms,

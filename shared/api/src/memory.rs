@@ -58,7 +58,7 @@ impl AppState {
                 idempotency: idempotency.clone(),
                 clock,
                 counter: Arc::new(herald_domain::rate_limits::MemoryCounter::default()),
-                owners: Arc::new(herald_domain::connect::memory::MemoryOwners),
+                owners: Arc::new(herald_domain::publishing::platform::TrustingOwners),
                 authorization: authorization.clone(),
                 probes: vec![],
             },

@@ -144,7 +144,6 @@ impl AppState {
             connect: herald_domain::connect::ConnectService {
                 store: store.clone(),
                 server: authorization,
-                owners: owners.clone(),
                 accounts: store.clone(),
                 clock: clock.clone(),
             },

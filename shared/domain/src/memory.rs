@@ -75,6 +75,7 @@ pub(crate) struct State {
     pub(crate) console_sessions: HashMap<String, crate::console::Session>,
     pub(crate) connect_links: HashMap<String, crate::connect::ConnectLink>,
     pub(crate) authorizations: HashMap<String, crate::connect::PendingAuthorization>,
+    pub(crate) choices: HashMap<String, crate::connect::PendingChoice>,
 }
 
 #[derive(Debug, Default)]
@@ -595,5 +596,19 @@ impl crate::connect::ConnectStore for MemoryStore {
         id: &str,
     ) -> Result<Option<crate::connect::PendingAuthorization>, StoreError> {
         self.with("take_authorization", |s| Ok(s.authorizations.remove(id)))
+    }
+
+    async fn put_choice(&self, pending: &crate::connect::PendingChoice) -> Result<(), StoreError> {
+        self.with("put_choice", |s| {
+            s.choices.insert(pending.id.clone(), pending.clone());
+            Ok(())
+        })
+    }
+
+    async fn take_choice(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::connect::PendingChoice>, StoreError> {
+        self.with("take_choice", |s| Ok(s.choices.remove(id)))
     }
 }

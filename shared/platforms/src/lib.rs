@@ -110,8 +110,8 @@ pub struct HttpPlatforms {
     timeout: Duration,
     /// Client credentials for refreshing tokens (`oauth`).
     oauth: oauth::OAuthClientSource,
-    /// X's consent page, for connect links (`authorize`).
-    x_authorize_url: String,
+    /// The platforms' consent pages, for connect links (`authorize`).
+    consent_pages: authorize::ConsentPages,
 }
 
 /// What every call of one publish needs; the media travel apart, since their uploads consume
@@ -141,14 +141,14 @@ impl HttpPlatforms {
             endpoints,
             timeout,
             oauth: oauth::OAuthClientSource::Fixed(oauth::OAuthClients::default()),
-            x_authorize_url: authorize::X_AUTHORIZE_URL.to_owned(),
+            consent_pages: authorize::ConsentPages::default(),
         }
     }
 
     /// The OAuth clients token refreshes authenticate with.
-    /// X's consent page at another address (the fake platforms').
-    pub fn with_x_authorize_url(mut self, url: impl Into<String>) -> Self {
-        self.x_authorize_url = url.into();
+    /// The consent pages at other addresses (the fake platforms').
+    pub fn with_consent_pages(mut self, pages: authorize::ConsentPages) -> Self {
+        self.consent_pages = pages;
         self
     }
 

@@ -35,6 +35,8 @@ pub struct OAuthClient {
 pub struct OAuthClients {
     pub x: Option<OAuthClient>,
     pub linkedin: Option<OAuthClient>,
+    /// Facebook Login's app (connect links only: Page tokens are never refreshed).
+    pub facebook: Option<OAuthClient>,
 }
 
 impl OAuthClients {
@@ -47,9 +49,12 @@ impl OAuthClients {
         let Some(map) = v.as_object() else {
             return Err("the OAuth clients secret is not a JSON object".into());
         };
-        if let Some(other) = map.keys().find(|k| !matches!(k.as_str(), "x" | "linkedin")) {
+        if let Some(other) = map
+            .keys()
+            .find(|k| !matches!(k.as_str(), "x" | "linkedin" | "facebook"))
+        {
             return Err(format!(
-                "the OAuth clients secret names {other:?}; only \"x\" and \"linkedin\" refresh tokens"
+                "the OAuth clients secret names {other:?}; only \"x\", \"linkedin\" and \"facebook\" have clients"
             ));
         }
         let client = |name: &str| -> Result<Option<OAuthClient>, String> {
@@ -71,6 +76,7 @@ impl OAuthClients {
         Ok(Self {
             x: client("x")?,
             linkedin: client("linkedin")?,
+            facebook: client("facebook")?,
         })
     }
 }

@@ -302,7 +302,7 @@ async fn sign_out(
 
 /// Whether the browser says the request came from another site (`Sec-Fetch-Site`); clients
 /// that send no such header are not browsers and need no protection from one.
-fn cross_site(headers: &HeaderMap) -> bool {
+pub(crate) fn cross_site(headers: &HeaderMap) -> bool {
     headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())

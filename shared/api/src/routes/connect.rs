@@ -11,11 +11,12 @@ use crate::embed_page::escape;
 use crate::error::Problem;
 use crate::{ApiError, ApiJson, AppState};
 use axum::Json;
+use axum::extract::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, HOST, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use herald_domain::connect::{ConnectError, LINK_PLATFORMS};
+use herald_domain::connect::{Choosing, ConnectError, Connected, Finished, LINK_PLATFORMS};
 use herald_domain::model::{Platform, Role};
 use herald_domain::publishing::posts::FieldError;
 use secrecy::ExposeSecret;
@@ -27,9 +28,9 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectLink {
-    /// The platform to connect an account of: `x` (the others take tokens at
-    /// `POST /v1/accounts` until their flows land).
-    #[schema(pattern = "^x$")]
+    /// The platform to connect an account of: `x` or `facebook` (LinkedIn accounts take tokens
+    /// at `POST /v1/accounts` until its flow lands).
+    #[schema(pattern = "^(x|facebook)$")]
     pub platform: String,
 }
 
@@ -60,7 +61,7 @@ pub async fn create_connect_link(
     let Some(platform) = supported else {
         return Err(ApiError::validation(vec![FieldError::new(
             "platform",
-            "must be x (connect facebook and linkedin accounts with POST /v1/accounts)",
+            "must be x or facebook (connect linkedin accounts with POST /v1/accounts)",
         )]));
     };
     let base = public_url(&state, &headers)?;
@@ -115,7 +116,9 @@ fn connect_problem(e: ConnectError) -> ApiError {
 /// The page a person sees when something in the flow went wrong, saying what to do.
 fn failure(e: &ConnectError) -> Response {
     let status = match e {
-        ConnectError::UnknownLink | ConnectError::UnknownState => StatusCode::NOT_FOUND,
+        ConnectError::UnknownLink | ConnectError::UnknownState | ConnectError::UnknownChoice => {
+            StatusCode::NOT_FOUND
+        }
         ConnectError::ExpiredLink => StatusCode::GONE,
         ConnectError::Unavailable(_) | ConnectError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
@@ -204,22 +207,82 @@ pub async fn callback(
         (None, Some(error)) => Err(error.as_str()),
         (None, None) => Err("no_code"),
     };
-    let connected = match state.connect.finish(platform, &oauth_state, outcome).await {
-        Ok(connected) => connected,
-        Err(e) => return failure(&e),
-    };
+    match state.connect.finish(platform, &oauth_state, outcome).await {
+        Ok(Finished::Connected(connected)) => done(&state, &client, &connected).await,
+        Ok(Finished::Choose(choosing)) => picker(&choosing),
+        Err(e) => failure(&e),
+    }
+}
+
+/// The accounts a sign-in manages, to pick one; the form carries the pending choice's secret.
+fn picker(choosing: &Choosing) -> Response {
+    let options: String = choosing
+        .choices
+        .iter()
+        .enumerate()
+        .map(|(i, (id, name))| {
+            format!(
+                r#"<label><input type="radio" name="account" value="{id}" id="choice-{id}"{checked}> {name} <span class="hint">({id})</span></label>"#,
+                id = escape(id),
+                name = escape(name.as_deref().unwrap_or(id)),
+                checked = if i == 0 { " checked" } else { "" },
+            )
+        })
+        .collect();
+    plain(
+        StatusCode::OK,
+        "Choose an account · Herald",
+        &format!(
+            r#"<main class="narrow"><h1>Which {platform} account?</h1>
+<form method="post" action="/connect/pick" id="pick"><input type="hidden" name="choice" value="{secret}">{options}
+<button type="submit" id="connect">Connect</button></form></main>"#,
+            platform = choosing.platform.title(),
+            secret = escape(choosing.secret.expose_secret()),
+        ),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Pick {
+    choice: String,
+    account: String,
+}
+
+/// `POST /connect/pick`: the account picked on the picker page.
+pub async fn pick(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+    Form(form): Form<Pick>,
+) -> Response {
+    if crate::console::cross_site(&headers) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "Not connected · Herald",
+            r#"<main class="narrow"><h1>Not connected</h1><p class="error" role="alert" id="error">choose the account on Herald's own page</p></main>"#,
+        );
+    }
+    match state.connect.pick(&form.choice, &form.account).await {
+        Ok(connected) => done(&state, &client, &connected).await,
+        Err(e) => failure(&e),
+    }
+}
+
+/// The account is connected: audited as the act of the key that asked for the link (the
+/// person who signed in has no key), and said so.
+async fn done(state: &AppState, client: &Client, connected: &Connected) -> Response {
     let account = &connected.account;
+    let platform = account.platform;
     tracing::info!(account_id = %account.id, %platform, created = connected.created, "account connected by link");
-    // The act of the key that asked for the link (the person who signed in has no key).
     let actor = Principal {
         tenant_id: account.tenant_id.clone(),
         key_id: connected.link_created_by.clone(),
         role: Role::Editor,
     };
     audit::record(
-        &state,
+        state,
         &actor,
-        &client,
+        client,
         format!("account:{}", account.id),
         if connected.created { "account.connected" } else { "account.reconnected" },
         None,

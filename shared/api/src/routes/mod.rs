@@ -42,6 +42,7 @@ pub fn public() -> Router<Arc<AppState>> {
         .route("/connect/{link}", get(connect::show_link))
         .route("/connect/{link}/start", get(connect::start))
         .route("/connect/callback/{platform}", get(connect::callback))
+        .route("/connect/pick", post(connect::pick))
 }
 
 /// Routes for the operator token (see [`operator`]).

@@ -39,13 +39,19 @@ impl Api {
         let (s, h, _) = self.browse(&format!("{link}/start")).await;
         assert_eq!(s, StatusCode::SEE_OTHER);
         let consent = h["location"].to_str().unwrap().to_owned();
-        assert!(consent.contains("redirect_uri=https://herald.example/connect/callback/x"));
+        let param = |name: &str| {
+            consent
+                .split(['?', '&'])
+                .find_map(|p| p.strip_prefix(name))
+                .unwrap()
+                .to_owned()
+        };
+        let back = param("redirect_uri=");
+        let back = back
+            .strip_prefix("https://herald.example")
+            .unwrap_or_else(|| panic!("{consent}"));
         let code = self.authorization.consent(&consent, user);
-        let state = consent
-            .split(['?', '&'])
-            .find_map(|p| p.strip_prefix("state="))
-            .unwrap();
-        format!("/connect/callback/x?state={state}&code={code}")
+        format!("{back}?state={}&code={code}", param("state="))
     }
 }
 
@@ -96,7 +102,7 @@ async fn a_viewer_gets_no_link_and_bad_links_and_callbacks_connect_nothing() {
     assert_problem(&h, &v, StatusCode::FORBIDDEN);
     assert_eq!(s, StatusCode::FORBIDDEN);
     for body in [
-        json!({"platform": "facebook"}),
+        json!({"platform": "linkedin"}),
         json!({"platform": "myspace"}),
         json!({}),
     ] {
@@ -142,4 +148,76 @@ async fn a_viewer_gets_no_link_and_bad_links_and_callbacks_connect_nothing() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, _, list) = api.get("/v1/accounts", &a.key).await;
     assert_eq!(list["items"], json!([]));
+}
+
+#[tokio::test]
+async fn a_sign_in_that_manages_several_pages_picks_one_on_the_picker() {
+    let api = Api::new();
+    let a = api.tenant(false).await;
+    let (s, _, v) = api
+        .post("/v1/connect-links", &a.key, json!({"platform": "facebook"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let link = v["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("https://herald.example")
+        .unwrap()
+        .to_owned();
+    let callback = api.consent(&link, "u9:p1,p2").await;
+    assert!(
+        callback.starts_with("/connect/callback/facebook?"),
+        "{callback}"
+    );
+    let (s, _, page) = api.browse(&callback).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Which Facebook account?") && page.contains("Page p2"),
+        "{page}"
+    );
+    assert!(!page.contains("pt-p"), "no Page token in the page");
+    let choice = page
+        .split(r#"name="choice" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let pick = |site: &str, account: &str| {
+        Request::builder()
+            .method("POST")
+            .uri("/connect/pick")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", site)
+            .body(Body::from(format!("choice={choice}&account={account}")))
+            .unwrap()
+    };
+    // From another site: refused, and the choice is left for the real page.
+    let res = api
+        .app
+        .clone()
+        .oneshot(pick("cross-site", "p2"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = api
+        .app
+        .clone()
+        .oneshot(pick("same-origin", "p2"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (_, _, list) = api.get("/v1/accounts", &a.key).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["items"][0]["external_id"], "p2");
+    assert_eq!(list["items"][0]["platform"], "facebook");
+    // The choice is spent.
+    let res = api
+        .app
+        .clone()
+        .oneshot(pick("same-origin", "p1"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let (_, _, list) = api.get("/v1/accounts", &a.key).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }

@@ -1,9 +1,9 @@
 //! An authorisation server in memory, for tests and the in-memory API: the test plays the
 //! person at the consent page (`consent`), and the server checks PKCE as a real one does.
 
-use super::{AuthorizationServer, AuthorizeRequest, code_challenge};
+use super::{AuthorizationServer, AuthorizeRequest, Choice, code_challenge};
 use crate::model::Platform;
-use crate::publishing::platform::{Ownership, PlatformError, TokenOwners};
+use crate::publishing::platform::PlatformError;
 use crate::secrets::token_refresh::RefreshedTokens;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -79,30 +79,31 @@ impl AuthorizationServer for MemoryAuthorization {
             expires_in: Some(time::Duration::hours(2)),
         })
     }
-}
 
-/// Owners of the tokens [`MemoryAuthorization`] issues (`at-<user>` is `<user>`); any other
-/// token is taken at its word, as `TrustingOwners` does.
-#[derive(Debug, Default)]
-pub struct MemoryOwners;
-
-#[async_trait]
-impl TokenOwners for MemoryOwners {
-    async fn ownership(
+    /// `at-<user>` is the user; `at-<user>:<page>,<page>` manages those Pages (each with its
+    /// own token, `pt-<page>`).
+    async fn accounts(
         &self,
         _platform: Platform,
-        access_token: &SecretString,
-        external_id: &str,
-    ) -> Result<Ownership, PlatformError> {
-        let actual = access_token
-            .expose_secret()
-            .strip_prefix("at-")
-            .unwrap_or(external_id)
-            .to_owned();
-        Ok(Ownership {
-            owns: external_id == actual,
-            name: Some(format!("@{actual}")),
-            actual_id: actual,
+        user: &RefreshedTokens,
+    ) -> Result<Vec<Choice>, PlatformError> {
+        let token = user.access_token.expose_secret();
+        let who = token.strip_prefix("at-").unwrap_or(token);
+        Ok(match who.split_once(':') {
+            None => vec![Choice {
+                external_id: who.to_owned(),
+                name: Some(format!("@{who}")),
+                access_token: user.access_token.clone(),
+            }],
+            Some((_, pages)) => pages
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(|page| Choice {
+                    external_id: page.to_owned(),
+                    name: Some(format!("Page {page}")),
+                    access_token: SecretString::from(format!("pt-{page}")),
+                })
+                .collect(),
         })
     }
 }

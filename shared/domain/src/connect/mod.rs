@@ -13,22 +13,21 @@
 
 #[cfg(feature = "memory")]
 pub mod memory;
+mod service;
 #[cfg(test)]
 mod tests;
 
-use crate::clock::Clock;
+pub use service::{Choosing, ConnectService, Connected, Finished};
+
 use crate::error::StoreError;
 use crate::ids::{ApiKeyId, TenantId};
-use crate::model::{Account, AccountStatus, Platform};
-use crate::ports::AccountStore;
-use crate::publishing::platform::{PlatformError, TokenOwners};
-use crate::secrets::secret::{api_key_hash, random_hex};
+use crate::model::Platform;
+use crate::publishing::platform::PlatformError;
 use crate::secrets::token_refresh::RefreshedTokens;
 use async_trait::async_trait;
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 /// How long a connect link may wait to be opened.
@@ -39,7 +38,7 @@ pub const STATE_LIFETIME: Duration = Duration::minutes(10);
 pub const LINK_PREFIX: &str = "hrldl_";
 
 /// The platforms a link can connect today; the others still take tokens by `POST /v1/accounts`.
-pub const LINK_PLATFORMS: [Platform; 1] = [Platform::X];
+pub const LINK_PLATFORMS: [Platform; 2] = [Platform::X, Platform::Facebook];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectLink {
@@ -80,7 +79,39 @@ pub trait ConnectStore: Send + Sync {
         &self,
         id: &str,
     ) -> Result<Option<PendingAuthorization>, StoreError>;
+    /// Keeps the accounts a sign-in may connect while the person picks one (tokens sealed).
+    async fn put_choice(&self, pending: &PendingChoice) -> Result<(), StoreError>;
+    /// Removes the pending choice and answers it; at most one caller ever gets it.
+    async fn take_choice(&self, id: &str) -> Result<Option<PendingChoice>, StoreError>;
 }
+
+/// An account a sign-in may connect, with the token that acts as it (a Facebook Page's own
+/// token; for X, the user's).
+#[derive(Clone)]
+pub struct Choice {
+    pub external_id: String,
+    pub name: Option<String>,
+    pub access_token: SecretString,
+}
+
+crate::debug_fields!(Choice, external_id, name);
+
+/// A sign-in that manages several accounts, waiting for its person to pick one.
+#[derive(Clone)]
+pub struct PendingChoice {
+    /// The SHA-256 (hex) of the secret the picker page's form carries.
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub platform: Platform,
+    pub created_by: ApiKeyId,
+    pub choices: Vec<Choice>,
+    /// What the grant gave besides the access token (X, LinkedIn; Facebook Pages need none).
+    pub refresh_token: Option<SecretString>,
+    pub token_expires_at: Option<OffsetDateTime>,
+    pub expires_at: OffsetDateTime,
+}
+
+crate::debug_fields!(PendingChoice, id, tenant_id, platform, choices, expires_at);
 
 /// What the consent page needs to know.
 #[derive(Debug, Clone)]
@@ -109,6 +140,13 @@ pub trait AuthorizationServer: Send + Sync + std::fmt::Debug {
         verifier: &SecretString,
         redirect_uri: &str,
     ) -> Result<RefreshedTokens, PlatformError>;
+    /// The accounts the signed-in user may connect: X, the user; Facebook, the Pages they
+    /// manage (`GET /me/accounts`), each with its Page token.
+    async fn accounts(
+        &self,
+        platform: Platform,
+        user: &RefreshedTokens,
+    ) -> Result<Vec<Choice>, PlatformError>;
 }
 
 /// Why a link or a callback got nowhere, in words for the person in the browser.
@@ -128,6 +166,14 @@ pub enum ConnectError {
     WrongPlatform,
     #[error("{0}")]
     Declined(String),
+    #[error("the {0} account you signed in with manages nothing Herald can publish to")]
+    NoAccounts(Platform),
+    #[error(
+        "this choice was already made or took longer than 10 minutes; open the connect link again"
+    )]
+    UnknownChoice,
+    #[error("that account was not among the ones to choose from")]
+    NotAChoice,
     #[error("the platform refused the sign-in: {0}")]
     Refused(String),
     #[error("the platform could not be reached; try again: {0}")]
@@ -144,151 +190,6 @@ impl From<PlatformError> for ConnectError {
             }
             other => Self::Unavailable(other.to_string()),
         }
-    }
-}
-
-/// An account connected through a link: the account, and whether it is new to the tenant.
-#[derive(Debug)]
-pub struct Connected {
-    pub account: Account,
-    pub created: bool,
-    pub link_created_by: ApiKeyId,
-}
-
-#[derive(Clone)]
-pub struct ConnectService {
-    pub store: Arc<dyn ConnectStore>,
-    pub server: Arc<dyn AuthorizationServer>,
-    pub owners: Arc<dyn TokenOwners>,
-    pub accounts: Arc<dyn AccountStore>,
-    pub clock: Arc<dyn Clock>,
-}
-
-crate::debug_fields!(ConnectService, server, owners);
-
-impl ConnectService {
-    /// A new link for `platform`; its secret is in the answer only.
-    pub async fn create_link(
-        &self,
-        tenant: &TenantId,
-        key: &ApiKeyId,
-        platform: Platform,
-    ) -> Result<(SecretString, ConnectLink), ConnectError> {
-        if !LINK_PLATFORMS.contains(&platform) {
-            return Err(ConnectError::NotSupported(platform));
-        }
-        let secret = format!("{LINK_PREFIX}{}", random_hex(32));
-        let now = self.clock.now();
-        let link = ConnectLink {
-            id: api_key_hash(&secret),
-            tenant_id: tenant.clone(),
-            platform,
-            created_by: key.clone(),
-            created_at: now,
-            expires_at: now + LINK_LIFETIME,
-        };
-        self.store.put_link(&link).await?;
-        Ok((SecretString::from(secret), link))
-    }
-
-    /// The live link a secret names.
-    pub async fn link(&self, secret: &str) -> Result<ConnectLink, ConnectError> {
-        let plausible = secret
-            .strip_prefix(LINK_PREFIX)
-            .is_some_and(|r| r.len() == 64 && r.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !plausible {
-            return Err(ConnectError::UnknownLink);
-        }
-        let link = self
-            .store
-            .get_link(&api_key_hash(secret))
-            .await?
-            .ok_or(ConnectError::UnknownLink)?;
-        if link.expires_at <= self.clock.now() {
-            return Err(ConnectError::ExpiredLink);
-        }
-        Ok(link)
-    }
-
-    /// Begins an authorisation for the link: the URL of the platform's consent page.
-    pub async fn start(&self, secret: &str, redirect_uri: &str) -> Result<String, ConnectError> {
-        let link = self.link(secret).await?;
-        let state = random_hex(32);
-        // 64 hex digits: within PKCE's 43 to 128 unreserved characters.
-        let verifier = SecretString::from(random_hex(32));
-        let challenge = code_challenge(&verifier);
-        self.store
-            .put_authorization(&PendingAuthorization {
-                id: api_key_hash(&state),
-                tenant_id: link.tenant_id.clone(),
-                platform: link.platform,
-                created_by: link.created_by.clone(),
-                verifier,
-                redirect_uri: redirect_uri.to_owned(),
-                expires_at: self.clock.now() + STATE_LIFETIME,
-            })
-            .await?;
-        let request = AuthorizeRequest {
-            state,
-            code_challenge: challenge,
-            redirect_uri: redirect_uri.to_owned(),
-        };
-        Ok(self.server.authorize_url(link.platform, &request).await?)
-    }
-
-    /// The platform's answer: `code` (or `error`) for `state`. The state is spent whatever
-    /// happens next, so a callback cannot be replayed.
-    pub async fn finish(
-        &self,
-        platform: Platform,
-        state: &str,
-        answer: Result<&str, &str>,
-    ) -> Result<Connected, ConnectError> {
-        let pending = self
-            .store
-            .take_authorization(&api_key_hash(state))
-            .await?
-            .filter(|p| p.expires_at > self.clock.now())
-            .ok_or(ConnectError::UnknownState)?;
-        if pending.platform != platform {
-            return Err(ConnectError::WrongPlatform);
-        }
-        let code = answer.map_err(|error| {
-            ConnectError::Declined(if error == "access_denied" {
-                "the sign-in was cancelled; nothing was connected".to_owned()
-            } else {
-                format!("the platform answered {error:?}; nothing was connected")
-            })
-        })?;
-        let tokens = self
-            .server
-            .exchange_code(platform, code, &pending.verifier, &pending.redirect_uri)
-            .await?;
-        let owner = self
-            .owners
-            .ownership(platform, &tokens.access_token, "")
-            .await?;
-        let now = self.clock.now();
-        let account = Account {
-            id: Account::id_for(platform, &owner.actual_id),
-            tenant_id: pending.tenant_id.clone(),
-            platform,
-            external_id: owner.actual_id,
-            display_name: owner.name,
-            access_token: tokens.access_token,
-            refresh_token: tokens.refresh_token,
-            token_expires_at: tokens.expires_in.map(|d| now + d),
-            status: AccountStatus::Active,
-            created_at: now,
-            updated_at: now,
-            breaker: Default::default(),
-        };
-        let created = self.accounts.upsert_account(&account).await?;
-        Ok(Connected {
-            account,
-            created,
-            link_created_by: pending.created_by,
-        })
     }
 }
 

@@ -1,7 +1,9 @@
-use super::memory::{MemoryAuthorization, MemoryOwners};
+use super::memory::MemoryAuthorization;
 use super::*;
 use crate::clock::FakeClock;
 use crate::memory::MemoryStore;
+use crate::ports::AccountStore;
+use std::sync::Arc;
 use time::macros::datetime;
 
 const REDIRECT: &str = "https://herald.example/connect/callback/x";
@@ -21,7 +23,6 @@ fn world() -> World {
         service: ConnectService {
             store: store.clone(),
             server: server.clone(),
-            owners: Arc::new(MemoryOwners),
             accounts: store.clone(),
             clock: clock.clone(),
         },
@@ -35,6 +36,13 @@ fn tenant(name: &str) -> TenantId {
     TenantId(name.into())
 }
 
+fn connected(finished: Result<Finished, ConnectError>) -> Connected {
+    match finished {
+        Ok(Finished::Connected(c)) => *c,
+        other => panic!("not connected: {other:?}"),
+    }
+}
+
 fn state_of(url: &str) -> String {
     url.split(['?', '&'])
         .find_map(|p| p.strip_prefix("state="))
@@ -43,9 +51,13 @@ fn state_of(url: &str) -> String {
 }
 
 async fn open_link(w: &World, t: &TenantId) -> String {
+    open_link_for(w, t, Platform::X).await
+}
+
+async fn open_link_for(w: &World, t: &TenantId, platform: Platform) -> String {
     let (secret, link) = w
         .service
-        .create_link(t, &ApiKeyId("key_1".into()), Platform::X)
+        .create_link(t, &ApiKeyId("key_1".into()), platform)
         .await
         .unwrap();
     assert_eq!(link.expires_at - link.created_at, LINK_LIFETIME);
@@ -63,11 +75,7 @@ async fn a_consented_link_connects_the_signed_in_account_to_the_links_tenant_onc
     let url = open_link(&w, &t).await;
     let code = w.server.consent(&url, "u42");
     let state = state_of(&url);
-    let connected = w
-        .service
-        .finish(Platform::X, &state, Ok(&code))
-        .await
-        .unwrap();
+    let connected = connected(w.service.finish(Platform::X, &state, Ok(&code)).await);
     assert!(connected.created);
     assert_eq!(connected.account.external_id, "u42");
     assert_eq!(connected.account.tenant_id, t);
@@ -165,23 +173,94 @@ async fn links_expire_name_one_tenant_and_refuse_unsupported_platforms() {
         let r = w.service.start(forged, REDIRECT).await;
         assert_eq!(r.unwrap_err(), ConnectError::UnknownLink, "{forged}");
     }
-    let facebook = w
+    let linkedin = w
         .service
-        .create_link(&tenant("ten_a"), &ApiKeyId("k".into()), Platform::Facebook)
+        .create_link(&tenant("ten_a"), &ApiKeyId("k".into()), Platform::Linkedin)
         .await;
     assert_eq!(
-        facebook.unwrap_err(),
-        ConnectError::NotSupported(Platform::Facebook)
+        linkedin.unwrap_err(),
+        ConnectError::NotSupported(Platform::Linkedin)
     );
     // Two tenants' links: each connects into its own tenant only.
     let (a, b) = (tenant("ten_a"), tenant("ten_b"));
     let url_b = open_link(&w, &b).await;
     let code = w.server.consent(&url_b, "shared-user");
-    let connected = w
-        .service
-        .finish(Platform::X, &state_of(&url_b), Ok(&code))
-        .await
-        .unwrap();
+    let connected = connected(
+        w.service
+            .finish(Platform::X, &state_of(&url_b), Ok(&code))
+            .await,
+    );
     assert_eq!(connected.account.tenant_id, b);
     assert!(w.store.list_accounts(&a).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_sign_in_that_manages_several_pages_picks_one_once() {
+    let w = world();
+    let t = tenant("ten_a");
+    let url = open_link_for(&w, &t, Platform::Facebook).await;
+    let code = w.server.consent(&url, "u9:p1,p2");
+    let finished = w
+        .service
+        .finish(Platform::Facebook, &state_of(&url), Ok(&code))
+        .await;
+    let Ok(Finished::Choose(choosing)) = finished else {
+        panic!("no picker: {finished:?}");
+    };
+    assert_eq!(
+        choosing.choices,
+        vec![
+            ("p1".to_owned(), Some("Page p1".to_owned())),
+            ("p2".to_owned(), Some("Page p2".to_owned()))
+        ]
+    );
+    assert!(
+        !format!("{choosing:?}").contains("pt-"),
+        "no token in the picker"
+    );
+    let secret = choosing.secret.expose_secret().to_owned();
+    let picked = w.service.pick(&secret, "p2").await.unwrap();
+    assert_eq!(picked.account.external_id, "p2");
+    assert_eq!(
+        picked.account.access_token.expose_secret(),
+        "pt-p2",
+        "the Page's own token"
+    );
+    assert!(picked.account.refresh_token.is_none() && picked.account.token_expires_at.is_none());
+    assert_eq!(
+        w.service.pick(&secret, "p1").await.unwrap_err(),
+        ConnectError::UnknownChoice
+    );
+    assert_eq!(w.store.list_accounts(&t).await.unwrap().len(), 1);
+
+    // A page that was not offered spends the choice; a sign-in with no pages connects nothing.
+    let url = open_link_for(&w, &t, Platform::Facebook).await;
+    let code = w.server.consent(&url, "u9:p1,p2");
+    let Ok(Finished::Choose(choosing)) = w
+        .service
+        .finish(Platform::Facebook, &state_of(&url), Ok(&code))
+        .await
+    else {
+        panic!("no picker");
+    };
+    let secret = choosing.secret.expose_secret().to_owned();
+    assert_eq!(
+        w.service.pick(&secret, "p3").await.unwrap_err(),
+        ConnectError::NotAChoice
+    );
+    assert_eq!(
+        w.service.pick(&secret, "p1").await.unwrap_err(),
+        ConnectError::UnknownChoice
+    );
+    let url = open_link_for(&w, &t, Platform::Facebook).await;
+    let code = w.server.consent(&url, "u9:");
+    let none = w
+        .service
+        .finish(Platform::Facebook, &state_of(&url), Ok(&code))
+        .await;
+    assert_eq!(
+        none.unwrap_err(),
+        ConnectError::NoAccounts(Platform::Facebook)
+    );
+    assert_eq!(w.store.list_accounts(&t).await.unwrap().len(), 1);
 }
