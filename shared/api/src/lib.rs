@@ -60,6 +60,8 @@ pub struct AppState {
     pub operator: Option<Arc<herald_domain::secrets::operator::OperatorToken>>,
     /// Ingestion's review items (`GET /v1/review-items`).
     pub ingest: Arc<dyn herald_domain::ingest::IngestStore>,
+    /// Operator resets: circuits, app blocks, streams.
+    pub resets: herald_domain::resets::ResetService,
     /// `GET /v1/health`.
     pub health: herald_domain::health::HealthService,
     /// The shared request counter and the budgets it enforces (`rate_limit`).

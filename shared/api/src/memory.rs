@@ -20,6 +20,8 @@ pub struct MemoryApp {
     /// The media bucket: `put` stands in for a client's upload to the presigned URL.
     pub media: Arc<MemoryMedia>,
     pub dead_letters: Arc<MemoryDeadLetters>,
+    /// Ingestion's streams: `register` stands in for a connected account's stream.
+    pub ingest: Arc<MemoryIngestStore>,
     /// The service over the same queues and records, for tests to drain with.
     pub dead_letter_service: herald_domain::dead_letters::DeadLetterService,
     pub idempotency: Idempotency,
@@ -35,6 +37,7 @@ impl AppState {
         let dead_letters = Arc::new(MemoryDeadLetters::default());
         let dead_letter_records = Arc::new(MemoryDeadLetterRecords::default());
         let media = Arc::new(MemoryMedia::default());
+        let ingest = Arc::new(MemoryIngestStore::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let authorization =
             Arc::new(herald_domain::connect::memory::MemoryAuthorization::default());
@@ -54,7 +57,7 @@ impl AppState {
                 resolver: Arc::new(FixedResolver(vec![std::net::IpAddr::from([
                     93, 184, 215, 14,
                 ])])),
-                ingest: Arc::new(MemoryIngestStore::default()),
+                ingest: ingest.clone(),
                 idempotency: idempotency.clone(),
                 clock,
                 counter: Arc::new(herald_domain::rate_limits::MemoryCounter::default()),
@@ -81,6 +84,7 @@ impl AppState {
             store,
             media,
             dead_letters,
+            ingest,
             idempotency,
             authorization,
         }

@@ -10,7 +10,6 @@ use herald_domain::health::{
     HeartbeatProbe, Probe, SCHEDULED,
 };
 use herald_domain::idempotency::Idempotency;
-use herald_domain::ingest::IngestStore;
 use herald_domain::media::{MediaQuota, MediaService};
 use herald_domain::outbound::guard::TargetPolicy;
 use herald_domain::outbound::{EndpointRegistry, EndpointStore, Resolver};
@@ -21,6 +20,7 @@ use herald_domain::ports::{
 use herald_domain::publishing::platform::TokenOwners;
 use herald_domain::publishing::posts::PostService;
 use herald_domain::rate_limits::{ApiRateLimits, RequestCounter};
+use herald_domain::resets::{AppBlockResets, CircuitResets, ResetService, StreamRetries};
 use herald_domain::secrets::operator::OperatorToken;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +38,8 @@ pub struct Ports<S> {
     pub media: Arc<dyn MediaObjects>,
     pub endpoints: Arc<dyn EndpointStore>,
     pub resolver: Arc<dyn Resolver>,
-    pub ingest: Arc<dyn IngestStore>,
+    /// Ingest streams (and their retries).
+    pub ingest: Arc<dyn StreamRetries>,
     pub idempotency: Idempotency,
     pub clock: Arc<dyn Clock>,
     /// The shared request counter behind the rate limits (every instance draws on it).
@@ -96,6 +97,8 @@ impl AppState {
             + AppBlocks
             + herald_domain::console::SessionStore
             + herald_domain::connect::ConnectStore
+            + CircuitResets
+            + AppBlockResets
             + 'static,
     {
         let Ports {
@@ -135,8 +138,16 @@ impl AppState {
             clock: clock.clone(),
             timeout: settings.health_timeout,
         };
+        let resets = ResetService {
+            circuits: store.clone(),
+            app_blocks: store.clone(),
+            streams: ingest.clone(),
+            audit: store.clone(),
+            clock: clock.clone(),
+        };
         Self {
             health,
+            resets,
             tenants: store.clone(),
             accounts: store.clone(),
             crises: store.clone(),

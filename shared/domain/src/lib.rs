@@ -25,6 +25,7 @@ pub mod outbound;
 pub mod ports;
 pub mod publishing;
 pub mod rate_limits;
+pub mod resets;
 pub mod secrets;
 pub mod tenants;
 

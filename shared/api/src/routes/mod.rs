@@ -11,6 +11,7 @@ mod meta;
 mod metrics;
 pub mod operator;
 mod posts;
+mod resets;
 mod review_items;
 mod streams;
 mod tenant;
@@ -29,6 +30,7 @@ pub use media::*;
 pub use meta::*;
 pub use metrics::*;
 pub use posts::*;
+pub use resets::*;
 pub use review_items::*;
 pub use streams::*;
 pub use tenant::*;
@@ -52,6 +54,10 @@ pub fn operator() -> Router<Arc<AppState>> {
         .route("/v1/tenants/{id}/suspend", post(operator::suspend_tenant))
         .route("/v1/tenants/{id}/resume", post(operator::resume_tenant))
         .route("/v1/metrics", get(metrics::metrics))
+        .route(
+            "/v1/app-blocks/{platform}",
+            axum::routing::delete(resets::clear_app_block),
+        )
 }
 
 pub fn authenticated() -> Router<Arc<AppState>> {
@@ -77,6 +83,10 @@ pub fn authenticated() -> Router<Arc<AppState>> {
         .route(
             "/v1/accounts/{id}",
             axum::routing::delete(accounts::disconnect_account),
+        )
+        .route(
+            "/v1/accounts/{id}/reset-circuit",
+            post(resets::reset_circuit),
         )
         .route("/v1/posts", post(posts::create_post).get(posts::list_posts))
         .route(
@@ -112,6 +122,7 @@ pub fn authenticated() -> Router<Arc<AppState>> {
             "/v1/streams/{key}",
             axum::routing::patch(streams::update_stream),
         )
+        .route("/v1/streams/{key}/retry", post(resets::retry_stream))
         .route(
             "/v1/crisis",
             get(crisis::get_crisis)

@@ -26,6 +26,8 @@ struct Api {
     idempotency: Idempotency,
     /// The platforms' consent pages (`consent` signs in as a user).
     authorization: Arc<herald_domain::connect::memory::MemoryAuthorization>,
+    /// Ingestion's streams: `register` stands in for a connected account's stream.
+    ingest: Arc<herald_domain::ingest::memory::MemoryIngestStore>,
 }
 
 /// An answer's status, headers and body (JSON, or the text as a string, or null when empty).
@@ -40,7 +42,11 @@ struct Tenant {
 
 impl Api {
     fn new() -> Self {
-        let m = AppState::in_memory();
+        Self::over(AppState::in_memory())
+    }
+
+    /// The router over `m` (a test may change its state first, e.g. set an operator token).
+    fn over(m: herald_api::memory::MemoryApp) -> Self {
         Self {
             app: router(m.state),
             store: m.store,
@@ -49,6 +55,7 @@ impl Api {
             drain: m.dead_letter_service,
             idempotency: m.idempotency,
             authorization: m.authorization,
+            ingest: m.ingest,
         }
     }
 
@@ -179,4 +186,5 @@ mod media;
 mod operations;
 mod posts;
 mod rate_limits;
+mod resets;
 mod webhook_endpoints;

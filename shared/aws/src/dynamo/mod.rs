@@ -41,6 +41,7 @@ mod media;
 mod ops;
 mod outbound;
 mod publish;
+mod resets;
 mod store;
 mod tokens;
 
