@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::support::browser::Browser;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 const COOKIE: &str = "__Host-herald-console";
 
@@ -112,6 +113,19 @@ async fn an_operator_pauses_requeues_and_verifies_through_the_console() {
         })
         .await;
     stack.remove_fault(&outage).await;
+    // The outage opened the account's circuit: the admin closes it from the console.
+    browser.click("#nav-accounts").await;
+    let account_row = format!(r#"tr[data-account="{account}"]"#);
+    browser
+        .wait_for_text(&account_row, |t| t.contains("open"))
+        .await;
+    browser
+        .click(&format!("{account_row} button.reset-circuit"))
+        .await;
+    browser
+        .wait_for_text(&account_row, |t| t.contains("closed"))
+        .await;
+    shot(&browser, "circuit-reset").await;
     browser.click("#nav-dead-letters").await;
     let row = format!(r#"tr[data-dead-letter="{letter}"]"#);
     browser.wait_for_text(&row, |t| t.contains("publish")).await;
@@ -134,7 +148,9 @@ async fn an_operator_pauses_requeues_and_verifies_through_the_console() {
         .wait_for_text("#audit", |t| t.contains("dead_letter.requeued"))
         .await;
     assert!(
-        log.contains("crisis.started") && log.contains("crisis.lifted"),
+        log.contains("crisis.started")
+            && log.contains("crisis.lifted")
+            && log.contains("account.circuit_reset"),
         "{log}"
     );
     browser.click("#verify").await;
@@ -189,5 +205,44 @@ async fn the_operator_signs_in_with_the_operator_token_and_reads_every_check() {
         .await;
     assert!(!queues.contains("dynamodb"), "queues only: {queues}");
     shot(&browser, "operator-queues").await;
+
+    // LinkedIn told the app to stop (a block written as the publisher writes one): the
+    // operator lifts it from the console.
+    let until = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    stack
+        .ddb()
+        .await
+        .put_item()
+        .table_name(stack.url("HERALD_TABLE"))
+        .item("pk", AttributeValue::S("RATE#app#linkedin".into()))
+        .item("sk", AttributeValue::S("BLOCK".into()))
+        .item(
+            "until",
+            AttributeValue::N((until.unix_timestamp() * 1000).to_string()),
+        )
+        .item(
+            "expires_at",
+            AttributeValue::N(until.unix_timestamp().to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    browser.click("#nav-app-blocks").await;
+    let row = r#"tr[data-platform="linkedin"]"#;
+    browser.wait_for_text(row, |t| !t.contains("pass")).await;
+    browser.click(&format!("{row} button.clear-block")).await;
+    browser
+        .wait_for_text("#block-result", |t| t.contains("lifted"))
+        .await;
+    shot(&browser, "operator-app-block").await;
+    let (_, _, health) = stack.operator(Method::GET, "/v1/health", None).await;
+    let linkedin = health["checks"]["platform:appBlock"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["componentId"] == "linkedin")
+        .unwrap()
+        .clone();
+    assert_eq!(linkedin["status"], "pass", "{linkedin}");
     browser.close().await;
 }

@@ -258,6 +258,53 @@ async function postsView(status = "", cursor) {
     table(["Scheduled", "Status", "Text", "Variants"], rows, { id: "posts" }), more);
 }
 
+async function accountsView() {
+  const answer = await api("GET", "/v1/accounts");
+  if (!answer.ok) return show("Accounts", problem(answer));
+  const out = el("div", { id: "account-result" });
+  const rows = answer.data.items.map((a) => el("tr", { "data-account": a.id, "data-circuit": a.circuit },
+    el("td", {}, a.platform), el("td", {}, a.display_name || a.external_id), el("td", {}, statusBadge(a.status)),
+    el("td", {}, statusBadge(a.circuit)), el("td", {}, time(a.token_expires_at)),
+    el("td", {}, ADMIN && a.circuit !== "closed" ? el("button", { type: "button", class: "reset-circuit", onclick: async () => {
+      const r = await api("POST", `/v1/accounts/${encodeURIComponent(a.id)}/reset-circuit`);
+      if (!r.ok) return out.replaceChildren(problem(r));
+      accountsView();
+    } }, "Reset circuit") : "")));
+  show("Accounts", out, table(["Platform", "Account", "Status", "Circuit", "Token expires", ""], rows, { id: "accounts" }));
+}
+
+async function streamsView() {
+  const answer = await api("GET", "/v1/streams");
+  if (!answer.ok) return show("Ingestion streams", problem(answer));
+  const out = el("div", { id: "stream-result" });
+  const rows = answer.data.items.map((s) => el("tr", { "data-stream": s.key },
+    el("td", {}, s.key), el("td", {}, s.leased ? "running" : s.in_progress ? "mid-run" : "idle"),
+    el("td", {}, time(s.next_due)), el("td", {}, time(s.deferred_until)),
+    el("td", {}, `${s.counters.processed} processed, ${s.counters.failed} failed`),
+    el("td", {}, ADMIN ? el("button", { type: "button", class: "retry-stream", onclick: async () => {
+      const r = await api("POST", `/v1/streams/${encodeURIComponent(s.key)}/retry`);
+      out.replaceChildren(r.ok ? el("p", { class: "done" }, `${s.key} is due now.`) : problem(r));
+    } }, "Retry now") : "")));
+  show("Ingestion streams", out, table(["Stream", "State", "Next run", "Deferred until", "Counters", ""], rows, { id: "streams" }));
+}
+
+async function appBlocksView() {
+  const answer = await api("GET", "/v1/health");
+  const out = el("div", { id: "block-result" });
+  const blocks = ((answer.data || {}).checks || {})["platform:appBlock"] || [];
+  const rows = blocks.map((b) => el("tr", { "data-platform": b.componentId },
+    el("td", {}, b.componentId), el("td", {}, statusBadge(b.status)), el("td", {}, b.output || "no block"),
+    el("td", {}, b.status === "pass" ? "" : el("button", { type: "button", class: "clear-block", onclick: async () => {
+      const r = await api("DELETE", `/v1/app-blocks/${encodeURIComponent(b.componentId)}`);
+      if (!r.ok) return out.replaceChildren(problem(r));
+      await appBlocksView();
+      document.getElementById("block-result").replaceChildren(
+        el("p", { class: "done" }, `${b.componentId}'s block is lifted.`));
+    } }, "Clear block"))));
+  show("App blocks", el("p", {}, "A platform that told Herald's app to stop holds every call until its block ends."),
+    out, table(["Platform", "Status", "Block", ""], rows, { id: "app-blocks" }));
+}
+
 async function tenantsView() {
   const out = el("div", { id: "tenant-result" });
   const id = el("input", { id: "tenant-id", placeholder: "ten_…", required: true });
@@ -277,10 +324,11 @@ async function tenantsView() {
 
 const VIEWS = KIND === "operator"
   ? { health: ["Health", () => healthView(false)], queues: ["Queues", () => healthView(true)],
-    tenants: ["Tenants", tenantsView] }
+    "app-blocks": ["App blocks", appBlocksView], tenants: ["Tenants", tenantsView] }
   : Object.fromEntries(Object.entries({
     health: ["Health", () => healthView(false), ADMIN], queues: ["Queues", () => healthView(true), ADMIN],
-    posts: ["Posts", () => postsView(), true], crisis: ["Crisis switch", crisisView, ADMIN],
+    posts: ["Posts", () => postsView(), true], accounts: ["Accounts", accountsView, true],
+    streams: ["Streams", streamsView, ADMIN], crisis: ["Crisis switch", crisisView, ADMIN],
     "dead-letters": ["Dead letters", () => deadLettersView(), ADMIN], audit: ["Audit log", () => auditView(), ADMIN],
     keys: ["API keys", keysView, ADMIN],
   }).filter(([, v]) => v[2]));
