@@ -90,6 +90,15 @@ impl Platform {
         }
     }
 
+    /// The platform's name as its users write it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Platform::X => "X",
+            Platform::Facebook => "Facebook",
+            Platform::Linkedin => "LinkedIn",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
     }

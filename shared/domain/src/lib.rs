@@ -9,6 +9,8 @@ pub mod alerts;
 pub mod analytics;
 pub mod audit;
 pub mod clock;
+pub mod connect;
+pub mod console;
 pub mod dead_letters;
 pub mod error;
 pub mod health;
@@ -23,6 +25,7 @@ pub mod outbound;
 pub mod ports;
 pub mod publishing;
 pub mod rate_limits;
+pub mod resets;
 pub mod secrets;
 pub mod tenants;
 

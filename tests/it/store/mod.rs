@@ -322,3 +322,4 @@ mod keys;
 mod media;
 mod publish;
 mod queues;
+mod resets;
