@@ -329,6 +329,7 @@ def up() -> int:
                 "--parameter", f"LinkedInApiUrl={fake_url}/linkedin",
                 "--parameter", f"XAuthorizeUrl={fake_url}/x/i/oauth2/authorize",
                 "--parameter", f"FacebookAuthorizeUrl={fake_url}/facebook/v21.0/dialog/oauth",
+                "--parameter", f"LinkedInAuthorizeUrl={fake_url}/linkedin/oauth/v2/authorization",
                 "--parameter", f"PublicUrl={api_url}",
                 "--parameter", "LogLevel=info",
                 # Alerts go to the fake platforms' sink, where tests read them; the token in the

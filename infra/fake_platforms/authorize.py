@@ -9,6 +9,10 @@ POST /x/2/oauth2/token       `grant_type=authorization_code`: the client authent
                              (S256) to the `code_challenge`; the answer's tokens are registered
                              for the user, so `GET /x/2/users/me` names them
 
+GET  /linkedin/oauth/v2/authorization   LinkedIn's consent page: the member, and the
+                             organisations they administer
+POST /linkedin/oauth/v2/authorization   the answer (as X's)
+POST /linkedin/oauth/v2/accessToken     `grant_type=authorization_code` (as X's exchange)
 GET  /facebook/dialog/oauth  Facebook Login's consent page: the user, and the Pages they manage
 POST /facebook/dialog/oauth  the answer (as X's)
 GET  /facebook/oauth/access_token   `code` (client_id and client_secret in the query, PKCE
@@ -82,6 +86,15 @@ def x_authorize_page(state: State, req: Request) -> Outcome:
     return _consent_page(state, req, "x", "/x/i/oauth2/authorize", "")
 
 
+def linkedin_authorization_page(state: State, req: Request) -> Outcome:
+    orgs = "<label>Organisations you administer <input id='orgs' name='pages' placeholder='organisation ids, commas'></label> "
+    return _consent_page(state, req, "linkedin", req.path, orgs)
+
+
+def linkedin_authorization_decision(state: State, req: Request) -> Outcome:
+    return _decision(state, req, "linkedin")
+
+
 def facebook_dialog_page(state: State, req: Request) -> Outcome:
     pages = "<label>Pages you manage <input id='pages' name='pages' placeholder='page ids, commas'></label> "
     return _consent_page(state, req, "facebook", req.path, pages)
@@ -119,8 +132,12 @@ def exchange_code(state: State, platform: str, req: Request, form: dict[str, str
     if refusal is not None or granted is None:
         return Reply(400, {"error": "invalid_grant", "error_description": refusal or "invalid code"})
     access, refresh = f"at-{secrets.token_hex(12)}", f"rt-{secrets.token_hex(12)}"
-    state.set_token(platform, access, granted["user"])
-    state.set_refresh_token(platform, refresh, granted["user"])
+    # A LinkedIn token is its member's, who administers the organisations named at consent.
+    user = f"urn:li:person:{granted['user']}" if platform == "linkedin" else granted["user"]
+    state.set_token(platform, access, user)
+    state.set_refresh_token(platform, refresh, user)
+    if platform == "linkedin":
+        state.set_linkedin_organizations(access, [f"urn:li:organization:{o}" for o in granted["pages"]])
     return Reply(200, {"token_type": "bearer", "access_token": access, "refresh_token": refresh,
                        "expires_in": 7200, "scope": granted["scope"]})
 

@@ -218,7 +218,7 @@ def oauth_refresh(state: State, platform: Platform, req: Request) -> Outcome:
         return Reply(rule.status, {"error": "server_error", "error_description": rule.message or phrase(rule.status)})
     if (client := state.oauth_client(platform.name)) is not None and not _client_authenticated(req, form, client):
         return Reply(401, {"error": "invalid_client", "error_description": "client authentication failed"})
-    if form.get("grant_type") == "authorization_code" and platform.name == "x":
+    if form.get("grant_type") == "authorization_code":
         return exchange_code(state, platform.name, req, form)
     if form.get("grant_type") != "refresh_token" or not form.get("refresh_token"):
         return Reply(400, {"error": "invalid_request", "error_description": "grant_type=refresh_token and refresh_token are required"})

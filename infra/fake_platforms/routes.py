@@ -35,6 +35,8 @@ from fake_platforms.authorize import (
     facebook_dialog_decision,
     facebook_dialog_page,
     facebook_my_pages,
+    linkedin_authorization_decision,
+    linkedin_authorization_page,
     x_authorize_decision,
     x_authorize_page,
 )
@@ -108,6 +110,8 @@ ROUTES = [
     _route("GET", r"/x/i/oauth2/authorize", x_authorize_page, "x"),
     _route("POST", r"/x/i/oauth2/authorize", x_authorize_decision, "x"),
     _route("POST", r"/linkedin/oauth/v2/accessToken", linkedin_oauth_token, "linkedin"),
+    _route("GET", r"/linkedin/oauth/v2/authorization", linkedin_authorization_page, "linkedin"),
+    _route("POST", r"/linkedin/oauth/v2/authorization", linkedin_authorization_decision, "linkedin"),
     _route("POST", r"/_admin/oauth", admin_oauth, "admin"),
     _route("POST", r"/_admin/oauth/clients", admin_oauth_client, "admin"),
     _route("GET", r"/_admin/oauth", admin_oauth_view, "admin"),

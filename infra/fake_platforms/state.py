@@ -260,6 +260,8 @@ class State:
         self._codes: dict[tuple[str, str], dict] = {}
         # Facebook user tokens: the user and the Pages they manage.
         self._fb_users: dict[str, tuple[str, list[str]]] = {}
+        # LinkedIn member tokens from a consent: the organisations the member administers.
+        self._li_orgs: dict[str, list[str]] = {}
         self._limits: dict[str, Limit] = {}
         self._windows: dict[tuple[str, str], Window] = {}
         self._sinks: dict[str, Sink] = {}
@@ -457,6 +459,14 @@ class State:
     def set_facebook_user(self, token: str, user: str, pages: list[str]) -> None:
         with self._lock:
             self._fb_users[token] = (user, pages)
+
+    def set_linkedin_organizations(self, token: str, orgs: list[str]) -> None:
+        with self._lock:
+            self._li_orgs[token] = orgs
+
+    def linkedin_organizations(self, token: str) -> list[str] | None:
+        with self._lock:
+            return self._li_orgs.get(token)
 
     def facebook_user(self, token: str) -> tuple[str, list[str]] | None:
         with self._lock:

@@ -910,6 +910,31 @@ class OAuthAuthorizationCode(FakeServerCase):
             self.assertEqual(self.call("GET", "/x/i/oauth2/authorize", query=query).status, 400, bad)
 
 
+class LinkedInSignIn(FakeServerCase):
+    def test_the_members_token_names_the_organisations_chosen_at_consent(self) -> None:
+        self.admin("POST", "oauth/clients", {"platform": "linkedin", "client_id": "liapp", "client_secret": "s4"})
+        verifier = "l" * 50
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        request = {"response_type": "code", "client_id": "liapp", "redirect_uri": "http://herald/cb",
+                   "state": "st", "code_challenge": challenge, "code_challenge_method": "S256"}
+        self.assertIn(b"Organisations you administer", self.call("GET", "/linkedin/oauth/v2/authorization", query=request).raw)
+        answer = self.call("POST", "/linkedin/oauth/v2/authorization",
+                           form={**request, "user": "m1", "pages": "11,22", "decision": "allow"})
+        code = parse_qs(urlparse(answer.headers["Location"]).query)["code"][0]
+        basic = {"Authorization": "Basic " + base64.b64encode(b"liapp:s4").decode()}
+        token = self.call("POST", "/linkedin/oauth/v2/accessToken", headers=basic, form={
+            "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+            "redirect_uri": "http://herald/cb"})
+        self.assertEqual(token.status, 200, token)
+        access = token.json["access_token"]
+        me = self.call("GET", "/linkedin/v2/userinfo", token=access, headers=LINKEDIN_HEADERS)
+        self.assertEqual(me.json["sub"], "m1")
+        acls = self.call("GET", "/linkedin/rest/organizationAcls", token=access, headers=LINKEDIN_HEADERS,
+                         query={"q": "roleAssignee"})
+        self.assertEqual([e["organization"] for e in acls.json["elements"]],
+                         ["urn:li:organization:11", "urn:li:organization:22"])
+
+
 class FacebookLogin(FakeServerCase):
     """Facebook Login: consent with the Pages the user manages, the code (PKCE) for a user
     token, a long-lived one, and each Page's own token, which then publishes as the Page."""

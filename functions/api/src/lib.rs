@@ -72,7 +72,8 @@ pub struct ConnectConfig {
     /// `HERALD_PUBLIC_URL`: the API's public base URL (empty: `https://` and the request's
     /// `Host`, which API Gateway sets).
     pub public_url: Option<String>,
-    /// `HERALD_X_AUTHORIZE_URL`, `HERALD_FACEBOOK_AUTHORIZE_URL` (default the platforms' own).
+    /// `HERALD_X_AUTHORIZE_URL`, `HERALD_FACEBOOK_AUTHORIZE_URL`, `HERALD_LINKEDIN_AUTHORIZE_URL`
+    /// (default the platforms' own).
     pub consent_pages: herald_platforms::authorize::ConsentPages,
     /// `HERALD_OAUTH_CLIENTS_SECRET`: the app's OAuth clients (without it, no link connects).
     pub oauth_clients_secret: Option<String>,
@@ -99,6 +100,7 @@ impl ConnectConfig {
         let consent_pages = herald_platforms::authorize::ConsentPages {
             x: page("HERALD_X_AUTHORIZE_URL", defaults.x),
             facebook: page("HERALD_FACEBOOK_AUTHORIZE_URL", defaults.facebook),
+            linkedin: page("HERALD_LINKEDIN_AUTHORIZE_URL", defaults.linkedin),
         };
         Self {
             public_url,

@@ -4,6 +4,7 @@
 //! | platform | consent page | code exchange | accounts to connect |
 //! |---|---|---|---|
 //! | X | `x.com/i/oauth2/authorize` | `POST /2/oauth2/token` (HTTP Basic) | the user (`GET /2/users/me`) |
+//! | LinkedIn | `linkedin.com/oauth/v2/authorization` | `POST /oauth/v2/accessToken` (HTTP Basic) | the member (`GET /v2/userinfo`) and the organisations they administer (`GET /rest/organizationAcls`), all with the member's token |
 //! | Facebook | `facebook.com/v21.0/dialog/oauth` | `GET /oauth/access_token`, then the long-lived user token (`grant_type=fb_exchange_token`) | the Pages the user manages (`GET /me/accounts`), each with its own token, which does not expire |
 //!
 //! A refused code (`invalid_grant`, a wrong verifier or redirect) is `Auth`; anything that
@@ -22,6 +23,10 @@ use serde_json::Value;
 /// What Herald asks X for: reading and writing posts, uploading media, the user's id, and a
 /// refresh token (`offline.access`).
 pub const X_SCOPES: &str = "tweet.read tweet.write users.read media.write offline.access";
+/// What Herald asks LinkedIn for: the member's identity, posting as the member and as the
+/// organisations they administer, and reading those roles.
+pub const LINKEDIN_SCOPES: &str =
+    "openid profile w_member_social w_organization_social r_organization_admin";
 /// What Herald asks Facebook for: the Pages the user manages, publishing to them, and reading
 /// their engagement.
 pub const FACEBOOK_SCOPES: &str =
@@ -32,6 +37,7 @@ pub const FACEBOOK_SCOPES: &str =
 pub struct ConsentPages {
     pub x: String,
     pub facebook: String,
+    pub linkedin: String,
 }
 
 impl Default for ConsentPages {
@@ -39,6 +45,7 @@ impl Default for ConsentPages {
         Self {
             x: "https://x.com/i/oauth2/authorize".into(),
             facebook: "https://www.facebook.com/v21.0/dialog/oauth".into(),
+            linkedin: "https://www.linkedin.com/oauth/v2/authorization".into(),
         }
     }
 }
@@ -85,11 +92,11 @@ impl AuthorizationServer for HttpPlatforms {
                 clients.facebook,
                 FACEBOOK_SCOPES,
             ),
-            Platform::Linkedin => {
-                return Err(permanent(
-                    "LinkedIn accounts cannot be connected by link yet",
-                ));
-            }
+            Platform::Linkedin => (
+                &self.consent_pages.linkedin,
+                clients.linkedin,
+                LINKEDIN_SCOPES,
+            ),
         };
         let client = client.ok_or_else(|| {
             permanent(format!(
@@ -136,6 +143,7 @@ impl AuthorizationServer for HttpPlatforms {
     ) -> Result<Vec<Choice>, PlatformError> {
         match platform {
             Platform::Facebook => self.facebook_pages(&user.access_token).await,
+            Platform::Linkedin => self.linkedin_authors(&user.access_token).await,
             _ => {
                 use herald_domain::publishing::platform::TokenOwners;
                 let me = self.ownership(platform, &user.access_token, "").await?;
@@ -209,6 +217,49 @@ impl HttpPlatforms {
             .filter(|t| !t.is_empty())
             .map(|t| SecretString::from(t.to_owned()))
             .ok_or_else(|| transient("Facebook's token endpoint returned no access token".into()))
+    }
+
+    /// The member and the organisations they administer (approved `ADMINISTRATOR` roles), all
+    /// acting with the member's token; organisations by their numeric id, as
+    /// `POST /v1/accounts` takes them.
+    async fn linkedin_authors(&self, member: &SecretString) -> Result<Vec<Choice>, PlatformError> {
+        let platform = Platform::Linkedin;
+        let me = self
+            .identity_call(
+                platform,
+                self.endpoints.linkedin_url("/v2/userinfo"),
+                member,
+            )
+            .await?;
+        let sub = me["sub"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| transient("LinkedIn named no member for the token".into()))?;
+        let mut choices = vec![Choice {
+            external_id: format!("urn:li:person:{sub}"),
+            name: me["name"].as_str().map(str::to_owned),
+            access_token: member.clone(),
+        }];
+        let url = format!(
+            "{}?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED&count=100",
+            self.endpoints.linkedin_url("/rest/organizationAcls")
+        );
+        let acls = self.identity_call(platform, url, member).await?;
+        for acl in acls["elements"].as_array().into_iter().flatten() {
+            let approved_admin = acl["role"] == "ADMINISTRATOR" && acl["state"] == "APPROVED";
+            if let Some(id) = acl["organization"]
+                .as_str()
+                .and_then(|o| o.strip_prefix("urn:li:organization:"))
+                .filter(|_| approved_admin)
+            {
+                choices.push(Choice {
+                    external_id: id.to_owned(),
+                    name: Some(format!("Organisation {id}")),
+                    access_token: member.clone(),
+                });
+            }
+        }
+        Ok(choices)
     }
 
     /// The Pages the user manages, each with its Page token.

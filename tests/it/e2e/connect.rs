@@ -128,3 +128,37 @@ async fn a_facebook_user_picks_one_of_their_pages_and_it_publishes_once() {
         "only the Page picked"
     );
 }
+
+#[tokio::test]
+async fn a_linkedin_member_picks_an_organisation_they_administer_and_it_publishes_once() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let url = link(&stack, &t, "linkedin").await;
+    let (first, second) = (unique("1"), unique("2"));
+    let browser = Browser::start().await;
+    browser.open(&url).await;
+    browser.click("#continue").await;
+    browser
+        .wait_for_text("h1", |t| t.contains("Authorize"))
+        .await;
+    browser.type_into("#user", &unique("member")).await;
+    browser
+        .type_into("#orgs", &format!("{first},{second}"))
+        .await;
+    browser.click("#authorize").await;
+    browser
+        .wait_for_text("h1", |t| t.contains("Which LinkedIn account?"))
+        .await;
+    let choices = browser.text("#pick").await;
+    assert!(
+        choices.contains("Member ") && choices.contains(&first),
+        "{choices}"
+    );
+    browser.click(&format!("#choice-{second}")).await;
+    browser.click("#connect").await;
+    browser
+        .wait_for_text("#connected", |t| t.contains("is connected"))
+        .await;
+    browser.close().await;
+    publish_through(&stack, &t, "linkedin", &second).await;
+}

@@ -28,9 +28,8 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectLink {
-    /// The platform to connect an account of: `x` or `facebook` (LinkedIn accounts take tokens
-    /// at `POST /v1/accounts` until its flow lands).
-    #[schema(pattern = "^(x|facebook)$")]
+    /// The platform to connect an account of: `x`, `facebook` or `linkedin`.
+    #[schema(pattern = "^(x|facebook|linkedin)$")]
     pub platform: String,
 }
 
@@ -61,7 +60,7 @@ pub async fn create_connect_link(
     let Some(platform) = supported else {
         return Err(ApiError::validation(vec![FieldError::new(
             "platform",
-            "must be x or facebook (connect linkedin accounts with POST /v1/accounts)",
+            "must be x, facebook or linkedin",
         )]));
     };
     let base = public_url(&state, &headers)?;

@@ -102,7 +102,7 @@ async fn a_viewer_gets_no_link_and_bad_links_and_callbacks_connect_nothing() {
     assert_problem(&h, &v, StatusCode::FORBIDDEN);
     assert_eq!(s, StatusCode::FORBIDDEN);
     for body in [
-        json!({"platform": "linkedin"}),
+        json!({"platform": "instagram"}),
         json!({"platform": "myspace"}),
         json!({}),
     ] {

@@ -37,8 +37,8 @@ pub const STATE_LIFETIME: Duration = Duration::minutes(10);
 /// Prefix of every connect link's secret, so a leaked one is recognisable.
 pub const LINK_PREFIX: &str = "hrldl_";
 
-/// The platforms a link can connect today; the others still take tokens by `POST /v1/accounts`.
-pub const LINK_PLATFORMS: [Platform; 2] = [Platform::X, Platform::Facebook];
+/// The platforms a link can connect (every one Herald publishes to).
+pub const LINK_PLATFORMS: [Platform; 3] = [Platform::X, Platform::Facebook, Platform::Linkedin];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectLink {

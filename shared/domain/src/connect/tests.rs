@@ -173,14 +173,6 @@ async fn links_expire_name_one_tenant_and_refuse_unsupported_platforms() {
         let r = w.service.start(forged, REDIRECT).await;
         assert_eq!(r.unwrap_err(), ConnectError::UnknownLink, "{forged}");
     }
-    let linkedin = w
-        .service
-        .create_link(&tenant("ten_a"), &ApiKeyId("k".into()), Platform::Linkedin)
-        .await;
-    assert_eq!(
-        linkedin.unwrap_err(),
-        ConnectError::NotSupported(Platform::Linkedin)
-    );
     // Two tenants' links: each connects into its own tenant only.
     let (a, b) = (tenant("ten_a"), tenant("ten_b"));
     let url_b = open_link(&w, &b).await;
