@@ -20,8 +20,9 @@ set +a
 tenant=$(target/debug/herald tenant create --name "contract-$(date +%s)")
 export HERALD_CONTRACT_KEY
 HERALD_CONTRACT_KEY=$(printf '%s' "$tenant" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
-export HERALD_CONTRACT_TENANT_ID HERALD_CONTRACT_OPERATOR_TOKEN
+export HERALD_CONTRACT_TENANT_ID HERALD_CONTRACT_KEY_ID HERALD_CONTRACT_OPERATOR_TOKEN
 HERALD_CONTRACT_TENANT_ID=$(printf '%s' "$tenant" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["tenant_id"])')
+HERALD_CONTRACT_KEY_ID=$(printf '%s' "$tenant" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["key_id"])')
 # The operator token, from the local Secrets Manager (the operator's routes need it).
 HERALD_CONTRACT_OPERATOR_TOKEN=$(.venv/bin/python -c '
 import boto3, os
@@ -41,6 +42,7 @@ contract() { # report name, key, then filters
     --report junit --report-dir "target/contract/$name"
 }
 status=0
-contract tenant "$HERALD_CONTRACT_KEY" --exclude-path-regex '^/v1/(tenants|metrics)' || status=1
-contract operator "$HERALD_CONTRACT_OPERATOR_TOKEN" --include-path-regex '^/v1/(tenants|metrics)' || status=1
+OPERATOR_ROUTES='^/v1/(tenants|metrics|app-blocks)'
+contract tenant "$HERALD_CONTRACT_KEY" --exclude-path-regex "$OPERATOR_ROUTES" || status=1
+contract operator "$HERALD_CONTRACT_OPERATOR_TOKEN" --include-path-regex "$OPERATOR_ROUTES" || status=1
 exit $status

@@ -33,6 +33,8 @@ REQUIRED_KINDS = {
     "webhook_secret",
     "embed_token",
     "alert_webhook_url",
+    "console_session",
+    "connect_link",
 }
 # Shorter values are too likely to occur by chance in unrelated text.
 MIN_LENGTH = 12

@@ -307,6 +307,9 @@ def up() -> int:
         record()
         ports["fake"] = pick_port("fake")
         fake_url = f"http://{HOST}:{ports['fake']}"
+        # Chosen before the resources: connect links send browsers back to it.
+        ports["api"] = pick_port("api")
+        api_url = state["api_url"] = f"http://{HOST}:{ports['api']}"
         say(f"fake platforms on {fake_url}")
         pids["fake"] = spawn("fake-platforms", [PY, "infra/fake_platforms", "--host", HOST, "--port", str(ports["fake"])])
         record()
@@ -324,6 +327,10 @@ def up() -> int:
                 "--parameter", f"XApiUrl={fake_url}/x",
                 "--parameter", f"FacebookApiUrl={fake_url}/facebook/v21.0",
                 "--parameter", f"LinkedInApiUrl={fake_url}/linkedin",
+                "--parameter", f"XAuthorizeUrl={fake_url}/x/i/oauth2/authorize",
+                "--parameter", f"FacebookAuthorizeUrl={fake_url}/facebook/v21.0/dialog/oauth",
+                "--parameter", f"LinkedInAuthorizeUrl={fake_url}/linkedin/oauth/v2/authorization",
+                "--parameter", f"PublicUrl={api_url}",
                 "--parameter", "LogLevel=info",
                 # Alerts go to the fake platforms' sink, where tests read them; the token in the
                 # URL stands for a real webhook's, and the log scan looks for it.
@@ -361,8 +368,6 @@ def up() -> int:
         rotate_new_secrets(runtime_url, manifest, pids["functions"], endpoint)
         configure_oauth_clients(manifest, endpoint, fake_url)
 
-        ports["api"] = pick_port("api")
-        api_url = state["api_url"] = f"http://{HOST}:{ports['api']}"
         say(f"event sources and the HTTP API on {api_url}")
         pids["emulator"] = spawn(
             "emulator",
@@ -476,7 +481,7 @@ def configure_oauth_clients(manifest: dict[str, Any], endpoint: str, fake_url: s
     if arn is None:
         return
     clients = {p: {"client_id": f"herald-{p}-{uuid.uuid4().hex[:8]}", "client_secret": uuid.uuid4().hex}
-               for p in ("x", "linkedin")}
+               for p in ("x", "linkedin", "facebook")}
     secrets_client(endpoint).put_secret_value(SecretId=arn, SecretString=json.dumps(clients))
     for platform, c in clients.items():
         request = urllib.request.Request(
@@ -485,7 +490,7 @@ def configure_oauth_clients(manifest: dict[str, Any], endpoint: str, fake_url: s
         )
         with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310 - loopback only
             r.read()
-    say("OAuth clients for X and LinkedIn put in OAuthClientsSecret and registered with the fake platforms")
+    say("OAuth clients for X, LinkedIn and Facebook put in OAuthClientsSecret and registered with the fake platforms")
 
 
 def secret_value(endpoint: str, arn: str) -> str:

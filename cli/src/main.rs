@@ -5,6 +5,7 @@
 mod backup;
 mod keys;
 mod offboarding;
+mod resets;
 
 use clap::{Parser, Subcommand};
 use herald_aws::Clients;
@@ -63,7 +64,17 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Ingest streams: list a tenant's, switch one's dry run, reindex after upgrading.
+    /// Connected accounts: reset a circuit.
+    Account {
+        #[command(subcommand)]
+        command: resets::AccountCommand,
+    },
+    /// Platform apps' blocks: lift one.
+    AppBlock {
+        #[command(subcommand)]
+        command: resets::AppBlockCommand,
+    },
+    /// Ingest streams: list a tenant's, switch one's dry run, retry one, reindex after upgrading.
     Streams {
         #[command(subcommand)]
         command: StreamCommand,
@@ -174,6 +185,12 @@ enum StreamCommand {
         key: String,
         #[arg(value_parser = ["on", "off"])]
         state: String,
+    },
+    /// Make a waiting stream (deferred or not yet due) due now; audited.
+    Retry {
+        #[arg(long)]
+        tenant: String,
+        key: String,
     },
     /// Give accounts and streams written before the poller's `poll` index their place in
     /// it (once, after upgrading from a release without the index).
@@ -434,6 +451,9 @@ async fn streams(
             store.append(entry).await.map_err(|e| e.to_string())?;
             Ok(vec![stream_line(&after)])
         }
+        StreamCommand::Retry { tenant, key } => resets::retry_stream(store, tenant, key)
+            .await
+            .map(|line| vec![line]),
         StreamCommand::Reindex => store
             .backfill_poll_index()
             .await
@@ -525,6 +545,12 @@ async fn main() -> ExitCode {
             .recount_media_usage(time::OffsetDateTime::now_utc())
             .await
             .map(|n| serde_json::json!({ "recounted": n })),
+        Command::Account { command } => {
+            return print_result(resets::account(&store, command).await.map(|v| vec![v]));
+        }
+        Command::AppBlock { command } => {
+            return print_result(resets::app_block(&store, command).await.map(|v| vec![v]));
+        }
         Command::Streams { command } => {
             return match streams(&store, command).await {
                 Ok(lines) => print_lines(lines),

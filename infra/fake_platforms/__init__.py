@@ -6,7 +6,9 @@ injects faults on demand:
 
     /x          X API v2            POST /x/2/tweets, GET /x/2/users/{id}/tweets,
                                     POST /x/2/media/upload (multipart `media`, `media_category`),
-                                    POST /x/2/oauth2/token (grant_type=refresh_token; rotates it)
+                                    POST /x/2/oauth2/token (grant_type=refresh_token; rotates it;
+                                    or authorization_code, with PKCE: authorize.py)
+                                    GET|POST /x/i/oauth2/authorize (the consent page and answer)
                                     GET /x/2/users/me (who the token is)
     /facebook   Graph API           POST /facebook/v21.0/{page}/feed, GET .../{page}/feed|posts,
                                     POST .../{page}/photos (multipart `source`, published=false),

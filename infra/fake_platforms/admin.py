@@ -112,8 +112,8 @@ def admin_oauth_client(state: State, req: Request) -> Outcome:
     they are `401 invalid_client`."""
     data = req.json_object()
     platform = data.get("platform")
-    if platform not in ("x", "linkedin"):
-        raise BadRequest('platform must be "x" or "linkedin"')
+    if platform not in ("x", "linkedin", "facebook"):
+        raise BadRequest('platform must be "x", "linkedin" or "facebook"')
     client_id, secret = _field(data, "client_id", str), _field(data, "client_secret", str)
     if not client_id or not secret:
         raise BadRequest("client_id and client_secret are required")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fake_platforms.authorize import exchange_code
 from fake_platforms.protocol import DROP, BadRequest, Outcome, Reply, Request, is_revoked, phrase
 from fake_platforms.state import FaultRule, Post, State, Usage
 
@@ -217,6 +218,8 @@ def oauth_refresh(state: State, platform: Platform, req: Request) -> Outcome:
         return Reply(rule.status, {"error": "server_error", "error_description": rule.message or phrase(rule.status)})
     if (client := state.oauth_client(platform.name)) is not None and not _client_authenticated(req, form, client):
         return Reply(401, {"error": "invalid_client", "error_description": "client authentication failed"})
+    if form.get("grant_type") == "authorization_code":
+        return exchange_code(state, platform.name, req, form)
     if form.get("grant_type") != "refresh_token" or not form.get("refresh_token"):
         return Reply(400, {"error": "invalid_request", "error_description": "grant_type=refresh_token and refresh_token are required"})
     rotated = state.refresh(platform.name, form["refresh_token"])

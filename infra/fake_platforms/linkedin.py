@@ -266,7 +266,10 @@ def linkedin_userinfo(state: State, req: Request) -> Outcome:
 def linkedin_organization_acls(state: State, req: Request) -> Outcome:
     """GET /rest/organizationAcls?q=roleAssignee: the organisations the member administers."""
     member, org = _linkedin_member(state, req)
+    orgs = state.linkedin_organizations(LINKEDIN.token(req) or "")
+    orgs = orgs if orgs is not None else [org] if org else []
     elements = [
-        {"organization": org, "role": "ADMINISTRATOR", "state": "APPROVED", "roleAssignee": f"urn:li:person:{member}"}
-    ] if org else []
+        {"organization": o, "role": "ADMINISTRATOR", "state": "APPROVED", "roleAssignee": f"urn:li:person:{member}"}
+        for o in orgs
+    ]
     return list_posts(state, LINKEDIN, req, None, lambda: Reply(200, {"elements": elements, "paging": {"count": len(elements), "start": 0}}))

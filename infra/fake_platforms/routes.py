@@ -30,6 +30,16 @@ from fake_platforms.admin import (
     admin_tokens,
     sink_receive,
 )
+from fake_platforms.authorize import (
+    facebook_access_token,
+    facebook_dialog_decision,
+    facebook_dialog_page,
+    facebook_my_pages,
+    linkedin_authorization_decision,
+    linkedin_authorization_page,
+    x_authorize_decision,
+    x_authorize_page,
+)
 from fake_platforms.facebook import (
     facebook_create_post,
     facebook_create_video,
@@ -89,11 +99,19 @@ ROUTES = [
     # `/{page}` routes, which would take `me` for a page.
     _route("GET", r"/x/2/users/me", x_users_me, "x"),
     _route("GET", r"/facebook(?:/v\d+(?:\.\d+)?)?/me", facebook_me, "facebook"),
+    _route("GET", r"/facebook(?:/v\d+(?:\.\d+)?)?/me/accounts", facebook_my_pages, "facebook"),
+    _route("GET", r"/facebook(?:/v\d+(?:\.\d+)?)?/dialog/oauth", facebook_dialog_page, "facebook"),
+    _route("POST", r"/facebook(?:/v\d+(?:\.\d+)?)?/dialog/oauth", facebook_dialog_decision, "facebook"),
+    _route("GET", r"/facebook(?:/v\d+(?:\.\d+)?)?/oauth/access_token", facebook_access_token, "facebook"),
     _route("GET", r"/linkedin/v2/userinfo", linkedin_userinfo, "linkedin"),
     _route("GET", r"/linkedin/rest/organizationAcls", linkedin_organization_acls, "linkedin"),
     _route("POST", r"/x/2/tweets", x_create_tweet, "x"),
     _route("POST", r"/x/2/oauth2/token", x_oauth_token, "x"),
+    _route("GET", r"/x/i/oauth2/authorize", x_authorize_page, "x"),
+    _route("POST", r"/x/i/oauth2/authorize", x_authorize_decision, "x"),
     _route("POST", r"/linkedin/oauth/v2/accessToken", linkedin_oauth_token, "linkedin"),
+    _route("GET", r"/linkedin/oauth/v2/authorization", linkedin_authorization_page, "linkedin"),
+    _route("POST", r"/linkedin/oauth/v2/authorization", linkedin_authorization_decision, "linkedin"),
     _route("POST", r"/_admin/oauth", admin_oauth, "admin"),
     _route("POST", r"/_admin/oauth/clients", admin_oauth_client, "admin"),
     _route("GET", r"/_admin/oauth", admin_oauth_view, "admin"),

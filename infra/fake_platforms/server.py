@@ -134,10 +134,11 @@ class Handler(BaseHTTPRequestHandler):
             self.rfile.readline()
 
     def _send(self, reply: Reply) -> str:
-        data = b"" if reply.body is None else json.dumps(reply.body).encode()
+        raw = isinstance(reply.body, bytes)  # a page: sent as is, its headers name its type
+        data = reply.body if raw else b"" if reply.body is None else json.dumps(reply.body).encode()
         try:
             self.send_response(reply.status)
-            if reply.body is not None:
+            if reply.body is not None and not raw:
                 self.send_header("Content-Type", "application/json; charset=utf-8")
             for name, value in reply.headers.items():
                 self.send_header(name, value)

@@ -256,6 +256,12 @@ class State:
         self._refreshes: dict[tuple[str, str], int] = {}
         # The app's OAuth clients per platform: configuration, so a reset keeps them.
         self._oauth_clients: dict[str, tuple[str, str]] = {}
+        # Authorisation codes waiting for their exchange, by (platform, code).
+        self._codes: dict[tuple[str, str], dict] = {}
+        # Facebook user tokens: the user and the Pages they manage.
+        self._fb_users: dict[str, tuple[str, list[str]]] = {}
+        # LinkedIn member tokens from a consent: the organisations the member administers.
+        self._li_orgs: dict[str, list[str]] = {}
         self._limits: dict[str, Limit] = {}
         self._windows: dict[tuple[str, str], Window] = {}
         self._sinks: dict[str, Sink] = {}
@@ -440,6 +446,31 @@ class State:
     def set_oauth_client(self, platform: str, client_id: str, client_secret: str) -> None:
         with self._lock:
             self._oauth_clients[platform] = (client_id, client_secret)
+
+    def put_code(self, platform: str, code: str, grant: dict) -> None:
+        with self._lock:
+            self._codes[(platform, code)] = grant
+
+    def take_code(self, platform: str, code: str) -> dict | None:
+        """The grant behind an authorisation code, once: a second exchange finds nothing."""
+        with self._lock:
+            return self._codes.pop((platform, code), None)
+
+    def set_facebook_user(self, token: str, user: str, pages: list[str]) -> None:
+        with self._lock:
+            self._fb_users[token] = (user, pages)
+
+    def set_linkedin_organizations(self, token: str, orgs: list[str]) -> None:
+        with self._lock:
+            self._li_orgs[token] = orgs
+
+    def linkedin_organizations(self, token: str) -> list[str] | None:
+        with self._lock:
+            return self._li_orgs.get(token)
+
+    def facebook_user(self, token: str) -> tuple[str, list[str]] | None:
+        with self._lock:
+            return self._fb_users.get(token)
 
     def oauth_client(self, platform: str) -> tuple[str, str] | None:
         with self._lock:

@@ -18,7 +18,7 @@ import time
 import unittest
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlparse, urlsplit
 
 INFRA = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(INFRA))
@@ -855,9 +855,119 @@ class OAuthClientAuthentication(FakeServerCase):
         self.admin("POST", "oauth", {"platform": "x", "account": "u1", "refresh_token": "r1"})
         answer = self.call("POST", "/x/2/oauth2/token", form={**form, "refresh_token": "r1"})
         self.assertEqual(answer.status, 401)
-        for bad in ({"platform": "facebook", "client_id": "a", "client_secret": "b"},
+        for bad in ({"platform": "sms", "client_id": "a", "client_secret": "b"},
                     {"platform": "x", "client_id": "a"}):
             self.assertEqual(self.call("POST", "/_admin/oauth/clients", bad).status, 400, bad)
+
+
+class OAuthAuthorizationCode(FakeServerCase):
+    """X's consent page, its redirect, and the PKCE-checked exchange."""
+
+    def basic(self) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(b"app:s3cret").decode()}
+
+    def consent(self, verifier: str, decision: str = "allow") -> Answer:
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        request = {"response_type": "code", "client_id": "app", "redirect_uri": "http://herald/cb?x=1",
+                   "state": "st4te", "code_challenge": challenge, "code_challenge_method": "S256",
+                   "scope": "tweet.write users.read offline.access"}
+        page = self.call("GET", "/x/i/oauth2/authorize", query=request)
+        self.assertEqual(page.status, 200, page)
+        self.assertIn(b"Authorize app", page.raw)
+        return self.call("POST", "/x/i/oauth2/authorize", form={**request, "user": "u77", "decision": decision})
+
+    def exchange(self, code: str, verifier: str, redirect: str = "http://herald/cb?x=1") -> Answer:
+        form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier, "redirect_uri": redirect}
+        return self.call("POST", "/x/2/oauth2/token", form=form, headers=self.basic())
+
+    def code_of(self, answer: Answer) -> str:
+        self.assertEqual(answer.status, 302, answer)
+        query = parse_qs(urlparse(answer.headers["Location"]).query)
+        self.assertEqual((query["state"], query["x"]), (["st4te"], ["1"]))
+        return query["code"][0]
+
+    def test_a_consented_code_is_exchanged_once_for_the_users_tokens(self) -> None:
+        self.admin("POST", "oauth/clients", {"platform": "x", "client_id": "app", "client_secret": "s3cret"})
+        verifier = "v" * 50
+        code = self.code_of(self.consent(verifier))
+        for wrong in (self.exchange(code, "w" * 50), self.exchange(code, verifier, "http://evil/cb")):
+            self.assertEqual((wrong.status, wrong.json["error"]), (400, "invalid_grant"), wrong)
+        code = self.code_of(self.consent(verifier))
+        answer = self.exchange(code, verifier)
+        self.assertEqual(answer.status, 200, answer)
+        me = self.call("GET", "/x/2/users/me", token=answer.json["access_token"])
+        self.assertEqual(me.json["data"]["id"], "u77")
+        again = self.exchange(code, verifier)
+        self.assertEqual((again.status, again.json["error"]), (400, "invalid_grant"))
+
+    def test_cancelling_redirects_with_access_denied_and_bad_requests_are_refused(self) -> None:
+        self.admin("POST", "oauth/clients", {"platform": "x", "client_id": "app", "client_secret": "s3cret"})
+        denied = self.consent("v" * 50, decision="deny")
+        self.assertIn("error=access_denied", denied.headers["Location"])
+        for bad in ({"client_id": "other"}, {"code_challenge_method": "plain"}, {"redirect_uri": "javascript:x"}):
+            query = {"response_type": "code", "client_id": "app", "redirect_uri": "http://h/cb", "state": "s",
+                     "code_challenge": "c", "code_challenge_method": "S256", **bad}
+            self.assertEqual(self.call("GET", "/x/i/oauth2/authorize", query=query).status, 400, bad)
+
+
+class LinkedInSignIn(FakeServerCase):
+    def test_the_members_token_names_the_organisations_chosen_at_consent(self) -> None:
+        self.admin("POST", "oauth/clients", {"platform": "linkedin", "client_id": "liapp", "client_secret": "s4"})
+        verifier = "l" * 50
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        request = {"response_type": "code", "client_id": "liapp", "redirect_uri": "http://herald/cb",
+                   "state": "st", "code_challenge": challenge, "code_challenge_method": "S256"}
+        self.assertIn(b"Organisations you administer", self.call("GET", "/linkedin/oauth/v2/authorization", query=request).raw)
+        answer = self.call("POST", "/linkedin/oauth/v2/authorization",
+                           form={**request, "user": "m1", "pages": "11,22", "decision": "allow"})
+        code = parse_qs(urlparse(answer.headers["Location"]).query)["code"][0]
+        basic = {"Authorization": "Basic " + base64.b64encode(b"liapp:s4").decode()}
+        token = self.call("POST", "/linkedin/oauth/v2/accessToken", headers=basic, form={
+            "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+            "redirect_uri": "http://herald/cb"})
+        self.assertEqual(token.status, 200, token)
+        access = token.json["access_token"]
+        me = self.call("GET", "/linkedin/v2/userinfo", token=access, headers=LINKEDIN_HEADERS)
+        self.assertEqual(me.json["sub"], "m1")
+        acls = self.call("GET", "/linkedin/rest/organizationAcls", token=access, headers=LINKEDIN_HEADERS,
+                         query={"q": "roleAssignee"})
+        self.assertEqual([e["organization"] for e in acls.json["elements"]],
+                         ["urn:li:organization:11", "urn:li:organization:22"])
+
+
+class FacebookLogin(FakeServerCase):
+    """Facebook Login: consent with the Pages the user manages, the code (PKCE) for a user
+    token, a long-lived one, and each Page's own token, which then publishes as the Page."""
+
+    def test_the_code_becomes_page_tokens_that_publish_as_their_pages(self) -> None:
+        self.admin("POST", "oauth/clients", {"platform": "facebook", "client_id": "fbapp", "client_secret": "s3"})
+        verifier = "q" * 60
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        request = {"response_type": "code", "client_id": "fbapp", "redirect_uri": "http://herald/cb",
+                   "state": "st", "code_challenge": challenge, "code_challenge_method": "S256"}
+        page = self.call("GET", "/facebook/v21.0/dialog/oauth", query=request)
+        self.assertIn(b"Pages you manage", page.raw)
+        answer = self.call("POST", "/facebook/v21.0/dialog/oauth",
+                           form={**request, "user": "fbuser", "pages": "p1, p2", "decision": "allow"})
+        code = parse_qs(urlparse(answer.headers["Location"]).query)["code"][0]
+        client = {"client_id": "fbapp", "client_secret": "s3", "redirect_uri": "http://herald/cb"}
+        wrong = self.call("GET", "/facebook/v21.0/oauth/access_token", query={**client, "client_secret": "no", "code": code})
+        self.assertEqual(wrong.status, 400)
+        short = self.call("GET", "/facebook/v21.0/oauth/access_token",
+                          query={**client, "code": code, "code_verifier": verifier})
+        self.assertEqual(short.status, 200, short)
+        again = self.call("GET", "/facebook/v21.0/oauth/access_token",
+                          query={**client, "code": code, "code_verifier": verifier})
+        self.assertEqual(again.status, 400, "a code works once")
+        long = self.call("GET", "/facebook/v21.0/oauth/access_token",
+                         query={"grant_type": "fb_exchange_token", "client_id": "fbapp", "client_secret": "s3",
+                                "fb_exchange_token": short.json["access_token"]})
+        self.assertEqual((long.status, long.json["expires_in"]), (200, 5183944))
+        pages = self.call("GET", "/facebook/v21.0/me/accounts", token=long.json["access_token"]).json["data"]
+        self.assertEqual([p["id"] for p in pages], ["p1", "p2"])
+        me = self.call("GET", "/facebook/v21.0/me", token=pages[1]["access_token"])
+        self.assertEqual(me.json["id"], "p2")
+        self.assertEqual(self.call("GET", "/facebook/v21.0/me/accounts", token="nobody").status, 401)
 
 
 class Logging(unittest.TestCase):

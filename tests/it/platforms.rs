@@ -265,6 +265,7 @@ async fn refreshes_authenticate_with_the_apps_oauth_client() {
                 id: "herald-li".into(),
                 secret: SecretString::from(secret.to_owned()),
             }),
+            facebook: None,
         })
     };
     let r0 = SecretString::from("r0".to_owned());

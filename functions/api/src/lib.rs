@@ -61,6 +61,53 @@ pub struct Config {
     pub cors_origins: Vec<axum::http::HeaderValue>,
     /// The platforms' API base URLs, for asking who a token belongs to at connect time.
     pub platforms: herald_platforms::Endpoints,
+    /// Connect links (OAuth).
+    pub connect: ConnectConfig,
+}
+
+/// What connect links need: where the platforms send the browser back, X's consent page, and
+/// the app's OAuth clients.
+#[derive(Debug, Clone)]
+pub struct ConnectConfig {
+    /// `HERALD_PUBLIC_URL`: the API's public base URL (empty: `https://` and the request's
+    /// `Host`, which API Gateway sets).
+    pub public_url: Option<String>,
+    /// `HERALD_X_AUTHORIZE_URL`, `HERALD_FACEBOOK_AUTHORIZE_URL`, `HERALD_LINKEDIN_AUTHORIZE_URL`
+    /// (default the platforms' own).
+    pub consent_pages: herald_platforms::authorize::ConsentPages,
+    /// `HERALD_OAUTH_CLIENTS_SECRET`: the app's OAuth clients (without it, no link connects).
+    pub oauth_clients_secret: Option<String>,
+}
+
+impl ConnectConfig {
+    fn read(env: &mut Env<'_>) -> Self {
+        let web = |u: &str| u.starts_with("https://") || u.starts_with("http://");
+        let public_url = env.optional("HERALD_PUBLIC_URL").filter(|u| !u.is_empty());
+        if public_url.as_deref().is_some_and(|u| !web(u)) {
+            env.problem("HERALD_PUBLIC_URL must be an http(s) URL");
+        }
+        let defaults = herald_platforms::authorize::ConsentPages::default();
+        let mut page = |name: &str, default: String| {
+            let url = env
+                .optional(name)
+                .filter(|u| !u.is_empty())
+                .unwrap_or(default);
+            if !web(&url) {
+                env.problem(format!("{name} must be an http(s) URL"));
+            }
+            url
+        };
+        let consent_pages = herald_platforms::authorize::ConsentPages {
+            x: page("HERALD_X_AUTHORIZE_URL", defaults.x),
+            facebook: page("HERALD_FACEBOOK_AUTHORIZE_URL", defaults.facebook),
+            linkedin: page("HERALD_LINKEDIN_AUTHORIZE_URL", defaults.linkedin),
+        };
+        Self {
+            public_url,
+            consent_pages,
+            oauth_clients_secret: env.optional("HERALD_OAUTH_CLIENTS_SECRET"),
+        }
+    }
 }
 
 /// How long connecting an account waits for the platform to say who its token is.
@@ -160,8 +207,10 @@ impl Config {
         });
         let cors_origins = list(&mut env, "HERALD_CORS_ORIGINS", origin);
         let platforms = herald_platforms::Endpoints::read(|name| env.url(name));
+        let connect = ConnectConfig::read(&mut env);
         env.finish()?;
         Ok(Self {
+            connect,
             platforms,
             operator_networks,
             cors_origins,
@@ -306,6 +355,7 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
                 config.platforms.clone(),
                 IDENTITY_TIMEOUT,
             )),
+            authorization: Arc::new(authorization(config, shared)),
             probes: probes(config, clients),
         },
         Settings {
@@ -319,8 +369,20 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             rate_limits: config.rate_limits,
             operator_networks: config.operator_networks.clone(),
             cors_origins: config.cors_origins.clone(),
+            public_url: config.connect.public_url.clone(),
         },
     )
+}
+
+/// The platforms' consent pages and token endpoints, with the app's OAuth clients.
+fn authorization(config: &Config, shared: &Shared) -> herald_platforms::HttpPlatforms {
+    let platforms =
+        herald_platforms::HttpPlatforms::new(config.platforms.clone(), IDENTITY_TIMEOUT)
+            .with_consent_pages(config.connect.consent_pages.clone());
+    match &config.connect.oauth_clients_secret {
+        Some(secret) => platforms.with_oauth_secret(shared.secrets.clone(), secret),
+        None => platforms,
+    }
 }
 
 /// What the health check asks beyond the domain's own ports: every table, every queue with

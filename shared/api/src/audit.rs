@@ -128,3 +128,48 @@ pub async fn list_audit(
         next_cursor: page.cursor,
     }))
 }
+
+/// What `GET /v1/audit/verify` found.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditVerdict {
+    /// Whether every chain holds.
+    pub ok: bool,
+    pub records: usize,
+    pub chains: usize,
+    pub findings: Vec<AuditFinding>,
+}
+
+/// One thing wrong with a chain.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditFinding {
+    pub entity: String,
+    pub seq: Option<u64>,
+    pub problem: String,
+}
+
+/// Checks every chain of the tenant's audit log (admin): each record's hash, the links, the
+/// sequence without gaps, and each chain ending at its head; as `herald audit verify` does.
+/// Reads the whole log: an expensive read.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
+    responses((status = 200, body = AuditVerdict), (status = 403, body = Problem)))]
+pub async fn verify_audit(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+) -> Result<Json<AuditVerdict>, ApiError> {
+    principal.require(principal.role.is_admin(), "verify the audit log")?;
+    let (records, heads) = state.audit.export(&principal.tenant_id).await?;
+    let findings = herald_domain::audit::verify(&records, &heads);
+    Ok(Json(AuditVerdict {
+        ok: findings.is_empty(),
+        records: records.len(),
+        chains: heads.len(),
+        findings: findings
+            .into_iter()
+            .map(|f| AuditFinding {
+                entity: f.entity,
+                seq: f.seq,
+                problem: f.problem,
+            })
+            .collect(),
+    }))
+}

@@ -60,14 +60,26 @@ pub async fn layer(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(key) = bearer(request.headers()) else {
-        return ApiError::unauthorized().into_response();
+    let api_key = match bearer(request.headers()) {
+        Some(key) => {
+            match tenants::authenticate(state.tenants.as_ref(), state.clock.as_ref(), key).await {
+                Ok(found) => found,
+                Err(refused) => return refusal(refused).into_response(),
+            }
+        }
+        // No key: the console's session cookie, if the request carries one.
+        None => match crate::console::caller(&state, request.headers(), request.method()).await {
+            Ok(Some(crate::console::Caller::Key(found))) => *found,
+            Ok(Some(crate::console::Caller::Operator)) => {
+                return ApiError::forbidden(
+                    "the operator's console session has no tenant; sign in with a tenant's API key",
+                )
+                .into_response();
+            }
+            Ok(None) => return ApiError::unauthorized().into_response(),
+            Err(e) => return e.into_response(),
+        },
     };
-    let api_key =
-        match tenants::authenticate(state.tenants.as_ref(), state.clock.as_ref(), key).await {
-            Ok(found) => found,
-            Err(refused) => return refusal(refused).into_response(),
-        };
     tracing::Span::current().record("tenant_id", api_key.tenant_id.as_str());
     request.extensions_mut().insert(Principal {
         tenant_id: api_key.tenant_id,
@@ -80,7 +92,7 @@ pub async fn layer(
 /// The answer to a key that does not let its holder in: 401 for a key that is unknown,
 /// revoked or expired (saying which, so its owner knows to replace it), 403 naming the
 /// suspension for a suspended tenant's key.
-fn refusal(refused: Refused) -> ApiError {
+pub(crate) fn refusal(refused: Refused) -> ApiError {
     match refused {
         Refused::Unknown => ApiError::unauthorized(),
         Refused::Revoked | Refused::Expired => ApiError::new(

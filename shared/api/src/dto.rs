@@ -53,6 +53,10 @@ pub struct AccountView {
     /// When the access token expires, if it does.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub token_expires_at: Option<OffsetDateTime>,
+    /// The account's circuit: `closed`, `open` (failing; publishing waits) or `half_open`
+    /// (one probe is trying). An admin closes it with `POST /v1/accounts/{id}/reset-circuit`.
+    #[schema(pattern = "^(closed|open|half_open)$")]
+    pub circuit: String,
 }
 
 impl From<&Account> for AccountView {
@@ -66,6 +70,7 @@ impl From<&Account> for AccountView {
             created_at: a.created_at,
             updated_at: a.updated_at,
             token_expires_at: a.token_expires_at,
+            circuit: a.breaker.state.as_str().to_owned(),
         }
     }
 }
@@ -80,7 +85,8 @@ pub struct AccountList {
 pub struct TargetInput {
     #[schema(min_length = 1, max_length = 64)]
     pub account_id: String,
-    /// Text for this account only, instead of the post's.
+    /// Text for this account only, instead of the post's. Measured as the account's
+    /// platform counts (X: twitter-text weighted length, at most 280).
     #[schema(min_length = 1, max_length = 63206)]
     pub text: Option<String>,
     /// Media ids for this account only, instead of the post's (`[]`: none).

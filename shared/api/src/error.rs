@@ -44,25 +44,41 @@ pub struct ProblemField {
     /// Media problems only: the media id (absent when the rule is about the whole list).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media_id: Option<String>,
-    /// Media problems only: the platform whose rule it is (absent when it is wrong anywhere).
+    /// Media and text problems: the platform whose rule it is (absent when it is wrong
+    /// anywhere).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
-    /// Media problems only: `unknown_media`, `not_uploaded`, `unrecognized_content`,
+    /// Media problems: `unknown_media`, `not_uploaded`, `unrecognized_content`,
     /// `type_mismatch`, `type_not_accepted`, `too_large`, `too_small`,
-    /// `dimensions_unreadable`, `too_many`, `not_alone`, `expires_before_publish`, `quota_objects` or `quota_bytes`.
+    /// `dimensions_unreadable`, `too_many`, `not_alone`, `expires_before_publish`,
+    /// `quota_objects` or `quota_bytes`. Text problems: `weighted_length` (X's twitter-text
+    /// count), `length` (UTF-16 code units: LinkedIn, Facebook) or `invalid_character` (X).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
-    /// Media problems only: the limit, as bytes, `{"width","height"}`, a MIME type or list of
-    /// them, a count or a time.
+    /// Media problems: the limit, as bytes, `{"width","height"}`, a MIME type or list of
+    /// them, a count or a time. Text problems: the most the platform allows, in the rule's
+    /// unit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<serde_json::Value>,
-    /// Media problems only: what was found, in the limit's terms.
+    /// Media problems: what was found, in the limit's terms. Text problems: what the text
+    /// measures on that platform (for `invalid_character`, the UTF-16 index of the character).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actual: Option<serde_json::Value>,
 }
 
 impl From<&FieldError> for ProblemField {
     fn from(e: &FieldError) -> Self {
+        if let Some(text) = &e.text {
+            return Self {
+                field: e.field.clone(),
+                message: e.message.clone(),
+                media_id: None,
+                platform: Some(text.platform.as_str().to_owned()),
+                rule: Some(text.rule.as_str().to_owned()),
+                limit: text.limit.map(serde_json::Value::from),
+                actual: text.actual.map(serde_json::Value::from),
+            };
+        }
         let measure = |m: &Option<Measure>| m.as_ref().and_then(|m| serde_json::to_value(m).ok());
         let media = e.media.as_ref();
         Self {

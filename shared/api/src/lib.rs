@@ -7,6 +7,7 @@
 pub mod analytics;
 pub mod audit;
 pub mod auth;
+pub mod console;
 mod cursor;
 pub mod dto;
 pub mod embed;
@@ -41,6 +42,12 @@ pub struct AppState {
     pub tenants: Arc<dyn TenantStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub crises: Arc<dyn CrisisStore>,
+    /// Connect links and the OAuth flow behind them (`routes::connect`).
+    pub connect: herald_domain::connect::ConnectService,
+    /// The API's public base URL (`state::Settings::public_url`).
+    pub public_url: Option<String>,
+    /// The console's sessions (`console`).
+    pub sessions: Arc<dyn herald_domain::console::SessionStore>,
     pub heartbeats: Arc<dyn HeartbeatStore>,
     pub audit: Arc<dyn AuditLog>,
     pub dead_letters: herald_domain::dead_letters::DeadLetterService,
@@ -53,6 +60,8 @@ pub struct AppState {
     pub operator: Option<Arc<herald_domain::secrets::operator::OperatorToken>>,
     /// Ingestion's review items (`GET /v1/review-items`).
     pub ingest: Arc<dyn herald_domain::ingest::IngestStore>,
+    /// Operator resets: circuits, app blocks, streams.
+    pub resets: herald_domain::resets::ResetService,
     /// `GET /v1/health`.
     pub health: herald_domain::health::HealthService,
     /// The shared request counter and the budgets it enforces (`rate_limit`).
@@ -112,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", axum::routing::get(openapi::document))
         .merge(operator)
         .merge(embed::routes())
+        .merge(console::routes())
         .merge(authenticated)
         .route_layer(middleware::from_fn(tag_route))
         .fallback(|| async {

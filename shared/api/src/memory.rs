@@ -20,9 +20,13 @@ pub struct MemoryApp {
     /// The media bucket: `put` stands in for a client's upload to the presigned URL.
     pub media: Arc<MemoryMedia>,
     pub dead_letters: Arc<MemoryDeadLetters>,
+    /// Ingestion's streams: `register` stands in for a connected account's stream.
+    pub ingest: Arc<MemoryIngestStore>,
     /// The service over the same queues and records, for tests to drain with.
     pub dead_letter_service: herald_domain::dead_letters::DeadLetterService,
     pub idempotency: Idempotency,
+    /// The platforms' consent pages: `consent` plays the person who signs in.
+    pub authorization: Arc<herald_domain::connect::memory::MemoryAuthorization>,
 }
 
 impl AppState {
@@ -33,7 +37,10 @@ impl AppState {
         let dead_letters = Arc::new(MemoryDeadLetters::default());
         let dead_letter_records = Arc::new(MemoryDeadLetterRecords::default());
         let media = Arc::new(MemoryMedia::default());
+        let ingest = Arc::new(MemoryIngestStore::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let authorization =
+            Arc::new(herald_domain::connect::memory::MemoryAuthorization::default());
         let idempotency = Idempotency::new(
             store.clone(),
             Arc::new(herald_domain::secrets::token_crypto::TokenVault::ephemeral()),
@@ -50,11 +57,12 @@ impl AppState {
                 resolver: Arc::new(FixedResolver(vec![std::net::IpAddr::from([
                     93, 184, 215, 14,
                 ])])),
-                ingest: Arc::new(MemoryIngestStore::default()),
+                ingest: ingest.clone(),
                 idempotency: idempotency.clone(),
                 clock,
                 counter: Arc::new(herald_domain::rate_limits::MemoryCounter::default()),
                 owners: Arc::new(herald_domain::publishing::platform::TrustingOwners),
+                authorization: authorization.clone(),
                 probes: vec![],
             },
             Settings {
@@ -67,6 +75,7 @@ impl AppState {
                 rate_limits: ApiRateLimits::per_minute(1_000_000),
                 operator_networks: vec![],
                 cors_origins: vec![],
+                public_url: Some("https://herald.example".into()),
             },
         );
         MemoryApp {
@@ -75,7 +84,9 @@ impl AppState {
             store,
             media,
             dead_letters,
+            ingest,
             idempotency,
+            authorization,
         }
     }
 }

@@ -25,9 +25,10 @@ pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-poli
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// Routes whose `GET` reads many items or messages.
-const EXPENSIVE: [&str; 7] = [
+const EXPENSIVE: [&str; 8] = [
     "/v1/analytics",
     "/v1/audit",
+    "/v1/audit/verify",
     "/v1/dead-letters",
     "/v1/dead-letters/{id}",
     "/v1/review-items",

@@ -10,7 +10,6 @@ use herald_domain::health::{
     HeartbeatProbe, Probe, SCHEDULED,
 };
 use herald_domain::idempotency::Idempotency;
-use herald_domain::ingest::IngestStore;
 use herald_domain::media::{MediaQuota, MediaService};
 use herald_domain::outbound::guard::TargetPolicy;
 use herald_domain::outbound::{EndpointRegistry, EndpointStore, Resolver};
@@ -21,6 +20,7 @@ use herald_domain::ports::{
 use herald_domain::publishing::platform::TokenOwners;
 use herald_domain::publishing::posts::PostService;
 use herald_domain::rate_limits::{ApiRateLimits, RequestCounter};
+use herald_domain::resets::{AppBlockResets, CircuitResets, ResetService, StreamRetries};
 use herald_domain::secrets::operator::OperatorToken;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,13 +38,16 @@ pub struct Ports<S> {
     pub media: Arc<dyn MediaObjects>,
     pub endpoints: Arc<dyn EndpointStore>,
     pub resolver: Arc<dyn Resolver>,
-    pub ingest: Arc<dyn IngestStore>,
+    /// Ingest streams (and their retries).
+    pub ingest: Arc<dyn StreamRetries>,
     pub idempotency: Idempotency,
     pub clock: Arc<dyn Clock>,
     /// The shared request counter behind the rate limits (every instance draws on it).
     pub counter: Arc<dyn RequestCounter>,
     /// Asks the platforms who a token belongs to, when an account is connected.
     pub owners: Arc<dyn TokenOwners>,
+    /// The platforms' consent pages and token endpoints, for connect links.
+    pub authorization: Arc<dyn herald_domain::connect::AuthorizationServer>,
     /// The dependencies only the adapters reach (tables, queues, secrets, the bucket), for
     /// the health check; the domain adds its own (heartbeats, app blocks, accounts).
     pub probes: Vec<Arc<dyn Probe>>,
@@ -75,6 +78,9 @@ pub struct Settings {
     pub operator_networks: Vec<ipnet::IpNet>,
     /// Browser origins allowed to call `/v1` (CORS; empty: none).
     pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// The API's public base URL, for the connect flow's redirects (`None`: `https://` and
+    /// the request's `Host`, which API Gateway sets).
+    pub public_url: Option<String>,
 }
 
 impl AppState {
@@ -89,6 +95,10 @@ impl AppState {
             + MediaRecords
             + AccountCensus
             + AppBlocks
+            + herald_domain::console::SessionStore
+            + herald_domain::connect::ConnectStore
+            + CircuitResets
+            + AppBlockResets
             + 'static,
     {
         let Ports {
@@ -103,6 +113,7 @@ impl AppState {
             clock,
             counter,
             owners,
+            authorization,
             probes,
         } = ports;
         let own: [Arc<dyn Probe>; 3] = [
@@ -127,11 +138,27 @@ impl AppState {
             clock: clock.clone(),
             timeout: settings.health_timeout,
         };
+        let resets = ResetService {
+            circuits: store.clone(),
+            app_blocks: store.clone(),
+            streams: ingest.clone(),
+            audit: store.clone(),
+            clock: clock.clone(),
+        };
         Self {
             health,
+            resets,
             tenants: store.clone(),
             accounts: store.clone(),
             crises: store.clone(),
+            sessions: store.clone(),
+            connect: herald_domain::connect::ConnectService {
+                store: store.clone(),
+                server: authorization,
+                accounts: store.clone(),
+                clock: clock.clone(),
+            },
+            public_url: settings.public_url,
             heartbeats: store.clone(),
             audit: store.clone(),
             dead_letters: DeadLetterService {

@@ -90,18 +90,17 @@ impl Platform {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    /// The platform's name as its users write it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Platform::X => "X",
+            Platform::Facebook => "Facebook",
+            Platform::Linkedin => "LinkedIn",
+        }
     }
 
-    /// The most characters a post may hold on the platform (X: 280; LinkedIn commentary:
-    /// 3,000; a Facebook Page post: 63,206).
-    pub fn max_text_chars(self) -> usize {
-        match self {
-            Platform::X => 280,
-            Platform::Facebook => 63_206,
-            Platform::Linkedin => 3_000,
-        }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
 }
 

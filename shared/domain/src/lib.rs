@@ -10,6 +10,8 @@ pub mod analytics;
 pub mod audit;
 pub mod backup;
 pub mod clock;
+pub mod connect;
+pub mod console;
 pub mod dead_letters;
 pub mod error;
 pub mod health;
@@ -25,6 +27,7 @@ pub mod outbound;
 pub mod ports;
 pub mod publishing;
 pub mod rate_limits;
+pub mod resets;
 pub mod secrets;
 pub mod tenants;
 

@@ -72,6 +72,10 @@ pub(crate) struct State {
     pub(crate) alert_windows: HashMap<(String, i64), u32>,
     pub(crate) media: BTreeMap<(TenantId, MediaId), MediaRecord>,
     pub(crate) media_usage: BTreeMap<TenantId, crate::media::MediaUsage>,
+    pub(crate) console_sessions: HashMap<String, crate::console::Session>,
+    pub(crate) connect_links: HashMap<String, crate::connect::ConnectLink>,
+    pub(crate) authorizations: HashMap<String, crate::connect::PendingAuthorization>,
+    pub(crate) choices: HashMap<String, crate::connect::PendingChoice>,
 }
 
 #[derive(Debug, Default)]
@@ -540,4 +544,71 @@ pub fn alerter(
         },
         sink,
     )
+}
+
+#[async_trait]
+impl crate::console::SessionStore for MemoryStore {
+    async fn put_session(&self, session: &crate::console::Session) -> Result<(), StoreError> {
+        self.with("put_session", |s| {
+            s.console_sessions
+                .insert(session.id.clone(), session.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<crate::console::Session>, StoreError> {
+        self.with("get_session", |s| Ok(s.console_sessions.get(id).cloned()))
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        self.with("delete_session", |s| {
+            s.console_sessions.remove(id);
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl crate::connect::ConnectStore for MemoryStore {
+    async fn put_link(&self, link: &crate::connect::ConnectLink) -> Result<(), StoreError> {
+        self.with("put_link", |s| {
+            s.connect_links.insert(link.id.clone(), link.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_link(&self, id: &str) -> Result<Option<crate::connect::ConnectLink>, StoreError> {
+        self.with("get_link", |s| Ok(s.connect_links.get(id).cloned()))
+    }
+
+    async fn put_authorization(
+        &self,
+        pending: &crate::connect::PendingAuthorization,
+    ) -> Result<(), StoreError> {
+        self.with("put_authorization", |s| {
+            s.authorizations.insert(pending.id.clone(), pending.clone());
+            Ok(())
+        })
+    }
+
+    async fn take_authorization(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::connect::PendingAuthorization>, StoreError> {
+        self.with("take_authorization", |s| Ok(s.authorizations.remove(id)))
+    }
+
+    async fn put_choice(&self, pending: &crate::connect::PendingChoice) -> Result<(), StoreError> {
+        self.with("put_choice", |s| {
+            s.choices.insert(pending.id.clone(), pending.clone());
+            Ok(())
+        })
+    }
+
+    async fn take_choice(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::connect::PendingChoice>, StoreError> {
+        self.with("take_choice", |s| Ok(s.choices.remove(id)))
+    }
 }

@@ -85,8 +85,17 @@ pub async fn authenticate(
     clock: &dyn Clock,
     secret: &str,
 ) -> Result<ApiKey, Refused> {
-    let hash = api_key_hash(secret);
-    let key = store.find_api_key(&hash).await?.ok_or(Refused::Unknown)?;
+    authenticate_hash(store, clock, &api_key_hash(secret)).await
+}
+
+/// [`authenticate`] for a key known by its hash: a console session holds the hash of the key
+/// it was opened with, never the key, and checks it again on every request.
+pub async fn authenticate_hash(
+    store: &dyn TenantStore,
+    clock: &dyn Clock,
+    hash: &str,
+) -> Result<ApiKey, Refused> {
+    let key = store.find_api_key(hash).await?.ok_or(Refused::Unknown)?;
     let now = clock.now();
     match key.state(now) {
         KeyState::Active => {}
@@ -102,7 +111,7 @@ pub async fn authenticate(
     }
     let since = now - LAST_USED_GRANULARITY;
     if key.last_used_at.is_none_or(|t| t < since)
-        && let Err(e) = store.touch_api_key(&hash, now, since).await
+        && let Err(e) = store.touch_api_key(hash, now, since).await
     {
         tracing::warn!(error = %e, "could not record a key's last use");
     }

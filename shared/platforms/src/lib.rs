@@ -23,6 +23,7 @@
 
 mod alerts;
 mod answer;
+pub mod authorize;
 mod engagement;
 mod errors;
 pub mod oauth;
@@ -109,6 +110,8 @@ pub struct HttpPlatforms {
     timeout: Duration,
     /// Client credentials for refreshing tokens (`oauth`).
     oauth: oauth::OAuthClientSource,
+    /// The platforms' consent pages, for connect links (`authorize`).
+    consent_pages: authorize::ConsentPages,
 }
 
 /// What every call of one publish needs; the media travel apart, since their uploads consume
@@ -138,10 +141,17 @@ impl HttpPlatforms {
             endpoints,
             timeout,
             oauth: oauth::OAuthClientSource::Fixed(oauth::OAuthClients::default()),
+            consent_pages: authorize::ConsentPages::default(),
         }
     }
 
     /// The OAuth clients token refreshes authenticate with.
+    /// The consent pages at other addresses (the fake platforms').
+    pub fn with_consent_pages(mut self, pages: authorize::ConsentPages) -> Self {
+        self.consent_pages = pages;
+        self
+    }
+
     pub fn with_oauth_clients(mut self, clients: oauth::OAuthClients) -> Self {
         self.oauth = oauth::OAuthClientSource::Fixed(clients);
         self

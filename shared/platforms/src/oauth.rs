@@ -35,6 +35,8 @@ pub struct OAuthClient {
 pub struct OAuthClients {
     pub x: Option<OAuthClient>,
     pub linkedin: Option<OAuthClient>,
+    /// Facebook Login's app (connect links only: Page tokens are never refreshed).
+    pub facebook: Option<OAuthClient>,
 }
 
 impl OAuthClients {
@@ -47,9 +49,12 @@ impl OAuthClients {
         let Some(map) = v.as_object() else {
             return Err("the OAuth clients secret is not a JSON object".into());
         };
-        if let Some(other) = map.keys().find(|k| !matches!(k.as_str(), "x" | "linkedin")) {
+        if let Some(other) = map
+            .keys()
+            .find(|k| !matches!(k.as_str(), "x" | "linkedin" | "facebook"))
+        {
             return Err(format!(
-                "the OAuth clients secret names {other:?}; only \"x\" and \"linkedin\" refresh tokens"
+                "the OAuth clients secret names {other:?}; only \"x\", \"linkedin\" and \"facebook\" have clients"
             ));
         }
         let client = |name: &str| -> Result<Option<OAuthClient>, String> {
@@ -71,6 +76,7 @@ impl OAuthClients {
         Ok(Self {
             x: client("x")?,
             linkedin: client("linkedin")?,
+            facebook: client("facebook")?,
         })
     }
 }
@@ -99,7 +105,7 @@ impl std::fmt::Debug for OAuthClientSource {
 }
 
 impl OAuthClientSource {
-    async fn clients(&self) -> Result<OAuthClients, RefreshError> {
+    pub(crate) async fn clients(&self) -> Result<OAuthClients, RefreshError> {
         match self {
             Self::Fixed(c) => Ok(c.clone()),
             Self::Secret { cache, secret } => {
@@ -119,6 +125,27 @@ impl TokenRefresher for HttpPlatforms {
         platform: Platform,
         refresh_token: &SecretString,
     ) -> Result<RefreshedTokens, RefreshError> {
+        if platform == Platform::Facebook {
+            return Err(RefreshError::Revoked(
+                "Facebook Page tokens cannot be refreshed; connect the Page again".into(),
+            ));
+        }
+        let form = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh_token.expose_secret().to_owned()),
+        ];
+        self.token_grant(platform, form).await
+    }
+}
+
+impl HttpPlatforms {
+    /// One grant at the platform's token endpoint, authenticated with Herald's OAuth client
+    /// (HTTP Basic) when there is one; the answer's tokens, or why there are none.
+    pub(crate) async fn token_grant(
+        &self,
+        platform: Platform,
+        mut form: Vec<(&'static str, String)>,
+    ) -> Result<RefreshedTokens, RefreshError> {
         let clients = self.oauth.clients().await?;
         let (url, client, name) = match platform {
             Platform::X => (
@@ -133,14 +160,10 @@ impl TokenRefresher for HttpPlatforms {
             ),
             Platform::Facebook => {
                 return Err(RefreshError::Revoked(
-                    "Facebook Page tokens cannot be refreshed; connect the Page again".into(),
+                    "Herald uses no Facebook token endpoint".into(),
                 ));
             }
         };
-        let mut form = vec![
-            ("grant_type", "refresh_token".to_owned()),
-            ("refresh_token", refresh_token.expose_secret().to_owned()),
-        ];
         let mut request = self.http.post(&url);
         if let Some(c) = client {
             form.push(("client_id", c.id.clone()));

@@ -69,7 +69,7 @@ impl HttpPlatforms {
     }
 
     /// One identity `GET` with the token; its JSON, or the platform's refusal.
-    async fn identity_call(
+    pub(crate) async fn identity_call(
         &self,
         platform: Platform,
         url: String,

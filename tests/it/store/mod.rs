@@ -324,3 +324,4 @@ mod media;
 mod offboarding;
 mod publish;
 mod queues;
+mod resets;

@@ -86,12 +86,17 @@ impl Browser {
             .unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
-    /// The element `css` selects, which must be on the page.
+    /// The element `css` selects, once it is on the page (a page's script may draw it after
+    /// the page has loaded).
     async fn element(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+        let started = Instant::now();
+        loop {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => return element,
+                Err(e) if started.elapsed() > PATIENCE => panic!("no {css} on the page: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// The text an element shows, as a user reads it (no markup, entities decoded).
@@ -101,6 +106,29 @@ impl Browser {
             .text()
             .await
             .unwrap_or_else(|e| panic!("read {css}: {e}"))
+    }
+
+    /// The text of `css`, if it is on the page.
+    pub async fn try_text(&self, css: &str) -> Option<String> {
+        let element = self.client.find(Locator::Css(css)).await.ok()?;
+        element.text().await.ok()
+    }
+
+    /// Waits until one of `selectors` is on the page; answers which.
+    pub async fn wait_for_any<'a>(&self, selectors: &[&'a str]) -> &'a str {
+        let started = Instant::now();
+        loop {
+            for css in selectors {
+                if self.client.find(Locator::Css(css)).await.is_ok() {
+                    return css;
+                }
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "none of {selectors:?} after {PATIENCE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until `css` shows text `done` accepts, and returns it.
@@ -134,6 +162,24 @@ impl Browser {
             .click()
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// The value of the cookie `name` the browser holds for the open page's site (WebDriver
+    /// sees HttpOnly cookies, which the page's scripts cannot).
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        self.client
+            .get_named_cookie(name)
+            .await
+            .ok()
+            .map(|c| c.value().to_owned())
+    }
+
+    /// Resizes the window (the default suits a narrow page).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("set the window size");
     }
 
     /// Saves what the window shows as a PNG at `path`; returns its size in bytes.

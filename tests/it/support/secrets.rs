@@ -21,8 +21,10 @@ pub const FIELDS: [(&str, &str); 7] = [
 
 /// How a value of each kind begins, where Herald shapes it: a field named `key` or `token`
 /// also carries ids (a stream's key, a media object's key), which are not secrets.
-const SHAPES: [(&str, &str); 3] = [
+const SHAPES: [(&str, &str); 5] = [
     ("api_key", "hrld_"),
+    ("connect_link", "hrldl_"),
+    ("console_session", "hrldc_"),
     ("webhook_secret", "whsec_"),
     ("embed_token", "eyJ"),
 ];

@@ -1,5 +1,5 @@
 //! The document as clients see it: utoipa's output with what every route shares added once,
-//! instead of on each of 46 annotations:
+//! instead of on each of 49 annotations:
 //!
 //! - every error body is `application/problem+json` (the `Problem` schema);
 //! - every authenticated operation may answer `401` (no, unknown, revoked or expired key),

@@ -37,7 +37,7 @@ fn older_than(
     }
 }
 
-fn operator(principal: &Principal, client: &Client) -> Operator {
+pub(crate) fn operator(principal: &Principal, client: &Client) -> Operator {
     Operator {
         actor: format!("key:{}", principal.key_id),
         ip: client.ip.clone(),

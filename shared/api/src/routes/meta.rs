@@ -28,7 +28,7 @@ pub async fn health(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let audience = match bearer(&headers) {
-        None => None,
+        None => console_audience(&state, &headers).await?,
         Some(credential) => {
             // The operator token counts only from the operator's networks, as on its routes.
             let operator_allowed = super::operator::from_allowed_network(&state, &headers);
@@ -93,6 +93,24 @@ async fn audience(
             Ok(_) => Err(ApiError::unauthorized()),
         },
     }
+}
+
+/// Who the console's session cookie speaks for, when the request carries one: the operator,
+/// or an admin's key (another role gets the liveness answer, as with a bearer key).
+async fn console_audience(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Audience>, ApiError> {
+    Ok(
+        match crate::console::caller(state, headers, &axum::http::Method::GET).await? {
+            None => None,
+            Some(crate::console::Caller::Operator) => Some(Audience::Operator),
+            Some(crate::console::Caller::Key(key)) => key
+                .role
+                .is_admin()
+                .then_some(Audience::Tenant(key.tenant_id)),
+        },
+    )
 }
 
 fn answer(code: StatusCode, body: HealthAnswer) -> Response {

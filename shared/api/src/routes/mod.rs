@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api_keys;
+pub mod connect;
 mod crisis;
 mod dead_letters;
 mod media;
@@ -10,6 +11,7 @@ mod meta;
 mod metrics;
 pub mod operator;
 mod posts;
+mod resets;
 mod review_items;
 mod streams;
 mod tenant;
@@ -28,6 +30,7 @@ pub use media::*;
 pub use meta::*;
 pub use metrics::*;
 pub use posts::*;
+pub use resets::*;
 pub use review_items::*;
 pub use streams::*;
 pub use tenant::*;
@@ -36,7 +39,12 @@ pub use webhook_endpoints::*;
 /// Routes that need no API key (and `/v1/openapi.json`, which `crate::router` adds: the
 /// document lists these routes, so it lives above them).
 pub fn public() -> Router<Arc<AppState>> {
-    Router::new().route("/v1/health", get(meta::health))
+    Router::new()
+        .route("/v1/health", get(meta::health))
+        .route("/connect/{link}", get(connect::show_link))
+        .route("/connect/{link}/start", get(connect::start))
+        .route("/connect/callback/{platform}", get(connect::callback))
+        .route("/connect/pick", post(connect::pick))
 }
 
 /// Routes for the operator token (see [`operator`]).
@@ -46,6 +54,10 @@ pub fn operator() -> Router<Arc<AppState>> {
         .route("/v1/tenants/{id}/suspend", post(operator::suspend_tenant))
         .route("/v1/tenants/{id}/resume", post(operator::resume_tenant))
         .route("/v1/metrics", get(metrics::metrics))
+        .route(
+            "/v1/app-blocks/{platform}",
+            axum::routing::delete(resets::clear_app_block),
+        )
 }
 
 pub fn authenticated() -> Router<Arc<AppState>> {
@@ -67,9 +79,14 @@ pub fn authenticated() -> Router<Arc<AppState>> {
             "/v1/accounts",
             post(accounts::connect_account).get(accounts::list_accounts),
         )
+        .route("/v1/connect-links", post(connect::create_connect_link))
         .route(
             "/v1/accounts/{id}",
             axum::routing::delete(accounts::disconnect_account),
+        )
+        .route(
+            "/v1/accounts/{id}/reset-circuit",
+            post(resets::reset_circuit),
         )
         .route("/v1/posts", post(posts::create_post).get(posts::list_posts))
         .route(
@@ -83,6 +100,7 @@ pub fn authenticated() -> Router<Arc<AppState>> {
         .route("/v1/posts/{id}/approve", post(posts::approve_post))
         .route("/v1/posts/{id}/reject", post(posts::reject_post))
         .route("/v1/audit", get(crate::audit::list_audit))
+        .route("/v1/audit/verify", get(crate::audit::verify_audit))
         .route("/v1/dead-letters", get(dead_letters::list_dead_letters))
         .route(
             "/v1/dead-letters/requeue",
@@ -104,6 +122,7 @@ pub fn authenticated() -> Router<Arc<AppState>> {
             "/v1/streams/{key}",
             axum::routing::patch(streams::update_stream),
         )
+        .route("/v1/streams/{key}/retry", post(resets::retry_stream))
         .route(
             "/v1/crisis",
             get(crisis::get_crisis)

@@ -49,16 +49,25 @@ pub async fn layer(
         return ApiError::forbidden("the operator's routes may not be called from this address")
             .into_response();
     }
-    let Some(token) = crate::auth::bearer(request.headers()) else {
-        return ApiError::unauthorized().into_response();
-    };
-    match operator.admits(token).await {
-        Ok(true) => {}
-        Ok(false) => return ApiError::unauthorized().into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "reading the operator token failed");
-            return ApiError::from(e).into_response();
-        }
+    match crate::auth::bearer(request.headers()) {
+        Some(token) => match operator.admits(token).await {
+            Ok(true) => {}
+            Ok(false) => return ApiError::unauthorized().into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "reading the operator token failed");
+                return ApiError::from(e).into_response();
+            }
+        },
+        // No token: the operator's console session, if the request carries one.
+        None => match crate::console::caller(&state, request.headers(), request.method()).await {
+            Ok(Some(crate::console::Caller::Operator)) => {}
+            Ok(Some(crate::console::Caller::Key(_))) => {
+                return ApiError::forbidden("only the operator may call the operator's routes")
+                    .into_response();
+            }
+            Ok(None) => return ApiError::unauthorized().into_response(),
+            Err(e) => return e.into_response(),
+        },
     }
     request.extensions_mut().insert(Principal {
         tenant_id: TenantId(OPERATOR_SCOPE.into()),

@@ -53,9 +53,11 @@ fn media_ids(ids: Vec<String>) -> Vec<MediaId> {
 }
 
 /// Schedule a post to one or more accounts, with media uploaded through `POST /v1/media`.
-/// Every problem (text, schedule, targets, and each media against each target's platform:
-/// type by content, size, dimensions, count) comes back in one 422. `Idempotency-Key` is
-/// required.
+/// Every problem (schedule, targets, each target's text as its platform counts it: X's
+/// twitter-text weighted length up to 280, LinkedIn 3,000 and Facebook 63,206 UTF-16 code
+/// units; and each media against each target's platform: type by content, size, dimensions,
+/// count) comes back in one 422, each naming its field, platform, rule, limit and `actual`.
+/// `Idempotency-Key` is required.
 #[utoipa::path(post, path = "/v1/posts", tag = "posts", request_body = CreatePost,
     params(("Idempotency-Key" = String, Header, description = "Required: a retry with the same key and body replays the first answer")),
     responses((status = 201, body = PostView), (status = 400, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -165,7 +167,7 @@ pub async fn list_posts(
 }
 
 /// Edit a post no publisher has taken yet. An edit that commits before the claim is what
-/// gets published.
+/// gets published. The edited post meets the same rules as a new one (one 422 lists them).
 #[utoipa::path(patch, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     request_body = EditPost,

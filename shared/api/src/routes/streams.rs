@@ -45,7 +45,7 @@ pub struct StreamView {
 }
 
 impl StreamView {
-    fn new(c: &Candidate, now: OffsetDateTime) -> Self {
+    pub(crate) fn new(c: &Candidate, now: OffsetDateTime) -> Self {
         let fresh;
         let state = match &c.state {
             Some(s) => s,

@@ -24,6 +24,10 @@ struct Api {
     /// The service over the same queues and records: tests drain with it.
     drain: herald_domain::dead_letters::DeadLetterService,
     idempotency: Idempotency,
+    /// The platforms' consent pages (`consent` signs in as a user).
+    authorization: Arc<herald_domain::connect::memory::MemoryAuthorization>,
+    /// Ingestion's streams: `register` stands in for a connected account's stream.
+    ingest: Arc<herald_domain::ingest::memory::MemoryIngestStore>,
 }
 
 /// An answer's status, headers and body (JSON, or the text as a string, or null when empty).
@@ -38,7 +42,11 @@ struct Tenant {
 
 impl Api {
     fn new() -> Self {
-        let m = AppState::in_memory();
+        Self::over(AppState::in_memory())
+    }
+
+    /// The router over `m` (a test may change its state first, e.g. set an operator token).
+    fn over(m: herald_api::memory::MemoryApp) -> Self {
         Self {
             app: router(m.state),
             store: m.store,
@@ -46,6 +54,8 @@ impl Api {
             dead_letters: m.dead_letters,
             drain: m.dead_letter_service,
             idempotency: m.idempotency,
+            authorization: m.authorization,
+            ingest: m.ingest,
         }
     }
 
@@ -168,10 +178,13 @@ fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, status: StatusC
 
 mod access;
 mod api_keys;
+mod connect;
+mod console;
 mod contract;
 mod fuzz;
 mod media;
 mod operations;
 mod posts;
 mod rate_limits;
+mod resets;
 mod webhook_endpoints;

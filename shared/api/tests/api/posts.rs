@@ -341,3 +341,179 @@ async fn four_eyes_notes_and_texts_have_their_limits() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 }
+
+const POEM: &str = "故人西辞黄鹤楼，烟花三月下扬州。孤帆远影碧空尽，唯见长江天际流。朱雀桥边野草花，乌衣巷口夕阳斜。旧时王谢堂前燕，飞入寻常百姓家。朝辞白帝彩云间，千里江陵一日还。两岸猿声啼不住，轻舟已过万重山。泪湿罗巾梦不成，夜深前殿按歌声。红颜未老恩先断，斜倚薰笼坐到明。独在异乡为异客，每逢佳节倍思亲。遥知兄弟登高处，遍插茱萸少一人。";
+const FAMILY: &str = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}";
+
+/// `POST /v1/posts` with each `(account, own text)` as a target.
+async fn post_texts(
+    api: &Api,
+    t: &Tenant,
+    key: &str,
+    targets: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let targets: Vec<Value> = targets
+        .iter()
+        .map(|(acc, text)| json!({"account_id": acc, "text": text}))
+        .collect();
+    let body = json!({"text": "base", "targets": targets});
+    let (s, _, v) = api
+        .call("POST", "/v1/posts", Some(&t.key), Some(key), Some(body))
+        .await;
+    (s, v)
+}
+
+/// The text problems of a 422, as `(field, platform, rule, limit, actual)`.
+fn text_errors(v: &Value) -> Vec<(String, String, String, Value, Value)> {
+    v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (
+                s("field"),
+                s("platform"),
+                s("rule"),
+                e["limit"].clone(),
+                e["actual"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn weighted(field: &str, actual: u64) -> (String, String, String, Value, Value) {
+    (
+        field.into(),
+        "x".into(),
+        "weighted_length".into(),
+        json!(280),
+        json!(actual),
+    )
+}
+
+/// X counts as twitter-text does (CJK 2, URLs 23, an emoji sequence 2); LinkedIn counts UTF-16.
+#[tokio::test]
+async fn each_platform_counts_text_its_own_way() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let x = api.connect(&t, "x", "tx").await;
+    let linkedin = api.connect(&t, "linkedin", "tl").await;
+    assert_eq!(POEM.chars().count(), 160);
+
+    let (s, v) = post_texts(&api, &t, "cjk-x", &[(&x, POEM)]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(text_errors(&v), [weighted("targets[0].text", 320)]);
+    let (s, v) = post_texts(&api, &t, "cjk-li", &[(&linkedin, POEM)]).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+
+    // Ten long URLs and some words: 423 characters, 253 weighted.
+    let urls = (0..10)
+        .map(|i| format!("https://www.example.com/articles/{i:02}/full"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let text = format!("{urls} read them all");
+    assert!(text.chars().count() > 280);
+    let (s, v) = post_texts(&api, &t, "urls", &[(&x, &text)]).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+
+    // A family emoji is seven code points (eleven UTF-16 units) and counts 2.
+    let fits = format!("{}{FAMILY}", "a".repeat(278));
+    let (s, v) = post_texts(&api, &t, "family-fits", &[(&x, &fits)]).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let over = format!("{}{FAMILY}", "a".repeat(279));
+    let (s, v) = post_texts(&api, &t, "family-over", &[(&x, &over)]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(text_errors(&v), [weighted("targets[0].text", 281)]);
+}
+
+/// Every target's text problem comes back in one 422, each naming its field and platform.
+#[tokio::test]
+async fn one_refusal_lists_every_bad_target() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let x = api.connect(&t, "x", "bx").await;
+    let linkedin = api.connect(&t, "linkedin", "bl").await;
+    let facebook = api.connect(&t, "facebook", "bf").await;
+    let long = "y".repeat(3_001);
+    let targets = [
+        (x.as_str(), "z".repeat(281)),
+        (linkedin.as_str(), long.clone()),
+        (facebook.as_str(), long),
+    ];
+    let targets: Vec<(&str, &str)> = targets.iter().map(|(a, t)| (*a, t.as_str())).collect();
+    let (s, v) = post_texts(&api, &t, "two-bad", &targets).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        text_errors(&v),
+        [
+            weighted("targets[0].text", 281),
+            (
+                "targets[1].text".into(),
+                "linkedin".into(),
+                "length".into(),
+                json!(3_000),
+                json!(3_001)
+            ),
+        ],
+        "Facebook takes 3,001 characters"
+    );
+    assert!(api.store.all_posts().is_empty());
+
+    // The post's own text, shared by targets, is named once per platform that refuses it.
+    let body = json!({"text": POEM, "targets": [{"account_id": x}, {"account_id": linkedin}]});
+    let (s, _, v) = api
+        .call("POST", "/v1/posts", Some(&t.key), Some("base"), Some(body))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(text_errors(&v), [weighted("text", 320)]);
+}
+
+/// An edit meets the same rules: new text is measured on every target's platform.
+#[tokio::test]
+async fn edits_are_held_to_the_same_text_rules() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let x = api.connect(&t, "x", "ex").await;
+    let linkedin = api.connect(&t, "linkedin", "el").await;
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let body = json!({"text": "hello", "scheduled_at": later, "targets": [{"account_id": x}, {"account_id": linkedin}]});
+    let (s, _, post) = api
+        .call("POST", "/v1/posts", Some(&t.key), Some("e"), Some(body))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{post}");
+    let path = format!("/v1/posts/{}", post["id"].as_str().unwrap());
+
+    let (s, h, v) = api.patch(&path, &t.key, json!({"text": POEM})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_problem(&h, &v, s);
+    assert_eq!(text_errors(&v), [weighted("text", 320)]);
+
+    let edit = json!({"targets": [
+        {"account_id": x, "text": format!("{}{FAMILY}", "a".repeat(279))},
+        {"account_id": linkedin, "text": "b".repeat(3_001)},
+    ]});
+    let (s, _, v) = api.patch(&path, &t.key, edit).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        text_errors(&v),
+        [
+            weighted("targets[0].text", 281),
+            (
+                "targets[1].text".into(),
+                "linkedin".into(),
+                "length".into(),
+                json!(3_000),
+                json!(3_001)
+            ),
+        ]
+    );
+    let (_, _, unchanged) = api.get(&path, &t.key).await;
+    assert_eq!(unchanged["text"], "hello", "a refused edit changes nothing");
+
+    let edit = json!({"targets": [{"account_id": x, "text": "short"}, {"account_id": linkedin, "text": POEM}]});
+    let (s, _, v) = api.patch(&path, &t.key, edit).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}

@@ -17,14 +17,7 @@ fn limited() -> Api {
         operator: policy(1),
         embed_read: policy(2),
     };
-    Api {
-        app: router(m.state),
-        store: m.store,
-        media: m.media,
-        dead_letters: m.dead_letters,
-        drain: m.dead_letter_service,
-        idempotency: m.idempotency,
-    }
+    Api::over(m)
 }
 
 #[tokio::test]

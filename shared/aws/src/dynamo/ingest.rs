@@ -24,7 +24,7 @@ use herald_domain::model::Platform;
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
-fn stream_sk(key: &StreamKey) -> String {
+pub(super) fn stream_sk(key: &StreamKey) -> String {
     format!("STREAM#{key}")
 }
 
@@ -100,7 +100,7 @@ fn review_from_av(item: &Item) -> Result<ReviewItem, StoreError> {
     })
 }
 
-fn state_from_av(item: &Item) -> Result<StreamState, StoreError> {
+pub(super) fn state_from_av(item: &Item) -> Result<StreamState, StoreError> {
     let f = Fields(item);
     let pk = f.str("pk")?;
     let sk = f.str("sk")?;

@@ -25,6 +25,8 @@
 mod alerts;
 mod analytics;
 mod audit;
+mod connect;
+mod console;
 mod crisis;
 mod dead_letters;
 mod embed;
@@ -39,6 +41,7 @@ mod media;
 mod ops;
 mod outbound;
 mod publish;
+mod resets;
 mod store;
 mod tables;
 mod tokens;

@@ -221,6 +221,34 @@ impl IngestStore for MemoryIngestStore {
     }
 }
 
+/// The DynamoDB adapter's condition: no live lease, the schedule as `seen` had it.
+#[async_trait]
+impl crate::resets::StreamRetries for MemoryIngestStore {
+    async fn retry_stream(
+        &self,
+        seen: &StreamState,
+        now: OffsetDateTime,
+    ) -> Result<Option<StreamState>, StoreError> {
+        self.calls.record("retry_stream");
+        let mut g = self.lock();
+        let Some(state) = g
+            .streams
+            .get_mut(&(seen.tenant_id.clone(), seen.key.clone()))
+        else {
+            return Ok(None);
+        };
+        let unchanged = state.next_due == seen.next_due
+            && state.deferred_until == seen.deferred_until
+            && !state.leased(now);
+        if !unchanged {
+            return Ok(None);
+        }
+        state.next_due = Some(now);
+        state.deferred_until = None;
+        Ok(Some(state.clone()))
+    }
+}
+
 /// Collects sent jobs.
 #[derive(Debug, Default)]
 pub struct MemoryIngestQueue {

@@ -7,7 +7,8 @@
 //!   publish (shared by the publisher Lambda and the simulation);
 //! - `reconcile`: claims whose publisher died, resolved (the reconciler);
 //! - `gates`: what may publish now: pause switch, per-account rate windows, circuit breakers;
-//! - `platform`: the port a platform client implements.
+//! - `platform`: the port a platform client implements;
+//! - `text`: a post's text as each platform counts it (X's weighted length) and its limits.
 
 pub mod dispatch;
 pub mod gates;
@@ -18,3 +19,4 @@ pub mod posts;
 pub mod publish;
 pub mod reconcile;
 pub mod settle;
+pub mod text;

@@ -14,6 +14,7 @@ use crate::model::{
     Account, AccountStatus, Platform, Post, PostStatus, Review, Variant, VariantStatus,
 };
 use crate::ports::{AccountStore, PostStore, TenantStore};
+use crate::publishing::text::{TextViolation, check_text};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use thiserror::Error;
@@ -37,6 +38,8 @@ pub struct FieldError {
     pub message: String,
     /// For media: which media, platform and rule, with the limit and what was found.
     pub media: Option<MediaViolation>,
+    /// For text: which platform and rule, with the limit and what the text measures there.
+    pub text: Option<TextViolation>,
 }
 
 impl FieldError {
@@ -45,6 +48,7 @@ impl FieldError {
             field: field.into(),
             message: message.into(),
             media: None,
+            text: None,
         }
     }
 
@@ -53,6 +57,16 @@ impl FieldError {
             field: field.into(),
             message: violation.message(),
             media: Some(violation),
+            text: None,
+        }
+    }
+
+    pub fn text(field: impl Into<String>, violation: TextViolation) -> Self {
+        Self {
+            field: field.into(),
+            message: violation.message(),
+            media: None,
+            text: Some(violation),
         }
     }
 }
@@ -516,17 +530,17 @@ fn validate(
                 "must not be empty",
             ));
         }
-        let limit = account.platform.max_text_chars();
-        let chars = effective.chars().count();
-        if chars > limit {
-            errors.push(FieldError::new(
-                if target.text.is_some() {
-                    format!("{field}.text")
-                } else {
-                    "text".to_owned()
-                },
-                format!("is {chars} characters; {} allows {limit}", account.platform),
-            ));
+        let text_field = if target.text.is_some() {
+            format!("{field}.text")
+        } else {
+            "text".to_owned()
+        };
+        for violation in check_text(account.platform, effective) {
+            let error = FieldError::text(&text_field, violation);
+            // Targets sharing the post's text on one platform: say each problem once.
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
         }
         let (media_field, own_media) = match &target.media {
             Some(own) => {

@@ -25,14 +25,25 @@ impl OperatorToken {
     /// Whether `presented` is the operator token. Compared as SHA-256 digests in constant
     /// time, so neither the content nor the length of the secret leaks through timing.
     pub async fn admits(&self, presented: &str) -> Result<bool, StoreError> {
-        let offered = Sha256::digest(presented.as_bytes());
+        self.admits_digest(&Self::digest(presented)).await
+    }
+
+    /// The SHA-256 of a presented token: what a console session keeps, instead of the token,
+    /// to ask [`Self::admits_digest`] on every request (a rotated-out token ends the session).
+    pub fn digest(presented: &str) -> [u8; 32] {
+        Sha256::digest(presented.as_bytes()).into()
+    }
+
+    /// [`Self::admits`] for a token known by its digest.
+    pub async fn admits_digest(&self, offered: &[u8; 32]) -> Result<bool, StoreError> {
+        let offered = offered.as_slice();
         let now = self.clock.now();
         let matches = |ring: &SecretRing| {
             ring.accepted(now, self.grace).into_iter().any(|value| {
                 bool::from(
                     Sha256::digest(value.expose_secret().as_bytes())
                         .as_slice()
-                        .ct_eq(offered.as_slice()),
+                        .ct_eq(offered),
                 )
             })
         };

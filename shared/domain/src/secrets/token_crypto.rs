@@ -40,6 +40,8 @@ pub enum TokenField {
     WebhookPreviousSecret,
     /// A response kept for `Idempotency-Key` replays (owner: the record's id).
     IdempotentResponse,
+    /// A token waiting for its person to pick an account (owner: `<choice id>:<account>`).
+    PendingConnect,
 }
 
 impl TokenField {
@@ -50,6 +52,7 @@ impl TokenField {
             Self::WebhookSecret => "webhook-secret",
             Self::WebhookPreviousSecret => "webhook-previous-secret",
             Self::IdempotentResponse => "idempotent-response",
+            Self::PendingConnect => "pending-connect",
         }
     }
 }

@@ -1,0 +1,336 @@
+//! The console: operators and tenant admins use Herald from a browser, over the same `/v1`
+//! routes as any client. `GET /console` serves one self-contained page (no build step, no
+//! external script, font or style); signing in exchanges an API key (or the operator token)
+//! for a session cookie.
+//!
+//! - The cookie is `__Host-` prefixed, `Secure`, `HttpOnly` and `SameSite=Strict`: scripts
+//!   cannot read it and other sites cannot make the browser send it.
+//! - Every change (any method but GET and HEAD) must also carry the session's CSRF token in
+//!   `X-Herald-CSRF`, which only the console's own page holds.
+//! - The page's Content-Security-Policy admits only its own inline script and style, by a
+//!   nonce drawn per response, and lets it connect to its own origin only.
+//! - The session keeps the hash of the key it was opened with and checks the key on every
+//!   request (`herald_domain::console`): a revoked key or a suspended tenant ends it at once.
+
+pub(crate) mod page;
+
+use crate::audit::{self, Client};
+use crate::auth::{Principal, refusal};
+use crate::{ApiError, AppState};
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use herald_domain::console::{self as sessions, Session, Subject};
+use herald_domain::model::{ApiKey, Role};
+use herald_domain::secrets::operator::OperatorToken;
+use herald_domain::tenants::{self, Refused};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The session cookie's name. `__Host-`: only ever set by this origin, over HTTPS (or on a
+/// loopback address), for every path, with no `Domain`.
+pub const COOKIE_NAME: &str = "__Host-herald-console";
+/// The header the console's script sends the session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-herald-csrf";
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/console", get(show))
+        .route("/console/session", post(sign_in))
+        .route("/console/sign-out", post(sign_out))
+}
+
+/// Who a console session speaks for, checked again on this request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Key(Box<ApiKey>),
+    Operator,
+}
+
+/// The caller behind the request's session cookie: `None` when it carries none. A cookie
+/// naming no live session is 401; a change without the session's CSRF token is 403; a key
+/// that no longer lets its holder in is refused as it would be with a bearer key.
+pub async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+) -> Result<Option<Caller>, ApiError> {
+    let Some(cookie) = session_cookie(headers) else {
+        return Ok(None);
+    };
+    let Some(session) =
+        sessions::find(state.sessions.as_ref(), state.clock.as_ref(), &cookie).await?
+    else {
+        return Err(ended());
+    };
+    if !matches!(*method, Method::GET | Method::HEAD) {
+        let presented = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !session.csrf_matches(presented) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "Forbidden",
+                "a change made with the console's session must carry its X-Herald-CSRF token",
+            ));
+        }
+    }
+    subject(state, headers, &session).await.map(Some)
+}
+
+/// Checks the session's subject as a fresh credential would be checked.
+async fn subject(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+) -> Result<Caller, ApiError> {
+    match &session.subject {
+        Subject::Key { key_hash } => {
+            tenants::authenticate_hash(state.tenants.as_ref(), state.clock.as_ref(), key_hash)
+                .await
+                .map(|key| Caller::Key(Box::new(key)))
+                .map_err(refusal)
+        }
+        Subject::Operator { token_digest } => {
+            let digest = hex_digest(token_digest).ok_or_else(ended)?;
+            let allowed = crate::routes::operator::from_allowed_network(state, headers);
+            match &state.operator {
+                Some(operator) if allowed && operator.admits_digest(&digest).await? => {
+                    Ok(Caller::Operator)
+                }
+                _ => Err(ended()),
+            }
+        }
+    }
+}
+
+fn ended() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Unauthorized",
+        "the console session has ended; sign in again",
+    )
+}
+
+fn hex_digest(hex_value: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_value, &mut out).ok().map(|()| out)
+}
+
+/// The session cookie's value, if the request carries one.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == COOKIE_NAME)
+        .map(|c| c.value().to_owned())
+}
+
+/// `GET /console`: the console for a live session, else the sign-in page.
+async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match caller(&state, &headers, &Method::GET).await {
+        Ok(None) => page::sign_in(StatusCode::OK, None),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED || e.status == StatusCode::FORBIDDEN => {
+            let mut page = page::sign_in(StatusCode::OK, Some(&e.detail));
+            clear_cookie(&mut page);
+            page
+        }
+        Err(e) => page::sign_in(e.status, Some(&e.detail)),
+        Ok(Some(found)) => {
+            let Some(session) = live_session(&state, &headers).await else {
+                return page::sign_in(StatusCode::OK, None);
+            };
+            page::console(&found, &session)
+        }
+    }
+}
+
+/// The live session itself (for its CSRF token), once `caller` has admitted it.
+async fn live_session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
+    let cookie = session_cookie(headers)?;
+    sessions::find(state.sessions.as_ref(), state.clock.as_ref(), &cookie)
+        .await
+        .ok()
+        .flatten()
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    credential: String,
+}
+
+/// `POST /console/session`: an API key (or the operator token) for a session cookie, then
+/// back to the console (303). A refused credential gets the sign-in page again, saying why.
+async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    client: Client,
+    Form(form): Form<SignIn>,
+) -> Response {
+    if cross_site(&headers) {
+        return page::sign_in(
+            StatusCode::FORBIDDEN,
+            Some("sign in from the console's own page"),
+        );
+    }
+    let credential = form.credential.trim();
+    if credential.is_empty() || credential.len() > 256 {
+        return page::sign_in(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("paste an API key or the operator token"),
+        );
+    }
+    // A key first (the operator token looks like one, so an unknown key may still be it).
+    let subject =
+        match tenants::authenticate(state.tenants.as_ref(), state.clock.as_ref(), credential).await
+        {
+            Ok(key) => Ok((
+                Subject::Key {
+                    key_hash: key.hash.clone(),
+                },
+                Some(key),
+            )),
+            Err(Refused::Unknown) => operator_subject(&state, &headers, credential).await,
+            Err(refused) => Err(refused),
+        };
+    let (subject, key) = match subject {
+        Ok(found) => found,
+        Err(Refused::Store(e)) => {
+            let e = ApiError::from(e);
+            return page::sign_in(e.status, Some(&e.detail));
+        }
+        Err(refused) => {
+            let e = refusal(refused);
+            return page::sign_in(e.status, Some(&e.detail));
+        }
+    };
+    let opened = match sessions::open(state.sessions.as_ref(), state.clock.as_ref(), subject).await
+    {
+        Ok(opened) => opened,
+        Err(e) => {
+            let e = ApiError::from(e);
+            return page::sign_in(e.status, Some(&e.detail));
+        }
+    };
+    if let Some(key) = key {
+        let principal = Principal {
+            tenant_id: key.tenant_id,
+            key_id: key.id,
+            role: key.role,
+        };
+        audit::record(
+            &state,
+            &principal,
+            &client,
+            format!("api_key:{}", principal.key_id),
+            "console.signed_in",
+            None,
+            None,
+        )
+        .await;
+    } else {
+        tracing::info!("the operator signed in to the console");
+    }
+    let cookie = format!(
+        "{COOKIE_NAME}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        opened.cookie.expose_secret(),
+        sessions::SESSION_LIFETIME.whole_seconds()
+    );
+    redirect_to_console(Some(cookie))
+}
+
+/// The operator token's session subject, when `credential` is the operator token and it is
+/// presented from the operator's networks.
+async fn operator_subject(
+    state: &AppState,
+    headers: &HeaderMap,
+    credential: &str,
+) -> Result<(Subject, Option<ApiKey>), Refused> {
+    let Some(operator) = &state.operator else {
+        return Err(Refused::Unknown);
+    };
+    if !crate::routes::operator::from_allowed_network(state, headers)
+        || !operator.admits(credential).await?
+    {
+        return Err(Refused::Unknown);
+    }
+    let digest = OperatorToken::digest(credential);
+    let token_digest = hex::encode(digest);
+    Ok((Subject::Operator { token_digest }, None))
+}
+
+#[derive(Deserialize)]
+struct SignOut {
+    csrf: String,
+}
+
+/// `POST /console/sign-out`: ends the session (its CSRF token required) and clears the cookie.
+async fn sign_out(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<SignOut>,
+) -> Response {
+    if let Some(cookie) = session_cookie(&headers)
+        && let Ok(Some(session)) =
+            sessions::find(state.sessions.as_ref(), state.clock.as_ref(), &cookie).await
+    {
+        if !session.csrf_matches(&form.csrf) {
+            return page::sign_in(
+                StatusCode::FORBIDDEN,
+                Some("sign out from the console's own page"),
+            );
+        }
+        if let Err(e) = sessions::close(state.sessions.as_ref(), &cookie).await {
+            let e = ApiError::from(e);
+            return page::sign_in(e.status, Some(&e.detail));
+        }
+    }
+    let mut response = redirect_to_console(None);
+    clear_cookie(&mut response);
+    response
+}
+
+/// Whether the browser says the request came from another site (`Sec-Fetch-Site`); clients
+/// that send no such header are not browsers and need no protection from one.
+pub(crate) fn cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site != "same-origin" && site != "none")
+}
+
+fn redirect_to_console(cookie: Option<String>) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    headers.insert(LOCATION, HeaderValue::from_static("/console"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(value) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        headers.insert(SET_COOKIE, value);
+    }
+    response
+}
+
+fn clear_cookie(response: &mut Response) {
+    let expired = format!("{COOKIE_NAME}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
+    if let Ok(value) = HeaderValue::from_str(&expired) {
+        response.headers_mut().insert(SET_COOKIE, value);
+    }
+}
+
+/// What the page tells its script about the caller.
+pub(crate) fn role_of(caller: &Caller) -> (&'static str, Option<Role>) {
+    match caller {
+        Caller::Key(key) => ("tenant", Some(key.role)),
+        Caller::Operator => ("operator", None),
+    }
+}

@@ -1,0 +1,138 @@
+//! A post's text as each platform counts it, and the rules each platform sets on it.
+//!
+//! - X: twitter-text v3's weighted length (`x`, with its URL finder in `x_urls`), at most 280,
+//!   and none of the code points twitter-text refuses (U+FFFE, U+FEFF, U+FFFF).
+//! - LinkedIn: the Posts API's `commentary`, at most 3,000 characters.
+//! - Facebook: a Page post's `message`, at most 63,206 characters.
+//!
+//! Neither LinkedIn nor Meta says what a "character" is. Herald counts UTF-16 code units for
+//! both: that is what their web composers count (JavaScript string length) and it is never
+//! fewer than code points, so a text accepted here fits under either reading.
+//!
+//! Mentions and hashtags: no platform documents a count limit Herald could cite, so none is
+//! enforced. This module never rewrites text and does no I/O.
+
+mod x;
+mod x_urls;
+
+pub use x::parse_tweet;
+pub use x::{INVALID_CHARACTERS, MAX_WEIGHTED_LENGTH as X_MAX_WEIGHTED_LENGTH, ParsedTweet};
+
+use crate::ids::Platform;
+
+pub const LINKEDIN_MAX_LENGTH: usize = 3_000;
+pub const FACEBOOK_MAX_LENGTH: usize = 63_206;
+
+/// Which text rule a post breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextRule {
+    /// X: the twitter-text weighted length is over the limit.
+    WeightedLength,
+    /// LinkedIn, Facebook: more UTF-16 code units than the limit.
+    Length,
+    /// X: a code point X refuses anywhere in a post.
+    InvalidCharacter,
+}
+
+impl TextRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextRule::WeightedLength => "weighted_length",
+            TextRule::Length => "length",
+            TextRule::InvalidCharacter => "invalid_character",
+        }
+    }
+}
+
+/// One text rule broken on one platform, with the limit and what was measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextViolation {
+    pub platform: Platform,
+    pub rule: TextRule,
+    /// The most the platform allows (absent for `InvalidCharacter`).
+    pub limit: Option<usize>,
+    /// What the text measures, in the limit's unit; for `InvalidCharacter`, the UTF-16 index
+    /// of the first refused code point.
+    pub actual: Option<usize>,
+}
+
+impl TextViolation {
+    pub fn message(&self) -> String {
+        let (platform, limit, actual) = (
+            self.platform,
+            self.limit.unwrap_or_default(),
+            self.actual.unwrap_or_default(),
+        );
+        match self.rule {
+            TextRule::WeightedLength => format!(
+                "is {actual} weighted characters; {platform} allows {limit} (URLs count 23, \
+                 emoji 2, CJK and most non-Latin characters 2)"
+            ),
+            TextRule::Length => {
+                format!("is {actual} characters (UTF-16 code units); {platform} allows {limit}")
+            }
+            TextRule::InvalidCharacter => format!(
+                "has a character {platform} refuses (U+FFFE, U+FEFF or U+FFFF) at index {actual}"
+            ),
+        }
+    }
+}
+
+/// Every rule `text` breaks on `platform`.
+pub fn check_text(platform: Platform, text: &str) -> Vec<TextViolation> {
+    match platform {
+        Platform::X => check_x(text),
+        Platform::Linkedin => check_length(platform, text, LINKEDIN_MAX_LENGTH),
+        Platform::Facebook => check_length(platform, text, FACEBOOK_MAX_LENGTH),
+    }
+}
+
+/// How long `text` is on `platform`, in the unit its limit is in.
+pub fn measure(platform: Platform, text: &str) -> usize {
+    match platform {
+        Platform::X => parse_tweet(text).weighted_length,
+        Platform::Linkedin | Platform::Facebook => utf16_length(text),
+    }
+}
+
+pub fn utf16_length(text: &str) -> usize {
+    text.encode_utf16().count()
+}
+
+fn check_x(text: &str) -> Vec<TextViolation> {
+    let mut found = Vec::new();
+    let weighted = parse_tweet(text).weighted_length;
+    if weighted > X_MAX_WEIGHTED_LENGTH {
+        found.push(TextViolation {
+            platform: Platform::X,
+            rule: TextRule::WeightedLength,
+            limit: Some(X_MAX_WEIGHTED_LENGTH),
+            actual: Some(weighted),
+        });
+    }
+    if let Some(at) = text.find(INVALID_CHARACTERS) {
+        found.push(TextViolation {
+            platform: Platform::X,
+            rule: TextRule::InvalidCharacter,
+            limit: None,
+            actual: Some(utf16_length(&text[..at])),
+        });
+    }
+    found
+}
+
+fn check_length(platform: Platform, text: &str, limit: usize) -> Vec<TextViolation> {
+    let actual = utf16_length(text);
+    if actual <= limit {
+        return Vec::new();
+    }
+    vec![TextViolation {
+        platform,
+        rule: TextRule::Length,
+        limit: Some(limit),
+        actual: Some(actual),
+    }]
+}
+
+#[cfg(test)]
+mod tests;
