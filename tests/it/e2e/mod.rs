@@ -731,6 +731,7 @@ mod connect;
 mod console;
 mod health;
 mod media;
+mod offboarding;
 mod operator;
 mod tenant_safety;
 mod tokens;
