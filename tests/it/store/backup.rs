@@ -380,6 +380,7 @@ async fn a_deployment_survives_export_and_restore() {
                 token,
                 "sealed tokens open with the restored ring"
             );
+            publishes_with(&a).await;
         }
         let (records, heads) = fresh.export(tenant).await.unwrap();
         assert!(records.len() >= 4, "the tenant's actions were audited");
@@ -548,4 +549,52 @@ fn copy_dir(from: &Path, to: &Path) {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
+}
+
+/// The restored account publishes with its restored token: the platform client, against the
+/// fake platforms, which know the token as the account's.
+async fn publishes_with(account: &herald_domain::model::Account) {
+    use herald_domain::publishing::platform::{PlatformClient, PublishRequest};
+    use herald_platforms::{Endpoints, HttpPlatforms};
+    let fake = herald_tests::fake_platforms();
+    let platform = account.platform.as_str();
+    reqwest::Client::new()
+        .post(format!("{}/_admin/tokens", fake.url))
+        .json(&json!({"platform": platform, "token": account.access_token.expose_secret(), "account": account.external_id}))
+        .send()
+        .await
+        .unwrap();
+    let client = HttpPlatforms::new(
+        Endpoints {
+            x: format!("{}/x", fake.url),
+            facebook: format!("{}/facebook/v21.0", fake.url),
+            linkedin: format!("{}/linkedin", fake.url),
+        },
+        std::time::Duration::from_secs(5),
+    );
+    let published = client
+        .publish(PublishRequest {
+            platform: account.platform,
+            external_id: &account.external_id,
+            access_token: &account.access_token,
+            text: "after the restore",
+            correlation_id: "restore",
+            media: vec![],
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{platform} refused the restored token: {e}"));
+    assert!(!published.platform_post_id.is_empty());
+    let posts: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/_admin/posts", fake.url))
+        .query(&[
+            ("platform", platform),
+            ("account", account.external_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(posts["posts"][0]["text"], "after the restore", "{posts}");
 }
