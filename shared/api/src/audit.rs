@@ -2,7 +2,7 @@
 //! client's address (the right-most `X-Forwarded-For` entry, the one API Gateway appends) and
 //! user agent.
 
-use crate::auth::Principal;
+use crate::auth::{Principal, client_ip};
 use crate::dto::{AuditList, AuditQuery, AuditView};
 use crate::error::Problem;
 use crate::{ApiError, ApiQuery, AppState};
@@ -37,17 +37,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
             user_agent: header("user-agent"),
         })
     }
-}
-
-/// The address that connected to API Gateway: the right-most `X-Forwarded-For` entry, which
-/// API Gateway appends. Anything before it was sent by the client and proves nothing.
-pub fn client_ip(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .map(str::trim)
-        .filter(|ip| !ip.is_empty())
 }
 
 /// Appends an audit record for an action that has happened. A failure is logged loudly but

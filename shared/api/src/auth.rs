@@ -1,14 +1,18 @@
-//! API-key authentication. Keys are looked up by their SHA-256 (one GetItem); the secret
-//! itself is never stored or logged.
+//! Who is asking: an API key (`Authorization: Bearer`, looked up by its SHA-256 with one
+//! GetItem; the secret itself is never stored or logged), the operator token, or the console's
+//! session cookie, checked again on every request as the key behind it would be. The console's
+//! pages and sign-in live in `crate::console`.
 
 use crate::{ApiError, AppState};
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use herald_domain::console::{self as sessions, Session, Subject};
 use herald_domain::ids::{ApiKeyId, TenantId};
+use herald_domain::model::ApiKey;
 use herald_domain::model::Role;
 use herald_domain::publishing::posts::Actor;
 use herald_domain::tenants::{self, Refused};
@@ -68,9 +72,9 @@ pub async fn layer(
             }
         }
         // No key: the console's session cookie, if the request carries one.
-        None => match crate::console::caller(&state, request.headers(), request.method()).await {
-            Ok(Some(crate::console::Caller::Key(found))) => *found,
-            Ok(Some(crate::console::Caller::Operator)) => {
+        None => match caller(&state, request.headers(), request.method()).await {
+            Ok(Some(Caller::Key(found))) => *found,
+            Ok(Some(Caller::Operator)) => {
                 return ApiError::forbidden(
                     "the operator's console session has no tenant; sign in with a tenant's API key",
                 )
@@ -121,4 +125,124 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
             .cloned()
             .ok_or_else(ApiError::unauthorized)
     }
+}
+
+/// Whether the caller's address (as API Gateway reports it) is one the operator token may be
+/// used from: any, when no networks are configured.
+pub fn from_allowed_network(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    state.operator_networks.is_empty()
+        || client_ip(headers)
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|ip| state.operator_networks.iter().any(|n| n.contains(&ip)))
+}
+
+/// The address that connected to API Gateway: the right-most `X-Forwarded-For` entry, which
+/// API Gateway appends. Anything before it was sent by the client and proves nothing.
+pub fn client_ip(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim)
+        .filter(|ip| !ip.is_empty())
+}
+
+// ---- The console's session cookie: who it speaks for (`crate::console` serves the pages).
+
+/// The session cookie's name. `__Host-`: only ever set by this origin, over HTTPS (or on a
+/// loopback address), for every path, with no `Domain`.
+pub const COOKIE_NAME: &str = "__Host-herald-console";
+/// The header the console's script sends the session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-herald-csrf";
+
+/// Who a console session speaks for, checked again on this request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Key(Box<ApiKey>),
+    Operator,
+}
+
+/// The caller behind the request's session cookie: `None` when it carries none. A cookie
+/// naming no live session is 401; a change without the session's CSRF token is 403; a key
+/// that no longer lets its holder in is refused as it would be with a bearer key.
+pub async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+) -> Result<Option<Caller>, ApiError> {
+    let Some(cookie) = session_cookie(headers) else {
+        return Ok(None);
+    };
+    let Some(session) =
+        sessions::find(state.sessions.as_ref(), state.clock.as_ref(), &cookie).await?
+    else {
+        return Err(ended());
+    };
+    if !matches!(*method, Method::GET | Method::HEAD) {
+        let presented = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !session.csrf_matches(presented) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "Forbidden",
+                "a change made with the console's session must carry its X-Herald-CSRF token",
+            ));
+        }
+    }
+    subject(state, headers, &session).await.map(Some)
+}
+
+/// Checks the session's subject as a fresh credential would be checked.
+async fn subject(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+) -> Result<Caller, ApiError> {
+    match &session.subject {
+        Subject::Key { key_hash } => {
+            tenants::authenticate_hash(state.tenants.as_ref(), state.clock.as_ref(), key_hash)
+                .await
+                .map(|key| Caller::Key(Box::new(key)))
+                .map_err(refusal)
+        }
+        Subject::Operator { token_digest } => {
+            let digest = hex_digest(token_digest).ok_or_else(ended)?;
+            let allowed = from_allowed_network(state, headers);
+            match &state.operator {
+                Some(operator) if allowed && operator.admits_digest(&digest).await? => {
+                    Ok(Caller::Operator)
+                }
+                _ => Err(ended()),
+            }
+        }
+    }
+}
+
+fn ended() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Unauthorized",
+        "the console session has ended; sign in again",
+    )
+}
+
+fn hex_digest(hex_value: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_value, &mut out).ok().map(|()| out)
+}
+
+/// The session cookie's value, if the request carries one.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == COOKIE_NAME)
+        .map(|c| c.value().to_owned())
 }

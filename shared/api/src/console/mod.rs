@@ -15,11 +15,11 @@
 pub(crate) mod page;
 
 use crate::audit::{self, Client};
-use crate::auth::{Principal, refusal};
+use crate::auth::{COOKIE_NAME, Caller, Principal, caller, refusal, session_cookie};
 use crate::{ApiError, AppState};
 use axum::Router;
 use axum::extract::{Form, State};
-use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -31,109 +31,11 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// The session cookie's name. `__Host-`: only ever set by this origin, over HTTPS (or on a
-/// loopback address), for every path, with no `Domain`.
-pub const COOKIE_NAME: &str = "__Host-herald-console";
-/// The header the console's script sends the session's CSRF token in.
-pub const CSRF_HEADER: &str = "x-herald-csrf";
-
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/console", get(show))
         .route("/console/session", post(sign_in))
         .route("/console/sign-out", post(sign_out))
-}
-
-/// Who a console session speaks for, checked again on this request.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    Key(Box<ApiKey>),
-    Operator,
-}
-
-/// The caller behind the request's session cookie: `None` when it carries none. A cookie
-/// naming no live session is 401; a change without the session's CSRF token is 403; a key
-/// that no longer lets its holder in is refused as it would be with a bearer key.
-pub async fn caller(
-    state: &AppState,
-    headers: &HeaderMap,
-    method: &Method,
-) -> Result<Option<Caller>, ApiError> {
-    let Some(cookie) = session_cookie(headers) else {
-        return Ok(None);
-    };
-    let Some(session) =
-        sessions::find(state.sessions.as_ref(), state.clock.as_ref(), &cookie).await?
-    else {
-        return Err(ended());
-    };
-    if !matches!(*method, Method::GET | Method::HEAD) {
-        let presented = headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !session.csrf_matches(presented) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf",
-                "Forbidden",
-                "a change made with the console's session must carry its X-Herald-CSRF token",
-            ));
-        }
-    }
-    subject(state, headers, &session).await.map(Some)
-}
-
-/// Checks the session's subject as a fresh credential would be checked.
-async fn subject(
-    state: &AppState,
-    headers: &HeaderMap,
-    session: &Session,
-) -> Result<Caller, ApiError> {
-    match &session.subject {
-        Subject::Key { key_hash } => {
-            tenants::authenticate_hash(state.tenants.as_ref(), state.clock.as_ref(), key_hash)
-                .await
-                .map(|key| Caller::Key(Box::new(key)))
-                .map_err(refusal)
-        }
-        Subject::Operator { token_digest } => {
-            let digest = hex_digest(token_digest).ok_or_else(ended)?;
-            let allowed = crate::routes::operator::from_allowed_network(state, headers);
-            match &state.operator {
-                Some(operator) if allowed && operator.admits_digest(&digest).await? => {
-                    Ok(Caller::Operator)
-                }
-                _ => Err(ended()),
-            }
-        }
-    }
-}
-
-fn ended() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "Unauthorized",
-        "the console session has ended; sign in again",
-    )
-}
-
-fn hex_digest(hex_value: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(hex_value, &mut out).ok().map(|()| out)
-}
-
-/// The session cookie's value, if the request carries one.
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == COOKIE_NAME)
-        .map(|c| c.value().to_owned())
 }
 
 /// `GET /console`: the console for a live session, else the sign-in page.
@@ -259,9 +161,7 @@ async fn operator_subject(
     let Some(operator) = &state.operator else {
         return Err(Refused::Unknown);
     };
-    if !crate::routes::operator::from_allowed_network(state, headers)
-        || !operator.admits(credential).await?
-    {
+    if !crate::auth::from_allowed_network(state, headers) || !operator.admits(credential).await? {
         return Err(Refused::Unknown);
     }
     let digest = OperatorToken::digest(credential);

@@ -31,7 +31,7 @@ pub async fn health(
         None => console_audience(&state, &headers).await?,
         Some(credential) => {
             // The operator token counts only from the operator's networks, as on its routes.
-            let operator_allowed = super::operator::from_allowed_network(&state, &headers);
+            let operator_allowed = crate::auth::from_allowed_network(&state, &headers);
             audience(&state, credential, operator_allowed).await?
         }
     };
@@ -102,10 +102,10 @@ async fn console_audience(
     headers: &HeaderMap,
 ) -> Result<Option<Audience>, ApiError> {
     Ok(
-        match crate::console::caller(state, headers, &axum::http::Method::GET).await? {
+        match crate::auth::caller(state, headers, &axum::http::Method::GET).await? {
             None => None,
-            Some(crate::console::Caller::Operator) => Some(Audience::Operator),
-            Some(crate::console::Caller::Key(key)) => key
+            Some(crate::auth::Caller::Operator) => Some(Audience::Operator),
+            Some(crate::auth::Caller::Key(key)) => key
                 .role
                 .is_admin()
                 .then_some(Audience::Tenant(key.tenant_id)),

@@ -21,15 +21,6 @@ use std::sync::Arc;
 /// (tenant ids are generated as `ten_...`).
 pub const OPERATOR_SCOPE: &str = "operator";
 
-/// Whether the caller's address (as API Gateway reports it) is one the operator token may be
-/// used from: any, when no networks are configured.
-pub fn from_allowed_network(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
-    state.operator_networks.is_empty()
-        || crate::audit::client_ip(headers)
-            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-            .is_some_and(|ip| state.operator_networks.iter().any(|n| n.contains(&ip)))
-}
-
 /// Admits requests that carry the operator token as `Authorization: Bearer <token>`.
 pub async fn layer(
     State(state): State<Arc<AppState>>,
@@ -45,7 +36,7 @@ pub async fn layer(
         )
         .into_response();
     };
-    if !from_allowed_network(&state, request.headers()) {
+    if !crate::auth::from_allowed_network(&state, request.headers()) {
         return ApiError::forbidden("the operator's routes may not be called from this address")
             .into_response();
     }
@@ -59,9 +50,9 @@ pub async fn layer(
             }
         },
         // No token: the operator's console session, if the request carries one.
-        None => match crate::console::caller(&state, request.headers(), request.method()).await {
-            Ok(Some(crate::console::Caller::Operator)) => {}
-            Ok(Some(crate::console::Caller::Key(_))) => {
+        None => match crate::auth::caller(&state, request.headers(), request.method()).await {
+            Ok(Some(crate::auth::Caller::Operator)) => {}
+            Ok(Some(crate::auth::Caller::Key(_))) => {
                 return ApiError::forbidden("only the operator may call the operator's routes")
                     .into_response();
             }

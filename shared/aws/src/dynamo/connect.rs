@@ -77,17 +77,7 @@ impl ConnectStore for DynamoStore {
         &self,
         id: &str,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        let old = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(connect_key(id, "STATE")))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(store_error)?
-            .attributes;
-        let Some(item) = old else {
+        let Some(item) = self.take(connect_key(id, "STATE")).await? else {
             return Ok(None);
         };
         let f = Fields(&item);
@@ -146,17 +136,7 @@ impl ConnectStore for DynamoStore {
     }
 
     async fn take_choice(&self, id: &str) -> Result<Option<PendingChoice>, StoreError> {
-        let old = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(connect_key(id, "CHOICE")))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(store_error)?
-            .attributes;
-        let Some(item) = old else {
+        let Some(item) = self.take(connect_key(id, "CHOICE")).await? else {
             return Ok(None);
         };
         let keys = self.sealing_keys().await?;
@@ -199,4 +179,20 @@ fn choice_from_item(id: &str, item: &Item, keys: &TokenKeys) -> Result<PendingCh
         expires_at: f.time("ends_at")?,
         tenant_id,
     })
+}
+
+impl DynamoStore {
+    /// Deletes the item and answers it as it was: of callers racing for it, one gets it.
+    async fn take(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        Ok(self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(store_error)?
+            .attributes)
+    }
 }
