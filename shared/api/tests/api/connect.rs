@@ -221,3 +221,44 @@ async fn a_sign_in_that_manages_several_pages_picks_one_on_the_picker() {
     let (_, _, list) = api.get("/v1/accounts", &a.key).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_account_that_needs_reauthorising_is_reconnected_through_a_link() {
+    use herald_domain::ports::PublishStore;
+    let api = Api::new();
+    let a = api.tenant(false).await;
+    let link = api.connect_link(&a.key).await;
+    let callback = api.consent(&link, "u7").await;
+    assert_eq!(api.browse(&callback).await.0, StatusCode::OK);
+    let (_, _, list) = api.get("/v1/accounts", &a.key).await;
+    let id = list["items"][0]["id"].as_str().unwrap().to_owned();
+    api.store
+        .mark_needs_reauth(
+            &herald_domain::ids::TenantId(a.id.clone()),
+            &herald_domain::ids::AccountId(id.clone()),
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+    let (_, _, list) = api.get("/v1/accounts", &a.key).await;
+    assert_eq!(list["items"][0]["status"], "needs_reauth");
+
+    let link = api.connect_link(&a.key).await;
+    let callback = api.consent(&link, "u7").await;
+    let (s, _, page) = api.browse(&callback).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let (_, _, list) = api.get("/v1/accounts", &a.key).await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "the same account: {list}"
+    );
+    assert_eq!(
+        (list["items"][0]["id"].as_str(), &list["items"][0]["status"]),
+        (Some(id.as_str()), &json!("active"))
+    );
+    let (_, _, log) = api
+        .get("/v1/audit?action=account.reconnected", &a.key)
+        .await;
+    assert_eq!(log["items"][0]["new"]["via"], "connect_link", "{log}");
+}
