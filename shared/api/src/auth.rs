@@ -170,6 +170,17 @@ pub async fn caller(
     headers: &HeaderMap,
     method: &Method,
 ) -> Result<Option<Caller>, ApiError> {
+    Ok(caller_and_session(state, headers, method)
+        .await?
+        .map(|(caller, _)| caller))
+}
+
+/// [`caller`], with the session it was found by (the console's page needs its CSRF token).
+pub async fn caller_and_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+) -> Result<Option<(Caller, Session)>, ApiError> {
     let Some(cookie) = session_cookie(headers) else {
         return Ok(None);
     };
@@ -192,7 +203,8 @@ pub async fn caller(
             ));
         }
     }
-    subject(state, headers, &session).await.map(Some)
+    let caller = subject(state, headers, &session).await?;
+    Ok(Some((caller, session)))
 }
 
 /// Checks the session's subject as a fresh credential would be checked.

@@ -15,7 +15,7 @@
 pub(crate) mod page;
 
 use crate::audit::{self, Client};
-use crate::auth::{COOKIE_NAME, Caller, Principal, caller, refusal, session_cookie};
+use crate::auth::{COOKIE_NAME, Caller, Principal, caller_and_session, refusal, session_cookie};
 use crate::{ApiError, AppState};
 use axum::Router;
 use axum::extract::{Form, State};
@@ -23,7 +23,7 @@ use axum::http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use herald_domain::console::{self as sessions, Session, Subject};
+use herald_domain::console::{self as sessions, Subject};
 use herald_domain::model::{ApiKey, Role};
 use herald_domain::secrets::operator::OperatorToken;
 use herald_domain::tenants::{self, Refused};
@@ -40,7 +40,7 @@ pub fn routes() -> Router<Arc<AppState>> {
 
 /// `GET /console`: the console for a live session, else the sign-in page.
 async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    match caller(&state, &headers, &Method::GET).await {
+    match caller_and_session(&state, &headers, &Method::GET).await {
         Ok(None) => page::sign_in(StatusCode::OK, None),
         Err(e) if e.status == StatusCode::UNAUTHORIZED || e.status == StatusCode::FORBIDDEN => {
             let mut page = page::sign_in(StatusCode::OK, Some(&e.detail));
@@ -48,22 +48,8 @@ async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respons
             page
         }
         Err(e) => page::sign_in(e.status, Some(&e.detail)),
-        Ok(Some(found)) => {
-            let Some(session) = live_session(&state, &headers).await else {
-                return page::sign_in(StatusCode::OK, None);
-            };
-            page::console(&found, &session)
-        }
+        Ok(Some((found, session))) => page::console(&found, &session),
     }
-}
-
-/// The live session itself (for its CSRF token), once `caller` has admitted it.
-async fn live_session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
-    let cookie = session_cookie(headers)?;
-    sessions::find(state.sessions.as_ref(), state.clock.as_ref(), &cookie)
-        .await
-        .ok()
-        .flatten()
 }
 
 #[derive(Deserialize)]

@@ -7,12 +7,10 @@ use super::*;
 use axum::http::HeaderMap;
 
 impl Api {
+    /// `GET uri` as a browser's address bar sends it (`page` is the console tests').
     async fn browse(&self, uri: &str) -> (StatusCode, HeaderMap, String) {
-        let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let (status, headers) = (res.status(), res.headers().clone());
-        let bytes = to_bytes(res.into_body(), 1 << 20).await.unwrap();
-        (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+        self.page(Request::builder().uri(uri).body(Body::empty()).unwrap())
+            .await
     }
 
     /// A link for X by `key`: its path on the API.

@@ -69,7 +69,7 @@ impl Api {
         self.page(req).await
     }
 
-    async fn page(&self, req: Request<Body>) -> (StatusCode, HeaderMap, String) {
+    pub(super) async fn page(&self, req: Request<Body>) -> (StatusCode, HeaderMap, String) {
         let res = self.app.clone().oneshot(req).await.unwrap();
         let (status, headers) = (res.status(), res.headers().clone());
         let bytes = to_bytes(res.into_body(), 1 << 20).await.unwrap();
