@@ -161,15 +161,15 @@ pub async fn start(
     headers: HeaderMap,
     Path(link): Path<String>,
 ) -> Response {
-    let platform = match state.connect.link(&link).await {
-        Ok(found) => found.platform,
+    let found = match state.connect.link(&link).await {
+        Ok(found) => found,
         Err(e) => return failure(&e),
     };
     let redirect_uri = match public_url(&state, &headers) {
-        Ok(base) => format!("{base}/connect/callback/{platform}"),
+        Ok(base) => format!("{base}/connect/callback/{}", found.platform),
         Err(e) => return e.into_response(),
     };
-    match state.connect.start(&link, &redirect_uri).await {
+    match state.connect.start(&found, &redirect_uri).await {
         Err(e) => failure(&e),
         Ok(url) => {
             let mut response = StatusCode::SEE_OTHER.into_response();

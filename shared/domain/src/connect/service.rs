@@ -69,9 +69,13 @@ impl ConnectService {
         Ok(link)
     }
 
-    /// Begins an authorisation for the link: the URL of the platform's consent page.
-    pub async fn start(&self, secret: &str, redirect_uri: &str) -> Result<String, ConnectError> {
-        let link = self.link(secret).await?;
+    /// Begins an authorisation for a live link (as [`Self::link`] found it): the URL of the
+    /// platform's consent page.
+    pub async fn start(
+        &self,
+        link: &ConnectLink,
+        redirect_uri: &str,
+    ) -> Result<String, ConnectError> {
         let state = random_hex(32);
         // 64 hex digits: within PKCE's 43 to 128 unreserved characters.
         let verifier = SecretString::from(random_hex(32));

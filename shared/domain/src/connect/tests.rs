@@ -62,10 +62,8 @@ async fn open_link_for(w: &World, t: &TenantId, platform: Platform) -> String {
         .unwrap();
     assert_eq!(link.expires_at - link.created_at, LINK_LIFETIME);
     assert_ne!(link.id, secret.expose_secret(), "stored by hash");
-    w.service
-        .start(secret.expose_secret(), REDIRECT)
-        .await
-        .unwrap()
+    let found = w.service.link(secret.expose_secret()).await.unwrap();
+    w.service.start(&found, REDIRECT).await.unwrap()
 }
 
 #[tokio::test]
@@ -162,7 +160,7 @@ async fn links_expire_name_one_tenant_and_refuse_unsupported_platforms() {
         .await
         .unwrap();
     w.clock.advance(LINK_LIFETIME);
-    let expired = w.service.start(secret.expose_secret(), REDIRECT).await;
+    let expired = w.service.link(secret.expose_secret()).await;
     assert_eq!(expired.unwrap_err(), ConnectError::ExpiredLink);
     for forged in [
         "",
@@ -170,7 +168,7 @@ async fn links_expire_name_one_tenant_and_refuse_unsupported_platforms() {
         "hrldl_zz",
         &format!("{LINK_PREFIX}{}", "0".repeat(64)),
     ] {
-        let r = w.service.start(forged, REDIRECT).await;
+        let r = w.service.link(forged).await;
         assert_eq!(r.unwrap_err(), ConnectError::UnknownLink, "{forged}");
     }
     // Two tenants' links: each connects into its own tenant only.
