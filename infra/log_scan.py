@@ -35,6 +35,7 @@ REQUIRED_KINDS = {
     "alert_webhook_url",
     "console_session",
     "connect_link",
+    "phone_number",
 }
 # Shorter values are too likely to occur by chance in unrelated text.
 MIN_LENGTH = 12

@@ -332,6 +332,8 @@ def up() -> int:
                 "--parameter", f"LinkedInAuthorizeUrl={fake_url}/linkedin/oauth/v2/authorization",
                 "--parameter", f"PublicUrl={api_url}",
                 "--parameter", "LogLevel=info",
+                # Billing events credit tenants on the local stack (tests/it/e2e/wallet.rs).
+                "--parameter", 'CreditPrices={"usd": {"1000": 100, "5000": 550}}',
                 # Alerts go to the fake platforms' sink, where tests read them; the token in the
                 # URL stands for a real webhook's, and the log scan looks for it.
                 "--parameter", f"AlertWebhookUrl={alert_url}",

@@ -71,6 +71,9 @@ cargo test --workspace --locked -- --test-threads 8
 step "the API against its OpenAPI document: Schemathesis, every check and phase, 50 examples per operation (installs .venv-schemathesis once)"
 bash infra/contract.sh
 
+step "API users: the reference page's renderer is the pinned npm package; TypeScript and Python clients generated from the document drive the stack (installs clients/node_modules and .venv-clients once)"
+bash infra/clients.sh
+
 step "end-to-end chaos run, alone (it fills the shared publish queue with 200 posts)"
 # `--workspace` keeps the features the previous step built with, so nothing is rebuilt.
 # Matched by name wherever the test lives, and counted: a run of no test must not pass.

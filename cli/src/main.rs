@@ -6,6 +6,7 @@ mod backup;
 mod keys;
 mod offboarding;
 mod resets;
+mod wallet;
 
 use clap::{Parser, Subcommand};
 use herald_aws::Clients;
@@ -78,6 +79,16 @@ enum Command {
     Streams {
         #[command(subcommand)]
         command: StreamCommand,
+    },
+    /// Credit wallets: show one, grant credits (audited).
+    Wallet {
+        #[command(subcommand)]
+        command: wallet::WalletCommand,
+    },
+    /// Posts: place those from before the calendar index in it.
+    Posts {
+        #[command(subcommand)]
+        command: PostCommand,
     },
     /// Media usage.
     Media {
@@ -153,6 +164,14 @@ enum DeadLetterCommand {
         #[arg(long, default_value = OPERATORS)]
         tenant: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum PostCommand {
+    /// Give posts written before the calendar index (`GET /v1/posts?from=&to=`) their
+    /// place in it (once after upgrading, then once more for posts an older function wrote
+    /// during the first run); prints {"reindexed": n}.
+    Reindex,
 }
 
 #[derive(Debug, Subcommand)]
@@ -539,6 +558,15 @@ async fn main() -> ExitCode {
                 .await
                 .map(|n| serde_json::json!({ "purged": n }))
         }
+        Command::Wallet { command } => {
+            return print_result(wallet::run(&store, command).await.map(|v| vec![v]));
+        }
+        Command::Posts {
+            command: PostCommand::Reindex,
+        } => store
+            .backfill_calendar_index()
+            .await
+            .map(|n| serde_json::json!({ "reindexed": n })),
         Command::Media {
             command: MediaCommand::Recount,
         } => store

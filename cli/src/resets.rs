@@ -45,7 +45,7 @@ fn service(store: &DynamoStore) -> ResetService {
     }
 }
 
-fn by() -> Operator {
+pub(crate) fn by() -> Operator {
     Operator {
         actor: crate::actor(),
         ip: None,

@@ -1,4 +1,5 @@
-"""Fake X, Facebook, LinkedIn and SMS-provider APIs for Herald's local end-to-end tests.
+"""Fake X, Facebook, LinkedIn, Mastodon, Bluesky and SMS-provider APIs for Herald's local
+end-to-end tests.
 
 One HTTP server (Python 3.11, standard library only) speaks each platform's request and
 response shapes under its own path prefix, keeps everything it receives in memory, and
@@ -22,6 +23,18 @@ injects faults on demand:
                                     POST /linkedin/oauth/v2/accessToken (grant_type=refresh_token)
                                     GET /linkedin/v2/userinfo, GET /linkedin/rest/organizationAcls
                                     (the member, the organisations it administers)
+    /mastodon   Mastodon REST API   POST /mastodon/api/v1/statuses (`Idempotency-Key` honoured),
+                                    GET|DELETE .../api/v1/statuses/{id},
+                                    GET .../api/v1/accounts/{id}/statuses (`Link` paging),
+                                    GET .../api/v1/accounts/verify_credentials (who the token is),
+                                    POST .../api/v2/media (multipart `file`), GET .../api/v1/media/{id}
+                                    (the instance's base URL is `<fake>/mastodon`; mastodon.py)
+    /bluesky    a Bluesky PDS       XRPC under /bluesky/xrpc/: com.atproto.server.createSession,
+                (AT Protocol)       refreshSession, getSession; com.atproto.repo.createRecord
+                                    (a client-chosen `rkey` that exists is refused: no
+                                    duplicate), getRecord, listRecords, deleteRecord,
+                                    uploadBlob; app.bsky.feed.getPosts (engagement counts);
+                                    accounts from `/_admin/bluesky/accounts` (admin.py)
     /sms        a generic provider  POST /sms/messages
     /sinks      Slack-style alert and outbound-webhook receivers: POST /sinks/{name}
     /_admin     assertions and fault injection (see the handlers in admin.py),
@@ -44,15 +57,24 @@ Behaviour shared by the platforms, in the order a create request meets it:
 1. fault rules (`POST /_admin/faults`): the first rule that matches and fires applies; its
    latency is slept, then a status fault answers without creating anything;
 2. the token: missing, or starting with `revoked`, gives the platform's auth error;
-3. the account (X: the user the token belongs to; Facebook: the page in the path; LinkedIn:
-   the id at the end of the author URN; SMS: the `from` number) and its fixed-window rate
-   limit: over the limit gives the platform's rate-limit answer;
+3. the account (X and Mastodon: the user the token belongs to; Facebook: the page in the
+   path; LinkedIn: the id at the end of the author URN; SMS: the `from` number) and its
+   fixed-window rate limit: over the limit gives the platform's rate-limit answer;
 4. content validation, then the post is created and recorded; an `ambiguous` fault then
    drops the connection instead of answering.
 
 Only requests that get past step 3 count toward the rate-limit window (successful creates,
 ambiguous ones included, and validation errors for a known account); injected status
-faults, auth failures and the refusals for the limit itself do not.
+faults, auth failures and the refusals for the limit itself do not. Mastodon also has a
+window every request with a valid token counts toward (`mastodon-api` in `/_admin/limits`),
+and answers a create whose `Idempotency-Key` its account used within the hour with the status
+that key created (mastodon_api.py).
+
+Answers (an X reply with `reply.in_reply_to_tweet_id`, a Facebook comment `POST /{post}/comments`,
+a LinkedIn comment `POST /rest/socialActions/{urn}/comments`) are creates too: they meet the
+rules whose `endpoints` is `create`, `answer` (answers only) or `all`, are refused when what they
+answer does not exist, and are listed under their parent (X's timeline shows a reply with its
+`referenced_tweets`; a comment is never in a feed or a post listing).
 
 Media uploads meet the fault rules whose `endpoints` is `upload` or `all` and the token check,
 but no rate limit; an `ambiguous` fault stores the upload and drops the answer. A post may
@@ -66,8 +88,13 @@ The package, by module (each imports only the ones above it; the package imports
     state.py      State (posts, media, fault rules, tokens, limits, sinks, insights), FaultRule
                   and its parsing, the engagement counts
     base.py       the Platform base class and the create/upload/listing/OAuth-refresh flow
-    x.py, facebook.py, linkedin.py, sms.py
+    x.py, facebook.py, linkedin.py, sms.py, mastodon.py
                   each platform's Platform subclass and endpoints (listings, lookups, insights)
+    mastodon_api.py
+                  Mastodon's endpoints (its model is mastodon.py)
+    bluesky_accounts.py, bluesky_syntax.py (below state.py: accounts and sessions; TIDs,
+                  URIs, CIDs, graphemes, the post lexicon), bluesky.py (the platform, its gate,
+                  sessions), bluesky_repo.py (records, blobs, getPosts)
     admin.py      sinks and the /_admin API (faults, tokens, OAuth, limits, seeding)
     routes.py     the route table
     server.py     the HTTP server and its JSON request log; `make_server`
@@ -77,8 +104,10 @@ The package, by module (each imports only the ones above it; the package imports
 from __future__ import annotations
 
 from fake_platforms.base import OAUTH_EXPIRES_IN, Draft, Platform
+from fake_platforms.bluesky import BLUESKY, BlueskyPlatform
 from fake_platforms.facebook import FACEBOOK, FacebookPlatform
 from fake_platforms.linkedin import LINKEDIN, LinkedInPlatform
+from fake_platforms.mastodon import MASTODON, MastodonPlatform
 from fake_platforms.protocol import (
     DROP,
     MAX_BODY_BYTES,
@@ -107,11 +136,13 @@ from fake_platforms.state import (
 from fake_platforms.x import X, XPlatform
 
 __all__ = [
+    "BLUESKY",
     "DEFAULT_LIMITS",
     "DROP",
     "ENGAGEMENT",
     "FACEBOOK",
     "LINKEDIN",
+    "MASTODON",
     "MAX_BODY_BYTES",
     "MAX_UPLOAD_BYTES",
     "OAUTH_EXPIRES_IN",
@@ -120,6 +151,7 @@ __all__ = [
     "SMS",
     "X",
     "BadRequest",
+    "BlueskyPlatform",
     "Draft",
     "Drop",
     "FacebookPlatform",
@@ -129,6 +161,7 @@ __all__ = [
     "Handler",
     "JsonLog",
     "LinkedInPlatform",
+    "MastodonPlatform",
     "Media",
     "Outcome",
     "Platform",

@@ -4,18 +4,23 @@ engagement metrics for ingestion."""
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 import time
 from typing import Any
 
 from fake_platforms.base import _created_post
+from fake_platforms.bluesky_accounts import ACCESS_TTL, Account
+from fake_platforms.bluesky_syntax import S32
 from fake_platforms.facebook import DAY_SECONDS, FACEBOOK, INSIGHT_MALFORMED_KINDS, INSIGHT_METRICS
 from fake_platforms.linkedin import LINKEDIN
+from fake_platforms.mastodon import MASTODON
 from fake_platforms.protocol import BadRequest, Outcome, Reply, Request, _field, _number, phrase
 from fake_platforms.state import (
+    DEFAULT_LIMITS,
     ENGAGEMENT,
     METRIC_NAMES,
-    PLATFORMS,
     InsightValue,
     State,
     parse_fault_rule,
@@ -96,12 +101,12 @@ def admin_remove_fault(state: State, req: Request) -> Outcome:
 def admin_tokens(state: State, req: Request) -> Outcome:
     data = req.json_object()
     platform = data.get("platform")
-    if platform not in ("x", "facebook", "linkedin"):
-        raise BadRequest('platform must be "x", "facebook" or "linkedin"')
+    if platform not in ("x", "facebook", "linkedin", "mastodon"):
+        raise BadRequest('platform must be "x", "facebook", "linkedin" or "mastodon"')
     token, account = _field(data, "token", str), _field(data, "account", str)
     if not token or not account:
         raise BadRequest("token and account are required strings")
-    # X posts as the token's user; every platform answers "who is this token" with it.
+    # X and Mastodon post as the token's user; every platform answers "who is this token" with it.
     state.set_token(platform, token, account)
     return Reply(200, {"ok": True, "platform": platform, "account": account})
 
@@ -148,8 +153,8 @@ def admin_oauth_view(state: State, req: Request) -> Outcome:
 def admin_set_limit(state: State, req: Request) -> Outcome:
     data = req.json_object()
     platform = data.get("platform")
-    if platform not in PLATFORMS:
-        raise BadRequest(f"platform is required and must be one of {', '.join(PLATFORMS)}")
+    if platform not in DEFAULT_LIMITS:  # the platforms, and Mastodon's request window
+        raise BadRequest(f"platform is required and must be one of {', '.join(DEFAULT_LIMITS)}")
     limit = _number(data, "limit", 0, 10**9, integer=True)
     window = _number(data, "window_seconds", 0.001, 366 * 86400)
     if limit is None or window is None:
@@ -174,11 +179,12 @@ def admin_reset(state: State, req: Request) -> Outcome:
 # Herald's ingesters read accounts' timelines through the listing endpoints (X
 # `GET /2/users/{id}/tweets` with `since_id`, `pagination_token`, `max_results`, the 3,200
 # newest only; Facebook `GET /{page}/posts` with `after` cursors; LinkedIn
-# `GET /rest/posts?q=author` with `start`/`count`). Their answers carry the rate-limit
+# `GET /rest/posts?q=author` with `start`/`count`; Mastodon
+# `GET /api/v1/accounts/{id}/statuses` with `max_id`/`since_id` and its `Link` header). Their answers carry the rate-limit
 # headers (`x-rate-limit-*`, `X-App-Usage`), and fault rules with `"endpoints": "all"` (a
 # 429 with `retry_after` in the middle of a run, a slow page) apply to them.
 #
-# `POST /_admin/timeline` {"platform": "x" | "facebook" | "linkedin", "account": "<id>",
+# `POST /_admin/timeline` {"platform": "x" | "facebook" | "linkedin" | "mastodon", "account": "<id>",
 #   "count": N (plain items "<prefix> <n>"), "text_prefix": "...",
 #   "malformed": {"<index>": "<kind>"}}  adds N items in order (the last is the newest).
 #   Kinds: `missing_text`, `text_not_string`, `bad_time`, `missing_id`. Answers the items
@@ -191,6 +197,7 @@ TIMELINE_FIELDS = {
     "x": ("text", "created_at"),
     "facebook": ("message", "created_time"),
     "linkedin": ("commentary", "createdAt"),
+    "mastodon": ("content", "created_at"),
 }
 
 MALFORMED_KINDS = ("missing_text", "text_not_string", "bad_time", "missing_id")
@@ -226,7 +233,7 @@ def admin_seed_timeline(state: State, req: Request) -> Outcome:
         if kind not in MALFORMED_KINDS:
             raise BadRequest(f"malformed kind must be one of {', '.join(MALFORMED_KINDS)}")
         kinds[int(index)] = kind
-    platform_obj = {"x": X, "facebook": FACEBOOK, "linkedin": LINKEDIN}[platform]
+    platform_obj = {"x": X, "facebook": FACEBOOK, "linkedin": LINKEDIN, "mastodon": MASTODON}[platform]
     author = f"urn:li:organization:{account}" if platform == "linkedin" else None
     added = []
     for n in range(int(count)):
@@ -299,13 +306,68 @@ def admin_insights(state: State, req: Request) -> Outcome:
 def admin_set_metrics(state: State, req: Request) -> Outcome:
     data = req.json_object()
     platform, post_id = data.get("platform"), data.get("post_id")
-    if platform not in ("x", "facebook", "linkedin") or not isinstance(post_id, str):
-        raise BadRequest('platform ("x", "facebook" or "linkedin") and post_id are required')
+    if platform not in ("x", "facebook", "linkedin", "mastodon", "bluesky") or not isinstance(post_id, str):
+        raise BadRequest('platform ("x", "facebook", "linkedin", "mastodon" or "bluesky") and post_id are required')
     if _created_post(state, platform, post_id) is None:
         return Reply(404, {"error": "no such post on the fake"})
     counts: dict[str, int] = {}
-    for name in METRIC_NAMES:
+    # A Bluesky post (its AT URI) also has quotes: likes, comments (replies), shares (reposts).
+    for name in METRIC_NAMES + (("quotes",) if platform == "bluesky" else ()):
         value = _number(data, name, 0, 10**12, integer=True)
         if value is not None:
             counts[name] = int(value)
     return Reply(200, {"platform": platform, "post_id": post_id, "metrics": ENGAGEMENT.set(platform, post_id, counts)})
+
+
+# --------------------------------------------------------------------------------------------
+# Bluesky accounts (served by bluesky.py: see there)
+# --------------------------------------------------------------------------------------------
+#
+# `POST /_admin/bluesky/accounts` {"handle": "alice.test", "password": "<app password>",
+#   "did": "did:plc:…" (optional: derived from the handle), "access_ttl_seconds": 7200}
+#   adds (or replaces) an account that `com.atproto.server.createSession` then logs in.
+# `GET /_admin/bluesky/accounts`: the accounts (never their passwords) and how many sessions
+#   were opened.
+# `POST /_admin/bluesky/expire` {"account": "<did or handle>"}: its access JWTs expire now.
+# `POST /_admin/bluesky/settings` {"duplicate_rkey": "internal_error" | "invalid_request"}:
+#   what a create of an existing record answers (the reference PDS's 500, the default, or a
+#   400 InvalidRequest "Record already exists"). A reset restores the default.
+
+_HANDLE = re.compile(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def admin_bluesky_add_account(state: State, req: Request) -> Outcome:
+    data = req.json_object()
+    handle, password = _field(data, "handle", str), _field(data, "password", str)
+    if not handle or not password or _HANDLE.fullmatch(handle.lower()) is None:
+        raise BadRequest("handle (a domain name, e.g. alice.test) and password are required")
+    handle = handle.lower()
+    digest = hashlib.sha256(handle.encode()).digest()
+    did = _field(data, "did", str) or "did:plc:" + "".join(S32[b % 32] for b in digest[:24])
+    if not re.fullmatch(r"did:[a-z]+:[A-Za-z0-9._:%-]+", did):
+        raise BadRequest("did must be a DID, e.g. did:plc:ewvi7nxzyoun6zhxrhs64oiz")
+    ttl = _number(data, "access_ttl_seconds", 0.001, 366 * 86400)
+    account = Account(did, handle, password, float(ttl) if ttl is not None else ACCESS_TTL)
+    state.bluesky.add(account)
+    return Reply(201, account.view())
+
+
+def admin_bluesky_accounts(state: State, req: Request) -> Outcome:
+    return Reply(200, {"accounts": [a.view() for a in state.bluesky.accounts()],
+                       "sessions_created": state.bluesky.sessions_created()})
+
+
+def admin_bluesky_expire(state: State, req: Request) -> Outcome:
+    name = _field(req.json_object(), "account", str)
+    account = state.bluesky.resolve(name) if name else None
+    if account is None:
+        return Reply(404, {"error": "no such Bluesky account"})
+    return Reply(200, {"ok": True, "expired": state.bluesky.expire(account.did)})
+
+
+def admin_bluesky_settings(state: State, req: Request) -> Outcome:
+    answer = _field(req.json_object(), "duplicate_rkey", str)
+    if answer not in ("invalid_request", "internal_error"):
+        raise BadRequest('duplicate_rkey must be "invalid_request" or "internal_error"')
+    state.bluesky.duplicate_answer = answer
+    return Reply(200, {"duplicate_rkey": answer})

@@ -32,6 +32,7 @@ class Draft:
     author: str | None = None
     problem: str | None = None
     media: list[str] = field(default_factory=list)  # ids (URNs) of uploaded media
+    parent: str | None = None  # the post this answers (a reply or a comment)
 
 
 class Platform:
@@ -54,6 +55,13 @@ class Platform:
 
     def created(self, post: Post) -> Reply:
         raise NotImplementedError
+
+    def new_answer_id(self, n: int, account: str, parent: str) -> str:
+        """The id of an answer (reply, comment) to `parent`."""
+        return self.new_id(n, account)
+
+    def created_answer(self, post: Post) -> Reply:
+        return self.created(post)
 
     def error(self, status: int, code: int | None = None, message: str | None = None) -> Reply:
         raise NotImplementedError
@@ -78,6 +86,13 @@ class Platform:
 
     def usage_headers(self, usage: Usage) -> dict[str, str]:
         return {}
+
+    def admit(self, state: State, account: str | None) -> Reply | None:
+        """Refuses a request that passed the token check (Mastodon's limit on every request)."""
+        return None
+
+    def stored(self, state: State, draft: Draft, post: Post) -> None:
+        """Called once a create is recorded, before its answer (or its loss to a fault)."""
 
     def check_token(self, req: Request) -> Reply | None:
         token = self.token(req)
@@ -106,12 +121,15 @@ def _gate(
         time.sleep(rule.latency_ms / 1000)
     if rule is not None and rule.status is not None:
         return rule, platform.fault_error(rule)
-    return rule, platform.precheck(req) or platform.check_token(req)
+    return rule, (
+        platform.precheck(req) or platform.check_token(req) or platform.admit(state, account)
+    )
 
 
 def publish(state: State, platform: Platform, req: Request) -> Outcome:
     draft = platform.parse_publish(state, req)
-    rule, refusal = _gate(state, platform, req, draft.account, "create")
+    endpoint = "create" if draft.parent is None else "answer"  # an X reply
+    rule, refusal = _gate(state, platform, req, draft.account, endpoint)
     return platform.finish(state, draft.account, refusal or _create(state, platform, draft, rule))
 
 
@@ -129,12 +147,30 @@ def _create(state: State, platform: Platform, draft: Draft, rule: FaultRule | No
             return platform.invalid(f"media {ref} was not uploaded by this account")
         if not media.uploaded:
             return platform.invalid(f"media {ref} has no content: its upload never completed")
-    post = state.add_post(
-        platform.name, draft.account, draft.text, platform.new_id, draft.author, draft.media
+    parent = draft.parent
+    if parent is not None and _created_post(state, platform.name, parent) is None:
+        return platform.invalid(f"{parent} does not exist: there is nothing to answer")
+    make_id = platform.new_id if parent is None else (
+        lambda n, account: platform.new_answer_id(n, account, parent)
     )
+    post = state.add_post(
+        platform.name, draft.account, draft.text, make_id, draft.author, draft.media, parent
+    )
+    platform.stored(state, draft, post)
     if rule is not None and rule.ambiguous:
         return DROP
-    return platform.created(post)
+    return platform.created(post) if parent is None else platform.created_answer(post)
+
+
+def create_answer(state: State, platform: Platform, req: Request, draft: Draft) -> Outcome:
+    """A reply or a comment: the same fault rules, token check and rate window as a post."""
+    rule, refusal = _gate(state, platform, req, draft.account, "answer")
+    return platform.finish(state, draft.account, refusal or _create(state, platform, draft, rule))
+
+
+def answers(state: State, platform: str, parent: str) -> list[Post]:
+    """The answers to `parent`, newest first."""
+    return [p for p in reversed(state.posts(platform)) if p.parent == parent]
 
 
 def upload(

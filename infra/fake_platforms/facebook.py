@@ -16,7 +16,9 @@ from fake_platforms.base import (
     Platform,
     _created_post,
     _gate,
+    answers,
     as_listed,
+    create_answer,
     list_posts,
     publish,
     upload,
@@ -97,6 +99,9 @@ class FacebookPlatform(Platform):
 
     def new_media_id(self, n: int) -> str:
         return str(self.ID_BASE + 500_000_000 + n)
+
+    def new_answer_id(self, n: int, account: str, parent: str) -> str:
+        return f"{parent}_{self.ID_BASE + n}"
 
     def created(self, post: Post) -> Reply:
         return Reply(200, {"id": post.id})
@@ -204,7 +209,8 @@ def facebook_list_posts(state: State, req: Request) -> Outcome:
 
     def render() -> Reply:
         limit = req.int_param("limit", 25, 1, 100)
-        posts = list(reversed(state.posts("facebook", page_id)))  # newest first
+        # Newest first; a comment is on its post, not in the feed.
+        posts = [p for p in reversed(state.posts("facebook", page_id)) if p.parent is None]
         if after := req.param("after"):
             seq = decode_cursor(after)
             page = [p for p in posts if p.seq < seq][:limit]
@@ -231,6 +237,48 @@ def facebook_list_posts(state: State, req: Request) -> Outcome:
         return Reply(200, body)
 
     return list_posts(state, FACEBOOK, req, page_id, render)
+
+
+# --------------------------------------------------------------------------------------------
+# Comments: `POST /{post-id}/comments` (form `message`) answers `{"id"}`; `GET
+# /{post-id}/comments?fields=id,message,created_time,from&order=reverse_chronological&limit=N`
+# lists them (oldest first unless `order=reverse_chronological`), each `from` the Page.
+# --------------------------------------------------------------------------------------------
+
+
+def facebook_create_comment(state: State, req: Request) -> Outcome:
+    parent = req.params["page"]
+    post = _created_post(state, "facebook", parent)
+    draft = Draft(account=post.account if post else parent.split("_")[0], parent=parent)
+    try:
+        message = req.form().get("message")
+    except BadRequest as e:
+        message, draft.problem = None, str(e)
+    if draft.problem is None and not message:
+        draft.problem = "(#100) The parameter message is required"
+    draft.text = message or None
+    return create_answer(state, FACEBOOK, req, draft)
+
+
+def facebook_list_comments(state: State, req: Request) -> Outcome:
+    parent = req.params["page"]
+    post = _created_post(state, "facebook", parent)
+
+    def render() -> Reply:
+        if post is None:
+            return FACEBOOK.error(400, 100, f"Unsupported get request. Object with ID '{parent}' does not exist")
+        limit = req.int_param("limit", 25, 1, 100)
+        found = answers(state, "facebook", parent)
+        if req.param("order") != "reverse_chronological":
+            found.reverse()
+        data = [
+            {"id": c.id, "message": c.text, "created_time": graph_time(c.created),
+             "from": {"id": c.account, "name": f"Page {c.account}"}}
+            for c in found[:limit]
+        ]
+        return Reply(200, {"data": data})
+
+    return list_posts(state, FACEBOOK, req, post.account if post else None, render)
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ from fake_platforms.base import (
     Platform,
     _created_post,
     _gate,
+    answers,
     as_listed,
+    create_answer,
     list_posts,
     oauth_refresh,
     publish,
@@ -97,6 +99,12 @@ class LinkedInPlatform(Platform):
     def created(self, post: Post) -> Reply:
         return Reply(201, None, {"x-restli-id": post.id})
 
+    def new_answer_id(self, n: int, account: str, parent: str) -> str:
+        return f"urn:li:comment:({parent},{self.ID_BASE + n})"
+
+    def created_answer(self, post: Post) -> Reply:
+        return Reply(201, comment_view(post), {"x-restli-id": post.id})
+
     def error(
         self,
         status: int,
@@ -150,7 +158,8 @@ def linkedin_list_posts(state: State, req: Request) -> Outcome:
             raise BadRequest("author must be urn:li:organization:{id} or urn:li:person:{id}")
         start = req.int_param("start", 0, 0, 10**9)
         count = req.int_param("count", 10, 1, 100)
-        posts = list(reversed(state.posts("linkedin", author=author)))
+        # A comment is on its post, not among the author's posts.
+        posts = [p for p in reversed(state.posts("linkedin", author=author)) if p.parent is None]
         elements = [
             as_listed(p, {
                 "id": p.id,
@@ -273,3 +282,58 @@ def linkedin_organization_acls(state: State, req: Request) -> Outcome:
         for o in orgs
     ]
     return list_posts(state, LINKEDIN, req, None, lambda: Reply(200, {"elements": elements, "paging": {"count": len(elements), "start": 0}}))
+
+
+# --------------------------------------------------------------------------------------------
+# Comments: `POST /rest/socialActions/{urn}/comments` {actor, object, message: {text}} answers
+# 201 with the comment and its URN in `x-restli-id`; `GET` the same path lists them, newest
+# first, as `elements`.
+# --------------------------------------------------------------------------------------------
+
+
+def comment_view(c: Post) -> dict[str, Any]:
+    return {
+        "id": c.id.rsplit(",", 1)[-1].rstrip(")"),
+        "$URN": c.id,
+        "actor": c.author,
+        "object": c.parent,
+        "message": {"text": c.text},
+        "created": {"actor": c.author, "time": int(c.created * 1000)},
+    }
+
+
+def linkedin_create_comment(state: State, req: Request) -> Outcome:
+    parent = unquote(req.params["urn"])
+    try:
+        body = req.json_object()
+    except BadRequest as e:
+        return create_answer(state, LINKEDIN, req, Draft(account=None, problem=str(e), parent=parent))
+    actor = body.get("actor")
+    message = body.get("message")
+    text = message.get("text") if isinstance(message, dict) else None
+    draft = Draft(account=LINKEDIN.account_of(actor), author=actor, parent=parent)
+    if draft.account is None:
+        draft.problem = "ERROR :: /actor :: must be urn:li:organization:{id} or urn:li:person:{id}"
+    elif body.get("object") != parent:
+        draft.problem = "ERROR :: /object :: must be the URN the path names"
+    elif not isinstance(text, str) or not text:
+        draft.problem = "ERROR :: /message/text :: field is required and must be a string"
+    else:
+        draft.text = text
+    return create_answer(state, LINKEDIN, req, draft)
+
+
+def linkedin_list_comments(state: State, req: Request) -> Outcome:
+    parent = unquote(req.params["urn"])
+    post = _created_post(state, "linkedin", parent)
+
+    def render() -> Reply:
+        if post is None:
+            return LINKEDIN.error(404, None, f"Not found: {parent}")
+        start = req.int_param("start", 0, 0, 10**9)
+        count = req.int_param("count", 10, 1, 100)
+        found = answers(state, "linkedin", parent)
+        elements = [comment_view(c) for c in found[start : start + count]]
+        return Reply(200, {"elements": elements, "paging": {"start": start, "count": count, "total": len(found)}})
+
+    return list_posts(state, LINKEDIN, req, post.account if post else None, render)

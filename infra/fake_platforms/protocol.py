@@ -123,6 +123,8 @@ class Request:
     body: bytes
     host: str
     params: dict[str, str] = field(default_factory=dict)
+    #: Every value of each query parameter (XRPC repeats a parameter for an array).
+    query_lists: dict[str, list[str]] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 from fake_platforms.admin import (
     admin_add_fault,
+    admin_bluesky_accounts,
+    admin_bluesky_add_account,
+    admin_bluesky_expire,
+    admin_bluesky_settings,
     admin_clear_faults,
     admin_faults,
     admin_health,
@@ -40,8 +44,19 @@ from fake_platforms.authorize import (
     x_authorize_decision,
     x_authorize_page,
 )
+from fake_platforms.bluesky import create_session, get_session, refresh_session
+from fake_platforms.bluesky_repo import (
+    create_record,
+    delete_record,
+    get_posts,
+    get_record,
+    list_records,
+    upload_blob,
+)
 from fake_platforms.facebook import (
+    facebook_create_comment,
     facebook_create_post,
+    facebook_list_comments,
     facebook_create_video,
     facebook_list_posts,
     facebook_me,
@@ -50,7 +65,9 @@ from fake_platforms.facebook import (
     facebook_upload_photo,
 )
 from fake_platforms.linkedin import (
+    linkedin_create_comment,
     linkedin_create_post,
+    linkedin_list_comments,
     linkedin_initialize_upload,
     linkedin_list_posts,
     linkedin_oauth_token,
@@ -58,6 +75,15 @@ from fake_platforms.linkedin import (
     linkedin_social_actions,
     linkedin_upload_bytes,
     linkedin_userinfo,
+)
+from fake_platforms.mastodon_api import (
+    mastodon_account_statuses,
+    mastodon_create_status,
+    mastodon_delete_status,
+    mastodon_get_media,
+    mastodon_get_status,
+    mastodon_upload_media,
+    mastodon_verify_credentials,
 )
 from fake_platforms.protocol import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Outcome, Request
 from fake_platforms.sms import sms_send
@@ -93,6 +119,8 @@ def _route(
 
 _GRAPH = r"/facebook(?:/v\d+(?:\.\d+)?)?/(?P<page>[^/]+)"
 _NAME = r"(?P<name>[A-Za-z0-9._-]+)"
+_MASTODON = r"/mastodon/api"
+_XRPC = r"/bluesky/xrpc/"
 
 ROUTES = [
     # Who a token belongs to (asked when an account is connected); before the Graph's
@@ -122,11 +150,31 @@ ROUTES = [
     _route("POST", _GRAPH + r"/videos", facebook_create_video, "facebook", MAX_UPLOAD_BYTES),
     _route("GET", _GRAPH + r"/(?:feed|posts)", facebook_list_posts, "facebook"),
     _route("GET", _GRAPH + r"/insights", facebook_page_insights, "facebook"),
+    _route("POST", _GRAPH + r"/comments", facebook_create_comment, "facebook"),
+    _route("GET", _GRAPH + r"/comments", facebook_list_comments, "facebook"),
+    _route("POST", r"/linkedin/rest/socialActions/(?P<urn>[^/]+)/comments", linkedin_create_comment, "linkedin"),
+    _route("GET", r"/linkedin/rest/socialActions/(?P<urn>[^/]+)/comments", linkedin_list_comments, "linkedin"),
     _route("POST", r"/linkedin/rest/posts", linkedin_create_post, "linkedin"),
     _route("POST", r"/linkedin/rest/(?P<resource>images|documents)", linkedin_initialize_upload, "linkedin"),
     _route("PUT", r"/linkedin/uploads/(?P<token>[A-Za-z0-9]+)", linkedin_upload_bytes, "linkedin",
            MAX_UPLOAD_BYTES),
     _route("GET", r"/linkedin/rest/posts", linkedin_list_posts, "linkedin"),
+    _route("POST", _MASTODON + r"/v1/statuses", mastodon_create_status, "mastodon"),
+    _route("GET", _MASTODON + r"/v1/statuses/(?P<id>[^/]+)", mastodon_get_status, "mastodon"),
+    _route("DELETE", _MASTODON + r"/v1/statuses/(?P<id>[^/]+)", mastodon_delete_status, "mastodon"),
+    _route("GET", _MASTODON + r"/v1/accounts/verify_credentials", mastodon_verify_credentials, "mastodon"),
+    _route("GET", _MASTODON + r"/v1/accounts/(?P<id>[^/]+)/statuses", mastodon_account_statuses, "mastodon"),
+    _route("POST", _MASTODON + r"/v2/media", mastodon_upload_media, "mastodon", MAX_UPLOAD_BYTES),
+    _route("GET", _MASTODON + r"/v1/media/(?P<id>[^/]+)", mastodon_get_media, "mastodon"),
+    _route("POST", _XRPC + r"com\.atproto\.server\.createSession", create_session, "bluesky"),
+    _route("POST", _XRPC + r"com\.atproto\.server\.refreshSession", refresh_session, "bluesky"),
+    _route("GET", _XRPC + r"com\.atproto\.server\.getSession", get_session, "bluesky"),
+    _route("POST", _XRPC + r"com\.atproto\.repo\.createRecord", create_record, "bluesky"),
+    _route("GET", _XRPC + r"com\.atproto\.repo\.getRecord", get_record, "bluesky"),
+    _route("GET", _XRPC + r"com\.atproto\.repo\.listRecords", list_records, "bluesky"),
+    _route("POST", _XRPC + r"com\.atproto\.repo\.deleteRecord", delete_record, "bluesky"),
+    _route("POST", _XRPC + r"com\.atproto\.repo\.uploadBlob", upload_blob, "bluesky", MAX_UPLOAD_BYTES),
+    _route("GET", _XRPC + r"app\.bsky\.feed\.getPosts", get_posts, "bluesky"),
     _route("POST", r"/sms/messages", sms_send, "sms"),
     _route("POST", r"/sinks/" + _NAME, sink_receive, "sink"),
     _route("GET", r"/_admin/health", admin_health, "admin"),
@@ -151,6 +199,10 @@ ROUTES = [
     _route("GET", _GRAPH, facebook_post_fields, "facebook"),
     _route("GET", r"/linkedin/rest/socialActions/(?P<urn>[^/]+)", linkedin_social_actions, "linkedin"),
     _route("POST", r"/_admin/metrics", admin_set_metrics, "admin"),
+    _route("POST", r"/_admin/bluesky/accounts", admin_bluesky_add_account, "admin"),
+    _route("GET", r"/_admin/bluesky/accounts", admin_bluesky_accounts, "admin"),
+    _route("POST", r"/_admin/bluesky/expire", admin_bluesky_expire, "admin"),
+    _route("POST", r"/_admin/bluesky/settings", admin_bluesky_settings, "admin"),
 ]
 
 

@@ -87,14 +87,16 @@ class Handler(BaseHTTPRequestHandler):
                 return Reply(405, {"error": f"{self.command} not allowed on {path}"},
                              {"Allow": ", ".join(allowed)})
             return Reply(404, {"error": f"no such endpoint: {self.command} {path}"})
+        lists = parse_qs(query, keep_blank_values=True)
         req = Request(
             method=self.command,
             path=path,
-            query={k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()},
+            query={k: v[0] for k, v in lists.items()},
             headers=self.headers,
             body=body,
             host=self.headers.get("Host") or "%s:%s" % self.server.server_address[:2],
             params=params,
+            query_lists=lists,
         )
         try:
             return route.handler(self.server.state, req)

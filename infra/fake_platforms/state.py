@@ -13,18 +13,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fake_platforms.bluesky_accounts import BlueskyAccounts
 from fake_platforms.protocol import BadRequest, _field, _number, graph_time, rfc3339_ms
 
 
-PLATFORMS = ("x", "facebook", "linkedin", "sms")
+PLATFORMS = ("x", "facebook", "linkedin", "sms", "mastodon", "bluesky")
 
-#: (requests, window in seconds) per (platform, account) until `POST /_admin/limits`.
+#: (requests, window in seconds) per (platform, account) until `POST /_admin/limits`. A
+#: platform's own name is the window its creates count toward; Mastodon also has
+#: `mastodon-api`, the window every authenticated request counts toward (mastodon.py).
 DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "x": (300, 900),
     "facebook": (200, 3600),
     "linkedin": (500, 86400),
     "sms": (1000, 60),
+    "mastodon": (300, 3 * 3600),  # statuses: 300 per 3 hours
+    "mastodon-api": (300, 300),  # any request: 300 per 5 minutes
+    # points, not requests: a Bluesky create costs 3 of the PDS's 5,000 an hour (bluesky.py)
+    "bluesky": (5000, 3600),
 }
+
+#: How long Mastodon remembers an `Idempotency-Key` (seconds).
+IDEMPOTENCY_SECONDS = 3600
 
 
 # --------------------------------------------------------------------------------------------
@@ -42,20 +52,28 @@ class Post:
     created: float
     author: str | None = None  # LinkedIn's author URN
     media: list[str] = field(default_factory=list)  # the media ids (URNs) it refers to
+    parent: str | None = None  # what it answers: an X reply's tweet, a comment's post
     # Timeline seeding: fields a listing shows differently (None: left out), and why.
     overrides: dict[str, Any] = field(default_factory=dict)
     malformed: str | None = None
+    # What only one platform has (Mastodon's visibility, spoiler text, language).
+    attributes: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] | None = None  # a Bluesky record's value, as created
 
     def admin_view(self) -> dict[str, Any]:
-        return {
+        view = {
             "seq": self.seq,
             "platform": self.platform,
             "account": self.account,
             "text": self.text,
             "id": self.id,
             "media": list(self.media),
+            "parent": self.parent,
             "time": rfc3339_ms(self.created),
         }
+        if self.attributes:
+            view["attributes"] = dict(self.attributes)
+        return view
 
 
 @dataclass
@@ -72,6 +90,8 @@ class Media:
     size: int | None = None
     sha256: str | None = None
     upload_token: str | None = None  # LinkedIn: where its bytes are PUT
+    # What only one platform has (a Mastodon description, when processing ends).
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def uploaded(self) -> bool:
@@ -83,7 +103,7 @@ class Media:
         self.sha256 = hashlib.sha256(content).hexdigest()
 
     def admin_view(self) -> dict[str, Any]:
-        return {
+        view = {
             "seq": self.seq,
             "platform": self.platform,
             "account": self.account,
@@ -95,6 +115,9 @@ class Media:
             "uploaded": self.uploaded,
             "time": rfc3339_ms(self.created),
         }
+        if self.attributes:
+            view["attributes"] = dict(self.attributes)
+        return view
 
 
 @dataclass
@@ -161,7 +184,9 @@ class FaultRule:
     rate: float = 1.0
     count: int | None = None
     seed: int | None = None
-    endpoints: str = "create"  # "upload": media uploads only; "all": listings and uploads too
+    # "create": posts and answers; "answer": replies and comments only; "upload": media
+    # uploads only; "all": listings and uploads too
+    endpoints: str = "create"
     fired: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -174,7 +199,7 @@ class FaultRule:
             not self.spent
             and self.platform == platform
             and (self.account is None or self.account == account)
-            and self.endpoints in ("all", endpoint)
+            and (self.endpoints in ("all", endpoint) or (endpoint == "answer" and self.endpoints == "create"))
         )
 
     def view(self) -> dict[str, Any]:
@@ -209,8 +234,8 @@ def parse_fault_rule(data: Any) -> FaultRule:
     if platform not in PLATFORMS:
         raise BadRequest(f"platform is required and must be one of {', '.join(PLATFORMS)}")
     endpoints = _field(data, "endpoints", str) or "create"
-    if endpoints not in ("create", "upload", "oauth", "all"):
-        raise BadRequest('endpoints must be "create", "upload", "oauth" or "all"')
+    if endpoints not in ("create", "answer", "upload", "oauth", "all"):
+        raise BadRequest('endpoints must be "create", "answer", "upload", "oauth" or "all"')
     rate = _number(data, "rate", 0, 1)
     seed = _number(data, "seed", -(2**63), 2**63, integer=True)
     rule = FaultRule(
@@ -266,6 +291,9 @@ class State:
         self._windows: dict[tuple[str, str], Window] = {}
         self._sinks: dict[str, Sink] = {}
         self._insights: dict[str, list[InsightValue]] = {}
+        # Idempotency keys: (platform, account, key) -> (post id, when it was first used).
+        self._idempotency: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self.bluesky = BlueskyAccounts()
         self.reset()
 
     def reset(self) -> None:
@@ -276,10 +304,12 @@ class State:
             self._tokens = {}
             self._refresh_tokens = {}
             self._refreshes = {}
-            self._limits = {p: Limit(*DEFAULT_LIMITS[p]) for p in PLATFORMS}
+            self._limits = {p: Limit(*limit) for p, limit in DEFAULT_LIMITS.items()}
             self._windows = {}
             self._sinks = {}
             self._insights = {}
+            self._idempotency = {}
+        self.bluesky.clear()
 
     def _next(self, name: str) -> int:
         """The next number of a sequence; the caller holds the lock."""
@@ -296,14 +326,54 @@ class State:
         make_id: Callable[[int, str], str],
         author: str | None = None,
         media: list[str] | None = None,
+        parent: str | None = None,
     ) -> Post:
         with self._lock:
             post_id = make_id(self._next(platform), account)
             post = Post(
                 self._next("post"), platform, account, text, post_id, time.time(), author,
-                list(media or []),
+                list(media or []), parent=parent,
             )
             self._posts.append(post)
+            return post
+
+    def delete_post(self, platform: str, post_id: str) -> Post | None:
+        """Removes a post (it is no longer listed, even by the admin API); None: no such post."""
+        with self._lock:
+            found = next((p for p in self._posts if p.platform == platform and p.id == post_id), None)
+            if found is not None:
+                self._posts.remove(found)
+            return found
+
+    # idempotency keys
+
+    def idempotent_post(self, platform: str, account: str, key: str) -> str | None:
+        """The id of the post first created with `key` by `account`, within the hour."""
+        with self._lock:
+            seen = self._idempotency.get((platform, account, key))
+            if seen is None or time.time() - seen[1] >= IDEMPOTENCY_SECONDS:
+                return None
+            return seen[0]
+
+    def remember_idempotent(self, platform: str, account: str, key: str, post_id: str) -> None:
+        with self._lock:
+            self._idempotency[(platform, account, key)] = (post_id, time.time())
+
+    def add_unique_post(
+        self, platform: str, account: str, text: str, post_id: str, parent: str | None,
+        media: list[str], record: dict[str, Any],
+    ) -> Post | None:
+        """Adds a post whose id the client chose (a Bluesky record's URI), unless a post of the
+        platform already has that id: then nothing is added and the answer is None."""
+        with self._lock:
+            if any(p.platform == platform and p.id == post_id for p in self._posts):
+                return None
+            post = Post(
+                self._next("post"), platform, account, text, post_id, time.time(), None,
+                list(media), parent=parent, record=record,
+            )
+            self._posts.append(post)
+            ENGAGEMENT.forget(platform, post_id)  # made again under its URI: starts at zero
             return post
 
     # Page insights
@@ -510,13 +580,13 @@ class State:
                 self._windows[key] = window
         return window, Usage(limit.limit, window.count, window.start + limit.window_seconds)
 
-    def acquire(self, platform: str, account: str) -> tuple[bool, Usage]:
-        """Counts one request in the account's window unless the window is full."""
+    def acquire(self, platform: str, account: str, cost: int = 1) -> tuple[bool, Usage]:
+        """Counts one request (`cost` points) in the account's window unless it would not fit."""
         with self._lock:
             window, usage = self._usage(platform, account, time.time(), keep=True)
-            if usage.exhausted:
+            if usage.used + cost > usage.limit:
                 return False, usage
-            window.count += 1
+            window.count += cost
             return True, Usage(usage.limit, window.count, usage.reset)
 
     def peek(self, platform: str, account: str | None) -> Usage:
@@ -595,10 +665,16 @@ class Engagement:
             self._counts[(platform, post_id)] = merged
             return dict(merged)
 
-    def get(self, platform: str, post_id: str) -> dict[str, int]:
+    def forget(self, platform: str, post_id: str) -> None:
+        with self._lock:
+            self._counts.pop((platform, post_id), None)
+
+    def get(
+        self, platform: str, post_id: str, names: tuple[str, ...] = METRIC_NAMES
+    ) -> dict[str, int]:
         with self._lock:
             found = self._counts.get((platform, post_id), {})
-        return {name: found.get(name, 0) for name in METRIC_NAMES}
+        return {name: found.get(name, 0) for name in names}
 
 
 ENGAGEMENT = Engagement()

@@ -51,13 +51,18 @@ class XPlatform(Platform):
         text = body.get("text")
         media = body.get("media", {})
         ids = media.get("media_ids", []) if isinstance(media, dict) else None
+        reply = body.get("reply")
+        parent = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
         if not isinstance(text, str) or not text:
             draft.problem = "The `text` field is required and must be a non-empty string."
         elif not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > 4:
             draft.problem = "`media.media_ids` must be a list of at most 4 media id strings."
+        elif reply is not None and not isinstance(parent, str):
+            draft.problem = "`reply.in_reply_to_tweet_id` must be a tweet id string."
         else:
             draft.text = text
             draft.media = ids
+            draft.parent = parent
         return draft
 
     def new_id(self, n: int, account: str) -> str:
@@ -151,11 +156,9 @@ def x_user_tweets(state: State, req: Request) -> Outcome:
         page, rest = tweets[:max_results], tweets[max_results:]
         meta: dict[str, Any] = {"result_count": len(page)}
         body: dict[str, Any] = {}
+        fields = (req.param("tweet.fields") or "").split(",")
         if page:  # like X, an empty page has no `data` at all
-            body["data"] = [
-                as_listed(t, {"id": t.id, "text": t.text, "created_at": rfc3339_ms(t.created)})
-                for t in page
-            ]
+            body["data"] = [as_listed(t, _listed_tweet(t, fields)) for t in page]
             meta.update(newest_id=page[0].id, oldest_id=page[-1].id)
         if rest:
             meta["next_token"] = encode_cursor(int(rest[0].id))
@@ -163,6 +166,13 @@ def x_user_tweets(state: State, req: Request) -> Outcome:
         return Reply(200, body)
 
     return list_posts(state, X, req, user, render)
+
+
+def _listed_tweet(t: Post, fields: list[str]) -> dict[str, Any]:
+    tweet: dict[str, Any] = {"id": t.id, "text": t.text, "created_at": rfc3339_ms(t.created)}
+    if t.parent is not None and "referenced_tweets" in fields:
+        tweet["referenced_tweets"] = [{"type": "replied_to", "id": t.parent}]
+    return tweet
 
 
 def x_oauth_token(state: State, req: Request) -> Outcome:

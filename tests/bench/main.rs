@@ -22,7 +22,9 @@ use herald_domain::clock::SystemEntropy;
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::memory::MemoryStore;
 use herald_domain::model::*;
-use herald_domain::ports::{AccountStore, AppLimiter, PostStore, PublishStore, TenantStore};
+use herald_domain::ports::{
+    AccountStore, AppLimiter, PostStore, PublishStore, SlotStore, TenantStore,
+};
 use herald_domain::publishing::dispatch::{DispatchConfig, Dispatcher};
 use herald_domain::publishing::platform::{
     LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
@@ -74,7 +76,7 @@ impl PlatformClient for Accepting {
 /// any platform) and `BATCH` posts due now.
 async fn seed_batch<S>(store: &Arc<S>)
 where
-    S: TenantStore + AccountStore + PostStore + 'static,
+    S: TenantStore + AccountStore + PostStore + SlotStore + 'static,
 {
     let (tenant, key, _) = herald_domain::tenants::create_tenant(
         store.as_ref() as &dyn TenantStore,
@@ -103,6 +105,7 @@ where
         posts: store.clone(),
         accounts: store.clone(),
         tenants: store.clone(),
+        slots: store.clone(),
         media: herald_domain::memory::MemoryMedia::service(Arc::new(SystemClock)),
         clock: Arc::new(SystemClock),
     };
@@ -122,6 +125,10 @@ where
                         media: None,
                     }],
                     media: vec![],
+                    follow_ups: Default::default(),
+                    draft: false,
+                    local: None,
+                    next_slot: false,
                 },
                 "bench".into(),
             )

@@ -355,6 +355,7 @@ async fn engagement_reads_parse_each_platforms_counts_and_classify_failures() {
                 text: "hello",
                 correlation_id: "c",
                 media: vec![],
+                reply_to: None,
             })
             .await
             .unwrap();

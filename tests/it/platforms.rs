@@ -64,6 +64,7 @@ async fn publish(
                     content: MediaContent::from_bytes(bytes.clone()),
                 })
                 .collect(),
+            reply_to: None,
         })
         .await
         .map(|p| p.platform_post_id)
@@ -315,5 +316,121 @@ fn the_oauth_clients_secret_is_parsed_strictly() {
         let err = OAuthClients::parse(bad).unwrap_err();
         assert!(err.contains(says), "{bad}: {err}");
         assert!(!err.contains("s3"), "{err}");
+    }
+}
+
+async fn follow_up(
+    client: &HttpPlatforms,
+    platform: Platform,
+    external_id: &str,
+    text: &str,
+    parent: &str,
+) -> Result<String, PlatformError> {
+    let token = SecretString::from("token-1");
+    client
+        .publish(PublishRequest {
+            platform,
+            external_id,
+            access_token: &token,
+            text,
+            correlation_id: "c",
+            media: vec![],
+            reply_to: Some(parent),
+        })
+        .await
+        .map(|p| p.platform_post_id)
+}
+
+async fn find(
+    client: &HttpPlatforms,
+    platform: Platform,
+    external_id: &str,
+    text: &str,
+    reply_to: Option<&str>,
+) -> Option<String> {
+    let token = SecretString::from("token-1");
+    client
+        .find_post(herald_domain::publishing::platform::LookupRequest {
+            platform,
+            external_id,
+            access_token: &token,
+            text,
+            since: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+            reply_to,
+        })
+        .await
+        .unwrap()
+        .map(|p| p.platform_post_id)
+}
+
+/// A thread's reply on X and a first comment on Facebook and LinkedIn: each answers its
+/// parent, is found among the parent's answers after a lost answer, and is never taken for a
+/// post of the account's own.
+#[tokio::test]
+async fn follow_ups_answer_their_parent_and_are_found_only_among_its_answers() {
+    let fake = fake_platforms();
+    let client = client(&fake);
+    for (platform, account, name) in [
+        (Platform::X, None, "x"),
+        (Platform::Facebook, Some("page1"), "facebook"),
+        (Platform::Linkedin, Some("42"), "linkedin"),
+    ] {
+        let head = publish(&client, platform, account.unwrap_or("0"), "the post", &[])
+            .await
+            .unwrap();
+        // X's account is the token's user, known once it has posted.
+        let account = match account {
+            Some(a) => a.to_owned(),
+            None => admin(&fake, "posts", name).await[0]["account"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        };
+        let first = follow_up(&client, platform, &account, "the answer", &head)
+            .await
+            .unwrap();
+        let posts = admin(&fake, "posts", name).await;
+        let answer = posts.iter().find(|p| p["id"] == first.as_str()).unwrap();
+        assert_eq!(answer["parent"], head.as_str(), "{name}");
+        assert_eq!(
+            find(&client, platform, &account, "the answer", Some(&head)).await,
+            Some(first.clone()),
+            "{name}"
+        );
+        assert_eq!(
+            find(&client, platform, &account, "the answer", None).await,
+            None,
+            "{name}: an answer is never the account's own post"
+        );
+        assert_eq!(
+            find(&client, platform, &account, "the post", None).await,
+            Some(head.clone()),
+            "{name}"
+        );
+        // The answer is lost: the call is ambiguous and the lookup finds what it created.
+        fault(
+            &fake,
+            json!({"platform": name, "ambiguous": true, "count": 1}),
+        )
+        .await;
+        let lost = follow_up(&client, platform, &account, "lost answer", &head).await;
+        assert_eq!(
+            lost.map_err(|e| e.kind()),
+            Err(FailureKind::Ambiguous),
+            "{name}"
+        );
+        assert!(
+            find(&client, platform, &account, "lost answer", Some(&head))
+                .await
+                .is_some(),
+            "{name}"
+        );
+        // Nothing to answer: refused for good.
+        let orphan = follow_up(&client, platform, &account, "orphan", "404404").await;
+        assert_eq!(
+            orphan.map_err(|e| e.kind()),
+            Err(FailureKind::Permanent),
+            "{name}"
+        );
     }
 }

@@ -346,6 +346,8 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             dead_letter_records: store.clone(),
             media: Arc::new(S3Media::new(clients.s3.clone(), &config.media_bucket)),
             endpoints: store.clone(),
+            wallets: store.clone(),
+            contacts: store.clone(),
             resolver: Arc::new(herald_platforms::outbound::SystemResolver),
             ingest: store,
             idempotency,

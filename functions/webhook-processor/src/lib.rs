@@ -7,7 +7,9 @@ use herald_aws::config::{ConfigError, Env};
 use herald_aws::dynamo::DynamoStore;
 use herald_aws::lambda::{batch_response, parse_record};
 use herald_domain::clock::SystemClock;
+use herald_domain::inbound::billing::Billing;
 use herald_domain::inbound::{InboundEvent, WebhookProcessor};
+use herald_domain::wallet::{PriceTable, Wallets};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -15,20 +17,46 @@ use tracing::Instrument;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table: String,
+    /// Paid amounts to credits (`HERALD_CREDIT_PRICES`, `{"usd": {"1000": 100}}`); empty:
+    /// billing events are kept but credit nothing.
+    pub prices: PriceTable,
 }
 
 impl Config {
     pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        Env::read(vars, |env| Self {
-            table: env.required("HERALD_TABLE"),
+        Env::read(vars, |env| {
+            let prices = match env.optional("HERALD_CREDIT_PRICES") {
+                None => PriceTable::default(),
+                Some(raw) => PriceTable::parse(&raw).unwrap_or_else(|e| {
+                    env.problem(format!("HERALD_CREDIT_PRICES: {e}"));
+                    PriceTable::default()
+                }),
+            };
+            Self {
+                table: env.required("HERALD_TABLE"),
+                prices,
+            }
         })
     }
 }
 
 pub fn processor(config: &Config, clients: &Clients) -> WebhookProcessor {
+    let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table));
+    let clock = Arc::new(SystemClock);
     WebhookProcessor {
-        store: Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table)),
-        clock: Arc::new(SystemClock),
+        store: store.clone(),
+        clock: clock.clone(),
+        billing: Some(Billing {
+            wallets: Wallets {
+                store: store.clone(),
+                // Top-ups and reversals are their own record (the ledger); only grants,
+                // which this function never makes, are audited.
+                audit: store.clone(),
+                clock,
+                prices: config.prices.clone(),
+            },
+            tenants: store,
+        }),
     }
 }
 
@@ -55,6 +83,7 @@ pub async fn handle(processor: &WebhookProcessor, event: SqsEvent) -> SqsBatchRe
                 tracing::info!(
                     kind = %done.kind,
                     removed = done.removed,
+                    credited = done.credited,
                     duplicate = done.duplicate,
                     "webhook applied"
                 );

@@ -54,7 +54,7 @@ pub async fn record(
         tenant_id: principal.tenant_id.clone(),
         entity,
         action: action.to_owned(),
-        actor: format!("key:{}", principal.key_id),
+        actor: principal.actor_name(),
         old,
         new,
         ip: client.ip.clone(),

@@ -34,6 +34,11 @@ impl Principal {
         }
     }
 
+    /// Who did it, as the audit log names a key: `key:<id>`.
+    pub fn actor_name(&self) -> String {
+        format!("key:{}", self.key_id)
+    }
+
     pub fn require(&self, allowed: bool, what: &str) -> Result<(), ApiError> {
         if allowed {
             Ok(())

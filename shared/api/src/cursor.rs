@@ -24,3 +24,20 @@ pub(crate) fn encode(key: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
 }
+
+/// A list's `limit` (1 to 100; `default` when absent) and its `cursor` through [`decode`]:
+/// anything else is a 400.
+pub(crate) fn page_params(
+    limit: Option<usize>,
+    default: usize,
+    cursor: Option<&str>,
+    valid: impl Fn(&str) -> bool,
+) -> Result<(usize, Option<String>), crate::ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=100).contains(&limit) {
+        return Err(crate::ApiError::bad_request(
+            "limit must be between 1 and 100",
+        ));
+    }
+    Ok((limit, cursor.map(|c| decode(c, valid)).transpose()?))
+}

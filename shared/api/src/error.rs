@@ -240,6 +240,20 @@ impl From<PostError> for ApiError {
     }
 }
 
+impl From<herald_domain::contacts::ContactError> for ApiError {
+    fn from(e: herald_domain::contacts::ContactError) -> Self {
+        use herald_domain::contacts::ContactError;
+        match e {
+            ContactError::Invalid(errors) => ApiError::validation(errors),
+            ContactError::NotFound => ApiError::not_found("contact"),
+            ContactError::Duplicate(_) | ContactError::Contended => {
+                ApiError::conflict(e.to_string())
+            }
+            ContactError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<MediaError> for ApiError {
     fn from(e: MediaError) -> Self {
         match e {

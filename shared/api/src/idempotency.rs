@@ -24,11 +24,17 @@ fn key_required(method: &Method, path: &str) -> bool {
     method == Method::POST && path == "/v1/posts"
 }
 
+/// Routes that change nothing: a key sent to them is not taken.
+fn writes_nothing(path: &str) -> bool {
+    path == "/v1/posts/preview"
+}
+
 pub async fn layer(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     if !matches!(
         *request.method(),
         Method::POST | Method::PATCH | Method::DELETE | Method::PUT
-    ) {
+    ) || writes_nothing(request.uri().path())
+    {
         return next.run(request).await;
     }
     let Some(raw) = request.headers().get(&IDEMPOTENCY_KEY) else {

@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod memory;
 pub mod openapi;
 pub mod rate_limit;
+mod reference;
 mod routes;
 pub mod state;
 pub mod webhooks;
@@ -40,6 +41,10 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub tenants: Arc<dyn TenantStore>,
+    /// The tenants' credit wallets (`routes::wallet`).
+    pub wallets: Arc<dyn herald_domain::wallet::WalletStore>,
+    /// The tenants' SMS contacts (`routes::contacts`).
+    pub contacts: herald_domain::contacts::ContactService,
     pub accounts: Arc<dyn AccountStore>,
     pub crises: Arc<dyn CrisisStore>,
     /// Connect links and the OAuth flow behind them (`routes::connect`).
@@ -119,6 +124,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::public())
         .route("/v1/openapi.json", axum::routing::get(openapi::document))
+        .merge(reference::routes())
         .merge(operator)
         .merge(embed::routes())
         .merge(console::routes())
@@ -257,22 +263,24 @@ async fn refuse_impossible_paths(request: Request, next: Next) -> Response {
 
 /// The headers every `/v1` answer carries: answers hold keys and secrets, so nothing caches
 /// them; nothing sniffs a JSON body into HTML; nothing frames them; browsers keep to HTTPS.
-/// A handler's own `Cache-Control` (none today) would be kept.
+/// A handler's own `Cache-Control` and `Content-Security-Policy` are kept (the reference page
+/// and its files: `reference`).
 fn harden(headers: &mut axum::http::HeaderMap) {
     use axum::http::header;
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (
             header::STRICT_TRANSPORT_SECURITY,
             "max-age=63072000; includeSubDomains",
-        ),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
         ),
     ] {
         headers.insert(name, HeaderValue::from_static(value));

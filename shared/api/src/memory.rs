@@ -27,6 +27,8 @@ pub struct MemoryApp {
     pub idempotency: Idempotency,
     /// The platforms' consent pages: `consent` plays the person who signs in.
     pub authorization: Arc<herald_domain::connect::memory::MemoryAuthorization>,
+    /// The wallets: tests top them up behind the API.
+    pub wallets: Arc<herald_domain::wallet::memory::MemoryWallets>,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
         let dead_letters = Arc::new(MemoryDeadLetters::default());
         let dead_letter_records = Arc::new(MemoryDeadLetterRecords::default());
         let media = Arc::new(MemoryMedia::default());
+        let wallets = Arc::new(herald_domain::wallet::memory::MemoryWallets::new());
         let ingest = Arc::new(MemoryIngestStore::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let authorization =
@@ -54,6 +57,8 @@ impl AppState {
                 dead_letter_records: dead_letter_records.clone(),
                 media: media.clone(),
                 endpoints: Arc::new(MemoryEndpoints::default()),
+                wallets: wallets.clone(),
+                contacts: Arc::new(herald_domain::contacts::memory::MemoryContacts::default()),
                 resolver: Arc::new(FixedResolver(vec![std::net::IpAddr::from([
                     93, 184, 215, 14,
                 ])])),
@@ -87,6 +92,7 @@ impl AppState {
             ingest,
             idempotency,
             authorization,
+            wallets,
         }
     }
 }

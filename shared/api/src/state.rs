@@ -15,7 +15,7 @@ use herald_domain::outbound::guard::TargetPolicy;
 use herald_domain::outbound::{EndpointRegistry, EndpointStore, Resolver};
 use herald_domain::ports::{
     AccountStore, AuditLog, CrisisStore, HeartbeatStore, MediaObjects, MediaRecords, PostStore,
-    TenantStore,
+    SlotStore, TenantStore,
 };
 use herald_domain::publishing::platform::TokenOwners;
 use herald_domain::publishing::posts::PostService;
@@ -37,6 +37,10 @@ pub struct Ports<S> {
     pub dead_letter_records: Arc<dyn DeadLetterRecords>,
     pub media: Arc<dyn MediaObjects>,
     pub endpoints: Arc<dyn EndpointStore>,
+    /// The tenants' credit wallets and their ledgers.
+    pub wallets: Arc<dyn herald_domain::wallet::WalletStore>,
+    /// The tenants' SMS contacts.
+    pub contacts: Arc<dyn herald_domain::contacts::ContactStore>,
     pub resolver: Arc<dyn Resolver>,
     /// Ingest streams (and their retries).
     pub ingest: Arc<dyn StreamRetries>,
@@ -92,6 +96,7 @@ impl AppState {
             + HeartbeatStore
             + AuditLog
             + PostStore
+            + SlotStore
             + MediaRecords
             + AccountCensus
             + AppBlocks
@@ -107,6 +112,8 @@ impl AppState {
             dead_letter_records,
             media,
             endpoints,
+            wallets,
+            contacts,
             resolver,
             ingest,
             idempotency,
@@ -148,6 +155,12 @@ impl AppState {
         Self {
             health,
             resets,
+            wallets,
+            contacts: herald_domain::contacts::ContactService {
+                store: contacts,
+                audit: store.clone(),
+                clock: clock.clone(),
+            },
             tenants: store.clone(),
             accounts: store.clone(),
             crises: store.clone(),
@@ -171,6 +184,7 @@ impl AppState {
                 posts: store.clone(),
                 accounts: store.clone(),
                 tenants: store.clone(),
+                slots: store.clone(),
                 media: MediaService {
                     records: store,
                     objects: media,

@@ -41,6 +41,17 @@ id_type!(
     MediaId
 );
 
+id_type!(
+    /// A tenant's SMS contact; UUIDv7.
+    ContactId
+);
+
+impl ContactId {
+    pub fn generate() -> Self {
+        Self(format!("con_{}", uuid::Uuid::now_v7().simple()))
+    }
+}
+
 impl TenantId {
     pub fn generate() -> Self {
         Self(format!("ten_{}", uuid::Uuid::now_v7().simple()))

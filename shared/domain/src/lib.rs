@@ -12,6 +12,7 @@ pub mod backup;
 pub mod clock;
 pub mod connect;
 pub mod console;
+pub mod contacts;
 pub mod dead_letters;
 pub mod error;
 pub mod health;
@@ -30,6 +31,8 @@ pub mod rate_limits;
 pub mod resets;
 pub mod secrets;
 pub mod tenants;
+pub mod wallet;
+pub mod zone;
 
 #[cfg(feature = "memory")]
 pub mod memory;

@@ -76,6 +76,9 @@ pub(crate) struct State {
     pub(crate) connect_links: HashMap<String, crate::connect::ConnectLink>,
     pub(crate) authorizations: HashMap<String, crate::connect::PendingAuthorization>,
     pub(crate) choices: HashMap<String, crate::connect::PendingChoice>,
+    pub(crate) posting_slots: HashMap<TenantId, crate::publishing::slots::PostingSlots>,
+    /// Slot holds by (tenant, account, epoch ms): the post holding it.
+    pub(crate) slot_holds: HashMap<(TenantId, AccountId, i64), PostId>,
 }
 
 #[derive(Debug, Default)]

@@ -59,6 +59,19 @@ pub struct TenantSettings {
     /// A post may not be approved with the key that created it (four eyes).
     #[serde(default)]
     pub forbid_self_approval: bool,
+    /// The IANA zone wall-clock times are read in (a post's `scheduled_local` without its own
+    /// `time_zone`); `None`: UTC. Checked against the tz database when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+impl TenantSettings {
+    pub fn zone(&self) -> crate::zone::TimeZoneName {
+        self.time_zone
+            .as_deref()
+            .and_then(|z| crate::zone::TimeZoneName::parse(z).ok())
+            .unwrap_or_else(crate::zone::TimeZoneName::utc)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +214,8 @@ impl Account {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PostStatus {
+    /// Kept, never dispatched, until it is scheduled (`POST /v1/posts/{id}/schedule`).
+    Draft,
     PendingApproval,
     Scheduled,
     /// Handed to the publish queue; the variants carry the outcome.
@@ -212,6 +227,7 @@ pub enum PostStatus {
 impl PostStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            PostStatus::Draft => "draft",
             PostStatus::PendingApproval => "pending_approval",
             PostStatus::Scheduled => "scheduled",
             PostStatus::Dispatched => "dispatched",
@@ -222,6 +238,7 @@ impl PostStatus {
 
     pub fn parse(s: &str) -> Option<Self> {
         [
+            PostStatus::Draft,
             PostStatus::PendingApproval,
             PostStatus::Scheduled,
             PostStatus::Dispatched,
@@ -251,6 +268,9 @@ pub enum VariantStatus {
     /// blindly retried.
     Unknown,
     Cancelled,
+    /// The post is live and its next step (a thread part or the first comment, `step`) waits
+    /// for a publisher.
+    Continuing,
 }
 
 impl VariantStatus {
@@ -264,6 +284,7 @@ impl VariantStatus {
             VariantStatus::Failed => "failed",
             VariantStatus::Unknown => "unknown",
             VariantStatus::Cancelled => "cancelled",
+            VariantStatus::Continuing => "continuing",
         }
     }
 
@@ -277,6 +298,7 @@ impl VariantStatus {
             VariantStatus::Failed,
             VariantStatus::Unknown,
             VariantStatus::Cancelled,
+            VariantStatus::Continuing,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)
@@ -284,11 +306,12 @@ impl VariantStatus {
 
     /// States from which a publisher may take the variant. An `unknown` one is taken to be
     /// looked up on the platform before anything is sent.
-    pub const CLAIMABLE: [VariantStatus; 4] = [
+    pub const CLAIMABLE: [VariantStatus; 5] = [
         VariantStatus::Pending,
         VariantStatus::Retrying,
         VariantStatus::DeadLettered,
         VariantStatus::Unknown,
+        VariantStatus::Continuing,
     ];
 
     pub fn is_claimable(self) -> bool {
@@ -367,9 +390,27 @@ pub struct Variant {
     pub removed_at: Option<OffsetDateTime>,
     /// Media for this account only, instead of the post's (`Some(vec![])`: none).
     pub media_override: Option<Vec<Attachment>>,
+    /// The step a publisher works on: 0 is the post itself, then each of the post's
+    /// [`follow_ups`](Post::follow_ups) in order (absent in items written before threads: 0).
+    pub step: u32,
+    /// The platform's ids of the follow-ups published so far, in order (each replies to, or
+    /// comments on, the one before it: `platform_post_id` for the first).
+    pub follow_up_ids: Vec<String>,
 }
 
 impl Variant {
+    /// The platform id the current step replies to or comments on: `None` for the post itself.
+    pub fn parent_id(&self) -> Option<&str> {
+        match self.step {
+            0 => None,
+            _ => self
+                .follow_up_ids
+                .last()
+                .or(self.platform_post_id.as_ref())
+                .map(String::as_str),
+        }
+    }
+
     pub fn new(account_id: AccountId, platform: Platform, text_override: Option<String>) -> Self {
         Self {
             account_id,
@@ -385,6 +426,8 @@ impl Variant {
             claimed_at: None,
             removed_at: None,
             media_override: None,
+            step: 0,
+            follow_up_ids: Vec::new(),
         }
     }
 }
@@ -424,9 +467,40 @@ pub struct Post {
     /// Uploaded media, checked against every target when attached; what each variant carries
     /// unless it has its own.
     pub media: Vec<Attachment>,
+    /// X only: replies published after the post, each to the one before it.
+    pub thread: Vec<String>,
+    /// Facebook and LinkedIn only: a comment the account leaves on its post once it is live.
+    pub first_comment: Option<String>,
+    /// The zone a wall-clock schedule was given in (shown back with `scheduled_at` as local
+    /// time); `None` for a post scheduled by instant.
+    pub time_zone: Option<String>,
 }
 
 impl Post {
+    /// What each variant publishes after the post itself, in order: the thread's parts, or the
+    /// first comment (a post has one or the other, never both).
+    pub fn follow_ups(&self) -> Vec<&str> {
+        match &self.first_comment {
+            Some(comment) if self.thread.is_empty() => vec![comment.as_str()],
+            _ => self.thread.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// `scheduled_at` as a wall-clock time in the zone it was given in, if it was.
+    pub fn scheduled_local(&self) -> Option<time::PrimitiveDateTime> {
+        let zone = crate::zone::TimeZoneName::parse(self.time_zone.as_deref()?).ok()?;
+        Some(zone.local(self.scheduled_at))
+    }
+
+    /// The text of a variant's step: its own (or the post's) text at step 0, then each
+    /// follow-up's. `None` past the last step.
+    pub fn step_text(&self, account: &AccountId, step: u32) -> Option<&str> {
+        match step {
+            0 => Some(self.text_for(account)),
+            n => self.follow_ups().get(n as usize - 1).copied(),
+        }
+    }
+
     /// The media the variant for `account` publishes.
     pub fn media_for(&self, account: &AccountId) -> &[Attachment] {
         self.variants
@@ -480,4 +554,21 @@ impl Post {
             "publishing"
         }
     }
+}
+
+/// Posting slots (`publishing::slots` reads them and finds the next free one).
+/// The days and local times (`HH:MM`, in the tenant's zone) of one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotRule {
+    pub days: Vec<String>,
+    pub times: Vec<String>,
+}
+
+/// A tenant's posting slots: `slots` for every account, `accounts` for those with their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostingSlots {
+    #[serde(default)]
+    pub slots: Vec<SlotRule>,
+    #[serde(default)]
+    pub accounts: BTreeMap<AccountId, Vec<SlotRule>>,
 }

@@ -97,6 +97,55 @@ pub trait PostStore: Send + Sync {
     /// Writes `post` (whose `version` is already the new one) only if the stored version is
     /// still `expected_version`; `Conflict` otherwise.
     async fn replace_post(&self, post: &Post, expected_version: u64) -> Result<(), StoreError>;
+    /// The calendar: posts scheduled in `[from, to)`, earliest first (ties by id), through an
+    /// index, never a scan. The cursor is the [`calendar_position`] of the last post returned.
+    async fn posts_between(
+        &self,
+        tenant: &TenantId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Post>, StoreError>;
+}
+
+/// Posting slots (`publishing::slots`): the tenant's rules, and holds on one account's slot.
+#[async_trait]
+pub trait SlotStore: Send + Sync {
+    async fn posting_slots(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<crate::model::PostingSlots>, StoreError>;
+    async fn put_posting_slots(
+        &self,
+        tenant: &TenantId,
+        slots: &crate::model::PostingSlots,
+    ) -> Result<(), StoreError>;
+    /// Holds `account`'s slot at `at` for `post` if nobody holds it (or `post` already does;
+    /// with `replacing`, only if that post holds it): `None`. Otherwise the post holding it.
+    async fn hold_slot(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        at: OffsetDateTime,
+        post: &PostId,
+        replacing: Option<&PostId>,
+    ) -> Result<Option<PostId>, StoreError>;
+    /// Lets go of a hold `post` has (nothing if another post holds the slot).
+    async fn release_slot(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        at: OffsetDateTime,
+        post: &PostId,
+    ) -> Result<(), StoreError>;
+}
+
+/// A post's place in the calendar (`<epoch ms, 13 digits>#<post id>`): it sorts as the
+/// calendar does, and a page's cursor is the position of its last post.
+pub fn calendar_position(scheduled_at: OffsetDateTime, post: &PostId) -> String {
+    let ms = crate::clock::epoch_millis(scheduled_at);
+    format!("{:013}#{}", ms.max(0), post.0)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -137,9 +186,14 @@ pub struct VariantRef {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VariantOutcome {
+    /// Step `step` is live with this id (step 0: the post itself, whose id and time the
+    /// variant keeps; later steps: a follow-up, appended to `follow_up_ids`). `more`: the
+    /// variant goes on `continuing` at the next step, else it is `published`.
     Published {
         platform_post_id: String,
         at: OffsetDateTime,
+        step: u32,
+        more: bool,
     },
     Failed(VariantError),
     Retrying(VariantError),

@@ -92,7 +92,7 @@ impl EngagementClient for HttpPlatforms {
 }
 
 /// A URN as one path segment (`urn:li:share:1` → `urn%3Ali%3Ashare%3A1`).
-fn urlencode_path(s: &str) -> String {
+pub(crate) fn urlencode_path(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {

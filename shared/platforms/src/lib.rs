@@ -17,6 +17,9 @@
 //! media store, never held whole. (X's one-request upload is what X documents for images; its
 //! chunked INIT/APPEND/FINALIZE flow, which large videos need there, is not implemented.)
 //!
+//! A follow-up (a thread's reply on X, a first comment on Facebook and LinkedIn) answers the
+//! post before it (`follow_ups.rs`), and is looked up among that post's answers.
+//!
 //! Tokens go in headers only and never into a log line or an error message. Every answer's
 //! rate-limit headers are read into a [`RateSignal`], so Herald slows down before a 429, and
 //! `find_post` looks a post up by its exact text after an answer was lost.
@@ -96,6 +99,7 @@ fn join(base: &str, path: &str) -> String {
 }
 
 mod facebook;
+mod follow_ups;
 mod linkedin;
 mod lookup;
 mod owners;
@@ -227,6 +231,7 @@ impl PlatformClient for HttpPlatforms {
             access_token,
             text,
             media,
+            reply_to,
             ..
         } = request;
         let account = Account {
@@ -234,6 +239,9 @@ impl PlatformClient for HttpPlatforms {
             token: access_token,
             text,
         };
+        if let Some(parent) = reply_to {
+            return self.publish_follow_up(platform, account, parent).await;
+        }
         match platform {
             Platform::X => self.publish_x(account, media).await,
             Platform::Facebook => self.publish_facebook(account, media).await,
@@ -241,13 +249,17 @@ impl PlatformClient for HttpPlatforms {
         }
     }
 
-    /// Searches the account's latest 100 posts for the exact text, created since `since`
-    /// (a post without a readable time still matches on its text).
+    /// Searches the account's latest 100 posts (for a follow-up: its answers to the parent)
+    /// for the exact text, created since `since` (one without a readable time still matches on
+    /// its text).
     async fn find_post(
         &self,
         request: LookupRequest<'_>,
     ) -> Result<Option<PublishedPost>, PlatformError> {
-        let posts = self.recent_posts(&request).await?;
+        let posts = match request.reply_to {
+            Some(parent) => self.recent_answers(&request, parent).await?,
+            None => self.recent_posts(&request).await?,
+        };
         Ok(posts
             .into_iter()
             .find(|(_, text, created)| {

@@ -15,7 +15,7 @@ impl HttpPlatforms {
                     .x_url(&format!("/2/users/{}/tweets", req.external_id)),
                 vec![
                     ("max_results", "100".into()),
-                    ("tweet.fields", "created_at".into()),
+                    ("tweet.fields", "created_at,referenced_tweets".into()),
                 ],
             ),
             Platform::Facebook => (
@@ -35,13 +35,66 @@ impl HttpPlatforms {
                 ],
             ),
         };
+        let body = self.lookup_listing(req, url, &query).await?;
+        let rfc3339 = |v: &Value| {
+            v.as_str()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        };
+        // A reply is a follow-up, never the post itself.
+        let replies = |p: &Value| {
+            p["referenced_tweets"]
+                .as_array()
+                .is_some_and(|refs| refs.iter().any(|r| r["type"] == "replied_to"))
+        };
+        let entries = |list: &Value,
+                       id: &str,
+                       text: &str,
+                       created: &dyn Fn(&Value) -> Option<OffsetDateTime>| {
+            list.as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter(|p| !replies(p))
+                        .filter_map(|p| {
+                            Some((
+                                p[id].as_str()?.to_owned(),
+                                p[text].as_str()?.to_owned(),
+                                created(p),
+                            ))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        Ok(match req.platform {
+            Platform::X => entries(&body["data"], "id", "text", &|p| rfc3339(&p["created_at"])),
+            Platform::Facebook => entries(&body["data"], "id", "message", &|p| {
+                p["created_time"]
+                    .as_str()
+                    .and_then(|t| OffsetDateTime::parse(t, GRAPH_TIME).ok())
+            }),
+            Platform::Linkedin => entries(&body["elements"], "id", "commentary", &|p| {
+                p["createdAt"]
+                    .as_i64()
+                    .map(herald_domain::clock::from_epoch_millis)
+            }),
+        })
+    }
+
+    /// One listing read for a lookup; a failure is classified (the post stays unknown).
+    pub(crate) async fn lookup_listing(
+        &self,
+        req: &LookupRequest<'_>,
+        url: String,
+        query: &[(&str, String)],
+    ) -> Result<Value, PlatformError> {
         let response = self
             .http
             .get(url)
             .bearer_auth(req.access_token.expose_secret())
             .header("LinkedIn-Version", LINKEDIN_VERSION)
             .header("X-Restli-Protocol-Version", "2.0.0")
-            .query(&query)
+            .query(query)
             .send()
             .await
             .map_err(lookup_transport_error)?;
@@ -71,42 +124,7 @@ impl HttpPlatforms {
                 },
             });
         }
-        let rfc3339 = |v: &Value| {
-            v.as_str()
-                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-        };
-        let entries = |list: &Value,
-                       id: &str,
-                       text: &str,
-                       created: &dyn Fn(&Value) -> Option<OffsetDateTime>| {
-            list.as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|p| {
-                            Some((
-                                p[id].as_str()?.to_owned(),
-                                p[text].as_str()?.to_owned(),
-                                created(p),
-                            ))
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-        };
-        Ok(match req.platform {
-            Platform::X => entries(&body["data"], "id", "text", &|p| rfc3339(&p["created_at"])),
-            Platform::Facebook => entries(&body["data"], "id", "message", &|p| {
-                p["created_time"]
-                    .as_str()
-                    .and_then(|t| OffsetDateTime::parse(t, GRAPH_TIME).ok())
-            }),
-            Platform::Linkedin => entries(&body["elements"], "id", "commentary", &|p| {
-                p["createdAt"]
-                    .as_i64()
-                    .map(herald_domain::clock::from_epoch_millis)
-            }),
-        })
+        Ok(body)
     }
 }
 

@@ -15,10 +15,10 @@ use crate::plan::*;
 use crate::vclock::{self, RunEnd};
 use crate::world::{World, build};
 use herald_domain::ids::ApiKeyId;
-use herald_domain::model::{AccountStatus, VariantStatus};
+use herald_domain::model::{AccountStatus, Platform, VariantStatus};
 use herald_domain::ports::{AccountStore, CrisisStore};
 use herald_domain::publishing::gates::Crisis;
-use herald_domain::publishing::posts::{NewPost, PostEdit, PostError, Target};
+use herald_domain::publishing::posts::{FollowUps, NewPost, PostEdit, PostError, Target};
 use herald_domain::publishing::reconcile::ReconcileConfig;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,6 +99,26 @@ fn post_text(seq: usize, rev: u32, tenant: usize) -> String {
     format!("p{seq}.r{rev} news from tenant {tenant}, item {seq}")
 }
 
+/// Every X-only post whose number is even is a thread, and every Facebook and LinkedIn one a
+/// post with a first comment; each follow-up's text ends `~fu<n>`
+/// (`crate::ledger::follow_up_in_text`).
+fn follow_ups_for(seq: usize, tenant: usize, platforms: &[Platform]) -> FollowUps {
+    let text = |n: usize| format!("{} ~fu{n}", post_text(seq, 1, tenant));
+    let only_x = platforms.iter().all(|p| *p == Platform::X);
+    let no_x = platforms.iter().all(|p| *p != Platform::X);
+    match seq % 2 {
+        0 if only_x => FollowUps {
+            thread: (1..=1 + seq % 3).map(text).collect(),
+            first_comment: None,
+        },
+        0 if no_x => FollowUps {
+            thread: vec![],
+            first_comment: Some(text(1)),
+        },
+        _ => FollowUps::default(),
+    }
+}
+
 async fn api_call(world: &World, call: ApiCall) {
     let actor = world.actor(call.tenant);
     let seq = call.seq;
@@ -119,24 +139,34 @@ async fn api_call(world: &World, call: ApiCall) {
             _,
         ) => {
             let accounts = &world.plan.tenants[call.tenant].accounts;
-            let mut targets: Vec<Target> = targets
+            let targets: Vec<(Target, Platform)> = targets
                 .iter()
-                .map(|(a, own_text)| Target {
-                    account_id: accounts[*a].id.clone(),
-                    text: own_text.then(|| {
-                        format!(
-                            "p{seq}.r1.{} for {}",
-                            accounts[*a].label, accounts[*a].platform
-                        )
-                    }),
-                    media: None,
+                .map(|(a, own_text)| {
+                    let target = Target {
+                        account_id: accounts[*a].id.clone(),
+                        text: own_text.then(|| {
+                            format!(
+                                "p{seq}.r1.{} for {}",
+                                accounts[*a].label, accounts[*a].platform
+                            )
+                        }),
+                        media: None,
+                    };
+                    (target, accounts[*a].platform)
                 })
                 .collect();
+            let platforms: Vec<Platform> = targets.iter().map(|(_, p)| *p).collect();
+            let follow_ups = follow_ups_for(seq, call.tenant, &platforms);
+            let mut targets: Vec<Target> = targets.into_iter().map(|(t, _)| t).collect();
             let new = |targets: Vec<Target>| NewPost {
                 text: post_text(seq, 1, call.tenant),
                 scheduled_at,
                 targets,
                 media: vec![],
+                follow_ups: follow_ups.clone(),
+                draft: false,
+                local: None,
+                next_slot: false,
             };
             let mut result = world
                 .posts
@@ -195,6 +225,7 @@ async fn api_call(world: &World, call: ApiCall) {
                 scheduled_at,
                 targets: None,
                 media: None,
+                follow_ups: None,
             };
             let result = world.posts.edit(&actor, &id, edit).await;
             count(&result, &world.stats.edits, &world.stats.edits_refused);

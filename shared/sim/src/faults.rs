@@ -613,6 +613,20 @@ impl PostStore for SimStore {
         self.latency().await;
         self.memory.replace_post(post, expected_version).await
     }
+
+    async fn posts_between(
+        &self,
+        tenant: &TenantId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Post>, StoreError> {
+        self.latency().await;
+        self.memory
+            .posts_between(tenant, from, to, cursor, limit)
+            .await
+    }
 }
 
 #[async_trait]

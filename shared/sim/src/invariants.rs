@@ -12,12 +12,14 @@
 //! out is not the post's final text) and `state_mismatch` (recorded `failed` but on the
 //! platform). Findings carry a class so the report can say *which way* something was lost.
 
-use crate::ledger::{ClaimEntry, Ledger, PauseChange, PauseEntry, clock_time, post_seq_in_text};
+use crate::ledger::{
+    ClaimEntry, Ledger, PauseChange, PauseEntry, clock_time, follow_up_in_text, post_seq_in_text,
+};
 use crate::platform::PlatformPost;
 use crate::queue::{DlqEntry, DlqVia, MAX_RECEIVE_COUNT};
 use crate::world::World;
 use herald_domain::ids::TenantId;
-use herald_domain::model::{Post, PostStatus, VariantStatus};
+use herald_domain::model::{Post, PostStatus, Variant, VariantStatus};
 use herald_domain::ports::{PublishMessage, VariantRef};
 use herald_domain::publishing::gates::Crisis;
 use std::collections::BTreeMap;
@@ -85,6 +87,8 @@ impl fmt::Display for Finding {
 pub struct SeedReport {
     pub seed: u64,
     pub publishes: usize,
+    /// Follow-ups (thread parts, first comments) found on the platform.
+    pub follow_ups: usize,
     pub duplicates: usize,
     pub lost: usize,
     pub paused_claims: usize,
@@ -175,12 +179,12 @@ fn run_finding(class: &str, detail: &str) -> Finding {
 }
 
 fn check_variants(observed: &Observed, ledger: &Ledger, report: &mut SeedReport) {
-    // What the platform holds, by (post number, account label = external id).
-    let mut on_platform: BTreeMap<(usize, String), Vec<PlatformPost>> = BTreeMap::new();
+    // What the platform holds, by (post number, account label = external id, step).
+    let mut on_platform: BTreeMap<(usize, String, usize), Vec<PlatformPost>> = BTreeMap::new();
     for post in observed.platform_posts.iter().cloned() {
         match post_seq_in_text(&post.text) {
             Some(seq) => on_platform
-                .entry((seq, post.external_id.clone()))
+                .entry((seq, post.external_id.clone(), follow_up_in_text(&post.text)))
                 .or_default()
                 .push(post),
             None => report.add(Finding {
@@ -207,9 +211,16 @@ fn check_variants(observed: &Observed, ledger: &Ledger, report: &mut SeedReport)
             };
             let account = ledger.account_label(&v.account_id);
             let label = format!("p{seq}/{account}");
-            let found = on_platform
-                .remove(&(seq, account.clone()))
-                .unwrap_or_default();
+            // Step 0 is the post; then each follow-up, which must answer the step before it.
+            let steps: Vec<Vec<PlatformPost>> = (0..=post.follow_ups().len())
+                .map(|k| {
+                    on_platform
+                        .remove(&(seq, account.clone(), k))
+                        .unwrap_or_default()
+                })
+                .collect();
+            let found = steps[0].clone();
+            report.follow_ups += steps.iter().skip(1).map(Vec::len).sum::<usize>();
             let finding = |invariant, class: &str, detail: String| Finding {
                 invariant,
                 class: class.to_owned(),
@@ -252,15 +263,21 @@ fn check_variants(observed: &Observed, ledger: &Ledger, report: &mut SeedReport)
                     format!("{:?} went out; the post's text is {text:?}", p.text),
                 ));
             }
+            check_follow_ups(post, v, &steps, allowed, &mut |invariant, class, detail| {
+                report.add(finding(invariant, class, detail))
+            });
             // At least once, or an end a person can act on.
             let in_dlq = dlq.contains(&vref);
             let on_queue = queued.contains(&vref);
             let reason = v.last_error.as_ref().map(|e| e.message.clone());
             match v.status {
-                VariantStatus::Published if found.is_empty() => report.add(finding(
+                VariantStatus::Published if steps.iter().any(Vec::is_empty) => report.add(finding(
                     Invariant::Lost,
                     "published_but_absent",
-                    "recorded published; the platform has no such post".into(),
+                    format!(
+                        "recorded published; the platform lacks step {}",
+                        steps.iter().position(Vec::is_empty).unwrap_or_default()
+                    ),
                 )),
                 VariantStatus::Published | VariantStatus::Cancelled => {}
                 VariantStatus::Failed => {
@@ -271,7 +288,8 @@ fn check_variants(observed: &Observed, ledger: &Ledger, report: &mut SeedReport)
                             "failed, and nothing says why".into(),
                         ));
                     }
-                    if !found.is_empty() {
+                    // A follow-up that failed leaves the steps before it live.
+                    if steps.iter().skip(v.step as usize).any(|s| !s.is_empty()) {
                         report.add(finding(
                             Invariant::StateMismatch,
                             "failed_but_published",
@@ -330,7 +348,7 @@ fn check_variants(observed: &Observed, ledger: &Ledger, report: &mut SeedReport)
             }
         }
     }
-    for ((seq, account), posts) in on_platform {
+    for ((seq, account, _), posts) in on_platform {
         for p in posts {
             report.add(Finding {
                 invariant: Invariant::Duplicate,
@@ -339,6 +357,50 @@ fn check_variants(observed: &Observed, ledger: &Ledger, report: &mut SeedReport)
                 label: format!("p{seq}/{account}"),
                 detail: format!("{:?} ({}) is not a variant of any post", p.text, p.id),
             });
+        }
+    }
+}
+
+/// A variant's follow-ups on the platform: each step at most once (none once cancelled), with
+/// the post's text for it, answering the step before it (so none went out of order).
+fn check_follow_ups(
+    post: &Post,
+    v: &Variant,
+    steps: &[Vec<PlatformPost>],
+    allowed: usize,
+    add: &mut dyn FnMut(Invariant, &str, String),
+) {
+    for (k, found) in steps.iter().enumerate().skip(1) {
+        if found.len() > allowed {
+            add(
+                Invariant::Duplicate,
+                "follow_up_twice",
+                format!("follow-up {k} is on the platform {} times", found.len()),
+            );
+        }
+        let text = post.step_text(&v.account_id, k as u32).unwrap_or_default();
+        if let Some(p) = found.iter().find(|p| p.text != text) {
+            add(
+                Invariant::StaleContent,
+                "stale_content",
+                format!("{:?} went out as follow-up {k}; it is {text:?}", p.text),
+            );
+        }
+        let parent = steps[k - 1].first().map(|p| p.id.as_str());
+        if let Some(p) = found
+            .iter()
+            .find(|p| parent.is_none() || p.reply_to.as_deref() != parent)
+        {
+            add(
+                Invariant::StateMismatch,
+                "follow_up_out_of_order",
+                format!(
+                    "follow-up {k} ({}) answers {:?}; step {} is {parent:?}",
+                    p.id,
+                    p.reply_to,
+                    k - 1
+                ),
+            );
         }
     }
 }
@@ -435,6 +497,9 @@ mod tests {
         let mut v = Variant::new(AccountId("acc_x".into()), Platform::X, None);
         v.status = status;
         Post {
+            thread: vec![],
+            first_comment: None,
+            time_zone: None,
             tenant_id: TenantId("ten_a".into()),
             id: PostId("post_a".into()),
             text: "p1.r1 hello".into(),
@@ -454,6 +519,7 @@ mod tests {
 
     fn on_platform(n: usize) -> PlatformPost {
         PlatformPost {
+            reply_to: None,
             platform: Platform::X,
             external_id: "t0.x0".into(),
             text: "p1.r1 hello".into(),
@@ -481,6 +547,75 @@ mod tests {
             lineage,
             at: T0,
         }
+    }
+
+    /// A published two-part thread and the platform posts: the head, then `parts` as
+    /// (id, text suffix, the id it answers).
+    fn thread(parts: &[(&str, &str, &str)]) -> (Post, Vec<PlatformPost>) {
+        let mut p = post(VariantStatus::Published);
+        p.thread = vec!["p1.r1 hello ~fu1".into(), "p1.r1 hello ~fu2".into()];
+        let mut on = vec![on_platform(1)];
+        for (id, suffix, parent) in parts {
+            let mut part = on_platform(0);
+            part.id = (*id).into();
+            part.text = format!("p1.r1 hello {suffix}");
+            part.reply_to = Some((*parent).into());
+            on.push(part);
+        }
+        (p, on)
+    }
+
+    fn classes(r: &SeedReport) -> Vec<&str> {
+        r.findings.iter().map(|f| f.class.as_str()).collect()
+    }
+
+    #[test]
+    fn a_thread_in_order_passes_and_each_part_is_counted() {
+        let (p, on) = thread(&[("x-2", "~fu1", "x-1"), ("x-3", "~fu2", "x-2")]);
+        let observed = Observed {
+            posts: vec![p],
+            platform_posts: on,
+            ..Observed::default()
+        };
+        let r = check(1, &observed, &ledger());
+        assert!(!r.failed(), "{:?}", r.findings);
+        assert_eq!(r.follow_ups, 2);
+    }
+
+    #[test]
+    fn a_thread_part_out_of_order_twice_or_missing_is_found() {
+        // Part 2 answers the post instead of part 1.
+        let (p, on) = thread(&[("x-2", "~fu1", "x-1"), ("x-3", "~fu2", "x-1")]);
+        let observed = Observed {
+            posts: vec![p],
+            platform_posts: on,
+            ..Observed::default()
+        };
+        let r = check(1, &observed, &ledger());
+        assert_eq!(classes(&r), ["follow_up_out_of_order"]);
+        // Part 1 twice.
+        let (p, on) = thread(&[
+            ("x-2", "~fu1", "x-1"),
+            ("x-4", "~fu1", "x-1"),
+            ("x-3", "~fu2", "x-2"),
+        ]);
+        let observed = Observed {
+            posts: vec![p],
+            platform_posts: on,
+            ..Observed::default()
+        };
+        let r = check(1, &observed, &ledger());
+        assert_eq!(classes(&r), ["follow_up_twice"]);
+        assert_eq!(r.duplicates, 1);
+        // Recorded published, part 2 never went out.
+        let (p, on) = thread(&[("x-2", "~fu1", "x-1")]);
+        let observed = Observed {
+            posts: vec![p],
+            platform_posts: on,
+            ..Observed::default()
+        };
+        let r = check(1, &observed, &ledger());
+        assert_eq!(classes(&r), ["published_but_absent"]);
     }
 
     #[test]

@@ -276,6 +276,13 @@ pub fn post_seq_in_text(text: &str) -> Option<usize> {
     rest[..end].parse().ok()
 }
 
+/// Which step of its variant a text is: `n` for a follow-up ending `~fu<n>`, 0 for the post.
+pub fn follow_up_in_text(text: &str) -> usize {
+    text.rsplit_once(" ~fu")
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// `10:59:12.738` (and `+1d` on later days): compact times for traces and findings.
 pub fn clock_time(at: OffsetDateTime) -> String {
     let t = at.time();

@@ -46,6 +46,8 @@ pub struct Env {
 pub struct Summary {
     pub seeds: usize,
     pub publishes: usize,
+    /// Thread parts and first comments found on the platform, each checked in its place.
+    pub follow_ups: usize,
     pub duplicates: usize,
     pub lost: usize,
     pub paused_claims: usize,
@@ -60,6 +62,7 @@ impl Summary {
     pub fn add(&mut self, report: &SeedReport) {
         self.seeds += 1;
         self.publishes += report.publishes;
+        self.follow_ups += report.follow_ups;
         self.duplicates += report.duplicates;
         self.lost += report.lost;
         self.paused_claims += report.paused_claims;
@@ -83,9 +86,10 @@ impl Summary {
     /// The one line tools read.
     pub fn line(&self) -> String {
         format!(
-            "SIM seeds={} publishes={} duplicates={} lost={} paused_claims={} dead_lettered_rate_limited={}",
+            "SIM seeds={} publishes={} follow_ups={} duplicates={} lost={} paused_claims={} dead_lettered_rate_limited={}",
             self.seeds,
             self.publishes,
+            self.follow_ups,
             self.duplicates,
             self.lost,
             self.paused_claims,

@@ -33,6 +33,8 @@ pub struct PlatformPost {
     pub created_at: OffsetDateTime,
     /// When a lookup can first find it (search indexing lags a little behind creation).
     pub indexed_at: OffsetDateTime,
+    /// A follow-up's parent: the post it replies to or comments on.
+    pub reply_to: Option<String>,
 }
 
 /// A stretch of time in which a platform misbehaves far more than usual.
@@ -267,6 +269,7 @@ impl FakePlatform {
         platform: Platform,
         external_id: &str,
         text: &str,
+        reply_to: Option<&str>,
         at: OffsetDateTime,
     ) -> (String, RateSignal) {
         let lag = if self.faults {
@@ -283,6 +286,7 @@ impl FakePlatform {
             id: id.clone(),
             created_at: at,
             indexed_at: at + lag,
+            reply_to: reply_to.map(str::to_owned),
         });
         let index = s.posts.len() - 1;
         s.by_account
@@ -338,14 +342,29 @@ impl PlatformClient for PlatformClientFor {
         }
         Stats::bump(&p.stats.platform_calls);
         let start = p.clock.time();
-        let verdict = p.verdict(req.platform, req.text, start);
+        // Like the platforms, an answer to a post that does not exist is refused for good.
+        let orphan = req.reply_to.is_some_and(|parent| {
+            let s = p.lock();
+            !s.posts.iter().any(|post| post.id == parent)
+        });
+        let verdict = if orphan {
+            Verdict::Error {
+                latency: Duration::from_millis(200),
+                error: PlatformError::Permanent {
+                    message: "the post this answers does not exist".into(),
+                    code: Some("385".into()),
+                },
+            }
+        } else {
+            p.verdict(req.platform, req.text, start)
+        };
         let (latency, created) = match &verdict {
             Verdict::Created { latency } | Verdict::CreatedNoAnswer { latency } => {
                 let at = start + *latency / 2;
                 Stats::bump(&p.stats.platform_created);
                 (
                     *latency,
-                    Some(p.create(req.platform, req.external_id, req.text, at)),
+                    Some(p.create(req.platform, req.external_id, req.text, req.reply_to, at)),
                 )
             }
             Verdict::NotCreatedNoAnswer { latency } | Verdict::Error { latency, .. } => {
@@ -408,7 +427,10 @@ impl PlatformClient for PlatformClientFor {
                 .flatten()
                 .map(|i| &s.posts[*i])
                 .find(|post| {
-                    post.text == req.text && post.created_at >= req.since && post.indexed_at <= now
+                    post.text == req.text
+                        && post.reply_to.as_deref() == req.reply_to
+                        && post.created_at >= req.since
+                        && post.indexed_at <= now
                 })
                 .map(|post| PublishedPost::new(post.id.clone()));
             Ok(found)

@@ -148,6 +148,8 @@ pub(crate) fn build(config: SimConfig) -> World {
         posts: Arc::new(store.clone()),
         accounts: Arc::new(store.clone()),
         tenants: Arc::new(store.clone()),
+        // The simulation schedules by time; slots need no faults of their own.
+        slots: store.memory.clone(),
         media: herald_domain::memory::MemoryMedia::service(clock.clone()),
         clock: clock.clone() as Arc<dyn Clock>,
     };

@@ -49,7 +49,6 @@ async fn the_operator_sees_every_dependency_of_the_running_stack_and_a_tenant_on
         ("sqs:depth", &["publish", "ingest", "webhook", "outbound"]),
         ("secretsmanager:responseTime", &["token-encryption-key"]),
         ("s3:responseTime", &["media"]),
-        ("platform:appBlock", &["x", "facebook", "linkedin"]),
     ] {
         let found = checks(&v, name);
         for component in components {
@@ -63,6 +62,15 @@ async fn the_operator_sees_every_dependency_of_the_running_stack_and_a_tenant_on
         checks(&v, "dynamodb:responseTime")["main"]["observedUnit"],
         "ms"
     );
+    // Each platform's app block is checked; another test (the console's) may have blocked one
+    // meanwhile: a warning, never a failure.
+    let blocks = checks(&v, "platform:appBlock");
+    for platform in ["x", "facebook", "linkedin"] {
+        let check = blocks
+            .get(platform)
+            .unwrap_or_else(|| panic!("no platform:appBlock for {platform}: {v}"));
+        assert_ne!(check["status"], "fail", "platform:appBlock {platform}: {v}");
+    }
     // Other tests leave dead letters and needs-reauth accounts behind: counted, not failed.
     for name in [
         "deadLetters:count",

@@ -729,10 +729,15 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
 
 mod connect;
 mod console;
+mod contacts;
+mod drafts;
 mod health;
 mod media;
 mod offboarding;
 mod operator;
+mod reference;
 mod tenant_safety;
+mod threads;
 mod tokens;
+mod wallet;
 mod webhooks;

@@ -580,6 +580,7 @@ async fn publishes_with(account: &herald_domain::model::Account) {
             text: "after the restore",
             correlation_id: "restore",
             media: vec![],
+            reply_to: None,
         })
         .await
         .unwrap_or_else(|e| panic!("{platform} refused the restored token: {e}"));

@@ -169,6 +169,10 @@ async fn media_is_inspected_once_and_published_from_the_bucket() {
                     media: None,
                 }],
                 media: vec![media.id.clone()],
+                follow_ups: Default::default(),
+                draft: false,
+                local: None,
+                next_slot: false,
             },
             "corr-media".into(),
         )

@@ -44,6 +44,8 @@ use std::time::Duration;
 #[derive(Debug, Default)]
 struct RecordingPlatform {
     published: Mutex<Vec<String>>,
+    /// What each published post answers, in the same order.
+    parents: Mutex<Vec<Option<String>>>,
     fail_with: Mutex<Option<PlatformError>>,
     /// The bytes of every media upload, in order.
     uploads: Mutex<Vec<Vec<u8>>>,
@@ -61,6 +63,10 @@ impl PlatformClient for RecordingPlatform {
         }
         let mut p = self.published.lock().unwrap();
         p.push(req.text.to_owned());
+        self.parents
+            .lock()
+            .unwrap()
+            .push(req.reply_to.map(str::to_owned));
         Ok(PublishedPost::new(format!("pp-{}", p.len())))
     }
 
@@ -153,6 +159,7 @@ impl Env {
             posts: self.store.clone(),
             accounts: self.store.clone(),
             tenants: self.store.clone(),
+            slots: self.store.clone(),
             media: MediaService {
                 records: self.store.clone(),
                 objects: self.media.clone(),
@@ -184,6 +191,10 @@ impl Env {
                         media: None,
                     }],
                     media: vec![],
+                    follow_ups: Default::default(),
+                    draft: false,
+                    local: None,
+                    next_slot: false,
                 },
                 "corr-it".into(),
             )
@@ -233,6 +244,8 @@ impl Env {
         let outcome = VariantOutcome::Published {
             platform_post_id: format!("p-{attempt}"),
             at,
+            step: 0,
+            more: false,
         };
         self.store
             .record_outcome(v, attempt, &outcome, false, &audit, Some(reset))
@@ -319,9 +332,12 @@ fn tally(calls: &BTreeMap<String, Tally>, op: &str) -> (usize, usize) {
 
 mod audit;
 mod backup;
+mod calendar;
+mod contacts;
 mod keys;
 mod media;
 mod offboarding;
 mod publish;
 mod queues;
 mod resets;
+mod wallet;

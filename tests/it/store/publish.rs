@@ -125,6 +125,10 @@ async fn dispatch_claims_respect_schedule_cancel_and_lease() {
                     media: None,
                 }],
                 media: vec![],
+                follow_ups: Default::default(),
+                draft: false,
+                local: None,
+                next_slot: false,
             },
             "c".into(),
         )
@@ -550,4 +554,79 @@ async fn disconnecting_an_account_returns_it_once() {
             .unwrap()
             .is_none()
     );
+}
+
+/// A first comment on DynamoDB: the post and its comment each take their own claim and
+/// outcome; the comment's id is appended to the variant and answers the post.
+#[tokio::test]
+async fn a_first_comment_is_a_second_step_with_its_own_claim() {
+    let env = Env::new().await;
+    let post = env
+        .posts()
+        .create(
+            &env.actor(),
+            NewPost {
+                text: "the post".into(),
+                scheduled_at: None,
+                targets: vec![Target {
+                    account_id: env.account.clone(),
+                    text: None,
+                    media: None,
+                }],
+                media: vec![],
+                follow_ups: herald_domain::publishing::posts::FollowUps {
+                    thread: vec![],
+                    first_comment: Some("the comment".into()),
+                },
+                draft: false,
+                local: None,
+                next_slot: false,
+            },
+            "corr-it".into(),
+        )
+        .await
+        .unwrap();
+    env.dispatcher().run_once().await.unwrap();
+    let messages = env.receive().await;
+    let body: PublishMessage = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    let platform = Arc::new(RecordingPlatform::default());
+    let publisher = env.publisher(platform.clone());
+    env.clients.calls.reset();
+    assert_eq!(
+        publisher.handle(&body, delivery(1)).await,
+        Disposition::Done(Done::Published)
+    );
+    let calls = env.calls();
+    assert_eq!(
+        tally(&calls, "DynamoDB.TransactWriteItems"),
+        (4, 0),
+        "a claim and an outcome per step: {calls:?}"
+    );
+    assert_eq!(
+        *platform.published.lock().unwrap(),
+        ["the post", "the comment"]
+    );
+    assert_eq!(
+        *platform.parents.lock().unwrap(),
+        [None, Some("pp-1".to_owned())]
+    );
+    let stored = env
+        .store
+        .get_post(&env.tenant, &post.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.first_comment.as_deref(), Some("the comment"));
+    let v = stored.variants.values().next().unwrap();
+    assert_eq!(
+        (v.status, v.step, v.platform_post_id.as_deref()),
+        (VariantStatus::Published, 1, Some("pp-1"))
+    );
+    assert_eq!(v.follow_up_ids, ["pp-2"]);
+    // A duplicate delivery finds nothing left to claim.
+    assert_eq!(
+        publisher.handle(&body, delivery(2)).await,
+        Disposition::Done(Done::Duplicate)
+    );
+    assert_eq!(platform.published.lock().unwrap().len(), 2);
 }

@@ -99,13 +99,27 @@ impl Browser {
         }
     }
 
-    /// The text an element shows, as a user reads it (no markup, entities decoded).
+    /// The text an element shows, as a user reads it (no markup, entities decoded). The page
+    /// may draw the element again between finding and reading it (a stale reference): it is
+    /// found again, a few times, before that counts as a failure.
     pub async fn text(&self, css: &str) -> String {
-        self.element(css)
+        let mut last = None;
+        for _ in 0..5 {
+            match self.element(css).await.text().await {
+                Ok(text) => return text,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("read {css}: {last:?}")
+    }
+
+    /// How many elements match `css` now.
+    pub async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
             .await
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("read {css}: {e}"))
+            .map_or(0, |found| found.len())
     }
 
     /// The text of `css`, if it is on the page.
@@ -135,9 +149,13 @@ impl Browser {
     pub async fn wait_for_text(&self, css: &str, done: impl Fn(&str) -> bool) -> String {
         let started = Instant::now();
         loop {
-            let text = self.text(css).await;
-            if done(&text) {
-                return text;
+            // Absent, or drawn again between finding and reading: not yet, like a text not
+            // yet done.
+            let text = self.try_text(css).await;
+            if let Some(text) = &text
+                && done(text)
+            {
+                return text.clone();
             }
             assert!(
                 started.elapsed() < PATIENCE,

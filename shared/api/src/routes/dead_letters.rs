@@ -39,7 +39,7 @@ fn older_than(
 
 pub(crate) fn operator(principal: &Principal, client: &Client) -> Operator {
     Operator {
-        actor: format!("key:{}", principal.key_id),
+        actor: principal.actor_name(),
         ip: client.ip.clone(),
         user_agent: client.user_agent.clone(),
     }

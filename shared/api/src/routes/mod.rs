@@ -4,6 +4,7 @@
 mod accounts;
 mod api_keys;
 pub mod connect;
+mod contacts;
 mod crisis;
 mod dead_letters;
 mod media;
@@ -13,8 +14,10 @@ pub mod operator;
 mod posts;
 mod resets;
 mod review_items;
+mod slots;
 mod streams;
 mod tenant;
+mod wallet;
 mod webhook_endpoints;
 
 use crate::AppState;
@@ -24,6 +27,7 @@ use std::sync::Arc;
 
 pub use accounts::*;
 pub use api_keys::*;
+pub use contacts::*;
 pub use crisis::*;
 pub use dead_letters::*;
 pub use media::*;
@@ -32,8 +36,10 @@ pub use metrics::*;
 pub use posts::*;
 pub use resets::*;
 pub use review_items::*;
+pub use slots::*;
 pub use streams::*;
 pub use tenant::*;
+pub use wallet::*;
 pub use webhook_endpoints::*;
 
 /// Routes that need no API key (and `/v1/openapi.json`, which `crate::router` adds: the
@@ -89,6 +95,7 @@ pub fn authenticated() -> Router<Arc<AppState>> {
             post(resets::reset_circuit),
         )
         .route("/v1/posts", post(posts::create_post).get(posts::list_posts))
+        .route("/v1/posts/preview", post(posts::preview_post))
         .route(
             "/v1/posts/{id}",
             get(posts::get_post)
@@ -98,6 +105,7 @@ pub fn authenticated() -> Router<Arc<AppState>> {
         .route("/v1/media", post(media::create_media))
         .route("/v1/media/{id}", get(media::get_media))
         .route("/v1/posts/{id}/approve", post(posts::approve_post))
+        .route("/v1/posts/{id}/schedule", post(posts::schedule_post))
         .route("/v1/posts/{id}/reject", post(posts::reject_post))
         .route("/v1/audit", get(crate::audit::list_audit))
         .route("/v1/audit/verify", get(crate::audit::verify_audit))
@@ -123,6 +131,22 @@ pub fn authenticated() -> Router<Arc<AppState>> {
             axum::routing::patch(streams::update_stream),
         )
         .route("/v1/streams/{key}/retry", post(resets::retry_stream))
+        .route(
+            "/v1/contacts",
+            post(contacts::create_contact).get(contacts::list_contacts),
+        )
+        .route(
+            "/v1/contacts/{id}",
+            get(contacts::get_contact)
+                .patch(contacts::edit_contact)
+                .delete(contacts::erase_contact),
+        )
+        .route("/v1/wallet", get(wallet::get_wallet))
+        .route("/v1/wallet/ledger", get(wallet::get_ledger))
+        .route(
+            "/v1/posting-slots",
+            get(slots::get_posting_slots).put(slots::put_posting_slots),
+        )
         .route(
             "/v1/crisis",
             get(crisis::get_crisis)

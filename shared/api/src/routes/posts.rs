@@ -1,7 +1,8 @@
 use crate::audit::{self, Client};
 use crate::auth::Principal;
 use crate::dto::{
-    CreatePost, EditPost, ListPostsQuery, PostList, PostView, ReviewInput, TargetInput,
+    CreatePost, DstInput, EditPost, ListPostsQuery, NewPostStatus, PostList, PostPreview, PostView,
+    ReviewInput, ScheduleChoice, ScheduleDraft, TargetInput,
 };
 use crate::error::Problem;
 use crate::{ApiError, ApiJson, AppState, CorrelationId};
@@ -10,11 +11,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::{Extension, Json};
 use herald_domain::ids::{AccountId, MediaId, PostId, is_valid_id};
-use herald_domain::publishing::posts::{NewPost, PostEdit, Target};
+use herald_domain::ports::calendar_position;
+use herald_domain::publishing::posts::{
+    FieldError, FollowUps, LocalSchedule, NewPost, PostEdit, Target,
+};
+use herald_domain::zone::Dst;
 use std::sync::Arc;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// Statuses `GET /v1/posts?status=` accepts.
-const LISTABLE: [&str; 10] = [
+const LISTABLE: [&str; 11] = [
+    "draft",
     "pending_approval",
     "scheduled",
     "rejected",
@@ -68,12 +76,7 @@ pub async fn create_post(
     ApiJson(input): ApiJson<CreatePost>,
 ) -> Result<(StatusCode, HeaderMap, Json<PostView>), ApiError> {
     principal.require(principal.role.can_write_posts(), "write posts")?;
-    let new = NewPost {
-        text: input.text,
-        scheduled_at: input.scheduled_at,
-        targets: targets(input.targets),
-        media: media_ids(input.media),
-    };
+    let new = new_post(input)?;
     let post = state
         .posts
         .create(&principal.actor(), new, correlation.0)
@@ -84,6 +87,107 @@ pub async fn create_post(
         headers.insert(header::LOCATION, v);
     }
     Ok((StatusCode::CREATED, headers, Json(PostView::from(&post))))
+}
+
+fn new_post(input: CreatePost) -> Result<NewPost, ApiError> {
+    let local = match &input.scheduled_local {
+        None => None,
+        Some(raw) => Some(LocalSchedule {
+            at: parse_local(raw).ok_or_else(|| {
+                ApiError::validation(vec![FieldError::new(
+                    "scheduled_local",
+                    "must be a wall-clock time like 2027-03-28T09:30 (seconds optional, no offset)",
+                )])
+            })?,
+            time_zone: input.time_zone.clone(),
+            dst: input.dst.map(|d| match d {
+                DstInput::Earlier => Dst::Earlier,
+                DstInput::Later => Dst::Later,
+            }),
+        }),
+    };
+    if local.is_none() && (input.time_zone.is_some() || input.dst.is_some()) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "time_zone",
+            "time_zone and dst go with scheduled_local",
+        )]));
+    }
+    Ok(NewPost {
+        text: input.text,
+        scheduled_at: input.scheduled_at,
+        targets: targets(input.targets),
+        media: media_ids(input.media),
+        follow_ups: FollowUps {
+            thread: input.thread,
+            first_comment: input.first_comment,
+        },
+        draft: input.status == NewPostStatus::Draft,
+        local,
+        next_slot: input.schedule == Some(ScheduleChoice::NextSlot),
+    })
+}
+
+/// `2027-03-28T09:30` or `2027-03-28T09:30:15`.
+fn parse_local(raw: &str) -> Option<time::PrimitiveDateTime> {
+    let with_seconds =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let without = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    time::PrimitiveDateTime::parse(raw, with_seconds)
+        .or_else(|_| time::PrimitiveDateTime::parse(raw, without))
+        .ok()
+}
+
+/// Schedule a draft: it is checked again as a new post (accounts, schedule) and then waits for
+/// approval where the tenant requires it, else for its time. 409 when the post is not a draft.
+#[utoipa::path(post, path = "/v1/posts/{id}/schedule", tag = "posts", params(("id" = String, Path)),
+    request_body(content = Option<ScheduleDraft>),
+    responses((status = 200, body = PostView), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn schedule_post(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<PostView>, ApiError> {
+    principal.require(principal.role.can_write_posts(), "write posts")?;
+    // The body is optional: none (or `null`) means the draft's own time.
+    let input: ScheduleDraft = crate::optional_body(&body)?;
+    let id = post_id(&id)?;
+    let post = match (input.schedule, input.scheduled_at) {
+        (None, at) => state.posts.schedule(&principal.actor(), &id, at).await?,
+        (Some(ScheduleChoice::NextSlot), None) => {
+            state
+                .posts
+                .schedule_in_next_slot(&principal.actor(), &id)
+                .await?
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "schedule",
+                "next_slot takes the place of scheduled_at",
+            )]));
+        }
+    };
+    tracing::info!(post_id = %post.id, status = post.status.as_str(), "draft scheduled");
+    Ok(Json(PostView::from(&post)))
+}
+
+/// What `POST /v1/posts` with this body would send to each target (text as the platform
+/// counts it, media, thread or first comment) and every problem it would answer, without
+/// creating anything: no post, and no Idempotency-Key is taken (one sent is ignored).
+/// Always 200 for a body of the right shape; `valid` says whether the post would be accepted.
+#[utoipa::path(post, path = "/v1/posts/preview", tag = "posts", request_body = CreatePost,
+    responses((status = 200, body = PostPreview), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn preview_post(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    ApiJson(input): ApiJson<CreatePost>,
+) -> Result<Json<PostPreview>, ApiError> {
+    principal.require(principal.role.can_write_posts(), "write posts")?;
+    let preview = state
+        .posts
+        .preview(&principal.actor(), &new_post(input)?)
+        .await?;
+    Ok(Json(PostPreview::from(&preview)))
 }
 
 /// One post with every variant's status, attempts, platform post id and last error.
@@ -101,7 +205,8 @@ pub async fn get_post(
     Ok(Json(PostView::from(&post)))
 }
 
-/// Newest first, optionally filtered by status, with cursor pagination.
+/// Newest first, optionally filtered by status, with cursor pagination; with `from` and `to`,
+/// the calendar: posts scheduled in `[from, to)`, earliest first.
 #[utoipa::path(get, path = "/v1/posts", tag = "posts", params(ListPostsQuery),
     responses((status = 200, body = PostList), (status = 400, body = Problem)))]
 pub async fn list_posts(
@@ -110,41 +215,53 @@ pub async fn list_posts(
     query: Result<Query<ListPostsQuery>, QueryRejection>,
 ) -> Result<Json<PostList>, ApiError> {
     let Query(q) = query?;
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 100"));
-    }
+    let range = calendar_range(q.from.as_deref(), q.to.as_deref())?;
+    let valid = match range {
+        Some(_) => is_calendar_position,
+        None => is_valid_id,
+    };
+    let (limit, mut cursor) = crate::cursor::page_params(q.limit, 20, q.cursor.as_deref(), valid)?;
     if let Some(s) = q.status.as_deref().filter(|s| !LISTABLE.contains(s)) {
         return Err(ApiError::bad_request(format!(
             "status {s:?} is not one of {}",
             LISTABLE.join(", ")
         )));
     }
-    let mut cursor = match &q.cursor {
-        None => None,
-        Some(c) => Some(crate::cursor::decode(c, is_valid_id)?),
-    };
     let matches = |status: &str| {
         q.status.as_deref().is_none_or(|want| {
             want == status
                 || (want == "dispatched"
-                    && !["pending_approval", "scheduled", "rejected", "cancelled"]
-                        .contains(&status))
+                    && ![
+                        "draft",
+                        "pending_approval",
+                        "scheduled",
+                        "rejected",
+                        "cancelled",
+                    ]
+                    .contains(&status))
         })
     };
+    let store = &state.posts.posts;
+    let tenant = &principal.tenant_id;
     let mut items = Vec::new();
     let mut next = None;
     'pages: for _ in 0..MAX_PAGES_PER_LIST {
-        let page = state
-            .posts
-            .posts
-            .list_posts(&principal.tenant_id, cursor.as_deref(), limit)
-            .await?;
+        let page = match range {
+            Some((from, to)) => {
+                store
+                    .posts_between(tenant, from, to, cursor.as_deref(), limit)
+                    .await?
+            }
+            None => store.list_posts(tenant, cursor.as_deref(), limit).await?,
+        };
         for post in &page.items {
             if matches(post.display_status()) {
                 items.push(PostView::from(post));
                 if items.len() == limit {
-                    next = Some(post.id.0.clone());
+                    next = Some(match range {
+                        Some(_) => calendar_position(post.scheduled_at, &post.id),
+                        None => post.id.0.clone(),
+                    });
                     break 'pages;
                 }
             }
@@ -166,6 +283,41 @@ pub async fn list_posts(
     }))
 }
 
+/// `from` and `to` as the calendar's half-open range, or `None` for the plain list.
+fn calendar_range(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<Option<(OffsetDateTime, OffsetDateTime)>, ApiError> {
+    let instant = |name: &str, raw: &str| {
+        OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
+            ApiError::bad_request(format!(
+                "{name} must be an RFC 3339 instant such as 2026-12-01T00:00:00Z \
+                 (a + in an offset is %2B in a query string)"
+            ))
+        })
+    };
+    match (from, to) {
+        (None, None) => Ok(None),
+        (Some(from), Some(to)) => {
+            let (from, to) = (instant("from", from)?, instant("to", to)?);
+            if from >= to {
+                return Err(ApiError::bad_request("from must be before to"));
+            }
+            Ok(Some((from, to)))
+        }
+        _ => Err(ApiError::bad_request(
+            "from and to go together: the calendar needs both ends",
+        )),
+    }
+}
+
+/// A calendar cursor: `<epoch ms, 13 digits>#<post id>`, as [`calendar_position`] writes it.
+fn is_calendar_position(raw: &str) -> bool {
+    raw.split_once('#').is_some_and(|(ms, id)| {
+        ms.len() == 13 && ms.bytes().all(|b| b.is_ascii_digit()) && is_valid_id(id)
+    })
+}
+
 /// Edit a post no publisher has taken yet. An edit that commits before the claim is what
 /// gets published. The edited post meets the same rules as a new one (one 422 lists them).
 #[utoipa::path(patch, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path),
@@ -185,6 +337,10 @@ pub async fn edit_post(
         scheduled_at: input.scheduled_at,
         targets: input.targets.map(targets),
         media: input.media.map(media_ids),
+        follow_ups: (input.thread.is_some() || input.first_comment.is_some()).then(|| FollowUps {
+            thread: input.thread.unwrap_or_default(),
+            first_comment: input.first_comment,
+        }),
     };
     let post = state.posts.edit(&principal.actor(), &id, edit).await?;
     tracing::info!(post_id = %post.id, "post edited");

@@ -69,14 +69,8 @@ pub async fn list_review_items(
     query: Result<Query<ListReviewItemsQuery>, QueryRejection>,
 ) -> Result<Json<ReviewItemList>, ApiError> {
     let Query(q) = query?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 100"));
-    }
-    let cursor = match &q.cursor {
-        None => None,
-        Some(c) => Some(crate::cursor::decode(c, |id| id.contains('#'))?),
-    };
+    let (limit, cursor) =
+        crate::cursor::page_params(q.limit, 50, q.cursor.as_deref(), |id| id.contains('#'))?;
     let (items, next) = state
         .ingest
         .review_items(&principal.tenant_id, limit, cursor.as_deref())

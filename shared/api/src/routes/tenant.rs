@@ -6,6 +6,7 @@ use crate::{ApiError, ApiJson, AppState};
 use axum::Json;
 use axum::extract::State;
 use herald_domain::model::TenantSettings;
+use herald_domain::publishing::posts::FieldError;
 use std::sync::Arc;
 
 /// The caller's tenant and its settings.
@@ -46,11 +47,22 @@ pub async fn update_tenant(
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?
         .settings;
+    let time_zone = match &input.time_zone {
+        None => before.time_zone.clone(),
+        Some(name) => Some(
+            herald_domain::zone::TimeZoneName::parse(name)
+                .map_err(|e| {
+                    ApiError::validation(vec![FieldError::new("time_zone", e.to_string())])
+                })?
+                .to_string(),
+        ),
+    };
     let settings = TenantSettings {
         require_approval: input.require_approval.unwrap_or(before.require_approval),
         forbid_self_approval: input
             .forbid_self_approval
             .unwrap_or(before.forbid_self_approval),
+        time_zone,
     };
     state
         .tenants

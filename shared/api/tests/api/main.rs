@@ -28,6 +28,7 @@ struct Api {
     authorization: Arc<herald_domain::connect::memory::MemoryAuthorization>,
     /// Ingestion's streams: `register` stands in for a connected account's stream.
     ingest: Arc<herald_domain::ingest::memory::MemoryIngestStore>,
+    wallets: Arc<herald_domain::wallet::memory::MemoryWallets>,
 }
 
 /// An answer's status, headers and body (JSON, or the text as a string, or null when empty).
@@ -56,6 +57,7 @@ impl Api {
             idempotency: m.idempotency,
             authorization: m.authorization,
             ingest: m.ingest,
+            wallets: m.wallets,
         }
     }
 
@@ -178,13 +180,22 @@ fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, status: StatusC
 
 mod access;
 mod api_keys;
+mod calendar;
 mod connect;
 mod console;
+mod contacts;
 mod contract;
+mod drafts;
 mod fuzz;
 mod media;
 mod operations;
 mod posts;
+mod preview;
 mod rate_limits;
+mod reference;
 mod resets;
+mod slots;
+mod threads;
+mod wallet;
 mod webhook_endpoints;
+mod zones;

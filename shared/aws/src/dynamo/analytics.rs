@@ -13,7 +13,7 @@ use super::ops::build_error;
 use super::store::{DynamoStore, values};
 use crate::errors::store_error;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use herald_domain::StoreError;
 use herald_domain::analytics::{Engagement, Milestone, Snapshot, SnapshotDue, SnapshotStore};
 use herald_domain::clock::epoch_millis;
@@ -152,19 +152,6 @@ impl DynamoStore {
             )
             .build())
     }
-
-    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
-        Ok(TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .set_condition_expression(condition.map(str::to_owned))
-                    .build()
-                    .map_err(build_error)?,
-            )
-            .build())
-    }
 }
 
 #[async_trait]
@@ -206,7 +193,7 @@ impl SnapshotStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let mut items = vec![self.delete_due(entry)?];
         if let Some(next) = next {
-            items.push(self.put(due_item(next), None)?);
+            items.push(self.tx_put(due_item(next), None, None)?);
         }
         if self.transact_conditional(items).await? {
             Ok(())
@@ -224,11 +211,15 @@ impl SnapshotStore for DynamoStore {
         //   a snapshot is written once per (variant, milestone): attribute_not_exists;
         //   the due entry it came from must still be there, and gives way to the next.
         let mut items = vec![
-            self.put(snapshot_item(snapshot), Some("attribute_not_exists(pk)"))?,
+            self.tx_put(
+                snapshot_item(snapshot),
+                Some("attribute_not_exists(pk)"),
+                None,
+            )?,
             self.delete_due(entry)?,
         ];
         if let Some(next) = next {
-            items.push(self.put(due_item(next), None)?);
+            items.push(self.tx_put(due_item(next), None, None)?);
         }
         self.transact_conditional(items).await
     }

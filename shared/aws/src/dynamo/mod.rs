@@ -25,8 +25,10 @@
 mod alerts;
 mod analytics;
 mod audit;
+mod calendar;
 mod connect;
 mod console;
+mod contacts;
 mod crisis;
 mod dead_letters;
 mod embed;
@@ -42,9 +44,11 @@ mod ops;
 mod outbound;
 mod publish;
 mod resets;
+mod slots;
 mod store;
 mod tables;
 mod tokens;
+mod wallet;
 
 pub use idempotency::DynamoIdempotency;
 pub use store::DynamoStore;

@@ -10,9 +10,10 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use herald_domain::StoreError;
 use herald_domain::ports::Page;
+use std::collections::HashMap;
 use std::future::Future;
 
 /// Every item a Query or a Scan matches, page after page.
@@ -66,6 +67,26 @@ impl DynamoStore {
             ),
             Err(e) => Err(store_error(e)),
         }
+    }
+
+    /// A Put of the main table for a transaction, under `condition` and its `values`.
+    pub(super) fn tx_put(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .set_condition_expression(condition.map(str::to_owned))
+                    .set_expression_attribute_values(values)
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .build())
     }
 
     /// The item at `key` on the main table (an eventually consistent read).

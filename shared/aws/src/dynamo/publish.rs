@@ -53,7 +53,7 @@ impl DynamoStore {
                  version = version + :one, updated_at = :now, inflight_pk = :ipk, inflight_sk = :isk",
             )
             .condition_expression(
-                "#status = :dispatched AND variants.#acc.#vst IN (:c0, :c1, :c2, :c3)",
+                "#status = :dispatched AND variants.#acc.#vst IN (:c0, :c1, :c2, :c3, :c4)",
             )
             .set_expression_attribute_names(Some(names(&[
                 ("#status", "status"),
@@ -67,6 +67,7 @@ impl DynamoStore {
                 (":c1", s(VariantStatus::CLAIMABLE[1].as_str())),
                 (":c2", s(VariantStatus::CLAIMABLE[2].as_str())),
                 (":c3", s(VariantStatus::CLAIMABLE[3].as_str())),
+                (":c4", s(VariantStatus::CLAIMABLE[4].as_str())),
                 (":attempt", s(attempt_id)),
                 (":one", n(1)),
                 (":now", time_n(gate.now)),
@@ -428,13 +429,30 @@ impl PublishStore for DynamoStore {
             VariantOutcome::Published {
                 platform_post_id,
                 at,
+                step,
+                more,
             } => {
-                set.push("variants.#acc.platform_post_id = :ppid");
-                set.push("variants.#acc.published_at = :at");
+                if *step == 0 {
+                    set.push("variants.#acc.platform_post_id = :ppid");
+                    set.push("variants.#acc.published_at = :at");
+                    vals.push((":at", time_n(*at)));
+                    vals.push((":ppid", s(platform_post_id)));
+                } else {
+                    set.push("variants.#acc.follow_up_ids = list_append(if_not_exists(variants.#acc.follow_up_ids, :none), :ppid)");
+                    vals.push((":none", AttributeValue::L(vec![])));
+                    vals.push((":ppid", AttributeValue::L(vec![s(platform_post_id)])));
+                }
                 remove.push("variants.#acc.last_error");
-                vals.push((":ppid", s(platform_post_id)));
-                vals.push((":at", time_n(*at)));
-                VariantStatus::Published
+                if *more {
+                    // The next step waits for a publisher, with a count of its own claims.
+                    set.push("variants.#acc.step = :next");
+                    set.push("variants.#acc.attempts = :zero");
+                    vals.push((":next", n(step + 1)));
+                    vals.push((":zero", n(0)));
+                    VariantStatus::Continuing
+                } else {
+                    VariantStatus::Published
+                }
             }
             VariantOutcome::Failed(e)
             | VariantOutcome::Retrying(e)
@@ -488,7 +506,9 @@ impl PublishStore for DynamoStore {
         ];
         // A published post can be found again from the platform's webhooks.
         if let VariantOutcome::Published {
-            platform_post_id, ..
+            platform_post_id,
+            step: 0,
+            ..
         } = outcome
         {
             let mut index =
@@ -506,6 +526,8 @@ impl PublishStore for DynamoStore {
         if let VariantOutcome::Published {
             platform_post_id,
             at,
+            step: 0,
+            ..
         } = outcome
         {
             let due = super::analytics::first_due_item(

@@ -247,12 +247,22 @@ impl TenantStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(tenant_pk(id), "TENANT")))
-            .update_expression("SET require_approval = :ra, forbid_self_approval = :fs")
+            .update_expression(match settings.time_zone {
+                Some(_) => {
+                    "SET require_approval = :ra, forbid_self_approval = :fs, time_zone = :tz"
+                }
+                None => "SET require_approval = :ra, forbid_self_approval = :fs REMOVE time_zone",
+            })
             .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_values(Some(values(vec![
-                (":ra", AttributeValue::Bool(settings.require_approval)),
-                (":fs", AttributeValue::Bool(settings.forbid_self_approval)),
-            ])))
+            .set_expression_attribute_values(Some(values(
+                [
+                    (":ra", AttributeValue::Bool(settings.require_approval)),
+                    (":fs", AttributeValue::Bool(settings.forbid_self_approval)),
+                ]
+                .into_iter()
+                .chain(settings.time_zone.as_deref().map(|z| (":tz", s(z))))
+                .collect(),
+            )))
             .send()
             .await
             .map_err(store_error)?;
@@ -418,6 +428,17 @@ impl PostStore for DynamoStore {
                 .collect::<Result<_, _>>()?,
             cursor: page.cursor,
         })
+    }
+
+    async fn posts_between(
+        &self,
+        tenant: &TenantId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Post>, StoreError> {
+        self.calendar_page(tenant, from, to, cursor, limit).await
     }
 
     async fn replace_post(&self, post: &Post, expected_version: u64) -> Result<(), StoreError> {

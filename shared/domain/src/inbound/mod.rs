@@ -13,6 +13,8 @@
 //! processor keeps each (provider, event id) once and its effects are idempotent, so a
 //! duplicate on the queue applies nothing.
 
+pub mod billing;
+
 use crate::StoreError;
 use crate::clock::{Clock, Entropy};
 use crate::rate_limits::{RateDecision, RequestCounter, RequestPolicy, WEBHOOK_POLICY};
@@ -441,6 +443,8 @@ pub trait InboundStore: Send + Sync {
 pub struct WebhookProcessor {
     pub store: Arc<dyn InboundStore>,
     pub clock: Arc<dyn Clock>,
+    /// Applies billing events (scheme `stripe`) to the wallets; `None`: they are only kept.
+    pub billing: Option<billing::Billing>,
 }
 
 crate::debug_fields!(WebhookProcessor);
@@ -451,6 +455,8 @@ pub struct Processed {
     pub kind: String,
     /// Variants newly marked removed.
     pub removed: usize,
+    /// A billing event changed a wallet now.
+    pub credited: bool,
     /// The event had been kept before (a redelivery).
     pub duplicate: bool,
 }
@@ -465,10 +471,16 @@ impl WebhookProcessor {
                 removed += 1;
             }
         }
-        let kept = self.store.keep_event(event, &kind, removed).await?;
+        let credited = match (&self.billing, event.scheme) {
+            (Some(billing), Scheme::Stripe) => billing.apply(event).await?,
+            _ => false,
+        };
+        let applied = removed + usize::from(credited);
+        let kept = self.store.keep_event(event, &kind, applied).await?;
         Ok(Processed {
             kind,
             removed,
+            credited,
             duplicate: !kept,
         })
     }

@@ -54,6 +54,34 @@ impl PostStore for MemoryStore {
         })
     }
 
+    async fn posts_between(
+        &self,
+        tenant: &TenantId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Post>, StoreError> {
+        self.with("posts_between", |s| {
+            let mut found: Vec<(String, &Post)> = s
+                .posts
+                .iter()
+                .filter(|((t, _), p)| t == tenant && p.scheduled_at >= from && p.scheduled_at < to)
+                .map(|(_, p)| (calendar_position(p.scheduled_at, &p.id), p))
+                .filter(|(at, _)| cursor.is_none_or(|c| at.as_str() > c))
+                .collect();
+            found.sort_by(|a, b| a.0.cmp(&b.0));
+            found.truncate(limit);
+            let cursor = (found.len() == limit)
+                .then(|| found.last().map(|(at, _)| at.clone()))
+                .flatten();
+            Ok(Page {
+                items: found.into_iter().map(|(_, p)| p.clone()).collect(),
+                cursor,
+            })
+        })
+    }
+
     async fn replace_post(&self, post: &Post, expected_version: u64) -> Result<(), StoreError> {
         self.with("replace_post", |s| {
             let key = (post.tenant_id.clone(), post.id.clone());
@@ -490,11 +518,23 @@ pub fn apply_outcome(v: &mut crate::model::Variant, outcome: &VariantOutcome) {
         VariantOutcome::Published {
             platform_post_id,
             at,
+            step,
+            more,
         } => {
-            v.status = VariantStatus::Published;
-            v.platform_post_id = Some(platform_post_id.clone());
-            v.published_at = Some(*at);
+            if *step == 0 {
+                v.platform_post_id = Some(platform_post_id.clone());
+                v.published_at = Some(*at);
+            } else {
+                v.follow_up_ids.push(platform_post_id.clone());
+            }
             v.last_error = None;
+            if *more {
+                v.status = VariantStatus::Continuing;
+                v.step = step + 1;
+                v.attempts = 0;
+            } else {
+                v.status = VariantStatus::Published;
+            }
         }
         VariantOutcome::Failed(e) => {
             v.status = VariantStatus::Failed;
@@ -577,5 +617,76 @@ impl PublishQueue for MemoryQueue {
             .unwrap_or_else(|p| p.into_inner())
             .push((message.clone(), reason.to_owned()));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl SlotStore for MemoryStore {
+    async fn posting_slots(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<crate::publishing::slots::PostingSlots>, StoreError> {
+        self.with("posting_slots", |s| {
+            Ok(s.posting_slots.get(tenant).cloned())
+        })
+    }
+
+    async fn put_posting_slots(
+        &self,
+        tenant: &TenantId,
+        slots: &crate::publishing::slots::PostingSlots,
+    ) -> Result<(), StoreError> {
+        self.with("put_posting_slots", |s| {
+            s.posting_slots.insert(tenant.clone(), slots.clone());
+            Ok(())
+        })
+    }
+
+    async fn hold_slot(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        at: OffsetDateTime,
+        post: &PostId,
+        replacing: Option<&PostId>,
+    ) -> Result<Option<PostId>, StoreError> {
+        let key = (
+            tenant.clone(),
+            account.clone(),
+            crate::clock::epoch_millis(at),
+        );
+        self.with("hold_slot", |s| {
+            let holder = s.slot_holds.get(&key);
+            let free = match replacing {
+                Some(old) => holder == Some(old),
+                None => holder.is_none_or(|h| h == post),
+            };
+            if free {
+                s.slot_holds.insert(key, post.clone());
+                Ok(None)
+            } else {
+                Ok(holder.cloned())
+            }
+        })
+    }
+
+    async fn release_slot(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        at: OffsetDateTime,
+        post: &PostId,
+    ) -> Result<(), StoreError> {
+        let key = (
+            tenant.clone(),
+            account.clone(),
+            crate::clock::epoch_millis(at),
+        );
+        self.with("release_slot", |s| {
+            if s.slot_holds.get(&key) == Some(post) {
+                s.slot_holds.remove(&key);
+            }
+            Ok(())
+        })
     }
 }

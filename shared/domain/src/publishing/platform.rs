@@ -29,6 +29,9 @@ pub struct PublishRequest<'a> {
     /// Uploaded to the platform first, in this order; the post then refers to them. Each
     /// attempt gets fresh streams, so a retry uploads again (an upload is not a post).
     pub media: Vec<MediaUpload<'a>>,
+    /// A follow-up: the platform post this one answers. On X a reply in the thread; on
+    /// Facebook and LinkedIn a comment on the post.
+    pub reply_to: Option<&'a str>,
 }
 
 /// One media file to upload with a post: what it is and its bytes.
@@ -76,6 +79,9 @@ pub struct LookupRequest<'a> {
     pub text: &'a str,
     /// Only posts created at or after this time match.
     pub since: time::OffsetDateTime,
+    /// A follow-up is looked for among the answers to this post (X: replies to it; Facebook,
+    /// LinkedIn: its comments); `None`: among the account's own posts, never its answers.
+    pub reply_to: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

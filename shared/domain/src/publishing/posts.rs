@@ -4,17 +4,18 @@
 //! bump the version too, so a change that commits first always wins and a change that comes
 //! second sees the new state and decides again (it never overwrites a claim).
 
+pub use super::compose::{FollowUps, MAX_THREAD_PARTS};
+use super::compose::{check_follow_ups, check_thread_parts};
+pub use super::fields::FieldError;
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ids::{AccountId, ApiKeyId, MediaId, PostId, TenantId};
-use crate::media::{
-    Attachment, MAX_MEDIA_PER_POST, MediaService, MediaViolation, Resolved, check_media,
-};
+use crate::media::{Attachment, MAX_MEDIA_PER_POST, MediaService, Resolved, check_media};
 use crate::model::{
     Account, AccountStatus, Platform, Post, PostStatus, Review, Variant, VariantStatus,
 };
-use crate::ports::{AccountStore, PostStore, TenantStore};
-use crate::publishing::text::{TextViolation, check_text};
+use crate::ports::{AccountStore, PostStore, SlotStore, TenantStore};
+use crate::publishing::text::check_text;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use thiserror::Error;
@@ -31,45 +32,6 @@ pub const PAST_TOLERANCE: Duration = Duration::minutes(5);
 pub const MAX_SCHEDULE_AHEAD: Duration = Duration::days(366);
 /// How often a change retries after losing an optimistic-concurrency race.
 const CONFLICT_RETRIES: usize = 3;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-    /// For media: which media, platform and rule, with the limit and what was found.
-    pub media: Option<MediaViolation>,
-    /// For text: which platform and rule, with the limit and what the text measures there.
-    pub text: Option<TextViolation>,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-            media: None,
-            text: None,
-        }
-    }
-
-    pub fn media(field: impl Into<String>, violation: MediaViolation) -> Self {
-        Self {
-            field: field.into(),
-            message: violation.message(),
-            media: Some(violation),
-            text: None,
-        }
-    }
-
-    pub fn text(field: impl Into<String>, violation: TextViolation) -> Self {
-        Self {
-            field: field.into(),
-            message: violation.message(),
-            media: None,
-            text: Some(violation),
-        }
-    }
-}
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PostError {
@@ -103,6 +65,24 @@ pub struct NewPost {
     pub targets: Vec<Target>,
     /// Uploaded media every target carries unless it names its own.
     pub media: Vec<MediaId>,
+    pub follow_ups: FollowUps,
+    /// Kept as a draft: never dispatched (nor reviewed) until it is scheduled, and its time
+    /// may be past.
+    pub draft: bool,
+    /// A wall-clock time instead of `scheduled_at`.
+    pub local: Option<LocalSchedule>,
+    /// At the earliest posting slot every target has free, instead of a time.
+    pub next_slot: bool,
+}
+
+/// A post's time as a person says it: a wall-clock time in a zone.
+#[derive(Debug, Clone)]
+pub struct LocalSchedule {
+    pub at: time::PrimitiveDateTime,
+    /// An IANA zone; absent: the tenant's.
+    pub time_zone: Option<String>,
+    /// Which instant a skipped or repeated local time means (absent: such a time is refused).
+    pub dst: Option<crate::zone::Dst>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -112,6 +92,32 @@ pub struct PostEdit {
     pub targets: Option<Vec<Target>>,
     /// Replaces the post's media.
     pub media: Option<Vec<MediaId>>,
+    /// Replaces the post's thread and first comment (both at once).
+    pub follow_ups: Option<FollowUps>,
+}
+
+/// What a post would be: each target's content, and every rule broken (none: it would be
+/// accepted as it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub scheduled_at: OffsetDateTime,
+    /// The targets that name a connected account, in the request's order.
+    pub targets: Vec<PreviewTarget>,
+    pub errors: Vec<FieldError>,
+}
+
+/// What one account would receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewTarget {
+    pub account_id: AccountId,
+    pub platform: Platform,
+    pub text: String,
+    /// The text as the platform counts it, and the most it allows.
+    pub length: usize,
+    pub limit: usize,
+    pub media: Vec<MediaId>,
+    /// The thread's parts (X) or the first comment (Facebook, LinkedIn), in order.
+    pub follow_ups: Vec<String>,
 }
 
 /// A target as validation sees it: media ids already looked up.
@@ -134,6 +140,7 @@ pub struct PostService {
     pub posts: Arc<dyn PostStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub tenants: Arc<dyn TenantStore>,
+    pub slots: Arc<dyn SlotStore>,
     pub media: MediaService,
     pub clock: Arc<dyn Clock>,
 }
@@ -149,18 +156,38 @@ impl PostService {
     ) -> Result<Post, PostError> {
         let now = self.clock.now();
         let accounts = self.accounts.list_accounts(&actor.tenant_id).await?;
-        let scheduled_at = new.scheduled_at.map_or(now, crate::clock::to_millis);
+        let (scheduled_at, time_zone) = self.schedule_of(&actor.tenant_id, &new, now).await?;
         let found = self
             .resolve_media(&actor.tenant_id, Some(&new.media), Some(&new.targets))
             .await?;
         let media = found.list(&new.media);
         let targets = found.plan(&new.targets);
-        let (variants, media) =
-            validate(&new.text, scheduled_at, &targets, &media, &accounts, now)?;
-        let status = self.initial_status(&actor.tenant_id).await?;
+        let content = Content {
+            text: &new.text,
+            follow_ups: &new.follow_ups,
+            scheduled_at,
+            draft: new.draft,
+        };
+        let (variants, media) = validate(&content, &targets, &media, &accounts, now)?;
+        let status = match new.draft {
+            true => PostStatus::Draft,
+            false => self.initial_status(&actor.tenant_id).await?,
+        };
+        let id = PostId::generate();
+        let (scheduled_at, time_zone) = match new.next_slot {
+            false => (scheduled_at, time_zone),
+            true => {
+                let zone = self.tenant_zone(&actor.tenant_id).await?;
+                let targets: Vec<AccountId> = variants.keys().cloned().collect();
+                let at = self
+                    .next_slot(&actor.tenant_id, &id, &targets, &zone, now)
+                    .await?;
+                (at, Some(zone.as_str().to_owned()))
+            }
+        };
         let post = Post {
             tenant_id: actor.tenant_id.clone(),
-            id: PostId::generate(),
+            id,
             text: new.text,
             scheduled_at,
             status,
@@ -173,9 +200,63 @@ impl PostService {
             updated_at: now,
             dispatch: None,
             review: None,
+            thread: new.follow_ups.thread,
+            first_comment: new.follow_ups.first_comment,
+            time_zone,
         };
         self.posts.insert_post(&post).await?;
         Ok(post)
+    }
+
+    /// What `new` would send to each target, and every rule it breaks, as `create` would
+    /// decide, writing nothing (no post, no idempotency record; media already uploaded are
+    /// inspected as for a post, which records what they are).
+    pub async fn preview(&self, actor: &Actor, new: &NewPost) -> Result<Preview, PostError> {
+        let now = self.clock.now();
+        let accounts = self.accounts.list_accounts(&actor.tenant_id).await?;
+        let (scheduled_at, _) = self.schedule_of(&actor.tenant_id, new, now).await?;
+        let found = self
+            .resolve_media(&actor.tenant_id, Some(&new.media), Some(&new.targets))
+            .await?;
+        let media = found.list(&new.media);
+        let planned = found.plan(&new.targets);
+        let content = Content {
+            text: &new.text,
+            follow_ups: &new.follow_ups,
+            scheduled_at,
+            draft: new.draft,
+        };
+        let errors = match validate(&content, &planned, &media, &accounts, now) {
+            Ok(_) => Vec::new(),
+            Err(PostError::Invalid(errors)) => errors,
+            Err(e) => return Err(e),
+        };
+        let targets = new
+            .targets
+            .iter()
+            .filter_map(|t| {
+                let account = accounts.iter().find(|a| a.id == t.account_id)?;
+                let text = t.text.clone().unwrap_or_else(|| new.text.clone());
+                let follow_ups = match account.platform {
+                    Platform::X => new.follow_ups.thread.clone(),
+                    _ => new.follow_ups.first_comment.iter().cloned().collect(),
+                };
+                Some(PreviewTarget {
+                    account_id: account.id.clone(),
+                    platform: account.platform,
+                    length: crate::publishing::text::measure(account.platform, &text),
+                    limit: crate::publishing::text::limit(account.platform),
+                    text,
+                    media: t.media.clone().unwrap_or_else(|| new.media.clone()),
+                    follow_ups,
+                })
+            })
+            .collect();
+        Ok(Preview {
+            scheduled_at,
+            targets,
+            errors,
+        })
     }
 
     pub async fn get(&self, tenant: &TenantId, id: &PostId) -> Result<Post, PostError> {
@@ -221,16 +302,72 @@ impl PostService {
                 Some(ids) => found.list(ids),
                 None => post.media.iter().map(Resolved::attached).collect(),
             };
-            let (variants, media) =
-                validate(&text, scheduled_at, &targets, &media, &accounts, now)?;
+            let follow_ups = edit.follow_ups.clone().unwrap_or_else(|| FollowUps {
+                thread: post.thread.clone(),
+                first_comment: post.first_comment.clone(),
+            });
+            let draft = post.status == PostStatus::Draft;
+            let content = Content {
+                text: &text,
+                follow_ups: &follow_ups,
+                scheduled_at,
+                draft,
+            };
+            let (variants, media) = validate(&content, &targets, &media, &accounts, now)?;
+            post.thread = follow_ups.thread;
+            post.first_comment = follow_ups.first_comment;
             post.variants = variants;
             post.media = media;
             post.text = text;
             post.scheduled_at = scheduled_at;
-            // An edit after approval needs approval again.
-            post.status = status;
+            // An edit after approval needs approval again; a draft stays a draft.
+            if !draft {
+                post.status = status;
+            }
             post.dispatch = None;
             post.review = None;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Turns a draft into a post: at `at`, or its own time while that is ahead, else now. It
+    /// is checked again as a new post is (accounts, schedule), and waits for approval where
+    /// the tenant requires it.
+    pub async fn schedule(
+        &self,
+        actor: &Actor,
+        id: &PostId,
+        at: Option<OffsetDateTime>,
+    ) -> Result<Post, PostError> {
+        let accounts = self.accounts.list_accounts(&actor.tenant_id).await?;
+        let status = self.initial_status(&actor.tenant_id).await?;
+        self.change(&actor.tenant_id, id, |post, now| {
+            if post.status != PostStatus::Draft {
+                return Err(PostError::InvalidState(format!(
+                    "only a draft can be scheduled; this post is {}",
+                    post.display_status()
+                )));
+            }
+            let scheduled_at = at
+                .map(crate::clock::to_millis)
+                .unwrap_or(post.scheduled_at.max(now));
+            let follow_ups = FollowUps {
+                thread: post.thread.clone(),
+                first_comment: post.first_comment.clone(),
+            };
+            let content = Content {
+                text: &post.text,
+                follow_ups: &follow_ups,
+                scheduled_at,
+                draft: false,
+            };
+            let media: Vec<Resolved> = post.media.iter().map(Resolved::attached).collect();
+            let (variants, media) = validate(&content, &targets_of(post), &media, &accounts, now)?;
+            post.variants = variants;
+            post.media = media;
+            post.scheduled_at = scheduled_at;
+            post.status = status;
             Ok(())
         })
         .await
@@ -347,6 +484,55 @@ impl PostService {
         Ok(FoundMedia(self.media.resolve(tenant, &ids).await?))
     }
 
+    /// When `new` is due, and the zone it was given in: its instant (absent: now), or its
+    /// wall-clock time resolved in its zone or the tenant's.
+    async fn schedule_of(
+        &self,
+        tenant: &TenantId,
+        new: &NewPost,
+        now: OffsetDateTime,
+    ) -> Result<(OffsetDateTime, Option<String>), PostError> {
+        if new.next_slot && (new.scheduled_at.is_some() || new.local.is_some() || new.draft) {
+            return Err(PostError::Invalid(vec![FieldError::new(
+                "schedule",
+                "next_slot takes the place of scheduled_at and scheduled_local, and a draft \
+                 takes no slot",
+            )]));
+        }
+        let Some(local) = &new.local else {
+            return Ok((new.scheduled_at.map_or(now, crate::clock::to_millis), None));
+        };
+        let invalid = |field: &str, message: String| {
+            PostError::Invalid(vec![FieldError::new(field, message)])
+        };
+        if new.scheduled_at.is_some() {
+            return Err(invalid(
+                "scheduled_local",
+                "give scheduled_at or scheduled_local, not both".into(),
+            ));
+        }
+        let zone = match &local.time_zone {
+            Some(name) => crate::zone::TimeZoneName::parse(name)
+                .map_err(|e| invalid("time_zone", e.to_string()))?,
+            None => self.tenant_zone(tenant).await?,
+        };
+        let at = crate::zone::resolve(local.at, &zone, local.dst)
+            .map_err(|e| invalid("scheduled_local", e.to_string()))?;
+        Ok((at, Some(zone.as_str().to_owned())))
+    }
+
+    pub(super) async fn tenant_zone(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<crate::zone::TimeZoneName, PostError> {
+        Ok(self
+            .tenants
+            .get_tenant(tenant)
+            .await?
+            .map(|t| t.settings.zone())
+            .unwrap_or_else(crate::zone::TimeZoneName::utc))
+    }
+
     async fn initial_status(&self, tenant: &TenantId) -> Result<PostStatus, PostError> {
         let tenant = self
             .tenants
@@ -387,7 +573,7 @@ impl PostService {
 /// it publishes, so a change that commits first always wins.
 fn post_is_changeable(post: &Post) -> bool {
     match post.status {
-        PostStatus::PendingApproval | PostStatus::Scheduled => true,
+        PostStatus::Draft | PostStatus::PendingApproval | PostStatus::Scheduled => true,
         PostStatus::Dispatched => post.untouched(),
         PostStatus::Rejected | PostStatus::Cancelled => false,
     }
@@ -465,16 +651,27 @@ fn attachments(media: &[Resolved]) -> Vec<Attachment> {
         .collect()
 }
 
+/// What a post says and when, as validation sees it.
+struct Content<'a> {
+    text: &'a str,
+    follow_ups: &'a FollowUps,
+    scheduled_at: OffsetDateTime,
+    /// A draft's time may be past: it is checked when the draft is scheduled.
+    draft: bool,
+}
+
 /// Checks a post against every rule at once and lists every violation, media included:
 /// each target's media (its own, or the post's) against its platform.
 fn validate(
-    text: &str,
-    scheduled_at: OffsetDateTime,
+    content: &Content<'_>,
     targets: &[Planned],
     media: &[Resolved],
     accounts: &[Account],
     now: OffsetDateTime,
 ) -> Result<(BTreeMap<AccountId, Variant>, Vec<Attachment>), PostError> {
+    let Content {
+        text, scheduled_at, ..
+    } = *content;
     let mut errors = Vec::new();
     if text.trim().is_empty() {
         errors.push(FieldError::new("text", "must not be empty"));
@@ -485,7 +682,7 @@ fn validate(
             format!("must be at most {MAX_TEXT_CHARS} characters"),
         ));
     }
-    if scheduled_at < now - PAST_TOLERANCE {
+    if scheduled_at < now - PAST_TOLERANCE && !content.draft {
         errors.push(FieldError::new("scheduled_at", "is in the past"));
     }
     if scheduled_at > now + MAX_SCHEDULE_AHEAD {
@@ -563,10 +760,12 @@ fn validate(
                 errors.push(error);
             }
         }
+        check_follow_ups(content.follow_ups, account.platform, &field, &mut errors);
         let mut variant = Variant::new(account.id.clone(), account.platform, target.text.clone());
         variant.media_override = target.media.as_deref().map(attachments);
         variants.insert(account.id.clone(), variant);
     }
+    check_thread_parts(content.follow_ups, &mut errors);
     if !post_media_checked {
         // No target carries the post's media: still say what is wrong with them anywhere.
         for (at, violation) in check_media(media, Platform::X, scheduled_at) {

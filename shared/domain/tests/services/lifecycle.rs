@@ -105,6 +105,10 @@ async fn validation_lists_every_problem() {
                     },
                 ],
                 media: vec![],
+                follow_ups: Default::default(),
+                draft: false,
+                local: None,
+                next_slot: false,
             },
             "c".into(),
         )

@@ -38,6 +38,8 @@ use time::macros::datetime;
 /// One scripted platform answer.
 #[derive(Debug, Clone)]
 enum Step {
+    /// Published, nothing else to say.
+    Publish,
     Fail(PlatformError),
     /// The post is created, then the answer is lost: what a timeout after sending looks like.
     CreatedButLost,
@@ -51,6 +53,8 @@ enum Step {
 struct ScriptedPlatform {
     script: Mutex<VecDeque<Step>>,
     published: Mutex<Vec<(Platform, String, String)>>,
+    /// What each published post answers, in the same order (`None`: a post of its own).
+    parents: Mutex<Vec<Option<String>>>,
     lookups: Mutex<usize>,
     /// Every media upload, in order: (media id, the bytes received).
     uploads: Mutex<Vec<(String, Vec<u8>)>>,
@@ -70,6 +74,9 @@ impl ScriptedPlatform {
     }
     fn lookups(&self) -> usize {
         *self.lookups.lock().unwrap()
+    }
+    fn parents(&self) -> Vec<Option<String>> {
+        self.parents.lock().unwrap().clone()
     }
 }
 
@@ -93,6 +100,10 @@ impl PlatformClient for ScriptedPlatform {
             req.external_id.to_owned(),
             req.text.to_owned(),
         ));
+        self.parents
+            .lock()
+            .unwrap()
+            .push(req.reply_to.map(str::to_owned));
         if let Some(Step::CreatedButLost) = next {
             return Err(PlatformError::Ambiguous {
                 message: "no answer after the request was sent".into(),
@@ -112,10 +123,15 @@ impl PlatformClient for ScriptedPlatform {
     ) -> Result<Option<PublishedPost>, PlatformError> {
         *self.lookups.lock().unwrap() += 1;
         let published = self.published.lock().unwrap();
+        let parents = self.parents.lock().unwrap();
         Ok(published
             .iter()
-            .position(|(p, ext, text)| {
-                *p == req.platform && ext == req.external_id && text == req.text
+            .zip(parents.iter())
+            .position(|((p, ext, text), parent)| {
+                *p == req.platform
+                    && ext == req.external_id
+                    && text == req.text
+                    && parent.as_deref() == req.reply_to
             })
             .map(|i| PublishedPost::new(format!("p{}", i + 1))))
     }
@@ -200,6 +216,7 @@ impl World {
             posts: store.clone(),
             accounts: store.clone(),
             tenants: store.clone(),
+            slots: store.clone(),
             media: MediaService {
                 records: store.clone(),
                 objects: media.clone(),
@@ -267,6 +284,10 @@ impl World {
                         })
                         .collect(),
                     media: vec![],
+                    follow_ups: Default::default(),
+                    draft: false,
+                    local: None,
+                    next_slot: false,
                 },
                 "corr-1".into(),
             )
@@ -319,7 +340,10 @@ impl World {
     }
 }
 
+mod drafts;
 mod lifecycle;
 mod media;
 mod metrics;
 mod publish;
+mod slots;
+mod threads;

@@ -44,6 +44,10 @@ impl World {
                         })
                         .collect(),
                     media: media.iter().map(|m| (*m).clone()).collect(),
+                    follow_ups: Default::default(),
+                    draft: false,
+                    local: None,
+                    next_slot: false,
                 },
                 "corr-m".into(),
             )

@@ -374,6 +374,10 @@ async fn each_tenant_spends_its_own_window_on_a_shared_account() {
                     media: None,
                 }],
                 media: vec![],
+                follow_ups: Default::default(),
+                draft: false,
+                local: None,
+                next_slot: false,
             },
             "corr-b".into(),
         )

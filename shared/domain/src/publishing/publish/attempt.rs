@@ -20,10 +20,20 @@ impl PublishService {
         mut lookup_first: bool,
         delivery: Delivery,
     ) -> Attempted {
-        let text = post.text_for(&message.account_id);
+        let Some(Step {
+            text,
+            media,
+            reply_to,
+        }) = Step::of(post, &message.account_id)
+        else {
+            return Attempted::Failed(PlatformError::Permanent {
+                message: "the variant's next step has nothing to publish or nothing to answer"
+                    .into(),
+                code: None,
+            });
+        };
         // Uploading the media comes on top of the post's own call.
-        let media_time: Duration = post
-            .media_for(&message.account_id)
+        let media_time: Duration = media
             .iter()
             .map(|a| {
                 crate::publishing::platform::upload_allowance(self.config.platform_timeout, a.size)
@@ -68,7 +78,7 @@ impl PublishService {
                 break;
             }
             if lookup_first {
-                match self.lookup(post, account, text).await {
+                match self.lookup(post, account, text, reply_to).await {
                     Ok(Some(found)) => {
                         tracing::info!(platform_post_id = %found.platform_post_id, "found on the platform after an ambiguous attempt; adopted");
                         return Attempted::Published(found, Done::Adopted);
@@ -83,7 +93,7 @@ impl PublishService {
                     }
                 }
             }
-            let media = match self.open_media(post.media_for(&message.account_id)).await {
+            let media = match self.open_media(media).await {
                 Ok(media) => media,
                 Err(error) if error.kind() == FailureKind::Permanent => {
                     return Attempted::Failed(error);
@@ -104,6 +114,7 @@ impl PublishService {
                     text,
                     correlation_id: &message.correlation_id,
                     media,
+                    reply_to,
                 })
                 .await;
             let error = match result {
@@ -208,6 +219,7 @@ impl PublishService {
         post: &Post,
         account: &Account,
         text: &str,
+        reply_to: Option<&str>,
     ) -> Result<Option<PublishedPost>, PlatformError> {
         let since = post.scheduled_at.min(post.updated_at) - self.config.lookup_window;
         self.platform
@@ -217,7 +229,36 @@ impl PublishService {
                 access_token: &account.access_token,
                 text,
                 since,
+                reply_to,
             })
             .await
+    }
+}
+
+/// What the variant's current step publishes: the post itself (its text and media), or a
+/// follow-up (text only) answering the platform post before it.
+struct Step<'a> {
+    text: &'a str,
+    media: &'a [Attachment],
+    reply_to: Option<&'a str>,
+}
+
+impl<'a> Step<'a> {
+    /// `None` when the step has no text, or a follow-up has nothing to answer.
+    fn of(post: &'a Post, account: &crate::ids::AccountId) -> Option<Self> {
+        let variant = post.variants.get(account)?;
+        let text = post.step_text(account, variant.step)?;
+        match variant.step {
+            0 => Some(Step {
+                text,
+                media: post.media_for(account),
+                reply_to: None,
+            }),
+            _ => Some(Step {
+                text,
+                media: &[],
+                reply_to: Some(variant.parent_id()?),
+            }),
+        }
     }
 }

@@ -25,11 +25,16 @@ impl PublishService {
             audit_head,
             scheduled_at,
             attempts,
+            step,
+            more,
         } = attempt;
         let now = self.clock.now();
         let error_of = |e: &PlatformError| VariantError {
             kind: e.kind(),
-            message: e.message().to_owned(),
+            message: match step {
+                0 => e.message().to_owned(),
+                n => format!("follow-up {n} (the post itself is live): {}", e.message()),
+            },
             platform_code: e.code().map(str::to_owned),
             at: now,
         };
@@ -39,6 +44,8 @@ impl PublishService {
                 VariantOutcome::Published {
                     platform_post_id: published.platform_post_id.clone(),
                     at: now,
+                    step,
+                    more,
                 },
                 false,
                 Disposition::Done(*done),
@@ -227,8 +234,10 @@ fn record_metrics(
     };
     crate::metrics::publish_outcome(platform, outcome_name(outcome, attempted), error);
     match outcome {
-        VariantOutcome::Published { at, .. } => {
-            crate::metrics::publish_lateness(platform, *at - scheduled_at);
+        VariantOutcome::Published { at, step, .. } => {
+            if *step == 0 {
+                crate::metrics::publish_lateness(platform, *at - scheduled_at);
+            }
             crate::metrics::publish_attempts(platform, attempts);
         }
         VariantOutcome::Failed(_) | VariantOutcome::DeadLettered(_) => {

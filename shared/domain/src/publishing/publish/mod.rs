@@ -187,6 +187,9 @@ struct Attempt<'a> {
     /// The claim took the account's half-open probe.
     probe: bool,
     audit_head: &'a ChainHead,
+    /// The variant's step (0: the post; then its follow-ups), and whether others follow it.
+    step: u32,
+    more: bool,
 }
 
 /// The audit action's last word: `publish.published`, `publish.adopted`, ...
@@ -206,8 +209,17 @@ pub fn outcome_json(outcome: &VariantOutcome, delivery: Delivery) -> serde_json:
     let error = |e: &VariantError| serde_json::json!({"kind": e.kind.as_str(), "message": e.message, "platform_code": e.platform_code});
     let mut v = match outcome {
         VariantOutcome::Published {
-            platform_post_id, ..
+            platform_post_id,
+            step: 0,
+            ..
         } => serde_json::json!({"status": "published", "platform_post_id": platform_post_id}),
+        VariantOutcome::Published {
+            platform_post_id,
+            step,
+            ..
+        } => {
+            serde_json::json!({"status": "published", "step": step, "platform_post_id": platform_post_id})
+        }
         VariantOutcome::Failed(e) => serde_json::json!({"status": "failed", "error": error(e)}),
         VariantOutcome::Retrying(e) => serde_json::json!({"status": "retrying", "error": error(e)}),
         VariantOutcome::DeadLettered(e) => {
@@ -327,12 +339,40 @@ impl PublishService {
         }
     }
 
+    /// The variant's steps, one claim each: the post, then each follow-up (thread part or first
+    /// comment) as soon as the one before it is recorded, while the invocation has time.
     async fn handle_delivery(&self, message: &PublishMessage, delivery: Delivery) -> Disposition {
+        loop {
+            let (disposition, next) = self.handle_step(message, delivery).await;
+            if !next {
+                return disposition;
+            }
+            if !self.has_time(delivery, Duration::ZERO) {
+                // The next step is `continuing` (claimable): a fresh message, with its own
+                // count of failures, takes it.
+                let mut copy = message.clone();
+                copy.failures = 0;
+                crate::metrics::publish_deferred(message.platform, "next_step");
+                return Disposition::Defer {
+                    delay: Duration::from_secs(1),
+                    copy,
+                };
+            }
+        }
+    }
+
+    /// One claim, attempt and outcome. `true` with it when the step was published and the
+    /// variant has another.
+    async fn handle_step(
+        &self,
+        message: &PublishMessage,
+        delivery: Delivery,
+    ) -> (Disposition, bool) {
         let variant = message.variant();
         let attempt_id = self.entropy.token();
         let probe = match self.claim(message, &variant, &attempt_id, delivery).await {
             Ok(gate) => matches!(gate, BreakerGate::Probe { .. }),
-            Err(held) => return held,
+            Err(held) => return (held, false),
         };
         let Loaded {
             post,
@@ -344,7 +384,7 @@ impl PublishService {
                 // Claimed but unread: the variant stays `publishing` under this attempt and
                 // the reconciler resolves it past its lease (nothing was sent).
                 tracing::warn!(error = %e, "loading the claimed post failed");
-                return Disposition::Fail;
+                return (Disposition::Fail, false);
             }
         };
         let lookup_first = post
@@ -423,18 +463,26 @@ impl PublishService {
                 },
             },
         };
+        let claimed = post.variants.get(&message.account_id);
+        let step = claimed.map_or(0, |v| v.step);
+        let more = (step as usize) < post.follow_ups().len();
         let attempt = Attempt {
             id: &attempt_id,
             delivery,
             scheduled_at: post.scheduled_at,
-            attempts: post
-                .variants
-                .get(&message.account_id)
-                .map_or(1, |v| v.attempts),
+            attempts: claimed.map_or(1, |v| v.attempts),
             probe,
             audit_head: &audit_head,
+            step,
+            more,
         };
-        self.finish(message, &variant, attempt, attempted).await
+        let disposition = self.finish(message, &variant, attempt, attempted).await;
+        let next = more
+            && matches!(
+                disposition,
+                Disposition::Done(Done::Published | Done::Adopted)
+            );
+        (disposition, next)
     }
 
     fn has_time(&self, delivery: Delivery, wait: Duration) -> bool {

@@ -22,6 +22,10 @@ use crate::ids::Platform;
 
 pub const LINKEDIN_MAX_LENGTH: usize = 3_000;
 pub const FACEBOOK_MAX_LENGTH: usize = 63_206;
+/// A comment's `message.text` on LinkedIn's Comments API.
+pub const LINKEDIN_COMMENT_MAX_LENGTH: usize = 1_250;
+/// A Page comment's `message` on the Graph API.
+pub const FACEBOOK_COMMENT_MAX_LENGTH: usize = 8_000;
 
 /// Which text rule a post breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +88,25 @@ pub fn check_text(platform: Platform, text: &str) -> Vec<TextViolation> {
         Platform::X => check_x(text),
         Platform::Linkedin => check_length(platform, text, LINKEDIN_MAX_LENGTH),
         Platform::Facebook => check_length(platform, text, FACEBOOK_MAX_LENGTH),
+    }
+}
+
+/// Every rule a first comment breaks on `platform`: X has none (a thread answers there), so
+/// its rules are a post's.
+pub fn check_comment(platform: Platform, text: &str) -> Vec<TextViolation> {
+    match platform {
+        Platform::X => check_x(text),
+        Platform::Linkedin => check_length(platform, text, LINKEDIN_COMMENT_MAX_LENGTH),
+        Platform::Facebook => check_length(platform, text, FACEBOOK_COMMENT_MAX_LENGTH),
+    }
+}
+
+/// The most a post's text may measure on `platform` ([`measure`]'s unit).
+pub fn limit(platform: Platform) -> usize {
+    match platform {
+        Platform::X => X_MAX_WEIGHTED_LENGTH,
+        Platform::Linkedin => LINKEDIN_MAX_LENGTH,
+        Platform::Facebook => FACEBOOK_MAX_LENGTH,
     }
 }
 

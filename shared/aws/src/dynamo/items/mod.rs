@@ -67,6 +67,25 @@ pub fn key(pk: String, sk: impl Into<String>) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
+/// The `calendar` index: a tenant's posts by scheduled time.
+pub fn calendar_pk(tenant: &TenantId) -> String {
+    format!("CALENDAR#{tenant}")
+}
+
+/// The index keys every post item carries (see `post_to_item`).
+pub fn calendar_keys(post: &Post) -> [(String, AttributeValue); 2] {
+    [
+        ("calendar_pk".into(), s(calendar_pk(&post.tenant_id))),
+        (
+            "calendar_sk".into(),
+            s(herald_domain::ports::calendar_position(
+                post.scheduled_at,
+                &post.id,
+            )),
+        ),
+    ]
+}
+
 pub fn due_shard(post: &PostId) -> u32 {
     // FNV-1a: stable across processes and releases, unlike the std hasher.
     post.as_str().bytes().fold(0x811c_9dc5u32, |h, b| {
@@ -286,6 +305,9 @@ pub fn tenant_to_item(t: &Tenant) -> Item {
         "forbid_self_approval".into(),
         AttributeValue::Bool(t.settings.forbid_self_approval),
     );
+    if let Some(zone) = &t.settings.time_zone {
+        item.insert("time_zone".into(), s(zone));
+    }
     item.insert("created_at".into(), time_n(t.created_at));
     if let Some(sus) = &t.suspended {
         item.insert("suspended_at".into(), time_n(sus.at));
@@ -307,6 +329,8 @@ pub fn tenant_from_item(item: &Item) -> Result<Tenant, StoreError> {
         settings: TenantSettings {
             require_approval: f.bool("require_approval"),
             forbid_self_approval: f.bool("forbid_self_approval"),
+            // Absent in tenants written before zones: UTC.
+            time_zone: f.opt_str("time_zone"),
         },
         created_at: f.time("created_at")?,
         suspended: f.opt_time("suspended_at").map(|at| Suspension {
@@ -512,6 +536,12 @@ fn variant_to_av(v: &Variant) -> AttributeValue {
     if let Some(media) = &v.media_override {
         m.insert("media_override".to_owned(), attachments_to_av(media));
     }
+    if v.step > 0 {
+        m.insert("step".to_owned(), n(v.step));
+    }
+    if !v.follow_up_ids.is_empty() {
+        m.insert("follow_up_ids".to_owned(), strings_to_av(&v.follow_up_ids));
+    }
     AttributeValue::M(m)
 }
 
@@ -531,7 +561,31 @@ fn variant_from_item(account_id: &str, item: &Item) -> Result<Variant, StoreErro
         claimed_at: f.opt_time("claimed_at"),
         removed_at: f.opt_time("removed_at"),
         media_override: attachments_from(&f, "media_override")?,
+        // Absent in items written before threads: the post itself, nothing after it.
+        step: f
+            .opt_num("step")
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|_| bad("step"))?
+            .unwrap_or(0),
+        follow_up_ids: strings_from(&f, "follow_up_ids")?,
     })
+}
+
+pub fn strings_to_av(list: &[String]) -> AttributeValue {
+    AttributeValue::L(list.iter().map(s).collect())
+}
+
+/// A list of strings (absent: empty).
+fn strings_from(f: &Fields<'_>, field: &str) -> Result<Vec<String>, StoreError> {
+    f.list(field)
+        .map(|l| {
+            l.iter()
+                .map(|v| v.as_s().cloned().map_err(|_| bad(field)))
+                .collect()
+        })
+        .transpose()
+        .map(Option::unwrap_or_default)
 }
 
 pub fn post_to_item(p: &Post) -> Item {
@@ -554,6 +608,15 @@ pub fn post_to_item(p: &Post) -> Item {
     if !p.media.is_empty() {
         item.insert("media".into(), attachments_to_av(&p.media));
     }
+    if !p.thread.is_empty() {
+        item.insert("thread".into(), strings_to_av(&p.thread));
+    }
+    if let Some(comment) = &p.first_comment {
+        item.insert("first_comment".into(), s(comment));
+    }
+    if let Some(zone) = &p.time_zone {
+        item.insert("time_zone".into(), s(zone));
+    }
     if let Some(d) = &p.dispatch {
         item.insert("dispatch_token".into(), s(&d.token));
         item.insert("dispatch_lease".into(), time_n(d.lease_until));
@@ -570,6 +633,7 @@ pub fn post_to_item(p: &Post) -> Item {
         }
         item.insert("review".into(), AttributeValue::M(m));
     }
+    item.extend(calendar_keys(p));
     if let Some(due) = p.due_at() {
         item.insert("due_pk".into(), s(due_pk(due_shard(&p.id))));
         item.insert("due_sk".into(), s(due_sk(due, &p.tenant_id, &p.id)));
@@ -634,137 +698,11 @@ pub fn post_from_item(item: &Item) -> Result<Post, StoreError> {
         dispatch,
         review,
         media: attachments_from(&f, "media")?.unwrap_or_default(),
+        thread: strings_from(&f, "thread")?,
+        first_comment: f.opt_str("first_comment"),
+        time_zone: f.opt_str("time_zone"),
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::datetime;
-
-    fn sample() -> Post {
-        let mut variants = BTreeMap::new();
-        let mut v = Variant::new(AccountId("acc_1".into()), Platform::X, Some("short".into()));
-        v.last_error = Some(VariantError {
-            kind: FailureKind::Transient,
-            message: "X answered 503".into(),
-            platform_code: Some("503".into()),
-            at: datetime!(2026-01-01 00:00:01 UTC),
-        });
-        variants.insert(v.account_id.clone(), v);
-        let mut li = Variant::new(AccountId("acc_2".into()), Platform::Linkedin, None);
-        li.media_override = Some(vec![]);
-        variants.insert(li.account_id.clone(), li);
-        Post {
-            tenant_id: TenantId("ten_1".into()),
-            id: PostId("post_1".into()),
-            text: "hello".into(),
-            scheduled_at: datetime!(2026-01-01 00:00:00 UTC),
-            status: PostStatus::Dispatched,
-            variants,
-            version: 7,
-            correlation_id: "c-1".into(),
-            created_by: ApiKeyId("key_1".into()),
-            created_at: datetime!(2025-12-31 00:00:00 UTC),
-            updated_at: datetime!(2025-12-31 00:00:01 UTC),
-            dispatch: Some(Dispatch {
-                token: "t".into(),
-                lease_until: datetime!(2026-01-01 00:02:00 UTC),
-                sent: false,
-            }),
-            review: Some(Review {
-                decision: PostStatus::Scheduled,
-                by: ApiKeyId("key_2".into()),
-                at: datetime!(2025-12-31 00:00:02 UTC),
-                note: None,
-            }),
-            media: vec![Attachment {
-                media_id: MediaId("med_1".into()),
-                key: "media/ten_1/med_1".into(),
-                etag: "\"abc\"".into(),
-                media_type: MediaType::Png,
-                size: 1234,
-                dimensions: Some(Dimensions {
-                    width: 600,
-                    height: 315,
-                }),
-                file_name: "launch.png".into(),
-                created_at: datetime!(2025-12-30 00:00:00 UTC),
-            }],
-        }
-    }
-
-    #[test]
-    fn post_round_trips_and_carries_its_due_keys() {
-        let post = sample();
-        let item = post_to_item(&post);
-        assert_eq!(post_from_item(&item).unwrap(), post);
-        let due = item["due_sk"].as_s().unwrap();
-        assert!(due.starts_with("1767225720000#ten_1#post_1"), "{due}");
-    }
-
-    #[test]
-    fn settled_posts_leave_the_due_index() {
-        let mut post = sample();
-        post.dispatch.as_mut().unwrap().sent = true;
-        assert!(!post_to_item(&post).contains_key("due_pk"));
-    }
-
-    #[test]
-    fn crisis_round_trips_with_every_platform_as_an_empty_list() {
-        let crisis = Crisis {
-            tenant_id: TenantId("ten_1".into()),
-            platforms: vec![],
-            reason: "storm".into(),
-            started_by: ApiKeyId("key_1".into()),
-            started_at: datetime!(2026-01-01 00:00:00 UTC),
-            expires_at: datetime!(2026-01-02 00:00:00 UTC),
-        };
-        let item = crisis_to_item(&crisis);
-        assert_eq!(item["all_platforms"], AttributeValue::Bool(true));
-        assert_eq!(crisis_from_item(&item).unwrap(), crisis);
-        let some = Crisis {
-            platforms: vec![Platform::X, Platform::Linkedin],
-            ..crisis
-        };
-        assert_eq!(crisis_from_item(&crisis_to_item(&some)).unwrap(), some);
-    }
-
-    #[test]
-    fn a_breaker_absent_from_an_account_is_closed() {
-        let item = key("TENANT#t".into(), "ACCOUNT#a");
-        assert_eq!(breaker_from_item(&item).unwrap(), Breaker::default());
-    }
-
-    #[test]
-    fn media_round_trip_before_and_after_inspection() {
-        let mut media = MediaRecord {
-            tenant_id: TenantId("ten_1".into()),
-            id: MediaId("med_1".into()),
-            key: "media/ten_1/med_1".into(),
-            file_name: "photo.png".into(),
-            declared_type: MediaType::Png,
-            declared_size: 10,
-            created_by: ApiKeyId("key_1".into()),
-            created_at: datetime!(2026-01-01 00:00:00 UTC),
-            upload_expires_at: datetime!(2026-01-01 00:15:00 UTC),
-            inspection: None,
-        };
-        assert_eq!(media_from_item(&media_to_item(&media)).unwrap(), media);
-        media.inspection = Some(Inspection {
-            size: 10,
-            etag: "\"e\"".into(),
-            detected: None,
-            dimensions: None,
-            at: datetime!(2026-01-01 00:01:00 UTC),
-        });
-        assert_eq!(media_from_item(&media_to_item(&media)).unwrap(), media);
-    }
-
-    #[test]
-    fn a_malformed_item_names_the_field() {
-        let mut item = post_to_item(&sample());
-        item.insert("status".into(), s("bogus"));
-        assert_eq!(post_from_item(&item).unwrap_err(), bad("status"));
-    }
-}
+mod tests;

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
+mod posts;
+pub use posts::*;
+
 /// `Debug` shows no token (the log scan's `access_token`, `refresh_token`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -80,201 +83,14 @@ pub struct AccountList {
     pub items: Vec<AccountView>,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TargetInput {
-    #[schema(min_length = 1, max_length = 64)]
-    pub account_id: String,
-    /// Text for this account only, instead of the post's. Measured as the account's
-    /// platform counts (X: twitter-text weighted length, at most 280).
-    #[schema(min_length = 1, max_length = 63206)]
-    pub text: Option<String>,
-    /// Media ids for this account only, instead of the post's (`[]`: none).
-    #[schema(max_items = 20)]
-    pub media: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreatePost {
-    /// Not only whitespace.
-    #[schema(min_length = 1, max_length = 63206, pattern = "\\S")]
-    pub text: String,
-    /// RFC 3339; omitted means now.
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub scheduled_at: Option<OffsetDateTime>,
-    /// Distinct accounts of the tenant.
-    #[schema(min_items = 1, max_items = 10)]
-    pub targets: Vec<TargetInput>,
-    /// Uploaded media ids (`POST /v1/media`), published with the post on every target that
-    /// names no media of its own. Each is checked against each target's platform.
-    #[serde(default)]
-    #[schema(max_items = 20)]
-    pub media: Vec<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EditPost {
-    pub text: Option<String>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub scheduled_at: Option<OffsetDateTime>,
-    /// Replaces every target.
-    pub targets: Option<Vec<TargetInput>>,
-    /// Replaces the post's media.
-    pub media: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReviewInput {
-    #[schema(max_length = 1000)]
-    pub note: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorView {
-    /// `transient`, `rate_limited`, `auth`, `permanent` or `ambiguous`.
-    pub kind: String,
-    pub message: String,
-    pub platform_code: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-}
-
-impl From<&VariantError> for ErrorView {
-    fn from(e: &VariantError) -> Self {
-        Self {
-            kind: e.kind.as_str().to_owned(),
-            message: e.message.clone(),
-            platform_code: e.platform_code.clone(),
-            at: e.at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct VariantView {
-    pub account_id: String,
-    pub platform: String,
-    /// `pending`, `publishing`, `published`, `retrying`, `dead_lettered`, `failed`, `unknown`
-    /// or `cancelled`.
-    pub status: String,
-    pub text: Option<String>,
-    pub attempts: u32,
-    pub platform_post_id: Option<String>,
-    pub last_error: Option<ErrorView>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub published_at: Option<OffsetDateTime>,
-    /// When the platform reported the post deleted there.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub removed_at: Option<OffsetDateTime>,
-    /// This account's own media ids, when it does not carry the post's.
-    pub media: Option<Vec<String>>,
-}
-
-fn media_ids(media: &[Attachment]) -> Vec<String> {
-    media.iter().map(|a| a.media_id.0.clone()).collect()
-}
-
-impl From<&Variant> for VariantView {
-    fn from(v: &Variant) -> Self {
-        Self {
-            account_id: v.account_id.0.clone(),
-            platform: v.platform.as_str().to_owned(),
-            status: v.status.as_str().to_owned(),
-            text: v.text_override.clone(),
-            attempts: v.attempts,
-            platform_post_id: v.platform_post_id.clone(),
-            last_error: v.last_error.as_ref().map(ErrorView::from),
-            published_at: v.published_at,
-            removed_at: v.removed_at,
-            media: v.media_override.as_deref().map(media_ids),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReviewView {
-    /// `scheduled` (approved) or `rejected`.
-    pub decision: String,
-    pub by: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    pub note: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PostView {
-    pub id: String,
-    /// `pending_approval`, `scheduled`, `rejected`, `cancelled`, then from the variants:
-    /// `publishing`, `published`, `partially_published`, `failed` or `needs_attention`.
-    pub status: String,
-    pub text: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub scheduled_at: OffsetDateTime,
-    pub variants: Vec<VariantView>,
-    /// The post's media ids.
-    pub media: Vec<String>,
-    pub review: Option<ReviewView>,
-    pub correlation_id: String,
-    pub version: u64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
-
-impl From<&Post> for PostView {
-    fn from(p: &Post) -> Self {
-        Self {
-            id: p.id.0.clone(),
-            status: p.display_status().to_owned(),
-            text: p.text.clone(),
-            scheduled_at: p.scheduled_at,
-            variants: p.variants.values().map(VariantView::from).collect(),
-            media: media_ids(&p.media),
-            review: p.review.as_ref().map(|r| ReviewView {
-                decision: r.decision.as_str().to_owned(),
-                by: r.by.0.clone(),
-                at: r.at,
-                note: r.note.clone(),
-            }),
-            correlation_id: p.correlation_id.clone(),
-            version: p.version,
-            created_at: p.created_at,
-            updated_at: p.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PostList {
-    pub items: Vec<PostView>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ListPostsQuery {
-    /// Only posts whose `status` is this (`dispatched`: every post a publisher has taken).
-    #[param(inline, value_type = Option<String>, pattern = "^(pending_approval|scheduled|rejected|cancelled|publishing|published|partially_published|failed|needs_attention|dispatched)$")]
-    pub status: Option<String>,
-    /// `next_cursor` of the previous page.
-    #[param(min_length = 1, max_length = 700)]
-    pub cursor: Option<String>,
-    #[param(minimum = 1, maximum = 100, default = 20)]
-    pub limit: Option<usize>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantView {
     pub id: String,
     pub name: String,
     pub require_approval: bool,
     pub forbid_self_approval: bool,
+    /// The IANA zone wall-clock schedules are read in (`UTC` unless set).
+    pub time_zone: String,
     /// Set while the operator has suspended the tenant (its keys are refused).
     #[serde(
         with = "time::serde::rfc3339::option",
@@ -292,6 +108,7 @@ impl From<&Tenant> for TenantView {
             name: t.name.clone(),
             require_approval: t.settings.require_approval,
             forbid_self_approval: t.settings.forbid_self_approval,
+            time_zone: t.settings.zone().to_string(),
             suspended_at: t.suspended.as_ref().map(|s| s.at),
             suspension_reason: t.suspended.as_ref().map(|s| s.reason.clone()),
         }
@@ -305,6 +122,9 @@ pub struct TenantSettingsInput {
     pub require_approval: Option<bool>,
     /// A post cannot be approved with the key that created it (absent: unchanged).
     pub forbid_self_approval: Option<bool>,
+    /// The IANA zone for wall-clock schedules (absent: unchanged).
+    #[schema(min_length = 1, max_length = 64)]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -1,0 +1,138 @@
+//! Threads and first comments end to end: the API, the dispatcher, the publisher and the fake
+//! platforms over HTTP. Each follow-up goes out once, in order, answering the one before it,
+//! even when the platform loses the answer to one.
+
+use crate::support::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn create(stack: &Stack, t: &Tenant, body: Value) -> String {
+    let (s, _, v) = stack
+        .api(
+            Method::POST,
+            "/v1/posts",
+            t,
+            Some(&unique("k-")),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["id"].as_str().unwrap().to_owned()
+}
+
+async fn published(stack: &Stack, t: &Tenant, id: &str) -> Value {
+    stack
+        .wait_for(
+            Duration::from_secs(90),
+            &format!("post {id} published"),
+            || async {
+                let p = stack.read_post(t, id).await;
+                (p["status"] == "published").then_some(p)
+            },
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_thread_goes_out_once_in_order_even_when_a_reply_loses_its_answer() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let user = unique("xu");
+    let account = stack.connect(&t, "x", &user, "x-token").await;
+    // The platform creates the first reply, then loses its answer: Herald must look it up
+    // among the post's replies and adopt it, never send it twice.
+    let fault = stack
+        .fault(json!({"platform": "x", "account": user, "ambiguous": true, "count": 1, "endpoints": "answer"}))
+        .await;
+    let id = create(
+        &stack,
+        &t,
+        json!({"text": "A thread, 1/3", "targets": [{"account_id": account}],
+               "thread": ["2/3 the middle", "3/3 the end"]}),
+    )
+    .await;
+    let post = published(&stack, &t, &id).await;
+    let on_x = stack.fake_posts("x", &user).await;
+    let texts: Vec<&str> = on_x.iter().map(|p| p["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["A thread, 1/3", "2/3 the middle", "3/3 the end"]);
+    let parents: Vec<&Value> = on_x.iter().map(|p| &p["parent"]).collect();
+    assert_eq!(parents, [&Value::Null, &on_x[0]["id"], &on_x[1]["id"]]);
+    let variant = &post["variants"][0];
+    assert_eq!(variant["platform_post_id"], on_x[0]["id"]);
+    assert_eq!(
+        variant["follow_up_ids"],
+        json!([on_x[1]["id"], on_x[2]["id"]])
+    );
+    assert_eq!(variant["step"], 2);
+    let faults = stack.fake_get("/_admin/faults").await;
+    let fired = faults["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == fault.as_str())
+        .map(|f| f["fired"].clone());
+    assert_eq!(
+        fired,
+        Some(json!(1)),
+        "the reply's answer was lost: {faults}"
+    );
+}
+
+#[tokio::test]
+async fn a_first_comment_follows_the_post_on_facebook_and_linkedin() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let page = unique("page");
+    let org = unique("org");
+    let fb = stack.connect(&t, "facebook", &page, "fb-token").await;
+    let li = stack.connect(&t, "linkedin", &org, "li-token").await;
+    let id = create(
+        &stack,
+        &t,
+        json!({"text": "Our news", "targets": [{"account_id": fb}, {"account_id": li}],
+               "first_comment": "Read more: https://example.com/news"}),
+    )
+    .await;
+    let post = published(&stack, &t, &id).await;
+    for (platform, account) in [("facebook", &page), ("linkedin", &org)] {
+        let on = stack.fake_posts(platform, account).await;
+        assert_eq!(on.len(), 2, "{platform}: {on:?}");
+        assert_eq!(on[1]["text"], "Read more: https://example.com/news");
+        assert_eq!(on[1]["parent"], on[0]["id"], "{platform}");
+        let variant = post["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["platform"] == platform)
+            .unwrap();
+        assert_eq!(variant["follow_up_ids"], json!([on[1]["id"]]), "{platform}");
+    }
+}
+
+#[tokio::test]
+async fn a_preview_through_the_stack_answers_per_target_and_creates_nothing() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let user = unique("xp");
+    let account = stack.connect(&t, "x", &user, "x-token").await;
+    let body = json!({"text": "The post", "targets": [{"account_id": account}],
+                      "thread": ["a part", "y".repeat(281)]});
+    let (s, _, v) = stack
+        .api(
+            Method::POST,
+            "/v1/posts/preview",
+            &t,
+            Some(&unique("k-")),
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["targets"][0]["length"], 8);
+    assert_eq!(v["errors"][0]["field"], "thread[1]");
+    assert_eq!(v["errors"][0]["actual"], 281);
+    let (s, _, list) = stack.get("/v1/posts", &t).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["items"], json!([]), "nothing was created");
+}
