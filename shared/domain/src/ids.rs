@@ -46,6 +46,17 @@ id_type!(
     ContactId
 );
 
+id_type!(
+    /// A tenant's SMS campaign; UUIDv7.
+    CampaignId
+);
+
+impl CampaignId {
+    pub fn generate() -> Self {
+        Self(format!("cmp_{}", uuid::Uuid::now_v7().simple()))
+    }
+}
+
 impl ContactId {
     pub fn generate() -> Self {
         Self(format!("con_{}", uuid::Uuid::now_v7().simple()))

@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod analytics;
 pub mod audit;
 pub mod backup;
+pub mod campaigns;
 pub mod clock;
 pub mod connect;
 pub mod console;

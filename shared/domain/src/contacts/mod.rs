@@ -10,6 +10,7 @@ mod service;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use service::check_tags;
 pub use service::{ConsentInput, ContactError, ContactService, ContactUpdate, NewContact};
 
 use crate::error::StoreError;

@@ -81,7 +81,7 @@ fn check_name(name: Option<&str>, problems: &mut Vec<FieldError>) {
     }
 }
 
-fn check_tags(tags: &[String], problems: &mut Vec<FieldError>) -> BTreeSet<String> {
+pub(crate) fn check_tags(tags: &[String], problems: &mut Vec<FieldError>) -> BTreeSet<String> {
     if tags.len() > MAX_TAGS {
         problems.push(FieldError::new("tags", format!("at most {MAX_TAGS}")));
     }

@@ -1,0 +1,323 @@
+//! An in-memory [`CampaignStore`] with the DynamoDB adapter's conditions; it reads consent
+//! from a contact store, as the adapter's claim checks the contact item.
+
+use super::{
+    Campaign, CampaignStore, Claim, Progress, Receipt, Recipient, RecipientState, SendOutcome,
+};
+use crate::contacts::ContactStore;
+use crate::error::StoreError;
+use crate::ids::{CampaignId, ContactId, TenantId};
+use crate::ports::Page;
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+type RecipientKey = (TenantId, CampaignId, u32, ContactId);
+
+#[derive(Debug, Default)]
+struct State {
+    campaigns: BTreeMap<(TenantId, CampaignId), Campaign>,
+    recipients: BTreeMap<RecipientKey, Recipient>,
+    /// message id -> the recipient sent as it.
+    messages: HashMap<String, RecipientKey>,
+}
+
+pub struct MemoryCampaigns {
+    state: Mutex<State>,
+    contacts: Arc<dyn ContactStore>,
+}
+
+impl std::fmt::Debug for MemoryCampaigns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCampaigns").finish_non_exhaustive()
+    }
+}
+
+fn key(r: &Recipient) -> RecipientKey {
+    (
+        r.tenant_id.clone(),
+        r.campaign_id.clone(),
+        r.batch,
+        r.contact_id.clone(),
+    )
+}
+
+fn add(p: &mut Progress, d: &Progress) {
+    p.sent += d.sent;
+    p.delivered += d.delivered;
+    p.failed += d.failed;
+    p.skipped += d.skipped;
+    p.credits_used += d.credits_used;
+    p.credits_released += d.credits_released;
+}
+
+impl MemoryCampaigns {
+    pub fn new(contacts: Arc<dyn ContactStore>) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            contacts,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every recipient of the campaign, for tests.
+    pub fn recipients(&self, tenant: &TenantId, campaign: &CampaignId) -> Vec<Recipient> {
+        self.lock()
+            .recipients
+            .values()
+            .filter(|r| &r.tenant_id == tenant && &r.campaign_id == campaign)
+            .cloned()
+            .collect()
+    }
+
+    fn count(s: &mut State, r: &Recipient, delta: Progress) {
+        if let Some(c) = s
+            .campaigns
+            .get_mut(&(r.tenant_id.clone(), r.campaign_id.clone()))
+        {
+            add(&mut c.progress, &delta);
+        }
+    }
+}
+
+#[async_trait]
+impl CampaignStore for MemoryCampaigns {
+    async fn insert_campaign(&self, campaign: &Campaign) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let k = (campaign.tenant_id.clone(), campaign.id.clone());
+        if s.campaigns.contains_key(&k) {
+            return Err(StoreError::Conflict);
+        }
+        s.campaigns.insert(k, campaign.clone());
+        Ok(())
+    }
+
+    async fn get_campaign(
+        &self,
+        tenant: &TenantId,
+        id: &CampaignId,
+    ) -> Result<Option<Campaign>, StoreError> {
+        Ok(self
+            .lock()
+            .campaigns
+            .get(&(tenant.clone(), id.clone()))
+            .cloned())
+    }
+
+    async fn list_campaigns(
+        &self,
+        tenant: &TenantId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Campaign>, StoreError> {
+        let s = self.lock();
+        let mut all: Vec<Campaign> = s
+            .campaigns
+            .values()
+            .filter(|c| &c.tenant_id == tenant)
+            .filter(|c| cursor.is_none_or(|cur| c.id.as_str() < cur))
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| b.id.cmp(&a.id));
+        let more = all.len() > limit;
+        all.truncate(limit);
+        let cursor = more.then(|| all.last().map(|c| c.id.to_string())).flatten();
+        Ok(Page { items: all, cursor })
+    }
+
+    async fn replace_campaign(&self, campaign: &Campaign, expected: u64) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let stored = s
+            .campaigns
+            .get_mut(&(campaign.tenant_id.clone(), campaign.id.clone()))
+            .ok_or(StoreError::Conflict)?;
+        if stored.version != expected {
+            return Err(StoreError::Conflict);
+        }
+        // The counters stay as stored; the enqueue's totals are the campaign's own fields.
+        let mut progress = stored.progress.clone();
+        progress.recipients = campaign.progress.recipients;
+        progress.batches = campaign.progress.batches;
+        progress.credits_reserved = campaign.progress.credits_reserved;
+        *stored = Campaign {
+            progress,
+            ..campaign.clone()
+        };
+        Ok(())
+    }
+
+    async fn put_recipients(&self, recipients: &[Recipient]) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        for r in recipients {
+            s.recipients.entry(key(r)).or_insert_with(|| r.clone());
+        }
+        Ok(())
+    }
+
+    async fn batch(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        batch: u32,
+    ) -> Result<Vec<Recipient>, StoreError> {
+        Ok(self
+            .lock()
+            .recipients
+            .values()
+            .filter(|r| &r.tenant_id == tenant && &r.campaign_id == campaign && r.batch == batch)
+            .cloned()
+            .collect())
+    }
+
+    async fn claim(
+        &self,
+        recipient: &Recipient,
+        now: OffsetDateTime,
+        lease_before: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        let opted_in = self
+            .contacts
+            .get_contact(&recipient.tenant_id, &recipient.contact_id)
+            .await?
+            .is_some_and(|c| c.consent.may_text());
+        let mut s = self.lock();
+        let sending = s
+            .campaigns
+            .get(&(recipient.tenant_id.clone(), recipient.campaign_id.clone()))
+            .is_some_and(|c| c.status.live());
+        let k = key(recipient);
+        let stored = s.recipients.get(&k).ok_or(StoreError::Conflict)?.clone();
+        let claim = match stored.state {
+            RecipientState::Queued => Claim::Fresh,
+            RecipientState::Sending { at } if at < lease_before => Claim::Resumed,
+            RecipientState::Sending { .. } => return Ok(Claim::Busy),
+            _ => return Ok(Claim::Done),
+        };
+        let (next, claim) = match (sending, opted_in) {
+            (false, _) => (
+                RecipientState::Skipped {
+                    reason: "the campaign stopped".into(),
+                },
+                Claim::Stopped,
+            ),
+            (true, false) => (
+                RecipientState::Skipped {
+                    reason: "opted out".into(),
+                },
+                Claim::OptedOut,
+            ),
+            (true, true) => (RecipientState::Sending { at: now }, claim),
+        };
+        let skipped = matches!(next, RecipientState::Skipped { .. });
+        if let Some(r) = s.recipients.get_mut(&k) {
+            r.state = next;
+        }
+        if skipped {
+            Self::count(
+                &mut s,
+                recipient,
+                Progress {
+                    skipped: 1,
+                    ..Progress::default()
+                },
+            );
+        }
+        Ok(claim)
+    }
+
+    async fn finish(
+        &self,
+        recipient: &Recipient,
+        outcome: &SendOutcome,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let k = key(recipient);
+        let Some(r) = s.recipients.get_mut(&k) else {
+            return Ok(false);
+        };
+        if !matches!(r.state, RecipientState::Sending { .. }) {
+            return Ok(false);
+        }
+        let delta = match outcome {
+            SendOutcome::Sent { message_id } => {
+                r.state = RecipientState::Sent {
+                    message_id: message_id.clone(),
+                };
+                let credits = i64::from(r.segments.max(1));
+                s.messages.insert(message_id.clone(), k);
+                Progress {
+                    sent: 1,
+                    credits_used: credits,
+                    ..Progress::default()
+                }
+            }
+            SendOutcome::Failed { reason } => {
+                r.state = RecipientState::Failed {
+                    reason: reason.clone(),
+                };
+                Progress {
+                    failed: 1,
+                    ..Progress::default()
+                }
+            }
+        };
+        Self::count(&mut s, recipient, delta);
+        Ok(true)
+    }
+
+    async fn apply_receipt(
+        &self,
+        message_id: &str,
+        receipt: Receipt,
+    ) -> Result<Option<(TenantId, CampaignId)>, StoreError> {
+        let mut s = self.lock();
+        let Some(k) = s.messages.get(message_id).cloned() else {
+            return Ok(None);
+        };
+        let Some(r) = s.recipients.get_mut(&k) else {
+            return Ok(None);
+        };
+        if !matches!(r.state, RecipientState::Sent { .. }) {
+            return Ok(None);
+        }
+        let message_id = message_id.to_owned();
+        let delta = match receipt {
+            Receipt::Delivered => {
+                r.state = RecipientState::Delivered { message_id };
+                Progress {
+                    delivered: 1,
+                    ..Progress::default()
+                }
+            }
+            Receipt::Failed => {
+                r.state = RecipientState::Failed {
+                    reason: "the provider could not deliver it".into(),
+                };
+                Progress {
+                    failed: 1,
+                    ..Progress::default()
+                }
+            }
+        };
+        let r = r.clone();
+        Self::count(&mut s, &r, delta);
+        Ok(Some((r.tenant_id, r.campaign_id)))
+    }
+
+    async fn add_progress(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        delta: &Progress,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if let Some(c) = s.campaigns.get_mut(&(tenant.clone(), campaign.clone())) {
+            add(&mut c.progress, delta);
+        }
+        Ok(())
+    }
+}

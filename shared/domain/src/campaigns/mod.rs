@@ -1,0 +1,280 @@
+//! SMS campaigns: a text with `{{field}}` placeholders sent once to every opted-in contact of
+//! an audience. The campaign is estimated (recipients, segments, credits), enqueued once (the
+//! audience snapshotted into recipients, the credits reserved all or nothing, batches queued)
+//! and sent by the SMS sender, which claims each recipient before its one send.
+//!
+//! A recipient's claim is conditional on the campaign still sending and the contact still
+//! opted in, in the same write: a STOP committed before the claim is never texted, whatever
+//! batches were queued before it.
+
+#[cfg(feature = "memory")]
+pub mod memory;
+pub mod segments;
+pub mod sender;
+mod service;
+pub mod template;
+#[cfg(test)]
+mod tests;
+
+pub use service::{CampaignError, CampaignService, Estimate, NewCampaign};
+
+use crate::error::StoreError;
+use crate::ids::{CampaignId, ContactId, TenantId};
+use crate::ports::Page;
+use crate::wallet::Credits;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use time::OffsetDateTime;
+
+/// Recipients per queued batch (one SQS message, one sender invocation's work).
+pub const BATCH_SIZE: usize = 100;
+pub const MAX_NAME: usize = 200;
+/// Ten GSM-7 segments' worth; a longer campaign is a letter, not a text.
+pub const MAX_TEXT: usize = 1530;
+pub const MAX_LIST: usize = 10_000;
+
+/// Who a campaign goes to: contacts with any of the tags, or the listed contacts. Either way
+/// only those opted in at enqueue (and still at send) are texted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    Tags(BTreeSet<String>),
+    Contacts(Vec<ContactId>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    Draft,
+    /// Enqueue has begun: the credits may be reserved, batches may be on their way.
+    Enqueuing,
+    Sending,
+    Completed,
+    Cancelled,
+}
+
+impl CampaignStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Enqueuing => "enqueuing",
+            Self::Sending => "sending",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Draft,
+            Self::Enqueuing,
+            Self::Sending,
+            Self::Completed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// Sends may still happen.
+    pub fn live(self) -> bool {
+        matches!(self, Self::Enqueuing | Self::Sending)
+    }
+}
+
+/// What the sender and the receipts have done so far, kept as counters on the campaign so
+/// progress is read without scanning its recipients.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub recipients: u64,
+    pub batches: u32,
+    pub sent: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    /// Not texted: opted out after enqueue, or the campaign was cancelled first.
+    pub skipped: u64,
+    pub credits_reserved: Credits,
+    pub credits_used: Credits,
+    pub credits_released: Credits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Campaign {
+    pub id: CampaignId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub text: String,
+    /// A field's value for recipients who lack it.
+    pub fallbacks: BTreeMap<String, String>,
+    pub audience: Audience,
+    /// Alphanumeric sender id (1-11) or an E.164 number.
+    pub sender: String,
+    pub status: CampaignStatus,
+    pub progress: Progress,
+    pub version: u64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl Campaign {
+    /// The wallet reservation that holds this campaign's credits.
+    pub fn reservation(&self) -> String {
+        format!("campaign-{}", self.id)
+    }
+}
+
+/// Where a recipient is: queued at enqueue, claimed by one sender, then sent and, from the
+/// provider's receipts, delivered or failed; or skipped without a send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RecipientState {
+    Queued,
+    /// Claimed for a send at `at`; a claim older than the lease may be taken over, after
+    /// looking the message up at the provider.
+    Sending {
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    Sent {
+        message_id: String,
+    },
+    Delivered {
+        message_id: String,
+    },
+    Failed {
+        reason: String,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+impl RecipientState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending { .. } => "sending",
+            Self::Sent { .. } => "sent",
+            Self::Delivered { .. } => "delivered",
+            Self::Failed { .. } => "failed",
+            Self::Skipped { .. } => "skipped",
+        }
+    }
+}
+
+/// One contact's text in one campaign, rendered and priced at enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub tenant_id: TenantId,
+    pub campaign_id: CampaignId,
+    pub contact_id: ContactId,
+    pub phone: String,
+    pub text: String,
+    pub segments: u32,
+    pub batch: u32,
+    pub state: RecipientState,
+}
+
+impl Recipient {
+    /// What Herald sends the provider as the client reference, to look a lost answer up by:
+    /// short and the same on every try.
+    pub fn client_ref(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{}:{}", self.campaign_id, self.contact_id));
+        format!("hr_{}", hex::encode(&digest[..16]))
+    }
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Claimed for its first send.
+    Fresh,
+    /// Claimed again after an earlier claim's lease ran out: the earlier send may have
+    /// happened, so look it up before sending.
+    Resumed,
+    /// Another sender holds it (its lease has not run out).
+    Busy,
+    /// Sent, delivered, failed or skipped already.
+    Done,
+    /// The contact is no longer opted in (or was erased): marked skipped.
+    OptedOut,
+    /// The campaign is not sending (cancelled or completed): marked skipped.
+    Stopped,
+}
+
+/// How a claimed recipient ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    Sent { message_id: String },
+    Failed { reason: String },
+}
+
+/// A delivery receipt's verdict on a sent message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    Delivered,
+    Failed,
+}
+
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    async fn insert_campaign(&self, campaign: &Campaign) -> Result<(), StoreError>;
+    async fn get_campaign(
+        &self,
+        tenant: &TenantId,
+        id: &CampaignId,
+    ) -> Result<Option<Campaign>, StoreError>;
+    /// Newest first.
+    async fn list_campaigns(
+        &self,
+        tenant: &TenantId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Campaign>, StoreError>;
+    /// Writes the campaign's own fields (not its progress counters) if the stored version is
+    /// still `expected`; `Conflict` otherwise.
+    async fn replace_campaign(&self, campaign: &Campaign, expected: u64) -> Result<(), StoreError>;
+    /// Writes recipients that are not written yet (a rerun of an enqueue changes none).
+    async fn put_recipients(&self, recipients: &[Recipient]) -> Result<(), StoreError>;
+    /// One batch's recipients, as they are now.
+    async fn batch(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        batch: u32,
+    ) -> Result<Vec<Recipient>, StoreError>;
+    /// Claims a queued recipient (or one whose claim is older than `lease_before`) in one
+    /// write conditional on the campaign sending and the contact opted in; a recipient it
+    /// cannot claim for those reasons is marked skipped (and counted) in the same call.
+    async fn claim(
+        &self,
+        recipient: &Recipient,
+        now: OffsetDateTime,
+        lease_before: OffsetDateTime,
+    ) -> Result<Claim, StoreError>;
+    /// Ends a claimed recipient and counts it on the campaign (sent with its segments as
+    /// credits used, or failed); `false` when it was not claimed any more (nothing written).
+    async fn finish(
+        &self,
+        recipient: &Recipient,
+        outcome: &SendOutcome,
+    ) -> Result<bool, StoreError>;
+    /// Applies a delivery receipt to the recipient sent as `message_id`: `sent` becomes
+    /// `delivered` or `failed` once (a later or repeated receipt changes nothing).
+    /// The provider's message ids are its own, across tenants: the receipt finds its
+    /// recipient through the id recorded when it was sent. The campaign changed, or `None`.
+    async fn apply_receipt(
+        &self,
+        message_id: &str,
+        receipt: Receipt,
+    ) -> Result<Option<(TenantId, CampaignId)>, StoreError>;
+    /// Adds to the campaign's counters (credits released, recipients and batches).
+    async fn add_progress(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        delta: &Progress,
+    ) -> Result<(), StoreError>;
+}

@@ -1,0 +1,504 @@
+//! The campaign operations: create (every input checked, one error listing every problem),
+//! estimate, enqueue (once: snapshot, reserve all or nothing, batches), cancel and settle.
+
+use super::segments;
+use super::template::Template;
+use super::{
+    Audience, BATCH_SIZE, Campaign, CampaignStatus, CampaignStore, MAX_LIST, MAX_NAME, MAX_TEXT,
+    Progress, Recipient, RecipientState,
+};
+use crate::clock::Clock;
+use crate::contacts::{Contact, ContactStore};
+use crate::error::StoreError;
+use crate::ids::{CampaignId, ContactId, TenantId};
+use crate::ports::Page;
+use crate::publishing::posts::FieldError;
+use crate::wallet::{Applied, Credits, WalletError, Wallets};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error("the request is invalid")]
+    Invalid(Vec<FieldError>),
+    #[error("campaign not found")]
+    NotFound,
+    /// The campaign is not in a state that allows this.
+    #[error("the campaign is {0}")]
+    State(&'static str),
+    #[error("no contact of the audience can be texted")]
+    NoRecipients,
+    #[error("insufficient credits: {needed} needed, {available} available, {shortfall} short")]
+    Insufficient {
+        needed: Credits,
+        available: Credits,
+        shortfall: Credits,
+    },
+    #[error("the campaign kept changing; try again")]
+    Contended,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<WalletError> for CampaignError {
+    fn from(e: WalletError) -> Self {
+        match e {
+            WalletError::Store(e) => Self::Store(e),
+            WalletError::Insufficient {
+                needed,
+                balance,
+                shortfall,
+            } => Self::Insufficient {
+                needed,
+                available: balance,
+                shortfall,
+            },
+            other => Self::Store(StoreError::Invalid(other.to_string())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewCampaign {
+    pub name: String,
+    pub text: String,
+    pub fallbacks: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+    pub contacts: Vec<ContactId>,
+    pub sender: String,
+}
+
+/// What enqueueing would do now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Estimate {
+    pub recipients: u64,
+    /// Contacts of the audience that would not be texted, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    pub segments: u64,
+    /// Recipients by encoding (`gsm7`, `ucs2`).
+    pub encodings: BTreeMap<String, u64>,
+    pub credits: Credits,
+    /// The wallet's spendable balance now.
+    pub available: Credits,
+    /// What is missing to enqueue (0 when the balance covers it).
+    pub shortfall: Credits,
+}
+
+/// One queued batch: what the SMS sender receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsBatch {
+    pub tenant_id: TenantId,
+    pub campaign_id: CampaignId,
+    pub batch: u32,
+    pub correlation_id: String,
+}
+
+impl SmsBatch {
+    /// Deterministic: the same campaign and batch number always make the same id, so a
+    /// batch queued twice is recognisably one batch.
+    pub fn id(&self) -> String {
+        format!("{}-{:05}", self.campaign_id, self.batch)
+    }
+}
+
+#[async_trait]
+pub trait SmsQueue: Send + Sync {
+    async fn send_batches(&self, batches: &[SmsBatch]) -> Result<(), StoreError>;
+}
+
+#[derive(Clone)]
+pub struct CampaignService {
+    pub store: Arc<dyn CampaignStore>,
+    pub contacts: Arc<dyn ContactStore>,
+    pub wallets: Arc<Wallets>,
+    pub queue: Arc<dyn SmsQueue>,
+    pub clock: Arc<dyn Clock>,
+}
+
+crate::debug_fields!(CampaignService);
+
+fn valid_sender(sender: &str) -> bool {
+    let alphanumeric = (1..=11).contains(&sender.len())
+        && sender
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b' ')
+        && sender.bytes().any(|b| b.is_ascii_alphabetic());
+    let number = sender.len() > 8
+        && sender.len() <= 16
+        && sender.starts_with('+')
+        && sender[1..].bytes().all(|b| b.is_ascii_digit());
+    alphanumeric || number
+}
+
+fn check(new: &NewCampaign) -> Result<(Template, Audience), CampaignError> {
+    let mut problems = Vec::new();
+    if new.name.trim().is_empty() || new.name.chars().count() > MAX_NAME {
+        problems.push(FieldError::new(
+            "name",
+            format!("must be 1 to {MAX_NAME} characters, not only spaces"),
+        ));
+    }
+    let template = match Template::parse(&new.text) {
+        Ok(t) => Some(t),
+        Err(m) => {
+            problems.push(FieldError::new("text", m));
+            None
+        }
+    };
+    if new.text.trim().is_empty() || new.text.chars().count() > MAX_TEXT {
+        problems.push(FieldError::new(
+            "text",
+            format!("must be 1 to {MAX_TEXT} characters"),
+        ));
+    }
+    for (field, value) in &new.fallbacks {
+        if !template
+            .as_ref()
+            .is_some_and(|t| t.fields().contains(field.as_str()))
+        {
+            problems.push(FieldError::new(
+                format!("fallbacks.{field}"),
+                "is not a field of the text",
+            ));
+        }
+        if value.trim().is_empty() || value.chars().count() > 500 {
+            problems.push(FieldError::new(
+                format!("fallbacks.{field}"),
+                "must be 1 to 500 characters",
+            ));
+        }
+    }
+    let audience = match (new.tags.is_empty(), new.contacts.is_empty()) {
+        (false, true) => Some(Audience::Tags(crate::contacts::check_tags(
+            &new.tags,
+            &mut problems,
+        ))),
+        (true, false) if new.contacts.len() <= MAX_LIST => {
+            let unique: BTreeSet<_> = new.contacts.iter().collect();
+            Some(Audience::Contacts(unique.into_iter().cloned().collect()))
+        }
+        (true, false) => {
+            problems.push(FieldError::new(
+                "audience.contacts",
+                format!("at most {MAX_LIST} contacts; use tags for more"),
+            ));
+            None
+        }
+        _ => {
+            problems.push(FieldError::new(
+                "audience",
+                "give exactly one of `tags` or `contacts`",
+            ));
+            None
+        }
+    };
+    if !valid_sender(&new.sender) {
+        problems.push(FieldError::new(
+            "sender",
+            "is 1 to 11 letters, digits or spaces with at least one letter, or an E.164 number",
+        ));
+    }
+    match (template, audience) {
+        (Some(t), Some(a)) if problems.is_empty() => Ok((t, a)),
+        _ => Err(CampaignError::Invalid(problems)),
+    }
+}
+
+/// A contact's value for a placeholder: its own fields first, then `name` and `first_name`.
+fn value<'a>(contact: &'a Contact, field: &str) -> Option<&'a str> {
+    if let Some(v) = contact.fields.get(field) {
+        return Some(v);
+    }
+    match field {
+        "name" => contact.name.as_deref(),
+        "first_name" => contact.name.as_deref()?.split_whitespace().next(),
+        _ => None,
+    }
+}
+
+/// The audience rendered: who is texted what, and who is skipped why.
+struct Snapshot {
+    recipients: Vec<Recipient>,
+    skipped: BTreeMap<String, u64>,
+}
+
+impl CampaignService {
+    pub async fn create(
+        &self,
+        tenant: &TenantId,
+        new: NewCampaign,
+    ) -> Result<Campaign, CampaignError> {
+        let (_, audience) = check(&new)?;
+        let now = self.clock.now();
+        let campaign = Campaign {
+            id: CampaignId::generate(),
+            tenant_id: tenant.clone(),
+            name: new.name,
+            text: new.text,
+            fallbacks: new.fallbacks,
+            audience,
+            sender: new.sender,
+            status: CampaignStatus::Draft,
+            progress: Progress::default(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_campaign(&campaign).await?;
+        Ok(campaign)
+    }
+
+    pub async fn get(&self, tenant: &TenantId, id: &CampaignId) -> Result<Campaign, CampaignError> {
+        self.store
+            .get_campaign(tenant, id)
+            .await?
+            .ok_or(CampaignError::NotFound)
+    }
+
+    pub async fn list(
+        &self,
+        tenant: &TenantId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Campaign>, CampaignError> {
+        Ok(self.store.list_campaigns(tenant, cursor, limit).await?)
+    }
+
+    /// The audience's contacts, each once, oldest first.
+    async fn audience(&self, campaign: &Campaign) -> Result<Vec<Contact>, StoreError> {
+        let tenant = &campaign.tenant_id;
+        match &campaign.audience {
+            Audience::Contacts(ids) => {
+                let mut found = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(c) = self.contacts.get_contact(tenant, id).await? {
+                        found.push(c);
+                    }
+                }
+                Ok(found)
+            }
+            Audience::Tags(tags) => {
+                let mut found = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let page = self
+                        .contacts
+                        .list_contacts(tenant, cursor.as_deref(), 1000)
+                        .await?;
+                    found.extend(
+                        page.items
+                            .into_iter()
+                            .filter(|c| c.tags.iter().any(|t| tags.contains(t))),
+                    );
+                    match page.cursor {
+                        Some(next) => cursor = Some(next),
+                        None => return Ok(found),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn snapshot(&self, campaign: &Campaign) -> Result<Snapshot, CampaignError> {
+        let template = Template::parse(&campaign.text)
+            .map_err(|m| CampaignError::Invalid(vec![FieldError::new("text", m)]))?;
+        let mut recipients = Vec::new();
+        let mut skipped = BTreeMap::new();
+        for contact in self.audience(campaign).await? {
+            if !contact.consent.may_text() {
+                *skipped
+                    .entry(format!("consent {}", contact.consent.status()))
+                    .or_default() += 1;
+                continue;
+            }
+            match template.render(|f| value(&contact, f), &campaign.fallbacks) {
+                Err(field) => {
+                    *skipped
+                        .entry(format!("no value for {{{{{field}}}}}"))
+                        .or_default() += 1;
+                }
+                Ok(text) => {
+                    let batch = (recipients.len() / BATCH_SIZE) as u32;
+                    recipients.push(Recipient {
+                        tenant_id: campaign.tenant_id.clone(),
+                        campaign_id: campaign.id.clone(),
+                        contact_id: contact.id,
+                        phone: contact.phone,
+                        segments: segments::count(&text).count as u32,
+                        text,
+                        batch,
+                        state: RecipientState::Queued,
+                    });
+                }
+            }
+        }
+        Ok(Snapshot {
+            recipients,
+            skipped,
+        })
+    }
+
+    pub async fn estimate(
+        &self,
+        tenant: &TenantId,
+        id: &CampaignId,
+    ) -> Result<Estimate, CampaignError> {
+        let campaign = self.get(tenant, id).await?;
+        let snapshot = self.snapshot(&campaign).await?;
+        let mut encodings = BTreeMap::new();
+        for r in &snapshot.recipients {
+            let name = match segments::count(&r.text).encoding {
+                segments::Encoding::Gsm7 => "gsm7",
+                segments::Encoding::Ucs2 => "ucs2",
+            };
+            *encodings.entry(name.to_owned()).or_default() += 1;
+        }
+        let segments: u64 = snapshot
+            .recipients
+            .iter()
+            .map(|r| u64::from(r.segments))
+            .sum();
+        let available = self.wallets.store.wallet(tenant).await?.balance;
+        let credits = segments as Credits;
+        Ok(Estimate {
+            recipients: snapshot.recipients.len() as u64,
+            skipped: snapshot.skipped,
+            segments,
+            encodings,
+            credits,
+            available,
+            shortfall: (credits - available.max(0)).max(0),
+        })
+    }
+
+    /// Enqueues a draft once: moves it to `enqueuing`, snapshots the audience, reserves its
+    /// credits all or nothing (a shortfall puts the campaign back to draft), writes the
+    /// recipients and queues their batches, then marks it sending. Enqueueing a campaign
+    /// that is already `enqueuing` finishes what a crashed run began (every step is
+    /// idempotent); one that is sending or done is answered as it is.
+    pub async fn enqueue(
+        &self,
+        tenant: &TenantId,
+        id: &CampaignId,
+        correlation_id: &str,
+    ) -> Result<Campaign, CampaignError> {
+        let mut campaign = self.get(tenant, id).await?;
+        match campaign.status {
+            CampaignStatus::Draft => {
+                campaign = self.transition(campaign, CampaignStatus::Enqueuing).await?;
+            }
+            CampaignStatus::Enqueuing => {}
+            CampaignStatus::Sending | CampaignStatus::Completed => return Ok(campaign),
+            CampaignStatus::Cancelled => return Err(CampaignError::State("cancelled")),
+        }
+        let snapshot = self.snapshot(&campaign).await?;
+        let credits: Credits = snapshot
+            .recipients
+            .iter()
+            .map(|r| Credits::from(r.segments))
+            .sum();
+        if snapshot.recipients.is_empty() {
+            self.transition(campaign, CampaignStatus::Draft).await?;
+            return Err(CampaignError::NoRecipients);
+        }
+        let reserved = match self
+            .wallets
+            .reserve(tenant, &campaign.reservation(), credits)
+            .await
+        {
+            Ok(applied) => applied.entry().change.credits(),
+            Err(e @ WalletError::Insufficient { .. }) => {
+                self.transition(campaign, CampaignStatus::Draft).await?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for chunk in snapshot.recipients.chunks(BATCH_SIZE) {
+            self.store.put_recipients(chunk).await?;
+        }
+        let batches = snapshot.recipients.len().div_ceil(BATCH_SIZE) as u32;
+        let queued: Vec<SmsBatch> = (0..batches)
+            .map(|batch| SmsBatch {
+                tenant_id: tenant.clone(),
+                campaign_id: campaign.id.clone(),
+                batch,
+                correlation_id: correlation_id.to_owned(),
+            })
+            .collect();
+        for chunk in queued.chunks(10) {
+            self.queue.send_batches(chunk).await?;
+        }
+        campaign.progress.recipients = snapshot.recipients.len() as u64;
+        campaign.progress.batches = batches;
+        campaign.progress.credits_reserved = reserved;
+        self.transition(campaign, CampaignStatus::Sending).await
+    }
+
+    /// Cancels a campaign that has not finished: no recipient is claimed after this, and
+    /// what the reservation still holds goes back to the balance.
+    pub async fn cancel(
+        &self,
+        tenant: &TenantId,
+        id: &CampaignId,
+    ) -> Result<Campaign, CampaignError> {
+        let campaign = self.get(tenant, id).await?;
+        match campaign.status {
+            CampaignStatus::Completed => return Err(CampaignError::State("completed")),
+            CampaignStatus::Cancelled => return Ok(campaign),
+            _ => {}
+        }
+        let campaign = self.transition(campaign, CampaignStatus::Cancelled).await?;
+        self.settle(&campaign).await?;
+        self.get(tenant, id).await
+    }
+
+    /// Gives back what the campaign's reservation still holds, once (key `settle`). A send
+    /// whose debit comes after this finds the reservation empty: it is counted as sent and
+    /// logged as uncharged, never sent twice.
+    pub async fn settle(&self, campaign: &Campaign) -> Result<Credits, CampaignError> {
+        let reservation = campaign.reservation();
+        let tenant = &campaign.tenant_id;
+        let held = self.wallets.store.reservation(tenant, &reservation).await?;
+        if held <= 0 {
+            return Ok(0);
+        }
+        let released = match self
+            .wallets
+            .release(tenant, &reservation, "settle", held)
+            .await?
+        {
+            Applied::New(entry) => entry.change.credits(),
+            Applied::Replay(_) => return Ok(0),
+        };
+        self.store
+            .add_progress(
+                tenant,
+                &campaign.id,
+                &Progress {
+                    credits_released: released,
+                    ..Progress::default()
+                },
+            )
+            .await?;
+        Ok(released)
+    }
+
+    /// Moves the campaign to `to`, retrying over concurrent changes of its own fields.
+    async fn transition(
+        &self,
+        mut campaign: Campaign,
+        to: CampaignStatus,
+    ) -> Result<Campaign, CampaignError> {
+        let expected = campaign.version;
+        campaign.status = to;
+        campaign.version += 1;
+        campaign.updated_at = self.clock.now();
+        match self.store.replace_campaign(&campaign, expected).await {
+            Ok(()) => Ok(campaign),
+            Err(StoreError::Conflict) => Err(CampaignError::Contended),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,455 @@
+use super::memory::MemoryCampaigns;
+use super::sender::{OutboundSms, SmsError, SmsProvider, SmsSender};
+use super::service::{SmsBatch, SmsQueue};
+use super::*;
+use crate::clock::{Clock, FakeClock};
+use crate::contacts::ContactStore;
+use crate::contacts::memory::MemoryContacts;
+use crate::contacts::{Consent, Contact};
+use crate::dead_letters::Operator;
+use crate::memory::MemoryStore;
+use crate::rate_limits::MemoryCounter;
+use crate::wallet::WalletStore;
+use crate::wallet::memory::MemoryWallets;
+use crate::wallet::{PriceTable, Totals, Wallets};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use time::macros::datetime;
+
+#[derive(Default)]
+struct Queue(Mutex<Vec<SmsBatch>>);
+
+#[async_trait]
+impl SmsQueue for Queue {
+    async fn send_batches(&self, batches: &[SmsBatch]) -> Result<(), StoreError> {
+        self.0.lock().unwrap().extend_from_slice(batches);
+        Ok(())
+    }
+}
+
+/// A provider that records every message it takes and answers from a script first.
+#[derive(Default)]
+struct Provider {
+    sent: Mutex<Vec<OutboundSms>>,
+    script: Mutex<VecDeque<Result<(), SmsError>>>,
+    /// The next faults take the message, then lose the answer.
+    lose_answers: Mutex<u32>,
+}
+
+#[async_trait]
+impl SmsProvider for Provider {
+    async fn send(&self, sms: &OutboundSms) -> Result<String, SmsError> {
+        if let Some(Err(e)) = self.script.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        let mut sent = self.sent.lock().unwrap();
+        sent.push(sms.clone());
+        let id = format!("sm_{}", sent.len());
+        let mut lose = self.lose_answers.lock().unwrap();
+        if *lose > 0 {
+            *lose -= 1;
+            return Err(SmsError::Ambiguous("timeout".into()));
+        }
+        Ok(id)
+    }
+
+    async fn lookup(&self, client_ref: &str) -> Result<Option<String>, SmsError> {
+        Ok(self
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .position(|m| m.client_ref == client_ref)
+            .map(|i| format!("sm_{}", i + 1)))
+    }
+}
+
+struct World {
+    service: CampaignService,
+    sender: SmsSender,
+    campaigns: Arc<MemoryCampaigns>,
+    contacts: Arc<MemoryContacts>,
+    wallets: Arc<MemoryWallets>,
+    queue: Arc<Queue>,
+    provider: Arc<Provider>,
+    clock: Arc<FakeClock>,
+    tenant: TenantId,
+}
+
+fn world() -> World {
+    let clock = Arc::new(FakeClock::new(datetime!(2026-12-05 12:00 UTC)));
+    let contacts = Arc::new(MemoryContacts::default());
+    let campaigns = Arc::new(MemoryCampaigns::new(contacts.clone()));
+    let wallet_store = Arc::new(MemoryWallets::new());
+    let audit = Arc::new(MemoryStore::new());
+    let wallets = Arc::new(Wallets {
+        store: wallet_store.clone(),
+        audit: audit.clone(),
+        clock: clock.clone(),
+        prices: PriceTable::parse("{}").unwrap(),
+    });
+    let queue = Arc::new(Queue::default());
+    let provider = Arc::new(Provider::default());
+    World {
+        service: CampaignService {
+            store: campaigns.clone(),
+            contacts: contacts.clone(),
+            wallets: wallets.clone(),
+            queue: queue.clone(),
+            clock: clock.clone(),
+        },
+        sender: SmsSender {
+            store: campaigns.clone(),
+            wallets,
+            provider: provider.clone(),
+            crisis: audit,
+            limiter: Arc::new(MemoryCounter::default()),
+            messages_per_second: 1000,
+            clock: clock.clone(),
+            lease: Duration::seconds(30),
+        },
+        campaigns,
+        contacts,
+        wallets: wallet_store,
+        queue,
+        provider,
+        clock,
+        tenant: TenantId("ten_a".into()),
+    }
+}
+
+use time::Duration;
+
+impl World {
+    async fn contact(&self, n: u32, name: Option<&str>, tags: &[&str], opted_in: bool) -> Contact {
+        let now = self.clock.now();
+        let contact = Contact {
+            id: ContactId(format!("con_{n:04}")),
+            tenant_id: self.tenant.clone(),
+            phone: format!("+1415555{n:04}"),
+            name: name.map(str::to_owned),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            fields: BTreeMap::new(),
+            consent: if opted_in {
+                Consent::OptedIn {
+                    at: now,
+                    source: "web_form".into(),
+                }
+            } else {
+                Consent::Unknown
+            },
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        self.contacts.insert_contact(&contact).await.unwrap();
+        contact
+    }
+
+    async fn opt_out(&self, contact: &Contact) {
+        let mut c = self
+            .contacts
+            .get_contact(&self.tenant, &contact.id)
+            .await
+            .unwrap()
+            .unwrap();
+        c.consent = Consent::OptedOut {
+            at: self.clock.now(),
+            source: "keyword:STOP".into(),
+        };
+        c.version += 1;
+        self.contacts
+            .replace_contact(&c, c.version - 1)
+            .await
+            .unwrap();
+    }
+
+    async fn grant(&self, credits: i64) {
+        self.sender
+            .wallets
+            .grant(
+                &self.tenant,
+                &Operator {
+                    actor: "operator:test".into(),
+                    ip: None,
+                    user_agent: None,
+                },
+                &format!("g{credits}"),
+                credits,
+                "test",
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn campaign(&self, text: &str, tags: &[&str]) -> Campaign {
+        self.service
+            .create(
+                &self.tenant,
+                NewCampaign {
+                    name: "Winter sale".into(),
+                    text: text.into(),
+                    fallbacks: BTreeMap::new(),
+                    tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+                    contacts: vec![],
+                    sender: "HERALD".into(),
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn run_all_batches(&self) {
+        let batches = self.queue.0.lock().unwrap().clone();
+        for b in &batches {
+            self.sender.send_batch(b).await.unwrap();
+        }
+    }
+
+    async fn wallet_balances(&self) {
+        let entries = self.wallets.entries(&self.tenant);
+        let w = self.wallets.wallet(&self.tenant).await.unwrap();
+        assert_eq!(
+            w.balance + w.reserved,
+            Totals::of(&entries).expected(),
+            "the wallet invariant"
+        );
+    }
+}
+
+#[tokio::test]
+async fn create_refuses_every_problem_at_once() {
+    let w = world();
+    let err = w
+        .service
+        .create(
+            &w.tenant,
+            NewCampaign {
+                name: " ".into(),
+                text: "Hi {{First}}".into(),
+                fallbacks: BTreeMap::from([("code".into(), "x".into())]),
+                tags: vec!["vip".into()],
+                contacts: vec![ContactId("con_1".into())],
+                sender: "a-very-long-sender".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    let CampaignError::Invalid(problems) = err else {
+        panic!("{err:?}")
+    };
+    let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["name", "text", "fallbacks.code", "audience", "sender"]
+    );
+    assert!(
+        w.campaigns
+            .list_campaigns(&w.tenant, None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn estimate_counts_recipients_segments_and_the_shortfall() {
+    let w = world();
+    w.contact(1, Some("Ada Lovelace"), &["vip"], true).await;
+    w.contact(2, Some("Жанна"), &["vip"], true).await;
+    w.contact(3, None, &["vip"], true).await; // no first name, no fallback
+    w.contact(4, Some("Bob"), &["vip"], false).await; // never opted in
+    w.contact(5, Some("Cy"), &["other"], true).await; // not in the audience
+    w.grant(2).await;
+    let c = w
+        .campaign(
+            &format!("Hi {{{{first_name}}}}! {}", "x".repeat(150)),
+            &["vip"],
+        )
+        .await;
+    let e = w.service.estimate(&w.tenant, &c.id).await.unwrap();
+    // Ada: GSM-7, 158 septets: 1 segment. Жанна: UCS-2, 160 units: 3 segments.
+    assert_eq!(e.recipients, 2);
+    assert_eq!(e.segments, 4);
+    assert_eq!(e.credits, 4);
+    assert_eq!(e.available, 2);
+    assert_eq!(e.shortfall, 2);
+    assert_eq!(
+        e.skipped,
+        BTreeMap::from([
+            ("consent unknown".to_owned(), 1),
+            ("no value for {{first_name}}".to_owned(), 1)
+        ])
+    );
+    assert_eq!(e.encodings["gsm7"], 1);
+    assert_eq!(e.encodings["ucs2"], 1);
+}
+
+#[tokio::test]
+async fn an_insufficient_balance_reserves_nothing_and_names_the_shortfall() {
+    let w = world();
+    w.contact(1, Some("Ada"), &["vip"], true).await;
+    w.contact(2, Some("Bea"), &["vip"], true).await;
+    w.grant(1).await;
+    let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
+    let err = w
+        .service
+        .enqueue(&w.tenant, &c.id, "corr")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CampaignError::Insufficient {
+                needed: 2,
+                available: 1,
+                shortfall: 1
+            }
+        ),
+        "{err:?}"
+    );
+    let after = w.service.get(&w.tenant, &c.id).await.unwrap();
+    assert_eq!(after.status, CampaignStatus::Draft);
+    assert!(w.queue.0.lock().unwrap().is_empty());
+    assert!(w.campaigns.recipients(&w.tenant, &c.id).is_empty());
+    let wallet = w.wallets.wallet(&w.tenant).await.unwrap();
+    assert_eq!((wallet.balance, wallet.reserved), (1, 0));
+}
+
+#[tokio::test]
+async fn enqueue_twice_sends_each_opted_in_recipient_once_and_settles_to_the_credit() {
+    let w = world();
+    let mut ids = Vec::new();
+    for n in 0..250 {
+        ids.push(w.contact(n, Some("Ada"), &["vip"], n % 10 != 0).await);
+    }
+    w.grant(1000).await;
+    let c = w
+        .campaign("Hi {{first_name}}, 20% off today", &["vip"])
+        .await;
+    let first = w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
+    let again = w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
+    assert_eq!(first.status, CampaignStatus::Sending);
+    assert_eq!(again.progress, first.progress);
+    assert_eq!(first.progress.recipients, 225);
+    assert_eq!(first.progress.batches, 3);
+    assert_eq!(first.progress.credits_reserved, 225);
+    assert_eq!(
+        w.queue.0.lock().unwrap().len(),
+        3,
+        "the second enqueue queues nothing"
+    );
+
+    // A STOP that commits after enqueue, before the batch: never texted.
+    w.opt_out(&ids[1]).await;
+    // One lost answer (looked up, not resent) and one 429 (left for the next delivery).
+    *w.provider.lose_answers.lock().unwrap() = 1;
+    w.provider.script.lock().unwrap().extend([
+        Ok(()),
+        Ok(()),
+        Err(SmsError::Throttled { retry_after: None }),
+    ]);
+    w.run_all_batches().await;
+    // The throttled recipients' batch comes back after the lease.
+    w.clock.advance(Duration::minutes(1));
+    w.run_all_batches().await;
+    w.run_all_batches().await;
+
+    let sent = w.provider.sent.lock().unwrap().clone();
+    let mut to: Vec<_> = sent.iter().map(|m| m.to.clone()).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), sent.len(), "nobody texted twice");
+    assert_eq!(sent.len(), 224);
+    assert!(!to.contains(&ids[1].phone), "the STOP held");
+    assert!(!to.contains(&ids[0].phone), "never opted in");
+
+    let c = w.service.get(&w.tenant, &c.id).await.unwrap();
+    assert_eq!((c.progress.sent, c.progress.skipped), (224, 1));
+    assert_eq!(c.progress.credits_used, 224);
+    let released = w.service.settle(&c).await.unwrap();
+    assert_eq!(released, 1);
+    let wallet = w.wallets.wallet(&w.tenant).await.unwrap();
+    assert_eq!((wallet.balance, wallet.reserved), (1000 - 224, 0));
+    w.wallet_balances().await;
+}
+
+#[tokio::test]
+async fn cancel_stops_further_sends_and_releases_the_rest() {
+    let w = world();
+    for n in 0..150 {
+        w.contact(n, Some("Ada"), &["vip"], true).await;
+    }
+    w.grant(500).await;
+    let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
+    w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
+    let batches = w.queue.0.lock().unwrap().clone();
+    w.sender.send_batch(&batches[0]).await.unwrap();
+    let cancelled = w.service.cancel(&w.tenant, &c.id).await.unwrap();
+    assert_eq!(cancelled.status, CampaignStatus::Cancelled);
+    assert_eq!(cancelled.progress.credits_released, 50);
+    let report = w.sender.send_batch(&batches[1]).await.unwrap();
+    assert_eq!((report.sent, report.skipped), (0, 50));
+    assert_eq!(w.provider.sent.lock().unwrap().len(), 100);
+    let wallet = w.wallets.wallet(&w.tenant).await.unwrap();
+    assert_eq!((wallet.balance, wallet.reserved), (400, 0));
+    w.wallet_balances().await;
+}
+
+#[tokio::test]
+async fn receipts_apply_once_and_a_late_one_never_goes_back() {
+    let w = world();
+    w.contact(1, Some("Ada"), &["vip"], true).await;
+    w.contact(2, Some("Bea"), &["vip"], true).await;
+    w.grant(10).await;
+    let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
+    w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
+    w.run_all_batches().await;
+    let apply = |id: &'static str, r: Receipt| {
+        let store = w.campaigns.clone();
+        async move { store.apply_receipt(id, r).await.unwrap().is_some() }
+    };
+    assert!(apply("sm_1", Receipt::Delivered).await);
+    assert!(!apply("sm_1", Receipt::Delivered).await, "a duplicate");
+    assert!(
+        !apply("sm_1", Receipt::Failed).await,
+        "late, after delivered"
+    );
+    assert!(apply("sm_2", Receipt::Failed).await);
+    assert!(!apply("sm_9", Receipt::Delivered).await, "not Herald's");
+    let c = w.service.get(&w.tenant, &c.id).await.unwrap();
+    assert_eq!(
+        (c.progress.sent, c.progress.delivered, c.progress.failed),
+        (2, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn another_tenant_cannot_read_estimate_enqueue_or_cancel_a_campaign() {
+    let w = world();
+    w.contact(1, Some("Ada"), &["vip"], true).await;
+    w.grant(10).await;
+    let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
+    let other = TenantId("ten_b".into());
+    assert!(matches!(
+        w.service.get(&other, &c.id).await,
+        Err(CampaignError::NotFound)
+    ));
+    assert!(matches!(
+        w.service.estimate(&other, &c.id).await,
+        Err(CampaignError::NotFound)
+    ));
+    assert!(matches!(
+        w.service.enqueue(&other, &c.id, "x").await,
+        Err(CampaignError::NotFound)
+    ));
+    assert!(matches!(
+        w.service.cancel(&other, &c.id).await,
+        Err(CampaignError::NotFound)
+    ));
+    assert_eq!(
+        w.service.get(&w.tenant, &c.id).await.unwrap().status,
+        CampaignStatus::Draft
+    );
+}
