@@ -327,6 +327,7 @@ def up() -> int:
                 "--parameter", f"XApiUrl={fake_url}/x",
                 "--parameter", f"FacebookApiUrl={fake_url}/facebook/v21.0",
                 "--parameter", f"LinkedInApiUrl={fake_url}/linkedin",
+                "--parameter", f"SmsApiUrl={fake_url}",
                 "--parameter", f"XAuthorizeUrl={fake_url}/x/i/oauth2/authorize",
                 "--parameter", f"FacebookAuthorizeUrl={fake_url}/facebook/v21.0/dialog/oauth",
                 "--parameter", f"LinkedInAuthorizeUrl={fake_url}/linkedin/oauth/v2/authorization",

@@ -26,6 +26,8 @@ pub struct Config {
     pub common: CommonConfig,
     /// The publish queue's DLQ, for the dead-letter endpoints.
     pub publish_dlq_url: String,
+    /// The SMS queue: enqueued campaigns' batches, for the SMS sender (`HERALD_SMS_QUEUE_URL`).
+    pub sms_queue_url: String,
     /// How long an in-flight idempotency key blocks retries: the function's timeout.
     pub in_progress_ttl_seconds: i64,
     /// Where clients upload media.
@@ -166,6 +168,7 @@ impl Config {
         let mut env = Env::new(vars);
         let common = CommonConfig::read(&mut env);
         let publish_dlq_url = env.url("HERALD_PUBLISH_DLQ_URL");
+        let sms_queue_url = env.url("HERALD_SMS_QUEUE_URL");
         let in_progress_ttl_seconds = env.parsed("HERALD_IDEMPOTENCY_IN_PROGRESS_SECONDS", 30);
         let media_bucket = env.required("HERALD_MEDIA_BUCKET");
         let upload_url_seconds: u64 = env.parsed(
@@ -222,6 +225,7 @@ impl Config {
             outbound_allow_private,
             outbound_queues,
             publish_dlq_url,
+            sms_queue_url,
             in_progress_ttl_seconds,
             media_bucket,
             upload_url_ttl: std::time::Duration::from_secs(upload_url_seconds),
@@ -348,6 +352,11 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             endpoints: store.clone(),
             wallets: store.clone(),
             contacts: store.clone(),
+            campaigns: store.clone(),
+            sms_queue: Arc::new(herald_aws::sqs::SqsSmsQueue::new(
+                clients.sqs.clone(),
+                &config.sms_queue_url,
+            )),
             resolver: Arc::new(herald_platforms::outbound::SystemResolver),
             ingest: store,
             idempotency,
@@ -487,6 +496,7 @@ mod tests {
             "HERALD_LOG_LEVEL must be one of error, warn, info, debug",
             "HERALD_TABLE",
             "HERALD_PUBLISH_DLQ_URL",
+            "HERALD_SMS_QUEUE_URL",
             "HERALD_MEDIA_BUCKET",
             "HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600",
             "HERALD_EMBED_SIGNING_SECRET_ID",

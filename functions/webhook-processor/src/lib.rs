@@ -55,8 +55,9 @@ pub fn processor(config: &Config, clients: &Clients) -> WebhookProcessor {
                 clock,
                 prices: config.prices.clone(),
             },
-            tenants: store,
+            tenants: store.clone(),
         }),
+        campaigns: Some(store),
     }
 }
 
@@ -84,6 +85,7 @@ pub async fn handle(processor: &WebhookProcessor, event: SqsEvent) -> SqsBatchRe
                     kind = %done.kind,
                     removed = done.removed,
                     credited = done.credited,
+                    receipt = done.receipt,
                     duplicate = done.duplicate,
                     "webhook applied"
                 );

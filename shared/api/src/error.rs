@@ -285,3 +285,22 @@ impl From<QueryRejection> for ApiError {
         ApiError::bad_request(rejection.body_text())
     }
 }
+
+impl From<herald_domain::campaigns::CampaignError> for ApiError {
+    fn from(e: herald_domain::campaigns::CampaignError) -> Self {
+        use herald_domain::campaigns::CampaignError;
+        match e {
+            CampaignError::Invalid(errors) => ApiError::validation(errors),
+            CampaignError::NotFound => ApiError::not_found("campaign"),
+            CampaignError::State(_) | CampaignError::Contended => ApiError::conflict(e.to_string()),
+            CampaignError::NoRecipients => ApiError::unprocessable(e.to_string()),
+            CampaignError::Insufficient { .. } => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient-credits",
+                "Insufficient credits",
+                e.to_string(),
+            ),
+            CampaignError::Store(s) => s.into(),
+        }
+    }
+}

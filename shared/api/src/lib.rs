@@ -45,6 +45,8 @@ pub struct AppState {
     pub wallets: Arc<dyn herald_domain::wallet::WalletStore>,
     /// The tenants' SMS contacts (`routes::contacts`).
     pub contacts: herald_domain::contacts::ContactService,
+    /// The tenants' SMS campaigns (`routes::campaigns`).
+    pub campaigns: herald_domain::campaigns::CampaignService,
     pub accounts: Arc<dyn AccountStore>,
     pub crises: Arc<dyn CrisisStore>,
     /// Connect links and the OAuth flow behind them (`routes::connect`).

@@ -29,6 +29,8 @@ pub struct MemoryApp {
     pub authorization: Arc<herald_domain::connect::memory::MemoryAuthorization>,
     /// The wallets: tests top them up behind the API.
     pub wallets: Arc<herald_domain::wallet::memory::MemoryWallets>,
+    /// The SMS batches enqueued campaigns queued.
+    pub sms_queue: Arc<herald_domain::campaigns::memory::MemorySmsQueue>,
 }
 
 impl AppState {
@@ -40,6 +42,8 @@ impl AppState {
         let dead_letter_records = Arc::new(MemoryDeadLetterRecords::default());
         let media = Arc::new(MemoryMedia::default());
         let wallets = Arc::new(herald_domain::wallet::memory::MemoryWallets::new());
+        let contacts = Arc::new(herald_domain::contacts::memory::MemoryContacts::default());
+        let sms_queue = Arc::new(herald_domain::campaigns::memory::MemorySmsQueue::default());
         let ingest = Arc::new(MemoryIngestStore::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let authorization =
@@ -58,7 +62,11 @@ impl AppState {
                 media: media.clone(),
                 endpoints: Arc::new(MemoryEndpoints::default()),
                 wallets: wallets.clone(),
-                contacts: Arc::new(herald_domain::contacts::memory::MemoryContacts::default()),
+                contacts: contacts.clone(),
+                campaigns: Arc::new(herald_domain::campaigns::memory::MemoryCampaigns::new(
+                    contacts.clone(),
+                )),
+                sms_queue: sms_queue.clone(),
                 resolver: Arc::new(FixedResolver(vec![std::net::IpAddr::from([
                     93, 184, 215, 14,
                 ])])),
@@ -93,6 +101,7 @@ impl AppState {
             idempotency,
             authorization,
             wallets,
+            sms_queue,
         }
     }
 }

@@ -41,6 +41,10 @@ pub struct Ports<S> {
     pub wallets: Arc<dyn herald_domain::wallet::WalletStore>,
     /// The tenants' SMS contacts.
     pub contacts: Arc<dyn herald_domain::contacts::ContactStore>,
+    /// The tenants' SMS campaigns and their recipients.
+    pub campaigns: Arc<dyn herald_domain::campaigns::CampaignStore>,
+    /// Where an enqueued campaign's batches go, for the SMS sender.
+    pub sms_queue: Arc<dyn herald_domain::campaigns::SmsQueue>,
     pub resolver: Arc<dyn Resolver>,
     /// Ingest streams (and their retries).
     pub ingest: Arc<dyn StreamRetries>,
@@ -114,6 +118,8 @@ impl AppState {
             endpoints,
             wallets,
             contacts,
+            campaigns,
+            sms_queue,
             resolver,
             ingest,
             idempotency,
@@ -155,6 +161,19 @@ impl AppState {
         Self {
             health,
             resets,
+            campaigns: herald_domain::campaigns::CampaignService {
+                store: campaigns,
+                contacts: contacts.clone(),
+                wallets: Arc::new(herald_domain::wallet::Wallets {
+                    store: wallets.clone(),
+                    audit: store.clone(),
+                    clock: clock.clone(),
+                    // Campaigns reserve, debit and release; only billing events need prices.
+                    prices: Default::default(),
+                }),
+                queue: sms_queue,
+                clock: clock.clone(),
+            },
             wallets,
             contacts: herald_domain::contacts::ContactService {
                 store: contacts,

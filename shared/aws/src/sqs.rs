@@ -168,3 +168,34 @@ impl herald_domain::inbound::InboundQueue for SqsInboundQueue {
         self.queue.send(event, &event.correlation_id).await
     }
 }
+
+/// The queue between a campaign's enqueue and the SMS sender: one message per batch.
+#[derive(Debug, Clone)]
+pub struct SqsSmsQueue {
+    queue: JsonQueue,
+}
+
+impl SqsSmsQueue {
+    pub fn new(client: impl Into<crate::Lazy<Client>>, url: impl Into<String>) -> Self {
+        Self {
+            queue: JsonQueue::new(client, url, "sms"),
+        }
+    }
+}
+
+#[async_trait]
+impl herald_domain::campaigns::SmsQueue for SqsSmsQueue {
+    async fn send_batches(
+        &self,
+        batches: &[herald_domain::campaigns::SmsBatch],
+    ) -> Result<(), StoreError> {
+        let results = self
+            .queue
+            .send_batch(batches, |b| Some(b.correlation_id.as_str()))
+            .await?;
+        match results.into_iter().find_map(Result::err) {
+            Some(e) => Err(StoreError::Unavailable(format!("queueing a batch: {e}"))),
+            None => Ok(()),
+        }
+    }
+}

@@ -444,6 +444,7 @@ async fn a_redelivered_event_applies_nothing_twice_even_after_failing_midway() {
         store: store.clone(),
         clock: Arc::new(FakeClock::new(datetime!(2026-06-01 12:00 UTC))),
         billing: None,
+        campaigns: None,
     };
     let deletion = event(
         Scheme::X,

@@ -31,6 +31,7 @@ mod engagement;
 mod errors;
 pub mod oauth;
 pub mod outbound;
+pub mod sms;
 #[cfg(test)]
 mod tests;
 

@@ -333,6 +333,7 @@ fn tally(calls: &BTreeMap<String, Tally>, op: &str) -> (usize, usize) {
 mod audit;
 mod backup;
 mod calendar;
+mod campaigns;
 mod contacts;
 mod keys;
 mod media;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api_keys;
+mod campaigns;
 pub mod connect;
 mod contacts;
 mod crisis;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 
 pub use accounts::*;
 pub use api_keys::*;
+pub use campaigns::*;
 pub use contacts::*;
 pub use crisis::*;
 pub use dead_letters::*;
@@ -140,6 +142,23 @@ pub fn authenticated() -> Router<Arc<AppState>> {
             get(contacts::get_contact)
                 .patch(contacts::edit_contact)
                 .delete(contacts::erase_contact),
+        )
+        .route(
+            "/v1/campaigns",
+            post(campaigns::create_campaign).get(campaigns::list_campaigns),
+        )
+        .route("/v1/campaigns/{id}", get(campaigns::get_campaign))
+        .route(
+            "/v1/campaigns/{id}/estimate",
+            post(campaigns::estimate_campaign),
+        )
+        .route(
+            "/v1/campaigns/{id}/enqueue",
+            post(campaigns::enqueue_campaign),
+        )
+        .route(
+            "/v1/campaigns/{id}/cancel",
+            post(campaigns::cancel_campaign),
         )
         .route("/v1/wallet", get(wallet::get_wallet))
         .route("/v1/wallet/ledger", get(wallet::get_ledger))

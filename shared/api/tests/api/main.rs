@@ -29,6 +29,8 @@ struct Api {
     /// Ingestion's streams: `register` stands in for a connected account's stream.
     ingest: Arc<herald_domain::ingest::memory::MemoryIngestStore>,
     wallets: Arc<herald_domain::wallet::memory::MemoryWallets>,
+    /// The batches enqueued campaigns queued for the SMS sender.
+    sms_queue: Arc<herald_domain::campaigns::memory::MemorySmsQueue>,
 }
 
 /// An answer's status, headers and body (JSON, or the text as a string, or null when empty).
@@ -58,6 +60,7 @@ impl Api {
             authorization: m.authorization,
             ingest: m.ingest,
             wallets: m.wallets,
+            sms_queue: m.sms_queue,
         }
     }
 
@@ -181,6 +184,7 @@ fn assert_problem(headers: &axum::http::HeaderMap, body: &Value, status: StatusC
 mod access;
 mod api_keys;
 mod calendar;
+mod campaigns;
 mod connect;
 mod console;
 mod contacts;

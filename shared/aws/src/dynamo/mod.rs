@@ -26,6 +26,7 @@ mod alerts;
 mod analytics;
 mod audit;
 mod calendar;
+mod campaigns;
 mod connect;
 mod console;
 mod contacts;

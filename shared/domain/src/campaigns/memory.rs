@@ -46,6 +46,7 @@ fn key(r: &Recipient) -> RecipientKey {
 fn add(p: &mut Progress, d: &Progress) {
     p.sent += d.sent;
     p.delivered += d.delivered;
+    p.undelivered += d.undelivered;
     p.failed += d.failed;
     p.skipped += d.skipped;
     p.credits_used += d.credits_used;
@@ -293,12 +294,10 @@ impl CampaignStore for MemoryCampaigns {
                     ..Progress::default()
                 }
             }
-            Receipt::Failed => {
-                r.state = RecipientState::Failed {
-                    reason: "the provider could not deliver it".into(),
-                };
+            Receipt::Undelivered => {
+                r.state = RecipientState::Undelivered { message_id };
                 Progress {
-                    failed: 1,
+                    undelivered: 1,
                     ..Progress::default()
                 }
             }
@@ -318,6 +317,27 @@ impl CampaignStore for MemoryCampaigns {
         if let Some(c) = s.campaigns.get_mut(&(tenant.clone(), campaign.clone())) {
             add(&mut c.progress, delta);
         }
+        Ok(())
+    }
+}
+
+/// An in-memory [`SmsQueue`](super::SmsQueue): every batch sent, in order.
+#[derive(Debug, Default)]
+pub struct MemorySmsQueue(Mutex<Vec<super::SmsBatch>>);
+
+impl MemorySmsQueue {
+    pub fn batches(&self) -> Vec<super::SmsBatch> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl super::SmsQueue for MemorySmsQueue {
+    async fn send_batches(&self, batches: &[super::SmsBatch]) -> Result<(), StoreError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(batches);
         Ok(())
     }
 }

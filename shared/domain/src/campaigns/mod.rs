@@ -16,7 +16,7 @@ pub mod template;
 #[cfg(test)]
 mod tests;
 
-pub use service::{CampaignError, CampaignService, Estimate, NewCampaign};
+pub use service::{CampaignError, CampaignService, Estimate, NewCampaign, SmsBatch, SmsQueue};
 
 use crate::error::StoreError;
 use crate::ids::{CampaignId, ContactId, TenantId};
@@ -91,6 +91,9 @@ pub struct Progress {
     pub batches: u32,
     pub sent: u64,
     pub delivered: u64,
+    /// Sent, then reported undeliverable by the provider.
+    pub undelivered: u64,
+    /// The provider refused the send.
     pub failed: u64,
     /// Not texted: opted out after enqueue, or the campaign was cancelled first.
     pub skipped: u64,
@@ -145,6 +148,10 @@ pub enum RecipientState {
     Failed {
         reason: String,
     },
+    /// Sent, and the provider reported it could not be delivered.
+    Undelivered {
+        message_id: String,
+    },
     Skipped {
         reason: String,
     },
@@ -158,6 +165,7 @@ impl RecipientState {
             Self::Sent { .. } => "sent",
             Self::Delivered { .. } => "delivered",
             Self::Failed { .. } => "failed",
+            Self::Undelivered { .. } => "undelivered",
             Self::Skipped { .. } => "skipped",
         }
     }
@@ -215,7 +223,14 @@ pub enum SendOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Receipt {
     Delivered,
-    Failed,
+    Undelivered,
+}
+
+impl Progress {
+    /// Every recipient has been sent, refused or skipped.
+    pub fn done(&self) -> bool {
+        self.sent + self.failed + self.skipped >= self.recipients
+    }
 }
 
 #[async_trait]

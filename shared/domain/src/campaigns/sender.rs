@@ -58,6 +58,8 @@ pub struct BatchReport {
     pub retry_after: Option<Duration>,
     /// The tenant's pause holds the batch back.
     pub paused: bool,
+    /// This batch was the campaign's last: it is completed and settled.
+    pub completed: bool,
 }
 
 pub struct SmsSender {
@@ -103,6 +105,20 @@ impl SmsSender {
                 continue;
             }
             self.send_one(&campaign, &recipient, &mut report).await?;
+        }
+        if report.pending == 0 {
+            report.completed = super::service::complete_if_done(
+                self.store.as_ref(),
+                &self.wallets,
+                self.clock.now(),
+                tenant,
+                &campaign.id,
+            )
+            .await
+            .map_err(|e| match e {
+                super::CampaignError::Store(e) => e,
+                other => StoreError::Invalid(other.to_string()),
+            })?;
         }
         Ok(report)
     }

@@ -454,35 +454,9 @@ impl CampaignService {
         self.get(tenant, id).await
     }
 
-    /// Gives back what the campaign's reservation still holds, once (key `settle`). A send
-    /// whose debit comes after this finds the reservation empty: it is counted as sent and
-    /// logged as uncharged, never sent twice.
+    /// Gives back what the campaign's reservation still holds (see [`settle`]).
     pub async fn settle(&self, campaign: &Campaign) -> Result<Credits, CampaignError> {
-        let reservation = campaign.reservation();
-        let tenant = &campaign.tenant_id;
-        let held = self.wallets.store.reservation(tenant, &reservation).await?;
-        if held <= 0 {
-            return Ok(0);
-        }
-        let released = match self
-            .wallets
-            .release(tenant, &reservation, "settle", held)
-            .await?
-        {
-            Applied::New(entry) => entry.change.credits(),
-            Applied::Replay(_) => return Ok(0),
-        };
-        self.store
-            .add_progress(
-                tenant,
-                &campaign.id,
-                &Progress {
-                    credits_released: released,
-                    ..Progress::default()
-                },
-            )
-            .await?;
-        Ok(released)
+        settle(self.store.as_ref(), &self.wallets, campaign).await
     }
 
     /// Moves the campaign to `to`, retrying over concurrent changes of its own fields.
@@ -501,4 +475,67 @@ impl CampaignService {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Gives back what the campaign's reservation still holds, once (key `settle`). A send whose
+/// debit comes after this finds the reservation empty: it is counted as sent and logged as
+/// uncharged, never sent twice.
+pub(super) async fn settle(
+    store: &dyn CampaignStore,
+    wallets: &Wallets,
+    campaign: &Campaign,
+) -> Result<Credits, CampaignError> {
+    let reservation = campaign.reservation();
+    let tenant = &campaign.tenant_id;
+    let held = wallets.store.reservation(tenant, &reservation).await?;
+    if held <= 0 {
+        return Ok(0);
+    }
+    let released = match wallets
+        .release(tenant, &reservation, "settle", held)
+        .await?
+    {
+        Applied::New(entry) => entry.change.credits(),
+        Applied::Replay(_) => return Ok(0),
+    };
+    store
+        .add_progress(
+            tenant,
+            &campaign.id,
+            &Progress {
+                credits_released: released,
+                ..Progress::default()
+            },
+        )
+        .await?;
+    Ok(released)
+}
+
+/// Marks a sending campaign whose every recipient is done `completed`, and settles it.
+/// `true` when this call completed it.
+pub(super) async fn complete_if_done(
+    store: &dyn CampaignStore,
+    wallets: &Wallets,
+    now: time::OffsetDateTime,
+    tenant: &TenantId,
+    id: &CampaignId,
+) -> Result<bool, CampaignError> {
+    let Some(mut campaign) = store.get_campaign(tenant, id).await? else {
+        return Ok(false);
+    };
+    if campaign.status != CampaignStatus::Sending || !campaign.progress.done() {
+        return Ok(false);
+    }
+    let expected = campaign.version;
+    campaign.status = CampaignStatus::Completed;
+    campaign.version += 1;
+    campaign.updated_at = now;
+    match store.replace_campaign(&campaign, expected).await {
+        Ok(()) => {}
+        // Someone else moved it (another batch completed it, or it was cancelled).
+        Err(StoreError::Conflict) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    settle(store, wallets, &campaign).await?;
+    Ok(true)
 }

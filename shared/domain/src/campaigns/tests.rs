@@ -1,6 +1,5 @@
-use super::memory::MemoryCampaigns;
+use super::memory::{MemoryCampaigns, MemorySmsQueue};
 use super::sender::{OutboundSms, SmsError, SmsProvider, SmsSender};
-use super::service::{SmsBatch, SmsQueue};
 use super::*;
 use crate::clock::{Clock, FakeClock};
 use crate::contacts::ContactStore;
@@ -15,17 +14,6 @@ use crate::wallet::{PriceTable, Totals, Wallets};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use time::macros::datetime;
-
-#[derive(Default)]
-struct Queue(Mutex<Vec<SmsBatch>>);
-
-#[async_trait]
-impl SmsQueue for Queue {
-    async fn send_batches(&self, batches: &[SmsBatch]) -> Result<(), StoreError> {
-        self.0.lock().unwrap().extend_from_slice(batches);
-        Ok(())
-    }
-}
 
 /// A provider that records every message it takes and answers from a script first.
 #[derive(Default)]
@@ -70,7 +58,7 @@ struct World {
     campaigns: Arc<MemoryCampaigns>,
     contacts: Arc<MemoryContacts>,
     wallets: Arc<MemoryWallets>,
-    queue: Arc<Queue>,
+    queue: Arc<MemorySmsQueue>,
     provider: Arc<Provider>,
     clock: Arc<FakeClock>,
     tenant: TenantId,
@@ -88,7 +76,7 @@ fn world() -> World {
         clock: clock.clone(),
         prices: PriceTable::parse("{}").unwrap(),
     });
-    let queue = Arc::new(Queue::default());
+    let queue = Arc::new(MemorySmsQueue::default());
     let provider = Arc::new(Provider::default());
     World {
         service: CampaignService {
@@ -200,7 +188,7 @@ impl World {
     }
 
     async fn run_all_batches(&self) {
-        let batches = self.queue.0.lock().unwrap().clone();
+        let batches = self.queue.batches();
         for b in &batches {
             self.sender.send_batch(b).await.unwrap();
         }
@@ -311,7 +299,7 @@ async fn an_insufficient_balance_reserves_nothing_and_names_the_shortfall() {
     );
     let after = w.service.get(&w.tenant, &c.id).await.unwrap();
     assert_eq!(after.status, CampaignStatus::Draft);
-    assert!(w.queue.0.lock().unwrap().is_empty());
+    assert!(w.queue.batches().is_empty());
     assert!(w.campaigns.recipients(&w.tenant, &c.id).is_empty());
     let wallet = w.wallets.wallet(&w.tenant).await.unwrap();
     assert_eq!((wallet.balance, wallet.reserved), (1, 0));
@@ -336,7 +324,7 @@ async fn enqueue_twice_sends_each_opted_in_recipient_once_and_settles_to_the_cre
     assert_eq!(first.progress.batches, 3);
     assert_eq!(first.progress.credits_reserved, 225);
     assert_eq!(
-        w.queue.0.lock().unwrap().len(),
+        w.queue.batches().len(),
         3,
         "the second enqueue queues nothing"
     );
@@ -365,11 +353,13 @@ async fn enqueue_twice_sends_each_opted_in_recipient_once_and_settles_to_the_cre
     assert!(!to.contains(&ids[1].phone), "the STOP held");
     assert!(!to.contains(&ids[0].phone), "never opted in");
 
+    // The last batch completed the campaign and gave back what it did not use.
     let c = w.service.get(&w.tenant, &c.id).await.unwrap();
+    assert_eq!(c.status, CampaignStatus::Completed);
     assert_eq!((c.progress.sent, c.progress.skipped), (224, 1));
     assert_eq!(c.progress.credits_used, 224);
-    let released = w.service.settle(&c).await.unwrap();
-    assert_eq!(released, 1);
+    assert_eq!(c.progress.credits_released, 1);
+    assert_eq!(w.service.settle(&c).await.unwrap(), 0, "settled once");
     let wallet = w.wallets.wallet(&w.tenant).await.unwrap();
     assert_eq!((wallet.balance, wallet.reserved), (1000 - 224, 0));
     w.wallet_balances().await;
@@ -384,7 +374,7 @@ async fn cancel_stops_further_sends_and_releases_the_rest() {
     w.grant(500).await;
     let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
     w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
-    let batches = w.queue.0.lock().unwrap().clone();
+    let batches = w.queue.batches();
     w.sender.send_batch(&batches[0]).await.unwrap();
     let cancelled = w.service.cancel(&w.tenant, &c.id).await.unwrap();
     assert_eq!(cancelled.status, CampaignStatus::Cancelled);
@@ -413,14 +403,18 @@ async fn receipts_apply_once_and_a_late_one_never_goes_back() {
     assert!(apply("sm_1", Receipt::Delivered).await);
     assert!(!apply("sm_1", Receipt::Delivered).await, "a duplicate");
     assert!(
-        !apply("sm_1", Receipt::Failed).await,
+        !apply("sm_1", Receipt::Undelivered).await,
         "late, after delivered"
     );
-    assert!(apply("sm_2", Receipt::Failed).await);
+    assert!(apply("sm_2", Receipt::Undelivered).await);
     assert!(!apply("sm_9", Receipt::Delivered).await, "not Herald's");
     let c = w.service.get(&w.tenant, &c.id).await.unwrap();
     assert_eq!(
-        (c.progress.sent, c.progress.delivered, c.progress.failed),
+        (
+            c.progress.sent,
+            c.progress.delivered,
+            c.progress.undelivered
+        ),
         (2, 1, 1)
     );
 }

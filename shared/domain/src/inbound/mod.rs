@@ -445,6 +445,9 @@ pub struct WebhookProcessor {
     pub clock: Arc<dyn Clock>,
     /// Applies billing events (scheme `stripe`) to the wallets; `None`: they are only kept.
     pub billing: Option<billing::Billing>,
+    /// Applies the SMS provider's delivery receipts (scheme `sms`) to campaign recipients;
+    /// `None`: they are only kept.
+    pub campaigns: Option<Arc<dyn crate::campaigns::CampaignStore>>,
 }
 
 crate::debug_fields!(WebhookProcessor);
@@ -457,6 +460,8 @@ pub struct Processed {
     pub removed: usize,
     /// A billing event changed a wallet now.
     pub credited: bool,
+    /// A delivery receipt changed a campaign recipient now.
+    pub receipt: bool,
     /// The event had been kept before (a redelivery).
     pub duplicate: bool,
 }
@@ -475,13 +480,51 @@ impl WebhookProcessor {
             (Some(billing), Scheme::Stripe) => billing.apply(event).await?,
             _ => false,
         };
-        let applied = removed + usize::from(credited);
+        let receipt = match (&self.campaigns, event.scheme) {
+            (Some(campaigns), Scheme::Sms) => apply_receipt(campaigns.as_ref(), event).await?,
+            _ => false,
+        };
+        let applied = removed + usize::from(credited) + usize::from(receipt);
         let kept = self.store.keep_event(event, &kind, applied).await?;
         Ok(Processed {
             kind,
             removed,
             credited,
+            receipt,
             duplicate: !kept,
         })
     }
+}
+
+/// A delivery receipt's verdict: `{"type": "receipt", "message_id": ..., "status":
+/// "delivered" | "undelivered" | "failed"}`; `sent` and anything else say nothing final.
+pub fn receipt_of(body: &serde_json::Value) -> Option<(String, crate::campaigns::Receipt)> {
+    use crate::campaigns::Receipt;
+    if body["type"].as_str().is_some_and(|t| t != "receipt") {
+        return None;
+    }
+    let verdict = match body["status"].as_str()? {
+        "delivered" => Receipt::Delivered,
+        "undelivered" | "failed" => Receipt::Undelivered,
+        _ => return None,
+    };
+    Some((body["message_id"].as_str()?.to_owned(), verdict))
+}
+
+/// Applies a receipt to the recipient sent as its message, once; a late or repeated one, or
+/// one for a message Herald did not send, changes nothing.
+async fn apply_receipt(
+    campaigns: &dyn crate::campaigns::CampaignStore,
+    event: &InboundEvent,
+) -> Result<bool, StoreError> {
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(&event.body) else {
+        return Ok(false);
+    };
+    let Some((message_id, verdict)) = receipt_of(&body) else {
+        return Ok(false);
+    };
+    Ok(campaigns
+        .apply_receipt(&message_id, verdict)
+        .await?
+        .is_some())
 }

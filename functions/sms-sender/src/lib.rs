@@ -1,0 +1,230 @@
+//! The SMS sender function: one queued campaign batch per SQS record (see
+//! `herald_domain::campaigns::sender`). A batch with recipients left for later (the provider
+//! throttled, an answer was unclear, the tenant paused) is sent again as a fresh delayed copy
+//! and the original acknowledged, so deferrals never count toward the DLQ; only failures
+//! (the store unreachable, a malformed record) leave the record for SQS to redeliver.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use herald_aws::Clients;
+use herald_aws::config::{ConfigError, Env, SecretsConfig};
+use herald_aws::dynamo::DynamoStore;
+use herald_aws::lambda::{batch_response, parse_record};
+use herald_aws::queue::JsonQueue;
+use herald_domain::campaigns::SmsBatch;
+use herald_domain::campaigns::sender::{BatchReport, SmsSender};
+use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::wallet::{PriceTable, Wallets};
+use herald_platforms::sms::HttpSms;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// A paused tenant's batch comes back after SQS's longest delay.
+const PAUSED_DELAY: Duration = Duration::from_secs(900);
+/// How long one call to the provider may take before its outcome is unclear.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table: String,
+    /// The SMS queue itself, for deferred copies (`HERALD_SMS_QUEUE_URL`).
+    pub queue_url: String,
+    /// The provider's API base URL (`HERALD_SMS_API_URL`).
+    pub api_url: String,
+    /// The provider's API key (`HERALD_SMS_API_KEY_SECRET_ID`).
+    pub api_key_secret: String,
+    /// The provider's messages per second across every sender (`HERALD_SMS_MESSAGES_PER_SECOND`,
+    /// default 50).
+    pub messages_per_second: u32,
+    /// How long a claimed recipient is left alone before another delivery resumes it
+    /// (`HERALD_SMS_LEASE_SECONDS`, default 60; longer than a provider call).
+    pub lease: time::Duration,
+    pub secrets: SecretsConfig,
+}
+
+impl Config {
+    pub fn from_env(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Env::read(vars, |env| {
+            let messages_per_second = env.parsed("HERALD_SMS_MESSAGES_PER_SECOND", 50);
+            if !(1..=10_000).contains(&messages_per_second) {
+                env.problem("HERALD_SMS_MESSAGES_PER_SECOND must be 1 to 10000");
+            }
+            let lease = env.seconds("HERALD_SMS_LEASE_SECONDS", time::Duration::seconds(60));
+            if lease < time::Duration::seconds(30) || lease > time::Duration::minutes(15) {
+                env.problem("HERALD_SMS_LEASE_SECONDS must be 30 to 900");
+            }
+            Self {
+                table: env.required("HERALD_TABLE"),
+                queue_url: env.url("HERALD_SMS_QUEUE_URL"),
+                api_url: env.url("HERALD_SMS_API_URL"),
+                api_key_secret: env.required("HERALD_SMS_API_KEY_SECRET_ID"),
+                messages_per_second,
+                lease,
+                secrets: SecretsConfig::read(env),
+            }
+        })
+    }
+}
+
+/// The sender and the queue its deferred copies go back to.
+#[derive(Debug)]
+pub struct Sender {
+    pub sender: SmsSender,
+    pub queue: JsonQueue,
+    pub lease: Duration,
+}
+
+pub fn sender(config: &Config, clients: &Clients) -> Sender {
+    let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let secrets = config.secrets.cache(clients, clock.clone());
+    Sender {
+        sender: SmsSender {
+            store: store.clone(),
+            wallets: Arc::new(Wallets {
+                store: store.clone(),
+                audit: store.clone(),
+                clock: clock.clone(),
+                prices: PriceTable::default(),
+            }),
+            provider: Arc::new(HttpSms::new(
+                &config.api_url,
+                secrets,
+                &config.api_key_secret,
+                PROVIDER_TIMEOUT,
+            )),
+            crisis: store.clone(),
+            limiter: store,
+            messages_per_second: config.messages_per_second,
+            clock,
+            lease: config.lease,
+        },
+        queue: JsonQueue::new(clients.sqs.clone(), &config.queue_url, "sms"),
+        lease: config.lease.unsigned_abs(),
+    }
+}
+
+/// When a batch with recipients left over comes back.
+fn deferral(report: &BatchReport, lease: Duration) -> Option<Duration> {
+    if report.paused {
+        Some(PAUSED_DELAY)
+    } else if report.pending > 0 {
+        // Throttled: after the provider's wait (at least a second). Unclear or busy claims:
+        // once their lease has run out.
+        Some(match report.retry_after {
+            Some(wait) => wait.unsigned_abs().max(Duration::from_secs(1)),
+            None => lease,
+        })
+    } else {
+        None
+    }
+}
+
+pub async fn handle(s: &Sender, event: SqsEvent) -> SqsBatchResponse {
+    let mut keep = Vec::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let Ok(batch) = parse_record::<SmsBatch>(&record) else {
+            tracing::error!(message_id = %id, "malformed SMS batch message");
+            keep.push(id);
+            continue;
+        };
+        let span = tracing::info_span!(
+            "sms_batch",
+            correlation_id = %batch.correlation_id,
+            tenant_id = %batch.tenant_id,
+            campaign_id = %batch.campaign_id,
+            batch = batch.batch,
+        );
+        let report = match s.sender.send_batch(&batch).instrument(span.clone()).await {
+            Ok(report) => report,
+            Err(e) => {
+                span.in_scope(|| tracing::warn!(error = %e, "sending the batch failed"));
+                keep.push(id);
+                continue;
+            }
+        };
+        metrics::counter!("herald_sms_sent_total").increment(u64::from(report.sent));
+        metrics::counter!("herald_sms_failed_total").increment(u64::from(report.failed));
+        metrics::counter!("herald_sms_skipped_total").increment(u64::from(report.skipped));
+        span.in_scope(|| {
+            tracing::info!(
+                sent = report.sent,
+                failed = report.failed,
+                skipped = report.skipped,
+                pending = report.pending,
+                paused = report.paused,
+                completed = report.completed,
+                "batch worked"
+            );
+        });
+        if let Some(delay) = deferral(&report, s.lease)
+            && let Err(e) = s
+                .queue
+                .send_delayed(&batch, &batch.correlation_id, delay)
+                .await
+        {
+            span.in_scope(|| tracing::warn!(error = %e, "deferring the batch failed"));
+            keep.push(id);
+        }
+    }
+    batch_response(keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_of_the_configuration_is_listed() {
+        let err = Config::from_env(&HashMap::from([
+            ("HERALD_SMS_MESSAGES_PER_SECOND".to_owned(), "0".to_owned()),
+            ("HERALD_SMS_LEASE_SECONDS".to_owned(), "5".to_owned()),
+        ]))
+        .unwrap_err()
+        .to_string();
+        for name in [
+            "HERALD_TABLE",
+            "HERALD_SMS_QUEUE_URL",
+            "HERALD_SMS_API_URL",
+            "HERALD_SMS_API_KEY_SECRET_ID",
+            "HERALD_SMS_MESSAGES_PER_SECOND must be 1 to 10000",
+            "HERALD_SMS_LEASE_SECONDS must be 30 to 900",
+        ] {
+            assert!(err.contains(name), "{name} not in {err}");
+        }
+    }
+
+    #[test]
+    fn deferrals_wait_for_the_provider_the_lease_or_the_pause() {
+        let lease = Duration::from_secs(60);
+        let report = |pending, retry_after, paused| BatchReport {
+            pending,
+            retry_after,
+            paused,
+            ..BatchReport::default()
+        };
+        assert_eq!(deferral(&report(0, None, false), lease), None);
+        assert_eq!(
+            deferral(&report(3, Some(time::Duration::seconds(5)), false), lease),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            deferral(&report(3, Some(time::Duration::ZERO), false), lease),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(deferral(&report(1, None, false), lease), Some(lease));
+        assert_eq!(deferral(&report(0, None, true), lease), Some(PAUSED_DELAY));
+    }
+
+    #[test]
+    fn sample_events_parse() {
+        let event: SqsEvent =
+            serde_json::from_slice(include_bytes!("../../../events/sms-sender/batch.json"))
+                .unwrap();
+        let batch: SmsBatch =
+            serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+        assert_eq!(batch.batch, 0);
+    }
+}

@@ -1,0 +1,147 @@
+//! Campaigns through the API: editors create, enqueue and cancel; any key reads and
+//! estimates; every problem is one 422; a shortfall is a 402 that reserves nothing; the
+//! enqueue happens once; another tenant reaches nothing.
+
+use super::*;
+use herald_domain::wallet::{Change, LedgerKey, WalletStore};
+
+async fn grant(api: &Api, t: &Tenant, credits: i64) {
+    let tenant = herald_domain::ids::TenantId(t.id.clone());
+    api.wallets
+        .apply(
+            &tenant,
+            &LedgerKey::grant(&format!("g{credits}")),
+            &Change::Grant {
+                operator: "operator:test".into(),
+                reason: "test".into(),
+                credits,
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn contact(api: &Api, t: &Tenant, phone: &str, name: &str, opted_in: bool) {
+    let mut body = json!({"phone": phone, "name": name, "tags": ["vip"]});
+    if opted_in {
+        body["consent"] = json!({"status": "opted_in", "source": "web_form"});
+    }
+    let (s, _, v) = api.post("/v1/contacts", &t.key, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+}
+
+#[tokio::test]
+async fn a_campaign_is_estimated_enqueued_once_and_guarded_from_others() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let b = api.tenant(false).await;
+    let (_, _, viewer) = api
+        .post(
+            "/v1/api-keys",
+            &t.key,
+            json!({"name": "v", "role": "viewer"}),
+        )
+        .await;
+    let viewer = viewer["key"].as_str().unwrap().to_owned();
+    contact(&api, &t, "+14155550101", "Ada Lovelace", true).await;
+    contact(&api, &t, "+14155550102", "Жанна", true).await;
+    contact(&api, &t, "+14155550103", "Bob", false).await;
+
+    let body = json!({"name": "Winter sale", "text": "Hi {{first_name}}, 20% off today",
+                      "audience": {"tags": ["vip"]}, "sender": "HERALD"});
+    let (s, _, _) = api.post("/v1/campaigns", &viewer, body.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a viewer reads, never writes");
+    let (s, _, v) = api.post("/v1/campaigns", &t.key, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["status"], "draft");
+    let id = v["id"].as_str().unwrap().to_owned();
+
+    let bad = json!({"name": "", "text": "Hi {{First}}", "audience": {"tags": ["a"], "contacts": ["con_1"]},
+                     "sender": "not a valid sender id"});
+    let (s, h, v) = api.post("/v1/campaigns", &t.key, bad).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_problem(&h, &v, s);
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "text", "audience", "sender"], "{v}");
+
+    let estimate = format!("/v1/campaigns/{id}/estimate");
+    let (s, _, v) = api.post(&estimate, &viewer, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Ada: GSM-7, one segment; Жанна: UCS-2 (31 units), one segment; Bob never opted in.
+    assert_eq!(v["recipients"], 2);
+    assert_eq!(v["segments"], 2);
+    assert_eq!(v["credits"], 2);
+    assert_eq!(v["encodings"], json!({"gsm7": 1, "ucs2": 1}));
+    assert_eq!(v["skipped"], json!({"consent unknown": 1}));
+    assert_eq!(
+        (v["available"].clone(), v["shortfall"].clone()),
+        (json!(0), json!(2))
+    );
+
+    let enqueue = format!("/v1/campaigns/{id}/enqueue");
+    let (s, h, v) = api.post(&enqueue, &t.key, json!({})).await;
+    assert_eq!(s, StatusCode::PAYMENT_REQUIRED, "{v}");
+    assert_problem(&h, &v, s);
+    assert!(v["detail"].as_str().unwrap().contains("2 short"), "{v}");
+    let (_, _, w) = api.get("/v1/wallet", &t.key).await;
+    assert_eq!(w["reserved"], 0, "nothing reserved");
+    assert!(api.sms_queue.batches().is_empty());
+
+    grant(&api, &t, 10).await;
+    for (key, status) in [
+        (&viewer, StatusCode::FORBIDDEN),
+        (&b.key, StatusCode::NOT_FOUND),
+    ] {
+        let (s, _, _) = api.post(&enqueue, key, json!({})).await;
+        assert_eq!(s, status);
+    }
+    let (s, _, v) = api.post(&enqueue, &t.key, json!({})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["status"], "sending");
+    assert_eq!(v["progress"]["recipients"], 2);
+    assert_eq!(v["progress"]["credits_reserved"], 2);
+    let (s, _, _) = api.post(&enqueue, &t.key, json!({})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "a second enqueue answers what is");
+    assert_eq!(api.sms_queue.batches().len(), 1, "queued once");
+    let (_, _, w) = api.get("/v1/wallet", &t.key).await;
+    assert_eq!(
+        (w["balance"].clone(), w["reserved"].clone()),
+        (json!(8), json!(2))
+    );
+
+    let path = format!("/v1/campaigns/{id}");
+    for (method, p) in [
+        ("GET", path.clone()),
+        ("POST", format!("{path}/estimate")),
+        ("POST", format!("{path}/cancel")),
+    ] {
+        let (s, _, _) = api
+            .call(method, &p, Some(&b.key), None, Some(json!({})))
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{method} {p} by another tenant");
+    }
+    let (_, _, list) = api.get("/v1/campaigns", &b.key).await;
+    assert_eq!(list["items"], json!([]), "another tenant lists none");
+
+    let (s, _, v) = api.post(&format!("{path}/cancel"), &t.key, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "cancelled");
+    assert_eq!(v["progress"]["credits_released"], 2);
+    let (_, _, w) = api.get("/v1/wallet", &t.key).await;
+    assert_eq!(
+        (w["balance"].clone(), w["reserved"].clone()),
+        (json!(10), json!(0))
+    );
+    let (s, _, _) = api.post(&enqueue, &t.key, json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "a cancelled campaign is not sent");
+
+    let (s, _, v) = api.get("/v1/campaigns", &viewer).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["items"][0]["id"], id.as_str());
+}

@@ -1,0 +1,215 @@
+//! Campaigns on DynamoDB: a claim is one transaction that fails whole when the recipient
+//! moved, the campaign stopped or the contact opted out (and says which); two claims sent at
+//! once claim once; a rerun of an enqueue's writes changes nothing; a receipt applies once
+//! through the message pointer; counters add up; tenants share nothing.
+
+use super::*;
+use herald_domain::campaigns::{
+    Audience, Campaign, CampaignStatus, CampaignStore, Claim, Progress, Receipt, Recipient,
+    RecipientState, SendOutcome,
+};
+use herald_domain::clock::to_millis;
+use herald_domain::contacts::{Consent, Contact, ContactStore};
+use herald_domain::ids::{CampaignId, ContactId};
+
+fn campaign(tenant: &TenantId, status: CampaignStatus) -> Campaign {
+    let now = to_millis(SystemClock.now());
+    Campaign {
+        id: CampaignId::generate(),
+        tenant_id: tenant.clone(),
+        name: "Winter sale".into(),
+        text: "Hi {{first_name}}".into(),
+        fallbacks: [("first_name".to_owned(), "there".to_owned())].into(),
+        audience: Audience::Tags(["vip".to_owned()].into()),
+        sender: "HERALD".into(),
+        status,
+        progress: Progress::default(),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn contact(store: &DynamoStore, tenant: &TenantId, phone: &str, opted_in: bool) -> Contact {
+    let now = to_millis(SystemClock.now());
+    let c = Contact {
+        id: ContactId::generate(),
+        tenant_id: tenant.clone(),
+        phone: phone.into(),
+        name: Some("Ada".into()),
+        tags: ["vip".to_owned()].into(),
+        fields: Default::default(),
+        consent: if opted_in {
+            Consent::OptedIn {
+                at: now,
+                source: "web_form".into(),
+            }
+        } else {
+            Consent::OptedOut {
+                at: now,
+                source: "keyword:STOP".into(),
+            }
+        },
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    store.insert_contact(&c).await.unwrap();
+    c
+}
+
+fn recipient(c: &Campaign, contact: &Contact) -> Recipient {
+    Recipient {
+        tenant_id: c.tenant_id.clone(),
+        campaign_id: c.id.clone(),
+        contact_id: contact.id.clone(),
+        phone: contact.phone.clone(),
+        text: "Hi Ada".into(),
+        segments: 1,
+        batch: 0,
+        state: RecipientState::Queued,
+    }
+}
+
+#[tokio::test]
+async fn claims_skips_outcomes_and_receipts_are_exact_on_dynamodb() {
+    let env = Env::new().await;
+    let store = env.store.as_ref();
+    let t = &env.tenant;
+    let mut c = campaign(t, CampaignStatus::Draft);
+    store.insert_campaign(&c).await.unwrap();
+    let other = TenantId("campaigns_other".into());
+    assert_eq!(store.get_campaign(&other, &c.id).await.unwrap(), None);
+    assert_eq!(
+        store.get_campaign(t, &c.id).await.unwrap().as_ref(),
+        Some(&c)
+    );
+
+    let ada = contact(store, t, "+14155550101", true).await;
+    let bea = contact(store, t, "+14155550102", true).await;
+    let out = contact(store, t, "+14155550103", false).await;
+    let recipients = [
+        recipient(&c, &ada),
+        recipient(&c, &bea),
+        recipient(&c, &out),
+    ];
+    store.put_recipients(&recipients).await.unwrap();
+    let now = to_millis(SystemClock.now());
+    let lease = now - time::Duration::seconds(60);
+
+    // A draft is not live: a claim skips, and counts, the recipient.
+    assert_eq!(
+        store.claim(&recipients[0], now, lease).await.unwrap(),
+        Claim::Stopped
+    );
+    // Sending: the enqueue's own fields are rewritten, the counters are kept.
+    c.status = CampaignStatus::Sending;
+    c.progress.recipients = 3;
+    c.version = 2;
+    store.replace_campaign(&c, 1).await.unwrap();
+    assert_eq!(
+        store.replace_campaign(&c, 1).await,
+        Err(herald_domain::StoreError::Conflict)
+    );
+    // The skipped recipient stays skipped: a rerun of the enqueue's writes changes nothing.
+    store.put_recipients(&recipients).await.unwrap();
+    let batch = store.batch(t, &c.id, 0).await.unwrap();
+    let state = |id: &ContactId| {
+        batch
+            .iter()
+            .find(|r| &r.contact_id == id)
+            .unwrap()
+            .state
+            .clone()
+    };
+    assert!(matches!(state(&ada.id), RecipientState::Skipped { .. }));
+    assert_eq!(state(&bea.id), RecipientState::Queued);
+
+    // Two claims at once: one holds, the other is told it is busy.
+    let (a, b) = tokio::join!(
+        store.claim(&recipients[1], now, lease),
+        store.claim(&recipients[1], now, lease)
+    );
+    let mut claims = [a.unwrap(), b.unwrap()];
+    claims.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(claims, [Claim::Busy, Claim::Fresh]);
+    // The opted-out contact is skipped inside the claim.
+    assert_eq!(
+        store.claim(&recipients[2], now, lease).await.unwrap(),
+        Claim::OptedOut
+    );
+
+    let sent = SendOutcome::Sent {
+        message_id: format!("sm_{}", c.id),
+    };
+    assert!(store.finish(&recipients[1], &sent).await.unwrap());
+    assert!(
+        !store.finish(&recipients[1], &sent).await.unwrap(),
+        "finished once"
+    );
+    let message = format!("sm_{}", c.id);
+    assert_eq!(
+        store
+            .apply_receipt(&message, Receipt::Delivered)
+            .await
+            .unwrap(),
+        Some((t.clone(), c.id.clone()))
+    );
+    assert_eq!(
+        store
+            .apply_receipt(&message, Receipt::Delivered)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .apply_receipt(&message, Receipt::Undelivered)
+            .await
+            .unwrap(),
+        None,
+        "late"
+    );
+    assert_eq!(
+        store
+            .apply_receipt("sm_unknown", Receipt::Delivered)
+            .await
+            .unwrap(),
+        None
+    );
+
+    store
+        .add_progress(
+            t,
+            &c.id,
+            &Progress {
+                credits_released: 2,
+                ..Progress::default()
+            },
+        )
+        .await
+        .unwrap();
+    let read = store.get_campaign(t, &c.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            read.progress.recipients,
+            read.progress.sent,
+            read.progress.delivered,
+            read.progress.skipped,
+            read.progress.credits_used,
+            read.progress.credits_released
+        ),
+        (3, 1, 1, 2, 1, 2)
+    );
+    assert!(read.progress.done());
+    let listed = store.list_campaigns(t, None, 10).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert!(
+        store
+            .list_campaigns(&other, None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
