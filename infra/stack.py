@@ -381,6 +381,7 @@ def up() -> int:
         )
         record()
         wait_until("the HTTP API", lambda: http_ok(f"{api_url}/v1/health"), 60, pids["emulator"], "emulator")
+        configure_sms_webhook(manifest, endpoint, fake_url, api_url)
 
         aws_env = {**AWS_ENV, **endpoints, "HERALD_TABLE": manifest["global_environment"]["HERALD_TABLE"]}
         demo = seed_demo_tenant(aws_env)
@@ -494,6 +495,31 @@ def configure_oauth_clients(manifest: dict[str, Any], endpoint: str, fake_url: s
         with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310 - loopback only
             r.read()
     say("OAuth clients for X, LinkedIn and Facebook put in OAuthClientsSecret and registered with the fake platforms")
+
+
+def configure_sms_webhook(manifest: dict[str, Any], endpoint: str, fake_url: str, api_url: str) -> None:
+    """Points the fake SMS provider's delivery receipts and inbound messages at Herald's
+    `/webhooks/sms`, signed with the secret Herald verifies them with: the `sms` entry of
+    HERALD_WEBHOOK_PROVIDERS (`sms=sms:<SmsWebhookSecret's ARN>`). A reset of the fake keeps
+    both (infra/fake_platforms/sms_state.py)."""
+    arn = None
+    for spec in manifest["functions"].values():
+        for entry in spec["environment"].get("HERALD_WEBHOOK_PROVIDERS", "").split(","):
+            name, _, rest = entry.partition("=")
+            scheme, _, value = rest.partition(":")
+            if name.strip() == "sms" and scheme == "sms" and value:
+                arn = value.strip()
+    if arn is None:
+        say("no `sms` webhook provider in the template: the fake SMS provider posts no receipts")
+        return
+    settings = {"webhook_url": f"{api_url}/webhooks/sms", "webhook_secret": secret_value(endpoint, arn)}
+    request = urllib.request.Request(
+        f"{fake_url}/_admin/sms/settings", method="POST", headers={"content-type": "application/json"},
+        data=json.dumps(settings).encode(),
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:  # noqa: S310 - loopback only
+        r.read()
+    say("the fake SMS provider posts its receipts and inbound messages to /webhooks/sms")
 
 
 def secret_value(endpoint: str, arn: str) -> str:

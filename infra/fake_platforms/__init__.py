@@ -35,7 +35,12 @@ injects faults on demand:
                                     duplicate), getRecord, listRecords, deleteRecord,
                                     uploadBlob; app.bsky.feed.getPosts (engagement counts);
                                     accounts from `/_admin/bluesky/accounts` (admin.py)
-    /sms        a generic provider  POST /sms/messages
+    /sms        a generic provider  POST /sms/messages (E.164 `to`, optional `client_ref`; exact
+                                    GSM-7/UCS-2 `segments`; a per-sender messages-per-second
+                                    limit: 429 with `Retry-After: 1`), GET /sms/messages?client_ref=
+                                    (the lookup after a lost answer); signed delivery receipts
+                                    and inbound messages posted to a webhook; settings, inbound
+                                    and listings under /_admin/sms/ (sms.py, sms_delivery.py)
     /sinks      Slack-style alert and outbound-webhook receivers: POST /sinks/{name}
     /_admin     assertions and fault injection (see the handlers in admin.py),
                 and timeline seeding for ingestion (`/_admin/timeline`, admin.py);
@@ -60,7 +65,8 @@ Behaviour shared by the platforms, in the order a create request meets it:
 3. the account (X and Mastodon: the user the token belongs to; Facebook: the page in the
    path; LinkedIn: the id at the end of the author URN; SMS: the `from` number) and its
    fixed-window rate limit: over the limit gives the platform's rate-limit answer;
-4. content validation, then the post is created and recorded; an `ambiguous` fault then
+4. content validation (SMS: then the sender's messages-per-second limit, which stores
+   nothing when full), then the post is created and recorded; an `ambiguous` fault then
    drops the connection instead of answering.
 
 Only requests that get past step 3 count toward the rate-limit window (successful creates,
@@ -90,6 +96,8 @@ The package, by module (each imports only the ones above it; the package imports
     base.py       the Platform base class and the create/upload/listing/OAuth-refresh flow
     x.py, facebook.py, linkedin.py, sms.py, mastodon.py
                   each platform's Platform subclass and endpoints (listings, lookups, insights)
+    sms_state.py (below state.py: the SMS provider's settings, per-second windows, receipt log),
+                  sms_delivery.py (its signed receipts and inbound messages, its admin endpoints)
     mastodon_api.py
                   Mastodon's endpoints (its model is mastodon.py)
     bluesky_accounts.py, bluesky_syntax.py (below state.py: accounts and sessions; TIDs,

@@ -91,6 +91,11 @@ class Platform:
         """Refuses a request that passed the token check (Mastodon's limit on every request)."""
         return None
 
+    def before_store(self, state: State, draft: Draft) -> Reply | None:
+        """Refuses a valid create just before it would be stored (the SMS provider's
+        messages-per-second limit): nothing is stored."""
+        return None
+
     def stored(self, state: State, draft: Draft, post: Post) -> None:
         """Called once a create is recorded, before its answer (or its loss to a fault)."""
 
@@ -150,6 +155,9 @@ def _create(state: State, platform: Platform, draft: Draft, rule: FaultRule | No
     parent = draft.parent
     if parent is not None and _created_post(state, platform.name, parent) is None:
         return platform.invalid(f"{parent} does not exist: there is nothing to answer")
+    refusal = platform.before_store(state, draft)
+    if refusal is not None:
+        return refusal
     make_id = platform.new_id if parent is None else (
         lambda n, account: platform.new_answer_id(n, account, parent)
     )

@@ -86,7 +86,14 @@ from fake_platforms.mastodon_api import (
     mastodon_verify_credentials,
 )
 from fake_platforms.protocol import MAX_BODY_BYTES, MAX_UPLOAD_BYTES, Outcome, Request
-from fake_platforms.sms import sms_send
+from fake_platforms.sms import sms_lookup, sms_send
+from fake_platforms.sms_delivery import (
+    admin_sms_inbound,
+    admin_sms_messages,
+    admin_sms_receipts,
+    admin_sms_settings,
+    admin_sms_settings_view,
+)
 from fake_platforms.state import State
 from fake_platforms.x import (
     x_create_tweet,
@@ -176,6 +183,7 @@ ROUTES = [
     _route("POST", _XRPC + r"com\.atproto\.repo\.uploadBlob", upload_blob, "bluesky", MAX_UPLOAD_BYTES),
     _route("GET", _XRPC + r"app\.bsky\.feed\.getPosts", get_posts, "bluesky"),
     _route("POST", r"/sms/messages", sms_send, "sms"),
+    _route("GET", r"/sms/messages", sms_lookup, "sms"),
     _route("POST", r"/sinks/" + _NAME, sink_receive, "sink"),
     _route("GET", r"/_admin/health", admin_health, "admin"),
     _route("GET", r"/_admin/posts", admin_posts, "admin"),
@@ -203,6 +211,11 @@ ROUTES = [
     _route("GET", r"/_admin/bluesky/accounts", admin_bluesky_accounts, "admin"),
     _route("POST", r"/_admin/bluesky/expire", admin_bluesky_expire, "admin"),
     _route("POST", r"/_admin/bluesky/settings", admin_bluesky_settings, "admin"),
+    _route("POST", r"/_admin/sms/settings", admin_sms_settings, "admin"),
+    _route("GET", r"/_admin/sms/settings", admin_sms_settings_view, "admin"),
+    _route("POST", r"/_admin/sms/inbound", admin_sms_inbound, "admin"),
+    _route("GET", r"/_admin/sms/messages", admin_sms_messages, "admin"),
+    _route("GET", r"/_admin/sms/receipts", admin_sms_receipts, "admin"),
 ]
 
 

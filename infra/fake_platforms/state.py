@@ -15,6 +15,7 @@ from typing import Any
 
 from fake_platforms.bluesky_accounts import BlueskyAccounts
 from fake_platforms.protocol import BadRequest, _field, _number, graph_time, rfc3339_ms
+from fake_platforms.sms_state import SmsState
 
 
 PLATFORMS = ("x", "facebook", "linkedin", "sms", "mastodon", "bluesky")
@@ -294,6 +295,7 @@ class State:
         # Idempotency keys: (platform, account, key) -> (post id, when it was first used).
         self._idempotency: dict[tuple[str, str, str], tuple[str, float]] = {}
         self.bluesky = BlueskyAccounts()
+        self.sms = SmsState()  # the SMS provider's settings and receipts (sms_state.py)
         self.reset()
 
     def reset(self) -> None:
@@ -310,6 +312,7 @@ class State:
             self._insights = {}
             self._idempotency = {}
         self.bluesky.clear()
+        self.sms.reset()
 
     def _next(self, name: str) -> int:
         """The next number of a sequence; the caller holds the lock."""

@@ -515,7 +515,7 @@ class Faults(FakeServerCase):
 
         self.fault(platform="sms", latency_ms=500, count=1)
         with self.assertRaises(TimeoutError):
-            self.call("POST", "/sms/messages", {"to": "1", "from": "2", "body": "late"}, token="s", timeout=0.15)
+            self.call("POST", "/sms/messages", {"to": "+15559999", "from": "2", "body": "late"}, token="s", timeout=0.15)
         deadline = time.monotonic() + 3
         while not self.posts(platform="sms") and time.monotonic() < deadline:
             time.sleep(0.05)
