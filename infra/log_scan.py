@@ -36,6 +36,7 @@ REQUIRED_KINDS = {
     "console_session",
     "connect_link",
     "phone_number",
+    "sms_api_key",
 }
 # Shorter values are too likely to occur by chance in unrelated text.
 MIN_LENGTH = 12

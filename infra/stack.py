@@ -79,6 +79,8 @@ LOCAL_FUNCTION_ENV = {
     "HERALD_LOOKUP_DELAY_MS": "200",
     "HERALD_PLATFORM_TIMEOUT_SECONDS": "3",
     "HERALD_CLAIM_LEASE_SECONDS": "30",
+    # An SMS send whose answer was unclear is looked up and resumed after 10 s, not a minute.
+    "HERALD_SMS_LEASE_SECONDS": "10",
     # The whole suite (and its chaos run) publishes more to Facebook in a minute than Meta's
     # 200 calls per app per hour: locally the app budget is not the subject under test.
     "HERALD_RATE_LIMIT_FACEBOOK_APP": "100000/3600",

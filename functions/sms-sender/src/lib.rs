@@ -38,7 +38,7 @@ pub struct Config {
     /// default 50).
     pub messages_per_second: u32,
     /// How long a claimed recipient is left alone before another delivery resumes it
-    /// (`HERALD_SMS_LEASE_SECONDS`, default 60; longer than a provider call).
+    /// (`HERALD_SMS_LEASE_SECONDS`, default 60, at least 10: longer than a provider call).
     pub lease: time::Duration,
     pub secrets: SecretsConfig,
 }
@@ -51,8 +51,8 @@ impl Config {
                 env.problem("HERALD_SMS_MESSAGES_PER_SECOND must be 1 to 10000");
             }
             let lease = env.seconds("HERALD_SMS_LEASE_SECONDS", time::Duration::seconds(60));
-            if lease < time::Duration::seconds(30) || lease > time::Duration::minutes(15) {
-                env.problem("HERALD_SMS_LEASE_SECONDS must be 30 to 900");
+            if lease < time::Duration::seconds(10) || lease > time::Duration::minutes(15) {
+                env.problem("HERALD_SMS_LEASE_SECONDS must be 10 to 900");
             }
             Self {
                 table: env.required("HERALD_TABLE"),
@@ -190,7 +190,7 @@ mod tests {
             "HERALD_SMS_API_URL",
             "HERALD_SMS_API_KEY_SECRET_ID",
             "HERALD_SMS_MESSAGES_PER_SECOND must be 1 to 10000",
-            "HERALD_SMS_LEASE_SECONDS must be 30 to 900",
+            "HERALD_SMS_LEASE_SECONDS must be 10 to 900",
         ] {
             assert!(err.contains(name), "{name} not in {err}");
         }

@@ -510,3 +510,108 @@ async fn a_provider_past_its_budget_is_throttled_and_forgeries_do_not_spend_it()
         Received::Accepted { .. }
     ));
 }
+
+/// A delivery receipt that overtakes the sender's record of its send fails (the queue brings
+/// it back); once the send is recorded it applies, once; a receipt for a message Herald did
+/// not send is kept and changes nothing.
+#[tokio::test]
+async fn a_receipt_ahead_of_its_send_comes_back_and_then_applies_once() {
+    use herald_domain::campaigns::memory::MemoryCampaigns;
+    use herald_domain::campaigns::{
+        Audience, Campaign, CampaignStatus, CampaignStore, Progress, Recipient, RecipientState,
+        SendOutcome,
+    };
+    use herald_domain::contacts::memory::MemoryContacts;
+    use herald_domain::contacts::{Consent, Contact, ContactStore};
+    use herald_domain::ids::{CampaignId, ContactId, TenantId};
+    let at = datetime!(2026-06-01 12:00 UTC);
+    let tenant = TenantId("ten_a".into());
+    let contacts = Arc::new(MemoryContacts::default());
+    let contact = Contact {
+        id: ContactId("con_1".into()),
+        tenant_id: tenant.clone(),
+        phone: "+14155552671".into(),
+        name: None,
+        tags: Default::default(),
+        fields: Default::default(),
+        consent: Consent::OptedIn {
+            at,
+            source: "web_form".into(),
+        },
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    };
+    contacts.insert_contact(&contact).await.unwrap();
+    let campaigns = Arc::new(MemoryCampaigns::new(contacts));
+    let campaign = Campaign {
+        id: CampaignId("cmp_1".into()),
+        tenant_id: tenant.clone(),
+        name: "c".into(),
+        text: "hi".into(),
+        fallbacks: Default::default(),
+        audience: Audience::Contacts(vec![contact.id.clone()]),
+        sender: "HERALD".into(),
+        status: CampaignStatus::Sending,
+        progress: Progress::default(),
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    };
+    campaigns.insert_campaign(&campaign).await.unwrap();
+    let recipient = Recipient {
+        tenant_id: tenant.clone(),
+        campaign_id: campaign.id.clone(),
+        contact_id: contact.id.clone(),
+        phone: contact.phone.clone(),
+        text: "hi".into(),
+        segments: 1,
+        batch: 0,
+        state: RecipientState::Queued,
+    };
+    campaigns
+        .put_recipients(&[recipient.clone()])
+        .await
+        .unwrap();
+    campaigns.claim(&recipient, at, at).await.unwrap();
+    let processor = WebhookProcessor {
+        store: Arc::new(Applied::default()),
+        clock: Arc::new(FakeClock::new(at)),
+        billing: None,
+        campaigns: Some(campaigns.clone()),
+    };
+    let receipt = event(
+        Scheme::Sms,
+        &format!(
+            r#"{{"id":"dlr_1","type":"receipt","message_id":"sm_1","client_ref":"{}","status":"delivered"}}"#,
+            recipient.client_ref()
+        ),
+    );
+    assert!(
+        processor.process(&receipt).await.is_err(),
+        "ahead of its send"
+    );
+    campaigns
+        .finish(
+            &recipient,
+            &SendOutcome::Sent {
+                message_id: "sm_1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(processor.process(&receipt).await.unwrap().receipt);
+    let again = processor.process(&receipt).await.unwrap();
+    assert!(!again.receipt && again.duplicate);
+    let foreign = event(
+        Scheme::Sms,
+        r#"{"id":"dlr_9","type":"receipt","message_id":"sm_9","client_ref":"theirs","status":"delivered"}"#,
+    );
+    assert!(!processor.process(&foreign).await.unwrap().receipt);
+    let c = campaigns
+        .get_campaign(&tenant, &campaign.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.progress.sent, c.progress.delivered), (1, 1));
+}

@@ -727,6 +727,7 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
     );
 }
 
+mod campaigns;
 mod connect;
 mod console;
 mod contacts;

@@ -5,8 +5,8 @@
 
 use super::*;
 use herald_domain::campaigns::{
-    Audience, Campaign, CampaignStatus, CampaignStore, Claim, Progress, Receipt, Recipient,
-    RecipientState, SendOutcome,
+    Audience, Campaign, CampaignStatus, CampaignStore, Claim, Progress, Receipt, ReceiptApplied,
+    Recipient, RecipientState, SendOutcome,
 };
 use herald_domain::clock::to_millis;
 use herald_domain::contacts::{Consent, Contact, ContactStore};
@@ -153,21 +153,21 @@ async fn claims_skips_outcomes_and_receipts_are_exact_on_dynamodb() {
             .apply_receipt(&message, Receipt::Delivered)
             .await
             .unwrap(),
-        Some((t.clone(), c.id.clone()))
+        ReceiptApplied::Applied(t.clone(), c.id.clone())
     );
     assert_eq!(
         store
             .apply_receipt(&message, Receipt::Delivered)
             .await
             .unwrap(),
-        None
+        ReceiptApplied::Unchanged
     );
     assert_eq!(
         store
             .apply_receipt(&message, Receipt::Undelivered)
             .await
             .unwrap(),
-        None,
+        ReceiptApplied::Unchanged,
         "late"
     );
     assert_eq!(
@@ -175,7 +175,7 @@ async fn claims_skips_outcomes_and_receipts_are_exact_on_dynamodb() {
             .apply_receipt("sm_unknown", Receipt::Delivered)
             .await
             .unwrap(),
-        None
+        ReceiptApplied::Unknown
     );
 
     store

@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use herald_domain::StoreError;
 use herald_domain::campaigns::{
-    Audience, Campaign, CampaignStatus, CampaignStore, Claim, Progress, Receipt, Recipient,
-    RecipientState, SendOutcome,
+    Audience, Campaign, CampaignStatus, CampaignStore, Claim, Progress, Receipt, ReceiptApplied,
+    Recipient, RecipientState, SendOutcome,
 };
 use herald_domain::ids::{CampaignId, ContactId, TenantId};
 use herald_domain::ports::Page;
@@ -547,9 +547,9 @@ impl CampaignStore for DynamoStore {
         &self,
         message_id: &str,
         receipt: Receipt,
-    ) -> Result<Option<(TenantId, CampaignId)>, StoreError> {
+    ) -> Result<ReceiptApplied, StoreError> {
         let Some(pointer) = self.get_latest(message_key(message_id)).await? else {
-            return Ok(None);
+            return Ok(ReceiptApplied::Unknown);
         };
         let f = Fields(&pointer);
         let tenant = TenantId(f.str("tenant_id")?);
@@ -577,10 +577,11 @@ impl CampaignStore for DynamoStore {
             )?,
             self.tx_count(&tenant, &campaign, &[(counter, 1)])?,
         ];
-        Ok(self
-            .transact_conditional(items)
-            .await?
-            .then_some((tenant, campaign)))
+        Ok(if self.transact_conditional(items).await? {
+            ReceiptApplied::Applied(tenant, campaign)
+        } else {
+            ReceiptApplied::Unchanged
+        })
     }
 
     async fn add_progress(

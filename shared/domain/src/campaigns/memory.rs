@@ -2,7 +2,8 @@
 //! from a contact store, as the adapter's claim checks the contact item.
 
 use super::{
-    Campaign, CampaignStore, Claim, Progress, Receipt, Recipient, RecipientState, SendOutcome,
+    Campaign, CampaignStore, Claim, Progress, Receipt, ReceiptApplied, Recipient, RecipientState,
+    SendOutcome,
 };
 use crate::contacts::ContactStore;
 use crate::error::StoreError;
@@ -274,16 +275,16 @@ impl CampaignStore for MemoryCampaigns {
         &self,
         message_id: &str,
         receipt: Receipt,
-    ) -> Result<Option<(TenantId, CampaignId)>, StoreError> {
+    ) -> Result<ReceiptApplied, StoreError> {
         let mut s = self.lock();
         let Some(k) = s.messages.get(message_id).cloned() else {
-            return Ok(None);
+            return Ok(ReceiptApplied::Unknown);
         };
         let Some(r) = s.recipients.get_mut(&k) else {
-            return Ok(None);
+            return Ok(ReceiptApplied::Unknown);
         };
         if !matches!(r.state, RecipientState::Sent { .. }) {
-            return Ok(None);
+            return Ok(ReceiptApplied::Unchanged);
         }
         let message_id = message_id.to_owned();
         let delta = match receipt {
@@ -304,7 +305,7 @@ impl CampaignStore for MemoryCampaigns {
         };
         let r = r.clone();
         Self::count(&mut s, &r, delta);
-        Ok(Some((r.tenant_id, r.campaign_id)))
+        Ok(ReceiptApplied::Applied(r.tenant_id, r.campaign_id))
     }
 
     async fn add_progress(

@@ -33,6 +33,8 @@ pub const MAX_NAME: usize = 200;
 /// Ten GSM-7 segments' worth; a longer campaign is a letter, not a text.
 pub const MAX_TEXT: usize = 1530;
 pub const MAX_LIST: usize = 10_000;
+/// How Herald's client references begin: a receipt carrying one is for a send of Herald's.
+pub const CLIENT_REF_PREFIX: &str = "hr_";
 
 /// Who a campaign goes to: contacts with any of the tags, or the listed contacts. Either way
 /// only those opted in at enqueue (and still at send) are texted.
@@ -190,7 +192,7 @@ impl Recipient {
     pub fn client_ref(&self) -> String {
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(format!("{}:{}", self.campaign_id, self.contact_id));
-        format!("hr_{}", hex::encode(&digest[..16]))
+        format!("{CLIENT_REF_PREFIX}{}", hex::encode(&digest[..16]))
     }
 }
 
@@ -224,6 +226,18 @@ pub enum SendOutcome {
 pub enum Receipt {
     Delivered,
     Undelivered,
+}
+
+/// What a delivery receipt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptApplied {
+    /// The recipient moved on; its campaign.
+    Applied(TenantId, CampaignId),
+    /// The recipient had already taken a verdict (a duplicate or a late receipt).
+    Unchanged,
+    /// No send is recorded under this message id: not Herald's, or a receipt that overtook
+    /// the sender's record of its send.
+    Unknown,
 }
 
 impl Progress {
@@ -279,12 +293,12 @@ pub trait CampaignStore: Send + Sync {
     /// Applies a delivery receipt to the recipient sent as `message_id`: `sent` becomes
     /// `delivered` or `failed` once (a later or repeated receipt changes nothing).
     /// The provider's message ids are its own, across tenants: the receipt finds its
-    /// recipient through the id recorded when it was sent. The campaign changed, or `None`.
+    /// recipient through the id recorded when it was sent.
     async fn apply_receipt(
         &self,
         message_id: &str,
         receipt: Receipt,
-    ) -> Result<Option<(TenantId, CampaignId)>, StoreError>;
+    ) -> Result<ReceiptApplied, StoreError>;
     /// Adds to the campaign's counters (credits released, recipients and batches).
     async fn add_progress(
         &self,

@@ -398,7 +398,12 @@ async fn receipts_apply_once_and_a_late_one_never_goes_back() {
     w.run_all_batches().await;
     let apply = |id: &'static str, r: Receipt| {
         let store = w.campaigns.clone();
-        async move { store.apply_receipt(id, r).await.unwrap().is_some() }
+        async move {
+            matches!(
+                store.apply_receipt(id, r).await.unwrap(),
+                ReceiptApplied::Applied(..)
+            )
+        }
     };
     assert!(apply("sm_1", Receipt::Delivered).await);
     assert!(!apply("sm_1", Receipt::Delivered).await, "a duplicate");

@@ -512,19 +512,33 @@ pub fn receipt_of(body: &serde_json::Value) -> Option<(String, crate::campaigns:
 }
 
 /// Applies a receipt to the recipient sent as its message, once; a late or repeated one, or
-/// one for a message Herald did not send, changes nothing.
+/// one for a message Herald did not send, changes nothing. A receipt for one of Herald's
+/// sends (its client reference) that overtook the sender's record of the send (the provider
+/// answers, then receipts come within moments, while the sender is still debiting) fails, so
+/// the queue delivers it again once the send is recorded.
 async fn apply_receipt(
     campaigns: &dyn crate::campaigns::CampaignStore,
     event: &InboundEvent,
 ) -> Result<bool, StoreError> {
+    use crate::campaigns::{CLIENT_REF_PREFIX, ReceiptApplied};
     let Ok(body) = serde_json::from_str::<serde_json::Value>(&event.body) else {
         return Ok(false);
     };
     let Some((message_id, verdict)) = receipt_of(&body) else {
         return Ok(false);
     };
-    Ok(campaigns
-        .apply_receipt(&message_id, verdict)
-        .await?
-        .is_some())
+    match campaigns.apply_receipt(&message_id, verdict).await? {
+        ReceiptApplied::Applied(..) => Ok(true),
+        ReceiptApplied::Unchanged => Ok(false),
+        ReceiptApplied::Unknown
+            if body["client_ref"]
+                .as_str()
+                .is_some_and(|r| r.starts_with(CLIENT_REF_PREFIX)) =>
+        {
+            Err(StoreError::Unavailable(
+                "a delivery receipt arrived before its send was recorded".into(),
+            ))
+        }
+        ReceiptApplied::Unknown => Ok(false),
+    }
 }

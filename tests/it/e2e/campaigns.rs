@@ -1,0 +1,219 @@
+//! An SMS campaign on the local stack: contacts (some never opted in, one STOP while the
+//! campaign sends), credits granted through the CLI, the enqueue sent twice, and the fake
+//! provider answering 429s, 5xx and lost answers while the SMS sender is killed mid-batch and
+//! receipts arrive duplicated and out of order. In the end the provider holds exactly one
+//! message per eligible recipient and none for anyone else, the campaign completes, and the
+//! ledger balances to the credit.
+
+use crate::support::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const CONTACTS: usize = 150;
+
+async fn ledger_totals(stack: &Stack, t: &Tenant) -> i64 {
+    let mut total = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/wallet/ledger?limit=100&cursor={c}"),
+            None => "/v1/wallet/ledger?limit=100".to_owned(),
+        };
+        let (s, _, v) = stack.get(&path, t).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        for e in v["items"].as_array().unwrap() {
+            let credits = e["credits"].as_i64().unwrap();
+            total += match e["kind"].as_str().unwrap() {
+                "top_up" | "grant" => credits,
+                "debit" | "reverse" => -credits,
+                _ => 0,
+            };
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return total,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_campaign_texts_each_opted_in_recipient_once_through_faults_and_a_killed_sender() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let other = stack.tenant();
+    secrets::remember("sms_api_key", &stack.secret("herald-SmsApiKeySecret").await);
+    // Faults are scoped to this test's sender id: no other test texts.
+    let sender = format!("T{}", &unique("")[..10]).to_uppercase();
+    for (seed, mut rule) in [
+        json!({"status": 503, "rate": 0.05}),
+        json!({"ambiguous": true, "rate": 0.05}),
+        json!({"latency_ms": 150, "rate": 1.0}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        rule["platform"] = json!("sms");
+        rule["account"] = json!(sender);
+        rule["seed"] = json!(seed);
+        stack.fault(rule).await;
+    }
+
+    // Contacts: every tenth never opted in.
+    let mut phones = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..CONTACTS {
+        let phone = format!("+1415555{:04}", 3000 + i);
+        let mut body =
+            json!({"phone": phone, "name": format!("Ada{i} Lovelace"), "tags": ["spring"]});
+        if i % 10 != 0 {
+            body["consent"] = json!({"status": "opted_in", "source": "web_form"});
+        }
+        let (s, v) = stack
+            .send(Method::POST, "/v1/contacts", &t, Some(body))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_owned());
+        phones.push(phone);
+    }
+    secrets::remember("phone_number", &phones[1]);
+    let undeliverable = phones[2].clone();
+    stack
+        .fake(
+            "/_admin/sms/settings",
+            json!({"mps": 8, "duplicate_rate": 0.3, "reorder_rate": 0.3, "seed": 7,
+                   "receipt_delay_ms": 200, "undeliverable": [undeliverable]}),
+        )
+        .await;
+    let grant = [
+        "wallet",
+        "grant",
+        "--tenant",
+        &t.id,
+        "--credits",
+        "500",
+        "--reason",
+        "spring",
+        "--key",
+        &unique("grant-"),
+    ];
+    stack.cli(&grant);
+
+    let (s, v) = stack
+        .send(
+            Method::POST,
+            "/v1/campaigns",
+            &t,
+            Some(
+                json!({"name": "Spring", "text": "Hi {{first_name}}, spring sale today",
+                        "audience": {"tags": ["spring"]}, "sender": sender}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/campaigns/{id}");
+    let eligible = CONTACTS - CONTACTS / 10;
+
+    // The enqueue twice: once with a key retried, once with another key.
+    let enqueue = format!("{path}/enqueue");
+    let key = unique("enqueue-");
+    let (s, _, first) = stack
+        .api(Method::POST, &enqueue, &t, Some(&key), None)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{first}");
+    let (s, _, again) = stack
+        .api(Method::POST, &enqueue, &t, Some(&key), None)
+        .await;
+    assert_eq!((s, &again["id"]), (StatusCode::ACCEPTED, &first["id"]));
+    let (s, v) = stack.send(Method::POST, &enqueue, &t, None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(first["progress"]["recipients"], eligible);
+    assert_eq!(first["progress"]["credits_reserved"], eligible);
+
+    // A STOP while it sends: the last contact of the last batch opts out.
+    let stopped = CONTACTS - 1;
+    let (s, v) = stack
+        .send(
+            Method::PATCH,
+            &format!("/v1/contacts/{}", ids[stopped]),
+            &t,
+            Some(json!({"consent": {"status": "opted_out", "source": "keyword:STOP"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // Kill the sender in the middle of a batch.
+    let runtime = stack.url("HERALD_RUNTIME_URL").to_owned();
+    let killed = stack
+        .wait_for(
+            Duration::from_secs(60),
+            "the sender busy with a batch",
+            || async {
+                let res = stack
+                    .http
+                    .post(format!("{runtime}/_admin/functions/sms-sender/kill?busy=1"))
+                    .send()
+                    .await
+                    .unwrap();
+                let v: Value = res.json().await.unwrap();
+                v["killed"].as_array().filter(|k| !k.is_empty()).cloned()
+            },
+        )
+        .await;
+    assert!(!killed.is_empty());
+
+    let (s, _, _) = stack.get(&path, &other).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "another tenant reaches nothing");
+
+    // The killed batch comes back after the queue's visibility timeout.
+    let done = stack
+        .wait_for(
+            Duration::from_secs(420),
+            "the campaign to complete and its receipts",
+            || async {
+                let (_, _, v) = stack.get(&path, &t).await;
+                let p = &v["progress"];
+                let receipts = p["delivered"].as_u64()? + p["undelivered"].as_u64()?;
+                (v["status"] == "completed" && receipts == p["sent"].as_u64()?).then_some(v)
+            },
+        )
+        .await;
+    let p = &done["progress"];
+    assert_eq!(p["sent"], eligible - 1, "{done}");
+    assert_eq!(
+        (p["skipped"].clone(), p["failed"].clone()),
+        (json!(1), json!(0))
+    );
+    assert_eq!(p["undelivered"], 1);
+    assert_eq!(p["credits_used"], eligible - 1);
+    assert_eq!(p["credits_released"], 1);
+
+    // The provider holds exactly one message per eligible recipient, none for the others.
+    let all = stack.fake_get("/_admin/sms/messages").await;
+    let mut to: HashMap<String, usize> = HashMap::new();
+    for m in all["messages"].as_array().unwrap() {
+        if m["from"] == sender.as_str() {
+            *to.entry(m["to"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+    }
+    for (i, phone) in phones.iter().enumerate() {
+        let expected = usize::from(i % 10 != 0 && i != stopped);
+        assert_eq!(
+            to.get(phone).copied().unwrap_or(0),
+            expected,
+            "{phone} (contact {i})"
+        );
+    }
+    assert_eq!(to.values().sum::<usize>(), eligible - 1);
+
+    // The ledger balances to the credit, and nothing stays reserved.
+    let (_, _, w) = stack.get("/v1/wallet", &t).await;
+    let used = (eligible - 1) as i64;
+    assert_eq!(
+        (w["balance"].as_i64(), w["reserved"].as_i64()),
+        (Some(500 - used), Some(0))
+    );
+    assert_eq!(ledger_totals(&stack, &t).await, 500 - used);
+}
