@@ -52,7 +52,7 @@ class ArchitectureDocTest(unittest.TestCase):
         in_tree = sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").exists())
         self.assertEqual(listed, in_tree)
         self.assertEqual(len(resources("AWS::Serverless::Function")), len(in_tree))
-        self.assertIn(f"Herald is {len(in_tree)}", DOC.replace("eleven", "11"))
+        self.assertIn(f"Herald is {len(in_tree)}", DOC.replace("twelve", "12"))
 
     def test_the_map_names_every_queue_table_and_bucket(self) -> None:
         the_map = section("The map")

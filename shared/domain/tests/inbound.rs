@@ -570,7 +570,7 @@ async fn a_receipt_ahead_of_its_send_comes_back_and_then_applies_once() {
         state: RecipientState::Queued,
     };
     campaigns
-        .put_recipients(&[recipient.clone()])
+        .put_recipients(std::slice::from_ref(&recipient))
         .await
         .unwrap();
     campaigns.claim(&recipient, at, at).await.unwrap();
