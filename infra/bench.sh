@@ -16,7 +16,7 @@ print(len(buf.getvalue()))
 PY
 }
 
-for f in api analytics deliverer dispatcher ingester poller publisher reconciler rotator webhook-processor webhooks hello-lambda; do
+for f in api analytics deliverer dispatcher ingester poller publisher reconciler rotator sms-sender webhook-processor webhooks hello-lambda; do
   bin="target/release/$f"
   echo "BENCH binary_size.$f $(stat -c %s "$bin" | awk '{printf "%.2f", $1/1048576}') MiB"
   echo "BENCH zip_size.$f $(zipped "$bin" | awk '{printf "%.2f", $1/1048576}') MiB"
@@ -24,7 +24,7 @@ done
 
 if [ "${BENCH_ARM64:-0}" = 1 ]; then
   .venv/bin/cargo-lambda lambda build --release --arm64 --bins >&2
-  for f in api analytics deliverer dispatcher ingester poller publisher reconciler rotator webhook-processor webhooks; do
+  for f in api analytics deliverer dispatcher ingester poller publisher reconciler rotator sms-sender webhook-processor webhooks; do
     echo "BENCH zip_size_arm64.$f $(zipped "target/lambda/$f/bootstrap" | awk '{printf "%.2f", $1/1048576}') MiB"
   done
 fi

@@ -7,7 +7,9 @@
 //! - the API's in-process handler overhead for `POST /v1/posts` (p50/p99, in-memory ports),
 //!   with port calls per request, and AWS calls per request against the emulators;
 //! - inbound webhooks: verification p50/p99 per scheme, AWS calls per accepted webhook;
-//! - the rate limiter: AWS calls and latency per request (`limiter`).
+//! - the rate limiter: AWS calls and latency per request (`limiter`);
+//! - SMS campaigns: AWS calls per SMS sent, simulated sends per second, enqueue time and
+//!   calls (`sms`).
 //!
 //! Each feature's figures live in a module of their own (`cold_start`, `webhooks`, `ingest`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A benchmark harness fails loudly.
@@ -45,6 +47,7 @@ mod cost;
 mod health;
 mod ingest;
 mod limiter;
+mod sms;
 
 pub(crate) fn bench(name: &str, value: impl std::fmt::Display, unit: &str) {
     println!("BENCH {name} {value} {unit}");
@@ -534,5 +537,11 @@ async fn main() {
     }
     if wants("rate_limiter") {
         limiter::limiter(&env).await;
+    }
+    if wants("sms_in_memory") {
+        sms::sms_in_memory().await;
+    }
+    if wants("sms_calls") {
+        sms::sms_calls(&env, &functions["sms-sender"]["HERALD_SMS_QUEUE_URL"]).await;
     }
 }

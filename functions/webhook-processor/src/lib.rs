@@ -1,22 +1,37 @@
 //! The webhook processor function: applies each queued inbound event once (see
-//! `herald_domain::inbound::WebhookProcessor`), reporting the records SQS must keep.
+//! `herald_domain::inbound::WebhookProcessor`), reporting the records SQS must keep. It
+//! answers SMS keywords (STOP, START, HELP) through the SMS provider.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use herald_aws::Clients;
-use herald_aws::config::{ConfigError, Env};
+use herald_aws::config::{ConfigError, Env, SecretsConfig};
 use herald_aws::dynamo::DynamoStore;
 use herald_aws::lambda::{batch_response, parse_record};
-use herald_domain::clock::SystemClock;
+use herald_domain::campaigns::keywords::Keywords;
+use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::contacts::ContactService;
 use herald_domain::inbound::billing::Billing;
 use herald_domain::inbound::{InboundEvent, WebhookProcessor};
 use herald_domain::wallet::{PriceTable, Wallets};
+use herald_platforms::sms::HttpSms;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one call to the SMS provider (a keyword's reply) may take.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table: String,
+    /// Where contacts' consent changes by keyword are audited (`HERALD_AUDIT_TABLE`).
+    pub audit_table: String,
+    /// The SMS provider's API base URL, for keyword replies (`HERALD_SMS_API_URL`).
+    pub sms_api_url: String,
+    /// The SMS provider's API key (`HERALD_SMS_API_KEY_SECRET_ID`).
+    pub sms_api_key_secret: String,
+    pub secrets: SecretsConfig,
     /// Paid amounts to credits (`HERALD_CREDIT_PRICES`, `{"usd": {"1000": 100}}`); empty:
     /// billing events are kept but credit nothing.
     pub prices: PriceTable,
@@ -34,6 +49,10 @@ impl Config {
             };
             Self {
                 table: env.required("HERALD_TABLE"),
+                audit_table: env.required("HERALD_AUDIT_TABLE"),
+                sms_api_url: env.url("HERALD_SMS_API_URL"),
+                sms_api_key_secret: env.required("HERALD_SMS_API_KEY_SECRET_ID"),
+                secrets: SecretsConfig::read(env),
                 prices,
             }
         })
@@ -41,8 +60,28 @@ impl Config {
 }
 
 pub fn processor(config: &Config, clients: &Clients) -> WebhookProcessor {
-    let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table));
-    let clock = Arc::new(SystemClock);
+    let store = Arc::new(
+        DynamoStore::new(clients.dynamodb.clone(), &config.table)
+            .with_audit_table(&config.audit_table),
+    );
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let secrets = config.secrets.cache(clients, clock.clone());
+    let keywords = Keywords {
+        senders: store.clone(),
+        contacts: ContactService {
+            store: store.clone(),
+            audit: store.clone(),
+            clock: clock.clone(),
+        },
+        tenants: store.clone(),
+        provider: Some(Arc::new(HttpSms::new(
+            &config.sms_api_url,
+            secrets,
+            &config.sms_api_key_secret,
+            PROVIDER_TIMEOUT,
+        ))),
+        clock: clock.clone(),
+    };
     WebhookProcessor {
         store: store.clone(),
         clock: clock.clone(),
@@ -52,12 +91,13 @@ pub fn processor(config: &Config, clients: &Clients) -> WebhookProcessor {
                 // Top-ups and reversals are their own record (the ledger); only grants,
                 // which this function never makes, are audited.
                 audit: store.clone(),
-                clock,
+                clock: clock.clone(),
                 prices: config.prices.clone(),
             },
             tenants: store.clone(),
         }),
         campaigns: Some(store),
+        keywords: Some(keywords),
     }
 }
 
@@ -86,6 +126,7 @@ pub async fn handle(processor: &WebhookProcessor, event: SqsEvent) -> SqsBatchRe
                     removed = done.removed,
                     credited = done.credited,
                     receipt = done.receipt,
+                    consent_changed = done.consent_changed,
                     duplicate = done.duplicate,
                     "webhook applied"
                 );

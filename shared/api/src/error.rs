@@ -292,7 +292,9 @@ impl From<herald_domain::campaigns::CampaignError> for ApiError {
         match e {
             CampaignError::Invalid(errors) => ApiError::validation(errors),
             CampaignError::NotFound => ApiError::not_found("campaign"),
-            CampaignError::State(_) | CampaignError::Contended => ApiError::conflict(e.to_string()),
+            CampaignError::State(_) | CampaignError::Contended | CampaignError::SenderTaken(_) => {
+                ApiError::conflict(e.to_string())
+            }
             CampaignError::NoRecipients => ApiError::unprocessable(e.to_string()),
             CampaignError::Insufficient { .. } => ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,

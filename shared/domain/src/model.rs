@@ -63,9 +63,15 @@ pub struct TenantSettings {
     /// `time_zone`); `None`: UTC. Checked against the tz database when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// The answer to HELP or INFO texted to the tenant's SMS sender; `None`: a default naming
+    /// the tenant and how to stop ([`TenantSettings::MAX_SMS_HELP_TEXT`] characters at most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_help_text: Option<String>,
 }
 
 impl TenantSettings {
+    pub const MAX_SMS_HELP_TEXT: usize = 320;
+
     pub fn zone(&self) -> crate::zone::TimeZoneName {
         self.time_zone
             .as_deref()

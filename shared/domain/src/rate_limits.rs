@@ -109,14 +109,15 @@ impl ApiRateLimits {
 /// A shared counter per scope and window, so the budget holds across every Lambda instance.
 #[async_trait]
 pub trait RequestCounter: Send + Sync {
-    /// Counts one request in window `index` of `scope` if fewer than `limit` were counted:
-    /// the count after it, or `None` (nothing counted) when the window is full. The counter
-    /// may be forgotten after `expires`.
+    /// Counts `count` requests in window `index` of `scope` if that many still fit under
+    /// `limit`: the count after them, or `None` (nothing counted) when they do not. The
+    /// counter may be forgotten after `expires`.
     async fn take(
         &self,
         scope: &str,
         index: i64,
         limit: u32,
+        count: u32,
         expires: OffsetDateTime,
     ) -> Result<Option<u32>, StoreError>;
 }
@@ -142,21 +143,55 @@ impl RequestPolicy {
         )
     }
 
+    /// The window `now` falls in: its index, when the counter may be forgotten, and the
+    /// seconds until it resets (at least 1).
+    pub fn window_of(&self, now: OffsetDateTime) -> Result<(i64, OffsetDateTime, i64), StoreError> {
+        let w = self.window.whole_seconds().max(1);
+        let t = now.unix_timestamp();
+        let index = t.div_euclid(w);
+        let ends = OffsetDateTime::from_unix_timestamp((index + 1) * w)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        Ok((index, ends + self.window, ((index + 1) * w - t).max(1)))
+    }
+
+    /// Takes up to `wanted` requests of the window `now` falls in, for a caller that makes
+    /// many in a row (one shared write for several): how many it may make now (0: the window
+    /// is full) and the window's index. At most two writes: all of `wanted`, else one.
+    pub async fn take_up_to(
+        &self,
+        counter: &dyn RequestCounter,
+        scope: &str,
+        now: OffsetDateTime,
+        wanted: u32,
+    ) -> Result<(u32, i64), StoreError> {
+        let (index, expires, _) = self.window_of(now)?;
+        let wanted = wanted.clamp(1, self.limit.max(1));
+        if counter
+            .take(scope, index, self.limit, wanted, expires)
+            .await?
+            .is_some()
+        {
+            return Ok((wanted, index));
+        }
+        if wanted > 1
+            && counter
+                .take(scope, index, self.limit, 1, expires)
+                .await?
+                .is_some()
+        {
+            return Ok((1, index));
+        }
+        Ok((0, index))
+    }
+
     pub async fn check(
         &self,
         counter: &dyn RequestCounter,
         scope: &str,
         now: OffsetDateTime,
     ) -> Result<RateDecision, StoreError> {
-        let w = self.window.whole_seconds().max(1);
-        let t = now.unix_timestamp();
-        let index = t.div_euclid(w);
-        let ends = OffsetDateTime::from_unix_timestamp((index + 1) * w)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let reset_seconds = ((index + 1) * w - t).max(1);
-        let taken = counter
-            .take(scope, index, self.limit, ends + self.window)
-            .await?;
+        let (index, expires, reset_seconds) = self.window_of(now)?;
+        let taken = counter.take(scope, index, self.limit, 1, expires).await?;
         Ok(match taken {
             Some(used) => RateDecision {
                 allowed: true,
@@ -193,6 +228,7 @@ impl RequestCounter for MemoryCounter {
         scope: &str,
         index: i64,
         limit: u32,
+        count: u32,
         _expires: OffsetDateTime,
     ) -> Result<Option<u32>, StoreError> {
         let mut map = self
@@ -200,10 +236,10 @@ impl RequestCounter for MemoryCounter {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let used = map.entry((scope.to_owned(), index)).or_insert(0);
-        if *used >= limit {
+        if used.saturating_add(count) > limit {
             return Ok(None);
         }
-        *used += 1;
+        *used += count;
         Ok(Some(*used))
     }
 }

@@ -445,6 +445,7 @@ async fn a_redelivered_event_applies_nothing_twice_even_after_failing_midway() {
         clock: Arc::new(FakeClock::new(datetime!(2026-06-01 12:00 UTC))),
         billing: None,
         campaigns: None,
+        keywords: None,
     };
     let deletion = event(
         Scheme::X,
@@ -579,6 +580,7 @@ async fn a_receipt_ahead_of_its_send_comes_back_and_then_applies_once() {
         clock: Arc::new(FakeClock::new(at)),
         billing: None,
         campaigns: Some(campaigns.clone()),
+        keywords: None,
     };
     let receipt = event(
         Scheme::Sms,
@@ -608,6 +610,12 @@ async fn a_receipt_ahead_of_its_send_comes_back_and_then_applies_once() {
         r#"{"id":"dlr_9","type":"receipt","message_id":"sm_9","client_ref":"theirs","status":"delivered"}"#,
     );
     assert!(!processor.process(&foreign).await.unwrap().receipt);
+    // A receipt for a keyword's reply (its own reference prefix) is no campaign send's.
+    let reply = event(
+        Scheme::Sms,
+        r#"{"id":"dlr_8","type":"receipt","message_id":"sm_8","client_ref":"hk_0011223344556677","status":"delivered"}"#,
+    );
+    assert!(!processor.process(&reply).await.unwrap().receipt);
     let c = campaigns
         .get_campaign(&tenant, &campaign.id)
         .await

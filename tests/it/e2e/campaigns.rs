@@ -1,5 +1,5 @@
-//! An SMS campaign on the local stack: contacts (some never opted in, one STOP while the
-//! campaign sends), credits granted through the CLI, the enqueue sent twice, and the fake
+//! An SMS campaign on the local stack: contacts (some never opted in, one texting STOP to the
+//! sender while the campaign sends, answered once), credits granted through the CLI, the enqueue sent twice, and the fake
 //! provider answering 429s, 5xx and lost answers while the SMS sender is killed mid-batch and
 //! receipts arrive duplicated and out of order. In the end the provider holds exactly one
 //! message per eligible recipient and none for anyone else, the campaign completes, and the
@@ -132,17 +132,35 @@ async fn a_campaign_texts_each_opted_in_recipient_once_through_faults_and_a_kill
     assert_eq!(first["progress"]["recipients"], eligible);
     assert_eq!(first["progress"]["credits_reserved"], eligible);
 
-    // A STOP while it sends: the last contact of the last batch opts out.
+    // A STOP texted to the sender while it sends: the last contact of the last batch opts
+    // out (through the provider's signed webhook and the webhook processor).
     let stopped = CONTACTS - 1;
-    let (s, v) = stack
-        .send(
-            Method::PATCH,
-            &format!("/v1/contacts/{}", ids[stopped]),
-            &t,
-            Some(json!({"consent": {"status": "opted_out", "source": "keyword:STOP"}})),
+    stack
+        .fake(
+            "/_admin/sms/inbound",
+            json!({"from": phones[stopped], "to": sender, "text": " Stop "}),
         )
         .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    let contact = format!("/v1/contacts/{}", ids[stopped]);
+    stack
+        .wait_for(Duration::from_secs(30), "the STOP applied", || async {
+            let (_, _, v) = stack.get(&contact, &t).await;
+            (v["consent"]["status"] == "opted_out").then_some(v)
+        })
+        .await;
+    // The other tenant cannot send as this sender.
+    let (s, v) = stack
+        .send(
+            Method::POST,
+            "/v1/campaigns",
+            &other,
+            Some(
+                json!({"name": "Copy", "text": "Hi", "audience": {"tags": ["spring"]},
+                        "sender": sender.to_lowercase()}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
 
     // Kill the sender in the middle of a batch.
     let runtime = stack.url("HERALD_RUNTIME_URL").to_owned();
@@ -194,7 +212,10 @@ async fn a_campaign_texts_each_opted_in_recipient_once_through_faults_and_a_kill
     let all = stack.fake_get("/_admin/sms/messages").await;
     let mut to: HashMap<String, usize> = HashMap::new();
     for m in all["messages"].as_array().unwrap() {
-        if m["from"] == sender.as_str() {
+        let campaign = m["client_ref"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("hr_"));
+        if m["from"] == sender.as_str() && campaign {
             *to.entry(m["to"].as_str().unwrap().to_owned()).or_default() += 1;
         }
     }
@@ -207,6 +228,33 @@ async fn a_campaign_texts_each_opted_in_recipient_once_through_faults_and_a_kill
         );
     }
     assert_eq!(to.values().sum::<usize>(), eligible - 1);
+    // The STOP was answered once, from the sender it was sent to.
+    let replies = stack
+        .wait_for(Duration::from_secs(240), "the STOP's reply", || async {
+            let all = stack.fake_get("/_admin/sms/messages").await;
+            let replies: Vec<Value> = all["messages"]
+                .as_array()?
+                .iter()
+                .filter(|m| {
+                    m["client_ref"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with("hk_"))
+                })
+                .filter(|m| m["from"] == sender.as_str())
+                .cloned()
+                .collect();
+            (!replies.is_empty()).then_some(replies)
+        })
+        .await;
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0]["to"], phones[stopped].as_str());
+    assert!(
+        replies[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("unsubscribed"),
+        "{replies:?}"
+    );
 
     // The ledger balances to the credit, and nothing stays reserved.
     let (_, _, w) = stack.get("/v1/wallet", &t).await;

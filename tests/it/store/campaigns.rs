@@ -213,3 +213,73 @@ async fn claims_skips_outcomes_and_receipts_are_exact_on_dynamodb() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_sender_id_is_the_first_tenants_in_any_case() {
+    let env = Env::new().await;
+    let store = env.store.as_ref();
+    let t = &env.tenant;
+    let other = TenantId(crate::support::unique("campaigns_other_"));
+    let sender = format!("S{}", &crate::support::unique("")[..9]);
+    assert_eq!(store.sender_owner(&sender).await.unwrap(), None);
+    let lower = sender.to_lowercase();
+    let (mine, theirs) = tokio::join!(
+        store.claim_sender(t, &sender),
+        store.claim_sender(&other, &lower)
+    );
+    let (mine, theirs) = (mine.unwrap(), theirs.unwrap());
+    assert!(mine ^ theirs, "one tenant holds it: {mine} {theirs}");
+    let holder = if mine { t } else { &other };
+    let loser = if mine { &other } else { t };
+    assert!(
+        store.claim_sender(holder, &sender).await.unwrap(),
+        "again: still its own"
+    );
+    assert!(
+        !store
+            .claim_sender(loser, &sender.to_uppercase())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .sender_owner(&sender.to_lowercase())
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(holder)
+    );
+}
+
+#[tokio::test]
+async fn the_shared_rate_window_takes_several_places_at_once_never_beyond_its_limit() {
+    use herald_domain::rate_limits::RequestCounter;
+    let env = Env::new().await;
+    let store = env.store.as_ref();
+    let scope = crate::support::unique("sms:provider:");
+    let expires = SystemClock.now() + time::Duration::minutes(1);
+    assert_eq!(
+        store.take(&scope, 7, 10, 8, expires).await.unwrap(),
+        Some(8)
+    );
+    assert_eq!(
+        store.take(&scope, 7, 10, 3, expires).await.unwrap(),
+        None,
+        "8 + 3 > 10"
+    );
+    assert_eq!(
+        store.take(&scope, 7, 10, 2, expires).await.unwrap(),
+        Some(10)
+    );
+    assert_eq!(store.take(&scope, 7, 10, 1, expires).await.unwrap(), None);
+    assert_eq!(
+        store.take(&scope, 8, 10, 11, expires).await.unwrap(),
+        None,
+        "never more than the limit"
+    );
+    assert_eq!(
+        store.take(&scope, 8, 10, 10, expires).await.unwrap(),
+        Some(10),
+        "a new window"
+    );
+}

@@ -99,3 +99,36 @@ async fn a_number_is_claimed_once_and_erasure_leaves_only_a_suppression() {
     let listed = store.list_contacts(t, None, 10).await.unwrap();
     assert_eq!(listed.items.len(), 1);
 }
+
+#[tokio::test]
+async fn a_number_finds_its_contact_and_a_stop_from_no_contact_is_suppressed_once() {
+    let env = Env::new().await;
+    let store = env.store.as_ref();
+    let t = &env.tenant;
+    let ada = contact(t, "+14155552672");
+    store.insert_contact(&ada).await.unwrap();
+    assert_eq!(
+        store.contact_by_phone(t, "+14155552672").await.unwrap(),
+        Some(ada.id.clone())
+    );
+    let other = TenantId(crate::support::unique("contacts_other_"));
+    assert_eq!(
+        store
+            .contact_by_phone(&other, "+14155552672")
+            .await
+            .unwrap(),
+        None,
+        "another tenant's number is not found"
+    );
+
+    let hash = suppression_hash(t, "+14155552673");
+    let first = SystemClock.now() - time::Duration::hours(1);
+    store.suppress(t, &hash, first).await.unwrap();
+    store.suppress(t, &hash, SystemClock.now()).await.unwrap();
+    assert_eq!(
+        store.suppressed_since(t, &hash).await.unwrap(),
+        Some(herald_domain::clock::to_millis(first)),
+        "the first STOP's time stands"
+    );
+    assert_eq!(store.suppressed_since(&other, &hash).await.unwrap(), None);
+}

@@ -91,6 +91,8 @@ pub struct TenantView {
     pub forbid_self_approval: bool,
     /// The IANA zone wall-clock schedules are read in (`UTC` unless set).
     pub time_zone: String,
+    /// The answer texted to HELP or INFO (absent: the default, naming the tenant and STOP).
+    pub sms_help_text: Option<String>,
     /// Set while the operator has suspended the tenant (its keys are refused).
     #[serde(
         with = "time::serde::rfc3339::option",
@@ -109,6 +111,7 @@ impl From<&Tenant> for TenantView {
             require_approval: t.settings.require_approval,
             forbid_self_approval: t.settings.forbid_self_approval,
             time_zone: t.settings.zone().to_string(),
+            sms_help_text: t.settings.sms_help_text.clone(),
             suspended_at: t.suspended.as_ref().map(|s| s.at),
             suspension_reason: t.suspended.as_ref().map(|s| s.reason.clone()),
         }
@@ -125,6 +128,10 @@ pub struct TenantSettingsInput {
     /// The IANA zone for wall-clock schedules (absent: unchanged).
     #[schema(min_length = 1, max_length = 64)]
     pub time_zone: Option<String>,
+    /// The answer texted to HELP or INFO, 1 to 320 characters (absent: unchanged; `""`: back
+    /// to the default).
+    #[schema(max_length = 320)]
+    pub sms_help_text: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -44,7 +44,8 @@ pub struct CreateCampaign {
     #[serde(default)]
     pub fallbacks: BTreeMap<String, String>,
     pub audience: AudienceBody,
-    /// 1 to 11 letters, digits or spaces (at least one letter), or an E.164 number.
+    /// 1 to 11 letters, digits or spaces (at least one letter), or an E.164 number. The first
+    /// tenant to send as a sender id keeps it (any case): replies to it (STOP, HELP) are its.
     #[schema(min_length = 1, max_length = 16, example = "HERALD")]
     pub sender: String,
 }
@@ -182,7 +183,9 @@ fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
 /// Create a draft campaign (editor).
 #[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = CreateCampaign,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
-    responses((status = 201, body = CampaignView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = CampaignView), (status = 403, body = Problem),
+        (status = 409, description = "Another tenant sends as this sender id", body = Problem),
+        (status = 422, body = Problem)))]
 pub async fn create_campaign(
     State(state): State<Arc<AppState>>,
     principal: Principal,

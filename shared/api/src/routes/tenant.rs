@@ -57,12 +57,27 @@ pub async fn update_tenant(
                 .to_string(),
         ),
     };
+    let sms_help_text = match input.sms_help_text.as_deref().map(str::trim) {
+        None => before.sms_help_text.clone(),
+        Some("") => None,
+        Some(text) if text.chars().count() > TenantSettings::MAX_SMS_HELP_TEXT => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "sms_help_text",
+                format!(
+                    "must be at most {} characters",
+                    TenantSettings::MAX_SMS_HELP_TEXT
+                ),
+            )]));
+        }
+        Some(text) => Some(text.to_owned()),
+    };
     let settings = TenantSettings {
         require_approval: input.require_approval.unwrap_or(before.require_approval),
         forbid_self_approval: input
             .forbid_self_approval
             .unwrap_or(before.forbid_self_approval),
         time_zone,
+        sms_help_text,
     };
     state
         .tenants

@@ -128,6 +128,12 @@ async fn a_campaign_is_estimated_enqueued_once_and_guarded_from_others() {
     }
     let (_, _, list) = api.get("/v1/campaigns", &b.key).await;
     assert_eq!(list["items"], json!([]), "another tenant lists none");
+    // Nor may it send as this tenant's sender id (replies to it are this tenant's).
+    let copy =
+        json!({"name": "Copy", "text": "Hi", "audience": {"tags": ["vip"]}, "sender": "Herald"});
+    let (s, h, v) = api.post("/v1/campaigns", &b.key, copy).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_problem(&h, &v, s);
 
     let (s, _, v) = api.post(&format!("{path}/cancel"), &t.key, json!({})).await;
     assert_eq!(s, StatusCode::OK, "{v}");

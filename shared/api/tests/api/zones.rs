@@ -107,3 +107,44 @@ async fn skipped_and_repeated_times_are_answered_explicitly() {
     }
     assert_eq!(api.store.all_posts().len(), before);
 }
+
+#[tokio::test]
+async fn the_sms_help_text_is_the_admins_to_set_and_clear() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let (_, _, tenant) = api.get("/v1/tenant", &t.key).await;
+    assert_eq!(tenant["sms_help_text"], Value::Null, "the default answer");
+    let (s, h, v) = api
+        .patch(
+            "/v1/tenant",
+            &t.key,
+            json!({"sms_help_text": "x".repeat(321)}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_problem(&h, &v, s);
+    assert_eq!(v["errors"][0]["field"], "sms_help_text");
+    let (s, _, v) = api
+        .patch(
+            "/v1/tenant",
+            &t.key,
+            json!({"sms_help_text": " Brand A: weekly offers. Reply STOP to end. "}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["sms_help_text"],
+        "Brand A: weekly offers. Reply STOP to end."
+    );
+    let (_, _, v) = api
+        .patch("/v1/tenant", &t.key, json!({"time_zone": "UTC"}))
+        .await;
+    assert_eq!(
+        v["sms_help_text"], "Brand A: weekly offers. Reply STOP to end.",
+        "left alone when absent"
+    );
+    let (_, _, v) = api
+        .patch("/v1/tenant", &t.key, json!({"sms_help_text": ""}))
+        .await;
+    assert_eq!(v["sms_help_text"], Value::Null, "back to the default");
+}

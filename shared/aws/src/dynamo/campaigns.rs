@@ -2,7 +2,8 @@
 //! with its progress as counters (`ADD`ed by the sender and the receipts, never rewritten);
 //! its recipients have a partition of their own, `SMS#<tenant>#<campaign>`, sorted
 //! `R#<batch:05>#<contact>` so a batch is one Query; a sent message's id points back to its
-//! recipient from `SMSMSG#<message id>` (receipts name only the provider's id).
+//! recipient from `SMSMSG#<message id>` (receipts name only the provider's id). A sender id
+//! belongs to the first tenant to use it (`SMSSENDER#<id>`): replies to it are that tenant's.
 //!
 //! A claim is one transaction: the recipient's state, the campaign still live, the contact
 //! still opted in. Which condition failed decides between busy, done, stopped and opted out.
@@ -57,6 +58,11 @@ fn recipient_key(r: &Recipient) -> Item {
 
 fn message_key(message_id: &str) -> Item {
     key(format!("SMSMSG#{message_id}"), "SMSMSG")
+}
+
+/// A sender id's claim: one item per id across tenants (case-insensitive).
+fn sender_key(sender: &str) -> Item {
+    key(format!("SMSSENDER#{}", sender.to_uppercase()), "SMSSENDER")
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
@@ -582,6 +588,34 @@ impl CampaignStore for DynamoStore {
         } else {
             ReceiptApplied::Unchanged
         })
+    }
+
+    async fn claim_sender(&self, tenant: &TenantId, sender: &str) -> Result<bool, StoreError> {
+        let mut item = sender_key(sender);
+        item.insert("type".into(), s("sms_sender"));
+        item.insert("tenant_id".into(), s(tenant.as_str()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR tenant_id = :t")
+            .set_expression_attribute_values(Some(values(vec![(":t", s(tenant.as_str()))])))
+            .send()
+            .await
+            .map_err(crate::errors::store_error);
+        match put {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn sender_owner(&self, sender: &str) -> Result<Option<TenantId>, StoreError> {
+        self.get_latest(sender_key(sender))
+            .await?
+            .map(|item| Fields(&item).str("tenant_id").map(TenantId))
+            .transpose()
     }
 
     async fn add_progress(

@@ -21,6 +21,10 @@ fn phone_key(tenant: &TenantId, phone: &str) -> Item {
     key(tenant_pk(tenant), format!("PHONE#{phone}"))
 }
 
+fn suppression_key(tenant: &TenantId, hash: &str) -> Item {
+    key(tenant_pk(tenant), format!("SUPPRESS#{hash}"))
+}
+
 fn consent_to_av(c: &Consent) -> AttributeValue {
     let mut m = HashMap::from([("status".to_owned(), s(c.status()))]);
     if let Consent::OptedIn { at, source } | Consent::OptedOut { at, source } = c {
@@ -222,10 +226,7 @@ impl ContactStore for DynamoStore {
                 )?,
             ];
             if matches!(contact.consent, Consent::OptedOut { .. }) {
-                let mut trace = key(
-                    tenant_pk(tenant),
-                    format!("SUPPRESS#{}", suppression_hash(tenant, &contact.phone)),
-                );
+                let mut trace = suppression_key(tenant, &suppression_hash(tenant, &contact.phone));
                 trace.insert("type".into(), s("suppression"));
                 trace.insert("at".into(), time_n(at));
                 items.push(self.tx_put(trace, None, None)?);
@@ -239,12 +240,39 @@ impl ContactStore for DynamoStore {
         )))
     }
 
+    async fn contact_by_phone(
+        &self,
+        tenant: &TenantId,
+        phone: &str,
+    ) -> Result<Option<ContactId>, StoreError> {
+        self.get_latest(phone_key(tenant, phone))
+            .await?
+            .map(|item| Fields(&item).str("contact_id").map(ContactId))
+            .transpose()
+    }
+
+    async fn suppress(
+        &self,
+        tenant: &TenantId,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut trace = suppression_key(tenant, hash);
+        trace.insert("type".into(), s("suppression"));
+        trace.insert("at".into(), time_n(at));
+        match self.put_new(trace).await {
+            // Suppressed before: the first time stands.
+            Ok(()) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn suppressed_since(
         &self,
         tenant: &TenantId,
         hash: &str,
     ) -> Result<Option<OffsetDateTime>, StoreError> {
-        self.get_latest(key(tenant_pk(tenant), format!("SUPPRESS#{hash}")))
+        self.get_latest(suppression_key(tenant, hash))
             .await?
             .map(|item| Fields(&item).time("at"))
             .transpose()

@@ -18,11 +18,15 @@ impl RequestCounter for DynamoStore {
         scope: &str,
         index: i64,
         limit: u32,
+        count: u32,
         expires: OffsetDateTime,
     ) -> Result<Option<u32>, StoreError> {
         //   window index ─────────┬──────────────┬──────────
         //                  used:  1 2 … limit    │ (a new item: no reset needed)
-        //   ADD used 1 only while used < limit; the refused request counts nothing.
+        //   ADD used `count` only while used + count <= limit; refused, it counts nothing.
+        if count == 0 || count > limit {
+            return Ok(None);
+        }
         let result = self
             .client
             .update_item()
@@ -31,11 +35,11 @@ impl RequestCounter for DynamoStore {
                 format!("RATE#{scope}"),
                 format!("WINDOW#{index}"),
             )))
-            .update_expression("ADD used :one SET expires_at = :ttl")
-            .condition_expression("attribute_not_exists(used) OR used < :limit")
+            .update_expression("ADD used :count SET expires_at = :ttl")
+            .condition_expression("attribute_not_exists(used) OR used <= :room")
             .set_expression_attribute_values(Some(values(vec![
-                (":one", n(1)),
-                (":limit", n(limit)),
+                (":count", n(count)),
+                (":room", n(limit - count)),
                 (":ttl", ttl_n(expires)),
             ])))
             .return_values(ReturnValue::UpdatedNew)

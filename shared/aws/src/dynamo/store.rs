@@ -243,26 +243,39 @@ impl TenantStore for DynamoStore {
         id: &TenantId,
         settings: &TenantSettings,
     ) -> Result<(), StoreError> {
+        let mut set = vec![
+            "require_approval = :ra".to_owned(),
+            "forbid_self_approval = :fs".to_owned(),
+        ];
+        let mut remove = Vec::new();
+        let mut vals = vec![
+            (":ra", AttributeValue::Bool(settings.require_approval)),
+            (":fs", AttributeValue::Bool(settings.forbid_self_approval)),
+        ];
+        // Optional settings: set when given, removed when not.
+        for (field, placeholder, value) in [
+            ("time_zone", ":tz", &settings.time_zone),
+            ("sms_help_text", ":help", &settings.sms_help_text),
+        ] {
+            match value {
+                Some(v) => {
+                    set.push(format!("{field} = {placeholder}"));
+                    vals.push((placeholder, s(v)));
+                }
+                None => remove.push(field),
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
         self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(tenant_pk(id), "TENANT")))
-            .update_expression(match settings.time_zone {
-                Some(_) => {
-                    "SET require_approval = :ra, forbid_self_approval = :fs, time_zone = :tz"
-                }
-                None => "SET require_approval = :ra, forbid_self_approval = :fs REMOVE time_zone",
-            })
+            .update_expression(expression)
             .condition_expression("attribute_exists(pk)")
-            .set_expression_attribute_values(Some(values(
-                [
-                    (":ra", AttributeValue::Bool(settings.require_approval)),
-                    (":fs", AttributeValue::Bool(settings.forbid_self_approval)),
-                ]
-                .into_iter()
-                .chain(settings.time_zone.as_deref().map(|z| (":tz", s(z))))
-                .collect(),
-            )))
+            .set_expression_attribute_values(Some(values(vals)))
             .send()
             .await
             .map_err(store_error)?;

@@ -22,6 +22,8 @@ struct State {
     recipients: BTreeMap<RecipientKey, Recipient>,
     /// message id -> the recipient sent as it.
     messages: HashMap<String, RecipientKey>,
+    /// Sender id (upper case) -> the tenant that claimed it.
+    senders: HashMap<String, TenantId>,
 }
 
 pub struct MemoryCampaigns {
@@ -306,6 +308,19 @@ impl CampaignStore for MemoryCampaigns {
         let r = r.clone();
         Self::count(&mut s, &r, delta);
         Ok(ReceiptApplied::Applied(r.tenant_id, r.campaign_id))
+    }
+
+    async fn claim_sender(&self, tenant: &TenantId, sender: &str) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let holder = s
+            .senders
+            .entry(sender.to_uppercase())
+            .or_insert_with(|| tenant.clone());
+        Ok(holder == tenant)
+    }
+
+    async fn sender_owner(&self, sender: &str) -> Result<Option<TenantId>, StoreError> {
+        Ok(self.lock().senders.get(&sender.to_uppercase()).cloned())
     }
 
     async fn add_progress(

@@ -7,7 +7,10 @@
 //! opted in, in the same write: a STOP committed before the claim is never texted, whatever
 //! batches were queued before it.
 
+#[cfg(test)]
+mod keyword_tests;
 #[cfg(feature = "memory")]
+pub mod keywords;
 pub mod memory;
 pub mod segments;
 pub mod sender;
@@ -299,6 +302,11 @@ pub trait CampaignStore: Send + Sync {
         message_id: &str,
         receipt: Receipt,
     ) -> Result<ReceiptApplied, StoreError>;
+    /// Claims a sender id for the tenant (case-insensitively): `true` when it is the
+    /// tenant's now (claimed before or just now), `false` when another tenant holds it.
+    async fn claim_sender(&self, tenant: &TenantId, sender: &str) -> Result<bool, StoreError>;
+    /// The tenant holding a sender id: inbound messages to it (STOP, HELP) are that tenant's.
+    async fn sender_owner(&self, sender: &str) -> Result<Option<TenantId>, StoreError>;
     /// Adds to the campaign's counters (credits released, recipients and batches).
     async fn add_progress(
         &self,

@@ -1,8 +1,15 @@
-//! The SMS sender: works one queued batch. Per recipient: one conditional claim (skipped if
-//! opted out, the campaign stopped, or already done), one send through the provider with a
-//! client reference, the credits debited from the campaign's reservation (keyed by contact:
-//! once), then the recipient marked sent. A claim that outlived its lease is resumed by
-//! looking the reference up at the provider before any resend.
+//! The SMS sender: works one queued batch. Per recipient: a place in the provider's shared
+//! rate window (taken ten at a time), one conditional claim (skipped if opted out, the
+//! campaign stopped, or already done), one send through the provider with a client
+//! reference, then the recipient marked sent in one write that also counts its segments as
+//! the campaign's credits used. A claim that outlived its lease is resumed by looking the
+//! reference up at the provider before any resend.
+//!
+//! Credits: the campaign's reservation holds them while it sends; when it completes or is
+//! cancelled, [`super::service::settle`] debits what its recipients used (the counter every
+//! finish added to, exactly once) and releases the rest. No wallet write per message: the
+//! wallet is one item per tenant, and a write per SMS would both cost three more calls and
+//! serialise every sender of the tenant on it.
 
 use super::service::SmsBatch;
 use super::{Campaign, CampaignStore, Claim, Recipient, RecipientState, SendOutcome};
@@ -10,7 +17,7 @@ use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ports::CrisisStore;
 use crate::rate_limits::{RequestCounter, RequestPolicy};
-use crate::wallet::{WalletError, Wallets};
+use crate::wallet::Wallets;
 use async_trait::async_trait;
 use std::sync::Arc;
 use time::Duration;
@@ -62,6 +69,16 @@ pub struct BatchReport {
     pub completed: bool,
 }
 
+/// Places in the provider's rate window taken in one shared write, at most.
+const RATE_CHUNK: u32 = 10;
+
+/// Places taken in the shared window and not used yet; worthless once the window passed.
+#[derive(Debug, Default)]
+struct Budget {
+    window: i64,
+    left: u32,
+}
+
 pub struct SmsSender {
     pub store: Arc<dyn CampaignStore>,
     pub wallets: Arc<Wallets>,
@@ -92,19 +109,32 @@ impl SmsSender {
             report.paused = true;
             return Ok(report);
         }
-        for recipient in self.store.batch(tenant, &campaign.id, batch.batch).await? {
-            if !matches!(
-                recipient.state,
-                RecipientState::Queued | RecipientState::Sending { .. }
-            ) {
-                continue;
-            }
+        let open: Vec<Recipient> = self
+            .store
+            .batch(tenant, &campaign.id, batch.batch)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                matches!(
+                    r.state,
+                    RecipientState::Queued | RecipientState::Sending { .. }
+                )
+            })
+            .collect();
+        let mut budget = Budget::default();
+        for (done, recipient) in open.iter().enumerate() {
             if report.retry_after.is_some() {
                 // The provider throttled: leave the rest for the batch's next delivery.
                 report.pending += 1;
                 continue;
             }
-            self.send_one(&campaign, &recipient, &mut report).await?;
+            let left = (open.len() - done) as u32;
+            if !self.within_rate(&mut budget, left).await? {
+                report.pending += 1;
+                report.retry_after = Some(Duration::seconds(1));
+                continue;
+            }
+            self.send_one(&campaign, recipient, &mut report).await?;
         }
         if report.pending == 0 {
             report.completed = super::service::complete_if_done(
@@ -130,13 +160,6 @@ impl SmsSender {
         report: &mut BatchReport,
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
-        // The provider's rate is taken before the claim, so a full window leaves the
-        // recipient queued for the batch's next delivery.
-        if !self.within_rate(now).await? {
-            report.pending += 1;
-            report.retry_after = Some(Duration::seconds(1));
-            return Ok(());
-        }
         let claim = self.store.claim(recipient, now, now - self.lease).await?;
         let client_ref = recipient.client_ref();
         let found = match claim {
@@ -195,7 +218,6 @@ impl SmsSender {
                 }
             }
         };
-        self.debit(campaign, recipient).await?;
         self.store
             .finish(recipient, &SendOutcome::Sent { message_id })
             .await?;
@@ -203,40 +225,36 @@ impl SmsSender {
         Ok(())
     }
 
-    /// Debits the recipient's segments from the reservation, once per contact. A reservation
-    /// already settled (the campaign was cancelled while this send was in flight) cannot pay:
-    /// the message went out uncharged, which is counted, never sent again.
-    async fn debit(&self, campaign: &Campaign, recipient: &Recipient) -> Result<(), StoreError> {
-        let credits = i64::from(recipient.segments.max(1));
-        match self
-            .wallets
-            .debit(
-                &campaign.tenant_id,
-                &campaign.reservation(),
-                recipient.contact_id.as_str(),
-                credits,
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(WalletError::ReservationShort { .. }) => {
-                metrics::counter!("herald_sms_uncharged_total").increment(1);
-                tracing::warn!(campaign = %campaign.id, "a send's reservation was already settled: uncharged");
-                Ok(())
-            }
-            Err(WalletError::Store(e)) => Err(e),
-            Err(e) => Err(StoreError::Invalid(e.to_string())),
-        }
-    }
-
-    async fn within_rate(&self, now: time::OffsetDateTime) -> Result<bool, StoreError> {
+    /// A place in the provider's rate window for the next recipient, taken before its claim
+    /// (a full window leaves it queued for the batch's next delivery). Places are taken for
+    /// up to [`RATE_CHUNK`] of the `left` recipients at once; unused ones lapse with their
+    /// window (counted, never sent: the limit errs low).
+    async fn within_rate(&self, budget: &mut Budget, left: u32) -> Result<bool, StoreError> {
         let policy = RequestPolicy {
             limit: self.messages_per_second,
             window: Duration::seconds(1),
         };
-        Ok(policy
-            .check(self.limiter.as_ref(), "sms:provider", now)
-            .await?
-            .allowed)
+        let now = self.clock.now();
+        let (window, _, _) = policy.window_of(now)?;
+        if budget.window == window && budget.left > 0 {
+            budget.left -= 1;
+            return Ok(true);
+        }
+        let (granted, window) = policy
+            .take_up_to(
+                self.limiter.as_ref(),
+                "sms:provider",
+                now,
+                left.min(RATE_CHUNK),
+            )
+            .await?;
+        if granted == 0 {
+            return Ok(false);
+        }
+        *budget = Budget {
+            window,
+            left: granted - 1,
+        };
+        Ok(true)
     }
 }

@@ -13,7 +13,7 @@ use crate::error::StoreError;
 use crate::ids::{CampaignId, ContactId, TenantId};
 use crate::ports::Page;
 use crate::publishing::posts::FieldError;
-use crate::wallet::{Applied, Credits, WalletError, Wallets};
+use crate::wallet::{Applied, Credits, LedgerKey, WalletError, Wallets};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +28,9 @@ pub enum CampaignError {
     /// The campaign is not in a state that allows this.
     #[error("the campaign is {0}")]
     State(&'static str),
+    /// Another tenant sends as this sender id (replies to it are that tenant's).
+    #[error("the sender {0:?} is another tenant's")]
+    SenderTaken(String),
     #[error("no contact of the audience can be texted")]
     NoRecipients,
     #[error("insufficient credits: {needed} needed, {available} available, {shortfall} short")]
@@ -231,6 +234,9 @@ impl CampaignService {
         new: NewCampaign,
     ) -> Result<Campaign, CampaignError> {
         let (_, audience) = check(&new)?;
+        if !self.store.claim_sender(tenant, &new.sender).await? {
+            return Err(CampaignError::SenderTaken(new.sender));
+        }
         let now = self.clock.now();
         let campaign = Campaign {
             id: CampaignId::generate(),
@@ -477,9 +483,16 @@ impl CampaignService {
     }
 }
 
-/// Gives back what the campaign's reservation still holds, once (key `settle`). A send whose
-/// debit comes after this finds the reservation empty: it is counted as sent and logged as
-/// uncharged, never sent twice.
+/// Settles a campaign that completed or was cancelled, once: debits from its reservation the
+/// credits its recipients used (the `credits_used` counter each finish added to; key
+/// `debit:<reservation>:settle`), then gives back what the reservation still holds (key
+/// `release:<reservation>:settle`); what was given back. Each step is keyed, so a rerun after
+/// a crash changes nothing twice. A send still in flight when a campaign is cancelled, and
+/// finished after this, shows in `credits_used` but is not charged (never sent twice); used
+/// credits beyond the reservation are counted in `herald_sms_uncharged_total`.
+/// The ledger keys' suffix of a campaign's settlement.
+const SETTLE: &str = "settle";
+
 pub(super) async fn settle(
     store: &dyn CampaignStore,
     wallets: &Wallets,
@@ -487,14 +500,28 @@ pub(super) async fn settle(
 ) -> Result<Credits, CampaignError> {
     let reservation = campaign.reservation();
     let tenant = &campaign.tenant_id;
+    let debited = LedgerKey::debit(&reservation, SETTLE);
+    if wallets.store.entry(tenant, &debited).await?.is_none() {
+        // Its counters now, after the status change that stopped further claims.
+        let used = store
+            .get_campaign(tenant, &campaign.id)
+            .await?
+            .map_or(0, |c| c.progress.credits_used);
+        let held = wallets.store.reservation(tenant, &reservation).await?;
+        if used > held {
+            metrics::counter!("herald_sms_uncharged_total").increment((used - held) as u64);
+            tracing::warn!(campaign = %campaign.id, used, held, "credits used beyond the reservation: uncharged");
+        }
+        let debit = used.min(held);
+        if debit > 0 {
+            wallets.debit(tenant, &reservation, SETTLE, debit).await?;
+        }
+    }
     let held = wallets.store.reservation(tenant, &reservation).await?;
     if held <= 0 {
         return Ok(0);
     }
-    let released = match wallets
-        .release(tenant, &reservation, "settle", held)
-        .await?
-    {
+    let released = match wallets.release(tenant, &reservation, SETTLE, held).await? {
         Applied::New(entry) => entry.change.credits(),
         Applied::Replay(_) => return Ok(0),
     };

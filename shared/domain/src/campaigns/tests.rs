@@ -17,8 +17,8 @@ use time::macros::datetime;
 
 /// A provider that records every message it takes and answers from a script first.
 #[derive(Default)]
-struct Provider {
-    sent: Mutex<Vec<OutboundSms>>,
+pub(super) struct Provider {
+    pub(super) sent: Mutex<Vec<OutboundSms>>,
     script: Mutex<VecDeque<Result<(), SmsError>>>,
     /// The next faults take the message, then lose the answer.
     lose_answers: Mutex<u32>,
@@ -52,19 +52,21 @@ impl SmsProvider for Provider {
     }
 }
 
-struct World {
-    service: CampaignService,
-    sender: SmsSender,
-    campaigns: Arc<MemoryCampaigns>,
-    contacts: Arc<MemoryContacts>,
-    wallets: Arc<MemoryWallets>,
-    queue: Arc<MemorySmsQueue>,
-    provider: Arc<Provider>,
-    clock: Arc<FakeClock>,
-    tenant: TenantId,
+pub(super) struct World {
+    pub(super) service: CampaignService,
+    pub(super) sender: SmsSender,
+    pub(super) campaigns: Arc<MemoryCampaigns>,
+    pub(super) contacts: Arc<MemoryContacts>,
+    pub(super) wallets: Arc<MemoryWallets>,
+    pub(super) queue: Arc<MemorySmsQueue>,
+    pub(super) provider: Arc<Provider>,
+    pub(super) clock: Arc<FakeClock>,
+    pub(super) tenant: TenantId,
+    /// Tenants, the audit log and crisis switches.
+    pub(super) memory: Arc<MemoryStore>,
 }
 
-fn world() -> World {
+pub(super) fn world() -> World {
     let clock = Arc::new(FakeClock::new(datetime!(2026-12-05 12:00 UTC)));
     let contacts = Arc::new(MemoryContacts::default());
     let campaigns = Arc::new(MemoryCampaigns::new(contacts.clone()));
@@ -90,7 +92,7 @@ fn world() -> World {
             store: campaigns.clone(),
             wallets,
             provider: provider.clone(),
-            crisis: audit,
+            crisis: audit.clone(),
             limiter: Arc::new(MemoryCounter::default()),
             messages_per_second: 1000,
             clock: clock.clone(),
@@ -103,13 +105,20 @@ fn world() -> World {
         provider,
         clock,
         tenant: TenantId("ten_a".into()),
+        memory: audit,
     }
 }
 
 use time::Duration;
 
 impl World {
-    async fn contact(&self, n: u32, name: Option<&str>, tags: &[&str], opted_in: bool) -> Contact {
+    pub(super) async fn contact(
+        &self,
+        n: u32,
+        name: Option<&str>,
+        tags: &[&str],
+        opted_in: bool,
+    ) -> Contact {
         let now = self.clock.now();
         let contact = Contact {
             id: ContactId(format!("con_{n:04}")),
@@ -134,7 +143,7 @@ impl World {
         contact
     }
 
-    async fn opt_out(&self, contact: &Contact) {
+    pub(super) async fn opt_out(&self, contact: &Contact) {
         let mut c = self
             .contacts
             .get_contact(&self.tenant, &contact.id)
@@ -152,7 +161,7 @@ impl World {
             .unwrap();
     }
 
-    async fn grant(&self, credits: i64) {
+    pub(super) async fn grant(&self, credits: i64) {
         self.sender
             .wallets
             .grant(
@@ -170,7 +179,7 @@ impl World {
             .unwrap();
     }
 
-    async fn campaign(&self, text: &str, tags: &[&str]) -> Campaign {
+    pub(super) async fn campaign(&self, text: &str, tags: &[&str]) -> Campaign {
         self.service
             .create(
                 &self.tenant,
@@ -187,7 +196,7 @@ impl World {
             .unwrap()
     }
 
-    async fn run_all_batches(&self) {
+    pub(super) async fn run_all_batches(&self) {
         let batches = self.queue.batches();
         for b in &batches {
             self.sender.send_batch(b).await.unwrap();
@@ -451,4 +460,57 @@ async fn another_tenant_cannot_read_estimate_enqueue_or_cancel_a_campaign() {
         w.service.get(&w.tenant, &c.id).await.unwrap().status,
         CampaignStatus::Draft
     );
+}
+
+/// A shared counter that counts the writes made to it.
+#[derive(Default)]
+struct CountedLimiter {
+    inner: MemoryCounter,
+    writes: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl crate::rate_limits::RequestCounter for CountedLimiter {
+    async fn take(
+        &self,
+        scope: &str,
+        index: i64,
+        limit: u32,
+        count: u32,
+        expires: time::OffsetDateTime,
+    ) -> Result<Option<u32>, StoreError> {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.take(scope, index, limit, count, expires).await
+    }
+}
+
+#[tokio::test]
+async fn the_providers_rate_holds_across_senders_and_is_taken_several_places_at_once() {
+    let mut w = world();
+    let limiter = Arc::new(CountedLimiter::default());
+    w.sender.limiter = limiter.clone();
+    w.sender.messages_per_second = 30;
+    for n in 0..40 {
+        w.contact(n, Some("Ada"), &["vip"], true).await;
+    }
+    w.grant(100).await;
+    let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
+    w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
+    let batch = &w.queue.batches()[0];
+
+    let first = w.sender.send_batch(batch).await.unwrap();
+    assert_eq!((first.sent, first.pending), (30, 10), "one second's worth");
+    assert_eq!(first.retry_after, Some(Duration::seconds(1)));
+    // Ten places a write (three), then one refused write of ten and one of one.
+    assert_eq!(limiter.writes.load(std::sync::atomic::Ordering::Relaxed), 5);
+    // Another sender in the same second gets nothing.
+    let same_second = w.sender.send_batch(batch).await.unwrap();
+    assert_eq!((same_second.sent, same_second.pending), (0, 10));
+
+    w.clock.advance(Duration::seconds(1));
+    let next = w.sender.send_batch(batch).await.unwrap();
+    assert_eq!((next.sent, next.pending), (10, 0));
+    assert!(next.completed);
+    assert_eq!(w.provider.sent.lock().unwrap().len(), 40);
 }

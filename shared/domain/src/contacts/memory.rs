@@ -107,6 +107,31 @@ impl ContactStore for MemoryContacts {
         Ok(Some(contact))
     }
 
+    async fn contact_by_phone(
+        &self,
+        tenant: &TenantId,
+        phone: &str,
+    ) -> Result<Option<ContactId>, StoreError> {
+        Ok(self
+            .lock()
+            .numbers
+            .get(&(tenant.clone(), phone.to_owned()))
+            .cloned())
+    }
+
+    async fn suppress(
+        &self,
+        tenant: &TenantId,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .suppressed
+            .entry((tenant.clone(), hash.to_owned()))
+            .or_insert(at);
+        Ok(())
+    }
+
     async fn suppressed_since(
         &self,
         tenant: &TenantId,

@@ -140,7 +140,22 @@ pub trait ContactStore: Send + Sync {
         id: &ContactId,
         at: OffsetDateTime,
     ) -> Result<Option<Contact>, StoreError>;
-    /// When the number was suppressed (erased while opted out), if it was.
+    /// The tenant's contact with this number (E.164), if it has one.
+    async fn contact_by_phone(
+        &self,
+        tenant: &TenantId,
+        phone: &str,
+    ) -> Result<Option<ContactId>, StoreError>;
+    /// Suppresses a number that is no contact (it texted STOP): a contact later added with
+    /// it comes back opted out. The first time is kept.
+    async fn suppress(
+        &self,
+        tenant: &TenantId,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// When the number was suppressed (erased while opted out, or STOP from no contact), if
+    /// it was.
     async fn suppressed_since(
         &self,
         tenant: &TenantId,

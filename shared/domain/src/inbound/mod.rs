@@ -448,6 +448,9 @@ pub struct WebhookProcessor {
     /// Applies the SMS provider's delivery receipts (scheme `sms`) to campaign recipients;
     /// `None`: they are only kept.
     pub campaigns: Option<Arc<dyn crate::campaigns::CampaignStore>>,
+    /// Applies and answers STOP, START and HELP texted to a tenant's sender (scheme `sms`);
+    /// `None`: inbound messages are only kept.
+    pub keywords: Option<crate::campaigns::keywords::Keywords>,
 }
 
 crate::debug_fields!(WebhookProcessor);
@@ -462,6 +465,8 @@ pub struct Processed {
     pub credited: bool,
     /// A delivery receipt changed a campaign recipient now.
     pub receipt: bool,
+    /// An inbound SMS keyword changed a contact's consent now.
+    pub consent_changed: bool,
     /// The event had been kept before (a redelivery).
     pub duplicate: bool,
 }
@@ -484,16 +489,42 @@ impl WebhookProcessor {
             (Some(campaigns), Scheme::Sms) => apply_receipt(campaigns.as_ref(), event).await?,
             _ => false,
         };
-        let applied = removed + usize::from(credited) + usize::from(receipt);
+        let consent_changed = match (&self.keywords, event.scheme) {
+            (Some(keywords), Scheme::Sms) => apply_keyword(keywords, event).await?,
+            _ => false,
+        };
+        let applied =
+            removed + usize::from(credited) + usize::from(receipt) + usize::from(consent_changed);
         let kept = self.store.keep_event(event, &kind, applied).await?;
         Ok(Processed {
             kind,
             removed,
             credited,
             receipt,
+            consent_changed,
             duplicate: !kept,
         })
     }
+}
+
+/// Applies a keyword texted to a tenant's sender (STOP, START, HELP); `true` when a
+/// contact's consent changed now.
+async fn apply_keyword(
+    keywords: &crate::campaigns::keywords::Keywords,
+    event: &InboundEvent,
+) -> Result<bool, StoreError> {
+    use crate::campaigns::keywords::{Handled, InboundSms};
+    let Some(sms) = serde_json::from_str::<serde_json::Value>(&event.body)
+        .ok()
+        .as_ref()
+        .and_then(InboundSms::of)
+    else {
+        return Ok(false);
+    };
+    Ok(matches!(
+        keywords.handle(&sms).await?,
+        Handled::Applied { changed: true, .. }
+    ))
 }
 
 /// A delivery receipt's verdict: `{"type": "receipt", "message_id": ..., "status":

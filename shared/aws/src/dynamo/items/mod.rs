@@ -308,6 +308,9 @@ pub fn tenant_to_item(t: &Tenant) -> Item {
     if let Some(zone) = &t.settings.time_zone {
         item.insert("time_zone".into(), s(zone));
     }
+    if let Some(help) = &t.settings.sms_help_text {
+        item.insert("sms_help_text".into(), s(help));
+    }
     item.insert("created_at".into(), time_n(t.created_at));
     if let Some(sus) = &t.suspended {
         item.insert("suspended_at".into(), time_n(sus.at));
@@ -331,6 +334,8 @@ pub fn tenant_from_item(item: &Item) -> Result<Tenant, StoreError> {
             forbid_self_approval: f.bool("forbid_self_approval"),
             // Absent in tenants written before zones: UTC.
             time_zone: f.opt_str("time_zone"),
+            // Absent until set: the default answer.
+            sms_help_text: f.opt_str("sms_help_text"),
         },
         created_at: f.time("created_at")?,
         suspended: f.opt_time("suspended_at").map(|at| Suspension {
