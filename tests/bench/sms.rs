@@ -105,6 +105,7 @@ impl Stores {
             messages_per_second: u32::MAX / 2,
             clock: Arc::new(SystemClock),
             lease: time::Duration::seconds(60),
+            events: None,
         }
     }
 

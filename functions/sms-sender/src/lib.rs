@@ -6,7 +6,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use herald_aws::Clients;
-use herald_aws::config::{ConfigError, Env, SecretsConfig};
+use herald_aws::config::{AnnounceConfig, ConfigError, Env, SecretsConfig};
 use herald_aws::dynamo::DynamoStore;
 use herald_aws::lambda::{batch_response, parse_record};
 use herald_aws::queue::JsonQueue;
@@ -41,6 +41,8 @@ pub struct Config {
     /// (`HERALD_SMS_LEASE_SECONDS`, default 60, at least 10: longer than a provider call).
     pub lease: time::Duration,
     pub secrets: SecretsConfig,
+    /// Where `campaign.completed` and `sms.failed` go.
+    pub announce: AnnounceConfig,
 }
 
 impl Config {
@@ -62,6 +64,7 @@ impl Config {
                 messages_per_second,
                 lease,
                 secrets: SecretsConfig::read(env),
+                announce: AnnounceConfig::read(env),
             }
         })
     }
@@ -76,9 +79,16 @@ pub struct Sender {
 }
 
 pub fn sender(config: &Config, clients: &Clients) -> Sender {
-    let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let secrets = config.secrets.cache(clients, clock.clone());
+    let store = Arc::new(
+        DynamoStore::new(clients.dynamodb.clone(), &config.table)
+            .with_token_vault(config.announce.token_vault(secrets.clone())),
+    );
+    let events = config
+        .announce
+        .events(clients, store.clone(), clock.clone())
+        .map(|e| e as Arc<dyn herald_domain::publishing::settle::OutcomeEvents>);
     Sender {
         sender: SmsSender {
             store: store.clone(),
@@ -99,6 +109,7 @@ pub fn sender(config: &Config, clients: &Clients) -> Sender {
             messages_per_second: config.messages_per_second,
             clock,
             lease: config.lease,
+            events,
         },
         queue: JsonQueue::new(clients.sqs.clone(), &config.queue_url, "sms"),
         lease: config.lease.unsigned_abs(),
@@ -189,6 +200,7 @@ mod tests {
             "HERALD_SMS_QUEUE_URL",
             "HERALD_SMS_API_URL",
             "HERALD_SMS_API_KEY_SECRET_ID",
+            "HERALD_TOKEN_KEY_SECRET",
             "HERALD_SMS_MESSAGES_PER_SECOND must be 1 to 10000",
             "HERALD_SMS_LEASE_SECONDS must be 10 to 900",
         ] {

@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use herald_aws::Clients;
-use herald_aws::config::{ConfigError, Env, SecretsConfig};
+use herald_aws::config::{AnnounceConfig, ConfigError, Env, SecretsConfig};
 use herald_aws::dynamo::DynamoStore;
 use herald_aws::lambda::{batch_response, parse_record};
 use herald_domain::campaigns::keywords::Keywords;
@@ -32,6 +32,8 @@ pub struct Config {
     /// The SMS provider's API key (`HERALD_SMS_API_KEY_SECRET_ID`).
     pub sms_api_key_secret: String,
     pub secrets: SecretsConfig,
+    /// Where `sms.delivered` and `sms.failed` go.
+    pub announce: AnnounceConfig,
     /// Paid amounts to credits (`HERALD_CREDIT_PRICES`, `{"usd": {"1000": 100}}`); empty:
     /// billing events are kept but credit nothing.
     pub prices: PriceTable,
@@ -53,6 +55,7 @@ impl Config {
                 sms_api_url: env.url("HERALD_SMS_API_URL"),
                 sms_api_key_secret: env.required("HERALD_SMS_API_KEY_SECRET_ID"),
                 secrets: SecretsConfig::read(env),
+                announce: AnnounceConfig::read(env),
                 prices,
             }
         })
@@ -60,12 +63,17 @@ impl Config {
 }
 
 pub fn processor(config: &Config, clients: &Clients) -> WebhookProcessor {
-    let store = Arc::new(
-        DynamoStore::new(clients.dynamodb.clone(), &config.table)
-            .with_audit_table(&config.audit_table),
-    );
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let secrets = config.secrets.cache(clients, clock.clone());
+    let store = Arc::new(
+        DynamoStore::new(clients.dynamodb.clone(), &config.table)
+            .with_audit_table(&config.audit_table)
+            .with_token_vault(config.announce.token_vault(secrets.clone())),
+    );
+    let events = config
+        .announce
+        .events(clients, store.clone(), clock.clone())
+        .map(|e| e as Arc<dyn herald_domain::publishing::settle::OutcomeEvents>);
     let keywords = Keywords {
         senders: store.clone(),
         contacts: ContactService {
@@ -98,6 +106,7 @@ pub fn processor(config: &Config, clients: &Clients) -> WebhookProcessor {
         }),
         campaigns: Some(store),
         keywords: Some(keywords),
+        events,
     }
 }
 

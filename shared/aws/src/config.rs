@@ -163,6 +163,59 @@ impl CommonConfig {
     }
 }
 
+/// What a function that announces facts to tenants' outbound webhooks reads: the queue
+/// (`HERALD_OUTBOUND_QUEUE_URL`; absent, nothing is announced) and the token-encryption key
+/// the endpoints' signing secrets are sealed under (`HERALD_TOKEN_KEY_SECRET`).
+#[derive(Debug, Clone)]
+pub struct AnnounceConfig {
+    pub queue_url: Option<String>,
+    pub token_key_secret: String,
+}
+
+impl AnnounceConfig {
+    pub fn read(env: &mut Env<'_>) -> Self {
+        Self {
+            queue_url: env.optional("HERALD_OUTBOUND_QUEUE_URL"),
+            token_key_secret: env.required("HERALD_TOKEN_KEY_SECRET"),
+        }
+    }
+
+    /// The token-encryption key ring, read through `cache`: the store that lists endpoints
+    /// needs it.
+    pub fn token_vault(
+        &self,
+        cache: std::sync::Arc<herald_domain::secrets::SecretCache>,
+    ) -> std::sync::Arc<herald_domain::secrets::token_crypto::TokenVault> {
+        std::sync::Arc::new(
+            herald_domain::secrets::token_crypto::TokenVault::from_secret(
+                cache,
+                &self.token_key_secret,
+            ),
+        )
+    }
+
+    /// The fan-out, when the queue is configured; endpoints are read through `store` (which
+    /// holds [`AnnounceConfig::token_vault`]) and cached a minute per tenant.
+    pub fn events(
+        &self,
+        clients: &crate::Clients,
+        store: std::sync::Arc<crate::dynamo::DynamoStore>,
+        clock: std::sync::Arc<dyn herald_domain::clock::Clock>,
+    ) -> Option<std::sync::Arc<herald_domain::outbound::OutboundEvents>> {
+        self.queue_url.as_ref().map(|url| {
+            std::sync::Arc::new(herald_domain::outbound::OutboundEvents::new(
+                store,
+                std::sync::Arc::new(crate::outbound::SqsOutboundQueue::new(
+                    clients.sqs.clone(),
+                    url,
+                )),
+                clock,
+                time::Duration::minutes(1),
+            ))
+        })
+    }
+}
+
 /// How a function caches the secrets it verifies with, and how long a previous value keeps
 /// verifying after a rotation.
 #[derive(Debug, Clone, Copy)]

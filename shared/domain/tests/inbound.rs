@@ -446,6 +446,7 @@ async fn a_redelivered_event_applies_nothing_twice_even_after_failing_midway() {
         billing: None,
         campaigns: None,
         keywords: None,
+        events: None,
     };
     let deletion = event(
         Scheme::X,
@@ -575,12 +576,14 @@ async fn a_receipt_ahead_of_its_send_comes_back_and_then_applies_once() {
         .await
         .unwrap();
     campaigns.claim(&recipient, at, at).await.unwrap();
+    let announced = Arc::new(Announced::default());
     let processor = WebhookProcessor {
         store: Arc::new(Applied::default()),
         clock: Arc::new(FakeClock::new(at)),
         billing: None,
         campaigns: Some(campaigns.clone()),
         keywords: None,
+        events: Some(announced.clone()),
     };
     let receipt = event(
         Scheme::Sms,
@@ -622,4 +625,22 @@ async fn a_receipt_ahead_of_its_send_comes_back_and_then_applies_once() {
         .unwrap()
         .unwrap();
     assert_eq!((c.progress.sent, c.progress.delivered), (1, 1));
+    // Announced once: the duplicate and the foreign receipts changed nothing.
+    let events = announced.0.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].event_type.as_str(), "sms.delivered");
+    assert_eq!(events[0].tenant_id, tenant);
+    assert_eq!(events[0].data["contact_id"], "con_1");
+    assert_eq!(events[0].data["message_id"], "sm_1");
+}
+
+/// The facts the processor announces.
+#[derive(Default)]
+struct Announced(Mutex<Vec<herald_domain::outbound::OutboundEvent>>);
+
+#[async_trait]
+impl herald_domain::publishing::settle::OutcomeEvents for Announced {
+    async fn emit(&self, event: &herald_domain::outbound::OutboundEvent, _: &str) {
+        self.0.lock().unwrap().push(event.clone());
+    }
 }

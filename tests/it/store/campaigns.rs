@@ -153,7 +153,7 @@ async fn claims_skips_outcomes_and_receipts_are_exact_on_dynamodb() {
             .apply_receipt(&message, Receipt::Delivered)
             .await
             .unwrap(),
-        ReceiptApplied::Applied(t.clone(), c.id.clone())
+        ReceiptApplied::Applied(t.clone(), c.id.clone(), recipients[1].contact_id.clone())
     );
     assert_eq!(
         store

@@ -27,8 +27,9 @@ pub struct CreateWebhookEndpoint {
     /// An https URL on a public address.
     #[schema(max_length = 2048, pattern = "^https://")]
     pub url: String,
-    /// `post.published`, `post.failed`, `post.unknown_resolved`, `dead_letter.added`.
-    #[schema(min_items = 1, max_items = 4, inline, value_type = Vec<EventTypeName>)]
+    /// `post.published`, `post.failed`, `post.unknown_resolved`, `dead_letter.added`,
+    /// `campaign.completed`, `sms.delivered`, `sms.failed`.
+    #[schema(min_items = 1, max_items = 7, inline, value_type = Vec<EventTypeName>)]
     pub event_types: Vec<String>,
 }
 
@@ -397,4 +398,13 @@ pub enum EventTypeName {
     #[serde(rename = "dead_letter.added")]
     #[schema(rename = "dead_letter.added")]
     DeadLetterAdded,
+    #[serde(rename = "campaign.completed")]
+    #[schema(rename = "campaign.completed")]
+    CampaignCompleted,
+    #[serde(rename = "sms.delivered")]
+    #[schema(rename = "sms.delivered")]
+    SmsDelivered,
+    #[serde(rename = "sms.failed")]
+    #[schema(rename = "sms.failed")]
+    SmsFailed,
 }

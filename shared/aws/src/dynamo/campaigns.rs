@@ -560,7 +560,14 @@ impl CampaignStore for DynamoStore {
         let f = Fields(&pointer);
         let tenant = TenantId(f.str("tenant_id")?);
         let campaign = CampaignId(f.str("campaign_id")?);
-        let recipient = key(f.str("recipient_pk")?, f.str("recipient_sk")?);
+        let recipient_sk = f.str("recipient_sk")?;
+        // `R#<batch>#<contact>`
+        let contact = recipient_sk
+            .splitn(3, '#')
+            .nth(2)
+            .map(|c| ContactId(c.to_owned()))
+            .ok_or_else(|| StoreError::Invalid(format!("message pointer {recipient_sk}")))?;
+        let recipient = key(f.str("recipient_pk")?, recipient_sk);
         let (set, counter, vals) = match receipt {
             Receipt::Delivered => (
                 "SET #st = :to",
@@ -584,7 +591,7 @@ impl CampaignStore for DynamoStore {
             self.tx_count(&tenant, &campaign, &[(counter, 1)])?,
         ];
         Ok(if self.transact_conditional(items).await? {
-            ReceiptApplied::Applied(tenant, campaign)
+            ReceiptApplied::Applied(tenant, campaign, contact)
         } else {
             ReceiptApplied::Unchanged
         })

@@ -307,7 +307,11 @@ impl CampaignStore for MemoryCampaigns {
         };
         let r = r.clone();
         Self::count(&mut s, &r, delta);
-        Ok(ReceiptApplied::Applied(r.tenant_id, r.campaign_id))
+        Ok(ReceiptApplied::Applied(
+            r.tenant_id,
+            r.campaign_id,
+            r.contact_id,
+        ))
     }
 
     async fn claim_sender(&self, tenant: &TenantId, sender: &str) -> Result<bool, StoreError> {

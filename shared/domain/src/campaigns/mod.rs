@@ -234,8 +234,8 @@ pub enum Receipt {
 /// What a delivery receipt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReceiptApplied {
-    /// The recipient moved on; its campaign.
-    Applied(TenantId, CampaignId),
+    /// The recipient moved on: its campaign and contact.
+    Applied(TenantId, CampaignId, ContactId),
     /// The recipient had already taken a verdict (a duplicate or a late receipt).
     Unchanged,
     /// No send is recorded under this message id: not Herald's, or a receipt that overtook

@@ -15,7 +15,9 @@ use super::service::SmsBatch;
 use super::{Campaign, CampaignStore, Claim, Recipient, RecipientState, SendOutcome};
 use crate::clock::Clock;
 use crate::error::StoreError;
+use crate::outbound::{EventType, OutboundEvent};
 use crate::ports::CrisisStore;
+use crate::publishing::settle::OutcomeEvents;
 use crate::rate_limits::{RequestCounter, RequestPolicy};
 use crate::wallet::Wallets;
 use async_trait::async_trait;
@@ -90,6 +92,9 @@ pub struct SmsSender {
     pub clock: Arc<dyn Clock>,
     /// How long a claim is left alone before another sender may resume it.
     pub lease: Duration,
+    /// Where `campaign.completed` and a refused message's `sms.failed` are announced;
+    /// `None`: they are not.
+    pub events: Option<Arc<dyn OutcomeEvents>>,
 }
 
 crate::debug_fields!(SmsSender, messages_per_second, lease);
@@ -134,7 +139,8 @@ impl SmsSender {
                 report.retry_after = Some(Duration::seconds(1));
                 continue;
             }
-            self.send_one(&campaign, recipient, &mut report).await?;
+            self.send_one(&campaign, recipient, &batch.correlation_id, &mut report)
+                .await?;
         }
         if report.pending == 0 {
             report.completed = super::service::complete_if_done(
@@ -149,14 +155,58 @@ impl SmsSender {
                 super::CampaignError::Store(e) => e,
                 other => StoreError::Invalid(other.to_string()),
             })?;
+            if report.completed {
+                self.announce_completed(&campaign, &batch.correlation_id)
+                    .await?;
+            }
         }
         Ok(report)
+    }
+
+    /// `campaign.completed`, with the settled counters.
+    async fn announce_completed(
+        &self,
+        campaign: &Campaign,
+        correlation_id: &str,
+    ) -> Result<(), StoreError> {
+        let Some(events) = &self.events else {
+            return Ok(());
+        };
+        let Some(done) = self
+            .store
+            .get_campaign(&campaign.tenant_id, &campaign.id)
+            .await?
+        else {
+            return Ok(());
+        };
+        let p = &done.progress;
+        let fact = OutboundEvent::new(
+            EventType::CampaignCompleted,
+            campaign.tenant_id.clone(),
+            &[campaign.id.as_str()],
+            self.clock.now(),
+            serde_json::json!({
+                "campaign_id": campaign.id,
+                "name": done.name,
+                "recipients": p.recipients,
+                "sent": p.sent,
+                "delivered": p.delivered,
+                "undelivered": p.undelivered,
+                "failed": p.failed,
+                "skipped": p.skipped,
+                "credits_used": p.credits_used,
+                "credits_released": p.credits_released,
+            }),
+        );
+        events.emit(&fact, correlation_id).await;
+        Ok(())
     }
 
     async fn send_one(
         &self,
         campaign: &Campaign,
         recipient: &Recipient,
+        correlation_id: &str,
         report: &mut BatchReport,
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
@@ -194,9 +244,27 @@ impl SmsSender {
                 match self.provider.send(&sms).await {
                     Ok(id) => id,
                     Err(SmsError::Permanent(reason)) => {
-                        self.store
-                            .finish(recipient, &SendOutcome::Failed { reason })
-                            .await?;
+                        let outcome = SendOutcome::Failed {
+                            reason: reason.clone(),
+                        };
+                        if self.store.finish(recipient, &outcome).await?
+                            && let Some(events) = &self.events
+                        {
+                            let fact = OutboundEvent::new(
+                                EventType::SmsFailed,
+                                campaign.tenant_id.clone(),
+                                &[&client_ref, "failed"],
+                                now,
+                                serde_json::json!({
+                                    "campaign_id": campaign.id,
+                                    "contact_id": recipient.contact_id,
+                                    "message_id": null,
+                                    "status": "failed",
+                                    "reason": reason,
+                                }),
+                            );
+                            events.emit(&fact, correlation_id).await;
+                        }
                         report.failed += 1;
                         return Ok(());
                     }

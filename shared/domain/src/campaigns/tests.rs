@@ -52,6 +52,29 @@ impl SmsProvider for Provider {
     }
 }
 
+/// The facts announced to outbound webhooks.
+#[derive(Default)]
+pub(super) struct Announced(Mutex<Vec<crate::outbound::OutboundEvent>>);
+
+#[async_trait]
+impl crate::publishing::settle::OutcomeEvents for Announced {
+    async fn emit(&self, event: &crate::outbound::OutboundEvent, _: &str) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+impl Announced {
+    pub(super) fn of(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.event_type.as_str() == kind)
+            .map(|e| e.data.clone())
+            .collect()
+    }
+}
+
 pub(super) struct World {
     pub(super) service: CampaignService,
     pub(super) sender: SmsSender,
@@ -64,6 +87,7 @@ pub(super) struct World {
     pub(super) tenant: TenantId,
     /// Tenants, the audit log and crisis switches.
     pub(super) memory: Arc<MemoryStore>,
+    pub(super) announced: Arc<Announced>,
 }
 
 pub(super) fn world() -> World {
@@ -80,6 +104,7 @@ pub(super) fn world() -> World {
     });
     let queue = Arc::new(MemorySmsQueue::default());
     let provider = Arc::new(Provider::default());
+    let announced = Arc::new(Announced::default());
     World {
         service: CampaignService {
             store: campaigns.clone(),
@@ -97,6 +122,7 @@ pub(super) fn world() -> World {
             messages_per_second: 1000,
             clock: clock.clone(),
             lease: Duration::seconds(30),
+            events: Some(announced.clone()),
         },
         campaigns,
         contacts,
@@ -106,6 +132,7 @@ pub(super) fn world() -> World {
         clock,
         tenant: TenantId("ten_a".into()),
         memory: audit,
+        announced,
     }
 }
 
@@ -371,6 +398,43 @@ async fn enqueue_twice_sends_each_opted_in_recipient_once_and_settles_to_the_cre
     assert_eq!(w.service.settle(&c).await.unwrap(), 0, "settled once");
     let wallet = w.wallets.wallet(&w.tenant).await.unwrap();
     assert_eq!((wallet.balance, wallet.reserved), (1000 - 224, 0));
+    w.wallet_balances().await;
+    // Announced once, with the settled counters.
+    let completed = w.announced.of("campaign.completed");
+    assert_eq!(completed.len(), 1, "{completed:?}");
+    assert_eq!(completed[0]["sent"], 224);
+    assert_eq!(completed[0]["credits_released"], 1);
+}
+
+#[tokio::test]
+async fn a_refused_message_is_failed_once_announced_and_its_credit_released() {
+    let w = world();
+    let ada = w.contact(1, Some("Ada"), &["vip"], true).await;
+    w.contact(2, Some("Bo"), &["vip"], true).await;
+    w.grant(10).await;
+    let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
+    w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
+    w.provider
+        .script
+        .lock()
+        .unwrap()
+        .push_back(Err(SmsError::Permanent("unknown subscriber".into())));
+    w.run_all_batches().await;
+    w.run_all_batches().await;
+    let c = w.service.get(&w.tenant, &c.id).await.unwrap();
+    assert_eq!(c.status, CampaignStatus::Completed);
+    assert_eq!((c.progress.sent, c.progress.failed), (1, 1));
+    assert_eq!(
+        (c.progress.credits_used, c.progress.credits_released),
+        (1, 1)
+    );
+    let failed = w.announced.of("sms.failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["contact_id"], ada.id.as_str());
+    assert_eq!(failed[0]["reason"], "unknown subscriber");
+    assert_eq!(w.announced.of("campaign.completed").len(), 1, "once");
+    let wallet = w.wallets.wallet(&w.tenant).await.unwrap();
+    assert_eq!((wallet.balance, wallet.reserved), (9, 0));
     w.wallet_balances().await;
 }
 

@@ -451,6 +451,9 @@ pub struct WebhookProcessor {
     /// Applies and answers STOP, START and HELP texted to a tenant's sender (scheme `sms`);
     /// `None`: inbound messages are only kept.
     pub keywords: Option<crate::campaigns::keywords::Keywords>,
+    /// Where applied delivery receipts are announced (`sms.delivered`, `sms.failed`);
+    /// `None`: they are not.
+    pub events: Option<Arc<dyn crate::publishing::settle::OutcomeEvents>>,
 }
 
 crate::debug_fields!(WebhookProcessor);
@@ -485,10 +488,14 @@ impl WebhookProcessor {
             (Some(billing), Scheme::Stripe) => billing.apply(event).await?,
             _ => false,
         };
-        let receipt = match (&self.campaigns, event.scheme) {
-            (Some(campaigns), Scheme::Sms) => apply_receipt(campaigns.as_ref(), event).await?,
-            _ => false,
+        let announced = match (&self.campaigns, event.scheme) {
+            (Some(campaigns), Scheme::Sms) => apply_receipt(campaigns.as_ref(), event, now).await?,
+            _ => None,
         };
+        let receipt = announced.is_some();
+        if let (Some(events), Some(fact)) = (&self.events, &announced) {
+            events.emit(fact, &event.correlation_id).await;
+        }
         let consent_changed = match (&self.keywords, event.scheme) {
             (Some(keywords), Scheme::Sms) => apply_keyword(keywords, event).await?,
             _ => false,
@@ -542,25 +549,45 @@ pub fn receipt_of(body: &serde_json::Value) -> Option<(String, crate::campaigns:
     Some((body["message_id"].as_str()?.to_owned(), verdict))
 }
 
-/// Applies a receipt to the recipient sent as its message, once; a late or repeated one, or
-/// one for a message Herald did not send, changes nothing. A receipt for one of Herald's
-/// sends (its client reference) that overtook the sender's record of the send (the provider
-/// answers, then receipts come within moments, while the sender is still debiting) fails, so
-/// the queue delivers it again once the send is recorded.
+/// Applies a receipt to the recipient sent as its message, once; the fact to announce when it
+/// changed the recipient now. A late or repeated one, or one for a message Herald did not
+/// send, changes nothing. A receipt for one of Herald's sends (its client reference) that
+/// overtook the sender's record of the send (the provider answers, then receipts come within
+/// moments, while the sender is still recording it) fails, so the queue delivers it again
+/// once the send is recorded.
 async fn apply_receipt(
     campaigns: &dyn crate::campaigns::CampaignStore,
     event: &InboundEvent,
-) -> Result<bool, StoreError> {
-    use crate::campaigns::{CLIENT_REF_PREFIX, ReceiptApplied};
+    now: OffsetDateTime,
+) -> Result<Option<crate::outbound::OutboundEvent>, StoreError> {
+    use crate::campaigns::{CLIENT_REF_PREFIX, Receipt, ReceiptApplied};
+    use crate::outbound::{EventType, OutboundEvent};
     let Ok(body) = serde_json::from_str::<serde_json::Value>(&event.body) else {
-        return Ok(false);
+        return Ok(None);
     };
     let Some((message_id, verdict)) = receipt_of(&body) else {
-        return Ok(false);
+        return Ok(None);
     };
     match campaigns.apply_receipt(&message_id, verdict).await? {
-        ReceiptApplied::Applied(..) => Ok(true),
-        ReceiptApplied::Unchanged => Ok(false),
+        ReceiptApplied::Applied(tenant, campaign, contact) => {
+            let (event_type, status) = match verdict {
+                Receipt::Delivered => (EventType::SmsDelivered, "delivered"),
+                Receipt::Undelivered => (EventType::SmsFailed, "undelivered"),
+            };
+            Ok(Some(OutboundEvent::new(
+                event_type,
+                tenant,
+                &[&message_id, status],
+                now,
+                serde_json::json!({
+                    "campaign_id": campaign,
+                    "contact_id": contact,
+                    "message_id": message_id,
+                    "status": status,
+                }),
+            )))
+        }
+        ReceiptApplied::Unchanged => Ok(None),
         ReceiptApplied::Unknown
             if body["client_ref"]
                 .as_str()
@@ -570,6 +597,6 @@ async fn apply_receipt(
                 "a delivery receipt arrived before its send was recorded".into(),
             ))
         }
-        ReceiptApplied::Unknown => Ok(false),
+        ReceiptApplied::Unknown => Ok(None),
     }
 }

@@ -61,14 +61,26 @@ pub enum EventType {
     PostUnknownResolved,
     #[serde(rename = "dead_letter.added")]
     DeadLetterAdded,
+    /// A campaign sent to its last recipient and settled its credits.
+    #[serde(rename = "campaign.completed")]
+    CampaignCompleted,
+    /// The provider reported a campaign message delivered.
+    #[serde(rename = "sms.delivered")]
+    SmsDelivered,
+    /// A campaign message was refused by the provider, or reported undelivered.
+    #[serde(rename = "sms.failed")]
+    SmsFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 4] = [
+    pub const ALL: [EventType; 7] = [
         Self::PostPublished,
         Self::PostFailed,
         Self::PostUnknownResolved,
         Self::DeadLetterAdded,
+        Self::CampaignCompleted,
+        Self::SmsDelivered,
+        Self::SmsFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +89,9 @@ impl EventType {
             Self::PostFailed => "post.failed",
             Self::PostUnknownResolved => "post.unknown_resolved",
             Self::DeadLetterAdded => "dead_letter.added",
+            Self::CampaignCompleted => "campaign.completed",
+            Self::SmsDelivered => "sms.delivered",
+            Self::SmsFailed => "sms.failed",
         }
     }
 
