@@ -11,6 +11,7 @@
 //! A seed replays exactly: one thread, virtual time, every random draw from the seed. This
 //! crate never reads the system clock or iterates a `HashMap` to decide anything.
 
+pub mod campaigns;
 pub mod config;
 pub mod driver;
 pub mod faults;

@@ -2,6 +2,7 @@
 //! A failing seed is replayed with tracing and shown; `--seed N` replays exactly that seed.
 
 use clap::Parser;
+use herald_sim::campaigns::{CampaignSummary, run_campaign_seed};
 use herald_sim::{Faults, SimConfig, Summary, render_failure, render_trace, run_seed, run_seeds};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -63,6 +64,9 @@ struct Args {
     /// How many failing seeds to replay with their trace (all are listed).
     #[arg(long, default_value_t = 3)]
     show_failures: usize,
+    /// Contacts per campaign seed (each seed also runs one SMS campaign; 0: none).
+    #[arg(long, default_value_t = 150)]
+    campaign_contacts: usize,
 }
 
 impl Args {
@@ -196,8 +200,30 @@ fn main() -> ExitCode {
         secs,
         summary.publishes as f64 / secs.max(1e-9)
     );
-    println!("{}", summary.line());
-    if summary.passed() {
+    let started = Instant::now();
+    let mut campaigns = CampaignSummary::default();
+    if args.campaign_contacts > 0 {
+        let faults = !args.no_faults;
+        for &seed in &seeds {
+            let report = run_campaign_seed(seed, args.campaign_contacts, faults);
+            if args.verbose || (args.seed.is_some() && !report.findings.is_empty()) {
+                for f in &report.findings {
+                    eprintln!("  campaign seed {seed}: {f}");
+                }
+            }
+            campaigns.add(&report);
+        }
+        eprintln!(
+            "campaigns: {} seed(s) x {} contacts in {:.2}s; findings by class: {:?}; failed seeds (first 10): {:?}",
+            campaigns.seeds,
+            args.campaign_contacts,
+            started.elapsed().as_secs_f64(),
+            campaigns.classes,
+            campaigns.failed_seeds.iter().take(10).collect::<Vec<_>>()
+        );
+    }
+    println!("{} {}", summary.line(), campaigns.line());
+    if summary.passed() && campaigns.failed_seeds.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

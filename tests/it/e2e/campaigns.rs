@@ -1,17 +1,25 @@
-//! An SMS campaign on the local stack: contacts (some never opted in, one texting STOP to the
-//! sender while the campaign sends, answered once), credits granted through the CLI, the enqueue sent twice, and the fake
-//! provider answering 429s, 5xx and lost answers while the SMS sender is killed mid-batch and
-//! receipts arrive duplicated and out of order. In the end the provider holds exactly one
-//! message per eligible recipient and none for anyone else, the campaign completes, and the
-//! ledger balances to the credit.
+//! A 2,000-recipient SMS campaign on the local stack: contacts (some never opted in, some
+//! opted out before, one texting STOP to the sender while the campaign sends, answered once),
+//! credits granted through the CLI, the enqueue sent twice, and the fake provider answering
+//! 429s, 5xx and lost answers while the SMS sender is killed mid-batch and receipts arrive
+//! duplicated and out of order. In the end the provider holds exactly one message per eligible
+//! recipient and none for anyone else, the campaign completes, the ledger balances to the
+//! credit, and the tenant's endpoint heard of the completion and every receipt.
 
 use crate::support::*;
+use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
 
-const CONTACTS: usize = 150;
+const CONTACTS: usize = 2000;
+
+/// Whether contact `i` may be texted: every tenth never opted in, every 25th (from the fifth)
+/// opted out before the campaign.
+fn opted_in(i: usize) -> bool {
+    i % 10 != 0 && i % 25 != 5
+}
 
 async fn ledger_totals(stack: &Stack, t: &Tenant) -> i64 {
     let mut total = 0;
@@ -60,29 +68,37 @@ async fn a_campaign_texts_each_opted_in_recipient_once_through_faults_and_a_kill
         stack.fault(rule).await;
     }
 
-    // Contacts: every tenth never opted in.
-    let mut phones = Vec::new();
-    let mut ids = Vec::new();
-    for i in 0..CONTACTS {
-        let phone = format!("+1415555{:04}", 3000 + i);
-        let mut body =
-            json!({"phone": phone, "name": format!("Ada{i} Lovelace"), "tags": ["spring"]});
-        if i % 10 != 0 {
-            body["consent"] = json!({"status": "opted_in", "source": "web_form"});
-        }
-        let (s, v) = stack
-            .send(Method::POST, "/v1/contacts", &t, Some(body))
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-        ids.push(v["id"].as_str().unwrap().to_owned());
-        phones.push(phone);
-    }
+    // Contacts, eight added at a time: see `opted_in`.
+    let phones: Vec<String> = (0..CONTACTS)
+        .map(|i| format!("+1415555{:04}", 3000 + i))
+        .collect();
+    let ids: Vec<String> = futures::stream::iter(0..CONTACTS)
+        .map(|i| {
+            let mut body = json!({"phone": phones[i], "name": format!("Ada{i} Lovelace"),
+                                  "tags": ["spring"]});
+            if opted_in(i) {
+                body["consent"] = json!({"status": "opted_in", "source": "web_form"});
+            } else if i % 25 == 5 {
+                body["consent"] = json!({"status": "opted_out", "source": "keyword:STOP"});
+            }
+            let (stack, t) = (&stack, &t);
+            async move {
+                let (s, v) = stack
+                    .send(Method::POST, "/v1/contacts", t, Some(body))
+                    .await;
+                assert_eq!(s, StatusCode::CREATED, "{v}");
+                v["id"].as_str().unwrap().to_owned()
+            }
+        })
+        .buffered(8)
+        .collect()
+        .await;
     secrets::remember("phone_number", &phones[1]);
     let undeliverable = phones[2].clone();
     stack
         .fake(
             "/_admin/sms/settings",
-            json!({"mps": 8, "duplicate_rate": 0.3, "reorder_rate": 0.3, "seed": 7,
+            json!({"mps": 40, "duplicate_rate": 0.3, "reorder_rate": 0.3, "seed": 7,
                    "receipt_delay_ms": 200, "undeliverable": [undeliverable]}),
         )
         .await;
@@ -92,13 +108,27 @@ async fn a_campaign_texts_each_opted_in_recipient_once_through_faults_and_a_kill
         "--tenant",
         &t.id,
         "--credits",
-        "500",
+        "5000",
         "--reason",
         "spring",
         "--key",
         &unique("grant-"),
     ];
     stack.cli(&grant);
+
+    // The tenant's outbound webhook endpoint hears of the campaign and its receipts.
+    let sink = unique("campaign-");
+    let url = format!("{}/sinks/{sink}", stack.url("FAKE_PLATFORMS_URL"));
+    let (s, v) = stack
+        .send(
+            Method::POST,
+            "/v1/webhook-endpoints",
+            &t,
+            Some(json!({"url": url,
+                        "event_types": ["campaign.completed", "sms.delivered", "sms.failed"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
 
     let (s, v) = stack
         .send(
@@ -114,7 +144,7 @@ async fn a_campaign_texts_each_opted_in_recipient_once_through_faults_and_a_kill
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let id = v["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/campaigns/{id}");
-    let eligible = CONTACTS - CONTACTS / 10;
+    let eligible = (0..CONTACTS).filter(|i| opted_in(*i)).count();
 
     // The enqueue twice: once with a key retried, once with another key.
     let enqueue = format!("{path}/enqueue");
@@ -188,7 +218,7 @@ async fn a_campaign_texts_each_opted_in_recipient_once_through_faults_and_a_kill
     // The killed batch comes back after the queue's visibility timeout.
     let done = stack
         .wait_for(
-            Duration::from_secs(420),
+            Duration::from_secs(600),
             "the campaign to complete and its receipts",
             || async {
                 let (_, _, v) = stack.get(&path, &t).await;
@@ -220,7 +250,7 @@ async fn a_campaign_texts_each_opted_in_recipient_once_through_faults_and_a_kill
         }
     }
     for (i, phone) in phones.iter().enumerate() {
-        let expected = usize::from(i % 10 != 0 && i != stopped);
+        let expected = usize::from(opted_in(i) && i != stopped);
         assert_eq!(
             to.get(phone).copied().unwrap_or(0),
             expected,
@@ -261,7 +291,35 @@ async fn a_campaign_texts_each_opted_in_recipient_once_through_faults_and_a_kill
     let used = (eligible - 1) as i64;
     assert_eq!(
         (w["balance"].as_i64(), w["reserved"].as_i64()),
-        (Some(500 - used), Some(0))
+        (Some(5000 - used), Some(0))
     );
-    assert_eq!(ledger_totals(&stack, &t).await, 500 - used);
+    assert_eq!(ledger_totals(&stack, &t).await, 5000 - used);
+
+    // Announced: the completion once, and a receipt event per recipient (at least once each:
+    // a receiver dedupes on `webhook-id`).
+    let events = stack
+        .wait_for(Duration::from_secs(180), "the outbound events", || async {
+            let mut by_type: HashMap<String, HashMap<String, Value>> = HashMap::new();
+            for r in stack.sink_requests(&sink).await {
+                let body: Value = serde_json::from_str(r["body"].as_str()?).ok()?;
+                let id = r["headers"]["webhook-id"].as_str()?.to_owned();
+                by_type
+                    .entry(body["type"].as_str()?.to_owned())
+                    .or_default()
+                    .insert(id, body["data"].clone());
+            }
+            let receipts = by_type.get("sms.delivered").map_or(0, HashMap::len)
+                + by_type.get("sms.failed").map_or(0, HashMap::len);
+            (by_type.contains_key("campaign.completed") && receipts == eligible - 1)
+                .then_some(by_type)
+        })
+        .await;
+    let completed: Vec<&Value> = events["campaign.completed"].values().collect();
+    assert_eq!(completed.len(), 1, "{completed:?}");
+    assert_eq!(completed[0]["campaign_id"], id.as_str());
+    assert_eq!(completed[0]["sent"], eligible - 1);
+    let failed: Vec<&Value> = events["sms.failed"].values().collect();
+    assert_eq!(failed.len(), 1, "the undeliverable number: {failed:?}");
+    assert_eq!(failed[0]["status"], "undelivered");
+    assert_eq!(failed[0]["contact_id"], ids[2].as_str());
 }

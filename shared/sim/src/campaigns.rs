@@ -1,0 +1,811 @@
+//! SMS campaigns in the simulation. Per seed, one tenant's contacts (some never opted in), its
+//! credits (sometimes short at first: the enqueue must reserve nothing), a campaign enqueued
+//! twice, and the real `SmsSender` working its batches behind a model queue that delivers them
+//! at least once, out of order and again after a failed run. Around it: a store whose claims
+//! and outcomes sometimes fail after they were written (a crash or a lost answer) or before, a
+//! provider that throttles, refuses some numbers, takes a message and loses its answer, and
+//! whose lookups sometimes fail; STOPs texted through the real keyword handler while the
+//! campaign sends; delivery receipts duplicated, reordered and early; sometimes a cancel.
+//!
+//! Checked per seed (`CampaignReport::findings`): no number texted after its STOP committed,
+//! at most one message per recipient, every recipient ended (sent, failed or skipped) and every
+//! one opted in throughout texted or failed unless the campaign was cancelled, the campaign's
+//! counters equal its recipients' states, the wallet invariant (`balance + reserved = top-ups
+//! + grants - debits - reversals`), no negative balance, and no reservation left open.
+
+use crate::rng::{Rng, SharedRng};
+use async_trait::async_trait;
+use herald_domain::StoreError;
+use herald_domain::campaigns::keywords::{InboundSms, Keywords};
+use herald_domain::campaigns::memory::{MemoryCampaigns, MemorySmsQueue};
+use herald_domain::campaigns::sender::{OutboundSms, SmsError, SmsProvider, SmsSender};
+use herald_domain::campaigns::{
+    Campaign, CampaignError, CampaignService, CampaignStatus, CampaignStore, Claim, NewCampaign,
+    Progress, Receipt, ReceiptApplied, Recipient, RecipientState, SendOutcome, SmsBatch,
+};
+use herald_domain::clock::{Clock, FakeClock};
+use herald_domain::contacts::memory::MemoryContacts;
+use herald_domain::contacts::{Consent, Contact, ContactService, ContactStore};
+use herald_domain::dead_letters::Operator;
+use herald_domain::ids::{CampaignId, ContactId, TenantId};
+use herald_domain::memory::MemoryStore;
+use herald_domain::model::{Tenant, TenantSettings};
+use herald_domain::ports::Page;
+use herald_domain::rate_limits::MemoryCounter;
+use herald_domain::wallet::memory::MemoryWallets;
+use herald_domain::wallet::{PriceTable, Totals, WalletStore, Wallets};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+/// The sender's lease: a claim left this long is resumed by another run.
+const LEASE: Duration = Duration::seconds(30);
+/// Steps a seed may take before it is called stuck.
+const MAX_STEPS: usize = 20_000;
+
+/// What one seed did and found.
+#[derive(Debug, Clone, Default)]
+pub struct CampaignReport {
+    pub seed: u64,
+    pub recipients: usize,
+    /// Messages the provider took for the campaign.
+    pub texted: usize,
+    pub stops: usize,
+    pub cancelled: bool,
+    pub findings: Vec<String>,
+}
+
+/// Totals over the campaign seeds, and the findings by class (the text before `:`).
+#[derive(Debug, Default, Clone)]
+pub struct CampaignSummary {
+    pub seeds: usize,
+    pub recipients: usize,
+    pub texted: usize,
+    pub stops: usize,
+    pub cancelled: usize,
+    pub classes: BTreeMap<String, (usize, u64)>,
+    pub failed_seeds: Vec<u64>,
+}
+
+impl CampaignSummary {
+    pub fn add(&mut self, r: &CampaignReport) {
+        self.seeds += 1;
+        self.recipients += r.recipients;
+        self.texted += r.texted;
+        self.stops += r.stops;
+        self.cancelled += usize::from(r.cancelled);
+        for f in &r.findings {
+            let class = f.split(':').next().unwrap_or(f).to_owned();
+            self.classes.entry(class).or_insert((0, r.seed)).0 += 1;
+        }
+        if !r.findings.is_empty() {
+            self.failed_seeds.push(r.seed);
+        }
+    }
+
+    fn count(&self, prefix: &str) -> usize {
+        self.classes
+            .iter()
+            .filter(|(c, _)| c.starts_with(prefix))
+            .map(|(_, (n, _))| n)
+            .sum()
+    }
+
+    /// The campaign part of the `SIM` line.
+    pub fn line(&self) -> String {
+        format!(
+            "campaigns={} sms={} stops={} cancelled={} sms_duplicates={} texted_after_stop={} unended={} not_texted={} counter_mismatch={} wallet_mismatch={} negative_balance={} open_reservations={} sms_findings={}",
+            self.seeds,
+            self.texted,
+            self.stops,
+            self.cancelled,
+            self.count("texted ") - self.count("texted after"),
+            self.count("texted after"),
+            self.count("never ended"),
+            self.count("opted in throughout") + self.count("neither texted"),
+            self.count("counters"),
+            self.count("wallet") + self.count("debited"),
+            self.count("negative"),
+            self.count("reservation left open"),
+            self.classes.values().map(|(n, _)| n).sum::<usize>(),
+        )
+    }
+}
+
+/// A store whose claims and outcomes fail now and then, before or after their write.
+struct FaultyStore {
+    inner: Arc<MemoryCampaigns>,
+    rng: Arc<SharedRng>,
+    rate: f64,
+}
+
+impl FaultyStore {
+    fn fault(&self) -> Option<bool> {
+        self.rng.with(|r| {
+            r.chance(self.rate).then(|| r.chance(0.5)) // true: after the write
+        })
+    }
+}
+
+fn crashed() -> StoreError {
+    StoreError::Unavailable("simulated crash".into())
+}
+
+#[async_trait]
+impl CampaignStore for FaultyStore {
+    async fn insert_campaign(&self, c: &Campaign) -> Result<(), StoreError> {
+        self.inner.insert_campaign(c).await
+    }
+    async fn get_campaign(
+        &self,
+        t: &TenantId,
+        id: &CampaignId,
+    ) -> Result<Option<Campaign>, StoreError> {
+        self.inner.get_campaign(t, id).await
+    }
+    async fn list_campaigns(
+        &self,
+        t: &TenantId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Campaign>, StoreError> {
+        self.inner.list_campaigns(t, cursor, limit).await
+    }
+    async fn replace_campaign(&self, c: &Campaign, expected: u64) -> Result<(), StoreError> {
+        self.inner.replace_campaign(c, expected).await
+    }
+    async fn put_recipients(&self, r: &[Recipient]) -> Result<(), StoreError> {
+        self.inner.put_recipients(r).await
+    }
+    async fn batch(
+        &self,
+        t: &TenantId,
+        c: &CampaignId,
+        b: u32,
+    ) -> Result<Vec<Recipient>, StoreError> {
+        self.inner.batch(t, c, b).await
+    }
+    async fn claim(
+        &self,
+        r: &Recipient,
+        now: OffsetDateTime,
+        lease_before: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        match self.fault() {
+            Some(false) => Err(crashed()),
+            Some(true) => {
+                self.inner.claim(r, now, lease_before).await?;
+                Err(crashed())
+            }
+            None => self.inner.claim(r, now, lease_before).await,
+        }
+    }
+    async fn finish(&self, r: &Recipient, outcome: &SendOutcome) -> Result<bool, StoreError> {
+        match self.fault() {
+            Some(false) => Err(crashed()),
+            Some(true) => {
+                self.inner.finish(r, outcome).await?;
+                Err(crashed())
+            }
+            None => self.inner.finish(r, outcome).await,
+        }
+    }
+    async fn apply_receipt(&self, id: &str, r: Receipt) -> Result<ReceiptApplied, StoreError> {
+        self.inner.apply_receipt(id, r).await
+    }
+    async fn claim_sender(&self, t: &TenantId, sender: &str) -> Result<bool, StoreError> {
+        self.inner.claim_sender(t, sender).await
+    }
+    async fn sender_owner(&self, sender: &str) -> Result<Option<TenantId>, StoreError> {
+        self.inner.sender_owner(sender).await
+    }
+    async fn add_progress(
+        &self,
+        t: &TenantId,
+        c: &CampaignId,
+        d: &Progress,
+    ) -> Result<(), StoreError> {
+        self.inner.add_progress(t, c, d).await
+    }
+}
+
+/// One message the provider took.
+#[derive(Debug, Clone)]
+struct Taken {
+    id: String,
+    to: String,
+    client_ref: String,
+    at: OffsetDateTime,
+}
+
+/// A provider that throttles, refuses `refused` numbers, and loses answers.
+struct Provider {
+    taken: Mutex<Vec<Taken>>,
+    refused: Mutex<BTreeSet<String>>,
+    rng: Arc<SharedRng>,
+    clock: Arc<FakeClock>,
+    faults: bool,
+}
+
+#[async_trait]
+impl SmsProvider for Provider {
+    async fn send(&self, sms: &OutboundSms) -> Result<String, SmsError> {
+        let roll = self.rng.with(Rng::fraction);
+        if self.faults && roll < 0.05 {
+            return Err(SmsError::Throttled { retry_after: None });
+        }
+        let refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&sms.to);
+        if refused {
+            return Err(SmsError::Permanent("unknown subscriber".into()));
+        }
+        let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
+        let id = format!("sm_{}", taken.len() + 1);
+        taken.push(Taken {
+            id: id.clone(),
+            to: sms.to.clone(),
+            client_ref: sms.client_ref.clone(),
+            at: self.clock.now(),
+        });
+        if self.faults && roll > 0.95 {
+            return Err(SmsError::Ambiguous("the answer was lost".into()));
+        }
+        Ok(id)
+    }
+
+    async fn lookup(&self, client_ref: &str) -> Result<Option<String>, SmsError> {
+        if self.faults && self.rng.chance(0.05) {
+            return Err(SmsError::Ambiguous("lookup timed out".into()));
+        }
+        Ok(self
+            .taken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|t| t.client_ref == client_ref)
+            .map(|t| t.id.clone()))
+    }
+}
+
+/// A receipt on its way: the message, the verdict, when it arrives, and how many times it
+/// came back already.
+type PendingReceipt = (String, Receipt, OffsetDateTime, u32);
+
+/// A batch delivery waiting in the model queue.
+#[derive(Debug, Clone)]
+struct Delivery {
+    batch: SmsBatch,
+    visible_at: OffsetDateTime,
+}
+
+struct World {
+    tenant: TenantId,
+    clock: Arc<FakeClock>,
+    rng: Arc<SharedRng>,
+    contacts: Arc<MemoryContacts>,
+    campaigns: Arc<MemoryCampaigns>,
+    wallets: Arc<MemoryWallets>,
+    service: CampaignService,
+    sender: SmsSender,
+    provider: Arc<Provider>,
+    keywords: Keywords,
+    queue: Arc<MemorySmsQueue>,
+}
+
+const SENDER_ID: &str = "SIMSMS";
+
+fn world(seed: u64, faults: bool) -> World {
+    let clock = Arc::new(FakeClock::new(datetime!(2026-12-05 09:00 UTC)));
+    let rng = Arc::new(SharedRng::new(Rng::stream(seed, 0x5a5)));
+    let contacts = Arc::new(MemoryContacts::default());
+    let campaigns = Arc::new(MemoryCampaigns::new(contacts.clone()));
+    let faulty: Arc<dyn CampaignStore> = Arc::new(FaultyStore {
+        inner: campaigns.clone(),
+        rng: rng.clone(),
+        rate: if faults { 0.03 } else { 0.0 },
+    });
+    let memory = Arc::new(MemoryStore::new());
+    let wallet_store = Arc::new(MemoryWallets::new());
+    let wallets = Arc::new(Wallets {
+        store: wallet_store.clone(),
+        audit: memory.clone(),
+        clock: clock.clone(),
+        prices: PriceTable::default(),
+    });
+    let queue = Arc::new(MemorySmsQueue::default());
+    let provider = Arc::new(Provider {
+        taken: Mutex::new(Vec::new()),
+        refused: Mutex::new(BTreeSet::new()),
+        rng: rng.clone(),
+        clock: clock.clone(),
+        faults,
+    });
+    World {
+        tenant: TenantId(format!("ten_sim_{seed}")),
+        service: CampaignService {
+            store: faulty.clone(),
+            contacts: contacts.clone(),
+            wallets: wallets.clone(),
+            queue: queue.clone(),
+            clock: clock.clone(),
+        },
+        sender: SmsSender {
+            store: faulty,
+            wallets,
+            provider: provider.clone(),
+            crisis: memory.clone(),
+            limiter: Arc::new(MemoryCounter::default()),
+            messages_per_second: 20,
+            clock: clock.clone(),
+            lease: LEASE,
+            events: None,
+        },
+        keywords: Keywords {
+            senders: campaigns.clone(),
+            contacts: ContactService {
+                store: contacts.clone(),
+                audit: memory.clone(),
+                clock: clock.clone(),
+            },
+            tenants: memory,
+            provider: None,
+            clock: clock.clone(),
+        },
+        clock,
+        rng,
+        contacts,
+        campaigns,
+        wallets: wallet_store,
+        provider,
+        queue,
+    }
+}
+
+fn phone(i: usize) -> String {
+    format!("+1415555{:04}", 1000 + i)
+}
+
+/// Runs one seed: `recipients` contacts, every fault class when `faults`.
+pub fn run_campaign_seed(seed: u64, recipients: usize, faults: bool) -> CampaignReport {
+    block_on(run(seed, recipients, faults))
+}
+
+/// Polls `f` to its end. Every port here is in memory and answers at once, so nothing ever
+/// waits to be woken: a no-op waker is enough (the publish simulation's virtual-time executor
+/// is for processes that sleep).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+async fn run(seed: u64, n: usize, faults: bool) -> CampaignReport {
+    let w = world(seed, faults);
+    let mut report = CampaignReport {
+        seed,
+        ..CampaignReport::default()
+    };
+    let now = w.clock.now();
+    w.keywords
+        .tenants
+        .create_tenant(&Tenant {
+            id: w.tenant.clone(),
+            name: "Sim".into(),
+            settings: TenantSettings::default(),
+            created_at: now,
+            suspended: None,
+        })
+        .await
+        .ok();
+    // Contacts: about one in eight never opted in; a few numbers the provider refuses.
+    let mut refused = BTreeSet::new();
+    for i in 0..n {
+        let opted_in = !w.rng.chance(0.125);
+        let contact = Contact {
+            id: ContactId(format!("con_{i:05}")),
+            tenant_id: w.tenant.clone(),
+            phone: phone(i),
+            name: Some(format!("Ada{i}")),
+            tags: ["sim".to_owned()].into(),
+            fields: BTreeMap::new(),
+            consent: if opted_in {
+                Consent::OptedIn {
+                    at: now,
+                    source: "sim".into(),
+                }
+            } else {
+                Consent::Unknown
+            },
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        w.contacts.insert_contact(&contact).await.ok();
+        if faults && w.rng.chance(0.02) {
+            refused.insert(phone(i));
+        }
+    }
+    *w.provider.refused.lock().unwrap_or_else(|p| p.into_inner()) = refused.clone();
+    let operator = Operator {
+        actor: "operator:sim".into(),
+        ip: None,
+        user_agent: None,
+    };
+    let campaign = match w
+        .service
+        .create(
+            &w.tenant,
+            NewCampaign {
+                name: "Sim".into(),
+                text: "Hi {{first_name}}, spring sale".into(),
+                tags: vec!["sim".into()],
+                sender: SENDER_ID.into(),
+                ..NewCampaign::default()
+            },
+        )
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            report.findings.push(format!("setup: create: {e}"));
+            return report;
+        }
+    };
+    // Sometimes short at first: the enqueue reserves nothing, then succeeds after a top-up.
+    let estimate = w.service.estimate(&w.tenant, &campaign.id).await;
+    let needed = estimate.map(|e| e.credits).unwrap_or(0);
+    let short = w.rng.chance(0.3) && needed > 1;
+    let first_grant = if short { needed / 2 } else { needed + 5 };
+    w.grant(&operator, "g1", first_grant.max(1)).await;
+    let mut enqueued = w.service.enqueue(&w.tenant, &campaign.id, "sim").await;
+    if short {
+        match &enqueued {
+            Err(CampaignError::Insufficient { .. }) => {
+                let wallet = w.wallets.wallet(&w.tenant).await.unwrap_or_default();
+                if wallet.reserved != 0 {
+                    report
+                        .findings
+                        .push(format!("a refused enqueue reserved {}", wallet.reserved));
+                }
+            }
+            other => report.findings.push(format!(
+                "an enqueue short of credits answered {:?}",
+                other.as_ref().map(|c| c.status)
+            )),
+        }
+        w.grant(&operator, "g2", needed).await;
+        enqueued = w.service.enqueue(&w.tenant, &campaign.id, "sim").await;
+    }
+    // Enqueued twice (a retried request): queued once.
+    let again = w.service.enqueue(&w.tenant, &campaign.id, "sim").await;
+    let (Ok(enqueued), Ok(_)) = (enqueued, again) else {
+        report.findings.push("setup: the enqueue failed".into());
+        return report;
+    };
+    let batches = w.queue.batches();
+    if batches.len() != enqueued.progress.batches as usize {
+        report.findings.push(format!(
+            "enqueued twice: {} batches queued for {}",
+            batches.len(),
+            enqueued.progress.batches
+        ));
+    }
+    report.recipients = enqueued.progress.recipients as usize;
+    let snapshot = w.recipients(&campaign, enqueued.progress.batches).await;
+
+    let stops = w.work(&campaign, batches, &mut report).await;
+    w.check(&campaign, &snapshot, &stops, &refused, &mut report)
+        .await;
+    report
+}
+
+impl World {
+    async fn grant(&self, by: &Operator, key: &str, credits: i64) {
+        let wallets = Wallets {
+            store: self.wallets.clone(),
+            audit: Arc::new(MemoryStore::new()),
+            clock: self.clock.clone(),
+            prices: PriceTable::default(),
+        };
+        wallets
+            .grant(&self.tenant, by, key, credits, "sim")
+            .await
+            .ok();
+    }
+
+    async fn recipients(&self, campaign: &Campaign, batches: u32) -> Vec<Recipient> {
+        let mut all = Vec::new();
+        for b in 0..batches {
+            all.extend(
+                self.campaigns
+                    .batch(&self.tenant, &campaign.id, b)
+                    .await
+                    .unwrap_or_default(),
+            );
+        }
+        all
+    }
+
+    /// Delivers batches (out of order, at least once), STOPs and receipts until nothing is
+    /// left; the numbers stopped and when each STOP committed.
+    async fn work(
+        &self,
+        campaign: &Campaign,
+        batches: Vec<SmsBatch>,
+        report: &mut CampaignReport,
+    ) -> BTreeMap<String, OffsetDateTime> {
+        let mut queue: Vec<Delivery> = batches
+            .into_iter()
+            .map(|batch| Delivery {
+                batch,
+                visible_at: self.clock.now(),
+            })
+            .collect();
+        let mut stops = BTreeMap::new();
+        let mut receipts_done = 0usize;
+        let mut pending_receipts: Vec<PendingReceipt> = Vec::new();
+        let cancel_at = self
+            .rng
+            .chance(0.15)
+            .then(|| self.rng.with(|r| r.below(40)));
+        for step in 0..MAX_STEPS {
+            self.clock
+                .advance(self.rng.millis(5, 400).try_into().unwrap_or(Duration::ZERO));
+            if cancel_at == Some(step as u64) {
+                report.cancelled = self
+                    .service
+                    .cancel(&self.tenant, &campaign.id)
+                    .await
+                    .is_ok();
+            }
+            // A STOP texted now and then, through the real keyword handler.
+            if self.rng.chance(0.08) {
+                let i = self.rng.with(|r| r.index(report.recipients.max(1) * 9 / 8));
+                let number = phone(i);
+                let sms = InboundSms {
+                    id: format!("in_{step}"),
+                    from: number.clone(),
+                    to: SENDER_ID.into(),
+                    text: " stop ".into(),
+                };
+                if self.keywords.handle(&sms).await.is_ok() {
+                    stops.entry(number).or_insert(self.clock.now());
+                    report.stops += 1;
+                }
+            }
+            // Receipts of what the provider took: sometimes twice, in any order, some early.
+            self.schedule_receipts(&mut receipts_done, &mut pending_receipts);
+            self.apply_receipts(&mut pending_receipts).await;
+            let now = self.clock.now();
+            let visible: Vec<usize> = (0..queue.len())
+                .filter(|i| queue[*i].visible_at <= now)
+                .collect();
+            if visible.is_empty() {
+                match queue.iter().map(|d| d.visible_at).min() {
+                    Some(next) => {
+                        self.clock.advance(next - now);
+                        continue;
+                    }
+                    None if pending_receipts.is_empty() => return stops,
+                    None => continue,
+                }
+            }
+            let pick = visible[self.rng.with(|r| r.index(visible.len()))];
+            let delivery = queue.swap_remove(pick);
+            // At least once: sometimes delivered to two runs.
+            if self.rng.chance(0.05) {
+                queue.push(delivery.clone());
+            }
+            match self.sender.send_batch(&delivery.batch).await {
+                // A crashed run: the queue brings the batch back after its visibility.
+                Err(_) => queue.push(Delivery {
+                    visible_at: now + LEASE,
+                    ..delivery
+                }),
+                Ok(r) if r.paused || r.pending > 0 => queue.push(Delivery {
+                    visible_at: now + r.retry_after.unwrap_or(LEASE),
+                    ..delivery
+                }),
+                Ok(_) => {}
+            }
+        }
+        report
+            .findings
+            .push("stuck: work left after every step".into());
+        stops
+    }
+
+    fn schedule_receipts(&self, done: &mut usize, pending: &mut Vec<PendingReceipt>) {
+        let taken = self
+            .provider
+            .taken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for t in taken.iter().skip(*done) {
+            let verdict = if self.rng.chance(0.05) {
+                Receipt::Undelivered
+            } else {
+                Receipt::Delivered
+            };
+            let copies = if self.rng.chance(0.2) { 2 } else { 1 };
+            for _ in 0..copies {
+                let delay = self
+                    .rng
+                    .millis(0, 3000)
+                    .try_into()
+                    .unwrap_or(Duration::ZERO);
+                pending.push((t.id.clone(), verdict, t.at + delay, 0));
+            }
+        }
+        *done = taken.len();
+    }
+
+    async fn apply_receipts(&self, pending: &mut Vec<PendingReceipt>) {
+        let now = self.clock.now();
+        let mut later = Vec::new();
+        for (id, verdict, at, tries) in pending.drain(..) {
+            if at > now {
+                later.push((id, verdict, at, tries));
+                continue;
+            }
+            match self.campaigns.apply_receipt(&id, verdict).await {
+                // Ahead of the sender's record of the send: the queue brings it back, five
+                // times (then its DLQ: a send never recorded, because the campaign stopped
+                // before a crashed run's resume).
+                Ok(ReceiptApplied::Unknown) | Err(_) if tries < 5 => {
+                    later.push((id, verdict, now + Duration::seconds(30), tries + 1));
+                }
+                _ => {}
+            }
+        }
+        *pending = later;
+    }
+
+    async fn check(
+        &self,
+        campaign: &Campaign,
+        snapshot: &[Recipient],
+        stops: &BTreeMap<String, OffsetDateTime>,
+        refused: &BTreeSet<String>,
+        report: &mut CampaignReport,
+    ) {
+        let taken = self
+            .provider
+            .taken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let ours: Vec<&Taken> = taken
+            .iter()
+            .filter(|t| t.client_ref.starts_with("hr_"))
+            .collect();
+        report.texted = ours.len();
+        let mut per_number: BTreeMap<&str, usize> = BTreeMap::new();
+        for t in &ours {
+            *per_number.entry(&t.to).or_default() += 1;
+            if let Some(stop) = stops.get(&t.to)
+                && t.at > *stop
+            {
+                report
+                    .findings
+                    .push(format!("texted after its STOP committed: {}", t.to));
+            }
+        }
+        for (number, count) in &per_number {
+            if *count > 1 {
+                report
+                    .findings
+                    .push(format!("texted {count} times: {number}"));
+            }
+        }
+        let now_recipients = self.recipients(campaign, campaign_batches(snapshot)).await;
+        let mut counted = Progress::default();
+        for r in &now_recipients {
+            match &r.state {
+                RecipientState::Queued | RecipientState::Sending { .. } => {
+                    report
+                        .findings
+                        .push(format!("never ended: {} ({:?})", r.contact_id, r.state));
+                }
+                RecipientState::Sent { .. } => counted.sent += 1,
+                RecipientState::Delivered { .. } => {
+                    counted.sent += 1;
+                    counted.delivered += 1;
+                }
+                RecipientState::Undelivered { .. } => {
+                    counted.sent += 1;
+                    counted.undelivered += 1;
+                }
+                RecipientState::Failed { .. } => counted.failed += 1,
+                RecipientState::Skipped { .. } => counted.skipped += 1,
+            }
+            let texted = per_number.contains_key(r.phone.as_str());
+            let stopped = stops.contains_key(&r.phone);
+            let ended_texted_or_failed = texted || matches!(r.state, RecipientState::Failed { .. });
+            if !report.cancelled && !stopped && !refused.contains(&r.phone) && !texted {
+                report.findings.push(format!(
+                    "opted in throughout, never texted: {}",
+                    r.contact_id
+                ));
+            }
+            if !report.cancelled && !stopped && !ended_texted_or_failed {
+                report.findings.push(format!(
+                    "neither texted nor failed with a reason: {}",
+                    r.contact_id
+                ));
+            }
+        }
+        let Some(c) = self
+            .campaigns
+            .get_campaign(&self.tenant, &campaign.id)
+            .await
+            .ok()
+            .flatten()
+        else {
+            report.findings.push("the campaign is gone".into());
+            return;
+        };
+        if !matches!(
+            c.status,
+            CampaignStatus::Completed | CampaignStatus::Cancelled
+        ) {
+            report
+                .findings
+                .push(format!("the campaign ended {}", c.status.as_str()));
+        }
+        let p = &c.progress;
+        if (p.sent, p.failed, p.skipped) != (counted.sent, counted.failed, counted.skipped)
+            || p.delivered + p.undelivered != counted.delivered + counted.undelivered
+        {
+            report.findings.push(format!(
+                "counters {:?} differ from the recipients {:?}",
+                (p.sent, p.failed, p.skipped, p.delivered + p.undelivered),
+                (
+                    counted.sent,
+                    counted.failed,
+                    counted.skipped,
+                    counted.delivered + counted.undelivered
+                )
+            ));
+        }
+        let wallet = self.wallets.wallet(&self.tenant).await.unwrap_or_default();
+        let totals = Totals::of(&self.wallets.entries(&self.tenant));
+        if wallet.balance + wallet.reserved != totals.expected() {
+            report.findings.push(format!(
+                "wallet {} + {} reserved != ledger {}",
+                wallet.balance,
+                wallet.reserved,
+                totals.expected()
+            ));
+        }
+        if wallet.balance < 0 {
+            report
+                .findings
+                .push(format!("negative balance {}", wallet.balance));
+        }
+        if wallet.reserved != 0 {
+            report
+                .findings
+                .push(format!("reservation left open: {}", wallet.reserved));
+        }
+        if !report.cancelled && totals.debits != p.credits_used {
+            report.findings.push(format!(
+                "debited {} for {} credits used",
+                totals.debits, p.credits_used
+            ));
+        }
+    }
+}
+
+fn campaign_batches(snapshot: &[Recipient]) -> u32 {
+    snapshot.iter().map(|r| r.batch + 1).max().unwrap_or(0)
+}
