@@ -294,6 +294,7 @@ async fn the_api_answers_503_naming_the_dependency_that_is_gone_never_500() {
         ("sqs:depth", "ingest"),
         ("sqs:depth", "webhook"),
         ("sqs:depth", "outbound"),
+        ("sqs:depth", "sms"),
         ("deadLetters:count", "publish"),
         ("secretsmanager:responseTime", "token-encryption-key"),
         ("s3:responseTime", "media"),

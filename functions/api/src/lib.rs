@@ -118,10 +118,11 @@ const IDENTITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 /// The health check's reach and limits.
 #[derive(Debug, Clone)]
 pub struct HealthConfig {
-    /// The ingest and webhook queues with their DLQs (the publish and outbound ones are read
-    /// from their own settings).
+    /// The ingest and webhook queues with their DLQs, and the SMS queue's DLQ (the publish,
+    /// outbound and SMS queues are read from their own settings).
     pub ingest_queues: (String, String),
     pub webhook_queues: (String, String),
+    pub sms_dlq: String,
     /// How long one check may take (`HERALD_HEALTH_TIMEOUT_MS`, default 2000).
     pub timeout: std::time::Duration,
     /// A queue's oldest message older than these is a `warn`, a `fail`
@@ -156,6 +157,7 @@ impl HealthConfig {
                 env.url("HERALD_WEBHOOK_QUEUE_URL"),
                 env.url("HERALD_WEBHOOK_DLQ_URL"),
             ),
+            sms_dlq: env.url("HERALD_SMS_DLQ_URL"),
             timeout: std::time::Duration::from_millis(timeout_ms),
             age_warn,
             age_fail,
@@ -428,6 +430,7 @@ fn probes(config: &Config, clients: &Clients) -> Vec<Arc<dyn Probe>> {
         queue("publish", &c.publish_queue_url, &config.publish_dlq_url),
         queue("ingest", ingest, ingest_dlq),
         queue("webhook", webhook, webhook_dlq),
+        queue("sms", &config.sms_queue_url, &config.health.sms_dlq),
         Arc::new(SecretProbe {
             client: clients.secrets.clone(),
             secret_id: c.token_key_secret.clone(),

@@ -46,7 +46,10 @@ async fn the_operator_sees_every_dependency_of_the_running_stack_and_a_tenant_on
             "dynamodb:responseTime",
             &["main", "audit", "idempotency"][..],
         ),
-        ("sqs:depth", &["publish", "ingest", "webhook", "outbound"]),
+        (
+            "sqs:depth",
+            &["publish", "ingest", "webhook", "outbound", "sms"],
+        ),
         ("secretsmanager:responseTime", &["token-encryption-key"]),
         ("s3:responseTime", &["media"]),
     ] {
