@@ -24,6 +24,16 @@ pub struct Page<T> {
     pub cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The same page with each item read through `f`; the first error ends it.
+    pub fn try_map<U, E>(self, f: impl FnMut(&T) -> Result<U, E>) -> Result<Page<U>, E> {
+        Ok(Page {
+            items: self.items.iter().map(f).collect::<Result<_, _>>()?,
+            cursor: self.cursor,
+        })
+    }
+}
+
 #[async_trait]
 pub trait TenantStore: Send + Sync {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;

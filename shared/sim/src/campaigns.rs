@@ -35,6 +35,7 @@ use herald_domain::rate_limits::MemoryCounter;
 use herald_domain::wallet::memory::MemoryWallets;
 use herald_domain::wallet::{PriceTable, Totals, WalletStore, Wallets};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -53,6 +54,10 @@ pub struct CampaignReport {
     pub texted: usize,
     pub stops: usize,
     pub cancelled: bool,
+    /// Faults that happened: store calls that failed (before or after their write), and
+    /// messages the provider took and then lost the answer to.
+    pub crashes: usize,
+    pub lost_answers: usize,
     pub findings: Vec<String>,
 }
 
@@ -64,6 +69,8 @@ pub struct CampaignSummary {
     pub texted: usize,
     pub stops: usize,
     pub cancelled: usize,
+    pub crashes: usize,
+    pub lost_answers: usize,
     pub classes: BTreeMap<String, (usize, u64)>,
     pub failed_seeds: Vec<u64>,
 }
@@ -75,6 +82,8 @@ impl CampaignSummary {
         self.texted += r.texted;
         self.stops += r.stops;
         self.cancelled += usize::from(r.cancelled);
+        self.crashes += r.crashes;
+        self.lost_answers += r.lost_answers;
         for f in &r.findings {
             let class = f.split(':').next().unwrap_or(f).to_owned();
             self.classes.entry(class).or_insert((0, r.seed)).0 += 1;
@@ -95,11 +104,13 @@ impl CampaignSummary {
     /// The campaign part of the `SIM` line.
     pub fn line(&self) -> String {
         format!(
-            "campaigns={} sms={} stops={} cancelled={} sms_duplicates={} texted_after_stop={} unended={} not_texted={} counter_mismatch={} wallet_mismatch={} negative_balance={} open_reservations={} sms_findings={}",
+            "campaigns={} sms={} stops={} cancelled={} store_crashes={} lost_answers={} sms_duplicates={} texted_after_stop={} unended={} not_texted={} counter_mismatch={} wallet_mismatch={} negative_balance={} open_reservations={} sms_findings={}",
             self.seeds,
             self.texted,
             self.stops,
             self.cancelled,
+            self.crashes,
+            self.lost_answers,
             self.count("texted ") - self.count("texted after"),
             self.count("texted after"),
             self.count("never ended"),
@@ -118,13 +129,19 @@ struct FaultyStore {
     inner: Arc<MemoryCampaigns>,
     rng: Arc<SharedRng>,
     rate: f64,
+    crashes: AtomicUsize,
 }
 
 impl FaultyStore {
+    /// `Some(true)`: fail after the write; `Some(false)`: before it.
     fn fault(&self) -> Option<bool> {
-        self.rng.with(|r| {
-            r.chance(self.rate).then(|| r.chance(0.5)) // true: after the write
-        })
+        let fault = self
+            .rng
+            .with(|r| r.chance(self.rate).then(|| r.chance(0.5)));
+        if fault.is_some() {
+            self.crashes.fetch_add(1, Ordering::Relaxed);
+        }
+        fault
     }
 }
 
@@ -226,6 +243,7 @@ struct Provider {
     rng: Arc<SharedRng>,
     clock: Arc<FakeClock>,
     faults: bool,
+    lost_answers: AtomicUsize,
 }
 
 #[async_trait]
@@ -252,6 +270,7 @@ impl SmsProvider for Provider {
             at: self.clock.now(),
         });
         if self.faults && roll > 0.95 {
+            self.lost_answers.fetch_add(1, Ordering::Relaxed);
             return Err(SmsError::Ambiguous("the answer was lost".into()));
         }
         Ok(id)
@@ -294,6 +313,7 @@ struct World {
     provider: Arc<Provider>,
     keywords: Keywords,
     queue: Arc<MemorySmsQueue>,
+    faulty: Arc<FaultyStore>,
 }
 
 const SENDER_ID: &str = "SIMSMS";
@@ -303,10 +323,11 @@ fn world(seed: u64, faults: bool) -> World {
     let rng = Arc::new(SharedRng::new(Rng::stream(seed, 0x5a5)));
     let contacts = Arc::new(MemoryContacts::default());
     let campaigns = Arc::new(MemoryCampaigns::new(contacts.clone()));
-    let faulty: Arc<dyn CampaignStore> = Arc::new(FaultyStore {
+    let faulty = Arc::new(FaultyStore {
         inner: campaigns.clone(),
         rng: rng.clone(),
         rate: if faults { 0.03 } else { 0.0 },
+        crashes: AtomicUsize::new(0),
     });
     let memory = Arc::new(MemoryStore::new());
     let wallet_store = Arc::new(MemoryWallets::new());
@@ -323,6 +344,7 @@ fn world(seed: u64, faults: bool) -> World {
         rng: rng.clone(),
         clock: clock.clone(),
         faults,
+        lost_answers: AtomicUsize::new(0),
     });
     World {
         tenant: TenantId(format!("ten_sim_{seed}")),
@@ -334,7 +356,7 @@ fn world(seed: u64, faults: bool) -> World {
             clock: clock.clone(),
         },
         sender: SmsSender {
-            store: faulty,
+            store: faulty.clone(),
             wallets,
             provider: provider.clone(),
             crisis: memory.clone(),
@@ -362,6 +384,7 @@ fn world(seed: u64, faults: bool) -> World {
         wallets: wallet_store,
         provider,
         queue,
+        faulty,
     }
 }
 
@@ -504,6 +527,8 @@ async fn run(seed: u64, n: usize, faults: bool) -> CampaignReport {
     let stops = w.work(&campaign, batches, &mut report).await;
     w.check(&campaign, &snapshot, &stops, &refused, &mut report)
         .await;
+    report.crashes = w.faulty.crashes.load(Ordering::Relaxed);
+    report.lost_answers = w.provider.lost_answers.load(Ordering::Relaxed);
     report
 }
 

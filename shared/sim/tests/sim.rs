@@ -87,3 +87,49 @@ fn a_seed_replays_exactly_with_or_without_its_trace() {
     assert!(!b.trace.is_empty());
     assert!(a.trace.is_empty());
 }
+
+/// SMS campaigns under every fault class (see `herald_sim::campaigns`): 1,000 seeds of 150
+/// contacts, every invariant held, and enough happening to mean something.
+#[test]
+fn campaign_invariants_hold_for_1000_seeds_under_every_fault() {
+    use herald_sim::campaigns::{CampaignSummary, run_campaign_seed};
+    let mut summary = CampaignSummary::default();
+    for seed in 1..=1000 {
+        summary.add(&run_campaign_seed(seed, 150, true));
+    }
+    assert!(
+        summary.failed_seeds.is_empty(),
+        "{}\n{:?}\nfailed seeds: {:?}",
+        summary.line(),
+        summary.classes,
+        summary.failed_seeds
+    );
+    assert!(summary.texted > 100_000, "{}", summary.line());
+    assert!(
+        summary.stops > 1_000 && summary.cancelled > 50,
+        "{}",
+        summary.line()
+    );
+    println!("{}", summary.line());
+}
+
+/// The faults the campaign invariants are checked under do happen: store calls fail before
+/// and after their writes, and the provider loses answers to messages it took (each of which
+/// a correct sender looks up before any resend); without faults, none.
+#[test]
+fn the_campaign_simulation_crashes_and_loses_answers() {
+    use herald_sim::campaigns::run_campaign_seed;
+    let (mut crashes, mut lost) = (0, 0);
+    for seed in 1..=50 {
+        let r = run_campaign_seed(seed, 150, true);
+        crashes += r.crashes;
+        lost += r.lost_answers;
+        let clean = run_campaign_seed(seed, 150, false);
+        assert_eq!((clean.crashes, clean.lost_answers), (0, 0));
+        assert!(clean.findings.is_empty(), "{:?}", clean.findings);
+    }
+    assert!(
+        crashes > 100 && lost > 100,
+        "crashes {crashes}, lost {lost}"
+    );
+}

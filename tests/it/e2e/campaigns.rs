@@ -18,7 +18,7 @@ const CONTACTS: usize = 2000;
 /// Whether contact `i` may be texted: every tenth never opted in, every 25th (from the fifth)
 /// opted out before the campaign.
 fn opted_in(i: usize) -> bool {
-    i % 10 != 0 && i % 25 != 5
+    !i.is_multiple_of(10) && i % 25 != 5
 }
 
 async fn ledger_totals(stack: &Stack, t: &Tenant) -> i64 {

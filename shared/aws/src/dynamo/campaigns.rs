@@ -337,19 +337,11 @@ impl CampaignStore for DynamoStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Campaign>, StoreError> {
-        let page = self
-            .query_prefix(tenant_pk(tenant), "CAMPAIGN#")
+        self.query_prefix(tenant_pk(tenant), "CAMPAIGN#")
             .backward()
             .page(cursor, limit)
-            .await?;
-        Ok(Page {
-            items: page
-                .items
-                .iter()
-                .map(campaign_from_item)
-                .collect::<Result<_, _>>()?,
-            cursor: page.cursor,
-        })
+            .await?
+            .try_map(campaign_from_item)
     }
 
     async fn replace_campaign(&self, c: &Campaign, expected: u64) -> Result<(), StoreError> {

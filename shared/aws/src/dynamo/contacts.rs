@@ -162,18 +162,10 @@ impl ContactStore for DynamoStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Contact>, StoreError> {
-        let page = self
-            .query_prefix(tenant_pk(tenant), "CONTACT#")
+        self.query_prefix(tenant_pk(tenant), "CONTACT#")
             .page(cursor, limit)
-            .await?;
-        Ok(Page {
-            items: page
-                .items
-                .iter()
-                .map(contact_from_item)
-                .collect::<Result<_, _>>()?,
-            cursor: page.cursor,
-        })
+            .await?
+            .try_map(contact_from_item)
     }
 
     async fn replace_contact(&self, contact: &Contact, expected: u64) -> Result<(), StoreError> {

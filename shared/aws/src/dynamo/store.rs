@@ -428,19 +428,11 @@ impl PostStore for DynamoStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Post>, StoreError> {
-        let page = self
-            .query_prefix(tenant_pk(tenant), "POST#")
+        self.query_prefix(tenant_pk(tenant), "POST#")
             .backward()
             .page(cursor, limit)
-            .await?;
-        Ok(Page {
-            items: page
-                .items
-                .iter()
-                .map(post_from_item)
-                .collect::<Result<_, _>>()?,
-            cursor: page.cursor,
-        })
+            .await?
+            .try_map(post_from_item)
     }
 
     async fn posts_between(

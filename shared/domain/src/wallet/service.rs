@@ -206,15 +206,11 @@ impl Wallets {
         key: &str,
         credits: Credits,
     ) -> Result<Applied, WalletError> {
-        positive(credits)?;
-        named(reservation)?;
-        named(key)?;
         let change = Change::Debit {
             reservation: reservation.into(),
             credits,
         };
-        self.apply(tenant, LedgerKey::debit(reservation, key), change)
-            .await
+        self.take_from_reservation(tenant, key, change).await
     }
 
     /// Gives `credits` of the reservation back to the balance.
@@ -225,15 +221,29 @@ impl Wallets {
         key: &str,
         credits: Credits,
     ) -> Result<Applied, WalletError> {
-        positive(credits)?;
-        named(reservation)?;
-        named(key)?;
         let change = Change::Release {
             reservation: reservation.into(),
             credits,
         };
-        self.apply(tenant, LedgerKey::release(reservation, key), change)
-            .await
+        self.take_from_reservation(tenant, key, change).await
+    }
+
+    /// A debit or a release (`change`) of its reservation, under `key`.
+    async fn take_from_reservation(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        change: Change,
+    ) -> Result<Applied, WalletError> {
+        positive(change.credits())?;
+        let reservation = change.reservation().unwrap_or_default();
+        named(reservation)?;
+        named(key)?;
+        let ledger_key = match change {
+            Change::Debit { .. } => LedgerKey::debit(reservation, key),
+            _ => LedgerKey::release(reservation, key),
+        };
+        self.apply(tenant, ledger_key, change).await
     }
 
     /// Reverses a top-up (refund, dispute) by its billing event id, once. The balance may go
