@@ -467,24 +467,9 @@ async fn a_timeline_is_ingested_exactly_through_a_429_malformed_items_and_a_kill
             || async { (stack.stored(&t, &stream).await.len() > partial).then_some(()) },
         )
         .await;
-    let runtime = stack.url("HERALD_RUNTIME_URL").to_owned();
     let killed = stack
-        .wait_for(
-            Duration::from_secs(60),
-            "the ingester to be caught mid-run",
-            || async {
-                let res = stack
-                    .http
-                    .post(format!("{runtime}/_admin/functions/ingester/kill"))
-                    .send()
-                    .await
-                    .unwrap();
-                let v: Value = res.json().await.unwrap();
-                v["killed"].as_array().filter(|k| !k.is_empty()).cloned()
-            },
-        )
+        .kill_mid_run("ingester", false, "the ingester to be caught mid-run")
         .await;
-    assert!(!killed.is_empty());
     let after_kill = stack.stored(&t, &stream).await.len();
     assert!(after_kill < 396, "the run had finished before the kill");
     // The dead run's lease keeps every other worker off the stream until it expires.

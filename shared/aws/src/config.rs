@@ -154,13 +154,18 @@ impl CommonConfig {
         &self,
         cache: std::sync::Arc<herald_domain::secrets::SecretCache>,
     ) -> std::sync::Arc<herald_domain::secrets::token_crypto::TokenVault> {
-        std::sync::Arc::new(
-            herald_domain::secrets::token_crypto::TokenVault::from_secret(
-                cache,
-                &self.token_key_secret,
-            ),
-        )
+        token_vault(cache, &self.token_key_secret)
     }
+}
+
+/// The token-encryption key ring under `secret_id`, read through `cache`.
+fn token_vault(
+    cache: std::sync::Arc<herald_domain::secrets::SecretCache>,
+    secret_id: &str,
+) -> std::sync::Arc<herald_domain::secrets::token_crypto::TokenVault> {
+    std::sync::Arc::new(
+        herald_domain::secrets::token_crypto::TokenVault::from_secret(cache, secret_id),
+    )
 }
 
 /// What a function that announces facts to tenants' outbound webhooks reads: the queue
@@ -186,12 +191,7 @@ impl AnnounceConfig {
         &self,
         cache: std::sync::Arc<herald_domain::secrets::SecretCache>,
     ) -> std::sync::Arc<herald_domain::secrets::token_crypto::TokenVault> {
-        std::sync::Arc::new(
-            herald_domain::secrets::token_crypto::TokenVault::from_secret(
-                cache,
-                &self.token_key_secret,
-            ),
-        )
+        token_vault(cache, &self.token_key_secret)
     }
 
     /// The fan-out, when the queue is configured; endpoints are read through `store` (which

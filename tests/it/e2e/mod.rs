@@ -605,7 +605,6 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
         }
     }
 
-    let runtime = stack.url("HERALD_RUNTIME_URL").to_owned();
     let schedule = async {
         let mut posts = Vec::new();
         for i in 0..POSTS {
@@ -626,16 +625,9 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
         let mut killed = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(120);
         while killed.len() < 2 && Instant::now() < deadline {
-            let res = stack
-                .http
-                .post(format!("{runtime}/_admin/functions/publisher/kill?busy=1"))
-                .send()
-                .await
-                .unwrap();
-            assert!(res.status().is_success(), "the runner refused the kill");
-            let v: Value = res.json().await.unwrap();
-            if v["killed"].as_array().is_some_and(|k| !k.is_empty()) {
-                killed.push(v);
+            let k = stack.kill("publisher", true).await;
+            if !k.is_empty() {
+                killed.push(k);
                 tokio::time::sleep(Duration::from_secs(5)).await;
             } else {
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -341,6 +341,34 @@ impl Stack {
         assert!(res.status().is_success());
     }
 
+    /// Kills the local runtime's instances of `function` (with `busy`, only those in the middle
+    /// of an invocation): what it killed.
+    pub async fn kill(&self, function: &str, busy: bool) -> Vec<Value> {
+        let runtime = self.url("HERALD_RUNTIME_URL");
+        let query = if busy { "?busy=1" } else { "" };
+        let res = self
+            .http
+            .post(format!("{runtime}/_admin/functions/{function}/kill{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status().is_success(),
+            "the runner refused to kill {function}"
+        );
+        let v: Value = res.json().await.unwrap();
+        v["killed"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits (a minute at most) until `function` is caught running, and kills it.
+    pub async fn kill_mid_run(&self, function: &str, busy: bool, what: &str) -> Vec<Value> {
+        self.wait_for(Duration::from_secs(60), what, || async {
+            let killed = self.kill(function, busy).await;
+            (!killed.is_empty()).then_some(killed)
+        })
+        .await
+    }
+
     /// Polls `f` until it returns `Some`, or fails after `timeout` with `what`.
     pub async fn wait_for<T, F, Fut>(&self, timeout: Duration, what: &str, mut f: F) -> T
     where

@@ -13,27 +13,28 @@
 //! counters equal its recipients' states, the wallet invariant (`balance + reserved = top-ups
 //! + grants - debits - reversals`), no negative balance, and no reservation left open.
 
+mod check;
+mod models;
+
 use crate::rng::{Rng, SharedRng};
-use async_trait::async_trait;
-use herald_domain::StoreError;
 use herald_domain::campaigns::keywords::{InboundSms, Keywords};
 use herald_domain::campaigns::memory::{MemoryCampaigns, MemorySmsQueue};
-use herald_domain::campaigns::sender::{OutboundSms, SmsError, SmsProvider, SmsSender};
+use herald_domain::campaigns::sender::SmsSender;
 use herald_domain::campaigns::{
-    Campaign, CampaignError, CampaignService, CampaignStatus, CampaignStore, Claim, NewCampaign,
-    Progress, Receipt, ReceiptApplied, Recipient, RecipientState, SendOutcome, SmsBatch,
+    Campaign, CampaignError, CampaignService, CampaignStore, NewCampaign, Receipt, ReceiptApplied,
+    Recipient, SmsBatch,
 };
 use herald_domain::clock::{Clock, FakeClock};
 use herald_domain::contacts::memory::MemoryContacts;
 use herald_domain::contacts::{Consent, Contact, ContactService, ContactStore};
 use herald_domain::dead_letters::Operator;
-use herald_domain::ids::{CampaignId, ContactId, TenantId};
+use herald_domain::ids::{ContactId, TenantId};
 use herald_domain::memory::MemoryStore;
 use herald_domain::model::{Tenant, TenantSettings};
-use herald_domain::ports::Page;
 use herald_domain::rate_limits::MemoryCounter;
 use herald_domain::wallet::memory::MemoryWallets;
-use herald_domain::wallet::{PriceTable, Totals, WalletStore, Wallets};
+use herald_domain::wallet::{PriceTable, WalletStore, Wallets};
+use models::{FaultyStore, Provider};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -121,172 +122,6 @@ impl CampaignSummary {
             self.count("reservation left open"),
             self.classes.values().map(|(n, _)| n).sum::<usize>(),
         )
-    }
-}
-
-/// A store whose claims and outcomes fail now and then, before or after their write.
-struct FaultyStore {
-    inner: Arc<MemoryCampaigns>,
-    rng: Arc<SharedRng>,
-    rate: f64,
-    crashes: AtomicUsize,
-}
-
-impl FaultyStore {
-    /// `Some(true)`: fail after the write; `Some(false)`: before it.
-    fn fault(&self) -> Option<bool> {
-        let fault = self
-            .rng
-            .with(|r| r.chance(self.rate).then(|| r.chance(0.5)));
-        if fault.is_some() {
-            self.crashes.fetch_add(1, Ordering::Relaxed);
-        }
-        fault
-    }
-}
-
-fn crashed() -> StoreError {
-    StoreError::Unavailable("simulated crash".into())
-}
-
-#[async_trait]
-impl CampaignStore for FaultyStore {
-    async fn insert_campaign(&self, c: &Campaign) -> Result<(), StoreError> {
-        self.inner.insert_campaign(c).await
-    }
-    async fn get_campaign(
-        &self,
-        t: &TenantId,
-        id: &CampaignId,
-    ) -> Result<Option<Campaign>, StoreError> {
-        self.inner.get_campaign(t, id).await
-    }
-    async fn list_campaigns(
-        &self,
-        t: &TenantId,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<Page<Campaign>, StoreError> {
-        self.inner.list_campaigns(t, cursor, limit).await
-    }
-    async fn replace_campaign(&self, c: &Campaign, expected: u64) -> Result<(), StoreError> {
-        self.inner.replace_campaign(c, expected).await
-    }
-    async fn put_recipients(&self, r: &[Recipient]) -> Result<(), StoreError> {
-        self.inner.put_recipients(r).await
-    }
-    async fn batch(
-        &self,
-        t: &TenantId,
-        c: &CampaignId,
-        b: u32,
-    ) -> Result<Vec<Recipient>, StoreError> {
-        self.inner.batch(t, c, b).await
-    }
-    async fn claim(
-        &self,
-        r: &Recipient,
-        now: OffsetDateTime,
-        lease_before: OffsetDateTime,
-    ) -> Result<Claim, StoreError> {
-        match self.fault() {
-            Some(false) => Err(crashed()),
-            Some(true) => {
-                self.inner.claim(r, now, lease_before).await?;
-                Err(crashed())
-            }
-            None => self.inner.claim(r, now, lease_before).await,
-        }
-    }
-    async fn finish(&self, r: &Recipient, outcome: &SendOutcome) -> Result<bool, StoreError> {
-        match self.fault() {
-            Some(false) => Err(crashed()),
-            Some(true) => {
-                self.inner.finish(r, outcome).await?;
-                Err(crashed())
-            }
-            None => self.inner.finish(r, outcome).await,
-        }
-    }
-    async fn apply_receipt(&self, id: &str, r: Receipt) -> Result<ReceiptApplied, StoreError> {
-        self.inner.apply_receipt(id, r).await
-    }
-    async fn claim_sender(&self, t: &TenantId, sender: &str) -> Result<bool, StoreError> {
-        self.inner.claim_sender(t, sender).await
-    }
-    async fn sender_owner(&self, sender: &str) -> Result<Option<TenantId>, StoreError> {
-        self.inner.sender_owner(sender).await
-    }
-    async fn add_progress(
-        &self,
-        t: &TenantId,
-        c: &CampaignId,
-        d: &Progress,
-    ) -> Result<(), StoreError> {
-        self.inner.add_progress(t, c, d).await
-    }
-}
-
-/// One message the provider took.
-#[derive(Debug, Clone)]
-struct Taken {
-    id: String,
-    to: String,
-    client_ref: String,
-    at: OffsetDateTime,
-}
-
-/// A provider that throttles, refuses `refused` numbers, and loses answers.
-struct Provider {
-    taken: Mutex<Vec<Taken>>,
-    refused: Mutex<BTreeSet<String>>,
-    rng: Arc<SharedRng>,
-    clock: Arc<FakeClock>,
-    faults: bool,
-    lost_answers: AtomicUsize,
-}
-
-#[async_trait]
-impl SmsProvider for Provider {
-    async fn send(&self, sms: &OutboundSms) -> Result<String, SmsError> {
-        let roll = self.rng.with(Rng::fraction);
-        if self.faults && roll < 0.05 {
-            return Err(SmsError::Throttled { retry_after: None });
-        }
-        let refused = self
-            .refused
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&sms.to);
-        if refused {
-            return Err(SmsError::Permanent("unknown subscriber".into()));
-        }
-        let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
-        let id = format!("sm_{}", taken.len() + 1);
-        taken.push(Taken {
-            id: id.clone(),
-            to: sms.to.clone(),
-            client_ref: sms.client_ref.clone(),
-            at: self.clock.now(),
-        });
-        if self.faults && roll > 0.95 {
-            self.lost_answers.fetch_add(1, Ordering::Relaxed);
-            return Err(SmsError::Ambiguous("the answer was lost".into()));
-        }
-        Ok(id)
-    }
-
-    async fn lookup(&self, client_ref: &str) -> Result<Option<String>, SmsError> {
-        if self.faults && self.rng.chance(0.05) {
-            return Err(SmsError::Ambiguous("lookup timed out".into()));
-        }
-        Ok(self
-            .taken
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .find(|t| t.client_ref == client_ref)
-            .map(|t| t.id.clone()))
     }
 }
 
@@ -694,143 +529,4 @@ impl World {
         }
         *pending = later;
     }
-
-    async fn check(
-        &self,
-        campaign: &Campaign,
-        snapshot: &[Recipient],
-        stops: &BTreeMap<String, OffsetDateTime>,
-        refused: &BTreeSet<String>,
-        report: &mut CampaignReport,
-    ) {
-        let taken = self
-            .provider
-            .taken
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let ours: Vec<&Taken> = taken
-            .iter()
-            .filter(|t| t.client_ref.starts_with("hr_"))
-            .collect();
-        report.texted = ours.len();
-        let mut per_number: BTreeMap<&str, usize> = BTreeMap::new();
-        for t in &ours {
-            *per_number.entry(&t.to).or_default() += 1;
-            if let Some(stop) = stops.get(&t.to)
-                && t.at > *stop
-            {
-                report
-                    .findings
-                    .push(format!("texted after its STOP committed: {}", t.to));
-            }
-        }
-        for (number, count) in &per_number {
-            if *count > 1 {
-                report
-                    .findings
-                    .push(format!("texted {count} times: {number}"));
-            }
-        }
-        let now_recipients = self.recipients(campaign, campaign_batches(snapshot)).await;
-        let mut counted = Progress::default();
-        for r in &now_recipients {
-            match &r.state {
-                RecipientState::Queued | RecipientState::Sending { .. } => {
-                    report
-                        .findings
-                        .push(format!("never ended: {} ({:?})", r.contact_id, r.state));
-                }
-                RecipientState::Sent { .. } => counted.sent += 1,
-                RecipientState::Delivered { .. } => {
-                    counted.sent += 1;
-                    counted.delivered += 1;
-                }
-                RecipientState::Undelivered { .. } => {
-                    counted.sent += 1;
-                    counted.undelivered += 1;
-                }
-                RecipientState::Failed { .. } => counted.failed += 1,
-                RecipientState::Skipped { .. } => counted.skipped += 1,
-            }
-            let texted = per_number.contains_key(r.phone.as_str());
-            let stopped = stops.contains_key(&r.phone);
-            let ended_texted_or_failed = texted || matches!(r.state, RecipientState::Failed { .. });
-            if !report.cancelled && !stopped && !refused.contains(&r.phone) && !texted {
-                report.findings.push(format!(
-                    "opted in throughout, never texted: {}",
-                    r.contact_id
-                ));
-            }
-            if !report.cancelled && !stopped && !ended_texted_or_failed {
-                report.findings.push(format!(
-                    "neither texted nor failed with a reason: {}",
-                    r.contact_id
-                ));
-            }
-        }
-        let Some(c) = self
-            .campaigns
-            .get_campaign(&self.tenant, &campaign.id)
-            .await
-            .ok()
-            .flatten()
-        else {
-            report.findings.push("the campaign is gone".into());
-            return;
-        };
-        if !matches!(
-            c.status,
-            CampaignStatus::Completed | CampaignStatus::Cancelled
-        ) {
-            report
-                .findings
-                .push(format!("the campaign ended {}", c.status.as_str()));
-        }
-        let p = &c.progress;
-        if (p.sent, p.failed, p.skipped) != (counted.sent, counted.failed, counted.skipped)
-            || p.delivered + p.undelivered != counted.delivered + counted.undelivered
-        {
-            report.findings.push(format!(
-                "counters {:?} differ from the recipients {:?}",
-                (p.sent, p.failed, p.skipped, p.delivered + p.undelivered),
-                (
-                    counted.sent,
-                    counted.failed,
-                    counted.skipped,
-                    counted.delivered + counted.undelivered
-                )
-            ));
-        }
-        let wallet = self.wallets.wallet(&self.tenant).await.unwrap_or_default();
-        let totals = Totals::of(&self.wallets.entries(&self.tenant));
-        if wallet.balance + wallet.reserved != totals.expected() {
-            report.findings.push(format!(
-                "wallet {} + {} reserved != ledger {}",
-                wallet.balance,
-                wallet.reserved,
-                totals.expected()
-            ));
-        }
-        if wallet.balance < 0 {
-            report
-                .findings
-                .push(format!("negative balance {}", wallet.balance));
-        }
-        if wallet.reserved != 0 {
-            report
-                .findings
-                .push(format!("reservation left open: {}", wallet.reserved));
-        }
-        if !report.cancelled && totals.debits != p.credits_used {
-            report.findings.push(format!(
-                "debited {} for {} credits used",
-                totals.debits, p.credits_used
-            ));
-        }
-    }
-}
-
-fn campaign_batches(snapshot: &[Recipient]) -> u32 {
-    snapshot.iter().map(|r| r.batch + 1).max().unwrap_or(0)
 }
