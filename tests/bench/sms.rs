@@ -10,7 +10,9 @@ use herald_aws::dynamo::DynamoStore;
 use herald_aws::sqs::SqsSmsQueue;
 use herald_domain::campaigns::memory::{MemoryCampaigns, MemorySmsQueue};
 use herald_domain::campaigns::sender::{OutboundSms, SmsError, SmsProvider, SmsSender};
-use herald_domain::campaigns::{CampaignService, CampaignStore, NewCampaign, SmsQueue};
+use herald_domain::campaigns::{
+    CampaignService, CampaignStatus, CampaignStore, EnqueueLimits, NewCampaign, SmsQueue,
+};
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::contacts::memory::MemoryContacts;
 use herald_domain::contacts::{Consent, Contact, ContactStore};
@@ -83,13 +85,14 @@ impl Stores {
         })
     }
 
-    fn service(&self, queue: Arc<dyn SmsQueue>) -> CampaignService {
+    fn service(&self, queue: Arc<dyn SmsQueue>, limits: EnqueueLimits) -> CampaignService {
         CampaignService {
             store: self.campaigns.clone(),
             contacts: self.contacts.clone(),
             wallets: self.wallets(),
             queue,
             clock: Arc::new(SystemClock),
+            limits,
         }
     }
 
@@ -170,15 +173,38 @@ pub async fn sms_in_memory() {
     let stores = Stores::memory();
     let tenant = stores.tenant(RECIPIENTS).await;
     let queue = Arc::new(MemorySmsQueue::default());
-    let service = stores.service(queue.clone());
+    let service = stores.service(queue.clone(), EnqueueLimits::API);
     let c = service.create(&tenant, campaign()).await.unwrap();
+    // The API's part: it finds the audience too large and hands it to a job.
     let started = Instant::now();
-    let enqueued = service.enqueue(&tenant, &c.id, "bench").await.unwrap();
+    let answered = service.enqueue(&tenant, &c.id, "bench").await.unwrap();
+    bench(
+        "sms.enqueue_100k.api_answer_ms",
+        started.elapsed().as_millis(),
+        "ms",
+    );
+    assert_eq!(answered.status, CampaignStatus::Enqueuing);
+    // The jobs' part: snapshot, reservation, recipients and batches.
+    let started = Instant::now();
+    let mut jobs = 0;
+    loop {
+        let next = queue.take_jobs();
+        if next.is_empty() {
+            break;
+        }
+        for job in next {
+            service.work(&job).await.unwrap();
+            jobs += 1;
+        }
+    }
     bench(
         "sms.enqueue_100k.memory_ms",
         started.elapsed().as_millis(),
         "ms",
     );
+    bench("sms.enqueue_100k.jobs", jobs, "jobs");
+    let enqueued = service.get(&tenant, &c.id).await.unwrap();
+    assert_eq!(enqueued.status, CampaignStatus::Sending);
     assert_eq!(enqueued.progress.recipients, RECIPIENTS as u64);
     let started = Instant::now();
     let sent = send_all(&stores.sender(), &queue).await;
@@ -225,7 +251,7 @@ pub async fn sms_calls(env: &HashMap<String, String>, sms_queue_url: &str) {
     // The sender's calls per message: three batches, the last completing and settling.
     let tenant = stores.tenant(SENT).await;
     let queue = Arc::new(MemorySmsQueue::default());
-    let service = stores.service(queue.clone());
+    let service = stores.service(queue.clone(), EnqueueLimits::API);
     let c = service.create(&tenant, campaign()).await.unwrap();
     service.enqueue(&tenant, &c.id, "bench").await.unwrap();
     let sender = stores.sender();
@@ -248,7 +274,12 @@ pub async fn sms_calls(env: &HashMap<String, String>, sms_queue_url: &str) {
     // queue.
     let tenant = stores.tenant(ENQUEUED).await;
     let sqs = Arc::new(SqsSmsQueue::new(clients.sqs.clone(), sms_queue_url));
-    let service = stores.service(sqs);
+    // The whole of it in one call, as one job would do it.
+    let whole = EnqueueLimits {
+        audience: None,
+        budget: time::Duration::minutes(10),
+    };
+    let service = stores.service(sqs, whole);
     let c = service.create(&tenant, campaign()).await.unwrap();
     clients.calls.reset();
     let started = Instant::now();

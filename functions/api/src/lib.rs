@@ -8,6 +8,7 @@ use herald_aws::dynamo::{DynamoIdempotency, DynamoStore};
 use herald_aws::health::{BucketProbe, QueueProbe, SecretProbe, TableProbe};
 use herald_aws::s3::S3Media;
 use herald_domain::analytics::embed::EmbedTokens;
+use herald_domain::campaigns::EnqueueLimits;
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::health::Probe;
 use herald_domain::idempotency::Idempotency;
@@ -28,6 +29,9 @@ pub struct Config {
     pub publish_dlq_url: String,
     /// The SMS queue: enqueued campaigns' batches, for the SMS sender (`HERALD_SMS_QUEUE_URL`).
     pub sms_queue_url: String,
+    /// How much of a campaign's enqueue the API does before answering; the rest goes on in a
+    /// job (`HERALD_SMS_SYNC_AUDIENCE`: audiences of more contacts than this, default 5000).
+    pub enqueue_limits: EnqueueLimits,
     /// How long an in-flight idempotency key blocks retries: the function's timeout.
     pub in_progress_ttl_seconds: i64,
     /// Where clients upload media.
@@ -171,6 +175,10 @@ impl Config {
         let common = CommonConfig::read(&mut env);
         let publish_dlq_url = env.url("HERALD_PUBLISH_DLQ_URL");
         let sms_queue_url = env.url("HERALD_SMS_QUEUE_URL");
+        let sms_sync_audience: usize = env.parsed("HERALD_SMS_SYNC_AUDIENCE", 5_000);
+        if !(1..=100_000).contains(&sms_sync_audience) {
+            env.problem("HERALD_SMS_SYNC_AUDIENCE must be 1 to 100000");
+        }
         let in_progress_ttl_seconds = env.parsed("HERALD_IDEMPOTENCY_IN_PROGRESS_SECONDS", 30);
         let media_bucket = env.required("HERALD_MEDIA_BUCKET");
         let upload_url_seconds: u64 = env.parsed(
@@ -228,6 +236,10 @@ impl Config {
             outbound_queues,
             publish_dlq_url,
             sms_queue_url,
+            enqueue_limits: EnqueueLimits {
+                audience: Some(sms_sync_audience),
+                ..EnqueueLimits::API
+            },
             in_progress_ttl_seconds,
             media_bucket,
             upload_url_ttl: std::time::Duration::from_secs(upload_url_seconds),
@@ -383,6 +395,7 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             operator_networks: config.operator_networks.clone(),
             cors_origins: config.cors_origins.clone(),
             public_url: config.connect.public_url.clone(),
+            enqueue_limits: config.enqueue_limits,
         },
     )
 }
@@ -477,6 +490,7 @@ mod tests {
             ),
             ("HERALD_LOG_LEVEL".to_owned(), "trace".to_owned()),
             ("HERALD_MEDIA_QUOTA_OBJECTS".to_owned(), "0".to_owned()),
+            ("HERALD_SMS_SYNC_AUDIENCE".to_owned(), "0".to_owned()),
             (
                 "HERALD_RATE_LIMIT_WRITE_PER_MINUTE".to_owned(),
                 "0".to_owned(),
@@ -500,6 +514,7 @@ mod tests {
             "HERALD_TABLE",
             "HERALD_PUBLISH_DLQ_URL",
             "HERALD_SMS_QUEUE_URL",
+            "HERALD_SMS_SYNC_AUDIENCE must be 1 to 100000",
             "HERALD_MEDIA_BUCKET",
             "HERALD_MEDIA_UPLOAD_URL_SECONDS must be 60 to 3600",
             "HERALD_EMBED_SIGNING_SECRET_ID",

@@ -1,5 +1,6 @@
 //! The SMS sender function: one queued campaign batch per SQS record (see
-//! `herald_domain::campaigns::sender`). A batch with recipients left for later (the provider
+//! `herald_domain::campaigns::sender`), or an enqueue job carrying on a campaign's enqueue
+//! that did not fit the API's answer (see `herald_domain::campaigns::CampaignService::work`). A batch with recipients left for later (the provider
 //! throttled, an answer was unclear, the tenant paused) is sent again as a fresh delayed copy
 //! and the original acknowledged, so deferrals never count toward the DLQ; only failures
 //! (the store unreachable, a malformed record) leave the record for SQS to redeliver.
@@ -10,8 +11,9 @@ use herald_aws::config::{AnnounceConfig, ConfigError, Env, SecretsConfig};
 use herald_aws::dynamo::DynamoStore;
 use herald_aws::lambda::{batch_response, parse_record};
 use herald_aws::queue::JsonQueue;
-use herald_domain::campaigns::SmsBatch;
+use herald_aws::sqs::SqsSmsQueue;
 use herald_domain::campaigns::sender::{BatchReport, SmsSender};
+use herald_domain::campaigns::{CampaignService, EnqueueJob, EnqueueLimits, SmsBatch, SmsWork};
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::wallet::{PriceTable, Wallets};
 use herald_platforms::sms::HttpSms;
@@ -70,10 +72,11 @@ impl Config {
     }
 }
 
-/// The sender and the queue its deferred copies go back to.
+/// The sender, the campaigns (for enqueue jobs) and the queue deferred copies go back to.
 #[derive(Debug)]
 pub struct Sender {
     pub sender: SmsSender,
+    pub campaigns: CampaignService,
     pub queue: JsonQueue,
     pub lease: Duration,
 }
@@ -89,15 +92,24 @@ pub fn sender(config: &Config, clients: &Clients) -> Sender {
         .announce
         .events(clients, store.clone(), clock.clone())
         .map(|e| e as Arc<dyn herald_domain::publishing::settle::OutcomeEvents>);
+    let wallets = Arc::new(Wallets {
+        store: store.clone(),
+        audit: store.clone(),
+        clock: clock.clone(),
+        prices: PriceTable::default(),
+    });
     Sender {
+        campaigns: CampaignService {
+            store: store.clone(),
+            contacts: store.clone(),
+            wallets: wallets.clone(),
+            queue: Arc::new(SqsSmsQueue::new(clients.sqs.clone(), &config.queue_url)),
+            clock: clock.clone(),
+            limits: EnqueueLimits::WORKER,
+        },
         sender: SmsSender {
             store: store.clone(),
-            wallets: Arc::new(Wallets {
-                store: store.clone(),
-                audit: store.clone(),
-                clock: clock.clone(),
-                prices: PriceTable::default(),
-            }),
+            wallets,
             provider: Arc::new(HttpSms::new(
                 &config.api_url,
                 secrets,
@@ -136,51 +148,82 @@ pub async fn handle(s: &Sender, event: SqsEvent) -> SqsBatchResponse {
     let mut keep = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let Ok(batch) = parse_record::<SmsBatch>(&record) else {
-            tracing::error!(message_id = %id, "malformed SMS batch message");
-            keep.push(id);
-            continue;
-        };
-        let span = tracing::info_span!(
-            "sms_batch",
-            correlation_id = %batch.correlation_id,
-            tenant_id = %batch.tenant_id,
-            campaign_id = %batch.campaign_id,
-            batch = batch.batch,
-        );
-        let report = match s.sender.send_batch(&batch).instrument(span.clone()).await {
-            Ok(report) => report,
-            Err(e) => {
-                span.in_scope(|| tracing::warn!(error = %e, "sending the batch failed"));
-                keep.push(id);
-                continue;
+        let worked = match parse_record::<SmsWork>(&record) {
+            Ok(SmsWork::Batch(batch)) => send(s, &batch).await,
+            Ok(SmsWork::Enqueue(job)) => enqueue(s, &job).await,
+            Err(_) => {
+                tracing::error!(message_id = %id, "malformed SMS queue message");
+                false
             }
         };
-        metrics::counter!("herald_sms_sent_total").increment(u64::from(report.sent));
-        metrics::counter!("herald_sms_failed_total").increment(u64::from(report.failed));
-        metrics::counter!("herald_sms_skipped_total").increment(u64::from(report.skipped));
-        span.in_scope(|| {
-            tracing::info!(
-                sent = report.sent,
-                failed = report.failed,
-                skipped = report.skipped,
-                pending = report.pending,
-                paused = report.paused,
-                completed = report.completed,
-                "batch worked"
-            );
-        });
-        if let Some(delay) = deferral(&report, s.lease)
-            && let Err(e) = s
-                .queue
-                .send_delayed(&batch, &batch.correlation_id, delay)
-                .await
-        {
-            span.in_scope(|| tracing::warn!(error = %e, "deferring the batch failed"));
+        if !worked {
             keep.push(id);
         }
     }
     batch_response(keep)
+}
+
+/// Carries an enqueue on; `false` when the job must come back.
+async fn enqueue(s: &Sender, job: &EnqueueJob) -> bool {
+    let span = tracing::info_span!(
+        "sms_enqueue",
+        correlation_id = %job.correlation_id,
+        tenant_id = %job.tenant_id,
+        campaign_id = %job.campaign_id,
+        job = job.enqueue,
+    );
+    match s.campaigns.work(job).instrument(span.clone()).await {
+        Ok(()) => {
+            span.in_scope(|| tracing::info!("enqueue worked"));
+            true
+        }
+        Err(e) => {
+            span.in_scope(|| tracing::warn!(error = %e, "enqueueing failed"));
+            false
+        }
+    }
+}
+
+/// Sends one batch; `false` when the record must come back.
+async fn send(s: &Sender, batch: &SmsBatch) -> bool {
+    let span = tracing::info_span!(
+        "sms_batch",
+        correlation_id = %batch.correlation_id,
+        tenant_id = %batch.tenant_id,
+        campaign_id = %batch.campaign_id,
+        batch = batch.batch,
+    );
+    let report = match s.sender.send_batch(batch).instrument(span.clone()).await {
+        Ok(report) => report,
+        Err(e) => {
+            span.in_scope(|| tracing::warn!(error = %e, "sending the batch failed"));
+            return false;
+        }
+    };
+    metrics::counter!("herald_sms_sent_total").increment(u64::from(report.sent));
+    metrics::counter!("herald_sms_failed_total").increment(u64::from(report.failed));
+    metrics::counter!("herald_sms_skipped_total").increment(u64::from(report.skipped));
+    span.in_scope(|| {
+        tracing::info!(
+            sent = report.sent,
+            failed = report.failed,
+            skipped = report.skipped,
+            pending = report.pending,
+            paused = report.paused,
+            completed = report.completed,
+            "batch worked"
+        );
+    });
+    if let Some(delay) = deferral(&report, s.lease)
+        && let Err(e) = s
+            .queue
+            .send_delayed(batch, &batch.correlation_id, delay)
+            .await
+    {
+        span.in_scope(|| tracing::warn!(error = %e, "deferring the batch failed"));
+        return false;
+    }
+    true
 }
 
 #[cfg(test)]
@@ -235,8 +278,17 @@ mod tests {
         let event: SqsEvent =
             serde_json::from_slice(include_bytes!("../../../events/sms-sender/batch.json"))
                 .unwrap();
-        let batch: SmsBatch =
+        let work: SmsWork =
             serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
-        assert_eq!(batch.batch, 0);
+        assert!(matches!(work, SmsWork::Batch(SmsBatch { batch: 0, .. })));
+        let event: SqsEvent =
+            serde_json::from_slice(include_bytes!("../../../events/sms-sender/enqueue.json"))
+                .unwrap();
+        let work: SmsWork =
+            serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+        assert!(matches!(
+            work,
+            SmsWork::Enqueue(EnqueueJob { enqueue: 0, .. })
+        ));
     }
 }

@@ -89,6 +89,7 @@ impl AppState {
                 operator_networks: vec![],
                 cors_origins: vec![],
                 public_url: Some("https://herald.example".into()),
+                enqueue_limits: herald_domain::campaigns::EnqueueLimits::API,
             },
         );
         MemoryApp {

@@ -45,7 +45,7 @@ pub mod contract;
         crate::analytics::AnalyticsView, crate::analytics::TotalsView,
         routes::ReviewItemView, routes::ReviewItemList,
         routes::CreateContact, routes::EditContact, routes::ConsentBody, routes::ConsentView, routes::ContactView, routes::ContactList,
-        routes::AudienceBody, routes::CreateCampaign, routes::AudienceView, routes::ProgressView, routes::CampaignView, routes::CampaignList, routes::EstimateView,
+        routes::AudienceBody, routes::CreateCampaign, routes::AudienceView, routes::ProgressView, routes::EnqueueProblemView, routes::CampaignView, routes::CampaignList, routes::EstimateView,
         routes::WalletView, routes::LedgerEntryView, routes::LedgerList,
         routes::SlotRuleBody, routes::PostingSlotsBody, routes::PostingSlotsView, ScheduleChoice,
         routes::CircuitView, routes::CircuitReset, routes::AppBlockCleared,

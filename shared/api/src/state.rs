@@ -89,6 +89,8 @@ pub struct Settings {
     /// The API's public base URL, for the connect flow's redirects (`None`: `https://` and
     /// the request's `Host`, which API Gateway sets).
     pub public_url: Option<String>,
+    /// How much of a campaign's enqueue is done before the answer.
+    pub enqueue_limits: herald_domain::campaigns::EnqueueLimits,
 }
 
 impl AppState {
@@ -173,6 +175,7 @@ impl AppState {
                 }),
                 queue: sms_queue,
                 clock: clock.clone(),
+                limits: settings.enqueue_limits,
             },
             wallets,
             contacts: herald_domain::contacts::ContactService {

@@ -198,4 +198,8 @@ impl herald_domain::campaigns::SmsQueue for SqsSmsQueue {
             None => Ok(()),
         }
     }
+
+    async fn send_job(&self, job: &herald_domain::campaigns::EnqueueJob) -> Result<(), StoreError> {
+        self.queue.send(job, &job.correlation_id).await
+    }
 }

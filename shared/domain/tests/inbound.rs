@@ -556,6 +556,8 @@ async fn a_receipt_ahead_of_its_send_comes_back_and_then_applies_once() {
         sender: "HERALD".into(),
         status: CampaignStatus::Sending,
         progress: Progress::default(),
+        enqueue: Default::default(),
+        problem: None,
         version: 1,
         created_at: at,
         updated_at: at,

@@ -5,8 +5,8 @@
 
 use super::*;
 use herald_domain::campaigns::{
-    Audience, Campaign, CampaignStatus, CampaignStore, Claim, Progress, Receipt, ReceiptApplied,
-    Recipient, RecipientState, SendOutcome,
+    Audience, Campaign, CampaignStatus, CampaignStore, Claim, EnqueueProblem, EnqueueState,
+    Planned, Progress, Receipt, ReceiptApplied, Recipient, RecipientState, SendOutcome, pack,
 };
 use herald_domain::clock::to_millis;
 use herald_domain::contacts::{Consent, Contact, ContactStore};
@@ -24,6 +24,8 @@ fn campaign(tenant: &TenantId, status: CampaignStatus) -> Campaign {
         sender: "HERALD".into(),
         status,
         progress: Progress::default(),
+        enqueue: Default::default(),
+        problem: None,
         version: 1,
         created_at: now,
         updated_at: now,
@@ -212,6 +214,77 @@ async fn claims_skips_outcomes_and_receipts_are_exact_on_dynamodb() {
             .items
             .is_empty()
     );
+}
+
+/// An enqueue's snapshot in parts near an item's size, read back whole, kept apart per
+/// snapshot and per tenant, and deleted with every try's parts; the campaign's enqueue state
+/// and problem round-trip (and a campaign item without them reads as nothing under way).
+#[tokio::test]
+async fn snapshot_parts_and_enqueue_state_round_trip_on_dynamodb() {
+    let env = Env::new().await;
+    let store = env.store.as_ref();
+    let t = &env.tenant;
+    let mut c = campaign(t, CampaignStatus::Enqueuing);
+    store.insert_campaign(&c).await.unwrap();
+    let fresh = store.get_campaign(t, &c.id).await.unwrap().unwrap();
+    assert_eq!(
+        (fresh.enqueue, fresh.problem),
+        (EnqueueState::default(), None)
+    );
+
+    let entries: Vec<Planned> = (0..1500)
+        .map(|i| Planned {
+            contact_id: ContactId(format!("con_{i:06}")),
+            phone: format!("+1415557{i:04}"),
+            values: [("note".to_owned(), "é".repeat(200))].into(),
+            segments: 4,
+        })
+        .collect();
+    let parts = pack(entries.clone());
+    assert!(parts.len() >= 2, "{}", parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        store
+            .put_snapshot_part(t, &c.id, "s1", i as u32, part)
+            .await
+            .unwrap();
+    }
+    store
+        .put_snapshot_part(t, &c.id, "s0", 0, &parts[1])
+        .await
+        .unwrap();
+    let mut read = Vec::new();
+    for i in 0..parts.len() as u32 {
+        let part = store.snapshot_part(t, &c.id, "s1", i).await.unwrap();
+        read.extend(part.unwrap().entries);
+    }
+    assert_eq!(read, entries);
+    let other = TenantId(crate::support::unique("campaigns_other_"));
+    assert_eq!(
+        store.snapshot_part(&other, &c.id, "s1", 0).await.unwrap(),
+        None
+    );
+
+    c.enqueue = EnqueueState {
+        snapshot: "s1".into(),
+        parts: parts.len() as u32,
+        credits: 6000,
+        parts_written: 1,
+        batches_queued: 7,
+    };
+    c.problem = Some(EnqueueProblem::InsufficientCredits {
+        needed: 6000,
+        available: 10,
+        shortfall: 5990,
+    });
+    store.replace_campaign(&c, 1).await.unwrap();
+    let stored = store.get_campaign(t, &c.id).await.unwrap().unwrap();
+    assert_eq!((stored.enqueue, stored.problem), (c.enqueue, c.problem));
+
+    store.delete_snapshots(t, &c.id).await.unwrap();
+    for (snapshot, part) in [("s1", 0), ("s1", 1), ("s0", 0)] {
+        let gone = store.snapshot_part(t, &c.id, snapshot, part).await.unwrap();
+        assert_eq!(gone, None, "{snapshot} {part}");
+    }
 }
 
 #[tokio::test]

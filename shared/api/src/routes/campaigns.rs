@@ -8,7 +8,9 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use herald_domain::campaigns::{Audience, Campaign, Estimate, NewCampaign};
+use herald_domain::campaigns::{
+    Audience, Campaign, CampaignStatus, EnqueueProblem, Estimate, NewCampaign,
+};
 use herald_domain::ids::{CampaignId, ContactId, is_valid_id};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -71,6 +73,46 @@ pub struct ProgressView {
     pub credits_reserved: i64,
     pub credits_used: i64,
     pub credits_released: i64,
+    /// Batches queued so far (while `enqueuing`, a large audience's enqueue goes on in the
+    /// background; `batches` is its total once the audience is snapshotted).
+    pub batches_queued: u32,
+}
+
+/// Why the last enqueue put the campaign back to `draft`: `no_recipients`, or
+/// `insufficient_credits` with what was `needed`, `available` and the `shortfall`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnqueueProblemView {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shortfall: Option<i64>,
+}
+
+impl From<&EnqueueProblem> for EnqueueProblemView {
+    fn from(p: &EnqueueProblem) -> Self {
+        match p {
+            EnqueueProblem::NoRecipients => Self {
+                kind: "no_recipients".into(),
+                needed: None,
+                available: None,
+                shortfall: None,
+            },
+            EnqueueProblem::InsufficientCredits {
+                needed,
+                available,
+                shortfall,
+            } => Self {
+                kind: "insufficient_credits".into(),
+                needed: Some(*needed),
+                available: Some(*available),
+                shortfall: Some(*shortfall),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -84,6 +126,9 @@ pub struct CampaignView {
     /// `draft`, `enqueuing`, `sending`, `completed` or `cancelled`.
     pub status: String,
     pub progress: ProgressView,
+    /// Why the last enqueue put the campaign back to draft (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<EnqueueProblemView>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -116,7 +161,12 @@ impl From<&Campaign> for CampaignView {
                 credits_reserved: p.credits_reserved,
                 credits_used: p.credits_used,
                 credits_released: p.credits_released,
+                batches_queued: c.enqueue.batches_queued.max(match c.status {
+                    CampaignStatus::Draft | CampaignStatus::Enqueuing => 0,
+                    _ => p.batches,
+                }),
             },
+            problem: c.problem.as_ref().map(EnqueueProblemView::from),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -257,7 +307,11 @@ pub async fn estimate_campaign(
 }
 
 /// Send a draft (editor), once: its audience is snapshotted, its credits reserved all or
-/// nothing (`402` names the shortfall, and nothing is reserved), its batches queued.
+/// nothing (`402` names the shortfall, and nothing is reserved), its batches queued. An
+/// audience too large to enqueue within the answer (more than 5,000 contacts by default) is
+/// answered `enqueuing` at once and enqueued in the background: follow it on
+/// `GET /v1/campaigns/{id}`, where a shortfall found then puts the campaign back to `draft`
+/// with its `problem`.
 #[utoipa::path(post, path = "/v1/campaigns/{id}/enqueue", tag = "campaigns",
     params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),

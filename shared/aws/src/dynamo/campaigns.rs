@@ -17,8 +17,8 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use herald_domain::StoreError;
 use herald_domain::campaigns::{
-    Audience, Campaign, CampaignStatus, CampaignStore, Claim, Progress, Receipt, ReceiptApplied,
-    Recipient, RecipientState, SendOutcome,
+    Audience, Campaign, CampaignStatus, CampaignStore, Claim, EnqueueState, Progress, Receipt,
+    ReceiptApplied, Recipient, RecipientState, SendOutcome, SnapshotPart,
 };
 use herald_domain::ids::{CampaignId, ContactId, TenantId};
 use herald_domain::ports::Page;
@@ -56,6 +56,16 @@ fn recipient_key(r: &Recipient) -> Item {
     )
 }
 
+/// An enqueue's audience snapshot, in parts, beside the recipients it becomes.
+fn snapshot_key(tenant: &TenantId, campaign: &CampaignId, snapshot: &str, part: u32) -> Item {
+    key(
+        recipients_pk(tenant, campaign),
+        format!("{SNAPSHOT_PREFIX}{snapshot}#{part:05}"),
+    )
+}
+
+const SNAPSHOT_PREFIX: &str = "SNAP#";
+
 fn message_key(message_id: &str) -> Item {
     key(format!("SMSMSG#{message_id}"), "SMSMSG")
 }
@@ -82,6 +92,8 @@ fn own_fields(
         ("recipients", n(c.progress.recipients)),
         ("batches", n(c.progress.batches)),
         ("credits_reserved", n(c.progress.credits_reserved)),
+        ("enqueue", s(json(&c.enqueue)?)),
+        ("problem", s(json(&c.problem)?)),
         ("version", n(c.version)),
         ("updated_at", time_n(c.updated_at)),
     ])
@@ -114,6 +126,15 @@ fn campaign_from_item(item: &Item) -> Result<Campaign, StoreError> {
             credits_reserved: counter("credits_reserved"),
             credits_used: counter("credits_used"),
             credits_released: counter("credits_released"),
+        },
+        // Campaigns written before enqueue jobs have neither: nothing was under way.
+        enqueue: match f.opt_str("enqueue") {
+            Some(v) => serde_json::from_str(&v).map_err(|_| bad("enqueue"))?,
+            None => EnqueueState::default(),
+        },
+        problem: match f.opt_str("problem") {
+            Some(v) => serde_json::from_str(&v).map_err(|_| bad("problem"))?,
+            None => None,
         },
         version: f.u64("version")?,
         created_at: f.time("created_at")?,
@@ -372,6 +393,69 @@ impl CampaignStore for DynamoStore {
             .send()
             .await;
         result.map_err(crate::errors::store_error)?;
+        Ok(())
+    }
+
+    async fn put_snapshot_part(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        snapshot: &str,
+        part: u32,
+        content: &SnapshotPart,
+    ) -> Result<(), StoreError> {
+        let mut item = snapshot_key(tenant, campaign, snapshot, part);
+        item.insert("type".into(), s("sms_snapshot"));
+        item.insert("part".into(), s(json(content)?));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(crate::errors::store_error)?;
+        Ok(())
+    }
+
+    async fn snapshot_part(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        snapshot: &str,
+        part: u32,
+    ) -> Result<Option<SnapshotPart>, StoreError> {
+        let item = self
+            .get(snapshot_key(tenant, campaign, snapshot, part))
+            .await?;
+        item.map(|i| {
+            serde_json::from_str(&Fields(&i).str("part")?)
+                .map_err(|_| StoreError::Invalid("snapshot item: bad part".into()))
+        })
+        .transpose()
+    }
+
+    async fn delete_snapshots(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<(), StoreError> {
+        let items = self
+            .query_prefix(recipients_pk(tenant, campaign), SNAPSHOT_PREFIX)
+            .all()
+            .await?;
+        for item in items {
+            let key = [("pk", &item["pk"]), ("sk", &item["sk"])]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.clone()))
+                .collect();
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .send()
+                .await
+                .map_err(crate::errors::store_error)?;
+        }
         Ok(())
     }
 

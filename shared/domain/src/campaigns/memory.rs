@@ -3,7 +3,7 @@
 
 use super::{
     Campaign, CampaignStore, Claim, Progress, Receipt, ReceiptApplied, Recipient, RecipientState,
-    SendOutcome,
+    SendOutcome, SnapshotPart,
 };
 use crate::contacts::ContactStore;
 use crate::error::StoreError;
@@ -24,6 +24,8 @@ struct State {
     messages: HashMap<String, RecipientKey>,
     /// Sender id (upper case) -> the tenant that claimed it.
     senders: HashMap<String, TenantId>,
+    /// (tenant, campaign, snapshot, part) -> the part.
+    snapshots: BTreeMap<(TenantId, CampaignId, String, u32), SnapshotPart>,
 }
 
 pub struct MemoryCampaigns {
@@ -66,6 +68,11 @@ impl MemoryCampaigns {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Snapshot parts stored, for tests.
+    pub fn snapshot_parts(&self) -> usize {
+        self.lock().snapshots.len()
     }
 
     /// Every recipient of the campaign, for tests.
@@ -151,6 +158,41 @@ impl CampaignStore for MemoryCampaigns {
             progress,
             ..campaign.clone()
         };
+        Ok(())
+    }
+
+    async fn put_snapshot_part(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        snapshot: &str,
+        part: u32,
+        content: &SnapshotPart,
+    ) -> Result<(), StoreError> {
+        let key = (tenant.clone(), campaign.clone(), snapshot.to_owned(), part);
+        self.lock().snapshots.insert(key, content.clone());
+        Ok(())
+    }
+
+    async fn snapshot_part(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        snapshot: &str,
+        part: u32,
+    ) -> Result<Option<SnapshotPart>, StoreError> {
+        let key = (tenant.clone(), campaign.clone(), snapshot.to_owned(), part);
+        Ok(self.lock().snapshots.get(&key).cloned())
+    }
+
+    async fn delete_snapshots(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .snapshots
+            .retain(|(t, c, _, _), _| (t, c) != (tenant, campaign));
         Ok(())
     }
 
@@ -341,23 +383,49 @@ impl CampaignStore for MemoryCampaigns {
     }
 }
 
-/// An in-memory [`SmsQueue`](super::SmsQueue): every batch sent, in order.
+/// An in-memory [`SmsQueue`](super::SmsQueue): every batch and job sent, in order.
 #[derive(Debug, Default)]
-pub struct MemorySmsQueue(Mutex<Vec<super::SmsBatch>>);
+pub struct MemorySmsQueue(Mutex<Vec<super::SmsWork>>);
 
 impl MemorySmsQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<super::SmsWork>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn batches(&self) -> Vec<super::SmsBatch> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let work = self.lock();
+        let batches = work.iter().filter_map(|w| match w {
+            super::SmsWork::Batch(b) => Some(b.clone()),
+            super::SmsWork::Enqueue(_) => None,
+        });
+        batches.collect()
+    }
+
+    /// The enqueue jobs sent, taken off the queue.
+    pub fn take_jobs(&self) -> Vec<super::EnqueueJob> {
+        let mut work = self.lock();
+        let mut jobs = Vec::new();
+        work.retain(|w| match w {
+            super::SmsWork::Enqueue(job) => {
+                jobs.push(job.clone());
+                false
+            }
+            super::SmsWork::Batch(_) => true,
+        });
+        jobs
     }
 }
 
 #[async_trait]
 impl super::SmsQueue for MemorySmsQueue {
     async fn send_batches(&self, batches: &[super::SmsBatch]) -> Result<(), StoreError> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(batches);
+        let work = batches.iter().cloned().map(super::SmsWork::Batch);
+        self.lock().extend(work);
+        Ok(())
+    }
+
+    async fn send_job(&self, job: &super::EnqueueJob) -> Result<(), StoreError> {
+        self.lock().push(super::SmsWork::Enqueue(job.clone()));
         Ok(())
     }
 }

@@ -7,9 +7,11 @@
 //! opted in, in the same write: a STOP committed before the claim is never texted, whatever
 //! batches were queued before it.
 
+mod enqueue;
+#[cfg(test)]
+mod enqueue_tests;
 #[cfg(test)]
 mod keyword_tests;
-#[cfg(feature = "memory")]
 pub mod keywords;
 pub mod memory;
 pub mod segments;
@@ -19,6 +21,10 @@ pub mod template;
 #[cfg(test)]
 mod tests;
 
+pub use enqueue::{
+    EnqueueJob, EnqueueLimits, EnqueueProblem, EnqueueState, Planned, STALE, SmsWork, SnapshotPart,
+    pack,
+};
 pub use service::{CampaignError, CampaignService, Estimate, NewCampaign, SmsBatch, SmsQueue};
 
 use crate::error::StoreError;
@@ -120,6 +126,10 @@ pub struct Campaign {
     pub sender: String,
     pub status: CampaignStatus,
     pub progress: Progress,
+    /// How far an enqueue has come (its snapshot, parts written, batches queued).
+    pub enqueue: EnqueueState,
+    /// Why the last enqueue put the campaign back to draft.
+    pub problem: Option<EnqueueProblem>,
     pub version: u64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -268,6 +278,29 @@ pub trait CampaignStore: Send + Sync {
     /// Writes the campaign's own fields (not its progress counters) if the stored version is
     /// still `expected`; `Conflict` otherwise.
     async fn replace_campaign(&self, campaign: &Campaign, expected: u64) -> Result<(), StoreError>;
+    /// Stores part `part` of an enqueue's audience snapshot `snapshot` (a rewrite of the same
+    /// part of the same snapshot changes nothing).
+    async fn put_snapshot_part(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        snapshot: &str,
+        part: u32,
+        content: &SnapshotPart,
+    ) -> Result<(), StoreError>;
+    async fn snapshot_part(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        snapshot: &str,
+        part: u32,
+    ) -> Result<Option<SnapshotPart>, StoreError>;
+    /// Deletes every snapshot part of the campaign's enqueues (the texted numbers go with them).
+    async fn delete_snapshots(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<(), StoreError>;
     /// Writes recipients that are not written yet (a rerun of an enqueue changes none).
     async fn put_recipients(&self, recipients: &[Recipient]) -> Result<(), StoreError>;
     /// One batch's recipients, as they are now.

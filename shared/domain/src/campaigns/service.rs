@@ -1,11 +1,9 @@
 //! The campaign operations: create (every input checked, one error listing every problem),
 //! estimate, enqueue (once: snapshot, reserve all or nothing, batches), cancel and settle.
 
-use super::segments;
 use super::template::Template;
 use super::{
-    Audience, BATCH_SIZE, Campaign, CampaignStatus, CampaignStore, MAX_LIST, MAX_NAME, MAX_TEXT,
-    Progress, Recipient, RecipientState,
+    Audience, Campaign, CampaignStatus, CampaignStore, MAX_LIST, MAX_NAME, MAX_TEXT, Progress,
 };
 use crate::clock::Clock;
 use crate::contacts::{Contact, ContactStore};
@@ -109,6 +107,7 @@ impl SmsBatch {
 #[async_trait]
 pub trait SmsQueue: Send + Sync {
     async fn send_batches(&self, batches: &[SmsBatch]) -> Result<(), StoreError>;
+    async fn send_job(&self, job: &super::EnqueueJob) -> Result<(), StoreError>;
 }
 
 #[derive(Clone)]
@@ -118,6 +117,8 @@ pub struct CampaignService {
     pub wallets: Arc<Wallets>,
     pub queue: Arc<dyn SmsQueue>,
     pub clock: Arc<dyn Clock>,
+    /// How much of an enqueue is done before the answer (the rest goes on in a job).
+    pub limits: super::EnqueueLimits,
 }
 
 crate::debug_fields!(CampaignService);
@@ -210,7 +211,7 @@ fn check(new: &NewCampaign) -> Result<(Template, Audience), CampaignError> {
 }
 
 /// A contact's value for a placeholder: its own fields first, then `name` and `first_name`.
-fn value<'a>(contact: &'a Contact, field: &str) -> Option<&'a str> {
+pub(super) fn value<'a>(contact: &'a Contact, field: &str) -> Option<&'a str> {
     if let Some(v) = contact.fields.get(field) {
         return Some(v);
     }
@@ -219,12 +220,6 @@ fn value<'a>(contact: &'a Contact, field: &str) -> Option<&'a str> {
         "first_name" => contact.name.as_deref()?.split_whitespace().next(),
         _ => None,
     }
-}
-
-/// The audience rendered: who is texted what, and who is skipped why.
-struct Snapshot {
-    recipients: Vec<Recipient>,
-    skipped: BTreeMap<String, u64>,
 }
 
 impl CampaignService {
@@ -248,6 +243,8 @@ impl CampaignService {
             sender: new.sender,
             status: CampaignStatus::Draft,
             progress: Progress::default(),
+            enqueue: Default::default(),
+            problem: None,
             version: 1,
             created_at: now,
             updated_at: now,
@@ -272,174 +269,26 @@ impl CampaignService {
         Ok(self.store.list_campaigns(tenant, cursor, limit).await?)
     }
 
-    /// The audience's contacts, each once, oldest first.
-    async fn audience(&self, campaign: &Campaign) -> Result<Vec<Contact>, StoreError> {
-        let tenant = &campaign.tenant_id;
-        match &campaign.audience {
-            Audience::Contacts(ids) => {
-                let mut found = Vec::with_capacity(ids.len());
-                for id in ids {
-                    if let Some(c) = self.contacts.get_contact(tenant, id).await? {
-                        found.push(c);
-                    }
-                }
-                Ok(found)
-            }
-            Audience::Tags(tags) => {
-                let mut found = Vec::new();
-                let mut cursor = None;
-                loop {
-                    let page = self
-                        .contacts
-                        .list_contacts(tenant, cursor.as_deref(), 1000)
-                        .await?;
-                    found.extend(
-                        page.items
-                            .into_iter()
-                            .filter(|c| c.tags.iter().any(|t| tags.contains(t))),
-                    );
-                    match page.cursor {
-                        Some(next) => cursor = Some(next),
-                        None => return Ok(found),
-                    }
-                }
-            }
-        }
-    }
-
-    async fn snapshot(&self, campaign: &Campaign) -> Result<Snapshot, CampaignError> {
-        let template = Template::parse(&campaign.text)
-            .map_err(|m| CampaignError::Invalid(vec![FieldError::new("text", m)]))?;
-        let mut recipients = Vec::new();
-        let mut skipped = BTreeMap::new();
-        for contact in self.audience(campaign).await? {
-            if !contact.consent.may_text() {
-                *skipped
-                    .entry(format!("consent {}", contact.consent.status()))
-                    .or_default() += 1;
-                continue;
-            }
-            match template.render(|f| value(&contact, f), &campaign.fallbacks) {
-                Err(field) => {
-                    *skipped
-                        .entry(format!("no value for {{{{{field}}}}}"))
-                        .or_default() += 1;
-                }
-                Ok(text) => {
-                    let batch = (recipients.len() / BATCH_SIZE) as u32;
-                    recipients.push(Recipient {
-                        tenant_id: campaign.tenant_id.clone(),
-                        campaign_id: campaign.id.clone(),
-                        contact_id: contact.id,
-                        phone: contact.phone,
-                        segments: segments::count(&text).count as u32,
-                        text,
-                        batch,
-                        state: RecipientState::Queued,
-                    });
-                }
-            }
-        }
-        Ok(Snapshot {
-            recipients,
-            skipped,
-        })
-    }
-
     pub async fn estimate(
         &self,
         tenant: &TenantId,
         id: &CampaignId,
     ) -> Result<Estimate, CampaignError> {
         let campaign = self.get(tenant, id).await?;
-        let snapshot = self.snapshot(&campaign).await?;
-        let mut encodings = BTreeMap::new();
-        for r in &snapshot.recipients {
-            let name = match segments::count(&r.text).encoding {
-                segments::Encoding::Gsm7 => "gsm7",
-                segments::Encoding::Ucs2 => "ucs2",
-            };
-            *encodings.entry(name.to_owned()).or_default() += 1;
-        }
-        let segments: u64 = snapshot
-            .recipients
-            .iter()
-            .map(|r| u64::from(r.segments))
-            .sum();
+        let contacts = self.whole_audience(&campaign).await?;
+        let plan = super::enqueue::plan(&campaign, contacts)?;
+        let segments: u64 = plan.planned.iter().map(|p| u64::from(p.segments)).sum();
         let available = self.wallets.store.wallet(tenant).await?.balance;
         let credits = segments as Credits;
         Ok(Estimate {
-            recipients: snapshot.recipients.len() as u64,
-            skipped: snapshot.skipped,
+            recipients: plan.planned.len() as u64,
+            skipped: plan.skipped,
             segments,
-            encodings,
+            encodings: plan.encodings,
             credits,
             available,
             shortfall: (credits - available.max(0)).max(0),
         })
-    }
-
-    /// Enqueues a draft once: moves it to `enqueuing`, snapshots the audience, reserves its
-    /// credits all or nothing (a shortfall puts the campaign back to draft), writes the
-    /// recipients and queues their batches, then marks it sending. Enqueueing a campaign
-    /// that is already `enqueuing` finishes what a crashed run began (every step is
-    /// idempotent); one that is sending or done is answered as it is.
-    pub async fn enqueue(
-        &self,
-        tenant: &TenantId,
-        id: &CampaignId,
-        correlation_id: &str,
-    ) -> Result<Campaign, CampaignError> {
-        let mut campaign = self.get(tenant, id).await?;
-        match campaign.status {
-            CampaignStatus::Draft => {
-                campaign = self.transition(campaign, CampaignStatus::Enqueuing).await?;
-            }
-            CampaignStatus::Enqueuing => {}
-            CampaignStatus::Sending | CampaignStatus::Completed => return Ok(campaign),
-            CampaignStatus::Cancelled => return Err(CampaignError::State("cancelled")),
-        }
-        let snapshot = self.snapshot(&campaign).await?;
-        let credits: Credits = snapshot
-            .recipients
-            .iter()
-            .map(|r| Credits::from(r.segments))
-            .sum();
-        if snapshot.recipients.is_empty() {
-            self.transition(campaign, CampaignStatus::Draft).await?;
-            return Err(CampaignError::NoRecipients);
-        }
-        let reserved = match self
-            .wallets
-            .reserve(tenant, &campaign.reservation(), credits)
-            .await
-        {
-            Ok(applied) => applied.entry().change.credits(),
-            Err(e @ WalletError::Insufficient { .. }) => {
-                self.transition(campaign, CampaignStatus::Draft).await?;
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        for chunk in snapshot.recipients.chunks(BATCH_SIZE) {
-            self.store.put_recipients(chunk).await?;
-        }
-        let batches = snapshot.recipients.len().div_ceil(BATCH_SIZE) as u32;
-        let queued: Vec<SmsBatch> = (0..batches)
-            .map(|batch| SmsBatch {
-                tenant_id: tenant.clone(),
-                campaign_id: campaign.id.clone(),
-                batch,
-                correlation_id: correlation_id.to_owned(),
-            })
-            .collect();
-        for chunk in queued.chunks(10) {
-            self.queue.send_batches(chunk).await?;
-        }
-        campaign.progress.recipients = snapshot.recipients.len() as u64;
-        campaign.progress.batches = batches;
-        campaign.progress.credits_reserved = reserved;
-        self.transition(campaign, CampaignStatus::Sending).await
     }
 
     /// Cancels a campaign that has not finished: no recipient is claimed after this, and
@@ -457,6 +306,8 @@ impl CampaignService {
         }
         let campaign = self.transition(campaign, CampaignStatus::Cancelled).await?;
         self.settle(&campaign).await?;
+        // An enqueue under way stops at its next step; its snapshot goes now.
+        self.store.delete_snapshots(tenant, id).await?;
         self.get(tenant, id).await
     }
 
@@ -466,7 +317,7 @@ impl CampaignService {
     }
 
     /// Moves the campaign to `to`, retrying over concurrent changes of its own fields.
-    async fn transition(
+    pub(super) async fn transition(
         &self,
         mut campaign: Campaign,
         to: CampaignStatus,
@@ -493,7 +344,7 @@ impl CampaignService {
 /// The ledger keys' suffix of a campaign's settlement.
 const SETTLE: &str = "settle";
 
-pub(super) async fn settle(
+pub(crate) async fn settle(
     store: &dyn CampaignStore,
     wallets: &Wallets,
     campaign: &Campaign,

@@ -112,6 +112,7 @@ pub(super) fn world() -> World {
             wallets: wallets.clone(),
             queue: queue.clone(),
             clock: clock.clone(),
+            limits: EnqueueLimits::API,
         },
         sender: SmsSender {
             store: campaigns.clone(),

@@ -21,8 +21,8 @@ use herald_domain::campaigns::keywords::{InboundSms, Keywords};
 use herald_domain::campaigns::memory::{MemoryCampaigns, MemorySmsQueue};
 use herald_domain::campaigns::sender::SmsSender;
 use herald_domain::campaigns::{
-    Campaign, CampaignError, CampaignService, CampaignStore, NewCampaign, Receipt, ReceiptApplied,
-    Recipient, SmsBatch,
+    Campaign, CampaignError, CampaignService, CampaignStatus, CampaignStore, EnqueueLimits,
+    EnqueueProblem, NewCampaign, Receipt, ReceiptApplied, Recipient, STALE, SmsBatch,
 };
 use herald_domain::clock::{Clock, FakeClock};
 use herald_domain::contacts::memory::MemoryContacts;
@@ -59,6 +59,8 @@ pub struct CampaignReport {
     /// messages the provider took and then lost the answer to.
     pub crashes: usize,
     pub lost_answers: usize,
+    /// Enqueue jobs worked (the enqueue did not fit the API's limits).
+    pub enqueue_jobs: usize,
     pub findings: Vec<String>,
 }
 
@@ -72,6 +74,7 @@ pub struct CampaignSummary {
     pub cancelled: usize,
     pub crashes: usize,
     pub lost_answers: usize,
+    pub enqueue_jobs: usize,
     pub classes: BTreeMap<String, (usize, u64)>,
     pub failed_seeds: Vec<u64>,
 }
@@ -85,6 +88,7 @@ impl CampaignSummary {
         self.cancelled += usize::from(r.cancelled);
         self.crashes += r.crashes;
         self.lost_answers += r.lost_answers;
+        self.enqueue_jobs += r.enqueue_jobs;
         for f in &r.findings {
             let class = f.split(':').next().unwrap_or(f).to_owned();
             self.classes.entry(class).or_insert((0, r.seed)).0 += 1;
@@ -105,13 +109,15 @@ impl CampaignSummary {
     /// The campaign part of the `SIM` line.
     pub fn line(&self) -> String {
         format!(
-            "campaigns={} sms={} stops={} cancelled={} store_crashes={} lost_answers={} sms_duplicates={} texted_after_stop={} unended={} not_texted={} counter_mismatch={} wallet_mismatch={} negative_balance={} open_reservations={} sms_findings={}",
+            "campaigns={} sms={} stops={} cancelled={} store_crashes={} lost_answers={} enqueue_jobs={} enqueue_findings={} sms_duplicates={} texted_after_stop={} unended={} not_texted={} counter_mismatch={} wallet_mismatch={} negative_balance={} open_reservations={} sms_findings={}",
             self.seeds,
             self.texted,
             self.stops,
             self.cancelled,
             self.crashes,
             self.lost_answers,
+            self.enqueue_jobs,
+            self.count("enqueue"),
             self.count("texted ") - self.count("texted after"),
             self.count("texted after"),
             self.count("never ended"),
@@ -153,7 +159,7 @@ struct World {
 
 const SENDER_ID: &str = "SIMSMS";
 
-fn world(seed: u64, faults: bool) -> World {
+fn world(seed: u64, faults: bool, audience: usize) -> World {
     let clock = Arc::new(FakeClock::new(datetime!(2026-12-05 09:00 UTC)));
     let rng = Arc::new(SharedRng::new(Rng::stream(seed, 0x5a5)));
     let contacts = Arc::new(MemoryContacts::default());
@@ -189,6 +195,11 @@ fn world(seed: u64, faults: bool) -> World {
             wallets: wallets.clone(),
             queue: queue.clone(),
             clock: clock.clone(),
+            // Often too small for the audience: the enqueue goes on in jobs.
+            limits: EnqueueLimits {
+                audience: Some(rng.with(|r| r.below(2 * audience as u64)) as usize + 1),
+                ..EnqueueLimits::API
+            },
         },
         sender: SmsSender {
             store: faulty.clone(),
@@ -246,7 +257,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 async fn run(seed: u64, n: usize, faults: bool) -> CampaignReport {
-    let w = world(seed, faults);
+    let w = world(seed, faults, n);
     let mut report = CampaignReport {
         seed,
         ..CampaignReport::default()
@@ -323,7 +334,7 @@ async fn run(seed: u64, n: usize, faults: bool) -> CampaignReport {
     let short = w.rng.chance(0.3) && needed > 1;
     let first_grant = if short { needed / 2 } else { needed + 5 };
     w.grant(&operator, "g1", first_grant.max(1)).await;
-    let mut enqueued = w.service.enqueue(&w.tenant, &campaign.id, "sim").await;
+    let mut enqueued = w.enqueue(&campaign, &mut report).await;
     if short {
         match &enqueued {
             Err(CampaignError::Insufficient { .. }) => {
@@ -340,21 +351,28 @@ async fn run(seed: u64, n: usize, faults: bool) -> CampaignReport {
             )),
         }
         w.grant(&operator, "g2", needed).await;
-        enqueued = w.service.enqueue(&w.tenant, &campaign.id, "sim").await;
+        enqueued = w.enqueue(&campaign, &mut report).await;
     }
-    // Enqueued twice (a retried request): queued once.
-    let again = w.service.enqueue(&w.tenant, &campaign.id, "sim").await;
+    // Enqueued twice (a retried request): nothing more queued.
+    let queued = w.queue.batches().len();
+    let again = w.enqueue(&campaign, &mut report).await;
     let (Ok(enqueued), Ok(_)) = (enqueued, again) else {
         report.findings.push("setup: the enqueue failed".into());
         return report;
     };
     let batches = w.queue.batches();
-    if batches.len() != enqueued.progress.batches as usize {
+    // A crashed enqueue may queue a batch again (at least once); every batch is queued.
+    let distinct: BTreeSet<u32> = batches.iter().map(|b| b.batch).collect();
+    if batches.len() != queued || distinct != (0..enqueued.progress.batches).collect() {
         report.findings.push(format!(
-            "enqueued twice: {} batches queued for {}",
+            "enqueue: batches {distinct:?} queued ({} then {}) for {}",
+            queued,
             batches.len(),
             enqueued.progress.batches
         ));
+    }
+    if w.campaigns.snapshot_parts() != 0 {
+        report.findings.push("enqueue: snapshot parts left".into());
     }
     report.recipients = enqueued.progress.recipients as usize;
     let snapshot = w.recipients(&campaign, enqueued.progress.batches).await;
@@ -368,6 +386,61 @@ async fn run(seed: u64, n: usize, faults: bool) -> CampaignReport {
 }
 
 impl World {
+    /// Enqueues as a client and the queue would: the request retried after a crash, then
+    /// every job worked (again after a failure) until none is left. A campaign the jobs put
+    /// back to draft answers with its problem.
+    async fn enqueue(
+        &self,
+        campaign: &Campaign,
+        report: &mut CampaignReport,
+    ) -> Result<Campaign, CampaignError> {
+        let (tenant, id) = (&self.tenant, &campaign.id);
+        let mut answer = self.service.enqueue(tenant, id, "sim").await;
+        for _ in 0..20 {
+            match answer {
+                Err(CampaignError::Store(_) | CampaignError::Contended) => {
+                    // Retried once the crashed run's campaign has gone quiet.
+                    self.clock.advance(STALE + Duration::seconds(1));
+                    answer = self.service.enqueue(tenant, id, "sim").await;
+                }
+                _ => break,
+            }
+        }
+        answer?;
+        for _ in 0..200 {
+            let jobs = self.queue.take_jobs();
+            if jobs.is_empty() {
+                break;
+            }
+            for job in jobs {
+                report.enqueue_jobs += 1;
+                if self.service.work(&job).await.is_err() {
+                    // Redelivered.
+                    self.service.queue.send_job(&job).await?;
+                }
+            }
+        }
+        let now = self.service.get(tenant, id).await?;
+        match (&now.status, &now.problem) {
+            (CampaignStatus::Draft, Some(EnqueueProblem::NoRecipients)) => {
+                Err(CampaignError::NoRecipients)
+            }
+            (
+                CampaignStatus::Draft,
+                Some(EnqueueProblem::InsufficientCredits {
+                    needed,
+                    available,
+                    shortfall,
+                }),
+            ) => Err(CampaignError::Insufficient {
+                needed: *needed,
+                available: *available,
+                shortfall: *shortfall,
+            }),
+            _ => Ok(now),
+        }
+    }
+
     async fn grant(&self, by: &Operator, key: &str, credits: i64) {
         let wallets = Wallets {
             store: self.wallets.clone(),

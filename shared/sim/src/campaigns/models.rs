@@ -8,6 +8,7 @@ use herald_domain::campaigns::memory::MemoryCampaigns;
 use herald_domain::campaigns::sender::{OutboundSms, SmsError, SmsProvider};
 use herald_domain::campaigns::{
     Campaign, CampaignStore, Claim, Progress, Receipt, ReceiptApplied, Recipient, SendOutcome,
+    SnapshotPart,
 };
 use herald_domain::clock::{Clock, FakeClock};
 use herald_domain::ids::{CampaignId, TenantId};
@@ -38,6 +39,23 @@ impl FaultyStore {
     }
 }
 
+impl FaultyStore {
+    /// Runs `write`, or not, and answers with a crash now and then (before or after it).
+    async fn faulty<T>(
+        &self,
+        write: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match self.fault() {
+            Some(false) => Err(crashed()),
+            Some(true) => {
+                write.await?;
+                Err(crashed())
+            }
+            None => write.await,
+        }
+    }
+}
+
 pub(super) fn crashed() -> StoreError {
     StoreError::Unavailable("simulated crash".into())
 }
@@ -65,8 +83,31 @@ impl CampaignStore for FaultyStore {
     async fn replace_campaign(&self, c: &Campaign, expected: u64) -> Result<(), StoreError> {
         self.inner.replace_campaign(c, expected).await
     }
+    async fn put_snapshot_part(
+        &self,
+        t: &TenantId,
+        c: &CampaignId,
+        snapshot: &str,
+        part: u32,
+        content: &SnapshotPart,
+    ) -> Result<(), StoreError> {
+        self.faulty(self.inner.put_snapshot_part(t, c, snapshot, part, content))
+            .await
+    }
+    async fn snapshot_part(
+        &self,
+        t: &TenantId,
+        c: &CampaignId,
+        snapshot: &str,
+        part: u32,
+    ) -> Result<Option<SnapshotPart>, StoreError> {
+        self.inner.snapshot_part(t, c, snapshot, part).await
+    }
+    async fn delete_snapshots(&self, t: &TenantId, c: &CampaignId) -> Result<(), StoreError> {
+        self.inner.delete_snapshots(t, c).await
+    }
     async fn put_recipients(&self, r: &[Recipient]) -> Result<(), StoreError> {
-        self.inner.put_recipients(r).await
+        self.faulty(self.inner.put_recipients(r)).await
     }
     async fn batch(
         &self,
@@ -82,24 +123,10 @@ impl CampaignStore for FaultyStore {
         now: OffsetDateTime,
         lease_before: OffsetDateTime,
     ) -> Result<Claim, StoreError> {
-        match self.fault() {
-            Some(false) => Err(crashed()),
-            Some(true) => {
-                self.inner.claim(r, now, lease_before).await?;
-                Err(crashed())
-            }
-            None => self.inner.claim(r, now, lease_before).await,
-        }
+        self.faulty(self.inner.claim(r, now, lease_before)).await
     }
     async fn finish(&self, r: &Recipient, outcome: &SendOutcome) -> Result<bool, StoreError> {
-        match self.fault() {
-            Some(false) => Err(crashed()),
-            Some(true) => {
-                self.inner.finish(r, outcome).await?;
-                Err(crashed())
-            }
-            None => self.inner.finish(r, outcome).await,
-        }
+        self.faulty(self.inner.finish(r, outcome)).await
     }
     async fn apply_receipt(&self, id: &str, r: Receipt) -> Result<ReceiptApplied, StoreError> {
         self.inner.apply_receipt(id, r).await
