@@ -84,6 +84,8 @@ LOCAL_FUNCTION_ENV = {
     # Campaigns of more than 1,000 contacts are enqueued by jobs on the SMS queue (5,000 in
     # production), so the 2,000-recipient run goes through them.
     "HERALD_SMS_SYNC_AUDIENCE": "1000",
+    # A sending campaign whose finished count stands still 15 s is repaired by the reconciler.
+    "HERALD_SMS_STUCK_SECONDS": "15",
     # The whole suite (and its chaos run) publishes more to Facebook in a minute than Meta's
     # 200 calls per app per hour: locally the app budget is not the subject under test.
     "HERALD_RATE_LIMIT_FACEBOOK_APP": "100000/3600",

@@ -95,6 +95,11 @@ enum Command {
         #[command(subcommand)]
         command: MediaCommand,
     },
+    /// SMS campaigns: mark those from before the reconciler's live markers.
+    Campaigns {
+        #[command(subcommand)]
+        command: CampaignCommand,
+    },
     /// Idempotency records.
     Idempotency {
         #[command(subcommand)]
@@ -172,6 +177,13 @@ enum PostCommand {
     /// place in it (once after upgrading, then once more for posts an older function wrote
     /// during the first run); prints {"reindexed": n}.
     Reindex,
+}
+
+#[derive(Debug, Subcommand)]
+enum CampaignCommand {
+    /// Mark every campaign enqueuing or sending live, so the reconciler repairs it if it
+    /// stops (once after upgrading); prints {"marked": n}.
+    MarkLive,
 }
 
 #[derive(Debug, Subcommand)]
@@ -567,6 +579,12 @@ async fn main() -> ExitCode {
             .backfill_calendar_index()
             .await
             .map(|n| serde_json::json!({ "reindexed": n })),
+        Command::Campaigns {
+            command: CampaignCommand::MarkLive,
+        } => store
+            .backfill_live_campaigns()
+            .await
+            .map(|n| serde_json::json!({ "marked": n })),
         Command::Media {
             command: MediaCommand::Recount,
         } => store

@@ -10,13 +10,16 @@ use herald_aws::Clients;
 use herald_aws::config::{CommonConfig, ConfigError, Env};
 use herald_aws::dynamo::DynamoStore;
 use herald_aws::outbound::SqsOutboundQueue;
-use herald_aws::sqs::SqsPublishQueue;
+use herald_aws::sqs::{SqsPublishQueue, SqsSmsQueue};
+use herald_domain::campaigns::reconcile::{CampaignReconciler, CampaignRepairs};
+use herald_domain::campaigns::{CampaignService, EnqueueLimits};
 use herald_domain::clock::{Clock, SystemClock, SystemEntropy};
 use herald_domain::outbound::OutboundEvents;
 use herald_domain::publishing::reconcile::{ReconcileConfig, Reconciler};
 use herald_domain::secrets::SecretCache;
 use herald_domain::secrets::token_crypto::TokenSweep;
 use herald_domain::secrets::token_refresh::{ExpiringTokens, RefreshConfig, TokenRefresh};
+use herald_domain::wallet::{PriceTable, Wallets};
 use herald_platforms::{Endpoints, HttpPlatforms};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +44,13 @@ pub struct Config {
     /// `HERALD_TOKEN_REFRESH_AHEAD_SECONDS`: tokens expiring within this are refreshed ahead
     /// of use (default 30 minutes; 0: not at all).
     pub refresh_ahead: time::Duration,
+    /// `HERALD_SMS_QUEUE_URL`: where stuck campaigns' batches and enqueue jobs go again.
+    pub sms_queue_url: String,
+    /// `HERALD_SMS_STUCK_SECONDS`: how long a sending campaign's finished count may stand
+    /// still before it is repaired (default 600, at least 60).
+    pub sms_stuck_after: time::Duration,
+    /// `HERALD_SMS_LEASE_SECONDS`: the SMS sender's lease (default 60).
+    pub sms_lease: time::Duration,
 }
 
 impl Config {
@@ -69,8 +79,17 @@ impl Config {
             "HERALD_TOKEN_REFRESH_AHEAD_SECONDS",
             time::Duration::minutes(30),
         );
+        let sms_queue_url = env.url("HERALD_SMS_QUEUE_URL");
+        let sms_stuck_after = env.seconds("HERALD_SMS_STUCK_SECONDS", time::Duration::minutes(10));
+        let sms_lease = env.seconds("HERALD_SMS_LEASE_SECONDS", time::Duration::seconds(60));
+        if sms_stuck_after < time::Duration::seconds(5) || sms_stuck_after < sms_lease {
+            env.problem("HERALD_SMS_STUCK_SECONDS must be at least 5 and the SMS lease");
+        }
         env.finish()?;
         Ok(Self {
+            sms_queue_url,
+            sms_stuck_after,
+            sms_lease,
             common,
             reconcile,
             publish_dlq_url,
@@ -151,6 +170,50 @@ pub fn reconciler(config: &Config, clients: &Clients, shared: &Shared) -> Reconc
         alerter,
         clock,
         config: config.reconcile.clone(),
+    }
+}
+
+/// The campaign part: stuck enqueues carried on, stuck campaigns repaired, crashed
+/// settlements finished (see `herald_domain::campaigns::reconcile`).
+pub fn campaigns(config: &Config, clients: &Clients, shared: &Shared) -> CampaignReconciler {
+    let store = shared.store.clone();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    CampaignReconciler {
+        service: CampaignService {
+            store: store.clone(),
+            contacts: store.clone(),
+            wallets: Arc::new(Wallets {
+                store: store.clone(),
+                audit: store.clone(),
+                clock: clock.clone(),
+                prices: PriceTable::default(),
+            }),
+            queue: Arc::new(SqsSmsQueue::new(clients.sqs.clone(), &config.sms_queue_url)),
+            clock,
+            limits: EnqueueLimits::WORKER,
+        },
+        stuck_after: config.sms_stuck_after,
+        lease: config.sms_lease,
+    }
+}
+
+/// One campaign pass; failures are logged, never fail the reconciler's run.
+pub async fn repair_campaigns(campaigns: &CampaignReconciler) {
+    match campaigns.run().await {
+        // Looking is not news: only a pass that repaired something is logged.
+        Ok(repairs)
+            if repairs
+                != (CampaignRepairs {
+                    examined: repairs.examined,
+                    ..Default::default()
+                }) =>
+        {
+            tracing::info!(?repairs, "looked after live campaigns");
+            metrics::counter!("herald_sms_batches_requeued_total")
+                .increment(repairs.batches_requeued as u64);
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "the campaign pass failed; the next run tries again"),
     }
 }
 
@@ -235,7 +298,11 @@ mod tests {
         )]))
         .unwrap_err()
         .to_string();
-        for name in ["HERALD_TABLE", "HERALD_CLAIM_LEASE_SECONDS"] {
+        for name in [
+            "HERALD_TABLE",
+            "HERALD_CLAIM_LEASE_SECONDS",
+            "HERALD_SMS_QUEUE_URL",
+        ] {
             assert!(err.contains(name), "{name} not in {err}");
         }
     }

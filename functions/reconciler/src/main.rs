@@ -1,7 +1,7 @@
 use herald_domain::clock::{Clock, SystemClock};
 use herald_fn_reconciler::{
-    Config, drain, drain_dead_letters, outbound, reconciler, refresh_ahead, shared, sweep_tokens,
-    token_refresh, token_sweep,
+    Config, campaigns, drain, drain_dead_letters, outbound, reconciler, refresh_ahead,
+    repair_campaigns, shared, sweep_tokens, token_refresh, token_sweep,
 };
 use lambda_runtime::LambdaEvent;
 
@@ -18,9 +18,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 outbound(config, clients, &shared),
                 token_sweep(&shared),
                 token_refresh(config, &shared),
+                campaigns(config, clients, &shared),
             )
         },
-        |(drain, reconciler, outbound, sweep, refresh), _: LambdaEvent<serde_json::Value>| async move {
+        |(drain, reconciler, outbound, sweep, refresh, campaigns),
+         _: LambdaEvent<serde_json::Value>| async move {
             // First, so this run's alerts see the dead letters in their records.
             drain_dead_letters(drain).await;
             let report = reconciler
@@ -36,6 +38,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 )
                 .await;
             }
+            repair_campaigns(campaigns).await;
             sweep_tokens(sweep.as_ref()).await;
             if let Some((refresh, expiring)) = refresh {
                 refresh_ahead(refresh, expiring.as_ref()).await;

@@ -320,3 +320,89 @@ async fn a_campaign_texts_each_opted_in_recipient_once_through_faults_and_a_kill
     assert_eq!(failed[0]["status"], "undelivered");
     assert_eq!(failed[0]["contact_id"], ids[2].as_str());
 }
+
+/// A campaign left behind: its only batch was deferred by a pause (for SQS's longest delay,
+/// 15 minutes) and the pause lifted. The reconciler sees the campaign stand still (15 s
+/// locally), queues the batch again, and the campaign completes within the minute, each
+/// contact texted once (the deferred copy will find nothing left to send).
+#[tokio::test]
+async fn the_reconciler_sends_a_stuck_campaigns_batches_again() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let sender = format!("R{}", &unique("")[..10]).to_uppercase();
+    let phones: Vec<String> = (0..3).map(|i| format!("+1415555{:04}", 8100 + i)).collect();
+    for phone in &phones {
+        let body = json!({"phone": phone, "name": "Ada", "tags": ["stuck"],
+                          "consent": {"status": "opted_in", "source": "web_form"}});
+        let (s, v) = stack
+            .send(Method::POST, "/v1/contacts", &t, Some(body))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let grant = ["wallet", "grant", "--tenant", &t.id, "--credits", "10"];
+    stack.cli(
+        &[
+            &grant[..],
+            &["--reason", "stuck", "--key", &unique("grant-")],
+        ]
+        .concat(),
+    );
+
+    // Everything paused: the sender defers the batch for 15 minutes.
+    let (s, _, v) = stack
+        .api(
+            Method::PUT,
+            "/v1/crisis",
+            &t,
+            Some(&unique("k-")),
+            Some(json!({"reason": "review"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = stack
+        .send(
+            Method::POST,
+            "/v1/campaigns",
+            &t,
+            Some(json!({"name": "Stuck", "text": "Hi {{first_name}}",
+                        "audience": {"tags": ["stuck"]}, "sender": sender})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let path = format!("/v1/campaigns/{}", v["id"].as_str().unwrap());
+    let (s, v) = stack
+        .send(Method::POST, &format!("{path}/enqueue"), &t, None)
+        .await;
+    assert_eq!((s, &v["status"]), (StatusCode::ACCEPTED, &json!("sending")));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (_, _, v) = stack.get(&path, &t).await;
+    assert_eq!(v["progress"]["sent"], 0, "paused: {v}");
+    let (s, _, v) = stack
+        .api(Method::DELETE, "/v1/crisis", &t, Some(&unique("k-")), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    let done = stack
+        .wait_for(
+            Duration::from_secs(90),
+            "the reconciler's repair",
+            || async {
+                let (_, _, v) = stack.get(&path, &t).await;
+                (v["status"] == "completed").then_some(v)
+            },
+        )
+        .await;
+    assert_eq!(done["progress"]["sent"], 3, "{done}");
+    assert_eq!(done["progress"]["credits_used"], 3);
+    let all = stack.fake_get("/_admin/sms/messages").await;
+    let texted: Vec<&str> = all["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["from"] == sender.as_str())
+        .filter_map(|m| m["to"].as_str())
+        .collect();
+    let mut sorted = texted.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, phones, "each contact once");
+}

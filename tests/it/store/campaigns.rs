@@ -287,6 +287,68 @@ async fn snapshot_parts_and_enqueue_state_round_trip_on_dynamodb() {
     }
 }
 
+/// The reconciler's live markers: one per campaign (marking again keeps what was seen),
+/// listed across tenants, updated, removed; a campaign's recipients read whole; and the
+/// upgrade's backfill marks the campaigns enqueuing or sending written before the markers.
+#[tokio::test]
+async fn live_markers_recipients_and_their_backfill_on_dynamodb() {
+    let env = Env::new().await;
+    let store = env.store.as_ref();
+    let t = &env.tenant;
+    let mine = |live: Vec<herald_domain::campaigns::reconcile::LiveCampaign>| {
+        live.into_iter()
+            .filter(|l| &l.tenant_id == t)
+            .map(|l| (l.campaign_id, l.seen_done))
+            .collect::<Vec<_>>()
+    };
+    let c = campaign(t, CampaignStatus::Sending);
+    store.insert_campaign(&c).await.unwrap();
+    let at = to_millis(SystemClock.now());
+    store.mark_live(t, &c.id, at).await.unwrap();
+    store.saw_live(t, &c.id, 7, at).await.unwrap();
+    store.mark_live(t, &c.id, at).await.unwrap();
+    let live = store.live_campaigns(100_000).await.unwrap();
+    assert_eq!(
+        mine(live),
+        [(c.id.clone(), 7)],
+        "marking again keeps what was seen"
+    );
+    store.unmark_live(t, &c.id).await.unwrap();
+    store.saw_live(t, &c.id, 9, at).await.unwrap();
+    assert!(mine(store.live_campaigns(100_000).await.unwrap()).is_empty());
+
+    let a = contact(&env.store, t, "+14155550181", true).await;
+    let b = contact(&env.store, t, "+14155550182", true).await;
+    let rs: Vec<Recipient> = [(&a, 0), (&b, 1)]
+        .into_iter()
+        .map(|(k, batch)| Recipient {
+            batch,
+            ..recipient(&c, k)
+        })
+        .collect();
+    store.put_recipients(&rs).await.unwrap();
+    let mut all = store.all_recipients(t, &c.id).await.unwrap();
+    all.sort_by_key(|r| r.batch);
+    assert_eq!(all, rs);
+
+    // The backfill: the sending and the enqueuing campaigns, not the draft nor the done one.
+    let enqueuing = campaign(t, CampaignStatus::Enqueuing);
+    let draft = campaign(t, CampaignStatus::Draft);
+    let done = campaign(t, CampaignStatus::Completed);
+    for x in [&enqueuing, &draft, &done] {
+        store.insert_campaign(x).await.unwrap();
+    }
+    assert!(env.store.backfill_live_campaigns().await.unwrap() >= 2);
+    let mut marked: Vec<_> = mine(store.live_campaigns(100_000).await.unwrap())
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    marked.sort();
+    let mut expected = vec![c.id.clone(), enqueuing.id.clone()];
+    expected.sort();
+    assert_eq!(marked, expected);
+}
+
 #[tokio::test]
 async fn a_sender_id_is_the_first_tenants_in_any_case() {
     let env = Env::new().await;

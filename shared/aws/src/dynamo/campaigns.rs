@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use herald_domain::StoreError;
+use herald_domain::campaigns::reconcile::LiveCampaign;
 use herald_domain::campaigns::{
     Audience, Campaign, CampaignStatus, CampaignStore, Claim, EnqueueState, Progress, Receipt,
     ReceiptApplied, Recipient, RecipientState, SendOutcome, SnapshotPart,
@@ -41,7 +42,7 @@ fn campaign_key(tenant: &TenantId, id: &CampaignId) -> Item {
     key(tenant_pk(tenant), format!("CAMPAIGN#{id}"))
 }
 
-fn recipients_pk(tenant: &TenantId, campaign: &CampaignId) -> String {
+pub(super) fn recipients_pk(tenant: &TenantId, campaign: &CampaignId) -> String {
     format!("SMS#{tenant}#{campaign}")
 }
 
@@ -75,7 +76,7 @@ fn sender_key(sender: &str) -> Item {
     key(format!("SMSSENDER#{}", sender.to_uppercase()), "SMSSENDER")
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+pub(super) fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
@@ -404,17 +405,8 @@ impl CampaignStore for DynamoStore {
         part: u32,
         content: &SnapshotPart,
     ) -> Result<(), StoreError> {
-        let mut item = snapshot_key(tenant, campaign, snapshot, part);
-        item.insert("type".into(), s("sms_snapshot"));
-        item.insert("part".into(), s(json(content)?));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(crate::errors::store_error)?;
-        Ok(())
+        let key = snapshot_key(tenant, campaign, snapshot, part);
+        self.put_snapshot_item(key, content).await
     }
 
     async fn snapshot_part(
@@ -424,14 +416,8 @@ impl CampaignStore for DynamoStore {
         snapshot: &str,
         part: u32,
     ) -> Result<Option<SnapshotPart>, StoreError> {
-        let item = self
-            .get(snapshot_key(tenant, campaign, snapshot, part))
-            .await?;
-        item.map(|i| {
-            serde_json::from_str(&Fields(&i).str("part")?)
-                .map_err(|_| StoreError::Invalid("snapshot item: bad part".into()))
-        })
-        .transpose()
+        let key = snapshot_key(tenant, campaign, snapshot, part);
+        self.snapshot_item(key).await
     }
 
     async fn delete_snapshots(
@@ -439,24 +425,53 @@ impl CampaignStore for DynamoStore {
         tenant: &TenantId,
         campaign: &CampaignId,
     ) -> Result<(), StoreError> {
-        let items = self
-            .query_prefix(recipients_pk(tenant, campaign), SNAPSHOT_PREFIX)
+        let pk = recipients_pk(tenant, campaign);
+        self.delete_snapshot_items(pk, SNAPSHOT_PREFIX).await
+    }
+
+    async fn mark_live(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.mark_live_item(tenant, campaign, at).await
+    }
+
+    async fn unmark_live(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<(), StoreError> {
+        self.unmark_live_item(tenant, campaign).await
+    }
+
+    async fn live_campaigns(&self, limit: usize) -> Result<Vec<LiveCampaign>, StoreError> {
+        self.live_items(limit).await
+    }
+
+    async fn saw_live(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        done: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.saw_live_item(tenant, campaign, done, at).await
+    }
+
+    async fn all_recipients(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<Vec<Recipient>, StoreError> {
+        self.query_prefix(recipients_pk(tenant, campaign), "R#")
+            .consistent()
             .all()
-            .await?;
-        for item in items {
-            let key = [("pk", &item["pk"]), ("sk", &item["sk"])]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.clone()))
-                .collect();
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .send()
-                .await
-                .map_err(crate::errors::store_error)?;
-        }
-        Ok(())
+            .await?
+            .iter()
+            .map(recipient_from_item)
+            .collect()
     }
 
     async fn put_recipients(&self, recipients: &[Recipient]) -> Result<(), StoreError> {

@@ -26,6 +26,7 @@ mod alerts;
 mod analytics;
 mod audit;
 mod calendar;
+mod campaign_upkeep;
 mod campaigns;
 mod connect;
 mod console;

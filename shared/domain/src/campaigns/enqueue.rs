@@ -233,6 +233,8 @@ impl CampaignService {
         let mut campaign = self.get(tenant, id).await?;
         match campaign.status {
             CampaignStatus::Draft => {
+                // Before it can be stuck: the reconciler looks after live campaigns.
+                self.store.mark_live(tenant, id, self.clock.now()).await?;
                 campaign.problem = None;
                 campaign = self.transition(campaign, CampaignStatus::Enqueuing).await?;
             }
@@ -542,6 +544,7 @@ impl CampaignService {
         campaign.progress.batches = 0;
         self.transition(campaign, CampaignStatus::Draft).await?;
         self.store.delete_snapshots(&tenant, &id).await?;
+        self.store.unmark_live(&tenant, &id).await?;
         Err(error)
     }
 

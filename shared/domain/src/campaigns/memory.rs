@@ -1,6 +1,7 @@
 //! An in-memory [`CampaignStore`] with the DynamoDB adapter's conditions; it reads consent
 //! from a contact store, as the adapter's claim checks the contact item.
 
+use super::reconcile::LiveCampaign;
 use super::{
     Campaign, CampaignStore, Claim, Progress, Receipt, ReceiptApplied, Recipient, RecipientState,
     SendOutcome, SnapshotPart,
@@ -26,6 +27,8 @@ struct State {
     senders: HashMap<String, TenantId>,
     /// (tenant, campaign, snapshot, part) -> the part.
     snapshots: BTreeMap<(TenantId, CampaignId, String, u32), SnapshotPart>,
+    /// Live campaigns: the count of finished recipients the reconciler saw, and when.
+    live: BTreeMap<(TenantId, CampaignId), (u64, OffsetDateTime)>,
 }
 
 pub struct MemoryCampaigns {
@@ -68,6 +71,20 @@ impl MemoryCampaigns {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Overwrites a recipient's state without its counters, for tests: counters behind
+    /// their recipients (which the DynamoDB adapter's transactions never leave).
+    pub fn force_state(&self, r: &Recipient, state: RecipientState) {
+        if let Some(stored) = self.lock().recipients.get_mut(&key(r)) {
+            stored.state = state;
+        }
+    }
+
+    /// Whether the campaign is marked live, for tests.
+    pub fn is_live(&self, tenant: &TenantId, campaign: &CampaignId) -> bool {
+        let key = (tenant.clone(), campaign.clone());
+        self.lock().live.contains_key(&key)
     }
 
     /// Snapshot parts stored, for tests.
@@ -194,6 +211,66 @@ impl CampaignStore for MemoryCampaigns {
             .snapshots
             .retain(|(t, c, _, _), _| (t, c) != (tenant, campaign));
         Ok(())
+    }
+
+    async fn mark_live(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let key = (tenant.clone(), campaign.clone());
+        self.lock().live.entry(key).or_insert((0, at));
+        Ok(())
+    }
+
+    async fn unmark_live(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<(), StoreError> {
+        self.lock().live.remove(&(tenant.clone(), campaign.clone()));
+        Ok(())
+    }
+
+    async fn live_campaigns(&self, limit: usize) -> Result<Vec<LiveCampaign>, StoreError> {
+        let s = self.lock();
+        let live = s
+            .live
+            .iter()
+            .take(limit)
+            .map(|((t, c), (done, at))| LiveCampaign {
+                tenant_id: t.clone(),
+                campaign_id: c.clone(),
+                seen_done: *done,
+                seen_at: *at,
+            });
+        Ok(live.collect())
+    }
+
+    async fn saw_live(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        done: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if let Some(seen) = self
+            .lock()
+            .live
+            .get_mut(&(tenant.clone(), campaign.clone()))
+        {
+            *seen = (done, at);
+        }
+        Ok(())
+    }
+
+    async fn all_recipients(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<Vec<Recipient>, StoreError> {
+        Ok(self.recipients(tenant, campaign))
     }
 
     async fn put_recipients(&self, recipients: &[Recipient]) -> Result<(), StoreError> {

@@ -14,6 +14,9 @@ mod enqueue_tests;
 mod keyword_tests;
 pub mod keywords;
 pub mod memory;
+pub mod reconcile;
+#[cfg(test)]
+mod reconcile_tests;
 pub mod segments;
 pub mod sender;
 mod service;
@@ -301,6 +304,36 @@ pub trait CampaignStore: Send + Sync {
         tenant: &TenantId,
         campaign: &CampaignId,
     ) -> Result<(), StoreError>;
+    /// Marks the campaign live (between its enqueue and its settlement) for the reconciler;
+    /// marking it again changes nothing.
+    async fn mark_live(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    async fn unmark_live(&self, tenant: &TenantId, campaign: &CampaignId)
+    -> Result<(), StoreError>;
+    /// Live campaigns of every tenant, at most `limit`.
+    async fn live_campaigns(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<reconcile::LiveCampaign>, StoreError>;
+    /// Records the count of finished recipients the reconciler saw, and when.
+    async fn saw_live(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        done: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Every recipient of the campaign, as they are now (for the reconciler, never the
+    /// progress a user reads).
+    async fn all_recipients(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<Vec<Recipient>, StoreError>;
     /// Writes recipients that are not written yet (a rerun of an enqueue changes none).
     async fn put_recipients(&self, recipients: &[Recipient]) -> Result<(), StoreError>;
     /// One batch's recipients, as they are now.

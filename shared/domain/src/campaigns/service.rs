@@ -308,6 +308,7 @@ impl CampaignService {
         self.settle(&campaign).await?;
         // An enqueue under way stops at its next step; its snapshot goes now.
         self.store.delete_snapshots(tenant, id).await?;
+        self.store.unmark_live(tenant, id).await?;
         self.get(tenant, id).await
     }
 
@@ -415,5 +416,6 @@ pub(super) async fn complete_if_done(
         Err(e) => return Err(e.into()),
     }
     settle(store, wallets, &campaign).await?;
+    store.unmark_live(tenant, id).await?;
     Ok(true)
 }

@@ -5,6 +5,7 @@ use crate::rng::{Rng, SharedRng};
 use async_trait::async_trait;
 use herald_domain::StoreError;
 use herald_domain::campaigns::memory::MemoryCampaigns;
+use herald_domain::campaigns::reconcile::LiveCampaign;
 use herald_domain::campaigns::sender::{OutboundSms, SmsError, SmsProvider};
 use herald_domain::campaigns::{
     Campaign, CampaignStore, Claim, Progress, Receipt, ReceiptApplied, Recipient, SendOutcome,
@@ -105,6 +106,36 @@ impl CampaignStore for FaultyStore {
     }
     async fn delete_snapshots(&self, t: &TenantId, c: &CampaignId) -> Result<(), StoreError> {
         self.inner.delete_snapshots(t, c).await
+    }
+    async fn mark_live(
+        &self,
+        t: &TenantId,
+        c: &CampaignId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.inner.mark_live(t, c, at).await
+    }
+    async fn unmark_live(&self, t: &TenantId, c: &CampaignId) -> Result<(), StoreError> {
+        self.inner.unmark_live(t, c).await
+    }
+    async fn live_campaigns(&self, limit: usize) -> Result<Vec<LiveCampaign>, StoreError> {
+        self.inner.live_campaigns(limit).await
+    }
+    async fn saw_live(
+        &self,
+        t: &TenantId,
+        c: &CampaignId,
+        done: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.inner.saw_live(t, c, done, at).await
+    }
+    async fn all_recipients(
+        &self,
+        t: &TenantId,
+        c: &CampaignId,
+    ) -> Result<Vec<Recipient>, StoreError> {
+        self.inner.all_recipients(t, c).await
     }
     async fn put_recipients(&self, r: &[Recipient]) -> Result<(), StoreError> {
         self.faulty(self.inner.put_recipients(r)).await

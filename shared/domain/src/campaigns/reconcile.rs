@@ -1,0 +1,201 @@
+//! Reconciling campaigns that stopped moving. Every campaign between its enqueue and its
+//! settlement is marked live (one item per campaign, across tenants); on each reconciler run,
+//! each live campaign is looked at:
+//! - `enqueuing` with no step for [`STALE`]: an enqueue job carries it on;
+//! - `sending` whose count of finished recipients has not moved for `stuck_after`: its
+//!   recipients are read, the counters recomputed from them (what a counter lacks is added),
+//!   the batches holding recipients still to send queued again (their ids are deterministic and
+//!   every claim conditional, so a batch queued twice sends nothing twice), and a campaign whose
+//!   every recipient is done completed and settled;
+//! - completed or cancelled (a settlement that crashed): settled, which releases what its
+//!   reservation still holds; then unmarked. A draft (a refused enqueue) is unmarked.
+
+use super::enqueue::{EnqueueJob, STALE};
+use super::service::{CampaignError, complete_if_done, settle};
+use super::{CampaignService, CampaignStatus, CampaignStore, Progress, RecipientState, SmsBatch};
+use crate::ids::{CampaignId, TenantId};
+use std::collections::BTreeSet;
+use time::{Duration, OffsetDateTime};
+
+/// A campaign between enqueue and settlement, and the count of its finished recipients the
+/// reconciler last saw (and when it changed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCampaign {
+    pub tenant_id: TenantId,
+    pub campaign_id: CampaignId,
+    pub seen_done: u64,
+    pub seen_at: OffsetDateTime,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CampaignRepairs {
+    pub examined: usize,
+    pub enqueues_resumed: usize,
+    pub batches_requeued: usize,
+    /// Counter units added from the recipients' states (a counter behind them).
+    pub counters_repaired: u64,
+    pub completed: usize,
+    pub settled: usize,
+}
+
+/// The reconciler's campaign part.
+#[derive(Debug, Clone)]
+pub struct CampaignReconciler {
+    pub service: CampaignService,
+    /// How long a sending campaign's finished count may stand still before it is repaired.
+    pub stuck_after: Duration,
+    /// The sender's lease: a recipient claimed longer ago than this is to be sent again.
+    pub lease: Duration,
+}
+
+/// Live campaigns looked at per pass.
+pub const LIVE_PER_RUN: usize = 500;
+
+impl CampaignReconciler {
+    fn store(&self) -> &dyn CampaignStore {
+        self.service.store.as_ref()
+    }
+
+    /// One pass over the live campaigns; a campaign whose repair fails is left for the next
+    /// pass (and logged), never stopping the others.
+    pub async fn run(&self) -> Result<CampaignRepairs, CampaignError> {
+        let mut repairs = CampaignRepairs::default();
+        for live in self.store().live_campaigns(LIVE_PER_RUN).await? {
+            repairs.examined += 1;
+            if let Err(e) = self.repair(&live, &mut repairs).await {
+                tracing::warn!(
+                    tenant_id = %live.tenant_id,
+                    campaign_id = %live.campaign_id,
+                    error = %e,
+                    "repairing a campaign failed; the next run tries again"
+                );
+            }
+        }
+        Ok(repairs)
+    }
+
+    async fn repair(
+        &self,
+        live: &LiveCampaign,
+        repairs: &mut CampaignRepairs,
+    ) -> Result<(), CampaignError> {
+        let (tenant, id) = (&live.tenant_id, &live.campaign_id);
+        let now = self.service.clock.now();
+        let Some(campaign) = self.store().get_campaign(tenant, id).await? else {
+            return Ok(self.store().unmark_live(tenant, id).await?);
+        };
+        match campaign.status {
+            CampaignStatus::Draft => self.store().unmark_live(tenant, id).await?,
+            CampaignStatus::Completed | CampaignStatus::Cancelled => {
+                if settle(self.store(), &self.service.wallets, &campaign).await? > 0 {
+                    repairs.settled += 1;
+                }
+                self.store().unmark_live(tenant, id).await?;
+            }
+            CampaignStatus::Enqueuing if now - campaign.updated_at > STALE => {
+                let job = EnqueueJob {
+                    tenant_id: tenant.clone(),
+                    campaign_id: id.clone(),
+                    correlation_id: format!("reconciler-{id}"),
+                    enqueue: 0,
+                };
+                self.service.queue.send_job(&job).await?;
+                repairs.enqueues_resumed += 1;
+            }
+            CampaignStatus::Enqueuing => {}
+            CampaignStatus::Sending => {
+                let p = &campaign.progress;
+                let done = p.sent + p.failed + p.skipped;
+                if done != live.seen_done {
+                    self.store().saw_live(tenant, id, done, now).await?;
+                } else if now - live.seen_at > self.stuck_after {
+                    self.unstick(&campaign, now, repairs).await?;
+                    self.store().saw_live(tenant, id, done, now).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Recomputes a stuck campaign's counters from its recipients, queues the batches that
+    /// still hold recipients to send, and completes it when none does.
+    async fn unstick(
+        &self,
+        campaign: &super::Campaign,
+        now: OffsetDateTime,
+        repairs: &mut CampaignRepairs,
+    ) -> Result<(), CampaignError> {
+        let (tenant, id) = (&campaign.tenant_id, &campaign.id);
+        let recipients = self.store().all_recipients(tenant, id).await?;
+        let mut counted = Progress::default();
+        let mut pending = BTreeSet::new();
+        for r in &recipients {
+            if matches!(
+                r.state,
+                RecipientState::Sent { .. }
+                    | RecipientState::Delivered { .. }
+                    | RecipientState::Undelivered { .. }
+            ) {
+                counted.credits_used += i64::from(r.segments);
+            }
+            match &r.state {
+                RecipientState::Queued => {
+                    pending.insert(r.batch);
+                }
+                RecipientState::Sending { at } if now - *at > self.lease => {
+                    pending.insert(r.batch);
+                }
+                RecipientState::Sending { .. } => {}
+                RecipientState::Sent { .. } => counted.sent += 1,
+                RecipientState::Delivered { .. } => {
+                    counted.sent += 1;
+                    counted.delivered += 1;
+                }
+                RecipientState::Undelivered { .. } => {
+                    counted.sent += 1;
+                    counted.undelivered += 1;
+                }
+                RecipientState::Failed { .. } => counted.failed += 1,
+                RecipientState::Skipped { .. } => counted.skipped += 1,
+            }
+        }
+        let p = &campaign.progress;
+        let behind = Progress {
+            sent: counted.sent.saturating_sub(p.sent),
+            delivered: counted.delivered.saturating_sub(p.delivered),
+            undelivered: counted.undelivered.saturating_sub(p.undelivered),
+            failed: counted.failed.saturating_sub(p.failed),
+            skipped: counted.skipped.saturating_sub(p.skipped),
+            credits_used: (counted.credits_used - p.credits_used).max(0),
+            ..Progress::default()
+        };
+        let added = behind.sent + behind.delivered + behind.undelivered + behind.failed;
+        let added = added + behind.skipped;
+        if added > 0 {
+            tracing::warn!(campaign_id = %id, ?behind, "campaign counters behind its recipients");
+            self.store().add_progress(tenant, id, &behind).await?;
+            repairs.counters_repaired += added;
+        }
+        if pending.is_empty() {
+            let completed =
+                complete_if_done(self.store(), &self.service.wallets, now, tenant, id).await?;
+            repairs.completed += usize::from(completed);
+            return Ok(());
+        }
+        let batches: Vec<SmsBatch> = pending
+            .into_iter()
+            .map(|batch| SmsBatch {
+                tenant_id: tenant.clone(),
+                campaign_id: id.clone(),
+                batch,
+                correlation_id: format!("reconciler-{id}"),
+            })
+            .collect();
+        for chunk in batches.chunks(10) {
+            self.service.queue.send_batches(chunk).await?;
+        }
+        repairs.batches_requeued += batches.len();
+        Ok(())
+    }
+}
