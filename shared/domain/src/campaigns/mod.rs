@@ -257,6 +257,27 @@ pub enum ReceiptApplied {
 }
 
 impl Progress {
+    /// Counts a recipient as its state says (one that has not ended counts nowhere): what
+    /// the counters would hold if every ending had reached them.
+    pub fn tally(&mut self, r: &Recipient) {
+        match &r.state {
+            RecipientState::Queued | RecipientState::Sending { .. } => return,
+            RecipientState::Sent { .. } => {}
+            RecipientState::Delivered { .. } => self.delivered += 1,
+            RecipientState::Undelivered { .. } => self.undelivered += 1,
+            RecipientState::Failed { .. } => {
+                self.failed += 1;
+                return;
+            }
+            RecipientState::Skipped { .. } => {
+                self.skipped += 1;
+                return;
+            }
+        }
+        self.sent += 1;
+        self.credits_used += Credits::from(r.segments);
+    }
+
     /// Every recipient has been sent, refused or skipped.
     pub fn done(&self) -> bool {
         self.sent + self.failed + self.skipped >= self.recipients

@@ -131,14 +131,7 @@ impl CampaignReconciler {
         let mut counted = Progress::default();
         let mut pending = BTreeSet::new();
         for r in &recipients {
-            if matches!(
-                r.state,
-                RecipientState::Sent { .. }
-                    | RecipientState::Delivered { .. }
-                    | RecipientState::Undelivered { .. }
-            ) {
-                counted.credits_used += i64::from(r.segments);
-            }
+            counted.tally(r);
             match &r.state {
                 RecipientState::Queued => {
                     pending.insert(r.batch);
@@ -146,18 +139,7 @@ impl CampaignReconciler {
                 RecipientState::Sending { at } if now - *at > self.lease => {
                     pending.insert(r.batch);
                 }
-                RecipientState::Sending { .. } => {}
-                RecipientState::Sent { .. } => counted.sent += 1,
-                RecipientState::Delivered { .. } => {
-                    counted.sent += 1;
-                    counted.delivered += 1;
-                }
-                RecipientState::Undelivered { .. } => {
-                    counted.sent += 1;
-                    counted.undelivered += 1;
-                }
-                RecipientState::Failed { .. } => counted.failed += 1,
-                RecipientState::Skipped { .. } => counted.skipped += 1,
+                _ => {}
             }
         }
         let p = &campaign.progress;

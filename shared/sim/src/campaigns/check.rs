@@ -50,24 +50,12 @@ impl World {
         let now_recipients = self.recipients(campaign, campaign_batches(snapshot)).await;
         let mut counted = Progress::default();
         for r in &now_recipients {
-            match &r.state {
-                RecipientState::Queued | RecipientState::Sending { .. } => {
-                    report
-                        .findings
-                        .push(format!("never ended: {} ({:?})", r.contact_id, r.state));
-                }
-                RecipientState::Sent { .. } => counted.sent += 1,
-                RecipientState::Delivered { .. } => {
-                    counted.sent += 1;
-                    counted.delivered += 1;
-                }
-                RecipientState::Undelivered { .. } => {
-                    counted.sent += 1;
-                    counted.undelivered += 1;
-                }
-                RecipientState::Failed { .. } => counted.failed += 1,
-                RecipientState::Skipped { .. } => counted.skipped += 1,
+            if let RecipientState::Queued | RecipientState::Sending { .. } = &r.state {
+                report
+                    .findings
+                    .push(format!("never ended: {} ({:?})", r.contact_id, r.state));
             }
+            counted.tally(r);
             let texted = per_number.contains_key(r.phone.as_str());
             let stopped = stops.contains_key(&r.phone);
             let ended_texted_or_failed = texted || matches!(r.state, RecipientState::Failed { .. });
