@@ -14,6 +14,7 @@ mod enqueue_tests;
 mod keyword_tests;
 pub mod keywords;
 pub mod memory;
+mod plan;
 pub mod reconcile;
 #[cfg(test)]
 mod reconcile_tests;
@@ -24,11 +25,11 @@ pub mod template;
 #[cfg(test)]
 mod tests;
 
-pub use enqueue::{
-    EnqueueJob, EnqueueLimits, EnqueueProblem, EnqueueState, Planned, STALE, SmsWork, SnapshotPart,
-    pack,
+pub use plan::{
+    EnqueueJob, EnqueueLimits, EnqueueProblem, EnqueueState, Planned, STALE, SmsBatch, SmsQueue,
+    SmsWork, SnapshotPart, pack,
 };
-pub use service::{CampaignError, CampaignService, Estimate, NewCampaign, SmsBatch, SmsQueue};
+pub use service::{CampaignError, CampaignService, Estimate, NewCampaign};
 
 use crate::error::StoreError;
 use crate::ids::{CampaignId, ContactId, TenantId};

@@ -10,7 +10,7 @@
 //! - completed or cancelled (a settlement that crashed): settled, which releases what its
 //!   reservation still holds; then unmarked. A draft (a refused enqueue) is unmarked.
 
-use super::enqueue::{EnqueueJob, STALE};
+use super::plan::{EnqueueJob, STALE};
 use super::service::{CampaignError, complete_if_done, settle};
 use super::{CampaignService, CampaignStatus, CampaignStore, Progress, RecipientState, SmsBatch};
 use crate::ids::{CampaignId, TenantId};

@@ -11,7 +11,7 @@
 //! wallet is one item per tenant, and a write per SMS would both cost three more calls and
 //! serialise every sender of the tenant on it.
 
-use super::service::SmsBatch;
+use super::plan::SmsBatch;
 use super::{Campaign, CampaignStore, Claim, Recipient, RecipientState, SendOutcome};
 use crate::clock::Clock;
 use crate::error::StoreError;

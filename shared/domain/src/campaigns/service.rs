@@ -1,19 +1,19 @@
 //! The campaign operations: create (every input checked, one error listing every problem),
 //! estimate, enqueue (once: snapshot, reserve all or nothing, batches), cancel and settle.
 
+use super::plan::SmsQueue;
 use super::template::Template;
 use super::{
     Audience, Campaign, CampaignStatus, CampaignStore, MAX_LIST, MAX_NAME, MAX_TEXT, Progress,
 };
 use crate::clock::Clock;
-use crate::contacts::{Contact, ContactStore};
+use crate::contacts::ContactStore;
 use crate::error::StoreError;
 use crate::ids::{CampaignId, ContactId, TenantId};
 use crate::ports::Page;
 use crate::publishing::posts::FieldError;
 use crate::wallet::{Applied, Credits, LedgerKey, WalletError, Wallets};
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -85,29 +85,6 @@ pub struct Estimate {
     pub available: Credits,
     /// What is missing to enqueue (0 when the balance covers it).
     pub shortfall: Credits,
-}
-
-/// One queued batch: what the SMS sender receives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SmsBatch {
-    pub tenant_id: TenantId,
-    pub campaign_id: CampaignId,
-    pub batch: u32,
-    pub correlation_id: String,
-}
-
-impl SmsBatch {
-    /// Deterministic: the same campaign and batch number always make the same id, so a
-    /// batch queued twice is recognisably one batch.
-    pub fn id(&self) -> String {
-        format!("{}-{:05}", self.campaign_id, self.batch)
-    }
-}
-
-#[async_trait]
-pub trait SmsQueue: Send + Sync {
-    async fn send_batches(&self, batches: &[SmsBatch]) -> Result<(), StoreError>;
-    async fn send_job(&self, job: &super::EnqueueJob) -> Result<(), StoreError>;
 }
 
 #[derive(Clone)]
@@ -210,16 +187,10 @@ fn check(new: &NewCampaign) -> Result<(Template, Audience), CampaignError> {
     }
 }
 
-/// A contact's value for a placeholder: its own fields first, then `name` and `first_name`.
-pub(super) fn value<'a>(contact: &'a Contact, field: &str) -> Option<&'a str> {
-    if let Some(v) = contact.fields.get(field) {
-        return Some(v);
-    }
-    match field {
-        "name" => contact.name.as_deref(),
-        "first_name" => contact.name.as_deref()?.split_whitespace().next(),
-        _ => None,
-    }
+/// The campaign's text as a template (checked when the campaign was created).
+pub(super) fn parse(campaign: &Campaign) -> Result<Template, CampaignError> {
+    Template::parse(&campaign.text)
+        .map_err(|m| CampaignError::Invalid(vec![FieldError::new("text", m)]))
 }
 
 impl CampaignService {
@@ -276,7 +247,7 @@ impl CampaignService {
     ) -> Result<Estimate, CampaignError> {
         let campaign = self.get(tenant, id).await?;
         let contacts = self.whole_audience(&campaign).await?;
-        let plan = super::enqueue::plan(&campaign, contacts)?;
+        let plan = super::plan::plan(&campaign, &parse(&campaign)?, contacts)?;
         let segments: u64 = plan.planned.iter().map(|p| u64::from(p.segments)).sum();
         let available = self.wallets.store.wallet(tenant).await?.balance;
         let credits = segments as Credits;
