@@ -192,6 +192,7 @@ pub fn campaigns(config: &Config, clients: &Clients, shared: &Shared) -> Campaig
             clock,
             limits: EnqueueLimits::WORKER,
         },
+        crisis: store,
         stuck_after: config.sms_stuck_after,
         lease: config.sms_lease,
     }

@@ -6,7 +6,8 @@
 //!   recipients are read, the counters recomputed from them (what a counter lacks is added),
 //!   the batches holding recipients still to send queued again (their ids are deterministic and
 //!   every claim conditional, so a batch queued twice sends nothing twice), and a campaign whose
-//!   every recipient is done completed and settled;
+//!   every recipient is done completed and settled (a paused tenant's campaigns wait for the
+//!   lift: their batches are deferred on purpose, and copies queued each pass would pile up);
 //! - completed or cancelled (a settlement that crashed): settled, which releases what its
 //!   reservation still holds; then unmarked. A draft (a refused enqueue) is unmarked.
 
@@ -14,7 +15,9 @@ use super::plan::{EnqueueJob, STALE};
 use super::service::{CampaignError, complete_if_done, settle};
 use super::{CampaignService, CampaignStatus, CampaignStore, Progress, RecipientState, SmsBatch};
 use crate::ids::{CampaignId, TenantId};
+use crate::ports::CrisisStore;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 /// A campaign between enqueue and settlement, and the count of its finished recipients the
@@ -40,14 +43,19 @@ pub struct CampaignRepairs {
 }
 
 /// The reconciler's campaign part.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CampaignReconciler {
     pub service: CampaignService,
+    /// Tenants' pauses: a paused tenant's campaign stands still on purpose (its batches are
+    /// deferred by the sender), and is not repaired until the pause is lifted.
+    pub crisis: Arc<dyn CrisisStore>,
     /// How long a sending campaign's finished count may stand still before it is repaired.
     pub stuck_after: Duration,
     /// The sender's lease: a recipient claimed longer ago than this is to be sent again.
     pub lease: Duration,
 }
+
+crate::debug_fields!(CampaignReconciler);
 
 /// Live campaigns looked at per pass.
 pub const LIVE_PER_RUN: usize = 500;
@@ -107,7 +115,13 @@ impl CampaignReconciler {
             CampaignStatus::Sending => {
                 let p = &campaign.progress;
                 let done = p.sent + p.failed + p.skipped;
-                if done != live.seen_done {
+                let paused = self
+                    .crisis
+                    .get_crisis(tenant)
+                    .await?
+                    .is_some_and(|c| c.is_active(now) && c.platforms.is_empty());
+                // Paused: standing still is counted from the lift.
+                if done != live.seen_done || paused {
                     self.store().saw_live(tenant, id, done, now).await?;
                 } else if now - live.seen_at > self.stuck_after {
                     self.unstick(&campaign, now, repairs).await?;

@@ -12,6 +12,7 @@ use time::Duration;
 fn reconciler(w: &World) -> CampaignReconciler {
     CampaignReconciler {
         service: w.service.clone(),
+        crisis: w.sender.crisis.clone(),
         stuck_after: Duration::minutes(10),
         lease: Duration::seconds(60),
     }
@@ -73,6 +74,30 @@ async fn lost_batches_are_queued_again_once_the_campaign_stands_still_and_it_com
     assert_eq!(r.run().await.unwrap(), CampaignRepairs::default());
     let wallet = w.wallets.wallet(&w.tenant).await.unwrap();
     assert_eq!((wallet.balance, wallet.reserved), (0, 0));
+}
+
+#[tokio::test]
+async fn a_paused_tenants_campaign_waits_for_the_lift() {
+    let w = world();
+    let c = enqueued(&w, 3).await;
+    let pause = crate::publishing::gates::Crisis {
+        tenant_id: w.tenant.clone(),
+        platforms: vec![],
+        reason: "review".into(),
+        started_by: crate::ids::ApiKeyId("key_1".into()),
+        started_at: w.clock.now(),
+        expires_at: w.clock.now() + Duration::hours(1),
+    };
+    w.sender.crisis.put_crisis(&pause).await.unwrap();
+    let r = reconciler(&w);
+    r.run().await.unwrap();
+    w.clock.advance(Duration::minutes(30));
+    assert_eq!(r.run().await.unwrap().batches_requeued, 0, "paused");
+    w.sender.crisis.delete_crisis(&w.tenant).await.unwrap();
+    assert_eq!(r.run().await.unwrap().batches_requeued, 0, "just lifted");
+    w.clock.advance(Duration::minutes(11));
+    assert_eq!(r.run().await.unwrap().batches_requeued, 1);
+    assert!(w.campaigns.is_live(&w.tenant, &c.id));
 }
 
 #[tokio::test]
