@@ -94,7 +94,12 @@ impl CampaignReconciler {
             return Ok(self.store().unmark_live(tenant, id).await?);
         };
         match campaign.status {
-            CampaignStatus::Draft => self.store().unmark_live(tenant, id).await?,
+            // The API marks a campaign live just before it leaves `draft`: only a marker that
+            // has stood for STALE is one left behind.
+            CampaignStatus::Draft if now - live.seen_at > STALE => {
+                self.store().unmark_live(tenant, id).await?
+            }
+            CampaignStatus::Draft => {}
             CampaignStatus::Completed | CampaignStatus::Cancelled => {
                 if settle(self.store(), &self.service.wallets, &campaign).await? > 0 {
                     repairs.settled += 1;

@@ -167,10 +167,16 @@ async fn a_crashed_settlement_is_finished_and_a_stale_enqueue_carried_on() {
 
     // An enqueue that crashed after it began: carried on by a job once it is stale.
     let c2 = w.campaign("Hi {{first_name}}", &["vip"]).await;
-    w.campaigns
-        .mark_live(&w.tenant, &c2.id, w.clock.now())
-        .await
-        .unwrap();
+    let abandoned = w.campaign("Hi {{first_name}}", &["vip"]).await;
+    for id in [&c2.id, &abandoned.id] {
+        w.campaigns
+            .mark_live(&w.tenant, id, w.clock.now())
+            .await
+            .unwrap();
+    }
+    // Marked just before its enqueue begins: still a draft, and left live.
+    r.run().await.unwrap();
+    assert!(w.campaigns.is_live(&w.tenant, &c2.id));
     let mut begun = w.service.get(&w.tenant, &c2.id).await.unwrap();
     begun.status = CampaignStatus::Enqueuing;
     begun.version += 1;
@@ -182,6 +188,8 @@ async fn a_crashed_settlement_is_finished_and_a_stale_enqueue_carried_on() {
     assert_eq!(r.run().await.unwrap().enqueues_resumed, 0, "fresh");
     w.clock.advance(STALE + Duration::seconds(1));
     assert_eq!(r.run().await.unwrap().enqueues_resumed, 1);
+    // A marker whose campaign stayed a draft for STALE was left behind: removed.
+    assert!(!w.campaigns.is_live(&w.tenant, &abandoned.id));
     let jobs = w.queue.take_jobs();
     assert_eq!(jobs.len(), 1);
     assert_eq!(
