@@ -357,6 +357,10 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             }),
     )
     .collect();
+    let sms_queue = Arc::new(herald_aws::sqs::SqsSmsQueue::new(
+        clients.sqs.clone(),
+        &config.sms_queue_url,
+    ));
     herald_api::AppState::new(
         Ports {
             store: store.clone(),
@@ -367,10 +371,9 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             wallets: store.clone(),
             contacts: store.clone(),
             campaigns: store.clone(),
-            sms_queue: Arc::new(herald_aws::sqs::SqsSmsQueue::new(
-                clients.sqs.clone(),
-                &config.sms_queue_url,
-            )),
+            sms_queue: sms_queue.clone(),
+            imports: store.clone(),
+            import_queue: sms_queue,
             resolver: Arc::new(herald_platforms::outbound::SystemResolver),
             ingest: store,
             idempotency,

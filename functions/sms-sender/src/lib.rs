@@ -1,6 +1,7 @@
 //! The SMS sender function: one queued campaign batch per SQS record (see
-//! `herald_domain::campaigns::sender`), or an enqueue job carrying on a campaign's enqueue
-//! that did not fit the API's answer (see `herald_domain::campaigns::CampaignService::work`). A batch with recipients left for later (the provider
+//! `herald_domain::campaigns::sender`), an enqueue job carrying on a campaign's enqueue that
+//! did not fit the API's answer (see `herald_domain::campaigns::CampaignService::work`), or a
+//! contact import's job (see `herald_domain::imports`). A batch with recipients left for later (the provider
 //! throttled, an answer was unclear, the tenant paused) is sent again as a fresh delayed copy
 //! and the original acknowledged, so deferrals never count toward the DLQ; only failures
 //! (the store unreachable, a malformed record) leave the record for SQS to redeliver.
@@ -11,10 +12,13 @@ use herald_aws::config::{AnnounceConfig, ConfigError, Env, SecretsConfig};
 use herald_aws::dynamo::DynamoStore;
 use herald_aws::lambda::{batch_response, parse_record};
 use herald_aws::queue::JsonQueue;
+use herald_aws::s3::S3Media;
 use herald_aws::sqs::SqsSmsQueue;
 use herald_domain::campaigns::sender::{BatchReport, SmsSender};
 use herald_domain::campaigns::{CampaignService, EnqueueJob, EnqueueLimits, SmsBatch, SmsWork};
 use herald_domain::clock::{Clock, SystemClock};
+use herald_domain::contacts::ContactService;
+use herald_domain::imports::{ImportJob, ImportService};
 use herald_domain::wallet::{PriceTable, Wallets};
 use herald_platforms::sms::HttpSms;
 use std::collections::HashMap;
@@ -24,6 +28,8 @@ use tracing::Instrument;
 
 /// A paused tenant's batch comes back after SQS's longest delay.
 const PAUSED_DELAY: Duration = Duration::from_secs(900);
+/// How long one import job works before handing on (the function's timeout is 30 s).
+const IMPORT_BUDGET: Duration = Duration::from_secs(20);
 /// How long one call to the provider may take before its outcome is unclear.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -42,6 +48,10 @@ pub struct Config {
     /// How long a claimed recipient is left alone before another delivery resumes it
     /// (`HERALD_SMS_LEASE_SECONDS`, default 60, at least 10: longer than a provider call).
     pub lease: time::Duration,
+    /// Where imported contacts are audited (`HERALD_AUDIT_TABLE`).
+    pub audit_table: String,
+    /// The bucket imported files are uploaded to (`HERALD_MEDIA_BUCKET`).
+    pub media_bucket: String,
     pub secrets: SecretsConfig,
     /// Where `campaign.completed` and `sms.failed` go.
     pub announce: AnnounceConfig,
@@ -65,6 +75,8 @@ impl Config {
                 api_key_secret: env.required("HERALD_SMS_API_KEY_SECRET_ID"),
                 messages_per_second,
                 lease,
+                audit_table: env.required("HERALD_AUDIT_TABLE"),
+                media_bucket: env.required("HERALD_MEDIA_BUCKET"),
                 secrets: SecretsConfig::read(env),
                 announce: AnnounceConfig::read(env),
             }
@@ -72,11 +84,13 @@ impl Config {
     }
 }
 
-/// The sender, the campaigns (for enqueue jobs) and the queue deferred copies go back to.
+/// The sender, the campaigns (for enqueue jobs), the imports and the queue deferred copies go
+/// back to.
 #[derive(Debug)]
 pub struct Sender {
     pub sender: SmsSender,
     pub campaigns: CampaignService,
+    pub imports: ImportService,
     pub queue: JsonQueue,
     pub lease: Duration,
 }
@@ -86,6 +100,7 @@ pub fn sender(config: &Config, clients: &Clients) -> Sender {
     let secrets = config.secrets.cache(clients, clock.clone());
     let store = Arc::new(
         DynamoStore::new(clients.dynamodb.clone(), &config.table)
+            .with_audit_table(&config.audit_table)
             .with_token_vault(config.announce.token_vault(secrets.clone())),
     );
     let events = config
@@ -98,14 +113,28 @@ pub fn sender(config: &Config, clients: &Clients) -> Sender {
         clock: clock.clone(),
         prices: PriceTable::default(),
     });
+    let queue = Arc::new(SqsSmsQueue::new(clients.sqs.clone(), &config.queue_url));
     Sender {
         campaigns: CampaignService {
             store: store.clone(),
             contacts: store.clone(),
             wallets: wallets.clone(),
-            queue: Arc::new(SqsSmsQueue::new(clients.sqs.clone(), &config.queue_url)),
+            queue: queue.clone(),
             clock: clock.clone(),
             limits: EnqueueLimits::WORKER,
+        },
+        imports: ImportService {
+            store: store.clone(),
+            objects: Arc::new(S3Media::new(clients.s3.clone(), &config.media_bucket)),
+            contacts: ContactService {
+                store: store.clone(),
+                audit: store.clone(),
+                clock: clock.clone(),
+            },
+            queue,
+            clock: clock.clone(),
+            upload_url_ttl: herald_domain::media::DEFAULT_UPLOAD_URL_TTL,
+            budget: IMPORT_BUDGET,
         },
         sender: SmsSender {
             store: store.clone(),
@@ -151,6 +180,7 @@ pub async fn handle(s: &Sender, event: SqsEvent) -> SqsBatchResponse {
         let worked = match parse_record::<SmsWork>(&record) {
             Ok(SmsWork::Batch(batch)) => send(s, &batch).await,
             Ok(SmsWork::Enqueue(job)) => enqueue(s, &job).await,
+            Ok(SmsWork::Import(job)) => import(s, &job).await,
             Err(_) => {
                 tracing::error!(message_id = %id, "malformed SMS queue message");
                 false
@@ -179,6 +209,24 @@ async fn enqueue(s: &Sender, job: &EnqueueJob) -> bool {
         }
         Err(e) => {
             span.in_scope(|| tracing::warn!(error = %e, "enqueueing failed"));
+            false
+        }
+    }
+}
+
+/// Works an import on; `false` when the job must come back.
+async fn import(s: &Sender, job: &ImportJob) -> bool {
+    let span = tracing::info_span!(
+        "contact_import",
+        correlation_id = %job.correlation_id,
+        tenant_id = %job.tenant_id,
+        import_id = %job.import_id,
+        round = job.round,
+    );
+    match s.imports.work(job).instrument(span.clone()).await {
+        Ok(()) => true,
+        Err(e) => {
+            span.in_scope(|| tracing::warn!(error = %e, "importing failed"));
             false
         }
     }
@@ -243,6 +291,8 @@ mod tests {
             "HERALD_SMS_QUEUE_URL",
             "HERALD_SMS_API_URL",
             "HERALD_SMS_API_KEY_SECRET_ID",
+            "HERALD_MEDIA_BUCKET",
+            "HERALD_AUDIT_TABLE",
             "HERALD_TOKEN_KEY_SECRET",
             "HERALD_SMS_MESSAGES_PER_SECOND must be 1 to 10000",
             "HERALD_SMS_LEASE_SECONDS must be 10 to 900",
@@ -290,5 +340,11 @@ mod tests {
             work,
             SmsWork::Enqueue(EnqueueJob { enqueue: 0, .. })
         ));
+        let event: SqsEvent =
+            serde_json::from_slice(include_bytes!("../../../events/sms-sender/import.json"))
+                .unwrap();
+        let work: SmsWork =
+            serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+        assert!(matches!(work, SmsWork::Import(ImportJob { round: 0, .. })));
     }
 }

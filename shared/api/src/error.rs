@@ -254,6 +254,20 @@ impl From<herald_domain::contacts::ContactError> for ApiError {
     }
 }
 
+impl From<herald_domain::imports::ImportError> for ApiError {
+    fn from(e: herald_domain::imports::ImportError) -> Self {
+        use herald_domain::imports::ImportError;
+        match e {
+            ImportError::Invalid(errors) => ApiError::validation(errors),
+            ImportError::NotFound => ApiError::not_found("import"),
+            ImportError::NotUploaded => ApiError::conflict(
+                "the file has not been uploaded yet: PUT it to the upload URL, then start",
+            ),
+            ImportError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<MediaError> for ApiError {
     fn from(e: MediaError) -> Self {
         match e {

@@ -45,6 +45,8 @@ pub struct AppState {
     pub wallets: Arc<dyn herald_domain::wallet::WalletStore>,
     /// The tenants' SMS contacts (`routes::contacts`).
     pub contacts: herald_domain::contacts::ContactService,
+    /// Bulk imports of contacts (`routes::imports`).
+    pub imports: herald_domain::imports::ImportService,
     /// The tenants' SMS campaigns (`routes::campaigns`).
     pub campaigns: herald_domain::campaigns::CampaignService,
     pub accounts: Arc<dyn AccountStore>,

@@ -31,6 +31,8 @@ pub struct MemoryApp {
     pub wallets: Arc<herald_domain::wallet::memory::MemoryWallets>,
     /// The SMS batches enqueued campaigns queued.
     pub sms_queue: Arc<herald_domain::campaigns::memory::MemorySmsQueue>,
+    /// The import jobs started imports queued.
+    pub import_queue: Arc<herald_domain::imports::memory::MemoryImportQueue>,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
         let wallets = Arc::new(herald_domain::wallet::memory::MemoryWallets::new());
         let contacts = Arc::new(herald_domain::contacts::memory::MemoryContacts::default());
         let sms_queue = Arc::new(herald_domain::campaigns::memory::MemorySmsQueue::default());
+        let import_queue = Arc::new(herald_domain::imports::memory::MemoryImportQueue::default());
         let ingest = Arc::new(MemoryIngestStore::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let authorization =
@@ -67,6 +70,8 @@ impl AppState {
                     contacts.clone(),
                 )),
                 sms_queue: sms_queue.clone(),
+                imports: Arc::new(herald_domain::imports::memory::MemoryImports::default()),
+                import_queue: import_queue.clone(),
                 resolver: Arc::new(FixedResolver(vec![std::net::IpAddr::from([
                     93, 184, 215, 14,
                 ])])),
@@ -103,6 +108,7 @@ impl AppState {
             authorization,
             wallets,
             sms_queue,
+            import_queue,
         }
     }
 }

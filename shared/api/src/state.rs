@@ -45,6 +45,9 @@ pub struct Ports<S> {
     pub campaigns: Arc<dyn herald_domain::campaigns::CampaignStore>,
     /// Where an enqueued campaign's batches go, for the SMS sender.
     pub sms_queue: Arc<dyn herald_domain::campaigns::SmsQueue>,
+    /// The tenants' imports, and where their jobs go (the SMS sender works contact imports).
+    pub imports: Arc<dyn herald_domain::imports::ImportStore>,
+    pub import_queue: Arc<dyn herald_domain::imports::ImportQueue>,
     pub resolver: Arc<dyn Resolver>,
     /// Ingest streams (and their retries).
     pub ingest: Arc<dyn StreamRetries>,
@@ -122,6 +125,8 @@ impl AppState {
             contacts,
             campaigns,
             sms_queue,
+            imports,
+            import_queue,
             resolver,
             ingest,
             idempotency,
@@ -178,6 +183,20 @@ impl AppState {
                 limits: settings.enqueue_limits,
             },
             wallets,
+            imports: herald_domain::imports::ImportService {
+                store: imports,
+                objects: media.clone(),
+                contacts: herald_domain::contacts::ContactService {
+                    store: contacts.clone(),
+                    audit: store.clone(),
+                    clock: clock.clone(),
+                },
+                queue: import_queue,
+                clock: clock.clone(),
+                upload_url_ttl: settings.upload_url_ttl,
+                // The API only creates and starts imports; jobs work them.
+                budget: Duration::ZERO,
+            },
             contacts: herald_domain::contacts::ContactService {
                 store: contacts,
                 audit: store.clone(),

@@ -10,7 +10,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use herald_domain::StoreError;
-use herald_domain::media::{MediaContent, MediaType, PresignedUpload, StoredObject};
+use herald_domain::media::{MediaContent, PresignedUpload, StoredObject};
 use herald_domain::ports::MediaObjects;
 use std::time::{Duration, SystemTime};
 use time::OffsetDateTime;
@@ -96,7 +96,7 @@ impl MediaObjects for S3Media {
     async fn presign_upload(
         &self,
         key: &str,
-        media_type: MediaType,
+        content_type: &str,
         size: u64,
         expires_in: Duration,
         now: OffsetDateTime,
@@ -113,7 +113,7 @@ impl MediaObjects for S3Media {
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type(media_type.mime())
+            .content_type(content_type)
             .content_length(i64::try_from(size).unwrap_or(i64::MAX))
             .presigned(config)
             .await

@@ -203,3 +203,11 @@ impl herald_domain::campaigns::SmsQueue for SqsSmsQueue {
         self.queue.send(job, &job.correlation_id).await
     }
 }
+
+/// Contact imports are worked by the SMS sender too (they feed its campaigns).
+#[async_trait]
+impl herald_domain::imports::ImportQueue for SqsSmsQueue {
+    async fn send_import(&self, job: &herald_domain::imports::ImportJob) -> Result<(), StoreError> {
+        self.queue.send(job, &job.correlation_id).await
+    }
+}

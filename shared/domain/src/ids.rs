@@ -51,6 +51,17 @@ id_type!(
     CampaignId
 );
 
+id_type!(
+    /// A tenant's bulk import (a file worked row by row); UUIDv7.
+    ImportId
+);
+
+impl ImportId {
+    pub fn generate() -> Self {
+        Self(format!("imp_{}", uuid::Uuid::now_v7().simple()))
+    }
+}
+
 impl CampaignId {
     pub fn generate() -> Self {
         Self(format!("cmp_{}", uuid::Uuid::now_v7().simple()))

@@ -19,6 +19,7 @@ pub mod error;
 pub mod health;
 pub mod idempotency;
 pub mod ids;
+pub mod imports;
 pub mod inbound;
 pub mod ingest;
 pub mod media;

@@ -6,7 +6,7 @@ use crate::audit::{AuditEntry, AuditRecord, ChainHead};
 use crate::error::StoreError;
 use crate::ids::{AccountId, ApiKeyId, MediaId, PostId, TenantId};
 use crate::media::{
-    Inspection, MediaContent, MediaRecord, MediaType, MediaUsage, PresignedUpload, StoredObject,
+    Inspection, MediaContent, MediaRecord, MediaUsage, PresignedUpload, StoredObject,
 };
 use crate::model::{
     Account, ApiKey, KeyChange, Platform, Post, Suspension, Tenant, TenantSettings, VariantError,
@@ -528,12 +528,12 @@ pub trait MediaRecords: Send + Sync {
 /// The media bucket: clients upload straight to it through presigned URLs; Herald only looks.
 #[async_trait]
 pub trait MediaObjects: Send + Sync {
-    /// A URL that accepts exactly one object of `media_type` and `size` bytes at `key`, until
-    /// `now + expires_in`. Signing is local: no call to storage.
+    /// A URL that accepts exactly one object of `content_type` and `size` bytes at `key`,
+    /// until `now + expires_in`. Signing is local: no call to storage.
     async fn presign_upload(
         &self,
         key: &str,
-        media_type: MediaType,
+        content_type: &str,
         size: u64,
         expires_in: std::time::Duration,
         now: OffsetDateTime,

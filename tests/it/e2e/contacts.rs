@@ -5,6 +5,7 @@
 use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use std::time::Duration;
 
 #[tokio::test]
 async fn a_contact_is_kept_once_changed_erased_and_suppressed() {
@@ -77,4 +78,126 @@ async fn a_contact_is_kept_once_changed_erased_and_suppressed() {
     assert_eq!(s, StatusCode::CREATED, "{again}");
     assert_eq!(again["consent"]["status"], "opted_out");
     assert_eq!(again["consent"]["source"], "suppression");
+}
+
+/// A CSV of `n` opted-in contacts (and their numbers), with a bad row and a repeated number
+/// after them.
+fn contacts_csv(n: u32) -> (String, Vec<String>) {
+    let mut csv = String::from("phone,name,consent,first_name\n");
+    let mut phones = Vec::new();
+    for i in 0..n {
+        let phone = format!("+1415556{i:04}");
+        csv.push_str(&format!("{phone},Person {i},opted_in,P{i}\n"));
+        phones.push(phone);
+    }
+    csv.push_str("not a number,Nobody,,\n");
+    csv.push_str(&format!("{},Again,,\n", phones[0]));
+    (csv, phones)
+}
+
+#[tokio::test]
+async fn a_csv_of_contacts_is_imported_once_through_a_presigned_upload_and_the_sms_sender() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let other = stack.tenant();
+    let (csv, phones) = contacts_csv(250);
+    secrets::remember("phone_number", &phones[7]);
+    let (s, _, created) = stack
+        .api(
+            Method::POST,
+            "/v1/imports",
+            &t,
+            Some(&unique("imp-")),
+            Some(json!({"kind": "contacts", "size": csv.len()})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (path, start) = (
+        format!("/v1/imports/{id}"),
+        format!("/v1/imports/{id}/start"),
+    );
+    let (s, _, v) = stack.api(Method::POST, &start, &t, None, None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "started before the upload: {v}");
+
+    // The file goes straight to the bucket, as a client would send it.
+    let upload = &created["upload"];
+    let mut put = stack.http.request(
+        upload["method"].as_str().unwrap().parse().unwrap(),
+        upload["url"].as_str().unwrap(),
+    );
+    for (k, val) in upload["headers"].as_object().unwrap() {
+        put = put.header(k, val.as_str().unwrap());
+    }
+    let res = put.body(csv.clone()).send().await.unwrap();
+    assert!(res.status().is_success(), "upload: {}", res.status());
+    let (s, _, _) = stack.api(Method::POST, &start, &other, None, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "another tenant cannot start it");
+
+    let (s, _, v) = stack.api(Method::POST, &start, &t, None, None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    // 252 rows in chunks of 100, each checkpointed; the SMS sender works the job.
+    let done = stack
+        .wait_for(
+            Duration::from_secs(90),
+            "the import to complete",
+            || async {
+                let v = stack.get(&path, &t).await.2;
+                (v["status"] == "completed" || v["status"] == "failed").then_some(v)
+            },
+        )
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        done["rows"],
+        json!({"read": 252, "created": 250, "duplicates": 1, "invalid": 1})
+    );
+    let (_, _, issues) = stack.get(&format!("{path}/issues"), &t).await;
+    let rows: Vec<_> = issues["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["row"].clone(), i["outcome"].clone()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (json!(251), json!("invalid")),
+            (json!(252), json!("duplicate"))
+        ]
+    );
+    assert!(
+        !issues.to_string().contains(&phones[0]),
+        "why, never the number"
+    );
+    let (s, _, _) = stack.get(&format!("{path}/issues"), &other).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Every contact once, in file order, with its field and consent.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = match &cursor {
+            Some(c) => format!("/v1/contacts?limit=100&cursor={c}"),
+            None => "/v1/contacts?limit=100".to_owned(),
+        };
+        let (_, _, v) = stack.get(&page, &t).await;
+        for c in v["items"].as_array().unwrap() {
+            assert_eq!(c["consent"]["status"], "opted_in");
+            seen.push(c["phone"].as_str().unwrap().to_owned());
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, phones);
+    let (_, _, theirs) = stack.get("/v1/contacts", &other).await;
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
+    // Started again once done: nothing happens.
+    let (s, _, v) = stack.api(Method::POST, &start, &t, None, None).await;
+    assert_eq!(
+        (s, &v["rows"]["created"]),
+        (StatusCode::ACCEPTED, &json!(250))
+    );
 }

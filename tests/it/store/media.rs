@@ -23,7 +23,7 @@ async fn media_uploads_through_a_presigned_url_and_reads_back_only_as_checked() 
         .media
         .presign_upload(
             &key,
-            MediaType::Png,
+            MediaType::Png.mime(),
             photo.len() as u64,
             Duration::from_secs(900),
             SystemClock.now(),

@@ -335,6 +335,7 @@ mod backup;
 mod calendar;
 mod campaigns;
 mod contacts;
+mod imports;
 mod keys;
 mod media;
 mod offboarding;

@@ -8,6 +8,7 @@ pub mod connect;
 mod contacts;
 mod crisis;
 mod dead_letters;
+mod imports;
 mod media;
 mod meta;
 mod metrics;
@@ -32,6 +33,7 @@ pub use campaigns::*;
 pub use contacts::*;
 pub use crisis::*;
 pub use dead_letters::*;
+pub use imports::*;
 pub use media::*;
 pub use meta::*;
 pub use metrics::*;
@@ -143,6 +145,13 @@ pub fn authenticated() -> Router<Arc<AppState>> {
                 .patch(contacts::edit_contact)
                 .delete(contacts::erase_contact),
         )
+        .route(
+            "/v1/imports",
+            post(imports::create_import).get(imports::list_imports),
+        )
+        .route("/v1/imports/{id}", get(imports::get_import))
+        .route("/v1/imports/{id}/start", post(imports::start_import))
+        .route("/v1/imports/{id}/issues", get(imports::import_issues))
         .route(
             "/v1/campaigns",
             post(campaigns::create_campaign).get(campaigns::list_campaigns),

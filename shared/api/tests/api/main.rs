@@ -31,6 +31,9 @@ struct Api {
     wallets: Arc<herald_domain::wallet::memory::MemoryWallets>,
     /// The batches enqueued campaigns queued for the SMS sender.
     sms_queue: Arc<herald_domain::campaigns::memory::MemorySmsQueue>,
+    /// The jobs started imports queued, and the service that works them (the SMS sender's).
+    import_queue: Arc<herald_domain::imports::memory::MemoryImportQueue>,
+    imports: herald_domain::imports::ImportService,
 }
 
 /// An answer's status, headers and body (JSON, or the text as a string, or null when empty).
@@ -51,6 +54,7 @@ impl Api {
     /// The router over `m` (a test may change its state first, e.g. set an operator token).
     fn over(m: herald_api::memory::MemoryApp) -> Self {
         Self {
+            imports: m.state.imports.clone(),
             app: router(m.state),
             store: m.store,
             media: m.media,
@@ -61,6 +65,7 @@ impl Api {
             ingest: m.ingest,
             wallets: m.wallets,
             sms_queue: m.sms_queue,
+            import_queue: m.import_queue,
         }
     }
 
@@ -191,6 +196,7 @@ mod contacts;
 mod contract;
 mod drafts;
 mod fuzz;
+mod imports;
 mod media;
 mod operations;
 mod posts;

@@ -36,6 +36,7 @@ mod dead_letters;
 mod embed;
 mod health;
 mod idempotency;
+mod imports;
 mod inbound;
 mod ingest;
 pub mod items;

@@ -39,6 +39,44 @@ macro_rules! all_items {
 
 all_items!(QueryFluentBuilder, ScanFluentBuilder);
 
+/// Rounds of BatchWriteItem for one batch before its unprocessed items count as a failure
+/// (with the back-off below, about 25 s of throttling).
+const WRITE_ROUNDS: u32 = 10;
+
+/// Sends `requests` (at most 25) to `table` until every one is processed, backing off
+/// between rounds.
+pub(super) async fn write_all(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+) -> Result<(), StoreError> {
+    for round in 0..WRITE_ROUNDS {
+        if requests.is_empty() {
+            return Ok(());
+        }
+        if round > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50 << round.min(9))).await;
+        }
+        let out = client
+            .batch_write_item()
+            .request_items(table, requests)
+            .send()
+            .await
+            .map_err(store_error)?;
+        requests = out
+            .unprocessed_items
+            .and_then(|mut m| m.remove(table))
+            .unwrap_or_default();
+    }
+    if requests.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Unavailable(format!(
+        "{} items of {table} were still unprocessed after {WRITE_ROUNDS} rounds",
+        requests.len()
+    )))
+}
+
 impl DynamoStore {
     /// `Ok(false)`: a condition failed (nothing was written).
     pub(super) async fn transact_conditional(

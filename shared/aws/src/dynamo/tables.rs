@@ -2,6 +2,7 @@
 //! scans and batch writes, and the conversion between items and DynamoDB's typed JSON
 //! (`{"S": "…"}`, `{"N": "…"}`, binaries in base64), which keeps every value exactly.
 
+use super::ops::write_all;
 use crate::errors::store_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -13,11 +14,6 @@ use herald_domain::StoreError;
 use herald_domain::backup::{Item, ScanPage, Tables};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::time::Duration;
-
-/// Rounds of BatchWriteItem for one batch before its unprocessed items count as a failure
-/// (with the back-off below, about 25 s of throttling).
-const WRITE_ROUNDS: u32 = 10;
 
 #[derive(Debug, Clone)]
 pub struct DynamoTables {
@@ -29,40 +25,6 @@ impl DynamoTables {
         Self {
             client: client.into(),
         }
-    }
-
-    /// Sends `requests` until every one is processed, backing off between rounds.
-    async fn write_all(
-        &self,
-        table: &str,
-        mut requests: Vec<WriteRequest>,
-    ) -> Result<(), StoreError> {
-        for round in 0..WRITE_ROUNDS {
-            if requests.is_empty() {
-                return Ok(());
-            }
-            if round > 0 {
-                tokio::time::sleep(Duration::from_millis(50 << round.min(9))).await;
-            }
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(table, requests)
-                .send()
-                .await
-                .map_err(store_error)?;
-            requests = out
-                .unprocessed_items
-                .and_then(|mut m| m.remove(table))
-                .unwrap_or_default();
-        }
-        if requests.is_empty() {
-            return Ok(());
-        }
-        Err(StoreError::Unavailable(format!(
-            "{} items of {table} were still unprocessed after {WRITE_ROUNDS} rounds",
-            requests.len()
-        )))
     }
 }
 
@@ -126,7 +88,7 @@ impl Tables for DynamoTables {
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        self.write_all(table, requests).await
+        write_all(&self.client, table, requests).await
     }
 
     async fn delete_batch(&self, table: &str, keys: &[Item]) -> Result<(), StoreError> {
@@ -140,7 +102,7 @@ impl Tables for DynamoTables {
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        self.write_all(table, requests).await
+        write_all(&self.client, table, requests).await
     }
 
     fn check_item(&self, item: &Item) -> Result<(), String> {

@@ -473,7 +473,7 @@ impl MemorySmsQueue {
         let work = self.lock();
         let batches = work.iter().filter_map(|w| match w {
             super::SmsWork::Batch(b) => Some(b.clone()),
-            super::SmsWork::Enqueue(_) => None,
+            super::SmsWork::Enqueue(_) | super::SmsWork::Import(_) => None,
         });
         batches.collect()
     }
@@ -487,7 +487,7 @@ impl MemorySmsQueue {
                 jobs.push(job.clone());
                 false
             }
-            super::SmsWork::Batch(_) => true,
+            super::SmsWork::Batch(_) | super::SmsWork::Import(_) => true,
         });
         jobs
     }

@@ -30,12 +30,13 @@ pub struct EnqueueJob {
     pub enqueue: u32,
 }
 
-/// What the SMS queue carries.
+/// What the SMS queue carries: the SMS sender's work, and the contact imports that feed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum SmsWork {
     Batch(super::SmsBatch),
     Enqueue(EnqueueJob),
+    Import(crate::imports::ImportJob),
 }
 
 /// One contact of a snapshot: who, and the values its text is rendered with (fallbacks

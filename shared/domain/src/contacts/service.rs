@@ -142,6 +142,19 @@ impl ContactService {
         actor: &str,
         new: NewContact,
     ) -> Result<Contact, ContactError> {
+        self.create_as(tenant, actor, new, ContactId::generate())
+            .await
+    }
+
+    /// [`Self::create`] with the contact's id given: an import derives it from its file and
+    /// row, so a row worked twice finds its own contact as the duplicate.
+    pub async fn create_as(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        new: NewContact,
+        id: ContactId,
+    ) -> Result<Contact, ContactError> {
         let mut problems = Vec::new();
         let phone = normalize(&new.phone, new.region.as_deref())
             .map_err(|m| problems.push(FieldError::new("phone", m)))
@@ -167,7 +180,7 @@ impl ContactService {
             None => consent_at(new.consent.as_ref(), now).unwrap_or(Consent::Unknown),
         };
         let contact = Contact {
-            id: ContactId::generate(),
+            id,
             tenant_id: tenant.clone(),
             phone,
             name: new.name,

@@ -3,7 +3,7 @@
 use crate::error::StoreError;
 use crate::ids::{MediaId, TenantId};
 use crate::media::{
-    Inspection, MediaContent, MediaRecord, MediaType, MediaUsage, PresignedUpload, StoredObject,
+    Inspection, MediaContent, MediaRecord, MediaUsage, PresignedUpload, StoredObject,
 };
 use crate::memory::{CallCounter, MemoryStore};
 use crate::ports::*;
@@ -142,7 +142,7 @@ impl MediaObjects for MemoryMedia {
     async fn presign_upload(
         &self,
         key: &str,
-        media_type: MediaType,
+        content_type: &str,
         size: u64,
         expires_in: std::time::Duration,
         now: OffsetDateTime,
@@ -155,7 +155,7 @@ impl MediaObjects for MemoryMedia {
             ),
             method: "PUT".into(),
             headers: vec![
-                ("content-type".into(), media_type.mime().into()),
+                ("content-type".into(), content_type.into()),
                 ("content-length".into(), size.to_string()),
             ],
             expires_at,

@@ -152,7 +152,7 @@ impl MediaService {
         let key = MediaRecord::object_key(&actor.tenant_id, &id);
         let upload = self
             .objects
-            .presign_upload(&key, declared, new.size, self.upload_url_ttl, now)
+            .presign_upload(&key, declared.mime(), new.size, self.upload_url_ttl, now)
             .await?;
         let record = MediaRecord {
             tenant_id: actor.tenant_id.clone(),

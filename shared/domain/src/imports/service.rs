@@ -1,0 +1,376 @@
+//! Creating, starting and working imports.
+
+use super::contacts_csv::row_problem;
+use super::*;
+use crate::clock::Clock;
+use crate::contacts::{ContactError, ContactService};
+use crate::ids::ContactId;
+use crate::media::PresignedUpload;
+use crate::ports::MediaObjects;
+use crate::publishing::posts::{Actor, FieldError};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the request is invalid")]
+    Invalid(Vec<FieldError>),
+    #[error("import not found")]
+    NotFound,
+    /// Started before its file arrived.
+    #[error("the file has not been uploaded yet")]
+    NotUploaded,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `POST /v1/imports` asks for.
+#[derive(Debug, Clone)]
+pub struct NewImport {
+    pub kind: String,
+    pub size: u64,
+    pub region: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct ImportService {
+    pub store: Arc<dyn ImportStore>,
+    pub objects: Arc<dyn MediaObjects>,
+    pub contacts: ContactService,
+    pub queue: Arc<dyn ImportQueue>,
+    pub clock: Arc<dyn Clock>,
+    pub upload_url_ttl: std::time::Duration,
+    /// How long one job works before handing on (at least one chunk either way).
+    pub budget: std::time::Duration,
+}
+
+crate::debug_fields!(ImportService, upload_url_ttl, budget);
+
+/// What a row came to.
+enum Worked {
+    Created,
+    Issue(RowIssue),
+}
+
+impl ImportService {
+    /// Records the import and presigns its upload; nothing is stored when the request is
+    /// invalid, and every problem is listed.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        new: NewImport,
+    ) -> Result<(Import, PresignedUpload), ImportError> {
+        let mut problems = Vec::new();
+        let kind = ImportKind::parse(&new.kind);
+        if kind.is_none() {
+            let kinds: Vec<_> = ImportKind::ALL.iter().map(|k| k.as_str()).collect();
+            problems.push(FieldError::new(
+                "kind",
+                format!("must be one of {}", kinds.join(", ")),
+            ));
+        }
+        if !(1..=MAX_IMPORT_BYTES).contains(&new.size) {
+            problems.push(FieldError::new(
+                "size",
+                format!("must be 1 to {MAX_IMPORT_BYTES} bytes"),
+            ));
+        }
+        if let Some(r) = &new.region
+            && r.to_ascii_uppercase()
+                .parse::<phonenumber::country::Id>()
+                .is_err()
+        {
+            problems.push(FieldError::new(
+                "region",
+                "must be an ISO 3166 region code such as US or GB",
+            ));
+        }
+        let Some(kind) = kind.filter(|_| problems.is_empty()) else {
+            return Err(ImportError::Invalid(problems));
+        };
+        let now = self.clock.now();
+        let id = ImportId::generate();
+        let key = Import::object_key(&actor.tenant_id, &id);
+        let upload = self
+            .objects
+            .presign_upload(
+                &key,
+                kind.content_type(),
+                new.size,
+                self.upload_url_ttl,
+                now,
+            )
+            .await?;
+        let import = Import {
+            id,
+            tenant_id: actor.tenant_id.clone(),
+            kind,
+            status: ImportStatus::AwaitingUpload,
+            size: new.size,
+            region: new.region.map(|r| r.to_ascii_uppercase()),
+            key,
+            etag: None,
+            counts: ImportCounts::default(),
+            problem: None,
+            actor: format!("key:{}", actor.key_id),
+            created_at: now,
+            updated_at: now,
+            upload_expires_at: upload.expires_at,
+            version: 1,
+        };
+        self.store.insert_import(&import).await?;
+        Ok((import, upload))
+    }
+
+    pub async fn get(&self, tenant: &TenantId, id: &ImportId) -> Result<Import, ImportError> {
+        self.store
+            .get_import(tenant, id)
+            .await?
+            .ok_or(ImportError::NotFound)
+    }
+
+    pub async fn list(
+        &self,
+        tenant: &TenantId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Import>, ImportError> {
+        Ok(self.store.list_imports(tenant, cursor, limit).await?)
+    }
+
+    /// The rows that created nothing, in row order.
+    pub async fn issues(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<RowIssue>, ImportError> {
+        self.get(tenant, id).await?;
+        Ok(self.store.row_issues(tenant, id, cursor, limit).await?)
+    }
+
+    /// Pins the uploaded file and queues the job. Starting again changes nothing, except
+    /// that an import whose job has gone quiet for [`STALE`] gets a fresh one.
+    pub async fn start(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        correlation_id: &str,
+    ) -> Result<Import, ImportError> {
+        let mut import = self.get(tenant, id).await?;
+        let now = self.clock.now();
+        match import.status {
+            ImportStatus::AwaitingUpload => {
+                let stored = self
+                    .objects
+                    .head(&import.key)
+                    .await?
+                    .ok_or(ImportError::NotUploaded)?;
+                let expected = import.version;
+                import.etag = Some(stored.etag);
+                import.status = ImportStatus::Queued;
+                import.version += 1;
+                import.updated_at = now;
+                match self.store.replace_import(&import, expected).await {
+                    Ok(()) => {}
+                    // Started by a concurrent request: that one queued the job.
+                    Err(StoreError::Conflict) => return self.get(tenant, id).await,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            ImportStatus::Queued | ImportStatus::Running if now - import.updated_at > STALE => {}
+            _ => return Ok(import),
+        }
+        let job = ImportJob {
+            tenant_id: tenant.clone(),
+            import_id: id.clone(),
+            correlation_id: correlation_id.to_owned(),
+            round: 0,
+        };
+        self.queue.send_import(&job).await?;
+        Ok(import)
+    }
+
+    /// Works the import from its last checkpoint until the file ends or the budget is spent
+    /// (then a fresh job carries on). An error leaves the job to be delivered again.
+    pub async fn work(&self, job: &ImportJob) -> Result<(), ImportError> {
+        let started = std::time::Instant::now();
+        let Some(mut import) = self
+            .store
+            .get_import(&job.tenant_id, &job.import_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        let (ImportStatus::Queued | ImportStatus::Running) = import.status else {
+            return Ok(());
+        };
+        let Some(etag) = import.etag.clone() else {
+            return Ok(());
+        };
+        let content = match self.objects.open(&import.key, &etag).await {
+            Ok(Some(content)) => content.collect().await?,
+            Ok(None) => return self.fail(import, "the uploaded file is gone").await,
+            Err(StoreError::Conflict) => {
+                return self
+                    .fail(import, "the file was replaced after the import started")
+                    .await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(content.as_slice());
+        let mut records = reader.byte_records();
+        let sheet = match records.next() {
+            None => return self.fail(import, "the file is empty").await,
+            Some(Err(e)) => return self.fail(import, &format!("not CSV: {e}")).await,
+            Some(Ok(header)) => match ContactSheet::from_header(&header) {
+                Ok(sheet) => sheet,
+                Err(problem) => return self.fail(import, &problem).await,
+            },
+        };
+        let skip = usize::try_from(import.counts.rows).unwrap_or(usize::MAX);
+        let mut records = records.skip(skip).peekable();
+        loop {
+            let mut counts = import.counts;
+            let mut issues = Vec::new();
+            for record in records.by_ref().take(CHUNK_ROWS) {
+                let record = match record {
+                    Ok(record) => record,
+                    Err(e) => return self.fail(import, &format!("not CSV: {e}")).await,
+                };
+                counts.rows += 1;
+                let line = record.position().map_or(0, |p| p.line());
+                match self
+                    .row(&import, &sheet, &record, counts.rows, line)
+                    .await?
+                {
+                    Worked::Created => counts.created += 1,
+                    Worked::Issue(issue) => {
+                        match issue.outcome {
+                            RowOutcome::Duplicate => counts.duplicates += 1,
+                            RowOutcome::Invalid => counts.invalid += 1,
+                        }
+                        issues.push(issue);
+                    }
+                }
+            }
+            let done = records.peek().is_none();
+            self.store
+                .put_row_issues(&import.tenant_id, &import.id, &issues)
+                .await?;
+            let expected = import.version;
+            import.counts = counts;
+            import.status = match done {
+                true => ImportStatus::Completed,
+                false => ImportStatus::Running,
+            };
+            import.version += 1;
+            import.updated_at = self.clock.now();
+            match self.store.replace_import(&import, expected).await {
+                Ok(()) => {}
+                // Another job got there first: it carries on.
+                Err(StoreError::Conflict) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+            if done {
+                tracing::info!(
+                    rows = counts.rows,
+                    created = counts.created,
+                    duplicates = counts.duplicates,
+                    invalid = counts.invalid,
+                    "import completed"
+                );
+                return Ok(());
+            }
+            if started.elapsed() >= self.budget {
+                let next = ImportJob {
+                    round: job.round + 1,
+                    ..job.clone()
+                };
+                return Ok(self.queue.send_import(&next).await?);
+            }
+        }
+    }
+
+    /// Works one row: a contact created (or found created by this row before), or an issue.
+    async fn row(
+        &self,
+        import: &Import,
+        sheet: &ContactSheet,
+        record: &csv::ByteRecord,
+        row: u64,
+        line: u64,
+    ) -> Result<Worked, ImportError> {
+        let issue = |outcome, problems, contact_id| {
+            Worked::Issue(RowIssue {
+                row,
+                line,
+                outcome,
+                problems,
+                contact_id,
+            })
+        };
+        let source = format!("import:{}", import.id);
+        let new = match sheet.contact(record, import.region.as_deref(), &source) {
+            Ok(new) => new,
+            Err(problems) => return Ok(issue(RowOutcome::Invalid, problems, None)),
+        };
+        let id = row_contact_id(import, row);
+        match self
+            .contacts
+            .create_as(&import.tenant_id, &import.actor, new, id.clone())
+            .await
+        {
+            Ok(_) => Ok(Worked::Created),
+            Err(ContactError::Duplicate(existing)) if existing == id => Ok(Worked::Created),
+            Err(ContactError::Duplicate(existing)) => {
+                let problem = RowProblem {
+                    column: "phone".into(),
+                    message: format!("the tenant already has this number as contact {existing}"),
+                };
+                Ok(issue(RowOutcome::Duplicate, vec![problem], Some(existing)))
+            }
+            Err(ContactError::Invalid(problems)) => Ok(issue(
+                RowOutcome::Invalid,
+                problems.into_iter().map(row_problem).collect(),
+                None,
+            )),
+            Err(ContactError::Store(e)) => Err(e.into()),
+            Err(e @ (ContactError::NotFound | ContactError::Contended)) => {
+                Err(StoreError::Unavailable(e.to_string()).into())
+            }
+        }
+    }
+
+    /// Ends the import as failed with why; a job that lost the race to another changes
+    /// nothing.
+    async fn fail(&self, mut import: Import, problem: &str) -> Result<(), ImportError> {
+        let expected = import.version;
+        import.status = ImportStatus::Failed;
+        import.problem = Some(problem.to_owned());
+        import.version += 1;
+        import.updated_at = self.clock.now();
+        match self.store.replace_import(&import, expected).await {
+            Ok(()) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The contact id a row creates: a UUIDv7 at the import's creation, so imported contacts list
+/// in file order after the ones before. Its other bits: the import's (the same for every row,
+/// and the bytes UUIDv7 marks with its version and variant), then the row.
+pub(super) fn row_contact_id(import: &Import, row: u64) -> ContactId {
+    let digest = Sha256::digest(import.id.as_str().as_bytes());
+    let mut bits = [0u8; 10];
+    bits[..3].copy_from_slice(&digest[..3]);
+    bits[3..].copy_from_slice(&row.to_be_bytes()[1..]);
+    let millis = crate::clock::epoch_millis(import.created_at).max(0);
+    let uuid = uuid::Builder::from_unix_timestamp_millis(u64::try_from(millis).unwrap_or(0), &bits)
+        .into_uuid();
+    ContactId(format!("con_{}", uuid.simple()))
+}
