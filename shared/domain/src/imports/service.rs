@@ -210,6 +210,11 @@ impl ImportService {
             return Ok(());
         };
         let content = match self.objects.open(&import.key, &etag).await {
+            // The upload is signed for its size, but storage is not trusted to hold to it.
+            Ok(Some(content)) if content.size > MAX_IMPORT_BYTES => {
+                let problem = format!("the file is larger than {MAX_IMPORT_BYTES} bytes");
+                return self.fail(import, &problem).await;
+            }
             Ok(Some(content)) => content.collect().await?,
             Ok(None) => return self.fail(import, "the uploaded file is gone").await,
             Err(StoreError::Conflict) => {

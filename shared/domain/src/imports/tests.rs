@@ -266,6 +266,30 @@ async fn a_file_that_cannot_be_worked_fails_the_import_with_why() {
         .unwrap();
     assert_eq!(failed.status, ImportStatus::Failed);
     assert!(failed.problem.unwrap().contains("replaced"));
+
+    // Larger than any upload may be (storage that ignored the signed size): never read.
+    let (huge, _) = w
+        .service
+        .create(
+            &w.actor,
+            NewImport {
+                kind: "contacts".into(),
+                size: 10,
+                region: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut big = numbers(1);
+    big.push_str(&"x".repeat(usize::try_from(MAX_IMPORT_BYTES).unwrap()));
+    w.bucket.put(&huge.key, big);
+    w.service
+        .start(&w.actor.tenant_id, &huge.id, "c")
+        .await
+        .unwrap();
+    w.drain().await;
+    let failed = w.service.get(&w.actor.tenant_id, &huge.id).await.unwrap();
+    assert!(failed.problem.unwrap().contains("larger than"));
     assert!(w.phones().await.is_empty());
 }
 
