@@ -177,7 +177,10 @@ pub async fn sms_in_memory() {
     let c = service.create(&tenant, campaign()).await.unwrap();
     // The API's part: it finds the audience too large and hands it to a job.
     let started = Instant::now();
-    let answered = service.enqueue(&tenant, &c.id, "bench").await.unwrap();
+    let answered = service
+        .enqueue(&tenant, &c.id, "bench", false)
+        .await
+        .unwrap();
     bench(
         "sms.enqueue_100k.api_answer_ms",
         started.elapsed().as_millis(),
@@ -253,7 +256,10 @@ pub async fn sms_calls(env: &HashMap<String, String>, sms_queue_url: &str) {
     let queue = Arc::new(MemorySmsQueue::default());
     let service = stores.service(queue.clone(), EnqueueLimits::API);
     let c = service.create(&tenant, campaign()).await.unwrap();
-    service.enqueue(&tenant, &c.id, "bench").await.unwrap();
+    service
+        .enqueue(&tenant, &c.id, "bench", false)
+        .await
+        .unwrap();
     let sender = stores.sender();
     clients.calls.reset();
     let sent = send_all(&sender, &queue).await;
@@ -283,7 +289,10 @@ pub async fn sms_calls(env: &HashMap<String, String>, sms_queue_url: &str) {
     let c = service.create(&tenant, campaign()).await.unwrap();
     clients.calls.reset();
     let started = Instant::now();
-    service.enqueue(&tenant, &c.id, "bench").await.unwrap();
+    service
+        .enqueue(&tenant, &c.id, "bench", false)
+        .await
+        .unwrap();
     let elapsed = started.elapsed();
     let (all, writes) = counted(&clients);
     bench("sms.enqueue_10k.local_stack_ms", elapsed.as_millis(), "ms");

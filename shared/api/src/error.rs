@@ -310,6 +310,8 @@ impl From<herald_domain::campaigns::CampaignError> for ApiError {
                 ApiError::conflict(e.to_string())
             }
             CampaignError::NoRecipients => ApiError::unprocessable(e.to_string()),
+            CampaignError::NeedsApproval => ApiError::conflict(e.to_string()),
+            CampaignError::SelfApproval => ApiError::forbidden(e.to_string()),
             CampaignError::Insufficient { .. } => ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,
                 "insufficient-credits",

@@ -558,6 +558,8 @@ async fn a_receipt_ahead_of_its_send_comes_back_and_then_applies_once() {
         progress: Progress::default(),
         enqueue: Default::default(),
         problem: None,
+        created_by: None,
+        approval: None,
         version: 1,
         created_at: at,
         updated_at: at,

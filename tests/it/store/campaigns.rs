@@ -26,6 +26,8 @@ fn campaign(tenant: &TenantId, status: CampaignStatus) -> Campaign {
         progress: Progress::default(),
         enqueue: Default::default(),
         problem: None,
+        created_by: Some(herald_domain::ids::ApiKeyId("key_creator".into())),
+        approval: None,
         version: 1,
         created_at: now,
         updated_at: now,
@@ -231,6 +233,7 @@ async fn snapshot_parts_and_enqueue_state_round_trip_on_dynamodb() {
         (fresh.enqueue, fresh.problem),
         (EnqueueState::default(), None)
     );
+    assert_eq!((&fresh.created_by, &fresh.approval), (&c.created_by, &None));
 
     let entries: Vec<Planned> = (0..1500)
         .map(|i| Planned {
@@ -276,9 +279,17 @@ async fn snapshot_parts_and_enqueue_state_round_trip_on_dynamodb() {
         available: 10,
         shortfall: 5990,
     });
+    c.approval = Some(herald_domain::campaigns::CampaignApproval {
+        by: herald_domain::ids::ApiKeyId("key_approver".into()),
+        at: to_millis(SystemClock.now()),
+    });
     store.replace_campaign(&c, 1).await.unwrap();
     let stored = store.get_campaign(t, &c.id).await.unwrap().unwrap();
     assert_eq!((stored.enqueue, stored.problem), (c.enqueue, c.problem));
+    assert_eq!(
+        (stored.created_by, stored.approval),
+        (c.created_by, c.approval)
+    );
 
     store.delete_snapshots(t, &c.id).await.unwrap();
     for (snapshot, part) in [("s1", 0), ("s1", 1), ("s0", 0)] {

@@ -116,6 +116,14 @@ impl From<&EnqueueProblem> for EnqueueProblemView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignApprovalView {
+    /// The approving key's id.
+    pub by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CampaignView {
     pub id: String,
     pub name: String,
@@ -129,6 +137,10 @@ pub struct CampaignView {
     /// Why the last enqueue put the campaign back to draft (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<EnqueueProblemView>,
+    /// Who approved it and when (absent until approved; needed before the enqueue where the
+    /// tenant requires approval).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<CampaignApprovalView>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -167,6 +179,10 @@ impl From<&Campaign> for CampaignView {
                 }),
             },
             problem: c.problem.as_ref().map(EnqueueProblemView::from),
+            approval: c.approval.as_ref().map(|a| CampaignApprovalView {
+                by: a.by.0.clone(),
+                at: a.at,
+            }),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -249,6 +265,7 @@ pub async fn create_campaign(
         tags: input.audience.tags,
         contacts: input.audience.contacts.into_iter().map(ContactId).collect(),
         sender: input.sender,
+        created_by: Some(principal.key_id.clone()),
     };
     let campaign = state.campaigns.create(&principal.tenant_id, new).await?;
     Ok((StatusCode::CREATED, Json(CampaignView::from(&campaign))))
@@ -324,11 +341,55 @@ pub async fn enqueue_campaign(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<CampaignView>), ApiError> {
     principal.require(principal.role.can_write_posts(), "send campaigns")?;
+    let settings = settings(&state, &principal).await?;
     let campaign = state
         .campaigns
-        .enqueue(&principal.tenant_id, &campaign_id(&id)?, &correlation.0)
+        .enqueue(
+            &principal.tenant_id,
+            &campaign_id(&id)?,
+            &correlation.0,
+            settings.require_approval,
+        )
         .await?;
     Ok((StatusCode::ACCEPTED, Json(CampaignView::from(&campaign))))
+}
+
+/// The tenant's settings (approval applies to campaigns as to posts).
+async fn settings(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<herald_domain::model::TenantSettings, ApiError> {
+    Ok(state
+        .tenants
+        .get_tenant(&principal.tenant_id)
+        .await?
+        .map(|t| t.settings)
+        .unwrap_or_default())
+}
+
+/// Approve a draft for sending (approver or admin). Where the tenant requires approval, a
+/// campaign is enqueued only once approved; where it forbids self-approval, not with the key
+/// that created it (`403`). Approving again changes nothing.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/approve", tag = "campaigns",
+    params(("id" = String, Path)),
+    responses((status = 200, body = CampaignView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn approve_campaign(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignView>, ApiError> {
+    principal.require(principal.role.can_approve(), "approve campaigns")?;
+    let settings = settings(&state, &principal).await?;
+    let campaign = state
+        .campaigns
+        .approve(
+            &principal.tenant_id,
+            &campaign_id(&id)?,
+            &principal.key_id,
+            settings.forbid_self_approval,
+        )
+        .await?;
+    Ok(Json(CampaignView::from(&campaign)))
 }
 
 /// Cancel a campaign (editor): nobody is texted after this, and the credits not spent go

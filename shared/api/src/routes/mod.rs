@@ -166,6 +166,10 @@ pub fn authenticated() -> Router<Arc<AppState>> {
             post(campaigns::enqueue_campaign),
         )
         .route(
+            "/v1/campaigns/{id}/approve",
+            post(campaigns::approve_campaign),
+        )
+        .route(
             "/v1/campaigns/{id}/cancel",
             post(campaigns::cancel_campaign),
         )

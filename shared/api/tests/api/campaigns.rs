@@ -151,3 +151,68 @@ async fn a_campaign_is_estimated_enqueued_once_and_guarded_from_others() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["items"][0]["id"], id.as_str());
 }
+
+#[tokio::test]
+async fn where_the_tenant_requires_approval_a_campaign_is_enqueued_only_once_approved() {
+    let api = Api::new();
+    let t = api.tenant(true).await;
+    let b = api.tenant(false).await;
+    let (s, _, _) = api
+        .patch("/v1/tenant", &t.key, json!({"forbid_self_approval": true}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let mut keys = Vec::new();
+    for role in ["editor", "approver"] {
+        let (_, _, k) = api
+            .post("/v1/api-keys", &t.key, json!({"name": role, "role": role}))
+            .await;
+        keys.push(k["key"].as_str().unwrap().to_owned());
+    }
+    let (editor, approver) = (keys[0].clone(), keys[1].clone());
+    contact(&api, &t, "+14155550101", "Ada Lovelace", true).await;
+    grant(&api, &t, 10).await;
+    let body = json!({"name": "Winter sale", "text": "Hi {{first_name}}",
+                      "audience": {"tags": ["vip"]}, "sender": "HERALD"});
+    let (s, _, c) = api.post("/v1/campaigns", &t.key, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let id = c["id"].as_str().unwrap();
+    assert!(c.get("approval").is_none());
+    let (enqueue, approve) = (
+        format!("/v1/campaigns/{id}/enqueue"),
+        format!("/v1/campaigns/{id}/approve"),
+    );
+
+    let (s, h, v) = api.act(&enqueue, &t.key).await;
+    assert_problem(&h, &v, StatusCode::CONFLICT);
+    assert!(v["detail"].as_str().unwrap().contains("approval"), "{v}");
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _, _) = api.act(&approve, &editor).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "an editor cannot approve");
+    let (s, h, v) = api.act(&approve, &t.key).await;
+    assert_problem(&h, &v, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "four eyes: not the key that created it"
+    );
+    let (s, _, _) = api.act(&approve, &b.key).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "another tenant reaches nothing");
+    let (_, _, still) = api.get(&format!("/v1/campaigns/{id}"), &t.key).await;
+    assert!(still.get("approval").is_none());
+    assert!(api.sms_queue.batches().is_empty());
+
+    let (s, _, v) = api.act(&approve, &approver).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "draft");
+    assert!(v["approval"]["by"].as_str().unwrap().starts_with("key_"));
+    let (s, _, _) = api.act(&enqueue, &approver).await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "an approver approves, never sends"
+    );
+    let (s, _, v) = api.act(&enqueue, &editor).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["status"], "sending");
+    assert_eq!(api.sms_queue.batches().len(), 1);
+}

@@ -95,6 +95,8 @@ fn own_fields(
         ("credits_reserved", n(c.progress.credits_reserved)),
         ("enqueue", s(json(&c.enqueue)?)),
         ("problem", s(json(&c.problem)?)),
+        ("created_by", s(json(&c.created_by)?)),
+        ("approval", s(json(&c.approval)?)),
         ("version", n(c.version)),
         ("updated_at", time_n(c.updated_at)),
     ])
@@ -135,6 +137,15 @@ fn campaign_from_item(item: &Item) -> Result<Campaign, StoreError> {
         },
         problem: match f.opt_str("problem") {
             Some(v) => serde_json::from_str(&v).map_err(|_| bad("problem"))?,
+            None => None,
+        },
+        // Campaigns written before approvals have neither: creator unknown, not approved.
+        created_by: match f.opt_str("created_by") {
+            Some(v) => serde_json::from_str(&v).map_err(|_| bad("created_by"))?,
+            None => None,
+        },
+        approval: match f.opt_str("approval") {
+            Some(v) => serde_json::from_str(&v).map_err(|_| bad("approval"))?,
             None => None,
         },
         version: f.u64("version")?,

@@ -39,9 +39,13 @@ impl CampaignService {
         tenant: &TenantId,
         id: &CampaignId,
         correlation_id: &str,
+        approval_required: bool,
     ) -> Result<Campaign, CampaignError> {
         let mut campaign = self.get(tenant, id).await?;
         match campaign.status {
+            CampaignStatus::Draft if approval_required && campaign.approval.is_none() => {
+                return Err(CampaignError::NeedsApproval);
+            }
             CampaignStatus::Draft => {
                 // Before it can be stuck: the reconciler looks after live campaigns.
                 self.store.mark_live(tenant, id, self.clock.now()).await?;

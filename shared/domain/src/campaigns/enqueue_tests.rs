@@ -82,7 +82,7 @@ async fn a_large_audience_is_enqueued_by_jobs_part_by_part_each_recipient_once()
 
     // The API answers at once: nothing reserved or queued yet, one job to carry on.
     let answered = api(&w, 100)
-        .enqueue(&w.tenant, &c.id, "corr")
+        .enqueue(&w.tenant, &c.id, "corr", false)
         .await
         .unwrap();
     assert_eq!(answered.status, CampaignStatus::Enqueuing);
@@ -129,7 +129,7 @@ async fn a_large_audience_is_enqueued_by_jobs_part_by_part_each_recipient_once()
     // A job delivered again changes nothing; so does enqueueing again.
     service.work(&jobs[0]).await.unwrap();
     api(&w, 100)
-        .enqueue(&w.tenant, &c.id, "again")
+        .enqueue(&w.tenant, &c.id, "again", false)
         .await
         .unwrap();
     assert_eq!(w.queue.batches().len(), 12);
@@ -154,7 +154,10 @@ async fn a_shortfall_found_by_the_job_puts_the_campaign_back_with_its_problem() 
     let c = w.campaign(TEXT, &["big"]).await;
     let service = worker(&w);
 
-    let answered = api(&w, 10).enqueue(&w.tenant, &c.id, "c").await.unwrap();
+    let answered = api(&w, 10)
+        .enqueue(&w.tenant, &c.id, "c", false)
+        .await
+        .unwrap();
     assert_eq!(answered.status, CampaignStatus::Enqueuing);
     assert_eq!(work_jobs(&w, &service).await, 1);
     let back = w.service.get(&w.tenant, &c.id).await.unwrap();
@@ -174,7 +177,10 @@ async fn a_shortfall_found_by_the_job_puts_the_campaign_back_with_its_problem() 
 
     // Topped up, enqueued again: the problem goes, the job enqueues it.
     w.grant(50).await;
-    let again = api(&w, 10).enqueue(&w.tenant, &c.id, "c").await.unwrap();
+    let again = api(&w, 10)
+        .enqueue(&w.tenant, &c.id, "c", false)
+        .await
+        .unwrap();
     assert_eq!(
         (again.status, again.problem),
         (CampaignStatus::Enqueuing, None)
@@ -192,7 +198,10 @@ async fn a_cancel_during_the_jobs_stops_them_and_gives_the_credits_back() {
     w.grant(5000).await;
     let c = w.campaign(TEXT, &["big"]).await;
     let service = worker(&w);
-    api(&w, 100).enqueue(&w.tenant, &c.id, "c").await.unwrap();
+    api(&w, 100)
+        .enqueue(&w.tenant, &c.id, "c", false)
+        .await
+        .unwrap();
     let first = w.queue.take_jobs();
     service.work(&first[0]).await.unwrap();
     let queued = w.queue.batches().len();
@@ -213,7 +222,10 @@ async fn a_cancel_during_the_jobs_stops_them_and_gives_the_credits_back() {
 
     // Cancelled before any job ran: the job reserves nothing.
     let c2 = w.campaign(TEXT, &["big"]).await;
-    api(&w, 100).enqueue(&w.tenant, &c2.id, "c").await.unwrap();
+    api(&w, 100)
+        .enqueue(&w.tenant, &c2.id, "c", false)
+        .await
+        .unwrap();
     w.service.cancel(&w.tenant, &c2.id).await.unwrap();
     work_jobs(&w, &service).await;
     assert_eq!(w.wallets.wallet(&w.tenant).await.unwrap().reserved, 0);
@@ -225,12 +237,18 @@ async fn a_job_is_its_tenants_only() {
     big_audience(&w, 20).await;
     w.grant(100).await;
     let c = w.campaign(TEXT, &["big"]).await;
-    api(&w, 5).enqueue(&w.tenant, &c.id, "c").await.unwrap();
+    api(&w, 5)
+        .enqueue(&w.tenant, &c.id, "c", false)
+        .await
+        .unwrap();
     let mut job = w.queue.take_jobs().remove(0);
 
     // Another tenant can neither enqueue the campaign nor have a job carry it on.
     let other = TenantId("ten_other".into());
-    let err = api(&w, 5).enqueue(&other, &c.id, "x").await.unwrap_err();
+    let err = api(&w, 5)
+        .enqueue(&other, &c.id, "x", false)
+        .await
+        .unwrap_err();
     assert!(matches!(err, CampaignError::NotFound), "{err:?}");
     job.tenant_id = other;
     worker(&w).work(&job).await.unwrap();
@@ -238,4 +256,77 @@ async fn a_job_is_its_tenants_only() {
     assert_eq!(untouched.status, CampaignStatus::Enqueuing);
     assert!(untouched.enqueue.snapshot.is_empty());
     assert!(w.queue.batches().is_empty() && w.queue.take_jobs().is_empty());
+}
+
+#[tokio::test]
+async fn where_approval_is_required_only_an_approved_campaign_is_enqueued() {
+    let w = world();
+    w.contact(1, Some("Ada"), &["vip"], true).await;
+    w.grant(10).await;
+    let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
+    let err = w
+        .service
+        .enqueue(&w.tenant, &c.id, "c", true)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CampaignError::NeedsApproval), "{err:?}");
+    let untouched = w.service.get(&w.tenant, &c.id).await.unwrap();
+    assert_eq!(untouched.status, CampaignStatus::Draft);
+    assert!(!w.campaigns.is_live(&w.tenant, &c.id));
+    assert_eq!(w.wallets.wallet(&w.tenant).await.unwrap().reserved, 0);
+
+    // Four eyes: not with the key that created it; another tenant reaches nothing.
+    let creator = crate::ids::ApiKeyId("key_editor".into());
+    let approver = crate::ids::ApiKeyId("key_approver".into());
+    let err = w
+        .service
+        .approve(&w.tenant, &c.id, &creator, true)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CampaignError::SelfApproval), "{err:?}");
+    let other = TenantId("ten_b".into());
+    assert!(matches!(
+        w.service.approve(&other, &c.id, &approver, false).await,
+        Err(CampaignError::NotFound)
+    ));
+    let approved = w
+        .service
+        .approve(&w.tenant, &c.id, &approver, true)
+        .await
+        .unwrap();
+    assert_eq!(approved.approval.as_ref().unwrap().by, approver);
+    let again = w
+        .service
+        .approve(&w.tenant, &c.id, &creator, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.approval, approved.approval,
+        "approving again changes nothing"
+    );
+
+    let sent = w
+        .service
+        .enqueue(&w.tenant, &c.id, "c", true)
+        .await
+        .unwrap();
+    assert_eq!(sent.status, CampaignStatus::Sending);
+    assert_eq!(sent.approval, approved.approval);
+    // Without the tenant's requirement a draft goes as before; a sent one cannot be approved.
+    let d = w.campaign("Bye {{first_name}}", &["vip"]).await;
+    let sending = w.service.approve(&w.tenant, &c.id, &creator, false).await;
+    assert_eq!(
+        sending.unwrap().approval,
+        approved.approval,
+        "approved already"
+    );
+    let d = w
+        .service
+        .enqueue(&w.tenant, &d.id, "c", false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.service.approve(&w.tenant, &d.id, &approver, false).await,
+        Err(CampaignError::State(_))
+    ));
 }

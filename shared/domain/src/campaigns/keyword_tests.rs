@@ -109,7 +109,10 @@ async fn stop_opts_out_at_once_even_for_batches_queued_before_it() {
     ];
     w.grant(10).await;
     let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
-    w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
+    w.service
+        .enqueue(&w.tenant, &c.id, "corr", false)
+        .await
+        .unwrap();
 
     let keywords = keywords(&w);
     let stop = inbound("in_1", &people[1].phone, "HERALD", " Stop ");

@@ -32,7 +32,7 @@ pub use plan::{
 pub use service::{CampaignError, CampaignService, Estimate, NewCampaign};
 
 use crate::error::StoreError;
-use crate::ids::{CampaignId, ContactId, TenantId};
+use crate::ids::{ApiKeyId, CampaignId, ContactId, TenantId};
 use crate::ports::Page;
 use crate::wallet::Credits;
 use async_trait::async_trait;
@@ -134,9 +134,21 @@ pub struct Campaign {
     pub enqueue: EnqueueState,
     /// Why the last enqueue put the campaign back to draft.
     pub problem: Option<EnqueueProblem>,
+    /// The key that created it (`None` on campaigns created before it was kept).
+    pub created_by: Option<ApiKeyId>,
+    /// Who let it go out, when the tenant requires approval.
+    pub approval: Option<CampaignApproval>,
     pub version: u64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// A campaign approved for sending (the tenant's `require_approval`, as for posts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignApproval {
+    pub by: ApiKeyId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 impl Campaign {

@@ -25,7 +25,10 @@ async fn enqueued(w: &World, n: usize) -> Campaign {
     }
     w.grant(n as i64).await;
     let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
-    w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap()
+    w.service
+        .enqueue(&w.tenant, &c.id, "corr", false)
+        .await
+        .unwrap()
 }
 
 /// Sends the batches queued since `from`; how many batches that was.

@@ -9,7 +9,7 @@ use super::{
 use crate::clock::Clock;
 use crate::contacts::ContactStore;
 use crate::error::StoreError;
-use crate::ids::{CampaignId, ContactId, TenantId};
+use crate::ids::{ApiKeyId, CampaignId, ContactId, TenantId};
 use crate::ports::Page;
 use crate::publishing::posts::FieldError;
 use crate::wallet::{Applied, Credits, LedgerKey, WalletError, Wallets};
@@ -39,6 +39,14 @@ pub enum CampaignError {
     },
     #[error("the campaign kept changing; try again")]
     Contended,
+    /// The tenant requires approval and nobody has approved it.
+    #[error(
+        "the campaign needs approval first: POST /v1/campaigns/{{id}}/approve with an approver's key"
+    )]
+    NeedsApproval,
+    /// Four eyes: approved with the key that created it.
+    #[error("this tenant forbids approving a campaign with the key that created it")]
+    SelfApproval,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -69,6 +77,8 @@ pub struct NewCampaign {
     pub tags: Vec<String>,
     pub contacts: Vec<ContactId>,
     pub sender: String,
+    /// The key creating it (kept for four-eyes approval).
+    pub created_by: Option<ApiKeyId>,
 }
 
 /// What enqueueing would do now.
@@ -216,6 +226,8 @@ impl CampaignService {
             progress: Progress::default(),
             enqueue: Default::default(),
             problem: None,
+            created_by: new.created_by,
+            approval: None,
             version: 1,
             created_at: now,
             updated_at: now,
@@ -264,6 +276,42 @@ impl CampaignService {
 
     /// Cancels a campaign that has not finished: no recipient is claimed after this, and
     /// what the reservation still holds goes back to the balance.
+    /// Approves a draft for sending; `forbid_self` (the tenant's four eyes) refuses the key
+    /// that created it. Approving an approved campaign changes nothing.
+    pub async fn approve(
+        &self,
+        tenant: &TenantId,
+        id: &CampaignId,
+        by: &ApiKeyId,
+        forbid_self: bool,
+    ) -> Result<Campaign, CampaignError> {
+        for _ in 0..5 {
+            let mut campaign = self.get(tenant, id).await?;
+            if campaign.approval.is_some() {
+                return Ok(campaign);
+            }
+            if campaign.status != CampaignStatus::Draft {
+                return Err(CampaignError::State(campaign.status.as_str()));
+            }
+            if forbid_self && campaign.created_by.as_ref() == Some(by) {
+                return Err(CampaignError::SelfApproval);
+            }
+            let expected = campaign.version;
+            campaign.approval = Some(super::CampaignApproval {
+                by: by.clone(),
+                at: self.clock.now(),
+            });
+            campaign.version += 1;
+            campaign.updated_at = self.clock.now();
+            match self.store.replace_campaign(&campaign, expected).await {
+                Ok(()) => return Ok(campaign),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CampaignError::Contended)
+    }
+
     pub async fn cancel(
         &self,
         tenant: &TenantId,

@@ -218,6 +218,7 @@ impl World {
                     tags: tags.iter().map(|t| (*t).to_owned()).collect(),
                     contacts: vec![],
                     sender: "HERALD".into(),
+                    created_by: Some(crate::ids::ApiKeyId("key_editor".into())),
                 },
             )
             .await
@@ -256,6 +257,7 @@ async fn create_refuses_every_problem_at_once() {
                 tags: vec!["vip".into()],
                 contacts: vec![ContactId("con_1".into())],
                 sender: "a-very-long-sender".into(),
+                created_by: None,
             },
         )
         .await
@@ -320,7 +322,7 @@ async fn an_insufficient_balance_reserves_nothing_and_names_the_shortfall() {
     let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
     let err = w
         .service
-        .enqueue(&w.tenant, &c.id, "corr")
+        .enqueue(&w.tenant, &c.id, "corr", false)
         .await
         .unwrap_err();
     assert!(
@@ -353,8 +355,16 @@ async fn enqueue_twice_sends_each_opted_in_recipient_once_and_settles_to_the_cre
     let c = w
         .campaign("Hi {{first_name}}, 20% off today", &["vip"])
         .await;
-    let first = w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
-    let again = w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
+    let first = w
+        .service
+        .enqueue(&w.tenant, &c.id, "corr", false)
+        .await
+        .unwrap();
+    let again = w
+        .service
+        .enqueue(&w.tenant, &c.id, "corr", false)
+        .await
+        .unwrap();
     assert_eq!(first.status, CampaignStatus::Sending);
     assert_eq!(again.progress, first.progress);
     assert_eq!(first.progress.recipients, 225);
@@ -414,7 +424,10 @@ async fn a_refused_message_is_failed_once_announced_and_its_credit_released() {
     w.contact(2, Some("Bo"), &["vip"], true).await;
     w.grant(10).await;
     let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
-    w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
+    w.service
+        .enqueue(&w.tenant, &c.id, "corr", false)
+        .await
+        .unwrap();
     w.provider
         .script
         .lock()
@@ -447,7 +460,10 @@ async fn cancel_stops_further_sends_and_releases_the_rest() {
     }
     w.grant(500).await;
     let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
-    w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
+    w.service
+        .enqueue(&w.tenant, &c.id, "corr", false)
+        .await
+        .unwrap();
     let batches = w.queue.batches();
     w.sender.send_batch(&batches[0]).await.unwrap();
     let cancelled = w.service.cancel(&w.tenant, &c.id).await.unwrap();
@@ -468,7 +484,10 @@ async fn receipts_apply_once_and_a_late_one_never_goes_back() {
     w.contact(2, Some("Bea"), &["vip"], true).await;
     w.grant(10).await;
     let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
-    w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
+    w.service
+        .enqueue(&w.tenant, &c.id, "corr", false)
+        .await
+        .unwrap();
     w.run_all_batches().await;
     let apply = |id: &'static str, r: Receipt| {
         let store = w.campaigns.clone();
@@ -514,7 +533,7 @@ async fn another_tenant_cannot_read_estimate_enqueue_or_cancel_a_campaign() {
         Err(CampaignError::NotFound)
     ));
     assert!(matches!(
-        w.service.enqueue(&other, &c.id, "x").await,
+        w.service.enqueue(&other, &c.id, "x", false).await,
         Err(CampaignError::NotFound)
     ));
     assert!(matches!(
@@ -561,7 +580,10 @@ async fn the_providers_rate_holds_across_senders_and_is_taken_several_places_at_
     }
     w.grant(100).await;
     let c = w.campaign("Hi {{first_name}}", &["vip"]).await;
-    w.service.enqueue(&w.tenant, &c.id, "corr").await.unwrap();
+    w.service
+        .enqueue(&w.tenant, &c.id, "corr", false)
+        .await
+        .unwrap();
     let batch = &w.queue.batches()[0];
 
     let first = w.sender.send_batch(batch).await.unwrap();

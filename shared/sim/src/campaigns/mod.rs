@@ -395,13 +395,13 @@ impl World {
         report: &mut CampaignReport,
     ) -> Result<Campaign, CampaignError> {
         let (tenant, id) = (&self.tenant, &campaign.id);
-        let mut answer = self.service.enqueue(tenant, id, "sim").await;
+        let mut answer = self.service.enqueue(tenant, id, "sim", false).await;
         for _ in 0..20 {
             match answer {
                 Err(CampaignError::Store(_) | CampaignError::Contended) => {
                     // Retried once the crashed run's campaign has gone quiet.
                     self.clock.advance(STALE + Duration::seconds(1));
-                    answer = self.service.enqueue(tenant, id, "sim").await;
+                    answer = self.service.enqueue(tenant, id, "sim", false).await;
                 }
                 _ => break,
             }
