@@ -4,6 +4,7 @@ use crate::clock::{Clock, FakeClock};
 use crate::contacts::memory::MemoryContacts;
 use crate::contacts::{ContactService, ContactStore, NewContact};
 use crate::ids::ApiKeyId;
+use crate::media::PresignedUpload;
 use crate::media::memory::MemoryMedia;
 use crate::memory::MemoryStore;
 use crate::publishing::posts::Actor;
@@ -54,20 +55,19 @@ fn world() -> World {
 }
 
 impl World {
+    /// Creates a contacts import of `size` bytes (nothing uploaded).
+    async fn created(&self, size: usize, region: Option<&str>) -> (Import, PresignedUpload) {
+        let new = NewImport {
+            kind: "contacts".into(),
+            size: size as u64,
+            region: region.map(str::to_owned),
+        };
+        self.service.create(&self.actor, new).await.unwrap()
+    }
+
     /// Creates an import, uploads `csv` and starts it.
     async fn started(&self, csv: &str, region: Option<&str>) -> Import {
-        let (import, upload) = self
-            .service
-            .create(
-                &self.actor,
-                NewImport {
-                    kind: "contacts".into(),
-                    size: csv.len() as u64,
-                    region: region.map(str::to_owned),
-                },
-            )
-            .await
-            .unwrap();
+        let (import, upload) = self.created(csv.len(), region).await;
         assert!(
             upload
                 .headers
@@ -268,18 +268,7 @@ async fn a_file_that_cannot_be_worked_fails_the_import_with_why() {
     assert!(failed.problem.unwrap().contains("replaced"));
 
     // Larger than any upload may be (storage that ignored the signed size): never read.
-    let (huge, _) = w
-        .service
-        .create(
-            &w.actor,
-            NewImport {
-                kind: "contacts".into(),
-                size: 10,
-                region: None,
-            },
-        )
-        .await
-        .unwrap();
+    let (huge, _) = w.created(10, None).await;
     let mut big = numbers(1);
     big.push_str(&"x".repeat(usize::try_from(MAX_IMPORT_BYTES).unwrap()));
     w.bucket.put(&huge.key, big);
@@ -316,18 +305,7 @@ async fn bad_requests_and_early_starts_change_nothing() {
     let listed = w.service.list(&w.actor.tenant_id, None, 10).await.unwrap();
     assert!(listed.items.is_empty());
 
-    let (import, _) = w
-        .service
-        .create(
-            &w.actor,
-            NewImport {
-                kind: "contacts".into(),
-                size: 10,
-                region: None,
-            },
-        )
-        .await
-        .unwrap();
+    let (import, _) = w.created(10, None).await;
     let early = w.service.start(&w.actor.tenant_id, &import.id, "c").await;
     assert!(matches!(early, Err(ImportError::NotUploaded)));
     assert!(w.queue.take_jobs().is_empty());
@@ -338,18 +316,7 @@ async fn bad_requests_and_early_starts_change_nothing() {
 #[tokio::test]
 async fn another_tenant_can_neither_see_start_nor_work_an_import() {
     let w = world();
-    let (import, _) = w
-        .service
-        .create(
-            &w.actor,
-            NewImport {
-                kind: "contacts".into(),
-                size: 100,
-                region: None,
-            },
-        )
-        .await
-        .unwrap();
+    let (import, _) = w.created(100, None).await;
     w.bucket.put(&import.key, numbers(2));
     let other = TenantId("t_b".into());
     assert!(matches!(
