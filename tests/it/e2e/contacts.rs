@@ -201,3 +201,102 @@ async fn a_csv_of_contacts_is_imported_once_through_a_presigned_upload_and_the_s
         (StatusCode::ACCEPTED, &json!(250))
     );
 }
+
+#[tokio::test]
+async fn stop_start_and_help_texted_to_a_tenants_sender_are_applied_and_answered_once_each() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let sender = format!("K{}", &unique("")[..10]).to_uppercase();
+    let phone = "+14155558321";
+    secrets::remember("phone_number", phone);
+    let help = "Acme Coffee: text STOP to leave, or call us on the number on your card.";
+    let (s, _, v) = stack
+        .api(
+            Method::PATCH,
+            "/v1/tenant",
+            &t,
+            None,
+            Some(json!({"sms_help_text": help})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _, c) = stack
+        .api(
+            Method::POST,
+            "/v1/contacts",
+            &t,
+            None,
+            Some(json!({"phone": phone, "tags": ["kw"],
+                        "consent": {"status": "opted_in", "source": "web_form"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let contact = format!("/v1/contacts/{}", c["id"].as_str().unwrap());
+    // The sender id becomes the tenant's with its first campaign.
+    let (s, _, v) = stack
+        .api(
+            Method::POST,
+            "/v1/campaigns",
+            &t,
+            None,
+            Some(
+                json!({"name": "Keywords", "text": "Hi", "audience": {"tags": ["kw"]},
+                        "sender": sender}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+
+    let consent = |status: &'static str| {
+        let (stack, t, contact) = (&stack, &t, contact.clone());
+        async move {
+            stack
+                .wait_for(Duration::from_secs(60), status, || async {
+                    let (_, _, v) = stack.get(&contact, t).await;
+                    (v["consent"]["status"] == status).then_some(v)
+                })
+                .await
+        }
+    };
+    let inbound = |text: &'static str| {
+        let (stack, sender) = (&stack, sender.clone());
+        async move {
+            stack
+                .fake(
+                    "/_admin/sms/inbound",
+                    json!({"from": phone, "to": sender, "text": text}),
+                )
+                .await;
+        }
+    };
+    inbound(" stop ").await;
+    let out = consent("opted_out").await;
+    assert_eq!(out["consent"]["source"], "keyword:STOP");
+    inbound("Unstop").await;
+    consent("opted_in").await;
+    inbound("HELP").await;
+
+    // Three replies, one per keyword, from the sender to the number.
+    let replies = stack
+        .wait_for(Duration::from_secs(120), "three replies", || async {
+            let all = stack.fake_get("/_admin/sms/messages").await;
+            let replies: Vec<String> = all["messages"]
+                .as_array()?
+                .iter()
+                .filter(|m| m["from"] == sender.as_str() && m["to"] == phone)
+                .filter_map(|m| m["body"].as_str().map(str::to_owned))
+                .collect();
+            (replies.len() >= 3).then_some(replies)
+        })
+        .await;
+    assert_eq!(replies.len(), 3, "{replies:?}");
+    assert!(
+        replies.iter().any(|r| r.contains("unsubscribed")),
+        "{replies:?}"
+    );
+    assert!(
+        replies.iter().any(|r| r.contains("subscribed again")),
+        "{replies:?}"
+    );
+    assert!(replies.iter().any(|r| r == help), "{replies:?}");
+}
