@@ -157,20 +157,22 @@ pub fn sender(config: &Config, clients: &Clients) -> Sender {
     }
 }
 
-/// When a batch with recipients left over comes back.
+/// When a batch with recipients left over comes back: the soonest any of them may go.
 fn deferral(report: &BatchReport, lease: Duration) -> Option<Duration> {
     if report.paused {
-        Some(PAUSED_DELAY)
-    } else if report.pending > 0 {
-        // Throttled: after the provider's wait (at least a second). Unclear or busy claims:
-        // once their lease has run out.
-        Some(match report.retry_after {
-            Some(wait) => wait.unsigned_abs().max(Duration::from_secs(1)),
-            None => lease,
-        })
-    } else {
-        None
+        return Some(PAUSED_DELAY);
     }
+    // Throttled: after the provider's wait (at least a second). Unclear or busy claims: once
+    // their lease has run out. Quiet hours: when the window ends, or SQS's longest delay.
+    let throttled = report
+        .retry_after
+        .map(|wait| wait.unsigned_abs().max(Duration::from_secs(1)));
+    let held = (report.pending > report.quiet && throttled.is_none()).then_some(lease);
+    let quiet = report.quiet_for.map(|wait| {
+        wait.unsigned_abs()
+            .clamp(Duration::from_secs(1), PAUSED_DELAY)
+    });
+    [throttled, held, quiet].into_iter().flatten().min()
 }
 
 pub async fn handle(s: &Sender, event: SqsEvent) -> SqsBatchResponse {
@@ -321,6 +323,31 @@ mod tests {
         );
         assert_eq!(deferral(&report(1, None, false), lease), Some(lease));
         assert_eq!(deferral(&report(0, None, true), lease), Some(PAUSED_DELAY));
+    }
+
+    #[test]
+    fn a_batch_held_by_quiet_hours_comes_back_when_the_window_ends_or_sooner() {
+        let lease = Duration::from_secs(60);
+        let quiet = |pending, quiet, minutes, retry_after| BatchReport {
+            pending,
+            quiet,
+            quiet_for: Some(time::Duration::minutes(minutes)),
+            retry_after,
+            ..BatchReport::default()
+        };
+        // Only quiet recipients left: at the window's end, at most SQS's longest delay.
+        assert_eq!(
+            deferral(&quiet(4, 4, 3, None), lease),
+            Some(Duration::from_secs(180))
+        );
+        assert_eq!(deferral(&quiet(4, 4, 600, None), lease), Some(PAUSED_DELAY));
+        // Others wait on their lease or the provider: whichever comes first.
+        assert_eq!(deferral(&quiet(5, 4, 3, None), lease), Some(lease));
+        let throttled = Some(time::Duration::seconds(2));
+        assert_eq!(
+            deferral(&quiet(5, 4, 3, throttled), lease),
+            Some(Duration::from_secs(2))
+        );
     }
 
     #[test]

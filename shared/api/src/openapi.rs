@@ -47,7 +47,7 @@ pub mod contract;
         routes::ReviewItemView, routes::ReviewItemList,
         routes::CreateContact, routes::EditContact, routes::ConsentBody, routes::ConsentView, routes::ContactView, routes::ContactList,
         routes::CreateImport, routes::ImportRows, routes::ImportView, routes::ImportList, routes::RowProblemView, routes::RowIssueView, routes::RowIssueList,
-        routes::AudienceBody, routes::CreateCampaign, routes::AudienceView, routes::ProgressView, routes::EnqueueProblemView, routes::CampaignApprovalView, routes::CampaignView, routes::CampaignList, routes::EstimateView,
+        routes::AudienceBody, routes::CreateCampaign, routes::AudienceView, routes::ProgressView, routes::EnqueueProblemView, routes::CampaignApprovalView, routes::QuietHoursBody, routes::QuietHoursView, routes::CampaignView, routes::CampaignList, routes::EstimateView,
         routes::WalletView, routes::LedgerEntryView, routes::LedgerList,
         routes::SlotRuleBody, routes::PostingSlotsBody, routes::PostingSlotsView, ScheduleChoice,
         routes::CircuitView, routes::CircuitReset, routes::AppBlockCleared,

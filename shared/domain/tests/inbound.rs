@@ -560,6 +560,7 @@ async fn a_receipt_ahead_of_its_send_comes_back_and_then_applies_once() {
         problem: None,
         created_by: None,
         approval: None,
+        quiet_hours: None,
         version: 1,
         created_at: at,
         updated_at: at,

@@ -28,6 +28,7 @@ fn campaign(tenant: &TenantId, status: CampaignStatus) -> Campaign {
         problem: None,
         created_by: Some(herald_domain::ids::ApiKeyId("key_creator".into())),
         approval: None,
+        quiet_hours: None,
         version: 1,
         created_at: now,
         updated_at: now,

@@ -8,8 +8,9 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use herald_domain::campaigns::quiet::format_clock;
 use herald_domain::campaigns::{
-    Audience, Campaign, CampaignStatus, EnqueueProblem, Estimate, NewCampaign,
+    Audience, Campaign, CampaignStatus, EnqueueProblem, Estimate, NewCampaign, NewQuietHours,
 };
 use herald_domain::ids::{CampaignId, ContactId, is_valid_id};
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,33 @@ pub struct CreateCampaign {
     /// tenant to send as a sender id keeps it (any case): replies to it (STOP, HELP) are its.
     #[schema(min_length = 1, max_length = 16, example = "HERALD")]
     pub sender: String,
+    /// A daily window of each recipient's local time in which it is not texted (it is sent
+    /// when the window ends).
+    #[serde(default)]
+    pub quiet_hours: Option<QuietHoursBody>,
+}
+
+/// Quiet hours: `start` (inside) to `end` (not), 24-hour `HH:MM`; a window past midnight
+/// (`21:00` to `08:00`) wraps. A recipient's time is its number's zone's (libphonenumber's
+/// time-zone data) where that is one time, else `time_zone`'s.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHoursBody {
+    #[schema(pattern = "^[0-2][0-9]:[0-5][0-9]$", example = "21:00")]
+    pub start: String,
+    #[schema(pattern = "^[0-2][0-9]:[0-5][0-9]$", example = "08:00")]
+    pub end: String,
+    /// IANA zone for numbers whose own zone is not known (several zones, such as `+1 800`);
+    /// default: the tenant's time zone.
+    #[schema(example = "America/New_York")]
+    pub time_zone: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuietHoursView {
+    pub start: String,
+    pub end: String,
+    pub time_zone: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -141,6 +169,8 @@ pub struct CampaignView {
     /// tenant requires approval).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<CampaignApprovalView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHoursView>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -182,6 +212,11 @@ impl From<&Campaign> for CampaignView {
             approval: c.approval.as_ref().map(|a| CampaignApprovalView {
                 by: a.by.0.clone(),
                 at: a.at,
+            }),
+            quiet_hours: c.quiet_hours.as_ref().map(|q| QuietHoursView {
+                start: format_clock(q.start),
+                end: format_clock(q.end),
+                time_zone: q.time_zone.to_string(),
             }),
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -266,6 +301,17 @@ pub async fn create_campaign(
         contacts: input.audience.contacts.into_iter().map(ContactId).collect(),
         sender: input.sender,
         created_by: Some(principal.key_id.clone()),
+        quiet_hours: match input.quiet_hours {
+            None => None,
+            Some(q) => Some(NewQuietHours {
+                time_zone: match q.time_zone {
+                    Some(zone) => zone,
+                    None => settings(&state, &principal).await?.zone().to_string(),
+                },
+                start: q.start,
+                end: q.end,
+            }),
+        },
     };
     let campaign = state.campaigns.create(&principal.tenant_id, new).await?;
     Ok((StatusCode::CREATED, Json(CampaignView::from(&campaign))))

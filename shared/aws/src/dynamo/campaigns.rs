@@ -97,6 +97,7 @@ fn own_fields(
         ("problem", s(json(&c.problem)?)),
         ("created_by", s(json(&c.created_by)?)),
         ("approval", s(json(&c.approval)?)),
+        ("quiet_hours", s(json(&c.quiet_hours)?)),
         ("version", n(c.version)),
         ("updated_at", time_n(c.updated_at)),
     ])
@@ -146,6 +147,11 @@ fn campaign_from_item(item: &Item) -> Result<Campaign, StoreError> {
         },
         approval: match f.opt_str("approval") {
             Some(v) => serde_json::from_str(&v).map_err(|_| bad("approval"))?,
+            None => None,
+        },
+        // Campaigns written before quiet hours have none.
+        quiet_hours: match f.opt_str("quiet_hours") {
+            Some(v) => serde_json::from_str(&v).map_err(|_| bad("quiet_hours"))?,
             None => None,
         },
         version: f.u64("version")?,

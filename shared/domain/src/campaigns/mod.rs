@@ -15,6 +15,9 @@ mod keyword_tests;
 pub mod keywords;
 pub mod memory;
 mod plan;
+pub mod quiet;
+#[cfg(test)]
+mod quiet_tests;
 pub mod reconcile;
 #[cfg(test)]
 mod reconcile_tests;
@@ -29,7 +32,7 @@ pub use plan::{
     EnqueueJob, EnqueueLimits, EnqueueProblem, EnqueueState, Planned, STALE, SmsBatch, SmsQueue,
     SmsWork, SnapshotPart, pack,
 };
-pub use service::{CampaignError, CampaignService, Estimate, NewCampaign};
+pub use service::{CampaignError, CampaignService, Estimate, NewCampaign, NewQuietHours};
 
 use crate::error::StoreError;
 use crate::ids::{ApiKeyId, CampaignId, ContactId, TenantId};
@@ -138,6 +141,8 @@ pub struct Campaign {
     pub created_by: Option<ApiKeyId>,
     /// Who let it go out, when the tenant requires approval.
     pub approval: Option<CampaignApproval>,
+    /// A daily window of the recipient's local time in which it is not texted.
+    pub quiet_hours: Option<quiet::QuietHours>,
     pub version: u64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,

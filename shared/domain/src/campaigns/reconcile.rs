@@ -5,7 +5,8 @@
 //! - `sending` whose count of finished recipients has not moved for `stuck_after`: its
 //!   recipients are read, the counters recomputed from them (what a counter lacks is added),
 //!   the batches holding recipients still to send queued again (their ids are deterministic and
-//!   every claim conditional, so a batch queued twice sends nothing twice), and a campaign whose
+//!   every claim conditional, so a batch queued twice sends nothing twice; not for recipients
+//!   in their quiet hours, whose batches come back by themselves), and a campaign whose
 //!   every recipient is done completed and settled (a paused tenant's campaigns wait for the
 //!   lift: their batches are deferred on purpose, and copies queued each pass would pile up);
 //! - completed or cancelled (a settlement that crashed): settled, which releases what its
@@ -149,16 +150,28 @@ impl CampaignReconciler {
         let recipients = self.store().all_recipients(tenant, id).await?;
         let mut counted = Progress::default();
         let mut pending = BTreeSet::new();
+        // Recipients in their quiet hours: their batches come back by themselves at the
+        // window's end, so copies queued now would only defer again, and pile up.
+        let mut quiet = 0usize;
+        let in_quiet_hours = |r: &super::Recipient| {
+            campaign
+                .quiet_hours
+                .as_ref()
+                .is_some_and(|q| q.wait(&r.phone, now).is_some())
+        };
         for r in &recipients {
             counted.tally(r);
-            match &r.state {
-                RecipientState::Queued => {
+            let to_send = match &r.state {
+                RecipientState::Queued => true,
+                RecipientState::Sending { at } => now - *at > self.lease,
+                _ => false,
+            };
+            match to_send {
+                true if in_quiet_hours(r) => quiet += 1,
+                true => {
                     pending.insert(r.batch);
                 }
-                RecipientState::Sending { at } if now - *at > self.lease => {
-                    pending.insert(r.batch);
-                }
-                _ => {}
+                false => {}
             }
         }
         let p = &campaign.progress;
@@ -177,6 +190,9 @@ impl CampaignReconciler {
             tracing::warn!(campaign_id = %id, ?behind, "campaign counters behind its recipients");
             self.store().add_progress(tenant, id, &behind).await?;
             repairs.counters_repaired += added;
+        }
+        if pending.is_empty() && quiet > 0 {
+            return Ok(());
         }
         if pending.is_empty() {
             let completed =

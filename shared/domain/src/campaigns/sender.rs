@@ -1,4 +1,5 @@
-//! The SMS sender: works one queued batch. Per recipient: a place in the provider's shared
+//! The SMS sender: works one queued batch. Per recipient: left for later while the campaign's
+//! quiet hours hold it (see [`super::quiet`]), then a place in the provider's shared
 //! rate window (taken ten at a time), one conditional claim (skipped if opted out, the
 //! campaign stopped, or already done), one send through the provider with a client
 //! reference, then the recipient marked sent in one write that also counts its segments as
@@ -65,6 +66,10 @@ pub struct BatchReport {
     pub pending: u32,
     /// Seconds the provider asked to wait, when it throttled.
     pub retry_after: Option<Duration>,
+    /// Of `pending`, recipients in the campaign's quiet hours, and how long until the first
+    /// of them may be texted.
+    pub quiet: u32,
+    pub quiet_for: Option<Duration>,
     /// The tenant's pause holds the batch back.
     pub paused: bool,
     /// This batch was the campaign's last: it is completed and settled.
@@ -128,6 +133,16 @@ impl SmsSender {
             .collect();
         let mut budget = Budget::default();
         for (done, recipient) in open.iter().enumerate() {
+            if let Some(wait) = campaign
+                .quiet_hours
+                .as_ref()
+                .and_then(|q| q.wait(&recipient.phone, now))
+            {
+                report.pending += 1;
+                report.quiet += 1;
+                report.quiet_for = Some(report.quiet_for.map_or(wait, |w| w.min(wait)));
+                continue;
+            }
             if report.retry_after.is_some() {
                 // The provider throttled: leave the rest for the batch's next delivery.
                 report.pending += 1;

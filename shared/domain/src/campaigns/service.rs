@@ -2,6 +2,7 @@
 //! estimate, enqueue (once: snapshot, reserve all or nothing, batches), cancel and settle.
 
 use super::plan::SmsQueue;
+use super::quiet::QuietHours;
 use super::template::Template;
 use super::{
     Audience, Campaign, CampaignStatus, CampaignStore, MAX_LIST, MAX_NAME, MAX_TEXT, Progress,
@@ -79,6 +80,15 @@ pub struct NewCampaign {
     pub sender: String,
     /// The key creating it (kept for four-eyes approval).
     pub created_by: Option<ApiKeyId>,
+    pub quiet_hours: Option<NewQuietHours>,
+}
+
+/// Quiet hours as asked for: `HH:MM` times and the zone of numbers whose own is not known.
+#[derive(Debug, Clone, Default)]
+pub struct NewQuietHours {
+    pub start: String,
+    pub end: String,
+    pub time_zone: String,
 }
 
 /// What enqueueing would do now.
@@ -123,7 +133,13 @@ fn valid_sender(sender: &str) -> bool {
     alphanumeric || number
 }
 
-fn check(new: &NewCampaign) -> Result<(Template, Audience), CampaignError> {
+/// What a valid `NewCampaign` gives.
+struct Checked {
+    audience: Audience,
+    quiet_hours: Option<QuietHours>,
+}
+
+fn check(new: &NewCampaign) -> Result<Checked, CampaignError> {
     let mut problems = Vec::new();
     if new.name.trim().is_empty() || new.name.chars().count() > MAX_NAME {
         problems.push(FieldError::new(
@@ -191,8 +207,17 @@ fn check(new: &NewCampaign) -> Result<(Template, Audience), CampaignError> {
             "is 1 to 11 letters, digits or spaces with at least one letter, or an E.164 number",
         ));
     }
+    let quiet_hours = match &new.quiet_hours {
+        None => None,
+        Some(q) => QuietHours::parse(&q.start, &q.end, &q.time_zone)
+            .map_err(|p| problems.extend(p))
+            .ok(),
+    };
     match (template, audience) {
-        (Some(t), Some(a)) if problems.is_empty() => Ok((t, a)),
+        (Some(_), Some(audience)) if problems.is_empty() => Ok(Checked {
+            audience,
+            quiet_hours,
+        }),
         _ => Err(CampaignError::Invalid(problems)),
     }
 }
@@ -209,7 +234,10 @@ impl CampaignService {
         tenant: &TenantId,
         new: NewCampaign,
     ) -> Result<Campaign, CampaignError> {
-        let (_, audience) = check(&new)?;
+        let Checked {
+            audience,
+            quiet_hours,
+        } = check(&new)?;
         if !self.store.claim_sender(tenant, &new.sender).await? {
             return Err(CampaignError::SenderTaken(new.sender));
         }
@@ -228,6 +256,7 @@ impl CampaignService {
             problem: None,
             created_by: new.created_by,
             approval: None,
+            quiet_hours,
             version: 1,
             created_at: now,
             updated_at: now,

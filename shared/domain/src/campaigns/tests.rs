@@ -219,6 +219,7 @@ impl World {
                     contacts: vec![],
                     sender: "HERALD".into(),
                     created_by: Some(crate::ids::ApiKeyId("key_editor".into())),
+                    quiet_hours: None,
                 },
             )
             .await
@@ -258,6 +259,11 @@ async fn create_refuses_every_problem_at_once() {
                 contacts: vec![ContactId("con_1".into())],
                 sender: "a-very-long-sender".into(),
                 created_by: None,
+                quiet_hours: Some(super::NewQuietHours {
+                    start: "9pm".into(),
+                    end: "08:00".into(),
+                    time_zone: "UTC".into(),
+                }),
             },
         )
         .await
@@ -268,7 +274,14 @@ async fn create_refuses_every_problem_at_once() {
     let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
     assert_eq!(
         fields,
-        ["name", "text", "fallbacks.code", "audience", "sender"]
+        [
+            "name",
+            "text",
+            "fallbacks.code",
+            "audience",
+            "sender",
+            "quiet_hours.start"
+        ]
     );
     assert!(
         w.campaigns
