@@ -408,3 +408,99 @@ async fn the_reconciler_sends_a_stuck_campaigns_batches_again() {
     sorted.sort_unstable();
     assert_eq!(sorted, phones, "each contact once");
 }
+
+/// Quiet hours on the stack: a window that holds a Los Angeles number for the next minute or
+/// two and not a Paris one (nine hours ahead). Paris is texted at once; Los Angeles only once
+/// its window has ended (the sender defers the batch until then), and the campaign completes.
+#[tokio::test]
+async fn quiet_hours_hold_a_recipient_until_its_own_window_ends() {
+    use herald_domain::campaigns::quiet::format_clock;
+    use herald_domain::zone::TimeZoneName;
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let sender = format!("Q{}", &unique("")[..10]).to_uppercase();
+    let (paris, la) = ("+33612348100", "+14155558199");
+    for phone in [paris, la] {
+        let body = json!({"phone": phone, "name": "Ada", "tags": ["quiet"],
+                          "consent": {"status": "opted_in", "source": "web_form"}});
+        let (s, v) = stack
+            .send(Method::POST, "/v1/contacts", &t, Some(body))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let grant = ["wallet", "grant", "--tenant", &t.id, "--credits", "5"];
+    stack.cli(
+        &[
+            &grant[..],
+            &["--reason", "quiet", "--key", &unique("grant-")],
+        ]
+        .concat(),
+    );
+
+    // The window: from an hour ago in Los Angeles to the minute boundary 60 to 120 s away.
+    let now = time::OffsetDateTime::now_utc();
+    let local = TimeZoneName::parse("America/Los_Angeles")
+        .unwrap()
+        .local(now);
+    let minute = u16::from(local.hour()) * 60 + u16::from(local.minute());
+    let ahead: u16 = 2;
+    let (start, end) = ((minute + 1440 - 60) % 1440, (minute + ahead) % 1440);
+    let ends_at = now
+        .replace_second(0)
+        .unwrap()
+        .replace_nanosecond(0)
+        .unwrap()
+        + time::Duration::minutes(i64::from(ahead));
+    let (s, v) = stack
+        .send(
+            Method::POST,
+            "/v1/campaigns",
+            &t,
+            Some(json!({"name": "Quiet", "text": "Hi {{first_name}}",
+                        "audience": {"tags": ["quiet"]}, "sender": sender,
+                        "quiet_hours": {"start": format_clock(start), "end": format_clock(end),
+                                        "time_zone": "UTC"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let path = format!("/v1/campaigns/{}", v["id"].as_str().unwrap());
+    let (s, v) = stack
+        .send(Method::POST, &format!("{path}/enqueue"), &t, None)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+
+    let texted = || async {
+        let all = stack.fake_get("/_admin/sms/messages").await;
+        all["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["from"] == sender.as_str())
+            .filter_map(|m| m["to"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    stack
+        .wait_for(Duration::from_secs(60), "Paris texted", || async {
+            texted().await.iter().any(|to| to == paris).then_some(())
+        })
+        .await;
+    // Watched until just before the window ends: Los Angeles is not texted.
+    let mut watched = 0;
+    while time::OffsetDateTime::now_utc() < ends_at - time::Duration::seconds(2) {
+        assert_eq!(texted().await, [paris], "Los Angeles is in its quiet hours");
+        watched += 1;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    assert!(watched > 0, "Paris was texted only after the window ended");
+    let done = stack
+        .wait_for(Duration::from_secs(300), "the window's end", || async {
+            let (_, _, v) = stack.get(&path, &t).await;
+            (v["status"] == "completed").then_some(v)
+        })
+        .await;
+    assert!(time::OffsetDateTime::now_utc() >= ends_at);
+    assert_eq!(done["progress"]["sent"], 2, "{done}");
+    let mut all = texted().await;
+    all.sort_unstable();
+    assert_eq!(all, [la, paris], "each once");
+}

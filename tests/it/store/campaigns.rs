@@ -235,6 +235,7 @@ async fn snapshot_parts_and_enqueue_state_round_trip_on_dynamodb() {
         (EnqueueState::default(), None)
     );
     assert_eq!((&fresh.created_by, &fresh.approval), (&c.created_by, &None));
+    assert_eq!(fresh.quiet_hours, None);
 
     let entries: Vec<Planned> = (0..1500)
         .map(|i| Planned {
@@ -284,6 +285,9 @@ async fn snapshot_parts_and_enqueue_state_round_trip_on_dynamodb() {
         by: herald_domain::ids::ApiKeyId("key_approver".into()),
         at: to_millis(SystemClock.now()),
     });
+    c.quiet_hours = Some(
+        herald_domain::campaigns::quiet::QuietHours::parse("21:30", "07:45", "Asia/Tokyo").unwrap(),
+    );
     store.replace_campaign(&c, 1).await.unwrap();
     let stored = store.get_campaign(t, &c.id).await.unwrap().unwrap();
     assert_eq!((stored.enqueue, stored.problem), (c.enqueue, c.problem));
@@ -291,6 +295,7 @@ async fn snapshot_parts_and_enqueue_state_round_trip_on_dynamodb() {
         (stored.created_by, stored.approval),
         (c.created_by, c.approval)
     );
+    assert_eq!(stored.quiet_hours, c.quiet_hours);
 
     store.delete_snapshots(t, &c.id).await.unwrap();
     for (snapshot, part) in [("s1", 0), ("s1", 1), ("s0", 0)] {

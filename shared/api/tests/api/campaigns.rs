@@ -216,3 +216,89 @@ async fn where_the_tenant_requires_approval_a_campaign_is_enqueued_only_once_app
     assert_eq!(v["status"], "sending");
     assert_eq!(api.sms_queue.batches().len(), 1);
 }
+
+#[tokio::test]
+async fn quiet_hours_are_kept_in_the_tenants_zone_unless_the_campaign_names_one() {
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let b = api.tenant(false).await;
+    let (s, _, _) = api
+        .patch("/v1/tenant", &t.key, json!({"time_zone": "Europe/Paris"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let campaign = |sender: &str, quiet: serde_json::Value| {
+        json!({"name": "Night owls", "text": "Hi", "audience": {"tags": ["vip"]},
+               "sender": sender, "quiet_hours": quiet})
+    };
+
+    let (s, _, v) = api
+        .post(
+            "/v1/campaigns",
+            &t.key,
+            campaign("PARIS", json!({"start": "21:00", "end": "08:00"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        v["quiet_hours"],
+        json!({"start": "21:00", "end": "08:00", "time_zone": "Europe/Paris"})
+    );
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (_, _, read) = api.get(&format!("/v1/campaigns/{id}"), &t.key).await;
+    assert_eq!(read["quiet_hours"], v["quiet_hours"]);
+    let (s, _, _) = api.get(&format!("/v1/campaigns/{id}"), &b.key).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "another tenant reaches nothing");
+
+    let quiet = json!({"start": "22:30", "end": "07:00", "time_zone": "america/new_york"});
+    let (s, _, v) = api
+        .post("/v1/campaigns", &t.key, campaign("NYC", quiet))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["quiet_hours"]["time_zone"], "America/New_York");
+
+    // Every problem at once, nothing stored (the sender id is not taken).
+    let bad = json!({"start": "9pm", "end": "24:00", "time_zone": "Mars/Olympus"});
+    let (s, h, v) = api
+        .post("/v1/campaigns", &t.key, campaign("OWLS", bad))
+        .await;
+    assert_problem(&h, &v, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "quiet_hours.start",
+            "quiet_hours.end",
+            "quiet_hours.time_zone"
+        ],
+        "{v}"
+    );
+    let same = json!({"start": "08:00", "end": "08:00"});
+    let (s, _, _) = api
+        .post("/v1/campaigns", &t.key, campaign("OWLS", same))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, _, list) = api.get("/v1/campaigns", &t.key).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    let (s, _, v) = api
+        .post(
+            "/v1/campaigns",
+            &b.key,
+            campaign("OWLS", json!({"start": "21:00", "end": "08:00"})),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "a refused sender id stays free: {v}"
+    );
+    assert_eq!(
+        v["quiet_hours"]["time_zone"], "UTC",
+        "the other tenant's own zone"
+    );
+}
