@@ -259,6 +259,7 @@ async fn send(s: &Sender, batch: &SmsBatch) -> bool {
             failed = report.failed,
             skipped = report.skipped,
             pending = report.pending,
+            quiet = report.quiet,
             paused = report.paused,
             completed = report.completed,
             "batch worked"
