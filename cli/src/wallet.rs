@@ -56,6 +56,7 @@ pub async fn run(store: &DynamoStore, command: WalletCommand) -> Result<Value, S
                 audit: store,
                 clock: Arc::new(SystemClock),
                 prices: PriceTable::default(),
+                low_balance: None,
             };
             let applied = wallets
                 .grant(&tenant, &crate::resets::by(), &key, credits, &reason)

@@ -82,6 +82,7 @@ impl Stores {
             audit: self.audit.clone(),
             clock: Arc::new(SystemClock),
             prices: PriceTable::default(),
+            low_balance: None,
         })
     }
 

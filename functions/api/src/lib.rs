@@ -357,6 +357,18 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             }),
     )
     .collect();
+    // `wallet.low_balance` after an enqueue's reservation, through the outbound queue.
+    let events = config.outbound_queues.as_ref().map(|(queue, _)| {
+        Arc::new(herald_domain::outbound::OutboundEvents::new(
+            store.clone(),
+            Arc::new(herald_aws::outbound::SqsOutboundQueue::new(
+                clients.sqs.clone(),
+                queue,
+            )),
+            clock.clone(),
+            time::Duration::minutes(1),
+        )) as Arc<dyn herald_domain::publishing::settle::OutcomeEvents>
+    });
     let sms_queue = Arc::new(herald_aws::sqs::SqsSmsQueue::new(
         clients.sqs.clone(),
         &config.sms_queue_url,
@@ -385,6 +397,7 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
             )),
             authorization: Arc::new(authorization(config, shared)),
             probes: probes(config, clients),
+            events,
         },
         Settings {
             upload_url_ttl: config.upload_url_ttl,

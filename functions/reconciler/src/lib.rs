@@ -187,6 +187,7 @@ pub fn campaigns(config: &Config, clients: &Clients, shared: &Shared) -> Campaig
                 audit: store.clone(),
                 clock: clock.clone(),
                 prices: PriceTable::default(),
+                low_balance: None,
             }),
             queue: Arc::new(SqsSmsQueue::new(clients.sqs.clone(), &config.sms_queue_url)),
             clock,

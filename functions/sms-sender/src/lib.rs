@@ -19,6 +19,7 @@ use herald_domain::campaigns::{CampaignService, EnqueueJob, EnqueueLimits, SmsBa
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::contacts::ContactService;
 use herald_domain::imports::{ImportJob, ImportService};
+use herald_domain::wallet::low_balance::LowBalanceAlerts;
 use herald_domain::wallet::{PriceTable, Wallets};
 use herald_platforms::sms::HttpSms;
 use std::collections::HashMap;
@@ -112,6 +113,13 @@ pub fn sender(config: &Config, clients: &Clients) -> Sender {
         audit: store.clone(),
         clock: clock.clone(),
         prices: PriceTable::default(),
+        // A large audience's reservation is made here.
+        low_balance: events.clone().map(|events| {
+            Arc::new(LowBalanceAlerts {
+                tenants: store.clone(),
+                events,
+            })
+        }),
     });
     let queue = Arc::new(SqsSmsQueue::new(clients.sqs.clone(), &config.queue_url));
     Sender {

@@ -101,6 +101,13 @@ pub fn processor(config: &Config, clients: &Clients) -> WebhookProcessor {
                 audit: store.clone(),
                 clock: clock.clone(),
                 prices: config.prices.clone(),
+                // A reversal may take the balance under the tenant's threshold.
+                low_balance: events.clone().map(|events| {
+                    Arc::new(herald_domain::wallet::low_balance::LowBalanceAlerts {
+                        tenants: store.clone(),
+                        events,
+                    })
+                }),
             },
             tenants: store.clone(),
         }),

@@ -33,6 +33,8 @@ pub struct MemoryApp {
     pub sms_queue: Arc<herald_domain::campaigns::memory::MemorySmsQueue>,
     /// The import jobs started imports queued.
     pub import_queue: Arc<herald_domain::imports::memory::MemoryImportQueue>,
+    /// The events the API announced itself.
+    pub announced: Arc<herald_domain::outbound::memory::RecordedEvents>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
         let sms_queue = Arc::new(herald_domain::campaigns::memory::MemorySmsQueue::default());
         let import_queue = Arc::new(herald_domain::imports::memory::MemoryImportQueue::default());
         let ingest = Arc::new(MemoryIngestStore::default());
+        let announced = Arc::new(herald_domain::outbound::memory::RecordedEvents::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let authorization =
             Arc::new(herald_domain::connect::memory::MemoryAuthorization::default());
@@ -82,6 +85,7 @@ impl AppState {
                 owners: Arc::new(herald_domain::publishing::platform::TrustingOwners),
                 authorization: authorization.clone(),
                 probes: vec![],
+                events: Some(announced.clone()),
             },
             Settings {
                 upload_url_ttl: DEFAULT_UPLOAD_URL_TTL,
@@ -109,6 +113,7 @@ impl AppState {
             wallets,
             sms_queue,
             import_queue,
+            announced,
         }
     }
 }

@@ -62,6 +62,9 @@ pub struct Ports<S> {
     /// The dependencies only the adapters reach (tables, queues, secrets, the bucket), for
     /// the health check; the domain adds its own (heartbeats, app blocks, accounts).
     pub probes: Vec<Arc<dyn Probe>>,
+    /// Where the API's own facts are announced (`wallet.low_balance` after an enqueue's
+    /// reservation); `None`: not announced.
+    pub events: Option<Arc<dyn herald_domain::publishing::settle::OutcomeEvents>>,
 }
 
 impl<S> std::fmt::Debug for Ports<S> {
@@ -135,6 +138,7 @@ impl AppState {
             owners,
             authorization,
             probes,
+            events,
         } = ports;
         let own: [Arc<dyn Probe>; 3] = [
             Arc::new(DeadLetterProbe {
@@ -177,6 +181,12 @@ impl AppState {
                     clock: clock.clone(),
                     // Campaigns reserve, debit and release; only billing events need prices.
                     prices: Default::default(),
+                    low_balance: events.map(|events| {
+                        Arc::new(herald_domain::wallet::low_balance::LowBalanceAlerts {
+                            tenants: store.clone(),
+                            events,
+                        })
+                    }),
                 }),
                 queue: sms_queue,
                 clock: clock.clone(),

@@ -67,6 +67,10 @@ pub struct TenantSettings {
     /// the tenant and how to stop ([`TenantSettings::MAX_SMS_HELP_TEXT`] characters at most).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sms_help_text: Option<String>,
+    /// `wallet.low_balance` is announced when a change takes the balance below this; `None`:
+    /// never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_balance_credits: Option<i64>,
 }
 
 impl TenantSettings {

@@ -6,6 +6,8 @@
 use crate::support::*;
 use hmac::Mac;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
 
 /// Posts a Stripe-style event signed with the deployment's billing secret; its id.
 async fn bill(stack: &Stack, kind: &str, object: Value) -> String {
@@ -93,4 +95,106 @@ async fn grants_and_billing_events_move_credits_once() {
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["reverse", "top_up", "grant"], "{ledger}");
+}
+
+/// `wallet.low_balance` on the stack, from both functions that lower a balance: the API's
+/// enqueue (its reservation) and the webhook processor's refund (the reversal), each
+/// delivered signed to the tenant's endpoint once per crossing of its threshold.
+#[tokio::test]
+async fn crossing_the_low_balance_threshold_is_announced_by_the_api_and_the_webhook_processor() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let (s, v) = stack
+        .send(
+            reqwest::Method::PATCH,
+            "/v1/tenant",
+            &t,
+            Some(json!({"low_balance_credits": 105})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    let sink = unique("wallet-");
+    let url = format!("{}/sinks/{sink}", stack.url("FAKE_PLATFORMS_URL"));
+    let (s, v) = stack
+        .send(
+            reqwest::Method::POST,
+            "/v1/webhook-endpoints",
+            &t,
+            Some(json!({"url": url, "event_types": ["wallet.low_balance"]})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
+    let grant = ["wallet", "grant", "--tenant", &t.id, "--credits", "5"];
+    stack.cli(&[&grant[..], &["--reason", "low", "--key", &unique("grant-")]].concat());
+    let paid = |payment: &str| {
+        json!({"id": payment, "amount_received": 1000, "currency": "usd",
+               "metadata": {"herald_tenant": t.id}})
+    };
+    bill(&stack, "payment_intent.succeeded", paid(&unique("pi_"))).await;
+    assert_eq!(balance(&stack, &t).await, 105);
+
+    // The API's enqueue reserves one credit: 105 → 104.
+    let body = json!({"phone": "+14155558301", "name": "Ada", "tags": ["low"],
+                      "consent": {"status": "opted_in", "source": "web_form"}});
+    let (s, v) = stack
+        .send(reqwest::Method::POST, "/v1/contacts", &t, Some(body))
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
+    let sender = format!("L{}", &unique("")[..10]).to_uppercase();
+    let (s, v) = stack
+        .send(
+            reqwest::Method::POST,
+            "/v1/campaigns",
+            &t,
+            Some(
+                json!({"name": "Low", "text": "Hi", "audience": {"tags": ["low"]},
+                        "sender": sender}),
+            ),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
+    let enqueue = format!("/v1/campaigns/{}/enqueue", v["id"].as_str().unwrap());
+    let (s, v) = stack.send(reqwest::Method::POST, &enqueue, &t, None).await;
+    assert_eq!(s, reqwest::StatusCode::ACCEPTED, "{v}");
+
+    // Topped up over the threshold, then refunded under it again.
+    let payment = unique("pi_");
+    bill(&stack, "payment_intent.succeeded", paid(&payment)).await;
+    bill(
+        &stack,
+        "charge.refunded",
+        json!({"id": unique("ch_"), "payment_intent": payment,
+               "metadata": {"herald_tenant": t.id}}),
+    )
+    .await;
+
+    let announced = stack
+        .wait_for(Duration::from_secs(60), "two announcements", || async {
+            let mut seen: HashMap<String, Value> = HashMap::new();
+            for r in stack.sink_requests(&sink).await {
+                let body: Value = serde_json::from_str(r["body"].as_str()?).ok()?;
+                let id = r["headers"]["webhook-id"].as_str()?.to_owned();
+                seen.insert(id, body);
+            }
+            (seen.len() >= 2).then_some(seen)
+        })
+        .await;
+    let mut changes: Vec<(String, i64)> = announced
+        .values()
+        .map(|b| {
+            assert_eq!(b["type"], "wallet.low_balance", "{b}");
+            assert_eq!(b["data"]["threshold"], 105);
+            let change = b["data"]["change"].as_str().unwrap();
+            (
+                change.split(':').next().unwrap().to_owned(),
+                b["data"]["balance"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    changes.sort();
+    assert_eq!(
+        changes,
+        [("reserve".to_owned(), 104), ("reverse".to_owned(), 104)],
+        "{announced:?}"
+    );
 }

@@ -14,6 +14,7 @@ fn wallets(env: &Env) -> Wallets {
         audit: env.store.clone(),
         clock: Arc::new(SystemClock),
         prices: PriceTable::parse(r#"{"usd": {"1000": 100}}"#).unwrap(),
+        low_balance: None,
     }
 }
 
@@ -118,4 +119,29 @@ async fn the_wallet_is_exact_on_dynamodb_under_replays_races_and_debt() {
         w.top_up(&other, &paid("evt_1")).await,
         Ok(Applied::New(_))
     ));
+}
+
+/// The low-balance threshold is a tenant setting on DynamoDB: set, read back with the
+/// others, and removed by `None` (tenants written before it have none).
+#[tokio::test]
+async fn the_low_balance_threshold_is_set_read_and_removed_with_the_tenants_settings() {
+    use herald_domain::ports::TenantStore;
+    let env = Env::new().await;
+    let store = env.store.as_ref();
+    let t = &env.tenant;
+    let before = store.get_tenant(t).await.unwrap().unwrap().settings;
+    assert_eq!(before.low_balance_credits, None);
+    let mut settings = before.clone();
+    settings.low_balance_credits = Some(250);
+    settings.sms_help_text = Some("Reply STOP".into());
+    store.update_settings(t, &settings).await.unwrap();
+    assert_eq!(
+        store.get_tenant(t).await.unwrap().unwrap().settings,
+        settings
+    );
+    settings.low_balance_credits = None;
+    store.update_settings(t, &settings).await.unwrap();
+    let after = store.get_tenant(t).await.unwrap().unwrap().settings;
+    assert_eq!(after.low_balance_credits, None);
+    assert_eq!(after.sms_help_text.as_deref(), Some("Reply STOP"));
 }

@@ -93,6 +93,9 @@ pub struct TenantView {
     pub time_zone: String,
     /// The answer texted to HELP or INFO (absent: the default, naming the tenant and STOP).
     pub sms_help_text: Option<String>,
+    /// `wallet.low_balance` is announced when a change takes the balance below this (absent:
+    /// never).
+    pub low_balance_credits: Option<i64>,
     /// Set while the operator has suspended the tenant (its keys are refused).
     #[serde(
         with = "time::serde::rfc3339::option",
@@ -112,6 +115,7 @@ impl From<&Tenant> for TenantView {
             forbid_self_approval: t.settings.forbid_self_approval,
             time_zone: t.settings.zone().to_string(),
             sms_help_text: t.settings.sms_help_text.clone(),
+            low_balance_credits: t.settings.low_balance_credits,
             suspended_at: t.suspended.as_ref().map(|s| s.at),
             suspension_reason: t.suspended.as_ref().map(|s| s.reason.clone()),
         }
@@ -132,6 +136,10 @@ pub struct TenantSettingsInput {
     /// to the default).
     #[schema(max_length = 320)]
     pub sms_help_text: Option<String>,
+    /// Announce `wallet.low_balance` when a change takes the balance below this many credits,
+    /// 1 to 1,000,000,000 (absent: unchanged; `0`: never).
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    pub low_balance_credits: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -71,6 +71,17 @@ pub async fn update_tenant(
         }
         Some(text) => Some(text.to_owned()),
     };
+    let low_balance_credits = match input.low_balance_credits {
+        None => before.low_balance_credits,
+        Some(0) => None,
+        Some(credits) if (1..=1_000_000_000).contains(&credits) => Some(credits),
+        Some(_) => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "low_balance_credits",
+                "must be 1 to 1000000000 credits, or 0 for no announcements",
+            )]));
+        }
+    };
     let settings = TenantSettings {
         require_approval: input.require_approval.unwrap_or(before.require_approval),
         forbid_self_approval: input
@@ -78,6 +89,7 @@ pub async fn update_tenant(
             .unwrap_or(before.forbid_self_approval),
         time_zone,
         sms_help_text,
+        low_balance_credits,
     };
     state
         .tenants

@@ -28,8 +28,8 @@ pub struct CreateWebhookEndpoint {
     #[schema(max_length = 2048, pattern = "^https://")]
     pub url: String,
     /// `post.published`, `post.failed`, `post.unknown_resolved`, `dead_letter.added`,
-    /// `campaign.completed`, `sms.delivered`, `sms.failed`.
-    #[schema(min_items = 1, max_items = 7, inline, value_type = Vec<EventTypeName>)]
+    /// `campaign.completed`, `sms.delivered`, `sms.failed`, `wallet.low_balance`.
+    #[schema(min_items = 1, max_items = 8, inline, value_type = Vec<EventTypeName>)]
     pub event_types: Vec<String>,
 }
 
@@ -407,4 +407,7 @@ pub enum EventTypeName {
     #[serde(rename = "sms.failed")]
     #[schema(rename = "sms.failed")]
     SmsFailed,
+    #[serde(rename = "wallet.low_balance")]
+    #[schema(rename = "wallet.low_balance")]
+    WalletLowBalance,
 }

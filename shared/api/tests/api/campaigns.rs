@@ -302,3 +302,78 @@ async fn quiet_hours_are_kept_in_the_tenants_zone_unless_the_campaign_names_one(
         "the other tenant's own zone"
     );
 }
+
+#[tokio::test]
+async fn an_enqueue_that_takes_the_balance_under_the_tenants_threshold_announces_it_once() {
+    use herald_domain::outbound::EventType;
+    let api = Api::new();
+    let t = api.tenant(false).await;
+    let b = api.tenant(false).await;
+    let (_, _, editor) = api
+        .post(
+            "/v1/api-keys",
+            &t.key,
+            json!({"name": "e", "role": "editor"}),
+        )
+        .await;
+    let editor = editor["key"].as_str().unwrap().to_owned();
+    let set = |credits: serde_json::Value| json!({"low_balance_credits": credits});
+    let (s, _, _) = api.patch("/v1/tenant", &editor, set(json!(5))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "an admin's setting");
+    for bad in [json!(-1), json!(1_000_000_001), json!("5")] {
+        let (s, h, v) = api.patch("/v1/tenant", &t.key, set(bad.clone())).await;
+        assert_problem(&h, &v, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
+    }
+    let (_, _, v) = api.get("/v1/tenant", &t.key).await;
+    assert_eq!(
+        v["low_balance_credits"],
+        Value::Null,
+        "refusals changed nothing"
+    );
+    let (s, _, v) = api.patch("/v1/tenant", &t.key, set(json!(9))).await;
+    assert_eq!(
+        (s, &v["low_balance_credits"]),
+        (StatusCode::OK, &json!(9)),
+        "{v}"
+    );
+
+    grant(&api, &t, 10).await;
+    grant(&api, &b, 10).await;
+    for (tenant, phone) in [
+        (&t, "+14155550101"),
+        (&t, "+14155550102"),
+        (&b, "+14155550103"),
+    ] {
+        contact(&api, tenant, phone, "Ada", true).await;
+    }
+    for (tenant, sender) in [(&t, "HERALD"), (&b, "OTHER")] {
+        let body = json!({"name": "Low", "text": "Hi", "audience": {"tags": ["vip"]},
+                          "sender": sender});
+        let (_, _, c) = api.post("/v1/campaigns", &tenant.key, body).await;
+        let enqueue = format!("/v1/campaigns/{}/enqueue", c["id"].as_str().unwrap());
+        let (s, _, v) = api.act(&enqueue, &tenant.key).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+        let (s, _, _) = api.act(&enqueue, &tenant.key).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "enqueued twice, reserved once");
+    }
+    let events = api.announced.all();
+    assert_eq!(
+        events.len(),
+        1,
+        "only the tenant with a threshold: {events:?}"
+    );
+    assert_eq!(events[0].event_type, EventType::WalletLowBalance);
+    assert_eq!(events[0].tenant_id.as_str(), t.id);
+    assert_eq!(
+        (&events[0].data["balance"], &events[0].data["threshold"]),
+        (&json!(8), &json!(9))
+    );
+
+    let (s, _, v) = api.patch("/v1/tenant", &t.key, set(json!(0))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        v.get("low_balance_credits").is_none_or(Value::is_null),
+        "{v}"
+    );
+}

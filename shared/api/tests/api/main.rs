@@ -34,6 +34,8 @@ struct Api {
     /// The jobs started imports queued, and the service that works them (the SMS sender's).
     import_queue: Arc<herald_domain::imports::memory::MemoryImportQueue>,
     imports: herald_domain::imports::ImportService,
+    /// The events the API announced itself (`wallet.low_balance`).
+    announced: Arc<herald_domain::outbound::memory::RecordedEvents>,
 }
 
 /// An answer's status, headers and body (JSON, or the text as a string, or null when empty).
@@ -66,6 +68,7 @@ impl Api {
             wallets: m.wallets,
             sms_queue: m.sms_queue,
             import_queue: m.import_queue,
+            announced: m.announced,
         }
     }
 

@@ -265,6 +265,13 @@ impl TenantStore for DynamoStore {
                 None => remove.push(field),
             }
         }
+        match settings.low_balance_credits {
+            Some(credits) => {
+                set.push("low_balance_credits = :low".to_owned());
+                vals.push((":low", n(credits)));
+            }
+            None => remove.push("low_balance_credits"),
+        }
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));

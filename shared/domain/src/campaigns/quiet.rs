@@ -90,31 +90,32 @@ pub fn format_clock(minutes: u16) -> String {
 impl QuietHours {
     /// Every problem of the three fields at once (`quiet_hours.start`, `.end`, `.time_zone`).
     pub fn parse(start: &str, end: &str, time_zone: &str) -> Result<Self, Vec<FieldError>> {
-        let clock = |field: &str, text: &str| {
-            parse_clock(text).ok_or_else(|| {
-                FieldError::new(
+        let mut problems = Vec::new();
+        let mut clock = |field: &str, text: &str| {
+            let minutes = parse_clock(text);
+            if minutes.is_none() {
+                problems.push(FieldError::new(
                     format!("quiet_hours.{field}"),
                     "must be a 24-hour time HH:MM (21:00)",
-                )
-            })
+                ));
+            }
+            minutes
         };
         let (start, end) = (clock("start", start), clock("end", end));
         let zone = TimeZoneName::parse(time_zone)
-            .map_err(|e| FieldError::new("quiet_hours.time_zone", e.to_string()));
+            .map_err(|e| problems.push(FieldError::new("quiet_hours.time_zone", e.to_string())))
+            .ok();
         match (start, end, zone) {
-            (Ok(start), Ok(end), Ok(_)) if start == end => Err(vec![FieldError::new(
+            (Some(start), Some(end), Some(_)) if start == end => Err(vec![FieldError::new(
                 "quiet_hours.end",
                 "must differ from start (a window of no length, or of a whole day)",
             )]),
-            (Ok(start), Ok(end), Ok(time_zone)) => Ok(Self {
+            (Some(start), Some(end), Some(time_zone)) => Ok(Self {
                 start,
                 end,
                 time_zone,
             }),
-            (start, end, zone) => Err([start.err(), end.err(), zone.err()]
-                .into_iter()
-                .flatten()
-                .collect()),
+            _ => Err(problems),
         }
     }
 

@@ -101,6 +101,7 @@ pub(super) fn world() -> World {
         audit: audit.clone(),
         clock: clock.clone(),
         prices: PriceTable::parse("{}").unwrap(),
+        low_balance: None,
     });
     let queue = Arc::new(MemorySmsQueue::default());
     let provider = Arc::new(Provider::default());

@@ -145,6 +145,7 @@ mod tests {
                 audit: store.clone(),
                 clock: Arc::new(FakeClock::new(datetime!(2026-12-04 12:00 UTC))),
                 prices: PriceTable::parse(r#"{"usd": {"1000": 100}}"#).unwrap(),
+                low_balance: None,
             },
             tenants: store,
         };

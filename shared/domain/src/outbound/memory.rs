@@ -137,3 +137,30 @@ impl Resolver for FixedResolver {
         }
     }
 }
+
+/// Every event announced, in order: stands in for the fan-out where a test asserts what was
+/// announced.
+#[derive(Debug, Default)]
+pub struct RecordedEvents(Mutex<Vec<OutboundEvent>>);
+
+impl RecordedEvents {
+    pub fn all(&self) -> Vec<OutboundEvent> {
+        lock(&self.0).clone()
+    }
+
+    /// The data of every event of this type.
+    pub fn of(&self, event_type: EventType) -> Vec<serde_json::Value> {
+        lock(&self.0)
+            .iter()
+            .filter(|e| e.event_type == event_type)
+            .map(|e| e.data.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl crate::publishing::settle::OutcomeEvents for RecordedEvents {
+    async fn emit(&self, event: &OutboundEvent, _correlation_id: &str) {
+        lock(&self.0).push(event.clone());
+    }
+}

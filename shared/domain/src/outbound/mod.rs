@@ -70,10 +70,13 @@ pub enum EventType {
     /// A campaign message was refused by the provider, or reported undelivered.
     #[serde(rename = "sms.failed")]
     SmsFailed,
+    /// A change took the wallet's balance below the tenant's `low_balance_credits`.
+    #[serde(rename = "wallet.low_balance")]
+    WalletLowBalance,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 8] = [
         Self::PostPublished,
         Self::PostFailed,
         Self::PostUnknownResolved,
@@ -81,6 +84,7 @@ impl EventType {
         Self::CampaignCompleted,
         Self::SmsDelivered,
         Self::SmsFailed,
+        Self::WalletLowBalance,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +96,7 @@ impl EventType {
             Self::CampaignCompleted => "campaign.completed",
             Self::SmsDelivered => "sms.delivered",
             Self::SmsFailed => "sms.failed",
+            Self::WalletLowBalance => "wallet.low_balance",
         }
     }
 

@@ -12,6 +12,9 @@
 //! reversals` ([`Totals`]).
 
 #[cfg(feature = "memory")]
+pub mod low_balance;
+#[cfg(test)]
+mod low_balance_tests;
 pub mod memory;
 mod service;
 #[cfg(test)]

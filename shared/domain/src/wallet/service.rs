@@ -98,6 +98,9 @@ pub struct Wallets {
     pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
     pub prices: PriceTable,
+    /// Announces `wallet.low_balance`; `None`: not announced (a function without outbound
+    /// events, or one that never lowers a balance).
+    pub low_balance: Option<Arc<super::low_balance::LowBalanceAlerts>>,
 }
 
 impl std::fmt::Debug for Wallets {
@@ -282,6 +285,9 @@ impl Wallets {
                 reserved = e.reserved,
                 "wallet changed"
             );
+        }
+        if let Some(alerts) = &self.low_balance {
+            alerts.after(tenant, &applied).await;
         }
         Ok(applied)
     }

@@ -25,6 +25,7 @@ fn world() -> World {
             audit: audit.clone(),
             clock: Arc::new(FakeClock::new(datetime!(2026-12-04 12:00 UTC))),
             prices,
+            low_balance: None,
         },
         store,
         audit,

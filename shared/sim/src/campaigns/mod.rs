@@ -177,6 +177,7 @@ fn world(seed: u64, faults: bool, audience: usize) -> World {
         audit: memory.clone(),
         clock: clock.clone(),
         prices: PriceTable::default(),
+        low_balance: None,
     });
     let queue = Arc::new(MemorySmsQueue::default());
     let provider = Arc::new(Provider {
@@ -447,6 +448,7 @@ impl World {
             audit: Arc::new(MemoryStore::new()),
             clock: self.clock.clone(),
             prices: PriceTable::default(),
+            low_balance: None,
         };
         wallets
             .grant(&self.tenant, by, key, credits, "sim")

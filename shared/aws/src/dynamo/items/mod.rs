@@ -311,6 +311,9 @@ pub fn tenant_to_item(t: &Tenant) -> Item {
     if let Some(help) = &t.settings.sms_help_text {
         item.insert("sms_help_text".into(), s(help));
     }
+    if let Some(credits) = t.settings.low_balance_credits {
+        item.insert("low_balance_credits".into(), n(credits));
+    }
     item.insert("created_at".into(), time_n(t.created_at));
     if let Some(sus) = &t.suspended {
         item.insert("suspended_at".into(), time_n(sus.at));
@@ -336,6 +339,8 @@ pub fn tenant_from_item(item: &Item) -> Result<Tenant, StoreError> {
             time_zone: f.opt_str("time_zone"),
             // Absent until set: the default answer.
             sms_help_text: f.opt_str("sms_help_text"),
+            // Absent until set: no low-balance announcements.
+            low_balance_credits: f.opt_num("low_balance_credits"),
         },
         created_at: f.time("created_at")?,
         suspended: f.opt_time("suspended_at").map(|at| Suspension {
