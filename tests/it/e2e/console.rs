@@ -246,3 +246,102 @@ async fn the_operator_signs_in_with_the_operator_token_and_reads_every_check() {
     assert_eq!(linkedin["status"], "pass", "{linkedin}");
     browser.close().await;
 }
+
+/// A tenant's campaigns page: the wallet, each campaign's status, progress, credits and quiet
+/// hours; an editor cancels a campaign held by a pause, and its credits come back.
+#[tokio::test]
+async fn a_tenant_follows_and_cancels_a_campaign_in_the_console() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let grant = ["wallet", "grant", "--tenant", &t.id, "--credits", "10"];
+    stack.cli(
+        &[
+            &grant[..],
+            &["--reason", "console", "--key", &unique("grant-")],
+        ]
+        .concat(),
+    );
+    for phone in ["+14155558401", "+14155558402"] {
+        let body = json!({"phone": phone, "name": "Ada", "tags": ["console"],
+                          "consent": {"status": "opted_in", "source": "web_form"}});
+        let (s, v) = stack
+            .send(Method::POST, "/v1/contacts", &t, Some(body))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    // Paused: the campaign's batches are held, so it stays `sending` until cancelled.
+    let (s, _, v) = stack
+        .api(
+            Method::PUT,
+            "/v1/crisis",
+            &t,
+            Some(&unique("k-")),
+            Some(json!({"reason": "review"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let sender = format!("C{}", &unique("")[..10]).to_uppercase();
+    let (s, v) = stack
+        .send(
+            Method::POST,
+            "/v1/campaigns",
+            &t,
+            Some(json!({"name": "Console sale", "text": "Hi {{first_name}}",
+                        "audience": {"tags": ["console"]}, "sender": sender,
+                        "quiet_hours": {"start": "22:00", "end": "07:30", "time_zone": "Europe/Paris"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (s, v) = stack
+        .send(
+            Method::POST,
+            &format!("/v1/campaigns/{id}/enqueue"),
+            &t,
+            None,
+        )
+        .await;
+    assert_eq!((s, &v["status"]), (StatusCode::ACCEPTED, &json!("sending")));
+
+    let browser = Browser::start().await;
+    browser.resize(1400, 900).await;
+    sign_in(&stack, &browser, &t.key).await;
+    browser.click("#nav-campaigns").await;
+    let row = format!(r#"tr[data-campaign="{id}"]"#);
+    let text = browser.wait_for_text(&row, |t| t.contains("sending")).await;
+    assert!(text.contains("0/2 done"), "{text}");
+    assert!(text.contains("22:00–07:30 (Europe/Paris)"), "{text}");
+    assert!(text.contains("of 2"), "two credits reserved: {text}");
+    let wallet = browser.text("#wallet").await;
+    assert!(wallet.contains("8 available, 2 reserved"), "{wallet}");
+    shot(&browser, "campaigns").await;
+
+    // Asks once more, then cancels.
+    browser.click(&format!("#cancel-{id}")).await;
+    browser.click(&format!("#cancel-{id}")).await;
+    browser
+        .wait_for_text("#campaign-result", |t| t.contains("is cancelled"))
+        .await;
+    let text = browser.text(&row).await;
+    assert!(text.contains("cancelled"), "{text}");
+    let wallet = browser.text("#wallet").await;
+    assert!(wallet.contains("10 available, 0 reserved"), "{wallet}");
+    browser.close().await;
+
+    let (_, _, v) = stack.get(&format!("/v1/campaigns/{id}"), &t).await;
+    assert_eq!(v["status"], "cancelled");
+    assert_eq!(v["progress"]["sent"], 0);
+    let (s, _, _) = stack
+        .api(Method::DELETE, "/v1/crisis", &t, Some(&unique("k-")), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let all = stack.fake_get("/_admin/sms/messages").await;
+    assert!(
+        !all["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["from"] == sender.as_str()),
+        "nobody was texted"
+    );
+}

@@ -258,6 +258,43 @@ async function postsView(status = "", cursor) {
     table(["Scheduled", "Status", "Text", "Variants"], rows, { id: "posts" }), more);
 }
 
+async function campaignsView(cursor) {
+  const query = new URLSearchParams({ limit: "50" });
+  if (cursor) query.set("cursor", cursor);
+  const [answer, wallet] = await Promise.all([api("GET", `/v1/campaigns?${query}`), api("GET", "/v1/wallet")]);
+  if (!answer.ok) return show("Campaigns", problem(answer));
+  const out = el("div", { id: "campaign-result" });
+  const credits = wallet.ok
+    ? el("p", { id: "wallet" }, `Credits: ${wallet.data.balance} available, ${wallet.data.reserved} reserved`,
+      wallet.data.debt ? `, ${wallet.data.debt} owed` : "")
+    : problem(wallet);
+  const rows = answer.data.items.map((c) => {
+    const p = c.progress;
+    const done = p.sent + p.failed + p.skipped;
+    const live = c.status === "enqueuing" || c.status === "sending";
+    return el("tr", { "data-campaign": c.id, "data-status": c.status },
+      el("td", {}, c.name), el("td", {}, c.sender), el("td", {}, statusBadge(c.status)),
+      el("td", { class: "progress" }, `${done}/${p.recipients} done: ${p.sent} sent, ${p.delivered} delivered, `
+        + `${p.undelivered} undelivered, ${p.failed} failed, ${p.skipped} skipped`),
+      el("td", { class: "credits" }, `${p.credits_used} used, ${p.credits_released} released of ${p.credits_reserved}`),
+      el("td", {}, c.quiet_hours ? `${c.quiet_hours.start}–${c.quiet_hours.end} (${c.quiet_hours.time_zone})` : ""),
+      el("td", {}, c.problem ? c.problem.type : ""),
+      el("td", {}, live && (ROLE === "admin" || ROLE === "editor")
+        ? confirmButton("Cancel", `cancel-${c.id}`, async () => {
+          const r = await api("POST", `/v1/campaigns/${encodeURIComponent(c.id)}/cancel`);
+          if (!r.ok) return out.replaceChildren(problem(r));
+          await campaignsView(cursor);
+          document.getElementById("campaign-result").replaceChildren(el("p", { class: "done" }, `${c.name} is cancelled.`));
+        }) : ""));
+  });
+  const more = answer.data.next_cursor
+    ? el("button", { type: "button", id: "more", onclick: () => campaignsView(answer.data.next_cursor) }, "Next page")
+    : null;
+  show("Campaigns", credits, out,
+    el("button", { type: "button", id: "refresh", onclick: () => campaignsView(cursor) }, "Refresh"),
+    table(["Name", "Sender", "Status", "Progress", "Credits", "Quiet hours", "Problem", ""], rows, { id: "campaigns" }), more);
+}
+
 async function accountsView() {
   const answer = await api("GET", "/v1/accounts");
   if (!answer.ok) return show("Accounts", problem(answer));
@@ -327,7 +364,8 @@ const VIEWS = KIND === "operator"
     "app-blocks": ["App blocks", appBlocksView], tenants: ["Tenants", tenantsView] }
   : Object.fromEntries(Object.entries({
     health: ["Health", () => healthView(false), ADMIN], queues: ["Queues", () => healthView(true), ADMIN],
-    posts: ["Posts", () => postsView(), true], accounts: ["Accounts", accountsView, true],
+    posts: ["Posts", () => postsView(), true], campaigns: ["Campaigns", () => campaignsView(), true],
+    accounts: ["Accounts", accountsView, true],
     streams: ["Streams", streamsView, ADMIN], crisis: ["Crisis switch", crisisView, ADMIN],
     "dead-letters": ["Dead letters", () => deadLettersView(), ADMIN], audit: ["Audit log", () => auditView(), ADMIN],
     keys: ["API keys", keysView, ADMIN],
