@@ -263,6 +263,7 @@ impl From<herald_domain::imports::ImportError> for ApiError {
             ImportError::NotUploaded => ApiError::conflict(
                 "the file has not been uploaded yet: PUT it to the upload URL, then start",
             ),
+            e @ ImportError::UploadExpired => ApiError::conflict(e.to_string()),
             ImportError::Store(s) => s.into(),
         }
     }

@@ -20,9 +20,14 @@ pub enum ImportError {
     /// Started before its file arrived.
     #[error("the file has not been uploaded yet")]
     NotUploaded,
+    /// Started after its upload URL expired with no file: the import is failed.
+    #[error("{UPLOAD_EXPIRED}")]
+    UploadExpired,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+const UPLOAD_EXPIRED: &str = "the upload URL expired before the file arrived: create a new import";
 
 /// What `POST /v1/imports` asks for.
 #[derive(Debug, Clone)]
@@ -160,27 +165,32 @@ impl ImportService {
     ) -> Result<Import, ImportError> {
         let mut import = self.get(tenant, id).await?;
         let now = self.clock.now();
+        let expected = import.version;
         match import.status {
             ImportStatus::AwaitingUpload => {
-                let stored = self
-                    .objects
-                    .head(&import.key)
-                    .await?
-                    .ok_or(ImportError::NotUploaded)?;
-                let expected = import.version;
+                let Some(stored) = self.objects.head(&import.key).await? else {
+                    if now < import.upload_expires_at {
+                        return Err(ImportError::NotUploaded);
+                    }
+                    // Nothing can arrive any more: said on the import, once and for all.
+                    self.fail(import, UPLOAD_EXPIRED).await?;
+                    return Err(ImportError::UploadExpired);
+                };
                 import.etag = Some(stored.etag);
                 import.status = ImportStatus::Queued;
-                import.version += 1;
-                import.updated_at = now;
-                match self.store.replace_import(&import, expected).await {
-                    Ok(()) => {}
-                    // Started by a concurrent request: that one queued the job.
-                    Err(StoreError::Conflict) => return self.get(tenant, id).await,
-                    Err(e) => return Err(e.into()),
-                }
             }
+            // A job gone quiet: the version moves on, so the old job (if it is only slow)
+            // loses its next checkpoint and stops, and one fresh job carries on.
             ImportStatus::Queued | ImportStatus::Running if now - import.updated_at > STALE => {}
             _ => return Ok(import),
+        }
+        import.version += 1;
+        import.updated_at = now;
+        match self.store.replace_import(&import, expected).await {
+            Ok(()) => {}
+            // Started (or restarted) by a concurrent request: that one queued the job.
+            Err(StoreError::Conflict) => return self.get(tenant, id).await,
+            Err(e) => return Err(e.into()),
         }
         let job = ImportJob {
             tenant_id: tenant.clone(),

@@ -311,6 +311,26 @@ async fn bad_requests_and_early_starts_change_nothing() {
     assert!(w.queue.take_jobs().is_empty());
     let still = w.service.get(&w.actor.tenant_id, &import.id).await.unwrap();
     assert_eq!(still.status, ImportStatus::AwaitingUpload);
+
+    // The upload URL lapsed with no file: the start says so and the import is failed.
+    w.clock.advance(time::Duration::seconds(901));
+    let late = w.service.start(&w.actor.tenant_id, &import.id, "c").await;
+    assert!(matches!(late, Err(ImportError::UploadExpired)), "{late:?}");
+    let failed = w.service.get(&w.actor.tenant_id, &import.id).await.unwrap();
+    assert_eq!(failed.status, ImportStatus::Failed);
+    assert!(failed.problem.unwrap().contains("expired"));
+    assert!(w.queue.take_jobs().is_empty());
+}
+
+#[tokio::test]
+async fn a_file_that_arrived_in_time_is_worked_even_when_started_after_the_url_expired() {
+    let w = world();
+    let (import, _) = w.created(numbers(2).len(), None).await;
+    w.bucket.put(&import.key, numbers(2));
+    w.clock.advance(time::Duration::hours(1));
+    let started = w.service.start(&w.actor.tenant_id, &import.id, "c").await;
+    assert_eq!(started.unwrap().status, ImportStatus::Queued);
+    assert_eq!(w.drain().await, 1);
 }
 
 #[tokio::test]
@@ -363,11 +383,13 @@ async fn an_import_whose_job_went_quiet_gets_a_fresh_one_on_start() {
         .unwrap();
     assert!(w.queue.take_jobs().is_empty(), "not stale yet");
     w.clock.advance(STALE + time::Duration::seconds(1));
-    w.service
-        .start(&w.actor.tenant_id, &import.id, "c")
-        .await
-        .unwrap();
-    assert_eq!(w.drain().await, 1);
+    for _ in 0..3 {
+        w.service
+            .start(&w.actor.tenant_id, &import.id, "c")
+            .await
+            .unwrap();
+    }
+    assert_eq!(w.drain().await, 1, "one fresh job for three starts");
     let done = w.service.get(&w.actor.tenant_id, &import.id).await.unwrap();
     assert_eq!(done.counts.created, 2);
 }
