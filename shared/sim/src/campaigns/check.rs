@@ -30,8 +30,16 @@ impl World {
             .collect();
         report.texted = ours.len();
         let mut per_number: BTreeMap<&str, usize> = BTreeMap::new();
+        report.quiet_hours = campaign.quiet_hours.is_some();
         for t in &ours {
             *per_number.entry(&t.to).or_default() += 1;
+            if let Some(quiet) = &campaign.quiet_hours
+                && quiet.wait(&t.to, t.at).is_some()
+            {
+                report
+                    .findings
+                    .push(format!("inside quiet hours: {} at {}", t.to, t.at));
+            }
             if let Some(stop) = stops.get(&t.to)
                 && t.at > *stop
             {

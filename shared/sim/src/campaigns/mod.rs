@@ -5,13 +5,15 @@
 //! and outcomes sometimes fail after they were written (a crash or a lost answer) or before, a
 //! provider that throttles, refuses some numbers, takes a message and loses its answer, and
 //! whose lookups sometimes fail; STOPs texted through the real keyword handler while the
-//! campaign sends; delivery receipts duplicated, reordered and early; sometimes a cancel.
+//! campaign sends; delivery receipts duplicated, reordered and early; sometimes a cancel;
+//! sometimes quiet hours that hold the Los Angeles numbers (not the Paris ones) for a while.
 //!
 //! Checked per seed (`CampaignReport::findings`): no number texted after its STOP committed,
 //! at most one message per recipient, every recipient ended (sent, failed or skipped) and every
 //! one opted in throughout texted or failed unless the campaign was cancelled, the campaign's
 //! counters equal its recipients' states, the wallet invariant (`balance + reserved = top-ups
-//! + grants - debits - reversals`), no negative balance, and no reservation left open.
+//! + grants - debits - reversals`), no negative balance, no reservation left open, and no
+//! one texted inside their own quiet hours.
 
 mod check;
 mod models;
@@ -19,10 +21,12 @@ mod models;
 use crate::rng::{Rng, SharedRng};
 use herald_domain::campaigns::keywords::{InboundSms, Keywords};
 use herald_domain::campaigns::memory::{MemoryCampaigns, MemorySmsQueue};
-use herald_domain::campaigns::sender::SmsSender;
+use herald_domain::campaigns::quiet::format_clock;
+use herald_domain::campaigns::sender::{BatchReport, SmsSender};
 use herald_domain::campaigns::{
     Campaign, CampaignError, CampaignService, CampaignStatus, CampaignStore, EnqueueLimits,
-    EnqueueProblem, NewCampaign, Receipt, ReceiptApplied, Recipient, STALE, SmsBatch,
+    EnqueueProblem, NewCampaign, NewQuietHours, Receipt, ReceiptApplied, Recipient, STALE,
+    SmsBatch,
 };
 use herald_domain::clock::{Clock, FakeClock};
 use herald_domain::contacts::memory::MemoryContacts;
@@ -34,6 +38,7 @@ use herald_domain::model::{Tenant, TenantSettings};
 use herald_domain::rate_limits::MemoryCounter;
 use herald_domain::wallet::memory::MemoryWallets;
 use herald_domain::wallet::{PriceTable, WalletStore, Wallets};
+use herald_domain::zone::TimeZoneName;
 use models::{FaultyStore, Provider};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,6 +66,8 @@ pub struct CampaignReport {
     pub lost_answers: usize,
     /// Enqueue jobs worked (the enqueue did not fit the API's limits).
     pub enqueue_jobs: usize,
+    /// The campaign had quiet hours.
+    pub quiet_hours: bool,
     pub findings: Vec<String>,
 }
 
@@ -75,6 +82,7 @@ pub struct CampaignSummary {
     pub crashes: usize,
     pub lost_answers: usize,
     pub enqueue_jobs: usize,
+    pub quiet_hours: usize,
     pub classes: BTreeMap<String, (usize, u64)>,
     pub failed_seeds: Vec<u64>,
 }
@@ -89,6 +97,7 @@ impl CampaignSummary {
         self.crashes += r.crashes;
         self.lost_answers += r.lost_answers;
         self.enqueue_jobs += r.enqueue_jobs;
+        self.quiet_hours += usize::from(r.quiet_hours);
         for f in &r.findings {
             let class = f.split(':').next().unwrap_or(f).to_owned();
             self.classes.entry(class).or_insert((0, r.seed)).0 += 1;
@@ -109,7 +118,7 @@ impl CampaignSummary {
     /// The campaign part of the `SIM` line.
     pub fn line(&self) -> String {
         format!(
-            "campaigns={} sms={} stops={} cancelled={} store_crashes={} lost_answers={} enqueue_jobs={} enqueue_findings={} sms_duplicates={} texted_after_stop={} unended={} not_texted={} counter_mismatch={} wallet_mismatch={} negative_balance={} open_reservations={} sms_findings={}",
+            "campaigns={} sms={} stops={} cancelled={} store_crashes={} lost_answers={} enqueue_jobs={} enqueue_findings={} sms_duplicates={} texted_after_stop={} unended={} not_texted={} counter_mismatch={} wallet_mismatch={} negative_balance={} open_reservations={} quiet_hours={} texted_in_quiet_hours={} sms_findings={}",
             self.seeds,
             self.texted,
             self.stops,
@@ -126,9 +135,28 @@ impl CampaignSummary {
             self.count("wallet") + self.count("debited"),
             self.count("negative"),
             self.count("reservation left open"),
+            self.quiet_hours,
+            self.count("inside quiet hours"),
             self.classes.values().map(|(n, _)| n).sum::<usize>(),
         )
     }
+}
+
+/// When a batch left with recipients comes back, as the SMS sender's deferral says: the
+/// provider's wait, the lease for claims to resume, or the end of quiet hours, the soonest.
+fn comes_back_in(r: &BatchReport) -> Duration {
+    if r.paused {
+        return LEASE;
+    }
+    let held = (r.pending > r.quiet && r.retry_after.is_none()).then_some(LEASE);
+    let quiet = r
+        .quiet_for
+        .map(|w| w.clamp(Duration::seconds(1), Duration::minutes(15)));
+    [r.retry_after, held, quiet]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(LEASE)
 }
 
 /// A receipt on its way: the message, the verdict, when it arrives, and how many times it
@@ -235,8 +263,30 @@ fn world(seed: u64, faults: bool, audience: usize) -> World {
     }
 }
 
+/// Contact `i`'s number: one in four in Paris, the others in Los Angeles.
 fn phone(i: usize) -> String {
-    format!("+1415555{:04}", 1000 + i)
+    match i % 4 {
+        0 => format!("+3361{:07}", 1_000_000 + i),
+        _ => format!("+1415555{:04}", 1000 + i),
+    }
+}
+
+/// Sometimes quiet hours that hold Los Angeles now, from half an hour ago to 1 to 20 minutes
+/// ahead (Paris is nine hours away, outside them).
+fn quiet_hours(w: &World) -> Option<NewQuietHours> {
+    if !w.rng.chance(0.3) {
+        return None;
+    }
+    let la = TimeZoneName::parse("America/Los_Angeles").ok()?;
+    let local = la.local(w.clock.now());
+    let minute = i64::from(local.hour()) * 60 + i64::from(local.minute());
+    let ahead = 1 + w.rng.with(|r| r.below(20)) as i64;
+    let clock = |m: i64| format_clock(m.rem_euclid(1440) as u16);
+    Some(NewQuietHours {
+        start: clock(minute - 30),
+        end: clock(minute + ahead),
+        time_zone: "UTC".into(),
+    })
 }
 
 /// Runs one seed: `recipients` contacts, every fault class when `faults`.
@@ -318,6 +368,7 @@ async fn run(seed: u64, n: usize, faults: bool) -> CampaignReport {
                 text: "Hi {{first_name}}, spring sale".into(),
                 tags: vec!["sim".into()],
                 sender: SENDER_ID.into(),
+                quiet_hours: quiet_hours(&w),
                 ..NewCampaign::default()
             },
         )
@@ -546,7 +597,7 @@ impl World {
                     ..delivery
                 }),
                 Ok(r) if r.paused || r.pending > 0 => queue.push(Delivery {
-                    visible_at: now + r.retry_after.unwrap_or(LEASE),
+                    visible_at: now + comes_back_in(&r),
                     ..delivery
                 }),
                 Ok(_) => {}
