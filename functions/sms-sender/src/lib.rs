@@ -212,16 +212,13 @@ async fn enqueue(s: &Sender, job: &EnqueueJob) -> bool {
         campaign_id = %job.campaign_id,
         job = job.enqueue,
     );
-    match s.campaigns.work(job).instrument(span.clone()).await {
-        Ok(()) => {
-            span.in_scope(|| tracing::info!("enqueue worked"));
-            true
-        }
-        Err(e) => {
-            span.in_scope(|| tracing::warn!(error = %e, "enqueueing failed"));
-            false
-        }
-    }
+    run_job(
+        span,
+        s.campaigns.work(job),
+        Some("enqueue worked"),
+        "enqueueing failed",
+    )
+    .await
 }
 
 /// Works an import on; `false` when the job must come back.
@@ -233,10 +230,26 @@ async fn import(s: &Sender, job: &ImportJob) -> bool {
         import_id = %job.import_id,
         round = job.round,
     );
-    match s.imports.work(job).instrument(span.clone()).await {
-        Ok(()) => true,
+    run_job(span, s.imports.work(job), None, "importing failed").await
+}
+
+/// Runs a job's work in its span, saying `done` (when given) or `failed` with the error;
+/// `false` when the job must come back.
+async fn run_job<E: std::fmt::Display>(
+    span: tracing::Span,
+    work: impl std::future::Future<Output = Result<(), E>>,
+    done: Option<&str>,
+    failed: &str,
+) -> bool {
+    match work.instrument(span.clone()).await {
+        Ok(()) => {
+            if let Some(done) = done {
+                span.in_scope(|| tracing::info!("{done}"));
+            }
+            true
+        }
         Err(e) => {
-            span.in_scope(|| tracing::warn!(error = %e, "importing failed"));
+            span.in_scope(|| tracing::warn!(error = %e, "{failed}"));
             false
         }
     }
@@ -261,6 +274,7 @@ async fn send(s: &Sender, batch: &SmsBatch) -> bool {
     metrics::counter!("herald_sms_sent_total").increment(u64::from(report.sent));
     metrics::counter!("herald_sms_failed_total").increment(u64::from(report.failed));
     metrics::counter!("herald_sms_skipped_total").increment(u64::from(report.skipped));
+    metrics::counter!("herald_sms_quiet_held_total").increment(u64::from(report.quiet));
     span.in_scope(|| {
         tracing::info!(
             sent = report.sent,

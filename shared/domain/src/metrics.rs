@@ -28,6 +28,14 @@ pub const API_REQUESTS: &str = "api.requests";
 /// API request latency in milliseconds by `route`.
 pub const API_LATENCY: &str = "api.latency_ms";
 
+/// Credits moved by wallet changes, by `change` (the ledger's kind: `top_up`, `grant`,
+/// `reserve`, `debit`, `release`, `reverse`); replays count nothing.
+pub const WALLET_CREDITS: &str = "wallet.credits";
+
+pub fn wallet_credits(change: &'static str, credits: i64) {
+    ::metrics::counter!(WALLET_CREDITS, "change" => change).increment(credits.max(0) as u64);
+}
+
 /// Dead letters waiting in their records, by `source` queue: the reconciler's gauge after
 /// each drain, and the dead-letter alarms' metric.
 pub const DEAD_LETTERS_PENDING: &str = "dead_letters.pending";

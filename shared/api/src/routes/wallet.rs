@@ -56,7 +56,7 @@ impl From<&LedgerEntry> for LedgerEntryView {
     fn from(e: &LedgerEntry) -> Self {
         let mut view = LedgerEntryView {
             key: e.key.as_str().to_owned(),
-            kind: String::new(),
+            kind: e.change.kind().to_owned(),
             credits: e.change.credits(),
             balance: e.balance,
             reserved: e.reserved,
@@ -67,7 +67,7 @@ impl From<&LedgerEntry> for LedgerEntryView {
             reason: None,
             reservation: None,
         };
-        view.kind = match &e.change {
+        match &e.change {
             Change::TopUp {
                 event_id,
                 currency,
@@ -77,30 +77,13 @@ impl From<&LedgerEntry> for LedgerEntryView {
                 view.event_id = Some(event_id.clone());
                 view.currency = Some(currency.clone());
                 view.amount = Some(*amount);
-                "top_up"
             }
-            Change::Grant { reason, .. } => {
-                view.reason = Some(reason.clone());
-                "grant"
-            }
-            Change::Reverse { event_id, .. } => {
-                view.event_id = Some(event_id.clone());
-                "reverse"
-            }
-            Change::Reserve { reservation, .. } => {
-                view.reservation = Some(reservation.clone());
-                "reserve"
-            }
-            Change::Debit { reservation, .. } => {
-                view.reservation = Some(reservation.clone());
-                "debit"
-            }
-            Change::Release { reservation, .. } => {
-                view.reservation = Some(reservation.clone());
-                "release"
-            }
+            Change::Grant { reason, .. } => view.reason = Some(reason.clone()),
+            Change::Reverse { event_id, .. } => view.event_id = Some(event_id.clone()),
+            Change::Reserve { reservation, .. }
+            | Change::Debit { reservation, .. }
+            | Change::Release { reservation, .. } => view.reservation = Some(reservation.clone()),
         }
-        .to_owned();
         view
     }
 }

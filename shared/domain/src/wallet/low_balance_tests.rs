@@ -132,3 +132,43 @@ async fn each_tenant_is_announced_by_its_own_threshold_and_only_to_itself() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].tenant_id, loud);
 }
+
+#[tokio::test]
+async fn every_change_counts_its_credits_by_kind_and_a_replay_counts_nothing() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recording = ::metrics::set_default_local_recorder(&recorder);
+    let w = world();
+    let t = w.tenant("ten_a", None).await;
+    w.top_up(&t, "evt_1").await;
+    w.top_up(&t, "evt_1").await;
+    w.wallets.reserve(&t, "c1", 30).await.unwrap();
+    w.wallets.debit(&t, "c1", "used", 20).await.unwrap();
+    w.wallets.release(&t, "c1", "rest", 10).await.unwrap();
+    let mut seen: Vec<(String, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == crate::metrics::WALLET_CREDITS)
+        .map(|(key, _, _, value)| {
+            let change = key.key().labels().next().unwrap().value().to_owned();
+            let DebugValue::Counter(n) = value else {
+                panic!("{value:?}")
+            };
+            (change, n)
+        })
+        .collect();
+    seen.sort();
+    let expected = [
+        ("debit", 20),
+        ("release", 10),
+        ("reserve", 30),
+        ("top_up", 100),
+    ];
+    assert_eq!(
+        seen,
+        expected.map(|(c, n)| (c.to_owned(), n)),
+        "the replayed top-up counted once"
+    );
+}

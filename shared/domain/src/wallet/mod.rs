@@ -97,6 +97,18 @@ pub enum Change {
 }
 
 impl Change {
+    /// `top_up`, `grant`, `reserve`, `debit`, `release` or `reverse`: the ledger's `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::TopUp { .. } => "top_up",
+            Change::Grant { .. } => "grant",
+            Change::Reserve { .. } => "reserve",
+            Change::Debit { .. } => "debit",
+            Change::Release { .. } => "release",
+            Change::Reverse { .. } => "reverse",
+        }
+    }
+
     pub fn credits(&self) -> Credits {
         match self {
             Change::TopUp { credits, .. }

@@ -279,6 +279,7 @@ impl Wallets {
             .apply(tenant, &key, &change, self.clock.now())
             .await?;
         if let Applied::New(e) = &applied {
+            crate::metrics::wallet_credits(e.change.kind(), e.change.credits());
             tracing::info!(
                 key = e.key.as_str(),
                 balance = e.balance,
