@@ -299,6 +299,8 @@ async fn the_api_answers_503_naming_the_dependency_that_is_gone_never_500() {
         ("secretsmanager:responseTime", "token-encryption-key"),
         ("s3:responseTime", "media"),
         ("accounts:needsReauth", "all tenants"),
+        // A count: `pass` unless the marker partition cannot be read.
+        ("sms:liveCampaigns", "all tenants"),
         ("platform:appBlock", "x"),
     ] {
         assert_eq!(

@@ -155,9 +155,14 @@ impl AppState {
         ];
         let health = HealthService {
             probes: probes.into_iter().chain(own).collect(),
-            operator_probes: vec![Arc::new(CensusProbe {
-                census: store.clone(),
-            })],
+            operator_probes: vec![
+                Arc::new(CensusProbe {
+                    census: store.clone(),
+                }),
+                Arc::new(herald_domain::health::CampaignProbe {
+                    campaigns: campaigns.clone(),
+                }),
+            ],
             accounts: store.clone(),
             clock: clock.clone(),
             timeout: settings.health_timeout,

@@ -198,6 +198,8 @@ async fn the_operator_signs_in_with_the_operator_token_and_reads_every_check() {
         .wait_for_text("#checks", |t| t.contains("dynamodb"))
         .await;
     assert!(checks.contains("heartbeat"), "{checks}");
+    assert!(checks.contains("sms:liveCampaigns"), "{checks}");
+    assert!(checks.contains("sms:standingCampaigns"), "{checks}");
     shot(&browser, "operator-health").await;
     browser.click("#nav-queues").await;
     let queues = browser

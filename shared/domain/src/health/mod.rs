@@ -15,7 +15,8 @@ mod probes;
 pub mod memory;
 
 pub use probes::{
-    AccountChecks, AppBlockProbe, CensusProbe, DeadLetterProbe, HeartbeatProbe, Schedule,
+    AccountChecks, AppBlockProbe, CAMPAIGN_STANDING, CampaignProbe, CensusProbe, DeadLetterProbe,
+    HeartbeatProbe, Schedule,
 };
 
 use crate::clock::Clock;

@@ -264,3 +264,60 @@ impl Probe for DeadLetterProbe {
             .collect()
     }
 }
+
+/// How long a live campaign may go without a recipient finishing before its check warns:
+/// three reconciler repairs (each after ten minutes standing still) should have moved it.
+pub const CAMPAIGN_STANDING: Duration = Duration::minutes(30);
+
+/// Every tenant's campaigns between enqueue and settlement (the operator's view): how many,
+/// and the ones nothing has moved for [`CAMPAIGN_STANDING`].
+pub struct CampaignProbe {
+    pub campaigns: Arc<dyn crate::campaigns::CampaignStore>,
+}
+
+crate::debug_fields!(CampaignProbe);
+
+#[async_trait]
+impl Probe for CampaignProbe {
+    fn target(&self) -> Target {
+        Target::new("sms:campaigns", "all tenants", "system")
+    }
+
+    async fn check(&self, now: OffsetDateTime) -> Vec<Check> {
+        let live = match self
+            .campaigns
+            .live_campaigns(crate::campaigns::reconcile::LIVE_PER_RUN)
+            .await
+        {
+            Ok(live) => live,
+            Err(e) => {
+                return vec![
+                    self.target()
+                        .check(now)
+                        .failed(format!("reading the live campaigns failed: {e}")),
+                ];
+            }
+        };
+        let standing = live
+            .iter()
+            .filter(|c| now - c.seen_at > CAMPAIGN_STANDING)
+            .count() as u64;
+        let mut still = Check::new("sms:standingCampaigns", "all tenants", "system", now)
+            .observed(Observed::Count(standing));
+        if standing > 0 {
+            still = still.status(
+                Status::Warn,
+                format!(
+                    "{standing} campaign(s) with no recipient finishing for {} minutes: stuck \
+                     (see the stuck-campaign runbook), or waiting out quiet hours",
+                    CAMPAIGN_STANDING.whole_minutes()
+                ),
+            );
+        }
+        vec![
+            Check::new("sms:liveCampaigns", "all tenants", "system", now)
+                .observed(Observed::Count(live.len() as u64)),
+            still,
+        ]
+    }
+}

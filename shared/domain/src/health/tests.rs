@@ -232,3 +232,57 @@ async fn an_app_block_warns_until_it_ends() {
         Status::Pass
     );
 }
+
+#[tokio::test]
+async fn the_operator_sees_live_campaigns_and_warns_of_ones_standing_still() {
+    use crate::campaigns::CampaignStore;
+    use crate::campaigns::memory::MemoryCampaigns;
+    use crate::ids::CampaignId;
+    let campaigns = Arc::new(MemoryCampaigns::new(Arc::new(
+        crate::contacts::memory::MemoryContacts::default(),
+    )));
+    let probe = CampaignProbe {
+        campaigns: campaigns.clone(),
+    };
+    let checks = probe.check(NOW).await;
+    assert_eq!(
+        checks.iter().map(|c| c.status).collect::<Vec<_>>(),
+        [Status::Pass, Status::Pass],
+        "none live"
+    );
+    let (a, b) = (TenantId("t_a".into()), TenantId("t_b".into()));
+    campaigns
+        .mark_live(
+            &a,
+            &CampaignId("cmp_moving".into()),
+            NOW - time::Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+    campaigns
+        .mark_live(
+            &b,
+            &CampaignId("cmp_still".into()),
+            NOW - time::Duration::minutes(31),
+        )
+        .await
+        .unwrap();
+    let checks = probe.check(NOW).await;
+    let live = checks
+        .iter()
+        .find(|c| c.name == "sms:liveCampaigns")
+        .unwrap();
+    assert_eq!(
+        (live.observed.clone(), live.status),
+        (Some(Observed::Count(2)), Status::Pass)
+    );
+    let still = checks
+        .iter()
+        .find(|c| c.name == "sms:standingCampaigns")
+        .unwrap();
+    assert_eq!(
+        (still.observed.clone(), still.status),
+        (Some(Observed::Count(1)), Status::Warn)
+    );
+    assert!(still.output.as_deref().unwrap().contains("runbook"));
+}
