@@ -11,9 +11,9 @@
 //! Checked per seed (`CampaignReport::findings`): no number texted after its STOP committed,
 //! at most one message per recipient, every recipient ended (sent, failed or skipped) and every
 //! one opted in throughout texted or failed unless the campaign was cancelled, the campaign's
-//! counters equal its recipients' states, the wallet invariant (`balance + reserved = top-ups
-//! + grants - debits - reversals`), no negative balance, no reservation left open, and no
-//! one texted inside their own quiet hours.
+//! counters equal its recipients' states, the wallet invariant
+//! (`balance + reserved = top-ups + grants - debits - reversals`), no negative balance, no
+//! reservation left open, and nobody texted inside their own quiet hours.
 
 mod check;
 mod models;
