@@ -6,6 +6,7 @@
 //! recipient and none for anyone else, the campaign completes, the ledger balances to the
 //! credit, and the tenant's endpoint heard of the completion and every receipt.
 
+use super::{grant_credits, opted_in_contact};
 use crate::support::*;
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
@@ -332,21 +333,9 @@ async fn the_reconciler_sends_a_stuck_campaigns_batches_again() {
     let sender = format!("R{}", &unique("")[..10]).to_uppercase();
     let phones: Vec<String> = (0..3).map(|i| format!("+1415555{:04}", 8100 + i)).collect();
     for phone in &phones {
-        let body = json!({"phone": phone, "name": "Ada", "tags": ["stuck"],
-                          "consent": {"status": "opted_in", "source": "web_form"}});
-        let (s, v) = stack
-            .send(Method::POST, "/v1/contacts", &t, Some(body))
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
+        opted_in_contact(&stack, &t, phone, "stuck").await;
     }
-    let grant = ["wallet", "grant", "--tenant", &t.id, "--credits", "10"];
-    stack.cli(
-        &[
-            &grant[..],
-            &["--reason", "stuck", "--key", &unique("grant-")],
-        ]
-        .concat(),
-    );
+    grant_credits(&stack, &t, 10, "stuck");
 
     // Everything paused: the sender defers the batch for 15 minutes.
     let (s, _, v) = stack
@@ -421,21 +410,9 @@ async fn quiet_hours_hold_a_recipient_until_its_own_window_ends() {
     let sender = format!("Q{}", &unique("")[..10]).to_uppercase();
     let (paris, la) = ("+33612348100", "+14155558199");
     for phone in [paris, la] {
-        let body = json!({"phone": phone, "name": "Ada", "tags": ["quiet"],
-                          "consent": {"status": "opted_in", "source": "web_form"}});
-        let (s, v) = stack
-            .send(Method::POST, "/v1/contacts", &t, Some(body))
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
+        opted_in_contact(&stack, &t, phone, "quiet").await;
     }
-    let grant = ["wallet", "grant", "--tenant", &t.id, "--credits", "5"];
-    stack.cli(
-        &[
-            &grant[..],
-            &["--reason", "quiet", "--key", &unique("grant-")],
-        ]
-        .concat(),
-    );
+    grant_credits(&stack, &t, 5, "quiet");
 
     // The window: from an hour ago in Los Angeles to the minute boundary 60 to 120 s away.
     let now = time::OffsetDateTime::now_utc();

@@ -255,21 +255,9 @@ async fn the_operator_signs_in_with_the_operator_token_and_reads_every_check() {
 async fn a_tenant_follows_and_cancels_a_campaign_in_the_console() {
     let stack = Stack::running();
     let t = stack.tenant();
-    let grant = ["wallet", "grant", "--tenant", &t.id, "--credits", "10"];
-    stack.cli(
-        &[
-            &grant[..],
-            &["--reason", "console", "--key", &unique("grant-")],
-        ]
-        .concat(),
-    );
+    grant_credits(&stack, &t, 10, "console");
     for phone in ["+14155558401", "+14155558402"] {
-        let body = json!({"phone": phone, "name": "Ada", "tags": ["console"],
-                          "consent": {"status": "opted_in", "source": "web_form"}});
-        let (s, v) = stack
-            .send(Method::POST, "/v1/contacts", &t, Some(body))
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
+        opted_in_contact(&stack, &t, phone, "console").await;
     }
     // Paused: the campaign's batches are held, so it stays `sending` until cancelled.
     let (s, _, v) = stack

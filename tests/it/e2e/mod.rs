@@ -719,6 +719,33 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
     );
 }
 
+/// An opted-in contact named Ada with this number and tag, created through the API.
+async fn opted_in_contact(stack: &Stack, t: &Tenant, phone: &str, tag: &str) {
+    let body = json!({"phone": phone, "name": "Ada", "tags": [tag],
+                      "consent": {"status": "opted_in", "source": "web_form"}});
+    let (s, v) = stack
+        .send(Method::POST, "/v1/contacts", t, Some(body))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+}
+
+/// An operator's grant of `credits` through the CLI, under a fresh key.
+fn grant_credits(stack: &Stack, t: &Tenant, credits: u32, reason: &str) {
+    let credits = credits.to_string();
+    stack.cli(&[
+        "wallet",
+        "grant",
+        "--tenant",
+        &t.id,
+        "--credits",
+        &credits,
+        "--reason",
+        reason,
+        "--key",
+        &unique("grant-"),
+    ]);
+}
+
 mod campaigns;
 mod connect;
 mod console;

@@ -3,6 +3,7 @@
 //! payment tops up the tenant its metadata names (once, however often it is delivered), a
 //! refund reverses it; another tenant's wallet is untouched.
 
+use super::{grant_credits, opted_in_contact};
 use crate::support::*;
 use hmac::Mac;
 use serde_json::{Value, json};
@@ -124,8 +125,7 @@ async fn crossing_the_low_balance_threshold_is_announced_by_the_api_and_the_webh
         )
         .await;
     assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
-    let grant = ["wallet", "grant", "--tenant", &t.id, "--credits", "5"];
-    stack.cli(&[&grant[..], &["--reason", "low", "--key", &unique("grant-")]].concat());
+    grant_credits(&stack, &t, 5, "low");
     let paid = |payment: &str| {
         json!({"id": payment, "amount_received": 1000, "currency": "usd",
                "metadata": {"herald_tenant": t.id}})
@@ -134,12 +134,7 @@ async fn crossing_the_low_balance_threshold_is_announced_by_the_api_and_the_webh
     assert_eq!(balance(&stack, &t).await, 105);
 
     // The API's enqueue reserves one credit: 105 → 104.
-    let body = json!({"phone": "+14155558301", "name": "Ada", "tags": ["low"],
-                      "consent": {"status": "opted_in", "source": "web_form"}});
-    let (s, v) = stack
-        .send(reqwest::Method::POST, "/v1/contacts", &t, Some(body))
-        .await;
-    assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
+    opted_in_contact(&stack, &t, "+14155558301", "low").await;
     let sender = format!("L{}", &unique("")[..10]).to_uppercase();
     let (s, v) = stack
         .send(
