@@ -52,6 +52,12 @@ $PY -m unittest discover -s infra/tests
 step "clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# A workspace build unifies features: the simulation turns the domain's `memory` on for every
+# crate, which hides production code that only compiles with it. A function's own build
+# (`cargo lambda build`, `sam build`) has no such help.
+step "the domain as a function's own build sees it (no in-memory ports)"
+cargo clippy -p herald-domain --lib --locked -- -D warnings
+
 step "build"
 cargo build --workspace --all-targets --locked
 

@@ -322,16 +322,28 @@ async fn live_markers_recipients_and_their_backfill_on_dynamodb() {
     store.insert_campaign(&c).await.unwrap();
     let at = to_millis(SystemClock.now());
     store.mark_live(t, &c.id, at).await.unwrap();
-    store.saw_live(t, &c.id, 7, at).await.unwrap();
+    let later = at + time::Duration::minutes(5);
+    store.saw_live(t, &c.id, 7, later, true).await.unwrap();
     store.mark_live(t, &c.id, at).await.unwrap();
     let live = store.live_campaigns(100_000).await.unwrap();
+    let moved_at = |live: &[herald_domain::campaigns::reconcile::LiveCampaign]| {
+        live.iter()
+            .find(|l| l.campaign_id == c.id)
+            .map(|l| (l.seen_at, l.moved_at))
+    };
+    assert_eq!(moved_at(&live), Some((later, later)));
     assert_eq!(
         mine(live),
         [(c.id.clone(), 7)],
         "marking again keeps what was seen"
     );
+    // Seen again without moving (a repair): only `seen_at` changes.
+    let repaired = later + time::Duration::minutes(11);
+    store.saw_live(t, &c.id, 7, repaired, false).await.unwrap();
+    let live = store.live_campaigns(100_000).await.unwrap();
+    assert_eq!(moved_at(&live), Some((repaired, later)));
     store.unmark_live(t, &c.id).await.unwrap();
-    store.saw_live(t, &c.id, 9, at).await.unwrap();
+    store.saw_live(t, &c.id, 9, at, true).await.unwrap();
     assert!(mine(store.live_campaigns(100_000).await.unwrap()).is_empty());
 
     let a = contact(&env.store, t, "+14155550181", true).await;

@@ -174,12 +174,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
+    /// Clicks `css`. A view drawn again between finding and clicking the element (a stale
+    /// reference: the click never happened) finds it again, a few times.
     pub async fn click(&self, css: &str) {
-        self.element(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        for _ in 0..5 {
+            match self.element(css).await.click().await {
+                Ok(_) => return,
+                Err(e) if e.to_string().contains("stale element") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
+        panic!("click {css}: the element went stale five times")
     }
 
     /// The value of the cookie `name` the browser holds for the open page's site (WebDriver

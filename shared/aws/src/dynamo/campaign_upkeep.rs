@@ -85,6 +85,7 @@ impl DynamoStore {
         item.insert("campaign_id".into(), s(campaign.as_str()));
         item.insert("seen_done".into(), n(0));
         item.insert("seen_at".into(), time_n(at));
+        item.insert("moved_at".into(), time_n(at));
         // Marked already: what the reconciler saw stands.
         written(self.put_new(item).await).map(|_| ())
     }
@@ -114,11 +115,14 @@ impl DynamoStore {
                 .map_err(store_error)?;
             for item in out.items() {
                 let f = Fields(item);
+                let seen_at = f.time("seen_at")?;
                 live.push(LiveCampaign {
                     tenant_id: TenantId(f.str("tenant_id")?),
                     campaign_id: CampaignId(f.str("campaign_id")?),
                     seen_done: f.u64("seen_done")?,
-                    seen_at: f.time("seen_at")?,
+                    seen_at,
+                    // Markers written before it: last seen is the best known.
+                    moved_at: f.opt_time("moved_at").unwrap_or(seen_at),
                 });
             }
             start = out.last_evaluated_key;
@@ -134,13 +138,18 @@ impl DynamoStore {
         campaign: &CampaignId,
         done: u64,
         at: OffsetDateTime,
+        moved: bool,
     ) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(live_key(tenant, campaign)))
-            .update_expression("SET seen_done = :d, seen_at = :a")
+            .update_expression(if moved {
+                "SET seen_done = :d, seen_at = :a, moved_at = :a"
+            } else {
+                "SET seen_done = :d, seen_at = :a"
+            })
             .condition_expression("attribute_exists(pk)")
             .set_expression_attribute_values(Some(values(vec![
                 (":d", n(done)),

@@ -473,8 +473,9 @@ impl CampaignStore for DynamoStore {
         campaign: &CampaignId,
         done: u64,
         at: OffsetDateTime,
+        moved: bool,
     ) -> Result<(), StoreError> {
-        self.saw_live_item(tenant, campaign, done, at).await
+        self.saw_live_item(tenant, campaign, done, at, moved).await
     }
 
     async fn all_recipients(

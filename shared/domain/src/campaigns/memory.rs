@@ -28,7 +28,8 @@ struct State {
     /// (tenant, campaign, snapshot, part) -> the part.
     snapshots: BTreeMap<(TenantId, CampaignId, String, u32), SnapshotPart>,
     /// Live campaigns: the count of finished recipients the reconciler saw, and when.
-    live: BTreeMap<(TenantId, CampaignId), (u64, OffsetDateTime)>,
+    /// Seen done, seen at, moved at.
+    live: BTreeMap<(TenantId, CampaignId), (u64, OffsetDateTime, OffsetDateTime)>,
 }
 
 pub struct MemoryCampaigns {
@@ -220,7 +221,7 @@ impl CampaignStore for MemoryCampaigns {
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let key = (tenant.clone(), campaign.clone());
-        self.lock().live.entry(key).or_insert((0, at));
+        self.lock().live.entry(key).or_insert((0, at, at));
         Ok(())
     }
 
@@ -239,11 +240,12 @@ impl CampaignStore for MemoryCampaigns {
             .live
             .iter()
             .take(limit)
-            .map(|((t, c), (done, at))| LiveCampaign {
+            .map(|((t, c), (done, at, moved_at))| LiveCampaign {
                 tenant_id: t.clone(),
                 campaign_id: c.clone(),
                 seen_done: *done,
                 seen_at: *at,
+                moved_at: *moved_at,
             });
         Ok(live.collect())
     }
@@ -254,13 +256,14 @@ impl CampaignStore for MemoryCampaigns {
         campaign: &CampaignId,
         done: u64,
         at: OffsetDateTime,
+        moved: bool,
     ) -> Result<(), StoreError> {
         if let Some(seen) = self
             .lock()
             .live
             .get_mut(&(tenant.clone(), campaign.clone()))
         {
-            *seen = (done, at);
+            *seen = (done, at, if moved { at } else { seen.2 });
         }
         Ok(())
     }

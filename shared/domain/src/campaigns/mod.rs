@@ -358,13 +358,15 @@ pub trait CampaignStore: Send + Sync {
         &self,
         limit: usize,
     ) -> Result<Vec<reconcile::LiveCampaign>, StoreError>;
-    /// Records the count of finished recipients the reconciler saw, and when.
+    /// Records the count of finished recipients the reconciler saw, and when; `moved`: the
+    /// count changed since the last look (`at` is then also the marker's `moved_at`).
     async fn saw_live(
         &self,
         tenant: &TenantId,
         campaign: &CampaignId,
         done: u64,
         at: OffsetDateTime,
+        moved: bool,
     ) -> Result<(), StoreError>;
     /// Every recipient of the campaign, as they are now (for the reconciler, never the
     /// progress a user reads).

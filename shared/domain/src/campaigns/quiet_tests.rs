@@ -134,3 +134,19 @@ async fn the_reconciler_leaves_a_campaign_waiting_out_quiet_hours_alone() {
         .unwrap();
     assert_eq!(sent_to(&w), ["+33612345678", "+14155550100"]);
 }
+
+#[tokio::test]
+async fn a_cancelled_campaigns_quiet_recipients_are_skipped_not_held_all_night() {
+    let w = world();
+    let c = night_campaign(&w).await;
+    let batch = &w.queue.batches()[0];
+    w.sender.send_batch(batch).await.unwrap();
+    w.service.cancel(&w.tenant, &c.id).await.unwrap();
+    let report = w.sender.send_batch(batch).await.unwrap();
+    assert_eq!(
+        (report.quiet, report.pending, report.skipped),
+        (0, 0, 1),
+        "its batch does not come back"
+    );
+    assert_eq!(sent_to(&w), ["+33612345678"]);
+}

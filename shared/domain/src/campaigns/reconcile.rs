@@ -29,6 +29,9 @@ pub struct LiveCampaign {
     pub campaign_id: CampaignId,
     pub seen_done: u64,
     pub seen_at: OffsetDateTime,
+    /// When the count last changed (or the campaign was marked): what the operator's health
+    /// check measures standing still by (`seen_at` moves with every repair).
+    pub moved_at: OffsetDateTime,
 }
 
 /// What one pass did.
@@ -127,11 +130,12 @@ impl CampaignReconciler {
                     .await?
                     .is_some_and(|c| c.is_active(now) && c.platforms.is_empty());
                 // Paused: standing still is counted from the lift.
-                if done != live.seen_done || paused {
-                    self.store().saw_live(tenant, id, done, now).await?;
+                let moved = done != live.seen_done;
+                if moved || paused {
+                    self.store().saw_live(tenant, id, done, now, moved).await?;
                 } else if now - live.seen_at > self.stuck_after {
                     self.unstick(&campaign, now, repairs).await?;
-                    self.store().saw_live(tenant, id, done, now).await?;
+                    self.store().saw_live(tenant, id, done, now, false).await?;
                 }
             }
         }

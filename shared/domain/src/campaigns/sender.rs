@@ -13,7 +13,9 @@
 //! serialise every sender of the tenant on it.
 
 use super::plan::SmsBatch;
-use super::{Campaign, CampaignStore, Claim, Recipient, RecipientState, SendOutcome};
+use super::{
+    Campaign, CampaignStatus, CampaignStore, Claim, Recipient, RecipientState, SendOutcome,
+};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::outbound::{EventType, OutboundEvent};
@@ -132,11 +134,15 @@ impl SmsSender {
             })
             .collect();
         let mut budget = Budget::default();
+        // A stopped campaign's recipients are skipped by their claims, quiet or not: holding
+        // them would bring its batches back all night for nothing.
+        let quiet_hours = campaign
+            .quiet_hours
+            .as_ref()
+            .filter(|_| !matches!(campaign.status, CampaignStatus::Cancelled));
         for (done, recipient) in open.iter().enumerate() {
-            if let Some(wait) = campaign
-                .quiet_hours
-                .as_ref()
-                .and_then(|q| q.wait(&recipient.phone, now))
+            // Read per recipient: a batch's sends take time, and a window may begin midway.
+            if let Some(wait) = quiet_hours.and_then(|q| q.wait(&recipient.phone, self.clock.now()))
             {
                 report.pending += 1;
                 report.quiet += 1;

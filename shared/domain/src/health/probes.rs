@@ -280,7 +280,7 @@ crate::debug_fields!(CampaignProbe);
 #[async_trait]
 impl Probe for CampaignProbe {
     fn target(&self) -> Target {
-        Target::new("sms:campaigns", "all tenants", "system")
+        Target::new("sms:liveCampaigns", "all tenants", "system")
     }
 
     async fn check(&self, now: OffsetDateTime) -> Vec<Check> {
@@ -300,7 +300,7 @@ impl Probe for CampaignProbe {
         };
         let standing = live
             .iter()
-            .filter(|c| now - c.seen_at > CAMPAIGN_STANDING)
+            .filter(|c| now - c.moved_at > CAMPAIGN_STANDING)
             .count() as u64;
         let mut still = Check::new("sms:standingCampaigns", "all tenants", "system", now)
             .observed(Observed::Count(standing));
@@ -309,7 +309,7 @@ impl Probe for CampaignProbe {
                 Status::Warn,
                 format!(
                     "{standing} campaign(s) with no recipient finishing for {} minutes: stuck \
-                     (see the stuck-campaign runbook), or waiting out quiet hours",
+                     (see the stuck-campaign runbook), paused, or waiting out quiet hours",
                     CAMPAIGN_STANDING.whole_minutes()
                 ),
             );

@@ -251,20 +251,22 @@ async fn the_operator_sees_live_campaigns_and_warns_of_ones_standing_still() {
         "none live"
     );
     let (a, b) = (TenantId("t_a".into()), TenantId("t_b".into()));
+    let (moving, still) = (
+        CampaignId("cmp_moving".into()),
+        CampaignId("cmp_still".into()),
+    );
+    let ago = |minutes| NOW - time::Duration::minutes(minutes);
+    for (t, c) in [(&a, &moving), (&b, &still)] {
+        campaigns.mark_live(t, c, ago(40)).await.unwrap();
+    }
+    // The reconciler's passes: one saw its count move two minutes ago; the other was only
+    // repaired (seen, not moved) a minute ago.
     campaigns
-        .mark_live(
-            &a,
-            &CampaignId("cmp_moving".into()),
-            NOW - time::Duration::minutes(5),
-        )
+        .saw_live(&a, &moving, 5, ago(2), true)
         .await
         .unwrap();
     campaigns
-        .mark_live(
-            &b,
-            &CampaignId("cmp_still".into()),
-            NOW - time::Duration::minutes(31),
-        )
+        .saw_live(&b, &still, 0, ago(1), false)
         .await
         .unwrap();
     let checks = probe.check(NOW).await;

@@ -27,6 +27,9 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
+/// How long after its upload URL expires an import still waits for its file.
+const UPLOAD_GRACE: time::Duration = time::Duration::minutes(15);
+
 const UPLOAD_EXPIRED: &str = "the upload URL expired before the file arrived: create a new import";
 
 /// What `POST /v1/imports` asks for.
@@ -169,12 +172,18 @@ impl ImportService {
         match import.status {
             ImportStatus::AwaitingUpload => {
                 let Some(stored) = self.objects.head(&import.key).await? else {
-                    if now < import.upload_expires_at {
+                    // A PUT begun just before the URL expired may still be arriving.
+                    if now < import.upload_expires_at + UPLOAD_GRACE {
                         return Err(ImportError::NotUploaded);
                     }
-                    // Nothing can arrive any more: said on the import, once and for all.
+                    // Nothing can arrive any more: said on the import, once and for all
+                    // (unless a concurrent start got there first).
                     self.fail(import, UPLOAD_EXPIRED).await?;
-                    return Err(ImportError::UploadExpired);
+                    let current = self.get(tenant, id).await?;
+                    return match current.status {
+                        ImportStatus::Failed => Err(ImportError::UploadExpired),
+                        _ => Ok(current),
+                    };
                 };
                 import.etag = Some(stored.etag);
                 import.status = ImportStatus::Queued;

@@ -313,7 +313,13 @@ async fn bad_requests_and_early_starts_change_nothing() {
     assert_eq!(still.status, ImportStatus::AwaitingUpload);
 
     // The upload URL lapsed with no file: the start says so and the import is failed.
-    w.clock.advance(time::Duration::seconds(901));
+    w.clock.advance(time::Duration::seconds(899 + 15 * 60));
+    let still_early = w.service.start(&w.actor.tenant_id, &import.id, "c").await;
+    assert!(
+        matches!(still_early, Err(ImportError::NotUploaded)),
+        "a PUT may still arrive"
+    );
+    w.clock.advance(time::Duration::seconds(2));
     let late = w.service.start(&w.actor.tenant_id, &import.id, "c").await;
     assert!(matches!(late, Err(ImportError::UploadExpired)), "{late:?}");
     let failed = w.service.get(&w.actor.tenant_id, &import.id).await.unwrap();

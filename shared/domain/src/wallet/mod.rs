@@ -11,10 +11,10 @@
 //! The invariant, exact after any crash: `balance + reserved = top-ups + grants - debits -
 //! reversals` ([`Totals`]).
 
-#[cfg(feature = "memory")]
 pub mod low_balance;
 #[cfg(test)]
 mod low_balance_tests;
+#[cfg(feature = "memory")]
 pub mod memory;
 mod service;
 #[cfg(test)]

@@ -127,8 +127,9 @@ impl CampaignStore for FaultyStore {
         c: &CampaignId,
         done: u64,
         at: OffsetDateTime,
+        moved: bool,
     ) -> Result<(), StoreError> {
-        self.inner.saw_live(t, c, done, at).await
+        self.inner.saw_live(t, c, done, at, moved).await
     }
     async fn all_recipients(
         &self,
