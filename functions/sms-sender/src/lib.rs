@@ -165,22 +165,13 @@ pub fn sender(config: &Config, clients: &Clients) -> Sender {
     }
 }
 
-/// When a batch with recipients left over comes back: the soonest any of them may go.
+/// When a batch with recipients left over comes back ([`BatchReport::comes_back_in`]), with
+/// SQS's longest delay as the longest wait.
 fn deferral(report: &BatchReport, lease: Duration) -> Option<Duration> {
-    if report.paused {
-        return Some(PAUSED_DELAY);
-    }
-    // Throttled: after the provider's wait (at least a second). Unclear or busy claims: once
-    // their lease has run out. Quiet hours: when the window ends, or SQS's longest delay.
-    let throttled = report
-        .retry_after
-        .map(|wait| wait.unsigned_abs().max(Duration::from_secs(1)));
-    let held = (report.pending > report.quiet && throttled.is_none()).then_some(lease);
-    let quiet = report.quiet_for.map(|wait| {
-        wait.unsigned_abs()
-            .clamp(Duration::from_secs(1), PAUSED_DELAY)
-    });
-    [throttled, held, quiet].into_iter().flatten().min()
+    let as_time = |d: Duration| time::Duration::try_from(d).unwrap_or(time::Duration::MAX);
+    report
+        .comes_back_in(as_time(lease), as_time(PAUSED_DELAY))
+        .map(|wait| wait.unsigned_abs())
 }
 
 pub async fn handle(s: &Sender, event: SqsEvent) -> SqsBatchResponse {

@@ -78,6 +78,23 @@ pub struct BatchReport {
     pub completed: bool,
 }
 
+impl BatchReport {
+    /// When a batch with recipients left over should come back (`None`: nothing left): the
+    /// soonest any of them may go. Paused: after `longest`. Throttled: after the provider's
+    /// wait (at least a second). Unclear or busy claims: once their `lease` has run out.
+    /// Quiet hours: when the window ends, at most `longest` (SQS's longest delay).
+    pub fn comes_back_in(&self, lease: Duration, longest: Duration) -> Option<Duration> {
+        if self.paused {
+            return Some(longest);
+        }
+        let second = Duration::seconds(1);
+        let throttled = self.retry_after.map(|wait| wait.max(second));
+        let held = (self.pending > self.quiet && throttled.is_none()).then_some(lease);
+        let quiet = self.quiet_for.map(|wait| wait.clamp(second, longest));
+        [throttled, held, quiet].into_iter().flatten().min()
+    }
+}
+
 /// Places in the provider's rate window taken in one shared write, at most.
 const RATE_CHUNK: u32 = 10;
 

@@ -142,20 +142,13 @@ impl CampaignSummary {
     }
 }
 
-/// When a batch left with recipients comes back, as the SMS sender's deferral says: the
-/// provider's wait, the lease for claims to resume, or the end of quiet hours, the soonest.
+/// When a batch left with recipients comes back: as the SMS sender defers it, except that a
+/// paused one is tried again after a lease (the sim's pauses are short).
 fn comes_back_in(r: &BatchReport) -> Duration {
     if r.paused {
         return LEASE;
     }
-    let held = (r.pending > r.quiet && r.retry_after.is_none()).then_some(LEASE);
-    let quiet = r
-        .quiet_for
-        .map(|w| w.clamp(Duration::seconds(1), Duration::minutes(15)));
-    [r.retry_after, held, quiet]
-        .into_iter()
-        .flatten()
-        .min()
+    r.comes_back_in(LEASE, Duration::minutes(15))
         .unwrap_or(LEASE)
 }
 
