@@ -334,6 +334,7 @@ def up() -> int:
                 "--parameter", f"XApiUrl={fake_url}/x",
                 "--parameter", f"FacebookApiUrl={fake_url}/facebook/v21.0",
                 "--parameter", f"LinkedInApiUrl={fake_url}/linkedin",
+                "--parameter", f"MastodonApiUrl={fake_url}/mastodon",
                 "--parameter", f"SmsApiUrl={fake_url}",
                 "--parameter", f"XAuthorizeUrl={fake_url}/x/i/oauth2/authorize",
                 "--parameter", f"FacebookAuthorizeUrl={fake_url}/facebook/v21.0/dialog/oauth",

@@ -120,6 +120,19 @@ pub struct FakePlatforms {
     _child: ChildGuard,
 }
 
+impl FakePlatforms {
+    /// The platform clients' base URLs on this fake (each platform under its own path).
+    pub fn endpoints(&self) -> herald_platforms::Endpoints {
+        let url = &self.url;
+        herald_platforms::Endpoints {
+            x: format!("{url}/x"),
+            facebook: format!("{url}/facebook/v21.0"),
+            linkedin: format!("{url}/linkedin"),
+            mastodon: format!("{url}/mastodon"),
+        }
+    }
+}
+
 pub fn fake_platforms() -> FakePlatforms {
     use std::io::BufRead;
     let bin = repo_root().join(".venv/bin/python");

@@ -6,7 +6,7 @@
 use crate::support::*;
 use herald_domain::analytics::{Milestone, SnapshotStore};
 use herald_domain::ids::TenantId;
-use herald_platforms::{Endpoints, HttpPlatforms};
+use herald_platforms::HttpPlatforms;
 use herald_tests::repo_root;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -326,14 +326,7 @@ async fn engagement_reads_parse_each_platforms_counts_and_classify_failures() {
     use herald_domain::publishing::platform::{PlatformClient, PlatformError, PublishRequest};
     use secrecy::SecretString;
     let fake = herald_tests::fake_platforms();
-    let client = HttpPlatforms::new(
-        Endpoints {
-            x: format!("{}/x", fake.url),
-            facebook: format!("{}/facebook/v21.0", fake.url),
-            linkedin: format!("{}/linkedin", fake.url),
-        },
-        Duration::from_secs(3),
-    );
+    let client = HttpPlatforms::new(fake.endpoints(), Duration::from_secs(3));
     let http = reqwest::Client::new();
     let token = SecretString::from("tok-1");
     http.post(format!("{}/_admin/tokens", fake.url))
@@ -356,6 +349,7 @@ async fn engagement_reads_parse_each_platforms_counts_and_classify_failures() {
                 correlation_id: "c",
                 media: vec![],
                 reply_to: None,
+                idempotency_key: "k",
             })
             .await
             .unwrap();

@@ -11,6 +11,7 @@ mod embed;
 mod health;
 mod ingest;
 mod ingest_store;
+mod mastodon;
 mod outbound;
 mod outbound_store;
 mod platforms;

@@ -8,25 +8,18 @@ use herald_domain::model::{FailureKind, Platform};
 use herald_domain::publishing::platform::{
     MediaUpload, PlatformClient, PlatformError, PublishRequest,
 };
-use herald_platforms::{Endpoints, HttpPlatforms};
+use herald_platforms::HttpPlatforms;
 use herald_tests::{FakePlatforms, fake_platforms};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-fn client(fake: &FakePlatforms) -> HttpPlatforms {
-    HttpPlatforms::new(
-        Endpoints {
-            x: format!("{}/x", fake.url),
-            facebook: format!("{}/facebook/v21.0", fake.url),
-            linkedin: format!("{}/linkedin", fake.url),
-        },
-        Duration::from_secs(3),
-    )
+pub(crate) fn client(fake: &FakePlatforms) -> HttpPlatforms {
+    HttpPlatforms::new(fake.endpoints(), Duration::from_secs(3))
 }
 
-fn attachment(id: &str, media_type: MediaType, content: &[u8]) -> Attachment {
+pub(crate) fn attachment(id: &str, media_type: MediaType, content: &[u8]) -> Attachment {
     Attachment {
         media_id: MediaId(id.into()),
         key: format!("media/t/{id}"),
@@ -65,12 +58,13 @@ async fn publish(
                 })
                 .collect(),
             reply_to: None,
+            idempotency_key: "k",
         })
         .await
         .map(|p| p.platform_post_id)
 }
 
-async fn admin(fake: &FakePlatforms, what: &str, platform: &str) -> Vec<Value> {
+pub(crate) async fn admin(fake: &FakePlatforms, what: &str, platform: &str) -> Vec<Value> {
     let v: Value = reqwest::get(format!("{}/_admin/{what}?platform={platform}", fake.url))
         .await
         .unwrap()
@@ -80,7 +74,7 @@ async fn admin(fake: &FakePlatforms, what: &str, platform: &str) -> Vec<Value> {
     v[what].as_array().cloned().unwrap()
 }
 
-async fn fault(fake: &FakePlatforms, rule: Value) {
+pub(crate) async fn fault(fake: &FakePlatforms, rule: Value) {
     let res = reqwest::Client::new()
         .post(format!("{}/_admin/faults", fake.url))
         .json(&rule)
@@ -111,6 +105,7 @@ async fn each_platform_gets_the_bytes_first_and_a_post_that_refers_to_them() {
         (Platform::X, "ignored"),
         (Platform::Facebook, "page-1"),
         (Platform::Linkedin, "42"),
+        (Platform::Mastodon, "ignored"),
     ] {
         let name = platform.as_str();
         let id = publish(&client, platform, account, "two pictures", &media)
@@ -336,6 +331,7 @@ async fn follow_up(
             correlation_id: "c",
             media: vec![],
             reply_to: Some(parent),
+            idempotency_key: text,
         })
         .await
         .map(|p| p.platform_post_id)
@@ -374,11 +370,12 @@ async fn follow_ups_answer_their_parent_and_are_found_only_among_its_answers() {
         (Platform::X, None, "x"),
         (Platform::Facebook, Some("page1"), "facebook"),
         (Platform::Linkedin, Some("42"), "linkedin"),
+        (Platform::Mastodon, None, "mastodon"),
     ] {
         let head = publish(&client, platform, account.unwrap_or("0"), "the post", &[])
             .await
             .unwrap();
-        // X's account is the token's user, known once it has posted.
+        // X's and Mastodon's account is the token's user, known once it has posted.
         let account = match account {
             Some(a) => a.to_owned(),
             None => admin(&fake, "posts", name).await[0]["account"]

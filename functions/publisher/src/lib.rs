@@ -370,6 +370,7 @@ mod tests {
             ("HERALD_X_API_URL", "http://x"),
             ("HERALD_FACEBOOK_API_URL", "http://f"),
             ("HERALD_LINKEDIN_API_URL", "http://l"),
+            ("HERALD_MASTODON_API_URL", "http://m"),
             ("HERALD_MEDIA_BUCKET", "media"),
         ]
         .into_iter()

@@ -110,16 +110,23 @@ pub enum Platform {
     X,
     Facebook,
     Linkedin,
+    Mastodon,
 }
 
 impl Platform {
-    pub const ALL: [Platform; 3] = [Platform::X, Platform::Facebook, Platform::Linkedin];
+    pub const ALL: [Platform; 4] = [
+        Platform::X,
+        Platform::Facebook,
+        Platform::Linkedin,
+        Platform::Mastodon,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::X => "x",
             Platform::Facebook => "facebook",
             Platform::Linkedin => "linkedin",
+            Platform::Mastodon => "mastodon",
         }
     }
 
@@ -129,16 +136,34 @@ impl Platform {
             Platform::X => "X",
             Platform::Facebook => "Facebook",
             Platform::Linkedin => "LinkedIn",
+            Platform::Mastodon => "Mastodon",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
+
+    /// Every platform's name, for an error that says which are accepted.
+    pub const NAMES: &'static str = "x, facebook, linkedin or mastodon";
 }
 
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_platform_is_named_and_parses_back() {
+        for p in Platform::ALL {
+            assert!(Platform::NAMES.contains(p.as_str()), "{p} not in NAMES");
+            assert_eq!(Platform::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Platform::parse("instagram"), None);
     }
 }

@@ -97,6 +97,11 @@ impl AuthorizationServer for HttpPlatforms {
                 clients.linkedin,
                 LINKEDIN_SCOPES,
             ),
+            Platform::Mastodon => {
+                return Err(permanent(
+                    "Mastodon accounts are connected with an access token (POST /v1/accounts), not a connect link",
+                ));
+            }
         };
         let client = client.ok_or_else(|| {
             permanent(format!(

@@ -1,7 +1,7 @@
 //! Reading a published post's engagement: X `GET /2/tweets?ids=&tweet.fields=public_metrics`,
 //! Facebook `GET /{post-id}?fields=likes.summary(true),comments.summary(true),shares`,
 //! LinkedIn `GET /rest/socialActions/{urn}` (likes and comments; LinkedIn has no share or
-//! impression count there). Failures are classified like a publish's.
+//! impression count there), Mastodon `GET /api/v1/statuses/{id}`. Failures are classified like a publish's.
 
 use super::*;
 use herald_domain::analytics::{Engagement, EngagementClient};
@@ -39,6 +39,10 @@ impl EngagementClient for HttpPlatforms {
                 )))
                 .header("LinkedIn-Version", LINKEDIN_VERSION)
                 .header("X-Restli-Protocol-Version", "2.0.0"),
+            Platform::Mastodon => self.http.get(self.endpoints.mastodon_url(&format!(
+                "/api/v1/statuses/{}",
+                urlencode_path(platform_post_id)
+            ))),
         };
         let response = request
             .bearer_auth(access_token.expose_secret())
@@ -54,6 +58,7 @@ impl EngagementClient for HttpPlatforms {
                 Platform::X => x_error(status, &headers, &body, WHAT),
                 Platform::Facebook => facebook_error(status, &headers, &body, WHAT),
                 Platform::Linkedin => linkedin_error(status, &headers, &body, WHAT),
+                Platform::Mastodon => mastodon::mastodon_error(status, &headers, &body, WHAT),
             });
         }
         match platform {
@@ -85,6 +90,13 @@ impl EngagementClient for HttpPlatforms {
                 likes: count(&body["likesSummary"]["totalLikes"]),
                 comments: count(&body["commentsSummary"]["aggregatedTotalComments"]),
                 shares: None,
+                impressions: None,
+            }),
+            // Favourites, replies and boosts; Mastodon counts no impressions.
+            Platform::Mastodon => Ok(Engagement {
+                likes: count(&body["favourites_count"]),
+                comments: count(&body["replies_count"]),
+                shares: count(&body["reblogs_count"]),
                 impressions: None,
             }),
         }

@@ -113,7 +113,8 @@ pub(crate) fn linkedin_error(
     }
 }
 
-/// Reads the platforms' budget headers: X's `x-rate-limit-remaining`/`-reset`, Meta's
+/// Reads the platforms' budget headers: X's `x-rate-limit-remaining`/`-reset` (Mastodon's
+/// `X-RateLimit-Remaining`/`-Reset`, the reset an ISO 8601 time), Meta's
 /// `X-App-Usage` (`{"call_count":..,"total_cputime":..,"total_time":..}`, percent) and
 /// `X-Business-Use-Case-Usage` (`{"<id>":[{"call_count":..,...}]}`).
 pub fn rate_signal(headers: &HeaderMap) -> RateSignal {
@@ -140,9 +141,10 @@ pub fn rate_signal(headers: &HeaderMap) -> RateSignal {
     RateSignal {
         remaining: headers
             .get("x-rate-limit-remaining")
+            .or_else(|| headers.get("x-ratelimit-remaining"))
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok()),
-        reset_after: x_rate_limit_reset(headers),
+        reset_after: x_rate_limit_reset(headers).or_else(|| iso_rate_limit_reset(headers)),
         app_usage_percent: app
             .max(business)
             .map(|p| u32::try_from(p).unwrap_or(u32::MAX)),
@@ -232,6 +234,18 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+/// Mastodon's `X-RateLimit-Reset` is the time the window resets (`2025-01-31T12:00:00.000Z`).
+fn iso_rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("x-ratelimit-reset")?.to_str().ok()?;
+    let reset =
+        time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    let wait = reset - time::OffsetDateTime::now_utc();
+    Some(Duration::from_secs(
+        wait.whole_seconds().max(1).unsigned_abs(),
+    ))
 }
 
 /// X's `x-rate-limit-reset` is the epoch second the window resets.

@@ -55,6 +55,10 @@ impl HttpPlatforms {
                     facebook_error,
                 )
             }
+            Platform::Mastodon => {
+                self.publish_mastodon(account, Vec::new(), Some(parent))
+                    .await
+            }
             Platform::Linkedin => {
                 let body = serde_json::json!({
                     "actor": linkedin_author(account.external_id),
@@ -121,6 +125,7 @@ impl HttpPlatforms {
                 self.linkedin_comments_url(parent),
                 vec![("count", "100".into())],
             ),
+            Platform::Mastodon => return self.mastodon_statuses(req).await,
         };
         let body = self.lookup_listing(req, url, &query).await?;
         let items = match req.platform {
@@ -135,6 +140,8 @@ impl HttpPlatforms {
             }),
             Platform::Facebook => item["from"]["id"] == req.external_id,
             Platform::Linkedin => item["actor"] == linkedin_author(req.external_id).as_str(),
+            // Read by `mastodon_statuses` above.
+            Platform::Mastodon => false,
         };
         Ok(items
             .iter()
@@ -162,6 +169,7 @@ impl HttpPlatforms {
                             .as_i64()
                             .map(herald_domain::clock::from_epoch_millis),
                     ),
+                    Platform::Mastodon => return None,
                 };
                 Some((id.to_owned(), text.to_owned(), created))
             })

@@ -64,6 +64,8 @@ pub struct Endpoints {
     pub x: String,
     pub facebook: String,
     pub linkedin: String,
+    /// The one Mastodon instance Herald's Mastodon accounts are on.
+    pub mastodon: String,
 }
 
 impl Endpoints {
@@ -82,14 +84,20 @@ impl Endpoints {
         join(&self.linkedin, path)
     }
 
-    /// The three base URLs from `HERALD_X_API_URL`, `HERALD_FACEBOOK_API_URL` and
-    /// `HERALD_LINKEDIN_API_URL`, each read by `url` (the function's configuration reader,
-    /// which checks and reports them).
+    /// `path` on the Mastodon instance.
+    fn mastodon_url(&self, path: &str) -> String {
+        join(&self.mastodon, path)
+    }
+
+    /// The base URLs from `HERALD_X_API_URL`, `HERALD_FACEBOOK_API_URL`,
+    /// `HERALD_LINKEDIN_API_URL` and `HERALD_MASTODON_API_URL`, each read by `url` (the
+    /// function's configuration reader, which checks and reports them).
     pub fn read(mut url: impl FnMut(&str) -> String) -> Self {
         Self {
             x: url("HERALD_X_API_URL"),
             facebook: url("HERALD_FACEBOOK_API_URL"),
             linkedin: url("HERALD_LINKEDIN_API_URL"),
+            mastodon: url("HERALD_MASTODON_API_URL"),
         }
     }
 }
@@ -103,6 +111,7 @@ mod facebook;
 mod follow_ups;
 mod linkedin;
 mod lookup;
+mod mastodon;
 mod owners;
 mod timelines;
 mod tls;
@@ -126,6 +135,8 @@ struct Account<'a> {
     external_id: &'a str,
     token: &'a SecretString,
     text: &'a str,
+    /// The variant's step, the same in every attempt (Mastodon's `Idempotency-Key`).
+    idempotency_key: &'a str,
 }
 
 /// "X answered 400: ..." for a post, "X answered 400 to the media upload: ..." for an upload.
@@ -233,13 +244,18 @@ impl PlatformClient for HttpPlatforms {
             text,
             media,
             reply_to,
+            idempotency_key,
             ..
         } = request;
         let account = Account {
             external_id,
             token: access_token,
             text,
+            idempotency_key,
         };
+        if platform == Platform::Mastodon {
+            return self.publish_mastodon(account, media, reply_to).await;
+        }
         if let Some(parent) = reply_to {
             return self.publish_follow_up(platform, account, parent).await;
         }
@@ -247,6 +263,7 @@ impl PlatformClient for HttpPlatforms {
             Platform::X => self.publish_x(account, media).await,
             Platform::Facebook => self.publish_facebook(account, media).await,
             Platform::Linkedin => self.publish_linkedin(account, media).await,
+            Platform::Mastodon => self.publish_mastodon(account, media, None).await,
         }
     }
 
@@ -264,17 +281,24 @@ impl PlatformClient for HttpPlatforms {
         Ok(posts
             .into_iter()
             .find(|(_, text, created)| {
-                text == request.text && created.is_none_or(|c| c >= request.since)
+                same_text(request.platform, text, request.text)
+                    && created.is_none_or(|c| c >= request.since)
             })
             .map(|(id, _, _)| PublishedPost::new(id)))
     }
 }
 
 fn platform_name(p: Platform) -> &'static str {
-    match p {
-        Platform::X => "X",
-        Platform::Facebook => "Facebook",
-        Platform::Linkedin => "LinkedIn",
+    p.title()
+}
+
+/// Whether a post read back is the text Herald sent. Mastodon gives statuses back as HTML
+/// (`mastodon::status_text`), which keeps words but not every blank line: there, runs of
+/// white space compare as one space.
+fn same_text(platform: Platform, read: &str, sent: &str) -> bool {
+    match platform {
+        Platform::Mastodon => read.split_whitespace().eq(sent.split_whitespace()),
+        _ => read == sent,
     }
 }
 

@@ -34,6 +34,7 @@ impl HttpPlatforms {
                     ("count", "100".into()),
                 ],
             ),
+            Platform::Mastodon => return self.mastodon_statuses(req).await,
         };
         let body = self.lookup_listing(req, url, &query).await?;
         let rfc3339 = |v: &Value| {
@@ -78,6 +79,8 @@ impl HttpPlatforms {
                     .as_i64()
                     .map(herald_domain::clock::from_epoch_millis)
             }),
+            // Read by `mastodon_statuses` above.
+            Platform::Mastodon => Vec::new(),
         })
     }
 

@@ -163,6 +163,11 @@ impl HttpPlatforms {
                     "Herald uses no Facebook token endpoint".into(),
                 ));
             }
+            Platform::Mastodon => {
+                return Err(RefreshError::Revoked(
+                    "a Mastodon access token does not expire and has no refresh".into(),
+                ));
+            }
         };
         let mut request = self.http.post(&url);
         if let Some(c) = client {

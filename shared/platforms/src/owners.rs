@@ -27,6 +27,7 @@ impl TokenOwners for HttpPlatforms {
                 Ok(same_id(&me["id"], &me["name"], external_id))
             }
             Platform::Linkedin => self.linkedin_ownership(access_token, external_id).await,
+            Platform::Mastodon => self.mastodon_ownership(access_token, external_id).await,
         }
     }
 }
@@ -105,6 +106,7 @@ impl HttpPlatforms {
             Platform::X => x_error(status, &headers, &body, WHAT),
             Platform::Facebook => facebook_error(status, &headers, &body, WHAT),
             Platform::Linkedin => linkedin_error(status, &headers, &body, WHAT),
+            Platform::Mastodon => mastodon::mastodon_error(status, &headers, &body, WHAT),
         })
     }
 }
@@ -115,7 +117,7 @@ fn text(v: &Value) -> Option<String> {
         .or_else(|| v.as_u64().map(|n| n.to_string()))
 }
 
-fn same_id(id: &Value, name: &Value, external_id: &str) -> Ownership {
+pub(crate) fn same_id(id: &Value, name: &Value, external_id: &str) -> Ownership {
     let actual_id = text(id).unwrap_or_default();
     Ownership {
         owns: !actual_id.is_empty() && actual_id == external_id,

@@ -53,7 +53,7 @@ type Classify = fn(reqwest::StatusCode, &reqwest::header::HeaderMap, &Value, &st
 
 /// Sends one timeline read with the account's token; its headers and JSON body when the
 /// platform accepted it, its refusal through `classify` when not.
-async fn read(
+pub(crate) async fn read(
     request: reqwest::RequestBuilder,
     account: &Account,
     classify: Classify,
@@ -73,7 +73,7 @@ async fn read(
     Ok((headers, body))
 }
 
-fn raw_items(list: &Value) -> Result<Vec<RawItem>, PlatformError> {
+pub(crate) fn raw_items(list: &Value) -> Result<Vec<RawItem>, PlatformError> {
     match list {
         Value::Null => Ok(Vec::new()),
         Value::Array(items) => Ok(items
@@ -334,6 +334,9 @@ impl TimelineSource for HttpPlatforms {
             }
             (Platform::Linkedin, StreamKind::Posts) => {
                 self.linkedin_timeline(account, position, page_size).await
+            }
+            (Platform::Mastodon, StreamKind::Posts) => {
+                self.mastodon_timeline(account, position, page_size).await
             }
         }
     }

@@ -104,14 +104,15 @@ fn post_text(seq: usize, rev: u32, tenant: usize) -> String {
 /// (`crate::ledger::follow_up_in_text`).
 fn follow_ups_for(seq: usize, tenant: usize, platforms: &[Platform]) -> FollowUps {
     let text = |n: usize| format!("{} ~fu{n}", post_text(seq, 1, tenant));
-    let only_x = platforms.iter().all(|p| *p == Platform::X);
-    let no_x = platforms.iter().all(|p| *p != Platform::X);
+    let threads = |p: &Platform| matches!(p, Platform::X | Platform::Mastodon);
+    let only_threads = platforms.iter().all(threads);
+    let no_threads = !platforms.iter().any(threads);
     match seq % 2 {
-        0 if only_x => FollowUps {
+        0 if only_threads => FollowUps {
             thread: (1..=1 + seq % 3).map(text).collect(),
             first_comment: None,
         },
-        0 if no_x => FollowUps {
+        0 if no_threads => FollowUps {
             thread: vec![],
             first_comment: Some(text(1)),
         },

@@ -520,6 +520,7 @@ mod tests {
     fn on_platform(n: usize) -> PlatformPost {
         PlatformPost {
             reply_to: None,
+            idempotency_key: None,
             platform: Platform::X,
             external_id: "t0.x0".into(),
             text: "p1.r1 hello".into(),

@@ -222,8 +222,8 @@ pub(crate) fn make_plan(config: &SimConfig, rng: &mut Rng) -> Plan {
                 let platforms = if rng.chance(0.5) {
                     Vec::new()
                 } else {
-                    let mut p = vec![Platform::ALL[rng.index(3)]];
-                    let second = Platform::ALL[rng.index(3)];
+                    let mut p = vec![Platform::ALL[rng.index(Platform::ALL.len())]];
+                    let second = Platform::ALL[rng.index(Platform::ALL.len())];
                     if rng.chance(0.3) && !p.contains(&second) {
                         p.push(second);
                     }

@@ -1,4 +1,4 @@
-//! A fake social platform (all three at once): it keeps every post it created, per account,
+//! A fake social platform (all of them at once): it keeps every post it created, per account,
 //! and answers like the real ones do when things go wrong: 429 with a wait, 5xx, calls that
 //! time out after the post was created (ambiguous), refusals for good, refused tokens.
 //!
@@ -35,6 +35,8 @@ pub struct PlatformPost {
     pub indexed_at: OffsetDateTime,
     /// A follow-up's parent: the post it replies to or comments on.
     pub reply_to: Option<String>,
+    /// Mastodon: the create's `Idempotency-Key`; a repeat within the hour answers this post.
+    pub idempotency_key: Option<String>,
 }
 
 /// A stretch of time in which a platform misbehaves far more than usual.
@@ -59,7 +61,8 @@ struct PlatformState {
     posts: Vec<PlatformPost>,
     /// Indexes into `posts`, by (platform, external id).
     by_account: BTreeMap<(Platform, String), Vec<usize>>,
-    /// Per-account calls in X's 15-minute window, for `x-rate-limit-remaining`.
+    /// Per-account posts in X's 15-minute window (Mastodon's 3-hour one), for the remaining
+    /// count their answers carry.
     x_windows: BTreeMap<(String, i64), u32>,
     /// Facebook app calls in the last hour, for `X-App-Usage`.
     facebook_calls: Vec<OffsetDateTime>,
@@ -270,6 +273,7 @@ impl FakePlatform {
         external_id: &str,
         text: &str,
         reply_to: Option<&str>,
+        idempotency_key: Option<&str>,
         at: OffsetDateTime,
     ) -> (String, RateSignal) {
         let lag = if self.faults {
@@ -287,29 +291,32 @@ impl FakePlatform {
             created_at: at,
             indexed_at: at + lag,
             reply_to: reply_to.map(str::to_owned),
+            idempotency_key: idempotency_key.map(str::to_owned),
         });
         let index = s.posts.len() - 1;
         s.by_account
             .entry((platform, external_id.to_owned()))
             .or_default()
             .push(index);
+        let mut window = |limit: u32, seconds: i64| {
+            let slot = at.unix_timestamp().div_euclid(seconds);
+            let used = s
+                .x_windows
+                .entry((external_id.to_owned(), slot))
+                .or_default();
+            *used += 1;
+            let reset = (slot + 1) * seconds - at.unix_timestamp();
+            RateSignal {
+                remaining: Some(limit.saturating_sub(*used)),
+                reset_after: Some(Duration::from_secs(reset.max(1) as u64)),
+                app_usage_percent: None,
+            }
+        };
         let signal = match platform {
             // X: 100 posts per user per 15 minutes, reported on every answer.
-            Platform::X => {
-                let window = 15 * 60;
-                let slot = at.unix_timestamp().div_euclid(window);
-                let used = s
-                    .x_windows
-                    .entry((external_id.to_owned(), slot))
-                    .or_default();
-                *used += 1;
-                let reset = (slot + 1) * window - at.unix_timestamp();
-                RateSignal {
-                    remaining: Some(100u32.saturating_sub(*used)),
-                    reset_after: Some(Duration::from_secs(reset.max(1) as u64)),
-                    app_usage_percent: None,
-                }
-            }
+            Platform::X => window(100, 15 * 60),
+            // Mastodon: 300 statuses per account per 3 hours.
+            Platform::Mastodon => window(300, 3 * 3600),
             // Meta: the app's share of 200 calls per hour.
             Platform::Facebook => {
                 s.facebook_calls
@@ -347,6 +354,21 @@ impl PlatformClient for PlatformClientFor {
             let s = p.lock();
             !s.posts.iter().any(|post| post.id == parent)
         });
+        // Mastodon: a create whose key the account used within the hour answers that status.
+        let key = (req.platform == Platform::Mastodon).then_some(req.idempotency_key);
+        let replayed = key.and_then(|key| {
+            let s = p.lock();
+            s.by_account
+                .get(&(req.platform, req.external_id.to_owned()))
+                .into_iter()
+                .flatten()
+                .map(|i| &s.posts[*i])
+                .find(|post| {
+                    post.idempotency_key.as_deref() == Some(key)
+                        && post.created_at > start - time::Duration::hours(1)
+                })
+                .map(|post| post.id.clone())
+        });
         let verdict = if orphan {
             Verdict::Error {
                 latency: Duration::from_millis(200),
@@ -359,13 +381,24 @@ impl PlatformClient for PlatformClientFor {
             p.verdict(req.platform, req.text, start)
         };
         let (latency, created) = match &verdict {
+            Verdict::Created { latency } | Verdict::CreatedNoAnswer { latency }
+                if replayed.is_some() =>
+            {
+                let id = replayed.clone().unwrap_or_default();
+                (*latency, Some((id, RateSignal::default())))
+            }
             Verdict::Created { latency } | Verdict::CreatedNoAnswer { latency } => {
                 let at = start + *latency / 2;
                 Stats::bump(&p.stats.platform_created);
-                (
-                    *latency,
-                    Some(p.create(req.platform, req.external_id, req.text, req.reply_to, at)),
-                )
+                let created = p.create(
+                    req.platform,
+                    req.external_id,
+                    req.text,
+                    req.reply_to,
+                    key,
+                    at,
+                );
+                (*latency, Some(created))
             }
             Verdict::NotCreatedNoAnswer { latency } | Verdict::Error { latency, .. } => {
                 (*latency, None)

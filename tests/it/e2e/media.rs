@@ -5,7 +5,13 @@ use super::*;
 
 impl Stack {
     /// `POST /v1/media`, then the bytes to the presigned URL it answered, as a client would.
-    async fn upload_media(&self, t: &Tenant, declared: &str, name: &str, bytes: &[u8]) -> String {
+    pub(super) async fn upload_media(
+        &self,
+        t: &Tenant,
+        declared: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> String {
         let (s, _, v) = self
             .api(
                 Method::POST,
@@ -29,7 +35,7 @@ impl Stack {
         v["id"].as_str().unwrap().to_owned()
     }
 
-    async fn fake_media(&self, platform: &str, account: &str) -> Vec<Value> {
+    pub(super) async fn fake_media(&self, platform: &str, account: &str) -> Vec<Value> {
         self.fake_listing("media", platform, account).await
     }
 }

@@ -136,3 +136,53 @@ async fn a_preview_through_the_stack_answers_per_target_and_creates_nothing() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(list["items"], json!([]), "nothing was created");
 }
+
+/// Mastodon through the whole stack: connected with its token (Herald asks the instance who
+/// it is), a video it processes before the status may carry it, a thread whose first status
+/// loses its answer (found and adopted, never sent twice), each part answering the one before.
+#[tokio::test]
+async fn a_mastodon_thread_with_a_video_goes_out_once_in_order() {
+    use herald_domain::media::samples;
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let user = unique("md");
+    let account = stack.connect_mapped(&t, "mastodon", &user).await;
+    let video = samples::mp4(80_000);
+    let media = stack
+        .upload_media(&t, "video/mp4", "film.mp4", &video)
+        .await;
+    stack
+        .fault(json!({"platform": "mastodon", "account": user, "ambiguous": true, "count": 1}))
+        .await;
+    let id = create(
+        &stack,
+        &t,
+        json!({"text": "Our film, 1/2 🎬", "media": [media], "targets": [{"account_id": account}],
+               "thread": ["2/2 made with @ada@example.social https://example.com/film"]}),
+    )
+    .await;
+    let post = published(&stack, &t, &id).await;
+    let statuses = stack.fake_posts("mastodon", &user).await;
+    let texts: Vec<&str> = statuses
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "Our film, 1/2 🎬",
+            "2/2 made with @ada@example.social https://example.com/film"
+        ]
+    );
+    assert_eq!(statuses[1]["parent"], statuses[0]["id"]);
+    let [upload] = stack
+        .fake_media("mastodon", &user)
+        .await
+        .try_into()
+        .unwrap();
+    assert_eq!(statuses[0]["media"], json!([upload["id"]]));
+    let variant = &post["variants"][0];
+    assert_eq!(variant["platform"], "mastodon");
+    assert_eq!(variant["platform_post_id"], statuses[0]["id"]);
+    assert_eq!(variant["follow_up_ids"], json!([statuses[1]["id"]]));
+}

@@ -555,7 +555,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// fake platforms, which know the token as the account's.
 async fn publishes_with(account: &herald_domain::model::Account) {
     use herald_domain::publishing::platform::{PlatformClient, PublishRequest};
-    use herald_platforms::{Endpoints, HttpPlatforms};
+    use herald_platforms::HttpPlatforms;
     let fake = herald_tests::fake_platforms();
     let platform = account.platform.as_str();
     reqwest::Client::new()
@@ -564,14 +564,7 @@ async fn publishes_with(account: &herald_domain::model::Account) {
         .send()
         .await
         .unwrap();
-    let client = HttpPlatforms::new(
-        Endpoints {
-            x: format!("{}/x", fake.url),
-            facebook: format!("{}/facebook/v21.0", fake.url),
-            linkedin: format!("{}/linkedin", fake.url),
-        },
-        std::time::Duration::from_secs(5),
-    );
+    let client = HttpPlatforms::new(fake.endpoints(), std::time::Duration::from_secs(5));
     let published = client
         .publish(PublishRequest {
             platform: account.platform,
@@ -581,6 +574,7 @@ async fn publishes_with(account: &herald_domain::model::Account) {
             correlation_id: "restore",
             media: vec![],
             reply_to: None,
+            idempotency_key: "k",
         })
         .await
         .unwrap_or_else(|e| panic!("{platform} refused the restored token: {e}"));

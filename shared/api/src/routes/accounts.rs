@@ -58,7 +58,7 @@ pub async fn connect_account(
     if platform.is_none() {
         errors.push(FieldError::new(
             "platform",
-            "must be x, facebook or linkedin",
+            format!("must be {}", Platform::NAMES),
         ));
     }
     let external_ok = (1..=128).contains(&input.external_id.len())

@@ -60,7 +60,7 @@ pub async fn create_connect_link(
     let Some(platform) = supported else {
         return Err(ApiError::validation(vec![FieldError::new(
             "platform",
-            "must be x, facebook or linkedin",
+            "must be x, facebook or linkedin (a Mastodon account is connected with its access token: POST /v1/accounts)",
         )]));
     };
     let base = public_url(&state, &headers)?;

@@ -62,7 +62,7 @@ pub async fn start_crisis(
             )),
             None => errors.push(FieldError::new(
                 format!("platforms[{i}]"),
-                "must be x, facebook or linkedin",
+                format!("must be {}", Platform::NAMES),
             )),
         }
     }

@@ -74,6 +74,8 @@ fn validate_post(platform: Platform, item: &RawItem) -> Result<IngestedItem, Str
         Platform::X => ("text", "created_at"),
         Platform::Facebook => ("message", "created_time"),
         Platform::Linkedin => ("commentary", "createdAt"),
+        // Mastodon's `content` is the status as HTML.
+        Platform::Mastodon => ("content", "created_at"),
     };
     if platform == Platform::X && !id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("`id` {id:?} is not a numeric tweet id"));

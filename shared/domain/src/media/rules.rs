@@ -74,12 +74,31 @@ pub const LINKEDIN_MEDIA: PlatformMediaRules = PlatformMediaRules {
     alone: &[MediaType::Pdf],
 };
 
+/// Mastodon (its defaults): images (JPEG, PNG, WebP) up to 16 MB, GIFs up to 16 MB (turned
+/// into a silent video), video (MP4, MOV) up to 99 MB; up to four images, or one GIF, or one
+/// video.
+pub const MASTODON_MEDIA: PlatformMediaRules = PlatformMediaRules {
+    platform: Platform::Mastodon,
+    accepts: &[
+        (MediaType::Jpeg, 16 * MB),
+        (MediaType::Png, 16 * MB),
+        (MediaType::Webp, 16 * MB),
+        (MediaType::Gif, 16 * MB),
+        (MediaType::Mp4, 99 * MB),
+        (MediaType::Mov, 99 * MB),
+    ],
+    min_image: None,
+    max_items: 4,
+    alone: &[MediaType::Gif, MediaType::Mp4, MediaType::Mov],
+};
+
 impl PlatformMediaRules {
     pub fn of(platform: Platform) -> &'static PlatformMediaRules {
         match platform {
             Platform::X => &X_MEDIA,
             Platform::Facebook => &FACEBOOK_MEDIA,
             Platform::Linkedin => &LINKEDIN_MEDIA,
+            Platform::Mastodon => &MASTODON_MEDIA,
         }
     }
 

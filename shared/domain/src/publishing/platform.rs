@@ -32,6 +32,10 @@ pub struct PublishRequest<'a> {
     /// A follow-up: the platform post this one answers. On X a reply in the thread; on
     /// Facebook and LinkedIn a comment on the post.
     pub reply_to: Option<&'a str>,
+    /// The same for every attempt at this step of this variant, in any invocation: a platform
+    /// that takes one (Mastodon's `Idempotency-Key`) answers a repeat with what the first
+    /// created.
+    pub idempotency_key: &'a str,
 }
 
 /// One media file to upload with a post: what it is and its bytes.

@@ -4,7 +4,7 @@
 //! bump the version too, so a change that commits first always wins and a change that comes
 //! second sees the new state and decides again (it never overwrites a claim).
 
-pub use super::compose::{FollowUps, MAX_THREAD_PARTS};
+pub use super::compose::{FollowUps, MAX_THREAD_PARTS, threads_on};
 use super::compose::{check_follow_ups, check_thread_parts};
 pub use super::fields::FieldError;
 use crate::clock::Clock;
@@ -237,9 +237,10 @@ impl PostService {
             .filter_map(|t| {
                 let account = accounts.iter().find(|a| a.id == t.account_id)?;
                 let text = t.text.clone().unwrap_or_else(|| new.text.clone());
-                let follow_ups = match account.platform {
-                    Platform::X => new.follow_ups.thread.clone(),
-                    _ => new.follow_ups.first_comment.iter().cloned().collect(),
+                let follow_ups = if threads_on(account.platform) {
+                    new.follow_ups.thread.clone()
+                } else {
+                    new.follow_ups.first_comment.iter().cloned().collect()
                 };
                 Some(PreviewTarget {
                     account_id: account.id.clone(),

@@ -173,11 +173,7 @@ crate::debug_fields!(TokenRefresh, config);
 
 /// The reason a post of this account fails with once its authorisation is gone.
 pub fn reconnect_reason(account: &Account, why: &str) -> String {
-    let platform = match account.platform {
-        Platform::X => "X",
-        Platform::Facebook => "Facebook",
-        Platform::Linkedin => "LinkedIn",
-    };
+    let platform = account.platform.title();
     let name = match (&account.display_name, account.platform) {
         (Some(n), Platform::X) if !n.starts_with('@') => format!("@{n}"),
         (Some(n), _) => n.clone(),

@@ -318,13 +318,13 @@ async fn creating_media_lists_every_problem_and_stores_nothing() {
             NewMedia {
                 content_type: "image/png".into(),
                 file_name: "huge.png".into(),
-                size: 6 * 1024 * 1024,
+                size: 17 * 1024 * 1024,
             },
         )
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, MediaError::Invalid(e) if e[0].message.contains("no platform accepts image/png larger than 5242880 bytes")),
+        matches!(&err, MediaError::Invalid(e) if e[0].message.contains("no platform accepts image/png larger than 16777216 bytes")),
         "{err:?}"
     );
     assert_eq!(w.store.calls.snapshot().get("media_insert"), None);

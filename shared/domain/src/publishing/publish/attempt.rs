@@ -24,6 +24,7 @@ impl PublishService {
             text,
             media,
             reply_to,
+            step,
         }) = Step::of(post, &message.account_id)
         else {
             return Attempted::Failed(PlatformError::Permanent {
@@ -55,6 +56,8 @@ impl PublishService {
                 code: None,
             });
         }
+        // One key per variant step, whatever the attempt or invocation.
+        let idempotency_key = format!("herald-{}-{}-{step}", post.id, message.account_id);
         let mut last: Option<(PlatformError, bool)> = None;
         for attempt in 1..=self.config.max_attempts.max(1) {
             if attempt > 1 {
@@ -115,6 +118,7 @@ impl PublishService {
                     correlation_id: &message.correlation_id,
                     media,
                     reply_to,
+                    idempotency_key: &idempotency_key,
                 })
                 .await;
             let error = match result {
@@ -241,6 +245,7 @@ struct Step<'a> {
     text: &'a str,
     media: &'a [Attachment],
     reply_to: Option<&'a str>,
+    step: u32,
 }
 
 impl<'a> Step<'a> {
@@ -253,11 +258,13 @@ impl<'a> Step<'a> {
                 text,
                 media: post.media_for(account),
                 reply_to: None,
+                step: 0,
             }),
-            _ => Some(Step {
+            step => Some(Step {
                 text,
                 media: &[],
                 reply_to: Some(variant.parent_id()?),
+                step,
             }),
         }
     }

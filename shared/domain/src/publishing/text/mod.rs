@@ -4,6 +4,8 @@
 //!   and none of the code points twitter-text refuses (U+FFFE, U+FEFF, U+FFFF).
 //! - LinkedIn: the Posts API's `commentary`, at most 3,000 characters.
 //! - Facebook: a Page post's `message`, at most 63,206 characters.
+//! - Mastodon: a status, at most 500 as Mastodon counts (`mastodon`: grapheme clusters, URLs
+//!   23, remote mentions without their domain); a reply in a thread is a status too.
 //!
 //! Neither LinkedIn nor Meta says what a "character" is. Herald counts UTF-16 code units for
 //! both: that is what their web composers count (JavaScript string length) and it is never
@@ -12,6 +14,7 @@
 //! Mentions and hashtags: no platform documents a count limit Herald could cite, so none is
 //! enforced. This module never rewrites text and does no I/O.
 
+mod mastodon;
 mod x;
 mod x_urls;
 
@@ -19,6 +22,8 @@ pub use x::parse_tweet;
 pub use x::{INVALID_CHARACTERS, MAX_WEIGHTED_LENGTH as X_MAX_WEIGHTED_LENGTH, ParsedTweet};
 
 use crate::ids::Platform;
+
+pub use mastodon::MAX_LENGTH as MASTODON_MAX_LENGTH;
 
 pub const LINKEDIN_MAX_LENGTH: usize = 3_000;
 pub const FACEBOOK_MAX_LENGTH: usize = 63_206;
@@ -32,7 +37,8 @@ pub const FACEBOOK_COMMENT_MAX_LENGTH: usize = 8_000;
 pub enum TextRule {
     /// X: the twitter-text weighted length is over the limit.
     WeightedLength,
-    /// LinkedIn, Facebook: more UTF-16 code units than the limit.
+    /// LinkedIn, Facebook: more UTF-16 code units than the limit; Mastodon: more than its
+    /// count allows.
     Length,
     /// X: a code point X refuses anywhere in a post.
     InvalidCharacter,
@@ -72,6 +78,10 @@ impl TextViolation {
                 "is {actual} weighted characters; {platform} allows {limit} (URLs count 23, \
                  emoji 2, CJK and most non-Latin characters 2)"
             ),
+            TextRule::Length if platform == Platform::Mastodon => format!(
+                "is {actual} characters as Mastodon counts them; Mastodon allows {limit} \
+                 (URLs count 23, a remote mention without its domain)"
+            ),
             TextRule::Length => {
                 format!("is {actual} characters (UTF-16 code units); {platform} allows {limit}")
             }
@@ -88,6 +98,7 @@ pub fn check_text(platform: Platform, text: &str) -> Vec<TextViolation> {
         Platform::X => check_x(text),
         Platform::Linkedin => check_length(platform, text, LINKEDIN_MAX_LENGTH),
         Platform::Facebook => check_length(platform, text, FACEBOOK_MAX_LENGTH),
+        Platform::Mastodon => check_mastodon(text),
     }
 }
 
@@ -98,6 +109,7 @@ pub fn check_comment(platform: Platform, text: &str) -> Vec<TextViolation> {
         Platform::X => check_x(text),
         Platform::Linkedin => check_length(platform, text, LINKEDIN_COMMENT_MAX_LENGTH),
         Platform::Facebook => check_length(platform, text, FACEBOOK_COMMENT_MAX_LENGTH),
+        Platform::Mastodon => check_mastodon(text),
     }
 }
 
@@ -107,6 +119,7 @@ pub fn limit(platform: Platform) -> usize {
         Platform::X => X_MAX_WEIGHTED_LENGTH,
         Platform::Linkedin => LINKEDIN_MAX_LENGTH,
         Platform::Facebook => FACEBOOK_MAX_LENGTH,
+        Platform::Mastodon => MASTODON_MAX_LENGTH,
     }
 }
 
@@ -115,6 +128,7 @@ pub fn measure(platform: Platform, text: &str) -> usize {
     match platform {
         Platform::X => parse_tweet(text).weighted_length,
         Platform::Linkedin | Platform::Facebook => utf16_length(text),
+        Platform::Mastodon => mastodon::length(text),
     }
 }
 
@@ -144,8 +158,19 @@ fn check_x(text: &str) -> Vec<TextViolation> {
     found
 }
 
+fn check_mastodon(text: &str) -> Vec<TextViolation> {
+    over_limit(
+        Platform::Mastodon,
+        mastodon::length(text),
+        MASTODON_MAX_LENGTH,
+    )
+}
+
 fn check_length(platform: Platform, text: &str, limit: usize) -> Vec<TextViolation> {
-    let actual = utf16_length(text);
+    over_limit(platform, utf16_length(text), limit)
+}
+
+fn over_limit(platform: Platform, actual: usize, limit: usize) -> Vec<TextViolation> {
     if actual <= limit {
         return Vec::new();
     }

@@ -58,3 +58,52 @@ fn x_refuses_noncharacters_and_says_where() {
     );
     assert!(rules(Platform::Linkedin, "ab\u{FFFF}c").is_empty());
 }
+
+#[test]
+fn mastodon_takes_500_grapheme_clusters_and_no_more() {
+    assert!(rules(Platform::Mastodon, &"a".repeat(500)).is_empty());
+    assert_eq!(
+        rules(Platform::Mastodon, &"a".repeat(501)),
+        [(TextRule::Length, Some(500), Some(501))]
+    );
+    // A family emoji is seven code points and one grapheme cluster: 500 of them fit.
+    let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}";
+    assert!(rules(Platform::Mastodon, &family.repeat(500)).is_empty());
+    assert_eq!(measure(Platform::Mastodon, &family.repeat(3)), 3);
+}
+
+#[test]
+fn mastodon_counts_a_url_23_and_a_remote_mention_without_its_domain() {
+    let url = format!("https://example.com/{}", "a".repeat(200));
+    assert_eq!(
+        measure(Platform::Mastodon, &format!("see {url} now")),
+        4 + 23 + 4
+    );
+    // Without a scheme Mastodon links nothing: the text counts as written.
+    assert_eq!(measure(Platform::Mastodon, "see example.com"), 15);
+    assert_eq!(
+        measure(Platform::Mastodon, "hi @alice@mastodon.social!"),
+        10
+    );
+    assert_eq!(measure(Platform::Mastodon, "hi @alice!"), 10);
+    // An address is not a mention: its `@` follows a word character.
+    assert_eq!(measure(Platform::Mastodon, "mail bob@example.com"), 20);
+    // Ten long URLs: 10 x 23 + 9 spaces, under the limit though the text is thousands long.
+    let many = [url.as_str(); 10].join(" ");
+    assert!(many.len() > 2_000);
+    assert_eq!(measure(Platform::Mastodon, &many), 239);
+    assert!(rules(Platform::Mastodon, &many).is_empty());
+}
+
+#[test]
+fn a_mastodon_thread_part_is_a_status_with_the_same_rules() {
+    assert_eq!(
+        check_comment(Platform::Mastodon, &"a".repeat(501))
+            .iter()
+            .map(|v| (v.rule, v.limit))
+            .collect::<Vec<_>>(),
+        [(TextRule::Length, Some(500))]
+    );
+    let message = check_text(Platform::Mastodon, &"a".repeat(501))[0].message();
+    assert!(message.contains("Mastodon allows 500"), "{message}");
+}
