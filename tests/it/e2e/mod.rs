@@ -581,7 +581,7 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
     let t = stack.tenant();
     // Faults are scoped to this test's accounts: other tests share the fake platforms.
     let mut accounts = Vec::new();
-    for platform in ["x", "facebook", "linkedin"] {
+    for platform in ["x", "facebook", "linkedin", "mastodon"] {
         for i in 0..3 {
             let external = unique(&format!("chaos-{platform}-"));
             let id = stack.connect_mapped(&t, platform, &external).await;
