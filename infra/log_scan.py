@@ -37,6 +37,7 @@ REQUIRED_KINDS = {
     "connect_link",
     "phone_number",
     "sms_api_key",
+    "app_password",
 }
 # Shorter values are too likely to occur by chance in unrelated text.
 MIN_LENGTH = 12

@@ -120,6 +120,10 @@ pub struct FakePlatforms {
     _child: ChildGuard,
 }
 
+/// A post's due time for platform client tests (with the idempotency key, it names a
+/// Bluesky record).
+pub const DUE: time::OffsetDateTime = time::macros::datetime!(2026-12-01 12:00 UTC);
+
 impl FakePlatforms {
     /// The platform clients' base URLs on this fake (each platform under its own path).
     pub fn endpoints(&self) -> herald_platforms::Endpoints {
@@ -129,6 +133,7 @@ impl FakePlatforms {
             facebook: format!("{url}/facebook/v21.0"),
             linkedin: format!("{url}/linkedin"),
             mastodon: format!("{url}/mastodon"),
+            bluesky: format!("{url}/bluesky"),
         }
     }
 }

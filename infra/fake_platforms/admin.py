@@ -329,6 +329,8 @@ def admin_set_metrics(state: State, req: Request) -> Outcome:
 # `GET /_admin/bluesky/accounts`: the accounts (never their passwords) and how many sessions
 #   were opened.
 # `POST /_admin/bluesky/expire` {"account": "<did or handle>"}: its access JWTs expire now.
+# `GET /_admin/bluesky/sessions?account=<did or handle>`: every JWT it was issued (the tests'
+#   log scan looks for them in Herald's logs).
 # `POST /_admin/bluesky/settings` {"duplicate_rkey": "internal_error" | "invalid_request"}:
 #   what a create of an existing record answers (the reference PDS's 500, the default, or a
 #   400 InvalidRequest "Record already exists"). A reset restores the default.
@@ -355,6 +357,14 @@ def admin_bluesky_add_account(state: State, req: Request) -> Outcome:
 def admin_bluesky_accounts(state: State, req: Request) -> Outcome:
     return Reply(200, {"accounts": [a.view() for a in state.bluesky.accounts()],
                        "sessions_created": state.bluesky.sessions_created()})
+
+
+def admin_bluesky_sessions(state: State, req: Request) -> Outcome:
+    """`?account=<did or handle>`: every access and refresh JWT the account was issued."""
+    account = state.bluesky.resolve(req.param("account") or "")
+    if account is None:
+        return Reply(404, {"error": "no such Bluesky account"})
+    return Reply(200, {"sessions": state.bluesky.tokens(account.did)})
 
 
 def admin_bluesky_expire(state: State, req: Request) -> Outcome:

@@ -130,6 +130,12 @@ class BlueskyAccounts:
                     expired += 1
             return expired
 
+    def tokens(self, did: str) -> list[dict[str, str]]:
+        """Every JWT issued to the account (for the tests' log scan: the fake is the outside
+        world, and Herald must never log what it was given)."""
+        with self._lock:
+            return [{"kind": s.kind, "token": t} for t, s in self._sessions.items() if s.did == did]
+
     def sessions_created(self) -> int:
         with self._lock:
             return self._sessions_created

@@ -103,6 +103,16 @@ class Sessions(BlueskyCase):
         self.assertEqual((wrong.status, wrong.json["error"]), (400, "InvalidToken"))
         self.assertEqual(self.create(token=fresh.json["refreshJwt"]).json["error"], "InvalidToken")
 
+    def test_the_admin_api_lists_every_jwt_an_account_was_issued(self) -> None:
+        session = self.login("alice.test", "app-pass-alice")
+        listed = self.call("GET", "/_admin/bluesky/sessions?account=alice.test")
+        self.assertEqual(listed.status, 200, listed)
+        tokens = {(s["kind"], s["token"]) for s in listed.json["sessions"]}
+        self.assertIn(("access", session["accessJwt"]), tokens)
+        self.assertIn(("refresh", session["refreshJwt"]), tokens)
+        self.assertNotIn(self.login("bob.test", "app-pass-bob")["accessJwt"], {t for _, t in tokens})
+        self.assertEqual(self.call("GET", "/_admin/bluesky/sessions?account=nobody.test").status, 404)
+
     def test_an_expired_access_jwt_is_400_expired_token_until_refreshed(self) -> None:
         session = self.login("alice.test", "app-pass-alice")
         self.admin("POST", "bluesky/expire", {"account": "alice.test"})

@@ -350,6 +350,7 @@ async fn engagement_reads_parse_each_platforms_counts_and_classify_failures() {
                 media: vec![],
                 reply_to: None,
                 idempotency_key: "k",
+                due_at: herald_tests::DUE,
             })
             .await
             .unwrap();

@@ -6,6 +6,7 @@
 
 mod analytics;
 mod api_access;
+mod bluesky;
 mod e2e;
 mod embed;
 mod health;

@@ -52,6 +52,7 @@ async fn status(
                 .collect(),
             reply_to: None,
             idempotency_key: key,
+            due_at: herald_tests::DUE,
         })
         .await
 }
@@ -174,6 +175,8 @@ async fn a_status_is_found_by_its_text_read_back_from_mastodons_html() {
                     text,
                     since: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
                     reply_to: None,
+                    idempotency_key: "k-html",
+                    due_at: herald_tests::DUE,
                 })
                 .await
                 .unwrap()

@@ -58,7 +58,8 @@ async fn publish(
                 })
                 .collect(),
             reply_to: None,
-            idempotency_key: "k",
+            idempotency_key: text,
+            due_at: herald_tests::DUE,
         })
         .await
         .map(|p| p.platform_post_id)
@@ -332,6 +333,7 @@ async fn follow_up(
             media: vec![],
             reply_to: Some(parent),
             idempotency_key: text,
+            due_at: herald_tests::DUE,
         })
         .await
         .map(|p| p.platform_post_id)
@@ -353,6 +355,8 @@ async fn find(
             text,
             since: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
             reply_to,
+            idempotency_key: text,
+            due_at: herald_tests::DUE,
         })
         .await
         .unwrap()

@@ -132,6 +132,7 @@ mod tests {
             ("HERALD_FACEBOOK_API_URL".to_owned(), "http://f".to_owned()),
             ("HERALD_LINKEDIN_API_URL".to_owned(), "http://l".to_owned()),
             ("HERALD_MASTODON_API_URL".to_owned(), "http://m".to_owned()),
+            ("HERALD_BLUESKY_API_URL".to_owned(), "http://b".to_owned()),
         ]))
         .unwrap();
         assert_eq!(ok.offsets, MilestoneOffsets::default());

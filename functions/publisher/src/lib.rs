@@ -371,6 +371,7 @@ mod tests {
             ("HERALD_FACEBOOK_API_URL", "http://f"),
             ("HERALD_LINKEDIN_API_URL", "http://l"),
             ("HERALD_MASTODON_API_URL", "http://m"),
+            ("HERALD_BLUESKY_API_URL", "http://b"),
             ("HERALD_MEDIA_BUCKET", "media"),
         ]
         .into_iter()

@@ -111,14 +111,16 @@ pub enum Platform {
     Facebook,
     Linkedin,
     Mastodon,
+    Bluesky,
 }
 
 impl Platform {
-    pub const ALL: [Platform; 4] = [
+    pub const ALL: [Platform; 5] = [
         Platform::X,
         Platform::Facebook,
         Platform::Linkedin,
         Platform::Mastodon,
+        Platform::Bluesky,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -127,6 +129,7 @@ impl Platform {
             Platform::Facebook => "facebook",
             Platform::Linkedin => "linkedin",
             Platform::Mastodon => "mastodon",
+            Platform::Bluesky => "bluesky",
         }
     }
 
@@ -137,6 +140,7 @@ impl Platform {
             Platform::Facebook => "Facebook",
             Platform::Linkedin => "LinkedIn",
             Platform::Mastodon => "Mastodon",
+            Platform::Bluesky => "Bluesky",
         }
     }
 
@@ -145,7 +149,7 @@ impl Platform {
     }
 
     /// Every platform's name, for an error that says which are accepted.
-    pub const NAMES: &'static str = "x, facebook, linkedin or mastodon";
+    pub const NAMES: &'static str = "x, facebook, linkedin, mastodon or bluesky";
 }
 
 impl fmt::Display for Platform {

@@ -97,6 +97,11 @@ impl AuthorizationServer for HttpPlatforms {
                 clients.linkedin,
                 LINKEDIN_SCOPES,
             ),
+            Platform::Bluesky => {
+                return Err(permanent(
+                    "Bluesky accounts are connected with an app password (POST /v1/accounts), not a connect link",
+                ));
+            }
             Platform::Mastodon => {
                 return Err(permanent(
                     "Mastodon accounts are connected with an access token (POST /v1/accounts), not a connect link",

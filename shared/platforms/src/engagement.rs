@@ -1,7 +1,8 @@
 //! Reading a published post's engagement: X `GET /2/tweets?ids=&tweet.fields=public_metrics`,
 //! Facebook `GET /{post-id}?fields=likes.summary(true),comments.summary(true),shares`,
 //! LinkedIn `GET /rest/socialActions/{urn}` (likes and comments; LinkedIn has no share or
-//! impression count there), Mastodon `GET /api/v1/statuses/{id}`. Failures are classified like a publish's.
+//! impression count there), Mastodon `GET /api/v1/statuses/{id}`, Bluesky
+//! `app.bsky.feed.getPosts`. Failures are classified like a publish's.
 
 use super::*;
 use herald_domain::analytics::{Engagement, EngagementClient};
@@ -39,6 +40,10 @@ impl EngagementClient for HttpPlatforms {
                 )))
                 .header("LinkedIn-Version", LINKEDIN_VERSION)
                 .header("X-Restli-Protocol-Version", "2.0.0"),
+            Platform::Bluesky => self
+                .http
+                .get(self.endpoints.bluesky_url("/xrpc/app.bsky.feed.getPosts"))
+                .query(&[("uris", platform_post_id)]),
             Platform::Mastodon => self.http.get(self.endpoints.mastodon_url(&format!(
                 "/api/v1/statuses/{}",
                 urlencode_path(platform_post_id)
@@ -59,6 +64,7 @@ impl EngagementClient for HttpPlatforms {
                 Platform::Facebook => facebook_error(status, &headers, &body, WHAT),
                 Platform::Linkedin => linkedin_error(status, &headers, &body, WHAT),
                 Platform::Mastodon => mastodon::mastodon_error(status, &headers, &body, WHAT),
+                Platform::Bluesky => bluesky::bluesky_error(status, &headers, &body, WHAT),
             });
         }
         match platform {
@@ -92,6 +98,25 @@ impl EngagementClient for HttpPlatforms {
                 shares: None,
                 impressions: None,
             }),
+            // Likes, replies, reposts and quotes; Bluesky counts no impressions.
+            Platform::Bluesky => {
+                let post = body["posts"]
+                    .as_array()
+                    .and_then(|p| p.iter().find(|p| p["uri"] == platform_post_id))
+                    .ok_or_else(|| PlatformError::Permanent {
+                        message: format!(
+                            "Bluesky does not know post {platform_post_id} (deleted?)"
+                        ),
+                        code: Some("not_found".into()),
+                    })?;
+                Ok(Engagement {
+                    likes: count(&post["likeCount"]),
+                    comments: count(&post["replyCount"]),
+                    shares: count(&post["repostCount"])
+                        .map(|r| r + count(&post["quoteCount"]).unwrap_or(0)),
+                    impressions: None,
+                })
+            }
             // Favourites, replies and boosts; Mastodon counts no impressions.
             Platform::Mastodon => Ok(Engagement {
                 likes: count(&body["favourites_count"]),

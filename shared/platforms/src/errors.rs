@@ -142,9 +142,12 @@ pub fn rate_signal(headers: &HeaderMap) -> RateSignal {
         remaining: headers
             .get("x-rate-limit-remaining")
             .or_else(|| headers.get("x-ratelimit-remaining"))
+            .or_else(|| headers.get("ratelimit-remaining"))
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok()),
-        reset_after: x_rate_limit_reset(headers).or_else(|| iso_rate_limit_reset(headers)),
+        reset_after: x_rate_limit_reset(headers)
+            .or_else(|| iso_rate_limit_reset(headers))
+            .or_else(|| epoch_reset(headers, "ratelimit-reset")),
         app_usage_percent: app
             .max(business)
             .map(|p| u32::try_from(p).unwrap_or(u32::MAX)),
@@ -250,12 +253,13 @@ fn iso_rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
 
 /// X's `x-rate-limit-reset` is the epoch second the window resets.
 pub(crate) fn x_rate_limit_reset(headers: &HeaderMap) -> Option<Duration> {
-    let reset: u64 = headers
-        .get("x-rate-limit-reset")?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()?;
+    epoch_reset(headers, "x-rate-limit-reset")
+}
+
+/// A reset header holding the epoch second the window resets (X's; Bluesky's
+/// `ratelimit-reset`), as a wait from now.
+fn epoch_reset(headers: &HeaderMap, name: &str) -> Option<Duration> {
+    let reset: u64 = headers.get(name)?.to_str().ok()?.parse().ok()?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
     Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
 }

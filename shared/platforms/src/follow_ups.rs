@@ -59,6 +59,10 @@ impl HttpPlatforms {
                 self.publish_mastodon(account, Vec::new(), Some(parent))
                     .await
             }
+            Platform::Bluesky => {
+                self.publish_bluesky(account, Vec::new(), Some(parent))
+                    .await
+            }
             Platform::Linkedin => {
                 let body = serde_json::json!({
                     "actor": linkedin_author(account.external_id),
@@ -126,6 +130,7 @@ impl HttpPlatforms {
                 vec![("count", "100".into())],
             ),
             Platform::Mastodon => return self.mastodon_statuses(req).await,
+            Platform::Bluesky => return self.find_bluesky(req).await,
         };
         let body = self.lookup_listing(req, url, &query).await?;
         let items = match req.platform {
@@ -140,8 +145,8 @@ impl HttpPlatforms {
             }),
             Platform::Facebook => item["from"]["id"] == req.external_id,
             Platform::Linkedin => item["actor"] == linkedin_author(req.external_id).as_str(),
-            // Read by `mastodon_statuses` above.
-            Platform::Mastodon => false,
+            // Read above.
+            Platform::Mastodon | Platform::Bluesky => false,
         };
         Ok(items
             .iter()
@@ -169,7 +174,7 @@ impl HttpPlatforms {
                             .as_i64()
                             .map(herald_domain::clock::from_epoch_millis),
                     ),
-                    Platform::Mastodon => return None,
+                    Platform::Mastodon | Platform::Bluesky => return None,
                 };
                 Some((id.to_owned(), text.to_owned(), created))
             })

@@ -27,6 +27,7 @@
 mod alerts;
 mod answer;
 pub mod authorize;
+mod bluesky;
 mod engagement;
 mod errors;
 pub mod oauth;
@@ -66,6 +67,8 @@ pub struct Endpoints {
     pub linkedin: String,
     /// The one Mastodon instance Herald's Mastodon accounts are on.
     pub mastodon: String,
+    /// The Bluesky PDS (or entryway) Herald's Bluesky accounts sign in to.
+    pub bluesky: String,
 }
 
 impl Endpoints {
@@ -89,8 +92,13 @@ impl Endpoints {
         join(&self.mastodon, path)
     }
 
+    /// `path` on the Bluesky PDS.
+    fn bluesky_url(&self, path: &str) -> String {
+        join(&self.bluesky, path)
+    }
+
     /// The base URLs from `HERALD_X_API_URL`, `HERALD_FACEBOOK_API_URL`,
-    /// `HERALD_LINKEDIN_API_URL` and `HERALD_MASTODON_API_URL`, each read by `url` (the
+    /// `HERALD_LINKEDIN_API_URL`, `HERALD_MASTODON_API_URL` and `HERALD_BLUESKY_API_URL`, each read by `url` (the
     /// function's configuration reader, which checks and reports them).
     pub fn read(mut url: impl FnMut(&str) -> String) -> Self {
         Self {
@@ -98,6 +106,7 @@ impl Endpoints {
             facebook: url("HERALD_FACEBOOK_API_URL"),
             linkedin: url("HERALD_LINKEDIN_API_URL"),
             mastodon: url("HERALD_MASTODON_API_URL"),
+            bluesky: url("HERALD_BLUESKY_API_URL"),
         }
     }
 }
@@ -135,8 +144,10 @@ struct Account<'a> {
     external_id: &'a str,
     token: &'a SecretString,
     text: &'a str,
-    /// The variant's step, the same in every attempt (Mastodon's `Idempotency-Key`).
+    /// The variant's step, the same in every attempt (Mastodon's `Idempotency-Key`), and
+    /// when the post was due (with the key, Bluesky's record key).
     idempotency_key: &'a str,
+    due_at: OffsetDateTime,
 }
 
 /// "X answered 400: ..." for a post, "X answered 400 to the media upload: ..." for an upload.
@@ -245,6 +256,7 @@ impl PlatformClient for HttpPlatforms {
             media,
             reply_to,
             idempotency_key,
+            due_at,
             ..
         } = request;
         let account = Account {
@@ -252,10 +264,8 @@ impl PlatformClient for HttpPlatforms {
             token: access_token,
             text,
             idempotency_key,
+            due_at,
         };
-        if platform == Platform::Mastodon {
-            return self.publish_mastodon(account, media, reply_to).await;
-        }
         if let Some(parent) = reply_to {
             return self.publish_follow_up(platform, account, parent).await;
         }
@@ -264,6 +274,7 @@ impl PlatformClient for HttpPlatforms {
             Platform::Facebook => self.publish_facebook(account, media).await,
             Platform::Linkedin => self.publish_linkedin(account, media).await,
             Platform::Mastodon => self.publish_mastodon(account, media, None).await,
+            Platform::Bluesky => self.publish_bluesky(account, media, None).await,
         }
     }
 

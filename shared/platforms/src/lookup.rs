@@ -35,6 +35,7 @@ impl HttpPlatforms {
                 ],
             ),
             Platform::Mastodon => return self.mastodon_statuses(req).await,
+            Platform::Bluesky => return self.find_bluesky(req).await,
         };
         let body = self.lookup_listing(req, url, &query).await?;
         let rfc3339 = |v: &Value| {
@@ -79,8 +80,8 @@ impl HttpPlatforms {
                     .as_i64()
                     .map(herald_domain::clock::from_epoch_millis)
             }),
-            // Read by `mastodon_statuses` above.
-            Platform::Mastodon => Vec::new(),
+            // Read above.
+            Platform::Mastodon | Platform::Bluesky => Vec::new(),
         })
     }
 

@@ -130,6 +130,22 @@ impl TokenRefresher for HttpPlatforms {
                 "Facebook Page tokens cannot be refreshed; connect the Page again".into(),
             ));
         }
+        if platform == Platform::Bluesky {
+            // A session, not OAuth: the refresh JWT is the bearer of `refreshSession`.
+            return self
+                .bluesky_refresh(refresh_token)
+                .await
+                .map_err(|e| match e {
+                    herald_domain::publishing::platform::PlatformError::Auth {
+                        message, ..
+                    }
+                    | herald_domain::publishing::platform::PlatformError::Permanent {
+                        message,
+                        ..
+                    } => RefreshError::Revoked(message),
+                    other => RefreshError::Transient(other.message().to_owned()),
+                });
+        }
         let form = vec![
             ("grant_type", "refresh_token".to_owned()),
             ("refresh_token", refresh_token.expose_secret().to_owned()),
@@ -166,6 +182,11 @@ impl HttpPlatforms {
             Platform::Mastodon => {
                 return Err(RefreshError::Revoked(
                     "a Mastodon access token does not expire and has no refresh".into(),
+                ));
+            }
+            Platform::Bluesky => {
+                return Err(RefreshError::Revoked(
+                    "Herald uses no Bluesky token endpoint: sessions refresh".into(),
                 ));
             }
         };

@@ -28,6 +28,8 @@ impl TokenOwners for HttpPlatforms {
             }
             Platform::Linkedin => self.linkedin_ownership(access_token, external_id).await,
             Platform::Mastodon => self.mastodon_ownership(access_token, external_id).await,
+            // The credential is an app password: it signs in to a session.
+            Platform::Bluesky => self.bluesky_ownership(access_token, external_id).await,
         }
     }
 }
@@ -66,6 +68,7 @@ impl HttpPlatforms {
             owns,
             actual_id: format!("urn:li:person:{member}"),
             name: None,
+            issued: None,
         })
     }
 
@@ -107,6 +110,7 @@ impl HttpPlatforms {
             Platform::Facebook => facebook_error(status, &headers, &body, WHAT),
             Platform::Linkedin => linkedin_error(status, &headers, &body, WHAT),
             Platform::Mastodon => mastodon::mastodon_error(status, &headers, &body, WHAT),
+            Platform::Bluesky => bluesky::bluesky_error(status, &headers, &body, WHAT),
         })
     }
 }
@@ -125,5 +129,6 @@ pub(crate) fn same_id(id: &Value, name: &Value, external_id: &str) -> Ownership 
         name: name
             .as_str()
             .map(|n| n.chars().take(200).collect::<String>()),
+        issued: None,
     }
 }

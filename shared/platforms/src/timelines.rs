@@ -92,7 +92,7 @@ pub(crate) fn raw_items(list: &Value) -> Result<Vec<RawItem>, PlatformError> {
 }
 
 /// Keeps the items newer than `since` (newest first): the page ends there, and so does the run.
-fn until_since(items: Vec<RawItem>, since: Option<&str>) -> (Vec<RawItem>, bool) {
+pub(crate) fn until_since(items: Vec<RawItem>, since: Option<&str>) -> (Vec<RawItem>, bool) {
     let Some(since) = since else {
         return (items, false);
     };
@@ -334,6 +334,9 @@ impl TimelineSource for HttpPlatforms {
             }
             (Platform::Linkedin, StreamKind::Posts) => {
                 self.linkedin_timeline(account, position, page_size).await
+            }
+            (Platform::Bluesky, StreamKind::Posts) => {
+                self.bluesky_timeline(account, position, page_size).await
             }
             (Platform::Mastodon, StreamKind::Posts) => {
                 self.mastodon_timeline(account, position, page_size).await

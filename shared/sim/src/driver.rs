@@ -99,14 +99,14 @@ fn post_text(seq: usize, rev: u32, tenant: usize) -> String {
     format!("p{seq}.r{rev} news from tenant {tenant}, item {seq}")
 }
 
-/// Every X-only post whose number is even is a thread, and every Facebook and LinkedIn one a
-/// post with a first comment; each follow-up's text ends `~fu<n>`
+/// Every even-numbered post to thread platforms only (X, Mastodon, Bluesky) is a thread, and
+/// every one to Facebook and LinkedIn only a post with a first comment; each follow-up's text ends `~fu<n>`
 /// (`crate::ledger::follow_up_in_text`).
 fn follow_ups_for(seq: usize, tenant: usize, platforms: &[Platform]) -> FollowUps {
     let text = |n: usize| format!("{} ~fu{n}", post_text(seq, 1, tenant));
-    let threads = |p: &Platform| matches!(p, Platform::X | Platform::Mastodon);
-    let only_threads = platforms.iter().all(threads);
-    let no_threads = !platforms.iter().any(threads);
+    use herald_domain::publishing::posts::threads_on;
+    let only_threads = platforms.iter().all(|p| threads_on(*p));
+    let no_threads = !platforms.iter().any(|p| threads_on(*p));
     match seq % 2 {
         0 if only_threads => FollowUps {
             thread: (1..=1 + seq % 3).map(text).collect(),

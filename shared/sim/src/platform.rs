@@ -35,7 +35,9 @@ pub struct PlatformPost {
     pub indexed_at: OffsetDateTime,
     /// A follow-up's parent: the post it replies to or comments on.
     pub reply_to: Option<String>,
-    /// Mastodon: the create's `Idempotency-Key`; a repeat within the hour answers this post.
+    /// Mastodon: the create's `Idempotency-Key` (a repeat within the hour answers this post);
+    /// Bluesky: the record key named after it (a repeat is refused, and the client then reads
+    /// this post under its key).
     pub idempotency_key: Option<String>,
 }
 
@@ -317,6 +319,8 @@ impl FakePlatform {
             Platform::X => window(100, 15 * 60),
             // Mastodon: 300 statuses per account per 3 hours.
             Platform::Mastodon => window(300, 3 * 3600),
+            // Bluesky: 5,000 repo-write points an hour, 3 per create.
+            Platform::Bluesky => window(1_666, 3600),
             // Meta: the app's share of 200 calls per hour.
             Platform::Facebook => {
                 s.facebook_calls
@@ -354,8 +358,15 @@ impl PlatformClient for PlatformClientFor {
             let s = p.lock();
             !s.posts.iter().any(|post| post.id == parent)
         });
-        // Mastodon: a create whose key the account used within the hour answers that status.
-        let key = (req.platform == Platform::Mastodon).then_some(req.idempotency_key);
+        // Mastodon: a create whose key the account used within the hour answers that status;
+        // Bluesky: one whose record key the repo holds is refused, and the client then finds
+        // that record under it.
+        let remembers = match req.platform {
+            Platform::Mastodon => Some(time::Duration::hours(1)),
+            Platform::Bluesky => Some(time::Duration::MAX),
+            _ => None,
+        };
+        let key = remembers.map(|_| req.idempotency_key);
         let replayed = key.and_then(|key| {
             let s = p.lock();
             s.by_account
@@ -365,7 +376,11 @@ impl PlatformClient for PlatformClientFor {
                 .map(|i| &s.posts[*i])
                 .find(|post| {
                     post.idempotency_key.as_deref() == Some(key)
-                        && post.created_at > start - time::Duration::hours(1)
+                        && remembers.is_some_and(|r| {
+                            post.created_at
+                                .checked_add(r)
+                                .is_none_or(|until| until > start)
+                        })
                 })
                 .map(|post| post.id.clone())
         });

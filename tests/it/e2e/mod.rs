@@ -581,10 +581,18 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
     let t = stack.tenant();
     // Faults are scoped to this test's accounts: other tests share the fake platforms.
     let mut accounts = Vec::new();
-    for platform in ["x", "facebook", "linkedin", "mastodon"] {
+    for platform in ["x", "facebook", "linkedin", "mastodon", "bluesky"] {
         for i in 0..3 {
-            let external = unique(&format!("chaos-{platform}-"));
-            let id = stack.connect_mapped(&t, platform, &external).await;
+            let (id, external) = if platform == "bluesky" {
+                // Signed in with an app password; the fake knows the account by its DID.
+                stack.connect_bluesky(&t, "chaos-").await
+            } else {
+                let external = unique(&format!("chaos-{platform}-"));
+                (
+                    stack.connect_mapped(&t, platform, &external).await,
+                    external,
+                )
+            };
             let mut rules = vec![
                 json!({"status": 429, "retry_after": 1, "rate": 0.1}),
                 json!({"status": 503, "rate": 0.1}),

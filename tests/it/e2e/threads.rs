@@ -186,3 +186,88 @@ async fn a_mastodon_thread_with_a_video_goes_out_once_in_order() {
     assert_eq!(variant["platform_post_id"], statuses[0]["id"]);
     assert_eq!(variant["follow_up_ids"], json!([statuses[1]["id"]]));
 }
+
+/// Bluesky through the whole stack: connected with an app password (Herald signs in and keeps
+/// the session, under the account's DID), its access token expired before the post is due
+/// (the publisher refreshes the session first), an image, and a thread whose reply loses its
+/// answer (read back under the record key Herald chose, never posted twice).
+#[tokio::test]
+async fn a_bluesky_thread_goes_out_once_through_a_refreshed_session() {
+    use herald_domain::media::samples;
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let handle = format!("{}.test", unique("bsky"));
+    crate::support::secrets::remember("app_password", "app-pass-word-1234");
+    let created = stack
+        .fake(
+            "/_admin/bluesky/accounts",
+            json!({"handle": handle, "password": "app-pass-word-1234", "access_ttl_seconds": 120}),
+        )
+        .await;
+    let did = created["did"].as_str().unwrap().to_owned();
+    let (s, _, wrong) = stack
+        .api(
+            Method::POST,
+            "/v1/accounts",
+            &t,
+            Some(&unique("k-")),
+            Some(json!({"platform": "bluesky", "external_id": handle, "access_token": "not-the-password"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{wrong}");
+    let (s, _, account) = stack
+        .api(
+            Method::POST,
+            "/v1/accounts",
+            &t,
+            Some(&unique("k-")),
+            Some(json!({"platform": "bluesky", "external_id": handle, "access_token": "app-pass-word-1234"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{account}");
+    assert_eq!(account["external_id"], did.as_str(), "kept under its DID");
+    assert_eq!(account["display_name"], handle.as_str());
+    assert!(!account.to_string().contains("app-pass-word"), "{account}");
+    // The session's access token stops working now; its refresh token still does.
+    stack
+        .fake("/_admin/bluesky/expire", json!({"account": did}))
+        .await;
+    let photo = samples::png(800, 600, 30_000);
+    let media = stack
+        .upload_media(&t, "image/png", "photo.png", &photo)
+        .await;
+    stack
+        .fault(json!({"platform": "bluesky", "account": did, "ambiguous": true, "count": 1, "endpoints": "answer"}))
+        .await;
+    let id = create(
+        &stack,
+        &t,
+        json!({"text": "Skies, 1/2", "media": [media], "targets": [{"account_id": account["id"]}],
+               "thread": ["2/2 read more at https://example.com/skies"]}),
+    )
+    .await;
+    let post = published(&stack, &t, &id).await;
+    let records = stack.fake_posts("bluesky", &did).await;
+    let texts: Vec<&str> = records
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["Skies, 1/2", "2/2 read more at https://example.com/skies"]
+    );
+    assert_eq!(records[1]["parent"], records[0]["id"]);
+    assert_eq!(records[0]["media"].as_array().map(Vec::len), Some(1));
+    let variant = &post["variants"][0];
+    assert_eq!(variant["platform_post_id"], records[0]["id"]);
+    assert_eq!(variant["follow_up_ids"], json!([records[1]["id"]]));
+    // The sign-in and at least the refresh the expiry forced; none of their tokens in a log.
+    let sessions = stack
+        .fake_get(&format!("/_admin/bluesky/sessions?account={did}"))
+        .await;
+    assert!(
+        sessions["sessions"].as_array().unwrap().len() >= 4,
+        "{sessions}"
+    );
+    stack.remember_bluesky_sessions(&did).await;
+}

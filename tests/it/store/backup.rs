@@ -575,6 +575,7 @@ async fn publishes_with(account: &herald_domain::model::Account) {
             media: vec![],
             reply_to: None,
             idempotency_key: "k",
+            due_at: herald_tests::DUE,
         })
         .await
         .unwrap_or_else(|e| panic!("{platform} refused the restored token: {e}"));

@@ -250,6 +250,56 @@ impl Stack {
         v["id"].as_str().unwrap().into()
     }
 
+    /// A new Bluesky account on the fake (`<prefix><random>.test`), connected with its app
+    /// password: the account's id and its DID (its `external_id`, and its owner on the fake).
+    pub async fn connect_bluesky(
+        &self,
+        t: &(impl Bearer + ?Sized),
+        prefix: &str,
+    ) -> (String, String) {
+        let handle = format!("{}.test", unique(prefix));
+        let password = unique("app-pass-");
+        secrets::remember("app_password", &password);
+        let created = self
+            .fake(
+                "/_admin/bluesky/accounts",
+                json!({"handle": handle, "password": password}),
+            )
+            .await;
+        let (s, _, v) = self
+            .api(
+                Method::POST,
+                "/v1/accounts",
+                t,
+                None,
+                Some(
+                    json!({"platform": "bluesky", "external_id": handle, "access_token": password}),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["external_id"], created["did"]);
+        (
+            v["id"].as_str().unwrap().into(),
+            v["external_id"].as_str().unwrap().into(),
+        )
+    }
+
+    /// Records every session token the fake Bluesky issued to an account (Herald signed in
+    /// and refreshed with them: none may reach its logs).
+    pub async fn remember_bluesky_sessions(&self, did: &str) {
+        let listed = self
+            .fake_get(&format!("/_admin/bluesky/sessions?account={did}"))
+            .await;
+        for session in listed["sessions"].as_array().into_iter().flatten() {
+            let kind = match session["kind"].as_str() {
+                Some("refresh") => "refresh_token",
+                _ => "access_token",
+            };
+            secrets::remember(kind, session["token"].as_str().unwrap_or_default());
+        }
+    }
+
     /// Connects an account with a fresh token the fake platform knows as the account's.
     pub async fn connect_mapped(
         &self,

@@ -105,18 +105,35 @@ pub async fn connect_account(
     let Some(platform) = platform.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
-    let access_token = SecretString::from(input.access_token);
-    let owner = token_owner(&state, platform, &access_token, &input.external_id).await?;
+    let credential = SecretString::from(input.access_token);
+    let owner = token_owner(&state, platform, &credential, &input.external_id).await?;
     let now = state.clock.now();
+    // Where the platform exchanged the credential (a Bluesky app password) for a session, the
+    // session's tokens are kept, under the account's stable id (its DID), and the credential
+    // is not.
+    let (external_id, access_token, refresh_token, token_expires_at) = match owner.issued {
+        Some(issued) => (
+            owner.actual_id,
+            issued.access_token,
+            issued.refresh_token,
+            issued.expires_in.map(|d| now + d),
+        ),
+        None => (
+            input.external_id,
+            credential,
+            input.refresh_token.map(SecretString::from),
+            input.expires_in.map(|s| now + time::Duration::seconds(s)),
+        ),
+    };
     let account = Account {
-        id: Account::id_for(platform, &input.external_id),
+        id: Account::id_for(platform, &external_id),
         tenant_id: principal.tenant_id.clone(),
         platform,
-        external_id: input.external_id,
+        external_id,
         display_name: input.display_name.or(owner.name),
         access_token,
-        refresh_token: input.refresh_token.map(SecretString::from),
-        token_expires_at: input.expires_in.map(|s| now + time::Duration::seconds(s)),
+        refresh_token,
+        token_expires_at,
         status: AccountStatus::Active,
         created_at: now,
         updated_at: now,

@@ -60,7 +60,7 @@ pub async fn create_connect_link(
     let Some(platform) = supported else {
         return Err(ApiError::validation(vec![FieldError::new(
             "platform",
-            "must be x, facebook or linkedin (a Mastodon account is connected with its access token: POST /v1/accounts)",
+            "must be x, facebook or linkedin (Mastodon and Bluesky accounts are connected with POST /v1/accounts: an access token, an app password)",
         )]));
     };
     let base = public_url(&state, &headers)?;

@@ -40,18 +40,19 @@ pub enum StreamKind {
     Insights,
 }
 
-/// `x:<user>`, `fb:<page>`, `fb-insights:<page>`, `li:<organisation>`, `md:<account>`: the streams of a
+/// `x:<user>`, `fb:<page>`, `fb-insights:<page>`, `li:<organisation>`, `md:<account>`, `bs:<did>`: the streams of a
 /// connected account.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StreamKey(pub String);
 
-const PREFIXES: [(Platform, StreamKind, &str); 5] = [
+const PREFIXES: [(Platform, StreamKind, &str); 6] = [
     (Platform::X, StreamKind::Posts, "x"),
     (Platform::Facebook, StreamKind::Posts, "fb"),
     (Platform::Facebook, StreamKind::Insights, "fb-insights"),
     (Platform::Linkedin, StreamKind::Posts, "li"),
     (Platform::Mastodon, StreamKind::Posts, "md"),
+    (Platform::Bluesky, StreamKind::Posts, "bs"),
 ];
 
 impl StreamKey {

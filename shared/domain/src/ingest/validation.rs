@@ -76,6 +76,8 @@ fn validate_post(platform: Platform, item: &RawItem) -> Result<IngestedItem, Str
         Platform::Linkedin => ("commentary", "createdAt"),
         // Mastodon's `content` is the status as HTML.
         Platform::Mastodon => ("content", "created_at"),
+        // A Bluesky record's value, with its AT URI as `id`.
+        Platform::Bluesky => ("text", "createdAt"),
     };
     if platform == Platform::X && !id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("`id` {id:?} is not a numeric tweet id"));
@@ -103,8 +105,10 @@ fn validate_post(platform: Platform, item: &RawItem) -> Result<IngestedItem, Str
         (Platform::Facebook, Value::String(s)) => {
             parse_graph_time(s).ok_or_else(|| format!("`{time_field}` {s:?} is not a time"))?
         }
-        (Platform::X, Value::String(s)) => OffsetDateTime::parse(s, &Rfc3339)
-            .map_err(|_| format!("`{time_field}` {s:?} is not an RFC 3339 time"))?,
+        (Platform::X | Platform::Mastodon | Platform::Bluesky, Value::String(s)) => {
+            OffsetDateTime::parse(s, &Rfc3339)
+                .map_err(|_| format!("`{time_field}` {s:?} is not an RFC 3339 time"))?
+        }
         (_, other) => {
             return Err(format!(
                 "`{time_field}` has the wrong type ({})",
@@ -196,6 +200,35 @@ mod tests {
             let err = validate(Platform::X, StreamKind::Posts, &item(v.clone())).unwrap_err();
             assert!(err.contains(reason), "{v}: {err}");
         }
+    }
+
+    #[test]
+    fn mastodon_and_bluesky_shapes() {
+        let md = validate(
+            Platform::Mastodon,
+            StreamKind::Posts,
+            &item(json!({"id": "113000000000000001", "content": "<p>hi</p>",
+                         "created_at": "2026-01-01T10:00:00.000Z"})),
+        )
+        .unwrap();
+        assert_eq!((md.text.as_str(), md.created_at.hour()), ("<p>hi</p>", 10));
+        let bs = validate(
+            Platform::Bluesky,
+            StreamKind::Posts,
+            &item(
+                json!({"id": "at://did:plc:a/app.bsky.feed.post/3k", "text": "hi",
+                         "createdAt": "2026-01-01T11:00:00.000Z"}),
+            ),
+        )
+        .unwrap();
+        assert_eq!(bs.created_at.hour(), 11);
+        let err = validate(
+            Platform::Mastodon,
+            StreamKind::Posts,
+            &item(json!({"id": "1", "content": "c", "created_at": 5})),
+        )
+        .unwrap_err();
+        assert!(err.contains("wrong type"), "{err}");
     }
 
     #[test]

@@ -92,6 +92,20 @@ pub const MASTODON_MEDIA: PlatformMediaRules = PlatformMediaRules {
     alone: &[MediaType::Gif, MediaType::Mp4, MediaType::Mov],
 };
 
+/// Bluesky (`app.bsky.embed.images`): images (JPEG, PNG, WebP) up to 1,000,000 bytes (the
+/// lexicon's limit, not a MB); up to four. Its video embed is not supported by Herald yet.
+pub const BLUESKY_MEDIA: PlatformMediaRules = PlatformMediaRules {
+    platform: Platform::Bluesky,
+    accepts: &[
+        (MediaType::Jpeg, 1_000_000),
+        (MediaType::Png, 1_000_000),
+        (MediaType::Webp, 1_000_000),
+    ],
+    min_image: None,
+    max_items: 4,
+    alone: &[],
+};
+
 impl PlatformMediaRules {
     pub fn of(platform: Platform) -> &'static PlatformMediaRules {
         match platform {
@@ -99,6 +113,7 @@ impl PlatformMediaRules {
             Platform::Facebook => &FACEBOOK_MEDIA,
             Platform::Linkedin => &LINKEDIN_MEDIA,
             Platform::Mastodon => &MASTODON_MEDIA,
+            Platform::Bluesky => &BLUESKY_MEDIA,
         }
     }
 

@@ -18,7 +18,10 @@ pub struct FollowUps {
 /// Whether a platform answers a post with a thread (a chain of replies), rather than a
 /// first comment.
 pub fn threads_on(platform: Platform) -> bool {
-    matches!(platform, Platform::X | Platform::Mastodon)
+    matches!(
+        platform,
+        Platform::X | Platform::Mastodon | Platform::Bluesky
+    )
 }
 
 /// A thread publishes on X and Mastodon only and a first comment on Facebook and LinkedIn

@@ -79,7 +79,8 @@ pub struct RateLimits {
 impl Default for RateLimits {
     /// The platforms' published limits: X 100 posts per user per 15 minutes and 10,000 per
     /// app per day; Facebook 200 calls per app per hour; LinkedIn 500 calls per member per day;
-    /// Mastodon 300 statuses per account per 3 hours.
+    /// Mastodon 300 statuses per account per 3 hours; Bluesky 5,000 repo-write points per
+    /// account per hour (a create costs 3).
     fn default() -> Self {
         let w = |limit, period| Window { limit, period };
         Self {
@@ -87,6 +88,7 @@ impl Default for RateLimits {
                 (Platform::X, w(100, Duration::minutes(15))),
                 (Platform::Linkedin, w(500, Duration::days(1))),
                 (Platform::Mastodon, w(300, Duration::hours(3))),
+                (Platform::Bluesky, w(1_666, Duration::hours(1))),
             ]),
             per_app: BTreeMap::from([
                 (Platform::X, w(10_000, Duration::days(1))),

@@ -34,8 +34,11 @@ pub struct PublishRequest<'a> {
     pub reply_to: Option<&'a str>,
     /// The same for every attempt at this step of this variant, in any invocation: a platform
     /// that takes one (Mastodon's `Idempotency-Key`) answers a repeat with what the first
-    /// created.
+    /// created, and one whose clients name their records (Bluesky's record key) names it from
+    /// this and `due_at`.
     pub idempotency_key: &'a str,
+    /// When the post was due: stable across attempts, like the key.
+    pub due_at: time::OffsetDateTime,
 }
 
 /// One media file to upload with a post: what it is and its bytes.
@@ -86,6 +89,9 @@ pub struct LookupRequest<'a> {
     /// A follow-up is looked for among the answers to this post (X: replies to it; Facebook,
     /// LinkedIn: its comments); `None`: among the account's own posts, never its answers.
     pub reply_to: Option<&'a str>,
+    /// The step's key and due time, as its publish sent them (Bluesky: the record's name).
+    pub idempotency_key: &'a str,
+    pub due_at: time::OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -174,15 +180,19 @@ pub trait PlatformClient: Send + Sync + std::fmt::Debug {
 
 /// Who a token belongs to, as the platform says (`POST /v1/accounts` asks before it stores a
 /// token, so a tenant cannot connect an account that is not the token's).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Ownership {
     /// Whether the token may act as the account asked for.
     pub owns: bool,
-    /// The account the token is (X, Facebook: its own id; LinkedIn: the member), for the
-    /// refusal's message.
+    /// The account the token is (X, Facebook: its own id; LinkedIn: the member; Bluesky: the
+    /// DID), for the refusal's message, and the id the account is stored under when the
+    /// platform issued tokens.
     pub actual_id: String,
     /// The account's name, when the platform gave it.
     pub name: Option<String>,
+    /// Tokens the platform issued for the credential (Bluesky: an app password signs in to a
+    /// session), stored instead of it; `None`: the credential is the access token itself.
+    pub issued: Option<crate::secrets::token_refresh::RefreshedTokens>,
 }
 
 /// Asks a platform who an access token belongs to: X `GET /2/users/me`, Facebook
@@ -216,6 +226,7 @@ impl TokenOwners for TrustingOwners {
             owns: true,
             actual_id: external_id.to_owned(),
             name: None,
+            issued: None,
         })
     }
 }

@@ -81,7 +81,10 @@ impl PublishService {
                 break;
             }
             if lookup_first {
-                match self.lookup(post, account, text, reply_to).await {
+                match self
+                    .lookup(post, account, text, reply_to, &idempotency_key)
+                    .await
+                {
                     Ok(Some(found)) => {
                         tracing::info!(platform_post_id = %found.platform_post_id, "found on the platform after an ambiguous attempt; adopted");
                         return Attempted::Published(found, Done::Adopted);
@@ -119,6 +122,7 @@ impl PublishService {
                     media,
                     reply_to,
                     idempotency_key: &idempotency_key,
+                    due_at: post.scheduled_at,
                 })
                 .await;
             let error = match result {
@@ -224,6 +228,7 @@ impl PublishService {
         account: &Account,
         text: &str,
         reply_to: Option<&str>,
+        idempotency_key: &str,
     ) -> Result<Option<PublishedPost>, PlatformError> {
         let since = post.scheduled_at.min(post.updated_at) - self.config.lookup_window;
         self.platform
@@ -234,6 +239,8 @@ impl PublishService {
                 text,
                 since,
                 reply_to,
+                idempotency_key,
+                due_at: post.scheduled_at,
             })
             .await
     }

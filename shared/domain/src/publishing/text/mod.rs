@@ -4,6 +4,8 @@
 //!   and none of the code points twitter-text refuses (U+FFFE, U+FEFF, U+FFFF).
 //! - LinkedIn: the Posts API's `commentary`, at most 3,000 characters.
 //! - Facebook: a Page post's `message`, at most 63,206 characters.
+//! - Bluesky: an `app.bsky.feed.post` record's `text`, at most 300 grapheme clusters and 3,000
+//!   bytes of UTF-8 (its lexicon's two limits); a reply in a thread is a post too.
 //! - Mastodon: a status, at most 500 as Mastodon counts (`mastodon`: grapheme clusters, URLs
 //!   23, remote mentions without their domain); a reply in a thread is a status too.
 //!
@@ -17,6 +19,7 @@
 mod mastodon;
 mod x;
 mod x_urls;
+pub use x_urls::extract_urls;
 
 pub use x::parse_tweet;
 pub use x::{INVALID_CHARACTERS, MAX_WEIGHTED_LENGTH as X_MAX_WEIGHTED_LENGTH, ParsedTweet};
@@ -24,6 +27,10 @@ pub use x::{INVALID_CHARACTERS, MAX_WEIGHTED_LENGTH as X_MAX_WEIGHTED_LENGTH, Pa
 use crate::ids::Platform;
 
 pub use mastodon::MAX_LENGTH as MASTODON_MAX_LENGTH;
+
+/// Bluesky's post lexicon: `maxGraphemes` 300, `maxLength` 3,000 (bytes of UTF-8).
+pub const BLUESKY_MAX_GRAPHEMES: usize = 300;
+pub const BLUESKY_MAX_BYTES: usize = 3_000;
 
 pub const LINKEDIN_MAX_LENGTH: usize = 3_000;
 pub const FACEBOOK_MAX_LENGTH: usize = 63_206;
@@ -42,6 +49,8 @@ pub enum TextRule {
     Length,
     /// X: a code point X refuses anywhere in a post.
     InvalidCharacter,
+    /// Bluesky: more bytes of UTF-8 than its lexicon allows.
+    Bytes,
 }
 
 impl TextRule {
@@ -50,6 +59,7 @@ impl TextRule {
             TextRule::WeightedLength => "weighted_length",
             TextRule::Length => "length",
             TextRule::InvalidCharacter => "invalid_character",
+            TextRule::Bytes => "bytes",
         }
     }
 }
@@ -78,6 +88,10 @@ impl TextViolation {
                 "is {actual} weighted characters; {platform} allows {limit} (URLs count 23, \
                  emoji 2, CJK and most non-Latin characters 2)"
             ),
+            TextRule::Length if platform == Platform::Bluesky => {
+                format!("is {actual} characters (grapheme clusters); Bluesky allows {limit}")
+            }
+            TextRule::Bytes => format!("is {actual} bytes of UTF-8; {platform} allows {limit}"),
             TextRule::Length if platform == Platform::Mastodon => format!(
                 "is {actual} characters as Mastodon counts them; Mastodon allows {limit} \
                  (URLs count 23, a remote mention without its domain)"
@@ -99,6 +113,7 @@ pub fn check_text(platform: Platform, text: &str) -> Vec<TextViolation> {
         Platform::Linkedin => check_length(platform, text, LINKEDIN_MAX_LENGTH),
         Platform::Facebook => check_length(platform, text, FACEBOOK_MAX_LENGTH),
         Platform::Mastodon => check_mastodon(text),
+        Platform::Bluesky => check_bluesky(text),
     }
 }
 
@@ -110,6 +125,7 @@ pub fn check_comment(platform: Platform, text: &str) -> Vec<TextViolation> {
         Platform::Linkedin => check_length(platform, text, LINKEDIN_COMMENT_MAX_LENGTH),
         Platform::Facebook => check_length(platform, text, FACEBOOK_COMMENT_MAX_LENGTH),
         Platform::Mastodon => check_mastodon(text),
+        Platform::Bluesky => check_bluesky(text),
     }
 }
 
@@ -120,6 +136,7 @@ pub fn limit(platform: Platform) -> usize {
         Platform::Linkedin => LINKEDIN_MAX_LENGTH,
         Platform::Facebook => FACEBOOK_MAX_LENGTH,
         Platform::Mastodon => MASTODON_MAX_LENGTH,
+        Platform::Bluesky => BLUESKY_MAX_GRAPHEMES,
     }
 }
 
@@ -129,6 +146,7 @@ pub fn measure(platform: Platform, text: &str) -> usize {
         Platform::X => parse_tweet(text).weighted_length,
         Platform::Linkedin | Platform::Facebook => utf16_length(text),
         Platform::Mastodon => mastodon::length(text),
+        Platform::Bluesky => graphemes(text),
     }
 }
 
@@ -164,6 +182,24 @@ fn check_mastodon(text: &str) -> Vec<TextViolation> {
         mastodon::length(text),
         MASTODON_MAX_LENGTH,
     )
+}
+
+fn check_bluesky(text: &str) -> Vec<TextViolation> {
+    let mut found = over_limit(Platform::Bluesky, graphemes(text), BLUESKY_MAX_GRAPHEMES);
+    if text.len() > BLUESKY_MAX_BYTES {
+        found.push(TextViolation {
+            platform: Platform::Bluesky,
+            rule: TextRule::Bytes,
+            limit: Some(BLUESKY_MAX_BYTES),
+            actual: Some(text.len()),
+        });
+    }
+    found
+}
+
+fn graphemes(text: &str) -> usize {
+    use unicode_segmentation::UnicodeSegmentation;
+    text.graphemes(true).count()
 }
 
 fn check_length(platform: Platform, text: &str, limit: usize) -> Vec<TextViolation> {

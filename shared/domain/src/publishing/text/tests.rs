@@ -107,3 +107,22 @@ fn a_mastodon_thread_part_is_a_status_with_the_same_rules() {
     let message = check_text(Platform::Mastodon, &"a".repeat(501))[0].message();
     assert!(message.contains("Mastodon allows 500"), "{message}");
 }
+
+#[test]
+fn bluesky_takes_300_grapheme_clusters_and_3000_bytes() {
+    assert!(rules(Platform::Bluesky, &"a".repeat(300)).is_empty());
+    assert_eq!(
+        rules(Platform::Bluesky, &"a".repeat(301)),
+        [(TextRule::Length, Some(300), Some(301))]
+    );
+    // 300 family emoji are 300 clusters but 7,500 bytes: the byte limit refuses them.
+    let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}";
+    assert_eq!(
+        rules(Platform::Bluesky, &family.repeat(300)),
+        [(TextRule::Bytes, Some(3_000), Some(7_500))]
+    );
+    let message = check_text(Platform::Bluesky, &family.repeat(300))[0].message();
+    assert!(message.contains("7500 bytes"), "{message}");
+    // A URL is counted as written: Bluesky shortens nothing.
+    assert_eq!(measure(Platform::Bluesky, "https://example.com/a"), 21);
+}
