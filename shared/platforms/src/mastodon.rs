@@ -194,7 +194,13 @@ impl HttpPlatforms {
         }
         let (headers, body) =
             timelines::read(self.http.get(url).query(&query), account, mastodon_error).await?;
-        let items = timelines::raw_items(&body)?;
+        let mut items = timelines::raw_items(&body)?;
+        // A status's text is HTML: the item keeps it, and gains the text as written.
+        for item in &mut items {
+            if let Some(html) = item.raw["content"].as_str() {
+                item.raw["text"] = Value::String(status_text(html));
+            }
+        }
         let full = items.len() >= limit as usize;
         Ok(Page {
             next: full

@@ -74,8 +74,8 @@ fn validate_post(platform: Platform, item: &RawItem) -> Result<IngestedItem, Str
         Platform::X => ("text", "created_at"),
         Platform::Facebook => ("message", "created_time"),
         Platform::Linkedin => ("commentary", "createdAt"),
-        // Mastodon's `content` is the status as HTML.
-        Platform::Mastodon => ("content", "created_at"),
+        // The reader adds the text read back from the status's HTML `content`.
+        Platform::Mastodon => ("text", "created_at"),
         // A Bluesky record's value, with its AT URI as `id`.
         Platform::Bluesky => ("text", "createdAt"),
     };
@@ -207,11 +207,13 @@ mod tests {
         let md = validate(
             Platform::Mastodon,
             StreamKind::Posts,
-            &item(json!({"id": "113000000000000001", "content": "<p>hi</p>",
-                         "created_at": "2026-01-01T10:00:00.000Z"})),
+            &item(
+                json!({"id": "113000000000000001", "content": "<p>hi</p>", "text": "hi",
+                         "created_at": "2026-01-01T10:00:00.000Z"}),
+            ),
         )
         .unwrap();
-        assert_eq!((md.text.as_str(), md.created_at.hour()), ("<p>hi</p>", 10));
+        assert_eq!((md.text.as_str(), md.created_at.hour()), ("hi", 10));
         let bs = validate(
             Platform::Bluesky,
             StreamKind::Posts,
@@ -225,7 +227,7 @@ mod tests {
         let err = validate(
             Platform::Mastodon,
             StreamKind::Posts,
-            &item(json!({"id": "1", "content": "c", "created_at": 5})),
+            &item(json!({"id": "1", "text": "c", "created_at": 5})),
         )
         .unwrap_err();
         assert!(err.contains("wrong type"), "{err}");
