@@ -217,7 +217,9 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         .unwrap_or_else(|| panic!("no engagement series: {data}"));
     assert_eq!(
         engagement["points"],
-        json!([{"label": "x", "value": 8}, {"label": "facebook", "value": 12}, {"label": "linkedin", "value": 5}])
+        // Every platform is a point, those the tenant has not published to at zero.
+        json!([{"label": "x", "value": 8}, {"label": "facebook", "value": 12}, {"label": "linkedin", "value": 5},
+               {"label": "mastodon", "value": 0}, {"label": "bluesky", "value": 0}])
     );
 
     // The summary over HTTP.

@@ -477,7 +477,7 @@ pub struct Post {
     /// Uploaded media, checked against every target when attached; what each variant carries
     /// unless it has its own.
     pub media: Vec<Attachment>,
-    /// X only: replies published after the post, each to the one before it.
+    /// X, Mastodon and Bluesky only: replies published after the post, each to the one before it.
     pub thread: Vec<String>,
     /// Facebook and LinkedIn only: a comment the account leaves on its post once it is live.
     pub first_comment: Option<String>,

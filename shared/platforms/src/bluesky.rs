@@ -14,7 +14,9 @@
 //! The record key is a TID made from the step's idempotency key and the post's due time, so
 //! every attempt at a step names the same record: a repeat cannot make a second post (the PDS
 //! refuses a key its repo holds), and the lookup reads exactly that record. Its time part is
-//! the due time, so Herald's records sort among the account's others as they would.
+//! the due time (a millisecond per thread part), so Herald's records sort among the account's
+//! others as they would; a post that went out late sorts early, so a timeline run reads an
+//! hour past the newest record it stored.
 //!
 //! Errors are XRPC's `{"error", "message"}`: 401 and a 400 `ExpiredToken`/`InvalidToken` a
 //! refused token, 429 rate limited (`ratelimit-reset`, epoch seconds), 5xx transient, other
@@ -89,22 +91,27 @@ impl HttpPlatforms {
             |b| b["uri"].as_str(),
             bluesky_error,
         );
-        match created {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    herald_domain::model::FailureKind::Permanent
-                        | herald_domain::model::FailureKind::Transient
-                ) =>
-            {
-                match self.record(account.token, account.external_id, &rkey).await {
-                    Ok(Some(found)) if found["value"]["text"] == account.text => Ok(
-                        PublishedPost::new(found["uri"].as_str().unwrap_or_default()),
-                    ),
-                    _ => Err(e),
-                }
-            }
-            other => other,
+        let Err(e) = created else {
+            return created;
+        };
+        use herald_domain::model::FailureKind;
+        if !matches!(e.kind(), FailureKind::Permanent | FailureKind::Transient) {
+            return Err(e);
+        }
+        // The refusal may be the PDS holding the key already (a repeat after a lost answer):
+        // the record under it says. A read that fails leaves the post unknown, never failed.
+        match self.record(account.token, account.external_id, &rkey).await {
+            Ok(Some(found)) if found["value"]["text"] == account.text => Ok(PublishedPost::new(
+                found["uri"].as_str().unwrap_or_default(),
+            )),
+            Ok(_) => Err(e),
+            Err(read) => Err(PlatformError::Ambiguous {
+                message: format!(
+                    "{} (and reading the record back failed: {})",
+                    e.message(),
+                    read.message()
+                ),
+            }),
         }
     }
 
@@ -329,7 +336,7 @@ impl HttpPlatforms {
             })
             .collect();
         let newest = all.first().and_then(|i| i.platform_id.clone());
-        let (items, reached) = timelines::until_since(all, position.since.as_deref());
+        let (items, reached) = look_back(all, position.since.as_deref());
         let full = records.len() >= limit as usize;
         let next = (!reached && full)
             .then(|| body["cursor"].as_str().map(str::to_owned))
@@ -340,6 +347,30 @@ impl HttpPlatforms {
             newest,
             rate: rate_signal(&headers),
         })
+    }
+}
+
+/// How far before the newest stored record a run reads again. Records are listed by key, and
+/// Herald's keys carry the post's due time, not when it went out: a post published late (a
+/// retry, a pause) sorts before records made since. Items are keyed, so a record read again
+/// is written over, not added.
+const LOOK_BACK: time::Duration = time::Duration::hours(1);
+
+/// Keeps the page's records down to an hour before `since`'s key (newest first); `true` when
+/// the page went past that (the run ends there).
+fn look_back(items: Vec<RawItem>, since: Option<&str>) -> (Vec<RawItem>, bool) {
+    let key_micros =
+        |uri: Option<&str>| uri.and_then(|u| u.rsplit('/').next()).and_then(tid_micros);
+    let Some(since_micros) = key_micros(since) else {
+        return timelines::until_since(items, since);
+    };
+    let cutoff = since_micros - LOOK_BACK.whole_microseconds() as i64;
+    match items
+        .iter()
+        .position(|i| key_micros(i.platform_id.as_deref()).is_some_and(|m| m < cutoff))
+    {
+        Some(at) => (items.into_iter().take(at).collect(), true),
+        None => (items, false),
     }
 }
 
@@ -387,20 +418,33 @@ fn jwt_expiry(jwt: &str) -> Option<OffsetDateTime> {
 }
 
 /// The step's record key: a TID (13 base32-sortable characters of a 64-bit number: a zero
-/// bit, 53 bits of microseconds, 10 bits of clock id) whose microseconds are the due time's
-/// second plus a part of the key's hash, and whose clock id is another part. Written by hand:
-/// the TID format is a few lines and no crate makes one from chosen parts.
+/// bit, 53 bits of microseconds, 10 bits of clock id) whose microseconds are the step's time
+/// to the millisecond plus a part of the key's hash, and whose clock id is another part. Written
+/// by hand: the TID format is a few lines and no crate makes one from chosen parts.
 pub(crate) fn record_key(idempotency_key: &str, due_at: OffsetDateTime) -> String {
-    const S32: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
     let hash = herald_domain::secrets::secret::sha256_hex(&[idempotency_key.as_bytes()]);
     let h = u64::from_str_radix(&hash[..16], 16).unwrap_or(0);
-    let seconds_us = due_at.unix_timestamp().saturating_mul(1_000_000);
-    let micros = seconds_us.max(TID_EPOCH_US) + (h % 1_000_000) as i64;
+    let millis = i64::try_from(due_at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let micros = millis.saturating_mul(1_000).max(TID_EPOCH_US) + (h % 1_000) as i64;
     let value = ((micros as u64 & ((1 << 53) - 1)) << 10) | ((h >> 32) & 1023);
     (0..13)
         .rev()
         .map(|i| S32[((value >> (5 * i)) & 31) as usize] as char)
         .collect()
+}
+
+const S32: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
+
+/// The microseconds a TID record key carries; `None` for another kind of key.
+fn tid_micros(rkey: &str) -> Option<i64> {
+    if rkey.len() != 13 {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for c in rkey.bytes() {
+        value = (value << 5) | S32.iter().position(|s| *s == c)? as u64;
+    }
+    i64::try_from(value >> 10).ok()
 }
 
 /// A link facet for every `http(s)://` URL, so it is a link on Bluesky (byte offsets into
@@ -442,23 +486,11 @@ pub(crate) fn bluesky_error(
             .unwrap_or("no detail given")
     );
     let code = (!name.is_empty()).then(|| name.to_owned());
-    match status {
-        StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
-            message,
-            code,
-            retry_after: retry_after(headers).or_else(|| rate_signal(headers).reset_after),
-        },
-        StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
-        StatusCode::BAD_REQUEST if matches!(name, "ExpiredToken" | "InvalidToken") => {
-            PlatformError::Auth { message, code }
-        }
-        s if s.is_server_error() => PlatformError::Transient {
-            message,
-            code,
-            retry_after: retry_after(headers),
-        },
-        _ => PlatformError::Permanent { message, code },
+    // XRPC answers an expired or unknown session with 400, not 401.
+    if status == StatusCode::BAD_REQUEST && matches!(name, "ExpiredToken" | "InvalidToken") {
+        return PlatformError::Auth { message, code };
     }
+    by_status(status, headers, message, code)
 }
 
 #[cfg(test)]
@@ -479,6 +511,47 @@ mod tests {
         );
         let later = record_key("herald-post_2-acc_1-0", due + time::Duration::seconds(2));
         assert!(later > key, "a later due time sorts after: {later} {key}");
+    }
+
+    #[test]
+    fn a_threads_parts_sort_in_order_and_keys_read_back_as_their_time() {
+        let due = time::macros::datetime!(2026-12-05 20:00 UTC);
+        let ms = time::Duration::milliseconds;
+        let parts: Vec<String> = (0..24)
+            .map(|step| record_key(&format!("herald-post_1-acc_1-{step}"), due + ms(step)))
+            .collect();
+        let mut sorted = parts.clone();
+        sorted.sort();
+        assert_eq!(parts, sorted);
+        let micros = tid_micros(&parts[3]).unwrap();
+        let at = due.unix_timestamp() * 1_000_000 + 3_000;
+        assert!((at..at + 1_000).contains(&micros), "{micros} {at}");
+        assert_eq!(tid_micros("not-a-tid"), None);
+    }
+
+    #[test]
+    fn a_run_reads_an_hour_past_the_newest_stored_record() {
+        let due = time::macros::datetime!(2026-12-05 20:00 UTC);
+        let uri = |minutes_before: i64| {
+            let key = record_key(
+                &format!("k{minutes_before}"),
+                due - time::Duration::minutes(minutes_before),
+            );
+            format!("at://did:plc:a/app.bsky.feed.post/{key}")
+        };
+        let item = |uri: String| RawItem {
+            platform_id: Some(uri),
+            raw: Value::Null,
+        };
+        let page: Vec<RawItem> = [0, 10, 30, 59, 61, 90]
+            .into_iter()
+            .map(|m| item(uri(m)))
+            .collect();
+        let (kept, reached) = look_back(page, Some(&uri(0)));
+        assert!(reached);
+        assert_eq!(kept.len(), 4, "down to 59 minutes before, not 61");
+        let (all, reached) = look_back(vec![item(uri(5))], None);
+        assert_eq!((all.len(), reached), (1, false));
     }
 
     #[test]

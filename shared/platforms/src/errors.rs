@@ -81,6 +81,31 @@ pub(crate) fn facebook_error(
     }
 }
 
+/// What most platforms' refusals mean by their status alone: 429 rate limited (Retry-After,
+/// else when the window resets), 401 a refused token, 5xx transient, any other refusal
+/// permanent.
+pub(crate) fn by_status(
+    status: StatusCode,
+    headers: &HeaderMap,
+    message: String,
+    code: Option<String>,
+) -> PlatformError {
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
+            message,
+            code,
+            retry_after: retry_after(headers).or_else(|| rate_signal(headers).reset_after),
+        },
+        StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
+        s if s.is_server_error() => PlatformError::Transient {
+            message,
+            code,
+            retry_after: retry_after(headers),
+        },
+        _ => PlatformError::Permanent { message, code },
+    }
+}
+
 pub(crate) fn linkedin_error(
     status: StatusCode,
     headers: &HeaderMap,
@@ -96,21 +121,7 @@ pub(crate) fn linkedin_error(
         status.as_u16(),
         body["message"].as_str().unwrap_or("no detail given")
     );
-    let retry_after = retry_after(headers);
-    match status {
-        StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
-            message,
-            code,
-            retry_after,
-        },
-        StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
-        s if s.is_server_error() => PlatformError::Transient {
-            message,
-            code,
-            retry_after,
-        },
-        _ => PlatformError::Permanent { message, code },
-    }
+    by_status(status, headers, message, code)
 }
 
 /// Reads the platforms' budget headers: X's `x-rate-limit-remaining`/`-reset` (Mastodon's

@@ -304,11 +304,16 @@ fn platform_name(p: Platform) -> &'static str {
 }
 
 /// Whether a post read back is the text Herald sent. Mastodon gives statuses back as HTML
-/// (`mastodon::status_text`), which keeps words but not every blank line: there, runs of
-/// white space compare as one space.
+/// (`mastodon::status_text`), which keeps words but not every blank line, and shows a remote
+/// mention without its domain: there, runs of white space compare as one space, and mentions
+/// as their local part.
 fn same_text(platform: Platform, read: &str, sent: &str) -> bool {
+    use herald_domain::publishing::text::local_mentions;
     match platform {
-        Platform::Mastodon => read.split_whitespace().eq(sent.split_whitespace()),
+        Platform::Mastodon => {
+            let (read, sent) = (local_mentions(read), local_mentions(sent));
+            read.split_whitespace().eq(sent.split_whitespace())
+        }
         _ => read == sent,
     }
 }

@@ -115,7 +115,10 @@ impl HttpPlatforms {
                 StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
                     message,
                     code: None,
-                    retry_after: retry_after(&headers).or_else(|| x_rate_limit_reset(&headers)),
+                    // Retry-After, else when the window resets (X's epoch, Mastodon's ISO
+                    // 8601 time, Bluesky's epoch).
+                    retry_after: retry_after(&headers)
+                        .or_else(|| rate_signal(&headers).reset_after),
                 },
                 StatusCode::UNAUTHORIZED => PlatformError::Auth {
                     message,

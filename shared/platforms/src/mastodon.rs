@@ -185,7 +185,11 @@ impl HttpPlatforms {
             engagement::urlencode_path(&account.external_id)
         ));
         let limit = page_size.clamp(1, 40);
-        let mut query = vec![("limit", limit.to_string())];
+        // A boost is someone else's status: not the account's post.
+        let mut query = vec![
+            ("limit", limit.to_string()),
+            ("exclude_reblogs", "true".to_owned()),
+        ];
         if let Some(since) = &position.since {
             query.push(("since_id", since.clone()));
         }
@@ -288,19 +292,35 @@ pub(crate) fn mastodon_error(
         status.as_u16(),
         body["error"].as_str().unwrap_or("no detail given")
     );
-    let code = None;
-    match status {
-        StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
-            message,
-            code,
-            retry_after: retry_after(headers).or_else(|| rate_signal(headers).reset_after),
-        },
-        StatusCode::UNAUTHORIZED => PlatformError::Auth { message, code },
-        s if s.is_server_error() => PlatformError::Transient {
-            message,
-            code,
-            retry_after: retry_after(headers),
-        },
-        _ => PlatformError::Permanent { message, code },
+    by_status(status, headers, message, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_reads_back_as_written_from_mastodons_own_html() {
+        // As Mastodon renders a remote mention and a long link (its hidden spans included).
+        let html = concat!(
+            r#"<p>Thanks <span class="h-card" translate="no"><a href="https://example.social/@ada" "#,
+            r#"class="u-url mention">@<span>ada</span></a></span> &amp; team!</p><p>See "#,
+            r#"<a href="https://example.com/a/very/long/path" target="_blank" rel="nofollow noopener">"#,
+            r#"<span class="invisible">https://</span><span class="ellipsis">example.com/a/very/lo</span>"#,
+            r#"<span class="invisible">ng/path</span></a><br />bye</p>"#
+        );
+        let read = status_text(html);
+        assert_eq!(
+            read,
+            "Thanks @ada & team!\n\nSee https://example.com/a/very/long/path\nbye"
+        );
+        let sent =
+            "Thanks @ada@example.social & team!\n\nSee https://example.com/a/very/long/path\nbye";
+        assert!(same_text(Platform::Mastodon, &read, sent));
+        assert!(!same_text(Platform::Mastodon, &read, "Thanks @ada & team!"));
+        assert!(
+            !same_text(Platform::X, &read, sent),
+            "only Mastodon reads mentions so"
+        );
     }
 }

@@ -361,7 +361,7 @@ pub struct CrisisInput {
     #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     pub reason: String,
     /// `x`, `facebook`, `linkedin`, `mastodon`, `bluesky`; absent or empty pauses every platform.
-    #[schema(max_items = 3, inline, value_type = Option<Vec<PlatformName>>)]
+    #[schema(max_items = 5, inline, value_type = Option<Vec<PlatformName>>)]
     pub platforms: Option<Vec<String>>,
     /// When the pause ends by itself (RFC 3339); default 24 hours from now, at most 30 days.
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -592,4 +592,6 @@ pub enum PlatformName {
     X,
     Facebook,
     Linkedin,
+    Mastodon,
+    Bluesky,
 }

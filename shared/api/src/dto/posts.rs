@@ -33,8 +33,9 @@ pub struct CreatePost {
     #[serde(default)]
     #[schema(max_items = 20)]
     pub media: Vec<String>,
-    /// X only: replies published after the post, in order, each answering the one before
-    /// (each part checked as X counts it). Every target must be an X account.
+    /// X, Mastodon and Bluesky only: replies published after the post, in order, each
+    /// answering the one before (each part checked as its target's platform counts). Every
+    /// target must be an X, Mastodon or Bluesky account.
     #[serde(default)]
     #[schema(max_items = 24)]
     pub thread: Vec<String>,
@@ -212,7 +213,7 @@ pub struct PostView {
     pub variants: Vec<VariantView>,
     /// The post's media ids.
     pub media: Vec<String>,
-    /// X only: the replies published after the post.
+    /// X, Mastodon and Bluesky only: the replies published after the post.
     pub thread: Vec<String>,
     /// Facebook and LinkedIn only: the comment left on the post once it is live.
     pub first_comment: Option<String>,

@@ -1,4 +1,4 @@
-//! What a post publishes after itself: a thread's replies (X, Mastodon) or a first comment on
+//! What a post publishes after itself: a thread's replies (X, Mastodon, Bluesky) or a first comment on
 //! Facebook and LinkedIn, and the rules they are held to.
 
 use super::fields::FieldError;
@@ -7,7 +7,7 @@ use crate::publishing::text::{check_comment, check_text};
 
 /// The most replies a thread carries after its first post.
 pub const MAX_THREAD_PARTS: usize = 24;
-/// What a post publishes after itself: a thread's replies (X, Mastodon), or a first comment on
+/// What a post publishes after itself: a thread's replies (X, Mastodon, Bluesky), or a first comment on
 /// Facebook and LinkedIn.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FollowUps {
@@ -24,8 +24,8 @@ pub fn threads_on(platform: Platform) -> bool {
     )
 }
 
-/// A thread publishes on X and Mastodon only and a first comment on Facebook and LinkedIn
-/// only: a target on another platform is refused (a post that should do both is two posts).
+/// A thread publishes on X, Mastodon and Bluesky only and a first comment on Facebook and
+/// LinkedIn only: a target on another platform is refused (a post that should do both is two posts).
 /// Each thread part is checked against the target's rules, a first comment against its
 /// comment rules.
 pub(super) fn check_follow_ups(
@@ -43,7 +43,7 @@ pub(super) fn check_follow_ups(
         push(FieldError::new(
             "thread",
             format!(
-                "is published on X and Mastodon only, and {target} is a {platform} account: use first_comment there, or a separate post"
+                "is published on X, Mastodon and Bluesky only, and {target} is a {platform} account: use first_comment there, or a separate post"
             ),
         ));
     }
@@ -84,7 +84,7 @@ pub(super) fn check_thread_parts(follow_ups: &FollowUps, errors: &mut Vec<FieldE
     if !follow_ups.thread.is_empty() && follow_ups.first_comment.is_some() {
         errors.push(FieldError::new(
             "first_comment",
-            "cannot go with a thread: X and Mastodon answer a post with a thread, Facebook and LinkedIn with a first comment",
+            "cannot go with a thread: X, Mastodon and Bluesky answer a post with a thread, Facebook and LinkedIn with a first comment",
         ));
     }
     if follow_ups.thread.len() > MAX_THREAD_PARTS {

@@ -37,7 +37,8 @@ pub struct PublishRequest<'a> {
     /// created, and one whose clients name their records (Bluesky's record key) names it from
     /// this and `due_at`.
     pub idempotency_key: &'a str,
-    /// When the post was due: stable across attempts, like the key.
+    /// The step's nominal time, stable across attempts like the key: when the post was due,
+    /// plus a millisecond per step (so a thread's parts sort in order).
     pub due_at: time::OffsetDateTime,
 }
 

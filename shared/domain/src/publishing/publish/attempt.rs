@@ -58,6 +58,11 @@ impl PublishService {
         }
         // One key per variant step, whatever the attempt or invocation.
         let idempotency_key = format!("herald-{}-{}-{step}", post.id, message.account_id);
+        let key = StepKey {
+            id: &idempotency_key,
+            // A millisecond per step, so a thread's parts sort in order (Bluesky's keys).
+            due_at: post.scheduled_at + time::Duration::milliseconds(i64::from(step)),
+        };
         let mut last: Option<(PlatformError, bool)> = None;
         for attempt in 1..=self.config.max_attempts.max(1) {
             if attempt > 1 {
@@ -81,10 +86,7 @@ impl PublishService {
                 break;
             }
             if lookup_first {
-                match self
-                    .lookup(post, account, text, reply_to, &idempotency_key)
-                    .await
-                {
+                match self.lookup(post, account, text, reply_to, key).await {
                     Ok(Some(found)) => {
                         tracing::info!(platform_post_id = %found.platform_post_id, "found on the platform after an ambiguous attempt; adopted");
                         return Attempted::Published(found, Done::Adopted);
@@ -121,8 +123,8 @@ impl PublishService {
                     correlation_id: &message.correlation_id,
                     media,
                     reply_to,
-                    idempotency_key: &idempotency_key,
-                    due_at: post.scheduled_at,
+                    idempotency_key: key.id,
+                    due_at: key.due_at,
                 })
                 .await;
             let error = match result {
@@ -228,7 +230,7 @@ impl PublishService {
         account: &Account,
         text: &str,
         reply_to: Option<&str>,
-        idempotency_key: &str,
+        key: StepKey<'_>,
     ) -> Result<Option<PublishedPost>, PlatformError> {
         let since = post.scheduled_at.min(post.updated_at) - self.config.lookup_window;
         self.platform
@@ -239,11 +241,18 @@ impl PublishService {
                 text,
                 since,
                 reply_to,
-                idempotency_key,
-                due_at: post.scheduled_at,
+                idempotency_key: key.id,
+                due_at: key.due_at,
             })
             .await
     }
+}
+
+/// What names a step on a platform, the same in every attempt and invocation.
+#[derive(Clone, Copy)]
+pub(super) struct StepKey<'a> {
+    id: &'a str,
+    due_at: time::OffsetDateTime,
 }
 
 /// What the variant's current step publishes: the post itself (its text and media), or a

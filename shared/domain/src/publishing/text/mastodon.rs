@@ -34,12 +34,18 @@ fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
 }
 
-/// Grapheme clusters of `text` with each remote mention's `@domain` left out (Mastodon's
-/// `Account::MENTION_RE`: `@` not after a word character, `=` or `/`, a username of
-/// `[a-z0-9_]` with inner `.` and `-`, then an optional `@domain`). Hand-written: a regex
-/// crate for one pattern is more than the scan.
+/// Grapheme clusters of `text` with each remote mention's `@domain` left out.
 fn without_remote_domains(text: &str) -> usize {
-    let mut count = 0;
+    local_mentions(text).graphemes(true).count()
+}
+
+/// `text` with each remote mention's `@domain` left out, as Mastodon counts it and as its
+/// HTML shows it (`@user@other.social` is `@user` there). A mention is Mastodon's
+/// `Account::MENTION_RE`: `@` not after a word character, `=` or `/`, a username of
+/// `[a-z0-9_]` with inner `.` and `-`, then an optional `@domain`. Hand-written: a regex crate
+/// for one pattern is more than the scan.
+pub fn local_mentions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut before: Option<char> = None;
     while let Some(at) = rest.find('@') {
@@ -49,8 +55,9 @@ fn without_remote_domains(text: &str) -> usize {
         let user = username_length(after);
         let starts_mention = user > 0
             && !prev.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '=' || c == '/');
+        out.push_str(head);
+        out.push('@');
         if !starts_mention {
-            count += head.graphemes(true).count() + 1;
             before = Some('@');
             rest = after;
             continue;
@@ -58,11 +65,12 @@ fn without_remote_domains(text: &str) -> usize {
         let domain = after[user..]
             .strip_prefix('@')
             .map_or(0, |d| domain_length(d).map_or(0, |n| n + 1));
-        count += head.graphemes(true).count() + 1 + after[..user].graphemes(true).count();
+        out.push_str(&after[..user]);
         before = after[..user].chars().next_back();
         rest = &after[user + domain..];
     }
-    count + rest.graphemes(true).count()
+    out.push_str(rest);
+    out
 }
 
 /// Bytes of a username at the start of `s`: `[a-z0-9_]`, then `[a-z0-9_.-]*` ending in

@@ -26,7 +26,7 @@ pub use x::{INVALID_CHARACTERS, MAX_WEIGHTED_LENGTH as X_MAX_WEIGHTED_LENGTH, Pa
 
 use crate::ids::Platform;
 
-pub use mastodon::MAX_LENGTH as MASTODON_MAX_LENGTH;
+pub use mastodon::{MAX_LENGTH as MASTODON_MAX_LENGTH, local_mentions};
 
 /// Bluesky's post lexicon: `maxGraphemes` 300, `maxLength` 3,000 (bytes of UTF-8).
 pub const BLUESKY_MAX_GRAPHEMES: usize = 300;

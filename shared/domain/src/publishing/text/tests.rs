@@ -126,3 +126,13 @@ fn bluesky_takes_300_grapheme_clusters_and_3000_bytes() {
     // A URL is counted as written: Bluesky shortens nothing.
     assert_eq!(measure(Platform::Bluesky, "https://example.com/a"), 21);
 }
+
+#[test]
+fn a_remote_mention_reads_as_its_local_part() {
+    assert_eq!(
+        local_mentions("hi @ada@example.social and @bob, mail c@d.org"),
+        "hi @ada and @bob, mail c@d.org"
+    );
+    assert_eq!(local_mentions("@a@b.c@d"), "@a@d");
+    assert_eq!(local_mentions("no mentions"), "no mentions");
+}
