@@ -56,6 +56,22 @@ class LogScanTest(unittest.TestCase):
         code, out = self.scan()
         self.assertEqual(code, 0, out)
 
+    def test_a_value_recorded_as_two_kinds_counts_for_both_and_a_hit_names_the_first(self) -> None:
+        lines = [
+            {"kind": kind, "value": f"{kind}-value-0123456789"}
+            for kind in sorted(log_scan.REQUIRED_KINDS - {"app_password"})
+        ]
+        # A Bluesky app password: recorded as such, then again from the `access_token` field.
+        lines += [{"kind": "app_password", "value": "shared-value-0123456789"},
+                  {"kind": "access_token", "value": "shared-value-0123456789"}]
+        self.secrets.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        code, out = self.scan()
+        self.assertEqual(code, 0, out)
+        (self.dir / "logs" / "api.log").write_text("leaked shared-value-0123456789\n")
+        code, out = self.scan()
+        self.assertEqual(code, 1)
+        self.assertIn("app_password in api.log", out)
+
     def test_a_required_kind_never_recorded_fails(self) -> None:
         self.secrets.write_text(json.dumps({"kind": "api_key", "value": "x" * 20}) + "\n")
         code, out = self.scan()

@@ -5,6 +5,8 @@
 //! | X | `POST /2/tweets` with `reply.in_reply_to_tweet_id` | the user's tweets whose `referenced_tweets` has `replied_to` the parent |
 //! | Facebook | `POST /{post-id}/comments` (`message`) | `GET /{post-id}/comments`, the Page's own |
 //! | LinkedIn | `POST /rest/socialActions/{urn}/comments` (`actor`, `object`, `message.text`) | `GET /rest/socialActions/{urn}/comments`, the organisation's own |
+//! | Mastodon | `POST /api/v1/statuses` with `in_reply_to_id` (`mastodon.rs`) | the account's statuses whose `in_reply_to_id` is the parent |
+//! | Bluesky | `createRecord` with `reply.root` and `reply.parent` (`bluesky.rs`) | `getRecord` of the step's own record key |
 
 use super::*;
 use crate::engagement::urlencode_path;
