@@ -50,9 +50,9 @@ impl HttpPlatforms {
     ) -> Result<PublishedPost, PlatformError> {
         let mut images = Vec::with_capacity(media.len());
         for upload in media {
-            let alt = String::new();
+            // Alt text is item 6's per-platform options; the lexicon requires the field.
             images.push(
-                serde_json::json!({"image": self.upload_blob(account, upload).await?, "alt": alt}),
+                serde_json::json!({"image": self.upload_blob(account, upload).await?, "alt": ""}),
             );
         }
         let mut record = serde_json::json!({

@@ -299,10 +299,6 @@ impl PlatformClient for HttpPlatforms {
     }
 }
 
-fn platform_name(p: Platform) -> &'static str {
-    p.title()
-}
-
 /// Whether a post read back is the text Herald sent. Mastodon gives statuses back as HTML
 /// (`mastodon::status_text`), which keeps words but not every blank line, and shows a remote
 /// mention without its domain: there, runs of white space compare as one space, and mentions

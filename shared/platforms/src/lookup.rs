@@ -108,7 +108,7 @@ impl HttpPlatforms {
         if !status.is_success() {
             let message = format!(
                 "{} answered {} to the lookup",
-                platform_name(req.platform),
+                req.platform.title(),
                 status.as_u16()
             );
             return Err(match status {

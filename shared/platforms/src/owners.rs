@@ -90,7 +90,7 @@ impl HttpPlatforms {
             .map_err(|e| PlatformError::Transient {
                 message: format!(
                     "{} could not be asked who the token is: {}",
-                    platform_name(platform),
+                    platform.title(),
                     e.without_url()
                 ),
                 code: None,
