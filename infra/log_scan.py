@@ -3,7 +3,8 @@
 
 The test harness appends every credential it handles to `.herald/test-secrets.jsonl` (one
 `{"kind": ..., "value": ...}` per line: API keys, the operator token, platform access and
-refresh tokens, webhook signing secrets, embed tokens, the alert webhook's URL, phone numbers). This scans every log
+refresh tokens, webhook signing secrets, embed tokens, the alert webhook's URL, phone numbers,
+the signatures of the media links Instagram fetches). This scans every log
 the local stack's Herald processes wrote (`.herald/logs/`, the functions and the local API
 gateway; not the fake platforms or the AWS emulator, which stand in for the outside world)
 and fails on any hit, naming the kind and the file, never the value.
@@ -38,6 +39,7 @@ REQUIRED_KINDS = {
     "phone_number",
     "sms_api_key",
     "app_password",
+    "media_link",
 }
 # Shorter values are too likely to occur by chance in unrelated text.
 MIN_LENGTH = 12

@@ -336,6 +336,7 @@ def up() -> int:
                 "--parameter", f"LinkedInApiUrl={fake_url}/linkedin",
                 "--parameter", f"MastodonApiUrl={fake_url}/mastodon",
                 "--parameter", f"BlueskyApiUrl={fake_url}/bluesky",
+                "--parameter", f"InstagramApiUrl={fake_url}/instagram/v21.0",
                 "--parameter", f"SmsApiUrl={fake_url}",
                 "--parameter", f"XAuthorizeUrl={fake_url}/x/i/oauth2/authorize",
                 "--parameter", f"FacebookAuthorizeUrl={fake_url}/facebook/v21.0/dialog/oauth",

@@ -134,6 +134,7 @@ impl FakePlatforms {
             linkedin: format!("{url}/linkedin"),
             mastodon: format!("{url}/mastodon"),
             bluesky: format!("{url}/bluesky"),
+            instagram: format!("{url}/instagram/v21.0"),
         }
     }
 }

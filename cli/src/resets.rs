@@ -29,7 +29,7 @@ pub enum AccountCommand {
 pub enum AppBlockCommand {
     /// Lift a platform app's block (deployment-wide); prints when it would have ended.
     Clear {
-        #[arg(value_parser = ["x", "facebook", "linkedin", "mastodon", "bluesky"])]
+        #[arg(value_parser = ["x", "facebook", "linkedin", "mastodon", "bluesky", "instagram"])]
         platform: String,
     },
 }

@@ -101,8 +101,8 @@ def admin_remove_fault(state: State, req: Request) -> Outcome:
 def admin_tokens(state: State, req: Request) -> Outcome:
     data = req.json_object()
     platform = data.get("platform")
-    if platform not in ("x", "facebook", "linkedin", "mastodon"):
-        raise BadRequest('platform must be "x", "facebook", "linkedin" or "mastodon"')
+    if platform not in ("x", "facebook", "linkedin", "mastodon", "instagram"):
+        raise BadRequest('platform must be "x", "facebook", "linkedin", "mastodon" or "instagram"')
     token, account = _field(data, "token", str), _field(data, "account", str)
     if not token or not account:
         raise BadRequest("token and account are required strings")
@@ -306,8 +306,8 @@ def admin_insights(state: State, req: Request) -> Outcome:
 def admin_set_metrics(state: State, req: Request) -> Outcome:
     data = req.json_object()
     platform, post_id = data.get("platform"), data.get("post_id")
-    if platform not in ("x", "facebook", "linkedin", "mastodon", "bluesky") or not isinstance(post_id, str):
-        raise BadRequest('platform ("x", "facebook", "linkedin", "mastodon" or "bluesky") and post_id are required')
+    if platform not in ("x", "facebook", "linkedin", "mastodon", "bluesky", "instagram") or not isinstance(post_id, str):
+        raise BadRequest('platform ("x", "facebook", "linkedin", "mastodon", "bluesky" or "instagram") and post_id are required')
     if _created_post(state, platform, post_id) is None:
         return Reply(404, {"error": "no such post on the fake"})
     counts: dict[str, int] = {}

@@ -77,6 +77,16 @@ from fake_platforms.linkedin import (
     linkedin_upload_bytes,
     linkedin_userinfo,
 )
+from fake_platforms.instagram import (
+    admin_instagram_containers,
+    instagram_create_comment,
+    instagram_create_container,
+    instagram_list_comments,
+    instagram_list_media,
+    instagram_me,
+    instagram_object,
+    instagram_publish,
+)
 from fake_platforms.mastodon_api import (
     mastodon_account_statuses,
     mastodon_create_status,
@@ -128,6 +138,7 @@ def _route(
 _GRAPH = r"/facebook(?:/v\d+(?:\.\d+)?)?/(?P<page>[^/]+)"
 _NAME = r"(?P<name>[A-Za-z0-9._-]+)"
 _MASTODON = r"/mastodon/api"
+_INSTAGRAM = r"/instagram(?:/v\d+(?:\.\d+)?)?"
 _XRPC = r"/bluesky/xrpc/"
 
 ROUTES = [
@@ -167,6 +178,14 @@ ROUTES = [
     _route("PUT", r"/linkedin/uploads/(?P<token>[A-Za-z0-9]+)", linkedin_upload_bytes, "linkedin",
            MAX_UPLOAD_BYTES),
     _route("GET", r"/linkedin/rest/posts", linkedin_list_posts, "linkedin"),
+    _route("GET", _INSTAGRAM + r"/me", instagram_me, "instagram"),
+    _route("POST", _INSTAGRAM + r"/(?P<user>\d+)/media", instagram_create_container, "instagram"),
+    _route("POST", _INSTAGRAM + r"/(?P<user>\d+)/media_publish", instagram_publish, "instagram"),
+    _route("GET", _INSTAGRAM + r"/(?P<user>\d+)/media", instagram_list_media, "instagram"),
+    _route("POST", _INSTAGRAM + r"/(?P<user>\d+)/comments", instagram_create_comment, "instagram"),
+    _route("GET", _INSTAGRAM + r"/(?P<user>\d+)/comments", instagram_list_comments, "instagram"),
+    _route("GET", _INSTAGRAM + r"/(?P<user>\d+)", instagram_object, "instagram"),
+    _route("GET", r"/_admin/instagram/containers", admin_instagram_containers, "admin"),
     _route("POST", _MASTODON + r"/v1/statuses", mastodon_create_status, "mastodon"),
     _route("GET", _MASTODON + r"/v1/statuses/(?P<id>[^/]+)", mastodon_get_status, "mastodon"),
     _route("DELETE", _MASTODON + r"/v1/statuses/(?P<id>[^/]+)", mastodon_delete_status, "mastodon"),

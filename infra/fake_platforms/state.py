@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fake_platforms.bluesky_accounts import BlueskyAccounts
+from fake_platforms.instagram_containers import Containers
 from fake_platforms.protocol import BadRequest, _field, _number, graph_time, rfc3339_ms
 from fake_platforms.sms_state import SmsState
 
 
-PLATFORMS = ("x", "facebook", "linkedin", "sms", "mastodon", "bluesky")
+PLATFORMS = ("x", "facebook", "linkedin", "sms", "mastodon", "bluesky", "instagram")
 
 #: (requests, window in seconds) per (platform, account) until `POST /_admin/limits`. A
 #: platform's own name is the window its creates count toward; Mastodon also has
@@ -32,6 +33,7 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "mastodon-api": (300, 300),  # any request: 300 per 5 minutes
     # points, not requests: a Bluesky create costs 3 of the PDS's 5,000 an hour (bluesky.py)
     "bluesky": (5000, 3600),
+    "instagram": (100, 86400),  # API-published posts: 100 per 24 hours
 }
 
 #: How long Mastodon remembers an `Idempotency-Key` (seconds).
@@ -295,6 +297,7 @@ class State:
         # Idempotency keys: (platform, account, key) -> (post id, when it was first used).
         self._idempotency: dict[tuple[str, str, str], tuple[str, float]] = {}
         self.bluesky = BlueskyAccounts()
+        self.instagram = Containers()  # Instagram's media containers (instagram.py)
         self.sms = SmsState()  # the SMS provider's settings and receipts (sms_state.py)
         self.reset()
 
@@ -312,6 +315,7 @@ class State:
             self._insights = {}
             self._idempotency = {}
         self.bluesky.clear()
+        self.instagram.clear()
         self.sms.reset()
 
     def _next(self, name: str) -> int:

@@ -219,7 +219,8 @@ async fn snapshots_of_a_published_post_are_taken_once_per_milestone_and_summaris
         engagement["points"],
         // Every platform is a point, those the tenant has not published to at zero.
         json!([{"label": "x", "value": 8}, {"label": "facebook", "value": 12}, {"label": "linkedin", "value": 5},
-               {"label": "mastodon", "value": 0}, {"label": "bluesky", "value": 0}])
+               {"label": "mastodon", "value": 0}, {"label": "bluesky", "value": 0},
+               {"label": "instagram", "value": 0}])
     );
 
     // The summary over HTTP.
@@ -353,6 +354,7 @@ async fn engagement_reads_parse_each_platforms_counts_and_classify_failures() {
                 reply_to: None,
                 idempotency_key: "k",
                 due_at: herald_tests::DUE,
+                progress: &herald_domain::publishing::platform::KeptInMemory::default(),
             })
             .await
             .unwrap();

@@ -77,12 +77,15 @@ impl Poster<'_> {
                     .iter()
                     .map(|(a, bytes)| MediaUpload {
                         attachment: a,
-                        content: MediaContent::from_bytes(bytes.clone()),
+                        body: herald_domain::publishing::platform::MediaBody::Bytes(
+                            MediaContent::from_bytes(bytes.clone()),
+                        ),
                     })
                     .collect(),
                 reply_to,
                 idempotency_key: key,
                 due_at: herald_tests::DUE,
+                progress: &herald_domain::publishing::platform::KeptInMemory::default(),
             })
             .await
     }
@@ -98,6 +101,7 @@ impl Poster<'_> {
                 reply_to,
                 idempotency_key: key,
                 due_at: herald_tests::DUE,
+                progress: &herald_domain::publishing::platform::KeptInMemory::default(),
             })
             .await
             .unwrap()

@@ -12,6 +12,7 @@ mod embed;
 mod health;
 mod ingest;
 mod ingest_store;
+mod instagram;
 mod mastodon;
 mod outbound;
 mod outbound_store;

@@ -47,12 +47,15 @@ async fn status(
                 .iter()
                 .map(|(a, bytes)| MediaUpload {
                     attachment: a,
-                    content: MediaContent::from_bytes(bytes.clone()),
+                    body: herald_domain::publishing::platform::MediaBody::Bytes(
+                        MediaContent::from_bytes(bytes.clone()),
+                    ),
                 })
                 .collect(),
             reply_to: None,
             idempotency_key: key,
             due_at: herald_tests::DUE,
+            progress: &herald_domain::publishing::platform::KeptInMemory::default(),
         })
         .await
 }
@@ -177,6 +180,7 @@ async fn a_status_is_found_by_its_text_read_back_from_mastodons_html() {
                     reply_to: None,
                     idempotency_key: "k-html",
                     due_at: herald_tests::DUE,
+                    progress: &herald_domain::publishing::platform::KeptInMemory::default(),
                 })
                 .await
                 .unwrap()

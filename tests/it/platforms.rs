@@ -54,12 +54,15 @@ async fn publish(
                 .iter()
                 .map(|(a, bytes)| MediaUpload {
                     attachment: a,
-                    content: MediaContent::from_bytes(bytes.clone()),
+                    body: herald_domain::publishing::platform::MediaBody::Bytes(
+                        MediaContent::from_bytes(bytes.clone()),
+                    ),
                 })
                 .collect(),
             reply_to: None,
             idempotency_key: text,
             due_at: herald_tests::DUE,
+            progress: &herald_domain::publishing::platform::KeptInMemory::default(),
         })
         .await
         .map(|p| p.platform_post_id)
@@ -334,6 +337,7 @@ async fn follow_up(
             reply_to: Some(parent),
             idempotency_key: text,
             due_at: herald_tests::DUE,
+            progress: &herald_domain::publishing::platform::KeptInMemory::default(),
         })
         .await
         .map(|p| p.platform_post_id)
@@ -357,6 +361,7 @@ async fn find(
             reply_to,
             idempotency_key: text,
             due_at: herald_tests::DUE,
+            progress: &herald_domain::publishing::platform::KeptInMemory::default(),
         })
         .await
         .unwrap()

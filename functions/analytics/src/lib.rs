@@ -133,6 +133,7 @@ mod tests {
             ("HERALD_LINKEDIN_API_URL".to_owned(), "http://l".to_owned()),
             ("HERALD_MASTODON_API_URL".to_owned(), "http://m".to_owned()),
             ("HERALD_BLUESKY_API_URL".to_owned(), "http://b".to_owned()),
+            ("HERALD_INSTAGRAM_API_URL".to_owned(), "http://i".to_owned()),
         ]))
         .unwrap();
         assert_eq!(ok.offsets, MilestoneOffsets::default());

@@ -204,6 +204,7 @@ mod tests {
             ("HERALD_LINKEDIN_API_URL", "http://l"),
             ("HERALD_MASTODON_API_URL", "http://m"),
             ("HERALD_BLUESKY_API_URL", "http://b"),
+            ("HERALD_INSTAGRAM_API_URL", "http://i"),
             ("HERALD_FUNCTION_TIMEOUT_SECONDS", "30"),
             ("HERALD_INGEST_LEASE_SECONDS", "45"),
         ]

@@ -372,6 +372,7 @@ mod tests {
             ("HERALD_LINKEDIN_API_URL", "http://l"),
             ("HERALD_MASTODON_API_URL", "http://m"),
             ("HERALD_BLUESKY_API_URL", "http://b"),
+            ("HERALD_INSTAGRAM_API_URL", "http://i"),
             ("HERALD_MEDIA_BUCKET", "media"),
         ]
         .into_iter()

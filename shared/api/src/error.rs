@@ -50,9 +50,11 @@ pub struct ProblemField {
     pub platform: Option<String>,
     /// Media problems: `unknown_media`, `not_uploaded`, `unrecognized_content`,
     /// `type_mismatch`, `type_not_accepted`, `too_large`, `too_small`,
-    /// `dimensions_unreadable`, `too_many`, `not_alone`, `expires_before_publish`,
-    /// `quota_objects` or `quota_bytes`. Text problems: `weighted_length` (X's twitter-text
-    /// count), `length` (UTF-16 code units: LinkedIn, Facebook) or `invalid_character` (X).
+    /// `dimensions_unreadable`, `too_many`, `media_required` (Instagram), `not_alone`,
+    /// `expires_before_publish`, `quota_objects` or `quota_bytes`. Text problems:
+    /// `weighted_length` (X's twitter-text count), `length` (each platform's unit: UTF-16 code
+    /// units on LinkedIn, Facebook and Instagram), `bytes` (Bluesky), `hashtags`, `mentions`
+    /// (Instagram) or `invalid_character` (X).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// Media problems: the limit, as bytes, `{"width","height"}`, a MIME type or list of

@@ -129,6 +129,28 @@ impl MediaObjects for S3Media {
         })
     }
 
+    async fn presign_download(
+        &self,
+        key: &str,
+        expires_in: Duration,
+        now: OffsetDateTime,
+    ) -> Result<String, StoreError> {
+        let config = PresigningConfig::builder()
+            .start_time(SystemTime::from(now))
+            .expires_in(expires_in)
+            .build()
+            .map_err(|e| StoreError::Invalid(format!("presigning: {e}")))?;
+        let presigned = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(store_error)?;
+        Ok(presigned.uri().to_owned())
+    }
+
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
         match self
             .client

@@ -112,15 +112,17 @@ pub enum Platform {
     Linkedin,
     Mastodon,
     Bluesky,
+    Instagram,
 }
 
 impl Platform {
-    pub const ALL: [Platform; 5] = [
+    pub const ALL: [Platform; 6] = [
         Platform::X,
         Platform::Facebook,
         Platform::Linkedin,
         Platform::Mastodon,
         Platform::Bluesky,
+        Platform::Instagram,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +132,7 @@ impl Platform {
             Platform::Linkedin => "linkedin",
             Platform::Mastodon => "mastodon",
             Platform::Bluesky => "bluesky",
+            Platform::Instagram => "instagram",
         }
     }
 
@@ -141,6 +144,7 @@ impl Platform {
             Platform::Linkedin => "LinkedIn",
             Platform::Mastodon => "Mastodon",
             Platform::Bluesky => "Bluesky",
+            Platform::Instagram => "Instagram",
         }
     }
 
@@ -149,7 +153,7 @@ impl Platform {
     }
 
     /// Every platform's name, for an error that says which are accepted.
-    pub const NAMES: &'static str = "x, facebook, linkedin, mastodon or bluesky";
+    pub const NAMES: &'static str = "x, facebook, linkedin, mastodon, bluesky or instagram";
 }
 
 impl fmt::Display for Platform {
@@ -168,6 +172,6 @@ mod tests {
             assert!(Platform::NAMES.contains(p.as_str()), "{p} not in NAMES");
             assert_eq!(Platform::parse(p.as_str()), Some(p));
         }
-        assert_eq!(Platform::parse("instagram"), None);
+        assert_eq!(Platform::parse("threads"), None);
     }
 }

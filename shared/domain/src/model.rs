@@ -406,6 +406,10 @@ pub struct Variant {
     /// The platform's ids of the follow-ups published so far, in order (each replies to, or
     /// comments on, the one before it: `platform_post_id` for the first).
     pub follow_up_ids: Vec<String>,
+    /// What the platform client kept of the current step's progress between attempts
+    /// (`StepProgress`: Instagram's container); cleared when the step is published. Never
+    /// shown by the API.
+    pub progress: Option<String>,
 }
 
 impl Variant {
@@ -438,6 +442,7 @@ impl Variant {
             media_override: None,
             step: 0,
             follow_up_ids: Vec::new(),
+            progress: None,
         }
     }
 }
@@ -479,7 +484,7 @@ pub struct Post {
     pub media: Vec<Attachment>,
     /// X, Mastodon and Bluesky only: replies published after the post, each to the one before it.
     pub thread: Vec<String>,
-    /// Facebook and LinkedIn only: a comment the account leaves on its post once it is live.
+    /// Facebook, LinkedIn and Instagram only: a comment the account leaves on its post once it is live.
     pub first_comment: Option<String>,
     /// The zone a wall-clock schedule was given in (shown back with `scheduled_at` as local
     /// time); `None` for a post scheduled by instant.

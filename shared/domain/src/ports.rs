@@ -309,6 +309,15 @@ pub trait PublishStore: Send + Sync {
         audit: &AuditRecord,
         reset: Option<BreakerReset>,
     ) -> Result<(), StoreError>;
+    /// Keeps a platform client's progress on the variant's current step (`Variant::progress`),
+    /// only while `attempt_id` still holds the variant (`Conflict` otherwise). Publishing the
+    /// step clears it.
+    async fn keep_progress(
+        &self,
+        variant: &VariantRef,
+        attempt_id: &str,
+        value: &str,
+    ) -> Result<(), StoreError>;
     /// Applies `change` to the account's breaker and returns it as stored.
     async fn update_breaker(
         &self,
@@ -538,6 +547,14 @@ pub trait MediaObjects: Send + Sync {
         expires_in: std::time::Duration,
         now: OffsetDateTime,
     ) -> Result<PresignedUpload, StoreError>;
+    /// A URL that reads the object at `key` until `now + expires_in`, for a platform that
+    /// fetches media itself. Signing is local: no call to storage.
+    async fn presign_download(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<String, StoreError>;
     /// The object's size and version, or `None` when nothing is stored there.
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, StoreError>;
     /// The first `len` bytes of the object, only if it is still version `etag` (`Conflict`

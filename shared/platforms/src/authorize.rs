@@ -107,6 +107,11 @@ impl AuthorizationServer for HttpPlatforms {
                     "Mastodon accounts are connected with an access token (POST /v1/accounts), not a connect link",
                 ));
             }
+            Platform::Instagram => {
+                return Err(permanent(
+                    "Instagram accounts are connected with an Instagram Login access token (POST /v1/accounts), not a connect link",
+                ));
+            }
         };
         let client = client.ok_or_else(|| {
             permanent(format!(

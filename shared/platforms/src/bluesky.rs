@@ -121,13 +121,14 @@ impl HttpPlatforms {
         upload: MediaUpload<'_>,
     ) -> Result<Value, PlatformError> {
         let a = upload.attachment;
+        let content = upload.into_content()?;
         let response = self
             .http
             .post(self.xrpc("com.atproto.repo.uploadBlob"))
             .bearer_auth(account.token.expose_secret())
             .header(reqwest::header::CONTENT_TYPE, a.media_type.mime())
-            .header(reqwest::header::CONTENT_LENGTH, upload.content.size)
-            .body(reqwest::Body::wrap_stream(upload.content.chunks))
+            .header(reqwest::header::CONTENT_LENGTH, content.size)
+            .body(reqwest::Body::wrap_stream(content.chunks))
             .timeout(self.upload_timeout(a))
             .send()
             .await

@@ -2,7 +2,8 @@
 //! Facebook `GET /{post-id}?fields=likes.summary(true),comments.summary(true),shares`,
 //! LinkedIn `GET /rest/socialActions/{urn}` (likes and comments; LinkedIn has no share or
 //! impression count there), Mastodon `GET /api/v1/statuses/{id}`, Bluesky
-//! `app.bsky.feed.getPosts`. Failures are classified like a publish's.
+//! `app.bsky.feed.getPosts`, Instagram `GET /{media-id}?fields=like_count,comments_count`.
+//! Failures are classified like a publish's.
 
 use super::*;
 use herald_domain::analytics::{Engagement, EngagementClient};
@@ -44,6 +45,13 @@ impl EngagementClient for HttpPlatforms {
                 .http
                 .get(self.endpoints.bluesky_url("/xrpc/app.bsky.feed.getPosts"))
                 .query(&[("uris", platform_post_id)]),
+            Platform::Instagram => self
+                .http
+                .get(
+                    self.endpoints
+                        .instagram_url(&format!("/{}", urlencode_path(platform_post_id))),
+                )
+                .query(&[("fields", "like_count,comments_count")]),
             Platform::Mastodon => self.http.get(self.endpoints.mastodon_url(&format!(
                 "/api/v1/statuses/{}",
                 urlencode_path(platform_post_id)
@@ -65,6 +73,7 @@ impl EngagementClient for HttpPlatforms {
                 Platform::Linkedin => linkedin_error(status, &headers, &body, WHAT),
                 Platform::Mastodon => mastodon::mastodon_error(status, &headers, &body, WHAT),
                 Platform::Bluesky => bluesky::bluesky_error(status, &headers, &body, WHAT),
+                Platform::Instagram => instagram_error(status, &headers, &body, WHAT),
             });
         }
         match platform {
@@ -117,6 +126,13 @@ impl EngagementClient for HttpPlatforms {
                     impressions: None,
                 })
             }
+            // Likes and comments; impressions are an insights metric, not a media field.
+            Platform::Instagram => Ok(Engagement {
+                likes: count(&body["like_count"]),
+                comments: count(&body["comments_count"]),
+                shares: None,
+                impressions: None,
+            }),
             // Favourites, replies and boosts; Mastodon counts no impressions.
             Platform::Mastodon => Ok(Engagement {
                 likes: count(&body["favourites_count"]),

@@ -45,11 +45,33 @@ pub(crate) fn facebook_error(
     body: &Value,
     what: &str,
 ) -> PlatformError {
+    meta_error("Facebook", status, headers, body, what)
+}
+
+/// Instagram's Graph API answers failures as Facebook's does.
+pub(crate) fn instagram_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &Value,
+    what: &str,
+) -> PlatformError {
+    meta_error("Instagram", status, headers, body, what)
+}
+
+/// A Graph API refusal (`{"error": {"code", "message"}}`): code 190 a refused token, 4, 17, 32
+/// and 613 rate limits, 1 and 2 transient, whatever the status.
+fn meta_error(
+    platform: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &Value,
+    what: &str,
+) -> PlatformError {
     let error = &body["error"];
     let meta_code = error["code"].as_i64();
     let code = meta_code.map(|c| c.to_string());
     let message = format!(
-        "Facebook answered {}{what}: {}",
+        "{platform} answered {}{what}: {}",
         status.as_u16(),
         error["message"].as_str().unwrap_or("no detail given")
     );

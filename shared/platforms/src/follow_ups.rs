@@ -7,6 +7,7 @@
 //! | LinkedIn | `POST /rest/socialActions/{urn}/comments` (`actor`, `object`, `message.text`) | `GET /rest/socialActions/{urn}/comments`, the organisation's own |
 //! | Mastodon | `POST /api/v1/statuses` with `in_reply_to_id` (`mastodon.rs`) | the account's statuses whose `in_reply_to_id` is the parent |
 //! | Bluesky | `createRecord` with `reply.root` and `reply.parent` (`bluesky.rs`) | `getRecord` of the step's own record key |
+//! | Instagram | `POST /{media-id}/comments` (`message`) | `GET /{media-id}/comments`, the account's own |
 
 use super::*;
 use crate::engagement::urlencode_path;
@@ -55,6 +56,24 @@ impl HttpPlatforms {
                     "Facebook",
                     |b| b["id"].as_str(),
                     facebook_error,
+                )
+            }
+            Platform::Instagram => {
+                let url = self
+                    .endpoints
+                    .instagram_url(&format!("/{}/comments", urlencode_path(parent)));
+                let response = self
+                    .http
+                    .post(url)
+                    .bearer_auth(account.token.expose_secret())
+                    .form(&[("message", account.text)])
+                    .send()
+                    .await
+                    .map_err(transport_error)?;
+                Answer::to_post(response).await?.published(
+                    "Instagram",
+                    |b| b["id"].as_str(),
+                    instagram_error,
                 )
             }
             Platform::Mastodon => {
@@ -131,6 +150,11 @@ impl HttpPlatforms {
                 self.linkedin_comments_url(parent),
                 vec![("count", "100".into())],
             ),
+            Platform::Instagram => (
+                self.endpoints
+                    .instagram_url(&format!("/{}/comments", urlencode_path(parent))),
+                vec![("fields", "id,text,timestamp,from".into())],
+            ),
             Platform::Mastodon => return self.mastodon_statuses(req).await,
             Platform::Bluesky => return self.find_bluesky(req).await,
         };
@@ -145,7 +169,7 @@ impl HttpPlatforms {
                 refs.iter()
                     .any(|r| r["type"] == "replied_to" && r["id"] == parent)
             }),
-            Platform::Facebook => item["from"]["id"] == req.external_id,
+            Platform::Facebook | Platform::Instagram => item["from"]["id"] == req.external_id,
             Platform::Linkedin => item["actor"] == linkedin_author(req.external_id).as_str(),
             // Read above.
             Platform::Mastodon | Platform::Bluesky => false,
@@ -166,6 +190,13 @@ impl HttpPlatforms {
                         item["id"].as_str()?,
                         item["message"].as_str()?,
                         item["created_time"]
+                            .as_str()
+                            .and_then(|t| OffsetDateTime::parse(t, lookup::GRAPH_TIME).ok()),
+                    ),
+                    Platform::Instagram => (
+                        item["id"].as_str()?,
+                        item["text"].as_str()?,
+                        item["timestamp"]
                             .as_str()
                             .and_then(|t| OffsetDateTime::parse(t, lookup::GRAPH_TIME).ok()),
                     ),

@@ -46,8 +46,8 @@ use async_trait::async_trait;
 use herald_domain::media::{Attachment, MediaKind, MediaType};
 use herald_domain::model::Platform;
 use herald_domain::publishing::platform::{
-    LookupRequest, MediaUpload, PlatformClient, PlatformError, PublishRequest, PublishedPost,
-    upload_allowance,
+    LookupRequest, MediaBody, MediaUpload, PlatformClient, PlatformError, PublishRequest,
+    PublishedPost, StepProgress, upload_allowance,
 };
 use reqwest::header::HeaderMap;
 use reqwest::multipart::{Form, Part};
@@ -69,6 +69,8 @@ pub struct Endpoints {
     pub mastodon: String,
     /// The Bluesky PDS (or entryway) Herald's Bluesky accounts sign in to.
     pub bluesky: String,
+    /// Instagram's Graph API with its version (`https://graph.instagram.com/v21.0`).
+    pub instagram: String,
 }
 
 impl Endpoints {
@@ -97,9 +99,15 @@ impl Endpoints {
         join(&self.bluesky, path)
     }
 
+    /// `path` on Instagram's Graph API.
+    fn instagram_url(&self, path: &str) -> String {
+        join(&self.instagram, path)
+    }
+
     /// The base URLs from `HERALD_X_API_URL`, `HERALD_FACEBOOK_API_URL`,
-    /// `HERALD_LINKEDIN_API_URL`, `HERALD_MASTODON_API_URL` and `HERALD_BLUESKY_API_URL`, each read by `url` (the
-    /// function's configuration reader, which checks and reports them).
+    /// `HERALD_LINKEDIN_API_URL`, `HERALD_MASTODON_API_URL`, `HERALD_BLUESKY_API_URL` and
+    /// `HERALD_INSTAGRAM_API_URL`, each read by `url` (the function's configuration reader,
+    /// which checks and reports them).
     pub fn read(mut url: impl FnMut(&str) -> String) -> Self {
         Self {
             x: url("HERALD_X_API_URL"),
@@ -107,6 +115,7 @@ impl Endpoints {
             linkedin: url("HERALD_LINKEDIN_API_URL"),
             mastodon: url("HERALD_MASTODON_API_URL"),
             bluesky: url("HERALD_BLUESKY_API_URL"),
+            instagram: url("HERALD_INSTAGRAM_API_URL"),
         }
     }
 }
@@ -118,6 +127,7 @@ fn join(base: &str, path: &str) -> String {
 
 mod facebook;
 mod follow_ups;
+mod instagram;
 mod linkedin;
 mod lookup;
 mod mastodon;
@@ -148,6 +158,8 @@ struct Account<'a> {
     /// when the post was due (with the key, Bluesky's record key).
     idempotency_key: &'a str,
     due_at: OffsetDateTime,
+    /// What this step kept between attempts (Instagram's container).
+    progress: &'a dyn StepProgress,
 }
 
 /// "X answered 400: ..." for a post, "X answered 400 to the media upload: ..." for an upload.
@@ -207,16 +219,14 @@ impl HttpPlatforms {
 /// A media file as a multipart part, streamed with its length.
 fn media_part(upload: MediaUpload<'_>) -> Result<Part, PlatformError> {
     let a = upload.attachment;
-    Part::stream_with_length(
-        reqwest::Body::wrap_stream(upload.content.chunks),
-        upload.content.size,
-    )
-    .file_name(a.file_name.clone())
-    .mime_str(a.media_type.mime())
-    .map_err(|_| PlatformError::Permanent {
-        message: format!("media {} has an unusable content type", a.media_id),
-        code: None,
-    })
+    let content = upload.into_content()?;
+    Part::stream_with_length(reqwest::Body::wrap_stream(content.chunks), content.size)
+        .file_name(a.file_name.clone())
+        .mime_str(a.media_type.mime())
+        .map_err(|_| PlatformError::Permanent {
+            message: format!("media {} has an unusable content type", a.media_id),
+            code: None,
+        })
 }
 
 /// Whether `url` is on the same site as `endpoint`: the same host, or a host under the
@@ -257,6 +267,7 @@ impl PlatformClient for HttpPlatforms {
             reply_to,
             idempotency_key,
             due_at,
+            progress,
             ..
         } = request;
         let account = Account {
@@ -265,6 +276,7 @@ impl PlatformClient for HttpPlatforms {
             text,
             idempotency_key,
             due_at,
+            progress,
         };
         if let Some(parent) = reply_to {
             return self.publish_follow_up(platform, account, parent).await;
@@ -275,6 +287,7 @@ impl PlatformClient for HttpPlatforms {
             Platform::Linkedin => self.publish_linkedin(account, media).await,
             Platform::Mastodon => self.publish_mastodon(account, media, None).await,
             Platform::Bluesky => self.publish_bluesky(account, media, None).await,
+            Platform::Instagram => self.publish_instagram(account, media).await,
         }
     }
 

@@ -117,7 +117,7 @@ impl HttpPlatforms {
             });
         }
         let timeout = self.upload_timeout(a);
-        let content = upload.content;
+        let content = upload.into_content()?;
         let response = self
             .http
             .put(upload_url)

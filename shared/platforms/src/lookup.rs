@@ -36,6 +36,7 @@ impl HttpPlatforms {
             ),
             Platform::Mastodon => return self.mastodon_statuses(req).await,
             Platform::Bluesky => return self.find_bluesky(req).await,
+            Platform::Instagram => return self.find_instagram(req).await,
         };
         let body = self.lookup_listing(req, url, &query).await?;
         let rfc3339 = |v: &Value| {
@@ -81,7 +82,7 @@ impl HttpPlatforms {
                     .map(herald_domain::clock::from_epoch_millis)
             }),
             // Read above.
-            Platform::Mastodon | Platform::Bluesky => Vec::new(),
+            Platform::Mastodon | Platform::Bluesky | Platform::Instagram => Vec::new(),
         })
     }
 

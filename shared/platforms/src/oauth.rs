@@ -189,6 +189,11 @@ impl HttpPlatforms {
                     "Herald uses no Bluesky token endpoint: sessions refresh".into(),
                 ));
             }
+            Platform::Instagram => {
+                return Err(RefreshError::Revoked(
+                    "Herald does not refresh Instagram tokens; connect the account again with a new token".into(),
+                ));
+            }
         };
         let mut request = self.http.post(&url);
         if let Some(c) = client {

@@ -30,6 +30,16 @@ impl TokenOwners for HttpPlatforms {
             Platform::Mastodon => self.mastodon_ownership(access_token, external_id).await,
             // The credential is an app password: it signs in to a session.
             Platform::Bluesky => self.bluesky_ownership(access_token, external_id).await,
+            // Instagram Login: `me` is the professional account, its `user_id` the id
+            // publishing uses.
+            Platform::Instagram => {
+                let url = format!(
+                    "{}?fields=user_id,username",
+                    self.endpoints.instagram_url("/me")
+                );
+                let me = self.identity_call(platform, url, access_token).await?;
+                Ok(same_id(&me["user_id"], &me["username"], external_id))
+            }
         }
     }
 }
@@ -111,6 +121,7 @@ impl HttpPlatforms {
             Platform::Linkedin => linkedin_error(status, &headers, &body, WHAT),
             Platform::Mastodon => mastodon::mastodon_error(status, &headers, &body, WHAT),
             Platform::Bluesky => bluesky::bluesky_error(status, &headers, &body, WHAT),
+            Platform::Instagram => instagram_error(status, &headers, &body, WHAT),
         })
     }
 }

@@ -341,6 +341,11 @@ impl TimelineSource for HttpPlatforms {
             (Platform::Mastodon, StreamKind::Posts) => {
                 self.mastodon_timeline(account, position, page_size).await
             }
+            // Instagram accounts have no streams (`StreamKey::for_account`).
+            (Platform::Instagram, StreamKind::Posts) => Err(PlatformError::Permanent {
+                message: "Herald does not ingest Instagram timelines".into(),
+                code: None,
+            }),
         }
     }
 }

@@ -151,7 +151,9 @@ async fn api_call(world: &World, call: ApiCall) {
                                 accounts[*a].label, accounts[*a].platform
                             )
                         }),
-                        media: None,
+                        // Instagram posts nothing without media: the tenant's JPEG.
+                        media: (accounts[*a].platform == Platform::Instagram)
+                            .then(|| vec![world.tenant_media[call.tenant].clone()]),
                     };
                     (target, accounts[*a].platform)
                 })

@@ -433,6 +433,16 @@ impl PublishStore for SimStore {
         Ok(b)
     }
 
+    async fn keep_progress(
+        &self,
+        variant: &VariantRef,
+        attempt_id: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        self.before("keep_progress").await?;
+        self.memory.keep_progress(variant, attempt_id, value).await
+    }
+
     async fn mark_needs_reauth(
         &self,
         tenant: &TenantId,

@@ -68,6 +68,8 @@ struct PlatformState {
     x_windows: BTreeMap<(String, i64), u32>,
     /// Facebook app calls in the last hour, for `X-App-Usage`.
     facebook_calls: Vec<OffsetDateTime>,
+    /// Instagram's containers: the post each was published as, once it was (at most once).
+    containers: BTreeMap<String, Option<String>>,
 }
 
 #[derive(Debug)]
@@ -267,6 +269,37 @@ impl FakePlatform {
         })
     }
 
+    /// An Instagram step's container: `Ok(Some(..))` when the kept one was published (its
+    /// post, or ambiguous while the listing does not show it yet), `Ok(None)` when it waits to
+    /// be published, `Err(new)` when there is none yet: a new container, made now.
+    #[allow(clippy::type_complexity)]
+    fn container(
+        &self,
+        kept: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<Option<Result<PublishedPost, PlatformError>>, String> {
+        let mut s = self.lock();
+        let Some(kept) = kept.filter(|k| s.containers.contains_key(k)) else {
+            let made = format!("container-{}", s.containers.len() + 1);
+            s.containers.insert(made.clone(), None);
+            return Err(made);
+        };
+        let Some(Some(post_id)) = s.containers.get(&kept).cloned() else {
+            return Ok(None);
+        };
+        let listed = s
+            .posts
+            .iter()
+            .any(|p| p.id == post_id && p.indexed_at <= now);
+        Ok(Some(if listed {
+            Ok(PublishedPost::new(post_id))
+        } else {
+            Err(PlatformError::Ambiguous {
+                message: format!("container {kept} was published; its media is not listed yet"),
+            })
+        }))
+    }
+
     /// The platform processes the request halfway through the call: from then on the post
     /// exists, whatever happens to the caller.
     fn create(
@@ -331,7 +364,7 @@ impl FakePlatform {
                     ..RateSignal::default()
                 }
             }
-            Platform::Linkedin => RateSignal::default(),
+            Platform::Linkedin | Platform::Instagram => RateSignal::default(),
         };
         (id, signal)
     }
@@ -384,6 +417,21 @@ impl PlatformClient for PlatformClientFor {
                 })
                 .map(|post| post.id.clone())
         });
+        // Instagram: the kept container is published at most once; a retry of one that was
+        // answers with its post (once the listing shows it), and a new one is kept before it
+        // is published.
+        let container = match (req.platform, req.reply_to) {
+            (Platform::Instagram, None) => match p.container(req.progress.kept(), start) {
+                Ok(Some(found)) => return found,
+                Ok(None) => None,
+                Err(fresh) => {
+                    req.progress.keep(&fresh).await?;
+                    Some(fresh)
+                }
+            },
+            _ => None,
+        }
+        .or_else(|| req.progress.kept());
         let verdict = if orphan {
             Verdict::Error {
                 latency: Duration::from_millis(200),
@@ -413,6 +461,13 @@ impl PlatformClient for PlatformClientFor {
                     key,
                     at,
                 );
+                if let (Platform::Instagram, None, Some(c)) =
+                    (req.platform, req.reply_to, &container)
+                {
+                    p.lock()
+                        .containers
+                        .insert(c.clone(), Some(created.0.clone()));
+                }
                 (*latency, Some(created))
             }
             Verdict::NotCreatedNoAnswer { latency } | Verdict::Error { latency, .. } => {
@@ -466,6 +521,13 @@ impl PlatformClient for PlatformClientFor {
                 code: Some("503".into()),
                 retry_after: None,
             })
+        } else if let (Platform::Instagram, None) = (req.platform, req.reply_to) {
+            // Through the kept container only: nothing kept was never published.
+            match req.progress.kept().map(|kept| p.container(Some(kept), now)) {
+                Some(Ok(Some(Ok(found)))) => Ok(Some(found)),
+                Some(Ok(Some(Err(unlisted)))) => Err(unlisted),
+                _ => Ok(None),
+            }
         } else {
             let s = p.lock();
             let found = s

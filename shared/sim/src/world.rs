@@ -41,6 +41,10 @@ pub struct World {
     pub alerts: Arc<MemoryAlerts>,
     pub(crate) publish_config: PublishConfig,
     pub(crate) posts: PostService,
+    /// The media bucket the posts' checks and the publishers read (Instagram's links).
+    pub(crate) media: Arc<herald_domain::memory::MemoryMedia>,
+    /// Each tenant's one uploaded JPEG, which every Instagram target carries.
+    pub(crate) tenant_media: Vec<herald_domain::ids::MediaId>,
     pub(crate) fates: SharedRng,
     pub(crate) jitter: SharedRng,
     pub(crate) plan: Plan,
@@ -75,7 +79,7 @@ impl World {
                 platform: self.platform.clone(),
                 inv: Some(inv.clone()),
             }),
-            media: Arc::new(herald_domain::memory::MemoryMedia::default()),
+            media: self.media.clone(),
             clock: self.clock.clone(),
             entropy: self.entropy.clone() as Arc<dyn Entropy>,
             alerter: self.alerter(),
@@ -144,15 +148,21 @@ pub(crate) fn build(config: SimConfig) -> World {
         config.faults.platform,
         plan.episodes.clone(),
     ));
+    let media = Arc::new(herald_domain::memory::MemoryMedia::default());
+    let media_service = herald_domain::media::MediaService {
+        objects: media.clone(),
+        ..herald_domain::memory::MemoryMedia::service(clock.clone())
+    };
     let posts = PostService {
         posts: Arc::new(store.clone()),
         accounts: Arc::new(store.clone()),
         tenants: Arc::new(store.clone()),
         // The simulation schedules by time; slots need no faults of their own.
         slots: store.memory.clone(),
-        media: herald_domain::memory::MemoryMedia::service(clock.clone()),
+        media: media_service.clone(),
         clock: clock.clone() as Arc<dyn Clock>,
     };
+    let mut tenant_media = Vec::new();
     // Tenants and their connected accounts exist before the run starts.
     for (i, t) in plan.tenants.iter().enumerate() {
         let tenant = Tenant {
@@ -167,6 +177,7 @@ pub(crate) fn build(config: SimConfig) -> World {
         };
         // The in-memory store answers at once: its futures complete on the first poll.
         let _ = memory.create_tenant(&tenant).now_or_never();
+        tenant_media.push(upload_jpeg(&media_service, &media, &t.id, i));
         for a in &t.accounts {
             ledger.name_account(&a.id, a.label.clone());
             let account = Account {
@@ -188,6 +199,8 @@ pub(crate) fn build(config: SimConfig) -> World {
     }
     let api_outstanding = AtomicUsize::new(plan.api.len());
     World {
+        media,
+        tenant_media,
         queue_client: QueueClient::new(queue.clone(), config.faults.queue),
         entropy: Arc::new(SimEntropy::new(Rng::stream(seed, 5))),
         alerts: Arc::new(MemoryAlerts::default()),
@@ -212,4 +225,30 @@ pub(crate) fn build(config: SimConfig) -> World {
         stop: AtomicBool::new(false),
         capped: AtomicBool::new(false),
     }
+}
+
+/// One JPEG uploaded for the tenant, as a client would (created, then its bytes stored).
+fn upload_jpeg(
+    service: &herald_domain::media::MediaService,
+    bucket: &herald_domain::memory::MemoryMedia,
+    tenant: &herald_domain::ids::TenantId,
+    n: usize,
+) -> herald_domain::ids::MediaId {
+    let bytes = herald_domain::media::samples::jpeg(1080, 1080, 4_000);
+    let actor = Actor {
+        tenant_id: tenant.clone(),
+        key_id: ApiKeyId(format!("key_sim_t{n}")),
+    };
+    let new = herald_domain::media::NewMedia {
+        content_type: "image/jpeg".into(),
+        file_name: "sim.jpg".into(),
+        size: bytes.len() as u64,
+    };
+    let (record, _) = service
+        .create(&actor, new)
+        .now_or_never()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| unreachable!("the in-memory media service answers at once"));
+    bucket.put(&record.key, bytes);
+    record.id
 }

@@ -569,7 +569,7 @@ async fn herald_audit_verify_passes_then_finds_a_removed_record() {
     assert_eq!(report["findings"][0]["entity"], "crisis", "{report}");
 }
 
-/// Chaos: 200 posts over the three platforms while the fake platforms answer 429 (with
+/// Chaos: 200 posts over the six platforms while the fake platforms answer 429 (with
 /// Retry-After), 5xx, slowly, with lost answers and some permanent refusals, and the publisher
 /// process is killed mid-batch. In the end every variant is published exactly once on its
 /// platform, or failed with a reason, and nothing a refusal hit was posted.
@@ -581,11 +581,29 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
     let t = stack.tenant();
     // Faults are scoped to this test's accounts: other tests share the fake platforms.
     let mut accounts = Vec::new();
-    for platform in ["x", "facebook", "linkedin", "mastodon", "bluesky"] {
+    // Instagram posts nothing without media: its posts carry one uploaded JPEG.
+    let photo = herald_domain::media::samples::jpeg(1080, 1080, 8_000);
+    let jpeg = stack
+        .upload_media(&t, "image/jpeg", "chaos.jpg", &photo)
+        .await;
+    for platform in [
+        "x",
+        "facebook",
+        "linkedin",
+        "mastodon",
+        "bluesky",
+        "instagram",
+    ] {
         for i in 0..3 {
             let (id, external) = if platform == "bluesky" {
                 // Signed in with an app password; the fake knows the account by its DID.
                 stack.connect_bluesky(&t, "chaos-").await
+            } else if platform == "instagram" {
+                let external = instagram::instagram_id();
+                (
+                    stack.connect_mapped(&t, platform, &external).await,
+                    external,
+                )
             } else {
                 let external = unique(&format!("chaos-{platform}-"));
                 (
@@ -618,7 +636,10 @@ async fn chaos_two_hundred_posts_publish_exactly_once_through_faults_and_a_kille
         for i in 0..POSTS {
             let (platform, external, account) = &accounts[i % accounts.len()];
             let text = format!("chaos {i} {}", unique(""));
-            let post = stack.schedule(&t, account, &text, 0).await;
+            let post = match *platform {
+                "instagram" => stack.schedule_with_media(&t, account, &text, &jpeg).await,
+                _ => stack.schedule(&t, account, &text, 0).await,
+            };
             posts.push((
                 *platform,
                 external.clone(),
@@ -760,6 +781,7 @@ mod console;
 mod contacts;
 mod drafts;
 mod health;
+mod instagram;
 mod media;
 mod offboarding;
 mod operator;

@@ -576,6 +576,7 @@ async fn publishes_with(account: &herald_domain::model::Account) {
             reply_to: None,
             idempotency_key: "k",
             due_at: herald_tests::DUE,
+            progress: &herald_domain::publishing::platform::KeptInMemory::default(),
         })
         .await
         .unwrap_or_else(|e| panic!("{platform} refused the restored token: {e}"));

@@ -55,7 +55,7 @@ struct RecordingPlatform {
 impl PlatformClient for RecordingPlatform {
     async fn publish(&self, req: PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
         for upload in req.media {
-            let bytes = upload.content.collect().await.unwrap();
+            let bytes = upload.into_content().unwrap().collect().await.unwrap();
             self.uploads.lock().unwrap().push(bytes);
         }
         if let Some(e) = self.fail_with.lock().unwrap().clone() {

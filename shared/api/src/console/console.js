@@ -8,7 +8,7 @@ const CSRF = meta("csrf");
 const KIND = meta("kind");
 const ROLE = meta("role");
 const ADMIN = ROLE === "admin";
-const PLATFORMS = ["x", "facebook", "linkedin", "mastodon", "bluesky"];
+const PLATFORMS = ["x", "facebook", "linkedin", "mastodon", "bluesky", "instagram"];
 const POST_STATUSES = ["", "pending_approval", "scheduled", "dispatched", "published",
   "partially_published", "needs_attention", "rejected", "cancelled"];
 

@@ -16,17 +16,18 @@ pub use posts::*;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectAccount {
-    /// `x`, `facebook`, `linkedin`, `mastodon` or `bluesky`.
-    #[schema(pattern = "^(x|facebook|linkedin|mastodon|bluesky)$")]
+    /// `x`, `facebook`, `linkedin`, `mastodon`, `bluesky` or `instagram`.
+    #[schema(pattern = "^(x|facebook|linkedin|mastodon|bluesky|instagram)$")]
     pub platform: String,
     /// The platform's id for the account: X user id, Facebook Page id, LinkedIn organization id
     /// or URN, Mastodon account id (on the instance Herald is set up with), Bluesky handle or
-    /// DID (stored as the DID).
+    /// DID (stored as the DID), Instagram professional account's user id.
     #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_:.-]+$")]
     pub external_id: String,
     /// The OAuth access token (visible ASCII, as an HTTP header carries it). Stored, never
     /// returned. The platform is asked whose it is. Bluesky: an app password, which signs in
-    /// to a session whose tokens are stored instead (the password is not).
+    /// to a session whose tokens are stored instead (the password is not). Instagram: an
+    /// Instagram Login token (it is not refreshed: connect again with a new one).
     #[schema(min_length = 1, max_length = 4096, pattern = "^[!-~]+$")]
     pub access_token: String,
     #[schema(max_length = 200)]
@@ -360,8 +361,9 @@ pub struct CrisisInput {
     /// Why publishing is paused; shown to every operator.
     #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     pub reason: String,
-    /// `x`, `facebook`, `linkedin`, `mastodon`, `bluesky`; absent or empty pauses every platform.
-    #[schema(max_items = 5, inline, value_type = Option<Vec<PlatformName>>)]
+    /// `x`, `facebook`, `linkedin`, `mastodon`, `bluesky`, `instagram`; absent or empty pauses
+    /// every platform.
+    #[schema(max_items = 6, inline, value_type = Option<Vec<PlatformName>>)]
     pub platforms: Option<Vec<String>>,
     /// When the pause ends by itself (RFC 3339); default 24 hours from now, at most 30 days.
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -594,4 +596,5 @@ pub enum PlatformName {
     Linkedin,
     Mastodon,
     Bluesky,
+    Instagram,
 }

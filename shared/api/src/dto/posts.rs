@@ -39,7 +39,7 @@ pub struct CreatePost {
     #[serde(default)]
     #[schema(max_items = 24)]
     pub thread: Vec<String>,
-    /// Facebook and LinkedIn only: a comment the account leaves on its post once it is live
+    /// Facebook, LinkedIn and Instagram only: a comment the account leaves on its post once it is live
     /// (Facebook allows 8,000 characters, LinkedIn 1,250). Not with `thread`.
     #[schema(min_length = 1, max_length = 8000, pattern = "\\S")]
     pub first_comment: Option<String>,
@@ -215,7 +215,7 @@ pub struct PostView {
     pub media: Vec<String>,
     /// X, Mastodon and Bluesky only: the replies published after the post.
     pub thread: Vec<String>,
-    /// Facebook and LinkedIn only: the comment left on the post once it is live.
+    /// Facebook, LinkedIn and Instagram only: the comment left on the post once it is live.
     pub first_comment: Option<String>,
     /// The zone the post was scheduled in by wall-clock time, and that time there.
     pub time_zone: Option<String>,

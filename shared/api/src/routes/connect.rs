@@ -60,7 +60,7 @@ pub async fn create_connect_link(
     let Some(platform) = supported else {
         return Err(ApiError::validation(vec![FieldError::new(
             "platform",
-            "must be x, facebook or linkedin (Mastodon and Bluesky accounts are connected with POST /v1/accounts: an access token, an app password)",
+            "must be x, facebook or linkedin (Mastodon, Bluesky and Instagram accounts are connected with POST /v1/accounts: an access token, an app password, an Instagram Login token)",
         )]));
     };
     let base = public_url(&state, &headers)?;

@@ -59,7 +59,7 @@ pub struct CircuitReset {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AppBlockCleared {
-    /// `x`, `facebook`, `linkedin`, `mastodon` or `bluesky`.
+    /// `x`, `facebook`, `linkedin`, `mastodon`, `bluesky` or `instagram`.
     pub platform: String,
     /// When the lifted block would have ended.
     #[serde(with = "time::serde::rfc3339")]
@@ -146,7 +146,7 @@ pub async fn retry_stream(
 /// `app_block.cleared`): publishing to the platform resumes at once. 409 when the app is not
 /// blocked, or a later block was recorded meanwhile.
 #[utoipa::path(delete, path = "/v1/app-blocks/{platform}", tag = "operator",
-    params(("platform" = String, Path, description = "`x`, `facebook`, `linkedin`, `mastodon` or `bluesky`"),
+    params(("platform" = String, Path, description = "`x`, `facebook`, `linkedin`, `mastodon`, `bluesky` or `instagram`"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 200, body = AppBlockCleared), (status = 401, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem, description = "Not blocked (`nothing-to-reset`), or blocked again meanwhile (`conflict`)"),

@@ -443,6 +443,7 @@ impl PublishStore for DynamoStore {
                     vals.push((":ppid", AttributeValue::L(vec![s(platform_post_id)])));
                 }
                 remove.push("variants.#acc.last_error");
+                remove.push("variants.#acc.progress");
                 if *more {
                     // The next step waits for a publisher, with a count of its own claims.
                     set.push("variants.#acc.step = :next");
@@ -648,6 +649,41 @@ impl PublishStore for DynamoStore {
             }
         }
         Ok(breaker)
+    }
+
+    /// One conditional update of the variant's `progress` (the post's version moves, so an
+    /// edit read before it cannot write it away).
+    async fn keep_progress(
+        &self,
+        variant: &VariantRef,
+        attempt_id: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                tenant_pk(&variant.tenant_id),
+                post_sk(&variant.post_id),
+            )))
+            .update_expression("SET variants.#acc.progress = :value, version = version + :one")
+            .condition_expression(
+                "variants.#acc.#vst = :publishing AND variants.#acc.attempt_id = :attempt",
+            )
+            .set_expression_attribute_names(Some(names(&[
+                ("#acc", variant.account_id.as_str()),
+                ("#vst", "status"),
+            ])))
+            .set_expression_attribute_values(Some(values(vec![
+                (":value", s(value)),
+                (":one", n(1)),
+                (":publishing", s(VariantStatus::Publishing.as_str())),
+                (":attempt", s(attempt_id)),
+            ])))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 
     async fn mark_needs_reauth(

@@ -78,14 +78,19 @@ fn validate_post(platform: Platform, item: &RawItem) -> Result<IngestedItem, Str
         Platform::Mastodon => ("text", "created_at"),
         // A Bluesky record's value, with its AT URI as `id`.
         Platform::Bluesky => ("text", "createdAt"),
+        // No Instagram stream is read yet; its media listing's fields, should one be.
+        Platform::Instagram => ("caption", "timestamp"),
     };
     if platform == Platform::X && !id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("`id` {id:?} is not a numeric tweet id"));
     }
     let text = match &raw[text_field] {
         Value::String(s) => s.clone(),
-        // A Facebook Page post without a message (a photo or a share) is a valid post.
-        Value::Null if platform == Platform::Facebook => String::new(),
+        // A Facebook Page post without a message (a photo or a share), an Instagram post
+        // without a caption: valid posts.
+        Value::Null if matches!(platform, Platform::Facebook | Platform::Instagram) => {
+            String::new()
+        }
         Value::Null => return Err(format!("`{text_field}` is missing")),
         other => {
             return Err(format!(
@@ -102,7 +107,7 @@ fn validate_post(platform: Platform, item: &RawItem) -> Result<IngestedItem, Str
                 OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
             })
             .ok_or_else(|| format!("`{time_field}` is not epoch milliseconds"))?,
-        (Platform::Facebook, Value::String(s)) => {
+        (Platform::Facebook | Platform::Instagram, Value::String(s)) => {
             parse_graph_time(s).ok_or_else(|| format!("`{time_field}` {s:?} is not a time"))?
         }
         (Platform::X | Platform::Mastodon | Platform::Bluesky, Value::String(s)) => {

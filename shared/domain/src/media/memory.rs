@@ -162,6 +162,18 @@ impl MediaObjects for MemoryMedia {
         })
     }
 
+    async fn presign_download(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<String, StoreError> {
+        Ok(format!(
+            "memory://media/{key}?expires={}",
+            (now + expires_in).unix_timestamp()
+        ))
+    }
+
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
         Ok(self.get("head", key)?.map(|(content, etag)| StoredObject {
             size: content.len() as u64,

@@ -16,8 +16,14 @@ pub struct PlatformMediaRules {
     pub min_image: Option<Dimensions>,
     /// The most media of the other types one post may carry.
     pub max_items: usize,
+    /// The fewest media a post must carry (Instagram posts nothing without an image or a
+    /// video).
+    pub min_items: usize,
     /// Types that must be a post's only media.
     pub alone: &'static [MediaType],
+    /// The platform fetches each file itself from a short-lived link (Instagram), so the
+    /// publisher uploads nothing and its time limit does not bound the file's size.
+    pub fetched: bool,
 }
 
 /// X: images (JPEG, PNG, WebP) up to 5 MB, GIFs up to 15 MB, video (MP4, MOV) up to 512 MB;
@@ -34,7 +40,9 @@ pub const X_MEDIA: PlatformMediaRules = PlatformMediaRules {
     ],
     min_image: None,
     max_items: 4,
+    min_items: 0,
     alone: &[MediaType::Gif, MediaType::Mp4, MediaType::Mov],
+    fetched: false,
 };
 
 /// Facebook Pages: photos (JPEG, PNG, GIF) up to 4 MB and at least 600x315, video (MP4, MOV)
@@ -53,7 +61,9 @@ pub const FACEBOOK_MEDIA: PlatformMediaRules = PlatformMediaRules {
         height: 315,
     }),
     max_items: 10,
+    min_items: 0,
     alone: &[MediaType::Mp4, MediaType::Mov],
+    fetched: false,
 };
 
 /// LinkedIn: images (JPEG, PNG, GIF) up to 5 MB and at least 552x368, documents (PDF) up to
@@ -71,7 +81,9 @@ pub const LINKEDIN_MEDIA: PlatformMediaRules = PlatformMediaRules {
         height: 368,
     }),
     max_items: 20,
+    min_items: 0,
     alone: &[MediaType::Pdf],
+    fetched: false,
 };
 
 /// Mastodon (its defaults): images (JPEG, PNG, WebP) up to 16 MB, GIFs up to 16 MB (turned
@@ -89,7 +101,9 @@ pub const MASTODON_MEDIA: PlatformMediaRules = PlatformMediaRules {
     ],
     min_image: None,
     max_items: 4,
+    min_items: 0,
     alone: &[MediaType::Gif, MediaType::Mp4, MediaType::Mov],
+    fetched: false,
 };
 
 /// Bluesky (`app.bsky.embed.images`): images (JPEG, PNG, WebP) up to 1,000,000 bytes (the
@@ -103,7 +117,26 @@ pub const BLUESKY_MEDIA: PlatformMediaRules = PlatformMediaRules {
     ],
     min_image: None,
     max_items: 4,
+    min_items: 0,
     alone: &[],
+    fetched: false,
+};
+
+/// Instagram (the Content Publishing API): JPEG images up to 8 MB, video (MP4, MOV, published
+/// as a Reel alone or as a carousel item) up to 300 MB; one to ten (a carousel). Instagram
+/// fetches each file itself from a short-lived link, so no upload runs in the publisher.
+pub const INSTAGRAM_MEDIA: PlatformMediaRules = PlatformMediaRules {
+    platform: Platform::Instagram,
+    accepts: &[
+        (MediaType::Jpeg, 8 * MB),
+        (MediaType::Mp4, 300 * MB),
+        (MediaType::Mov, 300 * MB),
+    ],
+    min_image: None,
+    max_items: 10,
+    min_items: 1,
+    alone: &[],
+    fetched: true,
 };
 
 impl PlatformMediaRules {
@@ -114,6 +147,7 @@ impl PlatformMediaRules {
             Platform::Linkedin => &LINKEDIN_MEDIA,
             Platform::Mastodon => &MASTODON_MEDIA,
             Platform::Bluesky => &BLUESKY_MEDIA,
+            Platform::Instagram => &INSTAGRAM_MEDIA,
         }
     }
 
@@ -150,6 +184,8 @@ pub enum MediaRule {
     TooSmall,
     DimensionsUnreadable,
     TooMany,
+    /// The platform publishes nothing without media, and the post has none.
+    Required,
     NotAlone,
     ExpiresBeforePublish,
     /// Creating the media would take the tenant past its quota of objects.
@@ -170,6 +206,7 @@ impl MediaRule {
             MediaRule::TooSmall => "too_small",
             MediaRule::DimensionsUnreadable => "dimensions_unreadable",
             MediaRule::TooMany => "too_many",
+            MediaRule::Required => "media_required",
             MediaRule::NotAlone => "not_alone",
             MediaRule::ExpiresBeforePublish => "expires_before_publish",
             MediaRule::QuotaObjects => "quota_objects",
@@ -244,6 +281,9 @@ impl MediaViolation {
             (MediaRule::TooMany, Some(Measure::Count(max)), Some(Measure::Count(n))) => {
                 format!("names {n} media; {on}accepts at most {max} in one post")
             }
+            (MediaRule::Required, Some(Measure::Count(min)), _) => format!(
+                "is empty; a {on}post needs at least {min} image or video"
+            ),
             (MediaRule::NotAlone, _, Some(Measure::Type(t))) => {
                 format!("is {t}, which must be the only media of a {on}post")
             }
@@ -423,6 +463,16 @@ pub fn check_media(
             Some(platform),
             MediaRule::TooMany,
             Some(Measure::Count(rules.max_items)),
+            Some(Measure::Count(media.len())),
+        );
+    }
+    if media.len() < rules.min_items {
+        push(
+            None,
+            None,
+            Some(platform),
+            MediaRule::Required,
+            Some(Measure::Count(rules.min_items)),
             Some(Measure::Count(media.len())),
         );
     }

@@ -1,5 +1,5 @@
-//! What a post publishes after itself: a thread's replies (X, Mastodon, Bluesky) or a first comment on
-//! Facebook and LinkedIn, and the rules they are held to.
+//! What a post publishes after itself: a thread's replies (X, Mastodon, Bluesky) or a first
+//! comment on Facebook, LinkedIn and Instagram, and the rules they are held to.
 
 use super::fields::FieldError;
 use crate::model::Platform;
@@ -7,8 +7,8 @@ use crate::publishing::text::{check_comment, check_text};
 
 /// The most replies a thread carries after its first post.
 pub const MAX_THREAD_PARTS: usize = 24;
-/// What a post publishes after itself: a thread's replies (X, Mastodon, Bluesky), or a first comment on
-/// Facebook and LinkedIn.
+/// What a post publishes after itself: a thread's replies (X, Mastodon, Bluesky), or a first
+/// comment on Facebook, LinkedIn and Instagram.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FollowUps {
     pub thread: Vec<String>,
@@ -24,8 +24,8 @@ pub fn threads_on(platform: Platform) -> bool {
     )
 }
 
-/// A thread publishes on X, Mastodon and Bluesky only and a first comment on Facebook and
-/// LinkedIn only: a target on another platform is refused (a post that should do both is two posts).
+/// A thread publishes on X, Mastodon and Bluesky only and a first comment on Facebook,
+/// LinkedIn and Instagram only: a target on another platform is refused (a post that should do both is two posts).
 /// Each thread part is checked against the target's rules, a first comment against its
 /// comment rules.
 pub(super) fn check_follow_ups(
@@ -61,7 +61,7 @@ pub(super) fn check_follow_ups(
         push(FieldError::new(
             "first_comment",
             format!(
-                "is published on Facebook and LinkedIn only, and {target} is a {platform} account: use thread there"
+                "is published on Facebook, LinkedIn and Instagram only, and {target} is a {platform} account: use thread there"
             ),
         ));
         return;
@@ -84,7 +84,7 @@ pub(super) fn check_thread_parts(follow_ups: &FollowUps, errors: &mut Vec<FieldE
     if !follow_ups.thread.is_empty() && follow_ups.first_comment.is_some() {
         errors.push(FieldError::new(
             "first_comment",
-            "cannot go with a thread: X, Mastodon and Bluesky answer a post with a thread, Facebook and LinkedIn with a first comment",
+            "cannot go with a thread: X, Mastodon and Bluesky answer a post with a thread, Facebook, LinkedIn and Instagram with a first comment",
         ));
     }
     if follow_ups.thread.len() > MAX_THREAD_PARTS {

@@ -80,7 +80,8 @@ impl Default for RateLimits {
     /// The platforms' published limits: X 100 posts per user per 15 minutes and 10,000 per
     /// app per day; Facebook 200 calls per app per hour; LinkedIn 500 calls per member per day;
     /// Mastodon 300 statuses per account per 3 hours; Bluesky 5,000 repo-write points per
-    /// account per hour (a create costs 3).
+    /// account per hour (a create costs 3); Instagram 100 API-published posts per account per
+    /// 24 hours (`content_publishing_limit`).
     fn default() -> Self {
         let w = |limit, period| Window { limit, period };
         Self {
@@ -89,6 +90,7 @@ impl Default for RateLimits {
                 (Platform::Linkedin, w(500, Duration::days(1))),
                 (Platform::Mastodon, w(300, Duration::hours(3))),
                 (Platform::Bluesky, w(1_666, Duration::hours(1))),
+                (Platform::Instagram, w(100, Duration::days(1))),
             ]),
             per_app: BTreeMap::from([
                 (Platform::X, w(10_000, Duration::days(1))),

@@ -334,6 +334,31 @@ impl PublishStore for MemoryStore {
         })
     }
 
+    async fn keep_progress(
+        &self,
+        variant: &VariantRef,
+        attempt_id: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        self.with("keep_progress", |s| {
+            let p = s
+                .posts
+                .get_mut(&(variant.tenant_id.clone(), variant.post_id.clone()))
+                .ok_or(StoreError::Conflict)?;
+            let v = p
+                .variants
+                .get_mut(&variant.account_id)
+                .ok_or(StoreError::Conflict)?;
+            if v.status != VariantStatus::Publishing || v.attempt_id.as_deref() != Some(attempt_id)
+            {
+                return Err(StoreError::Conflict);
+            }
+            v.progress = Some(value.to_owned());
+            p.version += 1;
+            Ok(())
+        })
+    }
+
     async fn update_breaker(
         &self,
         tenant: &TenantId,
@@ -528,6 +553,7 @@ pub fn apply_outcome(v: &mut crate::model::Variant, outcome: &VariantOutcome) {
                 v.follow_up_ids.push(platform_post_id.clone());
             }
             v.last_error = None;
+            v.progress = None;
             if *more {
                 v.status = VariantStatus::Continuing;
                 v.step = step + 1;

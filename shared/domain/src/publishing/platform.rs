@@ -30,7 +30,7 @@ pub struct PublishRequest<'a> {
     /// attempt gets fresh streams, so a retry uploads again (an upload is not a post).
     pub media: Vec<MediaUpload<'a>>,
     /// A follow-up: the platform post this one answers. On X a reply in the thread; on
-    /// Facebook and LinkedIn a comment on the post.
+    /// Facebook, LinkedIn and Instagram a comment on the post.
     pub reply_to: Option<&'a str>,
     /// The same for every attempt at this step of this variant, in any invocation: a platform
     /// that takes one (Mastodon's `Idempotency-Key`) answers a repeat with what the first
@@ -40,13 +40,77 @@ pub struct PublishRequest<'a> {
     /// The step's nominal time, stable across attempts like the key: when the post was due,
     /// plus a millisecond per step (so a thread's parts sort in order).
     pub due_at: time::OffsetDateTime,
+    /// What the client kept of this step between attempts and invocations.
+    pub progress: &'a dyn StepProgress,
 }
 
-/// One media file to upload with a post: what it is and its bytes.
+/// One media file to go with a post: what it is, and its bytes or a link to them.
 #[derive(Debug)]
 pub struct MediaUpload<'a> {
     pub attachment: &'a Attachment,
-    pub content: MediaContent,
+    pub body: MediaBody,
+}
+
+/// How a media file reaches the platform.
+#[derive(Debug)]
+pub enum MediaBody {
+    /// Its bytes, streamed from the media store: the client uploads them.
+    Bytes(MediaContent),
+    /// A short-lived link to the stored file, for a platform that fetches media itself
+    /// ([`PlatformMediaRules::fetched`](crate::media::PlatformMediaRules)): Instagram.
+    Link(String),
+}
+
+impl MediaUpload<'_> {
+    /// The bytes to upload; a link where bytes are needed is Herald's mistake, said as such.
+    pub fn into_content(self) -> Result<MediaContent, PlatformError> {
+        match self.body {
+            MediaBody::Bytes(content) => Ok(content),
+            MediaBody::Link(_) => Err(PlatformError::Permanent {
+                message: format!(
+                    "media {} came as a link to a platform that needs its bytes",
+                    self.attachment.media_id
+                ),
+                code: None,
+            }),
+        }
+    }
+}
+
+/// What a platform client keeps between attempts at one step, across invocations: Instagram's
+/// media container, created once and then published (a container publishes at most once, so
+/// publishing the kept one again cannot make a second post, and a lost answer is looked up
+/// through it).
+#[async_trait]
+pub trait StepProgress: Send + Sync + std::fmt::Debug {
+    /// What the step kept last, if anything.
+    fn kept(&self) -> Option<String>;
+    /// Keeps `value` for the step, replacing what was kept. An error means it may not have
+    /// been kept: nothing may be published on the strength of it.
+    async fn keep(&self, value: &str) -> Result<(), PlatformError>;
+}
+
+/// Progress kept in memory only: for one-off calls (tests, tools) that make no second attempt
+/// in another invocation.
+#[derive(Debug, Default)]
+pub struct KeptInMemory(std::sync::Mutex<Option<String>>);
+
+impl KeptInMemory {
+    pub fn with(value: impl Into<String>) -> Self {
+        Self(std::sync::Mutex::new(Some(value.into())))
+    }
+}
+
+#[async_trait]
+impl StepProgress for KeptInMemory {
+    fn kept(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    async fn keep(&self, value: &str) -> Result<(), PlatformError> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(value.to_owned());
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +157,8 @@ pub struct LookupRequest<'a> {
     /// The step's key and due time, as its publish sent them (Bluesky: the record's name).
     pub idempotency_key: &'a str,
     pub due_at: time::OffsetDateTime,
+    /// What the step's publish kept (Instagram: the container it published).
+    pub progress: &'a dyn StepProgress,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

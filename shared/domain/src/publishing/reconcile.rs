@@ -4,8 +4,9 @@
 //! A claim marks its post "in flight" until the claim's lease ends. Past it, a variant still
 //! `publishing` may or may not have reached the platform, so it is recorded `unknown` (looked
 //! up before anything is sent again) and handed back to the publish queue; after too many
-//! attempts it ends `failed` with a reason a person can act on. Each run leaves a heartbeat
-//! the health check reads.
+//! attempts its message goes to the dead-letter queue and it ends `dead_lettered` with a reason
+//! a person can act on (never `failed`: the post may be live, and a redrive looks it up first).
+//! Each run leaves a heartbeat the health check reads.
 
 use crate::StoreError;
 use crate::alerts::Alerter;
@@ -26,7 +27,7 @@ pub struct ReconcileConfig {
     pub lease: Duration,
     /// Posts looked at per run.
     pub batch: usize,
-    /// Claims after which a variant with no confirmed outcome is failed instead.
+    /// Claims after which a variant with no confirmed outcome is dead-lettered instead.
     pub max_attempts: u32,
 }
 
@@ -44,7 +45,8 @@ impl Default for ReconcileConfig {
 pub struct ReconcileReport {
     pub posts: usize,
     pub requeued: usize,
-    pub failed: usize,
+    /// Given up after too many claims: their messages went to the dead-letter queue.
+    pub dead_lettered: usize,
     pub errors: usize,
     /// The stuck variants this run resolved (committed), for outbound webhooks.
     #[serde(skip)]
@@ -52,12 +54,12 @@ pub struct ReconcileReport {
 }
 
 /// A stuck variant the reconciler resolved: recorded `unknown` (and handed back to be looked
-/// up) or `failed` after too many attempts.
+/// up) or `dead_lettered` after too many attempts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedVariant {
     pub variant: VariantRef,
     pub platform: crate::model::Platform,
-    /// `unknown` or `failed`.
+    /// `unknown` or `dead_lettered`.
     pub status: &'static str,
     pub attempts: u32,
     pub correlation_id: String,
@@ -110,7 +112,7 @@ impl Reconciler {
         }
         let summary = serde_json::to_string(&report).unwrap_or_default();
         self.heartbeats.beat(HEARTBEAT, now, &summary).await?;
-        if report.requeued + report.failed + report.errors > 0 {
+        if report.requeued + report.dead_lettered + report.errors > 0 {
             tracing::warn!(?report, "reconciled stuck variants");
         }
         Ok(report)
@@ -156,13 +158,26 @@ impl Reconciler {
                 let error = VariantError {
                     kind: FailureKind::Ambiguous,
                     message: format!(
-                        "no confirmed outcome after {} attempts; check the account on the platform and schedule the post again if it is missing",
+                        "no confirmed outcome after {} attempts, and the post may be live: check the account (reconnect it if it needs it), then redrive the message from the dead-letter queue; Herald looks the post up before it sends anything",
                         v.attempts
                     ),
                     platform_code: None,
                     at: now,
                 };
-                (VariantOutcome::Failed(error), "failed")
+                // The message goes first: should recording the outcome fail, the next run
+                // tries both again, and a second copy in the queue is harmless (the claim
+                // decides). Without it, the variant is left for the next run.
+                if let Err(e) = self
+                    .queue
+                    .dead_letter(&message_for(post, v), &error.message)
+                    .await
+                {
+                    tracing::warn!(account_id = %v.account_id, error = %e, "dead-lettering a stuck variant failed");
+                    report.errors += 1;
+                    soonest(now);
+                    continue;
+                }
+                (VariantOutcome::DeadLettered(error), "dead_lettered")
             } else {
                 let error = VariantError {
                     kind: FailureKind::Ambiguous,
@@ -192,9 +207,7 @@ impl Reconciler {
                     action: format!("publish.{what}_by_reconciler"),
                     actor: "system:reconciler".into(),
                     old: Some(serde_json::json!({"status": "publishing", "attempts": v.attempts})),
-                    new: Some(
-                        serde_json::json!({"status": if give_up { "failed" } else { "unknown" }}),
-                    ),
+                    new: Some(serde_json::json!({"status": what_status(give_up)})),
                     ip: None,
                     user_agent: None,
                     at: now,
@@ -204,7 +217,8 @@ impl Reconciler {
             // Conditional on the stuck attempt: a publisher that finishes meanwhile wins.
             match self
                 .outcomes
-                .record_outcome(&variant, &attempt, &outcome, !give_up, &audit, None)
+                // Either way the post may be live: whatever comes next looks it up first.
+                .record_outcome(&variant, &attempt, &outcome, true, &audit, None)
                 .await
             {
                 Ok(()) => version += 1,
@@ -219,12 +233,12 @@ impl Reconciler {
             report.resolved.push(ResolvedVariant {
                 variant: variant.clone(),
                 platform: v.platform,
-                status: if give_up { "failed" } else { "unknown" },
+                status: what_status(give_up),
                 attempts: v.attempts,
                 correlation_id: post.correlation_id.clone(),
             });
             if give_up {
-                report.failed += 1;
+                report.dead_lettered += 1;
             } else if self.requeue(post, v).await {
                 report.requeued += 1;
                 // Keep watching: if the requeued attempt dies too, look again.
@@ -254,14 +268,7 @@ impl Reconciler {
 
     /// Hands the variant back to the publish queue; false when the send failed.
     async fn requeue(&self, post: &Post, v: &crate::model::Variant) -> bool {
-        let message = PublishMessage {
-            tenant_id: post.tenant_id.clone(),
-            post_id: post.id.clone(),
-            account_id: v.account_id.clone(),
-            platform: v.platform,
-            correlation_id: post.correlation_id.clone(),
-            failures: 0,
-        };
+        let message = message_for(post, v);
         match self.queue.send(std::slice::from_ref(&message)).await {
             Ok(results) if results.iter().all(Result::is_ok) => true,
             _ => {
@@ -270,4 +277,20 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// The variant's publish message, as the dispatcher sent it.
+fn message_for(post: &Post, v: &crate::model::Variant) -> PublishMessage {
+    PublishMessage {
+        tenant_id: post.tenant_id.clone(),
+        post_id: post.id.clone(),
+        account_id: v.account_id.clone(),
+        platform: v.platform,
+        correlation_id: post.correlation_id.clone(),
+        failures: 0,
+    }
+}
+
+fn what_status(give_up: bool) -> &'static str {
+    if give_up { "dead_lettered" } else { "unknown" }
 }

@@ -189,7 +189,7 @@ async fn the_dispatcher_holds_a_fully_paused_tenant_until_the_pause_is_lifted() 
 }
 
 #[tokio::test]
-async fn the_reconciler_requeues_a_dead_claim_once_and_fails_it_after_too_many() {
+async fn the_reconciler_requeues_a_dead_claim_once_and_dead_letters_it_after_too_many() {
     let w = World::new(false).await;
     let post = w.create("hello", 0, &["acc_x"]).await;
     w.dispatcher.run_once().await.unwrap();
@@ -243,7 +243,9 @@ async fn the_reconciler_requeues_a_dead_claim_once_and_fails_it_after_too_many()
     );
     assert_eq!(w.platform.published().len(), 1);
 
-    // Too many claims without an outcome: failed, with a reason a person can act on.
+    // Too many claims without an outcome: the post may be live, so never `failed` (which
+    // invites scheduling it again): its message goes to the dead-letter queue with a reason a
+    // person can act on, and a redrive looks the post up first.
     let other = w.create("again", 0, &["acc_li"]).await;
     w.dispatcher.run_once().await.unwrap();
     let m = w.queue.take().pop().unwrap();
@@ -253,15 +255,15 @@ async fn the_reconciler_requeues_a_dead_claim_once_and_fails_it_after_too_many()
         reconciler.run_once().await.unwrap();
     }
     let v = w.variant(&other).await;
-    assert_eq!(v.status, VariantStatus::Failed);
-    assert!(
-        v.last_error
-            .unwrap()
-            .message
-            .contains("no confirmed outcome")
-    );
+    assert_eq!(v.status, VariantStatus::DeadLettered);
+    assert!(v.lookup, "a redrive looks it up first");
+    let reason = v.last_error.unwrap().message;
+    assert!(reason.contains("no confirmed outcome"), "{reason}");
+    let dead = w.queue.dead_letters.lock().unwrap().clone();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!((&dead[0].0.post_id, &dead[0].1), (&other.id, &reason));
     let (_, summary) = w.store.last_beat(HEARTBEAT).await.unwrap().unwrap();
-    assert!(summary.contains("\"failed\":1"), "{summary}");
+    assert!(summary.contains("\"dead_lettered\":1"), "{summary}");
 }
 
 /// A store whose outcome writes fail: the publisher "dies" between the platform call and
@@ -299,6 +301,14 @@ impl PublishStore for Dies {
         c: BreakerChange,
     ) -> Result<Breaker, StoreError> {
         self.0.update_breaker(t, a, c).await
+    }
+    async fn keep_progress(
+        &self,
+        v: &VariantRef,
+        attempt_id: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        self.0.keep_progress(v, attempt_id, value).await
     }
     async fn mark_needs_reauth(
         &self,

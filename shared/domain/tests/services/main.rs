@@ -85,7 +85,7 @@ impl PlatformClient for ScriptedPlatform {
     async fn publish(&self, req: PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
         for upload in req.media {
             let id = upload.attachment.media_id.0.clone();
-            let bytes = upload.content.collect().await.unwrap();
+            let bytes = upload.into_content().unwrap().collect().await.unwrap();
             self.uploads.lock().unwrap().push((id, bytes));
         }
         let next = self.script.lock().unwrap().pop_front();

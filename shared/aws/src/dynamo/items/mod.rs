@@ -552,6 +552,9 @@ fn variant_to_av(v: &Variant) -> AttributeValue {
     if !v.follow_up_ids.is_empty() {
         m.insert("follow_up_ids".to_owned(), strings_to_av(&v.follow_up_ids));
     }
+    if let Some(p) = &v.progress {
+        m.insert("progress".to_owned(), s(p));
+    }
     AttributeValue::M(m)
 }
 
@@ -579,6 +582,7 @@ fn variant_from_item(account_id: &str, item: &Item) -> Result<Variant, StoreErro
             .map_err(|_| bad("step"))?
             .unwrap_or(0),
         follow_up_ids: strings_from(&f, "follow_up_ids")?,
+        progress: f.opt_str("progress"),
     })
 }
 

@@ -4,10 +4,13 @@
 use super::*;
 use crate::alerts::Alert;
 use crate::media::Attachment;
+use crate::media::PlatformMediaRules;
 use crate::model::{Account, FailureKind, Post};
 use crate::ports::BreakerChange;
 use crate::publishing::gates::BreakerState;
-use crate::publishing::platform::{LookupRequest, MediaUpload, PublishRequest};
+use crate::publishing::platform::{
+    LookupRequest, MediaBody, MediaUpload, PublishRequest, StepProgress,
+};
 
 impl PublishService {
     /// Calls the platform until it answers for good, the attempts or the time run out, or
@@ -19,6 +22,7 @@ impl PublishService {
         account: &Account,
         mut lookup_first: bool,
         delivery: Delivery,
+        attempt_id: &str,
     ) -> Attempted {
         let Some(Step {
             text,
@@ -33,9 +37,12 @@ impl PublishService {
                 code: None,
             });
         };
-        // Uploading the media comes on top of the post's own call.
+        // Uploading the media comes on top of the post's own call (a platform that fetches
+        // them itself takes its own time).
+        let fetched = PlatformMediaRules::of(account.platform).fetched;
         let media_time: Duration = media
             .iter()
+            .filter(|_| !fetched)
             .map(|a| {
                 crate::publishing::platform::upload_allowance(self.config.platform_timeout, a.size)
             })
@@ -63,6 +70,16 @@ impl PublishService {
             // A millisecond per step, so a thread's parts sort in order (Bluesky's keys).
             due_at: post.scheduled_at + time::Duration::milliseconds(i64::from(step)),
         };
+        let progress = VariantProgress {
+            store: &*self.store,
+            variant: message.variant(),
+            attempt_id,
+            kept: std::sync::Mutex::new(
+                post.variants
+                    .get(&message.account_id)
+                    .and_then(|v| v.progress.clone()),
+            ),
+        };
         let mut last: Option<(PlatformError, bool)> = None;
         for attempt in 1..=self.config.max_attempts.max(1) {
             if attempt > 1 {
@@ -86,7 +103,10 @@ impl PublishService {
                 break;
             }
             if lookup_first {
-                match self.lookup(post, account, text, reply_to, key).await {
+                match self
+                    .lookup(post, account, text, reply_to, key, &progress)
+                    .await
+                {
                     Ok(Some(found)) => {
                         tracing::info!(platform_post_id = %found.platform_post_id, "found on the platform after an ambiguous attempt; adopted");
                         return Attempted::Published(found, Done::Adopted);
@@ -101,7 +121,7 @@ impl PublishService {
                     }
                 }
             }
-            let media = match self.open_media(media).await {
+            let media = match self.open_media(media, fetched).await {
                 Ok(media) => media,
                 Err(error) if error.kind() == FailureKind::Permanent => {
                     return Attempted::Failed(error);
@@ -125,6 +145,7 @@ impl PublishService {
                     reply_to,
                     idempotency_key: key.id,
                     due_at: key.due_at,
+                    progress: &progress,
                 })
                 .await;
             let error = match result {
@@ -190,11 +211,13 @@ impl PublishService {
     }
 
     /// Opens exactly the versions of the variant's media that were checked when the post was
-    /// written. One that was replaced or removed since fails the variant for good, with a
-    /// reason a person can act on; a storage outage is transient.
+    /// written (for a platform that `fetched` them itself: checks the version is still the
+    /// stored one and signs a link to it). One that was replaced or removed since fails the
+    /// variant for good, with a reason a person can act on; a storage outage is transient.
     pub(super) async fn open_media<'a>(
         &self,
         media: &'a [Attachment],
+        fetched: bool,
     ) -> Result<Vec<MediaUpload<'a>>, PlatformError> {
         let mut uploads = Vec::with_capacity(media.len());
         for attachment in media {
@@ -205,11 +228,16 @@ impl PublishService {
                 ),
                 code: None,
             };
-            match self.media.open(&attachment.key, &attachment.etag).await {
-                Ok(Some(content)) => uploads.push(MediaUpload {
-                    attachment,
-                    content,
-                }),
+            let body = if fetched {
+                self.media_link(attachment).await
+            } else {
+                self.media
+                    .open(&attachment.key, &attachment.etag)
+                    .await
+                    .map(|c| c.map(MediaBody::Bytes))
+            };
+            match body {
+                Ok(Some(body)) => uploads.push(MediaUpload { attachment, body }),
                 Ok(None) => return Err(gone("was removed from storage")),
                 Err(crate::StoreError::Conflict) => return Err(gone("was replaced")),
                 Err(e) => {
@@ -224,6 +252,23 @@ impl PublishService {
         Ok(uploads)
     }
 
+    /// A link to `attachment`'s stored file while it is still the version checked (`None`
+    /// when it is gone, `Conflict` when it was replaced).
+    async fn media_link(
+        &self,
+        attachment: &Attachment,
+    ) -> Result<Option<MediaBody>, crate::StoreError> {
+        match self.media.head(&attachment.key).await? {
+            None => Ok(None),
+            Some(stored) if stored.etag != attachment.etag => Err(crate::StoreError::Conflict),
+            Some(_) => Ok(Some(MediaBody::Link(
+                self.media
+                    .presign_download(&attachment.key, MEDIA_LINK_LIFETIME, self.clock.now())
+                    .await?,
+            ))),
+        }
+    }
+
     pub(super) async fn lookup(
         &self,
         post: &Post,
@@ -231,6 +276,7 @@ impl PublishService {
         text: &str,
         reply_to: Option<&str>,
         key: StepKey<'_>,
+        progress: &dyn StepProgress,
     ) -> Result<Option<PublishedPost>, PlatformError> {
         let since = post.scheduled_at.min(post.updated_at) - self.config.lookup_window;
         self.platform
@@ -243,8 +289,49 @@ impl PublishService {
                 reply_to,
                 idempotency_key: key.id,
                 due_at: key.due_at,
+                progress,
             })
             .await
+    }
+}
+
+/// How long a platform that fetches media may take to start reading a file (Instagram reads
+/// a video while it processes it, minutes after the container was made).
+const MEDIA_LINK_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
+/// The variant's step progress, kept on the variant by this attempt while it holds it.
+struct VariantProgress<'a> {
+    store: &'a dyn crate::ports::PublishStore,
+    variant: crate::ports::VariantRef,
+    attempt_id: &'a str,
+    kept: std::sync::Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for VariantProgress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VariantProgress")
+            .field("variant", &self.variant)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl StepProgress for VariantProgress<'_> {
+    fn kept(&self) -> Option<String> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    async fn keep(&self, value: &str) -> Result<(), PlatformError> {
+        self.store
+            .keep_progress(&self.variant, self.attempt_id, value)
+            .await
+            .map_err(|e| PlatformError::Transient {
+                message: format!("keeping the step's progress failed: {e}"),
+                code: None,
+                retry_after: None,
+            })?;
+        *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(value.to_owned());
+        Ok(())
     }
 }
 

@@ -417,13 +417,27 @@ impl PublishService {
             }
             Some(account) => match &self.tokens {
                 None => {
-                    self.attempt(message, &post, &account, lookup_first, delivery)
-                        .await
+                    self.attempt(
+                        message,
+                        &post,
+                        &account,
+                        lookup_first,
+                        delivery,
+                        &attempt_id,
+                    )
+                    .await
                 }
                 Some(tokens) => match tokens.ensure_fresh(account).await {
                     Freshness::Ready(account) if account.status == AccountStatus::Active => {
-                        self.attempt(message, &post, &account, lookup_first, delivery)
-                            .await
+                        self.attempt(
+                            message,
+                            &post,
+                            &account,
+                            lookup_first,
+                            delivery,
+                            &attempt_id,
+                        )
+                        .await
                     }
                     Freshness::Ready(_) => Attempted::Failed(PlatformError::Auth {
                         message: "the account's authorisation was lost while its token was refreshed; reconnect the account".into(),

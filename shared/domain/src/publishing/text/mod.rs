@@ -6,6 +6,8 @@
 //! - Facebook: a Page post's `message`, at most 63,206 characters.
 //! - Bluesky: an `app.bsky.feed.post` record's `text`, at most 300 grapheme clusters and 3,000
 //!   bytes of UTF-8 (its lexicon's two limits); a reply in a thread is a post too.
+//! - Instagram: a caption, at most 2,200 characters, 30 hashtags and 20 @ tags (`instagram`,
+//!   the three limits Meta's reference gives); a first comment the same.
 //! - Mastodon: a status, at most 500 as Mastodon counts (`mastodon`: grapheme clusters, URLs
 //!   23, remote mentions without their domain); a reply in a thread is a status too.
 //!
@@ -13,9 +15,10 @@
 //! both: that is what their web composers count (JavaScript string length) and it is never
 //! fewer than code points, so a text accepted here fits under either reading.
 //!
-//! Mentions and hashtags: no platform documents a count limit Herald could cite, so none is
-//! enforced. This module never rewrites text and does no I/O.
+//! Mentions and hashtags: only Instagram documents a count limit Herald can cite; no other
+//! platform's are enforced. This module never rewrites text and does no I/O.
 
+mod instagram;
 mod mastodon;
 mod x;
 mod x_urls;
@@ -26,6 +29,10 @@ pub use x::{INVALID_CHARACTERS, MAX_WEIGHTED_LENGTH as X_MAX_WEIGHTED_LENGTH, Pa
 
 use crate::ids::Platform;
 
+pub use instagram::{
+    MAX_HASHTAGS as INSTAGRAM_MAX_HASHTAGS, MAX_LENGTH as INSTAGRAM_MAX_LENGTH,
+    MAX_MENTIONS as INSTAGRAM_MAX_MENTIONS,
+};
 pub use mastodon::{MAX_LENGTH as MASTODON_MAX_LENGTH, local_mentions};
 
 /// Bluesky's post lexicon: `maxGraphemes` 300, `maxLength` 3,000 (bytes of UTF-8).
@@ -51,6 +58,10 @@ pub enum TextRule {
     InvalidCharacter,
     /// Bluesky: more bytes of UTF-8 than its lexicon allows.
     Bytes,
+    /// Instagram: more hashtags than a caption may carry.
+    Hashtags,
+    /// Instagram: more `@` tags than a caption may carry.
+    Mentions,
 }
 
 impl TextRule {
@@ -60,6 +71,8 @@ impl TextRule {
             TextRule::Length => "length",
             TextRule::InvalidCharacter => "invalid_character",
             TextRule::Bytes => "bytes",
+            TextRule::Hashtags => "hashtags",
+            TextRule::Mentions => "mentions",
         }
     }
 }
@@ -92,6 +105,10 @@ impl TextViolation {
                 format!("is {actual} characters (grapheme clusters); Bluesky allows {limit}")
             }
             TextRule::Bytes => format!("is {actual} bytes of UTF-8; {platform} allows {limit}"),
+            TextRule::Hashtags => format!("has {actual} hashtags; {platform} allows {limit}"),
+            TextRule::Mentions => {
+                format!("tags {actual} accounts with @; {platform} allows {limit}")
+            }
             TextRule::Length if platform == Platform::Mastodon => format!(
                 "is {actual} characters as Mastodon counts them; Mastodon allows {limit} \
                  (URLs count 23, a remote mention without its domain)"
@@ -114,6 +131,7 @@ pub fn check_text(platform: Platform, text: &str) -> Vec<TextViolation> {
         Platform::Facebook => check_length(platform, text, FACEBOOK_MAX_LENGTH),
         Platform::Mastodon => check_mastodon(text),
         Platform::Bluesky => check_bluesky(text),
+        Platform::Instagram => check_instagram(text),
     }
 }
 
@@ -126,6 +144,7 @@ pub fn check_comment(platform: Platform, text: &str) -> Vec<TextViolation> {
         Platform::Facebook => check_length(platform, text, FACEBOOK_COMMENT_MAX_LENGTH),
         Platform::Mastodon => check_mastodon(text),
         Platform::Bluesky => check_bluesky(text),
+        Platform::Instagram => check_instagram(text),
     }
 }
 
@@ -137,6 +156,7 @@ pub fn limit(platform: Platform) -> usize {
         Platform::Facebook => FACEBOOK_MAX_LENGTH,
         Platform::Mastodon => MASTODON_MAX_LENGTH,
         Platform::Bluesky => BLUESKY_MAX_GRAPHEMES,
+        Platform::Instagram => INSTAGRAM_MAX_LENGTH,
     }
 }
 
@@ -144,7 +164,7 @@ pub fn limit(platform: Platform) -> usize {
 pub fn measure(platform: Platform, text: &str) -> usize {
     match platform {
         Platform::X => parse_tweet(text).weighted_length,
-        Platform::Linkedin | Platform::Facebook => utf16_length(text),
+        Platform::Linkedin | Platform::Facebook | Platform::Instagram => utf16_length(text),
         Platform::Mastodon => mastodon::length(text),
         Platform::Bluesky => graphemes(text),
     }
@@ -193,6 +213,33 @@ fn check_bluesky(text: &str) -> Vec<TextViolation> {
             limit: Some(BLUESKY_MAX_BYTES),
             actual: Some(text.len()),
         });
+    }
+    found
+}
+
+fn check_instagram(text: &str) -> Vec<TextViolation> {
+    let platform = Platform::Instagram;
+    let mut found = check_length(platform, text, INSTAGRAM_MAX_LENGTH);
+    for (rule, limit, actual) in [
+        (
+            TextRule::Hashtags,
+            INSTAGRAM_MAX_HASHTAGS,
+            instagram::hashtags(text),
+        ),
+        (
+            TextRule::Mentions,
+            INSTAGRAM_MAX_MENTIONS,
+            instagram::mentions(text),
+        ),
+    ] {
+        if actual > limit {
+            found.push(TextViolation {
+                platform,
+                rule,
+                limit: Some(limit),
+                actual: Some(actual),
+            });
+        }
     }
     found
 }

@@ -136,3 +136,35 @@ fn a_remote_mention_reads_as_its_local_part() {
     assert_eq!(local_mentions("@a@b.c@d"), "@a@d");
     assert_eq!(local_mentions("no mentions"), "no mentions");
 }
+
+#[test]
+fn instagram_takes_2200_characters_30_hashtags_and_20_tags_and_lists_each_excess() {
+    assert!(rules(Platform::Instagram, &"a".repeat(2_200)).is_empty());
+    let tags = "#t ".repeat(30) + &"@u ".repeat(20);
+    assert!(rules(Platform::Instagram, &tags).is_empty());
+    let over = format!(
+        "{}{}{}",
+        "#t ".repeat(31),
+        "@u ".repeat(21),
+        "a".repeat(2_200)
+    );
+    assert_eq!(
+        rules(Platform::Instagram, &over),
+        [
+            (TextRule::Length, Some(2_200), Some(2_356)),
+            (TextRule::Hashtags, Some(30), Some(31)),
+            (TextRule::Mentions, Some(20), Some(21)),
+        ]
+    );
+    let messages: Vec<String> = check_text(Platform::Instagram, &over)
+        .iter()
+        .map(TextViolation::message)
+        .collect();
+    assert!(
+        messages[1].contains("31 hashtags; instagram allows 30"),
+        "{messages:?}"
+    );
+    assert!(messages[2].contains("tags 21 accounts"), "{messages:?}");
+    // A first comment is held to a caption's rules.
+    assert_eq!(check_comment(Platform::Instagram, &over).len(), 3);
+}
