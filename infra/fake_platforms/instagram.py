@@ -11,8 +11,9 @@ Publishing is Meta's two steps:
 - `GET /{container}?fields=status_code` answers `IN_PROGRESS`, `FINISHED`, `PUBLISHED`,
   `ERROR` or `EXPIRED` (24 hours after it was made).
 - `POST /{ig-user}/media_publish` (form `creation_id`) publishes a `FINISHED` container once and
-  answers the media's `{"id"}`; a container published already, or not finished, is refused
-  (code 9007). Counts toward the account's window (100 a day). Fault rules: endpoint `create`.
+  answers the media's `{"id"}`; a container not finished is refused with code 9007 (subcode
+  2207027, "not ready"), one published already with code 100. Counts toward the account's
+  window (100 a day; past it code 9, subcode 2207042). Fault rules: endpoint `create`.
 - `GET /{ig-user}/media?fields=id,caption,timestamp&limit=&after=`: the account's media, newest
   first, with cursor paging. `POST|GET /{media}/comments`: comments (`message`; `id, text,
   timestamp, from`). `GET /{media}?fields=like_count,comments_count`: engagement. `GET
@@ -33,7 +34,7 @@ from fake_platforms.base import Draft, _created_post, _gate, answers, create_ans
 from fake_platforms.facebook import FacebookPlatform
 from fake_platforms.instagram_containers import ID_BASE, Container
 from fake_platforms.protocol import DROP, BadRequest, Outcome, Reply, Request, decode_cursor, encode_cursor, graph_time
-from fake_platforms.state import ENGAGEMENT, State
+from fake_platforms.state import ENGAGEMENT, State, Usage
 
 MAX_CAPTION = 2_200
 
@@ -47,6 +48,11 @@ class InstagramPlatform(FacebookPlatform):
 
     def new_answer_id(self, n: int, account: str, parent: str) -> str:
         return str(self.ID_BASE + 50_000_000 + n)
+
+    def limit_error(self, usage: Usage) -> Reply:
+        """The account's content-publishing limit (100 posts in 24 hours)."""
+        return self.error(400, 9, "Application request limit reached: the account may publish "
+                          "no more posts for now", subcode=2207042)
 
 
 INSTAGRAM = InstagramPlatform()
@@ -128,7 +134,9 @@ def instagram_publish(state: State, req: Request) -> Outcome:
         return INSTAGRAM.finish(state, account, INSTAGRAM.invalid(str(e)))
     container, problem = state.instagram.take_for_publish(creation_id, account)
     if container is None:
-        return INSTAGRAM.finish(state, account, INSTAGRAM.error(400, 9007, problem))
+        assert problem is not None
+        code, subcode = (9007, 2207027) if "not ready" in problem else (100, None)
+        return INSTAGRAM.finish(state, account, INSTAGRAM.error(400, code, problem, subcode))
     post = state.add_post("instagram", account, container.caption, INSTAGRAM.new_id,
                           media=container.children or [container.id])
     post.attributes["media_type"] = container.kind

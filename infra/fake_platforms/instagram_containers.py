@@ -88,6 +88,8 @@ class Containers:
             if c.carousel_item:
                 return None, "(#100) A carousel item cannot be published on its own"
             code = c.status_code()
+            if code == "PUBLISHED":
+                return None, f"(#100) The container {container_id} has already been published"
             if code != "FINISHED":
                 return None, f"The media is not ready for publishing (status {code})"
             c.status = "PUBLISHED"

@@ -76,7 +76,7 @@ class InstagramCase(shared.FakeServerCase):
         self.assertEqual(published.status, 200, published)
         self.assertEqual(self.status(cid), "PUBLISHED")
         again = self.publish(cid)
-        self.assertEqual((again.status, again.json["error"]["code"]), (400, 9007))
+        self.assertEqual((again.status, again.json["error"]["code"]), (400, 100))
         posts = self.posts(platform="instagram")
         self.assertEqual([(p["id"], p["text"]) for p in posts], [(published.json["id"], "hello #ig")])
         (view,) = self.admin("GET", "instagram/containers", query={"account": "1784"})["containers"]
@@ -90,6 +90,10 @@ class InstagramCase(shared.FakeServerCase):
         video = self.container(video_url=self.url("/c.mp4"), media_type="VIDEO", is_carousel_item="true").json["id"]
         early = self.container(media_type="CAROUSEL", children=f"{image},{video}", caption="c")
         self.assertEqual((early.status, early.json["error"]["code"]), (400, 100), early)
+        reel = self.container(video_url=self.url("/c.mp4"), media_type="REELS").json["id"]
+        not_ready = self.publish(reel)
+        self.assertEqual((not_ready.json["error"]["code"], not_ready.json["error"]["error_subcode"]),
+                         (9007, 2207027), not_ready)
         self.assertEqual(self.status(video), "FINISHED")  # the second read: processed
         carousel = self.container(media_type="CAROUSEL", children=f"{image},{video}", caption="c")
         self.assertEqual(carousel.status, 200, carousel)
@@ -109,6 +113,15 @@ class InstagramCase(shared.FakeServerCase):
             self.publish(cid)
         self.assertEqual(self.status(cid), "PUBLISHED")
         self.assertEqual(len(self.posts(platform="instagram")), 1)
+
+    def test_the_daily_publishing_limit_answers_code_9(self) -> None:
+        self.admin("POST", "limits", {"platform": "instagram", "limit": 1, "window_seconds": 86400})
+        first = self.container(image_url=self.url("/a.jpg")).json["id"]
+        second = self.container(image_url=self.url("/a.jpg")).json["id"]
+        self.assertEqual(self.publish(first).status, 200)
+        refused = self.publish(second)
+        self.assertEqual((refused.json["error"]["code"], refused.json["error"]["error_subcode"]),
+                         (9, 2207042), refused)
 
     def test_comments_and_who_a_token_is(self) -> None:
         cid = self.container(image_url=self.url("/a.jpg"), caption="p").json["id"]

@@ -74,7 +74,18 @@ async fn publish(
     reply_to: Option<&str>,
     progress: &dyn StepProgress,
 ) -> Result<PublishedPost, PlatformError> {
-    let token = SecretString::from(TOKEN);
+    publish_as(client, TOKEN, text, media, reply_to, progress).await
+}
+
+async fn publish_as(
+    client: &HttpPlatforms,
+    token: &str,
+    text: &str,
+    media: &[(Attachment, String)],
+    reply_to: Option<&str>,
+    progress: &dyn StepProgress,
+) -> Result<PublishedPost, PlatformError> {
+    let token = SecretString::from(token);
     client
         .publish(PublishRequest {
             platform: Platform::Instagram,
@@ -183,7 +194,12 @@ async fn a_carousel_with_a_video_is_fetched_waited_for_and_published_once_then_c
     let made = containers(&w.fake).await;
     assert_eq!(made.len(), 3, "{made:?}");
     let carousel = made.iter().find(|c| c["media_type"] == "CAROUSEL").unwrap();
-    assert_eq!(progress.kept().as_deref(), carousel["id"].as_str());
+    let kept: Value = serde_json::from_str(&progress.kept().unwrap()).unwrap();
+    assert_eq!(kept["container"], carousel["id"]);
+    assert_eq!(
+        kept["children"], carousel["children"],
+        "the items, kept as they were made"
+    );
     assert_eq!(post["media"], carousel["children"]);
     let fetched: Vec<u64> = made
         .iter()
@@ -375,4 +391,58 @@ async fn refusals_are_classified_and_a_token_is_asked_whom_it_acts_for() {
         .unwrap();
     assert!(!other.owns);
     assert_eq!(other.actual_id, ACCOUNT);
+}
+
+#[tokio::test]
+async fn a_carousel_still_processing_keeps_its_items_and_the_next_attempt_waits_on_them() {
+    let w = world().await;
+    // A client whose call limit ends before the video is processed.
+    let hasty = HttpPlatforms::new(w.fake.endpoints(), std::time::Duration::from_millis(300));
+    let progress = KeptInMemory::default();
+    let media = [w.photo.clone(), w.video.clone()];
+    let waiting = publish(&hasty, "patience", &media, None, &progress)
+        .await
+        .unwrap_err();
+    assert_eq!(waiting.kind(), FailureKind::Transient, "{waiting}");
+    let kept: Value = serde_json::from_str(&progress.kept().unwrap()).unwrap();
+    assert_eq!(kept["children"].as_array().map(Vec::len), Some(2), "{kept}");
+    assert!(kept.get("container").is_none(), "no carousel yet: {kept}");
+    publish(&w.client, "patience", &media, None, &progress)
+        .await
+        .unwrap();
+    assert_eq!(
+        containers(&w.fake).await.len(),
+        3,
+        "the items were not made again"
+    );
+    assert_eq!(admin(&w.fake, "posts", "instagram").await.len(), 1);
+}
+
+#[tokio::test]
+async fn once_a_container_may_be_live_a_refused_token_leaves_the_post_unknown_not_failed() {
+    let w = world().await;
+    let progress = KeptInMemory::default();
+    publish(
+        &w.client,
+        "live already",
+        std::slice::from_ref(&w.photo),
+        None,
+        &progress,
+    )
+    .await
+    .unwrap();
+    // The token is refused now: asking about the kept container fails, and the post, which is
+    // live, must not end failed.
+    let refused = publish_as(
+        &w.client,
+        "revoked-ig",
+        "live already",
+        std::slice::from_ref(&w.photo),
+        None,
+        &progress,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.kind(), FailureKind::Ambiguous, "{refused}");
+    assert_eq!(admin(&w.fake, "posts", "instagram").await.len(), 1);
 }

@@ -48,14 +48,31 @@ pub(crate) fn facebook_error(
     meta_error("Facebook", status, headers, body, what)
 }
 
-/// Instagram's Graph API answers failures as Facebook's does.
+/// Instagram's Graph API answers failures as Facebook's does, and two of its own: the
+/// account's content-publishing limit (code 9, subcode 2207042: 100 posts in 24 hours) is a
+/// rate limit, waited out for an hour unless told otherwise, and "media not ready" (code 9007,
+/// subcode 2207027) is transient.
 pub(crate) fn instagram_error(
     status: StatusCode,
     headers: &HeaderMap,
     body: &Value,
     what: &str,
 ) -> PlatformError {
-    meta_error("Instagram", status, headers, body, what)
+    let error = meta_error("Instagram", status, headers, body, what);
+    let subcode = body["error"]["error_subcode"].as_i64();
+    match (body["error"]["code"].as_i64(), subcode) {
+        (Some(9), Some(2_207_042)) => PlatformError::RateLimited {
+            message: error.message().to_owned(),
+            code: Some("9".into()),
+            retry_after: Some(retry_after(headers).unwrap_or(Duration::from_secs(3600))),
+        },
+        (Some(9007), Some(2_207_027)) => PlatformError::Transient {
+            message: error.message().to_owned(),
+            code: Some("9007".into()),
+            retry_after: retry_after(headers),
+        },
+        _ => error,
+    }
 }
 
 /// A Graph API refusal (`{"error": {"code", "message"}}`): code 190 a refused token, 4, 17, 32

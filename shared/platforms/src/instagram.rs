@@ -25,35 +25,81 @@ const PROCESSING_POLL: Duration = Duration::from_millis(500);
 /// How many media a lookup reads.
 const LOOKUP_PAGE: &str = "50";
 
+/// What a step keeps between attempts (as JSON in `StepProgress`): the container to publish
+/// and, for a carousel, its items, so a retry waits on them rather than making them again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Kept {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    container: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    children: Vec<String>,
+    /// When the first of them was made (Unix seconds): the post they become is no older.
+    at: i64,
+}
+
+/// How far Instagram's clock may run behind Herald's when a post's time is compared with
+/// when its container was made.
+const CLOCK_SKEW_SECONDS: i64 = 300;
+
+impl Kept {
+    fn fresh() -> Self {
+        Self {
+            at: OffsetDateTime::now_utc().unix_timestamp(),
+            ..Self::default()
+        }
+    }
+
+    /// What the step kept, or a fresh start.
+    fn read(progress: &dyn StepProgress) -> Self {
+        progress
+            .kept()
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_else(Self::fresh)
+    }
+
+    async fn keep(&self, progress: &dyn StepProgress) -> Result<(), PlatformError> {
+        let value = serde_json::to_string(self).unwrap_or_default();
+        progress.keep(&value).await
+    }
+}
+
+/// Once a container may have been published, nothing may end the step `failed`: a refusal
+/// (a token refused, a listing refused) leaves it unknown, and it is looked up again.
+fn may_be_live(error: PlatformError) -> PlatformError {
+    match error {
+        PlatformError::Auth { message, .. } | PlatformError::Permanent { message, .. } => {
+            PlatformError::Ambiguous {
+                message: format!("{message} (the post may be live: it is looked up again)"),
+            }
+        }
+        other => other,
+    }
+}
+
 impl HttpPlatforms {
     /// Publishes the kept container, or makes one (kept first), waits for it, and publishes it.
+    /// Every wait of one call shares the platform call's time limit.
     pub(crate) async fn publish_instagram(
         &self,
         account: Account<'_>,
         media: Vec<MediaUpload<'_>>,
     ) -> Result<PublishedPost, PlatformError> {
-        if let Some(kept) = account.progress.kept() {
-            match self.container_status(account, &kept).await?.as_str() {
+        let deadline = std::time::Instant::now() + self.timeout;
+        let mut kept = Kept::read(account.progress);
+        if let Some(container) = kept.container.clone() {
+            let status = self
+                .container_status(account, &container)
+                .await
+                .map_err(may_be_live)?;
+            match status.as_str() {
                 "PUBLISHED" => return self.published_from(account, &kept).await,
                 "FINISHED" | "IN_PROGRESS" => {
-                    return self.publish_container(account, &kept).await;
+                    return self.publish_container(account, &kept, deadline).await;
                 }
-                // ERROR, EXPIRED: never published; a new container takes its place.
-                _ => {}
+                // ERROR, EXPIRED: never published; new containers take its place.
+                _ => kept = Kept::fresh(),
             }
         }
-        let container = self.make_container(account, media).await?;
-        account.progress.keep(&container).await?;
-        self.publish_container(account, &container).await
-    }
-
-    /// One container for the media: the only one, or a carousel of them.
-    async fn make_container(
-        &self,
-        account: Account<'_>,
-        media: Vec<MediaUpload<'_>>,
-    ) -> Result<String, PlatformError> {
-        let caption = ("caption", account.text.to_owned());
         // The links only: the media's streams are not held across the calls.
         let carousel = media.len() > 1;
         let forms = media
@@ -61,32 +107,41 @@ impl HttpPlatforms {
             .map(|upload| media_form(upload, carousel))
             .collect::<Result<Vec<_>, _>>()?;
         drop(media);
-        match forms.len() {
-            0 => Err(PlatformError::Permanent {
-                message: "Instagram publishes nothing without an image or a video".into(),
-                code: None,
-            }),
-            1 => {
-                let mut form = forms.into_iter().next().unwrap_or_default();
-                form.push(caption);
-                self.container(account, &form).await
+        let caption = ("caption", account.text.to_owned());
+        let form = match forms.len() {
+            0 => {
+                return Err(PlatformError::Permanent {
+                    message: "Instagram publishes nothing without an image or a video".into(),
+                    code: None,
+                });
             }
-            _ => {
-                let mut children = Vec::with_capacity(forms.len());
-                for form in &forms {
-                    children.push(self.container(account, form).await?);
+            1 => forms.into_iter().flatten().chain([caption]).collect(),
+            n => {
+                if kept.children.len() != n {
+                    let mut children = Vec::with_capacity(n);
+                    for form in &forms {
+                        children.push(self.container(account, form).await?);
+                    }
+                    kept.children = children;
+                    kept.keep(account.progress).await?;
                 }
-                for child in &children {
-                    self.until_finished(account, child).await?;
+                if let Err(e) = self.until_finished(account, &kept.children, deadline).await {
+                    if e.code() == Some("EXPIRED") {
+                        // Items a day old: made again on the next attempt.
+                        Kept::fresh().keep(account.progress).await?;
+                    }
+                    return Err(e);
                 }
-                let form = vec![
+                vec![
                     ("media_type", "CAROUSEL".to_owned()),
-                    ("children", children.join(",")),
+                    ("children", kept.children.join(",")),
                     caption,
-                ];
-                self.container(account, &form).await
+                ]
             }
-        }
+        };
+        kept.container = Some(self.container(account, &form).await?);
+        kept.keep(account.progress).await?;
+        self.publish_container(account, &kept, deadline).await
     }
 
     /// `POST /{user}/media`: nothing anyone sees, so a lost answer is transient.
@@ -113,14 +168,18 @@ impl HttpPlatforms {
         )
     }
 
-    /// Waits while Instagram processes a container, then publishes it. A container refused
-    /// after all may have been published by an attempt whose answer was lost: its status says.
+    /// Waits while Instagram processes the kept container, then publishes it. A refusal may
+    /// follow an attempt whose answer was lost: the container's status says whether it was
+    /// published.
     async fn publish_container(
         &self,
         account: Account<'_>,
-        container: &str,
+        kept: &Kept,
+        deadline: std::time::Instant,
     ) -> Result<PublishedPost, PlatformError> {
-        self.until_finished(account, container).await?;
+        let container = kept.container.clone().unwrap_or_default();
+        self.until_finished(account, std::slice::from_ref(&container), deadline)
+            .await?;
         let url = self
             .endpoints
             .instagram_url(&format!("/{}/media_publish", account.external_id));
@@ -128,51 +187,61 @@ impl HttpPlatforms {
             .http
             .post(url)
             .bearer_auth(account.token.expose_secret())
-            .form(&[("creation_id", container)])
+            .form(&[("creation_id", &container)])
             .send()
             .await
             .map_err(transport_error)?;
         let answer = Answer::to_post(response).await?;
-        if answer.status.is_client_error()
-            && answer.status != StatusCode::TOO_MANY_REQUESTS
-            && self.container_status(account, container).await? == "PUBLISHED"
-        {
-            return self.published_from(account, container).await;
+        if !answer.status.is_success() && answer.status != StatusCode::TOO_MANY_REQUESTS {
+            let status = self
+                .container_status(account, &container)
+                .await
+                .map_err(may_be_live)?;
+            if status == "PUBLISHED" {
+                return self.published_from(account, kept).await;
+            }
         }
         answer.published("Instagram", |b| b["id"].as_str(), instagram_error)
     }
 
-    /// Asks about a container until it is `FINISHED` (or published), within the platform call's
-    /// time limit; still processing then is transient (the kept container is asked again).
+    /// Asks about containers until each is `FINISHED` (or published), until `deadline`; still
+    /// processing then is transient (the kept containers are asked again). One Instagram
+    /// could not use (`ERROR`) is a permanent refusal; an `EXPIRED` one has code `EXPIRED`.
     async fn until_finished(
         &self,
         account: Account<'_>,
-        container: &str,
+        containers: &[String],
+        deadline: std::time::Instant,
     ) -> Result<(), PlatformError> {
-        let started = std::time::Instant::now();
+        let mut waiting: Vec<&String> = containers.iter().collect();
         loop {
-            match self.container_status(account, container).await?.as_str() {
-                "FINISHED" | "PUBLISHED" => return Ok(()),
-                "IN_PROGRESS" if started.elapsed() + PROCESSING_POLL <= self.timeout => {
-                    tokio::time::sleep(PROCESSING_POLL).await;
-                }
-                "IN_PROGRESS" => {
-                    return Err(PlatformError::Transient {
-                        message: "Instagram is still processing the media; it is asked again"
-                            .into(),
-                        code: None,
-                        retry_after: None,
-                    });
-                }
-                other => {
-                    return Err(PlatformError::Permanent {
-                        message: format!(
-                            "Instagram could not use the media (container status {other}); check the files and post again"
-                        ),
-                        code: Some(other.to_owned()),
-                    });
+            let mut still = Vec::new();
+            for container in waiting {
+                match self.container_status(account, container).await?.as_str() {
+                    "FINISHED" | "PUBLISHED" => {}
+                    "IN_PROGRESS" => still.push(container),
+                    other => {
+                        return Err(PlatformError::Permanent {
+                            message: format!(
+                                "Instagram could not use the media (container status {other}); check the files and post again"
+                            ),
+                            code: Some(other.to_owned()),
+                        });
+                    }
                 }
             }
+            if still.is_empty() {
+                return Ok(());
+            }
+            if std::time::Instant::now() + PROCESSING_POLL > deadline {
+                return Err(PlatformError::Transient {
+                    message: "Instagram is still processing the media; it is asked again".into(),
+                    code: None,
+                    retry_after: None,
+                });
+            }
+            tokio::time::sleep(PROCESSING_POLL).await;
+            waiting = still;
         }
     }
 
@@ -205,34 +274,30 @@ impl HttpPlatforms {
             })
     }
 
-    /// The media a published container became: the account's newest with its caption. Not
-    /// listed (yet): still unknown, so nothing may be published again.
+    /// The post a published container became: the oldest of the account's media with its
+    /// caption made since the container was. Not listed (yet): still unknown.
     async fn published_from(
         &self,
         account: Account<'_>,
-        container: &str,
+        kept: &Kept,
     ) -> Result<PublishedPost, PlatformError> {
-        let found = self
+        let media = self
             .instagram_media(account.external_id, account.token)
-            .await?
-            .into_iter()
-            .find(|(_, caption, _)| caption == account.text);
-        found
+            .await
+            .map_err(may_be_live)?;
+        became(&media, account.text, kept)
             .map(|(id, _, _)| PublishedPost::new(id))
-            .ok_or_else(|| PlatformError::Ambiguous {
-                message: format!(
-                    "Instagram says container {container} was published, but its media is not listed yet"
-                ),
-            })
+            .ok_or_else(|| not_listed(kept))
     }
 
     /// After a lost answer: a kept container that is not `PUBLISHED` was never posted (the
-    /// retry publishes it); one that is, is found by its caption.
+    /// retry publishes it); one that is, is found as `published_from` finds it.
     pub(crate) async fn find_instagram(
         &self,
         req: &LookupRequest<'_>,
     ) -> Result<Vec<(String, String, Option<OffsetDateTime>)>, PlatformError> {
-        let Some(kept) = req.progress.kept() else {
+        let kept = Kept::read(req.progress);
+        let Some(container) = &kept.container else {
             // Nothing was kept, so nothing was published: a container is kept first.
             return Ok(Vec::new());
         };
@@ -244,27 +309,23 @@ impl HttpPlatforms {
             due_at: req.due_at,
             progress: req.progress,
         };
-        if self.container_status(account, &kept).await.map_err(|e| {
-            if e.kind() == herald_domain::model::FailureKind::Auth {
-                e
-            } else {
-                lookup_failed()
-            }
-        })? != "PUBLISHED"
-        {
+        let status = self
+            .container_status(account, container)
+            .await
+            .map_err(|e| match e.kind() {
+                herald_domain::model::FailureKind::Auth => e,
+                _ => lookup_failed(),
+            })?;
+        if status != "PUBLISHED" {
             return Ok(Vec::new());
         }
-        match self
+        let media = self
             .instagram_media(req.external_id, req.access_token)
-            .await?
-        {
-            found if found.iter().any(|(_, c, _)| c == req.text) => Ok(found),
-            _ => Err(PlatformError::Ambiguous {
-                message: format!(
-                    "Instagram says container {kept} was published, but its media is not listed yet"
-                ),
-            }),
-        }
+            .await?;
+        became(&media, req.text, &kept)
+            .cloned()
+            .map(|found| vec![found])
+            .ok_or_else(|| not_listed(&kept))
     }
 
     /// The account's newest media as (id, caption, time).
@@ -296,6 +357,30 @@ impl HttpPlatforms {
             ));
         }
         Ok(graph_items(&answer.body["data"], "caption", "timestamp"))
+    }
+}
+
+/// The media a published container became: the oldest with its caption made since the
+/// container was (a recurring caption's older posts are not it).
+fn became<'a>(
+    media: &'a [(String, String, Option<OffsetDateTime>)],
+    caption: &str,
+    kept: &Kept,
+) -> Option<&'a (String, String, Option<OffsetDateTime>)> {
+    media
+        .iter()
+        .filter(|(_, c, at)| {
+            c == caption && at.is_some_and(|at| at.unix_timestamp() >= kept.at - CLOCK_SKEW_SECONDS)
+        })
+        .min_by_key(|(_, _, at)| *at)
+}
+
+fn not_listed(kept: &Kept) -> PlatformError {
+    PlatformError::Ambiguous {
+        message: format!(
+            "Instagram says the post's container {} was published, but its media is not listed yet",
+            kept.container.as_deref().unwrap_or_default()
+        ),
     }
 }
 
@@ -356,6 +441,8 @@ pub(crate) fn graph_items(
 mod tests {
     use super::*;
     use herald_domain::media::{Attachment, MediaType};
+    use herald_domain::model::FailureKind;
+    use herald_domain::publishing::platform::KeptInMemory;
 
     fn upload(media_type: MediaType, body: MediaBody) -> (Attachment, MediaBody) {
         let attachment = Attachment {
@@ -424,6 +511,58 @@ mod tests {
                 .unwrap_err()
                 .message()
                 .contains("fetches media from a link")
+        );
+    }
+
+    #[test]
+    fn a_published_container_is_the_oldest_post_with_its_caption_since_it_was_made() {
+        let at = |s: i64| Some(OffsetDateTime::from_unix_timestamp(s).unwrap());
+        let kept = Kept {
+            container: Some("c".into()),
+            children: vec![],
+            at: 10_000,
+        };
+        let media = vec![
+            ("newer".to_owned(), "Weekly #podcast".to_owned(), at(10_400)),
+            ("ours".to_owned(), "Weekly #podcast".to_owned(), at(10_050)),
+            ("other".to_owned(), "Another".to_owned(), at(10_060)),
+            (
+                "last-week".to_owned(),
+                "Weekly #podcast".to_owned(),
+                at(9_000),
+            ),
+        ];
+        assert_eq!(
+            became(&media, "Weekly #podcast", &kept).map(|m| m.0.as_str()),
+            Some("ours")
+        );
+        // Only last week's: not it (the listing has not caught up).
+        assert_eq!(became(&media[3..], "Weekly #podcast", &kept), None);
+        // What is kept reads back; anything else starts afresh.
+        let json = serde_json::to_string(&kept).unwrap();
+        assert_eq!(Kept::read(&KeptInMemory::with(json)), kept);
+        assert_eq!(Kept::read(&KeptInMemory::with("not json")).container, None);
+    }
+
+    #[test]
+    fn instagrams_own_codes_are_a_rate_limit_and_a_wait() {
+        let h = HeaderMap::new();
+        let limit =
+            serde_json::json!({"error": {"code": 9, "error_subcode": 2207042, "message": "limit"}});
+        let e = instagram_error(StatusCode::BAD_REQUEST, &h, &limit, POST);
+        assert_eq!(
+            (e.kind(), e.retry_after()),
+            (FailureKind::RateLimited, Some(Duration::from_secs(3600)))
+        );
+        let not_ready = serde_json::json!({"error": {"code": 9007, "error_subcode": 2207027, "message": "wait"}});
+        assert_eq!(
+            instagram_error(StatusCode::BAD_REQUEST, &h, &not_ready, POST).kind(),
+            FailureKind::Transient
+        );
+        let refused = serde_json::json!({"error": {"code": 100, "message": "bad"}});
+        assert_eq!(
+            instagram_error(StatusCode::BAD_REQUEST, &h, &refused, POST).kind(),
+            FailureKind::Permanent
         );
     }
 

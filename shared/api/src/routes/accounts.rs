@@ -121,7 +121,12 @@ pub async fn connect_account(
         None => (
             input.external_id,
             credential,
-            input.refresh_token.map(SecretString::from),
+            // Herald does not refresh Instagram tokens: a refresh token kept for one would
+            // only fail ahead of the token's expiry and mark the account for reconnection.
+            input
+                .refresh_token
+                .filter(|_| platform != Platform::Instagram)
+                .map(SecretString::from),
             input.expires_in.map(|s| now + time::Duration::seconds(s)),
         ),
     };

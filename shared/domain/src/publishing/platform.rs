@@ -51,14 +51,23 @@ pub struct MediaUpload<'a> {
     pub body: MediaBody,
 }
 
-/// How a media file reaches the platform.
-#[derive(Debug)]
+/// How a media file reaches the platform. Its `Debug` never shows a link (it reads the
+/// tenant's media while it lasts).
 pub enum MediaBody {
     /// Its bytes, streamed from the media store: the client uploads them.
     Bytes(MediaContent),
     /// A short-lived link to the stored file, for a platform that fetches media itself
     /// ([`PlatformMediaRules::fetched`](crate::media::PlatformMediaRules)): Instagram.
     Link(String),
+}
+
+impl std::fmt::Debug for MediaBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MediaBody::Bytes(content) => f.debug_tuple("Bytes").field(content).finish(),
+            MediaBody::Link(_) => f.write_str("Link(<signed>)"),
+        }
+    }
 }
 
 impl MediaUpload<'_> {
@@ -295,5 +304,16 @@ impl TokenOwners for TrustingOwners {
             name: None,
             issued: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_media_link_is_never_shown_in_debug_output() {
+        let link = MediaBody::Link("https://bucket/media/k?X-Amz-Signature=abc123".into());
+        assert_eq!(format!("{link:?}"), "Link(<signed>)");
     }
 }

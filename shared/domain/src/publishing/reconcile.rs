@@ -164,19 +164,6 @@ impl Reconciler {
                     platform_code: None,
                     at: now,
                 };
-                // The message goes first: should recording the outcome fail, the next run
-                // tries both again, and a second copy in the queue is harmless (the claim
-                // decides). Without it, the variant is left for the next run.
-                if let Err(e) = self
-                    .queue
-                    .dead_letter(&message_for(post, v), &error.message)
-                    .await
-                {
-                    tracing::warn!(account_id = %v.account_id, error = %e, "dead-lettering a stuck variant failed");
-                    report.errors += 1;
-                    soonest(now);
-                    continue;
-                }
                 (VariantOutcome::DeadLettered(error), "dead_lettered")
             } else {
                 let error = VariantError {
@@ -214,6 +201,20 @@ impl Reconciler {
                 },
                 &head,
             );
+            // A given-up variant's message goes to the DLQ just before its outcome: should
+            // the write fail, the next run tries both again, and a second copy there is
+            // harmless (the claim decides). Without it, the variant waits for the next run.
+            if let VariantOutcome::DeadLettered(error) = &outcome
+                && let Err(e) = self
+                    .queue
+                    .dead_letter(&message_for(post, v), &error.message)
+                    .await
+            {
+                tracing::warn!(account_id = %v.account_id, error = %e, "dead-lettering a stuck variant failed");
+                report.errors += 1;
+                soonest(now);
+                continue;
+            }
             // Conditional on the stuck attempt: a publisher that finishes meanwhile wins.
             match self
                 .outcomes

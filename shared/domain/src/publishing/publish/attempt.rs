@@ -325,10 +325,18 @@ impl StepProgress for VariantProgress<'_> {
         self.store
             .keep_progress(&self.variant, self.attempt_id, value)
             .await
-            .map_err(|e| PlatformError::Transient {
-                message: format!("keeping the step's progress failed: {e}"),
-                code: None,
-                retry_after: None,
+            .map_err(|e| match e {
+                // Another attempt holds the variant now: this one stops (its outcome write
+                // would be refused too), rather than make more on the platform.
+                crate::StoreError::Conflict => PlatformError::Permanent {
+                    message: "this attempt no longer holds the variant; another carries on".into(),
+                    code: None,
+                },
+                e => PlatformError::Transient {
+                    message: format!("keeping the step's progress failed: {e}"),
+                    code: None,
+                    retry_after: None,
+                },
             })?;
         *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(value.to_owned());
         Ok(())

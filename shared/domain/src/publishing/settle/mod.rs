@@ -278,7 +278,7 @@ pub fn disposition_event(
 }
 
 /// `post.unknown_resolved` for each stuck variant a reconciler run resolved (its outcome is
-/// committed by then). The event id names the attempt count, so a variant resolved again after
+/// committed by then), and `dead_letter.added` for each it gave up on. The event id names the attempt count, so a variant resolved again after
 /// another stuck attempt is a new event.
 pub async fn announce_resolved(
     events: &dyn OutcomeEvents,
@@ -304,6 +304,22 @@ pub async fn announce_resolved(
             }),
         );
         events.emit(&event, &r.correlation_id).await;
+        // Given up on: its message went to the DLQ, as a publisher's dead-lettering announces.
+        if r.status == "dead_lettered" {
+            let event = OutboundEvent::new(
+                EventType::DeadLetterAdded,
+                r.variant.tenant_id.clone(),
+                &[r.variant.post_id.as_str(), r.variant.account_id.as_str()],
+                now,
+                serde_json::json!({
+                    "post_id": r.variant.post_id,
+                    "account_id": r.variant.account_id,
+                    "platform": r.platform.as_str(),
+                    "source": "publish",
+                }),
+            );
+            events.emit(&event, &r.correlation_id).await;
+        }
     }
 }
 

@@ -344,7 +344,7 @@ async fn resolved_variants_are_announced_to_subscribed_endpoints() {
     }
     let queue = Arc::new(MemoryOutboundQueue::default());
     let outbound = OutboundEvents::new(
-        endpoints,
+        endpoints.clone(),
         queue.clone(),
         Arc::new(FakeClock::new(now)),
         time::Duration::ZERO,
@@ -362,11 +362,40 @@ async fn resolved_variants_are_announced_to_subscribed_endpoints() {
         correlation_id: "c-1".into(),
     });
     announce_resolved(&outbound, &report, now).await;
+    {
+        let sent = queue.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1, "only the subscribed endpoint");
+        let event = &sent[0].0.event;
+        assert_eq!(event.event_type, EventType::PostUnknownResolved);
+        assert_eq!(event.data["status"], "unknown");
+        assert_eq!(event.data["post_id"], "post_1");
+        assert_eq!(sent[0].0.correlation_id, "c-1");
+    }
+    // One given up on is dead-lettered: announced as resolved, and as a dead letter to whoever
+    // subscribed to those.
+    endpoints
+        .create_endpoint(&Endpoint {
+            id: EndpointId::generate(),
+            tenant_id: tenant.clone(),
+            url: "https://hooks.example.com/dlq".into(),
+            event_types: vec![EventType::DeadLetterAdded],
+            disabled: None,
+            secret: secrecy::SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            previous_secret: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    report.resolved[0].status = "dead_lettered";
+    report.resolved[0].attempts = 10;
+    announce_resolved(&outbound, &report, now).await;
     let sent = queue.sent.lock().unwrap();
-    assert_eq!(sent.len(), 1, "only the subscribed endpoint");
-    let event = &sent[0].0.event;
-    assert_eq!(event.event_type, EventType::PostUnknownResolved);
-    assert_eq!(event.data["status"], "unknown");
-    assert_eq!(event.data["post_id"], "post_1");
-    assert_eq!(sent[0].0.correlation_id, "c-1");
+    let types: Vec<EventType> = sent[1..].iter().map(|s| s.0.event.event_type).collect();
+    assert_eq!(
+        types,
+        [EventType::PostUnknownResolved, EventType::DeadLetterAdded]
+    );
+    assert_eq!(sent[1].0.event.data["status"], "dead_lettered");
+    assert_eq!(sent[2].0.event.data["source"], "publish");
 }
