@@ -14,6 +14,7 @@ from fake_platforms.base import _created_post
 from fake_platforms.bluesky_accounts import ACCESS_TTL, Account
 from fake_platforms.bluesky_syntax import S32
 from fake_platforms.facebook import DAY_SECONDS, FACEBOOK, INSIGHT_MALFORMED_KINDS, INSIGHT_METRICS
+from fake_platforms.instagram import INSTAGRAM
 from fake_platforms.linkedin import LINKEDIN
 from fake_platforms.mastodon import MASTODON
 from fake_platforms.protocol import BadRequest, Outcome, Reply, Request, _field, _number, phrase
@@ -198,6 +199,7 @@ TIMELINE_FIELDS = {
     "facebook": ("message", "created_time"),
     "linkedin": ("commentary", "createdAt"),
     "mastodon": ("content", "created_at"),
+    "instagram": ("caption", "timestamp"),
 }
 
 MALFORMED_KINDS = ("missing_text", "text_not_string", "bad_time", "missing_id")
@@ -233,7 +235,8 @@ def admin_seed_timeline(state: State, req: Request) -> Outcome:
         if kind not in MALFORMED_KINDS:
             raise BadRequest(f"malformed kind must be one of {', '.join(MALFORMED_KINDS)}")
         kinds[int(index)] = kind
-    platform_obj = {"x": X, "facebook": FACEBOOK, "linkedin": LINKEDIN, "mastodon": MASTODON}[platform]
+    platform_obj = {"x": X, "facebook": FACEBOOK, "linkedin": LINKEDIN, "mastodon": MASTODON,
+                    "instagram": INSTAGRAM}[platform]
     author = f"urn:li:organization:{account}" if platform == "linkedin" else None
     added = []
     for n in range(int(count)):

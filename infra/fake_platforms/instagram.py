@@ -30,7 +30,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from fake_platforms.base import Draft, _created_post, _gate, answers, create_answer, list_posts, upload
+from fake_platforms.base import Draft, _created_post, _gate, answers, as_listed, create_answer, list_posts, upload
 from fake_platforms.facebook import FacebookPlatform
 from fake_platforms.instagram_containers import ID_BASE, Container
 from fake_platforms.protocol import DROP, BadRequest, Outcome, Reply, Request, decode_cursor, encode_cursor, graph_time
@@ -157,8 +157,8 @@ def instagram_list_media(state: State, req: Request) -> Outcome:
             posts = [p for p in posts if p.seq < seq]
         page = posts[:limit]
         body: dict[str, Any] = {"data": [
-            {"id": p.id, "caption": p.text, "timestamp": graph_time(p.created),
-             "media_type": p.attributes.get("media_type", "IMAGE")}
+            as_listed(p, {"id": p.id, "caption": p.text, "timestamp": graph_time(p.created),
+                          "media_type": p.attributes.get("media_type", "IMAGE")})
             for p in page
         ]}
         if page:

@@ -123,6 +123,17 @@ class InstagramCase(shared.FakeServerCase):
         self.assertEqual((refused.json["error"]["code"], refused.json["error"]["error_subcode"]),
                          (9, 2207042), refused)
 
+    def test_a_seeded_timeline_pages_newest_first_with_its_malformed_items(self) -> None:
+        self.admin("POST", "timeline", {"platform": "instagram", "account": "1784", "count": 3,
+                                        "malformed": {"1": "bad_time"}})
+        first = self.call("GET", f"{API}/1784/media", token="ig", query={"limit": 2}).json
+        self.assertEqual([m["caption"] for m in first["data"]], ["item 2", "item 1"])
+        self.assertEqual(first["data"][1]["timestamp"], "not a time")
+        rest = self.call("GET", f"{API}/1784/media", token="ig",
+                         query={"limit": 2, "after": first["paging"]["cursors"]["after"]}).json
+        self.assertEqual([m["caption"] for m in rest["data"]], ["item 0"])
+        self.assertNotIn("next", rest["paging"])
+
     def test_comments_and_who_a_token_is(self) -> None:
         cid = self.container(image_url=self.url("/a.jpg"), caption="p").json["id"]
         media = self.publish(cid).json["id"]

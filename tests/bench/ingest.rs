@@ -45,7 +45,7 @@ async fn setup(items: u64) -> (Arc<MemoryStore>, Arc<ScriptedTimeline>, IngestJo
     let job = IngestJob {
         tenant_id: tenant,
         account_id: account.id.clone(),
-        stream: StreamKey::for_account(Platform::X, "bench-user").unwrap(),
+        stream: StreamKey::for_account(Platform::X, "bench-user"),
         dry_run: false,
         correlation_id: None,
     };

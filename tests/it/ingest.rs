@@ -393,59 +393,67 @@ async fn facebook_posts_and_insights_and_linkedin_posts_are_ingested_exactly() {
     assert_eq!(stack.stored_values(&t, &insights).await, revised);
 }
 
-/// A Mastodon account's statuses over several pages (40 at most each), with malformed ones:
-/// the stored items are the fake's valid statuses, their text read back from the HTML
-/// Mastodon serves; the malformed ones are review items; a later run reads only what is new.
+/// A Mastodon account's statuses (40 a page at most) and an Instagram account's media (by
+/// `after` cursors), with malformed ones: the stored items are the fake's valid ones, their
+/// text as written (Mastodon's read back from its HTML); the malformed ones are review items;
+/// a later run reads only what is new.
 #[tokio::test]
-async fn mastodon_statuses_are_ingested_as_their_text() {
+async fn mastodon_statuses_and_instagram_media_are_ingested_as_their_text() {
     let stack = Stack::running();
     let t = stack.tenant();
-    let user = unique("md");
-    let stream = format!("md:{user}");
-    stack
-        .fake(
-            "/_admin/timeline",
-            json!({"platform": "mastodon", "account": user, "count": 90, "text_prefix": "toot & co",
-                   "malformed": {"5": "text_not_string", "50": "bad_time"}}),
-        )
-        .await;
-    let account = stack.connect_mapped(&t, "mastodon", &user).await;
-    let (valid, bad) = fake_posts(&stack, "mastodon", &user).await;
-    assert_eq!(valid.len(), 88);
-    stack
-        .wait_for(Duration::from_secs(120), &stream, || async {
-            let state = stack.stream_state(&t, &stream).await?;
-            (state.contains_key("since")
-                && !state.contains_key("cursor")
-                && !state.contains_key("lease_owner"))
-            .then_some(())
-        })
-        .await;
-    let stored = stack.stored(&t, &stream).await;
-    assert_eq!(stored, valid, "the text as written, not Mastodon's HTML");
-    assert!(stored.values().all(|text| text.starts_with("toot & co ")));
-    let mut reviewed: Vec<String> = stack
-        .review_items(&t)
-        .await
-        .iter()
-        .filter(|r| r["stream"] == json!(stream))
-        .filter_map(|r| r["platform_id"].as_str().map(str::to_owned))
-        .collect();
-    reviewed.sort();
-    assert_eq!(reviewed, bad.into_iter().collect::<Vec<_>>());
-    stack
-        .fake(
-            "/_admin/timeline",
-            json!({"platform": "mastodon", "account": user, "count": 2, "text_prefix": "new"}),
-        )
-        .await;
-    let report = run_again(&stack, &t, &account, &stream).await;
-    assert_eq!(report["outcome"]["kind"], json!("done"), "{report}");
-    assert_eq!(report["pages"], json!(1), "{report}");
-    assert_eq!(
-        stack.stored(&t, &stream).await,
-        fake_posts(&stack, "mastodon", &user).await.0
-    );
+    for (platform, prefix, user) in [
+        ("mastodon", "md", unique("md")),
+        ("instagram", "ig", crate::e2e::instagram::instagram_id()),
+    ] {
+        let stream = format!("{prefix}:{user}");
+        stack
+            .fake(
+                "/_admin/timeline",
+                json!({"platform": platform, "account": user, "count": 90, "text_prefix": "toot & co",
+                       "malformed": {"5": "text_not_string", "50": "bad_time"}}),
+            )
+            .await;
+        let account = stack.connect_mapped(&t, platform, &user).await;
+        let (valid, bad) = fake_posts(&stack, platform, &user).await;
+        assert_eq!(valid.len(), 88);
+        stack
+            .wait_for(Duration::from_secs(120), &stream, || async {
+                let state = stack.stream_state(&t, &stream).await?;
+                (state.contains_key("since")
+                    && !state.contains_key("cursor")
+                    && !state.contains_key("lease_owner"))
+                .then_some(())
+            })
+            .await;
+        let stored = stack.stored(&t, &stream).await;
+        assert_eq!(
+            stored, valid,
+            "{platform}: the text as written (not Mastodon's HTML)"
+        );
+        assert!(stored.values().all(|text| text.starts_with("toot & co ")));
+        let mut reviewed: Vec<String> = stack
+            .review_items(&t)
+            .await
+            .iter()
+            .filter(|r| r["stream"] == json!(stream))
+            .filter_map(|r| r["platform_id"].as_str().map(str::to_owned))
+            .collect();
+        reviewed.sort();
+        assert_eq!(reviewed, bad.into_iter().collect::<Vec<_>>(), "{platform}");
+        stack
+            .fake(
+                "/_admin/timeline",
+                json!({"platform": platform, "account": user, "count": 2, "text_prefix": "new"}),
+            )
+            .await;
+        let report = run_again(&stack, &t, &account, &stream).await;
+        assert_eq!(report["outcome"]["kind"], json!("done"), "{report}");
+        assert_eq!(report["pages"], json!(1), "{report}");
+        assert_eq!(
+            stack.stored(&t, &stream).await,
+            fake_posts(&stack, platform, &user).await.0
+        );
+    }
 }
 
 /// Multi-page ingestion with malformed items, a 429 in the middle of a run and the ingester

@@ -111,7 +111,7 @@ async fn lease_page_checkpoint_and_release_on_dynamodb() {
         ))
         .await
         .unwrap();
-    let key = StreamKey::for_account(Platform::X, "u1").unwrap();
+    let key = StreamKey::for_account(Platform::X, "u1");
     let now = SystemClock.now();
 
     e.store
@@ -271,7 +271,7 @@ async fn streams_dry_run_and_reindex_on_dynamodb() {
     let tenant = TenantId("t-streams".into());
     let fb = account(&tenant, Platform::Facebook, "p2", AccountStatus::Active);
     e.store.upsert_account(&fb).await.unwrap();
-    let posts = StreamKey::for_account(Platform::Facebook, "p2").unwrap();
+    let posts = StreamKey::for_account(Platform::Facebook, "p2");
     let insights = StreamKey::of(Platform::Facebook, StreamKind::Insights, "p2").unwrap();
 
     let listed = e.store.streams(&tenant).await.unwrap();
@@ -358,7 +358,7 @@ async fn jobs_go_to_the_ingest_queue_in_batches() {
         .map(|i| IngestJob {
             tenant_id: TenantId("t".into()),
             account_id: herald_domain::ids::AccountId(format!("acc_{i}")),
-            stream: StreamKey::for_account(Platform::X, &format!("u{i}")).unwrap(),
+            stream: StreamKey::for_account(Platform::X, &format!("u{i}")),
             dry_run: i == 0,
             correlation_id: Some(format!("poll-{i}")),
         })

@@ -101,11 +101,7 @@ impl MediaObjects for S3Media {
         expires_in: Duration,
         now: OffsetDateTime,
     ) -> Result<PresignedUpload, StoreError> {
-        let config = PresigningConfig::builder()
-            .start_time(SystemTime::from(now))
-            .expires_in(expires_in)
-            .build()
-            .map_err(|e| StoreError::Invalid(format!("presigning: {e}")))?;
+        let config = presigning(now, expires_in)?;
         // Content-Type and Content-Length are signed: S3 refuses an upload of another size or
         // declared type, so the declared size is the upload's limit.
         let presigned = self
@@ -135,11 +131,7 @@ impl MediaObjects for S3Media {
         expires_in: Duration,
         now: OffsetDateTime,
     ) -> Result<String, StoreError> {
-        let config = PresigningConfig::builder()
-            .start_time(SystemTime::from(now))
-            .expires_in(expires_in)
-            .build()
-            .map_err(|e| StoreError::Invalid(format!("presigning: {e}")))?;
+        let config = presigning(now, expires_in)?;
         let presigned = self
             .client
             .get_object()
@@ -277,4 +269,13 @@ impl herald_domain::offboarding::MediaPurge for S3Media {
             }
         }
     }
+}
+
+/// Signing from `now` for `expires_in`.
+fn presigning(now: OffsetDateTime, expires_in: Duration) -> Result<PresigningConfig, StoreError> {
+    PresigningConfig::builder()
+        .start_time(SystemTime::from(now))
+        .expires_in(expires_in)
+        .build()
+        .map_err(|e| StoreError::Invalid(format!("presigning: {e}")))
 }

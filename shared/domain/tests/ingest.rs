@@ -58,7 +58,7 @@ async fn world() -> World {
         .await
         .unwrap();
     let store = Arc::new(MemoryIngestStore::default());
-    let key = StreamKey::for_account(Platform::X, USER).unwrap();
+    let key = StreamKey::for_account(Platform::X, USER);
     store.register(&tenant, &account, &key);
     World {
         clock,
@@ -398,7 +398,7 @@ async fn a_dry_run_reports_what_it_would_write_and_writes_nothing() {
 #[tokio::test]
 async fn ingest_disabled_sends_nothing_and_the_poller_fans_out_one_job_per_due_stream() {
     let w = world().await;
-    let other = StreamKey::for_account(Platform::Facebook, "page1").unwrap();
+    let other = StreamKey::for_account(Platform::Facebook, "page1");
     w.store
         .register(&w.tenant, &AccountId("acc_fb".into()), &other);
     let (mut poller, queue) = w.poller(PollConfig {

@@ -44,37 +44,15 @@ impl HttpPlatforms {
                 let url = self
                     .endpoints
                     .facebook_url(&format!("/{}/comments", urlencode_path(parent)));
-                let response = self
-                    .http
-                    .post(url)
-                    .bearer_auth(account.token.expose_secret())
-                    .form(&[("message", account.text)])
-                    .send()
+                self.graph_comment(url, account, "Facebook", facebook_error)
                     .await
-                    .map_err(transport_error)?;
-                Answer::to_post(response).await?.published(
-                    "Facebook",
-                    |b| b["id"].as_str(),
-                    facebook_error,
-                )
             }
             Platform::Instagram => {
                 let url = self
                     .endpoints
                     .instagram_url(&format!("/{}/comments", urlencode_path(parent)));
-                let response = self
-                    .http
-                    .post(url)
-                    .bearer_auth(account.token.expose_secret())
-                    .form(&[("message", account.text)])
-                    .send()
+                self.graph_comment(url, account, "Instagram", instagram_error)
                     .await
-                    .map_err(transport_error)?;
-                Answer::to_post(response).await?.published(
-                    "Instagram",
-                    |b| b["id"].as_str(),
-                    instagram_error,
-                )
             }
             Platform::Mastodon => {
                 self.publish_mastodon(account, Vec::new(), Some(parent))
@@ -113,6 +91,27 @@ impl HttpPlatforms {
                 }
             }
         }
+    }
+
+    /// A Graph API comment (Facebook, Instagram): `POST {url}` with the form's `message`.
+    async fn graph_comment(
+        &self,
+        url: String,
+        account: Account<'_>,
+        platform: &str,
+        classify: answer::Classify,
+    ) -> Result<PublishedPost, PlatformError> {
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(account.token.expose_secret())
+            .form(&[("message", account.text)])
+            .send()
+            .await
+            .map_err(transport_error)?;
+        Answer::to_post(response)
+            .await?
+            .published(platform, |b| b["id"].as_str(), classify)
     }
 
     fn linkedin_comments_url(&self, parent: &str) -> String {

@@ -1,9 +1,9 @@
 //! Timeline reads for ingestion ([`TimelineSource`]): X user timeline (`since_id`,
-//! `pagination_token`, `max_results`), Facebook Page posts (`after` cursors), LinkedIn
-//! organisation posts (`start`/`count`). Every answer's budget headers come back with the
+//! `pagination_token`, `max_results`), Facebook Page posts and Instagram media (`after`
+//! cursors), LinkedIn organisation posts (`start`/`count`). Every answer's budget headers come back with the
 //! page, so the runner stops before the platform says 429.
 //!
-//! Facebook and LinkedIn have no `since_id`: a run pages from the newest post and stops at
+//! Facebook, Instagram and LinkedIn have no `since_id`: a run pages from the newest post and stops at
 //! the newest one a previous run stored (`Position::since`).
 //!
 //! Facebook Page insights (`GET /{page}/insights`, daily `page_impressions` and
@@ -13,8 +13,8 @@
 //! and day.
 
 use super::{
-    HttpPlatforms, LINKEDIN_VERSION, facebook_error, linkedin_author, linkedin_error, rate_signal,
-    x_error,
+    HttpPlatforms, LINKEDIN_VERSION, facebook_error, instagram_error, linkedin_author,
+    linkedin_error, rate_signal, x_error,
 };
 use async_trait::async_trait;
 use herald_domain::ingest::{Page, Position, RawItem, StreamKind, TimelineSource};
@@ -134,24 +134,24 @@ impl HttpPlatforms {
         })
     }
 
-    async fn facebook_timeline(
+    /// A Graph API listing (a Facebook Page's posts, an Instagram account's media): newest
+    /// first, paged by `after` cursors, stopping at the newest item a previous run stored.
+    async fn graph_timeline(
         &self,
         account: &Account,
         position: &Position,
         page_size: u32,
+        (url, fields): (String, &str),
+        classify: crate::answer::Classify,
     ) -> Result<Page, PlatformError> {
-        let url = self
-            .endpoints
-            .facebook_url(&format!("/{}/posts", account.external_id));
         let mut query = vec![
             ("limit", page_size.clamp(1, 100).to_string()),
-            ("fields", "id,message,created_time".to_owned()),
+            ("fields", fields.to_owned()),
         ];
         if let Some(cursor) = &position.cursor {
             query.push(("after", cursor.clone()));
         }
-        let (headers, body) =
-            read(self.http.get(url).query(&query), account, facebook_error).await?;
+        let (headers, body) = read(self.http.get(url).query(&query), account, classify).await?;
         let all = raw_items(&body["data"])?;
         let newest = all.first().and_then(|i| i.platform_id.clone());
         let (items, reached) = until_since(all, position.since.as_deref());
@@ -330,7 +330,20 @@ impl TimelineSource for HttpPlatforms {
             }),
             (Platform::X, StreamKind::Posts) => self.x_timeline(account, position, page_size).await,
             (Platform::Facebook, StreamKind::Posts) => {
-                self.facebook_timeline(account, position, page_size).await
+                let url = self
+                    .endpoints
+                    .facebook_url(&format!("/{}/posts", account.external_id));
+                let listing = (url, "id,message,created_time");
+                self.graph_timeline(account, position, page_size, listing, facebook_error)
+                    .await
+            }
+            (Platform::Instagram, StreamKind::Posts) => {
+                let url = self
+                    .endpoints
+                    .instagram_url(&format!("/{}/media", account.external_id));
+                let listing = (url, "id,caption,timestamp");
+                self.graph_timeline(account, position, page_size, listing, instagram_error)
+                    .await
             }
             (Platform::Linkedin, StreamKind::Posts) => {
                 self.linkedin_timeline(account, position, page_size).await
@@ -341,11 +354,6 @@ impl TimelineSource for HttpPlatforms {
             (Platform::Mastodon, StreamKind::Posts) => {
                 self.mastodon_timeline(account, position, page_size).await
             }
-            // Instagram accounts have no streams (`StreamKey::for_account`).
-            (Platform::Instagram, StreamKind::Posts) => Err(PlatformError::Permanent {
-                message: "Herald does not ingest Instagram timelines".into(),
-                code: None,
-            }),
         }
     }
 }

@@ -30,7 +30,7 @@ impl Stack {
 }
 
 /// A professional account's numeric id, new for each test.
-pub(super) fn instagram_id() -> String {
+pub(crate) fn instagram_id() -> String {
     let n = u64::from_str_radix(&unique("")[..12], 16).unwrap_or(1) % 1_000_000_000_000;
     format!("17841{n:012}")
 }

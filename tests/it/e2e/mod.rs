@@ -781,7 +781,7 @@ mod console;
 mod contacts;
 mod drafts;
 mod health;
-mod instagram;
+pub(crate) mod instagram;
 mod media;
 mod offboarding;
 mod operator;

@@ -165,7 +165,7 @@ async fn an_app_block_is_lifted_only_while_it_is_the_one_read() {
 async fn a_stream_retry_makes_it_due_unless_a_run_moved_or_holds_it() {
     let env = Env::new().await;
     let now = SystemClock.now();
-    let key = StreamKey::for_account(Platform::Facebook, "page-1").unwrap();
+    let key = StreamKey::for_account(Platform::Facebook, "page-1");
     let hour = now + time::Duration::hours(1);
     let run = |owner: &'static str, deferred: Option<time::OffsetDateTime>| {
         let (store, tenant, account, key) = (

@@ -40,26 +40,27 @@ pub enum StreamKind {
     Insights,
 }
 
-/// `x:<user>`, `fb:<page>`, `fb-insights:<page>`, `li:<organisation>`, `md:<account>`, `bs:<did>`: the streams of a
+/// `x:<user>`, `fb:<page>`, `fb-insights:<page>`, `li:<organisation>`, `md:<account>`, `bs:<did>`, `ig:<user>`: the streams of a
 /// connected account.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct StreamKey(pub String);
 
-const PREFIXES: [(Platform, StreamKind, &str); 6] = [
+const PREFIXES: [(Platform, StreamKind, &str); 7] = [
     (Platform::X, StreamKind::Posts, "x"),
     (Platform::Facebook, StreamKind::Posts, "fb"),
     (Platform::Facebook, StreamKind::Insights, "fb-insights"),
     (Platform::Linkedin, StreamKind::Posts, "li"),
     (Platform::Mastodon, StreamKind::Posts, "md"),
     (Platform::Bluesky, StreamKind::Posts, "bs"),
+    (Platform::Instagram, StreamKind::Posts, "ig"),
 ];
 
 impl StreamKey {
-    /// The account's posts stream (every platform but Instagram has one: Instagram's
-    /// ingestion is not built, so its accounts have no streams).
-    pub fn for_account(platform: Platform, external_id: &str) -> Option<Self> {
+    /// The account's posts stream (every platform has one).
+    pub fn for_account(platform: Platform, external_id: &str) -> Self {
         Self::of(platform, StreamKind::Posts, external_id)
+            .unwrap_or_else(|| unreachable!("every platform has a posts stream"))
     }
 
     /// The stream of this kind, when the platform has one.
@@ -413,8 +414,11 @@ mod tests {
 
     #[test]
     fn stream_keys_name_the_platform_and_account() {
-        let k = StreamKey::for_account(Platform::Facebook, "123").unwrap();
-        assert_eq!(StreamKey::for_account(Platform::Instagram, "1"), None);
+        let k = StreamKey::for_account(Platform::Facebook, "123");
+        assert_eq!(
+            StreamKey::for_account(Platform::Instagram, "1").as_str(),
+            "ig:1"
+        );
         assert_eq!(k.as_str(), "fb:123");
         assert_eq!(
             k.parse(),

@@ -78,7 +78,7 @@ fn validate_post(platform: Platform, item: &RawItem) -> Result<IngestedItem, Str
         Platform::Mastodon => ("text", "created_at"),
         // A Bluesky record's value, with its AT URI as `id`.
         Platform::Bluesky => ("text", "createdAt"),
-        // No Instagram stream is read yet; its media listing's fields, should one be.
+        // An Instagram media listing's.
         Platform::Instagram => ("caption", "timestamp"),
     };
     if platform == Platform::X && !id.bytes().all(|b| b.is_ascii_digit()) {

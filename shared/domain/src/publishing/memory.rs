@@ -306,21 +306,10 @@ impl PublishStore for MemoryStore {
             if s.audit_heads.get(&head_key).map_or(0, |h| h.seq) + 1 != audit.seq {
                 return Err(StoreError::Conflict);
             }
-            let p = s
-                .posts
-                .get_mut(&(variant.tenant_id.clone(), variant.post_id.clone()))
-                .ok_or(StoreError::Conflict)?;
-            let v = p
-                .variants
-                .get_mut(&variant.account_id)
-                .ok_or(StoreError::Conflict)?;
-            if v.status != VariantStatus::Publishing || v.attempt_id.as_deref() != Some(attempt_id)
-            {
-                return Err(StoreError::Conflict);
-            }
+            let (version, v) = held_variant(&mut s.posts, variant, attempt_id)?;
             apply_outcome(v, outcome);
             v.lookup = lookup;
-            p.version += 1;
+            *version += 1;
             s.audit_heads.insert(head_key, audit.head());
             s.audit.push(audit.clone());
             if let (Some(reset), Some(a)) = (
@@ -341,20 +330,9 @@ impl PublishStore for MemoryStore {
         value: &str,
     ) -> Result<(), StoreError> {
         self.with("keep_progress", |s| {
-            let p = s
-                .posts
-                .get_mut(&(variant.tenant_id.clone(), variant.post_id.clone()))
-                .ok_or(StoreError::Conflict)?;
-            let v = p
-                .variants
-                .get_mut(&variant.account_id)
-                .ok_or(StoreError::Conflict)?;
-            if v.status != VariantStatus::Publishing || v.attempt_id.as_deref() != Some(attempt_id)
-            {
-                return Err(StoreError::Conflict);
-            }
+            let (version, v) = held_variant(&mut s.posts, variant, attempt_id)?;
             v.progress = Some(value.to_owned());
-            p.version += 1;
+            *version += 1;
             Ok(())
         })
     }
@@ -535,6 +513,30 @@ impl CrisisStore for MemoryStore {
     async fn delete_crisis(&self, tenant: &TenantId) -> Result<Option<Crisis>, StoreError> {
         self.with("delete_crisis", |s| Ok(s.crises.remove(tenant)))
     }
+}
+
+/// The post's version and the variant `attempt_id` still holds (`Conflict` otherwise), as the
+/// DynamoDB adapter's conditions check.
+fn held_variant<'a>(
+    posts: &'a mut std::collections::BTreeMap<(TenantId, PostId), Post>,
+    variant: &VariantRef,
+    attempt_id: &str,
+) -> Result<(&'a mut u64, &'a mut crate::model::Variant), StoreError> {
+    let post = posts
+        .get_mut(&(variant.tenant_id.clone(), variant.post_id.clone()))
+        .ok_or(StoreError::Conflict)?;
+    let Post {
+        ref mut version,
+        ref mut variants,
+        ..
+    } = *post;
+    let v = variants
+        .get_mut(&variant.account_id)
+        .ok_or(StoreError::Conflict)?;
+    if v.status != VariantStatus::Publishing || v.attempt_id.as_deref() != Some(attempt_id) {
+        return Err(StoreError::Conflict);
+    }
+    Ok((version, v))
 }
 
 /// How an outcome changes a variant; the DynamoDB adapter writes the same fields.
