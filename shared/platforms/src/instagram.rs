@@ -39,7 +39,7 @@ struct Kept {
 
 /// How far Instagram's clock may run behind Herald's when a post's time is compared with
 /// when its container was made.
-const CLOCK_SKEW_SECONDS: i64 = 300;
+const CLOCK_SKEW_SECONDS: i64 = 60;
 
 impl Kept {
     fn fresh() -> Self {
@@ -127,8 +127,16 @@ impl HttpPlatforms {
                 }
                 if let Err(e) = self.until_finished(account, &kept.children, deadline).await {
                     if e.code() == Some("EXPIRED") {
-                        // Items a day old: made again on the next attempt.
+                        // Items a day old (never published): made again on the next attempt,
+                        // which this must not prevent by failing the post.
                         Kept::fresh().keep(account.progress).await?;
+                        return Err(PlatformError::Transient {
+                            message:
+                                "Instagram let the carousel's items expire; they are made again"
+                                    .into(),
+                            code: Some("EXPIRED".into()),
+                            retry_after: None,
+                        });
                     }
                     return Err(e);
                 }

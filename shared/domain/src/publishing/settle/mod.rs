@@ -309,7 +309,12 @@ pub async fn announce_resolved(
             let event = OutboundEvent::new(
                 EventType::DeadLetterAdded,
                 r.variant.tenant_id.clone(),
-                &[r.variant.post_id.as_str(), r.variant.account_id.as_str()],
+                // With the attempts, as above: given up on again after a redrive is news.
+                &[
+                    r.variant.post_id.as_str(),
+                    r.variant.account_id.as_str(),
+                    &r.attempts.to_string(),
+                ],
                 now,
                 serde_json::json!({
                     "post_id": r.variant.post_id,
