@@ -80,6 +80,11 @@ def admin_media(state: State, req: Request) -> Outcome:
     return Reply(200, {"media": [m.admin_view() for m in media]})
 
 
+def admin_uploads(state: State, req: Request) -> Outcome:
+    """Chunked and resumable upload sessions: bytes received, chunk requests, the whole's hash."""
+    return Reply(200, {"uploads": state.chunked.views(req.param("platform"), req.param("account"))})
+
+
 def admin_add_fault(state: State, req: Request) -> Outcome:
     rule = state.add_fault(parse_fault_rule(req.json()))
     return Reply(201, rule.view())

@@ -36,6 +36,7 @@ from fake_platforms.protocol import (
     parse_multipart,
     phrase,
 )
+from fake_platforms.facebook_videos import facebook_video_phase, upload_phase_fields
 from fake_platforms.state import ENGAGEMENT, Post, State, Usage
 
 
@@ -174,7 +175,11 @@ def facebook_upload_photo(state: State, req: Request) -> Outcome:
 
 def facebook_create_video(state: State, req: Request) -> Outcome:
     """A Page video is itself a post (its description is the post's text): it meets what any
-    create meets, rate window included."""
+    create meets, rate window included. With `upload_phase`, a phase of the resumable upload
+    (facebook_videos.py)."""
+    fields = upload_phase_fields(req)
+    if fields is not None:
+        return facebook_video_phase(state, req, fields)
     page = req.params["page"]
     draft = Draft(account=page)
     source: FormPart | None = None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fake_platforms.admin import (
     admin_add_fault,
+    admin_uploads,
     admin_bluesky_accounts,
     admin_bluesky_add_account,
     admin_bluesky_expire,
@@ -108,6 +109,7 @@ from fake_platforms.sms_delivery import (
 from fake_platforms.state import State
 from fake_platforms.x import (
     x_create_tweet,
+    x_media_status,
     x_media_upload,
     x_oauth_token,
     x_tweets_lookup,
@@ -163,6 +165,7 @@ ROUTES = [
     _route("POST", r"/_admin/oauth/clients", admin_oauth_client, "admin"),
     _route("GET", r"/_admin/oauth", admin_oauth_view, "admin"),
     _route("POST", r"/x/2/media/upload", x_media_upload, "x", MAX_UPLOAD_BYTES),
+    _route("GET", r"/x/2/media/upload", x_media_status, "x"),
     _route("GET", r"/x/2/users/(?P<id>[^/]+)/tweets", x_user_tweets, "x"),
     _route("POST", _GRAPH + r"/feed", facebook_create_post, "facebook"),
     _route("POST", _GRAPH + r"/photos", facebook_upload_photo, "facebook", MAX_UPLOAD_BYTES),
@@ -186,6 +189,7 @@ ROUTES = [
     _route("GET", _INSTAGRAM + r"/(?P<user>\d+)/comments", instagram_list_comments, "instagram"),
     _route("GET", _INSTAGRAM + r"/(?P<user>\d+)", instagram_object, "instagram"),
     _route("GET", r"/_admin/instagram/containers", admin_instagram_containers, "admin"),
+    _route("GET", r"/_admin/uploads", admin_uploads, "admin"),
     _route("POST", _MASTODON + r"/v1/statuses", mastodon_create_status, "mastodon"),
     _route("GET", _MASTODON + r"/v1/statuses/(?P<id>[^/]+)", mastodon_get_status, "mastodon"),
     _route("DELETE", _MASTODON + r"/v1/statuses/(?P<id>[^/]+)", mastodon_delete_status, "mastodon"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fake_platforms.bluesky_accounts import BlueskyAccounts
+from fake_platforms.chunked_uploads import ChunkedUploads
 from fake_platforms.instagram_containers import Containers
 from fake_platforms.protocol import BadRequest, _field, _number, graph_time, rfc3339_ms
 from fake_platforms.sms_state import SmsState
@@ -298,6 +299,7 @@ class State:
         self._idempotency: dict[tuple[str, str, str], tuple[str, float]] = {}
         self.bluesky = BlueskyAccounts()
         self.instagram = Containers()  # Instagram's media containers (instagram.py)
+        self.chunked = ChunkedUploads()  # X's chunked and Facebook's resumable uploads
         self.sms = SmsState()  # the SMS provider's settings and receipts (sms_state.py)
         self.reset()
 
@@ -316,6 +318,7 @@ class State:
             self._idempotency = {}
         self.bluesky.clear()
         self.instagram.clear()
+        self.chunked.clear()
         self.sms.reset()
 
     def _next(self, name: str) -> int:
@@ -414,6 +417,17 @@ class State:
                 media.upload_token = "up" + "".join(random.choices(string.ascii_letters + string.digits, k=24))
             else:
                 media.receive(content, content_type)
+            self._media.append(media)
+            return media
+
+    def add_received_media(
+        self, platform: str, account: str, kind: str, media_id: str, size: int | None,
+        sha256: str | None, content_type: str | None,
+    ) -> Media:
+        """Stores an upload that arrived in pieces (chunked_uploads.py) under its own id."""
+        with self._lock:
+            media = Media(self._next("post"), platform, account, media_id, kind, time.time(),
+                          content_type=content_type, size=size, sha256=sha256)
             self._media.append(media)
             return media
 

@@ -1,5 +1,6 @@
 """The fake X API v2: POST /x/2/tweets, GET /x/2/users/{id}/tweets, GET /x/2/tweets (lookup
-with public metrics), POST /x/2/media/upload and POST /x/2/oauth2/token."""
+with public metrics), POST /x/2/media/upload (one request, or chunked: command=INIT, APPEND,
+FINALIZE, and GET ?command=STATUS; chunked_uploads.py) and POST /x/2/oauth2/token."""
 
 from __future__ import annotations
 
@@ -28,7 +29,11 @@ from fake_platforms.protocol import (
     phrase,
     rfc3339_ms,
 )
+from fake_platforms.chunked_uploads import X_EXPIRES_AFTER_SECS
 from fake_platforms.state import ENGAGEMENT, FaultRule, Post, State, Usage
+
+#: X takes at most 5 MB per APPEND.
+X_SEGMENT_MAX = 5 * 1024 * 1024
 
 
 #: X serves only the newest 3,200 posts of a user timeline.
@@ -59,6 +64,9 @@ class XPlatform(Platform):
             draft.problem = "`media.media_ids` must be a list of at most 4 media id strings."
         elif reply is not None and not isinstance(parent, str):
             draft.problem = "`reply.in_reply_to_tweet_id` must be a tweet id string."
+        elif any(not state.chunked.ready("x", i) for i in ids):
+            # A chunked upload is usable once finalized and processed (STATUS: succeeded).
+            draft.problem = "Your media IDs are invalid."
         else:
             draft.text = text
             draft.media = ids
@@ -122,6 +130,9 @@ def x_media_upload(state: State, req: Request) -> Outcome:
 
     def store() -> Reply:
         parts = parse_multipart(req.header("Content-Type"), req.body)
+        if "command" in parts:
+            assert account is not None  # the token check passed
+            return _chunked_command(state, account, {k: v for k, v in parts.items()})
         media, category = parts.get("media"), parts.get("media_category")
         kind = X_MEDIA_CATEGORIES.get(category.text if category else "tweet_image")
         if media is None or not media.data:
@@ -138,6 +149,94 @@ def x_media_upload(state: State, req: Request) -> Outcome:
         }})
 
     return upload(state, X, req, account, store)
+
+
+#: What a chunked upload may carry: X's video types, up to 512 MB.
+X_CHUNKED_TYPES = ("video/mp4", "video/quicktime")
+X_CHUNKED_MAX = 512 * 1024 * 1024
+
+
+def _chunked_command(state: State, account: str, parts: dict[str, Any]) -> Reply:
+    """INIT, APPEND or FINALIZE of a chunked upload, X's way."""
+    command = parts["command"].text
+
+    def field(name: str) -> str:
+        part = parts.get(name)
+        if part is None or not part.text:
+            raise BadRequest(f"The `{name}` field is required for {command}.")
+        return part.text
+
+    def number(name: str) -> int:
+        try:
+            return int(field(name))
+        except ValueError:
+            raise BadRequest(f"`{name}` must be a whole number.") from None
+
+    if command == "INIT":
+        total, media_type = number("total_bytes"), field("media_type")
+        if media_type not in X_CHUNKED_TYPES:
+            raise BadRequest(f"media_type must be one of {', '.join(X_CHUNKED_TYPES)}")
+        if not 0 < total <= X_CHUNKED_MAX:
+            raise BadRequest(f"total_bytes must be between 1 and {X_CHUNKED_MAX}")
+        session = state.chunked.start("x", account, total, media_type)
+        return Reply(200, {"data": {
+            "id": session.id,
+            "media_key": f"7_{session.id}",
+            "expires_after_secs": X_EXPIRES_AFTER_SECS,
+        }})
+    session = state.chunked.get("x", account, field("media_id"))
+    if session is None:
+        raise BadRequest("The media_id was not found for this user.")
+    if command == "APPEND":
+        media = parts.get("media")
+        if media is None or not media.data:
+            raise BadRequest("The `media` field is required for APPEND.")
+        if len(media.data) > X_SEGMENT_MAX:
+            raise BadRequest("A segment must be at most 5 MB.")
+        problem = state.chunked.append_segment(session, number("segment_index"), media.data)
+        if problem is not None:
+            raise BadRequest(problem)
+        return Reply(204)
+    if command == "FINALIZE":
+        first = not session.finalized
+        problem = state.chunked.finish(session)
+        if problem is not None:
+            raise BadRequest(problem)
+        if first:
+            state.add_received_media("x", account, "video", session.id, session.size,
+                                     session.sha256, session.media_type)
+            session.media_id = session.id
+        return Reply(200, {"data": {
+            "id": session.id,
+            "media_key": f"7_{session.id}",
+            "size": session.size,
+            "expires_after_secs": X_EXPIRES_AFTER_SECS,
+            "processing_info": {"state": "pending", "check_after_secs": 1},
+        }})
+    raise BadRequest("command must be INIT, APPEND, FINALIZE or STATUS")
+
+
+def x_media_status(state: State, req: Request) -> Outcome:
+    """GET /2/media/upload?command=STATUS&media_id=...: processing, then succeeded."""
+    token = req.bearer()
+    account = state.account_for_token("x", token) if token else None
+
+    def status() -> Reply:
+        if req.param("command") != "STATUS":
+            raise BadRequest("command must be STATUS")
+        assert account is not None  # the token check passed
+        session = state.chunked.get("x", account, req.param("media_id") or "")
+        if session is None or not session.finalized:
+            raise BadRequest("The media_id was not found or was not finalized.")
+        current = state.chunked.status(session)
+        return Reply(200, {"data": {
+            "id": session.id,
+            "media_key": f"7_{session.id}",
+            "processing_info": {"state": current, "check_after_secs": 1,
+                                "progress_percent": 100 if current == "succeeded" else 50},
+        }})
+
+    return upload(state, X, req, account, status)
 
 
 def x_user_tweets(state: State, req: Request) -> Outcome:

@@ -86,6 +86,7 @@ impl Poster<'_> {
                 idempotency_key: key,
                 due_at: herald_tests::DUE,
                 progress: &herald_domain::publishing::platform::KeptInMemory::default(),
+                uploads_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
             })
             .await
     }

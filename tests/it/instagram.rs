@@ -104,6 +104,7 @@ async fn publish_as(
             idempotency_key: "herald-p-a-0",
             due_at: herald_tests::DUE,
             progress,
+            uploads_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
         })
         .await
 }

@@ -17,6 +17,7 @@ mod mastodon;
 mod outbound;
 mod outbound_store;
 mod platforms;
+mod resumable;
 mod secrets;
 mod store;
 mod support;

@@ -56,6 +56,7 @@ async fn status(
             idempotency_key: key,
             due_at: herald_tests::DUE,
             progress: &herald_domain::publishing::platform::KeptInMemory::default(),
+            uploads_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
         })
         .await
 }

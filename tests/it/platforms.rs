@@ -63,6 +63,7 @@ async fn publish(
             idempotency_key: text,
             due_at: herald_tests::DUE,
             progress: &herald_domain::publishing::platform::KeptInMemory::default(),
+            uploads_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
         })
         .await
         .map(|p| p.platform_post_id)
@@ -338,6 +339,7 @@ async fn follow_up(
             idempotency_key: text,
             due_at: herald_tests::DUE,
             progress: &herald_domain::publishing::platform::KeptInMemory::default(),
+            uploads_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
         })
         .await
         .map(|p| p.platform_post_id)

@@ -163,10 +163,11 @@ impl MediaObjects for S3Media {
         }
     }
 
-    async fn read_prefix(
+    async fn read_range(
         &self,
         key: &str,
         etag: &str,
+        from: u64,
         len: u64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         if len == 0 {
@@ -178,7 +179,7 @@ impl MediaObjects for S3Media {
             .bucket(&self.bucket)
             .key(key)
             .if_match(etag)
-            .range(format!("bytes=0-{}", len - 1))
+            .range(format!("bytes={from}-{}", from + len - 1))
             .send()
             .await
         {

@@ -557,12 +557,13 @@ pub trait MediaObjects: Send + Sync {
     ) -> Result<String, StoreError>;
     /// The object's size and version, or `None` when nothing is stored there.
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, StoreError>;
-    /// The first `len` bytes of the object, only if it is still version `etag` (`Conflict`
-    /// when it changed, `None` when it is gone).
-    async fn read_prefix(
+    /// `len` bytes of the object from byte `from` (fewer at its end), only if it is still
+    /// version `etag` (`Conflict` when it changed, `None` when it is gone).
+    async fn read_range(
         &self,
         key: &str,
         etag: &str,
+        from: u64,
         len: u64,
     ) -> Result<Option<Vec<u8>>, StoreError>;
     /// The whole object as a stream, only if it is still version `etag` (`Conflict` when it

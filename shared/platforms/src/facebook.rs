@@ -1,7 +1,15 @@
 //! Facebook Pages: unpublished photo uploads attached to a feed post, or a video that is its
-//! own post.
+//! own post. A video goes up in Facebook's resumable upload (`POST /{page}/videos` with
+//! `upload_phase=start`, then `transfer` for each chunk Facebook asks for by its offsets, then
+//! `finish` with the description, which publishes it), kept after every chunk
+//! (`resumable.rs`) so a large video continues across invocations.
 
 use super::*;
+use resumable::{Checkpoint, Chunked};
+
+/// Facebook's answer to a chunk at an offset other than the one it expects (its error data
+/// names the right one): after a lost answer, the resumed upload carries on from there.
+const OFFSET_MISMATCH: i64 = 1_363_037;
 
 impl HttpPlatforms {
     /// Facebook: photos are uploaded unpublished (`POST /{page}/photos`, `published=false`)
@@ -16,7 +24,10 @@ impl HttpPlatforms {
             && media[0].attachment.media_type.kind() == MediaKind::Video
             && let Some(video) = media.pop()
         {
-            return self.publish_facebook_video(account, video).await;
+            return match Chunked::of("Facebook", &video, account.uploads_until) {
+                Some(mut chunked) => self.publish_facebook_resumable(account, &mut chunked).await,
+                None => self.publish_facebook_video(account, video).await,
+            };
         }
         let mut form: Vec<(String, String)> = vec![("message".into(), account.text.to_owned())];
         for (i, upload) in media.into_iter().enumerate() {
@@ -99,5 +110,145 @@ impl HttpPlatforms {
         Answer::to_post(response)
             .await?
             .published("Facebook", |b| b["id"].as_str(), facebook_error)
+    }
+
+    /// Facebook's resumable upload, from the step's checkpoint when it has one for this file;
+    /// its `finish` is the post (a lost answer is ambiguous, and the video is the post's id).
+    async fn publish_facebook_resumable(
+        &self,
+        account: Account<'_>,
+        up: &mut Chunked<'_>,
+    ) -> Result<PublishedPost, PlatformError> {
+        let mut kept = match Checkpoint::read(account.progress, up.source.etag()) {
+            Some(kept) => kept,
+            None => {
+                let answer = self
+                    .video_phase(
+                        account,
+                        vec![
+                            ("upload_phase", "start".into()),
+                            ("file_size", up.size().to_string()),
+                        ],
+                    )
+                    .await?;
+                let (Some(video), Some(session)) = (
+                    answer.body["video_id"].as_str(),
+                    answer.body["upload_session_id"].as_str(),
+                ) else {
+                    return Err(upload_without_id("Facebook"));
+                };
+                let mut kept = Checkpoint::new(up.source.etag(), video.to_owned());
+                kept.session = Some(session.to_owned());
+                (kept.sent, kept.next) = offsets(&answer.body)?;
+                kept.keep(account.progress).await?;
+                kept
+            }
+        };
+        let session = kept.session.clone().unwrap_or_default();
+        while kept.sent < kept.next {
+            let chunk = up
+                .next_chunk(self.timeout, kept.sent, kept.next - kept.sent)
+                .await?;
+            let len = chunk.len() as u64;
+            let form = Form::new()
+                .text("upload_phase", "transfer")
+                .text("upload_session_id", session.clone())
+                .text("start_offset", kept.sent.to_string())
+                .part(
+                    "video_file_chunk",
+                    Part::stream_with_length(reqwest::Body::from(chunk), len).file_name("chunk"),
+                );
+            let response = self
+                .post_page_form(
+                    &account,
+                    "videos",
+                    form,
+                    upload_allowance(self.timeout, len),
+                )
+                .await
+                .map_err(upload_transport_error)?;
+            let answer = Answer::to_upload(response).await?;
+            let error = &answer.body["error"];
+            (kept.sent, kept.next) = if error["error_subcode"].as_i64() == Some(OFFSET_MISMATCH) {
+                offsets(&error["error_data"])?
+            } else {
+                answer.upload_ok(facebook_error)?;
+                offsets(&answer.body)?
+            };
+            kept.keep(account.progress).await?;
+            up.moved = true;
+        }
+        // Kept before it is sent: a retry after a lost answer sends it again (Facebook
+        // publishes a session's video once) once the lookup has not found the post.
+        if !kept.done {
+            kept.done = true;
+            kept.keep(account.progress).await?;
+        }
+        let url = self
+            .endpoints
+            .facebook_url(&format!("/{}/videos", account.external_id));
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(account.token.expose_secret())
+            .form(&[
+                ("upload_phase", "finish"),
+                ("upload_session_id", &session),
+                ("description", account.text),
+            ])
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let answer = Answer::to_post(response).await?;
+        if !answer.status.is_success() || answer.body["success"].as_bool() != Some(true) {
+            return Err(facebook_error(
+                answer.status,
+                &answer.headers,
+                &answer.body,
+                POST,
+            ));
+        }
+        Ok(published(&kept.id, &answer.headers))
+    }
+
+    /// `start` (or another phase without a file) of the resumable upload.
+    async fn video_phase(
+        &self,
+        account: Account<'_>,
+        form: Vec<(&'static str, String)>,
+    ) -> Result<Answer, PlatformError> {
+        let url = self
+            .endpoints
+            .facebook_url(&format!("/{}/videos", account.external_id));
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(account.token.expose_secret())
+            .form(&form)
+            .send()
+            .await
+            .map_err(upload_transport_error)?;
+        let answer = Answer::to_upload(response).await?;
+        answer.upload_ok(facebook_error)?;
+        Ok(answer)
+    }
+}
+
+/// The chunk Facebook asks for next (`start_offset`, `end_offset`: numbers as strings); when
+/// both are the file's size, every byte is there.
+fn offsets(body: &Value) -> Result<(u64, u64), PlatformError> {
+    let number = |name: &str| {
+        let v = &body[name];
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    };
+    match (number("start_offset"), number("end_offset")) {
+        (Some(start), Some(end)) if start <= end => Ok((start, end)),
+        _ => Err(PlatformError::Transient {
+            message: "Facebook's answer to the video upload named no offsets; it is asked again"
+                .into(),
+            code: None,
+            retry_after: None,
+        }),
     }
 }

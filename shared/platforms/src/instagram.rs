@@ -316,6 +316,8 @@ impl HttpPlatforms {
             idempotency_key: req.idempotency_key,
             due_at: req.due_at,
             progress: req.progress,
+            // A lookup uploads nothing.
+            uploads_until: OffsetDateTime::now_utc(),
         };
         let status = self
             .container_status(account, container)

@@ -14,8 +14,9 @@
 //! unpublished photos or a video post, LinkedIn `initializeUpload` then `PUT`), and the post
 //! refers to what came back. An upload is not a post: one whose answer was lost is transient
 //! and simply sent again; only the post itself can be ambiguous. Bytes are streamed from the
-//! media store, never held whole. (X's one-request upload is what X documents for images; its
-//! chunked INIT/APPEND/FINALIZE flow, which large videos need there, is not implemented.)
+//! media store, never held whole. Videos on X and Facebook go up in chunks instead, each kept
+//! as the step's progress, so one that does not fit an invocation continues in the next
+//! (`resumable.rs`).
 //!
 //! A follow-up (a thread's reply on X, a first comment on Facebook and LinkedIn) answers the
 //! post before it (`follow_ups.rs`), and is looked up among that post's answers.
@@ -32,6 +33,7 @@ mod engagement;
 mod errors;
 pub mod oauth;
 pub mod outbound;
+mod resumable;
 pub mod sms;
 #[cfg(test)]
 mod tests;
@@ -47,7 +49,7 @@ use herald_domain::media::{Attachment, MediaKind, MediaType};
 use herald_domain::model::Platform;
 use herald_domain::publishing::platform::{
     LookupRequest, MediaBody, MediaUpload, PlatformClient, PlatformError, PublishRequest,
-    PublishedPost, StepProgress, upload_allowance,
+    PublishedPost, StepProgress, UPLOAD_CHUNK_BYTES, upload_allowance,
 };
 use reqwest::header::HeaderMap;
 use reqwest::multipart::{Form, Part};
@@ -158,8 +160,11 @@ struct Account<'a> {
     /// when the post was due (with the key, Bluesky's record key).
     idempotency_key: &'a str,
     due_at: OffsetDateTime,
-    /// What this step kept between attempts (Instagram's container).
+    /// What this step kept between attempts (Instagram's container, a resumable upload's
+    /// checkpoint).
     progress: &'a dyn StepProgress,
+    /// When a resumable upload stops starting chunks.
+    uploads_until: OffsetDateTime,
 }
 
 /// "X answered 400: ..." for a post, "X answered 400 to the media upload: ..." for an upload.
@@ -268,6 +273,7 @@ impl PlatformClient for HttpPlatforms {
             idempotency_key,
             due_at,
             progress,
+            uploads_until,
             ..
         } = request;
         let account = Account {
@@ -277,6 +283,7 @@ impl PlatformClient for HttpPlatforms {
             idempotency_key,
             due_at,
             progress,
+            uploads_until,
         };
         if let Some(parent) = reply_to {
             return self.publish_follow_up(platform, account, parent).await;

@@ -789,5 +789,6 @@ mod reference;
 mod tenant_safety;
 mod threads;
 mod tokens;
+mod videos;
 mod wallet;
 mod webhooks;

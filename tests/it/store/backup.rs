@@ -577,6 +577,7 @@ async fn publishes_with(account: &herald_domain::model::Account) {
             idempotency_key: "k",
             due_at: herald_tests::DUE,
             progress: &herald_domain::publishing::platform::KeptInMemory::default(),
+            uploads_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
         })
         .await
         .unwrap_or_else(|e| panic!("{platform} refused the restored token: {e}"));

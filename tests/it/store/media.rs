@@ -54,14 +54,19 @@ async fn media_uploads_through_a_presigned_url_and_reads_back_only_as_checked() 
     assert_eq!(head.size, 70_000);
     let prefix = env
         .media
-        .read_prefix(&key, &head.etag, 64)
+        .read_range(&key, &head.etag, 0, 64)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(prefix, photo[..64]);
+    // A range from the middle, and one running past the end (its rest only).
+    let middle = env.media.read_range(&key, &head.etag, 1_000, 4_096).await;
+    assert_eq!(middle.unwrap().unwrap(), photo[1_000..5_096]);
+    let tail = env.media.read_range(&key, &head.etag, 69_990, 64).await;
+    assert_eq!(tail.unwrap().unwrap(), photo[69_990..]);
     assert_eq!(
         env.media
-            .read_prefix(&key, "\"not-this-version\"", 64)
+            .read_range(&key, "\"not-this-version\"", 0, 64)
             .await,
         Err(StoreError::Conflict)
     );
@@ -80,7 +85,7 @@ async fn media_uploads_through_a_presigned_url_and_reads_back_only_as_checked() 
     );
     assert_eq!(
         env.media
-            .read_prefix(&missing, &head.etag, 8)
+            .read_range(&missing, &head.etag, 0, 8)
             .await
             .unwrap(),
         None

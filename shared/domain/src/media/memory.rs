@@ -181,20 +181,20 @@ impl MediaObjects for MemoryMedia {
         }))
     }
 
-    async fn read_prefix(
+    async fn read_range(
         &self,
         key: &str,
         etag: &str,
+        from: u64,
         len: u64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.get("read_prefix", key)? {
+        match self.get("read_range", key)? {
             None => Ok(None),
             Some((_, current)) if current != etag => Err(StoreError::Conflict),
             Some((content, _)) => {
-                let end = usize::try_from(len)
-                    .unwrap_or(usize::MAX)
-                    .min(content.len());
-                Ok(Some(content[..end].to_vec()))
+                let at = |n: u64| usize::try_from(n).unwrap_or(usize::MAX).min(content.len());
+                let start = at(from);
+                Ok(Some(content[start..at(from.saturating_add(len))].to_vec()))
             }
         }
     }

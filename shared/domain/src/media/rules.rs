@@ -24,6 +24,10 @@ pub struct PlatformMediaRules {
     /// The platform fetches each file itself from a short-lived link (Instagram), so the
     /// publisher uploads nothing and its time limit does not bound the file's size.
     pub fetched: bool,
+    /// Videos go up in chunks whose progress is kept (X's chunked upload, Facebook's
+    /// resumable upload), continuing in the next invocation where one runs out: the
+    /// publisher's time limit bounds one chunk, not the file.
+    pub resumable_video: bool,
 }
 
 /// X: images (JPEG, PNG, WebP) up to 5 MB, GIFs up to 15 MB, video (MP4, MOV) up to 512 MB;
@@ -43,6 +47,7 @@ pub const X_MEDIA: PlatformMediaRules = PlatformMediaRules {
     min_items: 0,
     alone: &[MediaType::Gif, MediaType::Mp4, MediaType::Mov],
     fetched: false,
+    resumable_video: true,
 };
 
 /// Facebook Pages: photos (JPEG, PNG, GIF) up to 4 MB and at least 600x315, video (MP4, MOV)
@@ -64,6 +69,7 @@ pub const FACEBOOK_MEDIA: PlatformMediaRules = PlatformMediaRules {
     min_items: 0,
     alone: &[MediaType::Mp4, MediaType::Mov],
     fetched: false,
+    resumable_video: true,
 };
 
 /// LinkedIn: images (JPEG, PNG, GIF) up to 5 MB and at least 552x368, documents (PDF) up to
@@ -84,6 +90,7 @@ pub const LINKEDIN_MEDIA: PlatformMediaRules = PlatformMediaRules {
     min_items: 0,
     alone: &[MediaType::Pdf],
     fetched: false,
+    resumable_video: false,
 };
 
 /// Mastodon (its defaults): images (JPEG, PNG, WebP) up to 16 MB, GIFs up to 16 MB (turned
@@ -104,6 +111,7 @@ pub const MASTODON_MEDIA: PlatformMediaRules = PlatformMediaRules {
     min_items: 0,
     alone: &[MediaType::Gif, MediaType::Mp4, MediaType::Mov],
     fetched: false,
+    resumable_video: false,
 };
 
 /// Bluesky (`app.bsky.embed.images`): images (JPEG, PNG, WebP) up to 1,000,000 bytes (the
@@ -120,6 +128,7 @@ pub const BLUESKY_MEDIA: PlatformMediaRules = PlatformMediaRules {
     min_items: 0,
     alone: &[],
     fetched: false,
+    resumable_video: false,
 };
 
 /// Instagram (the Content Publishing API): JPEG images up to 8 MB, video (MP4, MOV, published
@@ -137,6 +146,7 @@ pub const INSTAGRAM_MEDIA: PlatformMediaRules = PlatformMediaRules {
     min_items: 1,
     alone: &[],
     fetched: true,
+    resumable_video: false,
 };
 
 impl PlatformMediaRules {
@@ -159,9 +169,32 @@ impl PlatformMediaRules {
             .map(|(_, max)| *max)
     }
 
+    /// How a file of `media_type` reaches this platform.
+    pub fn carriage(&self, media_type: MediaType) -> Carriage {
+        if self.fetched {
+            Carriage::Fetched
+        } else if self.resumable_video && media_type.kind() == super::MediaKind::Video {
+            Carriage::Chunked
+        } else {
+            Carriage::Uploaded
+        }
+    }
+
     pub fn accepted_types(&self) -> Vec<MediaType> {
         self.accepts.iter().map(|(t, _)| *t).collect()
     }
+}
+
+/// How a media file reaches a platform, which decides how much of the publisher's time it
+/// takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carriage {
+    /// Uploaded whole in one invocation.
+    Uploaded,
+    /// Uploaded a chunk at a time, continuing across invocations from its kept progress.
+    Chunked,
+    /// Fetched by the platform itself from a signed link.
+    Fetched,
 }
 
 /// The most bytes any platform accepts for `media_type`.

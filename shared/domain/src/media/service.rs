@@ -248,7 +248,7 @@ impl MediaService {
         let len = object.size.min(SNIFF_BYTES);
         let prefix = match self
             .objects
-            .read_prefix(&record.key, &object.etag, len)
+            .read_range(&record.key, &object.etag, 0, len)
             .await
         {
             Ok(Some(prefix)) => prefix,

@@ -3,8 +3,10 @@
 
 use crate::media::{Attachment, MediaContent};
 use crate::model::{FailureKind, Platform};
+use crate::ports::MediaObjects;
 use async_trait::async_trait;
 use secrecy::SecretString;
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -18,6 +20,10 @@ pub const UPLOAD_BYTES_PER_SECOND: u64 = 5 * 1024 * 1024;
 pub fn upload_allowance(platform_timeout: Duration, size: u64) -> Duration {
     platform_timeout + Duration::from_secs(size.div_ceil(UPLOAD_BYTES_PER_SECOND))
 }
+
+/// One chunk of a resumable upload ([`MediaBody::Chunks`]): X takes at most 5 MB per
+/// `APPEND`, and Facebook names its own chunk sizes, which Herald follows.
+pub const UPLOAD_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 
 #[derive(Debug)]
 pub struct PublishRequest<'a> {
@@ -42,6 +48,10 @@ pub struct PublishRequest<'a> {
     pub due_at: time::OffsetDateTime,
     /// What the client kept of this step between attempts and invocations.
     pub progress: &'a dyn StepProgress,
+    /// A resumable upload ([`MediaBody::Chunks`]) starts no chunk it could not finish by
+    /// then: it keeps its progress and answers [`PlatformError::UploadContinues`], and the
+    /// next invocation carries on, leaving this one the time to record that.
+    pub uploads_until: time::OffsetDateTime,
 }
 
 /// One media file to go with a post: what it is, and its bytes or a link to them.
@@ -59,6 +69,63 @@ pub enum MediaBody {
     /// A short-lived link to the stored file, for a platform that fetches media itself
     /// ([`PlatformMediaRules::fetched`](crate::media::PlatformMediaRules)): Instagram.
     Link(String),
+    /// The stored file, read a chunk at a time, for an upload that continues across
+    /// invocations ([`Carriage::Chunked`](crate::media::Carriage)): X's and Facebook's videos.
+    Chunks(ChunkSource),
+}
+
+/// A stored file read by ranges, each only if the file is still the version checked when the
+/// post was written.
+#[derive(Clone)]
+pub struct ChunkSource {
+    objects: Arc<dyn MediaObjects>,
+    key: String,
+    etag: String,
+    media_id: String,
+}
+
+crate::debug_fields!(ChunkSource, key);
+
+impl ChunkSource {
+    pub fn new(objects: Arc<dyn MediaObjects>, attachment: &Attachment) -> Self {
+        Self {
+            objects,
+            key: attachment.key.clone(),
+            etag: attachment.etag.clone(),
+            media_id: attachment.media_id.to_string(),
+        }
+    }
+
+    /// The file's version: a kept upload of another version is not resumed.
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    /// `len` bytes from `from` (fewer at the end of the file). A replaced or removed file
+    /// fails the upload for good; a storage outage is transient.
+    pub async fn read(&self, from: u64, len: u64) -> Result<bytes::Bytes, PlatformError> {
+        let gone = |what: &str| PlatformError::Permanent {
+            message: format!(
+                "media {} {what} while it was being uploaded; attach new media and post again",
+                self.media_id
+            ),
+            code: None,
+        };
+        match self
+            .objects
+            .read_range(&self.key, &self.etag, from, len)
+            .await
+        {
+            Ok(Some(bytes)) => Ok(bytes::Bytes::from(bytes)),
+            Ok(None) => Err(gone("was removed from storage")),
+            Err(crate::StoreError::Conflict) => Err(gone("was replaced")),
+            Err(e) => Err(PlatformError::Transient {
+                message: format!("reading media {} failed: {e}", self.media_id),
+                code: None,
+                retry_after: None,
+            }),
+        }
+    }
 }
 
 impl std::fmt::Debug for MediaBody {
@@ -66,6 +133,7 @@ impl std::fmt::Debug for MediaBody {
         match self {
             MediaBody::Bytes(content) => f.debug_tuple("Bytes").field(content).finish(),
             MediaBody::Link(_) => f.write_str("Link(<signed>)"),
+            MediaBody::Chunks(source) => f.debug_tuple("Chunks").field(source).finish(),
         }
     }
 }
@@ -75,9 +143,9 @@ impl MediaUpload<'_> {
     pub fn into_content(self) -> Result<MediaContent, PlatformError> {
         match self.body {
             MediaBody::Bytes(content) => Ok(content),
-            MediaBody::Link(_) => Err(PlatformError::Permanent {
+            MediaBody::Link(_) | MediaBody::Chunks(_) => Err(PlatformError::Permanent {
                 message: format!(
-                    "media {} came as a link to a platform that needs its bytes",
+                    "media {} came as a link or in chunks to a platform that takes it whole",
                     self.attachment.media_id
                 ),
                 code: None,
@@ -201,12 +269,18 @@ pub enum PlatformError {
     /// The request was sent but no answer came back: the post may exist.
     #[error("no answer after the request was sent: {message}")]
     Ambiguous { message: String },
+    /// A resumable upload went as far as this invocation allows and kept its progress: the
+    /// next invocation carries on from there (no post was made).
+    #[error("{message}")]
+    UploadContinues { message: String },
 }
 
 impl PlatformError {
     pub fn kind(&self) -> FailureKind {
         match self {
-            PlatformError::Transient { .. } => FailureKind::Transient,
+            PlatformError::Transient { .. } | PlatformError::UploadContinues { .. } => {
+                FailureKind::Transient
+            }
             PlatformError::RateLimited { .. } => FailureKind::RateLimited,
             PlatformError::Auth { .. } => FailureKind::Auth,
             PlatformError::Permanent { .. } => FailureKind::Permanent,
@@ -220,7 +294,8 @@ impl PlatformError {
             | PlatformError::RateLimited { message, .. }
             | PlatformError::Auth { message, .. }
             | PlatformError::Permanent { message, .. }
-            | PlatformError::Ambiguous { message } => message,
+            | PlatformError::Ambiguous { message }
+            | PlatformError::UploadContinues { message } => message,
         }
     }
 
@@ -230,7 +305,7 @@ impl PlatformError {
             | PlatformError::RateLimited { code, .. }
             | PlatformError::Auth { code, .. }
             | PlatformError::Permanent { code, .. } => code.as_deref(),
-            PlatformError::Ambiguous { .. } => None,
+            PlatformError::Ambiguous { .. } | PlatformError::UploadContinues { .. } => None,
         }
     }
 

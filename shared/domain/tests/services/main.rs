@@ -22,7 +22,8 @@ use herald_domain::publishing::dispatch::{DispatchConfig, Dispatcher};
 use herald_domain::publishing::gates::Breaker;
 use herald_domain::publishing::gates::{Crisis, Window};
 use herald_domain::publishing::platform::{
-    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost,
+    ChunkSource, LookupRequest, MediaBody, MediaUpload, PlatformClient, PlatformError,
+    PublishRequest, PublishedPost, StepProgress, UPLOAD_CHUNK_BYTES,
 };
 use herald_domain::publishing::posts::{Actor, NewPost, PostEdit, PostError, PostService, Target};
 use herald_domain::publishing::publish::{
@@ -58,6 +59,10 @@ struct ScriptedPlatform {
     lookups: Mutex<usize>,
     /// Every media upload, in order: (media id, the bytes received).
     uploads: Mutex<Vec<(String, Vec<u8>)>>,
+    /// A resumable upload's bytes so far: one chunk goes up per call, from the kept offset.
+    partial: Mutex<Vec<u8>>,
+    /// Resumable uploads answer "continues" without moving on (and keep nothing).
+    stalled: Mutex<bool>,
 }
 
 impl ScriptedPlatform {
@@ -80,12 +85,52 @@ impl ScriptedPlatform {
     }
 }
 
+impl ScriptedPlatform {
+    /// One chunk from the kept offset, kept; the whole file once the last chunk is up.
+    async fn resume(
+        &self,
+        source: &ChunkSource,
+        size: u64,
+        progress: &dyn StepProgress,
+    ) -> Result<Vec<u8>, PlatformError> {
+        let continues = || PlatformError::UploadContinues {
+            message: "continues".into(),
+        };
+        if *self.stalled.lock().unwrap() {
+            return Err(continues());
+        }
+        let from: u64 = progress.kept().map_or(0, |k| k.parse().unwrap());
+        let chunk = source.read(from, UPLOAD_CHUNK_BYTES).await?;
+        let sent = from + chunk.len() as u64;
+        {
+            let mut partial = self.partial.lock().unwrap();
+            assert_eq!(partial.len() as u64, from, "resumed where it stopped");
+            partial.extend_from_slice(&chunk);
+        }
+        progress.keep(&sent.to_string()).await?;
+        if sent < size {
+            return Err(continues());
+        }
+        Ok(std::mem::take(&mut *self.partial.lock().unwrap()))
+    }
+}
+
 #[async_trait]
 impl PlatformClient for ScriptedPlatform {
     async fn publish(&self, req: PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
-        for upload in req.media {
-            let id = upload.attachment.media_id.0.clone();
-            let bytes = upload.into_content().unwrap().collect().await.unwrap();
+        for MediaUpload { attachment, body } in req.media {
+            let id = attachment.media_id.0.clone();
+            let bytes = match body {
+                MediaBody::Chunks(source) => {
+                    self.resume(&source, attachment.size, req.progress).await?
+                }
+                body => MediaUpload { attachment, body }
+                    .into_content()
+                    .unwrap()
+                    .collect()
+                    .await
+                    .unwrap(),
+            };
             self.uploads.lock().unwrap().push((id, bytes));
         }
         let next = self.script.lock().unwrap().pop_front();

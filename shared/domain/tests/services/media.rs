@@ -264,7 +264,7 @@ async fn media_status_follows_the_upload() {
     // Seen once: a second look reads no bytes again.
     w.media.calls.reset();
     get().await.unwrap();
-    assert_eq!(w.media.calls.snapshot().get("read_prefix"), None);
+    assert_eq!(w.media.calls.snapshot().get("read_range"), None);
 
     let (never, _) = w
         .posts
@@ -397,12 +397,19 @@ async fn edits_check_media_again_against_the_new_targets() {
 #[tokio::test]
 async fn media_too_large_for_the_invocation_fail_at_once_with_a_reason() {
     let mut w = World::new(false).await;
-    // 10 s for the post and 10 s + 1 s per 5 MB for each upload: 21 s fit 5 MB at most.
+    // 10 s for the post and 10 s + 1 s per 5 MB for each upload: 21 s fit one image, not two.
     w.publisher.config.invocation_budget = Some(Duration::from_secs(21));
-    let big = w.upload("video/mp4", samples::mp4(6 * 1024 * 1024)).await;
-    let small = w.upload("video/mp4", samples::mp4(1024 * 1024)).await;
-    let too_big = w.create_with_media(&["acc_x"], &[&big]).await.unwrap();
-    let fits = w.create_with_media(&["acc_x"], &[&small]).await.unwrap();
+    let one = w
+        .upload("image/jpeg", samples::jpeg(1200, 630, 70_000))
+        .await;
+    let two = w
+        .upload("image/jpeg", samples::jpeg(1200, 630, 80_000))
+        .await;
+    let too_big = w
+        .create_with_media(&["acc_li"], &[&one, &two])
+        .await
+        .unwrap();
+    let fits = w.create_with_media(&["acc_li"], &[&one]).await.unwrap();
     w.dispatcher.run_once().await.unwrap();
     let messages = w.queue.take();
     let message = |post: &Post| messages.iter().find(|m| m.post_id == post.id).unwrap();
@@ -421,6 +428,65 @@ async fn media_too_large_for_the_invocation_fail_at_once_with_a_reason() {
         1,
         "only the one that fits"
     );
+}
+
+#[tokio::test]
+async fn a_video_larger_than_one_invocation_continues_from_its_checkpoint_until_published() {
+    let mut w = World::new(false).await;
+    // 21 s fit one 4 MB chunk and the post, not the 10 MB video whole.
+    w.publisher.config.invocation_budget = Some(Duration::from_secs(21));
+    let video = samples::mp4(10 * 1024 * 1024);
+    let media = w.upload("video/mp4", video.clone()).await;
+    let post = w.create_with_media(&["acc_x"], &[&media]).await.unwrap();
+    w.dispatcher.run_once().await.unwrap();
+    let mut message = w.queue.take().pop().unwrap();
+    // One chunk per invocation here: two deferrals (fresh copies, never counted toward the
+    // DLQ), then the last chunk and the post.
+    for sent in [4, 8] {
+        let Disposition::Defer { delay, copy } = w.deliver(&message, 1).await else {
+            panic!("the upload continues in a fresh copy");
+        };
+        assert_eq!(delay, Duration::ZERO);
+        assert_eq!(copy.failures, message.failures, "no failure counted");
+        let variant = w.variant(&post).await;
+        assert_eq!(variant.status, VariantStatus::Retrying);
+        assert_eq!(variant.progress, Some((sent * 1024 * 1024).to_string()));
+        assert!(w.platform.published().is_empty());
+        message = copy;
+    }
+    assert_eq!(
+        w.deliver(&message, 1).await,
+        Disposition::Done(Done::Published)
+    );
+    let uploads = w.platform.uploads.lock().unwrap().clone();
+    assert_eq!(
+        uploads,
+        [(media.0.clone(), video)],
+        "every byte, in order, once"
+    );
+    assert_eq!(w.platform.published().len(), 1);
+    assert_eq!(
+        w.variant(&post).await.progress,
+        None,
+        "cleared once published"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_that_continues_without_moving_on_is_a_counted_failure() {
+    let w = World::new(false).await;
+    let media = w.upload("video/mp4", samples::mp4(6 * 1024 * 1024)).await;
+    w.create_with_media(&["acc_fb"], &[&media]).await.unwrap();
+    w.dispatcher.run_once().await.unwrap();
+    let message = w.queue.take().pop().unwrap();
+    *w.platform.stalled.lock().unwrap() = true;
+    // Its attempts in this delivery each fail, and the delivery is a real failure: the
+    // queue's receive count (and so the DLQ) bounds it.
+    assert!(matches!(
+        w.deliver(&message, 1).await,
+        Disposition::RetryAfter(_)
+    ));
+    assert!(w.platform.published().is_empty());
 }
 
 #[tokio::test]

@@ -3,13 +3,13 @@
 
 use super::*;
 use crate::alerts::Alert;
-use crate::media::Attachment;
-use crate::media::PlatformMediaRules;
+use crate::media::{Attachment, Carriage, PlatformMediaRules};
 use crate::model::{Account, FailureKind, Post};
 use crate::ports::BreakerChange;
 use crate::publishing::gates::BreakerState;
 use crate::publishing::platform::{
-    LookupRequest, MediaBody, MediaUpload, PublishRequest, StepProgress,
+    ChunkSource, LookupRequest, MediaBody, MediaUpload, PublishRequest, StepProgress,
+    UPLOAD_CHUNK_BYTES, upload_allowance,
 };
 
 impl PublishService {
@@ -37,14 +37,18 @@ impl PublishService {
                 code: None,
             });
         };
-        // Uploading the media comes on top of the post's own call (a platform that fetches
-        // them itself takes its own time).
-        let fetched = PlatformMediaRules::of(account.platform).fetched;
+        // Uploading the media comes on top of the post's own call: the whole file, or for a
+        // resumable upload one chunk (the rest continues in later invocations); a platform
+        // that fetches them itself takes its own time.
+        let rules = PlatformMediaRules::of(account.platform);
         let media_time: Duration = media
             .iter()
-            .filter(|_| !fetched)
-            .map(|a| {
-                crate::publishing::platform::upload_allowance(self.config.platform_timeout, a.size)
+            .map(|a| match rules.carriage(a.media_type) {
+                Carriage::Uploaded => upload_allowance(self.config.platform_timeout, a.size),
+                Carriage::Chunked => {
+                    upload_allowance(self.config.platform_timeout, a.size.min(UPLOAD_CHUNK_BYTES))
+                }
+                Carriage::Fetched => Duration::ZERO,
             })
             .sum();
         if let Some(budget) = self.config.invocation_budget
@@ -70,15 +74,15 @@ impl PublishService {
             // A millisecond per step, so a thread's parts sort in order (Bluesky's keys).
             due_at: post.scheduled_at + time::Duration::milliseconds(i64::from(step)),
         };
+        let kept_before = post
+            .variants
+            .get(&message.account_id)
+            .and_then(|v| v.progress.clone());
         let progress = VariantProgress {
             store: &*self.store,
             variant: message.variant(),
             attempt_id,
-            kept: std::sync::Mutex::new(
-                post.variants
-                    .get(&message.account_id)
-                    .and_then(|v| v.progress.clone()),
-            ),
+            kept: std::sync::Mutex::new(kept_before.clone()),
         };
         let mut last: Option<(PlatformError, bool)> = None;
         for attempt in 1..=self.config.max_attempts.max(1) {
@@ -121,7 +125,7 @@ impl PublishService {
                     }
                 }
             }
-            let media = match self.open_media(media, fetched).await {
+            let media = match self.open_media(media, rules).await {
                 Ok(media) => media,
                 Err(error) if error.kind() == FailureKind::Permanent => {
                     return Attempted::Failed(error);
@@ -146,12 +150,21 @@ impl PublishService {
                     idempotency_key: key.id,
                     due_at: key.due_at,
                     progress: &progress,
+                    uploads_until: delivery.deadline - self.config.platform_timeout,
                 })
                 .await;
             let error = match result {
                 Ok(published) => return Attempted::Published(published, Done::Published),
                 Err(e) => e,
             };
+            if let PlatformError::UploadContinues { message } = &error {
+                // Only an upload that moved on this time continues in a fresh delivery (one
+                // that never counts toward the DLQ); one that made no progress is a failure.
+                if progress.kept() != kept_before {
+                    tracing::info!(attempt, %message, "the upload continues in the next invocation");
+                    return Attempted::Deferred(error, Duration::ZERO, lookup_first);
+                }
+            }
             tracing::warn!(attempt, kind = error.kind().as_str(), code = ?error.code(), message = %error.message(), "publish attempt failed");
             match error.kind() {
                 FailureKind::Permanent | FailureKind::Auth => return Attempted::Failed(error),
@@ -211,13 +224,14 @@ impl PublishService {
     }
 
     /// Opens exactly the versions of the variant's media that were checked when the post was
-    /// written (for a platform that `fetched` them itself: checks the version is still the
-    /// stored one and signs a link to it). One that was replaced or removed since fails the
-    /// variant for good, with a reason a person can act on; a storage outage is transient.
+    /// written (for a platform that fetches them itself, or an upload read in chunks: checks
+    /// the version is still the stored one, then signs a link to it or hands over a reader of
+    /// its ranges). One that was replaced or removed since fails the variant for good, with a
+    /// reason a person can act on; a storage outage is transient.
     pub(super) async fn open_media<'a>(
         &self,
         media: &'a [Attachment],
-        fetched: bool,
+        rules: &PlatformMediaRules,
     ) -> Result<Vec<MediaUpload<'a>>, PlatformError> {
         let mut uploads = Vec::with_capacity(media.len());
         for attachment in media {
@@ -228,13 +242,18 @@ impl PublishService {
                 ),
                 code: None,
             };
-            let body = if fetched {
-                self.media_link(attachment).await
-            } else {
-                self.media
+            let body = match rules.carriage(attachment.media_type) {
+                Carriage::Fetched => self.media_link(attachment).await,
+                Carriage::Chunked => self.checked(attachment).await.map(|stored| {
+                    stored.map(|()| {
+                        MediaBody::Chunks(ChunkSource::new(self.media.clone(), attachment))
+                    })
+                }),
+                Carriage::Uploaded => self
+                    .media
                     .open(&attachment.key, &attachment.etag)
                     .await
-                    .map(|c| c.map(MediaBody::Bytes))
+                    .map(|c| c.map(MediaBody::Bytes)),
             };
             match body {
                 Ok(Some(body)) => uploads.push(MediaUpload { attachment, body }),
@@ -258,14 +277,23 @@ impl PublishService {
         &self,
         attachment: &Attachment,
     ) -> Result<Option<MediaBody>, crate::StoreError> {
+        if self.checked(attachment).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(MediaBody::Link(
+            self.media
+                .presign_download(&attachment.key, MEDIA_LINK_LIFETIME, self.clock.now())
+                .await?,
+        )))
+    }
+
+    /// `Some` while `attachment`'s stored file is the version checked (`None` when it is
+    /// gone, `Conflict` when it was replaced).
+    async fn checked(&self, attachment: &Attachment) -> Result<Option<()>, crate::StoreError> {
         match self.media.head(&attachment.key).await? {
             None => Ok(None),
             Some(stored) if stored.etag != attachment.etag => Err(crate::StoreError::Conflict),
-            Some(_) => Ok(Some(MediaBody::Link(
-                self.media
-                    .presign_download(&attachment.key, MEDIA_LINK_LIFETIME, self.clock.now())
-                    .await?,
-            ))),
+            Some(_) => Ok(Some(())),
         }
     }
 

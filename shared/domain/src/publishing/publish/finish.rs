@@ -64,7 +64,11 @@ impl PublishService {
                 )
             }
             Attempted::Deferred(e, wait, lookup) => {
-                crate::metrics::publish_deferred(message.platform, "platform_later");
+                let reason = match e {
+                    PlatformError::UploadContinues { .. } => "upload_continues",
+                    _ => "platform_later",
+                };
+                crate::metrics::publish_deferred(message.platform, reason);
                 (
                     VariantOutcome::Retrying(error_of(e)),
                     *lookup,
