@@ -139,14 +139,14 @@ class ChunkedUploads:
             session.status_reads += 1
             return "succeeded" if session.status_reads > PROCESSING_READS else "in_progress"
 
-    def ready(self, platform: str, media_id: str) -> bool:
-        """Whether a media id may go in a post: any id not of a chunked upload, or one finalized
-        and processed."""
+    def ready(self, platform: str, account: str | None, media_id: str) -> bool:
+        """Whether a media id may go in the account's post: any id not of a chunked upload, or
+        one of the account's own, finalized and processed."""
         with self._lock:
             s = self._sessions.get(media_id)
             if s is None or s.platform != platform:
                 return True
-            return s.finalized and s.status_reads > PROCESSING_READS
+            return s.account == account and s.finalized and s.status_reads > PROCESSING_READS
 
     def views(self, platform: str | None = None, account: str | None = None) -> list[dict[str, Any]]:
         with self._lock:

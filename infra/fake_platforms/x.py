@@ -64,7 +64,7 @@ class XPlatform(Platform):
             draft.problem = "`media.media_ids` must be a list of at most 4 media id strings."
         elif reply is not None and not isinstance(parent, str):
             draft.problem = "`reply.in_reply_to_tweet_id` must be a tweet id string."
-        elif any(not state.chunked.ready("x", i) for i in ids):
+        elif any(not state.chunked.ready("x", draft.account, i) for i in ids):
             # A chunked upload is usable once finalized and processed (STATUS: succeeded).
             draft.problem = "Your media IDs are invalid."
         else:

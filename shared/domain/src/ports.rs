@@ -246,6 +246,9 @@ pub struct ClaimGate {
     pub breaker: BreakerGate,
     /// Until when the claim holds the variant; past it the reconciler looks at the post.
     pub lease_until: OffsetDateTime,
+    /// Whether the claim adds one to the variant's attempts (the reconciler gives up after
+    /// too many); a resumable upload's continuation does not.
+    pub counts_attempt: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -396,6 +399,10 @@ pub struct PublishMessage {
     /// real failures over, so only they count toward the dead-letter queue.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failures: u32,
+    /// A copy carrying a resumable upload on (its step was claimed and counted already): its
+    /// claim takes no slot in the rate windows or the app's budget and counts no attempt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continues_upload: bool,
 }
 
 fn is_zero(n: &u32) -> bool {

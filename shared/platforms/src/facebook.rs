@@ -180,7 +180,8 @@ impl HttpPlatforms {
         }
         // Kept before it is sent: a retry after a lost answer sends it again (Facebook
         // publishes a session's video once) once the lookup has not found the post.
-        if !kept.done {
+        let repeat = kept.done;
+        if !repeat {
             kept.done = true;
             kept.keep(account.progress).await?;
         }

@@ -105,7 +105,19 @@ impl<'a> Chunked<'a> {
         from: u64,
         len: u64,
     ) -> Result<bytes::Bytes, PlatformError> {
-        let len = len.min(UPLOAD_CHUNK_BYTES).min(self.size() - from);
+        let len = len
+            .min(UPLOAD_CHUNK_BYTES)
+            .min(self.size().saturating_sub(from));
+        if len == 0 {
+            return Err(PlatformError::Transient {
+                message: format!(
+                    "{} asked for bytes past the end of media {}; the upload starts again",
+                    self.platform, self.attachment.media_id
+                ),
+                code: None,
+                retry_after: None,
+            });
+        }
         let finish_by = OffsetDateTime::now_utc() + upload_allowance(timeout, len);
         if finish_by > self.until {
             return Err(self.out_of_time(from));
@@ -113,28 +125,27 @@ impl<'a> Chunked<'a> {
         self.source.read(from, len).await
     }
 
-    /// Time ran out: with progress made, the upload continues in the next invocation; without,
-    /// this call failed (and counts as a failure).
+    /// Time ran out. With progress made this call, the upload continues in the next
+    /// invocation; without, the publisher counts the delivery as failed (never against the
+    /// account: the platform did nothing wrong).
     pub(crate) fn out_of_time(&self, sent: u64) -> PlatformError {
         let (sent_mb, size_mb) = (sent / MB, self.size().div_ceil(MB));
-        let media = &self.attachment.media_id;
-        if self.moved {
-            PlatformError::UploadContinues {
-                message: format!(
-                    "uploading media {media} to {}: {sent_mb} of {size_mb} MB sent; the upload continues in the next invocation",
-                    self.platform
-                ),
-            }
+        let (media, platform) = (&self.attachment.media_id, self.platform);
+        let message = if self.moved {
+            format!(
+                "uploading media {media} to {platform}: {sent_mb} of {size_mb} MB sent; the upload continues in the next invocation"
+            )
         } else {
-            PlatformError::Transient {
-                message: format!(
-                    "no time was left in the invocation to upload media {media} to {} ({sent_mb} of {size_mb} MB sent)",
-                    self.platform
-                ),
-                code: None,
-                retry_after: None,
-            }
-        }
+            format!(
+                "no time was left in the invocation to upload media {media} to {platform} ({sent_mb} of {size_mb} MB sent)"
+            )
+        };
+        PlatformError::UploadContinues { message }
+    }
+
+    /// Whether a call of the platform's time limit can still start.
+    pub(crate) fn call_fits(&self, timeout: Duration) -> bool {
+        OffsetDateTime::now_utc() + timeout <= self.until
     }
 }
 

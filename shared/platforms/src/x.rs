@@ -108,6 +108,10 @@ impl HttpPlatforms {
         }
         let mut processing = None;
         if !kept.done {
+            // FINALIZE, and then the tweet, each need a call's time.
+            if !up.call_fits(self.timeout) {
+                return Err(up.out_of_time(kept.sent));
+            }
             let form = Form::new()
                 .text("command", "FINALIZE")
                 .text("media_id", kept.id.clone());
@@ -173,14 +177,12 @@ impl HttpPlatforms {
             }
             let wait = Duration::from_secs(info["check_after_secs"].as_u64().unwrap_or(1))
                 .min(MAX_STATUS_WAIT);
-            if OffsetDateTime::now_utc() + wait + self.timeout > up.until {
-                return Err(match up.out_of_time(up.size()) {
-                    PlatformError::Transient { .. } => PlatformError::Transient {
+            if !up.call_fits(wait + self.timeout) {
+                return Err(match up.moved {
+                    true => up.out_of_time(up.size()),
+                    false => PlatformError::UploadContinues {
                         message: "X is still processing the video; the tweet waits for it".into(),
-                        code: None,
-                        retry_after: Some(wait),
                     },
-                    continues => continues,
                 });
             }
             tokio::time::sleep(wait).await;

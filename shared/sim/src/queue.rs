@@ -610,6 +610,7 @@ mod tests {
             platform: Platform::X,
             correlation_id: "c".into(),
             failures: 0,
+            continues_upload: false,
         }
     }
 

@@ -95,6 +95,7 @@ fn gate(now: time::OffsetDateTime) -> ClaimGate {
         account_window: None,
         breaker: BreakerGate::Closed,
         lease_until: now + time::Duration::minutes(2),
+        counts_attempt: true,
     }
 }
 

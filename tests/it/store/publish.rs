@@ -497,6 +497,7 @@ async fn deferrals_send_a_fresh_delayed_copy_and_dead_letters_carry_the_reason()
         platform: Platform::Facebook,
         correlation_id: "c".into(),
         failures: 2,
+        continues_upload: false,
     };
     env.queue
         .send_delayed(&message, Duration::from_millis(1500))

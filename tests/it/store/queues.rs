@@ -19,6 +19,7 @@ async fn eleven_hundred_dead_letters_of_two_tenants_are_drained_paged_and_requeu
         platform: Platform::Facebook,
         correlation_id: format!("corr-{n}"),
         failures: 5,
+        continues_upload: false,
     };
     let dlq = env.vars["HERALD_QUEUE_URL_PUBLISH_DEAD_LETTER_QUEUE"].clone();
     let bodies: Vec<String> = (0..1_100)
@@ -464,6 +465,7 @@ async fn queue_sends_report_each_entry() {
             platform: Platform::Facebook,
             correlation_id: format!("c{i}"),
             failures: 0,
+            continues_upload: false,
         })
         .collect();
     env.clients.calls.reset();

@@ -48,7 +48,7 @@ impl DynamoStore {
                 post_sk(&variant.post_id),
             )))
             .update_expression(
-                "SET variants.#acc.#vst = :publishing, variants.#acc.attempts = variants.#acc.attempts + :one, \
+                "SET variants.#acc.#vst = :publishing, variants.#acc.attempts = variants.#acc.attempts + :counted, \
                  variants.#acc.attempt_id = :attempt, variants.#acc.claimed_at = :now, \
                  version = version + :one, updated_at = :now, inflight_pk = :ipk, inflight_sk = :isk",
             )
@@ -70,6 +70,7 @@ impl DynamoStore {
                 (":c4", s(VariantStatus::CLAIMABLE[4].as_str())),
                 (":attempt", s(attempt_id)),
                 (":one", n(1)),
+                (":counted", n(u32::from(gate.counts_attempt))),
                 (":now", time_n(gate.now)),
                 (":ipk", s(inflight_pk(due_shard(&variant.post_id)))),
                 (

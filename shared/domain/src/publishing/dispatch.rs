@@ -194,6 +194,7 @@ pub fn messages_for(post: &Post) -> Vec<PublishMessage> {
             platform: v.platform,
             correlation_id: post.correlation_id.clone(),
             failures: 0,
+            continues_upload: false,
         })
         .collect()
 }

@@ -252,7 +252,7 @@ impl PublishStore for MemoryStore {
                 .get_mut(&variant.account_id)
                 .ok_or(ClaimRejected::NotClaimable)?;
             v.status = VariantStatus::Publishing;
-            v.attempts += 1;
+            v.attempts += u32::from(gate.counts_attempt);
             v.attempt_id = Some(attempt_id.to_owned());
             v.claimed_at = Some(now);
             p.version += 1;

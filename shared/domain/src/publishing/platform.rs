@@ -21,9 +21,13 @@ pub fn upload_allowance(platform_timeout: Duration, size: u64) -> Duration {
     platform_timeout + Duration::from_secs(size.div_ceil(UPLOAD_BYTES_PER_SECOND))
 }
 
-/// One chunk of a resumable upload ([`MediaBody::Chunks`]): X takes at most 5 MB per
-/// `APPEND`, and Facebook names its own chunk sizes, which Herald follows.
+/// The most one chunk of a resumable upload ([`MediaBody::Chunks`]) carries: X takes at most
+/// 5 MB per `APPEND`; Facebook names the range it wants next, sent in pieces of at most this.
 pub const UPLOAD_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The code of a failure to read media from Herald's own store during an upload: storage, not
+/// the platform, so it never counts against the account's breaker.
+pub const MEDIA_STORE_CODE: &str = "media_store";
 
 #[derive(Debug)]
 pub struct PublishRequest<'a> {
@@ -121,7 +125,7 @@ impl ChunkSource {
             Err(crate::StoreError::Conflict) => Err(gone("was replaced")),
             Err(e) => Err(PlatformError::Transient {
                 message: format!("reading media {} failed: {e}", self.media_id),
-                code: None,
+                code: Some(MEDIA_STORE_CODE.into()),
                 retry_after: None,
             }),
         }

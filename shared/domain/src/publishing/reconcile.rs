@@ -289,6 +289,7 @@ fn message_for(post: &Post, v: &crate::model::Variant) -> PublishMessage {
         platform: v.platform,
         correlation_id: post.correlation_id.clone(),
         failures: 0,
+        continues_upload: false,
     }
 }
 

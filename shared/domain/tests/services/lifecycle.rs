@@ -432,6 +432,7 @@ async fn a_duplicate_while_another_attempt_holds_the_variant_waits_instead_of_va
                 account_window: None,
                 breaker: herald_domain::ports::BreakerGate::Closed,
                 lease_until: now + time::Duration::minutes(2),
+                counts_attempt: true,
             },
         )
         .await

@@ -8,8 +8,8 @@ use crate::model::{Account, FailureKind, Post};
 use crate::ports::BreakerChange;
 use crate::publishing::gates::BreakerState;
 use crate::publishing::platform::{
-    ChunkSource, LookupRequest, MediaBody, MediaUpload, PublishRequest, StepProgress,
-    UPLOAD_CHUNK_BYTES, upload_allowance,
+    ChunkSource, LookupRequest, MEDIA_STORE_CODE, MediaBody, MediaUpload, PublishRequest,
+    StepProgress, UPLOAD_CHUNK_BYTES, upload_allowance,
 };
 
 impl PublishService {
@@ -41,6 +41,9 @@ impl PublishService {
         // resumable upload one chunk (the rest continues in later invocations); a platform
         // that fetches them itself takes its own time.
         let rules = PlatformMediaRules::of(account.platform);
+        let chunked = media
+            .iter()
+            .any(|a| rules.carriage(a.media_type) == Carriage::Chunked);
         let media_time: Duration = media
             .iter()
             .map(|a| match rules.carriage(a.media_type) {
@@ -157,12 +160,27 @@ impl PublishService {
                 Ok(published) => return Attempted::Published(published, Done::Published),
                 Err(e) => e,
             };
-            if let PlatformError::UploadContinues { message } = &error {
-                // Only an upload that moved on this time continues in a fresh delivery (one
-                // that never counts toward the DLQ); one that made no progress is a failure.
-                if progress.kept() != kept_before {
-                    tracing::info!(attempt, %message, "the upload continues in the next invocation");
-                    return Attempted::Deferred(error, Duration::ZERO, lookup_first);
+            if chunked {
+                let moved = progress.kept() != kept_before;
+                match &error {
+                    // Moved on and kept: it goes on in a fresh delivery.
+                    PlatformError::UploadContinues { message } if moved => {
+                        tracing::info!(attempt, upload = %message, "the upload continues in the next invocation");
+                        return Attempted::Continues(error, lookup_first);
+                    }
+                    // No time was left to move it on: this delivery failed, not the platform.
+                    PlatformError::UploadContinues { message } => {
+                        tracing::warn!(attempt, upload = %message, "no time left to move the upload on");
+                        last = Some((error, false));
+                        break;
+                    }
+                    // Reading the file failed: storage, not the platform.
+                    e if e.code() == Some(MEDIA_STORE_CODE) => {
+                        tracing::warn!(attempt, message = %e.message(), "reading the media failed");
+                        last = Some((error, false));
+                        continue;
+                    }
+                    _ => {}
                 }
             }
             tracing::warn!(attempt, kind = error.kind().as_str(), code = ?error.code(), message = %error.message(), "publish attempt failed");
@@ -211,6 +229,10 @@ impl PublishService {
             }
         }
         match last {
+            // The upload moved on before this delivery gave up: it goes on, uncounted.
+            Some((error, false)) if chunked && progress.kept() != kept_before => {
+                Attempted::Continues(error, false)
+            }
             Some((error, lookup)) => Attempted::GaveUp { error, lookup },
             None => Attempted::GaveUp {
                 error: PlatformError::Transient {

@@ -18,14 +18,19 @@ impl PublishService {
         let mut gate = ClaimGate {
             platform: message.platform,
             now,
-            account_window: self.config.limits.account_slot(
-                message.platform,
-                &message.tenant_id,
-                &message.account_id,
-                now,
-            ),
+            // A continuation's step took its slot when it was first claimed.
+            account_window: match message.continues_upload {
+                true => None,
+                false => self.config.limits.account_slot(
+                    message.platform,
+                    &message.tenant_id,
+                    &message.account_id,
+                    now,
+                ),
+            },
             breaker: BreakerGate::Closed,
             lease_until: now + self.config.claim_lease,
+            counts_attempt: !message.continues_upload,
         };
         // At most: the plain claim, then once more if the breaker admits a probe (or was
         // closed again in between).

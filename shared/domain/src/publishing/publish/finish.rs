@@ -63,12 +63,16 @@ impl PublishService {
                     defer(message, delivery, *wait),
                 )
             }
+            Attempted::Continues(e, lookup) => {
+                crate::metrics::publish_deferred(message.platform, "upload_continues");
+                (
+                    VariantOutcome::Retrying(error_of(e)),
+                    *lookup,
+                    continuation(message),
+                )
+            }
             Attempted::Deferred(e, wait, lookup) => {
-                let reason = match e {
-                    PlatformError::UploadContinues { .. } => "upload_continues",
-                    _ => "platform_later",
-                };
-                crate::metrics::publish_deferred(message.platform, reason);
+                crate::metrics::publish_deferred(message.platform, "platform_later");
                 (
                     VariantOutcome::Retrying(error_of(e)),
                     *lookup,

@@ -246,6 +246,10 @@ enum Attempted {
     /// token): a deferral, which neither counts toward the DLQ nor touches the breaker.
     /// `lookup`: the variant still has to be looked up first (kept for the next attempt).
     Deferred(PlatformError, Duration, bool),
+    /// A resumable upload moved on and kept its progress, and goes on in a fresh delivery at
+    /// once: no failure counted, its earlier ones forgiven (bounded by the file's size, since
+    /// each such delivery must move it on). `lookup` as for `Deferred`.
+    Continues(PlatformError, bool),
 }
 
 impl PublishService {
@@ -257,8 +261,9 @@ impl PublishService {
         concurrency: usize,
     ) -> Vec<Disposition> {
         let now = self.clock.now();
+        // A continuation's post took its share of the app's budget when first claimed.
         let mut wanted: BTreeMap<Platform, u32> = BTreeMap::new();
-        for (m, _) in records {
+        for (m, _) in records.iter().filter(|(m, _)| !m.continues_upload) {
             *wanted.entry(m.platform).or_default() += 1;
         }
         // Per platform: how many records may go now, and when the rest may come back.
@@ -280,6 +285,9 @@ impl PublishService {
         let admitted: Vec<Result<(), OffsetDateTime>> = records
             .iter()
             .map(|(m, _)| {
+                if m.continues_upload {
+                    return Ok(());
+                }
                 let (left, retry_at) = budget.entry(m.platform).or_insert((0, Some(now)));
                 if *left > 0 {
                     *left -= 1;
@@ -520,6 +528,18 @@ fn defer(message: &PublishMessage, delivery: Delivery, delay: Duration) -> Dispo
         .failures
         .saturating_add(delivery.receive_count.saturating_sub(1));
     Disposition::Defer { delay, copy }
+}
+
+/// The fresh copy that carries a resumable upload on: no failures, and marked so that its
+/// claims count neither as another post in the rate windows nor as another attempt.
+fn continuation(message: &PublishMessage) -> Disposition {
+    let mut copy = message.clone();
+    copy.failures = 0;
+    copy.continues_upload = true;
+    Disposition::Defer {
+        delay: Duration::ZERO,
+        copy,
+    }
 }
 
 /// Up to `max_ms` of random spread, so contenders do not come back in step.

@@ -100,6 +100,7 @@ fn message(failures: u32) -> PublishMessage {
         platform: Platform::X,
         correlation_id: "c-1".into(),
         failures,
+        continues_upload: false,
     }
 }
 
