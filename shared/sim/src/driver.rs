@@ -151,9 +151,17 @@ async fn api_call(world: &World, call: ApiCall) {
                                 accounts[*a].label, accounts[*a].platform
                             )
                         }),
-                        // Instagram posts nothing without media: the tenant's JPEG.
-                        media: (accounts[*a].platform == Platform::Instagram)
-                            .then(|| vec![world.tenant_media[call.tenant].clone()]),
+                        // Instagram posts nothing without media: the tenant's JPEG. One X post
+                        // in four carries the tenant's video, uploaded in chunks.
+                        media: match accounts[*a].platform {
+                            Platform::Instagram => {
+                                Some(vec![world.tenant_media[call.tenant].clone()])
+                            }
+                            Platform::X if seq % 4 == 0 => {
+                                Some(vec![world.tenant_video[call.tenant].clone()])
+                            }
+                            _ => None,
+                        },
                     };
                     (target, accounts[*a].platform)
                 })

@@ -240,6 +240,9 @@ stats! {
     store_refused,
     store_lost_responses,
     platform_calls,
+    /// Video chunks X took, and uploads that went on in another invocation.
+    video_chunks,
+    upload_continuations,
     platform_created,
     platform_errors,
     lookups,

@@ -14,7 +14,8 @@ use crate::vclock::SimClock;
 use async_trait::async_trait;
 use herald_domain::model::Platform;
 use herald_domain::publishing::platform::{
-    LookupRequest, PlatformClient, PlatformError, PublishRequest, PublishedPost, RateSignal,
+    LookupRequest, MediaBody, PlatformClient, PlatformError, PublishRequest, PublishedPost,
+    RateSignal, StepProgress, UPLOAD_CHUNK_BYTES,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -370,6 +371,50 @@ impl FakePlatform {
     }
 }
 
+/// How long X takes one video chunk.
+const CHUNK_TIME: Duration = Duration::from_secs(3);
+
+impl PlatformClientFor {
+    /// X's chunked upload of a video, from the kept offset: each chunk a call (which may die
+    /// with the invocation) taking `CHUNK_TIME`, kept once taken; none started that could not
+    /// finish by `uploads_until`.
+    async fn upload_chunks(
+        &self,
+        videos: Vec<u64>,
+        progress: &dyn StepProgress,
+        until: OffsetDateTime,
+    ) -> Result<(), PlatformError> {
+        let p = &self.platform;
+        let mut moved = false;
+        for size in videos {
+            let mut sent: u64 = progress.kept().and_then(|k| k.parse().ok()).unwrap_or(0);
+            while sent < size {
+                if p.clock.time() + CHUNK_TIME > until {
+                    let message = match moved {
+                        true => "the upload continues in the next invocation",
+                        false => "no time was left to move the upload on",
+                    };
+                    if moved {
+                        Stats::bump(&p.stats.upload_continuations);
+                    }
+                    return Err(PlatformError::UploadContinues {
+                        message: message.into(),
+                    });
+                }
+                if let Some(inv) = &self.inv {
+                    inv.call(&p.clock).await;
+                }
+                p.clock.sleep_for(CHUNK_TIME).await;
+                sent = (sent + UPLOAD_CHUNK_BYTES).min(size);
+                Stats::bump(&p.stats.video_chunks);
+                progress.keep(&sent.to_string()).await?;
+                moved = true;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The platform as one invocation reaches it: its calls take part in the invocation's fate.
 #[derive(Debug, Clone)]
 pub struct PlatformClientFor {
@@ -385,6 +430,14 @@ impl PlatformClient for PlatformClientFor {
             inv.call(&p.clock).await;
         }
         Stats::bump(&p.stats.platform_calls);
+        let videos: Vec<u64> = req
+            .media
+            .iter()
+            .filter(|u| matches!(u.body, MediaBody::Chunks(_)))
+            .map(|u| u.attachment.size)
+            .collect();
+        self.upload_chunks(videos, req.progress, req.uploads_until)
+            .await?;
         let start = p.clock.time();
         // Like the platforms, an answer to a post that does not exist is refused for good.
         let orphan = req.reply_to.is_some_and(|parent| {

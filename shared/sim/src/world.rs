@@ -45,6 +45,8 @@ pub struct World {
     pub(crate) media: Arc<herald_domain::memory::MemoryMedia>,
     /// Each tenant's one uploaded JPEG, which every Instagram target carries.
     pub(crate) tenant_media: Vec<herald_domain::ids::MediaId>,
+    /// Each tenant's video, too large for one invocation: X takes it in chunks.
+    pub(crate) tenant_video: Vec<herald_domain::ids::MediaId>,
     pub(crate) fates: SharedRng,
     pub(crate) jitter: SharedRng,
     pub(crate) plan: Plan,
@@ -163,6 +165,7 @@ pub(crate) fn build(config: SimConfig) -> World {
         clock: clock.clone() as Arc<dyn Clock>,
     };
     let mut tenant_media = Vec::new();
+    let mut tenant_video = Vec::new();
     // Tenants and their connected accounts exist before the run starts.
     for (i, t) in plan.tenants.iter().enumerate() {
         let tenant = Tenant {
@@ -177,7 +180,8 @@ pub(crate) fn build(config: SimConfig) -> World {
         };
         // The in-memory store answers at once: its futures complete on the first poll.
         let _ = memory.create_tenant(&tenant).now_or_never();
-        tenant_media.push(upload_jpeg(&media_service, &media, &t.id, i));
+        tenant_media.push(upload(&media_service, &media, &t.id, i, Sample::Jpeg));
+        tenant_video.push(upload(&media_service, &media, &t.id, i, Sample::Video));
         for a in &t.accounts {
             ledger.name_account(&a.id, a.label.clone());
             let account = Account {
@@ -201,6 +205,7 @@ pub(crate) fn build(config: SimConfig) -> World {
     World {
         media,
         tenant_media,
+        tenant_video,
         queue_client: QueueClient::new(queue.clone(), config.faults.queue),
         entropy: Arc::new(SimEntropy::new(Rng::stream(seed, 5))),
         alerts: Arc::new(MemoryAlerts::default()),
@@ -227,21 +232,44 @@ pub(crate) fn build(config: SimConfig) -> World {
     }
 }
 
-/// One JPEG uploaded for the tenant, as a client would (created, then its bytes stored).
-fn upload_jpeg(
+/// What a tenant uploads.
+#[derive(Clone, Copy)]
+enum Sample {
+    Jpeg,
+    /// 30 MB: eight chunks, more than one invocation's worth at `CHUNK_TIME` each.
+    Video,
+}
+
+/// One file uploaded for the tenant, as a client would (created, then its bytes stored).
+fn upload(
     service: &herald_domain::media::MediaService,
     bucket: &herald_domain::memory::MemoryMedia,
     tenant: &herald_domain::ids::TenantId,
     n: usize,
+    sample: Sample,
 ) -> herald_domain::ids::MediaId {
-    let bytes = herald_domain::media::samples::jpeg(1080, 1080, 4_000);
+    // One copy of each sample for the whole run: the bucket keeps it by reference.
+    static JPEG: std::sync::OnceLock<bytes::Bytes> = std::sync::OnceLock::new();
+    static VIDEO: std::sync::OnceLock<bytes::Bytes> = std::sync::OnceLock::new();
+    let (bytes, content_type, file_name) = match sample {
+        Sample::Jpeg => (
+            JPEG.get_or_init(|| herald_domain::media::samples::jpeg(1080, 1080, 4_000).into()),
+            "image/jpeg",
+            "sim.jpg",
+        ),
+        Sample::Video => (
+            VIDEO.get_or_init(|| herald_domain::media::samples::mp4(30 * 1024 * 1024).into()),
+            "video/mp4",
+            "sim.mp4",
+        ),
+    };
     let actor = Actor {
         tenant_id: tenant.clone(),
         key_id: ApiKeyId(format!("key_sim_t{n}")),
     };
     let new = herald_domain::media::NewMedia {
-        content_type: "image/jpeg".into(),
-        file_name: "sim.jpg".into(),
+        content_type: content_type.into(),
+        file_name: file_name.into(),
         size: bytes.len() as u64,
     };
     let (record, _) = service
@@ -249,6 +277,6 @@ fn upload_jpeg(
         .now_or_never()
         .and_then(Result::ok)
         .unwrap_or_else(|| unreachable!("the in-memory media service answers at once"));
-    bucket.put(&record.key, bytes);
+    bucket.put(&record.key, bytes.clone());
     record.id
 }

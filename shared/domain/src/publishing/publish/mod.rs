@@ -357,9 +357,10 @@ impl PublishService {
             }
             if !self.has_time(delivery, Duration::ZERO) {
                 // The next step is `continuing` (claimable): a fresh message, with its own
-                // count of failures, takes it.
+                // count of failures (and its own claims counted), takes it.
                 let mut copy = message.clone();
                 copy.failures = 0;
+                copy.continues_upload = false;
                 crate::metrics::publish_deferred(message.platform, "next_step");
                 return Disposition::Defer {
                     delay: Duration::from_secs(1),
