@@ -218,6 +218,23 @@ async fn a_facebook_video_resumes_at_the_offset_facebook_expects_and_posts_once(
     )
     .await;
     assert_eq!(lost.unwrap_err().kind(), FailureKind::Ambiguous);
+    // Once a finish was sent, a refusal of the repeat is no proof nothing is live: unknown.
+    fault(
+        &fake,
+        json!({"platform": "facebook", "endpoints": "create", "status": 400, "error_code": 100,
+               "count": 1}),
+    )
+    .await;
+    let refused = publish(
+        &client,
+        Platform::Facebook,
+        "page1",
+        &stored,
+        &resumed,
+        later(),
+    )
+    .await;
+    assert_eq!(refused.unwrap_err().kind(), FailureKind::Ambiguous);
     // A retry (after its lookup) finishes the same session again: no second post.
     let id = publish(
         &client,

@@ -37,15 +37,8 @@ impl HttpPlatforms {
                 serde_json::json!({ "media_fbid": id }).to_string(),
             ));
         }
-        let url = self
-            .endpoints
-            .facebook_url(&format!("/{}/feed", account.external_id));
         let response = self
-            .http
-            .post(url)
-            .bearer_auth(account.token.expose_secret())
-            .form(&form)
-            .send()
+            .page_form(&account, "feed", &form)
             .await
             .map_err(transport_error)?;
         Answer::to_post(response)
@@ -125,9 +118,9 @@ impl HttpPlatforms {
                 let answer = self
                     .video_phase(
                         account,
-                        vec![
-                            ("upload_phase", "start".into()),
-                            ("file_size", up.size().to_string()),
+                        &[
+                            ("upload_phase", "start"),
+                            ("file_size", &up.size().to_string()),
                         ],
                     )
                     .await?;
@@ -185,53 +178,70 @@ impl HttpPlatforms {
             kept.done = true;
             kept.keep(account.progress).await?;
         }
-        let url = self
-            .endpoints
-            .facebook_url(&format!("/{}/videos", account.external_id));
+        let finish = [
+            ("upload_phase", "finish"),
+            ("upload_session_id", session.as_str()),
+            ("description", account.text),
+        ];
         let response = self
-            .http
-            .post(url)
-            .bearer_auth(account.token.expose_secret())
-            .form(&[
-                ("upload_phase", "finish"),
-                ("upload_session_id", &session),
-                ("description", account.text),
-            ])
-            .send()
+            .page_form(&account, "videos", &finish)
             .await
             .map_err(transport_error)?;
         let answer = Answer::to_post(response).await?;
-        if !answer.status.is_success() || answer.body["success"].as_bool() != Some(true) {
-            return Err(facebook_error(
-                answer.status,
-                &answer.headers,
-                &answer.body,
-                POST,
-            ));
+        if answer.status.is_success() && answer.body["success"].as_bool() == Some(true) {
+            return Ok(published(&kept.id, &answer.headers));
         }
-        Ok(published(&kept.id, &answer.headers))
+        let error = match answer.status.is_success() {
+            true => PlatformError::Ambiguous {
+                message: "Facebook answered the video's finish without saying it succeeded".into(),
+            },
+            false => facebook_error(answer.status, &answer.headers, &answer.body, POST),
+        };
+        // Once a finish was sent, the video may be live: a refusal of the repeat leaves it
+        // unknown (looked up again), never failed.
+        Err(match error {
+            PlatformError::Permanent { message, .. } | PlatformError::Auth { message, .. }
+                if repeat =>
+            {
+                PlatformError::Ambiguous {
+                    message: format!("{message} (the video may be live: it is looked up again)"),
+                }
+            }
+            error => error,
+        })
     }
 
-    /// `start` (or another phase without a file) of the resumable upload.
+    /// `start` of the resumable upload.
     async fn video_phase(
         &self,
         account: Account<'_>,
-        form: Vec<(&'static str, String)>,
+        form: &[(&str, &str)],
     ) -> Result<Answer, PlatformError> {
-        let url = self
-            .endpoints
-            .facebook_url(&format!("/{}/videos", account.external_id));
         let response = self
-            .http
-            .post(url)
-            .bearer_auth(account.token.expose_secret())
-            .form(&form)
-            .send()
+            .page_form(&account, "videos", form)
             .await
             .map_err(upload_transport_error)?;
         let answer = Answer::to_upload(response).await?;
         answer.upload_ok(facebook_error)?;
         Ok(answer)
+    }
+
+    /// A form POST to one of the Page's edges (`feed`, `videos`).
+    async fn page_form<K: serde::Serialize, V: serde::Serialize>(
+        &self,
+        account: &Account<'_>,
+        edge: &str,
+        form: &[(K, V)],
+    ) -> Result<Response, reqwest::Error> {
+        let url = self
+            .endpoints
+            .facebook_url(&format!("/{}/{edge}", account.external_id));
+        self.http
+            .post(url)
+            .bearer_auth(account.token.expose_secret())
+            .form(form)
+            .send()
+            .await
     }
 }
 

@@ -55,22 +55,15 @@ impl HttpPlatforms {
             (_, MediaKind::Video) => "tweet_video",
             _ => "tweet_image",
         };
+        let size = a.size;
         let form = Form::new()
             .text("media_category", category)
             .part("media", media_part(upload)?);
-        let url = self.endpoints.x_url("/2/media/upload");
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(account.token.expose_secret())
-            .multipart(form)
-            .timeout(self.upload_timeout(a))
-            .send()
-            .await
-            .map_err(upload_transport_error)?;
-        Answer::to_upload(response)
-            .await?
-            .uploaded("X", |b| b["data"]["id"].as_str(), x_error)
+        let answer = self.x_upload_command(account, form, size).await?;
+        answer.body["data"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| upload_without_id("X"))
     }
 
     /// X's chunked upload, from the step's checkpoint when it has one for this file.
