@@ -166,7 +166,11 @@ async fn an_x_upload_out_of_time_continues_and_one_that_never_moved_is_a_failure
     };
     let until = OffsetDateTime::now_utc() + time::Duration::milliseconds(5_000);
     let out = publish(&client, Platform::X, "u1", &stored, &progress, until).await;
-    let Err(PlatformError::UploadContinues { message }) = out else {
+    let Err(PlatformError::UploadContinues {
+        message,
+        moved: true,
+    }) = out
+    else {
         panic!("the upload continues: {out:?}");
     };
     assert!(message.contains("4 of 9 MB sent"), "{message}");
@@ -175,7 +179,13 @@ async fn an_x_upload_out_of_time_continues_and_one_that_never_moved_is_a_failure
     let stuck = KeptInMemory::with(progress.kept().unwrap());
     let past = OffsetDateTime::now_utc();
     let out = publish(&client, Platform::X, "u1", &stored, &stuck, past).await;
-    assert_eq!(out.unwrap_err().kind(), FailureKind::Transient);
+    assert!(
+        matches!(
+            out,
+            Err(PlatformError::UploadContinues { moved: false, .. })
+        ),
+        "{out:?}"
+    );
     assert_eq!(stuck.kept(), progress.kept(), "nothing was sent");
     assert!(admin(&fake, "posts", "x").await.is_empty());
 }

@@ -79,6 +79,8 @@ fn fresh_body(letter: &DeadLetter) -> Result<String, StoreError> {
     let invalid = |e: serde_json::Error| StoreError::Invalid(e.to_string());
     if let Ok(mut message) = serde_json::from_str::<PublishMessage>(&letter.body) {
         message.failures = 0;
+        // Its step is claimed afresh: it takes a window slot and counts an attempt again.
+        message.continues_upload = false;
         return serde_json::to_string(&message).map_err(invalid);
     }
     if let Ok(mut message) = serde_json::from_str::<DeliveryMessage>(&letter.body) {

@@ -161,6 +161,7 @@ impl HttpPlatforms {
                 .await
                 .map_err(upload_transport_error)?;
             let answer = Answer::to_upload(response).await?;
+            let before = kept.sent;
             let error = &answer.body["error"];
             (kept.sent, kept.next) = if error["error_subcode"].as_i64() == Some(OFFSET_MISMATCH) {
                 offsets(&error["error_data"])?
@@ -169,7 +170,8 @@ impl HttpPlatforms {
                 offsets(&answer.body)?
             };
             kept.keep(account.progress).await?;
-            up.moved = true;
+            // Only more bytes taken is progress (an adopted offset may also go back).
+            up.moved |= kept.sent > before;
         }
         // Kept before it is sent: a retry after a lost answer sends it again (Facebook
         // publishes a session's video once) once the lookup has not found the post.

@@ -32,8 +32,9 @@ pub(crate) struct Checkpoint {
 }
 
 /// An upload the platform may have forgotten by the time its next chunk arrives is started
-/// again rather than resumed.
-const EXPIRY_MARGIN_SECONDS: i64 = 600;
+/// again rather than resumed. (Small beside X's day: a margin near the expiry X names would
+/// start the upload over in every invocation.)
+const EXPIRY_MARGIN_SECONDS: i64 = 60;
 
 impl Checkpoint {
     pub(crate) fn new(etag: &str, id: String) -> Self {
@@ -140,7 +141,10 @@ impl<'a> Chunked<'a> {
                 "no time was left in the invocation to upload media {media} to {platform} ({sent_mb} of {size_mb} MB sent)"
             )
         };
-        PlatformError::UploadContinues { message }
+        PlatformError::UploadContinues {
+            message,
+            moved: self.moved,
+        }
     }
 
     /// Whether a call of the platform's time limit can still start.

@@ -175,6 +175,7 @@ impl HttpPlatforms {
                     true => up.out_of_time(up.size()),
                     false => PlatformError::UploadContinues {
                         message: "X is still processing the video; the tweet waits for it".into(),
+                        moved: false,
                     },
                 });
             }

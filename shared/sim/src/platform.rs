@@ -399,6 +399,7 @@ impl PlatformClientFor {
                     }
                     return Err(PlatformError::UploadContinues {
                         message: message.into(),
+                        moved,
                     });
                 }
                 if let Some(inv) = &self.inv {

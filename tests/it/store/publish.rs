@@ -298,6 +298,33 @@ async fn outcomes_need_the_claiming_attempt() {
     let variant = &again.post.variants[&env.account];
     assert_eq!(variant.attempts, 2, "an unknown variant is claimable again");
     assert!(variant.lookup, "and is looked up before anything is sent");
+    // A resumable upload's continuation claims without counting an attempt.
+    env.store
+        .record_outcome(
+            &v,
+            "attempt-3",
+            &VariantOutcome::Retrying(VariantError {
+                kind: FailureKind::Transient,
+                message: "the upload continues".into(),
+                platform_code: None,
+                at: now,
+            }),
+            true,
+            &audit(&again.audit_head),
+            None,
+        )
+        .await
+        .unwrap();
+    let continuation = ClaimGate {
+        counts_attempt: false,
+        ..gate(now)
+    };
+    env.store
+        .claim_for_publish(&v, "attempt-4", &continuation)
+        .await
+        .unwrap();
+    let continued = env.store.load_for_publish(&v).await.unwrap();
+    assert_eq!(continued.post.variants[&env.account].attempts, 2);
     let missing = VariantRef {
         account_id: AccountId("acc_nope".into()),
         ..v

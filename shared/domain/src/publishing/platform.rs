@@ -25,9 +25,10 @@ pub fn upload_allowance(platform_timeout: Duration, size: u64) -> Duration {
 /// 5 MB per `APPEND`; Facebook names the range it wants next, sent in pieces of at most this.
 pub const UPLOAD_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 
-/// The code of a failure to read media from Herald's own store during an upload: storage, not
-/// the platform, so it never counts against the account's breaker.
-pub const MEDIA_STORE_CODE: &str = "media_store";
+/// The code of a failure of Herald's own storage during a platform call (reading the media,
+/// keeping the step's progress): not the platform's, so it never counts against the account's
+/// breaker.
+pub const HERALD_STORE_CODE: &str = "herald_store";
 
 #[derive(Debug)]
 pub struct PublishRequest<'a> {
@@ -125,7 +126,7 @@ impl ChunkSource {
             Err(crate::StoreError::Conflict) => Err(gone("was replaced")),
             Err(e) => Err(PlatformError::Transient {
                 message: format!("reading media {} failed: {e}", self.media_id),
-                code: Some(MEDIA_STORE_CODE.into()),
+                code: Some(HERALD_STORE_CODE.into()),
                 retry_after: None,
             }),
         }
@@ -274,9 +275,10 @@ pub enum PlatformError {
     #[error("no answer after the request was sent: {message}")]
     Ambiguous { message: String },
     /// A resumable upload went as far as this invocation allows and kept its progress: the
-    /// next invocation carries on from there (no post was made).
+    /// next invocation carries on from there (no post was made). `moved`: this call got more
+    /// of the file to the platform (only then may it go on without counting as a failure).
     #[error("{message}")]
-    UploadContinues { message: String },
+    UploadContinues { message: String, moved: bool },
 }
 
 impl PlatformError {
@@ -299,7 +301,7 @@ impl PlatformError {
             | PlatformError::Auth { message, .. }
             | PlatformError::Permanent { message, .. }
             | PlatformError::Ambiguous { message }
-            | PlatformError::UploadContinues { message } => message,
+            | PlatformError::UploadContinues { message, .. } => message,
         }
     }
 

@@ -93,11 +93,12 @@ impl ScriptedPlatform {
         size: u64,
         progress: &dyn StepProgress,
     ) -> Result<Vec<u8>, PlatformError> {
-        let continues = || PlatformError::UploadContinues {
+        let continues = |moved| PlatformError::UploadContinues {
             message: "continues".into(),
+            moved,
         };
         if *self.stalled.lock().unwrap() {
-            return Err(continues());
+            return Err(continues(false));
         }
         let from: u64 = progress.kept().map_or(0, |k| k.parse().unwrap());
         let chunk = source.read(from, UPLOAD_CHUNK_BYTES).await?;
@@ -109,7 +110,7 @@ impl ScriptedPlatform {
         }
         progress.keep(&sent.to_string()).await?;
         if sent < size {
-            return Err(continues());
+            return Err(continues(true));
         }
         Ok(std::mem::take(&mut *self.partial.lock().unwrap()))
     }

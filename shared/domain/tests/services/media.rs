@@ -478,6 +478,46 @@ async fn a_video_larger_than_one_invocation_continues_from_its_checkpoint_until_
 }
 
 #[tokio::test]
+async fn a_continued_videos_thread_counts_its_next_steps_claims_as_any() {
+    let w = World::new(false).await;
+    let media = w.upload("video/mp4", samples::mp4(6 * 1024 * 1024)).await;
+    let mut new = NewPost {
+        text: "the launch".into(),
+        scheduled_at: None,
+        targets: vec![Target {
+            account_id: AccountId("acc_x".into()),
+            text: None,
+            media: None,
+        }],
+        media: vec![media],
+        follow_ups: Default::default(),
+        draft: false,
+        local: None,
+        next_slot: false,
+    };
+    new.follow_ups.thread = vec!["and more".into()];
+    let post = w
+        .posts
+        .create(&w.actor, new, "corr-t".into())
+        .await
+        .unwrap();
+    w.dispatcher.run_once().await.unwrap();
+    let message = w.queue.take().pop().unwrap();
+    let Disposition::Defer { copy, .. } = w.deliver(&message, 1).await else {
+        panic!("the upload continues");
+    };
+    assert!(copy.continues_upload);
+    // The last chunk, the tweet, and in the same invocation the reply: its claim counts.
+    assert_eq!(
+        w.deliver(&copy, 1).await,
+        Disposition::Done(Done::Published)
+    );
+    let variant = w.variant(&post).await;
+    assert_eq!((variant.step, variant.attempts), (1, 1), "{variant:?}");
+    assert_eq!(w.platform.published().len(), 2);
+}
+
+#[tokio::test]
 async fn an_upload_that_continues_without_moving_on_is_a_counted_failure() {
     let w = World::new(false).await;
     let media = w.upload("video/mp4", samples::mp4(6 * 1024 * 1024)).await;
@@ -485,13 +525,20 @@ async fn an_upload_that_continues_without_moving_on_is_a_counted_failure() {
     w.dispatcher.run_once().await.unwrap();
     let message = w.queue.take().pop().unwrap();
     *w.platform.stalled.lock().unwrap() = true;
-    // Its attempts in this delivery each fail, and the delivery is a real failure: the
-    // queue's receive count (and so the DLQ) bounds it.
+    // The delivery ends at once as a real failure (the queue's receive count, and so the
+    // DLQ, bounds it), and the platform is not blamed: the account's breaker is untouched.
     assert!(matches!(
         w.deliver(&message, 1).await,
         Disposition::RetryAfter(_)
     ));
     assert!(w.platform.published().is_empty());
+    let account = w
+        .store
+        .get_account(&w.actor.tenant_id, &AccountId("acc_fb".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(account.breaker.is_pristine(), "{:?}", account.breaker);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use crate::model::{Account, FailureKind, Post};
 use crate::ports::BreakerChange;
 use crate::publishing::gates::BreakerState;
 use crate::publishing::platform::{
-    ChunkSource, LookupRequest, MEDIA_STORE_CODE, MediaBody, MediaUpload, PublishRequest,
+    ChunkSource, HERALD_STORE_CODE, LookupRequest, MediaBody, MediaUpload, PublishRequest,
     StepProgress, UPLOAD_CHUNK_BYTES, upload_allowance,
 };
 
@@ -160,28 +160,30 @@ impl PublishService {
                 Ok(published) => return Attempted::Published(published, Done::Published),
                 Err(e) => e,
             };
-            if chunked {
-                let moved = progress.kept() != kept_before;
-                match &error {
-                    // Moved on and kept: it goes on in a fresh delivery.
-                    PlatformError::UploadContinues { message } if moved => {
-                        tracing::info!(attempt, upload = %message, "the upload continues in the next invocation");
-                        return Attempted::Continues(error, lookup_first);
-                    }
-                    // No time was left to move it on: this delivery failed, not the platform.
-                    PlatformError::UploadContinues { message } => {
-                        tracing::warn!(attempt, upload = %message, "no time left to move the upload on");
-                        last = Some((error, false));
-                        break;
-                    }
-                    // Reading the file failed: storage, not the platform.
-                    e if e.code() == Some(MEDIA_STORE_CODE) => {
-                        tracing::warn!(attempt, message = %e.message(), "reading the media failed");
-                        last = Some((error, false));
-                        continue;
-                    }
-                    _ => {}
+            match &error {
+                // Moved on and kept: it goes on in a fresh delivery.
+                PlatformError::UploadContinues {
+                    message,
+                    moved: true,
+                } if progress.kept() != kept_before => {
+                    tracing::info!(attempt, upload = %message, "the upload continues in the next invocation");
+                    return Attempted::Continues(error, lookup_first);
                 }
+                // Nothing moved (no time left, the platform still processing): this delivery
+                // failed, not the platform.
+                PlatformError::UploadContinues { message, .. } => {
+                    tracing::warn!(attempt, upload = %message, "the upload could not move on");
+                    last = Some((error, false));
+                    break;
+                }
+                // Herald's own storage failed (reading the media, keeping progress): not the
+                // platform's failure.
+                e if e.code() == Some(HERALD_STORE_CODE) => {
+                    tracing::warn!(attempt, message = %e.message(), "Herald's storage failed during the call");
+                    last = Some((error, false));
+                    continue;
+                }
+                _ => {}
             }
             tracing::warn!(attempt, kind = error.kind().as_str(), code = ?error.code(), message = %error.message(), "publish attempt failed");
             match error.kind() {
@@ -384,7 +386,7 @@ impl StepProgress for VariantProgress<'_> {
                 },
                 e => PlatformError::Transient {
                     message: format!("keeping the step's progress failed: {e}"),
-                    code: None,
+                    code: Some(HERALD_STORE_CODE.into()),
                     retry_after: None,
                 },
             })?;

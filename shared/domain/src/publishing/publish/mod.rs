@@ -350,18 +350,22 @@ impl PublishService {
     /// The variant's steps, one claim each: the post, then each follow-up (thread part or first
     /// comment) as soon as the one before it is recorded, while the invocation has time.
     async fn handle_delivery(&self, message: &PublishMessage, delivery: Delivery) -> Disposition {
+        let mut message = std::borrow::Cow::Borrowed(message);
         loop {
-            let (disposition, next) = self.handle_step(message, delivery).await;
+            let (disposition, next) = self.handle_step(&message, delivery).await;
             if !next {
                 return disposition;
+            }
+            // A continued upload's step is done: the next step's claims count as any do.
+            if message.continues_upload {
+                message.to_mut().continues_upload = false;
             }
             if !self.has_time(delivery, Duration::ZERO) {
                 // The next step is `continuing` (claimable): a fresh message, with its own
                 // count of failures (and its own claims counted), takes it.
-                let mut copy = message.clone();
+                let mut copy = message.into_owned();
                 copy.failures = 0;
-                copy.continues_upload = false;
-                crate::metrics::publish_deferred(message.platform, "next_step");
+                crate::metrics::publish_deferred(copy.platform, "next_step");
                 return Disposition::Defer {
                     delay: Duration::from_secs(1),
                     copy,
