@@ -157,7 +157,7 @@ async fn api_call(world: &World, call: ApiCall) {
                             Platform::Instagram => {
                                 Some(vec![world.tenant_media[call.tenant].clone()])
                             }
-                            Platform::X if seq % 4 == 0 => {
+                            Platform::X if seq.is_multiple_of(4) => {
                                 Some(vec![world.tenant_video[call.tenant].clone()])
                             }
                             _ => None,
