@@ -179,7 +179,7 @@ def facebook_create_video(state: State, req: Request) -> Outcome:
     (facebook_videos.py)."""
     fields = upload_phase_fields(req)
     if fields is not None:
-        return facebook_video_phase(state, req, fields)
+        return facebook_video_phase(state, req, fields, FACEBOOK)
     page = req.params["page"]
     draft = Draft(account=page)
     source: FormPart | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fake_platforms.base import _gate, upload
+from fake_platforms.base import Platform, _gate, upload
 from fake_platforms.chunked_uploads import Session
 from fake_platforms.protocol import DROP, BadRequest, FormPart, Outcome, Reply, Request, parse_multipart
 from fake_platforms.state import State
@@ -53,13 +53,11 @@ def _offsets(start: int, end: int) -> dict[str, str]:
     return {"start_offset": str(start), "end_offset": str(end)}
 
 
-def facebook_video_phase(state: State, req: Request, fields: dict[str, Any]) -> Outcome:
-    from fake_platforms.facebook import FACEBOOK
-
+def facebook_video_phase(state: State, req: Request, fields: dict[str, Any], FACEBOOK: Platform) -> Outcome:  # noqa: N803
     page = req.params["page"]
     phase = _text(fields, "upload_phase")
     if phase == "finish":
-        return _finish(state, req, page, fields)
+        return _finish(state, req, page, fields, FACEBOOK)
 
     def store() -> Reply:
         if phase == "start":
@@ -94,10 +92,9 @@ def _session(state: State, page: str, fields: dict[str, Any]) -> Session:
     return session
 
 
-def _finish(state: State, req: Request, page: str, fields: dict[str, Any]) -> Outcome:
+def _finish(state: State, req: Request, page: str, fields: dict[str, Any], FACEBOOK: Platform) -> Outcome:  # noqa: N803
     """The post: it meets what any create meets (faults, the rate window); a session's video
     is published once, and finishing it again answers success without a second post."""
-    from fake_platforms.facebook import FACEBOOK
 
     rule, refusal = _gate(state, FACEBOOK, req, page, "create")
     if refusal is not None:
