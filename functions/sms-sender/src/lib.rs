@@ -1,7 +1,7 @@
 //! The SMS sender function: one queued campaign batch per SQS record (see
 //! `herald_domain::campaigns::sender`), an enqueue job carrying on a campaign's enqueue that
 //! did not fit the API's answer (see `herald_domain::campaigns::CampaignService::work`), or a
-//! contact import's job (see `herald_domain::imports`). A batch with recipients left for later (the provider
+//! contact or post import's job (see `herald_domain::imports`). A batch with recipients left for later (the provider
 //! throttled, an answer was unclear, the tenant paused) is sent again as a fresh delayed copy
 //! and the original acknowledged, so deferrals never count toward the DLQ; only failures
 //! (the store unreachable, a malformed record) leave the record for SQS to redeliver.
@@ -19,6 +19,8 @@ use herald_domain::campaigns::{CampaignService, EnqueueJob, EnqueueLimits, SmsBa
 use herald_domain::clock::{Clock, SystemClock};
 use herald_domain::contacts::ContactService;
 use herald_domain::imports::{ImportJob, ImportService};
+use herald_domain::media::MediaService;
+use herald_domain::publishing::posts::PostService;
 use herald_domain::wallet::low_balance::LowBalanceAlerts;
 use herald_domain::wallet::{PriceTable, Wallets};
 use herald_platforms::sms::HttpSms;
@@ -51,7 +53,8 @@ pub struct Config {
     pub lease: time::Duration,
     /// Where imported contacts are audited (`HERALD_AUDIT_TABLE`).
     pub audit_table: String,
-    /// The bucket imported files are uploaded to (`HERALD_MEDIA_BUCKET`).
+    /// The bucket imported files (and the media imported posts name) are uploaded to
+    /// (`HERALD_MEDIA_BUCKET`).
     pub media_bucket: String,
     pub secrets: SecretsConfig,
     /// Where `campaign.completed` and `sms.failed` go.
@@ -122,6 +125,7 @@ pub fn sender(config: &Config, clients: &Clients) -> Sender {
         }),
     });
     let queue = Arc::new(SqsSmsQueue::new(clients.sqs.clone(), &config.queue_url));
+    let objects = Arc::new(S3Media::new(clients.s3.clone(), &config.media_bucket));
     Sender {
         campaigns: CampaignService {
             store: store.clone(),
@@ -133,10 +137,25 @@ pub fn sender(config: &Config, clients: &Clients) -> Sender {
         },
         imports: ImportService {
             store: store.clone(),
-            objects: Arc::new(S3Media::new(clients.s3.clone(), &config.media_bucket)),
+            objects: objects.clone(),
             contacts: ContactService {
                 store: store.clone(),
                 audit: store.clone(),
+                clock: clock.clone(),
+            },
+            // Imported posts are checked and created as the API creates them.
+            posts: PostService {
+                posts: store.clone(),
+                accounts: store.clone(),
+                tenants: store.clone(),
+                slots: store.clone(),
+                media: MediaService {
+                    records: store.clone(),
+                    objects,
+                    clock: clock.clone(),
+                    upload_url_ttl: herald_domain::media::DEFAULT_UPLOAD_URL_TTL,
+                    quota: Default::default(),
+                },
                 clock: clock.clone(),
             },
             queue,

@@ -174,6 +174,20 @@ impl AppState {
             audit: store.clone(),
             clock: clock.clone(),
         };
+        let posts = PostService {
+            posts: store.clone(),
+            accounts: store.clone(),
+            tenants: store.clone(),
+            slots: store.clone(),
+            media: MediaService {
+                records: store.clone(),
+                objects: media.clone(),
+                clock: clock.clone(),
+                upload_url_ttl: settings.upload_url_ttl,
+                quota: settings.media_quota,
+            },
+            clock: clock.clone(),
+        };
         Self {
             health,
             resets,
@@ -206,6 +220,7 @@ impl AppState {
                     audit: store.clone(),
                     clock: clock.clone(),
                 },
+                posts: posts.clone(),
                 queue: import_queue,
                 clock: clock.clone(),
                 upload_url_ttl: settings.upload_url_ttl,
@@ -236,20 +251,7 @@ impl AppState {
                 audit: store.clone(),
                 clock: clock.clone(),
             },
-            posts: PostService {
-                posts: store.clone(),
-                accounts: store.clone(),
-                tenants: store.clone(),
-                slots: store.clone(),
-                media: MediaService {
-                    records: store,
-                    objects: media,
-                    clock: clock.clone(),
-                    upload_url_ttl: settings.upload_url_ttl,
-                    quota: settings.media_quota,
-                },
-                clock: clock.clone(),
-            },
+            posts,
             webhook_endpoints: EndpointRegistry {
                 store: endpoints,
                 resolver,

@@ -5,7 +5,8 @@
 use super::*;
 use herald_domain::ids::{ContactId, ImportId};
 use herald_domain::imports::{
-    Import, ImportCounts, ImportKind, ImportStatus, ImportStore, RowIssue, RowOutcome, RowProblem,
+    Import, ImportCounts, ImportFormat, ImportKind, ImportStatus, ImportStore, RowIssue,
+    RowOutcome, RowProblem,
 };
 
 fn import(tenant: &TenantId) -> Import {
@@ -16,6 +17,7 @@ fn import(tenant: &TenantId) -> Import {
         id,
         tenant_id: tenant.clone(),
         kind: ImportKind::Contacts,
+        format: ImportFormat::Csv,
         status: ImportStatus::AwaitingUpload,
         size: 1234,
         region: Some("GB".into()),
@@ -140,4 +142,59 @@ async fn checkpoints_are_conditional_and_issues_page_in_row_order() {
             .items
             .is_empty()
     );
+}
+
+/// The upgrade path of the `format` field: an import recorded before posts could be imported
+/// has none in its document, and reads as the CSV it is.
+#[tokio::test]
+async fn an_import_stored_before_formats_existed_reads_as_csv() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let env = Env::new().await;
+    let store = env.store.as_ref();
+    let mut posts = import(&env.tenant);
+    posts.kind = ImportKind::Posts;
+    posts.format = ImportFormat::Jsonl;
+    posts.region = None;
+    store.insert_import(&posts).await.unwrap();
+    assert_eq!(
+        store
+            .get_import(&env.tenant, &posts.id)
+            .await
+            .unwrap()
+            .unwrap(),
+        posts
+    );
+
+    let old = import(&env.tenant);
+    store.insert_import(&old).await.unwrap();
+    let table = &env.vars["HERALD_TABLE"];
+    let dynamodb = &env.clients.dynamodb;
+    let mut item = dynamodb
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(format!("TENANT#{}", env.tenant)))
+        .key("sk", AttributeValue::S(format!("IMPORT#{}", old.id)))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the stored import");
+    let mut doc: serde_json::Value = serde_json::from_str(item["doc"].as_s().unwrap()).unwrap();
+    assert_eq!(doc["format"], "csv");
+    doc.as_object_mut().unwrap().remove("format");
+    item.insert("doc".into(), AttributeValue::S(doc.to_string()));
+    dynamodb
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+    let read = store
+        .get_import(&env.tenant, &old.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.format, ImportFormat::Csv);
+    assert_eq!(read, old);
 }

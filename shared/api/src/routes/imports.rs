@@ -23,23 +23,32 @@ use utoipa::{IntoParams, ToSchema};
 pub struct CreateImport {
     /// What the file holds: `contacts` (CSV with a header row: `phone` required; `region`,
     /// `name`, `tags` separated by `;`, `consent` (`opted_in`/`opted_out`), `consent_source`;
-    /// any other column is a custom field of that name).
+    /// any other column is a custom field of that name) or `posts` (CSV with a header row:
+    /// `text` and `accounts` (ids separated by `;`) required; `scheduled_at`,
+    /// `scheduled_local`, `time_zone`, `dst`, `schedule` (`next_slot`), `status` (`draft`),
+    /// `media` (ids separated by `;`), `first_comment`; or JSON lines, each line a
+    /// `POST /v1/posts` body, threads and per-target text included). Each post row is checked
+    /// as `POST /v1/posts` checks a post and created as the import's creator.
     #[schema(example = "contacts")]
     pub kind: String,
+    /// `csv` (default) or `jsonl` (posts only). The upload is signed for `text/csv` or
+    /// `application/x-ndjson`.
+    #[schema(example = "csv")]
+    pub format: Option<String>,
     /// The file's size in bytes (the upload is signed for exactly this size; at most 20 MiB).
     #[schema(minimum = 1, maximum = 20971520)]
     pub size: u64,
-    /// ISO 3166 region of national numbers in rows without a `region` cell.
+    /// Contacts only: ISO 3166 region of national numbers in rows without a `region` cell.
     #[schema(min_length = 2, max_length = 2)]
     pub region: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportRows {
-    /// Rows worked so far (the header not counted).
+    /// Rows worked so far (a CSV's header not counted).
     pub read: u64,
     pub created: u64,
-    /// Rows whose number the tenant already had.
+    /// Contacts: rows whose number the tenant already had.
     pub duplicates: u64,
     pub invalid: u64,
 }
@@ -48,6 +57,8 @@ pub struct ImportRows {
 pub struct ImportView {
     pub id: String,
     pub kind: String,
+    /// `csv` or `jsonl`.
+    pub format: String,
     /// `awaiting_upload`, `queued`, `running`, `completed` or `failed`.
     pub status: String,
     pub size: u64,
@@ -69,6 +80,7 @@ impl From<&Import> for ImportView {
         ImportView {
             id: i.id.0.clone(),
             kind: i.kind.as_str().into(),
+            format: i.format.as_str().into(),
             status: i.status.as_str().into(),
             size: i.size,
             region: i.region.clone(),
@@ -95,14 +107,14 @@ pub struct ImportList {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RowProblemView {
-    /// The column (`*` for the row as a whole).
+    /// The column (`*` for the row as a whole); for JSON lines, the field.
     pub column: String,
     pub message: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RowIssueView {
-    /// 1 for the first row after the header.
+    /// 1 for the first row after a CSV's header (or a JSON lines file's first object).
     pub row: u64,
     /// The line of the file the row begins on.
     pub line: u64,
@@ -172,9 +184,10 @@ pub async fn create_import(
     principal: Principal,
     ApiJson(input): ApiJson<CreateImport>,
 ) -> Result<(StatusCode, Json<ImportView>), ApiError> {
-    principal.require(principal.role.can_write_posts(), "import contacts")?;
+    principal.require(principal.role.can_write_posts(), "import")?;
     let new = NewImport {
         kind: input.kind,
+        format: input.format,
         size: input.size,
         region: input.region,
     };
@@ -196,7 +209,7 @@ pub async fn start_import(
     axum::Extension(correlation): axum::Extension<crate::CorrelationId>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<ImportView>), ApiError> {
-    principal.require(principal.role.can_write_posts(), "import contacts")?;
+    principal.require(principal.role.can_write_posts(), "import")?;
     let import = state
         .imports
         .start(&principal.tenant_id, &import_id(&id)?, &correlation.0)

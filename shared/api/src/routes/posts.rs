@@ -90,28 +90,12 @@ pub async fn create_post(
 }
 
 fn new_post(input: CreatePost) -> Result<NewPost, ApiError> {
-    let local = match &input.scheduled_local {
-        None => None,
-        Some(raw) => Some(LocalSchedule {
-            at: parse_local(raw).ok_or_else(|| {
-                ApiError::validation(vec![FieldError::new(
-                    "scheduled_local",
-                    "must be a wall-clock time like 2027-03-28T09:30 (seconds optional, no offset)",
-                )])
-            })?,
-            time_zone: input.time_zone.clone(),
-            dst: input.dst.map(|d| match d {
-                DstInput::Earlier => Dst::Earlier,
-                DstInput::Later => Dst::Later,
-            }),
-        }),
-    };
-    if local.is_none() && (input.time_zone.is_some() || input.dst.is_some()) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "time_zone",
-            "time_zone and dst go with scheduled_local",
-        )]));
-    }
+    let dst = input.dst.map(|d| match d {
+        DstInput::Earlier => Dst::Earlier,
+        DstInput::Later => Dst::Later,
+    });
+    let local = LocalSchedule::from_request(input.scheduled_local.as_deref(), input.time_zone, dst)
+        .map_err(ApiError::validation)?;
     Ok(NewPost {
         text: input.text,
         scheduled_at: input.scheduled_at,
@@ -125,16 +109,6 @@ fn new_post(input: CreatePost) -> Result<NewPost, ApiError> {
         local,
         next_slot: input.schedule == Some(ScheduleChoice::NextSlot),
     })
-}
-
-/// `2027-03-28T09:30` or `2027-03-28T09:30:15`.
-fn parse_local(raw: &str) -> Option<time::PrimitiveDateTime> {
-    let with_seconds =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-    let without = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
-    time::PrimitiveDateTime::parse(raw, with_seconds)
-        .or_else(|_| time::PrimitiveDateTime::parse(raw, without))
-        .ok()
 }
 
 /// Schedule a draft: it is checked again as a new post (accounts, schedule) and then waits for

@@ -1,6 +1,6 @@
 //! Bulk imports: a tenant uploads a file through a presigned URL (like media), starts the
 //! import, and an import job works the file row by row, handing on to a fresh job when its
-//! time is up. Contacts are the first kind (CSV); one import feature serves every kind.
+//! time is up. Contacts (CSV) and posts (CSV or JSON lines) share the one import feature.
 //!
 //! Exactly once per file and row: the file is pinned at start (its entity tag), so every job
 //! reads the same bytes; what a row creates has an id derived from the import and the row, so
@@ -11,13 +11,16 @@
 //! never the row's content, which is personal data).
 
 mod contacts_csv;
+mod file;
 #[cfg(feature = "memory")]
 pub mod memory;
+mod post_rows;
 mod service;
 #[cfg(test)]
 mod tests;
 
 pub use contacts_csv::{COLUMNS, ContactSheet};
+pub use post_rows::POST_COLUMNS;
 pub use service::{ImportError, ImportService, NewImport};
 
 use crate::error::StoreError;
@@ -27,7 +30,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// The largest file an import takes (about 200,000 contacts).
+/// The largest file an import takes (about 200,000 contacts, or 50,000 posts of 400 bytes).
 pub const MAX_IMPORT_BYTES: u64 = 20 * 1024 * 1024;
 /// Rows worked between two checkpoints.
 pub const CHUNK_ROWS: usize = 100;
@@ -40,14 +43,18 @@ pub const STALE: time::Duration = time::Duration::minutes(2);
 pub enum ImportKind {
     /// A CSV of contacts, one per row (see [`COLUMNS`]).
     Contacts,
+    /// Posts, one per row: a CSV (see [`POST_COLUMNS`]) or JSON lines, each line the body
+    /// `POST /v1/posts` takes.
+    Posts,
 }
 
 impl ImportKind {
-    pub const ALL: [ImportKind; 1] = [ImportKind::Contacts];
+    pub const ALL: [ImportKind; 2] = [ImportKind::Contacts, ImportKind::Posts];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ImportKind::Contacts => "contacts",
+            ImportKind::Posts => "posts",
         }
     }
 
@@ -55,10 +62,46 @@ impl ImportKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// The formats a file of this kind may have.
+    pub fn formats(self) -> &'static [ImportFormat] {
+        match self {
+            ImportKind::Contacts => &[ImportFormat::Csv],
+            ImportKind::Posts => &[ImportFormat::Csv, ImportFormat::Jsonl],
+        }
+    }
+}
+
+/// How a file is written. Imports recorded before posts could be imported have none stored:
+/// they are CSV (the serde default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportFormat {
+    /// A header row naming the columns, then one record per row.
+    #[default]
+    Csv,
+    /// One JSON object per line (blank lines skipped).
+    Jsonl,
+}
+
+impl ImportFormat {
+    pub const ALL: [ImportFormat; 2] = [ImportFormat::Csv, ImportFormat::Jsonl];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportFormat::Csv => "csv",
+            ImportFormat::Jsonl => "jsonl",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
     /// The type the upload is signed for.
     pub fn content_type(self) -> &'static str {
         match self {
-            ImportKind::Contacts => "text/csv",
+            ImportFormat::Csv => "text/csv",
+            ImportFormat::Jsonl => "application/x-ndjson",
         }
     }
 }
@@ -94,10 +137,11 @@ impl ImportStatus {
 /// What the rows worked so far came to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportCounts {
-    /// Rows worked (the header not counted).
+    /// Rows worked (a CSV's header not counted).
     pub rows: u64,
     pub created: u64,
-    /// Rows whose number the tenant already had (before the import or earlier in the file).
+    /// Contacts: rows whose number the tenant already had (before the import or earlier in
+    /// the file). Posts have none.
     pub duplicates: u64,
     pub invalid: u64,
 }
@@ -107,10 +151,12 @@ pub struct Import {
     pub id: ImportId,
     pub tenant_id: TenantId,
     pub kind: ImportKind,
+    #[serde(default)]
+    pub format: ImportFormat,
     pub status: ImportStatus,
     /// The size the upload is signed for.
     pub size: u64,
-    /// The region of national numbers in rows without a `region` cell.
+    /// Contacts: the region of national numbers in rows without a `region` cell.
     pub region: Option<String>,
     /// Where the file is stored.
     pub key: String,
@@ -159,9 +205,9 @@ pub struct RowProblem {
 /// A row that did not create anything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowIssue {
-    /// 1 for the first row after the header.
+    /// 1 for the first row after a CSV's header (or a JSON lines file's first object).
     pub row: u64,
-    /// The line of the file the row begins on (1 for the header).
+    /// The line of the file the row begins on (1 for a CSV's header).
     pub line: u64,
     pub outcome: RowOutcome,
     pub problems: Vec<RowProblem>,

@@ -1,13 +1,15 @@
 //! Creating, starting and working imports.
 
 use super::contacts_csv::row_problem;
+use super::file::{RawRow, RowData, Sheet, rows};
+use super::post_rows::json_post;
 use super::*;
 use crate::clock::Clock;
 use crate::contacts::{ContactError, ContactService};
-use crate::ids::ContactId;
+use crate::ids::{ApiKeyId, ContactId, PostId};
 use crate::media::PresignedUpload;
 use crate::ports::MediaObjects;
-use crate::publishing::posts::{Actor, FieldError};
+use crate::publishing::posts::{Actor, FieldError, NewPost, PostError, PostService};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -36,6 +38,8 @@ const UPLOAD_EXPIRED: &str = "the upload URL expired before the file arrived: cr
 #[derive(Debug, Clone)]
 pub struct NewImport {
     pub kind: String,
+    /// `csv` or `jsonl`; absent: CSV.
+    pub format: Option<String>,
     pub size: u64,
     pub region: Option<String>,
 }
@@ -45,6 +49,7 @@ pub struct ImportService {
     pub store: Arc<dyn ImportStore>,
     pub objects: Arc<dyn MediaObjects>,
     pub contacts: ContactService,
+    pub posts: PostService,
     pub queue: Arc<dyn ImportQueue>,
     pub clock: Arc<dyn Clock>,
     pub upload_url_ttl: std::time::Duration,
@@ -58,6 +63,8 @@ crate::debug_fields!(ImportService, upload_url_ttl, budget);
 enum Worked {
     Created,
     Issue(RowIssue),
+    /// No row can be worked any more (the tenant is gone): the import fails with why.
+    Stop(String),
 }
 
 impl ImportService {
@@ -77,13 +84,35 @@ impl ImportService {
                 format!("must be one of {}", kinds.join(", ")),
             ));
         }
+        let format = match new.format.as_deref() {
+            None => Some(ImportFormat::Csv),
+            Some(raw) => ImportFormat::parse(raw),
+        };
+        match (kind, format) {
+            (_, None) => {
+                let formats: Vec<_> = ImportFormat::ALL.iter().map(|f| f.as_str()).collect();
+                problems.push(FieldError::new(
+                    "format",
+                    format!("must be one of {}", formats.join(", ")),
+                ));
+            }
+            (Some(kind), Some(format)) if !kind.formats().contains(&format) => {
+                problems.push(FieldError::new(
+                    "format",
+                    format!("{} are imported from CSV only", kind.as_str()),
+                ));
+            }
+            _ => {}
+        }
         if !(1..=MAX_IMPORT_BYTES).contains(&new.size) {
             problems.push(FieldError::new(
                 "size",
                 format!("must be 1 to {MAX_IMPORT_BYTES} bytes"),
             ));
         }
-        if let Some(r) = &new.region
+        if new.region.is_some() && kind == Some(ImportKind::Posts) {
+            problems.push(FieldError::new("region", "is for contacts only"));
+        } else if let Some(r) = &new.region
             && r.to_ascii_uppercase()
                 .parse::<phonenumber::country::Id>()
                 .is_err()
@@ -93,7 +122,7 @@ impl ImportService {
                 "must be an ISO 3166 region code such as US or GB",
             ));
         }
-        let Some(kind) = kind.filter(|_| problems.is_empty()) else {
+        let (Some(kind), Some(format), true) = (kind, format, problems.is_empty()) else {
             return Err(ImportError::Invalid(problems));
         };
         let now = self.clock.now();
@@ -103,7 +132,7 @@ impl ImportService {
             .objects
             .presign_upload(
                 &key,
-                kind.content_type(),
+                format.content_type(),
                 new.size,
                 self.upload_url_ttl,
                 now,
@@ -113,6 +142,7 @@ impl ImportService {
             id,
             tenant_id: actor.tenant_id.clone(),
             kind,
+            format,
             status: ImportStatus::AwaitingUpload,
             size: new.size,
             region: new.region.map(|r| r.to_ascii_uppercase()),
@@ -243,18 +273,9 @@ impl ImportService {
             }
             Err(e) => return Err(e.into()),
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(content.as_slice());
-        let mut records = reader.byte_records();
-        let sheet = match records.next() {
-            None => return self.fail(import, "the file is empty").await,
-            Some(Err(e)) => return self.fail(import, &format!("not CSV: {e}")).await,
-            Some(Ok(header)) => match ContactSheet::from_header(&header) {
-                Ok(sheet) => sheet,
-                Err(problem) => return self.fail(import, &problem).await,
-            },
+        let (sheet, records) = match rows(import.kind, import.format, &content) {
+            Ok(read) => read,
+            Err(problem) => return self.fail(import, &problem).await,
         };
         let skip = usize::try_from(import.counts.rows).unwrap_or(usize::MAX);
         let mut records = records.skip(skip).peekable();
@@ -264,15 +285,12 @@ impl ImportService {
             for record in records.by_ref().take(CHUNK_ROWS) {
                 let record = match record {
                     Ok(record) => record,
-                    Err(e) => return self.fail(import, &format!("not CSV: {e}")).await,
+                    Err(problem) => return self.fail(import, &problem).await,
                 };
                 counts.rows += 1;
-                let line = record.position().map_or(0, |p| p.line());
-                match self
-                    .row(&import, &sheet, &record, counts.rows, line)
-                    .await?
-                {
+                match self.row(&import, &sheet, record, counts.rows, job).await? {
                     Worked::Created => counts.created += 1,
+                    Worked::Stop(problem) => return self.fail(import, &problem).await,
                     Worked::Issue(issue) => {
                         match issue.outcome {
                             RowOutcome::Duplicate => counts.duplicates += 1,
@@ -320,15 +338,16 @@ impl ImportService {
         }
     }
 
-    /// Works one row: a contact created (or found created by this row before), or an issue.
+    /// Works one row: a record created (or found created by this row before), or an issue.
     async fn row(
         &self,
         import: &Import,
-        sheet: &ContactSheet,
-        record: &csv::ByteRecord,
+        sheet: &Sheet,
+        record: RawRow<'_>,
         row: u64,
-        line: u64,
+        job: &ImportJob,
     ) -> Result<Worked, ImportError> {
+        let line = record.line;
         let issue = |outcome, problems, contact_id| {
             Worked::Issue(RowIssue {
                 row,
@@ -338,12 +357,34 @@ impl ImportService {
                 contact_id,
             })
         };
+        let post = match (sheet, &record.data) {
+            (Sheet::Contacts(sheet), RowData::Cells(cells)) => {
+                return self.contact_row(import, sheet, cells, row, issue).await;
+            }
+            (Sheet::Posts(sheet), RowData::Cells(cells)) => sheet.post(cells),
+            (Sheet::PostLines, RowData::Json(text)) => json_post(text),
+            _ => return Err(StoreError::Invalid("a row of another format".into()).into()),
+        };
+        match post {
+            Ok(post) => self.post_row(import, post, row, job, issue).await,
+            Err(problems) => Ok(issue(RowOutcome::Invalid, problems, None)),
+        }
+    }
+
+    async fn contact_row(
+        &self,
+        import: &Import,
+        sheet: &ContactSheet,
+        record: &csv::ByteRecord,
+        row: u64,
+        issue: impl Fn(RowOutcome, Vec<RowProblem>, Option<ContactId>) -> Worked,
+    ) -> Result<Worked, ImportError> {
         let source = format!("import:{}", import.id);
         let new = match sheet.contact(record, import.region.as_deref(), &source) {
             Ok(new) => new,
             Err(problems) => return Ok(issue(RowOutcome::Invalid, problems, None)),
         };
-        let id = row_contact_id(import, row);
+        let id = ContactId(format!("con_{}", row_uuid(import, row)));
         match self
             .contacts
             .create_as(&import.tenant_id, &import.actor, new, id.clone())
@@ -370,6 +411,59 @@ impl ImportService {
         }
     }
 
+    /// A row's post, checked as the API checks one and created as the import's creator, under
+    /// the row's own id: a row worked again finds its post (even when the post would no
+    /// longer pass, its time now past) and counts it as created, never twice.
+    async fn post_row(
+        &self,
+        import: &Import,
+        new: NewPost,
+        row: u64,
+        job: &ImportJob,
+        issue: impl Fn(RowOutcome, Vec<RowProblem>, Option<ContactId>) -> Worked,
+    ) -> Result<Worked, ImportError> {
+        let id = PostId(format!("post_{}", row_uuid(import, row)));
+        if self
+            .posts
+            .posts
+            .get_post(&import.tenant_id, &id)
+            .await?
+            .is_some()
+        {
+            return Ok(Worked::Created);
+        }
+        let actor = Actor {
+            tenant_id: import.tenant_id.clone(),
+            key_id: ApiKeyId(import.actor.trim_start_matches("key:").to_owned()),
+        };
+        let csv = import.format == ImportFormat::Csv;
+        let correlation = format!("{}-{row}", job.correlation_id);
+        match self.posts.create_as(&actor, new, correlation, id).await {
+            Ok(_) => Ok(Worked::Created),
+            // A concurrent job created it.
+            Err(PostError::Store(StoreError::Conflict)) => Ok(Worked::Created),
+            Err(PostError::Invalid(problems)) => Ok(issue(
+                RowOutcome::Invalid,
+                problems.into_iter().map(|e| post_problem(e, csv)).collect(),
+                None,
+            )),
+            Err(PostError::InvalidState(m) | PostError::Forbidden(m)) => Ok(issue(
+                RowOutcome::Invalid,
+                vec![RowProblem {
+                    column: "*".into(),
+                    message: m,
+                }],
+                None,
+            )),
+            // Stored data no retry can mend (the tenant offboarded meanwhile).
+            Err(PostError::Store(StoreError::Invalid(m))) => Ok(Worked::Stop(m)),
+            Err(PostError::Store(e)) => Err(e.into()),
+            Err(e @ (PostError::NotFound | PostError::Contended)) => {
+                Err(StoreError::Unavailable(e.to_string()).into())
+            }
+        }
+    }
+
     /// Ends the import as failed with why; a job that lost the race to another changes
     /// nothing.
     async fn fail(&self, mut import: Import, problem: &str) -> Result<(), ImportError> {
@@ -385,16 +479,29 @@ impl ImportService {
     }
 }
 
-/// The contact id a row creates: a UUIDv7 at the import's creation, so imported contacts list
+/// The id (UUIDv7) of what a row creates, at the import's creation, so imported records list
 /// in file order after the ones before. Its other bits: the import's (the same for every row,
 /// and the bytes UUIDv7 marks with its version and variant), then the row.
-pub(super) fn row_contact_id(import: &Import, row: u64) -> ContactId {
+pub(super) fn row_uuid(import: &Import, row: u64) -> String {
     let digest = Sha256::digest(import.id.as_str().as_bytes());
     let mut bits = [0u8; 10];
     bits[..3].copy_from_slice(&digest[..3]);
     bits[3..].copy_from_slice(&row.to_be_bytes()[1..]);
     let millis = crate::clock::epoch_millis(import.created_at).max(0);
-    let uuid = uuid::Builder::from_unix_timestamp_millis(u64::try_from(millis).unwrap_or(0), &bits)
-        .into_uuid();
-    ContactId(format!("con_{}", uuid.simple()))
+    uuid::Builder::from_unix_timestamp_millis(u64::try_from(millis).unwrap_or(0), &bits)
+        .into_uuid()
+        .simple()
+        .to_string()
+}
+
+/// A post's problem as a row's: a CSV names its `accounts` column for any target.
+fn post_problem(e: FieldError, csv: bool) -> RowProblem {
+    let column = match csv && e.field.starts_with("targets") {
+        true => "accounts".to_owned(),
+        false => e.field,
+    };
+    RowProblem {
+        column,
+        message: e.message,
+    }
 }

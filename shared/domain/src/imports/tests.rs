@@ -18,7 +18,30 @@ struct World {
     bucket: Arc<MemoryMedia>,
     queue: Arc<MemoryImportQueue>,
     clock: Arc<FakeClock>,
+    /// Posts and accounts.
+    store: Arc<MemoryStore>,
     actor: Actor,
+}
+
+fn posts_service(
+    store: Arc<MemoryStore>,
+    bucket: Arc<MemoryMedia>,
+    clock: Arc<FakeClock>,
+) -> crate::publishing::posts::PostService {
+    crate::publishing::posts::PostService {
+        posts: store.clone(),
+        accounts: store.clone(),
+        tenants: store.clone(),
+        slots: store.clone(),
+        media: crate::media::MediaService {
+            records: store,
+            objects: bucket,
+            clock: clock.clone(),
+            upload_url_ttl: std::time::Duration::from_secs(900),
+            quota: Default::default(),
+        },
+        clock,
+    }
 }
 
 fn world() -> World {
@@ -27,6 +50,7 @@ fn world() -> World {
     let contacts = Arc::new(MemoryContacts::default());
     let bucket = Arc::new(MemoryMedia::default());
     let queue = Arc::new(MemoryImportQueue::default());
+    let store = Arc::new(MemoryStore::new());
     World {
         service: ImportService {
             store: imports.clone(),
@@ -36,6 +60,7 @@ fn world() -> World {
                 audit: Arc::new(MemoryStore::new()),
                 clock: clock.clone(),
             },
+            posts: posts_service(store.clone(), bucket.clone(), clock.clone()),
             queue: queue.clone(),
             clock: clock.clone(),
             upload_url_ttl: std::time::Duration::from_secs(900),
@@ -47,6 +72,7 @@ fn world() -> World {
         bucket,
         queue,
         clock,
+        store,
         actor: Actor {
             tenant_id: TenantId("t_a".into()),
             key_id: ApiKeyId("key_a".into()),
@@ -59,6 +85,7 @@ impl World {
     async fn created(&self, size: usize, region: Option<&str>) -> (Import, PresignedUpload) {
         let new = NewImport {
             kind: "contacts".into(),
+            format: None,
             size: size as u64,
             region: region.map(str::to_owned),
         };
@@ -90,8 +117,12 @@ impl World {
             }
             for job in jobs {
                 worked += 1;
-                // A job that fails is delivered again, as SQS would.
-                while self.service.work(&job).await.is_err() {}
+                // A job that fails is delivered again, as SQS would (a few times).
+                let mut tries = 0;
+                while let Err(e) = self.service.work(&job).await {
+                    tries += 1;
+                    assert!(tries < 5, "the job keeps failing: {e:?}");
+                }
             }
         }
     }
@@ -291,6 +322,7 @@ async fn bad_requests_and_early_starts_change_nothing() {
             &w.actor,
             NewImport {
                 kind: "posts?".into(),
+                format: Some("xlsx".into()),
                 size: MAX_IMPORT_BYTES + 1,
                 region: Some("XX".into()),
             },
@@ -301,7 +333,24 @@ async fn bad_requests_and_early_starts_change_nothing() {
         panic!("{err:?}")
     };
     let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
-    assert_eq!(fields, vec!["kind", "size", "region"]);
+    assert_eq!(fields, vec!["kind", "format", "size", "region"]);
+    for (kind, format, region, field) in [
+        ("contacts", Some("jsonl"), None, "format"),
+        ("posts", None, Some("GB"), "region"),
+    ] {
+        let new = NewImport {
+            kind: kind.into(),
+            format: format.map(str::to_owned),
+            size: 10,
+            region: region.map(str::to_owned),
+        };
+        let err = w.service.create(&w.actor, new).await.unwrap_err();
+        let ImportError::Invalid(problems) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field, field);
+    }
     let listed = w.service.list(&w.actor.tenant_id, None, 10).await.unwrap();
     assert!(listed.items.is_empty());
 
@@ -407,6 +456,7 @@ fn row_ids_are_stable_distinct_and_in_row_order() {
         id: ImportId("imp_1".into()),
         tenant_id: w.actor.tenant_id.clone(),
         kind: ImportKind::Contacts,
+        format: ImportFormat::Csv,
         status: ImportStatus::Running,
         size: 1,
         region: None,
@@ -422,12 +472,217 @@ fn row_ids_are_stable_distinct_and_in_row_order() {
     };
     let ids: Vec<_> = [1, 2, 16_384, 16_385, 1 << 30]
         .into_iter()
-        .map(|row| service::row_contact_id(&import, row))
+        .map(|row| ContactId(format!("con_{}", service::row_uuid(&import, row))))
         .collect();
-    assert_eq!(ids[0], service::row_contact_id(&import, 1));
+    assert_eq!(ids[0].0, format!("con_{}", service::row_uuid(&import, 1)));
     let mut sorted = ids.clone();
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted, ids);
     assert!(crate::ids::is_valid_id(ids[0].as_str()));
+}
+
+impl World {
+    async fn tenant(&self, tenant: &str) {
+        use crate::ports::TenantStore;
+        let tenant = crate::model::Tenant {
+            id: TenantId(tenant.into()),
+            name: tenant.into(),
+            settings: Default::default(),
+            created_at: self.clock.now(),
+            suspended: None,
+        };
+        self.store.create_tenant(&tenant).await.unwrap();
+    }
+
+    /// Connects an X account `id` for `tenant` (created with it).
+    async fn x_account(&self, tenant: &str, id: &str) {
+        self.tenant(tenant).await;
+        self.account(tenant, id).await;
+    }
+
+    async fn account(&self, tenant: &str, id: &str) {
+        use crate::ports::AccountStore;
+        let now = self.clock.now();
+        let account = crate::model::Account {
+            id: crate::ids::AccountId(id.into()),
+            tenant_id: TenantId(tenant.into()),
+            platform: crate::model::Platform::X,
+            external_id: format!("ext-{id}"),
+            display_name: None,
+            access_token: secrecy::SecretString::from("token"),
+            refresh_token: None,
+            token_expires_at: None,
+            status: crate::model::AccountStatus::Active,
+            created_at: now,
+            updated_at: now,
+            breaker: Default::default(),
+        };
+        self.store.upsert_account(&account).await.unwrap();
+    }
+
+    /// Creates a posts import of `body` in `format`, uploads it and starts it.
+    async fn started_posts(&self, body: &str, format: &str) -> Import {
+        let new = NewImport {
+            kind: "posts".into(),
+            format: Some(format.into()),
+            size: body.len() as u64,
+            region: None,
+        };
+        let (import, upload) = self.service.create(&self.actor, new).await.unwrap();
+        let content_type = ImportFormat::parse(format).unwrap().content_type();
+        assert!(
+            upload
+                .headers
+                .contains(&("content-type".into(), content_type.into()))
+        );
+        self.bucket.put(&import.key, body.to_owned());
+        self.service
+            .start(&self.actor.tenant_id, &import.id, "corr")
+            .await
+            .unwrap()
+    }
+
+    async fn issue_summary(&self, import: &Import) -> Vec<(u64, u64, String)> {
+        let issues = self
+            .service
+            .issues(&self.actor.tenant_id, &import.id, None, 100)
+            .await
+            .unwrap()
+            .items;
+        issues
+            .into_iter()
+            .map(|i| (i.row, i.line, i.problems[0].column.clone()))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_csv_of_posts_is_checked_as_the_api_checks_posts_and_each_good_row_created_once() {
+    let w = world();
+    w.x_account("t_a", "acc_x").await;
+    w.x_account("t_b", "acc_theirs").await;
+    let long = "y".repeat(300);
+    let csv = format!(
+        "Text,accounts,scheduled_at,status,first_comment\n\
+         Hello from the import,acc_x,2026-12-05T13:00:00Z,,\n\
+         {long},acc_x,2026-12-05T13:00:00Z,,\n\
+         Not theirs to use,acc_theirs,,,\n\
+         A draft,acc_x,,draft,\n\
+         Someday,acc_x,tomorrow,,\n\
+         \"Two lines,\nwith a comma\",acc_x,,,first!\n"
+    );
+    let import = w.started_posts(&csv, "csv").await;
+    // The first checkpoint fails once: the redelivered job works every row again.
+    w.imports.fail_next_replaces(1);
+    assert_eq!(w.drain().await, 1);
+    let done = w.service.get(&w.actor.tenant_id, &import.id).await.unwrap();
+    assert_eq!(done.status, ImportStatus::Completed, "{:?}", done.problem);
+    assert_eq!(
+        done.counts,
+        ImportCounts {
+            rows: 6,
+            created: 2,
+            duplicates: 0,
+            invalid: 4
+        }
+    );
+    let summary = w.issue_summary(&import).await;
+    let columns: Vec<_> = summary.iter().map(|(r, _, c)| (*r, c.as_str())).collect();
+    assert_eq!(
+        columns,
+        vec![
+            (2, "text"),
+            (3, "accounts"),
+            (5, "scheduled_at"),
+            (6, "first_comment")
+        ],
+        "another tenant's account is not found; X takes no first comment"
+    );
+    let posts = w.store.all_posts();
+    assert_eq!(posts.len(), 2, "each good row once, though worked twice");
+    for (post, row) in posts.iter().zip([1, 4]) {
+        assert_eq!(post.id.0, format!("post_{}", service::row_uuid(&done, row)));
+        assert_eq!(post.created_by, w.actor.key_id, "as the import's creator");
+        assert_eq!(post.tenant_id, w.actor.tenant_id);
+    }
+    assert_eq!(posts[0].status, crate::model::PostStatus::Scheduled);
+    assert_eq!(posts[1].status, crate::model::PostStatus::Draft);
+    assert_eq!(posts[0].correlation_id, "corr-1");
+}
+
+#[tokio::test]
+async fn json_lines_carry_threads_and_bad_lines_are_reported_without_their_content() {
+    let w = world();
+    w.x_account("t_a", "acc_x").await;
+    let body = [
+        r#"{"text":"One","targets":[{"account_id":"acc_x"}],"thread":["two","three"]}"#,
+        "",
+        r#"{"text":"Two","targets":[{"account_id":"acc_x"}],"colour":"red"}"#,
+        r#"{"text": "a secret plan""#,
+        r#"{"text":"Three","targets":"acc_secret"}"#,
+        r#"{"text":"Four","targets":[{"account_id":"acc_x"}],"scheduled_local":"2026-12-06T09:30","time_zone":"Europe/Paris"}"#,
+        r#"{"text":"Five","targets":[{"account_id":"acc_x"}],"dst":"sooner"}"#,
+    ]
+    .join("\r\n");
+    let import = w.started_posts(&body, "jsonl").await;
+    assert_eq!(w.drain().await, 1);
+    let done = w.service.get(&w.actor.tenant_id, &import.id).await.unwrap();
+    assert_eq!((done.counts.rows, done.counts.created), (6, 2));
+    assert_eq!(done.counts.invalid, 4);
+    let summary = w.issue_summary(&import).await;
+    assert_eq!(
+        summary,
+        vec![
+            (2, 3, "*".to_owned()),
+            (3, 4, "*".to_owned()),
+            (4, 5, "*".to_owned()),
+            (6, 7, "dst".to_owned()),
+        ]
+    );
+    let said = format!(
+        "{:?}",
+        w.service
+            .issues(&w.actor.tenant_id, &import.id, None, 100)
+            .await
+            .unwrap()
+            .items
+    );
+    assert!(said.contains("colour"), "{said}");
+    assert!(!said.contains("secret"), "why, never the line: {said}");
+    let posts = w.store.all_posts();
+    assert_eq!(posts[0].thread, vec!["two".to_owned(), "three".to_owned()]);
+    assert_eq!(posts[1].time_zone.as_deref(), Some("Europe/Paris"));
+    assert_eq!(
+        posts[1].scheduled_at,
+        datetime!(2026-12-06 08:30 UTC),
+        "the wall-clock time in its zone"
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_offboarded_during_its_posts_import_fails_it_with_why() {
+    let w = world();
+    w.account("t_a", "acc_x").await;
+    let import = w.started_posts("text,accounts\nHi,acc_x\n", "csv").await;
+    w.drain().await;
+    let failed = w.service.get(&w.actor.tenant_id, &import.id).await.unwrap();
+    assert_eq!(failed.status, ImportStatus::Failed);
+    assert!(failed.problem.unwrap().contains("tenant"));
+    assert!(w.store.all_posts().is_empty());
+}
+
+#[tokio::test]
+async fn a_posts_file_with_a_bad_header_fails_as_a_whole() {
+    let w = world();
+    let import = w.started_posts("text,account\nHi,acc_x\n", "csv").await;
+    w.drain().await;
+    let failed = w.service.get(&w.actor.tenant_id, &import.id).await.unwrap();
+    assert_eq!(failed.status, ImportStatus::Failed);
+    let problem = failed.problem.unwrap();
+    assert!(
+        problem.contains("\"account\"") && problem.contains("no `accounts`"),
+        "{problem}"
+    );
+    assert!(w.store.all_posts().is_empty());
 }

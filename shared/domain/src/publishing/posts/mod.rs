@@ -21,6 +21,9 @@ use std::sync::Arc;
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
 
+mod validate;
+use validate::*;
+
 pub const MAX_TARGETS: usize = 10;
 /// The longest base text: the most any platform takes (a Facebook Page post). Targets that
 /// override it do not make a longer one acceptable.
@@ -83,6 +86,43 @@ pub struct LocalSchedule {
     pub time_zone: Option<String>,
     /// Which instant a skipped or repeated local time means (absent: such a time is refused).
     pub dst: Option<crate::zone::Dst>,
+}
+
+impl LocalSchedule {
+    /// The local time a request's `scheduled_local`, `time_zone` and `dst` name (none without
+    /// `scheduled_local`), or the field that is wrong (in a list, as a 422 has it).
+    pub fn from_request(
+        at: Option<&str>,
+        time_zone: Option<String>,
+        dst: Option<crate::zone::Dst>,
+    ) -> Result<Option<Self>, Vec<FieldError>> {
+        let Some(raw) = at else {
+            return match time_zone.is_some() || dst.is_some() {
+                true => Err(vec![FieldError::new(
+                    "time_zone",
+                    "time_zone and dst go with scheduled_local",
+                )]),
+                false => Ok(None),
+            };
+        };
+        let at = parse_wall_clock(raw).ok_or_else(|| {
+            vec![FieldError::new(
+                "scheduled_local",
+                "must be a wall-clock time like 2027-03-28T09:30 (seconds optional, no offset)",
+            )]
+        })?;
+        Ok(Some(Self { at, time_zone, dst }))
+    }
+}
+
+/// `2027-03-28T09:30` or `2027-03-28T09:30:15`.
+fn parse_wall_clock(raw: &str) -> Option<time::PrimitiveDateTime> {
+    let with_seconds =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let without = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    time::PrimitiveDateTime::parse(raw, with_seconds)
+        .or_else(|_| time::PrimitiveDateTime::parse(raw, without))
+        .ok()
 }
 
 #[derive(Debug, Clone, Default)]
@@ -154,6 +194,19 @@ impl PostService {
         new: NewPost,
         correlation_id: String,
     ) -> Result<Post, PostError> {
+        self.create_as(actor, new, correlation_id, PostId::generate())
+            .await
+    }
+
+    /// Creates the post under `id` (an import's row names its own, so that working the row
+    /// again finds it); `Store(Conflict)` when the id is taken.
+    pub async fn create_as(
+        &self,
+        actor: &Actor,
+        new: NewPost,
+        correlation_id: String,
+        id: PostId,
+    ) -> Result<Post, PostError> {
         let now = self.clock.now();
         let accounts = self.accounts.list_accounts(&actor.tenant_id).await?;
         let (scheduled_at, time_zone) = self.schedule_of(&actor.tenant_id, &new, now).await?;
@@ -173,7 +226,6 @@ impl PostService {
             true => PostStatus::Draft,
             false => self.initial_status(&actor.tenant_id).await?,
         };
-        let id = PostId::generate();
         let (scheduled_at, time_zone) = match new.next_slot {
             false => (scheduled_at, time_zone),
             true => {
@@ -566,219 +618,5 @@ impl PostService {
             }
         }
         Err(PostError::Contended)
-    }
-}
-
-/// Before any publisher takes a variant, a post may still be edited or cancelled, even after
-/// the dispatcher queued it: the publisher's claim requires `dispatched` and reads the content
-/// it publishes, so a change that commits first always wins.
-fn post_is_changeable(post: &Post) -> bool {
-    match post.status {
-        PostStatus::Draft | PostStatus::PendingApproval | PostStatus::Scheduled => true,
-        PostStatus::Dispatched => post.untouched(),
-        PostStatus::Rejected | PostStatus::Cancelled => false,
-    }
-}
-
-/// The post's targets as they stand, their media taken as already checked.
-fn targets_of(post: &Post) -> Vec<Planned> {
-    post.variants
-        .values()
-        .map(|v| Planned {
-            account_id: v.account_id.clone(),
-            text: v.text_override.clone(),
-            media: v
-                .media_override
-                .as_ref()
-                .map(|m| m.iter().map(Resolved::attached).collect()),
-        })
-        .collect()
-}
-
-/// The media a request names, as found.
-struct FoundMedia(BTreeMap<MediaId, Resolved>);
-
-impl FoundMedia {
-    fn list(&self, ids: &[MediaId]) -> Vec<Resolved> {
-        ids.iter()
-            .map(|id| {
-                self.0
-                    .get(id)
-                    .cloned()
-                    .unwrap_or_else(|| Resolved::Unknown(id.clone()))
-            })
-            .collect()
-    }
-
-    fn plan(&self, targets: &[Target]) -> Vec<Planned> {
-        targets
-            .iter()
-            .map(|t| Planned {
-                account_id: t.account_id.clone(),
-                text: t.text.clone(),
-                media: t.media.as_deref().map(|ids| self.list(ids)),
-            })
-            .collect()
-    }
-}
-
-/// Checks a list of media ids for repeats and length.
-fn check_media_list(field: &str, media: &[Resolved], errors: &mut Vec<FieldError>) {
-    if media.len() > MAX_MEDIA_PER_POST {
-        errors.push(FieldError::new(
-            field,
-            format!("must name at most {MAX_MEDIA_PER_POST} media"),
-        ));
-    }
-    let mut seen = HashSet::new();
-    for (i, m) in media.iter().enumerate() {
-        if !seen.insert(m.media_id()) {
-            errors.push(FieldError::new(
-                format!("{field}[{i}]"),
-                "names the same media twice",
-            ));
-        }
-    }
-}
-
-/// Only uploaded media end up on a post; validation has refused the rest.
-fn attachments(media: &[Resolved]) -> Vec<Attachment> {
-    media
-        .iter()
-        .filter_map(|m| match m {
-            Resolved::Uploaded { attachment, .. } => Some(attachment.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// What a post says and when, as validation sees it.
-struct Content<'a> {
-    text: &'a str,
-    follow_ups: &'a FollowUps,
-    scheduled_at: OffsetDateTime,
-    /// A draft's time may be past: it is checked when the draft is scheduled.
-    draft: bool,
-}
-
-/// Checks a post against every rule at once and lists every violation, media included:
-/// each target's media (its own, or the post's) against its platform.
-fn validate(
-    content: &Content<'_>,
-    targets: &[Planned],
-    media: &[Resolved],
-    accounts: &[Account],
-    now: OffsetDateTime,
-) -> Result<(BTreeMap<AccountId, Variant>, Vec<Attachment>), PostError> {
-    let Content {
-        text, scheduled_at, ..
-    } = *content;
-    let mut errors = Vec::new();
-    if text.trim().is_empty() {
-        errors.push(FieldError::new("text", "must not be empty"));
-    }
-    if text.chars().count() > MAX_TEXT_CHARS {
-        errors.push(FieldError::new(
-            "text",
-            format!("must be at most {MAX_TEXT_CHARS} characters"),
-        ));
-    }
-    if scheduled_at < now - PAST_TOLERANCE && !content.draft {
-        errors.push(FieldError::new("scheduled_at", "is in the past"));
-    }
-    if scheduled_at > now + MAX_SCHEDULE_AHEAD {
-        errors.push(FieldError::new("scheduled_at", "is more than a year ahead"));
-    }
-    if targets.is_empty() {
-        errors.push(FieldError::new("targets", "must name at least one account"));
-    }
-    if targets.len() > MAX_TARGETS {
-        errors.push(FieldError::new(
-            "targets",
-            format!("must name at most {MAX_TARGETS} accounts"),
-        ));
-    }
-    check_media_list("media", media, &mut errors);
-    let mut post_media_checked = false;
-    let mut seen = HashSet::new();
-    let mut variants = BTreeMap::new();
-    for (i, target) in targets.iter().enumerate() {
-        let field = format!("targets[{i}]");
-        if !seen.insert(&target.account_id) {
-            errors.push(FieldError::new(&field, "names the same account twice"));
-            continue;
-        }
-        let Some(account) = accounts.iter().find(|a| a.id == target.account_id) else {
-            errors.push(FieldError::new(
-                format!("{field}.account_id"),
-                "is not a connected account",
-            ));
-            continue;
-        };
-        if account.status != AccountStatus::Active {
-            errors.push(FieldError::new(
-                format!("{field}.account_id"),
-                "must be reconnected before it can publish (needs_reauth)",
-            ));
-        }
-        let effective = target.text.as_deref().unwrap_or(text);
-        if target.text.as_deref().is_some_and(|t| t.trim().is_empty()) {
-            errors.push(FieldError::new(
-                format!("{field}.text"),
-                "must not be empty",
-            ));
-        }
-        let text_field = if target.text.is_some() {
-            format!("{field}.text")
-        } else {
-            "text".to_owned()
-        };
-        for violation in check_text(account.platform, effective) {
-            let error = FieldError::text(&text_field, violation);
-            // Targets sharing the post's text on one platform: say each problem once.
-            if !errors.contains(&error) {
-                errors.push(error);
-            }
-        }
-        let (media_field, own_media) = match &target.media {
-            Some(own) => {
-                check_media_list(&format!("{field}.media"), own, &mut errors);
-                (format!("{field}.media"), own.as_slice())
-            }
-            None => {
-                post_media_checked = true;
-                ("media".to_owned(), media)
-            }
-        };
-        for (at, violation) in check_media(own_media, account.platform, scheduled_at) {
-            let name = match at {
-                Some(k) => format!("{media_field}[{k}]"),
-                None => media_field.clone(),
-            };
-            let error = FieldError::media(name, violation);
-            // The post's media are checked once per target: say each problem once.
-            if !errors.contains(&error) {
-                errors.push(error);
-            }
-        }
-        check_follow_ups(content.follow_ups, account.platform, &field, &mut errors);
-        let mut variant = Variant::new(account.id.clone(), account.platform, target.text.clone());
-        variant.media_override = target.media.as_deref().map(attachments);
-        variants.insert(account.id.clone(), variant);
-    }
-    check_thread_parts(content.follow_ups, &mut errors);
-    if !post_media_checked {
-        // No target carries the post's media: still say what is wrong with them anywhere.
-        for (at, violation) in check_media(media, Platform::X, scheduled_at) {
-            if violation.platform.is_none() {
-                let name = at.map_or_else(|| "media".to_owned(), |k| format!("media[{k}]"));
-                errors.push(FieldError::media(name, violation));
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok((variants, attachments(media)))
-    } else {
-        Err(PostError::Invalid(errors))
     }
 }
