@@ -120,9 +120,11 @@ where
                     key_id: key.id.clone(),
                 },
                 NewPost {
+                    alt_text: Default::default(),
                     text: format!("bench {i}"),
                     scheduled_at: None,
                     targets: vec![Target {
+                        options: Default::default(),
                         account_id: account.id.clone(),
                         text: None,
                         media: None,

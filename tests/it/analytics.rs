@@ -356,6 +356,7 @@ async fn engagement_reads_parse_each_platforms_counts_and_classify_failures() {
                 due_at: herald_tests::DUE,
                 progress: &herald_domain::publishing::platform::KeptInMemory::default(),
                 uploads_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
+                options: &Default::default(),
             })
             .await
             .unwrap();

@@ -87,6 +87,7 @@ impl Poster<'_> {
                 due_at: herald_tests::DUE,
                 progress: &herald_domain::publishing::platform::KeptInMemory::default(),
                 uploads_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
+                options: &Default::default(),
             })
             .await
     }

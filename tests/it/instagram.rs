@@ -105,6 +105,7 @@ async fn publish_as(
             due_at: herald_tests::DUE,
             progress,
             uploads_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
+            options: &Default::default(),
         })
         .await
 }

@@ -21,6 +21,7 @@ pub(crate) fn client(fake: &FakePlatforms) -> HttpPlatforms {
 
 pub(crate) fn attachment(id: &str, media_type: MediaType, content: &[u8]) -> Attachment {
     Attachment {
+        alt_text: None,
         media_id: MediaId(id.into()),
         key: format!("media/t/{id}"),
         etag: "\"e\"".into(),
@@ -64,6 +65,7 @@ async fn publish(
             due_at: herald_tests::DUE,
             progress: &herald_domain::publishing::platform::KeptInMemory::default(),
             uploads_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
+            options: &Default::default(),
         })
         .await
         .map(|p| p.platform_post_id)
@@ -340,6 +342,7 @@ async fn follow_up(
             due_at: herald_tests::DUE,
             progress: &herald_domain::publishing::platform::KeptInMemory::default(),
             uploads_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
+            options: &Default::default(),
         })
         .await
         .map(|p| p.platform_post_id)

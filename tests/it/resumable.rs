@@ -89,6 +89,7 @@ async fn publish(
     let source = ChunkSource::new(bucket.clone(), a);
     client
         .publish(PublishRequest {
+            options: &Default::default(),
             platform,
             external_id: account,
             access_token: &token,

@@ -158,6 +158,7 @@ pub fn sender(config: &Config, clients: &Clients) -> Sender {
                 },
                 clock: clock.clone(),
             },
+            tenants: store.clone(),
             queue,
             clock: clock.clone(),
             upload_url_ttl: herald_domain::media::DEFAULT_UPLOAD_URL_TTL,

@@ -221,6 +221,7 @@ impl AppState {
                     clock: clock.clone(),
                 },
                 posts: posts.clone(),
+                tenants: store.clone(),
                 queue: import_queue,
                 clock: clock.clone(),
                 upload_url_ttl: settings.upload_url_ttl,

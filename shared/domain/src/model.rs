@@ -410,6 +410,9 @@ pub struct Variant {
     /// (`StepProgress`: Instagram's container); cleared when the step is published. Never
     /// shown by the API.
     pub progress: Option<String>,
+    /// What this target asks of its platform (LinkedIn's visibility, Facebook's link
+    /// preview, X's reply settings); absent in items written before options: none.
+    pub options: crate::publishing::options::TargetOptions,
 }
 
 impl Variant {
@@ -443,6 +446,7 @@ impl Variant {
             step: 0,
             follow_up_ids: Vec::new(),
             progress: None,
+            options: Default::default(),
         }
     }
 }

@@ -51,9 +51,10 @@ impl HttpPlatforms {
         let mut images = Vec::with_capacity(media.len());
         for upload in media {
             // Alt text is item 6's per-platform options; the lexicon requires the field.
-            images.push(
-                serde_json::json!({"image": self.upload_blob(account, upload).await?, "alt": ""}),
-            );
+            images.push({
+                let alt = upload.attachment.alt_text.clone().unwrap_or_default();
+                serde_json::json!({"image": self.upload_blob(account, upload).await?, "alt": alt})
+            });
         }
         let mut record = serde_json::json!({
             "$type": POST,

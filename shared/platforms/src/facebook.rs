@@ -12,9 +12,10 @@ use resumable::{Checkpoint, Chunked};
 const OFFSET_MISMATCH: i64 = 1_363_037;
 
 impl HttpPlatforms {
-    /// Facebook: photos are uploaded unpublished (`POST /{page}/photos`, `published=false`)
-    /// and attached to the feed post (`attached_media`); a video is its own post
-    /// (`POST /{page}/videos` with the text as its description).
+    /// Facebook: photos are uploaded unpublished (`POST /{page}/photos`, `published=false`,
+    /// with their `alt_text_custom`) and attached to the feed post (`attached_media`); a video
+    /// is its own post (`POST /{page}/videos` with the text as its description). A link
+    /// preview sends the text's first link as the post's `link`.
     pub(crate) async fn publish_facebook(
         &self,
         account: Account<'_>,
@@ -30,6 +31,16 @@ impl HttpPlatforms {
             };
         }
         let mut form: Vec<(String, String)> = vec![("message".into(), account.text.to_owned())];
+        let preview = account
+            .options
+            .facebook
+            .as_ref()
+            .and_then(|f| f.link_preview);
+        if preview == Some(true)
+            && let Some(link) = herald_domain::publishing::options::first_link(account.text)
+        {
+            form.push(("link".into(), link.to_owned()));
+        }
         for (i, upload) in media.into_iter().enumerate() {
             let id = self.upload_facebook_photo(account, upload).await?;
             form.push((
@@ -52,9 +63,11 @@ impl HttpPlatforms {
         upload: MediaUpload<'_>,
     ) -> Result<String, PlatformError> {
         let timeout = self.upload_timeout(upload.attachment);
-        let form = Form::new()
-            .text("published", "false")
-            .part("source", media_part(upload)?);
+        let mut form = Form::new().text("published", "false");
+        if let Some(alt_text) = &upload.attachment.alt_text {
+            form = form.text("alt_text_custom", alt_text.clone());
+        }
+        let form = form.part("source", media_part(upload)?);
         let response = self
             .post_page_form(&account, "photos", form, timeout)
             .await

@@ -316,8 +316,9 @@ impl HttpPlatforms {
             idempotency_key: req.idempotency_key,
             due_at: req.due_at,
             progress: req.progress,
-            // A lookup uploads nothing.
+            // A lookup uploads nothing and asks nothing of the platform.
             uploads_until: OffsetDateTime::now_utc(),
+            options: &NO_OPTIONS,
         };
         let status = self
             .container_status(account, container)
@@ -417,7 +418,13 @@ fn media_form(
             ("media_type", "VIDEO".to_owned()),
             ("video_url", link.clone()),
         ],
-        _ => vec![("image_url", link.clone())],
+        _ => {
+            let mut form = vec![("image_url", link.clone())];
+            if let Some(alt_text) = &upload.attachment.alt_text {
+                form.push(("alt_text", alt_text.clone()));
+            }
+            form
+        }
     };
     if carousel_item {
         form.push(("is_carousel_item", "true".to_owned()));
@@ -456,6 +463,7 @@ mod tests {
 
     fn upload(media_type: MediaType, body: MediaBody) -> (Attachment, MediaBody) {
         let attachment = Attachment {
+            alt_text: None,
             media_id: herald_domain::ids::MediaId("med_1".into()),
             key: "media/t/med_1".into(),
             etag: "e".into(),

@@ -47,6 +47,7 @@ use linkedin::{LINKEDIN_VERSION, linkedin_author};
 use async_trait::async_trait;
 use herald_domain::media::{Attachment, MediaKind, MediaType};
 use herald_domain::model::Platform;
+use herald_domain::publishing::options::TargetOptions;
 use herald_domain::publishing::platform::{
     LookupRequest, MediaBody, MediaUpload, PlatformClient, PlatformError, PublishRequest,
     PublishedPost, StepProgress, UPLOAD_CHUNK_BYTES, upload_allowance,
@@ -165,7 +166,15 @@ struct Account<'a> {
     progress: &'a dyn StepProgress,
     /// When a resumable upload stops starting chunks.
     uploads_until: OffsetDateTime,
+    options: &'a TargetOptions,
 }
+
+/// For calls made for no variant (a lookup).
+static NO_OPTIONS: TargetOptions = TargetOptions {
+    linkedin: None,
+    facebook: None,
+    x: None,
+};
 
 /// "X answered 400: ..." for a post, "X answered 400 to the media upload: ..." for an upload.
 const POST: &str = "";
@@ -274,6 +283,7 @@ impl PlatformClient for HttpPlatforms {
             due_at,
             progress,
             uploads_until,
+            options,
             ..
         } = request;
         let account = Account {
@@ -284,6 +294,7 @@ impl PlatformClient for HttpPlatforms {
             due_at,
             progress,
             uploads_until,
+            options,
         };
         if let Some(parent) = reply_to {
             return self.publish_follow_up(platform, account, parent).await;

@@ -30,10 +30,16 @@ impl HttpPlatforms {
             let urn = self.upload_linkedin(account, &author, upload).await?;
             uploaded.push((urn, a));
         }
+        let visibility = account
+            .options
+            .linkedin
+            .as_ref()
+            .and_then(|l| l.visibility)
+            .map_or("PUBLIC", |v| v.linkedin());
         let mut post = serde_json::json!({
             "author": author,
             "commentary": account.text,
-            "visibility": "PUBLIC",
+            "visibility": visibility,
             "distribution": { "feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": [] },
             "lifecycleState": "PUBLISHED",
             "isReshareDisabledByAuthor": false
@@ -45,12 +51,18 @@ impl HttpPlatforms {
                 if a.media_type.kind() == MediaKind::Document {
                     media["title"] = a.file_name.clone().into();
                 }
+                if let Some(alt_text) = &a.alt_text {
+                    media["altText"] = alt_text.clone().into();
+                }
                 post["content"] = serde_json::json!({ "media": media });
             }
             many => {
                 let images: Vec<Value> = many
                     .iter()
-                    .map(|(urn, _)| serde_json::json!({ "id": urn }))
+                    .map(|(urn, a)| match &a.alt_text {
+                        Some(alt_text) => serde_json::json!({ "id": urn, "altText": alt_text }),
+                        None => serde_json::json!({ "id": urn }),
+                    })
                     .collect();
                 post["content"] = serde_json::json!({ "multiImage": { "images": images } });
             }

@@ -68,7 +68,11 @@ impl HttpPlatforms {
         upload: MediaUpload<'_>,
     ) -> Result<String, PlatformError> {
         let timeout = self.upload_timeout(upload.attachment);
-        let form = Form::new().part("file", media_part(upload)?);
+        let description = upload.attachment.alt_text.clone();
+        let mut form = Form::new().part("file", media_part(upload)?);
+        if let Some(description) = description {
+            form = form.text("description", description);
+        }
         let response = self
             .http
             .post(self.endpoints.mastodon_url("/api/v2/media"))

@@ -11,8 +11,9 @@ use resumable::{Checkpoint, Chunked};
 const MAX_STATUS_WAIT: Duration = Duration::from_secs(5);
 
 impl HttpPlatforms {
-    /// X: each file in one `POST /2/media/upload` (multipart `media`, `media_category`), then
-    /// the tweet with `media.media_ids`.
+    /// X: each file in one `POST /2/media/upload` (multipart `media`, `media_category`) and
+    /// its alt text in `POST /2/media/metadata`, then the tweet with `media.media_ids` and
+    /// the variant's `reply_settings`.
     pub(crate) async fn publish_x(
         &self,
         account: Account<'_>,
@@ -20,15 +21,22 @@ impl HttpPlatforms {
     ) -> Result<PublishedPost, PlatformError> {
         let mut media_ids = Vec::with_capacity(media.len());
         for upload in media {
+            let alt_text = upload.attachment.alt_text.as_deref();
             let id = match Chunked::of("X", &upload, account.uploads_until) {
                 Some(mut chunked) => self.upload_x_chunked(account, &mut chunked).await?,
                 None => self.upload_x(account, upload).await?,
             };
+            if let Some(alt_text) = alt_text {
+                self.x_alt_text(account, &id, alt_text).await?;
+            }
             media_ids.push(id);
         }
         let mut body = serde_json::json!({ "text": account.text });
         if !media_ids.is_empty() {
             body["media"] = serde_json::json!({ "media_ids": media_ids });
+        }
+        if let Some(settings) = account.options.x.as_ref().and_then(|x| x.reply_settings) {
+            body["reply_settings"] = settings.x().into();
         }
         let url = self.endpoints.x_url("/2/tweets");
         let response = self
@@ -200,6 +208,28 @@ impl HttpPlatforms {
     }
 
     /// One command of the chunked upload (`len`: the bytes it carries, for its time limit).
+    /// `POST /2/media/metadata`: the alt text of an uploaded image (set again on a retry: the
+    /// same text on a fresh upload).
+    async fn x_alt_text(
+        &self,
+        account: Account<'_>,
+        id: &str,
+        alt_text: &str,
+    ) -> Result<(), PlatformError> {
+        let url = self.endpoints.x_url("/2/media/metadata");
+        let body =
+            serde_json::json!({ "id": id, "metadata": { "alt_text": { "text": alt_text } } });
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(account.token.expose_secret())
+            .json(&body)
+            .send()
+            .await
+            .map_err(upload_transport_error)?;
+        Answer::to_upload(response).await?.upload_ok(x_error)
+    }
+
     async fn x_upload_command(
         &self,
         account: Account<'_>,

@@ -144,6 +144,7 @@ async fn api_call(world: &World, call: ApiCall) {
                 .iter()
                 .map(|(a, own_text)| {
                     let target = Target {
+                        options: Default::default(),
                         account_id: accounts[*a].id.clone(),
                         text: own_text.then(|| {
                             format!(
@@ -170,6 +171,7 @@ async fn api_call(world: &World, call: ApiCall) {
             let follow_ups = follow_ups_for(seq, call.tenant, &platforms);
             let mut targets: Vec<Target> = targets.into_iter().map(|(t, _)| t).collect();
             let new = |targets: Vec<Target>| NewPost {
+                alt_text: Default::default(),
                 text: post_text(seq, 1, call.tenant),
                 scheduled_at,
                 targets,
@@ -232,6 +234,7 @@ async fn api_call(world: &World, call: ApiCall) {
             Some(id),
         ) => {
             let edit = PostEdit {
+                alt_text: None,
                 text: text.then(|| post_text(seq, rev, call.tenant)),
                 scheduled_at,
                 targets: None,

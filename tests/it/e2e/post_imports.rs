@@ -142,13 +142,4 @@ async fn a_file_of_posts_is_imported_once_and_its_posts_publish_once() {
     assert_eq!(texts, ["Imported 1/2", "Imported 2/2"]);
     let (_, _, mine) = stack.get("/v1/posts", &other).await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 0);
-
-    // Started again once done: nothing more is created.
-    let (s, _, v) = stack.api(Method::POST, &start, &t, None, None).await;
-    assert_eq!(
-        (s, &v["rows"]["created"]),
-        (StatusCode::ACCEPTED, &json!(2))
-    );
-    let (_, _, list) = stack.get("/v1/posts?limit=50", &t).await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 2);
 }

@@ -578,6 +578,7 @@ async fn publishes_with(account: &herald_domain::model::Account) {
             due_at: herald_tests::DUE,
             progress: &herald_domain::publishing::platform::KeptInMemory::default(),
             uploads_until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
+            options: &Default::default(),
         })
         .await
         .unwrap_or_else(|e| panic!("{platform} refused the restored token: {e}"));

@@ -18,9 +18,11 @@ async fn the_calendar_reads_one_tenants_posts_by_time_and_the_backfill_places_ol
             .create(
                 &env.actor(),
                 NewPost {
+                    alt_text: Default::default(),
                     text: text.into(),
                     scheduled_at: Some(at(hours)),
                     targets: vec![Target {
+                        options: Default::default(),
                         account_id: env.account.clone(),
                         text: None,
                         media: None,

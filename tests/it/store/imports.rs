@@ -107,9 +107,12 @@ async fn checkpoints_are_conditional_and_issues_page_in_row_order() {
     );
 
     let issues: Vec<_> = (1..=30).map(issue).collect();
-    store.put_row_issues(t, &first.id, &issues).await.unwrap();
     store
-        .put_row_issues(t, &first.id, &issues[..3])
+        .put_row_issues(t, &first.id, &issues, &[])
+        .await
+        .unwrap();
+    store
+        .put_row_issues(t, &first.id, &issues[..3], &[])
         .await
         .unwrap();
     let mut read = Vec::new();
@@ -126,6 +129,25 @@ async fn checkpoints_are_conditional_and_issues_page_in_row_order() {
         }
     }
     assert_eq!(read, issues);
+    // Rows 2 and 4 were created when worked again (31 never had an issue): their issues go,
+    // in the same batches as the new issue of row 40.
+    store
+        .put_row_issues(t, &first.id, &[issue(40)], &[2, 4, 31])
+        .await
+        .unwrap();
+    let rows: Vec<u64> = store
+        .row_issues(t, &first.id, None, 100)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|i| i.row)
+        .collect();
+    let expected: Vec<u64> = (1..=30)
+        .filter(|r| ![2, 4].contains(r))
+        .chain([40])
+        .collect();
+    assert_eq!(rows, expected);
     assert!(
         store
             .row_issues(&other, &first.id, None, 10)

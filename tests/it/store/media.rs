@@ -166,9 +166,11 @@ async fn media_is_inspected_once_and_published_from_the_bucket() {
         .create(
             &env.actor(),
             NewPost {
+                alt_text: Default::default(),
                 text: "with a photo".into(),
                 scheduled_at: None,
                 targets: vec![Target {
+                    options: Default::default(),
                     account_id: env.account.clone(),
                     text: None,
                     media: None,

@@ -184,9 +184,11 @@ impl Env {
             .create(
                 &self.actor(),
                 NewPost {
+                    alt_text: Default::default(),
                     text: text.into(),
                     scheduled_at: None,
                     targets: vec![Target {
+                        options: Default::default(),
                         account_id: self.account.clone(),
                         text: None,
                         media: None,

@@ -117,9 +117,11 @@ async fn dispatch_claims_respect_schedule_cancel_and_lease() {
         .create(
             &env.actor(),
             NewPost {
+                alt_text: Default::default(),
                 text: "later".into(),
                 scheduled_at: Some(now + time::Duration::hours(1)),
                 targets: vec![Target {
+                    options: Default::default(),
                     account_id: env.account.clone(),
                     text: None,
                     media: None,
@@ -594,9 +596,11 @@ async fn a_first_comment_is_a_second_step_with_its_own_claim() {
         .create(
             &env.actor(),
             NewPost {
+                alt_text: Default::default(),
                 text: "the post".into(),
                 scheduled_at: None,
                 targets: vec![Target {
+                    options: Default::default(),
                     account_id: env.account.clone(),
                     text: None,
                     media: None,

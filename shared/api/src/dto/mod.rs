@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
+mod options;
 mod posts;
+pub use options::*;
 pub use posts::*;
 
 /// `Debug` shows no token (the log scan's `access_token`, `refresh_token`).

@@ -14,6 +14,8 @@ pub struct TargetInput {
     /// Media ids for this account only, instead of the post's (`[]`: none).
     #[schema(max_items = 20)]
     pub media: Option<Vec<String>>,
+    /// What this target asks of its own platform (only its platform's block).
+    pub options: Option<TargetOptionsInput>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -58,6 +60,13 @@ pub struct CreatePost {
     pub time_zone: Option<String>,
     /// For a skipped or repeated `scheduled_local`: the earlier or the later instant.
     pub dst: Option<DstInput>,
+    /// What each image or GIF shows, by media id (the post's media or a target's own), sent as
+    /// each platform takes it: X's media metadata, LinkedIn's `altText`, Mastodon's
+    /// `description`, Bluesky's `alt`, Facebook's `alt_text_custom`, Instagram's `alt_text`. At
+    /// most X and Facebook and Instagram 1,000 characters, Mastodon 1,500, Bluesky 2,000,
+    /// LinkedIn 4,086, as the targets that carry the image allow.
+    #[serde(default)]
+    pub alt_text: BTreeMap<String, String>,
     /// `next_slot`: at the earliest posting slot (`PUT /v1/posting-slots`) that every target
     /// has and none has taken, instead of a time. Not with `scheduled_at`,
     /// `scheduled_local` or a draft.
@@ -112,6 +121,8 @@ pub struct EditPost {
     pub thread: Option<Vec<String>>,
     #[schema(min_length = 1, max_length = 8000, pattern = "\\S")]
     pub first_comment: Option<String>,
+    /// Replaces every alt text (as `alt_text` of `POST /v1/posts`).
+    pub alt_text: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -161,6 +172,9 @@ pub struct VariantView {
     pub removed_at: Option<OffsetDateTime>,
     /// This account's own media ids, when it does not carry the post's.
     pub media: Option<Vec<String>>,
+    /// What this target asks of its platform (absent: nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<TargetOptionsInput>,
     /// The step a publisher works on: 0 is the post, then each thread part or the first
     /// comment.
     pub step: u32,
@@ -185,6 +199,7 @@ impl From<&Variant> for VariantView {
             published_at: v.published_at,
             removed_at: v.removed_at,
             media: v.media_override.as_deref().map(media_ids),
+            options: (!v.options.is_empty()).then(|| TargetOptionsInput::from(&v.options)),
             step: v.step,
             follow_up_ids: v.follow_up_ids.clone(),
         }
@@ -213,6 +228,8 @@ pub struct PostView {
     pub variants: Vec<VariantView>,
     /// The post's media ids.
     pub media: Vec<String>,
+    /// What each image shows, by media id.
+    pub alt_text: BTreeMap<String, String>,
     /// X, Mastodon and Bluesky only: the replies published after the post.
     pub thread: Vec<String>,
     /// Facebook, LinkedIn and Instagram only: the comment left on the post once it is live.
@@ -238,6 +255,16 @@ impl From<&Post> for PostView {
             scheduled_at: p.scheduled_at,
             variants: p.variants.values().map(VariantView::from).collect(),
             media: media_ids(&p.media),
+            alt_text: p
+                .media
+                .iter()
+                .chain(
+                    p.variants
+                        .values()
+                        .flat_map(|v| v.media_override.iter().flatten()),
+                )
+                .filter_map(|a| Some((a.media_id.0.clone(), a.alt_text.clone()?)))
+                .collect(),
             thread: p.thread.clone(),
             first_comment: p.first_comment.clone(),
             time_zone: p.time_zone.clone(),

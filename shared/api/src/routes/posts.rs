@@ -52,6 +52,7 @@ fn targets(input: Vec<TargetInput>) -> Vec<Target> {
             account_id: AccountId(t.account_id),
             text: t.text,
             media: t.media.map(media_ids),
+            options: t.options.map(Into::into).unwrap_or_default(),
         })
         .collect()
 }
@@ -108,7 +109,17 @@ fn new_post(input: CreatePost) -> Result<NewPost, ApiError> {
         draft: input.status == NewPostStatus::Draft,
         local,
         next_slot: input.schedule == Some(ScheduleChoice::NextSlot),
+        alt_text: alt_text(input.alt_text),
     })
+}
+
+fn alt_text(
+    input: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<MediaId, String> {
+    input
+        .into_iter()
+        .map(|(id, text)| (MediaId(id), text))
+        .collect()
 }
 
 /// Schedule a draft: it is checked again as a new post (accounts, schedule) and then waits for
@@ -315,6 +326,7 @@ pub async fn edit_post(
             thread: input.thread.unwrap_or_default(),
             first_comment: input.first_comment,
         }),
+        alt_text: input.alt_text.map(alt_text),
     };
     let post = state.posts.edit(&principal.actor(), &id, edit).await?;
     tracing::info!(post_id = %post.id, "post edited");

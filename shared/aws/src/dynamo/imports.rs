@@ -8,7 +8,7 @@ use super::ops::write_all;
 use super::store::{DynamoStore, values};
 use crate::errors::store_error;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use herald_domain::StoreError;
 use herald_domain::ids::{ImportId, TenantId};
 use herald_domain::imports::{Import, ImportStore, RowIssue, row_cursor};
@@ -100,23 +100,36 @@ impl ImportStore for DynamoStore {
         tenant: &TenantId,
         id: &ImportId,
         issues: &[RowIssue],
+        created: &[u64],
     ) -> Result<(), StoreError> {
-        for chunk in issues.chunks(BATCH) {
-            let mut requests = Vec::with_capacity(chunk.len());
-            for issue in chunk {
-                let mut item = key(
-                    issues_pk(tenant, id),
-                    format!("{ROW_PREFIX}{}", row_cursor(issue.row)),
-                );
-                item.insert("type".into(), s("import_row"));
-                item.insert("doc".into(), doc(issue)?);
-                let put = PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(super::ops::build_error)?;
-                requests.push(WriteRequest::builder().put_request(put).build());
-            }
-            write_all(&self.client, &self.table, requests).await?;
+        let row_key = |row: u64| {
+            key(
+                issues_pk(tenant, id),
+                format!("{ROW_PREFIX}{}", row_cursor(row)),
+            )
+        };
+        let mut requests = Vec::with_capacity(issues.len() + created.len());
+        for row in created {
+            let delete = DeleteRequest::builder()
+                .set_key(Some(row_key(*row)))
+                .build()
+                .map_err(super::ops::build_error)?;
+            requests.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        for issue in issues {
+            let mut item = row_key(issue.row);
+            item.insert("type".into(), s("import_row"));
+            item.insert("doc".into(), doc(issue)?);
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(super::ops::build_error)?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        let mut requests = requests.into_iter().peekable();
+        while requests.peek().is_some() {
+            let batch: Vec<WriteRequest> = requests.by_ref().take(BATCH).collect();
+            write_all(&self.client, &self.table, batch).await?;
         }
         Ok(())
     }

@@ -33,6 +33,8 @@ pub(super) fn rows(
     format: ImportFormat,
     content: &[u8],
 ) -> Result<(Sheet, Rows<'_>), String> {
+    // A byte order mark (as Windows editors write UTF-8) is no part of the first row.
+    let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
     match format {
         ImportFormat::Jsonl if kind == ImportKind::Contacts => {
             Err("contacts are imported from CSV only".into())

@@ -101,8 +101,12 @@ impl ImportStore for MemoryImports {
         tenant: &TenantId,
         id: &ImportId,
         issues: &[RowIssue],
+        created: &[u64],
     ) -> Result<(), StoreError> {
         let mut s = self.lock();
+        for row in created {
+            s.issues.remove(&(tenant.clone(), id.clone(), *row));
+        }
         for issue in issues {
             s.issues
                 .insert((tenant.clone(), id.clone(), issue.row), issue.clone());

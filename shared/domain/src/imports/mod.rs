@@ -34,6 +34,9 @@ use time::OffsetDateTime;
 pub const MAX_IMPORT_BYTES: u64 = 20 * 1024 * 1024;
 /// Rows worked between two checkpoints.
 pub const CHUNK_ROWS: usize = 100;
+/// A chunk ends early, at whatever row, once a job has worked this long past its budget (a
+/// post row makes several calls): the function's time limit is never reached mid-chunk.
+pub const CHUNK_OVERRUN: std::time::Duration = std::time::Duration::from_secs(5);
 /// A queued or running import with no checkpoint for this long has lost its job: starting it
 /// again sends a fresh one.
 pub const STALE: time::Duration = time::Duration::minutes(2);
@@ -242,12 +245,14 @@ pub trait ImportStore: Send + Sync {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Import>, StoreError>;
-    /// Writes the issues (a row written again is overwritten with the same).
+    /// Writes the issues (a row written again is overwritten) and removes any issue an
+    /// earlier working of the `created` rows left (a job that lost its checkpoint wrote it).
     async fn put_row_issues(
         &self,
         tenant: &TenantId,
         id: &ImportId,
         issues: &[RowIssue],
+        created: &[u64],
     ) -> Result<(), StoreError>;
     /// In row order.
     async fn row_issues(

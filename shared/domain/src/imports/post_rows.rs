@@ -7,10 +7,11 @@
 
 use super::RowProblem;
 use crate::ids::{AccountId, MediaId};
+use crate::publishing::options::TargetOptions;
 use crate::publishing::posts::{FollowUps, LocalSchedule, NewPost, Target};
 use crate::zone::Dst;
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -117,6 +118,7 @@ impl PostSheet {
                 account_id,
                 text: None,
                 media: None,
+                options: TargetOptions::default(),
             })
             .collect();
         let post = line.into_post();
@@ -139,30 +141,34 @@ pub(super) fn json_post(line: &[u8]) -> Result<NewPost, Vec<RowProblem>> {
     }
 }
 
-/// What serde says is wrong, without the values it quotes (a post's text is the tenant's).
+/// What serde says is wrong, never a value of the line (a post's text is the tenant's): the
+/// field a message names, or what was expected there, and the column.
 fn json_problem(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
-    match e.classify() {
-        Category::Syntax | Category::Eof | Category::Io => {
-            format!("is not a JSON object (column {})", e.column())
-        }
-        Category::Data => {
-            let mut said = String::new();
-            let mut quoted = false;
-            for c in e.to_string().chars() {
-                match (c, quoted) {
-                    ('"', false) => {
-                        quoted = true;
-                        said.push('…');
-                    }
-                    ('"', true) => quoted = false,
-                    (c, false) => said.push(c),
-                    _ => {}
-                }
-            }
-            format!("is not a post as POST /v1/posts takes it: {said}")
-        }
+    let column = e.column();
+    if e.classify() != Category::Data {
+        return format!("is not a JSON object (column {column})");
     }
+    let said = e.to_string();
+    let said = said.split(" at line ").next().unwrap_or_default();
+    let named = |prefix: &str| {
+        said.strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').nth(1))
+            .map(|name| name.chars().take(40).collect::<String>())
+    };
+    let expected = said
+        .rsplit_once(", expected ")
+        .map(|(_, what)| what.to_owned());
+    let why = if let Some(field) = named("missing field ") {
+        format!("has no `{field}`")
+    } else if let Some(field) = named("unknown field ") {
+        format!("has a field POST /v1/posts does not take: `{field}`")
+    } else if let (true, Some(what)) = (said.starts_with("invalid"), expected) {
+        format!("has a value that is not {what}")
+    } else {
+        "is not a post as POST /v1/posts takes it".to_owned()
+    };
+    format!("{why} (column {column})")
 }
 
 fn problem(column: &str, message: impl Into<String>) -> RowProblem {
@@ -192,6 +198,8 @@ struct PostLine {
     media: Vec<String>,
     #[serde(default)]
     thread: Vec<String>,
+    #[serde(default)]
+    alt_text: BTreeMap<String, String>,
     first_comment: Option<String>,
     status: Option<String>,
     scheduled_local: Option<String>,
@@ -206,6 +214,8 @@ struct TargetLine {
     account_id: String,
     text: Option<String>,
     media: Option<Vec<String>>,
+    #[serde(default)]
+    options: TargetOptions,
 }
 
 impl PostLine {
@@ -256,6 +266,7 @@ impl PostLine {
                     account_id: AccountId(t.account_id),
                     text: t.text,
                     media: t.media.map(|m| m.into_iter().map(MediaId).collect()),
+                    options: t.options,
                 })
                 .collect(),
             media: self.media.into_iter().map(MediaId).collect(),
@@ -266,6 +277,11 @@ impl PostLine {
             draft,
             local,
             next_slot,
+            alt_text: self
+                .alt_text
+                .into_iter()
+                .map(|(id, text)| (MediaId(id), text))
+                .collect(),
         })
     }
 }

@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::contacts::{ContactError, ContactService};
 use crate::ids::{ApiKeyId, ContactId, PostId};
 use crate::media::PresignedUpload;
-use crate::ports::MediaObjects;
+use crate::ports::{MediaObjects, TenantStore};
 use crate::publishing::posts::{Actor, FieldError, NewPost, PostError, PostService};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -50,6 +50,9 @@ pub struct ImportService {
     pub objects: Arc<dyn MediaObjects>,
     pub contacts: ContactService,
     pub posts: PostService,
+    /// The tenant and its keys: an import acts as the key that created it, and stops when
+    /// that key could no longer act.
+    pub tenants: Arc<dyn TenantStore>,
     pub queue: Arc<dyn ImportQueue>,
     pub clock: Arc<dyn Clock>,
     pub upload_url_ttl: std::time::Duration,
@@ -63,8 +66,6 @@ crate::debug_fields!(ImportService, upload_url_ttl, budget);
 enum Worked {
     Created,
     Issue(RowIssue),
-    /// No row can be worked any more (the tenant is gone): the import fails with why.
-    Stop(String),
 }
 
 impl ImportService {
@@ -280,8 +281,12 @@ impl ImportService {
         let skip = usize::try_from(import.counts.rows).unwrap_or(usize::MAX);
         let mut records = records.skip(skip).peekable();
         loop {
+            if let Some(problem) = self.creator_stopped(&import).await? {
+                return self.fail(import, &problem).await;
+            }
             let mut counts = import.counts;
             let mut issues = Vec::new();
+            let mut created = Vec::new();
             for record in records.by_ref().take(CHUNK_ROWS) {
                 let record = match record {
                     Ok(record) => record,
@@ -289,8 +294,10 @@ impl ImportService {
                 };
                 counts.rows += 1;
                 match self.row(&import, &sheet, record, counts.rows, job).await? {
-                    Worked::Created => counts.created += 1,
-                    Worked::Stop(problem) => return self.fail(import, &problem).await,
+                    Worked::Created => {
+                        counts.created += 1;
+                        created.push(counts.rows);
+                    }
                     Worked::Issue(issue) => {
                         match issue.outcome {
                             RowOutcome::Duplicate => counts.duplicates += 1,
@@ -299,10 +306,13 @@ impl ImportService {
                         issues.push(issue);
                     }
                 }
+                if started.elapsed() >= self.budget + CHUNK_OVERRUN {
+                    break;
+                }
             }
             let done = records.peek().is_none();
             self.store
-                .put_row_issues(&import.tenant_id, &import.id, &issues)
+                .put_row_issues(&import.tenant_id, &import.id, &issues, &created)
                 .await?;
             let expected = import.version;
             import.counts = counts;
@@ -438,10 +448,19 @@ impl ImportService {
         };
         let csv = import.format == ImportFormat::Csv;
         let correlation = format!("{}-{row}", job.correlation_id);
-        match self.posts.create_as(&actor, new, correlation, id).await {
+        match self
+            .posts
+            .create_as(&actor, new, correlation, id.clone())
+            .await
+        {
             Ok(_) => Ok(Worked::Created),
-            // A concurrent job created it.
-            Err(PostError::Store(StoreError::Conflict)) => Ok(Worked::Created),
+            // A concurrent job created it, unless the conflict was another write's.
+            Err(PostError::Store(StoreError::Conflict)) => {
+                match self.posts.posts.get_post(&import.tenant_id, &id).await? {
+                    Some(_) => Ok(Worked::Created),
+                    None => Err(StoreError::Unavailable("a concurrent change".into()).into()),
+                }
+            }
             Err(PostError::Invalid(problems)) => Ok(issue(
                 RowOutcome::Invalid,
                 problems.into_iter().map(|e| post_problem(e, csv)).collect(),
@@ -455,13 +474,41 @@ impl ImportService {
                 }],
                 None,
             )),
-            // Stored data no retry can mend (the tenant offboarded meanwhile).
-            Err(PostError::Store(StoreError::Invalid(m))) => Ok(Worked::Stop(m)),
             Err(PostError::Store(e)) => Err(e.into()),
             Err(e @ (PostError::NotFound | PostError::Contended)) => {
                 Err(StoreError::Unavailable(e.to_string()).into())
             }
         }
+    }
+
+    /// Why the key that created the import can no longer act (revoked, expired, its tenant
+    /// suspended or gone), if it cannot: the import then stops where it is.
+    async fn creator_stopped(&self, import: &Import) -> Result<Option<String>, StoreError> {
+        let tenant = match self.tenants.get_tenant(&import.tenant_id).await? {
+            None => return Ok(Some("the tenant no longer exists".into())),
+            Some(t) if t.suspended.is_some() => {
+                return Ok(Some(
+                    "the tenant was suspended; import the rows not yet worked again once it is reinstated"
+                        .into(),
+                ));
+            }
+            Some(t) => t,
+        };
+        let key_id = import.actor.trim_start_matches("key:");
+        let keys = self.tenants.list_api_keys(&tenant.id).await?;
+        let now = self.clock.now();
+        let problem = match keys.iter().find(|k| k.id.as_str() == key_id) {
+            None => Some("the key that created the import no longer exists".to_owned()),
+            Some(k) if k.state(now) != crate::model::KeyState::Active => Some(format!(
+                "the key that created the import is {}",
+                k.state(now).as_str()
+            )),
+            Some(k) if import.kind == ImportKind::Posts && !k.role.can_write_posts() => {
+                Some("the key that created the import may not write posts".to_owned())
+            }
+            Some(_) => None,
+        };
+        Ok(problem)
     }
 
     /// Ends the import as failed with why; a job that lost the race to another changes

@@ -44,14 +44,14 @@ fn posts_service(
     }
 }
 
-fn world() -> World {
+async fn world() -> World {
     let clock = Arc::new(FakeClock::new(datetime!(2026-12-05 12:00 UTC)));
     let imports = Arc::new(MemoryImports::default());
     let contacts = Arc::new(MemoryContacts::default());
     let bucket = Arc::new(MemoryMedia::default());
     let queue = Arc::new(MemoryImportQueue::default());
     let store = Arc::new(MemoryStore::new());
-    World {
+    let w = World {
         service: ImportService {
             store: imports.clone(),
             objects: bucket.clone(),
@@ -61,6 +61,7 @@ fn world() -> World {
                 clock: clock.clone(),
             },
             posts: posts_service(store.clone(), bucket.clone(), clock.clone()),
+            tenants: store.clone(),
             queue: queue.clone(),
             clock: clock.clone(),
             upload_url_ttl: std::time::Duration::from_secs(900),
@@ -77,7 +78,10 @@ fn world() -> World {
             tenant_id: TenantId("t_a".into()),
             key_id: ApiKeyId("key_a".into()),
         },
-    }
+    };
+    w.tenant("t_a").await;
+    w.key("key_a", crate::model::Role::Editor).await;
+    w
 }
 
 impl World {
@@ -147,7 +151,7 @@ fn numbers(n: usize) -> String {
 
 #[tokio::test]
 async fn every_row_is_created_once_or_reported_with_why() {
-    let w = world();
+    let w = world().await;
     w.service
         .contacts
         .create(
@@ -234,7 +238,7 @@ async fn every_row_is_created_once_or_reported_with_why() {
 
 #[tokio::test]
 async fn a_job_that_dies_before_its_checkpoint_is_redone_without_doubles() {
-    let w = world();
+    let w = world().await;
     let import = w.started(&numbers(250), None).await;
     // The first chunk's checkpoint fails twice: its rows are worked three times.
     w.imports.fail_next_replaces(2);
@@ -268,7 +272,7 @@ async fn a_job_that_dies_before_its_checkpoint_is_redone_without_doubles() {
 
 #[tokio::test]
 async fn a_file_that_cannot_be_worked_fails_the_import_with_why() {
-    let w = world();
+    let w = world().await;
     let bad_header = w.started("name,first name\nAda,Ada\n", None).await;
     let empty = w.started("\n", None).await;
     w.drain().await;
@@ -315,7 +319,7 @@ async fn a_file_that_cannot_be_worked_fails_the_import_with_why() {
 
 #[tokio::test]
 async fn bad_requests_and_early_starts_change_nothing() {
-    let w = world();
+    let w = world().await;
     let err = w
         .service
         .create(
@@ -379,7 +383,7 @@ async fn bad_requests_and_early_starts_change_nothing() {
 
 #[tokio::test]
 async fn a_file_that_arrived_in_time_is_worked_even_when_started_after_the_url_expired() {
-    let w = world();
+    let w = world().await;
     let (import, _) = w.created(numbers(2).len(), None).await;
     w.bucket.put(&import.key, numbers(2));
     w.clock.advance(time::Duration::hours(1));
@@ -390,7 +394,7 @@ async fn a_file_that_arrived_in_time_is_worked_even_when_started_after_the_url_e
 
 #[tokio::test]
 async fn another_tenant_can_neither_see_start_nor_work_an_import() {
-    let w = world();
+    let w = world().await;
     let (import, _) = w.created(100, None).await;
     w.bucket.put(&import.key, numbers(2));
     let other = TenantId("t_b".into());
@@ -429,7 +433,7 @@ async fn another_tenant_can_neither_see_start_nor_work_an_import() {
 
 #[tokio::test]
 async fn an_import_whose_job_went_quiet_gets_a_fresh_one_on_start() {
-    let w = world();
+    let w = world().await;
     let import = w.started(&numbers(2), None).await;
     assert_eq!(w.queue.take_jobs().len(), 1, "the job is lost");
     w.service
@@ -449,9 +453,9 @@ async fn an_import_whose_job_went_quiet_gets_a_fresh_one_on_start() {
     assert_eq!(done.counts.created, 2);
 }
 
-#[test]
-fn row_ids_are_stable_distinct_and_in_row_order() {
-    let w = world();
+#[tokio::test]
+async fn row_ids_are_stable_distinct_and_in_row_order() {
+    let w = world().await;
     let import = Import {
         id: ImportId("imp_1".into()),
         tenant_id: w.actor.tenant_id.clone(),
@@ -495,10 +499,30 @@ impl World {
         self.store.create_tenant(&tenant).await.unwrap();
     }
 
-    /// Connects an X account `id` for `tenant` (created with it).
+    /// Connects an X account `id` for `tenant` (created with it unless it is `t_a`).
     async fn x_account(&self, tenant: &str, id: &str) {
-        self.tenant(tenant).await;
+        if tenant != "t_a" {
+            self.tenant(tenant).await;
+        }
         self.account(tenant, id).await;
+    }
+
+    async fn key(&self, id: &str, role: crate::model::Role) {
+        use crate::ports::TenantStore;
+        let key = crate::model::ApiKey {
+            id: ApiKeyId(id.into()),
+            tenant_id: self.actor.tenant_id.clone(),
+            role,
+            name: id.into(),
+            hash: format!("hash-{id}"),
+            created_at: self.clock.now(),
+            hint: String::new(),
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+            rotated_to: None,
+        };
+        self.store.put_api_key(&key).await.unwrap();
     }
 
     async fn account(&self, tenant: &str, id: &str) {
@@ -559,7 +583,7 @@ impl World {
 
 #[tokio::test]
 async fn a_csv_of_posts_is_checked_as_the_api_checks_posts_and_each_good_row_created_once() {
-    let w = world();
+    let w = world().await;
     w.x_account("t_a", "acc_x").await;
     w.x_account("t_b", "acc_theirs").await;
     let long = "y".repeat(300);
@@ -613,7 +637,7 @@ async fn a_csv_of_posts_is_checked_as_the_api_checks_posts_and_each_good_row_cre
 
 #[tokio::test]
 async fn json_lines_carry_threads_and_bad_lines_are_reported_without_their_content() {
-    let w = world();
+    let w = world().await;
     w.x_account("t_a", "acc_x").await;
     let body = [
         r#"{"text":"One","targets":[{"account_id":"acc_x"}],"thread":["two","three"]}"#,
@@ -621,6 +645,8 @@ async fn json_lines_carry_threads_and_bad_lines_are_reported_without_their_conte
         r#"{"text":"Two","targets":[{"account_id":"acc_x"}],"colour":"red"}"#,
         r#"{"text": "a secret plan""#,
         r#"{"text":"Three","targets":"acc_secret"}"#,
+        r#"{"text":"Quoted","targets":[{"account_id":"acc_x"}],"thread":"say \"secret\" now"}"#,
+        r#"{"text":4155550123,"targets":[{"account_id":"acc_x"}]}"#,
         r#"{"text":"Four","targets":[{"account_id":"acc_x"}],"scheduled_local":"2026-12-06T09:30","time_zone":"Europe/Paris"}"#,
         r#"{"text":"Five","targets":[{"account_id":"acc_x"}],"dst":"sooner"}"#,
     ]
@@ -628,8 +654,8 @@ async fn json_lines_carry_threads_and_bad_lines_are_reported_without_their_conte
     let import = w.started_posts(&body, "jsonl").await;
     assert_eq!(w.drain().await, 1);
     let done = w.service.get(&w.actor.tenant_id, &import.id).await.unwrap();
-    assert_eq!((done.counts.rows, done.counts.created), (6, 2));
-    assert_eq!(done.counts.invalid, 4);
+    assert_eq!((done.counts.rows, done.counts.created), (8, 2));
+    assert_eq!(done.counts.invalid, 6);
     let summary = w.issue_summary(&import).await;
     assert_eq!(
         summary,
@@ -637,7 +663,9 @@ async fn json_lines_carry_threads_and_bad_lines_are_reported_without_their_conte
             (2, 3, "*".to_owned()),
             (3, 4, "*".to_owned()),
             (4, 5, "*".to_owned()),
-            (6, 7, "dst".to_owned()),
+            (5, 6, "*".to_owned()),
+            (6, 7, "*".to_owned()),
+            (8, 9, "dst".to_owned()),
         ]
     );
     let said = format!(
@@ -650,6 +678,7 @@ async fn json_lines_carry_threads_and_bad_lines_are_reported_without_their_conte
     );
     assert!(said.contains("colour"), "{said}");
     assert!(!said.contains("secret"), "why, never the line: {said}");
+    assert!(!said.contains("4155550123"), "nor a number of it: {said}");
     let posts = w.store.all_posts();
     assert_eq!(posts[0].thread, vec!["two".to_owned(), "three".to_owned()]);
     assert_eq!(posts[1].time_zone.as_deref(), Some("Europe/Paris"));
@@ -661,20 +690,83 @@ async fn json_lines_carry_threads_and_bad_lines_are_reported_without_their_conte
 }
 
 #[tokio::test]
-async fn a_tenant_offboarded_during_its_posts_import_fails_it_with_why() {
-    let w = world();
+async fn an_import_stops_when_its_key_is_revoked_or_could_not_write_posts() {
+    use crate::ports::TenantStore;
+    let w = world().await;
     w.account("t_a", "acc_x").await;
     let import = w.started_posts("text,accounts\nHi,acc_x\n", "csv").await;
+    let revoked = crate::model::KeyChange {
+        revoked_at: Some(w.clock.now()),
+        expires_at: None,
+        rotated_to: None,
+    };
+    let tenant = w.actor.tenant_id.clone();
+    w.store
+        .change_api_key(&tenant, &w.actor.key_id, &revoked)
+        .await
+        .unwrap();
     w.drain().await;
-    let failed = w.service.get(&w.actor.tenant_id, &import.id).await.unwrap();
+    let failed = w.service.get(&tenant, &import.id).await.unwrap();
     assert_eq!(failed.status, ImportStatus::Failed);
-    assert!(failed.problem.unwrap().contains("tenant"));
+    assert_eq!(
+        failed.problem.as_deref(),
+        Some("the key that created the import is revoked")
+    );
+    assert!(
+        w.store.all_posts().is_empty(),
+        "nothing spent on its behalf"
+    );
+
+    // A key that may not write posts cannot have them imported either.
+    w.key("key_viewer", crate::model::Role::Viewer).await;
+    let mut viewer = w.started_posts("text,accounts\nHi,acc_x\n", "csv").await;
+    viewer.actor = "key:key_viewer".into();
+    viewer.version += 1;
+    w.imports
+        .replace_import(&viewer, viewer.version - 1)
+        .await
+        .unwrap();
+    w.drain().await;
+    let failed = w.service.get(&tenant, &viewer.id).await.unwrap();
+    assert!(failed.problem.unwrap().contains("may not write posts"));
     assert!(w.store.all_posts().is_empty());
 }
 
 #[tokio::test]
+async fn a_row_created_when_worked_again_keeps_no_issue_from_before() {
+    use crate::ports::AccountStore;
+    let w = world().await;
+    w.account("t_a", "acc_x").await;
+    let tenant = w.actor.tenant_id.clone();
+    let id = crate::ids::AccountId("acc_x".into());
+    let mut account = w.store.get_account(&tenant, &id).await.unwrap().unwrap();
+    account.status = crate::model::AccountStatus::NeedsReauth;
+    w.store.upsert_account(&account).await.unwrap();
+    let import = w.started_posts("text,accounts\nHi,acc_x\n", "csv").await;
+    // The first working finds the account disconnected but loses its checkpoint; by the
+    // redelivery it is reconnected, and the row is created.
+    w.imports.fail_next_replaces(1);
+    let job = w.queue.take_jobs().remove(0);
+    assert!(w.service.work(&job).await.is_err());
+    assert_eq!(
+        w.issue_summary(&import).await.len(),
+        1,
+        "the first working's issue"
+    );
+    account.status = crate::model::AccountStatus::Active;
+    w.store.upsert_account(&account).await.unwrap();
+    w.service.work(&job).await.unwrap();
+    let done = w.service.get(&tenant, &import.id).await.unwrap();
+    assert_eq!((done.counts.created, done.counts.invalid), (1, 0));
+    assert!(
+        w.issue_summary(&import).await.is_empty(),
+        "issues agree with the counts"
+    );
+}
+
+#[tokio::test]
 async fn a_posts_file_with_a_bad_header_fails_as_a_whole() {
-    let w = world();
+    let w = world().await;
     let import = w.started_posts("text,account\nHi,acc_x\n", "csv").await;
     w.drain().await;
     let failed = w.service.get(&w.actor.tenant_id, &import.id).await.unwrap();

@@ -76,6 +76,9 @@ pub struct Attachment {
     pub dimensions: Option<Dimensions>,
     pub file_name: String,
     pub created_at: OffsetDateTime,
+    /// What the image shows, for people who cannot see it (the post's `alt_text`); sent to
+    /// every platform that carries it.
+    pub alt_text: Option<String>,
 }
 
 impl Attachment {
@@ -142,6 +145,8 @@ impl Resolved {
                     dimensions: i.dimensions,
                     file_name: record.file_name.clone(),
                     created_at: record.created_at,
+                    // The post's to give.
+                    alt_text: None,
                 },
             },
         }

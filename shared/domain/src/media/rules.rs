@@ -28,6 +28,10 @@ pub struct PlatformMediaRules {
     /// resumable upload), continuing in the next invocation where one runs out: the
     /// publisher's time limit bounds one chunk, not the file.
     pub resumable_video: bool,
+    /// The longest alt text an image may have there, in characters (X 1,000, Mastodon 1,500,
+    /// Bluesky 2,000 (Bluesky's app), LinkedIn 4,086; Facebook and Instagram document none:
+    /// Herald takes 1,000).
+    pub alt_text_chars: usize,
 }
 
 /// X: images (JPEG, PNG, WebP) up to 5 MB, GIFs up to 15 MB, video (MP4, MOV) up to 512 MB;
@@ -48,6 +52,7 @@ pub const X_MEDIA: PlatformMediaRules = PlatformMediaRules {
     alone: &[MediaType::Gif, MediaType::Mp4, MediaType::Mov],
     fetched: false,
     resumable_video: true,
+    alt_text_chars: 1000,
 };
 
 /// Facebook Pages: photos (JPEG, PNG, GIF) up to 4 MB and at least 600x315, video (MP4, MOV)
@@ -70,6 +75,7 @@ pub const FACEBOOK_MEDIA: PlatformMediaRules = PlatformMediaRules {
     alone: &[MediaType::Mp4, MediaType::Mov],
     fetched: false,
     resumable_video: true,
+    alt_text_chars: 1000,
 };
 
 /// LinkedIn: images (JPEG, PNG, GIF) up to 5 MB and at least 552x368, documents (PDF) up to
@@ -91,6 +97,7 @@ pub const LINKEDIN_MEDIA: PlatformMediaRules = PlatformMediaRules {
     alone: &[MediaType::Pdf],
     fetched: false,
     resumable_video: false,
+    alt_text_chars: 4086,
 };
 
 /// Mastodon (its defaults): images (JPEG, PNG, WebP) up to 16 MB, GIFs up to 16 MB (turned
@@ -112,6 +119,7 @@ pub const MASTODON_MEDIA: PlatformMediaRules = PlatformMediaRules {
     alone: &[MediaType::Gif, MediaType::Mp4, MediaType::Mov],
     fetched: false,
     resumable_video: false,
+    alt_text_chars: 1500,
 };
 
 /// Bluesky (`app.bsky.embed.images`): images (JPEG, PNG, WebP) up to 1,000,000 bytes (the
@@ -129,6 +137,7 @@ pub const BLUESKY_MEDIA: PlatformMediaRules = PlatformMediaRules {
     alone: &[],
     fetched: false,
     resumable_video: false,
+    alt_text_chars: 2000,
 };
 
 /// Instagram (the Content Publishing API): JPEG images up to 8 MB, video (MP4, MOV, published
@@ -147,6 +156,7 @@ pub const INSTAGRAM_MEDIA: PlatformMediaRules = PlatformMediaRules {
     alone: &[],
     fetched: true,
     resumable_video: false,
+    alt_text_chars: 1000,
 };
 
 impl PlatformMediaRules {

@@ -13,6 +13,7 @@ fn attachment(id: &str, media_type: MediaType, size: u64, dims: Option<(u32, u32
     Resolved::Uploaded {
         declared: media_type,
         attachment: Attachment {
+            alt_text: None,
             media_id: MediaId(id.into()),
             key: format!("media/t/{id}"),
             etag: "\"e\"".into(),

@@ -19,6 +19,7 @@ mod fields;
 pub mod gates;
 #[cfg(feature = "memory")]
 pub mod memory;
+pub mod options;
 pub mod platform;
 pub mod posts;
 pub mod publish;

@@ -57,6 +57,8 @@ pub struct PublishRequest<'a> {
     /// then: it keeps its progress and answers [`PlatformError::UploadContinues`], and the
     /// next invocation carries on, leaving this one the time to record that.
     pub uploads_until: time::OffsetDateTime,
+    /// What the variant asks of its platform (a follow-up carries none of them).
+    pub options: &'a crate::publishing::options::TargetOptions,
 }
 
 /// One media file to go with a post: what it is, and its bytes or a link to them.

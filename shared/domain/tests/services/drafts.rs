@@ -8,9 +8,11 @@ impl World {
             .create(
                 &self.actor,
                 NewPost {
+                    alt_text: Default::default(),
                     text: "a draft".into(),
                     scheduled_at: Some(self.clock.now() + time::Duration::seconds(in_secs)),
                     targets: vec![Target {
+                        options: Default::default(),
                         account_id: AccountId("acc_x".into()),
                         text: None,
                         media: None,

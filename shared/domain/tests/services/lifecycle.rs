@@ -80,25 +80,30 @@ async fn validation_lists_every_problem() {
         .create(
             &w.actor,
             NewPost {
+                alt_text: Default::default(),
                 text: "x".repeat(300),
                 scheduled_at: Some(datetime!(2020-01-01 00:00:00 UTC)),
                 targets: vec![
                     Target {
+                        options: Default::default(),
                         account_id: AccountId("acc_x".into()),
                         text: None,
                         media: None,
                     },
                     Target {
+                        options: Default::default(),
                         account_id: AccountId("acc_x".into()),
                         text: None,
                         media: None,
                     },
                     Target {
+                        options: Default::default(),
                         account_id: AccountId("acc_nope".into()),
                         text: None,
                         media: None,
                     },
                     Target {
+                        options: Default::default(),
                         account_id: AccountId("acc_li".into()),
                         text: Some(" ".into()),
                         media: None,

@@ -319,11 +319,13 @@ impl World {
             .create(
                 &self.actor,
                 NewPost {
+                    alt_text: Default::default(),
                     text: text.into(),
                     scheduled_at: Some(self.clock.now() + time::Duration::seconds(in_secs)),
                     targets: accounts
                         .iter()
                         .map(|a| Target {
+                            options: Default::default(),
                             account_id: AccountId((*a).into()),
                             text: None,
                             media: None,

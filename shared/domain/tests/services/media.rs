@@ -33,11 +33,13 @@ impl World {
             .create(
                 &self.actor,
                 NewPost {
+                    alt_text: Default::default(),
                     text: "with media".into(),
                     scheduled_at: None,
                     targets: accounts
                         .iter()
                         .map(|a| Target {
+                            options: Default::default(),
                             account_id: AccountId((*a).into()),
                             text: None,
                             media: None,
@@ -343,6 +345,7 @@ async fn edits_check_media_again_against_the_new_targets() {
             &post.id,
             PostEdit {
                 targets: Some(vec![Target {
+                    options: Default::default(),
                     account_id: AccountId("acc_fb".into()),
                     text: None,
                     media: None,
@@ -371,6 +374,7 @@ async fn edits_check_media_again_against_the_new_targets() {
             &post.id,
             PostEdit {
                 targets: Some(vec![Target {
+                    options: Default::default(),
                     account_id: AccountId("acc_fb".into()),
                     text: None,
                     media: Some(vec![large.clone()]),
@@ -482,9 +486,11 @@ async fn a_continued_videos_thread_counts_its_next_steps_claims_as_any() {
     let w = World::new(false).await;
     let media = w.upload("video/mp4", samples::mp4(6 * 1024 * 1024)).await;
     let mut new = NewPost {
+        alt_text: Default::default(),
         text: "the launch".into(),
         scheduled_at: None,
         targets: vec![Target {
+            options: Default::default(),
             account_id: AccountId("acc_x".into()),
             text: None,
             media: None,

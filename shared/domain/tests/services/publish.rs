@@ -366,9 +366,11 @@ async fn each_tenant_spends_its_own_window_on_a_shared_account() {
         .create(
             &b_actor,
             NewPost {
+                alt_text: Default::default(),
                 text: "b's".into(),
                 scheduled_at: Some(w.clock.now()),
                 targets: vec![Target {
+                    options: Default::default(),
                     account_id: AccountId("acc_x".into()),
                     text: None,
                     media: None,

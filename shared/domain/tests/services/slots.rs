@@ -32,11 +32,13 @@ impl World {
             .create(
                 &self.actor,
                 NewPost {
+                    alt_text: Default::default(),
                     text: "queued".into(),
                     scheduled_at: None,
                     targets: accounts
                         .iter()
                         .map(|a| Target {
+                            options: Default::default(),
                             account_id: AccountId((*a).into()),
                             text: None,
                             media: None,
@@ -220,9 +222,11 @@ async fn next_slot_with_a_time_or_as_a_draft_is_refused() {
             .create(
                 &w.actor,
                 NewPost {
+                    alt_text: Default::default(),
                     text: "both".into(),
                     scheduled_at: at,
                     targets: vec![Target {
+                        options: Default::default(),
                         account_id: AccountId("acc_x".into()),
                         text: None,
                         media: None,
@@ -259,9 +263,11 @@ async fn a_draft_is_scheduled_into_the_next_free_slot_once() {
         .create(
             &w.actor,
             NewPost {
+                alt_text: Default::default(),
                 text: "a draft".into(),
                 scheduled_at: None,
                 targets: vec![Target {
+                    options: Default::default(),
                     account_id: AccountId("acc_x".into()),
                     text: None,
                     media: None,

@@ -14,11 +14,13 @@ impl World {
             .create(
                 &self.actor,
                 NewPost {
+                    alt_text: Default::default(),
                     text: "head".into(),
                     scheduled_at: None,
                     targets: accounts
                         .iter()
                         .map(|a| Target {
+                            options: Default::default(),
                             account_id: AccountId((*a).into()),
                             text: None,
                             media: None,

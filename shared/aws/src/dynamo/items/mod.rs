@@ -193,6 +193,9 @@ pub fn attachment_to_av(a: &Attachment) -> AttributeValue {
         ("created_at".to_owned(), time_n(a.created_at)),
     ]);
     dimensions_into(&mut m, a.dimensions);
+    if let Some(alt_text) = &a.alt_text {
+        m.insert("alt_text".to_owned(), s(alt_text));
+    }
     AttributeValue::M(m)
 }
 
@@ -207,6 +210,8 @@ fn attachment_from_av(v: &AttributeValue) -> Result<Attachment, StoreError> {
         dimensions: dimensions_from(&f)?,
         file_name: f.str("file_name")?,
         created_at: f.time("created_at")?,
+        // Absent in items written before alt text, and on media without one.
+        alt_text: f.opt_str("alt_text"),
     })
 }
 
@@ -555,6 +560,11 @@ fn variant_to_av(v: &Variant) -> AttributeValue {
     if let Some(p) = &v.progress {
         m.insert("progress".to_owned(), s(p));
     }
+    if !v.options.is_empty() {
+        // A small JSON document: `{"linkedin":{"visibility":"connections"}}`.
+        let options = serde_json::to_string(&v.options).unwrap_or_default();
+        m.insert("options".to_owned(), s(options));
+    }
     AttributeValue::M(m)
 }
 
@@ -583,6 +593,12 @@ fn variant_from_item(account_id: &str, item: &Item) -> Result<Variant, StoreErro
             .unwrap_or(0),
         follow_up_ids: strings_from(&f, "follow_up_ids")?,
         progress: f.opt_str("progress"),
+        // Absent in items written before options, and on targets without any.
+        options: f
+            .opt_str("options")
+            .map(|o| serde_json::from_str(&o).map_err(|_| bad("options")))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }
 

@@ -45,6 +45,7 @@ fn sample() -> Post {
             note: None,
         }),
         media: vec![Attachment {
+            alt_text: None,
             media_id: MediaId("med_1".into()),
             key: "media/ten_1/med_1".into(),
             etag: "\"abc\"".into(),

@@ -15,6 +15,7 @@ use crate::model::{
     Account, AccountStatus, Platform, Post, PostStatus, Review, Variant, VariantStatus,
 };
 use crate::ports::{AccountStore, PostStore, SlotStore, TenantStore};
+use crate::publishing::options::{TargetOptions, check_alt_text, check_options};
 use crate::publishing::text::check_text;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub struct Target {
     pub text: Option<String>,
     /// Media for this account only, instead of the post's (`Some(vec![])`: none).
     pub media: Option<Vec<MediaId>>,
+    /// What this target asks of its own platform.
+    pub options: TargetOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +79,8 @@ pub struct NewPost {
     pub local: Option<LocalSchedule>,
     /// At the earliest posting slot every target has free, instead of a time.
     pub next_slot: bool,
+    /// What each image shows, by media id (the post's or a target's media).
+    pub alt_text: BTreeMap<MediaId, String>,
 }
 
 /// A post's time as a person says it: a wall-clock time in a zone.
@@ -134,6 +139,8 @@ pub struct PostEdit {
     pub media: Option<Vec<MediaId>>,
     /// Replaces the post's thread and first comment (both at once).
     pub follow_ups: Option<FollowUps>,
+    /// Replaces every alt text.
+    pub alt_text: Option<BTreeMap<MediaId, String>>,
 }
 
 /// What a post would be: each target's content, and every rule broken (none: it would be
@@ -166,6 +173,7 @@ struct Planned {
     account_id: AccountId,
     text: Option<String>,
     media: Option<Vec<Resolved>>,
+    options: TargetOptions,
 }
 
 /// Who is acting: the API key and its tenant.
@@ -220,6 +228,7 @@ impl PostService {
             follow_ups: &new.follow_ups,
             scheduled_at,
             draft: new.draft,
+            alt_text: &new.alt_text,
         };
         let (variants, media) = validate(&content, &targets, &media, &accounts, now)?;
         let status = match new.draft {
@@ -277,6 +286,7 @@ impl PostService {
             follow_ups: &new.follow_ups,
             scheduled_at,
             draft: new.draft,
+            alt_text: &new.alt_text,
         };
         let errors = match validate(&content, &planned, &media, &accounts, now) {
             Ok(_) => Vec::new(),
@@ -360,11 +370,13 @@ impl PostService {
                 first_comment: post.first_comment.clone(),
             });
             let draft = post.status == PostStatus::Draft;
+            let alt_text = edit.alt_text.clone().unwrap_or_else(|| alt_text_of(post));
             let content = Content {
                 text: &text,
                 follow_ups: &follow_ups,
                 scheduled_at,
                 draft,
+                alt_text: &alt_text,
             };
             let (variants, media) = validate(&content, &targets, &media, &accounts, now)?;
             post.thread = follow_ups.thread;
@@ -409,11 +421,13 @@ impl PostService {
                 thread: post.thread.clone(),
                 first_comment: post.first_comment.clone(),
             };
+            let alt_text = alt_text_of(post);
             let content = Content {
                 text: &post.text,
                 follow_ups: &follow_ups,
                 scheduled_at,
                 draft: false,
+                alt_text: &alt_text,
             };
             let media: Vec<Resolved> = post.media.iter().map(Resolved::attached).collect();
             let (variants, media) = validate(&content, &targets_of(post), &media, &accounts, now)?;

@@ -25,7 +25,21 @@ pub(super) fn targets_of(post: &Post) -> Vec<Planned> {
                 .media_override
                 .as_ref()
                 .map(|m| m.iter().map(Resolved::attached).collect()),
+            options: v.options.clone(),
         })
+        .collect()
+}
+
+/// The post's alt texts as they stand, from its media and its targets' own.
+pub(super) fn alt_text_of(post: &Post) -> BTreeMap<MediaId, String> {
+    let overrides = post
+        .variants
+        .values()
+        .filter_map(|v| v.media_override.as_ref());
+    std::iter::once(&post.media)
+        .chain(overrides)
+        .flatten()
+        .filter_map(|a| Some((a.media_id.clone(), a.alt_text.clone()?)))
         .collect()
 }
 
@@ -51,6 +65,7 @@ impl FoundMedia {
                 account_id: t.account_id.clone(),
                 text: t.text.clone(),
                 media: t.media.as_deref().map(|ids| self.list(ids)),
+                options: t.options.clone(),
             })
             .collect()
     }
@@ -75,12 +90,19 @@ pub(super) fn check_media_list(field: &str, media: &[Resolved], errors: &mut Vec
     }
 }
 
-/// Only uploaded media end up on a post; validation has refused the rest.
-pub(super) fn attachments(media: &[Resolved]) -> Vec<Attachment> {
+/// Only uploaded media end up on a post (validation has refused the rest), each with its
+/// alt text.
+pub(super) fn attachments(
+    media: &[Resolved],
+    alt_text: &BTreeMap<MediaId, String>,
+) -> Vec<Attachment> {
     media
         .iter()
         .filter_map(|m| match m {
-            Resolved::Uploaded { attachment, .. } => Some(attachment.clone()),
+            Resolved::Uploaded { attachment, .. } => Some(Attachment {
+                alt_text: alt_text.get(&attachment.media_id).cloned(),
+                ..attachment.clone()
+            }),
             _ => None,
         })
         .collect()
@@ -93,6 +115,7 @@ pub(super) struct Content<'a> {
     pub(super) scheduled_at: OffsetDateTime,
     /// A draft's time may be past: it is checked when the draft is scheduled.
     pub(super) draft: bool,
+    pub(super) alt_text: &'a BTreeMap<MediaId, String>,
 }
 
 /// Checks a post against every rule at once and lists every violation, media included:
@@ -134,6 +157,7 @@ pub(super) fn validate(
     }
     check_media_list("media", media, &mut errors);
     let mut post_media_checked = false;
+    let mut carriers: Vec<(Platform, &[Resolved])> = Vec::new();
     let mut seen = HashSet::new();
     let mut variants = BTreeMap::new();
     for (i, target) in targets.iter().enumerate() {
@@ -196,11 +220,25 @@ pub(super) fn validate(
             }
         }
         check_follow_ups(content.follow_ups, account.platform, &field, &mut errors);
+        check_options(
+            &format!("{field}.options"),
+            account.platform,
+            &target.options,
+            effective,
+            !own_media.is_empty(),
+            &mut errors,
+        );
+        carriers.push((account.platform, own_media));
         let mut variant = Variant::new(account.id.clone(), account.platform, target.text.clone());
-        variant.media_override = target.media.as_deref().map(attachments);
+        variant.media_override = target
+            .media
+            .as_deref()
+            .map(|m| attachments(m, content.alt_text));
+        variant.options = target.options.clone();
         variants.insert(account.id.clone(), variant);
     }
     check_thread_parts(content.follow_ups, &mut errors);
+    check_alt_text(content.alt_text, &carriers, &mut errors);
     if !post_media_checked {
         // No target carries the post's media: still say what is wrong with them anywhere.
         for (at, violation) in check_media(media, Platform::X, scheduled_at) {
@@ -211,7 +249,7 @@ pub(super) fn validate(
         }
     }
     if errors.is_empty() {
-        Ok((variants, attachments(media)))
+        Ok((variants, attachments(media, content.alt_text)))
     } else {
         Err(PostError::Invalid(errors))
     }

@@ -7,6 +7,7 @@ use crate::media::{Attachment, Carriage, PlatformMediaRules};
 use crate::model::{Account, FailureKind, Post};
 use crate::ports::BreakerChange;
 use crate::publishing::gates::BreakerState;
+use crate::publishing::options::TargetOptions;
 use crate::publishing::platform::{
     ChunkSource, HERALD_STORE_CODE, LookupRequest, MediaBody, MediaUpload, PublishRequest,
     StepProgress, UPLOAD_CHUNK_BYTES, upload_allowance,
@@ -77,10 +78,10 @@ impl PublishService {
             // A millisecond per step, so a thread's parts sort in order (Bluesky's keys).
             due_at: post.scheduled_at + time::Duration::milliseconds(i64::from(step)),
         };
-        let kept_before = post
-            .variants
-            .get(&message.account_id)
-            .and_then(|v| v.progress.clone());
+        let variant = post.variants.get(&message.account_id);
+        let kept_before = variant.and_then(|v| v.progress.clone());
+        let no_options = TargetOptions::default();
+        let options = variant.map_or(&no_options, |v| &v.options);
         let progress = VariantProgress {
             store: &*self.store,
             variant: message.variant(),
@@ -154,6 +155,7 @@ impl PublishService {
                     due_at: key.due_at,
                     progress: &progress,
                     uploads_until: delivery.deadline - self.config.platform_timeout,
+                    options,
                 })
                 .await;
             let error = match result {

@@ -1,0 +1,194 @@
+//! What a target may ask of its own platform beyond text and media: LinkedIn's visibility,
+//! Facebook's link preview, X's reply settings. Each is declared under its platform's name,
+//! and a target may only carry its own platform's block. Alt text belongs to the media (see
+//! [`check_alt_text`]).
+
+use super::fields::FieldError;
+use crate::ids::{MediaId, Platform};
+use crate::media::{MediaKind, PlatformMediaRules, Resolved};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The longest alt text Herald takes for any platform (Bluesky's); each platform's own limit
+/// is in its media rules.
+pub const MAX_ALT_TEXT_CHARS: usize = 2_000;
+
+/// One target's options, each block for one platform.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linkedin: Option<LinkedInOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facebook: Option<FacebookOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<XOptions>,
+}
+
+impl TargetOptions {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkedInOptions {
+    /// Who may see the post (LinkedIn's `visibility`); absent: public.
+    pub visibility: Option<Visibility>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Anyone (`PUBLIC`).
+    Public,
+    /// The member's connections only (`CONNECTIONS`): a member's post, not an organisation's.
+    Connections,
+    /// Members signed in to LinkedIn (`LOGGED_IN`).
+    LoggedIn,
+}
+
+impl Visibility {
+    /// As LinkedIn's Posts API spells it.
+    pub fn linkedin(self) -> &'static str {
+        match self {
+            Visibility::Public => "PUBLIC",
+            Visibility::Connections => "CONNECTIONS",
+            Visibility::LoggedIn => "LOGGED_IN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacebookOptions {
+    /// `true`: the text's first link goes with the post as its `link`, so Facebook shows that
+    /// page's preview card. Not with media (a link post carries none).
+    pub link_preview: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XOptions {
+    /// Who may reply (X's `reply_settings`); absent: everyone.
+    pub reply_settings: Option<ReplySettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplySettings {
+    Following,
+    MentionedUsers,
+    Subscribers,
+    Verified,
+}
+
+impl ReplySettings {
+    /// As X's API spells it.
+    pub fn x(self) -> &'static str {
+        match self {
+            ReplySettings::Following => "following",
+            ReplySettings::MentionedUsers => "mentionedUsers",
+            ReplySettings::Subscribers => "subscribers",
+            ReplySettings::Verified => "verified",
+        }
+    }
+}
+
+/// The first link in a text (what a Facebook link preview shows).
+pub fn first_link(text: &str) -> Option<&str> {
+    text.split_whitespace()
+        .find(|w| w.starts_with("https://") || w.starts_with("http://"))
+        .map(|w| w.trim_end_matches(['.', ',', ')', '!', '?', ';', ':']))
+}
+
+/// Every problem of one target's options: a block for another platform, or a preview with
+/// nothing to preview.
+pub fn check_options(
+    field: &str,
+    platform: Platform,
+    options: &TargetOptions,
+    text: &str,
+    carries_media: bool,
+    errors: &mut Vec<FieldError>,
+) {
+    let blocks = [
+        ("linkedin", options.linkedin.is_some(), Platform::Linkedin),
+        ("facebook", options.facebook.is_some(), Platform::Facebook),
+        ("x", options.x.is_some(), Platform::X),
+    ];
+    for (name, present, owner) in blocks {
+        if present && owner != platform {
+            errors.push(FieldError::new(
+                format!("{field}.{name}"),
+                format!(
+                    "is for {} targets; this one is a {} account",
+                    owner.title(),
+                    platform.title()
+                ),
+            ));
+        }
+    }
+    let preview = options.facebook.as_ref().and_then(|f| f.link_preview) == Some(true);
+    if preview && platform == Platform::Facebook {
+        let field = format!("{field}.facebook.link_preview");
+        if first_link(text).is_none() {
+            errors.push(FieldError::new(&field, "the text has no link to preview"));
+        }
+        if carries_media {
+            errors.push(FieldError::new(field, "a link post carries no media"));
+        }
+    }
+}
+
+/// Every problem of a post's alt texts: each must describe an image or GIF a target carries
+/// (the post's media or its own), and fit every platform that carries it (`carriers`: each
+/// target's platform and media).
+pub fn check_alt_text(
+    alt_text: &BTreeMap<MediaId, String>,
+    carriers: &[(Platform, &[Resolved])],
+    errors: &mut Vec<FieldError>,
+) {
+    for (id, text) in alt_text {
+        let field = format!("alt_text.{id}");
+        if text.trim().is_empty() {
+            errors.push(FieldError::new(&field, "must not be empty"));
+        }
+        let carried: Vec<(Platform, &Resolved)> = carriers
+            .iter()
+            .flat_map(|(p, media)| media.iter().map(move |m| (*p, m)))
+            .filter(|(_, m)| m.media_id() == id)
+            .collect();
+        let Some((_, media)) = carried.first() else {
+            errors.push(FieldError::new(
+                &field,
+                "names media no target of this post carries",
+            ));
+            continue;
+        };
+        if let Resolved::Uploaded { attachment, .. } = media
+            && attachment.media_type.kind() != MediaKind::Image
+        {
+            errors.push(FieldError::new(
+                &field,
+                "alt text describes an image or a GIF",
+            ));
+        }
+        let chars = text.chars().count();
+        let mut platforms: Vec<Platform> = carried.iter().map(|(p, _)| *p).collect();
+        platforms.dedup();
+        for platform in platforms {
+            let limit = PlatformMediaRules::of(platform).alt_text_chars;
+            if chars > limit {
+                errors.push(FieldError::new(
+                    &field,
+                    format!(
+                        "must be at most {limit} characters on {} (it has {chars})",
+                        platform.title()
+                    ),
+                ));
+            }
+        }
+    }
+}
