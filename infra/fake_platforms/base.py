@@ -33,6 +33,9 @@ class Draft:
     problem: str | None = None
     media: list[str] = field(default_factory=list)  # ids (URNs) of uploaded media
     parent: str | None = None  # the post this answers (a reply or a comment)
+    # What only one platform takes (X's reply settings, LinkedIn's visibility and alt texts,
+    # a Facebook link), kept on the post as its attributes.
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 class Platform:
@@ -165,6 +168,7 @@ def _create(state: State, platform: Platform, draft: Draft, rule: FaultRule | No
         platform.name, draft.account, draft.text, make_id, draft.author, draft.media, parent
     )
     platform.stored(state, draft, post)
+    post.attributes.update(draft.attributes)
     if rule is not None and rule.ambiguous:
         return DROP
     return platform.created(post) if parent is None else platform.created_answer(post)

@@ -88,11 +88,18 @@ class FacebookPlatform(Platform):
         except (ValueError, KeyError, TypeError):
             draft.problem = "(#100) attached_media must be objects like {\"media_fbid\": \"...\"}"
             return draft
+        link = form.get("link")
         if not message:
             draft.problem = "(#100) The parameter message is required"
+        elif link is not None and media:
+            draft.problem = "(#100) A link post cannot carry attached_media"
+        elif link is not None and not re.match(r"https?://", link):
+            draft.problem = "(#100) The parameter link must be a URL"
         else:
             draft.text = message
             draft.media = [str(m) for m in media]
+            if link is not None:
+                draft.attributes["link"] = link
         return draft
 
     def new_id(self, n: int, account: str) -> str:
@@ -168,6 +175,9 @@ def facebook_upload_photo(state: State, req: Request) -> Outcome:
                              "to attach to a feed post")
         stored = state.add_media("facebook", page, "image", FACEBOOK.new_media_id, source.data,
                                  source.content_type)
+        alt = parts.get("alt_text_custom")
+        if alt is not None:
+            stored.attributes["alt_text"] = alt.text
         return Reply(200, {"id": stored.id})
 
     return upload(state, FACEBOOK, req, page, store)

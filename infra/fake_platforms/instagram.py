@@ -37,6 +37,8 @@ from fake_platforms.protocol import DROP, BadRequest, Outcome, Reply, Request, d
 from fake_platforms.state import ENGAGEMENT, State, Usage
 
 MAX_CAPTION = 2_200
+#: The longest alt text this fake takes on an image container (Meta documents none).
+MAX_ALT_TEXT = 1_000
 
 
 class InstagramPlatform(FacebookPlatform):
@@ -104,6 +106,11 @@ def instagram_create_container(state: State, req: Request) -> Outcome:
             if not form.get("image_url"):
                 raise BadRequest("(#100) The parameter image_url is required")
             fetched = _fetch(form["image_url"], kind)
+            alt = form.get("alt_text")
+            if alt is not None:
+                if len(alt) > MAX_ALT_TEXT:
+                    raise BadRequest(f"(#100) alt_text is longer than {MAX_ALT_TEXT} characters")
+                fetched["alt_text"] = alt
         elif kind in ("VIDEO", "REELS"):
             if not form.get("video_url"):
                 raise BadRequest("(#100) The parameter video_url is required")

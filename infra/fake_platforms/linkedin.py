@@ -28,6 +28,9 @@ from fake_platforms.protocol import DROP, BadRequest, Outcome, Reply, Request, p
 from fake_platforms.state import ENGAGEMENT, Post, State, Usage
 
 
+#: Who may see a post, as the Posts API takes `visibility`.
+LINKEDIN_VISIBILITY = ("PUBLIC", "CONNECTIONS", "LOGGED_IN")
+
 class LinkedInPlatform(Platform):
     name = "linkedin"
     ID_BASE = 7_000_000_000_000_000_000
@@ -73,10 +76,30 @@ class LinkedInPlatform(Platform):
             draft.problem = "ERROR :: /commentary :: field is required and must be a string"
         elif media is None:
             draft.problem = "ERROR :: /content :: must be {media: {id}} or {multiImage: {images: [{id}]}}"
+        elif body.get("visibility", "PUBLIC") not in LINKEDIN_VISIBILITY:
+            draft.problem = f"ERROR :: /visibility :: must be one of {', '.join(LINKEDIN_VISIBILITY)}"
+        elif body.get("visibility") == "CONNECTIONS" and author.startswith("urn:li:organization:"):
+            draft.problem = "ERROR :: /visibility :: CONNECTIONS is for a member's posts"
         else:
             draft.text = commentary
             draft.media = media
+            draft.attributes["visibility"] = body.get("visibility", "PUBLIC")
+            alt = self.content_alt_text(body.get("content"))
+            if alt:
+                draft.attributes["alt_text"] = alt
         return draft
+
+    @staticmethod
+    def content_alt_text(content: Any) -> list[str | None]:
+        """Each media's `altText`, in order (None where it has none); [] for a post without."""
+        if not isinstance(content, dict):
+            return []
+        if isinstance(content.get("media"), dict):
+            items = [content["media"]]
+        else:
+            items = content.get("multiImage", {}).get("images", [])
+        alts = [i.get("altText") for i in items if isinstance(i, dict)]
+        return alts if any(a is not None for a in alts) else []
 
     @staticmethod
     def content_media(content: Any) -> list[str] | None:

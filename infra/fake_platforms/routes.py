@@ -110,6 +110,7 @@ from fake_platforms.state import State
 from fake_platforms.x import (
     x_create_tweet,
     x_media_status,
+    x_media_metadata,
     x_media_upload,
     x_oauth_token,
     x_tweets_lookup,
@@ -165,6 +166,7 @@ ROUTES = [
     _route("POST", r"/_admin/oauth/clients", admin_oauth_client, "admin"),
     _route("GET", r"/_admin/oauth", admin_oauth_view, "admin"),
     _route("POST", r"/x/2/media/upload", x_media_upload, "x", MAX_UPLOAD_BYTES),
+    _route("POST", r"/x/2/media/metadata", x_media_metadata, "x"),
     _route("GET", r"/x/2/media/upload", x_media_status, "x"),
     _route("GET", r"/x/2/users/(?P<id>[^/]+)/tweets", x_user_tweets, "x"),
     _route("POST", _GRAPH + r"/feed", facebook_create_post, "facebook"),

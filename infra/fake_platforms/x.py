@@ -67,10 +67,14 @@ class XPlatform(Platform):
         elif any(not state.chunked.ready("x", draft.account, i) for i in ids):
             # A chunked upload is usable once finalized and processed (STATUS: succeeded).
             draft.problem = "Your media IDs are invalid."
+        elif "reply_settings" in body and body["reply_settings"] not in X_REPLY_SETTINGS:
+            draft.problem = f"`reply_settings` must be one of {', '.join(X_REPLY_SETTINGS)}."
         else:
             draft.text = text
             draft.media = ids
             draft.parent = parent
+            if "reply_settings" in body:
+                draft.attributes["reply_settings"] = body["reply_settings"]
         return draft
 
     def new_id(self, n: int, account: str) -> str:
@@ -119,6 +123,33 @@ X = XPlatform()
 
 def x_create_tweet(state: State, req: Request) -> Outcome:
     return publish(state, X, req)
+
+
+#: Who may reply to a tweet, as `POST /2/tweets` takes it (absent: everyone).
+X_REPLY_SETTINGS = ("following", "mentionedUsers", "subscribers", "verified")
+#: The longest alt text X takes.
+X_ALT_TEXT_MAX = 1000
+
+
+def x_media_metadata(state: State, req: Request) -> Outcome:
+    """`POST /2/media/metadata`: `{"id", "metadata": {"alt_text": {"text"}}}` on the account's
+    own upload; the alt text is kept on the media."""
+    token = req.bearer()
+    account = state.account_for_token("x", token) if token else None
+
+    def store() -> Reply:
+        body = req.json_object()
+        media = state.find_media("x", str(body.get("id")))
+        alt = body.get("metadata", {}).get("alt_text", {}) if isinstance(body.get("metadata"), dict) else None
+        text = alt.get("text") if isinstance(alt, dict) else None
+        if media is None or media.account != account:
+            raise BadRequest("`id` must be a media id this account uploaded.")
+        if not isinstance(text, str) or not 1 <= len(text) <= X_ALT_TEXT_MAX:
+            raise BadRequest(f"`metadata.alt_text.text` must be 1 to {X_ALT_TEXT_MAX} characters.")
+        media.attributes["alt_text"] = text
+        return Reply(200, {"data": {"id": media.id, "associated_metadata": True}})
+
+    return upload(state, X, req, account, store)
 
 
 X_MEDIA_CATEGORIES = {"tweet_image": ("image", "3"), "tweet_gif": ("gif", "16"), "tweet_video": ("video", "7")}

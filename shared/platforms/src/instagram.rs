@@ -488,6 +488,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(form, [("image_url", "https://s3/a".to_owned())]);
+        let (mut described, body) = upload(MediaType::Jpeg, MediaBody::Link("https://s3/d".into()));
+        described.alt_text = Some("A red bicycle".into());
+        let form = media_form(
+            &MediaUpload {
+                attachment: &described,
+                body,
+            },
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            form,
+            [
+                ("image_url", "https://s3/d".to_owned()),
+                ("alt_text", "A red bicycle".to_owned())
+            ]
+        );
         let (video, body) = upload(MediaType::Mp4, MediaBody::Link("https://s3/v".into()));
         let form = media_form(
             &MediaUpload {

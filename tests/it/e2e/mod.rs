@@ -785,6 +785,7 @@ pub(crate) mod instagram;
 mod media;
 mod offboarding;
 mod operator;
+mod options;
 mod post_imports;
 mod reference;
 mod tenant_safety;

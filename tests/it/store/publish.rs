@@ -14,9 +14,28 @@ async fn post_items_round_trip_and_stale_writes_lose() {
         .unwrap()
         .unwrap();
     assert_eq!(stored, post);
+    // A target's options and an image's alt text round trip too (absent, as in items written
+    // before them, they read as none).
     let mut stale = post.clone();
     stale.version += 1;
+    let variant = stale.variants.values_mut().next().unwrap();
+    variant.options.x = Some(herald_domain::publishing::options::XOptions {
+        reply_settings: Some(herald_domain::publishing::options::ReplySettings::Following),
+    });
+    variant.media_override = Some(vec![herald_domain::media::Attachment {
+        media_id: herald_domain::ids::MediaId("med_1".into()),
+        key: "media/t/med_1".into(),
+        etag: "\"e\"".into(),
+        media_type: herald_domain::media::MediaType::Png,
+        size: 10,
+        dimensions: None,
+        file_name: "bike.png".into(),
+        created_at: herald_domain::clock::to_millis(SystemClock.now()),
+        alt_text: Some("A red bicycle".into()),
+    }]);
     env.store.replace_post(&stale, post.version).await.unwrap();
+    let stored = env.store.get_post(&env.tenant, &post.id).await.unwrap();
+    assert_eq!(stored.as_ref(), Some(&stale));
     assert_eq!(
         env.store.replace_post(&stale, post.version).await,
         Err(StoreError::Conflict)

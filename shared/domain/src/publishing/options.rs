@@ -192,3 +192,118 @@ pub fn check_alt_text(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::{Attachment, MediaType};
+
+    fn fields(errors: &[FieldError]) -> Vec<&str> {
+        errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    fn image(id: &str, media_type: MediaType) -> Resolved {
+        Resolved::attached(&Attachment {
+            media_id: MediaId(id.into()),
+            key: format!("media/t/{id}"),
+            etag: "e".into(),
+            media_type,
+            size: 10,
+            dimensions: None,
+            file_name: "f".into(),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            alt_text: None,
+        })
+    }
+
+    #[test]
+    fn a_block_goes_only_to_its_platform_and_a_preview_needs_a_link_and_no_media() {
+        let options = TargetOptions {
+            linkedin: Some(LinkedInOptions::default()),
+            facebook: Some(FacebookOptions {
+                link_preview: Some(true),
+            }),
+            x: Some(XOptions::default()),
+        };
+        let mut errors = Vec::new();
+        check_options(
+            "o",
+            Platform::Facebook,
+            &options,
+            "no link",
+            true,
+            &mut errors,
+        );
+        assert_eq!(
+            fields(&errors),
+            [
+                "o.linkedin",
+                "o.x",
+                "o.facebook.link_preview",
+                "o.facebook.link_preview"
+            ]
+        );
+        let preview = TargetOptions {
+            facebook: options.facebook.clone(),
+            ..TargetOptions::default()
+        };
+        let mut errors = Vec::new();
+        check_options(
+            "o",
+            Platform::Facebook,
+            &preview,
+            "see https://a.example/x.",
+            false,
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            first_link("see https://a.example/x."),
+            Some("https://a.example/x")
+        );
+        check_options(
+            "o",
+            Platform::X,
+            &preview,
+            "https://a.example",
+            false,
+            &mut errors,
+        );
+        assert_eq!(fields(&errors), ["o.facebook"]);
+    }
+
+    #[test]
+    fn alt_text_describes_a_carried_image_within_every_carrying_platforms_limit() {
+        let (png, video) = (image("m1", MediaType::Png), image("m2", MediaType::Mp4));
+        let media = [png.clone(), video.clone()];
+        let carriers: [(Platform, &[Resolved]); 2] =
+            [(Platform::X, &media), (Platform::Bluesky, &media)];
+        let alt = BTreeMap::from([
+            (MediaId("m1".into()), "x".repeat(1_500)),
+            (MediaId("m2".into()), "a clip".into()),
+            (MediaId("m3".into()), " ".into()),
+        ]);
+        let mut errors = Vec::new();
+        check_alt_text(&alt, &carriers, &mut errors);
+        let said: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                (
+                    "alt_text.m1",
+                    "must be at most 1000 characters on X (it has 1500)"
+                ),
+                ("alt_text.m2", "alt text describes an image or a GIF"),
+                ("alt_text.m3", "must not be empty"),
+                ("alt_text.m3", "names media no target of this post carries"),
+            ]
+        );
+        let fits = BTreeMap::from([(MediaId("m1".into()), "x".repeat(1_500))]);
+        let mut errors = Vec::new();
+        check_alt_text(&fits, &[(Platform::Bluesky, &media)], &mut errors);
+        assert!(errors.is_empty(), "Bluesky takes 2,000: {errors:?}");
+    }
+}
