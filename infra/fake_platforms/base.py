@@ -180,6 +180,24 @@ def create_answer(state: State, platform: Platform, req: Request, draft: Draft) 
     return platform.finish(state, draft.account, refusal or _create(state, platform, draft, rule))
 
 
+def delete_own(
+    state: State, platform: Platform, req: Request, post_id: str, gone: Reply, done: Reply
+) -> Outcome:
+    """Deletes the token's own post (or reply, or comment): `done`, or `gone` when there is
+    no such post of its. Fault rules apply (endpoint `delete`); an ambiguous one deletes and
+    loses the answer."""
+    token = platform.token(req)
+    account = state.account_for_token(platform.name, token) if token else None
+    rule, refusal = _gate(state, platform, req, account, "delete")
+    if refusal is not None:
+        return platform.finish(state, account, refusal)
+    post = _created_post(state, platform.name, post_id)
+    if post is None or post.account != account:
+        return platform.finish(state, account, gone)
+    state.delete_post(platform.name, post.id)
+    return platform.finish(state, account, DROP if rule is not None and rule.ambiguous else done)
+
+
 def answers(state: State, platform: str, parent: str) -> list[Post]:
     """The answers to `parent`, newest first."""
     return [p for p in reversed(state.posts(platform)) if p.parent == parent]

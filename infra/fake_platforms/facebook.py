@@ -19,6 +19,7 @@ from fake_platforms.base import (
     answers,
     as_listed,
     create_answer,
+    delete_own,
     list_posts,
     publish,
     upload,
@@ -160,6 +161,13 @@ FACEBOOK = FacebookPlatform()
 
 def facebook_create_post(state: State, req: Request) -> Outcome:
     return publish(state, FACEBOOK, req)
+
+
+def facebook_delete_object(state: State, req: Request) -> Outcome:
+    """`DELETE /{object-id}`: the token's own post or comment; a missing one is Graph's
+    code 100, subcode 33."""
+    gone = FACEBOOK.error(400, 100, "Unsupported delete request. Object does not exist", subcode=33)
+    return delete_own(state, FACEBOOK, req, req.params["object"], gone, Reply(200, {"success": True}))
 
 
 def facebook_upload_photo(state: State, req: Request) -> Outcome:

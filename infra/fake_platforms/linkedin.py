@@ -19,6 +19,7 @@ from fake_platforms.base import (
     answers,
     as_listed,
     create_answer,
+    delete_own,
     list_posts,
     oauth_refresh,
     publish,
@@ -360,3 +361,15 @@ def linkedin_list_comments(state: State, req: Request) -> Outcome:
         return Reply(200, {"elements": elements, "paging": {"start": start, "count": count, "total": len(found)}})
 
     return list_posts(state, LINKEDIN, req, post.account if post else None, render)
+
+
+def linkedin_delete_post(state: State, req: Request) -> Outcome:
+    """`DELETE /rest/posts/{urn}`: one's own post (204; 404 when there is none)."""
+    return delete_own(state, LINKEDIN, req, unquote(req.params["urn"]),
+                      LINKEDIN.error(404, message="Not Found"), Reply(204, None))
+
+
+def linkedin_delete_comment(state: State, req: Request) -> Outcome:
+    """`DELETE /rest/socialActions/{post}/comments/{id}`: one's own comment."""
+    urn = f"urn:li:comment:({unquote(req.params['urn'])},{unquote(req.params['id'])})"
+    return delete_own(state, LINKEDIN, req, urn, LINKEDIN.error(404, message="Not Found"), Reply(204, None))

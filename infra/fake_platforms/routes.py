@@ -58,6 +58,7 @@ from fake_platforms.bluesky_repo import (
 from fake_platforms.facebook import (
     facebook_create_comment,
     facebook_create_post,
+    facebook_delete_object,
     facebook_list_comments,
     facebook_create_video,
     facebook_list_posts,
@@ -69,6 +70,8 @@ from fake_platforms.facebook import (
 from fake_platforms.linkedin import (
     linkedin_create_comment,
     linkedin_create_post,
+    linkedin_delete_comment,
+    linkedin_delete_post,
     linkedin_list_comments,
     linkedin_initialize_upload,
     linkedin_list_posts,
@@ -109,6 +112,7 @@ from fake_platforms.sms_delivery import (
 from fake_platforms.state import State
 from fake_platforms.x import (
     x_create_tweet,
+    x_delete_tweet,
     x_media_status,
     x_media_metadata,
     x_media_upload,
@@ -156,6 +160,7 @@ ROUTES = [
     _route("GET", r"/linkedin/v2/userinfo", linkedin_userinfo, "linkedin"),
     _route("GET", r"/linkedin/rest/organizationAcls", linkedin_organization_acls, "linkedin"),
     _route("POST", r"/x/2/tweets", x_create_tweet, "x"),
+    _route("DELETE", r"/x/2/tweets/(?P<id>[0-9]+)", x_delete_tweet, "x"),
     _route("POST", r"/x/2/oauth2/token", x_oauth_token, "x"),
     _route("GET", r"/x/i/oauth2/authorize", x_authorize_page, "x"),
     _route("POST", r"/x/i/oauth2/authorize", x_authorize_decision, "x"),
@@ -170,6 +175,7 @@ ROUTES = [
     _route("GET", r"/x/2/media/upload", x_media_status, "x"),
     _route("GET", r"/x/2/users/(?P<id>[^/]+)/tweets", x_user_tweets, "x"),
     _route("POST", _GRAPH + r"/feed", facebook_create_post, "facebook"),
+    _route("DELETE", r"/facebook(?:/v\d+(?:\.\d+)?)?/(?P<object>[^/]+)", facebook_delete_object, "facebook"),
     _route("POST", _GRAPH + r"/photos", facebook_upload_photo, "facebook", MAX_UPLOAD_BYTES),
     _route("POST", _GRAPH + r"/videos", facebook_create_video, "facebook", MAX_UPLOAD_BYTES),
     _route("GET", _GRAPH + r"/(?:feed|posts)", facebook_list_posts, "facebook"),
@@ -179,6 +185,9 @@ ROUTES = [
     _route("POST", r"/linkedin/rest/socialActions/(?P<urn>[^/]+)/comments", linkedin_create_comment, "linkedin"),
     _route("GET", r"/linkedin/rest/socialActions/(?P<urn>[^/]+)/comments", linkedin_list_comments, "linkedin"),
     _route("POST", r"/linkedin/rest/posts", linkedin_create_post, "linkedin"),
+    _route("DELETE", r"/linkedin/rest/posts/(?P<urn>[^/]+)", linkedin_delete_post, "linkedin"),
+    _route("DELETE", r"/linkedin/rest/socialActions/(?P<urn>[^/]+)/comments/(?P<id>[^/]+)",
+           linkedin_delete_comment, "linkedin"),
     _route("POST", r"/linkedin/rest/(?P<resource>images|documents)", linkedin_initialize_upload, "linkedin"),
     _route("PUT", r"/linkedin/uploads/(?P<token>[A-Za-z0-9]+)", linkedin_upload_bytes, "linkedin",
            MAX_UPLOAD_BYTES),

@@ -13,6 +13,7 @@ from fake_platforms.base import (
     Platform,
     _created_post,
     as_listed,
+    delete_own,
     list_posts,
     oauth_refresh,
     publish,
@@ -123,6 +124,12 @@ X = XPlatform()
 
 def x_create_tweet(state: State, req: Request) -> Outcome:
     return publish(state, X, req)
+
+
+def x_delete_tweet(state: State, req: Request) -> Outcome:
+    """`DELETE /2/tweets/{id}`: one's own tweet (or reply)."""
+    return delete_own(state, X, req, req.params["id"], X.error(404, message="Not Found"),
+                      Reply(200, {"data": {"deleted": True}}))
 
 
 #: Who may reply to a tweet, as `POST /2/tweets` takes it (absent: everyone).

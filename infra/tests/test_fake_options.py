@@ -85,3 +85,27 @@ class LinkedInAndFacebookOptions(shared.FakeServerCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Deletes(shared.FakeServerCase):
+    def test_each_platform_deletes_only_the_tokens_own_posts_and_says_when_none_is_left(self) -> None:
+        self.admin("POST", "tokens", {"platform": "x", "token": "xt", "account": "u1"})
+        self.admin("POST", "tokens", {"platform": "x", "token": "other", "account": "u2"})
+        tweet = self.call("POST", "/x/2/tweets", {"text": "bye"}, token="xt").json["data"]["id"]
+        self.assertEqual(self.call("DELETE", f"/x/2/tweets/{tweet}", token="other").status, 404)
+        gone = self.call("DELETE", f"/x/2/tweets/{tweet}", token="xt")
+        self.assertEqual((gone.status, gone.json), (200, {"data": {"deleted": True}}))
+        self.assertEqual(self.call("DELETE", f"/x/2/tweets/{tweet}", token="xt").status, 404)
+
+        self.admin("POST", "tokens", {"platform": "facebook", "token": "fb", "account": "page1"})
+        post = self.fb_post("page1", "bye", token="fb").json["id"]
+        self.assertEqual(self.call("DELETE", f"/facebook/v21.0/{post}", token="fb").json, {"success": True})
+        again = self.call("DELETE", f"/facebook/v21.0/{post}", token="fb")
+        self.assertEqual((again.status, again.json["error"]["error_subcode"]), (400, 33))
+
+        self.admin("POST", "tokens", {"platform": "linkedin", "token": "li", "account": "42"})
+        urn = self.li_post("42", "bye", token="li").headers["x-restli-id"]
+        path = "/linkedin/rest/posts/" + urn.replace(":", "%3A")
+        self.assertEqual(self.call("DELETE", path, token="li", headers=LINKEDIN_HEADERS).status, 204)
+        self.assertEqual(self.call("DELETE", path, token="li", headers=LINKEDIN_HEADERS).status, 404)
+        self.assertEqual(self.posts(), [])

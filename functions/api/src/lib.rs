@@ -395,6 +395,12 @@ pub fn state(config: &Config, clients: &Clients, shared: &Shared) -> herald_api:
                 config.platforms.clone(),
                 IDENTITY_TIMEOUT,
             )),
+            // A take-down deletes on each platform within the request: each call gets as long
+            // as an identity check.
+            platforms: Arc::new(herald_platforms::HttpPlatforms::new(
+                config.platforms.clone(),
+                IDENTITY_TIMEOUT,
+            )),
             authorization: Arc::new(authorization(config, shared)),
             probes: probes(config, clients),
             events,

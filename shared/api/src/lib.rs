@@ -77,6 +77,8 @@ pub struct AppState {
     pub counter: Arc<dyn herald_domain::rate_limits::RequestCounter>,
     /// Who a token belongs to, asked when an account is connected.
     pub owners: Arc<dyn herald_domain::publishing::platform::TokenOwners>,
+    /// Takes published posts down from their platforms.
+    pub unpublisher: herald_domain::publishing::unpublish::Unpublisher,
     pub rate_limits: herald_domain::rate_limits::ApiRateLimits,
     /// Where the operator's routes may be called from (empty: anywhere).
     pub operator_networks: Vec<ipnet::IpNet>,

@@ -83,6 +83,7 @@ impl AppState {
                 clock,
                 counter: Arc::new(herald_domain::rate_limits::MemoryCounter::default()),
                 owners: Arc::new(herald_domain::publishing::platform::TrustingOwners),
+                platforms: Arc::new(herald_domain::publishing::platform::NoPlatforms),
                 authorization: authorization.clone(),
                 probes: vec![],
                 events: Some(announced.clone()),

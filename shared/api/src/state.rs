@@ -57,6 +57,8 @@ pub struct Ports<S> {
     pub counter: Arc<dyn RequestCounter>,
     /// Asks the platforms who a token belongs to, when an account is connected.
     pub owners: Arc<dyn TokenOwners>,
+    /// The platforms' APIs, for taking a published post down.
+    pub platforms: Arc<dyn herald_domain::publishing::platform::PlatformClient>,
     /// The platforms' consent pages and token endpoints, for connect links.
     pub authorization: Arc<dyn herald_domain::connect::AuthorizationServer>,
     /// The dependencies only the adapters reach (tables, queues, secrets, the bucket), for
@@ -136,6 +138,7 @@ impl AppState {
             clock,
             counter,
             owners,
+            platforms,
             authorization,
             probes,
             events,
@@ -172,6 +175,13 @@ impl AppState {
             app_blocks: store.clone(),
             streams: ingest.clone(),
             audit: store.clone(),
+            clock: clock.clone(),
+        };
+        let unpublisher = herald_domain::publishing::unpublish::Unpublisher {
+            posts: store.clone(),
+            accounts: store.clone(),
+            audit: store.clone(),
+            platform: platforms,
             clock: clock.clone(),
         };
         let posts = PostService {
@@ -253,6 +263,7 @@ impl AppState {
                 clock: clock.clone(),
             },
             posts,
+            unpublisher,
             webhook_endpoints: EndpointRegistry {
                 store: endpoints,
                 resolver,

@@ -29,6 +29,7 @@ mod alerts;
 mod answer;
 pub mod authorize;
 mod bluesky;
+mod deletes;
 mod engagement;
 mod errors;
 pub mod oauth;
@@ -307,6 +308,13 @@ impl PlatformClient for HttpPlatforms {
             Platform::Bluesky => self.publish_bluesky(account, media, None).await,
             Platform::Instagram => self.publish_instagram(account, media).await,
         }
+    }
+
+    async fn delete_post(
+        &self,
+        request: herald_domain::publishing::platform::DeleteRequest<'_>,
+    ) -> Result<(), PlatformError> {
+        self.delete(request).await
     }
 
     /// Searches the account's latest 100 posts (for a follow-up: its answers to the parent)

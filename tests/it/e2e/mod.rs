@@ -791,6 +791,7 @@ mod reference;
 mod tenant_safety;
 mod threads;
 mod tokens;
+mod unpublish;
 mod videos;
 mod wallet;
 mod webhooks;

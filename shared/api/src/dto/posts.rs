@@ -206,6 +206,22 @@ impl From<&Variant> for VariantView {
     }
 }
 
+/// What a take-down came to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Unpublished {
+    /// The post after: each target taken down has `removed_at`.
+    pub post: PostView,
+    /// The targets still live on their platform, with why.
+    pub still_live: Vec<StillLiveView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StillLiveView {
+    pub account_id: String,
+    pub platform: String,
+    pub message: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReviewView {
     /// `scheduled` (approved) or `rejected`.

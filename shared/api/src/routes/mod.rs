@@ -108,6 +108,7 @@ pub fn authenticated() -> Router<Arc<AppState>> {
         )
         .route("/v1/media", post(media::create_media))
         .route("/v1/media/{id}", get(media::get_media))
+        .route("/v1/posts/{id}/unpublish", post(posts::unpublish_post))
         .route("/v1/posts/{id}/approve", post(posts::approve_post))
         .route("/v1/posts/{id}/schedule", post(posts::schedule_post))
         .route("/v1/posts/{id}/reject", post(posts::reject_post))

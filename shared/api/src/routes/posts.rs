@@ -2,7 +2,7 @@ use crate::audit::{self, Client};
 use crate::auth::Principal;
 use crate::dto::{
     CreatePost, DstInput, EditPost, ListPostsQuery, NewPostStatus, PostList, PostPreview, PostView,
-    ReviewInput, ScheduleChoice, ScheduleDraft, TargetInput,
+    ReviewInput, ScheduleChoice, ScheduleDraft, StillLiveView, TargetInput, Unpublished,
 };
 use crate::error::Problem;
 use crate::{ApiError, ApiJson, AppState, CorrelationId};
@@ -349,6 +349,40 @@ pub async fn cancel_post(
         .await?;
     tracing::info!(post_id = %post.id, "post cancelled");
     Ok(Json(PostView::from(&post)))
+}
+
+/// Take a published post down (editor): each live target's post is deleted on its platform
+/// (its thread parts or first comment first), then marked `removed_at` and audited
+/// (`post.removed`) once, however often this is asked. `still_live` names each target the
+/// platform would not let go, with why (Instagram deletes nothing through its API; a refused
+/// token); asking again retries only those. `409` while the post is still being published, or
+/// when it is live nowhere (cancel it instead).
+#[utoipa::path(post, path = "/v1/posts/{id}/unpublish", tag = "posts", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 200, body = Unpublished), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn unpublish_post(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Unpublished>, ApiError> {
+    principal.require(principal.role.can_write_posts(), "take posts down")?;
+    let done = state
+        .unpublisher
+        .unpublish(&principal.actor(), &post_id(&id)?)
+        .await?;
+    tracing::info!(post_id = %done.post.id, still_live = done.still_live.len(), "post taken down");
+    Ok(Json(Unpublished {
+        still_live: done
+            .still_live
+            .iter()
+            .map(|s| StillLiveView {
+                account_id: s.account_id.0.clone(),
+                platform: s.platform.as_str().to_owned(),
+                message: s.message.clone(),
+            })
+            .collect(),
+        post: PostView::from(&done.post),
+    }))
 }
 
 /// Approve a post waiting for approval (admin or approver).

@@ -27,3 +27,4 @@ pub mod reconcile;
 pub mod settle;
 pub mod slots;
 pub mod text;
+pub mod unpublish;

@@ -245,6 +245,15 @@ pub struct LookupRequest<'a> {
     pub progress: &'a dyn StepProgress,
 }
 
+/// One post (or reply, or comment) to delete, and the account it is on.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteRequest<'a> {
+    pub platform: Platform,
+    pub external_id: &'a str,
+    pub access_token: &'a SecretString,
+    pub platform_post_id: &'a str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PlatformError {
     /// Worth trying again (5xx, connection refused before sending, 429 without guidance).
@@ -329,6 +338,17 @@ impl PlatformError {
 #[async_trait]
 pub trait PlatformClient: Send + Sync + std::fmt::Debug {
     async fn publish(&self, request: PublishRequest<'_>) -> Result<PublishedPost, PlatformError>;
+    /// Deletes one of the account's posts (or replies, or comments); one already gone is
+    /// deleted. A platform that lets apps delete nothing refuses permanently.
+    async fn delete_post(&self, request: DeleteRequest<'_>) -> Result<(), PlatformError> {
+        Err(PlatformError::Permanent {
+            message: format!(
+                "{} does not let apps delete posts",
+                request.platform.title()
+            ),
+            code: None,
+        })
+    }
     /// The account's post with this text created since `since`, if there is one. Used
     /// before any retry of an ambiguous attempt, never a blind retry.
     async fn find_post(
@@ -387,6 +407,29 @@ impl TokenOwners for TrustingOwners {
             name: None,
             issued: None,
         })
+    }
+}
+
+/// Reaches no platform: for in-memory APIs, which publish nothing (every call is refused as
+/// transient, a lookup finds nothing, a delete is refused).
+#[derive(Debug, Default)]
+pub struct NoPlatforms;
+
+#[async_trait]
+impl PlatformClient for NoPlatforms {
+    async fn publish(&self, _request: PublishRequest<'_>) -> Result<PublishedPost, PlatformError> {
+        Err(PlatformError::Transient {
+            message: "no platform is reachable here".into(),
+            code: None,
+            retry_after: None,
+        })
+    }
+
+    async fn find_post(
+        &self,
+        _request: LookupRequest<'_>,
+    ) -> Result<Option<PublishedPost>, PlatformError> {
+        Ok(None)
     }
 }
 

@@ -1,0 +1,212 @@
+//! Taking a published post down: each live variant is deleted on its platform (its thread
+//! parts or first comment first, then the post), then marked removed. The mark is a write
+//! conditional on the post's version that sets `removed_at` only where it is not set yet, so
+//! however often a removal is asked for, or raced by the platform's own deletion webhook, each
+//! variant is marked, and audited, once. A delete the platform answers "not found" for is
+//! already done.
+
+use crate::audit::AuditEntry;
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::ids::{AccountId, PostId};
+use crate::model::{Platform, Post, VariantStatus};
+use crate::ports::{AccountStore, AuditLog, PostStore};
+use crate::publishing::platform::{DeleteRequest, PlatformClient};
+use crate::publishing::posts::{Actor, PostError};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Takes published posts down from their platforms.
+#[derive(Clone)]
+pub struct Unpublisher {
+    pub posts: Arc<dyn PostStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub audit: Arc<dyn AuditLog>,
+    pub platform: Arc<dyn PlatformClient>,
+    pub clock: Arc<dyn Clock>,
+}
+
+crate::debug_fields!(Unpublisher);
+
+/// How often a removal's mark is tried again after losing a race to another write.
+const MARK_RETRIES: usize = 5;
+
+/// A variant that is still live: why it could not be taken down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StillLive {
+    pub account_id: AccountId,
+    pub platform: Platform,
+    pub message: String,
+}
+
+/// The post as it is after, and the variants still live.
+#[derive(Debug, Clone)]
+pub struct Unpublished {
+    pub post: Post,
+    pub still_live: Vec<StillLive>,
+}
+
+impl Unpublisher {
+    /// Deletes every live variant of the post on its platform. A post still being published
+    /// (a variant claimed, retrying or with thread parts to come) is refused whole, so no part
+    /// goes out after its post was taken down; a variant the platform will not delete stays
+    /// live and is named with why.
+    pub async fn unpublish(&self, actor: &Actor, id: &PostId) -> Result<Unpublished, PostError> {
+        let post = self.get(actor, id).await?;
+        let busy = post.variants.values().any(|v| {
+            matches!(
+                v.status,
+                VariantStatus::Publishing
+                    | VariantStatus::Retrying
+                    | VariantStatus::Continuing
+                    | VariantStatus::Unknown
+            )
+        });
+        let live: Vec<_> = post
+            .variants
+            .values()
+            .filter(|v| v.platform_post_id.is_some() && v.removed_at.is_none())
+            .cloned()
+            .collect();
+        if busy {
+            return Err(PostError::InvalidState(
+                "the post is still being published; take it down once every target has settled"
+                    .into(),
+            ));
+        }
+        if live.is_empty() && !post.variants.values().any(|v| v.removed_at.is_some()) {
+            return Err(PostError::InvalidState(
+                "the post is live nowhere: cancel it instead (DELETE /v1/posts/{id})".into(),
+            ));
+        }
+        let mut still_live = Vec::new();
+        for variant in live {
+            let Some(post_id) = variant.platform_post_id.clone() else {
+                continue;
+            };
+            let still = |message: String| StillLive {
+                account_id: variant.account_id.clone(),
+                platform: variant.platform,
+                message,
+            };
+            if let Err(message) = self.take_down(actor, &post, &variant.account_id).await? {
+                still_live.push(still(message));
+                continue;
+            }
+            if self.mark_removed(actor, id, &variant.account_id).await? {
+                self.audit_removal(actor, id, &variant.account_id, &post_id, variant.platform)
+                    .await;
+            }
+        }
+        Ok(Unpublished {
+            post: self.get(actor, id).await?,
+            still_live,
+        })
+    }
+
+    async fn get(&self, actor: &Actor, id: &PostId) -> Result<Post, PostError> {
+        self.posts
+            .get_post(&actor.tenant_id, id)
+            .await?
+            .ok_or(PostError::NotFound)
+    }
+
+    /// Deletes the variant's follow-ups (newest first), then its post; `Err(why)` when the
+    /// platform would not.
+    async fn take_down(
+        &self,
+        actor: &Actor,
+        post: &Post,
+        account_id: &AccountId,
+    ) -> Result<Result<(), String>, StoreError> {
+        let Some(variant) = post.variants.get(account_id) else {
+            return Ok(Ok(()));
+        };
+        if variant.platform == Platform::Instagram {
+            return Ok(Err(
+                "Instagram does not let apps delete posts: delete it in the Instagram app".into(),
+            ));
+        }
+        let Some(account) = self
+            .accounts
+            .get_account(&actor.tenant_id, account_id)
+            .await?
+        else {
+            return Ok(Err("the account is no longer connected".into()));
+        };
+        let ids = variant
+            .follow_up_ids
+            .iter()
+            .rev()
+            .chain(variant.platform_post_id.iter());
+        for platform_post_id in ids {
+            let request = DeleteRequest {
+                platform: account.platform,
+                external_id: &account.external_id,
+                access_token: &account.access_token,
+                platform_post_id,
+            };
+            if let Err(e) = self.platform.delete_post(request).await {
+                return Ok(Err(format!(
+                    "{} would not delete {platform_post_id}: {}",
+                    account.platform.title(),
+                    e.message()
+                )));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Sets the variant's `removed_at` unless it is set; whether this call set it.
+    async fn mark_removed(
+        &self,
+        actor: &Actor,
+        id: &PostId,
+        account_id: &AccountId,
+    ) -> Result<bool, PostError> {
+        for _ in 0..MARK_RETRIES {
+            let mut post = self.get(actor, id).await?;
+            let now = self.clock.now();
+            let Some(variant) = post.variants.get_mut(account_id) else {
+                return Ok(false);
+            };
+            if variant.removed_at.is_some() {
+                return Ok(false);
+            }
+            variant.removed_at = Some(now);
+            let expected = post.version;
+            post.version += 1;
+            post.updated_at = now;
+            match self.posts.replace_post(&post, expected).await {
+                Ok(()) => return Ok(true),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(PostError::Contended)
+    }
+
+    async fn audit_removal(
+        &self,
+        actor: &Actor,
+        id: &PostId,
+        account_id: &AccountId,
+        platform_post_id: &str,
+        platform: Platform,
+    ) {
+        let entry = AuditEntry {
+            tenant_id: actor.tenant_id.clone(),
+            entity: format!("variant:{id}:{account_id}"),
+            action: "post.removed".into(),
+            actor: format!("key:{}", actor.key_id),
+            old: Some(json!({"platform_post_id": platform_post_id})),
+            new: Some(json!({"removed": true, "platform": platform.as_str()})),
+            ip: None,
+            user_agent: None,
+            at: self.clock.now(),
+        };
+        if let Err(e) = self.audit.append(entry).await {
+            tracing::error!(error = %e, "a removal's audit record could not be written");
+        }
+    }
+}
