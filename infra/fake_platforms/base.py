@@ -198,6 +198,26 @@ def delete_own(
     return platform.finish(state, account, DROP if rule is not None and rule.ambiguous else done)
 
 
+def edit_own(
+    state: State, platform: Platform, req: Request, post_id: str, text: str | None, gone: Reply, done: Reply
+) -> Outcome:
+    """Replaces the text of the token's own post: `done` (the post's `edits` attribute counts
+    them), `gone` when there is no such post of its. Fault rules apply (endpoint `edit`)."""
+    token = platform.token(req)
+    account = state.account_for_token(platform.name, token) if token else None
+    rule, refusal = _gate(state, platform, req, account, "edit")
+    if refusal is not None:
+        return platform.finish(state, account, refusal)
+    if not text:
+        return platform.finish(state, account, platform.invalid("the new text is required"))
+    post = _created_post(state, platform.name, post_id)
+    if post is None or post.account != account:
+        return platform.finish(state, account, gone)
+    post.text = text
+    post.attributes["edits"] = post.attributes.get("edits", 0) + 1
+    return platform.finish(state, account, DROP if rule is not None and rule.ambiguous else done)
+
+
 def answers(state: State, platform: str, parent: str) -> list[Post]:
     """The answers to `parent`, newest first."""
     return [p for p in reversed(state.posts(platform)) if p.parent == parent]

@@ -20,6 +20,7 @@ from fake_platforms.base import (
     as_listed,
     create_answer,
     delete_own,
+    edit_own,
     list_posts,
     publish,
     upload,
@@ -168,6 +169,16 @@ def facebook_delete_object(state: State, req: Request) -> Outcome:
     code 100, subcode 33."""
     gone = FACEBOOK.error(400, 100, "Unsupported delete request. Object does not exist", subcode=33)
     return delete_own(state, FACEBOOK, req, req.params["object"], gone, Reply(200, {"success": True}))
+
+
+def facebook_edit_object(state: State, req: Request) -> Outcome:
+    """`POST /{post-id}` with `message`: the token's own post, its text replaced."""
+    try:
+        message = req.form().get("message")
+    except BadRequest as e:
+        return FACEBOOK.invalid(str(e))
+    gone = FACEBOOK.error(400, 100, "Unsupported post request. Object does not exist", subcode=33)
+    return edit_own(state, FACEBOOK, req, req.params["object"], message, gone, Reply(200, {"success": True}))
 
 
 def facebook_upload_photo(state: State, req: Request) -> Outcome:

@@ -20,6 +20,7 @@ from fake_platforms.base import (
     as_listed,
     create_answer,
     delete_own,
+    edit_own,
     list_posts,
     oauth_refresh,
     publish,
@@ -373,3 +374,18 @@ def linkedin_delete_comment(state: State, req: Request) -> Outcome:
     """`DELETE /rest/socialActions/{post}/comments/{id}`: one's own comment."""
     urn = f"urn:li:comment:({unquote(req.params['urn'])},{unquote(req.params['id'])})"
     return delete_own(state, LINKEDIN, req, urn, LINKEDIN.error(404, message="Not Found"), Reply(204, None))
+
+
+def linkedin_update_post(state: State, req: Request) -> Outcome:
+    """`POST /rest/posts/{urn}` with `X-RestLi-Method: PARTIAL_UPDATE` and
+    `{"patch": {"$set": {"commentary"}}}`: one's own post's text replaced (204)."""
+    if (req.header("X-RestLi-Method") or "").upper() != "PARTIAL_UPDATE":
+        return LINKEDIN.invalid("ERROR :: an update needs the header X-RestLi-Method: PARTIAL_UPDATE")
+    try:
+        body = req.json_object()
+    except BadRequest as e:
+        return LINKEDIN.invalid(str(e))
+    patch = body.get("patch", {}).get("$set", {}) if isinstance(body.get("patch"), dict) else {}
+    text = patch.get("commentary") if isinstance(patch, dict) else None
+    return edit_own(state, LINKEDIN, req, unquote(req.params["urn"]), text if isinstance(text, str) else None,
+                    LINKEDIN.error(404, message="Not Found"), Reply(204, None))

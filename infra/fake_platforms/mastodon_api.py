@@ -28,7 +28,7 @@ import mimetypes
 import threading
 from urllib.parse import urlencode
 
-from fake_platforms.base import _create, _created_post, _gate, as_listed, list_posts, upload
+from fake_platforms.base import _create, _created_post, _gate, as_listed, edit_own, list_posts, upload
 from fake_platforms.mastodon import (
     REPLY_NOT_FOUND,
     MastodonPlatform,
@@ -104,6 +104,20 @@ def mastodon_delete_status(state: State, req: Request) -> Outcome:
     view = {**masto.status(post), "text": post.text}
     state.delete_post("mastodon", post.id)
     return masto.finish(state, viewer, DROP if rule is not None and rule.ambiguous else Reply(200, view))
+
+
+def mastodon_edit_status(state: State, req: Request) -> Outcome:
+    """`PUT /api/v1/statuses/{id}` with `status`: one's own status, its text replaced."""
+    masto = instance(state, req)
+    try:
+        body = req.json_object()
+    except BadRequest as e:
+        return masto.invalid(str(e))
+    text = body.get("status")
+    post = _created_post(state, "mastodon", req.params["id"])
+    done = Reply(200, masto.status(post)) if post is not None else Reply(200, {})
+    return edit_own(state, masto, req, req.params["id"], text if isinstance(text, str) else None,
+                    masto.error(404), done)
 
 
 def mastodon_account_statuses(state: State, req: Request) -> Outcome:

@@ -109,3 +109,25 @@ class Deletes(shared.FakeServerCase):
         self.assertEqual(self.call("DELETE", path, token="li", headers=LINKEDIN_HEADERS).status, 204)
         self.assertEqual(self.call("DELETE", path, token="li", headers=LINKEDIN_HEADERS).status, 404)
         self.assertEqual(self.posts(), [])
+
+
+class Edits(shared.FakeServerCase):
+    def test_facebook_linkedin_and_mastodon_edit_only_the_tokens_own_posts(self) -> None:
+        self.admin("POST", "tokens", {"platform": "facebook", "token": "fb", "account": "page1"})
+        post = self.fb_post("page1", "before", token="fb").json["id"]
+        edited = self.call("POST", f"/facebook/v21.0/{post}", token="fb", form={"message": "after"})
+        self.assertEqual((edited.status, edited.json), (200, {"success": True}))
+        missing = self.call("POST", "/facebook/v21.0/page1_1", token="fb", form={"message": "x"})
+        self.assertEqual(missing.json["error"]["error_subcode"], 33)
+
+        self.admin("POST", "tokens", {"platform": "linkedin", "token": "li", "account": "42"})
+        urn = self.li_post("42", "before", token="li").headers["x-restli-id"]
+        path = "/linkedin/rest/posts/" + urn.replace(":", "%3A")
+        patch = {"patch": {"$set": {"commentary": "after"}}}
+        plain = self.call("POST", path, patch, token="li", headers=LINKEDIN_HEADERS)
+        self.assertEqual(plain.status, 422, "an update says it is one")
+        update = self.call("POST", path, patch, token="li",
+                           headers={**LINKEDIN_HEADERS, "X-RestLi-Method": "PARTIAL_UPDATE"})
+        self.assertEqual(update.status, 204, update)
+        texts = {p["platform"]: (p["text"], p["attributes"]["edits"]) for p in self.posts()}
+        self.assertEqual(texts, {"facebook": ("after", 1), "linkedin": ("after", 1)})

@@ -78,7 +78,7 @@ pub struct AppState {
     /// Who a token belongs to, asked when an account is connected.
     pub owners: Arc<dyn herald_domain::publishing::platform::TokenOwners>,
     /// Takes published posts down from their platforms.
-    pub unpublisher: herald_domain::publishing::unpublish::Unpublisher,
+    pub live: herald_domain::publishing::live::LivePosts,
     pub rate_limits: herald_domain::rate_limits::ApiRateLimits,
     /// Where the operator's routes may be called from (empty: anywhere).
     pub operator_networks: Vec<ipnet::IpNet>,

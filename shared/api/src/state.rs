@@ -177,7 +177,7 @@ impl AppState {
             audit: store.clone(),
             clock: clock.clone(),
         };
-        let unpublisher = herald_domain::publishing::unpublish::Unpublisher {
+        let live = herald_domain::publishing::live::LivePosts {
             posts: store.clone(),
             accounts: store.clone(),
             audit: store.clone(),
@@ -263,7 +263,7 @@ impl AppState {
                 clock: clock.clone(),
             },
             posts,
-            unpublisher,
+            live,
             webhook_endpoints: EndpointRegistry {
                 store: endpoints,
                 resolver,

@@ -545,6 +545,13 @@ impl Post {
         }
     }
 
+    /// Some target's post is on its platform (published, not taken down).
+    pub fn is_live(&self) -> bool {
+        self.variants
+            .values()
+            .any(|v| v.platform_post_id.is_some() && v.removed_at.is_none())
+    }
+
     /// No publisher has touched any variant yet, so the post can still change or be cancelled.
     pub fn untouched(&self) -> bool {
         self.variants

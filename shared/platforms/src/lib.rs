@@ -29,9 +29,9 @@ mod alerts;
 mod answer;
 pub mod authorize;
 mod bluesky;
-mod deletes;
 mod engagement;
 mod errors;
+mod live;
 pub mod oauth;
 pub mod outbound;
 mod resumable;
@@ -315,6 +315,13 @@ impl PlatformClient for HttpPlatforms {
         request: herald_domain::publishing::platform::DeleteRequest<'_>,
     ) -> Result<(), PlatformError> {
         self.delete(request).await
+    }
+
+    async fn edit_post(
+        &self,
+        request: herald_domain::publishing::platform::EditRequest<'_>,
+    ) -> Result<(), PlatformError> {
+        self.edit(request).await
     }
 
     /// Searches the account's latest 100 posts (for a follow-up: its answers to the parent)

@@ -207,7 +207,6 @@ impl HttpPlatforms {
         Ok(answer.body["data"]["processing_info"].clone())
     }
 
-    /// One command of the chunked upload (`len`: the bytes it carries, for its time limit).
     /// `POST /2/media/metadata`: the alt text of an uploaded image (set again on a retry: the
     /// same text on a fresh upload).
     async fn x_alt_text(
@@ -230,6 +229,7 @@ impl HttpPlatforms {
         Answer::to_upload(response).await?.upload_ok(x_error)
     }
 
+    /// One command of the chunked upload (`len`: the bytes it carries, for its time limit).
     async fn x_upload_command(
         &self,
         account: Account<'_>,

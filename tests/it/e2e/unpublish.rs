@@ -131,3 +131,103 @@ async fn a_published_post_is_taken_down_everywhere_once() {
     let (_, _, theirs) = stack.get("/v1/audit?action=post.removed", &other).await;
     assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn a_live_post_is_edited_where_its_platforms_allow_and_nowhere_else() {
+    let stack = Stack::running();
+    let t = stack.tenant();
+    let other = stack.tenant();
+    let (user, toot, page, org) = (unique("xu"), unique("md"), unique("page"), unique("org"));
+    let x = stack.connect_mapped(&t, "x", &user).await;
+    let md = stack.connect_mapped(&t, "mastodon", &toot).await;
+    let fb = stack.connect(&t, "facebook", &page, "fb-token").await;
+    let li = stack.connect(&t, "linkedin", &org, "li-token").await;
+    let editable = created(
+        &stack,
+        &t,
+        json!({"text": "Doors open at 9", "targets": [{"account_id": fb}, {"account_id": li}, {"account_id": md}]}),
+    )
+    .await;
+    let with_x = created(
+        &stack,
+        &t,
+        json!({"text": "Also at 9", "targets": [{"account_id": x}, {"account_id": fb}]}),
+    )
+    .await;
+    published(&stack, &t, &editable).await;
+    published(&stack, &t, &with_x).await;
+
+    let path = format!("/v1/posts/{with_x}");
+    let (s, _, v) = stack
+        .api(
+            Method::PATCH,
+            &path,
+            &t,
+            None,
+            Some(json!({"text": "At 10"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "X edits nothing: {v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("X does not let apps edit")
+    );
+    let texts = |posts: Vec<Value>| -> Vec<String> {
+        posts
+            .iter()
+            .map(|p| p["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        texts(stack.fake_posts("facebook", &page).await),
+        ["Doors open at 9", "Also at 9"],
+        "nothing changed anywhere"
+    );
+
+    let path = format!("/v1/posts/{editable}");
+    let (s, _, _) = stack
+        .api(
+            Method::PATCH,
+            &path,
+            &other,
+            None,
+            Some(json!({"text": "Hijacked"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "another tenant's post");
+    let (s, _, v) = stack
+        .api(
+            Method::PATCH,
+            &path,
+            &t,
+            None,
+            Some(json!({"text": "Doors open at 10", "media": []})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "only the text of a live post: {v}");
+    let (s, _, v) = stack
+        .api(
+            Method::PATCH,
+            &path,
+            &t,
+            None,
+            Some(json!({"text": "Doors open at 10"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["text"], "Doors open at 10");
+    for (platform, account) in [("facebook", &page), ("linkedin", &org), ("mastodon", &toot)] {
+        let posts = stack.fake_posts(platform, account).await;
+        let post = posts.iter().find(|p| p["text"] == "Doors open at 10");
+        let post = post.unwrap_or_else(|| panic!("{platform}: edited: {posts:?}"));
+        assert_eq!(post["attributes"]["edits"], 1, "{platform}: once");
+    }
+    let (_, _, log) = stack.get("/v1/audit?action=post.edited&limit=50", &t).await;
+    assert_eq!(
+        log["items"].as_array().unwrap().len(),
+        3,
+        "once per target: {log}"
+    );
+}

@@ -305,10 +305,16 @@ fn is_calendar_position(raw: &str) -> bool {
 
 /// Edit a post no publisher has taken yet. An edit that commits before the claim is what
 /// gets published. The edited post meets the same rules as a new one (one 422 lists them).
+///
+/// A live post (published on some target, not taken down) can change only its `text`: it is
+/// edited on every live target that shares the post's text, where the platform lets apps edit
+/// (Facebook, LinkedIn, Mastodon; a target on X, Bluesky or Instagram is a 422 and nothing
+/// changes), each audited `post.edited`. `502` when a platform refused: the post's text is
+/// unchanged, and asking again edits again.
 #[utoipa::path(patch, path = "/v1/posts/{id}", tag = "posts", params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     request_body = EditPost,
-    responses((status = 200, body = PostView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = PostView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem), (status = 502, body = Problem)))]
 pub async fn edit_post(
     State(state): State<Arc<AppState>>,
     principal: Principal,
@@ -317,6 +323,10 @@ pub async fn edit_post(
 ) -> Result<Json<PostView>, ApiError> {
     principal.require(principal.role.can_write_posts(), "write posts")?;
     let id = post_id(&id)?;
+    let current = state.posts.get(&principal.actor().tenant_id, &id).await?;
+    if current.is_live() {
+        return edit_live(&state, &principal, &id, input).await;
+    }
     let edit = PostEdit {
         text: input.text,
         scheduled_at: input.scheduled_at,
@@ -331,6 +341,51 @@ pub async fn edit_post(
     let post = state.posts.edit(&principal.actor(), &id, edit).await?;
     tracing::info!(post_id = %post.id, "post edited");
     Ok(Json(PostView::from(&post)))
+}
+
+/// A live post: its text, on every target that shares it, where each platform allows edits.
+async fn edit_live(
+    state: &AppState,
+    principal: &Principal,
+    id: &PostId,
+    input: EditPost,
+) -> Result<Json<PostView>, ApiError> {
+    let others = input.scheduled_at.is_some()
+        || input.targets.is_some()
+        || input.media.is_some()
+        || input.thread.is_some()
+        || input.first_comment.is_some()
+        || input.alt_text.is_some();
+    if others {
+        return Err(ApiError::conflict(
+            "the post is live: only its text can change (where its platforms allow edits)",
+        ));
+    }
+    let Some(text) = input.text else {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "text",
+            "is required to edit a live post",
+        )]));
+    };
+    let edited = state.live.edit(&principal.actor(), id, &text).await?;
+    if !edited.not_edited.is_empty() {
+        let why: Vec<String> = edited
+            .not_edited
+            .iter()
+            .map(|s| format!("{} ({}): {}", s.account_id, s.platform.as_str(), s.message))
+            .collect();
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "platform-refused",
+            "A platform refused the edit",
+            format!(
+                "the post's text is unchanged; edited where the platform took it, ask again to retry the rest: {}",
+                why.join("; ")
+            ),
+        ));
+    }
+    tracing::info!(post_id = %edited.post.id, "live post edited");
+    Ok(Json(PostView::from(&edited.post)))
 }
 
 /// Cancel a post no publisher has taken yet. A cancel that commits first is never published.
@@ -367,7 +422,7 @@ pub async fn unpublish_post(
 ) -> Result<Json<Unpublished>, ApiError> {
     principal.require(principal.role.can_write_posts(), "take posts down")?;
     let done = state
-        .unpublisher
+        .live
         .unpublish(&principal.actor(), &post_id(&id)?)
         .await?;
     tracing::info!(post_id = %done.post.id, still_live = done.still_live.len(), "post taken down");

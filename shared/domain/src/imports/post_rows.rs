@@ -118,7 +118,7 @@ impl PostSheet {
                 account_id,
                 text: None,
                 media: None,
-                options: TargetOptions::default(),
+                options: None,
             })
             .collect();
         let post = line.into_post();
@@ -171,6 +171,28 @@ fn json_problem(e: &serde_json::Error) -> String {
     format!("{why} (column {column})")
 }
 
+/// A target's options as `POST /v1/posts` takes them: a field the options do not have (which
+/// the stored type would ignore) is refused, as the API refuses it.
+fn strict_options(value: serde_json::Value) -> Result<TargetOptions, String> {
+    /// Absent and null read alike: what was given is compared with what was understood.
+    fn without_nulls(v: &mut serde_json::Value) {
+        if let serde_json::Value::Object(map) = v {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(without_nulls);
+        }
+    }
+    let options: TargetOptions = serde_json::from_value(value.clone())
+        .map_err(|_| "are not options as POST /v1/posts takes them".to_owned())?;
+    let mut known = serde_json::to_value(&options).unwrap_or_default();
+    let mut given = value;
+    without_nulls(&mut given);
+    without_nulls(&mut known);
+    match given == known {
+        true => Ok(options),
+        false => Err("have a field POST /v1/posts does not take".into()),
+    }
+}
+
 fn problem(column: &str, message: impl Into<String>) -> RowProblem {
     RowProblem {
         column: column.to_owned(),
@@ -214,14 +236,31 @@ struct TargetLine {
     account_id: String,
     text: Option<String>,
     media: Option<Vec<String>>,
-    #[serde(default)]
-    options: TargetOptions,
+    /// Kept as JSON until checked: the stored type ignores fields it does not know, a row
+    /// may not.
+    options: Option<serde_json::Value>,
 }
 
 impl PostLine {
     /// The post, or every problem of the fields that are not the post service's to check.
     fn into_post(self) -> Result<NewPost, Vec<RowProblem>> {
         let mut problems = Vec::new();
+        let mut targets = Vec::with_capacity(self.targets.len());
+        for (i, t) in self.targets.into_iter().enumerate() {
+            let options = match t.options.map(strict_options).transpose() {
+                Ok(options) => options.unwrap_or_default(),
+                Err(why) => {
+                    problems.push(problem(&format!("targets[{i}].options"), why));
+                    TargetOptions::default()
+                }
+            };
+            targets.push(Target {
+                account_id: AccountId(t.account_id),
+                text: t.text,
+                media: t.media.map(|m| m.into_iter().map(MediaId).collect()),
+                options,
+            });
+        }
         let draft = match self.status.as_deref() {
             None | Some("scheduled") => false,
             Some("draft") => true,
@@ -259,16 +298,7 @@ impl PostLine {
         Ok(NewPost {
             text: self.text,
             scheduled_at: self.scheduled_at,
-            targets: self
-                .targets
-                .into_iter()
-                .map(|t| Target {
-                    account_id: AccountId(t.account_id),
-                    text: t.text,
-                    media: t.media.map(|m| m.into_iter().map(MediaId).collect()),
-                    options: t.options,
-                })
-                .collect(),
+            targets,
             media: self.media.into_iter().map(MediaId).collect(),
             follow_ups: FollowUps {
                 thread: self.thread,

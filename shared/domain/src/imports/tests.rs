@@ -649,13 +649,14 @@ async fn json_lines_carry_threads_and_bad_lines_are_reported_without_their_conte
         r#"{"text":4155550123,"targets":[{"account_id":"acc_x"}]}"#,
         r#"{"text":"Four","targets":[{"account_id":"acc_x"}],"scheduled_local":"2026-12-06T09:30","time_zone":"Europe/Paris"}"#,
         r#"{"text":"Five","targets":[{"account_id":"acc_x"}],"dst":"sooner"}"#,
+        r#"{"text":"Six","targets":[{"account_id":"acc_x","options":{"x":{"reply_setings":"following"}}}]}"#,
     ]
     .join("\r\n");
     let import = w.started_posts(&body, "jsonl").await;
     assert_eq!(w.drain().await, 1);
     let done = w.service.get(&w.actor.tenant_id, &import.id).await.unwrap();
-    assert_eq!((done.counts.rows, done.counts.created), (8, 2));
-    assert_eq!(done.counts.invalid, 6);
+    assert_eq!((done.counts.rows, done.counts.created), (9, 2));
+    assert_eq!(done.counts.invalid, 7);
     let summary = w.issue_summary(&import).await;
     assert_eq!(
         summary,
@@ -666,6 +667,7 @@ async fn json_lines_carry_threads_and_bad_lines_are_reported_without_their_conte
             (5, 6, "*".to_owned()),
             (6, 7, "*".to_owned()),
             (8, 9, "dst".to_owned()),
+            (9, 10, "targets[0].options".to_owned()),
         ]
     );
     let said = format!(

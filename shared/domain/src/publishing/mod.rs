@@ -17,6 +17,7 @@ mod compose;
 pub mod dispatch;
 mod fields;
 pub mod gates;
+pub mod live;
 #[cfg(feature = "memory")]
 pub mod memory;
 pub mod options;
@@ -27,4 +28,3 @@ pub mod reconcile;
 pub mod settle;
 pub mod slots;
 pub mod text;
-pub mod unpublish;

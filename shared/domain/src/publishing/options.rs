@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 /// is in its media rules.
 pub const MAX_ALT_TEXT_CHARS: usize = 2_000;
 
-/// One target's options, each block for one platform.
+/// One target's options, each block for one platform. Stored fields a later release adds are
+/// ignored when read (no `deny_unknown_fields` here: the API's input types refuse them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TargetOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linkedin: Option<LinkedInOptions>,
@@ -32,7 +32,6 @@ impl TargetOptions {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LinkedInOptions {
     /// Who may see the post (LinkedIn's `visibility`); absent: public.
     pub visibility: Option<Visibility>,
@@ -61,7 +60,6 @@ impl Visibility {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FacebookOptions {
     /// `true`: the text's first link goes with the post as its `link`, so Facebook shows that
     /// page's preview card. Not with media (a link post carries none).
@@ -69,7 +67,6 @@ pub struct FacebookOptions {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct XOptions {
     /// Who may reply (X's `reply_settings`); absent: everyone.
     pub reply_settings: Option<ReplySettings>,
@@ -96,18 +93,35 @@ impl ReplySettings {
     }
 }
 
-/// The first link in a text (what a Facebook link preview shows).
+/// The first link in a text (what a Facebook link preview shows): an `http(s)://` URL with a
+/// dotted host, anywhere in a word, without the punctuation that ends a sentence after it or a
+/// closing parenthesis it does not open itself.
 pub fn first_link(text: &str) -> Option<&str> {
-    text.split_whitespace()
-        .find(|w| w.starts_with("https://") || w.starts_with("http://"))
-        .map(|w| w.trim_end_matches(['.', ',', ')', '!', '?', ';', ':']))
+    text.split_whitespace().find_map(|word| {
+        let start = word.find("https://").or_else(|| word.find("http://"))?;
+        let mut link = &word[start..];
+        loop {
+            let trimmed = link.trim_end_matches(['.', ',', '!', '?', ';', ':', '"', '\'']);
+            let unbalanced = trimmed.ends_with(')')
+                && trimmed.matches('(').count() < trimmed.matches(')').count();
+            link = match unbalanced {
+                true => &trimmed[..trimmed.len() - 1],
+                false => break Some(trimmed),
+            };
+        }
+        .filter(|link| {
+            let host = link.split("://").nth(1).unwrap_or_default();
+            let host = host.split(['/', '?', '#']).next().unwrap_or_default();
+            host.contains('.') && !host.starts_with('.') && !host.ends_with('.')
+        })
+    })
 }
 
 /// Every problem of one target's options: a block for another platform, or a preview with
 /// nothing to preview.
 pub fn check_options(
     field: &str,
-    platform: Platform,
+    account: &crate::model::Account,
     options: &TargetOptions,
     text: &str,
     carries_media: bool,
@@ -118,6 +132,7 @@ pub fn check_options(
         ("facebook", options.facebook.is_some(), Platform::Facebook),
         ("x", options.x.is_some(), Platform::X),
     ];
+    let platform = account.platform;
     for (name, present, owner) in blocks {
         if present && owner != platform {
             errors.push(FieldError::new(
@@ -129,6 +144,16 @@ pub fn check_options(
                 ),
             ));
         }
+    }
+    let visibility = options.linkedin.as_ref().and_then(|l| l.visibility);
+    if visibility == Some(Visibility::Connections)
+        && platform == Platform::Linkedin
+        && !account.external_id.starts_with("urn:li:person:")
+    {
+        errors.push(FieldError::new(
+            format!("{field}.linkedin.visibility"),
+            "connections is for a member's own posts; this account is an organisation",
+        ));
     }
     let preview = options.facebook.as_ref().and_then(|f| f.link_preview) == Some(true);
     if preview && platform == Platform::Facebook {
@@ -176,8 +201,12 @@ pub fn check_alt_text(
             ));
         }
         let chars = text.chars().count();
-        let mut platforms: Vec<Platform> = carried.iter().map(|(p, _)| *p).collect();
-        platforms.dedup();
+        let mut platforms: Vec<Platform> = Vec::new();
+        for (p, _) in &carried {
+            if !platforms.contains(p) {
+                platforms.push(*p);
+            }
+        }
         for platform in platforms {
             let limit = PlatformMediaRules::of(platform).alt_text_chars;
             if chars > limit {
@@ -197,6 +226,23 @@ pub fn check_alt_text(
 mod tests {
     use super::*;
     use crate::media::{Attachment, MediaType};
+
+    fn account(platform: Platform, external_id: &str) -> crate::model::Account {
+        crate::model::Account {
+            id: crate::ids::AccountId("acc_1".into()),
+            tenant_id: crate::ids::TenantId("t".into()),
+            platform,
+            external_id: external_id.into(),
+            display_name: None,
+            access_token: secrecy::SecretString::from("token"),
+            refresh_token: None,
+            token_expires_at: None,
+            status: crate::model::AccountStatus::Active,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
+            breaker: Default::default(),
+        }
+    }
 
     fn fields(errors: &[FieldError]) -> Vec<&str> {
         errors.iter().map(|e| e.field.as_str()).collect()
@@ -225,15 +271,9 @@ mod tests {
             }),
             x: Some(XOptions::default()),
         };
+        let page = account(Platform::Facebook, "page1");
         let mut errors = Vec::new();
-        check_options(
-            "o",
-            Platform::Facebook,
-            &options,
-            "no link",
-            true,
-            &mut errors,
-        );
+        check_options("o", &page, &options, "no link", true, &mut errors);
         assert_eq!(
             fields(&errors),
             [
@@ -250,34 +290,69 @@ mod tests {
         let mut errors = Vec::new();
         check_options(
             "o",
-            Platform::Facebook,
+            &page,
             &preview,
             "see https://a.example/x.",
             false,
             &mut errors,
         );
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(
-            first_link("see https://a.example/x."),
-            Some("https://a.example/x")
-        );
+        let user = account(Platform::X, "u");
         check_options(
             "o",
-            Platform::X,
+            &user,
             &preview,
             "https://a.example",
             false,
             &mut errors,
         );
         assert_eq!(fields(&errors), ["o.facebook"]);
+
+        let connections = TargetOptions {
+            linkedin: Some(LinkedInOptions {
+                visibility: Some(Visibility::Connections),
+            }),
+            ..TargetOptions::default()
+        };
+        let mut errors = Vec::new();
+        let member = account(Platform::Linkedin, "urn:li:person:abc");
+        check_options("o", &member, &connections, "hi", false, &mut errors);
+        assert!(errors.is_empty(), "a member's post: {errors:?}");
+        let organisation = account(Platform::Linkedin, "42");
+        check_options("o", &organisation, &connections, "hi", false, &mut errors);
+        assert_eq!(fields(&errors), ["o.linkedin.visibility"]);
+    }
+
+    #[test]
+    fn the_first_link_is_found_inside_words_and_without_what_ends_a_sentence() {
+        for (text, link) in [
+            ("see https://a.example/x.", Some("https://a.example/x")),
+            ("(https://a.example/x)", Some("https://a.example/x")),
+            (
+                "https://en.example.org/wiki/Rust_(lang) and more",
+                Some("https://en.example.org/wiki/Rust_(lang)"),
+            ),
+            (
+                "\"https://a.example/?q=1\",",
+                Some("https://a.example/?q=1"),
+            ),
+            ("https://. no host", None),
+            ("http://localhost/x", None),
+            ("no link at all", None),
+        ] {
+            assert_eq!(first_link(text), link, "{text}");
+        }
     }
 
     #[test]
     fn alt_text_describes_a_carried_image_within_every_carrying_platforms_limit() {
         let (png, video) = (image("m1", MediaType::Png), image("m2", MediaType::Mp4));
         let media = [png.clone(), video.clone()];
-        let carriers: [(Platform, &[Resolved]); 2] =
-            [(Platform::X, &media), (Platform::Bluesky, &media)];
+        let carriers: [(Platform, &[Resolved]); 3] = [
+            (Platform::X, &media),
+            (Platform::Bluesky, &media),
+            (Platform::X, &media),
+        ];
         let alt = BTreeMap::from([
             (MediaId("m1".into()), "x".repeat(1_500)),
             (MediaId("m2".into()), "a clip".into()),
@@ -299,7 +374,8 @@ mod tests {
                 ("alt_text.m2", "alt text describes an image or a GIF"),
                 ("alt_text.m3", "must not be empty"),
                 ("alt_text.m3", "names media no target of this post carries"),
-            ]
+            ],
+            "each platform's limit said once"
         );
         let fits = BTreeMap::from([(MediaId("m1".into()), "x".repeat(1_500))]);
         let mut errors = Vec::new();

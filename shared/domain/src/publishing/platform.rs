@@ -245,6 +245,26 @@ pub struct LookupRequest<'a> {
     pub progress: &'a dyn StepProgress,
 }
 
+/// A post's new text, and the account it is on.
+#[derive(Debug, Clone, Copy)]
+pub struct EditRequest<'a> {
+    pub platform: Platform,
+    pub external_id: &'a str,
+    pub access_token: &'a SecretString,
+    pub platform_post_id: &'a str,
+    pub text: &'a str,
+}
+
+/// Whether the platform lets apps edit a published post's text (Facebook, LinkedIn and
+/// Mastodon do; X's edits are not open to apps, Bluesky has none, Instagram's API edits no
+/// caption).
+pub fn edits_text(platform: Platform) -> bool {
+    matches!(
+        platform,
+        Platform::Facebook | Platform::Linkedin | Platform::Mastodon
+    )
+}
+
 /// One post (or reply, or comment) to delete, and the account it is on.
 #[derive(Debug, Clone, Copy)]
 pub struct DeleteRequest<'a> {
@@ -346,6 +366,14 @@ pub trait PlatformClient: Send + Sync + std::fmt::Debug {
                 "{} does not let apps delete posts",
                 request.platform.title()
             ),
+            code: None,
+        })
+    }
+    /// Replaces the text of one of the account's posts. A platform that lets apps edit
+    /// nothing refuses permanently.
+    async fn edit_post(&self, request: EditRequest<'_>) -> Result<(), PlatformError> {
+        Err(PlatformError::Permanent {
+            message: format!("{} does not let apps edit posts", request.platform.title()),
             code: None,
         })
     }

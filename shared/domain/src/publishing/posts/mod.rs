@@ -370,7 +370,17 @@ impl PostService {
                 first_comment: post.first_comment.clone(),
             });
             let draft = post.status == PostStatus::Draft;
-            let alt_text = edit.alt_text.clone().unwrap_or_else(|| alt_text_of(post));
+            // Kept alt text describes only media the edited post still carries.
+            let alt_text = edit.alt_text.clone().unwrap_or_else(|| {
+                let carried: Vec<&MediaId> = media
+                    .iter()
+                    .chain(targets.iter().flat_map(|t| t.media.iter().flatten()))
+                    .map(Resolved::media_id)
+                    .collect();
+                let mut kept = alt_text_of(post);
+                kept.retain(|id, _| carried.contains(&id));
+                kept
+            });
             let content = Content {
                 text: &text,
                 follow_ups: &follow_ups,

@@ -54,7 +54,11 @@ impl PublishService {
                 }
                 Carriage::Fetched => Duration::ZERO,
             })
-            .sum();
+            .sum::<Duration>()
+            // An image's alt text is one more call where the platform takes it apart (X).
+            + self.config.platform_timeout
+                * u32::try_from(media.iter().filter(|a| a.alt_text.is_some()).count())
+                    .unwrap_or(u32::MAX);
         if let Some(budget) = self.config.invocation_budget
             && media_time + self.config.platform_timeout > budget
         {

@@ -1,5 +1,8 @@
-//! Deleting a published post (or reply, or comment) on its platform. "Not found" is success:
-//! the post is gone, whoever deleted it.
+//! Published posts on their platforms: deleting one (or a reply, or a comment), where "not
+//! found" is success (the post is gone, whoever deleted it), and editing a post's text where the
+//! platform lets apps: Facebook `POST /{post-id}` (`message`), LinkedIn `POST /rest/posts/{urn}`
+//! (`X-RestLi-Method: PARTIAL_UPDATE`, `{"patch": {"$set": {"commentary"}}}`), Mastodon
+//! `PUT /api/v1/statuses/{id}` (`status`).
 //!
 //! | platform | call |
 //! |---|---|
@@ -13,7 +16,7 @@
 
 use super::*;
 use crate::engagement::urlencode_path;
-use herald_domain::publishing::platform::DeleteRequest;
+use herald_domain::publishing::platform::{DeleteRequest, EditRequest};
 
 /// Facebook's "object does not exist" subcode.
 const NO_SUCH_OBJECT: i64 = 33;
@@ -100,6 +103,57 @@ impl HttpPlatforms {
         ))
     }
 }
+
+impl HttpPlatforms {
+    pub(crate) async fn edit(&self, r: EditRequest<'_>) -> Result<(), PlatformError> {
+        let token = r.access_token.expose_secret();
+        let id = urlencode_path(r.platform_post_id);
+        let (request, classify): (reqwest::RequestBuilder, answer::Classify) = match r.platform {
+            Platform::Facebook => (
+                self.http
+                    .post(self.endpoints.facebook_url(&format!("/{id}")))
+                    .bearer_auth(token)
+                    .form(&[("message", r.text)]),
+                facebook_error,
+            ),
+            Platform::Linkedin => (
+                self.http
+                    .post(self.endpoints.linkedin_url(&format!("/rest/posts/{id}")))
+                    .bearer_auth(token)
+                    .header("LinkedIn-Version", LINKEDIN_VERSION)
+                    .header("X-Restli-Protocol-Version", "2.0.0")
+                    .header("X-RestLi-Method", "PARTIAL_UPDATE")
+                    .json(&serde_json::json!({"patch": {"$set": {"commentary": r.text}}})),
+                linkedin_error,
+            ),
+            Platform::Mastodon => (
+                self.http
+                    .put(
+                        self.endpoints
+                            .mastodon_url(&format!("/api/v1/statuses/{id}")),
+                    )
+                    .bearer_auth(token)
+                    .json(&serde_json::json!({"status": r.text})),
+                mastodon::mastodon_error,
+            ),
+            other => {
+                return Err(PlatformError::Permanent {
+                    message: format!("{} does not let apps edit posts", other.title()),
+                    code: None,
+                });
+            }
+        };
+        let response = request.send().await.map_err(upload_transport_error)?;
+        let answer = Answer::to_upload(response).await?;
+        if answer.status.is_success() {
+            return Ok(());
+        }
+        Err(classify(answer.status, &answer.headers, &answer.body, EDIT))
+    }
+}
+
+/// " to the edit", for "Facebook answered 400 to the edit: ...".
+const EDIT: &str = " to the edit";
 
 /// " to the delete", for "X answered 403 to the delete: ...".
 const DELETE: &str = " to the delete";

@@ -1,3 +1,6 @@
+//! Published posts: taken down ([`LivePosts::unpublish`]) or their text edited
+//! ([`LivePosts::edit`], in `edit.rs`) on their platforms.
+//!
 //! Taking a published post down: each live variant is deleted on its platform (its thread
 //! parts or first comment first, then the post), then marked removed. The mark is a write
 //! conditional on the post's version that sets `removed_at` only where it is not set yet, so
@@ -16,9 +19,11 @@ use crate::publishing::posts::{Actor, PostError};
 use serde_json::json;
 use std::sync::Arc;
 
+mod edit;
+
 /// Takes published posts down from their platforms.
 #[derive(Clone)]
-pub struct Unpublisher {
+pub struct LivePosts {
     pub posts: Arc<dyn PostStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub audit: Arc<dyn AuditLog>,
@@ -26,7 +31,7 @@ pub struct Unpublisher {
     pub clock: Arc<dyn Clock>,
 }
 
-crate::debug_fields!(Unpublisher);
+crate::debug_fields!(LivePosts);
 
 /// How often a removal's mark is tried again after losing a race to another write.
 const MARK_RETRIES: usize = 5;
@@ -46,7 +51,7 @@ pub struct Unpublished {
     pub still_live: Vec<StillLive>,
 }
 
-impl Unpublisher {
+impl LivePosts {
     /// Deletes every live variant of the post on its platform. A post still being published
     /// (a variant claimed, retrying or with thread parts to come) is refused whole, so no part
     /// goes out after its post was taken down; a variant the platform will not delete stays
