@@ -83,10 +83,6 @@ class LinkedInAndFacebookOptions(shared.FakeServerCase):
         self.assertEqual(post["attributes"]["link"], "https://example.com/a")
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class Deletes(shared.FakeServerCase):
     def test_each_platform_deletes_only_the_tokens_own_posts_and_says_when_none_is_left(self) -> None:
         self.admin("POST", "tokens", {"platform": "x", "token": "xt", "account": "u1"})
@@ -131,3 +127,7 @@ class Edits(shared.FakeServerCase):
         self.assertEqual(update.status, 204, update)
         texts = {p["platform"]: (p["text"], p["attributes"]["edits"]) for p in self.posts()}
         self.assertEqual(texts, {"facebook": ("after", 1), "linkedin": ("after", 1)})
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,8 +1,10 @@
 //! Editing a published post's text where its platforms allow it. Every live target that
 //! shares the post's text must be on a platform that edits (Facebook, LinkedIn, Mastodon) and
 //! take the new text by its rules, or nothing is changed anywhere. Each is then edited on its
-//! platform (the same text again is harmless, so asking again converges); only when all took
-//! it does the post's text change, with one `post.edited` audit record per target.
+//! platform (the same text again is harmless, so asking again converges), each edit audited
+//! (`post.edited`) as soon as its platform took it; only when all took it does the post's text
+//! change. A post with a publisher at work, or whose media an edit would drop (Mastodon) or
+//! miss (a Facebook video's description), is refused whole.
 
 use super::*;
 use crate::publishing::fields::FieldError;
@@ -21,6 +23,17 @@ impl LivePosts {
     /// Replaces the live post's text on every target that shares it.
     pub async fn edit(&self, actor: &Actor, id: &PostId, text: &str) -> Result<Edited, PostError> {
         let post = self.get(actor, id).await?;
+        if post.variants.values().any(in_flight) {
+            return Err(PostError::InvalidState(
+                "the post is still being published; edit it once every target has settled".into(),
+            ));
+        }
+        if post.text == text {
+            return Ok(Edited {
+                post,
+                not_edited: Vec::new(),
+            });
+        }
         let sharing: Vec<_> = post
             .variants
             .values()
@@ -49,6 +62,26 @@ impl LivePosts {
                     ),
                 ));
             }
+            let media = v.media_override.as_ref().unwrap_or(&post.media);
+            let kept_apart = match v.platform {
+                // An edit without the status's media_ids drops its attachments.
+                Platform::Mastodon => !media.is_empty(),
+                // A video post's text is its description, which this edit does not reach.
+                Platform::Facebook => media
+                    .iter()
+                    .any(|a| a.media_type.kind() == crate::media::MediaKind::Video),
+                _ => false,
+            };
+            if kept_apart {
+                errors.push(FieldError::new(
+                    "text",
+                    format!(
+                        "{} would lose or miss this post's media on an edit (target {}): edit it there",
+                        v.platform.title(),
+                        v.account_id
+                    ),
+                ));
+            }
             for violation in check_text(v.platform, text) {
                 let error = FieldError::text("text", violation);
                 if !errors.contains(&error) {
@@ -60,7 +93,6 @@ impl LivePosts {
             return Err(PostError::Invalid(errors));
         }
         let mut not_edited = Vec::new();
-        let mut edited = Vec::new();
         for v in &sharing {
             let Some(platform_post_id) = v.platform_post_id.as_deref() else {
                 continue;
@@ -86,7 +118,11 @@ impl LivePosts {
                 text,
             };
             match self.platform.edit_post(request).await {
-                Ok(()) => edited.push((v.account_id.clone(), v.platform)),
+                // Audited as soon as the platform shows it, whatever the other targets do.
+                Ok(()) => {
+                    self.audit_edit(actor, id, &v.account_id, v.platform, &post.text, text)
+                        .await;
+                }
                 Err(e) => not_edited.push(still(format!(
                     "{} would not edit {platform_post_id}: {}",
                     account.platform.title(),
@@ -100,27 +136,23 @@ impl LivePosts {
                 not_edited,
             });
         }
-        let before = self.set_text(actor, id, text).await?;
-        for (account_id, platform) in edited {
-            self.audit_edit(actor, id, &account_id, platform, &before, text)
-                .await;
-        }
+        self.set_text(actor, id, text).await?;
         Ok(Edited {
             post: self.get(actor, id).await?,
             not_edited,
         })
     }
 
-    /// Writes the post's new text (again after losing a race); its text before.
-    async fn set_text(&self, actor: &Actor, id: &PostId, text: &str) -> Result<String, PostError> {
+    /// Writes the post's new text (again after losing a race).
+    async fn set_text(&self, actor: &Actor, id: &PostId, text: &str) -> Result<(), PostError> {
         for _ in 0..MARK_RETRIES {
             let mut post = self.get(actor, id).await?;
-            let before = std::mem::replace(&mut post.text, text.to_owned());
+            post.text = text.to_owned();
             let expected = post.version;
             post.version += 1;
             post.updated_at = self.clock.now();
             match self.posts.replace_post(&post, expected).await {
-                Ok(()) => return Ok(before),
+                Ok(()) => return Ok(()),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -33,6 +33,18 @@ pub struct LivePosts {
 
 crate::debug_fields!(LivePosts);
 
+/// A publisher is at work on the variant (or will be, unasked): nothing may change under it.
+fn in_flight(v: &crate::model::Variant) -> bool {
+    v.lookup
+        || matches!(
+            v.status,
+            VariantStatus::Publishing
+                | VariantStatus::Retrying
+                | VariantStatus::Continuing
+                | VariantStatus::Unknown
+        )
+}
+
 /// How often a removal's mark is tried again after losing a race to another write.
 const MARK_RETRIES: usize = 5;
 
@@ -52,21 +64,14 @@ pub struct Unpublished {
 }
 
 impl LivePosts {
-    /// Deletes every live variant of the post on its platform. A post still being published
-    /// (a variant claimed, retrying or with thread parts to come) is refused whole, so no part
-    /// goes out after its post was taken down; a variant the platform will not delete stays
-    /// live and is named with why.
+    /// Deletes every live variant of the post on its platform, all targets at once. A post
+    /// with a publisher at work (a variant claimed, retrying, unsure or with thread parts to
+    /// come) is refused whole; a target still waiting (held by a pause, or dead-lettered) is
+    /// cancelled first, so nothing goes out after the post was taken down. A variant the
+    /// platform will not delete stays live and is named with why.
     pub async fn unpublish(&self, actor: &Actor, id: &PostId) -> Result<Unpublished, PostError> {
         let post = self.get(actor, id).await?;
-        let busy = post.variants.values().any(|v| {
-            matches!(
-                v.status,
-                VariantStatus::Publishing
-                    | VariantStatus::Retrying
-                    | VariantStatus::Continuing
-                    | VariantStatus::Unknown
-            )
-        });
+        let busy = post.variants.values().any(in_flight);
         let live: Vec<_> = post
             .variants
             .values()
@@ -84,29 +89,61 @@ impl LivePosts {
                 "the post is live nowhere: cancel it instead (DELETE /v1/posts/{id})".into(),
             ));
         }
-        let mut still_live = Vec::new();
-        for variant in live {
-            let Some(post_id) = variant.platform_post_id.clone() else {
-                continue;
-            };
+        self.cancel_waiting(actor, id).await?;
+        let downs = live.iter().map(|variant| async {
             let still = |message: String| StillLive {
                 account_id: variant.account_id.clone(),
                 platform: variant.platform,
                 message,
             };
+            let post_id = variant.platform_post_id.clone().unwrap_or_default();
             if let Err(message) = self.take_down(actor, &post, &variant.account_id).await? {
-                still_live.push(still(message));
-                continue;
+                return Ok::<_, PostError>(Some(still(message)));
             }
             if self.mark_removed(actor, id, &variant.account_id).await? {
                 self.audit_removal(actor, id, &variant.account_id, &post_id, variant.platform)
                     .await;
             }
-        }
+            Ok(None)
+        });
+        let still_live = futures::future::try_join_all(downs)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         Ok(Unpublished {
             post: self.get(actor, id).await?,
             still_live,
         })
+    }
+
+    /// Cancels every variant a publisher could still claim (pending, or dead-lettered and so
+    /// requeueable), in one write conditional on the post's version.
+    async fn cancel_waiting(&self, actor: &Actor, id: &PostId) -> Result<(), PostError> {
+        for _ in 0..MARK_RETRIES {
+            let mut post = self.get(actor, id).await?;
+            let waiting = |v: &crate::model::Variant| {
+                matches!(
+                    v.status,
+                    VariantStatus::Pending | VariantStatus::DeadLettered
+                )
+            };
+            if !post.variants.values().any(waiting) {
+                return Ok(());
+            }
+            for v in post.variants.values_mut().filter(|v| waiting(v)) {
+                v.status = VariantStatus::Cancelled;
+            }
+            let expected = post.version;
+            post.version += 1;
+            post.updated_at = self.clock.now();
+            match self.posts.replace_post(&post, expected).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(PostError::Contended)
     }
 
     async fn get(&self, actor: &Actor, id: &PostId) -> Result<Post, PostError> {
