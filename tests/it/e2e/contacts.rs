@@ -121,16 +121,9 @@ async fn a_csv_of_contacts_is_imported_once_through_a_presigned_upload_and_the_s
     assert_eq!(s, StatusCode::CONFLICT, "started before the upload: {v}");
 
     // The file goes straight to the bucket, as a client would send it.
-    let upload = &created["upload"];
-    let mut put = stack.http.request(
-        upload["method"].as_str().unwrap().parse().unwrap(),
-        upload["url"].as_str().unwrap(),
-    );
-    for (k, val) in upload["headers"].as_object().unwrap() {
-        put = put.header(k, val.as_str().unwrap());
-    }
-    let res = put.body(csv.clone()).send().await.unwrap();
-    assert!(res.status().is_success(), "upload: {}", res.status());
+    stack
+        .put_upload(&created["upload"], csv.clone().into_bytes())
+        .await;
     let (s, _, _) = stack.api(Method::POST, &start, &other, None, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "another tenant cannot start it");
 

@@ -22,7 +22,12 @@ impl Stack {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
-        let upload = &v["upload"];
+        self.put_upload(&v["upload"], bytes.to_vec()).await;
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends `body` to a presigned upload (`{method, url, headers}`) as a client would.
+    pub(super) async fn put_upload(&self, upload: &Value, body: Vec<u8>) {
         let mut put = self.http.request(
             upload["method"].as_str().unwrap().parse().unwrap(),
             upload["url"].as_str().unwrap(),
@@ -30,9 +35,8 @@ impl Stack {
         for (k, val) in upload["headers"].as_object().unwrap() {
             put = put.header(k, val.as_str().unwrap());
         }
-        let res = put.body(bytes.to_vec()).send().await.unwrap();
+        let res = put.body(body).send().await.unwrap();
         assert!(res.status().is_success(), "upload: {}", res.status());
-        v["id"].as_str().unwrap().to_owned()
     }
 
     pub(super) async fn fake_media(&self, platform: &str, account: &str) -> Vec<Value> {

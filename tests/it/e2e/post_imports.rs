@@ -69,15 +69,7 @@ async fn a_file_of_posts_is_imported_once_and_its_posts_publish_once() {
     assert_eq!(created["format"], "jsonl");
     let upload = &created["upload"];
     assert_eq!(upload["headers"]["content-type"], "application/x-ndjson");
-    let mut put = stack.http.request(
-        upload["method"].as_str().unwrap().parse().unwrap(),
-        upload["url"].as_str().unwrap(),
-    );
-    for (k, val) in upload["headers"].as_object().unwrap() {
-        put = put.header(k, val.as_str().unwrap());
-    }
-    let res = put.body(body).send().await.unwrap();
-    assert!(res.status().is_success(), "upload: {}", res.status());
+    stack.put_upload(upload, body.into_bytes()).await;
 
     let id = created["id"].as_str().unwrap().to_owned();
     let (path, start) = (

@@ -119,9 +119,11 @@ pub fn first_link(text: &str) -> Option<&str> {
 
 /// Every problem of one target's options: a block for another platform, or a preview with
 /// nothing to preview.
+/// `account` is the target's platform and external id (a LinkedIn member is
+/// `urn:li:person:…`).
 pub fn check_options(
     field: &str,
-    account: &crate::model::Account,
+    account: (Platform, &str),
     options: &TargetOptions,
     text: &str,
     carries_media: bool,
@@ -132,7 +134,7 @@ pub fn check_options(
         ("facebook", options.facebook.is_some(), Platform::Facebook),
         ("x", options.x.is_some(), Platform::X),
     ];
-    let platform = account.platform;
+    let (platform, external_id) = account;
     for (name, present, owner) in blocks {
         if present && owner != platform {
             errors.push(FieldError::new(
@@ -148,7 +150,7 @@ pub fn check_options(
     let visibility = options.linkedin.as_ref().and_then(|l| l.visibility);
     if visibility == Some(Visibility::Connections)
         && platform == Platform::Linkedin
-        && !account.external_id.starts_with("urn:li:person:")
+        && !external_id.starts_with("urn:li:person:")
     {
         errors.push(FieldError::new(
             format!("{field}.linkedin.visibility"),
@@ -227,21 +229,8 @@ mod tests {
     use super::*;
     use crate::media::{Attachment, MediaType};
 
-    fn account(platform: Platform, external_id: &str) -> crate::model::Account {
-        crate::model::Account {
-            id: crate::ids::AccountId("acc_1".into()),
-            tenant_id: crate::ids::TenantId("t".into()),
-            platform,
-            external_id: external_id.into(),
-            display_name: None,
-            access_token: secrecy::SecretString::from("token"),
-            refresh_token: None,
-            token_expires_at: None,
-            status: crate::model::AccountStatus::Active,
-            created_at: time::OffsetDateTime::UNIX_EPOCH,
-            updated_at: time::OffsetDateTime::UNIX_EPOCH,
-            breaker: Default::default(),
-        }
+    fn account(platform: Platform, external_id: &str) -> (Platform, &str) {
+        (platform, external_id)
     }
 
     fn fields(errors: &[FieldError]) -> Vec<&str> {
@@ -273,7 +262,7 @@ mod tests {
         };
         let page = account(Platform::Facebook, "page1");
         let mut errors = Vec::new();
-        check_options("o", &page, &options, "no link", true, &mut errors);
+        check_options("o", page, &options, "no link", true, &mut errors);
         assert_eq!(
             fields(&errors),
             [
@@ -290,7 +279,7 @@ mod tests {
         let mut errors = Vec::new();
         check_options(
             "o",
-            &page,
+            page,
             &preview,
             "see https://a.example/x.",
             false,
@@ -300,7 +289,7 @@ mod tests {
         let user = account(Platform::X, "u");
         check_options(
             "o",
-            &user,
+            user,
             &preview,
             "https://a.example",
             false,
@@ -316,10 +305,10 @@ mod tests {
         };
         let mut errors = Vec::new();
         let member = account(Platform::Linkedin, "urn:li:person:abc");
-        check_options("o", &member, &connections, "hi", false, &mut errors);
+        check_options("o", member, &connections, "hi", false, &mut errors);
         assert!(errors.is_empty(), "a member's post: {errors:?}");
         let organisation = account(Platform::Linkedin, "42");
-        check_options("o", &organisation, &connections, "hi", false, &mut errors);
+        check_options("o", organisation, &connections, "hi", false, &mut errors);
         assert_eq!(fields(&errors), ["o.linkedin.visibility"]);
     }
 

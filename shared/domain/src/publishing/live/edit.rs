@@ -145,19 +145,12 @@ impl LivePosts {
 
     /// Writes the post's new text (again after losing a race).
     async fn set_text(&self, actor: &Actor, id: &PostId, text: &str) -> Result<(), PostError> {
-        for _ in 0..MARK_RETRIES {
-            let mut post = self.get(actor, id).await?;
+        self.change(actor, id, |post| {
             post.text = text.to_owned();
-            let expected = post.version;
-            post.version += 1;
-            post.updated_at = self.clock.now();
-            match self.posts.replace_post(&post, expected).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(PostError::Contended)
+            true
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn audit_edit(

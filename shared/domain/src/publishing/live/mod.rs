@@ -120,25 +120,42 @@ impl LivePosts {
     /// Cancels every variant a publisher could still claim (pending, or dead-lettered and so
     /// requeueable), in one write conditional on the post's version.
     async fn cancel_waiting(&self, actor: &Actor, id: &PostId) -> Result<(), PostError> {
-        for _ in 0..MARK_RETRIES {
-            let mut post = self.get(actor, id).await?;
-            let waiting = |v: &crate::model::Variant| {
-                matches!(
-                    v.status,
-                    VariantStatus::Pending | VariantStatus::DeadLettered
-                )
-            };
-            if !post.variants.values().any(waiting) {
-                return Ok(());
-            }
+        let waiting = |v: &crate::model::Variant| {
+            matches!(
+                v.status,
+                VariantStatus::Pending | VariantStatus::DeadLettered
+            )
+        };
+        self.change(actor, id, |post| {
+            let mut changed = false;
             for v in post.variants.values_mut().filter(|v| waiting(v)) {
                 v.status = VariantStatus::Cancelled;
+                changed = true;
+            }
+            changed
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Reads the post, lets `f` change it (`false`: nothing to write) and writes it if its
+    /// version is still the one read, again after losing a race; whether it wrote.
+    async fn change(
+        &self,
+        actor: &Actor,
+        id: &PostId,
+        f: impl Fn(&mut Post) -> bool,
+    ) -> Result<bool, PostError> {
+        for _ in 0..MARK_RETRIES {
+            let mut post = self.get(actor, id).await?;
+            if !f(&mut post) {
+                return Ok(false);
             }
             let expected = post.version;
             post.version += 1;
             post.updated_at = self.clock.now();
             match self.posts.replace_post(&post, expected).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(true),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -206,26 +223,15 @@ impl LivePosts {
         id: &PostId,
         account_id: &AccountId,
     ) -> Result<bool, PostError> {
-        for _ in 0..MARK_RETRIES {
-            let mut post = self.get(actor, id).await?;
-            let now = self.clock.now();
-            let Some(variant) = post.variants.get_mut(account_id) else {
-                return Ok(false);
-            };
-            if variant.removed_at.is_some() {
-                return Ok(false);
+        let now = self.clock.now();
+        self.change(actor, id, |post| match post.variants.get_mut(account_id) {
+            Some(v) if v.removed_at.is_none() => {
+                v.removed_at = Some(now);
+                true
             }
-            variant.removed_at = Some(now);
-            let expected = post.version;
-            post.version += 1;
-            post.updated_at = now;
-            match self.posts.replace_post(&post, expected).await {
-                Ok(()) => return Ok(true),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(PostError::Contended)
+            _ => false,
+        })
+        .await
     }
 
     async fn audit_removal(

@@ -222,7 +222,7 @@ pub(super) fn validate(
         check_follow_ups(content.follow_ups, account.platform, &field, &mut errors);
         check_options(
             &format!("{field}.options"),
-            account,
+            (account.platform, &account.external_id),
             &target.options,
             effective,
             !own_media.is_empty(),
