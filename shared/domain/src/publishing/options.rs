@@ -287,14 +287,7 @@ mod tests {
         );
         assert!(errors.is_empty(), "{errors:?}");
         let user = account(Platform::X, "u");
-        check_options(
-            "o",
-            user,
-            &preview,
-            "https://a.example",
-            false,
-            &mut errors,
-        );
+        check_options("o", user, &preview, "https://a.example", false, &mut errors);
         assert_eq!(fields(&errors), ["o.facebook"]);
 
         let connections = TargetOptions {
