@@ -65,7 +65,18 @@ async fn an_operator_pauses_requeues_and_verifies_through_the_console() {
     shot(&browser, "signed-in").await;
 
     // Pause Facebook; a post due now is held at the claim, attempts untouched.
-    browser.click("#nav-crisis").await;
+    // Under load a click can land while the page still redraws after sign-in: click again
+    // until the crisis view is drawn.
+    for _ in 0..5 {
+        browser.click("#nav-crisis").await;
+        let drawn = Instant::now() + Duration::from_secs(8);
+        while Instant::now() < drawn && browser.try_text("#crisis-state").await.is_none() {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        if browser.try_text("#crisis-state").await.is_some() {
+            break;
+        }
+    }
     browser.click("#pause-facebook").await;
     browser.type_into("#pause-reason", "brand review").await;
     browser.click("#pause").await;

@@ -132,7 +132,8 @@ async fn a_csv_of_contacts_is_imported_once_through_a_presigned_upload_and_the_s
     // 252 rows in chunks of 100, each checkpointed; the SMS sender works the job.
     let done = stack
         .wait_for(
-            Duration::from_secs(90),
+            // Import jobs share the SMS sender with other tests' campaign loads.
+            Duration::from_secs(300),
             "the import to complete",
             || async {
                 let v = stack.get(&path, &t).await.2;

@@ -82,7 +82,8 @@ async fn a_file_of_posts_is_imported_once_and_its_posts_publish_once() {
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     let done = stack
         .wait_for(
-            Duration::from_secs(90),
+            // Import jobs share the SMS sender with other tests' campaign loads.
+            Duration::from_secs(300),
             "the import to complete",
             || async {
                 let v = stack.get(&path, &t).await.2;
